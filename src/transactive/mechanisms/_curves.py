@@ -1,0 +1,85 @@
+"""Supply and demand step curves: stable price ordering and their intersection.
+
+Sellers are ordered by ascending price, buyers by descending price; equal prices keep submission order
+(a stable sort), as SEED-NOTES prescribes. Cumulative quantities are snapped to 1e-9 kWh so that sums that
+are equal on paper (``0.1 + 0.2`` and ``0.3``) are equal here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from transactive.orders import FloatArray, IntArray
+
+QUANTUM_DECIMALS = 9  # cumulative energies are resolved to 1e-9 kWh
+
+
+def ascending(prices: FloatArray) -> IntArray:
+    """Indices ordering ``prices`` ascending, ties by index (stable)."""
+    return np.argsort(prices, kind="stable").astype(np.int64)
+
+
+def descending(prices: FloatArray) -> IntArray:
+    """Indices ordering ``prices`` descending, ties by index (stable)."""
+    return np.argsort(-prices, kind="stable").astype(np.int64)
+
+
+def cumulative(energy_kwh: FloatArray) -> FloatArray:
+    """Cumulative energy, snapped to the 1e-9 kWh quantum."""
+    return np.round(np.cumsum(energy_kwh), QUANTUM_DECIMALS)
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Where a sorted supply curve meets a sorted demand curve.
+
+    Attributes:
+        quantity_kwh: total energy traded at the crossing (every unit with buyer price >= seller price).
+        seller: 0-based position (in supply order) of the block holding the last traded unit, -1 if none.
+        buyer: 0-based position (in demand order) of the block holding the last traded unit, -1 if none.
+    """
+
+    quantity_kwh: float
+    seller: int
+    buyer: int
+
+
+def intersect(
+    supply_energy_kwh: FloatArray,
+    supply_price: FloatArray,
+    demand_energy_kwh: FloatArray,
+    demand_price: FloatArray,
+) -> Crossing:
+    """Walk both curves in quantity order while the buyer price >= the seller price.
+
+    Inputs must already be sorted (supply ascending, demand descending). Zero-energy blocks hold no unit.
+    When a seller block and a buyer block end at the same quantity, both are passed together.
+
+    Example:
+        >>> import numpy as np
+        >>> c = intersect(np.array([5., 5.]), np.array([1., 3.]), np.array([4., 6.]), np.array([4., 2.]))
+        >>> (c.quantity_kwh, c.seller, c.buyer)
+        (5.0, 0, 1)
+    """
+    if len(supply_energy_kwh) == 0 or len(demand_energy_kwh) == 0:
+        return Crossing(0.0, -1, -1)
+    s_cum = cumulative(supply_energy_kwh)
+    d_cum = cumulative(demand_energy_kwh)
+    limit = min(s_cum[-1], d_cum[-1])
+    if limit <= 0:
+        return Crossing(0.0, -1, -1)
+    points = np.unique(np.concatenate((np.zeros(1), s_cum, d_cum)))
+    starts = points[:-1]
+    ends = points[1:]
+    keep = starts < limit
+    starts, ends = starts[keep], ends[keep]
+    s_idx = np.searchsorted(s_cum, starts, side="right")
+    d_idx = np.searchsorted(d_cum, starts, side="right")
+    ok = demand_price[d_idx] >= supply_price[s_idx]
+    # buyer price is non-increasing and seller price non-decreasing along the curve: ok is True then False
+    k = int(np.argmin(ok)) if not ok.all() else len(ok)
+    if k == 0:
+        return Crossing(0.0, -1, -1)
+    return Crossing(float(ends[k - 1]), int(s_idx[k - 1]), int(d_idx[k - 1]))
