@@ -1,0 +1,189 @@
+"""Greedy score matching (seed 004, ch. 4.3.2, eq. 4.5).
+
+Repeatedly take the highest remaining score among pairs whose buyer still needs energy and whose seller
+still has energy; trade ``min(remaining buyer, remaining seller)``; equal scores are taken by buyer, then
+seller, submission order (lower index first). Remaining energies are snapped to 1e-9 kWh, so a participant
+whose remainder falls to 0 in that quantum is exhausted. Pairs scoring ``-inf`` are never matched.
+
+Algorithm (no n_buyers × n_sellers matrix is kept, so 5,000 × 5,000 fits easily): every buyer row is
+scored once (vectorised, in chunks of rows); each row keeps only its next ``batch`` best sellers, in the
+order (score descending, seller index ascending); a heap holds each live row's best live candidate keyed
+by ``(−score, buyer, seller)``. Every trade exhausts a buyer or a seller, so there are at most
+``n_b + n_s − 1`` trades; a row whose current candidate has been exhausted advances (vectorised) to its
+next live candidate, and recomputes its row only when its batch runs out. The order of trades is exactly
+that of the naive global-argmax loop.
+
+Example (seed 004 Appendix B, Table B.2):
+    >>> import numpy as np
+    >>> s = np.array([[976.531, 1683.731, 669.259, 4586.524],
+    ...               [-1309.318, -848.397, -2820.745, 2759.977],
+    ...               [-851.3, 13.120, -3017.459, 3440.873]])
+    >>> m = match_matrix(s, np.array([16, 70, 60.]), np.array([24.25, 39.25, 13.25, 69.25]))
+    >>> [(int(b), int(s_), float(e)) for b, s_, e in zip(m.buyer, m.seller, m.energy_kwh)][:3]
+    [(0, 3, 16.0), (2, 3, 53.25), (2, 1, 6.75)]
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from transactive.orders import FloatArray, IntArray
+
+QUANTUM_DECIMALS = 9
+ScoreRows = Callable[[IntArray], FloatArray]
+
+
+@dataclass(frozen=True, eq=False)
+class Matches:
+    """Matched pairs in the order they were made (indices into the buyer and seller vectors)."""
+
+    buyer: IntArray
+    seller: IntArray
+    energy_kwh: FloatArray
+    score: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.buyer)
+
+
+class _Row:
+    __slots__ = ("cand", "cand_score", "last", "pos")
+
+    def __init__(self) -> None:
+        self.cand: IntArray = np.zeros(0, dtype=np.int64)
+        self.cand_score: FloatArray = np.zeros(0)
+        self.pos = 0
+        self.last: tuple[float, int] | None = None  # (score, seller) of the last candidate taken into a batch
+
+
+def _batch(row_scores: FloatArray, eligible: np.ndarray, k: int) -> tuple[IntArray, FloatArray]:
+    """The best ``k`` eligible sellers (ties at the cut all included), sorted by (−score, index)."""
+    idx = np.flatnonzero(eligible & (row_scores > -np.inf))
+    if len(idx) == 0:
+        return idx.astype(np.int64), np.zeros(0)
+    sc = row_scores[idx]
+    if len(idx) > k:
+        cut = -np.partition(-sc, k - 1)[k - 1]
+        keep = sc >= cut
+        idx, sc = idx[keep], sc[keep]
+    order = np.lexsort((idx, -sc))
+    return idx[order].astype(np.int64), sc[order]
+
+
+def match(
+    score_rows: ScoreRows,
+    buyer_kwh: FloatArray,
+    seller_kwh: FloatArray,
+    *,
+    batch: int = 32,
+    chunk_rows: int = 256,
+) -> Matches:
+    """Greedy matching; ``score_rows(rows)`` gives the scores of those buyer rows, ``(len(rows), n_s)``."""
+    rem_b = np.round(np.asarray(buyer_kwh, dtype=np.float64), QUANTUM_DECIMALS)
+    rem_s = np.round(np.asarray(seller_kwh, dtype=np.float64), QUANTUM_DECIMALS)
+    n_b, n_s = len(rem_b), len(rem_s)
+    alive_s = rem_s > 0
+    rows = [_Row() for _ in range(n_b)]
+    heap: list[tuple[float, int, int]] = []
+    live_rows = np.flatnonzero(rem_b > 0)
+
+    def refill(j: int, row_scores: FloatArray) -> bool:
+        row = rows[j]
+        eligible = alive_s.copy()
+        if row.last is not None:
+            ls, li = row.last
+            eligible &= (row_scores < ls) | ((row_scores == ls) & (np.arange(n_s) > li))
+        row.cand, row.cand_score = _batch(row_scores, eligible, batch)
+        row.pos = 0
+        if len(row.cand) == 0:
+            return False
+        row.last = (float(row.cand_score[-1]), int(row.cand[-1]))
+        return True
+
+    def push_next(j: int) -> None:
+        """Advance row j to its next live candidate and push it (or retire the row)."""
+        row = rows[j]
+        while True:
+            if row.pos < len(row.cand):
+                live = alive_s[row.cand[row.pos :]]
+                if live.any():
+                    row.pos += int(np.argmax(live))
+                    heapq.heappush(heap, (-float(row.cand_score[row.pos]), j, int(row.cand[row.pos])))
+                    return
+                row.pos = len(row.cand)
+            if not refill(j, score_rows(np.array([j], dtype=np.int64))[0]):
+                return
+
+    if n_s and alive_s.any():
+        for start in range(0, len(live_rows), chunk_rows):
+            chunk = live_rows[start : start + chunk_rows]
+            block = score_rows(chunk.astype(np.int64))
+            for k, j in enumerate(chunk.tolist()):
+                if refill(j, block[k]):
+                    heapq.heappush(heap, (-float(rows[j].cand_score[0]), j, int(rows[j].cand[0])))
+
+    out_b: list[int] = []
+    out_s: list[int] = []
+    out_e: list[float] = []
+    out_sc: list[float] = []
+    while heap:
+        neg, j, i = heapq.heappop(heap)
+        if not alive_s[i]:
+            push_next(j)
+            continue
+        e = min(float(rem_b[j]), float(rem_s[i]))
+        out_b.append(j)
+        out_s.append(i)
+        out_e.append(e)
+        out_sc.append(-neg)
+        rem_b[j] = round(float(rem_b[j]) - e, QUANTUM_DECIMALS)
+        rem_s[i] = round(float(rem_s[i]) - e, QUANTUM_DECIMALS)
+        if rem_s[i] <= 0:
+            alive_s[i] = False
+        if rem_b[j] > 0:
+            push_next(j)
+    return Matches(
+        np.array(out_b, dtype=np.int64),
+        np.array(out_s, dtype=np.int64),
+        np.array(out_e, dtype=np.float64),
+        np.array(out_sc, dtype=np.float64),
+    )
+
+
+def match_matrix(scores: FloatArray, buyer_kwh: FloatArray, seller_kwh: FloatArray) -> Matches:
+    """:func:`match` over a full score matrix ``scores[j, i]`` (buyer j, seller i)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if s.shape != (len(buyer_kwh), len(seller_kwh)):
+        raise ValueError("scores must have shape (n_buyers, n_sellers)")
+    return match(
+        lambda rows: s[rows],
+        np.asarray(buyer_kwh, dtype=np.float64),
+        np.asarray(seller_kwh, dtype=np.float64),
+    )
+
+
+def match_naive(scores: FloatArray, buyer_kwh: FloatArray, seller_kwh: FloatArray) -> Matches:
+    """The literal loop of (4.5) over a full matrix (global argmax with masking): the reference for tests."""
+    s = np.array(scores, dtype=np.float64)
+    rem_b = np.round(np.array(buyer_kwh, dtype=np.float64), QUANTUM_DECIMALS)
+    rem_s = np.round(np.array(seller_kwh, dtype=np.float64), QUANTUM_DECIMALS)
+    out: list[tuple[int, int, float, float]] = []
+    while True:
+        mask = (rem_b > 0)[:, None] & (rem_s > 0)[None, :] & (s > -np.inf)
+        if not mask.any():
+            break
+        masked = np.where(mask, s, -np.inf)
+        flat = int(np.argmax(masked))  # first maximum in row-major order: lowest buyer, then seller
+        j, i = divmod(flat, s.shape[1])
+        e = min(float(rem_b[j]), float(rem_s[i]))
+        out.append((j, i, e, float(s[j, i])))
+        rem_b[j] = round(float(rem_b[j]) - e, QUANTUM_DECIMALS)
+        rem_s[i] = round(float(rem_s[i]) - e, QUANTUM_DECIMALS)
+    if not out:
+        return Matches(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+    b, sel, e_, sc = zip(*out, strict=True)
+    return Matches(np.array(b, np.int64), np.array(sel, np.int64), np.array(e_), np.array(sc))
