@@ -1,2 +1,1 @@
-"""The grid layer: feeders, distances along lines, distribution charges, power-flow checks (DSO).
-"""
+"""The grid layer: feeders, distances along lines, distribution charges, power-flow checks (DSO)."""

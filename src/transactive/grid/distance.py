@@ -77,9 +77,7 @@ class DistanceOracle:
         c = self._node_of_bus[np.asarray(cols_bus, dtype=np.int64)]
         uniq, inverse = np.unique(r, return_inverse=True)
         self._ensure(uniq)
-        table = (
-            np.stack([self._rows[int(v)] for v in uniq]) if len(uniq) else np.zeros((0, self._graph.shape[0]))
-        )
+        table = np.stack([self._rows[int(v)] for v in uniq]) if len(uniq) else np.zeros((0, self._graph.shape[0]))
         return np.ascontiguousarray(table[inverse][:, c])
 
     def between(self, rows: Sequence[str], cols: Sequence[str] | None = None) -> FloatArray:

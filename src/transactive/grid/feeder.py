@@ -96,10 +96,7 @@ class Feeder:
         m = len(self.length_m)
         if self.from_bus.shape != (m,) or self.to_bus.shape != (m,):
             raise GridError("edges", "from_bus, to_bus and length_m must have equal length")
-        if m and (
-            min(self.from_bus.min(), self.to_bus.min()) < 0
-            or max(self.from_bus.max(), self.to_bus.max()) >= n
-        ):
+        if m and (min(self.from_bus.min(), self.to_bus.min()) < 0 or max(self.from_bus.max(), self.to_bus.max()) >= n):
             raise GridError("edges", "edge endpoint out of range")
         if np.any(~np.isfinite(self.length_m) | (self.length_m < 0)):
             raise GridError("length_m", "must be finite and >= 0")
@@ -136,9 +133,7 @@ class Feeder:
         order = np.lexsort((length_mm, hi, lo))
         digest = hashlib.sha256()
         digest.update("\x1f".join(self.bus_names).encode())
-        digest.update(
-            np.ascontiguousarray(np.stack((lo[order], hi[order], length_mm[order]))).astype("<i8").tobytes()
-        )
+        digest.update(np.ascontiguousarray(np.stack((lo[order], hi[order], length_mm[order]))).astype("<i8").tobytes())
         return digest.hexdigest()
 
     # ------------------------------------------------------------------ serialisation
@@ -157,8 +152,7 @@ class Feeder:
             "y_m": coord(self.y_m),
             "load_buses": list(self.load_buses),
             "edges": [
-                [int(f), int(t), float(d)]
-                for f, t, d in zip(self.from_bus, self.to_bus, self.length_m, strict=True)
+                [int(f), int(t), float(d)] for f, t, d in zip(self.from_bus, self.to_bus, self.length_m, strict=True)
             ],
         }
 
@@ -223,9 +217,7 @@ def feeder_from_network(net: Any, name: str = "network") -> Feeder:
     dst: list[int] = []
     length: list[float] = []
     lines = net.line[net.line["in_service"].astype(bool)]
-    for f, t, km in zip(
-        lines["from_bus"].tolist(), lines["to_bus"].tolist(), lines["length_km"].tolist(), strict=True
-    ):
+    for f, t, km in zip(lines["from_bus"].tolist(), lines["to_bus"].tolist(), lines["length_km"].tolist(), strict=True):
         src.append(pos[f])
         dst.append(pos[t])
         length.append(float(km) * 1000.0)
@@ -257,9 +249,7 @@ def feeder_from_network(net: Any, name: str = "network") -> Feeder:
     if "ext_grid" in net and len(net.ext_grid):
         source = labels[pos[net.ext_grid["bus"].iloc[0]]]
     x, y = _geo_xy(net)
-    return Feeder(
-        name, tuple(labels), np.array(src), np.array(dst), np.array(length), tuple(load_buses), x, y, source
-    )
+    return Feeder(name, tuple(labels), np.array(src), np.array(dst), np.array(length), tuple(load_buses), x, y, source)
 
 
 # ---------------------------------------------------------------------- loading with caches
@@ -280,11 +270,11 @@ def load_network(name: str = DEFAULT_FEEDER) -> Any:
 
     Cached in-process; returns a deep copy, so callers may modify it.
     """
-    import copy  # noqa: PLC0415
+    import copy
 
     if name not in _NETWORKS:
-        import pandapower as pp  # noqa: PLC0415  (heavy: only when a network is needed)
-        import pandapower.networks as pn  # noqa: PLC0415
+        import pandapower as pp
+        import pandapower.networks as pn
 
         if _is_path(name):
             if not Path(name).is_file():

@@ -94,9 +94,7 @@ class Coordinates:
             bad = np.argwhere(~np.isfinite(xy))
             if bad.size:
                 side = "buyers" if name.startswith("buyer") else "sellers"
-                raise MatchingError(
-                    f"{side}[{int(bad[0][0])}].{'xy'[int(bad[0][1])]}_m", "coordinate must be finite"
-                )
+                raise MatchingError(f"{side}[{int(bad[0][0])}].{'xy'[int(bad[0][1])]}_m", "coordinate must be finite")
             xy.setflags(write=False)
             object.__setattr__(self, name, xy)
 
@@ -267,9 +265,7 @@ def match_energies(
     empty_i = np.zeros(0, dtype=np.int64)
     if price_per_kwh is None or len(chosen_s) == 0 or len(chosen_b) == 0:
         z_b, z_s = np.zeros(buyers.n), np.zeros(sellers.n)
-        return MatchedOutcome(
-            price_per_kwh, (), empty_i, empty_i, z_b, z_s, z_b, z_s, w_b, w_s, charge_per_km, auction
-        )
+        return MatchedOutcome(price_per_kwh, (), empty_i, empty_i, z_b, z_s, z_b, z_s, w_b, w_s, charge_per_km, auction)
     p0 = float(price_per_kwh)
     w_s[chosen_s] = seller_welfare(
         p0, e_s[chosen_s], s_attr["a"][chosen_s], s_attr["b"][chosen_s], s_attr["c"][chosen_s]
@@ -297,9 +293,7 @@ def match_energies(
     m: Matches = match(score_rows, e_b[chosen_b], e_s[chosen_s])
     t_b, t_s = chosen_b[m.buyer], chosen_s[m.seller]
     if len(t_b):
-        dist = np.concatenate(
-            [distances.block(t_b[k : k + 1], t_s[k : k + 1]).ravel() for k in range(len(t_b))]
-        )
+        dist = np.concatenate([distances.block(t_b[k : k + 1], t_s[k : k + 1]).ravel() for k in range(len(t_b))])
     else:
         dist = np.zeros(0)
     charge = trade_charge(dist, charge_per_km)

@@ -64,8 +64,7 @@ def scores(
     db = np.asarray(buyer_pref_m, dtype=np.float64)[:, None]
     ds = np.asarray(seller_pref_m, dtype=np.float64)[None, :]
     wbar = 0.5 * (
-        np.asarray(buyer_welfare, dtype=np.float64)[:, None]
-        + np.asarray(seller_welfare, dtype=np.float64)[None, :]
+        np.asarray(buyer_welfare, dtype=np.float64)[:, None] + np.asarray(seller_welfare, dtype=np.float64)[None, :]
     )
     d = np.asarray(distance_m, dtype=np.float64)
     finite = np.isfinite(d)
@@ -79,8 +78,6 @@ def scores(
     out = np.where(
         in_b & in_s,
         sp * wbar,
-        np.where(
-            in_b, sp * (wbar + rs) / 2.0, np.where(in_s, sp * (wbar + rb) / 2.0, sp * (wbar + rb + rs) / 3.0)
-        ),
+        np.where(in_b, sp * (wbar + rs) / 2.0, np.where(in_s, sp * (wbar + rb) / 2.0, sp * (wbar + rb + rs) / 3.0)),
     )
     return np.where(finite, out, -np.inf)

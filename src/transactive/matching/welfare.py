@@ -25,15 +25,11 @@ import numpy.typing as npt
 from transactive.orders import FloatArray
 
 
-def seller_cost(
-    energy_kwh: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike
-) -> FloatArray:
+def seller_cost(energy_kwh: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike) -> FloatArray:
     """``C(E) = a·E² + b·E + c``, tokens."""
     e = np.asarray(energy_kwh, dtype=np.float64)
     return (
-        np.asarray(a, dtype=np.float64) * e * e
-        + np.asarray(b, dtype=np.float64) * e
-        + np.asarray(c, dtype=np.float64)
+        np.asarray(a, dtype=np.float64) * e * e + np.asarray(b, dtype=np.float64) * e + np.asarray(c, dtype=np.float64)
     )
 
 
