@@ -72,13 +72,23 @@ class DistanceOracle:
                     self._rows[node] = row
 
     def between_indices(self, rows_bus: IntArray, cols_bus: IntArray) -> FloatArray:
-        """Distances (m) between bus indices: shape ``(len(rows_bus), len(cols_bus))``."""
+        """Distances (m) between bus indices: shape ``(len(rows_bus), len(cols_bus))``.
+
+        The distance between two buses is always read from the row of the lower-numbered one, so the result
+        is exactly symmetric (float sums along a path are not associative).
+        """
         r = self._node_of_bus[np.asarray(rows_bus, dtype=np.int64)]
         c = self._node_of_bus[np.asarray(cols_bus, dtype=np.int64)]
-        uniq, inverse = np.unique(r, return_inverse=True)
-        self._ensure(uniq)
-        table = np.stack([self._rows[int(v)] for v in uniq]) if len(uniq) else np.zeros((0, self._graph.shape[0]))
-        return np.ascontiguousarray(table[inverse][:, c])
+        self._ensure(np.union1d(r, c))
+        forward = self._table(r)[:, c]
+        backward = self._table(c)[:, r].T
+        return np.ascontiguousarray(np.where(r[:, None] <= c[None, :], forward, backward))
+
+    def _table(self, nodes: IntArray) -> FloatArray:
+        if len(nodes) == 0:
+            return np.zeros((0, self._graph.shape[0]))
+        uniq, inverse = np.unique(nodes, return_inverse=True)
+        return np.stack([self._rows[int(v)] for v in uniq])[inverse]
 
     def between(self, rows: Sequence[str], cols: Sequence[str] | None = None) -> FloatArray:
         """Distances (m) between bus names (``cols`` defaults to ``rows``); unknown bus -> GridError."""
