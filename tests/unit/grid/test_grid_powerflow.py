@@ -29,7 +29,7 @@ def test_overloaded_slot_curtails_the_lowest_score_trades_until_feasible() -> No
     assert check.accepted == (0, 2) and check.feasible
     # an independent check of the final state: every voltage and loading within the policy
     assert np.nanmax(check.final.line_loading_percent) <= 100.0
-    assert 0.9 <= check.final.min_vm_pu and check.final.max_vm_pu <= 1.1
+    assert check.final.min_vm_pu >= 0.9 and check.final.max_vm_pu <= 1.1
 
 
 def test_curtailment_order_is_by_score_not_by_size() -> None:

@@ -6,7 +6,9 @@ import pytest
 from transactive.matching.score import price_score, scores
 
 
-def one(pb: float, ps: float, d: float, db: float, ds: float, wb: float, ws: float, cd: float = 0.002) -> float:
+def one(  # noqa: PLR0917  (the eight inputs of Alg. 4, in the thesis's order)
+    pb: float, ps: float, d: float, db: float, ds: float, wb: float, ws: float, cd: float = 0.002
+) -> float:
     s = scores(
         np.array([pb]),
         seller_price_per_kwh=np.array([ps]),
