@@ -6,7 +6,7 @@ seller, submission order (lower index first). Remaining energies are snapped to 
 whose remainder falls to 0 in that quantum is exhausted. Pairs scoring ``-inf`` are never matched.
 
 Algorithm (no n_buyers × n_sellers matrix is kept, so 5,000 × 5,000 fits easily): every buyer row is
-scored once (vectorised, in chunks of rows); each row keeps only its next ``batch`` best sellers, in the
+scored once (vectorised, in chunks of rows); each row keeps only its next ``batch`` (128) best sellers, in the
 order (score descending, seller index ascending); a heap holds each live row's best live candidate keyed
 by ``(−score, buyer, seller)``. Every trade exhausts a buyer or a seller, so there are at most
 ``n_b + n_s − 1`` trades; a row whose current candidate has been exhausted advances (vectorised) to its
@@ -79,7 +79,7 @@ def match(
     buyer_kwh: FloatArray,
     seller_kwh: FloatArray,
     *,
-    batch: int = 32,
+    batch: int = 128,
     chunk_rows: int = 256,
 ) -> Matches:
     """Greedy matching; ``score_rows(rows)`` gives the scores of those buyer rows, ``(len(rows), n_s)``."""
