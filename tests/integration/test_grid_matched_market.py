@@ -13,9 +13,11 @@ from transactive.grid.errors import GridError
 from transactive.grid.feeder import load_feeder
 from transactive.marketfile import MarketFileError, parse_market
 from transactive.registry import full_registry
+from transactive.settlement.metering import settle
 from transactive.sim.draw import draw_slot
 from transactive.sim.scenario import generate_scenario
 from transactive.sim.slot import run_slot
+from transactive.units import money_to_micro
 
 S = (["3", "24", "11", "20", "13", "6", "45", "4"], [30, 25, 18, 40, 50, 21, 14, 70], [20, 10, 16, 5, 16, 25, 7, 2])
 B = (["16", "39", "10", "9", "5", "8", "12"], [20, 16, 50, 70, 24, 19, 60], [17, 28, 6, 30, 8, 15, 23])
@@ -108,6 +110,14 @@ def test_market_file_rejects_negative_preference_and_missing_welfare() -> None:
     assert err.value.field == "buyers[0].alpha"
 
 
+def test_missing_bus_with_a_feeder() -> None:
+    doc = market("dpda_matched")
+    del doc["sellers"][3]["bus"]
+    with pytest.raises(GridError) as err:
+        clear(doc)
+    assert err.value.field == "sellers[3].bus"
+
+
 def test_unknown_feeder_is_a_param_error() -> None:
     with pytest.raises(GridError) as err:
         clear(market("dpda_matched", {"feeder": "no_such_network_xyz"}))
@@ -122,6 +132,19 @@ def test_slot_end_to_end_and_drawing(tmp_path: Path) -> None:
     path = tmp_path / "slot.png"
     draw_slot(load_feeder(), out, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # settle the accepted trades against meters that read exactly what was agreed: no penalties, and the
+    # DSO receives exactly the charges
+    trades = out.settled_trades()
+    delivered_b: dict[str, float] = {}
+    delivered_s: dict[str, float] = {}
+    for t in trades:
+        delivered_b[t.buyer] = delivered_b.get(t.buyer, 0.0) + t.energy_kwh
+        delivered_s[t.seller] = delivered_s.get(t.seller, 0.0) + t.energy_kwh
+    p0 = out.matched.price_per_kwh
+    assert p0 is not None
+    s = settle(p0, trades, delivered_b, delivered_s, penalty_per_kwh=1.0)
+    assert s.balance_micro == 0 and s.dso_penalties_micro == 0
+    assert s.dso_tariffs_micro == sum(money_to_micro(t.charge) for t in trades)
 
 
 def test_thesis_sized_slot_is_curtailed_by_the_dso() -> None:

@@ -113,6 +113,8 @@ def distances_for(sellers: Orders, buyers: Orders, feeder_name: str) -> Distance
         for k, bus in enumerate(orders.attributes["bus"].tolist()):
             name = str(bus)
             if name not in positions:
+                if not name:
+                    raise GridError(f"{side}[{k}].bus", f"required with a feeder ({feeder_name!r})")
                 feeder.index_of([name], f"{side}[{k}].bus")
             cols[k] = positions.setdefault(name, len(positions))
         index[side] = cols

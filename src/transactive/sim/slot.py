@@ -24,6 +24,7 @@ from transactive.matching.pipeline import MatchedOutcome, match_orders
 from transactive.mechanisms import NoParams
 from transactive.mechanisms.dpda import DpdaParams, clear_dpda
 from transactive.mechanisms.mcafee import clear_mcafee
+from transactive.settlement.metering import SettledTrade
 from transactive.sim.scenario import Scenario, ScenarioError
 
 
@@ -37,6 +38,14 @@ class SlotOutcome:
     seller_bus: tuple[str, ...]
     slot_hours: float
     network: NetworkCheck | None
+
+    def settled_trades(self) -> list[SettledTrade]:
+        """The accepted trades as :func:`transactive.settlement.metering.settle` takes them."""
+        trades = self.matched.trades
+        return [
+            SettledTrade(trades[k].buyer, trades[k].seller, trades[k].energy_kwh, trades[k].charge)
+            for k in self.accepted
+        ]
 
     @property
     def accepted(self) -> tuple[int, ...]:
