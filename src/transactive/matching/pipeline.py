@@ -51,6 +51,11 @@ Auction = Callable[[Orders, Orders], ClearingResult]
 class DistanceSource(Protocol):
     """Distances in metres between buyers and sellers (indices into the full ``Orders``)."""
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_buyers, n_sellers)`` the source covers."""
+        ...
+
     def block(self, buyers: IntArray, sellers: IntArray) -> FloatArray:
         """Shape ``(len(buyers), len(sellers))``; ``inf`` where no path exists."""
         ...
@@ -77,6 +82,11 @@ class DistanceMatrix:
         d.setflags(write=False)
         object.__setattr__(self, "distance_m", d)
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        rows, cols = self.distance_m.shape
+        return int(rows), int(cols)
+
     def block(self, buyers: IntArray, sellers: IntArray) -> FloatArray:
         return self.distance_m[np.ix_(buyers, sellers)]
 
@@ -97,6 +107,10 @@ class Coordinates:
                 raise MatchingError(f"{side}[{int(bad[0][0])}].{'xy'[int(bad[0][1])]}_m", "coordinate must be finite")
             xy.setflags(write=False)
             object.__setattr__(self, name, xy)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.buyer_xy_m), len(self.seller_xy_m)
 
     def block(self, buyers: IntArray, sellers: IntArray) -> FloatArray:
         b = self.buyer_xy_m[buyers]
@@ -126,6 +140,10 @@ class BusDistances:
                 raise MatchingError(name, "bus position out of range")
             idx.setflags(write=False)
             object.__setattr__(self, name, idx)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.buyer_bus), len(self.seller_bus)
 
     def block(self, buyers: IntArray, sellers: IntArray) -> FloatArray:
         return self.bus_distance_m[np.ix_(self.buyer_bus[buyers], self.seller_bus[sellers])]
@@ -258,6 +276,10 @@ def match_energies(
     e_b = np.asarray(buyer_kwh, dtype=np.float64)
     if e_s.shape != (sellers.n,) or e_b.shape != (buyers.n,):
         raise MatchingError("energy_kwh", "one auction energy per participant is required")
+    if tuple(distances.shape) != (buyers.n, sellers.n):
+        raise MatchingError(
+            "distance_m", f"covers {distances.shape} (buyers, sellers) but the market has {(buyers.n, sellers.n)}"
+        )
     chosen_s = np.flatnonzero(e_s > 0)
     chosen_b = np.flatnonzero(e_b > 0)
     w_s = np.full(sellers.n, np.nan)

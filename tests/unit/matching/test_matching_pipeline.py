@@ -162,6 +162,9 @@ def test_missing_attribute_and_bad_distances() -> None:
         match_orders(Orders.single(["s"], [1.0], [1.0]), BUYERS, dpda, DIST)
     assert err.value.field == "sellers.distance_pref_m"
     with pytest.raises(MatchingError) as err:
+        match_orders(SELLERS, BUYERS, dpda, DistanceMatrix(np.zeros((7, 7))))
+    assert err.value.field == "distance_m"
+    with pytest.raises(MatchingError) as err:
         DistanceMatrix(np.array([[1.0, np.nan]]))
     assert err.value.field == "distance_m[0,1]"
     with pytest.raises(MatchingError) as err:
