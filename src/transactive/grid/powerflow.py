@@ -213,18 +213,27 @@ def check_trades(
     policy: DsoPolicy | None = None,
     method: Method = "balanced",
     base_load: bool = False,
+    search: Literal["linear", "bisect"] = "linear",
 ) -> NetworkCheck:
     """Run the slot's power flow and curtail the lowest-score trades until it is feasible.
 
     ``net`` is a pandapower network (it is copied, never modified), e.g. from
     :func:`transactive.grid.feeder.load_network`. With a feasible slot nothing is curtailed. If the network
     is infeasible even without trades (base load), every trade is curtailed and ``feasible`` is False.
+
+    ``search="linear"`` (default) is the literal procedure: one flow per curtailed trade. ``"bisect"`` finds
+    the number of lowest-score trades to curtail by galloping and bisection (O(log n) flows); it gives the same
+    answer whenever curtailing more trades never makes a feasible slot infeasible again (usual, not
+    guaranteed: a curtailed injection can have been relieving a line). Each curtailed trade's reason is then
+    the violations of the nearest evaluated state before it.
     """
     import copy
 
     policy = policy or DsoPolicy()
     if not np.isfinite(slot_hours) or slot_hours <= 0:
         raise GridError("slot_hours", "must be a finite number > 0")
+    if search not in ("linear", "bisect"):
+        raise GridError("search", "must be 'linear' or 'bisect'")
     if method not in ("balanced", "three_phase"):
         raise GridError("method", "must be 'balanced' or 'three_phase'")
     for k, t in enumerate(trades):
@@ -238,11 +247,34 @@ def check_trades(
     # lowest score first; equal scores: the later trade first
     order = sorted(range(len(trades)), key=lambda k: (trades[k].score, -k))
     curtailed: list[Curtailment] = []
-    for k in order:
-        if state.feasible:
-            break
-        active[k] = False
-        curtailed.append(Curtailment(k, state.violations))
-        state = slot.run(active, policy)
+    if search == "linear":
+        for k in order:
+            if state.feasible:
+                break
+            active[k] = False
+            curtailed.append(Curtailment(k, state.violations))
+            state = slot.run(active, policy)
+    elif not state.feasible and order:
+        seen: dict[int, NetworkState] = {0: state}
+
+        def after(r: int) -> NetworkState:
+            if r not in seen:
+                seen[r] = slot.run([k not in set(order[:r]) for k in range(len(trades))], policy)
+            return seen[r]
+
+        lo, hi = 0, 1  # lo: infeasible; find the first feasible hi by galloping, then bisect
+        while hi < len(order) and not after(hi).feasible:
+            lo, hi = hi, min(2 * hi, len(order))
+        hi = min(hi, len(order))
+        if after(hi).feasible:
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (lo, mid) if after(mid).feasible else (mid, hi)
+        state = after(hi)
+        checked = sorted(r for r in seen if r < hi)
+        for q in range(hi):
+            reason = seen[max(r for r in checked if r <= q)].violations
+            active[order[q]] = False
+            curtailed.append(Curtailment(order[q], reason))
     accepted = tuple(k for k in range(len(trades)) if active[k])
     return NetworkCheck(accepted, tuple(curtailed), initial, state, tuple(slot.labels), slot.line_names, method, policy)

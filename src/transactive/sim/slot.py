@@ -65,6 +65,7 @@ def run_slot(
     check_network: bool = True,
     method: Method = "balanced",
     base_load: bool = False,
+    search: Literal["linear", "bisect"] = "linear",
 ) -> SlotOutcome:
     """Clear, match and (optionally) check one slot of ``scenario`` on its feeder."""
     if auction not in ("dpda", "mcafee"):
@@ -93,5 +94,6 @@ def run_slot(
             policy=policy,
             method=method,
             base_load=base_load,
+            search=search,
         )
     return SlotOutcome(scenario, matched, b_bus, s_bus, slot_hours, network)

@@ -66,3 +66,13 @@ def test_policy_and_input_validation() -> None:
     with pytest.raises(GridError) as err:
         check_trades(NET, [], slot_hours=0.0)
     assert err.value.field == "slot_hours"
+
+
+def test_bisection_search_agrees_with_the_literal_procedure() -> None:
+    trades = [GridTrade(LOADS[k], LOADS[-1 - k], 6.0 + k, score=float(k % 5)) for k in range(12)]
+    linear = check_trades(NET, trades, slot_hours=0.25)
+    fast = check_trades(NET, trades, slot_hours=0.25, search="bisect")
+    assert len(linear.curtailed) > 1  # the case is worth bisecting
+    assert fast.accepted == linear.accepted and fast.feasible
+    assert [c.trade for c in fast.curtailed] == [c.trade for c in linear.curtailed]
+    assert fast.curtailed[0].reason == linear.curtailed[0].reason
