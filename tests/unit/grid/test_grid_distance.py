@@ -82,3 +82,18 @@ def test_unknown_bus_is_rejected() -> None:
     with pytest.raises(GridError) as err:
         distance_matrix(FEEDER, ["34"], ["nope"])
     assert err.value.field == "bus[0]"
+
+
+def test_thesis_example_radius_around_vertex_51() -> None:
+    """Seed 004 ch. 4.5.1: a user on vertex 51 with a 100 m radius reaches the users on vertices 36, 44, 45,
+    46, 48, 49, 53, 56, 59, 61, 63, 66 and 76; those on 65, 72 and 97 are the next option."""
+    from transactive.grid.feeder import thesis_vertex_map
+
+    vertex = thesis_vertex_map()
+    node = {v: k for k, v in vertex.items()}
+    d = distance_matrix(FEEDER, [node[51]], LOADS)[0]
+    by_vertex = {vertex[b]: float(x) for b, x in zip(LOADS, d, strict=True) if b != node[51]}
+    within = sorted(v for v, x in by_vertex.items() if x <= 100.0)
+    assert within == [36, 44, 45, 46, 48, 49, 53, 56, 59, 61, 63, 66, 76]
+    beyond = sorted(by_vertex.items(), key=lambda item: item[1])[len(within) : len(within) + 3]
+    assert sorted(v for v, _ in beyond) == [65, 72, 97]
