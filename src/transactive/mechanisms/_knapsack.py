@@ -112,6 +112,7 @@ def solve(
     target_kwh: float,
     reserve_price_per_kwh: float | None,
     fallback: str,
+    *,
     vcg_reserve_price_per_kwh: float | None = None,
 ) -> Solution:
     """Fill ``target_kwh`` greedily along the curve. ``cost`` counts only what is bought (offers + fallback).
@@ -152,14 +153,15 @@ def naive_vcg_payments(
     virtual = (
         implied_reserve_price(energy_kwh, price_per_kwh) if reserve_price_per_kwh is None else None
     )
-    full = solve(energy_kwh, price_per_kwh, target_kwh, reserve_price_per_kwh, fallback, virtual)
+    full = solve(energy_kwh, price_per_kwh, target_kwh, reserve_price_per_kwh, fallback,
+                 vcg_reserve_price_per_kwh=virtual)
     total = _priced_cost(full, virtual)
     payments = np.zeros(len(energy_kwh))
     keep = np.ones(len(energy_kwh), dtype=bool)
     for i in np.flatnonzero(full.taken_kwh > 0):
         keep[i] = False
         without = solve(energy_kwh[keep], price_per_kwh[keep], target_kwh, reserve_price_per_kwh, fallback,
-                        virtual)
+                        vcg_reserve_price_per_kwh=virtual)
         keep[i] = True
         payments[i] = _priced_cost(without, virtual) - (total - full.taken_kwh[i] * price_per_kwh[i])
     return full, payments

@@ -92,9 +92,12 @@ class KnapsackParams:
 
 
 def _replacement_cost(
-    piece_kwh: FloatArray, piece_price_per_kwh: FloatArray, fallback_price_per_kwh: float, query_kwh: FloatArray
+    piece_kwh: FloatArray,
+    piece_price_per_kwh: FloatArray,
+    fallback_price_per_kwh: float,
+    query_kwh: FloatArray,
 ) -> FloatArray:
-    """Cost of the first ``query_kwh`` kWh of a curve (pieces in order, then unlimited fallback), vectorised."""
+    """Cost of the first ``query_kwh`` kWh of a curve (pieces in order, then the unlimited fallback)."""
     cum_kwh = np.cumsum(piece_kwh)
     cum_cost = np.cumsum(piece_kwh * piece_price_per_kwh)
     prev_kwh = np.concatenate((np.zeros(1), cum_kwh))
@@ -105,7 +108,10 @@ def _replacement_cost(
 
 
 def vcg_payments_sorted(
-    energy_kwh: FloatArray, price_per_kwh: FloatArray, taken_kwh: FloatArray, fallback_price_per_kwh: float | None
+    energy_kwh: FloatArray,
+    price_per_kwh: FloatArray,
+    taken_kwh: FloatArray,
+    fallback_price_per_kwh: float | None,
 ) -> FloatArray:
     """VCG payments along a greedy curve (arrays in curve order), O(n log n).
 

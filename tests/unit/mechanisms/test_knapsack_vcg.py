@@ -1,4 +1,4 @@
-"""knapsack_vcg: SEED-NOTES section 1 fixtures, an LP oracle, the naive n+1 re-solve baseline, VCG properties."""
+"""knapsack_vcg: SEED-NOTES section 1 fixtures, an LP oracle, the naive n+1 re-solves, VCG properties."""
 
 from __future__ import annotations
 
@@ -43,7 +43,9 @@ def test_vcg_example_1() -> None:
     assert utility[:2].tolist() == pytest.approx([7, 4], abs=1e-9)
 
 
-@pytest.mark.parametrize(("fallback", "expected"), [("competes", [18, 12, 0]), ("shortfall_only", [21, 15, 0])])
+@pytest.mark.parametrize(
+    ("fallback", "expected"), [("competes", [18, 12, 0]), ("shortfall_only", [21, 15, 0])]
+)
 def test_vcg_example_2(fallback: str, expected: list[float]) -> None:
     r = clear(["Alice", "Bob", "Charlie"], [3, 2, 2], [2, 4, 7.5], target_kwh=5, reserve_price_per_kwh=6,
               fallback=fallback)
@@ -185,8 +187,11 @@ prices = st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 3.5, 4.0, 5.0, 6.0, 7.5]
 energies = st.one_of(st.sampled_from([0.0, 1.0, 2.0, 2.5, 5.0]), st.floats(0.0, 20.0, allow_subnormal=False))
 
 
+Instance = tuple[np.ndarray, np.ndarray, KnapsackParams]
+
+
 @st.composite
-def instances(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, KnapsackParams]:
+def instances(draw: st.DrawFn) -> Instance:
     n = draw(st.integers(0, 12))
     energy = np.array(draw(st.lists(energies, min_size=n, max_size=n)), dtype=float)
     price = np.array(draw(st.lists(prices, min_size=n, max_size=n)), dtype=float)
@@ -213,7 +218,7 @@ def competes_like(params: KnapsackParams) -> bool:
 
 @settings(max_examples=200)
 @given(instances())
-def test_target_met_or_unmet_reported_exactly(instance: tuple[np.ndarray, np.ndarray, KnapsackParams]) -> None:
+def test_target_met_or_unmet_reported_exactly(instance: Instance) -> None:
     energy, price, params = instance
     r = run(energy, price, params)
     taken = r.sellers.energy_kwh
@@ -226,7 +231,8 @@ def test_target_met_or_unmet_reported_exactly(instance: tuple[np.ndarray, np.nda
         assert r.details["unmet_kwh"] == 0
     assert bought + r.details["unmet_kwh"] == pytest.approx(params.target_kwh, abs=1e-8)
     fallback_cost = r.details["fallback_kwh"] * (params.reserve_price_per_kwh or 0.0)
-    assert r.details["cost"] == pytest.approx(float(taken @ price) + fallback_cost, abs=1e-9 * scale(*instance))
+    expected_cost = float(taken @ price) + fallback_cost
+    assert r.details["cost"] == pytest.approx(expected_cost, abs=1e-9 * scale(*instance))
     assert r.details["total_payment"] == pytest.approx(float(r.sellers.payment.sum()), abs=1e-12)
     losers = taken == 0
     assert np.all(r.sellers.payment[losers] == 0)
@@ -234,7 +240,7 @@ def test_target_met_or_unmet_reported_exactly(instance: tuple[np.ndarray, np.nda
 
 @settings(max_examples=200)
 @given(instances())
-def test_allocation_cost_equals_the_lp_optimum(instance: tuple[np.ndarray, np.ndarray, KnapsackParams]) -> None:
+def test_allocation_cost_equals_the_lp_optimum(instance: Instance) -> None:
     energy, price, params = instance
     r = run(energy, price, params)
     tol = 1e-9 * scale(*instance)
@@ -254,7 +260,7 @@ def test_allocation_cost_equals_the_lp_optimum(instance: tuple[np.ndarray, np.nd
 
 @settings(max_examples=150)
 @given(instances())
-def test_fast_payments_equal_naive_re_solves(instance: tuple[np.ndarray, np.ndarray, KnapsackParams]) -> None:
+def test_fast_payments_equal_naive_re_solves(instance: Instance) -> None:
     energy, price, params = instance
     r = run(energy, price, params)
     full, naive = naive_vcg_payments(energy, price, params.target_kwh, params.reserve_price_per_kwh,
@@ -265,7 +271,7 @@ def test_fast_payments_equal_naive_re_solves(instance: tuple[np.ndarray, np.ndar
 
 @settings(max_examples=150)
 @given(instances())
-def test_fast_payments_equal_lp_re_solves(instance: tuple[np.ndarray, np.ndarray, KnapsackParams]) -> None:
+def test_fast_payments_equal_lp_re_solves(instance: Instance) -> None:
     energy, price, params = instance
     if not competes_like(params):
         return
@@ -287,7 +293,7 @@ def test_fast_payments_equal_lp_re_solves(instance: tuple[np.ndarray, np.ndarray
 
 @settings(max_examples=200)
 @given(instances())
-def test_individually_rational_under_competes(instance: tuple[np.ndarray, np.ndarray, KnapsackParams]) -> None:
+def test_individually_rational_under_competes(instance: Instance) -> None:
     energy, price, params = instance
     if not competes_like(params):
         return
@@ -298,7 +304,7 @@ def test_individually_rational_under_competes(instance: tuple[np.ndarray, np.nda
 @settings(max_examples=200)
 @given(instances(), st.data())
 def test_no_unilateral_misreport_pays_under_competes(
-    instance: tuple[np.ndarray, np.ndarray, KnapsackParams], data: st.DataObject
+    instance: Instance, data: st.DataObject
 ) -> None:
     energy, price, params = instance
     if not competes_like(params) or len(energy) == 0:
@@ -318,7 +324,7 @@ def test_no_unilateral_misreport_pays_under_competes(
 
 @settings(max_examples=50)
 @given(instances())
-def test_deterministic(instance: tuple[np.ndarray, np.ndarray, KnapsackParams]) -> None:
+def test_deterministic(instance: Instance) -> None:
     a = run(*instance)
     b = run(*instance)
     assert a.sellers.energy_kwh.tobytes() == b.sellers.energy_kwh.tobytes()
