@@ -44,7 +44,7 @@ import numpy as np
 
 from transactive.mechanisms._curves import descending
 from transactive.mechanisms._registry import Mechanism, ParamError
-from transactive.orders import FloatArray, Orders, OrdersError
+from transactive.orders import FloatArray, IntArray, Orders, OrdersError
 from transactive.result import Allocation, ClearingResult
 
 PRICE_TOLERANCE = 1e-12  # relative tolerance of price comparisons against the MCP
@@ -66,7 +66,7 @@ class P2pAverageParams:
             raise ParamError("exclude_sellers_above_mcp", "must be true or false")
 
 
-def _fill(order: np.ndarray, energy_kwh: FloatArray, quantity_kwh: float) -> FloatArray:
+def _fill(order: IntArray, energy_kwh: FloatArray, quantity_kwh: float) -> FloatArray:
     """kWh each offer trades when ``quantity_kwh`` is filled along ``order`` (result in input order)."""
     sorted_kwh = energy_kwh[order]
     before = np.concatenate((np.zeros(1), np.cumsum(sorted_kwh)[:-1])) if len(order) else np.zeros(0)
