@@ -42,7 +42,7 @@ class OrdersError(ValueError):
 
 
 def _frozen(values: Any, dtype: type) -> Any:
-    array = np.array(values, dtype=dtype, copy=True)
+    array: npt.NDArray[Any] = np.array(values, dtype=dtype, copy=True)
     array.setflags(write=False)
     return array
 
@@ -164,7 +164,10 @@ class Orders:
 
     def per_participant(self, per_block: npt.ArrayLike) -> FloatArray:
         """Sum a per-block quantity per participant (length ``n``)."""
-        return np.bincount(self.owner, weights=np.asarray(per_block, dtype=np.float64), minlength=self.n)
+        summed: FloatArray = np.bincount(
+            self.owner, weights=np.asarray(per_block, dtype=np.float64), minlength=self.n
+        ).astype(np.float64)
+        return summed
 
     def total_energy_kwh(self) -> FloatArray:
         """Offered energy per participant, kWh."""

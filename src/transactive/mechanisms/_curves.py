@@ -28,7 +28,8 @@ def descending(prices: FloatArray) -> IntArray:
 
 def cumulative(energy_kwh: FloatArray) -> FloatArray:
     """Cumulative energy, snapped to the 1e-9 kWh quantum."""
-    return np.round(np.cumsum(energy_kwh), QUANTUM_DECIMALS)
+    snapped: FloatArray = np.round(np.cumsum(energy_kwh), QUANTUM_DECIMALS).astype(np.float64, copy=False)
+    return snapped
 
 
 @dataclass(frozen=True)

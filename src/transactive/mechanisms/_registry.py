@@ -49,6 +49,7 @@ class Mechanism(Generic[P]):
         block_bids: True when a participant may submit several blocks.
         participant_fields: extra per-participant fields.
         source: the seed document and equations implemented.
+        price_required: False when participants may omit ``price_per_kwh`` (it is then 0).
     """
 
     name: str
@@ -59,6 +60,7 @@ class Mechanism(Generic[P]):
     block_bids: bool = False
     participant_fields: tuple[ParticipantField, ...] = field(default=())
     source: str = ""
+    price_required: bool = True
 
     def run(self, sellers: Orders, buyers: Orders, params: Any) -> ClearingResult:
         """Clear with ``params`` (an instance of ``params_type``)."""

@@ -1,0 +1,352 @@
+"""The market file (``transactive.market/1``) and result file (``transactive.result/1``) formats.
+
+This is the boundary between users' JSON and the pure mechanisms: everything is validated here, and the
+first problem is reported as a :class:`MarketFileError` whose message names the offending field, e.g.
+``sellers[2].price_per_kwh: must be a finite number, got NaN``. Nothing is cleared from a file that has any
+problem. The formats are specified in ``docs/market-file.md`` with JSON Schemas in ``docs/schemas/``.
+
+Example:
+    >>> doc = {"format": "transactive.market/1", "mechanism": "uniform",
+    ...        "sellers": [{"id": "s", "energy_kwh": 10, "price_per_kwh": 1}],
+    ...        "buyers": [{"id": "b", "energy_kwh": 4, "price_per_kwh": 3}]}
+    >>> market = parse_market(doc)
+    >>> result_document(market, market.clear())["buyers"]
+    [{'id': 'b', 'energy_kwh': 4.0, 'payment': 8.0}]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transactive.mechanisms import Mechanism, ParamError, ParticipantField
+from transactive.orders import Orders, OrdersError
+from transactive.registry import full_registry
+from transactive.result import ClearingResult
+
+MARKET_FORMAT = "transactive.market/1"
+RESULT_FORMAT = "transactive.result/1"
+
+MAX_ENERGY_KWH = 1e9  # 1 TWh in one order is not a community market: rejected as absurd
+MAX_ABS_PRICE_PER_KWH = 1e9
+MAX_PARTICIPANTS = 10_000_000
+_TOP_LEVEL_KEYS = frozenset({"format", "mechanism", "params", "sellers", "buyers", "description"})
+_SIDES = ("sellers", "buyers")
+
+
+class MarketFileError(ValueError):
+    """Invalid market file. ``field`` is a JSON path such as ``buyers[3].energy_kwh``."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Market:
+    """A validated market: the mechanism, its parameters, and both sides' orders."""
+
+    mechanism: Mechanism[Any]
+    params: Any
+    sellers: Orders
+    buyers: Orders
+    description: str = ""
+
+    def clear(self) -> ClearingResult:
+        """Run the mechanism (pure)."""
+        return self.mechanism.run(self.sellers, self.buyers, self.params)
+
+
+# ---------------------------------------------------------------------------------------------- reading
+def load_json(text: str) -> Any:
+    """Parse JSON. ``NaN``/``Infinity`` literals parse to floats so that the field check rejects them by name."""
+    try:
+        return json.loads(text, parse_constant=float)
+    except json.JSONDecodeError as exc:
+        raise MarketFileError(
+            "(file)", f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except RecursionError:
+        raise MarketFileError("(file)", "JSON nested too deeply") from None
+
+
+def read_market(path: str | Path, registry: Mapping[str, Mechanism[Any]] | None = None) -> Market:
+    """Read and validate a market file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MarketFileError("(file)", f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MarketFileError("(file)", f"{path}: cannot read: {exc}") from None
+    return parse_market(load_json(text), registry)
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _number(value: object, field: str, *, minimum: float | None = None, exclusive: bool = False,
+            maximum: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MarketFileError(field, f"must be a number, got {_type_name(value)}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise MarketFileError(field, f"must be a finite number, got {value!r}")
+    if minimum is not None and (number < minimum or (exclusive and number == minimum)):
+        sign = ">" if exclusive else ">="
+        raise MarketFileError(field, f"must be {sign} {minimum:g}, got {number:g}")
+    if abs(number) > maximum:
+        raise MarketFileError(field, f"is absurdly large ({number:g}; the limit is {maximum:g})")
+    return number
+
+
+def _object(value: object, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise MarketFileError(field, f"must be an object, got {_type_name(value)}")
+    return value
+
+
+def _list(value: object, field: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise MarketFileError(field, f"must be a list, got {_type_name(value)}")
+    return value
+
+
+def _param_converter(annotation: Any, field: str) -> Callable[[object], object]:
+    """A converter from JSON for a params dataclass field of type ``annotation``."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) != 1:
+            raise TypeError(f"unsupported parameter type {annotation!r} for {field}")
+        convert = _param_converter(inner[0], field)
+        return lambda v: None if v is None else convert(v)
+    if origin is typing.Literal:
+        def literal(v: object) -> object:
+            if v not in args or isinstance(v, bool) != any(isinstance(a, bool) for a in args):
+                choices = ", ".join(json.dumps(a) for a in args)
+                raise MarketFileError(field, f"must be one of {choices}, got {json.dumps(v)}")
+            return v
+        return literal
+    if annotation is bool:
+        def boolean(v: object) -> object:
+            if not isinstance(v, bool):
+                raise MarketFileError(field, f"must be true or false, got {_type_name(v)}")
+            return v
+        return boolean
+    if annotation is int:
+        def integer(v: object) -> object:
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise MarketFileError(field, f"must be an integer, got {_type_name(v)}")
+            return v
+        return integer
+    if annotation is float:
+        return lambda v: _number(v, field, maximum=MAX_ENERGY_KWH)
+    if annotation is str:
+        def string(v: object) -> object:
+            if not isinstance(v, str):
+                raise MarketFileError(field, f"must be a string, got {_type_name(v)}")
+            return v
+        return string
+    raise TypeError(f"unsupported parameter type {annotation!r} for {field}")
+
+
+def parse_params(mechanism: Mechanism[Any], raw: object) -> Any:
+    """Build ``mechanism.params_type`` from a JSON object, naming any bad field."""
+    given = _object({} if raw is None else raw, "params")
+    params_type = mechanism.params_type
+    hints = typing.get_type_hints(params_type)
+    fields = {f.name: f for f in dataclasses.fields(params_type)}
+    unknown = sorted(set(given) - set(fields))
+    if unknown:
+        known = ", ".join(sorted(fields)) or "none"
+        raise MarketFileError(f"params.{unknown[0]}", f"unknown parameter for {mechanism.name} (known: {known})")
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name in given:
+            values[name] = _param_converter(hints[name], f"params.{name}")(given[name])
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise MarketFileError(f"params.{name}", f"required by {mechanism.name}")
+    try:
+        return params_type(**values)
+    except ParamError as exc:
+        raise MarketFileError(exc.field, exc.message) from None
+
+
+def _extra_field(spec: ParticipantField, value: object, field: str) -> float | int | str:
+    if spec.kind is str:
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise MarketFileError(field, f"must be a string, got {_type_name(value)}")
+        return str(value)
+    if spec.kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise MarketFileError(field, f"must be an integer, got {_type_name(value)}")
+        if spec.minimum is not None and value < spec.minimum:
+            raise MarketFileError(field, f"must be >= {spec.minimum:g}, got {value}")
+        return value
+    return _number(value, field, minimum=spec.minimum, maximum=MAX_ABS_PRICE_PER_KWH)
+
+
+def _parse_side(mechanism: Mechanism[Any], side: str, raw: object, seen: dict[str, str]) -> Orders:
+    participants = _list(raw, side)
+    if len(participants) > MAX_PARTICIPANTS:
+        raise MarketFileError(side, f"has {len(participants)} participants; the limit is {MAX_PARTICIPANTS}")
+    extras = [f for f in mechanism.participant_fields if side in f.sides]
+    allowed = {"id", "energy_kwh", "price_per_kwh"} | {f.name for f in extras}
+    if mechanism.block_bids:
+        allowed.add("blocks")
+    ids: list[str] = []
+    energy: list[float] = []
+    price: list[float] = []
+    owner: list[int] = []
+    columns: dict[str, list[float | int | str]] = {f.name: [] for f in extras}
+    for i, item in enumerate(participants):
+        where = f"{side}[{i}]"
+        entry = _object(item, where)
+        unknown = sorted(set(entry) - allowed)
+        if unknown:
+            hint = " (this mechanism takes one block per participant)" if unknown[0] == "blocks" else ""
+            raise MarketFileError(f"{where}.{unknown[0]}", f"unknown field for {mechanism.name}{hint}")
+        if "id" not in entry:
+            raise MarketFileError(f"{where}.id", "required")
+        pid = entry["id"]
+        if isinstance(pid, bool) or not isinstance(pid, str | int) or (isinstance(pid, str) and not pid.strip()):
+            raise MarketFileError(f"{where}.id", "must be a non-empty string or an integer")
+        pid = str(pid)
+        if pid in seen:
+            raise MarketFileError(f"{where}.id", f"duplicate id {pid!r} (already used at {seen[pid]})")
+        seen[pid] = where
+        ids.append(pid)
+        if "blocks" in entry:
+            if "energy_kwh" in entry or "price_per_kwh" in entry:
+                raise MarketFileError(f"{where}.blocks", "give either blocks or energy_kwh/price_per_kwh, not both")
+            blocks = _list(entry["blocks"], f"{where}.blocks")
+            if not blocks:
+                raise MarketFileError(f"{where}.blocks", "must not be empty")
+            pairs = [(_object(b, f"{where}.blocks[{k}]"), f"{where}.blocks[{k}]") for k, b in enumerate(blocks)]
+        else:
+            pairs = [(entry, where)]
+        for block, at in pairs:
+            unknown_keys = sorted(set(block) - {"energy_kwh", "price_per_kwh"}) if block is not entry else []
+            if unknown_keys:
+                raise MarketFileError(f"{at}.{unknown_keys[0]}", "unknown field in a block")
+            if "energy_kwh" not in block:
+                raise MarketFileError(f"{at}.energy_kwh", "required")
+            energy.append(_number(block["energy_kwh"], f"{at}.energy_kwh", minimum=0.0, exclusive=True,
+                                  maximum=MAX_ENERGY_KWH))
+            if "price_per_kwh" in block:
+                price.append(_number(block["price_per_kwh"], f"{at}.price_per_kwh", minimum=0.0,
+                                     maximum=MAX_ABS_PRICE_PER_KWH))
+            elif mechanism.price_required:
+                raise MarketFileError(f"{at}.price_per_kwh", "required")
+            else:
+                price.append(0.0)
+            owner.append(i)
+        for spec in extras:
+            if spec.name in entry:
+                columns[spec.name].append(_extra_field(spec, entry[spec.name], f"{where}.{spec.name}"))
+            elif spec.default is None:
+                raise MarketFileError(f"{where}.{spec.name}", f"required by {mechanism.name}")
+            else:
+                columns[spec.name].append(spec.default)
+    try:
+        return Orders(tuple(ids), np.asarray(energy, dtype=np.float64), np.asarray(price, dtype=np.float64),
+                      np.asarray(owner, dtype=np.int64), {k: np.asarray(v) for k, v in columns.items()})
+    except OrdersError as exc:  # pragma: no cover - the checks above make this unreachable
+        raise MarketFileError(f"{side}.{exc.field}", exc.message) from None
+
+
+def parse_market(doc: object, registry: Mapping[str, Mechanism[Any]] | None = None) -> Market:
+    """Validate a parsed market document and build the :class:`Market`."""
+    reg = full_registry() if registry is None else registry
+    top = _object(doc, "(file)")
+    if "format" not in top:
+        raise MarketFileError("format", f"required (expected {MARKET_FORMAT!r})")
+    if top["format"] != MARKET_FORMAT:
+        raise MarketFileError("format", f"unsupported format {top['format']!r} (expected {MARKET_FORMAT!r})")
+    unknown = sorted(set(top) - _TOP_LEVEL_KEYS)
+    if unknown:
+        raise MarketFileError(unknown[0], "unknown top-level field")
+    name = top.get("mechanism")
+    if not isinstance(name, str):
+        raise MarketFileError("mechanism", f"required: a string, one of {', '.join(reg)}")
+    if name not in reg:
+        raise MarketFileError("mechanism", f"unknown mechanism {name!r} (known: {', '.join(reg)})")
+    mechanism = reg[name]
+    description = top.get("description", "")
+    if not isinstance(description, str):
+        raise MarketFileError("description", "must be a string")
+    params = parse_params(mechanism, top.get("params"))
+    seen: dict[str, str] = {}
+    sides: dict[str, Orders] = {}
+    for side in _SIDES:
+        raw = top.get(side, [])
+        if side in mechanism.sides:
+            if not _list(raw, side):
+                raise MarketFileError(side, f"must not be empty: {name} needs {side}")
+            sides[side] = _parse_side(mechanism, side, raw, seen)
+        else:
+            if _list(raw, side):
+                raise MarketFileError(side, f"must be empty: {name} takes no {side}")
+            sides[side] = Orders.empty()
+    return Market(mechanism, params, sides["sellers"], sides["buyers"], description)
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def _plain(value: Any) -> Any:
+    """JSON-ready copy: NumPy scalars and arrays to Python, -0.0 to 0.0, tuples to lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"non-finite number {value!r} in a result")
+        return value + 0.0
+    return value
+
+
+def result_document(market: Market, result: ClearingResult) -> dict[str, Any]:
+    """The ``transactive.result/1`` document: every participant in input order."""
+    def side(orders: Orders, energy: np.ndarray, payment: np.ndarray) -> list[dict[str, Any]]:
+        return [{"id": pid, "energy_kwh": float(e) + 0.0, "payment": float(p) + 0.0}
+                for pid, e, p in zip(orders.ids, energy.tolist(), payment.tolist(), strict=True)]
+
+    return {
+        "format": RESULT_FORMAT,
+        "mechanism": result.mechanism,
+        "price_per_kwh": None if result.price_per_kwh is None else float(result.price_per_kwh) + 0.0,
+        "sellers": side(market.sellers, result.sellers.energy_kwh, result.sellers.payment),
+        "buyers": side(market.buyers, result.buyers.energy_kwh, result.buyers.payment),
+        "details": _plain(dict(result.details)),
+    }
+
+
+def dumps_result(document: Mapping[str, Any]) -> str:
+    """Deterministic JSON text (same result → same bytes on every machine)."""
+    return json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
