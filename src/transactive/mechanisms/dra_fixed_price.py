@@ -107,6 +107,7 @@ MECHANISMS = (
         DraParams,
         clear_dra_fixed_price,
         sides=("sellers",),
+        price_required=False,
         source="seed 003 (Jing et al.), Type I DRA negawatt network: ClosenWBidding contract, Tables I-II",
     ),
 )

@@ -55,6 +55,7 @@ def test_no_offers() -> None:
 def test_registered() -> None:
     m = REGISTRY["dra_fixed_price"]
     assert m.sides == ("sellers",) and m.params_type is DraParams and "seed 003" in m.source
+    assert not m.price_required  # the market file may omit a building's price
 
 
 @pytest.mark.parametrize(
