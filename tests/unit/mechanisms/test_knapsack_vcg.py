@@ -178,7 +178,8 @@ def lp_cost(energy: np.ndarray, price: np.ndarray, target: float, fallback_price
     upper = np.inf if fallback_price is not None else 0.0
     bounds = [(0.0, float(a)) for a in energy] + [(0.0, upper)]
     need = target if fallback_price is not None else min(target, float(energy.sum()))
-    res = linprog(cost, A_ub=-np.ones((1, n + 1)), b_ub=[-need], bounds=bounds, method="highs")
+    res = linprog(cost, A_ub=-np.ones((1, n + 1)), b_ub=[-need], bounds=bounds, method="highs",
+                  options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
     assert res.status == 0
     return float(res.fun)
 
