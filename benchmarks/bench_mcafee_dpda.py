@@ -27,11 +27,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # runnable from a checkout
 
-from transactive.mechanisms._registry import NoParams  # noqa: E402
-from transactive.mechanisms.dpda import DpdaParams, clear_dpda  # noqa: E402
-from transactive.mechanisms.mcafee import clear_mcafee  # noqa: E402
-from transactive.orders import Orders  # noqa: E402
-from transactive.result import ClearingResult  # noqa: E402
+from transactive.mechanisms._registry import NoParams
+from transactive.mechanisms.dpda import DpdaParams, clear_dpda
+from transactive.mechanisms.mcafee import clear_mcafee
+from transactive.orders import Orders
+from transactive.result import ClearingResult
 
 Side = tuple[list[float], list[float]]
 
