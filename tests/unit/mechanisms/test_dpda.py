@@ -191,6 +191,8 @@ def test_invariants(book: tuple, exact: bool) -> None:
     chosen_b = np.isin(np.array(buyers.ids), r.details["chosen_buyers"])
     np.testing.assert_array_equal(bought[chosen_b], buyers.energy_kwh[chosen_b])  # demand priority
     assert np.all(bought[~chosen_b] == 0)
+    if r.details["dropped_buyers"]:  # rule (a) is only ever needed in Case 2
+        assert r.details["case"] == 2
     chosen_s = np.isin(np.array(sellers.ids), r.details["chosen_sellers"])
     assert np.all(sold[~chosen_s] == 0)
     if exact:
