@@ -42,7 +42,9 @@ class Curve:
     area_before: FloatArray  # integral of the price over [0, start_kwh[k]]
 
     @classmethod
-    def _build(cls, order: IntArray, energy_kwh: FloatArray, price_per_kwh: FloatArray, owner: IntArray) -> Curve:
+    def _build(
+        cls, order: IntArray, energy_kwh: FloatArray, price_per_kwh: FloatArray, owner: IntArray
+    ) -> Curve:
         e = np.asarray(energy_kwh, dtype=np.float64)[order]
         p = np.asarray(price_per_kwh, dtype=np.float64)[order]
         end = cumulative(e)
@@ -53,17 +55,19 @@ class Curve:
     @classmethod
     def ascending(cls, energy_kwh: FloatArray, price_per_kwh: FloatArray, owner: IntArray) -> Curve:
         """A supply curve (ascending price, stable)."""
-        return cls._build(ascending(np.asarray(price_per_kwh, dtype=np.float64)), energy_kwh, price_per_kwh, owner)
+        order = ascending(np.asarray(price_per_kwh, dtype=np.float64))
+        return cls._build(order, energy_kwh, price_per_kwh, owner)
 
     @classmethod
     def descending(cls, energy_kwh: FloatArray, price_per_kwh: FloatArray, owner: IntArray) -> Curve:
         """A demand curve (descending price, stable)."""
-        return cls._build(descending(np.asarray(price_per_kwh, dtype=np.float64)), energy_kwh, price_per_kwh, owner)
+        order = descending(np.asarray(price_per_kwh, dtype=np.float64))
+        return cls._build(order, energy_kwh, price_per_kwh, owner)
 
     def mirrored(self) -> Curve:
         """The same blocks in the same order with negated prices (a demand curve seen as a supply curve)."""
-        return Curve(self.order, self.energy_kwh, -self.price_per_kwh, self.owner, self.start_kwh, self.end_kwh,
-                     -self.area_before)
+        return Curve(self.order, self.energy_kwh, -self.price_per_kwh, self.owner, self.start_kwh,
+                     self.end_kwh, -self.area_before)
 
     @property
     def total_kwh(self) -> float:
@@ -75,11 +79,13 @@ class Curve:
         if len(self.end_kwh) == 0:
             return np.zeros_like(x)
         k = np.minimum(np.searchsorted(self.end_kwh, x, side="left"), len(self.end_kwh) - 1)
-        return self.area_before[k] + self.price_per_kwh[k] * (x - self.start_kwh[k])
+        area: FloatArray = self.area_before[k] + self.price_per_kwh[k] * (x - self.start_kwh[k])
+        return area
 
     def cleared_len(self, quantity_kwh: float) -> FloatArray:
         """Internal (snapped) length of each sorted block inside ``[0, quantity]``."""
-        return np.clip(quantity_kwh, self.start_kwh, self.end_kwh) - self.start_kwh
+        inside: FloatArray = np.clip(quantity_kwh, self.start_kwh, self.end_kwh) - self.start_kwh
+        return inside
 
     def cleared_energy(self, quantity_kwh: float) -> FloatArray:
         """Energy each block trades when the first ``quantity`` kWh trade, in INPUT block order.

@@ -76,13 +76,17 @@ def supply_pivots(supply: Curve, demand: Curve, quantity_kwh: float, n_agents: i
     own_level = np.searchsorted(levels, price[own])  # exact: levels holds every supply price
 
     def own_le(t: IntArray, weights: FloatArray) -> FloatArray:
-        return np.bincount(own_slot, weights=weights * (own_level <= t[own_slot]), minlength=n_active)
+        summed: FloatArray = np.bincount(own_slot, weights=weights * (own_level <= t[own_slot]),
+                                         minlength=n_active).astype(np.float64)
+        return summed
 
     def residual_le(t: IntArray) -> FloatArray:  # A_i(levels[t])
-        return np.maximum(untraded_le[t] - own_le(t, own_len), 0.0)
+        residual: FloatArray = np.maximum(untraded_le[t] - own_le(t, own_len), 0.0)
+        return residual
 
     def window_ge_at(t: IntArray) -> FloatArray:  # B_i(levels[t])
-        return np.clip(window_ge[t] - window_start, 0.0, sold_a)
+        window: FloatArray = np.clip(window_ge[t] - window_start, 0.0, sold_a)
+        return window
 
     # smallest t in [0, n_levels] with A(t) >= B(t) (t = n_levels: never)
     lo = np.zeros(n_active, dtype=np.int64)

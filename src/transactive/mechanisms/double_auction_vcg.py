@@ -65,6 +65,10 @@ Pricing = Literal["vcg", "balanced_budget", "uniform", "pay_as_bid", "trade_redu
 PRICING_RULES: tuple[str, ...] = get_args(Pricing)
 
 
+def _finite_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 @dataclass(frozen=True)
 class DoubleAuctionParams:
     """Parameters of ``double_auction_vcg`` (market-file names).
@@ -85,13 +89,11 @@ class DoubleAuctionParams:
         if self.pricing not in PRICING_RULES:
             raise ParamError("pricing", f"must be one of {', '.join(PRICING_RULES)}")
         for name in ("auctioneer_share", "miner_share"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            if not _finite_number(getattr(self, name)) or getattr(self, name) < 0:
                 raise ParamError(name, "must be a finite number >= 0")
         if self.auctioneer_share + self.miner_share >= 1:
             raise ParamError("miner_share", "auctioneer_share + miner_share must be < 1")
-        s = self.slot_hours
-        if isinstance(s, bool) or not isinstance(s, int | float) or not math.isfinite(s) or s <= 0:
+        if not _finite_number(self.slot_hours) or self.slot_hours <= 0:
             raise ParamError("slot_hours", "must be a finite number > 0")
 
 
@@ -103,25 +105,27 @@ def _trade_reduction(book: Clearing) -> tuple[float, float, float]:
     return q_r, float(book.supply.price_per_kwh[book.seller]), float(book.demand.price_per_kwh[book.buyer])
 
 
+@dataclass(frozen=True, eq=False)
+class _Cleared:
+    """Per participant: energy sold and its blocks' cost, energy bought and its blocks' value."""
+
+    sold: FloatArray
+    cost: FloatArray
+    bought: FloatArray
+    value: FloatArray
+
+
 def _premiums(
-    pricing: str,
-    book: Clearing,
-    sold: FloatArray,
-    cost: FloatArray,
-    bought: FloatArray,
-    value: FloatArray,
-    uniform_price: float,
-    n_sellers: int,
-    n_buyers: int,
+    pricing: str, book: Clearing, x: _Cleared, uniform_price: float
 ) -> tuple[FloatArray, FloatArray]:
     """Seller premiums and buyer discounts added to / subtracted from the bid values (5)-(6)."""
     if pricing == "pay_as_bid" or book.quantity_kwh <= 0:
-        return np.zeros(n_sellers), np.zeros(n_buyers)
-    uniform_s = uniform_price * sold - cost
-    uniform_b = value - uniform_price * bought
+        return np.zeros(len(x.sold)), np.zeros(len(x.bought))
+    uniform_s = uniform_price * x.sold - x.cost
+    uniform_b = x.value - uniform_price * x.bought
     if pricing == "uniform":
         return uniform_s, uniform_b
-    pivot_s, pivot_b = clarke_pivots(book.supply, book.demand, book.quantity_kwh, n_sellers, n_buyers)
+    pivot_s, pivot_b = clarke_pivots(book.supply, book.demand, book.quantity_kwh, len(x.sold), len(x.bought))
     if pricing == "vcg":
         return pivot_s, pivot_b
     return np.minimum(pivot_s, uniform_s), np.minimum(pivot_b, uniform_b)  # balanced_budget
@@ -140,18 +144,21 @@ def clear_double_auction_vcg(sellers: Orders, buyers: Orders, params: DoubleAuct
         traded_q, tr_seller_price, tr_buyer_price = _trade_reduction(book)
     s_blocks = supply.cleared_energy(traded_q)
     d_blocks = demand.cleared_energy(traded_q)
-    sold = sellers.per_participant(s_blocks)
-    bought = buyers.per_participant(d_blocks)
-    cost = sellers.per_participant(s_blocks * sellers.price_per_kwh)
-    value = buyers.per_participant(d_blocks * buyers.price_per_kwh)
+    x = _Cleared(
+        sellers.per_participant(s_blocks),
+        sellers.per_participant(s_blocks * sellers.price_per_kwh),
+        buyers.per_participant(d_blocks),
+        buyers.per_participant(d_blocks * buyers.price_per_kwh),
+    )
+    sold, cost, bought, value = x.sold, x.cost, x.bought, x.value
 
     keep = 1.0 - params.auctioneer_share - params.miner_share
     if params.pricing == "trade_reduction":
         premium_s = tr_seller_price * sold - cost if traded_q > 0 else np.zeros(sellers.n)
         discount_b = value - tr_buyer_price * bought if traded_q > 0 else np.zeros(buyers.n)
     else:
-        premium_s, discount_b = _premiums(params.pricing, book, sold, cost, bought, value,
-                                          0.0 if uniform_price is None else uniform_price, sellers.n, buyers.n)
+        lam = 0.0 if uniform_price is None else uniform_price
+        premium_s, discount_b = _premiums(params.pricing, book, x, lam)
     received = keep * cost + premium_s
     paid = keep * value - discount_b
 
