@@ -13,7 +13,10 @@ Money (sign convention: seller ``payment`` = received, buyer ``payment`` = paid)
 * market exchange (4) ``ME = Σ λ_G p* + Σ λ_D l*``; rewards (2)-(3) ``X^A ME`` and ``X^M ME``;
 * bid values (5)-(6) ``U_i = (1 - X) Σ_m λ_G p*`` (seller) and ``U_j = (1 - X) Σ_n λ_D l*`` (buyer);
 * uniform price (11) ``λ_u`` = highest price of a supply block with ``p* > 0``;
-* every pricing rule is ``U_i + premium_i`` for a seller and ``U_j - discount_j`` for a buyer:
+* every pricing rule is ``U_i + premium_i`` for a seller and ``U_j - discount_j`` for a buyer, where the
+  shares scale ``U`` only for ``vcg`` and ``balanced_budget`` (the paper's (7)-(10)); the other rules
+  are not specified with shares by the paper and pay their prices exactly (``X = 0`` in ``U``), the
+  rewards then coming out of the auctioneer's surplus:
 
   =================  =======================================  =========================================
   ``pricing``        seller premium                           buyer discount
@@ -26,7 +29,7 @@ Money (sign convention: seller ``payment`` = received, buyer ``payment`` = paid)
   ``trade_reduction``  ``Σ (λ_σ - λ_G) p^r``                   ``Σ (λ_D - λ_δ) l^r``
   =================  =======================================  =========================================
 
-  With zero shares the uniform rule pays ``λ_u`` per kWh and pay-as-bid each block's own price. ``J^-i``
+  So the uniform rule pays ``λ_u`` per kWh and pay-as-bid each block's own price. ``J^-i``
   removes ALL blocks of agent ``i`` (computed exactly without re-solving, see :mod:`._clarke_pivot`).
 * ``trade_reduction`` (McAfee's remedy, adapted to divisible blocks): let ``σ`` and ``δ`` be the marginal
   supply and demand blocks of the efficient clearing (those holding its last traded unit). Both are
@@ -41,7 +44,7 @@ Example (SEED-NOTES section 2):
     >>> s = Orders.from_blocks(["G1", "G2"], [[(10, 0.05), (10, 0.08)], [(15, 0.06)]])
     >>> b = Orders.from_blocks(["D1", "D2"], [[(12, 0.20), (8, 0.07)], [(10, 0.12), (5, 0.04)]])
     >>> r = clear_double_auction_vcg(s, b, DoubleAuctionParams())
-    >>> [round(x, 9) for x in (*r.sellers.payment, *r.buyers.payment)]
+    >>> [round(float(x), 9) for x in (*r.sellers.payment, *r.buyers.payment)]
     [1.05, 1.25, 0.9, 0.65]
     >>> round(r.details["welfare"], 9), r.details["uniform_price_per_kwh"], round(r.details["surplus"], 9)
     (2.41, 0.06, -0.75)
@@ -152,7 +155,9 @@ def clear_double_auction_vcg(sellers: Orders, buyers: Orders, params: DoubleAuct
     )
     sold, cost, bought, value = x.sold, x.cost, x.bought, x.value
 
-    keep = 1.0 - params.auctioneer_share - params.miner_share
+    # the shares scale the bid values (5)-(6) of the VCG family only; other rules pay their prices exactly
+    vcg_family = params.pricing in ("vcg", "balanced_budget")
+    keep = 1.0 - params.auctioneer_share - params.miner_share if vcg_family else 1.0
     if params.pricing == "trade_reduction":
         premium_s = tr_seller_price * sold - cost if traded_q > 0 else np.zeros(sellers.n)
         discount_b = value - tr_buyer_price * bought if traded_q > 0 else np.zeros(buyers.n)

@@ -330,3 +330,12 @@ def test_medium_book_with_many_ties_matches_naive_and_lp() -> None:
     for got, want in ((fast, naive), (fast, lp)):
         np.testing.assert_allclose(got[0], want[0], atol=TOL, rtol=0)
         np.testing.assert_allclose(got[1], want[1], atol=TOL, rtol=0)
+
+
+def test_shares_leave_non_vcg_prices_exact() -> None:
+    s, b = fixture()
+    r = clear(s, b, pricing="uniform", auctioneer_share=0.01, miner_share=0.02)
+    np.testing.assert_allclose(r.sellers.payment, [0.60, 0.90], atol=TOL)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(r.buyers.payment, [0.90, 0.60], atol=TOL)  # type: ignore[attr-defined]
+    assert r.details["miner_reward"] == pytest.approx(0.02 * 5.21, abs=TOL)  # type: ignore[attr-defined]
+    assert r.details["surplus"] == pytest.approx(-0.03 * 5.21, abs=TOL)  # type: ignore[attr-defined]
