@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from fixtures import seed004
 from fixtures.book_strategies import books, fractions, orders
 from fixtures.double_auction_reference import walk
+from fixtures.merge_walk import merge_walk_intersect
 from transactive.mechanisms._curves import ascending, descending, intersect
-from transactive.mechanisms._double_auction_core import build_book, crossing, fill_prefix, water_fill
+from transactive.mechanisms._double_auction_core import build_book, fill_prefix, water_fill
 from transactive.orders import Orders, OrdersError
 
 float_sides = st.lists(
@@ -30,10 +31,10 @@ def _sorted_columns(side: list[tuple[float, float]], sellers: bool) -> tuple[np.
 
 @settings(max_examples=200)
 @given(float_sides, float_sides)
-def test_crossing_equals_the_merge_based_intersect(supply: list, demand: list) -> None:
+def test_intersect_equals_the_merge_based_walk(supply: list, demand: list) -> None:
     se, sp = _sorted_columns(supply, True)
     de, dp = _sorted_columns(demand, False)
-    assert crossing(se, sp, de, dp) == intersect(se, sp, de, dp)
+    assert intersect(se, sp, de, dp) == merge_walk_intersect(se, sp, de, dp)
 
 
 @settings(max_examples=200)
