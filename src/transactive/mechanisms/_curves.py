@@ -61,7 +61,8 @@ def intersect(
     O(B log S) without merging the curves: for buyer block ``j`` the sellers priced ``<= P(B_j)`` are a
     prefix of the supply curve, of cumulative energy ``cap_j``; the traded quantity is
     ``Q = max_j min(Σ^j E(B), cap_j)``. Each value is at most the end of the walk (the walk is monotone:
-    True, then False), and the block holding the last traded unit attains it. Blocks holding the unit ``Q`` are the first whose cumulative energy reaches ``Q``.
+    True, then False), and the block holding the last traded unit attains it. Blocks holding the unit
+    ``Q`` are the first whose cumulative energy reaches ``Q``.
 
     Example:
         >>> import numpy as np
