@@ -33,12 +33,7 @@ def _load() -> Mapping[str, Mechanism[Any]]:
 
     found: dict[str, Mechanism[Any]] = {}
     for module_name in _MODULES:
-        try:
-            module = importlib.import_module(f"transactive.mechanisms.{module_name}")
-        except ModuleNotFoundError as exc:  # a mechanism module not written yet
-            if exc.name == f"transactive.mechanisms.{module_name}":
-                continue
-            raise
+        module = importlib.import_module(f"transactive.mechanisms.{module_name}")
         for mechanism in getattr(module, "MECHANISMS", ()):
             if mechanism.name in found:
                 raise RuntimeError(f"mechanism {mechanism.name!r} registered twice")

@@ -53,10 +53,16 @@ def intersect(
     demand_energy_kwh: FloatArray,
     demand_price: FloatArray,
 ) -> Crossing:
-    """Walk both curves in quantity order while the buyer price >= the seller price.
+    """Walk both step curves in quantity order while the buyer price >= the seller price.
 
     Inputs must already be sorted (supply ascending, demand descending). Zero-energy blocks hold no unit.
     When a seller block and a buyer block end at the same quantity, both are passed together.
+
+    O(B log S) without merging the curves: for buyer block ``j`` the sellers priced ``<= P(B_j)`` are a
+    prefix of the supply curve, of cumulative energy ``cap_j``; the traded quantity is
+    ``Q = max_j min(Σ^j E(B), cap_j)``. Each value is at most the end of the walk (the walk is monotone:
+    True, then False), and the block holding the last traded unit attains it. Blocks holding the unit
+    ``Q`` are the first whose cumulative energy reaches ``Q``.
 
     Example:
         >>> import numpy as np
@@ -68,19 +74,12 @@ def intersect(
         return Crossing(0.0, -1, -1)
     s_cum = cumulative(supply_energy_kwh)
     d_cum = cumulative(demand_energy_kwh)
-    limit = min(s_cum[-1], d_cum[-1])
-    if limit <= 0:
+    # sellers with price <= each buyer's price (buyers are descending: search the reversed, ascending view)
+    reachable = np.searchsorted(supply_price, demand_price[::-1], side="right")[::-1]
+    cap = np.concatenate((np.zeros(1), s_cum))[reachable]
+    quantity = float(np.max(np.minimum(d_cum, cap)))
+    if quantity <= 0:
         return Crossing(0.0, -1, -1)
-    points = np.unique(np.concatenate((np.zeros(1), s_cum, d_cum)))
-    starts = points[:-1]
-    ends = points[1:]
-    keep = starts < limit
-    starts, ends = starts[keep], ends[keep]
-    s_idx = np.searchsorted(s_cum, starts, side="right")
-    d_idx = np.searchsorted(d_cum, starts, side="right")
-    ok = demand_price[d_idx] >= supply_price[s_idx]
-    # buyer price is non-increasing and seller price non-decreasing along the curve: ok is True then False
-    k = int(np.argmin(ok)) if not ok.all() else len(ok)
-    if k == 0:
-        return Crossing(0.0, -1, -1)
-    return Crossing(float(ends[k - 1]), int(s_idx[k - 1]), int(d_idx[k - 1]))
+    seller = int(np.searchsorted(s_cum, quantity, side="left"))
+    buyer = int(np.searchsorted(d_cum, quantity, side="left"))
+    return Crossing(quantity, seller, buyer)

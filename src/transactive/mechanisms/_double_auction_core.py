@@ -8,8 +8,6 @@ asks for ``E(B_j)`` kWh at no more than ``P(B_j)`` per kWh.
   quantity order while ``P(B) >= P(S)``, ``x``/``y`` are the **1-based** positions of the buyer and seller
   blocks holding the last unit so traded (0 when nothing crosses). When a seller block and a buyer block end
   at the same quantity both are passed together (the semantics of :func:`._curves.intersect`).
-* :func:`crossing` computes that intersection in O(B log S) with one binary search per buyer instead of a
-  merge of all breakpoints; it returns exactly what :func:`._curves.intersect` returns.
 * :class:`Book` gives the thesis's 1-based prices ``P(S_k)``, ``P(B_k)`` and prefix sums ``Σ^k E``
   (cumulative energies are snapped to 1e-9 kWh, so sums equal on paper compare equal), and the Case-1 test.
 * :class:`Selection` is what both mechanisms decide (chosen participants, their energies, p0, case), and
@@ -31,42 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from transactive.mechanisms._curves import Crossing, ascending, cumulative, descending
+from transactive.mechanisms._curves import ascending, cumulative, descending, intersect
 from transactive.orders import FloatArray, IntArray, Orders, OrdersError
 from transactive.result import Allocation, ClearingResult
-
-
-def crossing(
-    supply_energy_kwh: FloatArray,
-    supply_price: FloatArray,
-    demand_energy_kwh: FloatArray,
-    demand_price: FloatArray,
-) -> Crossing:
-    """Intersection of sorted step curves (supply ascending, demand descending); same result as ``intersect``.
-
-    For buyer block ``j`` the sellers priced ``<= P(B_j)`` are a prefix of the supply curve, of cumulative
-    energy ``cap_j``; the traded quantity is ``Q = max_j min(Σ^j E(B), cap_j)``. Each value is at most the
-    end of the walk (the walk is monotone: True, then False), and the block holding the last traded unit
-    attains it. Blocks holding the unit ``Q`` are the first whose cumulative energy reaches ``Q``.
-
-    Example:
-        >>> c = crossing(np.array([5., 5.]), np.array([1., 3.]), np.array([4., 6.]), np.array([4., 2.]))
-        >>> (c.quantity_kwh, c.seller, c.buyer)
-        (5.0, 0, 1)
-    """
-    if len(supply_energy_kwh) == 0 or len(demand_energy_kwh) == 0:
-        return Crossing(0.0, -1, -1)
-    s_cum = cumulative(supply_energy_kwh)
-    d_cum = cumulative(demand_energy_kwh)
-    # sellers with price <= each buyer's price (buyers are descending: search the reversed, ascending view)
-    reachable = np.searchsorted(supply_price, demand_price[::-1], side="right")[::-1]
-    cap = np.concatenate((np.zeros(1), s_cum))[reachable]
-    quantity = float(np.max(np.minimum(d_cum, cap)))
-    if quantity <= 0:
-        return Crossing(0.0, -1, -1)
-    seller = int(np.searchsorted(s_cum, quantity, side="left"))
-    buyer = int(np.searchsorted(d_cum, quantity, side="left"))
-    return Crossing(quantity, seller, buyer)
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,7 +110,7 @@ def build_book(sellers: Orders, buyers: Orders) -> Book:
     b_order = descending(buyers.price_per_kwh)
     s_energy, s_price = sellers.energy_kwh[s_order], sellers.price_per_kwh[s_order]
     b_energy, b_price = buyers.energy_kwh[b_order], buyers.price_per_kwh[b_order]
-    found = crossing(s_energy, s_price, b_energy, b_price)
+    found = intersect(s_energy, s_price, b_energy, b_price)
     zero = np.zeros(1)
     return Book(
         s_order,

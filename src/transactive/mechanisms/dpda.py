@@ -57,7 +57,6 @@ from typing import Any
 
 import numpy as np
 
-from transactive.mechanisms._curves import QUANTUM_DECIMALS
 from transactive.mechanisms._double_auction_core import (
     Book,
     Selection,
@@ -155,7 +154,8 @@ def select_dpda(sellers: Orders, buyers: Orders, params: DpdaParams) -> Selectio
     else:
         sold, reduction = np.maximum(0.0, energy - oversupply), oversupply
     sold_kwh = float(sold.sum())
-    excess = 0.0 if exact else max(0.0, round(sold_kwh - demand, QUANTUM_DECIMALS))
+    # ΣE'(S) − ΣE(B) = Σ over clipped sellers of (oversupply − E): exactly 0 when nobody is clipped
+    excess = 0.0 if exact else float(np.sum(np.maximum(0.0, oversupply - energy)))
     figures: dict[str, Any] = {
         "sold_kwh": sold_kwh,
         "oversupply_kwh": oversupply,
