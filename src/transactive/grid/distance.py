@@ -98,6 +98,7 @@ class DistanceOracle:
 
 
 _ORACLES: dict[str, DistanceOracle] = {}
+MAX_CACHED_TOPOLOGIES = 32  # oldest topology forgotten beyond this
 
 
 def distance_oracle(feeder: Feeder) -> DistanceOracle:
@@ -107,6 +108,8 @@ def distance_oracle(feeder: Feeder) -> DistanceOracle:
     if oracle is None:
         oracle = DistanceOracle(feeder)
         _ORACLES[key] = oracle
+        while len(_ORACLES) > MAX_CACHED_TOPOLOGIES:
+            del _ORACLES[next(iter(_ORACLES))]
     return oracle
 
 
