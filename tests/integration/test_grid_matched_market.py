@@ -130,7 +130,7 @@ def test_slot_end_to_end_and_drawing(tmp_path: Path) -> None:
     assert out.network is not None and out.network.feasible
     assert len(out.matched.trades) > 0
     path = tmp_path / "slot.png"
-    draw_slot(load_feeder(), out, path)
+    draw_slot(scenario.feeder, out, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # settle the accepted trades against meters that read exactly what was agreed: no penalties, and the
     # DSO receives exactly the charges

@@ -17,12 +17,16 @@ import numpy as np
 from matplotlib.collections import LineCollection
 
 from transactive.grid.errors import GridError
-from transactive.grid.feeder import Feeder
+from transactive.grid.feeder import Feeder, load_feeder
 from transactive.sim.slot import SlotOutcome
 
 
-def draw_slot(feeder: Feeder, outcome: SlotOutcome, path: str | os.PathLike[str], *, title: str | None = None) -> None:
-    """Write a PNG of the feeder with the slot's participants and trades to ``path``."""
+def draw_slot(
+    feeder: Feeder | str, outcome: SlotOutcome, path: str | os.PathLike[str], *, title: str | None = None
+) -> None:
+    """Write a PNG of the feeder (a :class:`Feeder` or a network name/path) with the slot's trades to ``path``."""
+    if isinstance(feeder, str):
+        feeder = load_feeder(feeder)
     x, y = feeder.x_m, feeder.y_m
     if not np.isfinite(x).any():
         raise GridError("feeder", "has no bus coordinates to draw")
