@@ -60,6 +60,10 @@ class DistanceSource(Protocol):
         """Shape ``(len(buyers), len(sellers))``; ``inf`` where no path exists."""
         ...
 
+    def pairs(self, buyers: IntArray, sellers: IntArray) -> FloatArray:
+        """Distances of the pairs ``(buyers[k], sellers[k])``, shape ``(len(buyers),)``."""
+        ...
+
 
 def _check_distances(values: FloatArray, field: str) -> None:
     bad = np.argwhere(np.isnan(values) | (values < 0))
@@ -90,6 +94,9 @@ class DistanceMatrix:
     def block(self, buyers: IntArray, sellers: IntArray) -> FloatArray:
         return self.distance_m[np.ix_(buyers, sellers)]
 
+    def pairs(self, buyers: IntArray, sellers: IntArray) -> FloatArray:
+        return self.distance_m[buyers, sellers]
+
 
 @dataclass(frozen=True, eq=False)
 class Coordinates:
@@ -116,6 +123,11 @@ class Coordinates:
         b = self.buyer_xy_m[buyers]
         s = self.seller_xy_m[sellers]
         return np.hypot(b[:, 0:1] - s[None, :, 0], b[:, 1:2] - s[None, :, 1])
+
+    def pairs(self, buyers: IntArray, sellers: IntArray) -> FloatArray:
+        b = self.buyer_xy_m[buyers]
+        s = self.seller_xy_m[sellers]
+        return np.hypot(b[:, 0] - s[:, 0], b[:, 1] - s[:, 1])
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,6 +159,9 @@ class BusDistances:
 
     def block(self, buyers: IntArray, sellers: IntArray) -> FloatArray:
         return self.bus_distance_m[np.ix_(self.buyer_bus[buyers], self.seller_bus[sellers])]
+
+    def pairs(self, buyers: IntArray, sellers: IntArray) -> FloatArray:
+        return self.bus_distance_m[self.buyer_bus[buyers], self.seller_bus[sellers]]
 
 
 # ---------------------------------------------------------------------- validation
@@ -314,10 +329,7 @@ def match_energies(
 
     m: Matches = match(score_rows, e_b[chosen_b], e_s[chosen_s])
     t_b, t_s = chosen_b[m.buyer], chosen_s[m.seller]
-    if len(t_b):
-        dist = np.concatenate([distances.block(t_b[k : k + 1], t_s[k : k + 1]).ravel() for k in range(len(t_b))])
-    else:
-        dist = np.zeros(0)
+    dist = np.asarray(distances.pairs(t_b, t_s), dtype=np.float64).reshape(len(t_b))
     charge = trade_charge(dist, charge_per_km)
     bill, income = quotes(
         p0,

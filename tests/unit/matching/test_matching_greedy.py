@@ -59,7 +59,7 @@ def test_exhausted_and_unreachable_participants_are_skipped() -> None:
 )
 def test_fast_matching_equals_the_literal_loop(case: tuple[np.ndarray, np.ndarray, np.ndarray, int]) -> None:
     scores, eb, es, batch = case
-    fast = match(lambda rows: scores[rows], eb, es, batch=batch, chunk_rows=3)
+    fast = match(lambda rows: scores[rows], eb, es, batch=batch, chunk_rows=3, small=0)
     slow = match_naive(scores, eb, es)
     assert fast.buyer.tolist() == slow.buyer.tolist()
     assert fast.seller.tolist() == slow.seller.tolist()
