@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transactive.matching.errors import MatchingError
 from transactive.matching.greedy import match_naive
@@ -170,3 +172,42 @@ def test_missing_attribute_and_bad_distances() -> None:
     with pytest.raises(MatchingError) as err:
         Coordinates(np.array([[0.0, np.nan]]), np.zeros((1, 2)))
     assert err.value.field == "buyers[0].y_m"
+
+
+@settings(max_examples=60)
+@given(st.integers(0, 10_000), st.integers(1, 12), st.integers(1, 12))
+def test_pipeline_invariants_on_random_markets(seed: int, n_s: int, n_b: int) -> None:
+    rng = np.random.default_rng(seed)
+    sellers = Orders.single(
+        [f"s{k}" for k in range(n_s)],
+        rng.integers(1, 40, n_s).astype(float),
+        rng.integers(1, 20, n_s).astype(float),  # integer prices: ties are common
+        distance_pref_m=rng.uniform(0, 300, n_s),
+        a=rng.uniform(0, 0.01, n_s),
+        b=rng.uniform(0, 2, n_s),
+        c=rng.uniform(0, 1, n_s),
+    )
+    buyers = Orders.single(
+        [f"b{k}" for k in range(n_b)],
+        rng.integers(1, 40, n_b).astype(float),
+        rng.integers(1, 20, n_b).astype(float),
+        distance_pref_m=rng.uniform(0, 300, n_b),
+        omega=rng.uniform(10, 60, n_b),
+        alpha=rng.uniform(0.05, 0.5, n_b),
+    )
+    dist = DistanceMatrix(rng.uniform(0, 400, (n_b, n_s)).round())
+    out = match_orders(sellers, buyers, dpda, dist, charge_per_km=0.01)
+    auction = out.auction
+    assert auction is not None
+    # nobody trades more than the auction gave it; both sides of every trade add up
+    assert np.all(out.buyer_energy_kwh <= auction.buyers.energy_kwh + 1e-9)
+    assert np.all(out.seller_energy_kwh <= auction.sellers.energy_kwh + 1e-9)
+    assert out.buyer_energy_kwh.sum() == pytest.approx(out.seller_energy_kwh.sum())
+    # DPDA serves demand first: every chosen buyer is fully matched
+    assert out.buyer_energy_kwh == pytest.approx(auction.buyers.energy_kwh)
+    for t in out.trades:
+        j, i = int(t.buyer[1:]), int(t.seller[1:])
+        assert t.distance_m == dist.distance_m[j, i]
+        assert t.energy_kwh > 0
+    if out.price_per_kwh is not None:
+        assert out.buyer_bill.sum() - out.seller_income.sum() == pytest.approx(out.total_charge, abs=1e-9)
