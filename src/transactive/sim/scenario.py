@@ -19,7 +19,9 @@ same scenario on every machine with the same NumPy):
   c ~ U(0.05, 0.5) £; buyers ω = price × U(1.5, 2.5) and α = ω / (2·E·U(1, 2)), so each buyer's demand lies
   below its saturation point ω/(2α).
 
-Every choice without a source above is ours, and documented in ``docs/grid.md``.
+The draws do not depend on ``behaviour``: one seed gives a paired comparison (same energies, buses and cost
+parameters; prices ``local + σ·z`` from the same standard normals). Every choice without a source above is
+ours, and documented in ``docs/grid.md``.
 
 Example:
     >>> s = generate_scenario("P-10", "cooperative", seed=1)

@@ -85,3 +85,14 @@ def test_bad_requests(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(ScenarioError) as err:
         generate_scenario(**kwargs)  # type: ignore[arg-type]
     assert err.value.field == field
+
+
+def test_behaviours_are_paired_by_seed() -> None:
+    a = generate_scenario(40, "cooperative", seed=9)
+    b = generate_scenario(40, "non_cooperative", seed=9)
+    np.testing.assert_array_equal(a.sellers.energy_kwh, b.sellers.energy_kwh)
+    assert list(a.buyers.attributes["bus"]) == list(b.buyers.attributes["bus"])
+    # prices are local + sigma * z with the same z: the deviations scale by the ratio of the sigmas
+    za = (a.sellers.price_per_kwh - LOCAL_PRICE_PER_KWH) / 0.025
+    zb = (b.sellers.price_per_kwh - LOCAL_PRICE_PER_KWH) / 0.045
+    np.testing.assert_allclose(za, zb, atol=0.0001 / 0.025)
