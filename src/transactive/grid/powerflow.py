@@ -88,10 +88,12 @@ class NetworkState:
 
 @dataclass(frozen=True)
 class Curtailment:
-    """A trade removed by the DSO: its index in the input and the violations that caused it."""
+    """A trade curtailed by the DSO: its index in the input, the violations that caused it, and the energy
+    still accepted (0 unless ``partial`` restored part of it)."""
 
     trade: int
     reason: tuple[str, ...]
+    kept_kwh: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,12 +155,18 @@ class _Slot:
         phase = self._phases(net)
         self.gen_rows: list[int] = []
         self.load_rows: list[int] = []
+        self.p_mw: list[float] = []
+        self.gen_col: list[str] = []
+        self.load_col: list[str] = []
         for k, t in enumerate(trades):
             for name, role in ((t.seller_bus, "seller"), (t.buyer_bus, "buyer")):
                 if name not in index_of:
                     raise GridError(f"trades[{k}].{role}_bus", f"unknown bus {name!r}")
             p_mw = t.energy_kwh / slot_hours / 1000.0
             sb, bb = index_of[t.seller_bus], index_of[t.buyer_bus]
+            self.p_mw.append(p_mw)
+            self.gen_col.append("p_mw" if method == "balanced" else f"p_{phase.get(sb, 'a')}_mw")
+            self.load_col.append("p_mw" if method == "balanced" else f"p_{phase.get(bb, 'a')}_mw")
             if method == "balanced":
                 self.gen_rows.append(pp.create_sgen(net, sb, p_mw=p_mw, name=f"trade{k}"))
                 self.load_rows.append(pp.create_load(net, bb, p_mw=p_mw, name=f"trade{k}"))
@@ -175,11 +183,17 @@ class _Slot:
                 out.setdefault(int(bus), "abc"[int(np.argmax([pa, pb, pc]))])
         return out
 
-    def run(self, active: Sequence[bool], policy: DsoPolicy) -> NetworkState:
+    def run(self, fraction: Sequence[float], policy: DsoPolicy) -> NetworkState:
+        """Run with each trade at ``fraction[k]`` of its power (0: out of service)."""
         gen_table = "sgen" if self.method == "balanced" else "asymmetric_sgen"
         load_table = "load" if self.method == "balanced" else "asymmetric_load"
-        self.net[gen_table].loc[self.gen_rows, "in_service"] = list(active)
-        self.net[load_table].loc[self.load_rows, "in_service"] = list(active)
+        gen, load = self.net[gen_table], self.net[load_table]
+        for k, f in enumerate(fraction):
+            on = float(f) > 0
+            gen.at[self.gen_rows[k], "in_service"] = on
+            load.at[self.load_rows[k], "in_service"] = on
+            gen.at[self.gen_rows[k], self.gen_col[k]] = self.p_mw[k] * float(f)
+            load.at[self.load_rows[k], self.load_col[k]] = self.p_mw[k] * float(f)
         n_bus, n_line = len(self.net.bus), len(self.net.line)
         nan_bus, nan_line = np.full(n_bus, np.nan), np.full(n_line, np.nan)
         try:
@@ -213,7 +227,7 @@ def check_trades(
     policy: DsoPolicy | None = None,
     method: Method = "balanced",
     base_load: bool = False,
-    search: Literal["linear", "bisect"] = "linear",
+    partial: bool = False,
 ) -> NetworkCheck:
     """Run the slot's power flow and curtail the lowest-score trades until it is feasible.
 
@@ -221,19 +235,19 @@ def check_trades(
     :func:`transactive.grid.feeder.load_network`. With a feasible slot nothing is curtailed. If the network
     is infeasible even without trades (base load), every trade is curtailed and ``feasible`` is False.
 
-    ``search="linear"`` (default) is the literal procedure: one flow per curtailed trade. ``"bisect"`` finds
-    the number of lowest-score trades to curtail by galloping and bisection (O(log n) flows); it gives the same
-    answer whenever curtailing more trades never makes a feasible slot infeasible again (usual, not
-    guaranteed: a curtailed injection can have been relieving a line). Each curtailed trade's reason is then
-    the violations of the nearest evaluated state before it.
+    One flow per curtailed trade: feasibility is **not** monotone in the number of curtailed trades (removing
+    a trade can remove a counter-flow that was relieving a line or holding a voltage up; seen on this
+    feeder), so no bisection shortcut is offered.
+
+    ``partial=True``: once feasible, the last trade curtailed (the best-scored of them) gets back the largest
+    fraction of its energy that keeps the slot feasible, to 1/256 (bisection, 8 more flows); it stays in
+    ``curtailed`` with ``kept_kwh`` > 0.
     """
     import copy
 
     policy = policy or DsoPolicy()
     if not np.isfinite(slot_hours) or slot_hours <= 0:
         raise GridError("slot_hours", "must be a finite number > 0")
-    if search not in ("linear", "bisect"):
-        raise GridError("search", "must be 'linear' or 'bisect'")
     if method not in ("balanced", "three_phase"):
         raise GridError("method", "must be 'balanced' or 'three_phase'")
     for k, t in enumerate(trades):
@@ -243,38 +257,31 @@ def check_trades(
             raise GridError(f"trades[{k}].score", "must not be NaN")
     slot = _Slot(copy.deepcopy(net), trades, slot_hours, method, base_load)
     active = [True] * len(trades)
-    initial = state = slot.run(active, policy)
+    initial = state = slot.run([1.0] * len(trades), policy)
     # lowest score first; equal scores: the later trade first
     order = sorted(range(len(trades)), key=lambda k: (trades[k].score, -k))
     curtailed: list[Curtailment] = []
-    if search == "linear":
-        for k in order:
-            if state.feasible:
-                break
-            active[k] = False
-            curtailed.append(Curtailment(k, state.violations))
-            state = slot.run(active, policy)
-    elif not state.feasible and order:
-        seen: dict[int, NetworkState] = {0: state}
-
-        def after(r: int) -> NetworkState:
-            if r not in seen:
-                seen[r] = slot.run([k not in set(order[:r]) for k in range(len(trades))], policy)
-            return seen[r]
-
-        lo, hi = 0, 1  # lo: infeasible; find the first feasible hi by galloping, then bisect
-        while hi < len(order) and not after(hi).feasible:
-            lo, hi = hi, min(2 * hi, len(order))
-        hi = min(hi, len(order))
-        if after(hi).feasible:
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                lo, hi = (lo, mid) if after(mid).feasible else (mid, hi)
-        state = after(hi)
-        checked = sorted(r for r in seen if r < hi)
-        for q in range(hi):
-            reason = seen[max(r for r in checked if r <= q)].violations
-            active[order[q]] = False
-            curtailed.append(Curtailment(order[q], reason))
+    for k in order:
+        if state.feasible:
+            break
+        active[k] = False
+        curtailed.append(Curtailment(k, state.violations))
+        state = slot.run([1.0 if a else 0.0 for a in active], policy)
+    if partial and curtailed and state.feasible:
+        last = curtailed[-1]
+        fraction = [1.0 if a else 0.0 for a in active]
+        f_ok, f_bad = 0.0, 1.0  # feasible / infeasible fractions
+        best: NetworkState | None = None
+        for _ in range(8):
+            f_mid = (f_ok + f_bad) / 2
+            fraction[last.trade] = f_mid
+            trial = slot.run(fraction, policy)
+            if trial.feasible:
+                f_ok, best = f_mid, trial
+            else:
+                f_bad = f_mid
+        if best is not None:
+            curtailed[-1] = Curtailment(last.trade, last.reason, f_ok * trades[last.trade].energy_kwh)
+            state = best
     accepted = tuple(k for k in range(len(trades)) if active[k])
     return NetworkCheck(accepted, tuple(curtailed), initial, state, tuple(slot.labels), slot.line_names, method, policy)

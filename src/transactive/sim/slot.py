@@ -40,12 +40,13 @@ class SlotOutcome:
     network: NetworkCheck | None
 
     def settled_trades(self) -> list[SettledTrade]:
-        """The accepted trades as :func:`transactive.settlement.metering.settle` takes them."""
+        """What the DSO accepted, as :func:`transactive.settlement.metering.settle` takes it: accepted trades
+        whole, and a partially curtailed trade with its kept energy (its charge, C_d·d, unchanged)."""
         trades = self.matched.trades
-        return [
-            SettledTrade(trades[k].buyer, trades[k].seller, trades[k].energy_kwh, trades[k].charge)
-            for k in self.accepted
-        ]
+        kept = {k: trades[k].energy_kwh for k in self.accepted}
+        if self.network is not None:
+            kept.update({c.trade: c.kept_kwh for c in self.network.curtailed if c.kept_kwh > 0})
+        return [SettledTrade(trades[k].buyer, trades[k].seller, e, trades[k].charge) for k, e in sorted(kept.items())]
 
     @property
     def accepted(self) -> tuple[int, ...]:
@@ -65,9 +66,13 @@ def run_slot(
     check_network: bool = True,
     method: Method = "balanced",
     base_load: bool = False,
-    search: Literal["linear", "bisect"] = "linear",
+    partial: bool = False,
 ) -> SlotOutcome:
-    """Clear, match and (optionally) check one slot of ``scenario`` on its feeder."""
+    """Clear, match and (optionally) check one slot of ``scenario`` on its feeder.
+
+    The quotes in ``matched`` are those of the matching (before the DSO's check); settle what was accepted
+    with :meth:`SlotOutcome.settled_trades`.
+    """
     if auction not in ("dpda", "mcafee"):
         raise ScenarioError("auction", "must be 'dpda' or 'mcafee'")
     sellers, buyers = scenario.sellers, scenario.buyers
@@ -94,6 +99,6 @@ def run_slot(
             policy=policy,
             method=method,
             base_load=base_load,
-            search=search,
+            partial=partial,
         )
     return SlotOutcome(scenario, matched, b_bus, s_bus, slot_hours, network)

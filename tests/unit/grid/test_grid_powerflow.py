@@ -68,11 +68,35 @@ def test_policy_and_input_validation() -> None:
     assert err.value.field == "slot_hours"
 
 
-def test_bisection_search_agrees_with_the_literal_procedure() -> None:
-    trades = [GridTrade(LOADS[k], LOADS[-1 - k], 6.0 + k, score=float(k % 5)) for k in range(12)]
-    linear = check_trades(NET, trades, slot_hours=0.25)
-    fast = check_trades(NET, trades, slot_hours=0.25, search="bisect")
-    assert len(linear.curtailed) > 1  # the case is worth bisecting
-    assert fast.accepted == linear.accepted and fast.feasible
-    assert [c.trade for c in fast.curtailed] == [c.trade for c in linear.curtailed]
-    assert fast.curtailed[0].reason == linear.curtailed[0].reason
+def test_partial_curtailment_keeps_part_of_the_marginal_trade() -> None:
+    big = GridTrade(LOADS[0], LOADS[-1], 40.0, score=1.0)
+    whole = check_trades(NET, [big], slot_hours=0.25)
+    part = check_trades(NET, [big], slot_hours=0.25, partial=True)
+    assert whole.accepted == part.accepted == () and whole.curtailed[0].kept_kwh == 0.0
+    kept = part.curtailed[0].kept_kwh
+    assert 0.0 < kept < 40.0 and part.feasible
+    # independent check: the kept energy as a whole trade is feasible, 1/128 more of the trade is not
+    assert check_trades(NET, [GridTrade(big.buyer_bus, big.seller_bus, kept, 1.0)]).accepted == (0,)
+    more = GridTrade(big.buyer_bus, big.seller_bus, kept + 40.0 / 128, 1.0)
+    assert check_trades(NET, [more]).accepted == ()
+
+
+def test_curtailment_stops_at_the_first_feasible_slot() -> None:
+    from transactive.sim.scenario import generate_scenario
+    from transactive.sim.slot import run_slot
+
+    out = run_slot(generate_scenario("P-40", seed=4, energy_range_kwh=(20.0, 80.0)))
+    check = out.network
+    assert check is not None and check.feasible and check.curtailed
+    trades = out.matched.trades
+    scores = [t.score for t in trades]
+    # the curtailed ones are exactly the lowest-scored
+    assert max(scores[c.trade] for c in check.curtailed) <= min(scores[k] for k in check.accepted)
+
+    def grid_trade(k: int) -> GridTrade:
+        return GridTrade(out.buyer_bus[k], out.seller_bus[k], trades[k].energy_kwh, trades[k].score)
+
+    # the accepted set on its own is feasible; with the last curtailed trade back, it is not
+    assert check_trades(NET, [grid_trade(k) for k in check.accepted]).initial.feasible
+    back = [*check.accepted, check.curtailed[-1].trade]
+    assert not check_trades(NET, [grid_trade(k) for k in back]).initial.feasible
