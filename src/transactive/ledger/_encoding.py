@@ -16,25 +16,22 @@ from collections.abc import Callable
 
 from Crypto.Hash import keccak as _pycryptodome_keccak
 
+try:
+    from sha3 import keccak_256 as _pysha3_keccak_256
+except ImportError:  # pragma: no cover - depends on the environment
+    _pysha3_keccak_256 = None
+
 
 def _keccak_pycryptodome(data: bytes) -> bytes:
     return _pycryptodome_keccak.new(digest_bits=256, data=data).digest()
 
 
-def _load_keccak() -> Callable[[bytes], bytes]:
-    try:
-        from sha3 import keccak_256  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # pragma: no cover - depends on the environment
-        return _keccak_pycryptodome
-
-    def _keccak_pysha3(data: bytes) -> bytes:
-        digest: bytes = keccak_256(data).digest()
-        return digest
-
-    return _keccak_pysha3
+def _keccak_pysha3(data: bytes) -> bytes:
+    digest: bytes = _pysha3_keccak_256(data).digest()
+    return digest
 
 
-keccak256: Callable[[bytes], bytes] = _load_keccak()
+keccak256: Callable[[bytes], bytes] = _keccak_pycryptodome if _pysha3_keccak_256 is None else _keccak_pysha3
 """Keccak-256 digest (32 bytes) of ``data``."""
 
 UINT256_MAX = (1 << 256) - 1
@@ -72,7 +69,9 @@ def to_checksum_address(address: bytes) -> str:
         raise EncodingError(f"address: expected 20 bytes, got {len(address)}")
     lower = address.hex()
     nibbles = keccak256(lower.encode("ascii")).hex()
-    chars = [c.upper() if c.isalpha() and int(h, 16) >= 8 else c for c, h in zip(lower, nibbles[:40], strict=True)]
+    chars = [
+        c.upper() if c.isalpha() and int(h, 16) >= 8 else c for c, h in zip(lower, nibbles[:40], strict=True)
+    ]
     return "0x" + "".join(chars)
 
 

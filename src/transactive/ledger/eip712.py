@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_abi import encode as abi_encode
+from eth_abi.abi import encode as abi_encode
 
 from transactive.ledger._encoding import (
     EncodingError,
@@ -239,10 +239,10 @@ class Domain:
         )
 
 
-def order_struct_hash(
+def order_struct_hash(  # noqa: PLR0917 - the struct's fields, positionally, on the hot path
     trader: bytes, slot: int, side: int, energy_wh: int, price_micro_per_kwh: int, nonce: int
 ) -> bytes:
-    """``hashStruct(Order)`` for a 20-byte ``trader``; raises :class:`EncodingError` on out-of-range fields."""
+    """``hashStruct(Order)`` for a 20-byte ``trader``; :class:`EncodingError` for out-of-range fields."""
     return keccak256(
         ORDER_TYPEHASH
         + address_word(trader)

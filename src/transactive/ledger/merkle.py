@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eth_abi import encode as abi_encode
+from eth_abi.abi import encode as abi_encode
 
 from transactive.ledger._encoding import ZERO32, EncodingError, keccak256
 
@@ -39,7 +39,7 @@ EMPTY_ROOT = ZERO32
 
 
 def leaf_hash(types: Sequence[str], values: Sequence[Any]) -> bytes:
-    """``keccak256(keccak256(abi.encode(values)))`` with Solidity ABI types, e.g. ``("address", "uint256")``."""
+    """``keccak256(keccak256(abi.encode(values)))`` for ABI ``types`` such as ``("address", "uint256")``."""
     try:
         encoded = abi_encode(list(types), list(values))
     except Exception as exc:  # eth-abi raises several types for bad values
@@ -66,7 +66,7 @@ def process_proof(leaf: bytes, proof: Sequence[bytes]) -> bytes:
 
 
 def verify(root: bytes, leaf: bytes, proof: Sequence[bytes]) -> bool:
-    """``MerkleProof.verify``: does ``proof`` lead from ``leaf`` to ``root``? (always False for the empty root)."""
+    """``MerkleProof.verify``: does ``proof`` lead from ``leaf`` to ``root``? (never for the empty root)"""
     if root == EMPTY_ROOT or len(leaf) != 32 or any(len(p) != 32 for p in proof):
         return False
     return process_proof(leaf, proof) == root

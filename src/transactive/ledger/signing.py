@@ -145,7 +145,9 @@ class WorkerPool:
             addresses = recover_batch(digests, signatures, pool=pool)
     """
 
-    def __init__(self, workers: int | None = None, parallel_threshold: int = DEFAULT_PARALLEL_THRESHOLD) -> None:
+    def __init__(
+        self, workers: int | None = None, parallel_threshold: int = DEFAULT_PARALLEL_THRESHOLD
+    ) -> None:
         self.workers = available_cores() if workers is None else max(1, workers)
         self.parallel_threshold = parallel_threshold
         self._executor: Executor | None = None
@@ -186,7 +188,10 @@ class WorkerPool:
 
 
 def run_chunks(
-    fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], *, pool: WorkerPool | None = None,
+    fn: Callable[[Sequence[T]], list[R]],
+    items: Sequence[T],
+    *,
+    pool: WorkerPool | None = None,
     workers: int | None = None,
 ) -> list[R]:
     """Run ``fn`` over ``items`` with ``pool``, or with a temporary pool (only started for large batches)."""

@@ -1,0 +1,120 @@
+"""Per-slot commitments: the order tree and the result tree (Merkle roots the slot contract stores).
+
+* **Order leaf**: values ``(bytes32 orderStructHash)``, i.e. ``keccak256(keccak256(hashStruct(Order)))``
+  (``abi.encode`` of one ``bytes32`` is the word itself). The struct hash, not the domain digest, is the
+  leaf value: the tree lives in one contract for one slot, and a contract checking a proof recomputes the
+  struct hash from the order fields with no domain separator needed.
+* **Result leaf**: ``abi.encode(uint256 slot, address account, int256 energyWh, int256 amountMicro)``;
+  ``amountMicro > 0`` is a credit to the account, ``< 0`` a debit; ``energyWh > 0`` delivered / sold,
+  ``< 0`` bought. Every participant of the slot gets one leaf (zeros when it did not trade), sellers first
+  then buyers, each in its side's participant order.
+* Both trees keep the input order (``sort_leaves=False``); the empty tree's root is ``bytes32(0)``.
+
+Rounding: per participant, energy is rounded to Wh and money to micro-tokens independently (ties to even,
+:mod:`transactive.units`); making a settlement balance to the unit is the settlement step's business.
+
+Example:
+    >>> entry = ResultEntry("0x" + "11" * 20, energy_wh=-1500, amount_micro=-303450)
+    >>> len(result_leaf(7, entry))
+    32
+    >>> order_tree([]).root == bytes(32)
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from transactive.ledger._encoding import (
+    EncodingError,
+    address_word,
+    int256_word,
+    parse_address,
+    to_checksum_address,
+    uint256_word,
+)
+from transactive.ledger.merkle import MerkleTree, leaf_hash_of_encoded
+from transactive.ledger.orders_codec import OrderMessage
+from transactive.orders import Orders
+from transactive.result import ClearingResult
+from transactive.units import energy_to_wh, money_to_micro
+
+ORDER_LEAF_TYPES: tuple[str, ...] = ("bytes32",)
+RESULT_LEAF_TYPES: tuple[str, ...] = ("uint256", "address", "int256", "int256")
+
+
+@dataclass(frozen=True)
+class ResultEntry:
+    """One account's outcome in a slot (signed integers, see the module docstring for the signs)."""
+
+    account: str
+    energy_wh: int
+    amount_micro: int
+    account_bytes: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        raw = parse_address(self.account)
+        object.__setattr__(self, "account_bytes", raw)
+        object.__setattr__(self, "account", to_checksum_address(raw))
+        int256_word(self.energy_wh, what="energyWh")
+        int256_word(self.amount_micro, what="amountMicro")
+
+    def values(self, slot: int) -> tuple[int, str, int, int]:
+        """The leaf values ``(slot, account, energyWh, amountMicro)``."""
+        return (slot, self.account, self.energy_wh, self.amount_micro)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"account": self.account, "energyWh": self.energy_wh, "amountMicro": self.amount_micro}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ResultEntry:
+        try:
+            return cls(str(data["account"]), data["energyWh"], data["amountMicro"])
+        except KeyError as exc:
+            raise EncodingError(f"result entry: missing field {exc.args[0]!r}") from exc
+
+
+def order_leaf(message: OrderMessage) -> bytes:
+    """Leaf hash of an order: ``keccak256(keccak256(abi.encode(bytes32 structHash)))``."""
+    return leaf_hash_of_encoded(message.struct_hash())
+
+
+def result_leaf(slot: int, entry: ResultEntry) -> bytes:
+    """Leaf hash of ``abi.encode(uint256 slot, address account, int256 energyWh, int256 amountMicro)``."""
+    return leaf_hash_of_encoded(
+        uint256_word(slot, what="slot")
+        + address_word(entry.account_bytes)
+        + int256_word(entry.energy_wh, what="energyWh")
+        + int256_word(entry.amount_micro, what="amountMicro")
+    )
+
+
+def order_tree(messages: Sequence[OrderMessage]) -> MerkleTree:
+    """The slot's order tree, leaves in batch order."""
+    return MerkleTree([order_leaf(m) for m in messages])
+
+
+def result_tree(slot: int, entries: Sequence[ResultEntry]) -> MerkleTree:
+    """The slot's result tree, leaves in entry order."""
+    return MerkleTree([result_leaf(slot, e) for e in entries])
+
+
+def result_entries(result: ClearingResult, sellers: Orders, buyers: Orders) -> list[ResultEntry]:
+    """Integer entries of a clearing whose participant ids are addresses (as from
+    :func:`~transactive.ledger.orders_codec.messages_to_orders`): sellers ``(+Wh, +micro)`` then buyers
+    ``(-Wh, -micro)``."""
+    if len(result.sellers.energy_kwh) != sellers.n or len(result.buyers.energy_kwh) != buyers.n:
+        raise ValueError("the result does not match the orders' participants")
+    entries = []
+    for orders, allocation, sign in ((sellers, result.sellers, 1), (buyers, result.buyers, -1)):
+        for i, pid in enumerate(orders.ids):
+            entries.append(
+                ResultEntry(
+                    pid,
+                    sign * energy_to_wh(float(allocation.energy_kwh[i])),
+                    sign * money_to_micro(float(allocation.payment[i])),
+                )
+            )
+    return entries
