@@ -8,7 +8,10 @@
   ``amountMicro > 0`` is a credit to the account, ``< 0`` a debit; ``energyWh > 0`` delivered / sold,
   ``< 0`` bought. Every participant of the slot gets one leaf (zeros when it did not trade), sellers first
   then buyers, each in its side's participant order.
-* Both trees keep the input order (``sort_leaves=False``); the empty tree's root is ``bytes32(0)``.
+* Both trees sort their leaves by hash (OpenZeppelin's default), so a root depends only on the set of
+  orders / entries; the empty tree's root is ``bytes32(0)``. The batch's list order (the auctioneer's
+  arrival order, which breaks price ties in clearing) is carried by the published batch file, which the
+  validators recompute from.
 
 Rounding: per participant, energy is rounded to Wh and money to micro-tokens independently (ties to even,
 :mod:`transactive.units`); making a settlement balance to the unit is the settlement step's business.
@@ -92,12 +95,12 @@ def result_leaf(slot: int, entry: ResultEntry) -> bytes:
 
 
 def order_tree(messages: Sequence[OrderMessage]) -> MerkleTree:
-    """The slot's order tree, leaves in batch order."""
+    """The slot's order tree (positions = batch order; leaves sorted by hash in the tree)."""
     return MerkleTree([order_leaf(m) for m in messages])
 
 
 def result_tree(slot: int, entries: Sequence[ResultEntry]) -> MerkleTree:
-    """The slot's result tree, leaves in entry order."""
+    """The slot's result tree (positions = entry order; leaves sorted by hash in the tree)."""
     return MerkleTree([result_leaf(slot, e) for e in entries])
 
 

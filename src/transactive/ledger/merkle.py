@@ -10,16 +10,19 @@ Conventions (``@openzeppelin/merkle-tree``):
 * a proof is the list of sibling hashes from the leaf up to (excluding) the root;
   :func:`process_proof` folds it exactly like Solidity's ``MerkleProof.processProof``.
 
-Leaf order: with ``sort_leaves=True`` leaves are sorted by hash (OpenZeppelin's default, stable for equal
-hashes); with ``sort_leaves=False`` they keep the input order (OpenZeppelin's ``{sortLeaves: false}``).
-Transactive's order and result trees use **input order**, so the root also commits to the order of the
-batch (which breaks price ties in clearing). The empty tree's root is ``bytes32(0)`` (OpenZeppelin refuses
-an empty tree; no proof verifies against the zero root since leaf hashes are never zero in practice).
+Leaf order: by default (``sort_leaves=True``, OpenZeppelin's default) the leaf hashes are sorted
+ascending (stably, so equal leaves keep their input order) before they are laid out, which makes the root
+a function of the *set* of leaves only, whatever order they were collected in. ``sort_leaves=False`` keeps
+the input order (OpenZeppelin's ``{sortLeaves: false}``). Either way, with commutative pair hashing a root
+never pins the order of the leaves completely (swapping two sibling leaves keeps it), so an order that
+matters must be carried by the data itself. Positions in this API (``leaf(k)``, ``proof(k)``) always refer
+to the input order. The empty tree's root is ``bytes32(0)`` (OpenZeppelin refuses an empty tree); nothing
+verifies against it.
 
 Example (the ``@openzeppelin/merkle-tree`` README values):
     >>> values = [("0x1111111111111111111111111111111111111111", 5000000000000000000),
     ...           ("0x2222222222222222222222222222222222222222", 2500000000000000000)]
-    >>> tree = MerkleTree.of(values, ("address", "uint256"), sort_leaves=True)
+    >>> tree = MerkleTree.of(values, ("address", "uint256"))
     >>> tree.root.hex()[:12]
     'd4dee0beab2d'
     >>> verify(tree.root, tree.leaf(0), tree.proof(0))
@@ -80,7 +83,7 @@ class MerkleTree:
         root: ``nodes[0]``, or ``bytes32(0)`` for an empty tree.
     """
 
-    def __init__(self, leaves: Sequence[bytes], *, sort_leaves: bool = False) -> None:
+    def __init__(self, leaves: Sequence[bytes], *, sort_leaves: bool = True) -> None:
         n = len(leaves)
         for k, leaf in enumerate(leaves):
             if len(leaf) != 32:
@@ -102,7 +105,7 @@ class MerkleTree:
 
     @classmethod
     def of(
-        cls, values: Sequence[Sequence[Any]], types: Sequence[str], *, sort_leaves: bool = False
+        cls, values: Sequence[Sequence[Any]], types: Sequence[str], *, sort_leaves: bool = True
     ) -> MerkleTree:
         """Tree over ABI value tuples (``StandardMerkleTree.of(values, types)``)."""
         return cls([leaf_hash(types, v) for v in values], sort_leaves=sort_leaves)

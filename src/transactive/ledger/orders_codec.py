@@ -14,7 +14,8 @@ in a process pool for large batches (:class:`~transactive.ledger.signing.WorkerP
 
 Decoding (:func:`messages_to_orders`) groups a verified batch back into sellers and buyers: participants in
 order of first appearance in the batch, blocks in batch order, ids = EIP-55 trader addresses. The batch
-order is therefore the submission (time-priority) order, and the order tree commits to it.
+list order is therefore the submission (time-priority) order that breaks price ties; it travels in the
+published batch file (the order tree's root commits to the set of orders, not to their order).
 
 Example:
     >>> from transactive.ledger.signing import Signer
