@@ -58,11 +58,16 @@ def _eip712_json(types: dict[str, tuple[tuple[str, str], ...]], primary: str, do
 
 
 def _eth_account_digest(types, primary, domain, message) -> bytes:
-    return bytes(_hash_eip191_message(encode_typed_data(full_message=_eip712_json(types, primary, domain, message))))
+    return bytes(
+        _hash_eip191_message(encode_typed_data(full_message=_eip712_json(types, primary, domain, message)))
+    )
 
 
 def test_eip712_specification_example() -> None:
-    assert encode_type("Mail", MAIL_TYPES) == "Mail(Person from,Person to,string contents)Person(string name,address wallet)"
+    assert (
+        encode_type("Mail", MAIL_TYPES)
+        == "Mail(Person from,Person to,string contents)Person(string name,address wallet)"
+    )
     assert hash_struct("EIP712Domain", MAIL_TYPES, MAIL_DOMAIN).hex() == (
         "f2cee375fa42b42143804025fc449deafd50cc031ca257e0b194a650a912090f"
     )
@@ -76,7 +81,8 @@ def test_eip712_specification_example() -> None:
 
 def test_type_strings_are_the_agreed_ones() -> None:
     assert ORDER_TYPE_STRING == (
-        "Order(address trader,uint256 slot,uint8 side,uint256 energyWh,uint256 priceMicroPerKwh,uint256 nonce)"
+        "Order(address trader,uint256 slot,uint8 side,uint256 energyWh,"
+        "uint256 priceMicroPerKwh,uint256 nonce)"
     )
     assert encode_type("EIP712Domain", TRANSACTIVE_TYPES) == (
         "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
@@ -107,7 +113,9 @@ addresses = st.binary(min_size=20, max_size=20)
     chain_id=st.integers(0, 2**64),
     contract=addresses,
 )
-def test_order_digest_equals_eth_account(trader, slot, side, energy, price, nonce, chain_id, contract) -> None:
+def test_order_digest_equals_eth_account(  # noqa: PLR0917 - hypothesis arguments
+    trader, slot, side, energy, price, nonce, chain_id, contract
+) -> None:
     domain = Domain(chain_id=chain_id, verifying_contract="0x" + contract.hex())
     message = {
         "trader": "0x" + trader.hex(),
@@ -126,12 +134,18 @@ def test_order_digest_equals_eth_account(trader, slot, side, energy, price, nonc
 
 
 @settings(max_examples=60)
-@given(slot=uint256, order_root=st.binary(min_size=32, max_size=32), result_root=st.binary(min_size=32, max_size=32))
+@given(
+    slot=uint256,
+    order_root=st.binary(min_size=32, max_size=32),
+    result_root=st.binary(min_size=32, max_size=32),
+)
 def test_endorsement_digest_equals_eth_account(slot, order_root, result_root) -> None:
     domain = Domain(chain_id=1, verifying_contract="0x" + "42" * 20)
     types = {"EIP712Domain": DOMAIN_FIELDS, "Endorsement": ENDORSEMENT_FIELDS}
     message = {"slot": slot, "orderRoot": order_root, "resultRoot": result_root}
-    assert endorsement_struct_hash(slot, order_root, result_root) == hash_struct("Endorsement", types, message)
+    assert endorsement_struct_hash(slot, order_root, result_root) == hash_struct(
+        "Endorsement", types, message
+    )
     assert endorsement_digest(domain, slot, order_root, result_root) == _eth_account_digest(
         types, "Endorsement", domain.as_dict(), message
     )

@@ -67,7 +67,9 @@ def test_openzeppelin_readme_vector() -> None:
         "b92c48e9d7abe27fd8dfd6b5dfdbfb1c9a463f80c712b66f3a5180a090cccafc",
     ]
     assert tree.leaf(0).hex() == "eb02c421cfa48976e66dfb29120745909ea3a0f843456c263cf8f1253483e283"
-    assert [p.hex() for p in tree.proof(0)] == ["b92c48e9d7abe27fd8dfd6b5dfdbfb1c9a463f80c712b66f3a5180a090cccafc"]
+    assert [p.hex() for p in tree.proof(0)] == [
+        "b92c48e9d7abe27fd8dfd6b5dfdbfb1c9a463f80c712b66f3a5180a090cccafc"
+    ]
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 33])
