@@ -23,12 +23,39 @@ from transactive.ledger._encoding import parse_address, to_checksum_address
 from transactive.ledger.eip712 import Domain, endorsement_digest
 from transactive.ledger.signing import SignatureError, Signer, recover_address_bytes
 
-__all__ = ["Domain", "count_endorsements", "endorse", "require_endorsements"]
+__all__ = ["Domain", "count_endorsements", "endorse", "require_endorsements", "valid_endorsements"]
 
 
 def endorse(validator: Signer, domain: Domain, slot: int, order_root: bytes, result_root: bytes) -> bytes:
     """The validator's 65-byte signature of ``Endorsement(slot, orderRoot, resultRoot)``."""
     return validator.sign_digest(endorsement_digest(domain, slot, order_root, result_root))
+
+
+def valid_endorsements(
+    domain: Domain,
+    slot: int,
+    order_root: bytes,
+    result_root: bytes,
+    *,
+    signatures: Sequence[bytes],
+    validators: Sequence[str],
+) -> list[tuple[str, bytes]]:
+    """``(validator, signature)`` for the first valid signature of each distinct validator, in input order.
+
+    These are the signatures to pass to the slot contract, which rejects the whole call on any invalid,
+    non-validator or repeated signature.
+    """
+    allowed = {parse_address(v) for v in validators}
+    digest = endorsement_digest(domain, slot, order_root, result_root)
+    found: dict[bytes, bytes] = {}
+    for signature in signatures:
+        try:
+            signer = recover_address_bytes(digest, signature)
+        except SignatureError:
+            continue
+        if signer in allowed and signer not in found:
+            found[signer] = signature
+    return [(to_checksum_address(a), sig) for a, sig in found.items()]
 
 
 def count_endorsements(
@@ -41,17 +68,10 @@ def count_endorsements(
     validators: Sequence[str],
 ) -> list[str]:
     """Distinct validators (EIP-55, first-signature order) with a valid endorsement among ``signatures``."""
-    allowed = {parse_address(v) for v in validators}
-    digest = endorsement_digest(domain, slot, order_root, result_root)
-    found: list[bytes] = []
-    for signature in signatures:
-        try:
-            signer = recover_address_bytes(digest, signature)
-        except SignatureError:
-            continue
-        if signer in allowed and signer not in found:
-            found.append(signer)
-    return [to_checksum_address(a) for a in found]
+    pairs = valid_endorsements(
+        domain, slot, order_root, result_root, signatures=signatures, validators=validators
+    )
+    return [validator for validator, _ in pairs]
 
 
 def require_endorsements(

@@ -22,7 +22,12 @@ from transactive.ledger.commitments import (
     result_tree,
 )
 from transactive.ledger.eip712 import SIDE_BUY, SIDE_SELL, Domain
-from transactive.ledger.endorsement import count_endorsements, endorse, require_endorsements
+from transactive.ledger.endorsement import (
+    count_endorsements,
+    endorse,
+    require_endorsements,
+    valid_endorsements,
+)
 from transactive.ledger.merkle import MerkleTree, verify
 from transactive.ledger.orders_codec import OrderMessage, messages_to_orders, sign_order
 from transactive.ledger.proofs import (
@@ -209,6 +214,15 @@ def test_endorsements_k_of_n(batch: SlotBatch, signers: list[Signer], domain: Do
         validators=addresses,
     )
     assert found == addresses[:2]  # duplicates and non-validators count nothing
+    to_submit = valid_endorsements(
+        domain,
+        SLOT,
+        batch.order_root,
+        batch.result_root,
+        signatures=[outsider, b"x" * 65, *sigs, sigs[1]],
+        validators=addresses,
+    )
+    assert to_submit == list(zip(addresses[:2], sigs, strict=True))
     assert (
         require_endorsements(
             domain, SLOT, batch.order_root, batch.result_root, signatures=sigs, validators=addresses, k=2
