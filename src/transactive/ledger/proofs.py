@@ -53,7 +53,9 @@ __all__ = [
     "SlotBatch",
     "audit_batch",
     "load_batch",
+    "make_proof",
     "order_proof",
+    "proofs_for",
     "result_proof",
     "save_batch",
     "verify_proof",
@@ -271,6 +273,19 @@ def verify_proof_file(path: str | Path, *, expected_root: str | None = None) -> 
         return 1, f"invalid proof: cannot read {path}: {exc}"
     except (ProofError, EncodingError) as exc:
         return 1, f"invalid proof: {exc}"
+
+
+def make_proof(
+    batch: SlotBatch, kind: str, account: str, *, nonce: int | None = None, occurrence: int = 0
+) -> dict[str, Any]:
+    """For the CLI: an ``order`` proof (needs ``nonce``) or a ``result`` proof of ``account``."""
+    if kind == "order":
+        if nonce is None:
+            raise ValueError("an order proof needs the order's nonce")
+        return order_proof(batch, account, nonce)
+    if kind == "result":
+        return result_proof(batch, account, occurrence=occurrence)
+    raise ValueError(f"kind must be 'order' or 'result', got {kind!r}")
 
 
 def proofs_for(batch: SlotBatch, account: str) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ from transactive.ledger.proofs import (
     SlotBatch,
     audit_batch,
     load_batch,
+    make_proof,
     order_proof,
     proofs_for,
     result_proof,
@@ -180,6 +181,12 @@ def test_batch_file_roundtrip_and_cli_helpers(batch: SlotBatch, tmp_path: Path) 
     who = batch.orders[0].message.trader
     docs = proofs_for(batch, who)
     assert [d["kind"] for d in docs] == ["order", "result"]
+    assert make_proof(loaded, "order", who, nonce=batch.orders[0].message.nonce) == docs[0]
+    assert make_proof(loaded, "result", who) == docs[1]
+    with pytest.raises(ValueError):
+        make_proof(loaded, "order", who)
+    with pytest.raises(ValueError):
+        make_proof(loaded, "balance", who)
     proof_path.write_text(json.dumps(docs[0]))
     code, message = verify_proof_file(proof_path, expected_root="0x" + batch.order_root.hex())
     assert code == 0 and message.startswith("valid order")
