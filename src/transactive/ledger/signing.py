@@ -150,6 +150,7 @@ class WorkerPool:
     ) -> None:
         self.workers = available_cores() if workers is None else max(1, workers)
         self.parallel_threshold = parallel_threshold
+        self.chunks_per_worker = 4
         self._executor: Executor | None = None
 
     def __enter__(self) -> WorkerPool:
@@ -170,16 +171,17 @@ class WorkerPool:
             self._executor = ProcessPoolExecutor(max_workers=self.workers)
 
     def map_chunks(self, fn: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> list[R]:
-        """``fn`` over contiguous chunks of ``items`` (one per worker), results concatenated in order.
+        """``fn`` over contiguous chunks of ``items``, results concatenated in order.
 
-        ``fn`` must be a module-level function (it is pickled to the workers).
+        ``chunks_per_worker`` chunks per worker (default 4) keep both cores busy when one is slowed by other
+        load. ``fn`` must be a module-level function (it is pickled to the workers).
         """
         n = len(items)
         if self.workers <= 1 or n < self.parallel_threshold:
             return fn(items)
         self.start()
         assert self._executor is not None
-        size = -(-n // self.workers)
+        size = max(256, -(-n // (self.workers * self.chunks_per_worker)))
         chunks = [items[i : i + size] for i in range(0, n, size)]
         out: list[R] = []
         for part in self._executor.map(fn, chunks):
