@@ -44,6 +44,8 @@ from transactive.ledger._encoding import (
     to_checksum_address,
 )
 from transactive.ledger.eip712 import (
+    DOMAIN_FIELDS,
+    ORDER_FIELDS,
     SIDE_BUY,
     SIDE_SELL,
     Domain,
@@ -165,6 +167,19 @@ class OrderMessage:
             "energyWh": self.energy_wh,
             "priceMicroPerKwh": self.price_micro_per_kwh,
             "nonce": self.nonce,
+        }
+
+    def typed_data(self, domain: Domain) -> dict[str, Any]:
+        """The full EIP-712 document (``types``, ``primaryType``, ``domain``, ``message``) a wallet signs
+        with ``eth_signTypedData_v4``; integers above 2^53 should be sent as decimal strings to browsers."""
+        return {
+            "types": {
+                name: [{"name": f, "type": t} for f, t in fields]
+                for name, fields in (("EIP712Domain", DOMAIN_FIELDS), ("Order", ORDER_FIELDS))
+            },
+            "primaryType": "Order",
+            "domain": domain.as_dict(),
+            "message": self.as_eip712(),
         }
 
     @classmethod

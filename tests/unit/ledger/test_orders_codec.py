@@ -7,6 +7,7 @@ import random
 
 import numpy as np
 import pytest
+from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -135,6 +136,14 @@ def test_from_kwh_uses_unit_rounding() -> None:
         == (energy_to_wh(1.2345), money_to_micro(0.2023))
         == (1234, 202300)
     )
+
+
+def test_wallet_typed_data_signature_equals_ours(domain: Domain, signers: list[Signer]) -> None:
+    order = _signed(signers[3], domain, nonce=77, side=SIDE_BUY)
+    key = signers[3]._key.secret
+    wallet = Account.sign_typed_data(key, full_message=order.message.typed_data(domain))
+    assert bytes(wallet.signature) == order.signature
+    assert verify_orders([SignedOrder(order.message, bytes(wallet.signature))], domain).accepted
 
 
 def test_json_roundtrip(domain: Domain, signers: list[Signer]) -> None:
