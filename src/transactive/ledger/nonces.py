@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import threading
 from typing import Protocol, runtime_checkable
 
 from transactive.ledger._encoding import parse_address
@@ -37,19 +38,21 @@ class NonceStore(Protocol):
 
 
 class InMemoryNonceStore:
-    """A :class:`NonceStore` in a Python set (tests, demos, a single process)."""
+    """A :class:`NonceStore` in a Python set (tests, demos, a single process; thread-safe)."""
 
     def __init__(self) -> None:
         self._used: set[tuple[bytes, int]] = set()
+        self._lock = threading.Lock()
 
     def is_used(self, trader: str, nonce: int) -> bool:
         return (parse_address(trader), nonce) in self._used
 
     def use(self, trader: str, nonce: int) -> None:
         key = (parse_address(trader), nonce)
-        if key in self._used:
-            raise ReplayError(f"nonce {nonce} of {trader} was already used")
-        self._used.add(key)
+        with self._lock:
+            if key in self._used:
+                raise ReplayError(f"nonce {nonce} of {trader} was already used")
+            self._used.add(key)
 
     def __len__(self) -> int:
         return len(self._used)

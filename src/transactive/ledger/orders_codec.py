@@ -344,14 +344,32 @@ def orders_to_messages(
     return messages
 
 
-def messages_to_orders(messages: Iterable[OrderMessage]) -> tuple[Orders, Orders]:
+def messages_to_orders(
+    messages: Iterable[OrderMessage], *, attributes: Mapping[str, Mapping[str, Any]] | None = None
+) -> tuple[Orders, Orders]:
     """``(sellers, buyers)`` from a batch: ids = trader addresses in first-appearance order, blocks in batch
-    order, energy in kWh and price in tokens/kWh (exact conversions of the integer fields)."""
+    order, energy in kWh and price in tokens/kWh (exact conversions of the integer fields).
+
+    ``attributes`` adds per-participant columns looked up by trader address, e.g.
+    ``{"bus": {address: bus}}`` from the member registry; every trader must have a value.
+    """
     sides: tuple[dict[str, list[tuple[float, float]]], dict[str, list[tuple[float, float]]]] = ({}, {})
     for m in messages:
         sides[m.side].setdefault(m.trader, []).append((m.energy_kwh, m.price_per_kwh))
-    sell, buy = sides
-    return (
-        Orders.from_blocks(list(sell), list(sell.values())) if sell else Orders.empty(),
-        Orders.from_blocks(list(buy), list(buy.values())) if buy else Orders.empty(),
-    )
+    lookups = {
+        name: {to_checksum_address(parse_address(a)): v for a, v in column.items()}
+        for name, column in (attributes or {}).items()
+    }
+    out = []
+    for side in sides:
+        if not side:
+            out.append(Orders.empty())
+            continue
+        columns = {}
+        for name, lookup in lookups.items():
+            missing = [t for t in side if t not in lookup]
+            if missing:
+                raise OrderError("field", f"no {name} for trader {missing[0]}")
+            columns[name] = [lookup[t] for t in side]
+        out.append(Orders.from_blocks(list(side), list(side.values()), **columns))
+    return out[0], out[1]

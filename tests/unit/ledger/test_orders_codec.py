@@ -173,6 +173,11 @@ def test_orders_roundtrip_through_messages(domain: Domain, signers: list[Signer]
     np.testing.assert_array_equal(b2.price_per_kwh, buyers.price_per_kwh)
     empty_sell, _ = messages_to_orders(o.message for o in signed[3:])
     assert empty_sell.n == 0
+    buses = {traders["a"].lower(): 4, traders["b"]: 9, traders["c"]: 17}
+    s3, b3 = messages_to_orders((o.message for o in signed), attributes={"bus": buses})
+    assert s3.attributes["bus"].tolist() == [4, 9] and b3.attributes["bus"].tolist() == [17]
+    with pytest.raises(OrderError, match="no bus"):
+        messages_to_orders((o.message for o in signed), attributes={"bus": {traders["a"]: 4}})
     with pytest.raises(OrderError):
         orders_to_messages(sellers, side=SIDE_SELL, slot=8, traders={"a": signers[0].address})
 
