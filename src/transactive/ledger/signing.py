@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import secrets
@@ -139,6 +140,9 @@ def available_cores() -> int:
 class WorkerPool:
     """A reusable process pool for batch verification; in-process for small batches or one worker.
 
+    ``start_method`` is a :mod:`multiprocessing` start method (default: the platform's); a threaded
+    server should pass ``"forkserver"`` or ``"spawn"``.
+
     Use as a context manager (the pool starts lazily on the first large batch and stops on exit)::
 
         with WorkerPool() as pool:
@@ -146,9 +150,14 @@ class WorkerPool:
     """
 
     def __init__(
-        self, workers: int | None = None, parallel_threshold: int = DEFAULT_PARALLEL_THRESHOLD
+        self,
+        workers: int | None = None,
+        parallel_threshold: int = DEFAULT_PARALLEL_THRESHOLD,
+        *,
+        start_method: str | None = None,
     ) -> None:
         self.workers = available_cores() if workers is None else max(1, workers)
+        self.start_method = start_method
         self.parallel_threshold = parallel_threshold
         self.chunks_per_worker = 4
         self._executor: Executor | None = None
@@ -168,7 +177,8 @@ class WorkerPool:
     def start(self) -> None:
         """Start the worker processes now (otherwise they start on the first large batch)."""
         if self._executor is None and self.workers > 1:
-            self._executor = ProcessPoolExecutor(max_workers=self.workers)
+            context = multiprocessing.get_context(self.start_method)
+            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
 
     def map_chunks(self, fn: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> list[R]:
         """``fn`` over contiguous chunks of ``items``, results concatenated in order.

@@ -105,5 +105,7 @@ def test_batch_recovery_in_pool_equals_serial(signers: list[Signer]) -> None:
     with WorkerPool(workers=2, parallel_threshold=10) as pool:
         assert recover_batch(ds, sigs, pool=pool) == expected
         assert recover_batch(ds[:5], sigs[:5], pool=pool) == expected[:5]  # small: in-process
+    with WorkerPool(workers=2, parallel_threshold=10, start_method="spawn") as pool:
+        assert recover_batch(ds, sigs, pool=pool) == expected
     with pytest.raises(ValueError):
         recover_batch(ds, sigs[:-1])
