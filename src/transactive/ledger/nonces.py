@@ -41,14 +41,21 @@ class InMemoryNonceStore:
     """A :class:`NonceStore` in a Python set (tests, demos, a single process; thread-safe)."""
 
     def __init__(self) -> None:
-        self._used: set[tuple[bytes, int]] = set()
+        self._used: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
 
+    @staticmethod
+    def _key(trader: str, nonce: int) -> tuple[str, int]:
+        lower = trader.lower()
+        if len(lower) != 42 or not lower.startswith("0x"):
+            parse_address(trader)  # raises with the reason
+        return (lower, nonce)
+
     def is_used(self, trader: str, nonce: int) -> bool:
-        return (parse_address(trader), nonce) in self._used
+        return self._key(trader, nonce) in self._used
 
     def use(self, trader: str, nonce: int) -> None:
-        key = (parse_address(trader), nonce)
+        key = self._key(trader, nonce)
         with self._lock:
             if key in self._used:
                 raise ReplayError(f"nonce {nonce} of {trader} was already used")
