@@ -75,6 +75,7 @@ __all__ = [
     "orders_to_messages",
     "recover_order_signers",
     "sign_order",
+    "verify_order",
     "verify_orders",
 ]
 
@@ -305,6 +306,15 @@ def verify_orders(
         seen.add(key)
         accepted.append(order)
     return VerifiedBatch(accepted, rejected)
+
+
+def verify_order(
+    order: SignedOrder, domain: Domain, *, slot: int | None = None, nonce_store: NonceStore | None = None
+) -> None:
+    """Verify one order as it arrives (same checks as :func:`verify_orders`); raise :class:`OrderError`."""
+    batch = verify_orders([order], domain, slot=slot, nonce_store=nonce_store, workers=1)
+    if batch.rejected:
+        raise batch.rejected[0][1]
 
 
 # --------------------------------------------------------------------------- Orders <-> messages

@@ -21,6 +21,7 @@ from transactive.ledger.orders_codec import (
     orders_to_messages,
     recover_order_signers,
     sign_order,
+    verify_order,
     verify_orders,
 )
 from transactive.ledger.signing import Signer, WorkerPool
@@ -94,6 +95,18 @@ def test_replayed_nonce_is_rejected(domain: Domain, signers: list[Signer]) -> No
     assert dup.accepted == [other] and [(k, e.reason) for k, e in dup.rejected] == [(1, "replay")]
     with pytest.raises(ReplayError):
         store.use(signers[0].address.lower(), 9)
+
+
+def test_single_order_verification_raises_the_reason(domain: Domain, signers: list[Signer]) -> None:
+    store = InMemoryNonceStore()
+    order = _signed(signers[4], domain, nonce=1)
+    verify_order(order, domain, slot=4, nonce_store=store)
+    with pytest.raises(OrderError) as replay:
+        verify_order(order, domain, slot=4, nonce_store=store)
+    assert replay.value.reason == "replay"
+    with pytest.raises(OrderError) as wrong_slot:
+        verify_order(_signed(signers[4], domain, nonce=2), domain, slot=5, nonce_store=store)
+    assert wrong_slot.value.reason == "slot"
 
 
 def test_rejected_orders_do_not_consume_nonces(domain: Domain, signers: list[Signer]) -> None:
