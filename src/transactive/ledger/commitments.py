@@ -6,8 +6,9 @@
   struct hash from the order fields with no domain separator needed.
 * **Result leaf**: ``abi.encode(uint256 slot, address account, int256 energyWh, int256 amountMicro)``;
   ``amountMicro > 0`` is a credit to the account, ``< 0`` a debit; ``energyWh > 0`` delivered / sold,
-  ``< 0`` bought. Every participant of the slot gets one leaf (zeros when it did not trade), sellers first
-  then buyers, each in its side's participant order.
+  ``< 0`` bought. Every account of the slot gets exactly **one** leaf (zeros when it did not trade; an
+  account on both sides gets its net figures), in order of first appearance, sellers before buyers: the
+  slot contract pays claims one leaf per account and rejects repeated rows.
 * Both trees sort their leaves by hash (OpenZeppelin's default), so a root depends only on the set of
   orders / entries; the empty tree's root is ``bytes32(0)``. The batch's list order (the auctioneer's
   arrival order, which breaks price ties in clearing) is carried by the published batch file, which the
@@ -99,25 +100,35 @@ def order_tree(messages: Sequence[OrderMessage]) -> MerkleTree:
     return MerkleTree([order_leaf(m) for m in messages])
 
 
+def check_one_entry_per_account(entries: Sequence[ResultEntry]) -> None:
+    """Raise ``ValueError`` if an account has more than one entry."""
+    seen: set[bytes] = set()
+    for e in entries:
+        if e.account_bytes in seen:
+            raise ValueError(f"account {e.account} has more than one result entry")
+        seen.add(e.account_bytes)
+
+
 def result_tree(slot: int, entries: Sequence[ResultEntry]) -> MerkleTree:
-    """The slot's result tree (positions = entry order; leaves sorted by hash in the tree)."""
+    """The slot's result tree (positions = entry order; leaves sorted by hash in the tree); one entry per
+    account (``ValueError`` otherwise)."""
+    check_one_entry_per_account(entries)
     return MerkleTree([result_leaf(slot, e) for e in entries])
 
 
 def result_entries(result: ClearingResult, sellers: Orders, buyers: Orders) -> list[ResultEntry]:
-    """Integer entries of a clearing whose participant ids are addresses (as from
-    :func:`~transactive.ledger.orders_codec.messages_to_orders`): sellers ``(+Wh, +micro)`` then buyers
-    ``(-Wh, -micro)``."""
+    """One integer entry per account of a clearing whose participant ids are addresses (as from
+    :func:`~transactive.ledger.orders_codec.messages_to_orders`): a seller gets ``(+Wh, +micro)``, a buyer
+    ``(-Wh, -micro)``, an account on both sides the sum; order of first appearance, sellers first."""
     if len(result.sellers.energy_kwh) != sellers.n or len(result.buyers.energy_kwh) != buyers.n:
         raise ValueError("the result does not match the orders' participants")
-    entries = []
+    totals: dict[str, list[int]] = {}
     for orders, allocation, sign in ((sellers, result.sellers, 1), (buyers, result.buyers, -1)):
         for i, pid in enumerate(orders.ids):
-            entries.append(
-                ResultEntry(
-                    pid,
-                    sign * energy_to_wh(float(allocation.energy_kwh[i])),
-                    sign * money_to_micro(float(allocation.payment[i])),
-                )
-            )
-    return entries
+            account = to_checksum_address(parse_address(pid))
+            total = totals.setdefault(account, [0, 0])
+            total[0] += sign * energy_to_wh(float(allocation.energy_kwh[i]))
+            total[1] += sign * money_to_micro(float(allocation.payment[i]))
+    return [
+        ResultEntry(account, energy_wh, amount_micro) for account, (energy_wh, amount_micro) in totals.items()
+    ]

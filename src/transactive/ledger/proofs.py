@@ -32,6 +32,7 @@ from transactive.ledger.commitments import (
     ORDER_LEAF_TYPES,
     RESULT_LEAF_TYPES,
     ResultEntry,
+    check_one_entry_per_account,
     order_tree,
     result_leaf,
     result_tree,
@@ -69,7 +70,7 @@ class ProofError(ValueError):
 
 @dataclass(frozen=True)
 class SlotBatch:
-    """One slot's published batch (orders in batch order, result entries in leaf order)."""
+    """One slot's published batch: orders in batch order, at most one result entry per account."""
 
     domain: Domain
     slot: int
@@ -82,6 +83,10 @@ class SlotBatch:
         object.__setattr__(self, "orders", tuple(self.orders))
         object.__setattr__(self, "results", tuple(self.results))
         object.__setattr__(self, "endorsements", tuple(self.endorsements))
+        try:
+            check_one_entry_per_account(self.results)
+        except ValueError as exc:
+            raise ProofError(f"slot {self.slot}: {exc}") from exc
 
     @property
     def order_tree(self) -> MerkleTree:
@@ -186,13 +191,13 @@ def order_proof(batch: SlotBatch, trader: str, nonce: int) -> dict[str, Any]:
     raise LookupError(f"slot {batch.slot}: no order of {trader} with nonce {nonce}")
 
 
-def result_proof(batch: SlotBatch, account: str, *, occurrence: int = 0) -> dict[str, Any]:
-    """Inclusion proof of ``account``'s result entry (the ``occurrence``-th if it has several)."""
+def result_proof(batch: SlotBatch, account: str) -> dict[str, Any]:
+    """Inclusion proof of ``account``'s result entry (``LookupError`` if the batch has none)."""
     raw = parse_address(account)
     matches = [k for k, e in enumerate(batch.results) if e.account_bytes == raw]
-    if occurrence >= len(matches):
-        raise LookupError(f"slot {batch.slot}: {len(matches)} result entries for {account}")
-    k = matches[occurrence]
+    if not matches:
+        raise LookupError(f"slot {batch.slot}: no result entry for {account}")
+    k = matches[0]
     e = batch.results[k]
     return _proof_doc(batch, "result", batch.result_tree, k, list(e.values(batch.slot)))
 
@@ -275,16 +280,14 @@ def verify_proof_file(path: str | Path, *, expected_root: str | None = None) -> 
         return 1, f"invalid proof: {exc}"
 
 
-def make_proof(
-    batch: SlotBatch, kind: str, account: str, *, nonce: int | None = None, occurrence: int = 0
-) -> dict[str, Any]:
+def make_proof(batch: SlotBatch, kind: str, account: str, *, nonce: int | None = None) -> dict[str, Any]:
     """For the CLI: an ``order`` proof (needs ``nonce``) or a ``result`` proof of ``account``."""
     if kind == "order":
         if nonce is None:
             raise ValueError("an order proof needs the order's nonce")
         return order_proof(batch, account, nonce)
     if kind == "result":
-        return result_proof(batch, account, occurrence=occurrence)
+        return result_proof(batch, account)
     raise ValueError(f"kind must be 'order' or 'result', got {kind!r}")
 
 
@@ -294,6 +297,6 @@ def proofs_for(batch: SlotBatch, account: str) -> list[dict[str, Any]]:
     out = [
         order_proof(batch, account, o.message.nonce) for o in batch.orders if o.message.trader_bytes == raw
     ]
-    n_results = sum(1 for e in batch.results if e.account_bytes == raw)
-    out.extend(result_proof(batch, account, occurrence=j) for j in range(n_results))
+    if any(e.account_bytes == raw for e in batch.results):
+        out.append(result_proof(batch, account))
     return out

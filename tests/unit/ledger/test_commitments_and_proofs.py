@@ -46,6 +46,8 @@ from transactive.ledger.proofs import (
 from transactive.ledger.signing import Signer
 from transactive.mechanisms._registry import NoParams
 from transactive.mechanisms.uniform import clear_uniform
+from transactive.orders import Orders
+from transactive.result import Allocation, ClearingResult
 
 SLOT = 12
 
@@ -253,6 +255,24 @@ def test_endorsements_k_of_n(batch: SlotBatch, signers: list[Signer], domain: Do
         )
         == []
     )
+
+
+def test_one_entry_per_account(domain: Domain) -> None:
+    a, b = "0x" + "aa" * 20, "0x" + "bb" * 20
+    sellers = Orders.single([a], [2.0], [0.1])
+    buyers = Orders.single([b, a], [1.0, 0.5], [0.3, 0.2])
+    result = ClearingResult("test", 0.15, Allocation([1.5], [0.225]), Allocation([1.0, 0.5], [0.15, 0.075]))
+    entries = result_entries(result, sellers, buyers)
+    # a sold 1.5 kWh and bought 0.5 kWh: one net entry, first-appearance order.
+    assert [(e.account.lower(), e.energy_wh, e.amount_micro) for e in entries] == [
+        (a, 1000, 150000),
+        (b, -1000, -150000),
+    ]
+    twice = [ResultEntry(a, 1, 1), ResultEntry(a.upper().replace("0X", "0x"), 0, 0)]
+    with pytest.raises(ValueError, match="more than one"):
+        result_tree(1, twice)
+    with pytest.raises(ProofError, match="more than one"):
+        SlotBatch(domain, 1, (), tuple(twice))
 
 
 def test_result_entry_validation() -> None:
