@@ -14,8 +14,9 @@
   arrival order, which breaks price ties in clearing) is carried by the published batch file, which the
   validators recompute from.
 
-Rounding: per participant, energy is rounded to Wh and money to micro-tokens independently (ties to even,
-:mod:`transactive.units`); making a settlement balance to the unit is the settlement step's business.
+Rounding (:func:`result_entries`): per side, Wh and micro-tokens are apportioned so they add up to the
+side's rounded total (:func:`~transactive.units.apportion`), so energy balances to the Wh; any remaining
+money imbalance is the mechanism's (surplus / deficit), for the settlement step to route.
 
 Example:
     >>> entry = ResultEntry("0x" + "11" * 20, energy_wh=-1500, amount_micro=-303450)
@@ -27,7 +28,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +45,7 @@ from transactive.ledger.merkle import MerkleTree, leaf_hash_of_encoded
 from transactive.ledger.orders_codec import OrderMessage
 from transactive.orders import Orders
 from transactive.result import ClearingResult
-from transactive.units import energy_to_wh, money_to_micro
+from transactive.units import apportion, energy_to_wh, money_to_micro
 
 ORDER_LEAF_TYPES: tuple[str, ...] = ("bytes32",)
 RESULT_LEAF_TYPES: tuple[str, ...] = ("uint256", "address", "int256", "int256")
@@ -116,19 +118,33 @@ def result_tree(slot: int, entries: Sequence[ResultEntry]) -> MerkleTree:
     return MerkleTree([result_leaf(slot, e) for e in entries])
 
 
+def _side_units(values: list[float], to_units: Callable[[float], int]) -> list[int]:
+    """One side's figures in integer units that add up to the rounded side total (largest remainder, at
+    most one unit from each figure's own rounding); per-figure rounding if any figure is negative."""
+    if any(v < 0 for v in values):
+        return [to_units(v) for v in values]
+    return apportion(to_units(math.fsum(values)), values)
+
+
 def result_entries(result: ClearingResult, sellers: Orders, buyers: Orders) -> list[ResultEntry]:
     """One integer entry per account of a clearing whose participant ids are addresses (as from
     :func:`~transactive.ledger.orders_codec.messages_to_orders`): a seller gets ``(+Wh, +micro)``, a buyer
-    ``(-Wh, -micro)``, an account on both sides the sum; order of first appearance, sellers first."""
+    ``(-Wh, -micro)``, an account on both sides the sum; order of first appearance, sellers first.
+
+    Per side, Wh and micro-tokens are apportioned (:func:`~transactive.units.apportion`) so that they add
+    up to the side's rounded total: energy sold equals energy bought to the Wh whenever the clearing
+    balances in kWh, and a budget-balanced price leaves no rounding residue."""
     if len(result.sellers.energy_kwh) != sellers.n or len(result.buyers.energy_kwh) != buyers.n:
         raise ValueError("the result does not match the orders' participants")
     totals: dict[str, list[int]] = {}
     for orders, allocation, sign in ((sellers, result.sellers, 1), (buyers, result.buyers, -1)):
+        energy_wh = _side_units(allocation.energy_kwh.tolist(), energy_to_wh)
+        amount_micro = _side_units(allocation.payment.tolist(), money_to_micro)
         for i, pid in enumerate(orders.ids):
             account = to_checksum_address(parse_address(pid))
             total = totals.setdefault(account, [0, 0])
-            total[0] += sign * energy_to_wh(float(allocation.energy_kwh[i]))
-            total[1] += sign * money_to_micro(float(allocation.payment[i]))
+            total[0] += sign * energy_wh[i]
+            total[1] += sign * amount_micro[i]
     return [
         ResultEntry(account, energy_wh, amount_micro) for account, (energy_wh, amount_micro) in totals.items()
     ]
