@@ -42,11 +42,14 @@ from transactive.ledger.merkle import MerkleTree, leaf_hash_of_encoded, process_
 from transactive.ledger.orders_codec import OrderError, SignedOrder, verify_orders
 from transactive.ledger.signing import SignatureError, WorkerPool, recover_address_bytes
 
+EXIT_INVALID_PROOF = 2
+"""Exit code for an invalid or unreadable proof (the CLI's "invalid input" code)."""
 BATCH_FORMAT = "transactive.ledger-batch/1"
 PROOF_FORMAT = "transactive.merkle-proof/1"
 
 __all__ = [
     "BATCH_FORMAT",
+    "EXIT_INVALID_PROOF",
     "PROOF_FORMAT",
     "Domain",
     "ProofError",
@@ -267,7 +270,8 @@ def verify_proof(doc: Mapping[str, Any], *, expected_root: bytes | None = None) 
 
 
 def verify_proof_file(path: str | Path, *, expected_root: str | None = None) -> tuple[int, str]:
-    """For the CLI: ``(exit code, message)`` -- 0 and a summary when valid, 1 and the reason otherwise."""
+    """For the CLI: ``(exit code, message)``: 0 and a summary when valid, :data:`EXIT_INVALID_PROOF` (2)
+    and ``invalid proof: <reason>`` otherwise."""
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
         if not isinstance(doc, dict):
@@ -275,9 +279,9 @@ def verify_proof_file(path: str | Path, *, expected_root: str | None = None) -> 
         root = from_hex(expected_root, 32, what="expected root") if expected_root is not None else None
         return 0, verify_proof(doc, expected_root=root)
     except (OSError, json.JSONDecodeError) as exc:
-        return 1, f"invalid proof: cannot read {path}: {exc}"
+        return EXIT_INVALID_PROOF, f"invalid proof: cannot read {path}: {exc}"
     except (ProofError, EncodingError) as exc:
-        return 1, f"invalid proof: {exc}"
+        return EXIT_INVALID_PROOF, f"invalid proof: {exc}"
 
 
 def make_proof(batch: SlotBatch, kind: str, account: str, *, nonce: int | None = None) -> dict[str, Any]:

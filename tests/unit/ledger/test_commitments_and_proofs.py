@@ -196,10 +196,10 @@ def test_batch_file_roundtrip_and_cli_helpers(batch: SlotBatch, tmp_path: Path) 
     code, message = verify_proof_file(proof_path, expected_root="0x" + batch.order_root.hex())
     assert code == 0 and message.startswith("valid order")
     code, message = verify_proof_file(proof_path, expected_root="0x" + batch.result_root.hex())
-    assert code == 1 and "expected root" in message
+    assert code == 2 and "expected root" in message
     proof_path.write_text("{not json")
-    assert verify_proof_file(proof_path)[0] == 1
-    assert verify_proof_file(tmp_path / "missing.json")[0] == 1
+    assert verify_proof_file(proof_path)[0] == 2
+    assert verify_proof_file(tmp_path / "missing.json")[0] == 2
 
 
 def test_audit_finds_a_bad_signature_and_wrong_slot(
