@@ -22,6 +22,11 @@ def domain() -> Domain:
 
 
 @pytest.fixture(scope="session")
-def signers() -> list[Signer]:
+def private_keys() -> list[bytes]:
     rng = random.Random(20261122)
-    return [Signer(new_private_key(rng)) for _ in range(8)]
+    return [new_private_key(rng) for _ in range(8)]
+
+
+@pytest.fixture(scope="session")
+def signers(private_keys: list[bytes]) -> list[Signer]:
+    return [Signer(key) for key in private_keys]

@@ -151,10 +151,11 @@ def test_from_kwh_uses_unit_rounding() -> None:
     )
 
 
-def test_wallet_typed_data_signature_equals_ours(domain: Domain, signers: list[Signer]) -> None:
+def test_wallet_typed_data_signature_equals_ours(
+    domain: Domain, signers: list[Signer], private_keys: list[bytes]
+) -> None:
     order = _signed(signers[3], domain, nonce=77, side=SIDE_BUY)
-    key = signers[3]._key.secret
-    wallet = Account.sign_typed_data(key, full_message=order.message.typed_data(domain))
+    wallet = Account.sign_typed_data(private_keys[3], full_message=order.message.typed_data(domain))
     assert bytes(wallet.signature) == order.signature
     assert verify_orders([SignedOrder(order.message, bytes(wallet.signature))], domain).accepted
 
