@@ -1,0 +1,150 @@
+"""Per-slot commitments: the order tree and the result tree (Merkle roots the slot contract stores).
+
+* **Order leaf**: values ``(bytes32 orderStructHash)``, i.e. ``keccak256(keccak256(hashStruct(Order)))``
+  (``abi.encode`` of one ``bytes32`` is the word itself). The struct hash, not the domain digest, is the
+  leaf value: the tree lives in one contract for one slot, and a contract checking a proof recomputes the
+  struct hash from the order fields with no domain separator needed.
+* **Result leaf**: ``abi.encode(uint256 slot, address account, int256 energyWh, int256 amountMicro)``;
+  ``amountMicro > 0`` is a credit to the account, ``< 0`` a debit; ``energyWh > 0`` delivered / sold,
+  ``< 0`` bought. Every account of the slot gets exactly **one** leaf (zeros when it did not trade; an
+  account on both sides gets its net figures), in order of first appearance, sellers before buyers: the
+  slot contract pays claims one leaf per account and rejects repeated rows.
+* Both trees sort their leaves by hash (OpenZeppelin's default), so a root depends only on the set of
+  orders / entries; the empty tree's root is ``bytes32(0)``. The batch's list order (the auctioneer's
+  arrival order, which breaks price ties in clearing) is carried by the published batch file, which the
+  validators recompute from.
+
+Rounding (:func:`result_entries`): per side, Wh and micro-tokens are apportioned so they add up to the
+side's rounded total (:func:`~transactive.units.apportion`), so energy balances to the Wh; any remaining
+money imbalance is the mechanism's (surplus / deficit), for the settlement step to route.
+
+Example:
+    >>> entry = ResultEntry("0x" + "11" * 20, energy_wh=-1500, amount_micro=-303450)
+    >>> len(result_leaf(7, entry))
+    32
+    >>> order_tree([]).root == bytes(32)
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from transactive.ledger._encoding import (
+    EncodingError,
+    address_word,
+    int256_word,
+    parse_address,
+    to_checksum_address,
+    uint256_word,
+)
+from transactive.ledger.merkle import MerkleTree, leaf_hash_of_encoded
+from transactive.ledger.orders_codec import OrderMessage
+from transactive.orders import Orders
+from transactive.result import ClearingResult
+from transactive.units import apportion, energy_to_wh, money_to_micro
+
+ORDER_LEAF_TYPES: tuple[str, ...] = ("bytes32",)
+RESULT_LEAF_TYPES: tuple[str, ...] = ("uint256", "address", "int256", "int256")
+
+
+@dataclass(frozen=True)
+class ResultEntry:
+    """One account's outcome in a slot (signed integers, see the module docstring for the signs)."""
+
+    account: str
+    energy_wh: int
+    amount_micro: int
+    account_bytes: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        raw = parse_address(self.account)
+        object.__setattr__(self, "account_bytes", raw)
+        object.__setattr__(self, "account", to_checksum_address(raw))
+        int256_word(self.energy_wh, what="energyWh")
+        int256_word(self.amount_micro, what="amountMicro")
+
+    def values(self, slot: int) -> tuple[int, str, int, int]:
+        """The leaf values ``(slot, account, energyWh, amountMicro)``."""
+        return (slot, self.account, self.energy_wh, self.amount_micro)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"account": self.account, "energyWh": self.energy_wh, "amountMicro": self.amount_micro}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ResultEntry:
+        try:
+            return cls(str(data["account"]), data["energyWh"], data["amountMicro"])
+        except KeyError as exc:
+            raise EncodingError(f"result entry: missing field {exc.args[0]!r}") from exc
+
+
+def order_leaf(message: OrderMessage) -> bytes:
+    """Leaf hash of an order: ``keccak256(keccak256(abi.encode(bytes32 structHash)))``."""
+    return leaf_hash_of_encoded(message.struct_hash())
+
+
+def result_leaf(slot: int, entry: ResultEntry) -> bytes:
+    """Leaf hash of ``abi.encode(uint256 slot, address account, int256 energyWh, int256 amountMicro)``."""
+    return leaf_hash_of_encoded(
+        uint256_word(slot, what="slot")
+        + address_word(entry.account_bytes)
+        + int256_word(entry.energy_wh, what="energyWh")
+        + int256_word(entry.amount_micro, what="amountMicro")
+    )
+
+
+def order_tree(messages: Sequence[OrderMessage]) -> MerkleTree:
+    """The slot's order tree (positions = batch order; leaves sorted by hash in the tree)."""
+    return MerkleTree([order_leaf(m) for m in messages])
+
+
+def check_one_entry_per_account(entries: Sequence[ResultEntry]) -> None:
+    """Raise ``ValueError`` if an account has more than one entry."""
+    seen: set[bytes] = set()
+    for e in entries:
+        if e.account_bytes in seen:
+            raise ValueError(f"account {e.account} has more than one result entry")
+        seen.add(e.account_bytes)
+
+
+def result_tree(slot: int, entries: Sequence[ResultEntry]) -> MerkleTree:
+    """The slot's result tree (positions = entry order; leaves sorted by hash in the tree); one entry per
+    account (``ValueError`` otherwise)."""
+    check_one_entry_per_account(entries)
+    return MerkleTree([result_leaf(slot, e) for e in entries])
+
+
+def _side_units(values: list[float], to_units: Callable[[float], int]) -> list[int]:
+    """One side's figures in integer units that add up to the rounded side total (largest remainder, at
+    most one unit from each figure's own rounding); per-figure rounding if any figure is negative."""
+    if any(v < 0 for v in values):
+        return [to_units(v) for v in values]
+    return apportion(to_units(math.fsum(values)), values)
+
+
+def result_entries(result: ClearingResult, sellers: Orders, buyers: Orders) -> list[ResultEntry]:
+    """One integer entry per account of a clearing whose participant ids are addresses (as from
+    :func:`~transactive.ledger.orders_codec.messages_to_orders`): a seller gets ``(+Wh, +micro)``, a buyer
+    ``(-Wh, -micro)``, an account on both sides the sum; order of first appearance, sellers first.
+
+    Per side, Wh and micro-tokens are apportioned (:func:`~transactive.units.apportion`) so that they add
+    up to the side's rounded total: energy sold equals energy bought to the Wh whenever the clearing
+    balances in kWh, and a budget-balanced price leaves no rounding residue."""
+    if len(result.sellers.energy_kwh) != sellers.n or len(result.buyers.energy_kwh) != buyers.n:
+        raise ValueError("the result does not match the orders' participants")
+    totals: dict[str, list[int]] = {}
+    for orders, allocation, sign in ((sellers, result.sellers, 1), (buyers, result.buyers, -1)):
+        energy_wh = _side_units(allocation.energy_kwh.tolist(), energy_to_wh)
+        amount_micro = _side_units(allocation.payment.tolist(), money_to_micro)
+        for i, pid in enumerate(orders.ids):
+            account = to_checksum_address(parse_address(pid))
+            total = totals.setdefault(account, [0, 0])
+            total[0] += sign * energy_wh[i]
+            total[1] += sign * amount_micro[i]
+    return [
+        ResultEntry(account, energy_wh, amount_micro) for account, (energy_wh, amount_micro) in totals.items()
+    ]

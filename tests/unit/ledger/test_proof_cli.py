@@ -1,0 +1,81 @@
+"""``transactive ledger proof`` pieces: argument handling, outputs and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from transactive.ledger.eip712 import SIDE_BUY, SIDE_SELL, Domain
+from transactive.ledger.orders_codec import OrderMessage, sign_order
+from transactive.ledger.proof_cli import register
+from transactive.ledger.proofs import ResultEntry, SlotBatch, save_batch
+from transactive.ledger.signing import Signer
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="transactive ledger")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+@pytest.fixture
+def batch_file(tmp_path: Path, domain: Domain, signers: list[Signer]) -> tuple[Path, SlotBatch]:
+    seller, buyer = signers[0], signers[1]
+    orders = (
+        sign_order(seller, OrderMessage(seller.address, 2, SIDE_SELL, 1000, 50000, 5), domain),
+        sign_order(buyer, OrderMessage(buyer.address, 2, SIDE_BUY, 1000, 90000, 0), domain),
+    )
+    results = (ResultEntry(seller.address, 1000, 70000), ResultEntry(buyer.address, -1000, -70000))
+    batch = SlotBatch(domain, 2, orders, results)
+    path = tmp_path / "batch.json"
+    save_batch(batch, path)
+    return path, batch
+
+
+def test_make_and_verify(batch_file, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, batch = batch_file
+    seller = batch.orders[0].message.trader
+    out = tmp_path / "p.json"
+    assert _run(["proof", str(path), "--account", seller, "--nonce", "5", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["kind"] == "order"
+    root = "0x" + batch.order_root.hex()
+    assert _run(["proof", "--verify", str(out), "--root", root]) == 0
+    assert capsys.readouterr().out.startswith("valid order")
+    assert _run(["proof", str(path), "--account", seller, "--result"]) == 0
+    assert json.loads(capsys.readouterr().out)["value"][2] == 1000
+    assert _run(["proof", str(path), "--account", seller]) == 0
+    assert [d["kind"] for d in json.loads(capsys.readouterr().out)] == ["order", "result"]
+
+
+def test_failures_exit_2_with_one_line(
+    batch_file, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, batch = batch_file
+    seller = batch.orders[0].message.trader
+    out = tmp_path / "p.json"
+    assert _run(["proof", str(path), "--account", seller, "--nonce", "5", "--out", str(out)]) == 0
+    capsys.readouterr()
+    wrong_root = "0x" + batch.result_root.hex()
+    cases = [
+        ["proof", "--verify", str(out), "--root", wrong_root],
+        ["proof", "--verify", str(tmp_path / "none.json")],
+        ["proof", str(path), "--account", seller, "--nonce", "6"],
+        ["proof", str(path), "--account", "0x" + "12" * 20],
+        ["proof", str(path), "--account", "0x12", "--result"],
+        ["proof", str(tmp_path / "none.json"), "--account", seller],
+        ["proof", str(path)],
+        ["proof", str(path), "--account", seller, "--verify", str(out)],
+    ]
+    for argv in cases:
+        assert _run(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and ("invalid proof" in err or "error:" in err), (argv, err)
+    doc = json.loads(out.read_text())
+    doc["order"]["priceMicroPerKwh"] += 1
+    out.write_text(json.dumps(doc))
+    assert _run(["proof", "--verify", str(out)]) == 2
+    assert "struct hash" in capsys.readouterr().err
