@@ -1,0 +1,1 @@
+"""The consortium ledger: Vyper contracts, chain engines (embedded py-evm, JSON-RPC) and their seam."""
