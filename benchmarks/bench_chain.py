@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from eth_utils import keccak  # noqa: E402
+from eth_utils import keccak
 
-from transactive.ledger._oz_merkle import SettlementTree  # noqa: E402
-from transactive.ledger.embedded import EmbeddedChain  # noqa: E402
-from transactive.ledger.testing import (  # noqa: E402
+from transactive.ledger._oz_merkle import SettlementTree
+from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.testing import (
     MODE_BATCH,
     MODE_CLAIMS,
     ROLE_PROSUMER,
@@ -65,7 +65,8 @@ def bench_naive_orders(dep: Deployment, sample: int) -> float:
     c = dep.chain
     t0 = time.perf_counter()
     for i in range(sample):
-        c.transact(dep.token, "approve", dep.slots.address, i + 1, sender=dep.prosumers[i % len(dep.prosumers)])
+        owner = dep.prosumers[i % len(dep.prosumers)]
+        c.transact(dep.token, "approve", dep.slots.address, i + 1, sender=owner)
     return (time.perf_counter() - t0) / sample
 
 

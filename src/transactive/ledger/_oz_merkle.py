@@ -1,6 +1,7 @@
 """OpenZeppelin StandardMerkleTree over settlement rows (the layout MarketSlots.settle_batch rebuilds).
 
-Leaf: ``keccak256(keccak256(abi.encode(uint256 slot, address account, int256 energyWh, int256 amountMicro)))``;
+Leaf: ``keccak256(keccak256(abi.encode(uint256 slot, address account, int256 energyWh,
+int256 amountMicro)))``;
 internal node: keccak256 of the two children sorted as 32-byte big-endian numbers. Leaves are sorted by
 hash; the tree is the array of ``2n - 1`` nodes with leaf ``i`` (in sorted order) at ``2n - 2 - i`` and
 node ``k`` = hash(node ``2k + 1``, node ``2k + 2``), the root at 0 (StandardMerkleTree's ``makeMerkleTree``).
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
-from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_checksum_address
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 Row = tuple[int, str, int, int]  # (slot, account, energy_wh, amount_micro)
 
@@ -47,7 +50,7 @@ class SettlementTree:
         if not rows:
             raise ValueError("a settlement tree needs at least one row")
         keyed = sorted(((leaf_hash(r), r) for r in rows), key=lambda item: item[0])
-        for (h1, _), (h2, _) in zip(keyed, keyed[1:], strict=False):
+        for (h1, _), (h2, _) in pairwise(keyed):
             if h1 == h2:
                 raise ValueError("duplicate settlement row")
         n = len(keyed)

@@ -19,9 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_checksum_address
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_keys.datatypes import PrivateKey
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from transactive.ledger.compiler import Artifact
 
@@ -106,9 +108,7 @@ def dev_private_keys(count: int = DEFAULT_DEV_ACCOUNTS) -> tuple[bytes, ...]:
 
 def address_of(private_key: bytes) -> str:
     """Checksummed address of a private key."""
-    from eth_keys import keys
-
-    return str(keys.PrivateKey(private_key).public_key.to_checksum_address())
+    return str(PrivateKey(private_key).public_key.to_checksum_address())
 
 
 def abi_type(param: dict[str, Any]) -> str:

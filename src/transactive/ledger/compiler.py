@@ -21,6 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import vyper
+from vyper import compile_code
+from vyper.compiler.settings import Settings
+
 CONTRACTS_DIR = Path(__file__).with_name("contracts")
 EVM_VERSION = "cancun"
 CONTRACT_NAMES = ("Registry", "EnergyToken", "MarketSlots", "NegawattAuction")
@@ -51,8 +55,6 @@ def source_path(name: str) -> Path:
 
 def load_artifact(name: str) -> Artifact:
     """Compile contract ``name`` (or load it from the cache)."""
-    import vyper  # local import: the ledger extra is optional
-
     source = source_path(name).read_text(encoding="utf-8")
     key = hashlib.sha256(f"{vyper.__version__}\0{EVM_VERSION}\0{source}".encode()).hexdigest()[:32]
     cache_file = _cache_dir() / f"{name}-{key}.json"
@@ -69,9 +71,6 @@ def load_artifact(name: str) -> Artifact:
 
 
 def _compile(name: str, source: str) -> dict[str, Any]:
-    from vyper import compile_code
-    from vyper.compiler.settings import Settings
-
     out = compile_code(
         source,
         output_formats=["abi", "bytecode"],

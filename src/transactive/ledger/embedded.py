@@ -24,9 +24,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eth._utils.address import generate_contract_address
+from eth.chains.base import MiningChain
+from eth.db.atomic import AtomicDB
 from eth.db.backends.base import BaseDB
+from eth.db.backends.memory import MemoryDB
+from eth.db.chain import ChainDB
+from eth.exceptions import CanonicalHeadNotFound
+from eth.vm.forks.cancun import CancunVM
+from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
-from eth_utils import to_canonical_address, to_checksum_address
+from eth_utils.address import to_canonical_address, to_checksum_address
 
 from transactive.ledger.chain import (
     ChainRevert,
@@ -50,14 +58,16 @@ _FUNDING_WEI = 10**9 * 10**18
 _GENESIS_PARENT = b"\x00" * 32
 
 
-class _SqliteDB(BaseDB):  # type: ignore[misc]
+class _SqliteDB(BaseDB):
     """py-evm key-value database on one SQLite table; writes are committed by :meth:`commit`."""
 
     def __init__(self, path: Path) -> None:
         self._conn = sqlite3.connect(str(path))
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
+        )
         self._conn.commit()
 
     def __getitem__(self, key: bytes) -> bytes:
@@ -89,9 +99,6 @@ class _SqliteDB(BaseDB):  # type: ignore[misc]
 
 
 def _chain_class() -> Any:
-    from eth.chains.base import MiningChain
-    from eth.vm.forks import CancunVM
-
     return MiningChain.configure(
         __name__="TransactiveEmbeddedChain", vm_configuration=((0, CancunVM),), chain_id=EMBEDDED_CHAIN_ID
     )
@@ -101,9 +108,6 @@ class EmbeddedChain:
     """In-process py-evm chain; ``data_dir`` persists it (``None``: in memory)."""
 
     def __init__(self, data_dir: str | Path | None = None, n_accounts: int = 12) -> None:
-        from eth.db.atomic import AtomicDB
-        from eth.db.backends.memory import MemoryDB
-
         self._keys = dev_private_keys(n_accounts)
         self._accounts = tuple(address_of(k) for k in self._keys)
         self._key_of = dict(zip(self._accounts, self._keys, strict=True))
@@ -117,9 +121,6 @@ class EmbeddedChain:
             raw = self._kv
         self._db = AtomicDB(raw)
         klass = _chain_class()
-        from eth.db.chain import ChainDB
-        from eth.exceptions import CanonicalHeadNotFound
-
         try:
             ChainDB(self._db).get_canonical_head()
             self._chain = klass(self._db)
@@ -202,8 +203,6 @@ class EmbeddedChain:
 
     # -- internals -----------------------------------------------------------------------------------
     def _call(self, sender: str, to: bytes, data: bytes) -> bytes:
-        from eth.vm.spoof import SpoofTransaction
-
         head = self._chain.get_canonical_head()
         vm = self._chain.get_vm(self._chain.header)
         state = vm.state
@@ -256,8 +255,6 @@ class EmbeddedChain:
         receipt = receipts[0]
         created = None
         if to is None:
-            from eth._utils.address import generate_contract_address
-
             created = to_checksum_address(generate_contract_address(to_canonical_address(sender), nonce))
         gas_used = int(receipt.gas_used)
         logs = tuple(

@@ -13,11 +13,12 @@ call reverts, so a rejected action sends nothing. ``snapshot``/``revert`` use ``
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from eth_account import Account
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from transactive.ledger.chain import (
     ChainRevert,
@@ -61,8 +62,10 @@ def _revert_data(error: Any) -> bytes | None:
 class RpcChain:
     """The ledger's chain seam over JSON-RPC (web3.py HTTP transport)."""
 
-    def __init__(self, url: str, private_keys: Sequence[bytes] | None = None, timeout_s: float = 30.0) -> None:
-        from web3 import HTTPProvider
+    def __init__(
+        self, url: str, private_keys: Sequence[bytes] | None = None, timeout_s: float = 30.0
+    ) -> None:
+        from web3 import HTTPProvider  # noqa: PLC0415 - web3 is slow to import; only this engine needs it
 
         self.url = url
         self._provider = HTTPProvider(url, request_kwargs={"timeout": timeout_s})
@@ -74,7 +77,7 @@ class RpcChain:
             self._fund_dev_accounts()
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
-        response = self._provider.make_request(method, params)  # type: ignore[arg-type]
+        response = self._provider.make_request(method, params)
         if "error" in response:
             raise RpcError(f"{method}: {response['error']}")
         return response["result"]
@@ -85,14 +88,11 @@ class RpcChain:
             return
         for account in self._accounts:
             if int(self._rpc("eth_getBalance", [account, "latest"]), 16) < _MIN_BALANCE_WEI:
-                tx_hash = self._rpc(
-                    "eth_sendTransaction", [{"from": node_accounts[0], "to": account, "value": _hex(_FUND_WEI)}]
-                )
+                funding = {"from": node_accounts[0], "to": account, "value": _hex(_FUND_WEI)}
+                tx_hash = self._rpc("eth_sendTransaction", [funding])
                 self._wait(tx_hash)
 
     def _wait(self, tx_hash: str) -> dict[str, Any]:
-        import time
-
         for _ in range(600):
             receipt = self._rpc("eth_getTransactionReceipt", [tx_hash])
             if receipt is not None:
@@ -154,7 +154,7 @@ class RpcChain:
         params: dict[str, Any] = {"from": sender, "data": "0x" + data.hex()}
         if to is not None:
             params["to"] = to
-        response = self._provider.make_request("eth_call", [params, "latest"])  # type: ignore[arg-type]
+        response = self._provider.make_request("eth_call", [params, "latest"])
         if "error" in response:
             revert = _revert_data(response["error"])
             if revert is None:

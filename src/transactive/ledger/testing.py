@@ -8,6 +8,7 @@ or npm), so a test can skip with that message.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -15,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from eth_account import Account
 
 from transactive.ledger.chain import Chain, Contract
 from transactive.ledger.compiler import load_artifact
@@ -83,8 +86,6 @@ class HardhatNode:
 
 
 def _env() -> dict[str, str]:
-    import os
-
     return dict(os.environ)
 
 
@@ -141,7 +142,9 @@ def deploy_suite(chain: Chain, auctioneer_ppm: int = 10_000, miner_ppm: int = 10
         raise ValueError("deploy_suite needs 12 accounts")
     registry = chain.deploy(load_artifact("Registry"))
     token = chain.deploy(load_artifact("EnergyToken"), registry.address, "Transactive Energy Token", "TET")
-    slots = chain.deploy(load_artifact("MarketSlots"), registry.address, token.address, auctioneer_ppm, miner_ppm)
+    slots = chain.deploy(
+        load_artifact("MarketSlots"), registry.address, token.address, auctioneer_ppm, miner_ppm
+    )
     auction = chain.deploy(load_artifact("NegawattAuction"), registry.address, token.address)
     dep = Deployment(chain=chain, registry=registry, token=token, slots=slots, auction=auction)
     for v in dep.validators:
@@ -185,11 +188,9 @@ def endorsement_typed_data(chain_id: int, verifying_contract: str, slot: int, or
     }
 
 
-def sign_endorsement(private_key: bytes, chain_id: int, verifying_contract: str, slot: int,
+def sign_endorsement(private_key: bytes, chain_id: int, verifying_contract: str, slot: int,  # noqa: PLR0917
                      order_root: bytes, result_root: bytes) -> bytes:
     """65-byte signature (r || s || v, v in {27, 28}) of an Endorsement, by eth_account's EIP-712 code."""
-    from eth_account import Account
-
     data = endorsement_typed_data(chain_id, verifying_contract, slot, order_root, result_root)
     signed = Account.sign_typed_data(private_key, full_message=data)
     return bytes(signed.signature)

@@ -14,6 +14,7 @@ import pytest
 
 from transactive.ledger.chain import Chain
 from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.rpc import RpcChain
 from transactive.ledger.testing import Deployment, HardhatNode, deploy_suite, node_unavailable_reason
 
 
@@ -28,8 +29,6 @@ def session_chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
     if reason is not None:
         print(f"skipping the hardhat engine: {reason}")
         pytest.skip(reason)
-    from transactive.ledger.rpc import RpcChain
-
     node = HardhatNode().start()
     try:
         yield RpcChain(node.url)

@@ -39,7 +39,8 @@ def assert_rejected(dep: Deployment, action: Callable[[], object], reason: str |
     assert observed_state(dep) == before
 
 
-def open_and_commit(dep: Deployment, slot: int, mode: int = MODE_BATCH, order_root: bytes = ORDER_ROOT) -> str:
+def open_and_commit(dep: Deployment, slot: int, mode: int = MODE_BATCH,
+                    order_root: bytes = ORDER_ROOT) -> str:
     """Open ``slot`` and commit its order root, as its auctioneer; returns the auctioneer."""
     c = dep.chain
     auctioneer = str(c.call(dep.slots, "auctioneer_of", slot))
@@ -69,7 +70,8 @@ def balanced_rows(dep: Deployment, slot: int) -> list[tuple[int, str, int, int]]
     ]
 
 
-def cleared_batch_slot(dep: Deployment, slot: int, rows: Sequence[tuple[int, str, int, int]]) -> SettlementTree:
+def cleared_batch_slot(dep: Deployment, slot: int,
+                       rows: Sequence[tuple[int, str, int, int]]) -> SettlementTree:
     """Open, commit, endorse (validators 0-2, miner validator 3) a batch slot with result ``rows``."""
     tree = SettlementTree.build(rows)
     open_and_commit(dep, slot)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from eth_utils import keccak
+from eth_account.messages import encode_typed_data
+from eth_utils.crypto import keccak
 from ledger_helpers import (
     ORDER_ROOT,
     assert_rejected,
@@ -33,11 +34,10 @@ def _balances(dep: Deployment, accounts: list[str]) -> list[int]:
 
 
 def test_domain_and_digest_match_the_eip712_standard(dep: Deployment) -> None:
-    from eth_account.messages import encode_typed_data
-
     c = dep.chain
     root = keccak(b"result")
-    msg = encode_typed_data(full_message=endorsement_typed_data(c.chain_id, dep.slots.address, 7, ORDER_ROOT, root))
+    typed = endorsement_typed_data(c.chain_id, dep.slots.address, 7, ORDER_ROOT, root)
+    msg = encode_typed_data(full_message=typed)
     digest = keccak(b"\x19" + msg.version + msg.header + msg.body)
     assert c.call(dep.slots, "endorsement_digest", 7, ORDER_ROOT, root) == digest
     assert c.call(dep.slots, "domain_separator") == msg.header
@@ -106,9 +106,11 @@ def test_rows_must_match_the_endorsed_root(dep: Deployment) -> None:
     assert_rejected(dep, lambda: dep.chain.transact(dep.slots, "settle_batch", slot, tampered_sorted),
                     "do not match")
     # a dropped row
-    assert_rejected(dep, lambda: dep.chain.transact(dep.slots, "settle_batch", slot, args[:-1]), "do not match")
+    assert_rejected(dep, lambda: dep.chain.transact(dep.slots, "settle_batch", slot, args[:-1]),
+                    "do not match")
     # right rows, wrong order
-    assert_rejected(dep, lambda: dep.chain.transact(dep.slots, "settle_batch", slot, args[::-1]), "not sorted")
+    assert_rejected(dep, lambda: dep.chain.transact(dep.slots, "settle_batch", slot, args[::-1]),
+                    "not sorted")
 
 
 def test_buyer_without_allowance_rejects_the_whole_batch(dep: Deployment) -> None:
@@ -167,13 +169,15 @@ def test_wrong_state_transitions_are_rejected(dep: Deployment) -> None:
     other = next(v for v in dep.validators if v != auctioneer)
     root = keccak(b"r")
     sigs = endorse(dep, slot, root, dep.validators[:3])
-    assert_rejected(dep, lambda: c.transact(dep.slots, "commit_orders", slot, ORDER_ROOT, 1, sender=auctioneer),
+    assert_rejected(
+        dep, lambda: c.transact(dep.slots, "commit_orders", slot, ORDER_ROOT, 1, sender=auctioneer),
                     "not FOR_SALE")
     assert_rejected(dep, lambda: c.transact(dep.slots, "submit_result", slot, root, sigs, sender=auctioneer),
                     "not RESERVE_NOT_MET")
     assert_rejected(dep, lambda: c.transact(dep.slots, "open_slot", slot, MODE_BATCH, sender=other),
                     "not the auctioneer")
-    assert_rejected(dep, lambda: c.transact(dep.slots, "open_slot", slot, 7, sender=auctioneer), "unknown mode")
+    assert_rejected(dep, lambda: c.transact(dep.slots, "open_slot", slot, 7, sender=auctioneer),
+                    "unknown mode")
     c.transact(dep.slots, "open_slot", slot, MODE_BATCH, sender=auctioneer)
     assert_rejected(dep, lambda: c.transact(dep.slots, "open_slot", slot, MODE_BATCH, sender=auctioneer),
                     "not CLOSE")
@@ -233,12 +237,14 @@ def test_claim_cannot_exceed_escrow(dep: Deployment) -> None:
     tree = SettlementTree.build(rows)
     c.transact(dep.slots, "submit_result", slot, tree.root, endorse(dep, slot, tree.root, dep.validators[:3]),
                sender=dep.validators[0])
-    assert_rejected(dep, lambda: c.transact(dep.slots, "claim", *rows[0], tree.proof(rows[0])), "escrow below")
+    assert_rejected(dep, lambda: c.transact(dep.slots, "claim", *rows[0], tree.proof(rows[0])),
+                    "escrow below")
 
 
 def test_reward_shares_admin_only_and_bounded(dep: Deployment) -> None:
     c = dep.chain
-    assert_rejected(dep, lambda: c.transact(dep.slots, "set_rewards", 1, 1, sender=dep.prosumers[0]), "not admin")
+    assert_rejected(dep, lambda: c.transact(dep.slots, "set_rewards", 1, 1, sender=dep.prosumers[0]),
+                    "not admin")
     assert_rejected(dep, lambda: c.transact(dep.slots, "set_rewards", 600_000, 400_001), "exceed")
     c.transact(dep.slots, "set_rewards", 25_000, 0)
     assert c.call(dep.slots, "auctioneer_ppm") == 25_000

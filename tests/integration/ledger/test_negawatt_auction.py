@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ledger_helpers import assert_rejected
 
 from transactive.ledger.testing import Deployment
 
@@ -31,16 +32,18 @@ def brute_cost_nano(target_wh: int, reserve: int, offers: Sequence[tuple[int, in
                 continue
             base = sum(offers[i][0] * offers[i][1] for i in full)
             rest = target_wh - taken
-            options = [rest * reserve] + [rest * offers[j][1] for j in idx if j not in full and offers[j][0] >= rest]
+            options = [rest * reserve]
+            options += [rest * offers[j][1] for j in idx if j not in full and offers[j][0] >= rest]
             cost = base + min(options)
             best = cost if best is None else min(best, cost)
     assert best is not None
     return best
 
 
-def clear(dep: Deployment, target_wh: int, reserve: int, offers: Sequence[tuple[int, int]]):  # type: ignore[no-untyped-def]
+def clear(dep: Deployment, target_wh: int, reserve: int,
+          offers: Sequence[tuple[int, int]]) -> tuple[list[int], list[int], int, int]:
     alloc, pay, cost, fallback = dep.chain.call(dep.auction, "clear", target_wh, reserve, list(offers))
-    return list(alloc), list(pay), cost, fallback
+    return list(alloc), list(pay), int(cost), int(fallback)
 
 
 def test_vcg_example_1(dep: Deployment) -> None:
@@ -140,21 +143,22 @@ def test_event_flow_clears_and_pays_on_chain(dep: Deployment) -> None:
 
 
 def test_event_flow_rejections(dep: Deployment) -> None:
-    from ledger_helpers import assert_rejected
-
     c = dep.chain
     p = dep.prosumers
     event_id = c.call(dep.auction, "event_count")
-    assert_rejected(dep, lambda: c.transact(dep.auction, "open_event", 1, 1, sender=p[0]), "not an aggregator")
+    assert_rejected(dep, lambda: c.transact(dep.auction, "open_event", 1, 1, sender=p[0]),
+                    "not an aggregator")
     c.transact(dep.auction, "open_event", 5 * KWH, 6 * TOKEN, sender=dep.aggregator)
     c.transact(dep.auction, "submit_offer", event_id, KWH, TOKEN, sender=p[0])
     assert_rejected(dep, lambda: c.transact(dep.auction, "submit_offer", event_id, KWH, TOKEN, sender=p[0]),
                     "already offered")
-    assert_rejected(dep, lambda: c.transact(dep.auction, "submit_offer", event_id, KWH, TOKEN, sender=dep.dso),
+    assert_rejected(
+        dep, lambda: c.transact(dep.auction, "submit_offer", event_id, KWH, TOKEN, sender=dep.dso),
                     "not a prosumer")
     assert_rejected(dep, lambda: c.transact(dep.auction, "submit_offer", event_id, 2**64, TOKEN, sender=p[1]),
                     "bad offer")
-    assert_rejected(dep, lambda: c.transact(dep.auction, "close_event", event_id, sender=p[0]), "not the event")
+    assert_rejected(dep, lambda: c.transact(dep.auction, "close_event", event_id, sender=p[0]),
+                    "not the event")
     assert_rejected(dep, lambda: c.transact(dep.auction, "settle_event", event_id, sender=dep.aggregator),
                     "not closed")
     c.transact(dep.auction, "close_event", event_id, sender=dep.aggregator)

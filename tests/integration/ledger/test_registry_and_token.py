@@ -66,7 +66,8 @@ def test_member_transfer_and_allowance(dep: Deployment) -> None:
 def test_non_member_transfers_are_rejected(dep: Deployment) -> None:
     c = dep.chain
     a = dep.prosumers[0]
-    assert_rejected(dep, lambda: c.transact(dep.token, "transfer", OUTSIDER, 1, sender=a), "receiver not a member")
+    assert_rejected(dep, lambda: c.transact(dep.token, "transfer", OUTSIDER, 1, sender=a),
+                    "receiver not a member")
     # a revoked member's balance is frozen
     c.transact(dep.registry, "set_member", a, 0, bus(""))
     assert_rejected(dep, lambda: c.transact(dep.token, "transfer", dep.prosumers[1], 1, sender=a),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from eth_utils import keccak
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
 
 from transactive.ledger import compiler
 from transactive.ledger.chain import abi_type, encode_call, revert_reason
@@ -48,7 +49,5 @@ def test_encode_call_selector() -> None:
 
 
 def test_revert_reason() -> None:
-    from eth_abi import encode
-
     assert revert_reason(bytes.fromhex("08c379a0") + encode(["string"], ["boom"])) == "boom"
     assert revert_reason(b"") == "reverted"

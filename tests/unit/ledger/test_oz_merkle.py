@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,8 +30,6 @@ def test_single_leaf_root_is_the_leaf() -> None:
 def test_two_leaves() -> None:
     rows = _rows(2)
     a, b = sorted(leaf_hash(r) for r in rows)
-    from eth_utils import keccak
-
     assert SettlementTree.build(rows).root == keccak(a + b)
 
 
