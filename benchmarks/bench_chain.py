@@ -137,6 +137,15 @@ def bench_claims(dep: Deployment, prosumers: list[str], n_leaves: int, slot: int
             "depth": len(tree.proof(rows[0]))}
 
 
+def bench_negawatt(dep: Deployment, n_offers: int) -> dict[str, float]:
+    """Gas and time of NegawattAuction.clear sent as a transaction (worst case: every offer wins)."""
+    offers = [(1_000 + 37 * i, 1_000_000 + 10_000 * ((i * 7919) % n_offers)) for i in range(n_offers)]
+    target = sum(e for e, _ in offers) - 500
+    t0 = time.perf_counter()
+    receipt = dep.chain.transact(dep.auction, "clear", target, 10**9, offers)
+    return {"time_s": time.perf_counter() - t0, "gas": receipt.gas_used}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small sizes only")
@@ -172,6 +181,12 @@ def main(argv: list[str] | None = None) -> None:
     for slot, n in enumerate(claim_sizes, start=300):
         cl = bench_claims(dep, extra, n, slot)
         print(f"{n:>8} {cl['depth']:>6} {cl['gas_debit']:>10,} {cl['gas_credit']:>11,} {cl['time_s']:>8.3f}")
+
+    print("\non-chain negawatt auction (knapsack + VCG), every offer a winner")
+    print(f"{'offers':>8} {'gas':>12} {'time s':>8}")
+    for n in [8, 64] if not args.quick else [8]:
+        ng = bench_negawatt(dep, n)
+        print(f"{n:>8} {ng['gas']:>12,} {ng['time_s']:>8.3f}")
 
 
 if __name__ == "__main__":
