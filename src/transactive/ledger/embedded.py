@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import time
 from pathlib import Path
@@ -58,10 +59,24 @@ _FUNDING_WEI = 10**9 * 10**18
 _GENESIS_PARENT = b"\x00" * 32
 
 
+class DataDirInUse(RuntimeError):
+    """Another EmbeddedChain (in this or another process) has the data directory open."""
+
+
 class _SqliteDB(BaseDB):
-    """py-evm key-value database on one SQLite table; writes are committed by :meth:`commit`."""
+    """py-evm key-value database on one SQLite table; writes are committed by :meth:`commit`.
+
+    The directory is locked (``flock`` on ``chain.lock``) while open: two writers would fork the chain.
+    The kernel releases the lock when the process dies, so a crash never leaves it stale.
+    """
 
     def __init__(self, path: Path) -> None:
+        self._lock = open(path.with_name("chain.lock"), "a+b")  # noqa: SIM115 - held for the DB's lifetime
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            self._lock.close()
+            raise DataDirInUse(f"chain data directory {path.parent} is in use by another process") from exc
         self._conn = sqlite3.connect(str(path))
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -96,6 +111,8 @@ class _SqliteDB(BaseDB):
     def close(self) -> None:
         self._conn.commit()
         self._conn.close()
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self._lock.close()
 
 
 def _chain_class() -> Any:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from transactive.ledger.chain import Chain, ChainRevert
+from transactive.ledger.chain import Chain, ChainRevert, Contract
 from transactive.ledger.compiler import load_artifact
-from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.embedded import DataDirInUse, EmbeddedChain
 from transactive.ledger.testing import ROLE_PROSUMER, ROLE_VALIDATOR, bus
 
 
@@ -76,3 +79,39 @@ def test_rejected_transaction_mines_nothing() -> None:
     # the sender's nonce did not move either: its next transaction is accepted
     chain.transact(registry, "is_member", chain.accounts[0], sender=chain.accounts[5])
     assert chain.block_number() == block + 1
+
+
+def test_data_directory_is_locked_while_open(tmp_path: Path) -> None:
+    chain = EmbeddedChain(tmp_path)
+    with pytest.raises(DataDirInUse, match="in use"):
+        EmbeddedChain(tmp_path)
+    chain.close()
+    EmbeddedChain(tmp_path).close()
+
+
+_CRASHING_WRITER = """
+import os, sys
+from transactive.ledger.compiler import load_artifact
+from transactive.ledger.embedded import EmbeddedChain
+chain = EmbeddedChain(sys.argv[1])
+registry = chain.deploy(load_artifact("Registry"))
+chain.transact(registry, "set_member", chain.accounts[2], 1, b"x" * 32)
+print(chain.block_number(), chain.state_root().hex(), registry.address, flush=True)
+os._exit(9)  # a crash: no close(), no checkpoint, no cleanup
+"""
+
+
+def test_resumes_after_a_crash(tmp_path: Path) -> None:
+    src = Path(__file__).resolve().parents[3] / "src"
+    done = subprocess.run(
+        [sys.executable, "-c", _CRASHING_WRITER, str(tmp_path)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(src)}, check=False,
+    )
+    assert done.returncode == 9, done.stderr
+    block, root_hex, address = done.stdout.split()
+    chain = EmbeddedChain(tmp_path)
+    assert chain.block_number() == int(block)
+    assert chain.state_root().hex() == root_hex
+    registry = Contract(name="Registry", address=address, abi=load_artifact("Registry").abi)
+    assert chain.call(registry, "roles", chain.accounts[2]) == 1
+    chain.close()
