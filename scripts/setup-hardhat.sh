@@ -11,6 +11,11 @@ BIN="$DIR/node_modules/.bin/hardhat"
 command -v node >/dev/null || { echo "setup-hardhat: node is not installed" >&2; exit 3; }
 command -v npm >/dev/null || { echo "setup-hardhat: npm is not installed" >&2; exit 3; }
 mkdir -p "$DIR"
+# parallel test workers may call this at once: one installs, the others wait
+if command -v flock >/dev/null; then
+  exec 9>"$DIR/.install.lock"
+  flock 9
+fi
 if [ ! -f "$DIR/package.json" ]; then
   printf '{"name": "transactive-hardhat", "private": true}\n' > "$DIR/package.json"
 fi
