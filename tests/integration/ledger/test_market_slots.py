@@ -17,6 +17,7 @@ from ledger_helpers import (
 from transactive.ledger._oz_merkle import SettlementTree, leaf_hash
 from transactive.ledger.chain import ChainRevert
 from transactive.ledger.testing import (
+    CANCELLED,
     CLEARED,
     CLOSE,
     FOR_SALE,
@@ -273,3 +274,25 @@ def test_rejected_call_raises_chain_revert_type(dep: Deployment) -> None:
         assert "not FOR_SALE" in exc.reason
     else:  # pragma: no cover
         raise AssertionError("expected a revert")
+
+
+def test_cancelled_slot_refunds_escrow(dep: Deployment) -> None:
+    c = dep.chain
+    slot = 6
+    p = dep.prosumers
+    auctioneer = str(c.call(dep.slots, "auctioneer_of", slot))
+    c.transact(dep.slots, "open_slot", slot, MODE_CLAIMS, sender=auctioneer)
+    before = c.call(dep.token, "balanceOf", p[0])
+    c.transact(dep.slots, "deposit_escrow", slot, 250_000, sender=p[0])
+    c.transact(dep.slots, "commit_orders", slot, ORDER_ROOT, 1, sender=auctioneer)
+    assert_rejected(dep, lambda: c.transact(dep.slots, "withdraw_escrow", slot, sender=p[0]), "not CANCELLED")
+    assert_rejected(dep, lambda: c.transact(dep.slots, "cancel_slot", slot, sender=auctioneer), "not admin")
+    c.transact(dep.slots, "cancel_slot", slot)
+    assert c.call(dep.slots, "slot_state", slot) == CANCELLED
+    c.transact(dep.slots, "withdraw_escrow", slot, sender=p[0])
+    assert c.call(dep.token, "balanceOf", p[0]) == before
+    assert_rejected(dep, lambda: c.transact(dep.slots, "withdraw_escrow", slot, sender=p[0]), "no escrow")
+    # an endorsed slot cannot be cancelled
+    tree = cleared_batch_slot(dep, 7, balanced_rows(dep, 7))
+    assert tree.root == c.call(dep.slots, "slots", 7)[6]
+    assert_rejected(dep, lambda: c.transact(dep.slots, "cancel_slot", 7), "only an open")

@@ -27,6 +27,8 @@
          refunds the rest of its escrow; a credit leaf is paid from the pool (and refunds any escrow).
          The pool can never go negative, so no token is created; the rewards are ordinary credit leaves.
          The result must contain a leaf (amount 0 if it did not trade) for every escrow depositor.
+     An admin may cancel a slot that has not been endorsed yet (e.g. the validators never reached k);
+     depositors then withdraw their escrow.
 """
 
 interface IRegistry:
@@ -45,6 +47,7 @@ FOR_SALE: public(constant(uint256)) = 1
 RESERVE_NOT_MET: public(constant(uint256)) = 2
 CLEARED: public(constant(uint256)) = 3
 SETTLED: public(constant(uint256)) = 4
+CANCELLED: public(constant(uint256)) = 5
 MODE_BATCH: public(constant(uint256)) = 1
 MODE_CLAIMS: public(constant(uint256)) = 2
 ROLE_ADMIN: constant(uint256) = 16
@@ -108,6 +111,9 @@ event EscrowDeposited:
     slot: indexed(uint256)
     account: indexed(address)
     amount: uint256
+
+event SlotCancelled:
+    slot: indexed(uint256)
 
 event Claimed:
     slot: indexed(uint256)
@@ -386,9 +392,34 @@ def claim(slot: uint256, account: address, energy_wh: int256, amount_micro: int2
 
 
 @external
+def cancel_slot(slot: uint256):
+    """
+    @notice FOR_SALE or RESERVE_NOT_MET -> CANCELLED (admins only): a slot that cannot be endorsed.
+    """
+    assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "slots: not admin"
+    state: uint256 = self.slots[slot].state
+    assert state == FOR_SALE or state == RESERVE_NOT_MET, "slots: only an open, unendorsed slot"
+    self.slots[slot].state = CANCELLED
+    log SlotCancelled(slot=slot)
+
+
+@external
+@nonreentrant
+def withdraw_escrow(slot: uint256):
+    """
+    @notice Take back the caller's escrow of a cancelled slot.
+    """
+    assert self.slots[slot].state == CANCELLED, "slots: slot not CANCELLED"
+    held: uint256 = self.escrow[slot][msg.sender]
+    assert held > 0, "slots: no escrow"
+    self.escrow[slot][msg.sender] = 0
+    assert extcall self.token.transfer(msg.sender, held)
+
+
+@external
 @view
 def slot_state(slot: uint256) -> uint256:
     """
-    @notice The lifecycle state of `slot` (CLOSE=0 ... SETTLED=4).
+    @notice The lifecycle state of `slot` (CLOSE=0 ... SETTLED=4, CANCELLED=5).
     """
     return self.slots[slot].state
