@@ -107,6 +107,23 @@ def bench_settle(dep: Deployment, prosumers: list[str], slot: int) -> dict[str, 
     return {"time_s": time.perf_counter() - t0, "gas": receipt.gas_used, "rows": len(rows)}
 
 
+def bench_settle_max_rows(dep: Deployment, prosumers: list[str], slot: int) -> dict[str, float]:
+    """A batch at the MAX_ROWS limit: the 55-prosumer rows plus zero rows (accounts that did not trade)."""
+    c = dep.chain
+    rows = settlement_rows(slot, prosumers, dep.dso)
+    rows += [(slot, f"0x{i + 1:040x}", 0, 0) for i in range(128 - len(rows))]
+    auctioneer = str(c.call(dep.slots, "auctioneer_of", slot))
+    c.transact(dep.slots, "open_slot", slot, MODE_BATCH, sender=auctioneer)
+    c.transact(dep.slots, "commit_orders", slot, keccak(text="orders"), len(rows), sender=auctioneer)
+    tree = SettlementTree.build(rows)
+    sigs = [sign_endorsement(c.private_key(v), c.chain_id, dep.slots.address, slot, keccak(text="orders"),
+                             tree.root) for v in dep.validators[:3]]
+    c.transact(dep.slots, "submit_result", slot, tree.root, sigs, sender=dep.validators[0])
+    t0 = time.perf_counter()
+    receipt = c.transact(dep.slots, "settle_batch", slot, [(a, e, m) for _, a, e, m in tree.rows])
+    return {"time_s": time.perf_counter() - t0, "gas": receipt.gas_used, "rows": len(rows)}
+
+
 def bench_naive_transfers(dep: Deployment, prosumers: list[str]) -> float:
     c = dep.chain
     t0 = time.perf_counter()
@@ -175,6 +192,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'rows':>8} {'time s':>8} {'gas':>12} {'gas/row':>8} {'naive s':>8} {'ratio':>8}")
     print(f"{s['rows']:>8} {s['time_s']:>8.3f} {s['gas']:>12,} {s['gas'] // s['rows']:>8,} {naive_t:>8.3f} "
           f"{naive_t / s['time_s']:>8.1f}")
+
+    m = bench_settle_max_rows(dep, extra, 201)
+    print(f"{m['rows']:>8} {m['time_s']:>8.3f} {m['gas']:>12,} {m['gas'] // m['rows']:>8,} {'-':>8} {'-':>8}"
+          "  (MAX_ROWS: padded with zero rows)")
 
     print("\nMerkle claims (per account)")
     print(f"{'leaves':>8} {'depth':>6} {'gas debit':>10} {'gas credit':>11} {'time s':>8}")
