@@ -96,6 +96,10 @@ class Chain(Protocol):
 
     def block_number(self) -> int: ...
 
+    def balance(self, address: str) -> int:
+        """Ether balance (wei) at the head."""
+        ...
+
     def state_root(self) -> bytes: ...
 
     def close(self) -> None: ...
@@ -162,6 +166,33 @@ def decode_result(abi: Sequence[dict[str, Any]], fn: str, n_args: int, data: byt
         return None
     values = _normalise(abi_decode(types, data))
     return values[0] if len(values) == 1 else values
+
+
+def decode_events(contract: Contract, receipt: Receipt, name: str | None = None) -> list[dict[str, Any]]:
+    """The receipt's events emitted by ``contract`` (optionally only those called ``name``), decoded.
+
+    Each event is a dict of its fields plus ``"event"`` (the name); addresses are checksummed.
+    """
+    by_topic: dict[bytes, dict[str, Any]] = {}
+    for item in contract.abi:
+        if item.get("type") == "event" and (name is None or item["name"] == name):
+            types = ",".join(abi_type(p) for p in item["inputs"])
+            by_topic[keccak(text=f"{item['name']}({types})")] = item
+    out: list[dict[str, Any]] = []
+    for log in receipt.logs:
+        if log.address != contract.address or not log.topics or log.topics[0] not in by_topic:
+            continue
+        item = by_topic[log.topics[0]]
+        indexed = [p for p in item["inputs"] if p.get("indexed")]
+        plain = [p for p in item["inputs"] if not p.get("indexed")]
+        values: dict[str, Any] = {"event": item["name"]}
+        for param, topic in zip(indexed, log.topics[1:], strict=True):
+            values[param["name"]] = _normalise(abi_decode([abi_type(param)], topic)[0])
+        decoded = abi_decode([abi_type(p) for p in plain], log.data)
+        for param, value in zip(plain, decoded, strict=True):
+            values[param["name"]] = _normalise(value)
+        out.append(values)
+    return out
 
 
 def revert_reason(data: bytes) -> str:

@@ -15,7 +15,7 @@ from ledger_helpers import (
 )
 
 from transactive.ledger._oz_merkle import SettlementTree, leaf_hash
-from transactive.ledger.chain import ChainRevert
+from transactive.ledger.chain import ChainRevert, decode_events
 from transactive.ledger.testing import (
     CANCELLED,
     CLEARED,
@@ -75,8 +75,14 @@ def test_batch_lifecycle_moves_tokens_once_and_pays_rewards(dep: Deployment) -> 
     sigs = endorse(dep, slot, tree.root, [dep.validators[3], dep.validators[0], dep.validators[1]])
     c.transact(dep.slots, "submit_result", slot, tree.root, sigs, sender=dep.validators[3])
     assert c.call(dep.slots, "slot_state", slot) == CLEARED
-    c.transact(dep.slots, "settle_batch", slot, batch_args(tree))
+    receipt = c.transact(dep.slots, "settle_batch", slot, batch_args(tree))
     assert c.call(dep.slots, "slot_state", slot) == SETTLED
+    settled = decode_events(dep.slots, receipt, "SlotSettled")
+    assert settled == [{"event": "SlotSettled", "slot": slot, "debits": 600_000, "credits": 588_000,
+                        "auctioneer_reward": 6_000, "miner_reward": 6_000}]
+    transfers = decode_events(dep.token, receipt, "Transfer")
+    assert len(transfers) == 2 + 2 + 2  # two debits, two non-zero credits, two rewards
+    assert sum(t["value"] for t in transfers if t["receiver"] == dep.slots.address) == 600_000
     after = _balances(dep, accounts)
     # rows: p0 -400000, p1 -200000, p2 +500000, dso +88000, p3 0; rewards 1% of 600000 each
     expected_delta = [-400_000, -200_000, 500_000, 88_000, 0, 6_000, 6_000]
