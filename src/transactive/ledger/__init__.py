@@ -1,4 +1,14 @@
-"""The consortium ledger's off-chain half: EIP-712 signed orders, Merkle commitments and proofs.
+"""The consortium ledger: Vyper contracts, chain engines (embedded py-evm, JSON-RPC), signed orders, Merkle
+commitments, endorsements and proofs.
+
+On-chain half:
+
+* :mod:`transactive.ledger.chain` -- the engine seam (``Chain`` protocol, ABI helpers, ``ChainRevert``);
+* :mod:`transactive.ledger.embedded` / :mod:`transactive.ledger.rpc` -- embedded py-evm chain persisted to a
+  data directory / any Ethereum JSON-RPC node; :mod:`transactive.ledger.connect` picks one;
+* :mod:`transactive.ledger.compiler` -- Vyper contracts in ``contracts/``, compiled and cached by source hash.
+
+Off-chain half:
 
 * :mod:`transactive.ledger.eip712` -- typed-data hashing (domain, ``Order``, ``Endorsement``);
 * :mod:`transactive.ledger.signing` -- keys, recoverable ECDSA signatures, parallel batch verification;
@@ -11,8 +21,7 @@
 * :mod:`transactive.ledger.proofs` -- the slot batch file and the JSON inclusion-proof format;
 * :mod:`transactive.ledger.proof_cli` -- ``transactive ledger proof`` (make / verify proofs).
 
-The formats are specified in ``docs/ledger.md``. Importing this package needs the ``ledger`` extra
-(``eth-abi``, ``coincurve``, ``pycryptodome``; ``eth-account`` only for the cross-check tests).
+The formats are specified in ``docs/ledger.md``. Importing it needs the ``ledger`` extra.
 """
 
 from __future__ import annotations

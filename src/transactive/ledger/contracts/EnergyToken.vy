@@ -1,0 +1,114 @@
+# pragma version ~=0.4.3
+# @license MIT
+"""
+@title Transactive energy token (ERC-20)
+@notice The seeds' "tokens": the community's unit of account. 6 decimals, so one base unit is one
+        micro-token, the unit every settlement amount on chain is expressed in.
+@dev Standard ERC-20 with two restrictions: both ends of a transfer must be consortium members (checked
+     in the Registry on every transfer, so revoking a member freezes its balance), and only Registry admins
+     mint or burn. transferFrom follows ERC-20: the spender needs an allowance; an allowance of
+     max_value(uint256) is not decreased (infinite approval).
+"""
+
+from ethereum.ercs import IERC20
+
+implements: IERC20
+
+interface IRegistry:
+    def is_member(account: address) -> bool: view
+    def has_role(account: address, role: uint256) -> bool: view
+
+ROLE_ADMIN: constant(uint256) = 16
+
+event Transfer:
+    sender: indexed(address)
+    receiver: indexed(address)
+    value: uint256
+
+event Approval:
+    owner: indexed(address)
+    spender: indexed(address)
+    value: uint256
+
+name: public(String[32])
+symbol: public(String[8])
+decimals: public(constant(uint8)) = 6
+totalSupply: public(uint256)
+balanceOf: public(HashMap[address, uint256])
+allowance: public(HashMap[address, HashMap[address, uint256]])
+registry: public(IRegistry)
+
+
+@deploy
+def __init__(registry: address, name: String[32], symbol: String[8]):
+    """
+    @param registry The consortium Registry contract.
+    """
+    assert registry != empty(address), "token: zero registry"
+    self.registry = IRegistry(registry)
+    self.name = name
+    self.symbol = symbol
+
+
+@internal
+def _transfer(sender: address, receiver: address, amount: uint256):
+    assert staticcall self.registry.is_member(sender), "token: sender not a member"
+    assert staticcall self.registry.is_member(receiver), "token: receiver not a member"
+    # checked arithmetic: reverts on insufficient balance
+    self.balanceOf[sender] -= amount
+    self.balanceOf[receiver] += amount
+    log Transfer(sender=sender, receiver=receiver, value=amount)
+
+
+@external
+def transfer(receiver: address, amount: uint256) -> bool:
+    """
+    @notice Move `amount` micro-tokens from the caller to `receiver` (both members).
+    """
+    self._transfer(msg.sender, receiver, amount)
+    return True
+
+
+@external
+def transferFrom(sender: address, receiver: address, amount: uint256) -> bool:
+    """
+    @notice Move `amount` from `sender` to `receiver` using the caller's allowance.
+    """
+    allowed: uint256 = self.allowance[sender][msg.sender]
+    if allowed != max_value(uint256):
+        self.allowance[sender][msg.sender] = allowed - amount
+    self._transfer(sender, receiver, amount)
+    return True
+
+
+@external
+def approve(spender: address, amount: uint256) -> bool:
+    """
+    @notice Let `spender` move up to `amount` of the caller's tokens.
+    """
+    self.allowance[msg.sender][spender] = amount
+    log Approval(owner=msg.sender, spender=spender, value=amount)
+    return True
+
+
+@external
+def mint(receiver: address, amount: uint256):
+    """
+    @notice Create `amount` micro-tokens for a member (admins only).
+    """
+    assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "token: not admin"
+    assert staticcall self.registry.is_member(receiver), "token: receiver not a member"
+    self.totalSupply += amount
+    self.balanceOf[receiver] += amount
+    log Transfer(sender=empty(address), receiver=receiver, value=amount)
+
+
+@external
+def burn(holder: address, amount: uint256):
+    """
+    @notice Destroy `amount` micro-tokens of `holder` (admins only; e.g. redemption for fiat).
+    """
+    assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "token: not admin"
+    self.balanceOf[holder] -= amount
+    self.totalSupply -= amount
+    log Transfer(sender=holder, receiver=empty(address), value=amount)

@@ -1,0 +1,425 @@
+# pragma version ~=0.4.3
+# @license MIT
+"""
+@title Transactive market slots
+@notice One market slot (e.g. 15 minutes) moves CLOSE -> FOR_SALE -> RESERVE_NOT_MET (order batch
+        committed, clearing under way) -> CLEARED (result endorsed by k of n validators) -> SETTLED.
+        Orders are collected off chain; only the Merkle root of the order batch and of the result go on
+        chain. Validators endorse with EIP-712 signatures over
+        Endorsement(uint256 slot,bytes32 orderRoot,bytes32 resultRoot) in the domain
+        EIP712Domain(string name,string version,uint256 chainId,address verifyingContract) with
+        name "Transactive", version "1", verifyingContract = this contract.
+@dev Result leaves (OpenZeppelin StandardMerkleTree leaf, internal nodes keccak of the sorted pair):
+        keccak256(keccak256(abi.encode(uint256 slot, address account, int256 energyWh, int256 amountMicro)))
+     amountMicro > 0: the account receives micro-tokens; < 0: it pays. energyWh is recorded, not checked.
+     Auctioneer rotation: validators[slot % n] opens the slot and commits its order batch.
+     Two settlement modes, chosen when the slot is opened:
+       MODE_BATCH (1): settle_batch() receives every leaf, sorted by leaf hash (the order
+         StandardMerkleTree uses), rebuilds the root exactly as StandardMerkleTree does and moves every
+         amount in one transaction: debits by transferFrom (buyers approve this contract beforehand),
+         credits by transfer, then the rewards. It must balance: with D = sum of debits,
+         C = sum of credits, rewards rA = floor(D * auctioneer_ppm / 1e6) to the slot's auctioneer and
+         rM = floor(D * miner_ppm / 1e6) to the miner (the validator that submitted the endorsed result),
+         C + rA + rM == D exactly, else the whole call reverts. At most MAX_ROWS leaves.
+       MODE_CLAIMS (2): buyers escrow tokens while the slot is FOR_SALE; after endorsement every account
+         claims its single leaf once with a Merkle proof (anyone may submit the claim; tokens always go to
+         the account). A debit leaf moves |amount| from the account's escrow into the slot pool and
+         refunds the rest of its escrow; a credit leaf is paid from the pool (and refunds any escrow).
+         The pool can never go negative, so no token is created; the rewards are ordinary credit leaves.
+         The result must contain a leaf (amount 0 if it did not trade) for every escrow depositor.
+     An admin may cancel a slot that has not been endorsed yet (e.g. the validators never reached k);
+     depositors then withdraw their escrow.
+"""
+
+interface IRegistry:
+    def is_validator(account: address) -> bool: view
+    def validator_count() -> uint256: view
+    def validators(i: uint256) -> address: view
+    def threshold() -> uint256: view
+    def has_role(account: address, role: uint256) -> bool: view
+
+interface IToken:
+    def transferFrom(sender: address, receiver: address, amount: uint256) -> bool: nonpayable
+    def transfer(receiver: address, amount: uint256) -> bool: nonpayable
+
+CLOSE: public(constant(uint256)) = 0
+FOR_SALE: public(constant(uint256)) = 1
+RESERVE_NOT_MET: public(constant(uint256)) = 2
+CLEARED: public(constant(uint256)) = 3
+SETTLED: public(constant(uint256)) = 4
+CANCELLED: public(constant(uint256)) = 5
+MODE_BATCH: public(constant(uint256)) = 1
+MODE_CLAIMS: public(constant(uint256)) = 2
+ROLE_ADMIN: constant(uint256) = 16
+PPM: constant(uint256) = 1_000_000
+MAX_ROWS: public(constant(uint256)) = 128
+MAX_TREE: constant(uint256) = 255
+MAX_SIGS: public(constant(uint256)) = 32
+MAX_PROOF: constant(uint256) = 64
+SECP256K1N_HALF: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
+
+DOMAIN_TYPEHASH: constant(bytes32) = keccak256(
+    "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+ENDORSEMENT_TYPEHASH: constant(bytes32) = keccak256(
+    "Endorsement(uint256 slot,bytes32 orderRoot,bytes32 resultRoot)"
+)
+NAME_HASH: constant(bytes32) = keccak256("Transactive")
+VERSION_HASH: constant(bytes32) = keccak256("1")
+
+struct Slot:
+    state: uint256
+    mode: uint256
+    auctioneer: address
+    miner: address
+    order_root: bytes32
+    order_count: uint256
+    result_root: bytes32
+    auctioneer_ppm: uint256
+    miner_ppm: uint256
+    pool: uint256
+
+struct Row:
+    account: address
+    energy_wh: int256
+    amount_micro: int256
+
+event SlotOpened:
+    slot: indexed(uint256)
+    auctioneer: indexed(address)
+    mode: uint256
+
+event OrdersCommitted:
+    slot: indexed(uint256)
+    order_root: bytes32
+    order_count: uint256
+
+event ResultEndorsed:
+    slot: indexed(uint256)
+    result_root: bytes32
+    miner: indexed(address)
+    endorsements: uint256
+
+event SlotSettled:
+    slot: indexed(uint256)
+    debits: uint256
+    credits: uint256
+    auctioneer_reward: uint256
+    miner_reward: uint256
+
+event EscrowDeposited:
+    slot: indexed(uint256)
+    account: indexed(address)
+    amount: uint256
+
+event SlotCancelled:
+    slot: indexed(uint256)
+
+event Claimed:
+    slot: indexed(uint256)
+    account: indexed(address)
+    energy_wh: int256
+    amount_micro: int256
+
+registry: public(IRegistry)
+token: public(IToken)
+auctioneer_ppm: public(uint256)
+miner_ppm: public(uint256)
+slots: public(HashMap[uint256, Slot])
+escrow: public(HashMap[uint256, HashMap[address, uint256]])
+claimed: public(HashMap[uint256, HashMap[address, bool]])
+
+
+@deploy
+def __init__(registry: address, token: address, auctioneer_ppm: uint256, miner_ppm: uint256):
+    """
+    @param auctioneer_ppm X^A of seed 001 eq. 2 in parts per million of the slot's debits.
+    @param miner_ppm X^M of seed 001 eq. 3 in parts per million of the slot's debits.
+    """
+    assert auctioneer_ppm + miner_ppm <= PPM, "slots: reward shares exceed 100%"
+    self.registry = IRegistry(registry)
+    self.token = IToken(token)
+    self.auctioneer_ppm = auctioneer_ppm
+    self.miner_ppm = miner_ppm
+
+
+@external
+def set_rewards(auctioneer_ppm: uint256, miner_ppm: uint256):
+    """
+    @notice Change X^A and X^M (admins only). Slots already open keep the shares they opened with.
+    """
+    assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "slots: not admin"
+    assert auctioneer_ppm + miner_ppm <= PPM, "slots: reward shares exceed 100%"
+    self.auctioneer_ppm = auctioneer_ppm
+    self.miner_ppm = miner_ppm
+
+
+@internal
+@view
+def _auctioneer(slot: uint256) -> address:
+    n: uint256 = staticcall self.registry.validator_count()
+    assert n > 0, "slots: no validators"
+    return staticcall self.registry.validators(slot % n)
+
+
+@external
+@view
+def auctioneer_of(slot: uint256) -> address:
+    """
+    @notice The validator whose turn it is to run `slot`: validators[slot % n].
+    """
+    return self._auctioneer(slot)
+
+
+@external
+@view
+def domain_separator() -> bytes32:
+    """
+    @notice The EIP-712 domain separator (name "Transactive", version "1", this chain, this contract).
+    """
+    return self._domain_separator()
+
+
+@internal
+@view
+def _domain_separator() -> bytes32:
+    return keccak256(abi_encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, chain.id, self))
+
+
+@internal
+@view
+def _digest(slot: uint256, order_root: bytes32, result_root: bytes32) -> bytes32:
+    struct_hash: bytes32 = keccak256(abi_encode(ENDORSEMENT_TYPEHASH, slot, order_root, result_root))
+    return keccak256(concat(b"\x19\x01", self._domain_separator(), struct_hash))
+
+
+@external
+@view
+def endorsement_digest(slot: uint256, order_root: bytes32, result_root: bytes32) -> bytes32:
+    """
+    @notice The EIP-712 digest a validator signs to endorse a result.
+    """
+    return self._digest(slot, order_root, result_root)
+
+
+@internal
+@pure
+def _leaf(slot: uint256, account: address, energy_wh: int256, amount_micro: int256) -> bytes32:
+    return keccak256(keccak256(abi_encode(slot, account, energy_wh, amount_micro)))
+
+
+@external
+@pure
+def leaf_hash(slot: uint256, account: address, energy_wh: int256, amount_micro: int256) -> bytes32:
+    """
+    @notice The result leaf of one account (StandardMerkleTree double-keccak leaf).
+    """
+    return self._leaf(slot, account, energy_wh, amount_micro)
+
+
+@internal
+@pure
+def _hash_pair(a: bytes32, b: bytes32) -> bytes32:
+    if convert(a, uint256) < convert(b, uint256):
+        return keccak256(concat(a, b))
+    return keccak256(concat(b, a))
+
+
+@external
+def open_slot(slot: uint256, mode: uint256):
+    """
+    @notice CLOSE -> FOR_SALE, by the slot's auctioneer or an admin. Fixes auctioneer and reward shares.
+    """
+    s: Slot = self.slots[slot]
+    assert s.state == CLOSE, "slots: slot not CLOSE"
+    assert mode == MODE_BATCH or mode == MODE_CLAIMS, "slots: unknown mode"
+    assert staticcall self.registry.threshold() > 0, "slots: no endorsement threshold"
+    auctioneer: address = self._auctioneer(slot)
+    assert msg.sender == auctioneer or staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), \
+        "slots: not the auctioneer"
+    s.state = FOR_SALE
+    s.mode = mode
+    s.auctioneer = auctioneer
+    s.auctioneer_ppm = self.auctioneer_ppm
+    s.miner_ppm = self.miner_ppm
+    self.slots[slot] = s
+    log SlotOpened(slot=slot, auctioneer=auctioneer, mode=mode)
+
+
+@external
+@nonreentrant
+def deposit_escrow(slot: uint256, amount: uint256):
+    """
+    @notice Escrow `amount` micro-tokens for a claims-mode slot while it is FOR_SALE (needs an allowance).
+    """
+    s: Slot = self.slots[slot]
+    assert s.state == FOR_SALE, "slots: slot not FOR_SALE"
+    assert s.mode == MODE_CLAIMS, "slots: not a claims slot"
+    assert amount > 0, "slots: zero escrow"
+    self.escrow[slot][msg.sender] += amount
+    assert extcall self.token.transferFrom(msg.sender, self, amount)
+    log EscrowDeposited(slot=slot, account=msg.sender, amount=amount)
+
+
+@external
+def commit_orders(slot: uint256, order_root: bytes32, order_count: uint256):
+    """
+    @notice FOR_SALE -> RESERVE_NOT_MET: the auctioneer commits the Merkle root of the order batch.
+    """
+    s: Slot = self.slots[slot]
+    assert s.state == FOR_SALE, "slots: slot not FOR_SALE"
+    assert msg.sender == s.auctioneer, "slots: not the auctioneer"
+    assert order_root != empty(bytes32), "slots: empty order root"
+    self.slots[slot].state = RESERVE_NOT_MET
+    self.slots[slot].order_root = order_root
+    self.slots[slot].order_count = order_count
+    log OrdersCommitted(slot=slot, order_root=order_root, order_count=order_count)
+
+
+@external
+def submit_result(slot: uint256, result_root: bytes32, signatures: DynArray[Bytes[65], MAX_SIGS]):
+    """
+    @notice RESERVE_NOT_MET -> CLEARED. A validator (the miner: first valid solver) submits the result
+            root with at least k signatures by distinct validators (65 bytes r || s || v, v in {27, 28},
+            low s). Any invalid, duplicate or non-validator signature rejects the whole call.
+    """
+    s: Slot = self.slots[slot]
+    assert s.state == RESERVE_NOT_MET, "slots: slot not RESERVE_NOT_MET"
+    assert staticcall self.registry.is_validator(msg.sender), "slots: miner not a validator"
+    assert result_root != empty(bytes32), "slots: empty result root"
+    assert len(signatures) >= staticcall self.registry.threshold(), "slots: too few endorsements"
+    digest: bytes32 = self._digest(slot, s.order_root, result_root)
+    signers: DynArray[address, MAX_SIGS] = []
+    for sig: Bytes[65] in signatures:
+        assert len(sig) == 65, "slots: bad signature length"
+        r: uint256 = extract32(sig, 0, output_type=uint256)
+        sv: uint256 = extract32(sig, 32, output_type=uint256)
+        v: uint256 = convert(slice(sig, 64, 1), uint256)
+        assert v == 27 or v == 28, "slots: bad signature v"
+        assert sv <= SECP256K1N_HALF, "slots: high-s signature"
+        signer: address = ecrecover(digest, v, r, sv)
+        assert signer != empty(address), "slots: invalid signature"
+        assert staticcall self.registry.is_validator(signer), "slots: signer not a validator"
+        assert signer not in signers, "slots: duplicate signer"
+        signers.append(signer)
+    self.slots[slot].state = CLEARED
+    self.slots[slot].result_root = result_root
+    self.slots[slot].miner = msg.sender
+    log ResultEndorsed(slot=slot, result_root=result_root, miner=msg.sender, endorsements=len(signers))
+
+
+@external
+@nonreentrant
+def settle_batch(slot: uint256, rows: DynArray[Row, MAX_ROWS]):
+    """
+    @notice CLEARED -> SETTLED for a batch-mode slot: all leaves, sorted by leaf hash ascending, must
+            rebuild the endorsed result root and balance (credits + rewards == debits).
+    """
+    s: Slot = self.slots[slot]
+    assert s.state == CLEARED, "slots: slot not CLEARED"
+    assert s.mode == MODE_BATCH, "slots: not a batch slot"
+    n: uint256 = len(rows)
+    assert n > 0, "slots: no rows"
+    tree: bytes32[MAX_TREE] = empty(bytes32[MAX_TREE])
+    size: uint256 = 2 * n - 1
+    debits: uint256 = 0
+    credits: uint256 = 0
+    previous: uint256 = 0
+    for i: uint256 in range(n, bound=MAX_ROWS):
+        row: Row = rows[i]
+        leaf: bytes32 = self._leaf(slot, row.account, row.energy_wh, row.amount_micro)
+        assert i == 0 or convert(leaf, uint256) > previous, "slots: rows not sorted by leaf hash"
+        previous = convert(leaf, uint256)
+        tree[size - 1 - i] = leaf
+        if row.amount_micro < 0:
+            debits += convert(-row.amount_micro, uint256)
+        else:
+            credits += convert(row.amount_micro, uint256)
+    for j: uint256 in range(n - 1, bound=MAX_ROWS):
+        k: uint256 = n - 2 - j
+        tree[k] = self._hash_pair(tree[2 * k + 1], tree[2 * k + 2])
+    assert tree[0] == s.result_root, "slots: rows do not match the result root"
+    reward_a: uint256 = debits * s.auctioneer_ppm // PPM
+    reward_m: uint256 = debits * s.miner_ppm // PPM
+    assert credits + reward_a + reward_m == debits, "slots: settlement does not balance"
+    self.slots[slot].state = SETTLED
+    for row: Row in rows:
+        if row.amount_micro < 0:
+            assert extcall self.token.transferFrom(row.account, self, convert(-row.amount_micro, uint256))
+    for row: Row in rows:
+        if row.amount_micro > 0:
+            assert extcall self.token.transfer(row.account, convert(row.amount_micro, uint256))
+    if reward_a > 0:
+        assert extcall self.token.transfer(s.auctioneer, reward_a)
+    if reward_m > 0:
+        assert extcall self.token.transfer(s.miner, reward_m)
+    log SlotSettled(slot=slot, debits=debits, credits=credits, auctioneer_reward=reward_a,
+                    miner_reward=reward_m)
+
+
+@external
+@nonreentrant
+def claim(slot: uint256, account: address, energy_wh: int256, amount_micro: int256,
+          proof: DynArray[bytes32, MAX_PROOF]):
+    """
+    @notice Settle one account's leaf of an endorsed claims-mode slot, once, with its Merkle proof.
+    """
+    s: Slot = self.slots[slot]
+    assert s.state == CLEARED, "slots: slot not CLEARED"
+    assert s.mode == MODE_CLAIMS, "slots: not a claims slot"
+    assert not self.claimed[slot][account], "slots: already claimed"
+    node: bytes32 = self._leaf(slot, account, energy_wh, amount_micro)
+    for p: bytes32 in proof:
+        node = self._hash_pair(node, p)
+    assert node == s.result_root, "slots: invalid proof"
+    self.claimed[slot][account] = True
+    held: uint256 = self.escrow[slot][account]
+    self.escrow[slot][account] = 0
+    pay: uint256 = 0
+    if amount_micro < 0:
+        debit: uint256 = convert(-amount_micro, uint256)
+        assert held >= debit, "slots: escrow below debit"
+        self.slots[slot].pool = s.pool + debit
+        pay = held - debit
+    else:
+        credit: uint256 = convert(amount_micro, uint256)
+        assert s.pool >= credit, "slots: pool below credit (claim debits first)"
+        self.slots[slot].pool = s.pool - credit
+        pay = held + credit
+    if pay > 0:
+        assert extcall self.token.transfer(account, pay)
+    log Claimed(slot=slot, account=account, energy_wh=energy_wh, amount_micro=amount_micro)
+
+
+@external
+def cancel_slot(slot: uint256):
+    """
+    @notice FOR_SALE or RESERVE_NOT_MET -> CANCELLED (admins only): a slot that cannot be endorsed.
+    """
+    assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "slots: not admin"
+    state: uint256 = self.slots[slot].state
+    assert state == FOR_SALE or state == RESERVE_NOT_MET, "slots: only an open, unendorsed slot"
+    self.slots[slot].state = CANCELLED
+    log SlotCancelled(slot=slot)
+
+
+@external
+@nonreentrant
+def withdraw_escrow(slot: uint256):
+    """
+    @notice Take back the caller's escrow of a cancelled slot.
+    """
+    assert self.slots[slot].state == CANCELLED, "slots: slot not CANCELLED"
+    held: uint256 = self.escrow[slot][msg.sender]
+    assert held > 0, "slots: no escrow"
+    self.escrow[slot][msg.sender] = 0
+    assert extcall self.token.transfer(msg.sender, held)
+
+
+@external
+@view
+def slot_state(slot: uint256) -> uint256:
+    """
+    @notice The lifecycle state of `slot` (CLOSE=0 ... SETTLED=4, CANCELLED=5).
+    """
+    return self.slots[slot].state

@@ -1,0 +1,54 @@
+"""Fixtures for the contract suite, parametrised over both chain engines.
+
+``dep`` is the deployed suite on the session's chain, reverted to a snapshot after every test (so tests
+are independent and the suite is deployed once per engine). The ``hardhat`` engine starts a hardhat node
+on loopback (installed by scripts/setup-hardhat.sh) and stops it at the end of the session; it is skipped
+only when node/npm are absent, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from transactive.ledger.chain import Chain
+from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.rpc import RpcChain
+from transactive.ledger.testing import Deployment, HardhatNode, deploy_suite, node_unavailable_reason
+
+
+@pytest.fixture(scope="session", params=["embedded", "hardhat"])
+def session_chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
+    if request.param == "embedded":
+        chain = EmbeddedChain()
+        yield chain
+        chain.close()
+        return
+    reason = node_unavailable_reason()
+    if reason is not None:
+        print(f"skipping the hardhat engine: {reason}")
+        pytest.skip(reason)
+    node = HardhatNode().start()
+    try:
+        yield RpcChain(node.url)
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def session_deployment(session_chain: Chain) -> Deployment:
+    return deploy_suite(session_chain)
+
+
+@pytest.fixture
+def dep(session_deployment: Deployment) -> Iterator[Deployment]:
+    chain = session_deployment.chain
+    snap = chain.snapshot()
+    yield session_deployment
+    chain.revert(snap)
+
+
+@pytest.fixture
+def chain(dep: Deployment) -> Chain:
+    return dep.chain

@@ -1,0 +1,117 @@
+"""EmbeddedChain: persistence (identical state root after reopening), snapshots, reverts change nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from transactive.ledger.chain import Chain, ChainRevert, Contract
+from transactive.ledger.compiler import load_artifact
+from transactive.ledger.embedded import DataDirInUse, EmbeddedChain
+from transactive.ledger.testing import ROLE_PROSUMER, ROLE_VALIDATOR, bus
+
+
+def test_is_a_chain() -> None:
+    chain = EmbeddedChain()
+    assert isinstance(chain, Chain)
+    assert chain.block_number() == 0
+
+
+def test_genesis_is_deterministic() -> None:
+    assert EmbeddedChain().state_root() == EmbeddedChain().state_root()
+
+
+def test_reopening_resumes_with_identical_state(tmp_path: Path) -> None:
+    chain = EmbeddedChain(tmp_path)
+    registry = chain.deploy(load_artifact("Registry"))
+    member = chain.accounts[3]
+    chain.transact(registry, "set_member", member, ROLE_PROSUMER | ROLE_VALIDATOR, bus("bus-7"))
+    head, root = chain.block_number(), chain.state_root()
+    assert head == 2
+    chain.close()
+
+    reopened = EmbeddedChain(tmp_path)
+    assert reopened.block_number() == head
+    assert reopened.state_root() == root
+    assert reopened.call(registry, "bus", member) == bus("bus-7")
+    # and it keeps going from there
+    reopened.transact(registry, "set_member", chain.accounts[4], ROLE_PROSUMER, bus("bus-8"))
+    assert reopened.block_number() == head + 1
+    assert reopened.state_root() != root
+    reopened.close()
+
+
+def test_revert_persists_across_reopen(tmp_path: Path) -> None:
+    chain = EmbeddedChain(tmp_path)
+    registry = chain.deploy(load_artifact("Registry"))
+    snap, root = chain.snapshot(), chain.state_root()
+    chain.transact(registry, "set_member", chain.accounts[1], ROLE_PROSUMER, bus("a"))
+    chain.revert(snap)
+    assert chain.state_root() == root
+    chain.close()
+    reopened = EmbeddedChain(tmp_path)
+    assert reopened.state_root() == root
+    assert reopened.call(registry, "roles", chain.accounts[1]) == 0
+    reopened.close()
+
+
+def test_same_transactions_same_state_root() -> None:
+    roots = []
+    for _ in range(2):
+        chain = EmbeddedChain()
+        registry = chain.deploy(load_artifact("Registry"))
+        chain.transact(registry, "set_member", chain.accounts[2], ROLE_PROSUMER, bus("x"))
+        roots.append(chain.state_root())
+    assert roots[0] == roots[1]
+
+
+def test_rejected_transaction_mines_nothing() -> None:
+    chain = EmbeddedChain()
+    registry = chain.deploy(load_artifact("Registry"))
+    block, root = chain.block_number(), chain.state_root()
+    with pytest.raises(ChainRevert, match="not admin"):
+        chain.transact(registry, "set_threshold", 1, sender=chain.accounts[5])
+    assert (chain.block_number(), chain.state_root()) == (block, root)
+    # the sender's nonce did not move either: its next transaction is accepted
+    chain.transact(registry, "is_member", chain.accounts[0], sender=chain.accounts[5])
+    assert chain.block_number() == block + 1
+
+
+def test_data_directory_is_locked_while_open(tmp_path: Path) -> None:
+    chain = EmbeddedChain(tmp_path)
+    with pytest.raises(DataDirInUse, match="in use"):
+        EmbeddedChain(tmp_path)
+    chain.close()
+    EmbeddedChain(tmp_path).close()
+
+
+_CRASHING_WRITER = """
+import os, sys
+from transactive.ledger.compiler import load_artifact
+from transactive.ledger.embedded import EmbeddedChain
+chain = EmbeddedChain(sys.argv[1])
+registry = chain.deploy(load_artifact("Registry"))
+chain.transact(registry, "set_member", chain.accounts[2], 1, b"x" * 32)
+print(chain.block_number(), chain.state_root().hex(), registry.address, flush=True)
+os._exit(9)  # a crash: no close(), no checkpoint, no cleanup
+"""
+
+
+def test_resumes_after_a_crash(tmp_path: Path) -> None:
+    src = Path(__file__).resolve().parents[3] / "src"
+    done = subprocess.run(
+        [sys.executable, "-c", _CRASHING_WRITER, str(tmp_path)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(src)}, check=False,
+    )
+    assert done.returncode == 9, done.stderr
+    block, root_hex, address = done.stdout.split()
+    chain = EmbeddedChain(tmp_path)
+    assert chain.block_number() == int(block)
+    assert chain.state_root().hex() == root_hex
+    registry = Contract(name="Registry", address=address, abi=load_artifact("Registry").abi)
+    assert chain.call(registry, "roles", chain.accounts[2]) == 1
+    chain.close()
