@@ -49,9 +49,12 @@ class Store(Protocol):
 
         ``created`` returns the stored record (with ``seq``); ``duplicate`` returns the order stored earlier
         under the same member and idempotency key; ``conflict`` returns the member's other order in that slot
-        (one order per member per slot). The slot row is created (state ``open``) with the first order.
+        (one order per member per slot); ``closed`` (the order itself returned, nothing stored) when the slot is
+        no longer ``open``. The slot row is created (state ``open``) with the first order.
         """
         ...
+
+    def order_by_key(self, member: str, idempotency_key: str) -> OrderRecord | None: ...
 
     def orders_in_slot(self, community: str, slot_start: str) -> list[OrderRecord]:
         """In arrival order."""
@@ -66,9 +69,14 @@ class Store(Protocol):
         """Ordered by start."""
         ...
 
+    def close_slot(self, community: str, slot_start: str, duration_minutes: int) -> bool:
+        """Move the slot (created if missing) from ``open`` to ``closed``: from the commit on, no order is
+        stored in it. False when it was not open."""
+        ...
+
     def finish_slot(self, slot: Slot, result: ResultRecord | None) -> bool:
         """Store the slot's final state (``cleared`` with its result, or ``void``) atomically, only if the slot
-        is still ``open``; False when it was already finished (nothing written)."""
+        is still ``open`` or ``closed``; False when it was already finished (nothing written)."""
         ...
 
     def get_result(self, community: str, slot_start: str) -> ResultRecord | None: ...

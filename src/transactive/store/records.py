@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 Role = Literal["prosumer", "aggregator", "dso", "validator", "admin"]
@@ -62,11 +62,13 @@ class OrderRecord:
     seq: int | None = None
 
 
-class SlotState(str, Enum):
-    """A slot's lifecycle in the store: ``open`` (taking or holding orders), ``cleared`` (a result is stored),
-    ``void`` (quotation closed but the slot could not clear, e.g. one side empty; ``note`` says why)."""
+class SlotState(StrEnum):
+    """A slot's lifecycle in the store: ``open`` (taking orders), ``closed`` (quotation over: no order is stored
+    any more, clearing under way), ``cleared`` (a result is stored), ``void`` (the slot could not clear, e.g. one
+    side empty; ``note`` says why)."""
 
     OPEN = "open"
+    CLOSED = "closed"
     CLEARED = "cleared"
     VOID = "void"
 
@@ -103,10 +105,12 @@ class MeterReading:
     received_at: str
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """What happened to a write: ``created``; ``duplicate`` (same idempotency key or the same reading already
-    stored: the stored record is returned); ``conflict`` (the member already has a different record there)."""
+    stored: the stored record is returned); ``conflict`` (the member already has a different record there);
+    ``closed`` (the slot no longer takes orders: nothing stored)."""
 
     CREATED = "created"
     DUPLICATE = "duplicate"
     CONFLICT = "conflict"
+    CLOSED = "closed"

@@ -233,7 +233,7 @@ class SqlStore:
         with self._write() as conn:
             by_key: dict[tuple[str, str], OrderRecord] = {}
             by_slot: dict[tuple[str, str, str], OrderRecord] = {}
-            slots_done: set[tuple[str, str]] = set()
+            slots_done: dict[tuple[str, str], bool] = {}  # slot -> open
             for order in orders:
                 key = (order.member, order.idempotency_key)
                 where = (order.community, order.slot_start, order.member)
@@ -255,13 +255,21 @@ class SqlStore:
                 if other is not None:
                     out.append((Outcome.CONFLICT, other))
                     continue
-                if (order.community, order.slot_start) not in slots_done:
-                    minutes = conn.execute(sa.select(t.communities.c.slot_minutes)
-                                           .where(t.communities.c.name == order.community)).scalar_one()
-                    self._insert_ignore(conn, t.slots, {
-                        "community": order.community, "start": order.slot_start, "duration_minutes": minutes,
-                        "state": SlotState.OPEN.value, "note": ""})
-                    slots_done.add((order.community, order.slot_start))
+                slot_key = (order.community, order.slot_start)
+                if slot_key not in slots_done:
+                    state = conn.execute(sa.select(t.slots.c.state).where(
+                        t.slots.c.community == order.community, t.slots.c.start == order.slot_start)).scalar()
+                    if state is None:
+                        minutes = conn.execute(sa.select(t.communities.c.slot_minutes)
+                                               .where(t.communities.c.name == order.community)).scalar_one()
+                        self._insert_ignore(conn, t.slots, {
+                            "community": order.community, "start": order.slot_start, "duration_minutes": minutes,
+                            "state": SlotState.OPEN.value, "note": ""})
+                        state = SlotState.OPEN.value
+                    slots_done[slot_key] = state == SlotState.OPEN.value
+                if not slots_done[slot_key]:
+                    out.append((Outcome.CLOSED, order))
+                    continue
                 seq = conn.execute(t.orders.insert().values(
                     id=order.id, community=order.community, slot_start=order.slot_start, member=order.member,
                     side=order.side, entry=_dumps(dict(order.entry)), idempotency_key=order.idempotency_key,
@@ -283,6 +291,12 @@ class SqlStore:
                 # another process inserted a competing row between our check and insert: classify again
                 continue
         return self._put_orders_once(orders)
+
+    def order_by_key(self, member: str, idempotency_key: str) -> OrderRecord | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.orders).where(t.orders.c.member == member,
+                                                         t.orders.c.idempotency_key == idempotency_key)).first()
+        return None if row is None else self._order(row)
 
     def orders_in_slot(self, community: str, slot_start: str) -> list[OrderRecord]:
         with self._read() as conn:
@@ -318,6 +332,17 @@ class SqlStore:
             rows = conn.execute(query.order_by(t.slots.c.start)).all()
         return [self._slot(r) for r in rows]
 
+    def close_slot(self, community: str, slot_start: str, duration_minutes: int) -> bool:
+        with self._write() as conn:
+            self._insert_ignore(conn, t.slots, {
+                "community": community, "start": slot_start, "duration_minutes": duration_minutes,
+                "state": SlotState.OPEN.value, "note": ""})
+            done = conn.execute(t.slots.update().where(t.slots.c.community == community,
+                                                       t.slots.c.start == slot_start,
+                                                       t.slots.c.state == SlotState.OPEN.value)
+                                .values(state=SlotState.CLOSED.value))
+            return bool(done.rowcount)
+
     def finish_slot(self, slot: Slot, result: ResultRecord | None) -> bool:
         with self._write() as conn:
             self._insert_ignore(conn, t.slots, {
@@ -325,7 +350,8 @@ class SqlStore:
                 "state": SlotState.OPEN.value, "note": ""})
             done = conn.execute(t.slots.update().where(t.slots.c.community == slot.community,
                                                        t.slots.c.start == slot.start,
-                                                       t.slots.c.state == SlotState.OPEN.value)
+                                                       t.slots.c.state.in_([SlotState.OPEN.value,
+                                                                            SlotState.CLOSED.value]))
                                 .values(state=slot.state.value, note=slot.note))
             if not done.rowcount:  # UPDATE rowcount is reliable on both engines
                 return False

@@ -119,9 +119,19 @@ def test_slot_created_with_first_order_and_finished_once(store: SqlStore) -> Non
     assert store.get_slot("c", SLOT) == Slot("c", SLOT, 15, SlotState.CLEARED, "")
     assert store.get_result("c", SLOT) == result
     assert store.get_result("c", SLOT2) is None
+    # a closed slot takes no more orders, and can still be finished exactly once
+    store.put_orders([order("b", "m1", slot=SLOT2)])
+    assert store.close_slot("c", SLOT2, 15)
+    assert not store.close_slot("c", SLOT2, 15)
+    out = store.put_orders([order("late", "m0", slot=SLOT2), order("b", "m1", slot=SLOT2)])
+    assert [o for o, _ in out] == [Outcome.CLOSED, Outcome.DUPLICATE]
+    assert [o.id for o in store.orders_in_slot("c", SLOT2)] == ["b"]
+    assert store.order_by_key("m1", "key-b") is not None and store.order_by_key("m0", "key-late") is None
+    slot3 = "2026-01-01T00:30:00Z"
     # a slot without orders can be finished (void) too
-    assert store.finish_slot(Slot("c", SLOT2, 15, SlotState.VOID, "no orders"), None)
-    assert [s.start for s in store.slots("c")] == [SLOT, SLOT2]
+    assert store.finish_slot(Slot("c", SLOT2, 15, SlotState.VOID, "one side empty"), None)
+    assert store.finish_slot(Slot("c", slot3, 15, SlotState.VOID, "no orders"), None)
+    assert [s.start for s in store.slots("c")] == [SLOT, SLOT2, slot3]
     assert store.slots("c", SlotState.OPEN) == []
 
 
