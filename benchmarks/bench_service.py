@@ -1,0 +1,236 @@
+"""Service intake benchmark: durable order intake over REST and MQTT on loopback, and the group commit.
+
+Runs ``transactive serve`` as a real subprocess (SQLite in a temp dir, WAL, synchronous=FULL) and measures:
+
+1. store: one commit per order (the naive baseline) vs the group-commit intake with concurrent submitters,
+   in this process, on the same disk;
+2. REST: orders/s and p50/p99 latency with concurrent HTTP clients (httpx, a thread pool);
+3. MQTT: orders/s through a Mosquitto broker (QoS 1), from the first publish to the last durable ack.
+
+Targets from the issue: REST >= 1,000 orders/s with p99 < 50 ms; MQTT >= 10,000 orders/s. The machine and
+its other load decide what is reached; the numbers printed are what was measured.
+
+    /work/venv/bin/python benchmarks/bench_service.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from transactive.market import ManualClock, Operator, OrderIntake  # noqa: E402
+from transactive.store import open_store  # noqa: E402
+
+ADMIN = "tk_admin_bench"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def slots(count: int) -> list[str]:
+    first = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    return [(first + timedelta(minutes=15 * k)).strftime("%Y-%m-%dT%H:%M:%SZ") for k in range(count)]
+
+
+def order(member: str, slot: str) -> dict[str, object]:
+    return {"side": "sell", "slot_start": slot, "idempotency_key": f"{member}-{slot}", "energy_kwh": 1.5,
+            "price_per_kwh": 0.2}
+
+
+# ------------------------------------------------------------------------------------------------ store
+def bench_store(n: int, submitters: int) -> tuple[float, float]:
+    """Orders/s: one commit per order vs group commit (``submitters`` threads)."""
+    rates = []
+    for grouped in (False, True):
+        with tempfile.TemporaryDirectory() as tmp:
+            store = open_store(data_dir=tmp)
+            intake = OrderIntake(store).start() if grouped else None
+            op = Operator(store, ManualClock(datetime.now(UTC)), intake=intake)
+            op.create_community("c", "uniform", {}, 15)
+            members = [op.add_member("c", f"m{i}", "prosumer")[0] for i in range(submitters)]
+            per = n // submitters
+            todo = slots(per)
+
+            def work(i: int) -> None:
+                for slot in todo:
+                    op.submit_order(members[i], "c", order(members[i].id, slot))
+
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(submitters) as pool:
+                list(pool.map(work, range(submitters)))
+            rates.append(per * submitters / (time.perf_counter() - t0))
+            if intake is not None:
+                intake.stop()
+            store.close()
+    return rates[0], rates[1]
+
+
+# ------------------------------------------------------------------------------------------------ serve
+class Server:
+    def __init__(self, data_dir: str, mqtt_url: str | None = None) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        args = [sys.executable, "-m", "transactive.cli", "serve", "--port", str(self.port), "--data-dir", data_dir,
+                "--admin-key", ADMIN]
+        if mqtt_url:
+            args += ["--mqtt-url", mqtt_url]
+        self.process = subprocess.Popen(args, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("serve did not start")
+
+    def setup(self, members: int) -> dict[str, str]:
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        httpx.post(f"{self.base}/admin/communities", headers=admin,
+                   json={"name": "c", "mechanism": "uniform", "slot_minutes": 15}).raise_for_status()
+        keys = {}
+        with httpx.Client(base_url=self.base, headers=admin) as http:
+            for i in range(members):
+                r = http.post("/admin/communities/c/members", json={"id": f"m{i}", "role": "prosumer"})
+                r.raise_for_status()
+                keys[f"m{i}"] = r.json()["api_key"]
+        return keys
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def bench_rest(n: int, clients: int) -> tuple[float, float, float]:
+    """Orders/s, p50 ms, p99 ms with ``clients`` concurrent HTTP clients."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(tmp)
+        try:
+            keys = server.setup(clients)
+            per = n // clients
+            todo = slots(per)
+            latencies: list[float] = []
+            lock = threading.Lock()
+
+            def work(member: str) -> None:
+                mine = []
+                with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {keys[member]}"}) as http:
+                    for slot in todo:
+                        t = time.perf_counter()
+                        r = http.post("/communities/c/orders", json=order(member, slot))
+                        mine.append(time.perf_counter() - t)
+                        if r.status_code != 201:
+                            raise RuntimeError(r.text)
+                with lock:
+                    latencies.extend(mine)
+
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(clients) as pool:
+                list(pool.map(work, keys))
+            elapsed = time.perf_counter() - t0
+        finally:
+            server.stop()
+    q = statistics.quantiles(latencies, n=100)
+    return len(latencies) / elapsed, q[49] * 1e3, q[98] * 1e3
+
+
+def bench_mqtt(n: int, members: int) -> float | None:
+    """Orders/s through the broker and the gateway (first publish to last durable ack); None without a broker."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    script = ROOT / "scripts" / "start-mosquitto.sh"
+    if subprocess.run(["bash", str(script)], capture_output=True, check=False).returncode != 0:
+        return None
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = subprocess.Popen(["bash", str(script), "--run", str(port), tmp], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        server = Server(tmp, f"mqtt://127.0.0.1:{port}")
+        try:
+            keys = server.setup(members)
+            per = n // members
+            todo = slots(per)
+            payloads = [(f"transactive/c/orders/{m}", json.dumps({"api_key": keys[m], **order(m, s)}))
+                        for s in todo for m in keys]
+            done = threading.Event()
+            acked = [0]
+            client = mqtt.Client(CallbackAPIVersion.VERSION2)
+            client.max_inflight_messages_set(10_000)
+            subscribed = threading.Event()
+
+            def on_message(_c: object, _u: object, message: mqtt.MQTTMessage) -> None:
+                acked[0] += 1
+                if acked[0] >= len(payloads):
+                    done.set()
+
+            client.on_connect = lambda c, *_: c.subscribe("transactive/c/acks/+", qos=1)
+            client.on_subscribe = lambda *_: subscribed.set()
+            client.on_message = on_message
+            client.connect("127.0.0.1", port)
+            client.loop_start()
+            subscribed.wait(10)
+            t0 = time.perf_counter()
+            for topic, payload in payloads:
+                client.publish(topic, payload, qos=1)
+            done.wait(300)
+            elapsed = time.perf_counter() - t0
+            client.disconnect()
+            client.loop_stop()
+            return acked[0] / elapsed
+        finally:
+            server.stop()
+            broker.terminate()
+            broker.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    args = parser.parse_args()
+    n_store, n_rest, n_mqtt = (400, 1000, 2000) if args.quick else (2000, 5000, 20000)
+    print(f"{'what':<44} {'orders':>7} {'orders/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7}")
+    naive, grouped = bench_store(n_store, 16)
+    print(f"{'store: one commit per order (naive)':<44} {n_store:>7} {naive:>10.0f} {'':>8} {'':>8} {1.0:>7.1f}")
+    print(f"{'store: group commit, 16 submitters':<44} {n_store:>7} {grouped:>10.0f} {'':>8} {'':>8} "
+          f"{grouped / naive:>7.1f}")
+    for clients in (16, 64):
+        rate, p50, p99 = bench_rest(n_rest, clients)
+        print(f"{f'REST, {clients} concurrent clients':<44} {n_rest:>7} {rate:>10.0f} {p50:>8.1f} {p99:>8.1f}")
+    rate_mqtt = bench_mqtt(n_mqtt, 200)
+    if rate_mqtt is None:
+        print("MQTT: no Mosquitto broker available (scripts/start-mosquitto.sh failed)")
+    else:
+        print(f"{'MQTT QoS 1, 200 members, one publisher':<44} {n_mqtt:>7} {rate_mqtt:>10.0f}")
+
+
+if __name__ == "__main__":
+    main()
