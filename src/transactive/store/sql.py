@@ -229,56 +229,66 @@ class SqlStore:
                            row.idempotency_key, row.received_at, row.seq)
 
     def _put_orders_once(self, orders: Sequence[OrderRecord]) -> list[tuple[Outcome, OrderRecord]]:
+        """Classify and insert a batch with a constant number of statements (not one query per order)."""
         out: list[tuple[Outcome, OrderRecord]] = []
+        members = sorted({o.member for o in orders})
+        starts = sorted({o.slot_start for o in orders})
         with self._write() as conn:
             by_key: dict[tuple[str, str], OrderRecord] = {}
             by_slot: dict[tuple[str, str, str], OrderRecord] = {}
-            slots_done: dict[tuple[str, str], bool] = {}  # slot -> open
+            wanted_keys = {(o.member, o.idempotency_key) for o in orders}
+            rows = conn.execute(sa.select(t.orders).where(
+                t.orders.c.member.in_(members),
+                t.orders.c.idempotency_key.in_(sorted({o.idempotency_key for o in orders})))).all()
+            for row in rows:
+                if (row.member, row.idempotency_key) in wanted_keys:
+                    by_key[(row.member, row.idempotency_key)] = self._order(row)
+            wanted_slots = {(o.community, o.slot_start, o.member) for o in orders}
+            rows = conn.execute(sa.select(t.orders).where(t.orders.c.member.in_(members),
+                                                          t.orders.c.slot_start.in_(starts))).all()
+            for row in rows:
+                if (row.community, row.slot_start, row.member) in wanted_slots:
+                    by_slot[(row.community, row.slot_start, row.member)] = self._order(row)
+            open_slot: dict[tuple[str, str], bool] = {
+                (r.community, r.start): r.state == SlotState.OPEN.value
+                for r in conn.execute(sa.select(t.slots.c.community, t.slots.c.start, t.slots.c.state)
+                                      .where(t.slots.c.start.in_(starts))).all()}
+            minutes: dict[str, int] = {}
+            fresh: list[OrderRecord] = []
             for order in orders:
                 key = (order.member, order.idempotency_key)
                 where = (order.community, order.slot_start, order.member)
-                earlier = by_key.get(key)
-                if earlier is None:
-                    row = conn.execute(sa.select(t.orders).where(t.orders.c.member == order.member,
-                                                                 t.orders.c.idempotency_key == order.idempotency_key)
-                                       ).first()
-                    earlier = None if row is None else self._order(row)
-                if earlier is not None:
-                    out.append((Outcome.DUPLICATE, earlier))
+                if key in by_key:
+                    out.append((Outcome.DUPLICATE, by_key[key]))
                     continue
-                other = by_slot.get(where)
-                if other is None:
-                    row = conn.execute(sa.select(t.orders).where(t.orders.c.community == order.community,
-                                                                 t.orders.c.slot_start == order.slot_start,
-                                                                 t.orders.c.member == order.member)).first()
-                    other = None if row is None else self._order(row)
-                if other is not None:
-                    out.append((Outcome.CONFLICT, other))
+                if where in by_slot:
+                    out.append((Outcome.CONFLICT, by_slot[where]))
                     continue
                 slot_key = (order.community, order.slot_start)
-                if slot_key not in slots_done:
-                    state = conn.execute(sa.select(t.slots.c.state).where(
-                        t.slots.c.community == order.community, t.slots.c.start == order.slot_start)).scalar()
-                    if state is None:
-                        minutes = conn.execute(sa.select(t.communities.c.slot_minutes)
-                                               .where(t.communities.c.name == order.community)).scalar_one()
-                        self._insert_ignore(conn, t.slots, {
-                            "community": order.community, "start": order.slot_start, "duration_minutes": minutes,
-                            "state": SlotState.OPEN.value, "note": ""})
-                        state = SlotState.OPEN.value
-                    slots_done[slot_key] = state == SlotState.OPEN.value
-                if not slots_done[slot_key]:
+                if slot_key not in open_slot:
+                    if order.community not in minutes:
+                        minutes[order.community] = conn.execute(sa.select(t.communities.c.slot_minutes).where(
+                            t.communities.c.name == order.community)).scalar_one()
+                    self._insert_ignore(conn, t.slots, {
+                        "community": order.community, "start": order.slot_start,
+                        "duration_minutes": minutes[order.community], "state": SlotState.OPEN.value, "note": ""})
+                    open_slot[slot_key] = True
+                if not open_slot[slot_key]:
                     out.append((Outcome.CLOSED, order))
                     continue
-                seq = conn.execute(t.orders.insert().values(
-                    id=order.id, community=order.community, slot_start=order.slot_start, member=order.member,
-                    side=order.side, entry=_dumps(dict(order.entry)), idempotency_key=order.idempotency_key,
-                    received_at=order.received_at).returning(t.orders.c.seq)).scalar_one()
-                stored = OrderRecord(order.id, order.community, order.slot_start, order.member, order.side,
-                                     order.entry, order.idempotency_key, order.received_at, int(seq))
-                by_key[key] = stored
-                by_slot[where] = stored
-                out.append((Outcome.CREATED, stored))
+                by_key[key] = by_slot[where] = order
+                fresh.append(order)
+                out.append((Outcome.CREATED, order))
+            if fresh:
+                conn.execute(t.orders.insert(), [
+                    {"id": o.id, "community": o.community, "slot_start": o.slot_start, "member": o.member,
+                     "side": o.side, "entry": _dumps(dict(o.entry)), "idempotency_key": o.idempotency_key,
+                     "received_at": o.received_at} for o in fresh])
+                seqs = dict(conn.execute(sa.select(t.orders.c.id, t.orders.c.seq).where(
+                    t.orders.c.id.in_([o.id for o in fresh]))).all())
+                out = [(outcome, OrderRecord(o.id, o.community, o.slot_start, o.member, o.side, o.entry,
+                                             o.idempotency_key, o.received_at, int(seqs[o.id])))
+                       if outcome is Outcome.CREATED else (outcome, o) for outcome, o in out]
         return out
 
     def put_orders(self, orders: Sequence[OrderRecord]) -> list[tuple[Outcome, OrderRecord]]:
