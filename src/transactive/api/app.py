@@ -6,6 +6,7 @@ Every error is ``{"error": {"field", "message"}}`` with a 4xx status and changes
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -28,6 +29,7 @@ from transactive.market import (
     Operator,
     OrderIntake,
     RealClock,
+    Receipt,
     iso,
     parse_slot_start,
     result_view,
@@ -136,9 +138,36 @@ def _operator(request: Request) -> Operator:
     return service.operator
 
 
-def _caller(request: Request,
-            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Member:
+async def _caller(request: Request,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Member:
+    # async: keys are cached after their first use, so this rarely touches the store, and it saves the
+    # thread-pool hop that a sync dependency costs on every request
     return _operator(request).authenticate(None if credentials is None else credentials.credentials)
+
+
+async def _durable(op: Operator, order: OrderRecord) -> Receipt:
+    """Hand a prepared order to the group-commit intake and await its commit without blocking the loop."""
+    early = op.accept(order)
+    if early is not None:
+        return early
+    if op.intake is None:  # pragma: no cover - the service always has an intake
+        return await asyncio.to_thread(op.submit_prepared, order)
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[tuple[Outcome, OrderRecord]] = loop.create_future()
+
+    def settle(answer: tuple[Outcome, OrderRecord] | None, error: BaseException | None) -> None:
+        if not future.done():
+            if error is not None or answer is None:
+                future.set_exception(error or RuntimeError("no answer from the intake"))
+            else:
+                future.set_result(answer)
+
+    def from_writer(answer: tuple[Outcome, OrderRecord] | None, error: BaseException | None) -> None:
+        loop.call_soon_threadsafe(settle, answer, error)
+
+    op.intake.submit_async(order, from_writer)
+    outcome, stored = await future
+    return op.answer(order, outcome, stored)
 
 
 Caller = Annotated[Member, Depends(_caller)]
@@ -212,12 +241,12 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post("/communities/{community}/orders", status_code=201, tags=["orders"],
               responses={200: {"description": "a retry with the same idempotency key: the stored order"},
                          409: {"description": "late, or a conflicting order / key"}})
-    def submit_order(community: str, body: OrderIn, caller: Caller) -> JSONResponse:
+    async def submit_order(community: str, body: OrderIn, caller: Caller) -> JSONResponse:
         """Submit one order (prosumer, aggregator). Answered only once the order is durable."""
         raw = body.model_dump(exclude_unset=True)
         if body.blocks is not None:
             raw["blocks"] = [b.model_dump(exclude_unset=True) for b in body.blocks]
-        receipt = op.submit_order(caller, community, raw)
+        receipt = await _durable(op, op.prepare_order(caller, community, raw))
         status = 201 if receipt.outcome is Outcome.CREATED else 200
         return JSONResponse({**_order_json(receipt.order), "status": receipt.outcome.value}, status_code=status)
 

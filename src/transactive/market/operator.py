@@ -293,6 +293,10 @@ class Operator:
         early = self.accept(order)
         if early is not None:
             return early
+        return self.submit_prepared(order)
+
+    def submit_prepared(self, order: OrderRecord) -> Receipt:
+        """Store a prepared, window-checked order durably (blocking) and answer it."""
         if self.intake is not None:
             outcome, stored = self.intake.submit(order)
         else:
