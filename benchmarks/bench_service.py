@@ -230,7 +230,7 @@ def bench_mqtt(n: int, members: int) -> float | None:
             done = threading.Event()
             acked = [0]
             client = mqtt.Client(CallbackAPIVersion.VERSION2)
-            client.max_inflight_messages_set(10_000)
+            client.max_inflight_messages_set(0)  # unlimited (a limit costs paho a queue scan per PUBACK)
             subscribed = threading.Event()
 
             def on_message(_c: object, _u: object, message: mqtt.MQTTMessage) -> None:

@@ -65,7 +65,7 @@ class Gateway:
                                   clean_session=client_id is None, manual_ack=True)
         if user is not None:
             self.client.username_pw_set(user, password)
-        self.client.max_inflight_messages_set(10_000)
+        self.client.max_inflight_messages_set(0)  # unlimited; a limit makes paho rescan its queue per PUBACK
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
