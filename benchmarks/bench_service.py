@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from transactive.market import ManualClock, Operator, OrderIntake  # noqa: E402
-from transactive.store import open_store  # noqa: E402
+from transactive.store import Member, open_store  # noqa: E402
 
 ADMIN = "tk_admin_bench"
 
@@ -60,6 +60,11 @@ def order(member: str, slot: str) -> dict[str, object]:
 
 
 # ------------------------------------------------------------------------------------------------ store
+def _submit_all(op: Operator, member: Member, todo: list[str]) -> None:
+    for slot in todo:
+        op.submit_order(member, "c", order(member.id, slot))
+
+
 def bench_store(n: int, submitters: int) -> tuple[float, float]:
     """Orders/s: one commit per order vs group commit (``submitters`` threads)."""
     rates = []
@@ -73,13 +78,9 @@ def bench_store(n: int, submitters: int) -> tuple[float, float]:
             per = n // submitters
             todo = slots(per)
 
-            def work(i: int) -> None:
-                for slot in todo:
-                    op.submit_order(members[i], "c", order(members[i].id, slot))
-
             t0 = time.perf_counter()
             with ThreadPoolExecutor(submitters) as pool:
-                list(pool.map(work, range(submitters)))
+                list(pool.map(_submit_all, [op] * submitters, members, [todo] * submitters))
             rates.append(per * submitters / (time.perf_counter() - t0))
             if intake is not None:
                 intake.stop()

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+
 from service_support import ROOT, free_port
 
 ADMIN = "tk_admin_crash_test"

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from service_support import postgres_url  # noqa: F401 - a fixture
 
+from service_support import postgres_url  # noqa: F401 - a fixture
 from transactive.store import SqlStore, open_store
 from transactive.store import _tables as tables
 

@@ -33,10 +33,9 @@ def setup_community(store: SqlStore) -> None:
         assert store.add_member(Member(f"m{i}", "c", role, f"hash{i}", bus=f"bus{i}"))  # type: ignore[arg-type]
 
 
-def order(oid: str, member: str = "m0", key: str | None = None, slot: str = SLOT, side: str = "sellers",
-          energy_kwh: float = 1.0) -> OrderRecord:
-    return OrderRecord(oid, "c", slot, member, side, {"energy_kwh": energy_kwh, "price_per_kwh": 2.5},  # type: ignore[arg-type]
-                       key or f"key-{oid}", f"2026-01-01T00:00:0{len(oid) % 10}.000000Z")
+def order(oid: str, member: str = "m0", key: str | None = None, slot: str = SLOT) -> OrderRecord:
+    return OrderRecord(oid, "c", slot, member, "sellers", {"energy_kwh": 1.0, "price_per_kwh": 2.5},
+                       key or f"key-{oid}", "2026-01-01T00:00:00.000000Z")
 
 
 def test_schema_version_and_reopen_keeps_data(tmp_path: Path) -> None:
