@@ -10,13 +10,13 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from transactive import __version__
@@ -41,6 +41,7 @@ from transactive.store import Community, Member, OrderRecord, Outcome, Slot, Sql
 
 log = logging.getLogger(__name__)
 ADMIN_KEY_FILE = "admin.key"
+MAX_BODY_BYTES = 1_000_000  # an order is a few hundred bytes; block bids a few kB
 
 
 @dataclass
@@ -200,9 +201,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.service = service
     _errors.install(app)
 
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return _errors.error_response(413, "(body)", f"larger than {MAX_BODY_BYTES} bytes")
+        return await call_next(request)
+
     @app.get("/health", tags=["service"])
-    def health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+    def health() -> dict[str, Any]:
+        """Liveness, and how many orders the intake committed in how many transactions."""
+        return {"status": "ok", "version": __version__,
+                "intake": {"orders": service.intake.orders, "commits": service.intake.batches}}
 
     @app.post("/admin/communities", status_code=201, tags=["admin"])
     def create_community(body: CommunityIn, _caller: Admin) -> dict[str, Any]:

@@ -374,8 +374,9 @@ class Operator:
             "phase": window.phase.value,
             "phase_closes_at": None if window.closes_at is None else iso(window.closes_at),
             "phases": {p.value: [iso(a), iso(b)] for p, (a, b) in phase_bounds(start, community.slot_minutes).items()},
-            "state": SlotState.OPEN.value if slot is None else slot.state.value,
-            "note": "" if slot is None else slot.note,
+            "state": (slot.state.value if slot is not None
+                      else SlotState.OPEN.value if window.phase.takes_orders else SlotState.VOID.value),
+            "note": slot.note if slot is not None else "" if window.phase.takes_orders else "no orders",
             "orders": len(self.store.orders_in_slot(community.name, iso(start))) if slot is not None else 0,
         }
 

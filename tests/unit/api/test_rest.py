@@ -77,6 +77,8 @@ def test_malformed_json_and_nan(api: Api) -> None:
            b'"price_per_kwh":1}'
     err(api.client.post("/communities/green/orders", content=text, headers=headers), 422, "energy_kwh")
     err(api.client.get("/nowhere"), 404, "(path)")
+    err(api.client.post("/communities/green/orders", content=b"[" + b" " * 1_000_001 + b"]", headers=headers), 413,
+        "(body)")
 
 
 def test_orders_idempotency_and_late(api: Api) -> None:
@@ -138,6 +140,14 @@ def test_dso_never_sees_individual_bids(api: Api) -> None:
     err(api.client.get(f"/communities/green/orders?slot_start={SLOT}", headers=dso), 403, "Authorization")
     for secret in ("1.25", "2.75", "3.75", "9.0", "5.0", '"bob"'):
         assert secret not in seen, secret
+
+
+def test_slot_without_orders(api: Api) -> None:
+    status = api.client.get(f"/communities/green/slots/{SLOT}", headers=api.auth("bob")).json()
+    assert (status["phase"], status["state"], status["orders"]) == ("pending", "open", 0)
+    api.clock.set(datetime(2026, 3, 1, 10, 40, tzinfo=UTC))
+    status = api.client.get(f"/communities/green/slots/{SLOT}", headers=api.auth("bob")).json()
+    assert (status["phase"], status["state"], status["note"]) == ("closed", "void", "no orders")
 
 
 def test_meter_readings(api: Api) -> None:
