@@ -251,8 +251,10 @@ class SqlStore:
                     by_slot[(row.community, row.slot_start, row.member)] = self._order(row)
             open_slot: dict[tuple[str, str], bool] = {
                 (r.community, r.start): r.state == SlotState.OPEN.value
+                # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers): a concurrent
+                # close_slot waits for this batch, so the clearing that follows sees every order stored here
                 for r in conn.execute(sa.select(t.slots.c.community, t.slots.c.start, t.slots.c.state)
-                                      .where(t.slots.c.start.in_(starts))).all()}
+                                      .where(t.slots.c.start.in_(starts)).with_for_update()).all()}
             minutes: dict[str, int] = {}
             fresh: list[OrderRecord] = []
             for order in orders:
