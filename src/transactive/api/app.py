@@ -10,14 +10,15 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from transactive import __version__
 from transactive.api import _errors
@@ -134,6 +135,23 @@ def _community_json(c: Community) -> dict[str, Any]:
             "created_at": c.created_at}
 
 
+class _BodyLimit:
+    """Refuse bodies over :data:`MAX_BODY_BYTES` (by Content-Length) with a 413; a plain ASGI middleware,
+    since Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length" and (not value.isdigit() or int(value) > MAX_BODY_BYTES):
+                    response = _errors.error_response(413, "(body)", f"larger than {MAX_BODY_BYTES} bytes")
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 def _operator(request: Request) -> Operator:
     service: Service = request.app.state.service
     return service.operator
@@ -201,12 +219,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.service = service
     _errors.install(app)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return _errors.error_response(413, "(body)", f"larger than {MAX_BODY_BYTES} bytes")
-        return await call_next(request)
+    app.add_middleware(_BodyLimit)
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, Any]:

@@ -55,6 +55,7 @@ orders = sa.Table(
     sa.ForeignKeyConstraint(["community", "slot_start"], ["slots.community", "slots.start"]),
     sa.UniqueConstraint("member", "idempotency_key", name="uq_orders_member_key"),
     sa.UniqueConstraint("community", "slot_start", "member", name="uq_orders_one_per_slot"),
+    sa.Index("ix_orders_idempotency_key", "idempotency_key"),
 )
 
 results = sa.Table(

@@ -231,22 +231,23 @@ class SqlStore:
     def _put_orders_once(self, orders: Sequence[OrderRecord]) -> list[tuple[Outcome, OrderRecord]]:
         """Classify and insert a batch with a constant number of statements (not one query per order)."""
         out: list[tuple[Outcome, OrderRecord]] = []
-        members = sorted({o.member for o in orders})
         starts = sorted({o.slot_start for o in orders})
         with self._write() as conn:
             by_key: dict[tuple[str, str], OrderRecord] = {}
             by_slot: dict[tuple[str, str, str], OrderRecord] = {}
             wanted_keys = {(o.member, o.idempotency_key) for o in orders}
-            rows = conn.execute(sa.select(t.orders).where(
-                t.orders.c.member.in_(members),
-                t.orders.c.idempotency_key.in_(sorted({o.idempotency_key for o in orders})))).all()
+            wanted_slots = {(o.community, o.slot_start, o.member) for o in orders}
+            # earlier orders under the same keys (index on the key), and earlier orders in the same slots (the
+            # unique (community, slot_start, member) index): index probes per batch, never a table scan
+            rows = [*conn.execute(sa.select(t.orders).where(
+                        t.orders.c.idempotency_key.in_(sorted({k for _, k in wanted_keys})))),
+                    *conn.execute(sa.select(t.orders).where(
+                        t.orders.c.community.in_(sorted({c for c, _, _ in wanted_slots})),
+                        t.orders.c.slot_start.in_(starts),
+                        t.orders.c.member.in_(sorted({m for _, _, m in wanted_slots}))))]
             for row in rows:
                 if (row.member, row.idempotency_key) in wanted_keys:
                     by_key[(row.member, row.idempotency_key)] = self._order(row)
-            wanted_slots = {(o.community, o.slot_start, o.member) for o in orders}
-            rows = conn.execute(sa.select(t.orders).where(t.orders.c.member.in_(members),
-                                                          t.orders.c.slot_start.in_(starts))).all()
-            for row in rows:
                 if (row.community, row.slot_start, row.member) in wanted_slots:
                     by_slot[(row.community, row.slot_start, row.member)] = self._order(row)
             open_slot: dict[tuple[str, str], bool] = {
@@ -254,7 +255,8 @@ class SqlStore:
                 # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers): a concurrent
                 # close_slot waits for this batch, so the clearing that follows sees every order stored here
                 for r in conn.execute(sa.select(t.slots.c.community, t.slots.c.start, t.slots.c.state)
-                                      .where(t.slots.c.start.in_(starts)).with_for_update()).all()}
+                                      .where(t.slots.c.community.in_(sorted({o.community for o in orders})),
+                                             t.slots.c.start.in_(starts)).with_for_update()).all()}
             minutes: dict[str, int] = {}
             fresh: list[OrderRecord] = []
             for order in orders:
@@ -282,12 +284,12 @@ class SqlStore:
                 fresh.append(order)
                 out.append((Outcome.CREATED, order))
             if fresh:
-                conn.execute(t.orders.insert(), [
-                    {"id": o.id, "community": o.community, "slot_start": o.slot_start, "member": o.member,
-                     "side": o.side, "entry": _dumps(dict(o.entry)), "idempotency_key": o.idempotency_key,
-                     "received_at": o.received_at} for o in fresh])
-                seqs = dict(conn.execute(sa.select(t.orders.c.id, t.orders.c.seq).where(
-                    t.orders.c.id.in_([o.id for o in fresh]))).all())
+                inserted = conn.execute(
+                    t.orders.insert().returning(t.orders.c.id, t.orders.c.seq, sort_by_parameter_order=True), [
+                        {"id": o.id, "community": o.community, "slot_start": o.slot_start, "member": o.member,
+                         "side": o.side, "entry": _dumps(dict(o.entry)), "idempotency_key": o.idempotency_key,
+                         "received_at": o.received_at} for o in fresh])
+                seqs = {row.id: row.seq for row in inserted}
                 out = [(outcome, OrderRecord(o.id, o.community, o.slot_start, o.member, o.side, o.entry,
                                              o.idempotency_key, o.received_at, int(seqs[o.id])))
                        if outcome is Outcome.CREATED else (outcome, o) for outcome, o in out]
