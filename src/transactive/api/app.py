@@ -52,7 +52,9 @@ class Settings:
     ``data_dir``: SQLite database (and ``admin.key`` when no admin key is given) live here.
     ``db_url``: a PostgreSQL (or SQLite) URL instead of the data directory's SQLite file.
     ``admin_key``: the administrator's API key; when None, one is generated on first start and written to
-    ``data_dir/admin.key`` (mode 0600). ``mqtt_url``: start the MQTT gateway against this broker.
+    ``data_dir/admin.key`` (mode 0600). ``mqtt_url``: start the MQTT gateway against this broker;
+    ``mqtt_client_id``: a fixed id gives the gateway a persistent broker session (messages not yet committed
+    are redelivered after a crash); None: a random id and a clean session.
     ``clock``: real time by default; ``run_cycle``: clear slots in the background as quotation closes.
     """
 
@@ -60,6 +62,7 @@ class Settings:
     db_url: str | None = None
     admin_key: str | None = None
     mqtt_url: str | None = None
+    mqtt_client_id: str | None = None
     clock: Clock = field(default_factory=RealClock)
     run_cycle: bool = True
     cycle_poll_s: float = 0.5
@@ -106,7 +109,7 @@ class Service:
         if self.settings.mqtt_url:
             from transactive.mqtt import Gateway
 
-            self.gateway = Gateway(self.operator, self.settings.mqtt_url)
+            self.gateway = Gateway(self.operator, self.settings.mqtt_url, self.settings.mqtt_client_id)
             self.on_cleared.append(self.gateway.publish_result)
             self.gateway.start()
         if self.settings.run_cycle:

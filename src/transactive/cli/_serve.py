@@ -22,6 +22,9 @@ def register(sub: Any) -> None:
                        "e.g. postgresql://user@host:5432/transactive")
     serve.add_argument("--mqtt-url", default=None, help="run the MQTT gateway against this broker, "
                        "e.g. mqtt://127.0.0.1:1883")
+    serve.add_argument("--mqtt-client-id", default="transactive-gateway",
+                       help="the gateway's MQTT client id: a persistent session, so that orders not yet committed "
+                       "when the service stops are redelivered (default transactive-gateway; one per service)")
     serve.add_argument("--admin-key", default=os.environ.get("TRANSACTIVE_ADMIN_KEY"),
                        help="the administrator's API key (default: $TRANSACTIVE_ADMIN_KEY or DATA_DIR/admin.key)")
     serve.add_argument("--accelerate", type=float, default=None, metavar="FACTOR",
@@ -49,7 +52,7 @@ def run_serve(args: argparse.Namespace) -> int:
             raise MarketFileError("--accelerate", "must be > 0")
         clock = AcceleratedClock(datetime.now(UTC), args.accelerate)
     settings = Settings(data_dir=Path(args.data_dir), db_url=args.db_url, admin_key=args.admin_key,
-                        mqtt_url=args.mqtt_url, clock=clock)
+                        mqtt_url=args.mqtt_url, mqtt_client_id=args.mqtt_client_id, clock=clock)
     app = create_app(settings)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     return 0
