@@ -226,8 +226,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, Any]:
-        """Liveness, and how many orders the intake committed in how many transactions."""
-        return {"status": "ok", "version": __version__,
+        """Liveness, the market clock's time, and how many orders the intake committed in how many commits."""
+        return {"status": "ok", "version": __version__, "now": settings.clock.now().isoformat(),
                 "intake": {"orders": service.intake.orders, "commits": service.intake.batches}}
 
     @app.post("/admin/communities", status_code=201, tags=["admin"])

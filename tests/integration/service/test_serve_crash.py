@@ -18,13 +18,13 @@ from service_support import ROOT, free_port
 ADMIN = "tk_admin_crash_test"
 
 
-def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     log = data_dir / "serve.log"
     with open(log, "ab") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "transactive.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--data-dir", str(data_dir), "--admin-key", ADMIN],
+             "--data-dir", str(data_dir), "--admin-key", ADMIN, *extra],
             env=env, stdout=sink, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
