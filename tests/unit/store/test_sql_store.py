@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,31 @@ def test_concurrent_writers_lose_nothing(store: SqlStore) -> None:
     for th in threads:
         th.join()
     assert sum(len(store.orders_in_slot("c", s)) for s in slots) == len(members) * len(slots)
+
+
+def test_no_order_lands_in_a_slot_after_it_closed(store: SqlStore) -> None:
+    """Two stores on one database (as two processes would be): whatever put_orders reports CREATED while the
+    slot is being closed by the other is exactly what a read after the close sees."""
+    setup_community(store)
+    other = SqlStore.open(str(store.engine.url.render_as_string(hide_password=False)))
+    members = [f"q{i}" for i in range(60)]
+    for i, m in enumerate(members):
+        store.add_member(Member(m, "c", "prosumer", f"qh{i}"))
+    created: list[str] = []
+
+    def writer() -> None:
+        for m in members:
+            for outcome, rec in store.put_orders([order(f"o-{m}", m)]):
+                if outcome is Outcome.CREATED:
+                    created.append(rec.id)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    while not created and thread.is_alive():
+        time.sleep(0.001)
+    assert other.close_slot("c", SLOT, 15)
+    seen = {o.id for o in other.orders_in_slot("c", SLOT)}
+    thread.join()
+    other.close()
+    assert seen == set(created)
+    assert store.put_orders([order("after", "m1")])[0][0] is Outcome.CLOSED
