@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +15,9 @@ from transactive.api import Settings, create_app
 from transactive.market import ManualClock
 
 ADMIN = "tk_admin_fuzz"
-_app = create_app(Settings(data_dir=tempfile.mkdtemp(prefix="transactive-fuzz-"), admin_key=ADMIN,
+_data = tempfile.mkdtemp(prefix="transactive-fuzz-")
+atexit.register(shutil.rmtree, _data, True)
+_app = create_app(Settings(data_dir=_data, admin_key=ADMIN,
                            clock=ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC)), run_cycle=False))
 _op = _app.state.service.operator
 _op.create_community("green", "uniform", {}, 15)
