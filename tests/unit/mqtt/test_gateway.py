@@ -134,3 +134,44 @@ def test_many_orders_batch_into_few_commits(service: Service, mosquitto: tuple[s
         assert service.intake.batches < 200
     finally:
         listener.close()
+
+
+def test_order_not_committed_is_redelivered_to_the_next_gateway(tmp_path: Path, mosquitto: tuple[str, int]) -> None:
+    """The gateway PUBACKs an order only after its commit: if storing fails and the gateway goes away, the
+    broker hands the order to the next gateway with the same (persistent) session, which stores it once."""
+    host, port = mosquitto
+    clock = ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
+
+    def settings() -> Settings:
+        return Settings(data_dir=tmp_path, admin_key="tk_admin", clock=clock, run_cycle=False,
+                        mqtt_url=f"mqtt://{host}:{port}", mqtt_client_id="gw-redelivery-test")
+
+    first = Service(settings())
+    first.operator.create_community("green", "uniform", {}, 15)
+    _, alice = first.operator.add_member("green", "alice", "prosumer")
+    failed = threading.Event()
+
+    def broken(orders: Any) -> Any:
+        failed.set()
+        raise RuntimeError("disk on fire")
+
+    first.start()
+    first.store.put_orders = broken  # type: ignore[method-assign]
+    listener = Listener(host, port, ["transactive/green/acks/+"])
+    try:
+        listener.publish("transactive/green/orders/alice", {
+            "api_key": alice, "side": "sell", "slot_start": SLOT, "idempotency_key": "r1", "energy_kwh": 1,
+            "price_per_kwh": 1})
+        assert failed.wait(10)
+        first.stop()
+        assert listener.messages.empty()  # nothing was acknowledged
+        second = Service(settings())
+        second.start()
+        try:
+            topic, ack = listener.next()
+            assert (topic, ack["status"]) == ("transactive/green/acks/alice", "created")
+            assert [o.idempotency_key for o in second.store.orders_of_member("alice")] == ["r1"]
+        finally:
+            second.stop()
+    finally:
+        listener.close()
