@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
-from test_serve_crash import ADMIN, start
+from test_service_crash import ADMIN, start
 
 from service_support import free_port
 from transactive.market import iso, slot_containing
