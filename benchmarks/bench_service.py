@@ -90,13 +90,14 @@ def bench_store(n: int, submitters: int) -> tuple[float, float]:
 
 # ------------------------------------------------------------------------------------------------ serve
 class Server:
-    def __init__(self, data_dir: str, mqtt_url: str | None = None) -> None:
+    def __init__(self, data_dir: str, mqtt_url: str | None = None, *extra: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         args = [sys.executable, "-m", "transactive.cli", "serve", "--port", str(self.port), "--data-dir", data_dir,
                 "--admin-key", ADMIN]
         if mqtt_url:
             args += ["--mqtt-url", mqtt_url]
+        args += extra
         self.process = subprocess.Popen(args, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
@@ -208,7 +209,7 @@ def bench_rest(n: int, clients: int) -> tuple[float, float, float]:
     return len(latencies) / elapsed, q[49] * 1e3, q[98] * 1e3
 
 
-def bench_mqtt(n: int, members: int) -> float | None:
+def bench_mqtt(n: int, members: int, workers: int = 1) -> float | None:
     """Orders/s through the broker and the gateway (first publish to last durable ack); None without a broker."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
@@ -221,7 +222,7 @@ def bench_mqtt(n: int, members: int) -> float | None:
         broker = subprocess.Popen(["bash", str(script), "--run", str(port), tmp], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         time.sleep(0.5)
-        server = Server(tmp, f"mqtt://127.0.0.1:{port}")
+        server = Server(tmp, f"mqtt://127.0.0.1:{port}", "--mqtt-workers", str(workers))
         try:
             keys = server.setup(members)
             per = n // members
@@ -276,11 +277,12 @@ def main() -> None:
         rate, p50, p99 = bench_rest_raw(n_rest, clients)
         print(f"{f'REST, {clients} asyncio keep-alive clients':<44} {n_rest:>7} {rate:>10.0f} {p50:>8.1f} "
               f"{p99:>8.1f}")
-    rate_mqtt = bench_mqtt(n_mqtt, 200)
-    if rate_mqtt is None:
-        print("MQTT: no Mosquitto broker available (scripts/start-mosquitto.sh failed)")
-    else:
-        print(f"{'MQTT QoS 1, 200 members, one publisher':<44} {n_mqtt:>7} {rate_mqtt:>10.0f}")
+    for workers in (1, 2):
+        rate_mqtt = bench_mqtt(n_mqtt, 200, workers)
+        if rate_mqtt is None:
+            print("MQTT: no Mosquitto broker available (scripts/start-mosquitto.sh failed)")
+            break
+        print(f"{f'MQTT QoS 1, 200 members, {workers} gateway process(es)':<44} {n_mqtt:>7} {rate_mqtt:>10.0f}")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ class Settings:
     ``admin_key``: the administrator's API key; when None, one is generated on first start and written to
     ``data_dir/admin.key`` (mode 0600). ``mqtt_url``: start the MQTT gateway against this broker;
     ``mqtt_client_id``: a fixed id gives the gateway a persistent broker session (messages not yet committed
-    are redelivered after a crash); None: a random id and a clean session.
+    are redelivered after a crash); None: a random id and a clean session. ``mqtt_share_group``: subscribe
+    through a shared subscription of that group (several gateway processes split the load).
     ``clock``: real time by default; ``run_cycle``: clear slots in the background as quotation closes.
     """
 
@@ -63,6 +64,7 @@ class Settings:
     admin_key: str | None = None
     mqtt_url: str | None = None
     mqtt_client_id: str | None = None
+    mqtt_share_group: str | None = None
     clock: Clock = field(default_factory=RealClock)
     run_cycle: bool = True
     cycle_poll_s: float = 0.5
@@ -109,7 +111,8 @@ class Service:
         if self.settings.mqtt_url:
             from transactive.mqtt import Gateway
 
-            self.gateway = Gateway(self.operator, self.settings.mqtt_url, self.settings.mqtt_client_id)
+            self.gateway = Gateway(self.operator, self.settings.mqtt_url, self.settings.mqtt_client_id,
+                                   self.settings.mqtt_share_group)
             self.on_cleared.append(self.gateway.publish_result)
             self.gateway.start()
         if self.settings.run_cycle:

@@ -15,7 +15,9 @@ Authentication: the member's API key inside each payload, checked like a REST be
 must be the key's member. The gateway also acknowledges the MQTT message itself (PUBACK, manual ack) only
 after the order is committed, so a gateway crash before the commit makes the broker redeliver it.
 Throughput: orders go through the group-commit :class:`~transactive.market.intake.OrderIntake`, so all orders
-that arrive during one commit share the next one.
+that arrive during one commit share the next one. With ``share_group`` the gateway subscribes through a shared
+subscription (``$share/<group>/...``), so several gateway processes split the incoming orders between them
+(``transactive serve --mqtt-workers N``).
 """
 
 from __future__ import annotations
@@ -57,8 +59,10 @@ def order_json(order: OrderRecord) -> dict[str, Any]:
 class Gateway:
     """Bridges an MQTT broker to the operator. ``start()`` connects and returns once subscribed."""
 
-    def __init__(self, operator: Operator, url: str, client_id: str | None = None) -> None:
+    def __init__(self, operator: Operator, url: str, client_id: str | None = None,
+                 share_group: str | None = None) -> None:
         self.operator = operator
+        self.share = f"$share/{share_group}/" if share_group else ""
         self.host, self.port, user, password = parse_mqtt_url(url)
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
                                   client_id=client_id or f"transactive-gateway-{secrets.token_hex(4)}",
@@ -69,6 +73,7 @@ class Gateway:
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self._subscribed = threading.Event()
         self.received = 0
 
@@ -89,8 +94,13 @@ class Gateway:
         if reason.is_failure:
             log.error("MQTT connection refused: %s", reason)
             return
-        client.subscribe([(f"{PREFIX}/+/orders/+", QOS), (f"{PREFIX}/+/meters/+", QOS)])
-        self._subscribed.set()
+        client.subscribe([(f"{self.share}{PREFIX}/+/orders/+", QOS), (f"{self.share}{PREFIX}/+/meters/+", QOS)])
+
+    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any) -> None:
+        if any(reason.is_failure for reason in reasons):
+            log.error("MQTT subscription refused: %s", reasons)
+            return
+        self._subscribed.set()  # the broker has confirmed: from now on it delivers to this gateway
 
     # ------------------------------------------------------------------------------------ in
     def _ack(self, community: str, member: str, payload: dict[str, Any]) -> None:
