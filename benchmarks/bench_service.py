@@ -282,7 +282,7 @@ def main() -> None:
         if rate_mqtt is None:
             print("MQTT: no Mosquitto broker available (scripts/start-mosquitto.sh failed)")
             break
-        print(f"{f'MQTT QoS 1, 200 members, {workers} gateway process(es)':<44} {n_mqtt:>7} {rate_mqtt:>10.0f}")
+        print(f"{f'MQTT QoS 1, 200 members, {workers} gateway proc.':<44} {n_mqtt:>7} {rate_mqtt:>10.0f}")
 
 
 if __name__ == "__main__":
