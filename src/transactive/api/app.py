@@ -80,6 +80,7 @@ class Service:
         self.operator = Operator(self.store, settings.clock, intake=self.intake)
         self.admin_key = self._bootstrap_admin()
         self.on_cleared: list[Callable[[Slot], None]] = []
+        self.on_stop: list[Callable[[], None]] = []  # run first by stop() (e.g. stop worker processes)
         self.cycle = CycleRunner(self.operator, settings.cycle_poll_s, self._cleared)
         self.gateway: Any = None
 
@@ -119,6 +120,11 @@ class Service:
             self.cycle.start()
 
     def stop(self) -> None:
+        for hook in self.on_stop:
+            try:
+                hook()
+            except Exception:
+                log.exception("stop hook failed")
         self.cycle.stop()
         if self.gateway is not None:
             self.gateway.stop()

@@ -87,10 +87,11 @@ def run_serve(args: argparse.Namespace) -> int:
         service = Service(settings)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        parent = os.getppid()
         service.start()
         print("ready", flush=True)  # subscribed: the parent waits for this line
         try:
-            while not stop.wait(0.5):
+            while not stop.wait(0.5) and os.getppid() == parent:  # also stop when orphaned
                 pass
         finally:
             service.stop()
@@ -99,6 +100,21 @@ def run_serve(args: argparse.Namespace) -> int:
     env = {**os.environ, "TRANSACTIVE_ADMIN_KEY": app.state.service.admin_key}
     workers = [subprocess.Popen(_worker_command(args, i), env=env, stdout=subprocess.PIPE)
                for i in range(1, args.mqtt_workers)]
+
+    def stop_workers() -> None:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.terminate()
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+    # uvicorn re-raises SIGTERM after its shutdown, so code after uvicorn.run may never run: stop the workers
+    # in the service's shutdown (the app's lifespan) instead, and in `finally` for the other exits
+    app.state.service.on_stop.append(stop_workers)
     try:
         for worker in workers:  # serve only once every gateway is subscribed
             assert worker.stdout is not None
@@ -106,12 +122,5 @@ def run_serve(args: argparse.Namespace) -> int:
                 raise RuntimeError(f"MQTT gateway worker exited with {worker.wait()}")
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     finally:
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+        stop_workers()
     return 0
