@@ -265,25 +265,31 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes")
     args = parser.parse_args()
     n_store, n_rest, n_mqtt = (400, 1000, 2000) if args.quick else (2000, 5000, 20000)
-    print(f"{'what':<44} {'orders':>7} {'orders/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7}")
+    _row("what", "orders", "seconds", "orders/s", p50="p50 ms", p99="p99 ms", ratio="ratio")
     naive, grouped = bench_store(n_store, 16)
-    print(f"{'store: one commit per order (naive)':<44} {n_store:>7} {naive:>10.0f} {'':>8} {'':>8} {1.0:>7.1f}")
-    print(f"{'store: group commit, 16 submitters':<44} {n_store:>7} {grouped:>10.0f} {'':>8} {'':>8} "
-          f"{grouped / naive:>7.1f}")
+    _row("store: one commit per order (naive)", n_store, n_store / naive, naive, ratio=1.0)
+    _row("store: group commit, 16 submitters", n_store, n_store / grouped, grouped, ratio=grouped / naive)
     for clients in (16, 64):
         rate, p50, p99 = bench_rest(n_rest, clients)
-        print(f"{f'REST, {clients} httpx client threads':<44} {n_rest:>7} {rate:>10.0f} {p50:>8.1f} {p99:>8.1f}")
+        _row(f"REST, {clients} httpx client threads", n_rest, n_rest / rate, rate, p50=p50, p99=p99)
     for clients in (16, 64):
         rate, p50, p99 = bench_rest_raw(n_rest, clients)
-        print(f"{f'REST, {clients} asyncio keep-alive clients':<44} {n_rest:>7} {rate:>10.0f} {p50:>8.1f} "
-              f"{p99:>8.1f}")
+        _row(f"REST, {clients} asyncio keep-alive clients", n_rest, n_rest / rate, rate, p50=p50, p99=p99)
     for workers in (1, 2):
         rate_mqtt = bench_mqtt(n_mqtt, 200, workers)
         if rate_mqtt is None:
             print("MQTT: no Mosquitto broker available (scripts/start-mosquitto.sh failed)")
             break
-        print(f"{f'MQTT QoS 1, 200 members, {workers} gateway proc.':<44} {n_mqtt:>7} {rate_mqtt:>10.0f}")
+        _row(f"MQTT QoS 1, 200 members, {workers} gateway proc.", n_mqtt, n_mqtt / rate_mqtt, rate_mqtt)
 
+
+def _row(what: str, orders: object, seconds: object, rate: object, *, p50: object = "", p99: object = "",
+         ratio: object = "") -> None:
+    def cell(value: object, spec: str) -> str:
+        return format(value, spec) if isinstance(value, float) else str(value)
+
+    print(f"{what:<44} {orders!s:>7} {cell(seconds, '.2f'):>8} {cell(rate, '.0f'):>9} {cell(p50, '.1f'):>7} "
+          f"{cell(p99, '.1f'):>7} {cell(ratio, '.1f'):>6}")
 
 if __name__ == "__main__":
     main()
