@@ -109,7 +109,10 @@ def _number(value: object, field: str, *, minimum: float | None = None, exclusiv
             maximum: float = math.inf) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MarketFileError(field, f"must be a number, got {_type_name(value)}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range
+        raise MarketFileError(field, f"is absurdly large (the limit is {maximum:g})") from None
     if not math.isfinite(number):
         raise MarketFileError(field, f"must be a finite number, got {value!r}")
     if minimum is not None and (number < minimum or (exclusive and number == minimum)):
@@ -208,14 +211,87 @@ def _extra_field(spec: ParticipantField, value: object, field: str) -> float | i
     return _number(value, field, minimum=spec.minimum, maximum=MAX_ABS_PRICE_PER_KWH)
 
 
+@dataclass(frozen=True)
+class Participant:
+    """One validated participant entry: its id, its blocks ``(energy_kwh, price_per_kwh)`` and extra fields."""
+
+    id: str
+    blocks: tuple[tuple[float, float], ...]
+    attributes: Mapping[str, float | int | str]
+
+
+def _at(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def parse_participant(mechanism: Mechanism[Any], side: str, entry: object, field_prefix: str = "") -> Participant:
+    """Validate one participant entry of ``side`` (``"sellers"`` or ``"buyers"``) for ``mechanism``.
+
+    Errors name the field as ``field_prefix.name`` (just ``name`` when the prefix is empty), e.g.
+    ``sellers[2].price_per_kwh`` in a market file or ``blocks[1].energy_kwh`` in a REST order.
+
+    Example:
+        >>> from transactive.registry import full_registry
+        >>> parse_participant(full_registry()["uniform"], "buyers", {"id": "b", "energy_kwh": 2, "price_per_kwh": 3})
+        Participant(id='b', blocks=((2.0, 3.0),), attributes={})
+    """
+    where = field_prefix
+    extras = [f for f in mechanism.participant_fields if side in f.sides]
+    allowed = {"id", "energy_kwh", "price_per_kwh"} | {f.name for f in extras}
+    if mechanism.block_bids:
+        allowed.add("blocks")
+    item = _object(entry, where or "(order)")
+    unknown = sorted(set(item) - allowed)
+    if unknown:
+        hint = " (this mechanism takes one block per participant)" if unknown[0] == "blocks" else ""
+        raise MarketFileError(_at(where, unknown[0]), f"unknown field for {mechanism.name}{hint}")
+    if "id" not in item:
+        raise MarketFileError(_at(where, "id"), "required")
+    pid = item["id"]
+    if isinstance(pid, bool) or not isinstance(pid, str | int) or (isinstance(pid, str) and not pid.strip()):
+        raise MarketFileError(_at(where, "id"), "must be a non-empty string or an integer")
+    if "blocks" in item:
+        if "energy_kwh" in item or "price_per_kwh" in item:
+            raise MarketFileError(_at(where, "blocks"), "give either blocks or energy_kwh/price_per_kwh, not both")
+        blocks = _list(item["blocks"], _at(where, "blocks"))
+        if not blocks:
+            raise MarketFileError(_at(where, "blocks"), "must not be empty")
+        pairs = [(_object(b, _at(where, f"blocks[{k}]")), _at(where, f"blocks[{k}]")) for k, b in enumerate(blocks)]
+    else:
+        pairs = [(item, where)]
+    parsed: list[tuple[float, float]] = []
+    for block, at in pairs:
+        unknown_keys = sorted(set(block) - {"energy_kwh", "price_per_kwh"}) if block is not item else []
+        if unknown_keys:
+            raise MarketFileError(_at(at, unknown_keys[0]), "unknown field in a block")
+        if "energy_kwh" not in block:
+            raise MarketFileError(_at(at, "energy_kwh"), "required")
+        energy = _number(block["energy_kwh"], _at(at, "energy_kwh"), minimum=0.0, exclusive=True,
+                         maximum=MAX_ENERGY_KWH)
+        if "price_per_kwh" in block:
+            price = _number(block["price_per_kwh"], _at(at, "price_per_kwh"), minimum=0.0,
+                            maximum=MAX_ABS_PRICE_PER_KWH)
+        elif mechanism.price_required:
+            raise MarketFileError(_at(at, "price_per_kwh"), "required")
+        else:
+            price = 0.0
+        parsed.append((energy, price))
+    attributes: dict[str, float | int | str] = {}
+    for spec in extras:
+        if spec.name in item:
+            attributes[spec.name] = _extra_field(spec, item[spec.name], _at(where, spec.name))
+        elif spec.default is None:
+            raise MarketFileError(_at(where, spec.name), f"required by {mechanism.name}")
+        else:
+            attributes[spec.name] = spec.default
+    return Participant(str(pid), tuple(parsed), attributes)
+
+
 def _parse_side(mechanism: Mechanism[Any], side: str, raw: object, seen: dict[str, str]) -> Orders:
     participants = _list(raw, side)
     if len(participants) > MAX_PARTICIPANTS:
         raise MarketFileError(side, f"has {len(participants)} participants; the limit is {MAX_PARTICIPANTS}")
     extras = [f for f in mechanism.participant_fields if side in f.sides]
-    allowed = {"id", "energy_kwh", "price_per_kwh"} | {f.name for f in extras}
-    if mechanism.block_bids:
-        allowed.add("blocks")
     ids: list[str] = []
     energy: list[float] = []
     price: list[float] = []
@@ -223,53 +299,18 @@ def _parse_side(mechanism: Mechanism[Any], side: str, raw: object, seen: dict[st
     columns: dict[str, list[float | int | str]] = {f.name: [] for f in extras}
     for i, item in enumerate(participants):
         where = f"{side}[{i}]"
-        entry = _object(item, where)
-        unknown = sorted(set(entry) - allowed)
-        if unknown:
-            hint = " (this mechanism takes one block per participant)" if unknown[0] == "blocks" else ""
-            raise MarketFileError(f"{where}.{unknown[0]}", f"unknown field for {mechanism.name}{hint}")
-        if "id" not in entry:
-            raise MarketFileError(f"{where}.id", "required")
-        pid = entry["id"]
-        if isinstance(pid, bool) or not isinstance(pid, str | int) or (isinstance(pid, str) and not pid.strip()):
-            raise MarketFileError(f"{where}.id", "must be a non-empty string or an integer")
-        pid = str(pid)
+        participant = parse_participant(mechanism, side, item, where)
+        pid = participant.id
         if pid in seen:
             raise MarketFileError(f"{where}.id", f"duplicate id {pid!r} (already used at {seen[pid]})")
         seen[pid] = where
         ids.append(pid)
-        if "blocks" in entry:
-            if "energy_kwh" in entry or "price_per_kwh" in entry:
-                raise MarketFileError(f"{where}.blocks", "give either blocks or energy_kwh/price_per_kwh, not both")
-            blocks = _list(entry["blocks"], f"{where}.blocks")
-            if not blocks:
-                raise MarketFileError(f"{where}.blocks", "must not be empty")
-            pairs = [(_object(b, f"{where}.blocks[{k}]"), f"{where}.blocks[{k}]") for k, b in enumerate(blocks)]
-        else:
-            pairs = [(entry, where)]
-        for block, at in pairs:
-            unknown_keys = sorted(set(block) - {"energy_kwh", "price_per_kwh"}) if block is not entry else []
-            if unknown_keys:
-                raise MarketFileError(f"{at}.{unknown_keys[0]}", "unknown field in a block")
-            if "energy_kwh" not in block:
-                raise MarketFileError(f"{at}.energy_kwh", "required")
-            energy.append(_number(block["energy_kwh"], f"{at}.energy_kwh", minimum=0.0, exclusive=True,
-                                  maximum=MAX_ENERGY_KWH))
-            if "price_per_kwh" in block:
-                price.append(_number(block["price_per_kwh"], f"{at}.price_per_kwh", minimum=0.0,
-                                     maximum=MAX_ABS_PRICE_PER_KWH))
-            elif mechanism.price_required:
-                raise MarketFileError(f"{at}.price_per_kwh", "required")
-            else:
-                price.append(0.0)
+        for e, p in participant.blocks:
+            energy.append(e)
+            price.append(p)
             owner.append(i)
         for spec in extras:
-            if spec.name in entry:
-                columns[spec.name].append(_extra_field(spec, entry[spec.name], f"{where}.{spec.name}"))
-            elif spec.default is None:
-                raise MarketFileError(f"{where}.{spec.name}", f"required by {mechanism.name}")
-            else:
-                columns[spec.name].append(spec.default)
+            columns[spec.name].append(participant.attributes[spec.name])
     try:
         return Orders(tuple(ids), np.asarray(energy, dtype=np.float64), np.asarray(price, dtype=np.float64),
                       np.asarray(owner, dtype=np.int64), {k: np.asarray(v) for k, v in columns.items()})

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from transactive import __version__
-from transactive.cli import _clear, _demo
+from transactive.cli import _clear, _demo, _serve
 from transactive.marketfile import MarketFileError
 
 EXIT_INVALID = 2
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _clear.register(sub)
     _demo.register(sub)
+    _serve.register(sub)
     return parser
 
 

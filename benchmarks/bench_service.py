@@ -1,0 +1,295 @@
+"""Service intake benchmark: durable order intake over REST and MQTT on loopback, and the group commit.
+
+Runs ``transactive serve`` as a real subprocess (SQLite in a temp dir, WAL, synchronous=FULL) and measures:
+
+1. store: one commit per order (the naive baseline) vs the group-commit intake with concurrent submitters,
+   in this process, on the same disk;
+2. REST: orders/s and p50/p99 latency with concurrent HTTP clients (httpx, a thread pool);
+3. MQTT: orders/s through a Mosquitto broker (QoS 1), from the first publish to the last durable ack.
+
+Targets from the issue: REST >= 1,000 orders/s with p99 < 50 ms; MQTT >= 10,000 orders/s. The machine and
+its other load decide what is reached; the numbers printed are what was measured.
+
+    /work/venv/bin/python benchmarks/bench_service.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from transactive.market import ManualClock, Operator, OrderIntake  # noqa: E402
+from transactive.store import Member, open_store  # noqa: E402
+
+ADMIN = "tk_admin_bench"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def slots(count: int) -> list[str]:
+    first = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    return [(first + timedelta(minutes=15 * k)).strftime("%Y-%m-%dT%H:%M:%SZ") for k in range(count)]
+
+
+def order(member: str, slot: str) -> dict[str, object]:
+    return {"side": "sell", "slot_start": slot, "idempotency_key": f"{member}-{slot}", "energy_kwh": 1.5,
+            "price_per_kwh": 0.2}
+
+
+# ------------------------------------------------------------------------------------------------ store
+def _submit_all(op: Operator, member: Member, todo: list[str]) -> None:
+    for slot in todo:
+        op.submit_order(member, "c", order(member.id, slot))
+
+
+def bench_store(n: int, submitters: int) -> tuple[float, float]:
+    """Orders/s: one commit per order vs group commit (``submitters`` threads)."""
+    rates = []
+    for grouped in (False, True):
+        with tempfile.TemporaryDirectory() as tmp:
+            store = open_store(data_dir=tmp)
+            intake = OrderIntake(store).start() if grouped else None
+            op = Operator(store, ManualClock(datetime.now(UTC)), intake=intake)
+            op.create_community("c", "uniform", {}, 15)
+            members = [op.add_member("c", f"m{i}", "prosumer")[0] for i in range(submitters)]
+            per = n // submitters
+            todo = slots(per)
+
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(submitters) as pool:
+                list(pool.map(_submit_all, [op] * submitters, members, [todo] * submitters))
+            rates.append(per * submitters / (time.perf_counter() - t0))
+            if intake is not None:
+                intake.stop()
+            store.close()
+    return rates[0], rates[1]
+
+
+# ------------------------------------------------------------------------------------------------ serve
+class Server:
+    def __init__(self, data_dir: str, mqtt_url: str | None = None, *extra: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        args = [sys.executable, "-m", "transactive.cli", "serve", "--port", str(self.port), "--data-dir", data_dir,
+                "--admin-key", ADMIN]
+        if mqtt_url:
+            args += ["--mqtt-url", mqtt_url]
+        args += extra
+        self.process = subprocess.Popen(args, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("serve did not start")
+
+    def setup(self, members: int) -> dict[str, str]:
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        httpx.post(f"{self.base}/admin/communities", headers=admin,
+                   json={"name": "c", "mechanism": "uniform", "slot_minutes": 15}).raise_for_status()
+        keys = {}
+        with httpx.Client(base_url=self.base, headers=admin) as http:
+            for i in range(members):
+                r = http.post("/admin/communities/c/members", json={"id": f"m{i}", "role": "prosumer"})
+                r.raise_for_status()
+                keys[f"m{i}"] = r.json()["api_key"]
+        return keys
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+async def _raw_client(port: int, key: str, member: str, todo: list[str], latencies: list[float]) -> None:
+    """A lean keep-alive HTTP/1.1 client on asyncio streams (little client CPU, so the server is measured)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for slot in todo:
+            data = json.dumps(order(member, slot)).encode()
+            request = (f"POST /communities/c/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+                       f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n").encode() + data
+            t = time.perf_counter()
+            writer.write(request)
+            status = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            body = await reader.readexactly(length)
+            latencies.append(time.perf_counter() - t)
+            if b" 201 " not in status:
+                raise RuntimeError(body.decode())
+    finally:
+        writer.close()
+
+
+def bench_rest_raw(n: int, clients: int) -> tuple[float, float, float]:
+    """Like :func:`bench_rest` with asyncio keep-alive clients in one thread instead of httpx threads."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(tmp)
+        try:
+            keys = server.setup(clients)
+            todo = slots(n // clients)
+            latencies: list[float] = []
+
+            async def run() -> None:
+                await asyncio.gather(*(_raw_client(server.port, k, m, todo, latencies) for m, k in keys.items()))
+
+            t0 = time.perf_counter()
+            asyncio.run(run())
+            elapsed = time.perf_counter() - t0
+        finally:
+            server.stop()
+    q = statistics.quantiles(latencies, n=100)
+    return len(latencies) / elapsed, q[49] * 1e3, q[98] * 1e3
+
+
+def bench_rest(n: int, clients: int) -> tuple[float, float, float]:
+    """Orders/s, p50 ms, p99 ms with ``clients`` concurrent HTTP clients (httpx, one thread each)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(tmp)
+        try:
+            keys = server.setup(clients)
+            per = n // clients
+            todo = slots(per)
+            latencies: list[float] = []
+            lock = threading.Lock()
+
+            def work(member: str) -> None:
+                mine = []
+                with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {keys[member]}"}) as http:
+                    for slot in todo:
+                        t = time.perf_counter()
+                        r = http.post("/communities/c/orders", json=order(member, slot))
+                        mine.append(time.perf_counter() - t)
+                        if r.status_code != 201:
+                            raise RuntimeError(r.text)
+                with lock:
+                    latencies.extend(mine)
+
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(clients) as pool:
+                list(pool.map(work, keys))
+            elapsed = time.perf_counter() - t0
+        finally:
+            server.stop()
+    q = statistics.quantiles(latencies, n=100)
+    return len(latencies) / elapsed, q[49] * 1e3, q[98] * 1e3
+
+
+def bench_mqtt(n: int, members: int, workers: int = 1) -> float | None:
+    """Orders/s through the broker and the gateway (first publish to last durable ack); None without a broker."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    script = ROOT / "scripts" / "start-mosquitto.sh"
+    if subprocess.run(["bash", str(script)], capture_output=True, check=False).returncode != 0:
+        return None
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = subprocess.Popen(["bash", str(script), "--run", str(port), tmp], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        server = Server(tmp, f"mqtt://127.0.0.1:{port}", "--mqtt-workers", str(workers))
+        try:
+            keys = server.setup(members)
+            per = n // members
+            todo = slots(per)
+            payloads = [(f"transactive/c/orders/{m}", json.dumps({"api_key": keys[m], **order(m, s)}))
+                        for s in todo for m in keys]
+            done = threading.Event()
+            acked = [0]
+            client = mqtt.Client(CallbackAPIVersion.VERSION2)
+            client.max_inflight_messages_set(0)  # unlimited (a limit costs paho a queue scan per PUBACK)
+            subscribed = threading.Event()
+
+            def on_message(_c: object, _u: object, message: mqtt.MQTTMessage) -> None:
+                acked[0] += 1
+                if acked[0] >= len(payloads):
+                    done.set()
+
+            client.on_connect = lambda c, *_: c.subscribe("transactive/c/acks/+", qos=1)
+            client.on_subscribe = lambda *_: subscribed.set()
+            client.on_message = on_message
+            client.connect("127.0.0.1", port)
+            client.loop_start()
+            subscribed.wait(10)
+            t0 = time.perf_counter()
+            for topic, payload in payloads:
+                client.publish(topic, payload, qos=1)
+            done.wait(300)
+            elapsed = time.perf_counter() - t0
+            client.disconnect()
+            client.loop_stop()
+            return acked[0] / elapsed
+        finally:
+            server.stop()
+            broker.terminate()
+            broker.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    args = parser.parse_args()
+    n_store, n_rest, n_mqtt = (400, 1000, 2000) if args.quick else (2000, 5000, 20000)
+    _row("what", "orders", "seconds", "orders/s", p50="p50 ms", p99="p99 ms", ratio="ratio")
+    naive, grouped = bench_store(n_store, 16)
+    _row("store: one commit per order (naive)", n_store, n_store / naive, naive, ratio=1.0)
+    _row("store: group commit, 16 submitters", n_store, n_store / grouped, grouped, ratio=grouped / naive)
+    for clients in (16, 64):
+        rate, p50, p99 = bench_rest(n_rest, clients)
+        _row(f"REST, {clients} httpx client threads", n_rest, n_rest / rate, rate, p50=p50, p99=p99)
+    for clients in (16, 64):
+        rate, p50, p99 = bench_rest_raw(n_rest, clients)
+        _row(f"REST, {clients} asyncio keep-alive clients", n_rest, n_rest / rate, rate, p50=p50, p99=p99)
+    for workers in (1, 2):
+        rate_mqtt = bench_mqtt(n_mqtt, 200, workers)
+        if rate_mqtt is None:
+            print("MQTT: no Mosquitto broker available (scripts/start-mosquitto.sh failed)")
+            break
+        _row(f"MQTT QoS 1, 200 members, {workers} gateway proc.", n_mqtt, n_mqtt / rate_mqtt, rate_mqtt)
+
+
+def _row(what: str, orders: object, seconds: object, rate: object, *, p50: object = "", p99: object = "",
+         ratio: object = "") -> None:
+    def cell(value: object, spec: str) -> str:
+        return format(value, spec) if isinstance(value, float) else str(value)
+
+    print(f"{what:<44} {orders!s:>7} {cell(seconds, '.2f'):>8} {cell(rate, '.0f'):>9} {cell(p50, '.1f'):>7} "
+          f"{cell(p99, '.1f'):>7} {cell(ratio, '.1f'):>6}")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,321 @@
+"""The REST API: ``create_app(settings)`` builds a FastAPI app (OpenAPI at ``/docs`` and ``/openapi.json``).
+
+Thin by design: each endpoint authenticates, hands the body to the market operator and shapes the answer.
+Every error is ``{"error": {"field", "message"}}`` with a 4xx status and changes nothing. See ``docs/api.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from transactive import __version__
+from transactive.api import _errors
+from transactive.api.models import CommunityIn, MemberIn, MeterReadingIn, OrderIn
+from transactive.market import (
+    Clock,
+    CycleRunner,
+    MarketError,
+    Operator,
+    OrderIntake,
+    RealClock,
+    Receipt,
+    iso,
+    parse_slot_start,
+    result_view,
+    window_at,
+)
+from transactive.market.operator import SIDE_NAMES
+from transactive.market.slots import Phase, quotation_closes
+from transactive.store import Community, Member, OrderRecord, Outcome, Slot, SqlStore, open_store
+
+log = logging.getLogger(__name__)
+ADMIN_KEY_FILE = "admin.key"
+MAX_BODY_BYTES = 1_000_000  # an order is a few hundred bytes; block bids a few kB
+
+
+@dataclass
+class Settings:
+    """How to run the service.
+
+    ``data_dir``: SQLite database (and ``admin.key`` when no admin key is given) live here.
+    ``db_url``: a PostgreSQL (or SQLite) URL instead of the data directory's SQLite file.
+    ``admin_key``: the administrator's API key; when None, one is generated on first start and written to
+    ``data_dir/admin.key`` (mode 0600). ``mqtt_url``: start the MQTT gateway against this broker;
+    ``mqtt_client_id``: a fixed id gives the gateway a persistent broker session (messages not yet committed
+    are redelivered after a crash); None: a random id and a clean session. ``mqtt_share_group``: subscribe
+    through a shared subscription of that group (several gateway processes split the load).
+    ``clock``: real time by default; ``run_cycle``: clear slots in the background as quotation closes.
+    """
+
+    data_dir: Path | None = None
+    db_url: str | None = None
+    admin_key: str | None = None
+    mqtt_url: str | None = None
+    mqtt_client_id: str | None = None
+    mqtt_share_group: str | None = None
+    clock: Clock = field(default_factory=RealClock)
+    run_cycle: bool = True
+    cycle_poll_s: float = 0.5
+
+
+class Service:
+    """Everything behind the interfaces: store, group-commit intake, operator, cycle; plus listeners."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: SqlStore = open_store(settings.data_dir, settings.db_url)
+        self.intake = OrderIntake(self.store).start()
+        self.operator = Operator(self.store, settings.clock, intake=self.intake)
+        self.admin_key = self._bootstrap_admin()
+        self.on_cleared: list[Callable[[Slot], None]] = []
+        self.on_stop: list[Callable[[], None]] = []  # run first by stop() (e.g. stop worker processes)
+        self.cycle = CycleRunner(self.operator, settings.cycle_poll_s, self._cleared)
+        self.gateway: Any = None
+
+    def _bootstrap_admin(self) -> str:
+        key = self.settings.admin_key
+        if key is None:
+            if self.settings.data_dir is None:
+                raise ValueError("give an admin key or a data directory to keep a generated one")
+            path = Path(self.settings.data_dir) / ADMIN_KEY_FILE
+            if path.exists():
+                key = path.read_text(encoding="utf-8").strip()
+            else:
+                key = "tk_admin_" + secrets.token_urlsafe(32)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch(mode=0o600)
+                path.write_text(key + "\n", encoding="utf-8")
+                log.warning("generated an admin API key in %s", path)
+        self.operator.ensure_admin(key)
+        return key
+
+    def _cleared(self, slot: Slot) -> None:
+        for listener in self.on_cleared:
+            try:
+                listener(slot)
+            except Exception:
+                log.exception("result listener failed")
+
+    def start(self) -> None:
+        if self.settings.mqtt_url:
+            from transactive.mqtt import Gateway
+
+            self.gateway = Gateway(self.operator, self.settings.mqtt_url, self.settings.mqtt_client_id,
+                                   self.settings.mqtt_share_group)
+            self.on_cleared.append(self.gateway.publish_result)
+            self.gateway.start()
+        if self.settings.run_cycle:
+            self.cycle.start()
+
+    def stop(self) -> None:
+        for hook in self.on_stop:
+            try:
+                hook()
+            except Exception:
+                log.exception("stop hook failed")
+        self.cycle.stop()
+        if self.gateway is not None:
+            self.gateway.stop()
+            self.gateway = None
+        self.intake.stop()
+        self.store.close()
+
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
+
+
+def _order_json(order: OrderRecord) -> dict[str, Any]:
+    return {"id": order.id, "community": order.community, "slot_start": order.slot_start, "member": order.member,
+            "side": SIDE_NAMES[order.side], **order.entry, "idempotency_key": order.idempotency_key,
+            "received_at": order.received_at}
+
+
+def _community_json(c: Community) -> dict[str, Any]:
+    return {"name": c.name, "mechanism": c.mechanism, "params": dict(c.params), "slot_minutes": c.slot_minutes,
+            "created_at": c.created_at}
+
+
+class _BodyLimit:
+    """Refuse bodies over :data:`MAX_BODY_BYTES` (by Content-Length) with a 413; a plain ASGI middleware,
+    since Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length" and (not value.isdigit() or int(value) > MAX_BODY_BYTES):
+                    response = _errors.error_response(413, "(body)", f"larger than {MAX_BODY_BYTES} bytes")
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def _operator(request: Request) -> Operator:
+    service: Service = request.app.state.service
+    return service.operator
+
+
+async def _caller(request: Request,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Member:
+    # async: keys are cached after their first use, so this rarely touches the store, and it saves the
+    # thread-pool hop that a sync dependency costs on every request
+    return _operator(request).authenticate(None if credentials is None else credentials.credentials)
+
+
+async def _durable(op: Operator, order: OrderRecord) -> Receipt:
+    """Hand a prepared order to the group-commit intake and await its commit without blocking the loop."""
+    early = op.accept(order)
+    if early is not None:
+        return early
+    if op.intake is None:  # pragma: no cover - the service always has an intake
+        return await asyncio.to_thread(op.submit_prepared, order)
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[tuple[Outcome, OrderRecord]] = loop.create_future()
+
+    def settle(answer: tuple[Outcome, OrderRecord] | None, error: BaseException | None) -> None:
+        if not future.done():
+            if error is not None or answer is None:
+                future.set_exception(error or RuntimeError("no answer from the intake"))
+            else:
+                future.set_result(answer)
+
+    def from_writer(answer: tuple[Outcome, OrderRecord] | None, error: BaseException | None) -> None:
+        loop.call_soon_threadsafe(settle, answer, error)
+
+    op.intake.submit_async(order, from_writer)
+    outcome, stored = await future
+    return op.answer(order, outcome, stored)
+
+
+Caller = Annotated[Member, Depends(_caller)]
+
+
+def _admin(caller: Caller) -> Member:
+    Operator.require(caller, ("admin",), "this endpoint")
+    return caller
+
+
+Admin = Annotated[Member, Depends(_admin)]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app (and its service: the store is opened and the intake started right away)."""
+    service = Service(settings)
+    op = service.operator
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(title="Transactive", version=__version__, lifespan=lifespan,
+                  description="Peer-to-peer energy trading: communities, orders, slots and results. "
+                              "Errors: `{\"error\": {\"field\", \"message\"}}`. See docs/api.md.")
+    app.state.service = service
+    _errors.install(app)
+
+    app.add_middleware(_BodyLimit)
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, Any]:
+        """Liveness, the market clock's time, and how many orders the intake committed in how many commits."""
+        return {"status": "ok", "version": __version__, "now": settings.clock.now().isoformat(),
+                "intake": {"orders": service.intake.orders, "commits": service.intake.batches}}
+
+    @app.post("/admin/communities", status_code=201, tags=["admin"])
+    def create_community(body: CommunityIn, _caller: Admin) -> dict[str, Any]:
+        """Create a community trading with one mechanism (admin)."""
+        return _community_json(op.create_community(body.name, body.mechanism, body.params, body.slot_minutes))
+
+    @app.post("/admin/communities/{community}/members", status_code=201, tags=["admin"])
+    def add_member(community: str, body: MemberIn, _caller: Admin) -> dict[str, Any]:
+        """Register a member and issue its API key (shown only in this answer; stored hashed) (admin)."""
+        new, key = op.add_member(community, body.id, body.role, body.bus)
+        return {"id": new.id, "community": new.community, "role": new.role, "bus": new.bus, "api_key": key}
+
+    @app.post("/admin/communities/{community}/slots/{slot_start}/clear", tags=["admin"])
+    def clear(community: str, slot_start: str, _caller: Admin) -> dict[str, Any]:
+        """Clear a slot now (admin); only once its quotation window has closed."""
+        c = op.community(community)
+        start = parse_slot_start(slot_start, c.slot_minutes)
+        if window_at(start, c.slot_minutes, settings.clock.now()).phase in (Phase.PENDING, Phase.QUOTATION):
+            raise MarketError("slot_start", f"quotation is open until {iso(quotation_closes(start, c.slot_minutes))}",
+                              "conflict")
+        slot = op.clear_slot(c.name, start)
+        service._cleared(slot)
+        return {"community": slot.community, "slot_start": slot.start, "state": slot.state.value,
+                "note": slot.note}
+
+    @app.get("/communities", tags=["communities"])
+    def list_communities(caller: Caller) -> list[dict[str, Any]]:
+        """All communities (admin) or your own."""
+        return [_community_json(c) for c in op.communities()
+                if caller.role == "admin" or c.name == caller.community]
+
+    @app.get("/communities/{community}", tags=["communities"])
+    def get_community(community: str, caller: Caller) -> dict[str, Any]:
+        return _community_json(op.community_for(caller, community))
+
+    @app.post("/communities/{community}/orders", status_code=201, tags=["orders"],
+              responses={200: {"description": "a retry with the same idempotency key: the stored order"},
+                         409: {"description": "late, or a conflicting order / key"}})
+    async def submit_order(community: str, body: OrderIn, caller: Caller) -> JSONResponse:
+        """Submit one order (prosumer, aggregator). Answered only once the order is durable."""
+        raw = body.model_dump(exclude_unset=True)
+        if body.blocks is not None:
+            raw["blocks"] = [b.model_dump(exclude_unset=True) for b in body.blocks]
+        receipt = await _durable(op, op.prepare_order(caller, community, raw))
+        status = 201 if receipt.outcome is Outcome.CREATED else 200
+        return JSONResponse({**_order_json(receipt.order), "status": receipt.outcome.value}, status_code=status)
+
+    @app.get("/communities/{community}/orders", tags=["orders"])
+    def list_orders(community: str, caller: Caller,
+                    slot_start: Annotated[str | None, Query(description="only this slot")] = None,
+                    ) -> list[dict[str, Any]]:
+        """Your orders (prosumer, aggregator); a whole slot's orders (admin, validator). Never for the DSO."""
+        return [_order_json(o) for o in op.orders_of(caller, community, slot_start)]
+
+    @app.get("/communities/{community}/slots/{slot_start}", tags=["slots"])
+    def slot_status(community: str, slot_start: str, caller: Caller) -> dict[str, Any]:
+        """The slot's phase (quotation, matching, ...), its state and the number of orders."""
+        return op.slot_status(caller, community, slot_start)
+
+    @app.get("/communities/{community}/slots/{slot_start}/result", tags=["slots"])
+    def slot_result(community: str, slot_start: str, caller: Caller) -> dict[str, Any]:
+        """The slot's result as your role may see it (own rows; DSO view; full for admin and validators)."""
+        c = op.community_for(caller, community)
+        start = iso(parse_slot_start(slot_start, c.slot_minutes))
+        record = service.store.get_result(c.name, start)
+        if record is None:
+            slot = service.store.get_slot(c.name, start)
+            state = "open" if slot is None else f"{slot.state.value}{': ' + slot.note if slot.note else ''}"
+            raise MarketError("slot_start", f"no result for this slot (state {state})", "not_found")
+        return result_view(service.store, caller, record)
+
+    @app.post("/communities/{community}/meter-readings", status_code=201, tags=["metering"])
+    def meter_reading(community: str, body: MeterReadingIn, caller: Caller) -> JSONResponse:
+        """A slot's net metered energy (kWh, + exported / - imported), once per member and slot."""
+        outcome, reading = op.submit_meter_reading(caller, community, body.model_dump(exclude_none=True))
+        return JSONResponse({"community": reading.community, "member": reading.member,
+                             "slot_start": reading.slot_start, "energy_kwh": reading.energy_kwh,
+                             "received_at": reading.received_at, "status": outcome.value},
+                            status_code=201 if outcome is Outcome.CREATED else 200)
+
+    return app

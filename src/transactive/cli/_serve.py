@@ -1,0 +1,126 @@
+"""``transactive serve``: the REST API (and the MQTT gateway and market cycle) on one machine.
+
+Defaults: SQLite in ``--data-dir`` (``./transactive-data``), real clock, 15-minute slots per community.
+The admin API key is ``--admin-key`` / ``$TRANSACTIVE_ADMIN_KEY``, or generated into ``DATA_DIR/admin.key``.
+``--mqtt-workers N`` runs N gateway processes (this one and N-1 children) that split the incoming MQTT
+orders through a shared subscription (the broker must support ``$share``, e.g. Mosquitto >= 1.6); they share
+the database, whose transactions keep them consistent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SHARE_GROUP = "transactive"
+
+
+def register(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run the service: REST API (OpenAPI at /docs), MQTT gateway, market cycle")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--data-dir", default="transactive-data", help="data directory (SQLite file, admin.key)")
+    serve.add_argument("--db-url", default=None, help="database URL instead of SQLite in the data directory, "
+                       "e.g. postgresql://user@host:5432/transactive")
+    serve.add_argument("--mqtt-url", default=None, help="run the MQTT gateway against this broker, "
+                       "e.g. mqtt://127.0.0.1:1883")
+    serve.add_argument("--mqtt-client-id", default="transactive-gateway",
+                       help="the gateway's MQTT client id: a persistent session, so that orders not yet committed "
+                       "when the service stops are redelivered (default transactive-gateway; one per service)")
+    serve.add_argument("--mqtt-workers", type=int, default=1, metavar="N",
+                       help="gateway processes sharing the MQTT order load (default 1; 2 on a 2-core machine)")
+    serve.add_argument("--mqtt-only", action="store_true", help=argparse.SUPPRESS)  # a worker of --mqtt-workers
+    serve.add_argument("--admin-key", default=os.environ.get("TRANSACTIVE_ADMIN_KEY"),
+                       help="the administrator's API key (default: $TRANSACTIVE_ADMIN_KEY or DATA_DIR/admin.key)")
+    serve.add_argument("--accelerate", type=float, default=None, metavar="FACTOR",
+                       help="run market time FACTOR times faster than real time (demos)")
+    serve.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(run=run_serve)
+
+
+def _worker_command(args: argparse.Namespace, index: int) -> list[str]:
+    command = [sys.executable, "-m", "transactive.cli", "serve", "--mqtt-only", "--data-dir", str(args.data_dir),
+               "--mqtt-url", args.mqtt_url, "--mqtt-client-id", f"{args.mqtt_client_id}-{index}",
+               "--log-level", args.log_level]
+    if args.db_url:
+        command += ["--db-url", args.db_url]
+    return command
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from transactive.marketfile import MarketFileError
+
+    try:
+        import uvicorn
+
+        from transactive.api import Service, Settings, create_app
+        from transactive.market import AcceleratedClock, Clock, RealClock
+    except ModuleNotFoundError as exc:
+        raise MarketFileError("serve", f"the service needs the 'service' extra ({exc.name} is missing): "
+                              "pip install 'transactive[service]'") from None
+    if not 0 < args.port < 65536:
+        raise MarketFileError("--port", "must be 1-65535")
+    if args.mqtt_workers < 1:
+        raise MarketFileError("--mqtt-workers", "must be >= 1")
+    if args.mqtt_workers > 1 and not args.mqtt_url:
+        raise MarketFileError("--mqtt-workers", "needs --mqtt-url")
+    if args.mqtt_workers > 1 and args.accelerate is not None:
+        raise MarketFileError("--mqtt-workers", "cannot be combined with --accelerate (one clock per process)")
+    clock: Clock = RealClock()
+    if args.accelerate is not None:
+        if not args.accelerate > 0:
+            raise MarketFileError("--accelerate", "must be > 0")
+        clock = AcceleratedClock(datetime.now(UTC), args.accelerate)
+    shared = args.mqtt_only or args.mqtt_workers > 1
+    settings = Settings(data_dir=Path(args.data_dir), db_url=args.db_url, admin_key=args.admin_key,
+                        mqtt_url=args.mqtt_url, mqtt_client_id=args.mqtt_client_id,
+                        mqtt_share_group=SHARE_GROUP if shared else None, clock=clock,
+                        run_cycle=not args.mqtt_only)
+    if args.mqtt_only:  # a gateway worker: no HTTP, no cycle; stops on SIGTERM
+        service = Service(settings)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        parent = os.getppid()
+        service.start()
+        print("ready", flush=True)  # subscribed: the parent waits for this line
+        try:
+            while not stop.wait(0.5) and os.getppid() == parent:  # also stop when orphaned
+                pass
+        finally:
+            service.stop()
+        return 0
+    app = create_app(settings)  # bootstraps the database and the admin key before any worker starts
+    env = {**os.environ, "TRANSACTIVE_ADMIN_KEY": app.state.service.admin_key}
+    workers = [subprocess.Popen(_worker_command(args, i), env=env, stdout=subprocess.PIPE)
+               for i in range(1, args.mqtt_workers)]
+
+    def stop_workers() -> None:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.terminate()
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+    # uvicorn re-raises SIGTERM after its shutdown, so code after uvicorn.run may never run: stop the workers
+    # in the service's shutdown (the app's lifespan) instead, and in `finally` for the other exits
+    app.state.service.on_stop.append(stop_workers)
+    try:
+        for worker in workers:  # serve only once every gateway is subscribed
+            assert worker.stdout is not None
+            if worker.stdout.readline().strip() != b"ready":
+                raise RuntimeError(f"MQTT gateway worker exited with {worker.wait()}")
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    finally:
+        stop_workers()
+    return 0

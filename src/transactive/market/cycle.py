@@ -1,0 +1,49 @@
+"""The market cycle: a background thread that clears every slot as soon as its quotation window closes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from transactive.market.operator import Operator
+from transactive.store import Slot
+
+log = logging.getLogger(__name__)
+
+
+class CycleRunner:
+    """Polls ``operator.clear_due()`` every ``poll_s`` real seconds; ``on_cleared(slot)`` after each slot."""
+
+    def __init__(self, operator: Operator, poll_s: float = 0.5,
+                 on_cleared: Callable[[Slot], None] | None = None) -> None:
+        self.operator = operator
+        self.poll_s = poll_s
+        self.on_cleared = on_cleared
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> CycleRunner:
+        self._thread = threading.Thread(target=self._run, name="market-cycle", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def tick(self) -> list[Slot]:
+        slots = self.operator.clear_due()
+        if self.on_cleared is not None:
+            for slot in slots:
+                self.on_cleared(slot)
+        return slots
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                self.tick()
+            except Exception:  # keep cycling: the next tick retries
+                log.exception("market cycle tick failed")

@@ -1,0 +1,46 @@
+"""Who sees what of a slot's result (the channels of DESIGN.md, enforced here, below the API).
+
+* **admin, validator:** the whole ``transactive.result/1`` document (validators recompute the clearing).
+* **prosumer, aggregator:** the clearing price and their OWN rows only; no other participant, no details.
+* **DSO:** the grid view: per slot the mechanism, price, traded volume, money flows, and the trades
+  (participants with energy > 0: id, side, bus, energy, payment). Never an order: no offered quantities,
+  no bid or ask prices, no blocks, no details (mechanism details can contain marginal bids), and no rows of
+  participants that did not trade.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transactive.market.errors import MarketError
+from transactive.store import Member, ResultRecord, Store
+
+
+def _header(record: ResultRecord) -> dict[str, Any]:
+    return {"community": record.community, "slot_start": record.slot_start, "computed_at": record.computed_at,
+            "mechanism": record.document["mechanism"], "price_per_kwh": record.document["price_per_kwh"]}
+
+
+def result_view(store: Store, member: Member, record: ResultRecord) -> dict[str, Any]:
+    """The part of ``record`` that ``member`` may see."""
+    doc = record.document
+    if member.role in ("admin", "validator"):
+        return {**_header(record), "view": "full", "result": doc}
+    if member.role in ("prosumer", "aggregator"):
+        return {**_header(record), "view": "member",
+                "sellers": [r for r in doc["sellers"] if r["id"] == member.id],
+                "buyers": [r for r in doc["buyers"] if r["id"] == member.id]}
+    if member.role == "dso":
+        buses = {m.id: m.bus for m in store.list_members(record.community)}
+        trades = [{"id": r["id"], "side": side, "bus": buses.get(r["id"]), "energy_kwh": r["energy_kwh"],
+                   "payment": r["payment"]}
+                  for side, key in (("sell", "sellers"), ("buy", "buyers"))
+                  for r in doc[key] if r["energy_kwh"] > 0]
+        sold = sum(r["energy_kwh"] for r in doc["sellers"])
+        return {**_header(record), "view": "dso",
+                "traded_kwh": sold,
+                "sellers_received": sum(r["payment"] for r in doc["sellers"]),
+                "buyers_paid": sum(r["payment"] for r in doc["buyers"]),
+                "participants": len(doc["sellers"]) + len(doc["buyers"]),
+                "trades": trades}
+    raise MarketError("Authorization", f"role {member.role} has no result view", "forbidden")

@@ -1,0 +1,42 @@
+"""Durable SQL storage: the :class:`Store` seam and its SQLAlchemy implementation (SQLite, PostgreSQL).
+
+Example:
+    >>> from transactive.store import open_store
+    >>> open_store(url="sqlite://").schema_version()
+    1
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transactive.store.protocol import Store
+from transactive.store.records import (
+    ROLES,
+    Community,
+    Member,
+    MeterReading,
+    OrderRecord,
+    Outcome,
+    ResultRecord,
+    Role,
+    SideName,
+    Slot,
+    SlotState,
+)
+from transactive.store.sql import SqlStore, StoreError, sqlite_url
+
+
+def open_store(data_dir: str | Path | None = None, url: str | None = None) -> SqlStore:
+    """``url`` if given (``postgresql://...`` or ``sqlite:///...``), else SQLite in ``data_dir``."""
+    if url:
+        return SqlStore.open(url)
+    if data_dir is None:
+        raise ValueError("give a data directory or a database URL")
+    return SqlStore.in_data_dir(data_dir)
+
+
+__all__ = [
+    "ROLES", "Community", "Member", "MeterReading", "OrderRecord", "Outcome", "ResultRecord", "Role", "SideName",
+    "Slot", "SlotState", "SqlStore", "Store", "StoreError", "open_store", "sqlite_url",
+]

@@ -1,0 +1,77 @@
+"""The SQL schema (SQLAlchemy Core). Version :data:`SCHEMA_VERSION`; see :func:`migrate`."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.String(40), nullable=False),
+)
+
+communities = sa.Table(
+    "communities", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("mechanism", sa.String(64), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),  # JSON object
+    sa.Column("slot_minutes", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+members = sa.Table(
+    "members", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("community", sa.String(64), sa.ForeignKey("communities.name"), nullable=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("api_key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("bus", sa.String(64), nullable=True),
+)
+
+slots = sa.Table(
+    "slots", metadata,
+    sa.Column("community", sa.String(64), sa.ForeignKey("communities.name"), primary_key=True),
+    sa.Column("start", sa.String(40), primary_key=True),
+    sa.Column("duration_minutes", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("note", sa.Text, nullable=False, default=""),
+)
+
+orders = sa.Table(
+    "orders", metadata,
+    sa.Column("seq", sa.Integer, sa.Identity(), primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("community", sa.String(64), nullable=False),
+    sa.Column("slot_start", sa.String(40), nullable=False),
+    sa.Column("member", sa.String(64), sa.ForeignKey("members.id"), nullable=False),
+    sa.Column("side", sa.String(8), nullable=False),
+    sa.Column("entry", sa.Text, nullable=False),  # JSON object: blocks and mechanism-specific fields
+    sa.Column("idempotency_key", sa.String(128), nullable=False),
+    sa.Column("received_at", sa.String(40), nullable=False),
+    sa.ForeignKeyConstraint(["community", "slot_start"], ["slots.community", "slots.start"]),
+    sa.UniqueConstraint("member", "idempotency_key", name="uq_orders_member_key"),
+    sa.UniqueConstraint("community", "slot_start", "member", name="uq_orders_one_per_slot"),
+    sa.Index("ix_orders_idempotency_key", "idempotency_key"),
+)
+
+results = sa.Table(
+    "results", metadata,
+    sa.Column("community", sa.String(64), primary_key=True),
+    sa.Column("slot_start", sa.String(40), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),  # transactive.result/1, deterministic JSON text
+    sa.Column("computed_at", sa.String(40), nullable=False),
+    sa.ForeignKeyConstraint(["community", "slot_start"], ["slots.community", "slots.start"]),
+)
+
+meter_readings = sa.Table(
+    "meter_readings", metadata,
+    sa.Column("community", sa.String(64), sa.ForeignKey("communities.name"), nullable=False),
+    sa.Column("member", sa.String(64), sa.ForeignKey("members.id"), primary_key=True),
+    sa.Column("slot_start", sa.String(40), primary_key=True),
+    sa.Column("energy_kwh", sa.Float, nullable=False),
+    sa.Column("received_at", sa.String(40), nullable=False),
+)

@@ -1,0 +1,92 @@
+"""The storage seam: what the market layer needs from durable storage, nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from transactive.store.records import (
+    Community,
+    Member,
+    MeterReading,
+    OrderRecord,
+    Outcome,
+    ResultRecord,
+    Slot,
+    SlotState,
+)
+
+
+class Store(Protocol):
+    """Durable storage. Every write method commits before it returns (the data is on disk)."""
+
+    def close(self) -> None: ...
+
+    def schema_version(self) -> int: ...
+
+    # communities and members
+    def create_community(self, community: Community) -> bool:
+        """False (and nothing written) when the name is taken."""
+        ...
+
+    def get_community(self, name: str) -> Community | None: ...
+
+    def list_communities(self) -> list[Community]: ...
+
+    def add_member(self, member: Member) -> bool:
+        """False (and nothing written) when the id is taken."""
+        ...
+
+    def get_member(self, member_id: str) -> Member | None: ...
+
+    def member_by_key_hash(self, api_key_hash: str) -> Member | None: ...
+
+    def list_members(self, community: str) -> list[Member]: ...
+
+    # orders
+    def put_orders(self, orders: Sequence[OrderRecord]) -> list[tuple[Outcome, OrderRecord]]:
+        """Insert a batch in ONE transaction (one commit) and report each order's outcome.
+
+        ``created`` returns the stored record (with ``seq``); ``duplicate`` returns the order stored earlier
+        under the same member and idempotency key; ``conflict`` returns the member's other order in that slot
+        (one order per member per slot); ``closed`` (the order itself returned, nothing stored) when the slot is
+        no longer ``open``. The slot row is created (state ``open``) with the first order.
+        """
+        ...
+
+    def order_by_key(self, member: str, idempotency_key: str) -> OrderRecord | None: ...
+
+    def orders_in_slot(self, community: str, slot_start: str) -> list[OrderRecord]:
+        """In arrival order."""
+        ...
+
+    def orders_of_member(self, member: str, slot_start: str | None = None) -> list[OrderRecord]: ...
+
+    # slots and results
+    def get_slot(self, community: str, slot_start: str) -> Slot | None: ...
+
+    def slots(self, community: str, state: SlotState | None = None) -> list[Slot]:
+        """Ordered by start."""
+        ...
+
+    def close_slot(self, community: str, slot_start: str, duration_minutes: int) -> bool:
+        """Move the slot (created if missing) from ``open`` to ``closed``: from the commit on, no order is
+        stored in it. False when it was not open."""
+        ...
+
+    def finish_slot(self, slot: Slot, result: ResultRecord | None) -> bool:
+        """Store the slot's final state (``cleared`` with its result, or ``void``) atomically, only if the slot
+        is still ``open`` or ``closed``; False when it was already finished (nothing written)."""
+        ...
+
+    def get_result(self, community: str, slot_start: str) -> ResultRecord | None: ...
+
+    # meter readings
+    def put_meter_reading(self, reading: MeterReading) -> tuple[Outcome, MeterReading]:
+        """One reading per member and slot: the same value again is a ``duplicate``, another is a ``conflict``."""
+        ...
+
+    def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]: ...
+
+
+JSONObject = Mapping[str, Any]

@@ -1,0 +1,407 @@
+"""SQL storage on SQLAlchemy Core 2.x: SQLite (default: a file in the data directory) and PostgreSQL.
+
+SQLite runs in WAL mode with ``synchronous=FULL``, so a committed transaction is on disk (fsynced) when
+``commit`` returns; write transactions start with ``BEGIN IMMEDIATE`` so that two processes never deadlock.
+PostgreSQL is reached by URL with psycopg 3 (``postgresql://...`` is rewritten to ``postgresql+psycopg://``);
+its default ``synchronous_commit=on`` gives the same guarantee.
+
+Schema: :mod:`transactive.store._tables`, created by ``metadata.create_all`` and recorded in
+``schema_version``; a database with a newer schema than this code is refused.
+
+Example:
+    >>> store = SqlStore.open("sqlite://")  # in memory, for a quick look
+    >>> store.schema_version()
+    1
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
+
+from transactive.store import _tables as t
+from transactive.store.records import (
+    Community,
+    Member,
+    MeterReading,
+    OrderRecord,
+    Outcome,
+    ResultRecord,
+    Role,
+    SideName,
+    Slot,
+    SlotState,
+)
+
+SQLITE_FILE = "transactive.sqlite3"
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used (e.g. its schema is newer than this code)."""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def sqlite_url(data_dir: str | Path) -> str:
+    """The URL of the default SQLite database in ``data_dir`` (created if missing)."""
+    path = Path(data_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(path / SQLITE_FILE).resolve()}"
+
+
+def _normalise_url(url: str) -> str:
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _sqlite_engine(url: str) -> Engine:
+    memory = url in ("sqlite://", "sqlite:///:memory:")
+    engine = sa.create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        poolclass=StaticPool if memory else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (pysqlite's own is unreliable)
+        cursor = dbapi_connection.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("transactive_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class SqlStore:
+    """The :class:`~transactive.store.protocol.Store` on SQLite or PostgreSQL."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._write_lock = threading.Lock()  # one writer per process; the engines serialise processes
+        self._migrate()
+
+    @classmethod
+    def open(cls, url: str) -> SqlStore:
+        """Open (and create or migrate) the database at ``url`` (``sqlite:///path`` or ``postgresql://...``)."""
+        url = _normalise_url(url)
+        if url.startswith("sqlite"):
+            return cls(_sqlite_engine(url))
+        return cls(sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True))
+
+    @classmethod
+    def in_data_dir(cls, data_dir: str | Path) -> SqlStore:
+        """The default: a SQLite file in ``data_dir``."""
+        return cls.open(sqlite_url(data_dir))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------------------------ plumbing
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._write_lock, self.engine.connect() as raw:
+            conn = raw.execution_options(transactive_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            t.metadata.create_all(conn)
+            found = conn.execute(sa.select(sa.func.max(t.schema_version.c.version))).scalar()
+            if found is None:
+                conn.execute(t.schema_version.insert().values(version=t.SCHEMA_VERSION, applied_at=_now_iso()))
+            elif found > t.SCHEMA_VERSION:
+                raise StoreError(f"database schema version {found} is newer than this code ({t.SCHEMA_VERSION})")
+
+    def schema_version(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(sa.select(sa.func.max(t.schema_version.c.version))).scalar_one())
+
+    def _insert_ignore(self, conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
+        """INSERT ... ON CONFLICT DO NOTHING; True when a row was inserted."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            statement: Any = pg_insert(table).values(**values).on_conflict_do_nothing()
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+        key = next(iter(table.primary_key.columns))
+        return conn.execute(statement.returning(key)).first() is not None
+
+    # ------------------------------------------------------------------------------------ communities
+    @staticmethod
+    def _community(row: sa.Row[Any]) -> Community:
+        return Community(row.name, row.mechanism, json.loads(row.params), row.slot_minutes, row.created_at)
+
+    def create_community(self, community: Community) -> bool:
+        with self._write() as conn:
+            return self._insert_ignore(conn, t.communities, {
+                "name": community.name, "mechanism": community.mechanism, "params": _dumps(dict(community.params)),
+                "slot_minutes": community.slot_minutes, "created_at": community.created_at,
+            })
+
+    def get_community(self, name: str) -> Community | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.communities).where(t.communities.c.name == name)).first()
+        return None if row is None else self._community(row)
+
+    def list_communities(self) -> list[Community]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t.communities).order_by(t.communities.c.name)).all()
+        return [self._community(r) for r in rows]
+
+    # ------------------------------------------------------------------------------------ members
+    @staticmethod
+    def _member(row: sa.Row[Any]) -> Member:
+        role: Role = row.role
+        return Member(row.id, row.community, role, row.api_key_hash, row.bus)
+
+    def add_member(self, member: Member) -> bool:
+        try:
+            with self._write() as conn:
+                return self._insert_ignore(conn, t.members, {
+                    "id": member.id, "community": member.community, "role": member.role,
+                    "api_key_hash": member.api_key_hash, "bus": member.bus,
+                })
+        except IntegrityError:  # the same key hash twice: astronomically unlikely for generated keys
+            return False
+
+    def get_member(self, member_id: str) -> Member | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.members).where(t.members.c.id == member_id)).first()
+        return None if row is None else self._member(row)
+
+    def member_by_key_hash(self, api_key_hash: str) -> Member | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.members).where(t.members.c.api_key_hash == api_key_hash)).first()
+        return None if row is None else self._member(row)
+
+    def list_members(self, community: str) -> list[Member]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t.members).where(t.members.c.community == community)
+                                .order_by(t.members.c.id)).all()
+        return [self._member(r) for r in rows]
+
+    # ------------------------------------------------------------------------------------ orders
+    @staticmethod
+    def _order(row: sa.Row[Any]) -> OrderRecord:
+        side: SideName = row.side
+        return OrderRecord(row.id, row.community, row.slot_start, row.member, side, json.loads(row.entry),
+                           row.idempotency_key, row.received_at, row.seq)
+
+    def _put_orders_once(self, orders: Sequence[OrderRecord]) -> list[tuple[Outcome, OrderRecord]]:
+        """Classify and insert a batch with a constant number of statements (not one query per order)."""
+        out: list[tuple[Outcome, OrderRecord]] = []
+        starts = sorted({o.slot_start for o in orders})
+        with self._write() as conn:
+            by_key: dict[tuple[str, str], OrderRecord] = {}
+            by_slot: dict[tuple[str, str, str], OrderRecord] = {}
+            wanted_keys = {(o.member, o.idempotency_key) for o in orders}
+            wanted_slots = {(o.community, o.slot_start, o.member) for o in orders}
+            # earlier orders under the same keys (index on the key), and earlier orders in the same slots (the
+            # unique (community, slot_start, member) index): index probes per batch, never a table scan
+            rows = [*conn.execute(sa.select(t.orders).where(
+                        t.orders.c.idempotency_key.in_(sorted({k for _, k in wanted_keys})))),
+                    *conn.execute(sa.select(t.orders).where(
+                        t.orders.c.community.in_(sorted({c for c, _, _ in wanted_slots})),
+                        t.orders.c.slot_start.in_(starts),
+                        t.orders.c.member.in_(sorted({m for _, _, m in wanted_slots}))))]
+            for row in rows:
+                if (row.member, row.idempotency_key) in wanted_keys:
+                    by_key[(row.member, row.idempotency_key)] = self._order(row)
+                if (row.community, row.slot_start, row.member) in wanted_slots:
+                    by_slot[(row.community, row.slot_start, row.member)] = self._order(row)
+            open_slot: dict[tuple[str, str], bool] = {
+                (r.community, r.start): r.state == SlotState.OPEN.value
+                # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers): a concurrent
+                # close_slot waits for this batch, so the clearing that follows sees every order stored here
+                for r in conn.execute(sa.select(t.slots.c.community, t.slots.c.start, t.slots.c.state)
+                                      .where(t.slots.c.community.in_(sorted({o.community for o in orders})),
+                                             t.slots.c.start.in_(starts)).with_for_update()).all()}
+            minutes: dict[str, int] = {}
+            fresh: list[OrderRecord] = []
+            for order in orders:
+                key = (order.member, order.idempotency_key)
+                where = (order.community, order.slot_start, order.member)
+                if key in by_key:
+                    out.append((Outcome.DUPLICATE, by_key[key]))
+                    continue
+                if where in by_slot:
+                    out.append((Outcome.CONFLICT, by_slot[where]))
+                    continue
+                slot_key = (order.community, order.slot_start)
+                if slot_key not in open_slot:
+                    if order.community not in minutes:
+                        minutes[order.community] = conn.execute(sa.select(t.communities.c.slot_minutes).where(
+                            t.communities.c.name == order.community)).scalar_one()
+                    self._insert_ignore(conn, t.slots, {
+                        "community": order.community, "start": order.slot_start,
+                        "duration_minutes": minutes[order.community], "state": SlotState.OPEN.value, "note": ""})
+                    open_slot[slot_key] = True
+                if not open_slot[slot_key]:
+                    out.append((Outcome.CLOSED, order))
+                    continue
+                by_key[key] = by_slot[where] = order
+                fresh.append(order)
+                out.append((Outcome.CREATED, order))
+            if fresh:
+                inserted = conn.execute(
+                    t.orders.insert().returning(t.orders.c.id, t.orders.c.seq, sort_by_parameter_order=True), [
+                        {"id": o.id, "community": o.community, "slot_start": o.slot_start, "member": o.member,
+                         "side": o.side, "entry": _dumps(dict(o.entry)), "idempotency_key": o.idempotency_key,
+                         "received_at": o.received_at} for o in fresh])
+                seqs = {row.id: row.seq for row in inserted}
+                out = [(outcome, OrderRecord(o.id, o.community, o.slot_start, o.member, o.side, o.entry,
+                                             o.idempotency_key, o.received_at, int(seqs[o.id])))
+                       if outcome is Outcome.CREATED else (outcome, o) for outcome, o in out]
+        return out
+
+    def put_orders(self, orders: Sequence[OrderRecord]) -> list[tuple[Outcome, OrderRecord]]:
+        if not orders:
+            return []
+        for _attempt in range(3):
+            try:
+                return self._put_orders_once(orders)
+            except IntegrityError:
+                # another process inserted a competing row between our check and insert: classify again
+                continue
+        return self._put_orders_once(orders)
+
+    def order_by_key(self, member: str, idempotency_key: str) -> OrderRecord | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.orders).where(t.orders.c.member == member,
+                                                         t.orders.c.idempotency_key == idempotency_key)).first()
+        return None if row is None else self._order(row)
+
+    def orders_in_slot(self, community: str, slot_start: str) -> list[OrderRecord]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t.orders).where(t.orders.c.community == community,
+                                                          t.orders.c.slot_start == slot_start)
+                                .order_by(t.orders.c.seq)).all()
+        return [self._order(r) for r in rows]
+
+    def orders_of_member(self, member: str, slot_start: str | None = None) -> list[OrderRecord]:
+        query = sa.select(t.orders).where(t.orders.c.member == member)
+        if slot_start is not None:
+            query = query.where(t.orders.c.slot_start == slot_start)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(t.orders.c.seq)).all()
+        return [self._order(r) for r in rows]
+
+    # ------------------------------------------------------------------------------------ slots, results
+    @staticmethod
+    def _slot(row: sa.Row[Any]) -> Slot:
+        return Slot(row.community, row.start, row.duration_minutes, SlotState(row.state), row.note)
+
+    def get_slot(self, community: str, slot_start: str) -> Slot | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.slots).where(t.slots.c.community == community,
+                                                        t.slots.c.start == slot_start)).first()
+        return None if row is None else self._slot(row)
+
+    def slots(self, community: str, state: SlotState | None = None) -> list[Slot]:
+        query = sa.select(t.slots).where(t.slots.c.community == community)
+        if state is not None:
+            query = query.where(t.slots.c.state == state.value)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(t.slots.c.start)).all()
+        return [self._slot(r) for r in rows]
+
+    def close_slot(self, community: str, slot_start: str, duration_minutes: int) -> bool:
+        with self._write() as conn:
+            self._insert_ignore(conn, t.slots, {
+                "community": community, "start": slot_start, "duration_minutes": duration_minutes,
+                "state": SlotState.OPEN.value, "note": ""})
+            done = conn.execute(t.slots.update().where(t.slots.c.community == community,
+                                                       t.slots.c.start == slot_start,
+                                                       t.slots.c.state == SlotState.OPEN.value)
+                                .values(state=SlotState.CLOSED.value))
+            return bool(done.rowcount)
+
+    def finish_slot(self, slot: Slot, result: ResultRecord | None) -> bool:
+        with self._write() as conn:
+            self._insert_ignore(conn, t.slots, {
+                "community": slot.community, "start": slot.start, "duration_minutes": slot.duration_minutes,
+                "state": SlotState.OPEN.value, "note": ""})
+            done = conn.execute(t.slots.update().where(t.slots.c.community == slot.community,
+                                                       t.slots.c.start == slot.start,
+                                                       t.slots.c.state.in_([SlotState.OPEN.value,
+                                                                            SlotState.CLOSED.value]))
+                                .values(state=slot.state.value, note=slot.note))
+            if not done.rowcount:  # UPDATE rowcount is reliable on both engines
+                return False
+            if result is not None:
+                conn.execute(t.results.insert().values(
+                    community=result.community, slot_start=result.slot_start,
+                    document=json.dumps(result.document, indent=1, ensure_ascii=False, allow_nan=False),
+                    computed_at=result.computed_at))
+            return True
+
+    def get_result(self, community: str, slot_start: str) -> ResultRecord | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.results).where(t.results.c.community == community,
+                                                          t.results.c.slot_start == slot_start)).first()
+        if row is None:
+            return None
+        return ResultRecord(row.community, row.slot_start, json.loads(row.document), row.computed_at)
+
+    # ------------------------------------------------------------------------------------ meter readings
+    def put_meter_reading(self, reading: MeterReading) -> tuple[Outcome, MeterReading]:
+        with self._write() as conn:
+            row = conn.execute(sa.select(t.meter_readings).where(
+                t.meter_readings.c.member == reading.member,
+                t.meter_readings.c.slot_start == reading.slot_start)).first()
+            if row is not None:
+                stored = MeterReading(row.community, row.member, row.slot_start, row.energy_kwh, row.received_at)
+                same = stored.energy_kwh == reading.energy_kwh and stored.community == reading.community
+                return (Outcome.DUPLICATE if same else Outcome.CONFLICT), stored
+            conn.execute(t.meter_readings.insert().values(
+                community=reading.community, member=reading.member, slot_start=reading.slot_start,
+                energy_kwh=reading.energy_kwh, received_at=reading.received_at))
+            return Outcome.CREATED, reading
+
+    def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t.meter_readings).where(
+                t.meter_readings.c.community == community, t.meter_readings.c.slot_start == slot_start)
+                .order_by(t.meter_readings.c.member)).all()
+        return [MeterReading(r.community, r.member, r.slot_start, r.energy_kwh, r.received_at) for r in rows]

@@ -1,0 +1,91 @@
+"""Fixtures for the service tests: a real PostgreSQL and a real Mosquitto broker on loopback.
+
+Import the fixtures into a ``conftest.py`` (``from service_support import postgres_url``). When a component
+cannot be started, a test that needs it fails under ``CI=true`` and is skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def unavailable(reason: str) -> None:
+    """Fail in CI, skip locally."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"required test component unavailable in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def wait_for_port(port: int, timeout_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (scripts/start-postgres.sh), stopped afterwards."""
+    try:
+        done = subprocess.run(["bash", str(SCRIPTS / "start-postgres.sh")], capture_output=True, text=True,
+                              timeout=600, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        unavailable(f"cannot start PostgreSQL: {exc}")
+        raise AssertionError("unreachable") from None
+    lines = done.stdout.split()
+    if done.returncode != 0 or len(lines) < 2:
+        unavailable(f"cannot start PostgreSQL (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    url, data_dir = lines[0], lines[1]
+    try:
+        yield url
+    finally:
+        subprocess.run(["bash", str(SCRIPTS / "stop-postgres.sh"), data_dir], capture_output=True, check=False,
+                       timeout=120)
+
+
+@pytest.fixture(scope="session")
+def mosquitto() -> Iterator[tuple[str, int]]:
+    """A Mosquitto broker on a free loopback port with a generated config; ``(host, port)``."""
+    script = SCRIPTS / "start-mosquitto.sh"
+    installed = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=600, check=False)
+    if installed.returncode != 0:
+        unavailable(f"cannot install Mosquitto: {installed.stderr.strip()[-500:]}")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="transactive-mqtt-") as tmp:
+        log = open(Path(tmp) / "broker.log", "w")  # noqa: SIM115 - closed below
+        process = subprocess.Popen(["bash", str(script), "--run", str(port), tmp], stdout=log,
+                                   stderr=subprocess.STDOUT)
+        try:
+            if not wait_for_port(port):
+                process.kill()
+                unavailable(f"Mosquitto did not listen on port {port}: {(Path(tmp) / 'broker.log').read_text()}")
+            yield "127.0.0.1", port
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            log.close()

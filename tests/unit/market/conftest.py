@@ -1,0 +1,5 @@
+"""The operator tests run on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+from service_support import postgres_url  # noqa: F401 - a fixture
