@@ -63,8 +63,19 @@ class Market:
     description: str = ""
 
     def clear(self) -> ClearingResult:
-        """Run the mechanism (pure)."""
-        return self.mechanism.run(self.sellers, self.buyers, self.params)
+        """Run the mechanism (pure).
+
+        Input problems a mechanism can only see while clearing (an unknown feeder bus, say) are raised by it
+        as a ``ValueError`` carrying ``.field``; they come out as :class:`MarketFileError` like any other.
+        """
+        try:
+            return self.mechanism.run(self.sellers, self.buyers, self.params)
+        except ValueError as exc:
+            field_name = getattr(exc, "field", None)
+            if not isinstance(field_name, str) or isinstance(exc, MarketFileError):
+                raise
+            message = getattr(exc, "message", None)
+            raise MarketFileError(field_name, message if isinstance(message, str) else str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------- reading

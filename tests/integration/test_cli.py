@@ -109,3 +109,46 @@ def test_out_into_a_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureF
     code = main(["clear", str(write(tmp_path, UNIFORM)), "--out", str(tmp_path)])
     assert code == 2
     assert capsys.readouterr().err.startswith("error: --out: ")
+
+
+MATCHED = {
+    "format": "transactive.market/1",
+    "mechanism": "dpda_matched",
+    "sellers": [{"id": "24", "energy_kwh": 25, "price_per_kwh": 10, "bus": "34", "distance_pref_m": 100,
+                 "a": 0.01, "b": 1.0, "c": 0.5}],
+    "buyers": [{"id": "39", "energy_kwh": 16, "price_per_kwh": 28, "bus": "no-such-bus", "distance_pref_m": 80,
+                "omega": 60, "alpha": 0.2}],
+}
+
+
+def test_errors_found_while_clearing_also_exit_2_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["clear", str(write(tmp_path, MATCHED))])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error: buyers[0].bus: ") and len(err.strip().splitlines()) == 1
+
+
+def test_scenario_runs_a_slot_draws_it_and_writes_a_market_that_clears_alike(tmp_path: Path) -> None:
+    png, market_path = tmp_path / "slot.png", tmp_path / "market.json"
+    proc = run_cli("scenario", "P-10", "--energy-range-kwh", "1", "5", "--draw", str(png),
+                   "--market-out", str(market_path))
+    assert proc.returncode == 0, proc.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the written market, cleared through the file path (dpda_matched), gives the slot's p0
+    cleared = run_cli("clear", str(market_path))
+    assert cleared.returncode == 0, cleared.stderr
+    p0 = json.loads(cleared.stdout)["price_per_kwh"]
+    assert f"p0 = {p0:,.4f}/kWh" in " ".join(proc.stdout.split())
+
+
+def test_scenario_bad_size_exits_2_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scenario", "P-7"]) == 2
+    assert capsys.readouterr().err.startswith("error: n: ")
+
+
+def test_ledger_proof_of_a_missing_file_exits_2(tmp_path: Path) -> None:
+    proc = run_cli("ledger", "proof", "--verify", str(tmp_path / "absent.json"))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr

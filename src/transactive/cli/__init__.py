@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from transactive import __version__
-from transactive.cli import _clear, _demo, _serve
+from transactive.cli import _clear, _demo, _grid, _ledger, _serve
 from transactive.marketfile import MarketFileError
 
 EXIT_INVALID = 2
@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _clear.register(sub)
     _demo.register(sub)
+    _grid.register(sub)
+    _ledger.register(sub)
     _serve.register(sub)
     return parser
 
@@ -45,14 +47,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MarketFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except ValueError as exc:
+        field = getattr(exc, "field", None)  # every input error of the library names its field
+        if not isinstance(field, str):
+            return _internal(exc)
+        message = getattr(exc, "message", None)
+        print(f"error: {field}: {message if isinstance(message, str) else exc}", file=sys.stderr)
+        return EXIT_INVALID
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        if os.environ.get("TRANSACTIVE_DEBUG"):
-            raise
-        print(f"internal error: {type(exc).__name__}: {exc} (set TRANSACTIVE_DEBUG=1 for details)", file=sys.stderr)
-        return 1
+        return _internal(exc)
+
+
+def _internal(exc: Exception) -> int:
+    if os.environ.get("TRANSACTIVE_DEBUG"):
+        raise exc
+    print(f"internal error: {type(exc).__name__}: {exc} (set TRANSACTIVE_DEBUG=1 for details)", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

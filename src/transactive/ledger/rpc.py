@@ -65,7 +65,7 @@ class RpcChain:
     def __init__(
         self, url: str, private_keys: Sequence[bytes] | None = None, timeout_s: float = 30.0
     ) -> None:
-        from web3 import HTTPProvider  # noqa: PLC0415 - web3 is slow to import; only this engine needs it
+        from web3 import HTTPProvider
 
         self.url = url
         self._provider = HTTPProvider(url, request_kwargs={"timeout": timeout_s})

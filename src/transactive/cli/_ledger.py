@@ -1,0 +1,13 @@
+"""``transactive ledger …``: ledger commands (``proof``: make or verify an inclusion proof)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    from transactive.ledger import proof_cli
+
+    ledger = sub.add_parser("ledger", help="ledger commands: inclusion proofs of orders and results")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True, parser_class=type(ledger))
+    proof_cli.register(ledger_sub)
