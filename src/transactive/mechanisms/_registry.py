@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
@@ -20,6 +21,16 @@ class ParamError(ValueError):
         super().__init__(f"params.{field_name}: {message}")
         self.field = f"params.{field_name}"
         self.message = message
+
+
+def param_number(name: str, value: object) -> float:
+    """``value`` as a finite float, or :class:`ParamError` naming the parameter ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ParamError(name, "must be a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ParamError(name, "must be finite")
+    return number
 
 
 @dataclass(frozen=True)

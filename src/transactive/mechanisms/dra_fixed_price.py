@@ -26,27 +26,17 @@ Example (seed 003, Table II):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from transactive.mechanisms._curves import descending
-from transactive.mechanisms._registry import Mechanism, ParamError
+from transactive.mechanisms._registry import Mechanism, ParamError, param_number
 from transactive.orders import Orders, OrdersError
 from transactive.result import Allocation, ClearingResult
 
 LISTING_STATES = ("CLOSE", "FOR_SALE", "RESERVE_NOT_MET", "CLOSE")
 """The listing's states from the DRA's broadcast to the end of the clearing (seed 003)."""
-
-
-def _number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ParamError(name, "must be a number")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ParamError(name, "must be finite")
-    return number
 
 
 @dataclass(frozen=True)
@@ -62,10 +52,10 @@ class DraParams:
     offer_price_per_kwh: float
 
     def __post_init__(self) -> None:
-        request = _number("request_kwh", self.request_kwh)
+        request = param_number("request_kwh", self.request_kwh)
         if request <= 0:
             raise ParamError("request_kwh", "must be > 0")
-        price = _number("offer_price_per_kwh", self.offer_price_per_kwh)
+        price = param_number("offer_price_per_kwh", self.offer_price_per_kwh)
         if price < 0:
             raise ParamError("offer_price_per_kwh", "must be >= 0")
         object.__setattr__(self, "request_kwh", request)

@@ -40,27 +40,17 @@ Example (seed 000, VCG example 1):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from transactive.mechanisms._knapsack import COMPETES, SHORTFALL_ONLY, build_curve, greedy_fill
-from transactive.mechanisms._registry import Mechanism, ParamError
+from transactive.mechanisms._registry import Mechanism, ParamError, param_number
 from transactive.orders import FloatArray, Orders, OrdersError
 from transactive.result import Allocation, ClearingResult
 
 FallbackRule = Literal["competes", "shortfall_only"]
-
-
-def _number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ParamError(name, "must be a number")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ParamError(name, "must be finite")
-    return number
 
 
 @dataclass(frozen=True)
@@ -78,12 +68,12 @@ class KnapsackParams:
     fallback: FallbackRule = "competes"
 
     def __post_init__(self) -> None:
-        target = _number("target_kwh", self.target_kwh)
+        target = param_number("target_kwh", self.target_kwh)
         if target <= 0:
             raise ParamError("target_kwh", "must be > 0")
         object.__setattr__(self, "target_kwh", target)
         if self.reserve_price_per_kwh is not None:
-            reserve = _number("reserve_price_per_kwh", self.reserve_price_per_kwh)
+            reserve = param_number("reserve_price_per_kwh", self.reserve_price_per_kwh)
             if reserve < 0:
                 raise ParamError("reserve_price_per_kwh", "must be >= 0")
             object.__setattr__(self, "reserve_price_per_kwh", reserve)
