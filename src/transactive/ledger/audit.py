@@ -34,7 +34,9 @@ batch file, missing chain).
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -289,3 +291,28 @@ def _audit(chain: Chain, manifest: dict[str, Any], batches: Sequence[SlotBatch])
             return found
         accounts += [e.account for e in batch.results]
     return _check_token(chain, token, accounts, manifest)
+
+
+def register(sub: Any) -> argparse.ArgumentParser:
+    """Add the ``verify`` sub-command to an ``add_subparsers()`` object; return its parser."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "verify", help="audit an archived ledger: recompute every slot and check roots, signatures, money"
+    )
+    parser.add_argument("data_dir", help="DATA_DIR with ledger.json, slots/<slot>.json and chain/")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``transactive ledger verify``: 0 clean, 1 first discrepancy, 2 unreadable input."""
+    try:
+        found = verify_archive(args.data_dir)
+    except AuditInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    if found is not None:
+        print(f"discrepancy: {found}", file=sys.stderr)
+        return EXIT_DISCREPANCY
+    n = len(SlotArchive(args.data_dir).slots())
+    print(f"clean: {n} slot(s), roots, endorsements, balances and token supply check out")
+    return EXIT_CLEAN
