@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from transactive.ledger.audit import SlotArchive, verify_archive
 from transactive.ledger.chain import ChainRevert
 from transactive.ledger.clearance import Validator, collect, domain_of, recompute, run_slot
 from transactive.ledger.commitments import ResultEntry, result_tree
@@ -133,3 +135,19 @@ def test_two_validators_compute_byte_identical_roots(dep: Deployment) -> None:
     assert recompute_root(again) == a.result_root
     # the result is not trivially empty: the random book crosses
     assert any(e.energy_wh != 0 for e in a.results)
+
+
+def test_colluding_k_validators_are_caught_by_the_audit(dep: Deployment, tmp_path: Path) -> None:
+    """k = 3 colluders can finalise a wrong root on chain (the contract only counts signatures), but the
+    audit recomputes the slot and names the tampered account."""
+    slot = 13
+    final, collected, _ = run_slot(dep.chain, dep.slots, small_batch(dep, slot), validators(dep, 3), k=K)
+    assert collected.dissenters == (dep.validators[3],)
+    archive = SlotArchive(tmp_path)
+    archive.create(registry=dep.registry.address, token=dep.token.address, slots=dep.slots.address)
+    archive.record_mint(10 * 1_000 * 10**6)  # what deploy_suite minted
+    archive.save(final)
+    found = verify_archive(tmp_path, chain=dep.chain)
+    assert found is not None and (found.slot, found.what) == (slot, f"result {dep.prosumers[0]}")
+    assert found.expected == "(energyWh 2000, amountMicro 300000) (recomputed)"
+    assert found.found == "(energyWh 2000, amountMicro 1300000) (stored)"
