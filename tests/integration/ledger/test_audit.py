@@ -157,3 +157,11 @@ def test_unreadable_input_exits_2(archive: Path, tmp_path: Path) -> None:
     (archive / "slots" / "3.json").write_text("{not json")
     assert cli(["verify", str(archive)]) == 2
     assert cli(["verify", str(tmp_path / "missing")]) == 2
+
+
+def test_verify_is_a_ledger_subcommand(archive: Path) -> None:
+    from transactive.cli import main
+
+    assert main(["ledger", "verify", str(archive)]) == 0
+    edit_slot(archive, 3, lambda doc: doc["results"][1].__setitem__("energyWh", 1))
+    assert main(["ledger", "verify", str(archive)]) == 1
