@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from eth_utils import keccak
 
-from transactive.ledger._oz_merkle import SettlementTree
+from transactive.ledger.commitments import SettlementTree
 from transactive.ledger.embedded import EmbeddedChain
 from transactive.ledger.testing import (
     MODE_BATCH,

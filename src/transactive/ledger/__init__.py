@@ -15,11 +15,15 @@ Off-chain half:
 * :mod:`transactive.ledger.merkle` -- OpenZeppelin ``StandardMerkleTree``-compatible trees and proofs;
 * :mod:`transactive.ledger.orders_codec` -- :class:`~transactive.orders.Orders` <-> signed order messages,
   order verification with replay protection (nonce store), result leaves;
-* :mod:`transactive.ledger.commitments` -- order / result leaves and trees of a slot;
+* :mod:`transactive.ledger.commitments` -- order / result leaves and trees of a slot, the settlement tree;
 * :mod:`transactive.ledger.endorsement` -- validators' k-of-n endorsements of a slot's roots;
 * :mod:`transactive.ledger.nonces` -- replay protection (nonce store interface, in-memory store);
 * :mod:`transactive.ledger.proofs` -- the slot batch file and the JSON inclusion-proof format;
-* :mod:`transactive.ledger.proof_cli` -- ``transactive ledger proof`` (make / verify proofs).
+* :mod:`transactive.ledger.proof_cli` -- ``transactive ledger proof`` (make / verify proofs);
+* :mod:`transactive.ledger.clearance` -- Proof of Clearance: validators recompute, endorse, compare roots,
+  submit k-of-n;
+* :mod:`transactive.ledger.audit` -- the archive layout (``SlotArchive``) and ``transactive ledger verify``;
+* :mod:`transactive.ledger.channels` -- what the prosumer and DSO channels may see of a slot.
 
 The formats are specified in ``docs/ledger.md``. Importing it needs the ``ledger`` extra.
 """

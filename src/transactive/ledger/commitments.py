@@ -41,7 +41,7 @@ from transactive.ledger._encoding import (
     to_checksum_address,
     uint256_word,
 )
-from transactive.ledger.merkle import MerkleTree, leaf_hash_of_encoded
+from transactive.ledger.merkle import MerkleTree, leaf_hash_of_encoded, process_proof
 from transactive.ledger.orders_codec import OrderMessage
 from transactive.orders import Orders
 from transactive.result import ClearingResult
@@ -95,6 +95,64 @@ def result_leaf(slot: int, entry: ResultEntry) -> bytes:
         + int256_word(entry.energy_wh, what="energyWh")
         + int256_word(entry.amount_micro, what="amountMicro")
     )
+
+
+Row = tuple[int, str, int, int]
+"""A settlement row ``(slot, account, energyWh, amountMicro)``: the values of one result leaf."""
+
+
+def settlement_leaf(row: Row) -> bytes:
+    """Leaf hash of a settlement row (the same leaf as :func:`result_leaf`)."""
+    slot, account, energy_wh, amount_micro = row
+    return result_leaf(slot, ResultEntry(account, energy_wh, amount_micro))
+
+
+@dataclass(frozen=True)
+class SettlementTree:
+    """The result tree over settlement rows, as ``MarketSlots.settle_batch`` rebuilds it (OpenZeppelin
+    StandardMerkleTree layout, :class:`~transactive.ledger.merkle.MerkleTree`); ``rows`` are in leaf-hash
+    order (the order ``settle_batch`` requires), accounts in EIP-55 form.
+
+    Example:
+        >>> rows = [(1, "0x" + "11" * 20, 5, -7), (1, "0x" + "22" * 20, -5, 7)]
+        >>> tree = SettlementTree.build(rows)
+        >>> all(tree.verify(r, tree.proof(r)) for r in rows)
+        True
+    """
+
+    rows: tuple[Row, ...]
+    tree: MerkleTree = field(repr=False, compare=False)
+
+    @classmethod
+    def build(cls, rows: Sequence[Row]) -> SettlementTree:
+        """``ValueError`` for no rows or a repeated row."""
+        if not rows:
+            raise ValueError("a settlement tree needs at least one row")
+        leaves = [settlement_leaf(r) for r in rows]
+        if len(set(leaves)) != len(leaves):
+            raise ValueError("duplicate settlement row")
+        order = sorted(range(len(rows)), key=leaves.__getitem__)
+        canonical = tuple((s, to_checksum_address(parse_address(a)), e, m) for s, a, e, m in (rows[k] for k in order))
+        return cls(rows=canonical, tree=MerkleTree([leaves[k] for k in order]))
+
+    @property
+    def root(self) -> bytes:
+        return self.tree.root
+
+    @property
+    def nodes(self) -> tuple[bytes, ...]:
+        return self.tree.nodes
+
+    def proof(self, row: Row) -> list[bytes]:
+        """Sibling hashes from the row's leaf up to the root (``KeyError`` if the row is not in the tree)."""
+        h = settlement_leaf(row)
+        for k in range(len(self.tree)):
+            if self.tree.leaf(k) == h:
+                return self.tree.proof(k)
+        raise KeyError("row not in the tree")
+
+    def verify(self, row: Row, proof: Sequence[bytes]) -> bool:
+        return process_proof(settlement_leaf(row), proof) == self.root
 
 
 def order_tree(messages: Sequence[OrderMessage]) -> MerkleTree:

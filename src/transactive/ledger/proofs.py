@@ -80,6 +80,8 @@ class SlotBatch:
     orders: tuple[SignedOrder, ...]
     results: tuple[ResultEntry, ...] = ()
     endorsements: tuple[bytes, ...] = ()
+    mechanism: str | None = None
+    params: Mapping[str, Any] | None = None
     _trees: dict[str, MerkleTree] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -122,13 +124,23 @@ class SlotBatch:
             "orders": [o.to_json() for o in self.orders],
             "results": [r.to_json() for r in self.results],
             "endorsements": [hex0x(s) for s in self.endorsements],
-        }
+        } | self._market_json()
+
+    def _market_json(self) -> dict[str, Any]:
+        """The optional ``market`` member: mechanism name and raw JSON params (for recomputation)."""
+        if self.mechanism is None:
+            return {}
+        return {"market": {"mechanism": self.mechanism, "params": dict(self.params or {})}}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SlotBatch:
         """Parse a batch document; stated roots must match the recomputed ones."""
         if data.get("format") != BATCH_FORMAT:
             raise ProofError(f"not a {BATCH_FORMAT} document (format = {data.get('format')!r})")
+        market = data.get("market")
+        if market is not None and (not isinstance(market, Mapping) or not isinstance(market.get("mechanism"), str)
+                                   or not isinstance(market.get("params", {}), Mapping)):
+            raise ProofError("malformed batch: market must be {'mechanism': str, 'params': {...}}")
         try:
             batch = cls(
                 Domain.from_dict(data["domain"]),
@@ -136,6 +148,8 @@ class SlotBatch:
                 tuple(SignedOrder.from_json(o) for o in data.get("orders", [])),
                 tuple(ResultEntry.from_json(r) for r in data.get("results", [])),
                 tuple(from_hex(s, 65, what="endorsement") for s in data.get("endorsements", [])),
+                None if market is None else str(market["mechanism"]),
+                None if market is None else dict(market.get("params", {})),
             )
         except (KeyError, TypeError, EncodingError, OrderError) as exc:
             raise ProofError(f"malformed batch: {exc}") from exc

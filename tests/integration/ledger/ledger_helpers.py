@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from transactive.ledger._oz_merkle import SettlementTree
 from transactive.ledger.chain import ChainRevert
+from transactive.ledger.commitments import SettlementTree
 from transactive.ledger.testing import MODE_BATCH, Deployment, sign_endorsement
 
 ORDER_ROOT = bytes.fromhex("ab" * 32)

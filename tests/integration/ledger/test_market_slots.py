@@ -14,8 +14,9 @@ from ledger_helpers import (
     open_and_commit,
 )
 
-from transactive.ledger._oz_merkle import SettlementTree, leaf_hash
 from transactive.ledger.chain import ChainRevert, decode_events
+from transactive.ledger.commitments import SettlementTree
+from transactive.ledger.commitments import settlement_leaf as leaf_hash
 from transactive.ledger.testing import (
     CANCELLED,
     CLEARED,

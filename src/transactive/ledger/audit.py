@@ -1,0 +1,318 @@
+"""Audit of an archived ledger (``transactive ledger verify DATA_DIR``): recompute every slot, check the chain.
+
+Layout of ``DATA_DIR`` (written by :class:`SlotArchive`; the seeds are silent, this is our choice):
+
+* ``DATA_DIR/ledger.json`` -- the manifest ``{"format": "transactive.ledger-archive/1", "registry": addr,
+  "token": addr, "slots": addr, "mintedMicro": int, "burnedMicro": int}`` (contract addresses and the
+  token issuance journal, updated by :meth:`SlotArchive.record_mint` / :meth:`SlotArchive.record_burn`);
+* ``DATA_DIR/chain/`` -- the :class:`~transactive.ledger.embedded.EmbeddedChain` data directory;
+* ``DATA_DIR/slots/<slot>.json`` -- one ``transactive.ledger-batch/1`` file per slot (with its ``market``
+  member, results and endorsements).
+
+Checks, slot by slot in increasing slot order, then the token; the FIRST discrepancy is reported as
+``Discrepancy(slot, what, expected, found)``:
+
+1. every order's signature, slot and nonce (``order k``);
+2. the order root recomputed from the orders against the chain's recorded root and count (``orderRoot``,
+   ``orderCount``);
+3. the results recomputed with the mechanism (:func:`~transactive.ledger.clearance.recompute`) against the
+   stored results, entry by entry (``result <account>``, ``result count``);
+4. the stored result root against the chain's recorded root (``resultRoot``);
+5. every stored endorsement is a valid signature of a current validator over ``(slot, orderRoot,
+   resultRoot)``, no validator twice, and at least the Registry's threshold of them (``endorsement i``,
+   ``endorsements``);
+6. settlement balance: the credits never exceed the debits (no money created by a slot); for a SETTLED
+   slot in batch mode exactly ``credits + floor(D x_A) + floor(D x_M) == D`` (seed 001 eq. 2-3)
+   (``balance``);
+7. token conservation: ``totalSupply == sum of balances`` over every known account (chain accounts,
+   validators, contracts, every result account) and ``totalSupply == minted - burned`` from the journal
+   (``token supply``).
+
+Exit codes of the command: 0 clean, 1 a discrepancy, 2 unreadable input (missing or malformed manifest or
+batch file, missing chain).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transactive.ledger._encoding import hex0x
+from transactive.ledger.chain import Chain, Contract
+from transactive.ledger.clearance import ClearanceError, recompute
+from transactive.ledger.commitments import result_tree
+from transactive.ledger.compiler import load_artifact
+from transactive.ledger.eip712 import endorsement_digest
+from transactive.ledger.endorsement import valid_endorsements
+from transactive.ledger.orders_codec import verify_orders
+from transactive.ledger.proofs import ProofError, SlotBatch, save_batch
+from transactive.ledger.signing import SignatureError, recover_address
+
+ARCHIVE_FORMAT = "transactive.ledger-archive/1"
+EXIT_CLEAN, EXIT_DISCREPANCY, EXIT_UNREADABLE = 0, 1, 2
+SETTLED, MODE_BATCH, PPM = 4, 1, 1_000_000
+
+__all__ = ["ARCHIVE_FORMAT", "AuditInputError", "Discrepancy", "SlotArchive", "verify_archive"]
+
+
+class AuditInputError(ValueError):
+    """The archive cannot be read (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """The first thing that does not check out."""
+
+    slot: int | None
+    what: str
+    expected: str
+    found: str
+
+    def __str__(self) -> str:
+        where = "token" if self.slot is None else f"slot {self.slot}"
+        return f"{where}: {self.what}: expected {self.expected}, found {self.found}"
+
+
+class SlotArchive:
+    """Writes and reads the ``DATA_DIR`` layout (see the module docstring)."""
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.root = Path(data_dir)
+
+    @property
+    def chain_dir(self) -> Path:
+        return self.root / "chain"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "ledger.json"
+
+    def slot_path(self, slot: int) -> Path:
+        return self.root / "slots" / f"{slot}.json"
+
+    def create(self, *, registry: str, token: str, slots: str) -> None:
+        """Write a fresh manifest for a deployment (no tokens issued yet)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._write({"format": ARCHIVE_FORMAT, "registry": registry, "token": token, "slots": slots,
+                     "mintedMicro": 0, "burnedMicro": 0})
+
+    def _write(self, manifest: dict[str, Any]) -> None:
+        self.manifest_path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+
+    def manifest(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise AuditInputError(f"cannot read {self.manifest_path}: {exc}") from exc
+        if not isinstance(data, dict) or data.get("format") != ARCHIVE_FORMAT:
+            raise AuditInputError(f"{self.manifest_path} is not a {ARCHIVE_FORMAT} manifest")
+        for key in ("registry", "token", "slots"):
+            if not isinstance(data.get(key), str):
+                raise AuditInputError(f"{self.manifest_path}: missing {key!r} address")
+        for key in ("mintedMicro", "burnedMicro"):
+            if not isinstance(data.get(key), int):
+                raise AuditInputError(f"{self.manifest_path}: {key!r} must be an integer")
+        return data
+
+    def record_mint(self, amount_micro: int) -> None:
+        """Journal a mint of ``amount_micro`` (call alongside ``EnergyToken.mint``)."""
+        m = self.manifest()
+        m["mintedMicro"] += amount_micro
+        self._write(m)
+
+    def record_burn(self, amount_micro: int) -> None:
+        """Journal a burn of ``amount_micro`` (call alongside ``EnergyToken.burn``)."""
+        m = self.manifest()
+        m["burnedMicro"] += amount_micro
+        self._write(m)
+
+    def save(self, batch: SlotBatch) -> Path:
+        """Store a slot batch as ``slots/<slot>.json``."""
+        path = self.slot_path(batch.slot)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_batch(batch, path)
+        return path
+
+    def slots(self) -> list[int]:
+        """Archived slot numbers, ascending (``AuditInputError`` for a file not named ``<int>.json``)."""
+        found = []
+        for path in sorted((self.root / "slots").glob("*.json")):
+            if not path.stem.isdigit():
+                raise AuditInputError(f"unexpected file {path} (slot files are <slot>.json)")
+            found.append(int(path.stem))
+        return sorted(found)
+
+    def load(self, slot: int) -> tuple[SlotBatch, dict[str, Any]]:
+        """The batch (parsed without trusting its stated roots) and the raw document."""
+        path = self.slot_path(slot)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ProofError("not a JSON object")
+            stripped = {k: v for k, v in data.items() if k not in {"orderRoot", "resultRoot"}}
+            batch = SlotBatch.from_json(stripped)
+        except (OSError, json.JSONDecodeError, ProofError) as exc:
+            raise AuditInputError(f"cannot read {path}: {exc}") from exc
+        if batch.slot != slot:
+            raise AuditInputError(f"{path} holds slot {batch.slot}")
+        return batch, data
+
+
+def _contract(name: str, address: str) -> Contract:
+    return Contract(name, address, tuple(load_artifact(name).abi))
+
+
+def _entry(e: Any) -> str:
+    return f"(energyWh {e.energy_wh}, amountMicro {e.amount_micro})"
+
+
+def _check_slot(
+    chain: Chain, slots: Contract, batch: SlotBatch, *, validators: Sequence[str], threshold: int,
+    rates: tuple[int, int],
+) -> Discrepancy | None:
+    s = batch.slot
+    checked = verify_orders(batch.orders, batch.domain, slot=s)
+    if checked.rejected:
+        k, err = checked.rejected[0]
+        return Discrepancy(s, f"order {k}", "a valid signed order of this slot", f"{err.reason}: {err}")
+    state, mode, _, _, order_root, order_count, result_root, _, _, _ = chain.call(slots, "slots", s)
+    if batch.order_root != order_root:
+        return Discrepancy(s, "orderRoot", f"{hex0x(order_root)} (on chain)",
+                           f"{hex0x(batch.order_root)} (recomputed from the stored orders)")
+    if len(batch.orders) != order_count:
+        return Discrepancy(s, "orderCount", f"{order_count} (on chain)", f"{len(batch.orders)} stored orders")
+    try:
+        recomputed = recompute(batch, verify=False)
+    except ClearanceError as exc:
+        return Discrepancy(s, "recomputation", "a clearing of the stored orders", str(exc))
+    stored = {e.account: e for e in batch.results}
+    for e in recomputed:
+        got = stored.get(e.account)
+        if got != e:
+            return Discrepancy(s, f"result {e.account}", f"{_entry(e)} (recomputed)",
+                               "no entry" if got is None else f"{_entry(got)} (stored)")
+    if len(batch.results) != len(recomputed):
+        extra = next(e for e in batch.results if e.account not in {r.account for r in recomputed})
+        return Discrepancy(s, "result count", f"{len(recomputed)} entries (recomputed)",
+                           f"{len(batch.results)} stored, e.g. {extra.account}")
+    stored_root = result_tree(s, batch.results).root
+    if stored_root != result_root:
+        return Discrepancy(s, "resultRoot", f"{hex0x(result_root)} (on chain)", f"{hex0x(stored_root)} (stored)")
+    seen: set[str] = set()
+    for i, sig in enumerate(batch.endorsements):
+        ok = valid_endorsements(batch.domain, s, batch.order_root, stored_root, signatures=[sig],
+                                validators=validators)
+        if not ok:
+            try:
+                who = recover_address(endorsement_digest(batch.domain, s, batch.order_root, stored_root), sig)
+                # over the right digest a validator's key would have been accepted above
+                found = f"a signature recovering to {who}, not a validator (another message or another key)"
+            except SignatureError as exc:
+                found = f"malformed signature ({exc})"
+            return Discrepancy(s, f"endorsement {i}", "a validator's signature of (slot, orderRoot, resultRoot)",
+                               found)
+        signer = ok[0][0].lower()
+        if signer in seen:
+            return Discrepancy(s, f"endorsement {i}", "a distinct validator", f"a repeat of {ok[0][0]}")
+        seen.add(signer)
+    if result_root != bytes(32) and len(seen) < threshold:
+        return Discrepancy(s, "endorsements", f"at least {threshold} distinct validators", str(len(seen)))
+    debits = -sum(e.amount_micro for e in batch.results if e.amount_micro < 0)
+    credits = sum(e.amount_micro for e in batch.results if e.amount_micro > 0)
+    if credits > debits:
+        return Discrepancy(s, "balance", f"credits <= debits ({debits})", f"credits {credits}")
+    if state == SETTLED and mode == MODE_BATCH:
+        rewards = debits * rates[0] // PPM + debits * rates[1] // PPM
+        if credits + rewards != debits:
+            return Discrepancy(s, "balance", f"credits + rewards == debits ({debits})",
+                               f"credits {credits} + rewards {rewards}")
+    return None
+
+
+def _check_token(
+    chain: Chain, token: Contract, accounts: Sequence[str], manifest: dict[str, Any]
+) -> Discrepancy | None:
+    supply = int(chain.call(token, "totalSupply"))
+    unique = list(dict.fromkeys(a.lower() for a in accounts))
+    held = sum(int(chain.call(token, "balanceOf", a)) for a in unique)
+    if held != supply:
+        return Discrepancy(None, "token supply", f"sum of balances {held}", f"totalSupply {supply}")
+    issued = manifest["mintedMicro"] - manifest["burnedMicro"]
+    if issued != supply:
+        return Discrepancy(None, "token supply", f"minted - burned {issued} (journal)", f"totalSupply {supply}")
+    return None
+
+
+@contextmanager
+def _open_chain(archive: SlotArchive) -> Iterator[Chain]:
+    from transactive.ledger.embedded import EmbeddedChain
+
+    if not (archive.chain_dir / "chain.sqlite").is_file():
+        raise AuditInputError(f"no chain in {archive.chain_dir}")
+    chain = EmbeddedChain(archive.chain_dir)
+    try:
+        yield chain
+    finally:
+        chain.close()
+
+
+def verify_archive(data_dir: str | Path, *, chain: Chain | None = None) -> Discrepancy | None:
+    """Audit ``data_dir``; returns the first discrepancy or None. ``AuditInputError`` if unreadable.
+
+    ``chain`` overrides the archived embedded chain (e.g. an open engine or an RPC node).
+    """
+    archive = SlotArchive(data_dir)
+    manifest = archive.manifest()
+    numbers = archive.slots()
+    batches = [archive.load(s)[0] for s in numbers]
+    if chain is not None:
+        return _audit(chain, manifest, batches)
+    with _open_chain(archive) as opened:
+        return _audit(opened, manifest, batches)
+
+
+def _audit(chain: Chain, manifest: dict[str, Any], batches: Sequence[SlotBatch]) -> Discrepancy | None:
+    registry = _contract("Registry", manifest["registry"])
+    token = _contract("EnergyToken", manifest["token"])
+    slots = _contract("MarketSlots", manifest["slots"])
+    validators = [str(v) for v in chain.call(registry, "validator_list")]
+    threshold = int(chain.call(registry, "threshold"))
+    rates = (int(chain.call(slots, "auctioneer_ppm")), int(chain.call(slots, "miner_ppm")))
+    accounts: list[str] = [*chain.accounts, *validators, registry.address, token.address, slots.address]
+    for batch in batches:
+        found = _check_slot(chain, slots, batch, validators=validators, threshold=threshold, rates=rates)
+        if found is not None:
+            return found
+        accounts += [e.account for e in batch.results]
+    return _check_token(chain, token, accounts, manifest)
+
+
+def register(sub: Any) -> argparse.ArgumentParser:
+    """Add the ``verify`` sub-command to an ``add_subparsers()`` object; return its parser."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "verify", help="audit an archived ledger: recompute every slot and check roots, signatures, money"
+    )
+    parser.add_argument("data_dir", help="DATA_DIR with ledger.json, slots/<slot>.json and chain/")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``transactive ledger verify``: 0 clean, 1 first discrepancy, 2 unreadable input."""
+    try:
+        found = verify_archive(args.data_dir)
+    except AuditInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    if found is not None:
+        print(f"discrepancy: {found}", file=sys.stderr)
+        return EXIT_DISCREPANCY
+    n = len(SlotArchive(args.data_dir).slots())
+    print(f"clean: {n} slot(s), roots, endorsements, balances and token supply check out")
+    return EXIT_CLEAN

@@ -1,0 +1,84 @@
+"""Channels (seed 004; DESIGN.md *Ledger*): who may see what of a slot.
+
+* **prosumer channel** (prosumers, aggregators, validators, admins): the whole slot -- the signed orders
+  (bids), the matching (trades) and the results;
+* **DSO channel**: the results, the trades' distances and grid charges and the clearing price, **never the
+  individual bids** (no order, price or quantity offered, signature or nonce; no mechanism detail that
+  is computed from bids, such as scores, marginal prices or the auction's internal variables).
+
+:class:`ChannelView` builds both documents from a slot batch and, optionally, the clearing result of a
+grid-aware mechanism (whose ``details["trades"]`` carry ``buyer``, ``seller``, ``energy_kwh``,
+``distance_m``, ``charge``). The DSO document is built from an allow-list, so a field added to a result in
+the future stays hidden from the DSO until it is allowed here. :meth:`ChannelView.for_roles` applies the
+Registry's role bitmask (DSO 4 gets the DSO view; a member with any prosumer-channel role the full view;
+otherwise ``PermissionError``). The off-chain store and API enforce the channels by calling it.
+
+Choice (the seeds are silent on the exact fields): a trade's ``energy_kwh`` is a matched (result) quantity,
+not an offer, so the DSO sees it -- it needs it with the distance to bill the line use; trade ``score``
+(seed 004 eq. 4.1-4.5 combines the bid price with the distance) is withheld.
+
+Example:
+    >>> from transactive.ledger.eip712 import Domain
+    >>> batch = SlotBatch(Domain(chain_id=1, verifying_contract="0x" + "42" * 20), 5, ())
+    >>> sorted(ChannelView(batch).dso())
+    ['charge_per_km', 'format', 'price_per_kwh', 'resultRoot', 'results', 'slot', 'total_charge', 'trades']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transactive.ledger._encoding import hex0x
+from transactive.ledger.proofs import SlotBatch
+from transactive.result import ClearingResult
+
+ROLE_PROSUMER, ROLE_AGGREGATOR, ROLE_DSO, ROLE_VALIDATOR, ROLE_ADMIN = 1, 2, 4, 8, 16
+PROSUMER_CHANNEL_ROLES = ROLE_PROSUMER | ROLE_AGGREGATOR | ROLE_VALIDATOR | ROLE_ADMIN
+DSO_FORMAT = "transactive.dso-view/1"
+PROSUMER_FORMAT = "transactive.prosumer-view/1"
+DSO_TRADE_FIELDS = ("buyer", "seller", "energy_kwh", "distance_m", "charge")
+
+__all__ = ["DSO_FORMAT", "DSO_TRADE_FIELDS", "PROSUMER_FORMAT", "ChannelView"]
+
+
+class ChannelView:
+    """The two channel documents of one slot."""
+
+    def __init__(self, batch: SlotBatch, result: ClearingResult | None = None) -> None:
+        self.batch = batch
+        self.result = result
+
+    def _trades(self) -> list[dict[str, Any]]:
+        raw = self.result.details.get("trades", []) if self.result is not None else []
+        return [dict(t) for t in raw] if isinstance(raw, list) else []
+
+    def dso(self) -> dict[str, Any]:
+        """Results, distances and grid charges; no bid."""
+        details = self.result.details if self.result is not None else {}
+        trades = [{k: t[k] for k in DSO_TRADE_FIELDS if k in t} for t in self._trades()]
+        return {
+            "format": DSO_FORMAT,
+            "slot": self.batch.slot,
+            "resultRoot": hex0x(self.batch.result_root),
+            "results": [r.to_json() for r in self.batch.results],
+            "price_per_kwh": None if self.result is None else self.result.price_per_kwh,
+            "trades": trades,
+            "total_charge": details.get("total_charge", 0.0),
+            "charge_per_km": details.get("charge_per_km"),
+        }
+
+    def prosumer(self) -> dict[str, Any]:
+        """Everything: the batch (orders, results, endorsements) and the full matching."""
+        doc = {**self.batch.to_json(), "format": PROSUMER_FORMAT, "batchFormat": self.batch.to_json()["format"]}
+        doc["trades"] = self._trades()
+        doc["details"] = {} if self.result is None else {k: v for k, v in self.result.details.items()}
+        doc["price_per_kwh"] = None if self.result is None else self.result.price_per_kwh
+        return doc
+
+    def for_roles(self, roles: int) -> dict[str, Any]:
+        """The document a member with Registry role bitmask ``roles`` may see."""
+        if roles & PROSUMER_CHANNEL_ROLES:
+            return self.prosumer()
+        if roles & ROLE_DSO:
+            return self.dso()
+        raise PermissionError("not a member of either channel")

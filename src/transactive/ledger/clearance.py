@@ -1,0 +1,236 @@
+"""Proof of Clearance (seed 001, Fig. 4): validators recompute a committed slot and endorse its result root.
+
+Protocol for one slot ``s`` with validators ``v_0 .. v_{n-1}`` (the Registry's validator list order) and
+threshold ``k``:
+
+1. The **auctioneer** ``v_{s mod n}`` opens the slot and commits the order root of the batch it collected
+   (a :class:`~transactive.ledger.proofs.SlotBatch` with ``mechanism`` and ``params``; no results yet).
+2. Every validator **recomputes** the clearing from the batch alone (:func:`recompute`): it re-verifies
+   every order signature and slot, converts the orders with
+   :func:`~transactive.ledger.orders_codec.messages_to_orders`, builds the params with the market-file
+   parser (:func:`transactive.marketfile.parse_params`), clears with the mechanism of
+   :func:`transactive.registry.full_registry`, turns the result into one integer entry per account
+   (:func:`~transactive.ledger.commitments.result_entries`) and builds the result root. Everything is a
+   pure function of the batch, so honest validators obtain byte-identical roots.
+3. Each validator signs ``Endorsement(slot, orderRoot, resultRoot)`` for the root **it** computed.
+4. Roots are compared (:func:`collect`): the root with at least ``k`` distinct valid endorsements is the
+   slot's result; a validator whose signed root differs is reported as a *dissenter* (it signed a wrong
+   root, or a wrong order root). With fewer than ``k`` agreeing signatures there is no result.
+5. The **miner** is the first validator whose ``submit_result`` with the ``k`` signatures is accepted on
+   chain (:func:`submit`): later submissions revert because the slot is already CLEARED, so the chain
+   itself decides who wins the miner reward.
+
+The contract accepts any ``k`` valid validator signatures for a root; a root endorsed by fewer than ``k``
+validators cannot be submitted. An honest majority of ``k`` is therefore what makes a result final; the
+audit (:mod:`transactive.ledger.audit`) recomputes every archived slot afterwards.
+
+Choice (the seeds are silent): the batch must carry the mechanism name and its JSON params (the
+``market`` member of the batch file); per-participant attributes (e.g. feeder buses for grid-aware
+mechanisms) are not part of the batch format yet, so mechanisms that need them cannot be recomputed here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from transactive.ledger.chain import Chain, ChainRevert, Contract
+from transactive.ledger.commitments import ResultEntry, result_entries, result_tree
+from transactive.ledger.eip712 import Domain
+from transactive.ledger.endorsement import endorse, valid_endorsements
+from transactive.ledger.orders_codec import messages_to_orders, verify_orders
+from transactive.ledger.proofs import SlotBatch
+from transactive.ledger.signing import Signer, WorkerPool
+
+__all__ = [
+    "ClearanceError",
+    "Collected",
+    "Endorsed",
+    "Validator",
+    "auctioneer_index",
+    "collect",
+    "domain_of",
+    "recompute",
+    "run_slot",
+    "submit",
+]
+
+
+class ClearanceError(ValueError):
+    """A batch cannot be recomputed, or the validators did not reach the threshold."""
+
+
+def recompute(batch: SlotBatch, *, verify: bool = True, pool: WorkerPool | None = None) -> tuple[ResultEntry, ...]:
+    """The result entries of ``batch`` recomputed from its orders, mechanism and params (pure, deterministic).
+
+    ``verify`` re-checks every order (signature, slot, nonce reuse inside the batch) first; the auctioneer
+    must commit only valid orders, so any rejected order is a :class:`ClearanceError`.
+    """
+    # deferred: the grid-aware registry imports the matching layer
+    from transactive.marketfile import MarketFileError, parse_params
+    from transactive.registry import full_registry
+
+    if batch.mechanism is None:
+        raise ClearanceError(f"slot {batch.slot}: the batch names no mechanism")
+    mechanism = full_registry().get(batch.mechanism)
+    if mechanism is None:
+        raise ClearanceError(f"slot {batch.slot}: unknown mechanism {batch.mechanism!r}")
+    if verify:
+        checked = verify_orders(batch.orders, batch.domain, slot=batch.slot, pool=pool)
+        if checked.rejected:
+            k, err = checked.rejected[0]
+            raise ClearanceError(f"slot {batch.slot}: order {k}: {err}")
+    try:
+        params = parse_params(mechanism, dict(batch.params or {}))
+    except MarketFileError as exc:
+        raise ClearanceError(f"slot {batch.slot}: {exc}") from exc
+    sellers, buyers = messages_to_orders(o.message for o in batch.orders)
+    try:
+        result = mechanism.clear(sellers, buyers, params)
+    except ValueError as exc:  # OrdersError / ParamError: the batch does not fit the mechanism
+        raise ClearanceError(f"slot {batch.slot}: {mechanism.name}: {exc}") from exc
+    return tuple(result_entries(result, sellers, buyers))
+
+
+def auctioneer_index(slot: int, n_validators: int) -> int:
+    """Index of the slot's auctioneer in the validator list: ``slot mod n`` (as ``MarketSlots``)."""
+    if n_validators < 1:
+        raise ValueError("no validators")
+    return slot % n_validators
+
+
+@dataclass(frozen=True)
+class Endorsed:
+    """One validator's answer for a slot: the roots it computed, its entries and its signature."""
+
+    validator: str
+    slot: int
+    order_root: bytes
+    result_root: bytes
+    results: tuple[ResultEntry, ...]
+    signature: bytes
+
+
+class Validator:
+    """An in-process validator holding its signing key."""
+
+    def __init__(self, private_key: bytes) -> None:
+        self._signer = Signer(private_key)
+
+    @property
+    def address(self) -> str:
+        return self._signer.address
+
+    def solve(self, batch: SlotBatch) -> tuple[ResultEntry, ...]:
+        """The result entries this validator obtains (honest: :func:`recompute`)."""
+        return recompute(batch)
+
+    def endorse(self, batch: SlotBatch) -> Endorsed:
+        """Recompute ``batch`` and sign ``Endorsement(slot, orderRoot, resultRoot)`` for the computed root."""
+        results = self.solve(batch)
+        root = result_tree(batch.slot, results).root
+        signature = endorse(self._signer, batch.domain, batch.slot, batch.order_root, root)
+        return Endorsed(self.address, batch.slot, batch.order_root, root, results, signature)
+
+
+@dataclass(frozen=True)
+class Collected:
+    """The outcome of comparing the validators' roots for one slot."""
+
+    slot: int
+    order_root: bytes
+    result_root: bytes | None
+    results: tuple[ResultEntry, ...]
+    signers: tuple[str, ...]
+    signatures: tuple[bytes, ...]
+    dissenters: tuple[str, ...]
+
+    @property
+    def accepted(self) -> bool:
+        return self.result_root is not None
+
+
+def collect(
+    batch: SlotBatch, answers: Sequence[Endorsed], *, validators: Sequence[str], k: int
+) -> Collected:
+    """Compare the validators' endorsements: the result root with at least ``k`` distinct valid signatures
+    over the batch's order root wins (at most one can when ``2k > n``; otherwise the one with most
+    signatures, ties broken by first answer); every other validator that answered is a dissenter.
+    A signature that does not verify for the root it claims counts for nothing and makes its validator a
+    dissenter too.
+    """
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    by_root: dict[bytes, list[Endorsed]] = {}
+    for a in answers:
+        valid = valid_endorsements(
+            batch.domain, batch.slot, batch.order_root, a.result_root, signatures=[a.signature],
+            validators=validators,
+        )
+        if a.order_root == batch.order_root and valid and valid[0][0].lower() == a.validator.lower():
+            group = by_root.setdefault(a.result_root, [])
+            if all(g.validator.lower() != a.validator.lower() for g in group):
+                group.append(a)
+    best: list[Endorsed] = max(by_root.values(), key=len, default=[])
+    answered = [a.validator for a in answers]
+    if len(best) < k:
+        return Collected(batch.slot, batch.order_root, None, (), (), (), tuple(answered))
+    agreeing = {g.validator.lower() for g in best}
+    dissenters = tuple(v for v in dict.fromkeys(answered) if v.lower() not in agreeing)
+    return Collected(
+        batch.slot, batch.order_root, best[0].result_root, best[0].results,
+        tuple(g.validator for g in best), tuple(g.signature for g in best), dissenters,
+    )
+
+
+def submit(chain: Chain, slots: Contract, collected: Collected, miners: Sequence[str], k: int) -> str:
+    """Submit the accepted result with ``k`` signatures, by each of ``miners`` in turn until one is accepted
+    (the first valid solution wins the miner reward); returns the miner. ``ClearanceError`` if none."""
+    if collected.result_root is None:
+        raise ClearanceError(f"slot {collected.slot}: fewer than {k} validators agree on a result root")
+    signatures = list(collected.signatures[:k])
+    reasons = []
+    for miner in miners:
+        try:
+            chain.transact(slots, "submit_result", collected.slot, collected.result_root, signatures, sender=miner)
+        except ChainRevert as exc:
+            reasons.append(exc.reason)
+            continue
+        return miner
+    raise ClearanceError(f"slot {collected.slot}: no submission accepted ({'; '.join(reasons)})")
+
+
+def run_slot(
+    chain: Chain,
+    slots: Contract,
+    batch: SlotBatch,
+    validators: Sequence[Validator],
+    *,
+    k: int,
+    mode: int = 1,
+) -> tuple[SlotBatch, Collected, str]:
+    """One whole Proof-of-Clearance round on chain: the auctioneer ``validators[slot % n]`` opens the slot
+    and commits the order root; every validator endorses; the roots are compared; the validators submit
+    in list order starting after the auctioneer and the first accepted one is the miner.
+
+    ``validators`` must be in the Registry's order. Returns the batch with its results and endorsements
+    filled in, the comparison, and the miner.
+    """
+    n = len(validators)
+    auctioneer = validators[auctioneer_index(batch.slot, n)].address
+    chain.transact(slots, "open_slot", batch.slot, mode, sender=auctioneer)
+    chain.transact(slots, "commit_orders", batch.slot, batch.order_root, len(batch.orders), sender=auctioneer)
+    answers = [v.endorse(batch) for v in validators]
+    collected = collect(batch, answers, validators=[v.address for v in validators], k=k)
+    start = auctioneer_index(batch.slot, n) + 1
+    miners = [validators[(start + j) % n].address for j in range(n)]
+    miners = [m for m in miners if m not in collected.dissenters] + [m for m in miners if m in collected.dissenters]
+    miner = submit(chain, slots, collected, miners, k)
+    final = replace(batch, results=collected.results, endorsements=collected.signatures)
+    return final, collected, miner
+
+
+def domain_of(chain: Chain, slots: Contract) -> Domain:
+    """The EIP-712 domain of a deployed ``MarketSlots`` contract."""
+    return Domain(chain_id=chain.chain_id, verifying_contract=slots.address)
+

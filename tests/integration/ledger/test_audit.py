@@ -1,0 +1,167 @@
+"""``transactive ledger verify``: a clean archive passes; one tampered order, result, endorsement or token
+figure is reported precisely (slot, what, expected, found) with exit code 1; unreadable input exits 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from transactive.ledger.audit import Discrepancy, SlotArchive, register, verify_archive
+from transactive.ledger.clearance import Validator, domain_of, run_slot
+from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.orders_codec import OrderMessage, sign_order
+from transactive.ledger.proofs import SlotBatch
+from transactive.ledger.signing import Signer
+from transactive.ledger.testing import deploy_suite
+
+MINTED = 10 * 1_000 * 10**6  # deploy_suite mints 1,000 tokens to 5 prosumers, the aggregator, 4 validators
+
+
+@pytest.fixture(scope="module")
+def clean_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("archive")
+    archive = SlotArchive(root)
+    chain = EmbeddedChain(archive.chain_dir)
+    try:
+        dep = deploy_suite(chain)
+        archive.create(registry=dep.registry.address, token=dep.token.address, slots=dep.slots.address)
+        archive.record_mint(MINTED)
+        validators = [Validator(chain.private_key(v)) for v in dep.validators]
+        domain = domain_of(chain, dep.slots)
+        signers = [Signer(chain.private_key(a)) for a in dep.prosumers]
+        for slot in (3, 4):
+            book = [(0, 2_000, 100_000), (1, 1_500, 200_000), (0, 1_000, 120_000), (1, 3_000, 90_000 + slot)]
+            orders = tuple(
+                sign_order(s, OrderMessage(s.address, slot, side, wh, price, slot), domain)
+                for s, (side, wh, price) in zip(signers, book, strict=False)
+            )
+            final, _, _ = run_slot(chain, dep.slots, SlotBatch(domain, slot, orders, mechanism="uniform"),
+                                   validators, k=3)
+            assert any(e.amount_micro for e in final.results)
+            archive.save(final)
+    finally:
+        chain.close()
+    return root
+
+
+@pytest.fixture
+def archive(clean_archive: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "data"
+    shutil.copytree(clean_archive, copy)
+    return copy
+
+
+def edit_slot(root: Path, slot: int, change: Any) -> dict[str, Any]:
+    path = root / "slots" / f"{slot}.json"
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+    return doc
+
+
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="transactive ledger")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+def test_clean_archive_passes(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert verify_archive(archive) is None
+    assert cli(["verify", str(archive)]) == 0
+    assert "clean: 2 slot(s)" in capsys.readouterr().out
+
+
+def test_tampered_order_is_reported(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def change(doc: dict[str, Any]) -> None:
+        doc["orders"][1]["energyWh"] += 1  # the signature no longer matches
+
+    edit_slot(archive, 4, change)
+    found = verify_archive(archive)
+    assert found is not None
+    assert (found.slot, found.what) == (4, "order 1")
+    assert "signature" in found.found
+    assert cli(["verify", str(archive)]) == 1
+    assert "slot 4: order 1" in capsys.readouterr().err
+
+
+def test_resigned_tampered_order_changes_the_order_root(archive: Path, clean_archive: Path) -> None:
+    """The trader itself re-signs a changed order: signatures pass, but the root differs from the chain's."""
+    batch, _ = SlotArchive(archive).load(3)
+    chain = EmbeddedChain(SlotArchive(clean_archive).chain_dir)
+    try:
+        key = chain.private_key(batch.orders[0].message.trader)
+    finally:
+        chain.close()
+    m = batch.orders[0].message
+    changed = OrderMessage(m.trader, m.slot, m.side, m.energy_wh + 500, m.price_micro_per_kwh, m.nonce)
+    resigned = sign_order(Signer(key), changed, batch.domain).to_json()
+    edit_slot(archive, 3, lambda doc: doc["orders"].__setitem__(0, resigned))
+    found = verify_archive(archive)
+    assert found is not None and (found.slot, found.what) == (3, "orderRoot")
+    assert found.expected.startswith("0x" + SlotArchive(clean_archive).load(3)[0].order_root.hex())
+
+
+def test_tampered_result_is_reported(archive: Path) -> None:
+    original = SlotArchive(archive).load(3)[0].results[0]
+
+    def change(doc: dict[str, Any]) -> None:
+        doc["results"][0]["amountMicro"] += 7
+
+    edit_slot(archive, 3, change)
+    found = verify_archive(archive)
+    assert found == Discrepancy(
+        3, f"result {original.account}",
+        f"(energyWh {original.energy_wh}, amountMicro {original.amount_micro}) (recomputed)",
+        f"(energyWh {original.energy_wh}, amountMicro {original.amount_micro + 7}) (stored)",
+    )
+
+
+def test_tampered_endorsement_is_reported(archive: Path) -> None:
+    def change(doc: dict[str, Any]) -> None:
+        sig = bytearray.fromhex(doc["endorsements"][2][2:])
+        sig[5] ^= 0x01  # a different r: recovers to some other key
+        doc["endorsements"][2] = "0x" + sig.hex()
+
+    edit_slot(archive, 4, change)
+    found = verify_archive(archive)
+    assert found is not None and (found.slot, found.what) == (4, "endorsement 2")
+    assert "not a validator" in found.found or "malformed" in found.found
+
+
+def test_too_few_endorsements_are_reported(archive: Path) -> None:
+    edit_slot(archive, 4, lambda doc: doc.__setitem__("endorsements", doc["endorsements"][:2]))
+    assert verify_archive(archive) == Discrepancy(4, "endorsements", "at least 3 distinct validators", "2")
+
+
+def test_repeated_endorsement_is_reported(archive: Path) -> None:
+    edit_slot(archive, 3, lambda doc: doc["endorsements"].__setitem__(1, doc["endorsements"][0]))
+    found = verify_archive(archive)
+    assert found is not None and (found.slot, found.what) == (3, "endorsement 1")
+    assert found.found.startswith("a repeat of")
+
+
+def test_token_journal_mismatch_is_reported(archive: Path) -> None:
+    SlotArchive(archive).record_mint(5)
+    assert verify_archive(archive) == Discrepancy(
+        None, "token supply", f"minted - burned {MINTED + 5} (journal)", f"totalSupply {MINTED}"
+    )
+
+
+def test_unreadable_input_exits_2(archive: Path, tmp_path: Path) -> None:
+    (archive / "slots" / "3.json").write_text("{not json")
+    assert cli(["verify", str(archive)]) == 2
+    assert cli(["verify", str(tmp_path / "missing")]) == 2
+
+
+def test_verify_is_a_ledger_subcommand(archive: Path) -> None:
+    from transactive.cli import main
+
+    assert main(["ledger", "verify", str(archive)]) == 0
+    edit_slot(archive, 3, lambda doc: doc["results"][1].__setitem__("energyWh", 1))
+    assert main(["ledger", "verify", str(archive)]) == 1
