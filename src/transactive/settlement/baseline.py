@@ -30,7 +30,7 @@ Example:
     >>> history = np.array([[1.0, 2.0], [3.0, 4.0], [2.0, 2.0]])
     >>> b = high_x_of_y(history, np.ones(3, dtype=bool), window=slice(1, 2), x_days=2, y_days=3)
     >>> b.days, b.baseline_kwh.tolist()
-    ([1, 0], [2.0, 3.0])
+    ([1, 2], [2.5, 3.0])
     >>> delivered_kwh(b.baseline_kwh[1:2], np.array([1.0]))
     2.0
 """
