@@ -283,14 +283,16 @@ def _rows(side: Orders, energy_kwh: Any, payment: Any) -> list[dict[str, Any]]:
 
 
 def clear(event: NegawattEvent, now: str | datetime) -> NegawattEvent:
-    """Close the bidding (FOR_SALE → RESERVE_NOT_MET) and clear: CLEARED with a result, or CLOSE (void) with a
-    note when there is nothing to clear. Only after ``offers_close``."""
+    """Close the bidding (FOR_SALE → RESERVE_NOT_MET, unless already there) and clear: CLEARED with a result,
+    or CLOSE (void) with a note when there is nothing to clear. Only after ``offers_close``."""
     spec = event.spec
-    if event.state is not ListingState.FOR_SALE:
+    if event.state not in (ListingState.FOR_SALE, ListingState.RESERVE_NOT_MET):
         raise MarketError("state", f"the event is {event.state.value}, not FOR_SALE", "conflict")
     if _at(now) < _at(spec.offers_close):
         raise MarketError("offers_close", f"offers are taken until {spec.offers_close}", "conflict")
-    history = (*event.history, ListingState.RESERVE_NOT_MET.value)
+    history = event.history
+    if event.state is ListingState.FOR_SALE:
+        history = (*history, ListingState.RESERVE_NOT_MET.value)
     sellers = _side([o for o in event.offers if o.side == "sell"])
     buyers = _side([o for o in event.offers if o.side == "buy"])
     void = "no reduction offers" if sellers.n == 0 else (
