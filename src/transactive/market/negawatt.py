@@ -147,7 +147,14 @@ def _time(body: Mapping[str, Any], name: str) -> datetime:
         raise MarketError(name, f"not an ISO 8601 time: {value[:60]!r}") from None
     if moment.tzinfo is None:
         raise MarketError(name, "needs a UTC offset (e.g. a trailing Z)")
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+        moment.timestamp()
+    except (OverflowError, ValueError):
+        raise MarketError(name, "is out of range") from None
+    if not 2000 <= moment.year <= 9998:
+        raise MarketError(name, "must be a year from 2000 to 9998")
+    return moment
 
 
 def _iso(moment: datetime) -> str:

@@ -209,3 +209,28 @@ def test_postings_balance_to_the_micro_token(offers: list[tuple[float, float]], 
         spent = sum(b[2] for b in s["bought"])
         assert spent <= s["shortfall_kwh"] * penalty + 1e-6  # the penalty is the secondary budget
         assert sum(b[1] for b in s["bought"]) + s["unresolved_kwh"] == pytest.approx(s["shortfall_kwh"])
+
+
+json_leaf = st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats() | st.text(max_size=30) | \
+    st.sampled_from(["2026-03-01T17:00:00Z", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+json_value = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=3)
+                          | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+spec_keys = st.sampled_from(["id", "event_type", "target_kwh", "price_per_kwh", "penalty_per_kwh", "offers_close",
+                             "window_start", "window_end", "interval_minutes", "baseline"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(change=st.dictionaries(spec_keys, json_value, max_size=4), offer=st.dictionaries(
+    st.sampled_from(["side", "energy_kwh", "price_per_kwh", "x"]), json_value, max_size=3))
+def test_any_input_is_accepted_or_rejected_by_name(change: dict[str, Any], offer: dict[str, Any]) -> None:
+    body = {"id": "e1", "target_kwh": 100, "price_per_kwh": 5, "offers_close": CLOSED,
+            "window_start": "2026-03-01T17:00:00Z", "window_end": "2026-03-01T18:00:00Z"} | change
+    try:
+        event = announce(parse_spec(body, "dsra", now=ANNOUNCED))
+    except MarketError as exc:
+        assert exc.field
+        event = _event([])
+    try:
+        add_offer(event, "p1", offer, now=OFFERING)
+    except MarketError as exc:
+        assert exc.field
