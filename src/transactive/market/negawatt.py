@@ -129,7 +129,10 @@ def _number(body: Mapping[str, Any], name: str, *, positive: bool = False, defau
     value = body[name]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MarketError(name, "must be a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
     if not math.isfinite(number) or abs(number) > MAX_MAGNITUDE:
         raise MarketError(name, f"must be finite and at most {MAX_MAGNITUDE:g} in magnitude")
     if number < 0 or (positive and number == 0):

@@ -50,8 +50,8 @@ def _intervals(value: object, field: str, n: int) -> list[float]:
         raise MarketError(field, f"must be a list of {n} interval energies (kWh)")
     out: list[float] = []
     for k, item in enumerate(value):
-        if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item) \
-                or not 0 <= item <= MAX_INTERVAL_KWH:
+        if isinstance(item, bool) or not isinstance(item, int | float) or not -1 < item <= MAX_INTERVAL_KWH \
+                or not math.isfinite(item) or item < 0:
             raise MarketError(f"{field}[{k}]", f"must be a finite number from 0 to {MAX_INTERVAL_KWH:g}")
         out.append(float(item))
     return out

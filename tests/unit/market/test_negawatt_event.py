@@ -211,8 +211,9 @@ def test_postings_balance_to_the_micro_token(offers: list[tuple[float, float]], 
         assert sum(b[1] for b in s["bought"]) + s["unresolved_kwh"] == pytest.approx(s["shortfall_kwh"])
 
 
-json_leaf = st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats() | st.text(max_size=30) | \
-    st.sampled_from(["2026-03-01T17:00:00Z", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+json_leaf = st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.just(10**400) | st.floats() | \
+    st.text(max_size=30) | st.sampled_from(["2026-03-01T17:00:00Z", "0001-01-01T00:00:00+14:00",
+                                            "9999-12-31T23:59:59-14:00"])
 json_value = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=3)
                           | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
 spec_keys = st.sampled_from(["id", "event_type", "target_kwh", "price_per_kwh", "penalty_per_kwh", "offers_close",
