@@ -193,13 +193,16 @@ offer_st = st.tuples(st.integers(1, 400).map(lambda w: w / 8), st.integers(0, 80
 @settings(max_examples=120, deadline=None)
 @given(offers=st.lists(offer_st, min_size=1, max_size=7), target=st.integers(1, 200),
        prices=st.tuples(st.integers(0, 10), st.integers(0, 12)), event_type=st.sampled_from(
-           ["knapsack_vcg", "dra_fixed_price"]), data=st.data())
+           ["knapsack_vcg", "dra_fixed_price", "p2p_average_price"]), data=st.data())
 def test_postings_balance_to_the_micro_token(offers: list[tuple[float, float]], target: int,
                                              prices: tuple[int, int], event_type: str, data: st.DataObject) -> None:
     reserve, penalty = prices
     named = [(f"p{k}", e, c) for k, (e, c) in enumerate(offers)]
-    event = clear(_event(named, target_kwh=target, price_per_kwh=reserve, penalty_per_kwh=penalty,
-                         event_type=event_type), now=CLOSED)
+    bids = []
+    if event_type == "p2p_average_price":
+        bids = [(f"buy:q{k}", e, c) for k, (e, c) in enumerate(data.draw(st.lists(offer_st, min_size=1, max_size=4)))]
+    event = clear(_event(named + bids, target_kwh=target, price_per_kwh=None if bids else reserve,
+                         penalty_per_kwh=penalty, event_type=event_type), now=CLOSED)
     delivered = {m: data.draw(st.floats(0, 2 * e)) for m, e, _ in named}
     settled = settle(event, delivered, now=AFTER)
     assert settled.settlement is not None
