@@ -22,7 +22,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from transactive import __version__
 from transactive.api import _errors
-from transactive.api.models import CommunityIn, MemberIn, MeterReadingIn, OrderIn
+from transactive.api.models import (
+    CommunityIn,
+    MemberIn,
+    MeterReadingIn,
+    NegawattDeliveryIn,
+    NegawattEventIn,
+    NegawattOfferIn,
+    OrderIn,
+)
 from transactive.market import (
     Clock,
     CycleRunner,
@@ -36,6 +44,7 @@ from transactive.market import (
     result_view,
     window_at,
 )
+from transactive.market.negawatt_desk import NegawattDesk
 from transactive.market.operator import SIDE_NAMES
 from transactive.market.slots import Phase, quotation_closes
 from transactive.store import Community, Member, OrderRecord, Outcome, Slot, SqlStore, open_store
@@ -216,6 +225,7 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the app (and its service: the store is opened and the intake started right away)."""
     service = Service(settings)
     op = service.operator
+    desk = NegawattDesk(op)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -317,5 +327,46 @@ def create_app(settings: Settings) -> FastAPI:
                              "slot_start": reading.slot_start, "energy_kwh": reading.energy_kwh,
                              "received_at": reading.received_at, "status": outcome.value},
                             status_code=201 if outcome is Outcome.CREATED else 200)
+
+    # ------------------------------------------------------------------------------ negawatt events
+    base = "/communities/{community}/negawatt-events"
+
+    @app.post(base, status_code=201, tags=["negawatt"])
+    def announce_event(community: str, body: NegawattEventIn, caller: Caller) -> dict[str, Any]:
+        """Announce a demand-response event (aggregator): target, window, reservation price, baseline rule."""
+        return desk.announce(caller, community, body.model_dump(exclude_none=True))
+
+    @app.get(base, tags=["negawatt"])
+    def list_events(community: str, caller: Caller) -> list[dict[str, Any]]:
+        """The community's events: listing, state and state history (no offers)."""
+        return desk.events(caller, community)
+
+    @app.get(base + "/{event}", tags=["negawatt"])
+    def get_event(community: str, event: str, caller: Caller) -> dict[str, Any]:
+        """The event as your role may see it (full: its aggregator, admin, validators; dso; member: own rows)."""
+        return desk.view(caller, community, event)
+
+    @app.post(base + "/{event}/offers", status_code=201, tags=["negawatt"],
+              responses={409: {"description": "offers closed, or a second offer"}})
+    def offer(community: str, event: str, body: NegawattOfferIn, caller: Caller) -> dict[str, Any]:
+        """Offer a reduction (prosumer, aggregator; one per member, until offers_close)."""
+        return desk.offer(caller, community, event, body.model_dump(exclude_none=True))
+
+    @app.post(base + "/{event}/clear", tags=["negawatt"])
+    def clear_event(community: str, event: str, caller: Caller) -> dict[str, Any]:
+        """Close the bidding and clear (the event's aggregator or an admin; after offers_close)."""
+        return desk.clear(caller, community, event)
+
+    @app.post(base + "/{event}/deliveries", status_code=201, tags=["negawatt"])
+    def delivery(community: str, event: str, body: NegawattDeliveryIn, caller: Caller) -> JSONResponse:
+        """Interval meter data of an offering member after the window: verified against its baseline."""
+        outcome, answer = desk.report_delivery(caller, community, event, body.model_dump(exclude_none=True))
+        return JSONResponse({**answer, "status": outcome.value},
+                            status_code=201 if outcome is Outcome.CREATED else 200)
+
+    @app.post(base + "/{event}/settle", tags=["negawatt"])
+    def settle_event(community: str, event: str, caller: Caller) -> dict[str, Any]:
+        """Verify and settle: secondary market for shortfalls, penalties, postings (aggregator or admin)."""
+        return desk.settle(caller, community, event)
 
     return app

@@ -51,3 +51,40 @@ class MeterReadingIn(_Strict):
     slot_start: str = Field(description="ISO 8601 UTC start of a slot that has ended")
     energy_kwh: float = Field(description="net energy at the meter over the slot: + exported, - imported")
     member: str | None = Field(default=None, description="whose meter (DSO and admin only; default: yourself)")
+
+
+class BaselineIn(_Strict):
+    x_days: int = Field(default=10, description="high X: days averaged (1-366)")
+    y_days: int = Field(default=10, description="of Y: most recent eligible days considered (>= x_days)")
+    adjustment: Literal["none", "multiplicative", "additive"] = "multiplicative"
+    cap: float = Field(default=0.2, description="same-day adjustment cap, a fraction in [0, 1)")
+
+
+class NegawattEventIn(_Strict):
+    id: str = Field(description="event id, 1-64 characters, unique in the community", examples=["dr-0301-17"])
+    event_type: Literal["knapsack_vcg", "dra_fixed_price", "p2p_average_price"] = "knapsack_vcg"
+    target_kwh: float = Field(description="reduction wanted over the window, kWh, > 0")
+    price_per_kwh: float | None = Field(default=None, description="reservation price (knapsack_vcg) or the "
+                                        "fixed price paid (dra_fixed_price), tokens/kWh; none for p2p")
+    penalty_per_kwh: float | None = Field(default=None, description="penalty on unresolved shortfalls, "
+                                          "tokens/kWh (default: price_per_kwh; required for p2p)")
+    offers_close: str = Field(description="ISO 8601 UTC; offers are taken until then",
+                              examples=["2026-03-01T12:00:00Z"])
+    window_start: str = Field(description="ISO 8601 UTC start of the event window", examples=["2026-03-01T17:00:00Z"])
+    window_end: str = Field(description="ISO 8601 UTC end (same UTC day)", examples=["2026-03-01T18:00:00Z"])
+    interval_minutes: int = Field(default=60, description="meter interval length; divides a day")
+    baseline: BaselineIn | None = None
+
+
+class NegawattOfferIn(_Strict):
+    side: Literal["sell", "buy"] = Field(default="sell", description="buy only in p2p_average_price events")
+    energy_kwh: float = Field(description="reduction offered (sell) or negawatts wanted (buy), kWh, > 0")
+    price_per_kwh: float | None = Field(default=None, description="unit ask (sell) or bid (buy), tokens/kWh")
+
+
+class NegawattDeliveryIn(_Strict):
+    member: str | None = Field(default=None, description="whose meter (DSO and admin only; default: yourself)")
+    history_kwh: list[list[float]] = Field(description="past days, oldest first, each the day's interval energies")
+    eligible: list[bool] | None = Field(default=None, description="per history day: may it be a baseline day "
+                                        "(false for event days, holidays, weekends as configured); default all")
+    event_day_kwh: list[float] = Field(description="the event day's interval energies, kWh")

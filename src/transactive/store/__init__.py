@@ -3,7 +3,7 @@
 Example:
     >>> from transactive.store import open_store
     >>> open_store(url="sqlite://").schema_version()
-    1
+    2
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from transactive.store.records import (
     Community,
     Member,
     MeterReading,
+    NegawattDeliveryRecord,
+    NegawattEventRecord,
+    NegawattOfferRecord,
     OrderRecord,
     Outcome,
     ResultRecord,
@@ -37,6 +40,7 @@ def open_store(data_dir: str | Path | None = None, url: str | None = None) -> Sq
 
 
 __all__ = [
-    "ROLES", "Community", "Member", "MeterReading", "OrderRecord", "Outcome", "ResultRecord", "Role", "SideName",
+    "ROLES", "Community", "Member", "MeterReading", "NegawattDeliveryRecord", "NegawattEventRecord",
+    "NegawattOfferRecord", "OrderRecord", "Outcome", "ResultRecord", "Role", "SideName",
     "Slot", "SlotState", "SqlStore", "Store", "StoreError", "open_store", "sqlite_url",
 ]

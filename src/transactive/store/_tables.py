@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the negawatt_* tables (created on an older database by create_all)
 
 metadata = sa.MetaData()
 
@@ -74,4 +74,38 @@ meter_readings = sa.Table(
     sa.Column("slot_start", sa.String(40), primary_key=True),
     sa.Column("energy_kwh", sa.Float, nullable=False),
     sa.Column("received_at", sa.String(40), nullable=False),
+)
+
+# ---------------------------------------------------------------------------------------- negawatt (version 2)
+negawatt_events = sa.Table(
+    "negawatt_events", metadata,
+    sa.Column("community", sa.String(64), sa.ForeignKey("communities.name"), primary_key=True),
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("aggregator", sa.String(64), sa.ForeignKey("members.id"), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("document", sa.Text, nullable=False),  # the event (spec, history, clearing, settlement), JSON
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+negawatt_offers = sa.Table(
+    "negawatt_offers", metadata,
+    sa.Column("seq", sa.Integer, sa.Identity(), primary_key=True, autoincrement=True),
+    sa.Column("community", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("member", sa.String(64), sa.ForeignKey("members.id"), nullable=False),
+    sa.Column("entry", sa.Text, nullable=False),  # JSON: side, energy_kwh, price_per_kwh
+    sa.Column("received_at", sa.String(40), nullable=False),
+    sa.ForeignKeyConstraint(["community", "event_id"], ["negawatt_events.community", "negawatt_events.id"]),
+    sa.UniqueConstraint("community", "event_id", "member", name="uq_negawatt_offers_one_per_member"),
+)
+
+negawatt_deliveries = sa.Table(
+    "negawatt_deliveries", metadata,
+    sa.Column("community", sa.String(64), primary_key=True),
+    sa.Column("event_id", sa.String(64), primary_key=True),
+    sa.Column("member", sa.String(64), sa.ForeignKey("members.id"), primary_key=True),
+    sa.Column("delivered_kwh", sa.Float, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),  # JSON: the baseline that verified it
+    sa.Column("received_at", sa.String(40), nullable=False),
+    sa.ForeignKeyConstraint(["community", "event_id"], ["negawatt_events.community", "negawatt_events.id"]),
 )

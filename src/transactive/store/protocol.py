@@ -9,6 +9,9 @@ from transactive.store.records import (
     Community,
     Member,
     MeterReading,
+    NegawattDeliveryRecord,
+    NegawattEventRecord,
+    NegawattOfferRecord,
     OrderRecord,
     Outcome,
     ResultRecord,
@@ -87,6 +90,36 @@ class Store(Protocol):
         ...
 
     def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]: ...
+
+    # negawatt events (schema version 2)
+    def create_negawatt_event(self, event: NegawattEventRecord) -> bool:
+        """False (and nothing written) when the community already has an event with that id."""
+        ...
+
+    def get_negawatt_event(self, community: str, event_id: str) -> NegawattEventRecord | None: ...
+
+    def list_negawatt_events(self, community: str) -> list[NegawattEventRecord]:
+        """Ordered by id."""
+        ...
+
+    def update_negawatt_event(self, event: NegawattEventRecord, expected_state: str) -> bool:
+        """Replace state and document only if the stored state is still ``expected_state`` (else False)."""
+        ...
+
+    def put_negawatt_offer(self, offer: NegawattOfferRecord, open_state: str) -> tuple[Outcome, NegawattOfferRecord]:
+        """``created`` (with ``seq``); ``conflict`` (the member's earlier offer returned) or ``closed`` (the event
+        is no longer in ``open_state``; nothing stored). Checked and written in one transaction."""
+        ...
+
+    def negawatt_offers(self, community: str, event_id: str) -> list[NegawattOfferRecord]:
+        """In arrival order."""
+        ...
+
+    def put_negawatt_delivery(self, delivery: NegawattDeliveryRecord) -> tuple[Outcome, NegawattDeliveryRecord]:
+        """One per member and event: the same figure again is a ``duplicate``, another a ``conflict``."""
+        ...
+
+    def negawatt_deliveries(self, community: str, event_id: str) -> list[NegawattDeliveryRecord]: ...
 
 
 JSONObject = Mapping[str, Any]

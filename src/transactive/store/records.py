@@ -114,3 +114,39 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     CONFLICT = "conflict"
     CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class NegawattEventRecord:
+    """A demand-response event (:mod:`transactive.market.negawatt`): its listing ``state`` and JSON document."""
+
+    community: str
+    id: str
+    aggregator: str
+    state: str
+    document: Mapping[str, Any]
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class NegawattOfferRecord:
+    """One member's offer in an event; ``entry`` holds ``side``, ``energy_kwh``, ``price_per_kwh``."""
+
+    community: str
+    event_id: str
+    member: str
+    entry: Mapping[str, Any]
+    received_at: str
+    seq: int | None = None
+
+
+@dataclass(frozen=True)
+class NegawattDeliveryRecord:
+    """A member's verified negawatts in an event (kWh) and the baseline ``detail`` that verified them."""
+
+    community: str
+    event_id: str
+    member: str
+    delivered_kwh: float
+    detail: Mapping[str, Any]
+    received_at: str
