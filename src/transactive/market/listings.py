@@ -196,12 +196,17 @@ class Board:
     listings: tuple[Listing, ...] = ()
     orders: tuple[ListingOrder, ...] = ()
     decisions: Mapping[str, Decision] = field(default_factory=lambda: MappingProxyType({}))
+    _by_id: Mapping[str, Listing] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_id", {item.listing_id: item for item in self.listings})
 
     def listing(self, listing_id: str) -> Listing:
-        for item in self.listings:
-            if item.listing_id == listing_id:
-                return item
-        raise MarketError("listing_id", f"no listing {listing_id!r}", "not_found")
+        """The listing with id ``listing_id`` (:class:`MarketError` ``not_found`` if none)."""
+        try:
+            return self._by_id[listing_id]
+        except KeyError:
+            raise MarketError("listing_id", f"no listing {listing_id!r}", "not_found") from None
 
     def remaining_wh(self, listing_id: str) -> int:
         """Energy of the listing not yet taken by pending or accepted orders, Wh."""
@@ -214,7 +219,7 @@ class Board:
 
     def list(self, listing: Listing) -> Board:
         """Add a listing (``FOR_SALE``)."""
-        if any(item.listing_id == listing.listing_id for item in self.listings):
+        if listing.listing_id in self._by_id:
             raise MarketError("listing.listing_id", f"duplicate id {listing.listing_id!r}", "conflict")
         if listing.state is not ListingState.FOR_SALE:
             raise MarketError("listing.state", "a new listing is FOR_SALE")
@@ -249,17 +254,18 @@ class Board:
     def review(self, check: OrderCheck) -> Board:
         """The DSO decides every pending order, in submission order, with ``check``."""
         decisions = dict(self.decisions)
+        accepted: dict[int, list[PlannedTrade]] = {}  # per slot: earlier decisions first, then this review's
+        for order in self.orders:
+            if order.order_id in decisions and decisions[order.order_id].accepted:
+                accepted.setdefault(self.listing(order.listing_id).slot, []).append(self._trade(order))
         for order in self.orders:
             if order.order_id in decisions:
                 continue
             slot = self.listing(order.listing_id).slot
-            accepted = [
-                self._trade(o) for o in self.orders
-                if o.order_id in decisions and decisions[o.order_id].accepted
-                and self.listing(o.listing_id).slot == slot
-            ]
-            reason = tuple(check([*accepted, self._trade(order)]))
+            reason = tuple(check([*accepted.get(slot, []), self._trade(order)]))
             decisions[order.order_id] = Decision(order.order_id, not reason, reason)
+            if not reason:
+                accepted.setdefault(slot, []).append(self._trade(order))
         return replace(self, decisions=MappingProxyType(decisions))
 
     def close(self, slot: int) -> Board:

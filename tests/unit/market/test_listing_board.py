@@ -182,3 +182,15 @@ def test_money_is_conserved_per_order(
     for o in s:
         assert o.seller_micro + o.buyer_micro + o.service_charge_micro + o.penalty_micro == 0
         assert o.buyer_micro <= 0 and o.service_charge_micro >= 0 and o.penalty_micro >= 0
+
+
+def test_a_second_review_sees_the_orders_accepted_earlier() -> None:
+    seen: list[list[str]] = []
+
+    def dso(trades: Sequence[PlannedTrade]) -> tuple[str, ...]:
+        seen.append([t.order_id for t in trades])
+        return ()
+
+    board = _board().review(lambda trades: ()).list(Listing("L3", "pv3", 3, 1.0, 0.05))
+    board.place(ListingOrder("o5", "L3", "ev", 1.0)).review(dso)
+    assert seen == [["o1", "o2", "o3", "o5"]]
