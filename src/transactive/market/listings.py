@@ -219,25 +219,46 @@ class Board:
 
     def list(self, listing: Listing) -> Board:
         """Add a listing (``FOR_SALE``)."""
-        if listing.listing_id in self._by_id:
-            raise MarketError("listing.listing_id", f"duplicate id {listing.listing_id!r}", "conflict")
-        if listing.state is not ListingState.FOR_SALE:
-            raise MarketError("listing.state", "a new listing is FOR_SALE")
-        return replace(self, listings=(*self.listings, listing))
+        return self.list_all([listing])
+
+    def list_all(self, listings: Sequence[Listing]) -> Board:
+        """Add several listings at once (same rules as :meth:`list`, one copy of the board)."""
+        seen = set(self._by_id)
+        for listing in listings:
+            if listing.listing_id in seen:
+                raise MarketError("listing.listing_id", f"duplicate id {listing.listing_id!r}", "conflict")
+            if listing.state is not ListingState.FOR_SALE:
+                raise MarketError("listing.state", "a new listing is FOR_SALE")
+            seen.add(listing.listing_id)
+        return replace(self, listings=(*self.listings, *listings))
 
     def place(self, order: ListingOrder) -> Board:
         """Add a pending order; the listing must be ``FOR_SALE`` with enough energy remaining."""
-        if any(o.order_id == order.order_id for o in self.orders):
-            raise MarketError("order.order_id", f"duplicate id {order.order_id!r}", "conflict")
-        listing = self.listing(order.listing_id)
-        if listing.state is not ListingState.FOR_SALE:
-            raise MarketError("order.listing_id", f"listing is {listing.state.value}", "too_late")
-        if order.buyer == listing.seller:
-            raise MarketError("order.buyer", "a seller cannot buy its own listing")
-        remaining = self.remaining_wh(order.listing_id)
-        if order.energy_wh > remaining:
-            raise MarketError("order.energy_kwh", f"exceeds the {remaining} Wh remaining on the listing", "conflict")
-        return replace(self, orders=(*self.orders, order))
+        return self.place_all([order])
+
+    def place_all(self, orders: Sequence[ListingOrder]) -> Board:
+        """Add several pending orders in sequence (same rules as :meth:`place`; all or none are added)."""
+        order_ids = {o.order_id for o in self.orders}
+        taken: dict[str, int] = {}
+        for o in self.orders:
+            if o.order_id not in self.decisions or self.decisions[o.order_id].accepted:
+                taken[o.listing_id] = taken.get(o.listing_id, 0) + o.energy_wh
+        for order in orders:
+            if order.order_id in order_ids:
+                raise MarketError("order.order_id", f"duplicate id {order.order_id!r}", "conflict")
+            listing = self.listing(order.listing_id)
+            if listing.state is not ListingState.FOR_SALE:
+                raise MarketError("order.listing_id", f"listing is {listing.state.value}", "too_late")
+            if order.buyer == listing.seller:
+                raise MarketError("order.buyer", "a seller cannot buy its own listing")
+            remaining = energy_to_wh(listing.energy_kwh) - taken.get(order.listing_id, 0)
+            if order.energy_wh > remaining:
+                raise MarketError(
+                    "order.energy_kwh", f"exceeds the {remaining} Wh remaining on the listing", "conflict"
+                )
+            order_ids.add(order.order_id)
+            taken[order.listing_id] = taken.get(order.listing_id, 0) + order.energy_wh
+        return replace(self, orders=(*self.orders, *orders))
 
     def _trade(self, order: ListingOrder) -> PlannedTrade:
         listing = self.listing(order.listing_id)

@@ -194,3 +194,21 @@ def test_a_second_review_sees_the_orders_accepted_earlier() -> None:
     board = _board().review(lambda trades: ()).list(Listing("L3", "pv3", 3, 1.0, 0.05))
     board.place(ListingOrder("o5", "L3", "ev", 1.0)).review(dso)
     assert seen == [["o1", "o2", "o3", "o5"]]
+
+
+def test_bulk_operations_equal_one_by_one() -> None:
+    listings = [Listing(f"L{k}", f"s{k}", 1, 2.0, 0.05) for k in range(4)]
+    orders = [ListingOrder(f"o{k}", f"L{k % 4}", f"b{k}", 0.5) for k in range(8)]
+    one = Board()
+    for item in listings:
+        one = one.list(item)
+    for o in orders:
+        one = one.place(o)
+    bulk = Board().list_all(listings).place_all(orders)
+    assert bulk.listings == one.listings and bulk.orders == one.orders
+    assert [bulk.remaining_wh(f"L{k}") for k in range(4)] == [1000] * 4
+    with pytest.raises(MarketError) as err:  # the 5th half-kWh order on L0 exceeds it: nothing is added
+        bulk.place_all([ListingOrder("x1", "L1", "b", 0.5), ListingOrder("x2", "L0", "b", 1.5)])
+    assert err.value.field == "order.energy_kwh"
+    with pytest.raises(MarketError):
+        Board().list_all([listings[0], listings[0]])
