@@ -154,3 +154,29 @@ def test_uniform_auction_never_worse_than_the_grid(net_wh: list[int], wholesale:
         if line.bought_wh:
             assert -line.money_micro <= tariff.buy_alternative_per_kwh(wholesale) * line.bought_wh * 1000 + 1
     assert set(STAGES) == set(s.statements[0].stages)
+
+
+def test_dpda_scenario_10_fixture_with_clipping_cut_to_the_buyers() -> None:
+    # SEED-NOTES §4, scenario 10: Case 3, p0 = 20.5, E'(S) [0, 6, 0, 21, 0, 0, 0, 51], buyers 1 and 9 (45 + 27).
+    # DPDA's clipping leaves 78 kWh sold against 72 bought: the sellers are cut to 72 kWh by apportion,
+    # 72000 Wh over weights 6 : 21 : 51 -> [5538, 19385, 47077] (largest remainders .923 and .615 round up).
+    sellers = dict(zip(["3", "14", "11", "2", "13", "6", "15", "4"], [30, 25, 18, 40, 50, 21, 14, 70], strict=True))
+    s_price = [20, 10, 16, 5, 18, 25, 7, 2]
+    buyers = dict(zip(["16", "1", "10", "9", "5", "8", "12"], [30, 45, 13, 27, 18, 39, 96], strict=True))
+    b_price = [15, 28, 6, 30, 8, 15, 23]
+    prosumers = [Prosumer(f"s{k}", e, p) for (k, e), p in zip(sellers.items(), s_price, strict=True)]
+    prosumers += [Prosumer(f"b{k}", -e, p) for (k, e), p in zip(buyers.items(), b_price, strict=True)]
+    s = settle_slot(0, prosumers, mechanism="dpda")
+    assert s.auction is not None and s.auction.price_per_kwh == pytest.approx(20.5)
+    sold = {x.peer: x.stages["auction"].sold_wh for x in s.statements if x.peer.startswith("s")}
+    assert sold == {"s3": 0, "s14": 5538, "s11": 0, "s2": 19385, "s13": 0, "s6": 0, "s15": 0, "s4": 47077}
+    bought = {x.peer: x.stages["auction"].bought_wh for x in s.statements if x.peer.startswith("b")}
+    assert bought == {"b16": 0, "b1": 45000, "b10": 0, "b9": 27000, "b5": 0, "b8": 0, "b12": 0}
+    # everyone at p0 for what is settled: 20.5 * 5.538 = 113.529 tokens, ...; buyers 922.5 and 553.5
+    assert [_money(s, p, "auction") for p in ("s14", "s2", "s4", "b1", "b9")] == [
+        113_529_000, 397_392_500, 965_078_500, -922_500_000, -553_500_000]
+    assert s.accounts["auctioneer"] == 0
+    # the rest: s14 sells 25 - 5.538 = 19.462 kWh to the grid at 0.015; b12 buys its 96 kWh at 0.1
+    assert s.statement("s14").stages["grid"].sold_wh == 19_462 and _money(s, "s14", "grid") == 291_930
+    assert _money(s, "b12", "grid") == -9_600_000
+    assert s.balance_micro == 0
