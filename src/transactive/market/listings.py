@@ -363,6 +363,8 @@ def settle_listings(
         raise MarketError("slot", f"bidding for slot {slot} is still open: close it first", "conflict")
     by_id = {d.order_id: d for d in deliveries}
     accepted = board.accepted_orders(slot)
+    if any(board.listing(o.listing_id).state is ListingState.CLOSE for o in accepted):
+        raise MarketError("slot", f"slot {slot} is already settled", "conflict")
     if set(by_id) != {o.order_id for o in accepted} or len(by_id) != len(deliveries):
         raise MarketError("deliveries", "need exactly one delivery per accepted order of the slot")
     out: list[OrderSettlement] = []

@@ -160,6 +160,11 @@ def test_settlement_needs_closed_bidding_and_one_delivery_per_order() -> None:
     with pytest.raises(MarketError) as err:
         settle_listings(board.close(3), 3, [Delivery("o1", 2000), Delivery("o2", 2000), Delivery("o3", 1000)])
     assert err.value.field == "deliveries[o1]"
+    full = [Delivery("o1", 3000), Delivery("o2", 2000), Delivery("o3", 1000)]
+    settled, _ = settle_listings(board.close(3), 3, full)
+    with pytest.raises(MarketError) as err:  # a slot is settled once
+        settle_listings(settled, 3, full)
+    assert err.value.field == "slot" and err.value.kind == "conflict"
 
 
 @settings(max_examples=100, deadline=None)
