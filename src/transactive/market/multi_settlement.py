@@ -40,15 +40,17 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from transactive.market.bilateral import BilateralContract
 from transactive.market.errors import MarketError
 from transactive.market.grid_trading import GridTariff, MainGridTrade, settle_with_grid
 from transactive.market.listings import Board, OrderSettlement, ServiceRates, metered_delivery, settle_listings
 from transactive.orders import Orders
 from transactive.result import ClearingResult
 from transactive.units import apportion, energy_to_wh, money_to_micro
+
+if TYPE_CHECKING:  # the contracts need the ledger extra only to be signed and verified
+    from transactive.market.bilateral import BilateralContract
 
 Stage = Literal["bilateral", "listings", "auction", "grid"]
 STAGES: tuple[Stage, ...] = ("bilateral", "listings", "auction", "grid")
