@@ -51,3 +51,13 @@ def test_parse_slot_start() -> None:
         with pytest.raises(MarketError, match=message) as info:
             parse_slot_start(bad, 15)
         assert info.value.field == "slot_start"
+
+
+def test_pure_market_modules_import_without_the_storage_layer() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, transactive.market.negawatt, transactive.market.grid_trading, "
+            "transactive.market.multi_settlement; print('sqlalchemy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
