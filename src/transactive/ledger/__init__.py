@@ -20,12 +20,15 @@ Off-chain half:
 * :mod:`transactive.ledger.nonces` -- replay protection (nonce store interface, in-memory store);
 * :mod:`transactive.ledger.proofs` -- the slot batch file and the JSON inclusion-proof format;
 * :mod:`transactive.ledger.proof_cli` -- ``transactive ledger proof`` (make / verify proofs);
-* :mod:`transactive.ledger.clearance` -- Proof of Clearance: validators recompute, endorse, compare roots,
-  submit k-of-n;
+* :mod:`transactive.ledger.clearance` -- Proof of Clearance: validators recompute (batch-mode entries include
+  the auctioneer and miner rewards), endorse, compare roots, submit k-of-n, settle;
+* :mod:`transactive.ledger.validator_service` -- ``transactive ledger validator`` (a validator as an HTTP/JSON
+  service) and the coordinator that asks validator endpoints over the network;
 * :mod:`transactive.ledger.audit` -- the archive layout (``SlotArchive``) and ``transactive ledger verify``;
 * :mod:`transactive.ledger.channels` -- what the prosumer and DSO channels may see of a slot.
 
-The formats are specified in ``docs/ledger.md``. Importing it needs the ``ledger`` extra.
+The formats are specified in ``docs/ledger.md``. Importing it needs the ``ledger`` extra (except
+:mod:`~transactive.ledger.channels`, which the service imports).
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    resultRoot)``, no validator twice, and at least the Registry's threshold of them (``endorsement i``,
    ``endorsements``);
 6. settlement balance: the credits never exceed the debits (no money created by a slot); for a SETTLED
-   slot in batch mode exactly ``credits + floor(D x_A) + floor(D x_M) == D`` (seed 001 eq. 2-3)
+   slot in batch mode exactly ``credits + floor(D x_A) + floor(D x_M) == D`` (seed 001 eq. 2-3, the
+   slot's own shares)
    (``balance``);
 7. token conservation: ``totalSupply == sum of balances`` over every known account (chain accounts,
    validators, contracts, every result account) and ``totalSupply == minted - burned`` from the journal
@@ -46,7 +47,7 @@ from typing import Any
 from transactive.ledger._encoding import hex0x
 from transactive.ledger.chain import Chain, Contract
 from transactive.ledger.clearance import ClearanceError, recompute
-from transactive.ledger.commitments import result_tree
+from transactive.ledger.commitments import RewardShares, result_tree
 from transactive.ledger.compiler import load_artifact
 from transactive.ledger.eip712 import endorsement_digest
 from transactive.ledger.endorsement import valid_endorsements
@@ -56,7 +57,7 @@ from transactive.ledger.signing import SignatureError, recover_address
 
 ARCHIVE_FORMAT = "transactive.ledger-archive/1"
 EXIT_CLEAN, EXIT_DISCREPANCY, EXIT_UNREADABLE = 0, 1, 2
-SETTLED, MODE_BATCH, PPM = 4, 1, 1_000_000
+SETTLED, MODE_BATCH = 4, 1
 
 __all__ = ["ARCHIVE_FORMAT", "AuditInputError", "Discrepancy", "SlotArchive", "verify_archive"]
 
@@ -173,22 +174,22 @@ def _entry(e: Any) -> str:
 
 
 def _check_slot(
-    chain: Chain, slots: Contract, batch: SlotBatch, *, validators: Sequence[str], threshold: int,
-    rates: tuple[int, int],
+    chain: Chain, slots: Contract, batch: SlotBatch, *, validators: Sequence[str], threshold: int
 ) -> Discrepancy | None:
     s = batch.slot
     checked = verify_orders(batch.orders, batch.domain, slot=s)
     if checked.rejected:
         k, err = checked.rejected[0]
         return Discrepancy(s, f"order {k}", "a valid signed order of this slot", f"{err.reason}: {err}")
-    state, mode, _, _, order_root, order_count, result_root, _, _, _ = chain.call(slots, "slots", s)
+    state, mode, _, _, order_root, order_count, result_root, rate_a, rate_m, _ = chain.call(slots, "slots", s)
+    shares = RewardShares(int(rate_a), int(rate_m)) if mode == MODE_BATCH else None
     if batch.order_root != order_root:
         return Discrepancy(s, "orderRoot", f"{hex0x(order_root)} (on chain)",
                            f"{hex0x(batch.order_root)} (recomputed from the stored orders)")
     if len(batch.orders) != order_count:
         return Discrepancy(s, "orderCount", f"{order_count} (on chain)", f"{len(batch.orders)} stored orders")
     try:
-        recomputed = recompute(batch, verify=False)
+        recomputed = recompute(batch, verify=False, rewards=shares)
     except ClearanceError as exc:
         return Discrepancy(s, "recomputation", "a clearing of the stored orders", str(exc))
     stored = {e.account: e for e in batch.results}
@@ -227,8 +228,8 @@ def _check_slot(
     credits = sum(e.amount_micro for e in batch.results if e.amount_micro > 0)
     if credits > debits:
         return Discrepancy(s, "balance", f"credits <= debits ({debits})", f"credits {credits}")
-    if state == SETTLED and mode == MODE_BATCH:
-        rewards = debits * rates[0] // PPM + debits * rates[1] // PPM
+    if state == SETTLED and shares is not None:
+        rewards = sum(shares.rewards_micro(debits))
         if credits + rewards != debits:
             return Discrepancy(s, "balance", f"credits + rewards == debits ({debits})",
                                f"credits {credits} + rewards {rewards}")
@@ -283,10 +284,9 @@ def _audit(chain: Chain, manifest: dict[str, Any], batches: Sequence[SlotBatch])
     slots = _contract("MarketSlots", manifest["slots"])
     validators = [str(v) for v in chain.call(registry, "validator_list")]
     threshold = int(chain.call(registry, "threshold"))
-    rates = (int(chain.call(slots, "auctioneer_ppm")), int(chain.call(slots, "miner_ppm")))
     accounts: list[str] = [*chain.accounts, *validators, registry.address, token.address, slots.address]
     for batch in batches:
-        found = _check_slot(chain, slots, batch, validators=validators, threshold=threshold, rates=rates)
+        found = _check_slot(chain, slots, batch, validators=validators, threshold=threshold)
         if found is not None:
             return found
         accounts += [e.account for e in batch.results]

@@ -19,6 +19,7 @@ not an offer, so the DSO sees it -- it needs it with the distance to bill the li
 
 Example:
     >>> from transactive.ledger.eip712 import Domain
+    >>> from transactive.ledger.proofs import SlotBatch
     >>> batch = SlotBatch(Domain(chain_id=1, verifying_contract="0x" + "42" * 20), 5, ())
     >>> sorted(ChannelView(batch).dso())
     ['charge_per_km', 'format', 'price_per_kwh', 'resultRoot', 'results', 'slot', 'total_charge', 'trades']
@@ -26,19 +27,22 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from transactive.ledger._encoding import hex0x
-from transactive.ledger.proofs import SlotBatch
-from transactive.result import ClearingResult
+if TYPE_CHECKING:  # import-light: the service uses this module without the ledger extra installed
+    from transactive.ledger.proofs import SlotBatch
+    from transactive.result import ClearingResult
 
 ROLE_PROSUMER, ROLE_AGGREGATOR, ROLE_DSO, ROLE_VALIDATOR, ROLE_ADMIN = 1, 2, 4, 8, 16
 PROSUMER_CHANNEL_ROLES = ROLE_PROSUMER | ROLE_AGGREGATOR | ROLE_VALIDATOR | ROLE_ADMIN
 DSO_FORMAT = "transactive.dso-view/1"
 PROSUMER_FORMAT = "transactive.prosumer-view/1"
 DSO_TRADE_FIELDS = ("buyer", "seller", "energy_kwh", "distance_m", "charge")
+DSO_ROW_FIELDS = ("id", "energy_kwh", "payment")
+"""What the DSO sees of one traded row of a service result document (``transactive.result/1``)."""
 
-__all__ = ["DSO_FORMAT", "DSO_TRADE_FIELDS", "PROSUMER_FORMAT", "ChannelView"]
+__all__ = ["DSO_FORMAT", "DSO_ROW_FIELDS", "DSO_TRADE_FIELDS", "PROSUMER_FORMAT", "ChannelView"]
 
 
 class ChannelView:
@@ -59,12 +63,39 @@ class ChannelView:
         return {
             "format": DSO_FORMAT,
             "slot": self.batch.slot,
-            "resultRoot": hex0x(self.batch.result_root),
+            "resultRoot": "0x" + self.batch.result_root.hex(),
             "results": [r.to_json() for r in self.batch.results],
             "price_per_kwh": None if self.result is None else self.result.price_per_kwh,
             "trades": trades,
             "total_charge": details.get("total_charge", 0.0),
             "charge_per_km": details.get("charge_per_km"),
+        }
+
+    @staticmethod
+    def dso_of_result(document: Mapping[str, Any], buses: Mapping[str, str | None]) -> dict[str, Any]:
+        """The DSO channel of an off-chain service result (``transactive.result/1``; the service's
+        ``market.views``): traded volume, money flows, participant count and the trades -- rows with
+        energy > 0 reduced to :data:`DSO_ROW_FIELDS` plus their side and bus. Never an order (no offered
+        quantity or price, no block), no ``details`` (they can hold marginal bids), no non-trading row.
+
+        Example:
+            >>> doc = {"sellers": [{"id": "s", "energy_kwh": 2.0, "payment": 5.0, "price_per_kwh": 1.0}],
+            ...        "buyers": [{"id": "b", "energy_kwh": 2.0, "payment": 5.0}, {"id": "x", "energy_kwh": 0.0,
+            ...        "payment": 0.0}], "details": {"marginal_bid": 3.0}}
+            >>> view = ChannelView.dso_of_result(doc, {"s": "bus-1"})
+            >>> [sorted(t) for t in view["trades"]][0], view["participants"]
+            (['bus', 'energy_kwh', 'id', 'payment', 'side'], 3)
+        """
+        trades = [{"id": r["id"], "side": side, "bus": buses.get(r["id"]), "energy_kwh": r["energy_kwh"],
+                   "payment": r["payment"]}
+                  for side, key in (("sell", "sellers"), ("buy", "buyers"))
+                  for r in document[key] if r["energy_kwh"] > 0]
+        return {
+            "traded_kwh": sum(r["energy_kwh"] for r in document["sellers"]),
+            "sellers_received": sum(r["payment"] for r in document["sellers"]),
+            "buyers_paid": sum(r["payment"] for r in document["buyers"]),
+            "participants": len(document["sellers"]) + len(document["buyers"]),
+            "trades": trades,
         }
 
     def prosumer(self) -> dict[str, Any]:

@@ -19,6 +19,15 @@ threshold ``k``:
 5. The **miner** is the first validator whose ``submit_result`` with the ``k`` signatures is accepted on
    chain (:func:`submit`): later submissions revert because the slot is already CLEARED, so the chain
    itself decides who wins the miner reward.
+6. A batch-mode slot is then **settled** (:func:`settle`) with every entry in one ``settle_batch``.
+
+Rewards (seed 001 eq. 2-3): ``MarketSlots.settle_batch`` pays ``floor(D x_A)`` to the auctioneer and
+``floor(D x_M)`` to the miner, ``D`` being the sum of the debits (what buyers pay), and requires
+``credits + rewards == D``. For a batch-mode slot the committed entries therefore already include the
+rewards: :func:`recompute` with the slot's :class:`~transactive.ledger.commitments.RewardShares` lowers the
+sellers' credits to ``D - rewards`` pro rata
+(:func:`~transactive.ledger.commitments.settle_entries`), deterministically, so every validator obtains
+the same root and the settlement balances to the micro-token.
 
 The contract accepts any ``k`` valid validator signatures for a root; a root endorsed by fewer than ``k``
 validators cannot be submitted. An honest majority of ``k`` is therefore what makes a result final; the
@@ -35,7 +44,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from transactive.ledger.chain import Chain, ChainRevert, Contract
-from transactive.ledger.commitments import ResultEntry, result_entries, result_tree
+from transactive.ledger.commitments import (
+    ResultEntry,
+    RewardShares,
+    SettlementTree,
+    result_entries,
+    result_tree,
+    settle_entries,
+)
 from transactive.ledger.eip712 import Domain
 from transactive.ledger.endorsement import endorse, valid_endorsements
 from transactive.ledger.orders_codec import messages_to_orders, verify_orders
@@ -52,19 +68,31 @@ __all__ = [
     "domain_of",
     "recompute",
     "run_slot",
+    "settle",
+    "slot_rewards",
     "submit",
 ]
+
+
+MODE_BATCH = 1
 
 
 class ClearanceError(ValueError):
     """A batch cannot be recomputed, or the validators did not reach the threshold."""
 
 
-def recompute(batch: SlotBatch, *, verify: bool = True, pool: WorkerPool | None = None) -> tuple[ResultEntry, ...]:
+def recompute(
+    batch: SlotBatch, *, verify: bool = True, pool: WorkerPool | None = None, rewards: RewardShares | None = None
+) -> tuple[ResultEntry, ...]:
     """The result entries of ``batch`` recomputed from its orders, mechanism and params (pure, deterministic).
 
     ``verify`` re-checks every order (signature, slot, nonce reuse inside the batch) first; the auctioneer
     must commit only valid orders, so any rejected order is a :class:`ClearanceError`.
+
+    ``rewards``: the slot's reward shares for a batch-mode slot (:func:`slot_rewards`); the entries then
+    already carry the auctioneer and miner rewards taken from the sellers' credits
+    (:func:`~transactive.ledger.commitments.settle_entries`), so ``MarketSlots.settle_batch`` balances to
+    the micro-token. ``None``: the mechanism's entries as they are (claims mode, off-chain use).
     """
     # deferred: the grid-aware registry imports the matching layer
     from transactive.marketfile import MarketFileError, parse_params
@@ -89,7 +117,22 @@ def recompute(batch: SlotBatch, *, verify: bool = True, pool: WorkerPool | None 
         result = mechanism.clear(sellers, buyers, params)
     except ValueError as exc:  # OrdersError / ParamError: the batch does not fit the mechanism
         raise ClearanceError(f"slot {batch.slot}: {mechanism.name}: {exc}") from exc
-    return tuple(result_entries(result, sellers, buyers))
+    entries = result_entries(result, sellers, buyers)
+    if rewards is not None:
+        try:
+            entries = settle_entries(entries, rewards)
+        except ValueError as exc:
+            raise ClearanceError(f"slot {batch.slot}: {exc}") from exc
+    return tuple(entries)
+
+
+def slot_rewards(chain: Chain, slots: Contract, slot: int) -> RewardShares | None:
+    """The reward shares ``recompute`` must apply to an opened ``slot``: the shares the slot was opened with
+    for a batch-mode slot, ``None`` for a claims-mode (or unopened) slot."""
+    record = chain.call(slots, "slots", slot)
+    if int(record[1]) != MODE_BATCH:
+        return None
+    return RewardShares(int(record[7]), int(record[8]))
 
 
 def auctioneer_index(slot: int, n_validators: int) -> int:
@@ -121,13 +164,13 @@ class Validator:
     def address(self) -> str:
         return self._signer.address
 
-    def solve(self, batch: SlotBatch) -> tuple[ResultEntry, ...]:
+    def solve(self, batch: SlotBatch, rewards: RewardShares | None = None) -> tuple[ResultEntry, ...]:
         """The result entries this validator obtains (honest: :func:`recompute`)."""
-        return recompute(batch)
+        return recompute(batch, rewards=rewards)
 
-    def endorse(self, batch: SlotBatch) -> Endorsed:
+    def endorse(self, batch: SlotBatch, rewards: RewardShares | None = None) -> Endorsed:
         """Recompute ``batch`` and sign ``Endorsement(slot, orderRoot, resultRoot)`` for the computed root."""
-        results = self.solve(batch)
+        results = self.solve(batch, rewards)
         root = result_tree(batch.slot, results).root
         signature = endorse(self._signer, batch.domain, batch.slot, batch.order_root, root)
         return Endorsed(self.address, batch.slot, batch.order_root, root, results, signature)
@@ -220,7 +263,8 @@ def run_slot(
     auctioneer = validators[auctioneer_index(batch.slot, n)].address
     chain.transact(slots, "open_slot", batch.slot, mode, sender=auctioneer)
     chain.transact(slots, "commit_orders", batch.slot, batch.order_root, len(batch.orders), sender=auctioneer)
-    answers = [v.endorse(batch) for v in validators]
+    rewards = slot_rewards(chain, slots, batch.slot)
+    answers = [v.endorse(batch, rewards) for v in validators]
     collected = collect(batch, answers, validators=[v.address for v in validators], k=k)
     start = auctioneer_index(batch.slot, n) + 1
     miners = [validators[(start + j) % n].address for j in range(n)]
@@ -228,6 +272,14 @@ def run_slot(
     miner = submit(chain, slots, collected, miners, k)
     final = replace(batch, results=collected.results, endorsements=collected.signatures)
     return final, collected, miner
+
+
+def settle(chain: Chain, slots: Contract, batch: SlotBatch, *, sender: str | None = None) -> None:
+    """Settle a CLEARED batch-mode slot with ``MarketSlots.settle_batch``: every result entry as a row, in
+    leaf-hash order (buyers must have approved the contract for their debits)."""
+    tree = SettlementTree.build([e.values(batch.slot) for e in batch.results])
+    rows = [(a, e, m) for _, a, e, m in tree.rows]
+    chain.transact(slots, "settle_batch", batch.slot, rows, sender=sender)
 
 
 def domain_of(chain: Chain, slots: Contract) -> Domain:

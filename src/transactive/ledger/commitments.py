@@ -49,6 +49,7 @@ from transactive.units import apportion, energy_to_wh, money_to_micro
 
 ORDER_LEAF_TYPES: tuple[str, ...] = ("bytes32",)
 RESULT_LEAF_TYPES: tuple[str, ...] = ("uint256", "address", "int256", "int256")
+PPM = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -206,3 +207,51 @@ def result_entries(result: ClearingResult, sellers: Orders, buyers: Orders) -> l
     return [
         ResultEntry(account, energy_wh, amount_micro) for account, (energy_wh, amount_micro) in totals.items()
     ]
+
+
+@dataclass(frozen=True)
+class RewardShares:
+    """A slot's reward shares in parts per million of its debits ``D`` (``MarketSlots`` fixes them when the
+    slot is opened): ``auctioneer_ppm`` is X^A (seed 001 eq. 2), ``miner_ppm`` X^M (eq. 3)."""
+
+    auctioneer_ppm: int = 0
+    miner_ppm: int = 0
+
+    def __post_init__(self) -> None:
+        if self.auctioneer_ppm < 0 or self.miner_ppm < 0 or self.auctioneer_ppm + self.miner_ppm > PPM:
+            raise ValueError("reward shares must be >= 0 and add up to at most 1,000,000 ppm")
+
+    def rewards_micro(self, debits_micro: int) -> tuple[int, int]:
+        """``(floor(D x_A), floor(D x_M))`` exactly as ``MarketSlots.settle_batch`` computes them."""
+        return debits_micro * self.auctioneer_ppm // PPM, debits_micro * self.miner_ppm // PPM
+
+
+
+def settle_entries(entries: Sequence[ResultEntry], shares: RewardShares) -> list[ResultEntry]:
+    """The entries of a batch-mode slot, rebalanced so ``MarketSlots.settle_batch`` accepts them:
+    ``credits + floor(D x_A) + floor(D x_M) == D`` with ``D`` = the sum of the debits (what buyers pay).
+
+    Debits and energy are unchanged. The credits are set to ``D - rA - rM`` in total, apportioned over the
+    accounts with a positive amount in proportion to their amounts (:func:`~transactive.units.apportion`,
+    largest remainder, ties to the earlier entry): the rewards come out of the sellers' proceeds pro rata,
+    and a mechanism's surplus (or deficit) is shared among them the same way, since the contract moves no
+    money that buyers did not pay. Entry order is kept. ``ValueError`` when buyers pay but no account is
+    credited (nothing to apportion over).
+
+    Example:
+        >>> a, b = "0x" + "11" * 20, "0x" + "22" * 20
+        >>> settle_entries([ResultEntry(a, 2000, 300000), ResultEntry(b, -2000, -300000)],
+        ...                RewardShares(10_000, 10_000))[0].amount_micro
+        294000
+    """
+    debits = -sum(e.amount_micro for e in entries if e.amount_micro < 0)
+    reward_a, reward_m = shares.rewards_micro(debits)
+    credited = [k for k, e in enumerate(entries) if e.amount_micro > 0]
+    target = debits - reward_a - reward_m
+    if not credited and target > 0:
+        raise ValueError(f"buyers pay {debits} micro-tokens but no account is credited")
+    parts = apportion(target, [float(entries[k].amount_micro) for k in credited])
+    out = list(entries)
+    for k, amount in zip(credited, parts, strict=True):
+        out[k] = ResultEntry(entries[k].account, entries[k].energy_wh, amount)
+    return out

@@ -5,13 +5,15 @@
 * **DSO:** the grid view: per slot the mechanism, price, traded volume, money flows, and the trades
   (participants with energy > 0: id, side, bus, energy, payment). Never an order: no offered quantities,
   no bid or ask prices, no blocks, no details (mechanism details can contain marginal bids), and no rows of
-  participants that did not trade.
+  participants that did not trade. Built by :meth:`transactive.ledger.channels.ChannelView.dso_of_result`,
+  the one place that decides what the DSO channel shows.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from transactive.ledger.channels import ChannelView
 from transactive.market.errors import MarketError
 from transactive.store import Member, ResultRecord, Store
 
@@ -32,15 +34,5 @@ def result_view(store: Store, member: Member, record: ResultRecord) -> dict[str,
                 "buyers": [r for r in doc["buyers"] if r["id"] == member.id]}
     if member.role == "dso":
         buses = {m.id: m.bus for m in store.list_members(record.community)}
-        trades = [{"id": r["id"], "side": side, "bus": buses.get(r["id"]), "energy_kwh": r["energy_kwh"],
-                   "payment": r["payment"]}
-                  for side, key in (("sell", "sellers"), ("buy", "buyers"))
-                  for r in doc[key] if r["energy_kwh"] > 0]
-        sold = sum(r["energy_kwh"] for r in doc["sellers"])
-        return {**_header(record), "view": "dso",
-                "traded_kwh": sold,
-                "sellers_received": sum(r["payment"] for r in doc["sellers"]),
-                "buyers_paid": sum(r["payment"] for r in doc["buyers"]),
-                "participants": len(doc["sellers"]) + len(doc["buyers"]),
-                "trades": trades}
+        return {**_header(record), "view": "dso", **ChannelView.dso_of_result(doc, buses)}
     raise MarketError("Authorization", f"role {member.role} has no result view", "forbidden")

@@ -11,7 +11,7 @@ import pytest
 from transactive.ledger.audit import SlotArchive, verify_archive
 from transactive.ledger.chain import ChainRevert
 from transactive.ledger.clearance import Validator, collect, domain_of, recompute, run_slot
-from transactive.ledger.commitments import ResultEntry, result_tree
+from transactive.ledger.commitments import ResultEntry, RewardShares, result_tree
 from transactive.ledger.embedded import EmbeddedChain
 from transactive.ledger.orders_codec import OrderMessage, sign_order
 from transactive.ledger.proofs import SlotBatch
@@ -40,8 +40,8 @@ def dep(suite: Deployment) -> Iterator[Deployment]:
 class Tamperer(Validator):
     """A dishonest validator: credits its accomplice one extra token (the root it signs is wrong)."""
 
-    def solve(self, batch: SlotBatch) -> tuple[ResultEntry, ...]:
-        honest = super().solve(batch)
+    def solve(self, batch: SlotBatch, rewards: RewardShares | None = None) -> tuple[ResultEntry, ...]:
+        honest = super().solve(batch, rewards)
         first = honest[0]
         return (ResultEntry(first.account, first.energy_wh, first.amount_micro + 1_000_000), *honest[1:])
 
@@ -79,7 +79,8 @@ def test_honest_k_of_n_slot_accepted_on_chain(dep: Deployment) -> None:
     vs = validators(dep)
     final, collected, miner = run_slot(dep.chain, dep.slots, small_batch(dep, slot), vs, k=K)
     p0, p1 = dep.prosumers[:2]
-    assert set(final.results) == {ResultEntry(p0, 2_000, 300_000), ResultEntry(p1, -2_000, -300_000)}
+    # p1 pays 0.30 tokens; deploy_suite's X^A = X^M = 1% of D = 300,000 come out of p0's proceeds
+    assert set(final.results) == {ResultEntry(p0, 2_000, 300_000 - 2 * 3_000), ResultEntry(p1, -2_000, -300_000)}
     assert collected.dissenters == () and len(collected.signers) == 4
     assert miner == dep.validators[3]  # the first submitter after the auctioneer wins
     on_chain = dep.chain.call(dep.slots, "slots", slot)
@@ -98,8 +99,12 @@ def test_dishonest_validator_is_detected_and_outvoted(dep: Deployment) -> None:
     assert dep.chain.call(dep.slots, "slots", slot)[6] == recompute_root(final)
 
 
-def recompute_root(batch: SlotBatch) -> bytes:
-    return result_tree(batch.slot, recompute(batch)).root
+SUITE_SHARES = RewardShares(10_000, 10_000)  # deploy_suite's X^A = X^M = 1%
+
+
+def recompute_root(batch: SlotBatch, rewards: RewardShares | None = SUITE_SHARES) -> bytes:
+    """The root an honest validator computes (batch mode at deploy_suite's 1% + 1% by default)."""
+    return result_tree(batch.slot, recompute(batch, rewards=rewards)).root
 
 
 def test_chain_rejects_result_with_fewer_than_k_honest_signatures(dep: Deployment) -> None:
@@ -132,7 +137,7 @@ def test_two_validators_compute_byte_identical_roots(dep: Deployment) -> None:
     assert a.result_root == b.result_root and a.results == b.results
     # from the JSON document alone (a third party) too
     again = SlotBatch.from_json(batch.to_json())
-    assert recompute_root(again) == a.result_root
+    assert recompute_root(again, None) == a.result_root
     # the result is not trivially empty: the random book crosses
     assert any(e.energy_wh != 0 for e in a.results)
 
@@ -149,5 +154,5 @@ def test_colluding_k_validators_are_caught_by_the_audit(dep: Deployment, tmp_pat
     archive.save(final)
     found = verify_archive(tmp_path, chain=dep.chain)
     assert found is not None and (found.slot, found.what) == (slot, f"result {dep.prosumers[0]}")
-    assert found.expected == "(energyWh 2000, amountMicro 300000) (recomputed)"
-    assert found.found == "(energyWh 2000, amountMicro 1300000) (stored)"
+    assert found.expected == "(energyWh 2000, amountMicro 294000) (recomputed)"  # 0.30 tokens less 2 x 1%
+    assert found.found == "(energyWh 2000, amountMicro 1294000) (stored)"

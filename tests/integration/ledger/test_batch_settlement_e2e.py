@@ -1,0 +1,124 @@
+"""End to end on the embedded chain: orders signed -> committed -> recomputed by 4 validators (one dishonest)
+-> 3-of-4 endorsed -> submitted -> settled in batch mode -> the audit passes -> tokens are conserved.
+And a settlement one micro-token off is rejected by the contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from transactive.ledger.audit import SlotArchive, verify_archive
+from transactive.ledger.chain import ChainRevert
+from transactive.ledger.clearance import Validator, domain_of, recompute, run_slot, settle
+from transactive.ledger.commitments import ResultEntry, RewardShares, SettlementTree
+from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.orders_codec import OrderMessage, sign_order
+from transactive.ledger.proofs import SlotBatch
+from transactive.ledger.signing import Signer
+from transactive.ledger.testing import CLEARED, MODE_BATCH, SETTLED, Deployment, deploy_suite, sign_endorsement
+
+MINTED = 10 * 1_000 * 10**6  # deploy_suite: 1,000 tokens to 5 prosumers, the aggregator and 4 validators
+# (side, Wh, micro-token per kWh); side 0 sells, 1 buys
+BOOK = [(0, 2_000, 100_000), (1, 1_500, 210_000), (0, 1_000, 120_000), (1, 3_000, 190_000), (1, 700, 95_000)]
+
+
+class Tamperer(Validator):
+    """Dishonest: gives the first account one more micro-token than it is due."""
+
+    def solve(self, batch: SlotBatch, rewards: RewardShares | None = None) -> tuple[ResultEntry, ...]:
+        first, *rest = super().solve(batch, rewards)
+        return (ResultEntry(first.account, first.energy_wh, first.amount_micro + 1), *rest)
+
+
+def _batch(dep: Deployment, slot: int, mechanism: str) -> SlotBatch:
+    domain = domain_of(dep.chain, dep.slots)
+    signers = [Signer(dep.chain.private_key(a)) for a in dep.prosumers]
+    orders = tuple(
+        sign_order(s, OrderMessage(s.address, slot, side, wh, price, slot), domain)
+        for s, (side, wh, price) in zip(signers, BOOK, strict=True)
+    )
+    return SlotBatch(domain, slot, orders, mechanism=mechanism, params={})
+
+
+@pytest.mark.parametrize("mechanism", ["uniform", "pay_as_bid"])  # budget-balanced, and with a surplus
+def test_orders_to_settled_slot_with_audit(mechanism: str, tmp_path: Path) -> None:
+    archive = SlotArchive(tmp_path)
+    chain = EmbeddedChain(archive.chain_dir)
+    try:
+        dep = deploy_suite(chain)  # X^A = X^M = 1%
+        archive.create(registry=dep.registry.address, token=dep.token.address, slots=dep.slots.address)
+        archive.record_mint(MINTED)
+        keys = [chain.private_key(v) for v in dep.validators]
+        validators = [Tamperer(keys[0]), *(Validator(k) for k in keys[1:])]
+        slot = 5  # auctioneer validators[1]
+        batch = _batch(dep, slot, mechanism)
+        holders = [*dep.prosumers, *dep.validators, dep.slots.address]
+        before = {a: chain.call(dep.token, "balanceOf", a) for a in holders}
+
+        final, collected, miner = run_slot(chain, dep.slots, batch, validators, k=3)
+        assert collected.dissenters == (dep.validators[0],) and len(collected.signers) == 3
+        assert chain.call(dep.slots, "slot_state", slot) == CLEARED
+        settle(chain, dep.slots, final)
+        assert chain.call(dep.slots, "slot_state", slot) == SETTLED
+        assert chain.call(dep.slots, "slots", slot)[1] == MODE_BATCH
+        archive.save(final)
+
+        # the mechanism's own figures (no rewards) against the settled ones
+        plain = {e.account: e for e in recompute(batch, rewards=None)}
+        debits = -sum(e.amount_micro for e in plain.values() if e.amount_micro < 0)
+        assert debits > 0  # the book crosses
+        reward = debits * 10_000 // 1_000_000  # floor(D x 1%), eq. 2-3 with the contract's base D
+        auctioneer = dep.validators[slot % 4]
+        assert miner != auctioneer
+        credits = sum(e.amount_micro for e in final.results if e.amount_micro > 0)
+        assert credits + 2 * reward == debits
+        for e in final.results:
+            p = plain[e.account]
+            assert e.energy_wh == p.energy_wh
+            if p.amount_micro <= 0:
+                assert e.amount_micro == p.amount_micro  # buyers pay exactly what the mechanism says
+            else:  # sellers share D - rewards pro rata to the mechanism's credits, within a micro-token
+                plain_credits = sum(q.amount_micro for q in plain.values() if q.amount_micro > 0)
+                assert abs(e.amount_micro - p.amount_micro * (debits - 2 * reward) / plain_credits) < 1
+
+        after = {a: chain.call(dep.token, "balanceOf", a) for a in holders}
+        due = {a: 0 for a in holders}
+        for e in final.results:
+            due[e.account] += e.amount_micro
+        due[auctioneer] += reward
+        due[miner] += reward
+        assert {a: after[a] - before[a] for a in holders} == due
+        assert after[dep.slots.address] == before[dep.slots.address] == 0
+        assert chain.call(dep.token, "totalSupply") == MINTED
+    finally:
+        chain.close()
+    # the whole archive audits clean, including the settled batch slot's balance check
+    assert verify_archive(tmp_path) is None
+
+
+def test_settlement_one_micro_token_off_is_rejected(tmp_path: Path) -> None:
+    chain = EmbeddedChain()
+    try:
+        dep = deploy_suite(chain)
+        slot = 6
+        batch = _batch(dep, slot, "uniform")
+        auctioneer = dep.validators[slot % 4]
+        chain.transact(dep.slots, "open_slot", slot, MODE_BATCH, sender=auctioneer)
+        chain.transact(dep.slots, "commit_orders", slot, batch.order_root, len(batch.orders), sender=auctioneer)
+        honest = recompute(batch, rewards=RewardShares(10_000, 10_000))
+        k = next(i for i, e in enumerate(honest) if e.amount_micro > 0)
+        for delta in (+1, -1):
+            snap = chain.snapshot()
+            off = list(honest)
+            off[k] = ResultEntry(off[k].account, off[k].energy_wh, off[k].amount_micro + delta)
+            tree = SettlementTree.build([e.values(slot) for e in off])
+            sigs = [sign_endorsement(chain.private_key(v), chain.chain_id, dep.slots.address, slot,
+                                     batch.order_root, tree.root) for v in dep.validators[:3]]
+            chain.transact(dep.slots, "submit_result", slot, tree.root, sigs, sender=dep.validators[3])
+            with pytest.raises(ChainRevert, match="does not balance"):
+                settle(chain, dep.slots, SlotBatch(batch.domain, slot, batch.orders, tuple(off)))
+            assert chain.call(dep.slots, "slot_state", slot) == CLEARED
+            chain.revert(snap)
+    finally:
+        chain.close()
