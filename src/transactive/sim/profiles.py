@@ -73,7 +73,7 @@ def day_profiles(
     ``seed`` only; the weather and noise on ``(seed, day)``, so ``day = -1, -2, ...`` gives history days of the
     same households (for demand-response baselines)."""
     n_intervals = 1440 // interval_minutes
-    hours = (np.arange(n_intervals) + 0.5) * interval_minutes / 60.0
+    hours: FloatArray = ((np.arange(n_intervals) + 0.5) * interval_minutes / 60.0).astype(np.float64)
     slot_hours = interval_minutes / 60.0
     homes = np.random.default_rng([seed, 0])
     load_scale = homes.uniform(0.6, 1.6, n_prosumers)
