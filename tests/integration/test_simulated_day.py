@@ -111,6 +111,11 @@ def test_the_command_runs_a_short_dpda_day(tmp_path: Path, capsys: pytest.Captur
     assert (tmp_path / "index.html").exists()
 
 
+def test_a_whole_day_puts_the_event_at_the_evening_peak() -> None:
+    assert DayConfig().dr_window == (18 * 4, 19 * 4)  # 18:00-19:00 in 15-minute slots
+    assert DayConfig(slot_minutes=60, n_slots=24, dr_slots=2).dr_window == (18, 20)
+
+
 @pytest.mark.parametrize(("field", "value"), [("n_slots", 0), ("n_slots", 97), ("slot_minutes", 7),
                                               ("date", "22/06/2026"), ("n_prosumers", 56), ("pv_share", 1.5)])
 def test_invalid_config_names_the_field(field: str, value: object) -> None:

@@ -71,7 +71,11 @@ def run_day_command(args: argparse.Namespace) -> int:
                       f"{'; '.join(short) or 'no shortfall'}; {bought} secondary trade(s), "
                       f"{len(dr['penalties'])} penalty(ies)")
     ledger = s["ledger"]
-    console.print(f"Ledger audit: {ledger['audit']}")
+    clean = ledger["audit"] == "clean"
+    console.print(f"Ledger audit: {'[green]' if clean else '[yellow]'}{ledger['audit']}[/]")
+    if not clean and "balance" in ledger["audit"]:
+        console.print("  (a mechanism that pays sellers for more than buyers receive, e.g. DPDA's excess, is "
+                      "cut off chain but not in the chain's result entries; see docs/day.md)")
     if "on_chain" in ledger:
         console.print(f"  on chain: {ledger['on_chain']} ({ledger['slots_committed']} slots)")
         console.print(f"  off chain: {ledger['off_chain']}")
