@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from transactive import __version__
-from transactive.cli import _clear, _demo, _grid, _ledger, _serve
+from transactive.cli import _clear, _day, _demo, _grid, _ledger, _serve
 from transactive.marketfile import MarketFileError
 
 EXIT_INVALID = 2
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"transactive {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _clear.register(sub)
+    _day.register(sub)
     _demo.register(sub)
     _grid.register(sub)
     _ledger.register(sub)

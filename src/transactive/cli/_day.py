@@ -1,0 +1,84 @@
+"""``transactive day``: a full simulated day on the IEEE European LV feeder (``docs/day.md``).
+
+Thin wrapper over :func:`transactive.sim.day.run_day` and :func:`transactive.sim.report.write_report`: a rich
+progress bar over the slots, a printed summary, and ``OUT/index.html`` with plots (the ledger archive is in
+``OUT/ledger``; ``transactive ledger verify OUT/ledger`` re-audits it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+def register(sub: Any) -> None:
+    day = sub.add_parser("day", help="simulate a full day of trading on the IEEE European LV feeder")
+    day.add_argument("--out", metavar="DIR", help="report folder (default: a new temporary folder)")
+    day.add_argument("--slots", type=int, default=96, help="number of slots (default 96 × 15 min)")
+    day.add_argument("--seed", type=int, default=7, help="random seed (same seed → same day)")
+    day.add_argument("--mechanism", default="dpda", help="community auction mechanism (default dpda)")
+    day.add_argument("--no-power-flow", action="store_true", help="skip the DSO's power-flow review of listings")
+    day.add_argument("--no-chain", action="store_true", help="skip the embedded chain and the audit")
+    day.set_defaults(run=run_day_command)
+
+
+def _tokens(micro: int) -> str:
+    return f"{micro / 1e6:,.6f}"
+
+
+def run_day_command(args: argparse.Namespace) -> int:
+    from transactive.sim.day import DayConfig, run_day
+    from transactive.sim.report import write_report
+
+    config = DayConfig(seed=args.seed, n_slots=args.slots, mechanism=args.mechanism,
+                       dso_power_flow=not args.no_power_flow, on_chain=not args.no_chain)
+    out = args.out or tempfile.mkdtemp(prefix="transactive-day-")
+    console = Console()
+    with Progress(TextColumn("[bold]slots"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task("day", total=config.n_slots)
+        result = run_day(config, out, progress=lambda slot: bar.update(task, completed=slot + 1))
+    index = write_report(result, out)
+    s = result.summary
+    console.rule(f"[bold]Simulated day {s['date']}: {s['prosumers']} prosumers, {s['slots']} slots, "
+                 f"{s['mechanism']}")
+    energy = Table(title="Energy by stage", title_justify="left")
+    energy.add_column("stage")
+    energy.add_column("kWh", justify="right")
+    for stage, kwh in s["energy_kwh"].items():
+        energy.add_row(stage, f"{kwh:,.3f}")
+    money = Table(title="Money by account (tokens, > 0 received)", title_justify="left")
+    money.add_column("account")
+    money.add_column("tokens", justify="right")
+    for account, micro in s["money_micro"].items():
+        money.add_row(account, _tokens(micro))
+    money.add_row("[bold]sum", _tokens(sum(s["money_micro"].values())))
+    console.print(energy)
+    console.print(money)
+    for check, ok in s["checks"].items():
+        console.print(f"  {'[green]✓' if ok else '[red]✗'} {check}[/]")
+    dr = s["demand_response"]
+    if dr["ran"]:
+        short = [f"{v['id'][:10]} short {v['shortfall_kwh']} kWh" for v in dr["verification"] if v["shortfall_kwh"]]
+        bought = sum(len(x["bought"]) for x in dr["secondary"])
+        console.print(f"DR event (slots {dr['window_slots'][0]}-{dr['window_slots'][1] - 1}): target "
+                      f"{dr['target_kwh']} kWh, {dr['offers']} offers, {len(dr['winners'])} winners; "
+                      f"{'; '.join(short) or 'no shortfall'}; {bought} secondary trade(s), "
+                      f"{len(dr['penalties'])} penalty(ies)")
+    ledger = s["ledger"]
+    clean = ledger["audit"] == "clean"
+    console.print(f"Ledger audit: {'[green]' if clean else '[yellow]'}{ledger['audit']}[/]")
+    if not clean and "balance" in ledger["audit"]:
+        console.print("  (a mechanism that pays sellers for more than buyers receive, e.g. DPDA's excess, is "
+                      "cut off chain but not in the chain's result entries; see docs/day.md)")
+    if "on_chain" in ledger:
+        console.print(f"  on chain: {ledger['on_chain']} ({ledger['slots_committed']} slots)")
+        console.print(f"  off chain: {ledger['off_chain']}")
+    console.print("Profiles are synthetic stand-ins for SimBench profiles (see docs/day.md).")
+    console.print(f"Runtime {result.runtime_s:.1f} s. Report: {index}")
+    return 0 if all(s["checks"].values()) else 1

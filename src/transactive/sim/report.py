@@ -1,0 +1,136 @@
+"""The simulated day's report: ``summary.json``, four PNG plots (matplotlib, Agg) and ``index.html``.
+
+Plots: ``net_load.png`` (community load, PV and metered net load per slot, kWh), ``prices.png`` (the
+auction's clearing price per slot against the feed-in tariff and retail rate, tokens/kWh),
+``energy_by_stage.png`` (energy traded per slot in each stage, kWh; grid import and export separately) and
+``dr_event.png`` (each demand-response offerer's sold and verified-delivered negawatts, kWh).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transactive.market.grid_trading import GridTariff
+from transactive.market.multi_settlement import STAGES
+from transactive.sim.day import DayResult
+
+PLOTS = ("net_load.png", "prices.png", "energy_by_stage.png", "dr_event.png")
+
+
+def _hours(result: DayResult) -> Any:
+    return (np.arange(result.config.n_slots) + 0.5) * result.config.slot_hours
+
+
+def _plots(result: DayResult, folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hours = _hours(result)
+    n = result.config.n_slots
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.plot(hours, result.metered_load_kwh.sum(axis=0), label="load (metered, after DR)")
+    ax.plot(hours, result.profiles.pv_kwh[:, :n].sum(axis=0), label="PV")
+    ax.plot(hours, -result.net_kwh.sum(axis=0), label="net load (load − PV)")
+    w0, w1 = result.config.dr_window
+    if result.event is not None:
+        ax.axvspan(w0 * result.config.slot_hours, w1 * result.config.slot_hours, alpha=0.15, label="DR event")
+    ax.set(xlabel="hour of day", ylabel="kWh per slot", title="Community energy per slot (synthetic profiles)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "net_load.png", dpi=90)
+    plt.close(fig)
+
+    tariff = GridTariff()
+    prices = [np.nan if s.auction is None or s.auction.price_per_kwh is None else s.auction.price_per_kwh
+              for s in result.settlements]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.plot(hours, prices, "o-", ms=3, label=f"auction price ({result.config.mechanism})")
+    ax.axhline(tariff.feed_in_per_kwh, ls="--", color="grey", label="feed-in tariff")
+    ax.axhline(tariff.retail_per_kwh, ls=":", color="grey", label="retail")
+    ax.set(xlabel="hour of day", ylabel="tokens per kWh", title="Prices per slot")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "prices.png", dpi=90)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    bottom = np.zeros(n)
+    for stage in STAGES[:3]:
+        values = np.array([sum(s.stages[stage].sold_wh for s in x.statements) for x in result.settlements]) / 1e3
+        ax.bar(hours, values, width=result.config.slot_hours * 0.9, bottom=bottom, label=stage)
+        bottom += values
+    export = np.array([sum(s.stages["grid"].sold_wh for s in x.statements) for x in result.settlements]) / 1e3
+    imported = np.array([sum(s.stages["grid"].bought_wh for s in x.statements) for x in result.settlements]) / 1e3
+    ax.bar(hours, export, width=result.config.slot_hours * 0.9, bottom=bottom, label="grid export")
+    ax.bar(hours, -imported, width=result.config.slot_hours * 0.9, label="grid import (negative)")
+    ax.set(xlabel="hour of day", ylabel="kWh per slot", title="Energy by stage")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "energy_by_stage.png", dpi=90)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    rows = result.summary["demand_response"].get("verification", [])
+    labels = [r["id"][:8] for r in rows]
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [r["sold_kwh"] for r in rows], 0.4, label="sold (primary)")
+    ax.bar(x + 0.2, [r["delivered_kwh"] for r in rows], 0.4, label="delivered (verified vs baseline)")
+    ax.set_xticks(x, labels, rotation=30)
+    ax.set(ylabel="kWh", title="Demand-response event: sold and delivered negawatts")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "dr_event.png", dpi=90)
+    plt.close(fig)
+
+
+def _table(rows: list[tuple[str, str]], head: tuple[str, str]) -> str:
+    body = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td></tr>" for a, b in rows)
+    return f"<table><tr><th>{head[0]}</th><th>{head[1]}</th></tr>{body}</table>"
+
+
+def write_report(result: DayResult, folder: str | Path) -> Path:
+    """Write ``summary.json``, the plots and ``index.html`` into ``folder``; returns the index path."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = result.summary
+    (out / "summary.json").write_text(json.dumps({**summary, "runtime_s": result.runtime_s}, indent=2,
+                                                 default=str) + "\n")
+    _plots(result, out)
+    energy = [(k, f"{v:,.3f}") for k, v in summary["energy_kwh"].items()]
+    money = [(k, f"{v / 1e6:,.6f}") for k, v in summary["money_micro"].items()]
+    checks = [(k, "✓" if v else "✗ FAILED") for k, v in summary["checks"].items()]
+    dr = summary["demand_response"]
+    dr_rows = [("target kWh", str(dr.get("target_kwh"))), ("offers", str(dr.get("offers"))),
+               ("winners", str(len(dr.get("winners", [])))),
+               ("secondary trades", str(sum(len(s["bought"]) for s in dr.get("secondary", [])))),
+               ("penalties", str(len(dr.get("penalties", []))))]
+    ledger = [(k, str(v)) for k, v in summary["ledger"].items()]
+    images = "".join(f'<h3>{name}</h3><img src="{name}" alt="{name}">' for name in PLOTS)
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Transactive simulated day {html.escape(summary["date"])}</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}td,th{{border:1px solid #ccc;padding:2px 8px}}
+table{{border-collapse:collapse;margin-bottom:1em}}img{{max-width:100%}}</style></head><body>
+<h1>Simulated day {html.escape(summary["date"])}</h1>
+<p>{summary["prosumers"]} prosumers of the IEEE European LV feeder, {summary["slots"]} slots of
+{summary["slot_minutes"]} min, seed {summary["seed"]}, community auction <code>{summary["mechanism"]}</code>,
+runtime {result.runtime_s:.1f} s.</p>
+<p><b>Profiles are synthetic stand-ins for SimBench profiles</b> (SimBench is not installed): household
+load with a morning and an evening peak plus noise, PV bell curves scaled per prosumer; see docs/day.md.</p>
+<h2>Energy by stage (kWh)</h2>{_table(energy, ("stage", "kWh"))}
+<h2>Money by account (tokens; &gt; 0 received)</h2>{_table(money, ("account", "tokens"))}
+<h2>Conservation checks</h2>{_table(checks, ("check", "result"))}
+<h2>Demand-response event</h2>{_table(dr_rows, ("item", "value"))}
+<h2>Ledger</h2>{_table(ledger, ("item", "value"))}
+<h2>Plots</h2>{images}
+</body></html>
+"""
+    index = out / "index.html"
+    index.write_text(page)
+    return index
