@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from transactive.market.errors import MarketError
+from transactive.market.slots import parse_utc_time
 from transactive.mechanisms.dra_fixed_price import DraParams
 from transactive.mechanisms.knapsack_vcg import KnapsackParams
 from transactive.mechanisms.p2p_average_price import P2pAverageParams
@@ -141,20 +142,7 @@ def _number(body: Mapping[str, Any], name: str, *, positive: bool = False, defau
 
 
 def _time(body: Mapping[str, Any], name: str) -> datetime:
-    value = body.get(name)
-    if not isinstance(value, str):
-        raise MarketError(name, "must be an ISO 8601 time string such as 2026-03-01T17:00:00Z")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise MarketError(name, f"not an ISO 8601 time: {value[:60]!r}") from None
-    if moment.tzinfo is None:
-        raise MarketError(name, "needs a UTC offset (e.g. a trailing Z)")
-    try:
-        moment = moment.astimezone(UTC)
-        moment.timestamp()
-    except (OverflowError, ValueError):
-        raise MarketError(name, "is out of range") from None
+    moment = parse_utc_time(body.get(name), name)
     if not 2000 <= moment.year <= 9998:
         raise MarketError(name, "must be a year from 2000 to 9998")
     return moment

@@ -92,8 +92,8 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(ISO_FORMAT)
 
 
-def parse_slot_start(value: object, slot_minutes: int, field: str = "slot_start") -> datetime:
-    """Parse an ISO 8601 time with an offset (``Z`` or ``+hh:mm``), aligned to the slot length."""
+def parse_utc_time(value: object, field: str) -> datetime:
+    """Parse an ISO 8601 time with an offset (``Z`` or ``+hh:mm``) into an aware UTC datetime (years 1971-9998)."""
     if not isinstance(value, str):
         raise MarketError(field, "must be an ISO 8601 time string such as 2026-01-01T12:15:00Z")
     try:
@@ -104,11 +104,17 @@ def parse_slot_start(value: object, slot_minutes: int, field: str = "slot_start"
         raise MarketError(field, "needs a UTC offset (e.g. a trailing Z)")
     try:
         moment = moment.astimezone(UTC)
-        stamp = moment.timestamp()
+        moment.timestamp()
     except (OverflowError, ValueError, OSError):
         raise MarketError(field, "out of range") from None
     if moment.year < 1971 or moment.year > 9998:
         raise MarketError(field, "out of range (years 1971-9998)")
-    if moment.microsecond or int(stamp) % (slot_minutes * 60):
+    return moment
+
+
+def parse_slot_start(value: object, slot_minutes: int, field: str = "slot_start") -> datetime:
+    """Parse an ISO 8601 time with an offset (``Z`` or ``+hh:mm``), aligned to the slot length."""
+    moment = parse_utc_time(value, field)
+    if moment.microsecond or int(moment.timestamp()) % (slot_minutes * 60):
         raise MarketError(field, f"must be a slot start: a multiple of {slot_minutes} minutes since 00:00 UTC")
     return moment
