@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,3 +90,23 @@ def mosquitto() -> Iterator[tuple[str, int]]:
                 process.kill()
                 process.wait()
             log.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A fresh store on SQLite (a file) and on a real PostgreSQL on loopback: suites using it run on both."""
+    from transactive.store import _tables as tables
+    from transactive.store import open_store
+
+    if request.param == "sqlite":
+        s = open_store(data_dir=tmp_path)
+        yield s
+        s.close()
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    s = open_store(url=url)
+    try:
+        yield s
+    finally:
+        tables.metadata.drop_all(s.engine)
+        s.close()

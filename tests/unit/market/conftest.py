@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from service_support import postgres_url  # noqa: F401 - a fixture
+from service_support import postgres_url, store  # noqa: F401 - fixtures

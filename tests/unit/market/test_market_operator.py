@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from transactive.market import ManualClock, MarketError, Operator, OrderIntake, result_view
-from transactive.store import Member, Outcome, SlotState, SqlStore, open_store
-from transactive.store import _tables as tables
+from transactive.store import Member, Outcome, SlotState, SqlStore
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 SLOT = "2026-03-01T10:15:00Z"
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    """The operator's rules hold on both engines (PostgreSQL: a real cluster on loopback)."""
-    if request.param == "sqlite":
-        s = open_store(data_dir=tmp_path)
-        yield s
-        s.close()
-        return
-    s = open_store(url=request.getfixturevalue("postgres_url"))
-    try:
-        yield s
-    finally:
-        tables.metadata.drop_all(s.engine)
-        s.close()
 
 
 @pytest.fixture

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from transactive.market import ManualClock, MarketError, Operator
 from transactive.market.negawatt_desk import NegawattDesk
-from transactive.store import NegawattOfferRecord, Outcome, SqlStore, open_store
-from transactive.store import _tables as tables
+from transactive.store import NegawattOfferRecord, Outcome, SqlStore
 
 EVENT = {"id": "dr1", "target_kwh": 100, "price_per_kwh": 5, "offers_close": "2026-03-01T12:00:00Z",
          "window_start": "2026-03-01T17:00:00Z", "window_end": "2026-03-01T18:00:00Z"}
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    if request.param == "sqlite":
-        s = open_store(data_dir=tmp_path)
-        yield s
-        s.close()
-        return
-    s = open_store(url=request.getfixturevalue("postgres_url"))
-    try:
-        yield s
-    finally:
-        tables.metadata.drop_all(s.engine)
-        s.close()
 
 
 def _setup(store: SqlStore, n_prosumers: int) -> tuple[Operator, ManualClock, NegawattDesk]:
