@@ -29,18 +29,7 @@ def _clear(book: seed004.Book) -> ClearingResult:
 def test_thesis_fixtures(name: str) -> None:
     book, want = seed004.MCAFEE[name]
     r = _clear(book)
-    assert r.mechanism == "mcafee"
-    assert (r.details["case"], r.details["x"], r.details["y"]) == (want.case, want.x, want.y)
-    assert r.price_per_kwh == pytest.approx(want.price_per_kwh, abs=1e-9)
-    np.testing.assert_allclose(r.sellers.energy_kwh, want.seller_energy_kwh, atol=1e-9)
-    np.testing.assert_allclose(r.buyers.energy_kwh, want.buyer_energy_kwh, atol=1e-9)
-    p0 = want.price_per_kwh
-    np.testing.assert_allclose(r.sellers.payment, np.array(want.seller_energy_kwh) * p0, atol=1e-9)
-    np.testing.assert_allclose(r.buyers.payment, np.array(want.buyer_energy_kwh) * p0, atol=1e-9)
-    assert r.details["chosen_sellers"] == list(want.chosen_sellers)
-    assert r.details["chosen_buyers"] == list(want.chosen_buyers)
-    for key, value in want.extra.items():
-        assert r.details[key] == pytest.approx(value, abs=1e-9), key
+    seed004.assert_matches(r, want, "mcafee")
     assert r.details["individually_rational"] is True
 
 
