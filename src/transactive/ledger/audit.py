@@ -12,7 +12,8 @@ Layout of ``DATA_DIR`` (written by :class:`SlotArchive`; the seeds are silent, t
 Checks, slot by slot in increasing slot order, then the token; the FIRST discrepancy is reported as
 ``Discrepancy(slot, what, expected, found)``:
 
-1. every order's signature, slot and nonce (``order k``);
+1. every order's signature, slot and nonce (``order k``), and every attributes record's signature, slot
+   and uniqueness (``attributes k``);
 2. the order root recomputed from the orders against the chain's recorded root and count (``orderRoot``,
    ``orderCount``);
 3. the results recomputed with the mechanism (:func:`~transactive.ledger.clearance.recompute`) against the
@@ -45,10 +46,10 @@ from pathlib import Path
 from typing import Any
 
 from transactive.ledger._encoding import hex0x
-from transactive.ledger.chain import Chain, Contract
+from transactive.ledger.attributes import check_attributes
+from transactive.ledger.chain import Chain, Contract, contract_at
 from transactive.ledger.clearance import ClearanceError, recompute
 from transactive.ledger.commitments import RewardShares, result_tree
-from transactive.ledger.compiler import load_artifact
 from transactive.ledger.eip712 import endorsement_digest
 from transactive.ledger.endorsement import valid_endorsements
 from transactive.ledger.orders_codec import verify_orders
@@ -165,10 +166,6 @@ class SlotArchive:
         return batch, data
 
 
-def _contract(name: str, address: str) -> Contract:
-    return Contract(name, address, tuple(load_artifact(name).abi))
-
-
 def _entry(e: Any) -> str:
     return f"(energyWh {e.energy_wh}, amountMicro {e.amount_micro})"
 
@@ -181,6 +178,11 @@ def _check_slot(
     if checked.rejected:
         k, err = checked.rejected[0]
         return Discrepancy(s, f"order {k}", "a valid signed order of this slot", f"{err.reason}: {err}")
+    problems = check_attributes(batch.attributes, batch.domain, slot=s)
+    if problems:
+        k, err = problems[0]
+        return Discrepancy(s, f"attributes {k}", "a valid signed attributes record of this slot",
+                           f"{err.reason}: {err}")
     state, mode, _, _, order_root, order_count, result_root, rate_a, rate_m, _ = chain.call(slots, "slots", s)
     shares = RewardShares(int(rate_a), int(rate_m)) if mode == MODE_BATCH else None
     if batch.order_root != order_root:
@@ -279,9 +281,9 @@ def verify_archive(data_dir: str | Path, *, chain: Chain | None = None) -> Discr
 
 
 def _audit(chain: Chain, manifest: dict[str, Any], batches: Sequence[SlotBatch]) -> Discrepancy | None:
-    registry = _contract("Registry", manifest["registry"])
-    token = _contract("EnergyToken", manifest["token"])
-    slots = _contract("MarketSlots", manifest["slots"])
+    registry = contract_at("Registry", manifest["registry"])
+    token = contract_at("EnergyToken", manifest["token"])
+    slots = contract_at("MarketSlots", manifest["slots"])
     validators = [str(v) for v in chain.call(registry, "validator_list")]
     threshold = int(chain.call(registry, "threshold"))
     accounts: list[str] = [*chain.accounts, *validators, registry.address, token.address, slots.address]

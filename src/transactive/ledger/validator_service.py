@@ -50,6 +50,7 @@ from transactive.ledger.clearance import (
     Validator,
     auctioneer_index,
     collect,
+    preflight,
     slot_rewards,
     submit,
 )
@@ -200,6 +201,7 @@ def remote_round(
     auctioneer (``validators[slot % n]``, the Registry's order) opens the slot and commits the order root;
     every endpoint is asked; the root with ``k`` valid signatures is submitted, by the agreeing validators
     in turn starting after the auctioneer. ``ClearanceError`` if no root reaches ``k``."""
+    preflight(chain, slots, batch)
     n = len(validators)
     auctioneer = validators[auctioneer_index(batch.slot, n)]
     chain.transact(slots, "open_slot", batch.slot, mode, sender=auctioneer)
