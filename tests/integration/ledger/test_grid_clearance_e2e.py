@@ -25,7 +25,7 @@ from transactive.ledger.clearance import (
 )
 from transactive.ledger.commitments import ResultEntry, RewardShares, grid_charge_micro
 from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.market_batch import signed_market_batch
+from transactive.ledger.market_batch import at_batch_resolution, signed_market_batch
 from transactive.ledger.proofs import SlotBatch, attributes_proof, verify_proof
 from transactive.ledger.signing import Signer
 from transactive.ledger.testing import CLOSE, ROLE_PROSUMER, SETTLED, Deployment, bus, deploy_suite
@@ -51,15 +51,10 @@ class Tamperer(Validator):
 
 
 def market_document() -> dict[str, Any]:
-    """A dpda_matched market file at the batch's resolution (kWh to 3 decimals, prices to 6, attributes
-    to 9), so the off-chain run and the batch see the same numbers."""
-    doc = generate_scenario(N_PROSUMERS, "non_cooperative", seed=7).to_market("dpda_matched", PARAMS)
-    for side in ("sellers", "buyers"):
-        for p in doc[side]:
-            for key, value in p.items():
-                if isinstance(value, float):
-                    p[key] = round(value, 3 if key == "energy_kwh" else 6 if key == "price_per_kwh" else 9)
-    return doc
+    """A dpda_matched market file at the batch's resolution, so the off-chain run and the batch see the
+    same numbers."""
+    return at_batch_resolution(generate_scenario(N_PROSUMERS, "non_cooperative", seed=7).to_market("dpda_matched",
+                                                                                                  PARAMS))
 
 
 def setup_members(chain: EmbeddedChain, market: Market) -> tuple[Deployment, dict[str, Signer]]:
