@@ -16,16 +16,17 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    and uniqueness (``attributes k``);
 2. the order root recomputed from the orders against the chain's recorded root and count (``orderRoot``,
    ``orderCount``);
-3. the results recomputed with the mechanism (:func:`~transactive.ledger.clearance.recompute`) against the
-   stored results, entry by entry (``result <account>``, ``result count``);
+3. the results recomputed with the mechanism (:func:`~transactive.ledger.clearance.recompute`, with the
+   slot's reward shares: batch mode, or claims mode with its auctioneer) against the stored results,
+   entry by entry (``result <account>``, ``result count``);
 4. the stored result root against the chain's recorded root (``resultRoot``);
 5. every stored endorsement is a valid signature of a current validator over ``(slot, orderRoot,
    resultRoot)``, no validator twice, and at least the Registry's threshold of them (``endorsement i``,
    ``endorsements``);
 6. settlement balance: the credits never exceed the debits (no money created by a slot); for a SETTLED
    slot in batch mode exactly ``credits + floor(D x_A) + floor(D x_M) == D`` (seed 001 eq. 2-3, the
-   slot's own shares)
-   (``balance``);
+   slot's own shares); for an endorsed claims-mode slot exactly ``credits == debits``, the reward leaves
+   (auctioneer, ``MINER_LEAF``) and the DSO's charges among the credits (``balance``);
 7. token conservation: ``totalSupply == sum of balances`` over every known account (chain accounts,
    validators, contracts, every result account) and ``totalSupply == minted - burned`` from the journal
    (``token supply``).
@@ -58,7 +59,7 @@ from transactive.ledger.signing import SignatureError, recover_address
 
 ARCHIVE_FORMAT = "transactive.ledger-archive/1"
 EXIT_CLEAN, EXIT_DISCREPANCY, EXIT_UNREADABLE = 0, 1, 2
-SETTLED, MODE_BATCH = 4, 1
+SETTLED, MODE_BATCH, MODE_CLAIMS = 4, 1, 2
 
 __all__ = ["ARCHIVE_FORMAT", "AuditInputError", "Discrepancy", "SlotArchive", "verify_archive"]
 
@@ -183,8 +184,13 @@ def _check_slot(
         k, err = problems[0]
         return Discrepancy(s, f"attributes {k}", "a valid signed attributes record of this slot",
                            f"{err.reason}: {err}")
-    state, mode, _, _, order_root, order_count, result_root, rate_a, rate_m, _ = chain.call(slots, "slots", s)
-    shares = RewardShares(int(rate_a), int(rate_m)) if mode == MODE_BATCH else None
+    record = chain.call(slots, "slots", s)
+    state, mode, auctioneer, _, order_root, order_count, result_root, rate_a, rate_m, _ = record
+    shares = None
+    if mode == MODE_BATCH:
+        shares = RewardShares(int(rate_a), int(rate_m))
+    elif mode == MODE_CLAIMS:
+        shares = RewardShares(int(rate_a), int(rate_m), auctioneer=str(auctioneer))
     if batch.order_root != order_root:
         return Discrepancy(s, "orderRoot", f"{hex0x(order_root)} (on chain)",
                            f"{hex0x(batch.order_root)} (recomputed from the stored orders)")
@@ -230,7 +236,10 @@ def _check_slot(
     credits = sum(e.amount_micro for e in batch.results if e.amount_micro > 0)
     if credits > debits:
         return Discrepancy(s, "balance", f"credits <= debits ({debits})", f"credits {credits}")
-    if state == SETTLED and shares is not None:
+    if mode == MODE_CLAIMS and result_root != bytes(32) and credits != debits:
+        return Discrepancy(s, "balance", f"claims credits == debits ({debits}), the reward leaves included",
+                           f"credits {credits}")
+    if state == SETTLED and mode == MODE_BATCH and shares is not None:
         rewards = sum(shares.rewards_micro(debits))
         if credits + rewards != debits:
             return Discrepancy(s, "balance", f"credits + rewards == debits ({debits})",

@@ -76,9 +76,11 @@ __all__ = [
     "Validator",
     "auctioneer_index",
     "check_members",
+    "claim_all",
     "clear_batch",
     "collect",
     "domain_of",
+    "open_slot",
     "preflight",
     "recompute",
     "run_slot",
@@ -88,7 +90,8 @@ __all__ = [
 ]
 
 
-MODE_BATCH = 1
+MODE_BATCH, MODE_CLAIMS = 1, 2
+FOR_SALE = 1
 
 
 class ClearanceError(ValueError):
@@ -116,10 +119,12 @@ def recompute(
     when ``rewards`` is None) so the entries balance to the micro-token. A clearing with grid charges and
     no DSO is a :class:`ClearanceError`.
 
-    ``rewards``: the slot's reward shares for a batch-mode slot (:func:`slot_rewards`); the entries then
-    already carry the auctioneer and miner rewards taken from the sellers' credits
+    ``rewards``: the slot's reward shares (:func:`slot_rewards`); the entries then already carry the
+    auctioneer and miner rewards taken from the sellers' credits
     (:func:`~transactive.ledger.commitments.settle_entries`), so ``MarketSlots.settle_batch`` balances to
-    the micro-token. ``None``: the mechanism's entries as they are (claims mode, off-chain use).
+    the micro-token (batch mode) or the claims add up exactly to the debits, the reward leaves included
+    (claims mode, ``rewards.auctioneer`` set). ``None``: the mechanism's entries as they are (off-chain
+    use; with a DSO still rebalanced around its charges).
     """
     sellers, buyers, result = clear_batch(batch, verify=verify, pool=pool)
     s = batch.slot
@@ -184,12 +189,16 @@ def clear_batch(
 
 
 def slot_rewards(chain: Chain, slots: Contract, slot: int) -> RewardShares | None:
-    """The reward shares ``recompute`` must apply to an opened ``slot``: the shares the slot was opened with
-    for a batch-mode slot, ``None`` for a claims-mode (or unopened) slot."""
+    """The reward shares ``recompute`` must apply to an opened ``slot``: the shares the slot was opened
+    with; for a claims-mode slot also its auctioneer (the rewards are then leaves); ``None`` for a slot
+    that is not open."""
     record = chain.call(slots, "slots", slot)
-    if int(record[1]) != MODE_BATCH:
-        return None
-    return RewardShares(int(record[7]), int(record[8]))
+    mode = int(record[1])
+    if mode == MODE_BATCH:
+        return RewardShares(int(record[7]), int(record[8]))
+    if mode == MODE_CLAIMS:
+        return RewardShares(int(record[7]), int(record[8]), auctioneer=str(record[2]))
+    return None
 
 
 ROLE_DSO = 4
@@ -335,7 +344,9 @@ def run_slot(
 ) -> tuple[SlotBatch, Collected, str]:
     """One whole Proof-of-Clearance round on chain: the auctioneer ``validators[slot % n]`` opens the slot
     and commits the order root; every validator endorses; the roots are compared; the validators submit
-    in list order starting after the auctioneer and the first accepted one is the miner.
+    in list order starting after the auctioneer and the first accepted one is the miner. A slot the
+    auctioneer already opened (FOR_SALE, e.g. a claims-mode slot opened early so buyers could escrow) is
+    not opened again.
 
     The batch is first checked (:func:`preflight`: signatures, and for a grid-aware batch the Registry's
     buses and DSO role); a problem is a :class:`ClearanceError` and nothing is sent.
@@ -345,7 +356,7 @@ def run_slot(
     preflight(chain, slots, batch)
     n = len(validators)
     auctioneer = validators[auctioneer_index(batch.slot, n)].address
-    chain.transact(slots, "open_slot", batch.slot, mode, sender=auctioneer)
+    open_slot(chain, slots, batch.slot, mode, auctioneer)
     chain.transact(slots, "commit_orders", batch.slot, batch.order_root, len(batch.orders), sender=auctioneer)
     rewards = slot_rewards(chain, slots, batch.slot)
     answers = [v.endorse(batch, rewards) for v in validators]
@@ -364,6 +375,32 @@ def settle(chain: Chain, slots: Contract, batch: SlotBatch, *, sender: str | Non
     tree = SettlementTree.build([e.values(batch.slot) for e in batch.results])
     rows = [(a, e, m) for _, a, e, m in tree.rows]
     chain.transact(slots, "settle_batch", batch.slot, rows, sender=sender)
+
+
+def open_slot(chain: Chain, slots: Contract, slot: int, mode: int, auctioneer: str) -> None:
+    """Open ``slot`` in ``mode`` as its auctioneer unless it is already FOR_SALE (opened in that mode;
+    ``ClearanceError`` if in another)."""
+    record = chain.call(slots, "slots", slot)
+    if int(record[0]) == FOR_SALE:
+        if int(record[1]) != mode:
+            raise ClearanceError(f"slot {slot}: already open in mode {int(record[1])}, not {mode}")
+        return
+    chain.transact(slots, "open_slot", slot, mode, sender=auctioneer)
+
+
+def claim_all(chain: Chain, slots: Contract, batch: SlotBatch, *, sender: str | None = None) -> int:
+    """Claim every not yet claimed leaf of a CLEARED claims-mode slot with its Merkle proof, debits first
+    (credits are paid from the pool the debits fill); returns the number of claims sent. Anyone may send
+    them: tokens go to each leaf's account (the miner's reward leaf to the slot's miner)."""
+    tree = SettlementTree.build([e.values(batch.slot) for e in batch.results])
+    rows = sorted(tree.rows, key=lambda r: r[3] >= 0)  # debits, then zeros and credits
+    sent = 0
+    for row in rows:
+        if chain.call(slots, "claimed", batch.slot, row[1]):
+            continue
+        chain.transact(slots, "claim", *row, tree.proof(row), sender=sender)
+        sent += 1
+    return sent
 
 
 def domain_of(chain: Chain, slots: Contract) -> Domain:

@@ -242,29 +242,44 @@ def result_entries(
     ]
 
 
+MINER_LEAF = "0x0000000000000000000000000000000000000000"
+"""Claims mode: the account of the miner's reward leaf (``MarketSlots.MINER_LEAF``, the zero address);
+``claim`` pays it to the slot's miner, who is unknown when the root is endorsed."""
+
+
 @dataclass(frozen=True)
 class RewardShares:
     """A slot's reward shares in parts per million of its debits ``D`` (``MarketSlots`` fixes them when the
-    slot is opened): ``auctioneer_ppm`` is X^A (seed 001 eq. 2), ``miner_ppm`` X^M (eq. 3)."""
+    slot is opened): ``auctioneer_ppm`` is X^A (seed 001 eq. 2), ``miner_ppm`` X^M (eq. 3).
+
+    ``auctioneer``: set for a **claims-mode** slot (the slot's auctioneer): the rewards are then leaves of
+    the result (:func:`settle_entries`); ``None`` for a batch-mode slot, where ``settle_batch`` pays them."""
 
     auctioneer_ppm: int = 0
     miner_ppm: int = 0
+    auctioneer: str | None = None
 
     def __post_init__(self) -> None:
         if self.auctioneer_ppm < 0 or self.miner_ppm < 0 or self.auctioneer_ppm + self.miner_ppm > PPM:
             raise ValueError("reward shares must be >= 0 and add up to at most 1,000,000 ppm")
+        if self.auctioneer is not None:
+            object.__setattr__(self, "auctioneer", to_checksum_address(parse_address(self.auctioneer)))
 
     def rewards_micro(self, debits_micro: int) -> tuple[int, int]:
         """``(floor(D x_A), floor(D x_M))`` exactly as ``MarketSlots.settle_batch`` computes them."""
         return debits_micro * self.auctioneer_ppm // PPM, debits_micro * self.miner_ppm // PPM
 
 
-
 def settle_entries(
     entries: Sequence[ResultEntry], shares: RewardShares, *, keep: Collection[str] = ()
 ) -> list[ResultEntry]:
-    """The entries of a batch-mode slot, rebalanced so ``MarketSlots.settle_batch`` accepts them:
+    """The entries of a slot, rebalanced so ``MarketSlots.settle_batch`` accepts them:
     ``credits + floor(D x_A) + floor(D x_M) == D`` with ``D`` = the sum of the debits (what buyers pay).
+
+    Claims mode (``shares.auctioneer`` set): the same rebalancing, then the rewards become leaves so the
+    claims balance exactly like a batch settlement (the sum of all amounts is 0): ``floor(D x_A)`` is
+    added to the auctioneer's entry (a new ``(auctioneer, 0, rA)`` entry if it did not trade) and
+    ``(MINER_LEAF, 0, floor(D x_M))`` is appended (``MarketSlots.claim`` pays it to the slot's miner).
 
     Debits and energy are unchanged, and so are the entries of the accounts in ``keep`` (the DSO's grid
     charges: a fixed fee, not shared with the rewards or a surplus). The other credits are set to
@@ -295,4 +310,15 @@ def settle_entries(
     out = list(entries)
     for k, amount in zip(credited, parts, strict=True):
         out[k] = ResultEntry(entries[k].account, entries[k].energy_wh, amount)
+    if shares.auctioneer is not None:  # claims mode: the rewards are leaves
+        raw = parse_address(shares.auctioneer)
+        mine = [k for k, e in enumerate(out) if e.account_bytes == raw]
+        if mine:
+            e = out[mine[0]]
+            out[mine[0]] = ResultEntry(e.account, e.energy_wh, e.amount_micro + reward_a)
+        else:
+            out.append(ResultEntry(shares.auctioneer, 0, reward_a))
+        if any(e.account == MINER_LEAF for e in out):
+            raise ValueError("the zero address cannot trade (it is the miner's reward leaf)")
+        out.append(ResultEntry(MINER_LEAF, 0, reward_m))
     return out

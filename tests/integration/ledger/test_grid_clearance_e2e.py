@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ledger_helpers import BASE_ACCOUNTS, MINT_MICRO, N_PROSUMERS, market_document, setup_members
 
 from transactive.ledger.attributes import check_attributes, sign_attributes
 from transactive.ledger.audit import SlotArchive, verify_archive
@@ -25,19 +26,12 @@ from transactive.ledger.clearance import (
 )
 from transactive.ledger.commitments import ResultEntry, RewardShares, grid_charge_micro
 from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.market_batch import at_batch_resolution, signed_market_batch
+from transactive.ledger.market_batch import signed_market_batch
 from transactive.ledger.proofs import SlotBatch, attributes_proof, verify_proof
-from transactive.ledger.signing import Signer
-from transactive.ledger.testing import CLOSE, ROLE_PROSUMER, SETTLED, Deployment, bus, deploy_suite
+from transactive.ledger.testing import CLOSE, SETTLED
 from transactive.marketfile import Market, parse_market
 from transactive.registry import full_registry
-from transactive.sim.scenario import generate_scenario
 from transactive.units import energy_to_wh, money_to_micro
-
-N_PROSUMERS = 20  # P-20: 11 sellers, 9 buyers on distinct load buses of the IEEE LV feeder
-BASE_ACCOUNTS = 12  # deploy_suite's accounts; the prosumers of this slot come after them
-MINT_MICRO = 1_000 * 10**6
-PARAMS = {"feeder": "ieee_european_lv", "charge_per_km": 0.5}  # a charge large enough to show in micro-tokens
 
 
 class Tamperer(Validator):
@@ -48,30 +42,6 @@ class Tamperer(Validator):
         entries[0] = replace(entries[0], amount_micro=entries[0].amount_micro + 1)
         entries[-1] = replace(entries[-1], amount_micro=entries[-1].amount_micro - 1)
         return tuple(ResultEntry(e.account, e.energy_wh, e.amount_micro) for e in entries)
-
-
-def market_document() -> dict[str, Any]:
-    """A dpda_matched market file at the batch's resolution, so the off-chain run and the batch see the
-    same numbers."""
-    return at_batch_resolution(generate_scenario(N_PROSUMERS, "non_cooperative", seed=7).to_market("dpda_matched",
-                                                                                                  PARAMS))
-
-
-def setup_members(chain: EmbeddedChain, market: Market) -> tuple[Deployment, dict[str, Signer]]:
-    """deploy_suite, then one member per participant (dev account 12+k) at its feeder bus, funded and
-    approving MarketSlots."""
-    dep = deploy_suite(chain)  # X^A = X^M = 1%
-    ids = [*market.sellers.ids, *market.buyers.ids]
-    buses = dict(zip(market.sellers.ids, market.sellers.attributes["bus"].tolist(), strict=True))
-    buses |= dict(zip(market.buyers.ids, market.buyers.attributes["bus"].tolist(), strict=True))
-    signers = {}
-    for k, pid in enumerate(ids):
-        address = chain.accounts[BASE_ACCOUNTS + k]
-        chain.transact(dep.registry, "set_member", address, ROLE_PROSUMER, bus(str(buses[pid])))
-        chain.transact(dep.token, "mint", address, MINT_MICRO)
-        chain.transact(dep.token, "approve", dep.slots.address, 2**256 - 1, sender=address)
-        signers[pid] = Signer(chain.private_key(address))
-    return dep, signers
 
 
 @pytest.fixture(scope="module")

@@ -23,9 +23,11 @@
          C + rA + rM == D exactly, else the whole call reverts. At most MAX_ROWS leaves.
        MODE_CLAIMS (2): buyers escrow tokens while the slot is FOR_SALE; after endorsement every account
          claims its single leaf once with a Merkle proof (anyone may submit the claim; tokens always go to
-         the account). A debit leaf moves |amount| from the account's escrow into the slot pool and
-         refunds the rest of its escrow; a credit leaf is paid from the pool (and refunds any escrow).
-         The pool can never go negative, so no token is created; the rewards are ordinary credit leaves.
+         the account, or to the miner for the MINER_LEAF leaf). A debit leaf moves |amount| from the
+         account's escrow into the slot pool and refunds the rest of its escrow; a credit leaf is paid from the pool (and refunds any escrow).
+         The pool can never go negative, so no token is created. The rewards are credit leaves: the
+         auctioneer's reward is added to the auctioneer's leaf; the miner's (unknown when the root is
+         endorsed) is a leaf of MINER_LEAF (the zero address), which claim() pays to the slot's miner.
          The result must contain a leaf (amount 0 if it did not trade) for every escrow depositor.
      An admin may cancel a slot that has not been endorsed yet (e.g. the validators never reached k);
      depositors then withdraw their escrow.
@@ -53,6 +55,8 @@ MODE_CLAIMS: public(constant(uint256)) = 2
 ROLE_ADMIN: constant(uint256) = 16
 PPM: constant(uint256) = 1_000_000
 MAX_ROWS: public(constant(uint256)) = 128
+# claims mode: the result leaf of the miner's reward names this account; claim() pays it to the slot's miner
+MINER_LEAF: public(constant(address)) = empty(address)
 MAX_TREE: constant(uint256) = 255
 MAX_SIGS: public(constant(uint256)) = 32
 MAX_PROOF: constant(uint256) = 64
@@ -373,6 +377,10 @@ def claim(slot: uint256, account: address, energy_wh: int256, amount_micro: int2
         node = self._hash_pair(node, p)
     assert node == s.result_root, "slots: invalid proof"
     self.claimed[slot][account] = True
+    # the miner's reward leaf names MINER_LEAF (the miner is unknown when the root is endorsed)
+    payee: address = account
+    if account == MINER_LEAF:
+        payee = s.miner
     held: uint256 = self.escrow[slot][account]
     self.escrow[slot][account] = 0
     pay: uint256 = 0
@@ -387,7 +395,7 @@ def claim(slot: uint256, account: address, energy_wh: int256, amount_micro: int2
         self.slots[slot].pool = s.pool - credit
         pay = held + credit
     if pay > 0:
-        assert extcall self.token.transfer(account, pay)
+        assert extcall self.token.transfer(payee, pay)
     log Claimed(slot=slot, account=account, energy_wh=energy_wh, amount_micro=amount_micro)
 
 
