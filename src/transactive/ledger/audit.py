@@ -274,10 +274,30 @@ def _open_chain(archive: SlotArchive) -> Iterator[Chain]:
         chain.close()
 
 
-def verify_archive(data_dir: str | Path, *, chain: Chain | None = None) -> Discrepancy | None:
+@contextmanager
+def _open_rpc(url: str) -> Iterator[Chain]:
+    from transactive.ledger.rpc import RpcChain, RpcError
+
+    if not url.startswith(("http://", "https://")):
+        raise AuditInputError(f"--chain-url: expected an http(s) JSON-RPC URL, got {url!r}")
+    try:
+        chain = RpcChain(url, fund_dev_accounts=False)
+    except (OSError, RpcError, ValueError) as exc:  # requests' connection errors are OSErrors
+        raise AuditInputError(f"cannot reach the chain at {url}: {exc}") from exc
+    try:
+        yield chain
+    finally:
+        chain.close()
+
+
+def verify_archive(
+    data_dir: str | Path, *, chain: Chain | None = None, chain_url: str | None = None
+) -> Discrepancy | None:
     """Audit ``data_dir``; returns the first discrepancy or None. ``AuditInputError`` if unreadable.
 
-    ``chain`` overrides the archived embedded chain (e.g. an open engine or an RPC node).
+    The chain is the archive's embedded chain (``DATA_DIR/chain/``) unless ``chain`` (an open engine) or
+    ``chain_url`` (any Ethereum JSON-RPC node; opened read-only, nothing is sent) is given; the contract
+    addresses always come from the manifest.
     """
     archive = SlotArchive(data_dir)
     manifest = archive.manifest()
@@ -285,7 +305,8 @@ def verify_archive(data_dir: str | Path, *, chain: Chain | None = None) -> Discr
     batches = [archive.load(s)[0] for s in numbers]
     if chain is not None:
         return _audit(chain, manifest, batches)
-    with _open_chain(archive) as opened:
+    opener = _open_rpc(chain_url) if chain_url is not None else _open_chain(archive)
+    with opener as opened:
         return _audit(opened, manifest, batches)
 
 
@@ -293,8 +314,11 @@ def _audit(chain: Chain, manifest: dict[str, Any], batches: Sequence[SlotBatch])
     registry = contract_at("Registry", manifest["registry"])
     token = contract_at("EnergyToken", manifest["token"])
     slots = contract_at("MarketSlots", manifest["slots"])
-    validators = [str(v) for v in chain.call(registry, "validator_list")]
-    threshold = int(chain.call(registry, "threshold"))
+    try:
+        validators = [str(v) for v in chain.call(registry, "validator_list")]
+        threshold = int(chain.call(registry, "threshold"))
+    except Exception as exc:  # no contract there: empty return data, or a revert (any engine's error type)
+        raise AuditInputError(f"no Registry answers at {registry.address} on this chain ({exc})") from exc
     accounts: list[str] = [*chain.accounts, *validators, registry.address, token.address, slots.address]
     for batch in batches:
         found = _check_slot(chain, slots, batch, validators=validators, threshold=threshold)
@@ -310,6 +334,8 @@ def register(sub: Any) -> argparse.ArgumentParser:
         "verify", help="audit an archived ledger: recompute every slot and check roots, signatures, money"
     )
     parser.add_argument("data_dir", help="DATA_DIR with ledger.json, slots/<slot>.json and chain/")
+    parser.add_argument("--chain-url", metavar="URL",
+                        help="audit against this Ethereum JSON-RPC node instead of DATA_DIR/chain/ (read only)")
     parser.set_defaults(run=run)
     return parser
 
@@ -317,7 +343,7 @@ def register(sub: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Carry out ``transactive ledger verify``: 0 clean, 1 first discrepancy, 2 unreadable input."""
     try:
-        found = verify_archive(args.data_dir)
+        found = verify_archive(args.data_dir, chain_url=args.chain_url)
     except AuditInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE

@@ -63,8 +63,10 @@ class RpcChain:
     """The ledger's chain seam over JSON-RPC (web3.py HTTP transport)."""
 
     def __init__(
-        self, url: str, private_keys: Sequence[bytes] | None = None, timeout_s: float = 30.0
+        self, url: str, private_keys: Sequence[bytes] | None = None, timeout_s: float = 30.0, *,
+        fund_dev_accounts: bool = True,
     ) -> None:
+        """``fund_dev_accounts=False``: send nothing on connecting (a read-only user such as the audit)."""
         from web3 import HTTPProvider
 
         self.url = url
@@ -73,7 +75,7 @@ class RpcChain:
         self._accounts = tuple(address_of(k) for k in self._keys)
         self._key_of = dict(zip(self._accounts, self._keys, strict=True))
         self._chain_id = int(self._rpc("eth_chainId", []), 16)
-        if private_keys is None:
+        if private_keys is None and fund_dev_accounts:
             self._fund_dev_accounts()
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
