@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from ledger_helpers import BASE_ACCOUNTS, MINT_MICRO, N_PROSUMERS, market_document, setup_members
 
 from transactive.ledger.audit import SlotArchive, verify_archive
 from transactive.ledger.chain import ChainRevert
@@ -26,8 +27,6 @@ from transactive.ledger.embedded import EmbeddedChain
 from transactive.ledger.market_batch import signed_market_batch
 from transactive.ledger.testing import CLEARED, MODE_CLAIMS
 from transactive.marketfile import parse_market
-
-from ledger_helpers import BASE_ACCOUNTS, MINT_MICRO, N_PROSUMERS, market_document, setup_members
 
 ESCROW_MICRO = 300 * 10**6  # each buyer escrows 300 tokens, well above its bill
 
