@@ -185,7 +185,7 @@ def _check_slot(
         return Discrepancy(s, f"attributes {k}", "a valid signed attributes record of this slot",
                            f"{err.reason}: {err}")
     record = chain.call(slots, "slots", s)
-    state, mode, auctioneer, _, order_root, order_count, result_root, rate_a, rate_m, _ = record
+    state, mode, auctioneer, _, order_root, order_count, result_root, rate_a, rate_m = record[:9]
     shares = None
     if mode == MODE_BATCH:
         shares = RewardShares(int(rate_a), int(rate_m))

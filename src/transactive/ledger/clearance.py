@@ -79,10 +79,12 @@ __all__ = [
     "claim_all",
     "clear_batch",
     "collect",
+    "dispute_if_wrong",
     "domain_of",
     "open_slot",
     "preflight",
     "recompute",
+    "resolve_dispute",
     "run_slot",
     "settle",
     "slot_rewards",
@@ -91,7 +93,7 @@ __all__ = [
 
 
 MODE_BATCH, MODE_CLAIMS = 1, 2
-FOR_SALE = 1
+FOR_SALE, CLEARED, DISPUTED = 1, 3, 6
 
 
 class ClearanceError(ValueError):
@@ -401,6 +403,41 @@ def claim_all(chain: Chain, slots: Contract, batch: SlotBatch, *, sender: str | 
         chain.transact(slots, "claim", *row, tree.proof(row), sender=sender)
         sent += 1
     return sent
+
+
+def dispute_if_wrong(chain: Chain, slots: Contract, batch: SlotBatch, validator: str) -> bool:
+    """An honest validator's watch over a CLEARED slot during its dispute window: recompute ``batch`` (the
+    committed one: its order root must be the chain's) with the slot's reward shares and, if the root on
+    chain differs from the recomputed one, send ``dispute(slot)`` as ``validator``. Returns whether it
+    disputed; ``ClearanceError`` if the batch is not the committed one or the slot is not CLEARED;
+    ``ChainRevert`` if the window is closed."""
+    record = chain.call(slots, "slots", batch.slot)
+    if bytes(record[4]) != batch.order_root:
+        raise ClearanceError(f"slot {batch.slot}: the batch is not the committed one (order root differs)")
+    if int(record[0]) != CLEARED:
+        raise ClearanceError(f"slot {batch.slot}: not CLEARED (state {int(record[0])})")
+    root = result_tree(batch.slot, recompute(batch, rewards=slot_rewards(chain, slots, batch.slot))).root
+    if root == bytes(record[6]):
+        return False
+    chain.transact(slots, "dispute", batch.slot, sender=validator)
+    return True
+
+
+def resolve_dispute(
+    chain: Chain, slots: Contract, batch: SlotBatch, validators: Sequence[Validator], *, k: int, admin: str
+) -> Collected:
+    """The consortium admin's resolution of a DISPUTED slot with a re-endorsed root: every validator
+    recomputes and signs again, the root with ``k`` agreeing signatures is accepted on chain
+    (``resolve_dispute``); the returned comparison names the dissenters (e.g. the colluders). To reject
+    the result instead, the admin calls ``cancel_slot`` (escrow becomes withdrawable)."""
+    rewards = slot_rewards(chain, slots, batch.slot)
+    answers = [v.endorse(batch, rewards) for v in validators]
+    collected = collect(batch, answers, validators=[v.address for v in validators], k=k)
+    if collected.result_root is None:
+        raise ClearanceError(f"slot {batch.slot}: fewer than {k} validators agree on a result root")
+    chain.transact(slots, "resolve_dispute", batch.slot, collected.result_root, list(collected.signatures[:k]),
+                   sender=admin)
+    return collected
 
 
 def domain_of(chain: Chain, slots: Contract) -> Domain:
