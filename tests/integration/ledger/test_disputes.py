@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from ledger_helpers import assert_rejected
 
 from transactive.ledger.chain import ChainRevert
 from transactive.ledger.clearance import (
@@ -33,8 +34,6 @@ from transactive.ledger.testing import (
     Deployment,
     sign_endorsement,
 )
-
-from ledger_helpers import assert_rejected
 
 WINDOW = 3  # blocks
 
