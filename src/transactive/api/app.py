@@ -31,6 +31,7 @@ from transactive.api.models import (
     NegawattOfferIn,
     OrderIn,
 )
+from transactive.api.webapp import mount_web_app
 from transactive.market import (
     Clock,
     CycleRunner,
@@ -369,4 +370,5 @@ def create_app(settings: Settings) -> FastAPI:
         """Verify and settle: secondary market for shortfalls, penalties, postings (aggregator or admin)."""
         return desk.settle(caller, community, event)
 
+    mount_web_app(app)  # the web app at /app (docs/webapp.md), / redirects there
     return app
