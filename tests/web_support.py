@@ -42,12 +42,11 @@ class Served:
         return httpx.post(self.base + path, headers={"Authorization": f"Bearer {key}"}, json=body, timeout=10)
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    """`transactive serve` on a free loopback port, SQLite in a fresh data directory, clock x120."""
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`transactive serve` on a free loopback port, SQLite in a fresh data directory, clock x120 (one per module)."""
     port = free_port()
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
+    data_dir = tmp_path_factory.mktemp("serve")
     log = data_dir / "serve.log"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     with open(log, "ab") as sink:
@@ -77,9 +76,9 @@ def served(tmp_path: Path) -> Iterator[Served]:
             process.wait()
 
 
-@pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator[Any]:
-    """A page of a fresh Chromium profile (its own user-data dir under tmp_path)."""
+@pytest.fixture(scope="module")
+def browser_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A page of a fresh Chromium profile (its own user-data dir), one per module."""
     if not CHROMIUM.exists():
         unavailable(f"{CHROMIUM} is missing (scripts/setup-system.sh installs Debian's chromium)")
     try:
@@ -89,8 +88,8 @@ def browser_page(tmp_path: Path) -> Iterator[Any]:
         raise AssertionError("unreachable") from None
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900})
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
         context.set_default_timeout(15_000)
         try:
             page = context.pages[0] if context.pages else context.new_page()

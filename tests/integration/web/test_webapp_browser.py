@@ -8,10 +8,13 @@ nothing the DSO's browser shows or receives contains a bid price. Screenshots of
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+import random
 import re
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +78,10 @@ def test_admin_prosumer_and_dso_views(served: Served, browser_page: Any, tmp_pat
     create.get_by_label("Mechanism").fill("uniform")
     create.get_by_label("Slot (minutes)").fill(str(SLOT_MINUTES))
     create.get_by_role("button", name="Create community").click()
-    page.get_by_text("Community green created").wait_for()
+    create.get_by_text("Community green created").wait_for()
     keys = {name: add_member(page, name, role, bus)
-            for name, role, bus in (("seller", "prosumer", "12"), ("buyer", "prosumer", "34"), ("grid", "dso", ""))}
+            for name, role, bus in (("seller", "prosumer", "12"), ("buyer", "prosumer", "34"), ("grid", "dso", ""),
+                                    ("agg", "aggregator", ""))}
     communities = served.get("/communities", ADMIN_KEY).json()
     assert [(c["name"], c["mechanism"], c["slot_minutes"]) for c in communities] == [("green", "uniform", 1)]
     assert unlabelled_controls(page) == []
@@ -89,6 +93,12 @@ def test_admin_prosumer_and_dso_views(served: Served, browser_page: Any, tmp_pat
     r = served.post("/communities/green/orders", keys["seller"], {
         "side": "sell", "slot_start": slot, "idempotency_key": "s1", "energy_kwh": ENERGY_KWH, "price_per_kwh": ASK})
     assert r.status_code == 201, r.text
+    now = market_now(served)
+    day = (now + timedelta(days=2)).strftime("%Y-%m-%d")
+    r = served.post("/communities/green/negawatt-events", keys["agg"], {
+        "id": "dr-1", "target_kwh": 5, "price_per_kwh": 0.9, "offers_close": iso(now + timedelta(hours=4)),
+        "window_start": f"{day}T17:00:00Z", "window_end": f"{day}T18:00:00Z"})
+    assert r.status_code == 201, r.text
     sign_in(page, keys["buyer"])
     assert page.locator("body").get_attribute("data-role") == "trader"
     order = page.get_by_role("form", name="Place an order")
@@ -97,7 +107,7 @@ def test_admin_prosumer_and_dso_views(served: Served, browser_page: Any, tmp_pat
     order.get_by_label("Slot start (UTC)").fill(slot)
     order.get_by_label("Price per kWh").fill(str(BID))
     order.get_by_label("Price per kWh").press("Enter")  # submit from the keyboard
-    page.get_by_text("Order stored: buy 2 kWh at 3.913 per kWh").wait_for()
+    order.get_by_text("Order stored: buy 2 kWh at 3.913 per kWh").wait_for()
     mine = page.get_by_role("table", name=re.compile("My latest orders"))
     assert "3.913" in mine.inner_text() and "buy" in mine.inner_text()
 
@@ -114,6 +124,22 @@ def test_admin_prosumer_and_dso_views(served: Served, browser_page: Any, tmp_pat
     stored = served.get("/communities/green/orders", keys["buyer"]).json()
     assert [(o["slot_start"], o["side"], o["energy_kwh"], o["price_per_kwh"]) for o in stored] == [
         (slot, "buy", ENERGY_KWH, BID)]  # the invalid order changed nothing
+
+    # ---------------------------------------------------------------- a negawatt offer; a second one is refused
+    events = page.get_by_role("table", name="Negawatt events of the community")
+    assert "dr-1" in events.inner_text() and "FOR_SALE" in events.inner_text()
+    offer = page.get_by_role("form", name="Offer a reduction")
+    offer.get_by_label("Event").select_option("dr-1")
+    offer.get_by_label("Energy (kWh)").fill("1.5")
+    offer.get_by_label("Price per kWh (optional)").fill("0.7")
+    offer.get_by_role("button", name="Offer").click()
+    offer.get_by_text("Offer stored in dr-1: sell 1.5 kWh.").wait_for()
+    offer.get_by_label("Energy (kWh)").fill("2")
+    offer.get_by_role("button", name="Offer").click()
+    event_select = offer.get_by_label("Event")
+    page.locator(f"#{event_select.get_attribute('id')}-error").filter(has_text="already offered").wait_for()
+    stored_offers = served.get("/communities/green/negawatt-events/dr-1", keys["agg"]).json()["offers"]
+    assert [(o["member"], o["energy_kwh"], o["price_per_kwh"]) for o in stored_offers] == [("buyer", 1.5, 0.7)]
 
     # ---------------------------------------------------------------- the service clears the slot by itself
     deadline = time.monotonic() + 60
@@ -166,3 +192,47 @@ def test_admin_prosumer_and_dso_views(served: Served, browser_page: Any, tmp_pat
         assert not any(bid in body for body in bodies)
     assert any(slot in body for body in bodies)  # the responses were captured
     assert problems == []
+
+
+def test_slot_arithmetic_in_the_browser_matches_the_market(served: Served, browser_page: Any) -> None:
+    """The app's slot maths (js/time.js) against transactive.market.slots on the same instants, and the chart
+    axis ticks (js/charts.js niceTicks) against their definition: round steps covering the data."""
+    page = browser_page
+    page.goto(served.base + "/app/")
+    rng = random.Random(7)
+    lengths = [1, 5, 15, 60, 90, 1440]
+    instants = [datetime(2026, 3, 1, 10, 0, tzinfo=UTC), datetime(2026, 3, 1, 9, 59, 59, 999000, tzinfo=UTC),
+                datetime(2024, 2, 29, 23, 59, tzinfo=UTC)]
+    instants += [datetime(2025, 1, 1, tzinfo=UTC) + timedelta(milliseconds=rng.randrange(3 * 365 * 86_400_000))
+                 for _ in range(60)]
+    cases = [(int(t.timestamp() * 1000), m) for t in instants for m in lengths]
+    answers = page.evaluate("""async (cases) => {
+        const t = await import(new URL("js/time.js", document.baseURI).href);
+        return cases.map(([ms, minutes]) => {
+            const now = new Date(ms);
+            return [t.isoSlot(t.slotContaining(now, minutes)), t.recentSlots(now, minutes, 3)];
+        });
+    }""", cases)
+    for (ms, minutes), (current, recent) in zip(cases, answers, strict=True):
+        start = slot_containing(datetime.fromtimestamp(ms / 1000, UTC), minutes)
+        assert current == iso(start)
+        assert recent == [iso(start - timedelta(minutes=minutes * k)) for k in (2, 1, 0)]
+    # times from the API carry microseconds and an offset; the app keeps the millisecond
+    parsed = page.evaluate("""async (text) => (await import(new URL("js/time.js", document.baseURI).href))
+        .parseTime(text).getTime()""", "2026-03-01T10:00:05.123456+00:00")
+    assert parsed == int(datetime(2026, 3, 1, 10, 0, 5, 123000, tzinfo=UTC).timestamp() * 1000)
+
+    ranges = [(0.0, 1.0), (2.525, 2.525), (-2.0, 0.0), (0.013, 0.0172), (-37.5, 1250.0), (1e-4, 3e-4)]
+    ranges += [tuple(sorted((rng.uniform(-1e3, 1e3), rng.uniform(-1e3, 1e3)))) for _ in range(30)]
+    ticks_of = page.evaluate("""async (ranges) => {
+        const c = await import(new URL("js/charts.js", document.baseURI).href);
+        return ranges.map(([low, high]) => c.niceTicks(low, high));
+    }""", ranges)
+    for (low, high), ticks in zip(ranges, ticks_of, strict=True):
+        assert ticks[0] <= low and ticks[-1] >= high, (low, high, ticks)
+        steps = [b - a for a, b in itertools.pairwise(ticks)]
+        step = steps[0]
+        assert all(math.isclose(s, step, rel_tol=1e-9) for s in steps), ticks
+        mantissa = step / 10 ** math.floor(math.log10(step))
+        assert any(math.isclose(mantissa, m, rel_tol=1e-9) for m in (1, 2, 5)), (step, ticks)
+        assert 2 <= len(ticks) <= 10, ticks

@@ -3,7 +3,7 @@
 // is shown next to that field (aria-invalid, focus moves there); any other error above the submit button.
 
 import { ApiError } from "./api.js";
-import { announce, h } from "./dom.js";
+import { h } from "./dom.js";
 
 let formCounter = 0;
 
@@ -60,10 +60,7 @@ export function form({ label, rows, submit, onSubmit, extra }) {
     button.disabled = true;
     try {
       const message = await onSubmit(values(node), node);
-      if (message) {
-        ok.textContent = message;
-        announce(message);
-      }
+      if (message) ok.textContent = message; // a live region (role=status): read out once
     } catch (error) {
       showError(node, error);
     } finally {
@@ -114,8 +111,7 @@ export function showError(formNode, error) {
     target.setAttribute("aria-invalid", "true");
     const line = formNode.querySelector(`#${CSS.escape(target.id)}-error`);
     if (line) line.textContent = text;
-    target.focus();
-    announce(`${target.labels?.[0]?.textContent ?? apiError.field}: ${text}`);
+    target.focus(); // a screen reader reads the label, the value and the error (aria-describedby)
   } else {
     formNode.querySelector(".form-error").textContent = text;
   }

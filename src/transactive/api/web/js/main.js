@@ -6,7 +6,7 @@
 //   POST /admin/communities {}   422 (name required): admin; 403: validator (the role check runs before the body's)
 
 import { ApiError, apiKey, clearApiKey, get, post, seg, setApiKey } from "./api.js";
-import { announce, h, replace } from "./dom.js";
+import { announce, replace } from "./dom.js";
 import { clearErrors, showError } from "./forms.js";
 import { adminView } from "./views/admin.js";
 import { observerView } from "./views/observer.js";

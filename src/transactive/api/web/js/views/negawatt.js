@@ -55,8 +55,8 @@ export function negawattPanel(getCommunity, { canOffer }) {
       rows: [[
         { name: "event", label: "Event", type: "select", options: [], api: ["offers_close", "member", "state"] },
         { name: "side", label: "Side", type: "select", value: "sell",
-          options: [["sell", "sell (reduce my consumption)"], ["buy", "buy (p2p events only)"]] },
-        { name: "energy_kwh", label: "Energy (kWh)", type: "number" },
+          options: [["sell", "sell (reduce my consumption)"], ["buy", "buy (p2p events only)"]] }],
+        [{ name: "energy_kwh", label: "Energy (kWh)", type: "number" },
         { name: "price_per_kwh", label: "Price per kWh (optional)", type: "number" },
       ]],
       submit: "Offer",
