@@ -70,6 +70,13 @@ def test_admin_prosumer_and_dso_views(served: Served, browser_page: Any, tmp_pat
     page.goto(served.base + "/")
     assert page.url == served.base + "/app/"  # / redirects to the app
 
+    # ---------------------------------------------------------------- a wrong key: the API's message at the field
+    page.get_by_label("API key").fill("tk_not_a_key")
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("#login-api_key-error").filter(has_text="unknown API key").wait_for()
+    assert page.evaluate("sessionStorage.length") == 0  # a refused key is not kept
+    page.get_by_label("API key").fill("")
+
     # ---------------------------------------------------------------- admin: community and members via the UI
     sign_in(page, ADMIN_KEY)
     assert page.locator("body").get_attribute("data-role") == "admin"
