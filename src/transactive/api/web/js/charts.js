@@ -41,7 +41,8 @@ function frame(title, points, unit, includeZero) {
   const listed = points.map((p) => `${p.label}: ${p.value === null || p.value === undefined ? "no value" : `${p.value} ${unit}`}`);
   svg.append(s("desc", { id: `${id}-desc` }, listed.length ? listed.join("; ") : "no data"));
   if (!values.length) {
-    svg.append(s("text", { x: WIDTH / 2, y: HEIGHT / 2, "text-anchor": "middle", class: "no-data" }, "no data yet"));
+    svg.setAttribute("viewBox", `0 0 ${WIDTH} 40`); // a line, not an empty frame
+    svg.append(s("text", { x: WIDTH / 2, y: 24, "text-anchor": "middle", class: "no-data" }, "no data yet"));
     return { svg, x: null, y: null, values };
   }
   let low = Math.min(...values);

@@ -31,7 +31,7 @@ export function adminView(session) {
     }
   };
 
-  const listPanel = new Panel("Communities");
+  const listPanel = new Panel("Communities", { wide: true });
   listPanel.onLoad(async () => {
     communities = await get("/communities");
     if (!getCommunity()) selected = communities[0]?.name ?? null;

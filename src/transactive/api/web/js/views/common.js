@@ -23,12 +23,18 @@ export function clockPanel(getCommunity, { wide = false } = {}) {
     const start = isoSlot(slotContaining(now, community.slot_minutes));
     const slot = await get(`/communities/${seg(community.name)}/slots/${seg(start)}`);
     const end = new Date(parseTime(start).getTime() + community.slot_minutes * 60_000);
+    // the slot's phases to scale (the text above says the same for screen readers)
     const bar = h("div", { class: "phase-bar", "aria-hidden": "true" });
+    const legend = h("div", { class: "phase-bar-legend", "aria-hidden": "true" });
     for (const phase of PHASES) {
       const [from, to] = slot.phases[phase];
+      const grow = String(parseTime(to) - parseTime(from));
       const span = h("span", { class: phase === slot.phase ? "current" : null, title: phase });
-      span.style.flexGrow = String(parseTime(to) - parseTime(from)); // CSSOM: allowed by the CSP
+      const name = h("span", {}, phase);
+      span.style.flexGrow = grow; // CSSOM, not a style attribute: allowed by the CSP
+      name.style.flexGrow = grow;
       bar.append(span);
+      legend.append(name);
     }
     return [
       h("dl", { class: "facts" },
@@ -41,7 +47,7 @@ export function clockPanel(getCommunity, { wide = false } = {}) {
         h("dt", {}, "State"), h("dd", {}, slot.state, slot.note ? ` (${slot.note})` : "",
           `, ${num(slot.orders, 0)} order${slot.orders === 1 ? "" : "s"}`)),
       bar,
-      h("div", { class: "phase-bar-legend", "aria-hidden": "true" }, PHASES.map((p) => h("span", {}, p))),
+      legend,
     ];
   });
   return panel;
