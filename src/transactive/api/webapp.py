@@ -7,6 +7,7 @@ service with the member's API key (``Authorization: Bearer``). See ``docs/webapp
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -39,6 +40,10 @@ class _WebFiles(StaticFiles):
 
 def mount_web_app(app: FastAPI) -> None:
     """Serve the web app at ``/app/`` and redirect ``/`` there (both left out of the OpenAPI document)."""
+    # module scripts need a JavaScript type; do not depend on the host's /etc/mime.types (Python 3.11's own
+    # table says application/javascript, which browsers also take, but one type everywhere is simpler to test)
+    mimetypes.add_type("text/javascript", ".js")
+    mimetypes.add_type("image/svg+xml", ".svg")
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
