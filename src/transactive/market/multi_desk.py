@@ -35,7 +35,7 @@ from transactive.market.bilateral import CONTRACT_TYPES
 from transactive.market.errors import MarketError
 from transactive.market.listings import Listing, PlannedTrade, power_flow_check
 from transactive.market.multi_signing import ADDRESS_TYPES, OFF_CHAIN_DOMAIN, address_digest, contract_of
-from transactive.market.multi_slot import stored_slot_document
+from transactive.market.multi_slot import stored_contract, stored_slot_document
 from transactive.market.operator import MAX_DAYS_AHEAD, TRADING_ROLES, Operator
 from transactive.market.slots import iso, parse_slot_start, quotation_closes, window_at
 from transactive.store import (
@@ -251,9 +251,7 @@ class MultiDesk:
         if datetime.fromisoformat(record.first_slot) <= self._now():
             raise MarketError("slot_starts[0]", "the first slot has started: the contract can no longer be signed",
                               "too_late")
-        terms = record.terms
-        contract = contract_of(record.id, terms, terms["seller_address"], terms["buyer_address"])
-        _check_signed(contract.digest(self.domain), signature, terms[f"{side}_address"])
+        _check_signed(stored_contract(record).digest(self.domain), signature, record.terms[f"{side}_address"])
         if not self.store.countersign_contract(record.community, record.id, side, "0x" + signature.hex(),
                                                _stamp(self._now())):
             raise MarketError("state", "the contract changed meanwhile; read it again", "conflict")

@@ -42,12 +42,15 @@ TRADING = ("prosumer", "aggregator")
 FALLBACK_MECHANISM = "dpda"
 
 
-def _signed(record: ContractRecord) -> SignedContract:
+def stored_contract(record: ContractRecord) -> BilateralContract:
+    """The :class:`BilateralContract` of a stored record (its signed terms)."""
     terms = record.terms
-    contract = BilateralContract(record.id, terms["seller_address"], terms["buyer_address"],
-                                 tuple(terms["slots"]), terms["energy_wh_per_slot"] / WH_PER_KWH,
-                                 terms["price_per_kwh"], terms["nonce"])
-    return SignedContract(contract, bytes.fromhex(str(record.seller_signature)[2:]),
+    return BilateralContract(record.id, terms["seller_address"], terms["buyer_address"], tuple(terms["slots"]),
+                             terms["energy_wh_per_slot"] / WH_PER_KWH, terms["price_per_kwh"], terms["nonce"])
+
+
+def _signed(record: ContractRecord) -> SignedContract:
+    return SignedContract(stored_contract(record), bytes.fromhex(str(record.seller_signature)[2:]),
                           bytes.fromhex(str(record.buyer_signature)[2:]))
 
 
