@@ -86,6 +86,13 @@ def _id(value: object, field: str) -> str:
     return value
 
 
+def _path_id(value: str, what: str) -> str:
+    """A path parameter that cannot name a stored id is simply not found (and never reaches the database)."""
+    if not ID_PATTERN.match(value):
+        raise MarketError(what, f"no {what} {value[:64]!r}", "not_found")
+    return value
+
+
 def _number(value: object, field: str, *, positive: bool, maximum: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MarketError(field, "must be a number")
@@ -129,7 +136,8 @@ class MultiDesk:
         return self.op.clock.now()
 
     def _party(self, community: Community, member_id: object, field: str) -> Member:
-        member = self.store.get_member(member_id) if isinstance(member_id, str) else None
+        ok = isinstance(member_id, str) and ID_PATTERN.match(member_id)
+        member = self.store.get_member(member_id) if ok and isinstance(member_id, str) else None
         if member is None or member.community != community.name or member.role not in TRADING_ROLES:
             raise MarketError(field, "must be a prosumer or aggregator of this community")
         return member
@@ -232,7 +240,7 @@ class MultiDesk:
 
     def _contract_record(self, member: Member, community: str, contract_id: str) -> ContractRecord:
         c = self.op.community_for(member, community)
-        record = self.store.get_contract(c.name, contract_id)
+        record = self.store.get_contract(c.name, _path_id(contract_id, "contract"))
         if record is None or (member.role not in OVERSEERS and member.id not in (record.seller, record.buyer)):
             raise MarketError("contract", f"no contract {contract_id[:64]!r} of yours", "not_found")
         return record
@@ -330,7 +338,7 @@ class MultiDesk:
         energy = _number(_required(raw, "energy_kwh"), "energy_kwh", positive=True, maximum=MAX_ENERGY_KWH)
         if abs(energy * WH_PER_KWH - energy_to_wh(energy)) > 1e-6:
             raise MarketError("energy_kwh", "must be a whole number of Wh")
-        listing = self.store.get_listing(c.name, listing_id)
+        listing = self.store.get_listing(c.name, _path_id(listing_id, "listing"))
         if listing is None:
             raise MarketError("listing", f"no listing {listing_id[:64]!r}", "not_found")
         if listing.seller == member.id:
@@ -374,9 +382,10 @@ class MultiDesk:
         if decision not in ("accept", "reject", "power_flow"):
             raise MarketError("decision", 'must be "accept", "reject" or "power_flow"')
         reason_text = raw.get("reason")
-        if reason_text is not None and (not isinstance(reason_text, str) or len(reason_text) > MAX_REASON):
-            raise MarketError("reason", f"must be a string of at most {MAX_REASON} characters")
-        order = self.store.get_listing_order(c.name, order_id)
+        if reason_text is not None and (not isinstance(reason_text, str) or len(reason_text) > MAX_REASON
+                                        or not reason_text.isprintable()):
+            raise MarketError("reason", f"must be printable text of at most {MAX_REASON} characters")
+        order = self.store.get_listing_order(c.name, _path_id(order_id, "order"))
         if order is None:
             raise MarketError("order", f"no listing order {order_id[:64]!r}", "not_found")
         listing = self.store.get_listing(c.name, order.listing_id)
