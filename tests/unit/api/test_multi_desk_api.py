@@ -240,3 +240,45 @@ def test_listing_board_dso_review_short_delivery_and_penalties(api: Api) -> None
     assert orders == {"o1": "accepted", "o2": "rejected", "o4": "rejected"}
     mine = c.get(f"{C}/multi-settlements/{S1}", headers=api.auth("carol")).json()
     assert [o["id"] for o in mine["rejected_orders"]] == ["o2", "o4"] and mine["listing_orders"] == []
+
+
+def test_power_flow_review_on_the_feeder(api: Api) -> None:
+    """Members on the IEEE European LV feeder: a household-sized order passes, a 2 MW one overloads a line."""
+    c = api.client
+    for name, bus in (("pv9", "906"), ("ev9", "905"), ("hp9", "905")):
+        r = c.post("/admin/communities/green/members", json={"id": name, "role": "prosumer", "bus": bus},
+                   headers=api.auth("admin"))
+        assert r.status_code == 201, r.text
+        api.keys[name] = r.json()["api_key"]
+    assert c.post(f"{C}/listings", json={"id": "big", "slot_start": S1, "energy_kwh": 600, "price_per_kwh": 0.05},
+                  headers=api.auth("pv9")).status_code == 201
+    for oid, who, kwh in (("small", "ev9", 2.0), ("huge", "hp9", 500.0)):
+        assert c.post(f"{C}/listings/big/orders", json={"id": oid, "energy_kwh": kwh},
+                      headers=api.auth(who)).status_code == 201
+    small = c.post(f"{C}/listing-orders/small/review", json={"decision": "power_flow"}, headers=api.auth("grid"))
+    assert small.status_code == 200 and small.json()["state"] == "accepted", small.text
+    huge = c.post(f"{C}/listing-orders/huge/review", json={"decision": "power_flow"}, headers=api.auth("grid"))
+    assert huge.status_code == 200 and huge.json()["state"] == "rejected", huge.text
+    assert any("loading" in reason for reason in huge.json()["reason"])  # a thermal violation names the line
+
+
+def test_signing_document_matches_eth_account(api: Api) -> None:
+    """A wallet building the typed data from GET /signing (eth-account here) signs the digest the desk checks."""
+    from eth_account.messages import _hash_eip191_message, encode_typed_data
+
+    from transactive.market.multi_signing import address_digest
+
+    info = api.client.get(f"{C}/signing", headers=api.auth("bob")).json()
+    alice, bob = Signer(KEYS["alice"]).address, Signer(KEYS["bob"]).address
+
+    def digest(primary: str, message: dict[str, Any]) -> bytes:
+        types = {name: info["types"][name] for name in ("EIP712Domain", primary)}
+        typed = {"types": types, "primaryType": primary, "domain": info["domain"], "message": message}
+        return bytes(_hash_eip191_message(encode_typed_data(full_message=typed)))
+
+    assert digest("MemberAddress", {"community": "green", "member": "alice", "account": alice}) == \
+        address_digest("green", "alice", alice)
+    terms = {"slot_starts": [S1, S2], "energy_kwh_per_slot": 1.5, "price_per_kwh": 0.08, "nonce": 7}
+    message = {"seller": alice, "buyer": bob, "slots": [1772360100, 1772361000], "energyWh": 1500,
+               "priceMicroPerKwh": 80_000, "nonce": 7}
+    assert digest("BilateralContract", message) == contract_of("x", terms, alice, bob).digest(OFF_CHAIN_DOMAIN)
