@@ -282,3 +282,38 @@ def test_signing_document_matches_eth_account(api: Api) -> None:
     message = {"seller": alice, "buyer": bob, "slots": [1772360100, 1772361000], "energyWh": 1500,
                "priceMicroPerKwh": 80_000, "nonce": 7}
     assert digest("BilateralContract", message) == contract_of("x", terms, alice, bob).digest(OFF_CHAIN_DOMAIN)
+
+
+def test_cli_signatures_are_accepted_by_the_service(api: Api, tmp_path: Any, capsys: Any) -> None:
+    """``transactive sign`` makes the key, the registration and the contract signatures a client sends."""
+    import json
+
+    from transactive.cli import main
+
+    def run(*args: str) -> dict[str, Any]:
+        assert main(list(args)) == 0
+        out: dict[str, Any] = json.loads(capsys.readouterr().out)
+        return out
+
+    keys = {}
+    for who in ("alice", "bob"):
+        made = run("sign", "key")
+        (tmp_path / who).write_text(made["private_key"])
+        keys[who] = made["address"]
+        body = run("sign", "address", "--key-file", str(tmp_path / who), "--community", "green", "--member", who)
+        r = api.client.post(f"{C}/addresses", json=body, headers=api.auth(who))
+        assert r.status_code == 201 and r.json()["address"] == made["address"], r.text
+    terms = {"slot_starts": [S1], "energy_kwh_per_slot": 1.0, "price_per_kwh": 0.07}
+    (tmp_path / "terms.json").write_text(json.dumps(terms))
+    sigs = {who: run("sign", "contract", "--key-file", str(tmp_path / who), "--terms", str(tmp_path / "terms.json"),
+                     "--seller-address", keys["alice"], "--buyer-address", keys["bob"])["signature"]
+            for who in ("alice", "bob")}
+    r = api.client.post(f"{C}/bilateral-contracts", json={"id": "k", "seller": "alice", "buyer": "bob", **terms,
+                                                          "signature": sigs["bob"]}, headers=api.auth("bob"))
+    assert r.status_code == 201, r.text
+    r = api.client.post(f"{C}/bilateral-contracts/k/sign", json={"signature": sigs["alice"]},
+                        headers=api.auth("alice"))
+    assert r.status_code == 200 and r.json()["state"] == "signed", r.text
+    (tmp_path / "bad").write_text("nothex")
+    assert main(["sign", "address", "--key-file", str(tmp_path / "bad"), "--community", "g", "--member", "m"]) == 2
+    assert "--key-file" in capsys.readouterr().err
