@@ -373,6 +373,7 @@ def create_app(settings: Settings) -> FastAPI:
     # ------------------------------------------------------------------------------ multi-settlement desk
     from transactive.api import _multi_routes  # lazily: it imports this module's Caller
 
-    _multi_routes.register(app, MultiDesk(op, service.store))
+    app.state.multi_desk = MultiDesk(op, service.store)  # the operator's hook: settle, views
+    _multi_routes.register(app, app.state.multi_desk)
 
     return app
