@@ -21,6 +21,7 @@ store and clock, with roles (the API and tests call it). Rules: ``docs/multi-set
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
@@ -51,6 +52,7 @@ from transactive.store import (
 )
 from transactive.units import WH_PER_KWH, energy_to_wh
 
+log = logging.getLogger(__name__)
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 SIGNATURE_PATTERN = re.compile(r"^0x[0-9a-fA-F]{130}$")
 MAX_CONTRACT_SLOTS = 3000
@@ -441,7 +443,14 @@ class MultiDesk:
         with self._settle_lock:
             if self.store.get_multi_settlement(c.name, iso(start)) is None:
                 self.store.close_listings(c.name, iso(start))
-                document = stored_slot_document(self.store, c, iso(start), self.domain)
+                try:
+                    document = stored_slot_document(self.store, c, iso(start), self.domain)
+                except MarketError:
+                    raise
+                except Exception as exc:  # a mechanism refusing the residuals: answered, nothing stored
+                    log.exception("settling %s %s failed", c.name, iso(start))
+                    raise MarketError("slot_start", f"cannot settle: {type(exc).__name__}: {exc}",
+                                      "conflict") from None
                 now = _stamp(self._now())
                 self.store.finish_multi_settlement(MultiSettlementRecord(c.name, iso(start), document, now), now)
         return self.statement(member, community, slot_start)
