@@ -132,3 +132,19 @@ def test_version_2_database_is_upgraded_in_place(tmp_path: Path) -> None:
     assert upgraded.get_member("pv") is not None
     assert upgraded.create_listing(ListingRecord("c", "L1", "pv", S, 1000, 0.05, "FOR_SALE", T))
     upgraded.close()
+
+
+def test_concurrent_orders_never_oversell_a_listing(store: SqlStore) -> None:
+    """12 buyers race for 300 Wh each of a 3000 Wh listing: exactly 10 orders are stored, on both engines."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _setup(store)
+    assert store.create_listing(ListingRecord("c", "L1", "pv", S, 3000, 0.06, "FOR_SALE", T))
+
+    def place(k: int) -> str:
+        return store.place_listing_order(ListingOrderRecord("c", f"o{k}", "L1", "ev", 300, T))[0]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = list(pool.map(place, range(12)))
+    assert sorted(outcomes) == ["created"] * 10 + ["exceeds"] * 2
+    assert sum(o.energy_wh for o in store.listing_orders("c", S)) == 3000
