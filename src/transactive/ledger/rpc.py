@@ -6,9 +6,9 @@ accounts. Without ``private_keys`` the development keys are used and, if their b
 the node's first unlocked account (what hardhat and other development nodes offer).
 
 Before sending, ``transact`` runs ``eth_call`` on the pending block (the context the transaction would be
-mined in) and raises :class:`ChainRevert` if the call reverts, so a rejected action sends nothing. ``snapshot``/``revert`` use ``evm_snapshot`` /
-``evm_revert`` (hardhat, anvil, ganache); a production node does not offer them and raises
-``NotImplementedError``.
+mined in) and raises :class:`ChainRevert` if the call reverts, so a rejected action sends nothing.
+``snapshot``/``revert`` use ``evm_snapshot`` / ``evm_revert`` (hardhat, anvil, ganache); a production node
+does not offer them and raises ``NotImplementedError``.
 """
 
 from __future__ import annotations
