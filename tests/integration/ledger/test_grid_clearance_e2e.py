@@ -25,9 +25,11 @@ from transactive.ledger.clearance import (
     settle,
 )
 from transactive.ledger.commitments import ResultEntry, RewardShares, grid_charge_micro
+from transactive.ledger.eip712 import Domain
 from transactive.ledger.embedded import EmbeddedChain
 from transactive.ledger.market_batch import signed_market_batch
 from transactive.ledger.proofs import SlotBatch, attributes_proof, verify_proof
+from transactive.ledger.signing import Signer
 from transactive.ledger.testing import CLOSE, SETTLED
 from transactive.marketfile import Market, parse_market
 from transactive.registry import full_registry
@@ -167,3 +169,26 @@ def test_attributes_altered_after_signing_are_rejected(grid_market: tuple[dict[s
         assert chain.call(dep.slots, "slot_state", slot) == CLOSE  # nothing was sent
     finally:
         chain.close()
+
+
+def test_mcafee_matched_batch_recomputes_like_the_market_file() -> None:
+    """The other grid-aware mechanism, from a batch alone (no chain): same trades and charges as the
+    off-chain run of the same market file, the DSO entry, and entries that balance to the micro-token."""
+    doc = market_document() | {"mechanism": "mcafee_matched"}
+    market = parse_market(json.loads(json.dumps(doc)))
+    keys = [bytes.fromhex(f"{k + 1:064x}") for k in range(N_PROSUMERS)]
+    signers = {pid: Signer(key) for pid, key in zip((*market.sellers.ids, *market.buyers.ids), keys, strict=True)}
+    dso = Signer(bytes.fromhex("dd" * 32)).address
+    domain = Domain(chain_id=1337, verifying_contract="0x" + "42" * 20)
+    batch = signed_market_batch(market, signers, domain=domain, slot=2, params=doc["params"], dso=dso)
+    off = full_registry()["mcafee_matched"].run(market.sellers, market.buyers, market.params)
+    address = {pid: s.address for pid, s in signers.items()}
+    _, _, result = clear_batch(batch)
+    assert result.details["trades"] == [
+        {**t, "buyer": address[t["buyer"]], "seller": address[t["seller"]]} for t in off.details["trades"]
+    ]
+    entries = recompute(batch, rewards=RewardShares(10_000, 10_000))
+    charge = sum(money_to_micro(t["charge"]) for t in off.details["trades"])
+    assert charge > 0 and ResultEntry(dso, 0, charge) in entries
+    debits = -sum(e.amount_micro for e in entries if e.amount_micro < 0)
+    assert sum(e.amount_micro for e in entries if e.amount_micro > 0) + 2 * (debits // 100) == debits
