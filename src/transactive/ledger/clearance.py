@@ -46,6 +46,7 @@ balances to the micro-token.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -160,14 +161,16 @@ def clear_batch(
     if mechanism is None:
         raise ClearanceError(f"slot {s}: unknown mechanism {batch.mechanism!r}")
     if verify:
-        checked = verify_orders(batch.orders, batch.domain, slot=s, pool=pool)
-        if checked.rejected:
-            k, err = checked.rejected[0]
-            raise ClearanceError(f"slot {s}: order {k}: {err}")
-        problems = check_attributes(batch.attributes, batch.domain, slot=s, pool=pool)
-        if problems:
-            k, err = problems[0]
-            raise ClearanceError(f"slot {s}: attributes {k}: {err}")
+        with ExitStack() as stack:  # one (lazily started) pool for the orders and the attributes
+            shared = pool if pool is not None else stack.enter_context(WorkerPool())
+            checked = verify_orders(batch.orders, batch.domain, slot=s, pool=shared)
+            if checked.rejected:
+                k, err = checked.rejected[0]
+                raise ClearanceError(f"slot {s}: order {k}: {err}")
+            problems = check_attributes(batch.attributes, batch.domain, slot=s, pool=shared)
+            if problems:
+                k, err = problems[0]
+                raise ClearanceError(f"slot {s}: attributes {k}: {err}")
     try:
         params = parse_params(mechanism, dict(batch.params or {}))
     except MarketFileError as exc:
