@@ -3,8 +3,9 @@
 :func:`run_day` plays ``DayConfig.n_slots`` slots (default 96 × 15 min) for the feeder's 55 loads
 (``docs/day.md``):
 
-1. **profiles** -- synthetic 15-minute load and PV (:mod:`transactive.sim.profiles`; stand-ins for SimBench
-   profiles, which are not installed). Contracts, listings and demand-response offers are planned on the
+1. **profiles** -- ``DayConfig.profiles``: ``"simbench"`` (SimBench's measured household load and PV,
+   :mod:`transactive.sim.simbench_profiles`, optional extra ``profiles``), ``"synthetic"``
+   (:mod:`transactive.sim.profiles`) or ``"auto"`` (SimBench when installed, else synthetic). Contracts, listings and demand-response offers are planned on the
    noise-free *forecast*; settlement uses the *metered* values (forecast × noise, minus any demand-response
    reduction), so metering deviations show up as listing shortfalls (penalised) and grid imbalance;
 2. **demand response** -- one ``knapsack_vcg`` event (:mod:`transactive.market.negawatt`) over
@@ -34,6 +35,7 @@ Conservation: every slot balances to 0, the event's postings sum to 0, so the da
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
 
 DAY_ACCOUNTS = (*ACCOUNTS, "aggregator", "balancing")
 HISTORY_DAYS = 10
+PROFILE_SOURCES = ("synthetic", "simbench", "auto")
 AGGREGATOR = "aggregator"
 
 
@@ -85,6 +88,7 @@ class DayConfig:
     dr_reserve_per_kwh: float = 0.2
     dso_power_flow: bool = True
     on_chain: bool = True
+    profiles: str = "synthetic"  # "synthetic", "simbench" or "auto" (SimBench when installed)
 
     def __post_init__(self) -> None:
         ints = ("seed", "n_slots", "slot_minutes", "n_listings", "dr_slots", "dr_offerers")
@@ -104,6 +108,8 @@ class DayConfig:
             raise DayConfigError("n_prosumers", "must be from 4 to 55 (the feeder's loads) or null")
         if not 0.0 <= self.pv_share <= 1.0:
             raise DayConfigError("pv_share", "must be in [0, 1]")
+        if self.profiles not in PROFILE_SOURCES:
+            raise DayConfigError("profiles", f"must be one of {', '.join(PROFILE_SOURCES)}")
         for name in ("listing_price_per_kwh", "dr_reserve_per_kwh"):
             if not 0.0 <= getattr(self, name) < 1e6:
                 raise DayConfigError(name, "must be >= 0")
@@ -193,8 +199,9 @@ def _demand_response(
     sold = {row["id"]: float(row["energy_kwh"]) for row in event.clearing["sellers"]}
     winners = [p for p in (peers[i] for i in offerers) if sold.get(p, 0.0) > 0]
     short = winners[0] if winners else None
-    history = [day_profiles(len(peers), minutes, config.seed, pv_share=config.pv_share, day=-d).load_kwh
-               for d in range(HISTORY_DAYS, 0, -1)]
+    history = list(profiles.history_load_kwh) or [
+        day_profiles(len(peers), minutes, config.seed, pv_share=config.pv_share, day=-d).load_kwh
+        for d in range(HISTORY_DAYS, 0, -1)]
     delivered: dict[str, float] = {}
     baselines: dict[str, list[float]] = {}
     for i in offerers:
@@ -245,6 +252,29 @@ def _board(  # noqa: PLR0917 - private, the slot's inputs
     return board.review(check if check is not None else (lambda trades: ()))
 
 
+# ------------------------------------------------------------------------------------------ profiles
+def make_profiles(config: DayConfig, n_prosumers: int) -> tuple[DayProfiles, str]:
+    """The day's profiles by ``config.profiles`` and a note on what was used (and why, on a fallback).
+    ``"simbench"`` raises :class:`DayConfigError` when SimBench cannot be read; ``"auto"`` falls back."""
+    if config.profiles != "synthetic":
+        from transactive.sim.simbench_profiles import SimbenchUnavailable, load_simbench_frames, simbench_day
+
+        try:
+            load_frame, pv_frame = load_simbench_frames()
+            profiles = simbench_day(load_frame, pv_frame, n_prosumers=n_prosumers, date=config.date,
+                                    slot_minutes=config.slot_minutes, seed=config.seed, pv_share=config.pv_share)
+            return profiles, ("SimBench measured household load (H0-A/B/C/G/L) and PV (PV1-8) profiles of "
+                              f"{config.date[5:]} 2016, persistence forecasts")
+        except (SimbenchUnavailable, ValueError) as exc:
+            if config.profiles == "simbench":
+                raise DayConfigError("profiles", str(exc)) from None
+            reason = str(exc)
+    else:
+        reason = "synthetic profiles requested"
+    profiles = day_profiles(n_prosumers, config.slot_minutes, config.seed, pv_share=config.pv_share)
+    return profiles, f"synthetic stand-ins for SimBench profiles ({reason})"
+
+
 # ------------------------------------------------------------------------------------------ the day
 def run_day(
     config: DayConfig, out_dir: str | Path | None = None, *, progress: Callable[[int], None] | None = None
@@ -260,7 +290,7 @@ def run_day(
     buses = tuple(feeder.load_buses[:n])
     keys = _peer_keys(config.seed, n)
     peers = tuple(Signer(k).address for k in keys)
-    profiles = day_profiles(n, config.slot_minutes, config.seed, pv_share=config.pv_share)
+    profiles, profiles_note = make_profiles(config, n)
     load = profiles.load_kwh[:, : config.n_slots].copy()
     event, baselines = _demand_response(config, peers, profiles, load)
     net = profiles.pv_kwh[:, : config.n_slots] - load
@@ -277,6 +307,11 @@ def run_day(
     if folder is not None and config.on_chain:
         from transactive.sim.day_ledger import DayLedger
 
+        previous = folder / "ledger"
+        if previous.exists():  # a previous run's archive: the day starts from a fresh chain
+            if not (previous / "ledger.json").is_file():
+                raise DayConfigError("out_dir", f"{previous} exists and is not a ledger archive; choose another folder")
+            shutil.rmtree(previous)
         ledger = DayLedger(folder / "ledger", keys, buses)
     settlements = []
     tokens: dict[str, Any] = {}
@@ -302,6 +337,9 @@ def run_day(
             ledger.chain.close()
         raise
     summary = summarise(config, peers, settlements, event, ledger, tokens)
+    summary["profiles"] = {"source": profiles.source, "description": profiles_note,
+                           "assignment": dict(zip(peers, profiles.assignment, strict=True)) if profiles.assignment
+                           else {}}
     return DayResult(config, peers, buses, profiles, load, tuple(settlements), event, baselines, summary,
                      time.perf_counter() - started, folder)
 

@@ -230,4 +230,5 @@ class DayLedger:
             "token_postings": self.postings,
             "starting_balance_micro": {"prosumer": STARTING_PROSUMER_MICRO, "account": STARTING_ACCOUNT_MICRO},
             "addresses": dict(self.accounts),
+            "balances_micro": {a: [self.starting[a], final[a]] for a in self.accounts.values()},
         }
