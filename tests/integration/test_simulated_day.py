@@ -204,11 +204,36 @@ def test_same_seed_same_day_other_seed_other_day(day: tuple[DayResult, Path]) ->
 
 
 def test_the_command_runs_a_short_dpda_day(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["day", "--slots", "4", "--seed", "1", "--out", str(tmp_path), "--no-power-flow"])
+    code = main(["day", "--slots", "4", "--seed", "1", "--out", str(tmp_path), "--no-power-flow",
+                 "--profiles", "synthetic"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "Energy by stage" in out and "Ledger audit:" in out and "synthetic" in out
+    assert "Energy by stage" in out and "Ledger audit: clean" in out and "synthetic" in out
+    assert "token balances: 75 of 75 accounts hold exactly starting balance + statements" in out
     assert (tmp_path / "index.html").exists()
+    # a second run into the same folder starts from a fresh chain
+    assert main(["day", "--slots", "2", "--seed", "1", "--out", str(tmp_path), "--no-power-flow",
+                 "--profiles", "synthetic"]) == 0
+    assert sorted(p.name for p in (tmp_path / "ledger" / "slots").iterdir()) == ["0.json", "1.json"]
+
+
+def test_the_demo_plays_the_examples_then_the_day(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["demo", "--no-grid", "--slots", "2", "--out", str(tmp_path / "demo"), "--profiles", "synthetic"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "examples reproduced." in out and out.index("examples reproduced.") < out.index("Simulated day")
+    assert "55 prosumers, 2 slots" in out and "Ledger audit: clean" in out
+    assert (tmp_path / "demo" / "index.html").exists()
+
+
+def test_bad_day_options_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["day", "--slots", "0", "--out", str(tmp_path)]) == 2
+    assert "n_slots" in capsys.readouterr().err
+    (tmp_path / "ledger").mkdir()
+    (tmp_path / "ledger" / "mine.txt").write_text("not an archive")
+    assert main(["day", "--slots", "1", "--out", str(tmp_path), "--profiles", "synthetic"]) == 2
+    assert "out_dir" in capsys.readouterr().err
+    assert (tmp_path / "ledger" / "mine.txt").exists()
 
 
 def test_a_whole_day_puts_the_event_at_the_evening_peak() -> None:
@@ -217,7 +242,8 @@ def test_a_whole_day_puts_the_event_at_the_evening_peak() -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), [("n_slots", 0), ("n_slots", 97), ("slot_minutes", 7),
-                                              ("date", "22/06/2026"), ("n_prosumers", 56), ("pv_share", 1.5)])
+                                              ("date", "22/06/2026"), ("n_prosumers", 56), ("pv_share", 1.5),
+                                              ("profiles", "measured")])
 def test_invalid_config_names_the_field(field: str, value: object) -> None:
     with pytest.raises(DayConfigError) as caught:
         DayConfig(**{field: value})  # type: ignore[arg-type]
