@@ -54,10 +54,8 @@ def run_day_command(args: argparse.Namespace) -> int:
 def play_day(config: Any, out: str, console: Console) -> int:
     """Run the day with a progress bar over the slots, write the report into ``out``, print the summary.
     Exit code 0 when every conservation check holds (including the on-chain balances), else 1."""
-    from transactive.sim.day import run_day
+    from transactive.sim.day import DayConfigError, run_day
     from transactive.sim.report import write_report
-
-    from transactive.sim.day import DayConfigError
 
     with Progress(TextColumn("[bold]slots"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as bar:

@@ -1,8 +1,9 @@
 """``transactive demo``: the seed documents' worked examples, then a full simulated day (``docs/day.md``).
 
-1. every worked example of the seed documents, cleared and printed as readable tables; each example goes through the same path as a user's file (market document → validation → mechanism →
-result document) and is compared with the canonical figures of SEED-NOTES; where the source document
-printed something else, the demo shows what it printed and why the canonical rule differs;
+1. every worked example of the seed documents, cleared and printed as readable tables; each example goes
+   through the same path as a user's file (market document → validation → mechanism → result document) and
+   is compared with the canonical figures of SEED-NOTES; where the source document printed something else,
+   the demo shows what it printed and why the canonical rule differs;
 2. one slot of the thesis's score matching on the IEEE European LV feeder (``--no-grid`` skips it);
 3. the full simulated day of ``transactive day`` (96 slots, the feeder's 55 prosumers, SimBench profiles when
    installed, a demand-response event with its secondary market, bilateral contracts, listings, the community

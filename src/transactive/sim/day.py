@@ -5,9 +5,10 @@
 
 1. **profiles** -- ``DayConfig.profiles``: ``"simbench"`` (SimBench's measured household load and PV,
    :mod:`transactive.sim.simbench_profiles`, optional extra ``profiles``), ``"synthetic"``
-   (:mod:`transactive.sim.profiles`) or ``"auto"`` (SimBench when installed, else synthetic). Contracts, listings and demand-response offers are planned on the
-   noise-free *forecast*; settlement uses the *metered* values (forecast × noise, minus any demand-response
-   reduction), so metering deviations show up as listing shortfalls (penalised) and grid imbalance;
+   (:mod:`transactive.sim.profiles`) or ``"auto"`` (SimBench when installed, else synthetic). Contracts,
+   listings and demand-response offers are planned on the *forecast* (synthetic: noise-free; SimBench:
+   persistence); settlement uses the *metered* values (minus any demand-response reduction), so forecast
+   errors show up as listing shortfalls (penalised) and grid imbalance;
 2. **demand response** -- one ``knapsack_vcg`` event (:mod:`transactive.market.negawatt`) over
    ``dr_slots`` slots of the evening peak (18:00 on a whole day; the last ``dr_slots`` slots of a shorter day):
    the ``dr_offerers`` households with the highest forecast load in the window offer 40 % of it at seeded

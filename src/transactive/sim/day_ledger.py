@@ -139,7 +139,7 @@ class DayLedger:
             funding.append((signer.address, STARTING_PROSUMER_MICRO))
         for name in MARKET_ACCOUNTS:
             c.transact(reg, "set_member", self.accounts[name], ROLE_MARKET, bus(name))
-        for name, address in self.accounts.items():
+        for address in self.accounts.values():
             held = int(c.call(token, "balanceOf", address))
             funding.append((address, max(STARTING_ACCOUNT_MICRO - held, 0)))
         for address, amount in funding:

@@ -41,7 +41,8 @@ def _plots(result: DayResult, folder: Path) -> None:
     w0, w1 = result.config.dr_window
     if result.event is not None:
         ax.axvspan(w0 * result.config.slot_hours, w1 * result.config.slot_hours, alpha=0.15, label="DR event")
-    ax.set(xlabel="hour of day", ylabel="kWh per slot", title=f"Community energy per slot ({result.profiles.source} profiles)")
+    ax.set(xlabel="hour of day", ylabel="kWh per slot",
+           title=f"Community energy per slot ({result.profiles.source} profiles)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(folder / "net_load.png", dpi=90)

@@ -84,7 +84,7 @@ def _slots(values: FloatArray, day: int, slot_minutes: int) -> FloatArray:
     return result
 
 
-def simbench_day(  # noqa: PLR0913 - the day's parameters
+def simbench_day(
     load_frame: Mapping[str, FloatArray],
     pv_frame: Mapping[str, FloatArray],
     *,
