@@ -331,5 +331,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"discrepancy: {found}", file=sys.stderr)
         return EXIT_DISCREPANCY
     n = len(SlotArchive(args.data_dir).slots())
-    print(f"clean: {n} slot(s), roots, endorsements, balances and token supply check out")
+    journal = StatementJournal(args.data_dir)
+    also = f", {len(journal.read()[1])} statement batch(es), every account's tokens" if journal.exists() else ""
+    print(f"clean: {n} slot(s), roots, endorsements, balances{also} and token supply check out")
     return EXIT_CLEAN
