@@ -14,7 +14,7 @@
    the ``dr_offerers`` households with the highest forecast load in the window offer 40 % of it at seeded
    prices; every offerer reduces its metered load by what it offered, except the first winner, which
    delivers only 40 % of what it sold, so the secondary market runs. Delivery is verified against a high
-   10-of-10 baseline from ten synthetic history days of the household's consumption;
+   10-of-10 baseline from ten history days of the household's consumption (the profiles' history days);
 3. **each slot** -- :func:`~transactive.market.multi_settlement.settle_slot`: two firm bilateral contracts
    (largest PV to largest loads), listings (the ``n_listings`` largest forecast surpluses list half of it;
    the largest forecast deficits order from them; the DSO reviews every order by power flow on the feeder
