@@ -31,11 +31,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transactive.market.multi_settlement import STAGES, SlotSettlement
 from transactive.market.negawatt import NegawattEvent
 from transactive.units import money_to_micro
+
+if TYPE_CHECKING:  # the ledger extra is imported only when the day runs on chain
+    from transactive.ledger.statements import Posting
 
 STARTING_PROSUMER_MICRO = 100 * 10**6
 STARTING_ACCOUNT_MICRO = 1_000 * 10**6
@@ -50,7 +53,7 @@ def market_account_address(name: str) -> str:
     return Signer(hashlib.sha256(f"transactive-day/account/{name}".encode()).digest()).address
 
 
-def slot_postings(settlement: SlotSettlement, accounts: Mapping[str, str]) -> list[Any]:
+def slot_postings(settlement: SlotSettlement, accounts: Mapping[str, str]) -> list[Posting]:
     """The slot's statements as :class:`~transactive.ledger.statements.Posting` rows, stage by stage: each
     prosumer's non-zero stage money, and the accounts' share of the stage (``board`` and ``dso`` in listings,
     the ``auctioneer``'s auction surplus in auction, its wholesale fee and the ``grid`` in grid). ``accounts``
@@ -76,7 +79,7 @@ def slot_postings(settlement: SlotSettlement, accounts: Mapping[str, str]) -> li
     return [r for r in rows if r.amount_micro != 0]
 
 
-def event_postings(event: NegawattEvent, accounts: Mapping[str, str]) -> list[Any]:
+def event_postings(event: NegawattEvent, accounts: Mapping[str, str]) -> list[Posting]:
     """The demand-response event's settlement postings: ``member:<peer>`` to the peer, ``aggregator:*`` to the
     aggregator, anything else to ``balancing``."""
     from transactive.ledger.statements import Posting
@@ -159,17 +162,15 @@ class DayLedger:
     def balances(self) -> dict[str, int]:
         return {a: int(self.chain.call(self.dep.token, "balanceOf", a)) for a in self.tracked}
 
-    def _post(self, label: str, rows: Sequence[Any]) -> None:
-        from transactive.ledger.statements import MAX_POSTINGS, post_batch
+    def _post(self, label: str, rows: Sequence[Posting]) -> None:
+        """One ``EnergyToken.settle`` batch (a slot has at most 55 x 4 + 5 = 225 postings, under the
+        contract's 256), journaled."""
+        from transactive.ledger.statements import post_batch
 
-        chunks = [list(rows)] if len(rows) <= MAX_POSTINGS else [
-            [r for r in rows if r.stage == stage] for stage in dict.fromkeys(r.stage for r in rows)]
-        for n, chunk in enumerate(chunks):
-            name = label if len(chunks) == 1 else f"{label}/{n}"
-            ref = post_batch(self.chain, self.dep.token, name, chunk)
-            self.journal.append(name, ref, chunk)
-            self.batches += 1
-            self.postings += len(chunk)
+        ref = post_batch(self.chain, self.dep.token, label, rows)
+        self.journal.append(label, ref, rows)
+        self.batches += 1
+        self.postings += len(rows)
 
     def settle_slot(self, settlement: SlotSettlement) -> None:
         """Post the slot's whole off-chain settlement as token transfers (one balanced batch)."""

@@ -116,6 +116,9 @@ def write_report(result: DayResult, folder: str | Path) -> Path:
     tokens = [(f"{k} {a[:10]}…", f"{b[0] / 1e6:,.6f} → {b[1] / 1e6:,.6f}")
               for k, a in summary["ledger"].get("addresses", {}).items()
               for b in [summary["ledger"]["balances_micro"][a]]]
+    token_section = "" if not tokens else (
+        "<h2>Token balances on chain (tokens)</h2>"
+        + _table(tokens, ("account", "starting → final (= starting + statements)")))
     assigned = summary["profiles"]["assignment"]
     assignment = "" if not assigned else (
         "<details><summary>profile of each prosumer</summary>"
@@ -136,7 +139,7 @@ runtime {result.runtime_s:.1f} s.</p>
 <h2>Conservation checks</h2>{_table(checks, ("check", "result"))}
 <h2>Demand-response event</h2>{_table(dr_rows, ("item", "value"))}
 <h2>Ledger</h2>{_table(ledger, ("item", "value"))}
-<h2>Token balances on chain (tokens)</h2>{_table(tokens, ("account", "starting → final (= starting + statements)"))}
+{token_section}
 <h2>Plots</h2>{images}
 </body></html>
 """

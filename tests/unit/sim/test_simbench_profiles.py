@@ -79,3 +79,27 @@ def test_frames_of_the_wrong_shape_are_rejected_by_name() -> None:
     pv["PV2"] = pv["PV2"][:-5]
     with pytest.raises(ValueError, match="PV profiles: columns must hold the same whole number of days"):
         simbench_day(load, pv, n_prosumers=4, date="2026-01-10")
+
+
+def test_the_day_takes_simbench_when_installed_and_names_the_field_when_not() -> None:
+    from transactive.sim.day import DayConfig, DayConfigError, make_profiles
+    from transactive.sim.simbench_profiles import SimbenchUnavailable, simbench_dataset_dir
+
+    synthetic, note = make_profiles(DayConfig(profiles="synthetic"), 6)
+    assert synthetic.source == "synthetic" and synthetic.assignment == () and "synthetic" in note
+    try:
+        simbench_dataset_dir()
+    except SimbenchUnavailable:
+        with pytest.raises(DayConfigError) as caught:
+            make_profiles(DayConfig(profiles="simbench"), 6)
+        assert caught.value.field == "profiles"
+        assert make_profiles(DayConfig(profiles="auto"), 6)[0].source == "synthetic"
+        return
+    measured, note = make_profiles(DayConfig(profiles="simbench"), 6)
+    assert measured.source == "simbench" and "SimBench" in note
+    assert measured.assignment[:5] == tuple(
+        p + (f" + PV{k + 1}" if measured.pv_kwp[k] > 0 else "") for k, p in enumerate(LOAD_PROFILES))
+    assert np.array_equal(measured.pv_kwp, synthetic.pv_kwp)  # same households
+    assert measured.pv_kwh[:, :16].sum() == 0 and measured.pv_kwh.sum() > 0  # no sun before 04:00 in June
+    annual_mean_kwh = ANNUAL_MEAN_KW * 24 * measured.load_scale
+    assert np.all(measured.load_kwh.sum(axis=1) < 3 * annual_mean_kwh)  # a plausible household day
