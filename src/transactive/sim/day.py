@@ -97,9 +97,18 @@ class DayConfig:
     dso_power_flow: bool = True
     on_chain: bool = True
     profiles: str = "synthetic"  # "synthetic", "simbench" or "auto" (SimBench when installed)
+    auctioneer_reward_ppm: int = 10_000  # X^A, seed 001 eq. 2 (its case study: 1 %)
+    miner_reward_ppm: int = 10_000  # X^M, seed 001 eq. 3
+
+    @property
+    def rewards(self) -> RewardRates:
+        """The Proof-of-Clearance reward shares the auction stage is settled with (on chain: the shares
+        ``MarketSlots`` is deployed with, so the statements equal the endorsed result)."""
+        return RewardRates(self.auctioneer_reward_ppm, self.miner_reward_ppm)
 
     def __post_init__(self) -> None:
-        ints = ("seed", "n_slots", "slot_minutes", "n_listings", "dr_slots", "dr_offerers")
+        ints = ("seed", "n_slots", "slot_minutes", "n_listings", "dr_slots", "dr_offerers", "auctioneer_reward_ppm",
+                "miner_reward_ppm")
         for name in ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -116,6 +125,8 @@ class DayConfig:
             raise DayConfigError("n_prosumers", "must be from 4 to 55 (the feeder's loads) or null")
         if not 0.0 <= self.pv_share <= 1.0:
             raise DayConfigError("pv_share", "must be in [0, 1]")
+        if self.auctioneer_reward_ppm + self.miner_reward_ppm > 1_000_000:
+            raise DayConfigError("miner_reward_ppm", "the two reward shares must add up to at most 1,000,000 ppm")
         if self.profiles not in PROFILE_SOURCES:
             raise DayConfigError("profiles", f"must be one of {', '.join(PROFILE_SOURCES)}")
         for name in ("listing_price_per_kwh", "dr_reserve_per_kwh"):
@@ -348,12 +359,12 @@ def run_day(
             if not (previous / "ledger.json").is_file():
                 raise DayConfigError("out_dir", f"{previous} exists and is not a ledger archive; choose another folder")
             shutil.rmtree(previous)
-        ledger = DayLedger(folder / "ledger", keys, buses)
+        ledger = DayLedger(folder / "ledger", keys, buses, config.rewards)
     settlements = []
     tokens: dict[str, Any] = {}
     attributes = prosumer_attributes(config.seed, buses) if grid_aware(config.mechanism) else None
-    # on chain, the auction stage is settled as the validators endorse it: the slot's reward shares
-    rewards: RewardRates | None = ledger.rewards if ledger is not None else None
+    # the auction stage is settled as the validators endorse it (with or without the chain), rewards included
+    rewards = ledger.rewards if ledger is not None else config.rewards
     try:
         for slot in range(config.n_slots):
             forecast_wh = [energy_to_wh(float(x)) for x in forecast[:, slot]]
@@ -455,9 +466,9 @@ def summarise(  # noqa: PLR0917 - the day's parts
     charges = [x.grid_charge_micro for x in settlements]
     chain: dict[str, Any] = {"audit": tokens.get("audit", "not run (no ledger)")}
     if ledger is not None:
-        checks["every slot's endorsed result equals its auction-stage statements (Wh, micro-token)"] = (
+        checks["every slot's endorsed result on chain equals its auction-stage statements (Wh, micro-token)"] = (
             ledger.matches == ledger.committed)
-        checks["DSO's grid-charge income equals its endorsed result entries (micro-token)"] = (
+        checks["DSO's grid-charge income equals its endorsed result entries on chain (micro-token)"] = (
             sum(charges) == ledger.dso_entries_micro)
         checks["on-chain token balances equal starting balance + statements (micro-token)"] = (
             tokens["balances_equal_statements"] == tokens["accounts_checked"])

@@ -148,7 +148,10 @@ def event_postings(event: NegawattEvent, accounts: Mapping[str, str]) -> list[Po
 class DayLedger:
     """The embedded chain in ``folder`` with the deployed suite, the day's members, validators and signers."""
 
-    def __init__(self, folder: Path, keys: Sequence[bytes], buses: Sequence[str]) -> None:
+    def __init__(
+        self, folder: Path, keys: Sequence[bytes], buses: Sequence[str], rewards: RewardRates | None = None
+    ) -> None:
+        """``rewards``: the reward shares ``MarketSlots`` is deployed with (default 1 % + 1 %)."""
         from transactive.ledger.audit import SlotArchive
         from transactive.ledger.clearance import Validator, domain_of
         from transactive.ledger.embedded import EmbeddedChain
@@ -160,7 +163,8 @@ class DayLedger:
         self.archive = SlotArchive(folder)
         self.journal = StatementJournal(folder)
         self.chain = EmbeddedChain(self.archive.chain_dir)
-        self.dep = deploy_suite(self.chain)
+        shares = rewards or RewardRates(10_000, 10_000)
+        self.dep = deploy_suite(self.chain, shares.auctioneer_ppm, shares.miner_ppm)
         self.archive.create(registry=self.dep.registry.address, token=self.dep.token.address,
                             slots=self.dep.slots.address)
         self.archive.record_mint(10 * 1_000 * 10**6)  # deploy_suite mints 1,000 tokens to 10 accounts
