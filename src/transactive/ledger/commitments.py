@@ -14,9 +14,11 @@
   arrival order, which breaks price ties in clearing) is carried by the published batch file, which the
   validators recompute from.
 
-Rounding (:func:`result_entries`): per side, Wh and micro-tokens are apportioned so they add up to the
-side's rounded total (:func:`~transactive.units.apportion`), so energy balances to the Wh; any remaining
-money imbalance is the mechanism's (surplus / deficit), for the settlement step to route.
+Rounding (:func:`result_entries`, the one definition of :mod:`transactive.settlement.auction_entries`
+shared with the statements' auction stage): per side, Wh and micro-tokens are apportioned so they add up
+to the side's rounded total (:func:`~transactive.units.apportion`), the longer side cut to the shorter
+side's total where a mechanism leaves them unequal, so energy balances to the Wh; any remaining money
+imbalance is the mechanism's (surplus / deficit), for :func:`settle_entries` to route.
 
 Example:
     >>> entry = ResultEntry("0x" + "11" * 20, energy_wh=-1500, amount_micro=-303450)

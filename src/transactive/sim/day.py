@@ -18,18 +18,23 @@
 3. **each slot** -- :func:`~transactive.market.multi_settlement.settle_slot`: two firm bilateral contracts
    (largest PV to largest loads), listings (the ``n_listings`` largest forecast surpluses list half of it;
    the largest forecast deficits order from them; the DSO reviews every order by power flow on the feeder
-   when ``dso_power_flow``), the community auction (``mechanism``, default ``dpda``) and the grid;
+   when ``dso_power_flow``), the community auction (``mechanism``, default ``dpda_matched``: DPDA and score
+   matching on the feeder with each prosumer's :func:`prosumer_attributes`, grid charges to the DSO; settled
+   as the validators endorse it, with the reward shares ``auctioneer_reward_ppm`` / ``miner_reward_ppm``)
+   and the grid;
 4. **ledger** -- with an output folder (and ``on_chain``), :class:`transactive.sim.day_ledger.DayLedger` on an
    embedded chain in ``OUT/ledger``: the prosumers, DSO, aggregator and market accounts are Registry members
    funded with starting tokens; every slot's auction stage is signed by the prosumers and cleared by Proof of
-   Clearance (4 in-process validators, threshold 3); every slot's whole settlement (bilateral, listings,
-   auction, grid) and the demand-response event's are posted as balanced token batches
+   Clearance (4 in-process validators, threshold 3); every slot's settlement (bilateral, listings and grid
+   from the statements, the auction from the endorsed result entries and rewards, which equal the
+   statements) and the demand-response event's are posted as balanced token batches
    (``EnergyToken.settle``); at the end the archive is audited (:func:`transactive.ledger.audit.verify_archive`:
    the Proof of Clearance, every account's balance = starting balance + its statement sum to the micro-token,
    token supply conserved).
 
-Money accounts (micro-tokens, > 0 received): ``prosumers`` (their sum), ``dso``, ``board``, ``auctioneer``,
-``grid`` (from :func:`settle_slot`), ``aggregator`` and ``balancing`` (from the demand-response event).
+Money accounts (micro-tokens, > 0 received): ``prosumers`` (their sum), ``dso`` (penalties and grid charges),
+``board``, ``auctioneer``, ``grid``, ``auctioneer_reward`` and ``miner_reward`` (from :func:`settle_slot`),
+``aggregator`` and ``balancing`` (from the demand-response event).
 Conservation: every slot balances to 0, the event's postings sum to 0, so the day's accounts sum to 0.
 """
 

@@ -10,20 +10,23 @@
    derived from ``keccak("transactive-day/account/<name>")``, keys nobody uses). Starting balances:
    :data:`STARTING_PROSUMER_MICRO` per prosumer and :data:`STARTING_ACCOUNT_MICRO` per account (the
    aggregator already holds that from the suite), minted and journaled;
-2. **each slot** -- the auction stage's signed orders go through Proof of Clearance
-   (:func:`transactive.ledger.clearance.run_slot`), then the slot's whole off-chain settlement (every stage:
-   bilateral, listings, auction, grid; :func:`slot_postings`) is posted as one balanced
-   ``EnergyToken.settle`` batch by the operator (:func:`transactive.ledger.statements.post_batch`);
+2. **each slot** -- the auction stage's signed orders (and, for a grid-aware mechanism, the traders' signed
+   attributes; the batch names the DSO) go through Proof of Clearance
+   (:func:`transactive.ledger.clearance.run_slot`), then the slot's settlement is posted as one balanced
+   ``EnergyToken.settle`` batch by the operator (:func:`transactive.ledger.statements.post_batch`):
+   bilateral, listings and grid from the statements, the auction stage from the **endorsed result entries**
+   plus the rewards ``MarketSlots`` would pay (:func:`slot_postings`, :meth:`DayLedger.auction_postings`);
 3. **the demand-response event** -- its postings (members, aggregator, balancing) as one more batch after
    the event window's last slot;
 4. **finish** -- the statement journal (starting balances; every account's statement sum, computed from the
    statements by the caller) is written and the archive is audited
    (:func:`transactive.ledger.audit.verify_archive`, which checks the token balances against the statements).
 
-The on-chain auction result (the validators' entries) is *not* what moves the auction's money: the
-settlement follows ``settle_slot``'s statements (which cut a mechanism's unequal sides, e.g. DPDA's clipping,
-and pay no validator rewards), so every account's on-chain balance equals its starting balance plus its
-statement sum to the micro-token.
+The statements' auction stage and the validators' entries are computed by one definition
+(:mod:`transactive.settlement.auction_entries`; the day settles with the slot's reward shares), so the
+endorsed result equals the statements on every slot (:func:`endorsed_equals_statements`, counted in the
+summary) and every account's on-chain balance equals its starting balance plus its statement sum to the
+micro-token (the audit checks both: ``auction postings`` and ``balance``).
 """
 
 from __future__ import annotations
