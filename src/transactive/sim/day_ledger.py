@@ -189,6 +189,7 @@ class DayLedger:
         self.mismatched: list[int] = []
         self.dso_entries_micro = 0
         self.reward_micro: dict[str, int] = {}  # validator address -> its rewards from the statements
+        self.bus_cache: dict[str, str] = {}  # trader -> its Registry bus (preflight of grid-aware slots)
         self.batches = 0
         self.postings = 0
 
@@ -299,7 +300,8 @@ class DayLedger:
                     self.signers[k].address, slot=slot, **attributes[k]), self.domain)  # type: ignore[arg-type]
                 for k, _ in (*sells, *buys))
         batch = SlotBatch(self.domain, slot, orders, mechanism=mechanism, attributes=records, dso=self.dep.dso)
-        final, _, miner = run_slot(self.chain, self.dep.slots, batch, self.validators, k=3)
+        # the members register before the first slot and never move: the Registry's buses are read once
+        final, _, miner = run_slot(self.chain, self.dep.slots, batch, self.validators, k=3, bus_cache=self.bus_cache)
         self.archive.save(final)
         self.committed += 1
         cleared = Cleared(final, self.validators[auctioneer_index(slot, len(self.validators))].address, miner)
