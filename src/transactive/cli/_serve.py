@@ -1,6 +1,8 @@
 """``transactive serve``: the REST API (and the MQTT gateway and market cycle) on one machine.
 
-Defaults: SQLite in ``--data-dir`` (``./transactive-data``), real clock, 15-minute slots per community.
+Defaults: SQLite in ``--data-dir`` (``./transactive-data``), real clock, 15-minute slots per community, the
+embedded chain in ``DATA_DIR/chain`` (contracts deployed on first start; ``--chain-url`` for a node,
+``--no-chain`` for none) with 4 in-process validators, threshold 3.
 The admin API key is ``--admin-key`` / ``$TRANSACTIVE_ADMIN_KEY``, or generated into ``DATA_DIR/admin.key``.
 ``--mqtt-workers N`` runs N gateway processes (this one and N-1 children) that split the incoming MQTT
 orders through a shared subscription (the broker must support ``$share``, e.g. Mosquitto >= 1.6); they share
@@ -41,6 +43,16 @@ def register(sub: Any) -> None:
                        help="the administrator's API key (default: $TRANSACTIVE_ADMIN_KEY or DATA_DIR/admin.key)")
     serve.add_argument("--accelerate", type=float, default=None, metavar="FACTOR",
                        help="run market time FACTOR times faster than real time (demos)")
+    serve.add_argument("--chain-url", default=None, metavar="URL",
+                       help="a JSON-RPC node (e.g. http://127.0.0.1:8545) instead of the embedded chain persisted in "
+                       "DATA_DIR/chain")
+    serve.add_argument("--no-chain", action="store_true",
+                       help="run without the ledger (no accounts, anchoring or on-chain settlement)")
+    serve.add_argument("--validators", type=int, default=4, metavar="N", help="in-process validators (default 4)")
+    serve.add_argument("--threshold", type=int, default=3, metavar="K",
+                       help="endorsements needed to accept a result (default 3)")
+    serve.add_argument("--start-tokens", type=int, default=1_000, metavar="T",
+                       help="tokens minted to each new member account (default 1000)")
     serve.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(run=run_serve)
 
@@ -78,11 +90,27 @@ def run_serve(args: argparse.Namespace) -> int:
         if not args.accelerate > 0:
             raise MarketFileError("--accelerate", "must be > 0")
         clock = AcceleratedClock(datetime.now(UTC), args.accelerate)
+    ledger = None
+    if not args.no_chain and not args.mqtt_only:  # gateway workers take orders only: no chain
+        try:
+            from transactive.market.ledger_desk import LedgerConfig
+        except ModuleNotFoundError as exc:
+            raise MarketFileError("serve", f"the ledger needs the 'ledger' extra ({exc.name} is missing): "
+                                  "pip install 'transactive[ledger]', or run with --no-chain") from None
+        try:
+            ledger = LedgerConfig(chain_url=args.chain_url, chain_dir=Path(args.data_dir) / "chain",
+                                  validators=args.validators, threshold=args.threshold,
+                                  start_tokens=args.start_tokens)
+        except ValueError as exc:
+            field, _, message = str(exc).partition(": ")
+            raise MarketFileError(f"--{field.replace('_', '-')}", message) from None
+    elif args.chain_url:
+        raise MarketFileError("--chain-url", "cannot be combined with --no-chain")
     shared = args.mqtt_only or args.mqtt_workers > 1
     settings = Settings(data_dir=Path(args.data_dir), db_url=args.db_url, admin_key=args.admin_key,
                         mqtt_url=args.mqtt_url, mqtt_client_id=args.mqtt_client_id,
                         mqtt_share_group=SHARE_GROUP if shared else None, clock=clock,
-                        run_cycle=not args.mqtt_only)
+                        run_cycle=not args.mqtt_only, ledger=ledger)
     if args.mqtt_only:  # a gateway worker: no HTTP, no cycle; stops on SIGTERM
         service = Service(settings)
         stop = threading.Event()

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transactive.market.clock import Clock
 from transactive.market.errors import MarketError
@@ -61,6 +61,9 @@ from transactive.store import (
     SlotState,
     Store,
 )
+
+if TYPE_CHECKING:
+    from transactive.market.ledger_desk import LedgerDesk
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,25 @@ def _name(value: object, field: str) -> str:
     return value
 
 
+def quantised(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """An order entry at the ledger's resolution: energies in whole Wh and prices in whole micro-tokens per kWh
+    (what a signed order carries), so that the service's clearing equals the validators' recomputation."""
+    from transactive.units import energy_to_wh, money_to_micro
+
+    def block(b: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(b)
+        if "energy_kwh" in out:
+            out["energy_kwh"] = energy_to_wh(float(out["energy_kwh"])) / 1000
+        if "price_per_kwh" in out:
+            out["price_per_kwh"] = money_to_micro(float(out["price_per_kwh"])) / 1_000_000
+        return out
+
+    out = block(entry)
+    if isinstance(entry.get("blocks"), list):
+        out["blocks"] = [block(b) for b in entry["blocks"]]
+    return out
+
+
 @dataclass(frozen=True)
 class Receipt:
     """An accepted order: ``created`` now, or a ``duplicate`` of the one stored earlier under the same key."""
@@ -116,6 +138,7 @@ class Operator:
         self._members: dict[str, Member] = {}
         self._communities: dict[str, Community] = {}
         self._clear_lock = threading.Lock()
+        self.ledger: LedgerDesk | None = None  # set by the service: accounts, anchoring and settlement on chain
 
     # ------------------------------------------------------------------------------------ communities
     def create_community(self, name: object, mechanism: object, params: object, slot_minutes: object) -> Community:
@@ -162,6 +185,11 @@ class Operator:
         member = Member(member_id, community, role, hash_key(key), None if bus is None else str(bus))
         if not self.store.add_member(member):
             raise MarketError("id", f"member {member_id!r} exists", "conflict")
+        if self.ledger is not None:  # its chain account (a failure here is retried at the next start)
+            try:
+                self.ledger.enrol(member)
+            except Exception:
+                log.exception("enrolling %s on the chain failed", member.id)
         return member, key
 
     def ensure_admin(self, api_key: str) -> Member:
@@ -325,10 +353,11 @@ class Operator:
                 return existing
             self.store.close_slot(community.name, slot_start, community.slot_minutes)
             orders = self.store.orders_in_slot(community.name, slot_start)
+            entries = [(o, quantised(o.entry) if self.ledger is not None else o.entry) for o in orders]
             doc = {
                 "format": MARKET_FORMAT, "mechanism": community.mechanism, "params": dict(community.params),
-                "sellers": [{"id": o.member, **o.entry} for o in orders if o.side == "sellers"],
-                "buyers": [{"id": o.member, **o.entry} for o in orders if o.side == "buyers"],
+                "sellers": [{"id": o.member, **e} for o, e in entries if o.side == "sellers"],
+                "buyers": [{"id": o.member, **e} for o, e in entries if o.side == "buyers"],
             }
             slot = Slot(community.name, slot_start, community.slot_minutes, SlotState.CLEARED)
             result: ResultRecord | None = None

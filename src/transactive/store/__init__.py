@@ -3,7 +3,7 @@
 Example:
     >>> from transactive.store import open_store
     >>> open_store(url="sqlite://").schema_version()
-    2
+    3
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from pathlib import Path
 from transactive.store.protocol import Store
 from transactive.store.records import (
     ROLES,
+    ChainAccount,
     Community,
+    LedgerSlot,
     Member,
     MeterReading,
     NegawattDeliveryRecord,
@@ -40,7 +42,7 @@ def open_store(data_dir: str | Path | None = None, url: str | None = None) -> Sq
 
 
 __all__ = [
-    "ROLES", "Community", "Member", "MeterReading", "NegawattDeliveryRecord", "NegawattEventRecord",
+    "ROLES", "ChainAccount", "Community", "LedgerSlot", "Member", "MeterReading", "NegawattDeliveryRecord", "NegawattEventRecord",
     "NegawattOfferRecord", "OrderRecord", "Outcome", "ResultRecord", "Role", "SideName",
     "Slot", "SlotState", "SqlStore", "Store", "StoreError", "open_store", "sqlite_url",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 2  # 2: the negawatt_* tables (created on an older database by create_all)
+SCHEMA_VERSION = 3  # 2: the negawatt_* tables; 3: chain_accounts, ledger_meta, ledger_slots (create_all adds them)
 
 metadata = sa.MetaData()
 
@@ -108,4 +108,31 @@ negawatt_deliveries = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),  # JSON: the baseline that verified it
     sa.Column("received_at", sa.String(40), nullable=False),
     sa.ForeignKeyConstraint(["community", "event_id"], ["negawatt_events.community", "negawatt_events.id"]),
+)
+
+
+# ---------------------------------------------------------------------------------------- ledger (version 3)
+chain_accounts = sa.Table(
+    "chain_accounts", metadata,
+    sa.Column("member", sa.String(64), sa.ForeignKey("members.id"), primary_key=True),
+    sa.Column("address", sa.String(42), nullable=False, unique=True),  # EIP-55
+    sa.Column("private_key", sa.String(66), nullable=True),  # hex; custodial keys only (pilot choice)
+    sa.Column("enrolled", sa.Boolean, nullable=False, default=False),  # registered, funded, approved on chain
+)
+
+ledger_meta = sa.Table(
+    "ledger_meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),  # JSON
+)
+
+ledger_slots = sa.Table(
+    "ledger_slots", metadata,
+    sa.Column("community", sa.String(64), sa.ForeignKey("communities.name"), primary_key=True),
+    sa.Column("slot_start", sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),  # "clearing" or "settlement"
+    sa.Column("chain_slot", sa.String(80), nullable=False),  # uint256 as a decimal string
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("document", sa.Text, nullable=False),  # JSON: batch, roots, tx hashes, statements
+    sa.Column("updated_at", sa.String(40), nullable=False),
 )

@@ -11,7 +11,7 @@ Schema: :mod:`transactive.store._tables`, created by ``metadata.create_all`` and
 Example:
     >>> store = SqlStore.open("sqlite://")  # in memory, for a quick look
     >>> store.schema_version()
-    2
+    3
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ from sqlalchemy.pool import StaticPool
 
 from transactive.store import _tables as t
 from transactive.store.records import (
+    ChainAccount,
     Community,
+    LedgerSlot,
     Member,
     MeterReading,
     NegawattDeliveryRecord,
@@ -501,3 +503,79 @@ class SqlStore:
                 t.negawatt_deliveries.c.community == community, t.negawatt_deliveries.c.event_id == event_id)
                 .order_by(t.negawatt_deliveries.c.member)).all()
         return [self._negawatt_delivery(r) for r in rows]
+
+    # ------------------------------------------------------------------------------------ ledger
+    @staticmethod
+    def _chain_account(row: sa.Row[Any]) -> ChainAccount:
+        return ChainAccount(row.member, row.address, row.private_key, bool(row.enrolled))
+
+    def put_chain_account(self, account: ChainAccount) -> bool:
+        try:
+            with self._write() as conn:
+                return self._insert_ignore(conn, t.chain_accounts, {
+                    "member": account.member, "address": account.address,
+                    "private_key": account.private_key_hex, "enrolled": account.enrolled})
+        except IntegrityError:  # the address is taken by another member
+            return False
+
+    def chain_account(self, member: str) -> ChainAccount | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.chain_accounts).where(t.chain_accounts.c.member == member)).first()
+        return None if row is None else self._chain_account(row)
+
+    def chain_accounts(self, community: str | None = None) -> list[ChainAccount]:
+        query = sa.select(t.chain_accounts)
+        if community is not None:
+            query = query.join(t.members, t.members.c.id == t.chain_accounts.c.member).where(
+                t.members.c.community == community)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(t.chain_accounts.c.member)).all()
+        return [self._chain_account(r) for r in rows]
+
+    def mark_enrolled(self, member: str) -> None:
+        with self._write() as conn:
+            conn.execute(t.chain_accounts.update().where(t.chain_accounts.c.member == member).values(enrolled=True))
+
+    def ledger_meta(self, key: str) -> Any:
+        with self._read() as conn:
+            value = conn.execute(sa.select(t.ledger_meta.c.value).where(t.ledger_meta.c.key == key)).scalar()
+        return None if value is None else json.loads(value)
+
+    def put_ledger_meta(self, key: str, value: Any) -> Any:
+        with self._write() as conn:
+            self._insert_ignore(conn, t.ledger_meta, {"key": key, "value": _dumps(value)})
+            stored = conn.execute(sa.select(t.ledger_meta.c.value).where(t.ledger_meta.c.key == key)).scalar_one()
+        return json.loads(stored)
+
+    @staticmethod
+    def _ledger_slot(row: sa.Row[Any]) -> LedgerSlot:
+        return LedgerSlot(row.community, row.slot_start, row.kind, int(row.chain_slot), row.state,
+                          json.loads(row.document), row.updated_at)
+
+    def get_ledger_slot(self, community: str, slot_start: str, kind: str) -> LedgerSlot | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.ledger_slots).where(
+                t.ledger_slots.c.community == community, t.ledger_slots.c.slot_start == slot_start,
+                t.ledger_slots.c.kind == kind)).first()
+        return None if row is None else self._ledger_slot(row)
+
+    def ledger_slots(self, community: str, kind: str, state: str | None = None) -> list[LedgerSlot]:
+        query = sa.select(t.ledger_slots).where(t.ledger_slots.c.community == community,
+                                                t.ledger_slots.c.kind == kind)
+        if state is not None:
+            query = query.where(t.ledger_slots.c.state == state)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(t.ledger_slots.c.slot_start)).all()
+        return [self._ledger_slot(r) for r in rows]
+
+    def put_ledger_slot(self, record: LedgerSlot, expected_state: str | None) -> bool:
+        values = {"chain_slot": str(record.chain_slot), "state": record.state,
+                  "document": _dumps(dict(record.document)), "updated_at": record.updated_at}
+        with self._write() as conn:
+            if expected_state is None:
+                return self._insert_ignore(conn, t.ledger_slots, {
+                    "community": record.community, "slot_start": record.slot_start, "kind": record.kind, **values})
+            done = conn.execute(t.ledger_slots.update().where(
+                t.ledger_slots.c.community == record.community, t.ledger_slots.c.slot_start == record.slot_start,
+                t.ledger_slots.c.kind == record.kind, t.ledger_slots.c.state == expected_state).values(**values))
+            return bool(done.rowcount)

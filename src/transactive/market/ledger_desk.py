@@ -1,0 +1,577 @@
+"""The service's ledger: the contracts on a chain, custodial member accounts, anchoring and settling slots.
+
+Per slot (see ``docs/service.md``, *Ledger*):
+
+1. **anchor** (after clearing): the slot's stored orders become EIP-712 orders signed with the members'
+   custodial keys (nonce = the order's arrival ``seq``), the auctioneer ``validators[s mod n]`` opens the
+   on-chain slot and commits the order root, every in-process validator recomputes the clearing from the
+   batch (:func:`transactive.ledger.clearance.recompute`) and endorses its root, and once ``k`` agree the
+   result root is submitted (Proof of Clearance). The clearing anchor is opened in claims mode and never
+   claimed: it records the clearing; money moves in step 2.
+2. **settle** (once the slot's meter readings are in, or at the deadline): the settlement input
+   (:mod:`transactive.settlement.slot_settlement`) is committed as a second on-chain slot, the validators
+   recompute the postings ((4.8)-(4.9), DSO account included) and endorse their root, and the tokens move:
+   in one ``settle_batch`` when the slot has at most :attr:`LedgerConfig.batch_max_rows` accounts, else by
+   Merkle claims (the service escrows every debit with the debtor's custodial key before committing, then
+   claims every debit and then every credit).
+
+Every step first reads the on-chain slot state and only sends what is still missing, so a service stopped
+anywhere resumes where it was and never submits twice (the chain refuses a second ``open_slot``,
+``commit_orders``, ``submit_result``, ``settle_batch`` or claim anyway).
+
+On-chain slot numbers: ``(community_number << 64) | (epoch_minutes << 1) | kind`` with ``kind`` 0 for the
+clearing anchor and 1 for the settlement; ``community_number`` is the first 6 bytes of SHA-256 of the
+community's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from transactive.ledger.chain import Chain, ChainRevert, Contract
+from transactive.ledger.clearance import ClearanceError, auctioneer_index, domain_of, recompute
+from transactive.ledger.commitments import ResultEntry, SettlementTree, result_tree
+from transactive.ledger.compiler import load_artifact
+from transactive.ledger.eip712 import Domain
+from transactive.ledger.endorsement import endorse, valid_endorsements
+from transactive.ledger.orders_codec import OrderMessage, SignedOrder, sign_order
+from transactive.ledger.proofs import SlotBatch
+from transactive.ledger.signing import Signer, WorkerPool
+from transactive.market.errors import MarketError
+from transactive.market.slots import Phase, iso, phase_bounds
+from transactive.settlement.slot_settlement import (
+    build_input,
+    input_digest,
+    settle_input,
+    statement_lines,
+)
+from transactive.store import ChainAccount, LedgerSlot, Member, SlotState, Store
+from transactive.units import energy_to_wh, money_to_micro
+
+log = logging.getLogger(__name__)
+
+ROLE_BITS: Mapping[str, int] = {"prosumer": 1, "aggregator": 2, "dso": 4}
+ROLE_VALIDATOR, ROLE_ADMIN, ROLE_MARKET, ROLE_DSO = 8, 16, 32, 4
+CLOSE, FOR_SALE, RESERVE_NOT_MET, CLEARED, SETTLED, CANCELLED = 0, 1, 2, 3, 4, 5
+MODE_BATCH, MODE_CLAIMS = 1, 2
+MAX_UINT = 2**256 - 1
+CLEARING, SETTLEMENT = "clearing", "settlement"
+
+
+class KeyedChain(Protocol):
+    """What the desk needs beyond :class:`Chain`: signing for added (custodial) keys and ether transfers."""
+
+    def add_key(self, private_key: bytes) -> str: ...
+
+    def send_value(self, to: str, wei: int, sender: str | None = None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class LedgerConfig:
+    """The ledger of a service.
+
+    ``chain_url``: a JSON-RPC node; None: the embedded chain in ``chain_dir`` (None: in memory).
+    ``validators`` in-process validators (development accounts 1..n) of which ``threshold`` must agree.
+    ``start_tokens``: tokens minted to every member account at enrolment. ``gas_wei``: ether given to a
+    custodial account for its own transactions (approve, escrow). ``batch_max_rows``: settlements with more
+    accounts use Merkle claims. ``penalty_per_kwh`` (DSO deviation penalty) and ``grid_charge_per_kwh`` (flat
+    network charge of mechanisms without matched trades), tokens.
+    """
+
+    chain_url: str | None = None
+    chain_dir: Path | None = None
+    validators: int = 4
+    threshold: int = 3
+    start_tokens: int = 1_000
+    gas_wei: int = 10**17
+    batch_max_rows: int = 128
+    penalty_per_kwh: float = 0.05
+    grid_charge_per_kwh: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.validators <= 11:
+            raise ValueError("validators: must be 1-11")
+        if not 1 <= self.threshold <= self.validators:
+            raise ValueError("threshold: must be 1..validators")
+        if self.start_tokens < 0:
+            raise ValueError("start_tokens: must be >= 0")
+        if self.gas_wei < 0 or not 1 <= self.batch_max_rows <= 128:
+            raise ValueError("gas_wei: must be >= 0 (and batch_max_rows 1-128)")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _hex(raw: bytes) -> str:
+    return "0x" + raw.hex()
+
+
+def _bus32(bus: str | None) -> bytes:
+    raw = (bus or "").encode()
+    return raw.ljust(32, b"\x00") if len(raw) <= 32 else hashlib.sha256(raw).digest()
+
+
+def chain_slot_number(community: str, slot_start: str, kind: str) -> int:
+    """The on-chain slot number of a community's slot (see the module docstring)."""
+    number = int.from_bytes(hashlib.sha256(community.encode()).digest()[:6], "big")
+    minutes = int(datetime.fromisoformat(slot_start).timestamp()) // 60
+    return (number << 64) | (minutes << 1) | (0 if kind == CLEARING else 1)
+
+
+def _quantised_entry(entry: Mapping[str, Any]) -> list[tuple[int, int]]:
+    blocks = entry.get("blocks")
+    if isinstance(blocks, list):
+        pairs = [(float(b["energy_kwh"]), float(b.get("price_per_kwh", 0.0))) for b in blocks]
+    else:
+        pairs = [(float(entry["energy_kwh"]), float(entry.get("price_per_kwh", 0.0)))]
+    return [(energy_to_wh(e), money_to_micro(p)) for e, p in pairs]
+
+
+class LedgerDesk:
+    """The contracts, validators and member accounts of one service, over its store."""
+
+    def __init__(self, store: Store, config: LedgerConfig, chain: Chain | None = None) -> None:
+        from transactive.ledger.clearance import Validator
+        from transactive.ledger.connect import open_chain
+
+        self.store = store
+        self.config = config
+        self.chain: Chain = chain if chain is not None else open_chain(config.chain_url, config.chain_dir)
+        self.lock = threading.RLock()  # one chain writer at a time (the embedded chain is single-threaded)
+        self.pool: WorkerPool | None = None
+        accounts = self.chain.accounts
+        if len(accounts) < config.validators + 1:
+            raise ValueError(f"validators: the chain has only {len(accounts)} accounts")
+        self.admin = accounts[0]
+        keys = [self.chain.private_key(a) for a in accounts[1:config.validators + 1]]
+        self.validators = [Validator(k) for k in keys]
+        self._signers = [Signer(k) for k in keys]
+        self.registry, self.token, self.slots = self._deploy_or_reopen()
+        self.domain: Domain = domain_of(self.chain, self.slots)
+        for account in self.store.chain_accounts():
+            if account.private_key_hex:
+                self._keyed.add_key(bytes.fromhex(account.private_key_hex))
+
+    @property
+    def _keyed(self) -> KeyedChain:
+        chain: Any = self.chain
+        return chain  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+        self.chain.close()
+
+    # ------------------------------------------------------------------------------ deployment
+    def _deploy_or_reopen(self) -> tuple[Contract, Contract, Contract]:
+        stored = self.store.ledger_meta("deployment")
+        names = ("Registry", "EnergyToken", "MarketSlots")
+        if stored is None:
+            stored = self.store.put_ledger_meta("deployment", self._deploy())
+        if int(stored["chainId"]) != self.chain.chain_id:
+            raise ValueError(f"chain: the store's contracts are on chain {stored['chainId']}, "
+                             f"this chain is {self.chain.chain_id}")
+        registry, token, slots = (Contract(name=n, address=stored[n], abi=load_artifact(n).abi) for n in names)
+        try:
+            if int(self.chain.call(registry, "threshold")) < 1:
+                raise ChainRevert("no threshold")
+        except Exception as exc:
+            raise ValueError(f"chain: no Transactive deployment at {stored['Registry']} on this chain "
+                             f"(was the chain reset?): {exc}") from None
+        return registry, token, slots
+
+    def _deploy(self) -> dict[str, Any]:
+        chain = self.chain
+        registry = chain.deploy(load_artifact("Registry"))
+        token = chain.deploy(load_artifact("EnergyToken"), registry.address, "Transactive Energy Token", "TET")
+        slots = chain.deploy(load_artifact("MarketSlots"), registry.address, token.address, 0, 0)
+        for v in self.validators:
+            chain.transact(registry, "set_member", v.address, ROLE_VALIDATOR, _bus32("validator"))
+        chain.transact(registry, "set_threshold", self.config.threshold)
+        chain.transact(registry, "set_member", self.admin, ROLE_ADMIN | ROLE_DSO, _bus32("substation"))
+        chain.transact(registry, "set_member", slots.address, ROLE_MARKET, _bus32(""))
+        if self.config.start_tokens:  # the fallback DSO account pays an imbalance when it absorbed energy
+            chain.transact(token, "mint", self.admin, self.config.start_tokens * 10**6)
+        chain.transact(token, "approve", slots.address, MAX_UINT)
+        log.warning("deployed the Transactive contracts on chain %s", chain.chain_id)
+        return {"chainId": chain.chain_id, "Registry": registry.address, "EnergyToken": token.address,
+                "MarketSlots": slots.address, "validators": [v.address for v in self.validators],
+                "threshold": self.config.threshold}
+
+    # ------------------------------------------------------------------------------ member accounts
+    def account_of(self, member: Member) -> ChainAccount | None:
+        return self.store.chain_account(member.id)
+
+    def enrol(self, member: Member) -> ChainAccount | None:
+        """Give a prosumer, aggregator or DSO member its custodial account, registered in the Registry with its
+        role and bus, funded with gas and ``start_tokens`` and approving MarketSlots (idempotent)."""
+        bits = ROLE_BITS.get(member.role)
+        if bits is None:
+            return None
+        with self.lock:
+            account = self.store.chain_account(member.id)
+            if account is None:
+                key = secrets.token_bytes(32)
+                address = Signer(key).address
+                self.store.put_chain_account(ChainAccount(member.id, address, key.hex()))
+                account = self.store.chain_account(member.id)
+                assert account is not None
+            if account.enrolled:
+                return account
+            assert account.private_key_hex is not None
+            address = self._keyed.add_key(bytes.fromhex(account.private_key_hex))
+            chain = self.chain
+            if int(chain.call(self.registry, "roles", address)) != bits:
+                chain.transact(self.registry, "set_member", address, bits, _bus32(member.bus))
+            fresh = int(chain.call(self.token, "allowance", address, self.slots.address)) == 0
+            if fresh and int(chain.call(self.token, "balanceOf", address)) == 0 and self.config.start_tokens:
+                chain.transact(self.token, "mint", address, self.config.start_tokens * 10**6)
+            if fresh:
+                self._gas(address)
+                chain.transact(self.token, "approve", self.slots.address, MAX_UINT, sender=address)
+            self.store.mark_enrolled(member.id)
+            return replace(account, enrolled=True)
+
+    def _gas(self, address: str) -> None:
+        balance = getattr(self.chain, "balance", None)
+        if self.config.gas_wei and (balance is None or int(balance(address)) < self.config.gas_wei // 2):
+            self._keyed.send_value(address, self.config.gas_wei)
+
+    def enrol_all(self) -> None:
+        """Enrol every member still missing its account (after a restart, or members of an older database)."""
+        for community in self.store.list_communities():
+            for member in self.store.list_members(community.name):
+                account = self.store.chain_account(member.id)
+                if member.role in ROLE_BITS and (account is None or not account.enrolled):
+                    self.enrol(member)
+
+    def balance_micro(self, address: str) -> int:
+        with self.lock:
+            return int(self.chain.call(self.token, "balanceOf", address))
+
+    # ------------------------------------------------------------------------------ helpers
+    def _slot_record(self, number: int) -> tuple[Any, ...]:
+        record: tuple[Any, ...] = self.chain.call(self.slots, "slots", number)
+        return record
+
+    def _save(self, rec: LedgerSlot, state: str, **updates: Any) -> LedgerSlot:
+        new = replace(rec, state=state, document={**rec.document, **updates}, updated_at=_now())
+        if not self.store.put_ledger_slot(new, rec.state):
+            raise MarketError("slot_start", "the ledger record changed concurrently", "conflict")
+        return new
+
+    def _tx(self, rec: LedgerSlot, step: str, receipt: Any) -> LedgerSlot:
+        txs = {**rec.document.get("txs", {}), step: _hex(receipt.tx_hash)}
+        return self._save(rec, rec.state, txs=txs)
+
+    def _auctioneer(self, number: int) -> str:
+        return self.validators[auctioneer_index(number, len(self.validators))].address
+
+    def _endorse_and_submit(self, rec: LedgerSlot, number: int, order_root: bytes,
+                            results: Sequence[ResultEntry], roots: Sequence[bytes]) -> LedgerSlot:
+        """``roots[i]`` is validator i's recomputed root; the agreeing ``k`` signatures are submitted by the
+        first validator after the auctioneer (the miner)."""
+        addresses = [v.address for v in self.validators]
+        by_root: dict[bytes, list[bytes]] = {}
+        for signer, root in zip(self._signers, roots, strict=True):
+            by_root.setdefault(root, []).append(endorse(signer, self.domain, number, order_root, root))
+        root, signatures = max(by_root.items(), key=lambda kv: len(kv[1]))
+        k = self.config.threshold
+        valid = valid_endorsements(self.domain, number, order_root, root, signatures=signatures, validators=addresses)
+        if len(valid) < k:
+            raise ClearanceError(f"slot {number}: fewer than {k} validators agree")
+        dissenters = [a for a, r in zip(addresses, roots, strict=True) if r != root]
+        start = auctioneer_index(number, len(addresses)) + 1
+        miners = [addresses[(start + j) % len(addresses)] for j in range(len(addresses))]
+        miners = [m for m in miners if m not in dissenters]
+        receipt = self.chain.transact(self.slots, "submit_result", number, root, signatures[:k], sender=miners[0])
+        rec = self._tx(rec, "submit_result", receipt)
+        return self._save(rec, rec.state, resultRoot=_hex(root), endorsements=[_hex(s) for s in signatures],
+                          miner=miners[0], dissenters=dissenters)
+
+    # ------------------------------------------------------------------------------ 1. anchoring
+    def build_batch(self, community: str, slot_start: str) -> SlotBatch:
+        """The slot's stored orders as a signed batch (custodial keys; nonce = seq << 8 | block)."""
+        number = chain_slot_number(community, slot_start, CLEARING)
+        c = self.store.get_community(community)
+        assert c is not None
+        keys: dict[str, tuple[str, Signer]] = {}
+        signed: list[SignedOrder] = []
+        for order in self.store.orders_in_slot(community, slot_start):
+            if order.member not in keys:
+                account = self.store.chain_account(order.member)
+                if account is None or account.private_key_hex is None:
+                    member = self.store.get_member(order.member)
+                    assert member is not None
+                    account = self.enrol(member)
+                assert account is not None and account.private_key_hex is not None
+                keys[order.member] = (account.address, Signer(bytes.fromhex(account.private_key_hex)))
+            address, signer = keys[order.member]
+            side = 0 if order.side == "sellers" else 1
+            assert order.seq is not None
+            for j, (wh, micro) in enumerate(_quantised_entry(order.entry)):
+                message = OrderMessage(address, number, side, wh, micro, (order.seq << 8) | j)
+                signed.append(sign_order(signer, message, self.domain))
+        return SlotBatch(self.domain, number, tuple(signed), mechanism=c.mechanism, params=dict(c.params))
+
+    def anchor(self, community: str, slot_start: str) -> LedgerSlot:
+        """Anchor a cleared slot (idempotent; resumes a half-done one)."""
+        with self.lock:
+            rec = self.store.get_ledger_slot(community, slot_start, CLEARING)
+            number = chain_slot_number(community, slot_start, CLEARING)
+            if rec is None:
+                slot = self.store.get_slot(community, slot_start)
+                if slot is None or slot.state is not SlotState.CLEARED:
+                    raise MarketError("slot_start", "the slot is not cleared", "conflict")
+                batch = self.build_batch(community, slot_start)
+                fresh = LedgerSlot(community, slot_start, CLEARING, number, "batched",
+                                   {"batch": batch.to_json(), "orderRoot": _hex(batch.order_root), "txs": {}}, _now())
+                try:
+                    recompute(batch, verify=False)
+                except ClearanceError as exc:
+                    fresh = replace(fresh, state="unsupported", document={**fresh.document, "note": str(exc)})
+                self.store.put_ledger_slot(fresh, None)
+                rec = self.store.get_ledger_slot(community, slot_start, CLEARING)
+                assert rec is not None
+            if rec.state != "batched":
+                return rec
+            batch = SlotBatch.from_json(rec.document["batch"])
+            auctioneer = self._auctioneer(number)
+            state = int(self._slot_record(number)[0])
+            if state == CLOSE:
+                rec = self._tx(rec, "open_slot", self.chain.transact(self.slots, "open_slot", number, MODE_CLAIMS,
+                                                                     sender=auctioneer))
+                state = FOR_SALE
+            if state == FOR_SALE:
+                rec = self._tx(rec, "commit_orders", self.chain.transact(
+                    self.slots, "commit_orders", number, batch.order_root, len(batch.orders), sender=auctioneer))
+                state = RESERVE_NOT_MET
+            results: tuple[ResultEntry, ...] = ()
+            if state == RESERVE_NOT_MET:
+                answers = [recompute(batch, pool=self.pool) for _ in self.validators]
+                roots = [result_tree(number, a).root for a in answers]
+                results = answers[0]
+                rec = self._endorse_and_submit(rec, number, batch.order_root, results, roots)
+                state = CLEARED
+            if state != CLEARED:
+                raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
+            if not results:
+                results = recompute(batch, pool=self.pool)
+            chain_root = bytes(self._slot_record(number)[6])
+            if result_tree(number, results).root != chain_root:
+                return self._save(rec, "failed", note="the root on chain differs from the recomputation")
+            return self._save(rec, "anchored", results=[r.to_json() for r in results], resultRoot=_hex(chain_root),
+                              anchoredAt=_now())
+
+    # ------------------------------------------------------------------------------ 2. settlement
+    def _dso_address(self, community: str) -> str:
+        for member in self.store.list_members(community):
+            if member.role == "dso":
+                account = self.enrol(member)
+                if account is not None:
+                    return account.address
+        return self.admin
+
+    def settlement_deadline(self, slot_start: str, slot_minutes: int) -> datetime:
+        """When the settlement of a slot proceeds without its missing readings: the start of the settlement
+        phase of the next slot (13 min after the next slot starts, for 15-minute slots)."""
+        following = datetime.fromisoformat(slot_start) + timedelta(minutes=slot_minutes)
+        return phase_bounds(following, slot_minutes)[Phase.SETTLEMENT][0]
+
+    def prepare_settlement(self, community: str, slot_start: str, now: datetime) -> LedgerSlot:
+        """Build the settlement record of an anchored slot (``MarketError`` conflict while readings are missing
+        before the deadline, or when it is settled already)."""
+        c = self.store.get_community(community)
+        assert c is not None
+        existing = self.store.get_ledger_slot(community, slot_start, SETTLEMENT)
+        if existing is not None:
+            return existing
+        clearing = self.store.get_ledger_slot(community, slot_start, CLEARING)
+        if clearing is None or clearing.state != "anchored":
+            state = "not anchored" if clearing is None else clearing.state
+            raise MarketError("slot_start", f"the slot's clearing is not anchored ({state})", "conflict")
+        result = self.store.get_result(community, slot_start)
+        assert result is not None
+        readings = {r.member: r.energy_kwh for r in self.store.meter_readings(community, slot_start)}
+        trading = [r["id"] for side in ("sellers", "buyers") for r in result.document[side]
+                   if float(r["energy_kwh"]) > 0]
+        missing = sorted(m for m in trading if m not in readings)
+        end = datetime.fromisoformat(slot_start) + timedelta(minutes=c.slot_minutes)
+        if now < end:
+            raise MarketError("slot_start", "the slot has not ended yet", "conflict")
+        if missing and now < self.settlement_deadline(slot_start, c.slot_minutes):
+            raise MarketError("slot_start", f"waiting for the meter readings of {', '.join(missing[:10])}",
+                              "conflict")
+        accounts: dict[str, str] = {}
+        for member_id in trading:
+            account = self.store.chain_account(member_id)
+            assert account is not None
+            accounts[member_id] = account.address
+        from transactive.settlement.slot_settlement import SettlementTerms
+
+        number = chain_slot_number(community, slot_start, SETTLEMENT)
+        doc = build_input(chain_slot=number, clearing_slot=clearing.chain_slot,
+                          clearing_root=str(clearing.document["resultRoot"]), document=result.document,
+                          readings_kwh=readings, accounts=accounts, dso_address=self._dso_address(community),
+                          terms=SettlementTerms(self.config.penalty_per_kwh, self.config.grid_charge_per_kwh))
+        _, postings = settle_input(doc)
+        mode = MODE_BATCH if len(postings) <= self.config.batch_max_rows else MODE_CLAIMS
+        fresh = LedgerSlot(community, slot_start, SETTLEMENT, number, "batched",
+                           {"input": doc, "mode": mode, "orderRoot": _hex(input_digest(doc)), "txs": {}}, _now())
+        self.store.put_ledger_slot(fresh, None)
+        stored = self.store.get_ledger_slot(community, slot_start, SETTLEMENT)
+        assert stored is not None
+        return stored
+
+    def settle(self, community: str, slot_start: str, now: datetime, *, claims_sample: int | None = None
+               ) -> LedgerSlot:
+        """Settle an anchored slot against its meter readings, on chain, exactly once (resumes a half-done
+        settlement). A settled slot is a ``MarketError`` conflict. ``claims_sample`` (benchmarks only): in
+        claims mode escrow and claim only that many debits and as many credits as they pay for."""
+        with self.lock:
+            rec = self.prepare_settlement(community, slot_start, now)
+            if rec.state == "settled":
+                raise MarketError("slot_start", f"the slot is settled already ({rec.document.get('settledAt')})",
+                                  "conflict")
+            return self._run_settlement(rec, claims_sample)
+
+    def _run_settlement(self, rec: LedgerSlot, claims_sample: int | None) -> LedgerSlot:
+        doc = rec.document["input"]
+        mode = int(rec.document["mode"])
+        number = rec.chain_slot
+        order_root = input_digest(doc)
+        settlement, postings = settle_input(doc)
+        entries = [ResultEntry(p.address, p.energy_wh, p.amount_micro) for p in postings]
+        auctioneer = self._auctioneer(number)
+        state = int(self._slot_record(number)[0])
+        debits = [e for e in entries if e.amount_micro < 0]
+        credits = [e for e in entries if e.amount_micro > 0]
+        if claims_sample is not None:
+            debits = debits[:claims_sample]
+            budget = -sum(e.amount_micro for e in debits)
+            chosen: list[ResultEntry] = []
+            for e in credits:
+                if e.amount_micro <= budget and len(chosen) < claims_sample:
+                    chosen.append(e)
+                    budget -= e.amount_micro
+            credits = chosen
+        if state == CLOSE:
+            rec = self._tx(rec, "open_slot", self.chain.transact(self.slots, "open_slot", number, mode,
+                                                                 sender=auctioneer))
+            state = FOR_SALE
+        if state == FOR_SALE:
+            if mode == MODE_CLAIMS:
+                for e in debits:
+                    held = int(self.chain.call(self.slots, "escrow", number, e.account))
+                    if held < -e.amount_micro:
+                        self._gas(e.account)
+                        self.chain.transact(self.slots, "deposit_escrow", number, -e.amount_micro - held,
+                                            sender=e.account)
+            rec = self._tx(rec, "commit_orders", self.chain.transact(
+                self.slots, "commit_orders", number, order_root, len(entries), sender=auctioneer))
+            state = RESERVE_NOT_MET
+        if state == RESERVE_NOT_MET:
+            roots = []
+            for _ in self.validators:  # each validator recomputes the postings from the published input
+                _, theirs = settle_input(doc)
+                roots.append(result_tree(number, [ResultEntry(p.address, p.energy_wh, p.amount_micro)
+                                                  for p in theirs]).root)
+            rec = self._endorse_and_submit(rec, number, order_root, entries, roots)
+            state = CLEARED
+        if state == CLEARED and mode == MODE_BATCH:
+            tree = SettlementTree.build([e.values(number) for e in entries])
+            rows = [(a, e, m) for _, a, e, m in tree.rows]
+            rec = self._tx(rec, "settle_batch", self.chain.transact(self.slots, "settle_batch", number, rows))
+            state = SETTLED
+        elif state == CLEARED:
+            tree = SettlementTree.build([e.values(number) for e in entries])
+            claimed = 0
+            for e in (*debits, *credits):
+                if not self.chain.call(self.slots, "claimed", number, e.account):
+                    self.chain.transact(self.slots, "claim", number, e.account, e.energy_wh, e.amount_micro,
+                                        tree.proof(e.values(number)))
+                claimed += 1
+            rec = self._save(rec, rec.state, claims=claimed)
+            state = SETTLED
+        if state != SETTLED:
+            raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
+        members = {v: k for k, v in doc["accounts"].items()}
+        return self._save(
+            rec, "settled", settledAt=_now(), lines=statement_lines(settlement),
+            postings=[{"account": p.address, "member": members.get(p.address, "dso" if p.address == doc["dso"]
+                                                                    else None),
+                       "energy_wh": p.energy_wh, "amount_micro": p.amount_micro} for p in postings],
+            dso={"account": doc["dso"], "tariffs_micro": settlement.dso_tariffs_micro,
+                 "penalties_micro": settlement.dso_penalties_micro,
+                 "imbalance_micro": settlement.dso_imbalance_micro,
+                 "amount_micro": next(p.amount_micro for p in postings if p.address == doc["dso"])})
+
+    # ------------------------------------------------------------------------------ the cycle
+    def process_due(self, now: datetime) -> list[LedgerSlot]:
+        """Anchor every cleared slot not anchored yet; settle every anchored slot whose readings are in (or
+        whose deadline passed). Errors are logged and retried on the next call."""
+        done: list[LedgerSlot] = []
+        for community in self.store.list_communities():
+            anchored = {r.slot_start: r for r in self.store.ledger_slots(community.name, CLEARING)}
+            for slot in self.store.slots(community.name, SlotState.CLEARED):
+                rec = anchored.get(slot.start)
+                if rec is None or rec.state == "batched":
+                    try:
+                        done.append(self.anchor(community.name, slot.start))
+                    except Exception:
+                        log.exception("anchoring %s %s failed", community.name, slot.start)
+            settled = {r.slot_start: r.state for r in self.store.ledger_slots(community.name, SETTLEMENT)}
+            for rec in self.store.ledger_slots(community.name, CLEARING, "anchored"):
+                if settled.get(rec.slot_start) == "settled":
+                    continue
+                try:
+                    done.append(self.settle(community.name, rec.slot_start, now))
+                except MarketError:
+                    pass  # not due yet (readings missing before the deadline, slot not ended)
+                except Exception:
+                    log.exception("settling %s %s failed", community.name, rec.slot_start)
+        return done
+
+    # ------------------------------------------------------------------------------ views
+    def ledger_view(self, community: str, slot_start: str) -> dict[str, Any]:
+        """The slot's ledger state: roots, on-chain slot numbers, tx hashes, states (no orders, no bids)."""
+        out: dict[str, Any] = {"community": community, "slot_start": slot_start}
+        for kind in (CLEARING, SETTLEMENT):
+            rec = self.store.get_ledger_slot(community, slot_start, kind)
+            if rec is None:
+                out[kind] = None
+                continue
+            d = rec.document
+            out[kind] = {"state": rec.state, "chain_slot": str(rec.chain_slot), "order_root": d.get("orderRoot"),
+                         "result_root": d.get("resultRoot"), "txs": d.get("txs", {}), "miner": d.get("miner"),
+                         "note": d.get("note"), **({"mode": "batch" if d.get("mode") == MODE_BATCH else "claims"}
+                                                   if kind == SETTLEMENT else {})}
+        return out
+
+    def statements(self, community: str, member: str) -> list[dict[str, Any]]:
+        """A member's own settlement lines, one per settled slot it traded in."""
+        out = []
+        account = self.store.chain_account(member)
+        for rec in self.store.ledger_slots(community, SETTLEMENT, "settled"):
+            for line in rec.document["lines"]:
+                if line["member"] == member:
+                    out.append({"slot_start": rec.slot_start, "account": None if account is None else account.address,
+                                "price_per_kwh": rec.document["input"]["price_per_kwh"], **line,
+                                "settle_tx": rec.document["txs"].get("settle_batch"),
+                                "result_root": rec.document.get("resultRoot")})
+        return out
+
+    def dso_income(self, community: str) -> list[dict[str, Any]]:
+        """Per settled slot: the DSO's grid charges (tariffs), penalties, imbalance and net amount."""
+        return [{"slot_start": r.slot_start, **r.document["dso"], "settle_tx": r.document["txs"].get("settle_batch"),
+                 "result_root": r.document.get("resultRoot")}
+                for r in self.store.ledger_slots(community, SETTLEMENT, "settled")]
