@@ -504,11 +504,10 @@ class LedgerDesk:
             state = SETTLED
         if state != SETTLED:
             raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
-        members = {v: k for k, v in doc["accounts"].items()}
+        members = {a.address: a.member for a in self.store.chain_accounts(rec.community)}
         return self._save(
             rec, "settled", settledAt=_now(), lines=statement_lines(settlement),
-            postings=[{"account": p.address, "member": members.get(p.address, "dso" if p.address == doc["dso"]
-                                                                    else None),
+            postings=[{"account": p.address, "member": members.get(p.address, "dso"),
                        "energy_wh": p.energy_wh, "amount_micro": p.amount_micro} for p in postings],
             dso={"account": doc["dso"], "tariffs_micro": settlement.dso_tariffs_micro,
                  "penalties_micro": settlement.dso_penalties_micro,

@@ -1,0 +1,158 @@
+"""The service's ledger end to end through REST: orders -> cleared -> anchored (roots on chain equal an
+independent recomputation) -> meter readings -> settled on chain (balances move exactly by the statements,
+supply conserved, the DSO gets the grid charges) -> a second settlement is a 409."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+from transactive.api import Settings, create_app
+from transactive.ledger.clearance import recompute
+from transactive.ledger.commitments import result_tree
+from transactive.ledger.proofs import SlotBatch
+from transactive.market import ManualClock
+from transactive.market.ledger_desk import CLEARED, SETTLED, LedgerConfig, LedgerDesk
+
+ADMIN = "tk_admin_ledger_tests"
+SLOT = "2026-03-01T10:15:00Z"
+
+
+@dataclass
+class Svc:
+    client: TestClient
+    clock: ManualClock
+    desk: LedgerDesk
+    keys: dict[str, dict[str, str]]
+
+    def post(self, path: str, who: str, body: Any = None) -> Any:
+        return self.client.post(path, json=body, headers=self.keys[who])
+
+    def get(self, path: str, who: str) -> Any:
+        return self.client.get(path, headers=self.keys[who])
+
+
+@pytest.fixture
+def svc(tmp_path: Path) -> Iterator[Svc]:
+    clock = ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
+    app = create_app(Settings(data_dir=tmp_path, admin_key=ADMIN, clock=clock, run_cycle=False,
+                              ledger=LedgerConfig(chain_dir=tmp_path / "chain")))
+    with TestClient(app) as client:
+        keys = {"admin": {"Authorization": f"Bearer {ADMIN}"}}
+        r = client.post("/admin/communities", json={"name": "green", "mechanism": "dpda", "slot_minutes": 15},
+                        headers=keys["admin"])
+        assert r.status_code == 201, r.text
+        for name, role in [("s1", "prosumer"), ("s2", "prosumer"), ("b1", "prosumer"), ("b2", "aggregator"),
+                           ("grid", "dso")]:
+            r = client.post("/admin/communities/green/members", json={"id": name, "role": role, "bus": "34"},
+                            headers=keys["admin"])
+            assert r.status_code == 201, r.text
+            keys[name] = {"Authorization": f"Bearer {r.json()['api_key']}"}
+        yield Svc(client, clock, app.state.service.ledger, keys)
+
+
+def _balances(svc: Svc, addresses: dict[str, str]) -> dict[str, int]:
+    return {who: svc.desk.balance_micro(a) for who, a in addresses.items()}
+
+
+def test_orders_anchored_settled_on_chain_exactly_once(svc: Svc) -> None:
+    members = ("s1", "s2", "b1", "b2", "grid")
+    addresses = {m: svc.get("/communities/green/account", m).json()["address"] for m in members}
+    assert len(set(addresses.values())) == len(members)
+    chain, desk = svc.desk.chain, svc.desk
+    # registered with their roles: prosumer 1, aggregator 2, DSO 4; starting tokens 1,000
+    assert [chain.call(desk.registry, "roles", addresses[m]) for m in members] == [1, 1, 1, 2, 4]
+    assert all(svc.desk.balance_micro(a) == 1_000 * 10**6 for a in addresses.values())
+
+    for who, side, kwh, price in [("s1", "sell", 3, 0.10), ("s2", "sell", 2, 0.12), ("b1", "buy", 2.5, 0.2),
+                                  ("b2", "buy", 2, 0.18)]:
+        r = svc.post("/communities/green/orders", who, {"side": side, "slot_start": SLOT, "idempotency_key": "k",
+                                                        "energy_kwh": kwh, "price_per_kwh": price})
+        assert r.status_code == 201, r.text
+    svc.clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))  # quotation closed at 10:18
+    r = svc.post(f"/admin/communities/green/slots/{SLOT}/clear", "admin")
+    assert r.json()["state"] == "cleared", r.text
+
+    # anchored: the roots on chain equal an independent recomputation of the stored, signed batch
+    view = svc.get(f"/communities/green/slots/{SLOT}/ledger", "b1").json()
+    assert view["clearing"]["state"] == "anchored" and view["settlement"] is None
+    assert set(view["clearing"]["txs"]) == {"open_slot", "commit_orders", "submit_result"}
+    rec = desk.store.get_ledger_slot("green", SLOT, "clearing")
+    assert rec is not None
+    batch = SlotBatch.from_json(rec.document["batch"])  # refuses a batch whose stated roots differ
+    on_chain = chain.call(desk.slots, "slots", rec.chain_slot)
+    assert on_chain[0] == CLEARED and on_chain[5] == 4
+    assert on_chain[4] == batch.order_root
+    assert on_chain[6] == result_tree(rec.chain_slot, recompute(batch)).root
+    assert view["clearing"]["result_root"] == "0x" + on_chain[6].hex()
+    signed = {(o.message.trader, o.message.side, o.message.energy_wh, o.message.price_micro_per_kwh)
+              for o in batch.orders}
+    assert signed == {(addresses["s1"], 0, 3000, 100_000), (addresses["s2"], 0, 2000, 120_000),
+                      (addresses["b1"], 1, 2500, 200_000), (addresses["b2"], 1, 2000, 180_000)}
+
+    # DPDA (thesis): p0 = 0.15 (the midpoint of 0.12 and 0.18), s1 sells 2.5 kWh to b1
+    result = svc.get(f"/communities/green/slots/{SLOT}/result", "admin").json()["result"]
+    assert result["price_per_kwh"] == pytest.approx(0.15)
+    assert [(r["id"], r["energy_kwh"]) for r in result["sellers"] + result["buyers"]] == \
+        [("s1", 2.5), ("s2", 0.0), ("b1", 2.5), ("b2", 0.0)]
+
+    r = svc.post(f"/admin/communities/green/slots/{SLOT}/settle", "admin")
+    assert r.status_code == 409 and "not ended" in r.json()["error"]["message"], r.text
+    svc.clock.set(datetime(2026, 3, 1, 10, 31, tzinfo=UTC))
+    r = svc.post("/communities/green/meter-readings", "s1", {"slot_start": SLOT, "energy_kwh": 2.0})
+    assert r.status_code == 201, r.text
+    r = svc.post(f"/admin/communities/green/slots/{SLOT}/settle", "admin")
+    assert r.status_code == 409 and "b1" in r.json()["error"]["message"], r.text  # waiting for b1's reading
+    assert svc.post("/communities/green/meter-readings", "b1", {"slot_start": SLOT, "energy_kwh": -2.5}).status_code \
+        == 201
+
+    before = _balances(svc, addresses)
+    supply = chain.call(desk.token, "totalSupply")
+    r = svc.post(f"/admin/communities/green/slots/{SLOT}/settle", "admin")
+    assert r.status_code == 200, r.text
+    assert r.json()["settlement"]["state"] == "settled" and r.json()["settlement"]["mode"] == "batch"
+    after = _balances(svc, addresses)
+    srec = desk.store.get_ledger_slot("green", SLOT, "settlement")
+    assert srec is not None and chain.call(desk.slots, "slots", srec.chain_slot)[0] == SETTLED
+
+    # (4.8)-(4.9) by hand, micro-tokens: the flat network charge is 0.01/kWh on the 2.5 kWh trade = 25,000,
+    # split 12,500 each; the penalty is 0.05/kWh on s1's 0.5 kWh shortfall = 25,000.
+    # b1 pays 0.15 x 2.5 kWh + 12,500 = 387,500; s1 receives 0.15 x 2.0 kWh - 12,500 - 25,000 = 262,500;
+    # the DSO gets the rest: tariffs 25,000 + penalty 25,000 + imbalance 0.15 x 0.5 kWh = 75,000.
+    b1 = svc.get("/communities/green/statements", "b1").json()
+    s1 = svc.get("/communities/green/statements", "s1").json()
+    assert [(x["member"], x["amount_micro"], x["balance_change_micro"]) for x in b1] == [("b1", 387_500, -387_500)]
+    assert [(x["member"], x["tariff_micro"], x["penalty_micro"], x["balance_change_micro"]) for x in s1] == \
+        [("s1", 12_500, 25_000, 262_500)]
+    income = svc.get("/communities/green/dso/income", "grid").json()
+    assert [(x["tariffs_micro"], x["penalties_micro"], x["imbalance_micro"], x["amount_micro"]) for x in income] == \
+        [(25_000, 25_000, 75_000, 125_000)]
+    assert not {"price_per_kwh", "lines", "trades", "energy_kwh", "orders"} & set(income[0])  # no bids
+
+    # balances changed exactly by the statements; non-traders unchanged; supply conserved
+    changes = {m: after[m] - before[m] for m in members}
+    assert changes == {"s1": 262_500, "s2": 0, "b1": -387_500, "b2": 0, "grid": 125_000}
+    assert sum(changes.values()) == 0 and chain.call(desk.token, "totalSupply") == supply
+
+    # exactly once
+    r = svc.post(f"/admin/communities/green/slots/{SLOT}/settle", "admin")
+    assert r.status_code == 409 and r.json()["error"]["field"] == "slot_start"
+    assert desk.process_due(svc.clock.now()) == []
+    assert _balances(svc, addresses) == after
+
+    # channels: only the DSO (and admin) see the income; the DSO has no statement; own lines only
+    assert svc.get("/communities/green/dso/income", "b1").status_code == 403
+    assert svc.get("/communities/green/statements", "grid").status_code == 403
+    assert svc.client.get("/communities/green/statements?member=s1", headers=svc.keys["b1"]).status_code == 403
+    assert svc.client.get("/communities/green/statements?member=s1", headers=svc.keys["admin"]).json() == s1
+    assert svc.get("/communities/green/statements", "s2").json() == []
