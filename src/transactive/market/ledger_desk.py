@@ -30,7 +30,9 @@ import hashlib
 import logging
 import secrets
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,7 +48,7 @@ from transactive.ledger.orders_codec import OrderMessage, SignedOrder, sign_orde
 from transactive.ledger.proofs import SlotBatch
 from transactive.ledger.signing import Signer, WorkerPool
 from transactive.market.errors import MarketError
-from transactive.market.slots import Phase, iso, phase_bounds
+from transactive.market.slots import Phase, phase_bounds
 from transactive.settlement.slot_settlement import (
     build_input,
     input_digest,
@@ -136,6 +138,44 @@ def _quantised_entry(entry: Mapping[str, Any]) -> list[tuple[int, int]]:
     return [(energy_to_wh(e), money_to_micro(p)) for e, p in pairs]
 
 
+_SignRow = tuple[str, str, int, int, int, int, int, int, str]
+
+
+def _sign_rows(rows: Sequence[_SignRow]) -> list[SignedOrder]:
+    """Sign orders with custodial keys: ``(key hex, trader, slot, side, Wh, micro/kWh, nonce, chain id,
+    contract)`` rows (module level: runs in the worker processes for large slots)."""
+    signers: dict[str, Signer] = {}
+    domains: dict[tuple[int, str], Domain] = {}
+    out = []
+    for key, trader, slot, side, wh, micro, nonce, chain_id, contract in rows:
+        signer = signers.get(key)
+        if signer is None:
+            signer = signers[key] = Signer(bytes.fromhex(key))
+        domain = domains.get((chain_id, contract))
+        if domain is None:
+            domain = domains[(chain_id, contract)] = Domain(chain_id=chain_id, verifying_contract=contract)
+        out.append(sign_order(signer, OrderMessage(trader, slot, side, wh, micro, nonce), domain))
+    return out
+
+
+def claims_to_make(entries: Sequence[ResultEntry], sample: int | None = None
+                   ) -> tuple[list[ResultEntry], list[ResultEntry]]:
+    """The debit and credit leaves to claim, debits first (they fill the pool the credits are paid from).
+    ``sample`` (benchmarks): the first ``sample`` debits and at most ``sample`` credits that they pay for."""
+    debits = [e for e in entries if e.amount_micro < 0]
+    credits = [e for e in entries if e.amount_micro > 0]
+    if sample is None:
+        return debits, credits
+    debits = debits[:sample]
+    budget = -sum(e.amount_micro for e in debits)
+    chosen: list[ResultEntry] = []
+    for e in credits:
+        if e.amount_micro <= budget and len(chosen) < sample:
+            chosen.append(e)
+            budget -= e.amount_micro
+    return debits, chosen
+
+
 class LedgerDesk:
     """The contracts, validators and member accounts of one service, over its store."""
 
@@ -147,7 +187,9 @@ class LedgerDesk:
         self.config = config
         self.chain: Chain = chain if chain is not None else open_chain(config.chain_url, config.chain_dir)
         self.lock = threading.RLock()  # one chain writer at a time (the embedded chain is single-threaded)
-        self.pool: WorkerPool | None = None
+        # signature checks of large batches in worker processes (started on the first batch of >= 2,048 orders)
+        self.pool: WorkerPool | None = WorkerPool(start_method="forkserver")
+        self.timings: dict[str, float] = {}  # seconds per step of the last anchor / settle (benchmarks, logs)
         accounts = self.chain.accounts
         if len(accounts) < config.validators + 1:
             raise ValueError(f"validators: the chain has only {len(accounts)} accounts")
@@ -160,6 +202,17 @@ class LedgerDesk:
         for account in self.store.chain_accounts():
             if account.private_key_hex:
                 self._keyed.add_key(bytes.fromhex(account.private_key_hex))
+
+    def warm_up(self) -> None:
+        """Start the worker processes now and let each import the signing code (else the first large slot pays
+        for it: about a second or two)."""
+        if self.pool is None:
+            return
+        key = "11" * 32
+        trader = Signer(bytes.fromhex(key)).address
+        rows: list[_SignRow] = [(key, trader, 0, 0, 1, 1, i, self.domain.chain_id, self.domain.verifying_contract)
+                                for i in range(self.pool.parallel_threshold)]
+        self.pool.map_chunks(_sign_rows, rows)
 
     @property
     def _keyed(self) -> KeyedChain:
@@ -259,6 +312,14 @@ class LedgerDesk:
             return int(self.chain.call(self.token, "balanceOf", address))
 
     # ------------------------------------------------------------------------------ helpers
+    @contextmanager
+    def _timed(self, step: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[step] = self.timings.get(step, 0.0) + time.perf_counter() - start
+
     def _slot_record(self, number: int) -> tuple[Any, ...]:
         record: tuple[Any, ...] = self.chain.call(self.slots, "slots", number)
         return record
@@ -304,23 +365,24 @@ class LedgerDesk:
         number = chain_slot_number(community, slot_start, CLEARING)
         c = self.store.get_community(community)
         assert c is not None
-        keys: dict[str, tuple[str, Signer]] = {}
-        signed: list[SignedOrder] = []
+        accounts = {a.member: a for a in self.store.chain_accounts(community)}  # one query, not one per member
+        rows: list[_SignRow] = []
         for order in self.store.orders_in_slot(community, slot_start):
-            if order.member not in keys:
-                account = self.store.chain_account(order.member)
-                if account is None or account.private_key_hex is None:
-                    member = self.store.get_member(order.member)
-                    assert member is not None
-                    account = self.enrol(member)
-                assert account is not None and account.private_key_hex is not None
-                keys[order.member] = (account.address, Signer(bytes.fromhex(account.private_key_hex)))
-            address, signer = keys[order.member]
+            account = accounts.get(order.member)
+            if account is None or account.private_key_hex is None:
+                member = self.store.get_member(order.member)
+                assert member is not None
+                account = accounts[order.member] = self.enrol(member)  # type: ignore[assignment]
+            assert account is not None and account.private_key_hex is not None
             side = 0 if order.side == "sellers" else 1
             assert order.seq is not None
             for j, (wh, micro) in enumerate(_quantised_entry(order.entry)):
-                message = OrderMessage(address, number, side, wh, micro, (order.seq << 8) | j)
-                signed.append(sign_order(signer, message, self.domain))
+                rows.append((account.private_key_hex, account.address, number, side, wh, micro, (order.seq << 8) | j,
+                             self.domain.chain_id, self.domain.verifying_contract))
+        if self.pool is not None:
+            signed = self.pool.map_chunks(_sign_rows, rows)
+        else:
+            signed = _sign_rows(rows)
         return SlotBatch(self.domain, number, tuple(signed), mechanism=c.mechanism, params=dict(c.params))
 
     def anchor(self, community: str, slot_start: str) -> LedgerSlot:
@@ -328,39 +390,48 @@ class LedgerDesk:
         with self.lock:
             rec = self.store.get_ledger_slot(community, slot_start, CLEARING)
             number = chain_slot_number(community, slot_start, CLEARING)
+            self.timings = {}
+            batch: SlotBatch | None = None
             if rec is None:
                 slot = self.store.get_slot(community, slot_start)
                 if slot is None or slot.state is not SlotState.CLEARED:
                     raise MarketError("slot_start", "the slot is not cleared", "conflict")
-                batch = self.build_batch(community, slot_start)
-                fresh = LedgerSlot(community, slot_start, CLEARING, number, "batched",
-                                   {"batch": batch.to_json(), "orderRoot": _hex(batch.order_root), "txs": {}}, _now())
-                try:
-                    recompute(batch, verify=False)
-                except ClearanceError as exc:
-                    fresh = replace(fresh, state="unsupported", document={**fresh.document, "note": str(exc)})
-                self.store.put_ledger_slot(fresh, None)
+                with self._timed("sign orders"):
+                    batch = self.build_batch(community, slot_start)
+                with self._timed("order root + store batch"):
+                    fresh = LedgerSlot(community, slot_start, CLEARING, number, "batched",
+                                       {"batch": batch.to_json(), "orderRoot": _hex(batch.order_root), "txs": {}},
+                                       _now())
+                    try:
+                        recompute(batch, verify=False)
+                    except ClearanceError as exc:
+                        fresh = replace(fresh, state="unsupported", document={**fresh.document, "note": str(exc)})
+                    self.store.put_ledger_slot(fresh, None)
                 rec = self.store.get_ledger_slot(community, slot_start, CLEARING)
                 assert rec is not None
             if rec.state != "batched":
                 return rec
-            batch = SlotBatch.from_json(rec.document["batch"])
+            if batch is None:
+                batch = SlotBatch.from_json(rec.document["batch"])
             auctioneer = self._auctioneer(number)
             state = int(self._slot_record(number)[0])
-            if state == CLOSE:
-                rec = self._tx(rec, "open_slot", self.chain.transact(self.slots, "open_slot", number, MODE_CLAIMS,
-                                                                     sender=auctioneer))
-                state = FOR_SALE
-            if state == FOR_SALE:
-                rec = self._tx(rec, "commit_orders", self.chain.transact(
-                    self.slots, "commit_orders", number, batch.order_root, len(batch.orders), sender=auctioneer))
-                state = RESERVE_NOT_MET
+            with self._timed("open + commit order root"):
+                if state == CLOSE:
+                    rec = self._tx(rec, "open_slot", self.chain.transact(
+                        self.slots, "open_slot", number, MODE_CLAIMS, sender=auctioneer))
+                    state = FOR_SALE
+                if state == FOR_SALE:
+                    rec = self._tx(rec, "commit_orders", self.chain.transact(
+                        self.slots, "commit_orders", number, batch.order_root, len(batch.orders), sender=auctioneer))
+                    state = RESERVE_NOT_MET
             results: tuple[ResultEntry, ...] = ()
             if state == RESERVE_NOT_MET:
-                answers = [recompute(batch, pool=self.pool) for _ in self.validators]
-                roots = [result_tree(number, a).root for a in answers]
+                with self._timed(f"{len(self.validators)} validators recompute + endorse"):
+                    answers = [recompute(batch, pool=self.pool) for _ in self.validators]
+                    roots = [result_tree(number, a).root for a in answers]
                 results = answers[0]
-                rec = self._endorse_and_submit(rec, number, batch.order_root, results, roots)
+                with self._timed("submit result (k signatures)"):
+                    rec = self._endorse_and_submit(rec, number, batch.order_root, results, roots)
                 state = CLEARED
             if state != CLEARED:
                 raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
@@ -411,11 +482,8 @@ class LedgerDesk:
         if missing and now < self.settlement_deadline(slot_start, c.slot_minutes):
             raise MarketError("slot_start", f"waiting for the meter readings of {', '.join(missing[:10])}",
                               "conflict")
-        accounts: dict[str, str] = {}
-        for member_id in trading:
-            account = self.store.chain_account(member_id)
-            assert account is not None
-            accounts[member_id] = account.address
+        known = {a.member: a.address for a in self.store.chain_accounts(community)}
+        accounts = {member_id: known[member_id] for member_id in trading}
         from transactive.settlement.slot_settlement import SettlementTerms
 
         number = chain_slot_number(community, slot_start, SETTLEMENT)
@@ -438,7 +506,9 @@ class LedgerDesk:
         settlement). A settled slot is a ``MarketError`` conflict. ``claims_sample`` (benchmarks only): in
         claims mode escrow and claim only that many debits and as many credits as they pay for."""
         with self.lock:
-            rec = self.prepare_settlement(community, slot_start, now)
+            self.timings = {}
+            with self._timed("settlement: input from readings + postings"):
+                rec = self.prepare_settlement(community, slot_start, now)
             if rec.state == "settled":
                 raise MarketError("slot_start", f"the slot is settled already ({rec.document.get('settledAt')})",
                                   "conflict")
@@ -453,60 +523,55 @@ class LedgerDesk:
         entries = [ResultEntry(p.address, p.energy_wh, p.amount_micro) for p in postings]
         auctioneer = self._auctioneer(number)
         state = int(self._slot_record(number)[0])
-        debits = [e for e in entries if e.amount_micro < 0]
-        credits = [e for e in entries if e.amount_micro > 0]
-        if claims_sample is not None:
-            debits = debits[:claims_sample]
-            budget = -sum(e.amount_micro for e in debits)
-            chosen: list[ResultEntry] = []
-            for e in credits:
-                if e.amount_micro <= budget and len(chosen) < claims_sample:
-                    chosen.append(e)
-                    budget -= e.amount_micro
-            credits = chosen
-        if state == CLOSE:
-            rec = self._tx(rec, "open_slot", self.chain.transact(self.slots, "open_slot", number, mode,
-                                                                 sender=auctioneer))
-            state = FOR_SALE
-        if state == FOR_SALE:
-            if mode == MODE_CLAIMS:
-                for e in debits:
-                    held = int(self.chain.call(self.slots, "escrow", number, e.account))
-                    if held < -e.amount_micro:
-                        self._gas(e.account)
-                        self.chain.transact(self.slots, "deposit_escrow", number, -e.amount_micro - held,
-                                            sender=e.account)
-            rec = self._tx(rec, "commit_orders", self.chain.transact(
-                self.slots, "commit_orders", number, order_root, len(entries), sender=auctioneer))
-            state = RESERVE_NOT_MET
+        debits, credits = claims_to_make(entries, claims_sample)
+        with self._timed("settlement: open + escrow + commit"):
+            if state == CLOSE:
+                rec = self._tx(rec, "open_slot", self.chain.transact(self.slots, "open_slot", number, mode,
+                                                                     sender=auctioneer))
+                state = FOR_SALE
+            if state == FOR_SALE:
+                if mode == MODE_CLAIMS:
+                    for e in debits:
+                        held = int(self.chain.call(self.slots, "escrow", number, e.account))
+                        if held < -e.amount_micro:
+                            self._gas(e.account)
+                            self.chain.transact(self.slots, "deposit_escrow", number, -e.amount_micro - held,
+                                                sender=e.account)
+                rec = self._tx(rec, "commit_orders", self.chain.transact(
+                    self.slots, "commit_orders", number, order_root, len(entries), sender=auctioneer))
+                state = RESERVE_NOT_MET
         if state == RESERVE_NOT_MET:
-            roots = []
-            for _ in self.validators:  # each validator recomputes the postings from the published input
-                _, theirs = settle_input(doc)
-                roots.append(result_tree(number, [ResultEntry(p.address, p.energy_wh, p.amount_micro)
-                                                  for p in theirs]).root)
-            rec = self._endorse_and_submit(rec, number, order_root, entries, roots)
+            with self._timed(f"settlement: {len(self.validators)} validators recompute + endorse + submit"):
+                roots = []
+                for _ in self.validators:  # each validator recomputes the postings from the published input
+                    _, theirs = settle_input(doc)
+                    roots.append(result_tree(number, [ResultEntry(p.address, p.energy_wh, p.amount_micro)
+                                                      for p in theirs]).root)
+                rec = self._endorse_and_submit(rec, number, order_root, entries, roots)
             state = CLEARED
         if state == CLEARED and mode == MODE_BATCH:
-            tree = SettlementTree.build([e.values(number) for e in entries])
-            rows = [(a, e, m) for _, a, e, m in tree.rows]
-            rec = self._tx(rec, "settle_batch", self.chain.transact(self.slots, "settle_batch", number, rows))
+            with self._timed("settlement: settle_batch (token transfers)"):
+                tree = SettlementTree.build([e.values(number) for e in entries])
+                rows = [(a, e, m) for _, a, e, m in tree.rows]
+                rec = self._tx(rec, "settle_batch", self.chain.transact(self.slots, "settle_batch", number, rows))
             state = SETTLED
         elif state == CLEARED:
-            tree = SettlementTree.build([e.values(number) for e in entries])
-            claimed = 0
-            for e in (*debits, *credits):
-                if not self.chain.call(self.slots, "claimed", number, e.account):
-                    self.chain.transact(self.slots, "claim", number, e.account, e.energy_wh, e.amount_micro,
-                                        tree.proof(e.values(number)))
-                claimed += 1
-            rec = self._save(rec, rec.state, claims=claimed)
+            with self._timed("settlement: Merkle claims (token transfers)"):
+                tree = SettlementTree.build([e.values(number) for e in entries])
+                claimed = 0
+                for e in (*debits, *credits):
+                    if not self.chain.call(self.slots, "claimed", number, e.account):
+                        self.chain.transact(self.slots, "claim", number, e.account, e.energy_wh, e.amount_micro,
+                                            tree.proof(e.values(number)))
+                    claimed += 1
+                rec = self._save(rec, rec.state, claims=claimed)
             state = SETTLED
         if state != SETTLED:
             raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
         members = {a.address: a.member for a in self.store.chain_accounts(rec.community)}
+        final = "settled" if claims_sample is None else "sampled"  # a benchmark's partial claims
         return self._save(
-            rec, "settled", settledAt=_now(), lines=statement_lines(settlement),
+            rec, final, settledAt=_now(), lines=statement_lines(settlement),
             postings=[{"account": p.address, "member": members.get(p.address, "dso"),
                        "energy_wh": p.energy_wh, "amount_micro": p.amount_micro} for p in postings],
             dso={"account": doc["dso"], "tariffs_micro": settlement.dso_tariffs_micro,

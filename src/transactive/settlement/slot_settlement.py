@@ -95,7 +95,7 @@ def trades_of(document: Mapping[str, Any], grid_charge_per_kwh: float) -> list[S
     return trades
 
 
-def build_input(  # noqa: PLR0913 - the slot's inputs
+def build_input(
     *, chain_slot: int, clearing_slot: int, clearing_root: str, document: Mapping[str, Any],
     readings_kwh: Mapping[str, float], terms: SettlementTerms, accounts: Mapping[str, str], dso_address: str,
 ) -> dict[str, Any]:

@@ -42,7 +42,8 @@ def open_store(data_dir: str | Path | None = None, url: str | None = None) -> Sq
 
 
 __all__ = [
-    "ROLES", "ChainAccount", "Community", "LedgerSlot", "Member", "MeterReading", "NegawattDeliveryRecord", "NegawattEventRecord",
+    "ROLES", "ChainAccount", "Community", "LedgerSlot", "Member", "MeterReading", "NegawattDeliveryRecord",
+    "NegawattEventRecord",
     "NegawattOfferRecord", "OrderRecord", "Outcome", "ResultRecord", "Role", "SideName",
     "Slot", "SlotState", "SqlStore", "Store", "StoreError", "open_store", "sqlite_url",
 ]
