@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Callable
 
 from Crypto.Hash import keccak as _pycryptodome_keccak

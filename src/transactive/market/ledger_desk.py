@@ -379,10 +379,7 @@ class LedgerDesk:
             for j, (wh, micro) in enumerate(_quantised_entry(order.entry)):
                 rows.append((account.private_key_hex, account.address, number, side, wh, micro, (order.seq << 8) | j,
                              self.domain.chain_id, self.domain.verifying_contract))
-        if self.pool is not None:
-            signed = self.pool.map_chunks(_sign_rows, rows)
-        else:
-            signed = _sign_rows(rows)
+        signed = _sign_rows(rows) if self.pool is None else self.pool.map_chunks(_sign_rows, rows)
         return SlotBatch(self.domain, number, tuple(signed), mechanism=c.mechanism, params=dict(c.params))
 
     def anchor(self, community: str, slot_start: str) -> LedgerSlot:
