@@ -156,3 +156,37 @@ def test_large_slot_settles_by_merkle_claims(tmp_path: Path) -> None:
         assert desk.chain.call(desk.slots, "claimed", rec.chain_slot, p["account"]) == (p["amount_micro"] != 0)
     desk.close()
     store.close()
+
+
+def test_any_json_rpc_node_with_chain_url(tmp_path: Path) -> None:
+    """The same pipeline against a hardhat node (``--chain-url``): custodial accounts are funded with gas from
+    the node's development accounts; the slot is anchored and settled in batch mode."""
+    from transactive.ledger.testing import HardhatNode, node_unavailable_reason
+
+    reason = node_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    node = HardhatNode().start()
+    try:
+        store = open_store(data_dir=tmp_path)
+        op = Operator(store, ManualClock(T0))
+        desk = LedgerDesk(store, LedgerConfig(chain_url=node.url))
+        op.ledger = desk
+        assert desk.chain.chain_id == 31337
+        members = _community(op, "dpda", 2)
+        op.clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))  # type: ignore[attr-defined]
+        op.clear_slot("c", datetime.fromisoformat(SLOT))
+        rec = desk.process_due(op.clock.now())[0]
+        batch = SlotBatch.from_json(rec.document["batch"])
+        assert desk.chain.call(desk.slots, "slots", rec.chain_slot)[6] == \
+            result_tree(rec.chain_slot, recompute(batch)).root
+        _read_meters(op, members, 2)
+        before = _money(desk, store)
+        supply = desk.chain.call(desk.token, "totalSupply")
+        assert desk.process_due(op.clock.now())[0].state == "settled"
+        _check_moved(desk, before)
+        assert desk.chain.call(desk.token, "totalSupply") == supply
+        desk.close()
+        store.close()
+    finally:
+        node.stop()
