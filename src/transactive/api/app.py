@@ -50,7 +50,8 @@ from transactive.market.slots import Phase, quotation_closes
 from transactive.store import Community, Member, OrderRecord, Outcome, Slot, SlotState, SqlStore, open_store
 
 if TYPE_CHECKING:
-    from transactive.market.ledger_desk import LedgerConfig, LedgerDesk
+    from transactive.market.ledger_config import LedgerConfig
+    from transactive.market.ledger_desk import LedgerDesk
 
 log = logging.getLogger(__name__)
 ADMIN_KEY_FILE = "admin.key"

@@ -33,9 +33,8 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 
 from transactive.ledger.chain import Chain, ChainRevert, Contract
@@ -48,6 +47,25 @@ from transactive.ledger.orders_codec import OrderMessage, SignedOrder, sign_orde
 from transactive.ledger.proofs import SlotBatch
 from transactive.ledger.signing import Signer, WorkerPool
 from transactive.market.errors import MarketError
+from transactive.market.ledger_config import (
+    CLEARED,
+    CLEARING,
+    CLOSE,
+    FOR_SALE,
+    MAX_UINT,
+    MODE_BATCH,
+    MODE_CLAIMS,
+    RESERVE_NOT_MET,
+    RETRY_S,
+    ROLE_ADMIN,
+    ROLE_BITS,
+    ROLE_DSO,
+    ROLE_MARKET,
+    ROLE_VALIDATOR,
+    SETTLED,
+    SETTLEMENT,
+    LedgerConfig,
+)
 from transactive.market.slots import Phase, phase_bounds
 from transactive.settlement.slot_settlement import (
     build_input,
@@ -60,13 +78,8 @@ from transactive.units import energy_to_wh, money_to_micro
 
 log = logging.getLogger(__name__)
 
-ROLE_BITS: Mapping[str, int] = {"prosumer": 1, "aggregator": 2, "dso": 4}
-ROLE_VALIDATOR, ROLE_ADMIN, ROLE_MARKET, ROLE_DSO = 8, 16, 32, 4
-CLOSE, FOR_SALE, RESERVE_NOT_MET, CLEARED, SETTLED, CANCELLED = 0, 1, 2, 3, 4, 5
-MODE_BATCH, MODE_CLAIMS = 1, 2
-MAX_UINT = 2**256 - 1
-CLEARING, SETTLEMENT = "clearing", "settlement"
-
+__all__ = ["CLEARED", "CLEARING", "SETTLED", "SETTLEMENT", "LedgerConfig", "LedgerDesk", "chain_slot_number",
+           "claims_to_make"]
 
 class KeyedChain(Protocol):
     """What the desk needs beyond :class:`Chain`: signing for added (custodial) keys and ether transfers."""
@@ -74,39 +87,6 @@ class KeyedChain(Protocol):
     def add_key(self, private_key: bytes) -> str: ...
 
     def send_value(self, to: str, wei: int, sender: str | None = None) -> Any: ...
-
-
-@dataclass(frozen=True)
-class LedgerConfig:
-    """The ledger of a service.
-
-    ``chain_url``: a JSON-RPC node; None: the embedded chain in ``chain_dir`` (None: in memory).
-    ``validators`` in-process validators (development accounts 1..n) of which ``threshold`` must agree.
-    ``start_tokens``: tokens minted to every member account at enrolment. ``gas_wei``: ether given to a
-    custodial account for its own transactions (approve, escrow). ``batch_max_rows``: settlements with more
-    accounts use Merkle claims. ``penalty_per_kwh`` (DSO deviation penalty) and ``grid_charge_per_kwh`` (flat
-    network charge of mechanisms without matched trades), tokens.
-    """
-
-    chain_url: str | None = None
-    chain_dir: Path | None = None
-    validators: int = 4
-    threshold: int = 3
-    start_tokens: int = 1_000
-    gas_wei: int = 10**17
-    batch_max_rows: int = 128
-    penalty_per_kwh: float = 0.05
-    grid_charge_per_kwh: float = 0.01
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.validators <= 11:
-            raise ValueError("validators: must be 1-11")
-        if not 1 <= self.threshold <= self.validators:
-            raise ValueError("threshold: must be 1..validators")
-        if self.start_tokens < 0:
-            raise ValueError("start_tokens: must be >= 0")
-        if self.gas_wei < 0 or not 1 <= self.batch_max_rows <= 128:
-            raise ValueError("gas_wei: must be >= 0 (and batch_max_rows 1-128)")
 
 
 def _now() -> str:
@@ -190,6 +170,7 @@ class LedgerDesk:
         # signature checks of large batches in worker processes (started on the first batch of >= 2,048 orders)
         self.pool: WorkerPool | None = WorkerPool(start_method="forkserver")
         self.timings: dict[str, float] = {}  # seconds per step of the last anchor / settle (benchmarks, logs)
+        self._retry_at: dict[tuple[str, str, str], float] = {}
         accounts = self.chain.accounts
         if len(accounts) < config.validators + 1:
             raise ValueError(f"validators: the chain has only {len(accounts)} accounts")
@@ -218,6 +199,22 @@ class LedgerDesk:
     def _keyed(self) -> KeyedChain:
         chain: Any = self.chain
         return chain  # type: ignore[no-any-return]
+
+    # views (roots, statements, DSO income): transactive.market.ledger_views, over the store
+    def ledger_view(self, community: str, slot_start: str) -> dict[str, Any]:
+        from transactive.market.ledger_views import ledger_view
+
+        return ledger_view(self.store, community, slot_start)
+
+    def statements(self, community: str, member: str) -> list[dict[str, Any]]:
+        from transactive.market.ledger_views import statements
+
+        return statements(self.store, community, member)
+
+    def dso_income(self, community: str) -> list[dict[str, Any]]:
+        from transactive.market.ledger_views import dso_income
+
+        return dso_income(self.store, community)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -585,54 +582,29 @@ class LedgerDesk:
             anchored = {r.slot_start: r for r in self.store.ledger_slots(community.name, CLEARING)}
             for slot in self.store.slots(community.name, SlotState.CLEARED):
                 rec = anchored.get(slot.start)
-                if rec is None or rec.state == "batched":
+                if (rec is None or rec.state == "batched") and self._due((community.name, slot.start, CLEARING)):
                     try:
                         done.append(self.anchor(community.name, slot.start))
                     except Exception:
-                        log.exception("anchoring %s %s failed", community.name, slot.start)
+                        self._failed((community.name, slot.start, CLEARING))
             settled = {r.slot_start: r.state for r in self.store.ledger_slots(community.name, SETTLEMENT)}
             for rec in self.store.ledger_slots(community.name, CLEARING, "anchored"):
-                if settled.get(rec.slot_start) == "settled":
+                key = (community.name, rec.slot_start, SETTLEMENT)
+                if settled.get(rec.slot_start) == "settled" or not self._due(key):
                     continue
                 try:
                     done.append(self.settle(community.name, rec.slot_start, now))
                 except MarketError:
                     pass  # not due yet (readings missing before the deadline, slot not ended)
                 except Exception:
-                    log.exception("settling %s %s failed", community.name, rec.slot_start)
+                    self._failed(key)
         return done
 
-    # ------------------------------------------------------------------------------ views
-    def ledger_view(self, community: str, slot_start: str) -> dict[str, Any]:
-        """The slot's ledger state: roots, on-chain slot numbers, tx hashes, states (no orders, no bids)."""
-        out: dict[str, Any] = {"community": community, "slot_start": slot_start}
-        for kind in (CLEARING, SETTLEMENT):
-            rec = self.store.get_ledger_slot(community, slot_start, kind)
-            if rec is None:
-                out[kind] = None
-                continue
-            d = rec.document
-            out[kind] = {"state": rec.state, "chain_slot": str(rec.chain_slot), "order_root": d.get("orderRoot"),
-                         "result_root": d.get("resultRoot"), "txs": d.get("txs", {}), "miner": d.get("miner"),
-                         "note": d.get("note"), **({"mode": "batch" if d.get("mode") == MODE_BATCH else "claims"}
-                                                   if kind == SETTLEMENT else {})}
-        return out
+    def _due(self, key: tuple[str, str, str]) -> bool:
+        return time.monotonic() >= self._retry_at.get(key, 0.0)
 
-    def statements(self, community: str, member: str) -> list[dict[str, Any]]:
-        """A member's own settlement lines, one per settled slot it traded in."""
-        out = []
-        account = self.store.chain_account(member)
-        for rec in self.store.ledger_slots(community, SETTLEMENT, "settled"):
-            for line in rec.document["lines"]:
-                if line["member"] == member:
-                    out.append({"slot_start": rec.slot_start, "account": None if account is None else account.address,
-                                "price_per_kwh": rec.document["input"]["price_per_kwh"], **line,
-                                "settle_tx": rec.document["txs"].get("settle_batch"),
-                                "result_root": rec.document.get("resultRoot")})
-        return out
-
-    def dso_income(self, community: str) -> list[dict[str, Any]]:
-        """Per settled slot: the DSO's grid charges (tariffs), penalties, imbalance and net amount."""
-        return [{"slot_start": r.slot_start, **r.document["dso"], "settle_tx": r.document["txs"].get("settle_batch"),
-                 "result_root": r.document.get("resultRoot")}
-                for r in self.store.ledger_slots(community, SETTLEMENT, "settled")]
+    def _failed(self, key: tuple[str, str, str]) -> None:
+        """Log a failed step (e.g. a node that is down, a buyer short of tokens) and retry it in 30 s at the
+        earliest rather than on every tick."""
+        log.exception("%s of %s %s failed; retrying in %.0f s", key[2], key[0], key[1], RETRY_S)
+        self._retry_at[key] = time.monotonic() + RETRY_S

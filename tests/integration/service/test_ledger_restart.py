@@ -190,3 +190,33 @@ def test_any_json_rpc_node_with_chain_url(tmp_path: Path) -> None:
         store.close()
     finally:
         node.stop()
+
+
+def test_a_buyer_short_of_tokens_moves_nothing_until_topped_up(tmp_path: Path) -> None:
+    store = open_store(data_dir=tmp_path)
+    op = Operator(store, ManualClock(T0))
+    desk = LedgerDesk(store, LedgerConfig(chain_dir=tmp_path / "chain"))
+    op.ledger = desk
+    members = _community(op, "dpda", 2)
+    op.clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))  # type: ignore[attr-defined]
+    op.clear_slot("c", datetime.fromisoformat(SLOT))
+    desk.process_due(op.clock.now())
+    _read_meters(op, members, 2)
+    buyer = store.chain_account("b0")
+    assert buyer is not None
+    held = desk.balance_micro(buyer.address)
+    sink = store.chain_account("s1")
+    assert sink is not None
+    desk.chain.transact(desk.token, "transfer", sink.address, held, sender=buyer.address)  # b0 spends it all
+    before = _money(desk, store)
+    assert desk.process_due(op.clock.now()) == []  # settle_batch reverts: logged, retried later
+    assert _money(desk, store) == before
+    rec = store.get_ledger_slot("c", SLOT, "settlement")
+    assert rec is not None and rec.state == "batched" and "settle_batch" not in rec.document["txs"]
+    desk.chain.transact(desk.token, "mint", buyer.address, 10**9)  # topped up by the operator
+    desk._retry_at.clear()  # the cycle would retry after RETRY_S
+    assert desk.process_due(op.clock.now())[0].state == "settled"
+    before[buyer.address] += 10**9
+    _check_moved(desk, before)
+    desk.close()
+    store.close()
