@@ -105,6 +105,10 @@ def test_orders_anchored_settled_on_chain_exactly_once(svc: Svc) -> None:
     assert result["price_per_kwh"] == pytest.approx(0.15)
     assert [(r["id"], r["energy_kwh"]) for r in result["sellers"] + result["buyers"]] == \
         [("s1", 2.5), ("s2", 0.0), ("b1", 2.5), ("b2", 0.0)]
+    # the stored result and the anchored entries agree account by account (Wh and micro-tokens)
+    anchored = {e["account"]: (e["energyWh"], e["amountMicro"]) for e in rec.document["results"]}
+    assert anchored == {addresses["s1"]: (2500, 375_000), addresses["s2"]: (0, 0),
+                        addresses["b1"]: (-2500, -375_000), addresses["b2"]: (0, 0)}
 
     r = svc.post(f"/admin/communities/green/slots/{SLOT}/settle", "admin")
     assert r.status_code == 409 and "not ended" in r.json()["error"]["message"], r.text
