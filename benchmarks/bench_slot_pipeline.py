@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -159,7 +160,8 @@ def main() -> int:
             desk.enrol(member)
         desk.warm_up()  # a long-running service starts its signing workers once
         setup_s = time.perf_counter() - t0
-        print(f"deploy {deploy_s:.2f} s; set-up (members, orders, 55 enrolments) {setup_s:.2f} s")
+        print(f"deploy {deploy_s:.2f} s; set-up (members, orders, 55 enrolments) {setup_s:.2f} s; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (timings scale with it)")
         large = run(desk, op, store, "large", args.claims)
         total_large = report(f"large slot, claims mode ({args.claims} debit claims + credits they fund)", n, large)
         small = run(desk, op, store, "feeder", None)
