@@ -24,6 +24,8 @@ Off-chain half:
   the auctioneer and miner rewards), endorse, compare roots, submit k-of-n, settle;
 * :mod:`transactive.ledger.validator_service` -- ``transactive ledger validator`` (a validator as an HTTP/JSON
   service) and the coordinator that asks validator endpoints over the network;
+* :mod:`transactive.ledger.statements` -- off-chain statements settled as balanced token batches
+  (``EnergyToken.settle``), their journal and the balance audit;
 * :mod:`transactive.ledger.audit` -- the archive layout (``SlotArchive``) and ``transactive ledger verify``;
 * :mod:`transactive.ledger.channels` -- what the prosumer and DSO channels may see of a slot.
 

@@ -27,7 +27,12 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    (``balance``);
 7. token conservation: ``totalSupply == sum of balances`` over every known account (chain accounts,
    validators, contracts, every result account) and ``totalSupply == minted - burned`` from the journal
-   (``token supply``).
+   (``token supply``);
+8. when the archive has a statement journal (``statements.json``, ``statements/batches.jsonl``: off-chain
+   statements settled as token transfers, :mod:`transactive.ledger.statements`), every posted batch balances
+   and is settled on chain under its reference, every account's postings sum to its statement, and every
+   account's balance is its starting balance plus its statement sum to the micro-token (checked before 7;
+   its accounts join the accounts of 7).
 
 Exit codes of the command: 0 clean, 1 a discrepancy, 2 unreadable input (missing or malformed manifest or
 batch file, missing chain).
@@ -54,6 +59,7 @@ from transactive.ledger.endorsement import valid_endorsements
 from transactive.ledger.orders_codec import verify_orders
 from transactive.ledger.proofs import ProofError, SlotBatch, save_batch
 from transactive.ledger.signing import SignatureError, recover_address
+from transactive.ledger.statements import StatementJournal, StatementsError, check_statements
 
 ARCHIVE_FORMAT = "transactive.ledger-archive/1"
 EXIT_CLEAN, EXIT_DISCREPANCY, EXIT_UNREADABLE = 0, 1, 2
@@ -272,13 +278,16 @@ def verify_archive(data_dir: str | Path, *, chain: Chain | None = None) -> Discr
     manifest = archive.manifest()
     numbers = archive.slots()
     batches = [archive.load(s)[0] for s in numbers]
+    journal = StatementJournal(archive.root)
     if chain is not None:
-        return _audit(chain, manifest, batches)
+        return _audit(chain, manifest, batches, journal if journal.exists() else None)
     with _open_chain(archive) as opened:
-        return _audit(opened, manifest, batches)
+        return _audit(opened, manifest, batches, journal if journal.exists() else None)
 
 
-def _audit(chain: Chain, manifest: dict[str, Any], batches: Sequence[SlotBatch]) -> Discrepancy | None:
+def _audit(
+    chain: Chain, manifest: dict[str, Any], batches: Sequence[SlotBatch], journal: StatementJournal | None = None
+) -> Discrepancy | None:
     registry = _contract("Registry", manifest["registry"])
     token = _contract("EnergyToken", manifest["token"])
     slots = _contract("MarketSlots", manifest["slots"])
@@ -290,6 +299,14 @@ def _audit(chain: Chain, manifest: dict[str, Any], batches: Sequence[SlotBatch])
         if found is not None:
             return found
         accounts += [e.account for e in batch.results]
+    if journal is not None:
+        try:
+            accounts += journal.accounts()
+            finding = check_statements(chain, token, journal.root)
+        except StatementsError as exc:
+            raise AuditInputError(str(exc)) from exc
+        if finding is not None:
+            return Discrepancy(None, *finding)
     return _check_token(chain, token, accounts, manifest)
 
 
@@ -314,5 +331,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"discrepancy: {found}", file=sys.stderr)
         return EXIT_DISCREPANCY
     n = len(SlotArchive(args.data_dir).slots())
-    print(f"clean: {n} slot(s), roots, endorsements, balances and token supply check out")
+    journal = StatementJournal(args.data_dir)
+    also = f", {len(journal.read()[1])} statement batch(es), every account's tokens" if journal.exists() else ""
+    print(f"clean: {n} slot(s), roots, endorsements, balances{also} and token supply check out")
     return EXIT_CLEAN

@@ -3,21 +3,26 @@
 Example:
     >>> from transactive.store import open_store
     >>> open_store(url="sqlite://").schema_version()
-    3
+    4
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from transactive.store.protocol import Store
+from transactive.store.protocol import MultiStore, Store
 from transactive.store.records import (
     ROLES,
     ChainAccount,
     Community,
+    ContractRecord,
     LedgerSlot,
+    ListingOrderRecord,
+    ListingRecord,
     Member,
+    MemberAddress,
     MeterReading,
+    MultiSettlementRecord,
     NegawattDeliveryRecord,
     NegawattEventRecord,
     NegawattOfferRecord,
@@ -42,8 +47,31 @@ def open_store(data_dir: str | Path | None = None, url: str | None = None) -> Sq
 
 
 __all__ = [
-    "ROLES", "ChainAccount", "Community", "LedgerSlot", "Member", "MeterReading", "NegawattDeliveryRecord",
+    "ROLES",
+    "ChainAccount",
+    "Community",
+    "ContractRecord",
+    "LedgerSlot",
+    "ListingOrderRecord",
+    "ListingRecord",
+    "Member",
+    "MemberAddress",
+    "MeterReading",
+    "MultiSettlementRecord",
+    "MultiStore",
+    "NegawattDeliveryRecord",
     "NegawattEventRecord",
-    "NegawattOfferRecord", "OrderRecord", "Outcome", "ResultRecord", "Role", "SideName",
-    "Slot", "SlotState", "SqlStore", "Store", "StoreError", "open_store", "sqlite_url",
+    "NegawattOfferRecord",
+    "OrderRecord",
+    "Outcome",
+    "ResultRecord",
+    "Role",
+    "SideName",
+    "Slot",
+    "SlotState",
+    "SqlStore",
+    "Store",
+    "StoreError",
+    "open_store",
+    "sqlite_url",
 ]
