@@ -96,9 +96,15 @@ def _name(value: object, field: str) -> str:
     return value
 
 
+ATTRIBUTE_SCALES: Mapping[str, int] = {"distance_pref_m": 1000, "a": 10**9, "b": 10**9, "c": 10**9,
+                                       "omega": 10**9, "alpha": 10**9}
+"""Signed participant attributes (grid-aware mechanisms) carry these fields in mm and 1e-9 units."""
+
+
 def quantised(entry: Mapping[str, Any]) -> dict[str, Any]:
     """An order entry at the ledger's resolution: energies in whole Wh and prices in whole micro-tokens per kWh
-    (what a signed order carries), so that the service's clearing equals the validators' recomputation."""
+    (what a signed order carries), distance preferences in mm and welfare parameters in 1e-9 units (what signed
+    attributes carry), so that the service's clearing equals the validators' recomputation."""
     from transactive.units import energy_to_wh, money_to_micro
 
     def block(b: Mapping[str, Any]) -> dict[str, Any]:
@@ -107,6 +113,10 @@ def quantised(entry: Mapping[str, Any]) -> dict[str, Any]:
             out["energy_kwh"] = energy_to_wh(float(out["energy_kwh"])) / 1000
         if "price_per_kwh" in out:
             out["price_per_kwh"] = money_to_micro(float(out["price_per_kwh"])) / 1_000_000
+        for key, scale in ATTRIBUTE_SCALES.items():
+            value = out.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                out[key] = round(value * scale) / scale
         return out
 
     out = block(entry)
