@@ -37,12 +37,14 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from transactive.ledger.attributes import ParticipantAttributes, SignedAttributes, sign_attributes
 from transactive.ledger.chain import Chain, ChainRevert, Contract
 from transactive.ledger.clearance import ClearanceError, auctioneer_index, domain_of, recompute
 from transactive.ledger.commitments import ResultEntry, SettlementTree, result_tree
 from transactive.ledger.compiler import load_artifact
 from transactive.ledger.eip712 import Domain
 from transactive.ledger.endorsement import endorse, valid_endorsements
+from transactive.ledger.market_batch import GRID_ATTRIBUTES
 from transactive.ledger.orders_codec import OrderMessage, SignedOrder, sign_order
 from transactive.ledger.proofs import SlotBatch
 from transactive.ledger.signing import Signer, WorkerPool
@@ -67,6 +69,7 @@ from transactive.market.ledger_config import (
     LedgerConfig,
 )
 from transactive.market.slots import Phase, phase_bounds
+from transactive.registry import full_registry
 from transactive.settlement.slot_settlement import (
     build_input,
     input_digest,
@@ -364,7 +367,8 @@ class LedgerDesk:
         assert c is not None
         accounts = {a.member: a for a in self.store.chain_accounts(community)}  # one query, not one per member
         rows: list[_SignRow] = []
-        for order in self.store.orders_in_slot(community, slot_start):
+        orders = self.store.orders_in_slot(community, slot_start)
+        for order in orders:
             account = accounts.get(order.member)
             if account is None or account.private_key_hex is None:
                 member = self.store.get_member(order.member)
@@ -377,7 +381,25 @@ class LedgerDesk:
                 rows.append((account.private_key_hex, account.address, number, side, wh, micro, (order.seq << 8) | j,
                              self.domain.chain_id, self.domain.verifying_contract))
         signed = _sign_rows(rows)  # in-process: the pool's pickling costs more than it saves (measured)
-        return SlotBatch(self.domain, number, tuple(signed), mechanism=c.mechanism, params=dict(c.params))
+        attributes: tuple[SignedAttributes, ...] = ()
+        dso: str | None = None
+        mechanism = full_registry().get(c.mechanism)
+        if mechanism is not None and {f.name for f in mechanism.participant_fields} & GRID_ATTRIBUTES:
+            # grid-aware (dpda_matched, ...): each trader also signs its bus, distance preference and welfare
+            # parameters for the slot; the DSO's entry carries the clearing's grid charges
+            attributes = tuple(self._sign_attributes(order.member, accounts, order.entry, number) for order in orders)
+            dso = self._dso_address(community)
+        return SlotBatch(self.domain, number, tuple(signed), mechanism=c.mechanism, params=dict(c.params),
+                         attributes=attributes, dso=dso)
+
+    def _sign_attributes(self, member: str, accounts: Mapping[str, ChainAccount], entry: Mapping[str, Any],
+                         number: int) -> SignedAttributes:
+        account = accounts[member]
+        assert account.private_key_hex is not None
+        values = {k: float(entry[k]) for k in ("a", "b", "c", "omega", "alpha") if k in entry}
+        record = ParticipantAttributes.from_values(account.address, slot=number, bus=str(entry["bus"]),
+                                                   distance_pref_m=float(entry["distance_pref_m"]), **values)
+        return sign_attributes(Signer(bytes.fromhex(account.private_key_hex)), record, self.domain)
 
     def anchor(self, community: str, slot_start: str) -> LedgerSlot:
         """Anchor a cleared slot (idempotent; resumes a half-done one)."""

@@ -75,6 +75,7 @@ MAX_KEY_LENGTH = 128
 MAX_DAYS_AHEAD = 7
 MAX_METER_KWH = 1e9
 TRADING_ROLES: tuple[Role, ...] = ("prosumer", "aggregator")
+DEFAULT_MECHANISM = "dpda_matched"  # DPDA + score matching on the feeder (docs/grid.md), anchored and settled
 
 
 def hash_key(api_key: str) -> str:
@@ -151,7 +152,8 @@ class Operator:
         self.ledger: LedgerDesk | None = None  # set by the service: accounts, anchoring and settlement on chain
 
     # ------------------------------------------------------------------------------------ communities
-    def create_community(self, name: object, mechanism: object, params: object, slot_minutes: object) -> Community:
+    def create_community(self, name: object, mechanism: object = DEFAULT_MECHANISM, params: object = None,
+                         slot_minutes: object = 15) -> Community:
         name = _name(name, "name")
         if not isinstance(mechanism, str) or mechanism not in self.registry:
             raise MarketError("mechanism", f"unknown mechanism (known: {', '.join(self.registry)})")
@@ -267,6 +269,11 @@ class Operator:
             raise MarketError("id", "is your member id (it may be omitted)")
         entry = {k: v for k, v in body.items() if k not in ORDER_KEYS}
         entry["id"] = member.id
+        if member.bus is not None and any(f.name == "bus" for f in mechanism.participant_fields):
+            # location is the member's registered bus (also in the chain's Registry): default and check it
+            entry.setdefault("bus", member.bus)
+            if str(entry["bus"]) != member.bus:
+                raise MarketError("bus", f"is your registered bus {member.bus!r}")
         try:
             participant = parse_participant(mechanism, side, entry)
         except MarketFileError as exc:
@@ -277,7 +284,8 @@ class Operator:
         else:
             ((e, p),) = participant.blocks
             stored = {"energy_kwh": e} if "price_per_kwh" not in entry else {"energy_kwh": e, "price_per_kwh": p}
-        stored.update(participant.attributes)
+        # optional fields that were not given come back as NaN (e.g. x_m, y_m with a feeder): not stored
+        stored.update({k: v for k, v in participant.attributes.items() if not (isinstance(v, float) and v != v)})
         now = self.clock.now()
         return OrderRecord(str(uuid.uuid4()), community.name, iso(start), member.id, side, stored, key,
                            _utc_stamp(now))

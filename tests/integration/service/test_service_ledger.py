@@ -160,3 +160,82 @@ def test_orders_anchored_settled_on_chain_exactly_once(svc: Svc) -> None:
     assert svc.client.get("/communities/green/statements?member=s1", headers=svc.keys["b1"]).status_code == 403
     assert svc.client.get("/communities/green/statements?member=s1", headers=svc.keys["admin"]).json() == s1
     assert svc.get("/communities/green/statements", "s2").json() == []
+
+
+def test_default_dpda_matched_community_is_anchored_and_settled_with_grid_charges(tmp_path: Path) -> None:
+    """The default mechanism, DPDA + score matching on the IEEE European LV feeder: the traders' signed
+    attributes (bus, distance preference, welfare parameters) travel in the batch, the validators recompute
+    the matched clearing, and the settlement pays the DSO each trade's distance charge C_d·d."""
+    from transactive.grid.distance import distance_matrix
+    from transactive.grid.feeder import load_feeder
+    from transactive.units import money_to_micro
+
+    feeder = load_feeder()
+    buses = {"s1": feeder.load_buses[0], "s2": feeder.load_buses[5], "b1": feeder.load_buses[20],
+             "b2": feeder.load_buses[40]}
+    clock = ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
+    app = create_app(Settings(data_dir=tmp_path, admin_key=ADMIN, clock=clock, run_cycle=False,
+                              ledger=LedgerConfig(chain_dir=tmp_path / "chain")))
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    with TestClient(app) as client:
+        r = client.post("/admin/communities", json={"name": "feeder"}, headers=admin)
+        assert r.status_code == 201 and r.json()["mechanism"] == "dpda_matched", r.text
+        keys = {}
+        for name, role in [*((m, "prosumer") for m in buses), ("grid", "dso")]:
+            r = client.post("/admin/communities/feeder/members", headers=admin,
+                            json={"id": name, "role": role, "bus": buses.get(name, "substation")})
+            keys[name] = {"Authorization": f"Bearer {r.json()['api_key']}"}
+        desk: LedgerDesk = app.state.service.ledger
+        address = {m: client.get("/communities/feeder/account", headers=keys[m]).json()["address"] for m in keys}
+        assert bytes(desk.chain.call(desk.registry, "bus", address["s1"])).rstrip(b"\0").decode() == buses["s1"]
+        orders = {"s1": ("sell", 3, 0.10, {"a": 0.01, "b": 1.0, "c": 0.5}),
+                  "s2": ("sell", 2, 0.12, {"a": 0.02, "b": 0.5, "c": 0.1}),
+                  "b1": ("buy", 2.5, 0.2, {"omega": 60.0, "alpha": 0.2}),
+                  "b2": ("buy", 2, 0.18, {"omega": 40.0, "alpha": 0.1})}
+        for who, (side, kwh, price, welfare) in orders.items():  # no bus: the member's registered bus
+            r = client.post("/communities/feeder/orders", headers=keys[who], json={
+                "side": side, "slot_start": SLOT, "idempotency_key": "k", "energy_kwh": kwh, "price_per_kwh": price,
+                "distance_pref_m": 150.0, **welfare})
+            assert r.status_code == 201 and r.json()["bus"] == buses[who], r.text
+        r = client.post("/communities/feeder/orders", headers=keys["s1"], json={
+            "side": "sell", "slot_start": SLOT, "idempotency_key": "k2", "energy_kwh": 1, "price_per_kwh": 0.1,
+            "bus": buses["b1"], "distance_pref_m": 1.0, "a": 0, "b": 0, "c": 0})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "bus"  # not where it is registered
+        clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))
+        assert client.post(f"/admin/communities/feeder/slots/{SLOT}/clear", headers=admin).json()["state"] == \
+            "cleared"
+        rec = desk.store.get_ledger_slot("feeder", SLOT, "clearing")
+        assert rec is not None and rec.state == "anchored", rec and rec.document.get("note")
+        batch = SlotBatch.from_json(rec.document["batch"])
+        assert {a.message.trader: a.message.bus for a in batch.attributes} == \
+            {address[m]: buses[m] for m in buses}
+        assert batch.dso == address["grid"]
+        assert desk.chain.call(desk.slots, "slots", rec.chain_slot)[6] == \
+            result_tree(rec.chain_slot, recompute(batch)).root
+
+        result = client.get(f"/communities/feeder/slots/{SLOT}/result", headers=admin).json()["result"]
+        trades = result["details"]["trades"]
+        assert trades, "the example must trade"
+        for t in trades:  # the charge is C_d·d with the feeder distance between the two members' buses
+            d_m = distance_matrix(feeder, [buses[t["buyer"]]], [buses[t["seller"]]])[0, 0]
+            assert t["charge"] == pytest.approx(0.002 * d_m / 1000)
+        clock.set(datetime(2026, 3, 1, 10, 31, tzinfo=UTC))
+        for row in result["sellers"] + result["buyers"]:
+            if row["energy_kwh"] > 0:
+                sign = 1 if any(row["id"] == s["id"] for s in result["sellers"]) else -1
+                client.post("/communities/feeder/meter-readings", headers=keys[row["id"]],
+                            json={"slot_start": SLOT, "energy_kwh": sign * row["energy_kwh"]})
+        before = {m: desk.balance_micro(a) for m, a in address.items()}
+        supply = desk.chain.call(desk.token, "totalSupply")
+        r = client.post(f"/admin/communities/feeder/slots/{SLOT}/settle", headers=admin)
+        assert r.status_code == 200, r.text
+        after = {m: desk.balance_micro(a) for m, a in address.items()}
+        income = client.get("/communities/feeder/dso/income", headers=keys["grid"]).json()
+        charges = sum(money_to_micro(t["charge"]) for t in trades)
+        assert income[0]["tariffs_micro"] == charges and income[0]["penalties_micro"] == 0
+        assert after["grid"] - before["grid"] == income[0]["amount_micro"]
+        for m in buses:
+            lines = client.get("/communities/feeder/statements", headers=keys[m]).json()
+            assert after[m] - before[m] == sum(x["balance_change_micro"] for x in lines)
+        assert sum(after.values()) == sum(before.values())
+        assert desk.chain.call(desk.token, "totalSupply") == supply
