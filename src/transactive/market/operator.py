@@ -23,6 +23,7 @@ Business rules (documented in ``docs/service.md``):
 from __future__ import annotations
 
 import hashlib
+import math
 import logging
 import re
 import secrets
@@ -285,7 +286,7 @@ class Operator:
             ((e, p),) = participant.blocks
             stored = {"energy_kwh": e} if "price_per_kwh" not in entry else {"energy_kwh": e, "price_per_kwh": p}
         # optional fields that were not given come back as NaN (e.g. x_m, y_m with a feeder): not stored
-        stored.update({k: v for k, v in participant.attributes.items() if not (isinstance(v, float) and v != v)})
+        stored.update({k: v for k, v in participant.attributes.items() if not (isinstance(v, float) and math.isnan(v))})
         now = self.clock.now()
         return OrderRecord(str(uuid.uuid4()), community.name, iso(start), member.id, side, stored, key,
                            _utc_stamp(now))
