@@ -23,8 +23,8 @@ Business rules (documented in ``docs/service.md``):
 from __future__ import annotations
 
 import hashlib
-import math
 import logging
+import math
 import re
 import secrets
 import threading
