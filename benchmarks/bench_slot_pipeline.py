@@ -33,9 +33,11 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from transactive.grid.feeder import load_feeder
 from transactive.ledger.commitments import ResultEntry
 from transactive.ledger.signing import Signer
 from transactive.market import ManualClock, Operator
@@ -45,27 +47,34 @@ from transactive.store import OrderRecord, SqlStore, open_store
 from transactive.store import _tables as t
 
 SLOT = "2026-03-01T10:15:00Z"
+LOAD_BUSES = list(load_feeder().load_buses)  # the IEEE European LV feeder's 55 load buses
 T_ORDERS = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 T_CLEAR = datetime(2026, 3, 1, 10, 19, tzinfo=UTC)
 T_SETTLE = datetime(2026, 3, 1, 10, 31, tzinfo=UTC)
 
 
-def populate(store: SqlStore, op: Operator, community: str, n: int, seed: int) -> list[str]:
-    """Members (with custodial accounts), one order each and, later, meter readings: bulk inserts."""
-    op.create_community(community, "dpda", {}, 15)
+def populate(store: SqlStore, op: Operator, community: str, n: int, seed: int, mechanism: str) -> list[str]:  # noqa: PLR0917
+    """Members (with custodial accounts, on the feeder's load buses), one order each: bulk inserts."""
+    op.create_community(community, mechanism, {}, 15)
     rng = random.Random(seed)
     ids = [f"{community}-{i}" for i in range(n)]
     keys = [rng.randbytes(32) for _ in ids]
+    buses = [LOAD_BUSES[i % len(LOAD_BUSES)] for i in range(n)]
     with store.engine.begin() as conn:
         conn.execute(t.members.insert(), [{"id": m, "community": community, "role": "prosumer",
-                                           "api_key_hash": uuid.uuid4().hex * 2, "bus": "34"} for m in ids])
+                                           "api_key_hash": uuid.uuid4().hex * 2, "bus": b}
+                                          for m, b in zip(ids, buses, strict=True)])
         conn.execute(t.chain_accounts.insert(), [{"member": m, "address": Signer(k).address, "private_key": k.hex(),
                                                   "enrolled": False} for m, k in zip(ids, keys, strict=True)])
     orders = []
     for i, m in enumerate(ids):
         sell = i % 2 == 0
-        entry = {"energy_kwh": round(rng.uniform(0.5, 5.0), 3),
-                 "price_per_kwh": round(rng.uniform(0.05, 0.20) if sell else rng.uniform(0.10, 0.30), 4)}
+        entry: dict[str, Any] = {
+            "energy_kwh": round(rng.uniform(0.5, 5.0), 3),
+            "price_per_kwh": round(rng.uniform(0.05, 0.20) if sell else rng.uniform(0.10, 0.30), 4)}
+        if mechanism.endswith("_matched"):  # the grid attributes (docs/grid.md)
+            entry |= {"bus": buses[i], "distance_pref_m": 150.0}
+            entry |= {"a": 0.01, "b": 1.0, "c": 0.5} if sell else {"omega": 60.0, "alpha": 0.2}
         orders.append(OrderRecord(str(uuid.uuid4()), community, SLOT, m, "sellers" if sell else "buyers", entry, "k",
                                   "2026-03-01T10:00:00.000000Z"))
     store.put_orders(orders)
@@ -93,7 +102,7 @@ def run(desk: LedgerDesk, op: Operator, store: SqlStore, community: str, claims:
     op.clock.set(T_CLEAR)  # type: ignore[attr-defined]
     t0 = time.perf_counter()
     slot = op.clear_slot(community, datetime.fromisoformat(SLOT))
-    stages["clear (dpda) + store result"] = time.perf_counter() - t0
+    stages["clear + store result"] = time.perf_counter() - t0
     assert slot.state.value == "cleared", slot
     rec = desk.anchor(community, SLOT)
     assert rec.state == "anchored", rec.state
@@ -142,6 +151,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="1,000 prosumers instead of 10,000")
     parser.add_argument("--n", type=int, default=None, help="prosumers in the large community")
     parser.add_argument("--claims", type=int, default=10, help="sampled debit (and credit) claims")
+    parser.add_argument("--mechanism", default="dpda", choices=["dpda", "mcafee", "dpda_matched", "mcafee_matched"],
+                        help="the communities' mechanism (default dpda; dpda_matched: the service's default, with "
+                        "signed grid attributes)")
     args = parser.parse_args()
     n = args.n or (1_000 if args.quick else 10_000)
     with tempfile.TemporaryDirectory(prefix="bench-slot-") as tmp:
@@ -152,8 +164,8 @@ def main() -> int:
         op.ledger = desk
         deploy_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        populate(store, op, "large", n, 1)
-        feeder = populate(store, op, "feeder", 55, 2)
+        populate(store, op, "large", n, 1, args.mechanism)
+        feeder = populate(store, op, "feeder", 55, 2, args.mechanism)
         for m in feeder:
             member = store.get_member(m)
             assert member is not None
@@ -163,7 +175,8 @@ def main() -> int:
         print(f"deploy {deploy_s:.2f} s; set-up (members, orders, 55 enrolments) {setup_s:.2f} s; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (timings scale with it)")
         large = run(desk, op, store, "large", args.claims)
-        total_large = report(f"large slot, claims mode ({args.claims} debit claims + credits they fund)", n, large)
+        total_large = report(f"{args.mechanism}, large slot, claims mode ({args.claims} debit claims + credits they "
+                             "fund)", n, large)
         small = run(desk, op, store, "feeder", None)
         report("feeder slot, batch mode (one settle_batch)", 55, small)
         per_tx = naive_per_order_s(desk)
