@@ -100,7 +100,7 @@ def run_serve(args: argparse.Namespace) -> int:
         try:
             ledger = LedgerConfig(chain_url=args.chain_url, chain_dir=Path(args.data_dir) / "chain",
                                   validators=args.validators, threshold=args.threshold,
-                                  start_tokens=args.start_tokens)
+                                  start_tokens=args.start_tokens, archive_dir=Path(args.data_dir))
         except ValueError as exc:
             field, _, message = str(exc).partition(": ")
             raise MarketFileError(f"--{field.replace('_', '-')}", message) from None

@@ -25,7 +25,9 @@ class LedgerConfig:
     ``start_tokens``: tokens minted to every member account at enrolment. ``gas_wei``: ether given to a
     custodial account for its own transactions (approve, escrow). ``batch_max_rows``: settlements with more
     accounts use Merkle claims. ``penalty_per_kwh`` (DSO deviation penalty) and ``grid_charge_per_kwh`` (flat
-    network charge of mechanisms without matched trades), tokens.
+    network charge of mechanisms without matched trades), tokens. ``archive_dir``: also keep the audit archive
+    there (``ledger.json``, ``slots/<n>.json``: what ``transactive ledger verify`` reads; the service's data
+    directory, whose ``chain/`` is the embedded chain).
     """
 
     chain_url: str | None = None
@@ -37,6 +39,7 @@ class LedgerConfig:
     batch_max_rows: int = 128
     penalty_per_kwh: float = 0.05
     grid_charge_per_kwh: float = 0.01
+    archive_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.validators <= 11:

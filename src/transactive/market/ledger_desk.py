@@ -38,8 +38,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from transactive.ledger.attributes import ParticipantAttributes, SignedAttributes, sign_attributes
+from transactive.ledger.audit import SlotArchive
 from transactive.ledger.chain import Chain, ChainRevert, Contract
-from transactive.ledger.clearance import ClearanceError, auctioneer_index, domain_of, recompute
+from transactive.ledger.clearance import ClearanceError, auctioneer_index, domain_of, recompute, slot_rewards
 from transactive.ledger.commitments import ResultEntry, SettlementTree, result_tree
 from transactive.ledger.compiler import load_artifact
 from transactive.ledger.eip712 import Domain
@@ -186,6 +187,14 @@ class LedgerDesk:
         for account in self.store.chain_accounts():
             if account.private_key_hex:
                 self._keyed.add_key(bytes.fromhex(account.private_key_hex))
+        self.archive: SlotArchive | None = None
+        if config.archive_dir is not None:
+            self.archive = SlotArchive(config.archive_dir)
+            if not self.archive.manifest_path.exists():  # the journal starts from the supply on chain now
+                self.archive.create(registry=self.registry.address, token=self.token.address,
+                                    slots=self.slots.address)
+                self._journal(int(self.chain.call(self.token, "totalSupply")),
+                              [a.address for a in self.store.chain_accounts()])
 
     def warm_up(self) -> None:
         """Start the worker processes now and let each import the signing code (else the first large slot pays
@@ -288,11 +297,22 @@ class LedgerDesk:
             fresh = int(chain.call(self.token, "allowance", address, self.slots.address)) == 0
             if fresh and int(chain.call(self.token, "balanceOf", address)) == 0 and self.config.start_tokens:
                 chain.transact(self.token, "mint", address, self.config.start_tokens * 10**6)
+                self._journal(self.config.start_tokens * 10**6, [address])
+            self._journal(0, [address])
             if fresh:
                 self._gas(address)
                 chain.transact(self.token, "approve", self.slots.address, MAX_UINT, sender=address)
             self.store.mark_enrolled(member.id)
             return replace(account, enrolled=True)
+
+    def _journal(self, minted_micro: int, accounts: Sequence[str] = ()) -> None:
+        """Record a mint and member accounts in the audit archive's manifest (``transactive ledger verify``
+        checks the supply against the mints and sums the balances of these accounts too)."""
+        if self.archive is None:
+            return
+        if minted_micro:
+            self.archive.record_mint(minted_micro)
+        self.archive.record_accounts(accounts)
 
     def _gas(self, address: str) -> None:
         balance = getattr(self.chain, "balance", None)
@@ -441,9 +461,10 @@ class LedgerDesk:
                         self.slots, "commit_orders", number, batch.order_root, len(batch.orders), sender=auctioneer))
                     state = RESERVE_NOT_MET
             results: tuple[ResultEntry, ...] = ()
+            rewards = slot_rewards(self.chain, self.slots, number)  # as every validator and the audit do
             if state == RESERVE_NOT_MET:
                 with self._timed(f"{len(self.validators)} validators recompute + endorse"):
-                    answers = [recompute(batch, pool=self.pool) for _ in self.validators]
+                    answers = [recompute(batch, pool=self.pool, rewards=rewards) for _ in self.validators]
                     roots = [result_tree(number, a).root for a in answers]
                 results = answers[0]
                 with self._timed("submit result (k signatures)"):
@@ -452,10 +473,13 @@ class LedgerDesk:
             if state != CLEARED:
                 raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
             if not results:
-                results = recompute(batch, pool=self.pool)
+                results = recompute(batch, pool=self.pool, rewards=rewards)
             chain_root = bytes(self._slot_record(number)[6])
             if result_tree(number, results).root != chain_root:
                 return self._save(rec, "failed", note="the root on chain differs from the recomputation")
+            if self.archive is not None:
+                endorsements = tuple(bytes.fromhex(x[2:]) for x in rec.document.get("endorsements", []))
+                self.archive.save(replace(batch, results=results, endorsements=endorsements))
             return self._save(rec, "anchored", results=[r.to_json() for r in results], resultRoot=_hex(chain_root),
                               anchoredAt=_now())
 

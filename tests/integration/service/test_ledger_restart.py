@@ -11,8 +11,9 @@ from typing import Any, cast
 
 import pytest
 
+from transactive.ledger.audit import verify_archive
 from transactive.ledger.chain import Chain, Contract
-from transactive.ledger.clearance import recompute
+from transactive.ledger.clearance import recompute, slot_rewards
 from transactive.ledger.commitments import result_tree
 from transactive.ledger.embedded import EmbeddedChain
 from transactive.ledger.proofs import SlotBatch
@@ -44,6 +45,10 @@ class StoppingChain:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def _rewards(desk: LedgerDesk, number: int) -> Any:
+    return slot_rewards(desk.chain, desk.slots, number)
 
 
 def _community(op: Operator, mechanism: str, n: int) -> dict[str, Member]:
@@ -87,7 +92,7 @@ def _check_moved(desk: LedgerDesk, before: dict[str, int], slot_start: str = SLO
 
 
 def test_restart_resumes_and_never_sends_a_step_twice(store: SqlStore, tmp_path: Path) -> None:
-    config = LedgerConfig(chain_dir=tmp_path / "chain")
+    config = LedgerConfig(chain_dir=tmp_path / "chain", archive_dir=tmp_path)
     op = Operator(store, ManualClock(T0))
     open_chain: Callable[[str, bool], Chain] = lambda fn, after: cast(  # noqa: E731
         Chain, StoppingChain(EmbeddedChain(config.chain_dir), fn, after=after))
@@ -111,7 +116,7 @@ def test_restart_resumes_and_never_sends_a_step_twice(store: SqlStore, tmp_path:
     on_chain = desk.chain.call(desk.slots, "slots", rec.chain_slot)
     batch = SlotBatch.from_json(rec.document["batch"])
     assert on_chain[0] == CLEARED and on_chain[4] == batch.order_root
-    assert on_chain[6] == result_tree(rec.chain_slot, recompute(batch)).root
+    assert on_chain[6] == result_tree(rec.chain_slot, recompute(batch, rewards=_rewards(desk, rec.chain_slot))).root
 
     _read_meters(op, members, 3)
     before = _money(desk, store)
@@ -130,6 +135,7 @@ def test_restart_resumes_and_never_sends_a_step_twice(store: SqlStore, tmp_path:
     with pytest.raises(MarketError) as exc:
         desk.settle("c", SLOT, op.clock.now())
     assert exc.value.kind == "conflict"
+    assert verify_archive(tmp_path, chain=desk.chain) is None  # the audit agrees after the restarts
     desk.close()
 
 
@@ -179,7 +185,7 @@ def test_any_json_rpc_node_with_chain_url(tmp_path: Path) -> None:
         rec = desk.process_due(op.clock.now())[0]
         batch = SlotBatch.from_json(rec.document["batch"])
         assert desk.chain.call(desk.slots, "slots", rec.chain_slot)[6] == \
-            result_tree(rec.chain_slot, recompute(batch)).root
+            result_tree(rec.chain_slot, recompute(batch, rewards=_rewards(desk, rec.chain_slot))).root
         _read_meters(op, members, 2)
         before = _money(desk, store)
         supply = desk.chain.call(desk.token, "totalSupply")

@@ -89,6 +89,10 @@ def test_serve_anchors_and_settles_slots_itself_and_reopens_its_chain(tmp_path: 
         assert r.status_code == 409 and r.json()["error"]["field"] == "slot_start"
     finally:
         _stop(process)
+    audit = subprocess.run([sys.executable, "-m", "transactive.cli", "ledger", "verify", str(tmp_path)],
+                           check=False, capture_output=True, text=True, timeout=120,
+                           env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    assert audit.returncode == 0, audit.stdout + audit.stderr  # the service's data directory audits clean
 
 
 def test_bad_ledger_options_exit_2_naming_the_option(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from transactive.api import Settings, create_app
-from transactive.ledger.clearance import recompute
+from transactive.ledger.audit import verify_archive
+from transactive.ledger.clearance import recompute, slot_rewards
 from transactive.ledger.commitments import result_tree
 from transactive.ledger.proofs import SlotBatch
 from transactive.market import ManualClock
@@ -34,6 +35,7 @@ class Svc:
     clock: ManualClock
     desk: LedgerDesk
     keys: dict[str, dict[str, str]]
+    data_dir: Path
 
     def post(self, path: str, who: str, body: Any = None) -> Any:
         return self.client.post(path, json=body, headers=self.keys[who])
@@ -46,7 +48,7 @@ class Svc:
 def svc(tmp_path: Path) -> Iterator[Svc]:
     clock = ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
     app = create_app(Settings(data_dir=tmp_path, admin_key=ADMIN, clock=clock, run_cycle=False,
-                              ledger=LedgerConfig(chain_dir=tmp_path / "chain")))
+                              ledger=LedgerConfig(chain_dir=tmp_path / "chain", archive_dir=tmp_path)))
     with TestClient(app) as client:
         keys = {"admin": {"Authorization": f"Bearer {ADMIN}"}}
         r = client.post("/admin/communities", json={"name": "green", "mechanism": "dpda", "slot_minutes": 15},
@@ -58,7 +60,7 @@ def svc(tmp_path: Path) -> Iterator[Svc]:
                             headers=keys["admin"])
             assert r.status_code == 201, r.text
             keys[name] = {"Authorization": f"Bearer {r.json()['api_key']}"}
-        yield Svc(client, clock, app.state.service.ledger, keys)
+        yield Svc(client, clock, app.state.service.ledger, keys, tmp_path)
 
 
 def _balances(svc: Svc, addresses: dict[str, str]) -> dict[str, int]:
@@ -93,7 +95,8 @@ def test_orders_anchored_settled_on_chain_exactly_once(svc: Svc) -> None:
     on_chain = chain.call(desk.slots, "slots", rec.chain_slot)
     assert on_chain[0] == CLEARED and on_chain[5] == 4
     assert on_chain[4] == batch.order_root
-    assert on_chain[6] == result_tree(rec.chain_slot, recompute(batch)).root
+    assert on_chain[6] == result_tree(rec.chain_slot, recompute(
+        batch, rewards=slot_rewards(chain, desk.slots, rec.chain_slot))).root
     assert view["clearing"]["result_root"] == "0x" + on_chain[6].hex()
     signed = {(o.message.trader, o.message.side, o.message.energy_wh, o.message.price_micro_per_kwh)
               for o in batch.orders}
@@ -106,9 +109,11 @@ def test_orders_anchored_settled_on_chain_exactly_once(svc: Svc) -> None:
     assert [(r["id"], r["energy_kwh"]) for r in result["sellers"] + result["buyers"]] == \
         [("s1", 2.5), ("s2", 0.0), ("b1", 2.5), ("b2", 0.0)]
     # the stored result and the anchored entries agree account by account (Wh and micro-tokens)
+    # (plus the claims-mode reward leaves of the auctioneer and the miner, zero in the service's deployment)
     anchored = {e["account"]: (e["energyWh"], e["amountMicro"]) for e in rec.document["results"]}
     assert anchored == {addresses["s1"]: (2500, 375_000), addresses["s2"]: (0, 0),
-                        addresses["b1"]: (-2500, -375_000), addresses["b2"]: (0, 0)}
+                        addresses["b1"]: (-2500, -375_000), addresses["b2"]: (0, 0),
+                        on_chain[2]: (0, 0), "0x" + "00" * 20: (0, 0)}
 
     r = svc.post(f"/admin/communities/green/slots/{SLOT}/settle", "admin")
     assert r.status_code == 409 and "not ended" in r.json()["error"]["message"], r.text
@@ -161,6 +166,11 @@ def test_orders_anchored_settled_on_chain_exactly_once(svc: Svc) -> None:
     assert svc.client.get("/communities/green/statements?member=s1", headers=svc.keys["admin"]).json() == s1
     assert svc.get("/communities/green/statements", "s2").json() == []
 
+    # the project's audit (`transactive ledger verify DATA_DIR`) agrees: every anchored slot recomputes to its
+    # roots on chain, endorsements reach the threshold, and the supply equals the mints and the balances
+    assert verify_archive(svc.data_dir, chain=chain) is None
+    assert [p.name for p in (svc.data_dir / "slots").iterdir()] == [f"{rec.chain_slot}.json"]
+
 
 def test_default_dpda_matched_community_is_anchored_and_settled_with_grid_charges(tmp_path: Path) -> None:
     """The default mechanism, DPDA + score matching on the IEEE European LV feeder: the traders' signed
@@ -211,7 +221,8 @@ def test_default_dpda_matched_community_is_anchored_and_settled_with_grid_charge
             {address[m]: buses[m] for m in buses}
         assert batch.dso == address["grid"]
         assert desk.chain.call(desk.slots, "slots", rec.chain_slot)[6] == \
-            result_tree(rec.chain_slot, recompute(batch)).root
+            result_tree(rec.chain_slot, recompute(batch, rewards=slot_rewards(desk.chain, desk.slots,
+                                                                              rec.chain_slot))).root
 
         result = client.get(f"/communities/feeder/slots/{SLOT}/result", headers=admin).json()["result"]
         trades = result["details"]["trades"]
