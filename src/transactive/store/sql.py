@@ -54,8 +54,11 @@ class StoreError(RuntimeError):
     """The database cannot be used (e.g. its schema is newer than this code)."""
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)  # built once, not per call
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def _now_iso() -> str:
