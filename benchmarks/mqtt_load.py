@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+
 def _length(n: int) -> bytes:
     out = bytearray()
     while True:

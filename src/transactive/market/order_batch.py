@@ -81,6 +81,7 @@ class _Batch:
     stamp: str
     slot_ok: dict[tuple[str, int], str | None] = field(default_factory=dict)
     communities: dict[str, Community | None] = field(default_factory=dict)
+    simple_sides: dict[tuple[str, str], bool] = field(default_factory=dict)  # no extra fields on that side
 
     def fast(self, member: Member, name: str, body: dict[str, Any], order_id: str) -> OrderRecord | None:
         """The record of a simple, valid, open order; None sends the order through the full path."""
@@ -103,8 +104,12 @@ class _Batch:
         community = communities[name]
         if community is None:
             return None
-        mechanism = operator.registry[community.mechanism]
-        if side not in mechanism.sides or any(side in f.sides for f in mechanism.participant_fields):
+        simple = self.simple_sides.get((community.mechanism, side))
+        if simple is None:
+            mechanism = operator.registry[community.mechanism]
+            simple = side in mechanism.sides and not any(side in f.sides for f in mechanism.participant_fields)
+            self.simple_sides[(community.mechanism, side)] = simple
+        if not simple:
             return None
         energy = _number(body["energy_kwh"], MAX_ENERGY_KWH)
         price = _number(body["price_per_kwh"], MAX_ABS_PRICE_PER_KWH)

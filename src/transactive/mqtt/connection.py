@@ -116,19 +116,20 @@ class MqttConnection:
         self.send(b"".join(packets) + extra)
 
     def _allocate(self, count: int) -> list[int]:
+        """``count`` free packet ids, reserved in the in-flight table (waits while all 65535 are in flight)."""
         ids: list[int] = []
+        inflight = self._inflight
         with self._ids:
             while len(ids) < count:
-                if len(self._inflight) + len(ids) >= MAX_PACKET_ID:  # every id in flight: wait for PUBACKs
+                if len(inflight) >= MAX_PACKET_ID:  # every id in flight: wait for PUBACKs
                     if self._stopping.is_set():
                         raise ConnectionError("MQTT connection stopped")
                     self._ids.wait(1.0)
                     continue
-                self._next_id = self._next_id % MAX_PACKET_ID + 1
-                if self._next_id not in self._inflight and self._next_id not in ids:
-                    ids.append(self._next_id)
-            for packet_id in ids:
-                self._inflight[packet_id] = b""  # reserved until the caller stores the packet
+                packet_id = self._next_id = self._next_id % MAX_PACKET_ID + 1
+                if packet_id not in inflight:
+                    inflight[packet_id] = b""  # reserved until the caller stores the packet
+                    ids.append(packet_id)
         return ids
 
     # ------------------------------------------------------------------------------------ in
