@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import secrets
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -85,7 +87,7 @@ class Outbox:
             self.pubacks.append(wire.puback(message.packet_id))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Pending:
     """An authenticated order message waiting for admission."""
 
@@ -94,6 +96,10 @@ class _Pending:
     member_id: str
     member: Member
     body: dict[str, Any]
+
+
+_Committed = tuple[list[tuple[_Pending, OrderRecord]], list[tuple[Outcome, OrderRecord]] | None,
+                   BaseException | None]
 
 
 class Gateway:
@@ -110,14 +116,25 @@ class Gateway:
             subscriptions=[(f"{self.share}{PREFIX}/+/orders/+", QOS), (f"{self.share}{PREFIX}/+/meters/+", QOS)],
             on_publishes=self._on_publishes)
         self.received = 0
+        # committed batches waiting for their acks: the writer thread hands them over and goes on with the next
+        # commit while this gateway's acker thread encodes and sends the acks (SQLite releases the GIL)
+        self._committed: queue.SimpleQueue[_Committed | None] = queue.SimpleQueue()
+        self._acker: threading.Thread | None = None
 
     # ------------------------------------------------------------------------------------ lifecycle
     def start(self, timeout_s: float = 30.0) -> Gateway:
+        self._acker = threading.Thread(target=self._ack_committed, name="mqtt-acks", daemon=True)
+        self._acker.start()
         self.connection.start(timeout_s)
         return self
 
     def stop(self) -> None:
+        """Disconnect. Orders still being committed are not acknowledged: the broker redelivers them."""
         self.connection.stop()
+        if self._acker is not None:
+            self._committed.put(None)
+            self._acker.join(10)
+            self._acker = None
 
     def _send(self, outbox: Outbox) -> None:
         self.connection.publish_many(outbox.acks, QOS, b"".join(outbox.pubacks))
@@ -153,11 +170,18 @@ class Gateway:
             assert self.operator.intake is not None, "the gateway needs the group-commit intake"
             self.operator.intake.submit_batch_async(
                 [order for _, order in stored],
-                lambda answers, error: self._stored(stored, answers, error))
+                lambda answers, error: self._committed.put((stored, answers, error)))
+
+    def _ack_committed(self) -> None:
+        while (item := self._committed.get()) is not None:
+            try:
+                self._stored(*item)
+            except Exception:  # not acked: the broker redelivers after a reconnect, and the retry is a duplicate
+                log.exception("MQTT acks failed")
 
     def _stored(self, stored: list[tuple[_Pending, OrderRecord]],
                 answers: list[tuple[Outcome, OrderRecord]] | None, error: BaseException | None) -> None:
-        """After the commit (intake thread): ack every order of the batch, then PUBACK its message."""
+        """After the commit (acker thread): ack every order of the batch, then PUBACK its message."""
         if error is not None or answers is None:
             log.error("%d MQTT orders not stored: %s", len(stored), error)
             return  # not acked: redelivered after a reconnect

@@ -97,7 +97,7 @@ def with_dup(packet: bytes) -> bytes:
 
 
 def puback(packet_id: int) -> bytes:
-    return b"\x40\x02" + struct.pack("!H", packet_id)
+    return b"\x40\x02" + packet_id.to_bytes(2, "big")
 
 
 def decode_publish(packet: Packet) -> Publish:
