@@ -279,7 +279,7 @@ def main() -> None:
     _row("what", "orders", "seconds", "orders/s", p50="p50 ms", p99="p99 ms", ratio="ratio")
     if not args.mqtt_only:
         _bench_store_and_rest(n_store, n_rest)
-    _bench_mqtt_rows(n_mqtt)
+    _bench_mqtt_rows(n_mqtt, with_ratio=not args.quick)
 
 
 def _bench_store_and_rest(n_store: int, n_rest: int) -> None:
@@ -294,7 +294,7 @@ def _bench_store_and_rest(n_store: int, n_rest: int) -> None:
         _row(f"REST, {clients} asyncio keep-alive clients", n_rest, n_rest / rate, rate, p50=p50, p99=p99)
 
 
-def _bench_mqtt_rows(n_mqtt: int) -> None:
+def _bench_mqtt_rows(n_mqtt: int, *, with_ratio: bool) -> None:
     runs = []
     for workers in (1, 2):
         run = bench_mqtt(n_mqtt, 200, workers)
@@ -303,10 +303,11 @@ def _bench_mqtt_rows(n_mqtt: int) -> None:
             break
         runs.append((workers, run))
         _row(f"MQTT QoS 1, 200 members, {workers} gateway proc.", n_mqtt, run.elapsed_s, run.rate,
-             ratio=run.rate / BASELINE_MQTT_PER_S[workers])
-    if runs:
+             ratio=run.rate / BASELINE_MQTT_PER_S[workers] if with_ratio else "")
+    if runs and with_ratio:
         print(f"\nratio: against the gateway before the lean MQTT connection ({BASELINE_MQTT_PER_S[1]:,}/s with 1 "
-              f"process, {BASELINE_MQTT_PER_S[2]:,}/s with 2; docs/service.md)")
+              f"process, {BASELINE_MQTT_PER_S[2]:,}/s with 2, full size; docs/mqtt.md)")
+    if runs:
         print("CPU seconds during each MQTT run (share of the 2 cores x elapsed):")
         for workers, run in runs:
             budget = 2 * run.elapsed_s
