@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # One-time, idempotent set-up of the real components the test suite starts on loopback:
-# Debian's mosquitto and postgresql (apt-get, as root) and a pinned hardhat node (npm, into .hardhat/).
+# Debian's mosquitto, postgresql and chromium (apt-get, as root; chromium drives the web app's browser tests
+# through Playwright, which never downloads a browser of its own) and a pinned hardhat node (npm, into .hardhat/).
 # Run by `make test` before pytest so that parallel test workers never race for the package manager.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 have_pg() { command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; }
 have_mosquitto() { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; }
+have_chromium() { [ -x /usr/bin/chromium ]; }
 
 missing=()
 have_pg || missing+=(postgresql)
 have_mosquitto || missing+=(mosquitto)
+have_chromium || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup-system: please install ${missing[*]} (Debian packages); not root, so not installing" >&2

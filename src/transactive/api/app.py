@@ -31,6 +31,7 @@ from transactive.api.models import (
     NegawattOfferIn,
     OrderIn,
 )
+from transactive.api.webapp import mount_web_app
 from transactive.market import (
     Clock,
     CycleRunner,
@@ -44,6 +45,7 @@ from transactive.market import (
     result_view,
     window_at,
 )
+from transactive.market.multi_desk import MultiDesk
 from transactive.market.negawatt_desk import NegawattDesk
 from transactive.market.operator import SIDE_NAMES
 from transactive.market.slots import Phase, quotation_closes
@@ -369,4 +371,11 @@ def create_app(settings: Settings) -> FastAPI:
         """Verify and settle: secondary market for shortfalls, penalties, postings (aggregator or admin)."""
         return desk.settle(caller, community, event)
 
+    # ------------------------------------------------------------------------------ multi-settlement desk
+    from transactive.api import _multi_routes  # lazily: it imports this module's Caller
+
+    app.state.multi_desk = MultiDesk(op, service.store)  # the operator's hook: settle, views
+    _multi_routes.register(app, app.state.multi_desk)
+
+    mount_web_app(app)  # the web app at /app (docs/webapp.md), / redirects there
     return app

@@ -3,19 +3,24 @@
 Example:
     >>> from transactive.store import open_store
     >>> open_store(url="sqlite://").schema_version()
-    2
+    3
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from transactive.store.protocol import Store
+from transactive.store.protocol import MultiStore, Store
 from transactive.store.records import (
     ROLES,
     Community,
+    ContractRecord,
+    ListingOrderRecord,
+    ListingRecord,
     Member,
+    MemberAddress,
     MeterReading,
+    MultiSettlementRecord,
     NegawattDeliveryRecord,
     NegawattEventRecord,
     NegawattOfferRecord,
@@ -40,7 +45,29 @@ def open_store(data_dir: str | Path | None = None, url: str | None = None) -> Sq
 
 
 __all__ = [
-    "ROLES", "Community", "Member", "MeterReading", "NegawattDeliveryRecord", "NegawattEventRecord",
-    "NegawattOfferRecord", "OrderRecord", "Outcome", "ResultRecord", "Role", "SideName",
-    "Slot", "SlotState", "SqlStore", "Store", "StoreError", "open_store", "sqlite_url",
+    "ROLES",
+    "Community",
+    "ContractRecord",
+    "ListingOrderRecord",
+    "ListingRecord",
+    "Member",
+    "MemberAddress",
+    "MeterReading",
+    "MultiSettlementRecord",
+    "MultiStore",
+    "NegawattDeliveryRecord",
+    "NegawattEventRecord",
+    "NegawattOfferRecord",
+    "OrderRecord",
+    "Outcome",
+    "ResultRecord",
+    "Role",
+    "SideName",
+    "Slot",
+    "SlotState",
+    "SqlStore",
+    "Store",
+    "StoreError",
+    "open_store",
+    "sqlite_url",
 ]

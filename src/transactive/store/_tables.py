@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 2  # 2: the negawatt_* tables (created on an older database by create_all)
+SCHEMA_VERSION = 3  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements
+# (each version only adds tables, created on an older database by create_all)
 
 metadata = sa.MetaData()
 
@@ -108,4 +109,70 @@ negawatt_deliveries = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),  # JSON: the baseline that verified it
     sa.Column("received_at", sa.String(40), nullable=False),
     sa.ForeignKeyConstraint(["community", "event_id"], ["negawatt_events.community", "negawatt_events.id"]),
+)
+
+# ---------------------------------------------------------------------------------------- multi-settlement (version 3)
+member_addresses = sa.Table(
+    "member_addresses", metadata,
+    sa.Column("member", sa.String(64), sa.ForeignKey("members.id"), primary_key=True),
+    sa.Column("community", sa.String(64), sa.ForeignKey("communities.name"), nullable=False),
+    sa.Column("address", sa.String(42), nullable=False, unique=True),  # EIP-55 checksummed
+    sa.Column("registered_at", sa.String(40), nullable=False),
+)
+
+bilateral_contracts = sa.Table(
+    "bilateral_contracts", metadata,
+    sa.Column("community", sa.String(64), sa.ForeignKey("communities.name"), primary_key=True),
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("seller", sa.String(64), sa.ForeignKey("members.id"), nullable=False),
+    sa.Column("buyer", sa.String(64), sa.ForeignKey("members.id"), nullable=False),
+    sa.Column("proposer", sa.String(64), sa.ForeignKey("members.id"), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # proposed | signed
+    sa.Column("first_slot", sa.String(40), nullable=False),
+    sa.Column("last_slot", sa.String(40), nullable=False),
+    sa.Column("document", sa.Text, nullable=False),  # JSON: the signed terms (slots, Wh, price, nonce, addresses)
+    sa.Column("seller_signature", sa.String(132), nullable=True),  # 0x + 65 bytes hex
+    sa.Column("buyer_signature", sa.String(132), nullable=True),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+    sa.Index("ix_bilateral_contracts_window", "community", "state", "first_slot", "last_slot"),
+)
+
+listings = sa.Table(
+    "listings", metadata,
+    sa.Column("community", sa.String(64), sa.ForeignKey("communities.name"), primary_key=True),
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("seller", sa.String(64), sa.ForeignKey("members.id"), nullable=False),
+    sa.Column("slot_start", sa.String(40), nullable=False),
+    sa.Column("energy_wh", sa.Integer, nullable=False),
+    sa.Column("price_per_kwh", sa.Float, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # FOR_SALE | RESERVE_NOT_MET | CLOSE (seed 003)
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Index("ix_listings_slot", "community", "slot_start"),
+)
+
+listing_orders = sa.Table(
+    "listing_orders", metadata,
+    sa.Column("seq", sa.Integer, sa.Identity(), primary_key=True, autoincrement=True),
+    sa.Column("community", sa.String(64), nullable=False),
+    sa.Column("id", sa.String(64), nullable=False),
+    sa.Column("listing_id", sa.String(64), nullable=False),
+    sa.Column("buyer", sa.String(64), sa.ForeignKey("members.id"), nullable=False),
+    sa.Column("energy_wh", sa.Integer, nullable=False),
+    sa.Column("decision", sa.String(16), nullable=True),  # NULL pending | accepted | rejected
+    sa.Column("reason", sa.Text, nullable=False),  # JSON list of strings
+    sa.Column("decided_by", sa.String(64), nullable=True),
+    sa.Column("decided_at", sa.String(40), nullable=True),
+    sa.Column("received_at", sa.String(40), nullable=False),
+    sa.ForeignKeyConstraint(["community", "listing_id"], ["listings.community", "listings.id"]),
+    sa.UniqueConstraint("community", "id", name="uq_listing_orders_id"),
+    sa.Index("ix_listing_orders_listing", "community", "listing_id"),
+)
+
+multi_settlements = sa.Table(
+    "multi_settlements", metadata,
+    sa.Column("community", sa.String(64), sa.ForeignKey("communities.name"), primary_key=True),
+    sa.Column("slot_start", sa.String(40), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),  # JSON: statements, accounts, listing and grid trades
+    sa.Column("computed_at", sa.String(40), nullable=False),
 )

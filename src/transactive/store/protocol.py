@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
+from transactive.store._multi_sql import PlaceOutcome
 from transactive.store.records import (
     Community,
+    ContractRecord,
+    ListingOrderRecord,
+    ListingRecord,
     Member,
+    MemberAddress,
     MeterReading,
+    MultiSettlementRecord,
     NegawattDeliveryRecord,
     NegawattEventRecord,
     NegawattOfferRecord,
@@ -123,3 +129,43 @@ class Store(Protocol):
 
 
 JSONObject = Mapping[str, Any]
+
+
+class MultiStore(Store, Protocol):
+    """The store of the multi-settlement desk (schema version 3): see :mod:`transactive.store._multi_sql`."""
+
+    def put_member_address(self, record: MemberAddress) -> tuple[Outcome, MemberAddress]: ...
+
+    def member_addresses(self, community: str) -> list[MemberAddress]: ...
+
+    def create_contract(self, record: ContractRecord) -> bool: ...
+
+    def get_contract(self, community: str, contract_id: str) -> ContractRecord | None: ...
+
+    def list_contracts(self, community: str, member: str | None = None) -> list[ContractRecord]: ...
+
+    def countersign_contract(self, community: str, contract_id: str, side: Literal["seller", "buyer"],
+                             signature: str, at: str) -> bool: ...
+
+    def signed_contracts_around(self, community: str, slot_start: str) -> list[ContractRecord]: ...
+
+    def create_listing(self, record: ListingRecord) -> bool: ...
+
+    def get_listing(self, community: str, listing_id: str) -> ListingRecord | None: ...
+
+    def list_listings(self, community: str, slot_start: str | None = None) -> list[ListingRecord]: ...
+
+    def place_listing_order(self, order: ListingOrderRecord) -> tuple[PlaceOutcome, ListingOrderRecord, int]: ...
+
+    def get_listing_order(self, community: str, order_id: str) -> ListingOrderRecord | None: ...
+
+    def listing_orders(self, community: str, slot_start: str | None = None) -> list[ListingOrderRecord]: ...
+
+    def decide_listing_order(self, community: str, order_id: str, accepted: bool, reason: tuple[str, ...], *,
+                             by: str, at: str) -> bool: ...
+
+    def close_listings(self, community: str, slot_start: str) -> int: ...
+
+    def finish_multi_settlement(self, record: MultiSettlementRecord, at: str) -> bool: ...
+
+    def get_multi_settlement(self, community: str, slot_start: str) -> MultiSettlementRecord | None: ...

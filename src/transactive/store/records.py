@@ -150,3 +150,76 @@ class NegawattDeliveryRecord:
     delivered_kwh: float
     detail: Mapping[str, Any]
     received_at: str
+
+
+# ---------------------------------------------------------------------------------------- multi-settlement (v3)
+@dataclass(frozen=True)
+class MemberAddress:
+    """A member's registered chain address (EIP-55), with which it signs bilateral contracts."""
+
+    community: str
+    member: str
+    address: str
+    registered_at: str
+
+
+@dataclass(frozen=True)
+class ContractRecord:
+    """A bilateral contract: ``state`` ``proposed`` (one signature) or ``signed`` (both); ``terms`` holds the
+    signed fields (``slot_starts``, ``slots``, ``energy_wh_per_slot``, ``price_per_kwh``, ``nonce``,
+    ``seller_address``, ``buyer_address``); signatures are ``0x``-hex or None."""
+
+    community: str
+    id: str
+    seller: str
+    buyer: str
+    proposer: str
+    state: str
+    first_slot: str
+    last_slot: str
+    terms: Mapping[str, Any]
+    seller_signature: str | None
+    buyer_signature: str | None
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class ListingRecord:
+    """A seller's surplus on the listing board for one slot (Wh, tokens/kWh) and its seed-003 state."""
+
+    community: str
+    id: str
+    seller: str
+    slot_start: str
+    energy_wh: int
+    price_per_kwh: float
+    state: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class ListingOrderRecord:
+    """A buyer's order on a listing; ``decision`` None (pending), ``accepted`` or ``rejected`` (``reason``)."""
+
+    community: str
+    id: str
+    listing_id: str
+    buyer: str
+    energy_wh: int
+    received_at: str
+    decision: str | None = None
+    reason: tuple[str, ...] = ()
+    decided_by: str | None = None
+    decided_at: str | None = None
+    seq: int | None = None
+
+
+@dataclass(frozen=True)
+class MultiSettlementRecord:
+    """A slot's multi-settlement document (statements per member and stage, accounts) and when computed."""
+
+    community: str
+    slot_start: str
+    document: Mapping[str, Any]
+    computed_at: str

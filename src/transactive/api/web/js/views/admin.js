@@ -1,0 +1,149 @@
+// The admin view: communities (list, create), members (add: the new API key is shown once), clearing a slot by
+// hand, and the full results of the community picked in the toolbar.
+
+import { ApiError, get, post, seg } from "../api.js";
+import { announce, h, num, replace, table } from "../dom.js";
+import { control, form } from "../forms.js";
+import { Panel } from "../panel.js";
+import { showTime } from "../time.js";
+import { clockPanel, communityOptions } from "./common.js";
+import { resultsPanel } from "./observer.js";
+
+// the mechanisms of this version (`transactive mechanisms`); the API checks the name and says which it knows
+const MECHANISMS = ["uniform", "pay_as_bid", "mcafee", "dpda", "mcafee_matched", "dpda_matched", "double_auction_vcg",
+  "knapsack_vcg", "dra_fixed_price", "p2p_average_price"];
+const ROLES = ["prosumer", "aggregator", "dso", "validator"];
+
+export function adminView(session) {
+  let communities = session.communities;
+  let selected = communities[0]?.name ?? null;
+  const getCommunity = () => communities.find((c) => c.name === selected) ?? null;
+
+  const picker = h("select", { id: "admin-community" });
+  const toolbar = h("div", { class: "view-toolbar" },
+    h("div", { class: "field" }, h("label", { for: "admin-community" }, "Community shown below"), picker));
+  const communitySelects = [picker];
+  const fillSelects = () => {
+    for (const select of communitySelects) {
+      const keep = select === picker ? selected : select.value || selected;
+      replace(select, communities.length ? communityOptions(communities).map(([value, label]) =>
+        h("option", { value, selected: value === keep }, label)) : h("option", { value: "" }, "no community yet"));
+    }
+  };
+
+  const listPanel = new Panel("Communities", { wide: true });
+  listPanel.onLoad(async () => {
+    communities = await get("/communities");
+    if (!getCommunity()) selected = communities[0]?.name ?? null;
+    fillSelects();
+    return table("All communities", [
+      { label: "Name", value: (c) => c.name },
+      { label: "Mechanism", value: (c) => c.mechanism },
+      { label: "Slot (min)", num: true, value: (c) => num(c.slot_minutes, 0) },
+      { label: "Parameters", value: (c) => (Object.keys(c.params).length ? JSON.stringify(c.params) : "defaults") },
+      { label: "Created", value: (c) => showTime(c.created_at).slice(0, 10) },
+    ], communities, "No community yet: create one.");
+  });
+
+  const createPanel = new Panel("Create a community");
+  createPanel.fixed.append(h("datalist", { id: "mechanism-names" }, MECHANISMS.map((m) => h("option", { value: m }))));
+  createPanel.fixed.append(form({
+    label: "Create a community",
+    rows: [
+      [{ name: "name", label: "Name", help: "letters, digits, _ . -" },
+        { name: "mechanism", label: "Mechanism", value: "uniform", attrs: { list: "mechanism-names" } },
+        { name: "slot_minutes", label: "Slot (minutes)", type: "number", value: "15", help: "divides a day" }],
+      { name: "params", label: "Parameters (JSON, optional)", type: "textarea", help: "the mechanism's market-file parameters, e.g. {\"exact_oversupply\": true}" },
+    ],
+    submit: "Create community",
+    onSubmit: async (values, formNode) => {
+      const body = { name: values.name, mechanism: values.mechanism };
+      if (values.slot_minutes !== null) body.slot_minutes = values.slot_minutes;
+      if (values.params) {
+        try {
+          body.params = JSON.parse(values.params);
+        } catch (error) {
+          throw new ApiError(0, "params", `not valid JSON: ${error.message}`);
+        }
+      }
+      const created = await post("/admin/communities", body);
+      selected = created.name;
+      await listPanel.load();
+      control(formNode, "name").value = "";
+      loadCommunityPanels();
+      return `Community ${created.name} created (${created.mechanism}, ${created.slot_minutes}-minute slots).`;
+    },
+  }));
+
+  const memberPanel = new Panel("Add a member");
+  const memberCommunity = { name: "community", label: "Community", type: "select", options: [] };
+  const keyArea = h("div", { "aria-live": "polite" });
+  const memberForm = form({
+    label: "Add a member",
+    rows: [
+      [memberCommunity,
+        { name: "id", label: "Member id", help: "1-64 characters, e.g. house-17" },
+        { name: "role", label: "Role", type: "select", value: "prosumer", options: ROLES.map((r) => [r, r]) },
+        { name: "bus", label: "Feeder bus (optional)" }],
+    ],
+    submit: "Add member",
+    onSubmit: async (values, formNode) => {
+      const body = { id: values.id, role: values.role };
+      if (values.bus) body.bus = /^\d+$/.test(values.bus) ? Number(values.bus) : values.bus;
+      const member = await post(`/admin/communities/${seg(values.community)}/members`, body);
+      const output = h("output", { class: "api-key mono", "aria-label": `API key of ${member.id}` }, member.api_key);
+      const copy = h("button", { type: "button", class: "secondary" }, "Copy key");
+      copy.addEventListener("click", async () => {
+        try {
+          await navigator.clipboard.writeText(member.api_key);
+          announce("Key copied.");
+        } catch {
+          getSelection().selectAllChildren(output); // no clipboard access (plain http): select it for Ctrl+C
+          announce("Key selected: press Ctrl+C to copy it.");
+        }
+      });
+      replace(keyArea, h("div", { class: "key-box", dataset: { member: member.id } },
+        h("p", {}, `API key of ${member.id} (${member.role} in ${member.community}). It is shown only now: hand it to the member.`),
+        output, copy));
+      control(formNode, "id").value = "";
+      return `Member ${member.id} added to ${member.community} as ${member.role}.`;
+    },
+  });
+  memberPanel.fixed.append(memberForm, keyArea);
+  communitySelects.push(control(memberForm, "community"));
+
+  const clearPanel = new Panel("Clear a slot", { intro: "The cycle clears every slot when its quotation closes; this clears one now (once quotation is over)." });
+  const clearForm = form({
+    label: "Clear a slot",
+    rows: [[{ name: "community", label: "Community", type: "select", options: [] },
+      { name: "slot_start", label: "Slot start (UTC)", help: "ISO 8601, e.g. 2026-03-01T10:15:00Z" }]],
+    submit: "Clear slot",
+    onSubmit: async (values) => {
+      const slot = await post(`/admin/communities/${seg(values.community)}/slots/${seg(values.slot_start)}/clear`);
+      results.load();
+      return `Slot ${showTime(slot.slot_start)} of ${slot.community}: ${slot.state}${slot.note ? ` (${slot.note})` : ""}.`;
+    },
+  });
+  clearPanel.fixed.append(clearForm);
+  communitySelects.push(control(clearForm, "community"));
+
+  const clock = clockPanel(getCommunity);
+  const results = resultsPanel(getCommunity, "Slot results (full view)");
+  const loadCommunityPanels = () => Promise.all([clock.load(), results.load()]);
+  picker.addEventListener("change", () => {
+    selected = picker.value;
+    loadCommunityPanels();
+  });
+  fillSelects();
+
+  return {
+    node: h("div", { dataset: { view: "admin" } }, toolbar,
+      h("div", { class: "view-grid" }, listPanel.section, createPanel.section, memberPanel.section, clearPanel.section,
+        clock.section, results.section)),
+    clock,
+    async load() {
+      await listPanel.load();
+      await loadCommunityPanels();
+    },
+  };
+}

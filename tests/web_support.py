@@ -1,0 +1,98 @@
+"""Support for the web app tests: the real service (`transactive serve`, SQLite, an accelerated clock) and
+Debian's headless Chromium driven by Playwright (never a browser downloaded by Playwright).
+
+Import the fixtures into a ``conftest.py``. When Chromium or Playwright is missing, the tests fail under
+``CI=true`` and are skipped otherwise (``scripts/setup-system.sh`` installs Chromium, the ``dev`` extra Playwright).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from service_support import ROOT, free_port, unavailable
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ADMIN_KEY = "tk_admin_webapp_test"
+ACCELERATE = 120  # a 1-minute slot in 0.5 s of real time
+
+
+@dataclass
+class Served:
+    base: str
+    admin: dict[str, str]
+    data_dir: Path
+
+    def get(self, path: str, key: str) -> httpx.Response:
+        return httpx.get(self.base + path, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+
+    def post(self, path: str, key: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(self.base + path, headers={"Authorization": f"Bearer {key}"}, json=body, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`transactive serve` on a free loopback port, SQLite in a fresh data directory, clock x120 (one per module)."""
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp("serve")
+    log = data_dir / "serve.log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    with open(log, "ab") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "transactive.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--data-dir", str(data_dir), "--admin-key", ADMIN_KEY, "--accelerate", str(ACCELERATE)],
+            env=env, stdout=sink, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"serve did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield Served(base, {"Authorization": f"Bearer {ADMIN_KEY}"}, data_dir)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A page of a fresh Chromium profile (its own user-data dir), one per module."""
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} is missing (scripts/setup-system.sh installs Debian's chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (the dev extra)")
+        raise AssertionError("unreachable") from None
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(15_000)
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            yield page
+        finally:
+            context.close()
