@@ -9,8 +9,8 @@ Delivery: incoming QoS 1 messages are acknowledged (PUBACK) only when the caller
 (:meth:`MqttConnection.send` of :func:`~transactive.mqtt.wire.puback` bytes), so a message not yet acknowledged
 when the connection or the process dies is redelivered by the broker to the session. Outgoing QoS 1 messages
 stay in an in-flight table until the broker's PUBACK and are resent (DUP) after a reconnect. The reader
-reconnects by itself (backoff 0.1 s doubling to 5 s) and sends PINGREQ when nothing was sent for half the
-keepalive.
+reconnects by itself (backoff 0.1 s doubling to 5 s), sends PINGREQ when nothing was sent for half the
+keepalive, and reconnects when nothing at all (not even a PINGRESP) came back for 1.5 keepalives.
 """
 
 from __future__ import annotations
@@ -191,13 +191,18 @@ class MqttConnection:
 
     def _read(self, sock: socket.socket, splitter: wire.PacketSplitter) -> None:
         half_keepalive_s = self.keepalive_s / 2
+        last_received = time.monotonic()
         while not self._stopping.is_set():
             data = sock.recv(READ_BYTES) if select.select([sock], [], [], half_keepalive_s)[0] else None
             if data == b"":
                 raise ConnectionError("the broker closed the connection")
+            now = time.monotonic()
             if data:
+                last_received = now
                 self._dispatch(splitter.feed(data))
-            if time.monotonic() - self._last_send > half_keepalive_s:
+            elif now - last_received > 1.5 * self.keepalive_s:  # not even a PINGRESP: a dead broker or link
+                raise ConnectionError(f"nothing from the broker for {now - last_received:.0f} s")
+            if now - self._last_send > half_keepalive_s:
                 self.send(wire.PINGREQ_PACKET)
 
     def _dispatch(self, packets: list[wire.Packet]) -> None:
