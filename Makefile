@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+PROFILES_STAMP := $(VENV)/.profiles-stamp
 
 .PHONY: demo test lint unit system bench clean
 
@@ -13,7 +14,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[all,dev]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+# SimBench's profiles for the demo's simulated day (optional: without them the day uses synthetic profiles)
+$(PROFILES_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[profiles]' || echo "simbench not installed: the simulated day uses synthetic profiles"
+	@touch $(PROFILES_STAMP)
+
+demo: $(STAMP) $(PROFILES_STAMP)
 	$(VENV)/bin/transactive demo
 
 lint: $(STAMP)

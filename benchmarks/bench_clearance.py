@@ -11,6 +11,12 @@ Naive baseline, side by side: one validator's recomputation with every order sig
 eth-account (``encode_typed_data`` + ``Account.recover_message``, timed on a sample and extrapolated
 linearly to N) instead of the fixed-layout fast path; the ratio is naive / fast for one validator.
 
+Grid-aware case (``dpda_matched`` on the IEEE European LV feeder): a generated community (55 prosumers, one
+per load bus, and N = 10,000 with prosumers sharing buses) signs orders *and* attributes
+(:mod:`transactive.ledger.attributes`), the DSO is named; the same round is timed side by side with the
+same orders cleared by ``uniform`` without attributes (the baseline), and the ratio is grid / uniform.
+"commit + endorse" = the auctioneer's steps + the 4 validators + the comparison + ``submit_result``.
+
 Run: /work/venv/bin/python benchmarks/bench_clearance.py [--quick]
 """
 
@@ -20,6 +26,7 @@ import argparse
 import random
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -31,10 +38,13 @@ from transactive.ledger.clearance import Validator, collect, domain_of, recomput
 from transactive.ledger.commitments import result_tree
 from transactive.ledger.eip712 import Domain
 from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.market_batch import at_batch_resolution, signed_market_batch
 from transactive.ledger.orders_codec import OrderMessage, SignedOrder, sign_order
 from transactive.ledger.proofs import SlotBatch
 from transactive.ledger.signing import Signer, new_private_key
-from transactive.ledger.testing import MODE_BATCH, deploy_suite
+from transactive.ledger.testing import MODE_BATCH, Deployment, deploy_suite
+from transactive.marketfile import parse_market
+from transactive.sim.scenario import generate_scenario
 
 K = 3
 
@@ -108,6 +118,71 @@ def run(n: int, slot: int, naive_sample: int) -> None:
     chain.close()
 
 
+def grid_batch(n: int, domain: Domain, slot: int, dso: str) -> SlotBatch:
+    """A signed dpda_matched batch of ``n`` generated prosumers on the IEEE LV feeder."""
+    doc = at_batch_resolution(generate_scenario(n, "cooperative", seed=n).to_market("dpda_matched"))
+    market = parse_market(doc)
+    rng = random.Random(n)
+    signers = {pid: Signer(new_private_key(rng)) for pid in (*market.sellers.ids, *market.buyers.ids)}
+    return signed_market_batch(market, signers, domain=domain, slot=slot, params=doc["params"], dso=dso)
+
+
+def round_times(chain: EmbeddedChain, dep: Deployment, batch: SlotBatch) -> tuple[dict[str, float], int]:
+    """Seconds per step of one round of ``batch`` (fresh slot), and the number of result entries."""
+    slot = batch.slot
+    validators = [Validator(chain.private_key(v)) for v in dep.validators]
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    auctioneer = validators[slot % len(validators)].address
+    chain.transact(dep.slots, "open_slot", slot, MODE_BATCH, sender=auctioneer)
+    chain.transact(dep.slots, "commit_orders", slot, batch.order_root, len(batch.orders), sender=auctioneer)
+    times["auctioneer: order root + open + commit"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    entries = recompute(batch)
+    times["1 validator: verify + clear"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result_tree(slot, entries)
+    times["1 validator: result root"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    answers = [v.endorse(batch) for v in validators]
+    times["4 validators: recompute + root + sign"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    collected = collect(batch, answers, validators=dep.validators, k=K)
+    times["compare roots (3-of-4)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    submit(chain, dep.slots, collected, [dep.validators[(slot + 1) % 4]], K)
+    times["miner: submit_result"] = time.perf_counter() - t0
+    times["commit + endorse (all of the above but rows 2-3)"] = sum(
+        v for k, v in times.items() if not k.startswith("1 validator"))
+    return times, len(entries)
+
+
+def run_grid(n: int, slot: int) -> None:
+    chain = EmbeddedChain()
+    dep = deploy_suite(chain)
+    domain = domain_of(chain, dep.slots)
+    grid = grid_batch(n, domain, slot, dep.dso)
+    plain = replace(grid, slot=slot + 1000, mechanism="uniform", params={}, attributes=(), dso=None)
+    # the uniform baseline needs its orders signed for its own slot number
+    rng = random.Random(-n)
+    resigned = []
+    for o in grid.orders:
+        s = Signer(new_private_key(rng))
+        m = o.message
+        resigned.append(sign_order(s, OrderMessage(s.address, plain.slot, m.side, m.energy_wh,
+                                                   m.price_micro_per_kwh, m.nonce), domain))
+    plain = replace(plain, orders=tuple(resigned))
+    recompute(grid_batch(10, domain, slot, dep.dso))  # warm-up: registry, feeder, distances
+    base, _ = round_times(chain, dep, plain)
+    times, n_entries = round_times(chain, dep, grid)
+    print(f"\ndpda_matched on the IEEE LV feeder: {n:,} prosumers, {len(grid.orders):,} orders + "
+          f"{len(grid.attributes):,} attributes records, {n_entries:,} result entries (incl. the DSO)")
+    print(f"{'step':<50} {'uniform s':>10} {'dpda_matched s':>15} {'ratio':>6}")
+    for step, seconds in times.items():
+        print(f"{step:<50} {base[step]:>10.3f} {seconds:>15.3f} {seconds / max(base[step], 1e-9):>6.1f}")
+    chain.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small sizes only")
@@ -115,6 +190,8 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [1_000] if args.quick else [1_000, 10_000]
     for slot, n in enumerate(sizes, start=40):
         run(n, slot, naive_sample=200 if args.quick else 500)
+    for slot, n in enumerate([55, 1_000] if args.quick else [55, 10_000], start=60):
+        run_grid(n, slot)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def test_catalogue_covers_every_seed_mechanism() -> None:
 
 
 def test_demo_runs_and_reports_every_example(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo"]) == 0
+    assert main(["demo", "--no-day"]) == 0
     out = capsys.readouterr().out
     assert f"{len(EXAMPLES)} of {len(EXAMPLES)} examples reproduced." in out
     assert "the document printed" in out

@@ -4,6 +4,8 @@ the ledger archive audits clean, the report folder is complete, and the same see
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +13,13 @@ import pytest
 
 from transactive.cli import main
 from transactive.ledger.audit import SlotArchive, verify_archive
+from transactive.ledger.chain import Contract
+from transactive.ledger.compiler import load_artifact
+from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.statements import Posting, StatementJournal, batch_ref
 from transactive.market.multi_settlement import ACCOUNTS, STAGES
-from transactive.sim.day import DayConfig, DayConfigError, DayResult, run_day
+from transactive.sim.day import DAY_ACCOUNTS, DayConfig, DayConfigError, DayResult, run_day
+from transactive.sim.day_ledger import STARTING_ACCOUNT_MICRO, STARTING_PROSUMER_MICRO, slot_postings
 from transactive.sim.report import PLOTS, write_report
 from transactive.units import energy_to_wh
 
@@ -83,6 +90,97 @@ def test_the_ledger_archive_audits_clean(day: tuple[DayResult, Path]) -> None:
     assert result.summary["ledger"]["slots_committed"] == CONFIG.n_slots
 
 
+def _token(out: Path) -> Contract:
+    manifest = json.loads((out / "ledger" / "ledger.json").read_text())
+    return Contract("EnergyToken", manifest["token"], tuple(load_artifact("EnergyToken").abi))
+
+
+def test_every_account_holds_its_starting_tokens_plus_its_statements_on_chain(day: tuple[DayResult, Path]) -> None:
+    result, out = day
+    s = result.summary
+    addresses = s["ledger"]["addresses"]
+    assert set(addresses) == set(DAY_ACCOUNTS)
+    token = _token(out)
+    chain = EmbeddedChain(out / "ledger" / "chain")
+    try:
+        for peer in result.peers:  # every prosumer's statements: slots (all stages) and the DR event
+            expected = STARTING_PROSUMER_MICRO + s["peer_money_micro"][peer]
+            assert chain.call(token, "balanceOf", peer) == expected
+        for account, address in addresses.items():
+            assert chain.call(token, "balanceOf", address) == STARTING_ACCOUNT_MICRO + s["money_micro"][account]
+        # supply: deploy_suite's 10 x 1,000 tokens, 1,000 for dso, board, auctioneer, grid and balancing,
+        # 100 per prosumer; nothing created or destroyed by the day
+        supply = (10 * 1_000 + 5 * 1_000 + 100 * len(result.peers)) * 10**6
+        assert chain.call(token, "totalSupply") == supply == s["ledger"]["final_supply_micro"]
+        assert chain.call(token, "balanceOf", token.address) == 0
+    finally:
+        chain.close()
+    assert s["ledger"]["balances_equal_statements"] == s["ledger"]["accounts_checked"]
+    assert s["ledger"]["settlement_batches"] == CONFIG.n_slots + 1  # one per slot, one for the event
+    assert s["ledger"]["audit"] == "clean"
+
+
+def test_the_token_postings_settle_each_stage_of_each_slot(day: tuple[DayResult, Path]) -> None:
+    result, _ = day
+    addresses = result.summary["ledger"]["addresses"]
+    for x in result.settlements:
+        rows = slot_postings(x, addresses)
+        for stage in STAGES:
+            assert sum(r.amount_micro for r in rows if r.stage == stage) == 0, (x.slot, stage)
+        for st in x.statements:
+            assert sum(r.amount_micro for r in rows if r.account == st.peer) == st.money_micro
+        for account in ACCOUNTS:
+            assert sum(r.amount_micro for r in rows if r.account == addresses[account]) == x.accounts[account]
+
+
+def _tampered(out: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "ledger"
+    shutil.copytree(out / "ledger", copy, ignore=shutil.ignore_patterns("chain.lock"))
+    return copy
+
+
+def test_the_audit_detects_a_transfer_not_in_the_statements(day: tuple[DayResult, Path], tmp_path: Path) -> None:
+    result, out = day
+    ledger = _tampered(out, tmp_path)
+    chain = EmbeddedChain(ledger / "chain")
+    a, b = result.peers[0], result.peers[1]
+    chain.transact(_token(out), "settle", b"\x42" * 32, [(a, -1), (b, 1)])  # the operator moves 1 micro-token
+    chain.close()
+    found = verify_archive(ledger)
+    assert found is not None
+    flagged = {f"balance {a}": (a, -1), f"balance {b}": (b, 1)}  # the first in address order is reported
+    assert found.what in flagged
+    peer, delta = flagged[found.what]
+    assert int(found.found) == STARTING_PROSUMER_MICRO + result.summary["peer_money_micro"][peer] + delta
+
+
+def test_the_audit_detects_a_minted_balance(day: tuple[DayResult, Path], tmp_path: Path) -> None:
+    result, out = day
+    ledger = _tampered(out, tmp_path)
+    chain = EmbeddedChain(ledger / "chain")
+    grid = result.summary["ledger"]["addresses"]["grid"]
+    chain.transact(_token(out), "mint", grid, 5)
+    chain.close()
+    found = verify_archive(ledger)
+    assert found is not None and found.what == f"balance {grid}"
+    assert int(found.found) == STARTING_ACCOUNT_MICRO + result.summary["money_micro"]["grid"] + 5
+
+
+def test_the_audit_detects_an_edited_statement_batch(day: tuple[DayResult, Path], tmp_path: Path) -> None:
+    _, out = day
+    ledger = _tampered(out, tmp_path)
+    journal = StatementJournal(ledger)
+    lines = journal.batches_path.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["postings"][0][2] -= 1
+    first["postings"][1][2] += 1  # still balances, but is not what was settled under the reference
+    journal.batches_path.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    found = verify_archive(ledger)
+    assert found is not None and found.what == "batch slot 0: ref"
+    rows = [Posting(*p) for p in first["postings"]]
+    assert found.expected.startswith("0x" + batch_ref("slot 0", rows).hex())
+
+
 def test_the_report_folder_has_the_page_and_the_plots(day: tuple[DayResult, Path]) -> None:
     _, out = day
     page = (out / "index.html").read_text()
@@ -90,6 +188,7 @@ def test_the_report_folder_has_the_page_and_the_plots(day: tuple[DayResult, Path
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f'src="{name}"' in page
     assert "synthetic stand-ins for SimBench" in page
+    assert "on-chain token balances equal starting balance + statements" in page
     assert (out / "summary.json").exists()
 
 
@@ -97,18 +196,44 @@ def test_same_seed_same_day_other_seed_other_day(day: tuple[DayResult, Path]) ->
     result, _ = day
     config = DayConfig(seed=3, n_slots=8, n_prosumers=20, mechanism="uniform", on_chain=False)
     again = run_day(config)
-    keys = ("energy_kwh", "money_micro", "demand_response", "peer_money_micro", "checks")
+    keys = ("energy_kwh", "money_micro", "demand_response", "peer_money_micro")
     assert {k: again.summary[k] for k in keys} == {k: result.summary[k] for k in keys}
+    assert again.summary["checks"] == {k: v for k, v in result.summary["checks"].items() if "chain" not in k}
     other = run_day(DayConfig(seed=4, n_slots=8, n_prosumers=20, mechanism="uniform", on_chain=False))
     assert other.summary["peer_money_micro"] != result.summary["peer_money_micro"]
 
 
 def test_the_command_runs_a_short_dpda_day(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["day", "--slots", "4", "--seed", "1", "--out", str(tmp_path), "--no-power-flow"])
+    code = main(["day", "--slots", "4", "--seed", "1", "--out", str(tmp_path), "--no-power-flow",
+                 "--profiles", "synthetic"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "Energy by stage" in out and "Ledger audit:" in out and "synthetic" in out
+    assert "Energy by stage" in out and "Ledger audit: clean" in out and "synthetic" in out
+    assert "token balances: 75 of 75 accounts hold exactly starting balance + statements" in out
     assert (tmp_path / "index.html").exists()
+    # a second run into the same folder starts from a fresh chain
+    assert main(["day", "--slots", "2", "--seed", "1", "--out", str(tmp_path), "--no-power-flow",
+                 "--profiles", "synthetic"]) == 0
+    assert sorted(p.name for p in (tmp_path / "ledger" / "slots").iterdir()) == ["0.json", "1.json"]
+
+
+def test_the_demo_plays_the_examples_then_the_day(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["demo", "--no-grid", "--slots", "2", "--out", str(tmp_path / "demo"), "--profiles", "synthetic"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "examples reproduced." in out and out.index("examples reproduced.") < out.index("Simulated day")
+    assert "55 prosumers, 2 slots" in out and "Ledger audit: clean" in out
+    assert (tmp_path / "demo" / "index.html").exists()
+
+
+def test_bad_day_options_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["day", "--slots", "0", "--out", str(tmp_path)]) == 2
+    assert "n_slots" in capsys.readouterr().err
+    (tmp_path / "ledger").mkdir()
+    (tmp_path / "ledger" / "mine.txt").write_text("not an archive")
+    assert main(["day", "--slots", "1", "--out", str(tmp_path), "--profiles", "synthetic"]) == 2
+    assert "out_dir" in capsys.readouterr().err
+    assert (tmp_path / "ledger" / "mine.txt").exists()
 
 
 def test_a_whole_day_puts_the_event_at_the_evening_peak() -> None:
@@ -117,7 +242,8 @@ def test_a_whole_day_puts_the_event_at_the_evening_peak() -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), [("n_slots", 0), ("n_slots", 97), ("slot_minutes", 7),
-                                              ("date", "22/06/2026"), ("n_prosumers", 56), ("pv_share", 1.5)])
+                                              ("date", "22/06/2026"), ("n_prosumers", 56), ("pv_share", 1.5),
+                                              ("profiles", "measured")])
 def test_invalid_config_names_the_field(field: str, value: object) -> None:
     with pytest.raises(DayConfigError) as caught:
         DayConfig(**{field: value})  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ progress bar over the slots, a printed summary, and ``OUT/index.html`` with plot
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from typing import Any
 
@@ -24,7 +25,13 @@ def register(sub: Any) -> None:
     day.add_argument("--mechanism", default="dpda", help="community auction mechanism (default dpda)")
     day.add_argument("--no-power-flow", action="store_true", help="skip the DSO's power-flow review of listings")
     day.add_argument("--no-chain", action="store_true", help="skip the embedded chain and the audit")
+    add_profiles_argument(day)
     day.set_defaults(run=run_day_command)
+
+
+def add_profiles_argument(parser: Any) -> None:
+    parser.add_argument("--profiles", choices=("auto", "simbench", "synthetic"), default="auto",
+                        help="load and PV profiles: SimBench's when installed (auto, the default), or force one")
 
 
 def _tokens(micro: int) -> str:
@@ -32,17 +39,33 @@ def _tokens(micro: int) -> str:
 
 
 def run_day_command(args: argparse.Namespace) -> int:
-    from transactive.sim.day import DayConfig, run_day
+    from transactive.sim.day import DayConfig, DayConfigError
+
+    try:
+        config = DayConfig(seed=args.seed, n_slots=args.slots, mechanism=args.mechanism,
+                           dso_power_flow=not args.no_power_flow, on_chain=not args.no_chain,
+                           profiles=args.profiles)
+    except DayConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return play_day(config, args.out or tempfile.mkdtemp(prefix="transactive-day-"), Console())
+
+
+def play_day(config: Any, out: str, console: Console) -> int:
+    """Run the day with a progress bar over the slots, write the report into ``out``, print the summary.
+    Exit code 0 when every conservation check holds (including the on-chain balances), else 1."""
+    from transactive.sim.day import DayConfigError, run_day
     from transactive.sim.report import write_report
 
-    config = DayConfig(seed=args.seed, n_slots=args.slots, mechanism=args.mechanism,
-                       dso_power_flow=not args.no_power_flow, on_chain=not args.no_chain)
-    out = args.out or tempfile.mkdtemp(prefix="transactive-day-")
-    console = Console()
     with Progress(TextColumn("[bold]slots"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as bar:
         task = bar.add_task("day", total=config.n_slots)
-        result = run_day(config, out, progress=lambda slot: bar.update(task, completed=slot + 1))
+        try:
+            result = run_day(config, out, progress=lambda slot: bar.update(task, completed=slot + 1))
+        except DayConfigError as exc:
+            bar.stop()
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     index = write_report(result, out)
     s = result.summary
     console.rule(f"[bold]Simulated day {s['date']}: {s['prosumers']} prosumers, {s['slots']} slots, "
@@ -77,8 +100,14 @@ def run_day_command(args: argparse.Namespace) -> int:
         console.print("  (a mechanism that pays sellers for more than buyers receive, e.g. DPDA's excess, is "
                       "cut off chain but not in the chain's result entries; see docs/day.md)")
     if "on_chain" in ledger:
-        console.print(f"  on chain: {ledger['on_chain']} ({ledger['slots_committed']} slots)")
+        console.print(f"  on chain: {ledger['on_chain']} ({ledger['slots_committed']} slots cleared, "
+                      f"{ledger['settlement_batches']} token batches, {ledger['token_postings']} postings)")
         console.print(f"  off chain: {ledger['off_chain']}")
-    console.print("Profiles are synthetic stand-ins for SimBench profiles (see docs/day.md).")
+        start = ledger["starting_balance_micro"]
+        console.print(f"  token balances: {ledger['balances_equal_statements']} of {ledger['accounts_checked']} "
+                      f"accounts hold exactly starting balance + statements (prosumers started with "
+                      f"{_tokens(start['prosumer'])}, each account with {_tokens(start['account'])} tokens); "
+                      f"supply {_tokens(ledger['starting_supply_micro'])} → {_tokens(ledger['final_supply_micro'])}")
+    console.print(f"Profiles: {s['profiles']['description']} (see docs/day.md).")
     console.print(f"Runtime {result.runtime_s:.1f} s. Report: {index}")
     return 0 if all(s["checks"].values()) else 1

@@ -15,16 +15,23 @@ Off-chain half:
 * :mod:`transactive.ledger.merkle` -- OpenZeppelin ``StandardMerkleTree``-compatible trees and proofs;
 * :mod:`transactive.ledger.orders_codec` -- :class:`~transactive.orders.Orders` <-> signed order messages,
   order verification with replay protection (nonce store), result leaves;
+* :mod:`transactive.ledger.attributes` -- per-participant attributes signed by the trader (feeder bus,
+  distance preference, welfare parameters) for grid-aware mechanisms, committed in the order tree;
+* :mod:`transactive.ledger.market_batch` -- a market file as a signed slot batch (simulations, demos, tests);
 * :mod:`transactive.ledger.commitments` -- order / result leaves and trees of a slot, the settlement tree;
 * :mod:`transactive.ledger.endorsement` -- validators' k-of-n endorsements of a slot's roots;
 * :mod:`transactive.ledger.nonces` -- replay protection (nonce store interface, in-memory store);
 * :mod:`transactive.ledger.proofs` -- the slot batch file and the JSON inclusion-proof format;
 * :mod:`transactive.ledger.proof_cli` -- ``transactive ledger proof`` (make / verify proofs);
-* :mod:`transactive.ledger.clearance` -- Proof of Clearance: validators recompute (batch-mode entries include
-  the auctioneer and miner rewards), endorse, compare roots, submit k-of-n, settle;
+* :mod:`transactive.ledger.clearance` -- Proof of Clearance: validators recompute (entries include the
+  auctioneer and miner rewards and the DSO's grid charges), endorse, compare roots, submit k-of-n, settle or
+  claim, dispute a wrong root and resolve the dispute;
 * :mod:`transactive.ledger.validator_service` -- ``transactive ledger validator`` (a validator as an HTTP/JSON
   service) and the coordinator that asks validator endpoints over the network;
-* :mod:`transactive.ledger.audit` -- the archive layout (``SlotArchive``) and ``transactive ledger verify``;
+* :mod:`transactive.ledger.statements` -- off-chain statements settled as balanced token batches
+  (``EnergyToken.settle``), their journal and the balance audit;
+* :mod:`transactive.ledger.audit` -- the archive layout (``SlotArchive``) and ``transactive ledger verify``
+  (embedded chain or ``--chain-url``);
 * :mod:`transactive.ledger.channels` -- what the prosumer and DSO channels may see of a slot.
 
 The formats are specified in ``docs/ledger.md``. Importing it needs the ``ledger`` extra (except

@@ -69,10 +69,8 @@ def to_checksum_address(address: bytes) -> str:
         raise EncodingError(f"address: expected 20 bytes, got {len(address)}")
     lower = address.hex()
     nibbles = keccak256(lower.encode("ascii")).hex()
-    chars = [
-        c.upper() if c.isalpha() and int(h, 16) >= 8 else c for c, h in zip(lower, nibbles[:40], strict=True)
-    ]
-    return "0x" + "".join(chars)
+    # upper-case a letter where the hash nibble is >= 8 (upper() leaves digits alone; hex '8'-'f' > '7')
+    return "0x" + "".join([c.upper() if h > "7" else c for c, h in zip(lower, nibbles[:40], strict=True)])
 
 
 def parse_address(text: str) -> bytes:

@@ -12,22 +12,29 @@ Layout of ``DATA_DIR`` (written by :class:`SlotArchive`; the seeds are silent, t
 Checks, slot by slot in increasing slot order, then the token; the FIRST discrepancy is reported as
 ``Discrepancy(slot, what, expected, found)``:
 
-1. every order's signature, slot and nonce (``order k``);
+1. every order's signature, slot and nonce (``order k``), and every attributes record's signature, slot
+   and uniqueness (``attributes k``);
 2. the order root recomputed from the orders against the chain's recorded root and count (``orderRoot``,
    ``orderCount``);
-3. the results recomputed with the mechanism (:func:`~transactive.ledger.clearance.recompute`) against the
-   stored results, entry by entry (``result <account>``, ``result count``);
+3. the results recomputed with the mechanism (:func:`~transactive.ledger.clearance.recompute`, with the
+   slot's reward shares: batch mode, or claims mode with its auctioneer) against the stored results,
+   entry by entry (``result <account>``, ``result count``);
 4. the stored result root against the chain's recorded root (``resultRoot``);
 5. every stored endorsement is a valid signature of a current validator over ``(slot, orderRoot,
    resultRoot)``, no validator twice, and at least the Registry's threshold of them (``endorsement i``,
    ``endorsements``);
 6. settlement balance: the credits never exceed the debits (no money created by a slot); for a SETTLED
    slot in batch mode exactly ``credits + floor(D x_A) + floor(D x_M) == D`` (seed 001 eq. 2-3, the
-   slot's own shares)
-   (``balance``);
+   slot's own shares); for an endorsed claims-mode slot exactly ``credits == debits``, the reward leaves
+   (auctioneer, ``MINER_LEAF``) and the DSO's charges among the credits (``balance``);
 7. token conservation: ``totalSupply == sum of balances`` over every known account (chain accounts,
    validators, contracts, every result account) and ``totalSupply == minted - burned`` from the journal
-   (``token supply``).
+   (``token supply``);
+8. when the archive has a statement journal (``statements.json``, ``statements/batches.jsonl``: off-chain
+   statements settled as token transfers, :mod:`transactive.ledger.statements`), every posted batch balances
+   and is settled on chain under its reference, every account's postings sum to its statement, and every
+   account's balance is its starting balance plus its statement sum to the micro-token (checked before 7;
+   its accounts join the accounts of 7).
 
 Exit codes of the command: 0 clean, 1 a discrepancy, 2 unreadable input (missing or malformed manifest or
 batch file, missing chain).
@@ -45,19 +52,20 @@ from pathlib import Path
 from typing import Any
 
 from transactive.ledger._encoding import hex0x
-from transactive.ledger.chain import Chain, Contract
+from transactive.ledger.attributes import check_attributes
+from transactive.ledger.chain import Chain, Contract, contract_at
 from transactive.ledger.clearance import ClearanceError, recompute
 from transactive.ledger.commitments import RewardShares, result_tree
-from transactive.ledger.compiler import load_artifact
 from transactive.ledger.eip712 import endorsement_digest
 from transactive.ledger.endorsement import valid_endorsements
 from transactive.ledger.orders_codec import verify_orders
 from transactive.ledger.proofs import ProofError, SlotBatch, save_batch
 from transactive.ledger.signing import SignatureError, recover_address
+from transactive.ledger.statements import StatementJournal, StatementsError, check_statements
 
 ARCHIVE_FORMAT = "transactive.ledger-archive/1"
 EXIT_CLEAN, EXIT_DISCREPANCY, EXIT_UNREADABLE = 0, 1, 2
-SETTLED, MODE_BATCH = 4, 1
+SETTLED, MODE_BATCH, MODE_CLAIMS = 4, 1, 2
 
 __all__ = ["ARCHIVE_FORMAT", "AuditInputError", "Discrepancy", "SlotArchive", "verify_archive"]
 
@@ -165,10 +173,6 @@ class SlotArchive:
         return batch, data
 
 
-def _contract(name: str, address: str) -> Contract:
-    return Contract(name, address, tuple(load_artifact(name).abi))
-
-
 def _entry(e: Any) -> str:
     return f"(energyWh {e.energy_wh}, amountMicro {e.amount_micro})"
 
@@ -181,8 +185,18 @@ def _check_slot(
     if checked.rejected:
         k, err = checked.rejected[0]
         return Discrepancy(s, f"order {k}", "a valid signed order of this slot", f"{err.reason}: {err}")
-    state, mode, _, _, order_root, order_count, result_root, rate_a, rate_m, _ = chain.call(slots, "slots", s)
-    shares = RewardShares(int(rate_a), int(rate_m)) if mode == MODE_BATCH else None
+    problems = check_attributes(batch.attributes, batch.domain, slot=s)
+    if problems:
+        k, err = problems[0]
+        return Discrepancy(s, f"attributes {k}", "a valid signed attributes record of this slot",
+                           f"{err.reason}: {err}")
+    record = chain.call(slots, "slots", s)
+    state, mode, auctioneer, _, order_root, order_count, result_root, rate_a, rate_m = record[:9]
+    shares = None
+    if mode == MODE_BATCH:
+        shares = RewardShares(int(rate_a), int(rate_m))
+    elif mode == MODE_CLAIMS:
+        shares = RewardShares(int(rate_a), int(rate_m), auctioneer=str(auctioneer))
     if batch.order_root != order_root:
         return Discrepancy(s, "orderRoot", f"{hex0x(order_root)} (on chain)",
                            f"{hex0x(batch.order_root)} (recomputed from the stored orders)")
@@ -228,7 +242,10 @@ def _check_slot(
     credits = sum(e.amount_micro for e in batch.results if e.amount_micro > 0)
     if credits > debits:
         return Discrepancy(s, "balance", f"credits <= debits ({debits})", f"credits {credits}")
-    if state == SETTLED and shares is not None:
+    if mode == MODE_CLAIMS and result_root != bytes(32) and credits != debits:
+        return Discrepancy(s, "balance", f"claims credits == debits ({debits}), the reward leaves included",
+                           f"credits {credits}")
+    if state == SETTLED and mode == MODE_BATCH and shares is not None:
         rewards = sum(shares.rewards_micro(debits))
         if credits + rewards != debits:
             return Discrepancy(s, "balance", f"credits + rewards == debits ({debits})",
@@ -263,33 +280,68 @@ def _open_chain(archive: SlotArchive) -> Iterator[Chain]:
         chain.close()
 
 
-def verify_archive(data_dir: str | Path, *, chain: Chain | None = None) -> Discrepancy | None:
+@contextmanager
+def _open_rpc(url: str) -> Iterator[Chain]:
+    from transactive.ledger.rpc import RpcChain, RpcError
+
+    if not url.startswith(("http://", "https://")):
+        raise AuditInputError(f"--chain-url: expected an http(s) JSON-RPC URL, got {url!r}")
+    try:
+        chain = RpcChain(url, fund_dev_accounts=False)
+    except (OSError, RpcError, ValueError) as exc:  # requests' connection errors are OSErrors
+        raise AuditInputError(f"cannot reach the chain at {url}: {exc}") from exc
+    try:
+        yield chain
+    finally:
+        chain.close()
+
+
+def verify_archive(
+    data_dir: str | Path, *, chain: Chain | None = None, chain_url: str | None = None
+) -> Discrepancy | None:
     """Audit ``data_dir``; returns the first discrepancy or None. ``AuditInputError`` if unreadable.
 
-    ``chain`` overrides the archived embedded chain (e.g. an open engine or an RPC node).
+    The chain is the archive's embedded chain (``DATA_DIR/chain/``) unless ``chain`` (an open engine) or
+    ``chain_url`` (any Ethereum JSON-RPC node; opened read-only, nothing is sent) is given; the contract
+    addresses always come from the manifest.
     """
     archive = SlotArchive(data_dir)
     manifest = archive.manifest()
     numbers = archive.slots()
     batches = [archive.load(s)[0] for s in numbers]
+    journal = StatementJournal(archive.root)
     if chain is not None:
-        return _audit(chain, manifest, batches)
-    with _open_chain(archive) as opened:
-        return _audit(opened, manifest, batches)
+        return _audit(chain, manifest, batches, journal if journal.exists() else None)
+    opener = _open_rpc(chain_url) if chain_url is not None else _open_chain(archive)
+    with opener as opened:
+        return _audit(opened, manifest, batches, journal if journal.exists() else None)
 
 
-def _audit(chain: Chain, manifest: dict[str, Any], batches: Sequence[SlotBatch]) -> Discrepancy | None:
-    registry = _contract("Registry", manifest["registry"])
-    token = _contract("EnergyToken", manifest["token"])
-    slots = _contract("MarketSlots", manifest["slots"])
-    validators = [str(v) for v in chain.call(registry, "validator_list")]
-    threshold = int(chain.call(registry, "threshold"))
+def _audit(
+    chain: Chain, manifest: dict[str, Any], batches: Sequence[SlotBatch], journal: StatementJournal | None = None
+) -> Discrepancy | None:
+    registry = contract_at("Registry", manifest["registry"])
+    token = contract_at("EnergyToken", manifest["token"])
+    slots = contract_at("MarketSlots", manifest["slots"])
+    try:
+        validators = [str(v) for v in chain.call(registry, "validator_list")]
+        threshold = int(chain.call(registry, "threshold"))
+    except Exception as exc:  # no contract there: empty return data, or a revert (any engine's error type)
+        raise AuditInputError(f"no Registry answers at {registry.address} on this chain ({exc})") from exc
     accounts: list[str] = [*chain.accounts, *validators, registry.address, token.address, slots.address]
     for batch in batches:
         found = _check_slot(chain, slots, batch, validators=validators, threshold=threshold)
         if found is not None:
             return found
         accounts += [e.account for e in batch.results]
+    if journal is not None:
+        try:
+            accounts += journal.accounts()
+            finding = check_statements(chain, token, journal.root)
+        except StatementsError as exc:
+            raise AuditInputError(str(exc)) from exc
+        if finding is not None:
+            return Discrepancy(None, *finding)
     return _check_token(chain, token, accounts, manifest)
 
 
@@ -299,6 +351,8 @@ def register(sub: Any) -> argparse.ArgumentParser:
         "verify", help="audit an archived ledger: recompute every slot and check roots, signatures, money"
     )
     parser.add_argument("data_dir", help="DATA_DIR with ledger.json, slots/<slot>.json and chain/")
+    parser.add_argument("--chain-url", metavar="URL",
+                        help="audit against this Ethereum JSON-RPC node instead of DATA_DIR/chain/ (read only)")
     parser.set_defaults(run=run)
     return parser
 
@@ -306,7 +360,7 @@ def register(sub: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Carry out ``transactive ledger verify``: 0 clean, 1 first discrepancy, 2 unreadable input."""
     try:
-        found = verify_archive(args.data_dir)
+        found = verify_archive(args.data_dir, chain_url=args.chain_url)
     except AuditInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
@@ -314,5 +368,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"discrepancy: {found}", file=sys.stderr)
         return EXIT_DISCREPANCY
     n = len(SlotArchive(args.data_dir).slots())
-    print(f"clean: {n} slot(s), roots, endorsements, balances and token supply check out")
+    journal = StatementJournal(args.data_dir)
+    also = f", {len(journal.read()[1])} statement batch(es), every account's tokens" if journal.exists() else ""
+    print(f"clean: {n} slot(s), roots, endorsements, balances{also} and token supply check out")
     return EXIT_CLEAN

@@ -25,7 +25,7 @@ from eth_keys.datatypes import PrivateKey
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from transactive.ledger.compiler import Artifact
+from transactive.ledger.compiler import Artifact, load_artifact
 
 DEFAULT_DEV_ACCOUNTS = 12
 _ERROR_SELECTOR = keccak(text="Error(string)")[:4]
@@ -103,6 +103,12 @@ class Chain(Protocol):
     def state_root(self) -> bytes: ...
 
     def close(self) -> None: ...
+
+
+def contract_at(name: str, address: str) -> Contract:
+    """The deployed contract ``name`` (``Registry``, ``EnergyToken``, ``MarketSlots``, ...) at ``address``,
+    with the ABI of the packaged source."""
+    return Contract(name, address, tuple(load_artifact(name).abi))
 
 
 def dev_private_keys(count: int = DEFAULT_DEV_ACCOUNTS) -> tuple[bytes, ...]:

@@ -34,16 +34,24 @@ validators cannot be submitted. An honest majority of ``k`` is therefore what ma
 audit (:mod:`transactive.ledger.audit`) recomputes every archived slot afterwards.
 
 Choice (the seeds are silent): the batch must carry the mechanism name and its JSON params (the
-``market`` member of the batch file); per-participant attributes (e.g. feeder buses for grid-aware
-mechanisms) are not part of the batch format yet, so mechanisms that need them cannot be recomputed here.
+``market`` member of the batch file). Grid-aware mechanisms (``dpda_matched``, ``mcafee_matched``) are
+recomputed from the batch too: each trader signs one ``Attributes`` record per slot (feeder bus, distance
+preference, welfare parameters; :mod:`transactive.ledger.attributes`), committed as leaves of the order
+tree, decoded into the mechanism's participant columns (:func:`clear_batch`); the bus must be the trader's
+Registry bus (:func:`check_members`, in :func:`preflight`). The batch names the DSO account (``dso``),
+whose entry carries the grid charges; the sellers' credits are rebalanced around it so every slot still
+balances to the micro-token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-from transactive.ledger.chain import Chain, ChainRevert, Contract
+from transactive.ledger.attributes import attribute_columns, check_attributes, registry_bus_mismatches
+from transactive.ledger.chain import Chain, ChainRevert, Contract, contract_at
 from transactive.ledger.commitments import (
     ResultEntry,
     RewardShares,
@@ -54,9 +62,13 @@ from transactive.ledger.commitments import (
 )
 from transactive.ledger.eip712 import Domain
 from transactive.ledger.endorsement import endorse, valid_endorsements
-from transactive.ledger.orders_codec import messages_to_orders, verify_orders
-from transactive.ledger.proofs import SlotBatch
+from transactive.ledger.orders_codec import OrderError, messages_to_orders, verify_orders
+from transactive.ledger.proofs import SlotBatch, audit_batch
 from transactive.ledger.signing import Signer, WorkerPool
+
+if TYPE_CHECKING:
+    from transactive.orders import Orders
+    from transactive.result import ClearingResult
 
 __all__ = [
     "ClearanceError",
@@ -64,9 +76,16 @@ __all__ = [
     "Endorsed",
     "Validator",
     "auctioneer_index",
+    "check_members",
+    "claim_all",
+    "clear_batch",
     "collect",
+    "dispute_if_wrong",
     "domain_of",
+    "open_slot",
+    "preflight",
     "recompute",
+    "resolve_dispute",
     "run_slot",
     "settle",
     "slot_rewards",
@@ -74,7 +93,8 @@ __all__ = [
 ]
 
 
-MODE_BATCH = 1
+MODE_BATCH, MODE_CLAIMS = 1, 2
+FOR_SALE, CLEARED, DISPUTED = 1, 3, 6
 
 
 class ClearanceError(ValueError):
@@ -84,55 +104,130 @@ class ClearanceError(ValueError):
 def recompute(
     batch: SlotBatch, *, verify: bool = True, pool: WorkerPool | None = None, rewards: RewardShares | None = None
 ) -> tuple[ResultEntry, ...]:
-    """The result entries of ``batch`` recomputed from its orders, mechanism and params (pure, deterministic).
+    """The result entries of ``batch`` recomputed from its orders, attributes, mechanism and params (pure,
+    deterministic).
 
-    ``verify`` re-checks every order (signature, slot, nonce reuse inside the batch) first; the auctioneer
-    must commit only valid orders, so any rejected order is a :class:`ClearanceError`.
+    ``verify`` re-checks every order (signature, slot, nonce reuse inside the batch) and every attributes
+    record (signature, slot, one per trader) first; the auctioneer must commit only valid ones, so any
+    rejected order or record is a :class:`ClearanceError`.
 
-    ``rewards``: the slot's reward shares for a batch-mode slot (:func:`slot_rewards`); the entries then
-    already carry the auctioneer and miner rewards taken from the sellers' credits
+    Attributes (grid-aware mechanisms, :mod:`transactive.ledger.attributes`): every trader must have one
+    record when the batch has any, and every record must belong to a trader of the batch; their columns
+    (``bus``, ``distance_pref_m``, ``a``, ``b``, ``c``, ``omega``, ``alpha``) reach the mechanism through
+    :func:`~transactive.ledger.orders_codec.messages_to_orders`.
+
+    DSO (``batch.dso``): its entry carries the clearing's grid charges
+    (:func:`~transactive.ledger.commitments.result_entries`); the sellers' credits are then rebalanced
+    around it (:func:`~transactive.ledger.commitments.settle_entries` with ``keep=(dso,)``, zero shares
+    when ``rewards`` is None) so the entries balance to the micro-token. A clearing with grid charges and
+    no DSO is a :class:`ClearanceError`.
+
+    ``rewards``: the slot's reward shares (:func:`slot_rewards`); the entries then already carry the
+    auctioneer and miner rewards taken from the sellers' credits
     (:func:`~transactive.ledger.commitments.settle_entries`), so ``MarketSlots.settle_batch`` balances to
-    the micro-token. ``None``: the mechanism's entries as they are (claims mode, off-chain use).
+    the micro-token (batch mode) or the claims add up exactly to the debits, the reward leaves included
+    (claims mode, ``rewards.auctioneer`` set). ``None``: the mechanism's entries as they are (off-chain
+    use; with a DSO still rebalanced around its charges).
     """
+    sellers, buyers, result = clear_batch(batch, verify=verify, pool=pool)
+    s = batch.slot
+    try:
+        entries = result_entries(result, sellers, buyers, dso=batch.dso)
+    except ValueError as exc:
+        raise ClearanceError(f"slot {s}: {exc}") from exc
+    if rewards is not None or batch.dso is not None:
+        try:
+            entries = settle_entries(entries, rewards or RewardShares(), keep=() if batch.dso is None else (batch.dso,))
+        except ValueError as exc:
+            raise ClearanceError(f"slot {s}: {exc}") from exc
+    return tuple(entries)
+
+
+def clear_batch(
+    batch: SlotBatch, *, verify: bool = True, pool: WorkerPool | None = None
+) -> tuple[Orders, Orders, ClearingResult]:
+    """``(sellers, buyers, result)``: the batch's orders (ids = trader addresses, attribute columns from the
+    signed attributes) and the mechanism's clearing of them, before any conversion to integer entries
+    (the trades, grid charges and details of a grid-aware mechanism are in ``result.details``).
+    :class:`ClearanceError` for anything that does not verify or does not fit the mechanism."""
     # deferred: the grid-aware registry imports the matching layer
     from transactive.marketfile import MarketFileError, parse_params
     from transactive.registry import full_registry
 
+    s = batch.slot
     if batch.mechanism is None:
-        raise ClearanceError(f"slot {batch.slot}: the batch names no mechanism")
+        raise ClearanceError(f"slot {s}: the batch names no mechanism")
     mechanism = full_registry().get(batch.mechanism)
     if mechanism is None:
-        raise ClearanceError(f"slot {batch.slot}: unknown mechanism {batch.mechanism!r}")
+        raise ClearanceError(f"slot {s}: unknown mechanism {batch.mechanism!r}")
     if verify:
-        checked = verify_orders(batch.orders, batch.domain, slot=batch.slot, pool=pool)
-        if checked.rejected:
-            k, err = checked.rejected[0]
-            raise ClearanceError(f"slot {batch.slot}: order {k}: {err}")
+        with ExitStack() as stack:  # one (lazily started) pool for the orders and the attributes
+            shared = pool if pool is not None else stack.enter_context(WorkerPool())
+            checked = verify_orders(batch.orders, batch.domain, slot=s, pool=shared)
+            if checked.rejected:
+                k, err = checked.rejected[0]
+                raise ClearanceError(f"slot {s}: order {k}: {err}")
+            problems = check_attributes(batch.attributes, batch.domain, slot=s, pool=shared)
+            if problems:
+                k, err = problems[0]
+                raise ClearanceError(f"slot {s}: attributes {k}: {err}")
     try:
         params = parse_params(mechanism, dict(batch.params or {}))
     except MarketFileError as exc:
-        raise ClearanceError(f"slot {batch.slot}: {exc}") from exc
-    sellers, buyers = messages_to_orders(o.message for o in batch.orders)
+        raise ClearanceError(f"slot {s}: {exc}") from exc
+    columns: dict[str, dict[str, Any]] | None = None
+    if batch.attributes:
+        traders = {o.message.trader for o in batch.orders}
+        stray = [a.message.trader for a in batch.attributes if a.message.trader not in traders]
+        if stray:
+            raise ClearanceError(f"slot {s}: attributes of {stray[0]}, who has no order in the batch")
+        columns = attribute_columns(batch.attributes)
+    try:
+        sellers, buyers = messages_to_orders((o.message for o in batch.orders), attributes=columns)
+    except OrderError as exc:
+        raise ClearanceError(f"slot {s}: {exc}") from exc
     try:
         result = mechanism.clear(sellers, buyers, params)
-    except ValueError as exc:  # OrdersError / ParamError: the batch does not fit the mechanism
-        raise ClearanceError(f"slot {batch.slot}: {mechanism.name}: {exc}") from exc
-    entries = result_entries(result, sellers, buyers)
-    if rewards is not None:
-        try:
-            entries = settle_entries(entries, rewards)
-        except ValueError as exc:
-            raise ClearanceError(f"slot {batch.slot}: {exc}") from exc
-    return tuple(entries)
+    except ValueError as exc:  # OrdersError / ParamError / GridError: the batch does not fit the mechanism
+        raise ClearanceError(f"slot {s}: {mechanism.name}: {exc}") from exc
+    return sellers, buyers, result
 
 
 def slot_rewards(chain: Chain, slots: Contract, slot: int) -> RewardShares | None:
-    """The reward shares ``recompute`` must apply to an opened ``slot``: the shares the slot was opened with
-    for a batch-mode slot, ``None`` for a claims-mode (or unopened) slot."""
+    """The reward shares ``recompute`` must apply to an opened ``slot``: the shares the slot was opened
+    with; for a claims-mode slot also its auctioneer (the rewards are then leaves); ``None`` for a slot
+    that is not open."""
     record = chain.call(slots, "slots", slot)
-    if int(record[1]) != MODE_BATCH:
-        return None
-    return RewardShares(int(record[7]), int(record[8]))
+    mode = int(record[1])
+    if mode == MODE_BATCH:
+        return RewardShares(int(record[7]), int(record[8]))
+    if mode == MODE_CLAIMS:
+        return RewardShares(int(record[7]), int(record[8]), auctioneer=str(record[2]))
+    return None
+
+
+ROLE_DSO = 4
+
+
+def check_members(chain: Chain, slots: Contract, batch: SlotBatch) -> list[str]:
+    """What the Registry contradicts in a grid-aware batch (empty when nothing): a signed bus that is not
+    the trader's member bus (the Registry is the authority on location), or a ``dso`` without the DSO
+    role. :func:`run_slot` refuses such a batch before opening the slot; a service should check this
+    before it commits."""
+    registry = contract_at("Registry", str(chain.call(slots, "registry")))
+    problems = registry_bus_mismatches(chain, registry, batch.attributes)
+    if batch.dso is not None and not chain.call(registry, "has_role", batch.dso, ROLE_DSO):
+        problems.append(f"dso {batch.dso} does not have the DSO role in the Registry")
+    return problems
+
+
+def preflight(chain: Chain, slots: Contract, batch: SlotBatch, *, pool: WorkerPool | None = None) -> None:
+    """What the auctioneer checks before it opens and commits a slot: every order and attributes record
+    verifies (:func:`~transactive.ledger.proofs.audit_batch`) and the Registry agrees with the batch
+    (:func:`check_members`). :class:`ClearanceError` naming the first problem."""
+    problems = audit_batch(batch, pool=pool) or check_members(chain, slots, batch)
+    if problems:
+        raise ClearanceError(f"slot {batch.slot}: {problems[0]}")
 
 
 def auctioneer_index(slot: int, n_validators: int) -> int:
@@ -254,14 +349,19 @@ def run_slot(
 ) -> tuple[SlotBatch, Collected, str]:
     """One whole Proof-of-Clearance round on chain: the auctioneer ``validators[slot % n]`` opens the slot
     and commits the order root; every validator endorses; the roots are compared; the validators submit
-    in list order starting after the auctioneer and the first accepted one is the miner.
+    in list order starting after the auctioneer and the first accepted one is the miner. A slot the
+    auctioneer already opened (FOR_SALE, e.g. a claims-mode slot opened early so buyers could escrow) is
+    not opened again.
 
+    The batch is first checked (:func:`preflight`: signatures, and for a grid-aware batch the Registry's
+    buses and DSO role); a problem is a :class:`ClearanceError` and nothing is sent.
     ``validators`` must be in the Registry's order. Returns the batch with its results and endorsements
     filled in, the comparison, and the miner.
     """
+    preflight(chain, slots, batch)
     n = len(validators)
     auctioneer = validators[auctioneer_index(batch.slot, n)].address
-    chain.transact(slots, "open_slot", batch.slot, mode, sender=auctioneer)
+    open_slot(chain, slots, batch.slot, mode, auctioneer)
     chain.transact(slots, "commit_orders", batch.slot, batch.order_root, len(batch.orders), sender=auctioneer)
     rewards = slot_rewards(chain, slots, batch.slot)
     answers = [v.endorse(batch, rewards) for v in validators]
@@ -280,6 +380,67 @@ def settle(chain: Chain, slots: Contract, batch: SlotBatch, *, sender: str | Non
     tree = SettlementTree.build([e.values(batch.slot) for e in batch.results])
     rows = [(a, e, m) for _, a, e, m in tree.rows]
     chain.transact(slots, "settle_batch", batch.slot, rows, sender=sender)
+
+
+def open_slot(chain: Chain, slots: Contract, slot: int, mode: int, auctioneer: str) -> None:
+    """Open ``slot`` in ``mode`` as its auctioneer unless it is already FOR_SALE (opened in that mode;
+    ``ClearanceError`` if in another)."""
+    record = chain.call(slots, "slots", slot)
+    if int(record[0]) == FOR_SALE:
+        if int(record[1]) != mode:
+            raise ClearanceError(f"slot {slot}: already open in mode {int(record[1])}, not {mode}")
+        return
+    chain.transact(slots, "open_slot", slot, mode, sender=auctioneer)
+
+
+def claim_all(chain: Chain, slots: Contract, batch: SlotBatch, *, sender: str | None = None) -> int:
+    """Claim every not yet claimed leaf of a CLEARED claims-mode slot with its Merkle proof, debits first
+    (credits are paid from the pool the debits fill); returns the number of claims sent. Anyone may send
+    them: tokens go to each leaf's account (the miner's reward leaf to the slot's miner)."""
+    tree = SettlementTree.build([e.values(batch.slot) for e in batch.results])
+    rows = sorted(tree.rows, key=lambda r: r[3] >= 0)  # debits, then zeros and credits
+    sent = 0
+    for row in rows:
+        if chain.call(slots, "claimed", batch.slot, row[1]):
+            continue
+        chain.transact(slots, "claim", *row, tree.proof(row), sender=sender)
+        sent += 1
+    return sent
+
+
+def dispute_if_wrong(chain: Chain, slots: Contract, batch: SlotBatch, validator: str) -> bool:
+    """An honest validator's watch over a CLEARED slot during its dispute window: recompute ``batch`` (the
+    committed one: its order root must be the chain's) with the slot's reward shares and, if the root on
+    chain differs from the recomputed one, send ``dispute(slot)`` as ``validator``. Returns whether it
+    disputed; ``ClearanceError`` if the batch is not the committed one or the slot is not CLEARED;
+    ``ChainRevert`` if the window is closed."""
+    record = chain.call(slots, "slots", batch.slot)
+    if bytes(record[4]) != batch.order_root:
+        raise ClearanceError(f"slot {batch.slot}: the batch is not the committed one (order root differs)")
+    if int(record[0]) != CLEARED:
+        raise ClearanceError(f"slot {batch.slot}: not CLEARED (state {int(record[0])})")
+    root = result_tree(batch.slot, recompute(batch, rewards=slot_rewards(chain, slots, batch.slot))).root
+    if root == bytes(record[6]):
+        return False
+    chain.transact(slots, "dispute", batch.slot, sender=validator)
+    return True
+
+
+def resolve_dispute(
+    chain: Chain, slots: Contract, batch: SlotBatch, validators: Sequence[Validator], *, k: int, admin: str
+) -> Collected:
+    """The consortium admin's resolution of a DISPUTED slot with a re-endorsed root: every validator
+    recomputes and signs again, the root with ``k`` agreeing signatures is accepted on chain
+    (``resolve_dispute``); the returned comparison names the dissenters (e.g. the colluders). To reject
+    the result instead, the admin calls ``cancel_slot`` (escrow becomes withdrawable)."""
+    rewards = slot_rewards(chain, slots, batch.slot)
+    answers = [v.endorse(batch, rewards) for v in validators]
+    collected = collect(batch, answers, validators=[v.address for v in validators], k=k)
+    if collected.result_root is None:
+        raise ClearanceError(f"slot {batch.slot}: fewer than {k} validators agree on a result root")
+    chain.transact(slots, "resolve_dispute", batch.slot, collected.result_root, list(collected.signatures[:k]),
+                   sender=admin)
+    return collected
 
 
 def domain_of(chain: Chain, slots: Contract) -> Domain:

@@ -29,9 +29,9 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transactive.ledger._encoding import (
     EncodingError,
@@ -43,6 +43,9 @@ from transactive.ledger._encoding import (
 )
 from transactive.ledger.merkle import MerkleTree, leaf_hash_of_encoded, process_proof
 from transactive.ledger.orders_codec import OrderMessage
+
+if TYPE_CHECKING:
+    from transactive.ledger.attributes import ParticipantAttributes
 from transactive.orders import Orders
 from transactive.result import ClearingResult
 from transactive.units import apportion, energy_to_wh, money_to_micro
@@ -156,9 +159,18 @@ class SettlementTree:
         return process_proof(settlement_leaf(row), proof) == self.root
 
 
-def order_tree(messages: Sequence[OrderMessage]) -> MerkleTree:
-    """The slot's order tree (positions = batch order; leaves sorted by hash in the tree)."""
-    return MerkleTree([order_leaf(m) for m in messages])
+def attributes_leaf(message: ParticipantAttributes) -> bytes:
+    """Leaf hash of a participant's signed attributes: ``keccak256(keccak256(hashStruct(Attributes)))``
+    (a leaf of the order tree; the type hash tells it from an order leaf)."""
+    return leaf_hash_of_encoded(message.struct_hash())
+
+
+def order_tree(
+    messages: Sequence[OrderMessage], attributes: Sequence[ParticipantAttributes] = ()
+) -> MerkleTree:
+    """The slot's order tree: one leaf per order, then one per attributes record (positions = batch order;
+    leaves sorted by hash in the tree). Without attributes the root is that of the orders alone."""
+    return MerkleTree([order_leaf(m) for m in messages] + [attributes_leaf(a) for a in attributes])
 
 
 def check_one_entry_per_account(entries: Sequence[ResultEntry]) -> None:
@@ -185,14 +197,29 @@ def _side_units(values: list[float], to_units: Callable[[float], int]) -> list[i
     return apportion(to_units(math.fsum(values)), values)
 
 
-def result_entries(result: ClearingResult, sellers: Orders, buyers: Orders) -> list[ResultEntry]:
+def grid_charge_micro(result: ClearingResult) -> int:
+    """The DSO's grid-charge income of a clearing in micro-tokens: each trade's ``charge`` (tokens, C_d x d_km,
+    seed 004 eq. 4.6-4.7) rounded once (nearest, ties to even, as :mod:`transactive.settlement.metering`)
+    and summed; 0 for a mechanism without ``details["trades"]`` charges."""
+    trades = result.details.get("trades") or ()
+    return sum(money_to_micro(float(t.get("charge", 0.0))) for t in trades if isinstance(t, Mapping))
+
+
+def result_entries(
+    result: ClearingResult, sellers: Orders, buyers: Orders, *, dso: str | None = None
+) -> list[ResultEntry]:
     """One integer entry per account of a clearing whose participant ids are addresses (as from
     :func:`~transactive.ledger.orders_codec.messages_to_orders`): a seller gets ``(+Wh, +micro)``, a buyer
     ``(-Wh, -micro)``, an account on both sides the sum; order of first appearance, sellers first.
 
     Per side, Wh and micro-tokens are apportioned (:func:`~transactive.units.apportion`) so that they add
     up to the side's rounded total: energy sold equals energy bought to the Wh whenever the clearing
-    balances in kWh, and a budget-balanced price leaves no rounding residue."""
+    balances in kWh, and a budget-balanced price leaves no rounding residue.
+
+    ``dso``: the DSO account; it gets one more entry ``(0 Wh, +grid_charge_micro(result))`` (last, or added
+    to its own entry if it also traded). Without a DSO a clearing with grid charges is a ``ValueError``
+    (the charges would otherwise be left to the sellers). The money then balances only up to the
+    per-figure roundings; :func:`settle_entries` with ``keep=(dso,)`` makes it exact."""
     if len(result.sellers.energy_kwh) != sellers.n or len(result.buyers.energy_kwh) != buyers.n:
         raise ValueError("the result does not match the orders' participants")
     totals: dict[str, list[int]] = {}
@@ -204,39 +231,64 @@ def result_entries(result: ClearingResult, sellers: Orders, buyers: Orders) -> l
             total = totals.setdefault(account, [0, 0])
             total[0] += sign * energy_wh[i]
             total[1] += sign * amount_micro[i]
+    charge = grid_charge_micro(result)
+    if dso is None:
+        if charge:
+            raise ValueError(f"the clearing has {charge} micro-tokens of grid charges but no DSO account is named")
+    else:
+        totals.setdefault(to_checksum_address(parse_address(dso)), [0, 0])[1] += charge
     return [
         ResultEntry(account, energy_wh, amount_micro) for account, (energy_wh, amount_micro) in totals.items()
     ]
 
 
+MINER_LEAF = "0x0000000000000000000000000000000000000000"
+"""Claims mode: the account of the miner's reward leaf (``MarketSlots.MINER_LEAF``, the zero address);
+``claim`` pays it to the slot's miner, who is unknown when the root is endorsed."""
+
+
 @dataclass(frozen=True)
 class RewardShares:
     """A slot's reward shares in parts per million of its debits ``D`` (``MarketSlots`` fixes them when the
-    slot is opened): ``auctioneer_ppm`` is X^A (seed 001 eq. 2), ``miner_ppm`` X^M (eq. 3)."""
+    slot is opened): ``auctioneer_ppm`` is X^A (seed 001 eq. 2), ``miner_ppm`` X^M (eq. 3).
+
+    ``auctioneer``: set for a **claims-mode** slot (the slot's auctioneer): the rewards are then leaves of
+    the result (:func:`settle_entries`); ``None`` for a batch-mode slot, where ``settle_batch`` pays them."""
 
     auctioneer_ppm: int = 0
     miner_ppm: int = 0
+    auctioneer: str | None = None
 
     def __post_init__(self) -> None:
         if self.auctioneer_ppm < 0 or self.miner_ppm < 0 or self.auctioneer_ppm + self.miner_ppm > PPM:
             raise ValueError("reward shares must be >= 0 and add up to at most 1,000,000 ppm")
+        if self.auctioneer is not None:
+            object.__setattr__(self, "auctioneer", to_checksum_address(parse_address(self.auctioneer)))
 
     def rewards_micro(self, debits_micro: int) -> tuple[int, int]:
         """``(floor(D x_A), floor(D x_M))`` exactly as ``MarketSlots.settle_batch`` computes them."""
         return debits_micro * self.auctioneer_ppm // PPM, debits_micro * self.miner_ppm // PPM
 
 
-
-def settle_entries(entries: Sequence[ResultEntry], shares: RewardShares) -> list[ResultEntry]:
-    """The entries of a batch-mode slot, rebalanced so ``MarketSlots.settle_batch`` accepts them:
+def settle_entries(
+    entries: Sequence[ResultEntry], shares: RewardShares, *, keep: Collection[str] = ()
+) -> list[ResultEntry]:
+    """The entries of a slot, rebalanced so ``MarketSlots.settle_batch`` accepts them:
     ``credits + floor(D x_A) + floor(D x_M) == D`` with ``D`` = the sum of the debits (what buyers pay).
 
-    Debits and energy are unchanged. The credits are set to ``D - rA - rM`` in total, apportioned over the
-    accounts with a positive amount in proportion to their amounts (:func:`~transactive.units.apportion`,
-    largest remainder, ties to the earlier entry): the rewards come out of the sellers' proceeds pro rata,
-    and a mechanism's surplus (or deficit) is shared among them the same way, since the contract moves no
-    money that buyers did not pay. Entry order is kept. ``ValueError`` when buyers pay but no account is
-    credited (nothing to apportion over).
+    Claims mode (``shares.auctioneer`` set): the same rebalancing, then the rewards become leaves so the
+    claims balance exactly like a batch settlement (the sum of all amounts is 0): ``floor(D x_A)`` is
+    added to the auctioneer's entry (a new ``(auctioneer, 0, rA)`` entry if it did not trade) and
+    ``(MINER_LEAF, 0, floor(D x_M))`` is appended (``MarketSlots.claim`` pays it to the slot's miner).
+
+    Debits and energy are unchanged, and so are the entries of the accounts in ``keep`` (the DSO's grid
+    charges: a fixed fee, not shared with the rewards or a surplus). The other credits are set to
+    ``D - rA - rM - (kept credits)`` in total, apportioned over the accounts with a positive amount in
+    proportion to their amounts (:func:`~transactive.units.apportion`, largest remainder, ties to the
+    earlier entry): the rewards come out of the sellers' proceeds pro rata, and a mechanism's surplus (or
+    deficit, or the rounding residue of the grid charges) is shared among them the same way, since the
+    contract moves no money that buyers did not pay. Entry order is kept. ``ValueError`` when buyers pay
+    but no account is credited (nothing to apportion over), or the kept credits exceed ``D - rA - rM``.
 
     Example:
         >>> a, b = "0x" + "11" * 20, "0x" + "22" * 20
@@ -244,14 +296,29 @@ def settle_entries(entries: Sequence[ResultEntry], shares: RewardShares) -> list
         ...                RewardShares(10_000, 10_000))[0].amount_micro
         294000
     """
+    kept = {parse_address(a) for a in keep}
     debits = -sum(e.amount_micro for e in entries if e.amount_micro < 0)
     reward_a, reward_m = shares.rewards_micro(debits)
-    credited = [k for k, e in enumerate(entries) if e.amount_micro > 0]
-    target = debits - reward_a - reward_m
+    fixed = sum(e.amount_micro for e in entries if e.amount_micro > 0 and e.account_bytes in kept)
+    credited = [k for k, e in enumerate(entries) if e.amount_micro > 0 and e.account_bytes not in kept]
+    target = debits - reward_a - reward_m - fixed
+    if target < 0:
+        raise ValueError(f"fixed credits {fixed} exceed what buyers pay after rewards ({debits - reward_a - reward_m})")
     if not credited and target > 0:
         raise ValueError(f"buyers pay {debits} micro-tokens but no account is credited")
     parts = apportion(target, [float(entries[k].amount_micro) for k in credited])
     out = list(entries)
     for k, amount in zip(credited, parts, strict=True):
         out[k] = ResultEntry(entries[k].account, entries[k].energy_wh, amount)
+    if shares.auctioneer is not None:  # claims mode: the rewards are leaves
+        raw = parse_address(shares.auctioneer)
+        mine = [k for k, e in enumerate(out) if e.account_bytes == raw]
+        if mine:
+            e = out[mine[0]]
+            out[mine[0]] = ResultEntry(e.account, e.energy_wh, e.amount_micro + reward_a)
+        else:
+            out.append(ResultEntry(shares.auctioneer, 0, reward_a))
+        if any(e.account == MINER_LEAF for e in out):
+            raise ValueError("the zero address cannot trade (it is the miner's reward leaf)")
+        out.append(ResultEntry(MINER_LEAF, 0, reward_m))
     return out

@@ -366,10 +366,15 @@ def messages_to_orders(
     sides: tuple[dict[str, list[tuple[float, float]]], dict[str, list[tuple[float, float]]]] = ({}, {})
     for m in messages:
         sides[m.side].setdefault(m.trader, []).append((m.energy_kwh, m.price_per_kwh))
-    lookups = {
-        name: {to_checksum_address(parse_address(a)): v for a, v in column.items()}
-        for name, column in (attributes or {}).items()
-    }
+    canonical: dict[str, str] = {t: t for side in sides for t in side}  # message traders are EIP-55 already
+
+    def canon(address: str) -> str:
+        found = canonical.get(address)
+        if found is None:
+            found = canonical[address] = to_checksum_address(parse_address(address))
+        return found
+
+    lookups = {name: {canon(a): v for a, v in column.items()} for name, column in (attributes or {}).items()}
     out = []
     for side in sides:
         if not side:

@@ -4,6 +4,7 @@ Usage (once registered under the ``ledger`` command group with :func:`register`)
 
     transactive ledger proof BATCH.json --account 0xABC… --nonce 3 [--out PROOF.json]   # an order proof
     transactive ledger proof BATCH.json --account 0xABC… --result [--out PROOF.json]    # a result proof
+    transactive ledger proof BATCH.json --account 0xABC… --attributes                  # signed attributes
     transactive ledger proof BATCH.json --account 0xABC…                                # all, as a list
     transactive ledger proof --verify PROOF.json [--root 0x…]                            # check a proof
 
@@ -41,6 +42,8 @@ def register(sub: Any) -> argparse.ArgumentParser:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--nonce", type=int, help="prove the account's order with this nonce")
     which.add_argument("--result", action="store_true", help="prove the account's result entry")
+    which.add_argument("--attributes", action="store_true",
+                       help="prove the account's signed attributes (grid-aware slots)")
     parser.add_argument("--out", help="write the proof JSON here instead of standard output")
     parser.add_argument("--verify", metavar="PROOF", help="verify a transactive.merkle-proof/1 file")
     parser.add_argument("--root", help="with --verify: the root it must lead to (e.g. read from the chain)")
@@ -70,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
             doc = make_proof(batch, "order", args.account, nonce=args.nonce)
         elif args.result:
             doc = make_proof(batch, "result", args.account)
+        elif args.attributes:
+            doc = make_proof(batch, "attributes", args.account)
         else:
             doc = proofs_for(batch, args.account)
             if not doc:

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transactive.ledger._encoding import EncodingError, from_hex, hex0x, parse_address
+from transactive.ledger._encoding import EncodingError, from_hex, hex0x, parse_address, to_checksum_address
+from transactive.ledger.attributes import SignedAttributes, check_attributes
 from transactive.ledger.commitments import (
     ORDER_LEAF_TYPES,
     RESULT_LEAF_TYPES,
@@ -55,6 +56,7 @@ __all__ = [
     "ProofError",
     "ResultEntry",
     "SlotBatch",
+    "attributes_proof",
     "audit_batch",
     "load_batch",
     "make_proof",
@@ -82,12 +84,20 @@ class SlotBatch:
     endorsements: tuple[bytes, ...] = ()
     mechanism: str | None = None
     params: Mapping[str, Any] | None = None
+    attributes: tuple[SignedAttributes, ...] = ()
+    dso: str | None = None
     _trees: dict[str, MerkleTree] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "orders", tuple(self.orders))
         object.__setattr__(self, "results", tuple(self.results))
         object.__setattr__(self, "endorsements", tuple(self.endorsements))
+        object.__setattr__(self, "attributes", tuple(self.attributes))
+        if self.dso is not None:
+            try:
+                object.__setattr__(self, "dso", to_checksum_address(parse_address(self.dso)))
+            except EncodingError as exc:
+                raise ProofError(f"slot {self.slot}: dso: {exc}") from exc
         try:
             check_one_entry_per_account(self.results)
         except ValueError as exc:
@@ -96,7 +106,7 @@ class SlotBatch:
     @property
     def order_tree(self) -> MerkleTree:
         if "order" not in self._trees:
-            self._trees["order"] = order_tree([o.message for o in self.orders])
+            self._trees["order"] = order_tree([o.message for o in self.orders], [a.message for a in self.attributes])
         return self._trees["order"]
 
     @property
@@ -122,15 +132,20 @@ class SlotBatch:
             "orderRoot": hex0x(self.order_root),
             "resultRoot": hex0x(self.result_root),
             "orders": [o.to_json() for o in self.orders],
+        } | ({"attributes": [a.to_json() for a in self.attributes]} if self.attributes else {}) | {
             "results": [r.to_json() for r in self.results],
             "endorsements": [hex0x(s) for s in self.endorsements],
         } | self._market_json()
 
     def _market_json(self) -> dict[str, Any]:
-        """The optional ``market`` member: mechanism name and raw JSON params (for recomputation)."""
+        """The optional ``market`` member: mechanism name, raw JSON params and the DSO account (for
+        recomputation)."""
         if self.mechanism is None:
             return {}
-        return {"market": {"mechanism": self.mechanism, "params": dict(self.params or {})}}
+        market: dict[str, Any] = {"mechanism": self.mechanism, "params": dict(self.params or {})}
+        if self.dso is not None:
+            market["dso"] = self.dso
+        return {"market": market}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SlotBatch:
@@ -139,8 +154,11 @@ class SlotBatch:
             raise ProofError(f"not a {BATCH_FORMAT} document (format = {data.get('format')!r})")
         market = data.get("market")
         if market is not None and (not isinstance(market, Mapping) or not isinstance(market.get("mechanism"), str)
-                                   or not isinstance(market.get("params", {}), Mapping)):
-            raise ProofError("malformed batch: market must be {'mechanism': str, 'params': {...}}")
+                                   or not isinstance(market.get("params", {}), Mapping)
+                                   or not isinstance(market.get("dso", ""), str)):
+            raise ProofError("malformed batch: market must be {'mechanism': str, 'params': {...}, 'dso': address}")
+        if not isinstance(data.get("attributes", []), list):
+            raise ProofError("malformed batch: attributes must be a list")
         try:
             batch = cls(
                 Domain.from_dict(data["domain"]),
@@ -150,6 +168,8 @@ class SlotBatch:
                 tuple(from_hex(s, 65, what="endorsement") for s in data.get("endorsements", [])),
                 None if market is None else str(market["mechanism"]),
                 None if market is None else dict(market.get("params", {})),
+                tuple(SignedAttributes.from_json(a) for a in data.get("attributes", [])),
+                None if market is None or market.get("dso") is None else str(market["dso"]),
             )
         except (KeyError, TypeError, EncodingError, OrderError) as exc:
             raise ProofError(f"malformed batch: {exc}") from exc
@@ -177,7 +197,10 @@ def audit_batch(batch: SlotBatch, *, pool: WorkerPool | None = None) -> list[str
     """Problems found in a batch (empty when sound): orders for another slot, bad signatures, repeated
     nonces (all checked in parallel for large batches)."""
     verified = verify_orders(batch.orders, batch.domain, slot=batch.slot, pool=pool)
-    return [f"order {k}: {err}" for k, err in verified.rejected]
+    problems = [f"order {k}: {err}" for k, err in verified.rejected]
+    problems += [f"attributes {k}: {err}" for k, err in check_attributes(batch.attributes, batch.domain,
+                                                                        slot=batch.slot, pool=pool)]
+    return problems
 
 
 # --------------------------------------------------------------------------- making proofs
@@ -189,7 +212,7 @@ def _proof_doc(batch: SlotBatch, kind: str, tree: MerkleTree, k: int, value: lis
         "slot": batch.slot,
         "root": hex0x(tree.root),
         "index": k,
-        "leafEncoding": list(ORDER_LEAF_TYPES if kind == "order" else RESULT_LEAF_TYPES),
+        "leafEncoding": list(RESULT_LEAF_TYPES if kind == "result" else ORDER_LEAF_TYPES),
         "value": value,
         "leaf": hex0x(tree.leaf(k)),
         "proof": [hex0x(p) for p in tree.proof(k)],
@@ -206,6 +229,20 @@ def order_proof(batch: SlotBatch, trader: str, nonce: int) -> dict[str, Any]:
             doc["order"] = order.to_json()
             return doc
     raise LookupError(f"slot {batch.slot}: no order of {trader} with nonce {nonce}")
+
+
+def attributes_proof(batch: SlotBatch, trader: str) -> dict[str, Any]:
+    """Inclusion proof of ``trader``'s signed attributes in the order tree (``LookupError`` if none); the
+    leaf's position is ``len(orders) + j`` for the ``j``-th attributes record."""
+    raw = parse_address(trader)
+    for j, record in enumerate(batch.attributes):
+        m = record.message
+        if m.trader_bytes == raw:
+            k = len(batch.orders) + j
+            doc = _proof_doc(batch, "attributes", batch.order_tree, k, [hex0x(m.struct_hash())])
+            doc["attributes"] = record.to_json()
+            return doc
+    raise LookupError(f"slot {batch.slot}: no attributes of {trader}")
 
 
 def result_proof(batch: SlotBatch, account: str) -> dict[str, Any]:
@@ -259,6 +296,22 @@ def verify_proof(doc: Mapping[str, Any], *, expected_root: bytes | None = None) 
                 raise ProofError("the order signature is not the trader's under this domain")
             computed_leaf = leaf_hash_of_encoded(struct_hash)
             who = f"order of {m.trader} nonce {m.nonce}"
+        elif kind == "attributes":
+            record = SignedAttributes.from_json(doc["attributes"])
+            a = record.message
+            struct_hash = a.struct_hash()
+            if not isinstance(value, list) or len(value) != 1 or from_hex(value[0], 32) != struct_hash:
+                raise ProofError("value is not the struct hash of the attributes fields")
+            if a.slot != slot:
+                raise ProofError(f"the attributes are for slot {a.slot}, the proof for slot {slot}")
+            try:
+                signer = recover_address_bytes(a.digest(domain), record.signature)
+            except SignatureError as exc:
+                raise ProofError(f"bad attributes signature: {exc}") from exc
+            if signer != a.trader_bytes:
+                raise ProofError("the attributes signature is not the trader's under this domain")
+            computed_leaf = leaf_hash_of_encoded(struct_hash)
+            who = f"attributes of {a.trader} (bus {a.bus!r})"
         elif kind == "result":
             if not isinstance(value, list) or len(value) != 4:
                 raise ProofError("a result value is [slot, account, energyWh, amountMicro]")
@@ -268,7 +321,7 @@ def verify_proof(doc: Mapping[str, Any], *, expected_root: bytes | None = None) 
             computed_leaf = result_leaf(slot, entry)
             who = f"result of {entry.account} ({entry.energy_wh} Wh, {entry.amount_micro} micro)"
         else:
-            raise ProofError(f"kind must be 'order' or 'result', got {kind!r}")
+            raise ProofError(f"kind must be 'order', 'attributes' or 'result', got {kind!r}")
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ProofError):
             raise
@@ -299,22 +352,28 @@ def verify_proof_file(path: str | Path, *, expected_root: str | None = None) -> 
 
 
 def make_proof(batch: SlotBatch, kind: str, account: str, *, nonce: int | None = None) -> dict[str, Any]:
-    """For the CLI: an ``order`` proof (needs ``nonce``) or a ``result`` proof of ``account``."""
+    """For the CLI: an ``order`` proof (needs ``nonce``), an ``attributes`` or a ``result`` proof of
+    ``account``."""
+    if kind == "attributes":
+        return attributes_proof(batch, account)
     if kind == "order":
         if nonce is None:
             raise ValueError("an order proof needs the order's nonce")
         return order_proof(batch, account, nonce)
     if kind == "result":
         return result_proof(batch, account)
-    raise ValueError(f"kind must be 'order' or 'result', got {kind!r}")
+    raise ValueError(f"kind must be 'order', 'attributes' or 'result', got {kind!r}")
 
 
 def proofs_for(batch: SlotBatch, account: str) -> list[dict[str, Any]]:
-    """Every proof concerning ``account`` in the batch: its orders (batch order) then its result entries."""
+    """Every proof concerning ``account`` in the batch: its orders (batch order), its attributes, then its
+    result entry."""
     raw = parse_address(account)
     out = [
         order_proof(batch, account, o.message.nonce) for o in batch.orders if o.message.trader_bytes == raw
     ]
+    if any(a.message.trader_bytes == raw for a in batch.attributes):
+        out.append(attributes_proof(batch, account))
     if any(e.account_bytes == raw for e in batch.results):
         out.append(result_proof(batch, account))
     return out

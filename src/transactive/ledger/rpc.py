@@ -5,10 +5,10 @@ locally (legacy EIP-155 transactions with the node's ``eth_gasPrice``), so the n
 accounts. Without ``private_keys`` the development keys are used and, if their balance is low, funded from
 the node's first unlocked account (what hardhat and other development nodes offer).
 
-Before sending, ``transact`` runs ``eth_call`` on the latest block and raises :class:`ChainRevert` if the
-call reverts, so a rejected action sends nothing. ``snapshot``/``revert`` use ``evm_snapshot`` /
-``evm_revert`` (hardhat, anvil, ganache); a production node does not offer them and raises
-``NotImplementedError``.
+Before sending, ``transact`` runs ``eth_call`` on the pending block (the context the transaction would be
+mined in) and raises :class:`ChainRevert` if the call reverts, so a rejected action sends nothing.
+``snapshot``/``revert`` use ``evm_snapshot`` / ``evm_revert`` (hardhat, anvil, ganache); a production node
+does not offer them and raises ``NotImplementedError``.
 """
 
 from __future__ import annotations
@@ -63,8 +63,10 @@ class RpcChain:
     """The ledger's chain seam over JSON-RPC (web3.py HTTP transport)."""
 
     def __init__(
-        self, url: str, private_keys: Sequence[bytes] | None = None, timeout_s: float = 30.0
+        self, url: str, private_keys: Sequence[bytes] | None = None, timeout_s: float = 30.0, *,
+        fund_dev_accounts: bool = True,
     ) -> None:
+        """``fund_dev_accounts=False``: send nothing on connecting (a read-only user such as the audit)."""
         from web3 import HTTPProvider
 
         self.url = url
@@ -73,7 +75,7 @@ class RpcChain:
         self._accounts = tuple(address_of(k) for k in self._keys)
         self._key_of = dict(zip(self._accounts, self._keys, strict=True))
         self._chain_id = int(self._rpc("eth_chainId", []), 16)
-        if private_keys is None:
+        if private_keys is None and fund_dev_accounts:
             self._fund_dev_accounts()
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
@@ -150,11 +152,11 @@ class RpcChain:
         return self._send(sender, contract.address, encode_call(contract.abi, fn, args))
 
     # -- internals -----------------------------------------------------------------------------------
-    def _eth_call(self, sender: str, to: str | None, data: bytes) -> bytes:
+    def _eth_call(self, sender: str, to: str | None, data: bytes, block: str = "latest") -> bytes:
         params: dict[str, Any] = {"from": sender, "data": "0x" + data.hex()}
         if to is not None:
             params["to"] = to
-        response = self._provider.make_request("eth_call", [params, "latest"])
+        response = self._provider.make_request("eth_call", [params, block])
         if "error" in response:
             revert = _revert_data(response["error"])
             if revert is None:
@@ -164,11 +166,19 @@ class RpcChain:
 
     def _send(self, sender: str | None, to: str | None, data: bytes) -> Receipt:
         sender = to_checksum_address(sender) if sender else self._accounts[0]
-        self._eth_call(sender, to, data)  # raises ChainRevert without sending anything
+        # raises ChainRevert without sending anything; "pending": in the context of the block the transaction
+        # would be mined in (block.number = latest + 1), as eth_estimateGas and the mined transaction see it
+        self._eth_call(sender, to, data, "pending")
         params: dict[str, Any] = {"from": sender, "data": "0x" + data.hex()}
         if to is not None:
             params["to"] = to
-        gas = int(self._rpc("eth_estimateGas", [params]), 16)
+        estimate = self._provider.make_request("eth_estimateGas", [params])
+        if "error" in estimate:
+            revert = _revert_data(estimate["error"])
+            if revert is None:
+                raise RpcError(f"eth_estimateGas: {estimate['error']}")
+            raise ChainRevert(revert_reason(revert))
+        gas = int(estimate["result"], 16)
         tx: dict[str, Any] = {
             "nonce": int(self._rpc("eth_getTransactionCount", [sender, "pending"]), 16),
             "gasPrice": int(self._rpc("eth_gasPrice", []), 16),

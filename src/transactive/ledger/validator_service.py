@@ -5,8 +5,9 @@ standard-library HTTP server holding one validator key (a file with the 32-byte 
 
 * ``GET /health`` -> ``{"validator": address}``;
 * ``POST /endorse`` with ``{"batch": <transactive.ledger-batch/1 document, no results needed>,
-  "rewards": {"auctioneerPpm": int, "minerPpm": int} | null}`` -- or ``{"slot": s, "rewards": ...}`` to
-  endorse the committed batch stored as ``D/<slot>.json`` -- recomputes the slot
+  "rewards": {"auctioneerPpm": int, "minerPpm": int[, "auctioneer": address]} | null}`` (``auctioneer``
+  for a claims-mode slot, whose rewards are leaves) -- or ``{"slot": s, "rewards": ...}`` to endorse the
+  committed batch stored as ``D/<slot>.json`` -- recomputes the slot
   (:func:`~transactive.ledger.clearance.recompute`) and answers ``{"validator", "slot", "orderRoot",
   "resultRoot", "results": [...], "signature"}`` (hex ``0x…``). A batch received inline is archived as
   ``D/<slot>.json`` (the validator's own copy for a later audit). Errors: 400 with ``{"error": message}``
@@ -50,6 +51,8 @@ from transactive.ledger.clearance import (
     Validator,
     auctioneer_index,
     collect,
+    open_slot,
+    preflight,
     slot_rewards,
     submit,
 )
@@ -75,13 +78,18 @@ def _rewards_from_json(raw: Any) -> RewardShares | None:
         return None
     if not isinstance(raw, Mapping):
         raise ValueError("rewards must be an object or null")
-    return RewardShares(int(raw["auctioneerPpm"]), int(raw["minerPpm"]))
+    auctioneer = raw.get("auctioneer")
+    return RewardShares(int(raw["auctioneerPpm"]), int(raw["minerPpm"]),
+                        auctioneer=None if auctioneer is None else str(auctioneer))
 
 
-def _rewards_to_json(rewards: RewardShares | None) -> dict[str, int] | None:
+def _rewards_to_json(rewards: RewardShares | None) -> dict[str, Any] | None:
     if rewards is None:
         return None
-    return {"auctioneerPpm": rewards.auctioneer_ppm, "minerPpm": rewards.miner_ppm}
+    doc: dict[str, Any] = {"auctioneerPpm": rewards.auctioneer_ppm, "minerPpm": rewards.miner_ppm}
+    if rewards.auctioneer is not None:
+        doc["auctioneer"] = rewards.auctioneer
+    return doc
 
 
 def _endorsed_to_json(e: Endorsed) -> dict[str, Any]:
@@ -200,9 +208,10 @@ def remote_round(
     auctioneer (``validators[slot % n]``, the Registry's order) opens the slot and commits the order root;
     every endpoint is asked; the root with ``k`` valid signatures is submitted, by the agreeing validators
     in turn starting after the auctioneer. ``ClearanceError`` if no root reaches ``k``."""
+    preflight(chain, slots, batch)
     n = len(validators)
     auctioneer = validators[auctioneer_index(batch.slot, n)]
-    chain.transact(slots, "open_slot", batch.slot, mode, sender=auctioneer)
+    open_slot(chain, slots, batch.slot, mode, auctioneer)
     chain.transact(slots, "commit_orders", batch.slot, batch.order_root, len(batch.orders), sender=auctioneer)
     answers, failed = ask_validators(batch, endpoints, rewards=slot_rewards(chain, slots, batch.slot),
                                      timeout_s=timeout_s)

@@ -3,26 +3,30 @@
 :func:`run_day` plays ``DayConfig.n_slots`` slots (default 96 × 15 min) for the feeder's 55 loads
 (``docs/day.md``):
 
-1. **profiles** -- synthetic 15-minute load and PV (:mod:`transactive.sim.profiles`; stand-ins for SimBench
-   profiles, which are not installed). Contracts, listings and demand-response offers are planned on the
-   noise-free *forecast*; settlement uses the *metered* values (forecast × noise, minus any demand-response
-   reduction), so metering deviations show up as listing shortfalls (penalised) and grid imbalance;
+1. **profiles** -- ``DayConfig.profiles``: ``"simbench"`` (SimBench's measured household load and PV,
+   :mod:`transactive.sim.simbench_profiles`, optional extra ``profiles``), ``"synthetic"``
+   (:mod:`transactive.sim.profiles`) or ``"auto"`` (SimBench when installed, else synthetic). Contracts,
+   listings and demand-response offers are planned on the *forecast* (synthetic: noise-free; SimBench:
+   persistence); settlement uses the *metered* values (minus any demand-response reduction), so forecast
+   errors show up as listing shortfalls (penalised) and grid imbalance;
 2. **demand response** -- one ``knapsack_vcg`` event (:mod:`transactive.market.negawatt`) over
    ``dr_slots`` slots of the evening peak (18:00 on a whole day; the last ``dr_slots`` slots of a shorter day):
    the ``dr_offerers`` households with the highest forecast load in the window offer 40 % of it at seeded
    prices; every offerer reduces its metered load by what it offered, except the first winner, which
    delivers only 40 % of what it sold, so the secondary market runs. Delivery is verified against a high
-   10-of-10 baseline from ten synthetic history days of the household's consumption;
+   10-of-10 baseline from ten history days of the household's consumption (the profiles' history days);
 3. **each slot** -- :func:`~transactive.market.multi_settlement.settle_slot`: two firm bilateral contracts
    (largest PV to largest loads), listings (the ``n_listings`` largest forecast surpluses list half of it;
    the largest forecast deficits order from them; the DSO reviews every order by power flow on the feeder
    when ``dso_power_flow``), the community auction (``mechanism``, default ``dpda``) and the grid;
-4. **ledger** -- with an output folder, every slot's auction stage is signed by the prosumers (one order each,
-   at the limit prices ``settle_slot`` uses) and cleared by Proof of Clearance
-   (:func:`transactive.ledger.clearance.run_slot`, 4 in-process validators, threshold 3) on an embedded chain
-   in ``OUT/ledger``; the archive is audited (:func:`transactive.ledger.audit.verify_archive`) at the end.
-   Token transfers are **not** made on chain (the traders hold no tokens there); all money is settled off
-   chain in integer micro-tokens, and the summary says so.
+4. **ledger** -- with an output folder (and ``on_chain``), :class:`transactive.sim.day_ledger.DayLedger` on an
+   embedded chain in ``OUT/ledger``: the prosumers, DSO, aggregator and market accounts are Registry members
+   funded with starting tokens; every slot's auction stage is signed by the prosumers and cleared by Proof of
+   Clearance (4 in-process validators, threshold 3); every slot's whole settlement (bilateral, listings,
+   auction, grid) and the demand-response event's are posted as balanced token batches
+   (``EnergyToken.settle``); at the end the archive is audited (:func:`transactive.ledger.audit.verify_archive`:
+   the Proof of Clearance, every account's balance = starting balance + its statement sum to the micro-token,
+   token supply conserved).
 
 Money accounts (micro-tokens, > 0 received): ``prosumers`` (their sum), ``dso``, ``board``, ``auctioneer``,
 ``grid`` (from :func:`settle_slot`), ``aggregator`` and ``balancing`` (from the demand-response event).
@@ -32,12 +36,13 @@ Conservation: every slot balances to 0, the event's postings sum to 0, so the da
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,8 +53,12 @@ from transactive.market.negawatt import NegawattEvent, add_offer, announce, clea
 from transactive.sim.profiles import DayProfiles, FloatArray, day_profiles
 from transactive.units import energy_to_wh, money_to_micro, wh_to_kwh
 
+if TYPE_CHECKING:
+    from transactive.sim.day_ledger import DayLedger
+
 DAY_ACCOUNTS = (*ACCOUNTS, "aggregator", "balancing")
 HISTORY_DAYS = 10
+PROFILE_SOURCES = ("synthetic", "simbench", "auto")
 AGGREGATOR = "aggregator"
 
 
@@ -80,6 +89,7 @@ class DayConfig:
     dr_reserve_per_kwh: float = 0.2
     dso_power_flow: bool = True
     on_chain: bool = True
+    profiles: str = "synthetic"  # "synthetic", "simbench" or "auto" (SimBench when installed)
 
     def __post_init__(self) -> None:
         ints = ("seed", "n_slots", "slot_minutes", "n_listings", "dr_slots", "dr_offerers")
@@ -99,6 +109,8 @@ class DayConfig:
             raise DayConfigError("n_prosumers", "must be from 4 to 55 (the feeder's loads) or null")
         if not 0.0 <= self.pv_share <= 1.0:
             raise DayConfigError("pv_share", "must be in [0, 1]")
+        if self.profiles not in PROFILE_SOURCES:
+            raise DayConfigError("profiles", f"must be one of {', '.join(PROFILE_SOURCES)}")
         for name in ("listing_price_per_kwh", "dr_reserve_per_kwh"):
             if not 0.0 <= getattr(self, name) < 1e6:
                 raise DayConfigError(name, "must be >= 0")
@@ -188,8 +200,9 @@ def _demand_response(
     sold = {row["id"]: float(row["energy_kwh"]) for row in event.clearing["sellers"]}
     winners = [p for p in (peers[i] for i in offerers) if sold.get(p, 0.0) > 0]
     short = winners[0] if winners else None
-    history = [day_profiles(len(peers), minutes, config.seed, pv_share=config.pv_share, day=-d).load_kwh
-               for d in range(HISTORY_DAYS, 0, -1)]
+    history = list(profiles.history_load_kwh) or [
+        day_profiles(len(peers), minutes, config.seed, pv_share=config.pv_share, day=-d).load_kwh
+        for d in range(HISTORY_DAYS, 0, -1)]
     delivered: dict[str, float] = {}
     baselines: dict[str, list[float]] = {}
     for i in offerers:
@@ -240,63 +253,27 @@ def _board(  # noqa: PLR0917 - private, the slot's inputs
     return board.review(check if check is not None else (lambda trades: ()))
 
 
-# ------------------------------------------------------------------------------------------ ledger
-class _Ledger:
-    """The embedded chain in ``OUT/ledger`` with the deployed suite, validators and the prosumers' signers."""
+# ------------------------------------------------------------------------------------------ profiles
+def make_profiles(config: DayConfig, n_prosumers: int) -> tuple[DayProfiles, str]:
+    """The day's profiles by ``config.profiles`` and a note on what was used (and why, on a fallback).
+    ``"simbench"`` raises :class:`DayConfigError` when SimBench cannot be read; ``"auto"`` falls back."""
+    if config.profiles != "synthetic":
+        from transactive.sim.simbench_profiles import SimbenchUnavailable, load_simbench_frames, simbench_day
 
-    def __init__(self, folder: Path, keys: Sequence[bytes]) -> None:
-        from transactive.ledger.audit import SlotArchive
-        from transactive.ledger.clearance import Validator, domain_of
-        from transactive.ledger.embedded import EmbeddedChain
-        from transactive.ledger.signing import Signer
-        from transactive.ledger.testing import deploy_suite
-
-        self.folder = folder
-        self.archive = SlotArchive(folder)
-        self.chain = EmbeddedChain(self.archive.chain_dir)
-        self.dep = deploy_suite(self.chain)
-        self.archive.create(registry=self.dep.registry.address, token=self.dep.token.address,
-                            slots=self.dep.slots.address)
-        self.archive.record_mint(10 * 1_000 * 10**6)  # deploy_suite mints 1,000 tokens to 10 accounts
-        self.validators = [Validator(self.chain.private_key(v)) for v in self.dep.validators]
-        self.domain = domain_of(self.chain, self.dep.slots)
-        self.signers = [Signer(k) for k in keys]
-        self.committed = 0
-        self.skipped = 0
-        self.matches = 0
-
-    def clear_slot(self, settlement: SlotSettlement, mechanism: str) -> None:
-        from transactive.ledger.clearance import run_slot
-        from transactive.ledger.orders_codec import OrderMessage, sign_order
-        from transactive.ledger.proofs import SlotBatch
-
-        slot = settlement.slot
-        residual = [s.net_wh - sum(s.stages[g].sold_wh - s.stages[g].bought_wh for g in ("bilateral", "listings"))
-                    for s in settlement.statements]
-        ask, bid = money_to_micro(0.015), money_to_micro(0.1)  # the grid alternatives settle_slot bids
-        sells = [(k, r) for k, r in enumerate(residual) if r > 0]
-        buys = [(k, -r) for k, r in enumerate(residual) if r < 0]
-        orders = tuple(
-            sign_order(self.signers[k], OrderMessage(self.signers[k].address, slot, side, wh, price, slot), self.domain)
-            for side, price, book in ((0, ask, sells), (1, bid, buys)) for k, wh in book
-        )
-        if not orders:
-            self.skipped += 1
-            return
-        batch = SlotBatch(self.domain, slot, orders, mechanism=mechanism)
-        final, _, _ = run_slot(self.chain, self.dep.slots, batch, self.validators, k=3)
-        self.archive.save(final)
-        self.committed += 1
-        auction_wh = {s.peer.lower(): s.stages["auction"].sold_wh - s.stages["auction"].bought_wh
-                      for s in settlement.statements}
-        self.matches += all(auction_wh.get(e.account.lower(), 0) == e.energy_wh for e in final.results)
-
-    def audit(self) -> str:
-        from transactive.ledger.audit import verify_archive
-
-        self.chain.close()
-        found = verify_archive(self.folder)
-        return "clean" if found is None else str(found)
+        try:
+            load_frame, pv_frame = load_simbench_frames()
+            profiles = simbench_day(load_frame, pv_frame, n_prosumers=n_prosumers, date=config.date,
+                                    slot_minutes=config.slot_minutes, seed=config.seed, pv_share=config.pv_share)
+            return profiles, ("SimBench measured household load (H0-A/B/C/G/L) and PV (PV1-8) profiles of "
+                              f"{config.date[5:]} 2016, persistence forecasts")
+        except (SimbenchUnavailable, ValueError) as exc:
+            if config.profiles == "simbench":
+                raise DayConfigError("profiles", str(exc)) from None
+            reason = str(exc)
+    else:
+        reason = "synthetic profiles requested"
+    profiles = day_profiles(n_prosumers, config.slot_minutes, config.seed, pv_share=config.pv_share)
+    return profiles, f"synthetic stand-ins for SimBench profiles ({reason})"
 
 
 # ------------------------------------------------------------------------------------------ the day
@@ -314,7 +291,7 @@ def run_day(
     buses = tuple(feeder.load_buses[:n])
     keys = _peer_keys(config.seed, n)
     peers = tuple(Signer(k).address for k in keys)
-    profiles = day_profiles(n, config.slot_minutes, config.seed, pv_share=config.pv_share)
+    profiles, profiles_note = make_profiles(config, n)
     load = profiles.load_kwh[:, : config.n_slots].copy()
     event, baselines = _demand_response(config, peers, profiles, load)
     net = profiles.pv_kwh[:, : config.n_slots] - load
@@ -327,8 +304,18 @@ def run_day(
 
         check = power_flow_check(load_network(), dict(zip(peers, buses, strict=True)), slot_hours=config.slot_hours)
     folder = Path(out_dir) if out_dir is not None else None
-    ledger = _Ledger(folder / "ledger", keys) if folder is not None and config.on_chain else None
+    ledger = None
+    if folder is not None and config.on_chain:
+        from transactive.sim.day_ledger import DayLedger
+
+        previous = folder / "ledger"
+        if previous.exists():  # a previous run's archive: the day starts from a fresh chain
+            if not (previous / "ledger.json").is_file():
+                raise DayConfigError("out_dir", f"{previous} exists and is not a ledger archive; choose another folder")
+            shutil.rmtree(previous)
+        ledger = DayLedger(folder / "ledger", keys, buses)
     settlements = []
+    tokens: dict[str, Any] = {}
     try:
         for slot in range(config.n_slots):
             forecast_wh = [energy_to_wh(float(x)) for x in forecast[:, slot]]
@@ -338,23 +325,56 @@ def run_day(
             settlements.append(settled)
             if ledger is not None:
                 ledger.clear_slot(settled, config.mechanism)
+                ledger.settle_slot(settled)
+                if event is not None and slot == config.dr_window[1] - 1:
+                    ledger.settle_event(event)
             if progress is not None:
                 progress(slot)
-        audit = ledger.audit() if ledger is not None else "not run (no ledger)"
+        if ledger is not None:
+            peer_money, money = statement_sums(peers, settlements, event)
+            tokens = ledger.finish({**peer_money, **money})
     except BaseException:
         if ledger is not None:
             ledger.chain.close()
         raise
-    summary = summarise(config, peers, settlements, event, ledger, audit)
+    summary = summarise(config, peers, settlements, event, ledger, tokens)
+    summary["profiles"] = {"source": profiles.source, "description": profiles_note,
+                           "assignment": dict(zip(peers, profiles.assignment, strict=True)) if profiles.assignment
+                           else {}}
     return DayResult(config, peers, buses, profiles, load, tuple(settlements), event, baselines, summary,
                      time.perf_counter() - started, folder)
 
 
+def statement_sums(
+    peers: Sequence[str], settlements: Sequence[SlotSettlement], event: NegawattEvent | None
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Every prosumer's and every account's (``DAY_ACCOUNTS``) statement sum over the day, micro-tokens
+    (> 0 received): the slots' statements and accounts plus the demand-response event's postings."""
+    money = dict.fromkeys(DAY_ACCOUNTS, 0)
+    peer_money = dict.fromkeys(peers, 0)
+    for x in settlements:
+        for s in x.statements:
+            peer_money[s.peer] += s.money_micro
+        for account, value in x.accounts.items():
+            money[account] += value
+    if event is not None and event.settlement is not None:
+        for p in event.settlement["postings"]:
+            account, value = str(p["account"]), int(p["amount_micro"])
+            if account.startswith("member:"):
+                peer_money[account.removeprefix("member:")] += value
+            elif account.startswith("aggregator:"):
+                money["aggregator"] += value
+            else:
+                money["balancing"] += value
+    return peer_money, money
+
+
 def summarise(  # noqa: PLR0917 - the day's parts
     config: DayConfig, peers: Sequence[str], settlements: Sequence[SlotSettlement], event: NegawattEvent | None,
-    ledger: _Ledger | None, audit: str,
+    ledger: DayLedger | None, tokens: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The day's digest: energy by stage, money by account, conservation checks, the event, the ledger."""
+    """The day's digest: energy by stage, money by account, conservation checks, the event, the ledger
+    (``tokens``: :meth:`DayLedger.finish`'s figures)."""
     energy: dict[str, float] = {}
     for stage in STAGES:
         sold = sum(s.stages[stage].sold_wh for x in settlements for s in x.statements)
@@ -363,23 +383,11 @@ def summarise(  # noqa: PLR0917 - the day's parts
             energy["grid export"], energy["grid import"] = wh_to_kwh(sold), wh_to_kwh(bought)
         else:
             energy[stage] = wh_to_kwh(sold)
-    money = dict.fromkeys(("prosumers", *DAY_ACCOUNTS), 0)
-    peer_money = dict.fromkeys(peers, 0)
-    for x in settlements:
-        for s in x.statements:
-            peer_money[s.peer] += s.money_micro
-        for account, value in x.accounts.items():
-            money[account] += value
+    peer_money, accounts = statement_sums(peers, settlements, event)
+    money = {"prosumers": sum(peer_money.values()), **accounts}
     dr: dict[str, Any] = {"ran": False}
     if event is not None and event.settlement is not None and event.clearing is not None:
         postings = {p["account"]: int(p["amount_micro"]) for p in event.settlement["postings"]}
-        for account, value in postings.items():
-            if account.startswith("member:"):
-                peer_money[account.removeprefix("member:")] += value
-            elif account.startswith("aggregator:"):
-                money["aggregator"] += value
-            else:
-                money["balancing"] += value
         window = config.dr_window
         dr = {
             "ran": True, "window_slots": list(window), "target_kwh": event.spec.target_kwh,
@@ -392,7 +400,6 @@ def summarise(  # noqa: PLR0917 - the day's parts
             "penalties": list(event.settlement["penalties"]),
             "postings_sum_micro": sum(postings.values()),
         }
-    money["prosumers"] = sum(peer_money.values())
     checks = {
         "every slot balances to 0 micro-tokens": all(x.balance_micro == 0 for x in settlements),
         "day's money sums to 0 micro-tokens": sum(money.values()) == 0,
@@ -403,15 +410,21 @@ def summarise(  # noqa: PLR0917 - the day's parts
             for x in settlements for g in ("bilateral", "listings", "auction")),
     }
     prices = [x.auction.price_per_kwh for x in settlements if x.auction is not None]
-    chain: dict[str, Any] = {"audit": audit}
+    chain: dict[str, Any] = {"audit": tokens.get("audit", "not run (no ledger)")}
     if ledger is not None:
+        checks["on-chain token balances equal starting balance + statements (micro-token)"] = (
+            tokens["balances_equal_statements"] == tokens["accounts_checked"])
+        checks["token supply conserved on chain"] = tokens["final_supply_micro"] == tokens["starting_supply_micro"]
         chain.update({
             "slots_committed": ledger.committed, "slots_without_orders": ledger.skipped,
             "slots_where_chain_energy_matches_auction": ledger.matches,
+            **{k: v for k, v in tokens.items() if k != "audit"},
             "on_chain": "per slot: the auction stage's signed orders (order root), the validators' recomputed "
-                        "result root and 3-of-4 endorsements (Proof of Clearance); archive audited",
-            "off_chain": "token transfers: bilateral, listing, auction, grid and demand-response money is "
-                         "settled off chain in micro-tokens (the traders hold no tokens on the chain)",
+                        "result root and 3-of-4 endorsements (Proof of Clearance); every slot's bilateral, "
+                        "listing, auction and grid money and the demand-response event's as token transfers "
+                        "(EnergyToken.settle batches by the operator)",
+            "off_chain": "the statements (integer micro-tokens) the transfers settle; the audit checks every "
+                         "account's balance against them",
         })
     return {
         "date": config.date, "slots": config.n_slots, "slot_minutes": config.slot_minutes, "seed": config.seed,

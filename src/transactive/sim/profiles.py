@@ -1,7 +1,7 @@
-"""Deterministic synthetic 15-minute household load and PV profiles (stand-ins for SimBench profiles).
+"""Deterministic synthetic 15-minute household load and PV profiles (the fallback for SimBench's profiles).
 
-SimBench's measured profiles are a 380 MB download and are not installed, so the simulated day uses
-documented shapes instead (``docs/day.md``):
+The simulated day uses SimBench's measured profiles when the optional ``simbench`` package is installed
+(:mod:`transactive.sim.simbench_profiles`) and these documented shapes otherwise (``docs/day.md``):
 
 * **household load** (kW): a night base of 0.25 plus a morning peak (Gaussian, centre 07:30, width 1.2 h,
   height 0.9) and an evening peak (centre 19:00, width 1.8 h, height 1.6), scaled per household by a factor
@@ -30,8 +30,10 @@ FloatArray = NDArray[np.float64]
 
 @dataclass(frozen=True, eq=False)
 class DayProfiles:
-    """Per prosumer (rows) and interval (columns), kWh: forecast (noise-free) and metered load and PV, and
-    each prosumer's PV peak power (kWp, 0 without PV) and load scale."""
+    """Per prosumer (rows) and interval (columns), kWh: forecast and metered load and PV, and each prosumer's
+    PV peak power (kWp, 0 without PV) and load scale; ``source`` (``"synthetic"`` or ``"simbench"``), the
+    metered load of history days for demand-response baselines (oldest first; empty: synthetic history days)
+    and each prosumer's profile assignment (e.g. ``"H0-A + PV3"``; empty for synthetic)."""
 
     load_forecast_kwh: FloatArray
     load_kwh: FloatArray
@@ -39,6 +41,9 @@ class DayProfiles:
     pv_kwh: FloatArray
     pv_kwp: FloatArray
     load_scale: FloatArray
+    source: str = "synthetic"
+    history_load_kwh: tuple[FloatArray, ...] = ()
+    assignment: tuple[str, ...] = ()
 
     @property
     def net_forecast_kwh(self) -> FloatArray:
@@ -66,6 +71,16 @@ def pv_shape(hours: FloatArray) -> FloatArray:
     return result
 
 
+def households(n_prosumers: int, seed: int, pv_share: float = 0.6) -> tuple[FloatArray, FloatArray]:
+    """The households of ``seed``: load scale (uniform in [0.6, 1.6]) and PV peak power (kWp, uniform in [2, 6]
+    for the ``pv_share`` that have PV, else 0)."""
+    homes = np.random.default_rng([seed, 0])
+    load_scale = homes.uniform(0.6, 1.6, n_prosumers)
+    has_pv = homes.random(n_prosumers) < pv_share
+    pv_kwp: FloatArray = np.where(has_pv, homes.uniform(2.0, 6.0, n_prosumers), 0.0)
+    return load_scale, pv_kwp
+
+
 def day_profiles(
     n_prosumers: int, interval_minutes: int = 15, seed: int = 0, *, pv_share: float = 0.6, day: int = 0
 ) -> DayProfiles:
@@ -75,10 +90,7 @@ def day_profiles(
     n_intervals = 1440 // interval_minutes
     hours: FloatArray = ((np.arange(n_intervals) + 0.5) * interval_minutes / 60.0).astype(np.float64)
     slot_hours = interval_minutes / 60.0
-    homes = np.random.default_rng([seed, 0])
-    load_scale = homes.uniform(0.6, 1.6, n_prosumers)
-    has_pv = homes.random(n_prosumers) < pv_share
-    pv_kwp = np.where(has_pv, homes.uniform(2.0, 6.0, n_prosumers), 0.0)
+    load_scale, pv_kwp = households(n_prosumers, seed, pv_share)
     weather = np.random.default_rng([seed, 1, day + 10_000])
     clearness = weather.uniform(0.7, 1.0)
     load_forecast = np.outer(load_scale, load_shape_kw(hours)) * slot_hours

@@ -41,7 +41,8 @@ def _plots(result: DayResult, folder: Path) -> None:
     w0, w1 = result.config.dr_window
     if result.event is not None:
         ax.axvspan(w0 * result.config.slot_hours, w1 * result.config.slot_hours, alpha=0.15, label="DR event")
-    ax.set(xlabel="hour of day", ylabel="kWh per slot", title="Community energy per slot (synthetic profiles)")
+    ax.set(xlabel="hour of day", ylabel="kWh per slot",
+           title=f"Community energy per slot ({result.profiles.source} profiles)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(folder / "net_load.png", dpi=90)
@@ -111,7 +112,17 @@ def write_report(result: DayResult, folder: str | Path) -> Path:
                ("winners", str(len(dr.get("winners", [])))),
                ("secondary trades", str(sum(len(s["bought"]) for s in dr.get("secondary", [])))),
                ("penalties", str(len(dr.get("penalties", []))))]
-    ledger = [(k, str(v)) for k, v in summary["ledger"].items()]
+    ledger = [(k, str(v)) for k, v in summary["ledger"].items() if k not in ("addresses", "balances_micro")]
+    tokens = [(f"{k} {a[:10]}…", f"{b[0] / 1e6:,.6f} → {b[1] / 1e6:,.6f}")
+              for k, a in summary["ledger"].get("addresses", {}).items()
+              for b in [summary["ledger"]["balances_micro"][a]]]
+    token_section = "" if not tokens else (
+        "<h2>Token balances on chain (tokens)</h2>"
+        + _table(tokens, ("account", "starting → final (= starting + statements)")))
+    assigned = summary["profiles"]["assignment"]
+    assignment = "" if not assigned else (
+        "<details><summary>profile of each prosumer</summary>"
+        + _table([(p[:10] + "…", v) for p, v in assigned.items()], ("prosumer", "SimBench profile")) + "</details>")
     images = "".join(f'<h3>{name}</h3><img src="{name}" alt="{name}">' for name in PLOTS)
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Transactive simulated day {html.escape(summary["date"])}</title>
@@ -121,13 +132,14 @@ table{{border-collapse:collapse;margin-bottom:1em}}img{{max-width:100%}}</style>
 <p>{summary["prosumers"]} prosumers of the IEEE European LV feeder, {summary["slots"]} slots of
 {summary["slot_minutes"]} min, seed {summary["seed"]}, community auction <code>{summary["mechanism"]}</code>,
 runtime {result.runtime_s:.1f} s.</p>
-<p><b>Profiles are synthetic stand-ins for SimBench profiles</b> (SimBench is not installed): household
-load with a morning and an evening peak plus noise, PV bell curves scaled per prosumer; see docs/day.md.</p>
+<p><b>Profiles: {html.escape(summary["profiles"]["description"])}</b>; see docs/day.md.</p>
+{assignment}
 <h2>Energy by stage (kWh)</h2>{_table(energy, ("stage", "kWh"))}
 <h2>Money by account (tokens; &gt; 0 received)</h2>{_table(money, ("account", "tokens"))}
 <h2>Conservation checks</h2>{_table(checks, ("check", "result"))}
 <h2>Demand-response event</h2>{_table(dr_rows, ("item", "value"))}
 <h2>Ledger</h2>{_table(ledger, ("item", "value"))}
+{token_section}
 <h2>Plots</h2>{images}
 </body></html>
 """

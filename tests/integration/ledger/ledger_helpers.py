@@ -9,7 +9,12 @@ import pytest
 
 from transactive.ledger.chain import ChainRevert
 from transactive.ledger.commitments import SettlementTree
-from transactive.ledger.testing import MODE_BATCH, Deployment, sign_endorsement
+from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.market_batch import at_batch_resolution
+from transactive.ledger.signing import Signer
+from transactive.ledger.testing import MODE_BATCH, ROLE_PROSUMER, Deployment, bus, deploy_suite, sign_endorsement
+from transactive.marketfile import Market
+from transactive.sim.scenario import generate_scenario
 
 ORDER_ROOT = bytes.fromhex("ab" * 32)
 
@@ -82,3 +87,36 @@ def cleared_batch_slot(dep: Deployment, slot: int,
 
 def batch_args(tree: SettlementTree) -> list[tuple[str, int, int]]:
     return [(a, e, m) for _, a, e, m in tree.rows]
+
+
+# --------------------------------------------------------------------------- a grid-aware community
+N_PROSUMERS = 20  # P-20: 11 sellers, 9 buyers on distinct load buses of the IEEE LV feeder
+BASE_ACCOUNTS = 12  # deploy_suite's accounts; the prosumers of this slot come after them
+MINT_MICRO = 1_000 * 10**6
+PARAMS = {"feeder": "ieee_european_lv", "charge_per_km": 0.5}  # a charge large enough to show in micro-tokens
+
+
+def market_document() -> dict[str, Any]:
+    """A dpda_matched market file at the batch's resolution, so the off-chain run and the batch see the
+    same numbers."""
+    return at_batch_resolution(generate_scenario(N_PROSUMERS, "non_cooperative", seed=7).to_market("dpda_matched",
+                                                                                                  PARAMS))
+
+
+def setup_members(chain: EmbeddedChain, market: Market) -> tuple[Deployment, dict[str, Signer]]:
+    """deploy_suite, then one member per participant (dev account 12+k) at its feeder bus, funded and
+    approving MarketSlots."""
+    dep = deploy_suite(chain)  # X^A = X^M = 1%
+    ids = [*market.sellers.ids, *market.buyers.ids]
+    buses = dict(zip(market.sellers.ids, market.sellers.attributes["bus"].tolist(), strict=True))
+    buses |= dict(zip(market.buyers.ids, market.buyers.attributes["bus"].tolist(), strict=True))
+    signers = {}
+    for k, pid in enumerate(ids):
+        address = chain.accounts[BASE_ACCOUNTS + k]
+        chain.transact(dep.registry, "set_member", address, ROLE_PROSUMER, bus(str(buses[pid])))
+        chain.transact(dep.token, "mint", address, MINT_MICRO)
+        chain.transact(dep.token, "approve", dep.slots.address, 2**256 - 1, sender=address)
+        signers[pid] = Signer(chain.private_key(address))
+    return dep, signers
+
+

@@ -15,7 +15,7 @@ from ledger_helpers import (
 )
 
 from transactive.ledger.chain import ChainRevert, decode_events
-from transactive.ledger.commitments import SettlementTree
+from transactive.ledger.commitments import MINER_LEAF, SettlementTree
 from transactive.ledger.commitments import settlement_leaf as leaf_hash
 from transactive.ledger.testing import (
     CANCELLED,
@@ -231,6 +231,34 @@ def test_claims_settlement(dep: Deployment) -> None:
     after = _balances(dep, [p[0], p[1], p[2], dep.dso])
     assert [a - b for a, b in zip(after, before, strict=True)] == [100_000, 300_000, 380_000, 20_000]
     assert c.call(dep.token, "balanceOf", dep.slots.address) == 0
+
+
+def test_claims_reward_leaves_pay_auctioneer_and_miner(dep: Deployment) -> None:
+    """The auctioneer's reward is in its own leaf; the MINER_LEAF (zero address) leaf pays the slot's
+    miner, once; the claims pay out exactly the escrow."""
+    c = dep.chain
+    slot = 5
+    p = dep.prosumers
+    auctioneer = str(c.call(dep.slots, "auctioneer_of", slot))
+    miner = dep.validators[3]
+    assert c.call(dep.slots, "MINER_LEAF") == MINER_LEAF
+    c.transact(dep.slots, "open_slot", slot, MODE_CLAIMS, sender=auctioneer)
+    c.transact(dep.slots, "deposit_escrow", slot, 600_000, sender=p[0])
+    c.transact(dep.slots, "commit_orders", slot, ORDER_ROOT, 2, sender=auctioneer)
+    rows = [(slot, p[0], 2_000, -500_000), (slot, p[1], -2_000, 480_000), (slot, auctioneer, 0, 5_000),
+            (slot, dep.dso, 0, 10_000), (slot, MINER_LEAF, 0, 5_000)]
+    tree = SettlementTree.build(rows)
+    c.transact(dep.slots, "submit_result", slot, tree.root, endorse(dep, slot, tree.root, dep.validators[:3]),
+               sender=miner)
+    watched = [p[0], p[1], auctioneer, dep.dso, miner]
+    before = _balances(dep, watched)
+    for row in rows:
+        c.transact(dep.slots, "claim", *row, tree.proof(row), sender=p[4])
+    after = _balances(dep, watched)
+    assert [a - b for a, b in zip(after, before, strict=True)] == [100_000, 480_000, 5_000, 10_000, 5_000]
+    assert sum(after) - sum(before) == 600_000  # the escrow, all of it
+    assert c.call(dep.token, "balanceOf", dep.slots.address) == 0
+    assert_rejected(dep, lambda: c.transact(dep.slots, "claim", *rows[4], tree.proof(rows[4])), "already claimed")
 
 
 def test_claim_cannot_exceed_escrow(dep: Deployment) -> None:

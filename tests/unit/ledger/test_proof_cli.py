@@ -79,3 +79,20 @@ def test_failures_exit_2_with_one_line(
     out.write_text(json.dumps(doc))
     assert _run(["proof", "--verify", str(out)]) == 2
     assert "struct hash" in capsys.readouterr().err
+
+
+def test_attributes_proof(tmp_path: Path, domain: Domain, signers: list[Signer],
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    from transactive.ledger.attributes import ParticipantAttributes, sign_attributes
+
+    seller = signers[0]
+    order = sign_order(seller, OrderMessage(seller.address, 2, SIDE_SELL, 1000, 50000, 5), domain)
+    record = ParticipantAttributes.from_values(seller.address, slot=2, bus="34", distance_pref_m=80, a=0.1)
+    batch = SlotBatch(domain, 2, (order,), attributes=(sign_attributes(seller, record, domain),))
+    path, out = tmp_path / "batch.json", tmp_path / "p.json"
+    save_batch(batch, path)
+    assert _run(["proof", str(path), "--account", seller.address, "--attributes", "--out", str(out)]) == 0
+    assert _run(["proof", "--verify", str(out), "--root", "0x" + batch.order_root.hex()]) == 0
+    assert capsys.readouterr().out.startswith(f"valid attributes of {seller.address} (bus '34')")
+    assert _run(["proof", str(path), "--account", signers[1].address, "--attributes"]) == 2
+    assert "no attributes of" in capsys.readouterr().err

@@ -8,6 +8,9 @@
      in the Registry on every transfer, so revoking a member freezes its balance), and only Registry admins
      mint or burn. transferFrom follows ERC-20: the spender needs an allowance; an allowance of
      max_value(uint256) is not decreased (infinite approval).
+     settle() lets an admin (the consortium operator) post a balanced batch of signed amounts in one
+     transaction, e.g. a market slot's off-chain statement; it creates no power an admin lacks (admins
+     already mint and burn), and every posting is logged as an ordinary Transfer through this contract.
 """
 
 from ethereum.ercs import IERC20
@@ -19,6 +22,11 @@ interface IRegistry:
     def has_role(account: address, role: uint256) -> bool: view
 
 ROLE_ADMIN: constant(uint256) = 16
+MAX_POSTINGS: public(constant(uint256)) = 256
+
+struct Posting:
+    account: address
+    amount_micro: int256
 
 event Transfer:
     sender: indexed(address)
@@ -37,6 +45,13 @@ totalSupply: public(uint256)
 balanceOf: public(HashMap[address, uint256])
 allowance: public(HashMap[address, HashMap[address, uint256]])
 registry: public(IRegistry)
+settled: public(HashMap[bytes32, bool])
+
+event Settled:
+    ref: indexed(bytes32)
+    operator: indexed(address)
+    postings: uint256
+    volume: uint256
 
 
 @deploy
@@ -112,3 +127,36 @@ def burn(holder: address, amount: uint256):
     self.balanceOf[holder] -= amount
     self.totalSupply -= amount
     log Transfer(sender=holder, receiver=empty(address), value=amount)
+
+
+@external
+def settle(ref: bytes32, postings: DynArray[Posting, MAX_POSTINGS]):
+    """
+    @notice Post a balanced batch of signed amounts (admins only), once per `ref`: amount_micro > 0
+            credits the account, < 0 debits it, and the amounts must sum to zero, so no token is created or
+            destroyed. Every account must be a member. Credits are applied first, then debits (checked:
+            the whole call reverts if any balance would go below zero). Each posting logs a Transfer through
+            this contract (credit: token -> account, debit: account -> token; the contract's own balance
+            is unchanged), then Settled(ref, operator, count, volume = sum of credits).
+    @param ref A non-zero reference of the batch (e.g. the hash of the statement it settles); a reference
+           already settled is rejected, so a batch cannot be posted twice.
+    """
+    assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "token: not admin"
+    assert ref != empty(bytes32), "token: zero settlement reference"
+    assert not self.settled[ref], "token: reference already settled"
+    credits: uint256 = 0
+    debits: uint256 = 0
+    for p: Posting in postings:
+        assert staticcall self.registry.is_member(p.account), "token: posting account not a member"
+        if p.amount_micro > 0:
+            credits += convert(p.amount_micro, uint256)
+            self.balanceOf[p.account] += convert(p.amount_micro, uint256)
+            log Transfer(sender=self, receiver=p.account, value=convert(p.amount_micro, uint256))
+    for p: Posting in postings:
+        if p.amount_micro < 0:
+            debits += convert(-p.amount_micro, uint256)
+            self.balanceOf[p.account] -= convert(-p.amount_micro, uint256)
+            log Transfer(sender=p.account, receiver=self, value=convert(-p.amount_micro, uint256))
+    assert credits == debits, "token: postings do not sum to zero"
+    self.settled[ref] = True
+    log Settled(ref=ref, operator=msg.sender, postings=len(postings), volume=credits)

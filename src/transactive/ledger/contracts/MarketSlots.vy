@@ -23,12 +23,19 @@
          C + rA + rM == D exactly, else the whole call reverts. At most MAX_ROWS leaves.
        MODE_CLAIMS (2): buyers escrow tokens while the slot is FOR_SALE; after endorsement every account
          claims its single leaf once with a Merkle proof (anyone may submit the claim; tokens always go to
-         the account). A debit leaf moves |amount| from the account's escrow into the slot pool and
-         refunds the rest of its escrow; a credit leaf is paid from the pool (and refunds any escrow).
-         The pool can never go negative, so no token is created; the rewards are ordinary credit leaves.
+         the account, or to the miner for the MINER_LEAF leaf). A debit leaf moves |amount| from the
+         account's escrow into the slot pool and refunds the rest of its escrow; a credit leaf is paid from the pool (and refunds any escrow).
+         The pool can never go negative, so no token is created. The rewards are credit leaves: the
+         auctioneer's reward is added to the auctioneer's leaf; the miner's (unknown when the root is
+         endorsed) is a leaf of MINER_LEAF (the zero address), which claim() pays to the slot's miner.
          The result must contain a leaf (amount 0 if it did not trade) for every escrow depositor.
      An admin may cancel a slot that has not been endorsed yet (e.g. the validators never reached k);
      depositors then withdraw their escrow.
+     Challenge path: for dispute_blocks blocks after submit_result (set by an admin; 0 disables it) any
+     registered validator may dispute(slot): CLEARED -> DISPUTED, and the slot can neither settle nor be
+     claimed (nor does either work during the window). An admin resolves it: resolve_dispute with a root
+     re-endorsed by k validators (-> CLEARED, final, settles at once) or cancel_slot (-> CANCELLED,
+     escrow withdrawable).
 """
 
 interface IRegistry:
@@ -48,11 +55,14 @@ RESERVE_NOT_MET: public(constant(uint256)) = 2
 CLEARED: public(constant(uint256)) = 3
 SETTLED: public(constant(uint256)) = 4
 CANCELLED: public(constant(uint256)) = 5
+DISPUTED: public(constant(uint256)) = 6
 MODE_BATCH: public(constant(uint256)) = 1
 MODE_CLAIMS: public(constant(uint256)) = 2
 ROLE_ADMIN: constant(uint256) = 16
 PPM: constant(uint256) = 1_000_000
 MAX_ROWS: public(constant(uint256)) = 128
+# claims mode: the result leaf of the miner's reward names this account; claim() pays it to the slot's miner
+MINER_LEAF: public(constant(address)) = empty(address)
 MAX_TREE: constant(uint256) = 255
 MAX_SIGS: public(constant(uint256)) = 32
 MAX_PROOF: constant(uint256) = 64
@@ -78,6 +88,8 @@ struct Slot:
     auctioneer_ppm: uint256
     miner_ppm: uint256
     pool: uint256
+    cleared_block: uint256
+    resolved: bool
 
 struct Row:
     account: address
@@ -115,6 +127,15 @@ event EscrowDeposited:
 event SlotCancelled:
     slot: indexed(uint256)
 
+event Disputed:
+    slot: indexed(uint256)
+    validator: indexed(address)
+
+event DisputeResolved:
+    slot: indexed(uint256)
+    result_root: bytes32
+    cancelled: bool
+
 event Claimed:
     slot: indexed(uint256)
     account: indexed(address)
@@ -126,6 +147,7 @@ token: public(IToken)
 auctioneer_ppm: public(uint256)
 miner_ppm: public(uint256)
 slots: public(HashMap[uint256, Slot])
+dispute_blocks: public(uint256)
 escrow: public(HashMap[uint256, HashMap[address, uint256]])
 claimed: public(HashMap[uint256, HashMap[address, bool]])
 
@@ -276,19 +298,16 @@ def commit_orders(slot: uint256, order_root: bytes32, order_count: uint256):
     log OrdersCommitted(slot=slot, order_root=order_root, order_count=order_count)
 
 
-@external
-def submit_result(slot: uint256, result_root: bytes32, signatures: DynArray[Bytes[65], MAX_SIGS]):
+@internal
+@view
+def _check_endorsements(slot: uint256, order_root: bytes32, result_root: bytes32,
+                        signatures: DynArray[Bytes[65], MAX_SIGS]) -> uint256:
     """
-    @notice RESERVE_NOT_MET -> CLEARED. A validator (the miner: first valid solver) submits the result
-            root with at least k signatures by distinct validators (65 bytes r || s || v, v in {27, 28},
-            low s). Any invalid, duplicate or non-validator signature rejects the whole call.
+    @dev At least k signatures of distinct validators over Endorsement(slot, order_root, result_root);
+         any invalid, high-s, duplicate or non-validator signature reverts.
     """
-    s: Slot = self.slots[slot]
-    assert s.state == RESERVE_NOT_MET, "slots: slot not RESERVE_NOT_MET"
-    assert staticcall self.registry.is_validator(msg.sender), "slots: miner not a validator"
-    assert result_root != empty(bytes32), "slots: empty result root"
     assert len(signatures) >= staticcall self.registry.threshold(), "slots: too few endorsements"
-    digest: bytes32 = self._digest(slot, s.order_root, result_root)
+    digest: bytes32 = self._digest(slot, order_root, result_root)
     signers: DynArray[address, MAX_SIGS] = []
     for sig: Bytes[65] in signatures:
         assert len(sig) == 65, "slots: bad signature length"
@@ -302,10 +321,36 @@ def submit_result(slot: uint256, result_root: bytes32, signatures: DynArray[Byte
         assert staticcall self.registry.is_validator(signer), "slots: signer not a validator"
         assert signer not in signers, "slots: duplicate signer"
         signers.append(signer)
+    return len(signers)
+
+
+@internal
+@view
+def _settleable(s: Slot):
+    """
+    @dev A CLEARED slot may settle (or be claimed) once its dispute window is over or a dispute resolved.
+    """
+    assert s.state == CLEARED, "slots: slot not CLEARED"
+    assert s.resolved or block.number > s.cleared_block + self.dispute_blocks, "slots: dispute window open"
+
+
+@external
+def submit_result(slot: uint256, result_root: bytes32, signatures: DynArray[Bytes[65], MAX_SIGS]):
+    """
+    @notice RESERVE_NOT_MET -> CLEARED. A validator (the miner: first valid solver) submits the result
+            root with at least k signatures by distinct validators (65 bytes r || s || v, v in {27, 28},
+            low s). Any invalid, duplicate or non-validator signature rejects the whole call.
+    """
+    s: Slot = self.slots[slot]
+    assert s.state == RESERVE_NOT_MET, "slots: slot not RESERVE_NOT_MET"
+    assert staticcall self.registry.is_validator(msg.sender), "slots: miner not a validator"
+    assert result_root != empty(bytes32), "slots: empty result root"
+    count: uint256 = self._check_endorsements(slot, s.order_root, result_root, signatures)
     self.slots[slot].state = CLEARED
     self.slots[slot].result_root = result_root
     self.slots[slot].miner = msg.sender
-    log ResultEndorsed(slot=slot, result_root=result_root, miner=msg.sender, endorsements=len(signers))
+    self.slots[slot].cleared_block = block.number
+    log ResultEndorsed(slot=slot, result_root=result_root, miner=msg.sender, endorsements=count)
 
 
 @external
@@ -316,7 +361,7 @@ def settle_batch(slot: uint256, rows: DynArray[Row, MAX_ROWS]):
             rebuild the endorsed result root and balance (credits + rewards == debits).
     """
     s: Slot = self.slots[slot]
-    assert s.state == CLEARED, "slots: slot not CLEARED"
+    self._settleable(s)
     assert s.mode == MODE_BATCH, "slots: not a batch slot"
     n: uint256 = len(rows)
     assert n > 0, "slots: no rows"
@@ -365,7 +410,7 @@ def claim(slot: uint256, account: address, energy_wh: int256, amount_micro: int2
     @notice Settle one account's leaf of an endorsed claims-mode slot, once, with its Merkle proof.
     """
     s: Slot = self.slots[slot]
-    assert s.state == CLEARED, "slots: slot not CLEARED"
+    self._settleable(s)
     assert s.mode == MODE_CLAIMS, "slots: not a claims slot"
     assert not self.claimed[slot][account], "slots: already claimed"
     node: bytes32 = self._leaf(slot, account, energy_wh, amount_micro)
@@ -373,6 +418,10 @@ def claim(slot: uint256, account: address, energy_wh: int256, amount_micro: int2
         node = self._hash_pair(node, p)
     assert node == s.result_root, "slots: invalid proof"
     self.claimed[slot][account] = True
+    # the miner's reward leaf names MINER_LEAF (the miner is unknown when the root is endorsed)
+    payee: address = account
+    if account == MINER_LEAF:
+        payee = s.miner
     held: uint256 = self.escrow[slot][account]
     self.escrow[slot][account] = 0
     pay: uint256 = 0
@@ -387,20 +436,70 @@ def claim(slot: uint256, account: address, energy_wh: int256, amount_micro: int2
         self.slots[slot].pool = s.pool - credit
         pay = held + credit
     if pay > 0:
-        assert extcall self.token.transfer(account, pay)
+        assert extcall self.token.transfer(payee, pay)
     log Claimed(slot=slot, account=account, energy_wh=energy_wh, amount_micro=amount_micro)
 
 
 @external
 def cancel_slot(slot: uint256):
     """
-    @notice FOR_SALE or RESERVE_NOT_MET -> CANCELLED (admins only): a slot that cannot be endorsed.
+    @notice FOR_SALE or RESERVE_NOT_MET -> CANCELLED (admins only): a slot that cannot be endorsed; and
+            DISPUTED -> CANCELLED: the consortium rejects a disputed result (escrow is then withdrawable).
     """
     assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "slots: not admin"
     state: uint256 = self.slots[slot].state
-    assert state == FOR_SALE or state == RESERVE_NOT_MET, "slots: only an open, unendorsed slot"
+    assert state == FOR_SALE or state == RESERVE_NOT_MET or state == DISPUTED, \
+        "slots: only an open, unendorsed or disputed slot"
     self.slots[slot].state = CANCELLED
+    if state == DISPUTED:
+        log DisputeResolved(slot=slot, result_root=empty(bytes32), cancelled=True)
     log SlotCancelled(slot=slot)
+
+
+@external
+def set_dispute_window(blocks: uint256):
+    """
+    @notice Number of blocks after submit_result during which a validator may dispute the result and
+            the slot cannot settle (admins only; 0, the default, disables disputes). Applies to every
+            CLEARED slot not yet settled.
+    """
+    assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "slots: not admin"
+    self.dispute_blocks = blocks
+
+
+@external
+def dispute(slot: uint256):
+    """
+    @notice CLEARED -> DISPUTED: any registered validator contests an endorsed result within the dispute
+            window (e.g. it recomputed the slot and got another root). The slot cannot settle or be
+            claimed until an admin resolves the dispute.
+    """
+    s: Slot = self.slots[slot]
+    assert s.state == CLEARED, "slots: slot not CLEARED"
+    assert staticcall self.registry.is_validator(msg.sender), "slots: not a validator"
+    assert not s.resolved, "slots: dispute already resolved"
+    assert block.number <= s.cleared_block + self.dispute_blocks, "slots: dispute window closed"
+    self.slots[slot].state = DISPUTED
+    log Disputed(slot=slot, validator=msg.sender)
+
+
+@external
+def resolve_dispute(slot: uint256, result_root: bytes32, signatures: DynArray[Bytes[65], MAX_SIGS]):
+    """
+    @notice DISPUTED -> CLEARED (admins only) with a re-endorsed result root: at least k signatures of
+            distinct validators over Endorsement(slot, orderRoot, result_root), as submit_result requires
+            (the same root to confirm it, another to correct it). The slot can then settle at once and
+            cannot be disputed again. To reject the result instead, cancel_slot.
+    """
+    assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "slots: not admin"
+    s: Slot = self.slots[slot]
+    assert s.state == DISPUTED, "slots: slot not DISPUTED"
+    assert result_root != empty(bytes32), "slots: empty result root"
+    count: uint256 = self._check_endorsements(slot, s.order_root, result_root, signatures)
+    self.slots[slot].state = CLEARED
+    self.slots[slot].result_root = result_root
+    self.slots[slot].resolved = True
+    log DisputeResolved(slot=slot, result_root=result_root, cancelled=False)
 
 
 @external

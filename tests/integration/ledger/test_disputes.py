@@ -1,0 +1,162 @@
+"""Challenge path on both engines: k colluding validators finalise a wrong root; an honest validator
+recomputes and disputes it within the dispute window; the slot can then neither settle nor be claimed until
+the consortium admin resolves it (a re-endorsed root, or cancellation with the escrow refunded)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from ledger_helpers import assert_rejected
+
+from transactive.ledger.chain import ChainRevert
+from transactive.ledger.clearance import (
+    Validator,
+    dispute_if_wrong,
+    domain_of,
+    open_slot,
+    recompute,
+    resolve_dispute,
+    settle,
+    slot_rewards,
+)
+from transactive.ledger.commitments import ResultEntry, SettlementTree, result_tree
+from transactive.ledger.orders_codec import OrderMessage, sign_order
+from transactive.ledger.proofs import SlotBatch
+from transactive.ledger.signing import Signer
+from transactive.ledger.testing import (
+    CANCELLED,
+    CLEARED,
+    DISPUTED,
+    MODE_BATCH,
+    MODE_CLAIMS,
+    SETTLED,
+    Deployment,
+    sign_endorsement,
+)
+
+WINDOW = 3  # blocks
+
+
+def two_trader_batch(dep: Deployment, slot: int) -> SlotBatch:
+    """p0 sells 2 kWh at >= 0.10 tokens/kWh, p1 buys 2 kWh at <= 0.20: uniform price 0.15."""
+    domain = domain_of(dep.chain, dep.slots)
+    s, b = (Signer(dep.chain.private_key(a)) for a in dep.prosumers[:2])
+    orders = (sign_order(s, OrderMessage(s.address, slot, 0, 2_000, 100_000, 0), domain),
+              sign_order(b, OrderMessage(b.address, slot, 1, 2_000, 200_000, 0), domain))
+    return SlotBatch(domain, slot, orders, mechanism="uniform", params={})
+
+
+def collude(dep: Deployment, batch: SlotBatch, mode: int) -> tuple[ResultEntry, ...]:
+    """Open and commit ``batch``; validators 0-2 (k = 3) endorse a root that pays the seller 1,000
+    micro-tokens too much (taken from the auctioneer's reward leaf in claims mode, from nothing otherwise);
+    validator 0 submits it. Returns the wrong entries."""
+    c, slot = dep.chain, batch.slot
+    auctioneer = dep.validators[slot % 4]
+    open_slot(c, dep.slots, slot, mode, auctioneer)
+    if mode == MODE_CLAIMS:
+        c.transact(dep.slots, "deposit_escrow", slot, 400_000, sender=dep.prosumers[1])
+    c.transact(dep.slots, "commit_orders", slot, batch.order_root, len(batch.orders), sender=auctioneer)
+    honest = recompute(batch, rewards=slot_rewards(c, dep.slots, slot))
+    wrong = tuple(replace(e, amount_micro=e.amount_micro + 1_000) if e.account == dep.prosumers[0] else e
+                  for e in honest)
+    root = result_tree(slot, wrong).root
+    sigs = [sign_endorsement(c.private_key(v), c.chain_id, dep.slots.address, slot, batch.order_root, root)
+            for v in dep.validators[:3]]
+    c.transact(dep.slots, "submit_result", slot, root, sigs, sender=dep.validators[0])
+    return wrong
+
+
+def mine(dep: Deployment, blocks: int) -> None:
+    """Advance the chain by ``blocks`` blocks (one harmless transaction each, on either engine)."""
+    for _ in range(blocks):
+        dep.chain.transact(dep.token, "approve", dep.slots.address, 2**256 - 1, sender=dep.prosumers[4])
+
+
+def test_window_is_admin_set_and_zero_disables_disputes(dep: Deployment) -> None:
+    c = dep.chain
+    assert c.call(dep.slots, "dispute_blocks") == 0
+    assert_rejected(dep, lambda: c.transact(dep.slots, "set_dispute_window", 5, sender=dep.validators[0]),
+                    "not admin")
+    batch = two_trader_batch(dep, 8)
+    collude(dep, batch, MODE_BATCH)
+    # window 0: the next block is already too late, and settlement is not held back
+    assert_rejected(dep, lambda: c.transact(dep.slots, "dispute", 8, sender=dep.validators[3]), "window closed")
+
+
+def test_dispute_blocks_settlement_until_resolved_with_a_reendorsed_root(dep: Deployment) -> None:
+    c = dep.chain
+    c.transact(dep.slots, "set_dispute_window", WINDOW)
+    slot = 9
+    batch = two_trader_batch(dep, slot)
+    wrong = collude(dep, batch, MODE_BATCH)
+    wrong_batch = replace(batch, results=wrong)
+    assert_rejected(dep, lambda: settle(c, dep.slots, wrong_batch), "dispute window open")
+    assert_rejected(dep, lambda: c.transact(dep.slots, "dispute", slot, sender=dep.prosumers[0]),
+                    "not a validator")
+    # the honest validator recomputes, finds another root, and disputes
+    assert dispute_if_wrong(c, dep.slots, batch, dep.validators[3]) is True
+    assert c.call(dep.slots, "slot_state", slot) == DISPUTED
+    mine(dep, WINDOW + 1)  # the window is over, the slot still cannot settle
+    assert_rejected(dep, lambda: settle(c, dep.slots, wrong_batch), "not CLEARED")
+    assert_rejected(dep, lambda: c.transact(dep.slots, "dispute", slot, sender=dep.validators[3]), "not CLEARED")
+
+    validators = [Validator(c.private_key(v)) for v in dep.validators]  # now all of them recompute honestly
+    honest_root = result_tree(slot, recompute(batch, rewards=slot_rewards(c, dep.slots, slot))).root
+    sigs = [sign_endorsement(c.private_key(v), c.chain_id, dep.slots.address, slot, batch.order_root, honest_root)
+            for v in dep.validators]
+    assert_rejected(dep, lambda: c.transact(dep.slots, "resolve_dispute", slot, honest_root, sigs[:3],
+                                            sender=dep.validators[3]), "not admin")
+    assert_rejected(dep, lambda: c.transact(dep.slots, "resolve_dispute", slot, honest_root, sigs[:2]),
+                    "too few endorsements")
+    collected = resolve_dispute(c, dep.slots, batch, validators, k=3, admin=dep.admin)
+    assert collected.result_root == honest_root == c.call(dep.slots, "slots", slot)[6]
+    assert c.call(dep.slots, "slot_state", slot) == CLEARED
+    assert_rejected(dep, lambda: c.transact(dep.slots, "dispute", slot, sender=dep.validators[3]),
+                    "already resolved")
+    assert_rejected(dep, lambda: settle(c, dep.slots, wrong_batch))  # the wrong rows no longer match
+    settle(c, dep.slots, replace(batch, results=collected.results))
+    assert c.call(dep.slots, "slot_state", slot) == SETTLED
+
+
+def test_disputed_claims_slot_cannot_be_claimed_and_cancelling_refunds_escrow(dep: Deployment) -> None:
+    c = dep.chain
+    c.transact(dep.slots, "set_dispute_window", WINDOW)
+    slot = 10
+    batch = two_trader_batch(dep, slot)
+    buyer = dep.prosumers[1]
+    before = c.call(dep.token, "balanceOf", buyer)
+    wrong = collude(dep, batch, MODE_CLAIMS)
+    tree = SettlementTree.build([e.values(slot) for e in wrong])
+    debit = next(r for r in tree.rows if r[3] < 0)
+    assert_rejected(dep, lambda: c.transact(dep.slots, "claim", *debit, tree.proof(debit)), "dispute window open")
+    assert dispute_if_wrong(c, dep.slots, batch, dep.validators[3]) is True
+    assert_rejected(dep, lambda: c.transact(dep.slots, "claim", *debit, tree.proof(debit)), "not CLEARED")
+    assert_rejected(dep, lambda: c.transact(dep.slots, "cancel_slot", slot, sender=dep.validators[3]), "not admin")
+    c.transact(dep.slots, "cancel_slot", slot)
+    assert c.call(dep.slots, "slot_state", slot) == CANCELLED
+    c.transact(dep.slots, "withdraw_escrow", slot, sender=buyer)
+    assert c.call(dep.token, "balanceOf", buyer) == before
+    assert c.call(dep.token, "balanceOf", dep.slots.address) == 0
+
+
+def test_honest_result_is_not_disputed_and_settles_after_the_window(dep: Deployment) -> None:
+    c = dep.chain
+    c.transact(dep.slots, "set_dispute_window", WINDOW)
+    slot = 11
+    batch = two_trader_batch(dep, slot)
+    auctioneer = dep.validators[slot % 4]
+    open_slot(c, dep.slots, slot, MODE_BATCH, auctioneer)
+    c.transact(dep.slots, "commit_orders", slot, batch.order_root, 2, sender=auctioneer)
+    validators = [Validator(c.private_key(v)) for v in dep.validators]
+    answers = [v.endorse(batch, slot_rewards(c, dep.slots, slot)) for v in validators]
+    c.transact(dep.slots, "submit_result", slot, answers[0].result_root, [a.signature for a in answers[:3]],
+               sender=dep.validators[0])
+    assert dispute_if_wrong(c, dep.slots, batch, dep.validators[3]) is False  # nothing sent
+    final = replace(batch, results=answers[0].results)
+    assert_rejected(dep, lambda: settle(c, dep.slots, final), "dispute window open")
+    mine(dep, WINDOW)
+    with pytest.raises(ChainRevert, match="window closed"):
+        c.transact(dep.slots, "dispute", slot, sender=dep.validators[3])
+    settle(c, dep.slots, final)
+    assert c.call(dep.slots, "slot_state", slot) == SETTLED

@@ -1,0 +1,154 @@
+"""Signed per-participant attributes: EIP-712 hashing against eth-account, exact scaling, verification,
+the order tree covering them, their inclusion proofs, and the DSO entry of a grid-aware clearing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from eth_account import Account
+from eth_account.messages import _hash_eip191_message, encode_typed_data
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from transactive.ledger.attributes import (
+    ParticipantAttributes,
+    SignedAttributes,
+    attribute_columns,
+    check_attributes,
+    sign_attributes,
+)
+from transactive.ledger.commitments import ResultEntry, RewardShares, order_tree, result_entries, settle_entries
+from transactive.ledger.eip712 import Domain
+from transactive.ledger.orders_codec import OrderError, OrderMessage, sign_order
+from transactive.ledger.proofs import ProofError, SlotBatch, attributes_proof, proofs_for, verify_proof
+from transactive.ledger.signing import Signer
+from transactive.orders import Orders
+from transactive.result import Allocation, ClearingResult
+
+DECIMALS9 = st.integers(0, 10**12).map(lambda n: n / 10**9)
+
+
+def record(signer: Signer, slot: int = 4, **kw: float | str) -> ParticipantAttributes:
+    values: dict[str, float | str] = {"bus": "34", "distance_pref_m": 100.0, "a": 0.01, "b": 1.0, "c": 0.5}
+    values |= kw
+    return ParticipantAttributes.from_values(signer.address, slot=slot, **values)  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(bus=st.text(min_size=1, max_size=8), pref=DECIMALS9, a=DECIMALS9, omega=DECIMALS9, slot=st.integers(0, 2**64))
+def test_digest_equals_eth_account_and_values_round_trip(  # noqa: PLR0917 - hypothesis arguments
+    signers: list[Signer], domain: Domain, bus: str, pref: float, a: float, omega: float, slot: int
+) -> None:
+    m = ParticipantAttributes.from_values(signers[0].address, slot=slot, bus=bus, distance_pref_m=round(pref, 3),
+                                          a=a, omega=omega)
+    reference = _hash_eip191_message(encode_typed_data(full_message=m.typed_data(domain)))
+    assert m.digest(domain) == reference
+    cols = m.columns()  # a decimal with <= 9 fractional digits comes back as the same double
+    assert (cols["bus"], cols["distance_pref_m"], cols["a"], cols["omega"]) == (bus, round(pref, 3), a, omega)
+    assert ParticipantAttributes.from_eip712(m.as_eip712()) == m
+
+
+def test_a_wallet_signature_verifies(private_keys: list[bytes], domain: Domain) -> None:
+    signer = Signer(private_keys[1])
+    m = record(signer)
+    wallet = Account.sign_typed_data(private_keys[1], full_message=m.typed_data(domain))
+    signed = SignedAttributes(m, bytes(wallet.signature))
+    assert signed == sign_attributes(signer, m, domain)
+    assert check_attributes([signed], domain, slot=4) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"distance_pref_m": -1.0}, "distance_pref_m"), ({"a": float("nan")}, "a"), ({"bus": ""}, "bus"),
+     ({"bus": "x" * 33}, "bus"), ({"omega": float("inf")}, "omega")],
+)
+def test_unsignable_values_name_the_field(signers: list[Signer], change: dict[str, float | str], field: str) -> None:
+    with pytest.raises(OrderError, match=field):
+        record(signers[0], **change)
+
+
+def test_check_reasons(signers: list[Signer], domain: Domain) -> None:
+    good = [sign_attributes(s, record(s), domain) for s in signers[:3]]
+    other_slot = sign_attributes(signers[3], record(signers[3], slot=5), domain)
+    changed = replace(good[1], message=replace(good[1].message, cost_b_nano=good[1].message.cost_b_nano + 1))
+    elsewhere = Domain(chain_id=1, verifying_contract="0x" + "42" * 20)
+    wrong_domain = sign_attributes(signers[4], record(signers[4]), elsewhere)
+    batch = [good[0], changed, other_slot, good[2], good[0], wrong_domain]
+    assert [(k, e.reason) for k, e in check_attributes(batch, domain, slot=4)] == [
+        (1, "signature"), (2, "slot"), (4, "duplicate"), (5, "signature")]
+
+
+def test_columns_for_messages_to_orders(signers: list[Signer]) -> None:
+    records = [record(signers[0]), record(signers[1], bus="248", omega=60.0, alpha=0.2, a=0, b=0, c=0)]
+    cols = attribute_columns(records)
+    assert cols["bus"] == {signers[0].address: "34", signers[1].address: "248"}
+    assert cols["alpha"][signers[1].address] == 0.2 and cols["c"][signers[0].address] == 0.5
+
+
+def _batch(signers: list[Signer], domain: Domain, *, with_attributes: bool) -> SlotBatch:
+    orders = tuple(sign_order(s, OrderMessage(s.address, 4, k % 2, 1000 + k, 50_000, 0), domain)
+                   for k, s in enumerate(signers[:4]))
+    attrs = tuple(sign_attributes(s, record(s), domain) for s in signers[:4]) if with_attributes else ()
+    return SlotBatch(domain, 4, orders, mechanism="dpda_matched", params={"charge_per_km": 0.5},
+                     attributes=attrs, dso=signers[5].address)
+
+
+def test_batch_commits_attributes_and_proves_them(signers: list[Signer], domain: Domain) -> None:
+    plain, grid = _batch(signers, domain, with_attributes=False), _batch(signers, domain, with_attributes=True)
+    assert plain.order_root == order_tree([o.message for o in plain.orders]).root  # unchanged without attributes
+    assert grid.order_root != plain.order_root
+    assert grid.order_root == order_tree([o.message for o in grid.orders], [a.message for a in grid.attributes]).root
+    again = SlotBatch.from_json(grid.to_json())
+    assert again == grid and again.order_root == grid.order_root and again.dso == signers[5].address
+    doc = attributes_proof(grid, signers[2].address)
+    assert verify_proof(doc, expected_root=grid.order_root).startswith(f"valid attributes of {signers[2].address}")
+    assert [d["kind"] for d in proofs_for(grid, signers[2].address)] == ["order", "attributes"]
+    doc["attributes"]["distancePrefMm"] += 1  # the trader claims another preference than it signed
+    with pytest.raises(ProofError, match="struct hash"):
+        verify_proof(doc, expected_root=grid.order_root)
+    tampered = grid.to_json()
+    tampered["attributes"][0]["bus"] = "248"
+    with pytest.raises(ProofError, match="orderRoot"):  # the stated root no longer matches
+        SlotBatch.from_json(tampered)
+
+
+def _grid_result(charges: list[float]) -> tuple[ClearingResult, Orders, Orders]:
+    sellers = Orders.single(["0x" + "11" * 20], [3.0], [0.1])
+    buyers = Orders.single(["0x" + "22" * 20, "0x" + "33" * 20], [1.0, 2.0], [0.3, 0.3])
+    half = sum(charges) / 2
+    trades = [{"charge": c} for c in charges]
+    result = ClearingResult("dpda_matched", 0.2, Allocation([3.0], [0.6 - half]),
+                            Allocation([1.0, 2.0], [0.2 + half / 3, 0.4 + 2 * half / 3]), {"trades": trades})
+    return result, sellers, buyers
+
+
+def test_dso_entry_and_exact_balance() -> None:
+    dso = "0x" + "44" * 20
+    result, sellers, buyers = _grid_result([0.0001234, 0.0002345])
+    with pytest.raises(ValueError, match="no DSO account"):
+        result_entries(result, sellers, buyers)
+    entries = result_entries(result, sellers, buyers, dso=dso)
+    assert entries[-1] == ResultEntry(dso, 0, 123 + 234)  # each trade's charge rounded once
+    out = settle_entries(entries, RewardShares(10_000, 10_000), keep=(dso,))
+    debits = -sum(e.amount_micro for e in out if e.amount_micro < 0)
+    assert out[-1] == entries[-1]  # the DSO's fee is not shared with the rewards
+    assert sum(e.amount_micro for e in out if e.amount_micro > 0) + 2 * (debits // 100) == debits
+
+
+@settings(max_examples=100, deadline=None)
+@given(amounts=st.lists(st.integers(-10**9, 10**9), min_size=2, max_size=8), fee=st.integers(0, 10**6),
+       shares=st.tuples(st.integers(0, 300_000), st.integers(0, 300_000)))
+def test_settle_entries_keeps_the_dso_and_balances(amounts: list[int], fee: int, shares: tuple[int, int]) -> None:
+    accounts = ["0x" + f"{i:02x}" * 20 for i in range(1, 10)]
+    dso = accounts[-1]
+    entries = [ResultEntry(a, 0, m) for a, m in zip(accounts, amounts, strict=False)] + [ResultEntry(dso, 0, fee)]
+    debits = -sum(m for m in amounts if m < 0)
+    rewards = debits * shares[0] // 10**6 + debits * shares[1] // 10**6
+    if debits - rewards - fee < 0 or (not any(m > 0 for m in amounts) and debits - rewards - fee > 0):
+        with pytest.raises(ValueError):
+            settle_entries(entries, RewardShares(*shares), keep=(dso,))
+        return
+    out = settle_entries(entries, RewardShares(*shares), keep=(dso,))
+    assert out[-1].amount_micro == fee
+    assert sum(e.amount_micro for e in out if e.amount_micro > 0) + rewards == debits
