@@ -6,7 +6,9 @@ embedded chain in ``DATA_DIR/chain`` (contracts deployed on first start; ``--cha
 The admin API key is ``--admin-key`` / ``$TRANSACTIVE_ADMIN_KEY``, or generated into ``DATA_DIR/admin.key``.
 ``--mqtt-workers N`` runs N gateway processes (this one and N-1 children) that split the incoming MQTT
 orders through a shared subscription (the broker must support ``$share``, e.g. Mosquitto >= 1.6); they share
-the database, whose transactions keep them consistent.
+the database, whose transactions keep them consistent. A worker that dies is restarted with the same client id
+(``cli._workers.WorkerSupervisor``), which takes over its broker session and so the orders it had not yet
+acknowledged.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from transactive.cli._workers import WorkerSupervisor
 
 SHARE_GROUP = "transactive"
 
@@ -126,29 +129,13 @@ def run_serve(args: argparse.Namespace) -> int:
         return 0
     app = create_app(settings)  # bootstraps the database and the admin key before any worker starts
     env = {**os.environ, "TRANSACTIVE_ADMIN_KEY": app.state.service.admin_key}
-    workers = [subprocess.Popen(_worker_command(args, i), env=env, stdout=subprocess.PIPE)
-               for i in range(1, args.mqtt_workers)]
-
-    def stop_workers() -> None:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.terminate()
-        for worker in workers:
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
-
+    supervisor = WorkerSupervisor([_worker_command(args, i) for i in range(1, args.mqtt_workers)], env)
     # uvicorn re-raises SIGTERM after its shutdown, so code after uvicorn.run may never run: stop the workers
     # in the service's shutdown (the app's lifespan) instead, and in `finally` for the other exits
-    app.state.service.on_stop.append(stop_workers)
+    app.state.service.on_stop.append(supervisor.stop)
     try:
-        for worker in workers:  # serve only once every gateway is subscribed
-            assert worker.stdout is not None
-            if worker.stdout.readline().strip() != b"ready":
-                raise RuntimeError(f"MQTT gateway worker exited with {worker.wait()}")
+        supervisor.start()  # serve only once every gateway is subscribed; restarts a worker that dies
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     finally:
-        stop_workers()
+        supervisor.stop()
     return 0

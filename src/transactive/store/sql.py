@@ -57,8 +57,11 @@ class StoreError(RuntimeError):
     """The database cannot be used (e.g. its schema is newer than this code)."""
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)  # built once, not per call
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def _now_iso() -> str:
@@ -292,12 +295,14 @@ class SqlStore(MultiSqlMixin):
                 fresh.append(order)
                 out.append((Outcome.CREATED, order))
             if fresh:
-                inserted = conn.execute(
-                    t.orders.insert().returning(t.orders.c.id, t.orders.c.seq, sort_by_parameter_order=True), [
-                        {"id": o.id, "community": o.community, "slot_start": o.slot_start, "member": o.member,
-                         "side": o.side, "entry": _dumps(dict(o.entry)), "idempotency_key": o.idempotency_key,
-                         "received_at": o.received_at} for o in fresh])
-                seqs = {row.id: row.seq for row in inserted}
+                # a plain executemany, then the new seqs by the unique id index: INSERT ... RETURNING in
+                # parameter order makes SQLAlchemy run one statement per row on SQLite (3x the CPU per batch)
+                conn.execute(t.orders.insert(), [
+                    {"id": o.id, "community": o.community, "slot_start": o.slot_start, "member": o.member,
+                     "side": o.side, "entry": _dumps(dict(o.entry)), "idempotency_key": o.idempotency_key,
+                     "received_at": o.received_at} for o in fresh])
+                seqs = {row.id: row.seq for row in conn.execute(sa.select(t.orders.c.id, t.orders.c.seq).where(
+                    t.orders.c.id.in_([o.id for o in fresh])))}
                 out = [(outcome, OrderRecord(o.id, o.community, o.slot_start, o.member, o.side, o.entry,
                                              o.idempotency_key, o.received_at, int(seqs[o.id])))
                        if outcome is Outcome.CREATED else (outcome, o) for outcome, o in out]
