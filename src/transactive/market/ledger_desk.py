@@ -46,10 +46,16 @@ from transactive.ledger.compiler import load_artifact
 from transactive.ledger.eip712 import Domain
 from transactive.ledger.endorsement import endorse, valid_endorsements
 from transactive.ledger.market_batch import GRID_ATTRIBUTES
-from transactive.ledger.orders_codec import OrderMessage, SignedOrder, sign_order
 from transactive.ledger.proofs import SlotBatch
 from transactive.ledger.signing import Signer, WorkerPool
 from transactive.market.errors import MarketError
+from transactive.market.ledger_batch import (
+    SignRow,
+    chain_slot_number,
+    claims_to_make,
+    quantised_entry,
+    sign_rows,
+)
 from transactive.market.ledger_config import (
     CLEARED,
     CLEARING,
@@ -78,7 +84,6 @@ from transactive.settlement.slot_settlement import (
     statement_lines,
 )
 from transactive.store import ChainAccount, LedgerSlot, Member, SlotState, Store
-from transactive.units import energy_to_wh, money_to_micro
 
 log = logging.getLogger(__name__)
 
@@ -104,60 +109,6 @@ def _hex(raw: bytes) -> str:
 def _bus32(bus: str | None) -> bytes:
     raw = (bus or "").encode()
     return raw.ljust(32, b"\x00") if len(raw) <= 32 else hashlib.sha256(raw).digest()
-
-
-def chain_slot_number(community: str, slot_start: str, kind: str) -> int:
-    """The on-chain slot number of a community's slot (see the module docstring)."""
-    number = int.from_bytes(hashlib.sha256(community.encode()).digest()[:6], "big")
-    minutes = int(datetime.fromisoformat(slot_start).timestamp()) // 60
-    return (number << 64) | (minutes << 1) | (0 if kind == CLEARING else 1)
-
-
-def _quantised_entry(entry: Mapping[str, Any]) -> list[tuple[int, int]]:
-    blocks = entry.get("blocks")
-    if isinstance(blocks, list):
-        pairs = [(float(b["energy_kwh"]), float(b.get("price_per_kwh", 0.0))) for b in blocks]
-    else:
-        pairs = [(float(entry["energy_kwh"]), float(entry.get("price_per_kwh", 0.0)))]
-    return [(energy_to_wh(e), money_to_micro(p)) for e, p in pairs]
-
-
-_SignRow = tuple[str, str, int, int, int, int, int, int, str]
-
-
-def _sign_rows(rows: Sequence[_SignRow]) -> list[SignedOrder]:
-    """Sign orders with custodial keys: ``(key hex, trader, slot, side, Wh, micro/kWh, nonce, chain id,
-    contract)`` rows (module level, so that a worker process can run it)."""
-    signers: dict[str, Signer] = {}
-    domains: dict[tuple[int, str], Domain] = {}
-    out = []
-    for key, trader, slot, side, wh, micro, nonce, chain_id, contract in rows:
-        signer = signers.get(key)
-        if signer is None:
-            signer = signers[key] = Signer(bytes.fromhex(key))
-        domain = domains.get((chain_id, contract))
-        if domain is None:
-            domain = domains[(chain_id, contract)] = Domain(chain_id=chain_id, verifying_contract=contract)
-        out.append(sign_order(signer, OrderMessage(trader, slot, side, wh, micro, nonce), domain))
-    return out
-
-
-def claims_to_make(entries: Sequence[ResultEntry], sample: int | None = None
-                   ) -> tuple[list[ResultEntry], list[ResultEntry]]:
-    """The debit and credit leaves to claim, debits first (they fill the pool the credits are paid from).
-    ``sample`` (benchmarks): the first ``sample`` debits and at most ``sample`` credits that they pay for."""
-    debits = [e for e in entries if e.amount_micro < 0]
-    credits = [e for e in entries if e.amount_micro > 0]
-    if sample is None:
-        return debits, credits
-    debits = debits[:sample]
-    budget = -sum(e.amount_micro for e in debits)
-    chosen: list[ResultEntry] = []
-    for e in credits:
-        if e.amount_micro <= budget and len(chosen) < sample:
-            chosen.append(e)
-            budget -= e.amount_micro
-    return debits, chosen
 
 
 class LedgerDesk:
@@ -203,9 +154,9 @@ class LedgerDesk:
             return
         key = "11" * 32
         trader = Signer(bytes.fromhex(key)).address
-        rows: list[_SignRow] = [(key, trader, 0, 0, 1, 1, i, self.domain.chain_id, self.domain.verifying_contract)
+        rows: list[SignRow] = [(key, trader, 0, 0, 1, 1, i, self.domain.chain_id, self.domain.verifying_contract)
                                 for i in range(self.pool.parallel_threshold)]
-        self.pool.map_chunks(_sign_rows, rows)
+        self.pool.map_chunks(sign_rows, rows)
 
     @property
     def _keyed(self) -> KeyedChain:
@@ -386,7 +337,7 @@ class LedgerDesk:
         c = self.store.get_community(community)
         assert c is not None
         accounts = {a.member: a for a in self.store.chain_accounts(community)}  # one query, not one per member
-        rows: list[_SignRow] = []
+        rows: list[SignRow] = []
         orders = self.store.orders_in_slot(community, slot_start)
         for order in orders:
             account = accounts.get(order.member)
@@ -397,10 +348,10 @@ class LedgerDesk:
             assert account is not None and account.private_key_hex is not None
             side = 0 if order.side == "sellers" else 1
             assert order.seq is not None
-            for j, (wh, micro) in enumerate(_quantised_entry(order.entry)):
+            for j, (wh, micro) in enumerate(quantised_entry(order.entry)):
                 rows.append((account.private_key_hex, account.address, number, side, wh, micro, (order.seq << 8) | j,
                              self.domain.chain_id, self.domain.verifying_contract))
-        signed = _sign_rows(rows)  # in-process: the pool's pickling costs more than it saves (measured)
+        signed = sign_rows(rows)  # in-process: the pool's pickling costs more than it saves (measured)
         attributes: tuple[SignedAttributes, ...] = ()
         dso: str | None = None
         mechanism = full_registry().get(c.mechanism)
