@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,11 +36,16 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import mqtt_load  # noqa: E402 - benchmarks/mqtt_load.py
 from transactive.market import ManualClock, Operator, OrderIntake  # noqa: E402
 from transactive.store import Member, open_store  # noqa: E402
 
 ADMIN = "tk_admin_bench"
+# MQTT orders/s of the gateway before the lean MQTT connection (paho-mqtt, one message at a time), same bench
+# client, measured in the same session as the numbers in docs/service.md; the ratio column divides by these
+BASELINE_MQTT_PER_S = {1: 3309, 2: 4838}
 
 
 def free_port() -> int:
@@ -209,11 +215,28 @@ def bench_rest(n: int, clients: int) -> tuple[float, float, float]:
     return len(latencies) / elapsed, q[49] * 1e3, q[98] * 1e3
 
 
-def bench_mqtt(n: int, members: int, workers: int = 1) -> float | None:
-    """Orders/s through the broker and the gateway (first publish to last durable ack); None without a broker."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+@dataclass(frozen=True)
+class MqttRun:
+    """One MQTT intake run: rate, and CPU seconds spent during it by each party (``/proc``)."""
 
+    orders: int
+    created: int
+    elapsed_s: float
+    broker_cpu_s: float
+    server_cpu_s: float
+    client_cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.created / self.elapsed_s
+
+
+def bench_mqtt(n: int, members: int, workers: int = 1) -> MqttRun | None:
+    """Orders/s through the broker and the gateway (first publish to last durable ack); None without a broker.
+
+    The publisher is :mod:`mqtt_load` (a lean pipelined client with its own MQTT encoding, so it neither costs
+    much CPU nor shares code with the gateway). Every ack must say ``created``: a lost or refused order fails
+    the run."""
     script = ROOT / "scripts" / "start-mosquitto.sh"
     if subprocess.run(["bash", str(script)], capture_output=True, check=False).returncode != 0:
         return None
@@ -225,35 +248,22 @@ def bench_mqtt(n: int, members: int, workers: int = 1) -> float | None:
         server = Server(tmp, f"mqtt://127.0.0.1:{port}", "--mqtt-workers", str(workers))
         try:
             keys = server.setup(members)
-            per = n // members
-            todo = slots(per)
-            payloads = [(f"transactive/c/orders/{m}", json.dumps({"api_key": keys[m], **order(m, s)}))
-                        for s in todo for m in keys]
-            done = threading.Event()
-            acked = [0]
-            client = mqtt.Client(CallbackAPIVersion.VERSION2)
-            client.max_inflight_messages_set(0)  # unlimited (a limit costs paho a queue scan per PUBACK)
-            subscribed = threading.Event()
-
-            def on_message(_c: object, _u: object, message: mqtt.MQTTMessage) -> None:
-                acked[0] += 1
-                if acked[0] >= len(payloads):
-                    done.set()
-
-            client.on_connect = lambda c, *_: c.subscribe("transactive/c/acks/+", qos=1)
-            client.on_subscribe = lambda *_: subscribed.set()
-            client.on_message = on_message
-            client.connect("127.0.0.1", port)
-            client.loop_start()
-            subscribed.wait(10)
-            t0 = time.perf_counter()
-            for topic, payload in payloads:
-                client.publish(topic, payload, qos=1)
-            done.wait(300)
-            elapsed = time.perf_counter() - t0
-            client.disconnect()
-            client.loop_stop()
-            return acked[0] / elapsed
+            todo = slots(n // members)
+            packets = [mqtt_load.publish_packet(f"transactive/c/orders/{m}",
+                                                json.dumps({"api_key": keys[m], **order(m, s)}).encode(),
+                                                1 + k % 65535)
+                       for k, (s, m) in enumerate((s, m) for s in todo for m in keys)]
+            sock = mqtt_load.connect("127.0.0.1", port, "transactive/c/acks/+")
+            time.sleep(0.2)
+            broker_cpu0, server_cpu0 = mqtt_load.cpu_s(broker.pid), mqtt_load.cpu_s(server.process.pid)
+            result = mqtt_load.run(sock, packets)
+            broker_cpu = mqtt_load.cpu_s(broker.pid) - broker_cpu0
+            server_cpu = mqtt_load.cpu_s(server.process.pid) - server_cpu0
+            mqtt_load.disconnect(sock)
+            if result.created != len(packets):
+                raise RuntimeError(f"{len(packets)} orders published, {result.acks} acks, {result.created} created")
+            return MqttRun(len(packets), result.created, result.elapsed_s, broker_cpu, server_cpu,
+                           result.client_cpu_s)
         finally:
             server.stop()
             broker.terminate()
@@ -263,9 +273,16 @@ def bench_mqtt(n: int, members: int, workers: int = 1) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument("--mqtt-only", action="store_true", help="only the MQTT rows")
     args = parser.parse_args()
     n_store, n_rest, n_mqtt = (400, 1000, 2000) if args.quick else (2000, 5000, 20000)
     _row("what", "orders", "seconds", "orders/s", p50="p50 ms", p99="p99 ms", ratio="ratio")
+    if not args.mqtt_only:
+        _bench_store_and_rest(n_store, n_rest)
+    _bench_mqtt_rows(n_mqtt, with_ratio=not args.quick)
+
+
+def _bench_store_and_rest(n_store: int, n_rest: int) -> None:
     naive, grouped = bench_store(n_store, 16)
     _row("store: one commit per order (naive)", n_store, n_store / naive, naive, ratio=1.0)
     _row("store: group commit, 16 submitters", n_store, n_store / grouped, grouped, ratio=grouped / naive)
@@ -275,12 +292,30 @@ def main() -> None:
     for clients in (16, 64):
         rate, p50, p99 = bench_rest_raw(n_rest, clients)
         _row(f"REST, {clients} asyncio keep-alive clients", n_rest, n_rest / rate, rate, p50=p50, p99=p99)
+
+
+def _bench_mqtt_rows(n_mqtt: int, *, with_ratio: bool) -> None:
+    runs = []
     for workers in (1, 2):
-        rate_mqtt = bench_mqtt(n_mqtt, 200, workers)
-        if rate_mqtt is None:
+        run = bench_mqtt(n_mqtt, 200, workers)
+        if run is None:
             print("MQTT: no Mosquitto broker available (scripts/start-mosquitto.sh failed)")
             break
-        _row(f"MQTT QoS 1, 200 members, {workers} gateway proc.", n_mqtt, n_mqtt / rate_mqtt, rate_mqtt)
+        runs.append((workers, run))
+        _row(f"MQTT QoS 1, 200 members, {workers} gateway proc.", n_mqtt, run.elapsed_s, run.rate,
+             ratio=run.rate / BASELINE_MQTT_PER_S[workers] if with_ratio else "")
+    if runs and with_ratio:
+        print(f"\nratio: against the gateway before the lean MQTT connection ({BASELINE_MQTT_PER_S[1]:,}/s with 1 "
+              f"process, {BASELINE_MQTT_PER_S[2]:,}/s with 2, full size; docs/mqtt.md)")
+    if runs:
+        print("CPU seconds during each MQTT run (share of the 2 cores x elapsed):")
+        for workers, run in runs:
+            budget = 2 * run.elapsed_s
+            print(f"  {workers} gateway proc.: broker {run.broker_cpu_s:.2f} s ({run.broker_cpu_s / budget:.0%}), "
+                  f"service {run.server_cpu_s:.2f} s ({run.server_cpu_s / budget:.0%}), "
+                  f"publisher {run.client_cpu_s:.2f} s ({run.client_cpu_s / budget:.0%}), "
+                  f"service {run.server_cpu_s / run.orders * 1e6:.0f} us/order, "
+                  f"broker {run.broker_cpu_s / run.orders * 1e6:.0f} us/order")
 
 
 def _row(what: str, orders: object, seconds: object, rate: object, *, p50: object = "", p99: object = "",

@@ -92,6 +92,20 @@ def mosquitto() -> Iterator[tuple[str, int]]:
             log.close()
 
 
+def forget_mqtt_sessions(host: str, port: int, client_ids: list[str]) -> None:
+    """End the persistent broker sessions of ``client_ids`` (connect with clean session, disconnect): a gateway
+    session left behind stays in the shared subscription group and would take its share of later tests' orders."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    for client_id in client_ids:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        client.connect(host, port)
+        client.loop_start()
+        client.disconnect()
+        client.loop_stop()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """A fresh store on SQLite (a file) and on a real PostgreSQL on loopback: suites using it run on both."""

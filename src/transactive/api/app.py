@@ -13,7 +13,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
@@ -49,7 +49,11 @@ from transactive.market.multi_desk import MultiDesk
 from transactive.market.negawatt_desk import NegawattDesk
 from transactive.market.operator import SIDE_NAMES
 from transactive.market.slots import Phase, quotation_closes
-from transactive.store import Community, Member, OrderRecord, Outcome, Slot, SqlStore, open_store
+from transactive.store import Community, Member, OrderRecord, Outcome, Slot, SlotState, SqlStore, open_store
+
+if TYPE_CHECKING:
+    from transactive.market.ledger_config import LedgerConfig
+    from transactive.market.ledger_desk import LedgerDesk
 
 log = logging.getLogger(__name__)
 ADMIN_KEY_FILE = "admin.key"
@@ -68,6 +72,8 @@ class Settings:
     are redelivered after a crash); None: a random id and a clean session. ``mqtt_share_group``: subscribe
     through a shared subscription of that group (several gateway processes split the load).
     ``clock``: real time by default; ``run_cycle``: clear slots in the background as quotation closes.
+    ``ledger``: run the ledger (contracts deployed on first start, reopened later; members' custodial
+    accounts; every cleared slot anchored and settled on chain); None: no chain.
     """
 
     data_dir: Path | None = None
@@ -79,6 +85,7 @@ class Settings:
     clock: Clock = field(default_factory=RealClock)
     run_cycle: bool = True
     cycle_poll_s: float = 0.5
+    ledger: LedgerConfig | None = None  # the chain, accounts, anchoring and settlement (docs/service.md, Ledger)
 
 
 class Service:
@@ -89,6 +96,12 @@ class Service:
         self.store: SqlStore = open_store(settings.data_dir, settings.db_url)
         self.intake = OrderIntake(self.store).start()
         self.operator = Operator(self.store, settings.clock, intake=self.intake)
+        self.ledger: LedgerDesk | None = None
+        if settings.ledger is not None:
+            from transactive.market.ledger_desk import LedgerDesk
+
+            self.ledger = LedgerDesk(self.store, settings.ledger)
+            self.operator.ledger = self.ledger
         self.admin_key = self._bootstrap_admin()
         self.on_cleared: list[Callable[[Slot], None]] = []
         self.on_stop: list[Callable[[], None]] = []  # run first by stop() (e.g. stop worker processes)
@@ -120,6 +133,8 @@ class Service:
                 log.exception("result listener failed")
 
     def start(self) -> None:
+        if self.ledger is not None:
+            self.ledger.enrol_all()
         if self.settings.mqtt_url:
             from transactive.mqtt import Gateway
 
@@ -141,6 +156,8 @@ class Service:
             self.gateway.stop()
             self.gateway = None
         self.intake.stop()
+        if self.ledger is not None:
+            self.ledger.close()
         self.store.close()
 
 
@@ -272,6 +289,8 @@ def create_app(settings: Settings) -> FastAPI:
                               "conflict")
         slot = op.clear_slot(c.name, start)
         service._cleared(slot)
+        if service.ledger is not None and slot.state is SlotState.CLEARED:  # anchor it now (else: the cycle)
+            service.ledger.anchor(slot.community, slot.start)
         return {"community": slot.community, "slot_start": slot.start, "state": slot.state.value,
                 "note": slot.note}
 
@@ -370,6 +389,11 @@ def create_app(settings: Settings) -> FastAPI:
     def settle_event(community: str, event: str, caller: Caller) -> dict[str, Any]:
         """Verify and settle: secondary market for shortfalls, penalties, postings (aggregator or admin)."""
         return desk.settle(caller, community, event)
+
+    if service.ledger is not None:
+        from transactive.api import ledger_routes
+
+        ledger_routes.register(app, op, service.ledger)
 
     # ------------------------------------------------------------------------------ multi-settlement desk
     from transactive.api import _multi_routes  # lazily: it imports this module's Caller

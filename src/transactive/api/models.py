@@ -14,7 +14,10 @@ class _Strict(BaseModel):
 
 class CommunityIn(_Strict):
     name: str = Field(description="1-64 characters: letters, digits, '_', '.', '-'", examples=["green-street"])
-    mechanism: str = Field(description="a mechanism name (see `transactive mechanisms`)", examples=["uniform"])
+    mechanism: str = Field(default="dpda_matched",
+                           description="a mechanism name (see `transactive mechanisms`); default `dpda_matched`: "
+                           "DPDA + score matching on the feeder (orders then carry `distance_pref_m` and welfare "
+                           "parameters; `bus` defaults to the member's)", examples=["dpda_matched", "uniform"])
     params: dict[str, Any] | None = Field(default=None, description="the mechanism's parameters (market file)")
     slot_minutes: int = Field(default=15, description="slot length in minutes; must divide a day")
 

@@ -1,10 +1,14 @@
 """``transactive serve``: the REST API (and the MQTT gateway and market cycle) on one machine.
 
-Defaults: SQLite in ``--data-dir`` (``./transactive-data``), real clock, 15-minute slots per community.
+Defaults: SQLite in ``--data-dir`` (``./transactive-data``), real clock, 15-minute slots per community, the
+embedded chain in ``DATA_DIR/chain`` (contracts deployed on first start; ``--chain-url`` for a node,
+``--no-chain`` for none) with 4 in-process validators, threshold 3.
 The admin API key is ``--admin-key`` / ``$TRANSACTIVE_ADMIN_KEY``, or generated into ``DATA_DIR/admin.key``.
 ``--mqtt-workers N`` runs N gateway processes (this one and N-1 children) that split the incoming MQTT
 orders through a shared subscription (the broker must support ``$share``, e.g. Mosquitto >= 1.6); they share
-the database, whose transactions keep them consistent.
+the database, whose transactions keep them consistent. A worker that dies is restarted with the same client id
+(``cli._workers.WorkerSupervisor``), which takes over its broker session and so the orders it had not yet
+acknowledged.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from transactive.cli._workers import WorkerSupervisor
 
 SHARE_GROUP = "transactive"
 
@@ -41,6 +46,16 @@ def register(sub: Any) -> None:
                        help="the administrator's API key (default: $TRANSACTIVE_ADMIN_KEY or DATA_DIR/admin.key)")
     serve.add_argument("--accelerate", type=float, default=None, metavar="FACTOR",
                        help="run market time FACTOR times faster than real time (demos)")
+    serve.add_argument("--chain-url", default=None, metavar="URL",
+                       help="a JSON-RPC node (e.g. http://127.0.0.1:8545) instead of the embedded chain persisted in "
+                       "DATA_DIR/chain")
+    serve.add_argument("--no-chain", action="store_true",
+                       help="run without the ledger (no accounts, anchoring or on-chain settlement)")
+    serve.add_argument("--validators", type=int, default=4, metavar="N", help="in-process validators (default 4)")
+    serve.add_argument("--threshold", type=int, default=3, metavar="K",
+                       help="endorsements needed to accept a result (default 3)")
+    serve.add_argument("--start-tokens", type=int, default=1_000, metavar="T",
+                       help="tokens minted to each new member account (default 1000)")
     serve.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(run=run_serve)
 
@@ -78,11 +93,27 @@ def run_serve(args: argparse.Namespace) -> int:
         if not args.accelerate > 0:
             raise MarketFileError("--accelerate", "must be > 0")
         clock = AcceleratedClock(datetime.now(UTC), args.accelerate)
+    ledger = None
+    if not args.no_chain and not args.mqtt_only:  # gateway workers take orders only: no chain
+        try:
+            from transactive.market.ledger_desk import LedgerConfig  # imports the ledger extra's packages
+        except ModuleNotFoundError as exc:
+            raise MarketFileError("serve", f"the ledger needs the 'ledger' extra ({exc.name} is missing): "
+                                  "pip install 'transactive[ledger]', or run with --no-chain") from None
+        try:
+            ledger = LedgerConfig(chain_url=args.chain_url, chain_dir=Path(args.data_dir) / "chain",
+                                  validators=args.validators, threshold=args.threshold,
+                                  start_tokens=args.start_tokens, archive_dir=Path(args.data_dir))
+        except ValueError as exc:
+            field, _, message = str(exc).partition(": ")
+            raise MarketFileError(f"--{field.replace('_', '-')}", message) from None
+    elif args.chain_url:
+        raise MarketFileError("--chain-url", "cannot be combined with --no-chain")
     shared = args.mqtt_only or args.mqtt_workers > 1
     settings = Settings(data_dir=Path(args.data_dir), db_url=args.db_url, admin_key=args.admin_key,
                         mqtt_url=args.mqtt_url, mqtt_client_id=args.mqtt_client_id,
                         mqtt_share_group=SHARE_GROUP if shared else None, clock=clock,
-                        run_cycle=not args.mqtt_only)
+                        run_cycle=not args.mqtt_only, ledger=ledger)
     if args.mqtt_only:  # a gateway worker: no HTTP, no cycle; stops on SIGTERM
         service = Service(settings)
         stop = threading.Event()
@@ -98,29 +129,13 @@ def run_serve(args: argparse.Namespace) -> int:
         return 0
     app = create_app(settings)  # bootstraps the database and the admin key before any worker starts
     env = {**os.environ, "TRANSACTIVE_ADMIN_KEY": app.state.service.admin_key}
-    workers = [subprocess.Popen(_worker_command(args, i), env=env, stdout=subprocess.PIPE)
-               for i in range(1, args.mqtt_workers)]
-
-    def stop_workers() -> None:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.terminate()
-        for worker in workers:
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
-
+    supervisor = WorkerSupervisor([_worker_command(args, i) for i in range(1, args.mqtt_workers)], env)
     # uvicorn re-raises SIGTERM after its shutdown, so code after uvicorn.run may never run: stop the workers
     # in the service's shutdown (the app's lifespan) instead, and in `finally` for the other exits
-    app.state.service.on_stop.append(stop_workers)
+    app.state.service.on_stop.append(supervisor.stop)
     try:
-        for worker in workers:  # serve only once every gateway is subscribed
-            assert worker.stdout is not None
-            if worker.stdout.readline().strip() != b"ready":
-                raise RuntimeError(f"MQTT gateway worker exited with {worker.wait()}")
+        supervisor.start()  # serve only once every gateway is subscribed; restarts a worker that dies
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     finally:
-        stop_workers()
+        supervisor.stop()
     return 0

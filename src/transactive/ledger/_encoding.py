@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from Crypto.Hash import keccak as _pycryptodome_keccak
@@ -64,9 +65,14 @@ def from_hex(text: str, length: int | None = None, *, what: str = "value") -> by
 
 
 def to_checksum_address(address: bytes) -> str:
-    """EIP-55 mixed-case checksum form of a 20-byte address."""
+    """EIP-55 mixed-case checksum form of a 20-byte address (memoised: a slot's accounts recur in every step)."""
     if len(address) != 20:
         raise EncodingError(f"address: expected 20 bytes, got {len(address)}")
+    return _checksum(bytes(address))
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _checksum(address: bytes) -> str:
     lower = address.hex()
     nibbles = keccak256(lower.encode("ascii")).hex()
     # upper-case a letter where the hash nibble is >= 8 (upper() leaves digits alone; hex '8'-'f' > '7')

@@ -4,7 +4,8 @@ Layout of ``DATA_DIR`` (written by :class:`SlotArchive`; the seeds are silent, t
 
 * ``DATA_DIR/ledger.json`` -- the manifest ``{"format": "transactive.ledger-archive/1", "registry": addr,
   "token": addr, "slots": addr, "mintedMicro": int, "burnedMicro": int}`` (contract addresses and the
-  token issuance journal, updated by :meth:`SlotArchive.record_mint` / :meth:`SlotArchive.record_burn`);
+  token issuance journal, updated by :meth:`SlotArchive.record_mint` / :meth:`SlotArchive.record_burn`;
+  optionally ``"accounts"``: further token holders, e.g. a service's member accounts, for the supply check);
 * ``DATA_DIR/chain/`` -- the :class:`~transactive.ledger.embedded.EmbeddedChain` data directory;
 * ``DATA_DIR/slots/<slot>.json`` -- one ``transactive.ledger-batch/1`` file per slot (with its ``market``
   member, results and endorsements).
@@ -28,8 +29,8 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    slot's own shares); for an endorsed claims-mode slot exactly ``credits == debits``, the reward leaves
    (auctioneer, ``MINER_LEAF``) and the DSO's charges among the credits (``balance``);
 7. token conservation: ``totalSupply == sum of balances`` over every known account (chain accounts,
-   validators, contracts, every result account) and ``totalSupply == minted - burned`` from the journal
-   (``token supply``);
+   validators, contracts, every result account, the manifest's ``accounts``) and ``totalSupply == minted -
+   burned`` from the journal (``token supply``);
 8. when the archive has a statement journal (``statements.json``, ``statements/batches.jsonl``: off-chain
    statements settled as token transfers, :mod:`transactive.ledger.statements`), every posted batch balances
    and is settled on chain under its reference, every account's postings sum to its statement, and every
@@ -143,6 +144,15 @@ class SlotArchive:
         m = self.manifest()
         m["mintedMicro"] += amount_micro
         self._write(m)
+
+    def record_accounts(self, accounts: Sequence[str]) -> None:
+        """Add token holders the audit should count (e.g. a service's member accounts) to the manifest."""
+        m = self.manifest()
+        known = list(m.get("accounts", []))
+        fresh = [a for a in accounts if a not in known]
+        if fresh:
+            m["accounts"] = known + fresh
+            self._write(m)
 
     def record_burn(self, amount_micro: int) -> None:
         """Journal a burn of ``amount_micro`` (call alongside ``EnergyToken.burn``)."""
@@ -337,7 +347,8 @@ def _audit(
         threshold = int(chain.call(registry, "threshold"))
     except Exception as exc:  # no contract there: empty return data, or a revert (any engine's error type)
         raise AuditInputError(f"no Registry answers at {registry.address} on this chain ({exc})") from exc
-    accounts: list[str] = [*chain.accounts, *validators, registry.address, token.address, slots.address]
+    accounts: list[str] = [*chain.accounts, *validators, registry.address, token.address, slots.address,
+                           *(str(x) for x in manifest.get("accounts", []))]
     for batch in batches:
         found = _check_slot(chain, slots, batch, validators=validators, threshold=threshold)
         if found is not None:

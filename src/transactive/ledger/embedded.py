@@ -77,7 +77,8 @@ class _SqliteDB(BaseDB):
         except BlockingIOError as exc:
             self._lock.close()
             raise DataDirInUse(f"chain data directory {path.parent} is in use by another process") from exc
-        self._conn = sqlite3.connect(str(path))
+        # any thread may use the chain, one at a time (callers serialise; e.g. the service's ledger lock)
+        self._conn = sqlite3.connect(str(path), check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(
@@ -218,6 +219,16 @@ class EmbeddedChain:
     def transact(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Receipt:
         return self._send(sender, contract.address, encode_call(contract.abi, fn, args))
 
+    def add_key(self, private_key: bytes) -> str:
+        """Let this chain sign transactions for ``private_key`` too (e.g. a custodial member key); its address."""
+        address = address_of(private_key)
+        self._key_of[address] = bytes(private_key)
+        return address
+
+    def send_value(self, to: str, wei: int, sender: str | None = None) -> Receipt:
+        """A plain ether transfer of ``wei`` to ``to`` (gas money for a key added with :meth:`add_key`)."""
+        return self._send(sender, to, b"", value=wei)
+
     # -- internals -----------------------------------------------------------------------------------
     def _call(self, sender: str, to: bytes, data: bytes) -> bytes:
         head = self._chain.get_canonical_head()
@@ -234,7 +245,7 @@ class EmbeddedChain:
             raise ChainRevert(revert_reason(bytes(computation.output)))
         return bytes(computation.output)
 
-    def _send(self, sender: str | None, to: str | None, data: bytes) -> Receipt:
+    def _send(self, sender: str | None, to: str | None, data: bytes, value: int = 0) -> Receipt:
         sender = to_checksum_address(sender) if sender else self._accounts[0]
         chain = self._chain
         vm = chain.get_vm(chain.header)
@@ -246,7 +257,7 @@ class EmbeddedChain:
                 "gasPrice": base_fee,
                 "gas": TX_GAS_LIMIT,
                 "to": to_checksum_address(to) if to else b"",
-                "value": 0,
+                "value": value,
                 "data": data,
                 "chainId": EMBEDDED_CHAIN_ID,
             },

@@ -164,12 +164,25 @@ class RpcChain:
             raise ChainRevert(revert_reason(revert))
         return bytes.fromhex(str(response["result"])[2:])
 
-    def _send(self, sender: str | None, to: str | None, data: bytes) -> Receipt:
+    def add_key(self, private_key: bytes) -> str:
+        """Sign transactions for ``private_key`` too (e.g. a custodial member key); returns its address."""
+        address = address_of(private_key)
+        self._key_of[address] = bytes(private_key)
+        return address
+
+    def send_value(self, to: str, wei: int, sender: str | None = None) -> Receipt:
+        """A plain ether transfer of ``wei`` to ``to`` (gas money for a key added with :meth:`add_key`)."""
+        return self._send(sender, to, b"", value=wei)
+
+    def _send(self, sender: str | None, to: str | None, data: bytes, value: int = 0) -> Receipt:
         sender = to_checksum_address(sender) if sender else self._accounts[0]
-        # raises ChainRevert without sending anything; "pending": in the context of the block the transaction
-        # would be mined in (block.number = latest + 1), as eth_estimateGas and the mined transaction see it
-        self._eth_call(sender, to, data, "pending")
+        if not value:
+            # raises ChainRevert without sending anything; "pending": in the context of the block the transaction
+            # would be mined in (block.number = latest + 1), as eth_estimateGas and the mined transaction see it
+            self._eth_call(sender, to, data, "pending")
         params: dict[str, Any] = {"from": sender, "data": "0x" + data.hex()}
+        if value:
+            params["value"] = _hex(value)
         if to is not None:
             params["to"] = to
         estimate = self._provider.make_request("eth_estimateGas", [params])
@@ -183,7 +196,7 @@ class RpcChain:
             "nonce": int(self._rpc("eth_getTransactionCount", [sender, "pending"]), 16),
             "gasPrice": int(self._rpc("eth_gasPrice", []), 16),
             "gas": gas + gas // 5,
-            "value": 0,
+            "value": value,
             "data": data,
             "chainId": self._chain_id,
         }

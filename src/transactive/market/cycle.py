@@ -1,4 +1,5 @@
-"""The market cycle: a background thread that clears every slot as soon as its quotation window closes."""
+"""The market cycle: a background thread that clears every slot as soon as its quotation window closes, and,
+when the service runs a ledger, anchors cleared slots and settles them against meter readings."""
 
 from __future__ import annotations
 
@@ -35,10 +36,14 @@ class CycleRunner:
             self._thread = None
 
     def tick(self) -> list[Slot]:
+        """Clear the due slots; then, with a ledger, anchor cleared slots and settle the ones whose meter
+        readings are in (``LedgerDesk.process_due``)."""
         slots = self.operator.clear_due()
         if self.on_cleared is not None:
             for slot in slots:
                 self.on_cleared(slot)
+        if self.operator.ledger is not None:
+            self.operator.ledger.process_due(self.operator.clock.now())
         return slots
 
     def _run(self) -> None:

@@ -4,6 +4,9 @@ Each submitter hands its validated order to :meth:`OrderIntake.submit` (blocking
 :meth:`OrderIntake.submit_async` (callback) and is answered only after the batch containing the order has
 committed (with SQLite ``synchronous=FULL``: fsynced). Under load batches grow by themselves (whatever queued
 while the previous commit ran), so the fsync cost is shared; with a single submitter a batch is one order.
+:meth:`OrderIntake.submit_batch_async` hands over many orders with one callback for all of them (the MQTT
+gateway's path: one call per received burst instead of one per order); a submitted batch is never split
+between commits.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from transactive.store import OrderRecord, Outcome, Store
 
 Answer = tuple[Outcome, OrderRecord]
 Callback = Callable[[Answer | None, BaseException | None], None]
+BatchCallback = Callable[[list[Answer] | None, BaseException | None], None]
 
 MAX_BATCH = 1000
 
@@ -27,7 +31,7 @@ class OrderIntake:
     def __init__(self, store: Store, max_batch: int = MAX_BATCH) -> None:
         self.store = store
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[OrderRecord, Callback] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[list[OrderRecord], BatchCallback] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.batches = 0
@@ -49,9 +53,19 @@ class OrderIntake:
 
     def submit_async(self, order: OrderRecord, callback: Callback) -> None:
         """Queue ``order``; ``callback(answer, error)`` runs on the writer thread after the commit."""
+
+        def one(answers: list[Answer] | None, error: BaseException | None) -> None:
+            callback(None if answers is None else answers[0], error)
+
+        self.submit_batch_async([order], one)
+
+    def submit_batch_async(self, orders: Sequence[OrderRecord], callback: BatchCallback) -> None:
+        """Queue ``orders`` to be committed in the same transaction; ``callback(answers, error)`` runs once on the
+        writer thread after that commit, with one answer per order in order (or ``None`` and the error)."""
         if self._thread is None:
             raise RuntimeError("order intake not started")
-        self._queue.put((order, callback))
+        if orders:
+            self._queue.put((list(orders), callback))
 
     def submit(self, order: OrderRecord, timeout_s: float = 60.0) -> Answer:
         """Queue ``order`` and wait until it is durable (or rejected by the store)."""
@@ -77,8 +91,9 @@ class OrderIntake:
         while True:
             item = self._queue.get()
             stop = item is None
-            batch: list[tuple[OrderRecord, Callback]] = [] if item is None else [item]
-            while len(batch) < self.max_batch:
+            batch: list[tuple[list[OrderRecord], BatchCallback]] = [] if item is None else [item]
+            size = 0 if item is None else len(item[0])
+            while size < self.max_batch:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
@@ -87,25 +102,29 @@ class OrderIntake:
                     stop = True
                     continue
                 batch.append(more)
+                size += len(more[0])
             if batch:
                 self._commit(batch)
             if stop:
                 return
 
-    def _commit(self, batch: list[tuple[OrderRecord, Callback]]) -> None:
+    def _commit(self, batch: list[tuple[list[OrderRecord], BatchCallback]]) -> None:
+        orders = [order for part, _ in batch for order in part]
         try:
-            answers = self.store.put_orders([order for order, _ in batch])
+            answers = self.store.put_orders(orders)
         except Exception as exc:  # the database failed: nobody is acknowledged
             for _, callback in batch:
                 _safe(callback, None, exc)
             return
         self.batches += 1
-        self.orders += len(batch)
-        for (_, callback), answer in zip(batch, answers, strict=True):
-            _safe(callback, answer, None)
+        self.orders += len(orders)
+        start = 0
+        for part, callback in batch:
+            _safe(callback, answers[start:start + len(part)], None)
+            start += len(part)
 
 
-def _safe(callback: Callback, answer: Answer | None, error: BaseException | None) -> None:
+def _safe(callback: BatchCallback, answer: list[Answer] | None, error: BaseException | None) -> None:
     try:
         callback(answer, error)
     except Exception:  # a submitter's callback must not kill the writer

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import secrets
 import threading
@@ -31,7 +32,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transactive.market.clock import Clock
 from transactive.market.errors import MarketError
@@ -62,6 +63,9 @@ from transactive.store import (
     Store,
 )
 
+if TYPE_CHECKING:
+    from transactive.market.ledger_desk import LedgerDesk
+
 log = logging.getLogger(__name__)
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -72,6 +76,7 @@ MAX_KEY_LENGTH = 128
 MAX_DAYS_AHEAD = 7
 MAX_METER_KWH = 1e9
 TRADING_ROLES: tuple[Role, ...] = ("prosumer", "aggregator")
+DEFAULT_MECHANISM = "dpda_matched"  # DPDA + score matching on the feeder (docs/grid.md), anchored and settled
 
 
 def hash_key(api_key: str) -> str:
@@ -91,6 +96,35 @@ def _name(value: object, field: str) -> str:
     if not isinstance(value, str) or not NAME_PATTERN.match(value):
         raise MarketError(field, "must be 1-64 characters: letters, digits, '_', '.', '-' (not first)")
     return value
+
+
+ATTRIBUTE_SCALES: Mapping[str, int] = {"distance_pref_m": 1000, "a": 10**9, "b": 10**9, "c": 10**9,
+                                       "omega": 10**9, "alpha": 10**9}
+"""Signed participant attributes (grid-aware mechanisms) carry these fields in mm and 1e-9 units."""
+
+
+def quantised(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """An order entry at the ledger's resolution: energies in whole Wh and prices in whole micro-tokens per kWh
+    (what a signed order carries), distance preferences in mm and welfare parameters in 1e-9 units (what signed
+    attributes carry), so that the service's clearing equals the validators' recomputation."""
+    from transactive.units import energy_to_wh, money_to_micro
+
+    def block(b: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(b)
+        if "energy_kwh" in out:
+            out["energy_kwh"] = energy_to_wh(float(out["energy_kwh"])) / 1000
+        if "price_per_kwh" in out:
+            out["price_per_kwh"] = money_to_micro(float(out["price_per_kwh"])) / 1_000_000
+        for key, scale in ATTRIBUTE_SCALES.items():
+            value = out.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                out[key] = round(value * scale) / scale
+        return out
+
+    out = block(entry)
+    if isinstance(entry.get("blocks"), list):
+        out["blocks"] = [block(b) for b in entry["blocks"]]
+    return out
 
 
 @dataclass(frozen=True)
@@ -116,9 +150,11 @@ class Operator:
         self._members: dict[str, Member] = {}
         self._communities: dict[str, Community] = {}
         self._clear_lock = threading.Lock()
+        self.ledger: LedgerDesk | None = None  # set by the service: accounts, anchoring and settlement on chain
 
     # ------------------------------------------------------------------------------------ communities
-    def create_community(self, name: object, mechanism: object, params: object, slot_minutes: object) -> Community:
+    def create_community(self, name: object, mechanism: object = DEFAULT_MECHANISM, params: object = None,
+                         slot_minutes: object = 15) -> Community:
         name = _name(name, "name")
         if not isinstance(mechanism, str) or mechanism not in self.registry:
             raise MarketError("mechanism", f"unknown mechanism (known: {', '.join(self.registry)})")
@@ -162,6 +198,11 @@ class Operator:
         member = Member(member_id, community, role, hash_key(key), None if bus is None else str(bus))
         if not self.store.add_member(member):
             raise MarketError("id", f"member {member_id!r} exists", "conflict")
+        if self.ledger is not None:  # its chain account (a failure here is retried at the next start)
+            try:
+                self.ledger.enrol(member)
+            except Exception:
+                log.exception("enrolling %s on the chain failed", member.id)
         return member, key
 
     def ensure_admin(self, api_key: str) -> Member:
@@ -229,6 +270,11 @@ class Operator:
             raise MarketError("id", "is your member id (it may be omitted)")
         entry = {k: v for k, v in body.items() if k not in ORDER_KEYS}
         entry["id"] = member.id
+        if member.bus is not None and any(f.name == "bus" for f in mechanism.participant_fields):
+            # location is the member's registered bus (also in the chain's Registry): default and check it
+            entry.setdefault("bus", member.bus)
+            if str(entry["bus"]) != member.bus:
+                raise MarketError("bus", f"is your registered bus {member.bus!r}")
         try:
             participant = parse_participant(mechanism, side, entry)
         except MarketFileError as exc:
@@ -239,7 +285,8 @@ class Operator:
         else:
             ((e, p),) = participant.blocks
             stored = {"energy_kwh": e} if "price_per_kwh" not in entry else {"energy_kwh": e, "price_per_kwh": p}
-        stored.update(participant.attributes)
+        # optional fields that were not given come back as NaN (e.g. x_m, y_m with a feeder): not stored
+        stored.update({k: v for k, v in participant.attributes.items() if not (isinstance(v, float) and math.isnan(v))})
         now = self.clock.now()
         return OrderRecord(str(uuid.uuid4()), community.name, iso(start), member.id, side, stored, key,
                            _utc_stamp(now))
@@ -325,10 +372,11 @@ class Operator:
                 return existing
             self.store.close_slot(community.name, slot_start, community.slot_minutes)
             orders = self.store.orders_in_slot(community.name, slot_start)
+            entries = [(o, quantised(o.entry) if self.ledger is not None else o.entry) for o in orders]
             doc = {
                 "format": MARKET_FORMAT, "mechanism": community.mechanism, "params": dict(community.params),
-                "sellers": [{"id": o.member, **o.entry} for o in orders if o.side == "sellers"],
-                "buyers": [{"id": o.member, **o.entry} for o in orders if o.side == "buyers"],
+                "sellers": [{"id": o.member, **e} for o, e in entries if o.side == "sellers"],
+                "buyers": [{"id": o.member, **e} for o, e in entries if o.side == "buyers"],
             }
             slot = Slot(community.name, slot_start, community.slot_minutes, SlotState.CLEARED)
             result: ResultRecord | None = None

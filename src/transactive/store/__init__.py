@@ -3,7 +3,7 @@
 Example:
     >>> from transactive.store import open_store
     >>> open_store(url="sqlite://").schema_version()
-    3
+    4
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from pathlib import Path
 from transactive.store.protocol import MultiStore, Store
 from transactive.store.records import (
     ROLES,
+    ChainAccount,
     Community,
     ContractRecord,
+    LedgerSlot,
     ListingOrderRecord,
     ListingRecord,
     Member,
@@ -46,8 +48,10 @@ def open_store(data_dir: str | Path | None = None, url: str | None = None) -> Sq
 
 __all__ = [
     "ROLES",
+    "ChainAccount",
     "Community",
     "ContractRecord",
+    "LedgerSlot",
     "ListingOrderRecord",
     "ListingRecord",
     "Member",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 3  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements
-# (each version only adds tables, created on an older database by create_all)
+SCHEMA_VERSION = 4  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
+# 4: chain_accounts, ledger_meta, ledger_slots (each version only adds tables, created on an older database
+# by create_all)
 
 metadata = sa.MetaData()
 
@@ -175,4 +176,31 @@ multi_settlements = sa.Table(
     sa.Column("slot_start", sa.String(40), primary_key=True),
     sa.Column("document", sa.Text, nullable=False),  # JSON: statements, accounts, listing and grid trades
     sa.Column("computed_at", sa.String(40), nullable=False),
+)
+
+
+# ---------------------------------------------------------------------------------------- ledger (version 4)
+chain_accounts = sa.Table(
+    "chain_accounts", metadata,
+    sa.Column("member", sa.String(64), sa.ForeignKey("members.id"), primary_key=True),
+    sa.Column("address", sa.String(42), nullable=False, unique=True),  # EIP-55
+    sa.Column("private_key", sa.String(66), nullable=True),  # hex; custodial keys only (pilot choice)
+    sa.Column("enrolled", sa.Boolean, nullable=False, default=False),  # registered, funded, approved on chain
+)
+
+ledger_meta = sa.Table(
+    "ledger_meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),  # JSON
+)
+
+ledger_slots = sa.Table(
+    "ledger_slots", metadata,
+    sa.Column("community", sa.String(64), sa.ForeignKey("communities.name"), primary_key=True),
+    sa.Column("slot_start", sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),  # "clearing" or "settlement"
+    sa.Column("chain_slot", sa.String(80), nullable=False),  # uint256 as a decimal string
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("document", sa.Text, nullable=False),  # JSON: batch, roots, tx hashes, statements
+    sa.Column("updated_at", sa.String(40), nullable=False),
 )

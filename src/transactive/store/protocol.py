@@ -7,8 +7,10 @@ from typing import Any, Literal, Protocol
 
 from transactive.store._multi_sql import PlaceOutcome
 from transactive.store.records import (
+    ChainAccount,
     Community,
     ContractRecord,
+    LedgerSlot,
     ListingOrderRecord,
     ListingRecord,
     Member,
@@ -126,6 +128,38 @@ class Store(Protocol):
         ...
 
     def negawatt_deliveries(self, community: str, event_id: str) -> list[NegawattDeliveryRecord]: ...
+
+    # ledger (schema version 3)
+    def put_chain_account(self, account: ChainAccount) -> bool:
+        """False (and nothing written) when the member already has an account."""
+        ...
+
+    def chain_account(self, member: str) -> ChainAccount | None: ...
+
+    def chain_accounts(self, community: str | None = None) -> list[ChainAccount]:
+        """Every account (of ``community``'s members when given), ordered by member id."""
+        ...
+
+    def mark_enrolled(self, member: str) -> None: ...
+
+    def ledger_meta(self, key: str) -> Any:
+        """The JSON value stored under ``key`` or None."""
+        ...
+
+    def put_ledger_meta(self, key: str, value: Any) -> Any:
+        """Store ``value`` under ``key`` unless a value is there; returns the stored value."""
+        ...
+
+    def get_ledger_slot(self, community: str, slot_start: str, kind: str) -> LedgerSlot | None: ...
+
+    def ledger_slots(self, community: str, kind: str, state: str | None = None) -> list[LedgerSlot]:
+        """Ordered by slot start."""
+        ...
+
+    def put_ledger_slot(self, record: LedgerSlot, expected_state: str | None) -> bool:
+        """Compare-and-set: insert when ``expected_state`` is None and there is no row; else update only if the
+        stored state is ``expected_state``. False (nothing written) otherwise."""
+        ...
 
 
 JSONObject = Mapping[str, Any]

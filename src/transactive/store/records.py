@@ -152,6 +152,30 @@ class NegawattDeliveryRecord:
     received_at: str
 
 
+@dataclass(frozen=True)
+class ChainAccount:
+    """A member's account on the chain: its EIP-55 ``address`` and, for a custodial account (the pilot
+    default), the private key in hex; ``enrolled`` once it is registered, funded and approved on chain."""
+
+    member: str
+    address: str
+    private_key_hex: str | None
+    enrolled: bool = False
+
+
+@dataclass(frozen=True)
+class LedgerSlot:
+    """The ledger side of a slot: ``kind`` ``clearing`` (the anchored clearing) or ``settlement`` (the settlement
+    against meters), the on-chain slot number, a ``state`` and a JSON ``document`` (batch, roots, tx hashes,
+    statements)."""
+
+    community: str
+    slot_start: str
+    kind: str
+    chain_slot: int
+    state: str
+    document: Mapping[str, Any]
+    updated_at: str
 # ---------------------------------------------------------------------------------------- multi-settlement (v3)
 @dataclass(frozen=True)
 class MemberAddress:

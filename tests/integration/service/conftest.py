@@ -1,5 +1,5 @@
-"""A real Mosquitto broker for the multi-process gateway test."""
+"""A real Mosquitto broker for the multi-process gateway test; the store on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from service_support import mosquitto  # noqa: F401 - a fixture
+from service_support import mosquitto, postgres_url, store  # noqa: F401 - fixtures

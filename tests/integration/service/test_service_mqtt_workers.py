@@ -16,7 +16,7 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from service_support import ROOT, free_port
+from service_support import ROOT, forget_mqtt_sessions, free_port
 
 ADMIN = "tk_admin_workers_test"
 
@@ -82,3 +82,4 @@ def test_two_gateway_processes_share_the_orders(tmp_path: Path, mosquitto: tuple
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        forget_mqtt_sessions(host, broker_port, ["gw-workers-test", "gw-workers-test-1"])

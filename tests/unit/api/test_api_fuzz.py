@@ -13,12 +13,14 @@ from hypothesis import HealthCheck, settings
 
 from transactive.api import Settings, create_app
 from transactive.market import ManualClock
+from transactive.market.ledger_desk import LedgerConfig
 
 ADMIN = "tk_admin_fuzz"
 _data = tempfile.mkdtemp(prefix="transactive-fuzz-")
 atexit.register(shutil.rmtree, _data, True)
 _app = create_app(Settings(data_dir=_data, admin_key=ADMIN,
-                           clock=ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC)), run_cycle=False))
+                           clock=ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC)), run_cycle=False,
+                           ledger=LedgerConfig()))  # the ledger routes too (an in-memory embedded chain)
 _op = _app.state.service.operator
 _op.create_community("green", "uniform", {}, 15)
 _, PROSUMER = _op.add_member("green", "alice", "prosumer")

@@ -1,0 +1,96 @@
+"""REST routes of the ledger: slot anchoring state, settlement, statements, DSO income, a member's account.
+
+Registered by :func:`transactive.api.app.create_app` when the service runs a ledger. Role rules:
+
+* ``GET .../slots/{slot_start}/ledger``: any member of the community (roots, tx hashes, states; no orders);
+* ``POST /admin/.../slots/{slot_start}/settle``: admin; settles now (409 while readings are missing before the
+  deadline, and for a slot already settled);
+* ``GET .../statements``: a prosumer or aggregator gets its own lines; an admin gives ``?member=``;
+* ``GET .../dso/income``: the DSO (or an admin): grid charges, penalties and imbalance per slot, never a bid;
+* ``GET .../account``: the caller's chain address and token balance (prosumer, aggregator, DSO).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from transactive.market.errors import MarketError
+from transactive.market.ledger_desk import LedgerDesk
+from transactive.market.operator import TRADING_ROLES, Operator
+from transactive.market.slots import iso, parse_slot_start
+from transactive.store import Member
+
+if TYPE_CHECKING:
+    from transactive.api.app import Service
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _caller(request: Request,
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Member:
+    return _service(request).operator.authenticate(None if credentials is None else credentials.credentials)
+
+
+Caller = Annotated[Member, Depends(_caller)]
+
+
+def register(app: FastAPI, operator: Operator, desk: LedgerDesk) -> None:
+    """Add the ledger routes to ``app``."""
+
+    def slot_of(caller: Member, community: str, slot_start: str) -> tuple[str, str]:
+        c = operator.community_for(caller, community)
+        return c.name, iso(parse_slot_start(slot_start, c.slot_minutes))
+
+    @app.get("/communities/{community}/slots/{slot_start}/ledger", tags=["ledger"])
+    def slot_ledger(community: str, slot_start: str, caller: Caller) -> dict[str, Any]:
+        """The slot's anchoring and settlement on chain: slot numbers, roots, tx hashes, states."""
+        name, start = slot_of(caller, community, slot_start)
+        return desk.ledger_view(name, start)
+
+    @app.post("/admin/communities/{community}/slots/{slot_start}/settle", tags=["admin", "ledger"],
+              responses={409: {"description": "not anchored yet, readings missing before the deadline, or settled"}})
+    def settle(community: str, slot_start: str, caller: Caller) -> dict[str, Any]:
+        """Settle an anchored slot against its meter readings now, on chain (admin; exactly once)."""
+        Operator.require(caller, ("admin",), "this endpoint")
+        name, start = slot_of(caller, community, slot_start)
+        rec = desk.settle(name, start, operator.clock.now())
+        return {**desk.ledger_view(name, start), "dso": rec.document["dso"], "lines": rec.document["lines"]}
+
+    @app.get("/communities/{community}/statements", tags=["ledger"])
+    def statements(community: str, caller: Caller,
+                   member: Annotated[str | None, Query(description="admin only: whose statement")] = None,
+                   ) -> list[dict[str, Any]]:
+        """Your settlement lines, one per settled slot you traded in (an admin names ``member``)."""
+        c = operator.community_for(caller, community)
+        if caller.role == "admin":
+            if member is None:
+                raise MarketError("member", "required for an admin")
+            return desk.statements(c.name, member)
+        Operator.require(caller, TRADING_ROLES, "a statement")
+        if member is not None and member != caller.id:
+            raise MarketError("member", "you can only see your own statement", "forbidden")
+        return desk.statements(c.name, caller.id)
+
+    @app.get("/communities/{community}/dso/income", tags=["ledger"])
+    def dso_income(community: str, caller: Caller) -> list[dict[str, Any]]:
+        """The DSO's income per settled slot: grid charges (tariffs), penalties, imbalance, net amount."""
+        Operator.require(caller, ("dso", "admin"), "the DSO income")
+        return desk.dso_income(operator.community_for(caller, community).name)
+
+    @app.get("/communities/{community}/account", tags=["ledger"])
+    def account(community: str, caller: Caller) -> dict[str, Any]:
+        """Your chain account (custodial) and its token balance in micro-tokens."""
+        operator.community_for(caller, community)
+        found = desk.account_of(caller)
+        if found is None:
+            raise MarketError("Authorization", f"role {caller.role} has no chain account", "not_found")
+        return {"member": caller.id, "address": found.address, "custodial": found.private_key_hex is not None,
+                "enrolled": found.enrolled, "balance_micro": desk.balance_micro(found.address)}

@@ -1,0 +1,98 @@
+"""Supervision of the gateway worker processes of ``transactive serve --mqtt-workers N``.
+
+Each worker is ``transactive serve --mqtt-only`` with its own fixed MQTT client id (a persistent broker
+session). A worker that exits while the service runs (crash, OOM kill, SIGKILL) is started again with the
+same command, hence the same client id: it takes over its broker session, so the orders the dead worker had
+received but not yet committed (never acknowledged, since a PUBACK follows the commit) are redelivered to it,
+and the orders the broker queued for that session meanwhile too. Restarts back off (0.5 s, doubling up to
+30 s) while a worker keeps dying within 10 s of its start; a worker that ran longer restarts after 0.5 s.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+
+log = logging.getLogger(__name__)
+
+FIRST_DELAY_S = 0.5
+MAX_DELAY_S = 30.0
+STABLE_S = 10.0
+POLL_S = 0.2
+
+
+class WorkerSupervisor:
+    """Start the workers, wait until each is subscribed, and keep them running until :meth:`stop`."""
+
+    def __init__(self, commands: Sequence[Sequence[str]], env: Mapping[str, str]) -> None:
+        self.commands = [list(c) for c in commands]
+        self.env = dict(env)
+        self.processes: list[subprocess.Popen[bytes] | None] = [None] * len(self.commands)
+        self.restarts = 0
+        self._started_at = [0.0] * len(self.commands)
+        self._delay_s = [FIRST_DELAY_S] * len(self.commands)
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> WorkerSupervisor:
+        """Start every worker and return once all are subscribed (RuntimeError if one fails to start)."""
+        for index in range(len(self.commands)):
+            self._spawn(index)
+        for index, process in enumerate(self.processes):
+            assert process is not None
+            if not _ready(process):
+                raise RuntimeError(f"MQTT gateway worker {index + 1} exited with {process.wait()}")
+        self._thread = threading.Thread(target=self._watch, name="mqtt-worker-supervisor", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop supervising, then SIGTERM every worker (SIGKILL after 30 s)."""
+        self._stopping.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(60)
+        with self._lock:
+            processes = [p for p in self.processes if p is not None]
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def _spawn(self, index: int) -> None:
+        with self._lock:
+            self.processes[index] = subprocess.Popen(self.commands[index], env=self.env, stdout=subprocess.PIPE)
+            self._started_at[index] = time.monotonic()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(POLL_S):
+            for index, process in enumerate(self.processes):
+                if process is None or process.poll() is None:
+                    continue
+                lived_s = time.monotonic() - self._started_at[index]
+                delay_s = FIRST_DELAY_S if lived_s >= STABLE_S else self._delay_s[index]
+                self._delay_s[index] = min(delay_s * 2, MAX_DELAY_S)
+                log.warning("MQTT gateway worker %d (pid %d) exited with %s after %.1f s; restarting in %.1f s",
+                            index + 1, process.pid, process.returncode, lived_s, delay_s)
+                if self._stopping.wait(delay_s):
+                    return
+                self._spawn(index)
+                self.restarts += 1
+                restarted = self.processes[index]
+                assert restarted is not None
+                if not _ready(restarted):
+                    log.warning("restarted MQTT gateway worker %d exited before subscribing", index + 1)
+
+
+def _ready(process: subprocess.Popen[bytes]) -> bool:
+    """Wait for the worker's ``ready`` line (printed once subscribed); False if it exited first."""
+    assert process.stdout is not None
+    return process.stdout.readline().strip() == b"ready"

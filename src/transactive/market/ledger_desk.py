@@ -1,0 +1,607 @@
+"""The service's ledger: the contracts on a chain, custodial member accounts, anchoring and settling slots.
+
+Per slot (see ``docs/service.md``, *Ledger*):
+
+1. **anchor** (after clearing): the slot's stored orders become EIP-712 orders signed with the members'
+   custodial keys (nonce = the order's arrival ``seq``), the auctioneer ``validators[s mod n]`` opens the
+   on-chain slot and commits the order root, every in-process validator recomputes the clearing from the
+   batch (:func:`transactive.ledger.clearance.recompute`) and endorses its root, and once ``k`` agree the
+   result root is submitted (Proof of Clearance). The clearing anchor is opened in claims mode and never
+   claimed: it records the clearing; money moves in step 2.
+2. **settle** (once the slot's meter readings are in, or at the deadline): the settlement input
+   (:mod:`transactive.settlement.slot_settlement`) is committed as a second on-chain slot, the validators
+   recompute the postings ((4.8)-(4.9), DSO account included) and endorse their root, and the tokens move:
+   in one ``settle_batch`` when the slot has at most :attr:`LedgerConfig.batch_max_rows` accounts, else by
+   Merkle claims (the service escrows every debit with the debtor's custodial key before committing, then
+   claims every debit and then every credit).
+
+Every step first reads the on-chain slot state and only sends what is still missing, so a service stopped
+anywhere resumes where it was and never submits twice (the chain refuses a second ``open_slot``,
+``commit_orders``, ``submit_result``, ``settle_batch`` or claim anyway).
+
+On-chain slot numbers: ``(community_number << 64) | (epoch_minutes << 1) | kind`` with ``kind`` 0 for the
+clearing anchor and 1 for the settlement; ``community_number`` is the first 6 bytes of SHA-256 of the
+community's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from transactive.ledger.attributes import ParticipantAttributes, SignedAttributes, sign_attributes
+from transactive.ledger.audit import SlotArchive
+from transactive.ledger.chain import Chain, ChainRevert, Contract
+from transactive.ledger.clearance import ClearanceError, auctioneer_index, domain_of, recompute, slot_rewards
+from transactive.ledger.commitments import ResultEntry, SettlementTree, result_tree
+from transactive.ledger.compiler import load_artifact
+from transactive.ledger.eip712 import Domain
+from transactive.ledger.endorsement import endorse, valid_endorsements
+from transactive.ledger.market_batch import GRID_ATTRIBUTES
+from transactive.ledger.proofs import SlotBatch
+from transactive.ledger.signing import Signer, WorkerPool
+from transactive.market.errors import MarketError
+from transactive.market.ledger_batch import (
+    SignRow,
+    chain_slot_number,
+    claims_to_make,
+    quantised_entry,
+    sign_rows,
+)
+from transactive.market.ledger_config import (
+    CLEARED,
+    CLEARING,
+    CLOSE,
+    FOR_SALE,
+    MAX_UINT,
+    MODE_BATCH,
+    MODE_CLAIMS,
+    RESERVE_NOT_MET,
+    RETRY_S,
+    ROLE_ADMIN,
+    ROLE_BITS,
+    ROLE_DSO,
+    ROLE_MARKET,
+    ROLE_VALIDATOR,
+    SETTLED,
+    SETTLEMENT,
+    LedgerConfig,
+)
+from transactive.market.slots import Phase, phase_bounds
+from transactive.registry import full_registry
+from transactive.settlement.slot_settlement import (
+    build_input,
+    input_digest,
+    settle_input,
+    statement_lines,
+)
+from transactive.store import ChainAccount, LedgerSlot, Member, SlotState, Store
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CLEARED", "CLEARING", "SETTLED", "SETTLEMENT", "LedgerConfig", "LedgerDesk", "chain_slot_number",
+           "claims_to_make"]
+
+class KeyedChain(Protocol):
+    """What the desk needs beyond :class:`Chain`: signing for added (custodial) keys and ether transfers."""
+
+    def add_key(self, private_key: bytes) -> str: ...
+
+    def send_value(self, to: str, wei: int, sender: str | None = None) -> Any: ...
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _hex(raw: bytes) -> str:
+    return "0x" + raw.hex()
+
+
+def _bus32(bus: str | None) -> bytes:
+    raw = (bus or "").encode()
+    return raw.ljust(32, b"\x00") if len(raw) <= 32 else hashlib.sha256(raw).digest()
+
+
+class LedgerDesk:
+    """The contracts, validators and member accounts of one service, over its store."""
+
+    def __init__(self, store: Store, config: LedgerConfig, chain: Chain | None = None) -> None:
+        from transactive.ledger.clearance import Validator
+        from transactive.ledger.connect import open_chain
+
+        self.store = store
+        self.config = config
+        self.chain: Chain = chain if chain is not None else open_chain(config.chain_url, config.chain_dir)
+        self.lock = threading.RLock()  # one chain writer at a time (the embedded chain is single-threaded)
+        # signature checks of large batches in worker processes (started on the first batch of >= 2,048 orders)
+        self.pool: WorkerPool | None = WorkerPool(start_method="forkserver")
+        self.timings: dict[str, float] = {}  # seconds per step of the last anchor / settle (benchmarks, logs)
+        self._retry_at: dict[tuple[str, str, str], float] = {}
+        accounts = self.chain.accounts
+        if len(accounts) < config.validators + 1:
+            raise ValueError(f"validators: the chain has only {len(accounts)} accounts")
+        self.admin = accounts[0]
+        keys = [self.chain.private_key(a) for a in accounts[1:config.validators + 1]]
+        self.validators = [Validator(k) for k in keys]
+        self._signers = [Signer(k) for k in keys]
+        self.registry, self.token, self.slots = self._deploy_or_reopen()
+        self.domain: Domain = domain_of(self.chain, self.slots)
+        for account in self.store.chain_accounts():
+            if account.private_key_hex:
+                self._keyed.add_key(bytes.fromhex(account.private_key_hex))
+        self.archive: SlotArchive | None = None
+        if config.archive_dir is not None:
+            self.archive = SlotArchive(config.archive_dir)
+            if not self.archive.manifest_path.exists():  # the journal starts from the supply on chain now
+                self.archive.create(registry=self.registry.address, token=self.token.address,
+                                    slots=self.slots.address)
+                self._journal(int(self.chain.call(self.token, "totalSupply")),
+                              [a.address for a in self.store.chain_accounts()])
+
+    def warm_up(self) -> None:
+        """Start the worker processes now and let each import the signing code (else the first large slot pays
+        for it: about a second or two)."""
+        if self.pool is None:
+            return
+        key = "11" * 32
+        trader = Signer(bytes.fromhex(key)).address
+        rows: list[SignRow] = [(key, trader, 0, 0, 1, 1, i, self.domain.chain_id, self.domain.verifying_contract)
+                                for i in range(self.pool.parallel_threshold)]
+        self.pool.map_chunks(sign_rows, rows)
+
+    @property
+    def _keyed(self) -> KeyedChain:
+        chain: Any = self.chain
+        return chain  # type: ignore[no-any-return]
+
+    # views (roots, statements, DSO income): transactive.market.ledger_views, over the store
+    def ledger_view(self, community: str, slot_start: str) -> dict[str, Any]:
+        from transactive.market.ledger_views import ledger_view
+
+        return ledger_view(self.store, community, slot_start)
+
+    def statements(self, community: str, member: str) -> list[dict[str, Any]]:
+        from transactive.market.ledger_views import statements
+
+        return statements(self.store, community, member)
+
+    def dso_income(self, community: str) -> list[dict[str, Any]]:
+        from transactive.market.ledger_views import dso_income
+
+        return dso_income(self.store, community)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+        self.chain.close()
+
+    # ------------------------------------------------------------------------------ deployment
+    def _deploy_or_reopen(self) -> tuple[Contract, Contract, Contract]:
+        stored = self.store.ledger_meta("deployment")
+        names = ("Registry", "EnergyToken", "MarketSlots")
+        if stored is None:
+            stored = self.store.put_ledger_meta("deployment", self._deploy())
+        if int(stored["chainId"]) != self.chain.chain_id:
+            raise ValueError(f"chain: the store's contracts are on chain {stored['chainId']}, "
+                             f"this chain is {self.chain.chain_id}")
+        registry, token, slots = (Contract(name=n, address=stored[n], abi=load_artifact(n).abi) for n in names)
+        try:
+            if int(self.chain.call(registry, "threshold")) < 1:
+                raise ChainRevert("no threshold")
+        except Exception as exc:
+            raise ValueError(f"chain: no Transactive deployment at {stored['Registry']} on this chain "
+                             f"(was the chain reset?): {exc}") from None
+        return registry, token, slots
+
+    def _deploy(self) -> dict[str, Any]:
+        chain = self.chain
+        registry = chain.deploy(load_artifact("Registry"))
+        token = chain.deploy(load_artifact("EnergyToken"), registry.address, "Transactive Energy Token", "TET")
+        slots = chain.deploy(load_artifact("MarketSlots"), registry.address, token.address, 0, 0)
+        for v in self.validators:
+            chain.transact(registry, "set_member", v.address, ROLE_VALIDATOR, _bus32("validator"))
+        chain.transact(registry, "set_threshold", self.config.threshold)
+        chain.transact(registry, "set_member", self.admin, ROLE_ADMIN | ROLE_DSO, _bus32("substation"))
+        chain.transact(registry, "set_member", slots.address, ROLE_MARKET, _bus32(""))
+        if self.config.start_tokens:  # the fallback DSO account pays an imbalance when it absorbed energy
+            chain.transact(token, "mint", self.admin, self.config.start_tokens * 10**6)
+        chain.transact(token, "approve", slots.address, MAX_UINT)
+        log.warning("deployed the Transactive contracts on chain %s", chain.chain_id)
+        return {"chainId": chain.chain_id, "Registry": registry.address, "EnergyToken": token.address,
+                "MarketSlots": slots.address, "validators": [v.address for v in self.validators],
+                "threshold": self.config.threshold}
+
+    # ------------------------------------------------------------------------------ member accounts
+    def account_of(self, member: Member) -> ChainAccount | None:
+        return self.store.chain_account(member.id)
+
+    def enrol(self, member: Member) -> ChainAccount | None:
+        """Give a prosumer, aggregator or DSO member its custodial account, registered in the Registry with its
+        role and bus, funded with gas and ``start_tokens`` and approving MarketSlots (idempotent)."""
+        bits = ROLE_BITS.get(member.role)
+        if bits is None:
+            return None
+        with self.lock:
+            account = self.store.chain_account(member.id)
+            if account is None:
+                key = secrets.token_bytes(32)
+                address = Signer(key).address
+                self.store.put_chain_account(ChainAccount(member.id, address, key.hex()))
+                account = self.store.chain_account(member.id)
+                assert account is not None
+            if account.enrolled:
+                return account
+            assert account.private_key_hex is not None
+            address = self._keyed.add_key(bytes.fromhex(account.private_key_hex))
+            chain = self.chain
+            if int(chain.call(self.registry, "roles", address)) != bits:
+                chain.transact(self.registry, "set_member", address, bits, _bus32(member.bus))
+            fresh = int(chain.call(self.token, "allowance", address, self.slots.address)) == 0
+            if fresh and int(chain.call(self.token, "balanceOf", address)) == 0 and self.config.start_tokens:
+                chain.transact(self.token, "mint", address, self.config.start_tokens * 10**6)
+                self._journal(self.config.start_tokens * 10**6, [address])
+            self._journal(0, [address])
+            if fresh:
+                self._gas(address)
+                chain.transact(self.token, "approve", self.slots.address, MAX_UINT, sender=address)
+            self.store.mark_enrolled(member.id)
+            return replace(account, enrolled=True)
+
+    def _journal(self, minted_micro: int, accounts: Sequence[str] = ()) -> None:
+        """Record a mint and member accounts in the audit archive's manifest (``transactive ledger verify``
+        checks the supply against the mints and sums the balances of these accounts too)."""
+        if self.archive is None:
+            return
+        if minted_micro:
+            self.archive.record_mint(minted_micro)
+        self.archive.record_accounts(accounts)
+
+    def _gas(self, address: str) -> None:
+        balance = getattr(self.chain, "balance", None)
+        if self.config.gas_wei and (balance is None or int(balance(address)) < self.config.gas_wei // 2):
+            self._keyed.send_value(address, self.config.gas_wei)
+
+    def enrol_all(self) -> None:
+        """Enrol every member still missing its account (after a restart, or members of an older database)."""
+        for community in self.store.list_communities():
+            for member in self.store.list_members(community.name):
+                account = self.store.chain_account(member.id)
+                if member.role in ROLE_BITS and (account is None or not account.enrolled):
+                    self.enrol(member)
+
+    def balance_micro(self, address: str) -> int:
+        with self.lock:
+            return int(self.chain.call(self.token, "balanceOf", address))
+
+    # ------------------------------------------------------------------------------ helpers
+    @contextmanager
+    def _timed(self, step: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[step] = self.timings.get(step, 0.0) + time.perf_counter() - start
+
+    def _slot_record(self, number: int) -> tuple[Any, ...]:
+        record: tuple[Any, ...] = self.chain.call(self.slots, "slots", number)
+        return record
+
+    def _save(self, rec: LedgerSlot, state: str, **updates: Any) -> LedgerSlot:
+        new = replace(rec, state=state, document={**rec.document, **updates}, updated_at=_now())
+        if not self.store.put_ledger_slot(new, rec.state):
+            raise MarketError("slot_start", "the ledger record changed concurrently", "conflict")
+        return new
+
+    def _tx(self, rec: LedgerSlot, step: str, receipt: Any) -> LedgerSlot:
+        txs = {**rec.document.get("txs", {}), step: _hex(receipt.tx_hash)}
+        return self._save(rec, rec.state, txs=txs)
+
+    def _auctioneer(self, number: int) -> str:
+        return self.validators[auctioneer_index(number, len(self.validators))].address
+
+    def _endorse_and_submit(self, rec: LedgerSlot, number: int, order_root: bytes,
+                            results: Sequence[ResultEntry], roots: Sequence[bytes]) -> LedgerSlot:
+        """``roots[i]`` is validator i's recomputed root; the agreeing ``k`` signatures are submitted by the
+        first validator after the auctioneer (the miner)."""
+        addresses = [v.address for v in self.validators]
+        by_root: dict[bytes, list[bytes]] = {}
+        for signer, root in zip(self._signers, roots, strict=True):
+            by_root.setdefault(root, []).append(endorse(signer, self.domain, number, order_root, root))
+        root, signatures = max(by_root.items(), key=lambda kv: len(kv[1]))
+        k = self.config.threshold
+        valid = valid_endorsements(self.domain, number, order_root, root, signatures=signatures, validators=addresses)
+        if len(valid) < k:
+            raise ClearanceError(f"slot {number}: fewer than {k} validators agree")
+        dissenters = [a for a, r in zip(addresses, roots, strict=True) if r != root]
+        start = auctioneer_index(number, len(addresses)) + 1
+        miners = [addresses[(start + j) % len(addresses)] for j in range(len(addresses))]
+        miners = [m for m in miners if m not in dissenters]
+        receipt = self.chain.transact(self.slots, "submit_result", number, root, signatures[:k], sender=miners[0])
+        rec = self._tx(rec, "submit_result", receipt)
+        return self._save(rec, rec.state, resultRoot=_hex(root), endorsements=[_hex(s) for s in signatures],
+                          miner=miners[0], dissenters=dissenters)
+
+    # ------------------------------------------------------------------------------ 1. anchoring
+    def build_batch(self, community: str, slot_start: str) -> SlotBatch:
+        """The slot's stored orders as a signed batch (custodial keys; nonce = seq << 8 | block)."""
+        number = chain_slot_number(community, slot_start, CLEARING)
+        c = self.store.get_community(community)
+        assert c is not None
+        accounts = {a.member: a for a in self.store.chain_accounts(community)}  # one query, not one per member
+        rows: list[SignRow] = []
+        orders = self.store.orders_in_slot(community, slot_start)
+        for order in orders:
+            account = accounts.get(order.member)
+            if account is None or account.private_key_hex is None:
+                member = self.store.get_member(order.member)
+                assert member is not None
+                account = accounts[order.member] = self.enrol(member)  # type: ignore[assignment]
+            assert account is not None and account.private_key_hex is not None
+            side = 0 if order.side == "sellers" else 1
+            assert order.seq is not None
+            for j, (wh, micro) in enumerate(quantised_entry(order.entry)):
+                rows.append((account.private_key_hex, account.address, number, side, wh, micro, (order.seq << 8) | j,
+                             self.domain.chain_id, self.domain.verifying_contract))
+        signed = sign_rows(rows)  # in-process: the pool's pickling costs more than it saves (measured)
+        attributes: tuple[SignedAttributes, ...] = ()
+        dso: str | None = None
+        mechanism = full_registry().get(c.mechanism)
+        if mechanism is not None and {f.name for f in mechanism.participant_fields} & GRID_ATTRIBUTES:
+            # grid-aware (dpda_matched, ...): each trader also signs its bus, distance preference and welfare
+            # parameters for the slot; the DSO's entry carries the clearing's grid charges
+            attributes = tuple(self._sign_attributes(order.member, accounts, order.entry, number) for order in orders)
+            dso = self._dso_address(community)
+        return SlotBatch(self.domain, number, tuple(signed), mechanism=c.mechanism, params=dict(c.params),
+                         attributes=attributes, dso=dso)
+
+    def _sign_attributes(self, member: str, accounts: Mapping[str, ChainAccount], entry: Mapping[str, Any],
+                         number: int) -> SignedAttributes:
+        account = accounts[member]
+        assert account.private_key_hex is not None
+        values = {k: float(entry[k]) for k in ("a", "b", "c", "omega", "alpha") if k in entry}
+        record = ParticipantAttributes.from_values(account.address, slot=number, bus=str(entry["bus"]),
+                                                   distance_pref_m=float(entry["distance_pref_m"]), **values)
+        return sign_attributes(Signer(bytes.fromhex(account.private_key_hex)), record, self.domain)
+
+    def anchor(self, community: str, slot_start: str) -> LedgerSlot:
+        """Anchor a cleared slot (idempotent; resumes a half-done one)."""
+        with self.lock:
+            rec = self.store.get_ledger_slot(community, slot_start, CLEARING)
+            number = chain_slot_number(community, slot_start, CLEARING)
+            self.timings = {}
+            batch: SlotBatch | None = None
+            if rec is None:
+                slot = self.store.get_slot(community, slot_start)
+                if slot is None or slot.state is not SlotState.CLEARED:
+                    raise MarketError("slot_start", "the slot is not cleared", "conflict")
+                with self._timed("sign orders"):
+                    batch = self.build_batch(community, slot_start)
+                with self._timed("order root + store batch"):
+                    fresh = LedgerSlot(community, slot_start, CLEARING, number, "batched",
+                                       {"batch": batch.to_json(), "orderRoot": _hex(batch.order_root), "txs": {}},
+                                       _now())
+                    try:
+                        recompute(batch, verify=False)
+                    except ClearanceError as exc:
+                        fresh = replace(fresh, state="unsupported", document={**fresh.document, "note": str(exc)})
+                    self.store.put_ledger_slot(fresh, None)
+                rec = self.store.get_ledger_slot(community, slot_start, CLEARING)
+                assert rec is not None
+            if rec.state != "batched":
+                return rec
+            if batch is None:
+                batch = SlotBatch.from_json(rec.document["batch"])
+            auctioneer = self._auctioneer(number)
+            state = int(self._slot_record(number)[0])
+            with self._timed("open + commit order root"):
+                if state == CLOSE:
+                    rec = self._tx(rec, "open_slot", self.chain.transact(
+                        self.slots, "open_slot", number, MODE_CLAIMS, sender=auctioneer))
+                    state = FOR_SALE
+                if state == FOR_SALE:
+                    rec = self._tx(rec, "commit_orders", self.chain.transact(
+                        self.slots, "commit_orders", number, batch.order_root, len(batch.orders), sender=auctioneer))
+                    state = RESERVE_NOT_MET
+            results: tuple[ResultEntry, ...] = ()
+            rewards = slot_rewards(self.chain, self.slots, number)  # as every validator and the audit do
+            if state == RESERVE_NOT_MET:
+                with self._timed(f"{len(self.validators)} validators recompute + endorse"):
+                    answers = [recompute(batch, pool=self.pool, rewards=rewards) for _ in self.validators]
+                    roots = [result_tree(number, a).root for a in answers]
+                results = answers[0]
+                with self._timed("submit result (k signatures)"):
+                    rec = self._endorse_and_submit(rec, number, batch.order_root, results, roots)
+                state = CLEARED
+            if state != CLEARED:
+                raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
+            if not results:
+                results = recompute(batch, pool=self.pool, rewards=rewards)
+            chain_root = bytes(self._slot_record(number)[6])
+            if result_tree(number, results).root != chain_root:
+                return self._save(rec, "failed", note="the root on chain differs from the recomputation")
+            if self.archive is not None:
+                endorsements = tuple(bytes.fromhex(x[2:]) for x in rec.document.get("endorsements", []))
+                self.archive.save(replace(batch, results=results, endorsements=endorsements))
+            return self._save(rec, "anchored", results=[r.to_json() for r in results], resultRoot=_hex(chain_root),
+                              anchoredAt=_now())
+
+    # ------------------------------------------------------------------------------ 2. settlement
+    def _dso_address(self, community: str) -> str:
+        for member in self.store.list_members(community):
+            if member.role == "dso":
+                account = self.enrol(member)
+                if account is not None:
+                    return account.address
+        return self.admin
+
+    def settlement_deadline(self, slot_start: str, slot_minutes: int) -> datetime:
+        """When the settlement of a slot proceeds without its missing readings: the start of the settlement
+        phase of the next slot (13 min after the next slot starts, for 15-minute slots)."""
+        following = datetime.fromisoformat(slot_start) + timedelta(minutes=slot_minutes)
+        return phase_bounds(following, slot_minutes)[Phase.SETTLEMENT][0]
+
+    def prepare_settlement(self, community: str, slot_start: str, now: datetime) -> LedgerSlot:
+        """Build the settlement record of an anchored slot (``MarketError`` conflict while readings are missing
+        before the deadline, or when it is settled already)."""
+        c = self.store.get_community(community)
+        assert c is not None
+        existing = self.store.get_ledger_slot(community, slot_start, SETTLEMENT)
+        if existing is not None:
+            return existing
+        clearing = self.store.get_ledger_slot(community, slot_start, CLEARING)
+        if clearing is None or clearing.state != "anchored":
+            state = "not anchored" if clearing is None else clearing.state
+            raise MarketError("slot_start", f"the slot's clearing is not anchored ({state})", "conflict")
+        result = self.store.get_result(community, slot_start)
+        assert result is not None
+        readings = {r.member: r.energy_kwh for r in self.store.meter_readings(community, slot_start)}
+        trading = [r["id"] for side in ("sellers", "buyers") for r in result.document[side]
+                   if float(r["energy_kwh"]) > 0]
+        missing = sorted(m for m in trading if m not in readings)
+        end = datetime.fromisoformat(slot_start) + timedelta(minutes=c.slot_minutes)
+        if now < end:
+            raise MarketError("slot_start", "the slot has not ended yet", "conflict")
+        if missing and now < self.settlement_deadline(slot_start, c.slot_minutes):
+            raise MarketError("slot_start", f"waiting for the meter readings of {', '.join(missing[:10])}",
+                              "conflict")
+        known = {a.member: a.address for a in self.store.chain_accounts(community)}
+        accounts = {member_id: known[member_id] for member_id in trading}
+        from transactive.settlement.slot_settlement import SettlementTerms
+
+        number = chain_slot_number(community, slot_start, SETTLEMENT)
+        doc = build_input(chain_slot=number, clearing_slot=clearing.chain_slot,
+                          clearing_root=str(clearing.document["resultRoot"]), document=result.document,
+                          readings_kwh=readings, accounts=accounts, dso_address=self._dso_address(community),
+                          terms=SettlementTerms(self.config.penalty_per_kwh, self.config.grid_charge_per_kwh))
+        _, postings = settle_input(doc)
+        mode = MODE_BATCH if len(postings) <= self.config.batch_max_rows else MODE_CLAIMS
+        fresh = LedgerSlot(community, slot_start, SETTLEMENT, number, "batched",
+                           {"input": doc, "mode": mode, "orderRoot": _hex(input_digest(doc)), "txs": {}}, _now())
+        self.store.put_ledger_slot(fresh, None)
+        stored = self.store.get_ledger_slot(community, slot_start, SETTLEMENT)
+        assert stored is not None
+        return stored
+
+    def settle(self, community: str, slot_start: str, now: datetime, *, claims_sample: int | None = None
+               ) -> LedgerSlot:
+        """Settle an anchored slot against its meter readings, on chain, exactly once (resumes a half-done
+        settlement). A settled slot is a ``MarketError`` conflict. ``claims_sample`` (benchmarks only): in
+        claims mode escrow and claim only that many debits and as many credits as they pay for."""
+        with self.lock:
+            self.timings = {}
+            with self._timed("settlement: input from readings + postings"):
+                rec = self.prepare_settlement(community, slot_start, now)
+            if rec.state == "settled":
+                raise MarketError("slot_start", f"the slot is settled already ({rec.document.get('settledAt')})",
+                                  "conflict")
+            return self._run_settlement(rec, claims_sample)
+
+    def _run_settlement(self, rec: LedgerSlot, claims_sample: int | None) -> LedgerSlot:
+        doc = rec.document["input"]
+        mode = int(rec.document["mode"])
+        number = rec.chain_slot
+        order_root = input_digest(doc)
+        settlement, postings = settle_input(doc)
+        entries = [ResultEntry(p.address, p.energy_wh, p.amount_micro) for p in postings]
+        auctioneer = self._auctioneer(number)
+        state = int(self._slot_record(number)[0])
+        debits, credits = claims_to_make(entries, claims_sample)
+        with self._timed("settlement: open + escrow + commit"):
+            if state == CLOSE:
+                rec = self._tx(rec, "open_slot", self.chain.transact(self.slots, "open_slot", number, mode,
+                                                                     sender=auctioneer))
+                state = FOR_SALE
+            if state == FOR_SALE:
+                if mode == MODE_CLAIMS:
+                    for e in debits:
+                        held = int(self.chain.call(self.slots, "escrow", number, e.account))
+                        if held < -e.amount_micro:
+                            self._gas(e.account)
+                            self.chain.transact(self.slots, "deposit_escrow", number, -e.amount_micro - held,
+                                                sender=e.account)
+                rec = self._tx(rec, "commit_orders", self.chain.transact(
+                    self.slots, "commit_orders", number, order_root, len(entries), sender=auctioneer))
+                state = RESERVE_NOT_MET
+        if state == RESERVE_NOT_MET:
+            with self._timed(f"settlement: {len(self.validators)} validators recompute + endorse + submit"):
+                roots = []
+                for _ in self.validators:  # each validator recomputes the postings from the published input
+                    _, theirs = settle_input(doc)
+                    roots.append(result_tree(number, [ResultEntry(p.address, p.energy_wh, p.amount_micro)
+                                                      for p in theirs]).root)
+                rec = self._endorse_and_submit(rec, number, order_root, entries, roots)
+            state = CLEARED
+        if state == CLEARED and mode == MODE_BATCH:
+            with self._timed("settlement: settle_batch (token transfers)"):
+                tree = SettlementTree.build([e.values(number) for e in entries])
+                rows = [(a, e, m) for _, a, e, m in tree.rows]
+                rec = self._tx(rec, "settle_batch", self.chain.transact(self.slots, "settle_batch", number, rows))
+            state = SETTLED
+        elif state == CLEARED:
+            with self._timed("settlement: Merkle claims (token transfers)"):
+                tree = SettlementTree.build([e.values(number) for e in entries])
+                claimed = 0
+                for e in (*debits, *credits):
+                    if not self.chain.call(self.slots, "claimed", number, e.account):
+                        self.chain.transact(self.slots, "claim", number, e.account, e.energy_wh, e.amount_micro,
+                                            tree.proof(e.values(number)))
+                    claimed += 1
+                rec = self._save(rec, rec.state, claims=claimed)
+            state = SETTLED
+        if state != SETTLED:
+            raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
+        members = {a.address: a.member for a in self.store.chain_accounts(rec.community)}
+        final = "settled" if claims_sample is None else "sampled"  # a benchmark's partial claims
+        return self._save(
+            rec, final, settledAt=_now(), lines=statement_lines(settlement),
+            postings=[{"account": p.address, "member": members.get(p.address, "dso"),
+                       "energy_wh": p.energy_wh, "amount_micro": p.amount_micro} for p in postings],
+            dso={"account": doc["dso"], "tariffs_micro": settlement.dso_tariffs_micro,
+                 "penalties_micro": settlement.dso_penalties_micro,
+                 "imbalance_micro": settlement.dso_imbalance_micro,
+                 "amount_micro": next(p.amount_micro for p in postings if p.address == doc["dso"])})
+
+    # ------------------------------------------------------------------------------ the cycle
+    def process_due(self, now: datetime) -> list[LedgerSlot]:
+        """Anchor every cleared slot not anchored yet; settle every anchored slot whose readings are in (or
+        whose deadline passed). Errors are logged and retried on the next call."""
+        done: list[LedgerSlot] = []
+        for community in self.store.list_communities():
+            anchored = {r.slot_start: r for r in self.store.ledger_slots(community.name, CLEARING)}
+            for slot in self.store.slots(community.name, SlotState.CLEARED):
+                rec = anchored.get(slot.start)
+                if (rec is None or rec.state == "batched") and self._due((community.name, slot.start, CLEARING)):
+                    try:
+                        done.append(self.anchor(community.name, slot.start))
+                    except Exception:
+                        self._failed((community.name, slot.start, CLEARING))
+            settled = {r.slot_start: r.state for r in self.store.ledger_slots(community.name, SETTLEMENT)}
+            for rec in self.store.ledger_slots(community.name, CLEARING, "anchored"):
+                key = (community.name, rec.slot_start, SETTLEMENT)
+                if settled.get(rec.slot_start) == "settled" or not self._due(key):
+                    continue
+                try:
+                    done.append(self.settle(community.name, rec.slot_start, now))
+                except MarketError:
+                    pass  # not due yet (readings missing before the deadline, slot not ended)
+                except Exception:
+                    self._failed(key)
+        return done
+
+    def _due(self, key: tuple[str, str, str]) -> bool:
+        return time.monotonic() >= self._retry_at.get(key, 0.0)
+
+    def _failed(self, key: tuple[str, str, str]) -> None:
+        """Log a failed step (e.g. a node that is down, a buyer short of tokens) and retry it in 30 s at the
+        earliest rather than on every tick."""
+        log.exception("%s of %s %s failed; retrying in %.0f s", key[2], key[0], key[1], RETRY_S)
+        self._retry_at[key] = time.monotonic() + RETRY_S

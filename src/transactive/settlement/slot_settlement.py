@@ -1,0 +1,180 @@
+"""A cleared slot settled against its meter readings: the service's input document, pure and deterministic.
+
+The service (:mod:`transactive.market.ledger_desk`) builds one **settlement input** per slot
+(``transactive.settlement-input/1``) and every validator recomputes the postings from it with
+:func:`settle_input`; the result is (4.8)-(4.9) of :mod:`transactive.settlement.metering` on:
+
+* ``price_per_kwh``: the slot's clearing price p0 (for a mechanism without one: what the buyers paid over
+  the energy they bought);
+* ``trades``: the matched trades ``(buyer, seller, energy_kwh, charge)`` of a ``*_matched`` mechanism (its
+  result's ``details.trades``, charge = C_d·d); for a mechanism without matching (``dpda``, ``mcafee``, ...) the
+  cleared energies are paired in result order (north-west corner rule: the first seller supplies the first
+  buyer until one is exhausted, ...) and each pair pays the community's flat network charge
+  ``grid_charge_per_kwh`` per kWh (*choice*: such mechanisms have no distances);
+* ``metered_kwh``: each trading member's metered energy, read from the signed meter reading (+ exported /
+  − imported): a seller's delivery is ``max(0, reading)``, a buyer's consumption ``max(0, −reading)``; a
+  reading still missing when the settlement deadline passes counts as 0 kWh (*choice*: a seller that did not
+  report delivered nothing; the deviation is penalised);
+* ``penalty_per_kwh``: the DSO's deviation penalty;
+* ``accounts``: member id → chain address, and ``dso`` → the DSO's address.
+
+Everything is integer micro-tokens and Wh after the documented roundings of ``metering.settle``; the
+postings sum to zero, so ``MarketSlots.settle_batch`` balances exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from transactive.settlement.metering import DSO_ACCOUNT, SettledTrade, Settlement, settle
+from transactive.units import energy_to_wh
+
+INPUT_FORMAT = "transactive.settlement-input/1"
+
+
+@dataclass(frozen=True)
+class SettlementTerms:
+    """A community's settlement terms: the deviation penalty and the flat network charge (tokens/kWh) used for
+    mechanisms without matched trades. Read from the community params ``penalty_per_kwh`` and
+    ``grid_charge_per_kwh`` when present."""
+
+    penalty_per_kwh: float = 0.05
+    grid_charge_per_kwh: float = 0.01
+
+    @classmethod
+    def of(cls, params: Mapping[str, Any], settlement: Mapping[str, Any] | None = None) -> SettlementTerms:
+        source = dict(settlement or {})
+        default = cls()
+        return cls(float(source.get("penalty_per_kwh", params.get("penalty_per_kwh", default.penalty_per_kwh))),
+                   float(source.get("grid_charge_per_kwh",
+                                    params.get("grid_charge_per_kwh", default.grid_charge_per_kwh))))
+
+
+def clearing_price(document: Mapping[str, Any]) -> float:
+    """p0 of a ``transactive.result/1`` document, or the buyers' average price when it has none (0 if no trade)."""
+    price = document.get("price_per_kwh")
+    if isinstance(price, (int, float)) and not isinstance(price, bool):
+        return float(price)
+    energy = sum(float(b["energy_kwh"]) for b in document["buyers"])
+    paid = sum(float(b["payment"]) for b in document["buyers"])
+    return paid / energy if energy > 0 else 0.0
+
+
+def trades_of(document: Mapping[str, Any], grid_charge_per_kwh: float) -> list[SettledTrade]:
+    """The slot's trades as settlement sees them (see the module docstring)."""
+    details = document.get("details") or {}
+    matched = details.get("trades") if isinstance(details, Mapping) else None
+    if isinstance(matched, list):
+        return [SettledTrade(str(t["buyer"]), str(t["seller"]), float(t["energy_kwh"]), float(t["charge"]))
+                for t in matched if float(t["energy_kwh"]) > 0]
+    supply = [(str(s["id"]), energy_to_wh(float(s["energy_kwh"]))) for s in document["sellers"]]
+    demand = [(str(b["id"]), energy_to_wh(float(b["energy_kwh"]))) for b in document["buyers"]]
+    supply = [x for x in supply if x[1] > 0]
+    demand = [x for x in demand if x[1] > 0]
+    trades: list[SettledTrade] = []
+    i = j = 0
+    left_s = supply[0][1] if supply else 0
+    left_b = demand[0][1] if demand else 0
+    while i < len(supply) and j < len(demand):
+        wh = min(left_s, left_b)
+        if wh > 0:
+            kwh = wh / 1000.0
+            trades.append(SettledTrade(demand[j][0], supply[i][0], kwh, kwh * grid_charge_per_kwh))
+        left_s -= wh
+        left_b -= wh
+        if left_s == 0:
+            i += 1
+            left_s = supply[i][1] if i < len(supply) else 0
+        if left_b == 0:
+            j += 1
+            left_b = demand[j][1] if j < len(demand) else 0
+    return trades
+
+
+def build_input(
+    *, chain_slot: int, clearing_slot: int, clearing_root: str, document: Mapping[str, Any],
+    readings_kwh: Mapping[str, float], terms: SettlementTerms, accounts: Mapping[str, str], dso_address: str,
+) -> dict[str, Any]:
+    """The ``transactive.settlement-input/1`` document of one slot (JSON-compatible, deterministic)."""
+    trades = trades_of(document, terms.grid_charge_per_kwh)
+    sides: dict[str, str] = {}
+    for t in trades:
+        sides[t.buyer] = "buyer"
+        sides[t.seller] = "seller"
+    metered: dict[str, float] = {}
+    for member, side in sorted(sides.items()):
+        reading = float(readings_kwh.get(member, 0.0))
+        metered[member] = max(0.0, reading if side == "seller" else -reading)
+    return {
+        "format": INPUT_FORMAT, "slot": chain_slot, "clearingSlot": clearing_slot, "clearingRoot": clearing_root,
+        "price_per_kwh": clearing_price(document),
+        "penalty_per_kwh": terms.penalty_per_kwh,
+        "trades": [{"buyer": t.buyer, "seller": t.seller, "energy_kwh": t.energy_kwh, "charge": t.charge}
+                   for t in trades],
+        "metered_kwh": metered,
+        "missing_readings": sorted(m for m in sides if m not in readings_kwh),
+        "accounts": {m: accounts[m] for m in sorted(sides)},
+        "dso": dso_address,
+    }
+
+
+def input_digest(doc: Mapping[str, Any]) -> bytes:
+    """SHA-256 of the canonical JSON of a settlement input (what the slot's order root commits to)."""
+    raw = json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    return hashlib.sha256(raw).digest()
+
+
+@dataclass(frozen=True)
+class AccountPosting:
+    """One chain account's net movement: ``energy_wh`` (+ delivered / − consumed; the DSO: the imbalance it
+    covered) and ``amount_micro`` (+ receives / − pays)."""
+
+    address: str
+    energy_wh: int
+    amount_micro: int
+
+
+def settle_input(doc: Mapping[str, Any]) -> tuple[Settlement, list[AccountPosting]]:
+    """Recompute a slot's settlement from its input document: the ``metering.settle`` result and one posting
+    per chain account (members in id order, then the DSO). Pure and deterministic."""
+    if doc.get("format") != INPUT_FORMAT:
+        raise ValueError(f"not a {INPUT_FORMAT} document")
+    trades = [SettledTrade(t["buyer"], t["seller"], float(t["energy_kwh"]), float(t["charge"]))
+              for t in doc["trades"]]
+    metered: Mapping[str, float] = doc["metered_kwh"]
+    buyers = {t.buyer: metered[t.buyer] for t in trades}
+    sellers = {t.seller: metered[t.seller] for t in trades}
+    result = settle(float(doc["price_per_kwh"]), trades, buyers, sellers,
+                    penalty_per_kwh=float(doc["penalty_per_kwh"]), dso_account=DSO_ACCOUNT)
+    accounts: Mapping[str, str] = doc["accounts"]
+    by_address: dict[str, list[int]] = {}
+    for line in result.lines:
+        sign = 1 if line.side == "seller" else -1
+        slot = by_address.setdefault(accounts[line.participant], [0, 0])
+        slot[0] += sign * line.metered_wh
+        slot[1] += sign * line.amount_micro
+    net_energy = sum(v[0] for v in by_address.values())
+    dso = by_address.setdefault(str(doc["dso"]), [0, 0])
+    dso[0] -= net_energy
+    dso[1] += next(p.amount_micro for p in result.postings if p.account == DSO_ACCOUNT)
+    postings = [AccountPosting(a, e, m) for a, (e, m) in by_address.items()]
+    return result, postings
+
+
+def statement_lines(settlement: Settlement) -> list[dict[str, Any]]:
+    """The settlement's lines as JSON rows (one per trading member)."""
+    return [{"member": ln.participant, "side": ln.side, "agreed_wh": ln.agreed_wh, "metered_wh": ln.metered_wh,
+             "energy_micro": ln.energy_micro, "tariff_micro": ln.tariff_micro, "penalty_micro": ln.credit_micro,
+             "amount_micro": ln.amount_micro,
+             "balance_change_micro": ln.amount_micro if ln.side == "seller" else -ln.amount_micro}
+            for ln in settlement.lines]
+
+
+def check_sums(postings: Sequence[AccountPosting]) -> None:
+    """Postings must sum to zero (no token created or lost)."""
+    if sum(p.amount_micro for p in postings) != 0:  # pragma: no cover - an invariant of metering.settle
+        raise AssertionError("settlement postings do not sum to zero")

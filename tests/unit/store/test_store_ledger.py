@@ -1,0 +1,56 @@
+"""The ledger tables (schema 3) on SQLite and PostgreSQL: custodial accounts, metadata, compare-and-set slot
+records."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from transactive.store import ChainAccount, Community, LedgerSlot, Member, SqlStore
+
+T = "2026-03-01T10:00:00.000000Z"
+A1 = "0x" + "11" * 20
+A2 = "0x" + "22" * 20
+
+
+def _setup(store: SqlStore) -> None:
+    assert store.create_community(Community("c", "dpda", {}, 15, T))
+    assert store.create_community(Community("d", "dpda", {}, 15, T))
+    assert store.add_member(Member("m1", "c", "prosumer", "h1"))
+    assert store.add_member(Member("m2", "d", "prosumer", "h2"))
+
+
+def test_chain_accounts_are_one_per_member_and_address(store: SqlStore) -> None:
+    _setup(store)
+    first = ChainAccount("m1", A1, "ab" * 32)
+    assert store.put_chain_account(first)
+    assert not store.put_chain_account(ChainAccount("m1", A2, None))  # one account per member
+    assert not store.put_chain_account(ChainAccount("m2", A1, None))  # an address belongs to one member
+    assert store.put_chain_account(ChainAccount("m2", A2, None))
+    assert store.chain_account("m1") == first
+    assert [a.member for a in store.chain_accounts()] == ["m1", "m2"]
+    assert [a.member for a in store.chain_accounts("d")] == ["m2"]
+    store.mark_enrolled("m1")
+    assert store.chain_account("m1") == replace(first, enrolled=True)
+
+
+def test_meta_keeps_the_first_value(store: SqlStore) -> None:
+    assert store.ledger_meta("deployment") is None
+    assert store.put_ledger_meta("deployment", {"Registry": A1}) == {"Registry": A1}
+    assert store.put_ledger_meta("deployment", {"Registry": A2}) == {"Registry": A1}  # a racing second deploy loses
+    assert store.ledger_meta("deployment") == {"Registry": A1}
+
+
+def test_ledger_slots_compare_and_set(store: SqlStore) -> None:
+    _setup(store)
+    big = 2**200 + 1  # on-chain slot numbers exceed 64 bits
+    rec = LedgerSlot("c", "2026-03-01T10:15:00Z", "clearing", big, "batched", {"txs": {}}, T)
+    assert store.put_ledger_slot(rec, None)
+    assert not store.put_ledger_slot(replace(rec, state="other"), None)  # exists
+    moved = replace(rec, state="anchored", document={"txs": {"open_slot": "0x01"}})
+    assert not store.put_ledger_slot(moved, "anchored")  # stale expectation: nothing written
+    assert store.get_ledger_slot("c", rec.slot_start, "clearing") == rec
+    assert store.put_ledger_slot(moved, "batched")
+    assert store.get_ledger_slot("c", rec.slot_start, "clearing") == moved
+    assert store.get_ledger_slot("c", rec.slot_start, "settlement") is None
+    assert store.ledger_slots("c", "clearing", "anchored") == [moved]
+    assert store.ledger_slots("c", "clearing", "batched") == []
