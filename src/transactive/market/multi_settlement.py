@@ -11,14 +11,18 @@ converted once to integer Wh. The stages run in order, each on the residual the 
    takes up to its remaining deficit), service charges go to the ``board`` account and shortfall penalties to
    the ``dso`` account;
 3. **auction** -- the remaining surpluses offer and deficits bid, one block each, into the community auction
-   (any two-sided mechanism of :func:`transactive.registry.full_registry`, default ``dpda``), at each
+   (any two-sided mechanism of :func:`transactive.registry.full_registry`, default ``dpda``; the grid-aware
+   ``dpda_matched`` / ``mcafee_matched`` need every participant's :attr:`Prosumer.attributes`), at each
    prosumer's limit price or, without one, at its **grid alternative** (a seller asks what the grid would pay,
    ``max(FiT, λ_w − fee)``; a buyer bids what the grid would charge, ``min(retail, λ_w + fee)``), so nobody
-   trades in the auction on worse terms than the grid offers. Cleared energy becomes integer Wh (at most the
-   residual; both sides cut to the smaller side's total with :func:`~transactive.units.apportion` where a
-   mechanism leaves them unequal, e.g. DPDA's clipping); each participant's money is the mechanism's payment
-   times the share of its cleared energy settled. The ``auctioneer`` account keeps
-   ``Σ buyers' payments − Σ sellers' receipts`` (a VCG deficiency makes it negative);
+   trades in the auction on worse terms than the grid offers. The clearing becomes integers by the **one
+   definition the ledger's validators use too** (:mod:`transactive.settlement.auction_entries`): Wh and
+   micro-tokens apportioned per side, the longer side cut to the shorter side's total where a mechanism
+   leaves them unequal (DPDA's clipping, SEED-NOTES §4 (c)), grid charges to the ``dso`` account. With
+   ``rewards`` (:class:`RewardRates`) the stage is settled exactly as the validators endorse it: the
+   ``auctioneer_reward`` and ``miner_reward`` accounts get ``floor(D x_A)`` and ``floor(D x_M)`` of the
+   buyers' debits ``D`` and the sellers share the rest after the DSO's charges; without, the ``auctioneer``
+   account keeps ``Σ buyers' payments − Σ sellers' receipts − charges`` (a VCG deficiency makes it negative);
 4. **grid** -- every residual left is traded with the main grid (:mod:`transactive.market.grid_trading`):
    feed-in tariff / retail, or the wholesale market through the auctioneer (fee to the ``auctioneer``
    account). Every residual is zero afterwards.
@@ -26,7 +30,8 @@ converted once to integer Wh. The stages run in order, each on the residual the 
 Statements per prosumer: per stage, energy sold and bought (Wh) and money (micro-tokens, signed: > 0
 received). Conservation: ``net_wh = Σ_stages (sold − bought)`` for every prosumer; the bilateral, listing and
 auction stages each sell as much as they buy; and the prosumers' money plus the ``dso``, ``board``,
-``auctioneer`` and ``grid`` accounts sum to zero exactly (:attr:`SlotSettlement.balance_micro`).
+``auctioneer`` and ``grid`` accounts (and the two reward accounts with ``rewards``) sum to zero exactly
+(:attr:`SlotSettlement.balance_micro`).
 
 Example:
     >>> s = settle_slot(0, [Prosumer("pv", 5.0), Prosumer("ev", -3.0)], mechanism="uniform")
