@@ -100,7 +100,7 @@ class Service:
         if settings.ledger is not None:
             from transactive.market.ledger_desk import LedgerDesk
 
-            self.ledger = LedgerDesk(self.store, settings.ledger)
+            self.ledger = LedgerDesk(self.store, settings.ledger, started=settings.clock.now())
             self.operator.ledger = self.ledger
         self.admin_key = self._bootstrap_admin()
         self.on_cleared: list[Callable[[Slot], None]] = []

@@ -3,8 +3,11 @@
 Registered by :func:`transactive.api.app.create_app` when the service runs a ledger. Role rules:
 
 * ``GET .../slots/{slot_start}/ledger``: any member of the community (roots, tx hashes, states; no orders);
+* ``POST /admin/.../slots/{slot_start}/anchor``: admin; anchors a cleared slot now (the backfill of slots
+  older than the ledger's start, which the cycle does not anchor or settle);
 * ``POST /admin/.../slots/{slot_start}/settle``: admin; settles now (409 while readings are missing before the
-  deadline, and for a slot already settled);
+  deadline, for a slot already settled, and when the chain or the validators refuse a step, e.g. a buyer
+  short of tokens: no token moves);
 * ``GET .../statements``: a prosumer or aggregator gets its own lines; an admin gives ``?member=``;
 * ``GET .../dso/income``: the DSO (or an admin): grid charges, penalties and imbalance per slot, never a bid;
 * ``GET .../account``: the caller's chain address and token balance (prosumer, aggregator, DSO).
@@ -12,11 +15,15 @@ Registered by :func:`transactive.api.app.create_app` when the service runs a led
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from transactive.ledger.chain import ChainRevert
+from transactive.ledger.clearance import ClearanceError
 from transactive.market.errors import MarketError
 from transactive.market.ledger_desk import LedgerDesk
 from transactive.market.operator import TRADING_ROLES, Operator
@@ -42,6 +49,22 @@ def _caller(request: Request,
 Caller = Annotated[Member, Depends(_caller)]
 
 
+@contextmanager
+def _conflict_on_chain_errors(step: str) -> Iterator[None]:
+    """A step the chain or the validators refused (a reverted transaction, e.g. a buyer short of tokens;
+    validators that do not agree; a trader without a chain account) is a 409 naming ``slot_start`` with the
+    reason: no token moved, and the same step can be retried once the cause is fixed."""
+    try:
+        yield
+    except ChainRevert as exc:
+        raise MarketError("slot_start", f"could not {step}: the chain refused a transaction ({exc})",
+                          "conflict") from None
+    except ClearanceError as exc:
+        raise MarketError("slot_start", f"could not {step}: {exc}", "conflict") from None
+    except KeyError as exc:
+        raise MarketError("slot_start", f"could not {step}: no chain account for {exc}", "conflict") from None
+
+
 def register(app: FastAPI, operator: Operator, desk: LedgerDesk) -> None:
     """Add the ledger routes to ``app``."""
 
@@ -55,8 +78,20 @@ def register(app: FastAPI, operator: Operator, desk: LedgerDesk) -> None:
         name, start = slot_of(caller, community, slot_start)
         return desk.ledger_view(name, start)
 
+    @app.post("/admin/communities/{community}/slots/{slot_start}/anchor", tags=["admin", "ledger"],
+              responses={409: {"description": "not cleared, or refused by the chain or the validators"}})
+    def anchor(community: str, slot_start: str, caller: Caller) -> dict[str, Any]:
+        """Anchor a cleared slot now (admin): the explicit backfill of a slot older than the ledger's start,
+        which the cycle leaves alone (idempotent; a slot anchored already answers its state)."""
+        Operator.require(caller, ("admin",), "this endpoint")
+        name, start = slot_of(caller, community, slot_start)
+        with _conflict_on_chain_errors("anchor"):
+            desk.anchor(name, start)
+        return desk.ledger_view(name, start)
+
     @app.post("/admin/communities/{community}/slots/{slot_start}/settle", tags=["admin", "ledger"],
-              responses={409: {"description": "not anchored yet, readings missing before the deadline, or settled"}})
+              responses={409: {"description": "not anchored yet, readings missing before the deadline, settled, "
+                                             "or refused by the chain (e.g. a buyer short of tokens)"}})
     def settle(community: str, slot_start: str, caller: Caller) -> dict[str, Any]:
         """Settle an anchored slot against its meter readings now, on chain (admin; exactly once)."""
         Operator.require(caller, ("admin",), "this endpoint")

@@ -75,7 +75,7 @@ from transactive.market.ledger_config import (
     SETTLEMENT,
     LedgerConfig,
 )
-from transactive.market.slots import Phase, phase_bounds
+from transactive.market.slots import Phase, iso, phase_bounds
 from transactive.registry import full_registry
 from transactive.settlement.slot_settlement import (
     build_input,
@@ -114,7 +114,8 @@ def _bus32(bus: str | None) -> bytes:
 class LedgerDesk:
     """The contracts, validators and member accounts of one service, over its store."""
 
-    def __init__(self, store: Store, config: LedgerConfig, chain: Chain | None = None) -> None:
+    def __init__(self, store: Store, config: LedgerConfig, chain: Chain | None = None, *,
+                 started: datetime | None = None) -> None:
         from transactive.ledger.clearance import Validator
         from transactive.ledger.connect import open_chain
 
@@ -134,6 +135,7 @@ class LedgerDesk:
         self.validators = [Validator(k) for k in keys]
         self._signers = [Signer(k) for k in keys]
         self.registry, self.token, self.slots = self._deploy_or_reopen()
+        self.start = self._ledger_start(started)
         self.domain: Domain = domain_of(self.chain, self.slots)
         for account in self.store.chain_accounts():
             if account.private_key_hex:
@@ -201,6 +203,17 @@ class LedgerDesk:
             raise ValueError(f"chain: no Transactive deployment at {stored['Registry']} on this chain "
                              f"(was the chain reset?): {exc}") from None
         return registry, token, slots
+
+    def _ledger_start(self, started: datetime | None) -> str:
+        """The market time (``YYYY-MM-DDTHH:MM:SSZ``) from which the cycle anchors and settles slots: stored in
+        the ledger metadata at first deployment (``started``, default now). A store deployed before this was
+        recorded takes its first ledger record's slot (or now). Older slots: only by an explicit request."""
+        stored = self.store.ledger_meta("start")
+        if stored is None:
+            first = [r.slot_start for c in self.store.list_communities()
+                     for r in self.store.ledger_slots(c.name, CLEARING)[:1]]
+            stored = self.store.put_ledger_meta("start", min(first) if first else iso(started or datetime.now(UTC)))
+        return str(stored)
 
     def _deploy(self) -> dict[str, Any]:
         chain = self.chain
@@ -573,11 +586,14 @@ class LedgerDesk:
     # ------------------------------------------------------------------------------ the cycle
     def process_due(self, now: datetime) -> list[LedgerSlot]:
         """Anchor every cleared slot not anchored yet; settle every anchored slot whose readings are in (or
-        whose deadline passed). Errors are logged and retried on the next call."""
+        whose deadline passed). Only slots starting at or after the ledger's start (:attr:`start`): older ones
+        only on an explicit request (:meth:`anchor`, :meth:`settle`). Errors are logged and retried later."""
         done: list[LedgerSlot] = []
         for community in self.store.list_communities():
             anchored = {r.slot_start: r for r in self.store.ledger_slots(community.name, CLEARING)}
             for slot in self.store.slots(community.name, SlotState.CLEARED):
+                if slot.start < self.start:
+                    continue
                 rec = anchored.get(slot.start)
                 if (rec is None or rec.state == "batched") and self._due((community.name, slot.start, CLEARING)):
                     try:
@@ -587,7 +603,7 @@ class LedgerDesk:
             settled = {r.slot_start: r.state for r in self.store.ledger_slots(community.name, SETTLEMENT)}
             for rec in self.store.ledger_slots(community.name, CLEARING, "anchored"):
                 key = (community.name, rec.slot_start, SETTLEMENT)
-                if settled.get(rec.slot_start) == "settled" or not self._due(key):
+                if rec.slot_start < self.start or settled.get(rec.slot_start) == "settled" or not self._due(key):
                     continue
                 try:
                     done.append(self.settle(community.name, rec.slot_start, now))

@@ -96,7 +96,7 @@ def test_restart_resumes_and_never_sends_a_step_twice(store: SqlStore, tmp_path:
     op = Operator(store, ManualClock(T0))
     open_chain: Callable[[str, bool], Chain] = lambda fn, after: cast(  # noqa: E731
         Chain, StoppingChain(EmbeddedChain(config.chain_dir), fn, after=after))
-    desk = LedgerDesk(store, config, chain=open_chain("commit_orders", True))
+    desk = LedgerDesk(store, config, chain=open_chain("commit_orders", True), started=T0)
     op.ledger = desk
     members = _community(op, "mcafee", 3)
     op.clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))  # type: ignore[attr-defined]
@@ -143,7 +143,7 @@ def test_large_slot_settles_by_merkle_claims(tmp_path: Path) -> None:
     store = open_store(data_dir=tmp_path)
     config = LedgerConfig(chain_dir=tmp_path / "chain", batch_max_rows=4, validators=5, threshold=4)
     op = Operator(store, ManualClock(T0))
-    desk = LedgerDesk(store, config)
+    desk = LedgerDesk(store, config, started=T0)
     op.ledger = desk
     members = _community(op, "dpda", 3)
     op.clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))  # type: ignore[attr-defined]
@@ -176,7 +176,7 @@ def test_any_json_rpc_node_with_chain_url(tmp_path: Path) -> None:
     try:
         store = open_store(data_dir=tmp_path)
         op = Operator(store, ManualClock(T0))
-        desk = LedgerDesk(store, LedgerConfig(chain_url=node.url))
+        desk = LedgerDesk(store, LedgerConfig(chain_url=node.url), started=T0)
         op.ledger = desk
         assert desk.chain.chain_id == 31337
         members = _community(op, "dpda", 2)
@@ -201,7 +201,7 @@ def test_any_json_rpc_node_with_chain_url(tmp_path: Path) -> None:
 def test_a_buyer_short_of_tokens_moves_nothing_until_topped_up(tmp_path: Path) -> None:
     store = open_store(data_dir=tmp_path)
     op = Operator(store, ManualClock(T0))
-    desk = LedgerDesk(store, LedgerConfig(chain_dir=tmp_path / "chain"))
+    desk = LedgerDesk(store, LedgerConfig(chain_dir=tmp_path / "chain"), started=T0)
     op.ledger = desk
     members = _community(op, "dpda", 2)
     op.clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))  # type: ignore[attr-defined]
