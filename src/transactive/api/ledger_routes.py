@@ -96,7 +96,8 @@ def register(app: FastAPI, operator: Operator, desk: LedgerDesk) -> None:
         """Settle an anchored slot against its meter readings now, on chain (admin; exactly once)."""
         Operator.require(caller, ("admin",), "this endpoint")
         name, start = slot_of(caller, community, slot_start)
-        rec = desk.settle(name, start, operator.clock.now())
+        with _conflict_on_chain_errors("settle"):
+            rec = desk.settle(name, start, operator.clock.now())
         return {**desk.ledger_view(name, start), "dso": rec.document["dso"], "lines": rec.document["lines"]}
 
     @app.get("/communities/{community}/statements", tags=["ledger"])

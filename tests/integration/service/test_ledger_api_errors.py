@@ -1,0 +1,87 @@
+"""The ledger's REST answers when the chain or the mechanism cannot take a slot: a 4xx naming the field and
+the reason, nothing moved (never a 500)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+from transactive.api import Settings, create_app
+from transactive.market import ManualClock
+from transactive.market.ledger_desk import LedgerConfig, LedgerDesk
+
+ADMIN = "tk_admin_ledger_api_errors"
+H = {"Authorization": f"Bearer {ADMIN}"}
+SLOT = "2026-03-01T10:15:00Z"
+
+
+class Api:
+    def __init__(self, client: TestClient, clock: ManualClock, desk: LedgerDesk) -> None:
+        self.client, self.clock, self.desk = client, clock, desk
+        self.keys: dict[str, dict[str, str]] = {"admin": H}
+
+    def member(self, community: str, name: str, role: str = "prosumer", bus: str | None = "34") -> None:
+        body = {"id": name, "role": role} | ({} if bus is None else {"bus": bus})
+        r = self.client.post(f"/admin/communities/{community}/members", headers=H, json=body)
+        assert r.status_code == 201, r.text
+        self.keys[name] = {"Authorization": f"Bearer {r.json()['api_key']}"}
+
+    def order(self, community: str, who: str, side: str, kwh: float, price: float, **extra: object) -> None:
+        r = self.client.post(f"/communities/{community}/orders", headers=self.keys[who], json={
+            "side": side, "slot_start": SLOT, "idempotency_key": "k", "energy_kwh": kwh, "price_per_kwh": price,
+            **extra})
+        assert r.status_code == 201, r.text
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    clock = ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
+    app = create_app(Settings(data_dir=tmp_path, admin_key=ADMIN, clock=clock, run_cycle=False,
+                              ledger=LedgerConfig(chain_dir=tmp_path / "chain")))
+    with TestClient(app) as client:
+        yield Api(client, clock, app.state.service.ledger)
+
+
+def test_settle_refused_by_the_chain_is_a_409_and_moves_nothing(api: Api) -> None:
+    c, desk = api.client, api.desk
+    assert c.post("/admin/communities", headers=H, json={"name": "green", "mechanism": "dpda"}).status_code == 201
+    for name in ("s1", "s2", "b1", "b2"):
+        api.member("green", name)
+    api.member("green", "grid", "dso")
+    for who, side, kwh, price in [("s1", "sell", 3, 0.10), ("s2", "sell", 2, 0.12), ("b1", "buy", 2.5, 0.2),
+                                  ("b2", "buy", 2, 0.18)]:  # DPDA: p0 = 0.15, s1 sells 2.5 kWh to b1
+        api.order("green", who, side, kwh, price)
+    api.clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))
+    assert c.post(f"/admin/communities/green/slots/{SLOT}/clear", headers=H).json()["state"] == "cleared"
+    desk.process_due(api.clock.now())
+    api.clock.set(datetime(2026, 3, 1, 10, 31, tzinfo=UTC))
+    for who, kwh in (("s1", 2.5), ("b1", -2.5)):
+        r = c.post("/communities/green/meter-readings", headers=api.keys[who], json={"slot_start": SLOT,
+                                                                                     "energy_kwh": kwh})
+        assert r.status_code == 201, r.text
+    address = {m: c.get("/communities/green/account", headers=api.keys[m]).json()["address"]
+               for m in ("s1", "b1", "grid")}
+    held = desk.balance_micro(address["b1"])
+    desk.chain.transact(desk.token, "transfer", address["s1"], held, sender=address["b1"])  # b1 spends it all
+    before = {m: desk.balance_micro(a) for m, a in address.items()}
+
+    r = c.post(f"/admin/communities/green/slots/{SLOT}/settle", headers=H)
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["field"] == "slot_start" and "refused" in r.json()["error"]["message"]
+    assert {m: desk.balance_micro(a) for m, a in address.items()} == before  # no token moved
+    view = c.get(f"/communities/green/slots/{SLOT}/ledger", headers=H).json()
+    assert view["settlement"]["state"] == "batched" and "settle_batch" not in view["settlement"]["txs"]
+
+    desk.chain.transact(desk.token, "mint", address["b1"], 10**9)  # topped up: the same settlement goes through
+    r = c.post(f"/admin/communities/green/slots/{SLOT}/settle", headers=H)
+    assert r.status_code == 200 and r.json()["settlement"]["state"] == "settled", r.text
+    # 0.15 x 2.5 kWh + half the flat charge 0.01 x 2.5 kWh: 387,500 micro-tokens
+    assert desk.balance_micro(address["b1"]) == 10**9 - 387_500
