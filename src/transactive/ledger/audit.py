@@ -139,9 +139,15 @@ class SlotArchive:
                 raise AuditInputError(f"{self.manifest_path}: {key!r} must be an integer")
         return data
 
-    def record_mint(self, amount_micro: int) -> None:
-        """Journal a mint of ``amount_micro`` (call alongside ``EnergyToken.mint``)."""
+    def record_mint(self, amount_micro: int, *, to: str | None = None) -> None:
+        """Journal a mint of ``amount_micro`` (call alongside ``EnergyToken.mint``). ``to``: the one mint to
+        that account, journaled once (a second call is a no-op; kept in ``mintedTo``), so that a caller can
+        journal before it mints and retry both after a crash."""
         m = self.manifest()
+        if to is not None:
+            if to in m.get("mintedTo", []):
+                return
+            m["mintedTo"] = [*m.get("mintedTo", []), to]
         m["mintedMicro"] += amount_micro
         self._write(m)
 

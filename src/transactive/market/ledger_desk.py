@@ -260,8 +260,9 @@ class LedgerDesk:
                 chain.transact(self.registry, "set_member", address, bits, _bus32(member.bus))
             fresh = int(chain.call(self.token, "allowance", address, self.slots.address)) == 0
             if fresh and int(chain.call(self.token, "balanceOf", address)) == 0 and self.config.start_tokens:
+                if self.archive is not None:  # journaled first, once per account: a retry mints, never journals twice
+                    self.archive.record_mint(self.config.start_tokens * 10**6, to=address)
                 chain.transact(self.token, "mint", address, self.config.start_tokens * 10**6)
-                self._journal(self.config.start_tokens * 10**6, [address])
             self._journal(0, [address])
             if fresh:
                 self._gas(address)

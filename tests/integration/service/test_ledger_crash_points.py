@@ -1,0 +1,113 @@
+"""The service dies at a crash point of a real run (the embedded chain wrapped so that the process 'dies' right
+after it sent a given transaction) and restarts: the audit archive (`transactive ledger verify`) still agrees
+with the chain: the endorsements of a result submitted just before the crash, the mint of an enrolment
+interrupted right after it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from transactive.ledger.audit import SlotArchive, verify_archive
+from transactive.ledger.chain import Chain, Contract
+from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.endorsement import valid_endorsements
+from transactive.ledger.proofs import SlotBatch
+from transactive.market import ManualClock, Operator
+from transactive.market.ledger_desk import LedgerConfig, LedgerDesk
+from transactive.store import open_store
+
+SLOT = "2026-03-01T10:15:00Z"
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+
+
+class Died(Exception):
+    """The service 'dies' here."""
+
+
+class DyingChain:
+    """The real embedded chain; the process 'dies' right after the ``nth`` transaction calling ``fn`` was sent
+    (it is on chain, the service never sees its receipt)."""
+
+    def __init__(self, inner: EmbeddedChain, fn: str, nth: int = 1) -> None:
+        self.inner, self.fn, self.left = inner, fn, nth
+
+    def transact(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Any:
+        receipt = self.inner.transact(contract, fn, *args, sender=sender)
+        if fn == self.fn:
+            self.left -= 1
+            if self.left == 0:
+                raise Died(f"after {fn}")
+        return receipt
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _desk(tmp_path: Path, store: Any, fn: str | None = None, nth: int = 1) -> LedgerDesk:
+    config = LedgerConfig(chain_dir=tmp_path / "chain", archive_dir=tmp_path)
+    chain = None if fn is None else cast(Chain, DyingChain(EmbeddedChain(config.chain_dir), fn, nth))
+    return LedgerDesk(store, config, chain=chain, started=T0)
+
+
+def test_death_right_after_submit_result_keeps_the_endorsements(tmp_path: Path) -> None:
+    store = open_store(data_dir=tmp_path)
+    op = Operator(store, ManualClock(T0))
+    desk = _desk(tmp_path, store, "submit_result")
+    op.ledger = desk
+    op.create_community("c", "dpda", {}, 15)
+    for who, side, kwh, price in [("s1", "sell", 3, 0.10), ("s2", "sell", 2, 0.12), ("b1", "buy", 2.5, 0.2),
+                                  ("b2", "buy", 2, 0.18)]:
+        member, _ = op.add_member("c", who, "prosumer", "34")
+        op.submit_order(member, "c", {"side": side, "slot_start": SLOT, "idempotency_key": "k", "energy_kwh": kwh,
+                                      "price_per_kwh": price})
+    op.clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))  # type: ignore[attr-defined]
+    assert op.clear_slot("c", datetime.fromisoformat(SLOT)).state.value == "cleared"
+    with pytest.raises(Died):
+        desk.anchor("c", SLOT)
+    number = desk.store.get_ledger_slot("c", SLOT, "clearing").chain_slot  # type: ignore[union-attr]
+    assert desk.chain.call(desk.slots, "slots", number)[0] == 3  # CLEARED on chain: the result was submitted
+    desk.close()
+
+    desk = _desk(tmp_path, store)  # restart
+    start = desk.chain.block_number()
+    rec = desk.anchor("c", SLOT)
+    assert rec.state == "anchored" and desk.chain.block_number() == start  # nothing sent again
+    saved = SlotBatch.from_json(json.loads(SlotArchive(tmp_path).slot_path(number).read_text(encoding="utf-8")))
+    root = bytes(desk.chain.call(desk.slots, "slots", number)[6])
+    agreeing = valid_endorsements(desk.domain, number, saved.order_root, root, signatures=saved.endorsements,
+                                  validators=[v.address for v in desk.validators])
+    assert len(agreeing) >= desk.config.threshold  # the archived endorsements are the submitted ones
+    assert verify_archive(tmp_path, chain=desk.chain) is None
+    desk.close()
+    store.close()
+
+
+def test_death_between_mint_and_journal_is_journaled_once(tmp_path: Path) -> None:
+    store = open_store(data_dir=tmp_path)
+    op = Operator(store, ManualClock(T0))
+    desk = _desk(tmp_path, store, "mint", nth=2)  # the 1st mint funds the service's own account at deployment
+    op.ledger = desk
+    op.create_community("c", "dpda", {}, 15)
+    member, _ = op.add_member("c", "p1", "prosumer", "34")  # enrolment dies right after the mint (logged)
+    account = store.chain_account("p1")
+    assert account is not None and not account.enrolled
+    assert desk.balance_micro(account.address) == 1_000 * 10**6  # minted on chain
+    desk.close()
+
+    desk = _desk(tmp_path, store)  # restart: enrolment is retried
+    desk.enrol_all()
+    account = store.chain_account("p1")
+    assert account is not None and account.enrolled
+    assert desk.balance_micro(account.address) == 1_000 * 10**6  # not minted twice
+    supply = int(desk.chain.call(desk.token, "totalSupply"))
+    assert SlotArchive(tmp_path).manifest()["mintedMicro"] == supply == 2 * 1_000 * 10**6
+    assert verify_archive(tmp_path, chain=desk.chain) is None
+    desk.enrol(member)  # idempotent
+    assert SlotArchive(tmp_path).manifest()["mintedMicro"] == supply
+    desk.close()
+    store.close()
