@@ -325,7 +325,9 @@ class LedgerDesk:
     def _endorse_and_submit(self, rec: LedgerSlot, number: int, order_root: bytes,
                             results: Sequence[ResultEntry], roots: Sequence[bytes]) -> LedgerSlot:
         """``roots[i]`` is validator i's recomputed root; the agreeing ``k`` signatures are submitted by the
-        first validator after the auctioneer (the miner)."""
+        first validator after the auctioneer (the miner). The root and the signatures are stored before the
+        transaction is sent (a service that dies right after sending it still has them for the archive), and
+        reused when the step is resumed."""
         addresses = [v.address for v in self.validators]
         by_root: dict[bytes, list[bytes]] = {}
         for signer, root in zip(self._signers, roots, strict=True):
@@ -339,10 +341,13 @@ class LedgerDesk:
         start = auctioneer_index(number, len(addresses)) + 1
         miners = [addresses[(start + j) % len(addresses)] for j in range(len(addresses))]
         miners = [m for m in miners if m not in dissenters]
+        if rec.document.get("resultRoot") == _hex(root) and rec.document.get("endorsements"):
+            signatures = [bytes.fromhex(x[2:]) for x in rec.document["endorsements"]]  # resumed: as stored
+        else:
+            rec = self._save(rec, rec.state, resultRoot=_hex(root), endorsements=[_hex(s) for s in signatures],
+                             miner=miners[0], dissenters=dissenters)
         receipt = self.chain.transact(self.slots, "submit_result", number, root, signatures[:k], sender=miners[0])
-        rec = self._tx(rec, "submit_result", receipt)
-        return self._save(rec, rec.state, resultRoot=_hex(root), endorsements=[_hex(s) for s in signatures],
-                          miner=miners[0], dissenters=dissenters)
+        return self._tx(rec, "submit_result", receipt)
 
     # ------------------------------------------------------------------------------ 1. anchoring
     def build_batch(self, community: str, slot_start: str) -> SlotBatch:
