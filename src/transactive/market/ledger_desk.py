@@ -134,7 +134,12 @@ class LedgerDesk:
         keys = [self.chain.private_key(a) for a in accounts[1:config.validators + 1]]
         self.validators = [Validator(k) for k in keys]
         self._signers = [Signer(k) for k in keys]
-        self.registry, self.token, self.slots = self._deploy_or_reopen()
+        try:
+            self.registry, self.token, self.slots = self._deploy_or_reopen()
+        except Exception:
+            if chain is None:  # refused (another chain, other validators): release the chain we opened
+                self.chain.close()
+            raise
         self.start = self._ledger_start(started)
         self.domain: Domain = domain_of(self.chain, self.slots)
         for account in self.store.chain_accounts():
@@ -202,7 +207,21 @@ class LedgerDesk:
         except Exception as exc:
             raise ValueError(f"chain: no Transactive deployment at {stored['Registry']} on this chain "
                              f"(was the chain reset?): {exc}") from None
+        self._check_validators(registry)
         return registry, token, slots
+
+    def _check_validators(self, registry: Contract) -> None:
+        """Refuse to reopen a deployment whose Registry holds other validators or another threshold than this
+        configuration (every ``open_slot`` would revert): a :class:`MarketError` naming the option to change."""
+        on_chain = [str(a) for a in self.chain.call(registry, "validator_list")]
+        k = int(self.chain.call(registry, "threshold"))
+        mine = [v.address for v in self.validators]
+        if [a.lower() for a in on_chain] != [a.lower() for a in mine]:
+            raise MarketError("--validators", f"the ledger's Registry holds {len(on_chain)} validators (development "
+                              f"accounts 1..{len(on_chain)} when deployed by this service) and threshold {k}; "
+                              f"start with --validators {len(on_chain)} --threshold {k}")
+        if k != self.config.threshold:
+            raise MarketError("--threshold", f"the ledger's Registry has threshold {k}; start with --threshold {k}")
 
     def _ledger_start(self, started: datetime | None) -> str:
         """The market time (``YYYY-MM-DDTHH:MM:SSZ``) from which the cycle anchors and settles slots: stored in
