@@ -289,10 +289,10 @@ def create_app(settings: Settings) -> FastAPI:
                               "conflict")
         slot = op.clear_slot(c.name, start)
         service._cleared(slot)
-        if service.ledger is not None and slot.state is SlotState.CLEARED:  # anchor it now (else: the cycle)
-            service.ledger.anchor(slot.community, slot.start)
+        anchoring = {"anchoring": "pending"} if service.ledger is not None and slot.state is SlotState.CLEARED else {}
+        # anchoring is the ledger's work in the cycle, not this request's (a chain problem is not a failed clear)
         return {"community": slot.community, "slot_start": slot.start, "state": slot.state.value,
-                "note": slot.note}
+                "note": slot.note, **anchoring}
 
     @app.get("/communities", tags=["communities"])
     def list_communities(caller: Caller) -> list[dict[str, Any]]:

@@ -46,6 +46,7 @@ from transactive.ledger.compiler import load_artifact
 from transactive.ledger.eip712 import Domain
 from transactive.ledger.endorsement import endorse, valid_endorsements
 from transactive.ledger.market_batch import GRID_ATTRIBUTES
+from transactive.ledger.orders_codec import OrderError
 from transactive.ledger.proofs import SlotBatch
 from transactive.ledger.signing import Signer, WorkerPool
 from transactive.market.errors import MarketError
@@ -410,6 +411,17 @@ class LedgerDesk:
                                                    distance_pref_m=float(entry["distance_pref_m"]), **values)
         return sign_attributes(Signer(bytes.fromhex(account.private_key_hex)), record, self.domain)
 
+    def _unbatchable(self, community: str, slot_start: str, number: int, exc: Exception) -> LedgerSlot:
+        """Record a cleared slot whose orders cannot become a signed batch as ``unsupported`` with the reason
+        (neither anchored nor settled on chain; not retried)."""
+        reason = exc.message if isinstance(exc, MarketError) else str(exc)
+        note = f"the orders cannot be signed as a batch: {type(exc).__name__}: {reason}"
+        self.store.put_ledger_slot(LedgerSlot(community, slot_start, CLEARING, number, "unsupported",
+                                              {"note": note, "txs": {}}, _now()), None)
+        rec = self.store.get_ledger_slot(community, slot_start, CLEARING)
+        assert rec is not None
+        return rec
+
     def anchor(self, community: str, slot_start: str) -> LedgerSlot:
         """Anchor a cleared slot (idempotent; resumes a half-done one)."""
         with self.lock:
@@ -422,7 +434,10 @@ class LedgerDesk:
                 if slot is None or slot.state is not SlotState.CLEARED:
                     raise MarketError("slot_start", "the slot is not cleared", "conflict")
                 with self._timed("sign orders"):
-                    batch = self.build_batch(community, slot_start)
+                    try:
+                        batch = self.build_batch(community, slot_start)
+                    except (OrderError, ValueError, KeyError) as exc:  # e.g. a trader without a bus
+                        return self._unbatchable(community, slot_start, number, exc)
                 with self._timed("order root + store batch"):
                     fresh = LedgerSlot(community, slot_start, CLEARING, number, "batched",
                                        {"batch": batch.to_json(), "orderRoot": _hex(batch.order_root), "txs": {}},

@@ -85,3 +85,28 @@ def test_settle_refused_by_the_chain_is_a_409_and_moves_nothing(api: Api) -> Non
     assert r.status_code == 200 and r.json()["settlement"]["state"] == "settled", r.text
     # 0.15 x 2.5 kWh + half the flat charge 0.01 x 2.5 kWh: 387,500 micro-tokens
     assert desk.balance_micro(address["b1"]) == 10**9 - 387_500
+
+
+def test_a_slot_the_ledger_cannot_batch_is_cleared_and_unsupported(api: Api) -> None:
+    """``dpda_matched`` on straight-line distances (``feeder: "none"``), members without a bus: the slot clears
+    (200, anchoring pending); the ledger records it ``unsupported`` with the reason and never retries it."""
+    c, desk = api.client, api.desk
+    r = c.post("/admin/communities", headers=H, json={"name": "flat", "mechanism": "dpda_matched",
+                                                      "params": {"feeder": "none"}})
+    assert r.status_code == 201, r.text
+    for name in ("s1", "s2", "b1", "b2"):
+        api.member("flat", name, bus=None)
+    for k, (who, side, kwh, price) in enumerate([("s1", "sell", 3, 0.10), ("s2", "sell", 2, 0.12),
+                                                 ("b1", "buy", 2.5, 0.2), ("b2", "buy", 2, 0.18)]):
+        welfare = {"a": 0.01, "b": 1.0, "c": 0.5} if side == "sell" else {"omega": 60.0, "alpha": 0.2}
+        api.order("flat", who, side, kwh, price, x_m=float(k), y_m=0.0, distance_pref_m=100.0, **welfare)
+    api.clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))
+    r = c.post(f"/admin/communities/flat/slots/{SLOT}/clear", headers=H)
+    assert r.status_code == 200 and r.json()["state"] == "cleared" and r.json()["anchoring"] == "pending", r.text
+    assert desk.process_due(api.clock.now())[0].state == "unsupported"
+    view = c.get(f"/communities/flat/slots/{SLOT}/ledger", headers=H).json()["clearing"]
+    assert view["state"] == "unsupported" and "bus" in view["note"], view
+    assert view["txs"] == {}  # nothing sent to the chain
+    assert desk.process_due(api.clock.now()) == []  # not retried
+    r = c.post(f"/admin/communities/flat/slots/{SLOT}/settle", headers=H)
+    assert r.status_code == 409 and "unsupported" in r.json()["error"]["message"], r.text

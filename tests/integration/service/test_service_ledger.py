@@ -83,7 +83,9 @@ def test_orders_anchored_settled_on_chain_exactly_once(svc: Svc) -> None:
         assert r.status_code == 201, r.text
     svc.clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))  # quotation closed at 10:18
     r = svc.post(f"/admin/communities/green/slots/{SLOT}/clear", "admin")
-    assert r.json()["state"] == "cleared", r.text
+    assert r.json()["state"] == "cleared" and r.json()["anchoring"] == "pending", r.text
+    assert svc.get(f"/communities/green/slots/{SLOT}/ledger", "b1").json()["clearing"] is None  # not in the request
+    svc.desk.process_due(svc.clock.now())  # the cycle's ledger step
 
     # anchored: the roots on chain equal an independent recomputation of the stored, signed batch
     view = svc.get(f"/communities/green/slots/{SLOT}/ledger", "b1").json()
@@ -214,6 +216,7 @@ def test_default_dpda_matched_community_is_anchored_and_settled_with_grid_charge
         clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))
         assert client.post(f"/admin/communities/feeder/slots/{SLOT}/clear", headers=admin).json()["state"] == \
             "cleared"
+        desk.process_due(clock.now())
         rec = desk.store.get_ledger_slot("feeder", SLOT, "clearing")
         assert rec is not None and rec.state == "anchored", rec and rec.document.get("note")
         batch = SlotBatch.from_json(rec.document["batch"])
