@@ -40,7 +40,14 @@ from typing import Any, Protocol
 from transactive.ledger.attributes import ParticipantAttributes, SignedAttributes, sign_attributes
 from transactive.ledger.audit import SlotArchive
 from transactive.ledger.chain import Chain, ChainRevert, Contract
-from transactive.ledger.clearance import ClearanceError, auctioneer_index, domain_of, recompute, slot_rewards
+from transactive.ledger.clearance import (
+    ClearanceError,
+    auctioneer_index,
+    check_members,
+    domain_of,
+    recompute,
+    slot_rewards,
+)
 from transactive.ledger.commitments import ResultEntry, SettlementTree, result_tree
 from transactive.ledger.compiler import load_artifact
 from transactive.ledger.eip712 import Domain
@@ -128,6 +135,7 @@ class LedgerDesk:
         self.pool: WorkerPool | None = WorkerPool(start_method="forkserver")
         self.timings: dict[str, float] = {}  # seconds per step of the last anchor / settle (benchmarks, logs)
         self._retry_at: dict[tuple[str, str, str], float] = {}
+        self._bus_cache: dict[str, str] = {}  # Registry bus by member address (enrol evicts what it sets)
         accounts = self.chain.accounts
         if len(accounts) < config.validators + 1:
             raise ValueError(f"validators: the chain has only {len(accounts)} accounts")
@@ -278,6 +286,7 @@ class LedgerDesk:
             chain = self.chain
             if int(chain.call(self.registry, "roles", address)) != bits:
                 chain.transact(self.registry, "set_member", address, bits, _bus32(member.bus))
+                self._bus_cache.pop(address, None)
             fresh = int(chain.call(self.token, "allowance", address, self.slots.address)) == 0
             if fresh and int(chain.call(self.token, "balanceOf", address)) == 0 and self.config.start_tokens:
                 if self.archive is not None:  # journaled first, once per account: a retry mints, never journals twice
@@ -411,12 +420,22 @@ class LedgerDesk:
                                                    distance_pref_m=float(entry["distance_pref_m"]), **values)
         return sign_attributes(Signer(bytes.fromhex(account.private_key_hex)), record, self.domain)
 
-    def _unbatchable(self, community: str, slot_start: str, number: int, exc: Exception) -> LedgerSlot:
-        """Record a cleared slot whose orders cannot become a signed batch as ``unsupported`` with the reason
-        (neither anchored nor settled on chain; not retried)."""
+    def _registry_problems(self, batch: SlotBatch) -> list[str]:
+        """What the Registry contradicts in a grid-aware batch (signed buses, the DSO's role), checked before
+        the slot is opened; the members' Registry buses are cached (this desk is the only one to set them)."""
+        if not batch.attributes and batch.dso is None:
+            return []
+        with self._timed("check buses in the Registry"):
+            return check_members(self.chain, self.slots, batch, bus_cache=self._bus_cache)
+
+    def _unbatchable(self, community: str, slot_start: str, number: int, exc: Exception,
+                     state: str = "unsupported") -> LedgerSlot:
+        """Record a cleared slot whose orders cannot become a signed batch (``unsupported``) or whose batch the
+        Registry contradicts (``refused``) with the reason: neither anchored nor settled on chain; not retried."""
         reason = exc.message if isinstance(exc, MarketError) else str(exc)
-        note = f"the orders cannot be signed as a batch: {type(exc).__name__}: {reason}"
-        self.store.put_ledger_slot(LedgerSlot(community, slot_start, CLEARING, number, "unsupported",
+        note = (f"the Registry refuses the batch: {reason}" if state == "refused"
+                else f"the orders cannot be signed as a batch: {type(exc).__name__}: {reason}")
+        self.store.put_ledger_slot(LedgerSlot(community, slot_start, CLEARING, number, state,
                                               {"note": note, "txs": {}}, _now()), None)
         rec = self.store.get_ledger_slot(community, slot_start, CLEARING)
         assert rec is not None
@@ -438,6 +457,9 @@ class LedgerDesk:
                         batch = self.build_batch(community, slot_start)
                     except (OrderError, ValueError, KeyError) as exc:  # e.g. a trader without a bus
                         return self._unbatchable(community, slot_start, number, exc)
+                problems = self._registry_problems(batch)
+                if problems:  # a signed bus the Registry does not confirm: never opened on chain
+                    return self._unbatchable(community, slot_start, number, ClearanceError(problems[0]), "refused")
                 with self._timed("order root + store batch"):
                     fresh = LedgerSlot(community, slot_start, CLEARING, number, "batched",
                                        {"batch": batch.to_json(), "orderRoot": _hex(batch.order_root), "txs": {}},

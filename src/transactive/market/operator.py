@@ -75,6 +75,7 @@ ORDER_KEYS = ("side", "slot_start", "idempotency_key")
 MAX_KEY_LENGTH = 128
 MAX_DAYS_AHEAD = 7
 MAX_METER_KWH = 1e9
+MAX_BUS_BYTES = 32  # a member's bus in the chain's Registry is a bytes32, and a signed attribute at most 32 bytes
 TRADING_ROLES: tuple[Role, ...] = ("prosumer", "aggregator")
 DEFAULT_MECHANISM = "dpda_matched"  # DPDA + score matching on the feeder (docs/grid.md), anchored and settled
 
@@ -192,8 +193,12 @@ class Operator:
         if role not in ROLES or role == "admin":
             raise MarketError("role", "must be one of prosumer, aggregator, dso, validator")
         if bus is not None and (isinstance(bus, bool) or not isinstance(bus, str | int) or not str(bus).strip()
-                                or len(str(bus)) > 64):
-            raise MarketError("bus", "must be a non-empty string (up to 64 characters) or an integer")
+                                or len(str(bus).encode("utf-8")) > MAX_BUS_BYTES):
+            raise MarketError("bus", f"must be a non-empty string (up to {MAX_BUS_BYTES} UTF-8 bytes: the chain's "
+                              "Registry keeps a bytes32) or an integer")
+        if bus is None and role in TRADING_ROLES and self.ledger is not None and self._locates_members(community):
+            raise MarketError("bus", f"required: community {community!r} clears on the feeder (its members sign "
+                              "their bus, which the chain's Registry must confirm)")
         key = new_api_key()
         member = Member(member_id, community, role, hash_key(key), None if bus is None else str(bus))
         if not self.store.add_member(member):
@@ -204,6 +209,16 @@ class Operator:
             except Exception:
                 log.exception("enrolling %s on the chain failed", member.id)
         return member, key
+
+    def _locates_members(self, community: str) -> bool:
+        """Whether the community's mechanism places its traders on the feeder by their bus (grid-aware, e.g.
+        ``dpda_matched``, unless it runs on straight-line distances with ``feeder: "none"``). With the ledger,
+        such a community's traders need a registered bus (the Registry confirms every signed bus); without it
+        an order may still give its bus itself."""
+        c = self.community(community)
+        mechanism = self.registry.get(c.mechanism)
+        return (mechanism is not None and any(f.name == "bus" for f in mechanism.participant_fields)
+                and c.params.get("feeder") != "none")
 
     def ensure_admin(self, api_key: str) -> Member:
         """Make ``api_key`` an administrator's key (idempotent): the bootstrap of a fresh service."""

@@ -110,3 +110,39 @@ def test_a_slot_the_ledger_cannot_batch_is_cleared_and_unsupported(api: Api) -> 
     assert desk.process_due(api.clock.now()) == []  # not retried
     r = c.post(f"/admin/communities/flat/slots/{SLOT}/settle", headers=H)
     assert r.status_code == 409 and "unsupported" in r.json()["error"]["message"], r.text
+
+
+def test_buses_are_required_short_and_confirmed_by_the_registry(api: Api) -> None:
+    from transactive.grid.feeder import load_feeder
+    from transactive.market.ledger_desk import chain_slot_number
+    from transactive.market.operator import hash_key, new_api_key
+    from transactive.store import Member
+
+    c, desk = api.client, api.desk
+    buses = load_feeder().load_buses
+    assert c.post("/admin/communities", headers=H, json={"name": "feeder"}).json()["mechanism"] == "dpda_matched"
+    for body in ({"id": "p0", "role": "prosumer"}, {"id": "p0", "role": "aggregator"},
+                 {"id": "p0", "role": "prosumer", "bus": "x" * 33}, {"id": "p0", "role": "prosumer", "bus": "é" * 17}):
+        r = c.post("/admin/communities/feeder/members", headers=H, json=body)
+        assert r.status_code == 422 and r.json()["error"]["field"] == "bus", (body, r.text)
+    assert c.get("/communities/feeder", headers=H).status_code == 200 and desk.store.get_member("p0") is None
+    api.member("feeder", "grid", "dso", bus=None)  # the DSO does not trade: no bus needed
+    for k, name in enumerate(("s1", "s2", "b1")):
+        api.member("feeder", name, bus=buses[10 * k])
+    # b2 comes from an older database that registered members without a bus (Registry bus "")
+    key = new_api_key()
+    old = Member("b2", "feeder", "prosumer", hash_key(key), None)
+    assert desk.store.add_member(old) and desk.enrol(old) is not None
+    api.keys["b2"] = {"Authorization": f"Bearer {key}"}
+    for who, side, kwh, price, extra in [("s1", "sell", 3, 0.10, {"a": 0.01, "b": 1.0, "c": 0.5}),
+                                         ("s2", "sell", 2, 0.12, {"a": 0.02, "b": 0.5, "c": 0.1}),
+                                         ("b1", "buy", 2.5, 0.2, {"omega": 60.0, "alpha": 0.2}),
+                                         ("b2", "buy", 2, 0.18, {"omega": 40.0, "alpha": 0.1, "bus": buses[40]})]:
+        api.order("feeder", who, side, kwh, price, distance_pref_m=150.0, **extra)  # b2 claims any bus it likes
+    api.clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))
+    assert c.post(f"/admin/communities/feeder/slots/{SLOT}/clear", headers=H).json()["state"] == "cleared"
+    assert [r.state for r in desk.process_due(api.clock.now())] == ["refused"]
+    view = c.get(f"/communities/feeder/slots/{SLOT}/ledger", headers=H).json()["clearing"]
+    assert "Registry" in view["note"] and buses[40] in view["note"] and view["txs"] == {}, view
+    number = chain_slot_number("feeder", SLOT, "clearing")
+    assert desk.chain.call(desk.slots, "slots", number)[0] == 0  # never opened on chain
