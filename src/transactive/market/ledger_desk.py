@@ -94,6 +94,8 @@ from transactive.settlement.slot_settlement import (
 from transactive.store import ChainAccount, LedgerSlot, Member, SlotState, Store
 
 log = logging.getLogger(__name__)
+FULL_SCAN_S = 300.0  # process_due looks at every slot since the ledger's start this often (seconds)
+SCAN_BACK = timedelta(days=1)  # and in between at the slots of the last day of market time (and older pending)
 
 __all__ = ["CLEARED", "CLEARING", "SETTLED", "SETTLEMENT", "LedgerConfig", "LedgerDesk", "chain_slot_number",
            "claims_to_make"]
@@ -136,6 +138,8 @@ class LedgerDesk:
         self.timings: dict[str, float] = {}  # seconds per step of the last anchor / settle (benchmarks, logs)
         self._retry_at: dict[tuple[str, str, str], float] = {}
         self._bus_cache: dict[str, str] = {}  # Registry bus by member address (enrol evicts what it sets)
+        self._full_scan_at = 0.0  # process_due: when to look at every slot since the ledger's start again
+        self._scan_from: dict[str, str] = {}  # else from here, per community (see process_due)
         accounts = self.chain.accounts
         if len(accounts) < config.validators + 1:
             raise ValueError(f"validators: the chain has only {len(accounts)} accounts")
@@ -649,30 +653,39 @@ class LedgerDesk:
     def process_due(self, now: datetime) -> list[LedgerSlot]:
         """Anchor every cleared slot not anchored yet; settle every anchored slot whose readings are in (or
         whose deadline passed). Only slots starting at or after the ledger's start (:attr:`start`): older ones
-        only on an explicit request (:meth:`anchor`, :meth:`settle`). Errors are logged and retried later."""
+        only on an explicit request (:meth:`anchor`, :meth:`settle`). Errors are logged and retried later.
+
+        Cost: two indexed queries per community returning only the pending slot keys. Every
+        :data:`FULL_SCAN_S` seconds they start at the ledger's start; in between at the earliest slot that was
+        pending then, or a day of market time before then if that is earlier (a slot cleared late with an old
+        start is picked up by the next full scan)."""
         done: list[LedgerSlot] = []
+        full = time.monotonic() >= self._full_scan_at
+        if full:
+            self._full_scan_at = time.monotonic() + FULL_SCAN_S
         for community in self.store.list_communities():
-            anchored = {r.slot_start: r for r in self.store.ledger_slots(community.name, CLEARING)}
-            for slot in self.store.slots(community.name, SlotState.CLEARED):
-                if slot.start < self.start:
-                    continue
-                rec = anchored.get(slot.start)
-                if (rec is None or rec.state == "batched") and self._due((community.name, slot.start, CLEARING)):
+            since = self.start if full else self._scan_from.get(community.name, self.start)
+            to_anchor = self.store.slots_to_anchor(community.name, since)  # slot keys only, by the indexes
+            for slot_start in to_anchor:
+                if self._due((community.name, slot_start, CLEARING)):
                     try:
-                        done.append(self.anchor(community.name, slot.start))
+                        done.append(self.anchor(community.name, slot_start))
                     except Exception:
-                        self._failed((community.name, slot.start, CLEARING))
-            settled = {r.slot_start: r.state for r in self.store.ledger_slots(community.name, SETTLEMENT)}
-            for rec in self.store.ledger_slots(community.name, CLEARING, "anchored"):
-                key = (community.name, rec.slot_start, SETTLEMENT)
-                if rec.slot_start < self.start or settled.get(rec.slot_start) == "settled" or not self._due(key):
+                        self._failed((community.name, slot_start, CLEARING))
+            to_settle = self.store.slots_to_settle(community.name, since)
+            for slot_start in to_settle:
+                key = (community.name, slot_start, SETTLEMENT)
+                if not self._due(key):
                     continue
                 try:
-                    done.append(self.settle(community.name, rec.slot_start, now))
+                    done.append(self.settle(community.name, slot_start, now))
                 except MarketError:
                     pass  # not due yet (readings missing before the deadline, slot not ended)
                 except Exception:
                     self._failed(key)
+            if full:
+                self._scan_from[community.name] = max(self.start, min([iso(now - SCAN_BACK), *to_anchor[:1],
+                                                                       *to_settle[:1]]))
         return done
 
     def _due(self, key: tuple[str, str, str]) -> bool:

@@ -156,6 +156,16 @@ class Store(Protocol):
         """Ordered by slot start."""
         ...
 
+    def slots_to_anchor(self, community: str, since: str) -> list[str]:
+        """Starts (``>= since``, ordered) of the cleared slots whose clearing is not on chain yet: no ledger
+        record, or one still ``batched``. Only slot keys are read (no documents)."""
+        ...
+
+    def slots_to_settle(self, community: str, since: str) -> list[str]:
+        """Starts (``>= since``, ordered) of the slots whose clearing is ``anchored`` and whose settlement is
+        missing or not ``settled`` yet. Only slot keys are read (no documents)."""
+        ...
+
     def put_ledger_slot(self, record: LedgerSlot, expected_state: str | None) -> bool:
         """Compare-and-set: insert when ``expected_state`` is None and there is no row; else update only if the
         stored state is ``expected_state``. False (nothing written) otherwise."""

@@ -574,6 +574,30 @@ class SqlStore(MultiSqlMixin):
             rows = conn.execute(query.order_by(t.ledger_slots.c.slot_start)).all()
         return [self._ledger_slot(r) for r in rows]
 
+    def slots_to_anchor(self, community: str, since: str) -> list[str]:
+        s, rec = t.slots, t.ledger_slots
+        joined = s.outerjoin(rec, sa.and_(rec.c.community == s.c.community, rec.c.slot_start == s.c.start,
+                                          rec.c.kind == "clearing"))
+        query = (sa.select(s.c.start).select_from(joined)
+                 .where(s.c.community == community, s.c.start >= since, s.c.state == SlotState.CLEARED.value,
+                        sa.or_(rec.c.state.is_(None), rec.c.state == "batched"))
+                 .order_by(s.c.start))
+        with self._read() as conn:
+            return [str(v) for v in conn.execute(query).scalars()]
+
+    def slots_to_settle(self, community: str, since: str) -> list[str]:
+        clearing, settlement = t.ledger_slots.alias("clearing"), t.ledger_slots.alias("settlement")
+        joined = clearing.outerjoin(settlement, sa.and_(settlement.c.community == clearing.c.community,
+                                                        settlement.c.slot_start == clearing.c.slot_start,
+                                                        settlement.c.kind == "settlement"))
+        query = (sa.select(clearing.c.slot_start).select_from(joined)
+                 .where(clearing.c.community == community, clearing.c.slot_start >= since,
+                        clearing.c.kind == "clearing", clearing.c.state == "anchored",
+                        sa.or_(settlement.c.state.is_(None), settlement.c.state != "settled"))
+                 .order_by(clearing.c.slot_start))
+        with self._read() as conn:
+            return [str(v) for v in conn.execute(query).scalars()]
+
     def put_ledger_slot(self, record: LedgerSlot, expected_state: str | None) -> bool:
         values = {"chain_slot": str(record.chain_slot), "state": record.state,
                   "document": _dumps(dict(record.document)), "updated_at": record.updated_at}

@@ -54,3 +54,33 @@ def test_ledger_slots_compare_and_set(store: SqlStore) -> None:
     assert store.get_ledger_slot("c", rec.slot_start, "settlement") is None
     assert store.ledger_slots("c", "clearing", "anchored") == [moved]
     assert store.ledger_slots("c", "clearing", "batched") == []
+
+
+def test_slots_still_to_anchor_and_to_settle(store: SqlStore) -> None:
+    """Only the slot keys still needing the ledger, from ``since`` on, by a join (compared with the brute
+    force over every slot and record below)."""
+    from transactive.store import ResultRecord, Slot, SlotState
+
+    _setup(store)
+    starts = [f"2026-03-01T{h:02d}:{m:02d}:00Z" for h in (9, 10) for m in (0, 15, 30, 45)]
+    clearing = {starts[1]: "anchored", starts[2]: "anchored", starts[3]: "batched", starts[4]: "unsupported",
+                starts[5]: "anchored", starts[6]: "anchored"}
+    settlement = {starts[1]: "settled", starts[2]: "batched", starts[6]: "settled"}
+    for i, start in enumerate(starts):
+        if i == 7:
+            assert store.finish_slot(Slot("c", start, 15, SlotState.VOID, "no buyers"), None)
+            continue
+        assert store.finish_slot(Slot("c", start, 15, SlotState.CLEARED), ResultRecord("c", start, {}, T))
+        for kind, states in (("clearing", clearing), ("settlement", settlement)):
+            if start in states:
+                assert store.put_ledger_slot(LedgerSlot("c", start, kind, i, states[start], {"big": "x"}, T), None)
+    assert store.finish_slot(Slot("d", starts[0], 15, SlotState.CLEARED), ResultRecord("d", starts[0], {}, T))
+    for since in (starts[0], starts[3], "2026-03-02T00:00:00Z"):
+        to_anchor = [s for s in starts[:7] if s >= since and clearing.get(s, "batched") == "batched"]
+        to_settle = [s for s in starts
+                     if s >= since and clearing.get(s) == "anchored" and settlement.get(s) != "settled"]
+        assert store.slots_to_anchor("c", since) == to_anchor
+        assert store.slots_to_settle("c", since) == to_settle
+    assert store.slots_to_anchor("c", starts[0]) == [starts[0], starts[3]]
+    assert store.slots_to_settle("c", starts[0]) == [starts[2], starts[5]]
+    assert store.slots_to_anchor("d", starts[0]) == [starts[0]]
