@@ -9,7 +9,8 @@ pasting the signature; it orders from the listing; once the slot is settled on c
 API) its balance, statement and the slot's ledger state show what the API has, and the balance is the starting
 tokens plus the statement's total. The DSO sees its income (= the grid charges and penalties on the members'
 lines) and accepts one listing order and rejects another through the UI; the buyer then sees both decisions.
-Nothing the DSO's browser shows or receives contains a bid price; no script error or CSP violation occurs.
+Nothing the DSO's browser shows or receives contains a bid price; the ledger panels hide when their routes
+answer 404 (simulated); no script error or CSP violation occurs.
 """
 
 from __future__ import annotations
@@ -212,7 +213,14 @@ def test_ledger_and_desk_panels(served: Served, browser_page: Any, tmp_path: Pat
     sign_out(page)
 
     # ---------------------------------------------------------------- the buyer sees the DSO's decisions
+    # ... on a service without the ledger routes (simulated: 404 for the route), whose ledger panels hide
+    missing = json.dumps({"error": {"field": "(path)", "message": "Not Found"}})
+    for pattern in ("**/statements", "**/slots/*/ledger"):
+        page.route(pattern, lambda route: route.fulfill(status=404, content_type="application/json", body=missing))
     sign_in(page, keys["buyer"])
+    assert page.get_by_role("heading", name="Tokens and statements").is_hidden()
+    assert page.get_by_role("heading", name="A slot on the ledger").is_hidden()
+    assert page.get_by_role("heading", name="Listings").is_visible()
     mine = page.get_by_role("table", name="My listing orders (placed or received)")
     assert "accepted by the DSO" in mine.get_by_role("row").filter(has_text="O-ui").inner_text()
     rejected = mine.get_by_role("row").filter(has_text="O-api").inner_text()

@@ -96,24 +96,32 @@ export function slotLedgerPanel(getCommunity, { slotOptions = async () => [] } =
       + "after the meter readings, a second on-chain slot commits to every payment (its result root) and moves "
       + "the tokens. Anyone can check a statement against these roots." });
   const area = h("div", { class: "slot-ledger", "aria-live": "polite" });
+  const show = async (slotStart) => {
+    const view = await get(`/communities/${seg(getCommunity().name)}/slots/${seg(slotStart)}/ledger`);
+    replace(area, h("h3", {}, `Slot ${showTime(view.slot_start)}`),
+      !view.clearing && !view.settlement ? h("p", { class: "empty" },
+        "Not on the ledger: a slot is anchored once it has cleared with trades.") : null,
+      h("div", { class: "ledger-stages" }, stage("Clearing (anchored)", view.clearing), stage("Settlement", view.settlement)));
+    return view;
+  };
   const lookup = form({
     label: "Show a slot on the ledger",
     rows: [{ name: "slot_start", label: "Slot start (UTC)", help: "ISO 8601, e.g. 2026-03-01T10:15:00Z" }],
     submit: "Show on the ledger",
     onSubmit: async (values) => {
-      const view = await get(`/communities/${seg(getCommunity().name)}/slots/${seg(values.slot_start)}/ledger`);
-      replace(area, h("h3", {}, `Slot ${showTime(view.slot_start)}`),
-        h("div", { class: "ledger-stages" }, stage("Clearing (anchored)", view.clearing), stage("Settlement", view.settlement)));
+      const view = await show(values.slot_start);
       return `Ledger state of the slot at ${showTime(view.slot_start)} shown below.`;
     },
   });
   panel.fixed.append(lookup, area);
+  // loading shows the slot in the field (default: the first of slotOptions); a service without the ledger
+  // routes answers 404 for the route and the panel hides
   panel.onLoad(async () => {
-    const options = await slotOptions();
-    if (options.length && !lookup.elements.namedItem("slot_start").value) lookup.elements.namedItem("slot_start").value = options[0];
+    const field = lookup.elements.namedItem("slot_start");
+    if (!field.value) field.value = (await slotOptions())[0] ?? "";
+    if (field.value) await show(field.value);
     return undefined;
   });
-  panel.lookup = lookup;
   return panel;
 }
 
