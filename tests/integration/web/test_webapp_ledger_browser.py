@@ -7,7 +7,8 @@ the buyer's view comes from ``GET /me`` (no probing requests); it countersigns t
 ``transactive sign contract`` command the page shows (the typed data shown hashes to the contract's digest) and
 pasting the signature; it orders from the listing; once the slot is settled on chain (meter readings through the
 API) its balance, statement and the slot's ledger state show what the API has, and the balance is the starting
-tokens plus the statement's total. The DSO sees its income (= the grid charges and penalties on the members'
+tokens plus the statement's total; once the DSO settles the slot through the desk (API), the buyer's statement
+by stage shows the desk's lines and total. The DSO sees its income (= the grid charges and penalties on the members'
 lines) and accepts one listing order and rejects another through the UI; the buyer then sees both decisions.
 Nothing the DSO's browser shows or receives contains a bid price; the ledger panels hide when their routes
 answer 404 (simulated); no script error or CSP violation occurs.
@@ -155,6 +156,11 @@ def test_ledger_and_desk_panels(served: Served, browser_page: Any, tmp_path: Pat
     ledger = _ok(served.get(f"{C}/slots/{slot}/ledger", keys["buyer"]), 200)
     assert ledger["clearing"]["state"] == "anchored" and ledger["settlement"]["state"] == "settled"
 
+    _ok(served.post(f"{C}/multi-settlements/{slot}", keys["grid"], {}), 200)  # the desk's four stages
+    desk = _ok(served.get(f"{C}/multi-settlements/{slot}", keys["buyer"]), 200)["statement"]
+    assert sum(stage["money_micro"] for stage in desk["stages"].values()) == desk["money_micro"] < 0
+    assert sum(st["sold_wh"] - st["bought_wh"] for st in desk["stages"].values()) == desk["net_wh"] == -2000
+
     page.get_by_role("button", name="Refresh").click()
     page.locator(".balance").filter(has_text=f"{tokens(account['balance_micro'])} tokens").wait_for()
     statement = page.get_by_role("table", name="My settled slots")
@@ -171,6 +177,14 @@ def test_ledger_and_desk_panels(served: Served, browser_page: Any, tmp_path: Pat
         titles = stage.locator("code.hex").evaluate_all("nodes => nodes.map(n => n.title)")
         assert ledger[part]["order_root"] in titles and ledger[part]["result_root"] in titles
         assert set(ledger[part]["txs"].values()) <= set(titles)
+    by_stage = page.get_by_role("table", name="My statement by stage (multi-settlement)")
+    total_row = by_stage.get_by_role("row").filter(has_text="Total").get_by_role("cell").all_inner_texts()
+    assert total_row[-1] == tokens(desk["money_micro"])
+    stage_rows = by_stage.get_by_role("row").all_inner_texts()
+    assert len(stage_rows) == 1 + len(desk["stages"]) + 1  # header, one per stage, the total
+    for cells_text in stage_rows[1:-1]:
+        assert any(tokens(st["money_micro"]) in cells_text and f"{st['bought_wh']}" in cells_text
+                   for st in desk["stages"].values()), cells_text
     assert unlabelled_controls(page) == []
     page.screenshot(path=str(tmp_path / "prosumer-ledger.png"), full_page=True)
     sign_out(page)

@@ -88,8 +88,43 @@ function stage(title, part) {
       txs.map(([name, tx]) => [h("dt", {}, name.replaceAll("_", " ")), h("dd", {}, hex(tx))])));
 }
 
+const DESK_STAGES = [["bilateral", "Bilateral contracts"], ["listings", "Listings"], ["auction", "Community auction"],
+  ["grid", "Grid (the rest)"]];
+
+/**
+ * The member's statement of the slot from the multi-settlement desk (GET .../multi-settlements/{s}): one line per
+ * stage (sold and bought Wh, money), and the total. Nothing when this service has no desk (404 for the route).
+ */
+async function deskStatementOf(base, slotStart) {
+  let view;
+  try {
+    view = await get(`${base}/multi-settlements/${seg(slotStart)}`);
+  } catch (error) {
+    if (error.missingEndpoint) return null;
+    if (error.status === 404) return h("p", { class: "empty desk-statement" }, "Not settled through the multi-settlement desk (yet).");
+    throw error;
+  }
+  const own = view.statement;
+  if (!own) return h("p", { class: "empty desk-statement" }, "You had no energy or money in this slot's multi-settlement.");
+  const known = new Set(DESK_STAGES.map(([key]) => key));
+  const stages = [...DESK_STAGES, ...Object.keys(own.stages).filter((k) => !known.has(k)).map((k) => [k, k])]
+    .filter(([key]) => own.stages[key]).map(([key, label]) => ({ label, ...own.stages[key] }));
+  const total = { label: "Total", sold_wh: stages.reduce((a, r) => a + r.sold_wh, 0),
+    bought_wh: stages.reduce((a, r) => a + r.bought_wh, 0), money_micro: own.money_micro, total: true };
+  return h("div", { class: "desk-statement" },
+    table("My statement by stage (multi-settlement)", [
+      { label: "Stage", value: (r) => (r.total ? h("strong", {}, r.label) : r.label) },
+      { label: "Sold (Wh)", num: true, value: (r) => num(r.sold_wh, 0) },
+      { label: "Bought (Wh)", num: true, value: (r) => num(r.bought_wh, 0) },
+      { label: "Money (tokens)", num: true, value: (r) => (r.total ? h("strong", {}, tokens(r.money_micro)) : tokens(r.money_micro)) },
+    ], [...stages, total]),
+    h("p", { class: "help" }, `Net ${num(own.net_wh, 0)} Wh (+ exported); money + received, − paid. `,
+      view.auction?.price_per_kwh != null ? `Auction price ${num(view.auction.price_per_kwh, 6)} per kWh. ` : "",
+      "The desk settles the metered energy through four stages on its own; it is independent of the on-chain settlement above."));
+}
+
 /** A slot's anchoring and settlement on chain (GET .../slots/{s}/ledger), with what the fields mean. */
-export function slotLedgerPanel(getCommunity, { slotOptions = async () => [] } = {}) {
+export function slotLedgerPanel(getCommunity, { slotOptions = async () => [], deskStatement = false } = {}) {
   const panel = new Panel("A slot on the ledger", { wide: true,
     intro: "Anchoring: after clearing, the slot's orders are signed and committed on chain as an order root; the "
       + "validators recompute the clearing and, once enough of them agree, the result root is submitted. Settlement: "
@@ -97,11 +132,14 @@ export function slotLedgerPanel(getCommunity, { slotOptions = async () => [] } =
       + "the tokens. Anyone can check a statement against these roots." });
   const area = h("div", { class: "slot-ledger", "aria-live": "polite" });
   const show = async (slotStart) => {
-    const view = await get(`/communities/${seg(getCommunity().name)}/slots/${seg(slotStart)}/ledger`);
+    const base = `/communities/${seg(getCommunity().name)}`;
+    const view = await get(`${base}/slots/${seg(slotStart)}/ledger`);
+    const desk = deskStatement ? await deskStatementOf(base, view.slot_start) : null;
     replace(area, h("h3", {}, `Slot ${showTime(view.slot_start)}`),
       !view.clearing && !view.settlement ? h("p", { class: "empty" },
         "Not on the ledger: a slot is anchored once it has cleared with trades.") : null,
-      h("div", { class: "ledger-stages" }, stage("Clearing (anchored)", view.clearing), stage("Settlement", view.settlement)));
+      h("div", { class: "ledger-stages" }, stage("Clearing (anchored)", view.clearing), stage("Settlement", view.settlement)),
+      desk);
     return view;
   };
   const lookup = form({

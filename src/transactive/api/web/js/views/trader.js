@@ -127,7 +127,7 @@ export function traderView(session) {
   const events = negawattPanel(getCommunity, { canOffer: true });
   const statements = statementsPanel(getCommunity, session.me);
   const previousSlot = async () => isoSlot(addSlots(slotContaining(await marketNow(), community.slot_minutes), -1, community.slot_minutes));
-  const ledger = slotLedgerPanel(getCommunity, { slotOptions: async () => [await previousSlot()] });
+  const ledger = slotLedgerPanel(getCommunity, { slotOptions: async () => [await previousSlot()], deskStatement: true });
   const followingSlot = async () => isoSlot(addSlots(slotContaining(await marketNow(), community.slot_minutes), 2, community.slot_minutes));
   const listings = listingsPanel(getCommunity, session.me, { defaultSlot: followingSlot });
   const contracts = contractsPanel(getCommunity, session.me, { canSign: true });
