@@ -54,6 +54,7 @@ from transactive.store import Community, Member, OrderRecord, Outcome, Slot, Slo
 if TYPE_CHECKING:
     from transactive.market.ledger_config import LedgerConfig
     from transactive.market.ledger_desk import LedgerDesk
+    from transactive.market.ledger_worker import LedgerWorker
 
 log = logging.getLogger(__name__)
 ADMIN_KEY_FILE = "admin.key"
@@ -106,6 +107,13 @@ class Service:
         self.on_cleared: list[Callable[[Slot], None]] = []
         self.on_stop: list[Callable[[], None]] = []  # run first by stop() (e.g. stop worker processes)
         self.cycle = CycleRunner(self.operator, settings.cycle_poll_s, self._cleared)
+        self.ledger_worker: LedgerWorker | None = None
+        if self.ledger is not None and settings.run_cycle:  # anchoring and settling beside the cycle
+            from transactive.market.ledger_worker import LedgerWorker
+
+            worker = self.ledger_worker = LedgerWorker(self.ledger, settings.clock, settings.cycle_poll_s)
+            self.cycle.run_ledger = False
+            self.on_cleared.append(lambda _slot: worker.wake())  # a cleared slot: anchor it now
         self.gateway: Any = None
 
     def _bootstrap_admin(self) -> str:
@@ -144,6 +152,8 @@ class Service:
             self.gateway.start()
         if self.settings.run_cycle:
             self.cycle.start()
+        if self.ledger_worker is not None:
+            self.ledger_worker.start()
 
     def stop(self) -> None:
         for hook in self.on_stop:
@@ -152,6 +162,8 @@ class Service:
             except Exception:
                 log.exception("stop hook failed")
         self.cycle.stop()
+        if self.ledger_worker is not None:
+            self.ledger_worker.stop()
         if self.gateway is not None:
             self.gateway.stop()
             self.gateway = None

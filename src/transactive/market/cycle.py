@@ -1,5 +1,6 @@
 """The market cycle: a background thread that clears every slot as soon as its quotation window closes, and,
-when the service runs a ledger, anchors cleared slots and settles them against meter readings."""
+when the service runs a ledger, anchors cleared slots and settles them against meter readings (unless
+``run_ledger`` is False: the service runs that in its own thread, :mod:`transactive.market.ledger_worker`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class CycleRunner:
         self.operator = operator
         self.poll_s = poll_s
         self.on_cleared = on_cleared
+        self.run_ledger = True  # False: the ledger's work runs in its own thread (market.ledger_worker)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -42,7 +44,7 @@ class CycleRunner:
         if self.on_cleared is not None:
             for slot in slots:
                 self.on_cleared(slot)
-        if self.operator.ledger is not None:
+        if self.operator.ledger is not None and self.run_ledger:
             self.operator.ledger.process_due(self.operator.clock.now())
         return slots
 
