@@ -82,3 +82,35 @@ def test_old_cleared_slots_are_left_alone_until_backfilled(tmp_path: Path) -> No
                               ledger=LedgerConfig(chain_dir=tmp_path / "chain")))
     with TestClient(app):
         assert app.state.service.ledger.start == "2026-03-01T11:00:00Z"
+
+
+def test_a_slot_cleared_late_with_an_old_start_is_found_by_the_next_full_scan(tmp_path: Path) -> None:
+    """Between full scans the cycle looks only at the last day of market time (and what was pending); a slot
+    cleared late with an older start is anchored by the next full scan (every FULL_SCAN_S seconds)."""
+    from transactive.market import Operator
+    from transactive.store import open_store
+
+    store = open_store(data_dir=tmp_path)
+    clock = ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
+    op = Operator(store, clock)
+    desk = LedgerDesk(store, LedgerConfig(chain_dir=tmp_path / "chain"), started=clock.now())
+    op.ledger = desk
+    op.create_community("green", "dpda", {}, 15)
+    late, recent = "2026-03-01T10:15:00Z", "2026-03-03T10:15:00Z"
+    for who, side, kwh, price in [("s1", "sell", 3, 0.10), ("s2", "sell", 2, 0.12), ("b1", "buy", 2.5, 0.2),
+                                  ("b2", "buy", 2, 0.18)]:
+        member, _ = op.add_member("green", who, "prosumer", "34")
+        for slot in (late, recent):
+            op.submit_order(member, "green", {"side": side, "slot_start": slot, "idempotency_key": slot,
+                                              "energy_kwh": kwh, "price_per_kwh": price})
+    clock.set(datetime(2026, 3, 3, 10, 19, tzinfo=UTC))
+    assert op.clear_slot("green", datetime.fromisoformat(recent)).state.value == "cleared"
+    assert [(r.slot_start, r.state) for r in desk.process_due(clock.now())] == [(recent, "anchored")]  # full scan
+    assert op.clear_slot("green", datetime.fromisoformat(late)).state.value == "cleared"  # two days late
+    assert desk.process_due(clock.now()) == []  # not in the last day
+    desk._full_scan_at = 0.0  # FULL_SCAN_S later
+    # anchored, then settled at once: it started after the ledger's start and its settlement deadline passed
+    assert [(r.slot_start, r.kind, r.state) for r in desk.process_due(clock.now())] == \
+        [(late, "clearing", "anchored"), (late, "settlement", "settled")]
+    desk.close()
+    store.close()
