@@ -125,11 +125,13 @@ class MultiDesk:
     ``domain``: the EIP-712 domain members sign in; ``feeder``: the network of the DSO's power-flow review.
     """
 
-    def __init__(self, operator: Operator, store: MultiStore, domain: Domain = OFF_CHAIN_DOMAIN,
+    def __init__(self, operator: Operator, store: MultiStore, domain: Domain | None = None,
                  feeder: str | None = None) -> None:
         self.op = operator
         self.store = store
-        self.domain = domain
+        # the chain's domain (chain id and market-slots contract) when the service runs a ledger
+        ledger = operator.ledger
+        self.domain = domain if domain is not None else OFF_CHAIN_DOMAIN if ledger is None else ledger.domain
         self.feeder = feeder
         self._review_lock = threading.Lock()  # one power-flow review at a time: each sees the earlier ones
         self._settle_lock = threading.Lock()
@@ -440,6 +442,9 @@ class MultiDesk:
         start = parse_slot_start(slot_start, c.slot_minutes)
         if self._now() < start + timedelta(minutes=c.slot_minutes):
             raise MarketError("slot_start", "the slot has not ended yet", "conflict")
+        if self.op.ledger is not None:  # the one settlement: the ledger's, on chain (idempotent with the cycle)
+            self.op.ledger.settle_once(c.name, iso(start), self._now())
+            return self.statement(member, community, slot_start)
         with self._settle_lock:
             if self.store.get_multi_settlement(c.name, iso(start)) is None:
                 self.store.close_listings(c.name, iso(start))
