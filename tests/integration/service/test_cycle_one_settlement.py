@@ -84,7 +84,7 @@ def svc(tmp_path: Path) -> Iterator[Svc]:
         s.post("/admin/communities", "admin", {"name": "green", "mechanism": "dpda", "slot_minutes": 15}, 201)
         for name, role in [("s1", "prosumer"), ("s2", "prosumer"), ("b1", "prosumer"), ("b2", "prosumer"),
                            ("agg", "aggregator"), ("grid", "dso")]:
-            key = s.post(f"/admin/communities/green/members", "admin", {"id": name, "role": role, "bus": "34"},
+            key = s.post("/admin/communities/green/members", "admin", {"id": name, "role": role, "bus": "34"},
                          201)["api_key"]
             s.keys[name] = {"Authorization": f"Bearer {key}"}
         yield s
@@ -108,7 +108,7 @@ def _contract(svc: Svc, slots: list[str]) -> None:
              {"signature": sign_contract(keys["b1"], terms, seller, buyer, domain)}, 200)
 
 
-def _order(svc: Svc, who: str, slot: str, side: str, kwh: float, price: float) -> None:
+def _order(svc: Svc, who: str, slot: str, side: str, kwh: float, *, price: float) -> None:
     svc.post(f"{C}/orders", who, {"side": side, "slot_start": slot, "idempotency_key": f"{slot}-{who}",
                                   "energy_kwh": kwh, "price_per_kwh": price}, 201)
 
@@ -136,15 +136,15 @@ def test_the_cycle_alone_settles_every_stage_and_the_event_once_on_chain(svc: Sv
     # slot A: auction orders of all four, and a listing of s2 that b2 orders from (the DSO accepts)
     for who, side, kwh, price in [("s1", "sell", 2, 0.10), ("s2", "sell", 1, 0.12), ("b1", "buy", 2, 0.2),
                                   ("b2", "buy", 1, 0.18)]:
-        _order(svc, who, A, side, kwh, price)
+        _order(svc, who, A, side, kwh, price=price)
     svc.post(f"{C}/listings", "s2", {"id": "L1", "slot_start": A, "energy_kwh": 1.5, "price_per_kwh": 0.09}, 201)
     svc.post(f"{C}/listings/L1/orders", "b2", {"id": "o1", "energy_kwh": 1.0}, 201)
     svc.post(f"{C}/listing-orders/o1/review", "grid", {"decision": "accept"}, 200)
     # slot B: the contract and an auction pair; slot C: a void auction (one side) and a listing with an
     # accepted order and a pending one (never reviewed: rejected at settlement)
-    _order(svc, "s1", B, "sell", 0.5, 0.1)
-    _order(svc, "b2", B, "buy", 0.5, 0.2)
-    _order(svc, "s1", CC, "sell", 1.0, 0.1)
+    _order(svc, "s1", B, "sell", 0.5, price=0.1)
+    _order(svc, "b2", B, "buy", 0.5, price=0.2)
+    _order(svc, "s1", CC, "sell", 1.0, price=0.1)
     svc.post(f"{C}/listings", "s2", {"id": "L2", "slot_start": CC, "energy_kwh": 1.0, "price_per_kwh": 0.07}, 201)
     svc.post(f"{C}/listings/L2/orders", "b1", {"id": "o2", "energy_kwh": 0.5}, 201)
     svc.post(f"{C}/listings/L2/orders", "b2", {"id": "o3", "energy_kwh": 0.3}, 201)
