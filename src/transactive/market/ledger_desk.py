@@ -77,7 +77,6 @@ from transactive.market.ledger_config import (
 )
 from transactive.market.ledger_sequence import (
     auction_document,
-    has_multi_items,
     multi_slot_starts,
     sequence_input,
     sequence_lines,
@@ -90,7 +89,6 @@ from transactive.registry import full_registry
 from transactive.settlement.slot_settlement import (
     AccountPosting,
     SettlementTerms,
-    build_input,
     input_digest,
     settle_input,
     statement_lines,
@@ -474,36 +472,17 @@ class LedgerDesk:
         return phase_bounds(following, slot_minutes)[Phase.SETTLEMENT][0]
 
     def prepare_settlement(self, community: str, slot_start: str, now: datetime) -> LedgerSlot:
-        """Build the settlement record of an anchored slot (``MarketError`` conflict while readings are missing
-        before the deadline, or when it is settled already). A slot with bilateral contracts or listings gets
-        the whole sequence (:meth:`_prepare_sequence`)."""
+        """Build the settlement record of an ended slot (``MarketError`` conflict while its clearing is not
+        anchored, while readings are missing before the deadline, or before the slot ended): the whole seed-001
+        sequence, ``transactive.settlement-input/2`` (:meth:`_prepare_sequence`; a slot without contracts or
+        listings has empty first stages). An existing record (also a format-1 one of an older service) is
+        answered as it is."""
         c = self.store.get_community(community)
         assert c is not None
         existing = self.store.get_ledger_slot(community, slot_start, SETTLEMENT)
         if existing is not None:
             return existing
-        clearing = self.store.get_ledger_slot(community, slot_start, CLEARING)
-        if has_multi_items(self.store, community, slot_start):
-            return self._prepare_sequence(c, slot_start, now, clearing)
-        if clearing is None or clearing.state != "anchored":
-            state = "not anchored" if clearing is None else clearing.state
-            raise MarketError("slot_start", f"the slot's clearing is not anchored ({state})", "conflict")
-        result = self.store.get_result(community, slot_start)
-        assert result is not None
-        readings = {r.member: r.energy_kwh for r in self.store.meter_readings(community, slot_start)}
-        trading = [r["id"] for side in ("sellers", "buyers") for r in result.document[side]
-                   if float(r["energy_kwh"]) > 0]
-        self._check_due(c, slot_start, now, [m for m in trading if m not in readings])
-        known = {a.member: a.address for a in self.store.chain_accounts(community)}
-        accounts = {member_id: known[member_id] for member_id in trading}
-
-        number = chain_slot_number(community, slot_start, SETTLEMENT)
-        doc = build_input(chain_slot=number, clearing_slot=clearing.chain_slot,
-                          clearing_root=str(clearing.document["resultRoot"]), document=result.document,
-                          readings_kwh=readings, accounts=accounts, dso_address=self._dso_address(community),
-                          terms=SettlementTerms(self.config.penalty_per_kwh, self.config.grid_charge_per_kwh))
-        _, postings = settle_input(doc)
-        return self._store_settlement(community, slot_start, number, doc, len(postings))
+        return self._prepare_sequence(c, slot_start, now, self.store.get_ledger_slot(community, slot_start, CLEARING))
 
     def _check_due(self, c: Community, slot_start: str, now: datetime, missing: Sequence[str]) -> None:
         end = datetime.fromisoformat(slot_start) + timedelta(minutes=c.slot_minutes)
@@ -565,9 +544,9 @@ class LedgerDesk:
         return self._store_settlement(c.name, slot_start, number, doc,
                                       len(settle_sequence(doc, self.domain).postings))
 
-    def _postings(self, doc: Mapping[str, Any]) -> list[AccountPosting]:
-        """Every validator's recomputation of a settlement input (format 1: the auction against the meters;
-        format 2: the whole sequence)."""
+    def settlement_postings(self, doc: Mapping[str, Any]) -> list[AccountPosting]:
+        """Every validator's recomputation of a settlement input (format 2: the whole sequence; format 1, of
+        records an older service prepared: the auction against the meters)."""
         if doc.get("format") == SEQUENCE_FORMAT:
             return list(settle_sequence(doc, self.domain).postings)
         return settle_input(doc)[1]
@@ -591,7 +570,7 @@ class LedgerDesk:
         mode = int(rec.document["mode"])
         number = rec.chain_slot
         order_root = input_digest(doc)
-        postings = self._postings(doc)
+        postings = self.settlement_postings(doc)
         entries = [ResultEntry(p.address, p.energy_wh, p.amount_micro) for p in postings]
         auctioneer = self._auctioneer(number)
         state = int(self._slot_record(number)[0])
@@ -616,7 +595,7 @@ class LedgerDesk:
             with self._timed(f"settlement: {len(self.validators)} validators recompute + endorse + submit"):
                 roots = []
                 for _ in self.validators:  # each validator recomputes the postings from the published input
-                    theirs = self._postings(doc)
+                    theirs = self.settlement_postings(doc)
                     roots.append(result_tree(number, [ResultEntry(p.address, p.energy_wh, p.amount_micro)
                                                       for p in theirs]).root)
                 rec = self._endorse_and_submit(rec, number, order_root, entries, roots)
