@@ -415,6 +415,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     # signs in the chain's EIP-712 domain when the ledger runs; its settle endpoint answers the ledger's settlement
     app.state.multi_desk = MultiDesk(op, service.store)
+    service.cycle.tasks.append(app.state.multi_desk.process_due)  # without a chain: settles at the deadline
     _multi_routes.register(app, app.state.multi_desk)
 
     mount_web_app(app)  # the web app at /app (docs/webapp.md), / redirects there

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
 from transactive.ledger.eip712 import Domain
 from transactive.market.bilateral import BilateralContract, SignedContract, contracts_in_slot
 from transactive.market.grid_trading import GridTariff, MainGridTrade, settle_with_grid
-from transactive.market.listings import Board, Decision, Listing, ListingOrder, ServiceRates
+from transactive.market.listings import Board, Decision, Listing, ListingOrder, OrderSettlement, ServiceRates
 from transactive.market.multi_settlement import STAGES, Prosumer, SlotSettlement, StageLine, Statement, settle_slot
 from transactive.settlement.metering import DSO_ACCOUNT, SettledTrade, Settlement, settle
 from transactive.settlement.slot_settlement import AccountPosting
@@ -49,15 +50,31 @@ __all__ = ["SEQUENCE_FORMAT", "SequenceSettlement", "settle_sequence"]
 
 @dataclass(frozen=True)
 class SequenceSettlement:
-    """A slot's one settlement: ``combined`` (statements per member id and stage, the accounts ``dso``,
-    ``board``, ``auctioneer`` (always 0 here) and ``grid``, the listing settlements and grid trades), the
-    auction stage's (4.8)-(4.9) ``auction`` (``None`` without trades), the chain ``postings`` and the DSO's
-    breakdown in micro-tokens (> 0 the DSO receives)."""
+    """A slot's one settlement: per member id its net metered energy (Wh) and per stage ``(sold_wh,
+    bought_wh, money_micro)`` (money > 0 received), the accounts ``dso``, ``board``, ``auctioneer`` (0 without
+    a wholesale price) and ``grid``, the auction stage's (4.8)-(4.9) ``auction`` (``None`` without trades), the
+    chain ``postings`` and the DSO's breakdown in micro-tokens (> 0 the DSO receives). :attr:`combined` is the
+    same as a :class:`SlotSettlement` (built on demand: validators need the postings only)."""
 
-    combined: SlotSettlement
+    slot: int
+    net_wh: Mapping[str, int]
+    lines: Mapping[str, Mapping[str, Sequence[int]]]  # [sold_wh, bought_wh, money_micro]; absent: no part
+    accounts: Mapping[str, int]
+    grid_trades: tuple[MainGridTrade, ...]
+    listing_settlements: tuple[OrderSettlement, ...]
+    board: Board
     auction: Settlement | None
     postings: tuple[AccountPosting, ...]
     dso_breakdown: Mapping[str, int]
+
+    @cached_property
+    def combined(self) -> SlotSettlement:
+        """Statements per member id (in id order) and stage, the accounts, grid trades and listing settlements."""
+        statements = tuple(Statement(m, self.net_wh[m], MappingProxyType({s: StageLine(*self.lines[m].get(s, (0, 0, 0)))
+                                                                          for s in STAGES}))
+                           for m in self.lines)
+        return SlotSettlement(self.slot, statements, self.accounts, None, self.grid_trades, self.listing_settlements,
+                              self.board)
 
 
 def _contracts(doc: Mapping[str, Any]) -> list[SignedContract]:
@@ -114,7 +131,7 @@ def settle_sequence(doc: Mapping[str, Any], domain: Domain) -> SequenceSettlemen
     member_of = {v: k for k, v in label.items()}
     readings: Mapping[str, float] = doc["readings_kwh"]
     net = {m: energy_to_wh(float(readings.get(m, 0.0))) for m in parties}
-    lines: dict[str, dict[str, list[int]]] = {m: {s: [0, 0, 0] for s in STAGES} for m in parties}
+    lines: dict[str, dict[str, list[int]]] = {m: {} for m in parties}  # stages a member took part in
     accounts = {"dso": 0, "board": 0, "auctioneer": 0, "grid": 0}
     residual = dict(net)
     first = _first_stages(doc, domain, parties, label)
@@ -154,27 +171,24 @@ def settle_sequence(doc: Mapping[str, Any], domain: Domain) -> SequenceSettlemen
     grid: list[MainGridTrade] = []
     for g in settle_with_grid({m: r for m, r in residual.items() if r}, tariff=tariff):
         grid.append(g)
-        grid_line = lines[g.peer]["grid"]
+        grid_line = lines[g.peer].setdefault("grid", [0, 0, 0])
         grid_line[0 if g.energy_wh > 0 else 1] += abs(g.energy_wh)
         grid_line[2] += g.money_micro
         accounts["grid"] += g.grid_micro
         accounts["auctioneer"] += g.fee_micro
         residual[g.peer] -= g.energy_wh
-    statements = tuple(Statement(m, net[m], MappingProxyType({s: StageLine(*lines[m][s]) for s in STAGES}))
-                       for m in parties)
-    combined = SlotSettlement(int(doc["multiSlot"]), statements, MappingProxyType(accounts), None, tuple(grid),
-                              listing_settlements, board)
-    if combined.balance_micro != 0 or any(residual.values()):  # pragma: no cover - invariants of the stages
-        raise AssertionError("the slot's settlement does not balance")
+    money = {m: sum(line[2] for line in lines[m].values()) for m in parties}
+    if sum(money.values()) + sum(accounts.values()) != 0 or any(residual.values()):  # pragma: no cover
+        raise AssertionError("the slot's settlement does not balance")  # invariants of the stages
     dso_address = str(doc["dso"])
     member_accounts: Mapping[str, str] = doc["accounts"]
     by_address: dict[str, list[int]] = {}
-    for s in statements:
-        row = by_address.setdefault(member_accounts[s.peer], [0, 0])
-        row[0] += s.net_wh
-        row[1] += s.money_micro
+    for m in parties:
+        row = by_address.setdefault(member_accounts[m], [0, 0])
+        row[0] += net[m]
+        row[1] += money[m]
     dso_row = by_address.setdefault(dso_address, [0, 0])
-    dso_row[0] -= sum(s.net_wh for s in statements)
+    dso_row[0] -= sum(net.values())
     dso_row[1] += sum(accounts.values())
     postings = tuple(AccountPosting(a, e, m) for a, (e, m) in by_address.items())
     breakdown = {
@@ -185,7 +199,9 @@ def settle_sequence(doc: Mapping[str, Any], domain: Domain) -> SequenceSettlemen
         "grid_energy_micro": accounts["grid"] + accounts["auctioneer"],
         "amount_micro": sum(accounts.values()),
     }
-    return SequenceSettlement(combined, auction, postings, MappingProxyType(breakdown))
+    return SequenceSettlement(int(doc["multiSlot"]), MappingProxyType(net), MappingProxyType(lines),
+                              MappingProxyType(accounts),
+                              tuple(grid), listing_settlements, board, auction, postings, MappingProxyType(breakdown))
 
 
 def first_penalties(first: SlotSettlement | None) -> int:

@@ -265,3 +265,41 @@ def test_a_manual_settlement_racing_the_cycle_settles_once(svc: Svc) -> None:
     assert end["grid"] == start["grid"]
     svc.run_until(datetime(2026, 3, 1, 10, 50, tzinfo=UTC))
     assert svc.balances() == end
+
+
+def test_without_a_chain_the_cycle_settles_the_desk_off_chain(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    app = create_app(Settings(data_dir=tmp_path, admin_key=ADMIN, clock=clock, run_cycle=False))
+    with TestClient(app) as client:
+        s = Svc(client, clock, app.state.service, {"admin": {"Authorization": f"Bearer {ADMIN}"}})
+        assert s.service.ledger is None
+        s.post("/admin/communities", "admin", {"name": "green", "mechanism": "dpda", "slot_minutes": 15}, 201)
+        for name in ("s1", "b1", "grid"):
+            key = s.post("/admin/communities/green/members", "admin",
+                         {"id": name, "role": "dso" if name == "grid" else "prosumer", "bus": "34"}, 201)["api_key"]
+            s.keys[name] = {"Authorization": f"Bearer {key}"}
+        assert s.get(f"{C}/signing", "s1")["domain"]["chainId"] == 0  # the off-chain domain
+        domain = Domain.from_dict(s.get(f"{C}/signing", "s1")["domain"])
+        keys = {m: new_private_key() for m in ("s1", "b1")}
+        for m, key in keys.items():
+            s.post(f"{C}/addresses", m, {"address": Signer(key).address,
+                                         "signature": sign_address(key, "green", m, domain)}, 201)
+        seller, buyer = Signer(keys["s1"]).address, Signer(keys["b1"]).address
+        terms = {"slot_starts": [A], "energy_kwh_per_slot": 1.0, "price_per_kwh": 0.08, "nonce": 0}
+        s.post(f"{C}/bilateral-contracts", "s1", {"id": "k1", "seller": "s1", "buyer": "b1", **terms,
+                                                  "signature": sign_contract(keys["s1"], terms, seller, buyer,
+                                                                             domain)}, 201)
+        s.post(f"{C}/bilateral-contracts/k1/sign", "b1",
+               {"signature": sign_contract(keys["b1"], terms, seller, buyer, domain)}, 200)
+        s.run_until(datetime(2026, 3, 1, 10, 31, tzinfo=UTC))
+        _reading(s, "s1", A, 1.0)
+        _reading(s, "b1", A, -1.0)
+        s.run_until(datetime(2026, 3, 1, 10, 42, tzinfo=UTC))  # before the deadline (10:43): not yet
+        assert s.client.get(f"{C}/multi-settlements/{A}", headers=s.keys["grid"]).status_code == 404
+        s.run_until(datetime(2026, 3, 1, 10, 43, tzinfo=UTC))
+        doc = s.get(f"{C}/multi-settlements/{A}", "grid")
+        stages = {m["member"]: m["stages"]["bilateral"] for m in doc["members"]}
+        assert stages == {"s1": {"sold_wh": 1000, "bought_wh": 0, "money_micro": 80_000},
+                          "b1": {"sold_wh": 0, "bought_wh": 1000, "money_micro": -80_000}}
+        again = s.post(f"{C}/multi-settlements/{A}", "grid", None, 200)
+        assert again["computed_at"] == doc["computed_at"]  # the manual settle answers the cycle's settlement
