@@ -4,7 +4,9 @@ order and a short delivery, auction orders, meter readings, a negawatt event wit
 settled once, on chain, through bilateral -> listings -> auction against the meters -> grid; every member's
 token balance is its start plus its statements and its event postings; the DSO's balance rose by its grid
 charges, penalties, imbalance, service charges and grid energy; the supply is conserved; the audit is clean;
-manual settlements afterwards change nothing, and a manual settlement racing the cycle settles once."""
+manual settlements afterwards change nothing, and a manual settlement racing the cycle settles once (a slot
+through the desk, an event through its aggregator after the grace time); without a chain the cycle stores the
+desk's off-chain settlement at the deadline."""
 
 from __future__ import annotations
 
@@ -303,3 +305,45 @@ def test_without_a_chain_the_cycle_settles_the_desk_off_chain(tmp_path: Path) ->
                           "b1": {"sold_wh": 0, "bought_wh": 1000, "money_micro": -80_000}}
         again = s.post(f"{C}/multi-settlements/{A}", "grid", None, 200)
         assert again["computed_at"] == doc["computed_at"]  # the manual settle answers the cycle's settlement
+
+
+def test_an_event_settles_after_the_grace_time_once_when_racing_its_aggregator(svc: Svc) -> None:
+    svc.post(f"{C}/negawatt-events", "agg", {"id": "dr2", "target_kwh": 2, "price_per_kwh": 0.3,
+                                             "offers_close": "2026-03-01T10:20:00Z",
+                                             "window_start": "2026-03-01T11:00:00Z",
+                                             "window_end": "2026-03-01T12:00:00Z"}, 201)
+    svc.post(f"{C}/negawatt-events/dr2/offers", "s1", {"side": "sell", "energy_kwh": 1, "price_per_kwh": 0.1}, 201)
+    svc.post(f"{C}/negawatt-events/dr2/offers", "b1", {"side": "sell", "energy_kwh": 1, "price_per_kwh": 0.2}, 201)
+    start = svc.balances()
+    svc.run_until(datetime(2026, 3, 1, 12, 1, tzinfo=UTC))
+    svc.post(f"{C}/negawatt-events/dr2/deliveries", "s1", _meter(1.0), 201)  # s1 delivered; b1 never reports
+    svc.run_until(datetime(2026, 3, 1, 12, 59, tzinfo=UTC))
+    assert svc.get(f"{C}/negawatt-events/dr2", "agg")["state"] == "CLEARED"  # waiting for b1 within the grace
+    svc.clock.set(datetime(2026, 3, 1, 13, 0, tzinfo=UTC))
+    answers: list[int] = []
+
+    def manual() -> None:
+        answers.append(svc.client.post(f"{C}/negawatt-events/dr2/settle", headers=svc.keys["agg"]).status_code)
+
+    threads = [threading.Thread(target=manual), threading.Thread(target=svc.service.cycle.tick)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    svc.service.cycle.tick()  # posts the tokens if the manual settlement won
+    event = svc.get(f"{C}/negawatt-events/dr2", "agg")
+    assert event["state"] == "SETTLED" and answers[0] in (200, 409)
+    posted = {p["account"]: p["amount_micro"] for p in event["settlement"]["postings"]}
+    # b1 sold 1 kWh and delivered nothing (no data): it pays the penalty 0.3 x 1 kWh to the DSO (balancing)
+    assert posted["balancing"] == 300_000 and posted["member:b1"] == event_paid(event, "b1") - 300_000
+    end = svc.balances()
+    assert end["s1"] == start["s1"] + posted["member:s1"] and end["b1"] == start["b1"] + posted["member:b1"]
+    assert end["agg"] == start["agg"] + posted["aggregator:agg"] and end["grid"] == start["grid"] + 300_000
+    svc.run_until(datetime(2026, 3, 1, 13, 10, tzinfo=UTC))
+    assert svc.balances() == end  # moved once
+
+
+def event_paid(event: dict[str, Any], member: str) -> int:
+    """The member's primary VCG payment (micro-tokens) from the event's clearing."""
+    row = next(r for r in event["clearing"]["sellers"] if r["id"] == member)
+    return round(row["payment"] * M)
