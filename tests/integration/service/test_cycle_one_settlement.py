@@ -26,6 +26,7 @@ with warnings.catch_warnings():
 
 from transactive.api import Settings, create_app
 from transactive.api.app import Service
+from transactive.cli import main
 from transactive.ledger.audit import verify_archive
 from transactive.ledger.eip712 import Domain
 from transactive.ledger.signing import Signer, new_private_key
@@ -90,7 +91,8 @@ def svc(tmp_path: Path) -> Iterator[Svc]:
                          201)["api_key"]
             s.keys[name] = {"Authorization": f"Bearer {key}"}
         yield s
-    assert verify_archive(tmp_path) is None  # transactive ledger verify DATA_DIR: clean (service stopped)
+    assert verify_archive(tmp_path) is None  # the audit, clean (service stopped) ...
+    assert main(["ledger", "verify", str(tmp_path)]) == 0  # ... and the command: transactive ledger verify DATA_DIR
 
 
 def _contract(svc: Svc, slots: list[str]) -> None:
