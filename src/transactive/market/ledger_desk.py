@@ -84,7 +84,7 @@ from transactive.market.ledger_sequence import (
     stored_multi_document,
 )
 from transactive.market.slot_sequence import SEQUENCE_FORMAT, settle_sequence
-from transactive.market.slots import Phase, phase_bounds
+from transactive.market.slots import Phase, iso, phase_bounds
 from transactive.registry import full_registry
 from transactive.settlement.slot_settlement import (
     AccountPosting,
@@ -104,6 +104,7 @@ from transactive.store import (
 )
 
 log = logging.getLogger(__name__)
+MULTI_LOOKBACK = timedelta(days=7)  # the cycle looks this far back for void slots with contracts or listings
 
 __all__ = ["CLEARED", "CLEARING", "SETTLED", "SETTLEMENT", "LedgerConfig", "LedgerDesk", "chain_slot_number",
            "claims_to_make"]
@@ -675,9 +676,10 @@ class LedgerDesk:
             settled = {r.slot_start: r.state for r in self.store.ledger_slots(community.name, SETTLEMENT)}
             due = [r.slot_start for r in self.store.ledger_slots(community.name, CLEARING, "anchored")]
             # slots with contracts or listings settle too when their auction did not clear (void, no orders)
-            ended = now - timedelta(minutes=community.slot_minutes)
-            due += sorted(s for s in multi_slot_starts(self.store, community.name) - set(anchored) - set(due)
-                          if datetime.fromisoformat(s) <= ended)
+            # (those of the last MULTI_LOOKBACK; older ones are settled by hand)
+            window = multi_slot_starts(self.store, community.name, iso(now - MULTI_LOOKBACK),
+                                       iso(now - timedelta(minutes=community.slot_minutes)))
+            due += sorted(window - set(anchored) - set(due))
             for slot_start in due:
                 key = (community.name, slot_start, SETTLEMENT)
                 if settled.get(slot_start) == "settled" or not self._due(key):

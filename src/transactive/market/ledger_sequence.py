@@ -8,6 +8,7 @@ validators recompute :func:`~transactive.market.slot_sequence.settle_sequence` a
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -29,12 +30,18 @@ def has_multi_items(store: MultiStore, community: str, slot_start: str) -> bool:
     return any(slot_start in r.terms["slot_starts"] for r in store.signed_contracts_around(community, slot_start))
 
 
-def multi_slot_starts(store: MultiStore, community: str) -> set[str]:
-    """Every slot start with a listing or a signed contract delivering in it (the cycle's candidates)."""
-    starts = {r.slot_start for r in store.list_listings(community)}
+def multi_slot_starts(store: MultiStore, community: str, since: str | None = None,
+                      until: str | None = None) -> set[str]:
+    """Every slot start with a listing or a signed contract delivering in it (the cycle's candidates), within
+    ``[since, until]`` when given (ISO 8601 slot starts, which sort chronologically). A contract's schedule is
+    searched by bisection, so a tick costs O(contracts · log slots)."""
+    low, high = since or "", until or "\uffff"
+    starts = {r.slot_start for r in store.list_listings(community) if low <= r.slot_start <= high}
     for r in store.list_contracts(community):
-        if r.state == "signed":
-            starts.update(str(s) for s in r.terms["slot_starts"])
+        if r.state != "signed" or r.last_slot < low or r.first_slot > high:
+            continue
+        schedule = [str(x) for x in r.terms["slot_starts"]]
+        starts.update(schedule[bisect_left(schedule, low):bisect_right(schedule, high)])
     return starts
 
 

@@ -459,11 +459,10 @@ class MultiDesk:
 
         done = []
         for c in self.store.list_communities():
-            for start in sorted(multi_slot_starts(self.store, c.name)):
-                begin = datetime.fromisoformat(start)
-                following = begin + timedelta(minutes=c.slot_minutes)
-                if not now - timedelta(days=MAX_DAYS_AHEAD) <= begin or \
-                        now < phase_bounds(following, c.slot_minutes)[Phase.SETTLEMENT][0] or \
+            for start in sorted(multi_slot_starts(self.store, c.name, iso(now - timedelta(days=MAX_DAYS_AHEAD)),
+                                                  iso(now - timedelta(minutes=c.slot_minutes)))):
+                following = datetime.fromisoformat(start) + timedelta(minutes=c.slot_minutes)
+                if now < phase_bounds(following, c.slot_minutes)[Phase.SETTLEMENT][0] or \
                         self.store.get_multi_settlement(c.name, start) is not None:
                     continue
                 try:

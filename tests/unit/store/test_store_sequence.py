@@ -57,6 +57,9 @@ def test_sequence_input_from_the_store_settles_by_hand(store: SqlStore) -> None:
     community = _setup(store)
     assert has_multi_items(store, "c", S) and not has_multi_items(store, "c", "2026-03-01T10:30:00Z")
     assert multi_slot_starts(store, "c") == {S}
+    assert multi_slot_starts(store, "c", "2026-03-01T10:00:00Z", S) == {S}  # the window is inclusive
+    assert multi_slot_starts(store, "c", "2026-03-01T10:16:00Z") == set()
+    assert multi_slot_starts(store, "c", None, "2026-03-01T10:14:00Z") == set()
     doc = sequence_input(store, community, S, chain_slot=7, clearing_slot=None, clearing_root=None, result=None,
                          terms=SettlementTerms(), account_of=ACCOUNTS.__getitem__, dso_address=DSO)
     assert doc["parties"] == ["ev", "hp", "pv"] and doc["missing_readings"] == [] and doc["trades"] == []
