@@ -625,30 +625,27 @@ class LedgerDesk:
         posted = [{"account": p.address, "member": members.get(p.address, "dso"), "energy_wh": p.energy_wh,
                    "amount_micro": p.amount_micro} for p in postings]
         dso_amount = next(p.amount_micro for p in postings if p.address == doc["dso"])
+        c = self.store.get_community(rec.community)
+        assert c is not None
+        txs = {"chain_slot": str(number), "txs": rec.document.get("txs", {})}
         if doc.get("format") == SEQUENCE_FORMAT:
             seq = settle_sequence(doc, self.domain)
-            done = self._save(rec, final, settledAt=_now(), lines=sequence_lines(seq), postings=posted,
-                              dso={"account": doc["dso"], **seq.dso_breakdown})
-            c = self.store.get_community(rec.community)
-            assert c is not None
+            lines = sequence_lines(seq)
+            dso = {"account": doc["dso"], **seq.dso_breakdown}
             multi = stored_multi_document(c, rec.slot_start, doc, seq, c.mechanism)
-            multi["ledger"] = {"chain_slot": str(number), "txs": done.document.get("txs", {})}
-            self.store.finish_multi_settlement(MultiSettlementRecord(c.name, rec.slot_start, multi, _now()), _now())
-            return done
-        settlement, _ = settle_input(doc)
-        done = self._save(
-            rec, final, settledAt=_now(), lines=statement_lines(settlement), postings=posted,
-            dso={"account": doc["dso"], "tariffs_micro": settlement.dso_tariffs_micro,
-                 "penalties_micro": settlement.dso_penalties_micro,
-                 "imbalance_micro": settlement.dso_imbalance_micro, "amount_micro": dso_amount})
-        if final == "settled":  # the multi-settlement desk shows the same (one) settlement
-            c = self.store.get_community(rec.community)
-            assert c is not None
-            multi = auction_document(c, rec.slot_start, doc, done.document["lines"], dso_amount_micro=dso_amount,
+        else:  # a format-1 record of an older service: the auction against the meters only
+            settlement, _ = settle_input(doc)
+            lines = statement_lines(settlement)
+            dso = {"account": doc["dso"], "tariffs_micro": settlement.dso_tariffs_micro,
+                   "penalties_micro": settlement.dso_penalties_micro,
+                   "imbalance_micro": settlement.dso_imbalance_micro, "amount_micro": dso_amount}
+            multi = auction_document(c, rec.slot_start, doc, lines, dso_amount_micro=dso_amount,
                                      mechanism=c.mechanism)
-            multi["ledger"] = {"chain_slot": str(number), "txs": done.document.get("txs", {})}
-            self.store.finish_multi_settlement(MultiSettlementRecord(c.name, rec.slot_start, multi, _now()), _now())
-        return done
+        if final == "settled":  # the multi-settlement desk's document of the same (one) settlement, stored
+            # first: a stop between the two writes resumes here (the chain says SETTLED) and stores it once
+            self.store.finish_multi_settlement(MultiSettlementRecord(c.name, rec.slot_start, {**multi, "ledger": txs},
+                                                                     _now()), _now())
+        return self._save(rec, final, settledAt=_now(), lines=lines, postings=posted, dso=dso)
 
     def settle_once(self, community: str, slot_start: str, now: datetime) -> LedgerSlot:
         """Settle now unless the slot is settled already (then its record): the multi-settlement desk's manual
