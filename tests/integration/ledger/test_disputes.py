@@ -106,8 +106,9 @@ def test_dispute_blocks_settlement_until_resolved_with_a_reendorsed_root(dep: De
     sigs = [sign_endorsement(c.private_key(v), c.chain_id, dep.slots.address, slot, batch.order_root, honest_root)
             for v in dep.validators]
     assert_rejected(dep, lambda: c.transact(dep.slots, "resolve_dispute", slot, honest_root, sigs[:3],
-                                            sender=dep.validators[3]), "not admin")
-    assert_rejected(dep, lambda: c.transact(dep.slots, "resolve_dispute", slot, honest_root, sigs[:2]),
+                                            dep.validators[3], sender=dep.validators[3]), "not admin")
+    assert_rejected(dep, lambda: c.transact(dep.slots, "resolve_dispute", slot, honest_root, sigs[:2],
+                                            dep.validators[3]),
                     "too few endorsements")
     collected = resolve_dispute(c, dep.slots, batch, validators, k=3, admin=dep.admin)
     assert collected.result_root == honest_root == c.call(dep.slots, "slots", slot)[6]
