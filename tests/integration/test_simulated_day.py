@@ -13,8 +13,7 @@ import pytest
 
 from transactive.cli import main
 from transactive.ledger.audit import SlotArchive, verify_archive
-from transactive.ledger.chain import Contract
-from transactive.ledger.chain import ChainRevert
+from transactive.ledger.chain import ChainRevert, Contract
 from transactive.ledger.commitments import SettlementTree
 from transactive.ledger.compiler import load_artifact
 from transactive.ledger.constants import SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE

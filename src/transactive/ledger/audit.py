@@ -416,10 +416,11 @@ def _check_settled_slots(
         seen.add(s)
         record = chain.call(slots, "slots", s)
         marked = bytes(record[SLOT_OFF_CHAIN_REF])
+        state = int(record[SLOT_STATE])
         moves = any(p.amount_micro for p in line.postings)
-        if moves and (int(record[SLOT_STATE]) != SETTLED or marked != line.ref):  # else settle_batch could move it again
-            found = ("settled by MarketSlots.settle_batch" if int(record[SLOT_STATE]) == SETTLED and marked == bytes(32)
-                     else f"state {int(record[SLOT_STATE])}, reference {hex0x(marked)}")
+        if moves and (state != SETTLED or marked != line.ref):  # else settle_batch could move it again
+            found = ("settled by MarketSlots.settle_batch" if state == SETTLED and marked == bytes(32)
+                     else f"state {state}, reference {hex0x(marked)}")
             return Discrepancy(s, f"auction postings (batch {line.label})",
                                f"the slot marked settled off contract with reference {hex0x(line.ref)}", found)
         rewards: dict[str, int] = {}

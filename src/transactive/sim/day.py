@@ -362,8 +362,8 @@ def run_day(
         previous = folder / "ledger"
         if previous.exists():  # a previous day's ledger folder (it has the day's marker): start from a fresh chain
             if not is_day_ledger(previous):
-                raise DayConfigError("out_dir", f"{previous} exists and is not a simulated day's ledger (no {DAY_MARKER}); "
-                                     "nothing was deleted, choose another folder")
+                raise DayConfigError("out_dir", f"{previous} exists and is not a simulated day's ledger (no "
+                                     f"{DAY_MARKER}); nothing was deleted, choose another folder")
             shutil.rmtree(previous)
         ledger = DayLedger(folder / "ledger", keys, buses, config.rewards)
     settlements = []

@@ -180,10 +180,10 @@ class DayLedger:
         """``rewards``: the reward shares ``MarketSlots`` is deployed with (default 1 % + 1 %)."""
         from transactive.ledger.audit import SlotArchive
         from transactive.ledger.clearance import Validator, domain_of
+        from transactive.ledger.deploy import deploy_suite
         from transactive.ledger.embedded import EmbeddedChain
         from transactive.ledger.signing import Signer
         from transactive.ledger.statements import StatementJournal
-        from transactive.ledger.deploy import deploy_suite
 
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)

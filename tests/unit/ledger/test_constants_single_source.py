@@ -25,7 +25,7 @@ def test_the_python_constants_equal_the_contracts() -> None:
     contract = _vyper_constants("Registry") | _vyper_constants("MarketSlots")
     assert {n: getattr(constants, n) for n in NAMES} == {n: contract[n] for n in NAMES}
     struct = (CONTRACTS / "MarketSlots.vy").read_text().split("struct Slot:")[1].split("\n\n")[0]
-    assert constants.SLOT_FIELDS == tuple(re.findall(r"^\s+(\w+):", struct, re.M))
+    assert tuple(re.findall(r"^\s+(\w+):", struct, re.M)) == constants.SLOT_FIELDS
 
 
 def _modules() -> list[Path]:
