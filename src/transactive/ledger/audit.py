@@ -415,14 +415,6 @@ def _check_settled_slots(
                                "a second one")
         seen.add(s)
         record = chain.call(slots, "slots", s)
-        marked = bytes(record[SLOT_OFF_CHAIN_REF])
-        state = int(record[SLOT_STATE])
-        moves = any(p.amount_micro for p in line.postings)
-        if moves and (state != SETTLED or marked != line.ref):  # else settle_batch could move it again
-            found = ("settled by MarketSlots.settle_batch" if state == SETTLED and marked == bytes(32)
-                     else f"state {state}, reference {hex0x(marked)}")
-            return Discrepancy(s, f"auction postings (batch {line.label})",
-                               f"the slot marked settled off contract with reference {hex0x(line.ref)}", found)
         rewards: dict[str, int] = {}
         if int(record[1]) == MODE_BATCH:
             debits = -sum(e.amount_micro for e in batch.results if e.amount_micro < 0)
@@ -435,6 +427,14 @@ def _check_settled_slots(
         finding = check_auction_postings(line, entries, rewards)
         if finding is not None:
             return Discrepancy(s, *finding)
+        marked = bytes(record[SLOT_OFF_CHAIN_REF])
+        state = int(record[SLOT_STATE])
+        moves = any(p.amount_micro for p in line.postings)
+        if moves and (state != SETTLED or marked != line.ref):  # else settle_batch could move it again
+            found = ("settled by MarketSlots.settle_batch" if state == SETTLED and marked == bytes(32)
+                     else f"state {state}, reference {hex0x(marked)}")
+            return Discrepancy(s, f"auction postings (batch {line.label})",
+                               f"the slot marked settled off contract with reference {hex0x(line.ref)}", found)
     if seen:
         for batch in batches:
             if batch.slot not in seen and any(e.amount_micro for e in batch.results):
