@@ -22,6 +22,7 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -48,18 +49,18 @@ def _ok(response: Any, status: int = 201) -> Any:
 
 def _setup(served: Served) -> tuple[dict[str, str], str]:
     """Community, members, orders for a slot a few seconds ahead, addresses, a contract and a listing (API)."""
-    _ok(served.post("/admin/communities", ADMIN_KEY, {"name": "town", "mechanism": "uniform", "slot_minutes": 1}))
+    _ok(served.post("/admin/communities", ADMIN_KEY, {"name": "town", "mechanism": "uniform", "slot_minutes": 5}))
     keys = {who: _ok(served.post("/admin/communities/town/members", ADMIN_KEY,
                                  {"id": who, "role": role, "bus": bus}))["api_key"]
             for who, role, bus in (("seller", "prosumer", "b1"), ("buyer", "prosumer", "b2"), ("grid", "dso", None))}
-    slot = iso(slot_containing(market_now(served), 1) + timedelta(minutes=5))  # ~2.5 s of real time ahead
+    slot = iso(slot_containing(market_now(served), 5) + timedelta(minutes=5))  # 2.5-5 s of real time ahead
     for who, side, price in (("seller", "sell", ASK), ("buyer", "buy", BID)):
         _ok(served.post(f"{C}/orders", keys[who], {"side": side, "slot_start": slot, "idempotency_key": f"{who}-1",
                                                    "energy_kwh": 2.0, "price_per_kwh": price}))
     for who in ("seller", "buyer"):
         _ok(served.post(f"{C}/addresses", keys[who], {"address": Signer(KEYS[who]).address,
                                                       "signature": sign_address(KEYS[who], "town", who)}))
-    later = iso(slot_containing(market_now(served), 1) + timedelta(hours=4))  # open for the whole test
+    later = iso(slot_containing(market_now(served), 5) + timedelta(hours=4))  # open for the whole test
     terms = {"slot_starts": [later], "energy_kwh_per_slot": 1.5, "price_per_kwh": 0.2, "nonce": 7}
     signing = _ok(served.get(f"{C}/signing", keys["seller"]), 200)
     domain = Domain.from_dict(signing["domain"])
@@ -95,6 +96,18 @@ def test_ledger_and_desk_panels(served: Served, browser_page: Any, tmp_path: Pat
     page.on("request", lambda request: requests.append(f"{request.method} {request.url}")
             if request.resource_type == "fetch" else None)
     keys, slot = _setup(served)
+    # The meters report as soon as the slot ends (at x120 the settlement deadline is ~2 s of real time later),
+    # in the background so the browser steps below cannot delay them past it.
+    readings_posted: list[int] = []
+
+    def post_readings() -> None:
+        _wait("the slot to end", lambda: iso(slot_containing(market_now(served), 5)) > slot, timeout_s=60)
+        for who, energy_kwh in (("seller", 1.8), ("buyer", -2.0)):
+            readings_posted.append(served.post(f"{C}/meter-readings", keys[who],
+                                               {"slot_start": slot, "energy_kwh": energy_kwh}).status_code)
+
+    readings = threading.Thread(target=post_readings, daemon=True)
+    readings.start()
     page.goto(served.base + "/app/")
 
     # ---------------------------------------------------------------- the buyer: /me drives the view
@@ -145,9 +158,8 @@ def test_ledger_and_desk_panels(served: Served, browser_page: Any, tmp_path: Pat
     assert "pending (DSO review)" in mine.get_by_role("row").filter(has_text="O-ui").inner_text()
 
     # ---------------------------------------------------------------- the slot ends, readings in, settled on chain
-    _wait("the slot to end", lambda: iso(slot_containing(market_now(served), 1)) > slot)
-    _ok(served.post(f"{C}/meter-readings", keys["seller"], {"slot_start": slot, "energy_kwh": 1.8}))
-    _ok(served.post(f"{C}/meter-readings", keys["buyer"], {"slot_start": slot, "energy_kwh": -2.0}))
+    readings.join(timeout=60)
+    assert readings_posted == [201, 201], readings_posted
     lines = _wait("the settlement", lambda: served.get(f"{C}/statements", keys["buyer"]).json())
     (line,) = lines
     assert (line["slot_start"], line["side"], line["agreed_wh"], line["metered_wh"]) == (slot, "buyer", 2000, 2000)
