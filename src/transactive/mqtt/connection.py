@@ -156,7 +156,7 @@ class MqttConnection:
                 sock.close()
 
     def _connect(self) -> tuple[socket.socket, wire.PacketSplitter]:
-        sock = socket.create_connection((self.host, self.port), timeout=10)
+        sock = self._open_socket()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         splitter = wire.PacketSplitter()
         try:
@@ -188,6 +188,10 @@ class MqttConnection:
         if len(pending) > 1:
             self._dispatch(pending[1:])
         return sock, splitter
+
+    def _open_socket(self) -> socket.socket:
+        """A TCP connection to the broker (a seam: tests wrap the socket to stop the reader at a chosen point)."""
+        return socket.create_connection((self.host, self.port), timeout=10)
 
     def _read(self, sock: socket.socket, splitter: wire.PacketSplitter) -> None:
         half_keepalive_s = self.keepalive_s / 2
