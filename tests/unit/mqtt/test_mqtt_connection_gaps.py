@@ -105,3 +105,29 @@ def test_publish_during_a_reconnect_is_not_lost(mosquitto: tuple[str, int], list
     finally:
         gate.release.set()
         connection.stop()
+
+
+def test_the_reader_thread_may_not_wait_for_packet_ids(mosquitto: tuple[str, int], listener: Listener) -> None:
+    """``publish_many`` can wait for PUBACKs, which only the reader thread reads: called on the reader thread
+    (from ``on_publishes``) it fails at once instead of risking a deadlock."""
+    host, port = mosquitto
+    errors: list[BaseException] = []
+    handled = threading.Event()
+
+    def on_publishes(_: object) -> None:
+        try:
+            connection.publish_many([("gap/acks", b"{}", False)])
+        except RuntimeError as exc:
+            errors.append(exc)
+        handled.set()
+
+    connection = MqttConnection(host, port, "gap-reader-test", clean_session=True,
+                                subscriptions=[("gap/in", 1)], on_publishes=on_publishes).start()
+    try:
+        listener.publish("gap/in", {"n": 1})
+        assert handled.wait(30)
+        assert [str(e) for e in errors] == ["publish_many on the MQTT reader thread could wait for PUBACKs only "
+                                            "it reads"]
+        assert connection.inflight == 0  # nothing was reserved
+    finally:
+        connection.stop()
