@@ -10,7 +10,14 @@ Delivery: incoming QoS 1 messages are acknowledged (PUBACK) only when the caller
 when the connection or the process dies is redelivered by the broker to the session. Outgoing QoS 1 messages
 stay in an in-flight table until the broker's PUBACK and are resent (DUP) after a reconnect. The reader
 reconnects by itself (backoff 0.1 s doubling to 5 s), sends PINGREQ when nothing was sent for half the
-keepalive, and reconnects when nothing at all (not even a PINGRESP) came back for 1.5 keepalives.
+keepalive, and reconnects when nothing at all (not even a PINGRESP) came back for 1.5 keepalives;
+:meth:`MqttConnection.reconnect` forces a reconnect (the gateway's answer to a failed commit).
+
+Threads: the resend snapshot and the adoption of a new socket happen under the send lock, as does the storing
+and writing of a ``publish_many``, so a publish racing a reconnect is either resent or written on the new
+socket. ``generation`` counts adopted sockets: PUBACK bytes given with a generation are dropped when the
+connection changed since, because packet ids belong to one connection. ``publish_many`` may wait for free
+packet ids and therefore refuses to run on the reader thread, the one that reads the PUBACKs freeing them.
 """
 
 from __future__ import annotations

@@ -13,7 +13,10 @@ Topics (``<community>`` and ``<member>`` are ids; ``<slot>`` an ISO 8601 slot st
 
 Authentication: the member's API key inside each payload, checked like a REST bearer key; the topic's member
 must be the key's member. The gateway also acknowledges the MQTT message itself (PUBACK) only after the order
-is committed, so a gateway crash before the commit makes the broker redeliver it.
+is committed, so a gateway crash before the commit makes the broker redeliver it. A failed commit is retried
+(``retry_delays_s``) and then answered by a reconnect, after which the broker redelivers every message not yet
+PUBACKed (persistent session); an order is never acknowledged unless stored. One gateway answers its
+messages, acks and PUBACKs, in the order it received them (``docs/mqtt.md``, "Order of the acks").
 
 Throughput (``docs/mqtt.md``): the gateway speaks MQTT through :class:`~transactive.mqtt.connection.MqttConnection`,
 which hands over every PUBLISH of one socket read as a batch. A batch is parsed and authenticated message by
