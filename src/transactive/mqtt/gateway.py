@@ -224,7 +224,14 @@ class Gateway:
         while not burst.done.wait(0.5):
             if self._stopping.is_set():
                 return
-        answers = burst.answers if burst.error is None else self._retry(burst)
+        answers = burst.answers
+        if burst.error is not None:
+            # a persistent session gets the burst's messages again after any reconnect since they came: then a
+            # retry would only delay the bursts behind this one
+            redelivered = not self.connection.clean_session and burst.generation != self.connection.generation
+            answers = None if redelivered else self._retry(burst)
+            if redelivered:
+                self._count("commit_failures")
         answered = iter(answers or ())  # one answer per order, in the order of the replies holding them
         acks: list[tuple[str, bytes, bool]] = []
         pubacks: list[bytes] = []
