@@ -259,7 +259,7 @@ class Gateway:
         if acks or pubacks:
             self.connection.publish_many(acks, QOS, b"".join(pubacks), generation=burst.generation)
         if failed:
-            if answers is not None:  # only an admission failed: do not spin on a failing database
+            if burst.error is None:  # no commit retries waited: do not spin on a failing database
                 self._stopping.wait(FAILURE_PAUSE_S)
             self._redeliver(burst)
 

@@ -152,3 +152,25 @@ def test_the_reader_keeps_reading_while_every_packet_id_is_in_flight(service: Se
             connection._ids.notify_all()
     acks = [listener.next(timeout_s=30)[1] for _ in range(2)]
     assert [(a["idempotency_key"], a["status"]) for a in acks] == [("x1", "rejected"), ("x2", "created")]
+
+
+def test_a_meter_reading_not_stored_is_redelivered(tmp_path: Path, service: Service, alice: str,
+                                                   listener: Listener) -> None:
+    """A storage error outside the order commit (here: storing a meter reading, on the reader thread): no ack,
+    no PUBACK, a pause, then a reconnect so that the broker delivers the reading again."""
+    gw = gateway(service)
+    clock = service.operator.clock
+    assert isinstance(clock, ManualClock)
+    clock.set(datetime(2026, 3, 1, 10, 30, tzinfo=UTC))
+    db = database(tmp_path)
+    db.execute("CREATE TRIGGER fail_meters BEFORE INSERT ON meter_readings "
+               "BEGIN SELECT RAISE(ABORT, 'disk failure (test)'); END")
+    listener.publish("transactive/green/meters/alice", {"api_key": alice, "slot_start": SLOT, "energy_kwh": 4})
+    assert gw.wait_for(lambda: gw.forced_reconnects >= 1, 60)
+    assert listener.messages.empty()
+    db.execute("DROP TRIGGER fail_meters")
+    topic, ack = listener.next(timeout_s=60)
+    assert (topic, ack["kind"], ack["status"], ack["slot_start"]) == ("transactive/green/acks/alice",
+                                                                      "meter_reading", "created", SLOT)
+    assert [r.energy_kwh for r in service.store.meter_readings("green", SLOT)] == [4.0]
+    db.close()
