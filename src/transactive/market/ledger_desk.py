@@ -35,12 +35,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from transactive.ledger.attributes import ParticipantAttributes, SignedAttributes, sign_attributes
 from transactive.ledger.audit import SlotArchive
 from transactive.ledger.chain import Chain, ChainRevert, Contract
-from transactive.ledger.clearance import ClearanceError, auctioneer_index, domain_of, recompute, slot_rewards
+from transactive.ledger.clearance import (
+    ClearanceError,
+    auctioneer_index,
+    clear_batch,
+    domain_of,
+    recompute,
+    slot_rewards,
+)
 from transactive.ledger.commitments import ResultEntry, SettlementTree, result_tree
 from transactive.ledger.compiler import load_artifact
 from transactive.ledger.eip712 import Domain
@@ -85,6 +92,10 @@ from transactive.settlement.slot_settlement import (
 )
 from transactive.store import ChainAccount, LedgerSlot, Member, SlotState, Store
 
+if TYPE_CHECKING:
+    from transactive.orders import Orders
+    from transactive.result import ClearingResult
+
 log = logging.getLogger(__name__)
 
 __all__ = ["CLEARED", "CLEARING", "SETTLED", "SETTLEMENT", "LedgerConfig", "LedgerDesk", "chain_slot_number",
@@ -125,6 +136,7 @@ class LedgerDesk:
         # signature checks of large batches in worker processes (started on the first batch of >= 2,048 orders)
         self.pool: WorkerPool | None = WorkerPool(start_method="forkserver")
         self.timings: dict[str, float] = {}  # seconds per step of the last anchor / settle (benchmarks, logs)
+        self.cpu_timings: dict[str, float] = {}  # CPU seconds per step (this process + its signature workers)
         self._retry_at: dict[tuple[str, str, str], float] = {}
         accounts = self.chain.accounts
         if len(accounts) < config.validators + 1:
@@ -285,11 +297,15 @@ class LedgerDesk:
     # ------------------------------------------------------------------------------ helpers
     @contextmanager
     def _timed(self, step: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), self._cpu_seconds()
         try:
             yield
         finally:
             self.timings[step] = self.timings.get(step, 0.0) + time.perf_counter() - start
+            self.cpu_timings[step] = self.cpu_timings.get(step, 0.0) + self._cpu_seconds() - cpu
+
+    def _cpu_seconds(self) -> float:
+        return time.process_time() + (self.pool.cpu_seconds() if self.pool is not None else 0.0)
 
     def _slot_record(self, number: int) -> tuple[Any, ...]:
         record: tuple[Any, ...] = self.chain.call(self.slots, "slots", number)
@@ -351,34 +367,41 @@ class LedgerDesk:
             for j, (wh, micro) in enumerate(quantised_entry(order.entry)):
                 rows.append((account.private_key_hex, account.address, number, side, wh, micro, (order.seq << 8) | j,
                              self.domain.chain_id, self.domain.verifying_contract))
-        signed = sign_rows(rows)  # in-process: the pool's pickling costs more than it saves (measured)
+        signers: dict[str, Signer] = {}  # one signer per custodial key, for its orders and its attributes
+        signed = sign_rows(rows, signers)  # in-process: the pool's pickling costs more than it saves (measured)
         attributes: tuple[SignedAttributes, ...] = ()
         dso: str | None = None
         mechanism = full_registry().get(c.mechanism)
         if mechanism is not None and {f.name for f in mechanism.participant_fields} & GRID_ATTRIBUTES:
             # grid-aware (dpda_matched, ...): each trader also signs its bus, distance preference and welfare
             # parameters for the slot; the DSO's entry carries the clearing's grid charges
-            attributes = tuple(self._sign_attributes(order.member, accounts, order.entry, number) for order in orders)
+            attributes = tuple(self._sign_attributes(order.member, accounts, order.entry, number, signers)
+                               for order in orders)
             dso = self._dso_address(community)
         return SlotBatch(self.domain, number, tuple(signed), mechanism=c.mechanism, params=dict(c.params),
                          attributes=attributes, dso=dso)
 
     def _sign_attributes(self, member: str, accounts: Mapping[str, ChainAccount], entry: Mapping[str, Any],
-                         number: int) -> SignedAttributes:
+                         number: int, signers: dict[str, Signer]) -> SignedAttributes:
         account = accounts[member]
-        assert account.private_key_hex is not None
+        key = account.private_key_hex
+        assert key is not None
         values = {k: float(entry[k]) for k in ("a", "b", "c", "omega", "alpha") if k in entry}
         record = ParticipantAttributes.from_values(account.address, slot=number, bus=str(entry["bus"]),
                                                    distance_pref_m=float(entry["distance_pref_m"]), **values)
-        return sign_attributes(Signer(bytes.fromhex(account.private_key_hex)), record, self.domain)
+        signer = signers.get(key)
+        if signer is None:
+            signer = signers[key] = Signer(bytes.fromhex(key))
+        return sign_attributes(signer, record, self.domain)
 
     def anchor(self, community: str, slot_start: str) -> LedgerSlot:
         """Anchor a cleared slot (idempotent; resumes a half-done one)."""
         with self.lock:
             rec = self.store.get_ledger_slot(community, slot_start, CLEARING)
             number = chain_slot_number(community, slot_start, CLEARING)
-            self.timings = {}
+            self.timings, self.cpu_timings = {}, {}
             batch: SlotBatch | None = None
+            precleared: tuple[Orders, Orders, ClearingResult] | None = None
             if rec is None:
                 slot = self.store.get_slot(community, slot_start)
                 if slot is None or slot.state is not SlotState.CLEARED:
@@ -389,8 +412,9 @@ class LedgerDesk:
                     fresh = LedgerSlot(community, slot_start, CLEARING, number, "batched",
                                        {"batch": batch.to_json(), "orderRoot": _hex(batch.order_root), "txs": {}},
                                        _now())
-                    try:
-                        recompute(batch, verify=False)
+                    try:  # the auctioneer clears the batch once before committing it (and keeps its clearing)
+                        precleared = clear_batch(batch, verify=False)
+                        recompute(batch, verify=False, cleared=precleared)
                     except ClearanceError as exc:
                         fresh = replace(fresh, state="unsupported", document={**fresh.document, "note": str(exc)})
                     self.store.put_ledger_slot(fresh, None)
@@ -415,7 +439,12 @@ class LedgerDesk:
             rewards = slot_rewards(self.chain, self.slots, number)  # as every validator and the audit do
             if state == RESERVE_NOT_MET:
                 with self._timed(f"{len(self.validators)} validators recompute + endorse"):
-                    answers = [recompute(batch, pool=self.pool, rewards=rewards) for _ in self.validators]
+                    # every validator recomputes and verifies every signature itself; the auctioneer reuses
+                    # its own clearing of the batch from before the commit (its signature checks still run)
+                    mine = auctioneer_index(number, len(self.validators))
+                    answers = [recompute(batch, pool=self.pool, rewards=rewards,
+                                         cleared=precleared if i == mine else None)
+                               for i in range(len(self.validators))]
                     roots = [result_tree(number, a).root for a in answers]
                 results = answers[0]
                 with self._timed("submit result (k signatures)"):
@@ -497,7 +526,7 @@ class LedgerDesk:
         settlement). A settled slot is a ``MarketError`` conflict. ``claims_sample`` (benchmarks only): in
         claims mode escrow and claim only that many debits and as many credits as they pay for."""
         with self.lock:
-            self.timings = {}
+            self.timings, self.cpu_timings = {}, {}
             with self._timed("settlement: input from readings + postings"):
                 rec = self.prepare_settlement(community, slot_start, now)
             if rec.state == "settled":

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from transactive.orders import FloatArray
+from transactive.orders import FloatArray, IntArray
 
 M_PER_KM = 1000.0
 
@@ -142,7 +142,7 @@ class BusScores:
     @staticmethod
     def memory_cells(buyer_bus: IntArray, n_sellers: int) -> int:
         """How many cells each per-bus table takes (distinct buyer buses x sellers)."""
-        return int(len(np.unique(np.asarray(buyer_bus)))) * int(n_sellers)
+        return len(np.unique(np.asarray(buyer_bus))) * int(n_sellers)
 
     def rows(self, rows: IntArray) -> FloatArray:
         """Scores of buyer ``rows`` against every seller, shape ``(len(rows), n_sellers)``."""
