@@ -216,7 +216,7 @@ def clear_batch(
 
 
 def _clear(
-    batch: SlotBatch, mechanism: Mechanism, parse_params: Any, params_error: type[Exception]
+    batch: SlotBatch, mechanism: Mechanism[Any], parse_params: Any, params_error: type[Exception]
 ) -> tuple[Orders, Orders, ClearingResult]:
     s = batch.slot
     try:

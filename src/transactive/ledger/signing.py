@@ -177,16 +177,7 @@ class WorkerPool:
     def cpu_seconds(self) -> float:
         """CPU seconds (user + system) the live worker processes have used so far (Linux ``/proc``; 0 where
         unavailable): benchmarks add it to the calling process's own ``time.process_time()``."""
-        processes = getattr(self._executor, "_processes", None) or {}
-        total = 0.0
-        for pid in list(processes):
-            try:
-                with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-        return total
+        return processes_cpu_seconds(self._executor)
 
     def start(self) -> None:
         """Start the worker processes now (otherwise they start on the first large batch)."""
@@ -222,6 +213,21 @@ class WorkerPool:
             return out
 
         return wait
+
+
+def processes_cpu_seconds(executor: Executor | None) -> float:
+    """CPU seconds (user + system) used so far by the live worker processes of a ``ProcessPoolExecutor``
+    (read from Linux ``/proc``; 0 for anything else)."""
+    processes = getattr(executor, "_processes", None) or {}
+    total = 0.0
+    for pid in list(processes):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return total
 
 
 def run_chunks(

@@ -48,11 +48,12 @@ from transactive.ledger.clearance import (
     recompute,
     slot_rewards,
 )
-from transactive.ledger.commitments import ResultEntry, SettlementTree, result_tree
+from transactive.ledger.commitments import ResultEntry, RewardShares, SettlementTree, result_tree
 from transactive.ledger.compiler import load_artifact
 from transactive.ledger.eip712 import Domain
 from transactive.ledger.endorsement import endorse, valid_endorsements
 from transactive.ledger.market_batch import GRID_ATTRIBUTES
+from transactive.ledger.parallel_validators import ParallelValidators
 from transactive.ledger.proofs import SlotBatch
 from transactive.ledger.signing import Signer, WorkerPool
 from transactive.market.errors import MarketError
@@ -135,6 +136,11 @@ class LedgerDesk:
         self.lock = threading.RLock()  # one chain writer at a time (the embedded chain is single-threaded)
         # signature checks of large batches in worker processes (started on the first batch of >= 2,048 orders)
         self.pool: WorkerPool | None = WorkerPool(start_method="forkserver")
+        # the validators other than the slot's auctioneer recompute a large slot side by side in these
+        # processes (started on the first large slot, or by warm_up)
+        self.parallel_validators: ParallelValidators | None = (
+            ParallelValidators(config.validators - 1) if config.parallel_validators and config.validators > 1
+            else None)
         self.timings: dict[str, float] = {}  # seconds per step of the last anchor / settle (benchmarks, logs)
         self.cpu_timings: dict[str, float] = {}  # CPU seconds per step (this process + its signature workers)
         self._retry_at: dict[tuple[str, str, str], float] = {}
@@ -169,6 +175,15 @@ class LedgerDesk:
         rows: list[SignRow] = [(key, trader, 0, 0, 1, 1, i, self.domain.chain_id, self.domain.verifying_contract)
                                 for i in range(self.pool.parallel_threshold)]
         self.pool.map_chunks(sign_rows, rows)
+        if self.parallel_validators is not None:
+            self.parallel_validators.warm_up(self._warm_up_batch())
+
+    def _warm_up_batch(self) -> SlotBatch:
+        """A two-order uniform batch, signed by throw-away keys (imports the clearing code in a worker)."""
+        signers = [Signer(bytes([i + 1]) * 32) for i in range(2)]
+        rows: list[SignRow] = [(f"{i + 1:02x}" * 32, s.address, 0, i, 1000, 100_000, 0,
+                                self.domain.chain_id, self.domain.verifying_contract) for i, s in enumerate(signers)]
+        return SlotBatch(self.domain, 0, tuple(sign_rows(rows)), mechanism="uniform", params={})
 
     @property
     def _keyed(self) -> KeyedChain:
@@ -194,6 +209,8 @@ class LedgerDesk:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
+        if self.parallel_validators is not None:
+            self.parallel_validators.close()
         self.chain.close()
 
     # ------------------------------------------------------------------------------ deployment
@@ -305,7 +322,8 @@ class LedgerDesk:
             self.cpu_timings[step] = self.cpu_timings.get(step, 0.0) + self._cpu_seconds() - cpu
 
     def _cpu_seconds(self) -> float:
-        return time.process_time() + (self.pool.cpu_seconds() if self.pool is not None else 0.0)
+        pools = (self.pool, self.parallel_validators)
+        return time.process_time() + sum(p.cpu_seconds() for p in pools if p is not None)
 
     def _slot_record(self, number: int) -> tuple[Any, ...]:
         record: tuple[Any, ...] = self.chain.call(self.slots, "slots", number)
@@ -381,6 +399,27 @@ class LedgerDesk:
         return SlotBatch(self.domain, number, tuple(signed), mechanism=c.mechanism, params=dict(c.params),
                          attributes=attributes, dso=dso)
 
+    def _recompute_all(self, batch: SlotBatch, rewards: RewardShares | None,
+                       precleared: tuple[Orders, Orders, ClearingResult] | None
+                       ) -> tuple[tuple[ResultEntry, ...], list[bytes]]:
+        """Every validator's recomputation of a committed batch: ``(the auctioneer's entries, every validator's
+        root)``. Each verifies every signature itself. The auctioneer recomputes in this process and reuses
+        its own clearing from before the commit (``precleared``); for a large slot the other validators run
+        at the same time in the validator processes, else one after the other here."""
+        n = len(self.validators)
+        mine = auctioneer_index(batch.slot, n)
+        pending = None
+        if self.parallel_validators is not None and n > 1 and self.parallel_validators.worth_it(batch):
+            pending = self.parallel_validators.submit(batch, rewards, n - 1)
+        results = recompute(batch, pool=self.pool, rewards=rewards, cleared=precleared)
+        root = result_tree(batch.slot, results).root
+        if pending is not None:
+            others = iter(pending())
+        else:
+            others = iter([result_tree(batch.slot, recompute(batch, pool=self.pool, rewards=rewards)).root
+                           for _ in range(n - 1)])
+        return results, [root if i == mine else next(others) for i in range(n)]
+
     def _sign_attributes(self, member: str, accounts: Mapping[str, ChainAccount], entry: Mapping[str, Any],
                          number: int, signers: dict[str, Signer]) -> SignedAttributes:
         account = accounts[member]
@@ -441,12 +480,7 @@ class LedgerDesk:
                 with self._timed(f"{len(self.validators)} validators recompute + endorse"):
                     # every validator recomputes and verifies every signature itself; the auctioneer reuses
                     # its own clearing of the batch from before the commit (its signature checks still run)
-                    mine = auctioneer_index(number, len(self.validators))
-                    answers = [recompute(batch, pool=self.pool, rewards=rewards,
-                                         cleared=precleared if i == mine else None)
-                               for i in range(len(self.validators))]
-                    roots = [result_tree(number, a).root for a in answers]
-                results = answers[0]
+                    results, roots = self._recompute_all(batch, rewards, precleared)
                 with self._timed("submit result (k signatures)"):
                     rec = self._endorse_and_submit(rec, number, batch.order_root, results, roots)
                 state = CLEARED
