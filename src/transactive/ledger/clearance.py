@@ -298,10 +298,12 @@ class Endorsed:
 
 
 class Validator:
-    """An in-process validator holding its signing key."""
+    """An in-process validator holding its signing key; ``pool``: the long-lived :class:`WorkerPool` its
+    signature checks use (else each recomputation of a large batch starts and stops a temporary one)."""
 
-    def __init__(self, private_key: bytes) -> None:
+    def __init__(self, private_key: bytes, pool: WorkerPool | None = None) -> None:
         self._signer = Signer(private_key)
+        self.pool = pool
 
     @property
     def address(self) -> str:
@@ -309,7 +311,7 @@ class Validator:
 
     def solve(self, batch: SlotBatch, rewards: RewardShares | None = None) -> tuple[ResultEntry, ...]:
         """The result entries this validator obtains (honest: :func:`recompute`)."""
-        return recompute(batch, rewards=rewards)
+        return recompute(batch, rewards=rewards, pool=self.pool)
 
     def endorse(self, batch: SlotBatch, rewards: RewardShares | None = None) -> Endorsed:
         """Recompute ``batch`` and sign ``Endorsement(slot, orderRoot, resultRoot)`` for the computed root."""
