@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,38 @@ def browser_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             yield page
         finally:
             context.close()
+
+
+def market_now(served: Served) -> datetime:
+    """The service's market clock (accelerated)."""
+    return datetime.fromisoformat(served.get("/health", ADMIN_KEY).json()["now"])
+
+
+def sign_in(page: Any, key: str) -> None:
+    """Keyboard only: focus the key field, type, press Enter; wait until every panel has loaded."""
+    page.get_by_label("API key").focus()
+    page.keyboard.type(key)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("body[data-ready=true]")
+
+
+def sign_out(page: Any) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_selector("#login:not([hidden])")
+
+
+def unlabelled_controls(page: Any) -> list[str]:
+    """Visible inputs, selects and text areas without a label (must be none)."""
+    return list(page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
+        .filter(el => el.offsetParent !== null && el.labels.length === 0 && !el.getAttribute('aria-label'))
+        .map(el => el.outerHTML)"""))
+
+
+def watch_problems(page: Any) -> list[str]:
+    """Collect uncaught script errors and console errors (CSP violations are console errors) from now on; a
+    failed fetch (e.g. the 404 of a slot without a result) is expected and left out."""
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: problems.append(f"console: {message.text}")
+            if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
+    return problems

@@ -17,7 +17,7 @@ from transactive.ledger.chain import Contract
 from transactive.ledger.compiler import load_artifact
 from transactive.ledger.embedded import EmbeddedChain
 from transactive.ledger.statements import Posting, StatementJournal, batch_ref
-from transactive.market.multi_settlement import ACCOUNTS, STAGES
+from transactive.market.multi_settlement import ACCOUNTS, REWARD_ACCOUNTS, STAGES
 from transactive.sim.day import DAY_ACCOUNTS, DayConfig, DayConfigError, DayResult, run_day
 from transactive.sim.day_ledger import STARTING_ACCOUNT_MICRO, STARTING_PROSUMER_MICRO, slot_postings
 from transactive.sim.report import PLOTS, write_report
@@ -38,7 +38,8 @@ def test_money_is_conserved_to_the_micro_token(day: tuple[DayResult, Path]) -> N
     result, _ = day
     total = 0
     for x in result.settlements:
-        slot_sum = sum(s.money_micro for s in x.statements) + sum(x.accounts[a] for a in ACCOUNTS)
+        assert set(x.accounts) == {*ACCOUNTS, *REWARD_ACCOUNTS}  # the auction is settled with the PoC rewards
+        slot_sum = sum(s.money_micro for s in x.statements) + sum(x.accounts.values())
         assert slot_sum == 0
         total += slot_sum
     assert result.event is not None and result.event.settlement is not None
@@ -90,9 +91,13 @@ def test_the_ledger_archive_audits_clean(day: tuple[DayResult, Path]) -> None:
     assert result.summary["ledger"]["slots_committed"] == CONFIG.n_slots
 
 
-def _token(out: Path) -> Contract:
+def _contract(out: Path, key: str, name: str) -> Contract:
     manifest = json.loads((out / "ledger" / "ledger.json").read_text())
-    return Contract("EnergyToken", manifest["token"], tuple(load_artifact("EnergyToken").abi))
+    return Contract(name, manifest[key], tuple(load_artifact(name).abi))
+
+
+def _token(out: Path) -> Contract:
+    return _contract(out, "token", "EnergyToken")
 
 
 def test_every_account_holds_its_starting_tokens_plus_its_statements_on_chain(day: tuple[DayResult, Path]) -> None:
@@ -121,9 +126,16 @@ def test_every_account_holds_its_starting_tokens_plus_its_statements_on_chain(da
 
 
 def test_the_token_postings_settle_each_stage_of_each_slot(day: tuple[DayResult, Path]) -> None:
-    result, _ = day
-    addresses = result.summary["ledger"]["addresses"]
+    result, out = day
+    chain = EmbeddedChain(out / "ledger" / "chain")
+    slots = _contract(out, "slots", "MarketSlots")
+    try:  # the rewards go to the slot's auctioneer and miner (validators), read from the slot's record
+        validators = {x.slot: chain.call(slots, "slots", x.slot)[2:4] for x in result.settlements}
+    finally:
+        chain.close()
     for x in result.settlements:
+        auctioneer, miner = validators[x.slot]
+        addresses = {**result.summary["ledger"]["addresses"], "auctioneer_reward": auctioneer, "miner_reward": miner}
         rows = slot_postings(x, addresses)
         for stage in STAGES:
             assert sum(r.amount_micro for r in rows if r.stage == stage) == 0, (x.slot, stage)
@@ -178,7 +190,7 @@ def test_the_audit_detects_an_edited_statement_batch(day: tuple[DayResult, Path]
     found = verify_archive(ledger)
     assert found is not None and found.what == "batch slot 0: ref"
     rows = [Posting(*p) for p in first["postings"]]
-    assert found.expected.startswith("0x" + batch_ref("slot 0", rows).hex())
+    assert found.expected.startswith("0x" + batch_ref("slot 0", rows, slot=0).hex())
 
 
 def test_the_report_folder_has_the_page_and_the_plots(day: tuple[DayResult, Path]) -> None:

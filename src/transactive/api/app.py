@@ -268,6 +268,19 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok", "version": __version__, "now": settings.clock.now().isoformat(),
                 "intake": {"orders": service.intake.orders, "commits": service.intake.batches}}
 
+    @app.get("/me", tags=["service"])
+    def me(caller: Caller) -> dict[str, Any]:
+        """Who the API key belongs to: member id, role, community (null for an administrator), feeder bus, the
+        custodial chain account's address (``chain_address``, with the ledger) and the address registered with
+        the multi-settlement desk (``registered_address``); null where there is none."""
+        account = service.store.chain_account(caller.id) if service.ledger is not None else None
+        registered = None
+        if caller.community is not None:
+            registered = next((a.address for a in service.store.member_addresses(caller.community)
+                               if a.member == caller.id), None)
+        return {"id": caller.id, "role": caller.role, "community": caller.community, "bus": caller.bus,
+                "chain_address": None if account is None else account.address, "registered_address": registered}
+
     @app.post("/admin/communities", status_code=201, tags=["admin"])
     def create_community(body: CommunityIn, _caller: Admin) -> dict[str, Any]:
         """Create a community trading with one mechanism (admin)."""

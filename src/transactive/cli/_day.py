@@ -22,7 +22,9 @@ def register(sub: Any) -> None:
     day.add_argument("--out", metavar="DIR", help="report folder (default: a new temporary folder)")
     day.add_argument("--slots", type=int, default=96, help="number of slots (default 96 × 15 min)")
     day.add_argument("--seed", type=int, default=7, help="random seed (same seed → same day)")
-    day.add_argument("--mechanism", default="dpda", help="community auction mechanism (default dpda)")
+    day.add_argument("--mechanism", default="dpda_matched",
+                     help="community auction mechanism (default dpda_matched: DPDA + score matching on the feeder, "
+                          "grid charges to the DSO; also dpda, mcafee, mcafee_matched, uniform, ...)")
     day.add_argument("--no-power-flow", action="store_true", help="skip the DSO's power-flow review of listings")
     day.add_argument("--no-chain", action="store_true", help="skip the embedded chain and the audit")
     add_profiles_argument(day)
@@ -83,6 +85,10 @@ def play_day(config: Any, out: str, console: Console) -> int:
     money.add_row("[bold]sum", _tokens(sum(s["money_micro"].values())))
     console.print(energy)
     console.print(money)
+    charges = s["grid_charges_micro"]
+    busy = sum(1 for c in charges["per_slot"] if c)
+    console.print(f"DSO income from the auction's grid charges: {_tokens(charges['total'])} tokens over {busy} "
+                  f"slot(s) (part of the dso account; plot dso_income.png)")
     for check, ok in s["checks"].items():
         console.print(f"  {'[green]✓' if ok else '[red]✗'} {check}[/]")
     dr = s["demand_response"]
@@ -96,12 +102,12 @@ def play_day(config: Any, out: str, console: Console) -> int:
     ledger = s["ledger"]
     clean = ledger["audit"] == "clean"
     console.print(f"Ledger audit: {'[green]' if clean else '[yellow]'}{ledger['audit']}[/]")
-    if not clean and "balance" in ledger["audit"]:
-        console.print("  (a mechanism that pays sellers for more than buyers receive, e.g. DPDA's excess, is "
-                      "cut off chain but not in the chain's result entries; see docs/day.md)")
     if "on_chain" in ledger:
         console.print(f"  on chain: {ledger['on_chain']} ({ledger['slots_committed']} slots cleared, "
                       f"{ledger['settlement_batches']} token batches, {ledger['token_postings']} postings)")
+        console.print(f"  endorsed result = auction-stage statements on "
+                      f"{ledger['slots_where_endorsed_result_equals_auction_statements']} of "
+                      f"{ledger['slots_committed']} cleared slots")
         console.print(f"  off chain: {ledger['off_chain']}")
         start = ledger["starting_balance_micro"]
         console.print(f"  token balances: {ledger['balances_equal_statements']} of {ledger['accounts_checked']} "

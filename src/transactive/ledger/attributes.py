@@ -40,7 +40,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -325,14 +325,26 @@ def attributes_from_orders(
 
 
 def registry_bus_mismatches(
-    chain: Chain, registry: Contract, records: Iterable[SignedAttributes | ParticipantAttributes]
+    chain: Chain,
+    registry: Contract,
+    records: Iterable[SignedAttributes | ParticipantAttributes],
+    *,
+    cache: MutableMapping[str, str] | None = None,
 ) -> list[str]:
     """Records whose signed bus differs from the trader's bus in the Registry (the authority on location),
-    as messages naming the trader and both buses (empty when all agree)."""
+    as messages naming the trader and both buses (empty when all agree).
+
+    ``cache``: the caller's memo of Registry buses by trader (read from the chain on a miss, then kept), for
+    a caller that knows the Registry's buses do not change meanwhile (e.g. the simulated day, whose members
+    register before the first slot): one ``bus`` call per trader instead of one per trader and slot."""
     problems = []
     for record in records:
         m = record.message if isinstance(record, SignedAttributes) else record
-        on_chain = bytes(chain.call(registry, "bus", m.trader)).rstrip(b"\x00").decode("utf-8", "replace")
+        on_chain = None if cache is None else cache.get(m.trader)
+        if on_chain is None:
+            on_chain = bytes(chain.call(registry, "bus", m.trader)).rstrip(b"\x00").decode("utf-8", "replace")
+            if cache is not None:
+                cache[m.trader] = on_chain
         if on_chain != m.bus:
             problems.append(f"attributes of {m.trader}: bus {m.bus!r} but the Registry says {on_chain!r}")
     return problems

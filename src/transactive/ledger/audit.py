@@ -35,7 +35,10 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    statements settled as token transfers, :mod:`transactive.ledger.statements`), every posted batch balances
    and is settled on chain under its reference, every account's postings sum to its statement, and every
    account's balance is its starting balance plus its statement sum to the micro-token (checked before 7;
-   its accounts join the accounts of 7).
+   its accounts join the accounts of 7). A journaled batch that names a market slot settles that slot's
+   endorsed result: its ``auction`` postings must equal the stored result entries plus the slot's rewards
+   (``floor(D x_A)`` to its auctioneer, ``floor(D x_M)`` to its miner), account by account, one batch per
+   slot, and every archived slot that moves money must have one (``auction postings <account>``).
 
 Exit codes of the command: 0 clean, 1 a discrepancy, 2 unreadable input (missing or malformed manifest or
 batch file, missing chain).
@@ -62,7 +65,13 @@ from transactive.ledger.endorsement import valid_endorsements
 from transactive.ledger.orders_codec import verify_orders
 from transactive.ledger.proofs import ProofError, SlotBatch, save_batch
 from transactive.ledger.signing import SignatureError, recover_address
-from transactive.ledger.statements import StatementJournal, StatementsError, check_statements
+from transactive.ledger.statements import (
+    JournalBatch,
+    StatementJournal,
+    StatementsError,
+    check_auction_postings,
+    check_statements,
+)
 
 ARCHIVE_FORMAT = "transactive.ledger-archive/1"
 EXIT_CLEAN, EXIT_DISCREPANCY, EXIT_UNREADABLE = 0, 1, 2
@@ -348,12 +357,59 @@ def _audit(
     if journal is not None:
         try:
             accounts += journal.accounts()
+            found = _check_settled_slots(chain, slots, batches, journal.read()[1])
+            if found is not None:
+                return found
             finding = check_statements(chain, token, journal.root)
         except StatementsError as exc:
             raise AuditInputError(str(exc)) from exc
         if finding is not None:
             return Discrepancy(None, *finding)
     return _check_token(chain, token, accounts, manifest)
+
+
+def _check_settled_slots(
+    chain: Chain, slots: Contract, batches: Sequence[SlotBatch], journaled: Sequence[JournalBatch]
+) -> Discrepancy | None:
+    """Journaled batches that settle a slot's endorsed result (``slot`` set): each names an archived slot,
+    no slot twice, and its ``auction`` postings equal the stored (already verified) result entries plus the
+    slot's rewards (``floor(D x_A)`` to its auctioneer, ``floor(D x_M)`` to its miner, batch mode). When
+    any batch names a slot, every archived slot whose entries move money must be settled by one."""
+    by_slot = {b.slot: b for b in batches}
+    seen: set[int] = set()
+    for line in journaled:
+        if line.slot is None:
+            continue
+        s = line.slot
+        batch = by_slot.get(s)
+        if batch is None:
+            return Discrepancy(s, f"auction postings (batch {line.label})", "an archived endorsed slot", "none")
+        if s in seen:
+            return Discrepancy(s, f"auction postings (batch {line.label})", "one settlement batch per slot",
+                               "a second one")
+        seen.add(s)
+        record = chain.call(slots, "slots", s)
+        if int(record[0]) == SETTLED:  # its money would move twice
+            return Discrepancy(s, f"auction postings (batch {line.label})", "the slot settled once",
+                               "also settled by MarketSlots.settle_batch")
+        rewards: dict[str, int] = {}
+        if int(record[1]) == MODE_BATCH:
+            debits = -sum(e.amount_micro for e in batch.results if e.amount_micro < 0)
+            reward_a, reward_m = RewardShares(int(record[7]), int(record[8])).rewards_micro(debits)
+            rewards[str(record[2])] = reward_a
+            rewards[str(record[3])] = rewards.get(str(record[3]), 0) + reward_m
+        entries: dict[str, int] = {}
+        for e in batch.results:
+            entries[e.account] = entries.get(e.account, 0) + e.amount_micro
+        finding = check_auction_postings(line, entries, rewards)
+        if finding is not None:
+            return Discrepancy(s, *finding)
+    if seen:
+        for batch in batches:
+            if batch.slot not in seen and any(e.amount_micro for e in batch.results):
+                return Discrepancy(batch.slot, "auction postings", "a journaled batch settling the endorsed result",
+                                   "none")
+    return None
 
 
 def register(sub: Any) -> argparse.ArgumentParser:

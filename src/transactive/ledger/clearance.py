@@ -45,7 +45,7 @@ balances to the micro-token.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -257,23 +257,32 @@ def slot_rewards(chain: Chain, slots: Contract, slot: int) -> RewardShares | Non
 ROLE_DSO = 4
 
 
-def check_members(chain: Chain, slots: Contract, batch: SlotBatch) -> list[str]:
+def check_members(
+    chain: Chain, slots: Contract, batch: SlotBatch, *, bus_cache: MutableMapping[str, str] | None = None
+) -> list[str]:
     """What the Registry contradicts in a grid-aware batch (empty when nothing): a signed bus that is not
     the trader's member bus (the Registry is the authority on location), or a ``dso`` without the DSO
     role. :func:`run_slot` refuses such a batch before opening the slot; a service should check this
-    before it commits."""
+    before it commits. ``bus_cache``: see :func:`~transactive.ledger.attributes.registry_bus_mismatches`."""
     registry = contract_at("Registry", str(chain.call(slots, "registry")))
-    problems = registry_bus_mismatches(chain, registry, batch.attributes)
+    problems = registry_bus_mismatches(chain, registry, batch.attributes, cache=bus_cache)
     if batch.dso is not None and not chain.call(registry, "has_role", batch.dso, ROLE_DSO):
         problems.append(f"dso {batch.dso} does not have the DSO role in the Registry")
     return problems
 
 
-def preflight(chain: Chain, slots: Contract, batch: SlotBatch, *, pool: WorkerPool | None = None) -> None:
+def preflight(
+    chain: Chain,
+    slots: Contract,
+    batch: SlotBatch,
+    *,
+    pool: WorkerPool | None = None,
+    bus_cache: MutableMapping[str, str] | None = None,
+) -> None:
     """What the auctioneer checks before it opens and commits a slot: every order and attributes record
     verifies (:func:`~transactive.ledger.proofs.audit_batch`) and the Registry agrees with the batch
-    (:func:`check_members`). :class:`ClearanceError` naming the first problem."""
-    problems = audit_batch(batch, pool=pool) or check_members(chain, slots, batch)
+    (:func:`check_members`, with ``bus_cache``). :class:`ClearanceError` naming the first problem."""
+    problems = audit_batch(batch, pool=pool) or check_members(chain, slots, batch, bus_cache=bus_cache)
     if problems:
         raise ClearanceError(f"slot {batch.slot}: {problems[0]}")
 
@@ -396,6 +405,7 @@ def run_slot(
     *,
     k: int,
     mode: int = 1,
+    bus_cache: MutableMapping[str, str] | None = None,
 ) -> tuple[SlotBatch, Collected, str]:
     """One whole Proof-of-Clearance round on chain: the auctioneer ``validators[slot % n]`` opens the slot
     and commits the order root; every validator endorses; the roots are compared; the validators submit
@@ -404,11 +414,12 @@ def run_slot(
     not opened again.
 
     The batch is first checked (:func:`preflight`: signatures, and for a grid-aware batch the Registry's
-    buses and DSO role); a problem is a :class:`ClearanceError` and nothing is sent.
+    buses -- through ``bus_cache`` when the caller keeps one -- and DSO role); a problem is a
+    :class:`ClearanceError` and nothing is sent.
     ``validators`` must be in the Registry's order. Returns the batch with its results and endorsements
     filled in, the comparison, and the miner.
     """
-    preflight(chain, slots, batch)
+    preflight(chain, slots, batch, bus_cache=bus_cache)
     n = len(validators)
     auctioneer = validators[auctioneer_index(batch.slot, n)].address
     open_slot(chain, slots, batch.slot, mode, auctioneer)

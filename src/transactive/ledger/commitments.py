@@ -14,9 +14,11 @@
   arrival order, which breaks price ties in clearing) is carried by the published batch file, which the
   validators recompute from.
 
-Rounding (:func:`result_entries`): per side, Wh and micro-tokens are apportioned so they add up to the
-side's rounded total (:func:`~transactive.units.apportion`), so energy balances to the Wh; any remaining
-money imbalance is the mechanism's (surplus / deficit), for the settlement step to route.
+Rounding (:func:`result_entries`, the one definition of :mod:`transactive.settlement.auction_entries`
+shared with the statements' auction stage): per side, Wh and micro-tokens are apportioned so they add up
+to the side's rounded total (:func:`~transactive.units.apportion`), the longer side cut to the shorter
+side's total where a mechanism leaves them unequal, so energy balances to the Wh; any remaining money
+imbalance is the mechanism's (surplus / deficit), for :func:`settle_entries` to route.
 
 Example:
     >>> entry = ResultEntry("0x" + "11" * 20, energy_wh=-1500, amount_micro=-303450)
@@ -28,8 +30,7 @@ Example:
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,11 +49,16 @@ if TYPE_CHECKING:
     from transactive.ledger.attributes import ParticipantAttributes
 from transactive.orders import Orders
 from transactive.result import ClearingResult
-from transactive.units import apportion, energy_to_wh, money_to_micro
+from transactive.settlement.auction_entries import (  # grid_charge_micro: re-exported (the DSO's income)
+    PPM,
+    auction_entries,
+    grid_charge_micro,  # noqa: F401
+    rebalance_credits,
+    rewards_micro,
+)
 
 ORDER_LEAF_TYPES: tuple[str, ...] = ("bytes32",)
 RESULT_LEAF_TYPES: tuple[str, ...] = ("uint256", "address", "int256", "int256")
-PPM = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -189,22 +195,6 @@ def result_tree(slot: int, entries: Sequence[ResultEntry]) -> MerkleTree:
     return MerkleTree([result_leaf(slot, e) for e in entries])
 
 
-def _side_units(values: list[float], to_units: Callable[[float], int]) -> list[int]:
-    """One side's figures in integer units that add up to the rounded side total (largest remainder, at
-    most one unit from each figure's own rounding); per-figure rounding if any figure is negative."""
-    if any(v < 0 for v in values):
-        return [to_units(v) for v in values]
-    return apportion(to_units(math.fsum(values)), values)
-
-
-def grid_charge_micro(result: ClearingResult) -> int:
-    """The DSO's grid-charge income of a clearing in micro-tokens: each trade's ``charge`` (tokens, C_d x d_km,
-    seed 004 eq. 4.6-4.7) rounded once (nearest, ties to even, as :mod:`transactive.settlement.metering`)
-    and summed; 0 for a mechanism without ``details["trades"]`` charges."""
-    trades = result.details.get("trades") or ()
-    return sum(money_to_micro(float(t.get("charge", 0.0))) for t in trades if isinstance(t, Mapping))
-
-
 def result_entries(
     result: ClearingResult, sellers: Orders, buyers: Orders, *, dso: str | None = None
 ) -> list[ResultEntry]:
@@ -212,9 +202,12 @@ def result_entries(
     :func:`~transactive.ledger.orders_codec.messages_to_orders`): a seller gets ``(+Wh, +micro)``, a buyer
     ``(-Wh, -micro)``, an account on both sides the sum; order of first appearance, sellers first.
 
-    Per side, Wh and micro-tokens are apportioned (:func:`~transactive.units.apportion`) so that they add
-    up to the side's rounded total: energy sold equals energy bought to the Wh whenever the clearing
-    balances in kWh, and a budget-balanced price leaves no rounding residue.
+    The integers are :func:`transactive.settlement.auction_entries.auction_entries`, the one definition the
+    statements' auction stage (:func:`transactive.market.multi_settlement.settle_slot`) uses too: per side,
+    Wh and micro-tokens are apportioned (:func:`~transactive.units.apportion`) so that they add up to the
+    side's rounded total, and where the sides still differ (DPDA's clipping, SEED-NOTES §4 (c)) the longer
+    side is cut to the shorter one's total (its payments scaled by the share settled), so energy sold
+    equals energy bought to the Wh.
 
     ``dso``: the DSO account; it gets one more entry ``(0 Wh, +grid_charge_micro(result))`` (last, or added
     to its own entry if it also traded). Without a DSO a clearing with grid charges is a ``ValueError``
@@ -222,24 +215,10 @@ def result_entries(
     per-figure roundings; :func:`settle_entries` with ``keep=(dso,)`` makes it exact."""
     if len(result.sellers.energy_kwh) != sellers.n or len(result.buyers.energy_kwh) != buyers.n:
         raise ValueError("the result does not match the orders' participants")
-    totals: dict[str, list[int]] = {}
-    for orders, allocation, sign in ((sellers, result.sellers, 1), (buyers, result.buyers, -1)):
-        energy_wh = _side_units(allocation.energy_kwh.tolist(), energy_to_wh)
-        amount_micro = _side_units(allocation.payment.tolist(), money_to_micro)
-        for i, pid in enumerate(orders.ids):
-            account = to_checksum_address(parse_address(pid))
-            total = totals.setdefault(account, [0, 0])
-            total[0] += sign * energy_wh[i]
-            total[1] += sign * amount_micro[i]
-    charge = grid_charge_micro(result)
-    if dso is None:
-        if charge:
-            raise ValueError(f"the clearing has {charge} micro-tokens of grid charges but no DSO account is named")
-    else:
-        totals.setdefault(to_checksum_address(parse_address(dso)), [0, 0])[1] += charge
-    return [
-        ResultEntry(account, energy_wh, amount_micro) for account, (energy_wh, amount_micro) in totals.items()
-    ]
+    canon = [to_checksum_address(parse_address(pid)) for pid in (*sellers.ids, *buyers.ids)]
+    dso_account = None if dso is None else to_checksum_address(parse_address(dso))
+    rows = auction_entries(result, canon[: sellers.n], canon[sellers.n :], dso=dso_account)
+    return [ResultEntry(account, energy_wh, amount_micro) for account, energy_wh, amount_micro in rows]
 
 
 MINER_LEAF = "0x0000000000000000000000000000000000000000"
@@ -267,7 +246,7 @@ class RewardShares:
 
     def rewards_micro(self, debits_micro: int) -> tuple[int, int]:
         """``(floor(D x_A), floor(D x_M))`` exactly as ``MarketSlots.settle_batch`` computes them."""
-        return debits_micro * self.auctioneer_ppm // PPM, debits_micro * self.miner_ppm // PPM
+        return rewards_micro(debits_micro, self.auctioneer_ppm, self.miner_ppm)
 
 
 def settle_entries(
@@ -297,19 +276,16 @@ def settle_entries(
         294000
     """
     kept = {parse_address(a) for a in keep}
-    debits = -sum(e.amount_micro for e in entries if e.amount_micro < 0)
-    reward_a, reward_m = shares.rewards_micro(debits)
-    fixed = sum(e.amount_micro for e in entries if e.amount_micro > 0 and e.account_bytes in kept)
-    credited = [k for k, e in enumerate(entries) if e.amount_micro > 0 and e.account_bytes not in kept]
-    target = debits - reward_a - reward_m - fixed
-    if target < 0:
-        raise ValueError(f"fixed credits {fixed} exceed what buyers pay after rewards ({debits - reward_a - reward_m})")
-    if not credited and target > 0:
-        raise ValueError(f"buyers pay {debits} micro-tokens but no account is credited")
-    parts = apportion(target, [float(entries[k].amount_micro) for k in credited])
-    out = list(entries)
-    for k, amount in zip(credited, parts, strict=True):
-        out[k] = ResultEntry(entries[k].account, entries[k].energy_wh, amount)
+    amounts, reward_a, reward_m = rebalance_credits(
+        [e.amount_micro for e in entries],
+        kept={k for k, e in enumerate(entries) if e.account_bytes in kept},
+        auctioneer_ppm=shares.auctioneer_ppm,
+        miner_ppm=shares.miner_ppm,
+    )
+    out = [
+        e if amount == e.amount_micro else ResultEntry(e.account, e.energy_wh, amount)
+        for e, amount in zip(entries, amounts, strict=True)
+    ]
     if shares.auctioneer is not None:  # claims mode: the rewards are leaves
         raw = parse_address(shares.auctioneer)
         mine = [k for k, e in enumerate(out) if e.account_bytes == raw]

@@ -392,8 +392,8 @@ def messages_to_orders(
     lookups = {name: {canon(a): v for a, v in column.items()} for name, column in (attributes or {}).items()}
     out = []
     for side in sides:
-        if not side:
-            out.append(Orders.empty())
+        if not side:  # an empty side still has the attribute columns (a grid-aware mechanism reads them)
+            out.append(Orders.from_blocks([], [], **{name: [] for name in lookups}) if lookups else Orders.empty())
             continue
         columns = {}
         for name, lookup in lookups.items():

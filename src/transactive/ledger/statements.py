@@ -42,10 +42,12 @@ MAX_POSTINGS = 256  # EnergyToken.MAX_POSTINGS
 __all__ = [
     "MAX_POSTINGS",
     "STATEMENTS_FORMAT",
+    "JournalBatch",
     "Posting",
     "StatementJournal",
     "StatementsError",
     "batch_ref",
+    "check_auction_postings",
     "check_statements",
     "post_batch",
 ]
@@ -65,16 +67,27 @@ class Posting:
     amount_micro: int
 
 
-def batch_ref(label: str, postings: Sequence[Posting]) -> bytes:
-    """keccak256 of the canonical JSON ``[label, [[stage, account (lower case), amount], ...]]``."""
-    body = [label, [[p.stage, p.account.lower(), int(p.amount_micro)] for p in postings]]
+def batch_ref(label: str, postings: Sequence[Posting], *, slot: int | None = None) -> bytes:
+    """keccak256 of the canonical JSON ``[label, [[stage, account (lower case), amount], ...]]``, with the
+    market slot appended (``[label, rows, slot]``) for a batch that settles a slot's endorsed result."""
+    body: list[Any] = [label, [[p.stage, p.account.lower(), int(p.amount_micro)] for p in postings]]
+    if slot is not None:
+        body.append(int(slot))
     return keccak(text=json.dumps(body, separators=(",", ":")))
 
 
 def post_batch(
-    chain: Chain, token: Contract, label: str, postings: Sequence[Posting], *, sender: str | None = None
+    chain: Chain,
+    token: Contract,
+    label: str,
+    postings: Sequence[Posting],
+    *,
+    sender: str | None = None,
+    slot: int | None = None,
 ) -> bytes:
-    """Post ``postings`` (non-zero amounts only are sent) with ``EnergyToken.settle``; returns the reference.
+    """Post ``postings`` (non-zero amounts only are sent) with ``EnergyToken.settle``; returns the reference
+    (``slot``: the market slot whose endorsed result the batch's ``auction`` postings settle, part of the
+    reference).
 
     :class:`StatementsError` if they do not sum to zero or exceed :data:`MAX_POSTINGS` rows.
     """
@@ -83,10 +96,21 @@ def post_batch(
         raise StatementsError(f"batch {label}: postings sum to {sum(p.amount_micro for p in rows)}, not 0")
     if len(rows) > MAX_POSTINGS:
         raise StatementsError(f"batch {label}: {len(rows)} postings, at most {MAX_POSTINGS}")
-    ref = batch_ref(label, rows)
+    ref = batch_ref(label, rows, slot=slot)
     if rows:
         chain.transact(token, "settle", ref, [(p.account, p.amount_micro) for p in rows], sender=sender)
     return ref
+
+
+@dataclass(frozen=True)
+class JournalBatch:
+    """One journaled batch: its label, on-chain reference, postings and (for a batch that settles a market
+    slot's endorsed result in its ``auction`` postings) the slot."""
+
+    label: str
+    ref: bytes
+    postings: list[Posting]
+    slot: int | None = None
 
 
 class StatementJournal:
@@ -106,12 +130,15 @@ class StatementJournal:
     def exists(self) -> bool:
         return self.summary_path.is_file()
 
-    def append(self, label: str, ref: bytes, postings: Sequence[Posting]) -> None:
-        """Record a posted batch (only its non-zero postings, as posted)."""
+    def append(self, label: str, ref: bytes, postings: Sequence[Posting], *, slot: int | None = None) -> None:
+        """Record a posted batch (only its non-zero postings, as posted; ``slot`` as posted)."""
         rows = [[p.stage, p.account, p.amount_micro] for p in postings if p.amount_micro != 0]
+        line: dict[str, Any] = {"ref": "0x" + ref.hex(), "label": label, "postings": rows}
+        if slot is not None:
+            line["slot"] = int(slot)
         self.batches_path.parent.mkdir(parents=True, exist_ok=True)
         with self.batches_path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"ref": "0x" + ref.hex(), "label": label, "postings": rows}) + "\n")
+            fh.write(json.dumps(line) + "\n")
 
     def write(self, token: str, starting_micro: Mapping[str, int], statement_micro: Mapping[str, int]) -> None:
         """Write ``statements.json``: every tracked account's starting balance and statement sum."""
@@ -121,7 +148,7 @@ class StatementJournal:
                "statementMicro": {to_checksum_address(a): int(v) for a, v in statement_micro.items()}}
         self.summary_path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
 
-    def read(self) -> tuple[dict[str, Any], list[tuple[str, bytes, list[Posting]]]]:
+    def read(self) -> tuple[dict[str, Any], list[JournalBatch]]:
         """``statements.json`` and the batches; :class:`StatementsError` if unreadable."""
         try:
             doc = json.loads(self.summary_path.read_text(encoding="utf-8"))
@@ -130,7 +157,11 @@ class StatementJournal:
             for line in lines:
                 raw = json.loads(line)
                 postings = [Posting(str(s), str(a), int(v)) for s, a, v in raw["postings"]]
-                batches.append((str(raw["label"]), bytes.fromhex(str(raw["ref"]).removeprefix("0x")), postings))
+                slot = raw.get("slot")
+                if slot is not None and (isinstance(slot, bool) or not isinstance(slot, int) or slot < 0):
+                    raise ValueError(f"batch {raw['label']!r}: slot must be an integer >= 0")
+                batches.append(JournalBatch(str(raw["label"]), bytes.fromhex(str(raw["ref"]).removeprefix("0x")),
+                                            postings, slot))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise StatementsError(f"cannot read the statement journal in {self.root}: {exc}") from exc
         if not isinstance(doc, dict) or doc.get("format") != STATEMENTS_FORMAT:
@@ -153,12 +184,14 @@ def check_statements(chain: Chain, token: Contract, data_dir: str | Path) -> tup
     starting: dict[str, int] = {a.lower(): v for a, v in doc["startingMicro"].items()}
     statement: dict[str, int] = {a.lower(): v for a, v in doc["statementMicro"].items()}
     posted: dict[str, int] = {}
-    for label, ref, postings in batches:
+    for batch in batches:
+        label, ref, postings = batch.label, batch.ref, batch.postings
         total = sum(p.amount_micro for p in postings)
         if total != 0:
             return f"batch {label}: balance", "postings sum to 0", f"sum {total}"
-        if batch_ref(label, postings) != ref:
-            return f"batch {label}: ref", f"0x{batch_ref(label, postings).hex()} (from its postings)", f"0x{ref.hex()}"
+        expected_ref = batch_ref(label, postings, slot=batch.slot)
+        if expected_ref != ref:
+            return f"batch {label}: ref", f"0x{expected_ref.hex()} (from its postings)", f"0x{ref.hex()}"
         if postings and not chain.call(token, "settled", ref):
             return f"batch {label}: ref", "settled on chain", "not settled"
         for p in postings:
@@ -175,4 +208,36 @@ def check_statements(chain: Chain, token: Contract, data_dir: str | Path) -> tup
                     str(found))
     if sum(statement.values()) != 0:
         return "statements", "sum to 0", f"sum {sum(statement.values())}"
+    return None
+
+
+def check_auction_postings(
+    batch: JournalBatch, entries_micro: Mapping[str, int], rewards_micro: Mapping[str, int]
+) -> tuple[str, str, str] | None:
+    """A batch that settles a slot's endorsed result (``batch.slot`` set): its ``auction`` postings, summed
+    per account, must equal the endorsed result entries' amounts (``entries_micro``: account -> micro-tokens)
+    plus the Proof-of-Clearance rewards (``rewards_micro``: the slot's auctioneer and miner -> their
+    ``floor(D x)``), account by account. The first difference as ``(what, expected, found)``, or None.
+
+    Example:
+        >>> a, b = "0x" + "11" * 20, "0x" + "22" * 20
+        >>> ok = JournalBatch("slot 1", b"", [Posting("auction", a, 5), Posting("auction", b, -5)], 1)
+        >>> check_auction_postings(ok, {a: 5, b: -5}, {}) is None
+        True
+        >>> check_auction_postings(ok, {a: 4, b: -5}, {b: 1})[0] == f"auction postings {to_checksum_address(a)}"
+        True
+    """
+    expected: dict[str, int] = {}
+    for source in (entries_micro, rewards_micro):
+        for account, amount in source.items():
+            expected[account.lower()] = expected.get(account.lower(), 0) + int(amount)
+    found: dict[str, int] = {}
+    for p in batch.postings:
+        if p.stage == "auction":
+            found[p.account.lower()] = found.get(p.account.lower(), 0) + p.amount_micro
+    for account in sorted(set(expected) | set(found)):
+        if expected.get(account, 0) != found.get(account, 0):
+            return (f"auction postings {to_checksum_address(account)}",
+                    f"{expected.get(account, 0)} (endorsed result entry + rewards of slot {batch.slot})",
+                    f"{found.get(account, 0)} (batch {batch.label})")
     return None

@@ -18,18 +18,23 @@
 3. **each slot** -- :func:`~transactive.market.multi_settlement.settle_slot`: two firm bilateral contracts
    (largest PV to largest loads), listings (the ``n_listings`` largest forecast surpluses list half of it;
    the largest forecast deficits order from them; the DSO reviews every order by power flow on the feeder
-   when ``dso_power_flow``), the community auction (``mechanism``, default ``dpda``) and the grid;
+   when ``dso_power_flow``), the community auction (``mechanism``, default ``dpda_matched``: DPDA and score
+   matching on the feeder with each prosumer's :func:`prosumer_attributes`, grid charges to the DSO; settled
+   as the validators endorse it, with the reward shares ``auctioneer_reward_ppm`` / ``miner_reward_ppm``)
+   and the grid;
 4. **ledger** -- with an output folder (and ``on_chain``), :class:`transactive.sim.day_ledger.DayLedger` on an
    embedded chain in ``OUT/ledger``: the prosumers, DSO, aggregator and market accounts are Registry members
    funded with starting tokens; every slot's auction stage is signed by the prosumers and cleared by Proof of
-   Clearance (4 in-process validators, threshold 3); every slot's whole settlement (bilateral, listings,
-   auction, grid) and the demand-response event's are posted as balanced token batches
+   Clearance (4 in-process validators, threshold 3); every slot's settlement (bilateral, listings and grid
+   from the statements, the auction from the endorsed result entries and rewards, which equal the
+   statements) and the demand-response event's are posted as balanced token batches
    (``EnergyToken.settle``); at the end the archive is audited (:func:`transactive.ledger.audit.verify_archive`:
    the Proof of Clearance, every account's balance = starting balance + its statement sum to the micro-token,
    token supply conserved).
 
-Money accounts (micro-tokens, > 0 received): ``prosumers`` (their sum), ``dso``, ``board``, ``auctioneer``,
-``grid`` (from :func:`settle_slot`), ``aggregator`` and ``balancing`` (from the demand-response event).
+Money accounts (micro-tokens, > 0 received): ``prosumers`` (their sum), ``dso`` (penalties and grid charges),
+``board``, ``auctioneer``, ``grid``, ``auctioneer_reward`` and ``miner_reward`` (from :func:`settle_slot`),
+``aggregator`` and ``balancing`` (from the demand-response event).
 Conservation: every slot balances to 0, the event's postings sum to 0, so the day's accounts sum to 0.
 """
 
@@ -48,7 +53,14 @@ import numpy as np
 
 from transactive.market.bilateral import BilateralContract
 from transactive.market.listings import Board, Listing, ListingOrder, OrderCheck
-from transactive.market.multi_settlement import ACCOUNTS, STAGES, Prosumer, SlotSettlement, settle_slot
+from transactive.market.multi_settlement import (
+    ACCOUNTS,
+    STAGES,
+    Prosumer,
+    RewardRates,
+    SlotSettlement,
+    settle_slot,
+)
 from transactive.market.negawatt import NegawattEvent, add_offer, announce, clear, parse_spec, settle, verify_delivery
 from transactive.sim.profiles import DayProfiles, FloatArray, day_profiles
 from transactive.units import energy_to_wh, money_to_micro, wh_to_kwh
@@ -81,7 +93,7 @@ class DayConfig:
     date: str = "2026-06-22"
     n_prosumers: int | None = None  # None: every load of the feeder (55)
     pv_share: float = 0.6
-    mechanism: str = "dpda"
+    mechanism: str = "dpda_matched"
     n_listings: int = 3
     listing_price_per_kwh: float = 0.05
     dr_slots: int = 4
@@ -90,9 +102,18 @@ class DayConfig:
     dso_power_flow: bool = True
     on_chain: bool = True
     profiles: str = "synthetic"  # "synthetic", "simbench" or "auto" (SimBench when installed)
+    auctioneer_reward_ppm: int = 10_000  # X^A, seed 001 eq. 2 (its case study: 1 %)
+    miner_reward_ppm: int = 10_000  # X^M, seed 001 eq. 3
+
+    @property
+    def rewards(self) -> RewardRates:
+        """The Proof-of-Clearance reward shares the auction stage is settled with (on chain: the shares
+        ``MarketSlots`` is deployed with, so the statements equal the endorsed result)."""
+        return RewardRates(self.auctioneer_reward_ppm, self.miner_reward_ppm)
 
     def __post_init__(self) -> None:
-        ints = ("seed", "n_slots", "slot_minutes", "n_listings", "dr_slots", "dr_offerers")
+        ints = ("seed", "n_slots", "slot_minutes", "n_listings", "dr_slots", "dr_offerers", "auctioneer_reward_ppm",
+                "miner_reward_ppm")
         for name in ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -109,6 +130,8 @@ class DayConfig:
             raise DayConfigError("n_prosumers", "must be from 4 to 55 (the feeder's loads) or null")
         if not 0.0 <= self.pv_share <= 1.0:
             raise DayConfigError("pv_share", "must be in [0, 1]")
+        if self.auctioneer_reward_ppm + self.miner_reward_ppm > 1_000_000:
+            raise DayConfigError("miner_reward_ppm", "the two reward shares must add up to at most 1,000,000 ppm")
         if self.profiles not in PROFILE_SOURCES:
             raise DayConfigError("profiles", f"must be one of {', '.join(PROFILE_SOURCES)}")
         for name in ("listing_price_per_kwh", "dr_reserve_per_kwh"):
@@ -253,6 +276,34 @@ def _board(  # noqa: PLR0917 - private, the slot's inputs
     return board.review(check if check is not None else (lambda trades: ()))
 
 
+def prosumer_attributes(seed: int, buses: Sequence[str]) -> list[dict[str, str | float]]:
+    """Each prosumer's grid-aware auction attributes (``dpda_matched`` / ``mcafee_matched``, seed 004 eq.
+    2.8-2.9; our choices, the seeds give no household figures): its feeder ``bus`` (the Registry's), a
+    distance preference uniform in [50, 500] m (as the scenario generator, ch. 3.3), seller cost
+    ``aE² + bE + c`` with a in [1e-4, 1e-3] tokens/kWh², b in [0.005, 0.015] tokens/kWh (around the feed-in
+    tariff), c = 0 (a slot has no fixed cost), and buyer utility ``ωE − αE²`` with ω in [0.15, 0.25]
+    tokens/kWh (above retail 0.1) and α = ω / (2 × [2, 4] kWh) (saturating beyond a slot's largest deficit).
+    Fixed for the day (a prosumer sells in some slots and buys in others), seeded, and already at batch
+    resolution (mm, 1e-9 units), so the off-chain clearing and the validators' see the same floats."""
+    rng = np.random.default_rng([seed, 5])
+    out: list[dict[str, str | float]] = []
+    for bus in buses:
+        pref_m, a, b, omega, sat_kwh = (rng.uniform(50.0, 500.0), rng.uniform(1e-4, 1e-3),
+                                         rng.uniform(0.005, 0.015), rng.uniform(0.15, 0.25), rng.uniform(2.0, 4.0))
+        out.append({"bus": bus, "distance_pref_m": round(pref_m * 1000) / 1000, "a": round(a * 1e9) / 1e9,
+                    "b": round(b * 1e9) / 1e9, "c": 0.0, "omega": round(omega * 1e9) / 1e9,
+                    "alpha": round(omega / (2 * sat_kwh) * 1e9) / 1e9})
+    return out
+
+
+def grid_aware(mechanism: str) -> bool:
+    """Whether ``mechanism`` reads per-participant grid attributes (``bus``, ...), e.g. ``dpda_matched``."""
+    from transactive.registry import full_registry
+
+    found = full_registry().get(mechanism)
+    return found is not None and bool(found.participant_fields)
+
+
 # ------------------------------------------------------------------------------------------ profiles
 def make_profiles(config: DayConfig, n_prosumers: int) -> tuple[DayProfiles, str]:
     """The day's profiles by ``config.profiles`` and a note on what was used (and why, on a fallback).
@@ -313,19 +364,24 @@ def run_day(
             if not (previous / "ledger.json").is_file():
                 raise DayConfigError("out_dir", f"{previous} exists and is not a ledger archive; choose another folder")
             shutil.rmtree(previous)
-        ledger = DayLedger(folder / "ledger", keys, buses)
+        ledger = DayLedger(folder / "ledger", keys, buses, config.rewards)
     settlements = []
     tokens: dict[str, Any] = {}
+    attributes = prosumer_attributes(config.seed, buses) if grid_aware(config.mechanism) else None
+    # the auction stage is settled as the validators endorse it (with or without the chain), rewards included
+    rewards = ledger.rewards if ledger is not None else config.rewards
     try:
         for slot in range(config.n_slots):
             forecast_wh = [energy_to_wh(float(x)) for x in forecast[:, slot]]
             board = _board(config, slot, peers, forecast_wh, check, contracts)
-            prosumers = [Prosumer(p, float(net[k, slot])) for k, p in enumerate(peers)]
-            settled = settle_slot(slot, prosumers, contracts=contracts, board=board, mechanism=config.mechanism)
+            prosumers = [Prosumer(p, float(net[k, slot]), None, None if attributes is None else attributes[k])
+                         for k, p in enumerate(peers)]
+            settled = settle_slot(slot, prosumers, contracts=contracts, board=board, mechanism=config.mechanism,
+                                  rewards=rewards)
             settlements.append(settled)
             if ledger is not None:
-                ledger.clear_slot(settled, config.mechanism)
-                ledger.settle_slot(settled)
+                cleared = ledger.clear_slot(settled, config.mechanism, attributes)
+                ledger.settle_slot(settled, cleared)
                 if event is not None and slot == config.dr_window[1] - 1:
                     ledger.settle_event(event)
             if progress is not None:
@@ -348,15 +404,17 @@ def run_day(
 def statement_sums(
     peers: Sequence[str], settlements: Sequence[SlotSettlement], event: NegawattEvent | None
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """Every prosumer's and every account's (``DAY_ACCOUNTS``) statement sum over the day, micro-tokens
-    (> 0 received): the slots' statements and accounts plus the demand-response event's postings."""
+    """Every prosumer's and every account's (``DAY_ACCOUNTS``, plus ``auctioneer_reward`` and
+    ``miner_reward`` -- the validators' Proof-of-Clearance rewards -- when the day ran on chain) statement
+    sum over the day, micro-tokens (> 0 received): the slots' statements and accounts plus the
+    demand-response event's postings."""
     money = dict.fromkeys(DAY_ACCOUNTS, 0)
     peer_money = dict.fromkeys(peers, 0)
     for x in settlements:
         for s in x.statements:
             peer_money[s.peer] += s.money_micro
         for account, value in x.accounts.items():
-            money[account] += value
+            money[account] = money.get(account, 0) + value
     if event is not None and event.settlement is not None:
         for p in event.settlement["postings"]:
             account, value = str(p["account"]), int(p["amount_micro"])
@@ -410,19 +468,27 @@ def summarise(  # noqa: PLR0917 - the day's parts
             for x in settlements for g in ("bilateral", "listings", "auction")),
     }
     prices = [x.auction.price_per_kwh for x in settlements if x.auction is not None]
+    charges = [x.grid_charge_micro for x in settlements]
     chain: dict[str, Any] = {"audit": tokens.get("audit", "not run (no ledger)")}
     if ledger is not None:
+        checks["every slot's endorsed result on chain equals its auction-stage statements (Wh, micro-token)"] = (
+            ledger.matches == ledger.committed)
+        checks["DSO's grid-charge income equals its endorsed result entries on chain (micro-token)"] = (
+            sum(charges) == ledger.dso_entries_micro)
         checks["on-chain token balances equal starting balance + statements (micro-token)"] = (
             tokens["balances_equal_statements"] == tokens["accounts_checked"])
         checks["token supply conserved on chain"] = tokens["final_supply_micro"] == tokens["starting_supply_micro"]
         chain.update({
             "slots_committed": ledger.committed, "slots_without_orders": ledger.skipped,
-            "slots_where_chain_energy_matches_auction": ledger.matches,
+            "slots_where_endorsed_result_equals_auction_statements": ledger.matches,
+            "slots_where_they_differ": list(ledger.mismatched),
+            "reward_shares_ppm": {"auctioneer": ledger.rewards.auctioneer_ppm, "miner": ledger.rewards.miner_ppm},
             **{k: v for k, v in tokens.items() if k != "audit"},
-            "on_chain": "per slot: the auction stage's signed orders (order root), the validators' recomputed "
-                        "result root and 3-of-4 endorsements (Proof of Clearance); every slot's bilateral, "
-                        "listing, auction and grid money and the demand-response event's as token transfers "
-                        "(EnergyToken.settle batches by the operator)",
+            "on_chain": "per slot: the auction stage's signed orders and attributes (order root), the validators' "
+                        "recomputed result root and 3-of-4 endorsements (Proof of Clearance); every slot's "
+                        "bilateral, listing and grid money from the statements and its auction money from the "
+                        "endorsed result entries plus the rewards, and the demand-response event's, as token "
+                        "transfers (EnergyToken.settle batches by the operator)",
             "off_chain": "the statements (integer micro-tokens) the transfers settle; the audit checks every "
                          "account's balance against them",
         })
@@ -430,6 +496,7 @@ def summarise(  # noqa: PLR0917 - the day's parts
         "date": config.date, "slots": config.n_slots, "slot_minutes": config.slot_minutes, "seed": config.seed,
         "prosumers": len(peers), "mechanism": config.mechanism,
         "energy_kwh": energy, "money_micro": money, "checks": checks, "demand_response": dr, "ledger": chain,
+        "grid_charges_micro": {"total": sum(charges), "per_slot": charges},
         "auction_slots": len(prices),
         "mean_auction_price_per_kwh": float(np.mean([p for p in prices if p is not None])) if any(
             p is not None for p in prices) else None,

@@ -10,40 +10,78 @@
    derived from ``keccak("transactive-day/account/<name>")``, keys nobody uses). Starting balances:
    :data:`STARTING_PROSUMER_MICRO` per prosumer and :data:`STARTING_ACCOUNT_MICRO` per account (the
    aggregator already holds that from the suite), minted and journaled;
-2. **each slot** -- the auction stage's signed orders go through Proof of Clearance
-   (:func:`transactive.ledger.clearance.run_slot`), then the slot's whole off-chain settlement (every stage:
-   bilateral, listings, auction, grid; :func:`slot_postings`) is posted as one balanced
-   ``EnergyToken.settle`` batch by the operator (:func:`transactive.ledger.statements.post_batch`);
+2. **each slot** -- the auction stage's signed orders (and, for a grid-aware mechanism, the traders' signed
+   attributes; the batch names the DSO) go through Proof of Clearance
+   (:func:`transactive.ledger.clearance.run_slot`), then the slot's settlement is posted as one balanced
+   ``EnergyToken.settle`` batch by the operator (:func:`transactive.ledger.statements.post_batch`):
+   bilateral, listings and grid from the statements, the auction stage from the **endorsed result entries**
+   plus the rewards ``MarketSlots`` would pay (:func:`slot_postings`, :meth:`DayLedger.auction_postings`);
 3. **the demand-response event** -- its postings (members, aggregator, balancing) as one more batch after
    the event window's last slot;
 4. **finish** -- the statement journal (starting balances; every account's statement sum, computed from the
    statements by the caller) is written and the archive is audited
    (:func:`transactive.ledger.audit.verify_archive`, which checks the token balances against the statements).
 
-The on-chain auction result (the validators' entries) is *not* what moves the auction's money: the
-settlement follows ``settle_slot``'s statements (which cut a mechanism's unequal sides, e.g. DPDA's clipping,
-and pay no validator rewards), so every account's on-chain balance equals its starting balance plus its
-statement sum to the micro-token.
+The statements' auction stage and the validators' entries are computed by one definition
+(:mod:`transactive.settlement.auction_entries`; the day settles with the slot's reward shares), so the
+endorsed result equals the statements on every slot (:func:`endorsed_equals_statements`, counted in the
+summary) and every account's on-chain balance equals its starting balance plus its statement sum to the
+micro-token (the audit checks both: ``auction postings`` and ``balance``).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from transactive.market.multi_settlement import STAGES, SlotSettlement
+from transactive.market.multi_settlement import REWARD_ACCOUNTS, STAGES, RewardRates, SlotSettlement
 from transactive.market.negawatt import NegawattEvent
 from transactive.units import money_to_micro
 
 if TYPE_CHECKING:  # the ledger extra is imported only when the day runs on chain
+    from transactive.ledger.attributes import SignedAttributes
+    from transactive.ledger.proofs import SlotBatch
     from transactive.ledger.statements import Posting
 
 STARTING_PROSUMER_MICRO = 100 * 10**6
 STARTING_ACCOUNT_MICRO = 1_000 * 10**6
 MARKET_ACCOUNTS = ("board", "auctioneer", "grid", "balancing")
 DR_STAGE = "demand_response"
+
+
+@dataclass(frozen=True)
+class Cleared:
+    """A slot after Proof of Clearance: the endorsed batch (its ``results`` are the endorsed entries), the
+    slot's auctioneer (``validators[slot % n]``) and the miner whose submission was accepted."""
+
+    batch: SlotBatch
+    auctioneer: str
+    miner: str
+
+
+def endorsed_equals_statements(
+    settlement: SlotSettlement, cleared: Cleared, accounts: Mapping[str, str], rewards: RewardRates
+) -> bool:
+    """Whether the chain's endorsed result is the statements' auction stage: every account's entry
+    ``(energy_wh, amount_micro)`` equals its auction line (prosumers by address, the ``dso`` by its address;
+    accounts with all zeros may be absent on either side), the statements leave the ``auctioneer`` no
+    surplus, and their ``auctioneer_reward`` / ``miner_reward`` are the rewards of the entries' debits."""
+    from transactive.ledger.commitments import RewardShares
+
+    lines = settlement.auction_lines()
+    ours = {p.lower(): v for p, v in lines.items() if p not in ("dso", "auctioneer", *REWARD_ACCOUNTS)}
+    ours[accounts["dso"].lower()] = lines.get("dso", (0, 0))
+    theirs = {e.account.lower(): (e.energy_wh, e.amount_micro) for e in cleared.batch.results}
+    nonzero = {k: v for k, v in ours.items() if v != (0, 0)}
+    if nonzero != {k: v for k, v in theirs.items() if v != (0, 0)}:
+        return False
+    debits = -sum(e.amount_micro for e in cleared.batch.results if e.amount_micro < 0)
+    expected = RewardShares(rewards.auctioneer_ppm, rewards.miner_ppm).rewards_micro(debits)
+    found = (lines.get("auctioneer_reward", (0, 0))[1], lines.get("miner_reward", (0, 0))[1])
+    return lines.get("auctioneer", (0, 0)) == (0, 0) and found == expected
 
 
 def market_account_address(name: str) -> str:
@@ -53,28 +91,39 @@ def market_account_address(name: str) -> str:
     return Signer(hashlib.sha256(f"transactive-day/account/{name}".encode()).digest()).address
 
 
-def slot_postings(settlement: SlotSettlement, accounts: Mapping[str, str]) -> list[Posting]:
-    """The slot's statements as :class:`~transactive.ledger.statements.Posting` rows, stage by stage: each
-    prosumer's non-zero stage money, and the accounts' share of the stage (``board`` and ``dso`` in listings,
-    the ``auctioneer``'s auction surplus in auction, its wholesale fee and the ``grid`` in grid). ``accounts``
-    maps account names to addresses (prosumers are their own addresses). Sums to ``balance_micro`` (0)."""
+def slot_postings(
+    settlement: SlotSettlement, accounts: Mapping[str, str], auction: Sequence[Posting] | None = None
+) -> list[Posting]:
+    """The slot's settlement as :class:`~transactive.ledger.statements.Posting` rows, stage by stage: each
+    prosumer's non-zero stage money and the accounts' share of the stage (``board`` and the ``dso``'s
+    penalties in listings; the ``auctioneer``'s wholesale fee and the ``grid`` in grid).
+
+    The auction stage is ``auction`` when given -- on the ledger, the slot's **endorsed result entries** and
+    the Proof-of-Clearance rewards (:meth:`DayLedger.auction_postings`) -- else the statements' auction stage
+    (:meth:`~transactive.market.multi_settlement.SlotSettlement.auction_lines`: prosumers, the ``dso``'s
+    grid charges, the ``auctioneer``'s surplus, and ``auctioneer_reward`` / ``miner_reward`` when settled
+    with rewards). ``accounts`` maps account names to addresses (prosumers are their own addresses). Sums to
+    ``balance_micro`` (0) when the endorsed entries equal the statements."""
     from transactive.ledger.statements import Posting
 
     rows: list[Posting] = []
-    auction_money = 0
+    paid = settlement.auction_accounts
     for stage in STAGES:
+        if stage == "auction" and auction is not None:
+            rows += list(auction)
+            continue
         for s in settlement.statements:
             money = s.stages[stage].money_micro
             if money:
                 rows.append(Posting(stage, s.peer, money))
-            if stage == "auction":
-                auction_money += money
         if stage == "listings":
-            rows += [Posting(stage, accounts[a], settlement.accounts[a]) for a in ("board", "dso")]
+            rows.append(Posting(stage, accounts["board"], settlement.accounts["board"]))
+            rows.append(Posting(stage, accounts["dso"], settlement.accounts["dso"] - paid.get("dso", 0)))
         elif stage == "auction":
-            rows.append(Posting(stage, accounts["auctioneer"], -auction_money))
+            rows += [Posting(stage, accounts[name], value) for name, value in paid.items() if value]
         elif stage == "grid":
-            rows.append(Posting(stage, accounts["auctioneer"], settlement.accounts["auctioneer"] + auction_money))
+            rows.append(Posting(stage, accounts["auctioneer"],
+                                settlement.accounts["auctioneer"] - paid.get("auctioneer", 0)))
             rows.append(Posting(stage, accounts["grid"], settlement.accounts["grid"]))
     return [r for r in rows if r.amount_micro != 0]
 
@@ -102,7 +151,10 @@ def event_postings(event: NegawattEvent, accounts: Mapping[str, str]) -> list[Po
 class DayLedger:
     """The embedded chain in ``folder`` with the deployed suite, the day's members, validators and signers."""
 
-    def __init__(self, folder: Path, keys: Sequence[bytes], buses: Sequence[str]) -> None:
+    def __init__(
+        self, folder: Path, keys: Sequence[bytes], buses: Sequence[str], rewards: RewardRates | None = None
+    ) -> None:
+        """``rewards``: the reward shares ``MarketSlots`` is deployed with (default 1 % + 1 %)."""
         from transactive.ledger.audit import SlotArchive
         from transactive.ledger.clearance import Validator, domain_of
         from transactive.ledger.embedded import EmbeddedChain
@@ -114,7 +166,8 @@ class DayLedger:
         self.archive = SlotArchive(folder)
         self.journal = StatementJournal(folder)
         self.chain = EmbeddedChain(self.archive.chain_dir)
-        self.dep = deploy_suite(self.chain)
+        shares = rewards or RewardRates(10_000, 10_000)
+        self.dep = deploy_suite(self.chain, shares.auctioneer_ppm, shares.miner_ppm)
         self.archive.create(registry=self.dep.registry.address, token=self.dep.token.address,
                             slots=self.dep.slots.address)
         self.archive.record_mint(10 * 1_000 * 10**6)  # deploy_suite mints 1,000 tokens to 10 accounts
@@ -123,12 +176,20 @@ class DayLedger:
         self.signers = [Signer(k) for k in keys]
         self.accounts = {"dso": self.dep.dso, "aggregator": self.dep.aggregator,
                          **{name: market_account_address(name) for name in MARKET_ACCOUNTS}}
+        self.buses = tuple(buses)
         self._register(buses)
         self.starting = self.balances()
         self.starting_supply = int(self.chain.call(self.dep.token, "totalSupply"))
+        slots = self.dep.slots
+        self.rewards = RewardRates(int(self.chain.call(slots, "auctioneer_ppm")),
+                                   int(self.chain.call(slots, "miner_ppm")))
         self.committed = 0
         self.skipped = 0
         self.matches = 0
+        self.mismatched: list[int] = []
+        self.dso_entries_micro = 0
+        self.reward_micro: dict[str, int] = {}  # validator address -> its rewards from the statements
+        self.bus_cache: dict[str, str] = {}  # trader -> its Registry bus (preflight of grid-aware slots)
         self.batches = 0
         self.postings = 0
 
@@ -162,28 +223,60 @@ class DayLedger:
     def balances(self) -> dict[str, int]:
         return {a: int(self.chain.call(self.dep.token, "balanceOf", a)) for a in self.tracked}
 
-    def _post(self, label: str, rows: Sequence[Posting]) -> None:
-        """One ``EnergyToken.settle`` batch (a slot has at most 55 x 4 + 5 = 225 postings, under the
-        contract's 256), journaled."""
+    def _post(self, label: str, rows: Sequence[Posting], slot: int | None = None) -> None:
+        """One ``EnergyToken.settle`` batch (a slot has at most 55 x 4 + 7 = 227 postings, under the
+        contract's 256), journaled (``slot``: the batch settles that slot's endorsed result)."""
         from transactive.ledger.statements import post_batch
 
-        ref = post_batch(self.chain, self.dep.token, label, rows)
-        self.journal.append(label, ref, rows)
+        ref = post_batch(self.chain, self.dep.token, label, rows, slot=slot)
+        self.journal.append(label, ref, rows, slot=slot)
         self.batches += 1
         self.postings += len(rows)
 
-    def settle_slot(self, settlement: SlotSettlement) -> None:
-        """Post the slot's whole off-chain settlement as token transfers (one balanced batch)."""
-        self._post(f"slot {settlement.slot}", slot_postings(settlement, self.accounts))
+    def auction_postings(self, cleared: Cleared) -> list[Posting]:
+        """The auction stage of a slot as the chain endorsed it: every result entry's amount, then the
+        rewards ``MarketSlots.settle_batch`` would pay (``floor(D x_A)`` to the slot's auctioneer,
+        ``floor(D x_M)`` to its miner, ``D`` = the entries' debits)."""
+        from transactive.ledger.commitments import RewardShares
+        from transactive.ledger.statements import Posting
+
+        rows = [Posting("auction", e.account, e.amount_micro) for e in cleared.batch.results]
+        debits = -sum(e.amount_micro for e in cleared.batch.results if e.amount_micro < 0)
+        reward_a, reward_m = RewardShares(self.rewards.auctioneer_ppm, self.rewards.miner_ppm).rewards_micro(debits)
+        rows += [Posting("auction", cleared.auctioneer, reward_a), Posting("auction", cleared.miner, reward_m)]
+        return [r for r in rows if r.amount_micro]
+
+    def settle_slot(self, settlement: SlotSettlement, cleared: Cleared | None) -> None:
+        """Post the slot's settlement as token transfers (one balanced batch): bilateral, listings and grid
+        from the statements, the auction stage from the endorsed result (``cleared``; the statements' auction
+        stage when the slot had no orders, then all zeros)."""
+        accounts = dict(self.accounts)
+        auction = None
+        if cleared is not None:
+            accounts.update(auctioneer_reward=cleared.auctioneer, miner_reward=cleared.miner)
+            auction = self.auction_postings(cleared)
+        for name in REWARD_ACCOUNTS:  # the statements' rewards, by the slot's validator addresses
+            value = settlement.auction_accounts.get(name, 0)
+            if value:
+                self.reward_micro[accounts[name]] = self.reward_micro.get(accounts[name], 0) + value
+        rows = slot_postings(settlement, accounts, auction)
+        self._post(f"slot {settlement.slot}", rows, slot=None if cleared is None else settlement.slot)
 
     def settle_event(self, event: NegawattEvent) -> None:
         """Post the demand-response event's settlement as token transfers."""
         self._post(f"event {event.spec.id}", event_postings(event, self.accounts))
 
-    def clear_slot(self, settlement: SlotSettlement, mechanism: str) -> None:
+    def clear_slot(
+        self, settlement: SlotSettlement, mechanism: str, attributes: Sequence[Mapping[str, str | float]] | None = None
+    ) -> Cleared | None:
         """Proof of Clearance of the slot's auction stage: one signed order per prosumer with a residual after
-        bilateral and listings, at the limit ``settle_slot`` bids for it (0.015 to sell, 0.1 to buy)."""
-        from transactive.ledger.clearance import run_slot
+        bilateral and listings, at the limit ``settle_slot`` bids for it (0.015 to sell, 0.1 to buy); for a
+        grid-aware mechanism also each trader's signed attributes (``attributes[k]``: prosumer ``k``'s bus,
+        distance preference and welfare parameters, at batch resolution); the ``dso`` is the batch's DSO.
+        Returns the endorsed batch with its auctioneer and miner (None when nobody had a residual), and
+        counts the slot as matching when its endorsed entries equal the statements' auction stage."""
+        from transactive.ledger.attributes import ParticipantAttributes, sign_attributes
+        from transactive.ledger.clearance import auctioneer_index, run_slot
         from transactive.ledger.orders_codec import OrderMessage, sign_order
         from transactive.ledger.proofs import SlotBatch
 
@@ -199,21 +292,35 @@ class DayLedger:
         )
         if not orders:
             self.skipped += 1
-            return
-        batch = SlotBatch(self.domain, slot, orders, mechanism=mechanism)
-        final, _, _ = run_slot(self.chain, self.dep.slots, batch, self.validators, k=3)
+            return None
+        records: tuple[SignedAttributes, ...] = ()
+        if attributes is not None:
+            records = tuple(
+                sign_attributes(self.signers[k], ParticipantAttributes.from_values(
+                    self.signers[k].address, slot=slot, **attributes[k]), self.domain)  # type: ignore[arg-type]
+                for k, _ in (*sells, *buys))
+        batch = SlotBatch(self.domain, slot, orders, mechanism=mechanism, attributes=records, dso=self.dep.dso)
+        # the members register before the first slot and never move: the Registry's buses are read once
+        final, _, miner = run_slot(self.chain, self.dep.slots, batch, self.validators, k=3, bus_cache=self.bus_cache)
         self.archive.save(final)
         self.committed += 1
-        auction_wh = {s.peer.lower(): s.stages["auction"].sold_wh - s.stages["auction"].bought_wh
-                      for s in settlement.statements}
-        self.matches += all(auction_wh.get(e.account.lower(), 0) == e.energy_wh for e in final.results)
+        cleared = Cleared(final, self.validators[auctioneer_index(slot, len(self.validators))].address, miner)
+        dso = self.dep.dso.lower()
+        self.dso_entries_micro += sum(e.amount_micro for e in final.results if e.account.lower() == dso)
+        if endorsed_equals_statements(settlement, cleared, self.accounts, self.rewards):
+            self.matches += 1
+        else:
+            self.mismatched.append(slot)
+        return cleared
 
     def finish(self, statement_micro: Mapping[str, int]) -> dict[str, Any]:
         """Write the statement journal (``statement_micro``: name or address -> the account's statement sum),
         compare the balances, close the chain and audit the archive. Returns the summary's token figures."""
         from transactive.ledger.audit import verify_archive
 
-        by_address = {self.accounts.get(k, k): v for k, v in statement_micro.items()}
+        by_address = {self.accounts.get(k, k): v for k, v in statement_micro.items() if k not in REWARD_ACCOUNTS}
+        for address, value in self.reward_micro.items():  # validators: the rewards of the slots they served
+            by_address[address] = by_address.get(address, 0) + value
         statements = {a: by_address.get(a, 0) for a in self.tracked}
         self.journal.write(self.dep.token.address, self.starting, statements)
         final = self.balances()

@@ -1,8 +1,9 @@
-"""The simulated day's report: ``summary.json``, four PNG plots (matplotlib, Agg) and ``index.html``.
+"""The simulated day's report: ``summary.json``, five PNG plots (matplotlib, Agg) and ``index.html``.
 
 Plots: ``net_load.png`` (community load, PV and metered net load per slot, kWh), ``prices.png`` (the
 auction's clearing price per slot against the feed-in tariff and retail rate, tokens/kWh),
-``energy_by_stage.png`` (energy traded per slot in each stage, kWh; grid import and export separately) and
+``energy_by_stage.png`` (energy traded per slot in each stage, kWh; grid import and export separately),
+``dso_income.png`` (the DSO's income from the auction's grid charges per slot and cumulated, tokens) and
 ``dr_event.png`` (each demand-response offerer's sold and verified-delivered negawatts, kWh).
 """
 
@@ -19,7 +20,7 @@ from transactive.market.grid_trading import GridTariff
 from transactive.market.multi_settlement import STAGES
 from transactive.sim.day import DayResult
 
-PLOTS = ("net_load.png", "prices.png", "energy_by_stage.png", "dr_event.png")
+PLOTS = ("net_load.png", "prices.png", "energy_by_stage.png", "dso_income.png", "dr_event.png")
 
 
 def _hours(result: DayResult) -> Any:
@@ -75,6 +76,21 @@ def _plots(result: DayResult, folder: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(folder / "energy_by_stage.png", dpi=90)
+    plt.close(fig)
+
+    charges = np.array(result.summary["grid_charges_micro"]["per_slot"], dtype=float) / 1e6
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.bar(hours, charges, width=result.config.slot_hours * 0.9, label="grid charges per slot")
+    ax.set(xlabel="hour of day", ylabel="tokens per slot",
+           title=f"DSO income from the auction's grid charges ({result.config.mechanism}; "
+                 f"total {charges.sum():,.6f} tokens)")
+    total = ax.twinx()
+    total.plot(hours, np.cumsum(charges), color="black", lw=1, label="cumulative (right axis)")
+    total.set_ylabel("tokens, cumulative")
+    ax.legend(loc="upper left")
+    total.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(folder / "dso_income.png", dpi=90)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -136,6 +152,9 @@ runtime {result.runtime_s:.1f} s.</p>
 {assignment}
 <h2>Energy by stage (kWh)</h2>{_table(energy, ("stage", "kWh"))}
 <h2>Money by account (tokens; &gt; 0 received)</h2>{_table(money, ("account", "tokens"))}
+<p>DSO income from the auction's grid charges (C_d × distance per trade, part of <code>dso</code>):
+<b>{summary["grid_charges_micro"]["total"] / 1e6:,.6f} tokens</b> over
+{sum(1 for c in summary["grid_charges_micro"]["per_slot"] if c)} slot(s); per slot in <code>dso_income.png</code>.</p>
 <h2>Conservation checks</h2>{_table(checks, ("check", "result"))}
 <h2>Demand-response event</h2>{_table(dr_rows, ("item", "value"))}
 <h2>Ledger</h2>{_table(ledger, ("item", "value"))}

@@ -161,6 +161,12 @@ def test_attributes_altered_after_signing_are_rejected(grid_market: tuple[dict[s
         recompute(resigned)  # validly signed...
         with pytest.raises(ClearanceError, match="the Registry says"):  # ...but not where the member is
             run_slot(chain, dep.slots, resigned, validators, k=3)
+        # the same through a bus cache: filled from the Registry on the first read, so still refused
+        cache: dict[str, str] = {}
+        with pytest.raises(ClearanceError, match="the Registry says"):
+            run_slot(chain, dep.slots, resigned, validators, k=3, bus_cache=cache)
+        assert cache == {a.message.trader: str(b) for a, b in zip(
+            resigned.attributes, [*market.sellers.attributes["bus"], *market.buyers.attributes["bus"]], strict=True)}
         # a DSO that is not the Registry's DSO, and grid charges with no DSO at all
         with pytest.raises(ClearanceError, match="DSO role"):
             run_slot(chain, dep.slots, replace(batch, dso=dep.aggregator), validators, k=3)

@@ -19,30 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from transactive.market import iso, slot_containing
-from web_support import ADMIN_KEY, Served
+from web_support import ADMIN_KEY, Served, market_now, sign_in, sign_out, unlabelled_controls, watch_problems
 
 SLOT_MINUTES = 1
 ASK, BID = 1.137, 3.913  # distinctive prices: neither may reach the DSO
 ENERGY_KWH = 2.0
-
-
-def sign_in(page: Any, key: str) -> None:
-    """Keyboard only: focus the key field, type, press Enter."""
-    page.get_by_label("API key").focus()
-    page.keyboard.type(key)
-    page.keyboard.press("Enter")
-    page.wait_for_selector("body[data-ready=true]")
-
-
-def sign_out(page: Any) -> None:
-    page.get_by_role("button", name="Sign out").click()
-    page.wait_for_selector("#login:not([hidden])")
-
-
-def unlabelled_controls(page: Any) -> list[str]:
-    return list(page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
-        .filter(el => el.offsetParent !== null && el.labels.length === 0 && !el.getAttribute('aria-label'))
-        .map(el => el.outerHTML)"""))
 
 
 def add_member(page: Any, member: str, role: str, bus: str) -> str:
@@ -57,16 +38,9 @@ def add_member(page: Any, member: str, role: str, bus: str) -> str:
     return key
 
 
-def market_now(served: Served) -> datetime:
-    return datetime.fromisoformat(served.get("/health", ADMIN_KEY).json()["now"])
-
-
 def test_admin_prosumer_and_dso_views(served: Served, browser_page: Any, tmp_path: Path) -> None:
     page = browser_page
-    problems: list[str] = []  # uncaught exceptions, CSP violations...; a 404 of a slot without result is expected
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("console", lambda message: problems.append(f"console: {message.text}")
-            if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
+    problems = watch_problems(page)  # uncaught exceptions, CSP violations...
     page.goto(served.base + "/")
     assert page.url == served.base + "/app/"  # / redirects to the app
 

@@ -228,3 +228,15 @@ def test_any_in_range_order_roundtrips(  # noqa: PLR0917 - hypothesis arguments
         signers[who], domain, energy_wh=energy, price_micro_per_kwh=price, nonce=nonce, slot=slot, side=side
     )
     assert verify_orders([SignedOrder.from_json(order.to_json())], domain).accepted == [order]
+
+
+def test_an_empty_side_keeps_the_attribute_columns() -> None:
+    # a grid-aware batch with sellers only: the buyers' (empty) side still carries the columns, so a
+    # grid-aware mechanism clears it to nothing instead of failing on a missing column
+    trader = "0x" + "11" * 20
+    message = OrderMessage(trader, 3, SIDE_SELL, 1500, 15_000, 0)
+    sellers, buyers = messages_to_orders([message], attributes={"bus": {trader: "34"}, "a": {trader: 0.001}})
+    assert buyers.n == 0 and set(buyers.attributes) == {"bus", "a"}
+    assert list(sellers.attributes["bus"]) == ["34"]
+    _, plain = messages_to_orders([message])
+    assert plain.n == 0 and not plain.attributes

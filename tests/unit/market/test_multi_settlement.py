@@ -180,3 +180,34 @@ def test_dpda_scenario_10_fixture_with_clipping_cut_to_the_buyers() -> None:
     assert s.statement("s14").stages["grid"].sold_wh == 19_462 and _money(s, "s14", "grid") == 291_930
     assert _money(s, "b12", "grid") == -9_600_000
     assert s.balance_micro == 0
+
+
+def _grid_prosumer(peer: str, net_kwh: float, bus: str) -> Prosumer:
+    return Prosumer(peer, net_kwh, None, {"bus": bus, "distance_pref_m": 200.0, "a": 0.0005, "b": 0.01, "c": 0.0,
+                                          "omega": 0.2, "alpha": 0.02})
+
+
+def test_a_grid_aware_auction_needs_attributes_and_pays_the_dso_its_charges() -> None:
+    from transactive.grid.feeder import load_feeder
+    from transactive.market.multi_settlement import RewardRates
+
+    buses = load_feeder().load_buses
+    with pytest.raises(MarketError) as err:  # without attributes the grid-aware mechanism cannot run
+        settle_slot(0, [Prosumer("a", 2.0), Prosumer("b", -1.0)], mechanism="dpda_matched")
+    assert err.value.field == "mechanism"
+    prosumers = [_grid_prosumer("s1", 2.0, buses[0]), _grid_prosumer("s2", 1.5, buses[30]),
+                 _grid_prosumer("b1", -1.0, buses[10]), _grid_prosumer("b2", -1.2, buses[50])]
+    s = settle_slot(0, prosumers, mechanism="dpda_matched", rewards=RewardRates(10_000, 10_000))
+    assert s.auction is not None
+    trades = s.auction.details["trades"]
+    # the DSO's income is each trade's charge C_d x d_km (0.002 tokens/km) rounded once to micro-tokens
+    assert s.grid_charge_micro == sum(round(0.002 * t["distance_m"] / 1000 * 1e6) for t in trades) > 0
+    assert s.accounts["dso"] == s.grid_charge_micro  # no listings: all of the DSO's money is grid charges
+    debits = -sum(x.stages["auction"].money_micro for x in s.statements if x.stages["auction"].money_micro < 0)
+    assert s.accounts["auctioneer_reward"] == s.accounts["miner_reward"] == debits // 100  # 1 % each
+    assert s.accounts["auctioneer"] == 0 and s.balance_micro == 0
+    sold = sum(x.stages["auction"].sold_wh for x in s.statements)
+    # DPDA (SEED-NOTES §4): every bid (0.1) is above every ask (0.015), x = y = 2, no S_3 / B_3 so not
+    # McAfee's case 1; Σ^{x-1} E(B) = 1.0 <= Σ^{y-1} E(S) = 2.0: Case 3, s1 sells b1 its 1 kWh
+    assert sold == sum(x.stages["auction"].bought_wh for x in s.statements) == 1000
+    assert s.statement("s1").stages["auction"].sold_wh == s.statement("b1").stages["auction"].bought_wh == 1000

@@ -1,11 +1,7 @@
-// Start-up: sign in with an API key, find out the key's role from the API, show that role's view.
-//
-// The API has no "who am I" endpoint, so the role is inferred from answers that change nothing:
-//   GET /communities             401: unknown key; [] : an admin (every member belongs to a community)
-//   GET /communities/{c}/orders  200: prosumer or aggregator; 403: dso; 422 (slot_start required): admin or validator
-//   POST /admin/communities {}   422 (name required): admin; 403: validator (the role check runs before the body's)
+// Start-up: sign in with an API key, ask the API whose key it is (GET /me: member id, role, community, bus,
+// chain addresses), show that role's view.
 
-import { ApiError, apiKey, clearApiKey, get, post, seg, setApiKey } from "./api.js";
+import { ApiError, apiKey, clearApiKey, get, setApiKey } from "./api.js";
 import { announce, replace } from "./dom.js";
 import { clearErrors, showError } from "./forms.js";
 import { adminView } from "./views/admin.js";
@@ -23,33 +19,21 @@ const logoutButton = document.getElementById("logout");
 let current = null;
 let clockTimer = null;
 
-async function status(call) {
-  try {
-    await call();
-    return 200;
-  } catch (error) {
-    if (error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 401) return error.status;
-    throw error;
-  }
-}
+const VIEW_OF_ROLE = { admin: "admin", prosumer: "trader", aggregator: "trader", dso: "dso", validator: "validator" };
 
-/** {role: "admin"|"trader"|"dso"|"validator", communities, community}. */
+/** {role: "admin"|"trader"|"dso"|"validator", me, communities, community} from GET /me and GET /communities. */
 export async function detectSession() {
+  const me = await get("/me"); // 401: unknown key (shown at the key field)
   const communities = await get("/communities");
-  if (!communities.length) return { role: "admin", communities, community: null };
-  const community = communities[0];
-  const orders = await status(() => get(`/communities/${seg(community.name)}/orders`));
-  if (orders === 200) return { role: "trader", communities, community };
-  if (orders === 403) return { role: "dso", communities, community };
-  const admin = await status(() => post("/admin/communities", {}));
-  return { role: admin === 403 ? "validator" : "admin", communities, community };
+  const community = me.community === null ? null : communities.find((c) => c.name === me.community) ?? null;
+  return { role: VIEW_OF_ROLE[me.role] ?? "validator", me, communities, community };
 }
 
 function describe(session) {
-  const place = session.community ? ` · community ${session.community.name}` : "";
-  if (session.role === "admin") return "Administrator";
-  if (session.role === "trader") return `Prosumer${place}`;
-  return `${session.role === "dso" ? "DSO" : "Validator"}${place}`;
+  const { me } = session;
+  if (session.role === "admin") return `Administrator · ${me.id}`;
+  const role = { prosumer: "Prosumer", aggregator: "Aggregator", dso: "DSO", validator: "Validator" }[me.role] ?? me.role;
+  return `${role} · member ${me.id} · community ${me.community}${me.bus ? ` · bus ${me.bus}` : ""}`;
 }
 
 function stopClock() {
@@ -79,9 +63,8 @@ async function showView() {
   refreshButton.hidden = false;
   logoutButton.hidden = false;
   document.body.dataset.role = session.role;
-  const onMember = (id) => { who.textContent = `${describe(session)} · member ${id}`; };
   current = session.role === "admin" ? adminView(session)
-    : session.role === "trader" ? traderView(session, { onMember }) : observerView(session);
+    : session.role === "trader" ? traderView(session) : observerView(session);
   replace(viewRoot, current.node);
   document.getElementById("main").focus();
   announce(`Signed in: ${describe(session)}.`);

@@ -7,6 +7,8 @@ import { control, form } from "../forms.js";
 import { Panel } from "../panel.js";
 import { showTime } from "../time.js";
 import { clockPanel, communityOptions } from "./common.js";
+import { contractsPanel, reviewPanel } from "./desk.js";
+import { incomePanel } from "./ledger.js";
 import { resultsPanel } from "./observer.js";
 
 // the mechanisms of this version (`transactive mechanisms`); the API checks the name and says which it knows
@@ -129,7 +131,11 @@ export function adminView(session) {
 
   const clock = clockPanel(getCommunity);
   const results = resultsPanel(getCommunity, "Slot results (full view)");
-  const loadCommunityPanels = () => Promise.all([clock.load(), results.load()]);
+  const income = incomePanel(getCommunity);
+  const review = reviewPanel(getCommunity);
+  const contracts = contractsPanel(getCommunity, session.me, { canSign: false });
+  const communityPanels = [clock, results, income, review, contracts];
+  const loadCommunityPanels = () => Promise.all(communityPanels.map((p) => p.load()));
   picker.addEventListener("change", () => {
     selected = picker.value;
     loadCommunityPanels();
@@ -139,7 +145,7 @@ export function adminView(session) {
   return {
     node: h("div", { dataset: { view: "admin" } }, toolbar,
       h("div", { class: "view-grid" }, listPanel.section, createPanel.section, memberPanel.section, clearPanel.section,
-        clock.section, results.section)),
+        communityPanels.map((p) => p.section))),
     clock,
     async load() {
       await listPanel.load();

@@ -1,5 +1,6 @@
 // The DSO view (also used by validators): recent slot results with the trades, a look-up of any slot, charts of
-// the clearing price and the traded energy, negawatt events. The DSO channel carries results, distances and grid
+// the clearing price and the traded energy, the DSO's income from grid charges, the review of listing orders,
+// bilateral contracts, negawatt events. The DSO channel carries results, distances and grid
 // charges, never an individual bid (the API enforces it; this view also shows only whitelisted trade fields).
 
 import { h, num, replace, table } from "../dom.js";
@@ -8,6 +9,8 @@ import { form } from "../forms.js";
 import { Panel } from "../panel.js";
 import { recentSlots, showTime } from "../time.js";
 import { clockPanel, marketNow } from "./common.js";
+import { contractsPanel, reviewPanel } from "./desk.js";
+import { incomePanel } from "./ledger.js";
 import { negawattPanel } from "./negawatt.js";
 import { detail, fetchResults, slotLabel, totals } from "./results.js";
 import { get, seg } from "../api.js";
@@ -62,11 +65,15 @@ export function observerView(session) {
   const clock = clockPanel(getCommunity, { wide: true });
   const results = resultsPanel(getCommunity, session.role === "dso" ? "Slot results (DSO view)" : "Slot results (full view)");
   const events = negawattPanel(getCommunity, { canOffer: false });
+  // the DSO's income and reviews (the API refuses both to validators); everyone here sees all contracts
+  const dsoPanels = session.role === "dso" ? [incomePanel(getCommunity), reviewPanel(getCommunity)] : [];
+  const contracts = contractsPanel(getCommunity, session.me, { canSign: false });
+  const panels = [clock, results, ...dsoPanels, contracts, events];
   return {
-    node: h("div", { class: "view-grid", dataset: { view: session.role } }, clock.section, results.section, events.section),
+    node: h("div", { class: "view-grid", dataset: { view: session.role } }, panels.map((p) => p.section)),
     clock,
     async load() {
-      await Promise.all([clock.load(), results.load(), events.load()]);
+      await Promise.all(panels.map((p) => p.load()));
     },
   };
 }

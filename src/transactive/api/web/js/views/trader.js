@@ -1,5 +1,6 @@
 // The prosumer view (prosumers and aggregators): the current slot, an order form, own orders, slot results with
-// charts, a meter reading form and negawatt events.
+// charts, a meter reading form, the token balance and settlement statements, a slot's ledger state, the listing
+// board, bilateral contracts and negawatt events.
 
 import { get, post, seg } from "../api.js";
 import { h, num, sideLabel, table } from "../dom.js";
@@ -8,6 +9,8 @@ import { barChart, lineChart } from "../charts.js";
 import { Panel } from "../panel.js";
 import { addSlots, isoSlot, recentSlots, showTime, slotContaining } from "../time.js";
 import { clockPanel, marketNow, newIdempotencyKey } from "./common.js";
+import { contractsPanel, listingsPanel } from "./desk.js";
+import { slotLedgerPanel, statementsPanel } from "./ledger.js";
 import { negawattPanel } from "./negawatt.js";
 import { fetchResults, ownFlows, slotLabel } from "./results.js";
 
@@ -17,7 +20,7 @@ const RECENT_SLOTS = 8;
 const OWN_SLOTS = 8;
 const SHOWN_ORDERS = 20;
 
-export function traderView(session, { onMember }) {
+export function traderView(session) {
   const community = session.community;
   const base = `/communities/${seg(community.name)}`;
   const getCommunity = () => community;
@@ -30,7 +33,6 @@ export function traderView(session, { onMember }) {
   const ordersPanel = new Panel("My orders", { wide: true });
   ordersPanel.onLoad(async () => {
     orders = await get(`${base}/orders`);
-    if (orders.length) onMember(orders[0].member);
     const recent = [...orders].sort((a, b) => (a.slot_start < b.slot_start ? 1 : -1)).slice(0, SHOWN_ORDERS);
     return table(`My latest orders (${recent.length} of ${orders.length})`, [
       { label: "Slot", value: (o) => showTime(o.slot_start) },
@@ -123,6 +125,12 @@ export function traderView(session, { onMember }) {
   meterPanel.fixed.append(meterForm);
 
   const events = negawattPanel(getCommunity, { canOffer: true });
+  const statements = statementsPanel(getCommunity, session.me);
+  const previousSlot = async () => isoSlot(addSlots(slotContaining(await marketNow(), community.slot_minutes), -1, community.slot_minutes));
+  const ledger = slotLedgerPanel(getCommunity, { slotOptions: async () => [await previousSlot()], deskStatement: true });
+  const followingSlot = async () => isoSlot(addSlots(slotContaining(await marketNow(), community.slot_minutes), 2, community.slot_minutes));
+  const listings = listingsPanel(getCommunity, session.me, { defaultSlot: followingSlot });
+  const contracts = contractsPanel(getCommunity, session.me, { canSign: true });
 
   const prefill = async () => {
     await nextSlot(orderForm);
@@ -132,11 +140,13 @@ export function traderView(session, { onMember }) {
 
   return {
     node: h("div", { class: "view-grid", dataset: { view: "prosumer" } },
-      clock.section, orderPanel.section, meterPanel.section, ordersPanel.section, resultsPanel.section, events.section),
+      clock.section, orderPanel.section, meterPanel.section, ordersPanel.section, resultsPanel.section,
+      statements.section, ledger.section, listings.section, contracts.section, events.section),
     clock,
     init: prefill,
     async load() {
-      await Promise.all([clock.load(), ordersPanel.load(), events.load()]);
+      await Promise.all([clock.load(), ordersPanel.load(), events.load(), statements.load(),
+        ledger.load(), listings.load(), contracts.load()]);
       await resultsPanel.load(); // after the orders: their slots are charted too
     },
   };
