@@ -26,6 +26,7 @@ import multiprocessing
 import pickle
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from transactive.ledger.commitments import RewardShares, result_tree
 from transactive.ledger.proofs import SlotBatch
@@ -90,7 +91,15 @@ class ParallelValidators:
         assert self._executor is not None
         payload = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
         futures = [self._executor.submit(recomputed_root, payload, rewards) for _ in range(count)]
-        return lambda: [f.result() for f in futures]
+
+        def wait() -> list[bytes]:
+            try:
+                return [f.result() for f in futures]
+            except BrokenProcessPool:  # a worker died (killed, out of memory): start afresh next time
+                self._executor = None
+                raise
+
+        return wait
 
     def cpu_seconds(self) -> float:
         """CPU seconds the live worker processes have used so far (Linux; benchmarks)."""

@@ -93,7 +93,8 @@ def test_desk_anchors_a_grid_slot_with_parallel_validators(tmp_path: Path) -> No
     buses = list(load_feeder().load_buses)
     store = open_store(data_dir=tmp_path)
     op = Operator(store, ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC)))
-    desk = LedgerDesk(store, LedgerConfig(chain_dir=tmp_path / "chain"))
+    assert not LedgerConfig().parallel_validators  # opt-in
+    desk = LedgerDesk(store, LedgerConfig(chain_dir=tmp_path / "chain", parallel_validators=True))
     try:
         op.ledger = desk
         assert desk.parallel_validators is not None
@@ -127,3 +128,20 @@ def test_desk_anchors_a_grid_slot_with_parallel_validators(tmp_path: Path) -> No
     finally:
         desk.close()
         store.close()
+
+
+def test_parallel_validators_start_afresh_after_a_worker_died(batch: SlotBatch) -> None:
+    import os
+    import signal
+    from concurrent.futures.process import BrokenProcessPool
+
+    expected = result_tree(SLOT, recompute(batch)).root
+    with ParallelValidators(1, threshold=1) as validators:
+        assert validators.submit(batch, None, 1)() == [expected]
+        executor = validators._executor
+        pid = next(iter(executor._processes))  # type: ignore[union-attr]
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(BrokenProcessPool):
+            for _ in range(50):  # the pool notices the dead worker on its next use
+                validators.submit(batch, None, 1)()
+        assert validators.submit(batch, None, 1)() == [expected]  # a new worker
