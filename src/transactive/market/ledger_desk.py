@@ -136,8 +136,8 @@ class LedgerDesk:
         self.lock = threading.RLock()  # one chain writer at a time (the embedded chain is single-threaded)
         # signature checks of large batches in worker processes (started on the first batch of >= 2,048 orders)
         self.pool: WorkerPool | None = WorkerPool(start_method="forkserver")
-        # the validators other than the slot's auctioneer recompute a large slot side by side in these
-        # processes (started on the first large slot, or by warm_up)
+        # opt-in (LedgerConfig.parallel_validators): the validators other than the slot's auctioneer recompute
+        # a large slot side by side in these processes (started on the first large slot, or by warm_up)
         self.parallel_validators: ParallelValidators | None = (
             ParallelValidators(config.validators - 1) if config.parallel_validators and config.validators > 1
             else None)
@@ -404,8 +404,9 @@ class LedgerDesk:
                        ) -> tuple[tuple[ResultEntry, ...], list[bytes]]:
         """Every validator's recomputation of a committed batch: ``(the auctioneer's entries, every validator's
         root)``. Each verifies every signature itself. The auctioneer recomputes in this process and reuses
-        its own clearing from before the commit (``precleared``); for a large slot the other validators run
-        at the same time in the validator processes, else one after the other here."""
+        its own clearing from before the commit (``precleared``); the others run one after the other here
+        (their signature checks in the desk's pool while they clear), or, with ``parallel_validators`` and a
+        large slot, at the same time in those worker processes."""
         n = len(self.validators)
         mine = auctioneer_index(batch.slot, n)
         pending = None
