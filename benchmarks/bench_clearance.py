@@ -93,9 +93,10 @@ def run(n: int, slot: int, naive_sample: int, pool: WorkerPool | None) -> None:
     result_tree(slot, entries)
     times["1 validator: result root"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_now(pool)
     answers = [v.endorse(batch) for v in validators]
     times["4 validators: recompute + root + sign"] = time.perf_counter() - t0
+    validators_cpu = cpu_now(pool) - c0
     t0 = time.perf_counter()
     collected = collect(batch, answers, validators=dep.validators, k=K)
     times["compare roots (3-of-4)"] = time.perf_counter() - t0
@@ -103,6 +104,7 @@ def run(n: int, slot: int, naive_sample: int, pool: WorkerPool | None) -> None:
     submit(chain, dep.slots, collected, [dep.validators[(slot + 1) % 4]], K)
     times["miner: submit_result"] = time.perf_counter() - t0
     assert chain.call(dep.slots, "slots", slot)[6] == collected.result_root
+    commit_endorse = sum(v for k, v in times.items() if not k.startswith("1 validator"))
 
     fast_one = times["1 validator: verify + clear"] + times["1 validator: result root"]
     sample = list(batch.orders[:naive_sample])
@@ -116,6 +118,10 @@ def run(n: int, slot: int, naive_sample: int, pool: WorkerPool | None) -> None:
         print(f"{step:<42} {seconds:>8.3f}")
     print(f"{'one validator, naive (eth-account, extrap.)':<42} {naive_one:>8.3f}   ratio naive/fast "
           f"{naive_one / fast_one:.1f}")
+    print(f"{'commit + endorse (auctioneer, 4 val., submit)':<42} {commit_endorse:>8.3f}   goal <= 2 s: "
+          f"{'met' if commit_endorse <= 2.0 else 'NOT met'}; the 4 validators used {validators_cpu:.2f} CPU s "
+          f"(this process + pool workers; /2 = {validators_cpu / 2:.2f} s on 2 free cores); load average "
+          f"{os.getloadavg()[0]:.1f}")
     chain.close()
 
 
@@ -145,9 +151,10 @@ def round_times(chain: EmbeddedChain, dep: Deployment, batch: SlotBatch, pool: W
     t0 = time.perf_counter()
     result_tree(slot, entries)
     times["1 validator: result root"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_now(pool)
     answers = [v.endorse(batch) for v in validators]
     times["4 validators: recompute + root + sign"] = time.perf_counter() - t0
+    validators_cpu = cpu_now(pool) - c0
     t0 = time.perf_counter()
     collected = collect(batch, answers, validators=dep.validators, k=K)
     times["compare roots (3-of-4)"] = time.perf_counter() - t0
@@ -156,6 +163,7 @@ def round_times(chain: EmbeddedChain, dep: Deployment, batch: SlotBatch, pool: W
     times["miner: submit_result"] = time.perf_counter() - t0
     times["commit + endorse (all of the above but rows 2-3)"] = sum(
         v for k, v in times.items() if not k.startswith("1 validator"))
+    times["4 validators: CPU s (this process + pool workers)"] = validators_cpu
     return times, len(entries)
 
 
@@ -183,6 +191,11 @@ def run_grid(n: int, slot: int, pool: WorkerPool | None) -> None:
     for step, seconds in times.items():
         print(f"{step:<50} {base[step]:>10.3f} {seconds:>15.3f} {seconds / max(base[step], 1e-9):>6.1f}")
     chain.close()
+
+
+def cpu_now(pool: WorkerPool | None) -> float:
+    """CPU seconds used so far by this process and the pool's live workers (Linux ``/proc``)."""
+    return time.process_time() + (pool.cpu_seconds() if pool is not None else 0.0)
 
 
 def _noop(items: list[int]) -> list[int]:
