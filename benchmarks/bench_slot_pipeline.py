@@ -46,7 +46,6 @@ from transactive.ledger.commitments import ResultEntry
 from transactive.ledger.signing import Signer
 from transactive.market import ManualClock, Operator
 from transactive.market.ledger_desk import LedgerConfig, LedgerDesk, claims_to_make
-from transactive.settlement.slot_settlement import settle_input
 from transactive.store import OrderRecord, SqlStore, open_store
 from transactive.store import _tables as t
 
@@ -140,7 +139,7 @@ def run(desk: LedgerDesk, op: Operator, store: SqlStore, community: str, claims:
     stages["settlement: input from readings + postings"] = time.perf_counter() - t0
     cpu["settlement: input from readings + postings"] = time.process_time() - c0
     if claims is not None:  # set-up: enrol the sampled accounts (not timed)
-        _, postings = settle_input(prepared.document["input"])
+        postings = desk.settlement_postings(prepared.document["input"])
         debits, credits = claims_to_make([ResultEntry(p.address, p.energy_wh, p.amount_micro) for p in postings],
                                          claims)
         owners = {a.address: a.member for a in store.chain_accounts(community)}

@@ -13,13 +13,22 @@ import pytest
 
 from transactive.cli import main
 from transactive.ledger.audit import SlotArchive, verify_archive
-from transactive.ledger.chain import Contract
+from transactive.ledger.chain import ChainRevert, Contract
+from transactive.ledger.commitments import SettlementTree
 from transactive.ledger.compiler import load_artifact
+from transactive.ledger.constants import SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE
 from transactive.ledger.embedded import EmbeddedChain
 from transactive.ledger.statements import Posting, StatementJournal, batch_ref
 from transactive.market.multi_settlement import ACCOUNTS, REWARD_ACCOUNTS, STAGES
 from transactive.sim.day import DAY_ACCOUNTS, DayConfig, DayConfigError, DayResult, run_day
-from transactive.sim.day_ledger import STARTING_ACCOUNT_MICRO, STARTING_PROSUMER_MICRO, slot_postings
+from transactive.sim.day_ledger import (
+    DAY_MARKER,
+    MARKET_ACCOUNTS,
+    STARTING_ACCOUNT_MICRO,
+    STARTING_PROSUMER_MICRO,
+    market_account_address,
+    slot_postings,
+)
 from transactive.sim.report import PLOTS, write_report
 from transactive.units import energy_to_wh
 
@@ -193,6 +202,56 @@ def test_the_audit_detects_an_edited_statement_batch(day: tuple[DayResult, Path]
     assert found.expected.startswith("0x" + batch_ref("slot 0", rows, slot=0).hex())
 
 
+def test_every_slot_paid_by_a_token_batch_is_marked_settled_and_cannot_settle_again(
+    day: tuple[DayResult, Path], tmp_path: Path
+) -> None:
+    """The day pays each anchored slot with EnergyToken.settle and marks it SETTLED on MarketSlots with that
+    batch's reference; settle_batch then reverts even though the payers approve MarketSlots."""
+    _, out = day
+    ledger = _tampered(out, tmp_path)
+    slots = _contract(out, "slots", "MarketSlots")
+    marked = {line.slot: line.ref for line in StatementJournal(ledger).read()[1]
+              if line.slot is not None and line.postings}
+    assert sorted(marked) == list(range(CONFIG.n_slots))
+    archive = SlotArchive(ledger)
+    chain = EmbeddedChain(ledger / "chain")
+    try:
+        for slot, ref in marked.items():
+            record = chain.call(slots, "slots", slot)
+            assert record[SLOT_STATE] == SETTLED and bytes(record[SLOT_OFF_CHAIN_REF]) == ref
+        batch = archive.load(0)[0]
+        tree = SettlementTree.build([e.values(0) for e in batch.results])
+        with pytest.raises(ChainRevert, match="not CLEARED"):
+            chain.transact(slots, "settle_batch", 0, [(a, e, m) for _, a, e, m in tree.rows])
+    finally:
+        chain.close()
+
+
+def test_the_audit_checks_the_slot_is_marked_with_its_batch_reference(
+    day: tuple[DayResult, Path], tmp_path: Path
+) -> None:
+    _, out = day
+    ledger = _tampered(out, tmp_path)
+    journal = StatementJournal(ledger)
+    lines = journal.batches_path.read_text().splitlines()
+    first = json.loads(lines[0])
+    original = first["ref"]
+    first["ref"] = "0x" + "42" * 32  # as if another batch (never marked on the slot) had settled slot 0
+    journal.batches_path.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    found = verify_archive(ledger)
+    assert found is not None and found.slot == 0 and found.what == "auction postings (batch slot 0)"
+    assert found.found == f"state {SETTLED}, reference {original}"
+
+
+def test_market_accounts_are_keyless_hash_addresses() -> None:
+    """Each market account's address is the last 20 bytes of keccak256 of a public string (no private key)."""
+    from eth_utils import keccak, to_checksum_address
+
+    for name in MARKET_ACCOUNTS:
+        expected = to_checksum_address(keccak(text=f"transactive-day/account/{name}")[-20:])
+        assert market_account_address(name) == expected
+
+
 def test_the_report_folder_has_the_page_and_the_plots(day: tuple[DayResult, Path]) -> None:
     _, out = day
     page = (out / "index.html").read_text()
@@ -246,6 +305,15 @@ def test_bad_day_options_name_the_field(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["day", "--slots", "1", "--out", str(tmp_path), "--profiles", "synthetic"]) == 2
     assert "out_dir" in capsys.readouterr().err
     assert (tmp_path / "ledger" / "mine.txt").exists()
+    # a service's data directory also has a ledger.json (and its chain, keys, database): never deleted
+    service = tmp_path / "service"
+    (service / "ledger" / "chain").mkdir(parents=True)
+    (service / "ledger" / "ledger.json").write_text('{"format": "transactive.ledger-archive/1"}')
+    (service / "ledger" / "chain" / "keys").write_text("secret")
+    assert main(["day", "--slots", "1", "--out", str(service), "--profiles", "synthetic"]) == 2
+    err = capsys.readouterr().err
+    assert "out_dir" in err and DAY_MARKER in err
+    assert (service / "ledger" / "chain" / "keys").read_text() == "secret"
 
 
 def test_a_whole_day_puts_the_event_at_the_evening_peak() -> None:

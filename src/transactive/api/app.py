@@ -245,6 +245,7 @@ def create_app(settings: Settings) -> FastAPI:
     service = Service(settings)
     op = service.operator
     desk = NegawattDesk(op)
+    service.cycle.tasks.append(desk.process_due)  # events cleared when offers close, settled after the window
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -258,6 +259,7 @@ def create_app(settings: Settings) -> FastAPI:
                   description="Peer-to-peer energy trading: communities, orders, slots and results. "
                               "Errors: `{\"error\": {\"field\", \"message\"}}`. See docs/api.md.")
     app.state.service = service
+    app.state.negawatt_desk = desk
     _errors.install(app)
 
     app.add_middleware(_BodyLimit)
@@ -411,7 +413,9 @@ def create_app(settings: Settings) -> FastAPI:
     # ------------------------------------------------------------------------------ multi-settlement desk
     from transactive.api import _multi_routes  # lazily: it imports this module's Caller
 
-    app.state.multi_desk = MultiDesk(op, service.store)  # the operator's hook: settle, views
+    # signs in the chain's EIP-712 domain when the ledger runs; its settle endpoint answers the ledger's settlement
+    app.state.multi_desk = MultiDesk(op, service.store)
+    service.cycle.tasks.append(app.state.multi_desk.process_due)  # without a chain: settles at the deadline
     _multi_routes.register(app, app.state.multi_desk)
 
     mount_web_app(app)  # the web app at /app (docs/webapp.md), / redirects there

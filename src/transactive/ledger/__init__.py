@@ -6,7 +6,10 @@ On-chain half:
 * :mod:`transactive.ledger.chain` -- the engine seam (``Chain`` protocol, ABI helpers, ``ChainRevert``);
 * :mod:`transactive.ledger.embedded` / :mod:`transactive.ledger.rpc` -- embedded py-evm chain persisted to a
   data directory / any Ethereum JSON-RPC node; :mod:`transactive.ledger.connect` picks one;
-* :mod:`transactive.ledger.compiler` -- Vyper contracts in ``contracts/``, compiled and cached by source hash.
+* :mod:`transactive.ledger.compiler` -- Vyper contracts in ``contracts/``, compiled and cached by source hash;
+* :mod:`transactive.ledger.constants` -- the contracts' role bits, slot states, modes and slot record fields
+  (the only Python copy; import-light);
+* :mod:`transactive.ledger.deploy` -- deploying the contract suite (tests, benchmarks, the simulated day).
 
 Off-chain half:
 
@@ -35,7 +38,7 @@ Off-chain half:
 * :mod:`transactive.ledger.channels` -- what the prosumer and DSO channels may see of a slot.
 
 The formats are specified in ``docs/ledger.md``. Importing it needs the ``ledger`` extra (except
-:mod:`~transactive.ledger.channels`, which the service imports).
+:mod:`~transactive.ledger.channels` and :mod:`~transactive.ledger.constants`, which the service imports).
 """
 
 from __future__ import annotations

@@ -38,7 +38,9 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    its accounts join the accounts of 7). A journaled batch that names a market slot settles that slot's
    endorsed result: its ``auction`` postings must equal the stored result entries plus the slot's rewards
    (``floor(D x_A)`` to its auctioneer, ``floor(D x_M)`` to its miner), account by account, one batch per
-   slot, and every archived slot that moves money must have one (``auction postings <account>``).
+   slot, and every archived slot that moves money must have one (``auction postings <account>``); the slot
+   must be SETTLED on ``MarketSlots`` by ``mark_settled_off_contract`` with that batch's reference (so
+   ``settle_batch`` cannot move its money a second time; ``auction postings (batch <label>)``).
 
 Exit codes of the command: 0 clean, 1 a discrepancy, 2 unreadable input (missing or malformed manifest or
 batch file, missing chain).
@@ -48,7 +50,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,6 +64,7 @@ from transactive.ledger.attributes import check_attributes
 from transactive.ledger.chain import Chain, Contract, contract_at
 from transactive.ledger.clearance import ClearanceError, recompute
 from transactive.ledger.commitments import RewardShares, result_tree
+from transactive.ledger.constants import MODE_BATCH, MODE_CLAIMS, SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE
 from transactive.ledger.eip712 import endorsement_digest
 from transactive.ledger.endorsement import valid_endorsements
 from transactive.ledger.orders_codec import verify_orders
@@ -75,7 +80,6 @@ from transactive.ledger.statements import (
 
 ARCHIVE_FORMAT = "transactive.ledger-archive/1"
 EXIT_CLEAN, EXIT_DISCREPANCY, EXIT_UNREADABLE = 0, 1, 2
-SETTLED, MODE_BATCH, MODE_CLAIMS = 4, 1, 2
 
 __all__ = ["ARCHIVE_FORMAT", "AuditInputError", "Discrepancy", "SlotArchive", "verify_archive"]
 
@@ -122,7 +126,9 @@ class SlotArchive:
                      "mintedMicro": 0, "burnedMicro": 0})
 
     def _write(self, manifest: dict[str, Any]) -> None:
-        self.manifest_path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+        """Replace the manifest atomically: a temporary file in the same folder, flushed to disk, renamed
+        over ``ledger.json`` and the folder synced, so a crash leaves the old or the new manifest whole."""
+        write_atomic(self.manifest_path, json.dumps(manifest, indent=1) + "\n")
 
     def manifest(self) -> dict[str, Any]:
         try:
@@ -190,6 +196,26 @@ class SlotArchive:
         if batch.slot != slot:
             raise AuditInputError(f"{path} holds slot {batch.slot}")
         return batch, data
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` so that a reader or a crash sees the old content or the new,
+    never a part: temporary file in the same folder, fsync, ``os.replace``, fsync of the folder."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def _entry(e: Any) -> str:
@@ -389,9 +415,6 @@ def _check_settled_slots(
                                "a second one")
         seen.add(s)
         record = chain.call(slots, "slots", s)
-        if int(record[0]) == SETTLED:  # its money would move twice
-            return Discrepancy(s, f"auction postings (batch {line.label})", "the slot settled once",
-                               "also settled by MarketSlots.settle_batch")
         rewards: dict[str, int] = {}
         if int(record[1]) == MODE_BATCH:
             debits = -sum(e.amount_micro for e in batch.results if e.amount_micro < 0)
@@ -404,6 +427,14 @@ def _check_settled_slots(
         finding = check_auction_postings(line, entries, rewards)
         if finding is not None:
             return Discrepancy(s, *finding)
+        marked = bytes(record[SLOT_OFF_CHAIN_REF])
+        state = int(record[SLOT_STATE])
+        moves = any(p.amount_micro for p in line.postings)
+        if moves and (state != SETTLED or marked != line.ref):  # else settle_batch could move it again
+            found = ("settled by MarketSlots.settle_batch" if state == SETTLED and marked == bytes(32)
+                     else f"state {state}, reference {hex0x(marked)}")
+            return Discrepancy(s, f"auction postings (batch {line.label})",
+                               f"the slot marked settled off contract with reference {hex0x(line.ref)}", found)
     if seen:
         for batch in batches:
             if batch.slot not in seen and any(e.amount_micro for e in batch.results):

@@ -105,6 +105,29 @@ class Chain(Protocol):
     def close(self) -> None: ...
 
 
+class KeyedSender:
+    """What both engines share: the keys they sign transactions with (``_key_of``: checksummed address ->
+    private key) and the plain ether transfer; a subclass provides ``_send``."""
+
+    _key_of: dict[str, bytes]
+
+    def _send(self, sender: str | None, to: str | None, data: bytes, value: int = 0) -> Receipt:
+        raise NotImplementedError
+
+    def private_key(self, address: str) -> bytes:
+        return self._key_of[to_checksum_address(address)]
+
+    def add_key(self, private_key: bytes) -> str:
+        """Let this chain sign transactions for ``private_key`` too (e.g. a custodial member key); its address."""
+        address = address_of(private_key)
+        self._key_of[address] = bytes(private_key)
+        return address
+
+    def send_value(self, to: str, wei: int, sender: str | None = None) -> Receipt:
+        """A plain ether transfer of ``wei`` to ``to`` (gas money for a key added with :meth:`add_key`)."""
+        return self._send(sender, to, b"", value=wei)
+
+
 def contract_at(name: str, address: str) -> Contract:
     """The deployed contract ``name`` (``Registry``, ``EnergyToken``, ``MarketSlots``, ...) at ``address``,
     with the ABI of the packaged source."""

@@ -30,11 +30,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from transactive.ledger.constants import ROLE_ADMIN, ROLE_AGGREGATOR, ROLE_DSO, ROLE_PROSUMER, ROLE_VALIDATOR
+
 if TYPE_CHECKING:  # import-light: the service uses this module without the ledger extra installed
     from transactive.ledger.proofs import SlotBatch
     from transactive.result import ClearingResult
 
-ROLE_PROSUMER, ROLE_AGGREGATOR, ROLE_DSO, ROLE_VALIDATOR, ROLE_ADMIN = 1, 2, 4, 8, 16
 PROSUMER_CHANNEL_ROLES = ROLE_PROSUMER | ROLE_AGGREGATOR | ROLE_VALIDATOR | ROLE_ADMIN
 DSO_FORMAT = "transactive.dso-view/1"
 PROSUMER_FORMAT = "transactive.prosumer-view/1"

@@ -65,6 +65,7 @@ from transactive.ledger.commitments import (
     result_tree,
     settle_entries,
 )
+from transactive.ledger.constants import CLEARED, FOR_SALE, MODE_BATCH, MODE_CLAIMS, ROLE_DSO, ZERO_ADDRESS
 from transactive.ledger.eip712 import Domain
 from transactive.ledger.endorsement import endorse, valid_endorsements
 from transactive.ledger.orders_codec import (
@@ -104,8 +105,6 @@ __all__ = [
 ]
 
 
-MODE_BATCH, MODE_CLAIMS = 1, 2
-FOR_SALE, CLEARED, DISPUTED = 1, 3, 6
 
 
 class ClearanceError(ValueError):
@@ -252,9 +251,6 @@ def slot_rewards(chain: Chain, slots: Contract, slot: int) -> RewardShares | Non
     if mode == MODE_CLAIMS:
         return RewardShares(int(record[7]), int(record[8]), auctioneer=str(record[2]))
     return None
-
-
-ROLE_DSO = 4
 
 
 def check_members(
@@ -488,19 +484,40 @@ def dispute_if_wrong(chain: Chain, slots: Contract, batch: SlotBatch, validator:
 
 
 def resolve_dispute(
-    chain: Chain, slots: Contract, batch: SlotBatch, validators: Sequence[Validator], *, k: int, admin: str
+    chain: Chain,
+    slots: Contract,
+    batch: SlotBatch,
+    validators: Sequence[Validator],
+    *,
+    k: int,
+    admin: str,
+    miner: str | None = None,
 ) -> Collected:
     """The consortium admin's resolution of a DISPUTED slot with a re-endorsed root: every validator
     recomputes and signs again, the root with ``k`` agreeing signatures is accepted on chain
     (``resolve_dispute``); the returned comparison names the dissenters (e.g. the colluders). To reject
-    the result instead, the admin calls ``cancel_slot`` (escrow becomes withdrawable)."""
+    the result instead, the admin calls ``cancel_slot`` (escrow becomes withdrawable).
+
+    When the accepted root corrects the one on chain, the slot's miner (who earns the miner reward)
+    becomes ``miner`` -- by default the first agreeing validator, in ``validators`` order, other than the
+    validator that submitted the wrong root; its signature is among the ``k`` sent. Confirming the same
+    root keeps the slot's miner."""
     rewards = slot_rewards(chain, slots, batch.slot)
     answers = [v.endorse(batch, rewards) for v in validators]
     collected = collect(batch, answers, validators=[v.address for v in validators], k=k)
     if collected.result_root is None:
         raise ClearanceError(f"slot {batch.slot}: fewer than {k} validators agree on a result root")
-    chain.transact(slots, "resolve_dispute", batch.slot, collected.result_root, list(collected.signatures[:k]),
-                   sender=admin)
+    record = chain.call(slots, "slots", batch.slot)
+    previous = str(record[3]).lower()
+    pairs = list(zip(collected.signers, collected.signatures, strict=True))
+    named = ZERO_ADDRESS
+    if collected.result_root != bytes(record[6]):
+        named = miner or next((v for v, _ in pairs if v.lower() != previous), "")
+        if not named:
+            raise ClearanceError(f"slot {batch.slot}: no endorser of the correct root other than the old miner")
+        pairs.sort(key=lambda p: p[0].lower() != named.lower())  # the named miner's signature is sent
+    chain.transact(slots, "resolve_dispute", batch.slot, collected.result_root, [sig for _, sig in pairs[:k]],
+                   named, sender=admin)
     return collected
 
 

@@ -40,6 +40,7 @@ from eth_utils.address import to_canonical_address, to_checksum_address
 from transactive.ledger.chain import (
     ChainRevert,
     Contract,
+    KeyedSender,
     Log,
     Receipt,
     address_of,
@@ -122,7 +123,7 @@ def _chain_class() -> Any:
     )
 
 
-class EmbeddedChain:
+class EmbeddedChain(KeyedSender):
     """In-process py-evm chain; ``data_dir`` persists it (``None``: in memory)."""
 
     def __init__(self, data_dir: str | Path | None = None, n_accounts: int = 12) -> None:
@@ -176,9 +177,6 @@ class EmbeddedChain:
     def accounts(self) -> tuple[str, ...]:
         return self._accounts
 
-    def private_key(self, address: str) -> bytes:
-        return self._key_of[to_checksum_address(address)]
-
     def block_number(self) -> int:
         return int(self._chain.get_canonical_head().block_number)
 
@@ -218,16 +216,6 @@ class EmbeddedChain:
 
     def transact(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Receipt:
         return self._send(sender, contract.address, encode_call(contract.abi, fn, args))
-
-    def add_key(self, private_key: bytes) -> str:
-        """Let this chain sign transactions for ``private_key`` too (e.g. a custodial member key); its address."""
-        address = address_of(private_key)
-        self._key_of[address] = bytes(private_key)
-        return address
-
-    def send_value(self, to: str, wei: int, sender: str | None = None) -> Receipt:
-        """A plain ether transfer of ``wei`` to ``to`` (gas money for a key added with :meth:`add_key`)."""
-        return self._send(sender, to, b"", value=wei)
 
     # -- internals -----------------------------------------------------------------------------------
     def _call(self, sender: str, to: bytes, data: bytes) -> bytes:

@@ -263,6 +263,25 @@ def _hash_list(items: Any, what: str) -> list[bytes]:
     return [from_hex(x, 32, what=what) for x in items]
 
 
+def _signed_leaf(what: str, message: Any, signature: bytes, value: Any, *, slot: int, domain: Domain) -> bytes:
+    """The leaf of a signed order tree record (an order or an attributes record, ``what``): its ``value`` must
+    be ``[struct hash]`` of the ``message``, the message for ``slot`` and signed by its trader under
+    ``domain``; :class:`ProofError` says which of these fails."""
+    struct_hash = message.struct_hash()
+    if not isinstance(value, list) or len(value) != 1 or from_hex(value[0], 32) != struct_hash:
+        raise ProofError(f"value is not the struct hash of the {what} fields")
+    if message.slot != slot:
+        raise ProofError(f"the {what} {'is' if what == 'order' else 'are'} for slot {message.slot}, "
+                         f"the proof for slot {slot}")
+    try:
+        signer = recover_address_bytes(message.digest(domain), signature)
+    except SignatureError as exc:
+        raise ProofError(f"bad {what} signature: {exc}") from exc
+    if signer != message.trader_bytes:
+        raise ProofError(f"the {what} signature is not the trader's under this domain")
+    return leaf_hash_of_encoded(struct_hash)
+
+
 def verify_proof(doc: Mapping[str, Any], *, expected_root: bytes | None = None) -> str:
     """Check an inclusion proof; return a one-line summary, raise :class:`ProofError` saying what failed.
 
@@ -282,36 +301,13 @@ def verify_proof(doc: Mapping[str, Any], *, expected_root: bytes | None = None) 
         value = doc["value"]
         if kind == "order":
             order = SignedOrder.from_json(doc["order"])
-            m = order.message
-            struct_hash = m.struct_hash()
-            if not isinstance(value, list) or len(value) != 1 or from_hex(value[0], 32) != struct_hash:
-                raise ProofError("value is not the struct hash of the order fields")
-            if m.slot != slot:
-                raise ProofError(f"the order is for slot {m.slot}, the proof for slot {slot}")
-            try:
-                signer = recover_address_bytes(m.digest(domain), order.signature)
-            except SignatureError as exc:
-                raise ProofError(f"bad order signature: {exc}") from exc
-            if signer != m.trader_bytes:
-                raise ProofError("the order signature is not the trader's under this domain")
-            computed_leaf = leaf_hash_of_encoded(struct_hash)
-            who = f"order of {m.trader} nonce {m.nonce}"
+            computed_leaf = _signed_leaf("order", order.message, order.signature, value, slot=slot, domain=domain)
+            who = f"order of {order.message.trader} nonce {order.message.nonce}"
         elif kind == "attributes":
             record = SignedAttributes.from_json(doc["attributes"])
-            a = record.message
-            struct_hash = a.struct_hash()
-            if not isinstance(value, list) or len(value) != 1 or from_hex(value[0], 32) != struct_hash:
-                raise ProofError("value is not the struct hash of the attributes fields")
-            if a.slot != slot:
-                raise ProofError(f"the attributes are for slot {a.slot}, the proof for slot {slot}")
-            try:
-                signer = recover_address_bytes(a.digest(domain), record.signature)
-            except SignatureError as exc:
-                raise ProofError(f"bad attributes signature: {exc}") from exc
-            if signer != a.trader_bytes:
-                raise ProofError("the attributes signature is not the trader's under this domain")
-            computed_leaf = leaf_hash_of_encoded(struct_hash)
-            who = f"attributes of {a.trader} (bus {a.bus!r})"
+            computed_leaf = _signed_leaf("attributes", record.message, record.signature, value, slot=slot,
+                                         domain=domain)
+            who = f"attributes of {record.message.trader} (bus {record.message.bus!r})"
         elif kind == "result":
             if not isinstance(value, list) or len(value) != 4:
                 raise ProofError("a result value is [slot, account, energyWh, amountMicro]")

@@ -23,6 +23,7 @@ from eth_utils.address import to_checksum_address
 from transactive.ledger.chain import (
     ChainRevert,
     Contract,
+    KeyedSender,
     Log,
     Receipt,
     address_of,
@@ -59,7 +60,7 @@ def _revert_data(error: Any) -> bytes | None:
     return None
 
 
-class RpcChain:
+class RpcChain(KeyedSender):
     """The ledger's chain seam over JSON-RPC (web3.py HTTP transport)."""
 
     def __init__(
@@ -111,9 +112,6 @@ class RpcChain:
     def accounts(self) -> tuple[str, ...]:
         return self._accounts
 
-    def private_key(self, address: str) -> bytes:
-        return self._key_of[to_checksum_address(address)]
-
     def block_number(self) -> int:
         return int(self._rpc("eth_blockNumber", []), 16)
 
@@ -163,16 +161,6 @@ class RpcChain:
                 raise RpcError(f"eth_call: {response['error']}")
             raise ChainRevert(revert_reason(revert))
         return bytes.fromhex(str(response["result"])[2:])
-
-    def add_key(self, private_key: bytes) -> str:
-        """Sign transactions for ``private_key`` too (e.g. a custodial member key); returns its address."""
-        address = address_of(private_key)
-        self._key_of[address] = bytes(private_key)
-        return address
-
-    def send_value(self, to: str, wei: int, sender: str | None = None) -> Receipt:
-        """A plain ether transfer of ``wei`` to ``to`` (gas money for a key added with :meth:`add_key`)."""
-        return self._send(sender, to, b"", value=wei)
 
     def _send(self, sender: str | None, to: str | None, data: bytes, value: int = 0) -> Receipt:
         sender = to_checksum_address(sender) if sender else self._accounts[0]

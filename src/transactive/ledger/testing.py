@@ -1,5 +1,6 @@
-"""Test and benchmark support for the ledger: a hardhat node on loopback, a deployed contract suite, and
-EIP-712 endorsement signing with the standard ``eth_account`` implementation.
+"""Test and benchmark support for the ledger: a hardhat node on loopback, the deployed contract suite
+(re-exported from :mod:`transactive.ledger.deploy`, the constants from :mod:`transactive.ledger.constants`),
+and EIP-712 endorsement signing with the standard ``eth_account`` implementation.
 
 ``HardhatNode`` installs hardhat with ``scripts/setup-hardhat.sh`` (npm registry, into ``.hardhat/``) and
 runs ``hardhat node`` on a free loopback port; :func:`node_unavailable_reason` says why it cannot (no node
@@ -13,21 +14,39 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 
-from transactive.ledger.chain import Chain, Contract
-from transactive.ledger.compiler import load_artifact
+from transactive.ledger.constants import (
+    CANCELLED,
+    CLEARED,
+    CLOSE,
+    DISPUTED,
+    FOR_SALE,
+    MODE_BATCH,
+    MODE_CLAIMS,
+    RESERVE_NOT_MET,
+    ROLE_ADMIN,
+    ROLE_AGGREGATOR,
+    ROLE_DSO,
+    ROLE_MARKET,
+    ROLE_PROSUMER,
+    ROLE_VALIDATOR,
+    SETTLED,
+)
+from transactive.ledger.deploy import Deployment, bus, deploy_suite
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SETUP_SCRIPT = PROJECT_ROOT / "scripts" / "setup-hardhat.sh"
 
-ROLE_PROSUMER, ROLE_AGGREGATOR, ROLE_DSO, ROLE_VALIDATOR, ROLE_ADMIN, ROLE_MARKET = 1, 2, 4, 8, 16, 32
-CLOSE, FOR_SALE, RESERVE_NOT_MET, CLEARED, SETTLED, CANCELLED, DISPUTED = 0, 1, 2, 3, 4, 5, 6
-MODE_BATCH, MODE_CLAIMS = 1, 2
+__all__ = [
+    "CANCELLED", "CLEARED", "CLOSE", "DISPUTED", "FOR_SALE", "MODE_BATCH", "MODE_CLAIMS", "RESERVE_NOT_MET",
+    "ROLE_ADMIN", "ROLE_AGGREGATOR", "ROLE_DSO", "ROLE_MARKET", "ROLE_PROSUMER", "ROLE_VALIDATOR", "SETTLED",
+    "Deployment", "HardhatNode", "bus", "deploy_suite", "endorsement_typed_data", "node_unavailable_reason",
+    "sign_endorsement",
+]
 
 
 def node_unavailable_reason() -> str | None:
@@ -87,81 +106,6 @@ class HardhatNode:
 
 def _env() -> dict[str, str]:
     return dict(os.environ)
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """The contract suite on one chain, with the accounts' roles.
-
-    Accounts: 0 admin; 1-4 validators (threshold 3 of 4); 5 aggregator; 6 DSO; 7-11 prosumers.
-    """
-
-    chain: Chain
-    registry: Contract
-    token: Contract
-    slots: Contract
-    auction: Contract
-
-    @property
-    def admin(self) -> str:
-        return self.chain.accounts[0]
-
-    @property
-    def validators(self) -> tuple[str, ...]:
-        return self.chain.accounts[1:5]
-
-    @property
-    def aggregator(self) -> str:
-        return self.chain.accounts[5]
-
-    @property
-    def dso(self) -> str:
-        return self.chain.accounts[6]
-
-    @property
-    def prosumers(self) -> tuple[str, ...]:
-        return self.chain.accounts[7:12]
-
-
-def bus(name: str) -> bytes:
-    """A feeder bus name as bytes32 (right-padded UTF-8)."""
-    raw = name.encode()
-    if len(raw) > 32:
-        raise ValueError("bus name longer than 32 bytes")
-    return raw.ljust(32, b"\x00")
-
-
-def deploy_suite(chain: Chain, auctioneer_ppm: int = 10_000, miner_ppm: int = 10_000) -> Deployment:
-    """Deploy Registry, EnergyToken, MarketSlots and NegawattAuction and register the accounts.
-
-    Default reward shares X^A = X^M = 1% (seed 001's case study). Every prosumer and the aggregator get
-    1,000 tokens and approve MarketSlots and NegawattAuction without limit.
-    """
-    accounts = chain.accounts
-    if len(accounts) < 12:
-        raise ValueError("deploy_suite needs 12 accounts")
-    registry = chain.deploy(load_artifact("Registry"))
-    token = chain.deploy(load_artifact("EnergyToken"), registry.address, "Transactive Energy Token", "TET")
-    slots = chain.deploy(
-        load_artifact("MarketSlots"), registry.address, token.address, auctioneer_ppm, miner_ppm
-    )
-    auction = chain.deploy(load_artifact("NegawattAuction"), registry.address, token.address)
-    dep = Deployment(chain=chain, registry=registry, token=token, slots=slots, auction=auction)
-    for v in dep.validators:
-        chain.transact(registry, "set_member", v, ROLE_VALIDATOR | ROLE_PROSUMER, bus("validator"))
-    chain.transact(registry, "set_threshold", 3)
-    chain.transact(registry, "set_member", dep.aggregator, ROLE_AGGREGATOR, bus("aggregator"))
-    chain.transact(registry, "set_member", dep.dso, ROLE_DSO, bus("substation"))
-    for i, p in enumerate(dep.prosumers):
-        chain.transact(registry, "set_member", p, ROLE_PROSUMER, bus(f"bus-{i + 1}"))
-    chain.transact(registry, "set_member", slots.address, ROLE_MARKET, bus(""))
-    chain.transact(registry, "set_member", auction.address, ROLE_MARKET, bus(""))
-    max_uint = 2**256 - 1
-    for holder in (*dep.prosumers, dep.aggregator, *dep.validators):
-        chain.transact(token, "mint", holder, 1_000 * 10**6)
-        chain.transact(token, "approve", slots.address, max_uint, sender=holder)
-        chain.transact(token, "approve", auction.address, max_uint, sender=holder)
-    return dep
 
 
 def endorsement_typed_data(chain_id: int, verifying_contract: str, slot: int, order_root: bytes,

@@ -1,11 +1,15 @@
 """The market cycle: a background thread that clears every slot as soon as its quotation window closes, and,
-when the service runs a ledger, anchors cleared slots and settles them against meter readings."""
+when the service runs a ledger, anchors cleared slots and settles each slot once (the whole seed-001 sequence
+when it has contracts or listings, against the meter readings); further ``tasks`` (e.g. the negawatt desk's
+``process_due``: clear events when offers close, settle them after their window) run on every tick."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 from transactive.market.operator import Operator
 from transactive.store import Slot
@@ -21,6 +25,7 @@ class CycleRunner:
         self.operator = operator
         self.poll_s = poll_s
         self.on_cleared = on_cleared
+        self.tasks: list[Callable[[datetime], Any]] = []  # run with the market time on every tick
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -44,6 +49,11 @@ class CycleRunner:
                 self.on_cleared(slot)
         if self.operator.ledger is not None:
             self.operator.ledger.process_due(self.operator.clock.now())
+        for task in self.tasks:
+            try:
+                task(self.operator.clock.now())
+            except Exception:  # one task failing must not stop the others
+                log.exception("cycle task %r failed", task)
         return slots
 
     def _run(self) -> None:

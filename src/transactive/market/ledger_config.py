@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-ROLE_BITS: Mapping[str, int] = {"prosumer": 1, "aggregator": 2, "dso": 4}
-ROLE_VALIDATOR, ROLE_ADMIN, ROLE_MARKET, ROLE_DSO = 8, 16, 32, 4
-CLOSE, FOR_SALE, RESERVE_NOT_MET, CLEARED, SETTLED, CANCELLED = 0, 1, 2, 3, 4, 5
-MODE_BATCH, MODE_CLAIMS = 1, 2
-MAX_UINT = 2**256 - 1
+from transactive.ledger.constants import (  # re-exported: the service imports them from here
+    CANCELLED,
+    CLEARED,
+    CLOSE,
+    FOR_SALE,
+    MAX_UINT,
+    MODE_BATCH,
+    MODE_CLAIMS,
+    RESERVE_NOT_MET,
+    ROLE_ADMIN,
+    ROLE_BITS,
+    ROLE_DSO,
+    ROLE_MARKET,
+    ROLE_VALIDATOR,
+    SETTLED,
+)
+
 CLEARING, SETTLEMENT = "clearing", "settlement"
 RETRY_S = 30.0  # a failed anchoring or settlement step is retried by the cycle after this many seconds
 

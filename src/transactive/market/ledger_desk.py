@@ -83,21 +83,40 @@ from transactive.market.ledger_config import (
     SETTLEMENT,
     LedgerConfig,
 )
-from transactive.market.slots import Phase, phase_bounds
+from transactive.market.ledger_sequence import (
+    auction_document,
+    multi_slot_starts,
+    sequence_input,
+    sequence_lines,
+    sequence_parties,
+    stored_multi_document,
+)
+from transactive.market.slot_sequence import SEQUENCE_FORMAT, settle_sequence
+from transactive.market.slots import Phase, iso, phase_bounds
 from transactive.registry import full_registry
 from transactive.settlement.slot_settlement import (
-    build_input,
+    AccountPosting,
+    SettlementTerms,
     input_digest,
     settle_input,
     statement_lines,
 )
-from transactive.store import ChainAccount, LedgerSlot, Member, SlotState, Store
+from transactive.store import (
+    ChainAccount,
+    Community,
+    LedgerSlot,
+    Member,
+    MultiSettlementRecord,
+    MultiStore,
+    SlotState,
+)
 
 if TYPE_CHECKING:
     from transactive.orders import Orders
     from transactive.result import ClearingResult
 
 log = logging.getLogger(__name__)
+MULTI_LOOKBACK = timedelta(days=7)  # the cycle looks this far back for void slots with contracts or listings
 
 __all__ = ["CLEARED", "CLEARING", "SETTLED", "SETTLEMENT", "LedgerConfig", "LedgerDesk", "chain_slot_number",
            "claims_to_make"]
@@ -126,7 +145,7 @@ def _bus32(bus: str | None) -> bytes:
 class LedgerDesk:
     """The contracts, validators and member accounts of one service, over its store."""
 
-    def __init__(self, store: Store, config: LedgerConfig, chain: Chain | None = None) -> None:
+    def __init__(self, store: MultiStore, config: LedgerConfig, chain: Chain | None = None) -> None:
         from transactive.ledger.clearance import Validator
         from transactive.ledger.connect import open_chain
 
@@ -507,6 +526,10 @@ class LedgerDesk:
                     return account.address
         return self.admin
 
+    def dso_address(self, community: str) -> str:
+        """The community's DSO account (its DSO member's custodial account, else the service's admin account)."""
+        return self._dso_address(community)
+
     def settlement_deadline(self, slot_start: str, slot_minutes: int) -> datetime:
         """When the settlement of a slot proceeds without its missing readings: the start of the settlement
         phase of the next slot (13 min after the next slot starts, for 15-minute slots)."""
@@ -514,46 +537,84 @@ class LedgerDesk:
         return phase_bounds(following, slot_minutes)[Phase.SETTLEMENT][0]
 
     def prepare_settlement(self, community: str, slot_start: str, now: datetime) -> LedgerSlot:
-        """Build the settlement record of an anchored slot (``MarketError`` conflict while readings are missing
-        before the deadline, or when it is settled already)."""
+        """Build the settlement record of an ended slot (``MarketError`` conflict while its clearing is not
+        anchored, while readings are missing before the deadline, or before the slot ended): the whole seed-001
+        sequence, ``transactive.settlement-input/2`` (:meth:`_prepare_sequence`; a slot without contracts or
+        listings has empty first stages). An existing record (also a format-1 one of an older service) is
+        answered as it is."""
         c = self.store.get_community(community)
         assert c is not None
         existing = self.store.get_ledger_slot(community, slot_start, SETTLEMENT)
         if existing is not None:
             return existing
-        clearing = self.store.get_ledger_slot(community, slot_start, CLEARING)
-        if clearing is None or clearing.state != "anchored":
-            state = "not anchored" if clearing is None else clearing.state
-            raise MarketError("slot_start", f"the slot's clearing is not anchored ({state})", "conflict")
-        result = self.store.get_result(community, slot_start)
-        assert result is not None
-        readings = {r.member: r.energy_kwh for r in self.store.meter_readings(community, slot_start)}
-        trading = [r["id"] for side in ("sellers", "buyers") for r in result.document[side]
-                   if float(r["energy_kwh"]) > 0]
-        missing = sorted(m for m in trading if m not in readings)
+        return self._prepare_sequence(c, slot_start, now, self.store.get_ledger_slot(community, slot_start, CLEARING))
+
+    def _check_due(self, c: Community, slot_start: str, now: datetime, missing: Sequence[str]) -> None:
         end = datetime.fromisoformat(slot_start) + timedelta(minutes=c.slot_minutes)
         if now < end:
             raise MarketError("slot_start", "the slot has not ended yet", "conflict")
         if missing and now < self.settlement_deadline(slot_start, c.slot_minutes):
-            raise MarketError("slot_start", f"waiting for the meter readings of {', '.join(missing[:10])}",
+            raise MarketError("slot_start", f"waiting for the meter readings of {', '.join(sorted(missing)[:10])}",
                               "conflict")
-        known = {a.member: a.address for a in self.store.chain_accounts(community)}
-        accounts = {member_id: known[member_id] for member_id in trading}
-        from transactive.settlement.slot_settlement import SettlementTerms
 
-        number = chain_slot_number(community, slot_start, SETTLEMENT)
-        doc = build_input(chain_slot=number, clearing_slot=clearing.chain_slot,
-                          clearing_root=str(clearing.document["resultRoot"]), document=result.document,
-                          readings_kwh=readings, accounts=accounts, dso_address=self._dso_address(community),
-                          terms=SettlementTerms(self.config.penalty_per_kwh, self.config.grid_charge_per_kwh))
-        _, postings = settle_input(doc)
-        mode = MODE_BATCH if len(postings) <= self.config.batch_max_rows else MODE_CLAIMS
+    def _store_settlement(self, community: str, slot_start: str, number: int, doc: dict[str, Any],
+                          accounts: int) -> LedgerSlot:
+        mode = MODE_BATCH if accounts <= self.config.batch_max_rows else MODE_CLAIMS
         fresh = LedgerSlot(community, slot_start, SETTLEMENT, number, "batched",
                            {"input": doc, "mode": mode, "orderRoot": _hex(input_digest(doc)), "txs": {}}, _now())
         self.store.put_ledger_slot(fresh, None)
         stored = self.store.get_ledger_slot(community, slot_start, SETTLEMENT)
         assert stored is not None
         return stored
+
+    def _prepare_sequence(self, c: Community, slot_start: str, now: datetime, clearing: LedgerSlot | None
+                          ) -> LedgerSlot:
+        """The settlement record of a slot with contracts or listings: the whole seed-001 sequence with the
+        auction settled against the meters (:mod:`transactive.market.slot_sequence`). The clearing must be
+        anchored if the slot cleared; a void slot (or one without orders) settles without an auction stage."""
+        result: Mapping[str, Any] | None = None
+        if clearing is not None:
+            if clearing.state != "anchored":
+                raise MarketError("slot_start", f"the slot's clearing is not anchored ({clearing.state})", "conflict")
+            stored = self.store.get_result(c.name, slot_start)
+            assert stored is not None
+            result = stored.document
+        else:
+            slot = self.store.get_slot(c.name, slot_start)
+            if slot is not None and slot.state is not SlotState.VOID:
+                raise MarketError("slot_start", f"the slot's clearing is not anchored ({slot.state.value})",
+                                  "conflict")
+        parties, _, _, _ = sequence_parties(self.store, c.name, slot_start, result)
+        readings = {r.member for r in self.store.meter_readings(c.name, slot_start)}
+        self._check_due(c, slot_start, now, [m for m in parties if m not in readings])
+        self.store.close_listings(c.name, slot_start)  # bidding closes: from now on no order is decided
+        known = {a.member: a.address for a in self.store.chain_accounts(c.name)}
+
+        def account_of(member_id: str) -> str:
+            if member_id not in known:
+                member = self.store.get_member(member_id)
+                assert member is not None
+                enrolled = self.enrol(member)
+                assert enrolled is not None
+                known[member_id] = enrolled.address
+            return known[member_id]
+
+        number = chain_slot_number(c.name, slot_start, SETTLEMENT)
+        doc = sequence_input(
+            self.store, c, slot_start, chain_slot=number,
+            clearing_slot=None if clearing is None else clearing.chain_slot,
+            clearing_root=None if clearing is None else str(clearing.document["resultRoot"]), result=result,
+            terms=SettlementTerms(self.config.penalty_per_kwh, self.config.grid_charge_per_kwh),
+            account_of=account_of, dso_address=self._dso_address(c.name))
+        return self._store_settlement(c.name, slot_start, number, doc,
+                                      len(settle_sequence(doc, self.domain).postings))
+
+    def settlement_postings(self, doc: Mapping[str, Any]) -> list[AccountPosting]:
+        """Every validator's recomputation of a settlement input (format 2: the whole sequence; format 1, of
+        records an older service prepared: the auction against the meters)."""
+        if doc.get("format") == SEQUENCE_FORMAT:
+            return list(settle_sequence(doc, self.domain).postings)
+        return settle_input(doc)[1]
 
     def settle(self, community: str, slot_start: str, now: datetime, *, claims_sample: int | None = None
                ) -> LedgerSlot:
@@ -574,7 +635,7 @@ class LedgerDesk:
         mode = int(rec.document["mode"])
         number = rec.chain_slot
         order_root = input_digest(doc)
-        settlement, postings = settle_input(doc)
+        postings = self.settlement_postings(doc)
         entries = [ResultEntry(p.address, p.energy_wh, p.amount_micro) for p in postings]
         auctioneer = self._auctioneer(number)
         state = int(self._slot_record(number)[0])
@@ -599,7 +660,7 @@ class LedgerDesk:
             with self._timed(f"settlement: {len(self.validators)} validators recompute + endorse + submit"):
                 roots = []
                 for _ in self.validators:  # each validator recomputes the postings from the published input
-                    _, theirs = settle_input(doc)
+                    theirs = self.settlement_postings(doc)
                     roots.append(result_tree(number, [ResultEntry(p.address, p.energy_wh, p.amount_micro)
                                                       for p in theirs]).root)
                 rec = self._endorse_and_submit(rec, number, order_root, entries, roots)
@@ -625,14 +686,39 @@ class LedgerDesk:
             raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
         members = {a.address: a.member for a in self.store.chain_accounts(rec.community)}
         final = "settled" if claims_sample is None else "sampled"  # a benchmark's partial claims
-        return self._save(
-            rec, final, settledAt=_now(), lines=statement_lines(settlement),
-            postings=[{"account": p.address, "member": members.get(p.address, "dso"),
-                       "energy_wh": p.energy_wh, "amount_micro": p.amount_micro} for p in postings],
-            dso={"account": doc["dso"], "tariffs_micro": settlement.dso_tariffs_micro,
-                 "penalties_micro": settlement.dso_penalties_micro,
-                 "imbalance_micro": settlement.dso_imbalance_micro,
-                 "amount_micro": next(p.amount_micro for p in postings if p.address == doc["dso"])})
+        posted = [{"account": p.address, "member": members.get(p.address, "dso"), "energy_wh": p.energy_wh,
+                   "amount_micro": p.amount_micro} for p in postings]
+        dso_amount = next(p.amount_micro for p in postings if p.address == doc["dso"])
+        c = self.store.get_community(rec.community)
+        assert c is not None
+        txs = {"chain_slot": str(number), "txs": rec.document.get("txs", {})}
+        if doc.get("format") == SEQUENCE_FORMAT:
+            seq = settle_sequence(doc, self.domain)
+            lines = sequence_lines(seq)
+            dso = {"account": doc["dso"], **seq.dso_breakdown}
+            multi = stored_multi_document(c, rec.slot_start, doc, seq, c.mechanism)
+        else:  # a format-1 record of an older service: the auction against the meters only
+            settlement, _ = settle_input(doc)
+            lines = statement_lines(settlement)
+            dso = {"account": doc["dso"], "tariffs_micro": settlement.dso_tariffs_micro,
+                   "penalties_micro": settlement.dso_penalties_micro,
+                   "imbalance_micro": settlement.dso_imbalance_micro, "amount_micro": dso_amount}
+            multi = auction_document(c, rec.slot_start, doc, lines, dso_amount_micro=dso_amount,
+                                     mechanism=c.mechanism)
+        if final == "settled":  # the multi-settlement desk's document of the same (one) settlement, stored
+            # first: a stop between the two writes resumes here (the chain says SETTLED) and stores it once
+            self.store.finish_multi_settlement(MultiSettlementRecord(c.name, rec.slot_start, {**multi, "ledger": txs},
+                                                                     _now()), _now())
+        return self._save(rec, final, settledAt=_now(), lines=lines, postings=posted, dso=dso)
+
+    def settle_once(self, community: str, slot_start: str, now: datetime) -> LedgerSlot:
+        """Settle now unless the slot is settled already (then its record): the multi-settlement desk's manual
+        endpoint, idempotent with the cycle (both run under the desk's lock)."""
+        with self.lock:
+            rec = self.store.get_ledger_slot(community, slot_start, SETTLEMENT)
+            if rec is not None and rec.state == "settled":
+                return rec
+            return self.settle(community, slot_start, now)
 
     # ------------------------------------------------------------------------------ the cycle
     def process_due(self, now: datetime) -> list[LedgerSlot]:
@@ -649,12 +735,18 @@ class LedgerDesk:
                     except Exception:
                         self._failed((community.name, slot.start, CLEARING))
             settled = {r.slot_start: r.state for r in self.store.ledger_slots(community.name, SETTLEMENT)}
-            for rec in self.store.ledger_slots(community.name, CLEARING, "anchored"):
-                key = (community.name, rec.slot_start, SETTLEMENT)
-                if settled.get(rec.slot_start) == "settled" or not self._due(key):
+            due = [r.slot_start for r in self.store.ledger_slots(community.name, CLEARING, "anchored")]
+            # slots with contracts or listings settle too when their auction did not clear (void, no orders)
+            # (those of the last MULTI_LOOKBACK; older ones are settled by hand)
+            window = multi_slot_starts(self.store, community.name, iso(now - MULTI_LOOKBACK),
+                                       iso(now - timedelta(minutes=community.slot_minutes)))
+            due += sorted(window - set(anchored) - set(due))
+            for slot_start in due:
+                key = (community.name, slot_start, SETTLEMENT)
+                if settled.get(slot_start) == "settled" or not self._due(key):
                     continue
                 try:
-                    done.append(self.settle(community.name, rec.slot_start, now))
+                    done.append(self.settle(community.name, slot_start, now))
                 except MarketError:
                     pass  # not due yet (readings missing before the deadline, slot not ended)
                 except Exception:

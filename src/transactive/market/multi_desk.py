@@ -125,11 +125,13 @@ class MultiDesk:
     ``domain``: the EIP-712 domain members sign in; ``feeder``: the network of the DSO's power-flow review.
     """
 
-    def __init__(self, operator: Operator, store: MultiStore, domain: Domain = OFF_CHAIN_DOMAIN,
+    def __init__(self, operator: Operator, store: MultiStore, domain: Domain | None = None,
                  feeder: str | None = None) -> None:
         self.op = operator
         self.store = store
-        self.domain = domain
+        # the chain's domain (chain id and market-slots contract) when the service runs a ledger
+        ledger = operator.ledger
+        self.domain = domain if domain is not None else OFF_CHAIN_DOMAIN if ledger is None else ledger.domain
         self.feeder = feeder
         self._review_lock = threading.Lock()  # one power-flow review at a time: each sees the earlier ones
         self._settle_lock = threading.Lock()
@@ -440,6 +442,38 @@ class MultiDesk:
         start = parse_slot_start(slot_start, c.slot_minutes)
         if self._now() < start + timedelta(minutes=c.slot_minutes):
             raise MarketError("slot_start", "the slot has not ended yet", "conflict")
+        if self.op.ledger is not None:  # the one settlement: the ledger's, on chain (idempotent with the cycle)
+            self.op.ledger.settle_once(c.name, iso(start), self._now())
+            return self.statement(member, community, slot_start)
+        self._settle_off_chain(c, iso(start))
+        return self.statement(member, community, slot_start)
+
+    def process_due(self, now: datetime) -> list[str]:
+        """The cycle without a chain: settle (off chain) every slot with a listing or a signed contract once
+        its deadline has passed (the start of the next slot's settlement phase, as the ledger's), within the
+        last :data:`MAX_DAYS_AHEAD` days. With the ledger the ledger desk settles them. Answers the slots."""
+        if self.op.ledger is not None:
+            return []
+        from transactive.market.ledger_sequence import multi_slot_starts
+        from transactive.market.slots import Phase, phase_bounds
+
+        done = []
+        for c in self.store.list_communities():
+            for start in sorted(multi_slot_starts(self.store, c.name, iso(now - timedelta(days=MAX_DAYS_AHEAD)),
+                                                  iso(now - timedelta(minutes=c.slot_minutes)))):
+                following = datetime.fromisoformat(start) + timedelta(minutes=c.slot_minutes)
+                if now < phase_bounds(following, c.slot_minutes)[Phase.SETTLEMENT][0] or \
+                        self.store.get_multi_settlement(c.name, start) is not None:
+                    continue
+                try:
+                    self._settle_off_chain(c, start)
+                    done.append(f"{c.name}/{start}")
+                except MarketError as exc:
+                    log.warning("settling %s %s: %s", c.name, start, exc.message)
+        return done
+
+    def _settle_off_chain(self, c: Community, start_iso: str) -> None:
+        start = datetime.fromisoformat(start_iso)
         with self._settle_lock:
             if self.store.get_multi_settlement(c.name, iso(start)) is None:
                 self.store.close_listings(c.name, iso(start))
@@ -453,7 +487,6 @@ class MultiDesk:
                                       "conflict") from None
                 now = _stamp(self._now())
                 self.store.finish_multi_settlement(MultiSettlementRecord(c.name, iso(start), document, now), now)
-        return self.statement(member, community, slot_start)
 
     def statement(self, member: Member, community: str, slot_start: str) -> dict[str, Any]:
         """The slot's settlement as your role may see it (``view``: ``full`` or ``member``)."""

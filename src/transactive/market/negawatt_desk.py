@@ -14,10 +14,11 @@ sees the listing, its own offer and its own rows only.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from transactive.market import negawatt as nw
@@ -31,7 +32,9 @@ from transactive.store import (
     Outcome,
 )
 
+log = logging.getLogger(__name__)
 MAX_METER_DAYS = 366
+SETTLE_GRACE = timedelta(hours=1)  # the cycle settles an event without missing meter data after this
 MAX_INTERVAL_KWH = 1e6
 
 
@@ -60,9 +63,10 @@ def _intervals(value: object, field: str, n: int) -> list[float]:
 class NegawattDesk:
     """Demand-response events of the communities run by ``operator`` (its store, clock and members)."""
 
-    def __init__(self, operator: Operator) -> None:
+    def __init__(self, operator: Operator, settle_grace: timedelta = SETTLE_GRACE) -> None:
         self.op = operator
         self.store = operator.store
+        self.settle_grace = settle_grace  # market time after the window's end before settling without meter data
 
     # ------------------------------------------------------------------------------------ loading
     def _record(self, community: str, event_id: str) -> NegawattEventRecord:
@@ -119,23 +123,24 @@ class NegawattDesk:
         return {"event": event_id, "member": stored.member, **dict(stored.entry), "received_at": stored.received_at}
 
     def clear(self, member: Member, community: str, event_id: str) -> dict[str, Any]:
-        """Close the bidding and clear (the event's aggregator or an admin)."""
+        """Close the bidding and clear (the event's aggregator or an admin; the cycle does it when offers close)."""
         c = self.op.community_for(member, community)
-        record = self._record(c.name, event_id)
-        event = self._event(record)
-        self._owner_or_admin(member, event, "clear the event")
-        now = self.op.clock.now()
+        self._owner_or_admin(member, self._event(self._record(c.name, event_id)), "clear the event")
+        self._clear(c.name, event_id, self.op.clock.now())
+        return self.view(member, c.name, event_id)
+
+    def _clear(self, community: str, event_id: str, now: datetime) -> None:
+        event = self._event(self._record(community, event_id))
         if event.state is nw.ListingState.FOR_SALE:
             if now < datetime.fromisoformat(event.spec.offers_close):
                 raise MarketError("offers_close", f"offers are taken until {event.spec.offers_close}", "conflict")
             closing = replace(event, state=nw.ListingState.RESERVE_NOT_MET,
                               history=(*event.history, nw.ListingState.RESERVE_NOT_MET.value))
-            self._save(c.name, closing, nw.ListingState.FOR_SALE)
-            event = self._event(self._record(c.name, event_id))  # offers as committed before the close
+            self._save(community, closing, nw.ListingState.FOR_SALE)
+            event = self._event(self._record(community, event_id))  # offers as committed before the close
         elif event.state is not nw.ListingState.RESERVE_NOT_MET:
             raise MarketError("state", f"the event is {event.state.value}; nothing to clear", "conflict")
-        self._save(c.name, nw.clear(event, now), nw.ListingState.RESERVE_NOT_MET)
-        return self.view(member, c.name, event_id)
+        self._save(community, nw.clear(event, now), nw.ListingState.RESERVE_NOT_MET)
 
     def report_delivery(self, member: Member, community: str, event_id: str,
                         body: object) -> tuple[Outcome, dict[str, Any]]:
@@ -179,13 +184,73 @@ class NegawattDesk:
                          "baseline": dict(stored.detail), "received_at": stored.received_at}
 
     def settle(self, member: Member, community: str, event_id: str) -> dict[str, Any]:
-        """Verify and settle with the stored deliveries (the event's aggregator or an admin)."""
+        """Verify and settle with the stored deliveries (the event's aggregator or an admin; the cycle does it
+        once the window has ended and the winners' meter data is in, or the grace time passed). With a ledger,
+        the event's postings then move tokens on chain (``EnergyToken.settle``, once)."""
         c = self.op.community_for(member, community)
         event = self._event(self._record(c.name, event_id))
         self._owner_or_admin(member, event, "settle the event")
-        delivered = {d.member: d.delivered_kwh for d in self.store.negawatt_deliveries(c.name, event_id)}
-        self._save(c.name, nw.settle(event, delivered, self.op.clock.now()), nw.ListingState.CLEARED)
+        self._settle(c.name, event_id, self.op.clock.now())
         return self.view(member, c.name, event_id)
+
+    def _settle(self, community: str, event_id: str, now: datetime) -> None:
+        event = self._event(self._record(community, event_id))
+        delivered = {d.member: d.delivered_kwh for d in self.store.negawatt_deliveries(community, event_id)}
+        self._save(community, nw.settle(event, delivered, now), nw.ListingState.CLEARED)
+        self._post(community, event_id)
+
+    def _post(self, community: str, event_id: str) -> None:
+        """Move the settled event's tokens on chain (idempotent; nothing without a ledger)."""
+        if self.op.ledger is not None:
+            from transactive.market.ledger_events import post_event
+
+            post_event(self.op.ledger, community, nw.from_document(self._record(community, event_id).document))
+
+    # ------------------------------------------------------------------------------------ the cycle
+    def process_due(self, now: datetime) -> list[str]:
+        """Clear every event whose offers have closed; settle every cleared event whose window has ended once
+        every winner's meter data is in or :attr:`settle_grace` has passed; post settled events' tokens on chain
+        (retried until done). Answers ``community/event`` of what changed; errors are logged and retried."""
+        done: list[str] = []
+        for community in self.store.list_communities():
+            for rec in self.store.list_negawatt_events(community.name):
+                key = f"{community.name}/{rec.id}"
+                try:
+                    if self._step(community.name, rec, now):
+                        done.append(key)
+                except MarketError as exc:  # a manual step got there first (conflict), or not due
+                    log.info("negawatt %s: %s", key, exc.message)
+                except Exception:
+                    log.exception("negawatt %s failed; retried at the next tick", key)
+        return done
+
+    def _step(self, community: str, rec: NegawattEventRecord, now: datetime) -> bool:
+        doc = rec.document
+        state = nw.ListingState(rec.state)
+        if state in (nw.ListingState.FOR_SALE, nw.ListingState.RESERVE_NOT_MET):
+            if now < datetime.fromisoformat(str(doc["offers_close"])):
+                return False
+            self._clear(community, rec.id, now)
+            return True
+        if state is nw.ListingState.CLEARED:
+            end = datetime.fromisoformat(str(doc["window_end"]))
+            if now < end:
+                return False
+            event = nw.from_document(doc)
+            assert event.clearing is not None
+            winners = {str(r["id"]) for r in event.clearing["sellers"] if float(r["energy_kwh"]) > 0}
+            reported = {d.member for d in self.store.negawatt_deliveries(community, rec.id)}
+            if not winners <= reported and now < end + self.settle_grace:
+                return False
+            self._settle(community, rec.id, now)
+            return True
+        if state is nw.ListingState.SETTLED and self.op.ledger is not None:
+            from transactive.market.ledger_events import event_posted
+
+            if not event_posted(self.op.ledger, community, rec.id):
+                self._post(community, rec.id)
+                return True
+        return False
 
     # ------------------------------------------------------------------------------------ views
     def events(self, member: Member, community: str) -> list[dict[str, Any]]:

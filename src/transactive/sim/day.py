@@ -357,12 +357,13 @@ def run_day(
     folder = Path(out_dir) if out_dir is not None else None
     ledger = None
     if folder is not None and config.on_chain:
-        from transactive.sim.day_ledger import DayLedger
+        from transactive.sim.day_ledger import DAY_MARKER, DayLedger, is_day_ledger
 
         previous = folder / "ledger"
-        if previous.exists():  # a previous run's archive: the day starts from a fresh chain
-            if not (previous / "ledger.json").is_file():
-                raise DayConfigError("out_dir", f"{previous} exists and is not a ledger archive; choose another folder")
+        if previous.exists():  # a previous day's ledger folder (it has the day's marker): start from a fresh chain
+            if not is_day_ledger(previous):
+                raise DayConfigError("out_dir", f"{previous} exists and is not a simulated day's ledger (no "
+                                     f"{DAY_MARKER}); nothing was deleted, choose another folder")
             shutil.rmtree(previous)
         ledger = DayLedger(folder / "ledger", keys, buses, config.rewards)
     settlements = []

@@ -2,12 +2,17 @@
 
 :class:`DayLedger` lives in ``OUT/ledger`` (a :class:`~transactive.ledger.audit.SlotArchive` with its chain):
 
-1. **set-up** -- :func:`~transactive.ledger.testing.deploy_suite` (Registry, EnergyToken, MarketSlots,
+0. the folder gets the marker :data:`DAY_MARKER` (``transactive-day.json``), so a later run may replace
+   the folder -- and only a folder with that marker (:func:`is_day_ledger`), never, say, a service's data
+   directory that also holds a ``ledger.json``;
+1. **set-up** -- :func:`~transactive.ledger.deploy.deploy_suite` (Registry, EnergyToken, MarketSlots,
    NegawattAuction; admin = the consortium operator, 4 validators with threshold 3), then the day's accounts
    become Registry members with addresses: every prosumer (``ROLE_PROSUMER``, its feeder bus), the ``dso``
    (the suite's DSO account, ``ROLE_DSO``), the ``aggregator`` (the suite's aggregator, ``ROLE_AGGREGATOR``)
-   and the market accounts ``board``, ``auctioneer``, ``grid`` and ``balancing`` (``ROLE_MARKET``; addresses
-   derived from ``keccak("transactive-day/account/<name>")``, keys nobody uses). Starting balances:
+   and the market accounts ``board``, ``auctioneer``, ``grid`` and ``balancing`` (``ROLE_MARKET``; each address
+   is the last 20 bytes of ``keccak256("transactive-day/account/<name>")``, a hash, not a key: no private key
+   for it is known to anyone, so nobody can sign for these accounts; their tokens move only by the admin's
+   ``EnergyToken.settle``). Starting balances:
    :data:`STARTING_PROSUMER_MICRO` per prosumer and :data:`STARTING_ACCOUNT_MICRO` per account (the
    aggregator already holds that from the suite), minted and journaled;
 2. **each slot** -- the auction stage's signed orders (and, for a grid-aware mechanism, the traders' signed
@@ -16,6 +21,9 @@
    ``EnergyToken.settle`` batch by the operator (:func:`transactive.ledger.statements.post_batch`):
    bilateral, listings and grid from the statements, the auction stage from the **endorsed result entries**
    plus the rewards ``MarketSlots`` would pay (:func:`slot_postings`, :meth:`DayLedger.auction_postings`);
+   the admin then marks the anchored slot settled off contract with that batch's reference
+   (``MarketSlots.mark_settled_off_contract``: CLEARED -> SETTLED), so ``settle_batch`` can never move the
+   slot's money a second time (the audit checks the mark);
 3. **the demand-response event** -- its postings (members, aggregator, balancing) as one more batch after
    the event window's last slot;
 4. **finish** -- the statement journal (starting balances; every account's statement sum, computed from the
@@ -31,7 +39,7 @@ micro-token (the audit checks both: ``auction postings`` and ``balance``).
 
 from __future__ import annotations
 
-import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +57,8 @@ if TYPE_CHECKING:  # the ledger extra is imported only when the day runs on chai
 STARTING_PROSUMER_MICRO = 100 * 10**6
 STARTING_ACCOUNT_MICRO = 1_000 * 10**6
 MARKET_ACCOUNTS = ("board", "auctioneer", "grid", "balancing")
+DAY_MARKER = "transactive-day.json"
+DAY_MARKER_FORMAT = "transactive.day-ledger/1"
 DR_STAGE = "demand_response"
 
 
@@ -85,10 +95,23 @@ def endorsed_equals_statements(
 
 
 def market_account_address(name: str) -> str:
-    """The address of a market account (``board``, ...): derived from ``keccak("transactive-day/account/<name>")``."""
-    from transactive.ledger.signing import Signer
+    """The address of a market account (``board``, ...): the last 20 bytes of
+    ``keccak256("transactive-day/account/<name>")``, checksummed. It is a hash, not derived from a private
+    key, so nobody can sign for it (finding a key for a given address is as hard as breaking the chain's
+    accounts); only the admin's ``EnergyToken.settle`` moves its tokens."""
+    from transactive.ledger._encoding import keccak256, to_checksum_address
 
-    return Signer(hashlib.sha256(f"transactive-day/account/{name}".encode()).digest()).address
+    return to_checksum_address(keccak256(f"transactive-day/account/{name}".encode())[-20:])
+
+
+def is_day_ledger(folder: Path) -> bool:
+    """Whether ``folder`` is a simulated day's ledger folder (it holds :data:`DAY_MARKER`), which a new day
+    may delete and replace."""
+    try:
+        marker = json.loads((folder / DAY_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(marker, dict) and marker.get("format") == DAY_MARKER_FORMAT
 
 
 def slot_postings(
@@ -157,12 +180,14 @@ class DayLedger:
         """``rewards``: the reward shares ``MarketSlots`` is deployed with (default 1 % + 1 %)."""
         from transactive.ledger.audit import SlotArchive
         from transactive.ledger.clearance import Validator, domain_of
+        from transactive.ledger.deploy import deploy_suite
         from transactive.ledger.embedded import EmbeddedChain
         from transactive.ledger.signing import Signer
         from transactive.ledger.statements import StatementJournal
-        from transactive.ledger.testing import deploy_suite
 
         self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / DAY_MARKER).write_text(json.dumps({"format": DAY_MARKER_FORMAT}) + "\n", encoding="utf-8")
         self.archive = SlotArchive(folder)
         self.journal = StatementJournal(folder)
         self.chain = EmbeddedChain(self.archive.chain_dir)
@@ -194,7 +219,8 @@ class DayLedger:
         self.postings = 0
 
     def _register(self, buses: Sequence[str]) -> None:
-        from transactive.ledger.testing import ROLE_MARKET, ROLE_PROSUMER, bus
+        from transactive.ledger.constants import ROLE_MARKET, ROLE_PROSUMER
+        from transactive.ledger.deploy import bus
 
         c, reg, token = self.chain, self.dep.registry, self.dep.token
         funding: list[tuple[str, int]] = []
@@ -225,11 +251,15 @@ class DayLedger:
 
     def _post(self, label: str, rows: Sequence[Posting], slot: int | None = None) -> None:
         """One ``EnergyToken.settle`` batch (a slot has at most 55 x 4 + 7 = 227 postings, under the
-        contract's 256), journaled (``slot``: the batch settles that slot's endorsed result)."""
+        contract's 256), journaled (``slot``: the batch settles that slot's endorsed result, and the slot is
+        then marked settled off contract with the batch's reference, so ``settle_batch`` cannot pay it
+        again)."""
         from transactive.ledger.statements import post_batch
 
         ref = post_batch(self.chain, self.dep.token, label, rows, slot=slot)
         self.journal.append(label, ref, rows, slot=slot)
+        if slot is not None and any(r.amount_micro for r in rows):  # (nothing posted: nothing to settle twice)
+            self.chain.transact(self.dep.slots, "mark_settled_off_contract", slot, ref)
         self.batches += 1
         self.postings += len(rows)
 

@@ -12,6 +12,7 @@ from ledger_helpers import assert_rejected
 from transactive.ledger.chain import ChainRevert
 from transactive.ledger.clearance import (
     Validator,
+    claim_all,
     dispute_if_wrong,
     domain_of,
     open_slot,
@@ -21,6 +22,7 @@ from transactive.ledger.clearance import (
     slot_rewards,
 )
 from transactive.ledger.commitments import ResultEntry, SettlementTree, result_tree
+from transactive.ledger.constants import SLOT_DISPUTE_UNTIL, SLOT_MINER, ZERO_ADDRESS
 from transactive.ledger.orders_codec import OrderMessage, sign_order
 from transactive.ledger.proofs import SlotBatch
 from transactive.ledger.signing import Signer
@@ -106,11 +108,14 @@ def test_dispute_blocks_settlement_until_resolved_with_a_reendorsed_root(dep: De
     sigs = [sign_endorsement(c.private_key(v), c.chain_id, dep.slots.address, slot, batch.order_root, honest_root)
             for v in dep.validators]
     assert_rejected(dep, lambda: c.transact(dep.slots, "resolve_dispute", slot, honest_root, sigs[:3],
-                                            sender=dep.validators[3]), "not admin")
-    assert_rejected(dep, lambda: c.transact(dep.slots, "resolve_dispute", slot, honest_root, sigs[:2]),
+                                            dep.validators[3], sender=dep.validators[3]), "not admin")
+    assert_rejected(dep, lambda: c.transact(dep.slots, "resolve_dispute", slot, honest_root, sigs[:2],
+                                            dep.validators[3]),
                     "too few endorsements")
     collected = resolve_dispute(c, dep.slots, batch, validators, k=3, admin=dep.admin)
     assert collected.result_root == honest_root == c.call(dep.slots, "slots", slot)[6]
+    # the corrected root's miner: by default the first agreeing validator other than the wrong root's submitter
+    assert str(c.call(dep.slots, "slots", slot)[SLOT_MINER]).lower() == dep.validators[1].lower()
     assert c.call(dep.slots, "slot_state", slot) == CLEARED
     assert_rejected(dep, lambda: c.transact(dep.slots, "dispute", slot, sender=dep.validators[3]),
                     "already resolved")
@@ -160,3 +165,105 @@ def test_honest_result_is_not_disputed_and_settles_after_the_window(dep: Deploym
         c.transact(dep.slots, "dispute", slot, sender=dep.validators[3])
     settle(c, dep.slots, final)
     assert c.call(dep.slots, "slot_state", slot) == SETTLED
+
+
+def honest_claims_slot(dep: Deployment, slot: int) -> SlotBatch:
+    """Open ``slot`` in claims mode (the buyer escrows 400,000), commit, and submit the honest result endorsed
+    by validators 0-2 (miner validator 0); returns the batch with its results."""
+    c = dep.chain
+    batch = two_trader_batch(dep, slot)
+    auctioneer = dep.validators[slot % 4]
+    open_slot(c, dep.slots, slot, MODE_CLAIMS, auctioneer)
+    c.transact(dep.slots, "deposit_escrow", slot, 400_000, sender=dep.prosumers[1])
+    c.transact(dep.slots, "commit_orders", slot, batch.order_root, 2, sender=auctioneer)
+    answers = [Validator(c.private_key(v)).endorse(batch, slot_rewards(c, dep.slots, slot)) for v in dep.validators]
+    c.transact(dep.slots, "submit_result", slot, answers[0].result_root, [a.signature for a in answers[:3]],
+               sender=dep.validators[0])
+    return replace(batch, results=answers[0].results)
+
+
+def test_raising_the_window_after_paid_claims_neither_reopens_a_dispute_nor_allows_a_cancel(dep: Deployment) -> None:
+    """Window 0 at submission: every leaf is claimed (the contract pays out all it holds); raising the window
+    afterwards does not make the slot disputable again, so it cannot end CANCELLED after money moved."""
+    c = dep.chain
+    slot = 12
+    final = honest_claims_slot(dep, slot)
+    assert claim_all(c, dep.slots, final) == len(final.results)
+    assert c.call(dep.token, "balanceOf", dep.slots.address) == 0  # debits in, credits and rewards out
+    c.transact(dep.slots, "set_dispute_window", 1_000)
+    assert_rejected(dep, lambda: c.transact(dep.slots, "dispute", slot, sender=dep.validators[3]),
+                    "claims already paid")
+    assert_rejected(dep, lambda: c.transact(dep.slots, "cancel_slot", slot), "only an open, unendorsed or disputed")
+    assert c.call(dep.slots, "slot_state", slot) == CLEARED
+
+
+def test_the_window_is_fixed_per_slot_when_its_result_is_submitted(dep: Deployment) -> None:
+    """Lowering the window does not cut short an open dispute period; a slot submitted after the change
+    gets the new window."""
+    c = dep.chain
+    c.transact(dep.slots, "set_dispute_window", 10)
+    slot = 13
+    batch = two_trader_batch(dep, slot)
+    wrong = collude(dep, batch, MODE_BATCH)
+    assert c.call(dep.slots, "slots", slot)[SLOT_DISPUTE_UNTIL] == c.block_number() + 10
+    c.transact(dep.slots, "set_dispute_window", 0)
+    mine(dep, 2)
+    assert_rejected(dep, lambda: settle(c, dep.slots, replace(batch, results=wrong)), "dispute window open")
+    assert dispute_if_wrong(c, dep.slots, batch, dep.validators[3]) is True
+    later = honest_claims_slot(dep, 17)  # submitted under window 0: claimable in the next block
+    assert c.call(dep.slots, "slots", 17)[SLOT_DISPUTE_UNTIL] == c.block_number()
+    assert claim_all(c, dep.slots, later) == len(later.results)
+
+
+@pytest.mark.parametrize("mode", [MODE_BATCH, MODE_CLAIMS])
+def test_a_corrected_root_pays_the_miner_reward_to_its_named_submitter(dep: Deployment, mode: int) -> None:
+    """Validator 0 submitted a wrong root; after the correction the miner reward goes to the admin-named
+    endorser of the correct root (validator 3), not to validator 0: settle_batch's reward in batch mode, the
+    MINER_LEAF claim in claims mode."""
+    c = dep.chain
+    c.transact(dep.slots, "set_dispute_window", WINDOW)
+    slot = 14
+    batch = two_trader_batch(dep, slot)
+    collude(dep, batch, mode)
+    assert dispute_if_wrong(c, dep.slots, batch, dep.validators[3]) is True
+    honest = recompute(batch, rewards=slot_rewards(c, dep.slots, slot))
+    root = result_tree(slot, honest).root
+    sigs = {v: sign_endorsement(c.private_key(v), c.chain_id, dep.slots.address, slot, batch.order_root, root)
+            for v in dep.validators}
+    first3 = [sigs[v] for v in dep.validators[:3]]
+    assert_rejected(dep, lambda: c.transact(dep.slots, "resolve_dispute", slot, root, first3, dep.validators[0]),
+                    "miner submitted the wrong root")
+    assert_rejected(dep, lambda: c.transact(dep.slots, "resolve_dispute", slot, root, first3, dep.validators[3]),
+                    "miner did not endorse the correct root")
+    before = {v: c.call(dep.token, "balanceOf", v) for v in dep.validators}
+    validators = [Validator(c.private_key(v)) for v in dep.validators]
+    resolve_dispute(c, dep.slots, batch, validators, k=3, admin=dep.admin, miner=dep.validators[3])
+    assert str(c.call(dep.slots, "slots", slot)[SLOT_MINER]).lower() == dep.validators[3].lower()
+    final = replace(batch, results=honest)
+    if mode == MODE_BATCH:
+        settle(c, dep.slots, final)
+    else:
+        claim_all(c, dep.slots, final)
+    debits = -sum(e.amount_micro for e in honest if e.amount_micro < 0)
+    reward = debits * 10_000 // 1_000_000  # X^M = 1 % (deploy_suite); the auctioneer is validator 14 % 4 = 2
+    gained = {v: c.call(dep.token, "balanceOf", v) - before[v] for v in dep.validators}
+    assert reward > 0
+    assert gained[dep.validators[3]] == reward
+    assert gained[dep.validators[0]] == 0
+    assert gained[dep.validators[2]] == reward  # the auctioneer's reward, also 1 %
+
+
+def test_confirming_the_same_root_keeps_its_miner(dep: Deployment) -> None:
+    c = dep.chain
+    c.transact(dep.slots, "set_dispute_window", WINDOW)
+    slot = 16
+    batch = two_trader_batch(dep, slot)
+    wrong = collude(dep, batch, MODE_BATCH)
+    c.transact(dep.slots, "dispute", slot, sender=dep.validators[3])
+    root = result_tree(slot, wrong).root
+    sigs = [sign_endorsement(c.private_key(v), c.chain_id, dep.slots.address, slot, batch.order_root, root)
+            for v in dep.validators[:3]]
+    assert_rejected(dep, lambda: c.transact(dep.slots, "resolve_dispute", slot, root, sigs, dep.validators[3]),
+                    "same root keeps its miner")
+    c.transact(dep.slots, "resolve_dispute", slot, root, sigs, ZERO_ADDRESS)
+    assert str(c.call(dep.slots, "slots", slot)[SLOT_MINER]).lower() == dep.validators[0].lower()

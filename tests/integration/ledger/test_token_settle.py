@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from ledger_helpers import assert_rejected
+from ledger_helpers import assert_rejected, balanced_rows, batch_args, cleared_batch_slot, endorse, open_and_commit
 
 from transactive.ledger.chain import decode_events
+from transactive.ledger.constants import CLEARED, MODE_CLAIMS, SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE
+from transactive.ledger.statements import Posting, post_batch
 from transactive.ledger.testing import Deployment
 
 OUTSIDER = "0x000000000000000000000000000000000000dEaD"
@@ -56,3 +58,39 @@ def test_invalid_batches_are_rejected_and_change_nothing(dep: Deployment) -> Non
     assert_rejected(dep, lambda: c.transact(dep.token, "settle", REF, [(a, -(balance + 1)), (b, balance + 1)]))
     assert_rejected(dep, lambda: c.transact(dep.token, "settle", REF, [(a, -(2**255)), (b, 1)]))
     assert not c.call(dep.token, "settled", REF)
+
+
+def test_a_slot_settled_by_a_token_batch_is_marked_and_can_never_settle_again(dep: Deployment) -> None:
+    """The endorsed result of a batch slot is paid with EnergyToken.settle (the simulated day's way); the
+    admin marks the slot settled off contract with that batch's reference, after which settle_batch (open
+    to anyone, and the payers have approved MarketSlots) cannot move the money a second time."""
+    c = dep.chain
+    slot = 5
+    rows = balanced_rows(dep, slot)
+    tree = cleared_batch_slot(dep, slot, rows)  # auctioneer validators[5 % 4 = 1], miner validators[3]
+    postings = [Posting("auction", a, m) for _, a, _, m in rows if m]
+    postings += [Posting("auction", dep.validators[1], 6_000), Posting("auction", dep.validators[3], 6_000)]
+    mark = "mark_settled_off_contract"
+    assert_rejected(dep, lambda: c.transact(dep.slots, mark, slot, b"\x07" * 32), "reference not settled by the token")
+    ref = post_batch(c, dep.token, f"slot {slot}", postings, slot=slot)
+    assert_rejected(dep, lambda: c.transact(dep.slots, mark, slot, ref, sender=dep.validators[0]), "not admin")
+    assert_rejected(dep, lambda: c.transact(dep.slots, mark, slot, bytes(32)), "zero settlement reference")
+    assert c.call(dep.slots, "slots", slot)[SLOT_STATE] == CLEARED
+    c.transact(dep.slots, mark, slot, ref)
+    record = c.call(dep.slots, "slots", slot)
+    assert record[SLOT_STATE] == SETTLED and bytes(record[SLOT_OFF_CHAIN_REF]) == ref
+    balances = _balances(dep, (*dep.prosumers, dep.dso, *dep.validators))
+    assert_rejected(dep, lambda: c.transact(dep.slots, "settle_batch", slot, batch_args(tree)), "not CLEARED")
+    assert_rejected(dep, lambda: c.transact(dep.slots, mark, slot, ref), "not CLEARED")
+    assert _balances(dep, (*dep.prosumers, dep.dso, *dep.validators)) == balances
+
+
+def test_only_a_cleared_batch_slot_can_be_marked_settled_off_contract(dep: Deployment) -> None:
+    c = dep.chain
+    c.transact(dep.token, "settle", REF, [(dep.prosumers[0], -1), (dep.prosumers[1], 1)])
+    open_and_commit(dep, 6)  # not endorsed yet
+    assert_rejected(dep, lambda: c.transact(dep.slots, "mark_settled_off_contract", 6, REF), "not CLEARED")
+    open_and_commit(dep, 7, MODE_CLAIMS)  # endorsed: CLEARED, but a claims slot holds escrow only claims return
+    root = b"\x05" * 32
+    c.transact(dep.slots, "submit_result", 7, root, endorse(dep, 7, root, dep.validators[:3]), sender=dep.validators[3])
+    assert_rejected(dep, lambda: c.transact(dep.slots, "mark_settled_off_contract", 7, REF), "not a batch slot")

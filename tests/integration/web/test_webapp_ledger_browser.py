@@ -57,13 +57,13 @@ def _setup(served: Served) -> tuple[dict[str, str], str]:
     for who, side, price in (("seller", "sell", ASK), ("buyer", "buy", BID)):
         _ok(served.post(f"{C}/orders", keys[who], {"side": side, "slot_start": slot, "idempotency_key": f"{who}-1",
                                                    "energy_kwh": 2.0, "price_per_kwh": price}))
+    signing = _ok(served.get(f"{C}/signing", keys["seller"]), 200)
+    domain = Domain.from_dict(signing["domain"])  # the chain's domain: the service runs its ledger
     for who in ("seller", "buyer"):
         _ok(served.post(f"{C}/addresses", keys[who], {"address": Signer(KEYS[who]).address,
-                                                      "signature": sign_address(KEYS[who], "town", who)}))
+                                                      "signature": sign_address(KEYS[who], "town", who, domain)}))
     later = iso(slot_containing(market_now(served), 5) + timedelta(hours=4))  # open for the whole test
     terms = {"slot_starts": [later], "energy_kwh_per_slot": 1.5, "price_per_kwh": 0.2, "nonce": 7}
-    signing = _ok(served.get(f"{C}/signing", keys["seller"]), 200)
-    domain = Domain.from_dict(signing["domain"])
     seller_sig = sign_contract(KEYS["seller"], terms, Signer(KEYS["seller"]).address, Signer(KEYS["buyer"]).address,
                                domain)
     _ok(served.post(f"{C}/bilateral-contracts", keys["seller"], {"id": "pv-ev", "seller": "seller", "buyer": "buyer",

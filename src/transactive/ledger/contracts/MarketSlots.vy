@@ -31,11 +31,17 @@
          The result must contain a leaf (amount 0 if it did not trade) for every escrow depositor.
      An admin may cancel a slot that has not been endorsed yet (e.g. the validators never reached k);
      depositors then withdraw their escrow.
-     Challenge path: for dispute_blocks blocks after submit_result (set by an admin; 0 disables it) any
-     registered validator may dispute(slot): CLEARED -> DISPUTED, and the slot can neither settle nor be
-     claimed (nor does either work during the window). An admin resolves it: resolve_dispute with a root
-     re-endorsed by k validators (-> CLEARED, final, settles at once) or cancel_slot (-> CANCELLED,
-     escrow withdrawable).
+     Challenge path: submit_result fixes the slot's dispute_until = block.number + dispute_blocks (the
+     admin-set window at that moment; 0 disables disputes; later changes of the window do not touch slots
+     already cleared). Until then any registered validator may dispute(slot): CLEARED -> DISPUTED, and
+     the slot can neither settle nor be claimed (nor does either work during the window); a slot with a
+     paid claim can be neither disputed nor cancelled. An admin resolves it: resolve_dispute with a root
+     re-endorsed by k validators (-> CLEARED, final, settles at once; a corrected root also names its
+     miner, one of its endorsers other than the wrong root's submitter, who then earns the miner reward)
+     or cancel_slot (-> CANCELLED, escrow withdrawable). There is no dispute bond: a validator can only
+     delay a slot until the admin resolves it (see docs/ledger.md).
+     Off-contract settlement: an admin may mark a CLEARED batch slot SETTLED with the reference of the
+     EnergyToken.settle batch that moved its money (mark_settled_off_contract), so it cannot settle twice.
 """
 
 interface IRegistry:
@@ -48,6 +54,7 @@ interface IRegistry:
 interface IToken:
     def transferFrom(sender: address, receiver: address, amount: uint256) -> bool: nonpayable
     def transfer(receiver: address, amount: uint256) -> bool: nonpayable
+    def settled(ref: bytes32) -> bool: view
 
 CLOSE: public(constant(uint256)) = 0
 FOR_SALE: public(constant(uint256)) = 1
@@ -90,6 +97,9 @@ struct Slot:
     pool: uint256
     cleared_block: uint256
     resolved: bool
+    dispute_until: uint256
+    claims_paid: uint256
+    off_chain_ref: bytes32
 
 struct Row:
     account: address
@@ -135,6 +145,15 @@ event DisputeResolved:
     slot: indexed(uint256)
     result_root: bytes32
     cancelled: bool
+
+event SettledOffContract:
+    slot: indexed(uint256)
+    ref: bytes32
+
+event MinerReplaced:
+    slot: indexed(uint256)
+    previous: indexed(address)
+    miner: indexed(address)
 
 event Claimed:
     slot: indexed(uint256)
@@ -300,8 +319,8 @@ def commit_orders(slot: uint256, order_root: bytes32, order_count: uint256):
 
 @internal
 @view
-def _check_endorsements(slot: uint256, order_root: bytes32, result_root: bytes32,
-                        signatures: DynArray[Bytes[65], MAX_SIGS]) -> uint256:
+def _endorsers(slot: uint256, order_root: bytes32, result_root: bytes32,
+               signatures: DynArray[Bytes[65], MAX_SIGS]) -> DynArray[address, MAX_SIGS]:
     """
     @dev At least k signatures of distinct validators over Endorsement(slot, order_root, result_root);
          any invalid, high-s, duplicate or non-validator signature reverts.
@@ -321,7 +340,7 @@ def _check_endorsements(slot: uint256, order_root: bytes32, result_root: bytes32
         assert staticcall self.registry.is_validator(signer), "slots: signer not a validator"
         assert signer not in signers, "slots: duplicate signer"
         signers.append(signer)
-    return len(signers)
+    return signers
 
 
 @internal
@@ -329,9 +348,11 @@ def _check_endorsements(slot: uint256, order_root: bytes32, result_root: bytes32
 def _settleable(s: Slot):
     """
     @dev A CLEARED slot may settle (or be claimed) once its dispute window is over or a dispute resolved.
+         The window is the slot's own dispute_until, fixed at submit_result: set_dispute_window later
+         changes neither its end nor whether it is open.
     """
     assert s.state == CLEARED, "slots: slot not CLEARED"
-    assert s.resolved or block.number > s.cleared_block + self.dispute_blocks, "slots: dispute window open"
+    assert s.resolved or block.number > s.dispute_until, "slots: dispute window open"
 
 
 @external
@@ -345,11 +366,12 @@ def submit_result(slot: uint256, result_root: bytes32, signatures: DynArray[Byte
     assert s.state == RESERVE_NOT_MET, "slots: slot not RESERVE_NOT_MET"
     assert staticcall self.registry.is_validator(msg.sender), "slots: miner not a validator"
     assert result_root != empty(bytes32), "slots: empty result root"
-    count: uint256 = self._check_endorsements(slot, s.order_root, result_root, signatures)
+    count: uint256 = len(self._endorsers(slot, s.order_root, result_root, signatures))
     self.slots[slot].state = CLEARED
     self.slots[slot].result_root = result_root
     self.slots[slot].miner = msg.sender
     self.slots[slot].cleared_block = block.number
+    self.slots[slot].dispute_until = block.number + self.dispute_blocks
     log ResultEndorsed(slot=slot, result_root=result_root, miner=msg.sender, endorsements=count)
 
 
@@ -418,6 +440,7 @@ def claim(slot: uint256, account: address, energy_wh: int256, amount_micro: int2
         node = self._hash_pair(node, p)
     assert node == s.result_root, "slots: invalid proof"
     self.claimed[slot][account] = True
+    self.slots[slot].claims_paid = s.claims_paid + 1
     # the miner's reward leaf names MINER_LEAF (the miner is unknown when the root is endorsed)
     payee: address = account
     if account == MINER_LEAF:
@@ -450,6 +473,7 @@ def cancel_slot(slot: uint256):
     state: uint256 = self.slots[slot].state
     assert state == FOR_SALE or state == RESERVE_NOT_MET or state == DISPUTED, \
         "slots: only an open, unendorsed or disputed slot"
+    assert self.slots[slot].claims_paid == 0, "slots: claims already paid"
     self.slots[slot].state = CANCELLED
     if state == DISPUTED:
         log DisputeResolved(slot=slot, result_root=empty(bytes32), cancelled=True)
@@ -460,8 +484,9 @@ def cancel_slot(slot: uint256):
 def set_dispute_window(blocks: uint256):
     """
     @notice Number of blocks after submit_result during which a validator may dispute the result and
-            the slot cannot settle (admins only; 0, the default, disables disputes). Applies to every
-            CLEARED slot not yet settled.
+            the slot cannot settle (admins only; 0, the default, disables disputes). Applies to results
+            submitted from now on: each slot keeps the window end (dispute_until) fixed when its result
+            was submitted.
     """
     assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "slots: not admin"
     self.dispute_blocks = blocks
@@ -478,28 +503,61 @@ def dispute(slot: uint256):
     assert s.state == CLEARED, "slots: slot not CLEARED"
     assert staticcall self.registry.is_validator(msg.sender), "slots: not a validator"
     assert not s.resolved, "slots: dispute already resolved"
-    assert block.number <= s.cleared_block + self.dispute_blocks, "slots: dispute window closed"
+    assert s.claims_paid == 0, "slots: claims already paid"
+    assert block.number <= s.dispute_until, "slots: dispute window closed"
     self.slots[slot].state = DISPUTED
     log Disputed(slot=slot, validator=msg.sender)
 
 
 @external
-def resolve_dispute(slot: uint256, result_root: bytes32, signatures: DynArray[Bytes[65], MAX_SIGS]):
+def resolve_dispute(slot: uint256, result_root: bytes32, signatures: DynArray[Bytes[65], MAX_SIGS],
+                    miner: address):
     """
     @notice DISPUTED -> CLEARED (admins only) with a re-endorsed result root: at least k signatures of
             distinct validators over Endorsement(slot, orderRoot, result_root), as submit_result requires
             (the same root to confirm it, another to correct it). The slot can then settle at once and
             cannot be disputed again. To reject the result instead, cancel_slot.
+    @param miner Who earns the miner reward. Confirming the same root keeps the slot's miner and `miner`
+           must be empty(address) or that miner. Correcting it makes `miner` the slot's miner: the
+           admin-named submitter of the correct root, one of the validators whose signature is in
+           `signatures` and not the validator that submitted the wrong root.
     """
     assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "slots: not admin"
     s: Slot = self.slots[slot]
     assert s.state == DISPUTED, "slots: slot not DISPUTED"
     assert result_root != empty(bytes32), "slots: empty result root"
-    count: uint256 = self._check_endorsements(slot, s.order_root, result_root, signatures)
+    signers: DynArray[address, MAX_SIGS] = self._endorsers(slot, s.order_root, result_root, signatures)
+    if result_root == s.result_root:
+        assert miner == empty(address) or miner == s.miner, "slots: same root keeps its miner"
+    else:
+        assert miner in signers, "slots: miner did not endorse the correct root"
+        assert miner != s.miner, "slots: miner submitted the wrong root"
+        self.slots[slot].miner = miner
+        log MinerReplaced(slot=slot, previous=s.miner, miner=miner)
     self.slots[slot].state = CLEARED
     self.slots[slot].result_root = result_root
     self.slots[slot].resolved = True
     log DisputeResolved(slot=slot, result_root=result_root, cancelled=False)
+
+
+@external
+def mark_settled_off_contract(slot: uint256, ref: bytes32):
+    """
+    @notice CLEARED -> SETTLED without moving tokens here (admins only): the slot's endorsed result was
+            settled by EnergyToken.settle under `ref` (which the token must have recorded as settled), so
+            settle_batch can never move its money a second time. Batch-mode slots only (a claims-mode slot
+            holds escrow, which only claims or a cancellation return), after the dispute window, as
+            settle_batch would be. The reference stays on the slot (off_chain_ref) for the audit.
+    """
+    assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "slots: not admin"
+    s: Slot = self.slots[slot]
+    self._settleable(s)
+    assert s.mode == MODE_BATCH, "slots: not a batch slot"
+    assert ref != empty(bytes32), "slots: zero settlement reference"
+    assert staticcall self.token.settled(ref), "slots: reference not settled by the token"
+    self.slots[slot].state = SETTLED
+    self.slots[slot].off_chain_ref = ref
+    log SettledOffContract(slot=slot, ref=ref)
 
 
 @external

@@ -49,7 +49,7 @@ export function statementsPanel(getCommunity, me) {
             " (yours, for contracts)")] : null),
       table("My settled slots", [
         { label: "Slot", value: (l) => showTime(l.slot_start) },
-        { label: "Side", value: (l) => l.side },
+        { label: "Side", value: (l) => l.side ?? "no auction trade" },
         { label: "Price per kWh", num: true, value: (l) => num(l.price_per_kwh, 6) },
         { label: "Agreed (Wh)", num: true, value: (l) => num(l.agreed_wh, 0) },
         { label: "Metered (Wh)", num: true, value: (l) => num(l.metered_wh, 0) },
