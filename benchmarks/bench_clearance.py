@@ -151,10 +151,9 @@ def round_times(chain: EmbeddedChain, dep: Deployment, batch: SlotBatch, pool: W
     t0 = time.perf_counter()
     result_tree(slot, entries)
     times["1 validator: result root"] = time.perf_counter() - t0
-    t0, c0 = time.perf_counter(), cpu_now(pool)
+    t0 = time.perf_counter()
     answers = [v.endorse(batch) for v in validators]
     times["4 validators: recompute + root + sign"] = time.perf_counter() - t0
-    validators_cpu = cpu_now(pool) - c0
     t0 = time.perf_counter()
     collected = collect(batch, answers, validators=dep.validators, k=K)
     times["compare roots (3-of-4)"] = time.perf_counter() - t0
@@ -163,7 +162,6 @@ def round_times(chain: EmbeddedChain, dep: Deployment, batch: SlotBatch, pool: W
     times["miner: submit_result"] = time.perf_counter() - t0
     times["commit + endorse (all of the above but rows 2-3)"] = sum(
         v for k, v in times.items() if not k.startswith("1 validator"))
-    times["4 validators: CPU s (this process + pool workers)"] = validators_cpu
     return times, len(entries)
 
 
