@@ -6,6 +6,12 @@ same command, hence the same client id: it takes over its broker session, so the
 received but not yet committed (never acknowledged, since a PUBACK follows the commit) are redelivered to it,
 and the orders the broker queued for that session meanwhile too. Restarts back off (0.5 s, doubling up to
 30 s) while a worker keeps dying within 10 s of its start; a worker that ran longer restarts after 0.5 s.
+
+Each worker's stdout is read to its end by a thread of its own: the first line is the worker's ``ready``
+(printed once subscribed), every later line goes to this process's log (INFO), so a worker never blocks on a
+full pipe. Only :meth:`WorkerSupervisor.start` waits for the ``ready`` lines; the watch thread that restarts
+workers never waits for one, so a restarted worker that hangs before subscribing cannot keep the others from
+being restarted (it is only logged when it exits before its ``ready``).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +31,14 @@ STABLE_S = 10.0
 POLL_S = 0.2
 
 
+@dataclass(eq=False)
+class _Readiness:
+    """Whether a worker process printed ``ready`` (``settled`` once known: ``ready`` seen or stdout closed)."""
+
+    settled: threading.Event = field(default_factory=threading.Event)
+    ready: bool = False
+
+
 class WorkerSupervisor:
     """Start the workers, wait until each is subscribed, and keep them running until :meth:`stop`."""
 
@@ -31,6 +46,7 @@ class WorkerSupervisor:
         self.commands = [list(c) for c in commands]
         self.env = dict(env)
         self.processes: list[subprocess.Popen[bytes] | None] = [None] * len(self.commands)
+        self.readiness: list[_Readiness] = [_Readiness() for _ in self.commands]
         self.restarts = 0
         self._started_at = [0.0] * len(self.commands)
         self._delay_s = [FIRST_DELAY_S] * len(self.commands)
@@ -44,7 +60,9 @@ class WorkerSupervisor:
             self._spawn(index)
         for index, process in enumerate(self.processes):
             assert process is not None
-            if not _ready(process):
+            readiness = self.readiness[index]
+            readiness.settled.wait()
+            if not readiness.ready:
                 raise RuntimeError(f"MQTT gateway worker {index + 1} exited with {process.wait()}")
         self._thread = threading.Thread(target=self._watch, name="mqtt-worker-supervisor", daemon=True)
         self._thread.start()
@@ -69,8 +87,12 @@ class WorkerSupervisor:
 
     def _spawn(self, index: int) -> None:
         with self._lock:
-            self.processes[index] = subprocess.Popen(self.commands[index], env=self.env, stdout=subprocess.PIPE)
+            process = subprocess.Popen(self.commands[index], env=self.env, stdout=subprocess.PIPE)
+            readiness = _Readiness()
+            self.processes[index], self.readiness[index] = process, readiness
             self._started_at[index] = time.monotonic()
+        threading.Thread(target=_drain, args=(index, process, readiness), name=f"mqtt-worker-{index + 1}-stdout",
+                         daemon=True).start()
 
     def _watch(self) -> None:
         while not self._stopping.wait(POLL_S):
@@ -86,13 +108,19 @@ class WorkerSupervisor:
                     return
                 self._spawn(index)
                 self.restarts += 1
-                restarted = self.processes[index]
-                assert restarted is not None
-                if not _ready(restarted):
-                    log.warning("restarted MQTT gateway worker %d exited before subscribing", index + 1)
 
 
-def _ready(process: subprocess.Popen[bytes]) -> bool:
-    """Wait for the worker's ``ready`` line (printed once subscribed); False if it exited first."""
+def _drain(index: int, process: subprocess.Popen[bytes], readiness: _Readiness) -> None:
+    """Read the worker's stdout to its end: the ``ready`` line, then every other line into the log."""
     assert process.stdout is not None
-    return process.stdout.readline().strip() == b"ready"
+    with process.stdout as out:
+        first = out.readline()
+        readiness.ready = first.strip() == b"ready"
+        readiness.settled.set()
+        if not first:
+            log.warning("MQTT gateway worker %d (pid %d) exited before subscribing", index + 1, process.pid)
+        elif not readiness.ready:
+            log.warning("MQTT gateway worker %d (pid %d) printed %r instead of its ready line", index + 1,
+                        process.pid, first[:200])
+        for line in out:
+            log.info("MQTT gateway worker %d: %s", index + 1, line.rstrip().decode(errors="replace"))

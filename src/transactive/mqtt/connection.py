@@ -10,7 +10,14 @@ Delivery: incoming QoS 1 messages are acknowledged (PUBACK) only when the caller
 when the connection or the process dies is redelivered by the broker to the session. Outgoing QoS 1 messages
 stay in an in-flight table until the broker's PUBACK and are resent (DUP) after a reconnect. The reader
 reconnects by itself (backoff 0.1 s doubling to 5 s), sends PINGREQ when nothing was sent for half the
-keepalive, and reconnects when nothing at all (not even a PINGRESP) came back for 1.5 keepalives.
+keepalive, and reconnects when nothing at all (not even a PINGRESP) came back for 1.5 keepalives;
+:meth:`MqttConnection.reconnect` forces a reconnect (the gateway's answer to a failed commit).
+
+Threads: the resend snapshot and the adoption of a new socket happen under the send lock, as does the storing
+and writing of a ``publish_many``, so a publish racing a reconnect is either resent or written on the new
+socket. ``generation`` counts adopted sockets: PUBACK bytes given with a generation are dropped when the
+connection changed since, because packet ids belong to one connection. ``publish_many`` may wait for free
+packet ids and therefore refuses to run on the reader thread, the one that reads the PUBACKs freeing them.
 """
 
 from __future__ import annotations
@@ -53,7 +60,9 @@ class MqttConnection:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: str | None = None
+        self._connected = threading.Condition()
         self.connections = 0
+        self.generation = 0  # +1 for each adopted socket; a PUBACK is only valid on the connection it answers
 
     # ------------------------------------------------------------------------------------ lifecycle
     def start(self, timeout_s: float = 30.0) -> MqttConnection:
@@ -82,41 +91,70 @@ class MqttConnection:
         """Outgoing QoS 1 messages the broker has not acknowledged yet."""
         return len(self._inflight)
 
+    def reconnect(self) -> None:
+        """Drop the current socket; the reader connects again (the broker then redelivers, to a persistent
+        session, every message not acknowledged yet). Nothing happens while not connected."""
+        with self._send_lock:
+            sock, self._sock = self._sock, None
+        if sock is not None:
+            _shutdown(sock)
+
+    def wait_connections(self, count: int, timeout_s: float) -> bool:
+        """Wait until ``connections >= count`` (True) or ``timeout_s`` passed (False)."""
+        with self._connected:
+            return self._connected.wait_for(lambda: self.connections >= count, timeout_s)
+
     # ------------------------------------------------------------------------------------ out
-    def send(self, data: bytes) -> bool:
-        """Write raw packet bytes; False (nothing written) when not connected."""
+    def send(self, data: bytes, generation: int | None = None) -> bool:
+        """Write raw packet bytes; False (nothing written) when not connected, or when ``generation`` is given
+        and is no longer the current connection's (PUBACKs answer the packet ids of one connection only)."""
         if not data:
             return True
         with self._send_lock:
-            sock = self._sock
-            if sock is None:
+            if generation is not None and generation != self.generation:
                 return False
-            try:
-                sock.sendall(data)
-            except OSError:  # maybe half written: drop this socket, the reader reconnects
-                self._sock = None
-                _shutdown(sock)
-                return False
-            self._last_send = time.monotonic()
-            return True
+            return self._write(data)
 
-    def publish_many(self, messages: Sequence[tuple[str, bytes, bool]], qos: int = 1, extra: bytes = b"") -> None:
+    def _write(self, data: bytes) -> bool:
+        """Write under ``_send_lock``."""
+        sock = self._sock
+        if sock is None:
+            return False
+        try:
+            sock.sendall(data)
+        except OSError:  # maybe half written: drop this socket, the reader reconnects
+            self._sock = None
+            _shutdown(sock)
+            return False
+        self._last_send = time.monotonic()
+        return True
+
+    def publish_many(self, messages: Sequence[tuple[str, bytes, bool]], qos: int = 1, extra: bytes = b"",
+                     generation: int | None = None) -> None:
         """Publish ``(topic, payload, retain)`` messages and then ``extra`` bytes (e.g. PUBACKs) in one write.
 
-        QoS 1 messages are kept until the broker acknowledges them and resent after a reconnect."""
-        packets = []
+        QoS 1 messages are kept until the broker acknowledges them and resent after a reconnect. ``extra`` is
+        written only while the connection is still the one of ``generation`` (when given). May wait for packet
+        ids (all 65535 in flight): never call it on the reader thread (``on_publishes``), which is the one
+        thread that processes the PUBACKs freeing them."""
         if qos:
             ids = self._allocate(len(messages))
-            for packet_id, (topic, payload, retain) in zip(ids, messages, strict=True):
-                packet = wire.publish(topic, payload, qos, packet_id, retain=retain)
-                self._inflight[packet_id] = packet
-                packets.append(packet)
+            packets = [wire.publish(topic, payload, qos, packet_id, retain=retain)
+                       for packet_id, (topic, payload, retain) in zip(ids, messages, strict=True)]
         else:
             packets = [wire.publish(topic, payload, 0, 0, retain=retain) for topic, payload, retain in messages]
-        self.send(b"".join(packets) + extra)
+        with self._send_lock:  # stored and written in one step: a reconnect's resend snapshot sees all or none
+            if qos:
+                for packet_id, packet in zip(ids, packets, strict=True):
+                    self._inflight[packet_id] = packet
+            if generation is not None and generation != self.generation:
+                extra = b""
+            self._write(b"".join(packets) + extra)
 
     def _allocate(self, count: int) -> list[int]:
         """``count`` free packet ids, reserved in the in-flight table (waits while all 65535 are in flight)."""
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("publish_many on the MQTT reader thread could wait for PUBACKs only it reads")
         ids: list[int] = []
         inflight = self._inflight
         with self._ids:
@@ -156,7 +194,7 @@ class MqttConnection:
                 sock.close()
 
     def _connect(self) -> tuple[socket.socket, wire.PacketSplitter]:
-        sock = socket.create_connection((self.host, self.port), timeout=10)
+        sock = self._open_socket()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         splitter = wire.PacketSplitter()
         try:
@@ -175,19 +213,28 @@ class MqttConnection:
                 reason = wire.CONNACK_REASONS.get(connack.body[1], str(connack.body[1]))
                 raise ConnectionError(f"connection refused: {reason}")
             sock.settimeout(None)  # blocking writes (a timeout could cut a packet in half); reads poll
-            with self._ids:
-                resend = [wire.with_dup(p) for _, p in sorted(self._inflight.items()) if p]
-            sock.sendall(wire.subscribe(1, self.subscriptions) + b"".join(resend))
+            # snapshot, resend and adopt in one step under the send lock: a publish_many either stored its
+            # packets before (resent here) or writes them on this socket after
+            with self._send_lock:
+                with self._ids:
+                    resend = [wire.with_dup(p) for _, p in sorted(self._inflight.items()) if p]
+                sock.sendall(wire.subscribe(1, self.subscriptions) + b"".join(resend))
+                self._sock = sock
+                self.generation += 1
+                self._last_send = time.monotonic()
         except BaseException:
             sock.close()
             raise
-        with self._send_lock:
-            self._sock = sock
-            self._last_send = time.monotonic()
-        self.connections += 1
+        with self._connected:
+            self.connections += 1
+            self._connected.notify_all()
         if len(pending) > 1:
             self._dispatch(pending[1:])
         return sock, splitter
+
+    def _open_socket(self) -> socket.socket:
+        """A TCP connection to the broker (a seam: tests wrap the socket to stop the reader at a chosen point)."""
+        return socket.create_connection((self.host, self.port), timeout=10)
 
     def _read(self, sock: socket.socket, splitter: wire.PacketSplitter) -> None:
         half_keepalive_s = self.keepalive_s / 2

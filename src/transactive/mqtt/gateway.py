@@ -13,7 +13,10 @@ Topics (``<community>`` and ``<member>`` are ids; ``<slot>`` an ISO 8601 slot st
 
 Authentication: the member's API key inside each payload, checked like a REST bearer key; the topic's member
 must be the key's member. The gateway also acknowledges the MQTT message itself (PUBACK) only after the order
-is committed, so a gateway crash before the commit makes the broker redeliver it.
+is committed, so a gateway crash before the commit makes the broker redeliver it. A failed commit is retried
+(``retry_delays_s``) and then answered by a reconnect, after which the broker redelivers every message not yet
+PUBACKed (persistent session); an order is never acknowledged unless stored. One gateway answers its
+messages, acks and PUBACKs, in the order it received them (``docs/mqtt.md``, "Order of the acks").
 
 Throughput (``docs/mqtt.md``): the gateway speaks MQTT through :class:`~transactive.mqtt.connection.MqttConnection`,
 which hands over every PUBLISH of one socket read as a batch. A batch is parsed and authenticated message by
@@ -31,6 +34,7 @@ import logging
 import queue
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -72,21 +76,6 @@ def order_ack(key: object, receipt: Receipt | None = None, error: MarketError | 
             "order": None, "error": {"field": error.field, "message": error.message}}
 
 
-@dataclass
-class Outbox:
-    """Acks and PUBACKs collected while handling a batch, written with one ``sendall``."""
-
-    acks: list[tuple[str, bytes, bool]] = field(default_factory=list)
-    pubacks: list[bytes] = field(default_factory=list)
-
-    def ack(self, community: str, member: str, payload: dict[str, Any]) -> None:
-        self.acks.append((f"{PREFIX}/{community}/acks/{member}", json.dumps(payload).encode(), False))
-
-    def puback(self, message: wire.Publish) -> None:
-        if message.qos:
-            self.pubacks.append(wire.puback(message.packet_id))
-
-
 @dataclass(slots=True)
 class _Pending:
     """An authenticated order message waiting for admission."""
@@ -98,15 +87,49 @@ class _Pending:
     body: dict[str, Any]
 
 
-_Committed = tuple[list[tuple[_Pending, OrderRecord]], list[tuple[Outcome, OrderRecord]] | None,
-                   BaseException | None]
+RETRY_DELAYS_S = (0.1, 0.4, 1.6)  # a failed commit is retried after each delay, then the gateway reconnects
+FAILURE_PAUSE_S = 1.0  # a message whose admission failed: pause before the reconnect that redelivers it
+
+
+@dataclass(slots=True)
+class _Reply:
+    """The answer to one received message, in receive order: an ack known now (``payload``), an ack after the
+    commit of ``order``, or nothing yet (``failed``: a storage error; no ack, no PUBACK, redelivered)."""
+
+    message: wire.Publish
+    community: str = ""
+    member_id: str = ""
+    payload: dict[str, Any] | None = None
+    order: OrderRecord | None = None
+    failed: bool = False
+
+
+@dataclass(eq=False)
+class _Burst:
+    """The messages of one socket read, answered together and in order once ``done`` (its commit finished)."""
+
+    replies: list[_Reply]
+    generation: int
+    orders: list[OrderRecord] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+    answers: list[tuple[Outcome, OrderRecord]] | None = None
+    error: BaseException | None = None
+
+    def committed(self, answers: list[tuple[Outcome, OrderRecord]] | None, error: BaseException | None) -> None:
+        self.answers, self.error = answers, error
+        self.done.set()
 
 
 class Gateway:
-    """Bridges an MQTT broker to the operator. ``start()`` connects and returns once subscribed."""
+    """Bridges an MQTT broker to the operator. ``start()`` connects and returns once subscribed.
+
+    Threads: the connection's reader parses, authenticates and admits each burst and hands its orders to the
+    group commit; the gateway's acker answers the bursts one after the other, in the order they were received
+    (so the acks and the PUBACKs of one gateway follow the order of its incoming messages), each once its
+    commit has finished. Only the acker publishes: the reader never waits for packet ids."""
 
     def __init__(self, operator: Operator, url: str, client_id: str | None = None,
-                 share_group: str | None = None) -> None:
+                 share_group: str | None = None, retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S) -> None:
         self.operator = operator
         self.share = f"$share/{share_group}/" if share_group else ""
         self.host, self.port, user, password = parse_mqtt_url(url)
@@ -115,93 +138,167 @@ class Gateway:
             clean_session=client_id is None, username=user, password=password,
             subscriptions=[(f"{self.share}{PREFIX}/+/orders/+", QOS), (f"{self.share}{PREFIX}/+/meters/+", QOS)],
             on_publishes=self._on_publishes)
+        self.retry_delays_s = retry_delays_s
         self.received = 0
-        # committed batches waiting for their acks: the writer thread hands them over and goes on with the next
-        # commit while this gateway's acker thread encodes and sends the acks (SQLite releases the GIL)
-        self._committed: queue.SimpleQueue[_Committed | None] = queue.SimpleQueue()
+        self.commit_failures = 0  # failed commit attempts (each retry counts)
+        self.forced_reconnects = 0
+        self.progress = threading.Condition()  # notified when the counters above change
+        self._bursts: queue.SimpleQueue[_Burst | None] = queue.SimpleQueue()
+        self._stopping = threading.Event()
         self._acker: threading.Thread | None = None
 
     # ------------------------------------------------------------------------------------ lifecycle
     def start(self, timeout_s: float = 30.0) -> Gateway:
-        self._acker = threading.Thread(target=self._ack_committed, name="mqtt-acks", daemon=True)
+        self._stopping.clear()
+        self._acker = threading.Thread(target=self._ack_bursts, name="mqtt-acks", daemon=True)
         self._acker.start()
         self.connection.start(timeout_s)
         return self
 
     def stop(self) -> None:
         """Disconnect. Orders still being committed are not acknowledged: the broker redelivers them."""
+        self._stopping.set()
         self.connection.stop()
         if self._acker is not None:
-            self._committed.put(None)
+            self._bursts.put(None)
             self._acker.join(10)
             self._acker = None
 
-    def _send(self, outbox: Outbox) -> None:
-        self.connection.publish_many(outbox.acks, QOS, b"".join(outbox.pubacks))
+    def wait_for(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait until ``predicate()`` (over the counters) holds; False after ``timeout_s``."""
+        with self.progress:
+            return self.progress.wait_for(predicate, timeout_s)
 
-    # ------------------------------------------------------------------------------------ in
+    def _count(self, name: str) -> None:
+        with self.progress:
+            setattr(self, name, getattr(self, name) + 1)
+            self.progress.notify_all()
+
+    # ------------------------------------------------------------------------------------ in (reader thread)
     def _on_publishes(self, messages: list[wire.Publish]) -> None:
-        """Handle one burst: meters and rejections answered at once, orders admitted and stored as one batch."""
-        self.received += len(messages)
-        outbox = Outbox()
-        pending: list[_Pending] = []
+        """Handle one burst: meters and rejections answered now, orders admitted and stored as one batch; the
+        acker answers the burst (never this reader thread, which must go on reading PUBACKs)."""
+        burst = _Burst([], self.connection.generation)
+        pending: list[tuple[_Reply, _Pending]] = []
         for message in messages:
-            item = self._authenticate(message, outbox)
+            reply = _Reply(message)
+            burst.replies.append(reply)
+            item = self._authenticate(message, reply)
             if item is not None:
-                pending.append(item)
-        stored: list[tuple[_Pending, OrderRecord]] = []
+                pending.append((reply, item))
         if pending:
-            admitted = admit_orders(self.operator, [(p.member, p.community, p.body) for p in pending])
-            for item, result in zip(pending, admitted, strict=True):
+            admitted = admit_orders(self.operator, [(p.member, p.community, p.body) for _, p in pending])
+            for (reply, item), result in zip(pending, admitted, strict=True):
                 key = item.body.get("idempotency_key")
                 if isinstance(result, OrderRecord):
-                    stored.append((item, result))
-                    continue
-                if isinstance(result, Receipt):
-                    outbox.ack(item.community, item.member_id, order_ack(key, receipt=result))
+                    reply.order = result
+                    burst.orders.append(result)
+                elif isinstance(result, Receipt):
+                    reply.payload = order_ack(key, receipt=result)
                 elif isinstance(result, MarketError):
-                    outbox.ack(item.community, item.member_id, order_ack(key, error=result))
-                else:  # storage failure: no ack, the broker redelivers after a reconnect
+                    reply.payload = order_ack(key, error=result)
+                else:  # storage failure: no ack; the acker makes the broker redeliver it
                     log.error("MQTT order on %s failed: %r", item.message.topic, result)
-                    continue
-                outbox.puback(item.message)
-        self._send(outbox)
-        if stored:
+                    reply.failed = True
+        self._bursts.put(burst)
+        if burst.orders:
             assert self.operator.intake is not None, "the gateway needs the group-commit intake"
-            self.operator.intake.submit_batch_async(
-                [order for _, order in stored],
-                lambda answers, error: self._committed.put((stored, answers, error)))
+            self.operator.intake.submit_batch_async(burst.orders, burst.committed)
+        else:
+            burst.done.set()
+        with self.progress:
+            self.received += len(messages)
+            self.progress.notify_all()
 
-    def _ack_committed(self) -> None:
-        while (item := self._committed.get()) is not None:
+    # ------------------------------------------------------------------------------------ out (acker thread)
+    def _ack_bursts(self) -> None:
+        while (burst := self._bursts.get()) is not None:
             try:
-                self._stored(*item)
+                self._answer(burst)
             except Exception:  # not acked: the broker redelivers after a reconnect, and the retry is a duplicate
                 log.exception("MQTT acks failed")
+                self._redeliver(burst)
 
-    def _stored(self, stored: list[tuple[_Pending, OrderRecord]],
-                answers: list[tuple[Outcome, OrderRecord]] | None, error: BaseException | None) -> None:
-        """After the commit (acker thread): ack every order of the batch, then PUBACK its message."""
-        if error is not None or answers is None:
-            log.error("%d MQTT orders not stored: %s", len(stored), error)
-            return  # not acked: redelivered after a reconnect
-        outbox = Outbox()
-        for (item, order), (outcome, record) in zip(stored, answers, strict=True):
-            try:
-                payload = order_ack(order.idempotency_key, receipt=self.operator.answer(order, outcome, record))
-            except MarketError as exc:
-                payload = order_ack(order.idempotency_key, error=exc)
-            outbox.ack(item.community, item.member_id, payload)
-            outbox.puback(item.message)
-        self._send(outbox)
+    def _answer(self, burst: _Burst) -> None:
+        """Wait for the burst's commit (retrying a failed one), then send its acks and PUBACKs in order."""
+        while not burst.done.wait(0.5):
+            if self._stopping.is_set():
+                return
+        answers = burst.answers
+        if burst.error is not None:
+            # a persistent session gets the burst's messages again after any reconnect since they came: then a
+            # retry would only delay the bursts behind this one
+            redelivered = not self.connection.clean_session and burst.generation != self.connection.generation
+            answers = None if redelivered else self._retry(burst)
+            if redelivered:
+                self._count("commit_failures")
+        answered = iter(answers or ())  # one answer per order, in the order of the replies holding them
+        acks: list[tuple[str, bytes, bool]] = []
+        pubacks: list[bytes] = []
+        failed = False
+        for reply in burst.replies:
+            payload = reply.payload
+            if reply.order is not None:
+                answer = next(answered, None)
+                if answer is None:  # not stored: neither acked nor PUBACKed
+                    failed = True
+                    continue
+                try:
+                    payload = order_ack(reply.order.idempotency_key,
+                                        receipt=self.operator.answer(reply.order, *answer))
+                except MarketError as exc:
+                    payload = order_ack(reply.order.idempotency_key, error=exc)
+            elif reply.failed:
+                failed = True
+                continue
+            if payload is not None:
+                acks.append((f"{PREFIX}/{reply.community}/acks/{reply.member_id}", json.dumps(payload).encode(),
+                             False))
+            if reply.message.qos:
+                pubacks.append(wire.puback(reply.message.packet_id))
+        if acks or pubacks:
+            self.connection.publish_many(acks, QOS, b"".join(pubacks), generation=burst.generation)
+        if failed:
+            if burst.error is None:  # no commit retries waited: do not spin on a failing database
+                self._stopping.wait(FAILURE_PAUSE_S)
+            self._redeliver(burst)
 
-    def _authenticate(self, message: wire.Publish, outbox: Outbox) -> _Pending | None:
-        """Parse and authenticate one message; an order comes back for admission, anything else is answered."""
+    def _retry(self, burst: _Burst) -> list[tuple[Outcome, OrderRecord]] | None:
+        """Commit the burst's orders again after each delay of ``retry_delays_s``; None if every attempt failed."""
+        assert self.operator.intake is not None
+        self._count("commit_failures")
+        log.error("%d MQTT orders not stored: %s; retrying", len(burst.orders), burst.error)
+        for delay_s in self.retry_delays_s:
+            if self._stopping.wait(delay_s):
+                return None
+            attempt = _Burst(burst.replies, burst.generation, burst.orders)
+            self.operator.intake.submit_batch_async(burst.orders, attempt.committed)
+            while not attempt.done.wait(0.5):
+                if self._stopping.is_set():
+                    return None
+            if attempt.error is None:
+                return attempt.answers
+            self._count("commit_failures")
+            log.error("%d MQTT orders still not stored: %s", len(burst.orders), attempt.error)
+        return None
+
+    def _redeliver(self, burst: _Burst) -> None:
+        """Make the broker deliver the burst's unanswered messages again: reconnect (a persistent session gets
+        every message not PUBACKed back), unless the connection was already replaced since the burst came."""
+        if self._stopping.is_set() or self.connection.generation != burst.generation:
+            return
+        log.error("MQTT messages not stored: reconnecting so that the broker redelivers them")
+        self.connection.reconnect()
+        self._count("forced_reconnects")
+
+    def _authenticate(self, message: wire.Publish, reply: _Reply) -> _Pending | None:
+        """Parse and authenticate one message; an order comes back for admission, anything else is answered in
+        ``reply`` (a bad topic: PUBACK only)."""
         parts = message.topic.split("/")
         if len(parts) != 4 or parts[0] != PREFIX:
-            outbox.puback(message)
             return None
         _, community, kind, member_id = parts
+        reply.community, reply.member_id = community, member_id
         key: object = None
         try:
             try:
@@ -219,18 +316,16 @@ class Gateway:
                 return _Pending(message, community, member_id, member, body)
             if kind == "meters":
                 outcome, reading = self.operator.submit_meter_reading(member, community, body)
-                outbox.ack(community, member_id, {"kind": "meter_reading", "slot_start": reading.slot_start,
-                                                  "status": outcome.value, "energy_kwh": reading.energy_kwh,
-                                                  "error": None})
+                reply.payload = {"kind": "meter_reading", "slot_start": reading.slot_start,
+                                 "status": outcome.value, "energy_kwh": reading.energy_kwh, "error": None}
         except MarketError as exc:
-            outbox.ack(community, member_id, {
+            reply.payload = {
                 "kind": "order" if kind == "orders" else "meter_reading",
                 ("idempotency_key" if kind == "orders" else "slot_start"): key if isinstance(key, str) else None,
-                "status": "rejected", "order": None, "error": {"field": exc.field, "message": exc.message}})
-        except Exception:  # storage failure: no ack, the broker redelivers after a reconnect
+                "status": "rejected", "order": None, "error": {"field": exc.field, "message": exc.message}}
+        except Exception:  # storage failure: no ack; the acker makes the broker redeliver it
             log.exception("MQTT message on %s failed", message.topic)
-            return None
-        outbox.puback(message)
+            reply.failed = True
         return None
 
     # ------------------------------------------------------------------------------------ out
