@@ -15,6 +15,10 @@ the large community only the accounts in the claims sample are enrolled on chain
 approval: four transactions each), since the anchoring does not need the others on chain and enrolling
 10,000 accounts one transaction at a time is set-up, not the slot.
 
+CPU seconds per stage: this process plus the desk's worker processes (signature checks, parallel validators;
+read from ``/proc``). Run an older version of ``src/`` with this script (``PYTHONPATH=old/src``) for a
+side-by-side baseline: its anchoring CPU is then reported as one figure on the first anchoring row.
+
 Baseline side by side: the naive route, one ``submit_result``-style transaction per order instead of one
 order root (time per transaction measured on 50 and extrapolated to N).
 
@@ -96,21 +100,44 @@ def read_meters(store: SqlStore, community: str, seed: int) -> None:
         conn.execute(t.meter_readings.insert(), rows)
 
 
-def run(desk: LedgerDesk, op: Operator, store: SqlStore, community: str, claims: int | None) -> dict[str, float]:
+def cpu_now(desk: LedgerDesk) -> float:
+    """CPU seconds used so far by this process and the desk's live worker processes (Linux ``/proc``)."""
+    total = time.process_time()
+    for name in ("pool", "parallel_validators"):
+        executor = getattr(getattr(desk, name, None), "_executor", None)
+        for pid in list(getattr(executor, "_processes", None) or {}):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def run(desk: LedgerDesk, op: Operator, store: SqlStore, community: str, claims: int | None
+        ) -> tuple[dict[str, float], dict[str, float]]:
+    """Seconds and CPU seconds (this process + the desk's worker processes) per stage; a desk without
+    per-stage CPU (an older version, for a side-by-side baseline) gets the anchoring's CPU as one figure."""
     stages: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     op.clock.set(T_CLEAR)  # type: ignore[attr-defined]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     slot = op.clear_slot(community, datetime.fromisoformat(SLOT))
     stages["clear + store result"] = time.perf_counter() - t0
+    cpu["clear + store result"] = time.process_time() - c0
     assert slot.state.value == "cleared", slot
+    c0 = cpu_now(desk)
     rec = desk.anchor(community, SLOT)
+    anchor_cpu = cpu_now(desk) - c0
     assert rec.state == "anchored", rec.state
     stages.update(desk.timings)
+    cpu.update(getattr(desk, "cpu_timings", None) or {"sign orders": anchor_cpu})
     read_meters(store, community, 7)
     op.clock.set(T_SETTLE)  # type: ignore[attr-defined]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     prepared = desk.prepare_settlement(community, SLOT, T_SETTLE)
     stages["settlement: input from readings + postings"] = time.perf_counter() - t0
+    cpu["settlement: input from readings + postings"] = time.process_time() - c0
     if claims is not None:  # set-up: enrol the sampled accounts (not timed)
         postings = desk.settlement_postings(prepared.document["input"])
         debits, credits = claims_to_make([ResultEntry(p.address, p.energy_wh, p.amount_micro) for p in postings],
@@ -124,7 +151,8 @@ def run(desk: LedgerDesk, op: Operator, store: SqlStore, community: str, claims:
     done = desk.settle(community, SLOT, T_SETTLE, claims_sample=claims)
     assert done.state in ("settled", "sampled"), done.state
     stages.update({k: v for k, v in desk.timings.items() if not k.startswith("settlement: input")})
-    return stages
+    cpu.update({k: v for k, v in getattr(desk, "cpu_timings", {}).items() if not k.startswith("settlement: input")})
+    return stages, cpu
 
 
 def naive_per_order_s(desk: LedgerDesk, samples: int = 50) -> float:
@@ -136,12 +164,13 @@ def naive_per_order_s(desk: LedgerDesk, samples: int = 50) -> float:
     return (time.perf_counter() - t0) / samples
 
 
-def report(title: str, n: int, stages: dict[str, float]) -> float:
+def report(title: str, n: int, stages: dict[str, float], cpu: dict[str, float]) -> float:
     total = sum(stages.values())
     print(f"\n{title}: {n:,} prosumers")
+    print(f"  {'stage':<58} {'wall':>10} {'CPU':>10}")
     for name, seconds in stages.items():
-        print(f"  {name:<58} {seconds:8.3f} s")
-    print(f"  {'total':<58} {total:8.3f} s")
+        print(f"  {name:<58} {seconds:8.3f} s {cpu.get(name, 0.0):8.3f} s")
+    print(f"  {'total':<58} {total:8.3f} s {sum(cpu.values()):8.3f} s")
     return total
 
 
@@ -173,11 +202,11 @@ def main() -> int:
         setup_s = time.perf_counter() - t0
         print(f"deploy {deploy_s:.2f} s; set-up (members, orders, 55 enrolments) {setup_s:.2f} s; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (timings scale with it)")
-        large = run(desk, op, store, "large", args.claims)
+        large, large_cpu = run(desk, op, store, "large", args.claims)
         total_large = report(f"{args.mechanism}, large slot, claims mode ({args.claims} debit claims + credits they "
-                             "fund)", n, large)
-        small = run(desk, op, store, "feeder", None)
-        report("feeder slot, batch mode (one settle_batch)", 55, small)
+                             "fund)", n, large, large_cpu)
+        small, small_cpu = run(desk, op, store, "feeder", None)
+        report("feeder slot, batch mode (one settle_batch)", 55, small, small_cpu)
         per_tx = naive_per_order_s(desk)
         naive = per_tx * n
         print(f"\nbaseline: one transaction per order instead of one order root: {per_tx * 1000:.1f} ms x {n:,} = "
@@ -189,7 +218,9 @@ def main() -> int:
         print(f"goal: one slot of {n:,} prosumers in <= 10 s: {total_large:.2f} s ({goal}) with the 4 validators "
               f"one after the other in this process; {critical:.2f} s with each validator on its own machine "
               f"(one validator's recomputation on the critical path)")
-        print(json.dumps({"n": n, "large_total_s": round(total_large, 3), "large_critical_path_s": round(critical, 3),
+        print(json.dumps({"n": n, "mechanism": args.mechanism, "load_average": round(os.getloadavg()[0], 2),
+                          "large_total_s": round(total_large, 3), "large_cpu_s": round(sum(large_cpu.values()), 3),
+                          "large_critical_path_s": round(critical, 3),
                           "feeder_total_s": round(sum(small.values()), 3)}))
         desk.close()
         store.close()

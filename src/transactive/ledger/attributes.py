@@ -40,7 +40,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +71,7 @@ __all__ = [
     "check_attributes",
     "registry_bus_mismatches",
     "sign_attributes",
+    "start_recovering_attribute_signers",
 ]
 
 NANO = 1_000_000_000
@@ -245,18 +246,33 @@ def _recover_rows(rows: Sequence[tuple[bytes, bytes, bytes]]) -> list[bytes | No
     return out
 
 
+def _rows(records: Sequence[SignedAttributes], domain: Domain) -> list[tuple[bytes, bytes, bytes]]:
+    return [(domain.separator, r.message.struct_hash(), r.signature) for r in records]
+
+
+def start_recovering_attribute_signers(
+    records: Sequence[SignedAttributes], domain: Domain, pool: WorkerPool
+) -> Callable[[], list[bytes | None]]:
+    """Recover the records' signers on ``pool``: returns a function that waits for them (pass them to
+    :func:`check_attributes` as ``signers``)."""
+    return pool.submit_chunks(_recover_rows, _rows(records, domain))
+
+
 def check_attributes(
     records: Sequence[SignedAttributes],
     domain: Domain,
     *,
     slot: int | None = None,
     pool: WorkerPool | None = None,
+    signers: Sequence[bytes | None] | None = None,
 ) -> list[tuple[int, OrderError]]:
     """Problems with a batch's attribute records, as ``(index, OrderError)`` (empty when sound): reason
     ``slot`` (another slot), ``signature`` (does not recover to the trader under ``domain``: a field changed
-    after signing, another key, another chain or contract), ``duplicate`` (a second record of a trader)."""
-    rows = [(domain.separator, r.message.struct_hash(), r.signature) for r in records]
-    signers = run_chunks(_recover_rows, rows, pool=pool)
+    after signing, another key, another chain or contract), ``duplicate`` (a second record of a trader).
+    ``signers``: what the signatures recover to, when already recovered
+    (:func:`start_recovering_attribute_signers`)."""
+    if signers is None:
+        signers = run_chunks(_recover_rows, _rows(records, domain), pool=pool)
     problems: list[tuple[int, OrderError]] = []
     seen: set[bytes] = set()
     for k, (record, signer) in enumerate(zip(records, signers, strict=True)):

@@ -50,7 +50,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from transactive.ledger.attributes import attribute_columns, check_attributes, registry_bus_mismatches
+from transactive.ledger.attributes import (
+    attribute_columns,
+    check_attributes,
+    registry_bus_mismatches,
+    start_recovering_attribute_signers,
+)
 from transactive.ledger.chain import Chain, ChainRevert, Contract, contract_at
 from transactive.ledger.commitments import (
     ResultEntry,
@@ -63,11 +68,17 @@ from transactive.ledger.commitments import (
 from transactive.ledger.constants import CLEARED, FOR_SALE, MODE_BATCH, MODE_CLAIMS, ROLE_DSO, ZERO_ADDRESS
 from transactive.ledger.eip712 import Domain
 from transactive.ledger.endorsement import endorse, valid_endorsements
-from transactive.ledger.orders_codec import OrderError, messages_to_orders, verify_orders
+from transactive.ledger.orders_codec import (
+    OrderError,
+    messages_to_orders,
+    start_recovering_order_signers,
+    verify_orders,
+)
 from transactive.ledger.proofs import SlotBatch, audit_batch
 from transactive.ledger.signing import Signer, WorkerPool
 
 if TYPE_CHECKING:
+    from transactive.mechanisms._registry import Mechanism
     from transactive.orders import Orders
     from transactive.result import ClearingResult
 
@@ -101,7 +112,12 @@ class ClearanceError(ValueError):
 
 
 def recompute(
-    batch: SlotBatch, *, verify: bool = True, pool: WorkerPool | None = None, rewards: RewardShares | None = None
+    batch: SlotBatch,
+    *,
+    verify: bool = True,
+    pool: WorkerPool | None = None,
+    rewards: RewardShares | None = None,
+    cleared: tuple[Orders, Orders, ClearingResult] | None = None,
 ) -> tuple[ResultEntry, ...]:
     """The result entries of ``batch`` recomputed from its orders, attributes, mechanism and params (pure,
     deterministic).
@@ -127,8 +143,12 @@ def recompute(
     the micro-token (batch mode) or the claims add up exactly to the debits, the reward leaves included
     (claims mode, ``rewards.auctioneer`` set). ``None``: the mechanism's entries as they are (off-chain
     use; with a DSO still rebalanced around its charges).
+
+    ``cleared``: this validator's own :func:`clear_batch` of this very batch computed earlier (the
+    auctioneer clears the batch once before it commits it, :func:`clear_batch` with ``verify=False``); the
+    mechanism is then not run again, but with ``verify`` every signature is still checked here.
     """
-    sellers, buyers, result = clear_batch(batch, verify=verify, pool=pool)
+    sellers, buyers, result = clear_batch(batch, verify=verify, pool=pool, cleared=cleared)
     s = batch.slot
     try:
         entries = result_entries(result, sellers, buyers, dso=batch.dso)
@@ -143,12 +163,19 @@ def recompute(
 
 
 def clear_batch(
-    batch: SlotBatch, *, verify: bool = True, pool: WorkerPool | None = None
+    batch: SlotBatch,
+    *,
+    verify: bool = True,
+    pool: WorkerPool | None = None,
+    cleared: tuple[Orders, Orders, ClearingResult] | None = None,
 ) -> tuple[Orders, Orders, ClearingResult]:
     """``(sellers, buyers, result)``: the batch's orders (ids = trader addresses, attribute columns from the
     signed attributes) and the mechanism's clearing of them, before any conversion to integer entries
     (the trades, grid charges and details of a grid-aware mechanism are in ``result.details``).
-    :class:`ClearanceError` for anything that does not verify or does not fit the mechanism."""
+    :class:`ClearanceError` for anything that does not verify or does not fit the mechanism.
+
+    With ``verify`` the worker processes of ``pool`` recover the signers while this process clears.
+    ``cleared``: the caller's own earlier clearing of this batch (returned as is once ``verify`` passed)."""
     # deferred: the grid-aware registry imports the matching layer
     from transactive.marketfile import MarketFileError, parse_params
     from transactive.registry import full_registry
@@ -159,20 +186,41 @@ def clear_batch(
     mechanism = full_registry().get(batch.mechanism)
     if mechanism is None:
         raise ClearanceError(f"slot {s}: unknown mechanism {batch.mechanism!r}")
-    if verify:
-        with ExitStack() as stack:  # one (lazily started) pool for the orders and the attributes
-            shared = pool if pool is not None else stack.enter_context(WorkerPool())
-            checked = verify_orders(batch.orders, batch.domain, slot=s, pool=shared)
-            if checked.rejected:
-                k, err = checked.rejected[0]
-                raise ClearanceError(f"slot {s}: order {k}: {err}")
-            problems = check_attributes(batch.attributes, batch.domain, slot=s, pool=shared)
-            if problems:
-                k, err = problems[0]
-                raise ClearanceError(f"slot {s}: attributes {k}: {err}")
+    if not verify:
+        return cleared if cleared is not None else _clear(batch, mechanism, parse_params, MarketFileError)
+    with ExitStack() as stack:  # one (lazily started) pool for the orders and the attributes
+        shared = pool if pool is not None else stack.enter_context(WorkerPool())
+        # the workers recover the signers while this process clears the batch; nothing is returned (nor
+        # endorsed) unless every signature verifies, and a signature problem is reported before any other
+        order_signers = start_recovering_order_signers(batch.orders, batch.domain, shared)
+        attribute_signers = start_recovering_attribute_signers(batch.attributes, batch.domain, shared)
+        failure: ClearanceError | None = None
+        try:
+            if cleared is None:
+                cleared = _clear(batch, mechanism, parse_params, MarketFileError)
+        except ClearanceError as exc:
+            failure = exc
+        checked = verify_orders(batch.orders, batch.domain, slot=s, signers=order_signers())
+        if checked.rejected:
+            k, err = checked.rejected[0]
+            raise ClearanceError(f"slot {s}: order {k}: {err}")
+        problems = check_attributes(batch.attributes, batch.domain, slot=s, signers=attribute_signers())
+        if problems:
+            k, err = problems[0]
+            raise ClearanceError(f"slot {s}: attributes {k}: {err}")
+    if failure is not None:
+        raise failure
+    assert cleared is not None
+    return cleared
+
+
+def _clear(
+    batch: SlotBatch, mechanism: Mechanism[Any], parse_params: Any, params_error: type[Exception]
+) -> tuple[Orders, Orders, ClearingResult]:
+    s = batch.slot
     try:
         params = parse_params(mechanism, dict(batch.params or {}))
-    except MarketFileError as exc:
+    except params_error as exc:
         raise ClearanceError(f"slot {s}: {exc}") from exc
     columns: dict[str, dict[str, Any]] | None = None
     if batch.attributes:
@@ -255,10 +303,12 @@ class Endorsed:
 
 
 class Validator:
-    """An in-process validator holding its signing key."""
+    """An in-process validator holding its signing key; ``pool``: the long-lived :class:`WorkerPool` its
+    signature checks use (else each recomputation of a large batch starts and stops a temporary one)."""
 
-    def __init__(self, private_key: bytes) -> None:
+    def __init__(self, private_key: bytes, pool: WorkerPool | None = None) -> None:
         self._signer = Signer(private_key)
+        self.pool = pool
 
     @property
     def address(self) -> str:
@@ -266,7 +316,7 @@ class Validator:
 
     def solve(self, batch: SlotBatch, rewards: RewardShares | None = None) -> tuple[ResultEntry, ...]:
         """The result entries this validator obtains (honest: :func:`recompute`)."""
-        return recompute(batch, rewards=rewards)
+        return recompute(batch, rewards=rewards, pool=self.pool)
 
     def endorse(self, batch: SlotBatch, rewards: RewardShares | None = None) -> Endorsed:
         """Recompute ``batch`` and sign ``Endorsement(slot, orderRoot, resultRoot)`` for the computed root."""

@@ -32,7 +32,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,7 @@ __all__ = [
     "orders_to_messages",
     "recover_order_signers",
     "sign_order",
+    "start_recovering_order_signers",
     "verify_order",
     "verify_orders",
 ]
@@ -253,13 +254,24 @@ def recover_order_signers(
     workers: int | None = None,
 ) -> list[bytes | None]:
     """The 20-byte address each order's signature recovers to under ``domain`` (None where invalid)."""
+    return run_chunks(_recover_rows, _rows(orders, domain), pool=pool, workers=workers)
+
+
+def _rows(orders: Sequence[SignedOrder], domain: Domain) -> list[_Row]:
     sep = domain.separator
-    rows: list[_Row] = [
+    return [
         (sep, m.trader_bytes, m.slot, m.side, m.energy_wh, m.price_micro_per_kwh, m.nonce, o.signature)
         for o in orders
         for m in (o.message,)
     ]
-    return run_chunks(_recover_rows, rows, pool=pool, workers=workers)
+
+
+def start_recovering_order_signers(
+    orders: Sequence[SignedOrder], domain: Domain, pool: WorkerPool
+) -> Callable[[], list[bytes | None]]:
+    """:func:`recover_order_signers` started on ``pool``: returns a function that waits for the signers
+    (pass them to :func:`verify_orders` as ``signers``)."""
+    return pool.submit_chunks(_recover_rows, _rows(orders, domain))
 
 
 @dataclass(frozen=True)
@@ -278,10 +290,13 @@ def verify_orders(
     nonce_store: NonceStore | None = None,
     pool: WorkerPool | None = None,
     workers: int | None = None,
+    signers: Sequence[bytes | None] | None = None,
 ) -> VerifiedBatch:
     """Verify a batch; ``rejected`` holds ``(index in batch, OrderError)``, reasons ``slot``, ``signature``,
-    ``replay``. With a ``nonce_store`` the accepted orders' nonces are marked used."""
-    signers = recover_order_signers(orders, domain, pool=pool, workers=workers)
+    ``replay``. With a ``nonce_store`` the accepted orders' nonces are marked used. ``signers``: what the
+    signatures recover to, when already recovered (:func:`start_recovering_order_signers`)."""
+    if signers is None:
+        signers = recover_order_signers(orders, domain, pool=pool, workers=workers)
     accepted: list[SignedOrder] = []
     rejected: list[tuple[int, OrderError]] = []
     seen: set[tuple[bytes, int]] = set()

@@ -174,6 +174,11 @@ class WorkerPool:
             self._executor.shutdown(wait=True)
             self._executor = None
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) the live worker processes have used so far (Linux ``/proc``; 0 where
+        unavailable): benchmarks add it to the calling process's own ``time.process_time()``."""
+        return processes_cpu_seconds(self._executor)
+
     def start(self) -> None:
         """Start the worker processes now (otherwise they start on the first large batch)."""
         if self._executor is None and self.workers > 1:
@@ -186,17 +191,43 @@ class WorkerPool:
         ``chunks_per_worker`` chunks per worker (default 4) keep both cores busy when one is slowed by other
         load. ``fn`` must be a module-level function (it is pickled to the workers).
         """
+        return self.submit_chunks(fn, items)()
+
+    def submit_chunks(self, fn: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> Callable[[], list[R]]:
+        """Start :meth:`map_chunks` and return a function that waits for its result (the caller can compute
+        something else meanwhile, e.g. a validator clears the slot while the workers check its signatures).
+        A batch below ``parallel_threshold`` (or with one worker) is computed in-process right away."""
         n = len(items)
         if self.workers <= 1 or n < self.parallel_threshold:
-            return fn(items)
+            done = fn(items)
+            return lambda: done
         self.start()
         assert self._executor is not None
         size = max(256, -(-n // (self.workers * self.chunks_per_worker)))
-        chunks = [items[i : i + size] for i in range(0, n, size)]
-        out: list[R] = []
-        for part in self._executor.map(fn, chunks):
-            out.extend(part)
-        return out
+        futures = [self._executor.submit(fn, items[i : i + size]) for i in range(0, n, size)]
+
+        def wait() -> list[R]:
+            out: list[R] = []
+            for future in futures:
+                out.extend(future.result())
+            return out
+
+        return wait
+
+
+def processes_cpu_seconds(executor: Executor | None) -> float:
+    """CPU seconds (user + system) used so far by the live worker processes of a ``ProcessPoolExecutor``
+    (read from Linux ``/proc``; 0 for anything else)."""
+    processes = getattr(executor, "_processes", None) or {}
+    total = 0.0
+    for pid in list(processes):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return total
 
 
 def run_chunks(

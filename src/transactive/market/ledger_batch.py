@@ -37,10 +37,11 @@ def quantised_entry(entry: Mapping[str, Any]) -> list[tuple[int, int]]:
 SignRow = tuple[str, str, int, int, int, int, int, int, str]
 
 
-def sign_rows(rows: Sequence[SignRow]) -> list[SignedOrder]:
+def sign_rows(rows: Sequence[SignRow], signers: dict[str, Signer] | None = None) -> list[SignedOrder]:
     """Sign orders with custodial keys: ``(key hex, trader, slot, side, Wh, micro/kWh, nonce, chain id,
-    contract)`` rows (module level, so that a worker process can run it)."""
-    signers: dict[str, Signer] = {}
+    contract)`` rows (module level, so that a worker process can run it). ``signers`` (key hex -> signer)
+    is filled and reused: building a key's signer (its public key and address) costs more than a signature."""
+    signers = {} if signers is None else signers
     domains: dict[tuple[int, str], Domain] = {}
     out = []
     for key, trader, slot, side, wh, micro, nonce, chain_id, contract in rows:

@@ -38,7 +38,12 @@ class LedgerConfig:
     accounts use Merkle claims. ``penalty_per_kwh`` (DSO deviation penalty) and ``grid_charge_per_kwh`` (flat
     network charge of mechanisms without matched trades), tokens. ``archive_dir``: also keep the audit archive
     there (``ledger.json``, ``slots/<n>.json``: what ``transactive ledger verify`` reads; the service's data
-    directory, whose ``chain/`` is the embedded chain).
+    directory, whose ``chain/`` is the embedded chain). ``parallel_validators``: recompute a large slot
+    (>= 2,048 orders and attributes records) for the validators other than the auctioneer side by side in
+    ``validators - 1`` worker processes (:mod:`transactive.ledger.parallel_validators`) instead of one after
+    the other in the service's process (off by default: on the shared 2-core machine it cost ~15 % more CPU
+    than one validator after the other, each with the desk's signature pool, and was not faster; see
+    ``docs/service.md``, *Performance of one slot*).
     """
 
     chain_url: str | None = None
@@ -51,6 +56,7 @@ class LedgerConfig:
     penalty_per_kwh: float = 0.05
     grid_charge_per_kwh: float = 0.01
     archive_dir: Path | None = None
+    parallel_validators: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.validators <= 11:

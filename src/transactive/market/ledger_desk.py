@@ -35,7 +35,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from transactive.ledger.attributes import ParticipantAttributes, SignedAttributes, sign_attributes
 from transactive.ledger.audit import SlotArchive
@@ -44,16 +44,18 @@ from transactive.ledger.clearance import (
     ClearanceError,
     auctioneer_index,
     check_members,
+    clear_batch,
     domain_of,
     recompute,
     slot_rewards,
 )
-from transactive.ledger.commitments import ResultEntry, SettlementTree, result_tree
+from transactive.ledger.commitments import ResultEntry, RewardShares, SettlementTree, result_tree
 from transactive.ledger.compiler import load_artifact
 from transactive.ledger.eip712 import Domain
 from transactive.ledger.endorsement import endorse, valid_endorsements
 from transactive.ledger.market_batch import GRID_ATTRIBUTES
 from transactive.ledger.orders_codec import OrderError
+from transactive.ledger.parallel_validators import ParallelValidators
 from transactive.ledger.proofs import SlotBatch
 from transactive.ledger.signing import Signer, WorkerPool
 from transactive.market.errors import MarketError
@@ -111,6 +113,10 @@ from transactive.store import (
     SlotState,
 )
 
+if TYPE_CHECKING:
+    from transactive.orders import Orders
+    from transactive.result import ClearingResult
+
 log = logging.getLogger(__name__)
 FULL_SCAN_S = 300.0  # process_due looks at every slot since the ledger's start this often (seconds)
 SCAN_BACK = timedelta(days=1)  # and in between at the slots of the last day of market time (and older pending)
@@ -154,7 +160,13 @@ class LedgerDesk:
         self.lock = threading.RLock()  # one chain writer at a time (the embedded chain is single-threaded)
         # signature checks of large batches in worker processes (started on the first batch of >= 2,048 orders)
         self.pool: WorkerPool | None = WorkerPool(start_method="forkserver")
+        # opt-in (LedgerConfig.parallel_validators): the validators other than the slot's auctioneer recompute
+        # a large slot side by side in these processes (started on the first large slot, or by warm_up)
+        self.parallel_validators: ParallelValidators | None = (
+            ParallelValidators(config.validators - 1) if config.parallel_validators and config.validators > 1
+            else None)
         self.timings: dict[str, float] = {}  # seconds per step of the last anchor / settle (benchmarks, logs)
+        self.cpu_timings: dict[str, float] = {}  # CPU seconds per step (this process + its signature workers)
         self._retry_at: dict[tuple[str, str, str], float] = {}
         self._bus_cache: dict[str, str] = {}  # Registry bus by member address (enrol evicts what it sets)
         self._full_scan_at = 0.0  # process_due: when to look at every slot since the ledger's start again
@@ -197,6 +209,15 @@ class LedgerDesk:
         rows: list[SignRow] = [(key, trader, 0, 0, 1, 1, i, self.domain.chain_id, self.domain.verifying_contract)
                                 for i in range(self.pool.parallel_threshold)]
         self.pool.map_chunks(sign_rows, rows)
+        if self.parallel_validators is not None:
+            self.parallel_validators.warm_up(self._warm_up_batch())
+
+    def _warm_up_batch(self) -> SlotBatch:
+        """A two-order uniform batch, signed by throw-away keys (imports the clearing code in a worker)."""
+        signers = [Signer(bytes([i + 1]) * 32) for i in range(2)]
+        rows: list[SignRow] = [(f"{i + 1:02x}" * 32, s.address, 0, i, 1000, 100_000, 0,
+                                self.domain.chain_id, self.domain.verifying_contract) for i, s in enumerate(signers)]
+        return SlotBatch(self.domain, 0, tuple(sign_rows(rows)), mechanism="uniform", params={})
 
     @property
     def _keyed(self) -> KeyedChain:
@@ -222,6 +243,8 @@ class LedgerDesk:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
+        if self.parallel_validators is not None:
+            self.parallel_validators.close()
         self.chain.close()
 
     # ------------------------------------------------------------------------------ deployment
@@ -352,11 +375,16 @@ class LedgerDesk:
     # ------------------------------------------------------------------------------ helpers
     @contextmanager
     def _timed(self, step: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), self._cpu_seconds()
         try:
             yield
         finally:
             self.timings[step] = self.timings.get(step, 0.0) + time.perf_counter() - start
+            self.cpu_timings[step] = self.cpu_timings.get(step, 0.0) + self._cpu_seconds() - cpu
+
+    def _cpu_seconds(self) -> float:
+        pools = (self.pool, self.parallel_validators)
+        return time.process_time() + sum(p.cpu_seconds() for p in pools if p is not None)
 
     def _slot_record(self, number: int) -> tuple[Any, ...]:
         record: tuple[Any, ...] = self.chain.call(self.slots, "slots", number)
@@ -423,26 +451,54 @@ class LedgerDesk:
             for j, (wh, micro) in enumerate(quantised_entry(order.entry)):
                 rows.append((account.private_key_hex, account.address, number, side, wh, micro, (order.seq << 8) | j,
                              self.domain.chain_id, self.domain.verifying_contract))
-        signed = sign_rows(rows)  # in-process: the pool's pickling costs more than it saves (measured)
+        signers: dict[str, Signer] = {}  # one signer per custodial key, for its orders and its attributes
+        signed = sign_rows(rows, signers)  # in-process: the pool's pickling costs more than it saves (measured)
         attributes: tuple[SignedAttributes, ...] = ()
         dso: str | None = None
         mechanism = full_registry().get(c.mechanism)
         if mechanism is not None and {f.name for f in mechanism.participant_fields} & GRID_ATTRIBUTES:
             # grid-aware (dpda_matched, ...): each trader also signs its bus, distance preference and welfare
             # parameters for the slot; the DSO's entry carries the clearing's grid charges
-            attributes = tuple(self._sign_attributes(order.member, accounts, order.entry, number) for order in orders)
+            attributes = tuple(self._sign_attributes(order.member, accounts, order.entry, number, signers)
+                               for order in orders)
             dso = self._dso_address(community)
         return SlotBatch(self.domain, number, tuple(signed), mechanism=c.mechanism, params=dict(c.params),
                          attributes=attributes, dso=dso)
 
+    def _recompute_all(self, batch: SlotBatch, rewards: RewardShares | None,
+                       precleared: tuple[Orders, Orders, ClearingResult] | None
+                       ) -> tuple[tuple[ResultEntry, ...], list[bytes]]:
+        """Every validator's recomputation of a committed batch: ``(the auctioneer's entries, every validator's
+        root)``. Each verifies every signature itself. The auctioneer recomputes in this process and reuses
+        its own clearing from before the commit (``precleared``); the others run one after the other here
+        (their signature checks in the desk's pool while they clear), or, with ``parallel_validators`` and a
+        large slot, at the same time in those worker processes."""
+        n = len(self.validators)
+        mine = auctioneer_index(batch.slot, n)
+        pending = None
+        if self.parallel_validators is not None and n > 1 and self.parallel_validators.worth_it(batch):
+            pending = self.parallel_validators.submit(batch, rewards, n - 1)
+        results = recompute(batch, pool=self.pool, rewards=rewards, cleared=precleared)
+        root = result_tree(batch.slot, results).root
+        if pending is not None:
+            others = iter(pending())
+        else:
+            others = iter([result_tree(batch.slot, recompute(batch, pool=self.pool, rewards=rewards)).root
+                           for _ in range(n - 1)])
+        return results, [root if i == mine else next(others) for i in range(n)]
+
     def _sign_attributes(self, member: str, accounts: Mapping[str, ChainAccount], entry: Mapping[str, Any],
-                         number: int) -> SignedAttributes:
+                         number: int, signers: dict[str, Signer]) -> SignedAttributes:
         account = accounts[member]
-        assert account.private_key_hex is not None
+        key = account.private_key_hex
+        assert key is not None
         values = {k: float(entry[k]) for k in ("a", "b", "c", "omega", "alpha") if k in entry}
         record = ParticipantAttributes.from_values(account.address, slot=number, bus=str(entry["bus"]),
                                                    distance_pref_m=float(entry["distance_pref_m"]), **values)
-        return sign_attributes(Signer(bytes.fromhex(account.private_key_hex)), record, self.domain)
+        signer = signers.get(key)
+        if signer is None:
+            signer = signers[key] = Signer(bytes.fromhex(key))
+        return sign_attributes(signer, record, self.domain)
 
     def _registry_problems(self, batch: SlotBatch) -> list[str]:
         """What the Registry contradicts in a grid-aware batch (signed buses, the DSO's role), checked before
@@ -470,8 +526,9 @@ class LedgerDesk:
         with self.lock:
             rec = self.store.get_ledger_slot(community, slot_start, CLEARING)
             number = chain_slot_number(community, slot_start, CLEARING)
-            self.timings = {}
+            self.timings, self.cpu_timings = {}, {}
             batch: SlotBatch | None = None
+            precleared: tuple[Orders, Orders, ClearingResult] | None = None
             if rec is None:
                 slot = self.store.get_slot(community, slot_start)
                 if slot is None or slot.state is not SlotState.CLEARED:
@@ -488,8 +545,9 @@ class LedgerDesk:
                     fresh = LedgerSlot(community, slot_start, CLEARING, number, "batched",
                                        {"batch": batch.to_json(), "orderRoot": _hex(batch.order_root), "txs": {}},
                                        _now())
-                    try:
-                        recompute(batch, verify=False)
+                    try:  # the auctioneer clears the batch once before committing it (and keeps its clearing)
+                        precleared = clear_batch(batch, verify=False)
+                        recompute(batch, verify=False, cleared=precleared)
                     except ClearanceError as exc:
                         fresh = replace(fresh, state="unsupported", document={**fresh.document, "note": str(exc)})
                     self.store.put_ledger_slot(fresh, None)
@@ -514,9 +572,9 @@ class LedgerDesk:
             rewards = slot_rewards(self.chain, self.slots, number)  # as every validator and the audit do
             if state == RESERVE_NOT_MET:
                 with self._timed(f"{len(self.validators)} validators recompute + endorse"):
-                    answers = [recompute(batch, pool=self.pool, rewards=rewards) for _ in self.validators]
-                    roots = [result_tree(number, a).root for a in answers]
-                results = answers[0]
+                    # every validator recomputes and verifies every signature itself; the auctioneer reuses
+                    # its own clearing of the batch from before the commit (its signature checks still run)
+                    results, roots = self._recompute_all(batch, rewards, precleared)
                 with self._timed("submit result (k signatures)"):
                     rec = self._endorse_and_submit(rec, number, batch.order_root, results, roots)
                 state = CLEARED
@@ -638,7 +696,7 @@ class LedgerDesk:
         settlement). A settled slot is a ``MarketError`` conflict. ``claims_sample`` (benchmarks only): in
         claims mode escrow and claim only that many debits and as many credits as they pay for."""
         with self.lock:
-            self.timings = {}
+            self.timings, self.cpu_timings = {}, {}
             with self._timed("settlement: input from readings + postings"):
                 rec = self.prepare_settlement(community, slot_start, now)
             if rec.state == "settled":

@@ -37,13 +37,15 @@ import numpy.typing as npt
 from transactive.grid.charges import DEFAULT_CHARGE_PER_KM, quotes, trade_charge
 from transactive.matching.errors import MatchingError
 from transactive.matching.greedy import Matches, match
-from transactive.matching.score import scores
+from transactive.matching.score import BusScores, scores
 from transactive.matching.welfare import buyer_welfare, seller_welfare
 from transactive.orders import FloatArray, IntArray, Orders
 from transactive.result import Allocation, ClearingResult
 
 SELLER_FIELDS = ("distance_pref_m", "a", "b", "c")
 BUYER_FIELDS = ("distance_pref_m", "omega", "alpha")
+BUS_TABLE_MAX_CELLS = 8_000_000
+"""Largest per-bus score tables (distinct buyer buses x sellers) :class:`BusScores` builds (64 MB each)."""
 Auction = Callable[[Orders, Orders], ClearingResult]
 
 
@@ -312,8 +314,26 @@ def match_energies(
     ps = sellers.price_per_kwh[chosen_s]
     db, ds = b_attr["distance_pref_m"][chosen_b], s_attr["distance_pref_m"][chosen_s]
     wb, ws = w_b[chosen_b], w_s[chosen_s]
+    bus_scores: BusScores | None = None
+    if isinstance(distances, BusDistances) and (
+        BusScores.memory_cells(distances.buyer_bus[chosen_b], len(chosen_s)) <= BUS_TABLE_MAX_CELLS
+    ):  # participants at buses: per-bus tables (the bus matrix was checked when the source was built)
+        bus_scores = BusScores(
+            distances.bus_distance_m,
+            distances.buyer_bus[chosen_b],
+            distances.seller_bus[chosen_s],
+            buyer_price_per_kwh=pb,
+            seller_price_per_kwh=ps,
+            buyer_pref_m=db,
+            seller_pref_m=ds,
+            buyer_welfare=wb,
+            seller_welfare=ws,
+            charge_per_km=charge_per_km,
+        )
 
     def score_rows(rows: IntArray) -> FloatArray:
+        if bus_scores is not None:
+            return bus_scores.rows(rows)
         d = distances.block(chosen_b[rows], chosen_s)
         _check_distances(d, "distance_m")
         return scores(
