@@ -168,7 +168,7 @@ class LedgerDesk:
         self.timings: dict[str, float] = {}  # seconds per step of the last anchor / settle (benchmarks, logs)
         self.cpu_timings: dict[str, float] = {}  # CPU seconds per step (this process + its signature workers)
         self._retry_at: dict[tuple[str, str, str], float] = {}
-        self._bus_cache: dict[str, str] = {}  # Registry bus by member address (enrol evicts what it sets)
+        self._bus_cache: dict[str, str] = {}  # Registry bus by member address (enrol writes what it sets)
         self._full_scan_at = 0.0  # process_due: when to look at every slot since the ledger's start again
         self._scan_from: dict[str, str] = {}  # else from here, per community (see process_due)
         self._multi_seen: set[tuple[str, str]] = set()  # void-slot path: slots known cleared or settled
@@ -333,7 +333,7 @@ class LedgerDesk:
             chain = self.chain
             if int(chain.call(self.registry, "roles", address)) != bits:
                 chain.transact(self.registry, "set_member", address, bits, _bus32(member.bus))
-                self._bus_cache.pop(address, None)
+                self._bus_cache[address] = _bus32(member.bus).rstrip(b"\x00").decode("utf-8", "replace")  # as read
             fresh = int(chain.call(self.token, "allowance", address, self.slots.address)) == 0
             if fresh and int(chain.call(self.token, "balanceOf", address)) == 0 and self.config.start_tokens:
                 if self.archive is not None:  # journaled first, once per account: a retry mints, never journals twice
@@ -507,6 +507,14 @@ class LedgerDesk:
             return []
         with self._timed("check buses in the Registry"):
             return check_members(self.chain, self.slots, batch, bus_cache=self._bus_cache)
+
+    def read_registry_buses(self, addresses: Sequence[str]) -> None:
+        """Read the Registry bus of each address into the bus cache (one call each; what the first grid-aware
+        slot after a start does for its traders not enrolled by this process)."""
+        with self.lock:
+            for address in addresses:
+                raw = bytes(self.chain.call(self.registry, "bus", address))
+                self._bus_cache[address] = raw.rstrip(b"\x00").decode("utf-8", "replace")
 
     def _unbatchable(self, community: str, slot_start: str, number: int, exc: Exception,
                      state: str = "unsupported") -> LedgerSlot:
