@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from transactive.api.app import Caller
+from transactive.api.ledger_routes import conflict_on_chain_errors
 from transactive.market.multi_desk import MultiDesk
 from transactive.store import Outcome
 
@@ -133,10 +134,13 @@ def register(app: FastAPI, desk: MultiDesk) -> None:
         """The DSO's decision on a pending order (DSO, admin)."""
         return desk.review(caller, community, order, body.model_dump(exclude_none=True))
 
-    @app.post(base + "/multi-settlements/{slot_start}", tags=["settlement"])
+    @app.post(base + "/multi-settlements/{slot_start}", tags=["settlement"],
+              responses={409: {"description": "not ended yet, or refused by the chain or the validators "
+                                             "(e.g. a buyer short of tokens): nothing moved"}})
     def settle(community: str, slot_start: str, caller: Caller) -> dict[str, Any]:
         """Settle an ended slot: bilateral, listings, community auction, grid (DSO, admin; idempotent)."""
-        return desk.settle(caller, community, slot_start)
+        with conflict_on_chain_errors("settle"):
+            return desk.settle(caller, community, slot_start)
 
     @app.get(base + "/multi-settlements/{slot_start}", tags=["settlement"])
     def statement(community: str, slot_start: str, caller: Caller) -> dict[str, Any]:

@@ -50,10 +50,11 @@ Caller = Annotated[Member, Depends(_caller)]
 
 
 @contextmanager
-def _conflict_on_chain_errors(step: str) -> Iterator[None]:
+def conflict_on_chain_errors(step: str) -> Iterator[None]:
     """A step the chain or the validators refused (a reverted transaction, e.g. a buyer short of tokens;
     validators that do not agree; a trader without a chain account) is a 409 naming ``slot_start`` with the
-    reason: no token moved, and the same step can be retried once the cause is fixed."""
+    reason: no token moved, and the same step can be retried once the cause is fixed. Also used by the
+    multi-settlement desk's ``POST .../multi-settlements/{slot_start}`` (:mod:`transactive.api._multi_routes`)."""
     try:
         yield
     except ChainRevert as exc:
@@ -85,7 +86,7 @@ def register(app: FastAPI, operator: Operator, desk: LedgerDesk) -> None:
         which the cycle leaves alone (idempotent; a slot anchored already answers its state)."""
         Operator.require(caller, ("admin",), "this endpoint")
         name, start = slot_of(caller, community, slot_start)
-        with _conflict_on_chain_errors("anchor"):
+        with conflict_on_chain_errors("anchor"):
             desk.anchor(name, start)
         return desk.ledger_view(name, start)
 
@@ -96,7 +97,7 @@ def register(app: FastAPI, operator: Operator, desk: LedgerDesk) -> None:
         """Settle an anchored slot against its meter readings now, on chain (admin; exactly once)."""
         Operator.require(caller, ("admin",), "this endpoint")
         name, start = slot_of(caller, community, slot_start)
-        with _conflict_on_chain_errors("settle"):
+        with conflict_on_chain_errors("settle"):
             rec = desk.settle(name, start, operator.clock.now())
         return {**desk.ledger_view(name, start), "dso": rec.document["dso"], "lines": rec.document["lines"]}
 
