@@ -60,7 +60,11 @@ __all__ = ["CLEARED", "CLEARING", "SETTLED", "SETTLEMENT", "LedgerConfig", "Ledg
 
 
 class LedgerDesk(LedgerSettlement):
-    """The contracts, validators and member accounts of one service, over its store."""
+    """The contracts, validators and member accounts of one service, over its store: the facade. Deployment and
+    accounts (:class:`~transactive.market.ledger_deploy.LedgerDeployment`), anchoring
+    (:class:`~transactive.market.ledger_anchor.LedgerAnchoring`) and settlement
+    (:class:`~transactive.market.ledger_settle.LedgerSettlement`) are inherited; here: construction, views and
+    the cycle (:meth:`process_due`)."""
 
     def __init__(self, store: MultiStore, config: LedgerConfig, chain: Chain | None = None, *,
                  started: datetime | None = None) -> None:
