@@ -8,7 +8,11 @@ Layout of ``DATA_DIR`` (written by :class:`SlotArchive`; the seeds are silent, t
   optionally ``"accounts"``: further token holders, e.g. a service's member accounts, for the supply check);
 * ``DATA_DIR/chain/`` -- the :class:`~transactive.ledger.embedded.EmbeddedChain` data directory;
 * ``DATA_DIR/slots/<slot>.json`` -- one ``transactive.ledger-batch/1`` file per slot (with its ``market``
-  member, results and endorsements).
+  member, results and endorsements);
+* ``DATA_DIR/settlements/<slot>.json`` -- one ``transactive.settlement-archive/1`` file per settlement slot
+  (a service's second on-chain slot settling an anchored slot: its input document, postings, roots and
+  endorsements; :mod:`transactive.ledger.settlement_archive`). Archives written before these existed have
+  no such folder and verify as before.
 
 Checks, slot by slot in increasing slot order, then the token; the FIRST discrepancy is reported as
 ``Discrepancy(slot, what, expected, found)``:
@@ -40,10 +44,18 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    (``floor(D x_A)`` to its auctioneer, ``floor(D x_M)`` to its miner), account by account, one batch per
    slot, and every archived slot that moves money must have one (``auction postings <account>``); the slot
    must be SETTLED on ``MarketSlots`` by ``mark_settled_off_contract`` with that batch's reference (so
-   ``settle_batch`` cannot move its money a second time; ``auction postings (batch <label>)``).
+   ``settle_batch`` cannot move its money a second time; ``auction postings (batch <label>)``);
+9. every archived settlement slot, in increasing slot order after the market slots (before 7; its posting
+   accounts join the accounts of 7): its postings recomputed from its archived input by the function
+   registered for its ``kind`` (``recomputers``; dependency inversion, the ledger layer does not import the
+   market layer: ``transactive ledger verify`` registers
+   :data:`transactive.market.settlement_recompute.SETTLEMENT_RECOMPUTERS`), their root against the endorsed
+   root on chain (naming the first differing account), the archived postings, the input's root against the
+   committed order root, the postings' balance, at least the threshold of valid endorsements and the slot
+   SETTLED on chain (:func:`transactive.ledger.settlement_archive.check_settlement`).
 
-Exit codes of the command: 0 clean, 1 a discrepancy, 2 unreadable input (missing or malformed manifest or
-batch file, missing chain).
+Exit codes of the command: 0 clean, 1 a discrepancy, 2 unreadable input (missing or malformed manifest,
+batch or settlement file, missing chain, a settlement kind without a registered recomputation).
 """
 
 from __future__ import annotations
@@ -53,7 +65,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,13 +74,14 @@ from typing import Any
 from transactive.ledger._encoding import hex0x
 from transactive.ledger.attributes import check_attributes
 from transactive.ledger.chain import Chain, Contract, contract_at
-from transactive.ledger.clearance import ClearanceError, recompute
+from transactive.ledger.clearance import ClearanceError, domain_of, recompute
 from transactive.ledger.commitments import RewardShares, result_tree
 from transactive.ledger.constants import MODE_BATCH, MODE_CLAIMS, SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE
 from transactive.ledger.eip712 import endorsement_digest
 from transactive.ledger.endorsement import valid_endorsements
 from transactive.ledger.orders_codec import verify_orders
 from transactive.ledger.proofs import ProofError, SlotBatch, save_batch
+from transactive.ledger.settlement_archive import Recompute, SettlementRecord, check_settlement
 from transactive.ledger.signing import SignatureError, recover_address
 from transactive.ledger.statements import (
     JournalBatch,
@@ -181,12 +194,40 @@ class SlotArchive:
 
     def slots(self) -> list[int]:
         """Archived slot numbers, ascending (``AuditInputError`` for a file not named ``<int>.json``)."""
+        return self._numbers("slots")
+
+    def _numbers(self, folder: str) -> list[int]:
         found = []
-        for path in sorted((self.root / "slots").glob("*.json")):
+        for path in sorted((self.root / folder).glob("*.json")):
             if not path.stem.isdigit():
-                raise AuditInputError(f"unexpected file {path} (slot files are <slot>.json)")
+                raise AuditInputError(f"unexpected file {path} (files in {folder}/ are <slot>.json)")
             found.append(int(path.stem))
         return sorted(found)
+
+    def settlement_path(self, slot: int) -> Path:
+        return self.root / "settlements" / f"{slot}.json"
+
+    def save_settlement(self, record: SettlementRecord) -> Path:
+        """Store a settled settlement slot as ``settlements/<slot>.json`` (atomically, :func:`write_atomic`;
+        saving it again replaces it whole)."""
+        path = self.settlement_path(record.slot)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(record.to_json(), indent=1, sort_keys=True) + "\n")
+        return path
+
+    def settlement_slots(self) -> list[int]:
+        """Archived settlement slot numbers, ascending (none in an archive written before they existed)."""
+        return self._numbers("settlements")
+
+    def load_settlement(self, slot: int) -> SettlementRecord:
+        path = self.settlement_path(slot)
+        try:
+            record = SettlementRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
+            raise AuditInputError(f"cannot read {path}: {exc}") from exc
+        if record.slot != slot:
+            raise AuditInputError(f"{path} holds slot {record.slot}")
+        return record
 
     def load(self, slot: int) -> tuple[SlotBatch, dict[str, Any]]:
         """The batch (parsed without trusting its stated roots) and the raw document."""
@@ -348,28 +389,39 @@ def _open_rpc(url: str) -> Iterator[Chain]:
 
 
 def verify_archive(
-    data_dir: str | Path, *, chain: Chain | None = None, chain_url: str | None = None
+    data_dir: str | Path, *, chain: Chain | None = None, chain_url: str | None = None,
+    recomputers: Mapping[str, Recompute] | None = None,
 ) -> Discrepancy | None:
     """Audit ``data_dir``; returns the first discrepancy or None. ``AuditInputError`` if unreadable.
 
     The chain is the archive's embedded chain (``DATA_DIR/chain/``) unless ``chain`` (an open engine) or
     ``chain_url`` (any Ethereum JSON-RPC node; opened read-only, nothing is sent) is given; the contract
-    addresses always come from the manifest.
+    addresses always come from the manifest. ``recomputers``: the recomputation of each settlement kind
+    (``settlements/``; an archived kind missing from it is an ``AuditInputError``).
     """
     archive = SlotArchive(data_dir)
     manifest = archive.manifest()
     numbers = archive.slots()
     batches = [archive.load(s)[0] for s in numbers]
+    settlements = [archive.load_settlement(s) for s in archive.settlement_slots()]
+    known = dict(recomputers or {})
+    for rec in settlements:
+        if rec.kind not in known:
+            raise AuditInputError(f"{archive.settlement_path(rec.slot)}: no recomputation registered for kind "
+                                  f"{rec.kind!r} (known: {', '.join(sorted(known)) or 'none'})")
     journal = StatementJournal(archive.root)
     if chain is not None:
-        return _audit(chain, manifest, batches, journal if journal.exists() else None)
+        return _audit(chain, manifest, batches, journal if journal.exists() else None,
+                      settlements=settlements, recomputers=known)
     opener = _open_rpc(chain_url) if chain_url is not None else _open_chain(archive)
     with opener as opened:
-        return _audit(opened, manifest, batches, journal if journal.exists() else None)
+        return _audit(opened, manifest, batches, journal if journal.exists() else None,
+                      settlements=settlements, recomputers=known)
 
 
 def _audit(
-    chain: Chain, manifest: dict[str, Any], batches: Sequence[SlotBatch], journal: StatementJournal | None = None
+    chain: Chain, manifest: dict[str, Any], batches: Sequence[SlotBatch], journal: StatementJournal | None = None,
+    *, settlements: Sequence[SettlementRecord] = (), recomputers: Mapping[str, Recompute] | None = None,
 ) -> Discrepancy | None:
     registry = contract_at("Registry", manifest["registry"])
     token = contract_at("EnergyToken", manifest["token"])
@@ -386,6 +438,14 @@ def _audit(
         if found is not None:
             return found
         accounts += [e.account for e in batch.results]
+    domain = domain_of(chain, slots)
+    for rec in settlements:
+        assert recomputers is not None  # verify_archive checked every kind
+        finding = check_settlement(chain, slots, domain, rec, recomputers[rec.kind], validators=validators,
+                                   threshold=threshold)
+        if finding is not None:
+            return Discrepancy(rec.slot, *finding)
+        accounts += [e.account for e in rec.postings]
     if journal is not None:
         try:
             accounts += journal.accounts()
@@ -449,30 +509,34 @@ def _check_settled_slots(
     return None
 
 
-def register(sub: Any) -> argparse.ArgumentParser:
-    """Add the ``verify`` sub-command to an ``add_subparsers()`` object; return its parser."""
+def register(sub: Any, recomputers: Mapping[str, Recompute] | None = None) -> argparse.ArgumentParser:
+    """Add the ``verify`` sub-command to an ``add_subparsers()`` object; return its parser. ``recomputers``:
+    the settlement recomputations the command audits with (the CLI registers the market layer's)."""
     parser: argparse.ArgumentParser = sub.add_parser(
         "verify", help="audit an archived ledger: recompute every slot and check roots, signatures, money"
     )
     parser.add_argument("data_dir", help="DATA_DIR with ledger.json, slots/<slot>.json and chain/")
     parser.add_argument("--chain-url", metavar="URL",
                         help="audit against this Ethereum JSON-RPC node instead of DATA_DIR/chain/ (read only)")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, recomputers=dict(recomputers or {}))
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Carry out ``transactive ledger verify``: 0 clean, 1 first discrepancy, 2 unreadable input."""
     try:
-        found = verify_archive(args.data_dir, chain_url=args.chain_url)
+        found = verify_archive(args.data_dir, chain_url=args.chain_url,
+                               recomputers=getattr(args, "recomputers", None))
     except AuditInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
     if found is not None:
         print(f"discrepancy: {found}", file=sys.stderr)
         return EXIT_DISCREPANCY
-    n = len(SlotArchive(args.data_dir).slots())
+    archive = SlotArchive(args.data_dir)
+    n, settled = len(archive.slots()), len(archive.settlement_slots())
     journal = StatementJournal(args.data_dir)
     also = f", {len(journal.read()[1])} statement batch(es), every account's tokens" if journal.exists() else ""
-    print(f"clean: {n} slot(s), roots, endorsements, balances{also} and token supply check out")
+    print(f"clean: {n} slot(s), {settled} settlement slot(s), roots, endorsements, balances{also} and token supply "
+          "check out")
     return EXIT_CLEAN

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from transactive.ledger.commitments import ResultEntry, SettlementTree, result_tree
+from transactive.ledger.settlement_archive import SETTLEMENT_KIND, SettlementRecord
 from transactive.market.errors import MarketError
 from transactive.market.ledger_anchor import LedgerAnchoring
 from transactive.market.ledger_batch import chain_slot_number, claims_to_make
@@ -34,6 +35,7 @@ from transactive.market.ledger_sequence import (
     sequence_parties,
     stored_multi_document,
 )
+from transactive.market.settlement_recompute import settlement_postings
 from transactive.market.slot_sequence import SEQUENCE_FORMAT, settle_sequence
 from transactive.market.slots import Phase, phase_bounds
 from transactive.settlement.slot_settlement import (
@@ -131,10 +133,19 @@ class LedgerSettlement(LedgerAnchoring):
 
     def settlement_postings(self, doc: Mapping[str, Any]) -> list[AccountPosting]:
         """Every validator's recomputation of a settlement input (format 2: the whole sequence; format 1, of
-        records an older service prepared: the auction against the meters)."""
-        if doc.get("format") == SEQUENCE_FORMAT:
-            return list(settle_sequence(doc, self.domain).postings)
-        return settle_input(doc)[1]
+        records an older service prepared: the auction against the meters); the audit's too."""
+        return settlement_postings(doc, self.domain)
+
+    def _archive_settlement(self, rec: LedgerSlot, order_root: bytes, entries: Sequence[ResultEntry]) -> None:
+        """Archive a SETTLED settlement slot (``DATA_DIR/settlements/<slot>.json``, atomically) for
+        ``transactive ledger verify``: its input, postings, roots and the endorsements stored before submission.
+        Written before the record is marked settled, so a stop in between rewrites it whole on resumption."""
+        if self.archive is None:
+            return
+        root = bytes(self._slot_record(rec.chain_slot)[6])
+        endorsements = tuple(bytes.fromhex(x[2:]) for x in rec.document.get("endorsements", []))
+        self.archive.save_settlement(SettlementRecord(rec.chain_slot, SETTLEMENT_KIND, rec.document["input"],
+                                                      order_root, root, tuple(entries), endorsements))
 
     def settle(self, community: str, slot_start: str, now: datetime, *, claims_sample: int | None = None
                ) -> LedgerSlot:
@@ -225,6 +236,8 @@ class LedgerSettlement(LedgerAnchoring):
                    "imbalance_micro": settlement.dso_imbalance_micro, "amount_micro": dso_amount}
             multi = auction_document(c, rec.slot_start, doc, lines, dso_amount_micro=dso_amount,
                                      mechanism=c.mechanism)
+        if final == "settled":
+            self._archive_settlement(rec, order_root, entries)
         if final == "settled":  # the multi-settlement desk's document of the same (one) settlement, stored
             # first: a stop between the two writes resumes here (the chain says SETTLED) and stores it once
             self.store.finish_multi_settlement(MultiSettlementRecord(c.name, rec.slot_start, {**multi, "ledger": txs},

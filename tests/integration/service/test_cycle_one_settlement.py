@@ -33,6 +33,7 @@ from transactive.ledger.signing import Signer, new_private_key
 from transactive.market import ManualClock
 from transactive.market.ledger_desk import LedgerConfig, LedgerDesk
 from transactive.market.multi_signing import sign_address, sign_contract
+from transactive.market.settlement_recompute import SETTLEMENT_RECOMPUTERS
 from transactive.settlement.metering import SettledTrade, settle
 from transactive.settlement.slot_settlement import trades_of
 
@@ -91,7 +92,8 @@ def svc(tmp_path: Path) -> Iterator[Svc]:
                          201)["api_key"]
             s.keys[name] = {"Authorization": f"Bearer {key}"}
         yield s
-    assert verify_archive(tmp_path) is None  # the audit, clean (service stopped) ...
+    # the audit, clean (service stopped) ...
+    assert verify_archive(tmp_path, recomputers=SETTLEMENT_RECOMPUTERS) is None
     assert main(["ledger", "verify", str(tmp_path)]) == 0  # ... and the command: transactive ledger verify DATA_DIR
 
 
