@@ -35,6 +35,8 @@ Off-chain half:
   (``EnergyToken.settle``), their journal and the balance audit;
 * :mod:`transactive.ledger.audit` -- the archive layout (``SlotArchive``) and ``transactive ledger verify``
   (embedded chain or ``--chain-url``);
+* :mod:`transactive.ledger.settlement_archive` -- archived settlement slots (``settlements/<slot>.json``) and
+  their audit, recomputed by a function registered per kind (the market layer's, registered by the CLI);
 * :mod:`transactive.ledger.channels` -- what the prosumer and DSO channels may see of a slot.
 
 The formats are specified in ``docs/ledger.md``. Importing it needs the ``ledger`` extra (except
