@@ -33,8 +33,6 @@ Checks of one settlement slot (:func:`check_settlement`), the first failure is r
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +43,7 @@ from transactive.ledger.commitments import ResultEntry, result_tree
 from transactive.ledger.constants import SETTLED
 from transactive.ledger.eip712 import Domain
 from transactive.ledger.endorsement import valid_endorsements
+from transactive.settlement.slot_settlement import input_digest
 
 SETTLEMENT_ARCHIVE_FORMAT = "transactive.settlement-archive/1"
 SETTLEMENT_KIND = "settlement-input"
@@ -58,9 +57,8 @@ __all__ = ["SETTLEMENT_ARCHIVE_FORMAT", "SETTLEMENT_KIND", "Recompute", "Settlem
 
 def input_root(doc: Mapping[str, Any]) -> bytes:
     """SHA-256 of the canonical JSON of an input document (sorted keys, no spaces): the settlement slot's
-    order root (the same digest as :func:`transactive.settlement.slot_settlement.input_digest`)."""
-    raw = json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-    return hashlib.sha256(raw).digest()
+    order root (:func:`transactive.settlement.slot_settlement.input_digest`, the one definition)."""
+    return input_digest(doc)
 
 
 def _bytes32(value: Any, field: str) -> bytes:
