@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from transactive.files import write_atomic
 from transactive.marketfile import MarketFileError, dumps_result, read_market, result_document
 from transactive.registry import full_registry
 
@@ -20,20 +19,6 @@ def register(sub: Any) -> None:
     clear.set_defaults(run=run_clear)
     mechanisms = sub.add_parser("mechanisms", help="list the mechanisms a market file can name")
     mechanisms.set_defaults(run=run_mechanisms)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run_clear(args: argparse.Namespace) -> int:
@@ -52,7 +37,9 @@ def run_clear(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     else:
         try:
-            _write_atomically(Path(args.out), text)
+            out = Path(args.out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(out, text)
         except OSError as exc:
             raise MarketFileError("--out", f"cannot write {args.out}: {exc.strerror or exc}") from None
         print(f"wrote {args.out}", file=sys.stderr)

@@ -62,15 +62,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from transactive.files import write_atomic
 from transactive.ledger._encoding import hex0x
 from transactive.ledger.attributes import check_attributes
 from transactive.ledger.chain import Chain, Contract, contract_at
@@ -243,26 +242,6 @@ class SlotArchive:
         if batch.slot != slot:
             raise AuditInputError(f"{path} holds slot {batch.slot}")
         return batch, data
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` so that a reader or a crash sees the old content or the new,
-    never a part: temporary file in the same folder, fsync, ``os.replace``, fsync of the folder."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 def _entry(e: Any) -> str:

@@ -4,7 +4,7 @@ A service settles each anchored slot as a second endorsed on-chain slot whose or
 settlement input document and whose result root commits to the postings the validators recompute from it
 (:mod:`transactive.market.ledger_settle`). When the slot is SETTLED the desk archives one
 ``transactive.settlement-archive/1`` file per settlement slot (written atomically, see
-:func:`transactive.ledger.audit.write_atomic`)::
+:func:`transactive.files.write_atomic`)::
 
     {"format": "transactive.settlement-archive/1", "slot": int, "kind": "settlement-input",
      "input": {...}, "orderRoot": "0x..", "resultRoot": "0x..",
