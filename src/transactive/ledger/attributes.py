@@ -47,7 +47,6 @@ from typing import Any
 from transactive.ledger._encoding import (
     EncodingError,
     address_word,
-    from_hex,
     hex0x,
     keccak256,
     parse_address,
@@ -56,7 +55,7 @@ from transactive.ledger._encoding import (
 )
 from transactive.ledger.chain import Chain, Contract
 from transactive.ledger.eip712 import DOMAIN_FIELDS, Domain, digest_of, encode_type
-from transactive.ledger.orders_codec import OrderError
+from transactive.ledger.orders_codec import OrderError, signature_of
 from transactive.ledger.signing import SignatureError, Signer, WorkerPool, recover_address_bytes, run_chunks
 from transactive.orders import Orders
 
@@ -219,12 +218,8 @@ class SignedAttributes:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SignedAttributes:
-        if not isinstance(data, Mapping) or "signature" not in data:
-            raise OrderError("field", "missing attributes field 'signature'")
-        try:
-            signature = from_hex(data["signature"], 65, what="signature")
-        except EncodingError as exc:
-            raise OrderError("field", str(exc)) from exc
+        """Inverse of :meth:`to_json`."""
+        signature = signature_of(data, "attributes")
         return cls(ParticipantAttributes.from_eip712(data), signature)
 
 

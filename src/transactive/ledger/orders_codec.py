@@ -75,6 +75,7 @@ __all__ = [
     "orders_to_messages",
     "recover_order_signers",
     "sign_order",
+    "signature_of",
     "start_recovering_order_signers",
     "verify_order",
     "verify_orders",
@@ -214,13 +215,18 @@ class SignedOrder:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SignedOrder:
         """Inverse of :meth:`to_json`."""
-        if "signature" not in data:
-            raise OrderError("field", "missing order field 'signature'")
-        try:
-            signature = from_hex(data["signature"], 65, what="signature")
-        except EncodingError as exc:
-            raise OrderError("field", str(exc)) from exc
+        signature = signature_of(data, "order")
         return cls(OrderMessage.from_eip712(data), signature)
+
+
+def signature_of(data: Mapping[str, Any], what: str) -> bytes:
+    """The 65-byte ``signature`` (hex) of a signed message's JSON (``what`` names the message in errors)."""
+    if not isinstance(data, Mapping) or "signature" not in data:
+        raise OrderError("field", f"missing {what} field 'signature'")
+    try:
+        return from_hex(data["signature"], 65, what="signature")
+    except EncodingError as exc:
+        raise OrderError("field", str(exc)) from exc
 
 
 def sign_order(signer: Signer, message: OrderMessage, domain: Domain) -> SignedOrder:
