@@ -35,6 +35,26 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def wait_healthy(base: str, process: subprocess.Popen[Any], log: Path | None = None,
+                 timeout_s: float = 60.0) -> None:
+    """Wait until ``transactive serve`` at ``base`` answers ``GET /health`` with 200; an AssertionError (with the
+    tail of ``log``) if the process exits or the time runs out (the process is then killed)."""
+    import httpx  # the service extra; only the service tests use this
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            tail = log.read_text()[-2000:] if log is not None and log.exists() else ""
+            raise AssertionError(f"serve did not answer /health: {tail}")
+        time.sleep(0.1)
+
+
 def wait_for_port(port: int, timeout_s: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

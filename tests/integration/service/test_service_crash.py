@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from service_support import ROOT, free_port
+from service_support import ROOT, free_port, wait_healthy
 
 ADMIN = "tk_admin_crash_test"
 
@@ -26,18 +26,8 @@ def start(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
             [sys.executable, "-m", "transactive.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
              "--data-dir", str(data_dir), "--admin-key", ADMIN, *extra],
             env=env, stdout=sink, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited: {log.read_text()[-2000:]}")
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError("serve did not answer /health")
+    wait_healthy(f"http://127.0.0.1:{port}", process, log)
+    return process
 
 
 def test_acknowledged_orders_survive_kill_9(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from service_support import ROOT, forget_mqtt_sessions, free_port
+from service_support import ROOT, forget_mqtt_sessions, free_port, wait_healthy
 
 ADMIN = "tk_admin_restart_test"
 MEMBERS = 80
@@ -50,13 +50,7 @@ def test_killed_worker_is_restarted_and_no_acknowledged_order_is_lost(tmp_path: 
     listener = mqtt.Client(CallbackAPIVersion.VERSION2)
     listener.max_inflight_messages_set(0)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_healthy(base, process)
         admin = {"Authorization": f"Bearer {ADMIN}"}
         httpx.post(f"{base}/admin/communities", headers=admin,
                    json={"name": "r", "mechanism": "uniform", "slot_minutes": 15}).raise_for_status()

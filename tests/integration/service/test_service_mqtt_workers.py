@@ -16,7 +16,7 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from service_support import ROOT, forget_mqtt_sessions, free_port
+from service_support import ROOT, forget_mqtt_sessions, free_port, wait_healthy
 
 ADMIN = "tk_admin_workers_test"
 
@@ -33,13 +33,7 @@ def test_two_gateway_processes_share_the_orders(tmp_path: Path, mosquitto: tuple
         start_new_session=True)
     listener = mqtt.Client(CallbackAPIVersion.VERSION2)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_healthy(base, process)
         admin = {"Authorization": f"Bearer {ADMIN}"}
         httpx.post(f"{base}/admin/communities", headers=admin,
                    json={"name": "w", "mechanism": "uniform", "slot_minutes": 15}).raise_for_status()
