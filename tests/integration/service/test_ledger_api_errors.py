@@ -50,46 +50,9 @@ def api(tmp_path: Path) -> Iterator[Api]:
         yield Api(client, clock, app.state.service.ledger)
 
 
-def test_settle_refused_by_the_chain_is_a_409_and_moves_nothing(api: Api) -> None:
-    c, desk = api.client, api.desk
-    assert c.post("/admin/communities", headers=H, json={"name": "green", "mechanism": "dpda"}).status_code == 201
-    for name in ("s1", "s2", "b1", "b2"):
-        api.member("green", name)
-    api.member("green", "grid", "dso")
-    for who, side, kwh, price in [("s1", "sell", 3, 0.10), ("s2", "sell", 2, 0.12), ("b1", "buy", 2.5, 0.2),
-                                  ("b2", "buy", 2, 0.18)]:  # DPDA: p0 = 0.15, s1 sells 2.5 kWh to b1
-        api.order("green", who, side, kwh, price)
-    api.clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))
-    assert c.post(f"/admin/communities/green/slots/{SLOT}/clear", headers=H).json()["state"] == "cleared"
-    desk.process_due(api.clock.now())
-    api.clock.set(datetime(2026, 3, 1, 10, 31, tzinfo=UTC))
-    for who, kwh in (("s1", 2.5), ("b1", -2.5)):
-        r = c.post("/communities/green/meter-readings", headers=api.keys[who], json={"slot_start": SLOT,
-                                                                                     "energy_kwh": kwh})
-        assert r.status_code == 201, r.text
-    address = {m: c.get("/communities/green/account", headers=api.keys[m]).json()["address"]
-               for m in ("s1", "b1", "grid")}
-    held = desk.balance_micro(address["b1"])
-    desk.chain.transact(desk.token, "transfer", address["s1"], held, sender=address["b1"])  # b1 spends it all
-    before = {m: desk.balance_micro(a) for m, a in address.items()}
-
-    r = c.post(f"/admin/communities/green/slots/{SLOT}/settle", headers=H)
-    assert r.status_code == 409, r.text
-    assert r.json()["error"]["field"] == "slot_start" and "refused" in r.json()["error"]["message"]
-    assert {m: desk.balance_micro(a) for m, a in address.items()} == before  # no token moved
-    view = c.get(f"/communities/green/slots/{SLOT}/ledger", headers=H).json()
-    assert view["settlement"]["state"] == "batched" and "settle_batch" not in view["settlement"]["txs"]
-
-    desk.chain.transact(desk.token, "mint", address["b1"], 10**9)  # topped up: the same settlement goes through
-    r = c.post(f"/admin/communities/green/slots/{SLOT}/settle", headers=H)
-    assert r.status_code == 200 and r.json()["settlement"]["state"] == "settled", r.text
-    # 0.15 x 2.5 kWh + half the flat charge 0.01 x 2.5 kWh: 387,500 micro-tokens
-    assert desk.balance_micro(address["b1"]) == 10**9 - 387_500
-
-
-def test_a_multi_settlement_refused_by_the_chain_is_a_409_and_moves_nothing(api: Api) -> None:
-    """The multi-settlement desk's manual settle goes through the ledger's settlement: a buyer short of tokens
-    is the same 409 naming ``slot_start`` as the ledger's settle route, no token moved, retry succeeds."""
+def _anchored_slot_with_a_buyer_short_of_tokens(api: Api) -> dict[str, str]:
+    """A DPDA slot (p0 = 0.15, s1 sells 2.5 kWh to b1) cleared, anchored and metered, whose buyer b1 has then
+    spent all its tokens; the chain addresses of s1, b1 and the DSO ``grid``."""
     c, desk = api.client, api.desk
     assert c.post("/admin/communities", headers=H, json={"name": "green", "mechanism": "dpda"}).status_code == 201
     for name in ("s1", "s2", "b1", "b2"):
@@ -110,6 +73,33 @@ def test_a_multi_settlement_refused_by_the_chain_is_a_409_and_moves_nothing(api:
                for m in ("s1", "b1", "grid")}
     desk.chain.transact(desk.token, "transfer", address["s1"], desk.balance_micro(address["b1"]),
                         sender=address["b1"])  # b1 spends it all
+    return address
+
+
+def test_settle_refused_by_the_chain_is_a_409_and_moves_nothing(api: Api) -> None:
+    c, desk = api.client, api.desk
+    address = _anchored_slot_with_a_buyer_short_of_tokens(api)
+    before = {m: desk.balance_micro(a) for m, a in address.items()}
+
+    r = c.post(f"/admin/communities/green/slots/{SLOT}/settle", headers=H)
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["field"] == "slot_start" and "refused" in r.json()["error"]["message"]
+    assert {m: desk.balance_micro(a) for m, a in address.items()} == before  # no token moved
+    view = c.get(f"/communities/green/slots/{SLOT}/ledger", headers=H).json()
+    assert view["settlement"]["state"] == "batched" and "settle_batch" not in view["settlement"]["txs"]
+
+    desk.chain.transact(desk.token, "mint", address["b1"], 10**9)  # topped up: the same settlement goes through
+    r = c.post(f"/admin/communities/green/slots/{SLOT}/settle", headers=H)
+    assert r.status_code == 200 and r.json()["settlement"]["state"] == "settled", r.text
+    # 0.15 x 2.5 kWh + half the flat charge 0.01 x 2.5 kWh: 387,500 micro-tokens
+    assert desk.balance_micro(address["b1"]) == 10**9 - 387_500
+
+
+def test_a_multi_settlement_refused_by_the_chain_is_a_409_and_moves_nothing(api: Api) -> None:
+    """The multi-settlement desk's manual settle goes through the ledger's settlement: a buyer short of tokens
+    is the same 409 naming ``slot_start`` as the ledger's settle route, no token moved, retry succeeds."""
+    c, desk = api.client, api.desk
+    address = _anchored_slot_with_a_buyer_short_of_tokens(api)
     before = {m: desk.balance_micro(a) for m, a in address.items()}
 
     r = c.post(f"/communities/green/multi-settlements/{SLOT}", headers=api.keys["grid"])
