@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from eth_utils import keccak
 
-from transactive.ledger.commitments import SettlementTree
-from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.messages.commitments import SettlementTree
 from transactive.ledger.testing import (
     MODE_BATCH,
     MODE_CLAIMS,

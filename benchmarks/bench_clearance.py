@@ -13,7 +13,7 @@ linearly to N) instead of the fixed-layout fast path; the ratio is naive / fast 
 
 Grid-aware case (``dpda_matched`` on the IEEE European LV feeder): a generated community (55 prosumers, one
 per load bus, and N = 10,000 with prosumers sharing buses) signs orders *and* attributes
-(:mod:`transactive.ledger.attributes`), the DSO is named; the same round is timed side by side with the
+(:mod:`transactive.ledger.messages.attributes`), the DSO is named; the same round is timed side by side with the
 same orders cleared by ``uniform`` without attributes (the baseline), and the ratio is grid / uniform.
 "commit + endorse" = the auctioneer's steps + the 4 validators + the comparison + ``submit_result``.
 
@@ -35,14 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from transactive.ledger.clearance import Validator, collect, domain_of, recompute, submit
-from transactive.ledger.commitments import result_tree
-from transactive.ledger.eip712 import Domain
-from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.market_batch import at_batch_resolution, signed_market_batch
-from transactive.ledger.orders_codec import OrderMessage, SignedOrder, sign_order
-from transactive.ledger.proofs import SlotBatch
-from transactive.ledger.signing import Signer, WorkerPool, new_private_key
+from transactive.crypto.eip712 import Domain
+from transactive.crypto.signing import Signer, WorkerPool, new_private_key
+from transactive.ledger.audit.proofs import SlotBatch
+from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.clearance.protocol import Validator, collect, domain_of, recompute, submit
+from transactive.ledger.messages.batch import at_batch_resolution, signed_market_batch
+from transactive.ledger.messages.commitments import result_tree
+from transactive.ledger.messages.orders import OrderMessage, SignedOrder, sign_order
 from transactive.ledger.testing import MODE_BATCH, Deployment, deploy_suite
 from transactive.marketfile import parse_market
 from transactive.sim.scenario import generate_scenario

@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from transactive.ledger._encoding import to_checksum_address
-from transactive.market.bilateral import BilateralContract
-from transactive.market.listings import Board, Listing, ListingOrder
-from transactive.market.multi_settlement import Prosumer, settle_slot
+from transactive.crypto.encoding import to_checksum_address
+from transactive.settlement.bilateral import BilateralContract
+from transactive.settlement.listings import Board, Listing, ListingOrder
+from transactive.settlement.stages import Prosumer, settle_slot
 
 NAIVE_LIMIT = 4000
 

@@ -21,8 +21,8 @@ import numpy as np
 if __package__ is None:  # run as a script from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from transactive.market.negawatt import add_offer, announce, clear, parse_spec, settle
 from transactive.settlement.baseline import high_x_of_y
+from transactive.settlement.negawatt import add_offer, announce, clear, parse_spec, settle
 
 WINDOW = slice(68, 72)  # 17:00-18:00
 ADJUST = slice(52, 64)  # 13:00-16:00

@@ -27,18 +27,18 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak as eth_utils_keccak
 
-from transactive.ledger.commitments import order_tree
-from transactive.ledger.eip712 import DOMAIN_FIELDS, ORDER_FIELDS, Domain
-from transactive.ledger.merkle import MerkleTree, verify
-from transactive.ledger.nonces import InMemoryNonceStore
-from transactive.ledger.orders_codec import (
+from transactive.crypto.eip712 import DOMAIN_FIELDS, ORDER_FIELDS, Domain
+from transactive.crypto.merkle import MerkleTree, verify
+from transactive.crypto.signing import Signer, WorkerPool, available_cores, new_private_key
+from transactive.ledger.messages.commitments import order_tree
+from transactive.ledger.messages.nonces import InMemoryNonceStore
+from transactive.ledger.messages.orders import (
     OrderMessage,
     SignedOrder,
     recover_order_signers,
     sign_order,
     verify_orders,
 )
-from transactive.ledger.signing import Signer, WorkerPool, available_cores, new_private_key
 
 DOMAIN = Domain(chain_id=31337, verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
 EIP712_TYPES = {

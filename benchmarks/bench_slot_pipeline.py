@@ -41,11 +41,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from transactive.crypto.signing import Signer
 from transactive.grid.feeder import load_feeder
-from transactive.ledger.commitments import ResultEntry
-from transactive.ledger.signing import Signer
+from transactive.ledger.messages.commitments import ResultEntry
 from transactive.market import ManualClock, Operator
-from transactive.market.ledger_desk import LedgerConfig, LedgerDesk, claims_to_make
+from transactive.market.ledger.desk import LedgerConfig, LedgerDesk, claims_to_make
 from transactive.store import OrderRecord, SqlStore, open_store
 from transactive.store import _tables as t
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from transactive.errors import FieldError
 from transactive.mechanisms import Mechanism, ParamError, ParticipantField
 from transactive.orders import Orders, OrdersError
 from transactive.registry import full_registry
@@ -43,13 +44,8 @@ _TOP_LEVEL_KEYS = frozenset({"format", "mechanism", "params", "sellers", "buyers
 _SIDES = ("sellers", "buyers")
 
 
-class MarketFileError(ValueError):
+class MarketFileError(FieldError):
     """Invalid market file. ``field`` is a JSON path such as ``buyers[3].energy_kwh``."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
 
 
 @dataclass(frozen=True)

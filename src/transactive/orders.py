@@ -28,17 +28,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from transactive.errors import FieldError
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-class OrdersError(ValueError):
+class OrdersError(FieldError):
     """Invalid orders; ``field`` names the offending field (e.g. ``energy_kwh[3]``)."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
 
 
 def _frozen(values: Any, dtype: type) -> Any:

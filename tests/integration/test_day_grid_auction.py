@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from transactive.ledger.audit import SlotArchive, verify_archive
-from transactive.ledger.chain import Contract
-from transactive.ledger.compiler import load_artifact
-from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.statements import Posting, StatementJournal, batch_ref
+from transactive.ledger.audit.audit import SlotArchive, verify_archive
+from transactive.ledger.audit.statements import Posting, StatementJournal, batch_ref
+from transactive.ledger.chain.base import Contract
+from transactive.ledger.chain.compiler import load_artifact
+from transactive.ledger.chain.embedded import EmbeddedChain
 from transactive.sim.day import DayConfig, DayResult, run_day
 from transactive.sim.report import write_report
 

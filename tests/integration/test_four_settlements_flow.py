@@ -7,13 +7,13 @@ import random
 
 import pytest
 
+from transactive.crypto.eip712 import Domain
+from transactive.crypto.signing import Signer, new_private_key
+from transactive.errors import MarketError
 from transactive.grid.feeder import load_feeder, load_network
-from transactive.ledger.eip712 import Domain
-from transactive.ledger.signing import Signer, new_private_key
-from transactive.market.bilateral import BilateralContract, SignedContract, contracts_in_slot
-from transactive.market.errors import MarketError
-from transactive.market.listings import Board, Listing, ListingOrder, power_flow_check
-from transactive.market.multi_settlement import Prosumer, settle_slot
+from transactive.settlement.bilateral import BilateralContract, SignedContract, contracts_in_slot
+from transactive.settlement.listings import Board, Listing, ListingOrder, power_flow_check
+from transactive.settlement.stages import Prosumer, settle_slot
 
 DOMAIN = Domain(chain_id=31337, verifying_contract="0x" + "cd" * 20)
 

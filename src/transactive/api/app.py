@@ -52,9 +52,9 @@ from transactive.market.slots import Phase, quotation_closes
 from transactive.store import Community, Member, OrderRecord, Outcome, Slot, SlotState, SqlStore, open_store
 
 if TYPE_CHECKING:
-    from transactive.market.ledger_config import LedgerConfig
-    from transactive.market.ledger_desk import LedgerDesk
-    from transactive.market.ledger_worker import LedgerWorker
+    from transactive.market.ledger.config import LedgerConfig
+    from transactive.market.ledger.desk import LedgerDesk
+    from transactive.market.ledger.worker import LedgerWorker
 
 log = logging.getLogger(__name__)
 ADMIN_KEY_FILE = "admin.key"
@@ -99,7 +99,7 @@ class Service:
         self.operator = Operator(self.store, settings.clock, intake=self.intake)
         self.ledger: LedgerDesk | None = None
         if settings.ledger is not None:
-            from transactive.market.ledger_desk import LedgerDesk
+            from transactive.market.ledger.desk import LedgerDesk
 
             self.ledger = LedgerDesk(self.store, settings.ledger, started=settings.clock.now())
             self.operator.ledger = self.ledger
@@ -109,7 +109,7 @@ class Service:
         self.cycle = CycleRunner(self.operator, settings.cycle_poll_s, self._cleared)
         self.ledger_worker: LedgerWorker | None = None
         if self.ledger is not None and settings.run_cycle:  # anchoring and settling beside the cycle
-            from transactive.market.ledger_worker import LedgerWorker
+            from transactive.market.ledger.worker import LedgerWorker
 
             worker = self.ledger_worker = LedgerWorker(self.ledger, settings.clock, settings.cycle_poll_s)
             self.cycle.run_ledger = False

@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from transactive.ledger.chain import ChainRevert
-from transactive.ledger.clearance import ClearanceError
-from transactive.market.errors import MarketError
-from transactive.market.ledger_desk import LedgerDesk
+from transactive.errors import MarketError
+from transactive.ledger.chain.base import ChainRevert
+from transactive.ledger.clearance.protocol import ClearanceError
+from transactive.market.ledger.desk import LedgerDesk
 from transactive.market.operator import TRADING_ROLES, Operator
-from transactive.market.slots import iso, parse_slot_start
+from transactive.market.slots import parse_slot_start
 from transactive.store import Member
+from transactive.times import iso
 
 if TYPE_CHECKING:
     from transactive.api.app import Service

@@ -7,11 +7,12 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    from transactive.ledger import audit, proof_cli, validator_service
-    from transactive.market.settlement_recompute import SETTLEMENT_RECOMPUTERS
+    from transactive.cli import _ledger_proof as proof_cli
+    from transactive.ledger.audit import audit
+    from transactive.ledger.clearance import validator_service
 
     ledger = sub.add_parser("ledger", help="ledger commands: inclusion proofs, audit of an archive, validator service")
     ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True, parser_class=type(ledger))
     proof_cli.register(ledger_sub)
-    audit.register(ledger_sub, SETTLEMENT_RECOMPUTERS)  # the audit recomputes the market's settlement slots
+    audit.register(ledger_sub)
     validator_service.register(ledger_sub)

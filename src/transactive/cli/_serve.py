@@ -96,7 +96,7 @@ def run_serve(args: argparse.Namespace) -> int:
     ledger = None
     if not args.no_chain and not args.mqtt_only:  # gateway workers take orders only: no chain
         try:
-            from transactive.market.ledger_desk import LedgerConfig  # imports the ledger extra's packages
+            from transactive.market.ledger.desk import LedgerConfig  # imports the ledger extra's packages
         except ModuleNotFoundError as exc:
             raise MarketFileError("serve", f"the ledger needs the 'ledger' extra ({exc.name} is missing): "
                                   "pip install 'transactive[ledger]', or run with --no-chain") from None

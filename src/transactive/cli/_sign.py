@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
 
 
 def _read_key(path: str) -> bytes:
-    from transactive.market.errors import MarketError
+    from transactive.errors import MarketError
 
     try:
         text = Path(path).read_text(encoding="utf-8").strip().removeprefix("0x")
@@ -52,7 +52,7 @@ def _read_key(path: str) -> bytes:
 
 
 def _json_file(path: str, field: str) -> Any:
-    from transactive.market.errors import MarketError
+    from transactive.errors import MarketError
 
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
@@ -62,8 +62,8 @@ def _json_file(path: str, field: str) -> Any:
 
 
 def _domain(path: str | None) -> Any:
-    from transactive.ledger.eip712 import Domain
-    from transactive.market.errors import MarketError
+    from transactive.crypto.eip712 import Domain
+    from transactive.errors import MarketError
     from transactive.market.multi_signing import OFF_CHAIN_DOMAIN
 
     if path is None:
@@ -76,7 +76,7 @@ def _domain(path: str | None) -> Any:
 
 
 def _key(_args: Any) -> int:
-    from transactive.ledger.signing import address_of, new_private_key
+    from transactive.crypto.signing import address_of, new_private_key
 
     key = new_private_key()
     print(json.dumps({"private_key": "0x" + key.hex(), "address": address_of(key)}))
@@ -84,7 +84,7 @@ def _key(_args: Any) -> int:
 
 
 def _address(args: Any) -> int:
-    from transactive.ledger.signing import address_of
+    from transactive.crypto.signing import address_of
     from transactive.market.multi_signing import sign_address
 
     key = _read_key(args.key_file)
@@ -94,7 +94,7 @@ def _address(args: Any) -> int:
 
 
 def _contract(args: Any) -> int:
-    from transactive.market.errors import MarketError
+    from transactive.errors import MarketError
     from transactive.market.multi_signing import sign_contract
 
     terms = _json_file(args.terms, "--terms")

@@ -1,5 +1,5 @@
 """Test and benchmark support for the ledger: a hardhat node on loopback, the deployed contract suite
-(re-exported from :mod:`transactive.ledger.deploy`, the constants from :mod:`transactive.ledger.constants`),
+(re-exported from :mod:`transactive.ledger.chain.deploy`, the constants from :mod:`transactive.ledger.chain.constants`),
 and EIP-712 endorsement signing with the standard ``eth_account`` implementation.
 
 ``HardhatNode`` installs hardhat with ``scripts/setup-hardhat.sh`` (npm registry, into ``.hardhat/``) and
@@ -19,7 +19,7 @@ from typing import Any
 
 from eth_account import Account
 
-from transactive.ledger.constants import (
+from transactive.ledger.chain.constants import (
     CANCELLED,
     CLEARED,
     CLOSE,
@@ -36,7 +36,7 @@ from transactive.ledger.constants import (
     ROLE_VALIDATOR,
     SETTLED,
 )
-from transactive.ledger.deploy import Deployment, bus, deploy_suite
+from transactive.ledger.chain.deploy import Deployment, bus, deploy_suite
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SETUP_SCRIPT = PROJECT_ROOT / "scripts" / "setup-hardhat.sh"

@@ -1,7 +1,7 @@
 """The market operator: slots and their windows, order intake, clearing, result views, the cycle; and the
 pure market modules (negawatt events, bilateral contracts, listings, grid trading, multi-settlement).
 
-The operator's names are loaded lazily (PEP 562), so the pure modules (e.g. ``transactive.market.negawatt``)
+The operator's names are loaded lazily (PEP 562), so the pure modules (e.g. ``transactive.settlement.negawatt``)
 import without the storage layer's dependencies.
 """
 
@@ -11,19 +11,20 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from transactive.errors import MarketError
     from transactive.market.clock import AcceleratedClock, Clock, ManualClock, RealClock
     from transactive.market.cycle import CycleRunner
-    from transactive.market.errors import MarketError
     from transactive.market.intake import OrderIntake
     from transactive.market.operator import Operator, Receipt, hash_key
-    from transactive.market.slots import Phase, Window, iso, parse_slot_start, slot_containing, window_at
+    from transactive.market.slots import Phase, Window, parse_slot_start, slot_containing, window_at
     from transactive.market.views import result_view
+    from transactive.times import iso
 
 _WHERE = {
     "AcceleratedClock": "clock", "Clock": "clock", "ManualClock": "clock", "RealClock": "clock",
-    "CycleRunner": "cycle", "MarketError": "errors", "OrderIntake": "intake",
+    "CycleRunner": "cycle", "MarketError": "transactive.errors", "OrderIntake": "intake",
     "Operator": "operator", "Receipt": "operator", "hash_key": "operator",
-    "Phase": "slots", "Window": "slots", "iso": "slots", "parse_slot_start": "slots",
+    "Phase": "slots", "Window": "slots", "iso": "transactive.times", "parse_slot_start": "slots",
     "slot_containing": "slots", "window_at": "slots", "result_view": "views",
 }
 
@@ -38,4 +39,4 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'transactive.market' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"transactive.market.{module}"), name)
+    return getattr(importlib.import_module(module if "." in module else f"transactive.market.{module}"), name)

@@ -1,7 +1,7 @@
 """The market cycle: a background thread that clears every slot as soon as its quotation window closes, and,
 when the service runs a ledger, anchors cleared slots and settles each slot once (the whole seed-001 sequence
 when it has contracts or listings, against the meter readings; unless ``run_ledger`` is False: the service
-runs that in its own thread, :mod:`transactive.market.ledger_worker`); further ``tasks`` (e.g. the negawatt
+runs that in its own thread, :mod:`transactive.market.ledger.worker`); further ``tasks`` (e.g. the negawatt
 desk's ``process_due``: clear events when offers close, settle them after their window) run on every tick."""
 
 from __future__ import annotations

@@ -29,16 +29,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from transactive.ledger._encoding import EncodingError, checksum
-from transactive.ledger.eip712 import Domain
-from transactive.ledger.signing import SignatureError, recover_address
-from transactive.market.bilateral import CONTRACT_TYPES
-from transactive.market.errors import MarketError
-from transactive.market.listings import Listing, PlannedTrade, power_flow_check
+from transactive.crypto.eip712 import Domain
+from transactive.crypto.encoding import EncodingError, checksum
+from transactive.crypto.signing import SignatureError, recover_address
+from transactive.errors import MarketError
 from transactive.market.multi_signing import ADDRESS_TYPES, OFF_CHAIN_DOMAIN, address_digest, contract_of
 from transactive.market.multi_slot import stored_contract, stored_slot_document
 from transactive.market.operator import MAX_DAYS_AHEAD, TRADING_ROLES, Operator
-from transactive.market.slots import iso, parse_slot_start, quotation_closes, window_at
+from transactive.market.slots import parse_slot_start, quotation_closes, window_at
+from transactive.settlement.bilateral import CONTRACT_TYPES
+from transactive.settlement.listings import Listing, PlannedTrade, power_flow_check
 from transactive.store import (
     Community,
     ContractRecord,
@@ -50,6 +50,7 @@ from transactive.store import (
     MultiStore,
     Outcome,
 )
+from transactive.times import iso
 from transactive.units import WH_PER_KWH, energy_to_wh
 
 log = logging.getLogger(__name__)
@@ -454,7 +455,7 @@ class MultiDesk:
         last :data:`MAX_DAYS_AHEAD` days. With the ledger the ledger desk settles them. Answers the slots."""
         if self.op.ledger is not None:
             return []
-        from transactive.market.ledger_sequence import multi_slot_starts
+        from transactive.market.ledger.sequence import multi_slot_starts
         from transactive.market.slots import Phase, phase_bounds
 
         done = []

@@ -1,15 +1,15 @@
 """What a member signs for the multi-settlement desk, and how (the client side; the service checks the same).
 
-Two EIP-712 messages (:mod:`transactive.ledger.eip712`), in the service's domain (:data:`OFF_CHAIN_DOMAIN`
+Two EIP-712 messages (:mod:`transactive.crypto.eip712`), in the service's domain (:data:`OFF_CHAIN_DOMAIN`
 unless the service is given its market-slots contract's domain; ``GET /communities/{c}/signing`` answers it):
 
 * ``MemberAddress(string community,string member,address account)`` -- proof that ``member`` holds the key of
   ``account`` when it registers the address;
 * ``BilateralContract(address seller,address buyer,uint256[] slots,uint256 energyWh,uint256 priceMicroPerKwh,
-  uint256 nonce)`` (:mod:`transactive.market.bilateral`) -- a contract; ``slots`` are the slot numbers of the
+  uint256 nonce)`` (:mod:`transactive.settlement.bilateral`) -- a contract; ``slots`` are the slot numbers of the
   schedule: the **Unix time in seconds of each slot's start** (:func:`slot_number`).
 
-Signatures are 65 bytes ``r ‖ s ‖ v`` (:mod:`transactive.ledger.signing`), sent as ``0x``-hex.
+Signatures are 65 bytes ``r ‖ s ‖ v`` (:mod:`transactive.crypto.signing`), sent as ``0x``-hex.
 
 Example (a member signs a contract with its own key):
     >>> key = bytes(31) + b"\\x07"
@@ -27,11 +27,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from transactive.ledger.eip712 import DOMAIN_FIELDS, Domain, Types, digest_of, hash_struct
-from transactive.ledger.signing import Signer, address_of, recover_address
-from transactive.market.bilateral import BilateralContract
-from transactive.market.errors import MarketError
-from transactive.market.slots import parse_utc_time
+from transactive.crypto.eip712 import DOMAIN_FIELDS, Domain, Types, digest_of, hash_struct
+from transactive.crypto.signing import Signer, address_of, recover_address
+from transactive.errors import MarketError
+from transactive.settlement.bilateral import BilateralContract
+from transactive.times import parse_utc_time
 
 OFF_CHAIN_DOMAIN = Domain(chain_id=0, verifying_contract="0x" + "00" * 20)
 """The domain of a service not anchored to a chain: ``chainId`` 0, ``verifyingContract`` the zero address."""

@@ -1,5 +1,5 @@
 """One stored slot through the four settlements: :func:`settle_stored_slot` (store, community, slot) -> the
-:class:`~transactive.market.multi_settlement.SlotSettlement`, and :func:`settlement_document` to store it.
+:class:`~transactive.settlement.stages.SlotSettlement`, and :func:`settlement_document` to store it.
 
 Inputs read from the store (seed 001's order: bilateral -> listings -> community auction -> main grid):
 
@@ -13,7 +13,7 @@ Inputs read from the store (seed 001's order: bilateral -> listings -> community
 * **community auction**: the residuals clear with the community's mechanism and parameters when it is
   two-sided and needs no per-participant fields (otherwise ``dpda``); a member's limit price is the price of
   its single-block auction order in the slot, if any (else its grid alternative);
-* **grid**: the default :class:`~transactive.market.grid_trading.GridTariff` (feed-in 0.015, retail 0.1).
+* **grid**: the default :class:`~transactive.settlement.grid_trading.GridTariff` (feed-in 0.015, retail 0.1).
 
 Peers are labelled by their registered address (member id when none) inside the settlement, and statements
 are given back per member id. Slot numbers are Unix seconds of the slot start (:func:`slot_number`).
@@ -26,16 +26,16 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from transactive.ledger.eip712 import Domain
-from transactive.market.bilateral import BilateralContract, SignedContract, contracts_in_slot
-from transactive.market.errors import MarketError
-from transactive.market.listings import Board, Decision, Listing, ListingOrder
-from transactive.market.multi_settlement import Prosumer, SlotSettlement, settle_slot
+from transactive.crypto.eip712 import Domain
+from transactive.errors import MarketError
 from transactive.market.multi_signing import OFF_CHAIN_DOMAIN, slot_number
-from transactive.market.slots import iso
 from transactive.marketfile import MarketFileError, parse_params
 from transactive.registry import full_registry
+from transactive.settlement.bilateral import BilateralContract, SignedContract, contracts_in_slot
+from transactive.settlement.listings import Board, Decision, Listing, ListingOrder
+from transactive.settlement.stages import Prosumer, SlotSettlement, settle_slot
 from transactive.store import Community, ContractRecord, MultiStore
+from transactive.times import iso
 from transactive.units import WH_PER_KWH
 
 TRADING = ("prosumer", "aggregator")

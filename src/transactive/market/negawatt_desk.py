@@ -21,9 +21,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from transactive.market import negawatt as nw
-from transactive.market.errors import MarketError
+from transactive.errors import MarketError
 from transactive.market.operator import Operator
+from transactive.settlement import negawatt as nw
 from transactive.store import (
     Member,
     NegawattDeliveryRecord,
@@ -202,7 +202,7 @@ class NegawattDesk:
     def _post(self, community: str, event_id: str) -> None:
         """Move the settled event's tokens on chain (idempotent; nothing without a ledger)."""
         if self.op.ledger is not None:
-            from transactive.market.ledger_events import post_event
+            from transactive.market.ledger.events import post_event
 
             post_event(self.op.ledger, community, nw.from_document(self._record(community, event_id).document))
 
@@ -245,7 +245,7 @@ class NegawattDesk:
             self._settle(community, rec.id, now)
             return True
         if state is nw.ListingState.SETTLED and self.op.ledger is not None:
-            from transactive.market.ledger_events import event_posted
+            from transactive.market.ledger.events import event_posted
 
             if not event_posted(self.op.ledger, community, rec.id):
                 self._post(community, rec.id)

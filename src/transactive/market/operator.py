@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from transactive.errors import MarketError
 from transactive.market.clock import Clock
-from transactive.market.errors import MarketError
 from transactive.market.intake import OrderIntake
-from transactive.market.slots import iso, parse_slot_start, quotation_closes, slot_containing, window_at
+from transactive.market.slots import parse_slot_start, quotation_closes, slot_containing, window_at
 from transactive.marketfile import (
     MARKET_FORMAT,
     MarketFileError,
@@ -62,9 +62,10 @@ from transactive.store import (
     SlotState,
     Store,
 )
+from transactive.times import iso
 
 if TYPE_CHECKING:
-    from transactive.market.ledger_desk import LedgerDesk
+    from transactive.market.ledger.desk import LedgerDesk
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from transactive.market.operator import MAX_DAYS_AHEAD, MAX_KEY_LENGTH, SIDES, TRADING_ROLES, Operator, Receipt
-from transactive.market.slots import iso, parse_slot_start, window_at
+from transactive.market.slots import parse_slot_start, window_at
 from transactive.marketfile import MAX_ABS_PRICE_PER_KWH, MAX_ENERGY_KWH
 from transactive.store import Community, Member, OrderRecord
+from transactive.times import iso
 
 SIMPLE_KEYS = frozenset({"side", "slot_start", "idempotency_key", "energy_kwh", "price_per_kwh"})
 

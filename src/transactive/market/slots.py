@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from transactive.market.errors import MarketError
+from transactive.errors import MarketError
+from transactive.times import parse_utc_time
 
 MAX_SLOT_MINUTES = 1440
-ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # phase ends in seconds per minute of slot length: 15-min slot -> 180 s, 600 s, 780 s, 900 s
 _BOUNDARY_S_PER_SLOT_MIN = (12, 40, 52, 60)
 
@@ -85,31 +85,6 @@ def slot_containing(now: datetime, slot_minutes: int) -> datetime:
     seconds = slot_minutes * 60
     epoch = int(now.timestamp()) // seconds * seconds
     return datetime.fromtimestamp(epoch, tz=UTC)
-
-
-def iso(moment: datetime) -> str:
-    """Canonical text of a slot start: ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return moment.astimezone(UTC).strftime(ISO_FORMAT)
-
-
-def parse_utc_time(value: object, field: str) -> datetime:
-    """Parse an ISO 8601 time with an offset (``Z`` or ``+hh:mm``) into an aware UTC datetime (years 1971-9998)."""
-    if not isinstance(value, str):
-        raise MarketError(field, "must be an ISO 8601 time string such as 2026-01-01T12:15:00Z")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise MarketError(field, f"not an ISO 8601 time: {value[:60]!r}") from None
-    if moment.tzinfo is None:
-        raise MarketError(field, "needs a UTC offset (e.g. a trailing Z)")
-    try:
-        moment = moment.astimezone(UTC)
-        moment.timestamp()
-    except (OverflowError, ValueError, OSError):
-        raise MarketError(field, "out of range") from None
-    if moment.year < 1971 or moment.year > 9998:
-        raise MarketError(field, "out of range (years 1971-9998)")
-    return moment
 
 
 def parse_slot_start(value: object, slot_minutes: int, field: str = "slot_start") -> datetime:

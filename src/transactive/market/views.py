@@ -5,7 +5,7 @@
 * **DSO:** the grid view: per slot the mechanism, price, traded volume, money flows, and the trades
   (participants with energy > 0: id, side, bus, energy, payment). Never an order: no offered quantities,
   no bid or ask prices, no blocks, no details (mechanism details can contain marginal bids), and no rows of
-  participants that did not trade. Built by :meth:`transactive.ledger.channels.ChannelView.dso_of_result`,
+  participants that did not trade. Built by :meth:`transactive.ledger.audit.channels.ChannelView.dso_of_result`,
   the one place that decides what the DSO channel shows.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from transactive.ledger.channels import ChannelView
-from transactive.market.errors import MarketError
+from transactive.errors import MarketError
+from transactive.ledger.audit.channels import ChannelView
 from transactive.store import Member, ResultRecord, Store
 
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
+from transactive.errors import FieldError
 
-class MatchingError(ValueError):
+
+class MatchingError(FieldError):
     """Invalid matching input; ``field`` names the offending field (e.g. ``buyers.alpha[2]``)."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message

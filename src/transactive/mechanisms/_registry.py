@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
+from transactive.errors import FieldError
 from transactive.orders import Orders
 from transactive.result import ClearingResult
 
@@ -14,13 +15,11 @@ P = TypeVar("P")
 SideName = Literal["sellers", "buyers"]
 
 
-class ParamError(ValueError):
+class ParamError(FieldError):
     """An invalid mechanism parameter; ``field`` is its name (e.g. ``target_kwh``)."""
 
     def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"params.{field_name}: {message}")
-        self.field = f"params.{field_name}"
-        self.message = message
+        super().__init__(f"params.{field_name}", message)
 
 
 def param_number(name: str, value: object) -> float:

@@ -23,7 +23,7 @@ baseline days (the caller excludes event days, holidays and, as configured, week
 
 Negawatts delivered over the event window = ``max(Σ baseline − Σ metered, 0)`` (kWh): a reduction in one
 interval is offset by over-consumption in another, and a negative performance counts as 0 (no penalty here;
-a shortfall against the sold quantity is settled by :mod:`transactive.market.negawatt`).
+a shortfall against the sold quantity is settled by :mod:`transactive.settlement.negawatt`).
 
 Example:
     >>> import numpy as np
@@ -44,18 +44,15 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from transactive.errors import FieldError
+
 Adjustment = Literal["none", "multiplicative", "additive"]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 
-class BaselineError(ValueError):
+class BaselineError(FieldError):
     """Invalid baseline input; ``field`` names it (e.g. ``history_kwh``, ``x_days``)."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
 
 
 @dataclass(frozen=True, eq=False)

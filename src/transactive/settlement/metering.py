@@ -30,19 +30,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from transactive.errors import FieldError
 from transactive.grid.charges import split_charge_micro
 from transactive.units import energy_to_wh, money_to_micro
 
 DSO_ACCOUNT = "dso"
 
 
-class SettlementError(ValueError):
+class SettlementError(FieldError):
     """Invalid settlement input; ``field`` names the offending field (e.g. ``metered_kwh.buyers[39]``)."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
 
 
 @dataclass(frozen=True)

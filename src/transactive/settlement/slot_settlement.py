@@ -1,6 +1,6 @@
 """A cleared slot settled against its meter readings: the service's input document, pure and deterministic.
 
-The service (:mod:`transactive.market.ledger_desk`) builds one **settlement input** per slot
+The service (:mod:`transactive.market.ledger.desk`) builds one **settlement input** per slot
 (``transactive.settlement-input/1``) and every validator recomputes the postings from it with
 :func:`settle_input`; the result is (4.8)-(4.9) of :mod:`transactive.settlement.metering` on:
 

@@ -9,13 +9,13 @@
    listings and demand-response offers are planned on the *forecast* (synthetic: noise-free; SimBench:
    persistence); settlement uses the *metered* values (minus any demand-response reduction), so forecast
    errors show up as listing shortfalls (penalised) and grid imbalance;
-2. **demand response** -- one ``knapsack_vcg`` event (:mod:`transactive.market.negawatt`) over
+2. **demand response** -- one ``knapsack_vcg`` event (:mod:`transactive.settlement.negawatt`) over
    ``dr_slots`` slots of the evening peak (18:00 on a whole day; the last ``dr_slots`` slots of a shorter day):
    the ``dr_offerers`` households with the highest forecast load in the window offer 40 % of it at seeded
    prices; every offerer reduces its metered load by what it offered, except the first winner, which
    delivers only 40 % of what it sold, so the secondary market runs. Delivery is verified against a high
    10-of-10 baseline from ten history days of the household's consumption (the profiles' history days);
-3. **each slot** -- :func:`~transactive.market.multi_settlement.settle_slot`: two firm bilateral contracts
+3. **each slot** -- :func:`~transactive.settlement.stages.settle_slot`: two firm bilateral contracts
    (largest PV to largest loads), listings (the ``n_listings`` largest forecast surpluses list half of it;
    the largest forecast deficits order from them; the DSO reviews every order by power flow on the feeder
    when ``dso_power_flow``), the community auction (``mechanism``, default ``dpda_matched``: DPDA and score
@@ -28,7 +28,7 @@
    Clearance (4 in-process validators, threshold 3); every slot's settlement (bilateral, listings and grid
    from the statements, the auction from the endorsed result entries and rewards, which equal the
    statements) and the demand-response event's are posted as balanced token batches
-   (``EnergyToken.settle``); at the end the archive is audited (:func:`transactive.ledger.audit.verify_archive`:
+   (``EnergyToken.settle``); at the end the archive is audited (:func:`transactive.ledger.audit.audit.verify_archive`:
    the Proof of Clearance, every account's balance = starting balance + its statement sum to the micro-token,
    token supply conserved).
 
@@ -51,9 +51,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from transactive.market.bilateral import BilateralContract
-from transactive.market.listings import Board, Listing, ListingOrder, OrderCheck
-from transactive.market.multi_settlement import (
+from transactive.errors import FieldError
+from transactive.settlement.bilateral import BilateralContract
+from transactive.settlement.listings import Board, Listing, ListingOrder, OrderCheck
+from transactive.settlement.negawatt import (
+    NegawattEvent,
+    add_offer,
+    announce,
+    clear,
+    parse_spec,
+    settle,
+    verify_delivery,
+)
+from transactive.settlement.stages import (
     ACCOUNTS,
     STAGES,
     Prosumer,
@@ -61,7 +71,6 @@ from transactive.market.multi_settlement import (
     SlotSettlement,
     settle_slot,
 )
-from transactive.market.negawatt import NegawattEvent, add_offer, announce, clear, parse_spec, settle, verify_delivery
 from transactive.sim.profiles import DayProfiles, FloatArray, day_profiles
 from transactive.units import energy_to_wh, money_to_micro, wh_to_kwh
 
@@ -74,13 +83,8 @@ PROFILE_SOURCES = ("synthetic", "simbench", "auto")
 AGGREGATOR = "aggregator"
 
 
-class DayConfigError(ValueError):
+class DayConfigError(FieldError):
     """An invalid :class:`DayConfig` field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -334,8 +338,8 @@ def run_day(
     """Play the day (see the module docstring). ``progress(slot)`` is called after each slot. The ledger runs
     only with an ``out_dir`` (and ``config.on_chain``); its archive is ``out_dir/ledger``."""
     started = time.perf_counter()
+    from transactive.crypto.signing import Signer
     from transactive.grid.feeder import load_feeder
-    from transactive.ledger.signing import Signer
 
     feeder = load_feeder()
     n = config.n_prosumers or len(feeder.load_buses)
@@ -351,7 +355,7 @@ def run_day(
     check: OrderCheck | None = None
     if config.dso_power_flow:
         from transactive.grid.feeder import load_network
-        from transactive.market.listings import power_flow_check
+        from transactive.settlement.listings import power_flow_check
 
         check = power_flow_check(load_network(), dict(zip(peers, buses, strict=True)), slot_hours=config.slot_hours)
     folder = Path(out_dir) if out_dir is not None else None

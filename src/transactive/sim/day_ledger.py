@@ -1,11 +1,11 @@
 """The simulated day's ledger: an embedded chain where the day is cleared (Proof of Clearance) and settled in tokens.
 
-:class:`DayLedger` lives in ``OUT/ledger`` (a :class:`~transactive.ledger.audit.SlotArchive` with its chain):
+:class:`DayLedger` lives in ``OUT/ledger`` (a :class:`~transactive.ledger.audit.audit.SlotArchive` with its chain):
 
 0. the folder gets the marker :data:`DAY_MARKER` (``transactive-day.json``), so a later run may replace
    the folder -- and only a folder with that marker (:func:`is_day_ledger`), never, say, a service's data
    directory that also holds a ``ledger.json``;
-1. **set-up** -- :func:`~transactive.ledger.deploy.deploy_suite` (Registry, EnergyToken, MarketSlots,
+1. **set-up** -- :func:`~transactive.ledger.chain.deploy.deploy_suite` (Registry, EnergyToken, MarketSlots,
    NegawattAuction; admin = the consortium operator, 4 validators with threshold 3), then the day's accounts
    become Registry members with addresses: every prosumer (``ROLE_PROSUMER``, its feeder bus), the ``dso``
    (the suite's DSO account, ``ROLE_DSO``), the ``aggregator`` (the suite's aggregator, ``ROLE_AGGREGATOR``)
@@ -17,8 +17,8 @@
    aggregator already holds that from the suite), minted and journaled;
 2. **each slot** -- the auction stage's signed orders (and, for a grid-aware mechanism, the traders' signed
    attributes; the batch names the DSO) go through Proof of Clearance
-   (:func:`transactive.ledger.clearance.run_slot`), then the slot's settlement is posted as one balanced
-   ``EnergyToken.settle`` batch by the operator (:func:`transactive.ledger.statements.post_batch`):
+   (:func:`transactive.ledger.clearance.protocol.run_slot`), then the slot's settlement is posted as one balanced
+   ``EnergyToken.settle`` batch by the operator (:func:`transactive.ledger.audit.statements.post_batch`):
    bilateral, listings and grid from the statements, the auction stage from the **endorsed result entries**
    plus the rewards ``MarketSlots`` would pay (:func:`slot_postings`, :meth:`DayLedger.auction_postings`);
    the admin then marks the anchored slot settled off contract with that batch's reference
@@ -28,7 +28,7 @@
    the event window's last slot;
 4. **finish** -- the statement journal (starting balances; every account's statement sum, computed from the
    statements by the caller) is written and the archive is audited
-   (:func:`transactive.ledger.audit.verify_archive`, which checks the token balances against the statements).
+   (:func:`transactive.ledger.audit.audit.verify_archive`, which checks the token balances against the statements).
 
 The statements' auction stage and the validators' entries are computed by one definition
 (:mod:`transactive.settlement.auction_entries`; the day settles with the slot's reward shares), so the
@@ -45,14 +45,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from transactive.market.multi_settlement import REWARD_ACCOUNTS, STAGES, RewardRates, SlotSettlement
-from transactive.market.negawatt import NegawattEvent
+from transactive.settlement.negawatt import NegawattEvent
+from transactive.settlement.stages import REWARD_ACCOUNTS, STAGES, RewardRates, SlotSettlement
 from transactive.units import money_to_micro
 
 if TYPE_CHECKING:  # the ledger extra is imported only when the day runs on chain
-    from transactive.ledger.attributes import SignedAttributes
-    from transactive.ledger.proofs import SlotBatch
-    from transactive.ledger.statements import Posting
+    from transactive.ledger.audit.proofs import SlotBatch
+    from transactive.ledger.audit.statements import Posting
+    from transactive.ledger.messages.attributes import SignedAttributes
 
 STARTING_PROSUMER_MICRO = 100 * 10**6
 STARTING_ACCOUNT_MICRO = 1_000 * 10**6
@@ -79,7 +79,7 @@ def endorsed_equals_statements(
     ``(energy_wh, amount_micro)`` equals its auction line (prosumers by address, the ``dso`` by its address;
     accounts with all zeros may be absent on either side), the statements leave the ``auctioneer`` no
     surplus, and their ``auctioneer_reward`` / ``miner_reward`` are the rewards of the entries' debits."""
-    from transactive.ledger.commitments import RewardShares
+    from transactive.ledger.messages.commitments import RewardShares
 
     lines = settlement.auction_lines()
     ours = {p.lower(): v for p, v in lines.items() if p not in ("dso", "auctioneer", *REWARD_ACCOUNTS)}
@@ -99,7 +99,7 @@ def market_account_address(name: str) -> str:
     ``keccak256("transactive-day/account/<name>")``, checksummed. It is a hash, not derived from a private
     key, so nobody can sign for it (finding a key for a given address is as hard as breaking the chain's
     accounts); only the admin's ``EnergyToken.settle`` moves its tokens."""
-    from transactive.ledger._encoding import keccak256, to_checksum_address
+    from transactive.crypto.encoding import keccak256, to_checksum_address
 
     return to_checksum_address(keccak256(f"transactive-day/account/{name}".encode())[-20:])
 
@@ -117,17 +117,17 @@ def is_day_ledger(folder: Path) -> bool:
 def slot_postings(
     settlement: SlotSettlement, accounts: Mapping[str, str], auction: Sequence[Posting] | None = None
 ) -> list[Posting]:
-    """The slot's settlement as :class:`~transactive.ledger.statements.Posting` rows, stage by stage: each
+    """The slot's settlement as :class:`~transactive.ledger.audit.statements.Posting` rows, stage by stage: each
     prosumer's non-zero stage money and the accounts' share of the stage (``board`` and the ``dso``'s
     penalties in listings; the ``auctioneer``'s wholesale fee and the ``grid`` in grid).
 
     The auction stage is ``auction`` when given -- on the ledger, the slot's **endorsed result entries** and
     the Proof-of-Clearance rewards (:meth:`DayLedger.auction_postings`) -- else the statements' auction stage
-    (:meth:`~transactive.market.multi_settlement.SlotSettlement.auction_lines`: prosumers, the ``dso``'s
+    (:meth:`~transactive.settlement.stages.SlotSettlement.auction_lines`: prosumers, the ``dso``'s
     grid charges, the ``auctioneer``'s surplus, and ``auctioneer_reward`` / ``miner_reward`` when settled
     with rewards). ``accounts`` maps account names to addresses (prosumers are their own addresses). Sums to
     ``balance_micro`` (0) when the endorsed entries equal the statements."""
-    from transactive.ledger.statements import Posting
+    from transactive.ledger.audit.statements import Posting
 
     rows: list[Posting] = []
     paid = settlement.auction_accounts
@@ -154,7 +154,7 @@ def slot_postings(
 def event_postings(event: NegawattEvent, accounts: Mapping[str, str]) -> list[Posting]:
     """The demand-response event's settlement postings: ``member:<peer>`` to the peer, ``aggregator:*`` to the
     aggregator, anything else to ``balancing``."""
-    from transactive.ledger.statements import Posting
+    from transactive.ledger.audit.statements import Posting
 
     assert event.settlement is not None
     rows = []
@@ -178,12 +178,12 @@ class DayLedger:
         self, folder: Path, keys: Sequence[bytes], buses: Sequence[str], rewards: RewardRates | None = None
     ) -> None:
         """``rewards``: the reward shares ``MarketSlots`` is deployed with (default 1 % + 1 %)."""
-        from transactive.ledger.audit import SlotArchive
-        from transactive.ledger.clearance import Validator, domain_of
-        from transactive.ledger.deploy import deploy_suite
-        from transactive.ledger.embedded import EmbeddedChain
-        from transactive.ledger.signing import Signer
-        from transactive.ledger.statements import StatementJournal
+        from transactive.crypto.signing import Signer
+        from transactive.ledger.audit.audit import SlotArchive
+        from transactive.ledger.audit.statements import StatementJournal
+        from transactive.ledger.chain.deploy import deploy_suite
+        from transactive.ledger.chain.embedded import EmbeddedChain
+        from transactive.ledger.clearance.protocol import Validator, domain_of
 
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
@@ -219,8 +219,8 @@ class DayLedger:
         self.postings = 0
 
     def _register(self, buses: Sequence[str]) -> None:
-        from transactive.ledger.constants import ROLE_MARKET, ROLE_PROSUMER
-        from transactive.ledger.deploy import bus
+        from transactive.ledger.chain.constants import ROLE_MARKET, ROLE_PROSUMER
+        from transactive.ledger.chain.deploy import bus
 
         c, reg, token = self.chain, self.dep.registry, self.dep.token
         funding: list[tuple[str, int]] = []
@@ -254,7 +254,7 @@ class DayLedger:
         contract's 256), journaled (``slot``: the batch settles that slot's endorsed result, and the slot is
         then marked settled off contract with the batch's reference, so ``settle_batch`` cannot pay it
         again)."""
-        from transactive.ledger.statements import post_batch
+        from transactive.ledger.audit.statements import post_batch
 
         ref = post_batch(self.chain, self.dep.token, label, rows, slot=slot)
         self.journal.append(label, ref, rows, slot=slot)
@@ -267,8 +267,8 @@ class DayLedger:
         """The auction stage of a slot as the chain endorsed it: every result entry's amount, then the
         rewards ``MarketSlots.settle_batch`` would pay (``floor(D x_A)`` to the slot's auctioneer,
         ``floor(D x_M)`` to its miner, ``D`` = the entries' debits)."""
-        from transactive.ledger.commitments import RewardShares
-        from transactive.ledger.statements import Posting
+        from transactive.ledger.audit.statements import Posting
+        from transactive.ledger.messages.commitments import RewardShares
 
         rows = [Posting("auction", e.account, e.amount_micro) for e in cleared.batch.results]
         debits = -sum(e.amount_micro for e in cleared.batch.results if e.amount_micro < 0)
@@ -305,10 +305,10 @@ class DayLedger:
         distance preference and welfare parameters, at batch resolution); the ``dso`` is the batch's DSO.
         Returns the endorsed batch with its auctioneer and miner (None when nobody had a residual), and
         counts the slot as matching when its endorsed entries equal the statements' auction stage."""
-        from transactive.ledger.attributes import ParticipantAttributes, sign_attributes
-        from transactive.ledger.clearance import auctioneer_index, run_slot
-        from transactive.ledger.orders_codec import OrderMessage, sign_order
-        from transactive.ledger.proofs import SlotBatch
+        from transactive.ledger.audit.proofs import SlotBatch
+        from transactive.ledger.clearance.protocol import auctioneer_index, run_slot
+        from transactive.ledger.messages.attributes import ParticipantAttributes, sign_attributes
+        from transactive.ledger.messages.orders import OrderMessage, sign_order
 
         slot = settlement.slot
         residual = [s.net_wh - sum(s.stages[g].sold_wh - s.stages[g].bought_wh for g in ("bilateral", "listings"))
@@ -346,7 +346,7 @@ class DayLedger:
     def finish(self, statement_micro: Mapping[str, int]) -> dict[str, Any]:
         """Write the statement journal (``statement_micro``: name or address -> the account's statement sum),
         compare the balances, close the chain and audit the archive. Returns the summary's token figures."""
-        from transactive.ledger.audit import verify_archive
+        from transactive.ledger.audit.audit import verify_archive
 
         by_address = {self.accounts.get(k, k): v for k, v in statement_micro.items() if k not in REWARD_ACCOUNTS}
         for address, value in self.reward_micro.items():  # validators: the rewards of the slots they served

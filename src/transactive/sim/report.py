@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from transactive.market.grid_trading import GridTariff
-from transactive.market.multi_settlement import STAGES
+from transactive.settlement.grid_trading import GridTariff
+from transactive.settlement.stages import STAGES
 from transactive.sim.day import DayResult
 
 PLOTS = ("net_load.png", "prices.png", "energy_by_stage.png", "dso_income.png", "dr_event.png")

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from transactive.errors import FieldError
 from transactive.grid.feeder import DEFAULT_FEEDER, load_feeder
 from transactive.orders import Orders
 
@@ -54,13 +55,8 @@ BEHAVIOUR_SIGMA: dict[str, tuple[float, float]] = {  # (buyers, sellers), seed 0
 }
 
 
-class ScenarioError(ValueError):
+class ScenarioError(FieldError):
     """Invalid scenario request; ``field`` names the argument."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
 
 
 @dataclass(frozen=True, eq=False)

@@ -118,7 +118,7 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class NegawattEventRecord:
-    """A demand-response event (:mod:`transactive.market.negawatt`): its listing ``state`` and JSON document."""
+    """A demand-response event (:mod:`transactive.settlement.negawatt`): its listing ``state`` and JSON document."""
 
     community: str
     id: str

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from transactive.ledger.chain import Chain
-from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.rpc import RpcChain
+from transactive.ledger.chain.base import Chain
+from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.rpc import RpcChain
 from transactive.ledger.testing import Deployment, HardhatNode, deploy_suite, node_unavailable_reason
 
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from transactive.ledger.audit import Discrepancy, SlotArchive, register, verify_archive
-from transactive.ledger.clearance import Validator, domain_of, run_slot
-from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.orders_codec import OrderMessage, sign_order
-from transactive.ledger.proofs import SlotBatch
-from transactive.ledger.signing import Signer
+from transactive.crypto.signing import Signer
+from transactive.ledger.audit.audit import Discrepancy, SlotArchive, register, verify_archive
+from transactive.ledger.audit.proofs import SlotBatch
+from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.clearance.protocol import Validator, domain_of, run_slot
+from transactive.ledger.messages.orders import OrderMessage, sign_order
 from transactive.ledger.testing import deploy_suite
 
 MINTED = 10 * 1_000 * 10**6  # deploy_suite mints 1,000 tokens to 5 prosumers, the aggregator, 4 validators

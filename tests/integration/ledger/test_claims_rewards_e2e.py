@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from ledger_helpers import BASE_ACCOUNTS, MINT_MICRO, N_PROSUMERS, market_document, setup_members
 
-from transactive.ledger.audit import SlotArchive, verify_archive
-from transactive.ledger.chain import ChainRevert
-from transactive.ledger.clearance import (
+from transactive.ledger.audit.audit import SlotArchive, verify_archive
+from transactive.ledger.chain.base import ChainRevert
+from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.clearance.protocol import (
     Validator,
     claim_all,
     clear_batch,
@@ -22,9 +23,8 @@ from transactive.ledger.clearance import (
     run_slot,
     slot_rewards,
 )
-from transactive.ledger.commitments import MINER_LEAF, RewardShares, SettlementTree, grid_charge_micro
-from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.market_batch import signed_market_batch
+from transactive.ledger.messages.batch import signed_market_batch
+from transactive.ledger.messages.commitments import MINER_LEAF, RewardShares, SettlementTree, grid_charge_micro
 from transactive.ledger.testing import CLEARED, MODE_CLAIMS
 from transactive.marketfile import parse_market
 

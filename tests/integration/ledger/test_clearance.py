@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from transactive.ledger.audit import SlotArchive, verify_archive
-from transactive.ledger.chain import ChainRevert
-from transactive.ledger.clearance import Validator, collect, domain_of, recompute, run_slot
-from transactive.ledger.commitments import ResultEntry, RewardShares, result_tree
-from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.orders_codec import OrderMessage, sign_order
-from transactive.ledger.proofs import SlotBatch
-from transactive.ledger.signing import Signer, new_private_key
+from transactive.crypto.signing import Signer, new_private_key
+from transactive.ledger.audit.audit import SlotArchive, verify_archive
+from transactive.ledger.audit.proofs import SlotBatch
+from transactive.ledger.chain.base import ChainRevert
+from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.clearance.protocol import Validator, collect, domain_of, recompute, run_slot
+from transactive.ledger.messages.commitments import ResultEntry, RewardShares, result_tree
+from transactive.ledger.messages.orders import OrderMessage, sign_order
 from transactive.ledger.testing import CLEARED, Deployment, deploy_suite
 
 K = 3

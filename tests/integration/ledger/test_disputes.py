@@ -9,8 +9,11 @@ from dataclasses import replace
 import pytest
 from ledger_helpers import assert_rejected
 
-from transactive.ledger.chain import ChainRevert
-from transactive.ledger.clearance import (
+from transactive.crypto.signing import Signer
+from transactive.ledger.audit.proofs import SlotBatch
+from transactive.ledger.chain.base import ChainRevert
+from transactive.ledger.chain.constants import SLOT_DISPUTE_UNTIL, SLOT_MINER, ZERO_ADDRESS
+from transactive.ledger.clearance.protocol import (
     Validator,
     claim_all,
     dispute_if_wrong,
@@ -21,11 +24,8 @@ from transactive.ledger.clearance import (
     settle,
     slot_rewards,
 )
-from transactive.ledger.commitments import ResultEntry, SettlementTree, result_tree
-from transactive.ledger.constants import SLOT_DISPUTE_UNTIL, SLOT_MINER, ZERO_ADDRESS
-from transactive.ledger.orders_codec import OrderMessage, sign_order
-from transactive.ledger.proofs import SlotBatch
-from transactive.ledger.signing import Signer
+from transactive.ledger.messages.commitments import ResultEntry, SettlementTree, result_tree
+from transactive.ledger.messages.orders import OrderMessage, sign_order
 from transactive.ledger.testing import (
     CANCELLED,
     CLEARED,

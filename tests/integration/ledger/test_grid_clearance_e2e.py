@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 from ledger_helpers import BASE_ACCOUNTS, MINT_MICRO, N_PROSUMERS, market_document, setup_members
 
-from transactive.ledger.attributes import check_attributes, sign_attributes
-from transactive.ledger.audit import SlotArchive, verify_archive
-from transactive.ledger.clearance import (
+from transactive.crypto.eip712 import Domain
+from transactive.crypto.signing import Signer
+from transactive.ledger.audit.audit import SlotArchive, verify_archive
+from transactive.ledger.audit.proofs import SlotBatch, attributes_proof, verify_proof
+from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.clearance.protocol import (
     ClearanceError,
     Validator,
     clear_batch,
@@ -24,12 +27,9 @@ from transactive.ledger.clearance import (
     run_slot,
     settle,
 )
-from transactive.ledger.commitments import ResultEntry, RewardShares, grid_charge_micro
-from transactive.ledger.eip712 import Domain
-from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.market_batch import signed_market_batch
-from transactive.ledger.proofs import SlotBatch, attributes_proof, verify_proof
-from transactive.ledger.signing import Signer
+from transactive.ledger.messages.attributes import check_attributes, sign_attributes
+from transactive.ledger.messages.batch import signed_market_batch
+from transactive.ledger.messages.commitments import ResultEntry, RewardShares, grid_charge_micro
 from transactive.ledger.testing import CLOSE, SETTLED
 from transactive.marketfile import Market, parse_market
 from transactive.registry import full_registry

@@ -14,9 +14,9 @@ from ledger_helpers import (
     open_and_commit,
 )
 
-from transactive.ledger.chain import ChainRevert, decode_events
-from transactive.ledger.commitments import MINER_LEAF, SettlementTree
-from transactive.ledger.commitments import settlement_leaf as leaf_hash
+from transactive.ledger.chain.base import ChainRevert, decode_events
+from transactive.ledger.messages.commitments import MINER_LEAF, SettlementTree
+from transactive.ledger.messages.commitments import settlement_leaf as leaf_hash
 from transactive.ledger.testing import (
     CANCELLED,
     CLEARED,

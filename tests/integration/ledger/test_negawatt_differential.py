@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.chain.embedded import EmbeddedChain
 from transactive.ledger.testing import Deployment, deploy_suite
 from transactive.mechanisms.knapsack_vcg import KnapsackParams, clear_knapsack_vcg
 from transactive.orders import Orders

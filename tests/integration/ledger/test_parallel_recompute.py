@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from ledger_helpers import market_document
 
-from transactive.ledger.clearance import ClearanceError, clear_batch, recompute, slot_rewards
-from transactive.ledger.commitments import RewardShares, result_tree
-from transactive.ledger.eip712 import Domain
-from transactive.ledger.market_batch import signed_market_batch
-from transactive.ledger.parallel_validators import ParallelValidators
-from transactive.ledger.proofs import SlotBatch
-from transactive.ledger.signing import Signer, WorkerPool, new_private_key
+from transactive.crypto.eip712 import Domain
+from transactive.crypto.signing import Signer, WorkerPool, new_private_key
+from transactive.ledger.audit.proofs import SlotBatch
+from transactive.ledger.clearance.parallel import ParallelValidators
+from transactive.ledger.clearance.protocol import ClearanceError, clear_batch, recompute, slot_rewards
+from transactive.ledger.messages.batch import signed_market_batch
+from transactive.ledger.messages.commitments import RewardShares, result_tree
 from transactive.marketfile import parse_market
 
 DOMAIN = Domain(chain_id=1337, verifying_contract="0x" + "42" * 20)
@@ -86,7 +86,7 @@ def test_parallel_validators_return_each_its_own_root(batch: SlotBatch) -> None:
 def test_desk_anchors_a_grid_slot_with_parallel_validators(tmp_path: Path) -> None:
     from transactive.grid.feeder import load_feeder
     from transactive.market import ManualClock, Operator
-    from transactive.market.ledger_desk import LedgerConfig, LedgerDesk
+    from transactive.market.ledger.desk import LedgerConfig, LedgerDesk
     from transactive.store import OrderRecord, open_store
     from transactive.store import _tables as t
 

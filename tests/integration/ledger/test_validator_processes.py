@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from transactive.ledger.clearance import domain_of, recompute, settle
-from transactive.ledger.commitments import RewardShares, result_tree
-from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.orders_codec import OrderMessage, sign_order
-from transactive.ledger.proofs import SlotBatch
-from transactive.ledger.signing import Signer
+from transactive.crypto.signing import Signer
+from transactive.ledger.audit.proofs import SlotBatch
+from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.clearance.protocol import domain_of, recompute, settle
+from transactive.ledger.clearance.validator_service import ask_validators, remote_round
+from transactive.ledger.messages.commitments import RewardShares, result_tree
+from transactive.ledger.messages.orders import OrderMessage, sign_order
 from transactive.ledger.testing import SETTLED, Deployment, deploy_suite
-from transactive.ledger.validator_service import ask_validators, remote_round
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from transactive.cli import main
-from transactive.ledger.audit import SlotArchive
-from transactive.ledger.clearance import Validator, domain_of, run_slot, settle
-from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.orders_codec import OrderMessage, sign_order
-from transactive.ledger.proofs import SlotBatch
-from transactive.ledger.rpc import RpcChain
-from transactive.ledger.signing import Signer
+from transactive.crypto.signing import Signer
+from transactive.ledger.audit.audit import SlotArchive
+from transactive.ledger.audit.proofs import SlotBatch
+from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.rpc import RpcChain
+from transactive.ledger.clearance.protocol import Validator, domain_of, run_slot, settle
+from transactive.ledger.messages.orders import OrderMessage, sign_order
 from transactive.ledger.testing import SETTLED, Deployment, deploy_suite
 
 MINTED = 10 * 1_000 * 10**6  # deploy_suite: 1,000 tokens to 5 prosumers, the aggregator and 4 validators

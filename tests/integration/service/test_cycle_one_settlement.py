@@ -27,13 +27,12 @@ with warnings.catch_warnings():
 from transactive.api import Settings, create_app
 from transactive.api.app import Service
 from transactive.cli import main
-from transactive.ledger.audit import verify_archive
-from transactive.ledger.eip712 import Domain
-from transactive.ledger.signing import Signer, new_private_key
+from transactive.crypto.eip712 import Domain
+from transactive.crypto.signing import Signer, new_private_key
+from transactive.ledger.audit.audit import verify_archive
 from transactive.market import ManualClock
-from transactive.market.ledger_desk import LedgerConfig, LedgerDesk
+from transactive.market.ledger.desk import LedgerConfig, LedgerDesk
 from transactive.market.multi_signing import sign_address, sign_contract
-from transactive.market.settlement_recompute import SETTLEMENT_RECOMPUTERS
 from transactive.settlement.metering import SettledTrade, settle
 from transactive.settlement.slot_settlement import trades_of
 
@@ -93,7 +92,7 @@ def svc(tmp_path: Path) -> Iterator[Svc]:
             s.keys[name] = {"Authorization": f"Bearer {key}"}
         yield s
     # the audit, clean (service stopped) ...
-    assert verify_archive(tmp_path, recomputers=SETTLEMENT_RECOMPUTERS) is None
+    assert verify_archive(tmp_path) is None
     assert main(["ledger", "verify", str(tmp_path)]) == 0  # ... and the command: transactive ledger verify DATA_DIR
 
 

@@ -16,7 +16,7 @@ with warnings.catch_warnings():
 
 from transactive.api import Settings, create_app
 from transactive.market import ManualClock
-from transactive.market.ledger_desk import LedgerConfig, LedgerDesk
+from transactive.market.ledger.desk import LedgerConfig, LedgerDesk
 
 ADMIN = "tk_admin_ledger_api_errors"
 H = {"Authorization": f"Bearer {ADMIN}"}
@@ -143,7 +143,7 @@ def test_a_slot_the_ledger_cannot_batch_is_cleared_and_unsupported(api: Api) -> 
 
 def test_buses_are_required_short_and_confirmed_by_the_registry(api: Api) -> None:
     from transactive.grid.feeder import load_feeder
-    from transactive.market.ledger_desk import chain_slot_number
+    from transactive.market.ledger.desk import chain_slot_number
     from transactive.market.operator import hash_key, new_api_key
     from transactive.store import Member
 

@@ -12,14 +12,13 @@ from typing import Any, cast
 
 import pytest
 
-from transactive.ledger.audit import SlotArchive, verify_archive
-from transactive.ledger.chain import Chain, Contract
-from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.endorsement import valid_endorsements
-from transactive.ledger.proofs import SlotBatch
+from transactive.ledger.audit.audit import SlotArchive, verify_archive
+from transactive.ledger.audit.proofs import SlotBatch
+from transactive.ledger.chain.base import Chain, Contract
+from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.clearance.endorsement import valid_endorsements
 from transactive.market import ManualClock, Operator
-from transactive.market.ledger_desk import LedgerConfig, LedgerDesk
-from transactive.market.settlement_recompute import SETTLEMENT_RECOMPUTERS
+from transactive.market.ledger.desk import LedgerConfig, LedgerDesk
 from transactive.store import open_store
 
 SLOT = "2026-03-01T10:15:00Z"
@@ -83,7 +82,7 @@ def test_death_right_after_submit_result_keeps_the_endorsements(tmp_path: Path) 
     agreeing = valid_endorsements(desk.domain, number, saved.order_root, root, signatures=saved.endorsements,
                                   validators=[v.address for v in desk.validators])
     assert len(agreeing) >= desk.config.threshold  # the archived endorsements are the submitted ones
-    assert verify_archive(tmp_path, chain=desk.chain, recomputers=SETTLEMENT_RECOMPUTERS) is None
+    assert verify_archive(tmp_path, chain=desk.chain) is None
     desk.close()
     store.close()
 
@@ -107,7 +106,7 @@ def test_death_between_mint_and_journal_is_journaled_once(tmp_path: Path) -> Non
     assert desk.balance_micro(account.address) == 1_000 * 10**6  # not minted twice
     supply = int(desk.chain.call(desk.token, "totalSupply"))
     assert SlotArchive(tmp_path).manifest()["mintedMicro"] == supply == 2 * 1_000 * 10**6
-    assert verify_archive(tmp_path, chain=desk.chain, recomputers=SETTLEMENT_RECOMPUTERS) is None
+    assert verify_archive(tmp_path, chain=desk.chain) is None
     desk.enrol(member)  # idempotent
     assert SlotArchive(tmp_path).manifest()["mintedMicro"] == supply
     desk.close()

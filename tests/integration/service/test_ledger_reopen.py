@@ -11,7 +11,7 @@ import pytest
 
 from service_support import ROOT, free_port
 from transactive.market import MarketError
-from transactive.market.ledger_desk import LedgerConfig, LedgerDesk
+from transactive.market.ledger.desk import LedgerConfig, LedgerDesk
 from transactive.store import open_store
 
 

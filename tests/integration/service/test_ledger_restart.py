@@ -11,15 +11,14 @@ from typing import Any, cast
 
 import pytest
 
-from transactive.ledger.audit import verify_archive
-from transactive.ledger.chain import Chain, Contract
-from transactive.ledger.clearance import recompute, slot_rewards
-from transactive.ledger.commitments import result_tree
-from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.proofs import SlotBatch
+from transactive.ledger.audit.audit import verify_archive
+from transactive.ledger.audit.proofs import SlotBatch
+from transactive.ledger.chain.base import Chain, Contract
+from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.clearance.protocol import recompute, slot_rewards
+from transactive.ledger.messages.commitments import result_tree
 from transactive.market import ManualClock, MarketError, Operator
-from transactive.market.ledger_desk import CLEARED, LedgerConfig, LedgerDesk
-from transactive.market.settlement_recompute import SETTLEMENT_RECOMPUTERS
+from transactive.market.ledger.desk import CLEARED, LedgerConfig, LedgerDesk
 from transactive.store import Member, SqlStore, open_store
 
 SLOT = "2026-03-01T10:15:00Z"
@@ -137,7 +136,7 @@ def test_restart_resumes_and_never_sends_a_step_twice(store: SqlStore, tmp_path:
         desk.settle("c", SLOT, op.clock.now())
     assert exc.value.kind == "conflict"
     # the audit agrees after the restarts
-    assert verify_archive(tmp_path, chain=desk.chain, recomputers=SETTLEMENT_RECOMPUTERS) is None
+    assert verify_archive(tmp_path, chain=desk.chain) is None
     desk.close()
 
 

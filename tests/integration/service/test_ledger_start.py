@@ -14,7 +14,7 @@ with warnings.catch_warnings():
 
 from transactive.api import Settings, create_app
 from transactive.market import ManualClock
-from transactive.market.ledger_desk import LedgerConfig, LedgerDesk
+from transactive.market.ledger.desk import LedgerConfig, LedgerDesk
 
 ADMIN = "tk_admin_ledger_start"
 H = {"Authorization": f"Bearer {ADMIN}"}

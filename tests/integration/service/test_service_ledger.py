@@ -18,13 +18,12 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from transactive.api import Settings, create_app
-from transactive.ledger.audit import verify_archive
-from transactive.ledger.clearance import recompute, slot_rewards
-from transactive.ledger.commitments import result_tree
-from transactive.ledger.proofs import SlotBatch
+from transactive.ledger.audit.audit import verify_archive
+from transactive.ledger.audit.proofs import SlotBatch
+from transactive.ledger.clearance.protocol import recompute, slot_rewards
+from transactive.ledger.messages.commitments import result_tree
 from transactive.market import ManualClock
-from transactive.market.ledger_desk import CLEARED, SETTLED, LedgerConfig, LedgerDesk
-from transactive.market.settlement_recompute import SETTLEMENT_RECOMPUTERS
+from transactive.market.ledger.desk import CLEARED, SETTLED, LedgerConfig, LedgerDesk
 
 ADMIN = "tk_admin_ledger_tests"
 SLOT = "2026-03-01T10:15:00Z"
@@ -171,7 +170,7 @@ def test_orders_anchored_settled_on_chain_exactly_once(svc: Svc) -> None:
 
     # the project's audit (`transactive ledger verify DATA_DIR`) agrees: every anchored slot recomputes to its
     # roots on chain, endorsements reach the threshold, and the supply equals the mints and the balances
-    assert verify_archive(svc.data_dir, chain=chain, recomputers=SETTLEMENT_RECOMPUTERS) is None
+    assert verify_archive(svc.data_dir, chain=chain) is None
     assert [p.name for p in (svc.data_dir / "slots").iterdir()] == [f"{rec.chain_slot}.json"]
 
 

@@ -20,12 +20,11 @@ with warnings.catch_warnings():
 
 from transactive.api import Settings, create_app
 from transactive.cli import main
-from transactive.ledger.audit import AuditInputError, verify_archive
-from transactive.ledger.commitments import ResultEntry, result_tree
-from transactive.ledger.settlement_archive import SETTLEMENT_KIND, input_root
+from transactive.ledger.audit.archive import SETTLEMENT_KIND, input_root
+from transactive.ledger.audit.audit import AuditInputError, verify_archive
+from transactive.ledger.messages.commitments import ResultEntry, result_tree
 from transactive.market import ManualClock
-from transactive.market.ledger_desk import LedgerConfig
-from transactive.market.settlement_recompute import SETTLEMENT_RECOMPUTERS
+from transactive.market.ledger.desk import LedgerConfig
 
 ADMIN = "tk_admin_settlement_audit"
 SLOT = "2026-03-01T10:15:00Z"
@@ -97,7 +96,7 @@ def test_a_settled_slot_is_archived_with_its_input_and_audits_clean(
     assert {m: amounts.get(a) for m, a in addresses.items()} == {"s1": 262_500, "b1": -387_500, "grid": 125_000}
     assert sum(amounts.values()) == 0
     assert result_tree(number, postings).root == root and doc["resultRoot"] == "0x" + root.hex()
-    assert verify_archive(data_dir, recomputers=SETTLEMENT_RECOMPUTERS) is None
+    assert verify_archive(data_dir) is None
     assert main(["ledger", "verify", str(data_dir)]) == 0
     assert "1 settlement slot(s)" in capsys.readouterr().out
     with pytest.raises(AuditInputError, match="no recomputation registered for kind 'settlement-input'"):
@@ -113,7 +112,7 @@ def test_an_edited_meter_reading_is_the_settlement_slots_postings_root_mismatch(
     doc = json.loads(path.read_text())
     doc["input"]["readings_kwh"]["s1"] = 2.5  # s1 claims to have delivered all it sold
     path.write_text(json.dumps(doc))
-    found = verify_archive(data_dir, recomputers=SETTLEMENT_RECOMPUTERS)
+    found = verify_archive(data_dir)
     assert found is not None and found.slot == number
     assert found.what == f"postings root, account {addresses['s1']}"
     assert main(["ledger", "verify", str(data_dir)]) == 1

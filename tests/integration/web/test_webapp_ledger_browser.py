@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from service_support import ROOT
-from transactive.ledger.eip712 import Domain, typed_data_digest
-from transactive.ledger.signing import Signer, new_private_key
+from transactive.crypto.eip712 import Domain, typed_data_digest
+from transactive.crypto.signing import Signer, new_private_key
 from transactive.market import iso, slot_containing
 from transactive.market.multi_signing import contract_of, sign_address, sign_contract
 from web_support import ADMIN_KEY, Served, market_now, sign_in, sign_out, unlabelled_controls, watch_problems

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 
 from transactive.api import Settings, create_app
 from transactive.market import ManualClock
-from transactive.market.ledger_desk import LedgerConfig
+from transactive.market.ledger.desk import LedgerConfig
 
 ADMIN = "tk_admin_fuzz"
 _data = tempfile.mkdtemp(prefix="transactive-fuzz-")

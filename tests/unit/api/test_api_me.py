@@ -6,7 +6,7 @@ import random
 
 from api_support import ADMIN, Api
 
-from transactive.ledger.signing import Signer, new_private_key
+from transactive.crypto.signing import Signer, new_private_key
 from transactive.market.multi_signing import sign_address
 
 

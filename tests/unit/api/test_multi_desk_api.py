@@ -12,7 +12,7 @@ from typing import Any
 
 from api_support import Api
 
-from transactive.ledger.signing import Signer, new_private_key
+from transactive.crypto.signing import Signer, new_private_key
 from transactive.market.multi_signing import OFF_CHAIN_DOMAIN, contract_of, sign_address
 
 C = "/communities/green"

@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("coincurve")
 pytest.importorskip("eth_account")
 
-from transactive.ledger.eip712 import Domain
-from transactive.ledger.signing import Signer, new_private_key
+from transactive.crypto.eip712 import Domain
+from transactive.crypto.signing import Signer, new_private_key
 
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 CHAIN_ID = 31337

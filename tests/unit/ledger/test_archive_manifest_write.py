@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from transactive.ledger.audit import SlotArchive
+from transactive.ledger.audit.audit import SlotArchive
 
 
 def test_a_failed_manifest_write_leaves_the_previous_manifest_whole(

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from transactive.ledger.channels import ROLE_DSO, ROLE_PROSUMER, ChannelView
-from transactive.ledger.eip712 import SIDE_BUY, SIDE_SELL, Domain
-from transactive.ledger.orders_codec import OrderMessage, sign_order
-from transactive.ledger.proofs import ResultEntry, SlotBatch
-from transactive.ledger.signing import Signer
+from transactive.crypto.eip712 import SIDE_BUY, SIDE_SELL, Domain
+from transactive.crypto.signing import Signer
+from transactive.ledger.audit.channels import ROLE_DSO, ROLE_PROSUMER, ChannelView
+from transactive.ledger.audit.proofs import ResultEntry, SlotBatch
+from transactive.ledger.messages.orders import OrderMessage, sign_order
 from transactive.result import Allocation, ClearingResult
 
 # distinctive bid figures that appear nowhere in the results

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from transactive.ledger.channels import DSO_ROW_FIELDS, ChannelView
+from transactive.ledger.audit.channels import DSO_ROW_FIELDS, ChannelView
 
 DOC = {
     "format": "transactive.result/1", "mechanism": "uniform", "price_per_kwh": 2.5,

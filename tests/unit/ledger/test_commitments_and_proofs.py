@@ -15,24 +15,10 @@ from eth_utils import keccak as eth_utils_keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transactive.ledger.commitments import (
-    ResultEntry,
-    order_leaf,
-    order_tree,
-    result_entries,
-    result_leaf,
-    result_tree,
-)
-from transactive.ledger.eip712 import SIDE_BUY, SIDE_SELL, Domain
-from transactive.ledger.endorsement import (
-    count_endorsements,
-    endorse,
-    require_endorsements,
-    valid_endorsements,
-)
-from transactive.ledger.merkle import MerkleTree, verify
-from transactive.ledger.orders_codec import OrderMessage, messages_to_orders, sign_order
-from transactive.ledger.proofs import (
+from transactive.crypto.eip712 import SIDE_BUY, SIDE_SELL, Domain
+from transactive.crypto.merkle import MerkleTree, verify
+from transactive.crypto.signing import Signer
+from transactive.ledger.audit.proofs import (
     ProofError,
     SlotBatch,
     audit_batch,
@@ -45,7 +31,21 @@ from transactive.ledger.proofs import (
     verify_proof,
     verify_proof_file,
 )
-from transactive.ledger.signing import Signer
+from transactive.ledger.clearance.endorsement import (
+    count_endorsements,
+    endorse,
+    require_endorsements,
+    valid_endorsements,
+)
+from transactive.ledger.messages.commitments import (
+    ResultEntry,
+    order_leaf,
+    order_tree,
+    result_entries,
+    result_leaf,
+    result_tree,
+)
+from transactive.ledger.messages.orders import OrderMessage, messages_to_orders, sign_order
 from transactive.mechanisms._registry import NoParams
 from transactive.mechanisms.uniform import clear_uniform
 from transactive.orders import Orders

@@ -8,9 +8,8 @@ import pytest
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
-from transactive.ledger import compiler
-from transactive.ledger.chain import abi_type, encode_call, revert_reason
-from transactive.ledger.compiler import CONTRACT_NAMES, load_artifact
+from transactive.ledger.chain.base import abi_type, compiler, encode_call, revert_reason
+from transactive.ledger.chain.compiler import CONTRACT_NAMES, load_artifact
 
 
 def test_all_contracts_compile() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from transactive.ledger.connect import open_chain
-from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.chain.connect import open_chain
+from transactive.ledger.chain.embedded import EmbeddedChain
 
 
 def test_default_is_embedded(tmp_path: Path) -> None:

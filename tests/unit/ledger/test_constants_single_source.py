@@ -1,4 +1,4 @@
-"""The contracts' constants have one Python copy (``transactive.ledger.constants``) equal to the Vyper
+"""The contracts' constants have one Python copy (``transactive.ledger.chain.constants``) equal to the Vyper
 sources, and production code never imports the test helpers (``transactive.ledger.testing``)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import transactive
-from transactive.ledger import constants
+from transactive.ledger.chain.base import constants
 
 PACKAGE = Path(transactive.__file__).parent
 CONTRACTS = PACKAGE / "ledger" / "contracts"

@@ -7,8 +7,7 @@ from eth_account.messages import _hash_eip191_message, encode_typed_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transactive.ledger._encoding import EncodingError, keccak256, parse_address
-from transactive.ledger.eip712 import (
+from transactive.crypto.eip712 import (
     DOMAIN_FIELDS,
     ENDORSEMENT_FIELDS,
     ORDER_FIELDS,
@@ -23,6 +22,7 @@ from transactive.ledger.eip712 import (
     order_struct_hash,
     typed_data_digest,
 )
+from transactive.crypto.encoding import EncodingError, keccak256, parse_address
 
 # The example of EIP-712 itself (Mail from Cow to Bob); the expected hashes are printed in the EIP.
 MAIL_TYPES = {

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from transactive.ledger.chain import Chain, ChainRevert, Contract
-from transactive.ledger.compiler import load_artifact
-from transactive.ledger.embedded import DataDirInUse, EmbeddedChain
+from transactive.ledger.chain.base import Chain, ChainRevert, Contract
+from transactive.ledger.chain.compiler import load_artifact
+from transactive.ledger.chain.embedded import DataDirInUse, EmbeddedChain
 from transactive.ledger.testing import ROLE_PROSUMER, ROLE_VALIDATOR, bus
 
 
@@ -91,8 +91,8 @@ def test_data_directory_is_locked_while_open(tmp_path: Path) -> None:
 
 _CRASHING_WRITER = """
 import os, sys
-from transactive.ledger.compiler import load_artifact
-from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.chain.compiler import load_artifact
+from transactive.ledger.chain.embedded import EmbeddedChain
 chain = EmbeddedChain(sys.argv[1])
 registry = chain.deploy(load_artifact("Registry"))
 chain.transact(registry, "set_member", chain.accounts[2], 1, b"x" * 32)

@@ -10,7 +10,7 @@ from eth_utils import keccak as eth_utils_keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transactive.ledger.merkle import EMPTY_ROOT, MerkleTree, leaf_hash, process_proof, verify
+from transactive.crypto.merkle import EMPTY_ROOT, MerkleTree, leaf_hash, process_proof, verify
 
 
 # ---------------------------------------------------------------- independent reference (OZ spec, slow)

@@ -11,9 +11,10 @@ from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transactive.ledger.eip712 import SIDE_BUY, SIDE_SELL, Domain
-from transactive.ledger.nonces import InMemoryNonceStore, NonceStore, ReplayError
-from transactive.ledger.orders_codec import (
+from transactive.crypto.eip712 import SIDE_BUY, SIDE_SELL, Domain
+from transactive.crypto.signing import Signer, WorkerPool
+from transactive.ledger.messages.nonces import InMemoryNonceStore, NonceStore, ReplayError
+from transactive.ledger.messages.orders import (
     OrderError,
     OrderMessage,
     SignedOrder,
@@ -24,7 +25,6 @@ from transactive.ledger.orders_codec import (
     verify_order,
     verify_orders,
 )
-from transactive.ledger.signing import Signer, WorkerPool
 from transactive.orders import Orders
 from transactive.units import energy_to_wh, money_to_micro
 

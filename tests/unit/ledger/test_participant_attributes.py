@@ -11,18 +11,24 @@ from eth_account.messages import _hash_eip191_message, encode_typed_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transactive.ledger.attributes import (
+from transactive.crypto.eip712 import Domain
+from transactive.crypto.signing import Signer
+from transactive.ledger.audit.proofs import ProofError, SlotBatch, attributes_proof, proofs_for, verify_proof
+from transactive.ledger.messages.attributes import (
     ParticipantAttributes,
     SignedAttributes,
     attribute_columns,
     check_attributes,
     sign_attributes,
 )
-from transactive.ledger.commitments import ResultEntry, RewardShares, order_tree, result_entries, settle_entries
-from transactive.ledger.eip712 import Domain
-from transactive.ledger.orders_codec import OrderError, OrderMessage, sign_order
-from transactive.ledger.proofs import ProofError, SlotBatch, attributes_proof, proofs_for, verify_proof
-from transactive.ledger.signing import Signer
+from transactive.ledger.messages.commitments import (
+    ResultEntry,
+    RewardShares,
+    order_tree,
+    result_entries,
+    settle_entries,
+)
+from transactive.ledger.messages.orders import OrderError, OrderMessage, sign_order
 from transactive.orders import Orders
 from transactive.result import Allocation, ClearingResult
 

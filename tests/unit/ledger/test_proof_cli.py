@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from transactive.ledger.eip712 import SIDE_BUY, SIDE_SELL, Domain
-from transactive.ledger.orders_codec import OrderMessage, sign_order
-from transactive.ledger.proof_cli import register
-from transactive.ledger.proofs import ResultEntry, SlotBatch, save_batch
-from transactive.ledger.signing import Signer
+from transactive.cli._ledger_proof import register
+from transactive.crypto.eip712 import SIDE_BUY, SIDE_SELL, Domain
+from transactive.crypto.signing import Signer
+from transactive.ledger.audit.proofs import ResultEntry, SlotBatch, save_batch
+from transactive.ledger.messages.orders import OrderMessage, sign_order
 
 
 def _run(argv: list[str]) -> int:
@@ -83,7 +83,7 @@ def test_failures_exit_2_with_one_line(
 
 def test_attributes_proof(tmp_path: Path, domain: Domain, signers: list[Signer],
                           capsys: pytest.CaptureFixture[str]) -> None:
-    from transactive.ledger.attributes import ParticipantAttributes, sign_attributes
+    from transactive.ledger.messages.attributes import ParticipantAttributes, sign_attributes
 
     seller = signers[0]
     order = sign_order(seller, OrderMessage(seller.address, 2, SIDE_SELL, 1000, 50000, 5), domain)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transactive.ledger.commitments import ResultEntry, RewardShares, settle_entries
+from transactive.ledger.messages.commitments import ResultEntry, RewardShares, settle_entries
 
 ACCOUNTS = ["0x" + f"{i:02x}" * 20 for i in range(1, 9)]
 

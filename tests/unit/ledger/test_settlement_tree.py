@@ -6,9 +6,9 @@ from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transactive.ledger.commitments import SettlementTree
-from transactive.ledger.commitments import settlement_leaf as leaf_hash
-from transactive.ledger.merkle import hash_pair
+from transactive.crypto.merkle import hash_pair
+from transactive.ledger.messages.commitments import SettlementTree
+from transactive.ledger.messages.commitments import settlement_leaf as leaf_hash
 
 ACCOUNTS = [f"0x{i:040x}" for i in range(1, 300)]
 

@@ -9,7 +9,7 @@ from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transactive.ledger.signing import (
+from transactive.crypto.signing import (
     SECP256K1_N,
     SignatureError,
     Signer,

@@ -9,15 +9,15 @@ import pytest
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
 
-from transactive.ledger.eip712 import Domain
-from transactive.ledger.signing import Signer, new_private_key
-from transactive.market.bilateral import (
+from transactive.crypto.eip712 import Domain
+from transactive.crypto.signing import Signer, new_private_key
+from transactive.errors import MarketError
+from transactive.settlement.bilateral import (
     CONTRACT_TYPES,
     BilateralContract,
     SignedContract,
     contracts_in_slot,
 )
-from transactive.market.errors import MarketError
 
 RNG = random.Random(7)
 SELLER = Signer(new_private_key(RNG))

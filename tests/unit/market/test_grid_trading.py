@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transactive.market.errors import MarketError
-from transactive.market.grid_trading import GridTariff, settle_with_grid
+from transactive.errors import MarketError
+from transactive.settlement.grid_trading import GridTariff, settle_with_grid
 
 
 def test_defaults_are_seed_001_case_study_rates() -> None:

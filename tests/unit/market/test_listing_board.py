@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transactive.market.errors import MarketError
-from transactive.market.listings import (
+from transactive.errors import MarketError
+from transactive.settlement.listings import (
     Board,
     Delivery,
     Listing,

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transactive.ledger._encoding import to_checksum_address
-from transactive.market.bilateral import BilateralContract
-from transactive.market.errors import MarketError
-from transactive.market.grid_trading import GridTariff
-from transactive.market.listings import Board, Listing, ListingOrder, ServiceRates
-from transactive.market.multi_settlement import STAGES, Prosumer, settle_slot
+from transactive.crypto.encoding import to_checksum_address
+from transactive.errors import MarketError
+from transactive.settlement.bilateral import BilateralContract
+from transactive.settlement.grid_trading import GridTariff
+from transactive.settlement.listings import Board, Listing, ListingOrder, ServiceRates
+from transactive.settlement.stages import STAGES, Prosumer, settle_slot
 
 PEERS = [to_checksum_address(bytes([k + 1]) * 20) for k in range(8)]
 A, B, C, D = PEERS[:4]
@@ -189,7 +189,7 @@ def _grid_prosumer(peer: str, net_kwh: float, bus: str) -> Prosumer:
 
 def test_a_grid_aware_auction_needs_attributes_and_pays_the_dso_its_charges() -> None:
     from transactive.grid.feeder import load_feeder
-    from transactive.market.multi_settlement import RewardRates
+    from transactive.settlement.stages import RewardRates
 
     buses = load_feeder().load_buses
     with pytest.raises(MarketError) as err:  # without attributes the grid-aware mechanism cannot run

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transactive.market.errors import MarketError
-from transactive.market.negawatt import (
+from transactive.errors import MarketError
+from transactive.settlement.negawatt import (
     ListingState,
     NegawattEvent,
     add_offer,

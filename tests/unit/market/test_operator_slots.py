@@ -57,7 +57,7 @@ def test_pure_market_modules_import_without_the_storage_layer() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, transactive.market.negawatt, transactive.market.grid_trading, "
-            "transactive.market.multi_settlement; print('sqlalchemy' in sys.modules)")
+    code = ("import sys, transactive.settlement.negawatt, transactive.settlement.grid_trading, "
+            "transactive.settlement.stages; print('sqlalchemy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -8,11 +8,11 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import given, settings
 
-from transactive.ledger.commitments import RewardShares, result_entries, settle_entries
-from transactive.market.multi_settlement import Prosumer, RewardRates, settle_slot
+from transactive.ledger.messages.commitments import RewardShares, result_entries, settle_entries
 from transactive.mechanisms.dpda import DpdaParams, clear_dpda
 from transactive.orders import Orders
 from transactive.settlement.auction_entries import auction_entries, rebalance_credits, settled_energy_wh
+from transactive.settlement.stages import Prosumer, RewardRates, settle_slot
 from transactive.units import energy_to_wh
 
 SELLERS = dict(zip(["3", "14", "11", "2", "13", "6", "15", "4"], [30, 25, 18, 40, 50, 21, 14, 70], strict=True))

@@ -7,7 +7,7 @@ import random
 import sqlite3
 from pathlib import Path
 
-from transactive.ledger.signing import Signer, new_private_key
+from transactive.crypto.signing import Signer, new_private_key
 from transactive.market.multi_signing import OFF_CHAIN_DOMAIN, contract_of
 from transactive.market.multi_slot import settle_stored_slot, stored_slot_document
 from transactive.store import (

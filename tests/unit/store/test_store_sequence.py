@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import random
 
-from transactive.ledger.signing import Signer, new_private_key
-from transactive.market.ledger_sequence import has_multi_items, multi_slot_starts, sequence_input
+from transactive.crypto.signing import Signer, new_private_key
+from transactive.market.ledger.sequence import has_multi_items, multi_slot_starts, sequence_input
 from transactive.market.multi_signing import OFF_CHAIN_DOMAIN, contract_of
-from transactive.market.slot_sequence import settle_sequence
+from transactive.settlement.sequence import settle_sequence
 from transactive.settlement.slot_settlement import SettlementTerms
 from transactive.store import (
     Community,

@@ -1,0 +1,93 @@
+"""``transactive ledger proof``: make inclusion proofs from a stored slot batch, or verify one.
+
+Usage (once registered under the ``ledger`` command group with :func:`register`)::
+
+    transactive ledger proof BATCH.json --account 0xABC… --nonce 3 [--out PROOF.json]   # an order proof
+    transactive ledger proof BATCH.json --account 0xABC… --result [--out PROOF.json]    # a result proof
+    transactive ledger proof BATCH.json --account 0xABC… --attributes                  # signed attributes
+    transactive ledger proof BATCH.json --account 0xABC…                                # all, as a list
+    transactive ledger proof --verify PROOF.json [--root 0x…]                            # check a proof
+
+Exit codes: 0 success (a valid proof prints ``valid …`` on standard output); 2 invalid input -- an invalid
+proof, an unreadable or inconsistent batch, an account or order not in the batch -- with one line on
+standard error. Formats: ``docs/ledger.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from transactive.crypto.encoding import EncodingError
+from transactive.ledger.audit.proofs import (
+    EXIT_INVALID_PROOF,
+    ProofError,
+    load_batch,
+    make_proof,
+    proofs_for,
+    verify_proof_file,
+)
+
+
+def register(sub: Any) -> argparse.ArgumentParser:
+    """Add the ``proof`` sub-command to an ``add_subparsers()`` object; return its parser."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "proof", help="make an inclusion proof of an order or result from a slot batch, or verify one"
+    )
+    parser.add_argument("batch", nargs="?", help="a transactive.ledger-batch/1 JSON file")
+    parser.add_argument("--account", help="the trader / account address")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--nonce", type=int, help="prove the account's order with this nonce")
+    which.add_argument("--result", action="store_true", help="prove the account's result entry")
+    which.add_argument("--attributes", action="store_true",
+                       help="prove the account's signed attributes (grid-aware slots)")
+    parser.add_argument("--out", help="write the proof JSON here instead of standard output")
+    parser.add_argument("--verify", metavar="PROOF", help="verify a transactive.merkle-proof/1 file")
+    parser.add_argument("--root", help="with --verify: the root it must lead to (e.g. read from the chain)")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_INVALID_PROOF
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``transactive ledger proof``; returns the exit code."""
+    if args.verify is not None:
+        if args.batch is not None or args.account is not None:
+            return _fail("--verify takes only a proof file (and --root)")
+        code, message = verify_proof_file(args.verify, expected_root=args.root)
+        print(message, file=sys.stdout if code == 0 else sys.stderr)
+        return code
+    if args.batch is None or args.account is None:
+        return _fail("give a batch file and --account (or --verify PROOF)")
+    try:
+        batch = load_batch(args.batch)
+        doc: Any
+        if args.nonce is not None:
+            doc = make_proof(batch, "order", args.account, nonce=args.nonce)
+        elif args.result:
+            doc = make_proof(batch, "result", args.account)
+        elif args.attributes:
+            doc = make_proof(batch, "attributes", args.account)
+        else:
+            doc = proofs_for(batch, args.account)
+            if not doc:
+                raise LookupError(f"slot {batch.slot}: nothing concerns {args.account}")
+    except (ProofError, EncodingError, LookupError) as exc:
+        return _fail(str(exc).strip("'\""))
+    text = json.dumps(doc, indent=1) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        return _fail(f"cannot write {args.out}: {exc.strerror or exc}")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,257 @@
+"""Keys, recoverable secp256k1 ECDSA signatures (Ethereum style) and parallel batch recovery.
+
+A signature is 65 bytes ``r ‖ s ‖ v`` with ``v ∈ {27, 28}`` -- what Solidity / Vyper ``ecrecover`` and
+eth-account use. Signatures are produced and recovered with ``coincurve`` (libsecp256k1), and checked
+strictly: ``1 <= r, s < n``, **low s** (``s <= n/2``, EIP-2, as OpenZeppelin ``ECDSA.recover`` requires;
+libsecp256k1 only ever produces low-s signatures), ``v`` 27 or 28. An address is the last 20 bytes of the
+keccak of the uncompressed public key.
+
+Batch recovery (:func:`recover_batch`, :class:`WorkerPool`) splits large batches over a process pool (one
+worker per available core) and runs small ones in-process, where forking would cost more than it saves.
+
+Example:
+    >>> signer = Signer(bytes(31) + b"\\x01")
+    >>> signer.address
+    '0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf'
+    >>> recover_address(bytes(32), signer.sign_digest(bytes(32))) == signer.address
+    True
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import secrets
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from typing import TypeVar
+
+from coincurve import PrivateKey, PublicKey
+
+from transactive.crypto.encoding import keccak256, to_checksum_address
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+HALF_N = SECP256K1_N // 2
+DEFAULT_PARALLEL_THRESHOLD = 2048
+"""Batches smaller than this are verified in-process (a pool round trip costs a few milliseconds)."""
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class SignatureError(ValueError):
+    """A malformed or non-canonical signature, or one that recovers to no key."""
+
+
+def new_private_key(rng: random.Random | None = None) -> bytes:
+    """A fresh 32-byte secp256k1 private key; from ``rng`` when given (reproducible demos and tests)."""
+    while True:
+        raw = rng.randbytes(32) if rng is not None else secrets.token_bytes(32)
+        if 0 < int.from_bytes(raw, "big") < SECP256K1_N:
+            return raw
+
+
+def _address_from_public(public: PublicKey) -> bytes:
+    return keccak256(public.format(compressed=False)[1:])[12:]
+
+
+class Signer:
+    """A private key kept ready for signing many digests (the key object is built once)."""
+
+    def __init__(self, private_key: bytes) -> None:
+        if len(private_key) != 32 or not 0 < int.from_bytes(private_key, "big") < SECP256K1_N:
+            raise ValueError("a private key is 32 bytes in [1, n-1]")
+        self._key = PrivateKey(private_key)
+        self.address_bytes = _address_from_public(self._key.public_key)
+        self.address = to_checksum_address(self.address_bytes)
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        """65-byte ``r ‖ s ‖ v`` signature of a 32-byte digest (deterministic RFC 6979 nonce)."""
+        if len(digest) != 32:
+            raise ValueError("a digest is 32 bytes")
+        raw = self._key.sign_recoverable(digest, hasher=None)
+        return raw[:64] + bytes((raw[64] + 27,))
+
+
+def address_of(private_key: bytes) -> str:
+    """EIP-55 address of a private key."""
+    return Signer(private_key).address
+
+
+def sign_digest(private_key: bytes, digest: bytes) -> bytes:
+    """Sign a 32-byte digest with a 32-byte private key (see :meth:`Signer.sign_digest`)."""
+    return Signer(private_key).sign_digest(digest)
+
+
+def recover_address_bytes(digest: bytes, signature: bytes) -> bytes:
+    """The 20-byte address whose key made ``signature`` over ``digest``; :class:`SignatureError` if none."""
+    if len(digest) != 32:
+        raise SignatureError("a digest is 32 bytes")
+    if len(signature) != 65:
+        raise SignatureError(f"a signature is 65 bytes (r ‖ s ‖ v), got {len(signature)}")
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:64], "big")
+    v = signature[64]
+    if not 0 < r < SECP256K1_N:
+        raise SignatureError("r out of range")
+    if not 0 < s <= HALF_N:
+        raise SignatureError("s out of range (only low-s signatures are accepted)")
+    if v not in (27, 28):
+        raise SignatureError(f"v must be 27 or 28, got {v}")
+    try:
+        public = PublicKey.from_signature_and_message(signature[:64] + bytes((v - 27,)), digest, hasher=None)
+    except Exception as exc:  # libsecp256k1 rejects points not on the curve
+        raise SignatureError(f"signature does not recover to a key: {exc}") from exc
+    return _address_from_public(public)
+
+
+def recover_address(digest: bytes, signature: bytes) -> str:
+    """EIP-55 address recovered from ``signature`` over ``digest``."""
+    return to_checksum_address(recover_address_bytes(digest, signature))
+
+
+def verify_signature(digest: bytes, signature: bytes, address: bytes) -> bool:
+    """True when ``signature`` over ``digest`` is canonical and recovers to the 20-byte ``address``."""
+    try:
+        return recover_address_bytes(digest, signature) == address
+    except SignatureError:
+        return False
+
+
+def _recover_chunk(items: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
+    out: list[bytes | None] = []
+    for digest, signature in items:
+        try:
+            out.append(recover_address_bytes(digest, signature))
+        except SignatureError:
+            out.append(None)
+    return out
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class WorkerPool:
+    """A reusable process pool for batch verification; in-process for small batches or one worker.
+
+    ``start_method`` is a :mod:`multiprocessing` start method (default: the platform's); a threaded
+    server should pass ``"forkserver"`` or ``"spawn"``.
+
+    Use as a context manager (the pool starts lazily on the first large batch and stops on exit)::
+
+        with WorkerPool() as pool:
+            addresses = recover_batch(digests, signatures, pool=pool)
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        parallel_threshold: int = DEFAULT_PARALLEL_THRESHOLD,
+        *,
+        start_method: str | None = None,
+    ) -> None:
+        self.workers = available_cores() if workers is None else max(1, workers)
+        self.start_method = start_method
+        self.parallel_threshold = parallel_threshold
+        self.chunks_per_worker = 4
+        self._executor: Executor | None = None
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker processes (if any were started)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) the live worker processes have used so far (Linux ``/proc``; 0 where
+        unavailable): benchmarks add it to the calling process's own ``time.process_time()``."""
+        return processes_cpu_seconds(self._executor)
+
+    def start(self) -> None:
+        """Start the worker processes now (otherwise they start on the first large batch)."""
+        if self._executor is None and self.workers > 1:
+            context = multiprocessing.get_context(self.start_method)
+            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+
+    def map_chunks(self, fn: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> list[R]:
+        """``fn`` over contiguous chunks of ``items``, results concatenated in order.
+
+        ``chunks_per_worker`` chunks per worker (default 4) keep both cores busy when one is slowed by other
+        load. ``fn`` must be a module-level function (it is pickled to the workers).
+        """
+        return self.submit_chunks(fn, items)()
+
+    def submit_chunks(self, fn: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> Callable[[], list[R]]:
+        """Start :meth:`map_chunks` and return a function that waits for its result (the caller can compute
+        something else meanwhile, e.g. a validator clears the slot while the workers check its signatures).
+        A batch below ``parallel_threshold`` (or with one worker) is computed in-process right away."""
+        n = len(items)
+        if self.workers <= 1 or n < self.parallel_threshold:
+            done = fn(items)
+            return lambda: done
+        self.start()
+        assert self._executor is not None
+        size = max(256, -(-n // (self.workers * self.chunks_per_worker)))
+        futures = [self._executor.submit(fn, items[i : i + size]) for i in range(0, n, size)]
+
+        def wait() -> list[R]:
+            out: list[R] = []
+            for future in futures:
+                out.extend(future.result())
+            return out
+
+        return wait
+
+
+def processes_cpu_seconds(executor: Executor | None) -> float:
+    """CPU seconds (user + system) used so far by the live worker processes of a ``ProcessPoolExecutor``
+    (read from Linux ``/proc``; 0 for anything else)."""
+    processes = getattr(executor, "_processes", None) or {}
+    total = 0.0
+    for pid in list(processes):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return total
+
+
+def run_chunks(
+    fn: Callable[[Sequence[T]], list[R]],
+    items: Sequence[T],
+    *,
+    pool: WorkerPool | None = None,
+    workers: int | None = None,
+) -> list[R]:
+    """Run ``fn`` over ``items`` with ``pool``, or with a temporary pool (only started for large batches)."""
+    if pool is not None:
+        return pool.map_chunks(fn, items)
+    with WorkerPool(workers) as temporary:
+        return temporary.map_chunks(fn, items)
+
+
+def recover_batch(
+    digests: Sequence[bytes],
+    signatures: Sequence[bytes],
+    *,
+    pool: WorkerPool | None = None,
+    workers: int | None = None,
+) -> list[bytes | None]:
+    """Recover the 20-byte signer of each ``(digest, signature)`` pair; ``None`` where invalid."""
+    if len(digests) != len(signatures):
+        raise ValueError("one signature per digest")
+    return run_chunks(_recover_chunk, list(zip(digests, signatures, strict=True)), pool=pool, workers=workers)

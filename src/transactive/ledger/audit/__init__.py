@@ -1,0 +1,1 @@
+"""The audit: the archive, ``transactive ledger verify``, statements, channels and inclusion proofs."""

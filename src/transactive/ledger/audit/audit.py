@@ -1,0 +1,513 @@
+"""Audit of an archived ledger (``transactive ledger verify DATA_DIR``): recompute every slot, check the chain.
+
+Layout of ``DATA_DIR`` (written by :class:`SlotArchive`; the seeds are silent, this is our choice):
+
+* ``DATA_DIR/ledger.json`` -- the manifest ``{"format": "transactive.ledger-archive/1", "registry": addr,
+  "token": addr, "slots": addr, "mintedMicro": int, "burnedMicro": int}`` (contract addresses and the
+  token issuance journal, updated by :meth:`SlotArchive.record_mint` / :meth:`SlotArchive.record_burn`;
+  optionally ``"accounts"``: further token holders, e.g. a service's member accounts, for the supply check);
+* ``DATA_DIR/chain/`` -- the :class:`~transactive.ledger.chain.embedded.EmbeddedChain` data directory;
+* ``DATA_DIR/slots/<slot>.json`` -- one ``transactive.ledger-batch/1`` file per slot (with its ``market``
+  member, results and endorsements);
+* ``DATA_DIR/settlements/<slot>.json`` -- one ``transactive.settlement-archive/1`` file per settlement slot
+  (a service's second on-chain slot settling an anchored slot: its input document, postings, roots and
+  endorsements; :mod:`transactive.ledger.audit.archive`). Archives written before these existed have
+  no such folder and verify as before.
+
+Checks, slot by slot in increasing slot order, then the token; the FIRST discrepancy is reported as
+``Discrepancy(slot, what, expected, found)``:
+
+1. every order's signature, slot and nonce (``order k``), and every attributes record's signature, slot
+   and uniqueness (``attributes k``);
+2. the order root recomputed from the orders against the chain's recorded root and count (``orderRoot``,
+   ``orderCount``);
+3. the results recomputed with the mechanism (:func:`~transactive.ledger.clearance.protocol.recompute`, with the
+   slot's reward shares: batch mode, or claims mode with its auctioneer) against the stored results,
+   entry by entry (``result <account>``, ``result count``);
+4. the stored result root against the chain's recorded root (``resultRoot``);
+5. every stored endorsement is a valid signature of a current validator over ``(slot, orderRoot,
+   resultRoot)``, no validator twice, and at least the Registry's threshold of them (``endorsement i``,
+   ``endorsements``);
+6. settlement balance: the credits never exceed the debits (no money created by a slot); for a SETTLED
+   slot in batch mode exactly ``credits + floor(D x_A) + floor(D x_M) == D`` (seed 001 eq. 2-3, the
+   slot's own shares); for an endorsed claims-mode slot exactly ``credits == debits``, the reward leaves
+   (auctioneer, ``MINER_LEAF``) and the DSO's charges among the credits (``balance``);
+7. token conservation: ``totalSupply == sum of balances`` over every known account (chain accounts,
+   validators, contracts, every result account, the manifest's ``accounts``) and ``totalSupply == minted -
+   burned`` from the journal (``token supply``);
+8. when the archive has a statement journal (``statements.json``, ``statements/batches.jsonl``: off-chain
+   statements settled as token transfers, :mod:`transactive.ledger.audit.statements`), every posted batch balances
+   and is settled on chain under its reference, every account's postings sum to its statement, and every
+   account's balance is its starting balance plus its statement sum to the micro-token (checked before 7;
+   its accounts join the accounts of 7). A journaled batch that names a market slot settles that slot's
+   endorsed result: its ``auction`` postings must equal the stored result entries plus the slot's rewards
+   (``floor(D x_A)`` to its auctioneer, ``floor(D x_M)`` to its miner), account by account, one batch per
+   slot, and every archived slot that moves money must have one (``auction postings <account>``); the slot
+   must be SETTLED on ``MarketSlots`` by ``mark_settled_off_contract`` with that batch's reference (so
+   ``settle_batch`` cannot move its money a second time; ``auction postings (batch <label>)``);
+9. every archived settlement slot, in increasing slot order after the market slots (before 7; its posting
+   accounts join the accounts of 7): its postings recomputed from its archived input by the function
+   of the validators (:func:`transactive.settlement.sequence.settlement_postings`), their root against the endorsed
+   root on chain (naming the first differing account), the archived postings, the input's root against the
+   committed order root, the postings' balance, at least the threshold of valid endorsements and the slot
+   SETTLED on chain (:func:`transactive.ledger.audit.archive.check_settlement`).
+
+Exit codes of the command: 0 clean, 1 a discrepancy, 2 unreadable input (missing or malformed manifest,
+batch or settlement file, missing chain, a settlement kind the audit does not know).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transactive.crypto.eip712 import endorsement_digest
+from transactive.crypto.encoding import hex0x
+from transactive.crypto.signing import SignatureError, recover_address
+from transactive.files import write_atomic
+from transactive.ledger.audit.archive import SETTLEMENT_KIND, SettlementRecord, check_settlement
+from transactive.ledger.audit.proofs import ProofError, SlotBatch, save_batch
+from transactive.ledger.audit.statements import (
+    JournalBatch,
+    StatementJournal,
+    StatementsError,
+    check_auction_postings,
+    check_statements,
+)
+from transactive.ledger.chain.base import Chain, Contract, contract_at
+from transactive.ledger.chain.constants import MODE_BATCH, MODE_CLAIMS, SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE
+from transactive.ledger.clearance.endorsement import valid_endorsements
+from transactive.ledger.clearance.protocol import ClearanceError, domain_of, recompute
+from transactive.ledger.messages.attributes import check_attributes
+from transactive.ledger.messages.commitments import RewardShares, result_tree
+from transactive.ledger.messages.orders import verify_orders
+
+ARCHIVE_FORMAT = "transactive.ledger-archive/1"
+EXIT_CLEAN, EXIT_DISCREPANCY, EXIT_UNREADABLE = 0, 1, 2
+
+__all__ = ["ARCHIVE_FORMAT", "AuditInputError", "Discrepancy", "SlotArchive", "verify_archive"]
+
+
+class AuditInputError(ValueError):
+    """The archive cannot be read (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """The first thing that does not check out."""
+
+    slot: int | None
+    what: str
+    expected: str
+    found: str
+
+    def __str__(self) -> str:
+        where = "token" if self.slot is None else f"slot {self.slot}"
+        return f"{where}: {self.what}: expected {self.expected}, found {self.found}"
+
+
+class SlotArchive:
+    """Writes and reads the ``DATA_DIR`` layout (see the module docstring)."""
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.root = Path(data_dir)
+
+    @property
+    def chain_dir(self) -> Path:
+        return self.root / "chain"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "ledger.json"
+
+    def slot_path(self, slot: int) -> Path:
+        return self.root / "slots" / f"{slot}.json"
+
+    def create(self, *, registry: str, token: str, slots: str) -> None:
+        """Write a fresh manifest for a deployment (no tokens issued yet)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._write({"format": ARCHIVE_FORMAT, "registry": registry, "token": token, "slots": slots,
+                     "mintedMicro": 0, "burnedMicro": 0})
+
+    def _write(self, manifest: dict[str, Any]) -> None:
+        """Replace the manifest atomically: a temporary file in the same folder, flushed to disk, renamed
+        over ``ledger.json`` and the folder synced, so a crash leaves the old or the new manifest whole."""
+        write_atomic(self.manifest_path, json.dumps(manifest, indent=1) + "\n")
+
+    def manifest(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise AuditInputError(f"cannot read {self.manifest_path}: {exc}") from exc
+        if not isinstance(data, dict) or data.get("format") != ARCHIVE_FORMAT:
+            raise AuditInputError(f"{self.manifest_path} is not a {ARCHIVE_FORMAT} manifest")
+        for key in ("registry", "token", "slots"):
+            if not isinstance(data.get(key), str):
+                raise AuditInputError(f"{self.manifest_path}: missing {key!r} address")
+        for key in ("mintedMicro", "burnedMicro"):
+            if not isinstance(data.get(key), int):
+                raise AuditInputError(f"{self.manifest_path}: {key!r} must be an integer")
+        return data
+
+    def record_mint(self, amount_micro: int, *, to: str | None = None) -> None:
+        """Journal a mint of ``amount_micro`` (call alongside ``EnergyToken.mint``). ``to``: the one mint to
+        that account, journaled once (a second call is a no-op; kept in ``mintedTo``), so that a caller can
+        journal before it mints and retry both after a crash."""
+        m = self.manifest()
+        if to is not None:
+            if to in m.get("mintedTo", []):
+                return
+            m["mintedTo"] = [*m.get("mintedTo", []), to]
+        m["mintedMicro"] += amount_micro
+        self._write(m)
+
+    def record_accounts(self, accounts: Sequence[str]) -> None:
+        """Add token holders the audit should count (e.g. a service's member accounts) to the manifest."""
+        m = self.manifest()
+        known = list(m.get("accounts", []))
+        fresh = [a for a in accounts if a not in known]
+        if fresh:
+            m["accounts"] = known + fresh
+            self._write(m)
+
+    def record_burn(self, amount_micro: int) -> None:
+        """Journal a burn of ``amount_micro`` (call alongside ``EnergyToken.burn``)."""
+        m = self.manifest()
+        m["burnedMicro"] += amount_micro
+        self._write(m)
+
+    def save(self, batch: SlotBatch) -> Path:
+        """Store a slot batch as ``slots/<slot>.json``."""
+        path = self.slot_path(batch.slot)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_batch(batch, path)
+        return path
+
+    def slots(self) -> list[int]:
+        """Archived slot numbers, ascending (``AuditInputError`` for a file not named ``<int>.json``)."""
+        return self._numbers("slots")
+
+    def _numbers(self, folder: str) -> list[int]:
+        found = []
+        for path in sorted((self.root / folder).glob("*.json")):
+            if not path.stem.isdigit():
+                raise AuditInputError(f"unexpected file {path} (files in {folder}/ are <slot>.json)")
+            found.append(int(path.stem))
+        return sorted(found)
+
+    def settlement_path(self, slot: int) -> Path:
+        return self.root / "settlements" / f"{slot}.json"
+
+    def save_settlement(self, record: SettlementRecord) -> Path:
+        """Store a settled settlement slot as ``settlements/<slot>.json`` (atomically, :func:`write_atomic`;
+        saving it again replaces it whole)."""
+        path = self.settlement_path(record.slot)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(record.to_json(), indent=1, sort_keys=True) + "\n")
+        return path
+
+    def settlement_slots(self) -> list[int]:
+        """Archived settlement slot numbers, ascending (none in an archive written before they existed)."""
+        return self._numbers("settlements")
+
+    def load_settlement(self, slot: int) -> SettlementRecord:
+        path = self.settlement_path(slot)
+        try:
+            record = SettlementRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
+            raise AuditInputError(f"cannot read {path}: {exc}") from exc
+        if record.slot != slot:
+            raise AuditInputError(f"{path} holds slot {record.slot}")
+        return record
+
+    def load(self, slot: int) -> tuple[SlotBatch, dict[str, Any]]:
+        """The batch (parsed without trusting its stated roots) and the raw document."""
+        path = self.slot_path(slot)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ProofError("not a JSON object")
+            stripped = {k: v for k, v in data.items() if k not in {"orderRoot", "resultRoot"}}
+            batch = SlotBatch.from_json(stripped)
+        except (OSError, json.JSONDecodeError, ProofError) as exc:
+            raise AuditInputError(f"cannot read {path}: {exc}") from exc
+        if batch.slot != slot:
+            raise AuditInputError(f"{path} holds slot {batch.slot}")
+        return batch, data
+
+
+def _entry(e: Any) -> str:
+    return f"(energyWh {e.energy_wh}, amountMicro {e.amount_micro})"
+
+
+def _check_slot(
+    chain: Chain, slots: Contract, batch: SlotBatch, *, validators: Sequence[str], threshold: int
+) -> Discrepancy | None:
+    s = batch.slot
+    checked = verify_orders(batch.orders, batch.domain, slot=s)
+    if checked.rejected:
+        k, err = checked.rejected[0]
+        return Discrepancy(s, f"order {k}", "a valid signed order of this slot", f"{err}")
+    problems = check_attributes(batch.attributes, batch.domain, slot=s)
+    if problems:
+        k, err = problems[0]
+        return Discrepancy(s, f"attributes {k}", "a valid signed attributes record of this slot",
+                           f"{err}")
+    record = chain.call(slots, "slots", s)
+    state, mode, auctioneer, _, order_root, order_count, result_root, rate_a, rate_m = record[:9]
+    shares = None
+    if mode == MODE_BATCH:
+        shares = RewardShares(int(rate_a), int(rate_m))
+    elif mode == MODE_CLAIMS:
+        shares = RewardShares(int(rate_a), int(rate_m), auctioneer=str(auctioneer))
+    if batch.order_root != order_root:
+        return Discrepancy(s, "orderRoot", f"{hex0x(order_root)} (on chain)",
+                           f"{hex0x(batch.order_root)} (recomputed from the stored orders)")
+    if len(batch.orders) != order_count:
+        return Discrepancy(s, "orderCount", f"{order_count} (on chain)", f"{len(batch.orders)} stored orders")
+    try:
+        recomputed = recompute(batch, verify=False, rewards=shares)
+    except ClearanceError as exc:
+        return Discrepancy(s, "recomputation", "a clearing of the stored orders", str(exc))
+    stored = {e.account: e for e in batch.results}
+    for e in recomputed:
+        got = stored.get(e.account)
+        if got != e:
+            return Discrepancy(s, f"result {e.account}", f"{_entry(e)} (recomputed)",
+                               "no entry" if got is None else f"{_entry(got)} (stored)")
+    if len(batch.results) != len(recomputed):
+        extra = next(e for e in batch.results if e.account not in {r.account for r in recomputed})
+        return Discrepancy(s, "result count", f"{len(recomputed)} entries (recomputed)",
+                           f"{len(batch.results)} stored, e.g. {extra.account}")
+    stored_root = result_tree(s, batch.results).root
+    if stored_root != result_root:
+        return Discrepancy(s, "resultRoot", f"{hex0x(result_root)} (on chain)", f"{hex0x(stored_root)} (stored)")
+    seen: set[str] = set()
+    for i, sig in enumerate(batch.endorsements):
+        ok = valid_endorsements(batch.domain, s, batch.order_root, stored_root, signatures=[sig],
+                                validators=validators)
+        if not ok:
+            try:
+                who = recover_address(endorsement_digest(batch.domain, s, batch.order_root, stored_root), sig)
+                # over the right digest a validator's key would have been accepted above
+                found = f"a signature recovering to {who}, not a validator (another message or another key)"
+            except SignatureError as exc:
+                found = f"malformed signature ({exc})"
+            return Discrepancy(s, f"endorsement {i}", "a validator's signature of (slot, orderRoot, resultRoot)",
+                               found)
+        signer = ok[0][0].lower()
+        if signer in seen:
+            return Discrepancy(s, f"endorsement {i}", "a distinct validator", f"a repeat of {ok[0][0]}")
+        seen.add(signer)
+    if result_root != bytes(32) and len(seen) < threshold:
+        return Discrepancy(s, "endorsements", f"at least {threshold} distinct validators", str(len(seen)))
+    debits = -sum(e.amount_micro for e in batch.results if e.amount_micro < 0)
+    credits = sum(e.amount_micro for e in batch.results if e.amount_micro > 0)
+    if credits > debits:
+        return Discrepancy(s, "balance", f"credits <= debits ({debits})", f"credits {credits}")
+    if mode == MODE_CLAIMS and result_root != bytes(32) and credits != debits:
+        return Discrepancy(s, "balance", f"claims credits == debits ({debits}), the reward leaves included",
+                           f"credits {credits}")
+    if state == SETTLED and mode == MODE_BATCH and shares is not None:
+        rewards = sum(shares.rewards_micro(debits))
+        if credits + rewards != debits:
+            return Discrepancy(s, "balance", f"credits + rewards == debits ({debits})",
+                               f"credits {credits} + rewards {rewards}")
+    return None
+
+
+def _check_token(
+    chain: Chain, token: Contract, accounts: Sequence[str], manifest: dict[str, Any]
+) -> Discrepancy | None:
+    supply = int(chain.call(token, "totalSupply"))
+    unique = list(dict.fromkeys(a.lower() for a in accounts))
+    held = sum(int(chain.call(token, "balanceOf", a)) for a in unique)
+    if held != supply:
+        return Discrepancy(None, "token supply", f"sum of balances {held}", f"totalSupply {supply}")
+    issued = manifest["mintedMicro"] - manifest["burnedMicro"]
+    if issued != supply:
+        return Discrepancy(None, "token supply", f"minted - burned {issued} (journal)", f"totalSupply {supply}")
+    return None
+
+
+@contextmanager
+def _open_chain(archive: SlotArchive) -> Iterator[Chain]:
+    from transactive.ledger.chain.embedded import EmbeddedChain
+
+    if not (archive.chain_dir / "chain.sqlite").is_file():
+        raise AuditInputError(f"no chain in {archive.chain_dir}")
+    chain = EmbeddedChain(archive.chain_dir)
+    try:
+        yield chain
+    finally:
+        chain.close()
+
+
+@contextmanager
+def _open_rpc(url: str) -> Iterator[Chain]:
+    from transactive.ledger.chain.rpc import RpcChain, RpcError
+
+    if not url.startswith(("http://", "https://")):
+        raise AuditInputError(f"--chain-url: expected an http(s) JSON-RPC URL, got {url!r}")
+    try:
+        chain = RpcChain(url, fund_dev_accounts=False)
+    except (OSError, RpcError, ValueError) as exc:  # requests' connection errors are OSErrors
+        raise AuditInputError(f"cannot reach the chain at {url}: {exc}") from exc
+    try:
+        yield chain
+    finally:
+        chain.close()
+
+
+def verify_archive(
+    data_dir: str | Path, *, chain: Chain | None = None, chain_url: str | None = None,
+) -> Discrepancy | None:
+    """Audit ``data_dir``; returns the first discrepancy or None. ``AuditInputError`` if unreadable.
+
+    The chain is the archive's embedded chain (``DATA_DIR/chain/``) unless ``chain`` (an open engine) or
+    ``chain_url`` (any Ethereum JSON-RPC node; opened read-only, nothing is sent) is given; the contract
+    addresses always come from the manifest. An archived settlement of another kind than
+    ``settlement-input`` is an ``AuditInputError``.
+    """
+    archive = SlotArchive(data_dir)
+    manifest = archive.manifest()
+    numbers = archive.slots()
+    batches = [archive.load(s)[0] for s in numbers]
+    settlements = [archive.load_settlement(s) for s in archive.settlement_slots()]
+    for rec in settlements:
+        if rec.kind != SETTLEMENT_KIND:
+            raise AuditInputError(f"{archive.settlement_path(rec.slot)}: unknown settlement kind {rec.kind!r} "
+                                  f"(known: {SETTLEMENT_KIND})")
+    journal = StatementJournal(archive.root)
+    if chain is not None:
+        return _audit(chain, manifest, batches, journal if journal.exists() else None,
+                      settlements=settlements)
+    opener = _open_rpc(chain_url) if chain_url is not None else _open_chain(archive)
+    with opener as opened:
+        return _audit(opened, manifest, batches, journal if journal.exists() else None,
+                      settlements=settlements)
+
+
+def _audit(
+    chain: Chain, manifest: dict[str, Any], batches: Sequence[SlotBatch], journal: StatementJournal | None = None,
+    *, settlements: Sequence[SettlementRecord] = (),
+) -> Discrepancy | None:
+    registry = contract_at("Registry", manifest["registry"])
+    token = contract_at("EnergyToken", manifest["token"])
+    slots = contract_at("MarketSlots", manifest["slots"])
+    try:
+        validators = [str(v) for v in chain.call(registry, "validator_list")]
+        threshold = int(chain.call(registry, "threshold"))
+    except Exception as exc:  # no contract there: empty return data, or a revert (any engine's error type)
+        raise AuditInputError(f"no Registry answers at {registry.address} on this chain ({exc})") from exc
+    accounts: list[str] = [*chain.accounts, *validators, registry.address, token.address, slots.address,
+                           *(str(x) for x in manifest.get("accounts", []))]
+    for batch in batches:
+        found = _check_slot(chain, slots, batch, validators=validators, threshold=threshold)
+        if found is not None:
+            return found
+        accounts += [e.account for e in batch.results]
+    domain = domain_of(chain, slots)
+    for rec in settlements:
+        finding = check_settlement(chain, slots, domain, rec, validators=validators, threshold=threshold)
+        if finding is not None:
+            return Discrepancy(rec.slot, *finding)
+        accounts += [e.account for e in rec.postings]
+    if journal is not None:
+        try:
+            accounts += journal.accounts()
+            found = _check_settled_slots(chain, slots, batches, journal.read()[1])
+            if found is not None:
+                return found
+            finding = check_statements(chain, token, journal.root)
+        except StatementsError as exc:
+            raise AuditInputError(str(exc)) from exc
+        if finding is not None:
+            return Discrepancy(None, *finding)
+    return _check_token(chain, token, accounts, manifest)
+
+
+def _check_settled_slots(
+    chain: Chain, slots: Contract, batches: Sequence[SlotBatch], journaled: Sequence[JournalBatch]
+) -> Discrepancy | None:
+    """Journaled batches that settle a slot's endorsed result (``slot`` set): each names an archived slot,
+    no slot twice, and its ``auction`` postings equal the stored (already verified) result entries plus the
+    slot's rewards (``floor(D x_A)`` to its auctioneer, ``floor(D x_M)`` to its miner, batch mode). When
+    any batch names a slot, every archived slot whose entries move money must be settled by one."""
+    by_slot = {b.slot: b for b in batches}
+    seen: set[int] = set()
+    for line in journaled:
+        if line.slot is None:
+            continue
+        s = line.slot
+        batch = by_slot.get(s)
+        if batch is None:
+            return Discrepancy(s, f"auction postings (batch {line.label})", "an archived endorsed slot", "none")
+        if s in seen:
+            return Discrepancy(s, f"auction postings (batch {line.label})", "one settlement batch per slot",
+                               "a second one")
+        seen.add(s)
+        record = chain.call(slots, "slots", s)
+        rewards: dict[str, int] = {}
+        if int(record[1]) == MODE_BATCH:
+            debits = -sum(e.amount_micro for e in batch.results if e.amount_micro < 0)
+            reward_a, reward_m = RewardShares(int(record[7]), int(record[8])).rewards_micro(debits)
+            rewards[str(record[2])] = reward_a
+            rewards[str(record[3])] = rewards.get(str(record[3]), 0) + reward_m
+        entries: dict[str, int] = {}
+        for e in batch.results:
+            entries[e.account] = entries.get(e.account, 0) + e.amount_micro
+        finding = check_auction_postings(line, entries, rewards)
+        if finding is not None:
+            return Discrepancy(s, *finding)
+        marked = bytes(record[SLOT_OFF_CHAIN_REF])
+        state = int(record[SLOT_STATE])
+        moves = any(p.amount_micro for p in line.postings)
+        if moves and (state != SETTLED or marked != line.ref):  # else settle_batch could move it again
+            found = ("settled by MarketSlots.settle_batch" if state == SETTLED and marked == bytes(32)
+                     else f"state {state}, reference {hex0x(marked)}")
+            return Discrepancy(s, f"auction postings (batch {line.label})",
+                               f"the slot marked settled off contract with reference {hex0x(line.ref)}", found)
+    if seen:
+        for batch in batches:
+            if batch.slot not in seen and any(e.amount_micro for e in batch.results):
+                return Discrepancy(batch.slot, "auction postings", "a journaled batch settling the endorsed result",
+                                   "none")
+    return None
+
+
+def register(sub: Any) -> argparse.ArgumentParser:
+    """Add the ``verify`` sub-command to an ``add_subparsers()`` object; return its parser."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "verify", help="audit an archived ledger: recompute every slot and check roots, signatures, money"
+    )
+    parser.add_argument("data_dir", help="DATA_DIR with ledger.json, slots/<slot>.json and chain/")
+    parser.add_argument("--chain-url", metavar="URL",
+                        help="audit against this Ethereum JSON-RPC node instead of DATA_DIR/chain/ (read only)")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out ``transactive ledger verify``: 0 clean, 1 first discrepancy, 2 unreadable input."""
+    try:
+        found = verify_archive(args.data_dir, chain_url=args.chain_url)
+    except AuditInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    if found is not None:
+        print(f"discrepancy: {found}", file=sys.stderr)
+        return EXIT_DISCREPANCY
+    archive = SlotArchive(args.data_dir)
+    n, settled = len(archive.slots()), len(archive.settlement_slots())
+    journal = StatementJournal(args.data_dir)
+    also = f", {len(journal.read()[1])} statement batch(es), every account's tokens" if journal.exists() else ""
+    print(f"clean: {n} slot(s), {settled} settlement slot(s), roots, endorsements, balances{also} and token supply "
+          "check out")
+    return EXIT_CLEAN

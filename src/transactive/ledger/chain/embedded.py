@@ -1,0 +1,290 @@
+"""EmbeddedChain: an in-process py-evm chain (Cancun rules), optionally persisted to a data directory.
+
+One transaction per block (automine, like a development node). Blocks, receipts and the state trie are
+stored in ``<data_dir>/chain.sqlite`` (one key-value table); each block is committed as one SQLite
+transaction, so after a crash or a restart the chain resumes at the last mined block with the identical
+state root. Without a data directory everything stays in memory.
+
+The genesis is deterministic (fixed timestamp, the development accounts funded with 10^9 ether each), so
+two embedded chains that receive the same transactions reach the same state root.
+
+Snapshots are block hashes: :meth:`EmbeddedChain.revert` makes that block the canonical head again (the
+later blocks become orphans and their state is unreachable).
+
+Example:
+    >>> chain = EmbeddedChain()  # doctest: +SKIP
+    >>> chain.block_number()  # doctest: +SKIP
+    0
+"""
+
+from __future__ import annotations
+
+import fcntl
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from eth._utils.address import generate_contract_address
+from eth.chains.base import MiningChain
+from eth.db.atomic import AtomicDB
+from eth.db.backends.base import BaseDB
+from eth.db.backends.memory import MemoryDB
+from eth.db.chain import ChainDB
+from eth.exceptions import CanonicalHeadNotFound
+from eth.vm.forks.cancun import CancunVM
+from eth.vm.spoof import SpoofTransaction
+from eth_account import Account
+from eth_utils.address import to_canonical_address, to_checksum_address
+
+from transactive.ledger.chain.base import (
+    ChainRevert,
+    Contract,
+    KeyedSender,
+    Log,
+    Receipt,
+    address_of,
+    decode_result,
+    dev_private_keys,
+    encode_call,
+    encode_constructor,
+    revert_reason,
+)
+from transactive.ledger.chain.compiler import Artifact
+
+EMBEDDED_CHAIN_ID = 1337
+GENESIS_TIMESTAMP = 1_767_225_600  # 2026-01-01T00:00:00Z
+BLOCK_GAS_LIMIT = 60_000_000
+TX_GAS_LIMIT = 30_000_000
+_FUNDING_WEI = 10**9 * 10**18
+_GENESIS_PARENT = b"\x00" * 32
+
+
+class DataDirInUse(RuntimeError):
+    """Another EmbeddedChain (in this or another process) has the data directory open."""
+
+
+class _SqliteDB(BaseDB):
+    """py-evm key-value database on one SQLite table; writes are committed by :meth:`commit`.
+
+    The directory is locked (``flock`` on ``chain.lock``) while open: two writers would fork the chain.
+    The kernel releases the lock when the process dies, so a crash never leaves it stale.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._lock = open(path.with_name("chain.lock"), "a+b")  # noqa: SIM115 - held for the DB's lifetime
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            self._lock.close()
+            raise DataDirInUse(f"chain data directory {path.parent} is in use by another process") from exc
+        # any thread may use the chain, one at a time (callers serialise; e.g. the service's ledger lock)
+        self._conn = sqlite3.connect(str(path), check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
+        )
+        self._conn.commit()
+
+    def __getitem__(self, key: bytes) -> bytes:
+        row = self._conn.execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        return bytes(row[0])
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", (key, value))
+
+    def __delitem__(self, key: bytes) -> None:
+        cur = self._conn.execute("DELETE FROM kv WHERE k = ?", (key,))
+        if cur.rowcount == 0:
+            raise KeyError(key)
+
+    def _exists(self, key: bytes) -> bool:
+        return self._conn.execute("SELECT 1 FROM kv WHERE k = ?", (key,)).fetchone() is not None
+
+    def commit(self) -> None:
+        self._conn.commit()
+
+    def rollback(self) -> None:
+        self._conn.rollback()
+
+    def close(self) -> None:
+        self._conn.commit()
+        self._conn.close()
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self._lock.close()
+
+
+def _chain_class() -> Any:
+    return MiningChain.configure(
+        __name__="TransactiveEmbeddedChain", vm_configuration=((0, CancunVM),), chain_id=EMBEDDED_CHAIN_ID
+    )
+
+
+class EmbeddedChain(KeyedSender):
+    """In-process py-evm chain; ``data_dir`` persists it (``None``: in memory)."""
+
+    def __init__(self, data_dir: str | Path | None = None, n_accounts: int = 12) -> None:
+        self._keys = dev_private_keys(n_accounts)
+        self._accounts = tuple(address_of(k) for k in self._keys)
+        self._key_of = dict(zip(self._accounts, self._keys, strict=True))
+        self._kv: _SqliteDB | None = None
+        if data_dir is None:
+            raw: Any = MemoryDB()
+        else:
+            directory = Path(data_dir)
+            directory.mkdir(parents=True, exist_ok=True)
+            self._kv = _SqliteDB(directory / "chain.sqlite")
+            raw = self._kv
+        self._db = AtomicDB(raw)
+        klass = _chain_class()
+        try:
+            ChainDB(self._db).get_canonical_head()
+            self._chain = klass(self._db)
+        except CanonicalHeadNotFound:
+            self._chain = klass.from_genesis(self._db, self._genesis_params(), self._genesis_state())
+        self._commit()
+
+    # -- set-up ---------------------------------------------------------------------------------------
+    def _genesis_params(self) -> dict[str, Any]:
+        return {
+            "difficulty": 0,
+            "gas_limit": BLOCK_GAS_LIMIT,
+            "timestamp": GENESIS_TIMESTAMP,
+            "coinbase": b"\x00" * 20,
+            "extra_data": b"transactive",
+            "nonce": b"\x00" * 8,
+        }
+
+    def _genesis_state(self) -> dict[bytes, dict[str, Any]]:
+        return {
+            to_canonical_address(a): {"balance": _FUNDING_WEI, "nonce": 0, "code": b"", "storage": {}}
+            for a in self._accounts
+        }
+
+    def _commit(self) -> None:
+        if self._kv is not None:
+            self._kv.commit()
+
+    # -- Chain protocol ------------------------------------------------------------------------------
+    @property
+    def chain_id(self) -> int:
+        return EMBEDDED_CHAIN_ID
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        return self._accounts
+
+    def block_number(self) -> int:
+        return int(self._chain.get_canonical_head().block_number)
+
+    def state_root(self) -> bytes:
+        return bytes(self._chain.get_canonical_head().state_root)
+
+    def snapshot(self) -> int:
+        head = self._chain.get_canonical_head()
+        return int.from_bytes(head.hash, "big")
+
+    def revert(self, snapshot_id: int) -> None:
+        block_hash = snapshot_id.to_bytes(32, "big")
+        header = self._chain.chaindb.get_block_header_by_hash(block_hash)
+        self._chain.chaindb._set_as_canonical_chain_head(self._chain.chaindb.db, header, _GENESIS_PARENT)
+        self._chain = type(self._chain)(self._db)
+        self._commit()
+
+    def close(self) -> None:
+        if self._kv is not None:
+            self._kv.close()
+            self._kv = None
+
+    def balance(self, address: str) -> int:
+        """Ether balance (wei) of an address at the head."""
+        state = self._chain.get_vm(self._chain.get_canonical_head()).state
+        return int(state.get_balance(to_canonical_address(address)))
+
+    def deploy(self, artifact: Artifact, *args: Any, sender: str | None = None) -> Contract:
+        receipt = self._send(sender, None, encode_constructor(artifact, args))
+        assert receipt.contract_address is not None
+        return Contract(name=artifact.name, address=receipt.contract_address, abi=artifact.abi)
+
+    def call(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Any:
+        data = encode_call(contract.abi, fn, args)
+        out = self._call(sender or self._accounts[0], to_canonical_address(contract.address), data)
+        return decode_result(contract.abi, fn, len(args), out)
+
+    def transact(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Receipt:
+        return self._send(sender, contract.address, encode_call(contract.abi, fn, args))
+
+    # -- internals -----------------------------------------------------------------------------------
+    def _call(self, sender: str, to: bytes, data: bytes) -> bytes:
+        head = self._chain.get_canonical_head()
+        vm = self._chain.get_vm(self._chain.header)
+        state = vm.state
+        nonce = state.get_nonce(to_canonical_address(sender))
+        unsigned = vm.create_unsigned_transaction(
+            nonce=nonce, gas_price=0, gas=TX_GAS_LIMIT, to=to, value=0, data=data
+        )
+        tx = SpoofTransaction(unsigned, from_=to_canonical_address(sender))
+        with self._chain.get_vm(head).in_costless_state() as costless:
+            computation = costless.costless_execute_transaction(tx)
+        if computation.is_error:
+            raise ChainRevert(revert_reason(bytes(computation.output)))
+        return bytes(computation.output)
+
+    def _send(self, sender: str | None, to: str | None, data: bytes, value: int = 0) -> Receipt:
+        sender = to_checksum_address(sender) if sender else self._accounts[0]
+        chain = self._chain
+        vm = chain.get_vm(chain.header)
+        nonce = vm.state.get_nonce(to_canonical_address(sender))
+        base_fee = int(chain.header.base_fee_per_gas)
+        signed = Account.sign_transaction(
+            {
+                "nonce": nonce,
+                "gasPrice": base_fee,
+                "gas": TX_GAS_LIMIT,
+                "to": to_checksum_address(to) if to else b"",
+                "value": value,
+                "data": data,
+                "chainId": EMBEDDED_CHAIN_ID,
+            },
+            self._key_of[sender],
+        )
+        tx = vm.get_transaction_builder().decode(bytes(signed.raw_transaction))
+        parent = chain.get_canonical_head()
+        timestamp = max(int(time.time()), int(parent.timestamp) + 1)
+        header = chain.create_header_from_parent(parent, timestamp=timestamp, gas_limit=BLOCK_GAS_LIMIT)
+        vm = chain.get_vm(header)
+        new_header, receipts, computations = vm.apply_all_transactions([tx], header)
+        computation = computations[0]
+        if computation.is_error:
+            # nothing was persisted as canonical: the pending header stays on the old head
+            raise ChainRevert(revert_reason(bytes(computation.output)))
+        block = vm.set_block_transactions_and_withdrawals(
+            vm.get_block(), new_header, [tx], receipts, withdrawals=()
+        )
+        mined = vm.mine_block(block).block
+        chain.persist_block(mined)
+        chain.header = chain.create_header_from_parent(mined.header, gas_limit=BLOCK_GAS_LIMIT)
+        self._commit()
+        receipt = receipts[0]
+        created = None
+        if to is None:
+            created = to_checksum_address(generate_contract_address(to_canonical_address(sender), nonce))
+        gas_used = int(receipt.gas_used)
+        logs = tuple(
+            Log(
+                address=to_checksum_address(entry.address),
+                topics=tuple(t.to_bytes(32, "big") for t in entry.topics),
+                data=bytes(entry.data),
+            )
+            for entry in receipt.logs
+        )
+        return Receipt(
+            tx_hash=bytes(tx.hash),
+            block_number=int(mined.header.block_number),
+            gas_used=gas_used,
+            logs=logs,
+            contract_address=created,
+        )

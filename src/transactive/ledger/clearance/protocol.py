@@ -1,0 +1,527 @@
+"""Proof of Clearance (seed 001, Fig. 4): validators recompute a committed slot and endorse its result root.
+
+Protocol for one slot ``s`` with validators ``v_0 .. v_{n-1}`` (the Registry's validator list order) and
+threshold ``k``:
+
+1. The **auctioneer** ``v_{s mod n}`` opens the slot and commits the order root of the batch it collected
+   (a :class:`~transactive.ledger.audit.proofs.SlotBatch` with ``mechanism`` and ``params``; no results yet).
+2. Every validator **recomputes** the clearing from the batch alone (:func:`recompute`): it re-verifies
+   every order signature and slot, converts the orders with
+   :func:`~transactive.ledger.messages.orders.messages_to_orders`, builds the params with the market-file
+   parser (:func:`transactive.marketfile.parse_params`), clears with the mechanism of
+   :func:`transactive.registry.full_registry`, turns the result into one integer entry per account
+   (:func:`~transactive.ledger.messages.commitments.result_entries`) and builds the result root. Everything is a
+   pure function of the batch, so honest validators obtain byte-identical roots.
+3. Each validator signs ``Endorsement(slot, orderRoot, resultRoot)`` for the root **it** computed.
+4. Roots are compared (:func:`collect`): the root with at least ``k`` distinct valid endorsements is the
+   slot's result; a validator whose signed root differs is reported as a *dissenter* (it signed a wrong
+   root, or a wrong order root). With fewer than ``k`` agreeing signatures there is no result.
+5. The **miner** is the first validator whose ``submit_result`` with the ``k`` signatures is accepted on
+   chain (:func:`submit`): later submissions revert because the slot is already CLEARED, so the chain
+   itself decides who wins the miner reward.
+6. A batch-mode slot is then **settled** (:func:`settle`) with every entry in one ``settle_batch``.
+
+Rewards (seed 001 eq. 2-3): ``MarketSlots.settle_batch`` pays ``floor(D x_A)`` to the auctioneer and
+``floor(D x_M)`` to the miner, ``D`` being the sum of the debits (what buyers pay), and requires
+``credits + rewards == D``. For a batch-mode slot the committed entries therefore already include the
+rewards: :func:`recompute` with the slot's :class:`~transactive.ledger.messages.commitments.RewardShares` lowers the
+sellers' credits to ``D - rewards`` pro rata
+(:func:`~transactive.ledger.messages.commitments.settle_entries`), deterministically, so every validator obtains
+the same root and the settlement balances to the micro-token.
+
+The contract accepts any ``k`` valid validator signatures for a root; a root endorsed by fewer than ``k``
+validators cannot be submitted. An honest majority of ``k`` is therefore what makes a result final; the
+audit (:mod:`transactive.ledger.audit.audit`) recomputes every archived slot afterwards.
+
+Choice (the seeds are silent): the batch must carry the mechanism name and its JSON params (the
+``market`` member of the batch file). Grid-aware mechanisms (``dpda_matched``, ``mcafee_matched``) are
+recomputed from the batch too: each trader signs one ``Attributes`` record per slot (feeder bus, distance
+preference, welfare parameters; :mod:`transactive.ledger.messages.attributes`), committed as leaves of the order
+tree, decoded into the mechanism's participant columns (:func:`clear_batch`); the bus must be the trader's
+Registry bus (:func:`check_members`, in :func:`preflight`). The batch names the DSO account (``dso``),
+whose entry carries the grid charges; the sellers' credits are rebalanced around it so every slot still
+balances to the micro-token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from transactive.crypto.eip712 import Domain
+from transactive.crypto.signing import Signer, WorkerPool
+from transactive.ledger.audit.proofs import SlotBatch, audit_batch
+from transactive.ledger.chain.base import Chain, ChainRevert, Contract, contract_at
+from transactive.ledger.chain.constants import CLEARED, FOR_SALE, MODE_BATCH, MODE_CLAIMS, ROLE_DSO, ZERO_ADDRESS
+from transactive.ledger.clearance.endorsement import endorse, valid_endorsements
+from transactive.ledger.messages.attributes import (
+    attribute_columns,
+    check_attributes,
+    registry_bus_mismatches,
+    start_recovering_attribute_signers,
+)
+from transactive.ledger.messages.commitments import (
+    ResultEntry,
+    RewardShares,
+    SettlementTree,
+    result_entries,
+    result_tree,
+    settle_entries,
+)
+from transactive.ledger.messages.orders import (
+    OrderError,
+    messages_to_orders,
+    start_recovering_order_signers,
+    verify_orders,
+)
+
+if TYPE_CHECKING:
+    from transactive.mechanisms._registry import Mechanism
+    from transactive.orders import Orders
+    from transactive.result import ClearingResult
+
+__all__ = [
+    "ClearanceError",
+    "Collected",
+    "Endorsed",
+    "Validator",
+    "auctioneer_index",
+    "check_members",
+    "claim_all",
+    "clear_batch",
+    "collect",
+    "dispute_if_wrong",
+    "domain_of",
+    "open_slot",
+    "preflight",
+    "recompute",
+    "resolve_dispute",
+    "run_slot",
+    "settle",
+    "slot_rewards",
+    "submit",
+]
+
+
+
+
+class ClearanceError(ValueError):
+    """A batch cannot be recomputed, or the validators did not reach the threshold."""
+
+
+def recompute(
+    batch: SlotBatch,
+    *,
+    verify: bool = True,
+    pool: WorkerPool | None = None,
+    rewards: RewardShares | None = None,
+    cleared: tuple[Orders, Orders, ClearingResult] | None = None,
+) -> tuple[ResultEntry, ...]:
+    """The result entries of ``batch`` recomputed from its orders, attributes, mechanism and params (pure,
+    deterministic).
+
+    ``verify`` re-checks every order (signature, slot, nonce reuse inside the batch) and every attributes
+    record (signature, slot, one per trader) first; the auctioneer must commit only valid ones, so any
+    rejected order or record is a :class:`ClearanceError`.
+
+    Attributes (grid-aware mechanisms, :mod:`transactive.ledger.messages.attributes`): every trader must have one
+    record when the batch has any, and every record must belong to a trader of the batch; their columns
+    (``bus``, ``distance_pref_m``, ``a``, ``b``, ``c``, ``omega``, ``alpha``) reach the mechanism through
+    :func:`~transactive.ledger.messages.orders.messages_to_orders`.
+
+    DSO (``batch.dso``): its entry carries the clearing's grid charges
+    (:func:`~transactive.ledger.messages.commitments.result_entries`); the sellers' credits are then rebalanced
+    around it (:func:`~transactive.ledger.messages.commitments.settle_entries` with ``keep=(dso,)``, zero shares
+    when ``rewards`` is None) so the entries balance to the micro-token. A clearing with grid charges and
+    no DSO is a :class:`ClearanceError`.
+
+    ``rewards``: the slot's reward shares (:func:`slot_rewards`); the entries then already carry the
+    auctioneer and miner rewards taken from the sellers' credits
+    (:func:`~transactive.ledger.messages.commitments.settle_entries`), so ``MarketSlots.settle_batch`` balances to
+    the micro-token (batch mode) or the claims add up exactly to the debits, the reward leaves included
+    (claims mode, ``rewards.auctioneer`` set). ``None``: the mechanism's entries as they are (off-chain
+    use; with a DSO still rebalanced around its charges).
+
+    ``cleared``: this validator's own :func:`clear_batch` of this very batch computed earlier (the
+    auctioneer clears the batch once before it commits it, :func:`clear_batch` with ``verify=False``); the
+    mechanism is then not run again, but with ``verify`` every signature is still checked here.
+    """
+    sellers, buyers, result = clear_batch(batch, verify=verify, pool=pool, cleared=cleared)
+    s = batch.slot
+    try:
+        entries = result_entries(result, sellers, buyers, dso=batch.dso)
+    except ValueError as exc:
+        raise ClearanceError(f"slot {s}: {exc}") from exc
+    if rewards is not None or batch.dso is not None:
+        try:
+            entries = settle_entries(entries, rewards or RewardShares(), keep=() if batch.dso is None else (batch.dso,))
+        except ValueError as exc:
+            raise ClearanceError(f"slot {s}: {exc}") from exc
+    return tuple(entries)
+
+
+def clear_batch(
+    batch: SlotBatch,
+    *,
+    verify: bool = True,
+    pool: WorkerPool | None = None,
+    cleared: tuple[Orders, Orders, ClearingResult] | None = None,
+) -> tuple[Orders, Orders, ClearingResult]:
+    """``(sellers, buyers, result)``: the batch's orders (ids = trader addresses, attribute columns from the
+    signed attributes) and the mechanism's clearing of them, before any conversion to integer entries
+    (the trades, grid charges and details of a grid-aware mechanism are in ``result.details``).
+    :class:`ClearanceError` for anything that does not verify or does not fit the mechanism.
+
+    With ``verify`` the worker processes of ``pool`` recover the signers while this process clears.
+    ``cleared``: the caller's own earlier clearing of this batch (returned as is once ``verify`` passed)."""
+    # deferred: the grid-aware registry imports the matching layer
+    from transactive.marketfile import MarketFileError, parse_params
+    from transactive.registry import full_registry
+
+    s = batch.slot
+    if batch.mechanism is None:
+        raise ClearanceError(f"slot {s}: the batch names no mechanism")
+    mechanism = full_registry().get(batch.mechanism)
+    if mechanism is None:
+        raise ClearanceError(f"slot {s}: unknown mechanism {batch.mechanism!r}")
+    if not verify:
+        return cleared if cleared is not None else _clear(batch, mechanism, parse_params, MarketFileError)
+    with ExitStack() as stack:  # one (lazily started) pool for the orders and the attributes
+        shared = pool if pool is not None else stack.enter_context(WorkerPool())
+        # the workers recover the signers while this process clears the batch; nothing is returned (nor
+        # endorsed) unless every signature verifies, and a signature problem is reported before any other
+        order_signers = start_recovering_order_signers(batch.orders, batch.domain, shared)
+        attribute_signers = start_recovering_attribute_signers(batch.attributes, batch.domain, shared)
+        failure: ClearanceError | None = None
+        try:
+            if cleared is None:
+                cleared = _clear(batch, mechanism, parse_params, MarketFileError)
+        except ClearanceError as exc:
+            failure = exc
+        checked = verify_orders(batch.orders, batch.domain, slot=s, signers=order_signers())
+        if checked.rejected:
+            k, err = checked.rejected[0]
+            raise ClearanceError(f"slot {s}: order {k}: {err}")
+        problems = check_attributes(batch.attributes, batch.domain, slot=s, signers=attribute_signers())
+        if problems:
+            k, err = problems[0]
+            raise ClearanceError(f"slot {s}: attributes {k}: {err}")
+    if failure is not None:
+        raise failure
+    assert cleared is not None
+    return cleared
+
+
+def _clear(
+    batch: SlotBatch, mechanism: Mechanism[Any], parse_params: Any, params_error: type[Exception]
+) -> tuple[Orders, Orders, ClearingResult]:
+    s = batch.slot
+    try:
+        params = parse_params(mechanism, dict(batch.params or {}))
+    except params_error as exc:
+        raise ClearanceError(f"slot {s}: {exc}") from exc
+    columns: dict[str, dict[str, Any]] | None = None
+    if batch.attributes:
+        traders = {o.message.trader for o in batch.orders}
+        stray = [a.message.trader for a in batch.attributes if a.message.trader not in traders]
+        if stray:
+            raise ClearanceError(f"slot {s}: attributes of {stray[0]}, who has no order in the batch")
+        columns = attribute_columns(batch.attributes)
+    try:
+        sellers, buyers = messages_to_orders((o.message for o in batch.orders), attributes=columns)
+    except OrderError as exc:
+        raise ClearanceError(f"slot {s}: {exc}") from exc
+    try:
+        result = mechanism.clear(sellers, buyers, params)
+    except ValueError as exc:  # OrdersError / ParamError / GridError: the batch does not fit the mechanism
+        raise ClearanceError(f"slot {s}: {mechanism.name}: {exc}") from exc
+    return sellers, buyers, result
+
+
+def slot_rewards(chain: Chain, slots: Contract, slot: int) -> RewardShares | None:
+    """The reward shares ``recompute`` must apply to an opened ``slot``: the shares the slot was opened
+    with; for a claims-mode slot also its auctioneer (the rewards are then leaves); ``None`` for a slot
+    that is not open."""
+    record = chain.call(slots, "slots", slot)
+    mode = int(record[1])
+    if mode == MODE_BATCH:
+        return RewardShares(int(record[7]), int(record[8]))
+    if mode == MODE_CLAIMS:
+        return RewardShares(int(record[7]), int(record[8]), auctioneer=str(record[2]))
+    return None
+
+
+def check_members(
+    chain: Chain, slots: Contract, batch: SlotBatch, *, bus_cache: MutableMapping[str, str] | None = None
+) -> list[str]:
+    """What the Registry contradicts in a grid-aware batch (empty when nothing): a signed bus that is not
+    the trader's member bus (the Registry is the authority on location), or a ``dso`` without the DSO
+    role. :func:`run_slot` refuses such a batch before opening the slot; a service should check this
+    before it commits. ``bus_cache``: see :func:`~transactive.ledger.messages.attributes.registry_bus_mismatches`."""
+    registry = contract_at("Registry", str(chain.call(slots, "registry")))
+    problems = registry_bus_mismatches(chain, registry, batch.attributes, cache=bus_cache)
+    if batch.dso is not None and not chain.call(registry, "has_role", batch.dso, ROLE_DSO):
+        problems.append(f"dso {batch.dso} does not have the DSO role in the Registry")
+    return problems
+
+
+def preflight(
+    chain: Chain,
+    slots: Contract,
+    batch: SlotBatch,
+    *,
+    pool: WorkerPool | None = None,
+    bus_cache: MutableMapping[str, str] | None = None,
+) -> None:
+    """What the auctioneer checks before it opens and commits a slot: every order and attributes record
+    verifies (:func:`~transactive.ledger.audit.proofs.audit_batch`) and the Registry agrees with the batch
+    (:func:`check_members`, with ``bus_cache``). :class:`ClearanceError` naming the first problem."""
+    problems = audit_batch(batch, pool=pool) or check_members(chain, slots, batch, bus_cache=bus_cache)
+    if problems:
+        raise ClearanceError(f"slot {batch.slot}: {problems[0]}")
+
+
+def auctioneer_index(slot: int, n_validators: int) -> int:
+    """Index of the slot's auctioneer in the validator list: ``slot mod n`` (as ``MarketSlots``)."""
+    if n_validators < 1:
+        raise ValueError("no validators")
+    return slot % n_validators
+
+
+@dataclass(frozen=True)
+class Endorsed:
+    """One validator's answer for a slot: the roots it computed, its entries and its signature."""
+
+    validator: str
+    slot: int
+    order_root: bytes
+    result_root: bytes
+    results: tuple[ResultEntry, ...]
+    signature: bytes
+
+
+class Validator:
+    """An in-process validator holding its signing key; ``pool``: the long-lived :class:`WorkerPool` its
+    signature checks use (else each recomputation of a large batch starts and stops a temporary one)."""
+
+    def __init__(self, private_key: bytes, pool: WorkerPool | None = None) -> None:
+        self._signer = Signer(private_key)
+        self.pool = pool
+
+    @property
+    def address(self) -> str:
+        return self._signer.address
+
+    def solve(self, batch: SlotBatch, rewards: RewardShares | None = None) -> tuple[ResultEntry, ...]:
+        """The result entries this validator obtains (honest: :func:`recompute`)."""
+        return recompute(batch, rewards=rewards, pool=self.pool)
+
+    def endorse(self, batch: SlotBatch, rewards: RewardShares | None = None) -> Endorsed:
+        """Recompute ``batch`` and sign ``Endorsement(slot, orderRoot, resultRoot)`` for the computed root."""
+        results = self.solve(batch, rewards)
+        root = result_tree(batch.slot, results).root
+        signature = endorse(self._signer, batch.domain, batch.slot, batch.order_root, root)
+        return Endorsed(self.address, batch.slot, batch.order_root, root, results, signature)
+
+
+@dataclass(frozen=True)
+class Collected:
+    """The outcome of comparing the validators' roots for one slot."""
+
+    slot: int
+    order_root: bytes
+    result_root: bytes | None
+    results: tuple[ResultEntry, ...]
+    signers: tuple[str, ...]
+    signatures: tuple[bytes, ...]
+    dissenters: tuple[str, ...]
+
+    @property
+    def accepted(self) -> bool:
+        return self.result_root is not None
+
+
+def collect(
+    batch: SlotBatch, answers: Sequence[Endorsed], *, validators: Sequence[str], k: int
+) -> Collected:
+    """Compare the validators' endorsements: the result root with at least ``k`` distinct valid signatures
+    over the batch's order root wins (at most one can when ``2k > n``; otherwise the one with most
+    signatures, ties broken by first answer); every other validator that answered is a dissenter.
+    A signature that does not verify for the root it claims counts for nothing and makes its validator a
+    dissenter too.
+    """
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    by_root: dict[bytes, list[Endorsed]] = {}
+    for a in answers:
+        valid = valid_endorsements(
+            batch.domain, batch.slot, batch.order_root, a.result_root, signatures=[a.signature],
+            validators=validators,
+        )
+        if a.order_root == batch.order_root and valid and valid[0][0].lower() == a.validator.lower():
+            group = by_root.setdefault(a.result_root, [])
+            if all(g.validator.lower() != a.validator.lower() for g in group):
+                group.append(a)
+    best: list[Endorsed] = max(by_root.values(), key=len, default=[])
+    answered = [a.validator for a in answers]
+    if len(best) < k:
+        return Collected(batch.slot, batch.order_root, None, (), (), (), tuple(answered))
+    agreeing = {g.validator.lower() for g in best}
+    dissenters = tuple(v for v in dict.fromkeys(answered) if v.lower() not in agreeing)
+    return Collected(
+        batch.slot, batch.order_root, best[0].result_root, best[0].results,
+        tuple(g.validator for g in best), tuple(g.signature for g in best), dissenters,
+    )
+
+
+def submit(chain: Chain, slots: Contract, collected: Collected, miners: Sequence[str], k: int) -> str:
+    """Submit the accepted result with ``k`` signatures, by each of ``miners`` in turn until one is accepted
+    (the first valid solution wins the miner reward); returns the miner. ``ClearanceError`` if none."""
+    if collected.result_root is None:
+        raise ClearanceError(f"slot {collected.slot}: fewer than {k} validators agree on a result root")
+    signatures = list(collected.signatures[:k])
+    reasons = []
+    for miner in miners:
+        try:
+            chain.transact(slots, "submit_result", collected.slot, collected.result_root, signatures, sender=miner)
+        except ChainRevert as exc:
+            reasons.append(exc.reason)
+            continue
+        return miner
+    raise ClearanceError(f"slot {collected.slot}: no submission accepted ({'; '.join(reasons)})")
+
+
+def run_slot(
+    chain: Chain,
+    slots: Contract,
+    batch: SlotBatch,
+    validators: Sequence[Validator],
+    *,
+    k: int,
+    mode: int = 1,
+    bus_cache: MutableMapping[str, str] | None = None,
+) -> tuple[SlotBatch, Collected, str]:
+    """One whole Proof-of-Clearance round on chain: the auctioneer ``validators[slot % n]`` opens the slot
+    and commits the order root; every validator endorses; the roots are compared; the validators submit
+    in list order starting after the auctioneer and the first accepted one is the miner. A slot the
+    auctioneer already opened (FOR_SALE, e.g. a claims-mode slot opened early so buyers could escrow) is
+    not opened again.
+
+    The batch is first checked (:func:`preflight`: signatures, and for a grid-aware batch the Registry's
+    buses -- through ``bus_cache`` when the caller keeps one -- and DSO role); a problem is a
+    :class:`ClearanceError` and nothing is sent.
+    ``validators`` must be in the Registry's order. Returns the batch with its results and endorsements
+    filled in, the comparison, and the miner.
+    """
+    preflight(chain, slots, batch, bus_cache=bus_cache)
+    n = len(validators)
+    auctioneer = validators[auctioneer_index(batch.slot, n)].address
+    open_slot(chain, slots, batch.slot, mode, auctioneer)
+    chain.transact(slots, "commit_orders", batch.slot, batch.order_root, len(batch.orders), sender=auctioneer)
+    rewards = slot_rewards(chain, slots, batch.slot)
+    answers = [v.endorse(batch, rewards) for v in validators]
+    collected = collect(batch, answers, validators=[v.address for v in validators], k=k)
+    start = auctioneer_index(batch.slot, n) + 1
+    miners = [validators[(start + j) % n].address for j in range(n)]
+    miners = [m for m in miners if m not in collected.dissenters] + [m for m in miners if m in collected.dissenters]
+    miner = submit(chain, slots, collected, miners, k)
+    final = replace(batch, results=collected.results, endorsements=collected.signatures)
+    return final, collected, miner
+
+
+def settle(chain: Chain, slots: Contract, batch: SlotBatch, *, sender: str | None = None) -> None:
+    """Settle a CLEARED batch-mode slot with ``MarketSlots.settle_batch``: every result entry as a row, in
+    leaf-hash order (buyers must have approved the contract for their debits)."""
+    tree = SettlementTree.build([e.values(batch.slot) for e in batch.results])
+    rows = [(a, e, m) for _, a, e, m in tree.rows]
+    chain.transact(slots, "settle_batch", batch.slot, rows, sender=sender)
+
+
+def open_slot(chain: Chain, slots: Contract, slot: int, mode: int, auctioneer: str) -> None:
+    """Open ``slot`` in ``mode`` as its auctioneer unless it is already FOR_SALE (opened in that mode;
+    ``ClearanceError`` if in another)."""
+    record = chain.call(slots, "slots", slot)
+    if int(record[0]) == FOR_SALE:
+        if int(record[1]) != mode:
+            raise ClearanceError(f"slot {slot}: already open in mode {int(record[1])}, not {mode}")
+        return
+    chain.transact(slots, "open_slot", slot, mode, sender=auctioneer)
+
+
+def claim_all(chain: Chain, slots: Contract, batch: SlotBatch, *, sender: str | None = None) -> int:
+    """Claim every not yet claimed leaf of a CLEARED claims-mode slot with its Merkle proof, debits first
+    (credits are paid from the pool the debits fill); returns the number of claims sent. Anyone may send
+    them: tokens go to each leaf's account (the miner's reward leaf to the slot's miner)."""
+    tree = SettlementTree.build([e.values(batch.slot) for e in batch.results])
+    rows = sorted(tree.rows, key=lambda r: r[3] >= 0)  # debits, then zeros and credits
+    sent = 0
+    for row in rows:
+        if chain.call(slots, "claimed", batch.slot, row[1]):
+            continue
+        chain.transact(slots, "claim", *row, tree.proof(row), sender=sender)
+        sent += 1
+    return sent
+
+
+def dispute_if_wrong(chain: Chain, slots: Contract, batch: SlotBatch, validator: str) -> bool:
+    """An honest validator's watch over a CLEARED slot during its dispute window: recompute ``batch`` (the
+    committed one: its order root must be the chain's) with the slot's reward shares and, if the root on
+    chain differs from the recomputed one, send ``dispute(slot)`` as ``validator``. Returns whether it
+    disputed; ``ClearanceError`` if the batch is not the committed one or the slot is not CLEARED;
+    ``ChainRevert`` if the window is closed."""
+    record = chain.call(slots, "slots", batch.slot)
+    if bytes(record[4]) != batch.order_root:
+        raise ClearanceError(f"slot {batch.slot}: the batch is not the committed one (order root differs)")
+    if int(record[0]) != CLEARED:
+        raise ClearanceError(f"slot {batch.slot}: not CLEARED (state {int(record[0])})")
+    root = result_tree(batch.slot, recompute(batch, rewards=slot_rewards(chain, slots, batch.slot))).root
+    if root == bytes(record[6]):
+        return False
+    chain.transact(slots, "dispute", batch.slot, sender=validator)
+    return True
+
+
+def resolve_dispute(
+    chain: Chain,
+    slots: Contract,
+    batch: SlotBatch,
+    validators: Sequence[Validator],
+    *,
+    k: int,
+    admin: str,
+    miner: str | None = None,
+) -> Collected:
+    """The consortium admin's resolution of a DISPUTED slot with a re-endorsed root: every validator
+    recomputes and signs again, the root with ``k`` agreeing signatures is accepted on chain
+    (``resolve_dispute``); the returned comparison names the dissenters (e.g. the colluders). To reject
+    the result instead, the admin calls ``cancel_slot`` (escrow becomes withdrawable).
+
+    When the accepted root corrects the one on chain, the slot's miner (who earns the miner reward)
+    becomes ``miner`` -- by default the first agreeing validator, in ``validators`` order, other than the
+    validator that submitted the wrong root; its signature is among the ``k`` sent. Confirming the same
+    root keeps the slot's miner."""
+    rewards = slot_rewards(chain, slots, batch.slot)
+    answers = [v.endorse(batch, rewards) for v in validators]
+    collected = collect(batch, answers, validators=[v.address for v in validators], k=k)
+    if collected.result_root is None:
+        raise ClearanceError(f"slot {batch.slot}: fewer than {k} validators agree on a result root")
+    record = chain.call(slots, "slots", batch.slot)
+    previous = str(record[3]).lower()
+    pairs = list(zip(collected.signers, collected.signatures, strict=True))
+    named = ZERO_ADDRESS
+    if collected.result_root != bytes(record[6]):
+        named = miner or next((v for v, _ in pairs if v.lower() != previous), "")
+        if not named:
+            raise ClearanceError(f"slot {batch.slot}: no endorser of the correct root other than the old miner")
+        pairs.sort(key=lambda p: p[0].lower() != named.lower())  # the named miner's signature is sent
+    chain.transact(slots, "resolve_dispute", batch.slot, collected.result_root, [sig for _, sig in pairs[:k]],
+                   named, sender=admin)
+    return collected
+
+
+def domain_of(chain: Chain, slots: Contract) -> Domain:
+    """The EIP-712 domain of a deployed ``MarketSlots`` contract."""
+    return Domain(chain_id=chain.chain_id, verifying_contract=slots.address)
+

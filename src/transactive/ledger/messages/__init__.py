@@ -1,0 +1,2 @@
+"""Signed messages and their commitments: orders, attributes, nonces, order / result / settlement trees,
+the slot batch."""

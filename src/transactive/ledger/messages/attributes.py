@@ -1,0 +1,345 @@
+"""Signed per-participant attributes: what grid-aware mechanisms need beyond the orders (seed 004 ch. 4).
+
+``dpda_matched`` / ``mcafee_matched`` read, per participant, its feeder ``bus``, its ``distance_pref_m`` and
+its welfare parameters (sellers ``a``, ``b``, ``c``; buyers ``omega``, ``alpha``; ``docs/grid.md``). A signed
+``Order`` carries none of them, so each trader of a grid-aware slot also signs **one** ``Attributes``
+message for the slot, as EIP-712 typed data under the same domain as its orders:
+
+``Attributes(address trader,uint256 slot,string bus,uint256 distancePrefMm,uint256 costANano,``
+``uint256 costBNano,uint256 costCNano,uint256 omegaNano,uint256 alphaNano)``
+
+* ``bus``: the pandapower bus name (UTF-8, at most 32 bytes: the Registry stores it as ``bytes32``);
+* ``distancePrefMm``: the distance preference in millimetres (``distance_pref_m`` x 1000, rounded);
+* the welfare parameters in units of 1e-9 of theirs (``a`` tokens/kWh², ``b`` tokens/kWh, ``c`` tokens,
+  ``omega`` tokens/kWh, ``alpha`` tokens/kWh²), rounded to nearest, ties to even; all >= 0. A decimal
+  with at most 9 fractional digits round-trips exactly (``n / 1e9`` is the double nearest to it). A pure
+  seller signs ``omega = alpha = 0``, a pure buyer ``a = b = c = 0``; the mechanism reads only its side's.
+
+The record's struct hash is a leaf of the slot's **order tree**, next to the order leaves (the
+``Attributes`` type hash differs from ``Order``'s, so a leaf is one or the other), so the committed order
+root covers the attributes and an inclusion proof (``kind: "attributes"``) shows a participant what it was
+cleared with. One record per trader per slot: the ``slot`` field stops replay into another slot, and a
+second record of a trader in a batch is rejected (``duplicate``). A trader who changes any field after
+signing no longer recovers to itself (``signature``).
+
+Location is authoritative in the on-chain Registry (``Registry.bus(member)``): the signed bus must equal
+it (:func:`registry_bus_mismatches`, checked by :func:`transactive.ledger.clearance.protocol.run_slot` before the
+slot is opened). The recomputation itself stays a pure function of the batch.
+
+Example:
+    >>> from transactive.crypto.signing import Signer
+    >>> signer = Signer(bytes(31) + b"\\x03")
+    >>> domain = Domain(chain_id=1337, verifying_contract="0x" + "42" * 20)
+    >>> record = ParticipantAttributes.from_values(signer.address, slot=4, bus="34", distance_pref_m=100,
+    ...                                            a=0.01, b=1.0, c=0.5)
+    >>> record.distance_pref_mm, record.cost_a_nano, record.columns()["a"]
+    (100000, 10000000, 0.01)
+    >>> check_attributes([sign_attributes(signer, record, domain)], domain, slot=4)
+    []
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from transactive.crypto.eip712 import DOMAIN_FIELDS, Domain, digest_of, encode_type
+from transactive.crypto.encoding import (
+    EncodingError,
+    address_word,
+    hex0x,
+    keccak256,
+    parse_address,
+    to_checksum_address,
+    uint256_word,
+)
+from transactive.crypto.signing import SignatureError, Signer, WorkerPool, recover_address_bytes, run_chunks
+from transactive.ledger.chain.base import Chain, Contract
+from transactive.ledger.messages.orders import OrderError, signature_of
+from transactive.orders import Orders
+
+__all__ = [
+    "ATTRIBUTES_FIELDS",
+    "ATTRIBUTES_TYPEHASH",
+    "NANO",
+    "ParticipantAttributes",
+    "SignedAttributes",
+    "attribute_columns",
+    "attributes_from_orders",
+    "check_attributes",
+    "registry_bus_mismatches",
+    "sign_attributes",
+    "start_recovering_attribute_signers",
+]
+
+NANO = 1_000_000_000
+"""Scale of the welfare parameters in the message (units of 1e-9)."""
+MM_PER_M = 1000
+MAX_BUS_BYTES = 32
+
+ATTRIBUTES_FIELDS: tuple[tuple[str, str], ...] = (
+    ("trader", "address"),
+    ("slot", "uint256"),
+    ("bus", "string"),
+    ("distancePrefMm", "uint256"),
+    ("costANano", "uint256"),
+    ("costBNano", "uint256"),
+    ("costCNano", "uint256"),
+    ("omegaNano", "uint256"),
+    ("alphaNano", "uint256"),
+)
+ATTRIBUTES_TYPES = {"EIP712Domain": DOMAIN_FIELDS, "Attributes": ATTRIBUTES_FIELDS}
+ATTRIBUTES_TYPE_STRING = encode_type("Attributes", ATTRIBUTES_TYPES)
+ATTRIBUTES_TYPEHASH = keccak256(ATTRIBUTES_TYPE_STRING.encode())
+
+# (python attribute, JSON/EIP-712 name, mechanism column, scale)
+_SCALED = (
+    ("distance_pref_mm", "distancePrefMm", "distance_pref_m", MM_PER_M),
+    ("cost_a_nano", "costANano", "a", NANO),
+    ("cost_b_nano", "costBNano", "b", NANO),
+    ("cost_c_nano", "costCNano", "c", NANO),
+    ("omega_nano", "omegaNano", "omega", NANO),
+    ("alpha_nano", "alphaNano", "alpha", NANO),
+)
+
+
+def _scaled(name: str, value: float, scale: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise OrderError("field", f"{name} must be a number, got {type(value).__name__}")
+    if not value >= 0 or value == float("inf"):
+        raise OrderError("field", f"{name} must be finite and >= 0 to be signed, got {value!r}")
+    return round(value * scale)
+
+
+@dataclass(frozen=True)
+class ParticipantAttributes:
+    """The EIP-712 ``Attributes`` message of one trader for one slot (integer fields, see the module doc)."""
+
+    trader: str
+    slot: int
+    bus: str
+    distance_pref_mm: int
+    cost_a_nano: int = 0
+    cost_b_nano: int = 0
+    cost_c_nano: int = 0
+    omega_nano: int = 0
+    alpha_nano: int = 0
+    trader_bytes: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            raw = parse_address(self.trader)
+        except EncodingError as exc:
+            raise OrderError("field", f"trader: {exc}") from exc
+        object.__setattr__(self, "trader_bytes", raw)
+        object.__setattr__(self, "trader", to_checksum_address(raw))
+        if not isinstance(self.bus, str) or not self.bus or len(self.bus.encode("utf-8")) > MAX_BUS_BYTES:
+            raise OrderError("field", f"bus must be a non-empty name of at most 32 UTF-8 bytes, got {self.bus!r}")
+        for name in ("slot", *(s[0] for s in _SCALED)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value >> 256:
+                raise OrderError("field", f"{name} must be an integer in uint256, got {value!r}")
+
+    @classmethod
+    def from_values(
+        cls,
+        trader: str,
+        *,
+        slot: int,
+        bus: str,
+        distance_pref_m: float,
+        a: float = 0.0,
+        b: float = 0.0,
+        c: float = 0.0,
+        omega: float = 0.0,
+        alpha: float = 0.0,
+    ) -> ParticipantAttributes:
+        """Build from the market-file values (metres, tokens), rounded to mm and 1e-9 units."""
+        values = {"distance_pref_m": distance_pref_m, "a": a, "b": b, "c": c, "omega": omega, "alpha": alpha}
+        ints = {attr: _scaled(column, values[column], scale) for attr, _, column, scale in _SCALED}
+        return cls(trader, slot, bus, **ints)
+
+    def columns(self) -> dict[str, str | float]:
+        """The mechanism's participant columns: ``bus`` and the exact float value of every scaled field."""
+        out: dict[str, str | float] = {"bus": self.bus}
+        for attr, _, column, scale in _SCALED:
+            out[column] = getattr(self, attr) / scale
+        return out
+
+    def struct_hash(self) -> bytes:
+        """EIP-712 ``hashStruct(Attributes)`` (also the value of its leaf in the order tree)."""
+        return keccak256(
+            ATTRIBUTES_TYPEHASH
+            + address_word(self.trader_bytes)
+            + uint256_word(self.slot, what="slot")
+            + keccak256(self.bus.encode("utf-8"))
+            + b"".join(uint256_word(getattr(self, attr), what=name) for attr, name, _, _ in _SCALED)
+        )
+
+    def digest(self, domain: Domain) -> bytes:
+        """The 32-byte digest the trader signs under ``domain``."""
+        return digest_of(domain.separator, self.struct_hash())
+
+    def as_eip712(self) -> dict[str, Any]:
+        """The EIP-712 message (camelCase names, integers)."""
+        return {"trader": self.trader, "slot": self.slot, "bus": self.bus} | {
+            name: getattr(self, attr) for attr, name, _, _ in _SCALED
+        }
+
+    def typed_data(self, domain: Domain) -> dict[str, Any]:
+        """The full EIP-712 document a wallet signs with ``eth_signTypedData_v4``."""
+        return {
+            "types": {name: [{"name": f, "type": t} for f, t in fields] for name, fields in ATTRIBUTES_TYPES.items()},
+            "primaryType": "Attributes",
+            "domain": domain.as_dict(),
+            "message": self.as_eip712(),
+        }
+
+    @classmethod
+    def from_eip712(cls, data: Mapping[str, Any]) -> ParticipantAttributes:
+        """Inverse of :meth:`as_eip712` (a missing field is an :class:`OrderError` naming it)."""
+        try:
+            ints = {attr: data[name] for attr, name, _, _ in _SCALED}
+            return cls(str(data["trader"]), data["slot"], data["bus"], **ints)
+        except KeyError as exc:
+            raise OrderError("field", f"missing attributes field {exc.args[0]!r}") from exc
+
+
+@dataclass(frozen=True)
+class SignedAttributes:
+    """An ``Attributes`` message with its 65-byte ``r ‖ s ‖ v`` signature by the trader."""
+
+    message: ParticipantAttributes
+    signature: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.message.as_eip712(), "signature": hex0x(self.signature)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SignedAttributes:
+        """Inverse of :meth:`to_json`."""
+        signature = signature_of(data, "attributes")
+        return cls(ParticipantAttributes.from_eip712(data), signature)
+
+
+def sign_attributes(signer: Signer, message: ParticipantAttributes, domain: Domain) -> SignedAttributes:
+    """Sign ``message`` under ``domain``; the signer must be the message's trader."""
+    if signer.address_bytes != message.trader_bytes:
+        raise OrderError("signer", f"signer {signer.address} is not the trader {message.trader}")
+    return SignedAttributes(message, signer.sign_digest(message.digest(domain)))
+
+
+def _recover_rows(rows: Sequence[tuple[bytes, bytes, bytes]]) -> list[bytes | None]:
+    """Worker: recover the signer of each ``(separator, structHash, signature)`` (None where invalid)."""
+    out: list[bytes | None] = []
+    for separator, struct_hash, signature in rows:
+        try:
+            out.append(recover_address_bytes(digest_of(separator, struct_hash), signature))
+        except SignatureError:
+            out.append(None)
+    return out
+
+
+def _rows(records: Sequence[SignedAttributes], domain: Domain) -> list[tuple[bytes, bytes, bytes]]:
+    return [(domain.separator, r.message.struct_hash(), r.signature) for r in records]
+
+
+def start_recovering_attribute_signers(
+    records: Sequence[SignedAttributes], domain: Domain, pool: WorkerPool
+) -> Callable[[], list[bytes | None]]:
+    """Recover the records' signers on ``pool``: returns a function that waits for them (pass them to
+    :func:`check_attributes` as ``signers``)."""
+    return pool.submit_chunks(_recover_rows, _rows(records, domain))
+
+
+def check_attributes(
+    records: Sequence[SignedAttributes],
+    domain: Domain,
+    *,
+    slot: int | None = None,
+    pool: WorkerPool | None = None,
+    signers: Sequence[bytes | None] | None = None,
+) -> list[tuple[int, OrderError]]:
+    """Problems with a batch's attribute records, as ``(index, OrderError)`` (empty when sound): reason
+    ``slot`` (another slot), ``signature`` (does not recover to the trader under ``domain``: a field changed
+    after signing, another key, another chain or contract), ``duplicate`` (a second record of a trader).
+    ``signers``: what the signatures recover to, when already recovered
+    (:func:`start_recovering_attribute_signers`)."""
+    if signers is None:
+        signers = run_chunks(_recover_rows, _rows(records, domain), pool=pool)
+    problems: list[tuple[int, OrderError]] = []
+    seen: set[bytes] = set()
+    for k, (record, signer) in enumerate(zip(records, signers, strict=True)):
+        m = record.message
+        if slot is not None and m.slot != slot:
+            problems.append((k, OrderError("slot", f"attributes for slot {m.slot}, expected slot {slot}")))
+        elif signer != m.trader_bytes:
+            problems.append((k, OrderError("signature", f"attributes {k} of {m.trader}: not signed by the trader "
+                                                        "under this domain (or changed after signing)")))
+        elif m.trader_bytes in seen:
+            problems.append((k, OrderError("duplicate", f"a second attributes record of {m.trader}")))
+        else:
+            seen.add(m.trader_bytes)
+    return problems
+
+
+def attribute_columns(records: Iterable[SignedAttributes | ParticipantAttributes]) -> dict[str, dict[str, Any]]:
+    """``{column: {trader address: value}}`` for :func:`~transactive.ledger.messages.orders.messages_to_orders`
+    (columns ``bus``, ``distance_pref_m``, ``a``, ``b``, ``c``, ``omega``, ``alpha``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for record in records:
+        m = record.message if isinstance(record, SignedAttributes) else record
+        for column, value in m.columns().items():
+            out.setdefault(column, {})[m.trader] = value
+    return out
+
+
+def attributes_from_orders(
+    sellers: Orders, buyers: Orders, *, slot: int, traders: Mapping[str, str]
+) -> list[ParticipantAttributes]:
+    """One record per participant of a grid-aware market (sellers first, then buyers, as in the market
+    file): ``traders`` maps participant ids to addresses; the attribute columns are read from the
+    ``Orders`` (as :func:`transactive.marketfile.parse_market` builds them). A participant on both sides
+    gets one record with both sides' parameters."""
+    merged: dict[str, dict[str, Any]] = {}
+    for orders, names in ((sellers, ("a", "b", "c")), (buyers, ("omega", "alpha"))):
+        for k, pid in enumerate(orders.ids):
+            if pid not in traders:
+                raise OrderError("field", f"no address for participant {pid!r}")
+            values = merged.setdefault(pid, {})
+            for column in ("bus", "distance_pref_m", *names):
+                if column not in orders.attributes:
+                    raise OrderError("field", f"participant {pid!r} has no {column}")
+                raw = orders.attributes[column][k]
+                values[column] = str(raw) if column == "bus" else float(raw)
+    return [
+        ParticipantAttributes.from_values(traders[pid], slot=slot, **values)
+        for pid, values in merged.items()
+    ]
+
+
+def registry_bus_mismatches(
+    chain: Chain,
+    registry: Contract,
+    records: Iterable[SignedAttributes | ParticipantAttributes],
+    *,
+    cache: MutableMapping[str, str] | None = None,
+) -> list[str]:
+    """Records whose signed bus differs from the trader's bus in the Registry (the authority on location),
+    as messages naming the trader and both buses (empty when all agree).
+
+    ``cache``: the caller's memo of Registry buses by trader (read from the chain on a miss, then kept), for
+    a caller that knows the Registry's buses do not change meanwhile (e.g. the simulated day, whose members
+    register before the first slot): one ``bus`` call per trader instead of one per trader and slot."""
+    problems = []
+    for record in records:
+        m = record.message if isinstance(record, SignedAttributes) else record
+        on_chain = None if cache is None else cache.get(m.trader)
+        if on_chain is None:
+            on_chain = bytes(chain.call(registry, "bus", m.trader)).rstrip(b"\x00").decode("utf-8", "replace")
+            if cache is not None:
+                cache[m.trader] = on_chain
+        if on_chain != m.bus:
+            problems.append(f"attributes of {m.trader}: bus {m.bus!r} but the Registry says {on_chain!r}")
+    return problems

@@ -1,0 +1,300 @@
+"""Per-slot commitments: the order tree and the result tree (Merkle roots the slot contract stores).
+
+* **Order leaf**: values ``(bytes32 orderStructHash)``, i.e. ``keccak256(keccak256(hashStruct(Order)))``
+  (``abi.encode`` of one ``bytes32`` is the word itself). The struct hash, not the domain digest, is the
+  leaf value: the tree lives in one contract for one slot, and a contract checking a proof recomputes the
+  struct hash from the order fields with no domain separator needed.
+* **Result leaf**: ``abi.encode(uint256 slot, address account, int256 energyWh, int256 amountMicro)``;
+  ``amountMicro > 0`` is a credit to the account, ``< 0`` a debit; ``energyWh > 0`` delivered / sold,
+  ``< 0`` bought. Every account of the slot gets exactly **one** leaf (zeros when it did not trade; an
+  account on both sides gets its net figures), in order of first appearance, sellers before buyers: the
+  slot contract pays claims one leaf per account and rejects repeated rows.
+* Both trees sort their leaves by hash (OpenZeppelin's default), so a root depends only on the set of
+  orders / entries; the empty tree's root is ``bytes32(0)``. The batch's list order (the auctioneer's
+  arrival order, which breaks price ties in clearing) is carried by the published batch file, which the
+  validators recompute from.
+
+Rounding (:func:`result_entries`, the one definition of :mod:`transactive.settlement.auction_entries`
+shared with the statements' auction stage): per side, Wh and micro-tokens are apportioned so they add up
+to the side's rounded total (:func:`~transactive.units.apportion`), the longer side cut to the shorter
+side's total where a mechanism leaves them unequal, so energy balances to the Wh; any remaining money
+imbalance is the mechanism's (surplus / deficit), for :func:`settle_entries` to route.
+
+Example:
+    >>> entry = ResultEntry("0x" + "11" * 20, energy_wh=-1500, amount_micro=-303450)
+    >>> len(result_leaf(7, entry))
+    32
+    >>> order_tree([]).root == bytes(32)
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from transactive.crypto.encoding import (
+    EncodingError,
+    address_word,
+    int256_word,
+    parse_address,
+    to_checksum_address,
+    uint256_word,
+)
+from transactive.crypto.merkle import MerkleTree, leaf_hash_of_encoded, process_proof
+from transactive.ledger.messages.orders import OrderMessage
+
+if TYPE_CHECKING:
+    from transactive.ledger.messages.attributes import ParticipantAttributes
+from transactive.orders import Orders
+from transactive.result import ClearingResult
+from transactive.settlement.auction_entries import (  # grid_charge_micro: re-exported (the DSO's income)
+    PPM,
+    auction_entries,
+    grid_charge_micro,  # noqa: F401
+    rebalance_credits,
+    rewards_micro,
+)
+
+ORDER_LEAF_TYPES: tuple[str, ...] = ("bytes32",)
+RESULT_LEAF_TYPES: tuple[str, ...] = ("uint256", "address", "int256", "int256")
+
+
+@dataclass(frozen=True)
+class ResultEntry:
+    """One account's outcome in a slot (signed integers, see the module docstring for the signs)."""
+
+    account: str
+    energy_wh: int
+    amount_micro: int
+    account_bytes: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        raw = parse_address(self.account)
+        object.__setattr__(self, "account_bytes", raw)
+        object.__setattr__(self, "account", to_checksum_address(raw))
+        int256_word(self.energy_wh, what="energyWh")
+        int256_word(self.amount_micro, what="amountMicro")
+
+    def values(self, slot: int) -> tuple[int, str, int, int]:
+        """The leaf values ``(slot, account, energyWh, amountMicro)``."""
+        return (slot, self.account, self.energy_wh, self.amount_micro)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"account": self.account, "energyWh": self.energy_wh, "amountMicro": self.amount_micro}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ResultEntry:
+        try:
+            return cls(str(data["account"]), data["energyWh"], data["amountMicro"])
+        except KeyError as exc:
+            raise EncodingError(f"result entry: missing field {exc.args[0]!r}") from exc
+
+
+def order_leaf(message: OrderMessage) -> bytes:
+    """Leaf hash of an order: ``keccak256(keccak256(abi.encode(bytes32 structHash)))``."""
+    return leaf_hash_of_encoded(message.struct_hash())
+
+
+def result_leaf(slot: int, entry: ResultEntry) -> bytes:
+    """Leaf hash of ``abi.encode(uint256 slot, address account, int256 energyWh, int256 amountMicro)``."""
+    return leaf_hash_of_encoded(
+        uint256_word(slot, what="slot")
+        + address_word(entry.account_bytes)
+        + int256_word(entry.energy_wh, what="energyWh")
+        + int256_word(entry.amount_micro, what="amountMicro")
+    )
+
+
+Row = tuple[int, str, int, int]
+"""A settlement row ``(slot, account, energyWh, amountMicro)``: the values of one result leaf."""
+
+
+def settlement_leaf(row: Row) -> bytes:
+    """Leaf hash of a settlement row (the same leaf as :func:`result_leaf`)."""
+    slot, account, energy_wh, amount_micro = row
+    return result_leaf(slot, ResultEntry(account, energy_wh, amount_micro))
+
+
+@dataclass(frozen=True)
+class SettlementTree:
+    """The result tree over settlement rows, as ``MarketSlots.settle_batch`` rebuilds it (OpenZeppelin
+    StandardMerkleTree layout, :class:`~transactive.crypto.merkle.MerkleTree`); ``rows`` are in leaf-hash
+    order (the order ``settle_batch`` requires), accounts in EIP-55 form.
+
+    Example:
+        >>> rows = [(1, "0x" + "11" * 20, 5, -7), (1, "0x" + "22" * 20, -5, 7)]
+        >>> tree = SettlementTree.build(rows)
+        >>> all(tree.verify(r, tree.proof(r)) for r in rows)
+        True
+    """
+
+    rows: tuple[Row, ...]
+    tree: MerkleTree = field(repr=False, compare=False)
+
+    @classmethod
+    def build(cls, rows: Sequence[Row]) -> SettlementTree:
+        """``ValueError`` for no rows or a repeated row."""
+        if not rows:
+            raise ValueError("a settlement tree needs at least one row")
+        leaves = [settlement_leaf(r) for r in rows]
+        if len(set(leaves)) != len(leaves):
+            raise ValueError("duplicate settlement row")
+        order = sorted(range(len(rows)), key=leaves.__getitem__)
+        canonical = tuple((s, to_checksum_address(parse_address(a)), e, m) for s, a, e, m in (rows[k] for k in order))
+        return cls(rows=canonical, tree=MerkleTree([leaves[k] for k in order]))
+
+    @property
+    def root(self) -> bytes:
+        return self.tree.root
+
+    @property
+    def nodes(self) -> tuple[bytes, ...]:
+        return self.tree.nodes
+
+    def proof(self, row: Row) -> list[bytes]:
+        """Sibling hashes from the row's leaf up to the root (``KeyError`` if the row is not in the tree)."""
+        h = settlement_leaf(row)
+        for k in range(len(self.tree)):
+            if self.tree.leaf(k) == h:
+                return self.tree.proof(k)
+        raise KeyError("row not in the tree")
+
+    def verify(self, row: Row, proof: Sequence[bytes]) -> bool:
+        return process_proof(settlement_leaf(row), proof) == self.root
+
+
+def attributes_leaf(message: ParticipantAttributes) -> bytes:
+    """Leaf hash of a participant's signed attributes: ``keccak256(keccak256(hashStruct(Attributes)))``
+    (a leaf of the order tree; the type hash tells it from an order leaf)."""
+    return leaf_hash_of_encoded(message.struct_hash())
+
+
+def order_tree(
+    messages: Sequence[OrderMessage], attributes: Sequence[ParticipantAttributes] = ()
+) -> MerkleTree:
+    """The slot's order tree: one leaf per order, then one per attributes record (positions = batch order;
+    leaves sorted by hash in the tree). Without attributes the root is that of the orders alone."""
+    return MerkleTree([order_leaf(m) for m in messages] + [attributes_leaf(a) for a in attributes])
+
+
+def check_one_entry_per_account(entries: Sequence[ResultEntry]) -> None:
+    """Raise ``ValueError`` if an account has more than one entry."""
+    seen: set[bytes] = set()
+    for e in entries:
+        if e.account_bytes in seen:
+            raise ValueError(f"account {e.account} has more than one result entry")
+        seen.add(e.account_bytes)
+
+
+def result_tree(slot: int, entries: Sequence[ResultEntry]) -> MerkleTree:
+    """The slot's result tree (positions = entry order; leaves sorted by hash in the tree); one entry per
+    account (``ValueError`` otherwise)."""
+    check_one_entry_per_account(entries)
+    return MerkleTree([result_leaf(slot, e) for e in entries])
+
+
+def result_entries(
+    result: ClearingResult, sellers: Orders, buyers: Orders, *, dso: str | None = None
+) -> list[ResultEntry]:
+    """One integer entry per account of a clearing whose participant ids are addresses (as from
+    :func:`~transactive.ledger.messages.orders.messages_to_orders`): a seller gets ``(+Wh, +micro)``, a buyer
+    ``(-Wh, -micro)``, an account on both sides the sum; order of first appearance, sellers first.
+
+    The integers are :func:`transactive.settlement.auction_entries.auction_entries`, the one definition the
+    statements' auction stage (:func:`transactive.settlement.stages.settle_slot`) uses too: per side,
+    Wh and micro-tokens are apportioned (:func:`~transactive.units.apportion`) so that they add up to the
+    side's rounded total, and where the sides still differ (DPDA's clipping, SEED-NOTES §4 (c)) the longer
+    side is cut to the shorter one's total (its payments scaled by the share settled), so energy sold
+    equals energy bought to the Wh.
+
+    ``dso``: the DSO account; it gets one more entry ``(0 Wh, +grid_charge_micro(result))`` (last, or added
+    to its own entry if it also traded). Without a DSO a clearing with grid charges is a ``ValueError``
+    (the charges would otherwise be left to the sellers). The money then balances only up to the
+    per-figure roundings; :func:`settle_entries` with ``keep=(dso,)`` makes it exact."""
+    if len(result.sellers.energy_kwh) != sellers.n or len(result.buyers.energy_kwh) != buyers.n:
+        raise ValueError("the result does not match the orders' participants")
+    canon = [to_checksum_address(parse_address(pid)) for pid in (*sellers.ids, *buyers.ids)]
+    dso_account = None if dso is None else to_checksum_address(parse_address(dso))
+    rows = auction_entries(result, canon[: sellers.n], canon[sellers.n :], dso=dso_account)
+    return [ResultEntry(account, energy_wh, amount_micro) for account, energy_wh, amount_micro in rows]
+
+
+MINER_LEAF = "0x0000000000000000000000000000000000000000"
+"""Claims mode: the account of the miner's reward leaf (``MarketSlots.MINER_LEAF``, the zero address);
+``claim`` pays it to the slot's miner, who is unknown when the root is endorsed."""
+
+
+@dataclass(frozen=True)
+class RewardShares:
+    """A slot's reward shares in parts per million of its debits ``D`` (``MarketSlots`` fixes them when the
+    slot is opened): ``auctioneer_ppm`` is X^A (seed 001 eq. 2), ``miner_ppm`` X^M (eq. 3).
+
+    ``auctioneer``: set for a **claims-mode** slot (the slot's auctioneer): the rewards are then leaves of
+    the result (:func:`settle_entries`); ``None`` for a batch-mode slot, where ``settle_batch`` pays them."""
+
+    auctioneer_ppm: int = 0
+    miner_ppm: int = 0
+    auctioneer: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.auctioneer_ppm < 0 or self.miner_ppm < 0 or self.auctioneer_ppm + self.miner_ppm > PPM:
+            raise ValueError("reward shares must be >= 0 and add up to at most 1,000,000 ppm")
+        if self.auctioneer is not None:
+            object.__setattr__(self, "auctioneer", to_checksum_address(parse_address(self.auctioneer)))
+
+    def rewards_micro(self, debits_micro: int) -> tuple[int, int]:
+        """``(floor(D x_A), floor(D x_M))`` exactly as ``MarketSlots.settle_batch`` computes them."""
+        return rewards_micro(debits_micro, self.auctioneer_ppm, self.miner_ppm)
+
+
+def settle_entries(
+    entries: Sequence[ResultEntry], shares: RewardShares, *, keep: Collection[str] = ()
+) -> list[ResultEntry]:
+    """The entries of a slot, rebalanced so ``MarketSlots.settle_batch`` accepts them:
+    ``credits + floor(D x_A) + floor(D x_M) == D`` with ``D`` = the sum of the debits (what buyers pay).
+
+    Claims mode (``shares.auctioneer`` set): the same rebalancing, then the rewards become leaves so the
+    claims balance exactly like a batch settlement (the sum of all amounts is 0): ``floor(D x_A)`` is
+    added to the auctioneer's entry (a new ``(auctioneer, 0, rA)`` entry if it did not trade) and
+    ``(MINER_LEAF, 0, floor(D x_M))`` is appended (``MarketSlots.claim`` pays it to the slot's miner).
+
+    Debits and energy are unchanged, and so are the entries of the accounts in ``keep`` (the DSO's grid
+    charges: a fixed fee, not shared with the rewards or a surplus). The other credits are set to
+    ``D - rA - rM - (kept credits)`` in total, apportioned over the accounts with a positive amount in
+    proportion to their amounts (:func:`~transactive.units.apportion`, largest remainder, ties to the
+    earlier entry): the rewards come out of the sellers' proceeds pro rata, and a mechanism's surplus (or
+    deficit, or the rounding residue of the grid charges) is shared among them the same way, since the
+    contract moves no money that buyers did not pay. Entry order is kept. ``ValueError`` when buyers pay
+    but no account is credited (nothing to apportion over), or the kept credits exceed ``D - rA - rM``.
+
+    Example:
+        >>> a, b = "0x" + "11" * 20, "0x" + "22" * 20
+        >>> settle_entries([ResultEntry(a, 2000, 300000), ResultEntry(b, -2000, -300000)],
+        ...                RewardShares(10_000, 10_000))[0].amount_micro
+        294000
+    """
+    kept = {parse_address(a) for a in keep}
+    amounts, reward_a, reward_m = rebalance_credits(
+        [e.amount_micro for e in entries],
+        kept={k for k, e in enumerate(entries) if e.account_bytes in kept},
+        auctioneer_ppm=shares.auctioneer_ppm,
+        miner_ppm=shares.miner_ppm,
+    )
+    out = [
+        e if amount == e.amount_micro else ResultEntry(e.account, e.energy_wh, amount)
+        for e, amount in zip(entries, amounts, strict=True)
+    ]
+    if shares.auctioneer is not None:  # claims mode: the rewards are leaves
+        raw = parse_address(shares.auctioneer)
+        mine = [k for k, e in enumerate(out) if e.account_bytes == raw]
+        if mine:
+            e = out[mine[0]]
+            out[mine[0]] = ResultEntry(e.account, e.energy_wh, e.amount_micro + reward_a)
+        else:
+            out.append(ResultEntry(shares.auctioneer, 0, reward_a))
+        if any(e.account == MINER_LEAF for e in out):
+            raise ValueError("the zero address cannot trade (it is the miner's reward leaf)")
+        out.append(ResultEntry(MINER_LEAF, 0, reward_m))
+    return out

@@ -1,0 +1,264 @@
+"""Anchoring a cleared slot on chain (step 1 of :mod:`transactive.market.ledger.desk`): the stored orders
+as a batch signed with the custodial keys, the Registry's check of a grid-aware batch, ``open_slot`` and
+``commit_orders`` by the auctioneer, every validator's recomputation and endorsement, and the result root
+submitted with ``k`` agreeing signatures (Proof of Clearance); plus the step helpers the settlement shares
+(timings, the stored record's state and transactions, endorse and submit).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from transactive.crypto.signing import Signer
+from transactive.errors import MarketError
+from transactive.ledger.audit.proofs import SlotBatch
+from transactive.ledger.clearance.endorsement import endorse, valid_endorsements
+from transactive.ledger.clearance.protocol import (
+    ClearanceError,
+    auctioneer_index,
+    check_members,
+    clear_batch,
+    recompute,
+    slot_rewards,
+)
+from transactive.ledger.messages.attributes import ParticipantAttributes, SignedAttributes, sign_attributes
+from transactive.ledger.messages.batch import GRID_ATTRIBUTES
+from transactive.ledger.messages.commitments import ResultEntry, RewardShares, result_tree
+from transactive.ledger.messages.orders import OrderError
+from transactive.market.ledger.accounts import LedgerDeployment, _hex, _now
+from transactive.market.ledger.batch import SignRow, chain_slot_number, quantised_entry, sign_rows
+from transactive.market.ledger.config import CLEARED, CLEARING, CLOSE, FOR_SALE, MODE_CLAIMS, RESERVE_NOT_MET
+from transactive.registry import full_registry
+from transactive.store import ChainAccount, LedgerSlot, SlotState
+
+if TYPE_CHECKING:
+    from transactive.orders import Orders
+    from transactive.result import ClearingResult
+
+
+class LedgerAnchoring(LedgerDeployment):
+    """Anchoring (and the steps it shares with the settlement) of a
+    :class:`~transactive.market.ledger.desk.LedgerDesk`."""
+
+    # ------------------------------------------------------------------------------ helpers
+    @contextmanager
+    def _timed(self, step: str) -> Iterator[None]:
+        start, cpu = time.perf_counter(), self._cpu_seconds()
+        try:
+            yield
+        finally:
+            self.timings[step] = self.timings.get(step, 0.0) + time.perf_counter() - start
+            self.cpu_timings[step] = self.cpu_timings.get(step, 0.0) + self._cpu_seconds() - cpu
+
+    def _cpu_seconds(self) -> float:
+        pools = (self.pool, self.parallel_validators)
+        return time.process_time() + sum(p.cpu_seconds() for p in pools if p is not None)
+
+    def _slot_record(self, number: int) -> tuple[Any, ...]:
+        record: tuple[Any, ...] = self.chain.call(self.slots, "slots", number)
+        return record
+
+    def _save(self, rec: LedgerSlot, state: str, **updates: Any) -> LedgerSlot:
+        new = replace(rec, state=state, document={**rec.document, **updates}, updated_at=_now())
+        if not self.store.put_ledger_slot(new, rec.state):
+            raise MarketError("slot_start", "the ledger record changed concurrently", "conflict")
+        return new
+
+    def _tx(self, rec: LedgerSlot, step: str, receipt: Any) -> LedgerSlot:
+        txs = {**rec.document.get("txs", {}), step: _hex(receipt.tx_hash)}
+        return self._save(rec, rec.state, txs=txs)
+
+    def _auctioneer(self, number: int) -> str:
+        return self.validators[auctioneer_index(number, len(self.validators))].address
+
+    def _endorse_and_submit(self, rec: LedgerSlot, number: int, order_root: bytes,
+                            results: Sequence[ResultEntry], roots: Sequence[bytes]) -> LedgerSlot:
+        """``roots[i]`` is validator i's recomputed root; the agreeing ``k`` signatures are submitted by the
+        first validator after the auctioneer (the miner). The root and the signatures are stored before the
+        transaction is sent (a service that dies right after sending it still has them for the archive), and
+        reused when the step is resumed."""
+        addresses = [v.address for v in self.validators]
+        by_root: dict[bytes, list[bytes]] = {}
+        for signer, root in zip(self._signers, roots, strict=True):
+            by_root.setdefault(root, []).append(endorse(signer, self.domain, number, order_root, root))
+        root, signatures = max(by_root.items(), key=lambda kv: len(kv[1]))
+        k = self.config.threshold
+        valid = valid_endorsements(self.domain, number, order_root, root, signatures=signatures, validators=addresses)
+        if len(valid) < k:
+            raise ClearanceError(f"slot {number}: fewer than {k} validators agree")
+        dissenters = [a for a, r in zip(addresses, roots, strict=True) if r != root]
+        start = auctioneer_index(number, len(addresses)) + 1
+        miners = [addresses[(start + j) % len(addresses)] for j in range(len(addresses))]
+        miners = [m for m in miners if m not in dissenters]
+        if rec.document.get("resultRoot") == _hex(root) and rec.document.get("endorsements"):
+            signatures = [bytes.fromhex(x[2:]) for x in rec.document["endorsements"]]  # resumed: as stored
+        else:
+            rec = self._save(rec, rec.state, resultRoot=_hex(root), endorsements=[_hex(s) for s in signatures],
+                             miner=miners[0], dissenters=dissenters)
+        receipt = self.chain.transact(self.slots, "submit_result", number, root, signatures[:k], sender=miners[0])
+        return self._tx(rec, "submit_result", receipt)
+
+    # ------------------------------------------------------------------------------ 1. anchoring
+    def build_batch(self, community: str, slot_start: str) -> SlotBatch:
+        """The slot's stored orders as a signed batch (custodial keys; nonce = seq << 8 | block)."""
+        number = chain_slot_number(community, slot_start, CLEARING)
+        c = self.store.get_community(community)
+        assert c is not None
+        accounts = {a.member: a for a in self.store.chain_accounts(community)}  # one query, not one per member
+        rows: list[SignRow] = []
+        orders = self.store.orders_in_slot(community, slot_start)
+        for order in orders:
+            account = accounts.get(order.member)
+            if account is None or account.private_key_hex is None:
+                member = self.store.get_member(order.member)
+                assert member is not None
+                account = accounts[order.member] = self.enrol(member)  # type: ignore[assignment]
+            assert account is not None and account.private_key_hex is not None
+            side = 0 if order.side == "sellers" else 1
+            assert order.seq is not None
+            for j, (wh, micro) in enumerate(quantised_entry(order.entry)):
+                rows.append((account.private_key_hex, account.address, number, side, wh, micro, (order.seq << 8) | j,
+                             self.domain.chain_id, self.domain.verifying_contract))
+        signers: dict[str, Signer] = {}  # one signer per custodial key, for its orders and its attributes
+        signed = sign_rows(rows, signers)  # in-process: the pool's pickling costs more than it saves (measured)
+        attributes: tuple[SignedAttributes, ...] = ()
+        dso: str | None = None
+        mechanism = full_registry().get(c.mechanism)
+        if mechanism is not None and {f.name for f in mechanism.participant_fields} & GRID_ATTRIBUTES:
+            # grid-aware (dpda_matched, ...): each trader also signs its bus, distance preference and welfare
+            # parameters for the slot; the DSO's entry carries the clearing's grid charges
+            attributes = tuple(self._sign_attributes(order.member, accounts, order.entry, number, signers)
+                               for order in orders)
+            dso = self._dso_address(community)
+        return SlotBatch(self.domain, number, tuple(signed), mechanism=c.mechanism, params=dict(c.params),
+                         attributes=attributes, dso=dso)
+
+    def _recompute_all(self, batch: SlotBatch, rewards: RewardShares | None,
+                       precleared: tuple[Orders, Orders, ClearingResult] | None
+                       ) -> tuple[tuple[ResultEntry, ...], list[bytes]]:
+        """Every validator's recomputation of a committed batch: ``(the auctioneer's entries, every validator's
+        root)``. Each verifies every signature itself. The auctioneer recomputes in this process and reuses
+        its own clearing from before the commit (``precleared``); the others run one after the other here
+        (their signature checks in the desk's pool while they clear), or, with ``parallel_validators`` and a
+        large slot, at the same time in those worker processes."""
+        n = len(self.validators)
+        mine = auctioneer_index(batch.slot, n)
+        pending = None
+        if self.parallel_validators is not None and n > 1 and self.parallel_validators.worth_it(batch):
+            pending = self.parallel_validators.submit(batch, rewards, n - 1)
+        results = recompute(batch, pool=self.pool, rewards=rewards, cleared=precleared)
+        root = result_tree(batch.slot, results).root
+        if pending is not None:
+            others = iter(pending())
+        else:
+            others = iter([result_tree(batch.slot, recompute(batch, pool=self.pool, rewards=rewards)).root
+                           for _ in range(n - 1)])
+        return results, [root if i == mine else next(others) for i in range(n)]
+
+    def _sign_attributes(self, member: str, accounts: Mapping[str, ChainAccount], entry: Mapping[str, Any],
+                         number: int, signers: dict[str, Signer]) -> SignedAttributes:
+        account = accounts[member]
+        key = account.private_key_hex
+        assert key is not None
+        values = {k: float(entry[k]) for k in ("a", "b", "c", "omega", "alpha") if k in entry}
+        record = ParticipantAttributes.from_values(account.address, slot=number, bus=str(entry["bus"]),
+                                                   distance_pref_m=float(entry["distance_pref_m"]), **values)
+        signer = signers.get(key)
+        if signer is None:
+            signer = signers[key] = Signer(bytes.fromhex(key))
+        return sign_attributes(signer, record, self.domain)
+
+    def _registry_problems(self, batch: SlotBatch) -> list[str]:
+        """What the Registry contradicts in a grid-aware batch (signed buses, the DSO's role), checked before
+        the slot is opened; the members' Registry buses are cached (this desk is the only one to set them)."""
+        if not batch.attributes and batch.dso is None:
+            return []
+        with self._timed("check buses in the Registry"):
+            return check_members(self.chain, self.slots, batch, bus_cache=self._bus_cache)
+
+    def _unbatchable(self, community: str, slot_start: str, number: int, exc: Exception,
+                     state: str = "unsupported") -> LedgerSlot:
+        """Record a cleared slot whose orders cannot become a signed batch (``unsupported``) or whose batch the
+        Registry contradicts (``refused``) with the reason: neither anchored nor settled on chain; not retried."""
+        reason = exc.message if isinstance(exc, MarketError) else str(exc)
+        note = (f"the Registry refuses the batch: {reason}" if state == "refused"
+                else f"the orders cannot be signed as a batch: {type(exc).__name__}: {reason}")
+        self.store.put_ledger_slot(LedgerSlot(community, slot_start, CLEARING, number, state,
+                                              {"note": note, "txs": {}}, _now()), None)
+        rec = self.store.get_ledger_slot(community, slot_start, CLEARING)
+        assert rec is not None
+        return rec
+
+    def anchor(self, community: str, slot_start: str) -> LedgerSlot:
+        """Anchor a cleared slot (idempotent; resumes a half-done one)."""
+        with self.lock:
+            rec = self.store.get_ledger_slot(community, slot_start, CLEARING)
+            number = chain_slot_number(community, slot_start, CLEARING)
+            self.timings, self.cpu_timings = {}, {}
+            batch: SlotBatch | None = None
+            precleared: tuple[Orders, Orders, ClearingResult] | None = None
+            if rec is None:
+                slot = self.store.get_slot(community, slot_start)
+                if slot is None or slot.state is not SlotState.CLEARED:
+                    raise MarketError("slot_start", "the slot is not cleared", "conflict")
+                with self._timed("sign orders"):
+                    try:
+                        batch = self.build_batch(community, slot_start)
+                    except (OrderError, ValueError, KeyError) as exc:  # e.g. a trader without a bus
+                        return self._unbatchable(community, slot_start, number, exc)
+                problems = self._registry_problems(batch)
+                if problems:  # a signed bus the Registry does not confirm: never opened on chain
+                    return self._unbatchable(community, slot_start, number, ClearanceError(problems[0]), "refused")
+                with self._timed("order root + store batch"):
+                    fresh = LedgerSlot(community, slot_start, CLEARING, number, "batched",
+                                       {"batch": batch.to_json(), "orderRoot": _hex(batch.order_root), "txs": {}},
+                                       _now())
+                    try:  # the auctioneer clears the batch once before committing it (and keeps its clearing)
+                        precleared = clear_batch(batch, verify=False)
+                        recompute(batch, verify=False, cleared=precleared)
+                    except ClearanceError as exc:
+                        fresh = replace(fresh, state="unsupported", document={**fresh.document, "note": str(exc)})
+                    self.store.put_ledger_slot(fresh, None)
+                rec = self.store.get_ledger_slot(community, slot_start, CLEARING)
+                assert rec is not None
+            if rec.state != "batched":
+                return rec
+            if batch is None:
+                batch = SlotBatch.from_json(rec.document["batch"])
+            auctioneer = self._auctioneer(number)
+            state = int(self._slot_record(number)[0])
+            with self._timed("open + commit order root"):
+                if state == CLOSE:
+                    rec = self._tx(rec, "open_slot", self.chain.transact(
+                        self.slots, "open_slot", number, MODE_CLAIMS, sender=auctioneer))
+                    state = FOR_SALE
+                if state == FOR_SALE:
+                    rec = self._tx(rec, "commit_orders", self.chain.transact(
+                        self.slots, "commit_orders", number, batch.order_root, len(batch.orders), sender=auctioneer))
+                    state = RESERVE_NOT_MET
+            results: tuple[ResultEntry, ...] = ()
+            rewards = slot_rewards(self.chain, self.slots, number)  # as every validator and the audit do
+            if state == RESERVE_NOT_MET:
+                with self._timed(f"{len(self.validators)} validators recompute + endorse"):
+                    # every validator recomputes and verifies every signature itself; the auctioneer reuses
+                    # its own clearing of the batch from before the commit (its signature checks still run)
+                    results, roots = self._recompute_all(batch, rewards, precleared)
+                with self._timed("submit result (k signatures)"):
+                    rec = self._endorse_and_submit(rec, number, batch.order_root, results, roots)
+                state = CLEARED
+            if state != CLEARED:
+                raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
+            if not results:
+                results = recompute(batch, pool=self.pool, rewards=rewards)
+            chain_root = bytes(self._slot_record(number)[6])
+            if result_tree(number, results).root != chain_root:
+                return self._save(rec, "failed", note="the root on chain differs from the recomputation")
+            if self.archive is not None:
+                endorsements = tuple(bytes.fromhex(x[2:]) for x in rec.document.get("endorsements", []))
+                self.archive.save(replace(batch, results=results, endorsements=endorsements))
+            return self._save(rec, "anchored", results=[r.to_json() for r in results], resultRoot=_hex(chain_root),
+                              anchoredAt=_now())

@@ -1,0 +1,73 @@
+"""Pure pieces of the service's ledger: on-chain slot numbers, order entries at the ledger's resolution,
+custodial signing of a slot's orders, and which claims to make (see :mod:`transactive.market.ledger.desk`)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from transactive.crypto.eip712 import Domain
+from transactive.crypto.signing import Signer
+from transactive.ledger.messages.commitments import ResultEntry
+from transactive.ledger.messages.orders import OrderMessage, SignedOrder, sign_order
+from transactive.market.ledger.config import CLEARING
+from transactive.units import energy_to_wh, money_to_micro
+
+__all__ = ["SignRow", "chain_slot_number", "claims_to_make", "quantised_entry", "sign_rows"]
+
+
+def chain_slot_number(community: str, slot_start: str, kind: str) -> int:
+    """The on-chain slot number of a community's slot (see the module docstring)."""
+    number = int.from_bytes(hashlib.sha256(community.encode()).digest()[:6], "big")
+    minutes = int(datetime.fromisoformat(slot_start).timestamp()) // 60
+    return (number << 64) | (minutes << 1) | (0 if kind == CLEARING else 1)
+
+
+def quantised_entry(entry: Mapping[str, Any]) -> list[tuple[int, int]]:
+    blocks = entry.get("blocks")
+    if isinstance(blocks, list):
+        pairs = [(float(b["energy_kwh"]), float(b.get("price_per_kwh", 0.0))) for b in blocks]
+    else:
+        pairs = [(float(entry["energy_kwh"]), float(entry.get("price_per_kwh", 0.0)))]
+    return [(energy_to_wh(e), money_to_micro(p)) for e, p in pairs]
+
+
+SignRow = tuple[str, str, int, int, int, int, int, int, str]
+
+
+def sign_rows(rows: Sequence[SignRow], signers: dict[str, Signer] | None = None) -> list[SignedOrder]:
+    """Sign orders with custodial keys: ``(key hex, trader, slot, side, Wh, micro/kWh, nonce, chain id,
+    contract)`` rows (module level, so that a worker process can run it). ``signers`` (key hex -> signer)
+    is filled and reused: building a key's signer (its public key and address) costs more than a signature."""
+    signers = {} if signers is None else signers
+    domains: dict[tuple[int, str], Domain] = {}
+    out = []
+    for key, trader, slot, side, wh, micro, nonce, chain_id, contract in rows:
+        signer = signers.get(key)
+        if signer is None:
+            signer = signers[key] = Signer(bytes.fromhex(key))
+        domain = domains.get((chain_id, contract))
+        if domain is None:
+            domain = domains[(chain_id, contract)] = Domain(chain_id=chain_id, verifying_contract=contract)
+        out.append(sign_order(signer, OrderMessage(trader, slot, side, wh, micro, nonce), domain))
+    return out
+
+
+def claims_to_make(entries: Sequence[ResultEntry], sample: int | None = None
+                   ) -> tuple[list[ResultEntry], list[ResultEntry]]:
+    """The debit and credit leaves to claim, debits first (they fill the pool the credits are paid from).
+    ``sample`` (benchmarks): the first ``sample`` debits and at most ``sample`` credits that they pay for."""
+    debits = [e for e in entries if e.amount_micro < 0]
+    credits = [e for e in entries if e.amount_micro > 0]
+    if sample is None:
+        return debits, credits
+    debits = debits[:sample]
+    budget = -sum(e.amount_micro for e in debits)
+    chosen: list[ResultEntry] = []
+    for e in credits:
+        if e.amount_micro <= budget and len(chosen) < sample:
+            chosen.append(e)
+            budget -= e.amount_micro
+    return debits, chosen

@@ -1,0 +1,156 @@
+"""The ledger's settlement input of a slot with bilateral contracts or listings (``transactive.settlement-
+input/2``, see :mod:`transactive.settlement.sequence`), read from the store; and what the settled record
+shows (statement lines per member and stage, the DSO's breakdown, the multi-settlement desk's document).
+
+Pure reads and pure functions: :class:`transactive.market.ledger.desk.LedgerDesk` commits the input, has the
+validators recompute :func:`~transactive.settlement.sequence.settle_sequence` and moves the tokens.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from transactive.market.multi_signing import slot_number
+from transactive.market.multi_slot import settlement_document
+from transactive.settlement.grid_trading import GridTariff
+from transactive.settlement.listings import ServiceRates
+from transactive.settlement.sequence import SEQUENCE_FORMAT, SequenceSettlement
+from transactive.settlement.slot_settlement import SettlementTerms, clearing_price, trades_of
+from transactive.store import Community, MultiStore
+
+__all__ = ["has_multi_items", "sequence_input", "sequence_lines", "sequence_parties", "stored_multi_document"]
+
+
+def has_multi_items(store: MultiStore, community: str, slot_start: str) -> bool:
+    """Whether the slot has a listing or a signed contract delivering in it."""
+    if store.list_listings(community, slot_start):
+        return True
+    return any(slot_start in r.terms["slot_starts"] for r in store.signed_contracts_around(community, slot_start))
+
+
+def multi_slot_starts(store: MultiStore, community: str, since: str | None = None,
+                      until: str | None = None) -> set[str]:
+    """Every slot start with a listing or a signed contract delivering in it (the cycle's candidates), within
+    ``[since, until]`` when given (ISO 8601 slot starts, which sort chronologically). A contract's schedule is
+    searched by bisection, so a tick costs O(contracts · log slots)."""
+    low, high = since or "", until or "\uffff"
+    starts = {r.slot_start for r in store.list_listings(community) if low <= r.slot_start <= high}
+    for r in store.list_contracts(community):
+        if r.state != "signed" or r.last_slot < low or r.first_slot > high:
+            continue
+        schedule = [str(x) for x in r.terms["slot_starts"]]
+        starts.update(schedule[bisect_left(schedule, low):bisect_right(schedule, high)])
+    return starts
+
+
+def sequence_parties(store: MultiStore, community: str, slot_start: str,
+                     result: Mapping[str, Any] | None) -> tuple[list[str], list[Any], list[Any], list[Any]]:
+    """``(parties, contracts, listings, orders)``: the members settled in the slot (auction traders, parties to
+    signed contracts delivering in it, parties to its accepted listing orders) and the stored records."""
+    traders = set()
+    if result is not None:
+        traders = {str(r["id"]) for side in ("sellers", "buyers") for r in result[side] if float(r["energy_kwh"]) > 0}
+    contracts = [r for r in store.signed_contracts_around(community, slot_start)
+                 if slot_start in r.terms["slot_starts"]]
+    listings = store.list_listings(community, slot_start)
+    orders = store.listing_orders(community, slot_start)
+    sellers = {x.id: x.seller for x in listings}
+    parties = set(traders)
+    for c in contracts:
+        parties.update((c.seller, c.buyer))
+    for o in orders:
+        if o.decision == "accepted":
+            parties.update((sellers[o.listing_id], o.buyer))
+    return sorted(parties), contracts, listings, orders
+
+
+def sequence_input(
+    store: MultiStore, c: Community, slot_start: str, *, chain_slot: int, clearing_slot: int | None,
+    clearing_root: str | None, result: Mapping[str, Any] | None, terms: SettlementTerms,
+    account_of: Callable[[str], str], dso_address: str,
+) -> dict[str, Any]:
+    """The slot's ``transactive.settlement-input/2`` document (deterministic JSON)."""
+    parties, contracts, listings, orders = sequence_parties(store, c.name, slot_start, result)
+    readings = {r.member: r.energy_kwh for r in store.meter_readings(c.name, slot_start)}
+    trades = [] if result is None else trades_of(result, terms.grid_charge_per_kwh)
+    tariff, rates = GridTariff(), ServiceRates()
+    return {
+        "format": SEQUENCE_FORMAT, "slot": chain_slot, "clearingSlot": clearing_slot, "clearingRoot": clearing_root,
+        "multiSlot": slot_number(slot_start),
+        "price_per_kwh": 0.0 if result is None else clearing_price(result),
+        "penalty_per_kwh": terms.penalty_per_kwh,
+        "trades": [{"buyer": t.buyer, "seller": t.seller, "energy_kwh": t.energy_kwh, "charge": t.charge}
+                   for t in trades],
+        "parties": parties,
+        "readings_kwh": {m: readings[m] for m in parties if m in readings},
+        "missing_readings": [m for m in parties if m not in readings],
+        "contracts": [{"id": r.id, "seller_address": r.terms["seller_address"],
+                       "buyer_address": r.terms["buyer_address"],
+                       "slots": list(r.terms["slots"]), "energy_wh": r.terms["energy_wh_per_slot"],
+                       "price_per_kwh": r.terms["price_per_kwh"], "nonce": r.terms["nonce"],
+                       "seller_signature": r.seller_signature, "buyer_signature": r.buyer_signature}
+                      for r in contracts],
+        "addresses": {a.address: a.member for a in store.member_addresses(c.name)},
+        "listings": [{"id": x.id, "seller": x.seller, "energy_wh": x.energy_wh, "price_per_kwh": x.price_per_kwh}
+                     for x in listings],
+        "orders": [{"id": o.id, "listing_id": o.listing_id, "buyer": o.buyer, "energy_wh": o.energy_wh,
+                    "decision": o.decision, "reason": list(o.reason)} for o in orders],
+        "tariff": {"feed_in_per_kwh": tariff.feed_in_per_kwh, "retail_per_kwh": tariff.retail_per_kwh},
+        "rates": {"service_charge_per_kwh": rates.service_charge_per_kwh, "penalty_per_kwh": rates.penalty_per_kwh},
+        "accounts": {m: account_of(m) for m in parties},
+        "dso": dso_address,
+    }
+
+
+def sequence_lines(result: SequenceSettlement) -> list[dict[str, Any]]:
+    """One statement line per party: its stages (Wh sold and bought, money > 0 received), its (4.8)-(4.9)
+    auction line when it traded in the auction, and its balance change (the sum of its stages)."""
+    auction = {} if result.auction is None else {ln.participant: ln for ln in result.auction.lines}
+    out = []
+    for s in result.combined.statements:
+        ln = auction.get(s.peer)
+        out.append({
+            "member": s.peer, "side": None if ln is None else ln.side, "net_wh": s.net_wh,
+            "agreed_wh": 0 if ln is None else ln.agreed_wh, "metered_wh": 0 if ln is None else ln.metered_wh,
+            "energy_micro": 0 if ln is None else ln.energy_micro, "tariff_micro": 0 if ln is None else ln.tariff_micro,
+            "penalty_micro": 0 if ln is None else ln.credit_micro, "amount_micro": 0 if ln is None else ln.amount_micro,
+            "stages": {stage: {"sold_wh": line.sold_wh, "bought_wh": line.bought_wh, "money_micro": line.money_micro}
+                       for stage, line in s.stages.items()},
+            "balance_change_micro": s.money_micro,
+        })
+    return out
+
+
+def stored_multi_document(c: Community, slot_start: str, doc: Mapping[str, Any], result: SequenceSettlement,
+                          mechanism: str | None) -> dict[str, Any]:
+    """The multi-settlement desk's document of the slot (``docs/multi-settlement.md``), per member id."""
+    member_of = {**{m: m for m in doc["parties"]}, **dict(doc["addresses"])}
+    out = settlement_document(c, slot_start, result.combined, member_of, set(doc["readings_kwh"]))
+    out["auction"] = {"mechanism": mechanism if doc["trades"] else None,
+                      "price_per_kwh": float(doc["price_per_kwh"]) if doc["trades"] else None,
+                      "settled": "against the meters, eqs. (4.8)-(4.9)"}
+    return out
+
+
+def auction_document(c: Community, slot_start: str, doc: Mapping[str, Any], lines: list[dict[str, Any]], *,
+                     dso_amount_micro: int, mechanism: str) -> dict[str, Any]:
+    """The multi-settlement desk's document of a slot without contracts or listings: its one settlement is the
+    auction against the meters (format 1), so every statement has the auction stage only."""
+    empty = {"sold_wh": 0, "bought_wh": 0, "money_micro": 0}
+    members = []
+    for ln in lines:
+        seller = ln["side"] == "seller"
+        wh = int(ln["metered_wh"])
+        auction = {"sold_wh": wh if seller else 0, "bought_wh": 0 if seller else wh,
+                   "money_micro": int(ln["balance_change_micro"])}
+        members.append({"member": ln["member"], "metered": ln["member"] not in doc["missing_readings"],
+                        "net_wh": wh if seller else -wh, "money_micro": int(ln["balance_change_micro"]),
+                        "stages": {"bilateral": empty, "listings": empty, "auction": auction, "grid": empty}})
+    return {"community": c.name, "slot_start": slot_start, "slot": slot_number(slot_start),
+            "auction": {"mechanism": mechanism, "price_per_kwh": float(doc["price_per_kwh"]),
+                        "settled": "against the meters, eqs. (4.8)-(4.9)"},
+            "members": members, "accounts": {"dso": dso_amount_micro, "board": 0, "auctioneer": 0, "grid": 0},
+            "balance_micro": sum(m["money_micro"] for m in members) + dso_amount_micro,
+            "listing_orders": [], "rejected_orders": [], "grid": []}

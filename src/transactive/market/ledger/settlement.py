@@ -1,0 +1,253 @@
+"""Settling an anchored slot on chain (step 2 of :mod:`transactive.market.ledger.desk`): the settlement input
+(the whole seed-001 sequence, :mod:`transactive.settlement.sequence`, or a format-1 record of an older
+service), committed as a second on-chain slot, the validators' recomputed postings ((4.8)-(4.9), DSO account
+included) endorsed, and the tokens moved in one ``settle_batch`` or by Merkle claims; the multi-settlement
+desk's document of the same settlement stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from transactive.errors import MarketError
+from transactive.ledger.audit.archive import SETTLEMENT_KIND, SettlementRecord
+from transactive.ledger.messages.commitments import ResultEntry, SettlementTree, result_tree
+from transactive.market.ledger.accounts import _hex, _now
+from transactive.market.ledger.anchoring import LedgerAnchoring
+from transactive.market.ledger.batch import chain_slot_number, claims_to_make
+from transactive.market.ledger.config import (
+    CLEARED,
+    CLEARING,
+    CLOSE,
+    FOR_SALE,
+    MODE_BATCH,
+    MODE_CLAIMS,
+    RESERVE_NOT_MET,
+    SETTLED,
+    SETTLEMENT,
+)
+from transactive.market.ledger.sequence import (
+    auction_document,
+    sequence_input,
+    sequence_lines,
+    sequence_parties,
+    stored_multi_document,
+)
+from transactive.market.slots import Phase, phase_bounds
+from transactive.settlement.sequence import SEQUENCE_FORMAT, settle_sequence, settlement_postings
+from transactive.settlement.slot_settlement import (
+    AccountPosting,
+    SettlementTerms,
+    input_digest,
+    settle_input,
+    statement_lines,
+)
+from transactive.store import Community, LedgerSlot, MultiSettlementRecord, SlotState
+
+
+class LedgerSettlement(LedgerAnchoring):
+    """Settlement of a :class:`~transactive.market.ledger.desk.LedgerDesk`."""
+
+    # ------------------------------------------------------------------------------ 2. settlement
+    def settlement_deadline(self, slot_start: str, slot_minutes: int) -> datetime:
+        """When the settlement of a slot proceeds without its missing readings: the start of the settlement
+        phase of the next slot (13 min after the next slot starts, for 15-minute slots)."""
+        following = datetime.fromisoformat(slot_start) + timedelta(minutes=slot_minutes)
+        return phase_bounds(following, slot_minutes)[Phase.SETTLEMENT][0]
+
+    def prepare_settlement(self, community: str, slot_start: str, now: datetime) -> LedgerSlot:
+        """Build the settlement record of an ended slot (``MarketError`` conflict while its clearing is not
+        anchored, while readings are missing before the deadline, or before the slot ended): the whole seed-001
+        sequence, ``transactive.settlement-input/2`` (:meth:`_prepare_sequence`; a slot without contracts or
+        listings has empty first stages). An existing record (also a format-1 one of an older service) is
+        answered as it is."""
+        c = self.store.get_community(community)
+        assert c is not None
+        existing = self.store.get_ledger_slot(community, slot_start, SETTLEMENT)
+        if existing is not None:
+            return existing
+        return self._prepare_sequence(c, slot_start, now, self.store.get_ledger_slot(community, slot_start, CLEARING))
+
+    def _check_due(self, c: Community, slot_start: str, now: datetime, missing: Sequence[str]) -> None:
+        end = datetime.fromisoformat(slot_start) + timedelta(minutes=c.slot_minutes)
+        if now < end:
+            raise MarketError("slot_start", "the slot has not ended yet", "conflict")
+        if missing and now < self.settlement_deadline(slot_start, c.slot_minutes):
+            raise MarketError("slot_start", f"waiting for the meter readings of {', '.join(sorted(missing)[:10])}",
+                              "conflict")
+
+    def _store_settlement(self, community: str, slot_start: str, number: int, doc: dict[str, Any],
+                          accounts: int) -> LedgerSlot:
+        mode = MODE_BATCH if accounts <= self.config.batch_max_rows else MODE_CLAIMS
+        fresh = LedgerSlot(community, slot_start, SETTLEMENT, number, "batched",
+                           {"input": doc, "mode": mode, "orderRoot": _hex(input_digest(doc)), "txs": {}}, _now())
+        self.store.put_ledger_slot(fresh, None)
+        stored = self.store.get_ledger_slot(community, slot_start, SETTLEMENT)
+        assert stored is not None
+        return stored
+
+    def _prepare_sequence(self, c: Community, slot_start: str, now: datetime, clearing: LedgerSlot | None
+                          ) -> LedgerSlot:
+        """The settlement record of a slot with contracts or listings: the whole seed-001 sequence with the
+        auction settled against the meters (:mod:`transactive.settlement.sequence`). The clearing must be
+        anchored if the slot cleared; a void slot (or one without orders) settles without an auction stage."""
+        result: Mapping[str, Any] | None = None
+        if clearing is not None:
+            if clearing.state != "anchored":
+                raise MarketError("slot_start", f"the slot's clearing is not anchored ({clearing.state})", "conflict")
+            stored = self.store.get_result(c.name, slot_start)
+            assert stored is not None
+            result = stored.document
+        else:
+            slot = self.store.get_slot(c.name, slot_start)
+            if slot is not None and slot.state is not SlotState.VOID:
+                raise MarketError("slot_start", f"the slot's clearing is not anchored ({slot.state.value})",
+                                  "conflict")
+        parties, _, _, _ = sequence_parties(self.store, c.name, slot_start, result)
+        readings = {r.member for r in self.store.meter_readings(c.name, slot_start)}
+        self._check_due(c, slot_start, now, [m for m in parties if m not in readings])
+        self.store.close_listings(c.name, slot_start)  # bidding closes: from now on no order is decided
+        known = {a.member: a.address for a in self.store.chain_accounts(c.name)}
+
+        def account_of(member_id: str) -> str:
+            if member_id not in known:
+                member = self.store.get_member(member_id)
+                assert member is not None
+                enrolled = self.enrol(member)
+                assert enrolled is not None
+                known[member_id] = enrolled.address
+            return known[member_id]
+
+        number = chain_slot_number(c.name, slot_start, SETTLEMENT)
+        doc = sequence_input(
+            self.store, c, slot_start, chain_slot=number,
+            clearing_slot=None if clearing is None else clearing.chain_slot,
+            clearing_root=None if clearing is None else str(clearing.document["resultRoot"]), result=result,
+            terms=SettlementTerms(self.config.penalty_per_kwh, self.config.grid_charge_per_kwh),
+            account_of=account_of, dso_address=self._dso_address(c.name))
+        return self._store_settlement(c.name, slot_start, number, doc,
+                                      len(settle_sequence(doc, self.domain).postings))
+
+    def settlement_postings(self, doc: Mapping[str, Any]) -> list[AccountPosting]:
+        """Every validator's recomputation of a settlement input (format 2: the whole sequence; format 1, of
+        records an older service prepared: the auction against the meters); the audit's too."""
+        return settlement_postings(doc, self.domain)
+
+    def _archive_settlement(self, rec: LedgerSlot, order_root: bytes, entries: Sequence[ResultEntry]) -> None:
+        """Archive a SETTLED settlement slot (``DATA_DIR/settlements/<slot>.json``, atomically) for
+        ``transactive ledger verify``: its input, postings, roots and the endorsements stored before submission.
+        Written before the record is marked settled, so a stop in between rewrites it whole on resumption."""
+        if self.archive is None:
+            return
+        root = bytes(self._slot_record(rec.chain_slot)[6])
+        endorsements = tuple(bytes.fromhex(x[2:]) for x in rec.document.get("endorsements", []))
+        self.archive.save_settlement(SettlementRecord(rec.chain_slot, SETTLEMENT_KIND, rec.document["input"],
+                                                      order_root, root, tuple(entries), endorsements))
+
+    def settle(self, community: str, slot_start: str, now: datetime, *, claims_sample: int | None = None
+               ) -> LedgerSlot:
+        """Settle an anchored slot against its meter readings, on chain, exactly once (resumes a half-done
+        settlement). A settled slot is a ``MarketError`` conflict. ``claims_sample`` (benchmarks only): in
+        claims mode escrow and claim only that many debits and as many credits as they pay for."""
+        with self.lock:
+            self.timings, self.cpu_timings = {}, {}
+            with self._timed("settlement: input from readings + postings"):
+                rec = self.prepare_settlement(community, slot_start, now)
+            if rec.state == "settled":
+                raise MarketError("slot_start", f"the slot is settled already ({rec.document.get('settledAt')})",
+                                  "conflict")
+            return self._run_settlement(rec, claims_sample)
+
+    def _run_settlement(self, rec: LedgerSlot, claims_sample: int | None) -> LedgerSlot:
+        doc = rec.document["input"]
+        mode = int(rec.document["mode"])
+        number = rec.chain_slot
+        order_root = input_digest(doc)
+        postings = self.settlement_postings(doc)
+        entries = [ResultEntry(p.address, p.energy_wh, p.amount_micro) for p in postings]
+        auctioneer = self._auctioneer(number)
+        state = int(self._slot_record(number)[0])
+        debits, credits = claims_to_make(entries, claims_sample)
+        with self._timed("settlement: open + escrow + commit"):
+            if state == CLOSE:
+                rec = self._tx(rec, "open_slot", self.chain.transact(self.slots, "open_slot", number, mode,
+                                                                     sender=auctioneer))
+                state = FOR_SALE
+            if state == FOR_SALE:
+                if mode == MODE_CLAIMS:
+                    for e in debits:
+                        held = int(self.chain.call(self.slots, "escrow", number, e.account))
+                        if held < -e.amount_micro:
+                            self._gas(e.account)
+                            self.chain.transact(self.slots, "deposit_escrow", number, -e.amount_micro - held,
+                                                sender=e.account)
+                rec = self._tx(rec, "commit_orders", self.chain.transact(
+                    self.slots, "commit_orders", number, order_root, len(entries), sender=auctioneer))
+                state = RESERVE_NOT_MET
+        if state == RESERVE_NOT_MET:
+            with self._timed(f"settlement: {len(self.validators)} validators recompute + endorse + submit"):
+                roots = []
+                for _ in self.validators:  # each validator recomputes the postings from the published input
+                    theirs = self.settlement_postings(doc)
+                    roots.append(result_tree(number, [ResultEntry(p.address, p.energy_wh, p.amount_micro)
+                                                      for p in theirs]).root)
+                rec = self._endorse_and_submit(rec, number, order_root, entries, roots)
+            state = CLEARED
+        if state == CLEARED and mode == MODE_BATCH:
+            with self._timed("settlement: settle_batch (token transfers)"):
+                tree = SettlementTree.build([e.values(number) for e in entries])
+                rows = [(a, e, m) for _, a, e, m in tree.rows]
+                rec = self._tx(rec, "settle_batch", self.chain.transact(self.slots, "settle_batch", number, rows))
+            state = SETTLED
+        elif state == CLEARED:
+            with self._timed("settlement: Merkle claims (token transfers)"):
+                tree = SettlementTree.build([e.values(number) for e in entries])
+                claimed = 0
+                for e in (*debits, *credits):
+                    if not self.chain.call(self.slots, "claimed", number, e.account):
+                        self.chain.transact(self.slots, "claim", number, e.account, e.energy_wh, e.amount_micro,
+                                            tree.proof(e.values(number)))
+                    claimed += 1
+                rec = self._save(rec, rec.state, claims=claimed)
+            state = SETTLED
+        if state != SETTLED:
+            raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
+        members = {a.address: a.member for a in self.store.chain_accounts(rec.community)}
+        final = "settled" if claims_sample is None else "sampled"  # a benchmark's partial claims
+        posted = [{"account": p.address, "member": members.get(p.address, "dso"), "energy_wh": p.energy_wh,
+                   "amount_micro": p.amount_micro} for p in postings]
+        dso_amount = next(p.amount_micro for p in postings if p.address == doc["dso"])
+        c = self.store.get_community(rec.community)
+        assert c is not None
+        txs = {"chain_slot": str(number), "txs": rec.document.get("txs", {})}
+        if doc.get("format") == SEQUENCE_FORMAT:
+            seq = settle_sequence(doc, self.domain)
+            lines = sequence_lines(seq)
+            dso = {"account": doc["dso"], **seq.dso_breakdown}
+            multi = stored_multi_document(c, rec.slot_start, doc, seq, c.mechanism)
+        else:  # a format-1 record of an older service: the auction against the meters only
+            settlement, _ = settle_input(doc)
+            lines = statement_lines(settlement)
+            dso = {"account": doc["dso"], "tariffs_micro": settlement.dso_tariffs_micro,
+                   "penalties_micro": settlement.dso_penalties_micro,
+                   "imbalance_micro": settlement.dso_imbalance_micro, "amount_micro": dso_amount}
+            multi = auction_document(c, rec.slot_start, doc, lines, dso_amount_micro=dso_amount,
+                                     mechanism=c.mechanism)
+        if final == "settled":
+            self._archive_settlement(rec, order_root, entries)
+        if final == "settled":  # the multi-settlement desk's document of the same (one) settlement, stored
+            # first: a stop between the two writes resumes here (the chain says SETTLED) and stores it once
+            self.store.finish_multi_settlement(MultiSettlementRecord(c.name, rec.slot_start, {**multi, "ledger": txs},
+                                                                     _now()), _now())
+        return self._save(rec, final, settledAt=_now(), lines=lines, postings=posted, dso=dso)
+
+    def settle_once(self, community: str, slot_start: str, now: datetime) -> LedgerSlot:
+        """Settle now unless the slot is settled already (then its record): the multi-settlement desk's manual
+        endpoint, idempotent with the cycle (both run under the desk's lock)."""
+        with self.lock:
+            rec = self.store.get_ledger_slot(community, slot_start, SETTLEMENT)
+            if rec is not None and rec.state == "settled":
+                return rec
+            return self.settle(community, slot_start, now)

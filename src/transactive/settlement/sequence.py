@@ -1,0 +1,219 @@
+"""One settlement per slot: seed 001's sequence with the community auction settled against the meters.
+
+A slot whose community has bilateral contracts or listings in it is settled on chain from one **settlement
+input** (``transactive.settlement-input/2``, built by :mod:`transactive.market.ledger.desk`, committed as the
+order root of the slot's settlement slot and recomputed by every validator with :func:`settle_sequence`):
+
+1. **bilateral** and 2. **listings** -- :func:`transactive.settlement.stages.settle_slot` on the members'
+   meter readings (net kWh, + exported) with the contracts (terms and both signatures, verified again in the
+   chain's EIP-712 domain) and the board (listings, orders, the DSO's decisions; still-pending orders are
+   rejected, "not reviewed before bidding closed"). Only these two stages of ``settle_slot`` are used;
+3. **community auction against the meters** -- the slot's anchored clearing (price p0 and trades, as in
+   ``transactive.settlement-input/1``, :mod:`transactive.settlement.slot_settlement`) settled by eqs.
+   (4.8)-(4.9) (:func:`transactive.settlement.metering.settle`) with each trader's *residual* after stages 1-2
+   as its metered energy (a seller ``max(0, residual)``, a buyer ``max(0, −residual)``). The DSO receives the
+   network charges and the deviation penalties and settles the imbalance at p0;
+4. **grid** -- what is left of every party's residual (a seller that imported, a buyer that exported, a
+   contract or listing party with no auction order) trades with the main grid at the feed-in tariff / retail
+   (:func:`transactive.settlement.grid_trading.settle_with_grid`).
+
+The ``dso``, ``board`` and ``grid`` accounts of the sequence are one chain account: the DSO's (the service's
+choice: the DSO is the community's grid interface and collects the listing board's service charges). Every
+amount is integer micro-tokens; the postings (one per chain account) sum to zero.
+
+Parties: the auction's traders, the parties to signed contracts delivering in the slot and the sellers and
+buyers of the slot's accepted listing orders. A member with a meter reading but no part in any stage is not
+settled by the community (as before).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any
+
+from transactive.crypto.eip712 import Domain
+from transactive.settlement.bilateral import BilateralContract, SignedContract, contracts_in_slot
+from transactive.settlement.grid_trading import GridTariff, MainGridTrade, settle_with_grid
+from transactive.settlement.listings import Board, Decision, Listing, ListingOrder, OrderSettlement, ServiceRates
+from transactive.settlement.metering import DSO_ACCOUNT, SettledTrade, Settlement, settle
+from transactive.settlement.slot_settlement import AccountPosting, settle_input
+from transactive.settlement.stages import STAGES, Prosumer, SlotSettlement, StageLine, Statement, settle_slot
+from transactive.units import WH_PER_KWH, energy_to_wh
+
+SEQUENCE_FORMAT = "transactive.settlement-input/2"
+
+__all__ = ["SEQUENCE_FORMAT", "SequenceSettlement", "settle_sequence", "settlement_postings"]
+
+
+@dataclass(frozen=True)
+class SequenceSettlement:
+    """A slot's one settlement: per member id its net metered energy (Wh) and per stage ``(sold_wh,
+    bought_wh, money_micro)`` (money > 0 received), the accounts ``dso``, ``board``, ``auctioneer`` (0 without
+    a wholesale price) and ``grid``, the auction stage's (4.8)-(4.9) ``auction`` (``None`` without trades), the
+    chain ``postings`` and the DSO's breakdown in micro-tokens (> 0 the DSO receives). :attr:`combined` is the
+    same as a :class:`SlotSettlement` (built on demand: validators need the postings only)."""
+
+    slot: int
+    net_wh: Mapping[str, int]
+    lines: Mapping[str, Mapping[str, Sequence[int]]]  # [sold_wh, bought_wh, money_micro]; absent: no part
+    accounts: Mapping[str, int]
+    grid_trades: tuple[MainGridTrade, ...]
+    listing_settlements: tuple[OrderSettlement, ...]
+    board: Board
+    auction: Settlement | None
+    postings: tuple[AccountPosting, ...]
+    dso_breakdown: Mapping[str, int]
+
+    @cached_property
+    def combined(self) -> SlotSettlement:
+        """Statements per member id (in id order) and stage, the accounts, grid trades and listing settlements."""
+        statements = tuple(Statement(m, self.net_wh[m], MappingProxyType({s: StageLine(*self.lines[m].get(s, (0, 0, 0)))
+                                                                          for s in STAGES}))
+                           for m in self.lines)
+        return SlotSettlement(self.slot, statements, self.accounts, None, self.grid_trades, self.listing_settlements,
+                              self.board)
+
+
+def _contracts(doc: Mapping[str, Any]) -> list[SignedContract]:
+    out = []
+    for c in doc["contracts"]:
+        contract = BilateralContract(str(c["id"]), str(c["seller_address"]), str(c["buyer_address"]),
+                                     tuple(int(s) for s in c["slots"]), int(c["energy_wh"]) / WH_PER_KWH,
+                                     float(c["price_per_kwh"]), int(c["nonce"]))
+        out.append(SignedContract(contract, bytes.fromhex(str(c["seller_signature"])[2:]),
+                                  bytes.fromhex(str(c["buyer_signature"])[2:])))
+    return out
+
+
+def _board(doc: Mapping[str, Any], number: int, label: Mapping[str, str]) -> Board:
+    orders = doc["orders"]
+    return Board(
+        listings=tuple(Listing(str(x["id"]), label[str(x["seller"])], number, int(x["energy_wh"]) / WH_PER_KWH,
+                               float(x["price_per_kwh"])) for x in doc["listings"]),
+        orders=tuple(ListingOrder(str(o["id"]), str(o["listing_id"]), label[str(o["buyer"])],
+                                  int(o["energy_wh"]) / WH_PER_KWH) for o in orders),
+        decisions=MappingProxyType({str(o["id"]): Decision(str(o["id"]), o["decision"] == "accepted",
+                                                           tuple(o.get("reason", ())))
+                                    for o in orders if o.get("decision") is not None}),
+    )
+
+
+def _first_stages(doc: Mapping[str, Any], domain: Domain, parties: Sequence[str],
+                  label: Mapping[str, str]) -> SlotSettlement | None:
+    """Stages 1-2 by ``settle_slot`` (None when the slot has neither a contract nor a listing order)."""
+    number = int(doc["multiSlot"])
+    contracts = contracts_in_slot(_contracts(doc), number, domain)
+    if not contracts and not doc["orders"]:
+        return None
+    readings: Mapping[str, float] = doc["readings_kwh"]
+    prosumers = [Prosumer(label[m], float(readings.get(m, 0.0))) for m in parties]
+    # the auction and grid stages of settle_slot are not used (its auction re-clears the residuals; here the
+    # anchored clearing is settled against them): "uniform" only keeps that unused stage cheap and total
+    rates = ServiceRates(service_charge_per_kwh=float(doc["rates"]["service_charge_per_kwh"]),
+                         penalty_per_kwh=float(doc["rates"]["penalty_per_kwh"]))
+    return settle_slot(number, prosumers, contracts=contracts, board=_board(doc, number, label), mechanism="uniform",
+                       rates=rates)
+
+
+def settle_sequence(doc: Mapping[str, Any], domain: Domain) -> SequenceSettlement:
+    """Recompute a slot's whole settlement from its ``transactive.settlement-input/2`` document (pure,
+    deterministic; ``domain``: the chain's EIP-712 domain the contracts were signed in)."""
+    if doc.get("format") != SEQUENCE_FORMAT:
+        raise ValueError(f"not a {SEQUENCE_FORMAT} document")
+    parties: list[str] = sorted(str(m) for m in doc["parties"])
+    addresses: Mapping[str, str] = doc["addresses"]  # registered (contract-signing) address -> member id
+    named = {*parties, *(str(x["seller"]) for x in doc["listings"]), *(str(o["buyer"]) for o in doc["orders"])}
+    label = {m: m for m in named}
+    label.update({member: address for address, member in addresses.items() if member in label})
+    member_of = {v: k for k, v in label.items()}
+    readings: Mapping[str, float] = doc["readings_kwh"]
+    net = {m: energy_to_wh(float(readings.get(m, 0.0))) for m in parties}
+    lines: dict[str, dict[str, list[int]]] = {m: {} for m in parties}  # stages a member took part in
+    accounts = {"dso": 0, "board": 0, "auctioneer": 0, "grid": 0}
+    residual = dict(net)
+    first = _first_stages(doc, domain, parties, label)
+    listing_settlements: tuple[Any, ...] = ()
+    board = Board()
+    if first is not None:
+        for s in first.statements:
+            member = member_of[s.peer]
+            for stage in ("bilateral", "listings"):
+                line = s.stages[stage]
+                lines[member][stage] = [line.sold_wh, line.bought_wh, line.money_micro]
+                residual[member] -= line.sold_wh - line.bought_wh
+        accounts["dso"] += first.accounts["dso"]  # listing shortfall penalties
+        accounts["board"] += first.accounts["board"]  # listing service charges
+        listing_settlements = first.listing_settlements
+        board = first.board
+    # 3. the anchored clearing against the residual meters, (4.8)-(4.9)
+    trades = [SettledTrade(str(t["buyer"]), str(t["seller"]), float(t["energy_kwh"]), float(t["charge"]))
+              for t in doc["trades"]]
+    auction: Settlement | None = None
+    if trades:
+        buyers = {t.buyer: max(0, -residual[t.buyer]) / WH_PER_KWH for t in trades}
+        sellers = {t.seller: max(0, residual[t.seller]) / WH_PER_KWH for t in trades}
+        auction = settle(float(doc["price_per_kwh"]), trades, buyers, sellers,
+                         penalty_per_kwh=float(doc["penalty_per_kwh"]), dso_account=DSO_ACCOUNT)
+        for ln in auction.lines:
+            if ln.side == "seller":
+                lines[ln.participant]["auction"] = [ln.metered_wh, 0, ln.amount_micro]
+                residual[ln.participant] -= ln.metered_wh
+            else:
+                lines[ln.participant]["auction"] = [0, ln.metered_wh, -ln.amount_micro]
+                residual[ln.participant] += ln.metered_wh
+        accounts["dso"] += next(p.amount_micro for p in auction.postings if p.account == DSO_ACCOUNT)
+    # 4. the main grid for what remains
+    tariff = GridTariff(feed_in_per_kwh=float(doc["tariff"]["feed_in_per_kwh"]),
+                        retail_per_kwh=float(doc["tariff"]["retail_per_kwh"]))
+    grid: list[MainGridTrade] = []
+    for g in settle_with_grid({m: r for m, r in residual.items() if r}, tariff=tariff):
+        grid.append(g)
+        grid_line = lines[g.peer].setdefault("grid", [0, 0, 0])
+        grid_line[0 if g.energy_wh > 0 else 1] += abs(g.energy_wh)
+        grid_line[2] += g.money_micro
+        accounts["grid"] += g.grid_micro
+        accounts["auctioneer"] += g.fee_micro
+        residual[g.peer] -= g.energy_wh
+    money = {m: sum(line[2] for line in lines[m].values()) for m in parties}
+    if sum(money.values()) + sum(accounts.values()) != 0 or any(residual.values()):  # pragma: no cover
+        raise AssertionError("the slot's settlement does not balance")  # invariants of the stages
+    dso_address = str(doc["dso"])
+    member_accounts: Mapping[str, str] = doc["accounts"]
+    by_address: dict[str, list[int]] = {}
+    for m in parties:
+        row = by_address.setdefault(member_accounts[m], [0, 0])
+        row[0] += net[m]
+        row[1] += money[m]
+    dso_row = by_address.setdefault(dso_address, [0, 0])
+    dso_row[0] -= sum(net.values())
+    dso_row[1] += sum(accounts.values())
+    postings = tuple(AccountPosting(a, e, m) for a, (e, m) in by_address.items())
+    breakdown = {
+        "tariffs_micro": 0 if auction is None else auction.dso_tariffs_micro,
+        "penalties_micro": (0 if auction is None else auction.dso_penalties_micro) + first_penalties(first),
+        "imbalance_micro": 0 if auction is None else auction.dso_imbalance_micro,
+        "service_charges_micro": accounts["board"],
+        "grid_energy_micro": accounts["grid"] + accounts["auctioneer"],
+        "amount_micro": sum(accounts.values()),
+    }
+    return SequenceSettlement(int(doc["multiSlot"]), MappingProxyType(net), MappingProxyType(lines),
+                              MappingProxyType(accounts),
+                              tuple(grid), listing_settlements, board, auction, postings, MappingProxyType(breakdown))
+
+
+def first_penalties(first: SlotSettlement | None) -> int:
+    """The listing stage's shortfall penalties (micro-tokens, to the DSO)."""
+    return 0 if first is None else int(first.accounts["dso"])
+
+
+def settlement_postings(doc: Mapping[str, Any], domain: Domain) -> list[AccountPosting]:
+    """The postings of a settlement slot's input document, as every validator and the audit recompute them
+    (format 2, ``transactive.settlement-input/2``: the whole seed-001 sequence, :func:`settle_sequence`;
+    format 1, of records an older service prepared: the auction against the meters,
+    :func:`~transactive.settlement.slot_settlement.settle_input`)."""
+    if doc.get("format") == SEQUENCE_FORMAT:
+        return list(settle_sequence(doc, domain).postings)
+    return settle_input(doc)[1]

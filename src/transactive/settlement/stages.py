@@ -1,0 +1,380 @@
+"""One slot through seed 001's four settlements: bilateral → listings → community auction → main grid.
+
+Input: each prosumer's **net position** for the slot (kWh; ``> 0`` surplus it exports, ``< 0`` deficit),
+converted once to integer Wh. The stages run in order, each on the residual the previous ones left:
+
+1. **bilateral** -- every contract scheduled in the slot (:mod:`transactive.settlement.bilateral`; verify the
+   signatures first with :func:`~transactive.settlement.bilateral.contracts_in_slot`) is firm: the seller sells
+   and the buyer buys the contracted energy at the contracted price, whatever they metered;
+2. **listings** -- the board's accepted orders of the slot (:mod:`transactive.settlement.listings`): bidding is
+   closed, delivery is metered from the residuals (a seller delivers up to its remaining surplus, a buyer
+   takes up to its remaining deficit), service charges go to the ``board`` account and shortfall penalties to
+   the ``dso`` account;
+3. **auction** -- the remaining surpluses offer and deficits bid, one block each, into the community auction
+   (any two-sided mechanism of :func:`transactive.registry.full_registry`, default ``dpda``; the grid-aware
+   ``dpda_matched`` / ``mcafee_matched`` need every participant's :attr:`Prosumer.attributes`), at each
+   prosumer's limit price or, without one, at its **grid alternative** (a seller asks what the grid would pay,
+   ``max(FiT, λ_w − fee)``; a buyer bids what the grid would charge, ``min(retail, λ_w + fee)``), so nobody
+   trades in the auction on worse terms than the grid offers. The clearing becomes integers by the **one
+   definition the ledger's validators use too** (:mod:`transactive.settlement.auction_entries`): Wh and
+   micro-tokens apportioned per side, the longer side cut to the shorter side's total where a mechanism
+   leaves them unequal (DPDA's clipping, SEED-NOTES §4 (c)), grid charges to the ``dso`` account. With
+   ``rewards`` (:class:`RewardRates`) the stage is settled exactly as the validators endorse it: the
+   ``auctioneer_reward`` and ``miner_reward`` accounts get ``floor(D x_A)`` and ``floor(D x_M)`` of the
+   buyers' debits ``D`` and the sellers share the rest after the DSO's charges; without, the ``auctioneer``
+   account keeps ``Σ buyers' payments − Σ sellers' receipts − charges`` (a VCG deficiency makes it negative);
+4. **grid** -- every residual left is traded with the main grid (:mod:`transactive.settlement.grid_trading`):
+   feed-in tariff / retail, or the wholesale market through the auctioneer (fee to the ``auctioneer``
+   account). Every residual is zero afterwards.
+
+Statements per prosumer: per stage, energy sold and bought (Wh) and money (micro-tokens, signed: > 0
+received). Conservation: ``net_wh = Σ_stages (sold − bought)`` for every prosumer; the bilateral, listing and
+auction stages each sell as much as they buy; and the prosumers' money plus the ``dso``, ``board``,
+``auctioneer`` and ``grid`` accounts (and the two reward accounts with ``rewards``) sum to zero exactly
+(:attr:`SlotSettlement.balance_micro`).
+
+Example:
+    >>> s = settle_slot(0, [Prosumer("pv", 5.0), Prosumer("ev", -3.0)], mechanism="uniform")
+    >>> [(x.peer, x.stages["auction"].money_micro, x.stages["grid"].money_micro) for x in s.statements]
+    [('pv', 172500, 30000), ('ev', -172500, 0)]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
+
+from transactive.errors import MarketError
+from transactive.orders import Orders
+from transactive.result import ClearingResult
+from transactive.settlement.auction_entries import auction_entries, grid_charge_micro, rebalance_credits
+from transactive.settlement.grid_trading import GridTariff, MainGridTrade, settle_with_grid
+from transactive.settlement.listings import Board, OrderSettlement, ServiceRates, metered_delivery, settle_listings
+from transactive.units import energy_to_wh
+
+if TYPE_CHECKING:  # the contracts need the ledger extra only to be signed and verified
+    from transactive.settlement.bilateral import BilateralContract
+
+Stage = Literal["bilateral", "listings", "auction", "grid"]
+STAGES: tuple[Stage, ...] = ("bilateral", "listings", "auction", "grid")
+ACCOUNTS = ("dso", "board", "auctioneer", "grid")
+REWARD_ACCOUNTS = ("auctioneer_reward", "miner_reward")
+"""Accounts of a slot settled with :class:`RewardRates`: the Proof-of-Clearance rewards (seed 001 eq. 2-3)."""
+
+
+@dataclass(frozen=True)
+class Prosumer:
+    """A prosumer's net position for the slot, kWh (> 0 surplus, < 0 deficit), and its optional limit price
+    for the auction and the wholesale market (tokens per kWh; ``None``: bid the grid alternative).
+
+    ``attributes``: the per-participant fields a grid-aware mechanism reads (``dpda_matched``,
+    ``mcafee_matched``: ``bus``, ``distance_pref_m``, ``a``, ``b``, ``c``, ``omega``, ``alpha``; see
+    ``docs/grid.md``); ``None`` for none (such a mechanism then refuses the slot)."""
+
+    peer: str
+    net_kwh: float
+    limit_price_per_kwh: float | None = None
+    attributes: Mapping[str, str | float] | None = None
+
+
+@dataclass(frozen=True)
+class RewardRates:
+    """The Proof-of-Clearance reward shares of a slot in parts per million of its debits ``D`` (what buyers
+    pay in the auction): X^A to the auctioneer (seed 001 eq. 2) and X^M to the miner (eq. 3), as
+    ``MarketSlots`` fixes them when the slot opens. Passing them to :func:`settle_slot` settles the auction
+    stage exactly as the validators endorse it (``docs/multi-settlement.md``, section 3)."""
+
+    auctioneer_ppm: int = 0
+    miner_ppm: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("auctioneer_ppm", "miner_ppm"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise MarketError(f"rewards.{name}", "must be an integer >= 0")
+        if self.auctioneer_ppm + self.miner_ppm > 1_000_000:
+            raise MarketError("rewards", "the shares must add up to at most 1,000,000 ppm")
+
+
+@dataclass(frozen=True)
+class StageLine:
+    """One prosumer's outcome in one stage: Wh sold and bought, money received (> 0) or paid (< 0)."""
+
+    sold_wh: int = 0
+    bought_wh: int = 0
+    money_micro: int = 0
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A prosumer's statement for the slot: its net position (Wh) and one line per stage."""
+
+    peer: str
+    net_wh: int
+    stages: Mapping[Stage, StageLine]
+
+    @property
+    def traded_wh(self) -> int:
+        """``Σ_stages (sold − bought)``; equals ``net_wh``."""
+        return sum(line.sold_wh - line.bought_wh for line in self.stages.values())
+
+    @property
+    def money_micro(self) -> int:
+        """Net money over all stages, micro-tokens (> 0 received)."""
+        return sum(line.money_micro for line in self.stages.values())
+
+
+@dataclass(frozen=True)
+class SlotSettlement:
+    """The slot's settlement: statements in input order, the accounts (micro-tokens, > 0 received), the
+    auction's clearing result (``None`` when one side was empty), the grid trades, the settled orders and
+    the board after settlement."""
+
+    slot: int
+    statements: tuple[Statement, ...]
+    accounts: Mapping[str, int]
+    auction: ClearingResult | None
+    grid_trades: tuple[MainGridTrade, ...]
+    listing_settlements: tuple[OrderSettlement, ...]
+    board: Board
+    auction_accounts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def grid_charge_micro(self) -> int:
+        """The DSO's income from the auction's grid charges (micro-tokens; part of ``accounts["dso"]``)."""
+        return self.auction_accounts.get("dso", 0)
+
+    def auction_lines(self) -> dict[str, tuple[int, int]]:
+        """The auction stage per account: ``{peer or account: (energy_wh, amount_micro)}`` with the
+        ledger's signs (energy > 0 sold, < 0 bought; money > 0 received), every prosumer (zeros when it did
+        not trade) and every auction account (``dso``, ``auctioneer``, and the rewards when settled with
+        :class:`RewardRates`)."""
+        lines = {
+            s.peer: (s.stages["auction"].sold_wh - s.stages["auction"].bought_wh, s.stages["auction"].money_micro)
+            for s in self.statements
+        }
+        lines.update({name: (0, value) for name, value in self.auction_accounts.items()})
+        return lines
+
+    @property
+    def balance_micro(self) -> int:
+        """Σ prosumers' money + Σ accounts; always 0."""
+        return sum(s.money_micro for s in self.statements) + sum(self.accounts.values())
+
+    def statement(self, peer: str) -> Statement:
+        for s in self.statements:
+            if s.peer == peer:
+                return s
+        raise KeyError(peer)
+
+
+class _Ledger:
+    """Mutable per-stage accumulators (private to :func:`settle_slot`)."""
+
+    def __init__(self, peers: Sequence[str]) -> None:
+        self.lines: dict[str, dict[Stage, list[int]]] = {p: {s: [0, 0, 0] for s in STAGES} for p in peers}
+        self.accounts = dict.fromkeys(ACCOUNTS, 0)
+        self.auction_accounts = {"dso": 0, "auctioneer": 0}
+
+    def sell(self, stage: Stage, peer: str, energy_wh: int, money_micro: int) -> None:
+        line = self.lines[peer][stage]
+        line[0] += energy_wh
+        line[2] += money_micro
+
+    def buy(self, stage: Stage, peer: str, energy_wh: int, money_micro: int) -> None:
+        line = self.lines[peer][stage]
+        line[1] += energy_wh
+        line[2] += money_micro
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def _columns(side: Sequence[str], prosumers: Mapping[str, Prosumer], names: Sequence[str]) -> dict[str, list[Any]]:
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    for peer in side:
+        attributes = prosumers[peer].attributes or {}
+        for name in names:
+            if name not in attributes:
+                raise MarketError("prosumers", f"prosumer {peer!r} has no attribute {name!r}")
+            columns[name].append(attributes[name])
+    return columns
+
+
+def _auction(  # noqa: PLR0917 - private, the stage's inputs
+    ledger: _Ledger,
+    residual: dict[str, int],
+    prosumers: Sequence[Prosumer],
+    mechanism: str,
+    params: Any,
+    tariff: GridTariff,
+    wholesale_price_per_kwh: float | None,
+    rewards: RewardRates | None,
+) -> ClearingResult | None:
+    from transactive.registry import full_registry
+
+    registry = full_registry()
+    if mechanism not in registry:
+        raise MarketError("mechanism", f"unknown mechanism {mechanism!r}; one of {sorted(registry)}", "not_found")
+    mech = registry[mechanism]
+    if mech.sides != ("sellers", "buyers"):
+        raise MarketError("mechanism", f"{mechanism} is one-sided; the community auction needs sellers and buyers")
+    by_peer = {p.peer: p for p in prosumers}
+    params = mech.params_type() if params is None else params
+    limits = {p.peer: p.limit_price_per_kwh for p in prosumers}
+    sell_alt = tariff.sell_alternative_per_kwh(wholesale_price_per_kwh)
+    buy_alt = tariff.buy_alternative_per_kwh(wholesale_price_per_kwh)
+    sellers = [p.peer for p in prosumers if residual[p.peer] > 0]
+    buyers = [p.peer for p in prosumers if residual[p.peer] < 0]
+    if mech.participant_fields and any(by_peer[p].attributes is None for p in (*sellers, *buyers)):
+        fields = ", ".join(f.name for f in mech.participant_fields)
+        raise MarketError(
+            "mechanism", f"{mechanism} needs per-participant attributes ({fields}) the slot does not carry"
+        )
+    if not sellers or not buyers:
+        return None
+    names = sorted({k for p in (*sellers, *buyers) for k in (by_peer[p].attributes or {})})
+    ask = [_or(limits[s], sell_alt) for s in sellers]
+    bid = [_or(limits[b], buy_alt) for b in buyers]
+    try:
+        result = mech.run(
+            Orders.single(sellers, [residual[s] / 1000 for s in sellers], ask, **_columns(sellers, by_peer, names)),
+            Orders.single(buyers, [-residual[b] / 1000 for b in buyers], bid, **_columns(buyers, by_peer, names)),
+            params,
+        )
+    except (ValueError, TypeError) as exc:  # OrdersError / ParamError / GridError: attributes that do not fit
+        raise MarketError("prosumers", f"{mechanism}: {exc}") from None
+    # the one definition of the auction's integer outcome, shared with the ledger's result entries
+    dso_key = "dso"
+    while dso_key in residual:  # the DSO's row among the entries: a name no peer has
+        dso_key += "'"
+    rows = auction_entries(result, sellers, buyers, dso=dso_key if grid_charge_micro(result) else None)
+    amounts = [micro for _, _, micro in rows]
+    reward_a = reward_m = 0
+    if rewards is not None:  # settled as the ledger endorses it (rule 4)
+        kept = {k for k, (account, _, _) in enumerate(rows) if account == dso_key}
+        try:
+            amounts, reward_a, reward_m = rebalance_credits(
+                amounts, kept=kept, auctioneer_ppm=rewards.auctioneer_ppm, miner_ppm=rewards.miner_ppm
+            )
+        except ValueError as exc:  # e.g. buyers pay and no seller is credited: the ledger refuses it too
+            raise MarketError("rewards", f"the auction cannot be settled as the ledger endorses it: {exc}") from None
+        ledger.auction_accounts["auctioneer_reward"] = reward_a
+        ledger.auction_accounts["miner_reward"] = reward_m
+    selling = set(sellers)
+    for (account, energy_wh, _), money in zip(rows, amounts, strict=True):
+        if account == dso_key:
+            ledger.auction_accounts["dso"] += money
+            continue
+        if account in selling:
+            ledger.sell("auction", account, energy_wh, money)
+        else:
+            ledger.buy("auction", account, -energy_wh, money)
+        residual[account] -= energy_wh
+    ledger.auction_accounts["auctioneer"] = -sum(amounts) - reward_a - reward_m
+    for account, value in ledger.auction_accounts.items():
+        ledger.accounts[account] += value
+    return result
+
+
+def _validate(prosumers: Sequence[Prosumer]) -> dict[str, int]:
+    residual: dict[str, int] = {}
+    for k, p in enumerate(prosumers):
+        if not isinstance(p.peer, str) or not p.peer:
+            raise MarketError(f"prosumers[{k}].peer", "must be a non-empty string")
+        if p.peer in residual:
+            raise MarketError(f"prosumers[{k}].peer", f"duplicate peer {p.peer!r}", "conflict")
+        if isinstance(p.net_kwh, bool) or not isinstance(p.net_kwh, (int, float)) or not math.isfinite(p.net_kwh):
+            raise MarketError(f"prosumers[{k}].net_kwh", "must be a finite number")
+        limit = p.limit_price_per_kwh
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit)
+        ):
+            raise MarketError(f"prosumers[{k}].limit_price_per_kwh", "must be a finite number or null")
+        residual[p.peer] = energy_to_wh(p.net_kwh)
+    return residual
+
+
+def settle_slot(
+    slot: int,
+    prosumers: Sequence[Prosumer],
+    *,
+    contracts: Sequence[BilateralContract] = (),
+    board: Board | None = None,
+    mechanism: str = "dpda",
+    params: Any = None,
+    tariff: GridTariff | None = None,
+    wholesale_price_per_kwh: float | None = None,
+    rates: ServiceRates | None = None,
+    rewards: RewardRates | None = None,
+) -> SlotSettlement:
+    """Settle one slot through the four stages (see the module docstring). Pure and deterministic.
+
+    Every contract and listing party must be one of ``prosumers``; ``params`` defaults to the mechanism's
+    canonical parameters.
+    """
+    residual = _validate(prosumers)
+    tariff = tariff or GridTariff()
+    ledger = _Ledger([p.peer for p in prosumers])
+    if rewards is not None:
+        for name in REWARD_ACCOUNTS:
+            ledger.accounts[name] = ledger.auction_accounts[name] = 0
+    # 1. bilateral contracts (firm)
+    for k, c in enumerate(contracts):
+        for side, peer in (("seller", c.seller), ("buyer", c.buyer)):
+            if peer not in residual:
+                raise MarketError(f"contracts[{k}].{side}", f"{peer} is not a prosumer of the slot")
+        energy_wh = c.delivery_wh(slot)
+        if energy_wh == 0:
+            continue
+        value = c.value_micro(slot)
+        ledger.sell("bilateral", c.seller, energy_wh, value)
+        ledger.buy("bilateral", c.buyer, energy_wh, -value)
+        residual[c.seller] -= energy_wh
+        residual[c.buyer] += energy_wh
+    # 2. listings (metered delivery of the accepted orders)
+    board = (board or Board()).close(slot)
+    for order in board.accepted_orders(slot):
+        for side, peer in (("seller", board.listing(order.listing_id).seller), ("buyer", order.buyer)):
+            if peer not in residual:
+                raise MarketError(f"orders[{order.order_id}].{side}", f"{peer} is not a prosumer of the slot")
+    deliveries = metered_delivery(board, slot, residual, {p: -r for p, r in residual.items()})
+    board, settled = settle_listings(board, slot, deliveries, rates)
+    for o in settled:
+        ledger.sell("listings", o.seller, o.delivered_wh, o.seller_micro)
+        ledger.buy("listings", o.buyer, o.delivered_wh, o.buyer_micro)
+        ledger.accounts["board"] += o.service_charge_micro
+        ledger.accounts["dso"] += o.penalty_micro
+        residual[o.seller] -= o.delivered_wh
+        residual[o.buyer] += o.delivered_wh
+    # 3. community auction
+    auction = _auction(ledger, residual, prosumers, mechanism, params, tariff, wholesale_price_per_kwh, rewards)
+    # 4. main grid
+    limits = {p.peer: p.limit_price_per_kwh for p in prosumers if p.limit_price_per_kwh is not None}
+    grid_trades = settle_with_grid(
+        dict(residual), tariff=tariff, wholesale_price_per_kwh=wholesale_price_per_kwh, limit_price_per_kwh=limits
+    )
+    for g in grid_trades:
+        if g.energy_wh > 0:
+            ledger.sell("grid", g.peer, g.energy_wh, g.money_micro)
+        elif g.energy_wh < 0:
+            ledger.buy("grid", g.peer, -g.energy_wh, g.money_micro)
+        ledger.accounts["auctioneer"] += g.fee_micro
+        ledger.accounts["grid"] += g.grid_micro
+        residual[g.peer] -= g.energy_wh
+    statements = tuple(
+        Statement(
+            p.peer,
+            energy_to_wh(p.net_kwh),
+            MappingProxyType({s: StageLine(*ledger.lines[p.peer][s]) for s in STAGES}),
+        )
+        for p in prosumers
+    )
+    return SlotSettlement(
+        slot, statements, MappingProxyType(dict(ledger.accounts)), auction, grid_trades, settled, board,
+        MappingProxyType(dict(ledger.auction_accounts)),
+    )
