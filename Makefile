@@ -25,6 +25,7 @@ demo: $(STAMP) $(PROFILES_STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 system: $(STAMP)
 	@bash scripts/setup-system.sh

@@ -62,16 +62,14 @@ class Market:
         """Run the mechanism (pure).
 
         Input problems a mechanism can only see while clearing (an unknown feeder bus, say) are raised by it
-        as a ``ValueError`` carrying ``.field``; they come out as :class:`MarketFileError` like any other.
+        as a :class:`~transactive.errors.FieldError`; they come out as :class:`MarketFileError` like any other.
         """
         try:
             return self.mechanism.run(self.sellers, self.buyers, self.params)
-        except ValueError as exc:
-            field_name = getattr(exc, "field", None)
-            if not isinstance(field_name, str) or isinstance(exc, MarketFileError):
+        except FieldError as exc:
+            if isinstance(exc, MarketFileError):
                 raise
-            message = getattr(exc, "message", None)
-            raise MarketFileError(field_name, message if isinstance(message, str) else str(exc)) from None
+            raise MarketFileError(exc.field, exc.message) from None
 
 
 # ---------------------------------------------------------------------------------------------- reading

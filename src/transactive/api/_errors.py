@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from transactive.market import MarketError
+from transactive.errors import FieldError
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ def field_path(loc: Sequence[Any]) -> str:
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(MarketError)
-    async def _market(_request: Request, exc: MarketError) -> JSONResponse:
+    @app.exception_handler(FieldError)
+    async def _field(_request: Request, exc: FieldError) -> JSONResponse:
         return error_response(STATUS[exc.kind], exc.field, exc.message)
 
     @app.exception_handler(RequestValidationError)

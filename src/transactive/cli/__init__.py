@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from transactive import __version__
 from transactive.cli import _clear, _day, _demo, _grid, _ledger, _serve, _sign
-from transactive.marketfile import MarketFileError
+from transactive.errors import FieldError
 
 EXIT_INVALID = 2
 
@@ -46,15 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
         return code
-    except MarketFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    except ValueError as exc:
-        field = getattr(exc, "field", None)  # every input error of the library names its field
-        if not isinstance(field, str):
-            return _internal(exc)
-        message = getattr(exc, "message", None)
-        print(f"error: {field}: {message if isinstance(message, str) else exc}", file=sys.stderr)
+    except FieldError as exc:  # every input error of the library names its field
+        print(f"error: {exc.field}: {exc.message}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

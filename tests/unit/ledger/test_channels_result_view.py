@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 from transactive.ledger.audit.channels import DSO_ROW_FIELDS, ChannelView
 
@@ -30,12 +27,3 @@ def test_dso_result_view_has_no_bid() -> None:
         ("s1", "sell", "bus-1"), ("b1", "buy", "bus-2"), ("b2", "buy", None)]
     assert all(set(t) == {*DSO_ROW_FIELDS, "side", "bus"} for t in view["trades"])
 
-
-def test_service_views_do_not_need_the_ledger_extra() -> None:
-    """``market.views`` imports the channels module without pulling in the chain / crypto packages."""
-    src = Path(__file__).resolve().parents[3] / "src"
-    code = ("import sys; import transactive.market.views; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in {'eth_utils', 'eth_abi', 'Crypto', 'vyper'}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(src)})
-    assert out.stdout.strip() == "[]"

@@ -52,12 +52,3 @@ def test_parse_slot_start() -> None:
             parse_slot_start(bad, 15)
         assert info.value.field == "slot_start"
 
-
-def test_pure_market_modules_import_without_the_storage_layer() -> None:
-    import subprocess
-    import sys
-
-    code = ("import sys, transactive.settlement.negawatt, transactive.settlement.grid_trading, "
-            "transactive.settlement.stages; print('sqlalchemy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
