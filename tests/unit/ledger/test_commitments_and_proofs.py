@@ -314,17 +314,17 @@ def test_result_entry_validation() -> None:
 @pytest.mark.parametrize(
     "module",
     [
-        "_encoding",
-        "eip712",
-        "signing",
-        "merkle",
-        "nonces",
-        "orders_codec",
-        "commitments",
-        "endorsement",
-        "proofs",
+        "crypto.encoding",
+        "crypto.eip712",
+        "crypto.signing",
+        "crypto.merkle",
+        "ledger.messages.nonces",
+        "ledger.messages.orders",
+        "ledger.messages.commitments",
+        "ledger.clearance.endorsement",
+        "ledger.audit.proofs",
     ],
 )
 def test_module_examples(module: str) -> None:
-    result = doctest.testmod(importlib.import_module(f"transactive.ledger.{module}"))
+    result = doctest.testmod(importlib.import_module(f"transactive.{module}"))
     assert result.attempted > 0 and result.failed == 0

@@ -8,7 +8,8 @@ import pytest
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
-from transactive.ledger.chain.base import abi_type, compiler, encode_call, revert_reason
+from transactive.ledger.chain import compiler
+from transactive.ledger.chain.base import abi_type, encode_call, revert_reason
 from transactive.ledger.chain.compiler import CONTRACT_NAMES, load_artifact
 
 

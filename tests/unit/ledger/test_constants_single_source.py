@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 
 import transactive
-from transactive.ledger.chain.base import constants
+from transactive.ledger.chain import constants
 
 PACKAGE = Path(transactive.__file__).parent
-CONTRACTS = PACKAGE / "ledger" / "contracts"
+CONTRACTS = PACKAGE / "ledger" / "chain" / "contracts"
 NAMES = {n for n in constants.__all__ if n.startswith(("ROLE_", "MODE_")) and n != "ROLE_BITS"} | {
     "CLOSE", "FOR_SALE", "RESERVE_NOT_MET", "CLEARED", "SETTLED", "CANCELLED", "DISPUTED"}
 
@@ -29,7 +29,7 @@ def test_the_python_constants_equal_the_contracts() -> None:
 
 
 def _modules() -> list[Path]:
-    return [p for p in PACKAGE.rglob("*.py") if p.name != "constants.py" or p.parent.name != "ledger"]
+    return [p for p in PACKAGE.rglob("*.py") if p.name != "constants.py" or p.parent.name != "chain"]
 
 
 def test_no_other_module_defines_a_role_or_slot_state() -> None:

@@ -84,7 +84,13 @@ __all__ = [
 
 
 class OrderError(FieldError):
-    """An order that cannot be built or was rejected; ``reason`` is a short code (see ``docs/ledger.md``)."""
+    """An order that cannot be built or was rejected; its ``field`` is the short code of the check that failed
+    (``reason``: ``signature``, ``nonce``, ``slot``, ``domain``, ``field``; see ``docs/ledger.md``)."""
+
+    @property
+    def reason(self) -> str:
+        """The short code of the failed check (the error's ``field``)."""
+        return self.field
 
 
 def _check_uint(name: str, value: int, bits: int = 256) -> None:
