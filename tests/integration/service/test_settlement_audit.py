@@ -2,7 +2,7 @@
 settled through REST (real SQLite, the embedded chain) leaves ``DATA_DIR/settlements/<slot>.json``; the audit
 is clean; one meter reading edited in the archived input is reported as that settlement slot's postings root
 mismatch naming the account (exit 1); an archive without settlement files (written before they existed)
-verifies as before; an archived kind without a registered recomputation is unreadable input (exit 2)."""
+verifies as before; an archived settlement of an unknown kind is unreadable input (exit 2)."""
 
 from __future__ import annotations
 
@@ -99,8 +99,20 @@ def test_a_settled_slot_is_archived_with_its_input_and_audits_clean(
     assert verify_archive(data_dir) is None
     assert main(["ledger", "verify", str(data_dir)]) == 0
     assert "1 settlement slot(s)" in capsys.readouterr().out
-    with pytest.raises(AuditInputError, match="no recomputation registered for kind 'settlement-input'"):
+
+
+def test_an_archived_settlement_of_an_unknown_kind_is_unreadable_input(
+    settled: tuple[Path, int, dict[str, str], bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = _copy(settled[0], tmp_path)
+    path = data_dir / "settlements" / f"{settled[1]}.json"
+    doc = json.loads(path.read_text())
+    doc["kind"] = "settlement-input-v9"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(AuditInputError, match="unknown settlement kind 'settlement-input-v9'"):
         verify_archive(data_dir)  # never skipped silently
+    assert main(["ledger", "verify", str(data_dir)]) == 2
+    assert "unknown settlement kind" in capsys.readouterr().err
 
 
 def test_an_edited_meter_reading_is_the_settlement_slots_postings_root_mismatch(
