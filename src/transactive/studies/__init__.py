@@ -35,9 +35,16 @@ def _alashery(out: Path, seed: int, days: int, progress: Progress | None) -> Pat
     from transactive.studies.alashery_2021 import StudyConfig, run_study
     from transactive.studies.alashery_report import write_report
 
+    def hours(done: int, total: int) -> None:  # the report counts as one more step (it takes a few seconds)
+        if progress is not None:
+            progress(done, total + 1)
+
     start = time.perf_counter()
-    result = run_study(StudyConfig(seed=seed, days=days), progress)
-    return write_report(result, out, time.perf_counter() - start)
+    result = run_study(StudyConfig(seed=seed, days=days), hours)
+    index = write_report(result, out, time.perf_counter() - start)
+    if progress is not None:
+        progress(days * 24 + 1, days * 24 + 1)
+    return index
 
 
 STUDIES: Mapping[str, Study] = MappingProxyType({

@@ -173,7 +173,7 @@ def _html(result: StudyResult, out: Path, runtime_s: float) -> str:
 <p>Seed 001 (AlAshery et al. 2021) §IV: 20 peers with Table I's apparatus, {c.hours} hourly auctions a day over
 {c.days} day(s), seed {c.seed}, five trading schemes (Fig. 7), X<sup>A</sup> = X<sup>M</sup> = {c.share}, wholesale fee
 {c.tariff.wholesale_fee_per_kwh}, feed-in {c.tariff.feed_in_per_kwh} / retail {c.tariff.retail_per_kwh} tokens per kWh.
-Runtime {runtime_s:.1f} s.</p>
+Clearing time {runtime_s:.1f} s (the figures take a few seconds more).</p>
 <p><b>Data.</b> The paper's GECAD profiles, costs and wholesale prices are not published with it. Loads and PV here:
 <b>{html.escape(result.profile_source)}</b> profiles ({profile_text}), each peer a building of
 {peers.HOUSEHOLDS_PER_PEER:g} households; the wholesale price is a <b>documented synthetic series</b>

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from transactive.mechanisms.double_auction_vcg import DoubleAuctionParams, clear_double_auction_vcg
+from transactive.sim.profiles import households
 from transactive.studies import alashery_peers as peers
 from transactive.studies.alashery_2021 import (
     P2P,
@@ -165,3 +166,20 @@ def test_simbench_requested_but_missing_names_profiles(monkeypatch: pytest.Monke
         load_day(1, 0, "simbench")
     assert info.value.field == "profiles"
     assert load_day(1, 0, "auto")[2] == "synthetic"
+
+
+def test_simbench_profiles_are_used_when_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With SimBench-shaped frames (constant load, a PV ramp by quarter hour) the study takes its load and PV
+    per kWp from them: each hour is the mean of its four quarter hours."""
+    from transactive.sim import simbench_profiles as sb
+
+    quarters = 366 * 96
+    ramp = np.tile(np.arange(96) / 96.0, 366)
+    frames = ({p: np.ones(quarters) for p in sb.LOAD_PROFILES}, {p: ramp.copy() for p in sb.PV_PROFILES})
+    monkeypatch.setattr(sb, "load_simbench_frames", lambda: frames)
+    load, pv_per_kwp, source = load_day(1, 0, "auto")
+    assert source == "simbench" and load.shape == (20, 24)
+    hourly = np.arange(96).reshape(24, 4).mean(axis=1) / 96.0
+    assert pv_per_kwp == pytest.approx(np.tile(hourly, (20, 1)))
+    scale, _ = households(20, 1, 1.0)
+    assert load[:, 5] == pytest.approx(sb.ANNUAL_MEAN_KW * scale)
