@@ -102,8 +102,8 @@ def claims(result: StudyResult) -> list[Claim]:
             for u, v, b, f, w in zip(uni, vcg, bb, fit, whs, strict=True)]
     best_u = [u.welfare > max(f.welfare, w.welfare) + TOL for u, f, w in zip(uni, fit, whs, strict=True)]
     out.append(Claim(
-        "p2p_welfare_higher", "the P2P market achieves a higher (normalised) social welfare than feed-in and "
-        "wholesale (Fig. 10)", f"uniform above both in {_count(best_u)} hours; all three P2P rules above both "
+        "p2p_welfare_higher", "the P2P market achieves a higher social welfare than feed-in and wholesale "
+        "(Fig. 10)", f"uniform above both in {_count(best_u)} hours; all three P2P rules above both "
         f"in {_count(best)}", all(best_u),
         "" if all(best) else "in hours of local PV surplus the wholesale market places offers the auction "
         "cannot (see p2p_clears_more); under BB the market's large surplus is taken from the participants"))

@@ -142,7 +142,7 @@ def _figures(result: StudyResult, out: Path) -> None:
 
 
 def _fmt(values: tuple[float, ...]) -> str:
-    return " / ".join(f"{v:.3g}" for v in values)
+    return " / ".join(f"{v:.4g}" for v in values)
 
 
 def _html(result: StudyResult, out: Path, runtime_s: float) -> str:

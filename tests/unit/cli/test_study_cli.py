@@ -47,3 +47,11 @@ def test_bad_arguments_exit_2_naming_the_argument(
     err = capsys.readouterr().err
     assert named in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()
+
+
+def test_out_that_is_a_file_exits_2_naming_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "a-file"
+    target.write_text("keep me")
+    assert main(["study", "alashery-2021", "--out", str(target), "--days", "1"]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert target.read_text() == "keep me"
