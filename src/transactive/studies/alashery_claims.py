@@ -126,9 +126,10 @@ def claims(result: StudyResult) -> list[Claim]:
         "vcg_deficit_hours", f"VCG runs a deficit in some hours ({PAPER_VCG_DEFICIT_HOURS} of 24) and a surplus "
         "in others (Table II max +38.8)", f"deficit in {_count(deficit)} hours (zero shares: {_count(deficit0)}); "
         f"largest hourly surplus {max(r.surplus for r in vcg):.2f}", any(r.surplus > 0 for r in vcg),
-        "VCG with the Clarke pivot is known to run a deficit or break even in two-sided markets (here J - Σ "
-        "pivots <= 0 in every hour at zero shares, and the shares only lower it); the paper's positive hours "
-        "must come from an accounting it does not state"))
+        "VCG with the Clarke pivot cannot collect a surplus in a one-good double auction: at a competitive "
+        "price λ*, J^-i <= Σ_(k≠i) (k's surplus at λ*), so each pivot is at least the agent's own surplus at λ*: "
+        "sellers receive >= λ* per kWh, buyers pay <= λ*, and the budget is <= 0 (the shares only lower it); "
+        "the paper's positive hours must come from an accounting it does not state"))
     days = daily_totals(result, "vcg")
     out.append(Claim(
         "vcg_daily_surplus", "VCG: a surplus over the whole day ($52.7), and on every other simulated day",
