@@ -33,18 +33,13 @@ def _error(message: str) -> int:
 
 
 def run_study_command(args: argparse.Namespace) -> int:
-    from transactive.studies import STUDIES
-    from transactive.studies.alashery_2021 import StudyError
+    from transactive.studies import STUDIES, StudyError
 
     study = STUDIES.get(args.name)
     if study is None:
         return _error(f"name: unknown study {args.name!r} (one of {', '.join(sorted(STUDIES))})")
     seed = study.default_seed if args.seed is None else args.seed
     days = study.default_days if args.days is None else args.days
-    if not 0 <= seed < 2**32:
-        return _error("--seed: must be an integer in [0, 2**32 - 1]")
-    if not 1 <= days <= 366:
-        return _error("--days: must be an integer in [1, 366]")
     out = Path(args.out or tempfile.mkdtemp(prefix=f"transactive-study-{study.name}-"))
     if out.exists() and not out.is_dir():
         return _error(f"--out: {out} exists and is not a folder")
@@ -54,7 +49,8 @@ def run_study_command(args: argparse.Namespace) -> int:
                       console=console, disable=not console.is_terminal) as bar:
             task = bar.add_task("hours", total=None)
             index = study.run(out, seed, days, lambda done, total: bar.update(task, completed=done, total=total))
-    except StudyError as exc:
-        return _error(str(exc))
+    except StudyError as exc:  # the study validates its own inputs; name the command-line argument
+        flag = f"--{exc.field}" if exc.field in ("seed", "days", "out") else exc.field
+        return _error(f"{flag}: {exc.message}")
     print(f"{study.name}: report {index}")
     return 0

@@ -20,6 +20,15 @@ from types import MappingProxyType
 Progress = Callable[[int, int], None]
 
 
+class StudyError(ValueError):
+    """Invalid study input; ``field`` names it (``seed``, ``days``, ...; the CLI exits 2 naming ``--field``)."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
 @dataclass(frozen=True)
 class Study:
     """A study: its name, the paper it reproduces, defaults and the function that runs it."""

@@ -46,6 +46,7 @@ from transactive.mechanisms.double_auction_vcg import DoubleAuctionParams, clear
 from transactive.orders import Orders
 from transactive.result import ClearingResult
 from transactive.sim.profiles import FloatArray, day_profiles
+from transactive.studies import StudyError
 from transactive.studies.alashery_peers import (
     HOURS,
     N_PEERS,
@@ -62,15 +63,6 @@ P2P = ("uniform", "vcg", "balanced_budget")
 PAPER_SHARE = 0.01  # X^A = X^M, seed 001 §IV-A
 SIMBENCH_START = date(2016, 6, 1)  # day 0 of a SimBench study (a summer day: PV matters)
 IR_TOLERANCE = 0.5e-6  # half a micro-token
-
-
-class StudyError(ValueError):
-    """Invalid study input; ``field`` names it (the CLI exits 2)."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
 
 
 @dataclass(frozen=True)

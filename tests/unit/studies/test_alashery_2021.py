@@ -9,12 +9,12 @@ from hypothesis import strategies as st
 
 from transactive.mechanisms.double_auction_vcg import DoubleAuctionParams, clear_double_auction_vcg
 from transactive.sim.profiles import households
+from transactive.studies import StudyError
 from transactive.studies import alashery_peers as peers
 from transactive.studies.alashery_2021 import (
     P2P,
     SCHEMES,
     StudyConfig,
-    StudyError,
     StudyResult,
     clear_hour,
     fund_balances,
