@@ -16,8 +16,9 @@ Schemes (per hour, on the same bids, :mod:`transactive.studies.alashery_peers`):
    (§III-D: peers balance their uncleared bids with the main grid).
 
 Per scheme and hour: the requested energy (every block's energy) and the cleared energy (every executed
-block's energy, sell and buy blocks alike, so an auction trade of ``q`` kWh counts ``2q``), the participants'
-welfare ``Σ (value − paid) + Σ (received − cost)`` over executed blocks (tokens) and per cleared kWh, and for
+block's energy, sell and buy blocks alike, so an auction trade of ``q`` kWh counts ``2q``; ``delivered_kwh``
+is the other counting, ``q`` once), the participants' welfare ``Σ (value − paid) + Σ (received − cost)``
+over executed blocks (tokens) and per cleared kWh, and for
 schemes 2-5 the auctioneer's surplus (``details.surplus`` of the mechanism: payments − receipts − rewards;
 the fees for scheme 2) and budget (payments − receipts, before the rewards). The P2P schemes are also run
 with zero shares (rows with ``share == 0``): the mechanism's theorems are stated for that case.
@@ -111,6 +112,15 @@ class SchemeHour:
     @property
     def welfare_per_kwh(self) -> float:
         return self.welfare / self.cleared_kwh if self.cleared_kwh > 0 else 0.0
+
+    @property
+    def delivered_kwh(self) -> float:
+        """The other counting: energy that changes hands, an auction trade of ``q`` kWh counted once."""
+        return self.cleared_kwh - self.auction_kwh / 2 if self.scheme in P2P else self.cleared_kwh
+
+    @property
+    def welfare_per_delivered_kwh(self) -> float:
+        return self.welfare / self.delivered_kwh if self.delivered_kwh > 0 else 0.0
 
     @property
     def surplus_per_kwh(self) -> float:

@@ -30,11 +30,11 @@ TABLE_ROWS = ("wholesale", "vcg", "balanced_budget")
 def _csvs(result: StudyResult, out: Path) -> None:
     write_csv(out / "hours.csv",
               ("day", "hour", "scheme", "share", "wholesale_per_kwh", "requested_kwh", "cleared_kwh",
-               "market_kwh", "welfare", "welfare_per_kwh", "surplus", "surplus_per_kwh", "budget", "reward_each",
-               "uniform_price_per_kwh", "ir_violations", "better_than_uniform"),
+               "market_kwh", "delivered_kwh", "welfare", "welfare_per_kwh", "surplus", "surplus_per_kwh", "budget",
+               "reward_each", "uniform_price_per_kwh", "ir_violations", "better_than_uniform"),
               ((h.day, h.hour, h.scheme, h.share, h.wholesale_per_kwh, h.requested_kwh, h.cleared_kwh,
-                h.auction_kwh, h.welfare, h.welfare_per_kwh, h.surplus, h.surplus_per_kwh, h.budget, h.reward_each,
-                h.uniform_price_per_kwh, h.ir_violations, h.better_than_uniform) for h in result.hours))
+                h.auction_kwh, h.delivered_kwh, h.welfare, h.welfare_per_kwh, h.surplus, h.surplus_per_kwh, h.budget,
+                h.reward_each, h.uniform_price_per_kwh, h.ir_violations, h.better_than_uniform) for h in result.hours))
     write_csv(out / "prices.csv", ("day", "hour", "scheme", "peer", "side", "energy_kwh", "price_per_kwh"),
               ((p.day, p.hour, p.scheme, p.peer, p.side, p.energy_kwh, p.price_per_kwh) for p in result.prices))
     write_csv(out / "bids.csv", ("day", "hour", "peer", "side", "apparatus", "energy_kwh", "price_per_kwh"),
@@ -113,6 +113,9 @@ def _figures(result: StudyResult, out: Path) -> None:
         rows = [r for r in result.rows(scheme) if r.day == 0]
         axes[0].plot(hours, [r.welfare for r in rows], "-o", ms=3, label=LABEL[scheme])
         axes[1].plot(hours, [r.welfare_per_kwh for r in rows], "-o", ms=3, label=LABEL[scheme])
+    axes[1].plot(hours, [r.welfare_per_delivered_kwh for r in result.rows("uniform") if r.day == 0], "g--",
+                 label="3-5 P2P per kWh delivered (trade counted once)")
+    axes[1].legend(fontsize=7)
     axes[0].set(xlabel="hour", ylabel="tokens", title="Participants' social welfare (day 0)")
     axes[1].set(xlabel="hour", ylabel="tokens per cleared kWh", title="Normalised social welfare (day 0)")
     axes[0].legend(fontsize=8)
