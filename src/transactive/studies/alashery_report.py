@@ -113,9 +113,10 @@ def _figures(result: StudyResult, out: Path) -> None:
         rows = [r for r in result.rows(scheme) if r.day == 0]
         axes[0].plot(hours, [r.welfare for r in rows], "-o", ms=3, label=LABEL[scheme])
         axes[1].plot(hours, [r.welfare_per_kwh for r in rows], "-o", ms=3, label=LABEL[scheme])
-    axes[1].plot(hours, [r.welfare_per_delivered_kwh for r in result.rows("uniform") if r.day == 0], "g--",
-                 label="3-5 P2P per kWh delivered (trade counted once)")
-    axes[1].legend(fontsize=7)
+    once = axes[1].plot(hours, [r.welfare_per_delivered_kwh for r in result.rows("uniform") if r.day == 0], "g--",
+                        label="3-5 P2P per kWh delivered (a trade counted once)")
+    axes[1].set_ylim(bottom=-0.02)  # room for the legend below the lines
+    axes[1].legend(handles=once, fontsize=7, loc="lower left")  # colours as on the left
     axes[0].set(xlabel="hour", ylabel="tokens", title="Participants' social welfare (day 0)")
     axes[1].set(xlabel="hour", ylabel="tokens per cleared kWh", title="Normalised social welfare (day 0)")
     axes[0].legend(fontsize=8)
