@@ -1,4 +1,5 @@
-# Transactive: `make demo` runs the main job, `make test` runs the whole test suite.
+# Transactive: `make demo` runs the main job, `make test` runs the whole test suite,
+# `make study` a paper's case study (STUDY=alashery-2021, report in study-reports/STUDY/index.html).
 # Both set themselves up (a virtual environment in .venv with every dependency) the first time.
 PYTHON ?= python3
 VENV ?= .venv
@@ -6,7 +7,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PROFILES_STAMP := $(VENV)/.profiles-stamp
 
-.PHONY: demo test lint unit system bench clean
+.PHONY: demo study test lint unit system bench clean
+
+STUDY ?= alashery-2021
+STUDY_ARGS ?=
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +25,9 @@ $(PROFILES_STAMP): $(STAMP)
 
 demo: $(STAMP) $(PROFILES_STAMP)
 	$(VENV)/bin/transactive demo
+
+study: $(STAMP) $(PROFILES_STAMP)
+	$(VENV)/bin/transactive study $(STUDY) --out study-reports/$(STUDY) $(STUDY_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from transactive import __version__
-from transactive.cli import _clear, _day, _demo, _grid, _ledger, _serve, _sign
+from transactive.cli import _clear, _day, _demo, _grid, _ledger, _serve, _sign, _study
 from transactive.errors import FieldError
 
 EXIT_INVALID = 2
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _ledger.register(sub)
     _serve.register(sub)
     _sign.register(sub)
+    _study.register(sub)
     return parser
 
 
