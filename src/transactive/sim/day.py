@@ -63,7 +63,7 @@ from transactive.market.multi_settlement import (
 )
 from transactive.market.negawatt import NegawattEvent, add_offer, announce, clear, parse_spec, settle, verify_delivery
 from transactive.sim.profiles import DayProfiles, FloatArray, day_profiles
-from transactive.units import energy_to_wh, money_to_micro, wh_to_kwh
+from transactive.units import energy_to_wh, entry_at_batch_resolution, money_to_micro, wh_to_kwh
 
 if TYPE_CHECKING:
     from transactive.sim.day_ledger import DayLedger
@@ -290,9 +290,8 @@ def prosumer_attributes(seed: int, buses: Sequence[str]) -> list[dict[str, str |
     for bus in buses:
         pref_m, a, b, omega, sat_kwh = (rng.uniform(50.0, 500.0), rng.uniform(1e-4, 1e-3),
                                          rng.uniform(0.005, 0.015), rng.uniform(0.15, 0.25), rng.uniform(2.0, 4.0))
-        out.append({"bus": bus, "distance_pref_m": round(pref_m * 1000) / 1000, "a": round(a * 1e9) / 1e9,
-                    "b": round(b * 1e9) / 1e9, "c": 0.0, "omega": round(omega * 1e9) / 1e9,
-                    "alpha": round(omega / (2 * sat_kwh) * 1e9) / 1e9})
+        out.append(entry_at_batch_resolution({"bus": bus, "distance_pref_m": pref_m, "a": a, "b": b, "c": 0.0,
+                                              "omega": omega, "alpha": omega / (2 * sat_kwh)}))
     return out
 
 
