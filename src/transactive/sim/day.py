@@ -63,7 +63,14 @@ from transactive.market.multi_settlement import (
 )
 from transactive.market.negawatt import NegawattEvent, add_offer, announce, clear, parse_spec, settle, verify_delivery
 from transactive.sim.profiles import DayProfiles, FloatArray, day_profiles
-from transactive.units import energy_to_wh, entry_at_batch_resolution, money_to_micro, wh_to_kwh
+from transactive.units import (
+    MICRO_PER_TOKEN,
+    WH_PER_KWH,
+    at_batch_resolution,
+    energy_to_wh,
+    entry_at_batch_resolution,
+    wh_to_kwh,
+)
 
 if TYPE_CHECKING:
     from transactive.sim.day_ledger import DayLedger
@@ -204,9 +211,9 @@ def _demand_response(
     count = min(config.dr_offerers, len(peers) - 1)
     offerers = [int(i) for i in np.argsort(-window_forecast, kind="stable")[:count]]
     rng = np.random.default_rng([config.seed, 2])
-    offers = {i: (wh_to_kwh(energy_to_wh(0.4 * float(window_forecast[i]))),
-                  money_to_micro(float(rng.uniform(0.05, 0.15))) / 1e6) for i in offerers}
-    target_kwh = wh_to_kwh(energy_to_wh(0.6 * sum(e for e, _ in offers.values())))
+    offers = {i: (at_batch_resolution(0.4 * float(window_forecast[i]), WH_PER_KWH),
+                  at_batch_resolution(float(rng.uniform(0.05, 0.15)), MICRO_PER_TOKEN)) for i in offerers}
+    target_kwh = at_batch_resolution(0.6 * sum(e for e, _ in offers.values()), WH_PER_KWH)
     spec = parse_spec(
         {"id": spec.id, "target_kwh": target_kwh, "price_per_kwh": config.dr_reserve_per_kwh,
          "offers_close": spec.offers_close, "window_start": spec.window_start, "window_end": spec.window_end,
