@@ -75,14 +75,12 @@ from transactive.ledger.commitments import (
     settle_entries,
 )
 from transactive.ledger.constants import (
-    CLEARED,
     CLOSE,
     FOR_SALE,
     MODE_BATCH,
     MODE_CLAIMS,
     RESERVE_NOT_MET,
     ROLE_DSO,
-    ZERO_ADDRESS,
 )
 from transactive.ledger.eip712 import Domain
 from transactive.ledger.endorsement import endorse, valid_endorsements
@@ -111,7 +109,6 @@ __all__ = [
     "clear_batch",
     "collect",
     "collect_roots",
-    "dispute_if_wrong",
     "domain_of",
     "endorse_and_submit",
     "miner_order",
@@ -119,7 +116,6 @@ __all__ = [
     "open_slot",
     "preflight",
     "recompute",
-    "resolve_dispute",
     "run_slot",
     "settle",
     "slot_rewards",
@@ -569,62 +565,6 @@ def claim_all(chain: Chain, slots: Contract, batch: SlotBatch, *, sender: str | 
         chain.transact(slots, "claim", *row, tree.proof(row), sender=sender)
         sent += 1
     return sent
-
-
-def dispute_if_wrong(chain: Chain, slots: Contract, batch: SlotBatch, validator: str) -> bool:
-    """An honest validator's watch over a CLEARED slot during its dispute window: recompute ``batch`` (the
-    committed one: its order root must be the chain's) with the slot's reward shares and, if the root on
-    chain differs from the recomputed one, send ``dispute(slot)`` as ``validator``. Returns whether it
-    disputed; ``ClearanceError`` if the batch is not the committed one or the slot is not CLEARED;
-    ``ChainRevert`` if the window is closed."""
-    record = chain.call(slots, "slots", batch.slot)
-    if bytes(record[4]) != batch.order_root:
-        raise ClearanceError(f"slot {batch.slot}: the batch is not the committed one (order root differs)")
-    if int(record[0]) != CLEARED:
-        raise ClearanceError(f"slot {batch.slot}: not CLEARED (state {int(record[0])})")
-    root = result_tree(batch.slot, recompute(batch, rewards=slot_rewards(chain, slots, batch.slot))).root
-    if root == bytes(record[6]):
-        return False
-    chain.transact(slots, "dispute", batch.slot, sender=validator)
-    return True
-
-
-def resolve_dispute(
-    chain: Chain,
-    slots: Contract,
-    batch: SlotBatch,
-    validators: Sequence[Validator],
-    *,
-    k: int,
-    admin: str,
-    miner: str | None = None,
-) -> Collected:
-    """The consortium admin's resolution of a DISPUTED slot with a re-endorsed root: every validator
-    recomputes and signs again, the root with ``k`` agreeing signatures is accepted on chain
-    (``resolve_dispute``); the returned comparison names the dissenters (e.g. the colluders). To reject
-    the result instead, the admin calls ``cancel_slot`` (escrow becomes withdrawable).
-
-    When the accepted root corrects the one on chain, the slot's miner (who earns the miner reward)
-    becomes ``miner`` -- by default the first agreeing validator, in ``validators`` order, other than the
-    validator that submitted the wrong root; its signature is among the ``k`` sent. Confirming the same
-    root keeps the slot's miner."""
-    rewards = slot_rewards(chain, slots, batch.slot)
-    answers = [v.endorse(batch, rewards) for v in validators]
-    collected = collect(batch, answers, validators=[v.address for v in validators], k=k)
-    if collected.result_root is None:
-        raise ClearanceError(f"slot {batch.slot}: fewer than {k} validators agree on a result root")
-    record = chain.call(slots, "slots", batch.slot)
-    previous = str(record[3]).lower()
-    pairs = list(zip(collected.signers, collected.signatures, strict=True))
-    named = ZERO_ADDRESS
-    if collected.result_root != bytes(record[6]):
-        named = miner or next((v for v, _ in pairs if v.lower() != previous), "")
-        if not named:
-            raise ClearanceError(f"slot {batch.slot}: no endorser of the correct root other than the old miner")
-        pairs.sort(key=lambda p: p[0].lower() != named.lower())  # the named miner's signature is sent
-    chain.transact(slots, "resolve_dispute", batch.slot, collected.result_root, [sig for _, sig in pairs[:k]],
-                   named, sender=admin)
-    return collected
 
 
 def domain_of(chain: Chain, slots: Contract) -> Domain:

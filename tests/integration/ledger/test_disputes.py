@@ -13,16 +13,15 @@ from transactive.ledger.chain import ChainRevert
 from transactive.ledger.clearance import (
     Validator,
     claim_all,
-    dispute_if_wrong,
     domain_of,
     open_slot,
     recompute,
-    resolve_dispute,
     settle,
     slot_rewards,
 )
 from transactive.ledger.commitments import ResultEntry, SettlementTree, result_tree
 from transactive.ledger.constants import SLOT_DISPUTE_UNTIL, SLOT_MINER, ZERO_ADDRESS
+from transactive.ledger.disputes import dispute_if_wrong, resolve_dispute
 from transactive.ledger.orders_codec import OrderMessage, sign_order
 from transactive.ledger.proofs import SlotBatch
 from transactive.ledger.signing import Signer
