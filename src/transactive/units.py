@@ -19,10 +19,13 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 WH_PER_KWH = 1000
 MICRO_PER_TOKEN = 1_000_000
+MM_PER_M = 1000
+NANO_PER_UNIT = 10**9
 
 
 def _to_units(value: float, scale: int, name: str) -> int:
@@ -39,6 +42,55 @@ def energy_to_wh(energy_kwh: float) -> int:
 def money_to_micro(amount_tokens: float) -> int:
     """Money in tokens to integer micro-tokens (nearest, ties to even)."""
     return _to_units(amount_tokens, MICRO_PER_TOKEN, "amount_tokens")
+
+
+def to_base_units(value: float, scale: int, name: str = "value") -> int:
+    """``value × scale`` to the nearest integer, ties to even: the one rounding rule, for any base unit
+    (``scale`` base units per unit, e.g. 1000 Wh per kWh). ``ValueError`` naming ``name`` if not finite."""
+    return _to_units(value, scale, name)
+
+
+BATCH_SCALES: Mapping[str, int] = {
+    "energy_kwh": WH_PER_KWH, "price_per_kwh": MICRO_PER_TOKEN, "distance_pref_m": MM_PER_M,
+    "a": NANO_PER_UNIT, "b": NANO_PER_UNIT, "c": NANO_PER_UNIT, "omega": NANO_PER_UNIT, "alpha": NANO_PER_UNIT,
+}
+"""Base units per unit of each participant figure a signed slot batch carries: an order's energy in Wh and
+price in micro-tokens/kWh, a signed ``Attributes`` record's distance preference in mm and its welfare
+parameters (``a b c`` of the seller's cost, ``omega alpha`` of the buyer's utility) in 1e-9 units."""
+
+
+def at_batch_resolution(value: float, scale: int, name: str = "value") -> float:
+    """``value`` rounded to the batch resolution ``1 / scale`` (see :data:`BATCH_SCALES`): the float of the
+    integer the signed batch carries, ``to_base_units(value, scale) / scale``.
+
+    The rule is the project's one rule applied to ``value × scale`` (nearest, ties to even), *not* decimal
+    rounding of the float (``round(value, 3)``): the signed order carries ``energy_to_wh(value)`` and the
+    validators clear ``Wh / 1000``, so the file, the service's clearing and the validators' recomputation
+    only agree if the float is rounded exactly as the integer is. Example: 792.2965 kWh × 1000 is the float
+    792296.5, a tie, so 792,296 Wh (even) and 792.296 kWh, where ``round(792.2965, 3)`` gives 792.297
+    (the binary value of 792.2965 lies just above the tie).
+    """
+    return _to_units(value, scale, name) / scale
+
+
+def entry_at_batch_resolution(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of one market entry (a seller or buyer, or an order entry, with or without ``blocks``) with
+    every figure of :data:`BATCH_SCALES` at batch resolution (:func:`at_batch_resolution`); other fields
+    (``id``, ``bus``, coordinates, non-numbers for the parser to reject) are kept as they are."""
+
+    def flat(row: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(row)
+        for key, scale in BATCH_SCALES.items():
+            value = out.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+                out[key] = at_batch_resolution(value, scale, key)
+        return out
+
+    out = flat(entry)
+    blocks = entry.get("blocks")
+    if isinstance(blocks, list):
+        out["blocks"] = [flat(b) if isinstance(b, Mapping) else b for b in blocks]
+    return out
 
 
 def wh_to_kwh(energy_wh: int) -> float:

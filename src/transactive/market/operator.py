@@ -63,6 +63,7 @@ from transactive.store import (
     Store,
 )
 from transactive.times import iso
+from transactive.units import entry_at_batch_resolution
 
 if TYPE_CHECKING:
     from transactive.market.ledger.desk import LedgerDesk
@@ -98,35 +99,6 @@ def _name(value: object, field: str) -> str:
     if not isinstance(value, str) or not NAME_PATTERN.match(value):
         raise MarketError(field, "must be 1-64 characters: letters, digits, '_', '.', '-' (not first)")
     return value
-
-
-ATTRIBUTE_SCALES: Mapping[str, int] = {"distance_pref_m": 1000, "a": 10**9, "b": 10**9, "c": 10**9,
-                                       "omega": 10**9, "alpha": 10**9}
-"""Signed participant attributes (grid-aware mechanisms) carry these fields in mm and 1e-9 units."""
-
-
-def quantised(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """An order entry at the ledger's resolution: energies in whole Wh and prices in whole micro-tokens per kWh
-    (what a signed order carries), distance preferences in mm and welfare parameters in 1e-9 units (what signed
-    attributes carry), so that the service's clearing equals the validators' recomputation."""
-    from transactive.units import energy_to_wh, money_to_micro
-
-    def block(b: Mapping[str, Any]) -> dict[str, Any]:
-        out = dict(b)
-        if "energy_kwh" in out:
-            out["energy_kwh"] = energy_to_wh(float(out["energy_kwh"])) / 1000
-        if "price_per_kwh" in out:
-            out["price_per_kwh"] = money_to_micro(float(out["price_per_kwh"])) / 1_000_000
-        for key, scale in ATTRIBUTE_SCALES.items():
-            value = out.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                out[key] = round(value * scale) / scale
-        return out
-
-    out = block(entry)
-    if isinstance(entry.get("blocks"), list):
-        out["blocks"] = [block(b) for b in entry["blocks"]]
-    return out
 
 
 @dataclass(frozen=True)
@@ -388,7 +360,7 @@ class Operator:
                 return existing
             self.store.close_slot(community.name, slot_start, community.slot_minutes)
             orders = self.store.orders_in_slot(community.name, slot_start)
-            entries = [(o, quantised(o.entry) if self.ledger is not None else o.entry) for o in orders]
+            entries = [(o, entry_at_batch_resolution(o.entry) if self.ledger is not None else o.entry) for o in orders]
             doc = {
                 "format": MARKET_FORMAT, "mechanism": community.mechanism, "params": dict(community.params),
                 "sellers": [{"id": o.member, **e} for o, e in entries if o.side == "sellers"],

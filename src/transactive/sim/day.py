@@ -72,7 +72,14 @@ from transactive.settlement.stages import (
     settle_slot,
 )
 from transactive.sim.profiles import DayProfiles, FloatArray, day_profiles
-from transactive.units import energy_to_wh, money_to_micro, wh_to_kwh
+from transactive.units import (
+    MICRO_PER_TOKEN,
+    WH_PER_KWH,
+    at_batch_resolution,
+    energy_to_wh,
+    entry_at_batch_resolution,
+    wh_to_kwh,
+)
 
 if TYPE_CHECKING:
     from transactive.sim.day_ledger import DayLedger
@@ -208,9 +215,9 @@ def _demand_response(
     count = min(config.dr_offerers, len(peers) - 1)
     offerers = [int(i) for i in np.argsort(-window_forecast, kind="stable")[:count]]
     rng = np.random.default_rng([config.seed, 2])
-    offers = {i: (wh_to_kwh(energy_to_wh(0.4 * float(window_forecast[i]))),
-                  money_to_micro(float(rng.uniform(0.05, 0.15))) / 1e6) for i in offerers}
-    target_kwh = wh_to_kwh(energy_to_wh(0.6 * sum(e for e, _ in offers.values())))
+    offers = {i: (at_batch_resolution(0.4 * float(window_forecast[i]), WH_PER_KWH),
+                  at_batch_resolution(float(rng.uniform(0.05, 0.15)), MICRO_PER_TOKEN)) for i in offerers}
+    target_kwh = at_batch_resolution(0.6 * sum(e for e, _ in offers.values()), WH_PER_KWH)
     spec = parse_spec(
         {"id": spec.id, "target_kwh": target_kwh, "price_per_kwh": config.dr_reserve_per_kwh,
          "offers_close": spec.offers_close, "window_start": spec.window_start, "window_end": spec.window_end,
@@ -294,9 +301,8 @@ def prosumer_attributes(seed: int, buses: Sequence[str]) -> list[dict[str, str |
     for bus in buses:
         pref_m, a, b, omega, sat_kwh = (rng.uniform(50.0, 500.0), rng.uniform(1e-4, 1e-3),
                                          rng.uniform(0.005, 0.015), rng.uniform(0.15, 0.25), rng.uniform(2.0, 4.0))
-        out.append({"bus": bus, "distance_pref_m": round(pref_m * 1000) / 1000, "a": round(a * 1e9) / 1e9,
-                    "b": round(b * 1e9) / 1e9, "c": 0.0, "omega": round(omega * 1e9) / 1e9,
-                    "alpha": round(omega / (2 * sat_kwh) * 1e9) / 1e9})
+        out.append(entry_at_batch_resolution({"bus": bus, "distance_pref_m": pref_m, "a": a, "b": b, "c": 0.0,
+                                              "omega": omega, "alpha": omega / (2 * sat_kwh)}))
     return out
 
 

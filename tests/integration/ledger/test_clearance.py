@@ -13,7 +13,7 @@ from transactive.ledger.audit.audit import SlotArchive, verify_archive
 from transactive.ledger.audit.proofs import SlotBatch
 from transactive.ledger.chain.base import ChainRevert
 from transactive.ledger.chain.embedded import EmbeddedChain
-from transactive.ledger.clearance.protocol import Validator, collect, domain_of, recompute, run_slot
+from transactive.ledger.clearance.protocol import Validator, collect, domain_of, miner_order, recompute, run_slot
 from transactive.ledger.messages.commitments import ResultEntry, RewardShares, result_tree
 from transactive.ledger.messages.orders import OrderMessage, sign_order
 from transactive.ledger.testing import CLEARED, Deployment, deploy_suite
@@ -156,3 +156,16 @@ def test_colluding_k_validators_are_caught_by_the_audit(dep: Deployment, tmp_pat
     assert found is not None and (found.slot, found.what) == (slot, f"result {dep.prosumers[0]}")
     assert found.expected == "(energyWh 2000, amountMicro 294000) (recomputed)"  # 0.30 tokens less 2 x 1%
     assert found.found == "(energyWh 2000, amountMicro 1294000) (stored)"
+
+
+def test_a_dissenter_after_the_auctioneer_does_not_mine_and_is_not_a_candidate(dep: Deployment) -> None:
+    """Slot 8: auctioneer validators[0]; validators[1] (a Tamperer) would be the first submitter but
+    dissents, so validators[2] mines; the dissenter is not among the candidates at all (SEED-NOTES §7)."""
+    slot = 8
+    keys = [dep.chain.private_key(v) for v in dep.validators]
+    vs = [Tamperer(k) if i == 1 else Validator(k) for i, k in enumerate(keys)]
+    final, collected, miner = run_slot(dep.chain, dep.slots, small_batch(dep, slot), vs, k=K)
+    assert collected.dissenters == (dep.validators[1],)
+    assert miner == dep.validators[2] == dep.chain.call(dep.slots, "slots", slot)[3]
+    assert miner_order(slot, dep.validators, collected) == [dep.validators[2], dep.validators[3], dep.validators[0]]
+    assert dep.chain.call(dep.slots, "slots", slot)[6] == recompute_root(final)

@@ -13,14 +13,13 @@ from transactive.crypto.signing import Signer
 from transactive.ledger.audit.proofs import SlotBatch
 from transactive.ledger.chain.base import ChainRevert
 from transactive.ledger.chain.constants import SLOT_DISPUTE_UNTIL, SLOT_MINER, ZERO_ADDRESS
+from transactive.ledger.clearance.disputes import dispute_if_wrong, resolve_dispute
 from transactive.ledger.clearance.protocol import (
     Validator,
     claim_all,
-    dispute_if_wrong,
     domain_of,
     open_slot,
     recompute,
-    resolve_dispute,
     settle,
     slot_rewards,
 )

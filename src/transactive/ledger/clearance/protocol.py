@@ -18,7 +18,16 @@ threshold ``k``:
    root, or a wrong order root). With fewer than ``k`` agreeing signatures there is no result.
 5. The **miner** is the first validator whose ``submit_result`` with the ``k`` signatures is accepted on
    chain (:func:`submit`): later submissions revert because the slot is already CLEARED, so the chain
-   itself decides who wins the miner reward.
+   itself decides who wins the miner reward. Only validators that endorsed the accepted root submit, in
+   list order starting after the auctioneer (:func:`miner_order`): a dissenter's own solution was not
+   the valid one, so it never submits and never earns the miner reward (seed 001, Fig. 4: "the first valid
+   solution" wins; SEED-NOTES §7), nor does a validator that did not answer.
+
+Steps 1-5 are one resumable round (:func:`open_and_commit`, then :func:`endorse_and_submit`), each step
+taken only if the on-chain slot state says it is still missing. The simulated day and the tests run it
+through :func:`run_slot`, the networked validators through
+:func:`transactive.ledger.clearance.validator_service.remote_round`, the service's desk (clearing anchors and
+settlement slots) through :mod:`transactive.market.ledger.anchoring`: the same functions.
 6. A batch-mode slot is then **settled** (:func:`settle`) with every entry in one ``settle_batch``.
 
 Rewards (seed 001 eq. 2-3): ``MarketSlots.settle_batch`` pays ``floor(D x_A)`` to the auctioneer and
@@ -45,7 +54,7 @@ balances to the micro-token.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -54,7 +63,14 @@ from transactive.crypto.eip712 import Domain
 from transactive.crypto.signing import Signer, WorkerPool
 from transactive.ledger.audit.proofs import SlotBatch, audit_batch
 from transactive.ledger.chain.base import Chain, ChainRevert, Contract, contract_at
-from transactive.ledger.chain.constants import CLEARED, FOR_SALE, MODE_BATCH, MODE_CLAIMS, ROLE_DSO, ZERO_ADDRESS
+from transactive.ledger.chain.constants import (
+    CLOSE,
+    FOR_SALE,
+    MODE_BATCH,
+    MODE_CLAIMS,
+    RESERVE_NOT_MET,
+    ROLE_DSO,
+)
 from transactive.ledger.clearance.endorsement import endorse, valid_endorsements
 from transactive.ledger.messages.attributes import (
     attribute_columns,
@@ -92,12 +108,14 @@ __all__ = [
     "claim_all",
     "clear_batch",
     "collect",
-    "dispute_if_wrong",
+    "collect_roots",
     "domain_of",
+    "endorse_and_submit",
+    "miner_order",
+    "open_and_commit",
     "open_slot",
     "preflight",
     "recompute",
-    "resolve_dispute",
     "run_slot",
     "settle",
     "slot_rewards",
@@ -321,9 +339,15 @@ class Validator:
     def endorse(self, batch: SlotBatch, rewards: RewardShares | None = None) -> Endorsed:
         """Recompute ``batch`` and sign ``Endorsement(slot, orderRoot, resultRoot)`` for the computed root."""
         results = self.solve(batch, rewards)
-        root = result_tree(batch.slot, results).root
-        signature = endorse(self._signer, batch.domain, batch.slot, batch.order_root, root)
-        return Endorsed(self.address, batch.slot, batch.order_root, root, results, signature)
+        return self.sign_root(batch.domain, batch.slot, batch.order_root, result_tree(batch.slot, results).root,
+                              results)
+
+    def sign_root(self, domain: Domain, slot: int, order_root: bytes, result_root: bytes,
+                  results: tuple[ResultEntry, ...] = ()) -> Endorsed:
+        """Sign ``Endorsement(slot, orderRoot, resultRoot)`` for a root this validator computed elsewhere (e.g.
+        in a worker process, or a settlement's postings root); ``results``: its entries, when at hand."""
+        signature = endorse(self._signer, domain, slot, order_root, result_root)
+        return Endorsed(self.address, slot, order_root, result_root, results, signature)
 
 
 @dataclass(frozen=True)
@@ -346,50 +370,70 @@ class Collected:
 def collect(
     batch: SlotBatch, answers: Sequence[Endorsed], *, validators: Sequence[str], k: int
 ) -> Collected:
+    """Compare the validators' endorsements of ``batch`` (:func:`collect_roots` over its domain, slot and
+    order root)."""
+    return collect_roots(batch.domain, batch.slot, batch.order_root, answers, validators=validators, k=k)
+
+
+def collect_roots(
+    domain: Domain, slot: int, order_root: bytes, answers: Sequence[Endorsed], *, validators: Sequence[str], k: int
+) -> Collected:
     """Compare the validators' endorsements: the result root with at least ``k`` distinct valid signatures
-    over the batch's order root wins (at most one can when ``2k > n``; otherwise the one with most
-    signatures, ties broken by first answer); every other validator that answered is a dissenter.
-    A signature that does not verify for the root it claims counts for nothing and makes its validator a
-    dissenter too.
+    over ``order_root`` wins (at most one can when ``2k > n``; otherwise the one with most signatures, ties
+    broken by first answer); every other validator that answered is a dissenter. A signature that does not
+    verify for the root it claims counts for nothing and makes its validator a dissenter too.
     """
     if k < 1:
         raise ValueError("k must be >= 1")
     by_root: dict[bytes, list[Endorsed]] = {}
     for a in answers:
         valid = valid_endorsements(
-            batch.domain, batch.slot, batch.order_root, a.result_root, signatures=[a.signature],
-            validators=validators,
+            domain, slot, order_root, a.result_root, signatures=[a.signature], validators=validators,
         )
-        if a.order_root == batch.order_root and valid and valid[0][0].lower() == a.validator.lower():
+        if a.order_root == order_root and valid and valid[0][0].lower() == a.validator.lower():
             group = by_root.setdefault(a.result_root, [])
             if all(g.validator.lower() != a.validator.lower() for g in group):
                 group.append(a)
     best: list[Endorsed] = max(by_root.values(), key=len, default=[])
     answered = [a.validator for a in answers]
     if len(best) < k:
-        return Collected(batch.slot, batch.order_root, None, (), (), (), tuple(answered))
+        return Collected(slot, order_root, None, (), (), (), tuple(answered))
     agreeing = {g.validator.lower() for g in best}
     dissenters = tuple(v for v in dict.fromkeys(answered) if v.lower() not in agreeing)
+    results = next((g.results for g in best if g.results), ())
     return Collected(
-        batch.slot, batch.order_root, best[0].result_root, best[0].results,
+        slot, order_root, best[0].result_root, results,
         tuple(g.validator for g in best), tuple(g.signature for g in best), dissenters,
     )
 
 
-def submit(chain: Chain, slots: Contract, collected: Collected, miners: Sequence[str], k: int) -> str:
+def miner_order(slot: int, validators: Sequence[str], collected: Collected) -> list[str]:
+    """Who submits the accepted result, in turn until one is accepted (the miner): the validators that
+    endorsed the accepted root, in list order starting after the auctioneer ``validators[slot mod n]``.
+    Dissenters and validators that did not answer never submit (seed 001 Fig. 4, SEED-NOTES §7: the miner
+    reward goes to the validator whose solution is the valid one)."""
+    n = len(validators)
+    start = auctioneer_index(slot, n) + 1
+    agreeing = {v.lower() for v in collected.signers}
+    return [m for m in (validators[(start + j) % n] for j in range(n)) if m.lower() in agreeing]
+
+
+def submit(chain: Chain, slots: Contract, collected: Collected, miners: Sequence[str], k: int) -> tuple[str, Any]:
     """Submit the accepted result with ``k`` signatures, by each of ``miners`` in turn until one is accepted
-    (the first valid solution wins the miner reward); returns the miner. ``ClearanceError`` if none."""
+    (the first valid solution wins the miner reward); returns the miner and the receipt of its transaction.
+    ``ClearanceError`` if none."""
     if collected.result_root is None:
         raise ClearanceError(f"slot {collected.slot}: fewer than {k} validators agree on a result root")
     signatures = list(collected.signatures[:k])
     reasons = []
     for miner in miners:
         try:
-            chain.transact(slots, "submit_result", collected.slot, collected.result_root, signatures, sender=miner)
+            receipt = chain.transact(slots, "submit_result", collected.slot, collected.result_root, signatures,
+                                     sender=miner)
         except ChainRevert as exc:
             reasons.append(exc.reason)
             continue
-        return miner
+        return miner, receipt
     raise ClearanceError(f"slot {collected.slot}: no submission accepted ({'; '.join(reasons)})")
 
 
@@ -404,10 +448,10 @@ def run_slot(
     bus_cache: MutableMapping[str, str] | None = None,
 ) -> tuple[SlotBatch, Collected, str]:
     """One whole Proof-of-Clearance round on chain: the auctioneer ``validators[slot % n]`` opens the slot
-    and commits the order root; every validator endorses; the roots are compared; the validators submit
-    in list order starting after the auctioneer and the first accepted one is the miner. A slot the
-    auctioneer already opened (FOR_SALE, e.g. a claims-mode slot opened early so buyers could escrow) is
-    not opened again.
+    and commits the order root (:func:`open_and_commit`, skipping what the chain already has, e.g. a
+    claims-mode slot opened early so buyers could escrow); every validator endorses; the roots are
+    compared and the agreeing validators submit in :func:`miner_order`, the first accepted one being the
+    miner (:func:`endorse_and_submit`).
 
     The batch is first checked (:func:`preflight`: signatures, and for a grid-aware batch the Registry's
     buses -- through ``bus_cache`` when the caller keeps one -- and DSO role); a problem is a
@@ -416,19 +460,77 @@ def run_slot(
     filled in, the comparison, and the miner.
     """
     preflight(chain, slots, batch, bus_cache=bus_cache)
-    n = len(validators)
-    auctioneer = validators[auctioneer_index(batch.slot, n)].address
-    open_slot(chain, slots, batch.slot, mode, auctioneer)
-    chain.transact(slots, "commit_orders", batch.slot, batch.order_root, len(batch.orders), sender=auctioneer)
+    addresses = [v.address for v in validators]
+    open_and_commit(chain, slots, batch.slot, mode=mode, order_root=batch.order_root, count=len(batch.orders),
+                    auctioneer=addresses[auctioneer_index(batch.slot, len(addresses))])
     rewards = slot_rewards(chain, slots, batch.slot)
-    answers = [v.endorse(batch, rewards) for v in validators]
-    collected = collect(batch, answers, validators=[v.address for v in validators], k=k)
-    start = auctioneer_index(batch.slot, n) + 1
-    miners = [validators[(start + j) % n].address for j in range(n)]
-    miners = [m for m in miners if m not in collected.dissenters] + [m for m in miners if m in collected.dissenters]
-    miner = submit(chain, slots, collected, miners, k)
+    collected, miner, _ = endorse_and_submit(chain, slots, [v.endorse(batch, rewards) for v in validators],
+                                             domain=batch.domain, slot=batch.slot, order_root=batch.order_root,
+                                             validators=addresses, k=k)
     final = replace(batch, results=collected.results, endorsements=collected.signatures)
     return final, collected, miner
+
+
+def open_and_commit(
+    chain: Chain,
+    slots: Contract,
+    slot: int,
+    *,
+    mode: int,
+    order_root: bytes,
+    count: int,
+    auctioneer: str,
+    before_commit: Callable[[], None] | None = None,
+    sent: Callable[[str, Any], None] | None = None,
+) -> int:
+    """Steps 1 of a round, resumable: the auctioneer opens ``slot`` in ``mode`` if it is CLOSE
+    (:func:`open_slot`), then -- after ``before_commit`` (e.g. the debtors' escrow of a claims-mode
+    settlement) -- commits ``order_root`` over ``count`` leaves if it is FOR_SALE. ``sent(step, receipt)``
+    is told of every transaction. Returns the slot's state afterwards (``RESERVE_NOT_MET`` once committed,
+    or whatever later state the chain already has)."""
+    state = int(chain.call(slots, "slots", slot)[0])
+    if state == CLOSE:
+        receipt = chain.transact(slots, "open_slot", slot, mode, sender=auctioneer)
+        if sent is not None:
+            sent("open_slot", receipt)
+        state = FOR_SALE
+    elif state == FOR_SALE:
+        open_slot(chain, slots, slot, mode, auctioneer)  # checks the mode it was opened in
+    if state == FOR_SALE:
+        if before_commit is not None:
+            before_commit()
+        receipt = chain.transact(slots, "commit_orders", slot, order_root, count, sender=auctioneer)
+        if sent is not None:
+            sent("commit_orders", receipt)
+        state = RESERVE_NOT_MET
+    return state
+
+
+def endorse_and_submit(
+    chain: Chain,
+    slots: Contract,
+    answers: Sequence[Endorsed],
+    *,
+    domain: Domain,
+    slot: int,
+    order_root: bytes,
+    validators: Sequence[str],
+    k: int,
+    before_submit: Callable[[Collected, str], Collected] | None = None,
+) -> tuple[Collected, str, Any]:
+    """Steps 4-5 of a round: compare the ``answers`` (:func:`collect_roots`), then the agreeing validators
+    submit the root with ``k`` signatures in :func:`miner_order` until one is accepted. ``before_submit``
+    (the comparison, the first miner) is called before anything is sent -- e.g. to store the root and the
+    signatures -- and returns the comparison to submit (e.g. with the signatures stored earlier). Returns
+    the comparison, the miner and its receipt; ``ClearanceError`` without ``k`` agreeing validators."""
+    collected = collect_roots(domain, slot, order_root, answers, validators=validators, k=k)
+    if collected.result_root is None:
+        raise ClearanceError(f"slot {slot}: fewer than {k} validators agree on a result root")
+    miners = miner_order(slot, validators, collected)
+    if before_submit is not None:
+        collected = before_submit(collected, miners[0])
+    miner, receipt = submit(chain, slots, collected, miners, k)
+    return collected, miner, receipt
 
 
 def settle(chain: Chain, slots: Contract, batch: SlotBatch, *, sender: str | None = None) -> None:
@@ -463,62 +565,6 @@ def claim_all(chain: Chain, slots: Contract, batch: SlotBatch, *, sender: str | 
         chain.transact(slots, "claim", *row, tree.proof(row), sender=sender)
         sent += 1
     return sent
-
-
-def dispute_if_wrong(chain: Chain, slots: Contract, batch: SlotBatch, validator: str) -> bool:
-    """An honest validator's watch over a CLEARED slot during its dispute window: recompute ``batch`` (the
-    committed one: its order root must be the chain's) with the slot's reward shares and, if the root on
-    chain differs from the recomputed one, send ``dispute(slot)`` as ``validator``. Returns whether it
-    disputed; ``ClearanceError`` if the batch is not the committed one or the slot is not CLEARED;
-    ``ChainRevert`` if the window is closed."""
-    record = chain.call(slots, "slots", batch.slot)
-    if bytes(record[4]) != batch.order_root:
-        raise ClearanceError(f"slot {batch.slot}: the batch is not the committed one (order root differs)")
-    if int(record[0]) != CLEARED:
-        raise ClearanceError(f"slot {batch.slot}: not CLEARED (state {int(record[0])})")
-    root = result_tree(batch.slot, recompute(batch, rewards=slot_rewards(chain, slots, batch.slot))).root
-    if root == bytes(record[6]):
-        return False
-    chain.transact(slots, "dispute", batch.slot, sender=validator)
-    return True
-
-
-def resolve_dispute(
-    chain: Chain,
-    slots: Contract,
-    batch: SlotBatch,
-    validators: Sequence[Validator],
-    *,
-    k: int,
-    admin: str,
-    miner: str | None = None,
-) -> Collected:
-    """The consortium admin's resolution of a DISPUTED slot with a re-endorsed root: every validator
-    recomputes and signs again, the root with ``k`` agreeing signatures is accepted on chain
-    (``resolve_dispute``); the returned comparison names the dissenters (e.g. the colluders). To reject
-    the result instead, the admin calls ``cancel_slot`` (escrow becomes withdrawable).
-
-    When the accepted root corrects the one on chain, the slot's miner (who earns the miner reward)
-    becomes ``miner`` -- by default the first agreeing validator, in ``validators`` order, other than the
-    validator that submitted the wrong root; its signature is among the ``k`` sent. Confirming the same
-    root keeps the slot's miner."""
-    rewards = slot_rewards(chain, slots, batch.slot)
-    answers = [v.endorse(batch, rewards) for v in validators]
-    collected = collect(batch, answers, validators=[v.address for v in validators], k=k)
-    if collected.result_root is None:
-        raise ClearanceError(f"slot {batch.slot}: fewer than {k} validators agree on a result root")
-    record = chain.call(slots, "slots", batch.slot)
-    previous = str(record[3]).lower()
-    pairs = list(zip(collected.signers, collected.signatures, strict=True))
-    named = ZERO_ADDRESS
-    if collected.result_root != bytes(record[6]):
-        named = miner or next((v for v, _ in pairs if v.lower() != previous), "")
-        if not named:
-            raise ClearanceError(f"slot {batch.slot}: no endorser of the correct root other than the old miner")
-        pairs.sort(key=lambda p: p[0].lower() != named.lower())  # the named miner's signature is sent
-    chain.transact(slots, "resolve_dispute", batch.slot, collected.result_root, [sig for _, sig in pairs[:k]],
-                   named, sender=admin)
-    return collected
 
 
 def domain_of(chain: Chain, slots: Contract) -> Domain:

@@ -51,11 +51,10 @@ from transactive.ledger.clearance.protocol import (
     Endorsed,
     Validator,
     auctioneer_index,
-    collect,
-    open_slot,
+    endorse_and_submit,
+    open_and_commit,
     preflight,
     slot_rewards,
-    submit,
 )
 from transactive.ledger.messages.commitments import ResultEntry, RewardShares
 
@@ -209,17 +208,12 @@ def remote_round(
     every endpoint is asked; the root with ``k`` valid signatures is submitted, by the agreeing validators
     in turn starting after the auctioneer. ``ClearanceError`` if no root reaches ``k``."""
     preflight(chain, slots, batch)
-    n = len(validators)
-    auctioneer = validators[auctioneer_index(batch.slot, n)]
-    open_slot(chain, slots, batch.slot, mode, auctioneer)
-    chain.transact(slots, "commit_orders", batch.slot, batch.order_root, len(batch.orders), sender=auctioneer)
+    open_and_commit(chain, slots, batch.slot, mode=mode, order_root=batch.order_root, count=len(batch.orders),
+                    auctioneer=validators[auctioneer_index(batch.slot, len(validators))])
     answers, failed = ask_validators(batch, endpoints, rewards=slot_rewards(chain, slots, batch.slot),
                                      timeout_s=timeout_s)
-    collected = collect(batch, answers, validators=validators, k=k)
-    start = auctioneer_index(batch.slot, n) + 1
-    order = [validators[(start + j) % n] for j in range(n)]
-    miners = [m for m in order if m in collected.signers]
-    miner = submit(chain, slots, collected, miners, k)
+    collected, miner, _ = endorse_and_submit(chain, slots, answers, domain=batch.domain, slot=batch.slot,
+                                             order_root=batch.order_root, validators=validators, k=k)
     final = replace(batch, results=collected.results, endorsements=collected.signatures)
     return RemoteRound(final, collected, miner, failed)
 

@@ -58,6 +58,7 @@ from transactive.crypto.signing import SignatureError, Signer, WorkerPool, recov
 from transactive.ledger.chain.base import Chain, Contract
 from transactive.ledger.messages.orders import OrderError, signature_of
 from transactive.orders import Orders
+from transactive.units import MM_PER_M, NANO_PER_UNIT, to_base_units
 
 __all__ = [
     "ATTRIBUTES_FIELDS",
@@ -73,9 +74,8 @@ __all__ = [
     "start_recovering_attribute_signers",
 ]
 
-NANO = 1_000_000_000
+NANO = NANO_PER_UNIT
 """Scale of the welfare parameters in the message (units of 1e-9)."""
-MM_PER_M = 1000
 MAX_BUS_BYTES = 32
 
 ATTRIBUTES_FIELDS: tuple[tuple[str, str], ...] = (
@@ -109,7 +109,7 @@ def _scaled(name: str, value: float, scale: int) -> int:
         raise OrderError("field", f"{name} must be a number, got {type(value).__name__}")
     if not value >= 0 or value == float("inf"):
         raise OrderError("field", f"{name} must be finite and >= 0 to be signed, got {value!r}")
-    return round(value * scale)
+    return to_base_units(value, scale, name)
 
 
 @dataclass(frozen=True)

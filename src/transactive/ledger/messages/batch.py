@@ -24,6 +24,7 @@ from transactive.ledger.audit.proofs import SlotBatch
 from transactive.ledger.messages.attributes import SignedAttributes, attributes_from_orders, sign_attributes
 from transactive.ledger.messages.orders import OrderError, orders_to_messages, sign_order
 from transactive.marketfile import Market
+from transactive.units import entry_at_batch_resolution
 
 __all__ = ["GRID_ATTRIBUTES", "at_batch_resolution", "signed_market_batch"]
 
@@ -31,24 +32,13 @@ GRID_ATTRIBUTES = frozenset({"bus", "distance_pref_m"})
 """A mechanism declaring any of these participant fields needs signed attributes in its batch."""
 
 
-_DECIMALS = {"energy_kwh": 3, "price_per_kwh": 6, "distance_pref_m": 3}
-_ATTRIBUTE_DECIMALS = 9
-
-
 def at_batch_resolution(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a market document with every participant number rounded to what a batch can carry
-    (kWh to Wh, tokens/kWh to micro-tokens, metres to mm, welfare parameters to 1e-9), so clearing the
-    file and clearing its signed batch give identical results."""
+    """A copy of a market document with every participant figure at what a batch can carry
+    (:func:`~transactive.units.entry_at_batch_resolution`: kWh to Wh, tokens/kWh to micro-tokens, metres to
+    mm, welfare parameters to 1e-9), so clearing the file and clearing its signed batch give identical results."""
     out = dict(doc)
     for side in ("sellers", "buyers"):
-        rows = []
-        for entry in doc.get(side, []):
-            row = dict(entry)
-            for key, value in entry.items():
-                if isinstance(value, float) and key not in {"x_m", "y_m"}:
-                    row[key] = round(value, _DECIMALS.get(key, _ATTRIBUTE_DECIMALS))
-            rows.append(row)
-        out[side] = rows
+        out[side] = [entry_at_batch_resolution(entry) for entry in doc.get(side, [])]
     return out
 
 

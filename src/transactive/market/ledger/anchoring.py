@@ -8,7 +8,7 @@ submitted with ``k`` agreeing signatures (Proof of Clearance); plus the step hel
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 from transactive.crypto.signing import Signer
 from transactive.errors import MarketError
 from transactive.ledger.audit.proofs import SlotBatch
-from transactive.ledger.clearance.endorsement import endorse, valid_endorsements
 from transactive.ledger.clearance.protocol import (
     ClearanceError,
+    Collected,
     auctioneer_index,
     check_members,
     clear_batch,
+    endorse_and_submit,
+    open_and_commit,
     recompute,
     slot_rewards,
 )
@@ -31,7 +33,7 @@ from transactive.ledger.messages.commitments import ResultEntry, RewardShares, r
 from transactive.ledger.messages.orders import OrderError
 from transactive.market.ledger.accounts import LedgerDeployment, _hex, _now
 from transactive.market.ledger.batch import SignRow, chain_slot_number, quantised_entry, sign_rows
-from transactive.market.ledger.config import CLEARED, CLEARING, CLOSE, FOR_SALE, MODE_CLAIMS, RESERVE_NOT_MET
+from transactive.market.ledger.config import CLEARED, CLEARING, MODE_CLAIMS, RESERVE_NOT_MET
 from transactive.registry import full_registry
 from transactive.store import ChainAccount, LedgerSlot, SlotState
 
@@ -75,32 +77,45 @@ class LedgerAnchoring(LedgerDeployment):
     def _auctioneer(self, number: int) -> str:
         return self.validators[auctioneer_index(number, len(self.validators))].address
 
+    def _open_and_commit(self, rec: LedgerSlot, number: int, *, mode: int, order_root: bytes, count: int,
+                         before_commit: Callable[[], None] | None = None) -> tuple[LedgerSlot, int]:
+        """Steps 1 of the Proof-of-Clearance round (:func:`~transactive.ledger.clearance.protocol.open_and_commit`),
+        each transaction's hash stored as it is sent; returns the record and the slot's state afterwards."""
+        held = [rec]
+
+        def sent(step: str, receipt: Any) -> None:
+            held[0] = self._tx(held[0], step, receipt)
+
+        state = open_and_commit(self.chain, self.slots, number, mode=mode, order_root=order_root, count=count,
+                                auctioneer=self._auctioneer(number), before_commit=before_commit, sent=sent)
+        return held[0], state
+
     def _endorse_and_submit(self, rec: LedgerSlot, number: int, order_root: bytes,
                             results: Sequence[ResultEntry], roots: Sequence[bytes]) -> LedgerSlot:
-        """``roots[i]`` is validator i's recomputed root; the agreeing ``k`` signatures are submitted by the
-        first validator after the auctioneer (the miner). The root and the signatures are stored before the
-        transaction is sent (a service that dies right after sending it still has them for the archive), and
-        reused when the step is resumed."""
-        addresses = [v.address for v in self.validators]
-        by_root: dict[bytes, list[bytes]] = {}
-        for signer, root in zip(self._signers, roots, strict=True):
-            by_root.setdefault(root, []).append(endorse(signer, self.domain, number, order_root, root))
-        root, signatures = max(by_root.items(), key=lambda kv: len(kv[1]))
-        k = self.config.threshold
-        valid = valid_endorsements(self.domain, number, order_root, root, signatures=signatures, validators=addresses)
-        if len(valid) < k:
-            raise ClearanceError(f"slot {number}: fewer than {k} validators agree")
-        dissenters = [a for a, r in zip(addresses, roots, strict=True) if r != root]
-        start = auctioneer_index(number, len(addresses)) + 1
-        miners = [addresses[(start + j) % len(addresses)] for j in range(len(addresses))]
-        miners = [m for m in miners if m not in dissenters]
-        if rec.document.get("resultRoot") == _hex(root) and rec.document.get("endorsements"):
-            signatures = [bytes.fromhex(x[2:]) for x in rec.document["endorsements"]]  # resumed: as stored
-        else:
-            rec = self._save(rec, rec.state, resultRoot=_hex(root), endorsements=[_hex(s) for s in signatures],
-                             miner=miners[0], dissenters=dissenters)
-        receipt = self.chain.transact(self.slots, "submit_result", number, root, signatures[:k], sender=miners[0])
-        return self._tx(rec, "submit_result", receipt)
+        """Steps 4-5 of the round (:func:`~transactive.ledger.clearance.protocol.endorse_and_submit`): ``roots[i]`` is
+        validator i's recomputed root, which it signs; the agreeing validators submit in
+        :func:`~transactive.ledger.clearance.protocol.miner_order`. The root, the signatures, the first miner and the
+        dissenters are stored before the transaction is sent (a service that dies right after sending it
+        still has them for the archive), and the stored signatures are reused when the step is resumed."""
+        own = result_tree(number, results).root
+        answers = [v.sign_root(self.domain, number, order_root, root, tuple(results) if root == own else ())
+                   for v, root in zip(self.validators, roots, strict=True)]
+        held = [rec]
+
+        def before_submit(collected: Collected, miner: str) -> Collected:
+            assert collected.result_root is not None
+            doc = held[0].document
+            if doc.get("resultRoot") == _hex(collected.result_root) and doc.get("endorsements"):
+                return replace(collected, signatures=tuple(bytes.fromhex(x[2:]) for x in doc["endorsements"]))
+            held[0] = self._save(held[0], held[0].state, resultRoot=_hex(collected.result_root),
+                                 endorsements=[_hex(sig) for sig in collected.signatures], miner=miner,
+                                 dissenters=list(collected.dissenters))
+            return collected
+
+        _, _, receipt = endorse_and_submit(
+            self.chain, self.slots, answers, domain=self.domain, slot=number, order_root=order_root,
+            validators=[v.address for v in self.validators], k=self.config.threshold, before_submit=before_submit)
+        return self._tx(held[0], "submit_result", receipt)
 
     # ------------------------------------------------------------------------------ 1. anchoring
     def build_batch(self, community: str, slot_start: str) -> SlotBatch:
@@ -229,17 +244,9 @@ class LedgerAnchoring(LedgerDeployment):
                 return rec
             if batch is None:
                 batch = SlotBatch.from_json(rec.document["batch"])
-            auctioneer = self._auctioneer(number)
-            state = int(self._slot_record(number)[0])
             with self._timed("open + commit order root"):
-                if state == CLOSE:
-                    rec = self._tx(rec, "open_slot", self.chain.transact(
-                        self.slots, "open_slot", number, MODE_CLAIMS, sender=auctioneer))
-                    state = FOR_SALE
-                if state == FOR_SALE:
-                    rec = self._tx(rec, "commit_orders", self.chain.transact(
-                        self.slots, "commit_orders", number, batch.order_root, len(batch.orders), sender=auctioneer))
-                    state = RESERVE_NOT_MET
+                rec, state = self._open_and_commit(rec, number, mode=MODE_CLAIMS, order_root=batch.order_root,
+                                                   count=len(batch.orders))
             results: tuple[ResultEntry, ...] = ()
             rewards = slot_rewards(self.chain, self.slots, number)  # as every validator and the audit do
             if state == RESERVE_NOT_MET:

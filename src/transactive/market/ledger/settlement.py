@@ -20,8 +20,6 @@ from transactive.market.ledger.batch import chain_slot_number, claims_to_make
 from transactive.market.ledger.config import (
     CLEARED,
     CLEARING,
-    CLOSE,
-    FOR_SALE,
     MODE_BATCH,
     MODE_CLAIMS,
     RESERVE_NOT_MET,
@@ -167,25 +165,21 @@ class LedgerSettlement(LedgerAnchoring):
         order_root = input_digest(doc)
         postings = self.settlement_postings(doc)
         entries = [ResultEntry(p.address, p.energy_wh, p.amount_micro) for p in postings]
-        auctioneer = self._auctioneer(number)
-        state = int(self._slot_record(number)[0])
         debits, credits = claims_to_make(entries, claims_sample)
+
+        def escrow_debits() -> None:  # a claims-mode settlement: every debtor escrows its debit before the commit
+            if mode != MODE_CLAIMS:
+                return
+            for e in debits:
+                held = int(self.chain.call(self.slots, "escrow", number, e.account))
+                if held < -e.amount_micro:
+                    self._gas(e.account)
+                    self.chain.transact(self.slots, "deposit_escrow", number, -e.amount_micro - held,
+                                        sender=e.account)
+
         with self._timed("settlement: open + escrow + commit"):
-            if state == CLOSE:
-                rec = self._tx(rec, "open_slot", self.chain.transact(self.slots, "open_slot", number, mode,
-                                                                     sender=auctioneer))
-                state = FOR_SALE
-            if state == FOR_SALE:
-                if mode == MODE_CLAIMS:
-                    for e in debits:
-                        held = int(self.chain.call(self.slots, "escrow", number, e.account))
-                        if held < -e.amount_micro:
-                            self._gas(e.account)
-                            self.chain.transact(self.slots, "deposit_escrow", number, -e.amount_micro - held,
-                                                sender=e.account)
-                rec = self._tx(rec, "commit_orders", self.chain.transact(
-                    self.slots, "commit_orders", number, order_root, len(entries), sender=auctioneer))
-                state = RESERVE_NOT_MET
+            rec, state = self._open_and_commit(rec, number, mode=mode, order_root=order_root, count=len(entries),
+                                               before_commit=escrow_debits)
         if state == RESERVE_NOT_MET:
             with self._timed(f"settlement: {len(self.validators)} validators recompute + endorse + submit"):
                 roots = []
