@@ -291,8 +291,8 @@ def _html(result: StudyResult, runtime_s: float) -> str:
 (the generator's paired draws, σ 0.01/0.025 and 0.02/0.045 around £0.2023/kWh), {c.seeds} seeds from {c.seed},
 each cleared by DPDA and by McAfee (the thesis's DAM), then matched by score on the IEEE European LV feeder
 (C_d = {c.charge_per_km} £/km, no power flow). Energies: {calibration}; the other reading is
-<code>--set calibration={"text" if c.calibration == "table" else "table"}</code>. Run time {runtime_s:.1f} s with the
-figures.</p>
+<code>--set calibration={"text" if c.calibration == "table" else "table"}</code>. The runs took {runtime_s:.1f} s (the
+figures a few seconds more).</p>
 <p>The thesis shows <b>one draw</b> per scenario; we count, over {c.seeds} draws, how often each of its statements
 holds. "k of n" counts paired runs (same size, seed and, where it applies, behaviour or auction).</p>
 <h2>Paper vs here</h2>
@@ -305,7 +305,9 @@ holds. "k of n" counts paired runs (same size, seed and, where it applies, behav
 {fig("fig3_17_unsold.png", "Fig. 3.17: DAM's θ (negative: the last chosen buyer is short) and DPDA's total "
      "oversupply, which no buyer pays for when clipping leaves an excess (it goes to the DSO).")}
 {fig("fig3_18_per_seller.png", "Fig. 3.18: the thesis's 3.438 kWh per seller (P-50 cooperative) is the star.")}
-{fig("fig3_19_cumulative.png", "Fig. 3.19: DPDA's buyers get all they ask; DAM's sold energy stays below.")}
+{fig("fig3_19_cumulative.png", "Fig. 3.19: the thesis: DPDA's buyers get all they ask, DAM's sellers fall short "
+     "except in cooperative P-10/20/30. Here both auctions sell about the same total (the lines overlap); DAM's "
+     "shortfalls fall on single buyers (see dam_buyers_short).")}
 {fig("fig3_20_price.png", "Fig. 3.20: stars are the thesis's P-50 prices (£0.199 cooperative, £0.204 not).")}
 {fig("fig4_7_distances.png", "Fig. 4.7: distances along the feeder's lines between every pair of load buses.")}
 {fig("fig4_8_10_distance.png", "Figs. 4.8-4.10: behaviour does not change the mean distance per trade.")}
