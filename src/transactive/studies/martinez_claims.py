@@ -244,8 +244,10 @@ def _cost_claims(result: StudyResult) -> list[Claim]:
             out.append(Claim(f"example_{size}_{behaviour}",
                              f"{size} {behaviour.replace('_', '-')} (Fig. 4.{16 if size == 'P-30' else 17})",
                              "; ".join(parts), None,
-                             "the thesis shows one draw; in ours fewer participants are chosen (see the P-50 rows), "
-                             "so less energy trades in fewer trades"))
+                             "the thesis's traded energies fit Table 3.2's totals (354 of P-30's 524 kWh offered, "
+                             "878 of P-50's 1003), not the text's 30-200 kWh (with calibration=text P-50 trades "
+                             "~1250 kWh); in our draws fewer participants are chosen (see the P-50 rows), so less "
+                             "energy trades, in fewer trades"))
     return out
 
 
