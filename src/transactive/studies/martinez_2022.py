@@ -26,6 +26,11 @@ negative values are the buyers' shortfall), the matched trades, their distances 
 the welfare (2.8)-(2.9) of the chosen participants, individual rationality at p0, and the wall-clock time of
 the clearing and matching (kept apart from the deterministic data).
 
+The distance-preference sweep (§4.5 says the preference was varied but prints no result): the largest of
+Table 3.2's sizes, cooperative, every participant given the same D in :data:`SWEEP_PREFS_M` (the generator's
+other draws unchanged), both auctions, every seed: trades, mean distance per trade, the share of trades no
+longer than D, and the charges.
+
 Example:
     >>> r = run_study(StudyConfig(seed=1, seeds=1, sizes=("P-10",)))
     >>> sorted({(x.behaviour, x.auction) for x in r.runs})[:2]
@@ -63,6 +68,7 @@ TABLE_MEAN_KWH = sum(s + b for s, b in TABLE_3_2_KWH.values()) / sum(
     s + b for s, b in SCENARIO_SIZES.values()
 )  # 5764 kWh / 150 participants = 38.43 kWh, used for P-55
 IR_TOLERANCE = 1e-9  # £/kWh
+SWEEP_PREFS_M = (0.0, 25.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 500.0)  # D for everyone, metres
 Auction = Literal["dpda", "mcafee"]
 
 
@@ -138,15 +144,31 @@ class Run:
         return self.seller_welfare + self.buyer_welfare
 
 
+@dataclass(frozen=True)
+class SweepRun:
+    """One run of the distance-preference sweep (§4.5): every participant's D = ``distance_pref_m``."""
+
+    distance_pref_m: float
+    seed: int
+    auction: str
+    trades: int
+    mean_distance_m: float
+    within_pref: float  # share of trades no longer than D
+    total_charge: float
+
+
 @dataclass(frozen=True, eq=False)
 class StudyResult:
-    """All runs, each size's example outcomes at ``config.seed`` (for the per-participant figures), and the
-    clearing + matching wall-clock seconds per run (not deterministic; same order as ``runs``)."""
+    """All runs, each size's example outcomes at ``config.seed`` (for the per-participant figures), the
+    clearing + matching wall-clock seconds per run (not deterministic; same order as ``runs``), and the
+    distance-preference sweep on ``sweep_size``, cooperative."""
 
     config: StudyConfig
     runs: tuple[Run, ...]
     examples: dict[tuple[str, str, str], SlotOutcome] = field(repr=False)
     seconds: tuple[float, ...] = field(repr=False)
+    sweep: tuple[SweepRun, ...] = ()
+    sweep_size: str = ""
 
     def select(self, *, size: str | None = None, behaviour: str | None = None,
                auction: str | None = None) -> tuple[Run, ...]:
@@ -164,10 +186,15 @@ def _scale(orders: Orders, total_kwh: float) -> Orders:
     return Orders.single(list(orders.ids), scaled, orders.price_per_kwh, **orders.attributes)
 
 
-def scenario_for(size: str, behaviour: str, seed: int, calibration: str) -> Scenario:
-    """The generator's scenario, with its energies calibrated (module docstring)."""
+def scenario_for(size: str, behaviour: str, seed: int, calibration: str,
+                 distance_pref_m: float | None = None) -> Scenario:
+    """The generator's scenario, with its energies calibrated (module docstring); ``distance_pref_m`` gives
+    every participant that distance preference D (the other draws are unchanged)."""
     n: int | str = int(size[2:]) if size not in SCENARIO_SIZES else size
-    s = generate_scenario(n, behaviour, seed)
+    if distance_pref_m is None:
+        s = generate_scenario(n, behaviour, seed)
+    else:
+        s = generate_scenario(n, behaviour, seed, distance_pref_range_m=(distance_pref_m, distance_pref_m))
     if calibration == "text":
         return s
     if size in TABLE_3_2_KWH:
@@ -232,12 +259,28 @@ def clear_run(scenario: Scenario, auction: Auction, charge_per_km: float) -> tup
     return out, time.perf_counter() - start
 
 
+def distance_sweep(config: StudyConfig, size: str) -> tuple[SweepRun, ...]:
+    """§4.5's distance-preference analysis (the thesis gives no results): ``size``, cooperative, every
+    participant with the same D from :data:`SWEEP_PREFS_M`, each seed and auction."""
+    rows = []
+    for pref in SWEEP_PREFS_M:
+        for seed in range(config.seed, config.seed + config.seeds):
+            scenario = scenario_for(size, "cooperative", seed, config.calibration, pref)
+            for auction in AUCTIONS:
+                m = clear_run(scenario, auction, config.charge_per_km)[0].matched  # type: ignore[arg-type]
+                d = np.array([t.distance_m for t in m.trades])
+                rows.append(SweepRun(pref, seed, auction, len(m.trades), float(d.mean()) if d.size else 0.0,
+                                     float((d <= pref).mean()) if d.size else 0.0, m.total_charge))
+    return tuple(rows)
+
+
 def run_study(config: StudyConfig, progress: Callable[[int, int], None] | None = None) -> StudyResult:
-    """Every size × behaviour × seed × auction; ``progress(done, total)`` after each scenario."""
+    """Every size × behaviour × seed × auction, then the distance-preference sweep on the largest of Table
+    3.2's sizes in ``config.sizes`` (P-55 when alone); ``progress(done, total)`` after each scenario."""
     runs: list[Run] = []
     seconds: list[float] = []
     examples: dict[tuple[str, str, str], SlotOutcome] = {}
-    total = len(config.sizes) * len(BEHAVIOURS) * config.seeds
+    total = (len(config.sizes) * len(BEHAVIOURS) + len(SWEEP_PREFS_M)) * config.seeds
     done = 0
     for size in config.sizes:
         for behaviour in BEHAVIOURS:
@@ -252,4 +295,8 @@ def run_study(config: StudyConfig, progress: Callable[[int, int], None] | None =
                 done += 1
                 if progress is not None:
                     progress(done, total)
-    return StudyResult(config, tuple(runs), examples, tuple(seconds))
+    sweep_size = [s for s in config.sizes if s in TABLE_3_2_KWH][-1:] or [config.sizes[-1]]
+    sweep = distance_sweep(config, sweep_size[0])
+    if progress is not None:
+        progress(total, total)
+    return StudyResult(config, tuple(runs), examples, tuple(seconds), sweep, sweep_size[0])

@@ -17,13 +17,13 @@ from transactive.grid.distance import distance_oracle
 from transactive.grid.feeder import load_feeder
 from transactive.studies._report import html_table, page, pyplot, save, write_csv
 from transactive.studies.martinez_2022 import AUCTIONS, StudyResult
-from transactive.studies.martinez_claims import THESIS_SECONDS_P55, claims, timing
+from transactive.studies.martinez_claims import THESIS_SECONDS_P55, claims, sweep_means, timing
 
 FIGURES = ("fig3_13_15_curves.png", "fig3_16_traders.png", "fig3_17_unsold.png", "fig3_18_per_seller.png",
            "fig3_19_cumulative.png", "fig3_20_price.png", "fig4_7_distances.png", "fig4_8_10_distance.png",
            "fig4_11_12_participants_trades.png", "fig4_13_15_costs.png", "fig4_16_17_participants.png",
-           "fig4_18_time.png", "welfare.png")
-CSVS = ("runs.csv", "participants.csv", "claims.csv", "timing.csv")
+           "fig4_18_time.png", "welfare.png", "sweep_distance_pref.png")
+CSVS = ("runs.csv", "participants.csv", "claims.csv", "timing.csv", "sweep.csv")
 RUN_FIELDS = ("size", "behaviour", "seed", "auction", "n_sellers", "n_buyers", "offered_kwh", "demanded_kwh",
               "price_per_kwh", "case", "chosen_sellers", "chosen_buyers", "sold_kwh", "bought_kwh", "unsold_kwh",
               "per_seller_unsold_kwh", "unserved_kwh", "excess_kwh", "matched_kwh", "trades", "mean_distance_m",
@@ -57,6 +57,10 @@ def _csvs(result: StudyResult, out: Path) -> None:
                                          "welfare"), _participants(result))
     write_csv(out / "claims.csv", ("claim", "paper", "ours", "holds", "why"),
               ((c.key, c.paper, c.ours, c.holds or "", c.why) for c in claims(result)))
+    write_csv(out / "sweep.csv", ("size", "distance_pref_m", "seed", "auction", "trades", "mean_distance_m",
+                                  "within_pref", "total_charge"),
+              ((result.sweep_size, r.distance_pref_m, r.seed, r.auction, r.trades, r.mean_distance_m, r.within_pref,
+                r.total_charge) for r in result.sweep))
     write_csv(out / "timing.csv", ("size", "behaviour", "seed", "auction", "seconds"),
               ((r.size, r.behaviour, r.seed, r.auction, s) for r, s in zip(result.runs, result.seconds, strict=True)))
 
@@ -230,6 +234,26 @@ def _time(result: StudyResult, out: Path) -> None:
     save(fig, out / "fig4_18_time.png")
 
 
+def _sweep(result: StudyResult, out: Path) -> None:
+    plt = pyplot()
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for auction, style in (("dpda", "-o"), ("mcafee", "--s")):
+        means = sweep_means(result, auction)
+        ax.plot(list(means), list(means.values()), style, label=NAME[auction])
+        within: dict[float, list[float]] = {}
+        for r in result.sweep:
+            if r.auction == auction and r.trades:
+                within.setdefault(r.distance_pref_m, []).append(r.within_pref)
+        bx.plot(list(within), [100 * float(np.mean(v)) for v in within.values()], style, label=NAME[auction])
+    ax.set(xlabel="distance preference D of every participant, m", ylabel="m", title="mean distance per trade")
+    bx.set(xlabel="distance preference D of every participant, m", ylabel="%",
+           title="trades no longer than D")
+    ax.legend(fontsize=7)
+    fig.suptitle(f"§4.5 distance-preference sweep: {result.sweep_size} cooperative, {result.config.seeds} seeds "
+                 "(means)", fontsize=10)
+    save(fig, out / "sweep_distance_pref.png")
+
+
 def _figures(result: StudyResult, out: Path) -> None:
     _curves(result, out)
     # two series from one value function: the McAfee runs stand for "all participants" (same scenarios)
@@ -254,6 +278,8 @@ def _figures(result: StudyResult, out: Path) -> None:
     _examples(result, out)
     _time(result, out)
     _bars(result, out / "welfare.png", "£", "Welfare (2.8)+(2.9) of the chosen participants", lambda r: r.welfare)
+    if result.sweep:
+        _sweep(result, out)
 
 
 def _two(result: StudyResult, out: Path) -> None:
@@ -318,7 +344,8 @@ holds. "k of n" counts paired runs (same size, seed and, where it applies, behav
      "against DPDA, for P-30 non-cooperative and P-50 cooperative at the first seed.")}
 {fig("fig4_18_time.png", "Fig. 4.18: wall-clock time of one clearing + matching against the thesis's 0.007639 s.")}
 {fig("welfare.png", "Welfare (2.8)+(2.9) of the chosen participants at p0 (the thesis gives no numbers).")}
-<p>Not drawn: the distance-preference sweep of §4.5 (left for a later change).</p>
+{fig("sweep_distance_pref.png", "§4.5 varies the distance preference but prints no result. Here every "
+     "participant gets the same D: see the distance_preference row.")}
 <h2>Data files</h2><p>{" ".join(f'<a href="{n}">{n}</a>' for n in CSVS)}</p>
 """
     return page("Study martinez-trejo-2022: seed 004 ch. 3-4, DPDA against DAM on the LV feeder", body)

@@ -14,6 +14,7 @@ from transactive.sim.scenario import Scenario, generate_scenario
 from transactive.studies import StudyError
 from transactive.studies.martinez_2022 import (
     AUCTIONS,
+    SWEEP_PREFS_M,
     TABLE_3_2_KWH,
     TABLE_MEAN_KWH,
     StudyConfig,
@@ -188,3 +189,24 @@ def test_bad_config_names_the_field(kwargs: dict[str, object], field: str) -> No
     with pytest.raises(StudyError) as exc:
         StudyConfig(**kwargs)  # type: ignore[arg-type]
     assert exc.value.field == field
+
+
+def test_distance_preference_sweep(small: StudyResult) -> None:
+    assert small.sweep_size == "P-30"  # the largest of Table 3.2's sizes in the config
+    by = {(r.distance_pref_m, r.seed, r.auction): r for r in small.sweep}
+    assert len(by) == len(SWEEP_PREFS_M) * 4 * 2
+    for (pref, _, _), r in by.items():
+        if r.trades and pref == 0.0:
+            assert r.within_pref == 0.0  # distinct buses: every trade is longer than 0 m
+        if r.trades and pref >= 500.0:
+            assert r.within_pref == 1.0  # the feeder's load buses are at most ~320 m apart
+    # Alg. 4: with D = 0 every pair is outside both preferences (score W̄/3), with D beyond every distance
+    # inside both (score W̄): the scores scale by one constant, so the greedy matching is the same
+    for seed in range(5, 9):
+        for auction in AUCTIONS:
+            far, near = (scenario_for("P-30", "cooperative", seed, "table", d) for d in (0.0, 500.0))
+            a = clear_run(far, auction, 0.002)[0]  # type: ignore[arg-type]
+            b = clear_run(near, auction, 0.002)[0]  # type: ignore[arg-type]
+            assert [(t.buyer, t.seller, t.energy_kwh) for t in a.matched.trades] == [
+                (t.buyer, t.seller, t.energy_kwh) for t in b.matched.trades]
+            assert by[(0.0, seed, auction)].mean_distance_m == by[(500.0, seed, auction)].mean_distance_m
