@@ -69,7 +69,7 @@ def _alashery(out: Path, seed: int, days: int, progress: Progress | None, option
 
 
 def _martinez(out: Path, seed: int, days: int, progress: Progress | None, options: Options) -> Path:
-    from transactive.studies.martinez_2022 import StudyConfig, run_study
+    from transactive.studies.martinez_2022 import SWEEP_PREFS_M, StudyConfig, run_study
     from transactive.studies.martinez_report import write_report
 
     def draws(done: int, total: int) -> None:  # the report counts as one more step
@@ -84,7 +84,8 @@ def _martinez(out: Path, seed: int, days: int, progress: Progress | None, option
     result = run_study(config, draws)
     index = write_report(result, out, time.perf_counter() - start)
     if progress is not None:
-        progress(1, 1)
+        steps = (len(config.sizes) * 2 + len(SWEEP_PREFS_M)) * config.seeds + 1
+        progress(steps, steps)
     return index
 
 
