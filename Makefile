@@ -1,5 +1,6 @@
 # Transactive: `make demo` runs the main job, `make test` runs the whole test suite,
-# `make study` a paper's case study (STUDY=alashery-2021, report in study-reports/STUDY/index.html).
+# `make study` a paper's case study (STUDY=alashery-2021 or martinez-trejo-2022, STUDY_ARGS="--set
+# calibration=text"; report in study-reports/STUDY/index.html).
 # Both set themselves up (a virtual environment in .venv with every dependency) the first time.
 PYTHON ?= python3
 VENV ?= .venv

@@ -29,7 +29,8 @@ def register(sub: Any) -> None:
     scenario.add_argument("--market-out", metavar="FILE", help="also write the scenario as a market file")
     scenario.add_argument("--draw", metavar="PNG", help="draw the feeder with the slot's trades")
     scenario.set_defaults(run=run_scenario)
-    compare = sub.add_parser("compare", help="DPDA vs McAfee on P-10 … P-50, both behaviours")
+    compare = sub.add_parser("compare", help="DPDA vs McAfee on P-10 … P-50, both behaviours (a table; the "
+                             "thesis's figures: transactive study martinez-trejo-2022)")
     compare.add_argument("--seeds", type=int, default=3, help="scenarios per size and behaviour")
     compare.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     compare.set_defaults(run=run_compare)

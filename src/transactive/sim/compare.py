@@ -1,5 +1,8 @@
 """The thesis's comparison of DPDA with the standard double auction (McAfee, "DAM") under cooperative and
-non-cooperative behaviour (seed 004, ch. 3.5 and 4.5: Figs. 4.8-4.10, 4.15-4.17), as a table of rows.
+non-cooperative behaviour (seed 004, ch. 3.5 and 4.5), as a table of rows: the numbers behind Figs. 4.8-4.12.
+It draws no figure; the thesis's figures (3.13-3.20, 4.7-4.18, with the energy sellers cannot trade and the
+trade costs per participant) are drawn by ``transactive study martinez-trejo-2022``
+(:mod:`transactive.studies.martinez_2022`).
 
 For every size, behaviour, seed and auction: a scenario (:func:`~transactive.sim.scenario.generate_scenario`)
 is cleared and matched on its feeder (no power flow), and the row reports the price, how many participants

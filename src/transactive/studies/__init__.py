@@ -4,9 +4,15 @@ A study drives the library's mechanisms and market rules (it re-implements no cl
 CSV data, PNG figures and an ``index.html`` that sets each figure beside what the paper reports. Each study is
 a :class:`Study` in :data:`STUDIES`; its ``run`` is ``(out, seed, days, progress) -> index path``.
 
+A study may take named options (``Study.options``; ``transactive study NAME --set KEY=VALUE``), passed to
+``run`` as a mapping of strings; ``days`` is what the study repeats (days for alashery-2021, seeds per scenario
+for martinez-trejo-2022: ``Study.days_mean``).
+
 Example:
     >>> sorted(STUDIES)
-    ['alashery-2021']
+    ['alashery-2021', 'martinez-trejo-2022']
+    >>> STUDIES["martinez-trejo-2022"].options
+    ('calibration',)
 """
 
 from __future__ import annotations
@@ -26,18 +32,24 @@ class StudyError(FieldError):
     """Invalid study input; ``field`` names it (``seed``, ``days``, ...; the CLI exits 2 naming ``--field``)."""
 
 
+Options = Mapping[str, str]
+
+
 @dataclass(frozen=True)
 class Study:
-    """A study: its name, the paper it reproduces, defaults and the function that runs it."""
+    """A study: its name, the paper it reproduces, defaults, the function that runs it, the options it takes
+    and what its ``days`` count."""
 
     name: str
     source: str
     default_seed: int
     default_days: int
-    run: Callable[[Path, int, int, Progress | None], Path]
+    run: Callable[[Path, int, int, Progress | None, Options], Path]
+    options: tuple[str, ...] = ()
+    days_mean: str = "days"
 
 
-def _alashery(out: Path, seed: int, days: int, progress: Progress | None) -> Path:
+def _alashery(out: Path, seed: int, days: int, progress: Progress | None, options: Options) -> Path:
     from transactive.studies.alashery_2021 import StudyConfig, run_study
     from transactive.studies.alashery_report import write_report
 
@@ -53,7 +65,31 @@ def _alashery(out: Path, seed: int, days: int, progress: Progress | None) -> Pat
     return index
 
 
+def _martinez(out: Path, seed: int, days: int, progress: Progress | None, options: Options) -> Path:
+    from transactive.studies.martinez_2022 import SWEEP_PREFS_M, StudyConfig, run_study
+    from transactive.studies.martinez_report import write_report
+
+    def draws(done: int, total: int) -> None:  # the report counts as one more step
+        if progress is not None:
+            progress(done, total + 1)
+
+    try:
+        config = StudyConfig(seed=seed, seeds=days, calibration=options.get("calibration", "table"))
+    except StudyError as exc:
+        raise StudyError("days", exc.message) if exc.field == "seeds" else exc from None
+    start = time.perf_counter()
+    result = run_study(config, draws)
+    index = write_report(result, out, time.perf_counter() - start)
+    if progress is not None:
+        steps = (len(config.sizes) * 2 + len(SWEEP_PREFS_M)) * config.seeds + 1
+        progress(steps, steps)
+    return index
+
+
 STUDIES: Mapping[str, Study] = MappingProxyType({
     "alashery-2021": Study("alashery-2021", "seed 001 (AlAshery et al. 2021) §IV: 20 peers, five schemes",
                            1, 7, _alashery),
+    "martinez-trejo-2022": Study("martinez-trejo-2022", "seed 004 (Martinez-Trejo 2022) ch. 3-4: P-10 … P-55, "
+                                 "DPDA against McAfee, score matching on the LV feeder", 1, 20, _martinez,
+                                 ("calibration",), "seeds per scenario"),
 })

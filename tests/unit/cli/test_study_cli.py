@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from transactive.cli import main
+from transactive.studies import martinez_report
 from transactive.studies.alashery_report import CSVS, FIGURES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -30,7 +31,32 @@ def test_study_writes_index_csvs_and_pngs(tmp_path: Path, capsys: pytest.Capture
     assert len(hours) == 1 + 24 * (5 + 3)  # five schemes, plus the P2P schemes at zero shares
 
 
+def test_martinez_study_writes_index_csvs_and_pngs_and_names_its_calibration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report"
+    argv = ["study", "martinez-trejo-2022", "--out", str(out), "--days", "1", "--seed", "2",
+            "--set", "calibration=text"]
+    assert main(argv) == 0
+    assert str(out / "index.html") in capsys.readouterr().out
+    page = (out / "index.html").read_text()
+    for name in martinez_report.FIGURES:
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC
+        assert f'src="{name}"' in page
+    for name in martinez_report.CSVS:
+        assert len((out / name).read_text().splitlines()) > 1, name
+    assert "Paper vs here" in page and "Energies: <b>the text's 30-200 kWh</b>" in page
+    runs = (out / "runs.csv").read_text().splitlines()
+    assert len(runs) == 1 + 6 * 2 * 1 * 2  # sizes × behaviours × seeds × auctions
+    assert "--set calibration=table" in page  # the page names the other reading
+
+
 @pytest.mark.parametrize(("argv", "named"), [
+    (["study", "martinez-trejo-2022", "--days", "0"], "--days"),
+    (["study", "martinez-trejo-2022", "--set", "calibration=kwh"], "--set calibration"),
+    (["study", "martinez-trejo-2022", "--set", "calibration"], "--set"),
+    (["study", "martinez-trejo-2022", "--set", "sizes=P-10"], "--set"),
+    (["study", "alashery-2021", "--set", "calibration=text"], "--set"),
     (["study", "no-such-study"], "name"),
     (["study", "alashery-2021", "--days", "0"], "--days"),
     (["study", "alashery-2021", "--seed", "-1"], "--seed"),
