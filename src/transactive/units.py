@@ -21,6 +21,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
 WH_PER_KWH = 1000
 MICRO_PER_TOKEN = 1_000_000
 
@@ -75,3 +80,32 @@ def apportion(total: int, weights: Sequence[float]) -> list[int]:
     for k in order[:left]:
         floors[k] += 1
     return [sign * f for f in floors]
+
+
+# ---------------------------------------------------------------------- clearing energy resolution
+ENERGY_DECIMALS = 9
+ENERGY_RESOLUTION_KWH = 1e-9
+"""Clearing resolution: every energy a mechanism takes or returns is a multiple of 1e-9 kWh (1 µWh)."""
+ENERGY_EXACT_RANGE_KWH = 1e6
+"""Largest total energy (kWh) one side of a market may offer: below it float64 holds every sum of multiples of
+1e-9 kWh to much better than half the resolution, so rounding a sum recovers it exactly."""
+
+
+def at_energy_resolution(energy_kwh: npt.ArrayLike) -> FloatArray:
+    """Energies rounded to the clearing resolution: the nearest multiple of 1e-9 kWh (``k = rint(x·10^9)``,
+    ties to even, returned as ``k / 10^9``).
+
+    The one rule by which clearing quantises energy (distinct from the batch resolution of settlement, Wh):
+    applied to every block energy when :class:`~transactive.orders.Orders` are built, and to every energy a
+    mechanism computes (cumulative sums, the marginal block's part, a cut), so that Σ sold and Σ bought are
+    sums of multiples of 1e-9 kWh and equal at that resolution. Idempotent; a decimal with at most 9
+    fractional digits is returned unchanged (``0.1`` stays the double nearest to 0.1).
+
+    Example:
+        >>> at_energy_resolution([1.4e-9, 3e-10, 6.78, 1.0000000004]).tolist()
+        [1e-09, 0.0, 6.78, 1.0]
+    """
+    rounded: FloatArray = np.round(np.asarray(energy_kwh, dtype=np.float64), ENERGY_DECIMALS).astype(
+        np.float64, copy=False
+    )
+    return rounded

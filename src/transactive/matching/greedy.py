@@ -2,8 +2,15 @@
 
 Repeatedly take the highest remaining score among pairs whose buyer still needs energy and whose seller
 still has energy; trade ``min(remaining buyer, remaining seller)``; equal scores are taken by buyer, then
-seller, submission order (lower index first). Remaining energies are snapped to 1e-9 kWh, so a participant
-whose remainder falls to 0 in that quantum is exhausted. Pairs scoring ``-inf`` are never matched.
+seller, submission order (lower index first). Energies are held at the clearing resolution (1e-9 kWh,
+:func:`transactive.units.at_energy_resolution`): remainders are rounded to it after every trade, so a
+participant whose remainder falls to 0 at that resolution is exhausted, and the trades of a participant add
+up to its energy exactly at the resolution. Pairs scoring ``-inf`` are never matched.
+
+An optional ``admissible(buyer, seller, energy_kwh)`` test refuses a pair when it would trade ``energy_kwh``:
+the pair is skipped for good and matching carries on with the next best pair. (The pipeline refuses a trade
+whose grid charge would make it irrational; a pair's trade only shrinks as remainders fall, so a refused
+pair stays refused, and the fast path below and the literal loop refuse the same pairs.)
 
 Algorithm (no n_buyers × n_sellers matrix is kept, so 5,000 × 5,000 fits easily): every buyer row is
 scored once (vectorised, in chunks of rows); each row keeps only its next ``batch`` (128) best sellers, in the
@@ -33,9 +40,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from transactive.orders import FloatArray, IntArray
+from transactive.units import at_energy_resolution
 
-QUANTUM_DECIMALS = 9
 ScoreRows = Callable[[IntArray], FloatArray]
+Admissible = Callable[[int, int, float], bool]
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,14 +91,15 @@ def match(
     batch: int = 128,
     chunk_rows: int = 256,
     small: int = 4096,
+    admissible: Admissible | None = None,
 ) -> Matches:
     """Greedy matching; ``score_rows(rows)`` gives the scores of those buyer rows, ``(len(rows), n_s)``."""
-    rem_b = np.round(np.asarray(buyer_kwh, dtype=np.float64), QUANTUM_DECIMALS)
-    rem_s = np.round(np.asarray(seller_kwh, dtype=np.float64), QUANTUM_DECIMALS)
+    rem_b = at_energy_resolution(buyer_kwh)
+    rem_s = at_energy_resolution(seller_kwh)
     n_b, n_s = len(rem_b), len(rem_s)
     if n_b * n_s <= small:  # a small market: the full matrix and the literal loop are faster
         full = score_rows(np.arange(n_b, dtype=np.int64)).reshape(n_b, n_s)
-        return match_naive(full, np.asarray(buyer_kwh, dtype=np.float64), np.asarray(seller_kwh, dtype=np.float64))
+        return match_naive(full, rem_b, rem_s, admissible)
     alive_s = rem_s > 0
     rows = [_Row() for _ in range(n_b)]
     heap: list[tuple[float, int, int]] = []
@@ -141,12 +150,16 @@ def match(
             push_next(j)
             continue
         e = min(float(rem_b[j]), float(rem_s[i]))
+        if admissible is not None and not admissible(j, i, e):
+            rows[j].pos += 1  # refused for good: on to the row's next candidate
+            push_next(j)
+            continue
         out_b.append(j)
         out_s.append(i)
         out_e.append(e)
         out_sc.append(-neg)
-        rem_b[j] = round(float(rem_b[j]) - e, QUANTUM_DECIMALS)
-        rem_s[i] = round(float(rem_s[i]) - e, QUANTUM_DECIMALS)
+        rem_b[j] = _less(rem_b[j], e)
+        rem_s[i] = _less(rem_s[i], e)
         if rem_s[i] <= 0:
             alive_s[i] = False
         if rem_b[j] > 0:
@@ -157,6 +170,11 @@ def match(
         np.array(out_e, dtype=np.float64),
         np.array(out_sc, dtype=np.float64),
     )
+
+
+def _less(remaining_kwh: float, traded_kwh: float) -> float:
+    """A remainder after a trade, at the clearing resolution."""
+    return float(at_energy_resolution(float(remaining_kwh) - traded_kwh))
 
 
 def match_matrix(scores: FloatArray, buyer_kwh: FloatArray, seller_kwh: FloatArray) -> Matches:
@@ -171,11 +189,13 @@ def match_matrix(scores: FloatArray, buyer_kwh: FloatArray, seller_kwh: FloatArr
     )
 
 
-def match_naive(scores: FloatArray, buyer_kwh: FloatArray, seller_kwh: FloatArray) -> Matches:
+def match_naive(
+    scores: FloatArray, buyer_kwh: FloatArray, seller_kwh: FloatArray, admissible: Admissible | None = None
+) -> Matches:
     """The literal loop of (4.5) over a full matrix (global argmax with masking): the reference for tests."""
     s = np.array(scores, dtype=np.float64)
-    rem_b = np.round(np.array(buyer_kwh, dtype=np.float64), QUANTUM_DECIMALS)
-    rem_s = np.round(np.array(seller_kwh, dtype=np.float64), QUANTUM_DECIMALS)
+    rem_b = at_energy_resolution(np.array(buyer_kwh, dtype=np.float64))
+    rem_s = at_energy_resolution(np.array(seller_kwh, dtype=np.float64))
     out: list[tuple[int, int, float, float]] = []
     while True:
         mask = (rem_b > 0)[:, None] & (rem_s > 0)[None, :] & (s > -np.inf)
@@ -185,9 +205,12 @@ def match_naive(scores: FloatArray, buyer_kwh: FloatArray, seller_kwh: FloatArra
         flat = int(np.argmax(masked))  # first maximum in row-major order: lowest buyer, then seller
         j, i = divmod(flat, s.shape[1])
         e = min(float(rem_b[j]), float(rem_s[i]))
+        if admissible is not None and not admissible(j, i, e):
+            s[j, i] = -np.inf  # refused for good
+            continue
         out.append((j, i, e, float(s[j, i])))
-        rem_b[j] = round(float(rem_b[j]) - e, QUANTUM_DECIMALS)
-        rem_s[i] = round(float(rem_s[i]) - e, QUANTUM_DECIMALS)
+        rem_b[j] = _less(rem_b[j], e)
+        rem_s[i] = _less(rem_s[i], e)
     if not out:
         return Matches(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
     b, sel, e_, sc = zip(*out, strict=True)

@@ -1,19 +1,21 @@
 """Supply and demand step curves: stable price ordering and their intersection.
 
 Sellers are ordered by ascending price, buyers by descending price; equal prices keep submission order
-(a stable sort), as SEED-NOTES prescribes. Cumulative quantities are snapped to 1e-9 kWh so that sums that
-are equal on paper (``0.1 + 0.2`` and ``0.3``) are equal here too.
+(a stable sort), as SEED-NOTES prescribes. Energies are held at the clearing resolution, 1e-9 kWh
+(:func:`transactive.units.at_energy_resolution`): cumulative quantities are rounded to it, so sums that are
+equal on paper (``0.1 + 0.2`` and ``0.3``) are equal here too, and :func:`fill` rounds the marginal block's
+part, so the blocks filled up to a quantity add up to that quantity exactly at the resolution.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from transactive.orders import FloatArray, IntArray
-
-QUANTUM_DECIMALS = 9  # cumulative energies are resolved to 1e-9 kWh
+from transactive.units import at_energy_resolution
 
 
 def ascending(prices: FloatArray) -> IntArray:
@@ -27,9 +29,29 @@ def descending(prices: FloatArray) -> IntArray:
 
 
 def cumulative(energy_kwh: FloatArray) -> FloatArray:
-    """Cumulative energy, snapped to the 1e-9 kWh quantum."""
-    snapped: FloatArray = np.round(np.cumsum(energy_kwh), QUANTUM_DECIMALS).astype(np.float64, copy=False)
-    return snapped
+    """Cumulative energy, at the clearing resolution (1e-9 kWh)."""
+    return at_energy_resolution(np.cumsum(energy_kwh))
+
+
+def total_kwh(energy_kwh: FloatArray) -> float:
+    """Σ energy (exact sum, then rounded to the clearing resolution)."""
+    return float(at_energy_resolution(math.fsum(np.asarray(energy_kwh, dtype=np.float64).tolist())))
+
+
+def fill(energy_kwh: FloatArray, quantity_kwh: float) -> FloatArray:
+    """Energy each block of a priority-ordered list trades when the first ``quantity_kwh`` of it trade.
+
+    Blocks wholly inside trade their whole energy, the block holding the last unit trades the rest (rounded
+    to the resolution), later blocks nothing; a quantity beyond the total fills every block. With energies
+    and the quantity at the resolution, the parts add up to ``min(quantity, Σ energy)`` at the resolution.
+
+    Example:
+        >>> fill(np.array([70., 40., 14., 25.]), 146.0).tolist()
+        [70.0, 40.0, 14.0, 22.0]
+    """
+    e = np.asarray(energy_kwh, dtype=np.float64)
+    before = np.concatenate((np.zeros(1), cumulative(e)[:-1])) if len(e) else np.zeros(0)
+    return at_energy_resolution(np.clip(quantity_kwh - before, 0.0, e))
 
 
 @dataclass(frozen=True)
