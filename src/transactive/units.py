@@ -86,9 +86,12 @@ def apportion(total: int, weights: Sequence[float]) -> list[int]:
 ENERGY_DECIMALS = 9
 ENERGY_RESOLUTION_KWH = 1e-9
 """Clearing resolution: every energy a mechanism takes or returns is a multiple of 1e-9 kWh (1 µWh)."""
-ENERGY_EXACT_RANGE_KWH = 1e6
-"""Largest total energy (kWh) one side of a market may offer: below it float64 holds every sum of multiples of
-1e-9 kWh to much better than half the resolution, so rounding a sum recovers it exactly."""
+ENERGY_UNITS_PER_KWH = 1_000_000_000
+ENERGY_EXACT_RANGE_KWH = 8e6
+"""Largest total energy (kWh) one side of a market may offer: below 2^23 kWh (8.39e6) doubles are spaced less
+than 1e-9 kWh apart, so every multiple of 1e-9 kWh up to a side's total has its own double and
+:func:`energy_to_units` recovers its integer count exactly."""
+IntArray = npt.NDArray[np.int64]
 
 
 def at_energy_resolution(energy_kwh: npt.ArrayLike) -> FloatArray:
@@ -109,3 +112,33 @@ def at_energy_resolution(energy_kwh: npt.ArrayLike) -> FloatArray:
         np.float64, copy=False
     )
     return rounded
+
+
+def energy_to_units(energy_kwh: npt.ArrayLike) -> IntArray:
+    """Energies as integer counts of the resolution (1e-9 kWh), so that sums and differences are exact.
+
+    The inverse of :func:`units_to_energy` for energies at the resolution within the exact range (others are
+    rounded, as :func:`at_energy_resolution` would). ``x·10^9`` can be up to 2 units off near the top of the
+    range; the count whose double is ``x`` is taken.
+
+    Example:
+        >>> energy_to_units([6.78, 1e-9, 4.1e6]).tolist()
+        [6780000000, 1, 4100000000000000]
+    """
+    x = np.asarray(energy_kwh, dtype=np.float64)
+    count = np.rint(x * ENERGY_UNITS_PER_KWH).astype(np.int64)
+    exact = count / ENERGY_UNITS_PER_KWH == x
+    for step in (-1, 1, -2, 2):
+        if exact.all():
+            break
+        candidate = count + step
+        hit = ~exact & (candidate / ENERGY_UNITS_PER_KWH == x)
+        count = np.where(hit, candidate, count)
+        exact |= hit
+    return count
+
+
+def units_to_energy(units: npt.ArrayLike) -> FloatArray:
+    """Integer counts of 1e-9 kWh to kWh: the same doubles :func:`at_energy_resolution` gives."""
+    energy: FloatArray = np.asarray(units, dtype=np.int64) / ENERGY_UNITS_PER_KWH
+    return energy

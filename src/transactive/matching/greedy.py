@@ -3,9 +3,9 @@
 Repeatedly take the highest remaining score among pairs whose buyer still needs energy and whose seller
 still has energy; trade ``min(remaining buyer, remaining seller)``; equal scores are taken by buyer, then
 seller, submission order (lower index first). Energies are held at the clearing resolution (1e-9 kWh,
-:func:`transactive.units.at_energy_resolution`): remainders are rounded to it after every trade, so a
-participant whose remainder falls to 0 at that resolution is exhausted, and the trades of a participant add
-up to its energy exactly at the resolution. Pairs scoring ``-inf`` are never matched.
+:func:`transactive.units.at_energy_resolution`): remainders are kept in integer units of it
+(:func:`transactive.units.energy_to_units`), so a participant is exhausted when its remainder is 0 and the
+trades of a participant add up to its energy exactly. Pairs scoring ``-inf`` are never matched.
 
 An optional ``admissible(buyer, seller, energy_kwh)`` test refuses a pair when it would trade ``energy_kwh``:
 the pair is skipped for good and matching carries on with the next best pair. (The pipeline refuses a trade
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from transactive.orders import FloatArray, IntArray
-from transactive.units import at_energy_resolution
+from transactive.units import ENERGY_UNITS_PER_KWH, energy_to_units, units_to_energy
 
 ScoreRows = Callable[[IntArray], FloatArray]
 Admissible = Callable[[int, int, float], bool]
@@ -94,12 +94,12 @@ def match(
     admissible: Admissible | None = None,
 ) -> Matches:
     """Greedy matching; ``score_rows(rows)`` gives the scores of those buyer rows, ``(len(rows), n_s)``."""
-    rem_b = at_energy_resolution(buyer_kwh)
-    rem_s = at_energy_resolution(seller_kwh)
-    n_b, n_s = len(rem_b), len(rem_s)
+    n_b, n_s = len(buyer_kwh), len(seller_kwh)
     if n_b * n_s <= small:  # a small market: the full matrix and the literal loop are faster
         full = score_rows(np.arange(n_b, dtype=np.int64)).reshape(n_b, n_s)
-        return match_naive(full, rem_b, rem_s, admissible)
+        return match_naive(full, buyer_kwh, seller_kwh, admissible)
+    rem_b = energy_to_units(buyer_kwh)  # integer units of 1e-9 kWh
+    rem_s = energy_to_units(seller_kwh)
     alive_s = rem_s > 0
     rows = [_Row() for _ in range(n_b)]
     heap: list[tuple[float, int, int]] = []
@@ -142,15 +142,15 @@ def match(
 
     out_b: list[int] = []
     out_s: list[int] = []
-    out_e: list[float] = []
+    out_e: list[int] = []
     out_sc: list[float] = []
     while heap:
         neg, j, i = heapq.heappop(heap)
         if not alive_s[i]:
             push_next(j)
             continue
-        e = min(float(rem_b[j]), float(rem_s[i]))
-        if admissible is not None and not admissible(j, i, e):
+        e = min(int(rem_b[j]), int(rem_s[i]))
+        if admissible is not None and not admissible(j, i, e / ENERGY_UNITS_PER_KWH):
             rows[j].pos += 1  # refused for good: on to the row's next candidate
             push_next(j)
             continue
@@ -158,8 +158,8 @@ def match(
         out_s.append(i)
         out_e.append(e)
         out_sc.append(-neg)
-        rem_b[j] = _less(rem_b[j], e)
-        rem_s[i] = _less(rem_s[i], e)
+        rem_b[j] -= e
+        rem_s[i] -= e
         if rem_s[i] <= 0:
             alive_s[i] = False
         if rem_b[j] > 0:
@@ -167,14 +167,9 @@ def match(
     return Matches(
         np.array(out_b, dtype=np.int64),
         np.array(out_s, dtype=np.int64),
-        np.array(out_e, dtype=np.float64),
+        units_to_energy(np.array(out_e, dtype=np.int64)),
         np.array(out_sc, dtype=np.float64),
     )
-
-
-def _less(remaining_kwh: float, traded_kwh: float) -> float:
-    """A remainder after a trade, at the clearing resolution."""
-    return float(at_energy_resolution(float(remaining_kwh) - traded_kwh))
 
 
 def match_matrix(scores: FloatArray, buyer_kwh: FloatArray, seller_kwh: FloatArray) -> Matches:
@@ -194,9 +189,9 @@ def match_naive(
 ) -> Matches:
     """The literal loop of (4.5) over a full matrix (global argmax with masking): the reference for tests."""
     s = np.array(scores, dtype=np.float64)
-    rem_b = at_energy_resolution(np.array(buyer_kwh, dtype=np.float64))
-    rem_s = at_energy_resolution(np.array(seller_kwh, dtype=np.float64))
-    out: list[tuple[int, int, float, float]] = []
+    rem_b = energy_to_units(buyer_kwh)  # integer units of 1e-9 kWh
+    rem_s = energy_to_units(seller_kwh)
+    out: list[tuple[int, int, int, float]] = []
     while True:
         mask = (rem_b > 0)[:, None] & (rem_s > 0)[None, :] & (s > -np.inf)
         if not mask.any():
@@ -204,14 +199,15 @@ def match_naive(
         masked = np.where(mask, s, -np.inf)
         flat = int(np.argmax(masked))  # first maximum in row-major order: lowest buyer, then seller
         j, i = divmod(flat, s.shape[1])
-        e = min(float(rem_b[j]), float(rem_s[i]))
-        if admissible is not None and not admissible(j, i, e):
+        e = min(int(rem_b[j]), int(rem_s[i]))
+        if admissible is not None and not admissible(j, i, e / ENERGY_UNITS_PER_KWH):
             s[j, i] = -np.inf  # refused for good
             continue
         out.append((j, i, e, float(s[j, i])))
-        rem_b[j] = _less(rem_b[j], e)
-        rem_s[i] = _less(rem_s[i], e)
+        rem_b[j] -= e
+        rem_s[i] -= e
     if not out:
         return Matches(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
     b, sel, e_, sc = zip(*out, strict=True)
-    return Matches(np.array(b, np.int64), np.array(sel, np.int64), np.array(e_), np.array(sc))
+    return Matches(np.array(b, np.int64), np.array(sel, np.int64), units_to_energy(np.array(e_, np.int64)),
+                   np.array(sc))

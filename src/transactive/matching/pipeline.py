@@ -47,7 +47,7 @@ from transactive.matching.score import BusScores, scores
 from transactive.matching.welfare import buyer_welfare, seller_welfare
 from transactive.orders import FloatArray, IntArray, Orders
 from transactive.result import Allocation, ClearingResult
-from transactive.units import at_energy_resolution
+from transactive.units import energy_to_units, units_to_energy
 
 SELLER_FIELDS = ("distance_pref_m", "a", "b", "c")
 BUYER_FIELDS = ("distance_pref_m", "omega", "alpha")
@@ -310,6 +310,13 @@ def rational_participants(
 
 
 # ---------------------------------------------------------------------- the pipeline
+def _per_participant(index: IntArray, energy_kwh: FloatArray, n: int) -> FloatArray:
+    """Σ trade energy per participant, exact at the resolution (integer units of 1e-9 kWh)."""
+    units = np.zeros(n, dtype=np.int64)
+    np.add.at(units, index, energy_to_units(energy_kwh))
+    return units_to_energy(units)
+
+
 def match_energies(
     sellers: Orders,
     buyers: Orders,
@@ -409,8 +416,7 @@ def match_energies(
         Trade(buyers.ids[j], sellers.ids[i], float(e), float(d), float(c), float(sc))
         for j, i, e, d, c, sc in zip(t_b, t_s, m.energy_kwh, dist, charge, m.score, strict=True)
     )
-    bought = at_energy_resolution(np.bincount(t_b, weights=m.energy_kwh, minlength=buyers.n))
-    sold = at_energy_resolution(np.bincount(t_s, weights=m.energy_kwh, minlength=sellers.n))
+    bought, sold = _per_participant(t_b, m.energy_kwh, buyers.n), _per_participant(t_s, m.energy_kwh, sellers.n)
     rational = bool(
         rational_participants(buyers, bought, bill, seller=False).all()
         and rational_participants(sellers, sold, income, seller=True).all()

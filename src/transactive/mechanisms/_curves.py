@@ -2,20 +2,19 @@
 
 Sellers are ordered by ascending price, buyers by descending price; equal prices keep submission order
 (a stable sort), as SEED-NOTES prescribes. Energies are held at the clearing resolution, 1e-9 kWh
-(:func:`transactive.units.at_energy_resolution`): cumulative quantities are rounded to it, so sums that are
-equal on paper (``0.1 + 0.2`` and ``0.3``) are equal here too, and :func:`fill` rounds the marginal block's
-part, so the blocks filled up to a quantity add up to that quantity exactly at the resolution.
+(:func:`transactive.units.at_energy_resolution`): sums and differences are taken in integer units of
+1e-9 kWh (:func:`transactive.units.energy_to_units`), so sums that are equal on paper (``0.1 + 0.2`` and
+``0.3``) are equal here too, and the blocks :func:`fill` fills up to a quantity add up to it exactly.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from transactive.orders import FloatArray, IntArray
-from transactive.units import at_energy_resolution
+from transactive.units import energy_to_units, units_to_energy
 
 
 def ascending(prices: FloatArray) -> IntArray:
@@ -29,29 +28,42 @@ def descending(prices: FloatArray) -> IntArray:
 
 
 def cumulative(energy_kwh: FloatArray) -> FloatArray:
-    """Cumulative energy, at the clearing resolution (1e-9 kWh)."""
-    return at_energy_resolution(np.cumsum(energy_kwh))
+    """Cumulative energy, exact at the clearing resolution (1e-9 kWh; summed in integer units)."""
+    return units_to_energy(np.cumsum(energy_to_units(energy_kwh)))
 
 
 def total_kwh(energy_kwh: FloatArray) -> float:
-    """Σ energy (exact sum, then rounded to the clearing resolution)."""
-    return float(at_energy_resolution(math.fsum(np.asarray(energy_kwh, dtype=np.float64).tolist())))
+    """Σ energy, exact at the clearing resolution (summed in integer units of 1e-9 kWh)."""
+    return float(units_to_energy(int(energy_to_units(energy_kwh).sum())))
+
+
+def per_owner_kwh(energy_kwh: FloatArray, owner: IntArray, n: int) -> FloatArray:
+    """Σ energy per owner (``owner`` non-decreasing, every owner in ``0..n−1`` present), exact at the
+    resolution."""
+    units = energy_to_units(energy_kwh)
+    if n == 0:
+        return np.zeros(0)
+    starts = np.searchsorted(np.asarray(owner, dtype=np.int64), np.arange(n))
+    return units_to_energy(np.add.reduceat(units, starts))
 
 
 def fill(energy_kwh: FloatArray, quantity_kwh: float) -> FloatArray:
     """Energy each block of a priority-ordered list trades when the first ``quantity_kwh`` of it trade.
 
-    Blocks wholly inside trade their whole energy, the block holding the last unit trades the rest (rounded
-    to the resolution), later blocks nothing; a quantity beyond the total fills every block. With energies
-    and the quantity at the resolution, the parts add up to ``min(quantity, Σ energy)`` at the resolution.
+    Blocks wholly inside trade their whole energy, the block holding the last unit trades the rest, later
+    blocks nothing; a quantity beyond the total fills every block. Computed in integer units of 1e-9 kWh, so
+    the parts add up to ``min(quantity, Σ energy)`` exactly at the resolution.
 
     Example:
         >>> fill(np.array([70., 40., 14., 25.]), 146.0).tolist()
         [70.0, 40.0, 14.0, 22.0]
     """
-    e = np.asarray(energy_kwh, dtype=np.float64)
-    before = np.concatenate((np.zeros(1), cumulative(e)[:-1])) if len(e) else np.zeros(0)
-    return at_energy_resolution(np.clip(quantity_kwh - before, 0.0, e))
+    units = energy_to_units(energy_kwh)
+    if len(units) == 0:
+        return np.zeros(0)
+    before = np.concatenate((np.zeros(1, dtype=np.int64), np.cumsum(units)[:-1]))
+    quantity = int(energy_to_units(np.array([quantity_kwh]))[0])
+    return units_to_energy(np.clip(quantity - before, 0, units))
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ import numpy as np
 from transactive.mechanisms._curves import ascending, cumulative, descending, intersect, total_kwh
 from transactive.orders import FloatArray, IntArray, Orders, OrdersError
 from transactive.result import Allocation, ClearingResult
+from transactive.units import ENERGY_UNITS_PER_KWH, energy_to_units, units_to_energy
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,18 +130,6 @@ def build_book(sellers: Orders, buyers: Orders) -> Book:
     )
 
 
-def _nano(energy_kwh: FloatArray) -> IntArray:
-    """Energies at the resolution as integer counts of 1e-9 kWh (exact within the exact range)."""
-    counts: IntArray = np.rint(np.asarray(energy_kwh, dtype=np.float64) * 1e9).astype(np.int64)
-    return counts
-
-
-def _kwh(counts: IntArray) -> FloatArray:
-    """Integer counts of 1e-9 kWh back to kWh (the same doubles :func:`at_energy_resolution` gives)."""
-    energy: FloatArray = np.asarray(counts, dtype=np.float64) / 1e9
-    return energy
-
-
 def equal_cut(energy_kwh: FloatArray, excess_kwh: float) -> FloatArray:
     """The thesis's cut ``E' = max(0, E − excess/n)`` on the 1e-9 kWh grid.
 
@@ -153,10 +142,10 @@ def equal_cut(energy_kwh: FloatArray, excess_kwh: float) -> FloatArray:
         [28.593333333, 27.593333333, 29.593333334]
     """
     n = len(energy_kwh)
-    q, r = divmod(int(_nano(np.array([excess_kwh]))[0]), n)
+    q, r = divmod(int(energy_to_units(np.array([excess_kwh]))[0]), n)
     cut = np.full(n, q, dtype=np.int64)
     cut[:r] += 1
-    return _kwh(np.maximum(0, _nano(energy_kwh) - cut))
+    return units_to_energy(np.maximum(0, energy_to_units(energy_kwh) - cut))
 
 
 def water_fill(energy_kwh: FloatArray, total_kwh: float) -> tuple[FloatArray, float]:
@@ -175,8 +164,8 @@ def water_fill(energy_kwh: FloatArray, total_kwh: float) -> tuple[FloatArray, fl
         >>> (reduced.tolist(), level)
         ([6.0, 0.0, 2.0], 4.0)
     """
-    nano = _nano(energy_kwh)
-    target = int(_nano(np.array([total_kwh]))[0])
+    nano = energy_to_units(energy_kwh)
+    target = int(energy_to_units(np.array([total_kwh]))[0])
     ordered = np.sort(nano)[::-1]
     cum = np.cumsum(ordered)
     m = np.arange(1, len(ordered) + 1, dtype=np.int64)
@@ -186,7 +175,7 @@ def water_fill(energy_kwh: FloatArray, total_kwh: float) -> tuple[FloatArray, fl
     reduced = np.maximum(0, nano - level_floor)
     over = int(reduced.sum()) - target
     reduced[np.flatnonzero(nano > level_floor)[:over]] -= 1
-    return _kwh(reduced), max(0.0, excess / active / 1e9)
+    return units_to_energy(reduced), max(0.0, excess / active / ENERGY_UNITS_PER_KWH)
 
 
 @dataclass(frozen=True, eq=False)

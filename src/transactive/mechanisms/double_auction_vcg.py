@@ -64,11 +64,10 @@ import numpy as np
 
 from transactive.mechanisms._block_book import Clearing, Curve, clear_curves
 from transactive.mechanisms._clarke_pivot import clarke_pivots
-from transactive.mechanisms._curves import total_kwh
+from transactive.mechanisms._curves import per_owner_kwh, total_kwh
 from transactive.mechanisms._registry import Mechanism, ParamError
 from transactive.orders import FloatArray, Orders
 from transactive.result import Allocation, ClearingResult
-from transactive.units import at_energy_resolution
 
 Pricing = Literal["vcg", "balanced_budget", "uniform", "pay_as_bid", "trade_reduction"]
 PRICING_RULES: tuple[str, ...] = get_args(Pricing)
@@ -154,9 +153,9 @@ def clear_double_auction_vcg(sellers: Orders, buyers: Orders, params: DoubleAuct
     s_blocks = supply.cleared_energy(traded_q)
     d_blocks = demand.cleared_energy(traded_q)
     x = _Cleared(
-        at_energy_resolution(sellers.per_participant(s_blocks)),
+        per_owner_kwh(s_blocks, sellers.owner, sellers.n),
         sellers.per_participant(s_blocks * sellers.price_per_kwh),
-        at_energy_resolution(buyers.per_participant(d_blocks)),
+        per_owner_kwh(d_blocks, buyers.owner, buyers.n),
         buyers.per_participant(d_blocks * buyers.price_per_kwh),
     )
     sold, cost, bought, value = x.sold, x.cost, x.bought, x.value

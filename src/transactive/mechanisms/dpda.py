@@ -73,7 +73,7 @@ from transactive.mechanisms._double_auction_core import (
 from transactive.mechanisms._registry import Mechanism, ParamError
 from transactive.orders import Orders
 from transactive.result import ClearingResult
-from transactive.units import at_energy_resolution
+from transactive.units import energy_to_units, units_to_energy
 
 __all__ = ["MECHANISMS", "DpdaParams", "clear_dpda", "select_dpda"]
 
@@ -132,6 +132,12 @@ def _nothing(case: int, x: int, y: int, exact: bool, dropped: list[int]) -> Sele
     return nothing_traded(case, x, y, figures)
 
 
+def _difference(a_kwh: float, b_kwh: float) -> float:
+    """``a − b`` for energies at the resolution, exact (in integer units of 1e-9 kWh)."""
+    units = energy_to_units(np.array([a_kwh, b_kwh]))
+    return float(units_to_energy(int(units[0] - units[1])))
+
+
 def select_dpda(sellers: Orders, buyers: Orders, params: DpdaParams) -> Selection:
     """Algorithm 2 with the edge rules: chosen sellers/buyers (priority order), energies, p0, case.
 
@@ -157,10 +163,10 @@ def select_dpda(sellers: Orders, buyers: Orders, params: DpdaParams) -> Selectio
     if exact:
         sold, reduction = water_fill(energy, demand)
     else:
-        sold, reduction = equal_cut(energy, supply - demand), oversupply
+        sold, reduction = equal_cut(energy, _difference(supply, demand)), oversupply
     sold_kwh = total_kwh(sold)
     # ΣE'(S) − ΣE(B): exactly 0 (at the resolution) when nobody is clipped
-    excess = float(at_energy_resolution(sold_kwh - demand))
+    excess = _difference(sold_kwh, demand)
     figures: dict[str, Any] = {
         "sold_kwh": sold_kwh,
         "oversupply_kwh": oversupply,

@@ -46,7 +46,7 @@ from transactive.mechanisms._curves import descending, fill, total_kwh
 from transactive.mechanisms._registry import Mechanism, ParamError
 from transactive.orders import FloatArray, IntArray, Orders, OrdersError
 from transactive.result import Allocation, ClearingResult
-from transactive.units import at_energy_resolution
+from transactive.units import energy_to_units, units_to_energy
 
 PRICE_TOLERANCE = 1e-12  # relative tolerance of price comparisons against the MCP
 
@@ -110,8 +110,8 @@ def clear_p2p_average_price(sellers: Orders, buyers: Orders, params: P2pAverageP
     bought = _fill(np.flatnonzero(participating), b_kwh, traded_kwh)
     details = {
         "mcp_per_kwh": mcp,
-        "unmet_kwh": at_energy_resolution(b_kwh - bought).tolist(),
-        "unsold_kwh": at_energy_resolution(s_kwh - sold).tolist(),
+        "unmet_kwh": units_to_energy(energy_to_units(b_kwh) - energy_to_units(bought)).tolist(),
+        "unsold_kwh": units_to_energy(energy_to_units(s_kwh) - energy_to_units(sold)).tolist(),
         "participating_buyers": [buyers.ids[i] for i in np.flatnonzero(participating)],
         "excluded_sellers": [sellers.ids[i] for i in np.flatnonzero(~eligible)],
         "traded_kwh": traded_kwh,

@@ -22,7 +22,12 @@ from transactive.mechanisms.uniform import clear_uniform
 from transactive.orders import Orders, OrdersError
 from transactive.registry import full_registry
 from transactive.result import ClearingResult
-from transactive.units import ENERGY_EXACT_RANGE_KWH, at_energy_resolution
+from transactive.units import (
+    ENERGY_EXACT_RANGE_KWH,
+    at_energy_resolution,
+    energy_to_units,
+    units_to_energy,
+)
 
 
 def at_res(x: float) -> float:
@@ -63,13 +68,42 @@ def test_side_beyond_the_exact_range_is_rejected_naming_the_field() -> None:
     doc = {
         "format": "transactive.market/1",
         "mechanism": "uniform",
-        "sellers": [{"id": "s", "energy_kwh": 6e5, "price_per_kwh": 1}, {"id": "t", "energy_kwh": 6e5,
+        "sellers": [{"id": "s", "energy_kwh": 5e6, "price_per_kwh": 1}, {"id": "t", "energy_kwh": 5e6,
                                                                          "price_per_kwh": 1}],
         "buyers": [{"id": "b", "energy_kwh": 1, "price_per_kwh": 2}],
     }
     with pytest.raises(MarketFileError) as mf:
         parse_market(doc)
     assert mf.value.field == "sellers.energy_kwh"
+
+
+@settings(max_examples=300)
+@given(st.integers(0, int(ENERGY_EXACT_RANGE_KWH * 1e9)))
+def test_every_count_of_the_resolution_in_the_exact_range_has_its_own_double(units: int) -> None:
+    energy = units_to_energy(np.array([units]))
+    assert int(energy_to_units(energy)[0]) == units
+    assert at_energy_resolution(energy).tolist() == energy.tolist()
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(st.integers(1, 2 * 10**15), min_size=1, max_size=4),
+    st.lists(st.integers(1, 2 * 10**15), min_size=1, max_size=4),
+    st.sampled_from(["uniform", "mcafee", "dpda", "p2p_average_price", "double_auction_vcg"]),
+)
+def test_balance_is_exact_near_the_top_of_the_range(s_units: list[int], b_units: list[int], name: str) -> None:
+    # up to 8e6 kWh a side, every energy with 9 decimals: the counts of 1e-9 kWh must balance exactly
+    sellers = Orders.single([f"s{k}" for k in range(len(s_units))], units_to_energy(np.array(s_units)),
+                            np.arange(1.0, len(s_units) + 1))
+    buyers = Orders.single([f"b{k}" for k in range(len(b_units))], units_to_energy(np.array(b_units)),
+                           np.arange(len(b_units) + 5.0, 5.0, -1.0))
+    r = full_registry()[name].run(sellers, buyers, full_registry()[name].params_type())
+    sold = int(energy_to_units(r.sellers.energy_kwh).sum())
+    bought = int(energy_to_units(r.buyers.energy_kwh).sum())
+    excess = int(energy_to_units(np.array([r.details.get("excess_kwh", 0.0)]))[0]) if name == "dpda" else 0
+    assert sold == bought + excess
+    assert np.all(energy_to_units(r.sellers.energy_kwh) <= np.array(s_units))
+    assert np.all(energy_to_units(r.buyers.energy_kwh) <= np.array(b_units))
 
 
 # ---------------------------------------------------------------------------------------------- properties
