@@ -44,6 +44,8 @@ from transactive.units import ENERGY_UNITS_PER_KWH, energy_to_units, units_to_en
 
 ScoreRows = Callable[[IntArray], FloatArray]
 Admissible = Callable[[int, int, float], bool]
+SMALL_MARKET_PAIRS = 4096
+"""Up to this many (buyer, seller) pairs the full matrix and the literal loop are faster than the batches."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,7 +92,7 @@ def match(
     *,
     batch: int = 128,
     chunk_rows: int = 256,
-    small: int = 4096,
+    small: int = SMALL_MARKET_PAIRS,
     admissible: Admissible | None = None,
 ) -> Matches:
     """Greedy matching; ``score_rows(rows)`` gives the scores of those buyer rows, ``(len(rows), n_s)``."""

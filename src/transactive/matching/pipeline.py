@@ -42,7 +42,7 @@ import numpy.typing as npt
 
 from transactive.grid.charges import DEFAULT_CHARGE_PER_KM, quotes, trade_charge
 from transactive.matching.errors import MatchingError
-from transactive.matching.greedy import Matches, match
+from transactive.matching.greedy import SMALL_MARKET_PAIRS, Matches, match
 from transactive.matching.score import BusScores, scores
 from transactive.matching.welfare import buyer_welfare, seller_welfare
 from transactive.orders import FloatArray, IntArray, Orders
@@ -311,10 +311,10 @@ def rational_participants(
 
 # ---------------------------------------------------------------------- the pipeline
 def _per_participant(index: IntArray, energy_kwh: FloatArray, n: int) -> FloatArray:
-    """Σ trade energy per participant, exact at the resolution (integer units of 1e-9 kWh)."""
-    units = np.zeros(n, dtype=np.int64)
-    np.add.at(units, index, energy_to_units(energy_kwh))
-    return units_to_energy(units)
+    """Σ trade energy per participant, exact at the resolution: integer units of 1e-9 kWh, summed as doubles,
+    which add whole numbers below 2^53 (9e6 kWh) exactly."""
+    units = np.bincount(index, weights=energy_to_units(energy_kwh).astype(np.float64), minlength=n)
+    return units_to_energy(units.astype(np.int64))
 
 
 def match_energies(
@@ -392,9 +392,16 @@ def match_energies(
 
     margin_b, margin_s = pb - p0, p0 - ps
 
+    charges = None  # a small market: every pair's charge at once (the same floats as per pair)
+    if len(chosen_b) * len(chosen_s) <= SMALL_MARKET_PAIRS:
+        charges = trade_charge(distances.block(chosen_b, chosen_s), charge_per_km)
+
     def admissible(j: int, i: int, energy_kwh: float) -> bool:
-        pair = distances.pairs(chosen_b[j : j + 1], chosen_s[i : i + 1])
-        charge = float(trade_charge(pair, charge_per_km).reshape(-1)[0])
+        if charges is not None:
+            charge = float(charges[j, i])
+        else:
+            pair = distances.pairs(chosen_b[j : j + 1], chosen_s[i : i + 1])
+            charge = float(trade_charge(pair, charge_per_km).reshape(-1)[0])
         return charge_admissible(charge, float(margin_b[j]), float(margin_s[i]), energy_kwh)
 
     m: Matches = match(

@@ -120,7 +120,8 @@ class Clearing:
 
 def clear_curves(supply: Curve, demand: Curve) -> Clearing:
     """Solve the single-node WDP (seed 001 eq. 1) by intersecting the step curves."""
-    c = intersect(supply.energy_kwh, supply.price_per_kwh, demand.energy_kwh, demand.price_per_kwh)
+    c = intersect(supply.energy_kwh, supply.price_per_kwh, demand.energy_kwh, demand.price_per_kwh,
+                  supply_cum_kwh=supply.end_kwh, demand_cum_kwh=demand.end_kwh)
     q = float(c.quantity_kwh)
     if q <= 0:
         return Clearing(supply, demand, 0.0, 0.0, -1, -1)

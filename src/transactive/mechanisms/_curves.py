@@ -86,10 +86,14 @@ def intersect(
     supply_price: FloatArray,
     demand_energy_kwh: FloatArray,
     demand_price: FloatArray,
+    *,
+    supply_cum_kwh: FloatArray | None = None,
+    demand_cum_kwh: FloatArray | None = None,
 ) -> Crossing:
     """Walk both step curves in quantity order while the buyer price >= the seller price.
 
     Inputs must already be sorted (supply ascending, demand descending). Zero-energy blocks hold no unit.
+    ``supply_cum_kwh`` / ``demand_cum_kwh``: the sides' :func:`cumulative` energies when already computed.
     When a seller block and a buyer block end at the same quantity, both are passed together.
 
     O(B log S) without merging the curves: for buyer block ``j`` the sellers priced ``<= P(B_j)`` are a
@@ -106,8 +110,8 @@ def intersect(
     """
     if len(supply_energy_kwh) == 0 or len(demand_energy_kwh) == 0:
         return Crossing(0.0, -1, -1)
-    s_cum = cumulative(supply_energy_kwh)
-    d_cum = cumulative(demand_energy_kwh)
+    s_cum = cumulative(supply_energy_kwh) if supply_cum_kwh is None else supply_cum_kwh
+    d_cum = cumulative(demand_energy_kwh) if demand_cum_kwh is None else demand_cum_kwh
     # sellers with price <= each buyer's price (buyers are descending: search the reversed, ascending view)
     reachable = np.searchsorted(supply_price, demand_price[::-1], side="right")[::-1]
     cap = np.concatenate((np.zeros(1), s_cum))[reachable]

@@ -114,7 +114,8 @@ def build_book(sellers: Orders, buyers: Orders) -> Book:
     b_order = descending(buyers.price_per_kwh)
     s_energy, s_price = sellers.energy_kwh[s_order], sellers.price_per_kwh[s_order]
     b_energy, b_price = buyers.energy_kwh[b_order], buyers.price_per_kwh[b_order]
-    found = intersect(s_energy, s_price, b_energy, b_price)
+    s_cum, b_cum = cumulative(s_energy), cumulative(b_energy)
+    found = intersect(s_energy, s_price, b_energy, b_price, supply_cum_kwh=s_cum, demand_cum_kwh=b_cum)
     zero = np.zeros(1)
     return Book(
         s_order,
@@ -123,8 +124,8 @@ def build_book(sellers: Orders, buyers: Orders) -> Book:
         s_price,
         b_energy,
         b_price,
-        np.concatenate((zero, cumulative(s_energy))),
-        np.concatenate((zero, cumulative(b_energy))),
+        np.concatenate((zero, s_cum)),
+        np.concatenate((zero, b_cum)),
         found.buyer + 1,
         found.seller + 1,
     )
