@@ -327,11 +327,15 @@ def match_energies(
     buyer_kwh: npt.ArrayLike,
     charge_per_km: float = DEFAULT_CHARGE_PER_KM,
     auction: ClearingResult | None = None,
+    validated: tuple[dict[str, FloatArray], dict[str, FloatArray]] | None = None,
 ) -> MatchedOutcome:
-    """Steps 2-4 for given auction energies (E'(S) per seller, E(B) per buyer, kWh) and price p0."""
+    """Steps 2-4 for given auction energies (E'(S) per seller, E(B) per buyer, kWh) and price p0.
+
+    ``validated``: what :func:`validate_orders` returned for these orders, when the caller already ran it.
+    """
     if not np.isfinite(charge_per_km) or charge_per_km < 0:
         raise MatchingError("charge_per_km", "must be a finite number >= 0")
-    s_attr, b_attr = validate_orders(sellers, buyers)
+    s_attr, b_attr = validate_orders(sellers, buyers) if validated is None else validated
     e_s = np.asarray(seller_kwh, dtype=np.float64)
     e_b = np.asarray(buyer_kwh, dtype=np.float64)
     if e_s.shape != (sellers.n,) or e_b.shape != (buyers.n,):
@@ -442,7 +446,7 @@ def match_orders(
     charge_per_km: float = DEFAULT_CHARGE_PER_KM,
 ) -> MatchedOutcome:
     """The whole pipeline: ``auction(sellers, buyers)`` (DPDA or McAfee), then :func:`match_energies`."""
-    validate_orders(sellers, buyers)
+    validated = validate_orders(sellers, buyers)
     result = auction(sellers, buyers)
     return match_energies(
         sellers,
@@ -453,4 +457,5 @@ def match_orders(
         buyer_kwh=result.buyers.energy_kwh,
         charge_per_km=charge_per_km,
         auction=result,
+        validated=validated,
     )
