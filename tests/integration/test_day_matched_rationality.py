@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import transactive.matching.pipeline as pipeline
+from transactive.matching import pipeline
 from transactive.orders import Orders
 from transactive.sim.day import DayConfig, run_day
 
