@@ -319,7 +319,7 @@ def _parse_side(mechanism: Mechanism[Any], side: str, raw: object, seen: dict[st
     try:
         return Orders(tuple(ids), np.asarray(energy, dtype=np.float64), np.asarray(price, dtype=np.float64),
                       np.asarray(owner, dtype=np.int64), {k: np.asarray(v) for k, v in columns.items()})
-    except OrdersError as exc:  # pragma: no cover - the checks above make this unreachable
+    except OrdersError as exc:  # e.g. a side beyond the exact range of the clearing resolution
         raise MarketFileError(f"{side}.{exc.field}", exc.message) from None
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from transactive.errors import FieldError
+from transactive.units import ENERGY_EXACT_RANGE_KWH, at_energy_resolution
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -50,7 +51,9 @@ class Orders:
 
     Attributes:
         ids: participant ids, in submission order (ties in price are broken by this order).
-        energy_kwh: per block, kWh, finite and >= 0.
+        energy_kwh: per block, kWh, finite and >= 0, rounded to the clearing resolution (1e-9 kWh,
+            :func:`transactive.units.at_energy_resolution`); the side's total is at most
+            :data:`~transactive.units.ENERGY_EXACT_RANGE_KWH`.
         price_per_kwh: per block, tokens/kWh, finite.
         owner: per block, index into ``ids``; non-decreasing, every participant owns >= 1 block.
         attributes: optional per-participant columns (e.g. ``bus``), each of length ``n``.
@@ -64,7 +67,10 @@ class Orders:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ids", tuple(self.ids))
-        object.__setattr__(self, "energy_kwh", _frozen(self.energy_kwh, np.float64))
+        energy = np.asarray(self.energy_kwh, dtype=np.float64)
+        if energy.ndim == 1 and np.all(np.isfinite(energy)):
+            energy = at_energy_resolution(energy)  # the clearing resolution, applied once at the boundary
+        object.__setattr__(self, "energy_kwh", _frozen(energy, np.float64))
         object.__setattr__(self, "price_per_kwh", _frozen(self.price_per_kwh, np.float64))
         object.__setattr__(self, "owner", _frozen(self.owner, np.int64))
         attrs = {name: _frozen(col, np.asarray(col).dtype.type) for name, col in self.attributes.items()}
@@ -78,6 +84,13 @@ class Orders:
         bad = np.flatnonzero(~np.isfinite(e) | (e < 0))
         if bad.size:
             raise OrdersError(f"energy_kwh[{bad[0]}]", "must be a finite number >= 0")
+        total_kwh = float(e.sum())
+        if total_kwh > ENERGY_EXACT_RANGE_KWH:
+            raise OrdersError(
+                "energy_kwh",
+                f"the side offers {total_kwh:g} kWh in total; at most {ENERGY_EXACT_RANGE_KWH:g} kWh can be "
+                "cleared at the 1e-9 kWh resolution",
+            )
         bad = np.flatnonzero(~np.isfinite(p))
         if bad.size:
             raise OrdersError(f"price_per_kwh[{bad[0]}]", "must be a finite number")

@@ -22,6 +22,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
 WH_PER_KWH = 1000
 MICRO_PER_TOKEN = 1_000_000
 MM_PER_M = 1000
@@ -127,3 +132,68 @@ def apportion(total: int, weights: Sequence[float]) -> list[int]:
     for k in order[:left]:
         floors[k] += 1
     return [sign * f for f in floors]
+
+
+# ---------------------------------------------------------------------- clearing energy resolution
+ENERGY_DECIMALS = 9
+ENERGY_RESOLUTION_KWH = 1e-9
+"""Clearing resolution: every energy a mechanism takes or returns is a multiple of 1e-9 kWh (1 µWh)."""
+ENERGY_UNITS_PER_KWH = 1_000_000_000
+ENERGY_EXACT_RANGE_KWH = 8e6
+"""Largest total energy (kWh) one side of a market may offer: below 2^23 kWh (8.39e6) doubles are spaced less
+than 1e-9 kWh apart, so every multiple of 1e-9 kWh up to a side's total has its own double and
+:func:`energy_to_units` recovers its integer count exactly."""
+IntArray = npt.NDArray[np.int64]
+_ROUND_TRIP_UNITS = 2**50
+
+
+def at_energy_resolution(energy_kwh: npt.ArrayLike) -> FloatArray:
+    """Energies rounded to the clearing resolution: the nearest multiple of 1e-9 kWh (``k = rint(x·10^9)``,
+    ties to even, returned as ``k / 10^9``).
+
+    The one rule by which clearing quantises energy (distinct from the batch resolution of settlement, Wh):
+    applied to every block energy when :class:`~transactive.orders.Orders` are built, and to every energy a
+    mechanism computes (cumulative sums, the marginal block's part, a cut), so that Σ sold and Σ bought are
+    sums of multiples of 1e-9 kWh and equal at that resolution. Idempotent; a decimal with at most 9
+    fractional digits is returned unchanged (``0.1`` stays the double nearest to 0.1).
+
+    Example:
+        >>> at_energy_resolution([1.4e-9, 3e-10, 6.78, 1.0000000004]).tolist()
+        [1e-09, 0.0, 6.78, 1.0]
+    """
+    rounded: FloatArray = np.round(np.asarray(energy_kwh, dtype=np.float64), ENERGY_DECIMALS).astype(
+        np.float64, copy=False
+    )
+    return rounded
+
+
+def energy_to_units(energy_kwh: npt.ArrayLike) -> IntArray:
+    """Energies as integer counts of the resolution (1e-9 kWh), so that sums and differences are exact.
+
+    The inverse of :func:`units_to_energy` for energies at the resolution within the exact range (others are
+    rounded, as :func:`at_energy_resolution` would). ``x·10^9`` can be up to 2 units off near the top of the
+    range; the count whose double is ``x`` is taken.
+
+    Example:
+        >>> energy_to_units([6.78, 1e-9, 4.1e6]).tolist()
+        [6780000000, 1, 4100000000000000]
+    """
+    x = np.asarray(energy_kwh, dtype=np.float64)
+    count = np.rint(x * ENERGY_UNITS_PER_KWH).astype(np.int64)
+    if x.size == 0 or np.abs(count).max() < _ROUND_TRIP_UNITS:
+        return count  # below 2^50 units x·10^9 is within 0.25 of the count: rint finds it
+    exact = count / ENERGY_UNITS_PER_KWH == x
+    for step in (-1, 1, -2, 2):
+        if exact.all():
+            break
+        candidate = count + step
+        hit = ~exact & (candidate / ENERGY_UNITS_PER_KWH == x)
+        count = np.where(hit, candidate, count)
+        exact |= hit
+    return count
+
+
+def units_to_energy(units: npt.ArrayLike) -> FloatArray:
+    """Integer counts of 1e-9 kWh to kWh: the same doubles :func:`at_energy_resolution` gives."""
+    energy: FloatArray = np.asarray(units, dtype=np.int64) / ENERGY_UNITS_PER_KWH
+    return energy

@@ -2,8 +2,15 @@
 
 Repeatedly take the highest remaining score among pairs whose buyer still needs energy and whose seller
 still has energy; trade ``min(remaining buyer, remaining seller)``; equal scores are taken by buyer, then
-seller, submission order (lower index first). Remaining energies are snapped to 1e-9 kWh, so a participant
-whose remainder falls to 0 in that quantum is exhausted. Pairs scoring ``-inf`` are never matched.
+seller, submission order (lower index first). Energies are held at the clearing resolution (1e-9 kWh,
+:func:`transactive.units.at_energy_resolution`): remainders are kept in integer units of it
+(:func:`transactive.units.energy_to_units`), so a participant is exhausted when its remainder is 0 and the
+trades of a participant add up to its energy exactly. Pairs scoring ``-inf`` are never matched.
+
+An optional ``admissible(buyer, seller, energy_kwh)`` test refuses a pair when it would trade ``energy_kwh``:
+the pair is skipped for good and matching carries on with the next best pair. (The pipeline refuses a trade
+whose grid charge would make it irrational; a pair's trade only shrinks as remainders fall, so a refused
+pair stays refused, and the fast path below and the literal loop refuse the same pairs.)
 
 Algorithm (no n_buyers × n_sellers matrix is kept, so 5,000 × 5,000 fits easily): every buyer row is
 scored once (vectorised, in chunks of rows); each row keeps only its next ``batch`` (128) best sellers, in the
@@ -33,9 +40,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from transactive.orders import FloatArray, IntArray
+from transactive.units import ENERGY_UNITS_PER_KWH, energy_to_units, units_to_energy
 
-QUANTUM_DECIMALS = 9
 ScoreRows = Callable[[IntArray], FloatArray]
+Admissible = Callable[[int, int, float], bool]
+SMALL_MARKET_PAIRS = 4096
+"""Up to this many (buyer, seller) pairs the full matrix and the literal loop are faster than the batches."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,15 +92,16 @@ def match(
     *,
     batch: int = 128,
     chunk_rows: int = 256,
-    small: int = 4096,
+    small: int = SMALL_MARKET_PAIRS,
+    admissible: Admissible | None = None,
 ) -> Matches:
     """Greedy matching; ``score_rows(rows)`` gives the scores of those buyer rows, ``(len(rows), n_s)``."""
-    rem_b = np.round(np.asarray(buyer_kwh, dtype=np.float64), QUANTUM_DECIMALS)
-    rem_s = np.round(np.asarray(seller_kwh, dtype=np.float64), QUANTUM_DECIMALS)
-    n_b, n_s = len(rem_b), len(rem_s)
+    n_b, n_s = len(buyer_kwh), len(seller_kwh)
     if n_b * n_s <= small:  # a small market: the full matrix and the literal loop are faster
         full = score_rows(np.arange(n_b, dtype=np.int64)).reshape(n_b, n_s)
-        return match_naive(full, np.asarray(buyer_kwh, dtype=np.float64), np.asarray(seller_kwh, dtype=np.float64))
+        return match_naive(full, buyer_kwh, seller_kwh, admissible)
+    rem_b = energy_to_units(buyer_kwh)  # integer units of 1e-9 kWh
+    rem_s = energy_to_units(seller_kwh)
     alive_s = rem_s > 0
     rows = [_Row() for _ in range(n_b)]
     heap: list[tuple[float, int, int]] = []
@@ -133,20 +144,24 @@ def match(
 
     out_b: list[int] = []
     out_s: list[int] = []
-    out_e: list[float] = []
+    out_e: list[int] = []
     out_sc: list[float] = []
     while heap:
         neg, j, i = heapq.heappop(heap)
         if not alive_s[i]:
             push_next(j)
             continue
-        e = min(float(rem_b[j]), float(rem_s[i]))
+        e = min(int(rem_b[j]), int(rem_s[i]))
+        if admissible is not None and not admissible(j, i, e / ENERGY_UNITS_PER_KWH):
+            rows[j].pos += 1  # refused for good: on to the row's next candidate
+            push_next(j)
+            continue
         out_b.append(j)
         out_s.append(i)
         out_e.append(e)
         out_sc.append(-neg)
-        rem_b[j] = round(float(rem_b[j]) - e, QUANTUM_DECIMALS)
-        rem_s[i] = round(float(rem_s[i]) - e, QUANTUM_DECIMALS)
+        rem_b[j] -= e
+        rem_s[i] -= e
         if rem_s[i] <= 0:
             alive_s[i] = False
         if rem_b[j] > 0:
@@ -154,7 +169,7 @@ def match(
     return Matches(
         np.array(out_b, dtype=np.int64),
         np.array(out_s, dtype=np.int64),
-        np.array(out_e, dtype=np.float64),
+        units_to_energy(np.array(out_e, dtype=np.int64)),
         np.array(out_sc, dtype=np.float64),
     )
 
@@ -171,12 +186,14 @@ def match_matrix(scores: FloatArray, buyer_kwh: FloatArray, seller_kwh: FloatArr
     )
 
 
-def match_naive(scores: FloatArray, buyer_kwh: FloatArray, seller_kwh: FloatArray) -> Matches:
+def match_naive(
+    scores: FloatArray, buyer_kwh: FloatArray, seller_kwh: FloatArray, admissible: Admissible | None = None
+) -> Matches:
     """The literal loop of (4.5) over a full matrix (global argmax with masking): the reference for tests."""
     s = np.array(scores, dtype=np.float64)
-    rem_b = np.round(np.array(buyer_kwh, dtype=np.float64), QUANTUM_DECIMALS)
-    rem_s = np.round(np.array(seller_kwh, dtype=np.float64), QUANTUM_DECIMALS)
-    out: list[tuple[int, int, float, float]] = []
+    rem_b = energy_to_units(buyer_kwh)  # integer units of 1e-9 kWh
+    rem_s = energy_to_units(seller_kwh)
+    out: list[tuple[int, int, int, float]] = []
     while True:
         mask = (rem_b > 0)[:, None] & (rem_s > 0)[None, :] & (s > -np.inf)
         if not mask.any():
@@ -184,11 +201,15 @@ def match_naive(scores: FloatArray, buyer_kwh: FloatArray, seller_kwh: FloatArra
         masked = np.where(mask, s, -np.inf)
         flat = int(np.argmax(masked))  # first maximum in row-major order: lowest buyer, then seller
         j, i = divmod(flat, s.shape[1])
-        e = min(float(rem_b[j]), float(rem_s[i]))
+        e = min(int(rem_b[j]), int(rem_s[i]))
+        if admissible is not None and not admissible(j, i, e / ENERGY_UNITS_PER_KWH):
+            s[j, i] = -np.inf  # refused for good
+            continue
         out.append((j, i, e, float(s[j, i])))
-        rem_b[j] = round(float(rem_b[j]) - e, QUANTUM_DECIMALS)
-        rem_s[i] = round(float(rem_s[i]) - e, QUANTUM_DECIMALS)
+        rem_b[j] -= e
+        rem_s[i] -= e
     if not out:
         return Matches(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
     b, sel, e_, sc = zip(*out, strict=True)
-    return Matches(np.array(b, np.int64), np.array(sel, np.int64), np.array(e_), np.array(sc))
+    return Matches(np.array(b, np.int64), np.array(sel, np.int64), units_to_energy(np.array(e_, np.int64)),
+                   np.array(sc))

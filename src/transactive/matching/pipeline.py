@@ -20,6 +20,12 @@ Steps:
 3. welfare (2.8)-(2.9) at p0 and the chosen energies; scores (Alg. 4); greedy matching (4.5);
 4. each trade gets its distance and charge ``C_d·d`` (:mod:`transactive.grid.charges`); quotes (4.6)-(4.7).
 
+Grid charges never make a trade irrational: a pair is matched only if its charge is 0 or each side's half of
+it is at most that side's gains from the trade, ``C_d·d/2 <= (P(B) − p0)·e`` and ``C_d·d/2 <= (p0 − P(S))·e``
+(:func:`charge_admissible`); otherwise the greedy loop refuses the pair and carries on. The charge stays
+split half and half as (4.6)-(4.7) print it. ``individually_rational`` is then computed from the result:
+every participant's quote against its own price times its matched energy (:func:`rational_participants`).
+
 The matched energy of a participant can be less than its auction energy (e.g. DPDA's ``max(0, ·)`` clipping
 leaves supply above demand, McAfee's θ < 0 leaves the last buyer short); the result reports matched energy
 and quotes, and the auction's own allocation in ``auction``.
@@ -36,14 +42,18 @@ import numpy.typing as npt
 
 from transactive.grid.charges import DEFAULT_CHARGE_PER_KM, quotes, trade_charge
 from transactive.matching.errors import MatchingError
-from transactive.matching.greedy import Matches, match
+from transactive.matching.greedy import SMALL_MARKET_PAIRS, Matches, match
 from transactive.matching.score import BusScores, scores
 from transactive.matching.welfare import buyer_welfare, seller_welfare
 from transactive.orders import FloatArray, IntArray, Orders
 from transactive.result import Allocation, ClearingResult
+from transactive.units import energy_to_units, units_to_energy
 
 SELLER_FIELDS = ("distance_pref_m", "a", "b", "c")
 BUYER_FIELDS = ("distance_pref_m", "omega", "alpha")
+RATIONAL_TOLERANCE_TOKENS = 1e-9
+"""Slack of the individual-rationality test, tokens (relative to ``max(1, |price × energy|)``): float residue
+only, a thousandth of the micro-token settlement pays in."""
 BUS_TABLE_MAX_CELLS = 8_000_000
 """Largest per-bus score tables (distinct buyer buses x sellers) :class:`BusScores` builds (64 MB each)."""
 Auction = Callable[[Orders, Orders], ClearingResult]
@@ -218,6 +228,7 @@ class MatchedOutcome:
         buyer_bill, seller_income: quotes (4.6)-(4.7), tokens.
         buyer_welfare, seller_welfare: (2.9)/(2.8) for chosen participants, NaN for the others.
         auction: the auction's own result (None when energies were given).
+        individually_rational: every participant's quote is within its own price × matched energy.
     """
 
     price_per_kwh: float | None
@@ -232,6 +243,7 @@ class MatchedOutcome:
     seller_welfare: FloatArray
     charge_per_km: float
     auction: ClearingResult | None = None
+    individually_rational: bool = True
 
     @property
     def total_charge(self) -> float:
@@ -257,8 +269,11 @@ class MatchedOutcome:
         details: dict[str, Any] = {}
         if self.auction is not None:
             details.update({k: v for k, v in self.auction.details.items() if k != "trades"})
+            if "individually_rational" in self.auction.details:
+                details["auction_individually_rational"] = self.auction.details["individually_rational"]
         details.update(
             {
+                "individually_rational": self.individually_rational,
                 "charge_per_km": self.charge_per_km,
                 "total_charge": self.total_charge,
                 "trades": self.trades_json(),
@@ -273,7 +288,35 @@ class MatchedOutcome:
         )
 
 
+# ---------------------------------------------------------------------- individual rationality
+def charge_admissible(charge: float, buyer_margin: float, seller_margin: float, energy_kwh: float) -> bool:
+    """True when a trade of ``energy_kwh`` carrying ``charge`` (tokens, half to each side, eq. 4.6-4.7) leaves
+    both sides rational: the charge is 0, or each half is at most that side's gains from the trade,
+    ``buyer_margin·e`` with ``buyer_margin = P(B) − p0`` and ``seller_margin·e`` with ``p0 − P(S)``."""
+    half = 0.5 * charge
+    return charge == 0 or (half <= buyer_margin * energy_kwh and half <= seller_margin * energy_kwh)
+
+
+def rational_participants(
+    orders: Orders, energy_kwh: FloatArray, payment: FloatArray, *, seller: bool
+) -> npt.NDArray[np.bool_]:
+    """Per participant: its quote is within its own price for its matched energy (a seller's income >=
+    ``P(S)·E``, a buyer's bill <= ``P(B)·E``), up to :data:`RATIONAL_TOLERANCE_TOKENS` of float residue."""
+    at_price = orders.price_per_kwh * energy_kwh
+    gain = payment - at_price if seller else at_price - payment
+    slack = RATIONAL_TOLERANCE_TOKENS * np.maximum(1.0, np.abs(at_price))
+    ok: npt.NDArray[np.bool_] = gain >= -slack
+    return ok
+
+
 # ---------------------------------------------------------------------- the pipeline
+def _per_participant(index: IntArray, energy_kwh: FloatArray, n: int) -> FloatArray:
+    """Σ trade energy per participant, exact at the resolution: integer units of 1e-9 kWh, summed as doubles,
+    which add whole numbers below 2^53 (9e6 kWh) exactly."""
+    units = np.bincount(index, weights=energy_to_units(energy_kwh).astype(np.float64), minlength=n)
+    return units_to_energy(units.astype(np.int64))
+
+
 def match_energies(
     sellers: Orders,
     buyers: Orders,
@@ -284,11 +327,15 @@ def match_energies(
     buyer_kwh: npt.ArrayLike,
     charge_per_km: float = DEFAULT_CHARGE_PER_KM,
     auction: ClearingResult | None = None,
+    validated: tuple[dict[str, FloatArray], dict[str, FloatArray]] | None = None,
 ) -> MatchedOutcome:
-    """Steps 2-4 for given auction energies (E'(S) per seller, E(B) per buyer, kWh) and price p0."""
+    """Steps 2-4 for given auction energies (E'(S) per seller, E(B) per buyer, kWh) and price p0.
+
+    ``validated``: what :func:`validate_orders` returned for these orders, when the caller already ran it.
+    """
     if not np.isfinite(charge_per_km) or charge_per_km < 0:
         raise MatchingError("charge_per_km", "must be a finite number >= 0")
-    s_attr, b_attr = validate_orders(sellers, buyers)
+    s_attr, b_attr = validate_orders(sellers, buyers) if validated is None else validated
     e_s = np.asarray(seller_kwh, dtype=np.float64)
     e_b = np.asarray(buyer_kwh, dtype=np.float64)
     if e_s.shape != (sellers.n,) or e_b.shape != (buyers.n,):
@@ -347,7 +394,23 @@ def match_energies(
             charge_per_km=charge_per_km,
         )
 
-    m: Matches = match(score_rows, e_b[chosen_b], e_s[chosen_s])
+    margin_b, margin_s = pb - p0, p0 - ps
+
+    charges = None  # a small market: every pair's charge at once (the same floats as per pair)
+    if len(chosen_b) * len(chosen_s) <= SMALL_MARKET_PAIRS:
+        charges = trade_charge(distances.block(chosen_b, chosen_s), charge_per_km)
+
+    def admissible(j: int, i: int, energy_kwh: float) -> bool:
+        if charges is not None:
+            charge = float(charges[j, i])
+        else:
+            pair = distances.pairs(chosen_b[j : j + 1], chosen_s[i : i + 1])
+            charge = float(trade_charge(pair, charge_per_km).reshape(-1)[0])
+        return charge_admissible(charge, float(margin_b[j]), float(margin_s[i]), energy_kwh)
+
+    m: Matches = match(
+        score_rows, e_b[chosen_b], e_s[chosen_s], admissible=admissible if charge_per_km > 0 else None
+    )
     t_b, t_s = chosen_b[m.buyer], chosen_s[m.seller]
     dist = np.asarray(distances.pairs(t_b, t_s), dtype=np.float64).reshape(len(t_b))
     charge = trade_charge(dist, charge_per_km)
@@ -364,19 +427,13 @@ def match_energies(
         Trade(buyers.ids[j], sellers.ids[i], float(e), float(d), float(c), float(sc))
         for j, i, e, d, c, sc in zip(t_b, t_s, m.energy_kwh, dist, charge, m.score, strict=True)
     )
+    bought, sold = _per_participant(t_b, m.energy_kwh, buyers.n), _per_participant(t_s, m.energy_kwh, sellers.n)
+    rational = bool(
+        rational_participants(buyers, bought, bill, seller=False).all()
+        and rational_participants(sellers, sold, income, seller=True).all()
+    )
     return MatchedOutcome(
-        p0,
-        trades,
-        t_b,
-        t_s,
-        np.bincount(t_b, weights=m.energy_kwh, minlength=buyers.n).astype(np.float64),
-        np.bincount(t_s, weights=m.energy_kwh, minlength=sellers.n).astype(np.float64),
-        bill,
-        income,
-        w_b,
-        w_s,
-        charge_per_km,
-        auction,
+        p0, trades, t_b, t_s, bought, sold, bill, income, w_b, w_s, charge_per_km, auction, rational
     )
 
 
@@ -389,7 +446,7 @@ def match_orders(
     charge_per_km: float = DEFAULT_CHARGE_PER_KM,
 ) -> MatchedOutcome:
     """The whole pipeline: ``auction(sellers, buyers)`` (DPDA or McAfee), then :func:`match_energies`."""
-    validate_orders(sellers, buyers)
+    validated = validate_orders(sellers, buyers)
     result = auction(sellers, buyers)
     return match_energies(
         sellers,
@@ -400,4 +457,5 @@ def match_orders(
         buyer_kwh=result.buyers.energy_kwh,
         charge_per_km=charge_per_km,
         auction=result,
+        validated=validated,
     )

@@ -2,7 +2,7 @@
 
 Supply blocks are sorted by ascending price, demand blocks by descending price, ties by submission order
 (stable). Block ``k`` of a sorted curve occupies the quantity interval ``[start_kwh[k], end_kwh[k]]`` where
-``end_kwh`` is the cumulative energy snapped to 1e-9 kWh (:func:`_curves.cumulative`). The integral of the
+``end_kwh`` is the cumulative energy at the 1e-9 kWh resolution (:func:`_curves.cumulative`). The integral of the
 price over the first ``x`` kWh (:meth:`Curve.area`) is the cost of the cheapest ``x`` kWh of supply or the
 value of the most valuable ``x`` kWh of demand; it is evaluated from exact prefix sums at block boundaries.
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transactive.mechanisms._curves import ascending, cumulative, descending, intersect
+from transactive.mechanisms._curves import ascending, cumulative, descending, fill, intersect
 from transactive.orders import FloatArray, IntArray
 
 
@@ -90,13 +90,10 @@ class Curve:
     def cleared_energy(self, quantity_kwh: float) -> FloatArray:
         """Energy each block trades when the first ``quantity`` kWh trade, in INPUT block order.
 
-        Blocks entirely inside report their exact submitted energy; the marginal block reports the rest.
+        Blocks entirely inside report their submitted energy; the marginal block reports the rest, at the
+        1e-9 kWh resolution (:func:`._curves.fill`).
         """
-        sorted_e = np.where(
-            self.end_kwh <= quantity_kwh,
-            self.energy_kwh,
-            np.where(self.start_kwh >= quantity_kwh, 0.0, quantity_kwh - self.start_kwh),
-        )
+        sorted_e = fill(self.energy_kwh, quantity_kwh)
         out = np.empty_like(sorted_e)
         out[self.order] = sorted_e
         return out
@@ -123,7 +120,8 @@ class Clearing:
 
 def clear_curves(supply: Curve, demand: Curve) -> Clearing:
     """Solve the single-node WDP (seed 001 eq. 1) by intersecting the step curves."""
-    c = intersect(supply.energy_kwh, supply.price_per_kwh, demand.energy_kwh, demand.price_per_kwh)
+    c = intersect(supply.energy_kwh, supply.price_per_kwh, demand.energy_kwh, demand.price_per_kwh,
+                  supply_cum_kwh=supply.end_kwh, demand_cum_kwh=demand.end_kwh)
     q = float(c.quantity_kwh)
     if q <= 0:
         return Clearing(supply, demand, 0.0, 0.0, -1, -1)

@@ -9,7 +9,10 @@ asks for ``E(B_j)`` kWh at no more than ``P(B_j)`` per kWh.
   blocks holding the last unit so traded (0 when nothing crosses). When a seller block and a buyer block end
   at the same quantity both are passed together (the semantics of :func:`._curves.intersect`).
 * :class:`Book` gives the thesis's 1-based prices ``P(S_k)``, ``P(B_k)`` and prefix sums ``Σ^k E``
-  (cumulative energies are snapped to 1e-9 kWh, so sums equal on paper compare equal), and the Case-1 test.
+  (cumulative energies are at the 1e-9 kWh resolution, so sums equal on paper compare equal), and the Case-1
+  test.
+* :func:`equal_cut` and :func:`water_fill` reduce the chosen sellers on the 1e-9 kWh grid, in integers, so
+  that their energies add up exactly at the resolution.
 * :class:`Selection` is what both mechanisms decide (chosen participants, their energies, p0, case), and
   :func:`to_result` turns it into a :class:`ClearingResult` where everyone trades at ``p0``.
 
@@ -29,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from transactive.mechanisms._curves import ascending, cumulative, descending, intersect
+from transactive.mechanisms._curves import ascending, cumulative, descending, intersect, total_kwh
 from transactive.orders import FloatArray, IntArray, Orders, OrdersError
 from transactive.result import Allocation, ClearingResult
+from transactive.units import ENERGY_UNITS_PER_KWH, energy_to_units, units_to_energy
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,7 +114,8 @@ def build_book(sellers: Orders, buyers: Orders) -> Book:
     b_order = descending(buyers.price_per_kwh)
     s_energy, s_price = sellers.energy_kwh[s_order], sellers.price_per_kwh[s_order]
     b_energy, b_price = buyers.energy_kwh[b_order], buyers.price_per_kwh[b_order]
-    found = intersect(s_energy, s_price, b_energy, b_price)
+    s_cum, b_cum = cumulative(s_energy), cumulative(b_energy)
+    found = intersect(s_energy, s_price, b_energy, b_price, supply_cum_kwh=s_cum, demand_cum_kwh=b_cum)
     zero = np.zeros(1)
     return Book(
         s_order,
@@ -119,25 +124,29 @@ def build_book(sellers: Orders, buyers: Orders) -> Book:
         s_price,
         b_energy,
         b_price,
-        np.concatenate((zero, cumulative(s_energy))),
-        np.concatenate((zero, cumulative(b_energy))),
+        np.concatenate((zero, s_cum)),
+        np.concatenate((zero, b_cum)),
         found.buyer + 1,
         found.seller + 1,
     )
 
 
-def fill_prefix(energy_kwh: FloatArray, total_kwh: float) -> FloatArray:
-    """Energy each block of a priority-ordered list trades when the first ``total_kwh`` of it trade.
+def equal_cut(energy_kwh: FloatArray, excess_kwh: float) -> FloatArray:
+    """The thesis's cut ``E' = max(0, E − excess/n)`` on the 1e-9 kWh grid.
 
-    The highest-priority blocks trade fully; the reduction falls on the last block first and, if it is
-    larger than that block, carries on to the one before (so the sum is ``min(total_kwh, Σ energy)``).
+    The excess, a whole number ``X`` of 1e-9 kWh, is split into ``n`` equal cuts the way an integer is
+    divided: ``X // n`` each, one more for the first ``X mod n`` blocks (priority order). So ``ΣE' ≥ ΣE − X``,
+    with equality when no block is clipped at 0, exactly at the resolution.
 
     Example:
-        >>> fill_prefix(np.array([70., 40., 14., 25.]), 146.0).tolist()
-        [70.0, 40.0, 14.0, 22.0]
+        >>> equal_cut(np.array([30., 29., 31.]), 4.22).tolist()
+        [28.593333333, 27.593333333, 29.593333334]
     """
-    before = np.concatenate((np.zeros(1), cumulative(energy_kwh)[:-1]))
-    return np.clip(total_kwh - before, 0.0, energy_kwh)
+    n = len(energy_kwh)
+    q, r = divmod(int(energy_to_units(np.array([excess_kwh]))[0]), n)
+    cut = np.full(n, q, dtype=np.int64)
+    cut[:r] += 1
+    return units_to_energy(np.maximum(0, energy_to_units(energy_kwh) - cut))
 
 
 def water_fill(energy_kwh: FloatArray, total_kwh: float) -> tuple[FloatArray, float]:
@@ -147,18 +156,27 @@ def water_fill(energy_kwh: FloatArray, total_kwh: float) -> tuple[FloatArray, fl
     ``f(t) = Σ max(0, E_i − t)`` equals ``total_kwh`` at ``t = (Σ^m E − total_kwh) / m`` where ``m`` is the
     number of blocks with ``f(E_(m)) < total_kwh`` (a prefix, since ``f(E_(m))`` grows with ``m``).
 
+    On the 1e-9 kWh grid, in integers: the blocks are reduced to ``max(0, E − ⌊t⌋)``, which overshoots the
+    total by fewer units than there are blocks above ``⌊t⌋``; the first of those (priority order) give one
+    unit back each, so the parts add up to ``total_kwh`` exactly at the resolution.
+
     Example:
         >>> reduced, level = water_fill(np.array([10., 2., 6.]), 8.0)
         >>> (reduced.tolist(), level)
         ([6.0, 0.0, 2.0], 4.0)
     """
-    ordered = np.sort(energy_kwh)[::-1]
+    nano = energy_to_units(energy_kwh)
+    target = int(energy_to_units(np.array([total_kwh]))[0])
+    ordered = np.sort(nano)[::-1]
     cum = np.cumsum(ordered)
-    m = np.arange(1, len(ordered) + 1, dtype=np.float64)
-    below = (cum - m * ordered) < total_kwh  # f(E_(m)) < total
-    active = int(np.count_nonzero(below))
-    level = max(0.0, float((cum[active - 1] - total_kwh) / active))
-    return np.maximum(0.0, energy_kwh - level), level
+    m = np.arange(1, len(ordered) + 1, dtype=np.int64)
+    active = int(np.count_nonzero((cum - m * ordered) < target))  # f(E_(m)) < total
+    excess = int(cum[active - 1]) - target
+    level_floor = max(0, excess // active)
+    reduced = np.maximum(0, nano - level_floor)
+    over = int(reduced.sum()) - target
+    reduced[np.flatnonzero(nano > level_floor)[:over]] -= 1
+    return units_to_energy(reduced), max(0.0, excess / active / ENERGY_UNITS_PER_KWH)
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,7 +256,7 @@ def to_result(mechanism: str, sellers: Orders, buyers: Orders, selection: Select
         "y": selection.y,
         "chosen_sellers": _ids(sellers, selection.seller_index),
         "chosen_buyers": _ids(buyers, selection.buyer_index),
-        "traded_kwh": float(selection.buyer_energy_kwh.sum()),
+        "traded_kwh": total_kwh(selection.buyer_energy_kwh),
     }
     details.update(selection.figures)
     return ClearingResult(

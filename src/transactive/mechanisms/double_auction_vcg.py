@@ -37,7 +37,11 @@ Money (sign convention: seller ``payment`` = received, buyer ``payment`` = paid)
   buyers pay ``λ_δ`` per kWh (with zero shares). Every traded supply block is priced ``<= λ_σ`` and every
   traded demand block ``>= λ_δ >= λ_σ``, so it is individually rational and leaves the auctioneer
   ``(λ_δ - λ_σ) Q_r >= 0``; it gives up the welfare of the marginal blocks.
-* auctioneer surplus (negative: deficiency) ``= Σ buyer payments - Σ seller receipts - rewards``.
+* auctioneer surplus (negative: deficiency) ``= Σ buyer payments - Σ seller receipts - rewards``; under
+  ``uniform`` it is computed as ``λ_u (Σ bought − Σ sold) − rewards`` with both sums at the clearing
+  resolution (1e-9 kWh), where they are equal: exactly ``−rewards`` (0 without shares).
+* energies: the marginal block's part and each participant's total are at the 1e-9 kWh resolution
+  (:func:`transactive.units.at_energy_resolution`), so Σ sold = Σ bought exactly at it.
 
 Example (SEED-NOTES section 2):
     >>> from transactive.orders import Orders
@@ -60,6 +64,7 @@ import numpy as np
 
 from transactive.mechanisms._block_book import Clearing, Curve, clear_curves
 from transactive.mechanisms._clarke_pivot import clarke_pivots
+from transactive.mechanisms._curves import per_owner_kwh, total_kwh
 from transactive.mechanisms._registry import Mechanism, ParamError
 from transactive.orders import FloatArray, Orders
 from transactive.result import Allocation, ClearingResult
@@ -148,9 +153,9 @@ def clear_double_auction_vcg(sellers: Orders, buyers: Orders, params: DoubleAuct
     s_blocks = supply.cleared_energy(traded_q)
     d_blocks = demand.cleared_energy(traded_q)
     x = _Cleared(
-        sellers.per_participant(s_blocks),
+        per_owner_kwh(s_blocks, sellers.owner, sellers.n),
         sellers.per_participant(s_blocks * sellers.price_per_kwh),
-        buyers.per_participant(d_blocks),
+        per_owner_kwh(d_blocks, buyers.owner, buyers.n),
         buyers.per_participant(d_blocks * buyers.price_per_kwh),
     )
     sold, cost, bought, value = x.sold, x.cost, x.bought, x.value
@@ -166,11 +171,17 @@ def clear_double_auction_vcg(sellers: Orders, buyers: Orders, params: DoubleAuct
         premium_s, discount_b = _premiums(params.pricing, book, x, lam)
     received = keep * cost + premium_s
     paid = keep * value - discount_b
+    if params.pricing == "uniform" and uniform_price is not None:  # λ_u per kWh, as (11) reads
+        received, paid = uniform_price * sold, uniform_price * bought
 
     exchange = float(cost.sum() + value.sum())
     auctioneer_reward = params.auctioneer_share * exchange
     miner_reward = params.miner_share * exchange
-    traded_kwh = float(sold.sum())
+    traded_kwh = total_kwh(sold)
+    if params.pricing == "uniform":  # λ_u (Σ bought − Σ sold) at the resolution: exactly 0 less the rewards
+        surplus = (uniform_price or 0.0) * (total_kwh(bought) - traded_kwh) - auctioneer_reward - miner_reward
+    else:
+        surplus = float(paid.sum() - received.sum()) - auctioneer_reward - miner_reward
     details: dict[str, Any] = {
         "pricing": params.pricing,
         "welfare": float(value.sum() - cost.sum()),
@@ -179,7 +190,7 @@ def clear_double_auction_vcg(sellers: Orders, buyers: Orders, params: DoubleAuct
         "market_exchange": exchange,
         "auctioneer_reward": auctioneer_reward,
         "miner_reward": miner_reward,
-        "surplus": float(paid.sum() - received.sum()) - auctioneer_reward - miner_reward,
+        "surplus": surplus,
         "traded_kwh": traded_kwh,
         "traded_kw": traded_kwh / params.slot_hours,
         "seller_block_energy_kwh": s_blocks.tolist(),

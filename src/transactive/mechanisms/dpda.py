@@ -12,7 +12,9 @@ intersection ``(x, y)`` (1-based) are McAfee's (:mod:`.mcafee`); ``cond`` is McA
 | 4 | otherwise | 1..y | 1..x−1 | ``(P(S_{y+1}) + P(B_x))/2``, ``P(S_y)`` for ``P(S_{y+1})`` if absent |
 
 Every chosen buyer receives its whole ``E(B_j)``. ``oversupply = (ΣE(S) − ΣE(B)) / (number of chosen
-sellers)`` and each chosen seller sells ``E'(S_i) = max(0, E(S_i) − oversupply)``.
+sellers)`` and each chosen seller sells ``E'(S_i) = max(0, E(S_i) − oversupply)``, on the 1e-9 kWh grid: the
+excess, a whole number of 1e-9 kWh, is divided like an integer (the first sellers in priority order give up
+one unit more when it does not divide evenly), so ``ΣE'(S) ≥ ΣE(B)`` holds exactly at the resolution.
 
 Edge rules (the thesis is silent; SEED-NOTES section 4):
 
@@ -57,10 +59,12 @@ from typing import Any
 
 import numpy as np
 
+from transactive.mechanisms._curves import total_kwh
 from transactive.mechanisms._double_auction_core import (
     Book,
     Selection,
     build_book,
+    equal_cut,
     individually_rational,
     nothing_traded,
     to_result,
@@ -69,6 +73,7 @@ from transactive.mechanisms._double_auction_core import (
 from transactive.mechanisms._registry import Mechanism, ParamError
 from transactive.orders import Orders
 from transactive.result import ClearingResult
+from transactive.units import energy_to_units, units_to_energy
 
 __all__ = ["MECHANISMS", "DpdaParams", "clear_dpda", "select_dpda"]
 
@@ -127,6 +132,12 @@ def _nothing(case: int, x: int, y: int, exact: bool, dropped: list[int]) -> Sele
     return nothing_traded(case, x, y, figures)
 
 
+def _difference(a_kwh: float, b_kwh: float) -> float:
+    """``a − b`` for energies at the resolution, exact (in integer units of 1e-9 kWh)."""
+    units = energy_to_units(np.array([a_kwh, b_kwh]))
+    return float(units_to_energy(int(units[0] - units[1])))
+
+
 def select_dpda(sellers: Orders, buyers: Orders, params: DpdaParams) -> Selection:
     """Algorithm 2 with the edge rules: chosen sellers/buyers (priority order), energies, p0, case.
 
@@ -152,10 +163,10 @@ def select_dpda(sellers: Orders, buyers: Orders, params: DpdaParams) -> Selectio
     if exact:
         sold, reduction = water_fill(energy, demand)
     else:
-        sold, reduction = np.maximum(0.0, energy - oversupply), oversupply
-    sold_kwh = float(sold.sum())
-    # ΣE'(S) − ΣE(B) = Σ over clipped sellers of (oversupply − E): exactly 0 when nobody is clipped
-    excess = 0.0 if exact else float(np.sum(np.maximum(0.0, oversupply - energy)))
+        sold, reduction = equal_cut(energy, _difference(supply, demand)), oversupply
+    sold_kwh = total_kwh(sold)
+    # ΣE'(S) − ΣE(B): exactly 0 (at the resolution) when nobody is clipped
+    excess = _difference(sold_kwh, demand)
     figures: dict[str, Any] = {
         "sold_kwh": sold_kwh,
         "oversupply_kwh": oversupply,

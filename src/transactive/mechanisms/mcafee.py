@@ -40,10 +40,10 @@ Example (Table 2.2 of the thesis):
 
 from __future__ import annotations
 
+from transactive.mechanisms._curves import fill
 from transactive.mechanisms._double_auction_core import (
     Selection,
     build_book,
-    fill_prefix,
     individually_rational,
     nothing_traded,
     to_result,
@@ -89,9 +89,9 @@ def select_mcafee(sellers: Orders, buyers: Orders) -> Selection:
         y,
         price,
         book.seller_order[:n_sellers],
-        fill_prefix(book.seller_energy_kwh[:n_sellers], traded),
+        fill(book.seller_energy_kwh[:n_sellers], traded),
         book.buyer_order[:n_buyers],
-        fill_prefix(book.buyer_energy_kwh[:n_buyers], traded),
+        fill(book.buyer_energy_kwh[:n_buyers], traded),
         figures,
     )
 

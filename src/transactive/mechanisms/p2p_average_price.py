@@ -42,10 +42,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transactive.mechanisms._curves import descending
+from transactive.mechanisms._curves import descending, fill, total_kwh
 from transactive.mechanisms._registry import Mechanism, ParamError
 from transactive.orders import FloatArray, IntArray, Orders, OrdersError
 from transactive.result import Allocation, ClearingResult
+from transactive.units import energy_to_units, units_to_energy
 
 PRICE_TOLERANCE = 1e-12  # relative tolerance of price comparisons against the MCP
 
@@ -68,10 +69,8 @@ class P2pAverageParams:
 
 def _fill(order: IntArray, energy_kwh: FloatArray, quantity_kwh: float) -> FloatArray:
     """kWh each offer trades when ``quantity_kwh`` is filled along ``order`` (result in input order)."""
-    sorted_kwh = energy_kwh[order]
-    before = np.concatenate((np.zeros(1), np.cumsum(sorted_kwh)[:-1])) if len(order) else np.zeros(0)
     traded = np.zeros(len(energy_kwh))
-    traded[order] = np.clip(quantity_kwh - before, 0.0, sorted_kwh)
+    traded[order] = fill(energy_kwh[order], quantity_kwh)
     return traded
 
 
@@ -105,14 +104,14 @@ def clear_p2p_average_price(sellers: Orders, buyers: Orders, params: P2pAverageP
         eligible = s_price <= mcp + slack
     order = descending(s_kwh * s_price)
     order = order[eligible[order]]
-    demand_kwh = float(b_kwh[participating].sum())
+    demand_kwh = total_kwh(b_kwh[participating])
     sold = _fill(order, s_kwh, demand_kwh)
-    traded_kwh = float(sold.sum())
+    traded_kwh = total_kwh(sold)
     bought = _fill(np.flatnonzero(participating), b_kwh, traded_kwh)
     details = {
         "mcp_per_kwh": mcp,
-        "unmet_kwh": (b_kwh - bought).tolist(),
-        "unsold_kwh": (s_kwh - sold).tolist(),
+        "unmet_kwh": units_to_energy(energy_to_units(b_kwh) - energy_to_units(bought)).tolist(),
+        "unsold_kwh": units_to_energy(energy_to_units(s_kwh) - energy_to_units(sold)).tolist(),
         "participating_buyers": [buyers.ids[i] for i in np.flatnonzero(participating)],
         "excluded_sellers": [sellers.ids[i] for i in np.flatnonzero(~eligible)],
         "traded_kwh": traded_kwh,

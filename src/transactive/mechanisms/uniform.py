@@ -5,7 +5,8 @@ Both trade the welfare-maximising quantity at the intersection of the supply and
 the marginal block may trade partially).
 
 * ``uniform``: everyone trades at one price, the midpoint of the marginal seller's and marginal buyer's
-  prices (a k = 1/2 double auction). Budget balanced: ``details.surplus == 0``.
+  prices (a k = 1/2 double auction). Budget balanced: ``details.surplus = p0 × (Σ bought − Σ sold)`` with
+  both sums at the clearing resolution (1e-9 kWh), where they are equal, so it is exactly 0.
 * ``pay_as_bid``: each seller receives its own ask, each buyer pays its own bid, for what it trades; the
   auctioneer keeps ``details.surplus = Σ buyer payments − Σ seller receipts`` (>= 0).
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from transactive.mechanisms._curves import ascending, cumulative, descending, intersect
+from transactive.mechanisms._curves import ascending, descending, fill, intersect, total_kwh
 from transactive.mechanisms._registry import Mechanism, NoParams
 from transactive.orders import FloatArray, IntArray, Orders
 from transactive.result import Allocation, ClearingResult
@@ -28,11 +29,8 @@ from transactive.result import Allocation, ClearingResult
 
 def _fill(order: IntArray, energy_kwh: FloatArray, quantity_kwh: float) -> FloatArray:
     """Energy each block trades when the first ``quantity_kwh`` of the sorted curve trade (input order)."""
-    sorted_energy = energy_kwh[order]
-    before = np.concatenate((np.zeros(1), cumulative(sorted_energy)[:-1]))
-    traded_sorted = np.clip(quantity_kwh - before, 0.0, sorted_energy)
-    traded = np.empty_like(traded_sorted)
-    traded[order] = traded_sorted
+    traded = np.empty(len(order))
+    traded[order] = fill(energy_kwh[order], quantity_kwh)
     return traded
 
 
@@ -59,13 +57,15 @@ def clear_uniform(sellers: Orders, buyers: Orders, params: NoParams) -> Clearing
     """Pay-as-clear at the midpoint of the marginal prices."""
     sold, bought, price = _trades(sellers, buyers)
     p = 0.0 if price is None else price
+    sold_kwh, bought_kwh = total_kwh(sold), total_kwh(bought)
     return ClearingResult(
         "uniform",
         price,
         Allocation.at_price(sold, p),
         Allocation.at_price(bought, p),
-        {"traded_kwh": float(sold.sum()), "surplus": 0.0},
+        {"traded_kwh": sold_kwh, "surplus": p * (bought_kwh - sold_kwh)},
     )
+
 
 
 def clear_pay_as_bid(sellers: Orders, buyers: Orders, params: NoParams) -> ClearingResult:
@@ -78,7 +78,7 @@ def clear_pay_as_bid(sellers: Orders, buyers: Orders, params: NoParams) -> Clear
         None,
         Allocation(sold, received),
         Allocation(bought, paid),
-        {"traded_kwh": float(sold.sum()), "surplus": float(paid.sum() - received.sum())},
+        {"traded_kwh": total_kwh(sold), "surplus": float(paid.sum() - received.sum())},
     )
 
 

@@ -196,18 +196,21 @@ def test_pipeline_invariants_on_random_markets(seed: int, n_s: int, n_b: int) ->
         alpha=rng.uniform(0.05, 0.5, n_b),
     )
     dist = DistanceMatrix(rng.uniform(0, 400, (n_b, n_s)).round())
-    out = match_orders(sellers, buyers, dpda, dist, charge_per_km=0.01)
-    auction = out.auction
-    assert auction is not None
-    # nobody trades more than the auction gave it; both sides of every trade add up
-    assert np.all(out.buyer_energy_kwh <= auction.buyers.energy_kwh + 1e-9)
-    assert np.all(out.seller_energy_kwh <= auction.sellers.energy_kwh + 1e-9)
-    assert out.buyer_energy_kwh.sum() == pytest.approx(out.seller_energy_kwh.sum())
-    # DPDA serves demand first: every chosen buyer is fully matched
-    assert out.buyer_energy_kwh == pytest.approx(auction.buyers.energy_kwh)
-    for t in out.trades:
-        j, i = int(t.buyer[1:]), int(t.seller[1:])
-        assert t.distance_m == dist.distance_m[j, i]
-        assert t.energy_kwh > 0
-    if out.price_per_kwh is not None:
-        assert out.buyer_bill.sum() - out.seller_income.sum() == pytest.approx(out.total_charge, abs=1e-9)
+    for charge_per_km in (0.0, 0.01):
+        out = match_orders(sellers, buyers, dpda, dist, charge_per_km=charge_per_km)
+        auction = out.auction
+        assert auction is not None
+        # nobody trades more than the auction gave it; both sides of every trade add up
+        assert np.all(out.buyer_energy_kwh <= auction.buyers.energy_kwh)
+        assert np.all(out.seller_energy_kwh <= auction.sellers.energy_kwh)
+        assert out.buyer_energy_kwh.sum() == pytest.approx(out.seller_energy_kwh.sum())
+        if charge_per_km == 0:  # DPDA serves demand first: every chosen buyer is fully matched, exactly
+            assert out.buyer_energy_kwh.tolist() == auction.buyers.energy_kwh.tolist()
+        else:  # a charge may refuse a trade it would make irrational, never make one
+            assert out.individually_rational or not auction.details["individually_rational"]
+        for t in out.trades:
+            j, i = int(t.buyer[1:]), int(t.seller[1:])
+            assert t.distance_m == dist.distance_m[j, i]
+            assert t.energy_kwh > 0
+        if out.price_per_kwh is not None:
+            assert out.buyer_bill.sum() - out.seller_income.sum() == pytest.approx(out.total_charge, abs=1e-9)

@@ -14,7 +14,8 @@ from fixtures.book_strategies import books, fractions, orders
 from fixtures.double_auction_reference import walk
 from fixtures.merge_walk import merge_walk_intersect
 from transactive.mechanisms._curves import ascending, descending, intersect
-from transactive.mechanisms._double_auction_core import build_book, fill_prefix, water_fill
+from transactive.mechanisms._curves import fill as fill_prefix
+from transactive.mechanisms._double_auction_core import build_book, water_fill
 from transactive.orders import Orders, OrdersError
 
 float_sides = st.lists(

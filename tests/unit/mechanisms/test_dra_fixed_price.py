@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from transactive.mechanisms import REGISTRY, ParamError
 from transactive.mechanisms.dra_fixed_price import DraParams, clear_dra_fixed_price
 from transactive.orders import Orders, OrdersError
+from transactive.units import at_energy_resolution
 
 
 def offers(energy: list[float], price: list[float] | None = None) -> Orders:
@@ -101,6 +102,7 @@ def loop_oracle(energy: list[float], request: float) -> list[float]:
     st.floats(0, 20),
 )
 def test_matches_loop_oracle_and_invariants(energy: list[float], request: float, price: float) -> None:
+    energy = at_energy_resolution(energy).tolist()  # as the market holds them (Orders round at the boundary)
     r = clear_dra_fixed_price(offers(energy), Orders.empty(), DraParams(request, price))
     sold = r.sellers.energy_kwh
     np.testing.assert_allclose(sold, loop_oracle(energy, request), rtol=1e-12, atol=1e-9)

@@ -15,6 +15,7 @@ from transactive.mechanisms._knapsack import naive_vcg_payments
 from transactive.mechanisms.knapsack_vcg import KnapsackParams, clear_knapsack_vcg
 from transactive.orders import Orders, OrdersError
 from transactive.result import ClearingResult
+from transactive.units import at_energy_resolution
 
 
 def clear(ids: list[str], energy: list[float], price: list[float], **params: object) -> ClearingResult:
@@ -194,7 +195,8 @@ Instance = tuple[np.ndarray, np.ndarray, KnapsackParams]
 @st.composite
 def instances(draw: st.DrawFn) -> Instance:
     n = draw(st.integers(0, 12))
-    energy = np.array(draw(st.lists(energies, min_size=n, max_size=n)), dtype=float)
+    # energies as a market holds them: at the clearing resolution (Orders round them at the boundary)
+    energy = at_energy_resolution(np.array(draw(st.lists(energies, min_size=n, max_size=n)), dtype=float))
     price = np.array(draw(st.lists(prices, min_size=n, max_size=n)), dtype=float)
     target = draw(st.one_of(st.sampled_from([1.0, 5.0, 10.0, 25.0, 60.0]), st.floats(0.1, 120.0)))
     reserve = draw(st.one_of(st.none(), prices))
