@@ -32,6 +32,7 @@ from sqlalchemy.pool import StaticPool
 
 from transactive.store import _tables as t
 from transactive.store._multi_sql import MultiSqlMixin
+from transactive.store._profile_sql import ProfileSqlMixin
 from transactive.store.records import (
     ChainAccount,
     Community,
@@ -109,7 +110,7 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-class SqlStore(MultiSqlMixin):
+class SqlStore(MultiSqlMixin, ProfileSqlMixin):
     """The :class:`~transactive.store.protocol.Store` on SQLite or PostgreSQL."""
 
     def __init__(self, engine: Engine) -> None:
