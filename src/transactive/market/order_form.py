@@ -46,7 +46,7 @@ TEXT: Mapping[str, tuple[str, str, str]] = {
     "omega": ("Worth of the first kWh (ω)", "tokens/kWh", "Buying E kWh is worth ω·E − α·E² to you: ω is what "
               "the first kWh is worth."),
     "alpha": ("How fast more is worth less (α)", "tokens/kWh²", "The larger α, the sooner you have enough: more "
-              "than ω/(2α) kWh in a slot adds nothing (with ω 0.2 and α 0.04: 2.5 kWh). Must be above 0."),
+              "than ω/(2α) kWh in a slot adds nothing (with ω 0.2 and α 0.04: 2.5 kWh)."),
 }
 """Label, unit and plain-words help per field name (words only: the rules come from the intake's sources)."""
 

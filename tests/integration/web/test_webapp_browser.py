@@ -85,7 +85,7 @@ def test_admin_prosumer_and_dso_views(served: Served, browser_page: Any, tmp_pat
     order = page.get_by_role("form", name="Place an order")
     order.get_by_label("Side").select_option("buy")
     order.get_by_label("Energy (kWh)").fill(str(ENERGY_KWH))
-    order.get_by_label("Slot start (UTC)").fill(slot)
+    order.get_by_label("Slot start (UTC)").select_option(slot)
     order.get_by_label("Price per kWh").fill(str(BID))
     order.get_by_label("Price per kWh").press("Enter")  # submit from the keyboard
     order.get_by_text("Order stored: buy 2 kWh at 3.913 per kWh").wait_for()
@@ -94,7 +94,7 @@ def test_admin_prosumer_and_dso_views(served: Served, browser_page: Any, tmp_pat
 
     later = iso(slot_containing(market_now(served), SLOT_MINUTES) + timedelta(minutes=30))
     order.get_by_label("Energy (kWh)").fill("-1")
-    order.get_by_label("Slot start (UTC)").fill(later)
+    order.get_by_label("Slot start (UTC)").select_option(later)
     order.get_by_role("button", name="Place order").click()
     energy = order.get_by_label("Energy (kWh)")
     error = page.locator(f"#{energy.get_attribute('id')}-error")

@@ -8,14 +8,13 @@ import { control, form } from "../forms.js";
 import { barChart, lineChart } from "../charts.js";
 import { Panel } from "../panel.js";
 import { addSlots, isoSlot, recentSlots, showTime, slotContaining } from "../time.js";
-import { clockPanel, marketNow, newIdempotencyKey } from "./common.js";
+import { clockPanel, marketNow } from "./common.js";
+import { defaultsPanel, orderPanel } from "../orderform.js";
 import { contractsPanel, listingsPanel } from "./desk.js";
 import { slotLedgerPanel, statementsPanel } from "./ledger.js";
 import { negawattPanel } from "./negawatt.js";
 import { fetchResults, ownFlows, slotLabel } from "./results.js";
 
-// mechanisms whose orders are block bids (docs/market-file.md): a one-block order is sent as `blocks`
-const BLOCK_MECHANISMS = new Set(["double_auction_vcg"]);
 const RECENT_SLOTS = 8;
 const OWN_SLOTS = 8;
 const SHOWN_ORDERS = 20;
@@ -24,7 +23,6 @@ export function traderView(session) {
   const community = session.community;
   const base = `/communities/${seg(community.name)}`;
   const getCommunity = () => community;
-  const blocks = BLOCK_MECHANISMS.has(community.mechanism);
   let orders = [];
 
   const clock = clockPanel(getCommunity);
@@ -67,44 +65,13 @@ export function traderView(session) {
     ];
   });
 
-  // ------------------------------------------------------------------ order form
-  const orderPanel = new Panel("Place an order",
-    { intro: `One order per slot. ${community.mechanism}${blocks ? " (sent as one block)" : ""}; prices per kWh.` });
-  let idempotencyKey = newIdempotencyKey();
-  const nextSlot = async (formNode) => {
-    const now = await marketNow();
-    control(formNode, "slot_start").value = isoSlot(addSlots(slotContaining(now, community.slot_minutes), 1, community.slot_minutes));
-  };
-  const nextButton = h("button", { type: "button", class: "secondary" }, "Next slot");
-  const orderForm = form({
-    label: "Place an order",
-    rows: [
-      [{ name: "side", label: "Side", type: "select", value: "sell", options: [["sell", "sell"], ["buy", "buy"]] },
-        { name: "energy_kwh", label: "Energy (kWh)", type: "number", api: ["blocks[0].energy_kwh", "blocks"] },
-        { name: "price_per_kwh", label: "Price per kWh", type: "number", api: ["blocks[0].price_per_kwh"],
-          help: "sell: lowest you accept; buy: highest you pay" }],
-      { name: "slot_start", label: "Slot start (UTC)", help: "ISO 8601, e.g. 2026-03-01T10:15:00Z; default the next slot" },
-    ],
-    submit: "Place order",
-    extra: nextButton,
-    onSubmit: async (values) => {
-      const body = { side: values.side, slot_start: values.slot_start, idempotency_key: idempotencyKey };
-      const entry = {};
-      if (values.energy_kwh !== null) entry.energy_kwh = values.energy_kwh;
-      if (values.price_per_kwh !== null) entry.price_per_kwh = values.price_per_kwh;
-      if (blocks) body.blocks = [entry];
-      else Object.assign(body, entry);
-      const stored = await post(`${base}/orders`, body);
-      idempotencyKey = newIdempotencyKey(); // the next order is a new one; a failed send keeps its key for a retry
-      await ordersPanel.load();
-      resultsPanel.load();
-      const price = stored.price_per_kwh ?? stored.blocks?.[0]?.price_per_kwh;
-      const energy = stored.energy_kwh ?? stored.blocks?.[0]?.energy_kwh;
-      return `${stored.status === "duplicate" ? "Already stored" : "Order stored"}: ${stored.side} ${num(energy)} kWh at ${num(price)} per kWh for the slot at ${showTime(stored.slot_start)}.`;
-    },
-  });
-  nextButton.addEventListener("click", () => nextSlot(orderForm));
-  orderPanel.fixed.append(orderForm);
+  // ------------------------------------------------------------------ order form and order settings
+  // built from the API's description of the community's order form (js/orderform.js): no per-mechanism code
+  const orderForm = orderPanel(community, { onPlaced: async () => {
+    await ordersPanel.load();
+    resultsPanel.load();
+  } });
+  const settings = defaultsPanel(community, { onSaved: () => orderForm.rebuild() });
 
   // ------------------------------------------------------------------ meter reading
   const meterPanel = new Panel("Meter reading", { intro: "Your net metered energy over a slot that has ended." });
@@ -133,19 +100,18 @@ export function traderView(session) {
   const contracts = contractsPanel(getCommunity, session.me, { canSign: true });
 
   const prefill = async () => {
-    await nextSlot(orderForm);
     const now = await marketNow();
     control(meterForm, "slot_start").value = isoSlot(addSlots(slotContaining(now, community.slot_minutes), -1, community.slot_minutes));
   };
 
   return {
     node: h("div", { class: "view-grid", dataset: { view: "prosumer" } },
-      clock.section, orderPanel.section, meterPanel.section, ordersPanel.section, resultsPanel.section,
+      clock.section, orderForm.section, settings.section, meterPanel.section, ordersPanel.section, resultsPanel.section,
       statements.section, ledger.section, listings.section, contracts.section, events.section),
     clock,
     init: prefill,
     async load() {
-      await Promise.all([clock.load(), ordersPanel.load(), events.load(), statements.load(),
+      await Promise.all([clock.load(), orderForm.load(), settings.load(), ordersPanel.load(), events.load(), statements.load(),
         ledger.load(), listings.load(), contracts.load()]);
       await resultsPanel.load(); // after the orders: their slots are charted too
     },
