@@ -1,17 +1,19 @@
-"""The order form and the member's order defaults: ``GET /communities/{c}/order-form``,
-``GET|PUT /communities/{c}/profile`` (docs/api.md). The description comes from
-:mod:`transactive.market.order_form`, which reads the intake's own definitions."""
+"""The order form, the member's order defaults and the feedback on its orders: ``GET
+/communities/{c}/order-form``, ``GET|PUT /communities/{c}/profile``, ``GET /communities/{c}/feedback``
+(docs/api.md). The description comes from :mod:`transactive.market.order_form`, which reads the intake's own
+definitions; the feedback from :mod:`transactive.market.feedback`."""
 
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from transactive.api.app import Caller
-from transactive.market import Operator, order_defaults, order_form
+from transactive.market import Operator, iso, order_defaults, order_form
+from transactive.market.feedback import feedback
 from transactive.market.operator import TRADING_ROLES
 
 
@@ -54,3 +56,21 @@ def register(app: FastAPI, op: Operator) -> None:
         document = {**(op.store.member_profile(caller.id) or {}), order_defaults.PROFILE_KEY: values}
         op.store.put_member_profile(caller.id, document, op.clock.now().astimezone(UTC).isoformat())
         return order_form.defaults_view(mechanism, caller, document)
+
+    @app.get("/communities/{community}/feedback", tags=["orders"])
+    def get_feedback(community: str, caller: Caller,
+                     last: Annotated[int, Query(ge=1, le=100, description="how many orders, newest first")] = 8,
+                     ) -> list[dict[str, Any]]:
+        """What became of your latest orders in slots that have started (prosumer, aggregator): won or not and
+        why, the clearing price and your price's gap to it (seed 004, Alg. 5 step 5)."""
+        Operator.require(caller, TRADING_ROLES, "feedback on orders")
+        c = op.community_for(caller, community)
+        now = iso(op.clock.now())
+        started = [o for o in op.store.orders_of_member(caller.id) if o.community == c.name and o.slot_start <= now]
+        started.sort(key=lambda o: o.slot_start, reverse=True)
+        out = []
+        for order in started[:last]:
+            record = op.store.get_result(c.name, order.slot_start)
+            slot = op.store.get_slot(c.name, order.slot_start)
+            out.append(feedback(order, slot, None if record is None else record.document).to_json())
+        return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from api_support import ADMIN, SLOT, T0, Api
@@ -223,3 +223,46 @@ def test_order_form_for_block_bids_and_roles(api: Api) -> None:
     assert dso["mechanism"] == "uniform" and all(f["part"] != "preference" for f in dso["fields"])
     assert api.client.get("/communities/blk/order-form", headers=api.auth("grid")).status_code in (403, 404)
     assert iso(T0) < SLOT
+
+
+def test_feedback_says_who_won_and_how_far_the_others_were(api: Api) -> None:
+    """Seed 004 Alg. 5 step 5 on the DPDA Case 1 slot above (p0 = 0.275): the first buyer won all of its 1.5
+    kWh; the first seller sold 1.5 of 2 kWh (oversupply 0.5 shared by the one chosen seller); the second buyer's
+    bid 0.05 was 0.225 below the price and the second seller's ask 0.5 0.225 above it. A slot with a buyer alone
+    is void; a slot that has started but not cleared is pending; a slot not started yet is not listed."""
+    buses = _buses(4)
+    _community(api, "town", dict(zip(("s1", "s2", "b1", "b2"), buses, strict=True)))
+    for who, side, energy, price in (("s1", "sell", 2.0, 0.1), ("s2", "sell", 2.0, 0.5), ("b1", "buy", 1.5, 0.4),
+                                     ("b2", "buy", 1.0, 0.05)):
+        assert _order(api, "town", who, "k1", side=side, energy_kwh=energy, price_per_kwh=price).status_code == 201
+    later = iso(T0 + timedelta(minutes=30))  # b1 alone: void once cleared
+    nxt = iso(T0 + timedelta(minutes=45))  # started (pending) at the check below
+    future = iso(T0 + timedelta(hours=2))
+    for key, slot in (("k2", later), ("k3", nxt), ("k4", future)):
+        r = api.client.post("/communities/town/orders", headers=api.auth("b1"), json={
+            "side": "buy", "slot_start": slot, "idempotency_key": key, "energy_kwh": 1.0, "price_per_kwh": 0.3})
+        assert r.status_code == 201, r.text
+    for slot in (SLOT, later):
+        api.clock.set(datetime.fromisoformat(slot) + timedelta(minutes=10))
+        assert api.client.post(f"/admin/communities/town/slots/{slot}/clear", headers=ADMIN_H).status_code == 200
+    api.clock.set(datetime.fromisoformat(nxt) + timedelta(minutes=1))
+
+    def mine(who: str) -> list[dict[str, Any]]:
+        r = api.client.get("/communities/town/feedback", headers=api.auth(who))
+        assert r.status_code == 200, r.text
+        return list(r.json())
+
+    (s1,), (s2,), (b2,) = mine("s1"), mine("s2"), mine("b2")
+    assert (s1["outcome"], s1["traded_kwh"], s1["asked_kwh"], s1["gap_per_kwh"]) == ("partly", 1.5, 2.0, -0.175)
+    assert (s2["outcome"], s2["traded_kwh"], s2["gap_per_kwh"], s2["clearing_price_per_kwh"]) == (
+        "not won", 0.0, 0.225, 0.275)
+    assert "0.5 was 0.225 above the price of 0.275" in s2["reason"]
+    assert (b2["outcome"], b2["gap_per_kwh"]) == ("not won", 0.225)
+    assert "0.05 was 0.225 below the price of 0.275" in b2["reason"]
+    b1 = mine("b1")
+    assert [(f["slot_start"], f["outcome"]) for f in b1] == [(nxt, "pending"), (later, "void"), (SLOT, "won")]
+    assert b1[2]["gap_per_kwh"] == -0.125 and b1[2]["money"] < 0  # bid 0.4, price 0.275: a buyer pays
+    assert "sellers" in b1[1]["reason"]  # the void slot's note names the empty side
+    assert len(mine("b1")) == 3 and api.client.get("/communities/town/feedback?last=1",
+                                                   headers=api.auth("b1")).json()[0]["slot_start"] == nxt
+    assert api.client.get("/communities/green/feedback", headers=api.auth("grid")).status_code == 403
