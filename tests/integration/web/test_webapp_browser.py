@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from transactive.market import iso, slot_containing
-from web_support import ADMIN_KEY, Served, market_now, sign_in, sign_out, unlabelled_controls, watch_problems
+from web_support import (
+    ADMIN_KEY,
+    Served,
+    market_now,
+    open_tab,
+    sign_in,
+    sign_out,
+    unlabelled_controls,
+    watch_problems,
+)
 
 SLOT_MINUTES = 1
 ASK, BID = 1.137, 3.913  # distinctive prices: neither may reach the DSO
@@ -89,8 +98,10 @@ def test_admin_prosumer_and_dso_views(served: Served, browser_page: Any, tmp_pat
     order.get_by_label("Price per kWh").fill(str(BID))
     order.get_by_label("Price per kWh").press("Enter")  # submit from the keyboard
     order.get_by_text("Order stored: buy 2 kWh at 3.913 per kWh").wait_for()
+    open_tab(page, "My history")
     mine = page.get_by_role("table", name=re.compile("My latest orders"))
     assert "3.913" in mine.inner_text() and "buy" in mine.inner_text()
+    open_tab(page, "Trade now")
 
     later = iso(slot_containing(market_now(served), SLOT_MINUTES) + timedelta(minutes=30))
     order.get_by_label("Energy (kWh)").fill("-1")
@@ -136,6 +147,7 @@ def test_admin_prosumer_and_dso_views(served: Served, browser_page: Any, tmp_pat
     assert paid > 0
 
     page.get_by_role("button", name="Refresh").click()
+    open_tab(page, "My history")
     results = page.get_by_role("table", name="Results by slot")
     row = results.get_by_role("row").filter(has_text=slot[11:16])
     row.filter(has_text="cleared").wait_for()

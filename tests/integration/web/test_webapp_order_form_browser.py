@@ -24,7 +24,16 @@ from typing import Any
 from transactive.grid.feeder import load_feeder
 from transactive.market import iso, slot_containing
 from transactive.matching.mechanisms import DEFAULT_FEEDER
-from web_support import ADMIN_KEY, Served, market_now, sign_in, sign_out, unlabelled_controls, watch_problems
+from web_support import (
+    ADMIN_KEY,
+    Served,
+    market_now,
+    open_tab,
+    sign_in,
+    sign_out,
+    unlabelled_controls,
+    watch_problems,
+)
 
 SLOT_MINUTES = 15  # the default
 
@@ -50,6 +59,14 @@ def _wait_result(served: Served, community: str, slot: str, timeout_s: float = 1
             return r.json()
         assert time.monotonic() < deadline, f"slot {slot} of {community} did not clear: {r.text}"
         time.sleep(0.3)
+
+
+def _shot_dirs(tmp_path: Path) -> list[Path]:
+    """Where screenshots go: the test's directory, and $TRANSACTIVE_DOCS_IMG when set (docs/img)."""
+    dirs = [tmp_path, *([Path(os.environ["TRANSACTIVE_DOCS_IMG"])] if os.environ.get("TRANSACTIVE_DOCS_IMG") else [])]
+    for d in dirs:
+        d.mkdir(parents=True, exist_ok=True)
+    return dirs
 
 
 def _order_posts(requests: list[str]) -> int:
@@ -84,6 +101,7 @@ def test_order_form_on_the_default_community(served: Served, browser_page: Any, 
     assert order.get_by_label("How fast more is worth less (α)").input_value() == "0.04"
 
     # ---------------------------------------------------------------- order settings: a bad value, then saved
+    open_tab(page, "My settings")
     settings = page.get_by_role("form", name="My order settings")
     omega = settings.get_by_label("Worth of the first kWh (ω)")
     omega.fill("-1")
@@ -98,6 +116,7 @@ def test_order_form_on_the_default_community(served: Served, browser_page: Any, 
     page.get_by_text("Settings saved.").wait_for()
     saved = _ok(served.get("/communities/town/profile", keys["b1"]), 200)["saved"]
     assert saved["distance_pref_m"] == 400
+    open_tab(page, "Trade now")
     order = page.get_by_role("form", name="Place an order")  # rebuilt with the new defaults
     page.wait_for_function("() => document.querySelector('form[aria-label=\"Place an order\"] "
                            "input[name=distance_pref_m]')?.value === '400'")
@@ -129,13 +148,13 @@ def test_order_form_on_the_default_community(served: Served, browser_page: Any, 
     assert (stored["slot_start"], stored["side"], stored["energy_kwh"], stored["price_per_kwh"]) == (
         slot, "buy", 1.5, 0.4)
     assert (stored["distance_pref_m"], stored["omega"], stored["alpha"], stored["bus"]) == (400, 0.2, 0.04, buses[2])
+    assert unlabelled_controls(page) == []
+    for target in _shot_dirs(tmp_path):
+        shot.screenshot(path=str(target / "order-form-dpda-matched.png"))
+    open_tab(page, "My history")
     mine = page.get_by_role("table", name=re.compile("My latest orders"))
     assert "0.4" in mine.inner_text() and "buy" in mine.inner_text()
     assert unlabelled_controls(page) == []
-    for target in [tmp_path, *([Path(os.environ["TRANSACTIVE_DOCS_IMG"])] if os.environ.get("TRANSACTIVE_DOCS_IMG")
-                               else [])]:
-        target.mkdir(parents=True, exist_ok=True)
-        shot.screenshot(path=str(target / "order-form-dpda-matched.png"))
 
     # ---------------------------------------------------------------- the service clears the slot
     full = _wait_result(served, "town", slot)["result"]
@@ -145,6 +164,14 @@ def test_order_form_on_the_default_community(served: Served, browser_page: Any, 
     results = page.get_by_role("table", name="Results by slot")
     results.get_by_role("row").filter(has_text=slot[11:16]).filter(has_text="cleared").wait_for()
     assert "0.275" in results.get_by_role("row").filter(has_text=slot[11:16]).inner_text()
+    open_tab(page, "Trade now")  # the feedback (seed 004 Alg. 5 step 5): won, the price, the gap
+    row = page.get_by_role("table", name="How my latest orders went").get_by_role("row").filter(has_text=slot[11:16])
+    cells = row.get_by_role("cell").all_inner_texts()
+    assert cells[1:6] == ["won", "1.5 of 1.5", "0.4", "0.275", "-0.125"], cells
+    assert "You bought all 1.5 kWh" in cells[6]
+    page.evaluate("window.scrollTo(0, 0)")
+    for target in _shot_dirs(tmp_path):
+        page.screenshot(path=str(target / "prosumer-trade-now.png"))
     sign_out(page)
     assert problems == []
 
@@ -181,6 +208,7 @@ def test_block_editor_on_a_block_bid_community(served: Served, browser_page: Any
     order.get_by_text("Order stored: sell 2 kWh at 0.1 per kWh, 1 kWh at 0.2 per kWh").wait_for()
     (stored,) = _ok(served.get("/communities/blocks/orders", keys["pv"]), 200)
     assert stored["blocks"] == [{"energy_kwh": 2.0, "price_per_kwh": 0.1}, {"energy_kwh": 1.0, "price_per_kwh": 0.2}]
+    open_tab(page, "My history")
     assert "sell" in page.get_by_role("table", name=re.compile("My latest orders")).inner_text()
     result = _wait_result(served, "blocks", slot)["result"]
     sold = next(row["energy_kwh"] for row in result["sellers"] if row["id"] == "pv")

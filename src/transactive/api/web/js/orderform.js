@@ -106,7 +106,8 @@ function blockEditor(formId, energy, price) {
 /** "Place an order" panel from the community's order form; `onPlaced(stored)` after an order is stored. */
 export function orderPanel(community, { onPlaced }) {
   const base = `/communities/${seg(community.name)}`;
-  const panel = new Panel("Place an order", { wide: true });
+  const panel = new Panel("Place an order");
+  panel.section.classList.add("main-task"); // two columns wide on a wide screen
   let idempotencyKey = newIdempotencyKey(); // kept when sending fails, so a retry cannot place the order twice
   let formNode = null;
   let slotSelect = null;

@@ -1,12 +1,14 @@
-// The prosumer view (prosumers and aggregators): the current slot, an order form, own orders, slot results with
-// charts, a meter reading form, the token balance and settlement statements, a slot's ledger state, the listing
-// board, bilateral contracts and negawatt events.
+// The prosumer view (prosumers and aggregators), organised by task in tabs: Trade now (the current slot, the
+// order form, feedback on the latest orders, the listing board, negawatt events), My money (tokens and
+// statements, a slot's ledger state, bilateral contracts), My history (own orders, slot results with charts,
+// meter readings), My settings (order defaults).
 
 import { get, post, seg } from "../api.js";
 import { h, num, sideLabel, table } from "../dom.js";
 import { control, form } from "../forms.js";
 import { barChart, lineChart } from "../charts.js";
 import { Panel } from "../panel.js";
+import { tabs } from "../tabs.js";
 import { addSlots, isoSlot, recentSlots, showTime, slotContaining } from "../time.js";
 import { clockPanel, marketNow } from "./common.js";
 import { defaultsPanel, orderPanel } from "../orderform.js";
@@ -70,8 +72,27 @@ export function traderView(session) {
   const orderForm = orderPanel(community, { onPlaced: async () => {
     await ordersPanel.load();
     resultsPanel.load();
+    feedbackPanel.load();
   } });
   const settings = defaultsPanel(community, { onSaved: () => orderForm.rebuild() });
+
+  // ------------------------------------------------------------------ feedback on the latest orders
+  const feedbackPanel = new Panel("How my last orders went", { wide: true,
+    intro: "Won or not, and why; the price the slot settled at and how far your price was from it (the gap: "
+      + "how much higher a bid or lower an ask would have been needed; 0 or less: your price was good enough)." });
+  feedbackPanel.onLoad(async () => {
+    const rows = await get(`${base}/feedback?last=${OWN_SLOTS}`);
+    return table("How my latest orders went", [
+      { label: "Slot", value: (f) => showTime(f.slot_start) },
+      { label: "Side", value: (f) => sideLabel(f.side) },
+      { label: "Outcome", value: (f) => h("span", { class: `outcome-${f.outcome.replace(" ", "-")}` }, f.outcome) },
+      { label: "Traded (kWh)", num: true, value: (f) => `${num(f.traded_kwh)} of ${num(f.asked_kwh)}` },
+      { label: "My price", num: true, value: (f) => num(f.price_per_kwh) },
+      { label: "Slot price", num: true, value: (f) => num(f.clearing_price_per_kwh) },
+      { label: "Gap", num: true, value: (f) => num(f.gap_per_kwh) },
+      { label: "Why", value: (f) => f.reason },
+    ], rows, "No orders in slots that have started yet.");
+  });
 
   // ------------------------------------------------------------------ meter reading
   const meterPanel = new Panel("Meter reading", { intro: "Your net metered energy over a slot that has ended." });
@@ -104,14 +125,22 @@ export function traderView(session) {
     control(meterForm, "slot_start").value = isoSlot(addSlots(slotContaining(now, community.slot_minutes), -1, community.slot_minutes));
   };
 
+  // organised by task, not one long page (issue 11)
+  const node = tabs([
+    { id: "trade", label: "Trade now", sections: [clock.section, orderForm.section, feedbackPanel.section,
+      listings.section, events.section] },
+    { id: "money", label: "My money", sections: [statements.section, ledger.section, contracts.section] },
+    { id: "history", label: "My history", sections: [ordersPanel.section, resultsPanel.section, meterPanel.section] },
+    { id: "settings", label: "My settings", sections: [settings.section] },
+  ], { label: "What do you want to do?" });
+  node.dataset.view = "prosumer";
+
   return {
-    node: h("div", { class: "view-grid", dataset: { view: "prosumer" } },
-      clock.section, orderForm.section, settings.section, meterPanel.section, ordersPanel.section, resultsPanel.section,
-      statements.section, ledger.section, listings.section, contracts.section, events.section),
+    node,
     clock,
     init: prefill,
     async load() {
-      await Promise.all([clock.load(), orderForm.load(), settings.load(), ordersPanel.load(), events.load(), statements.load(),
+      await Promise.all([clock.load(), orderForm.load(), settings.load(), feedbackPanel.load(), ordersPanel.load(), events.load(), statements.load(),
         ledger.load(), listings.load(), contracts.load()]);
       await resultsPanel.load(); // after the orders: their slots are charted too
     },
