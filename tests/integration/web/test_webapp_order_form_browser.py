@@ -172,6 +172,18 @@ def test_order_form_on_the_default_community(served: Served, browser_page: Any, 
     page.evaluate("window.scrollTo(0, 0)")
     for target in _shot_dirs(tmp_path):
         page.screenshot(path=str(target / "prosumer-trade-now.png"))
+    # ---------------------------------------------------------------- the tabs from the keyboard; back to suggestions
+    page.get_by_role("tab", name="Trade now").focus()
+    page.keyboard.press("ArrowRight")
+    assert page.get_by_role("tab", name="My money").get_attribute("aria-selected") == "true"
+    assert page.get_by_role("heading", name="Place an order").is_hidden()
+    page.keyboard.press("End")
+    assert page.get_by_role("tab", name="My settings").evaluate("el => el === document.activeElement")
+    page.get_by_role("button", name="Use the suggestions").click()
+    page.get_by_text("Settings saved.").wait_for()
+    assert _ok(served.get("/communities/town/profile", keys["b1"]), 200)["saved"] == {}
+    assert page.get_by_role("form", name="My order settings").get_by_label(
+        "How far you like to trade (m)").input_value() == "250"
     sign_out(page)
     assert problems == []
 
