@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +172,18 @@ def test_order_form_on_the_default_community(served: Served, browser_page: Any, 
     page.evaluate("window.scrollTo(0, 0)")
     for target in _shot_dirs(tmp_path):
         page.screenshot(path=str(target / "prosumer-trade-now.png"))
+    # ---------------------------------------------------------------- a meter reading: the slot picked from a list
+    open_tab(page, "My history")
+    meter = page.get_by_role("form", name="Submit a meter reading")
+    ended = meter.get_by_label("Slot start (UTC)")
+    options = ended.locator("option").evaluate_all("nodes => nodes.map(n => n.value)")
+    assert options == sorted(options, reverse=True)
+    assert datetime.fromisoformat(options[0]) + timedelta(minutes=SLOT_MINUTES) <= market_now(served)  # ended
+    ended.select_option(options[1])
+    meter.get_by_label("Net energy (kWh)").fill("-1.25")
+    meter.get_by_role("button", name="Submit reading").click()
+    meter.get_by_text("Reading stored: -1.25 kWh for the slot at").wait_for()
+
     # ---------------------------------------------------------------- the tabs from the keyboard; back to suggestions
     page.get_by_role("tab", name="Trade now").focus()
     page.keyboard.press("ArrowRight")

@@ -6,8 +6,8 @@
 // Also the member's order defaults (GET|PUT /communities/{c}/profile).
 
 import { get, post, put, seg } from "./api.js";
-import { h, num, replace } from "./dom.js";
-import { clearErrors, field, form, showError } from "./forms.js";
+import { h, num } from "./dom.js";
+import { clearErrors, field, fillOptions as fillSlots, form, showError } from "./forms.js";
 import { Panel } from "./panel.js";
 import { addSlots, isoSlot, showTime, slotContaining } from "./time.js";
 import { marketNow, newIdempotencyKey } from "./views/common.js";
@@ -47,11 +47,6 @@ async function upcomingSlots(slotMinutes) {
   });
 }
 
-function fillSlots(select, options) {
-  const keep = select.value;
-  replace(select, options.map(([value, label]) => h("option", { value }, label)));
-  select.value = options.some(([value]) => value === keep) ? keep : options[0][0];
-}
 
 /** The block editor: rows of energy and price, "Add block", "Remove block N". */
 function blockEditor(formId, energy, price) {

@@ -5,7 +5,7 @@
 
 import { get, post, seg } from "../api.js";
 import { h, num, sideLabel, table } from "../dom.js";
-import { control, form } from "../forms.js";
+import { control, fillOptions, form } from "../forms.js";
 import { barChart, lineChart } from "../charts.js";
 import { Panel } from "../panel.js";
 import { tabs } from "../tabs.js";
@@ -20,6 +20,7 @@ import { fetchResults, ownFlows, slotLabel } from "./results.js";
 const RECENT_SLOTS = 8;
 const OWN_SLOTS = 8;
 const SHOWN_ORDERS = 20;
+const RECENT_ENDED = 24; // slots offered for a meter reading
 
 export function traderView(session) {
   const community = session.community;
@@ -99,7 +100,7 @@ export function traderView(session) {
   const meterForm = form({
     label: "Submit a meter reading",
     rows: [[
-      { name: "slot_start", label: "Slot start (UTC)", help: "a slot that has ended" },
+      { name: "slot_start", label: "Slot start (UTC)", type: "select", options: [], help: "a slot that has ended" },
       { name: "energy_kwh", label: "Net energy (kWh)", type: "number", help: "+ exported, − imported" },
     ]],
     submit: "Submit reading",
@@ -120,10 +121,16 @@ export function traderView(session) {
   const listings = listingsPanel(getCommunity, session.me, { defaultSlot: followingSlot });
   const contracts = contractsPanel(getCommunity, session.me, { canSign: true });
 
-  const prefill = async () => {
+  // the slots that have ended, newest first (picked, not typed)
+  const fillEnded = async () => {
     const now = await marketNow();
-    control(meterForm, "slot_start").value = isoSlot(addSlots(slotContaining(now, community.slot_minutes), -1, community.slot_minutes));
+    const current = slotContaining(now, community.slot_minutes);
+    fillOptions(control(meterForm, "slot_start"), Array.from({ length: RECENT_ENDED }, (_, i) => {
+      const start = addSlots(current, -1 - i, community.slot_minutes);
+      return [isoSlot(start), showTime(start)];
+    }));
   };
+  const prefill = fillEnded;
 
   // organised by task, not one long page (issue 11)
   const node = tabs([
@@ -140,7 +147,7 @@ export function traderView(session) {
     clock,
     init: prefill,
     async load() {
-      await Promise.all([clock.load(), orderForm.load(), settings.load(), feedbackPanel.load(), ordersPanel.load(), events.load(), statements.load(),
+      await Promise.all([fillEnded(), clock.load(), orderForm.load(), settings.load(), feedbackPanel.load(), ordersPanel.load(), events.load(), statements.load(),
         ledger.load(), listings.load(), contracts.load()]);
       await resultsPanel.load(); // after the orders: their slots are charted too
     },
