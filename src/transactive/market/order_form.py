@@ -99,7 +99,7 @@ def describe(community: Community, mechanism: Mechanism[Any], member: Member,
     ``advanced`` (optional, rarely needed).
     """
     sides = tuple(SIDE_NAMES[s] for s in mechanism.sides)
-    saved = order_defaults.effective(mechanism, profile) if member.community is not None else {}
+    saved = order_defaults.effective(mechanism, profile)  # the suggestions where no profile was saved
     fields: list[dict[str, Any]] = []
     for key in ORDER_KEYS:
         if key == "side":
