@@ -172,6 +172,20 @@ def test_order_form_on_the_default_community(served: Served, browser_page: Any, 
     page.evaluate("window.scrollTo(0, 0)")
     for target in _shot_dirs(tmp_path):
         page.screenshot(path=str(target / "prosumer-trade-now.png"))
+    # ---------------------------------------------------------------- list surplus: the slot picked from a list
+    listing = page.get_by_role("form", name="List surplus energy")
+    listing_slot = listing.get_by_label("Slot start (UTC)")
+    upcoming = listing_slot.locator("option").evaluate_all("nodes => nodes.map(n => n.value)")
+    assert upcoming == sorted(upcoming) and datetime.fromisoformat(upcoming[0]) > market_now(served) - timedelta(
+        minutes=SLOT_MINUTES)
+    listing_slot.select_option(upcoming[3])
+    listing.get_by_label("Energy (kWh)").fill("0.5")
+    listing.get_by_label("Price per kWh").fill("0.12")
+    listing.get_by_role("button", name="List energy").click()
+    listing.get_by_text(re.compile(r"Listing l-\w+ is for sale: 0.5 kWh at 0.12 per kWh")).wait_for()
+    (listed,) = _ok(served.get("/communities/town/listings", keys["b1"]), 200)
+    assert (listed["slot_start"], listed["energy_kwh"], listed["seller"]) == (upcoming[3], 0.5, "b1")
+
     # ---------------------------------------------------------------- a meter reading: the slot picked from a list
     open_tab(page, "My history")
     meter = page.get_by_role("form", name="Submit a meter reading")

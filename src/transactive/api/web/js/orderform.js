@@ -9,7 +9,7 @@ import { get, post, put, seg } from "./api.js";
 import { h, num } from "./dom.js";
 import { clearErrors, field, fillOptions as fillSlots, form, showError } from "./forms.js";
 import { Panel } from "./panel.js";
-import { addSlots, isoSlot, showTime, slotContaining } from "./time.js";
+import { showTime, upcomingSlotOptions } from "./time.js";
 import { marketNow, newIdempotencyKey } from "./views/common.js";
 
 let counter = 0;
@@ -36,16 +36,7 @@ function specOf(f, { name = f.name, label = f.label, value, api = [], help } = {
   return { ...spec, type: number ? "number" : "text", value: shown === null ? "" : String(shown) };
 }
 
-/** Upcoming slots (from the next one) as select options, enough for two hours or 24 slots. */
-async function upcomingSlots(slotMinutes) {
-  const now = await marketNow();
-  const first = addSlots(slotContaining(now, slotMinutes), 1, slotMinutes);
-  const count = Math.max(24, Math.ceil(120 / slotMinutes));
-  return Array.from({ length: count }, (_, i) => {
-    const start = addSlots(first, i, slotMinutes);
-    return [isoSlot(start), showTime(start)];
-  });
-}
+const upcomingSlots = async (slotMinutes) => upcomingSlotOptions(await marketNow(), slotMinutes);
 
 
 /** The block editor: rows of energy and price, "Add block", "Remove block N". */
