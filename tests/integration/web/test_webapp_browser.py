@@ -203,13 +203,16 @@ def test_slot_arithmetic_in_the_browser_matches_the_market(served: Served, brows
         const t = await import(new URL("js/time.js", document.baseURI).href);
         return cases.map(([ms, minutes]) => {
             const now = new Date(ms);
-            return [t.isoSlot(t.slotContaining(now, minutes)), t.recentSlots(now, minutes, 3)];
+            return [t.isoSlot(t.slotContaining(now, minutes)), t.recentSlots(now, minutes, 3),
+                    t.upcomingSlotOptions(now, minutes).map(([value]) => value)];
         });
     }""", cases)
-    for (ms, minutes), (current, recent) in zip(cases, answers, strict=True):
+    for (ms, minutes), (current, recent, upcoming) in zip(cases, answers, strict=True):
         start = slot_containing(datetime.fromtimestamp(ms / 1000, UTC), minutes)
         assert current == iso(start)
         assert recent == [iso(start - timedelta(minutes=minutes * k)) for k in (2, 1, 0)]
+        count = max(24, math.ceil(120 / minutes))  # the upcoming slots offered: two hours' worth, at least 24
+        assert upcoming == [iso(start + timedelta(minutes=minutes * k)) for k in range(1, count + 1)]
     # times from the API carry microseconds and an offset; the app keeps the millisecond
     parsed = page.evaluate("""async (text) => (await import(new URL("js/time.js", document.baseURI).href))
         .parseTime(text).getTime()""", "2026-03-01T10:00:05.123456+00:00")
