@@ -6,7 +6,9 @@ distance preference and welfare parameters prefilled from its order settings (on
 setting, gets the API's error beside a field for a bad value (nothing stored), then places an order by clicking
 (one request for a double click); the order carries the setting; it appears in its orders and the slot clears
 at the price DPDA gives (seed 004 Alg. 2, Case 1: (0.5 + 0.05)/2 = 0.275). On a ``double_auction_vcg``
-community a prosumer places a two-block order with the block editor. No script error or CSP violation occurs.
+community a prosumer places a two-block order with the block editor; on a ``dra_fixed_price`` community (sellers
+only, price optional) the same code shows a sell-only form without a price. No script error or CSP violation
+occurs.
 
 A screenshot of the order form goes to the test's directory and, when ``TRANSACTIVE_DOCS_IMG`` names a directory
 (``docs/img``), there too (docs/webapp.md shows it).
@@ -254,5 +256,20 @@ def test_block_editor_on_a_block_bid_community(served: Served, browser_page: Any
     results = page.get_by_role("table", name="Results by slot")
     results.get_by_role("row").filter(has_text=slot[11:16]).filter(has_text="cleared").wait_for()
     assert sold > 0
+    sign_out(page)
+
+    # a one-sided mechanism with an optional price: the same code, another form
+    _ok(served.post("/admin/communities", ADMIN_KEY, {"name": "dr", "mechanism": "dra_fixed_price",
+                                                      "params": {"request_kwh": 5, "offer_price_per_kwh": 0.3}}))
+    dr = _members(served, "dr", {"home": None})
+    sign_in(page, dr["home"])
+    order = page.get_by_role("form", name="Place an order")
+    assert order.get_by_label("Side").locator("option").all_inner_texts() == ["sell"]
+    assert order.get_by_label("Price per kWh (optional)").input_value() == ""
+    order.get_by_label("Energy (kWh)").fill("1.2")
+    order.get_by_role("button", name="Place order").click()
+    order.get_by_text(re.compile(r"Order stored: sell 1.2 kWh for the slot at")).wait_for()
+    (stored,) = _ok(served.get("/communities/dr/orders", dr["home"]), 200)
+    assert stored["energy_kwh"] == 1.2 and "price_per_kwh" not in stored
     sign_out(page)
     assert problems == []

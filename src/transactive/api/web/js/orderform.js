@@ -25,14 +25,19 @@ function helpOf(f, extra = "") {
   return [f.help, unit, boundText(f), extra].filter(Boolean).join(" ");
 }
 
+// defaults a form shows filled in: the member's own, the service's suggestion, the member's registered bus; a
+// mechanism's own default (e.g. price 0 where a price is optional) is left to the service
+const SHOWN_DEFAULTS = new Set(["profile", "suggested", "member"]);
+
 /** forms.js field spec for one described field; `api` are the names the API may use for it in errors. */
 function specOf(f, { name = f.name, label = f.label, value, api = [], help } = {}) {
-  const spec = { name, label, api, help: help ?? helpOf(f) };
+  const optional = !f.required && !SHOWN_DEFAULTS.has(f.default_source) && f.type !== "choice";
+  const spec = { name, label: optional ? `${label} (optional)` : label, api, help: help ?? helpOf(f) };
   if (f.type === "choice") {
     return { ...spec, type: "select", value: value ?? f.default, options: f.choices.map((c) => [c, c]) };
   }
   const number = f.type === "number" || f.type === "integer";
-  const shown = value ?? (number && f.default !== null ? f.default : f.default ?? "");
+  const shown = value ?? (SHOWN_DEFAULTS.has(f.default_source) ? f.default : null);
   return { ...spec, type: number ? "number" : "text", value: shown === null ? "" : String(shown) };
 }
 
@@ -130,7 +135,7 @@ export function orderPanel(community, { onPlaced }) {
     const advanced = byPart("advanced");
     if (advanced.length) {
       const nodes = advanced.map((f) => {
-        const node = field(formId, specOf(f, { value: f.default_source === "member" ? f.default : "" }));
+        const node = field(formId, specOf(f));
         node.dataset.sides = f.sides.join(" ");
         return node;
       });
@@ -156,7 +161,8 @@ export function orderPanel(community, { onPlaced }) {
         idempotencyKey = newIdempotencyKey(); // the next order is a new one
         await onPlaced?.(stored);
         const blocks = stored.blocks ?? [{ energy_kwh: stored.energy_kwh, price_per_kwh: stored.price_per_kwh }];
-        const what = blocks.map((b) => `${num(b.energy_kwh)} kWh at ${num(b.price_per_kwh)} per kWh`).join(", ");
+        const what = blocks.map((b) => `${num(b.energy_kwh)} kWh${b.price_per_kwh === undefined ? ""
+          : ` at ${num(b.price_per_kwh)} per kWh`}`).join(", ");
         return `${stored.status === "duplicate" ? "Already stored" : "Order stored"}: ${stored.side} ${what} for the slot at ${showTime(stored.slot_start)}.`;
       },
     });
