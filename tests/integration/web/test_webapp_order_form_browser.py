@@ -212,6 +212,19 @@ def test_order_form_on_the_default_community(served: Served, browser_page: Any, 
     assert _ok(served.get("/communities/town/profile", keys["b1"]), 200)["saved"] == {}
     assert page.get_by_role("form", name="My order settings").get_by_label(
         "How far you like to trade (m)").input_value() == "250"
+
+    # ---------------------------------------------------------------- a phone (375 px): nothing wider than the screen
+    page.set_viewport_size({"width": 375, "height": 800})
+    try:
+        for tab in ("Trade now", "My money", "My history", "My settings"):
+            open_tab(page, tab)
+            wide = page.evaluate("() => document.documentElement.scrollWidth")
+            assert wide <= 375, (tab, wide)
+        open_tab(page, "Trade now")
+        for target in _shot_dirs(tmp_path):
+            page.screenshot(path=str(target / "prosumer-375px.png"))
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
     sign_out(page)
     assert problems == []
 
