@@ -76,14 +76,15 @@ def _extra(spec: ParticipantField, member: Member, saved: Mapping[str, tuple[Any
     if spec.name in saved:
         value, source = saved[spec.name]
         return _field(spec.name, kind, required=source == "none", default=value, minimum=spec.minimum,
-                      maximum=maximum, sides=sides, part="preference",
+                      exclusive_minimum=spec.exclusive_minimum, maximum=maximum, sides=sides, part="preference",
                       default_source=None if source == "none" else source)
     default: object = spec.default
     origin = "mechanism"
     if spec.name == "bus" and member.bus is not None:  # the operator defaults and checks a member's bus
         default, origin = member.bus, "member"
-    return _field(spec.name, kind, required=False, default=default, minimum=spec.minimum, maximum=maximum,
-                  sides=sides, part="advanced", default_source=origin if _finite(default) is not None else None)
+    return _field(spec.name, kind, required=False, default=default, minimum=spec.minimum,
+                  exclusive_minimum=spec.exclusive_minimum, maximum=maximum, sides=sides, part="advanced",
+                  default_source=origin if _finite(default) is not None else None)
 
 
 def describe(community: Community, mechanism: Mechanism[Any], member: Member,

@@ -267,3 +267,19 @@ def test_feedback_says_who_won_and_how_far_the_others_were(api: Api) -> None:
     assert len(mine("b1")) == 3 and api.client.get("/communities/town/feedback?last=1",
                                                    headers=api.auth("b1")).json()[0]["slot_start"] == nxt
     assert api.client.get("/communities/green/feedback", headers=api.auth("grid")).status_code == 403
+
+
+def test_alpha_zero_is_refused_at_the_intake_not_voiding_the_slot(api: Api) -> None:
+    """A buyer's α must be > 0 (the utility ωE − αE² peaks at ω/(2α); score matching refuses α = 0). The intake
+    took α = 0 (its rule said >= 0), and at clearing the whole slot became void for everyone ("cannot clear:
+    buyers[1].alpha: must be a finite number > 0"). Now the order, and a saved default, are refused by field,
+    and the order form says so."""
+    (bus,) = _buses(1)
+    _community(api, "town", {"p": bus})
+    r = _order(api, "town", "p", "k1", side="buy", energy_kwh=1.0, price_per_kwh=0.2, alpha=0)
+    assert r.status_code == 422 and r.json()["error"] == {"field": "alpha", "message": "must be > 0, got 0"}, r.text
+    r = api.client.put("/communities/town/profile", json={"order_defaults": {"alpha": 0.0}}, headers=api.auth("p"))
+    assert r.status_code == 422 and r.json()["error"]["field"] == "order_defaults.alpha", r.text
+    alpha = next(f for f in _form(api, "town", "p")["fields"] if f["name"] == "alpha")
+    assert (alpha["minimum"], alpha["exclusive_minimum"]) == (0.0, True)
+    assert _order(api, "town", "p", "k2", side="buy", energy_kwh=1.0, price_per_kwh=0.2, alpha=1e-6).status_code == 201
