@@ -89,6 +89,8 @@ def feedback(order: OrderRecord, slot: Slot | None, result: Mapping[str, Any] | 
         word, where, move = ("bid", "below", "higher") if buyer else ("ask", "above", "lower")
         reason = (f"Your {word} of {_num(price or 0.0)} was {_num(gap)} {where} the price of {_num(p0)} per kWh: "
                   f"a {word} {_num(gap)} {move} would have been in.")
+    elif price is None:
+        outcome, reason = "not won", f"Your order was not chosen in this slot (the price was {_num(p0)} per kWh)."
     else:
         outcome = "not won"
         reason = (f"Your price was good enough (the price was {_num(p0)} per kWh), but your order was at the edge: "
