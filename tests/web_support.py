@@ -102,6 +102,13 @@ def sign_in(page: Any, key: str) -> None:
     page.wait_for_selector("body[data-ready=true]")
 
 
+def open_tab(page: Any, name: str) -> None:
+    """Open one of the prosumer page's task tabs ("Trade now", "My money", "My history", "My settings")."""
+    tab = page.get_by_role("tab", name=name)
+    tab.click()
+    assert tab.get_attribute("aria-selected") == "true"
+
+
 def sign_out(page: Any) -> None:
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_selector("#login:not([hidden])")

@@ -429,6 +429,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.multi_desk = MultiDesk(op, service.store)
     service.cycle.tasks.append(app.state.multi_desk.process_due)  # without a chain: settles at the deadline
     _multi_routes.register(app, app.state.multi_desk)
+    from transactive.api import order_form_routes  # the order form and order defaults (imports Caller too)
+
+    order_form_routes.register(app, op)
 
     mount_web_app(app)  # the web app at /app (docs/webapp.md), / redirects there
     return app

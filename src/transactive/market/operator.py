@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from transactive.errors import MarketError
+from transactive.market import order_defaults
 from transactive.market.clock import Clock
 from transactive.market.intake import OrderIntake
 from transactive.market.slots import parse_slot_start, quotation_closes, slot_containing, window_at
@@ -263,6 +264,7 @@ class Operator:
             entry.setdefault("bus", member.bus)
             if str(entry["bus"]) != member.bus:
                 raise MarketError("bus", f"is your registered bus {member.bus!r}")
+        order_defaults.fill(self.store, member.id, mechanism, side, entry)  # e.g. distance_pref_m, if omitted
         try:
             participant = parse_participant(mechanism, side, entry)
         except MarketFileError as exc:

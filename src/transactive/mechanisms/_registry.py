@@ -37,6 +37,7 @@ class ParticipantField:
     """An extra per-participant field a mechanism reads from the market file (e.g. ``bus``).
 
     ``default`` None means the field is required. Values land in ``Orders.attributes[name]``.
+    ``exclusive_minimum``: the value must be above ``minimum`` (not equal to it).
     """
 
     name: str
@@ -44,6 +45,7 @@ class ParticipantField:
     sides: tuple[SideName, ...] = ("sellers", "buyers")
     default: float | int | str | None = None
     minimum: float | None = None
+    exclusive_minimum: bool = False
 
 
 @dataclass(frozen=True)

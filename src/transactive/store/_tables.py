@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 4  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
-# 4: chain_accounts, ledger_meta, ledger_slots (each version only adds tables, created on an older database
-# by create_all)
+SCHEMA_VERSION = 5  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
+# 4: chain_accounts, ledger_meta, ledger_slots; 5: member_profiles (each version only adds tables, created on an
+# older database by create_all)
 
 metadata = sa.MetaData()
 
@@ -32,6 +32,13 @@ members = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("api_key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("bus", sa.String(64), nullable=True),
+)
+
+member_profiles = sa.Table(  # a member's own settings, e.g. its order defaults (market/order_form.py)
+    "member_profiles", metadata,
+    sa.Column("member", sa.String(64), sa.ForeignKey("members.id"), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),  # JSON object
+    sa.Column("updated_at", sa.String(40), nullable=False),
 )
 
 slots = sa.Table(

@@ -54,6 +54,12 @@ class Store(Protocol):
 
     def list_members(self, community: str) -> list[Member]: ...
 
+    def member_profile(self, member: str) -> dict[str, Any] | None:
+        """The member's saved profile document (None: never saved)."""
+        ...
+
+    def put_member_profile(self, member: str, document: Mapping[str, Any], updated_at: str) -> None: ...
+
     # orders
     def put_orders(self, orders: Sequence[OrderRecord]) -> list[tuple[Outcome, OrderRecord]]:
         """Insert a batch in ONE transaction (one commit) and report each order's outcome.

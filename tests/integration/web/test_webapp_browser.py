@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from transactive.market import iso, slot_containing
-from web_support import ADMIN_KEY, Served, market_now, sign_in, sign_out, unlabelled_controls, watch_problems
+from web_support import (
+    ADMIN_KEY,
+    Served,
+    market_now,
+    open_tab,
+    sign_in,
+    sign_out,
+    unlabelled_controls,
+    watch_problems,
+)
 
 SLOT_MINUTES = 1
 ASK, BID = 1.137, 3.913  # distinctive prices: neither may reach the DSO
@@ -85,16 +94,18 @@ def test_admin_prosumer_and_dso_views(served: Served, browser_page: Any, tmp_pat
     order = page.get_by_role("form", name="Place an order")
     order.get_by_label("Side").select_option("buy")
     order.get_by_label("Energy (kWh)").fill(str(ENERGY_KWH))
-    order.get_by_label("Slot start (UTC)").fill(slot)
+    order.get_by_label("Slot start (UTC)").select_option(slot)
     order.get_by_label("Price per kWh").fill(str(BID))
     order.get_by_label("Price per kWh").press("Enter")  # submit from the keyboard
     order.get_by_text("Order stored: buy 2 kWh at 3.913 per kWh").wait_for()
+    open_tab(page, "My history")
     mine = page.get_by_role("table", name=re.compile("My latest orders"))
     assert "3.913" in mine.inner_text() and "buy" in mine.inner_text()
+    open_tab(page, "Trade now")
 
     later = iso(slot_containing(market_now(served), SLOT_MINUTES) + timedelta(minutes=30))
     order.get_by_label("Energy (kWh)").fill("-1")
-    order.get_by_label("Slot start (UTC)").fill(later)
+    order.get_by_label("Slot start (UTC)").select_option(later)
     order.get_by_role("button", name="Place order").click()
     energy = order.get_by_label("Energy (kWh)")
     error = page.locator(f"#{energy.get_attribute('id')}-error")
@@ -136,6 +147,7 @@ def test_admin_prosumer_and_dso_views(served: Served, browser_page: Any, tmp_pat
     assert paid > 0
 
     page.get_by_role("button", name="Refresh").click()
+    open_tab(page, "My history")
     results = page.get_by_role("table", name="Results by slot")
     row = results.get_by_role("row").filter(has_text=slot[11:16])
     row.filter(has_text="cleared").wait_for()
@@ -191,13 +203,16 @@ def test_slot_arithmetic_in_the_browser_matches_the_market(served: Served, brows
         const t = await import(new URL("js/time.js", document.baseURI).href);
         return cases.map(([ms, minutes]) => {
             const now = new Date(ms);
-            return [t.isoSlot(t.slotContaining(now, minutes)), t.recentSlots(now, minutes, 3)];
+            return [t.isoSlot(t.slotContaining(now, minutes)), t.recentSlots(now, minutes, 3),
+                    t.upcomingSlotOptions(now, minutes).map(([value]) => value)];
         });
     }""", cases)
-    for (ms, minutes), (current, recent) in zip(cases, answers, strict=True):
+    for (ms, minutes), (current, recent, upcoming) in zip(cases, answers, strict=True):
         start = slot_containing(datetime.fromtimestamp(ms / 1000, UTC), minutes)
         assert current == iso(start)
         assert recent == [iso(start - timedelta(minutes=minutes * k)) for k in (2, 1, 0)]
+        count = max(24, math.ceil(120 / minutes))  # the upcoming slots offered: two hours' worth, at least 24
+        assert upcoming == [iso(start + timedelta(minutes=minutes * k)) for k in range(1, count + 1)]
     # times from the API carry microseconds and an offset; the app keeps the millisecond
     parsed = page.evaluate("""async (text) => (await import(new URL("js/time.js", document.baseURI).href))
         .parseTime(text).getTime()""", "2026-03-01T10:00:05.123456+00:00")

@@ -33,7 +33,16 @@ from transactive.crypto.eip712 import Domain, typed_data_digest
 from transactive.crypto.signing import Signer, new_private_key
 from transactive.market import iso, slot_containing
 from transactive.market.multi_signing import contract_of, sign_address, sign_contract
-from web_support import ADMIN_KEY, Served, market_now, sign_in, sign_out, unlabelled_controls, watch_problems
+from web_support import (
+    ADMIN_KEY,
+    Served,
+    market_now,
+    open_tab,
+    sign_in,
+    sign_out,
+    unlabelled_controls,
+    watch_problems,
+)
 
 C = "/communities/town"
 ASK, BID = 1.173, 3.931  # distinctive prices: neither may reach the DSO
@@ -118,6 +127,7 @@ def test_ledger_and_desk_panels(served: Served, browser_page: Any, tmp_path: Pat
     assert not any("/admin/" in r or r.startswith("POST") for r in requests), requests  # no probing
 
     # ---------------------------------------------------------------- countersign with the CLI command shown
+    open_tab(page, "My money")
     contracts = page.get_by_role("table", name="My contracts")
     assert "proposed" in contracts.inner_text()
     page.get_by_role("button", name="Sign contract pv-ev").click()
@@ -148,6 +158,7 @@ def test_ledger_and_desk_panels(served: Served, browser_page: Any, tmp_path: Pat
     assert _ok(served.get(f"{C}/bilateral-contracts/pv-ev", keys["grid"]), 200)["state"] == "signed"
 
     # ---------------------------------------------------------------- order from the listing through the UI
+    open_tab(page, "Trade now")
     order_form = page.get_by_role("form", name="Order from a listing")
     order_form.get_by_label("Listing").select_option("L1")
     order_form.get_by_label("Order id").fill("O-ui")
@@ -174,6 +185,7 @@ def test_ledger_and_desk_panels(served: Served, browser_page: Any, tmp_path: Pat
     assert sum(st["sold_wh"] - st["bought_wh"] for st in desk["stages"].values()) == desk["net_wh"] == -2000
 
     page.get_by_role("button", name="Refresh").click()
+    open_tab(page, "My money")
     page.locator(".balance").filter(has_text=f"{tokens(account['balance_micro'])} tokens").wait_for()
     statement = page.get_by_role("table", name="My settled slots")
     cells = statement.get_by_role("row").filter(has_text=slot[11:16]).get_by_role("cell").all_inner_texts()
@@ -244,12 +256,16 @@ def test_ledger_and_desk_panels(served: Served, browser_page: Any, tmp_path: Pat
     for pattern in ("**/statements", "**/slots/*/ledger"):
         page.route(pattern, lambda route: route.fulfill(status=404, content_type="application/json", body=missing))
     sign_in(page, keys["buyer"])
+    open_tab(page, "My money")
     assert page.get_by_role("heading", name="Tokens and statements").is_hidden()
     assert page.get_by_role("heading", name="A slot on the ledger").is_hidden()
+    assert page.get_by_role("heading", name="My bilateral contracts").is_visible()
+    open_tab(page, "Trade now")
     assert page.get_by_role("heading", name="Listings").is_visible()
     mine = page.get_by_role("table", name="My listing orders (placed or received)")
     assert "accepted by the DSO" in mine.get_by_role("row").filter(has_text="O-ui").inner_text()
     rejected = mine.get_by_role("row").filter(has_text="O-api").inner_text()
     assert "rejected by the DSO" in rejected and "feeder maintenance" in rejected
+    open_tab(page, "My money")
     assert re.search(r"\bsigned\b", page.get_by_role("table", name="My contracts").inner_text())
     assert problems == []

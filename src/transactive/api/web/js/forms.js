@@ -70,6 +70,13 @@ export function form({ label, rows, submit, onSubmit, extra }) {
   return node;
 }
 
+/** Replace a select's options ([value, label] pairs), keeping the chosen value when it is still offered. */
+export function fillOptions(select, options) {
+  const keep = select.value;
+  select.replaceChildren(...options.map(([value, label]) => h("option", { value }, label)));
+  select.value = options.some(([value]) => value === keep) ? keep : options[0]?.[0] ?? "";
+}
+
 export function control(formNode, name) {
   return formNode.elements.namedItem(name);
 }

@@ -31,6 +31,16 @@ export function recentSlots(now, slotMinutes, count) {
   return Array.from({ length: count }, (_, i) => isoSlot(addSlots(current, i - count + 1, slotMinutes)));
 }
 
+/** The upcoming slots from the one after `now`'s, as [slot start, label] options: two hours' or 24, the more. */
+export function upcomingSlotOptions(now, slotMinutes) {
+  const first = addSlots(slotContaining(now, slotMinutes), 1, slotMinutes);
+  const count = Math.max(24, Math.ceil(120 / slotMinutes));
+  return Array.from({ length: count }, (_, i) => {
+    const start = addSlots(first, i, slotMinutes);
+    return [isoSlot(start), showTime(start)];
+  });
+}
+
 /** "2026-03-01 10:15 UTC" (seconds shown only when not zero). */
 export function showTime(value) {
   const time = value instanceof Date ? value : parseTime(value);

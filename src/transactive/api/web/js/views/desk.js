@@ -5,10 +5,10 @@
 
 import { get, post, seg } from "../api.js";
 import { announce, h, num, replace, table } from "../dom.js";
-import { control, form } from "../forms.js";
+import { control, fillOptions, form } from "../forms.js";
 import { Panel } from "../panel.js";
-import { showTime } from "../time.js";
-import { newIdempotencyKey } from "./common.js";
+import { showTime, upcomingSlotOptions } from "../time.js";
+import { marketNow, newIdempotencyKey } from "./common.js";
 import { hex } from "./ledger.js";
 
 const ORDER_STATE_TEXT = { pending: "pending (DSO review)", accepted: "accepted by the DSO", rejected: "rejected by the DSO" };
@@ -30,7 +30,7 @@ export function listingsPanel(getCommunity, me, { defaultSlot = async () => "" }
     label: "List surplus energy",
     rows: [[
       { name: "id", label: "Listing id", value: newId("l"), help: "unique in the community" },
-      { name: "slot_start", label: "Slot start (UTC)", help: "a slot still taking orders" }],
+      { name: "slot_start", label: "Slot start (UTC)", type: "select", options: [], help: "a slot still taking orders" }],
     [{ name: "energy_kwh", label: "Energy (kWh)", type: "number" },
       { name: "price_per_kwh", label: "Price per kWh", type: "number", help: "what buyers pay" }]],
     submit: "List energy",
@@ -62,7 +62,9 @@ export function listingsPanel(getCommunity, me, { defaultSlot = async () => "" }
 
   panel.onLoad(async () => {
     const slotField = control(listForm, "slot_start");
-    if (!slotField.value) slotField.value = await defaultSlot();
+    const first = !slotField.value;
+    fillOptions(slotField, upcomingSlotOptions(await marketNow(), getCommunity().slot_minutes));
+    if (first) slotField.value = await defaultSlot();
     const [listings, orders] = await Promise.all([get(`${base()}/listings`), get(`${base()}/listing-orders`)]);
     board = [...listings].sort((a, b) => (a.slot_start < b.slot_start ? 1 : -1));
     const open = board.filter((l) => l.state === "FOR_SALE" && l.seller !== me.id && l.remaining_kwh > 0);

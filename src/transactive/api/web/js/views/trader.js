@@ -1,30 +1,31 @@
-// The prosumer view (prosumers and aggregators): the current slot, an order form, own orders, slot results with
-// charts, a meter reading form, the token balance and settlement statements, a slot's ledger state, the listing
-// board, bilateral contracts and negawatt events.
+// The prosumer view (prosumers and aggregators), organised by task in tabs: Trade now (the current slot, the
+// order form, feedback on the latest orders, the listing board, negawatt events), My money (tokens and
+// statements, a slot's ledger state, bilateral contracts), My history (own orders, slot results with charts,
+// meter readings), My settings (order defaults).
 
 import { get, post, seg } from "../api.js";
 import { h, num, sideLabel, table } from "../dom.js";
-import { control, form } from "../forms.js";
+import { control, fillOptions, form } from "../forms.js";
 import { barChart, lineChart } from "../charts.js";
 import { Panel } from "../panel.js";
+import { tabs } from "../tabs.js";
 import { addSlots, isoSlot, recentSlots, showTime, slotContaining } from "../time.js";
-import { clockPanel, marketNow, newIdempotencyKey } from "./common.js";
+import { clockPanel, marketNow } from "./common.js";
+import { defaultsPanel, orderPanel } from "../orderform.js";
 import { contractsPanel, listingsPanel } from "./desk.js";
 import { slotLedgerPanel, statementsPanel } from "./ledger.js";
 import { negawattPanel } from "./negawatt.js";
 import { fetchResults, ownFlows, slotLabel } from "./results.js";
 
-// mechanisms whose orders are block bids (docs/market-file.md): a one-block order is sent as `blocks`
-const BLOCK_MECHANISMS = new Set(["double_auction_vcg"]);
 const RECENT_SLOTS = 8;
 const OWN_SLOTS = 8;
 const SHOWN_ORDERS = 20;
+const RECENT_ENDED = 24; // slots offered for a meter reading
 
 export function traderView(session) {
   const community = session.community;
   const base = `/communities/${seg(community.name)}`;
   const getCommunity = () => community;
-  const blocks = BLOCK_MECHANISMS.has(community.mechanism);
   let orders = [];
 
   const clock = clockPanel(getCommunity);
@@ -67,51 +68,39 @@ export function traderView(session) {
     ];
   });
 
-  // ------------------------------------------------------------------ order form
-  const orderPanel = new Panel("Place an order",
-    { intro: `One order per slot. ${community.mechanism}${blocks ? " (sent as one block)" : ""}; prices per kWh.` });
-  let idempotencyKey = newIdempotencyKey();
-  const nextSlot = async (formNode) => {
-    const now = await marketNow();
-    control(formNode, "slot_start").value = isoSlot(addSlots(slotContaining(now, community.slot_minutes), 1, community.slot_minutes));
-  };
-  const nextButton = h("button", { type: "button", class: "secondary" }, "Next slot");
-  const orderForm = form({
-    label: "Place an order",
-    rows: [
-      [{ name: "side", label: "Side", type: "select", value: "sell", options: [["sell", "sell"], ["buy", "buy"]] },
-        { name: "energy_kwh", label: "Energy (kWh)", type: "number", api: ["blocks[0].energy_kwh", "blocks"] },
-        { name: "price_per_kwh", label: "Price per kWh", type: "number", api: ["blocks[0].price_per_kwh"],
-          help: "sell: lowest you accept; buy: highest you pay" }],
-      { name: "slot_start", label: "Slot start (UTC)", help: "ISO 8601, e.g. 2026-03-01T10:15:00Z; default the next slot" },
-    ],
-    submit: "Place order",
-    extra: nextButton,
-    onSubmit: async (values) => {
-      const body = { side: values.side, slot_start: values.slot_start, idempotency_key: idempotencyKey };
-      const entry = {};
-      if (values.energy_kwh !== null) entry.energy_kwh = values.energy_kwh;
-      if (values.price_per_kwh !== null) entry.price_per_kwh = values.price_per_kwh;
-      if (blocks) body.blocks = [entry];
-      else Object.assign(body, entry);
-      const stored = await post(`${base}/orders`, body);
-      idempotencyKey = newIdempotencyKey(); // the next order is a new one; a failed send keeps its key for a retry
-      await ordersPanel.load();
-      resultsPanel.load();
-      const price = stored.price_per_kwh ?? stored.blocks?.[0]?.price_per_kwh;
-      const energy = stored.energy_kwh ?? stored.blocks?.[0]?.energy_kwh;
-      return `${stored.status === "duplicate" ? "Already stored" : "Order stored"}: ${stored.side} ${num(energy)} kWh at ${num(price)} per kWh for the slot at ${showTime(stored.slot_start)}.`;
-    },
+  // ------------------------------------------------------------------ order form and order settings
+  // built from the API's description of the community's order form (js/orderform.js): no per-mechanism code
+  const orderForm = orderPanel(community, { onPlaced: async () => {
+    await ordersPanel.load();
+    resultsPanel.load();
+    feedbackPanel.load();
+  } });
+  const settings = defaultsPanel(community, { onSaved: () => orderForm.rebuild() });
+
+  // ------------------------------------------------------------------ feedback on the latest orders
+  const feedbackPanel = new Panel("How my last orders went", { wide: true,
+    intro: "Won or not, and why; the price the slot settled at and how far your price was from it (the gap: "
+      + "how much higher a bid or lower an ask would have been needed; 0 or less: your price was good enough)." });
+  feedbackPanel.onLoad(async () => {
+    const rows = await get(`${base}/feedback?last=${OWN_SLOTS}`);
+    return table("How my latest orders went", [
+      { label: "Slot", value: (f) => showTime(f.slot_start) },
+      { label: "Side", value: (f) => sideLabel(f.side) },
+      { label: "Outcome", value: (f) => h("span", { class: `outcome-${f.outcome.replace(" ", "-")}` }, f.outcome) },
+      { label: "Traded (kWh)", num: true, value: (f) => `${num(f.traded_kwh)} of ${num(f.asked_kwh)}` },
+      { label: "My price", num: true, value: (f) => num(f.price_per_kwh) },
+      { label: "Slot price", num: true, value: (f) => num(f.clearing_price_per_kwh) },
+      { label: "Gap", num: true, value: (f) => num(f.gap_per_kwh) },
+      { label: "Why", value: (f) => f.reason },
+    ], rows, "No orders in slots that have started yet.");
   });
-  nextButton.addEventListener("click", () => nextSlot(orderForm));
-  orderPanel.fixed.append(orderForm);
 
   // ------------------------------------------------------------------ meter reading
   const meterPanel = new Panel("Meter reading", { intro: "Your net metered energy over a slot that has ended." });
   const meterForm = form({
     label: "Submit a meter reading",
     rows: [[
-      { name: "slot_start", label: "Slot start (UTC)", help: "a slot that has ended" },
+      { name: "slot_start", label: "Slot start (UTC)", type: "select", options: [], help: "a slot that has ended" },
       { name: "energy_kwh", label: "Net energy (kWh)", type: "number", help: "+ exported, − imported" },
     ]],
     submit: "Submit reading",
@@ -132,20 +121,33 @@ export function traderView(session) {
   const listings = listingsPanel(getCommunity, session.me, { defaultSlot: followingSlot });
   const contracts = contractsPanel(getCommunity, session.me, { canSign: true });
 
-  const prefill = async () => {
-    await nextSlot(orderForm);
+  // the slots that have ended, newest first (picked, not typed)
+  const fillEnded = async () => {
     const now = await marketNow();
-    control(meterForm, "slot_start").value = isoSlot(addSlots(slotContaining(now, community.slot_minutes), -1, community.slot_minutes));
+    const current = slotContaining(now, community.slot_minutes);
+    fillOptions(control(meterForm, "slot_start"), Array.from({ length: RECENT_ENDED }, (_, i) => {
+      const start = addSlots(current, -1 - i, community.slot_minutes);
+      return [isoSlot(start), showTime(start)];
+    }));
   };
+  const prefill = fillEnded;
+
+  // organised by task, not one long page (issue 11)
+  const node = tabs([
+    { id: "trade", label: "Trade now", sections: [clock.section, orderForm.section, feedbackPanel.section,
+      listings.section, events.section] },
+    { id: "money", label: "My money", sections: [statements.section, ledger.section, contracts.section] },
+    { id: "history", label: "My history", sections: [ordersPanel.section, resultsPanel.section, meterPanel.section] },
+    { id: "settings", label: "My settings", sections: [settings.section] },
+  ], { label: "What do you want to do?" });
+  node.dataset.view = "prosumer";
 
   return {
-    node: h("div", { class: "view-grid", dataset: { view: "prosumer" } },
-      clock.section, orderPanel.section, meterPanel.section, ordersPanel.section, resultsPanel.section,
-      statements.section, ledger.section, listings.section, contracts.section, events.section),
+    node,
     clock,
     init: prefill,
     async load() {
-      await Promise.all([clock.load(), ordersPanel.load(), events.load(), statements.load(),
+      await Promise.all([fillEnded(), clock.load(), orderForm.load(), settings.load(), feedbackPanel.load(), ordersPanel.load(), events.load(), statements.load(),
         ledger.load(), listings.load(), contracts.load()]);
       await resultsPanel.load(); // after the orders: their slots are charted too
     },

@@ -1,0 +1,40 @@
+"""SQL of members' profiles (schema version 5): one JSON document per member, replaced as a whole. A mixin of
+:class:`~transactive.store.sql.SqlStore` (every write commits before it returns)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from transactive.store import _tables as t
+
+
+class ProfileSqlMixin:
+    """``member_profile`` / ``put_member_profile``; :class:`SqlStore` provides the plumbing."""
+
+    def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
+        raise NotImplementedError
+
+    def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
+        raise NotImplementedError
+
+    def member_profile(self, member: str) -> dict[str, Any] | None:
+        """The member's saved profile document, or None when it never saved one."""
+        with self._read() as conn:
+            text = conn.execute(sa.select(t.member_profiles.c.document)
+                                .where(t.member_profiles.c.member == member)).scalar()
+        return None if text is None else dict(json.loads(text))
+
+    def put_member_profile(self, member: str, document: Mapping[str, Any], updated_at: str) -> None:
+        """Save (replace) the member's profile document."""
+        text = json.dumps(dict(document), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        with self._write() as conn:
+            done = conn.execute(t.member_profiles.update().where(t.member_profiles.c.member == member)
+                                .values(document=text, updated_at=updated_at)).rowcount
+            if not done:
+                conn.execute(t.member_profiles.insert().values(member=member, document=text, updated_at=updated_at))
