@@ -78,10 +78,11 @@ def test_sold_equals_bought_and_dpda_serves_every_chosen_buyer(small: StudyResul
         assert m.auction is not None
         assert m.seller_energy_kwh.sum() == pytest.approx(m.buyer_energy_kwh.sum(), abs=1e-6)
         assert sum(t.energy_kwh for t in m.trades) == pytest.approx(m.buyer_energy_kwh.sum(), abs=1e-6)
-        if auction == "dpda":  # demand priority: chosen buyers get all they asked, at the auction and matched
+        if auction == "dpda":  # demand priority: chosen buyers get all they asked at the auction; score matching
+            # then serves at most that (it refuses a pair whose grid charge would make a side irrational, docs/grid.md)
             chosen = m.auction.buyers.energy_kwh > 0
             np.testing.assert_allclose(m.auction.buyers.energy_kwh[chosen], out.scenario.buyers.energy_kwh[chosen])
-            np.testing.assert_allclose(m.buyer_energy_kwh[chosen], out.scenario.buyers.energy_kwh[chosen], atol=1e-6)
+            assert np.all(m.buyer_energy_kwh[chosen] <= out.scenario.buyers.energy_kwh[chosen] + 1e-6)
 
 
 def test_individual_rationality_where_the_mechanism_guarantees_it(small: StudyResult) -> None:
