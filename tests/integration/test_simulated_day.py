@@ -14,7 +14,7 @@ import pytest
 from transactive.cli import main
 from transactive.ledger.audit import SlotArchive, verify_archive
 from transactive.ledger.chain import ChainRevert, Contract
-from transactive.ledger.commitments import SettlementTree
+from transactive.ledger.commitments import ME_LEAF, SettlementTree
 from transactive.ledger.compiler import load_artifact
 from transactive.ledger.constants import SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE
 from transactive.ledger.embedded import EmbeddedChain
@@ -328,3 +328,19 @@ def test_invalid_config_names_the_field(field: str, value: object) -> None:
     with pytest.raises(DayConfigError) as caught:
         DayConfig(**{field: value})  # type: ignore[arg-type]
     assert caught.value.field == field
+
+
+def test_day_params_reach_the_mechanism_on_both_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # issue 12: `transactive day --param` reaches the statements' mechanism and the validators' batch alike: a
+    # VCG day with seed 001's 1 % + 1 % shares; the endorsed results equal the statements and the audit is clean
+    code = main(["day", "--slots", "3", "--seed", "2", "--out", str(tmp_path), "--no-power-flow", "--profiles",
+                 "synthetic", "--mechanism", "double_auction_vcg", "--param", "auctioneer_share=0.01",
+                 "--param", "miner_share=0.01"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Ledger audit: clean" in out
+    archived = json.loads((tmp_path / "ledger" / "slots" / "0.json").read_text())  # the validators' batch
+    assert archived["market"]["params"] == {"auctioneer_share": 0.01, "miner_share": 0.01}
+    assert any(e["account"] == ME_LEAF for e in archived["results"])  # a reward term: the ME row is committed
+    assert main(["day", "--slots", "1", "--out", str(tmp_path), "--mechanism", "double_auction_vcg",
+                 "--param", "pricing=bogus"]) == 2
+    assert "params.pricing" in capsys.readouterr().err

@@ -301,7 +301,8 @@ class DayLedger:
         self._post(f"event {event.spec.id}", event_postings(event, self.accounts))
 
     def clear_slot(
-        self, settlement: SlotSettlement, mechanism: str, attributes: Sequence[Mapping[str, str | float]] | None = None
+        self, settlement: SlotSettlement, mechanism: str, attributes: Sequence[Mapping[str, str | float]] | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> Cleared | None:
         """Proof of Clearance of the slot's auction stage: one signed order per prosumer with a residual after
         bilateral and listings, at the limit ``settle_slot`` bids for it (0.015 to sell, 0.1 to buy); for a
@@ -333,7 +334,8 @@ class DayLedger:
                 sign_attributes(self.signers[k], ParticipantAttributes.from_values(
                     self.signers[k].address, slot=slot, **attributes[k]), self.domain)  # type: ignore[arg-type]
                 for k, _ in (*sells, *buys))
-        batch = SlotBatch(self.domain, slot, orders, mechanism=mechanism, attributes=records, dso=self.dep.dso)
+        batch = SlotBatch(self.domain, slot, orders, mechanism=mechanism, params=dict(params or {}), attributes=records,
+                          dso=self.dep.dso)
         # the members register before the first slot and never move: the Registry's buses are read once
         final, _, miner = run_slot(self.chain, self.dep.slots, batch, self.validators, k=3, bus_cache=self.bus_cache)
         self.archive.save(final)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from transactive.ledger.chain import ChainRevert
-from transactive.ledger.commitments import SettlementTree
+from transactive.ledger.commitments import ME_LEAF, SettlementTree
 from transactive.ledger.embedded import EmbeddedChain
 from transactive.ledger.market_batch import at_batch_resolution
 from transactive.ledger.signing import Signer
@@ -64,7 +64,8 @@ def endorse(dep: Deployment, slot: int, result_root: bytes, signers: Sequence[st
 
 
 def balanced_rows(dep: Deployment, slot: int) -> list[tuple[int, str, int, int]]:
-    """A balanced slot result with X^A = X^M = 1%: debits 600,000; rewards 6,000 + 6,000; credits 588,000."""
+    """A balanced slot result with X^A = X^M = 1%: debits 600,000; market exchange ME 600,000 (the
+    ``ME_LEAF`` row, not a credit); rewards floor(ME x) = 6,000 + 6,000; credits 588,000."""
     p = dep.prosumers
     return [
         (slot, p[0], 2_000, -400_000),
@@ -72,6 +73,7 @@ def balanced_rows(dep: Deployment, slot: int) -> list[tuple[int, str, int, int]]
         (slot, p[2], -3_000, 500_000),
         (slot, dep.dso, 0, 88_000),
         (slot, p[3], 0, 0),
+        (slot, ME_LEAF, 0, 600_000),
     ]
 
 
