@@ -322,13 +322,16 @@ def settle_slot(
     rewards: RewardRates | None = None,
     fund_micro: int | None = None,
     deficit_policy: str = DEFAULT_POLICY,
+    through: Stage = "grid",
 ) -> SlotSettlement:
     """Settle one slot through the four stages (see the module docstring). Pure and deterministic.
 
     Every contract and listing party must be one of ``prosumers``; ``params`` defaults to the mechanism's
     canonical parameters. ``fund_micro``: the community fund's balance before the slot (``None``:
     unbounded); ``deficit_policy``: what applies when it cannot cover the slot's deficit or a participant
-    would not be individually rational (:mod:`transactive.settlement.fund`).
+    would not be individually rational (:mod:`transactive.settlement.fund`). ``through``: the last stage
+    run (``"listings"``: stages 1-2 only, the residuals left unsettled; the service's settlement sequence,
+    :mod:`transactive.market.slot_sequence`, settles its anchored clearing against them).
     """
     try:
         check_policy(deficit_policy)
@@ -365,6 +368,8 @@ def settle_slot(
         ledger.accounts["dso"] += o.penalty_micro
         residual[o.seller] -= o.delivered_wh
         residual[o.buyer] += o.delivered_wh
+    if through in ("bilateral", "listings"):
+        return _settlement(slot, prosumers, ledger, None, (), settled, board, None)
     # 3. community auction
     auction, excess_wh = _auction(ledger, residual, prosumers, mechanism, params, tariff, wholesale_price_per_kwh,
                                   rewards, fund_micro, deficit_policy)
@@ -387,6 +392,14 @@ def settle_slot(
         fund_trade = MainGridTrade("fund", excess_wh, "feed_in", fit)
         ledger.accounts["fund"] += fit
         ledger.accounts["grid"] += fund_trade.grid_micro
+    return _settlement(slot, prosumers, ledger, auction, grid_trades, settled, board, fund_trade)
+
+
+def _settlement(  # noqa: PLR0917 - private, the slot's parts
+    slot: int, prosumers: Sequence[Prosumer], ledger: _Ledger, auction: ClearingResult | None,
+    grid_trades: tuple[MainGridTrade, ...], settled: tuple[OrderSettlement, ...], board: Board,
+    fund_trade: MainGridTrade | None,
+) -> SlotSettlement:
     statements = tuple(
         Statement(
             p.peer,
