@@ -40,18 +40,23 @@ DEFAULT_POLICY: Final = "balanced_budget"
 _RTOL = 1e-9
 
 
-def _limit_money(orders: Orders, energy_kwh: float, k: int, *, cheapest: bool) -> float:
-    """The money of ``energy_kwh`` of participant ``k`` over its blocks at their own prices, cheapest blocks
-    first (a seller's lowest cost) or dearest first (a buyer's highest value)."""
-    blocks = [b for b in range(orders.n_blocks) if int(orders.owner[b]) == k]
-    blocks.sort(key=lambda b: float(orders.price_per_kwh[b]), reverse=not cheapest)
-    left, money = energy_kwh, 0.0
-    for b in blocks:
-        take = min(left, float(orders.energy_kwh[b]))
-        money += take * float(orders.price_per_kwh[b])
-        left -= take
-        if left <= 0:
-            break
+def _limit_money(orders: Orders, energy_kwh: np.ndarray, *, cheapest: bool) -> np.ndarray:
+    """Per participant, the money of its ``energy_kwh`` over its blocks at their own prices, cheapest blocks
+    first (a seller's lowest cost) or dearest first (a buyer's highest value). One pass over the blocks."""
+    prices = np.asarray(orders.price_per_kwh, dtype=float)
+    if orders.is_single_block:
+        single: np.ndarray = energy_kwh * prices
+        return single
+    owner = np.asarray(orders.owner)
+    order = np.lexsort((prices if cheapest else -prices, owner))
+    left = energy_kwh.astype(float).copy()
+    money = np.zeros(orders.n)
+    for b in order.tolist():
+        k = int(owner[b])
+        take = min(left[k], float(orders.energy_kwh[b]))
+        if take > 0:
+            money[k] += take * float(prices[b])
+            left[k] -= take
     return money
 
 
@@ -61,15 +66,12 @@ def irrational_participants(result: ClearingResult, sellers: Orders, buyers: Ord
     blocks' value of what it bought."""
     out: list[str] = []
     for orders, alloc, is_seller in ((sellers, result.sellers, True), (buyers, result.buyers, False)):
-        energy = np.asarray(alloc.energy_kwh, dtype=float)
+        energy = np.maximum(np.asarray(alloc.energy_kwh, dtype=float), 0.0)
         payment = np.asarray(alloc.payment, dtype=float)
-        for k in range(orders.n):
-            if energy[k] <= 0 and payment[k] == 0:
-                continue
-            limit = _limit_money(orders, float(energy[k]), k, cheapest=is_seller)
-            slack = _RTOL * max(1.0, abs(limit))
-            if (is_seller and payment[k] < limit - slack) or (not is_seller and payment[k] > limit + slack):
-                out.append(orders.ids[k])
+        limit = _limit_money(orders, energy, cheapest=is_seller)
+        slack = _RTOL * np.maximum(1.0, np.abs(limit))
+        bad = payment < limit - slack if is_seller else payment > limit + slack
+        out += [orders.ids[k] for k in np.flatnonzero(bad).tolist()]
     return out
 
 
