@@ -122,9 +122,9 @@ def test_every_account_holds_its_starting_tokens_plus_its_statements_on_chain(da
             assert chain.call(token, "balanceOf", peer) == expected
         for account, address in addresses.items():
             assert chain.call(token, "balanceOf", address) == STARTING_ACCOUNT_MICRO + s["money_micro"][account]
-        # supply: deploy_suite's 10 x 1,000 tokens, 1,000 for dso, board, auctioneer, grid and balancing,
-        # 100 per prosumer; nothing created or destroyed by the day
-        supply = (10 * 1_000 + 5 * 1_000 + 100 * len(result.peers)) * 10**6
+        # supply: deploy_suite's 10 x 1,000 tokens, 1,000 for dso, board, auctioneer, grid, balancing and the
+        # community fund, 100 per prosumer; nothing created or destroyed by the day
+        supply = (10 * 1_000 + 6 * 1_000 + 100 * len(result.peers)) * 10**6
         assert chain.call(token, "totalSupply") == supply == s["ledger"]["final_supply_micro"]
         assert chain.call(token, "balanceOf", token.address) == 0
     finally:
@@ -280,7 +280,7 @@ def test_the_command_runs_a_short_dpda_day(tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert code == 0
     assert "Energy by stage" in out and "Ledger audit: clean" in out and "synthetic" in out
-    assert "token balances: 75 of 75 accounts hold exactly starting balance + statements" in out
+    assert "token balances: 76 of 76 accounts hold exactly starting balance + statements" in out
     assert (tmp_path / "index.html").exists()
     # a second run into the same folder starts from a fresh chain
     assert main(["day", "--slots", "2", "--seed", "1", "--out", str(tmp_path), "--no-power-flow",

@@ -55,6 +55,7 @@ from transactive.market.bilateral import BilateralContract
 from transactive.market.listings import Board, Listing, ListingOrder, OrderCheck
 from transactive.market.multi_settlement import (
     ACCOUNTS,
+    REWARD_ACCOUNTS,
     STAGES,
     Prosumer,
     RewardRates,
@@ -68,7 +69,7 @@ from transactive.units import energy_to_wh, money_to_micro, wh_to_kwh
 if TYPE_CHECKING:
     from transactive.sim.day_ledger import DayLedger
 
-DAY_ACCOUNTS = (*ACCOUNTS, "aggregator", "balancing")
+DAY_ACCOUNTS = (*(a for a in ACCOUNTS if a not in REWARD_ACCOUNTS), "aggregator", "balancing")
 HISTORY_DAYS = 10
 PROFILE_SOURCES = ("synthetic", "simbench", "auto")
 AGGREGATOR = "aggregator"
