@@ -238,3 +238,23 @@ def test_exact_oversupply_stays_an_option() -> None:
     r = clear_dpda(sellers, buyers, DpdaParams(exact_oversupply=True))
     stage = auction_stage(r, sellers.ids, buyers.ids)
     assert stage.fund_wh == 0 and stage.fund_micro == 0
+
+
+def test_dpda_case_4_breach_is_priced_by_the_policy_never_settled_against_the_buyer() -> None:
+    # DPDA Case 4 (seed 004 Alg. 2): sellers s0 6 kWh @8, s1 5 kWh @1; buyers b0 1 @5, b1 1 @8, b2 6 @5 give
+    # p0 = (P(S_{y+1}) + P(B_x)) / 2 = 6.5 > b0's bid of 5 (details.individually_rational false). The
+    # community's policy (default balanced_budget, seed 001 eq. 9-10, zero shares) prices the slot instead.
+    # By hand: s1's 5 kWh clear against b1 1, b0 1, b2 3 kWh; lambda_u = 1; J = 8 + 5 + 15 - 5 = 23;
+    # J^-b1 = 20, J^-b0 = 23, J^-b2 = 11; s1 receives 5 (premium min(., 0) = 0), b1 pays 8 - min(3, 7) = 5,
+    # b0 pays 5 - min(0, 4) = 5, b2 pays 15 - min(12, 12) = 3; the fund keeps 13 - 5 = 8.
+    prosumers = [Prosumer("s0", 6.0, 8.0), Prosumer("s1", 5.0, 1.0), Prosumer("b0", -1.0, 5.0),
+                 Prosumer("b1", -1.0, 8.0), Prosumer("b2", -6.0, 5.0)]
+    s = settle_slot(0, prosumers, mechanism="dpda")
+    assert (s.policy_applied, s.policy_reason) == ("balanced_budget", "not individually rational")
+    auction = {x.peer: x.stages["auction"] for x in s.statements}
+    peers = ("s0", "s1", "b0", "b1", "b2")
+    assert [(auction[p].sold_wh, auction[p].bought_wh, auction[p].money_micro) for p in peers] == [
+        (0, 0, 0), (5000, 0, 5_000_000), (0, 1000, -5_000_000), (0, 1000, -5_000_000), (0, 3000, -3_000_000)]
+    assert s.accounts["fund"] == 8_000_000 and s.balance_micro == 0
+    s = settle_slot(0, prosumers, mechanism="dpda", deficit_policy="no_trade")
+    assert s.policy_applied == "no_trade" and all(x.stages["auction"].money_micro == 0 for x in s.statements)
