@@ -20,6 +20,14 @@ from transactive.ledger.chain.constants import SETTLED, SLOT_OFF_CHAIN_REF, SLOT
 from transactive.ledger.chain.embedded import EmbeddedChain
 from transactive.ledger.messages.commitments import SettlementTree
 from transactive.settlement.stages import ACCOUNTS, REWARD_ACCOUNTS, STAGES
+from transactive.ledger.audit import SlotArchive, verify_archive
+from transactive.ledger.chain import ChainRevert, Contract
+from transactive.ledger.commitments import ME_LEAF, SettlementTree
+from transactive.ledger.compiler import load_artifact
+from transactive.ledger.constants import SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE
+from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.statements import Posting, StatementJournal, batch_ref
+from transactive.market.multi_settlement import ACCOUNTS, REWARD_ACCOUNTS, STAGES
 from transactive.sim.day import DAY_ACCOUNTS, DayConfig, DayConfigError, DayResult, run_day
 from transactive.sim.day_ledger import (
     DAY_MARKER,
@@ -122,9 +130,9 @@ def test_every_account_holds_its_starting_tokens_plus_its_statements_on_chain(da
             assert chain.call(token, "balanceOf", peer) == expected
         for account, address in addresses.items():
             assert chain.call(token, "balanceOf", address) == STARTING_ACCOUNT_MICRO + s["money_micro"][account]
-        # supply: deploy_suite's 10 x 1,000 tokens, 1,000 for dso, board, auctioneer, grid and balancing,
-        # 100 per prosumer; nothing created or destroyed by the day
-        supply = (10 * 1_000 + 5 * 1_000 + 100 * len(result.peers)) * 10**6
+        # supply: deploy_suite's 10 x 1,000 tokens, 1,000 for dso, board, auctioneer, grid, balancing and the
+        # community fund, 100 per prosumer; nothing created or destroyed by the day
+        supply = (10 * 1_000 + 6 * 1_000 + 100 * len(result.peers)) * 10**6
         assert chain.call(token, "totalSupply") == supply == s["ledger"]["final_supply_micro"]
         assert chain.call(token, "balanceOf", token.address) == 0
     finally:
@@ -280,7 +288,7 @@ def test_the_command_runs_a_short_dpda_day(tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert code == 0
     assert "Energy by stage" in out and "Ledger audit: clean" in out and "synthetic" in out
-    assert "token balances: 75 of 75 accounts hold exactly starting balance + statements" in out
+    assert "token balances: 76 of 76 accounts hold exactly starting balance + statements" in out
     assert (tmp_path / "index.html").exists()
     # a second run into the same folder starts from a fresh chain
     assert main(["day", "--slots", "2", "--seed", "1", "--out", str(tmp_path), "--no-power-flow",
@@ -328,3 +336,19 @@ def test_invalid_config_names_the_field(field: str, value: object) -> None:
     with pytest.raises(DayConfigError) as caught:
         DayConfig(**{field: value})  # type: ignore[arg-type]
     assert caught.value.field == field
+
+
+def test_day_params_reach_the_mechanism_on_both_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # issue 12: `transactive day --param` reaches the statements' mechanism and the validators' batch alike: a
+    # VCG day with seed 001's 1 % + 1 % shares; the endorsed results equal the statements and the audit is clean
+    code = main(["day", "--slots", "3", "--seed", "2", "--out", str(tmp_path), "--no-power-flow", "--profiles",
+                 "synthetic", "--mechanism", "double_auction_vcg", "--param", "auctioneer_share=0.01",
+                 "--param", "miner_share=0.01"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Ledger audit: clean" in out
+    archived = json.loads((tmp_path / "ledger" / "slots" / "0.json").read_text())  # the validators' batch
+    assert archived["market"]["params"] == {"auctioneer_share": 0.01, "miner_share": 0.01}
+    assert any(e["account"] == ME_LEAF for e in archived["results"])  # a reward term: the ME row is committed
+    assert main(["day", "--slots", "1", "--out", str(tmp_path), "--mechanism", "double_auction_vcg",
+                 "--param", "pricing=bogus"]) == 2
+    assert "params.pricing" in capsys.readouterr().err

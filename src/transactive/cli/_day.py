@@ -8,6 +8,7 @@ progress bar over the slots, a printed summary, and ``OUT/index.html`` with plot
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from typing import Any
@@ -25,6 +26,9 @@ def register(sub: Any) -> None:
     day.add_argument("--mechanism", default="dpda_matched",
                      help="community auction mechanism (default dpda_matched: DPDA + score matching on the feeder, "
                           "grid charges to the DSO; also dpda, mcafee, mcafee_matched, uniform, ...)")
+    day.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="a mechanism parameter, as in a market file's params (VALUE is JSON, else a string; "
+                          "repeatable), e.g. --param pricing=balanced_budget --param auctioneer_share=0.01")
     day.add_argument("--no-power-flow", action="store_true", help="skip the DSO's power-flow review of listings")
     day.add_argument("--no-chain", action="store_true", help="skip the embedded chain and the audit")
     add_profiles_argument(day)
@@ -43,10 +47,20 @@ def _tokens(micro: int) -> str:
 def run_day_command(args: argparse.Namespace) -> int:
     from transactive.sim.day import DayConfig, DayConfigError
 
+    params: dict[str, Any] = {}
+    for item in args.param:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            print(f"error: --param: expected NAME=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        try:
+            params[name] = json.loads(raw)
+        except ValueError:
+            params[name] = raw
     try:
         config = DayConfig(seed=args.seed, n_slots=args.slots, mechanism=args.mechanism,
                            dso_power_flow=not args.no_power_flow, on_chain=not args.no_chain,
-                           profiles=args.profiles)
+                           profiles=args.profiles, params=params)
     except DayConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -10,8 +10,10 @@ where ``tariff`` is the participant's half of the distribution charges of its tr
 down (the DSO sets ``penalty_per_kwh``). A seller's income can be negative (it then pays).
 
 Money is kept in integer micro-tokens and energy in integer Wh (:mod:`transactive.units`, nearest, ties to
-even): ``p0·E_meter`` and ``credit`` are each rounded once per participant; each trade's charge is rounded
-once and split with :func:`~transactive.grid.charges.split_charge_micro` (buyer takes the odd micro-token),
+even): ``p0·E_meter`` and ``credit`` are each rounded once per participant; the slot's charges are rounded
+**once per slot** (``Σ charge``) and apportioned over the trades (:func:`~transactive.units.apportion`), so
+the DSO gets exactly the cleared total (``docs/settlement.md``); each trade's part is split with
+:func:`~transactive.grid.charges.split_charge_micro` (buyer takes the odd micro-token),
 so the halves add up to the charge. The **DSO / balancing account** receives the tariffs and the penalties
 and settles the energy imbalance ``p0·(Σ E_meter(buyers) − Σ E_meter(sellers))`` (it supplied, or absorbed,
 the difference); its amount is ``Σ bills − Σ incomes``, so the postings sum to zero exactly.
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 
 from transactive.errors import FieldError
 from transactive.grid.charges import split_charge_micro
-from transactive.units import energy_to_wh, money_to_micro
+from transactive.units import apportion, energy_to_wh, money_to_micro
 
 DSO_ACCOUNT = "dso"
 
@@ -115,9 +117,10 @@ def settle(
     agreed: dict[tuple[str, str], float] = {}
     tariff: dict[tuple[str, str], int] = {}
     tariffs_total = 0
-    for k, t in enumerate(trades):
+    charges = [_finite(t.charge, f"trades[{k}].charge") for k, t in enumerate(trades)]
+    per_trade = apportion(money_to_micro(math.fsum(charges)), charges)  # rounded once per slot
+    for k, (t, charge_micro) in enumerate(zip(trades, per_trade, strict=True)):
         _finite(t.energy_kwh, f"trades[{k}].energy_kwh")
-        charge_micro = money_to_micro(_finite(t.charge, f"trades[{k}].charge"))
         b_half, s_half = split_charge_micro(charge_micro)
         tariffs_total += charge_micro
         for key, half in ((("buyers", t.buyer), b_half), (("sellers", t.seller), s_half)):

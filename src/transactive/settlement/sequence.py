@@ -7,7 +7,7 @@ order root of the slot's settlement slot and recomputed by every validator with 
 1. **bilateral** and 2. **listings** -- :func:`transactive.settlement.stages.settle_slot` on the members'
    meter readings (net kWh, + exported) with the contracts (terms and both signatures, verified again in the
    chain's EIP-712 domain) and the board (listings, orders, the DSO's decisions; still-pending orders are
-   rejected, "not reviewed before bidding closed"). Only these two stages of ``settle_slot`` are used;
+   rejected, "not reviewed before bidding closed"), ``through="listings"``: only these two stages run;
 3. **community auction against the meters** -- the slot's anchored clearing (price p0 and trades, as in
    ``transactive.settlement-input/1``, :mod:`transactive.settlement.slot_settlement`) settled by eqs.
    (4.8)-(4.9) (:func:`transactive.settlement.metering.settle`) with each trader's *residual* after stages 1-2
@@ -110,12 +110,11 @@ def _first_stages(doc: Mapping[str, Any], domain: Domain, parties: Sequence[str]
         return None
     readings: Mapping[str, float] = doc["readings_kwh"]
     prosumers = [Prosumer(label[m], float(readings.get(m, 0.0))) for m in parties]
-    # the auction and grid stages of settle_slot are not used (its auction re-clears the residuals; here the
-    # anchored clearing is settled against them): "uniform" only keeps that unused stage cheap and total
+    # only stages 1-2 of the one sequence: here the anchored clearing is settled against their residuals
     rates = ServiceRates(service_charge_per_kwh=float(doc["rates"]["service_charge_per_kwh"]),
                          penalty_per_kwh=float(doc["rates"]["penalty_per_kwh"]))
-    return settle_slot(number, prosumers, contracts=contracts, board=_board(doc, number, label), mechanism="uniform",
-                       rates=rates)
+    return settle_slot(number, prosumers, contracts=contracts, board=_board(doc, number, label), rates=rates,
+                       through="listings")
 
 
 def settle_sequence(doc: Mapping[str, Any], domain: Domain) -> SequenceSettlement:

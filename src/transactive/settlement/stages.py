@@ -54,15 +54,17 @@ from transactive.settlement.auction_entries import auction_entries, grid_charge_
 from transactive.settlement.grid_trading import GridTariff, MainGridTrade, settle_with_grid
 from transactive.settlement.listings import Board, OrderSettlement, ServiceRates, metered_delivery, settle_listings
 from transactive.units import energy_to_wh
+from transactive.settlement.fund import DEFAULT_POLICY, check_policy, settle_auction
+from transactive.units import energy_to_wh, money_to_micro
 
 if TYPE_CHECKING:  # the contracts need the ledger extra only to be signed and verified
     from transactive.settlement.bilateral import BilateralContract
 
 Stage = Literal["bilateral", "listings", "auction", "grid"]
 STAGES: tuple[Stage, ...] = ("bilateral", "listings", "auction", "grid")
-ACCOUNTS = ("dso", "board", "auctioneer", "grid")
 REWARD_ACCOUNTS = ("auctioneer_reward", "miner_reward")
-"""Accounts of a slot settled with :class:`RewardRates`: the Proof-of-Clearance rewards (seed 001 eq. 2-3)."""
+"""The Proof-of-Clearance rewards of the auction stage (seed 001 eq. 2-3)."""
+ACCOUNTS = ("dso", "board", "auctioneer", "grid", "fund", *REWARD_ACCOUNTS)
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,15 @@ class SlotSettlement:
     listing_settlements: tuple[OrderSettlement, ...]
     board: Board
     auction_accounts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    policy_applied: str | None = None
+    policy_reason: str | None = None
+    fund_grid_trade: MainGridTrade | None = None
+
+    @property
+    def fund_micro(self) -> int:
+        """The community fund's movement in this slot (micro-tokens; > 0 it grows): the auction's surplus or
+        deficit plus the feed-in income of DPDA's excess sold in the grid stage (``docs/settlement.md``)."""
+        return self.accounts.get("fund", 0)
 
     @property
     def grid_charge_micro(self) -> int:
@@ -150,13 +161,15 @@ class SlotSettlement:
     def auction_lines(self) -> dict[str, tuple[int, int]]:
         """The auction stage per account: ``{peer or account: (energy_wh, amount_micro)}`` with the
         ledger's signs (energy > 0 sold, < 0 bought; money > 0 received), every prosumer (zeros when it did
-        not trade) and every auction account (``dso``, ``auctioneer``, and the rewards when settled with
-        :class:`RewardRates`)."""
+        not trade) and every auction account (``dso``, ``fund`` -- its energy is DPDA's excess it takes, < 0 --
+        ``auctioneer_reward``, ``miner_reward``)."""
         lines = {
             s.peer: (s.stages["auction"].sold_wh - s.stages["auction"].bought_wh, s.stages["auction"].money_micro)
             for s in self.statements
         }
         lines.update({name: (0, value) for name, value in self.auction_accounts.items()})
+        if self.fund_grid_trade is not None:
+            lines["fund"] = (-self.fund_grid_trade.energy_wh, lines["fund"][1])
         return lines
 
     @property
@@ -177,7 +190,9 @@ class _Ledger:
     def __init__(self, peers: Sequence[str]) -> None:
         self.lines: dict[str, dict[Stage, list[int]]] = {p: {s: [0, 0, 0] for s in STAGES} for p in peers}
         self.accounts = dict.fromkeys(ACCOUNTS, 0)
-        self.auction_accounts = {"dso": 0, "auctioneer": 0}
+        self.auction_accounts = {"dso": 0, "fund": 0, "auctioneer_reward": 0, "miner_reward": 0}
+        self.policy_applied: str | None = None
+        self.policy_reason: str | None = None
 
     def sell(self, stage: Stage, peer: str, energy_wh: int, money_micro: int) -> None:
         line = self.lines[peer][stage]
@@ -205,6 +220,14 @@ def _columns(side: Sequence[str], prosumers: Mapping[str, Prosumer], names: Sequ
     return columns
 
 
+def _run(mech: Any, sellers: Orders, buyers: Orders, params: Any, name: str) -> ClearingResult:
+    try:
+        result: ClearingResult = mech.run(sellers, buyers, params)
+    except (ValueError, TypeError) as exc:  # OrdersError / ParamError / GridError: attributes that do not fit
+        raise MarketError("prosumers", f"{name}: {exc}") from None
+    return result
+
+
 def _auction(  # noqa: PLR0917 - private, the stage's inputs
     ledger: _Ledger,
     residual: dict[str, int],
@@ -214,7 +237,11 @@ def _auction(  # noqa: PLR0917 - private, the stage's inputs
     tariff: GridTariff,
     wholesale_price_per_kwh: float | None,
     rewards: RewardRates | None,
-) -> ClearingResult | None:
+    fund_micro: int | None,
+    deficit_policy: str,
+) -> tuple[ClearingResult | None, int]:
+    """Run the community auction and post its stage (``docs/settlement.md``); ``(result settled, excess Wh
+    the fund takes to the grid stage)``."""
     from transactive.registry import full_registry
 
     registry = full_registry()
@@ -236,49 +263,33 @@ def _auction(  # noqa: PLR0917 - private, the stage's inputs
             "mechanism", f"{mechanism} needs per-participant attributes ({fields}) the slot does not carry"
         )
     if not sellers or not buyers:
-        return None
+        return None, 0
     names = sorted({k for p in (*sellers, *buyers) for k in (by_peer[p].attributes or {})})
-    ask = [_or(limits[s], sell_alt) for s in sellers]
-    bid = [_or(limits[b], buy_alt) for b in buyers]
-    try:
-        result = mech.run(
-            Orders.single(sellers, [residual[s] / 1000 for s in sellers], ask, **_columns(sellers, by_peer, names)),
-            Orders.single(buyers, [-residual[b] / 1000 for b in buyers], bid, **_columns(buyers, by_peer, names)),
-            params,
-        )
-    except (ValueError, TypeError) as exc:  # OrdersError / ParamError / GridError: attributes that do not fit
-        raise MarketError("prosumers", f"{mechanism}: {exc}") from None
-    # the one definition of the auction's integer outcome, shared with the ledger's result entries
-    dso_key = "dso"
-    while dso_key in residual:  # the DSO's row among the entries: a name no peer has
-        dso_key += "'"
-    rows = auction_entries(result, sellers, buyers, dso=dso_key if grid_charge_micro(result) else None)
-    amounts = [micro for _, _, micro in rows]
-    reward_a = reward_m = 0
-    if rewards is not None:  # settled as the ledger endorses it (rule 4)
-        kept = {k for k, (account, _, _) in enumerate(rows) if account == dso_key}
-        try:
-            amounts, reward_a, reward_m = rebalance_credits(
-                amounts, kept=kept, auctioneer_ppm=rewards.auctioneer_ppm, miner_ppm=rewards.miner_ppm
-            )
-        except ValueError as exc:  # e.g. buyers pay and no seller is credited: the ledger refuses it too
-            raise MarketError("rewards", f"the auction cannot be settled as the ledger endorses it: {exc}") from None
-        ledger.auction_accounts["auctioneer_reward"] = reward_a
-        ledger.auction_accounts["miner_reward"] = reward_m
+    ask = Orders.single(sellers, [residual[s] / 1000 for s in sellers], [_or(limits[s], sell_alt) for s in sellers],
+                        **_columns(sellers, by_peer, names))
+    bid = Orders.single(buyers, [-residual[b] / 1000 for b in buyers], [_or(limits[b], buy_alt) for b in buyers],
+                        **_columns(buyers, by_peer, names))
+    ppm = (None, None) if rewards is None else (rewards.auctioneer_ppm, rewards.miner_ppm)
+    settled = settle_auction(_run(mech, ask, bid, params, mechanism), ask, bid, sellers, buyers,
+                             fund_micro=fund_micro, policy=deficit_policy, ppm=ppm,
+                             feed_in_per_kwh=tariff.feed_in_per_kwh)
+    ledger.policy_applied, ledger.policy_reason = settled.policy_applied, settled.policy_reason
+    stage = settled.stage
+    if stage is None:
+        return None, 0
     selling = set(sellers)
-    for (account, energy_wh, _), money in zip(rows, amounts, strict=True):
-        if account == dso_key:
-            ledger.auction_accounts["dso"] += money
-            continue
+    for account, energy_wh, money in stage.rows:
         if account in selling:
             ledger.sell("auction", account, energy_wh, money)
         else:
             ledger.buy("auction", account, -energy_wh, money)
         residual[account] -= energy_wh
-    ledger.auction_accounts["auctioneer"] = -sum(amounts) - reward_a - reward_m
+    ledger.auction_accounts.update(dso=stage.dso_micro, fund=stage.fund_micro,
+                                   auctioneer_reward=stage.auctioneer_reward_micro,
+                                   miner_reward=stage.miner_reward_micro)
     for account, value in ledger.auction_accounts.items():
         ledger.accounts[account] += value
-    return result
+    return settled.result, stage.fund_wh
 
 
 def _validate(prosumers: Sequence[Prosumer]) -> dict[str, int]:
@@ -311,18 +322,26 @@ def settle_slot(
     wholesale_price_per_kwh: float | None = None,
     rates: ServiceRates | None = None,
     rewards: RewardRates | None = None,
+    fund_micro: int | None = None,
+    deficit_policy: str = DEFAULT_POLICY,
+    through: Stage = "grid",
 ) -> SlotSettlement:
     """Settle one slot through the four stages (see the module docstring). Pure and deterministic.
 
     Every contract and listing party must be one of ``prosumers``; ``params`` defaults to the mechanism's
-    canonical parameters.
+    canonical parameters. ``fund_micro``: the community fund's balance before the slot (``None``:
+    unbounded); ``deficit_policy``: what applies when it cannot cover the slot's deficit or a participant
+    would not be individually rational (:mod:`transactive.settlement.fund`). ``through``: the last stage
+    run (``"listings"``: stages 1-2 only, the residuals left unsettled; the service's settlement sequence,
+    :mod:`transactive.market.slot_sequence`, settles its anchored clearing against them).
     """
+    try:
+        check_policy(deficit_policy)
+    except ValueError as exc:
+        raise MarketError("deficit_policy", str(exc)) from None
     residual = _validate(prosumers)
     tariff = tariff or GridTariff()
     ledger = _Ledger([p.peer for p in prosumers])
-    if rewards is not None:
-        for name in REWARD_ACCOUNTS:
-            ledger.accounts[name] = ledger.auction_accounts[name] = 0
     # 1. bilateral contracts (firm)
     for k, c in enumerate(contracts):
         for side, peer in (("seller", c.seller), ("buyer", c.buyer)):
@@ -351,8 +370,11 @@ def settle_slot(
         ledger.accounts["dso"] += o.penalty_micro
         residual[o.seller] -= o.delivered_wh
         residual[o.buyer] += o.delivered_wh
+    if through in ("bilateral", "listings"):
+        return _settlement(slot, prosumers, ledger, None, (), settled, board, None)
     # 3. community auction
-    auction = _auction(ledger, residual, prosumers, mechanism, params, tariff, wholesale_price_per_kwh, rewards)
+    auction, excess_wh = _auction(ledger, residual, prosumers, mechanism, params, tariff, wholesale_price_per_kwh,
+                                  rewards, fund_micro, deficit_policy)
     # 4. main grid
     limits = {p.peer: p.limit_price_per_kwh for p in prosumers if p.limit_price_per_kwh is not None}
     grid_trades = settle_with_grid(
@@ -366,6 +388,20 @@ def settle_slot(
         ledger.accounts["auctioneer"] += g.fee_micro
         ledger.accounts["grid"] += g.grid_micro
         residual[g.peer] -= g.energy_wh
+    fund_trade = None
+    if excess_wh:  # DPDA's excess, taken by the fund in the auction, sold at the feed-in tariff
+        fit = money_to_micro(excess_wh / 1000 * tariff.feed_in_per_kwh)
+        fund_trade = MainGridTrade("fund", excess_wh, "feed_in", fit)
+        ledger.accounts["fund"] += fit
+        ledger.accounts["grid"] += fund_trade.grid_micro
+    return _settlement(slot, prosumers, ledger, auction, grid_trades, settled, board, fund_trade)
+
+
+def _settlement(  # noqa: PLR0917 - private, the slot's parts
+    slot: int, prosumers: Sequence[Prosumer], ledger: _Ledger, auction: ClearingResult | None,
+    grid_trades: tuple[MainGridTrade, ...], settled: tuple[OrderSettlement, ...], board: Board,
+    fund_trade: MainGridTrade | None,
+) -> SlotSettlement:
     statements = tuple(
         Statement(
             p.peer,
@@ -376,5 +412,5 @@ def settle_slot(
     )
     return SlotSettlement(
         slot, statements, MappingProxyType(dict(ledger.accounts)), auction, grid_trades, settled, board,
-        MappingProxyType(dict(ledger.auction_accounts)),
+        MappingProxyType(dict(ledger.auction_accounts)), ledger.policy_applied, ledger.policy_reason, fund_trade,
     )

@@ -44,7 +44,7 @@ import hashlib
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,7 @@ from transactive.settlement.negawatt import (
 )
 from transactive.settlement.stages import (
     ACCOUNTS,
+    REWARD_ACCOUNTS,
     STAGES,
     Prosumer,
     RewardRates,
@@ -84,7 +85,7 @@ from transactive.units import (
 if TYPE_CHECKING:
     from transactive.sim.day_ledger import DayLedger
 
-DAY_ACCOUNTS = (*ACCOUNTS, "aggregator", "balancing")
+DAY_ACCOUNTS = (*(a for a in ACCOUNTS if a not in REWARD_ACCOUNTS), "aggregator", "balancing")
 HISTORY_DAYS = 10
 PROFILE_SOURCES = ("synthetic", "simbench", "auto")
 AGGREGATOR = "aggregator"
@@ -115,6 +116,21 @@ class DayConfig:
     profiles: str = "synthetic"  # "synthetic", "simbench" or "auto" (SimBench when installed)
     auctioneer_reward_ppm: int = 10_000  # X^A, seed 001 eq. 2 (its case study: 1 %)
     miner_reward_ppm: int = 10_000  # X^M, seed 001 eq. 3
+    params: Mapping[str, Any] = field(default_factory=dict)  # the mechanism's params, as in a market file
+
+    def mechanism_params(self) -> Any:
+        """The mechanism's parameters from ``params`` (the market file's parsing; ``DayConfigError`` naming
+        ``params.<name>``); ``None`` for a mechanism the registry does not know (refused later)."""
+        from transactive.marketfile import MarketFileError, parse_params
+        from transactive.registry import full_registry
+
+        mech = full_registry().get(self.mechanism)
+        if mech is None:
+            return None
+        try:
+            return parse_params(mech, dict(self.params))
+        except MarketFileError as exc:
+            raise DayConfigError(exc.field, exc.message) from None
 
     @property
     def rewards(self) -> RewardRates:
@@ -148,6 +164,7 @@ class DayConfig:
         for name in ("listing_price_per_kwh", "dr_reserve_per_kwh"):
             if not 0.0 <= getattr(self, name) < 1e6:
                 raise DayConfigError(name, "must be >= 0")
+        self.mechanism_params()
 
     @property
     def slot_hours(self) -> float:
@@ -381,6 +398,7 @@ def run_day(
     attributes = prosumer_attributes(config.seed, buses) if grid_aware(config.mechanism) else None
     # the auction stage is settled as the validators endorse it (with or without the chain), rewards included
     rewards = ledger.rewards if ledger is not None else config.rewards
+    params = config.mechanism_params()
     try:
         for slot in range(config.n_slots):
             forecast_wh = [energy_to_wh(float(x)) for x in forecast[:, slot]]
@@ -388,10 +406,10 @@ def run_day(
             prosumers = [Prosumer(p, float(net[k, slot]), None, None if attributes is None else attributes[k])
                          for k, p in enumerate(peers)]
             settled = settle_slot(slot, prosumers, contracts=contracts, board=board, mechanism=config.mechanism,
-                                  rewards=rewards)
+                                  params=params, rewards=rewards)
             settlements.append(settled)
             if ledger is not None:
-                cleared = ledger.clear_slot(settled, config.mechanism, attributes)
+                cleared = ledger.clear_slot(settled, config.mechanism, attributes, config.params)
                 ledger.settle_slot(settled, cleared)
                 if event is not None and slot == config.dr_window[1] - 1:
                     ledger.settle_event(event)
@@ -512,4 +530,10 @@ def summarise(  # noqa: PLR0917 - the day's parts
         "mean_auction_price_per_kwh": float(np.mean([p for p in prices if p is not None])) if any(
             p is not None for p in prices) else None,
         "peer_money_micro": peer_money,
+        "params": dict(config.params),
+        # the community market fund (docs/settlement.md): its balance and per-slot history
+        "fund": {"balance_micro": sum(x.fund_micro for x in settlements),
+                 "slots": [{"slot": x.slot, "fund_micro": x.fund_micro, "policy_applied": x.policy_applied,
+                            "policy_reason": x.policy_reason}
+                           for x in settlements if x.fund_micro or x.policy_applied]},
     }

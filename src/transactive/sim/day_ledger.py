@@ -56,7 +56,7 @@ if TYPE_CHECKING:  # the ledger extra is imported only when the day runs on chai
 
 STARTING_PROSUMER_MICRO = 100 * 10**6
 STARTING_ACCOUNT_MICRO = 1_000 * 10**6
-MARKET_ACCOUNTS = ("board", "auctioneer", "grid", "balancing")
+MARKET_ACCOUNTS = ("board", "auctioneer", "grid", "balancing", "fund")
 DAY_MARKER = "transactive-day.json"
 DAY_MARKER_FORMAT = "transactive.day-ledger/1"
 DR_STAGE = "demand_response"
@@ -79,19 +79,20 @@ def endorsed_equals_statements(
     ``(energy_wh, amount_micro)`` equals its auction line (prosumers by address, the ``dso`` by its address;
     accounts with all zeros may be absent on either side), the statements leave the ``auctioneer`` no
     surplus, and their ``auctioneer_reward`` / ``miner_reward`` are the rewards of the entries' debits."""
-    from transactive.ledger.messages.commitments import RewardShares
+    from transactive.ledger.commitments import FUND_LEAF, ME_LEAF, RewardShares, exchange_of
 
     lines = settlement.auction_lines()
-    ours = {p.lower(): v for p, v in lines.items() if p not in ("dso", "auctioneer", *REWARD_ACCOUNTS)}
+    ours = {p.lower(): v for p, v in lines.items() if p not in ("dso", "fund", *REWARD_ACCOUNTS)}
     ours[accounts["dso"].lower()] = lines.get("dso", (0, 0))
-    theirs = {e.account.lower(): (e.energy_wh, e.amount_micro) for e in cleared.batch.results}
+    ours[FUND_LEAF.lower()] = lines.get("fund", (0, 0))
+    theirs = {e.account.lower(): (e.energy_wh, e.amount_micro) for e in cleared.batch.results
+              if e.account != ME_LEAF}
     nonzero = {k: v for k, v in ours.items() if v != (0, 0)}
     if nonzero != {k: v for k, v in theirs.items() if v != (0, 0)}:
         return False
-    debits = -sum(e.amount_micro for e in cleared.batch.results if e.amount_micro < 0)
-    expected = RewardShares(rewards.auctioneer_ppm, rewards.miner_ppm).rewards_micro(debits)
+    expected = RewardShares(rewards.auctioneer_ppm, rewards.miner_ppm).rewards_micro(exchange_of(cleared.batch.results))
     found = (lines.get("auctioneer_reward", (0, 0))[1], lines.get("miner_reward", (0, 0))[1])
-    return lines.get("auctioneer", (0, 0)) == (0, 0) and found == expected
+    return found == expected
 
 
 def market_account_address(name: str) -> str:
@@ -145,8 +146,8 @@ def slot_postings(
         elif stage == "auction":
             rows += [Posting(stage, accounts[name], value) for name, value in paid.items() if value]
         elif stage == "grid":
-            rows.append(Posting(stage, accounts["auctioneer"],
-                                settlement.accounts["auctioneer"] - paid.get("auctioneer", 0)))
+            rows.append(Posting(stage, accounts["auctioneer"], settlement.accounts["auctioneer"]))
+            rows.append(Posting(stage, accounts["fund"], settlement.accounts["fund"] - paid.get("fund", 0)))
             rows.append(Posting(stage, accounts["grid"], settlement.accounts["grid"]))
     return [r for r in rows if r.amount_micro != 0]
 
@@ -229,6 +230,7 @@ class DayLedger:
             funding.append((signer.address, STARTING_PROSUMER_MICRO))
         for name in MARKET_ACCOUNTS:
             c.transact(reg, "set_member", self.accounts[name], ROLE_MARKET, bus(name))
+        c.transact(self.dep.slots, "set_fund", self.accounts["fund"])  # the FUND_LEAF row's account
         for address in self.accounts.values():
             held = int(c.call(token, "balanceOf", address))
             funding.append((address, max(STARTING_ACCOUNT_MICRO - held, 0)))
@@ -264,15 +266,17 @@ class DayLedger:
         self.postings += len(rows)
 
     def auction_postings(self, cleared: Cleared) -> list[Posting]:
-        """The auction stage of a slot as the chain endorsed it: every result entry's amount, then the
-        rewards ``MarketSlots.settle_batch`` would pay (``floor(D x_A)`` to the slot's auctioneer,
-        ``floor(D x_M)`` to its miner, ``D`` = the entries' debits)."""
-        from transactive.ledger.audit.statements import Posting
-        from transactive.ledger.messages.commitments import RewardShares
+        """The auction stage of a slot as the chain endorsed it: every result entry's amount (the fund's row
+        to the day's ``fund`` account, the ME row moves nothing), then the rewards ``MarketSlots.settle_batch``
+        would pay (``floor(ME x_A)`` to the slot's auctioneer, ``floor(ME x_M)`` to its miner)."""
+        from transactive.ledger.commitments import FUND_LEAF, ME_LEAF, RewardShares, exchange_of
+        from transactive.ledger.statements import Posting
 
-        rows = [Posting("auction", e.account, e.amount_micro) for e in cleared.batch.results]
-        debits = -sum(e.amount_micro for e in cleared.batch.results if e.amount_micro < 0)
-        reward_a, reward_m = RewardShares(self.rewards.auctioneer_ppm, self.rewards.miner_ppm).rewards_micro(debits)
+        fund = self.accounts["fund"]
+        rows = [Posting("auction", fund if e.account == FUND_LEAF else e.account, e.amount_micro)
+                for e in cleared.batch.results if e.account != ME_LEAF]
+        shares = RewardShares(self.rewards.auctioneer_ppm, self.rewards.miner_ppm)
+        reward_a, reward_m = shares.rewards_micro(exchange_of(cleared.batch.results))
         rows += [Posting("auction", cleared.auctioneer, reward_a), Posting("auction", cleared.miner, reward_m)]
         return [r for r in rows if r.amount_micro]
 
@@ -297,7 +301,8 @@ class DayLedger:
         self._post(f"event {event.spec.id}", event_postings(event, self.accounts))
 
     def clear_slot(
-        self, settlement: SlotSettlement, mechanism: str, attributes: Sequence[Mapping[str, str | float]] | None = None
+        self, settlement: SlotSettlement, mechanism: str, attributes: Sequence[Mapping[str, str | float]] | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> Cleared | None:
         """Proof of Clearance of the slot's auction stage: one signed order per prosumer with a residual after
         bilateral and listings, at the limit ``settle_slot`` bids for it (0.015 to sell, 0.1 to buy); for a
@@ -329,7 +334,8 @@ class DayLedger:
                 sign_attributes(self.signers[k], ParticipantAttributes.from_values(
                     self.signers[k].address, slot=slot, **attributes[k]), self.domain)  # type: ignore[arg-type]
                 for k, _ in (*sells, *buys))
-        batch = SlotBatch(self.domain, slot, orders, mechanism=mechanism, attributes=records, dso=self.dep.dso)
+        batch = SlotBatch(self.domain, slot, orders, mechanism=mechanism, params=dict(params or {}), attributes=records,
+                          dso=self.dep.dso)
         # the members register before the first slot and never move: the Registry's buses are read once
         final, _, miner = run_slot(self.chain, self.dep.slots, batch, self.validators, k=3, bus_cache=self.bus_cache)
         self.archive.save(final)

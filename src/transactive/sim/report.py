@@ -139,6 +139,10 @@ def write_report(result: DayResult, folder: str | Path) -> Path:
     assignment = "" if not assigned else (
         "<details><summary>profile of each prosumer</summary>"
         + _table([(p[:10] + "…", v) for p, v in assigned.items()], ("prosumer", "SimBench profile")) + "</details>")
+    fund = summary.get("fund", {"balance_micro": 0, "slots": []})
+    fund_rows = [(str(x["slot"]), f"{x['fund_micro'] / 1e6:,.6f}"
+                  + (f"; {x['policy_applied']} ({x['policy_reason']})" if x["policy_applied"] else ""))
+                 for x in fund["slots"]]
     images = "".join(f'<h3>{name}</h3><img src="{name}" alt="{name}">' for name in PLOTS)
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Transactive simulated day {html.escape(summary["date"])}</title>
@@ -155,6 +159,9 @@ runtime {result.runtime_s:.1f} s.</p>
 <p>DSO income from the auction's grid charges (C_d × distance per trade, part of <code>dso</code>):
 <b>{summary["grid_charges_micro"]["total"] / 1e6:,.6f} tokens</b> over
 {sum(1 for c in summary["grid_charges_micro"]["per_slot"] if c)} slot(s); per slot in <code>dso_income.png</code>.</p>
+<h2>Community market fund</h2><p>Balance change over the day: <b>{fund["balance_micro"] / 1e6:,.6f} tokens</b>
+(surpluses and deficits of the auction, DPDA's excess sold at the feed-in tariff; docs/settlement.md).</p>
+{_table(fund_rows, ("slot", "fund (tokens); policy applied"))}
 <h2>Conservation checks</h2>{_table(checks, ("check", "result"))}
 <h2>Demand-response event</h2>{_table(dr_rows, ("item", "value"))}
 <h2>Ledger</h2>{_table(ledger, ("item", "value"))}

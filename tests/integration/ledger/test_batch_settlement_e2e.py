@@ -16,6 +16,14 @@ from transactive.ledger.chain.embedded import EmbeddedChain
 from transactive.ledger.clearance.protocol import Validator, domain_of, recompute, run_slot, settle
 from transactive.ledger.messages.commitments import ResultEntry, RewardShares, SettlementTree
 from transactive.ledger.messages.orders import OrderMessage, sign_order
+from transactive.ledger.audit import SlotArchive, verify_archive
+from transactive.ledger.chain import ChainRevert
+from transactive.ledger.clearance import Validator, domain_of, recompute, run_slot, settle
+from transactive.ledger.commitments import FUND_LEAF, ME_LEAF, ResultEntry, RewardShares, SettlementTree
+from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.orders_codec import OrderMessage, sign_order
+from transactive.ledger.proofs import SlotBatch
+from transactive.ledger.signing import Signer
 from transactive.ledger.testing import CLEARED, MODE_BATCH, SETTLED, Deployment, deploy_suite, sign_endorsement
 
 MINTED = 10 * 1_000 * 10**6  # deploy_suite: 1,000 tokens to 5 prosumers, the aggregator and 4 validators
@@ -31,29 +39,35 @@ class Tamperer(Validator):
         return (ResultEntry(first.account, first.energy_wh, first.amount_micro + 1), *rest)
 
 
-def _batch(dep: Deployment, slot: int, mechanism: str) -> SlotBatch:
+def _batch(dep: Deployment, slot: int, mechanism: str, params: dict[str, float] | None = None) -> SlotBatch:
     domain = domain_of(dep.chain, dep.slots)
     signers = [Signer(dep.chain.private_key(a)) for a in dep.prosumers]
     orders = tuple(
         sign_order(s, OrderMessage(s.address, slot, side, wh, price, slot), domain)
         for s, (side, wh, price) in zip(signers, BOOK, strict=True)
     )
-    return SlotBatch(domain, slot, orders, mechanism=mechanism, params={})
+    return SlotBatch(domain, slot, orders, mechanism=mechanism, params=params or {})
 
 
-@pytest.mark.parametrize("mechanism", ["uniform", "pay_as_bid"])  # budget-balanced, and with a surplus
-def test_orders_to_settled_slot_with_audit(mechanism: str, tmp_path: Path) -> None:
+FUND_MICRO = 1_000 * 10**6  # the community fund (the admin's account) starts with 1,000 tokens here
+VCG = {"auctioneer_share": 0.01, "miner_share": 0.01}
+
+
+@pytest.mark.parametrize(("mechanism", "params"), [("uniform", None), ("pay_as_bid", None),  # balanced, surplus
+                                                   ("double_auction_vcg", VCG)])  # a deficit and rewards
+def test_orders_to_settled_slot_with_audit(mechanism: str, params: dict[str, float] | None, tmp_path: Path) -> None:
     archive = SlotArchive(tmp_path)
     chain = EmbeddedChain(archive.chain_dir)
     try:
         dep = deploy_suite(chain)  # X^A = X^M = 1%
+        chain.transact(dep.token, "mint", dep.admin, FUND_MICRO)
         archive.create(registry=dep.registry.address, token=dep.token.address, slots=dep.slots.address)
-        archive.record_mint(MINTED)
+        archive.record_mint(MINTED + FUND_MICRO)
         keys = [chain.private_key(v) for v in dep.validators]
         validators = [Tamperer(keys[0]), *(Validator(k) for k in keys[1:])]
         slot = 5  # auctioneer validators[1]
-        batch = _batch(dep, slot, mechanism)
-        holders = [*dep.prosumers, *dep.validators, dep.slots.address]
+        batch = _batch(dep, slot, mechanism, params)
+        holders = [*dep.prosumers, *dep.validators, dep.slots.address, dep.admin]
         before = {a: chain.call(dep.token, "balanceOf", a) for a in holders}
 
         final, collected, miner = run_slot(chain, dep.slots, batch, validators, k=3)
@@ -64,33 +78,32 @@ def test_orders_to_settled_slot_with_audit(mechanism: str, tmp_path: Path) -> No
         assert chain.call(dep.slots, "slots", slot)[1] == MODE_BATCH
         archive.save(final)
 
-        # the mechanism's own figures (no rewards) against the settled ones
+        # the mechanism's own figures (no rewards) against the settled ones: every participant's entry is
+        # the clearing's; the rewards floor(ME x 1%) (seed 001 eq. 2-4) come out of the fund's row
         plain = {e.account: e for e in recompute(batch, rewards=None)}
-        debits = -sum(e.amount_micro for e in plain.values() if e.amount_micro < 0)
-        assert debits > 0  # the book crosses
-        reward = debits * 10_000 // 1_000_000  # floor(D x 1%), eq. 2-3 with the contract's base D
+        exchange = plain[ME_LEAF].amount_micro if ME_LEAF in plain else 0
+        assert (exchange > 0) == (mechanism == "double_auction_vcg")  # only VCG has a reward term
+        reward = exchange * 10_000 // 1_000_000
         auctioneer = dep.validators[slot % 4]
         assert miner != auctioneer
-        credits = sum(e.amount_micro for e in final.results if e.amount_micro > 0)
-        assert credits + 2 * reward == debits
         for e in final.results:
-            p = plain[e.account]
-            assert e.energy_wh == p.energy_wh
-            if p.amount_micro <= 0:
-                assert e.amount_micro == p.amount_micro  # buyers pay exactly what the mechanism says
-            else:  # sellers share D - rewards pro rata to the mechanism's credits, within a micro-token
-                plain_credits = sum(q.amount_micro for q in plain.values() if q.amount_micro > 0)
-                assert abs(e.amount_micro - p.amount_micro * (debits - 2 * reward) / plain_credits) < 1
+            if e.account == FUND_LEAF:
+                assert e.amount_micro == plain.get(FUND_LEAF, e).amount_micro - 2 * reward * (FUND_LEAF in plain)
+            else:
+                assert e == plain[e.account]
+        rows = [e for e in final.results if e.account != ME_LEAF]
+        debits = -sum(e.amount_micro for e in rows if e.amount_micro < 0)
+        assert sum(e.amount_micro for e in rows if e.amount_micro > 0) + 2 * reward == debits
 
         after = {a: chain.call(dep.token, "balanceOf", a) for a in holders}
         due = {a: 0 for a in holders}
-        for e in final.results:
-            due[e.account] += e.amount_micro
+        for e in rows:
+            due[dep.admin if e.account == FUND_LEAF else e.account] += e.amount_micro
         due[auctioneer] += reward
         due[miner] += reward
         assert {a: after[a] - before[a] for a in holders} == due
         assert after[dep.slots.address] == before[dep.slots.address] == 0
-        assert chain.call(dep.token, "totalSupply") == MINTED
+        assert chain.call(dep.token, "totalSupply") == MINTED + FUND_MICRO
     finally:
         chain.close()
     # the whole archive audits clean, including the settled batch slot's balance check

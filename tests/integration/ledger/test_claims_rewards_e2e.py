@@ -25,6 +25,17 @@ from transactive.ledger.clearance.protocol import (
 )
 from transactive.ledger.messages.batch import signed_market_batch
 from transactive.ledger.messages.commitments import MINER_LEAF, RewardShares, SettlementTree, grid_charge_micro
+from transactive.ledger.commitments import (
+    FUND_LEAF,
+    ME_LEAF,
+    MINER_LEAF,
+    RewardShares,
+    SettlementTree,
+    exchange_of,
+    grid_charge_micro,
+)
+from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.market_batch import signed_market_batch
 from transactive.ledger.testing import CLEARED, MODE_CLAIMS
 from transactive.marketfile import parse_market
 
@@ -54,10 +65,11 @@ def test_claims_mode_slot_pays_rewards_and_charges_and_conserves_escrow(tmp_path
         assert chain.call(dep.slots, "slot_state", slot) == CLEARED and miner != auctioneer
         archive.save(final)
 
-        # the leaves: trades, the DSO's charges, the auctioneer's and the miner's rewards; they sum to zero
+        # the leaves: trades, the DSO's charges, the fund's row, the auctioneer's and the miner's rewards
+        # (floor(ME x 1%), seed 001 eq. 2-4: 0 here, DPDA has no reward term); they sum to zero
         entries = {e.account: e for e in final.results}
-        debits = -sum(e.amount_micro for e in final.results if e.amount_micro < 0)
-        reward = debits * 10_000 // 1_000_000  # floor(D x 1%), the slot's shares
+        reward = exchange_of(final.results) * 10_000 // 1_000_000
+        assert ME_LEAF not in entries and reward == 0
         assert entries[MINER_LEAF].amount_micro == reward and entries[auctioneer].amount_micro == reward
         _, _, result = clear_batch(final)
         assert entries[dep.dso].amount_micro == grid_charge_micro(result) > 0
@@ -69,7 +81,7 @@ def test_claims_mode_slot_pays_rewards_and_charges_and_conserves_escrow(tmp_path
 
         rewards = slot_rewards(chain, dep.slots, slot)
         assert rewards == RewardShares(10_000, 10_000, auctioneer=auctioneer)
-        holders = [*(s.address for s in signers.values()), dep.dso, *dep.validators]
+        holders = [*(s.address for s in signers.values()), dep.dso, *dep.validators, dep.admin]
         before = {a: chain.call(dep.token, "balanceOf", a) for a in holders}
         assert chain.call(dep.token, "balanceOf", dep.slots.address) == escrow
         assert claim_all(chain, dep.slots, final, sender=dep.admin) == len(final.results)
@@ -79,6 +91,7 @@ def test_claims_mode_slot_pays_rewards_and_charges_and_conserves_escrow(tmp_path
         assert chain.call(dep.token, "balanceOf", dep.slots.address) == 0
         for a in holders:
             due = entries[a].amount_micro if a in entries else 0
+            due += entries[FUND_LEAF].amount_micro if a == dep.admin and FUND_LEAF in entries else 0  # the fund
             due += ESCROW_MICRO if a in buyers else 0  # a buyer gets back its escrow minus its debit
             due += reward if a == miner else 0  # the MINER_LEAF leaf is paid to the slot's miner
             assert paid[a] == due, a

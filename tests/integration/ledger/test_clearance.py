@@ -79,8 +79,9 @@ def test_honest_k_of_n_slot_accepted_on_chain(dep: Deployment) -> None:
     vs = validators(dep)
     final, collected, miner = run_slot(dep.chain, dep.slots, small_batch(dep, slot), vs, k=K)
     p0, p1 = dep.prosumers[:2]
-    # p1 pays 0.30 tokens; deploy_suite's X^A = X^M = 1% of D = 300,000 come out of p0's proceeds
-    assert set(final.results) == {ResultEntry(p0, 2_000, 300_000 - 2 * 3_000), ResultEntry(p1, -2_000, -300_000)}
+    # p1 pays 0.30 tokens and p0 receives them: settled as cleared; uniform has no reward term (seed 001's
+    # rewards are VCG's), so deploy_suite's 1 % shares pay nothing and no fund or ME row is needed
+    assert set(final.results) == {ResultEntry(p0, 2_000, 300_000), ResultEntry(p1, -2_000, -300_000)}
     assert collected.dissenters == () and len(collected.signers) == 4
     assert miner == dep.validators[3]  # the first submitter after the auctioneer wins
     on_chain = dep.chain.call(dep.slots, "slots", slot)
@@ -154,8 +155,8 @@ def test_colluding_k_validators_are_caught_by_the_audit(dep: Deployment, tmp_pat
     archive.save(final)
     found = verify_archive(tmp_path, chain=dep.chain)
     assert found is not None and (found.slot, found.what) == (slot, f"result {dep.prosumers[0]}")
-    assert found.expected == "(energyWh 2000, amountMicro 294000) (recomputed)"  # 0.30 tokens less 2 x 1%
-    assert found.found == "(energyWh 2000, amountMicro 1294000) (stored)"
+    assert found.expected == "(energyWh 2000, amountMicro 300000) (recomputed)"  # the clearing's 0.30 tokens
+    assert found.found == "(energyWh 2000, amountMicro 1300000) (stored)"
 
 
 def test_a_dissenter_after_the_auctioneer_does_not_mine_and_is_not_a_candidate(dep: Deployment) -> None:

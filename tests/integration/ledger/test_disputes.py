@@ -25,6 +25,11 @@ from transactive.ledger.clearance.protocol import (
 )
 from transactive.ledger.messages.commitments import ResultEntry, SettlementTree, result_tree
 from transactive.ledger.messages.orders import OrderMessage, sign_order
+from transactive.ledger.commitments import ResultEntry, SettlementTree, exchange_of, result_tree
+from transactive.ledger.constants import SLOT_DISPUTE_UNTIL, SLOT_MINER, ZERO_ADDRESS
+from transactive.ledger.orders_codec import OrderMessage, sign_order
+from transactive.ledger.proofs import SlotBatch
+from transactive.ledger.signing import Signer
 from transactive.ledger.testing import (
     CANCELLED,
     CLEARED,
@@ -222,7 +227,10 @@ def test_a_corrected_root_pays_the_miner_reward_to_its_named_submitter(dep: Depl
     c = dep.chain
     c.transact(dep.slots, "set_dispute_window", WINDOW)
     slot = 14
-    batch = two_trader_batch(dep, slot)
+    # a reward-bearing mechanism (seed 001's VCG at 1 % + 1 %); its deficit is paid by the fund (the admin)
+    batch = replace(two_trader_batch(dep, slot), mechanism="double_auction_vcg",
+                    params={"auctioneer_share": 0.01, "miner_share": 0.01})
+    c.transact(dep.token, "mint", dep.admin, 10**9)
     collude(dep, batch, mode)
     assert dispute_if_wrong(c, dep.slots, batch, dep.validators[3]) is True
     honest = recompute(batch, rewards=slot_rewards(c, dep.slots, slot))
@@ -243,10 +251,11 @@ def test_a_corrected_root_pays_the_miner_reward_to_its_named_submitter(dep: Depl
         settle(c, dep.slots, final)
     else:
         claim_all(c, dep.slots, final)
-    debits = -sum(e.amount_micro for e in honest if e.amount_micro < 0)
-    reward = debits * 10_000 // 1_000_000  # X^M = 1 % (deploy_suite); the auctioneer is validator 14 % 4 = 2
+    # ME = 2 kWh x 0.10 + 2 kWh x 0.20 = 0.6 tokens; X^M = 1 % (deploy_suite): floor(600,000 x 1 %) = 6,000;
+    # the auctioneer is validator 14 % 4 = 2
+    reward = exchange_of(honest) * 10_000 // 1_000_000
     gained = {v: c.call(dep.token, "balanceOf", v) - before[v] for v in dep.validators}
-    assert reward > 0
+    assert reward == 6_000
     assert gained[dep.validators[3]] == reward
     assert gained[dep.validators[0]] == 0
     assert gained[dep.validators[2]] == reward  # the auctioneer's reward, also 1 %

@@ -6,6 +6,7 @@ off-chain ``full_registry()['dpda_matched']`` run on the same market file (an in
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,12 @@ from transactive.ledger.clearance.protocol import (
 from transactive.ledger.messages.attributes import check_attributes, sign_attributes
 from transactive.ledger.messages.batch import signed_market_batch
 from transactive.ledger.messages.commitments import ResultEntry, RewardShares, grid_charge_micro
+from transactive.ledger.commitments import FUND_LEAF, ME_LEAF, ResultEntry, RewardShares, grid_charge_micro
+from transactive.ledger.eip712 import Domain
+from transactive.ledger.embedded import EmbeddedChain
+from transactive.ledger.market_batch import signed_market_batch
+from transactive.ledger.proofs import SlotBatch, attributes_proof, verify_proof
+from transactive.ledger.signing import Signer
 from transactive.ledger.testing import CLOSE, SETTLED
 from transactive.marketfile import Market, parse_market
 from transactive.registry import full_registry
@@ -68,7 +75,7 @@ def test_dpda_matched_slot_signed_endorsed_settled_audited(
         assert len(batch.attributes) == N_PROSUMERS
         keys = [chain.private_key(v) for v in dep.validators]
         validators = [Tamperer(keys[0]), *(Validator(k) for k in keys[1:])]
-        holders = [*(s.address for s in signers.values()), *dep.validators, dep.dso, dep.slots.address]
+        holders = [*(s.address for s in signers.values()), *dep.validators, dep.dso, dep.slots.address, dep.admin]
         before = {a: chain.call(dep.token, "balanceOf", a) for a in holders}
 
         final, collected, miner = run_slot(chain, dep.slots, batch, validators, k=3)
@@ -81,7 +88,7 @@ def test_dpda_matched_slot_signed_endorsed_settled_audited(
         # the independent path: the off-chain mechanism on the market file itself
         off = full_registry()["dpda_matched"].run(market.sellers, market.buyers, market.params)
         address = {pid: s.address for pid, s in signers.items()}
-        charge_micro = sum(money_to_micro(t["charge"]) for t in off.details["trades"])
+        charge_micro = money_to_micro(math.fsum(t["charge"] for t in off.details["trades"]))  # once per slot
         assert charge_micro > 0 and len(off.details["trades"]) >= 3
         _, _, recomputed = clear_batch(final)
         expected_trades = [
@@ -97,18 +104,19 @@ def test_dpda_matched_slot_signed_endorsed_settled_audited(
             for k, pid in enumerate(orders.ids):
                 e = entries[address[pid]]
                 assert abs(e.energy_wh - sign * energy_to_wh(float(allocation.energy_kwh[k]))) <= 1
-                if sign < 0:  # buyers pay their bill (charge halves included) to the micro-token
-                    assert abs(e.amount_micro + money_to_micro(float(allocation.payment[k]))) <= 1
-                    debits -= e.amount_micro
-        reward = debits * 10_000 // 1_000_000
+                # everyone is settled as cleared (charge halves included), to the micro-token
+                assert abs(e.amount_micro - sign * money_to_micro(float(allocation.payment[k]))) <= 1
+        assert ME_LEAF not in entries  # DPDA has no reward term: no reward whatever the slot's 1 % shares
+        reward = 0
+        debits = -sum(e.amount_micro for e in final.results if e.amount_micro < 0)
         credits = sum(e.amount_micro for e in final.results if e.amount_micro > 0)
-        assert credits + 2 * reward == debits  # conservation, the DSO's charges among the credits
+        assert credits + 2 * reward == debits  # conservation, the DSO's charges and the fund's row included
         assert sum(e.energy_wh for e in final.results) == 0
 
         after = {a: chain.call(dep.token, "balanceOf", a) for a in holders}
         due = dict.fromkeys(holders, 0)
         for e in final.results:
-            due[e.account] += e.amount_micro
+            due[dep.admin if e.account == FUND_LEAF else e.account] += e.amount_micro
         due[dep.validators[slot % 4]] += reward
         due[miner] += reward
         assert {a: after[a] - before[a] for a in holders} == due
@@ -194,7 +202,9 @@ def test_mcafee_matched_batch_recomputes_like_the_market_file() -> None:
         {**t, "buyer": address[t["buyer"]], "seller": address[t["seller"]]} for t in off.details["trades"]
     ]
     entries = recompute(batch, rewards=RewardShares(10_000, 10_000))
-    charge = sum(money_to_micro(t["charge"]) for t in off.details["trades"])
+    charge = money_to_micro(math.fsum(t["charge"] for t in off.details["trades"]))  # rounded once per slot
     assert charge > 0 and ResultEntry(dso, 0, charge) in entries
     debits = -sum(e.amount_micro for e in entries if e.amount_micro < 0)
-    assert sum(e.amount_micro for e in entries if e.amount_micro > 0) + 2 * (debits // 100) == debits
+    # McAfee has no reward term: no ME row, no reward; the fund's row balances the slot
+    assert all(e.account != ME_LEAF for e in entries)
+    assert sum(e.amount_micro for e in entries if e.amount_micro > 0) == debits

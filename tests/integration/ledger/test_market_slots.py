@@ -17,6 +17,9 @@ from ledger_helpers import (
 from transactive.ledger.chain.base import ChainRevert, decode_events
 from transactive.ledger.messages.commitments import MINER_LEAF, SettlementTree
 from transactive.ledger.messages.commitments import settlement_leaf as leaf_hash
+from transactive.ledger.chain import ChainRevert, decode_events
+from transactive.ledger.commitments import ME_LEAF, MINER_LEAF, SettlementTree
+from transactive.ledger.commitments import settlement_leaf as leaf_hash
 from transactive.ledger.testing import (
     CANCELLED,
     CLEARED,
@@ -85,8 +88,9 @@ def test_batch_lifecycle_moves_tokens_once_and_pays_rewards(dep: Deployment) -> 
     assert len(transfers) == 2 + 2 + 2  # two debits, two non-zero credits, two rewards
     assert sum(t["value"] for t in transfers if t["receiver"] == dep.slots.address) == 600_000
     after = _balances(dep, accounts)
-    # rows: p0 -400000, p1 -200000, p2 +500000, dso +88000, p3 0; rewards 1% of 600000 each
-    expected_delta = [-400_000, -200_000, 500_000, 88_000, 0, 6_000, 6_000]
+    # rows: p0 -400000, p1 -200000, p2 +500000, dso +88000, p3 0, the ME row (moves nothing); rewards 1% of
+    # ME = 600000 each
+    expected_delta = [-400_000, -200_000, 500_000, 88_000, 0, 0, 6_000, 6_000]
     assert [a - b for a, b in zip(after, before, strict=True)] == expected_delta
     assert c.call(dep.token, "totalSupply") == supply
     assert c.call(dep.token, "balanceOf", dep.slots.address) == 0
@@ -109,7 +113,7 @@ def test_rows_must_match_the_endorsed_root(dep: Deployment) -> None:
     tree = cleared_batch_slot(dep, slot, rows)
     args = batch_args(tree)
     # swap who pays and who is paid: balanced, but not what was endorsed
-    tampered = [(a, e, -m) if m != 0 else (a, e, m) for a, e, m in args]
+    tampered = [(a, e, -m) if m != 0 and a != ME_LEAF else (a, e, m) for a, e, m in args]
     tampered_sorted = sorted(tampered, key=lambda r: leaf_hash((slot, *r)))
     assert_rejected(dep, lambda: dep.chain.transact(dep.slots, "settle_batch", slot, tampered_sorted),
                     "do not match")

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ledger_helpers import assert_rejected, batch_args, cleared_batch_slot
 
+from transactive.ledger.commitments import ME_LEAF
 from transactive.ledger.testing import SETTLED, Deployment
 
 _slots = itertools.count(1_000)
@@ -36,6 +37,7 @@ def test_random_balanced_settlement_conserves_tokens(dep: Deployment, debits: li
     for _, a, _, m in rows:
         merged[a] = merged.get(a, 0) + m
     rows = [(slot, a, 0, m) for a, m in merged.items()]
+    rows.append((slot, ME_LEAF, 0, total))  # the market exchange the rewards are taken on (here: the debits)
     tree = cleared_batch_slot(dep, slot, rows)
     auctioneer, miner = str(c.call(dep.slots, "auctioneer_of", slot)), dep.validators[3]
     watch = sorted({*merged, auctioneer, miner, dep.slots.address})

@@ -18,7 +18,25 @@ from hypothesis import strategies as st
 from transactive.crypto.eip712 import SIDE_BUY, SIDE_SELL, Domain
 from transactive.crypto.merkle import MerkleTree, verify
 from transactive.crypto.signing import Signer
-from transactive.ledger.audit.proofs import (
+from transactive.ledger.commitments import (
+    FUND_LEAF,
+    ResultEntry,
+    order_leaf,
+    order_tree,
+    result_entries,
+    result_leaf,
+    result_tree,
+)
+from transactive.ledger.eip712 import SIDE_BUY, SIDE_SELL, Domain
+from transactive.ledger.endorsement import (
+    count_endorsements,
+    endorse,
+    require_endorsements,
+    valid_endorsements,
+)
+from transactive.ledger.merkle import MerkleTree, verify
+from transactive.ledger.orders_codec import OrderMessage, messages_to_orders, sign_order
+from transactive.ledger.proofs import (
     ProofError,
     SlotBatch,
     audit_batch,
@@ -266,20 +284,21 @@ def test_endorsements_k_of_n(batch: SlotBatch, signers: list[Signer], domain: Do
     bids=st.lists(st.tuples(st.integers(1, 20_000), st.integers(0, 400_000)), min_size=1, max_size=12),
 )
 def test_result_entries_balance_energy_to_the_wh(asks, bids) -> None:
-    """Uniform-price clearing of random integer-Wh markets: entries balance energy exactly and money to
-    within a unit, and each entry is within one unit of its own rounding."""
-    ids = [f"0x{k:040x}" for k in range(1, len(asks) + len(bids) + 1)]
+    """Uniform-price clearing of random integer-Wh markets: entries (the fund's row included) balance energy
+    and money exactly, and each participant's entry is within one unit of its own rounding."""
+    ids = [f"0x{k:040x}" for k in range(16, len(asks) + len(bids) + 16)]
     sellers = Orders.single(ids[: len(asks)], [e / 1000 for e, _ in asks], [p / 1e6 for _, p in asks])
     buyers = Orders.single(ids[len(asks) :], [e / 1000 for e, _ in bids], [p / 1e6 for _, p in bids])
     result = clear_uniform(sellers, buyers, NoParams())
     entries = result_entries(result, sellers, buyers)
     assert sum(e.energy_wh for e in entries) == 0
-    assert abs(sum(e.amount_micro for e in entries)) <= 1
+    assert sum(e.amount_micro for e in entries) == 0
+    assert all(e.account == FUND_LEAF for e in entries[len(ids) :])
     figures = [
         *zip(result.sellers.energy_kwh, result.sellers.payment, strict=True),
         *zip(result.buyers.energy_kwh, result.buyers.payment, strict=True),
     ]
-    for k, (e, (energy_kwh, payment)) in enumerate(zip(entries, figures, strict=True)):
+    for k, (e, (energy_kwh, payment)) in enumerate(zip(entries[: len(ids)], figures, strict=True)):
         sign = 1 if k < len(asks) else -1
         assert abs(e.energy_wh - sign * energy_to_wh(float(energy_kwh))) <= 1
         assert abs(e.amount_micro - sign * money_to_micro(float(payment))) <= 1

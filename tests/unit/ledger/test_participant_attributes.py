@@ -21,7 +21,9 @@ from transactive.ledger.messages.attributes import (
     check_attributes,
     sign_attributes,
 )
-from transactive.ledger.messages.commitments import (
+from transactive.ledger.commitments import (
+    FUND_LEAF,
+    ME_LEAF,
     ResultEntry,
     RewardShares,
     order_tree,
@@ -29,6 +31,10 @@ from transactive.ledger.messages.commitments import (
     settle_entries,
 )
 from transactive.ledger.messages.orders import OrderError, OrderMessage, sign_order
+from transactive.ledger.eip712 import Domain
+from transactive.ledger.orders_codec import OrderError, OrderMessage, sign_order
+from transactive.ledger.proofs import ProofError, SlotBatch, attributes_proof, proofs_for, verify_proof
+from transactive.ledger.signing import Signer
 from transactive.orders import Orders
 from transactive.result import Allocation, ClearingResult
 
@@ -135,26 +141,27 @@ def test_dso_entry_and_exact_balance() -> None:
     with pytest.raises(ValueError, match="no DSO account"):
         result_entries(result, sellers, buyers)
     entries = result_entries(result, sellers, buyers, dso=dso)
-    assert entries[-1] == ResultEntry(dso, 0, 123 + 234)  # each trade's charge rounded once
+    by_account = {e.account.lower(): e for e in entries}
+    # the charges rounded once per slot: 123.4 + 234.5 = 357.9 -> 358 (per trade: 123 + 234 = 357)
+    assert by_account[dso] == ResultEntry(dso, 0, 358)
     out = settle_entries(entries, RewardShares(10_000, 10_000), keep=(dso,))
-    debits = -sum(e.amount_micro for e in out if e.amount_micro < 0)
-    assert out[-1] == entries[-1]  # the DSO's fee is not shared with the rewards
-    assert sum(e.amount_micro for e in out if e.amount_micro > 0) + 2 * (debits // 100) == debits
+    assert {e.account.lower(): e for e in out}[dso] == by_account[dso]  # the DSO's fee is not shared
+    assert sum(e.amount_micro for e in out) == 0  # no reward term: no ME row, the fund's row balances
 
 
 @settings(max_examples=100, deadline=None)
 @given(amounts=st.lists(st.integers(-10**9, 10**9), min_size=2, max_size=8), fee=st.integers(0, 10**6),
-       shares=st.tuples(st.integers(0, 300_000), st.integers(0, 300_000)))
-def test_settle_entries_keeps_the_dso_and_balances(amounts: list[int], fee: int, shares: tuple[int, int]) -> None:
-    accounts = ["0x" + f"{i:02x}" * 20 for i in range(1, 10)]
+       shares=st.tuples(st.integers(0, 300_000), st.integers(0, 300_000)), exchange=st.integers(0, 10**10))
+def test_settle_entries_keeps_the_dso_and_balances(
+    amounts: list[int], fee: int, shares: tuple[int, int], exchange: int
+) -> None:
+    accounts = ["0x" + f"{i:02x}" * 20 for i in range(16, 25)]
     dso = accounts[-1]
     entries = [ResultEntry(a, 0, m) for a, m in zip(accounts, amounts, strict=False)] + [ResultEntry(dso, 0, fee)]
-    debits = -sum(m for m in amounts if m < 0)
-    rewards = debits * shares[0] // 10**6 + debits * shares[1] // 10**6
-    if debits - rewards - fee < 0 or (not any(m > 0 for m in amounts) and debits - rewards - fee > 0):
-        with pytest.raises(ValueError):
-            settle_entries(entries, RewardShares(*shares), keep=(dso,))
-        return
+    entries += [ResultEntry(FUND_LEAF, 0, -sum(amounts) - fee), ResultEntry(ME_LEAF, 0, exchange)]
+    rewards = exchange * shares[0] // 10**6 + exchange * shares[1] // 10**6
     out = settle_entries(entries, RewardShares(*shares), keep=(dso,))
-    assert out[-1].amount_micro == fee
-    assert sum(e.amount_micro for e in out if e.amount_micro > 0) + rewards == debits
+    assert out[: len(amounts) + 1] == entries[: len(amounts) + 1]  # participants and the DSO unchanged
+    rows = [e for e in out if e.account != ME_LEAF]
+    assert sum(e.amount_micro for e in rows if e.amount_micro > 0) + rewards == -sum(
+        e.amount_micro for e in rows if e.amount_micro < 0)

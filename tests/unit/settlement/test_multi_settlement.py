@@ -130,9 +130,11 @@ def test_residuals_zero_money_conserved_deterministic(case: dict[str, object]) -
         assert statement.traded_wh == statement.net_wh
         for line in statement.stages.values():
             assert line.sold_wh >= 0 and line.bought_wh >= 0
+    excess_wh = 0 if s.fund_grid_trade is None else s.fund_grid_trade.energy_wh  # DPDA's, the fund's
     for stage in ("bilateral", "listings", "auction"):
         sold = sum(x.stages[stage].sold_wh for x in s.statements)
-        assert sold == sum(x.stages[stage].bought_wh for x in s.statements)
+        assert sold == sum(x.stages[stage].bought_wh for x in s.statements) + (excess_wh if stage == "auction" else 0)
+    assert s.auction_lines()["fund"][0] == -excess_wh
     grid_net = sum(x.stages["grid"].sold_wh - x.stages["grid"].bought_wh for x in s.statements)
     assert grid_net == sum(g.energy_wh for g in s.grid_trades)
     assert s.balance_micro == 0
@@ -156,10 +158,10 @@ def test_uniform_auction_never_worse_than_the_grid(net_wh: list[int], wholesale:
     assert set(STAGES) == set(s.statements[0].stages)
 
 
-def test_dpda_scenario_10_fixture_with_clipping_cut_to_the_buyers() -> None:
+def test_dpda_scenario_10_fixture_settles_the_clearing_and_the_fund_sells_the_excess() -> None:
     # SEED-NOTES §4, scenario 10: Case 3, p0 = 20.5, E'(S) [0, 6, 0, 21, 0, 0, 0, 51], buyers 1 and 9 (45 + 27).
-    # DPDA's clipping leaves 78 kWh sold against 72 bought: the sellers are cut to 72 kWh by apportion,
-    # 72000 Wh over weights 6 : 21 : 51 -> [5538, 19385, 47077] (largest remainders .923 and .615 round up).
+    # DPDA's clipping leaves 78 kWh sold against 72 bought: settled as cleared (SEED-NOTES §8), the 6 kWh
+    # excess taken by the fund and sold to the grid at the feed-in tariff.
     sellers = dict(zip(["3", "14", "11", "2", "13", "6", "15", "4"], [30, 25, 18, 40, 50, 21, 14, 70], strict=True))
     s_price = [20, 10, 16, 5, 18, 25, 7, 2]
     buyers = dict(zip(["16", "1", "10", "9", "5", "8", "12"], [30, 45, 13, 27, 18, 39, 96], strict=True))
@@ -169,15 +171,19 @@ def test_dpda_scenario_10_fixture_with_clipping_cut_to_the_buyers() -> None:
     s = settle_slot(0, prosumers, mechanism="dpda")
     assert s.auction is not None and s.auction.price_per_kwh == pytest.approx(20.5)
     sold = {x.peer: x.stages["auction"].sold_wh for x in s.statements if x.peer.startswith("s")}
-    assert sold == {"s3": 0, "s14": 5538, "s11": 0, "s2": 19385, "s13": 0, "s6": 0, "s15": 0, "s4": 47077}
+    assert sold == {"s3": 0, "s14": 6000, "s11": 0, "s2": 21000, "s13": 0, "s6": 0, "s15": 0, "s4": 51000}
     bought = {x.peer: x.stages["auction"].bought_wh for x in s.statements if x.peer.startswith("b")}
     assert bought == {"b16": 0, "b1": 45000, "b10": 0, "b9": 27000, "b5": 0, "b8": 0, "b12": 0}
-    # everyone at p0 for what is settled: 20.5 * 5.538 = 113.529 tokens, ...; buyers 922.5 and 553.5
+    # everyone at p0 for what it cleared: 20.5 * 6 = 123 tokens, ...; buyers 922.5 and 553.5
     assert [_money(s, p, "auction") for p in ("s14", "s2", "s4", "b1", "b9")] == [
-        113_529_000, 397_392_500, 965_078_500, -922_500_000, -553_500_000]
+        123_000_000, 430_500_000, 1_045_500_000, -922_500_000, -553_500_000]
     assert s.accounts["auctioneer"] == 0
-    # the rest: s14 sells 25 - 5.538 = 19.462 kWh to the grid at 0.015; b12 buys its 96 kWh at 0.1
-    assert s.statement("s14").stages["grid"].sold_wh == 19_462 and _money(s, "s14", "grid") == 291_930
+    # the fund pays the excess at p0 (123 tokens) and sells its 6 kWh at 0.015 (0.09 tokens)
+    assert s.fund_grid_trade is not None and (s.fund_grid_trade.energy_wh, s.fund_grid_trade.money_micro) == (
+        6000, 90_000)
+    assert s.accounts["fund"] == -123_000_000 + 90_000
+    # the rest: s14 sells 25 - 6 = 19 kWh to the grid at 0.015; b12 buys its 96 kWh at 0.1
+    assert s.statement("s14").stages["grid"].sold_wh == 19_000 and _money(s, "s14", "grid") == 285_000
     assert _money(s, "b12", "grid") == -9_600_000
     assert s.balance_micro == 0
 
@@ -200,11 +206,11 @@ def test_a_grid_aware_auction_needs_attributes_and_pays_the_dso_its_charges() ->
     s = settle_slot(0, prosumers, mechanism="dpda_matched", rewards=RewardRates(10_000, 10_000))
     assert s.auction is not None
     trades = s.auction.details["trades"]
-    # the DSO's income is each trade's charge C_d x d_km (0.002 tokens/km) rounded once to micro-tokens
-    assert s.grid_charge_micro == sum(round(0.002 * t["distance_m"] / 1000 * 1e6) for t in trades) > 0
+    # the DSO's income is the trades' charges C_d x d_km (0.002 tokens/km) rounded once per slot
+    assert s.grid_charge_micro == round(sum(0.002 * t["distance_m"] / 1000 for t in trades) * 1e6) > 0
     assert s.accounts["dso"] == s.grid_charge_micro  # no listings: all of the DSO's money is grid charges
-    debits = -sum(x.stages["auction"].money_micro for x in s.statements if x.stages["auction"].money_micro < 0)
-    assert s.accounts["auctioneer_reward"] == s.accounts["miner_reward"] == debits // 100  # 1 % each
+    # DPDA has no reward term (seed 001's rewards are VCG's): no reward whatever the slot's shares
+    assert s.accounts["auctioneer_reward"] == s.accounts["miner_reward"] == 0
     assert s.accounts["auctioneer"] == 0 and s.balance_micro == 0
     sold = sum(x.stages["auction"].sold_wh for x in s.statements)
     # DPDA (SEED-NOTES §4): every bid (0.1) is above every ask (0.015), x = y = 2, no S_3 / B_3 so not

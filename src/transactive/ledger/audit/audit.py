@@ -29,8 +29,9 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    resultRoot)``, no validator twice, and at least the Registry's threshold of them (``endorsement i``,
    ``endorsements``);
 6. settlement balance: the credits never exceed the debits (no money created by a slot); for a SETTLED
-   slot in batch mode exactly ``credits + floor(D x_A) + floor(D x_M) == D`` (seed 001 eq. 2-3, the
-   slot's own shares); for an endorsed claims-mode slot exactly ``credits == debits``, the reward leaves
+   slot in batch mode exactly ``credits + floor(ME x_A) + floor(ME x_M) == D`` (seed 001 eq. 2-4, the
+   slot's own shares, ME the ``ME_LEAF`` row, which is not a credit); for an endorsed claims-mode slot
+   exactly ``credits == debits``, the reward leaves
    (auctioneer, ``MINER_LEAF``) and the DSO's charges among the credits (``balance``);
 7. token conservation: ``totalSupply == sum of balances`` over every known account (chain accounts,
    validators, contracts, every result account, the manifest's ``accounts``) and ``totalSupply == minted -
@@ -73,7 +74,19 @@ from transactive.crypto.signing import SignatureError, recover_address
 from transactive.files import write_atomic
 from transactive.ledger.audit.archive import SETTLEMENT_KIND, SettlementRecord, check_settlement
 from transactive.ledger.audit.proofs import ProofError, SlotBatch, save_batch
-from transactive.ledger.audit.statements import (
+from transactive.ledger._encoding import hex0x
+from transactive.ledger.attributes import check_attributes
+from transactive.ledger.chain import Chain, Contract, contract_at
+from transactive.ledger.clearance import ClearanceError, domain_of, recompute
+from transactive.ledger.commitments import FUND_LEAF, ME_LEAF, RewardShares, exchange_of, result_tree
+from transactive.ledger.constants import MODE_BATCH, MODE_CLAIMS, SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE
+from transactive.ledger.eip712 import endorsement_digest
+from transactive.ledger.endorsement import valid_endorsements
+from transactive.ledger.orders_codec import verify_orders
+from transactive.ledger.proofs import ProofError, SlotBatch, save_batch
+from transactive.ledger.settlement_archive import SettlementRecord, check_settlement
+from transactive.ledger.signing import SignatureError, recover_address
+from transactive.ledger.statements import (
     JournalBatch,
     StatementJournal,
     StatementsError,
@@ -308,14 +321,14 @@ def _check_slot(
     if result_root != bytes(32) and len(seen) < threshold:
         return Discrepancy(s, "endorsements", f"at least {threshold} distinct validators", str(len(seen)))
     debits = -sum(e.amount_micro for e in batch.results if e.amount_micro < 0)
-    credits = sum(e.amount_micro for e in batch.results if e.amount_micro > 0)
+    credits = sum(e.amount_micro for e in batch.results if e.amount_micro > 0 and e.account != ME_LEAF)
     if credits > debits:
         return Discrepancy(s, "balance", f"credits <= debits ({debits})", f"credits {credits}")
     if mode == MODE_CLAIMS and result_root != bytes(32) and credits != debits:
         return Discrepancy(s, "balance", f"claims credits == debits ({debits}), the reward leaves included",
                            f"credits {credits}")
     if state == SETTLED and mode == MODE_BATCH and shares is not None:
-        rewards = sum(shares.rewards_micro(debits))
+        rewards = sum(shares.rewards_micro(exchange_of(batch.results)))
         if credits + rewards != debits:
             return Discrepancy(s, "balance", f"credits + rewards == debits ({debits})",
                                f"credits {credits} + rewards {rewards}")
@@ -456,13 +469,16 @@ def _check_settled_slots(
         record = chain.call(slots, "slots", s)
         rewards: dict[str, int] = {}
         if int(record[1]) == MODE_BATCH:
-            debits = -sum(e.amount_micro for e in batch.results if e.amount_micro < 0)
-            reward_a, reward_m = RewardShares(int(record[7]), int(record[8])).rewards_micro(debits)
+            shares = RewardShares(int(record[7]), int(record[8]))
+            reward_a, reward_m = shares.rewards_micro(exchange_of(batch.results))
             rewards[str(record[2])] = reward_a
             rewards[str(record[3])] = rewards.get(str(record[3]), 0) + reward_m
         entries: dict[str, int] = {}
-        for e in batch.results:
-            entries[e.account] = entries.get(e.account, 0) + e.amount_micro
+        for e in batch.results:  # the fund's row moves the contract's fund account; the ME row nothing
+            if e.account == ME_LEAF:
+                continue
+            account = str(chain.call(slots, "fund")) if e.account == FUND_LEAF else e.account
+            entries[account] = entries.get(account, 0) + e.amount_micro
         finding = check_auction_postings(line, entries, rewards)
         if finding is not None:
             return Discrepancy(s, *finding)

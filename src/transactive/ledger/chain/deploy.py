@@ -83,7 +83,8 @@ def deploy_suite(chain: Chain, auctioneer_ppm: int = 10_000, miner_ppm: int = 10
     """Deploy Registry, EnergyToken, MarketSlots and NegawattAuction and register the accounts.
 
     Default reward shares X^A = X^M = 1% (seed 001's case study). Every prosumer and the aggregator get
-    1,000 tokens and approve MarketSlots and NegawattAuction without limit.
+    1,000 tokens and approve MarketSlots and NegawattAuction without limit; the admin is the community
+    market fund (``MarketSlots.set_fund``, empty, approving MarketSlots).
     """
     accounts = chain.accounts
     if len(accounts) < 12:
@@ -104,4 +105,8 @@ def deploy_suite(chain: Chain, auctioneer_ppm: int = 10_000, miner_ppm: int = 10
         chain.transact(token, "mint", holder, 1_000 * 10**6)
         chain.transact(token, "approve", slots.address, MAX_UINT, sender=holder)
         chain.transact(token, "approve", auction.address, MAX_UINT, sender=holder)
+    # the community market fund (docs/settlement.md): the admin's account, approving MarketSlots; it starts
+    # empty, so a slot whose fund row is a deficit cannot settle until the fund holds tokens
+    chain.transact(slots, "set_fund", dep.admin)
+    chain.transact(token, "approve", slots.address, MAX_UINT)
     return dep

@@ -16,9 +16,10 @@
 
 Rounding (:func:`result_entries`, the one definition of :mod:`transactive.settlement.auction_entries`
 shared with the statements' auction stage): per side, Wh and micro-tokens are apportioned so they add up
-to the side's rounded total (:func:`~transactive.units.apportion`), the longer side cut to the shorter
-side's total where a mechanism leaves them unequal, so energy balances to the Wh; any remaining money
-imbalance is the mechanism's (surplus / deficit), for :func:`settle_entries` to route.
+to the side's rounded total (:func:`~transactive.units.apportion`); nothing is cut or rebalanced. The
+community market fund's row (:data:`FUND_LEAF`) takes DPDA's excess energy and the money imbalance (a
+surplus or deficit, then the rewards); the :data:`ME_LEAF` row commits the rewards' base
+(``docs/settlement.md``).
 
 Example:
     >>> entry = ResultEntry("0x" + "11" * 20, energy_wh=-1500, amount_micro=-303450)
@@ -51,11 +52,11 @@ from transactive.orders import Orders
 from transactive.result import ClearingResult
 from transactive.settlement.auction_entries import (  # grid_charge_micro: re-exported (the DSO's income)
     PPM,
-    auction_entries,
+    auction_stage,
     grid_charge_micro,  # noqa: F401
-    rebalance_credits,
     rewards_micro,
 )
+from transactive.settlement.fund import settle_auction
 
 ORDER_LEAF_TYPES: tuple[str, ...] = ("bytes32",)
 RESULT_LEAF_TYPES: tuple[str, ...] = ("uint256", "address", "int256", "int256")
@@ -202,34 +203,67 @@ def result_entries(
     :func:`~transactive.ledger.messages.orders.messages_to_orders`): a seller gets ``(+Wh, +micro)``, a buyer
     ``(-Wh, -micro)``, an account on both sides the sum; order of first appearance, sellers first.
 
-    The integers are :func:`transactive.settlement.auction_entries.auction_entries`, the one definition the
-    statements' auction stage (:func:`transactive.settlement.stages.settle_slot`) uses too: per side,
-    Wh and micro-tokens are apportioned (:func:`~transactive.units.apportion`) so that they add up to the
-    side's rounded total, and where the sides still differ (DPDA's clipping, SEED-NOTES §4 (c)) the longer
-    side is cut to the shorter one's total (its payments scaled by the share settled), so energy sold
-    equals energy bought to the Wh.
+    The integers are :func:`transactive.settlement.auction_entries.auction_stage`, the one definition the
+    statements' auction stage (:func:`transactive.settlement.stages.settle_slot`) uses too: each
+    participant's energy and payment exactly as the mechanism cleared them (``docs/settlement.md``). Then,
+    each only when not all zero:
 
-    ``dso``: the DSO account; it gets one more entry ``(0 Wh, +grid_charge_micro(result))`` (last, or added
-    to its own entry if it also traded). Without a DSO a clearing with grid charges is a ``ValueError``
-    (the charges would otherwise be left to the sellers). The money then balances only up to the
-    per-figure roundings; :func:`settle_entries` with ``keep=(dso,)`` makes it exact."""
+    * ``dso``: ``(0, +grid charges)``, the clearing's charges rounded once (added to the DSO's own entry if
+      it also traded); a clearing with grid charges and no DSO is a ``ValueError``;
+    * :data:`FUND_LEAF`: ``(-excess Wh, fund)``, the community market fund's row: DPDA's excess it takes to
+      the grid stage and the slot's surplus (> 0) or deficit (< 0) **before rewards**;
+    * :data:`ME_LEAF`: ``(0, ME)``, the market exchange in micro-tokens (seed 001 eq. 4), the base of the
+      rewards, for a result with a reward term.
+
+    :func:`settle_entries` then takes the slot's rewards out of the fund row, so the entries balance."""
     if len(result.sellers.energy_kwh) != sellers.n or len(result.buyers.energy_kwh) != buyers.n:
         raise ValueError("the result does not match the orders' participants")
     canon = [to_checksum_address(parse_address(pid)) for pid in (*sellers.ids, *buyers.ids)]
-    dso_account = None if dso is None else to_checksum_address(parse_address(dso))
-    rows = auction_entries(result, canon[: sellers.n], canon[sellers.n :], dso=dso_account)
-    return [ResultEntry(account, energy_wh, amount_micro) for account, energy_wh, amount_micro in rows]
+    # the fund's policy (transactive.settlement.fund): a clearing that is not individually rational is
+    # settled by the community's remedy, exactly as the statements settle it (the fund is unbounded here)
+    settled = settle_auction(result, sellers, buyers, canon[: sellers.n], canon[sellers.n :], ppm=(0, 0))
+    stage = settled.stage or auction_stage(_no_trade(result), canon[: sellers.n], canon[sellers.n :], auctioneer_ppm=0,
+                                           miner_ppm=0)
+    for account in (MINER_LEAF, ME_LEAF, FUND_LEAF):
+        if account in canon:
+            raise ValueError(f"the address {account} cannot trade (it names a special result row)")
+    rows = {account: [wh, micro] for account, wh, micro in stage.rows}
+    if stage.dso_micro:
+        if dso is None:
+            raise ValueError(f"the clearing has {stage.dso_micro} micro-tokens of grid charges but no DSO account")
+        rows.setdefault(to_checksum_address(parse_address(dso)), [0, 0])[1] += stage.dso_micro
+    if stage.fund_wh or stage.fund_micro:
+        rows[FUND_LEAF] = [-stage.fund_wh, stage.fund_micro]
+    if stage.exchange_micro:
+        rows[ME_LEAF] = [0, stage.exchange_micro]
+    return [ResultEntry(account, wh, micro) for account, (wh, micro) in rows.items()]
+
+
+def _no_trade(result: ClearingResult) -> ClearingResult:
+    """The result with nothing traded (the ``no_trade`` policy)."""
+    import numpy as np
+
+    from transactive.result import Allocation
+
+    zero_s, zero_b = np.zeros(len(result.sellers.energy_kwh)), np.zeros(len(result.buyers.energy_kwh))
+    return ClearingResult(result.mechanism, None, Allocation(zero_s, zero_s.copy()), Allocation(zero_b, zero_b.copy()),
+                          {})
 
 
 MINER_LEAF = "0x0000000000000000000000000000000000000000"
 """Claims mode: the account of the miner's reward leaf (``MarketSlots.MINER_LEAF``, the zero address);
 ``claim`` pays it to the slot's miner, who is unknown when the root is endorsed."""
+ME_LEAF = "0x0000000000000000000000000000000000000001"
+"""The row carrying the market exchange ME in micro-tokens (``MarketSlots.ME_LEAF``): the rewards' base."""
+FUND_LEAF = "0x0000000000000000000000000000000000000002"
+"""The community market fund's row (``MarketSlots.FUND_LEAF``; the contract moves its ``fund`` account)."""
+SPECIAL_ROWS = (MINER_LEAF, ME_LEAF, FUND_LEAF)
 
 
 @dataclass(frozen=True)
 class RewardShares:
-    """A slot's reward shares in parts per million of its debits ``D`` (``MarketSlots`` fixes them when the
-    slot is opened): ``auctioneer_ppm`` is X^A (seed 001 eq. 2), ``miner_ppm`` X^M (eq. 3).
+    """A slot's reward shares in parts per million of its market exchange ME (``MarketSlots`` fixes them
+    when the slot is opened): ``auctioneer_ppm`` is X^A (seed 001 eq. 2), ``miner_ppm`` X^M (eq. 3).
 
     ``auctioneer``: set for a **claims-mode** slot (the slot's auctioneer): the rewards are then leaves of
     the result (:func:`settle_entries`); ``None`` for a batch-mode slot, where ``settle_batch`` pays them."""
@@ -244,48 +278,46 @@ class RewardShares:
         if self.auctioneer is not None:
             object.__setattr__(self, "auctioneer", to_checksum_address(parse_address(self.auctioneer)))
 
-    def rewards_micro(self, debits_micro: int) -> tuple[int, int]:
-        """``(floor(D x_A), floor(D x_M))`` exactly as ``MarketSlots.settle_batch`` computes them."""
-        return rewards_micro(debits_micro, self.auctioneer_ppm, self.miner_ppm)
+    def rewards_micro(self, exchange_micro: int) -> tuple[int, int]:
+        """``(floor(ME x_A), floor(ME x_M))`` exactly as ``MarketSlots.settle_batch`` computes them."""
+        return rewards_micro(exchange_micro, self.auctioneer_ppm, self.miner_ppm)
+
+
+def exchange_of(entries: Sequence[ResultEntry]) -> int:
+    """The market exchange ME (micro-tokens) the entries commit to: the :data:`ME_LEAF` row's amount, else 0."""
+    return next((e.amount_micro for e in entries if e.account == ME_LEAF), 0)
 
 
 def settle_entries(
     entries: Sequence[ResultEntry], shares: RewardShares, *, keep: Collection[str] = ()
 ) -> list[ResultEntry]:
-    """The entries of a slot, rebalanced so ``MarketSlots.settle_batch`` accepts them:
-    ``credits + floor(D x_A) + floor(D x_M) == D`` with ``D`` = the sum of the debits (what buyers pay).
+    """The entries of a slot with its rewards, so ``MarketSlots.settle_batch`` accepts them:
+    ``credits + floor(ME x_A) + floor(ME x_M) == debits``, ME the :data:`ME_LEAF` row (seed 001 eq. 2-4).
 
-    Claims mode (``shares.auctioneer`` set): the same rebalancing, then the rewards become leaves so the
-    claims balance exactly like a batch settlement (the sum of all amounts is 0): ``floor(D x_A)`` is
-    added to the auctioneer's entry (a new ``(auctioneer, 0, rA)`` entry if it did not trade) and
-    ``(MINER_LEAF, 0, floor(D x_M))`` is appended (``MarketSlots.claim`` pays it to the slot's miner).
-
-    Debits and energy are unchanged, and so are the entries of the accounts in ``keep`` (the DSO's grid
-    charges: a fixed fee, not shared with the rewards or a surplus). The other credits are set to
-    ``D - rA - rM - (kept credits)`` in total, apportioned over the accounts with a positive amount in
-    proportion to their amounts (:func:`~transactive.units.apportion`, largest remainder, ties to the
-    earlier entry): the rewards come out of the sellers' proceeds pro rata, and a mechanism's surplus (or
-    deficit, or the rounding residue of the grid charges) is shared among them the same way, since the
-    contract moves no money that buyers did not pay. Entry order is kept. ``ValueError`` when buyers pay
-    but no account is credited (nothing to apportion over), or the kept credits exceed ``D - rA - rM``.
+    The rewards come out of the fund's row (:data:`FUND_LEAF`, created if absent); no participant's entry
+    changes (``keep`` is accepted for compatibility; nothing else is ever rebalanced). Claims mode
+    (``shares.auctioneer`` set): the rewards then become leaves so the claims balance exactly like a batch
+    settlement: ``rA`` added to the auctioneer's entry (a new ``(auctioneer, 0, rA)`` entry if it did not
+    trade) and ``(MINER_LEAF, 0, rM)`` appended (``MarketSlots.claim`` pays it to the slot's miner).
+    Entry order is kept.
 
     Example:
         >>> a, b = "0x" + "11" * 20, "0x" + "22" * 20
-        >>> settle_entries([ResultEntry(a, 2000, 300000), ResultEntry(b, -2000, -300000)],
-        ...                RewardShares(10_000, 10_000))[0].amount_micro
-        294000
+        >>> out = settle_entries([ResultEntry(a, 2000, 300000), ResultEntry(b, -2000, -300000),
+        ...                       ResultEntry(ME_LEAF, 0, 600000)], RewardShares(10_000, 10_000))
+        >>> [(e.account[-2:], e.amount_micro) for e in out]
+        [('11', 300000), ('22', -300000), ('01', 600000), ('02', -12000)]
     """
-    kept = {parse_address(a) for a in keep}
-    amounts, reward_a, reward_m = rebalance_credits(
-        [e.amount_micro for e in entries],
-        kept={k for k, e in enumerate(entries) if e.account_bytes in kept},
-        auctioneer_ppm=shares.auctioneer_ppm,
-        miner_ppm=shares.miner_ppm,
-    )
-    out = [
-        e if amount == e.amount_micro else ResultEntry(e.account, e.energy_wh, amount)
-        for e, amount in zip(entries, amounts, strict=True)
-    ]
+    del keep
+    reward_a, reward_m = shares.rewards_micro(exchange_of(entries))
+    out = list(entries)
+    if reward_a or reward_m:
+        fund = [k for k, e in enumerate(out) if e.account == FUND_LEAF]
+        if fund:
+            e = out[fund[0]]
+            out[fund[0]] = ResultEntry(e.account, e.energy_wh, e.amount_micro - reward_a - reward_m)
+        else:
+            out.append(ResultEntry(FUND_LEAF, 0, -reward_a - reward_m))
     if shares.auctioneer is not None:  # claims mode: the rewards are leaves
         raw = parse_address(shares.auctioneer)
         mine = [k for k, e in enumerate(out) if e.account_bytes == raw]

@@ -149,6 +149,8 @@ class LedgerDeployment:
         if self.config.start_tokens:  # the fallback DSO account pays an imbalance when it absorbed energy
             chain.transact(token, "mint", self.admin, self.config.start_tokens * 10**6)
         chain.transact(token, "approve", slots.address, MAX_UINT)
+        # the community market fund (docs/settlement.md): the desk's custodial account, approving MarketSlots
+        chain.transact(slots, "set_fund", self.admin)
         log.warning("deployed the Transactive contracts on chain %s", chain.chain_id)
         return {"chainId": chain.chain_id, "Registry": registry.address, "EnergyToken": token.address,
                 "MarketSlots": slots.address, "validators": [v.address for v in self.validators],

@@ -33,6 +33,8 @@ from transactive.market.ledger.sequence import (
     sequence_parties,
     stored_multi_document,
 )
+from transactive.market.settlement_recompute import settlement_postings
+from transactive.market.slot_sequence import SEQUENCE_FORMAT, SequenceSettlement, settle_sequence
 from transactive.market.slots import Phase, phase_bounds
 from transactive.settlement.sequence import SEQUENCE_FORMAT, settle_sequence, settlement_postings
 from transactive.settlement.slot_settlement import (
@@ -125,8 +127,17 @@ class LedgerSettlement(LedgerAnchoring):
             clearing_root=None if clearing is None else str(clearing.document["resultRoot"]), result=result,
             terms=SettlementTerms(self.config.penalty_per_kwh, self.config.grid_charge_per_kwh),
             account_of=account_of, dso_address=self._dso_address(c.name))
-        return self._store_settlement(c.name, slot_start, number, doc,
-                                      len(settle_sequence(doc, self.domain).postings))
+        return self._store_settlement(c.name, slot_start, number, doc, len(self._sequence(doc).postings))
+
+    def _sequence(self, doc: Mapping[str, Any]) -> SequenceSettlement:
+        """The desk's own (the auctioneer's) settlement of a format-2 input, computed once per input and reused
+        for its postings, its statement lines and the record (the validators still recompute it each)."""
+        digest = input_digest(doc)
+        cache: dict[bytes, SequenceSettlement] = self.__dict__.setdefault("_sequence_cache", {})
+        if digest not in cache:
+            cache.clear()
+            cache[digest] = settle_sequence(doc, self.domain)
+        return cache[digest]
 
     def settlement_postings(self, doc: Mapping[str, Any]) -> list[AccountPosting]:
         """Every validator's recomputation of a settlement input (format 2: the whole sequence; format 1, of
@@ -163,7 +174,8 @@ class LedgerSettlement(LedgerAnchoring):
         mode = int(rec.document["mode"])
         number = rec.chain_slot
         order_root = input_digest(doc)
-        postings = self.settlement_postings(doc)
+        postings = (list(self._sequence(doc).postings) if doc.get("format") == SEQUENCE_FORMAT
+                    else self.settlement_postings(doc))
         entries = [ResultEntry(p.address, p.energy_wh, p.amount_micro) for p in postings]
         debits, credits = claims_to_make(entries, claims_sample)
 
@@ -217,7 +229,7 @@ class LedgerSettlement(LedgerAnchoring):
         assert c is not None
         txs = {"chain_slot": str(number), "txs": rec.document.get("txs", {})}
         if doc.get("format") == SEQUENCE_FORMAT:
-            seq = settle_sequence(doc, self.domain)
+            seq = self._sequence(doc)
             lines = sequence_lines(seq)
             dso = {"account": doc["dso"], **seq.dso_breakdown}
             multi = stored_multi_document(c, rec.slot_start, doc, seq, c.mechanism)

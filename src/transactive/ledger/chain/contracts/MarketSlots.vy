@@ -18,9 +18,13 @@
          StandardMerkleTree uses), rebuilds the root exactly as StandardMerkleTree does and moves every
          amount in one transaction: debits by transferFrom (buyers approve this contract beforehand),
          credits by transfer, then the rewards. It must balance: with D = sum of debits,
-         C = sum of credits, rewards rA = floor(D * auctioneer_ppm / 1e6) to the slot's auctioneer and
-         rM = floor(D * miner_ppm / 1e6) to the miner (the validator that submitted the endorsed result),
-         C + rA + rM == D exactly, else the whole call reverts. At most MAX_ROWS leaves.
+         C = sum of credits, ME = the amount of the ME_LEAF row (the market exchange of seed 001 eq. 4 in
+         micro-tokens, 0 / absent for a result without a reward term; not a credit), rewards
+         rA = floor(ME * auctioneer_ppm / 1e6) to the slot's auctioneer and rM = floor(ME * miner_ppm / 1e6)
+         to the miner (the validator that submitted the endorsed result), C + rA + rM == D exactly, else the
+         whole call reverts. The FUND_LEAF row is the community market fund's (its surplus > 0 or deficit
+         < 0, docs/settlement.md): it moves the tokens of the `fund` account (which approves this contract
+         like a buyer). At most MAX_ROWS leaves.
        MODE_CLAIMS (2): buyers escrow tokens while the slot is FOR_SALE; after endorsement every account
          claims its single leaf once with a Merkle proof (anyone may submit the claim; tokens always go to
          the account, or to the miner for the MINER_LEAF leaf). A debit leaf moves |amount| from the
@@ -70,6 +74,10 @@ PPM: constant(uint256) = 1_000_000
 MAX_ROWS: public(constant(uint256)) = 128
 # claims mode: the result leaf of the miner's reward names this account; claim() pays it to the slot's miner
 MINER_LEAF: public(constant(address)) = empty(address)
+# the result row carrying the market exchange ME (micro-tokens), the base of the rewards; moves no token
+ME_LEAF: public(constant(address)) = 0x0000000000000000000000000000000000000001
+# the result row of the community market fund; its tokens are those of the `fund` account
+FUND_LEAF: public(constant(address)) = 0x0000000000000000000000000000000000000002
 MAX_TREE: constant(uint256) = 255
 MAX_SIGS: public(constant(uint256)) = 32
 MAX_PROOF: constant(uint256) = 64
@@ -167,6 +175,7 @@ auctioneer_ppm: public(uint256)
 miner_ppm: public(uint256)
 slots: public(HashMap[uint256, Slot])
 dispute_blocks: public(uint256)
+fund: public(address)
 escrow: public(HashMap[uint256, HashMap[address, uint256]])
 claimed: public(HashMap[uint256, HashMap[address, bool]])
 
@@ -193,6 +202,24 @@ def set_rewards(auctioneer_ppm: uint256, miner_ppm: uint256):
     assert auctioneer_ppm + miner_ppm <= PPM, "slots: reward shares exceed 100%"
     self.auctioneer_ppm = auctioneer_ppm
     self.miner_ppm = miner_ppm
+
+
+@external
+def set_fund(account: address):
+    """
+    @notice The community market fund's account (admins only): the FUND_LEAF row moves its tokens.
+    """
+    assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "slots: not admin"
+    self.fund = account
+
+
+@internal
+@view
+def _payee(account: address) -> address:
+    if account == FUND_LEAF:
+        assert self.fund != empty(address), "slots: no fund account"
+        return self.fund
+    return account
 
 
 @internal
@@ -391,6 +418,7 @@ def settle_batch(slot: uint256, rows: DynArray[Row, MAX_ROWS]):
     size: uint256 = 2 * n - 1
     debits: uint256 = 0
     credits: uint256 = 0
+    exchange: uint256 = 0
     previous: uint256 = 0
     for i: uint256 in range(n, bound=MAX_ROWS):
         row: Row = rows[i]
@@ -398,7 +426,10 @@ def settle_batch(slot: uint256, rows: DynArray[Row, MAX_ROWS]):
         assert i == 0 or convert(leaf, uint256) > previous, "slots: rows not sorted by leaf hash"
         previous = convert(leaf, uint256)
         tree[size - 1 - i] = leaf
-        if row.amount_micro < 0:
+        if row.account == ME_LEAF:
+            assert row.amount_micro >= 0 and row.energy_wh == 0, "slots: bad market exchange row"
+            exchange = convert(row.amount_micro, uint256)
+        elif row.amount_micro < 0:
             debits += convert(-row.amount_micro, uint256)
         else:
             credits += convert(row.amount_micro, uint256)
@@ -406,16 +437,17 @@ def settle_batch(slot: uint256, rows: DynArray[Row, MAX_ROWS]):
         k: uint256 = n - 2 - j
         tree[k] = self._hash_pair(tree[2 * k + 1], tree[2 * k + 2])
     assert tree[0] == s.result_root, "slots: rows do not match the result root"
-    reward_a: uint256 = debits * s.auctioneer_ppm // PPM
-    reward_m: uint256 = debits * s.miner_ppm // PPM
+    reward_a: uint256 = exchange * s.auctioneer_ppm // PPM
+    reward_m: uint256 = exchange * s.miner_ppm // PPM
     assert credits + reward_a + reward_m == debits, "slots: settlement does not balance"
     self.slots[slot].state = SETTLED
     for row: Row in rows:
         if row.amount_micro < 0:
-            assert extcall self.token.transferFrom(row.account, self, convert(-row.amount_micro, uint256))
+            assert extcall self.token.transferFrom(self._payee(row.account), self,
+                                                   convert(-row.amount_micro, uint256))
     for row: Row in rows:
-        if row.amount_micro > 0:
-            assert extcall self.token.transfer(row.account, convert(row.amount_micro, uint256))
+        if row.amount_micro > 0 and row.account != ME_LEAF:
+            assert extcall self.token.transfer(self._payee(row.account), convert(row.amount_micro, uint256))
     if reward_a > 0:
         assert extcall self.token.transfer(s.auctioneer, reward_a)
     if reward_m > 0:
@@ -445,8 +477,17 @@ def claim(slot: uint256, account: address, energy_wh: int256, amount_micro: int2
     payee: address = account
     if account == MINER_LEAF:
         payee = s.miner
+    if account == ME_LEAF:  # the reward base: informational, moves nothing
+        log Claimed(slot=slot, account=account, energy_wh=energy_wh, amount_micro=amount_micro)
+        return
     held: uint256 = self.escrow[slot][account]
     self.escrow[slot][account] = 0
+    if account == FUND_LEAF and amount_micro < 0:  # the fund pays its deficit into the pool directly
+        payee = self._payee(account)
+        assert extcall self.token.transferFrom(payee, self, convert(-amount_micro, uint256))
+        held = convert(-amount_micro, uint256)
+    elif account == FUND_LEAF:
+        payee = self._payee(account)
     pay: uint256 = 0
     if amount_micro < 0:
         debit: uint256 = convert(-amount_micro, uint256)
