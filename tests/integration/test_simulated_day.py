@@ -18,16 +18,8 @@ from transactive.ledger.chain.base import ChainRevert, Contract
 from transactive.ledger.chain.compiler import load_artifact
 from transactive.ledger.chain.constants import SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE
 from transactive.ledger.chain.embedded import EmbeddedChain
-from transactive.ledger.messages.commitments import SettlementTree
+from transactive.ledger.messages.commitments import ME_LEAF, SettlementTree
 from transactive.settlement.stages import ACCOUNTS, REWARD_ACCOUNTS, STAGES
-from transactive.ledger.audit import SlotArchive, verify_archive
-from transactive.ledger.chain import ChainRevert, Contract
-from transactive.ledger.commitments import ME_LEAF, SettlementTree
-from transactive.ledger.compiler import load_artifact
-from transactive.ledger.constants import SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE
-from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.statements import Posting, StatementJournal, batch_ref
-from transactive.market.multi_settlement import ACCOUNTS, REWARD_ACCOUNTS, STAGES
 from transactive.sim.day import DAY_ACCOUNTS, DayConfig, DayConfigError, DayResult, run_day
 from transactive.sim.day_ledger import (
     DAY_MARKER,

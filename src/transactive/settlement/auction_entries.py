@@ -1,7 +1,7 @@
 """A community auction's outcome in integer units: ONE definition for the statements and the ledger.
 
-Both :func:`transactive.market.multi_settlement.settle_slot` (the auction stage of a slot's statements) and
-the validators' recomputation (:func:`transactive.ledger.commitments.result_entries`, hence the endorsed
+Both :func:`transactive.settlement.stages.settle_slot` (the auction stage of a slot's statements) and
+the validators' recomputation (:func:`transactive.ledger.messages.commitments.result_entries`, hence the endorsed
 result root) turn a :class:`~transactive.result.ClearingResult` into integers with :func:`auction_stage`,
 so a slot's endorsed result entries and the auction stage of its statements are the same numbers. The
 rules are stated once in ``docs/settlement.md``:

@@ -50,11 +50,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from transactive.errors import MarketError
 from transactive.orders import Orders
 from transactive.result import ClearingResult
-from transactive.settlement.auction_entries import auction_entries, grid_charge_micro, rebalance_credits
+from transactive.settlement.fund import DEFAULT_POLICY, check_policy, settle_auction
 from transactive.settlement.grid_trading import GridTariff, MainGridTrade, settle_with_grid
 from transactive.settlement.listings import Board, OrderSettlement, ServiceRates, metered_delivery, settle_listings
-from transactive.units import energy_to_wh
-from transactive.settlement.fund import DEFAULT_POLICY, check_policy, settle_auction
 from transactive.units import energy_to_wh, money_to_micro
 
 if TYPE_CHECKING:  # the contracts need the ledger extra only to be signed and verified
@@ -333,7 +331,7 @@ def settle_slot(
     unbounded); ``deficit_policy``: what applies when it cannot cover the slot's deficit or a participant
     would not be individually rational (:mod:`transactive.settlement.fund`). ``through``: the last stage
     run (``"listings"``: stages 1-2 only, the residuals left unsettled; the service's settlement sequence,
-    :mod:`transactive.market.slot_sequence`, settles its anchored clearing against them).
+    :mod:`transactive.settlement.sequence`, settles its anchored clearing against them).
     """
     try:
         check_policy(deficit_policy)

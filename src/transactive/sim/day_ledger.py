@@ -79,7 +79,7 @@ def endorsed_equals_statements(
     ``(energy_wh, amount_micro)`` equals its auction line (prosumers by address, the ``dso`` by its address;
     accounts with all zeros may be absent on either side), the statements leave the ``auctioneer`` no
     surplus, and their ``auctioneer_reward`` / ``miner_reward`` are the rewards of the entries' debits."""
-    from transactive.ledger.commitments import FUND_LEAF, ME_LEAF, RewardShares, exchange_of
+    from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, RewardShares, exchange_of
 
     lines = settlement.auction_lines()
     ours = {p.lower(): v for p, v in lines.items() if p not in ("dso", "fund", *REWARD_ACCOUNTS)}
@@ -269,8 +269,8 @@ class DayLedger:
         """The auction stage of a slot as the chain endorsed it: every result entry's amount (the fund's row
         to the day's ``fund`` account, the ME row moves nothing), then the rewards ``MarketSlots.settle_batch``
         would pay (``floor(ME x_A)`` to the slot's auctioneer, ``floor(ME x_M)`` to its miner)."""
-        from transactive.ledger.commitments import FUND_LEAF, ME_LEAF, RewardShares, exchange_of
-        from transactive.ledger.statements import Posting
+        from transactive.ledger.audit.statements import Posting
+        from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, RewardShares, exchange_of
 
         fund = self.accounts["fund"]
         rows = [Posting("auction", fund if e.account == FUND_LEAF else e.account, e.amount_micro)

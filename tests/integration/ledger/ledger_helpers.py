@@ -11,12 +11,7 @@ from transactive.crypto.signing import Signer
 from transactive.ledger.chain.base import ChainRevert
 from transactive.ledger.chain.embedded import EmbeddedChain
 from transactive.ledger.messages.batch import at_batch_resolution
-from transactive.ledger.messages.commitments import SettlementTree
-from transactive.ledger.chain import ChainRevert
-from transactive.ledger.commitments import ME_LEAF, SettlementTree
-from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.market_batch import at_batch_resolution
-from transactive.ledger.signing import Signer
+from transactive.ledger.messages.commitments import ME_LEAF, SettlementTree
 from transactive.ledger.testing import MODE_BATCH, ROLE_PROSUMER, Deployment, bus, deploy_suite, sign_endorsement
 from transactive.marketfile import Market
 from transactive.sim.scenario import generate_scenario

@@ -14,16 +14,8 @@ from transactive.ledger.audit.proofs import SlotBatch
 from transactive.ledger.chain.base import ChainRevert
 from transactive.ledger.chain.embedded import EmbeddedChain
 from transactive.ledger.clearance.protocol import Validator, domain_of, recompute, run_slot, settle
-from transactive.ledger.messages.commitments import ResultEntry, RewardShares, SettlementTree
+from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, ResultEntry, RewardShares, SettlementTree
 from transactive.ledger.messages.orders import OrderMessage, sign_order
-from transactive.ledger.audit import SlotArchive, verify_archive
-from transactive.ledger.chain import ChainRevert
-from transactive.ledger.clearance import Validator, domain_of, recompute, run_slot, settle
-from transactive.ledger.commitments import FUND_LEAF, ME_LEAF, ResultEntry, RewardShares, SettlementTree
-from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.orders_codec import OrderMessage, sign_order
-from transactive.ledger.proofs import SlotBatch
-from transactive.ledger.signing import Signer
 from transactive.ledger.testing import CLEARED, MODE_BATCH, SETTLED, Deployment, deploy_suite, sign_endorsement
 
 MINTED = 10 * 1_000 * 10**6  # deploy_suite: 1,000 tokens to 5 prosumers, the aggregator and 4 validators

@@ -24,8 +24,7 @@ from transactive.ledger.clearance.protocol import (
     slot_rewards,
 )
 from transactive.ledger.messages.batch import signed_market_batch
-from transactive.ledger.messages.commitments import MINER_LEAF, RewardShares, SettlementTree, grid_charge_micro
-from transactive.ledger.commitments import (
+from transactive.ledger.messages.commitments import (
     FUND_LEAF,
     ME_LEAF,
     MINER_LEAF,
@@ -34,8 +33,6 @@ from transactive.ledger.commitments import (
     exchange_of,
     grid_charge_micro,
 )
-from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.market_batch import signed_market_batch
 from transactive.ledger.testing import CLEARED, MODE_CLAIMS
 from transactive.marketfile import parse_market
 

@@ -23,13 +23,8 @@ from transactive.ledger.clearance.protocol import (
     settle,
     slot_rewards,
 )
-from transactive.ledger.messages.commitments import ResultEntry, SettlementTree, result_tree
+from transactive.ledger.messages.commitments import ResultEntry, SettlementTree, exchange_of, result_tree
 from transactive.ledger.messages.orders import OrderMessage, sign_order
-from transactive.ledger.commitments import ResultEntry, SettlementTree, exchange_of, result_tree
-from transactive.ledger.constants import SLOT_DISPUTE_UNTIL, SLOT_MINER, ZERO_ADDRESS
-from transactive.ledger.orders_codec import OrderMessage, sign_order
-from transactive.ledger.proofs import SlotBatch
-from transactive.ledger.signing import Signer
 from transactive.ledger.testing import (
     CANCELLED,
     CLEARED,

@@ -30,13 +30,7 @@ from transactive.ledger.clearance.protocol import (
 )
 from transactive.ledger.messages.attributes import check_attributes, sign_attributes
 from transactive.ledger.messages.batch import signed_market_batch
-from transactive.ledger.messages.commitments import ResultEntry, RewardShares, grid_charge_micro
-from transactive.ledger.commitments import FUND_LEAF, ME_LEAF, ResultEntry, RewardShares, grid_charge_micro
-from transactive.ledger.eip712 import Domain
-from transactive.ledger.embedded import EmbeddedChain
-from transactive.ledger.market_batch import signed_market_batch
-from transactive.ledger.proofs import SlotBatch, attributes_proof, verify_proof
-from transactive.ledger.signing import Signer
+from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, ResultEntry, RewardShares, grid_charge_micro
 from transactive.ledger.testing import CLOSE, SETTLED
 from transactive.marketfile import Market, parse_market
 from transactive.registry import full_registry

@@ -15,11 +15,8 @@ from ledger_helpers import (
 )
 
 from transactive.ledger.chain.base import ChainRevert, decode_events
-from transactive.ledger.messages.commitments import MINER_LEAF, SettlementTree
+from transactive.ledger.messages.commitments import ME_LEAF, MINER_LEAF, SettlementTree
 from transactive.ledger.messages.commitments import settlement_leaf as leaf_hash
-from transactive.ledger.chain import ChainRevert, decode_events
-from transactive.ledger.commitments import ME_LEAF, MINER_LEAF, SettlementTree
-from transactive.ledger.commitments import settlement_leaf as leaf_hash
 from transactive.ledger.testing import (
     CANCELLED,
     CLEARED,

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ledger_helpers import batch_args, cleared_batch_slot
 
-from transactive.ledger.commitments import FUND_LEAF, ME_LEAF, ResultEntry, RewardShares, settle_entries
+from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, ResultEntry, RewardShares, settle_entries
 from transactive.ledger.testing import Deployment
 from transactive.settlement.auction_entries import rewards_micro
 

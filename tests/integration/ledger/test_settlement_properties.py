@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ledger_helpers import assert_rejected, batch_args, cleared_batch_slot
 
-from transactive.ledger.commitments import ME_LEAF
+from transactive.ledger.messages.commitments import ME_LEAF
 from transactive.ledger.testing import SETTLED, Deployment
 
 _slots = itertools.count(1_000)

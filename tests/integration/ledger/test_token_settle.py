@@ -7,10 +7,7 @@ from ledger_helpers import assert_rejected, balanced_rows, batch_args, cleared_b
 from transactive.ledger.audit.statements import Posting, post_batch
 from transactive.ledger.chain.base import decode_events
 from transactive.ledger.chain.constants import CLEARED, MODE_CLAIMS, SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE
-from transactive.ledger.chain import decode_events
-from transactive.ledger.commitments import ME_LEAF
-from transactive.ledger.constants import CLEARED, MODE_CLAIMS, SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE
-from transactive.ledger.statements import Posting, post_batch
+from transactive.ledger.messages.commitments import ME_LEAF
 from transactive.ledger.testing import Deployment
 
 OUTSIDER = "0x000000000000000000000000000000000000dEaD"

@@ -18,25 +18,7 @@ from hypothesis import strategies as st
 from transactive.crypto.eip712 import SIDE_BUY, SIDE_SELL, Domain
 from transactive.crypto.merkle import MerkleTree, verify
 from transactive.crypto.signing import Signer
-from transactive.ledger.commitments import (
-    FUND_LEAF,
-    ResultEntry,
-    order_leaf,
-    order_tree,
-    result_entries,
-    result_leaf,
-    result_tree,
-)
-from transactive.ledger.eip712 import SIDE_BUY, SIDE_SELL, Domain
-from transactive.ledger.endorsement import (
-    count_endorsements,
-    endorse,
-    require_endorsements,
-    valid_endorsements,
-)
-from transactive.ledger.merkle import MerkleTree, verify
-from transactive.ledger.orders_codec import OrderMessage, messages_to_orders, sign_order
-from transactive.ledger.proofs import (
+from transactive.ledger.audit.proofs import (
     ProofError,
     SlotBatch,
     audit_batch,
@@ -56,6 +38,7 @@ from transactive.ledger.clearance.endorsement import (
     valid_endorsements,
 )
 from transactive.ledger.messages.commitments import (
+    FUND_LEAF,
     ResultEntry,
     order_leaf,
     order_tree,

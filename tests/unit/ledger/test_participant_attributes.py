@@ -21,7 +21,7 @@ from transactive.ledger.messages.attributes import (
     check_attributes,
     sign_attributes,
 )
-from transactive.ledger.commitments import (
+from transactive.ledger.messages.commitments import (
     FUND_LEAF,
     ME_LEAF,
     ResultEntry,
@@ -31,10 +31,6 @@ from transactive.ledger.commitments import (
     settle_entries,
 )
 from transactive.ledger.messages.orders import OrderError, OrderMessage, sign_order
-from transactive.ledger.eip712 import Domain
-from transactive.ledger.orders_codec import OrderError, OrderMessage, sign_order
-from transactive.ledger.proofs import ProofError, SlotBatch, attributes_proof, proofs_for, verify_proof
-from transactive.ledger.signing import Signer
 from transactive.orders import Orders
 from transactive.result import Allocation, ClearingResult
 

@@ -8,8 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transactive.ledger.messages.commitments import ResultEntry, RewardShares, settle_entries
-from transactive.ledger.commitments import FUND_LEAF, ME_LEAF, MINER_LEAF, ResultEntry, RewardShares, settle_entries
+from transactive.ledger.messages.commitments import (
+    FUND_LEAF,
+    ME_LEAF,
+    MINER_LEAF,
+    ResultEntry,
+    RewardShares,
+    settle_entries,
+)
 
 ACCOUNTS = ["0x" + f"{i:02x}" * 20 for i in range(16, 24)]
 

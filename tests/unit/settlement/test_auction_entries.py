@@ -10,21 +10,18 @@ import hypothesis.strategies as st
 import numpy as np
 from hypothesis import given, settings
 
-from transactive.ledger.messages.commitments import RewardShares, result_entries, settle_entries
-from transactive.mechanisms.dpda import DpdaParams, clear_dpda
-from transactive.orders import Orders
-from transactive.settlement.auction_entries import auction_entries, rebalance_credits, settled_energy_wh
-from transactive.settlement.stages import Prosumer, RewardRates, settle_slot
-from transactive.units import energy_to_wh
-from transactive.ledger.commitments import FUND_LEAF, ME_LEAF, RewardShares, result_entries, settle_entries
-from transactive.market.grid_trading import GridTariff
-from transactive.market.multi_settlement import Prosumer, RewardRates, settle_slot
+from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, RewardShares, result_entries, settle_entries
 from transactive.mechanisms.double_auction_vcg import DoubleAuctionParams, clear_double_auction_vcg
 from transactive.mechanisms.dpda import DpdaParams, clear_dpda
 from transactive.orders import Orders
 from transactive.registry import full_registry
 from transactive.result import Allocation, ClearingResult
-from transactive.settlement.auction_entries import auction_stage, grid_charge_micro
+from transactive.settlement.auction_entries import (
+    auction_stage,
+    grid_charge_micro,
+)
+from transactive.settlement.grid_trading import GridTariff
+from transactive.settlement.stages import Prosumer, RewardRates, settle_slot
 
 SELLERS = dict(zip(["3", "14", "11", "2", "13", "6", "15", "4"], [30, 25, 18, 40, 50, 21, 14, 70], strict=True))
 S_PRICE = [20, 10, 16, 5, 18, 25, 7, 2]
@@ -192,7 +189,7 @@ def test_the_statements_auction_stage_is_the_endorsed_entries(
     if s.auction is None:
         return
     # the validators' entries of the same clearing, with the slot's shares
-    from transactive.market.grid_trading import GridTariff as _T
+    from transactive.settlement.grid_trading import GridTariff as _T
 
     alt_s, alt_b = _T().sell_alternative_per_kwh(), _T().buy_alternative_per_kwh()
     sell = [p for p in prosumers if round(p.net_kwh * 1000) > 0]

@@ -74,19 +74,7 @@ from transactive.crypto.signing import SignatureError, recover_address
 from transactive.files import write_atomic
 from transactive.ledger.audit.archive import SETTLEMENT_KIND, SettlementRecord, check_settlement
 from transactive.ledger.audit.proofs import ProofError, SlotBatch, save_batch
-from transactive.ledger._encoding import hex0x
-from transactive.ledger.attributes import check_attributes
-from transactive.ledger.chain import Chain, Contract, contract_at
-from transactive.ledger.clearance import ClearanceError, domain_of, recompute
-from transactive.ledger.commitments import FUND_LEAF, ME_LEAF, RewardShares, exchange_of, result_tree
-from transactive.ledger.constants import MODE_BATCH, MODE_CLAIMS, SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE
-from transactive.ledger.eip712 import endorsement_digest
-from transactive.ledger.endorsement import valid_endorsements
-from transactive.ledger.orders_codec import verify_orders
-from transactive.ledger.proofs import ProofError, SlotBatch, save_batch
-from transactive.ledger.settlement_archive import SettlementRecord, check_settlement
-from transactive.ledger.signing import SignatureError, recover_address
-from transactive.ledger.statements import (
+from transactive.ledger.audit.statements import (
     JournalBatch,
     StatementJournal,
     StatementsError,
@@ -98,7 +86,7 @@ from transactive.ledger.chain.constants import MODE_BATCH, MODE_CLAIMS, SETTLED,
 from transactive.ledger.clearance.endorsement import valid_endorsements
 from transactive.ledger.clearance.protocol import ClearanceError, domain_of, recompute
 from transactive.ledger.messages.attributes import check_attributes
-from transactive.ledger.messages.commitments import RewardShares, result_tree
+from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, RewardShares, exchange_of, result_tree
 from transactive.ledger.messages.orders import verify_orders
 
 ARCHIVE_FORMAT = "transactive.ledger-archive/1"

@@ -33,10 +33,8 @@ from transactive.market.ledger.sequence import (
     sequence_parties,
     stored_multi_document,
 )
-from transactive.market.settlement_recompute import settlement_postings
-from transactive.market.slot_sequence import SEQUENCE_FORMAT, SequenceSettlement, settle_sequence
 from transactive.market.slots import Phase, phase_bounds
-from transactive.settlement.sequence import SEQUENCE_FORMAT, settle_sequence, settlement_postings
+from transactive.settlement.sequence import SEQUENCE_FORMAT, SequenceSettlement, settle_sequence, settlement_postings
 from transactive.settlement.slot_settlement import (
     AccountPosting,
     SettlementTerms,
