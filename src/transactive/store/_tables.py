@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 4  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
-# 4: chain_accounts, ledger_meta, ledger_slots (each version only adds tables, created on an older database
-# by create_all)
+SCHEMA_VERSION = 5  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
+# 4: chain_accounts, ledger_meta, ledger_slots; 5: dead_letters, delivery_attempts (each version only adds
+# tables, created on an older database by create_all)
 
 metadata = sa.MetaData()
 
@@ -202,5 +202,25 @@ ledger_slots = sa.Table(
     sa.Column("chain_slot", sa.String(80), nullable=False),  # uint256 as a decimal string
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("document", sa.Text, nullable=False),  # JSON: batch, roots, tx hashes, statements
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+# version 5: messages that could not be processed (recorded, acknowledged, never redelivered again), and how
+# often a message redelivered by the broker was attempted (so that one that kills the process is given up)
+dead_letters = sa.Table(
+    "dead_letters", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(16), nullable=False),  # "mqtt"
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # the first DEAD_LETTER_PAYLOAD_CHARS, invalid UTF-8 replaced
+    sa.Column("payload_bytes", sa.Integer, nullable=False),
+    sa.Column("received_at", sa.String(40), nullable=False),
+)
+
+delivery_attempts = sa.Table(
+    "delivery_attempts", metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),  # SHA-256 of topic NUL payload
+    sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.String(40), nullable=False),
 )

@@ -10,6 +10,7 @@ from transactive.store.records import (
     ChainAccount,
     Community,
     ContractRecord,
+    DeadLetter,
     LedgerSlot,
     ListingOrderRecord,
     ListingRecord,
@@ -32,6 +33,17 @@ class Store(Protocol):
     """Durable storage. Every write method commits before it returns (the data is on disk)."""
 
     def close(self) -> None: ...
+
+    # messages that cannot be processed (docs/mqtt.md)
+    def put_dead_letter(self, source: str, topic: str, reason: str, payload: bytes) -> DeadLetter: ...
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Newest first."""
+        ...
+
+    def count_deliveries(self, digests: Sequence[str]) -> list[int]:
+        """One more attempt at each message digest, in one transaction; the attempts so far per digest."""
+        ...
 
     def schema_version(self) -> int: ...
 

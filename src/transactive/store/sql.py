@@ -11,7 +11,7 @@ Schema: :mod:`transactive.store._tables`, created by ``metadata.create_all`` and
 Example:
     >>> store = SqlStore.open("sqlite://")  # in memory, for a quick look
     >>> store.schema_version()
-    4
+    5
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from transactive.store import _tables as t
+from transactive.store._dead_letters import DeadLetterSqlMixin
 from transactive.store._multi_sql import MultiSqlMixin
 from transactive.store.records import (
     ChainAccount,
@@ -109,7 +110,7 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-class SqlStore(MultiSqlMixin):
+class SqlStore(MultiSqlMixin, DeadLetterSqlMixin):
     """The :class:`~transactive.store.protocol.Store` on SQLite or PostgreSQL."""
 
     def __init__(self, engine: Engine) -> None:

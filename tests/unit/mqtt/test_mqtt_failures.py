@@ -174,3 +174,31 @@ def test_a_meter_reading_not_stored_is_redelivered(tmp_path: Path, service: Serv
                                                                       "meter_reading", "created", SLOT)
     assert [r.energy_kwh for r in service.store.meter_readings("green", SLOT)] == [4.0]
     db.close()
+
+
+def test_a_message_that_keeps_failing_is_dead_lettered_not_redelivered_forever(
+        service: Service, alice: str, listener: Listener, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Processing raises every time (a bug, not a rejection): the broker redelivers the message after each
+    failure until it has failed MAX_DELIVERY_ATTEMPTS times; then it is recorded in the dead letters with the
+    reason, answered, and the broker stops delivering it."""
+    from transactive.mqtt.gateway import MAX_DELIVERY_ATTEMPTS
+
+    gw = gateway(service)
+    calls: list[str | None] = []
+
+    def broken(api_key: str | None) -> Any:
+        calls.append(api_key)
+        raise RuntimeError("a bug in processing")
+
+    monkeypatch.setattr(service.operator, "authenticate", broken)
+    listener.publish("transactive/green/orders/alice", order(alice, "loop"))
+    assert gw.wait_for(lambda: gw.dead_letters >= 1, 60)
+    ack = listener.next(timeout_s=30)[1]
+    assert ack["status"] == "rejected" and ack["error"]["field"] == "(payload)"
+    assert ack["error"]["message"] == f"failed {MAX_DELIVERY_ATTEMPTS} times: RuntimeError: a bug in processing"
+    letters = service.store.dead_letters()
+    assert [(d.topic, d.reason) for d in letters] == [("transactive/green/orders/alice", ack["error"]["message"])]
+    assert len(calls) == MAX_DELIVERY_ATTEMPTS
+    assert gw.forced_reconnects == MAX_DELIVERY_ATTEMPTS - 1
+    received = gw.received
+    assert not gw.wait_for(lambda: gw.received > received, 3)  # acknowledged: not delivered again
