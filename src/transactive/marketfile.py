@@ -219,7 +219,8 @@ def _extra_field(spec: ParticipantField, value: object, field: str) -> float | i
         if spec.minimum is not None and value < spec.minimum:
             raise MarketFileError(field, f"must be >= {spec.minimum:g}, got {value}")
         return value
-    return _number(value, field, minimum=spec.minimum, maximum=MAX_ABS_PRICE_PER_KWH)
+    return _number(value, field, minimum=spec.minimum, exclusive=spec.exclusive_minimum,
+                   maximum=MAX_ABS_PRICE_PER_KWH)
 
 
 @dataclass(frozen=True)

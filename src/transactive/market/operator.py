@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from transactive.market.clock import Clock
 from transactive.market.errors import MarketError
 from transactive.market.intake import OrderIntake
+from transactive.market.order_limits import order_bound_error
 from transactive.market.slots import iso, parse_slot_start, quotation_closes, slot_containing, window_at
 from transactive.marketfile import (
     MARKET_FORMAT,
@@ -294,6 +295,10 @@ class Operator:
             participant = parse_participant(mechanism, side, entry)
         except MarketFileError as exc:
             raise MarketError(exc.field, exc.message) from None
+        for k, (e, p) in enumerate(participant.blocks):
+            bound = order_bound_error(e, p, community.slot_minutes)
+            if bound is not None:
+                raise MarketError(f"blocks[{k}].{bound[0]}" if "blocks" in entry else bound[0], bound[1])
         stored: dict[str, Any]
         if "blocks" in entry:
             stored = {"blocks": [{"energy_kwh": e, "price_per_kwh": p} for e, p in participant.blocks]}
@@ -302,6 +307,12 @@ class Operator:
             stored = {"energy_kwh": e} if "price_per_kwh" not in entry else {"energy_kwh": e, "price_per_kwh": p}
         # optional fields that were not given come back as NaN (e.g. x_m, y_m with a feeder): not stored
         stored.update({k: v for k, v in participant.attributes.items() if not (isinstance(v, float) and math.isnan(v))})
+        if self.ledger is not None:  # the clearing's own check of what it will see: the entry at batch resolution
+            try:
+                parse_participant(mechanism, side, {"id": member.id, **self.clearing_entry(stored)})
+            except MarketFileError as exc:
+                raise MarketError(exc.field, f"{exc.message} at the ledger's resolution (energy in whole Wh, "
+                                  "prices in whole micro-tokens per kWh)") from None
         now = self.clock.now()
         return OrderRecord(str(uuid.uuid4()), community.name, iso(start), member.id, side, stored, key,
                            _utc_stamp(now))
@@ -377,6 +388,12 @@ class Operator:
         return [o for o in self.store.orders_of_member(member.id, start) if o.community == community.name]
 
     # ------------------------------------------------------------------------------------ clearing
+    def clearing_entry(self, entry: Mapping[str, Any]) -> dict[str, Any]:
+        """A stored order entry as the clearing sees it: at the ledger's batch resolution when the ledger runs
+        (the validators recompute from signed orders in Wh and micro-tokens), as stored without it. The intake
+        validates this same view (``prepare_order``), so an accepted order never voids its slot."""
+        return quantised(entry) if self.ledger is not None else dict(entry)
+
     def clear_slot(self, community_name: str, start: datetime) -> Slot:
         """Close and clear one slot (idempotent: a finished slot is returned as stored)."""
         community = self.community(community_name)
@@ -387,7 +404,7 @@ class Operator:
                 return existing
             self.store.close_slot(community.name, slot_start, community.slot_minutes)
             orders = self.store.orders_in_slot(community.name, slot_start)
-            entries = [(o, quantised(o.entry) if self.ledger is not None else o.entry) for o in orders]
+            entries = [(o, self.clearing_entry(o.entry)) for o in orders]
             doc = {
                 "format": MARKET_FORMAT, "mechanism": community.mechanism, "params": dict(community.params),
                 "sellers": [{"id": o.member, **e} for o, e in entries if o.side == "sellers"],

@@ -180,7 +180,7 @@ PARTICIPANT_FIELDS = (
     ParticipantField("b", float, sides=("sellers",), minimum=0.0),
     ParticipantField("c", float, sides=("sellers",), minimum=0.0),
     ParticipantField("omega", float, sides=("buyers",), minimum=0.0),
-    ParticipantField("alpha", float, sides=("buyers",), minimum=0.0),
+    ParticipantField("alpha", float, sides=("buyers",), minimum=0.0, exclusive_minimum=True),  # the pipeline's rule
 )
 
 MECHANISMS = (

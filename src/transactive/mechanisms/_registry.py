@@ -38,6 +38,8 @@ class ParticipantField:
     """An extra per-participant field a mechanism reads from the market file (e.g. ``bus``).
 
     ``default`` None means the field is required. Values land in ``Orders.attributes[name]``.
+    ``minimum`` is inclusive unless ``exclusive_minimum`` (e.g. ``alpha > 0``, which the score matching
+    divides by).
     """
 
     name: str
@@ -45,6 +47,7 @@ class ParticipantField:
     sides: tuple[SideName, ...] = ("sellers", "buyers")
     default: float | int | str | None = None
     minimum: float | None = None
+    exclusive_minimum: bool = False
 
 
 @dataclass(frozen=True)
