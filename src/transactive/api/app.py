@@ -33,6 +33,7 @@ from transactive.api.models import (
 )
 from transactive.api.webapp import mount_web_app
 from transactive.bounded_json import MAX_JSON_BYTES, JsonLimitError, check_json
+from transactive.files import private_dir, private_file
 from transactive.market import (
     Clock,
     CycleRunner,
@@ -95,6 +96,8 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        if settings.data_dir is not None:  # owner only: databases, admin.key, the chain, the archive
+            private_dir(Path(settings.data_dir))
         self.store: SqlStore = open_store(settings.data_dir, settings.db_url)
         self.intake = OrderIntake(self.store).start()
         self.operator = Operator(self.store, settings.clock, intake=self.intake)
@@ -127,9 +130,7 @@ class Service:
                 key = path.read_text(encoding="utf-8").strip()
             else:
                 key = "tk_admin_" + secrets.token_urlsafe(32)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.touch(mode=0o600)
-                path.write_text(key + "\n", encoding="utf-8")
+                private_file(path).write_text(key + "\n", encoding="utf-8")
                 log.warning("generated an admin API key in %s", path)
         self.operator.ensure_admin(key)
         return key

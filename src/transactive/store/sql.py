@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
+from transactive.files import private_dir, private_file
 from transactive.store import _tables as t
 from transactive.store._dead_letters import DeadLetterSqlMixin
 from transactive.store._multi_sql import MultiSqlMixin
@@ -70,9 +71,10 @@ def _now_iso() -> str:
 
 
 def sqlite_url(data_dir: str | Path) -> str:
-    """The URL of the default SQLite database in ``data_dir`` (created if missing)."""
-    path = Path(data_dir)
-    path.mkdir(parents=True, exist_ok=True)
+    """The URL of the default SQLite database in ``data_dir`` (folder 0700 and database file 0600, created if
+    missing: the database holds the members' custodial keys)."""
+    path = private_dir(Path(data_dir))
+    private_file(path / SQLITE_FILE)
     return f"sqlite:///{(path / SQLITE_FILE).resolve()}"
 
 
