@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from transactive.grid.feeder import DEFAULT_FEEDER
 from transactive.market.clock import Clock
 from transactive.market.errors import MarketError
 from transactive.market.intake import OrderIntake
@@ -47,6 +48,7 @@ from transactive.marketfile import (
     parse_participant,
     result_document,
 )
+from transactive.matching.mechanisms import unknown_location_field
 from transactive.mechanisms import Mechanism
 from transactive.registry import full_registry
 from transactive.store import (
@@ -286,7 +288,8 @@ class Operator:
             raise MarketError("id", "is your member id (it may be omitted)")
         entry = {k: v for k, v in body.items() if k not in ORDER_KEYS}
         entry["id"] = member.id
-        if member.bus is not None and any(f.name == "bus" for f in mechanism.participant_fields):
+        locates = any(f.name == "bus" for f in mechanism.participant_fields)
+        if member.bus is not None and locates and self._locates_members(community.name):
             # location is the member's registered bus (also in the chain's Registry): default and check it
             entry.setdefault("bus", member.bus)
             if str(entry["bus"]) != member.bus:
@@ -295,6 +298,11 @@ class Operator:
             participant = parse_participant(mechanism, side, entry)
         except MarketFileError as exc:
             raise MarketError(exc.field, exc.message) from None
+        if locates:  # bus on a feeder, x_m/y_m without: the clearing's rule (matching.mechanisms)
+            found = unknown_location_field(str(community.params.get("feeder", DEFAULT_FEEDER)),
+                                           participant.attributes)
+            if found is not None:
+                raise MarketError(*found)
         for k, (e, p) in enumerate(participant.blocks):
             bound = order_bound_error(e, p, community.slot_minutes)
             if bound is not None:
