@@ -38,7 +38,7 @@ from transactive.grid.feeder import DEFAULT_FEEDER
 from transactive.market.clock import Clock
 from transactive.market.errors import MarketError
 from transactive.market.intake import OrderIntake
-from transactive.market.order_limits import order_bound_error
+from transactive.market.order_limits import MAX_CONNECTION_KW, max_order_energy_kwh, order_bound_error
 from transactive.market.slots import iso, parse_slot_start, quotation_closes, slot_containing, window_at
 from transactive.marketfile import (
     MARKET_FORMAT,
@@ -77,7 +77,6 @@ SIDE_NAMES: Mapping[SideName, str] = {"sellers": "sell", "buyers": "buy"}
 ORDER_KEYS = ("side", "slot_start", "idempotency_key")
 MAX_KEY_LENGTH = 128
 MAX_DAYS_AHEAD = 7
-MAX_METER_KWH = 1e9
 MAX_BUS_BYTES = 32  # a member's bus in the chain's Registry is a bytes32, and a signed attribute at most 32 bytes
 TRADING_ROLES: tuple[Role, ...] = ("prosumer", "aggregator")
 DEFAULT_MECHANISM = "dpda_matched"  # DPDA + score matching on the feeder (docs/grid.md), anchored and settled
@@ -500,12 +499,23 @@ class Operator:
             energy_kwh = float(energy)
         except OverflowError:
             raise MarketError("energy_kwh", "is absurdly large") from None
-        if not abs(energy_kwh) <= MAX_METER_KWH:
-            raise MarketError("energy_kwh", f"must be a finite number within ±{MAX_METER_KWH:g}")
+        if not math.isfinite(energy_kwh):
+            raise MarketError("energy_kwh", "must be a finite number")
+        limit = max_order_energy_kwh(community.slot_minutes)  # what the connection carries in the slot
+        if abs(energy_kwh) > limit:
+            raise MarketError("energy_kwh", f"must be within ±{limit:g} kWh (a {MAX_CONNECTION_KW:g} kW connection "
+                              f"over a {community.slot_minutes}-minute slot), got {energy_kwh:g}")
         if self.clock.now() < start + timedelta(minutes=community.slot_minutes):
             raise MarketError("slot_start", "the slot has not ended yet")
         reading = MeterReading(community.name, subject, iso(start), energy_kwh + 0.0, _utc_stamp(self.clock.now()))
-        outcome, stored = self.store.put_meter_reading(reading)
+        if self.ledger is not None and self.store.get_ledger_slot(community.name, iso(start), "settlement"):
+            same = [r for r in self.store.meter_readings(community.name, iso(start))
+                    if r.member == subject and r.energy_kwh == reading.energy_kwh]
+            if same:
+                return Outcome.DUPLICATE, same[0]
+            raise MarketError("slot_start", "the slot's settlement is prepared: its readings are final", "conflict")
+        # the member's own reading replaces one the DSO or an admin reported for it, never the other way round
+        outcome, stored = self.store.put_meter_reading(reading, reported_by=member.id)
         if outcome is Outcome.CONFLICT:
             raise MarketError("energy_kwh", f"a different reading ({stored.energy_kwh} kWh) is already stored",
                               "conflict")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 SCHEMA_VERSION = 5  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
-# 4: chain_accounts, ledger_meta, ledger_slots; 5: dead_letters, delivery_attempts (each version only adds
+# 4: chain_accounts, ledger_meta, ledger_slots; 5: dead_letters, delivery_attempts,
+# meter_reading_reporters (each version only adds
 # tables, created on an older database by create_all)
 
 metadata = sa.MetaData()
@@ -216,6 +217,15 @@ dead_letters = sa.Table(
     sa.Column("payload", sa.Text, nullable=False),  # the first DEAD_LETTER_PAYLOAD_CHARS, invalid UTF-8 replaced
     sa.Column("payload_bytes", sa.Integer, nullable=False),
     sa.Column("received_at", sa.String(40), nullable=False),
+)
+
+# who reported a reading that is not the member's own (the DSO's or an admin's): the member's own reading
+# replaces it (docs/api.md, meter readings)
+meter_reading_reporters = sa.Table(
+    "meter_reading_reporters", metadata,
+    sa.Column("member", sa.String(64), primary_key=True),
+    sa.Column("slot_start", sa.String(40), primary_key=True),
+    sa.Column("reporter", sa.String(64), nullable=False),
 )
 
 delivery_attempts = sa.Table(

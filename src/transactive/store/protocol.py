@@ -105,8 +105,10 @@ class Store(Protocol):
     def get_result(self, community: str, slot_start: str) -> ResultRecord | None: ...
 
     # meter readings
-    def put_meter_reading(self, reading: MeterReading) -> tuple[Outcome, MeterReading]:
-        """One reading per member and slot: the same value again is a ``duplicate``, another is a ``conflict``."""
+    def put_meter_reading(self, reading: MeterReading, reported_by: str | None = None
+                          ) -> tuple[Outcome, MeterReading]:
+        """One reading per member and slot: the same value again is a ``duplicate``, another is a ``conflict``,
+        except that the member's own reading replaces one another member (``reported_by``) reported for it."""
         ...
 
     def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]: ...

@@ -34,12 +34,12 @@ from transactive.files import private_dir, private_file
 from transactive.store import _tables as t
 from transactive.store._dead_letters import DeadLetterSqlMixin
 from transactive.store._multi_sql import MultiSqlMixin
+from transactive.store._readings import ReadingSqlMixin
 from transactive.store.records import (
     ChainAccount,
     Community,
     LedgerSlot,
     Member,
-    MeterReading,
     NegawattDeliveryRecord,
     NegawattEventRecord,
     NegawattOfferRecord,
@@ -112,7 +112,7 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-class SqlStore(MultiSqlMixin, DeadLetterSqlMixin):
+class SqlStore(MultiSqlMixin, DeadLetterSqlMixin, ReadingSqlMixin):
     """The :class:`~transactive.store.protocol.Store` on SQLite or PostgreSQL."""
 
     def __init__(self, engine: Engine) -> None:
@@ -399,28 +399,6 @@ class SqlStore(MultiSqlMixin, DeadLetterSqlMixin):
         if row is None:
             return None
         return ResultRecord(row.community, row.slot_start, json.loads(row.document), row.computed_at)
-
-    # ------------------------------------------------------------------------------------ meter readings
-    def put_meter_reading(self, reading: MeterReading) -> tuple[Outcome, MeterReading]:
-        with self._write() as conn:
-            row = conn.execute(sa.select(t.meter_readings).where(
-                t.meter_readings.c.member == reading.member,
-                t.meter_readings.c.slot_start == reading.slot_start)).first()
-            if row is not None:
-                stored = MeterReading(row.community, row.member, row.slot_start, row.energy_kwh, row.received_at)
-                same = stored.energy_kwh == reading.energy_kwh and stored.community == reading.community
-                return (Outcome.DUPLICATE if same else Outcome.CONFLICT), stored
-            conn.execute(t.meter_readings.insert().values(
-                community=reading.community, member=reading.member, slot_start=reading.slot_start,
-                energy_kwh=reading.energy_kwh, received_at=reading.received_at))
-            return Outcome.CREATED, reading
-
-    def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]:
-        with self._read() as conn:
-            rows = conn.execute(sa.select(t.meter_readings).where(
-                t.meter_readings.c.community == community, t.meter_readings.c.slot_start == slot_start)
-                .order_by(t.meter_readings.c.member)).all()
-        return [MeterReading(r.community, r.member, r.slot_start, r.energy_kwh, r.received_at) for r in rows]
 
     # ------------------------------------------------------------------------------------ negawatt events
     @staticmethod
