@@ -177,7 +177,7 @@ class Store(Protocol):
 
     def slots_to_settle(self, community: str, since: str) -> list[str]:
         """Starts (``>= since``, ordered) of the slots whose clearing is ``anchored`` and whose settlement is
-        missing or not ``settled`` yet. Only slot keys are read (no documents)."""
+        missing or neither ``settled`` nor ``blocked`` (that waits for an admin). Only slot keys are read."""
         ...
 
     def put_ledger_slot(self, record: LedgerSlot, expected_state: str | None) -> bool:

@@ -574,7 +574,8 @@ class SqlStore(MultiSqlMixin, DeadLetterSqlMixin, ReadingSqlMixin):
         query = (sa.select(clearing.c.slot_start).select_from(joined)
                  .where(clearing.c.community == community, clearing.c.slot_start >= since,
                         clearing.c.kind == "clearing", clearing.c.state == "anchored",
-                        sa.or_(settlement.c.state.is_(None), settlement.c.state != "settled"))
+                        sa.or_(settlement.c.state.is_(None),  # a blocked one waits for an admin
+                               settlement.c.state.notin_(("settled", "blocked"))))
                  .order_by(clearing.c.slot_start))
         with self._read() as conn:
             return [str(v) for v in conn.execute(query).scalars()]
