@@ -54,5 +54,6 @@ def check_json(raw: bytes, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX
     """Raise :class:`JsonLimitError` if ``raw`` is over ``max_bytes`` or nested deeper than ``max_depth``."""
     if len(raw) > max_bytes:
         raise JsonLimitError(f"larger than {max_bytes} bytes", too_large=True)
-    if json_depth(raw, max_depth) > max_depth:
+    # fewer opening brackets than the limit cannot nest deeper (an order: one): skip the scan
+    if raw.count(b"[") + raw.count(b"{") > max_depth and json_depth(raw, max_depth) > max_depth:
         raise JsonLimitError(f"nested deeper than {max_depth} levels")

@@ -45,3 +45,4 @@ def test_importing_every_module_keeps_the_recursion_limit() -> None:
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["start"] < 10_000
     assert report["raised"] == []
+
