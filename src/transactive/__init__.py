@@ -10,4 +10,8 @@ The package is layered (see ``docs/architecture.md``); dependencies point downwa
 
 from __future__ import annotations
 
+from transactive import _recursion
+
+_recursion.install()  # py-evm and py_ecc must not raise the recursion limit (see transactive._recursion)
+
 __version__ = "0.1.0"

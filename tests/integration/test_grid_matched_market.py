@@ -83,8 +83,10 @@ def test_mcafee_matched_and_straight_line_distances() -> None:
     doc = market("mcafee_matched", {"feeder": "none", "charge_per_km": 1.0})
     for k, p in enumerate(doc["sellers"]):
         p.update(x_m=float(k), y_m=0.0)
+        del p["bus"]  # unknown without a feeder (issue 9, finding 12)
     for k, p in enumerate(doc["buyers"]):
         p.update(x_m=float(k), y_m=100.0)
+        del p["bus"]
     r = clear(doc)
     assert r.sellers.energy_kwh.tolist() == [0, 22, 0, 40, 0, 0, 14, 70]
     for t in r.details["trades"]:

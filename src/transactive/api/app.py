@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from transactive import __version__
 from transactive.api import _errors
@@ -32,6 +32,8 @@ from transactive.api.models import (
     OrderIn,
 )
 from transactive.api.webapp import mount_web_app
+from transactive.bounded_json import MAX_JSON_BYTES, JsonLimitError, check_json
+from transactive.files import private_dir, private_file
 from transactive.market import (
     Clock,
     CycleRunner,
@@ -58,7 +60,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ADMIN_KEY_FILE = "admin.key"
-MAX_BODY_BYTES = 1_000_000  # an order is a few hundred bytes; block bids a few kB
+MAX_BODY_BYTES = MAX_JSON_BYTES  # 1 MB; an order is a few hundred bytes, block bids a few kB
 
 
 @dataclass
@@ -94,6 +96,8 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        if settings.data_dir is not None:  # owner only: databases, admin.key, the chain, the archive
+            private_dir(Path(settings.data_dir))
         self.store: SqlStore = open_store(settings.data_dir, settings.db_url)
         self.intake = OrderIntake(self.store).start()
         self.operator = Operator(self.store, settings.clock, intake=self.intake)
@@ -126,9 +130,7 @@ class Service:
                 key = path.read_text(encoding="utf-8").strip()
             else:
                 key = "tk_admin_" + secrets.token_urlsafe(32)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.touch(mode=0o600)
-                path.write_text(key + "\n", encoding="utf-8")
+                private_file(path).write_text(key + "\n", encoding="utf-8")
                 log.warning("generated an admin API key in %s", path)
         self.operator.ensure_admin(key)
         return key
@@ -188,20 +190,56 @@ def _community_json(c: Community) -> dict[str, Any]:
 
 
 class _BodyLimit:
-    """Refuse bodies over :data:`MAX_BODY_BYTES` (by Content-Length) with a 413; a plain ASGI middleware,
-    since Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per request."""
+    """Bounded bodies (:mod:`transactive.bounded_json`): a body over :data:`MAX_BODY_BYTES` is a 413, counted
+    while it streams in whatever its transfer encoding (a declared Content-Length over the limit is refused
+    before reading); a body nested deeper than :data:`~transactive.bounded_json.MAX_JSON_DEPTH` is a 422, before
+    any JSON parser sees it. A plain ASGI middleware, since Starlette's ``BaseHTTPMiddleware`` costs a task and a
+    stream per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"content-length" and (not value.isdigit() or int(value) > MAX_BODY_BYTES):
-                    response = _errors.error_response(413, "(body)", f"larger than {MAX_BODY_BYTES} bytes")
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and (not value.isdigit() or int(value) > MAX_BODY_BYTES):
+                await _errors.error_response(413, "(body)", f"larger than {MAX_BODY_BYTES} bytes")(
+                    scope, receive, send)
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: nobody to answer
+                return
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                await _errors.error_response(413, "(body)", f"larger than {MAX_BODY_BYTES} bytes")(
+                    scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if body:
+            try:
+                check_json(body, MAX_BODY_BYTES)
+            except JsonLimitError as exc:
+                await _errors.error_response(422, "(body)", exc.message)(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 def _operator(request: Request) -> Operator:
@@ -320,6 +358,13 @@ def create_app(settings: Settings) -> FastAPI:
         # anchoring is the ledger's work in the cycle, not this request's (a chain problem is not a failed clear)
         return {"community": slot.community, "slot_start": slot.start, "state": slot.state.value,
                 "note": slot.note, **anchoring}
+
+    @app.get("/admin/dead-letters", tags=["admin"])
+    def dead_letters(_caller: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+        """Messages that could not be processed (acknowledged, never redelivered), newest first (admin)."""
+        return [{"id": d.id, "source": d.source, "topic": d.topic, "reason": d.reason, "payload": d.payload,
+                 "payload_bytes": d.payload_bytes, "received_at": d.received_at}
+                for d in service.store.dead_letters(limit)]
 
     @app.get("/communities", tags=["communities"])
     def list_communities(caller: Caller) -> list[dict[str, Any]]:

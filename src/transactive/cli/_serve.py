@@ -18,13 +18,13 @@ import os
 import signal
 import sys
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from transactive.cli._workers import WorkerSupervisor
 
 SHARE_GROUP = "transactive"
+CLOCK_FILE = "clock.json"  # the accelerated clock's origin (docs/service.md)
 
 
 def register(sub: Any) -> None:
@@ -92,7 +92,13 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.accelerate is not None:
         if not args.accelerate > 0:
             raise MarketFileError("--accelerate", "must be > 0")
-        clock = AcceleratedClock(datetime.now(UTC), args.accelerate)
+        from transactive.files import private_dir
+
+        data_dir = private_dir(Path(args.data_dir))
+        try:  # the origin kept in the data directory: market time goes on across restarts
+            clock = AcceleratedClock.persistent(data_dir / CLOCK_FILE, args.accelerate)
+        except ValueError as exc:
+            raise MarketFileError("--accelerate", str(exc)) from None
     ledger = None
     if not args.no_chain and not args.mqtt_only:  # gateway workers take orders only: no chain
         try:

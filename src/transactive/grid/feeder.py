@@ -279,7 +279,13 @@ def load_network(name: str = DEFAULT_FEEDER) -> Any:
         if _is_path(name):
             if not Path(name).is_file():
                 raise GridError("feeder", f"no such file {name!r}")
-            _NETWORKS[name] = pp.from_json(name)
+            try:
+                network = pp.from_json(name)
+            except Exception as exc:  # pandapower raises whatever its reader meets
+                raise GridError("feeder", f"{name!r} is not a pandapower network ({type(exc).__name__})") from None
+            if not isinstance(network, pp.pandapowerNet):
+                raise GridError("feeder", f"{name!r} is neither a pandapower network nor a {FEEDER_FORMAT} file")
+            _NETWORKS[name] = network
         else:
             func = getattr(pn, _network_function(name), None)
             if func is None or not callable(func):
@@ -316,7 +322,12 @@ def load_feeder(name: str = DEFAULT_FEEDER, *, cache_dir: str | os.PathLike[str]
         if disk.is_file():
             feeder = Feeder.from_dict(json.loads(disk.read_text()), name)
     if feeder is None and _is_path(name):
-        data = json.loads(Path(name).read_text())
+        if not Path(name).is_file():
+            raise GridError("feeder", f"{name!r} is not a file")
+        try:
+            data = json.loads(Path(name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise GridError("feeder", f"{name!r} is not a JSON file ({type(exc).__name__})") from None
         if isinstance(data, dict) and data.get("format") == FEEDER_FORMAT:
             feeder = Feeder.from_dict(data, name)
     if feeder is None:

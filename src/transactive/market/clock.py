@@ -9,10 +9,14 @@ Example:
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
+
+from transactive.files import write_atomic
 
 
 class Clock(Protocol):
@@ -55,7 +59,8 @@ class ManualClock:
 class AcceleratedClock:
     """Virtual time running ``factor`` times faster than real time from ``start`` (demos).
 
-    ``factor=60`` runs a 15-minute slot in 15 seconds.
+    ``factor=60`` runs a 15-minute slot in 15 seconds. :meth:`persistent` keeps the origin in a file (the
+    service's data directory), so that market time goes on across restarts instead of jumping back.
     """
 
     def __init__(self, start: datetime, factor: float) -> None:
@@ -67,5 +72,47 @@ class AcceleratedClock:
         self._factor = factor
         self._origin = time.monotonic()
 
+    @property
+    def origin(self) -> datetime:
+        """The virtual time at which this clock started."""
+        return self._start
+
     def now(self) -> datetime:
         return self._start + timedelta(seconds=(time.monotonic() - self._origin) * self._factor)
+
+    @classmethod
+    def persistent(cls, path: Path, factor: float, wall: datetime | None = None) -> AcceleratedClock:
+        """The accelerated clock whose origin is kept in ``path`` (JSON: ``real_origin``, ``virtual_origin``,
+        ``factor``). The first start begins at the wall time ``wall`` (now by default); a later one at
+        ``virtual = virtual_origin + (wall - real_origin) * factor`` of the recorded origin (the time that passed
+        while the service was down runs accelerated too, and never backwards). A start with another factor
+        re-anchors the file at that virtual time, so that time never jumps either way.
+
+        Example:
+            >>> import tempfile
+            >>> from pathlib import Path
+            >>> path = Path(tempfile.mkdtemp()) / "clock.json"
+            >>> first = AcceleratedClock.persistent(path, 60, datetime(2026, 1, 1, tzinfo=UTC))
+            >>> again = AcceleratedClock.persistent(path, 60, datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC))
+            >>> again.origin.isoformat()
+            '2026-01-01T00:10:00+00:00'
+        """
+        if not factor > 0:
+            raise ValueError("factor must be > 0")
+        wall = datetime.now(UTC) if wall is None else wall.astimezone(UTC)
+        virtual = wall
+        if path.exists():
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+                real_origin = datetime.fromisoformat(doc["real_origin"])
+                virtual_origin = datetime.fromisoformat(doc["virtual_origin"])
+                recorded = float(doc["factor"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}: not an accelerated clock's origin ({exc})") from None
+            elapsed_s = max(0.0, (wall - real_origin).total_seconds())
+            virtual = virtual_origin + timedelta(seconds=elapsed_s * recorded)
+            if recorded == factor:
+                return cls(virtual, factor)
+        write_atomic(path, json.dumps({"real_origin": wall.isoformat(), "virtual_origin": virtual.isoformat(),
+                                       "factor": factor}) + "\n")
+        return cls(virtual, factor)

@@ -35,9 +35,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from transactive.errors import MarketError
+from transactive.grid.feeder import DEFAULT_FEEDER
 from transactive.market import order_defaults
 from transactive.market.clock import Clock
 from transactive.market.intake import OrderIntake
+from transactive.market.order_limits import MAX_CONNECTION_KW, max_order_energy_kwh, order_bound_error
 from transactive.market.slots import parse_slot_start, quotation_closes, slot_containing, window_at
 from transactive.marketfile import (
     MARKET_FORMAT,
@@ -47,6 +49,7 @@ from transactive.marketfile import (
     parse_participant,
     result_document,
 )
+from transactive.matching.mechanisms import unknown_location_field
 from transactive.mechanisms import Mechanism
 from transactive.registry import full_registry
 from transactive.store import (
@@ -77,7 +80,6 @@ SIDE_NAMES: Mapping[SideName, str] = {"sellers": "sell", "buyers": "buy"}
 ORDER_KEYS = ("side", "slot_start", "idempotency_key")
 MAX_KEY_LENGTH = 128
 MAX_DAYS_AHEAD = 7
-MAX_METER_KWH = 1e9
 MAX_BUS_BYTES = 32  # a member's bus in the chain's Registry is a bytes32, and a signed attribute at most 32 bytes
 TRADING_ROLES: tuple[Role, ...] = ("prosumer", "aggregator")
 DEFAULT_MECHANISM = "dpda_matched"  # DPDA + score matching on the feeder (docs/grid.md), anchored and settled
@@ -259,7 +261,8 @@ class Operator:
             raise MarketError("id", "is your member id (it may be omitted)")
         entry = {k: v for k, v in body.items() if k not in ORDER_KEYS}
         entry["id"] = member.id
-        if member.bus is not None and any(f.name == "bus" for f in mechanism.participant_fields):
+        locates = any(f.name == "bus" for f in mechanism.participant_fields)
+        if member.bus is not None and locates and self._locates_members(community.name):
             # location is the member's registered bus (also in the chain's Registry): default and check it
             entry.setdefault("bus", member.bus)
             if str(entry["bus"]) != member.bus:
@@ -269,6 +272,15 @@ class Operator:
             participant = parse_participant(mechanism, side, entry)
         except MarketFileError as exc:
             raise MarketError(exc.field, exc.message) from None
+        if locates:  # bus on a feeder, x_m/y_m without: the clearing's rule (matching.mechanisms)
+            found = unknown_location_field(str(community.params.get("feeder", DEFAULT_FEEDER)),
+                                           participant.attributes)
+            if found is not None:
+                raise MarketError(*found)
+        for k, (e, p) in enumerate(participant.blocks):
+            bound = order_bound_error(e, p, community.slot_minutes)
+            if bound is not None:
+                raise MarketError(f"blocks[{k}].{bound[0]}" if "blocks" in entry else bound[0], bound[1])
         stored: dict[str, Any]
         if "blocks" in entry:
             stored = {"blocks": [{"energy_kwh": e, "price_per_kwh": p} for e, p in participant.blocks]}
@@ -277,6 +289,12 @@ class Operator:
             stored = {"energy_kwh": e} if "price_per_kwh" not in entry else {"energy_kwh": e, "price_per_kwh": p}
         # optional fields that were not given come back as NaN (e.g. x_m, y_m with a feeder): not stored
         stored.update({k: v for k, v in participant.attributes.items() if not (isinstance(v, float) and math.isnan(v))})
+        if self.ledger is not None:  # the clearing's own check of what it will see: the entry at batch resolution
+            try:
+                parse_participant(mechanism, side, {"id": member.id, **self.clearing_entry(stored)})
+            except MarketFileError as exc:
+                raise MarketError(exc.field, f"{exc.message} at the ledger's resolution (energy in whole Wh, "
+                                  "prices in whole micro-tokens per kWh)") from None
         now = self.clock.now()
         return OrderRecord(str(uuid.uuid4()), community.name, iso(start), member.id, side, stored, key,
                            _utc_stamp(now))
@@ -352,6 +370,12 @@ class Operator:
         return [o for o in self.store.orders_of_member(member.id, start) if o.community == community.name]
 
     # ------------------------------------------------------------------------------------ clearing
+    def clearing_entry(self, entry: Mapping[str, Any]) -> dict[str, Any]:
+        """A stored order entry as the clearing sees it: at the ledger's batch resolution when the ledger runs
+        (the validators recompute from signed orders in Wh and micro-tokens), as stored without it. The intake
+        validates this same view (``prepare_order``), so an accepted order never voids its slot."""
+        return entry_at_batch_resolution(entry) if self.ledger is not None else dict(entry)
+
     def clear_slot(self, community_name: str, start: datetime) -> Slot:
         """Close and clear one slot (idempotent: a finished slot is returned as stored)."""
         community = self.community(community_name)
@@ -362,7 +386,7 @@ class Operator:
                 return existing
             self.store.close_slot(community.name, slot_start, community.slot_minutes)
             orders = self.store.orders_in_slot(community.name, slot_start)
-            entries = [(o, entry_at_batch_resolution(o.entry) if self.ledger is not None else o.entry) for o in orders]
+            entries = [(o, self.clearing_entry(o.entry)) for o in orders]
             doc = {
                 "format": MARKET_FORMAT, "mechanism": community.mechanism, "params": dict(community.params),
                 "sellers": [{"id": o.member, **e} for o, e in entries if o.side == "sellers"],
@@ -450,12 +474,23 @@ class Operator:
             energy_kwh = float(energy)
         except OverflowError:
             raise MarketError("energy_kwh", "is absurdly large") from None
-        if not abs(energy_kwh) <= MAX_METER_KWH:
-            raise MarketError("energy_kwh", f"must be a finite number within ±{MAX_METER_KWH:g}")
+        if not math.isfinite(energy_kwh):
+            raise MarketError("energy_kwh", "must be a finite number")
+        limit = max_order_energy_kwh(community.slot_minutes)  # what the connection carries in the slot
+        if abs(energy_kwh) > limit:
+            raise MarketError("energy_kwh", f"must be within ±{limit:g} kWh (a {MAX_CONNECTION_KW:g} kW connection "
+                              f"over a {community.slot_minutes}-minute slot), got {energy_kwh:g}")
         if self.clock.now() < start + timedelta(minutes=community.slot_minutes):
             raise MarketError("slot_start", "the slot has not ended yet")
         reading = MeterReading(community.name, subject, iso(start), energy_kwh + 0.0, _utc_stamp(self.clock.now()))
-        outcome, stored = self.store.put_meter_reading(reading)
+        if self.ledger is not None and self.store.get_ledger_slot(community.name, iso(start), "settlement"):
+            same = [r for r in self.store.meter_readings(community.name, iso(start))
+                    if r.member == subject and r.energy_kwh == reading.energy_kwh]
+            if same:
+                return Outcome.DUPLICATE, same[0]
+            raise MarketError("slot_start", "the slot's settlement is prepared: its readings are final", "conflict")
+        # the member's own reading replaces one the DSO or an admin reported for it, never the other way round
+        outcome, stored = self.store.put_meter_reading(reading, reported_by=member.id)
         if outcome is Outcome.CONFLICT:
             raise MarketError("energy_kwh", f"a different reading ({stored.energy_kwh} kWh) is already stored",
                               "conflict")

@@ -4,9 +4,11 @@ The common order shape (``side``, ``slot_start``, ``idempotency_key``, ``energy_
 optionally ``id``, for a mechanism without extra participant fields on that side) is checked here with the
 work shared across the batch: one clock reading and timestamp, one random read for all order ids, and each
 distinct slot start parsed and window-checked once. Every order that is not of that shape, or that fails any
-check, goes through the full path (``prepare_order`` + ``accept``, i.e. ``marketfile.parse_participant``), so
-rejections carry exactly the same field and message as an order submitted alone. The fast path only ever
-accepts what the full path would accept, and builds the same record (energy and price as floats).
+check (including the intake's bounds, :func:`~transactive.market.order_limits.order_bound_error`, and an energy
+that is 0 at the ledger's resolution), goes through the full path (``prepare_order`` + ``accept``, i.e.
+``marketfile.parse_participant``), so rejections carry exactly the same field and message as an order
+submitted alone. The fast path only ever accepts what the full path would accept, and builds the same record
+(energy and price as floats).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from transactive.market.operator import MAX_DAYS_AHEAD, MAX_KEY_LENGTH, SIDES, TRADING_ROLES, Operator, Receipt
+from transactive.market.order_limits import order_bound_error
 from transactive.market.slots import parse_slot_start, window_at
 from transactive.marketfile import MAX_ABS_PRICE_PER_KWH, MAX_ENERGY_KWH
 from transactive.store import Community, Member, OrderRecord
@@ -116,6 +119,11 @@ class _Batch:
         price = _number(body["price_per_kwh"], MAX_ABS_PRICE_PER_KWH)
         if energy is None or energy == 0.0 or price is None:
             return None
+        if order_bound_error(energy, price, community.slot_minutes) is not None:
+            return None
+        entry = {"energy_kwh": energy, "price_per_kwh": price}
+        if operator.ledger is not None and not operator.clearing_entry(entry)["energy_kwh"] > 0:
+            return None  # zero at the ledger's resolution: the full path names it
         if not isinstance(body["slot_start"], str):
             return None
         slot_key = (body["slot_start"], community.slot_minutes)
@@ -124,8 +132,7 @@ class _Batch:
         start = slot_ok[slot_key]
         if start is None:
             return None
-        return OrderRecord(order_id, community.name, start, member.id, side,
-                           {"energy_kwh": energy, "price_per_kwh": price}, key, self.stamp)
+        return OrderRecord(order_id, community.name, start, member.id, side, entry, key, self.stamp)
 
 
 def _open_slot(text: object, slot_minutes: int, now: datetime) -> str | None:

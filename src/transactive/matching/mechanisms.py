@@ -29,6 +29,7 @@ are cached per process (:mod:`transactive.grid.feeder`) and distances per topolo
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,6 +91,7 @@ def distances_for(sellers: Orders, buyers: Orders, feeder_name: str) -> Distance
     """The distance source for a market: the feeder's shortest paths between the participants' buses, or
     straight lines between ``x_m``/``y_m`` when ``feeder_name`` is ``"none"``."""
     if feeder_name == NO_FEEDER:
+        _reject_other_locations(sellers, buyers, feeder_name)
 
         def xy(orders: Orders, side: str) -> np.ndarray:
             cols = []
@@ -104,6 +106,7 @@ def distances_for(sellers: Orders, buyers: Orders, feeder_name: str) -> Distance
         feeder = load_feeder(feeder_name)
     except GridError as exc:
         raise GridError("params.feeder", exc.message) from None
+    _reject_other_locations(sellers, buyers, feeder_name)
     positions: dict[str, int] = {}
     index: dict[str, np.ndarray] = {}
     for side, orders in (("buyers", buyers), ("sellers", sellers)):
@@ -121,6 +124,32 @@ def distances_for(sellers: Orders, buyers: Orders, feeder_name: str) -> Distance
     buses = list(positions)
     matrix = distance_oracle(feeder).between(buses) if buses else np.zeros((0, 0))
     return BusDistances(matrix, index["buyers"], index["sellers"])
+
+
+def unknown_location_field(feeder_name: str, attributes: Mapping[str, object]) -> tuple[str, str] | None:
+    """A participant locates itself one way: ``bus`` on a feeder, ``x_m``/``y_m`` with ``feeder: "none"``. The
+    ``(field, message)`` of a location field the other way (unknown there, instead of silently ignored), or None.
+    ``attributes`` as parsed (a missing ``bus`` is ``""``, a missing ``x_m``/``y_m`` NaN)."""
+    if feeder_name == NO_FEEDER:
+        if str(attributes.get("bus", "")):
+            return "bus", "unknown field with params.feeder 'none' (give x_m, y_m)"
+        return None
+    for name in ("x_m", "y_m"):
+        value = attributes.get(name)
+        if isinstance(value, int | float) and not math.isnan(value):
+            return name, f"unknown field with a feeder ({feeder_name!r}; give bus)"
+    return None
+
+
+def _reject_other_locations(sellers: Orders, buyers: Orders, feeder_name: str) -> None:
+    """:func:`unknown_location_field` for every participant; the first one found is an error naming it."""
+    for side, orders in (("sellers", sellers), ("buyers", buyers)):
+        names = [n for n in ("bus", "x_m", "y_m") if n in orders.attributes]
+        columns = [np.asarray(orders.attributes[n]).tolist() for n in names]
+        for k, row in enumerate(zip(*columns, strict=True)):
+            found = unknown_location_field(feeder_name, dict(zip(names, row, strict=True)))
+            if found is not None:
+                raise GridError(f"{side}[{k}].{found[0]}", found[1])
 
 
 def _fix_index_error(exc: GridError) -> GridError:

@@ -37,7 +37,8 @@ class ParticipantField:
     """An extra per-participant field a mechanism reads from the market file (e.g. ``bus``).
 
     ``default`` None means the field is required. Values land in ``Orders.attributes[name]``.
-    ``exclusive_minimum``: the value must be above ``minimum`` (not equal to it).
+    ``minimum`` is inclusive unless ``exclusive_minimum`` (e.g. ``alpha > 0``, which the score matching
+    divides by).
     """
 
     name: str

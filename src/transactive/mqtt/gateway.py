@@ -29,6 +29,7 @@ its acks and PUBACKs. With ``share_group`` the gateway subscribes through a shar
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import queue
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from transactive.bounded_json import JsonLimitError, check_json
 from transactive.market import MarketError, Operator
 from transactive.market.operator import SIDE_NAMES, Receipt
 from transactive.market.order_batch import admit_orders
@@ -76,6 +78,26 @@ def order_ack(key: object, receipt: Receipt | None = None, error: MarketError | 
             "order": None, "error": {"field": error.field, "message": error.message}}
 
 
+class _Malformed(Exception):
+    """A message that is not a bounded JSON object: dead-lettered."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _digest(message: wire.Publish) -> str:
+    """The identity of a message across redeliveries: SHA-256 of topic, NUL, payload."""
+    return hashlib.sha256(message.topic.encode() + b"\0" + message.payload).hexdigest()
+
+
+def _rejected(kind: str, key: object, error: MarketError) -> dict[str, Any]:
+    """The ack of a rejected order or meter reading (``key``: its idempotency key / slot start, if a string)."""
+    return {"kind": "order" if kind == "orders" else "meter_reading",
+            ("idempotency_key" if kind == "orders" else "slot_start"): key if isinstance(key, str) else None,
+            "status": "rejected", "order": None, "error": {"field": error.field, "message": error.message}}
+
+
 @dataclass(slots=True)
 class _Pending:
     """An authenticated order message waiting for admission."""
@@ -89,6 +111,7 @@ class _Pending:
 
 RETRY_DELAYS_S = (0.1, 0.4, 1.6)  # a failed commit is retried after each delay, then the gateway reconnects
 FAILURE_PAUSE_S = 1.0  # a message whose admission failed: pause before the reconnect that redelivers it
+MAX_DELIVERY_ATTEMPTS = 5  # a message failed (or redelivered by the broker) this often is dead-lettered
 
 
 @dataclass(slots=True)
@@ -102,6 +125,7 @@ class _Reply:
     payload: dict[str, Any] | None = None
     order: OrderRecord | None = None
     failed: bool = False
+    dead: str | None = None  # why the message is dead-lettered (recorded by the acker, then answered)
 
 
 @dataclass(eq=False)
@@ -142,6 +166,8 @@ class Gateway:
         self.received = 0
         self.commit_failures = 0  # failed commit attempts (each retry counts)
         self.forced_reconnects = 0
+        self.dead_letters = 0  # messages dead-lettered by this gateway
+        self._failures: dict[str, int] = {}  # digest -> failed attempts in this process
         self.progress = threading.Condition()  # notified when the counters above change
         self._bursts: queue.SimpleQueue[_Burst | None] = queue.SimpleQueue()
         self._stopping = threading.Event()
@@ -180,9 +206,14 @@ class Gateway:
         acker answers the burst (never this reader thread, which must go on reading PUBACKs)."""
         burst = _Burst([], self.connection.generation)
         pending: list[tuple[_Reply, _Pending]] = []
+        given_up = self._redelivered_too_often(messages)
         for message in messages:
             reply = _Reply(message)
             burst.replies.append(reply)
+            if message in given_up:
+                self._dead_letter(message, reply, f"delivered {MAX_DELIVERY_ATTEMPTS} times without being "
+                                  "processed (the service failed or stopped while processing it)")
+                continue
             item = self._authenticate(message, reply)
             if item is not None:
                 pending.append((reply, item))
@@ -197,9 +228,9 @@ class Gateway:
                     reply.payload = order_ack(key, receipt=result)
                 elif isinstance(result, MarketError):
                     reply.payload = order_ack(key, error=result)
-                else:  # storage failure: no ack; the acker makes the broker redeliver it
+                else:  # storage failure: no ack; the acker makes the broker redeliver it (a few times)
                     log.error("MQTT order on %s failed: %r", item.message.topic, result)
-                    reply.failed = True
+                    self._failed(item.message, reply, result)
         self._bursts.put(burst)
         if burst.orders:
             assert self.operator.intake is not None, "the gateway needs the group-commit intake"
@@ -232,6 +263,7 @@ class Gateway:
             answers = None if redelivered else self._retry(burst)
             if redelivered:
                 self._count("commit_failures")
+        self._record_dead_letters(burst)
         answered = iter(answers or ())  # one answer per order, in the order of the replies holding them
         acks: list[tuple[str, bytes, bool]] = []
         pubacks: list[bytes] = []
@@ -293,20 +325,25 @@ class Gateway:
 
     def _authenticate(self, message: wire.Publish, reply: _Reply) -> _Pending | None:
         """Parse and authenticate one message; an order comes back for admission, anything else is answered in
-        ``reply`` (a bad topic: PUBACK only)."""
+        ``reply``. A message that is not a bounded JSON object on a known topic is dead-lettered (PUBACKed, with
+        a rejected ack when the topic names a member)."""
         parts = message.topic.split("/")
-        if len(parts) != 4 or parts[0] != PREFIX:
+        if len(parts) != 4 or parts[0] != PREFIX or parts[2] not in ("orders", "meters"):
+            self._dead_letter(message, reply, "not a transactive/<community>/orders|meters/<member> topic")
             return None
         _, community, kind, member_id = parts
         reply.community, reply.member_id = community, member_id
         key: object = None
         try:
             try:
+                check_json(message.payload)
                 body = json.loads(message.payload, parse_constant=float)
+            except JsonLimitError as exc:
+                raise _Malformed(exc.message) from None
             except (ValueError, RecursionError):
-                raise MarketError("(payload)", "not valid JSON") from None
+                raise _Malformed("not valid JSON") from None
             if not isinstance(body, dict):
-                raise MarketError("(payload)", "must be a JSON object")
+                raise _Malformed("must be a JSON object")
             key = body.get("idempotency_key") if kind == "orders" else body.get("slot_start")
             api_key = body.pop("api_key", None)
             member = self.operator.authenticate(api_key if isinstance(api_key, str) else None)
@@ -314,19 +351,68 @@ class Gateway:
                 raise MarketError("api_key", "is not the key of the topic's member", "forbidden")
             if kind == "orders":
                 return _Pending(message, community, member_id, member, body)
-            if kind == "meters":
-                outcome, reading = self.operator.submit_meter_reading(member, community, body)
-                reply.payload = {"kind": "meter_reading", "slot_start": reading.slot_start,
-                                 "status": outcome.value, "energy_kwh": reading.energy_kwh, "error": None}
+            outcome, reading = self.operator.submit_meter_reading(member, community, body)
+            reply.payload = {"kind": "meter_reading", "slot_start": reading.slot_start,
+                             "status": outcome.value, "energy_kwh": reading.energy_kwh, "error": None}
+        except _Malformed as exc:
+            self._dead_letter(message, reply, exc.message)
         except MarketError as exc:
-            reply.payload = {
-                "kind": "order" if kind == "orders" else "meter_reading",
-                ("idempotency_key" if kind == "orders" else "slot_start"): key if isinstance(key, str) else None,
-                "status": "rejected", "order": None, "error": {"field": exc.field, "message": exc.message}}
-        except Exception:  # storage failure: no ack; the acker makes the broker redeliver it
+            reply.payload = _rejected(kind, key, exc)
+        except Exception as exc:  # storage failure: no ack; the acker makes the broker redeliver it (a few times)
             log.exception("MQTT message on %s failed", message.topic)
-            reply.failed = True
+            self._failed(message, reply, exc)
         return None
+
+    # ------------------------------------------------------------------------------------ dead letters
+    def _dead_letter(self, message: wire.Publish, reply: _Reply, reason: str) -> None:
+        """Mark ``message`` for the dead letters: the acker records it in the store, then answers it (PUBACK; a
+        rejected ack naming the reason when the topic names a member)."""
+        reply.dead = reason
+        if reply.community:
+            kind = message.topic.split("/")[2]
+            reply.payload = _rejected(kind, None, MarketError("(payload)", reason))
+
+    def _record_dead_letters(self, burst: _Burst) -> None:
+        """Write the burst's dead letters (acker thread); one that cannot be written stays unanswered and so is
+        redelivered."""
+        for reply in burst.replies:
+            if reply.dead is None:
+                continue
+            try:
+                self.operator.store.put_dead_letter("mqtt", reply.message.topic, reply.dead, reply.message.payload)
+            except Exception:
+                log.exception("MQTT dead letter on %s not recorded", reply.message.topic)
+                reply.failed, reply.payload = True, None
+                continue
+            log.warning("MQTT message on %s dead-lettered: %s", reply.message.topic, reply.dead)
+            self._count("dead_letters")
+
+    def _failed(self, message: wire.Publish, reply: _Reply, error: BaseException) -> None:
+        """A message whose processing raised: redelivered, until it has failed :data:`MAX_DELIVERY_ATTEMPTS`
+        times in this process; then dead-lettered."""
+        digest = _digest(message)
+        with self.progress:
+            self._failures[digest] = attempts = self._failures.get(digest, 0) + 1
+        if attempts >= MAX_DELIVERY_ATTEMPTS:
+            self._failures.pop(digest, None)
+            self._dead_letter(message, reply, f"failed {attempts} times: {type(error).__name__}: {error}")
+        else:
+            reply.failed = True
+
+    def _redelivered_too_often(self, messages: list[wire.Publish]) -> set[wire.Publish]:
+        """Count each redelivery (DUP flag) in the store before processing it, so that a message that kills the
+        process is given up after :data:`MAX_DELIVERY_ATTEMPTS` deliveries instead of at every restart. The
+        messages delivered more often than that (none when the store cannot count: they are processed)."""
+        redelivered = [m for m in messages if m.dup and m.qos]
+        if not redelivered:
+            return set()
+        try:
+            counts = self.operator.store.count_deliveries([_digest(m) for m in redelivered])
+        except Exception:
+            log.exception("MQTT redeliveries not counted")
+            return set()
+        # the first delivery carried no DUP flag: a count of n redeliveries is n + 1 deliveries
+        return {m for m, n in zip(redelivered, counts, strict=True) if n + 1 > MAX_DELIVERY_ATTEMPTS}
 
     # ------------------------------------------------------------------------------------ out
     def publish_result(self, slot: Slot) -> None:

@@ -3,7 +3,7 @@
 Example:
     >>> from transactive.store import open_store
     >>> open_store(url="sqlite://").schema_version()
-    5
+    6
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from transactive.store.records import (
     ChainAccount,
     Community,
     ContractRecord,
+    DeadLetter,
     LedgerSlot,
     ListingOrderRecord,
     ListingRecord,
@@ -51,6 +52,7 @@ __all__ = [
     "ChainAccount",
     "Community",
     "ContractRecord",
+    "DeadLetter",
     "LedgerSlot",
     "ListingOrderRecord",
     "ListingRecord",

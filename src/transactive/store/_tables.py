@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 5  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
-# 4: chain_accounts, ledger_meta, ledger_slots; 5: member_profiles (each version only adds tables, created on an
-# older database by create_all)
+SCHEMA_VERSION = 6  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
+# 4: chain_accounts, ledger_meta, ledger_slots; 5: member_profiles; 6: dead_letters, delivery_attempts,
+# meter_reading_reporters (each version only adds tables, created on an older database by create_all)
 
 metadata = sa.MetaData()
 
@@ -209,5 +209,34 @@ ledger_slots = sa.Table(
     sa.Column("chain_slot", sa.String(80), nullable=False),  # uint256 as a decimal string
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("document", sa.Text, nullable=False),  # JSON: batch, roots, tx hashes, statements
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+# version 6: messages that could not be processed (recorded, acknowledged, never redelivered again), and how
+# often a message redelivered by the broker was attempted (so that one that kills the process is given up)
+dead_letters = sa.Table(
+    "dead_letters", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(16), nullable=False),  # "mqtt"
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # the first DEAD_LETTER_PAYLOAD_CHARS, invalid UTF-8 replaced
+    sa.Column("payload_bytes", sa.Integer, nullable=False),
+    sa.Column("received_at", sa.String(40), nullable=False),
+)
+
+# who reported a reading that is not the member's own (the DSO's or an admin's): the member's own reading
+# replaces it (docs/api.md, meter readings)
+meter_reading_reporters = sa.Table(
+    "meter_reading_reporters", metadata,
+    sa.Column("member", sa.String(64), primary_key=True),
+    sa.Column("slot_start", sa.String(40), primary_key=True),
+    sa.Column("reporter", sa.String(64), nullable=False),
+)
+
+delivery_attempts = sa.Table(
+    "delivery_attempts", metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),  # SHA-256 of topic NUL payload
+    sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.String(40), nullable=False),
 )

@@ -10,6 +10,7 @@ from transactive.store.records import (
     ChainAccount,
     Community,
     ContractRecord,
+    DeadLetter,
     LedgerSlot,
     ListingOrderRecord,
     ListingRecord,
@@ -32,6 +33,17 @@ class Store(Protocol):
     """Durable storage. Every write method commits before it returns (the data is on disk)."""
 
     def close(self) -> None: ...
+
+    # messages that cannot be processed (docs/mqtt.md)
+    def put_dead_letter(self, source: str, topic: str, reason: str, payload: bytes) -> DeadLetter: ...
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Newest first."""
+        ...
+
+    def count_deliveries(self, digests: Sequence[str]) -> list[int]:
+        """One more attempt at each message digest, in one transaction; the attempts so far per digest."""
+        ...
 
     def schema_version(self) -> int: ...
 
@@ -99,8 +111,10 @@ class Store(Protocol):
     def get_result(self, community: str, slot_start: str) -> ResultRecord | None: ...
 
     # meter readings
-    def put_meter_reading(self, reading: MeterReading) -> tuple[Outcome, MeterReading]:
-        """One reading per member and slot: the same value again is a ``duplicate``, another is a ``conflict``."""
+    def put_meter_reading(self, reading: MeterReading, reported_by: str | None = None
+                          ) -> tuple[Outcome, MeterReading]:
+        """One reading per member and slot: the same value again is a ``duplicate``, another is a ``conflict``,
+        except that the member's own reading replaces one another member (``reported_by``) reported for it."""
         ...
 
     def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]: ...
@@ -169,7 +183,7 @@ class Store(Protocol):
 
     def slots_to_settle(self, community: str, since: str) -> list[str]:
         """Starts (``>= since``, ordered) of the slots whose clearing is ``anchored`` and whose settlement is
-        missing or not ``settled`` yet. Only slot keys are read (no documents)."""
+        missing or neither ``settled`` nor ``blocked`` (that waits for an admin). Only slot keys are read."""
         ...
 
     def put_ledger_slot(self, record: LedgerSlot, expected_state: str | None) -> bool:

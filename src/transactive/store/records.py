@@ -105,6 +105,22 @@ class MeterReading:
     received_at: str
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message that could not be processed: acknowledged to its broker, recorded here, never redelivered.
+
+    ``payload`` holds the first characters of the message (invalid UTF-8 replaced), ``payload_bytes`` its size.
+    """
+
+    source: str
+    topic: str
+    reason: str
+    payload: str
+    payload_bytes: int
+    received_at: str
+    id: int | None = None
+
+
 class Outcome(StrEnum):
     """What happened to a write: ``created``; ``duplicate`` (same idempotency key or the same reading already
     stored: the stored record is returned); ``conflict`` (the member already has a different record there);

@@ -11,7 +11,7 @@ Schema: :mod:`transactive.store._tables`, created by ``metadata.create_all`` and
 Example:
     >>> store = SqlStore.open("sqlite://")  # in memory, for a quick look
     >>> store.schema_version()
-    5
+    6
 """
 
 from __future__ import annotations
@@ -30,15 +30,17 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
+from transactive.files import private_dir, private_file
 from transactive.store import _tables as t
+from transactive.store._dead_letters import DeadLetterSqlMixin
 from transactive.store._multi_sql import MultiSqlMixin
 from transactive.store._profile_sql import ProfileSqlMixin
+from transactive.store._readings import ReadingSqlMixin
 from transactive.store.records import (
     ChainAccount,
     Community,
     LedgerSlot,
     Member,
-    MeterReading,
     NegawattDeliveryRecord,
     NegawattEventRecord,
     NegawattOfferRecord,
@@ -70,9 +72,10 @@ def _now_iso() -> str:
 
 
 def sqlite_url(data_dir: str | Path) -> str:
-    """The URL of the default SQLite database in ``data_dir`` (created if missing)."""
-    path = Path(data_dir)
-    path.mkdir(parents=True, exist_ok=True)
+    """The URL of the default SQLite database in ``data_dir`` (folder 0700 and database file 0600, created if
+    missing: the database holds the members' custodial keys)."""
+    path = private_dir(Path(data_dir))
+    private_file(path / SQLITE_FILE)
     return f"sqlite:///{(path / SQLITE_FILE).resolve()}"
 
 
@@ -110,7 +113,7 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-class SqlStore(MultiSqlMixin, ProfileSqlMixin):
+class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMixin):
     """The :class:`~transactive.store.protocol.Store` on SQLite or PostgreSQL."""
 
     def __init__(self, engine: Engine) -> None:
@@ -398,28 +401,6 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin):
             return None
         return ResultRecord(row.community, row.slot_start, json.loads(row.document), row.computed_at)
 
-    # ------------------------------------------------------------------------------------ meter readings
-    def put_meter_reading(self, reading: MeterReading) -> tuple[Outcome, MeterReading]:
-        with self._write() as conn:
-            row = conn.execute(sa.select(t.meter_readings).where(
-                t.meter_readings.c.member == reading.member,
-                t.meter_readings.c.slot_start == reading.slot_start)).first()
-            if row is not None:
-                stored = MeterReading(row.community, row.member, row.slot_start, row.energy_kwh, row.received_at)
-                same = stored.energy_kwh == reading.energy_kwh and stored.community == reading.community
-                return (Outcome.DUPLICATE if same else Outcome.CONFLICT), stored
-            conn.execute(t.meter_readings.insert().values(
-                community=reading.community, member=reading.member, slot_start=reading.slot_start,
-                energy_kwh=reading.energy_kwh, received_at=reading.received_at))
-            return Outcome.CREATED, reading
-
-    def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]:
-        with self._read() as conn:
-            rows = conn.execute(sa.select(t.meter_readings).where(
-                t.meter_readings.c.community == community, t.meter_readings.c.slot_start == slot_start)
-                .order_by(t.meter_readings.c.member)).all()
-        return [MeterReading(r.community, r.member, r.slot_start, r.energy_kwh, r.received_at) for r in rows]
-
     # ------------------------------------------------------------------------------------ negawatt events
     @staticmethod
     def _negawatt_event(row: sa.Row[Any]) -> NegawattEventRecord:
@@ -594,7 +575,8 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin):
         query = (sa.select(clearing.c.slot_start).select_from(joined)
                  .where(clearing.c.community == community, clearing.c.slot_start >= since,
                         clearing.c.kind == "clearing", clearing.c.state == "anchored",
-                        sa.or_(settlement.c.state.is_(None), settlement.c.state != "settled"))
+                        sa.or_(settlement.c.state.is_(None),  # a blocked one waits for an admin
+                               settlement.c.state.notin_(("settled", "blocked"))))
                  .order_by(clearing.c.slot_start))
         with self._read() as conn:
             return [str(v) for v in conn.execute(query).scalars()]

@@ -175,3 +175,24 @@ def test_buses_are_required_short_and_confirmed_by_the_registry(api: Api) -> Non
     assert "Registry" in view["note"] and buses[40] in view["note"] and view["txs"] == {}, view
     number = chain_slot_number("feeder", SLOT, "clearing")
     assert desk.chain.call(desk.slots, "slots", number)[0] == 0  # never opened on chain
+
+
+def test_a_settlement_the_chain_refuses_in_the_cycle_is_blocked_with_the_reason(api: Api) -> None:
+    """Issue 9, finding 5: the cycle does not retry a refused settlement every 30 s with a traceback; the slot
+    goes to ``blocked`` with the reason (visible in its ledger view), is left alone, and an admin resolves it."""
+    c, desk = api.client, api.desk
+    address = _anchored_slot_with_a_buyer_short_of_tokens(api)
+    before = {m: desk.balance_micro(a) for m, a in address.items()}
+    api.clock.set(datetime(2026, 3, 1, 10, 59, tzinfo=UTC))  # every reading in, past the deadline too
+    assert [(r.kind, r.state) for r in desk.process_due(api.clock.now())] == [("settlement", "blocked")]
+    view = c.get(f"/communities/green/slots/{SLOT}/ledger", headers=H).json()["settlement"]
+    assert view["state"] == "blocked" and "refused" in view["note"] and "/settle" in view["note"], view
+    assert {m: desk.balance_micro(a) for m, a in address.items()} == before  # nothing moved
+    desk._retry_at.clear()  # no back-off involved: a blocked slot is not picked up again at all
+    assert desk.process_due(api.clock.now()) == []
+
+    desk.chain.transact(desk.token, "mint", address["b1"], 10**9)  # the admin has the buyer topped up
+    r = c.post(f"/admin/communities/green/slots/{SLOT}/settle", headers=H)
+    assert r.status_code == 200 and r.json()["settlement"]["state"] == "settled", r.text
+    assert r.json()["settlement"]["note"] is None
+    assert desk.balance_micro(address["b1"]) == 10**9 - 387_500  # 0.15 x 2.5 kWh + 0.01 x 2.5 kWh / 2

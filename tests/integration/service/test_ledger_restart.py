@@ -216,13 +216,15 @@ def test_a_buyer_short_of_tokens_moves_nothing_until_topped_up(tmp_path: Path) -
     assert sink is not None
     desk.chain.transact(desk.token, "transfer", sink.address, held, sender=buyer.address)  # b0 spends it all
     before = _money(desk, store)
-    assert desk.process_due(op.clock.now()) == []  # settle_batch reverts: logged, retried later
+    # settle_batch reverts: the slot is blocked with the reason (issue 9, finding 5), not retried by the cycle
+    assert [r.state for r in desk.process_due(op.clock.now())] == ["blocked"]
     assert _money(desk, store) == before
     rec = store.get_ledger_slot("c", SLOT, "settlement")
-    assert rec is not None and rec.state == "batched" and "settle_batch" not in rec.document["txs"]
+    assert rec is not None and rec.state == "blocked" and "settle_batch" not in rec.document["txs"]
     desk.chain.transact(desk.token, "mint", buyer.address, 10**9)  # topped up by the operator
-    desk._retry_at.clear()  # the cycle would retry after RETRY_S
-    assert desk.process_due(op.clock.now())[0].state == "settled"
+    desk._retry_at.clear()
+    assert desk.process_due(op.clock.now()) == []  # blocked waits for the admin
+    assert desk.settle("c", SLOT, op.clock.now()).state == "settled"  # the admin resolves it
     before[buyer.address] += 10**9
     _check_moved(desk, before)
     desk.close()

@@ -45,3 +45,32 @@ def test_no_5xx_as_admin(case: Any) -> None:
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_5xx_as_prosumer(case: Any) -> None:
     _check(case, PROSUMER)
+
+
+def test_a_body_nested_100000_deep_is_a_422() -> None:
+    """Issue 9, finding 1: refused before any JSON parser sees it (it used to overflow the C stack)."""
+    from fastapi.testclient import TestClient
+
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with TestClient(_app) as client:
+        for headers in ({}, {"Authorization": f"Bearer {PROSUMER}"}):
+            r = client.post("/communities/green/orders", content=deep,
+                            headers={**headers, "Content-Type": "application/json"})
+            assert r.status_code == 422
+            assert r.json() == {"error": {"field": "(body)", "message": "nested deeper than 32 levels"}}
+
+
+def test_a_chunked_body_over_1_mb_is_a_413() -> None:
+    """Issue 9, finding 8: no Content-Length; the body is counted as it arrives."""
+    from fastapi.testclient import TestClient
+
+    def body() -> Any:
+        for _ in range(40):
+            yield b" " * 50_000
+
+    with TestClient(_app) as client:
+        r = client.post("/communities/green/orders", content=body(),
+                        headers={"Authorization": f"Bearer {PROSUMER}", "Content-Type": "application/json"})
+        assert "content-length" not in {k.lower() for k in r.request.headers}
+        assert r.status_code == 413
+        assert r.json() == {"error": {"field": "(body)", "message": "larger than 1000000 bytes"}}

@@ -174,3 +174,56 @@ def test_a_meter_reading_not_stored_is_redelivered(tmp_path: Path, service: Serv
                                                                       "meter_reading", "created", SLOT)
     assert [r.energy_kwh for r in service.store.meter_readings("green", SLOT)] == [4.0]
     db.close()
+
+
+def test_a_message_that_keeps_failing_is_dead_lettered_not_redelivered_forever(
+        service: Service, alice: str, listener: Listener, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Processing raises every time (a bug, not a rejection): the broker redelivers the message after each
+    failure until it has failed MAX_DELIVERY_ATTEMPTS times; then it is recorded in the dead letters with the
+    reason, answered, and the broker stops delivering it."""
+    from transactive.mqtt.gateway import MAX_DELIVERY_ATTEMPTS
+
+    gw = gateway(service)
+    calls: list[str | None] = []
+
+    def broken(api_key: str | None) -> Any:
+        calls.append(api_key)
+        raise RuntimeError("a bug in processing")
+
+    monkeypatch.setattr(service.operator, "authenticate", broken)
+    listener.publish("transactive/green/orders/alice", order(alice, "loop"))
+    assert gw.wait_for(lambda: gw.dead_letters >= 1, 60)
+    ack = listener.next(timeout_s=30)[1]
+    assert ack["status"] == "rejected" and ack["error"]["field"] == "(payload)"
+    assert ack["error"]["message"] == f"failed {MAX_DELIVERY_ATTEMPTS} times: RuntimeError: a bug in processing"
+    letters = service.store.dead_letters()
+    assert [(d.topic, d.reason) for d in letters] == [("transactive/green/orders/alice", ack["error"]["message"])]
+    assert len(calls) == MAX_DELIVERY_ATTEMPTS
+    assert gw.forced_reconnects == MAX_DELIVERY_ATTEMPTS - 1
+    received = gw.received
+    assert not gw.wait_for(lambda: gw.received > received, 3)  # acknowledged: not delivered again
+
+
+def test_malformed_messages_are_rejected_acknowledged_and_dead_lettered(service: Service, alice: str,
+                                                                       listener: Listener) -> None:
+    """The malformed-message suite against the real Mosquitto: each message is answered with a rejection naming
+    the problem, PUBACKed, and recorded as a dead letter; the gateway goes on taking orders."""
+    gw = gateway(service)
+    cases = [
+        (b"[" * 100_000 + b"]" * 100_000, "nested deeper than 32 levels"),
+        (b'{"a": ' + b"[" * 33 + b"]" * 33 + b"}", "nested deeper than 32 levels"),
+        (b'"' + b"x" * 1_000_001 + b'"', "larger than 1000000 bytes"),
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+    ]
+    for payload, _ in cases:
+        listener.client.publish("transactive/green/orders/alice", payload, qos=1).wait_for_publish(10)
+    acks = [listener.next(timeout_s=30)[1] for _ in cases]
+    assert [(a["status"], a["error"]["field"], a["error"]["message"]) for a in acks] == [
+        ("rejected", "(payload)", message) for _, message in cases]
+    assert gw.wait_for(lambda: gw.dead_letters >= len(cases), 30)
+    letters = service.store.dead_letters()
+    assert [(d.reason, d.payload_bytes) for d in reversed(letters)] == [(m, len(p)) for p, m in cases]
+    listener.publish("transactive/green/orders/alice", order(alice, "fine"))
+    assert listener.next(timeout_s=30)[1]["status"] == "created"

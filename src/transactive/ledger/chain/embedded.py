@@ -37,6 +37,7 @@ from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
 from eth_utils.address import to_canonical_address, to_checksum_address
 
+from transactive.files import private_dir, private_file
 from transactive.ledger.chain.base import (
     ChainRevert,
     Contract,
@@ -134,9 +135,8 @@ class EmbeddedChain(KeyedSender):
         if data_dir is None:
             raw: Any = MemoryDB()
         else:
-            directory = Path(data_dir)
-            directory.mkdir(parents=True, exist_ok=True)
-            self._kv = _SqliteDB(directory / "chain.sqlite")
+            directory = private_dir(Path(data_dir))  # 0700, the database 0600: the chain's state
+            self._kv = _SqliteDB(private_file(directory / "chain.sqlite"))
             raw = self._kv
         self._db = AtomicDB(raw)
         klass = _chain_class()

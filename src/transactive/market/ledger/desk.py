@@ -40,7 +40,7 @@ from transactive.crypto.signing import Signer, WorkerPool
 from transactive.errors import MarketError
 from transactive.ledger.audit.audit import SlotArchive
 from transactive.ledger.audit.proofs import SlotBatch
-from transactive.ledger.chain.base import Chain
+from transactive.ledger.chain.base import Chain, ChainRevert
 from transactive.ledger.clearance.parallel import ParallelValidators
 from transactive.ledger.clearance.protocol import domain_of
 from transactive.market.ledger.batch import SignRow, chain_slot_number, claims_to_make, sign_rows
@@ -196,6 +196,8 @@ class LedgerDesk(LedgerSettlement):
                     done.append(self.settle(community.name, slot_start, now))
                 except MarketError:
                     pass  # not due yet (readings missing before the deadline, slot not ended)
+                except ChainRevert as exc:  # refused, e.g. a buyer short of tokens: blocked, not retried
+                    done.extend(self._block(key, exc))
                 except Exception:
                     self._failed(key)
             if full:
@@ -211,10 +213,24 @@ class LedgerDesk(LedgerSettlement):
             return True
         rec = self.store.get_ledger_slot(community, slot_start, SETTLEMENT)
         if self.store.get_ledger_slot(community, slot_start, CLEARING) is not None or (
-                rec is not None and rec.state == "settled"):
+                rec is not None and rec.state in ("settled", "blocked")):
             self._multi_seen.add((community, slot_start))
             return True
         return False
+
+    def _block(self, key: tuple[str, str, str], error: ChainRevert) -> list[LedgerSlot]:
+        """A settlement the chain refuses goes to the visible state ``blocked`` with the reason (the slot's
+        ledger view shows it as ``note``), logged once without a traceback and left alone by the cycle; an
+        admin resolves it (e.g. the buyer's account topped up, then ``POST .../slots/{slot}/settle`` resumes
+        it). Nothing moved: a refused transaction changes nothing on chain."""
+        rec = self.store.get_ledger_slot(key[0], key[1], SETTLEMENT)
+        if rec is None:  # refused before its record was stored: an ordinary failure
+            self._failed(key)
+            return []
+        note = (f"blocked: the chain refused a transaction ({error}); an admin resolves it: "
+                f"POST /admin/communities/{key[0]}/slots/{key[1]}/settle")
+        log.warning("settlement of %s %s blocked: %s", key[0], key[1], error)
+        return [self._save(rec, "blocked", note=note)]
 
     def _due(self, key: tuple[str, str, str]) -> bool:
         return time.monotonic() >= self._retry_at.get(key, 0.0)

@@ -245,7 +245,7 @@ class LedgerSettlement(LedgerAnchoring):
             # first: a stop between the two writes resumes here (the chain says SETTLED) and stores it once
             self.store.finish_multi_settlement(MultiSettlementRecord(c.name, rec.slot_start, {**multi, "ledger": txs},
                                                                      _now()), _now())
-        return self._save(rec, final, settledAt=_now(), lines=lines, postings=posted, dso=dso)
+        return self._save(rec, final, settledAt=_now(), lines=lines, postings=posted, dso=dso, note=None)
 
     def settle_once(self, community: str, slot_start: str, now: datetime) -> LedgerSlot:
         """Settle now unless the slot is settled already (then its record): the multi-settlement desk's manual

@@ -1,0 +1,54 @@
+"""Meter readings people can trust, the simple part (issue 9, findings 4 and 6): a reading is bounded by what the
+connection carries over the slot; the member's own reading wins over one the DSO reported for it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from transactive.market import ManualClock, MarketError, Operator
+from transactive.market.order_limits import MAX_CONNECTION_KW
+from transactive.store import Member, Outcome
+
+SLOT = "2026-03-01T10:00:00Z"
+
+
+@pytest.fixture
+def op(store: Any) -> Operator:
+    operator = Operator(store, ManualClock(datetime(2026, 3, 1, 11, 0, tzinfo=UTC)))
+    operator.create_community("c", "uniform", {}, 15)
+    return operator
+
+
+def member(op: Operator, name: str, role: str) -> Member:
+    return op.authenticate(op.add_member("c", name, role)[1])
+
+
+def test_a_reading_beyond_the_connection_over_the_slot_is_422(op: Operator) -> None:
+    seller = member(op, "s", "prosumer")
+    limit = MAX_CONNECTION_KW * 15 / 60  # 250 kWh in a 15-minute slot
+    for kwh in (3_000.0, limit + 0.1, -(limit + 0.1), 1e9):
+        with pytest.raises(MarketError) as raised:
+            op.submit_meter_reading(seller, "c", {"slot_start": SLOT, "energy_kwh": kwh})
+        assert (raised.value.kind, raised.value.field) == ("invalid", "energy_kwh")
+        assert "250 kWh" in raised.value.message
+    assert op.submit_meter_reading(seller, "c", {"slot_start": SLOT, "energy_kwh": -limit})[0] is Outcome.CREATED
+    assert op.store.meter_readings("c", SLOT)[0].energy_kwh == -limit
+
+
+def test_the_members_own_reading_wins_over_the_dsos(op: Operator) -> None:
+    alice, dso = member(op, "alice", "prosumer"), member(op, "grid", "dso")
+    assert op.submit_meter_reading(dso, "c", {"slot_start": SLOT, "energy_kwh": 5.0, "member": "alice"})[0] \
+        is Outcome.CREATED
+    outcome, stored = op.submit_meter_reading(alice, "c", {"slot_start": SLOT, "energy_kwh": 2.0})
+    assert (outcome, stored.energy_kwh) == (Outcome.CREATED, 2.0)
+    assert [r.energy_kwh for r in op.store.meter_readings("c", SLOT)] == [2.0]
+    with pytest.raises(MarketError) as raised:  # the DSO cannot overwrite the member's own reading
+        op.submit_meter_reading(dso, "c", {"slot_start": SLOT, "energy_kwh": 9.0, "member": "alice"})
+    assert raised.value.kind == "conflict"
+    with pytest.raises(MarketError):  # nor the member its own
+        op.submit_meter_reading(alice, "c", {"slot_start": SLOT, "energy_kwh": 3.0})
+    assert op.submit_meter_reading(alice, "c", {"slot_start": SLOT, "energy_kwh": 2.0})[0] is Outcome.DUPLICATE
+    assert [r.energy_kwh for r in op.store.meter_readings("c", SLOT)] == [2.0]
