@@ -142,17 +142,24 @@ class DayService:
             attributes: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         """Each member's auction order through the operator's intake: ``orders[member] = (energy_wh, limit
         price in tokens/kWh)``, energy > 0 to sell, < 0 to buy (0: no order), with the member's grid attributes
-        for a grid-aware mechanism."""
+        for a grid-aware mechanism. Validated and window-checked one by one (``prepare_order``, ``accept``) and
+        stored in one commit, as the service's MQTT gateway stores a burst (``OrderIntake.submit_batch_async``);
+        each answered as the service answers it (a refused order raises its ``MarketError``)."""
         self.clock.set(start - timedelta(minutes=10))
+        prepared = []
         for peer, (wh, price) in orders.items():
             if not wh:
                 continue
             sell = wh > 0
             extra = {} if attributes is None else {f: attributes[peer][f]
                                                    for f in (SELLER_FIELDS if sell else BUYER_FIELDS)}
-            self.operator.submit_order(self.members[peer], COMMUNITY, {
+            order = self.operator.prepare_order(self.members[peer], COMMUNITY, {
                 "side": "sell" if sell else "buy", "slot_start": iso(start), "idempotency_key": iso(start),
                 "energy_kwh": abs(wh) / WH_PER_KWH, "price_per_kwh": price, **extra})
+            if self.operator.accept(order) is None:
+                prepared.append(order)
+        for order, (outcome, stored) in zip(prepared, self.store.put_orders(prepared), strict=True):
+            self.operator.answer(order, outcome, stored)
 
     def clear_and_anchor(self, start: datetime) -> bool:
         """The operator clears the slot and the ledger desk anchors it (Proof of Clearance). False: void."""
