@@ -1,10 +1,11 @@
 """Benchmark the simulated day (``transactive.sim.day.run_day``): where the time of a day goes.
 
 There is no naive baseline for an orchestration; instead each size is run four ways side by side in the same
-process: markets only (no power flow, no chain), + the DSO's power-flow review of listings, + the chain
-(Proof of Clearance per slot, the token settlement batches and the final audit), and everything, then
+process: the service's desks without the power-flow review and with the chain in memory (``on_chain=False``:
+no archive, no audit), + the DSO's power-flow review of listings, + the archive on disk and the final audit,
+and everything, then
 everything with SimBench's profiles (``auto``: synthetic when simbench is not installed; the source column
-says which). The ratio column is each variant's time over "markets only". Goal: the full 96-slot day in
+says which). The ratio column is each variant's time over "in memory". Goal: the full 96-slot day in
 <= 2 minutes (``transactive demo`` adds the seed examples, a few seconds).
 
 Run: /work/venv/bin/python benchmarks/bench_day.py [--quick]
@@ -22,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from transactive.sim.day import DayConfig, run_day
 
-VARIANTS = (("markets only", False, False, "synthetic"), ("+ power flow", True, False, "synthetic"),
-            ("+ chain", False, True, "synthetic"), ("full", True, True, "synthetic"),
+VARIANTS = (("in memory", False, False, "synthetic"), ("+ power flow", True, False, "synthetic"),
+            ("+ archive", False, True, "synthetic"), ("full", True, True, "synthetic"),
             ("full, auto", True, True, "auto"))
 
 

@@ -4,9 +4,10 @@
 2. the service's intake: the orders submitted to the :class:`~transactive.market.operator.Operator` in process,
    cleared, and anchored by the service's :class:`~transactive.market.ledger.desk.LedgerDesk` (custodial
    signatures, Proof of Clearance on its chain): the endorsed result entries, per member's chain account;
-3. the day's Proof-of-Clearance path: the file as a signed batch
-   (:func:`~transactive.ledger.messages.batch.signed_market_batch`) through
-   :func:`~transactive.ledger.clearance.protocol.run_slot` on a fresh suite (what ``DayLedger.clear_slot`` runs).
+3. the simulated day's path: the file's participants enrolled and bidding through
+   :class:`~transactive.sim.day_service.DayService` (what ``transactive day`` drives: the service's operator and
+   ledger desk in process, members with their own keys and registered addresses), cleared and anchored; the
+   endorsed result entries per member.
 
 The market is generated at batch resolution (Wh, micro-tokens/kWh), where the three must agree exactly. The
 community fund's row (``FUND_LEAF``: a surplus, a deficit, DPDA's excess bought at the clearing price,
@@ -25,15 +26,10 @@ import pytest
 
 from transactive.cli import main
 from transactive.crypto.signing import Signer
-from transactive.ledger.chain.deploy import deploy_suite
-from transactive.ledger.chain.embedded import EmbeddedChain
-from transactive.ledger.clearance.protocol import Validator, domain_of, run_slot
-from transactive.ledger.messages.batch import signed_market_batch
 from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF
 from transactive.market import ManualClock, Operator
 from transactive.market.ledger.desk import LedgerConfig, LedgerDesk
-from transactive.marketfile import parse_market
-from transactive.registry import full_registry
+from transactive.sim.day_service import DayService
 from transactive.store import open_store
 from transactive.units import apportion, energy_to_wh, money_to_micro
 
@@ -106,20 +102,22 @@ def service_path(doc: dict[str, Any], tmp_path: Path) -> dict[str, tuple[int, in
 
 
 def day_path(doc: dict[str, Any]) -> dict[str, tuple[int, int]]:
-    chain = EmbeddedChain()
+    ids = [row["id"] for side in ("sellers", "buyers") for row in doc[side]]
+    keys = {pid: bytes([0] * 30 + [1, k + 1]) for k, pid in enumerate(ids)}
+    address = {pid: Signer(key).address for pid, key in keys.items()}
+    start = datetime(2026, 3, 1, 10, 15, tzinfo=UTC)
+    service = DayService(doc["mechanism"], 15, datetime(2026, 3, 1, 10, 0, tzinfo=UTC), None)
     try:
-        dep = deploy_suite(chain, 0, 0)
-        ids = [row["id"] for side in ("sellers", "buyers") for row in doc[side]]
-        signers = {pid: Signer(bytes([0] * 30 + [1, k + 1])) for k, pid in enumerate(ids)}
-        parsed = parse_market(doc, full_registry())
-        batch = signed_market_batch(parsed, signers, domain=domain_of(chain, dep.slots), slot=1, params={})
-        validators = [Validator(chain.private_key(v)) for v in dep.validators]
-        final, _, _ = run_slot(chain, dep.slots, batch, validators, k=3)
-        member_of = {s.address.lower(): pid for pid, s in signers.items()} | {FUND_LEAF.lower(): "fund"}
-        return {member_of[e.account.lower()]: (e.energy_wh, e.amount_micro) for e in final.results
-                if (e.energy_wh, e.amount_micro) != (0, 0) and e.account.lower() != ME_LEAF.lower()}
+        service.enrol(list(keys.values()), [None] * len(keys))
+        orders = {address[row["id"]]: (sign * energy_to_wh(row["energy_kwh"]), row["price_per_kwh"])
+                  for side, sign in (("sellers", 1), ("buyers", -1)) for row in doc[side]}
+        service.bid(start, orders)
+        assert service.clear_and_anchor(start)
+        member_of = {a: pid for pid, a in address.items()} | {FUND_LEAF: "fund"}
+        return {member_of[m]: (wh, micro) for m, wh, micro in service.anchored_entries(start)
+                if (wh, micro) != (0, 0) and m != ME_LEAF}
     finally:
-        chain.close()
+        service.close()
 
 
 @pytest.mark.parametrize(("mechanism", "seed"), [

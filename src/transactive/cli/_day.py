@@ -1,8 +1,9 @@
 """``transactive day``: a full simulated day on the IEEE European LV feeder (``docs/day.md``).
 
-Thin wrapper over :func:`transactive.sim.day.run_day` and :func:`transactive.sim.report.write_report`: a rich
-progress bar over the slots, a printed summary, and ``OUT/index.html`` with plots (the ledger archive is in
-``OUT/ledger``; ``transactive ledger verify OUT/ledger`` re-audits it).
+Thin wrapper over :func:`transactive.sim.day.run_day` (the day through the service's operator and desks, in
+process) and :func:`transactive.sim.report.write_report`: a rich progress bar over the slots, a printed summary,
+and ``OUT/index.html`` with plots (the ledger's archive and chain are in ``OUT/ledger``; the day ends with
+``transactive ledger verify OUT/ledger``'s audit, which anyone can re-run).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def register(sub: Any) -> None:
                      help="a mechanism parameter, as in a market file's params (VALUE is JSON, else a string; "
                           "repeatable), e.g. --param pricing=balanced_budget --param auctioneer_share=0.01")
     day.add_argument("--no-power-flow", action="store_true", help="skip the DSO's power-flow review of listings")
-    day.add_argument("--no-chain", action="store_true", help="skip the embedded chain and the audit")
+    day.add_argument("--no-chain", action="store_true", help="keep the chain in memory: no archive, no audit")
     add_profiles_argument(day)
     day.set_defaults(run=run_day_command)
 
@@ -115,19 +116,14 @@ def play_day(config: Any, out: str, console: Console) -> int:
                       f"{len(dr['penalties'])} penalty(ies)")
     ledger = s["ledger"]
     clean = ledger["audit"] == "clean"
-    console.print(f"Ledger audit: {'[green]' if clean else '[yellow]'}{ledger['audit']}[/]")
-    if "on_chain" in ledger:
-        console.print(f"  on chain: {ledger['on_chain']} ({ledger['slots_committed']} slots cleared, "
-                      f"{ledger['settlement_batches']} token batches, {ledger['token_postings']} postings)")
-        console.print(f"  endorsed result = auction-stage statements on "
-                      f"{ledger['slots_where_endorsed_result_equals_auction_statements']} of "
-                      f"{ledger['slots_committed']} cleared slots")
-        console.print(f"  off chain: {ledger['off_chain']}")
-        start = ledger["starting_balance_micro"]
-        console.print(f"  token balances: {ledger['balances_equal_statements']} of {ledger['accounts_checked']} "
-                      f"accounts hold exactly starting balance + statements (prosumers started with "
-                      f"{_tokens(start['prosumer'])}, each account with {_tokens(start['account'])} tokens); "
-                      f"supply {_tokens(ledger['starting_supply_micro'])} → {_tokens(ledger['final_supply_micro'])}")
+    console.print(f"Ledger audit: {'[green]' if clean else '[yellow]'}{ledger['audit']}[/] "
+                  f"(transactive ledger verify {out}/ledger)")
+    console.print(f"  on chain: {ledger['on_chain']} ({ledger['slots_anchored']} slots anchored, "
+                  f"{ledger['slots_settled']} settlement slots)")
+    console.print(f"  token balances: {ledger['balances_equal_statements']} of {ledger['accounts_checked']} "
+                  f"accounts hold exactly starting balance + statements (each started with "
+                  f"{_tokens(ledger['starting_balance_micro'])} tokens); token supply "
+                  f"{_tokens(ledger['token_supply_micro'])} (what was minted)")
     console.print(f"Profiles: {s['profiles']['description']} (see docs/day.md).")
     console.print(f"Runtime {result.runtime_s:.1f} s. Report: {index}")
     return 0 if all(s["checks"].values()) else 1

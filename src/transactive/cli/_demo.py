@@ -7,7 +7,9 @@
 2. one slot of the thesis's score matching on the IEEE European LV feeder (``--no-grid`` skips it);
 3. the full simulated day of ``transactive day`` (96 slots, the feeder's 55 prosumers, SimBench profiles when
    installed, a demand-response event with its secondary market, bilateral contracts, listings, the community
-   auction and the grid, cleared and settled in tokens on an embedded chain, audited), with a progress bar, a
+   auction and the grid, run through the service's own operator and desks in process -- cleared, anchored by
+   Proof of Clearance, settled by settlement slots on an embedded chain -- and audited by ``transactive ledger
+   verify``'s function), with a progress bar, a
    printed summary and ``index.html`` with plots in ``--out`` (default ``./transactive-demo-out``;
    ``--no-day`` skips it, and so does ``--only``).
 

@@ -134,6 +134,7 @@ class MultiDesk:
         ledger = operator.ledger
         self.domain = domain if domain is not None else OFF_CHAIN_DOMAIN if ledger is None else ledger.domain
         self.feeder = feeder
+        self._network: Any = None  # the feeder's pandapower network, loaded on the first power-flow review
         self._review_lock = threading.Lock()  # one power-flow review at a time: each sees the earlier ones
         self._settle_lock = threading.Lock()
 
@@ -417,10 +418,12 @@ class MultiDesk:
         from transactive.grid.errors import GridError
         from transactive.grid.feeder import DEFAULT_FEEDER, _bus_labels, load_network
 
-        try:
-            net = load_network(self.feeder or DEFAULT_FEEDER)
-        except GridError as exc:  # pragma: no cover - a misconfigured service
-            raise MarketError("decision", f"the feeder cannot be loaded: {exc}", "conflict") from None
+        if self._network is None:  # loaded once (a deep copy each time cost ~0.1 s per review; check_trades
+            try:  # copies the network and never modifies it)
+                self._network = load_network(self.feeder or DEFAULT_FEEDER)
+            except GridError as exc:  # pragma: no cover - a misconfigured service
+                raise MarketError("decision", f"the feeder cannot be loaded: {exc}", "conflict") from None
+        net = self._network
         labels = set(_bus_labels(net))
         buses = {m.id: m.bus for m in self.store.list_members(c.name)}
         for who in (listing.seller, order.buyer):

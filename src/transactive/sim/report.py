@@ -4,7 +4,9 @@ Plots: ``net_load.png`` (community load, PV and metered net load per slot, kWh),
 auction's clearing price per slot against the feed-in tariff and retail rate, tokens/kWh),
 ``energy_by_stage.png`` (energy traded per slot in each stage, kWh; grid import and export separately),
 ``dso_income.png`` (the DSO's income from the auction's grid charges per slot and cumulated, tokens) and
-``dr_event.png`` (each demand-response offerer's sold and verified-delivered negawatts, kWh).
+``dr_event.png`` (each demand-response offerer's sold and verified-delivered negawatts, kWh). Everything is
+read from the service's settled slots (:class:`~transactive.sim.day.DaySlot`: the multi-settlement desk's stored
+statements) and the day's audit (``transactive ledger verify`` over ``DIR/ledger``).
 """
 
 from __future__ import annotations
@@ -50,8 +52,7 @@ def _plots(result: DayResult, folder: Path) -> None:
     plt.close(fig)
 
     tariff = GridTariff()
-    prices = [np.nan if s.auction is None or s.auction.price_per_kwh is None else s.auction.price_per_kwh
-              for s in result.settlements]
+    prices = [np.nan if x.price_per_kwh is None else x.price_per_kwh for x in result.slots]
     fig, ax = plt.subplots(figsize=(9, 4))
     ax.plot(hours, prices, "o-", ms=3, label=f"auction price ({result.config.mechanism})")
     ax.axhline(tariff.feed_in_per_kwh, ls="--", color="grey", label="feed-in tariff")
@@ -65,11 +66,11 @@ def _plots(result: DayResult, folder: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 4))
     bottom = np.zeros(n)
     for stage in STAGES[:3]:
-        values = np.array([sum(s.stages[stage].sold_wh for s in x.statements) for x in result.settlements]) / 1e3
+        values = np.array([sum(s.stages[stage].sold_wh for s in x.statements) for x in result.slots]) / 1e3
         ax.bar(hours, values, width=result.config.slot_hours * 0.9, bottom=bottom, label=stage)
         bottom += values
-    export = np.array([sum(s.stages["grid"].sold_wh for s in x.statements) for x in result.settlements]) / 1e3
-    imported = np.array([sum(s.stages["grid"].bought_wh for s in x.statements) for x in result.settlements]) / 1e3
+    export = np.array([sum(s.stages["grid"].sold_wh for s in x.statements) for x in result.slots]) / 1e3
+    imported = np.array([sum(s.stages["grid"].bought_wh for s in x.statements) for x in result.slots]) / 1e3
     ax.bar(hours, export, width=result.config.slot_hours * 0.9, bottom=bottom, label="grid export")
     ax.bar(hours, -imported, width=result.config.slot_hours * 0.9, label="grid import (negative)")
     ax.set(xlabel="hour of day", ylabel="kWh per slot", title="Energy by stage")
@@ -129,20 +130,19 @@ def write_report(result: DayResult, folder: str | Path) -> Path:
                ("secondary trades", str(sum(len(s["bought"]) for s in dr.get("secondary", [])))),
                ("penalties", str(len(dr.get("penalties", []))))]
     ledger = [(k, str(v)) for k, v in summary["ledger"].items() if k not in ("addresses", "balances_micro")]
+    audit = summary["ledger"]["audit"]
     tokens = [(f"{k} {a[:10]}…", f"{b[0] / 1e6:,.6f} → {b[1] / 1e6:,.6f}")
               for k, a in summary["ledger"].get("addresses", {}).items()
               for b in [summary["ledger"]["balances_micro"][a]]]
     token_section = "" if not tokens else (
         "<h2>Token balances on chain (tokens)</h2>"
-        + _table(tokens, ("account", "starting → final (= starting + statements)")))
+        + _table(tokens, ("account", "starting → final")))
     assigned = summary["profiles"]["assignment"]
     assignment = "" if not assigned else (
         "<details><summary>profile of each prosumer</summary>"
         + _table([(p[:10] + "…", v) for p, v in assigned.items()], ("prosumer", "SimBench profile")) + "</details>")
     fund = summary.get("fund", {"balance_micro": 0, "slots": []})
-    fund_rows = [(str(x["slot"]), f"{x['fund_micro'] / 1e6:,.6f}"
-                  + (f"; {x['policy_applied']} ({x['policy_reason']})" if x["policy_applied"] else ""))
-                 for x in fund["slots"]]
+    fund_rows = [(str(x["slot"]), f"{x['fund_micro'] / 1e6:,.6f}") for x in fund["slots"]]
     images = "".join(f'<h3>{name}</h3><img src="{name}" alt="{name}">' for name in PLOTS)
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Transactive simulated day {html.escape(summary["date"])}</title>
@@ -161,10 +161,13 @@ runtime {result.runtime_s:.1f} s.</p>
 {sum(1 for c in summary["grid_charges_micro"]["per_slot"] if c)} slot(s); per slot in <code>dso_income.png</code>.</p>
 <h2>Community market fund</h2><p>Balance change over the day: <b>{fund["balance_micro"] / 1e6:,.6f} tokens</b>
 (surpluses and deficits of the auction, DPDA's excess sold at the feed-in tariff; docs/settlement.md).</p>
-{_table(fund_rows, ("slot", "fund (tokens); policy applied"))}
+{_table(fund_rows, ("slot", "fund (tokens)"))}
 <h2>Conservation checks</h2>{_table(checks, ("check", "result"))}
 <h2>Demand-response event</h2>{_table(dr_rows, ("item", "value"))}
-<h2>Ledger</h2>{_table(ledger, ("item", "value"))}
+<h2>Ledger</h2>
+<p>Audit (<code>transactive ledger verify DIR/ledger</code>, run at the end of the day):
+<b>{html.escape(audit)}</b>.</p>
+{_table(ledger, ("item", "value"))}
 {token_section}
 <h2>Plots</h2>{images}
 </body></html>

@@ -1,6 +1,6 @@
 """Deployment of the contract suite: used by the tests and benchmarks (:mod:`transactive.ledger.testing`
-re-exports it), the simulated day (:mod:`transactive.sim.day_ledger`) and, for the contracts themselves
-(:func:`deploy_contracts`), any service deployment.
+re-exports it) and, for the contracts themselves (:func:`deploy_contracts`), any service deployment (the
+simulated day runs the service's ledger desk).
 
 :func:`deploy_suite` registers the chain's first 12 accounts: 0 admin; 1-4 validators (threshold 3 of 4);
 5 aggregator; 6 DSO; 7-11 prosumers, each funded with 1,000 tokens and approving the market contracts.
