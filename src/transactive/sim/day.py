@@ -173,7 +173,7 @@ class DaySlot:
 
     @classmethod
     def from_document(cls, slot: int, slot_start: str, doc: Mapping[str, Any] | None, grid_charge_micro: int,
-                      anchored: bool, fund_micro: int = 0) -> DaySlot:
+                      anchored: bool, *, fund_micro: int = 0) -> DaySlot:
         if doc is None:  # nothing to settle (no contract, no listing, no clearing)
             return cls(slot, slot_start, (), dict.fromkeys(SETTLEMENT_ACCOUNTS, 0), None, 0, anchored, fund_micro)
         statements = tuple(Statement(str(m["member"]), int(m["net_wh"]), {
@@ -455,7 +455,7 @@ def run_day(
             doc = service.settle(start, cleared)
             income = service.dso_income(start)
             slots.append(DaySlot.from_document(slot, _iso(start), doc, int(income.get("tariffs_micro", 0)),
-                                               cleared, fund_micro))
+                                               cleared, fund_micro=fund_micro))
             if plan is not None and slot == config.dr_window[1] - 1:
                 event, baselines = _dr_settle(service, plan, peers, profiles=profiles, load=load,
                                                config=config)
