@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,7 @@ def test_slot_end_to_end_and_drawing(tmp_path: Path) -> None:
     draw_slot(scenario.feeder, out, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # settle the accepted trades against meters that read exactly what was agreed: no penalties, and the
-    # DSO receives exactly the charges
+    # DSO receives exactly the charges, rounded once per slot (docs/settlement.md)
     trades = out.settled_trades()
     delivered_b: dict[str, float] = {}
     delivered_s: dict[str, float] = {}
@@ -146,7 +147,7 @@ def test_slot_end_to_end_and_drawing(tmp_path: Path) -> None:
     assert p0 is not None
     s = settle(p0, trades, delivered_b, delivered_s, penalty_per_kwh=1.0)
     assert s.balance_micro == 0 and s.dso_penalties_micro == 0
-    assert s.dso_tariffs_micro == sum(money_to_micro(t.charge) for t in trades)
+    assert s.dso_tariffs_micro == money_to_micro(math.fsum(t.charge for t in trades))
 
 
 def test_thesis_sized_slot_is_curtailed_by_the_dso() -> None:

@@ -50,22 +50,23 @@ def test_the_tie_goes_to_even_everywhere() -> None:
 
 
 def test_the_operator_clears_at_the_batch_resolution(tmp_path: Path) -> None:
-    """The service's intake with the ledger: an order of 792.2965 kWh clears as the 792,296 Wh it is signed as."""
+    """The service's intake with the ledger: an order of 792.2965 kWh clears as the 792,296 Wh it is signed as
+    (an hourly community: the 1,000 kW connection limit allows 1,000 kWh a slot, docs/api.md)."""
     clock = ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
     store = open_store(tmp_path)
     operator = Operator(store, clock)
     desk = LedgerDesk(store, LedgerConfig(chain_dir=tmp_path / "chain"), started=clock.now())
     try:
         operator.ledger = desk
-        operator.create_community("green", "uniform", {}, 15)
+        operator.create_community("green", "uniform", {}, 60)
         seller, _ = operator.add_member("green", "s", "prosumer")
         buyer, _ = operator.add_member("green", "b", "prosumer")
-        slot = "2026-03-01T10:15:00Z"
+        slot = "2026-03-01T11:00:00Z"
         operator.submit_order(seller, "green", {"side": "sell", "slot_start": slot, "idempotency_key": "1",
                                                 "energy_kwh": TIE_KWH, "price_per_kwh": 0.1})
         operator.submit_order(buyer, "green", {"side": "buy", "slot_start": slot, "idempotency_key": "2",
                                                "energy_kwh": 1000.0, "price_per_kwh": 0.5})
-        operator.clear_slot("green", datetime(2026, 3, 1, 10, 15, tzinfo=UTC))
+        operator.clear_slot("green", datetime(2026, 3, 1, 11, 0, tzinfo=UTC))
         result = store.get_result("green", slot)
         assert result is not None
         assert result.document["sellers"][0]["energy_kwh"] == 792.296
