@@ -152,6 +152,15 @@ class LedgerDesk(LedgerSettlement):
 
         return dso_income(self.store, community)
 
+    def fund_view(self, community: str) -> dict[str, Any]:
+        """The community market fund: its chain account (the desk's own, ``MarketSlots.fund``), its token
+        balance now (micro-tokens) and its row of every anchored clearing (:func:`~.views.fund_history`)."""
+        from transactive.market.ledger.views import fund_history
+
+        history = fund_history(self.store, community)
+        return {"community": community, "account": self.admin, "balance_micro": self.balance_micro(self.admin),
+                "slots": history, "total_micro": sum(int(row["fund_micro"]) for row in history)}
+
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()

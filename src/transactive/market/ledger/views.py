@@ -1,11 +1,13 @@
 """What the ledger shows, by role, read from the store (no chain access): a slot's anchoring and settlement
-(roots, on-chain slot numbers, states, transaction hashes; never an order), a member's own statement lines, and
-the DSO's income per slot (grid charges, penalties, imbalance; never a member line or a bid)."""
+(roots, on-chain slot numbers, states, transaction hashes; never an order), a member's own statement lines, the
+DSO's income per slot (grid charges, penalties, imbalance; never a member line or a bid), and the community
+market fund's row of every anchored clearing (``docs/settlement.md``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from transactive.ledger.messages.commitments import FUND_LEAF
 from transactive.market.ledger.config import CLEARING, MODE_BATCH, SETTLEMENT
 from transactive.store import Store
 
@@ -45,3 +47,19 @@ def dso_income(store: Store, community: str) -> list[dict[str, Any]]:
     return [{"slot_start": r.slot_start, **r.document["dso"], "settle_tx": r.document["txs"].get("settle_batch"),
              "result_root": r.document.get("resultRoot")}
             for r in store.ledger_slots(community, SETTLEMENT, "settled")]
+
+
+def fund_history(store: Store, community: str) -> list[dict[str, Any]]:
+    """Per anchored clearing with a fund row: what the community market fund received (> 0: a surplus, e.g.
+    a VCG surplus or pay-as-bid's spread) or paid (< 0: a VCG deficit, the rewards, DPDA's excess bought at the
+    clearing price), micro-tokens, and the Wh it took (DPDA's excess, sold on in the grid stage); oldest first.
+
+    The rows are the endorsed result entries (``FUND_LEAF``), so this is what ``MarketSlots`` moves or moved."""
+    out = []
+    for rec in store.ledger_slots(community, CLEARING):
+        for entry in rec.document.get("results", ()):
+            if str(entry["account"]).lower() == FUND_LEAF.lower() and (entry["amountMicro"] or entry["energyWh"]):
+                out.append({"slot_start": rec.slot_start, "state": rec.state, "fund_micro": int(entry["amountMicro"]),
+                            "energy_wh": int(entry["energyWh"]), "result_root": rec.document.get("resultRoot")})
+    return sorted(out, key=lambda row: str(row["slot_start"]))
+
