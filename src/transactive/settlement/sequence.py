@@ -1,25 +1,32 @@
 """One settlement per slot: seed 001's sequence with the community auction settled against the meters.
 
-A slot whose community has bilateral contracts or listings in it is settled on chain from one **settlement
-input** (``transactive.settlement-input/2``, built by :mod:`transactive.market.ledger.desk`, committed as the
-order root of the slot's settlement slot and recomputed by every validator with :func:`settle_sequence`):
+A slot of the service is settled on chain from one **settlement input** (``transactive.settlement-input/3``,
+built by :mod:`transactive.market.ledger.sequence`, committed as the order root of the slot's settlement slot
+and recomputed by every validator with :func:`settle_sequence`):
 
 1. **bilateral** and 2. **listings** -- :func:`transactive.settlement.stages.settle_slot` on the members'
    meter readings (net kWh, + exported) with the contracts (terms and both signatures, verified again in the
    chain's EIP-712 domain) and the board (listings, orders, the DSO's decisions; still-pending orders are
    rejected, "not reviewed before bidding closed"), ``through="listings"``: only these two stages run;
-3. **community auction against the meters** -- the slot's anchored clearing (price p0 and trades, as in
-   ``transactive.settlement-input/1``, :mod:`transactive.settlement.slot_settlement`) settled by eqs.
-   (4.8)-(4.9) (:func:`transactive.settlement.metering.settle`) with each trader's *residual* after stages 1-2
-   as its metered energy (a seller ``max(0, residual)``, a buyer ``max(0, −residual)``). The DSO receives the
-   network charges and the deviation penalties and settles the imbalance at p0;
+3. **community auction as cleared, against the meters** (``docs/settlement.md`` §8, SEED-NOTES §8) -- the
+   anchored clearing's **endorsed result entries** (``cleared``: each member's Wh and micro-tokens, the
+   integers of :func:`transactive.settlement.auction_entries.auction_stage`; the DSO's grid charges; the
+   fund's row) settled by :func:`transactive.settlement.metering.settle_cleared`: each trader's cleared
+   payment + (metered − cleared) at the deviation price (p0, or the buyers' average price) − the penalty on
+   the deviation − its half of the flat network charge (mechanisms without matched trades), with each
+   trader's *residual* after stages 1-2 on its cleared side as its meter (a seller ``max(0, residual)``, a
+   buyer ``min(0, residual)``). The DSO receives the charges and penalties and settles the imbalance; the
+   fund posts its endorsed row and sells DPDA's excess at the feed-in tariff. Format 2
+   (``transactive.settlement-input/2``, written before) re-priced the clearing at p0 by eqs. (4.8)-(4.9)
+   (:func:`transactive.settlement.metering.settle`) and is still recomputed so;
 4. **grid** -- what is left of every party's residual (a seller that imported, a buyer that exported, a
    contract or listing party with no auction order) trades with the main grid at the feed-in tariff / retail
    (:func:`transactive.settlement.grid_trading.settle_with_grid`).
 
 The ``dso``, ``board`` and ``grid`` accounts of the sequence are one chain account: the DSO's (the service's
-choice: the DSO is the community's grid interface and collects the listing board's service charges). Every
-amount is integer micro-tokens; the postings (one per chain account) sum to zero.
+choice: the DSO is the community's grid interface and collects the listing board's service charges); the
+``fund`` account is the fund's row (``doc["fund"]["account"]``). Every amount is integer micro-tokens; the
+postings (one per chain account) sum to zero.
 
 Parties: the auction's traders, the parties to signed contracts delivering in the slot and the sellers and
 buyers of the slot's accepted listing orders. A member with a meter reading but no part in any stage is not

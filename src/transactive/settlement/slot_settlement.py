@@ -1,8 +1,12 @@
-"""A cleared slot settled against its meter readings: the service's input document, pure and deterministic.
+"""A cleared slot settled against its meter readings: format 1 of the service's input document, and the
+settlement terms, deviation price and network-charge pairing the later formats share. Pure, deterministic.
 
-The service (:mod:`transactive.market.ledger.desk`) builds one **settlement input** per slot
+An older service (:mod:`transactive.market.ledger.desk`) built one **settlement input** per slot
 (``transactive.settlement-input/1``) and every validator recomputes the postings from it with
-:func:`settle_input`; the result is (4.8)-(4.9) of :mod:`transactive.settlement.metering` on:
+:func:`settle_input`, still, so those archives re-verify; the service now writes format 3
+(:mod:`transactive.settlement.sequence`: the auction settled as cleared, the meters settling the deviations,
+``docs/settlement.md`` §8), which uses :func:`clearing_price` as its deviation price and :func:`trades_of`
+for the flat network charges. Format 1's result is (4.8)-(4.9) of :mod:`transactive.settlement.metering` on:
 
 * ``price_per_kwh``: the slot's clearing price p0 (for a mechanism without one: what the buyers paid over
   the energy they bought);
