@@ -233,8 +233,11 @@ def settle_cleared(
         e_m = int(metered_wh[who])
         if (e_m < 0 < c.energy_wh) or (c.energy_wh < 0 < e_m) or (c.energy_wh == 0 and e_m != 0):
             raise SettlementError(f"metered_wh.{side}[{who}]", "must be on the cleared side (0 when nothing cleared)")
-        deviation = deviation_micro(p, e_m, c.energy_wh)
-        credit = money_to_micro(abs(e_m - c.energy_wh) / 1000.0 * penalty)
+        if e_m == c.energy_wh:  # the common case: delivered as cleared
+            deviation = credit = 0
+        else:
+            deviation = deviation_micro(p, e_m, c.energy_wh)
+            credit = money_to_micro(abs(e_m - c.energy_wh) / 1000.0 * penalty)
         own_tariff = tariff.get((side, who), 0)
         signed = c.amount_micro + deviation - credit - own_tariff
         penalties += credit

@@ -77,6 +77,13 @@ def trades_of(document: Mapping[str, Any], grid_charge_per_kwh: float) -> list[S
                 for t in matched if float(t["energy_kwh"]) > 0]
     supply = [(str(s["id"]), energy_to_wh(float(s["energy_kwh"]))) for s in document["sellers"]]
     demand = [(str(b["id"]), energy_to_wh(float(b["energy_kwh"]))) for b in document["buyers"]]
+    return paired_trades(supply, demand, grid_charge_per_kwh)
+
+
+def paired_trades(supply: Sequence[tuple[str, int]], demand: Sequence[tuple[str, int]],
+                  grid_charge_per_kwh: float) -> list[SettledTrade]:
+    """Cleared energies ``(id, Wh)`` of a mechanism without matched trades paired in the given order (north-west
+    corner rule), each pair paying the flat network charge ``grid_charge_per_kwh`` per kWh."""
     supply = [x for x in supply if x[1] > 0]
     demand = [x for x in demand if x[1] > 0]
     trades: list[SettledTrade] = []

@@ -19,7 +19,7 @@ from transactive.market.multi_slot import settlement_document
 from transactive.settlement.grid_trading import GridTariff
 from transactive.settlement.listings import ServiceRates
 from transactive.settlement.sequence import SEQUENCE_FORMAT, SequenceSettlement
-from transactive.settlement.slot_settlement import SettlementTerms, clearing_price, trades_of
+from transactive.settlement.slot_settlement import SettlementTerms, clearing_price, paired_trades
 from transactive.store import Community, MultiStore
 
 __all__ = ["auction_input", "has_multi_items", "sequence_input", "sequence_lines", "sequence_parties",
@@ -88,14 +88,15 @@ def auction_input(result: Mapping[str, Any] | None, entries: Sequence[Mapping[st
     cleared: dict[str, list[int]] = {}
     charges = exchange = 0
     fund: dict[str, Any] | None = None
+    fund_key, me_key, dso_key = FUND_LEAF.lower(), ME_LEAF.lower(), dso_address.lower()
     for e in entries:
         account, wh, micro = str(e["account"]), int(e["energyWh"]), int(e["amountMicro"])
         key = account.lower()
-        if key == FUND_LEAF.lower():
+        if key == fund_key:
             fund = {"account": FUND_LEAF, "energy_wh": wh, "amount_micro": micro}
-        elif key == ME_LEAF.lower():
+        elif key == me_key:
             exchange = micro
-        elif key == dso_address.lower() and wh == 0:
+        elif key == dso_key and wh == 0:
             charges += micro
         elif key in member_of:
             if (wh, micro) != (0, 0):
@@ -105,9 +106,9 @@ def auction_input(result: Mapping[str, Any] | None, entries: Sequence[Mapping[st
     ordered = dict(sorted(cleared.items()))
     details = (result or {}).get("details") or {}
     matched = isinstance(details, Mapping) and isinstance(details.get("trades"), list)
-    pseudo = {"sellers": [{"id": m, "energy_kwh": wh / 1000} for m, (wh, _) in cleared.items() if wh > 0],
-              "buyers": [{"id": m, "energy_kwh": -wh / 1000} for m, (wh, _) in cleared.items() if wh < 0]}
-    trades = [] if matched else trades_of(pseudo, terms.grid_charge_per_kwh)
+    trades = [] if matched else paired_trades([(m, wh) for m, (wh, _) in cleared.items() if wh > 0],
+                                              [(m, -wh) for m, (wh, _) in cleared.items() if wh < 0],
+                                              terms.grid_charge_per_kwh)
     return {
         "price_per_kwh": 0.0 if result is None else clearing_price(result),
         "penalty_per_kwh": terms.penalty_per_kwh,
@@ -121,11 +122,14 @@ def sequence_input(
     store: MultiStore, c: Community, slot_start: str, *, chain_slot: int, clearing_slot: int | None,
     clearing_root: str | None, result: Mapping[str, Any] | None, terms: SettlementTerms,
     account_of: Callable[[str], str], dso_address: str, entries: Sequence[Mapping[str, Any]] = (),
+    member_of: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The slot's ``transactive.settlement-input/3`` document (deterministic JSON); ``entries``: the anchored
-    clearing's endorsed result entries (:func:`auction_input`)."""
+    clearing's endorsed result entries (:func:`auction_input`); ``member_of``: lower-case chain address ->
+    member id (default: the community's chain accounts, read from the store)."""
     parties, contracts, listings, orders = sequence_parties(store, c.name, slot_start, result)
-    member_of = {a.address.lower(): a.member for a in store.chain_accounts(c.name)}
+    if member_of is None:
+        member_of = {a.address.lower(): a.member for a in store.chain_accounts(c.name)}
     auction = auction_input(result, entries, member_of=member_of, dso_address=dso_address, terms=terms)
     parties = sorted({*parties, *auction["cleared"]})  # a remedy (docs/settlement.md §4) may clear others
     readings = {r.member: r.energy_kwh for r in store.meter_readings(c.name, slot_start)}

@@ -128,7 +128,8 @@ class LedgerSettlement(LedgerAnchoring):
             clearing_slot=None if clearing is None else clearing.chain_slot,
             clearing_root=None if clearing is None else str(clearing.document["resultRoot"]), result=result,
             terms=SettlementTerms(self.config.penalty_per_kwh, self.config.grid_charge_per_kwh),
-            account_of=account_of, dso_address=self._dso_address(c.name), entries=entries)
+            account_of=account_of, dso_address=self._dso_address(c.name), entries=entries,
+            member_of={address.lower(): member for member, address in known.items()})
         return self._store_settlement(c.name, slot_start, number, doc, len(self._sequence(doc).postings))
 
     def _sequence(self, doc: Mapping[str, Any]) -> SequenceSettlement:
