@@ -176,7 +176,7 @@ def settle(
     return settlement
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cleared:
     """A trader's outcome in the endorsed clearing, signed integers: ``energy_wh`` > 0 sold / < 0 bought,
     ``amount_micro`` > 0 received / < 0 paid (an account on both sides: its net figures)."""

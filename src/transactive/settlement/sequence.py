@@ -9,7 +9,7 @@ and recomputed by every validator with :func:`settle_sequence`):
    chain's EIP-712 domain) and the board (listings, orders, the DSO's decisions; still-pending orders are
    rejected, "not reviewed before bidding closed"), ``through="listings"``: only these two stages run;
 3. **community auction as cleared, against the meters** (``docs/settlement.md`` §8, SEED-NOTES §8) -- the
-   anchored clearing's **endorsed result entries** (``cleared``: each member's Wh and micro-tokens, the
+   anchored clearing's **endorsed result entries** (``cleared``: columns of members, Wh and micro-tokens, the
    integers of :func:`transactive.settlement.auction_entries.auction_stage`; the DSO's grid charges; the
    fund's row) settled by :func:`transactive.settlement.metering.settle_cleared`: each trader's cleared
    payment + (metered − cleared) at the deviation price (p0, or the buyers' average price) − the penalty on
@@ -146,7 +146,9 @@ def _auction_v3(doc: Mapping[str, Any], residual: Mapping[str, int]) -> Settleme
     """Format 3: the endorsed clearing as it is, the residual meters settling the deviations
     (:func:`~transactive.settlement.metering.settle_cleared`); a trader's meter is its residual on its cleared
     side (a seller ``max(0, r)``, a buyer ``min(0, r)``, 0 where nothing cleared)."""
-    cleared = {str(m): Cleared(int(row[0]), int(row[1])) for m, row in doc["cleared"].items()}
+    columns = doc["cleared"]
+    cleared = {str(m): Cleared(int(wh), int(micro))
+               for m, wh, micro in zip(columns["members"], columns["energy_wh"], columns["amount_micro"], strict=True)}
     fund = doc.get("fund") or {}
     if not cleared and not fund:
         return None

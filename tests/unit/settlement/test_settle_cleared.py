@@ -141,7 +141,7 @@ def _input(entries: list[ResultEntry], result: dict[str, Any], readings_wh: dict
     auction = auction_input(result, [e.to_json() for e in entries], member_of={e.account.lower(): e.account
                                                                                for e in entries},
                             dso_address=DSO, terms=terms)
-    parties = sorted(auction["cleared"])
+    parties = sorted(auction["cleared"]["members"])
     return {"format": SEQUENCE_FORMAT, "slot": 1, "clearingSlot": 0, "clearingRoot": None, "multiSlot": 7, **auction,
             "parties": parties, "readings_kwh": {m: readings_wh[m] / 1000 for m in parties}, "missing_readings": [],
             "contracts": [], "addresses": {}, "listings": [], "orders": [],

@@ -76,7 +76,8 @@ def auction_input(result: Mapping[str, Any] | None, entries: Sequence[Mapping[st
     address -> member), so the settlement recomputes the clearing as it was endorsed
     (``docs/settlement.md``, "Settlement against the meters"):
 
-    * ``cleared``: member -> ``[energy_wh, amount_micro]`` (signed: + sold / received), in member id order;
+    * ``cleared``: ``{"members": [...], "energy_wh": [...], "amount_micro": [...]}``, parallel columns (signed:
+      + sold / received), in member id order, members with a non-zero row only;
     * ``charges_micro``: the DSO's row, the clearing's own grid charges (already inside the cleared payments);
     * ``fund``: the community fund's row (``account`` FUND_LEAF, ``energy_wh`` = −DPDA's excess,
       ``amount_micro`` its surplus or deficit) or None; ``exchange_micro``: the ME row (moves nothing);
@@ -85,7 +86,7 @@ def auction_input(result: Mapping[str, Any] | None, entries: Sequence[Mapping[st
       energies paired in entry order (as format 2 did; [] for a ``*_matched`` one, whose charges are cleared).
 
     ``ValueError`` for a row that is none of these (a reward leaf: the service's slots have no reward shares)."""
-    cleared: dict[str, list[int]] = {}
+    cleared: dict[str, tuple[int, int]] = {}
     charges = exchange = 0
     fund: dict[str, Any] | None = None
     fund_key, me_key, dso_key = FUND_LEAF.lower(), ME_LEAF.lower(), dso_address.lower()
@@ -100,10 +101,10 @@ def auction_input(result: Mapping[str, Any] | None, entries: Sequence[Mapping[st
             charges += micro
         elif key in member_of:
             if (wh, micro) != (0, 0):
-                cleared[member_of[key]] = [wh, micro]
+                cleared[member_of[key]] = (wh, micro)
         elif (wh, micro) != (0, 0):
             raise ValueError(f"the endorsed result has a row of {account} that is no member's account")
-    ordered = dict(sorted(cleared.items()))
+    members = sorted(cleared)
     details = (result or {}).get("details") or {}
     matched = isinstance(details, Mapping) and isinstance(details.get("trades"), list)
     trades = [] if matched else paired_trades([(m, wh) for m, (wh, _) in cleared.items() if wh > 0],
@@ -114,7 +115,9 @@ def auction_input(result: Mapping[str, Any] | None, entries: Sequence[Mapping[st
         "penalty_per_kwh": terms.penalty_per_kwh,
         "trades": [{"buyer": t.buyer, "seller": t.seller, "energy_kwh": t.energy_kwh, "charge": t.charge}
                    for t in trades],
-        "cleared": ordered, "charges_micro": charges, "fund": fund, "exchange_micro": exchange,
+        "cleared": {"members": members, "energy_wh": [cleared[m][0] for m in members],
+                    "amount_micro": [cleared[m][1] for m in members]},
+        "charges_micro": charges, "fund": fund, "exchange_micro": exchange,
     }
 
 
@@ -131,7 +134,7 @@ def sequence_input(
     if member_of is None:
         member_of = {a.address.lower(): a.member for a in store.chain_accounts(c.name)}
     auction = auction_input(result, entries, member_of=member_of, dso_address=dso_address, terms=terms)
-    parties = sorted({*parties, *auction["cleared"]})  # a remedy (docs/settlement.md §4) may clear others
+    parties = sorted({*parties, *auction["cleared"]["members"]})  # a remedy (docs/settlement.md §4) may clear others
     readings = {r.member: r.energy_kwh for r in store.meter_readings(c.name, slot_start)}
     tariff, rates = GridTariff(), ServiceRates()
     return {
@@ -183,7 +186,7 @@ def stored_multi_document(c: Community, slot_start: str, doc: Mapping[str, Any],
     """The multi-settlement desk's document of the slot (``docs/multi-settlement.md``), per member id."""
     member_of = {**{m: m for m in doc["parties"]}, **dict(doc["addresses"])}
     out = settlement_document(c, slot_start, result.combined, member_of, set(doc["readings_kwh"]))
-    traded = bool(doc["trades"] or doc.get("cleared"))
+    traded = bool(doc["trades"] or (doc.get("cleared") or {}).get("members"))
     v3 = doc["format"] == SEQUENCE_FORMAT
     out["auction"] = {"mechanism": mechanism if traded else None,
                       "price_per_kwh": float(doc["price_per_kwh"]) if traded else None,
