@@ -64,7 +64,9 @@ __all__ = ["SEQUENCE_FORMAT", "SEQUENCE_FORMATS", "SEQUENCE_FORMAT_V2", "Sequenc
 class SequenceSettlement:
     """A slot's one settlement: per member id its net metered energy (Wh) and per stage ``(sold_wh,
     bought_wh, money_micro)`` (money > 0 received), the accounts ``dso``, ``board``, ``auctioneer`` (0 without
-    a wholesale price) and ``grid``, the auction stage's (4.8)-(4.9) ``auction`` (``None`` without trades), the
+    a wholesale price), ``grid`` and (format 3) ``fund``, the auction stage's ``auction`` (format 3: as cleared
+    against the meters, :func:`~transactive.settlement.metering.settle_cleared`; format 2: (4.8)-(4.9);
+    ``None`` without trades), the
     chain ``postings`` and the DSO's breakdown in micro-tokens (> 0 the DSO receives). :attr:`combined` is the
     same as a :class:`SlotSettlement` (built on demand: validators need the postings only)."""
 

@@ -163,8 +163,9 @@ def sequence_input(
 
 
 def sequence_lines(result: SequenceSettlement) -> list[dict[str, Any]]:
-    """One statement line per party: its stages (Wh sold and bought, money > 0 received), its (4.8)-(4.9)
-    auction line when it traded in the auction, and its balance change (the sum of its stages)."""
+    """One statement line per party: its stages (Wh sold and bought, money > 0 received), its auction line
+    (cleared and metered Wh, energy money, tariff, penalty, amount) when it traded in the auction, and its
+    balance change (the sum of its stages)."""
     auction = {} if result.auction is None else {ln.participant: ln for ln in result.auction.lines}
     out = []
     for s in result.combined.statements:
