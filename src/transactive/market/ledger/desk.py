@@ -9,10 +9,8 @@ Per slot (see ``docs/service.md``, *Ledger*):
    result root is submitted (Proof of Clearance). The clearing anchor is opened in claims mode and never
    claimed: it records the clearing; money moves in step 2.
 2. **settle** (once the slot's meter readings are in, or at the deadline): the settlement input
-   (:mod:`transactive.settlement.sequence`, ``transactive.settlement-input/3``: the anchored clearing as
-   endorsed, the meters settling the deviations, ``docs/settlement.md`` §8) is committed as a second on-chain
-   slot, the validators recompute the postings (DSO and fund accounts included) and endorse their root, and
-   the tokens move:
+   (:mod:`transactive.settlement.slot_settlement`) is committed as a second on-chain slot, the validators
+   recompute the postings ((4.8)-(4.9), DSO account included) and endorse their root, and the tokens move:
    in one ``settle_batch`` when the slot has at most :attr:`LedgerConfig.batch_max_rows` accounts, else by
    Merkle claims (the service escrows every debit with the debtor's custodial key before committing, then
    claims every debit and then every credit).
