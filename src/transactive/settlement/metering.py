@@ -1,4 +1,15 @@
-"""Settlement of a matched slot against smart-meter readings (seed 004, ch. 4.3.3, eq. 4.8-4.9).
+"""Settlement of a cleared slot against smart-meter readings (seed 004, ch. 4.3.3, eq. 4.8-4.9).
+
+Two functions, one rule (``docs/settlement.md``, "Settlement against the meters"):
+
+* :func:`settle_cleared` (the service's settlement input ``transactive.settlement-input/3``): the auction
+  stage is **the mechanism's result** (SEED-NOTES §8) -- each trader's cleared payment for its cleared
+  energy, the integers of :func:`transactive.settlement.auction_entries.auction_stage` as the validators
+  endorsed them -- and the meters settle only the **deviation** (metered − cleared) at the deviation price
+  (p0; without one, the buyers' average price) minus the penalty on ``|deviation|``; the DSO settles the
+  imbalance, the fund's row is the endorsed one. Eqs. (4.8)-(4.9) are the special case of a single price:
+  with ``cleared payment = p0·E_ref`` the two agree to the micro-token.
+* :func:`settle` (formats 1 and 2, kept so old archives re-verify): eqs. (4.8)-(4.9) as written below.
 
 For each participant k with agreed energy ``E_ref`` (the sum of its trades) and metered energy ``E_meter``:
 
@@ -102,6 +113,22 @@ def _finite(value: float, field: str, *, minimum: float | None = 0.0) -> float:
     return float(value)
 
 
+def _tariffs(trades: Sequence[SettledTrade]) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], int], int]:
+    """``(agreed kWh, tariff micro-tokens, Σ charges)`` per ``(side, participant)``: the slot's charges rounded
+    **once per slot**, apportioned over the trades and each split in halves (buyer takes the odd micro-token)."""
+    agreed: dict[tuple[str, str], float] = {}
+    tariff: dict[tuple[str, str], int] = {}
+    charges = [_finite(t.charge, f"trades[{k}].charge") for k, t in enumerate(trades)]
+    per_trade = apportion(money_to_micro(math.fsum(charges)), charges)
+    for k, (t, charge_micro) in enumerate(zip(trades, per_trade, strict=True)):
+        _finite(t.energy_kwh, f"trades[{k}].energy_kwh")
+        b_half, s_half = split_charge_micro(charge_micro)
+        for key, half in ((("buyers", t.buyer), b_half), (("sellers", t.seller), s_half)):
+            agreed[key] = agreed.get(key, 0.0) + t.energy_kwh
+            tariff[key] = tariff.get(key, 0) + half
+    return agreed, tariff, sum(per_trade)
+
+
 def settle(
     price_per_kwh: float,
     trades: Sequence[SettledTrade],
@@ -114,18 +141,7 @@ def settle(
     """Settle one slot (4.8)-(4.9). Every trading participant needs a meter reading (kWh, >= 0)."""
     p0 = _finite(price_per_kwh, "price_per_kwh", minimum=None)
     penalty = _finite(penalty_per_kwh, "penalty_per_kwh")
-    agreed: dict[tuple[str, str], float] = {}
-    tariff: dict[tuple[str, str], int] = {}
-    tariffs_total = 0
-    charges = [_finite(t.charge, f"trades[{k}].charge") for k, t in enumerate(trades)]
-    per_trade = apportion(money_to_micro(math.fsum(charges)), charges)  # rounded once per slot
-    for k, (t, charge_micro) in enumerate(zip(trades, per_trade, strict=True)):
-        _finite(t.energy_kwh, f"trades[{k}].energy_kwh")
-        b_half, s_half = split_charge_micro(charge_micro)
-        tariffs_total += charge_micro
-        for key, half in ((("buyers", t.buyer), b_half), (("sellers", t.seller), s_half)):
-            agreed[key] = agreed.get(key, 0.0) + t.energy_kwh
-            tariff[key] = tariff.get(key, 0) + half
+    agreed, tariff, tariffs_total = _tariffs(trades)
     lines: list[Line] = []
     postings: list[Posting] = []
     penalties = 0
@@ -155,6 +171,86 @@ def settle(
     dso = tariffs_total + penalties + imbalance
     postings.append(Posting(dso_account, dso))
     settlement = Settlement(p0, penalty, tuple(lines), tuple(postings), tariffs_total, penalties, imbalance)
+    if settlement.balance_micro != 0:  # pragma: no cover - an invariant of the construction
+        raise AssertionError("settlement does not balance")
+    return settlement
+
+
+@dataclass(frozen=True, slots=True)
+class Cleared:
+    """A trader's outcome in the endorsed clearing, signed integers: ``energy_wh`` > 0 sold / < 0 bought,
+    ``amount_micro`` > 0 received / < 0 paid (an account on both sides: its net figures)."""
+
+    energy_wh: int
+    amount_micro: int
+
+
+def deviation_micro(price_per_kwh: float, metered_wh: int, cleared_wh: int) -> int:
+    """The deviation's value at ``price_per_kwh`` (tokens/kWh), signed Wh (+ delivered): the metered and the
+    cleared energy's values each rounded once, ``round(p·E_meter) − round(p·E_ref)`` micro-tokens, so a trader
+    cleared at ``round(p·E_ref)`` is paid exactly ``round(p·E_meter)``, eq. (4.8)-(4.9)."""
+    return money_to_micro(price_per_kwh * metered_wh / 1000.0) - money_to_micro(price_per_kwh * cleared_wh / 1000.0)
+
+
+def settle_cleared(
+    price_per_kwh: float,
+    cleared: Mapping[str, Cleared],
+    metered_wh: Mapping[str, int],
+    *,
+    penalty_per_kwh: float,
+    network_trades: Sequence[SettledTrade] = (),
+    charges_micro: int = 0,
+    fund_micro: int = 0,
+    fund_account: str = "fund",
+    dso_account: str = DSO_ACCOUNT,
+) -> Settlement:
+    """Settle a slot's auction as the mechanism cleared it, against the meters (``docs/settlement.md``):
+    each trader ``k`` (signed, + received)
+
+        amount_k = cleared_k + deviation_micro(p, E_meter, E_ref) − round(penalty·|E_meter − E_ref|) − tariff_k
+
+    ``cleared``: the endorsed result's rows (the integers of ``auction_entries.auction_stage``); ``metered_wh``
+    signed like the cleared energy (a seller's delivery >= 0, a buyer's consumption <= 0); ``network_trades``:
+    the community's flat network charges of a mechanism without matched trades (``tariff_k``, the halves of
+    :func:`settle`); ``charges_micro``: the clearing's own grid charges (inside the cleared payments, to the
+    DSO); ``fund_micro``: the community fund's endorsed row. The DSO receives the charges, the tariffs and the
+    penalties and settles the imbalance (``−Σ deviation_micro``). ``Line.energy_micro`` is the trader's
+    energy money ``|cleared + deviation|``; the postings sum to zero when the cleared rows, the charges and
+    the fund do (else :class:`SettlementError` on ``auction``)."""
+    p = _finite(price_per_kwh, "price_per_kwh", minimum=None)
+    penalty = _finite(penalty_per_kwh, "penalty_per_kwh")
+    _, tariff, tariffs_total = _tariffs(network_trades)
+    if sum(c.amount_micro for c in cleared.values()) + charges_micro + fund_micro != 0:
+        raise SettlementError("auction", "the cleared rows, the grid charges and the fund's row do not balance")
+    lines: list[Line] = []
+    postings: list[Posting] = []
+    penalties = imbalance = 0
+    for who, c in cleared.items():
+        seller = c.energy_wh > 0 or (c.energy_wh == 0 and c.amount_micro >= 0)
+        side = "sellers" if seller else "buyers"
+        if who not in metered_wh:
+            raise SettlementError(f"metered_wh.{side}[{who}]", "missing meter reading")
+        e_m = int(metered_wh[who])
+        if (e_m < 0 < c.energy_wh) or (c.energy_wh < 0 < e_m) or (c.energy_wh == 0 and e_m != 0):
+            raise SettlementError(f"metered_wh.{side}[{who}]", "must be on the cleared side (0 when nothing cleared)")
+        if e_m == c.energy_wh:  # the common case: delivered as cleared
+            deviation = credit = 0
+        else:
+            deviation = deviation_micro(p, e_m, c.energy_wh)
+            credit = money_to_micro(abs(e_m - c.energy_wh) / 1000.0 * penalty)
+        own_tariff = tariff.get((side, who), 0)
+        signed = c.amount_micro + deviation - credit - own_tariff
+        penalties += credit
+        imbalance -= deviation
+        energy = c.amount_micro + deviation
+        postings.append(Posting(f"seller:{who}", signed) if seller else Posting(f"buyer:{who}", signed))
+        lines.append(Line(side[:-1], who, abs(c.energy_wh), abs(e_m), energy if seller else -energy, own_tariff,
+                          credit, signed if seller else -signed))
+    if fund_micro:
+        postings.append(Posting(fund_account, fund_micro))
+    postings.append(Posting(dso_account, charges_micro + tariffs_total + penalties + imbalance))
+    settlement = Settlement(p, penalty, tuple(lines), tuple(postings), charges_micro + tariffs_total, penalties,
+                            imbalance)
     if settlement.balance_micro != 0:  # pragma: no cover - an invariant of the construction
         raise AssertionError("settlement does not balance")
     return settlement

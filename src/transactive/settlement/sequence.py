@@ -1,25 +1,32 @@
 """One settlement per slot: seed 001's sequence with the community auction settled against the meters.
 
-A slot whose community has bilateral contracts or listings in it is settled on chain from one **settlement
-input** (``transactive.settlement-input/2``, built by :mod:`transactive.market.ledger.desk`, committed as the
-order root of the slot's settlement slot and recomputed by every validator with :func:`settle_sequence`):
+A slot of the service is settled on chain from one **settlement input** (``transactive.settlement-input/3``,
+built by :mod:`transactive.market.ledger.sequence`, committed as the order root of the slot's settlement slot
+and recomputed by every validator with :func:`settle_sequence`):
 
 1. **bilateral** and 2. **listings** -- :func:`transactive.settlement.stages.settle_slot` on the members'
    meter readings (net kWh, + exported) with the contracts (terms and both signatures, verified again in the
    chain's EIP-712 domain) and the board (listings, orders, the DSO's decisions; still-pending orders are
    rejected, "not reviewed before bidding closed"), ``through="listings"``: only these two stages run;
-3. **community auction against the meters** -- the slot's anchored clearing (price p0 and trades, as in
-   ``transactive.settlement-input/1``, :mod:`transactive.settlement.slot_settlement`) settled by eqs.
-   (4.8)-(4.9) (:func:`transactive.settlement.metering.settle`) with each trader's *residual* after stages 1-2
-   as its metered energy (a seller ``max(0, residual)``, a buyer ``max(0, −residual)``). The DSO receives the
-   network charges and the deviation penalties and settles the imbalance at p0;
+3. **community auction as cleared, against the meters** (``docs/settlement.md`` §8, SEED-NOTES §8) -- the
+   anchored clearing's **endorsed result entries** (``cleared``: columns of members, Wh and micro-tokens, the
+   integers of :func:`transactive.settlement.auction_entries.auction_stage`; the DSO's grid charges; the
+   fund's row) settled by :func:`transactive.settlement.metering.settle_cleared`: each trader's cleared
+   payment + (metered − cleared) at the deviation price (p0, or the buyers' average price) − the penalty on
+   the deviation − its half of the flat network charge (mechanisms without matched trades), with each
+   trader's *residual* after stages 1-2 on its cleared side as its meter (a seller ``max(0, residual)``, a
+   buyer ``min(0, residual)``). The DSO receives the charges and penalties and settles the imbalance; the
+   fund posts its endorsed row and sells DPDA's excess at the feed-in tariff. Format 2
+   (``transactive.settlement-input/2``, written before) re-priced the clearing at p0 by eqs. (4.8)-(4.9)
+   (:func:`transactive.settlement.metering.settle`) and is still recomputed so;
 4. **grid** -- what is left of every party's residual (a seller that imported, a buyer that exported, a
    contract or listing party with no auction order) trades with the main grid at the feed-in tariff / retail
    (:func:`transactive.settlement.grid_trading.settle_with_grid`).
 
 The ``dso``, ``board`` and ``grid`` accounts of the sequence are one chain account: the DSO's (the service's
-choice: the DSO is the community's grid interface and collects the listing board's service charges). Every
-amount is integer micro-tokens; the postings (one per chain account) sum to zero.
+choice: the DSO is the community's grid interface and collects the listing board's service charges); the
+``fund`` account is the fund's row (``doc["fund"]["account"]``). Every amount is integer micro-tokens; the
+postings (one per chain account) sum to zero.
 
 Parties: the auction's traders, the parties to signed contracts delivering in the slot and the sellers and
 buyers of the slot's accepted listing orders. A member with a meter reading but no part in any stage is not
@@ -38,21 +45,28 @@ from transactive.crypto.eip712 import Domain
 from transactive.settlement.bilateral import BilateralContract, SignedContract, contracts_in_slot
 from transactive.settlement.grid_trading import GridTariff, MainGridTrade, settle_with_grid
 from transactive.settlement.listings import Board, Decision, Listing, ListingOrder, OrderSettlement, ServiceRates
-from transactive.settlement.metering import DSO_ACCOUNT, SettledTrade, Settlement, settle
+from transactive.settlement.metering import DSO_ACCOUNT, Cleared, SettledTrade, Settlement, settle, settle_cleared
 from transactive.settlement.slot_settlement import AccountPosting, settle_input
 from transactive.settlement.stages import STAGES, Prosumer, SlotSettlement, StageLine, Statement, settle_slot
-from transactive.units import WH_PER_KWH, energy_to_wh
+from transactive.units import WH_PER_KWH, energy_to_wh, money_to_micro
 
-SEQUENCE_FORMAT = "transactive.settlement-input/2"
+SEQUENCE_FORMAT = "transactive.settlement-input/3"
+"""The format the service writes: the auction stage is the endorsed clearing, the meters settle deviations."""
+SEQUENCE_FORMAT_V2 = "transactive.settlement-input/2"
+"""Written before: the anchored clearing re-priced at p0 by eqs. (4.8)-(4.9); still recomputed as it was."""
+SEQUENCE_FORMATS = (SEQUENCE_FORMAT, SEQUENCE_FORMAT_V2)
 
-__all__ = ["SEQUENCE_FORMAT", "SequenceSettlement", "settle_sequence", "settlement_postings"]
+__all__ = ["SEQUENCE_FORMAT", "SEQUENCE_FORMATS", "SEQUENCE_FORMAT_V2", "SequenceSettlement", "settle_sequence",
+           "settlement_postings"]
 
 
 @dataclass(frozen=True)
 class SequenceSettlement:
     """A slot's one settlement: per member id its net metered energy (Wh) and per stage ``(sold_wh,
     bought_wh, money_micro)`` (money > 0 received), the accounts ``dso``, ``board``, ``auctioneer`` (0 without
-    a wholesale price) and ``grid``, the auction stage's (4.8)-(4.9) ``auction`` (``None`` without trades), the
+    a wholesale price), ``grid`` and (format 3) ``fund``, the auction stage's ``auction`` (format 3: as cleared
+    against the meters, :func:`~transactive.settlement.metering.settle_cleared`; format 2: (4.8)-(4.9);
+    ``None`` without trades), the
     chain ``postings`` and the DSO's breakdown in micro-tokens (> 0 the DSO receives). :attr:`combined` is the
     same as a :class:`SlotSettlement` (built on demand: validators need the postings only)."""
 
@@ -66,6 +80,7 @@ class SequenceSettlement:
     auction: Settlement | None
     postings: tuple[AccountPosting, ...]
     dso_breakdown: Mapping[str, int]
+    fund_grid_trade: MainGridTrade | None = None  # format 3: DPDA's excess, sold by the fund at the feed-in tariff
 
     @cached_property
     def combined(self) -> SlotSettlement:
@@ -117,10 +132,42 @@ def _first_stages(doc: Mapping[str, Any], domain: Domain, parties: Sequence[str]
                        through="listings")
 
 
+def _auction_v2(doc: Mapping[str, Any], residual: Mapping[str, int]) -> Settlement | None:
+    """Format 2: the anchored clearing's trades at p0 against the residual meters, eqs. (4.8)-(4.9)."""
+    trades = [SettledTrade(str(t["buyer"]), str(t["seller"]), float(t["energy_kwh"]), float(t["charge"]))
+              for t in doc["trades"]]
+    if not trades:
+        return None
+    buyers = {t.buyer: max(0, -residual[t.buyer]) / WH_PER_KWH for t in trades}
+    sellers = {t.seller: max(0, residual[t.seller]) / WH_PER_KWH for t in trades}
+    return settle(float(doc["price_per_kwh"]), trades, buyers, sellers,
+                  penalty_per_kwh=float(doc["penalty_per_kwh"]), dso_account=DSO_ACCOUNT)
+
+
+def _auction_v3(doc: Mapping[str, Any], residual: Mapping[str, int]) -> Settlement | None:
+    """Format 3: the endorsed clearing as it is, the residual meters settling the deviations
+    (:func:`~transactive.settlement.metering.settle_cleared`); a trader's meter is its residual on its cleared
+    side (a seller ``max(0, r)``, a buyer ``min(0, r)``, 0 where nothing cleared)."""
+    columns = doc["cleared"]
+    cleared = {str(m): Cleared(int(wh), int(micro))
+               for m, wh, micro in zip(columns["members"], columns["energy_wh"], columns["amount_micro"], strict=True)}
+    fund = doc.get("fund") or {}
+    if not cleared and not fund:
+        return None
+    metered = {m: max(0, residual[m]) if c.energy_wh > 0 else min(0, residual[m]) if c.energy_wh < 0 else 0
+               for m, c in cleared.items()}
+    trades = [SettledTrade(str(t["buyer"]), str(t["seller"]), float(t["energy_kwh"]), float(t["charge"]))
+              for t in doc["trades"]]
+    return settle_cleared(float(doc["price_per_kwh"]), cleared, metered, penalty_per_kwh=float(doc["penalty_per_kwh"]),
+                          network_trades=trades, charges_micro=int(doc["charges_micro"]),
+                          fund_micro=int(fund.get("amount_micro", 0)), dso_account=DSO_ACCOUNT)
+
+
 def settle_sequence(doc: Mapping[str, Any], domain: Domain) -> SequenceSettlement:
-    """Recompute a slot's whole settlement from its ``transactive.settlement-input/2`` document (pure,
-    deterministic; ``domain``: the chain's EIP-712 domain the contracts were signed in)."""
-    if doc.get("format") != SEQUENCE_FORMAT:
+    """Recompute a slot's whole settlement from its ``transactive.settlement-input/3`` (or ``/2``) document
+    (pure, deterministic; ``domain``: the chain's EIP-712 domain the contracts were signed in)."""
+    version = doc.get("format")
+    if version not in SEQUENCE_FORMATS:
         raise ValueError(f"not a {SEQUENCE_FORMAT} document")
     parties: list[str] = sorted(str(m) for m in doc["parties"])
     addresses: Mapping[str, str] = doc["addresses"]  # registered (contract-signing) address -> member id
@@ -132,6 +179,8 @@ def settle_sequence(doc: Mapping[str, Any], domain: Domain) -> SequenceSettlemen
     net = {m: energy_to_wh(float(readings.get(m, 0.0))) for m in parties}
     lines: dict[str, dict[str, list[int]]] = {m: {} for m in parties}  # stages a member took part in
     accounts = {"dso": 0, "board": 0, "auctioneer": 0, "grid": 0}
+    if version == SEQUENCE_FORMAT:
+        accounts["fund"] = 0
     residual = dict(net)
     first = _first_stages(doc, domain, parties, label)
     listing_settlements: tuple[Any, ...] = ()
@@ -147,23 +196,26 @@ def settle_sequence(doc: Mapping[str, Any], domain: Domain) -> SequenceSettlemen
         accounts["board"] += first.accounts["board"]  # listing service charges
         listing_settlements = first.listing_settlements
         board = first.board
-    # 3. the anchored clearing against the residual meters, (4.8)-(4.9)
-    trades = [SettledTrade(str(t["buyer"]), str(t["seller"]), float(t["energy_kwh"]), float(t["charge"]))
-              for t in doc["trades"]]
-    auction: Settlement | None = None
-    if trades:
-        buyers = {t.buyer: max(0, -residual[t.buyer]) / WH_PER_KWH for t in trades}
-        sellers = {t.seller: max(0, residual[t.seller]) / WH_PER_KWH for t in trades}
-        auction = settle(float(doc["price_per_kwh"]), trades, buyers, sellers,
-                         penalty_per_kwh=float(doc["penalty_per_kwh"]), dso_account=DSO_ACCOUNT)
+    # 3. the auction against the residual meters: format 3 the endorsed clearing + deviations, format 2 (4.8)-(4.9)
+    auction = (_auction_v3 if version == SEQUENCE_FORMAT else _auction_v2)(doc, residual)
+    fund_trade: MainGridTrade | None = None
+    if auction is not None:
         for ln in auction.lines:
-            if ln.side == "seller":
-                lines[ln.participant]["auction"] = [ln.metered_wh, 0, ln.amount_micro]
-                residual[ln.participant] -= ln.metered_wh
-            else:
-                lines[ln.participant]["auction"] = [0, ln.metered_wh, -ln.amount_micro]
-                residual[ln.participant] += ln.metered_wh
-        accounts["dso"] += next(p.amount_micro for p in auction.postings if p.account == DSO_ACCOUNT)
+            sign = 1 if ln.side == "seller" else -1
+            lines[ln.participant]["auction"] = ([ln.metered_wh, 0, ln.amount_micro] if sign > 0
+                                                else [0, ln.metered_wh, -ln.amount_micro])
+            residual[ln.participant] -= sign * ln.metered_wh
+        for p in auction.postings:
+            if p.account == DSO_ACCOUNT:
+                accounts["dso"] += p.amount_micro
+            elif not p.account.startswith(("buyer:", "seller:")):  # format 3: the community fund's row
+                accounts["fund"] += p.amount_micro
+        excess_wh = -int((doc.get("fund") or {}).get("energy_wh", 0))
+        if excess_wh:  # DPDA's excess, taken by the fund in the auction, sold at the feed-in tariff (as settle_slot)
+            fit = money_to_micro(excess_wh / 1000 * float(doc["tariff"]["feed_in_per_kwh"]))
+            fund_trade = MainGridTrade("fund", excess_wh, "feed_in", fit)
+            accounts["fund"] += fit
+            accounts["grid"] += fund_trade.grid_micro
     # 4. the main grid for what remains
     tariff = GridTariff(feed_in_per_kwh=float(doc["tariff"]["feed_in_per_kwh"]),
                         retail_per_kwh=float(doc["tariff"]["retail_per_kwh"]))
@@ -188,7 +240,9 @@ def settle_sequence(doc: Mapping[str, Any], domain: Domain) -> SequenceSettlemen
         row[1] += money[m]
     dso_row = by_address.setdefault(dso_address, [0, 0])
     dso_row[0] -= sum(net.values())
-    dso_row[1] += sum(accounts.values())
+    dso_row[1] += sum(v for k, v in accounts.items() if k != "fund")
+    if accounts.get("fund"):  # the fund took DPDA's excess and sold it to the grid: no energy of its own
+        by_address.setdefault(str(doc["fund"]["account"]), [0, 0])[1] += accounts["fund"]
     postings = tuple(AccountPosting(a, e, m) for a, (e, m) in by_address.items())
     breakdown = {
         "tariffs_micro": 0 if auction is None else auction.dso_tariffs_micro,
@@ -196,11 +250,11 @@ def settle_sequence(doc: Mapping[str, Any], domain: Domain) -> SequenceSettlemen
         "imbalance_micro": 0 if auction is None else auction.dso_imbalance_micro,
         "service_charges_micro": accounts["board"],
         "grid_energy_micro": accounts["grid"] + accounts["auctioneer"],
-        "amount_micro": sum(accounts.values()),
+        "amount_micro": sum(v for k, v in accounts.items() if k != "fund"),
     }
     return SequenceSettlement(int(doc["multiSlot"]), MappingProxyType(net), MappingProxyType(lines),
-                              MappingProxyType(accounts),
-                              tuple(grid), listing_settlements, board, auction, postings, MappingProxyType(breakdown))
+                              MappingProxyType(accounts), tuple(grid), listing_settlements, board, auction, postings,
+                              MappingProxyType(breakdown), fund_trade)
 
 
 def first_penalties(first: SlotSettlement | None) -> int:
@@ -210,9 +264,9 @@ def first_penalties(first: SlotSettlement | None) -> int:
 
 def settlement_postings(doc: Mapping[str, Any], domain: Domain) -> list[AccountPosting]:
     """The postings of a settlement slot's input document, as every validator and the audit recompute them
-    (format 2, ``transactive.settlement-input/2``: the whole seed-001 sequence, :func:`settle_sequence`;
-    format 1, of records an older service prepared: the auction against the meters,
+    (formats 3 and 2: the whole seed-001 sequence, :func:`settle_sequence`; format 1, of records an older
+    service prepared: the auction against the meters,
     :func:`~transactive.settlement.slot_settlement.settle_input`)."""
-    if doc.get("format") == SEQUENCE_FORMAT:
+    if doc.get("format") in SEQUENCE_FORMATS:
         return list(settle_sequence(doc, domain).postings)
     return settle_input(doc)[1]

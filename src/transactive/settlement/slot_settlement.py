@@ -1,8 +1,12 @@
-"""A cleared slot settled against its meter readings: the service's input document, pure and deterministic.
+"""A cleared slot settled against its meter readings: format 1 of the service's input document, and the
+settlement terms, deviation price and network-charge pairing the later formats share. Pure, deterministic.
 
-The service (:mod:`transactive.market.ledger.desk`) builds one **settlement input** per slot
+An older service (:mod:`transactive.market.ledger.desk`) built one **settlement input** per slot
 (``transactive.settlement-input/1``) and every validator recomputes the postings from it with
-:func:`settle_input`; the result is (4.8)-(4.9) of :mod:`transactive.settlement.metering` on:
+:func:`settle_input`, still, so those archives re-verify; the service now writes format 3
+(:mod:`transactive.settlement.sequence`: the auction settled as cleared, the meters settling the deviations,
+``docs/settlement.md`` §8), which uses :func:`clearing_price` as its deviation price and :func:`trades_of`
+for the flat network charges. Format 1's result is (4.8)-(4.9) of :mod:`transactive.settlement.metering` on:
 
 * ``price_per_kwh``: the slot's clearing price p0 (for a mechanism without one: what the buyers paid over
   the energy they bought);
@@ -73,6 +77,13 @@ def trades_of(document: Mapping[str, Any], grid_charge_per_kwh: float) -> list[S
                 for t in matched if float(t["energy_kwh"]) > 0]
     supply = [(str(s["id"]), energy_to_wh(float(s["energy_kwh"]))) for s in document["sellers"]]
     demand = [(str(b["id"]), energy_to_wh(float(b["energy_kwh"]))) for b in document["buyers"]]
+    return paired_trades(supply, demand, grid_charge_per_kwh)
+
+
+def paired_trades(supply: Sequence[tuple[str, int]], demand: Sequence[tuple[str, int]],
+                  grid_charge_per_kwh: float) -> list[SettledTrade]:
+    """Cleared energies ``(id, Wh)`` of a mechanism without matched trades paired in the given order (north-west
+    corner rule), each pair paying the flat network charge ``grid_charge_per_kwh`` per kWh."""
     supply = [x for x in supply if x[1] > 0]
     demand = [x for x in demand if x[1] > 0]
     trades: list[SettledTrade] = []

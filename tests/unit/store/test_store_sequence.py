@@ -1,4 +1,4 @@
-"""A slot's one settlement input (``transactive.settlement-input/2``) read from the store on SQLite and
+"""A slot's one settlement input (``transactive.settlement-input/3``) read from the store on SQLite and
 PostgreSQL, and recomputed: bilateral, listings and the grid by hand (a void auction)."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""The ledger's settlement input of a slot with bilateral contracts or listings (``transactive.settlement-
-input/2``, see :mod:`transactive.settlement.sequence`), read from the store; and what the settled record
-shows (statement lines per member and stage, the DSO's breakdown, the multi-settlement desk's document).
+"""The ledger's settlement input of a slot (``transactive.settlement-input/3``, see
+:mod:`transactive.settlement.sequence`), read from the store and the anchored clearing's endorsed result
+entries; and what the settled record shows (statement lines per member and stage, the DSO's breakdown, the
+multi-settlement desk's document).
 
 Pure reads and pure functions: :class:`transactive.market.ledger.desk.LedgerDesk` commits the input, has the
 validators recompute :func:`~transactive.settlement.sequence.settle_sequence` and moves the tokens.
@@ -9,18 +10,20 @@ validators recompute :func:`~transactive.settlement.sequence.settle_sequence` an
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF
 from transactive.market.multi_signing import slot_number
 from transactive.market.multi_slot import settlement_document
 from transactive.settlement.grid_trading import GridTariff
 from transactive.settlement.listings import ServiceRates
 from transactive.settlement.sequence import SEQUENCE_FORMAT, SequenceSettlement
-from transactive.settlement.slot_settlement import SettlementTerms, clearing_price, trades_of
+from transactive.settlement.slot_settlement import SettlementTerms, clearing_price, paired_trades
 from transactive.store import Community, MultiStore
 
-__all__ = ["has_multi_items", "sequence_input", "sequence_lines", "sequence_parties", "stored_multi_document"]
+__all__ = ["auction_input", "has_multi_items", "sequence_input", "sequence_lines", "sequence_parties",
+           "stored_multi_document"]
 
 
 def has_multi_items(store: MultiStore, community: str, slot_start: str) -> bool:
@@ -66,23 +69,78 @@ def sequence_parties(store: MultiStore, community: str, slot_start: str,
     return sorted(parties), contracts, listings, orders
 
 
-def sequence_input(
-    store: MultiStore, c: Community, slot_start: str, *, chain_slot: int, clearing_slot: int | None,
-    clearing_root: str | None, result: Mapping[str, Any] | None, terms: SettlementTerms,
-    account_of: Callable[[str], str], dso_address: str,
-) -> dict[str, Any]:
-    """The slot's ``transactive.settlement-input/2`` document (deterministic JSON)."""
-    parties, contracts, listings, orders = sequence_parties(store, c.name, slot_start, result)
-    readings = {r.member: r.energy_kwh for r in store.meter_readings(c.name, slot_start)}
-    trades = [] if result is None else trades_of(result, terms.grid_charge_per_kwh)
-    tariff, rates = GridTariff(), ServiceRates()
+def auction_input(result: Mapping[str, Any] | None, entries: Sequence[Mapping[str, Any]], *,
+                  member_of: Mapping[str, str], dso_address: str, terms: SettlementTerms) -> dict[str, Any]:
+    """The auction part of a ``transactive.settlement-input/3`` document: the anchored clearing's endorsed
+    result ``entries`` (``ResultEntry.to_json`` rows, by chain address) per member id (``member_of``: lower-case
+    address -> member), so the settlement recomputes the clearing as it was endorsed
+    (``docs/settlement.md``, "Settlement against the meters"):
+
+    * ``cleared``: ``{"members": [...], "energy_wh": [...], "amount_micro": [...]}``, parallel columns (signed:
+      + sold / received), in member id order, members with a non-zero row only;
+    * ``charges_micro``: the DSO's row, the clearing's own grid charges (already inside the cleared payments);
+    * ``fund``: the community fund's row (``account`` FUND_LEAF, ``energy_wh`` = −DPDA's excess,
+      ``amount_micro`` its surplus or deficit) or None; ``exchange_micro``: the ME row (moves nothing);
+    * ``price_per_kwh``: the deviation price, the clearing's p0 or, without one, the buyers' average price;
+    * ``trades``: a mechanism without matched trades pays the community's flat network charge on the cleared
+      energies paired in entry order (as format 2 did; [] for a ``*_matched`` one, whose charges are cleared).
+
+    ``ValueError`` for a row that is none of these (a reward leaf: the service's slots have no reward shares)."""
+    cleared: dict[str, tuple[int, int]] = {}
+    charges = exchange = 0
+    fund: dict[str, Any] | None = None
+    fund_key, me_key, dso_key = FUND_LEAF.lower(), ME_LEAF.lower(), dso_address.lower()
+    for e in entries:
+        account, wh, micro = str(e["account"]), int(e["energyWh"]), int(e["amountMicro"])
+        key = account.lower()
+        if key == fund_key:
+            fund = {"account": FUND_LEAF, "energy_wh": wh, "amount_micro": micro}
+        elif key == me_key:
+            exchange = micro
+        elif key == dso_key and wh == 0:
+            charges += micro
+        elif key in member_of:
+            if (wh, micro) != (0, 0):
+                cleared[member_of[key]] = (wh, micro)
+        elif (wh, micro) != (0, 0):
+            raise ValueError(f"the endorsed result has a row of {account} that is no member's account")
+    members = sorted(cleared)
+    details = (result or {}).get("details") or {}
+    matched = isinstance(details, Mapping) and isinstance(details.get("trades"), list)
+    trades = [] if matched else paired_trades([(m, wh) for m, (wh, _) in cleared.items() if wh > 0],
+                                              [(m, -wh) for m, (wh, _) in cleared.items() if wh < 0],
+                                              terms.grid_charge_per_kwh)
     return {
-        "format": SEQUENCE_FORMAT, "slot": chain_slot, "clearingSlot": clearing_slot, "clearingRoot": clearing_root,
-        "multiSlot": slot_number(slot_start),
         "price_per_kwh": 0.0 if result is None else clearing_price(result),
         "penalty_per_kwh": terms.penalty_per_kwh,
         "trades": [{"buyer": t.buyer, "seller": t.seller, "energy_kwh": t.energy_kwh, "charge": t.charge}
                    for t in trades],
+        "cleared": {"members": members, "energy_wh": [cleared[m][0] for m in members],
+                    "amount_micro": [cleared[m][1] for m in members]},
+        "charges_micro": charges, "fund": fund, "exchange_micro": exchange,
+    }
+
+
+def sequence_input(
+    store: MultiStore, c: Community, slot_start: str, *, chain_slot: int, clearing_slot: int | None,
+    clearing_root: str | None, result: Mapping[str, Any] | None, terms: SettlementTerms,
+    account_of: Callable[[str], str], dso_address: str, entries: Sequence[Mapping[str, Any]] = (),
+    member_of: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The slot's ``transactive.settlement-input/3`` document (deterministic JSON); ``entries``: the anchored
+    clearing's endorsed result entries (:func:`auction_input`); ``member_of``: lower-case chain address ->
+    member id (default: the community's chain accounts, read from the store)."""
+    parties, contracts, listings, orders = sequence_parties(store, c.name, slot_start, result)
+    if member_of is None:
+        member_of = {a.address.lower(): a.member for a in store.chain_accounts(c.name)}
+    auction = auction_input(result, entries, member_of=member_of, dso_address=dso_address, terms=terms)
+    parties = sorted({*parties, *auction["cleared"]["members"]})  # a remedy (docs/settlement.md §4) may clear others
+    readings = {r.member: r.energy_kwh for r in store.meter_readings(c.name, slot_start)}
+    tariff, rates = GridTariff(), ServiceRates()
+    return {
+        "format": SEQUENCE_FORMAT, "slot": chain_slot, "clearingSlot": clearing_slot, "clearingRoot": clearing_root,
+        "multiSlot": slot_number(slot_start),
+        **auction,
         "parties": parties,
         "readings_kwh": {m: readings[m] for m in parties if m in readings},
         "missing_readings": [m for m in parties if m not in readings],
@@ -105,8 +163,9 @@ def sequence_input(
 
 
 def sequence_lines(result: SequenceSettlement) -> list[dict[str, Any]]:
-    """One statement line per party: its stages (Wh sold and bought, money > 0 received), its (4.8)-(4.9)
-    auction line when it traded in the auction, and its balance change (the sum of its stages)."""
+    """One statement line per party: its stages (Wh sold and bought, money > 0 received), its auction line
+    (cleared and metered Wh, energy money, tariff, penalty, amount) when it traded in the auction, and its
+    balance change (the sum of its stages)."""
     auction = {} if result.auction is None else {ln.participant: ln for ln in result.auction.lines}
     out = []
     for s in result.combined.statements:
@@ -128,9 +187,12 @@ def stored_multi_document(c: Community, slot_start: str, doc: Mapping[str, Any],
     """The multi-settlement desk's document of the slot (``docs/multi-settlement.md``), per member id."""
     member_of = {**{m: m for m in doc["parties"]}, **dict(doc["addresses"])}
     out = settlement_document(c, slot_start, result.combined, member_of, set(doc["readings_kwh"]))
-    out["auction"] = {"mechanism": mechanism if doc["trades"] else None,
-                      "price_per_kwh": float(doc["price_per_kwh"]) if doc["trades"] else None,
-                      "settled": "against the meters, eqs. (4.8)-(4.9)"}
+    traded = bool(doc["trades"] or (doc.get("cleared") or {}).get("members"))
+    v3 = doc["format"] == SEQUENCE_FORMAT
+    out["auction"] = {"mechanism": mechanism if traded else None,
+                      "price_per_kwh": float(doc["price_per_kwh"]) if traded else None,
+                      "settled": ("as cleared, the meters settling the deviations (docs/settlement.md)" if v3
+                                  else "against the meters, eqs. (4.8)-(4.9)")}
     return out
 
 

@@ -1,7 +1,8 @@
 """Settling an anchored slot on chain (step 2 of :mod:`transactive.market.ledger.desk`): the settlement input
-(the whole seed-001 sequence, :mod:`transactive.settlement.sequence`, or a format-1 record of an older
-service), committed as a second on-chain slot, the validators' recomputed postings ((4.8)-(4.9), DSO account
-included) endorsed, and the tokens moved in one ``settle_batch`` or by Merkle claims; the multi-settlement
+(the whole seed-001 sequence, :mod:`transactive.settlement.sequence`, its auction stage the anchored clearing's
+endorsed entries with the meters settling the deviations; or a format-1/2 record of an older service),
+committed as a second on-chain slot, the validators' recomputed postings (DSO and fund accounts included)
+endorsed, and the tokens moved in one ``settle_batch`` or by Merkle claims; the multi-settlement
 desk's document of the same settlement stored.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from transactive.errors import MarketError
 from transactive.ledger.audit.archive import SETTLEMENT_KIND, SettlementRecord
-from transactive.ledger.messages.commitments import ResultEntry, SettlementTree, result_tree
+from transactive.ledger.messages.commitments import SPECIAL_ROWS, ResultEntry, SettlementTree, result_tree
 from transactive.market.ledger.accounts import _hex, _now
 from transactive.market.ledger.anchoring import LedgerAnchoring
 from transactive.market.ledger.batch import chain_slot_number, claims_to_make
@@ -34,7 +35,7 @@ from transactive.market.ledger.sequence import (
     stored_multi_document,
 )
 from transactive.market.slots import Phase, phase_bounds
-from transactive.settlement.sequence import SEQUENCE_FORMAT, SequenceSettlement, settle_sequence, settlement_postings
+from transactive.settlement.sequence import SEQUENCE_FORMATS, SequenceSettlement, settle_sequence, settlement_postings
 from transactive.settlement.slot_settlement import (
     AccountPosting,
     SettlementTerms,
@@ -58,8 +59,8 @@ class LedgerSettlement(LedgerAnchoring):
     def prepare_settlement(self, community: str, slot_start: str, now: datetime) -> LedgerSlot:
         """Build the settlement record of an ended slot (``MarketError`` conflict while its clearing is not
         anchored, while readings are missing before the deadline, or before the slot ended): the whole seed-001
-        sequence, ``transactive.settlement-input/2`` (:meth:`_prepare_sequence`; a slot without contracts or
-        listings has empty first stages). An existing record (also a format-1 one of an older service) is
+        sequence, ``transactive.settlement-input/3`` (:meth:`_prepare_sequence`; a slot without contracts or
+        listings has empty first stages). An existing record (also a format-1 or -2 one of an older service) is
         answered as it is."""
         c = self.store.get_community(community)
         assert c is not None
@@ -88,16 +89,19 @@ class LedgerSettlement(LedgerAnchoring):
 
     def _prepare_sequence(self, c: Community, slot_start: str, now: datetime, clearing: LedgerSlot | None
                           ) -> LedgerSlot:
-        """The settlement record of a slot with contracts or listings: the whole seed-001 sequence with the
-        auction settled against the meters (:mod:`transactive.settlement.sequence`). The clearing must be
-        anchored if the slot cleared; a void slot (or one without orders) settles without an auction stage."""
+        """The settlement record of a slot: the whole seed-001 sequence with the auction settled as the
+        anchored clearing's endorsed entries, the meters settling the deviations
+        (:mod:`transactive.settlement.sequence`). The clearing must be anchored if the slot cleared; a void
+        slot (or one without orders) settles without an auction stage."""
         result: Mapping[str, Any] | None = None
+        entries: list[Mapping[str, Any]] = []
         if clearing is not None:
             if clearing.state != "anchored":
                 raise MarketError("slot_start", f"the slot's clearing is not anchored ({clearing.state})", "conflict")
             stored = self.store.get_result(c.name, slot_start)
             assert stored is not None
             result = stored.document
+            entries = list(clearing.document.get("results", ()))
         else:
             slot = self.store.get_slot(c.name, slot_start)
             if slot is not None and slot.state is not SlotState.VOID:
@@ -124,11 +128,12 @@ class LedgerSettlement(LedgerAnchoring):
             clearing_slot=None if clearing is None else clearing.chain_slot,
             clearing_root=None if clearing is None else str(clearing.document["resultRoot"]), result=result,
             terms=SettlementTerms(self.config.penalty_per_kwh, self.config.grid_charge_per_kwh),
-            account_of=account_of, dso_address=self._dso_address(c.name))
+            account_of=account_of, dso_address=self._dso_address(c.name), entries=entries,
+            member_of={address.lower(): member for member, address in known.items()})
         return self._store_settlement(c.name, slot_start, number, doc, len(self._sequence(doc).postings))
 
     def _sequence(self, doc: Mapping[str, Any]) -> SequenceSettlement:
-        """The desk's own (the auctioneer's) settlement of a format-2 input, computed once per input and reused
+        """The desk's own (the auctioneer's) settlement of a format-3 (or -2) input, computed once per input and reused
         for its postings, its statement lines and the record (the validators still recompute it each)."""
         digest = input_digest(doc)
         cache: dict[bytes, SequenceSettlement] = self.__dict__.setdefault("_sequence_cache", {})
@@ -138,7 +143,7 @@ class LedgerSettlement(LedgerAnchoring):
         return cache[digest]
 
     def settlement_postings(self, doc: Mapping[str, Any]) -> list[AccountPosting]:
-        """Every validator's recomputation of a settlement input (format 2: the whole sequence; format 1, of
+        """Every validator's recomputation of a settlement input (formats 3 and 2: the whole sequence; format 1, of
         records an older service prepared: the auction against the meters); the audit's too."""
         return settlement_postings(doc, self.domain)
 
@@ -172,7 +177,7 @@ class LedgerSettlement(LedgerAnchoring):
         mode = int(rec.document["mode"])
         number = rec.chain_slot
         order_root = input_digest(doc)
-        postings = (list(self._sequence(doc).postings) if doc.get("format") == SEQUENCE_FORMAT
+        postings = (list(self._sequence(doc).postings) if doc.get("format") in SEQUENCE_FORMATS
                     else self.settlement_postings(doc))
         entries = [ResultEntry(p.address, p.energy_wh, p.amount_micro) for p in postings]
         debits, credits = claims_to_make(entries, claims_sample)
@@ -181,6 +186,8 @@ class LedgerSettlement(LedgerAnchoring):
             if mode != MODE_CLAIMS:
                 return
             for e in debits:
+                if e.account in SPECIAL_ROWS:  # the fund pays its deficit from its account when claimed
+                    continue
                 held = int(self.chain.call(self.slots, "escrow", number, e.account))
                 if held < -e.amount_micro:
                     self._gas(e.account)
@@ -220,13 +227,14 @@ class LedgerSettlement(LedgerAnchoring):
             raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
         members = {a.address: a.member for a in self.store.chain_accounts(rec.community)}
         final = "settled" if claims_sample is None else "sampled"  # a benchmark's partial claims
+        members.update({a: "fund" for a in SPECIAL_ROWS})
         posted = [{"account": p.address, "member": members.get(p.address, "dso"), "energy_wh": p.energy_wh,
                    "amount_micro": p.amount_micro} for p in postings]
         dso_amount = next(p.amount_micro for p in postings if p.address == doc["dso"])
         c = self.store.get_community(rec.community)
         assert c is not None
         txs = {"chain_slot": str(number), "txs": rec.document.get("txs", {})}
-        if doc.get("format") == SEQUENCE_FORMAT:
+        if doc.get("format") in SEQUENCE_FORMATS:
             seq = self._sequence(doc)
             lines = sequence_lines(seq)
             dso = {"account": doc["dso"], **seq.dso_breakdown}
