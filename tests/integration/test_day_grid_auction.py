@@ -16,7 +16,6 @@ from transactive.ledger.audit.audit import SlotArchive, verify_archive
 from transactive.ledger.clearance.protocol import recompute
 from transactive.sim.day import SETTLEMENT_ACCOUNTS, DayConfig, DayResult, run_day
 from transactive.sim.report import write_report
-from transactive.units import money_to_micro
 
 # 8 slots of 3 hours: the whole day, so PV surpluses meet evening deficits in the auction
 CONFIG = DayConfig(seed=5, n_slots=8, slot_minutes=180, n_prosumers=30, dso_power_flow=False)
@@ -53,8 +52,8 @@ def test_every_anchored_slot_is_what_a_validator_recomputes(day: tuple[DayResult
 
 def test_grid_charges_are_the_anchored_trades_charges(day: tuple[DayResult, Path]) -> None:
     """The DSO's grid charges per slot (its ``tariffs_micro``) are the score-matched trades' charges
-    (``C_d × d_km`` per trade, as recorded in the settlement input; within per-trade rounding) and are real
-    on this feeder."""
+    (``C_d × d_km`` per trade, rounded once per slot): the DSO's row of the anchored, endorsed clearing, and
+    they are real on this feeder."""
     result, out = day
     settled = _settlements(out)
     charged = 0
@@ -64,10 +63,12 @@ def test_grid_charges_are_the_anchored_trades_charges(day: tuple[DayResult, Path
             continue
         doc = settled[int(_unix(x.slot_start))]["input"]
         assert doc["clearingSlot"] is not None  # type: ignore[index]
-        trades = doc["trades"]  # type: ignore[index]
-        # rounded per trade today (issue 12 finding 7, part A: once per slot by apportion, then exactly equal)
-        exact = money_to_micro(sum(float(t["charge"]) for t in trades))
-        assert abs(x.grid_charge_micro - exact) <= len(trades) / 2
+        # the charges are inside the cleared payments (docs/settlement.md): the DSO's endorsed row of the
+        # anchored clearing, rounded once per slot, is what the DSO's income reports
+        anchored = json.loads((out / "ledger" / "slots" / f"{doc['clearingSlot']}.json").read_text())  # type: ignore[index]
+        dso_rows = [int(e["amountMicro"]) for e in anchored["results"]
+                    if str(e["account"]).lower() == str(doc["dso"]).lower()]  # type: ignore[index]
+        assert x.grid_charge_micro == sum(dso_rows) == int(doc["charges_micro"])  # type: ignore[index]
         charged += x.grid_charge_micro > 0
     assert charged >= 2
     assert result.summary["grid_charges_micro"]["total"] == sum(x.grid_charge_micro for x in result.slots) > 0

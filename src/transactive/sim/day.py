@@ -47,7 +47,6 @@ from typing import Any
 import numpy as np
 
 from transactive.errors import FieldError
-from transactive.ledger.messages.commitments import FUND_LEAF
 from transactive.settlement.bilateral import BilateralContract
 from transactive.settlement.grid_trading import GridTariff
 from transactive.settlement.listings import Board, Listing, ListingOrder
@@ -65,7 +64,8 @@ from transactive.units import (
 )
 
 SETTLEMENT_ACCOUNTS = ("dso", "board", "auctioneer", "grid")  # a settled slot's accounts (the DSO's on chain)
-DAY_ACCOUNTS = (*SETTLEMENT_ACCOUNTS, "aggregator", "balancing")
+FUND = "fund"  # the community market fund (docs/settlement.md; on chain the ledger desk's own account)
+DAY_ACCOUNTS = (*SETTLEMENT_ACCOUNTS, FUND, "aggregator", "balancing")
 HISTORY_DAYS = 10
 PROFILE_SOURCES = ("synthetic", "simbench", "auto")
 
@@ -165,7 +165,6 @@ class DaySlot:
     price_per_kwh: float | None
     grid_charge_micro: int
     anchored: bool
-    fund_micro: int = 0  # the community fund's row of the anchored clearing (> 0 received; docs/settlement.md)
 
     @property
     def balance_micro(self) -> int:
@@ -173,15 +172,16 @@ class DaySlot:
 
     @classmethod
     def from_document(cls, slot: int, slot_start: str, doc: Mapping[str, Any] | None, grid_charge_micro: int,
-                      anchored: bool, *, fund_micro: int = 0) -> DaySlot:
+                      anchored: bool) -> DaySlot:
         if doc is None:  # nothing to settle (no contract, no listing, no clearing)
-            return cls(slot, slot_start, (), dict.fromkeys(SETTLEMENT_ACCOUNTS, 0), None, 0, anchored, fund_micro)
+            return cls(slot, slot_start, (), dict.fromkeys((*SETTLEMENT_ACCOUNTS, FUND), 0), None, 0, anchored)
         statements = tuple(Statement(str(m["member"]), int(m["net_wh"]), {
             stage: StageLine(int(line["sold_wh"]), int(line["bought_wh"]), int(line["money_micro"]))
             for stage, line in m["stages"].items()}) for m in doc["members"])
         price = doc["auction"].get("price_per_kwh")
-        return cls(slot, slot_start, statements, {a: int(doc["accounts"].get(a, 0)) for a in SETTLEMENT_ACCOUNTS},
-                   None if price is None else float(price), grid_charge_micro, anchored, fund_micro)
+        return cls(slot, slot_start, statements,
+                   {a: int(doc["accounts"].get(a, 0)) for a in (*SETTLEMENT_ACCOUNTS, FUND)},
+                   None if price is None else float(price), grid_charge_micro, anchored)
 
 
 @dataclass(frozen=True, eq=False)
@@ -449,13 +449,11 @@ def run_day(
             service.bid(start, {p: (wh, tariff.feed_in_per_kwh if wh > 0 else tariff.retail_per_kwh)
                                 for p, wh in residual.items()}, attributes)
             cleared = service.clear_and_anchor(start)
-            fund_micro = (sum(micro for account, _, micro in service.anchored_entries(start) if account == FUND_LEAF)
-                          if cleared else 0)
             service.read_meters(start, {p: float(net[k, slot]) for k, p in enumerate(peers)})
             doc = service.settle(start, cleared)
             income = service.dso_income(start)
             slots.append(DaySlot.from_document(slot, _iso(start), doc, int(income.get("tariffs_micro", 0)),
-                                               cleared, fund_micro=fund_micro))
+                                               cleared))
             if plan is not None and slot == config.dr_window[1] - 1:
                 event, baselines = _dr_settle(service, plan, peers, profiles=profiles, load=load,
                                                config=config)
@@ -507,6 +505,7 @@ def _chain_summary(service: DayService, peers: Sequence[str], slots: Sequence[Da
     dso = service.ledger.dso_address(COMMUNITY)
     expected[dso] = start + sum(money[a] for a in (*SETTLEMENT_ACCOUNTS, "balancing"))
     expected[service.account(service.aggregator.id)] = start + money["aggregator"]
+    expected[service.ledger.admin] = start + money[FUND]  # the fund: the desk's account, minted like a member's
     balances = {a: service.balance_micro(a) for a in expected}
     ledger = service.ledger
     supply = int(ledger.chain.call(ledger.token, "totalSupply"))
@@ -596,6 +595,6 @@ def summarise(  # noqa: PLR0917 - the day's parts
         "peer_money_micro": peer_money,
         "params": dict(config.params),
         # the community market fund (docs/settlement.md): its balance and per-slot history
-        "fund": {"balance_micro": sum(x.fund_micro for x in slots),
-                 "slots": [{"slot": x.slot, "fund_micro": x.fund_micro} for x in slots if x.fund_micro]},
+        "fund": {"balance_micro": sum(x.accounts[FUND] for x in slots),
+                 "slots": [{"slot": x.slot, "fund_micro": x.accounts[FUND]} for x in slots if x.accounts[FUND]]},
     }
