@@ -64,8 +64,9 @@ def claims(result: StudyResult) -> list[Claim]:
     out.append(Claim("premium_falls", "payments fall toward cost as competition grows (the slides discuss it, "
                      "no table)", f"premium not higher with more offers in {_frac(hit, n)} steps (same seed, "
                      f"offers added); mean premium by offers {means}", _frac(hit, n),
-                     "more offers make each winner's residual curve cheaper; a step can rise when a new cheap "
-                     "offer turns a full winner into the marginal one"))
+                     "more offers make each winner's residual curve cheaper; a step can rise when an added offer "
+                     "is cheaper than the winners' average ask: it lowers their cost more than their payments, "
+                     "which the offers left out still set"))
     hit, n = _count(runs, lambda r: r.vcg_social_cost <= r.flat_social_cost + TOL)
     strict, _ = _count(runs, lambda r: r.vcg_social_cost < r.flat_social_cost - TOL)
     out.append(Claim("lower_social_cost", "lower social cost than the flat payment ('simulation shows lower "
