@@ -26,10 +26,11 @@ def register(sub: Any) -> None:
     study.add_argument("name", help=f"the study: {', '.join(sorted(STUDIES))}")
     study.add_argument("--out", metavar="DIR", help="report folder (default: a new temporary folder)")
     study.add_argument("--seed", type=int, help="random seed (same seed → same study; default the study's)")
-    study.add_argument("--days", type=int, help="number of simulated days, or of seeds per scenario for "
-                       "martinez-trejo-2022 (default the study's)")
+    study.add_argument("--days", type=int, help="number of simulated days, or of seeds (per scenario or market "
+                       "size) for martinez-trejo-2022, rahmani-negawatt and jing-2021 (default the study's)")
     study.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="a study's option, e.g. calibration=text (martinez-trejo-2022: table or text)")
+                       help="a study's option, e.g. calibration=text (martinez-trejo-2022: table or text), "
+                       "target_kwh=60 (rahmani-negawatt), dra_price_per_kwh=12 (jing-2021)")
     study.set_defaults(run=run_study_command)
 
 

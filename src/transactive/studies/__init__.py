@@ -6,11 +6,11 @@ a :class:`Study` in :data:`STUDIES`; its ``run`` is ``(out, seed, days, progress
 
 A study may take named options (``Study.options``; ``transactive study NAME --set KEY=VALUE``), passed to
 ``run`` as a mapping of strings; ``days`` is what the study repeats (days for alashery-2021, seeds per scenario
-for martinez-trejo-2022: ``Study.days_mean``).
+for martinez-trejo-2022, rahmani-negawatt and jing-2021: ``Study.days_mean``).
 
 Example:
     >>> sorted(STUDIES)
-    ['alashery-2021', 'martinez-trejo-2022']
+    ['alashery-2021', 'jing-2021', 'martinez-trejo-2022', 'rahmani-negawatt']
     >>> STUDIES["martinez-trejo-2022"].options
     ('calibration',)
 """
@@ -86,10 +86,53 @@ def _martinez(out: Path, seed: int, days: int, progress: Progress | None, option
     return index
 
 
+def _numbers(options: Options) -> dict[str, float]:
+    """Numeric ``--set`` options (the CLI has checked the names)."""
+    numbers: dict[str, float] = {}
+    for key, text in options.items():
+        try:
+            numbers[key] = float(text)
+        except ValueError:
+            raise StudyError(key, f"must be a number, not {text!r}") from None
+    return numbers
+
+
+def _rahmani(out: Path, seed: int, days: int, progress: Progress | None, options: Options) -> Path:
+    from transactive.studies.rahmani_negawatt import StudyConfig, run_study
+    from transactive.studies.rahmani_report import write_report
+
+    try:
+        config = StudyConfig(seed=seed, seeds=days, **_numbers(options))  # type: ignore[arg-type]
+    except StudyError as exc:
+        raise StudyError("days", exc.message) if exc.field == "seeds" else exc from None
+    start = time.perf_counter()
+    result = run_study(config, progress)
+    return write_report(result, out, time.perf_counter() - start)
+
+
+def _jing(out: Path, seed: int, days: int, progress: Progress | None, options: Options) -> Path:
+    from transactive.studies.jing_2021 import StudyConfig, run_study
+    from transactive.studies.jing_report import write_report
+
+    try:
+        config = StudyConfig(seed=seed, seeds=days, **_numbers(options))  # type: ignore[arg-type]
+    except StudyError as exc:
+        raise StudyError("days", exc.message) if exc.field == "seeds" else exc from None
+    start = time.perf_counter()
+    result = run_study(config, progress)
+    return write_report(result, out, time.perf_counter() - start)
+
+
 STUDIES: Mapping[str, Study] = MappingProxyType({
     "alashery-2021": Study("alashery-2021", "seed 001 (AlAshery et al. 2021) §IV: 20 peers, five schemes",
                            1, 7, _alashery),
     "martinez-trejo-2022": Study("martinez-trejo-2022", "seed 004 (Martinez-Trejo 2022) ch. 3-4: P-10 … P-55, "
                                  "DPDA against McAfee, score matching on the LV feeder", 1, 20, _martinez,
                                  ("calibration",), "seeds per scenario"),
+    "rahmani-negawatt": Study("rahmani-negawatt", "seed 000 (Rahmani) negawatt reverse auction: the worked "
+                              "cases, VCG against a flat payment as offers grow", 0, 20, _rahmani,
+                              ("target_kwh", "reserve_price_per_kwh"), "seeds per market size"),
+    "jing-2021": Study("jing-2021", "seed 003 (Jing et al. 2021) Tables I-IV: Type I (DRA) and Type II (P2P) "
+                       "negawatt networks, their prices as the request grows", 1, 20, _jing,
+                       ("dra_price_per_kwh", "buyer_price_per_kwh"), "seeds"),
 })

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import html
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,18 @@ STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto;line-height:1
          "td,th{border:1px solid #ccc;padding:2px 8px;vertical-align:top}table{border-collapse:collapse;"
          "margin-bottom:1em}img{max-width:100%}.fig{display:flex;gap:1em;align-items:flex-start}"
          ".fig img{flex:3}.fig div{flex:2}.no{color:#b00}.yes{color:#070}")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One of the paper's claims or numbers: what it says, ours, ``holds`` (a "k of n" count or None where it
+    is a number) and why."""
+
+    key: str
+    paper: str
+    ours: str
+    holds: str | None
+    why: str
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

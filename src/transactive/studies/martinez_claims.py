@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from transactive.sim.scenario import LOCAL_PRICE_PER_KWH
+from transactive.studies._report import Claim
 from transactive.studies.martinez_2022 import BEHAVIOURS, TABLE_3_2_KWH, Run, StudyResult
 
 THESIS_SECONDS_P55 = 0.007639  # seed 004 §4.6: matching for 55 participants (C++ chaincode)
@@ -27,17 +27,6 @@ THESIS_EXAMPLES = {  # Figs. 4.16-4.17: (size, behaviour) -> {auction: (traded k
     ("P-50", "cooperative"): {"mcafee": (878.0, 41), "dpda": (830.0, 40)},
 }
 COOP_CASES = {"P-10": 3, "P-20": 3, "P-30": 3, "P-40": 4, "P-50": 4}  # Fig. 3.13's text
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One of the thesis's claims or numbers: what it says, ours, ``holds`` (count string or None) and why."""
-
-    key: str
-    paper: str
-    ours: str
-    holds: str | None
-    why: str
 
 
 def paired(result: StudyResult, key: Callable[[Run], tuple[object, ...]], left: Callable[[Run], bool],

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from transactive.cli import main
-from transactive.studies import martinez_report
+from transactive.studies import jing_report, martinez_report, rahmani_report
 from transactive.studies.alashery_report import CSVS, FIGURES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -51,7 +51,43 @@ def test_martinez_study_writes_index_csvs_and_pngs_and_names_its_calibration(
     assert "--set calibration=table" in page  # the page names the other reading
 
 
+def test_rahmani_study_writes_index_csvs_and_pngs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "report"
+    argv = ["study", "rahmani-negawatt", "--out", str(out), "--days", "2", "--set", "target_kwh=60"]
+    assert main(argv) == 0
+    assert str(out / "index.html") in capsys.readouterr().out
+    page = (out / "index.html").read_text()
+    for name in rahmani_report.FIGURES:
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC
+        assert f'src="{name}"' in page
+    for name in rahmani_report.CSVS:
+        assert len((out / name).read_text().splitlines()) > 1, name
+    assert "Paper vs here" in page and "T = 60 kWh" in page
+    assert len((out / "runs.csv").read_text().splitlines()) == 1 + 2 * 8  # seeds × market sizes
+
+
+def test_jing_study_writes_index_csvs_and_pngs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "report"
+    assert main(["study", "jing-2021", "--out", str(out), "--days", "2", "--set", "dra_price_per_kwh=12"]) == 0
+    assert str(out / "index.html") in capsys.readouterr().out
+    page = (out / "index.html").read_text()
+    for name in jing_report.FIGURES:
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC
+        assert f'src="{name}"' in page
+    for name in jing_report.CSVS:
+        assert len((out / name).read_text().splitlines()) > 1, name
+    assert "Paper vs here" in page and "the DRA's 12 tokens/kW" in page
+    assert len((out / "runs.csv").read_text().splitlines()) == 1 + 2 * 9  # seeds × requests
+
+
 @pytest.mark.parametrize(("argv", "named"), [
+    (["study", "jing-2021", "--days", "0"], "--days"),
+    (["study", "jing-2021", "--set", "buyer_price_per_kwh=free"], "--set buyer_price_per_kwh"),
+    (["study", "jing-2021", "--set", "dra_price_per_kwh=-3"], "--set dra_price_per_kwh"),
+    (["study", "rahmani-negawatt", "--days", "0"], "--days"),
+    (["study", "rahmani-negawatt", "--set", "target_kwh=lots"], "--set target_kwh"),
+    (["study", "rahmani-negawatt", "--set", "reserve_price_per_kwh=-1"], "--set reserve_price_per_kwh"),
+    (["study", "rahmani-negawatt", "--set", "calibration=text"], "--set"),
     (["study", "martinez-trejo-2022", "--days", "0"], "--days"),
     (["study", "martinez-trejo-2022", "--set", "calibration=kwh"], "--set calibration"),
     (["study", "martinez-trejo-2022", "--set", "calibration"], "--set"),
