@@ -202,6 +202,7 @@ def test_the_command_runs_a_short_dpda_day(tmp_path: Path, capsys: pytest.Captur
     assert code == 0
     assert "Energy by stage" in out and "Ledger audit: clean" in out and "synthetic" in out
     assert "token balances: 57 of 57 accounts hold exactly starting balance + statements" in out
+    assert "Auction prices (zic bids):" in out  # the default strategy
     assert (tmp_path / "index.html").exists()
     # a second run into the same folder starts from a fresh chain
     assert main(["day", "--slots", "2", "--seed", "1", "--out", str(tmp_path), "--no-power-flow",

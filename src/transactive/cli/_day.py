@@ -109,6 +109,11 @@ def play_day(config: Any, out: str, console: Console) -> int:
     busy = sum(1 for c in charges["per_slot"] if c)
     console.print(f"DSO income from the auction's grid charges: {_tokens(charges['total'])} tokens over {busy} "
                   f"slot(s) (part of the dso account; plot dso_income.png)")
+    series = s["prices_per_kwh"]
+    cleared = [p for p in series["auction"] if p is not None]
+    console.print(f"Auction prices ({s['strategy']} bids): {len(cleared)} slot(s) with a price"
+                  + (f", from {min(cleared):.4f} to {max(cleared):.4f} tokens/kWh" if cleared else "")
+                  + f" (feed-in {series['feed_in']}, retail {series['retail']}; plot price_formation.png)")
     for check, ok in s["checks"].items():
         console.print(f"  {'[green]✓' if ok else '[red]✗'} {check}[/]")
     dr = s["demand_response"]
