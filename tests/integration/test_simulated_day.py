@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -201,6 +202,7 @@ def test_the_command_runs_a_short_dpda_day(tmp_path: Path, capsys: pytest.Captur
     assert code == 0
     assert "Energy by stage" in out and "Ledger audit: clean" in out and "synthetic" in out
     assert "token balances: 58 of 58 accounts hold exactly starting balance + statements" in out
+    assert "Auction prices (zic bids):" in out  # the default strategy
     assert (tmp_path / "index.html").exists()
     # a second run into the same folder starts from a fresh chain
     assert main(["day", "--slots", "2", "--seed", "1", "--out", str(tmp_path), "--no-power-flow",
@@ -243,7 +245,7 @@ def test_a_whole_day_puts_the_event_at_the_evening_peak() -> None:
 
 @pytest.mark.parametrize(("field", "value"), [("n_slots", 0), ("n_slots", 97), ("slot_minutes", 7),
                                               ("date", "22/06/2026"), ("n_prosumers", 56), ("pv_share", 1.5),
-                                              ("profiles", "measured")])
+                                              ("profiles", "measured"), ("strategy", "truthful")])
 def test_invalid_config_names_the_field(field: str, value: object) -> None:
     with pytest.raises(DayConfigError) as caught:
         DayConfig(**{field: value})  # type: ignore[arg-type]
@@ -265,3 +267,38 @@ def test_day_params_reach_the_mechanism_on_both_paths(tmp_path: Path, capsys: py
     assert main(["day", "--slots", "1", "--out", str(tmp_path), "--mechanism", "double_auction_vcg",
                  "--param", "pricing=bogus"]) == 2
     assert "params.pricing" in capsys.readouterr().err
+
+
+# issue 10: bidding that forms prices. 24 hourly slots (the whole day, so PV surpluses meet the morning
+# and evening deficits), in memory (the on-chain path of the default strategy is the fixture's day above)
+def _prices(strategy: str) -> tuple[list[float | None], dict[str, Any]]:
+    result = run_day(DayConfig(seed=3, n_slots=24, slot_minutes=60, n_prosumers=30, mechanism="dpda",
+                               strategy=strategy, on_chain=False, dso_power_flow=False))
+    series = result.summary["prices_per_kwh"]
+    assert len(series["auction"]) == 24 and result.summary["strategy"] == strategy
+    assert all(result.summary["checks"].values())
+    return series["auction"], series
+
+
+@pytest.mark.parametrize("strategy", ["zic", "cost-plus"])
+def test_a_price_forming_strategy_moves_the_auction_price_through_the_day(strategy: str) -> None:
+    auction, series = _prices(strategy)
+    cleared = [p for p in auction if p is not None]
+    assert len(cleared) >= 8
+    assert all(series["feed_in"] <= p <= series["retail"] for p in cleared)
+    assert len(set(cleared)) > 1  # not one price for the whole day
+
+
+def test_grid_bids_reproduce_the_grid_priced_day() -> None:
+    # every order at the grid's prices: DPDA's price is the mean of the marginal ask and bid, (0.015 + 0.1) / 2
+    auction, _ = _prices("grid")
+    cleared = [p for p in auction if p is not None]
+    assert len(cleared) >= 8
+    assert cleared == [pytest.approx(0.0575, abs=1e-12)] * len(cleared)
+
+
+def test_a_bad_strategy_exits_2_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["day", "--slots", "1", "--out", str(tmp_path), "--strategy", "truthful"]) == 2
+    err = capsys.readouterr().err
+    assert "strategy" in err and "zic" in err and "Traceback" not in err
+    assert not (tmp_path / "ledger").exists()

@@ -30,6 +30,10 @@ def register(sub: Any) -> None:
     day.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="a mechanism parameter, as in a market file's params (VALUE is JSON, else a string; "
                           "repeatable), e.g. --param pricing=balanced_budget --param auctioneer_share=0.01")
+    day.add_argument("--strategy", default=None, metavar="NAME",
+                     help="how members price their auction orders: zic (the default: zero-intelligence-constrained, "
+                          "random between cost/value and the grid's prices), cost-plus (marginal cost plus a "
+                          "margin / marginal utility) or grid (feed-in to sell, retail to buy); docs/day.md")
     day.add_argument("--no-power-flow", action="store_true", help="skip the DSO's power-flow review of listings")
     day.add_argument("--no-chain", action="store_true", help="keep the chain in memory: no archive, no audit")
     add_profiles_argument(day)
@@ -61,7 +65,8 @@ def run_day_command(args: argparse.Namespace) -> int:
     try:
         config = DayConfig(seed=args.seed, n_slots=args.slots, mechanism=args.mechanism,
                            dso_power_flow=not args.no_power_flow, on_chain=not args.no_chain,
-                           profiles=args.profiles, params=params)
+                           profiles=args.profiles, params=params,
+                           **({} if args.strategy is None else {"strategy": args.strategy}))
     except DayConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -86,7 +91,7 @@ def play_day(config: Any, out: str, console: Console) -> int:
     index = write_report(result, out)
     s = result.summary
     console.rule(f"[bold]Simulated day {s['date']}: {s['prosumers']} prosumers, {s['slots']} slots, "
-                 f"{s['mechanism']}")
+                 f"{s['mechanism']}, {s['strategy']} bids")
     energy = Table(title="Energy by stage", title_justify="left")
     energy.add_column("stage")
     energy.add_column("kWh", justify="right")
@@ -104,6 +109,11 @@ def play_day(config: Any, out: str, console: Console) -> int:
     busy = sum(1 for c in charges["per_slot"] if c)
     console.print(f"DSO income from the auction's grid charges: {_tokens(charges['total'])} tokens over {busy} "
                   f"slot(s) (part of the dso account; plot dso_income.png)")
+    series = s["prices_per_kwh"]
+    cleared = [p for p in series["auction"] if p is not None]
+    console.print(f"Auction prices ({s['strategy']} bids): {len(cleared)} slot(s) with a price"
+                  + (f", from {min(cleared):.4f} to {max(cleared):.4f} tokens/kWh" if cleared else "")
+                  + f" (feed-in {series['feed_in']}, retail {series['retail']}; plot price_formation.png)")
     for check, ok in s["checks"].items():
         console.print(f"  {'[green]✓' if ok else '[red]✗'} {check}[/]")
     dr = s["demand_response"]

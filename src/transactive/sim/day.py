@@ -17,10 +17,11 @@ decides what the members do; the service clears, anchors and settles:
    delivers only 40 % of what it sold (so the secondary market runs);
 3. **each slot** -- listings (the largest forecast surpluses after the contracts) and listing orders (the
    largest deficits), each order decided by the DSO by power flow on the feeder (``dso_power_flow``); one
-   auction order per member with a metered residual after its contracts and accepted listing orders (at the
-   feed-in tariff to sell, retail to buy; grid attributes, :func:`prosumer_attributes`, for a grid-aware
-   ``mechanism``); the operator clears the slot, the ledger desk anchors it (Proof of Clearance), every member
-   sends its meter reading, and the ledger desk settles the slot: one MarketSlots settlement slot whose
+   auction order per member with a metered residual after its contracts and accepted listing orders (priced
+   by ``DayConfig.strategy`` from the member's welfare parameters, :mod:`transactive.sim.strategy`; grid
+   attributes, :func:`prosumer_attributes`, for a grid-aware ``mechanism``); the operator clears the slot,
+   the ledger desk anchors it (Proof of Clearance), every member sends its meter reading, and the ledger
+   desk settles the slot: one MarketSlots settlement slot whose
    postings (bilateral, listings, the anchored clearing against the meters, the grid) 4 validators recompute
    and endorse, paid by ``settle_batch``. After the event window the DSO reports the offerers' meter data and
    the aggregator settles the event (its tokens move by ``EnergyToken.settle``);
@@ -54,6 +55,7 @@ from transactive.settlement.negawatt import NegawattEvent, from_document
 from transactive.settlement.stages import STAGES, StageLine, Statement
 from transactive.sim.day_service import COMMUNITY, START_TOKENS, DayService, is_day_ledger
 from transactive.sim.profiles import DayProfiles, FloatArray, day_profiles
+from transactive.sim.strategy import DEFAULT_STRATEGY, STRATEGIES, limit_prices
 from transactive.units import (
     MICRO_PER_TOKEN,
     WH_PER_KWH,
@@ -94,6 +96,7 @@ class DayConfig:
     dso_power_flow: bool = True
     on_chain: bool = True
     profiles: str = "synthetic"  # "synthetic", "simbench" or "auto" (SimBench when installed)
+    strategy: str = DEFAULT_STRATEGY  # how members price auction orders (sim/strategy.py): zic, cost-plus, grid
     params: Mapping[str, Any] = field(default_factory=dict)  # the mechanism's params, as in a market file
 
     def mechanism_params(self) -> Any:
@@ -129,6 +132,8 @@ class DayConfig:
             raise DayConfigError("pv_share", "must be in [0, 1]")
         if self.profiles not in PROFILE_SOURCES:
             raise DayConfigError("profiles", f"must be one of {', '.join(PROFILE_SOURCES)}")
+        if self.strategy not in STRATEGIES:
+            raise DayConfigError("strategy", f"must be one of {', '.join(STRATEGIES)}")
         for name in ("listing_price_per_kwh", "dr_reserve_per_kwh"):
             if not 0.0 <= getattr(self, name) < 1e6:
                 raise DayConfigError(name, "must be >= 0")
@@ -332,7 +337,8 @@ def _board(
 
 
 def prosumer_attributes(seed: int, buses: Sequence[str]) -> list[dict[str, str | float]]:
-    """Each prosumer's grid-aware auction attributes (``dpda_matched`` / ``mcafee_matched``, seed 004 eq.
+    """Each prosumer's welfare parameters (its bids, :mod:`transactive.sim.strategy`) and grid-aware auction
+    attributes (``dpda_matched`` / ``mcafee_matched``, seed 004 eq.
     2.8-2.9; our choices, the seeds give no household figures): its feeder ``bus`` (the Registry's), a
     distance preference uniform in [50, 500] m (as the scenario generator, ch. 3.3), seller cost
     ``aE² + bE + c`` with a in [1e-4, 1e-3] tokens/kWh², b in [0.005, 0.015] tokens/kWh (around the feed-in
@@ -381,8 +387,6 @@ def make_profiles(config: DayConfig, n_prosumers: int) -> tuple[DayProfiles, str
     return profiles, f"synthetic stand-ins for SimBench profiles ({reason})"
 
 
-
-
 # ------------------------------------------------------------------------------------------ the day
 def _ledger_folder(out_dir: Path | None, on_chain: bool) -> Path | None:
     """``OUT/ledger`` (a previous day's, with the day's marker, is replaced; any other is refused)."""
@@ -419,8 +423,10 @@ def run_day(
     ledger_folder = _ledger_folder(folder, config.on_chain)
     day0 = config.day0
     starts = [day0 + timedelta(minutes=config.slot_minutes * s) for s in range(config.n_slots)]
-    attributes = ({p: a for p, a in zip(peers, prosumer_attributes(config.seed, buses), strict=True)}
-                  if grid_aware(config.mechanism) else None)
+    # one seeded draw of every prosumer's welfare parameters: the strategy's costs and values, and the grid
+    # attributes a grid-aware mechanism reads
+    welfare = dict(zip(peers, prosumer_attributes(config.seed, buses), strict=True))
+    attributes = welfare if grid_aware(config.mechanism) else None
     tariff = GridTariff()
     service = DayService(config.mechanism, config.slot_minutes, day0 - timedelta(days=1), ledger_folder,
                          config.params)
@@ -446,8 +452,8 @@ def run_day(
                     wh = energy_to_wh(o.energy_kwh)
                     residual[board.listing(o.listing_id).seller] -= wh
                     residual[o.buyer] += wh
-            service.bid(start, {p: (wh, tariff.feed_in_per_kwh if wh > 0 else tariff.retail_per_kwh)
-                                for p, wh in residual.items()}, attributes)
+            service.bid(start, limit_prices(config.strategy, residual, welfare, tariff,
+                                            np.random.default_rng([config.seed, 11, slot])), attributes)
             cleared = service.clear_and_anchor(start)
             service.read_meters(start, {p: float(net[k, slot]) for k, p in enumerate(peers)})
             doc = service.settle(start, cleared)
@@ -463,6 +469,7 @@ def run_day(
     finally:
         service.close()
     summary = summarise(config, peers, slots, event, chain, net)
+    summary["pv_kwh_per_slot"] = [float(x) for x in profiles.pv_kwh[:, : config.n_slots].sum(axis=0)]
     summary["profiles"] = {"source": profiles.source, "description": profiles_note,
                            "assignment": dict(zip(peers, profiles.assignment, strict=True)) if profiles.assignment
                            else {}}
@@ -591,6 +598,10 @@ def summarise(  # noqa: PLR0917 - the day's parts
         "energy_kwh": energy, "money_micro": money, "checks": checks, "demand_response": dr, "ledger": dict(chain),
         "grid_charges_micro": {"total": sum(charges), "per_slot": charges},
         "auction_slots": len(prices),
+        "strategy": config.strategy,
+        # the price series (tokens/kWh): the auction's per slot (None: void slot) against the grid's
+        "prices_per_kwh": {"auction": [x.price_per_kwh for x in slots], "feed_in": GridTariff().feed_in_per_kwh,
+                           "retail": GridTariff().retail_per_kwh},
         "mean_auction_price_per_kwh": float(np.mean(prices)) if prices else None,
         "peer_money_micro": peer_money,
         "params": dict(config.params),

@@ -1,7 +1,8 @@
-"""The simulated day's report: ``summary.json``, five PNG plots (matplotlib, Agg) and ``index.html``.
+"""The simulated day's report: ``summary.json``, six PNG plots (matplotlib, Agg) and ``index.html``.
 
 Plots: ``net_load.png`` (community load, PV and metered net load per slot, kWh), ``prices.png`` (the
 auction's clearing price per slot against the feed-in tariff and retail rate, tokens/kWh),
+``price_formation.png`` (the same price against the community's PV per slot: the members' bids, ``--strategy``),
 ``energy_by_stage.png`` (energy traded per slot in each stage, kWh; grid import and export separately),
 ``dso_income.png`` (the DSO's income from the auction's grid charges per slot and cumulated, tokens) and
 ``dr_event.png`` (each demand-response offerer's sold and verified-delivered negawatts, kWh). Everything is
@@ -22,7 +23,7 @@ from transactive.settlement.grid_trading import GridTariff
 from transactive.settlement.stages import STAGES
 from transactive.sim.day import DayResult
 
-PLOTS = ("net_load.png", "prices.png", "energy_by_stage.png", "dso_income.png", "dr_event.png")
+PLOTS = ("net_load.png", "prices.png", "price_formation.png", "energy_by_stage.png", "dso_income.png", "dr_event.png")
 
 
 def _hours(result: DayResult) -> Any:
@@ -61,6 +62,24 @@ def _plots(result: DayResult, folder: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(folder / "prices.png", dpi=90)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.step(hours, prices, where="mid", color="C3", label=f"auction price ({result.config.strategy} bids)")
+    ax.plot(hours, prices, "o", ms=2, color="C3")  # a cleared slot between two void ones
+    ax.axhline(tariff.feed_in_per_kwh, ls="--", color="grey", label="feed-in tariff")
+    ax.axhline(tariff.retail_per_kwh, ls=":", color="grey", label="retail")
+    ax.set(xlabel="hour of day", ylabel="tokens per kWh", ylim=(0, tariff.retail_per_kwh * 1.1),
+           title="Price formation: the auction price against the grid's prices and the PV")
+    pv = ax.twinx()
+    pv.fill_between(hours, result.profiles.pv_kwh[:, :n].sum(axis=0), color="gold", alpha=0.3, label="PV")
+    pv.set_ylabel("community PV, kWh per slot")
+    ax.set_zorder(pv.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.legend(loc="upper left")
+    pv.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(folder / "price_formation.png", dpi=90)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -151,7 +170,7 @@ table{{border-collapse:collapse;margin-bottom:1em}}img{{max-width:100%}}</style>
 <h1>Simulated day {html.escape(summary["date"])}</h1>
 <p>{summary["prosumers"]} prosumers of the IEEE European LV feeder, {summary["slots"]} slots of
 {summary["slot_minutes"]} min, seed {summary["seed"]}, community auction <code>{summary["mechanism"]}</code>,
-runtime {result.runtime_s:.1f} s.</p>
+members' bids <code>{html.escape(summary["strategy"])}</code> (docs/day.md), runtime {result.runtime_s:.1f} s.</p>
 <p><b>Profiles: {html.escape(summary["profiles"]["description"])}</b>; see docs/day.md.</p>
 {assignment}
 <h2>Energy by stage (kWh)</h2>{_table(energy, ("stage", "kWh"))}
