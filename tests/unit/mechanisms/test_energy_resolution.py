@@ -34,10 +34,13 @@ def at_res(x: float) -> float:
     return float(at_energy_resolution(x))
 
 
-def balance(r: ClearingResult) -> tuple[float, float]:
-    """(Σ sold, Σ bought + the excess a mechanism documents as going to the grid), at the resolution."""
+def balance(r: ClearingResult) -> tuple[int, int]:
+    """(Σ sold, Σ bought + the excess a mechanism documents as going to the grid) in integer units of the
+    resolution (1e-9 kWh): exact sums, where a float sum of energies near 1e7 kWh can differ in its last bit."""
     excess = float(r.details.get("excess_kwh", 0.0) or 0.0) if r.mechanism == "dpda" else 0.0
-    return at_res(math.fsum(r.sellers.energy_kwh.tolist())), at_res(math.fsum(r.buyers.energy_kwh.tolist()) + excess)
+    sold = int(energy_to_units(r.sellers.energy_kwh).sum())
+    bought = int(energy_to_units(r.buyers.energy_kwh).sum()) + int(energy_to_units(excess))
+    return sold, bought
 
 
 # ---------------------------------------------------------------------------------------------- finding 6
@@ -46,7 +49,7 @@ def test_uniform_sub_resolution_buyers_balance() -> None:
     b = Orders.single(["b1", "b2"], [1.4e-9, 3e-10], [5.0, 4.0])
     r = clear_uniform(s, b, NoParams())
     sold, bought = balance(r)
-    assert sold == bought == 1e-9  # 1.4e-9 rounds to 1e-9 at the boundary, 3e-10 to 0
+    assert sold == bought == 1  # one unit of 1e-9 kWh: 1.4e-9 rounds to 1e-9 at the boundary, 3e-10 to 0
     assert r.buyers.energy_kwh.tolist() == [1e-9, 0.0]
     assert r.details["surplus"] == 0.0
     assert math.fsum(r.buyers.payment.tolist()) - math.fsum(r.sellers.payment.tolist()) == pytest.approx(0.0, abs=1e-18)
