@@ -16,13 +16,13 @@ converted once to integer Wh. The stages run in order, each on the residual the 
    prosumer's limit price or, without one, at its **grid alternative** (a seller asks what the grid would pay,
    ``max(FiT, λ_w − fee)``; a buyer bids what the grid would charge, ``min(retail, λ_w + fee)``), so nobody
    trades in the auction on worse terms than the grid offers. The clearing becomes integers by the **one
-   definition the ledger's validators use too** (:mod:`transactive.settlement.auction_entries`): Wh and
-   micro-tokens apportioned per side, the longer side cut to the shorter side's total where a mechanism
-   leaves them unequal (DPDA's clipping, SEED-NOTES §4 (c)), grid charges to the ``dso`` account. With
-   ``rewards`` (:class:`RewardRates`) the stage is settled exactly as the validators endorse it: the
-   ``auctioneer_reward`` and ``miner_reward`` accounts get ``floor(D x_A)`` and ``floor(D x_M)`` of the
-   buyers' debits ``D`` and the sellers share the rest after the DSO's charges; without, the ``auctioneer``
-   account keeps ``Σ buyers' payments − Σ sellers' receipts − charges`` (a VCG deficiency makes it negative);
+   definition the ledger's validators use too** (:func:`transactive.settlement.auction_entries.auction_stage`):
+   each participant's energy and payment exactly as the mechanism cleared them (Wh and micro-tokens
+   apportioned per side), grid charges to the ``dso`` account (rounded once per slot), and the rest -- a
+   surplus, a deficit, DPDA's excess bought at the clearing price -- to the community ``fund``
+   (``docs/settlement.md``; the fund's deficit policy, :mod:`transactive.settlement.fund`). With ``rewards``
+   (:class:`RewardRates`) the ``auctioneer_reward`` and ``miner_reward`` accounts get ``floor(ME x_A)`` and
+   ``floor(ME x_M)`` (seed 001 eq. 2-4, ME the market exchange), paid by the fund;
 4. **grid** -- every residual left is traded with the main grid (:mod:`transactive.settlement.grid_trading`):
    feed-in tariff / retail, or the wholesale market through the auctioneer (fee to the ``auctioneer``
    account). Every residual is zero afterwards.

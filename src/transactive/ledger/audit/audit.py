@@ -42,7 +42,7 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    account's balance is its starting balance plus its statement sum to the micro-token (checked before 7;
    its accounts join the accounts of 7). A journaled batch that names a market slot settles that slot's
    endorsed result: its ``auction`` postings must equal the stored result entries plus the slot's rewards
-   (``floor(D x_A)`` to its auctioneer, ``floor(D x_M)`` to its miner), account by account, one batch per
+   (``floor(ME x_A)`` to its auctioneer, ``floor(ME x_M)`` to its miner), account by account, one batch per
    slot, and every archived slot that moves money must have one (``auction postings <account>``); the slot
    must be SETTLED on ``MarketSlots`` by ``mark_settled_off_contract`` with that batch's reference (so
    ``settle_batch`` cannot move its money a second time; ``auction postings (batch <label>)``);
@@ -439,7 +439,7 @@ def _check_settled_slots(
 ) -> Discrepancy | None:
     """Journaled batches that settle a slot's endorsed result (``slot`` set): each names an archived slot,
     no slot twice, and its ``auction`` postings equal the stored (already verified) result entries plus the
-    slot's rewards (``floor(D x_A)`` to its auctioneer, ``floor(D x_M)`` to its miner, batch mode). When
+    slot's rewards (``floor(ME x_A)`` to its auctioneer, ``floor(ME x_M)`` to its miner, batch mode). When
     any batch names a slot, every archived slot whose entries move money must be settled by one."""
     by_slot = {b.slot: b for b in batches}
     seen: set[int] = set()

@@ -217,7 +217,7 @@ def check_auction_postings(
     """A batch that settles a slot's endorsed result (``batch.slot`` set): its ``auction`` postings, summed
     per account, must equal the endorsed result entries' amounts (``entries_micro``: account -> micro-tokens)
     plus the Proof-of-Clearance rewards (``rewards_micro``: the slot's auctioneer and miner -> their
-    ``floor(D x)``), account by account. The first difference as ``(what, expected, found)``, or None.
+    ``floor(ME x)``), account by account. The first difference as ``(what, expected, found)``, or None.
 
     Example:
         >>> a, b = "0x" + "11" * 20, "0x" + "22" * 20

@@ -30,13 +30,13 @@ through :func:`run_slot`, the networked validators through
 settlement slots) through :mod:`transactive.market.ledger.anchoring`: the same functions.
 6. A batch-mode slot is then **settled** (:func:`settle`) with every entry in one ``settle_batch``.
 
-Rewards (seed 001 eq. 2-3): ``MarketSlots.settle_batch`` pays ``floor(D x_A)`` to the auctioneer and
-``floor(D x_M)`` to the miner, ``D`` being the sum of the debits (what buyers pay), and requires
-``credits + rewards == D``. For a batch-mode slot the committed entries therefore already include the
-rewards: :func:`recompute` with the slot's :class:`~transactive.ledger.messages.commitments.RewardShares` lowers the
-sellers' credits to ``D - rewards`` pro rata
-(:func:`~transactive.ledger.messages.commitments.settle_entries`), deterministically, so every validator obtains
-the same root and the settlement balances to the micro-token.
+Rewards (seed 001 eq. 2-4): ``MarketSlots.settle_batch`` pays ``floor(ME x_A)`` to the auctioneer and
+``floor(ME x_M)`` to the miner, ME the market exchange committed as the ``ME_LEAF`` row, and requires
+``credits + rewards == debits`` with the community fund's row among them. For a batch-mode slot the committed
+entries therefore already include the rewards: :func:`recompute` with the slot's
+:class:`~transactive.ledger.messages.commitments.RewardShares` takes them from the fund's row
+(:func:`~transactive.ledger.messages.commitments.settle_entries`, ``docs/settlement.md``), deterministically,
+so every validator obtains the same root and the settlement balances to the micro-token.
 
 The contract accepts any ``k`` valid validator signatures for a root; a root endorsed by fewer than ``k``
 validators cannot be submitted. An honest majority of ``k`` is therefore what makes a result final; the
