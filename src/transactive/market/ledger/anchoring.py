@@ -2,14 +2,16 @@
 as a batch signed with the custodial keys, the Registry's check of a grid-aware batch, ``open_slot`` and
 ``commit_orders`` by the auctioneer, every validator's recomputation and endorsement, and the result root
 submitted with ``k`` agreeing signatures (Proof of Clearance); plus the step helpers the settlement shares
-(timings, the stored record's state and transactions, endorse and submit).
+(the stored record's state and transactions, open and commit, endorse and submit).
+
+:class:`LedgerAnchoring` is the second part of :class:`transactive.market.ledger.desk.LedgerDesk`: it works on the
+desk's :class:`~transactive.market.ledger.context.LedgerContext` and enrols through its
+:class:`~transactive.market.ledger.accounts.LedgerAccounts`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +33,10 @@ from transactive.ledger.messages.attributes import ParticipantAttributes, Signed
 from transactive.ledger.messages.batch import GRID_ATTRIBUTES
 from transactive.ledger.messages.commitments import ResultEntry, RewardShares, result_tree
 from transactive.ledger.messages.orders import OrderError
-from transactive.market.ledger.accounts import LedgerDeployment, _hex, _now
+from transactive.market.ledger.accounts import LedgerAccounts, _hex, _now
 from transactive.market.ledger.batch import SignRow, chain_slot_number, quantised_entry, sign_rows
 from transactive.market.ledger.config import CLEARED, CLEARING, MODE_CLAIMS, RESERVE_NOT_MET
+from transactive.market.ledger.context import LedgerContext
 from transactive.registry import full_registry
 from transactive.store import ChainAccount, LedgerSlot, SlotState
 
@@ -42,31 +45,23 @@ if TYPE_CHECKING:
     from transactive.result import ClearingResult
 
 
-class LedgerAnchoring(LedgerDeployment):
+class LedgerAnchoring:
     """Anchoring (and the steps it shares with the settlement) of a
-    :class:`~transactive.market.ledger.desk.LedgerDesk`."""
+    :class:`~transactive.market.ledger.desk.LedgerDesk`: the signed batch, the Registry's check, the
+    Proof-of-Clearance round of a clearing anchor, and the stored record's state and transactions."""
+
+    def __init__(self, ctx: LedgerContext, accounts: LedgerAccounts) -> None:
+        self.ctx = ctx
+        self.accounts = accounts
 
     # ------------------------------------------------------------------------------ helpers
-    @contextmanager
-    def _timed(self, step: str) -> Iterator[None]:
-        start, cpu = time.perf_counter(), self._cpu_seconds()
-        try:
-            yield
-        finally:
-            self.timings[step] = self.timings.get(step, 0.0) + time.perf_counter() - start
-            self.cpu_timings[step] = self.cpu_timings.get(step, 0.0) + self._cpu_seconds() - cpu
-
-    def _cpu_seconds(self) -> float:
-        pools = (self.pool, self.parallel_validators)
-        return time.process_time() + sum(p.cpu_seconds() for p in pools if p is not None)
-
     def _slot_record(self, number: int) -> tuple[Any, ...]:
-        record: tuple[Any, ...] = self.chain.call(self.slots, "slots", number)
+        record: tuple[Any, ...] = self.ctx.chain.call(self.ctx.slots, "slots", number)
         return record
 
     def _save(self, rec: LedgerSlot, state: str, **updates: Any) -> LedgerSlot:
         new = replace(rec, state=state, document={**rec.document, **updates}, updated_at=_now())
-        if not self.store.put_ledger_slot(new, rec.state):
+        if not self.ctx.store.put_ledger_slot(new, rec.state):
             raise MarketError("slot_start", "the ledger record changed concurrently", "conflict")
         return new
 
@@ -75,7 +70,7 @@ class LedgerAnchoring(LedgerDeployment):
         return self._save(rec, rec.state, txs=txs)
 
     def _auctioneer(self, number: int) -> str:
-        return self.validators[auctioneer_index(number, len(self.validators))].address
+        return self.ctx.validators[auctioneer_index(number, len(self.ctx.validators))].address
 
     def _open_and_commit(self, rec: LedgerSlot, number: int, *, mode: int, order_root: bytes, count: int,
                          before_commit: Callable[[], None] | None = None) -> tuple[LedgerSlot, int]:
@@ -86,7 +81,7 @@ class LedgerAnchoring(LedgerDeployment):
         def sent(step: str, receipt: Any) -> None:
             held[0] = self._tx(held[0], step, receipt)
 
-        state = open_and_commit(self.chain, self.slots, number, mode=mode, order_root=order_root, count=count,
+        state = open_and_commit(self.ctx.chain, self.ctx.slots, number, mode=mode, order_root=order_root, count=count,
                                 auctioneer=self._auctioneer(number), before_commit=before_commit, sent=sent)
         return held[0], state
 
@@ -98,8 +93,8 @@ class LedgerAnchoring(LedgerDeployment):
         dissenters are stored before the transaction is sent (a service that dies right after sending it
         still has them for the archive), and the stored signatures are reused when the step is resumed."""
         own = result_tree(number, results).root
-        answers = [v.sign_root(self.domain, number, order_root, root, tuple(results) if root == own else ())
-                   for v, root in zip(self.validators, roots, strict=True)]
+        answers = [v.sign_root(self.ctx.domain, number, order_root, root, tuple(results) if root == own else ())
+                   for v, root in zip(self.ctx.validators, roots, strict=True)]
         held = [rec]
 
         def before_submit(collected: Collected, miner: str) -> Collected:
@@ -113,31 +108,32 @@ class LedgerAnchoring(LedgerDeployment):
             return collected
 
         _, _, receipt = endorse_and_submit(
-            self.chain, self.slots, answers, domain=self.domain, slot=number, order_root=order_root,
-            validators=[v.address for v in self.validators], k=self.config.threshold, before_submit=before_submit)
+            self.ctx.chain, self.ctx.slots, answers, domain=self.ctx.domain, slot=number, order_root=order_root,
+            validators=[v.address for v in self.ctx.validators], k=self.ctx.config.threshold,
+            before_submit=before_submit)
         return self._tx(held[0], "submit_result", receipt)
 
     # ------------------------------------------------------------------------------ 1. anchoring
     def build_batch(self, community: str, slot_start: str) -> SlotBatch:
         """The slot's stored orders as a signed batch (custodial keys; nonce = seq << 8 | block)."""
         number = chain_slot_number(community, slot_start, CLEARING)
-        c = self.store.get_community(community)
+        c = self.ctx.store.get_community(community)
         assert c is not None
-        accounts = {a.member: a for a in self.store.chain_accounts(community)}  # one query, not one per member
+        accounts = {a.member: a for a in self.ctx.store.chain_accounts(community)}  # one query, not one per member
         rows: list[SignRow] = []
-        orders = self.store.orders_in_slot(community, slot_start)
+        orders = self.ctx.store.orders_in_slot(community, slot_start)
         for order in orders:
             account = accounts.get(order.member)
             if account is None or account.private_key_hex is None:
-                member = self.store.get_member(order.member)
+                member = self.ctx.store.get_member(order.member)
                 assert member is not None
-                account = accounts[order.member] = self.enrol(member)  # type: ignore[assignment]
+                account = accounts[order.member] = self.accounts.enrol(member)  # type: ignore[assignment]
             assert account is not None and account.private_key_hex is not None
             side = 0 if order.side == "sellers" else 1
             assert order.seq is not None
             for j, (wh, micro) in enumerate(quantised_entry(order.entry)):
                 rows.append((account.private_key_hex, account.address, number, side, wh, micro, (order.seq << 8) | j,
-                             self.domain.chain_id, self.domain.verifying_contract))
+                             self.ctx.domain.chain_id, self.ctx.domain.verifying_contract))
         signers: dict[str, Signer] = {}  # one signer per custodial key, for its orders and its attributes
         signed = sign_rows(rows, signers)  # in-process: the pool's pickling costs more than it saves (measured)
         attributes: tuple[SignedAttributes, ...] = ()
@@ -148,8 +144,8 @@ class LedgerAnchoring(LedgerDeployment):
             # parameters for the slot; the DSO's entry carries the clearing's grid charges
             attributes = tuple(self._sign_attributes(order.member, accounts, order.entry, number, signers)
                                for order in orders)
-            dso = self._dso_address(community)
-        return SlotBatch(self.domain, number, tuple(signed), mechanism=c.mechanism, params=dict(c.params),
+            dso = self.accounts._dso_address(community)
+        return SlotBatch(self.ctx.domain, number, tuple(signed), mechanism=c.mechanism, params=dict(c.params),
                          attributes=attributes, dso=dso)
 
     def _recompute_all(self, batch: SlotBatch, rewards: RewardShares | None,
@@ -160,17 +156,17 @@ class LedgerAnchoring(LedgerDeployment):
         its own clearing from before the commit (``precleared``); the others run one after the other here
         (their signature checks in the desk's pool while they clear), or, with ``parallel_validators`` and a
         large slot, at the same time in those worker processes."""
-        n = len(self.validators)
+        n = len(self.ctx.validators)
         mine = auctioneer_index(batch.slot, n)
         pending = None
-        if self.parallel_validators is not None and n > 1 and self.parallel_validators.worth_it(batch):
-            pending = self.parallel_validators.submit(batch, rewards, n - 1)
-        results = recompute(batch, pool=self.pool, rewards=rewards, cleared=precleared)
+        if self.ctx.parallel_validators is not None and n > 1 and self.ctx.parallel_validators.worth_it(batch):
+            pending = self.ctx.parallel_validators.submit(batch, rewards, n - 1)
+        results = recompute(batch, pool=self.ctx.pool, rewards=rewards, cleared=precleared)
         root = result_tree(batch.slot, results).root
         if pending is not None:
             others = iter(pending())
         else:
-            others = iter([result_tree(batch.slot, recompute(batch, pool=self.pool, rewards=rewards)).root
+            others = iter([result_tree(batch.slot, recompute(batch, pool=self.ctx.pool, rewards=rewards)).root
                            for _ in range(n - 1)])
         return results, [root if i == mine else next(others) for i in range(n)]
 
@@ -185,15 +181,15 @@ class LedgerAnchoring(LedgerDeployment):
         signer = signers.get(key)
         if signer is None:
             signer = signers[key] = Signer(bytes.fromhex(key))
-        return sign_attributes(signer, record, self.domain)
+        return sign_attributes(signer, record, self.ctx.domain)
 
     def _registry_problems(self, batch: SlotBatch) -> list[str]:
         """What the Registry contradicts in a grid-aware batch (signed buses, the DSO's role), checked before
         the slot is opened; the members' Registry buses are cached (this desk is the only one to set them)."""
         if not batch.attributes and batch.dso is None:
             return []
-        with self._timed("check buses in the Registry"):
-            return check_members(self.chain, self.slots, batch, bus_cache=self._bus_cache)
+        with self.ctx.timed("check buses in the Registry"):
+            return check_members(self.ctx.chain, self.ctx.slots, batch, bus_cache=self.ctx.bus_cache)
 
     def _unbatchable(self, community: str, slot_start: str, number: int, exc: Exception,
                      state: str = "unsupported") -> LedgerSlot:
@@ -202,25 +198,25 @@ class LedgerAnchoring(LedgerDeployment):
         reason = exc.message if isinstance(exc, MarketError) else str(exc)
         note = (f"the Registry refuses the batch: {reason}" if state == "refused"
                 else f"the orders cannot be signed as a batch: {type(exc).__name__}: {reason}")
-        self.store.put_ledger_slot(LedgerSlot(community, slot_start, CLEARING, number, state,
+        self.ctx.store.put_ledger_slot(LedgerSlot(community, slot_start, CLEARING, number, state,
                                               {"note": note, "txs": {}}, _now()), None)
-        rec = self.store.get_ledger_slot(community, slot_start, CLEARING)
+        rec = self.ctx.store.get_ledger_slot(community, slot_start, CLEARING)
         assert rec is not None
         return rec
 
     def anchor(self, community: str, slot_start: str) -> LedgerSlot:
         """Anchor a cleared slot (idempotent; resumes a half-done one)."""
-        with self.lock:
-            rec = self.store.get_ledger_slot(community, slot_start, CLEARING)
+        with self.ctx.lock:
+            rec = self.ctx.store.get_ledger_slot(community, slot_start, CLEARING)
             number = chain_slot_number(community, slot_start, CLEARING)
-            self.timings, self.cpu_timings = {}, {}
+            self.ctx.reset_timings()
             batch: SlotBatch | None = None
             precleared: tuple[Orders, Orders, ClearingResult] | None = None
             if rec is None:
-                slot = self.store.get_slot(community, slot_start)
+                slot = self.ctx.store.get_slot(community, slot_start)
                 if slot is None or slot.state is not SlotState.CLEARED:
                     raise MarketError("slot_start", "the slot is not cleared", "conflict")
-                with self._timed("sign orders"):
+                with self.ctx.timed("sign orders"):
                     try:
                         batch = self.build_batch(community, slot_start)
                     except (OrderError, ValueError, KeyError) as exc:  # e.g. a trader without a bus
@@ -228,7 +224,7 @@ class LedgerAnchoring(LedgerDeployment):
                 problems = self._registry_problems(batch)
                 if problems:  # a signed bus the Registry does not confirm: never opened on chain
                     return self._unbatchable(community, slot_start, number, ClearanceError(problems[0]), "refused")
-                with self._timed("order root + store batch"):
+                with self.ctx.timed("order root + store batch"):
                     fresh = LedgerSlot(community, slot_start, CLEARING, number, "batched",
                                        {"batch": batch.to_json(), "orderRoot": _hex(batch.order_root), "txs": {}},
                                        _now())
@@ -237,35 +233,35 @@ class LedgerAnchoring(LedgerDeployment):
                         recompute(batch, verify=False, cleared=precleared)
                     except ClearanceError as exc:
                         fresh = replace(fresh, state="unsupported", document={**fresh.document, "note": str(exc)})
-                    self.store.put_ledger_slot(fresh, None)
-                rec = self.store.get_ledger_slot(community, slot_start, CLEARING)
+                    self.ctx.store.put_ledger_slot(fresh, None)
+                rec = self.ctx.store.get_ledger_slot(community, slot_start, CLEARING)
                 assert rec is not None
             if rec.state != "batched":
                 return rec
             if batch is None:
                 batch = SlotBatch.from_json(rec.document["batch"])
-            with self._timed("open + commit order root"):
+            with self.ctx.timed("open + commit order root"):
                 rec, state = self._open_and_commit(rec, number, mode=MODE_CLAIMS, order_root=batch.order_root,
                                                    count=len(batch.orders))
             results: tuple[ResultEntry, ...] = ()
-            rewards = slot_rewards(self.chain, self.slots, number)  # as every validator and the audit do
+            rewards = slot_rewards(self.ctx.chain, self.ctx.slots, number)  # as every validator and the audit do
             if state == RESERVE_NOT_MET:
-                with self._timed(f"{len(self.validators)} validators recompute + endorse"):
+                with self.ctx.timed(f"{len(self.ctx.validators)} validators recompute + endorse"):
                     # every validator recomputes and verifies every signature itself; the auctioneer reuses
                     # its own clearing of the batch from before the commit (its signature checks still run)
                     results, roots = self._recompute_all(batch, rewards, precleared)
-                with self._timed("submit result (k signatures)"):
+                with self.ctx.timed("submit result (k signatures)"):
                     rec = self._endorse_and_submit(rec, number, batch.order_root, results, roots)
                 state = CLEARED
             if state != CLEARED:
                 raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
             if not results:
-                results = recompute(batch, pool=self.pool, rewards=rewards)
+                results = recompute(batch, pool=self.ctx.pool, rewards=rewards)
             chain_root = bytes(self._slot_record(number)[6])
             if result_tree(number, results).root != chain_root:
                 return self._save(rec, "failed", note="the root on chain differs from the recomputation")
-            if self.archive is not None:
+            if self.ctx.archive is not None:
                 endorsements = tuple(bytes.fromhex(x[2:]) for x in rec.document.get("endorsements", []))
-                self.archive.save(replace(batch, results=results, endorsements=endorsements))
+                self.ctx.archive.save(replace(batch, results=results, endorsements=endorsements))
             return self._save(rec, "anchored", results=[r.to_json() for r in results], resultRoot=_hex(chain_root),
                               anchoredAt=_now())

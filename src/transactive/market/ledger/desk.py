@@ -23,9 +23,13 @@ On-chain slot numbers: ``(community_number << 64) | (epoch_minutes << 1) | kind`
 clearing anchor and 1 for the settlement; ``community_number`` is the first 6 bytes of SHA-256 of the
 community's name.
 
-The desk is split by responsibility: :mod:`transactive.market.ledger.accounts` (contracts, custodial
-accounts), :mod:`transactive.market.ledger.anchoring` (anchoring), :mod:`transactive.market.ledger.settlement`
-(settlement); this module holds :class:`LedgerDesk` (construction, views, the cycle's ``process_due``).
+The desk is composed of parts sharing one :class:`~transactive.market.ledger.context.LedgerContext` (store,
+configuration, chain, lock, pools, validators, contracts, start, domain, archive, bus cache, timings):
+:class:`~transactive.market.ledger.accounts.LedgerAccounts` (contracts, custodial accounts),
+:class:`~transactive.market.ledger.anchoring.LedgerAnchoring` (anchoring) and
+:class:`~transactive.market.ledger.settlement.LedgerSettlement` (settlement), each given the parts it uses; this
+module holds :class:`LedgerDesk`, which builds them and delegates to them explicitly (construction, views, the
+cycle's ``process_due``).
 """
 
 from __future__ import annotations
@@ -33,22 +37,31 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from transactive.crypto.eip712 import Domain
 from transactive.crypto.signing import Signer, WorkerPool
 from transactive.errors import MarketError
 from transactive.ledger.audit.audit import SlotArchive
 from transactive.ledger.audit.proofs import SlotBatch
-from transactive.ledger.chain.base import Chain, ChainRevert
+from transactive.ledger.chain.base import Chain, ChainRevert, Contract
 from transactive.ledger.clearance.parallel import ParallelValidators
 from transactive.ledger.clearance.protocol import domain_of
+from transactive.market.ledger.accounts import LedgerAccounts
+from transactive.market.ledger.anchoring import LedgerAnchoring
 from transactive.market.ledger.batch import SignRow, chain_slot_number, claims_to_make, sign_rows
 from transactive.market.ledger.config import CLEARED, CLEARING, RETRY_S, SETTLED, SETTLEMENT, LedgerConfig
+from transactive.market.ledger.context import LedgerContext
 from transactive.market.ledger.sequence import multi_slot_starts
 from transactive.market.ledger.settlement import LedgerSettlement
-from transactive.store import LedgerSlot, MultiStore
+from transactive.settlement.slot_settlement import AccountPosting
+from transactive.store import ChainAccount, LedgerSlot, Member, MultiStore
 from transactive.times import iso
+
+if TYPE_CHECKING:
+    from transactive.ledger.clearance.protocol import Validator
 
 log = logging.getLogger(__name__)
 FULL_SCAN_S = 300.0  # process_due looks at every slot since the ledger's start this often (seconds)
@@ -59,63 +72,184 @@ __all__ = ["CLEARED", "CLEARING", "SETTLED", "SETTLEMENT", "LedgerConfig", "Ledg
            "claims_to_make"]
 
 
-class LedgerDesk(LedgerSettlement):
-    """The contracts, validators and member accounts of one service, over its store: the facade. Deployment and
-    accounts (:class:`~transactive.market.ledger.accounts.LedgerDeployment`), anchoring
-    (:class:`~transactive.market.ledger.anchoring.LedgerAnchoring`) and settlement
-    (:class:`~transactive.market.ledger.settlement.LedgerSettlement`) are inherited; here: construction, views and
-    the cycle (:meth:`process_due`)."""
+class LedgerDesk:
+    """The contracts, validators and member accounts of one service, over its store: the facade. It builds the
+    shared :class:`~transactive.market.ledger.context.LedgerContext` and its parts, deployment and accounts
+    (:attr:`accounts`, :class:`~transactive.market.ledger.accounts.LedgerAccounts`), anchoring
+    (:attr:`anchoring`, :class:`~transactive.market.ledger.anchoring.LedgerAnchoring`) and settlement
+    (:attr:`settlement`, :class:`~transactive.market.ledger.settlement.LedgerSettlement`), and delegates its
+    public attributes and methods to them; here too: views and the cycle (:meth:`process_due`)."""
 
     def __init__(self, store: MultiStore, config: LedgerConfig, chain: Chain | None = None, *,
                  started: datetime | None = None) -> None:
         from transactive.ledger.chain.connect import open_chain
         from transactive.ledger.clearance.protocol import Validator
 
-        self.store = store
-        self.config = config
-        self.chain = chain if chain is not None else open_chain(config.chain_url, config.chain_dir)
-        self.lock = threading.RLock()  # one chain writer at a time (the embedded chain is single-threaded)
+        opened = chain if chain is not None else open_chain(config.chain_url, config.chain_dir)
         # signature checks of large batches in worker processes (started on the first batch of >= 2,048 orders)
-        self.pool = WorkerPool(start_method="forkserver")
+        pool = WorkerPool(start_method="forkserver")
         # opt-in (LedgerConfig.parallel_validators): the validators other than the slot's auctioneer recompute
         # a large slot side by side in these processes (started on the first large slot, or by warm_up)
-        self.parallel_validators = (
-            ParallelValidators(config.validators - 1) if config.parallel_validators and config.validators > 1
-            else None)
-        self.timings = {}  # seconds per step of the last anchor / settle (benchmarks, logs)
-        self.cpu_timings = {}  # CPU seconds per step (this process + its signature workers)
+        parallel = (ParallelValidators(config.validators - 1) if config.parallel_validators and config.validators > 1
+                    else None)
         self._retry_at: dict[tuple[str, str, str], float] = {}
-        self._bus_cache = {}  # Registry bus by member address (enrol writes what it sets)
         self._full_scan_at = 0.0  # process_due: when to look at every slot since the ledger's start again
         self._scan_from: dict[str, str] = {}  # else from here, per community (see process_due)
         self._multi_seen: set[tuple[str, str]] = set()  # void-slot path: slots known cleared or settled
-        accounts = self.chain.accounts
+        accounts = opened.accounts
         if len(accounts) < config.validators + 1:
             raise ValueError(f"validators: the chain has only {len(accounts)} accounts")
-        self.admin = accounts[0]
-        keys = [self.chain.private_key(a) for a in accounts[1:config.validators + 1]]
-        self.validators = [Validator(k) for k in keys]
-        self._signers = [Signer(k) for k in keys]
+        keys = [opened.private_key(a) for a in accounts[1:config.validators + 1]]
+        ctx = self.ctx = LedgerContext(store, config, opened, pool=pool, parallel_validators=parallel,
+                                       admin=accounts[0], validators=[Validator(k) for k in keys],
+                                       signers=[Signer(k) for k in keys])
+        self.accounts = LedgerAccounts(ctx)
+        self.anchoring = LedgerAnchoring(ctx, self.accounts)
+        self.settlement = LedgerSettlement(ctx, self.accounts, self.anchoring)
         try:
-            self.registry, self.token, self.slots = self._deploy_or_reopen()
+            ctx.registry, ctx.token, ctx.slots = self.accounts._deploy_or_reopen()
         except Exception:
             if chain is None:  # refused (another chain, other validators): release the chain we opened
-                self.chain.close()
+                opened.close()
             raise
-        self.start = self._ledger_start(started)
-        self.domain = domain_of(self.chain, self.slots)
-        for account in self.store.chain_accounts():
+        ctx.start = self.accounts._ledger_start(started)
+        ctx.domain = domain_of(opened, ctx.slots)
+        for account in store.chain_accounts():
             if account.private_key_hex:
-                self._keyed.add_key(bytes.fromhex(account.private_key_hex))
-        self.archive = None
+                ctx.keyed.add_key(bytes.fromhex(account.private_key_hex))
+        ctx.archive = None
         if config.archive_dir is not None:
-            self.archive = SlotArchive(config.archive_dir)
-            if not self.archive.manifest_path.exists():  # the journal starts from the supply on chain now
-                self.archive.create(registry=self.registry.address, token=self.token.address,
-                                    slots=self.slots.address)
-                self._journal(int(self.chain.call(self.token, "totalSupply")),
-                              [a.address for a in self.store.chain_accounts()])
+            ctx.archive = SlotArchive(config.archive_dir)
+            if not ctx.archive.manifest_path.exists():  # the journal starts from the supply on chain now
+                ctx.archive.create(registry=ctx.registry.address, token=ctx.token.address,
+                                   slots=ctx.slots.address)
+                self.accounts._journal(int(opened.call(ctx.token, "totalSupply")),
+                                       [a.address for a in store.chain_accounts()])
 
+    # ------------------------------------------------------------------------------ the shared state
+    @property
+    def store(self) -> MultiStore:
+        return self.ctx.store
+
+    @property
+    def config(self) -> LedgerConfig:
+        return self.ctx.config
+
+    @property
+    def chain(self) -> Chain:
+        return self.ctx.chain
+
+    @property
+    def lock(self) -> threading.RLock:
+        """One chain writer at a time (the embedded chain is single-threaded)."""
+        return self.ctx.lock
+
+    @property
+    def pool(self) -> WorkerPool | None:
+        return self.ctx.pool
+
+    @property
+    def parallel_validators(self) -> ParallelValidators | None:
+        return self.ctx.parallel_validators
+
+    @property
+    def timings(self) -> dict[str, float]:
+        """Seconds per step of the last anchor / settle (benchmarks, logs)."""
+        return self.ctx.timings
+
+    @property
+    def cpu_timings(self) -> dict[str, float]:
+        """CPU seconds per step of the last anchor / settle (this process + its signature workers)."""
+        return self.ctx.cpu_timings
+
+    @property
+    def admin(self) -> str:
+        return self.ctx.admin
+
+    @property
+    def validators(self) -> list[Validator]:
+        return self.ctx.validators
+
+    @property
+    def registry(self) -> Contract:
+        return self.ctx.registry
+
+    @property
+    def token(self) -> Contract:
+        return self.ctx.token
+
+    @property
+    def slots(self) -> Contract:
+        return self.ctx.slots
+
+    @property
+    def start(self) -> str:
+        """The market time from which the cycle anchors and settles slots (see :meth:`process_due`)."""
+        return self.ctx.start
+
+    @property
+    def domain(self) -> Domain:
+        return self.ctx.domain
+
+    @property
+    def archive(self) -> SlotArchive | None:
+        return self.ctx.archive
+
+    # ------------------------------------------------------------------------------ accounts (LedgerAccounts)
+    def account_of(self, member: Member) -> ChainAccount | None:
+        return self.accounts.account_of(member)
+
+    def enrol(self, member: Member) -> ChainAccount | None:
+        """See :meth:`LedgerAccounts.enrol <transactive.market.ledger.accounts.LedgerAccounts.enrol>`."""
+        return self.accounts.enrol(member)
+
+    def enrol_all(self) -> None:
+        """See :meth:`LedgerAccounts.enrol_all <transactive.market.ledger.accounts.LedgerAccounts.enrol_all>`."""
+        self.accounts.enrol_all()
+
+    def balance_micro(self, address: str) -> int:
+        return self.accounts.balance_micro(address)
+
+    def read_registry_buses(self, addresses: Sequence[str]) -> None:
+        """See :meth:`~transactive.market.ledger.accounts.LedgerAccounts.read_registry_buses`."""
+        self.accounts.read_registry_buses(addresses)
+
+    def dso_address(self, community: str) -> str:
+        """The community's DSO account (its DSO member's custodial account, else the service's admin account)."""
+        return self.accounts.dso_address(community)
+
+    # ------------------------------------------------------------------------------ anchoring (LedgerAnchoring)
+    def build_batch(self, community: str, slot_start: str) -> SlotBatch:
+        """The slot's stored orders as a signed batch (custodial keys; nonce = seq << 8 | block)."""
+        return self.anchoring.build_batch(community, slot_start)
+
+    def anchor(self, community: str, slot_start: str) -> LedgerSlot:
+        """Anchor a cleared slot (idempotent; resumes a half-done one)."""
+        return self.anchoring.anchor(community, slot_start)
+
+    # ------------------------------------------------------------------------------ settlement (LedgerSettlement)
+    def settlement_deadline(self, slot_start: str, slot_minutes: int) -> datetime:
+        """See :meth:`~transactive.market.ledger.settlement.LedgerSettlement.settlement_deadline`."""
+        return self.settlement.settlement_deadline(slot_start, slot_minutes)
+
+    def prepare_settlement(self, community: str, slot_start: str, now: datetime) -> LedgerSlot:
+        """See :meth:`~transactive.market.ledger.settlement.LedgerSettlement.prepare_settlement`."""
+        return self.settlement.prepare_settlement(community, slot_start, now)
+
+    def settlement_postings(self, doc: Mapping[str, Any]) -> list[AccountPosting]:
+        """See :meth:`~transactive.market.ledger.settlement.LedgerSettlement.settlement_postings`."""
+        return self.settlement.settlement_postings(doc)
+
+    def settle(self, community: str, slot_start: str, now: datetime, *, claims_sample: int | None = None
+               ) -> LedgerSlot:
+        """See :meth:`~transactive.market.ledger.settlement.LedgerSettlement.settle`."""
+        return self.settlement.settle(community, slot_start, now, claims_sample=claims_sample)
+
+    def settle_once(self, community: str, slot_start: str, now: datetime) -> LedgerSlot:
+        """See :meth:`~transactive.market.ledger.settlement.LedgerSettlement.settle_once`."""
+        return self.settlement.settle_once(community, slot_start, now)
+
+    # ------------------------------------------------------------------------------ workers, views
     def warm_up(self) -> None:
         """Start the worker processes now and let each import the signing code (else the first large slot pays
         for it: about a second or two)."""
@@ -239,7 +373,7 @@ class LedgerDesk(LedgerSettlement):
         note = (f"blocked: the chain refused a transaction ({error}); an admin resolves it: "
                 f"POST /admin/communities/{key[0]}/slots/{key[1]}/settle")
         log.warning("settlement of %s %s blocked: %s", key[0], key[1], error)
-        return [self._save(rec, "blocked", note=note)]
+        return [self.anchoring._save(rec, "blocked", note=note)]
 
     def _due(self, key: tuple[str, str, str]) -> bool:
         return time.monotonic() >= self._retry_at.get(key, 0.0)

@@ -4,6 +4,11 @@ endorsed entries with the meters settling the deviations; or a format-1/2 record
 committed as a second on-chain slot, the validators' recomputed postings (DSO and fund accounts included)
 endorsed, and the tokens moved in one ``settle_batch`` or by Merkle claims; the multi-settlement
 desk's document of the same settlement stored.
+
+:class:`LedgerSettlement` is the third part of :class:`transactive.market.ledger.desk.LedgerDesk`: it works on the
+desk's :class:`~transactive.market.ledger.context.LedgerContext`, enrols through its
+:class:`~transactive.market.ledger.accounts.LedgerAccounts` and runs the on-chain round through the helpers of its
+:class:`~transactive.market.ledger.anchoring.LedgerAnchoring`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 from transactive.errors import MarketError
 from transactive.ledger.audit.archive import SETTLEMENT_KIND, SettlementRecord
 from transactive.ledger.messages.commitments import SPECIAL_ROWS, ResultEntry, SettlementTree, result_tree
-from transactive.market.ledger.accounts import _hex, _now
+from transactive.market.ledger.accounts import LedgerAccounts, _hex, _now
 from transactive.market.ledger.anchoring import LedgerAnchoring
 from transactive.market.ledger.batch import chain_slot_number, claims_to_make
 from transactive.market.ledger.config import (
@@ -27,6 +32,7 @@ from transactive.market.ledger.config import (
     SETTLED,
     SETTLEMENT,
 )
+from transactive.market.ledger.context import LedgerContext
 from transactive.market.ledger.sequence import (
     auction_document,
     sequence_input,
@@ -46,8 +52,16 @@ from transactive.settlement.slot_settlement import (
 from transactive.store import Community, LedgerSlot, MultiSettlementRecord, SlotState
 
 
-class LedgerSettlement(LedgerAnchoring):
-    """Settlement of a :class:`~transactive.market.ledger.desk.LedgerDesk`."""
+class LedgerSettlement:
+    """Settlement of a :class:`~transactive.market.ledger.desk.LedgerDesk`: the settlement record of an ended slot,
+    its on-chain round and token transfers, the archive's settlement record, and the desk's own settlement of
+    an input (cached per input)."""
+
+    def __init__(self, ctx: LedgerContext, accounts: LedgerAccounts, anchoring: LedgerAnchoring) -> None:
+        self.ctx = ctx
+        self.accounts = accounts
+        self.anchoring = anchoring
+        self._sequence_cache: dict[bytes, SequenceSettlement] = {}
 
     # ------------------------------------------------------------------------------ 2. settlement
     def settlement_deadline(self, slot_start: str, slot_minutes: int) -> datetime:
@@ -62,12 +76,13 @@ class LedgerSettlement(LedgerAnchoring):
         sequence, ``transactive.settlement-input/3`` (:meth:`_prepare_sequence`; a slot without contracts or
         listings has empty first stages). An existing record (also a format-1 or -2 one of an older service) is
         answered as it is."""
-        c = self.store.get_community(community)
+        c = self.ctx.store.get_community(community)
         assert c is not None
-        existing = self.store.get_ledger_slot(community, slot_start, SETTLEMENT)
+        existing = self.ctx.store.get_ledger_slot(community, slot_start, SETTLEMENT)
         if existing is not None:
             return existing
-        return self._prepare_sequence(c, slot_start, now, self.store.get_ledger_slot(community, slot_start, CLEARING))
+        clearing = self.ctx.store.get_ledger_slot(community, slot_start, CLEARING)
+        return self._prepare_sequence(c, slot_start, now, clearing)
 
     def _check_due(self, c: Community, slot_start: str, now: datetime, missing: Sequence[str]) -> None:
         end = datetime.fromisoformat(slot_start) + timedelta(minutes=c.slot_minutes)
@@ -79,11 +94,11 @@ class LedgerSettlement(LedgerAnchoring):
 
     def _store_settlement(self, community: str, slot_start: str, number: int, doc: dict[str, Any],
                           accounts: int) -> LedgerSlot:
-        mode = MODE_BATCH if accounts <= self.config.batch_max_rows else MODE_CLAIMS
+        mode = MODE_BATCH if accounts <= self.ctx.config.batch_max_rows else MODE_CLAIMS
         fresh = LedgerSlot(community, slot_start, SETTLEMENT, number, "batched",
                            {"input": doc, "mode": mode, "orderRoot": _hex(input_digest(doc)), "txs": {}}, _now())
-        self.store.put_ledger_slot(fresh, None)
-        stored = self.store.get_ledger_slot(community, slot_start, SETTLEMENT)
+        self.ctx.store.put_ledger_slot(fresh, None)
+        stored = self.ctx.store.get_ledger_slot(community, slot_start, SETTLEMENT)
         assert stored is not None
         return stored
 
@@ -98,37 +113,37 @@ class LedgerSettlement(LedgerAnchoring):
         if clearing is not None:
             if clearing.state != "anchored":
                 raise MarketError("slot_start", f"the slot's clearing is not anchored ({clearing.state})", "conflict")
-            stored = self.store.get_result(c.name, slot_start)
+            stored = self.ctx.store.get_result(c.name, slot_start)
             assert stored is not None
             result = stored.document
             entries = list(clearing.document.get("results", ()))
         else:
-            slot = self.store.get_slot(c.name, slot_start)
+            slot = self.ctx.store.get_slot(c.name, slot_start)
             if slot is not None and slot.state is not SlotState.VOID:
                 raise MarketError("slot_start", f"the slot's clearing is not anchored ({slot.state.value})",
                                   "conflict")
-        parties, _, _, _ = sequence_parties(self.store, c.name, slot_start, result)
-        readings = {r.member for r in self.store.meter_readings(c.name, slot_start)}
+        parties, _, _, _ = sequence_parties(self.ctx.store, c.name, slot_start, result)
+        readings = {r.member for r in self.ctx.store.meter_readings(c.name, slot_start)}
         self._check_due(c, slot_start, now, [m for m in parties if m not in readings])
-        self.store.close_listings(c.name, slot_start)  # bidding closes: from now on no order is decided
-        known = {a.member: a.address for a in self.store.chain_accounts(c.name)}
+        self.ctx.store.close_listings(c.name, slot_start)  # bidding closes: from now on no order is decided
+        known = {a.member: a.address for a in self.ctx.store.chain_accounts(c.name)}
 
         def account_of(member_id: str) -> str:
             if member_id not in known:
-                member = self.store.get_member(member_id)
+                member = self.ctx.store.get_member(member_id)
                 assert member is not None
-                enrolled = self.enrol(member)
+                enrolled = self.accounts.enrol(member)
                 assert enrolled is not None
                 known[member_id] = enrolled.address
             return known[member_id]
 
         number = chain_slot_number(c.name, slot_start, SETTLEMENT)
         doc = sequence_input(
-            self.store, c, slot_start, chain_slot=number,
+            self.ctx.store, c, slot_start, chain_slot=number,
             clearing_slot=None if clearing is None else clearing.chain_slot,
             clearing_root=None if clearing is None else str(clearing.document["resultRoot"]), result=result,
-            terms=SettlementTerms(self.config.penalty_per_kwh, self.config.grid_charge_per_kwh),
-            account_of=account_of, dso_address=self._dso_address(c.name), entries=entries,
+            terms=SettlementTerms(self.ctx.config.penalty_per_kwh, self.ctx.config.grid_charge_per_kwh),
+            account_of=account_of, dso_address=self.accounts._dso_address(c.name), entries=entries,
             member_of={address.lower(): member for member, address in known.items()})
         return self._store_settlement(c.name, slot_start, number, doc, len(self._sequence(doc).postings))
 
@@ -136,26 +151,26 @@ class LedgerSettlement(LedgerAnchoring):
         """The desk's own (the auctioneer's) settlement of a format-3 (or -2) input, computed once per input and reused
         for its postings, its statement lines and the record (the validators still recompute it each)."""
         digest = input_digest(doc)
-        cache: dict[bytes, SequenceSettlement] = self.__dict__.setdefault("_sequence_cache", {})
+        cache = self._sequence_cache
         if digest not in cache:
             cache.clear()
-            cache[digest] = settle_sequence(doc, self.domain)
+            cache[digest] = settle_sequence(doc, self.ctx.domain)
         return cache[digest]
 
     def settlement_postings(self, doc: Mapping[str, Any]) -> list[AccountPosting]:
         """Every validator's recomputation of a settlement input (formats 3 and 2: the whole sequence; format 1, of
         records an older service prepared: the auction against the meters); the audit's too."""
-        return settlement_postings(doc, self.domain)
+        return settlement_postings(doc, self.ctx.domain)
 
     def _archive_settlement(self, rec: LedgerSlot, order_root: bytes, entries: Sequence[ResultEntry]) -> None:
         """Archive a SETTLED settlement slot (``DATA_DIR/settlements/<slot>.json``, atomically) for
         ``transactive ledger verify``: its input, postings, roots and the endorsements stored before submission.
         Written before the record is marked settled, so a stop in between rewrites it whole on resumption."""
-        if self.archive is None:
+        if self.ctx.archive is None:
             return
-        root = bytes(self._slot_record(rec.chain_slot)[6])
+        root = bytes(self.anchoring._slot_record(rec.chain_slot)[6])
         endorsements = tuple(bytes.fromhex(x[2:]) for x in rec.document.get("endorsements", []))
-        self.archive.save_settlement(SettlementRecord(rec.chain_slot, SETTLEMENT_KIND, rec.document["input"],
+        self.ctx.archive.save_settlement(SettlementRecord(rec.chain_slot, SETTLEMENT_KIND, rec.document["input"],
                                                       order_root, root, tuple(entries), endorsements))
 
     def settle(self, community: str, slot_start: str, now: datetime, *, claims_sample: int | None = None
@@ -163,9 +178,9 @@ class LedgerSettlement(LedgerAnchoring):
         """Settle an anchored slot against its meter readings, on chain, exactly once (resumes a half-done
         settlement). A settled slot is a ``MarketError`` conflict. ``claims_sample`` (benchmarks only): in
         claims mode escrow and claim only that many debits and as many credits as they pay for."""
-        with self.lock:
-            self.timings, self.cpu_timings = {}, {}
-            with self._timed("settlement: input from readings + postings"):
+        with self.ctx.lock:
+            self.ctx.reset_timings()
+            with self.ctx.timed("settlement: input from readings + postings"):
                 rec = self.prepare_settlement(community, slot_start, now)
             if rec.state == "settled":
                 raise MarketError("slot_start", f"the slot is settled already ({rec.document.get('settledAt')})",
@@ -188,50 +203,51 @@ class LedgerSettlement(LedgerAnchoring):
             for e in debits:
                 if e.account in SPECIAL_ROWS:  # the fund pays its deficit from its account when claimed
                     continue
-                held = int(self.chain.call(self.slots, "escrow", number, e.account))
+                held = int(self.ctx.chain.call(self.ctx.slots, "escrow", number, e.account))
                 if held < -e.amount_micro:
-                    self._gas(e.account)
-                    self.chain.transact(self.slots, "deposit_escrow", number, -e.amount_micro - held,
+                    self.accounts._gas(e.account)
+                    self.ctx.chain.transact(self.ctx.slots, "deposit_escrow", number, -e.amount_micro - held,
                                         sender=e.account)
 
-        with self._timed("settlement: open + escrow + commit"):
-            rec, state = self._open_and_commit(rec, number, mode=mode, order_root=order_root, count=len(entries),
-                                               before_commit=escrow_debits)
+        with self.ctx.timed("settlement: open + escrow + commit"):
+            rec, state = self.anchoring._open_and_commit(rec, number, mode=mode, order_root=order_root,
+                                                         count=len(entries), before_commit=escrow_debits)
         if state == RESERVE_NOT_MET:
-            with self._timed(f"settlement: {len(self.validators)} validators recompute + endorse + submit"):
+            with self.ctx.timed(f"settlement: {len(self.ctx.validators)} validators recompute + endorse + submit"):
                 roots = []
-                for _ in self.validators:  # each validator recomputes the postings from the published input
+                for _ in self.ctx.validators:  # each validator recomputes the postings from the published input
                     theirs = self.settlement_postings(doc)
                     roots.append(result_tree(number, [ResultEntry(p.address, p.energy_wh, p.amount_micro)
                                                       for p in theirs]).root)
-                rec = self._endorse_and_submit(rec, number, order_root, entries, roots)
+                rec = self.anchoring._endorse_and_submit(rec, number, order_root, entries, roots)
             state = CLEARED
         if state == CLEARED and mode == MODE_BATCH:
-            with self._timed("settlement: settle_batch (token transfers)"):
+            with self.ctx.timed("settlement: settle_batch (token transfers)"):
                 tree = SettlementTree.build([e.values(number) for e in entries])
                 rows = [(a, e, m) for _, a, e, m in tree.rows]
-                rec = self._tx(rec, "settle_batch", self.chain.transact(self.slots, "settle_batch", number, rows))
+                receipt = self.ctx.chain.transact(self.ctx.slots, "settle_batch", number, rows)
+                rec = self.anchoring._tx(rec, "settle_batch", receipt)
             state = SETTLED
         elif state == CLEARED:
-            with self._timed("settlement: Merkle claims (token transfers)"):
+            with self.ctx.timed("settlement: Merkle claims (token transfers)"):
                 tree = SettlementTree.build([e.values(number) for e in entries])
                 claimed = 0
                 for e in (*debits, *credits):
-                    if not self.chain.call(self.slots, "claimed", number, e.account):
-                        self.chain.transact(self.slots, "claim", number, e.account, e.energy_wh, e.amount_micro,
+                    if not self.ctx.chain.call(self.ctx.slots, "claimed", number, e.account):
+                        self.ctx.chain.transact(self.ctx.slots, "claim", number, e.account, e.energy_wh, e.amount_micro,
                                             tree.proof(e.values(number)))
                     claimed += 1
-                rec = self._save(rec, rec.state, claims=claimed)
+                rec = self.anchoring._save(rec, rec.state, claims=claimed)
             state = SETTLED
         if state != SETTLED:
             raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
-        members = {a.address: a.member for a in self.store.chain_accounts(rec.community)}
+        members = {a.address: a.member for a in self.ctx.store.chain_accounts(rec.community)}
         final = "settled" if claims_sample is None else "sampled"  # a benchmark's partial claims
         members.update({a: "fund" for a in SPECIAL_ROWS})
         posted = [{"account": p.address, "member": members.get(p.address, "dso"), "energy_wh": p.energy_wh,
                    "amount_micro": p.amount_micro} for p in postings]
         dso_amount = next(p.amount_micro for p in postings if p.address == doc["dso"])
-        c = self.store.get_community(rec.community)
+        c = self.ctx.store.get_community(rec.community)
         assert c is not None
         txs = {"chain_slot": str(number), "txs": rec.document.get("txs", {})}
         if doc.get("format") in SEQUENCE_FORMATS:
@@ -251,15 +267,15 @@ class LedgerSettlement(LedgerAnchoring):
             self._archive_settlement(rec, order_root, entries)
         if final == "settled":  # the multi-settlement desk's document of the same (one) settlement, stored
             # first: a stop between the two writes resumes here (the chain says SETTLED) and stores it once
-            self.store.finish_multi_settlement(MultiSettlementRecord(c.name, rec.slot_start, {**multi, "ledger": txs},
-                                                                     _now()), _now())
-        return self._save(rec, final, settledAt=_now(), lines=lines, postings=posted, dso=dso, note=None)
+            self.ctx.store.finish_multi_settlement(
+                MultiSettlementRecord(c.name, rec.slot_start, {**multi, "ledger": txs}, _now()), _now())
+        return self.anchoring._save(rec, final, settledAt=_now(), lines=lines, postings=posted, dso=dso, note=None)
 
     def settle_once(self, community: str, slot_start: str, now: datetime) -> LedgerSlot:
         """Settle now unless the slot is settled already (then its record): the multi-settlement desk's manual
         endpoint, idempotent with the cycle (both run under the desk's lock)."""
-        with self.lock:
-            rec = self.store.get_ledger_slot(community, slot_start, SETTLEMENT)
+        with self.ctx.lock:
+            rec = self.ctx.store.get_ledger_slot(community, slot_start, SETTLEMENT)
             if rec is not None and rec.state == "settled":
                 return rec
             return self.settle(community, slot_start, now)
