@@ -10,6 +10,7 @@ import hypothesis.strategies as st
 import numpy as np
 from hypothesis import given, settings
 
+from fixtures.registered_runs import run_registered
 from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, RewardShares, result_entries, settle_entries
 from transactive.mechanisms.double_auction_vcg import DoubleAuctionParams, clear_double_auction_vcg
 from transactive.mechanisms.dpda import DpdaParams, clear_dpda
@@ -125,22 +126,6 @@ def _book(draw: st.DrawFn) -> tuple[Orders, Orders]:
     return side("s"), side("b")
 
 
-def _run(mechanism: str, sellers: Orders, buyers: Orders) -> ClearingResult | None:
-    mech = full_registry()[mechanism]
-    if mech.participant_fields:  # grid-aware: attributes of a small feeder, as the day draws them
-        from transactive.grid.feeder import load_feeder
-        from transactive.sim.day import prosumer_attributes
-
-        attrs = prosumer_attributes(1, load_feeder().load_buses[: sellers.n + buyers.n])
-        cols = {k: [a[k] for a in attrs] for k in attrs[0]}
-        sellers = Orders.single(sellers.ids, sellers.energy_kwh, sellers.price_per_kwh,
-                                **{k: v[: sellers.n] for k, v in cols.items()})
-        buyers = Orders.single(buyers.ids, buyers.energy_kwh, buyers.price_per_kwh,
-                               **{k: v[sellers.n :] for k, v in cols.items()})
-    try:
-        return mech.run(sellers, buyers, mech.params_type())  # type: ignore[no-any-return]
-    except (ValueError, TypeError):
-        return None
 
 
 @settings(max_examples=150, deadline=None)
@@ -149,7 +134,7 @@ def test_the_settled_auction_stage_is_the_clearing(book: tuple[Orders, Orders], 
     # tolerance rule: each side's integers add up to the side's rounded total (apportion) and each figure is
     # within one unit of its exact value (< 2 with the side total's own rounding)
     sellers, buyers = book
-    r = _run(mechanism, sellers, buyers)
+    r = run_registered(mechanism, sellers, buyers)
     if r is None:
         return
     stage = auction_stage(r, sellers.ids, buyers.ids)

@@ -22,6 +22,7 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import given, settings
 
+from fixtures.registered_runs import run_registered
 from transactive.crypto.eip712 import Domain
 from transactive.ledger.messages.commitments import FUND_LEAF, ResultEntry, result_entries, result_tree
 from transactive.market.ledger.sequence import auction_input
@@ -109,22 +110,6 @@ def _market(draw: st.DrawFn) -> tuple[Orders, Orders]:
     return sellers, buyers
 
 
-def _run(mechanism: str, sellers: Orders, buyers: Orders) -> ClearingResult | None:
-    mech = full_registry()[mechanism]
-    if mech.participant_fields:  # grid-aware: attributes of a small feeder, as the day draws them
-        from transactive.grid.feeder import load_feeder
-        from transactive.sim.day import prosumer_attributes
-
-        attrs = prosumer_attributes(1, load_feeder().load_buses[: sellers.n + buyers.n])
-        cols = {k: [a[k] for a in attrs] for k in attrs[0]}
-        sellers = Orders.single(sellers.ids, sellers.energy_kwh, sellers.price_per_kwh,
-                                **{k: v[: sellers.n] for k, v in cols.items()})
-        buyers = Orders.single(buyers.ids, buyers.energy_kwh, buyers.price_per_kwh,
-                               **{k: v[sellers.n :] for k, v in cols.items()})
-    try:
-        return mech.run(sellers, buyers, mech.params_type())  # type: ignore[no-any-return]
-    except (ValueError, TypeError):
-        return None
 
 
 def _document(r: ClearingResult, sellers: Orders, buyers: Orders) -> dict[str, Any]:
@@ -157,7 +142,7 @@ def test_the_settlement_slot_posts_the_endorsed_entries_and_the_meters_only_the_
     book: tuple[Orders, Orders], mechanism: str, grid_charge: float, deviations: list[int], exact: bool,
 ) -> None:
     sellers, buyers = book
-    r = _run(mechanism, sellers, buyers)
+    r = run_registered(mechanism, sellers, buyers)
     if r is None:
         return
     entries = result_entries(r, sellers, buyers, dso=DSO)
