@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,3 +71,15 @@ def save(fig: Any, path: Path) -> None:
     fig.savefig(path, dpi=90)
     fig.clf()
     pyplot().close(fig)
+
+
+def write_files(out: Path, writers: Sequence[Callable[[Path], None]], index_html: Callable[[], str]) -> Path:
+    """Create ``out``, run each writer on it (CSVs, figures), then write ``index.html`` from ``index_html()``
+    (called after the writers, so the page may read what they wrote); returns the index path."""
+    out.mkdir(parents=True, exist_ok=True)
+    for write in writers:
+        write(out)
+    index = out / "index.html"
+    index.write_text(index_html())
+    return index
+

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from transactive.studies import alashery_peers as peers
-from transactive.studies._report import html_table, page, pyplot, save, write_csv
+from transactive.studies._report import html_table, page, pyplot, save, write_csv, write_files
 from transactive.studies.alashery_2021 import SCHEMES, StudyResult, fund_balances
 from transactive.studies.alashery_claims import PAPER_TABLE_II, claims, daily_totals, table_ii
 
@@ -225,9 +225,8 @@ paper's 0.6 = 24 × 0.025 shows. VCG daily totals, per day: {day_list}.
 
 def write_report(result: StudyResult, out: Path, runtime_s: float) -> Path:
     """Write the CSVs, the figures and ``index.html`` into ``out``; returns the index path."""
-    out.mkdir(parents=True, exist_ok=True)
-    _csvs(result, out)
-    _figures(result, out)
-    index = out / "index.html"
-    index.write_text(_html(result, out, runtime_s))
-    return index
+    writers = [
+        lambda o: _csvs(result, o),
+        lambda o: _figures(result, o),
+    ]
+    return write_files(out, writers, lambda: _html(result, out, runtime_s))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from transactive.studies._report import Claim, html_table, page, pyplot, save, write_csv
+from transactive.studies._report import Claim, html_table, page, pyplot, save, write_csv, write_files
 from transactive.studies.jing_2021 import TOL, Outcome, Run, StudyResult
 
 FIGURES = ("cases.png", "sweep_prices.png")
@@ -218,10 +218,9 @@ Type I at the DRA's {c.dra_price_per_kwh:g} tokens/kW, Type II with one buyer of
 
 def write_report(result: StudyResult, out: Path, runtime_s: float) -> Path:
     """Write the CSVs, the figures and ``index.html`` into ``out``; returns the index path."""
-    out.mkdir(parents=True, exist_ok=True)
-    _csvs(result, out)
-    _cases_figure(result, out)
-    _sweep_figure(result, out)
-    index = out / "index.html"
-    index.write_text(_html(result, runtime_s))
-    return index
+    writers = [
+        lambda o: _csvs(result, o),
+        lambda o: _cases_figure(result, o),
+        lambda o: _sweep_figure(result, o),
+    ]
+    return write_files(out, writers, lambda: _html(result, runtime_s))

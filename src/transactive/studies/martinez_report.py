@@ -15,7 +15,7 @@ import numpy as np
 
 from transactive.grid.distance import distance_oracle
 from transactive.grid.feeder import load_feeder
-from transactive.studies._report import html_table, page, pyplot, save, write_csv
+from transactive.studies._report import html_table, page, pyplot, save, write_csv, write_files
 from transactive.studies.martinez_2022 import AUCTIONS, StudyResult
 from transactive.studies.martinez_claims import THESIS_SECONDS_P55, claims, sweep_means, timing
 
@@ -353,10 +353,9 @@ holds. "k of n" counts paired runs (same size, seed and, where it applies, behav
 
 def write_report(result: StudyResult, out: Path, runtime_s: float) -> Path:
     """Write the CSVs, the figures and ``index.html`` into ``out``; returns the index path."""
-    out.mkdir(parents=True, exist_ok=True)
-    _csvs(result, out)
-    _figures(result, out)
-    index = out / "index.html"
-    index.write_text(_html(result, runtime_s))
-    return index
+    writers = [
+        lambda o: _csvs(result, o),
+        lambda o: _figures(result, o),
+    ]
+    return write_files(out, writers, lambda: _html(result, runtime_s))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from transactive.studies._report import Claim, html_table, page, pyplot, save, write_csv
+from transactive.studies._report import Claim, html_table, page, pyplot, save, write_csv, write_files
 from transactive.studies.rahmani_negawatt import CASES, SHADING_FACTORS, TOL, Run, StudyResult
 
 FIGURES = ("cases.png", "sweep_payments.png")
@@ -180,10 +180,9 @@ most r; any shortfall from the fallback at r). The run took {runtime_s:.1f} s.</
 
 def write_report(result: StudyResult, out: Path, runtime_s: float) -> Path:
     """Write the CSVs, the figures and ``index.html`` into ``out``; returns the index path."""
-    out.mkdir(parents=True, exist_ok=True)
-    _csvs(result, out)
-    _cases_figure(result, out)
-    _sweep_figure(result, out)
-    index = out / "index.html"
-    index.write_text(_html(result, runtime_s))
-    return index
+    writers = [
+        lambda o: _csvs(result, o),
+        lambda o: _cases_figure(result, o),
+        lambda o: _sweep_figure(result, o),
+    ]
+    return write_files(out, writers, lambda: _html(result, runtime_s))
