@@ -28,6 +28,7 @@ from transactive.errors import MarketError
 from transactive.ledger.chain.base import ChainRevert
 from transactive.ledger.clearance.protocol import ClearanceError
 from transactive.market.ledger.desk import LedgerDesk
+from transactive.market.ledger.documents import SettlementDocument, read_rows
 from transactive.market.operator import TRADING_ROLES, Operator
 from transactive.market.slots import parse_slot_start
 from transactive.store import Member
@@ -102,7 +103,9 @@ def register(app: FastAPI, operator: Operator, desk: LedgerDesk) -> None:
         name, start = slot_of(caller, community, slot_start)
         with conflict_on_chain_errors("settle"):
             rec = desk.settle(name, start, operator.clock.now())
-        return {**desk.ledger_view(name, start), "dso": rec.document["dso"], "lines": rec.document["lines"]}
+        settled = SettlementDocument.from_json(rec.document)
+        return {**desk.ledger_view(name, start), "dso": read_rows([settled.dso or {}])[0],
+                "lines": read_rows(settled.lines)}
 
     @app.get("/communities/{community}/statements", tags=["ledger"])
     def statements(community: str, caller: Caller,

@@ -34,7 +34,7 @@ from transactive.crypto.encoding import EncodingError, checksum
 from transactive.crypto.signing import SignatureError, recover_address
 from transactive.errors import MarketError
 from transactive.market.multi_signing import ADDRESS_TYPES, OFF_CHAIN_DOMAIN, address_digest, contract_of
-from transactive.market.multi_slot import stored_contract, stored_slot_document
+from transactive.market.multi_slot import ContractTerms, stored_contract, stored_slot_document
 from transactive.market.operator import MAX_DAYS_AHEAD, TRADING_ROLES, Operator
 from transactive.market.slots import parse_slot_start, quotation_closes, window_at
 from transactive.settlement.bilateral import CONTRACT_TYPES
@@ -236,9 +236,8 @@ class MultiDesk:
         hex_signature = "0x" + signature.hex()
         record = ContractRecord(
             c.name, contract_id, seller.id, buyer.id, member.id, "proposed", starts[0], starts[-1],
-            {"slot_starts": starts, "slots": list(contract.slots), "energy_wh_per_slot": contract.energy_wh_per_slot,
-             "price_per_kwh": price, "nonce": nonce, "seller_address": contract.seller,
-             "buyer_address": contract.buyer},
+            ContractTerms(tuple(starts), contract.slots, contract.energy_wh_per_slot, price, nonce, contract.seller,
+                          contract.buyer).to_json(),
             hex_signature if side == "seller" else None, hex_signature if side == "buyer" else None, now, now)
         if not self.store.create_contract(record):
             raise MarketError("id", f"contract {contract_id!r} exists", "conflict")
@@ -265,7 +264,7 @@ class MultiDesk:
         if datetime.fromisoformat(record.first_slot) <= self._now():
             raise MarketError("slot_starts[0]", "the first slot has started: the contract can no longer be signed",
                               "too_late")
-        _check_signed(stored_contract(record).digest(self.domain), signature, record.terms[f"{side}_address"])
+        _check_signed(stored_contract(record).digest(self.domain), signature, ContractTerms.of(record).address_of(side))
         if not self.store.countersign_contract(record.community, record.id, side, "0x" + signature.hex(),
                                                _stamp(self._now())):
             raise MarketError("state", "the contract changed meanwhile; read it again", "conflict")
@@ -273,11 +272,11 @@ class MultiDesk:
 
     @staticmethod
     def _contract_json(r: ContractRecord) -> dict[str, Any]:
-        t = r.terms
+        t = ContractTerms.of(r)
         return {"id": r.id, "community": r.community, "seller": r.seller, "buyer": r.buyer, "proposer": r.proposer,
-                "state": r.state, "slot_starts": list(t["slot_starts"]), "slots": list(t["slots"]),
-                "energy_kwh_per_slot": t["energy_wh_per_slot"] / WH_PER_KWH, "price_per_kwh": t["price_per_kwh"],
-                "nonce": t["nonce"], "seller_address": t["seller_address"], "buyer_address": t["buyer_address"],
+                "state": r.state, "slot_starts": list(t.slot_starts), "slots": list(t.slots),
+                "energy_kwh_per_slot": t.energy_wh_per_slot / WH_PER_KWH, "price_per_kwh": t.price_per_kwh,
+                "nonce": t.nonce, "seller_address": t.seller_address, "buyer_address": t.buyer_address,
                 "seller_signature": r.seller_signature, "buyer_signature": r.buyer_signature,
                 "created_at": r.created_at, "updated_at": r.updated_at}
 
@@ -505,7 +504,7 @@ class MultiDesk:
         if member.role in OVERSEERS:
             return {"view": "full", **doc, "computed_at": record.computed_at}
         contracts = [self._contract_json(r) for r in self.store.list_contracts(c.name, member.id)
-                     if start in r.terms["slot_starts"] and r.state == "signed"]
+                     if ContractTerms.of(r).delivers_in(start) and r.state == "signed"]
         return {"view": "member", **head,
                 "statement": next((s for s in doc["members"] if s["member"] == member.id), None),
                 "contracts": contracts,

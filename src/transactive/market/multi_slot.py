@@ -22,6 +22,8 @@ are given back per member id. Slot numbers are Unix seconds of the slot start (:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -42,11 +44,53 @@ TRADING = ("prosumer", "aggregator")
 FALLBACK_MECHANISM = "dpda"
 
 
+@dataclass(frozen=True)
+class ContractTerms:
+    """The signed terms a stored contract keeps (``ContractRecord.terms``, JSON): the ISO 8601 ``slot_starts``
+    and their multi-settlement ``slots``, ``energy_wh_per_slot`` (Wh), ``price_per_kwh`` (tokens/kWh), the
+    ``nonce`` and the parties' registered addresses. Values are kept as stored."""
+
+    slot_starts: tuple[str, ...]
+    slots: tuple[int, ...]
+    energy_wh_per_slot: int
+    price_per_kwh: float
+    nonce: int
+    seller_address: str
+    buyer_address: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"slot_starts": list(self.slot_starts), "slots": list(self.slots),
+                "energy_wh_per_slot": self.energy_wh_per_slot, "price_per_kwh": self.price_per_kwh,
+                "nonce": self.nonce, "seller_address": self.seller_address, "buyer_address": self.buyer_address}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ContractTerms:
+        """Read stored terms (``MarketError`` naming the missing field: a record the desk did not write)."""
+        try:
+            return cls(tuple(data["slot_starts"]), tuple(data["slots"]), data["energy_wh_per_slot"],
+                       data["price_per_kwh"], data["nonce"], data["seller_address"], data["buyer_address"])
+        except KeyError as exc:
+            raise MarketError(f"terms.{exc.args[0]}", "is missing from the stored contract") from None
+
+    @classmethod
+    def of(cls, record: ContractRecord) -> ContractTerms:
+        """The terms of a stored contract."""
+        return cls.from_json(record.terms)
+
+    def address_of(self, side: str) -> str:
+        """The registered address of ``side`` (``seller`` or ``buyer``)."""
+        return self.seller_address if side == "seller" else self.buyer_address
+
+    def delivers_in(self, slot_start: str) -> bool:
+        """Whether the contract delivers in the slot starting at ``slot_start`` (ISO 8601)."""
+        return slot_start in self.slot_starts
+
+
 def stored_contract(record: ContractRecord) -> BilateralContract:
     """The :class:`BilateralContract` of a stored record (its signed terms)."""
-    terms = record.terms
-    return BilateralContract(record.id, terms["seller_address"], terms["buyer_address"], tuple(terms["slots"]),
-                             terms["energy_wh_per_slot"] / WH_PER_KWH, terms["price_per_kwh"], terms["nonce"])
+    t = ContractTerms.of(record)
+    return BilateralContract(record.id, t.seller_address, t.buyer_address, t.slots,
+                             t.energy_wh_per_slot / WH_PER_KWH, t.price_per_kwh, t.nonce)
 
 
 def _signed(record: ContractRecord) -> SignedContract:

@@ -25,7 +25,7 @@ and recomputed by every validator with :func:`settle_sequence`):
 
 The ``dso``, ``board`` and ``grid`` accounts of the sequence are one chain account: the DSO's (the service's
 choice: the DSO is the community's grid interface and collects the listing board's service charges); the
-``fund`` account is the fund's row (``doc["fund"]["account"]``). Every amount is integer micro-tokens; the
+``fund`` account is the fund's row (the input's ``fund.account``). Every amount is integer micro-tokens; the
 postings (one per chain account) sum to zero.
 
 Parties: the auction's traders, the parties to signed contracts delivering in the slot and the sellers and
@@ -44,15 +44,14 @@ from typing import Any
 from transactive.crypto.eip712 import Domain
 from transactive.settlement.bilateral import BilateralContract, SignedContract, contracts_in_slot
 from transactive.settlement.grid_trading import GridTariff, MainGridTrade, settle_with_grid
+from transactive.settlement.input import SEQUENCE_FORMAT, SEQUENCE_FORMAT_V2, SettlementInput
 from transactive.settlement.listings import Board, Decision, Listing, ListingOrder, OrderSettlement, ServiceRates
 from transactive.settlement.metering import DSO_ACCOUNT, Cleared, SettledTrade, Settlement, settle, settle_cleared
 from transactive.settlement.slot_settlement import AccountPosting, settle_input
 from transactive.settlement.stages import STAGES, Prosumer, SlotSettlement, StageLine, Statement, settle_slot
 from transactive.units import WH_PER_KWH, energy_to_wh, money_to_micro
 
-SEQUENCE_FORMAT = "transactive.settlement-input/3"
 """The format the service writes: the auction stage is the endorsed clearing, the meters settle deviations."""
-SEQUENCE_FORMAT_V2 = "transactive.settlement-input/2"
 """Written before: the anchored clearing re-priced at p0 by eqs. (4.8)-(4.9); still recomputed as it was."""
 SEQUENCE_FORMATS = (SEQUENCE_FORMAT, SEQUENCE_FORMAT_V2)
 
@@ -92,90 +91,87 @@ class SequenceSettlement:
                               self.board)
 
 
-def _contracts(doc: Mapping[str, Any]) -> list[SignedContract]:
+def _contracts(doc: SettlementInput) -> list[SignedContract]:
     out = []
-    for c in doc["contracts"]:
-        contract = BilateralContract(str(c["id"]), str(c["seller_address"]), str(c["buyer_address"]),
-                                     tuple(int(s) for s in c["slots"]), int(c["energy_wh"]) / WH_PER_KWH,
-                                     float(c["price_per_kwh"]), int(c["nonce"]))
-        out.append(SignedContract(contract, bytes.fromhex(str(c["seller_signature"])[2:]),
-                                  bytes.fromhex(str(c["buyer_signature"])[2:])))
+    for c in doc.contracts:
+        contract = BilateralContract(c.id, c.seller_address, c.buyer_address, c.slots, c.energy_wh / WH_PER_KWH,
+                                     float(c.price_per_kwh), c.nonce)
+        out.append(SignedContract(contract, bytes.fromhex(c.seller_signature[2:]),
+                                  bytes.fromhex(c.buyer_signature[2:])))
     return out
 
 
-def _board(doc: Mapping[str, Any], number: int, label: Mapping[str, str]) -> Board:
-    orders = doc["orders"]
+def _board(doc: SettlementInput, number: int, label: Mapping[str, str]) -> Board:
+    orders = doc.orders
     return Board(
-        listings=tuple(Listing(str(x["id"]), label[str(x["seller"])], number, int(x["energy_wh"]) / WH_PER_KWH,
-                               float(x["price_per_kwh"])) for x in doc["listings"]),
-        orders=tuple(ListingOrder(str(o["id"]), str(o["listing_id"]), label[str(o["buyer"])],
-                                  int(o["energy_wh"]) / WH_PER_KWH) for o in orders),
-        decisions=MappingProxyType({str(o["id"]): Decision(str(o["id"]), o["decision"] == "accepted",
-                                                           tuple(o.get("reason", ())))
-                                    for o in orders if o.get("decision") is not None}),
+        listings=tuple(Listing(x.id, label[x.seller], number, x.energy_wh / WH_PER_KWH, float(x.price_per_kwh))
+                       for x in doc.listings),
+        orders=tuple(ListingOrder(o.id, o.listing_id, label[o.buyer], o.energy_wh / WH_PER_KWH) for o in orders),
+        decisions=MappingProxyType({o.id: Decision(o.id, o.accepted, o.reason)
+                                    for o in orders if o.decision is not None}),
     )
 
 
-def _first_stages(doc: Mapping[str, Any], domain: Domain, parties: Sequence[str],
+def _first_stages(doc: SettlementInput, domain: Domain, parties: Sequence[str],
                   label: Mapping[str, str]) -> SlotSettlement | None:
     """Stages 1-2 by ``settle_slot`` (None when the slot has neither a contract nor a listing order)."""
-    number = int(doc["multiSlot"])
+    number = doc.multi_slot
     contracts = contracts_in_slot(_contracts(doc), number, domain)
-    if not contracts and not doc["orders"]:
+    if not contracts and not doc.orders:
         return None
-    readings: Mapping[str, float] = doc["readings_kwh"]
+    readings = doc.readings_kwh
     prosumers = [Prosumer(label[m], float(readings.get(m, 0.0))) for m in parties]
     # only stages 1-2 of the one sequence: here the anchored clearing is settled against their residuals
-    rates = ServiceRates(service_charge_per_kwh=float(doc["rates"]["service_charge_per_kwh"]),
-                         penalty_per_kwh=float(doc["rates"]["penalty_per_kwh"]))
+    rates = ServiceRates(service_charge_per_kwh=float(doc.rates.service_charge_per_kwh),
+                         penalty_per_kwh=float(doc.rates.penalty_per_kwh))
     return settle_slot(number, prosumers, contracts=contracts, board=_board(doc, number, label), rates=rates,
                        through="listings")
 
 
-def _auction_v2(doc: Mapping[str, Any], residual: Mapping[str, int]) -> Settlement | None:
+def _trades(doc: SettlementInput) -> list[SettledTrade]:
+    return [SettledTrade(t.buyer, t.seller, float(t.energy_kwh), float(t.charge)) for t in doc.trades]
+
+
+def _auction_v2(doc: SettlementInput, residual: Mapping[str, int]) -> Settlement | None:
     """Format 2: the anchored clearing's trades at p0 against the residual meters, eqs. (4.8)-(4.9)."""
-    trades = [SettledTrade(str(t["buyer"]), str(t["seller"]), float(t["energy_kwh"]), float(t["charge"]))
-              for t in doc["trades"]]
+    trades = _trades(doc)
     if not trades:
         return None
     buyers = {t.buyer: max(0, -residual[t.buyer]) / WH_PER_KWH for t in trades}
     sellers = {t.seller: max(0, residual[t.seller]) / WH_PER_KWH for t in trades}
-    return settle(float(doc["price_per_kwh"]), trades, buyers, sellers,
-                  penalty_per_kwh=float(doc["penalty_per_kwh"]), dso_account=DSO_ACCOUNT)
+    return settle(float(doc.price_per_kwh), trades, buyers, sellers,
+                  penalty_per_kwh=float(doc.penalty_per_kwh), dso_account=DSO_ACCOUNT)
 
 
-def _auction_v3(doc: Mapping[str, Any], residual: Mapping[str, int]) -> Settlement | None:
+def _auction_v3(doc: SettlementInput, residual: Mapping[str, int]) -> Settlement | None:
     """Format 3: the endorsed clearing as it is, the residual meters settling the deviations
     (:func:`~transactive.settlement.metering.settle_cleared`); a trader's meter is its residual on its cleared
     side (a seller ``max(0, r)``, a buyer ``min(0, r)``, 0 where nothing cleared)."""
-    columns = doc["cleared"]
-    cleared = {str(m): Cleared(int(wh), int(micro))
-               for m, wh, micro in zip(columns["members"], columns["energy_wh"], columns["amount_micro"], strict=True)}
-    fund = doc.get("fund") or {}
-    if not cleared and not fund:
+    cleared = {m: Cleared(wh, micro) for m, wh, micro in doc.cleared.rows()}
+    fund = doc.fund
+    if not cleared and fund is None:
         return None
     metered = {m: max(0, residual[m]) if c.energy_wh > 0 else min(0, residual[m]) if c.energy_wh < 0 else 0
                for m, c in cleared.items()}
-    trades = [SettledTrade(str(t["buyer"]), str(t["seller"]), float(t["energy_kwh"]), float(t["charge"]))
-              for t in doc["trades"]]
-    return settle_cleared(float(doc["price_per_kwh"]), cleared, metered, penalty_per_kwh=float(doc["penalty_per_kwh"]),
-                          network_trades=trades, charges_micro=int(doc["charges_micro"]),
-                          fund_micro=int(fund.get("amount_micro", 0)), dso_account=DSO_ACCOUNT)
+    return settle_cleared(float(doc.price_per_kwh), cleared, metered, penalty_per_kwh=float(doc.penalty_per_kwh),
+                          network_trades=_trades(doc), charges_micro=doc.charges_micro,
+                          fund_micro=0 if fund is None else fund.amount_micro, dso_account=DSO_ACCOUNT)
 
 
-def settle_sequence(doc: Mapping[str, Any], domain: Domain) -> SequenceSettlement:
-    """Recompute a slot's whole settlement from its ``transactive.settlement-input/3`` (or ``/2``) document
+def settle_sequence(document: SettlementInput | Mapping[str, Any], domain: Domain) -> SequenceSettlement:
+    """Recompute a slot's whole settlement from its ``transactive.settlement-input/3`` (or ``/2``) input
     (pure, deterministic; ``domain``: the chain's EIP-712 domain the contracts were signed in)."""
-    version = doc.get("format")
+    doc = SettlementInput.of(document)
+    version = doc.format
     if version not in SEQUENCE_FORMATS:
         raise ValueError(f"not a {SEQUENCE_FORMAT} document")
-    parties: list[str] = sorted(str(m) for m in doc["parties"])
-    addresses: Mapping[str, str] = doc["addresses"]  # registered (contract-signing) address -> member id
-    named = {*parties, *(str(x["seller"]) for x in doc["listings"]), *(str(o["buyer"]) for o in doc["orders"])}
+    parties: list[str] = sorted(doc.parties)
+    addresses = doc.addresses  # registered (contract-signing) address -> member id
+    named = {*parties, *(x.seller for x in doc.listings), *(o.buyer for o in doc.orders)}
     label = {m: m for m in named}
     label.update({member: address for address, member in addresses.items() if member in label})
     member_of = {v: k for k, v in label.items()}
-    readings: Mapping[str, float] = doc["readings_kwh"]
+    readings = doc.readings_kwh
     net = {m: energy_to_wh(float(readings.get(m, 0.0))) for m in parties}
     lines: dict[str, dict[str, list[int]]] = {m: {} for m in parties}  # stages a member took part in
     accounts = {"dso": 0, "board": 0, "auctioneer": 0, "grid": 0}
@@ -210,15 +206,15 @@ def settle_sequence(doc: Mapping[str, Any], domain: Domain) -> SequenceSettlemen
                 accounts["dso"] += p.amount_micro
             elif not p.account.startswith(("buyer:", "seller:")):  # format 3: the community fund's row
                 accounts["fund"] += p.amount_micro
-        excess_wh = -int((doc.get("fund") or {}).get("energy_wh", 0))
+        excess_wh = 0 if doc.fund is None else -doc.fund.energy_wh
         if excess_wh:  # DPDA's excess, taken by the fund in the auction, sold at the feed-in tariff (as settle_slot)
-            fit = money_to_micro(excess_wh / 1000 * float(doc["tariff"]["feed_in_per_kwh"]))
+            fit = money_to_micro(excess_wh / 1000 * float(doc.tariff.feed_in_per_kwh))
             fund_trade = MainGridTrade("fund", excess_wh, "feed_in", fit)
             accounts["fund"] += fit
             accounts["grid"] += fund_trade.grid_micro
     # 4. the main grid for what remains
-    tariff = GridTariff(feed_in_per_kwh=float(doc["tariff"]["feed_in_per_kwh"]),
-                        retail_per_kwh=float(doc["tariff"]["retail_per_kwh"]))
+    tariff = GridTariff(feed_in_per_kwh=float(doc.tariff.feed_in_per_kwh),
+                        retail_per_kwh=float(doc.tariff.retail_per_kwh))
     grid: list[MainGridTrade] = []
     for g in settle_with_grid({m: r for m, r in residual.items() if r}, tariff=tariff):
         grid.append(g)
@@ -231,8 +227,8 @@ def settle_sequence(doc: Mapping[str, Any], domain: Domain) -> SequenceSettlemen
     money = {m: sum(line[2] for line in lines[m].values()) for m in parties}
     if sum(money.values()) + sum(accounts.values()) != 0 or any(residual.values()):  # pragma: no cover
         raise AssertionError("the slot's settlement does not balance")  # invariants of the stages
-    dso_address = str(doc["dso"])
-    member_accounts: Mapping[str, str] = doc["accounts"]
+    dso_address = doc.dso
+    member_accounts = doc.accounts
     by_address: dict[str, list[int]] = {}
     for m in parties:
         row = by_address.setdefault(member_accounts[m], [0, 0])
@@ -241,8 +237,8 @@ def settle_sequence(doc: Mapping[str, Any], domain: Domain) -> SequenceSettlemen
     dso_row = by_address.setdefault(dso_address, [0, 0])
     dso_row[0] -= sum(net.values())
     dso_row[1] += sum(v for k, v in accounts.items() if k != "fund")
-    if accounts.get("fund"):  # the fund took DPDA's excess and sold it to the grid: no energy of its own
-        by_address.setdefault(str(doc["fund"]["account"]), [0, 0])[1] += accounts["fund"]
+    if accounts.get("fund") and doc.fund is not None:  # the fund took DPDA's excess, sold it: no energy of its own
+        by_address.setdefault(doc.fund.account, [0, 0])[1] += accounts["fund"]
     postings = tuple(AccountPosting(a, e, m) for a, (e, m) in by_address.items())
     breakdown = {
         "tariffs_micro": 0 if auction is None else auction.dso_tariffs_micro,
@@ -252,7 +248,7 @@ def settle_sequence(doc: Mapping[str, Any], domain: Domain) -> SequenceSettlemen
         "grid_energy_micro": accounts["grid"] + accounts["auctioneer"],
         "amount_micro": sum(v for k, v in accounts.items() if k != "fund"),
     }
-    return SequenceSettlement(int(doc["multiSlot"]), MappingProxyType(net), MappingProxyType(lines),
+    return SequenceSettlement(doc.multi_slot, MappingProxyType(net), MappingProxyType(lines),
                               MappingProxyType(accounts), tuple(grid), listing_settlements, board, auction, postings,
                               MappingProxyType(breakdown), fund_trade)
 
@@ -262,11 +258,12 @@ def first_penalties(first: SlotSettlement | None) -> int:
     return 0 if first is None else int(first.accounts["dso"])
 
 
-def settlement_postings(doc: Mapping[str, Any], domain: Domain) -> list[AccountPosting]:
+def settlement_postings(document: SettlementInput | Mapping[str, Any], domain: Domain) -> list[AccountPosting]:
     """The postings of a settlement slot's input document, as every validator and the audit recompute them
     (formats 3 and 2: the whole seed-001 sequence, :func:`settle_sequence`; format 1, of records an older
     service prepared: the auction against the meters,
     :func:`~transactive.settlement.slot_settlement.settle_input`)."""
-    if doc.get("format") in SEQUENCE_FORMATS:
+    doc = SettlementInput.of(document)
+    if doc.is_sequence:
         return list(settle_sequence(doc, domain).postings)
     return settle_input(doc)[1]

@@ -28,16 +28,27 @@ postings sum to zero, so ``MarketSlots.settle_batch`` balances exactly.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from transactive.settlement.input import INPUT_FORMAT, SettlementInput, input_digest
 from transactive.settlement.metering import DSO_ACCOUNT, SettledTrade, Settlement, settle
 from transactive.units import energy_to_wh
 
-INPUT_FORMAT = "transactive.settlement-input/1"
+__all__ = [
+    "INPUT_FORMAT",
+    "AccountPosting",
+    "SettlementTerms",
+    "build_input",
+    "check_sums",
+    "clearing_price",
+    "input_digest",
+    "paired_trades",
+    "settle_input",
+    "statement_lines",
+    "trades_of",
+]
 
 
 @dataclass(frozen=True)
@@ -133,12 +144,6 @@ def build_input(
     }
 
 
-def input_digest(doc: Mapping[str, Any]) -> bytes:
-    """SHA-256 of the canonical JSON of a settlement input (what the slot's order root commits to)."""
-    raw = json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-    return hashlib.sha256(raw).digest()
-
-
 @dataclass(frozen=True)
 class AccountPosting:
     """One chain account's net movement: ``energy_wh`` (+ delivered / − consumed; the DSO: the imbalance it
@@ -149,19 +154,19 @@ class AccountPosting:
     amount_micro: int
 
 
-def settle_input(doc: Mapping[str, Any]) -> tuple[Settlement, list[AccountPosting]]:
-    """Recompute a slot's settlement from its input document: the ``metering.settle`` result and one posting
+def settle_input(document: SettlementInput | Mapping[str, Any]) -> tuple[Settlement, list[AccountPosting]]:
+    """Recompute a slot's settlement from its format-1 input: the ``metering.settle`` result and one posting
     per chain account (members in id order, then the DSO). Pure and deterministic."""
-    if doc.get("format") != INPUT_FORMAT:
+    doc = SettlementInput.of(document)
+    if doc.format != INPUT_FORMAT:
         raise ValueError(f"not a {INPUT_FORMAT} document")
-    trades = [SettledTrade(t["buyer"], t["seller"], float(t["energy_kwh"]), float(t["charge"]))
-              for t in doc["trades"]]
-    metered: Mapping[str, float] = doc["metered_kwh"]
+    trades = [SettledTrade(t.buyer, t.seller, float(t.energy_kwh), float(t.charge)) for t in doc.trades]
+    metered = doc.metered_kwh
     buyers = {t.buyer: metered[t.buyer] for t in trades}
     sellers = {t.seller: metered[t.seller] for t in trades}
-    result = settle(float(doc["price_per_kwh"]), trades, buyers, sellers,
-                    penalty_per_kwh=float(doc["penalty_per_kwh"]), dso_account=DSO_ACCOUNT)
-    accounts: Mapping[str, str] = doc["accounts"]
+    result = settle(float(doc.price_per_kwh), trades, buyers, sellers,
+                    penalty_per_kwh=float(doc.penalty_per_kwh), dso_account=DSO_ACCOUNT)
+    accounts = doc.accounts
     by_address: dict[str, list[int]] = {}
     for line in result.lines:
         sign = 1 if line.side == "seller" else -1
@@ -169,7 +174,7 @@ def settle_input(doc: Mapping[str, Any]) -> tuple[Settlement, list[AccountPostin
         slot[0] += sign * line.metered_wh
         slot[1] += sign * line.amount_micro
     net_energy = sum(v[0] for v in by_address.values())
-    dso = by_address.setdefault(str(doc["dso"]), [0, 0])
+    dso = by_address.setdefault(doc.dso, [0, 0])
     dso[0] -= net_energy
     dso[1] += next(p.amount_micro for p in result.postings if p.account == DSO_ACCOUNT)
     postings = [AccountPosting(a, e, m) for a, (e, m) in by_address.items()]

@@ -30,6 +30,7 @@ from transactive.crypto.signing import Signer
 from transactive.market import ManualClock, Operator
 from transactive.market.ledger.config import CLEARING, SETTLEMENT
 from transactive.market.ledger.desk import LedgerConfig, LedgerDesk
+from transactive.market.ledger.documents import AnchorDocument, SettlementDocument
 from transactive.market.ledger.sequence import has_multi_items
 from transactive.market.multi_desk import MultiDesk
 from transactive.market.multi_signing import sign_address, sign_contract
@@ -168,7 +169,7 @@ class DayService:
             return False
         anchored = self.ledger.anchor(COMMUNITY, iso(start))
         if anchored.state != "anchored":
-            raise RuntimeError(f"slot {iso(start)} not anchored: {anchored.document.get('note')}")
+            raise RuntimeError(f"slot {iso(start)} not anchored: {AnchorDocument.from_json(anchored.document).note}")
         return True
 
     def read_meters(self, start: datetime, metered_kwh: Mapping[str, float]) -> None:
@@ -185,7 +186,7 @@ class DayService:
             return None
         settled = self.ledger.settle(COMMUNITY, iso(start), self.clock.now())
         if settled.state != "settled":
-            raise RuntimeError(f"slot {iso(start)} not settled: {settled.document.get('note')}")
+            raise RuntimeError(f"slot {iso(start)} not settled: {SettlementDocument.from_json(settled.document).note}")
         return dict(self.multi.statement(self.dso, COMMUNITY, iso(start)))
 
     def anchored_entries(self, start: datetime) -> list[tuple[str, int, int]]:
@@ -194,13 +195,13 @@ class DayService:
         rec = self.store.get_ledger_slot(COMMUNITY, iso(start), CLEARING)
         assert rec is not None
         member_of = {a.address.lower(): a.member for a in self.store.chain_accounts(COMMUNITY)}
-        return [(member_of.get(str(e["account"]).lower(), str(e["account"])), int(e["energyWh"]),
-                 int(e["amountMicro"])) for e in rec.document["results"]]
+        return [(member_of.get(e.account.lower(), e.account), e.energy_wh, e.amount_micro)
+                for e in AnchorDocument.from_json(rec.document).results]
 
     def dso_income(self, start: datetime) -> Mapping[str, Any]:
         """The DSO's breakdown of a settled slot (``tariffs_micro``: the auction's grid charges, ...)."""
         rec = self.store.get_ledger_slot(COMMUNITY, iso(start), SETTLEMENT)
-        return {} if rec is None else dict(rec.document["dso"])
+        return {} if rec is None else dict(SettlementDocument.from_json(rec.document).dso or {})
 
     # ------------------------------------------------------------------------------ the chain
     def account(self, member_id: str) -> str:

@@ -29,6 +29,9 @@ from transactive.market.ledger.sequence import auction_input
 from transactive.orders import Orders
 from transactive.registry import full_registry
 from transactive.result import ClearingResult
+from transactive.settlement.grid_trading import GridTariff
+from transactive.settlement.input import SettlementInput
+from transactive.settlement.listings import ServiceRates
 from transactive.settlement.metering import Cleared, SettledTrade, SettlementError, settle, settle_cleared
 from transactive.settlement.sequence import SEQUENCE_FORMAT, SEQUENCE_FORMAT_V2, settle_sequence, settlement_postings
 from transactive.settlement.slot_settlement import SettlementTerms
@@ -122,17 +125,15 @@ def _document(r: ClearingResult, sellers: Orders, buyers: Orders) -> dict[str, A
 
 
 def _input(entries: list[ResultEntry], result: dict[str, Any], readings_wh: dict[str, int],
-           terms: SettlementTerms) -> dict[str, Any]:
-    auction = auction_input(result, [e.to_json() for e in entries], member_of={e.account.lower(): e.account
-                                                                               for e in entries},
+           terms: SettlementTerms) -> SettlementInput:
+    auction = auction_input(result, entries, member_of={e.account.lower(): e.account for e in entries},
                             dso_address=DSO, terms=terms)
-    parties = sorted(auction["cleared"]["members"])
-    return {"format": SEQUENCE_FORMAT, "slot": 1, "clearingSlot": 0, "clearingRoot": None, "multiSlot": 7, **auction,
-            "parties": parties, "readings_kwh": {m: readings_wh[m] / 1000 for m in parties}, "missing_readings": [],
-            "contracts": [], "addresses": {}, "listings": [], "orders": [],
-            "tariff": {"feed_in_per_kwh": 0.015, "retail_per_kwh": 0.1},
-            "rates": {"service_charge_per_kwh": 0.004, "penalty_per_kwh": 0.05},
-            "accounts": {m: m for m in parties}, "dso": DSO}
+    parties = tuple(sorted(auction["cleared"].members))
+    return SettlementInput(format=SEQUENCE_FORMAT, slot=1, clearing_slot=0, clearing_root=None, multi_slot=7,
+                           **auction, parties=parties, readings_kwh={m: readings_wh[m] / 1000 for m in parties},
+                           missing_readings=(), tariff=GridTariff(feed_in_per_kwh=0.015, retail_per_kwh=0.1),
+                           rates=ServiceRates(service_charge_per_kwh=0.004, penalty_per_kwh=0.05),
+                           accounts={m: m for m in parties}, dso=DSO)
 
 
 @settings(max_examples=120, deadline=None)
@@ -159,7 +160,7 @@ def test_the_settlement_slot_posts_the_endorsed_entries_and_the_meters_only_the_
     assert sum(m for _, m in posted.values()) == 0 and sum(e for e, _ in posted.values()) == 0
     assert seq.auction is not None or not traders
     lines = {} if seq.auction is None else {ln.participant: ln for ln in seq.auction.lines}
-    p = float(doc["price_per_kwh"])
+    p = float(doc.price_per_kwh)
     penalties = 0
     for a, wh in traders.items():
         cleared = endorsed[a][1]

@@ -3,11 +3,15 @@ PostgreSQL, and recomputed: bilateral, listings and the grid by hand (a void auc
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 from transactive.crypto.signing import Signer, new_private_key
+from transactive.ledger.messages.commitments import FUND_LEAF, ResultEntry
 from transactive.market.ledger.sequence import has_multi_items, multi_slot_starts, sequence_input
 from transactive.market.multi_signing import OFF_CHAIN_DOMAIN, contract_of
+from transactive.settlement.input import input_digest
 from transactive.settlement.sequence import settle_sequence
 from transactive.settlement.slot_settlement import SettlementTerms
 from transactive.store import (
@@ -62,7 +66,7 @@ def test_sequence_input_from_the_store_settles_by_hand(store: SqlStore) -> None:
     assert multi_slot_starts(store, "c", None, "2026-03-01T10:14:00Z") == set()
     doc = sequence_input(store, community, S, chain_slot=7, clearing_slot=None, clearing_root=None, result=None,
                          terms=SettlementTerms(), account_of=ACCOUNTS.__getitem__, dso_address=DSO)
-    assert doc["parties"] == ["ev", "hp", "pv"] and doc["missing_readings"] == [] and doc["trades"] == []
+    assert doc.parties == ("ev", "hp", "pv") and doc.missing_readings == () and doc.trades == ()
     got = settle_sequence(doc, OFF_CHAIN_DOMAIN)
     stages = {s.peer: {k: (v.sold_wh, v.bought_wh, v.money_micro) for k, v in s.stages.items()}
               for s in got.combined.statements}
@@ -79,3 +83,24 @@ def test_sequence_input_from_the_store_settles_by_hand(store: SqlStore) -> None:
     assert got.dso_breakdown["service_charges_micro"] == 2_000
     assert got.dso_breakdown["grid_energy_micro"] == 92_500
     assert settle_sequence(doc, OFF_CHAIN_DOMAIN) == got  # deterministic: what every validator recomputes
+
+
+def test_the_typed_input_is_byte_identical_to_the_one_built_before_the_typed_records(store: SqlStore) -> None:
+    # the digests (on-chain order roots) of inputs the dict-building code wrote for the same store and entries
+    before = json.loads((Path(__file__).parents[2] / "fixtures" / "archives" /
+                         "settlement_inputs_before_records.json").read_text(encoding="utf-8"))
+    community = _setup(store)
+    void = sequence_input(store, community, S, chain_slot=7, clearing_slot=None, clearing_root=None, result=None,
+                          terms=SettlementTerms(), account_of=ACCOUNTS.__getitem__, dso_address=DSO)
+    entries = [ResultEntry(ACCOUNTS["pv"], 3000, 171000), ResultEntry(ACCOUNTS["ev"], -2500, -180000),
+               ResultEntry(DSO, 0, 5000), ResultEntry(FUND_LEAF, -500, 4000)]
+    result = {"price_per_kwh": 0.057, "details": {},
+              "sellers": [{"id": "pv", "energy_kwh": 3.0, "payment": 0.171}],
+              "buyers": [{"id": "ev", "energy_kwh": 2.5, "payment": 0.18}]}
+    cleared = sequence_input(store, community, S, chain_slot=9, clearing_slot=8, clearing_root="0x" + "ab" * 32,
+                             result=result, terms=SettlementTerms(), account_of=ACCOUNTS.__getitem__,
+                             dso_address=DSO, entries=entries,
+                             member_of={a.lower(): m for m, a in ACCOUNTS.items()})
+    for name, doc in (("v3_contracts_listings", void), ("v3_cleared_fund", cleared)):
+        assert doc.to_json() == before[name]["input"]
+        assert "0x" + input_digest(doc).hex() == before[name]["digest"]

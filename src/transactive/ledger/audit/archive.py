@@ -42,8 +42,8 @@ from transactive.ledger.chain.base import Chain, Contract
 from transactive.ledger.chain.constants import SETTLED
 from transactive.ledger.clearance.endorsement import valid_endorsements
 from transactive.ledger.messages.commitments import ResultEntry, result_tree
+from transactive.settlement.input import InputError, SettlementInput, input_digest
 from transactive.settlement.sequence import settlement_postings
-from transactive.settlement.slot_settlement import input_digest
 
 SETTLEMENT_ARCHIVE_FORMAT = "transactive.settlement-archive/1"
 SETTLEMENT_KIND = "settlement-input"
@@ -53,7 +53,7 @@ __all__ = ["SETTLEMENT_ARCHIVE_FORMAT", "SETTLEMENT_KIND", "SettlementRecord", "
            "input_root"]
 
 
-def input_root(doc: Mapping[str, Any]) -> bytes:
+def input_root(doc: SettlementInput | Mapping[str, Any]) -> bytes:
     """SHA-256 of the canonical JSON of an input document (sorted keys, no spaces): the settlement slot's
     order root (:func:`transactive.settlement.slot_settlement.input_digest`, the one definition)."""
     return input_digest(doc)
@@ -75,14 +75,15 @@ class SettlementRecord:
 
     slot: int
     kind: str
-    input: Mapping[str, Any]
+    input: SettlementInput
     order_root: bytes
     result_root: bytes
     postings: tuple[ResultEntry, ...]
     endorsements: tuple[bytes, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": SETTLEMENT_ARCHIVE_FORMAT, "slot": self.slot, "kind": self.kind, "input": self.input,
+        return {"format": SETTLEMENT_ARCHIVE_FORMAT, "slot": self.slot, "kind": self.kind,
+                "input": self.input.to_json(),
                 "orderRoot": hex0x(self.order_root), "resultRoot": hex0x(self.result_root),
                 "postings": [p.to_json() for p in self.postings],
                 "endorsements": [hex0x(s) for s in self.endorsements]}
@@ -99,6 +100,10 @@ class SettlementRecord:
             raise ValueError("'kind' must be a string")
         if not isinstance(doc, dict):
             raise ValueError("'input' must be an object")
+        try:
+            typed = SettlementInput.from_json(doc)
+        except InputError as exc:
+            raise ValueError(f"'input.{exc.field}': {exc.message}") from exc
         postings, endorsements = data.get("postings"), data.get("endorsements")
         if not isinstance(postings, list) or not isinstance(endorsements, list):
             raise ValueError("'postings' and 'endorsements' must be lists")
@@ -106,12 +111,12 @@ class SettlementRecord:
             entries = tuple(ResultEntry.from_json(p) for p in postings)
         except (ValueError, TypeError, AttributeError) as exc:
             raise ValueError(f"'postings': {exc}") from exc
-        return cls(slot, kind, doc, _bytes32(data.get("orderRoot"), "orderRoot"),
+        return cls(slot, kind, typed, _bytes32(data.get("orderRoot"), "orderRoot"),
                    _bytes32(data.get("resultRoot"), "resultRoot"), entries,
                    tuple(_bytes32(s, f"endorsements[{i}]") for i, s in enumerate(endorsements)))
 
 
-def recompute_entries(doc: Mapping[str, Any], domain: Domain) -> list[ResultEntry]:
+def recompute_entries(doc: SettlementInput, domain: Domain) -> list[ResultEntry]:
     """A settlement input's postings as result entries (signed Wh and micro-tokens, + receives / - pays):
     :func:`~transactive.settlement.sequence.settlement_postings`, the validators' recomputation."""
     return [ResultEntry(p.address, p.energy_wh, p.amount_micro) for p in settlement_postings(doc, domain)]

@@ -38,14 +38,6 @@ from transactive.times import iso
 log = logging.getLogger(__name__)
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _hex(raw: bytes) -> str:
-    return "0x" + raw.hex()
-
-
 def _bus32(bus: str | None) -> bytes:
     raw = (bus or "").encode()
     return raw.ljust(32, b"\x00") if len(raw) <= 32 else hashlib.sha256(raw).digest()
@@ -62,7 +54,7 @@ class LedgerAccounts:
         self.ctx = ctx
 
     # ------------------------------------------------------------------------------ deployment
-    def _deploy_or_reopen(self) -> tuple[Contract, Contract, Contract]:
+    def deploy_or_reopen(self) -> tuple[Contract, Contract, Contract]:
         stored = self.ctx.store.ledger_meta("deployment")
         names = ("Registry", "EnergyToken", "MarketSlots")
         if stored is None:
@@ -93,7 +85,7 @@ class LedgerAccounts:
         if k != self.ctx.config.threshold:
             raise MarketError("--threshold", f"the ledger's Registry has threshold {k}; start with --threshold {k}")
 
-    def _ledger_start(self, started: datetime | None) -> str:
+    def ledger_start(self, started: datetime | None) -> str:
         """The market time (``YYYY-MM-DDTHH:MM:SSZ``) from which the cycle anchors and settles slots: stored in
         the ledger metadata at first deployment (``started``, default now). A store deployed before this was
         recorded takes its first ledger record's slot (or now). Older slots: only by an explicit request."""
@@ -155,14 +147,14 @@ class LedgerAccounts:
                 if self.ctx.archive is not None:
                     self.ctx.archive.record_mint(self.ctx.config.start_tokens * 10**6, to=address)
                 chain.transact(self.ctx.token, "mint", address, self.ctx.config.start_tokens * 10**6)
-            self._journal(0, [address])
+            self.journal(0, [address])
             if fresh:
-                self._gas(address)
+                self.fund_gas(address)
                 chain.transact(self.ctx.token, "approve", self.ctx.slots.address, MAX_UINT, sender=address)
             self.ctx.store.mark_enrolled(member.id)
             return replace(account, enrolled=True)
 
-    def _journal(self, minted_micro: int, accounts: Sequence[str] = ()) -> None:
+    def journal(self, minted_micro: int, accounts: Sequence[str] = ()) -> None:
         """Record a mint and member accounts in the audit archive's manifest (``transactive ledger verify``
         checks the supply against the mints and sums the balances of these accounts too)."""
         if self.ctx.archive is None:
@@ -171,7 +163,7 @@ class LedgerAccounts:
             self.ctx.archive.record_mint(minted_micro)
         self.ctx.archive.record_accounts(accounts)
 
-    def _gas(self, address: str) -> None:
+    def fund_gas(self, address: str) -> None:
         balance = getattr(self.ctx.chain, "balance", None)
         if self.ctx.config.gas_wei and (balance is None or int(balance(address)) < self.ctx.config.gas_wei // 2):
             self.ctx.keyed.send_value(address, self.ctx.config.gas_wei)
@@ -197,14 +189,11 @@ class LedgerAccounts:
                 self.ctx.bus_cache[address] = raw.rstrip(b"\x00").decode("utf-8", "replace")
 
 
-    def _dso_address(self, community: str) -> str:
+    def dso_address(self, community: str) -> str:
+        """The community's DSO account (its DSO member's custodial account, else the service's admin account)."""
         for member in self.ctx.store.list_members(community):
             if member.role == "dso":
                 account = self.enrol(member)
                 if account is not None:
                     return account.address
         return self.ctx.admin
-
-    def dso_address(self, community: str) -> str:
-        """The community's DSO account (its DSO member's custodial account, else the service's admin account)."""
-        return self._dso_address(community)

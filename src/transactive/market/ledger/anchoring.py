@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from transactive.crypto.encoding import hex0x
 from transactive.crypto.signing import Signer
 from transactive.errors import MarketError
 from transactive.ledger.audit.proofs import SlotBatch
@@ -33,12 +34,15 @@ from transactive.ledger.messages.attributes import ParticipantAttributes, Signed
 from transactive.ledger.messages.batch import GRID_ATTRIBUTES
 from transactive.ledger.messages.commitments import ResultEntry, RewardShares, result_tree
 from transactive.ledger.messages.orders import OrderError
-from transactive.market.ledger.accounts import LedgerAccounts, _hex, _now
+from transactive.market.ledger.accounts import LedgerAccounts
 from transactive.market.ledger.batch import SignRow, chain_slot_number, quantised_entry, sign_rows
 from transactive.market.ledger.config import CLEARED, CLEARING, MODE_CLAIMS, RESERVE_NOT_MET
 from transactive.market.ledger.context import LedgerContext
+from transactive.market.ledger.documents import AnchorDocument, SlotDocument, now_stamp
 from transactive.registry import full_registry
 from transactive.store import ChainAccount, LedgerSlot, SlotState
+
+_D = TypeVar("_D", bound=SlotDocument)
 
 if TYPE_CHECKING:
     from transactive.orders import Orders
@@ -54,39 +58,32 @@ class LedgerAnchoring:
         self.ctx = ctx
         self.accounts = accounts
 
-    # ------------------------------------------------------------------------------ helpers
-    def _slot_record(self, number: int) -> tuple[Any, ...]:
-        record: tuple[Any, ...] = self.ctx.chain.call(self.ctx.slots, "slots", number)
-        return record
-
-    def _save(self, rec: LedgerSlot, state: str, **updates: Any) -> LedgerSlot:
-        new = replace(rec, state=state, document={**rec.document, **updates}, updated_at=_now())
-        if not self.ctx.store.put_ledger_slot(new, rec.state):
-            raise MarketError("slot_start", "the ledger record changed concurrently", "conflict")
-        return new
-
-    def _tx(self, rec: LedgerSlot, step: str, receipt: Any) -> LedgerSlot:
-        txs = {**rec.document.get("txs", {}), step: _hex(receipt.tx_hash)}
-        return self._save(rec, rec.state, txs=txs)
+    # ------------------------------------------------------------------------------ the round (shared)
+    def record_tx(self, rec: LedgerSlot, doc: _D, step: str, receipt: Any) -> tuple[LedgerSlot, _D]:
+        """Store the hash of the transaction of ``step`` in the slot's document (the record keeps its state)."""
+        doc = doc.with_tx(step, hex0x(receipt.tx_hash))
+        return self.ctx.save(rec, rec.state, doc), doc
 
     def _auctioneer(self, number: int) -> str:
         return self.ctx.validators[auctioneer_index(number, len(self.ctx.validators))].address
 
-    def _open_and_commit(self, rec: LedgerSlot, number: int, *, mode: int, order_root: bytes, count: int,
-                         before_commit: Callable[[], None] | None = None) -> tuple[LedgerSlot, int]:
+    def open_and_commit(self, rec: LedgerSlot, doc: _D, number: int, *, mode: int, order_root: bytes, count: int,
+                        before_commit: Callable[[], None] | None = None) -> tuple[LedgerSlot, _D, int]:
         """Steps 1 of the Proof-of-Clearance round (:func:`~transactive.ledger.clearance.protocol.open_and_commit`),
-        each transaction's hash stored as it is sent; returns the record and the slot's state afterwards."""
-        held = [rec]
+        each transaction's hash stored as it is sent; returns the record, its document and the slot's state
+        afterwards."""
+        held = (rec, doc)
 
         def sent(step: str, receipt: Any) -> None:
-            held[0] = self._tx(held[0], step, receipt)
+            nonlocal held
+            held = self.record_tx(held[0], held[1], step, receipt)
 
         state = open_and_commit(self.ctx.chain, self.ctx.slots, number, mode=mode, order_root=order_root, count=count,
                                 auctioneer=self._auctioneer(number), before_commit=before_commit, sent=sent)
-        return held[0], state
+        return held[0], held[1], state
 
-    def _endorse_and_submit(self, rec: LedgerSlot, number: int, order_root: bytes,
-                            results: Sequence[ResultEntry], roots: Sequence[bytes]) -> LedgerSlot:
+    def endorse_and_submit(self, rec: LedgerSlot, doc: _D, number: int, *, order_root: bytes,
+                           results: Sequence[ResultEntry], roots: Sequence[bytes]) -> tuple[LedgerSlot, _D]:
         """Steps 4-5 of the round (:func:`~transactive.ledger.clearance.protocol.endorse_and_submit`): ``roots[i]`` is
         validator i's recomputed root, which it signs; the agreeing validators submit in
         :func:`~transactive.ledger.clearance.protocol.miner_order`. The root, the signatures, the first miner and the
@@ -95,23 +92,25 @@ class LedgerAnchoring:
         own = result_tree(number, results).root
         answers = [v.sign_root(self.ctx.domain, number, order_root, root, tuple(results) if root == own else ())
                    for v, root in zip(self.ctx.validators, roots, strict=True)]
-        held = [rec]
+        held = (rec, doc)
 
         def before_submit(collected: Collected, miner: str) -> Collected:
+            nonlocal held
             assert collected.result_root is not None
-            doc = held[0].document
-            if doc.get("resultRoot") == _hex(collected.result_root) and doc.get("endorsements"):
-                return replace(collected, signatures=tuple(bytes.fromhex(x[2:]) for x in doc["endorsements"]))
-            held[0] = self._save(held[0], held[0].state, resultRoot=_hex(collected.result_root),
-                                 endorsements=[_hex(sig) for sig in collected.signatures], miner=miner,
-                                 dissenters=list(collected.dissenters))
+            current = held[1]
+            if current.result_root == hex0x(collected.result_root) and current.endorsements:
+                return replace(collected, signatures=current.endorsement_bytes())
+            fresh = replace(current, result_root=hex0x(collected.result_root),
+                            endorsements=tuple(hex0x(sig) for sig in collected.signatures), miner=miner,
+                            dissenters=tuple(collected.dissenters))
+            held = (self.ctx.save(held[0], held[0].state, fresh), fresh)
             return collected
 
         _, _, receipt = endorse_and_submit(
             self.ctx.chain, self.ctx.slots, answers, domain=self.ctx.domain, slot=number, order_root=order_root,
             validators=[v.address for v in self.ctx.validators], k=self.ctx.config.threshold,
             before_submit=before_submit)
-        return self._tx(held[0], "submit_result", receipt)
+        return self.record_tx(held[0], held[1], "submit_result", receipt)
 
     # ------------------------------------------------------------------------------ 1. anchoring
     def build_batch(self, community: str, slot_start: str) -> SlotBatch:
@@ -144,7 +143,7 @@ class LedgerAnchoring:
             # parameters for the slot; the DSO's entry carries the clearing's grid charges
             attributes = tuple(self._sign_attributes(order.member, accounts, order.entry, number, signers)
                                for order in orders)
-            dso = self.accounts._dso_address(community)
+            dso = self.accounts.dso_address(community)
         return SlotBatch(self.ctx.domain, number, tuple(signed), mechanism=c.mechanism, params=dict(c.params),
                          attributes=attributes, dso=dso)
 
@@ -198,8 +197,9 @@ class LedgerAnchoring:
         reason = exc.message if isinstance(exc, MarketError) else str(exc)
         note = (f"the Registry refuses the batch: {reason}" if state == "refused"
                 else f"the orders cannot be signed as a batch: {type(exc).__name__}: {reason}")
-        self.ctx.store.put_ledger_slot(LedgerSlot(community, slot_start, CLEARING, number, state,
-                                              {"note": note, "txs": {}}, _now()), None)
+        doc = AnchorDocument().with_note(note)
+        self.ctx.store.put_ledger_slot(LedgerSlot(community, slot_start, CLEARING, number, state, doc.to_json(),
+                                                  now_stamp()), None)
         rec = self.ctx.store.get_ledger_slot(community, slot_start, CLEARING)
         assert rec is not None
         return rec
@@ -225,24 +225,26 @@ class LedgerAnchoring:
                 if problems:  # a signed bus the Registry does not confirm: never opened on chain
                     return self._unbatchable(community, slot_start, number, ClearanceError(problems[0]), "refused")
                 with self.ctx.timed("order root + store batch"):
-                    fresh = LedgerSlot(community, slot_start, CLEARING, number, "batched",
-                                       {"batch": batch.to_json(), "orderRoot": _hex(batch.order_root), "txs": {}},
-                                       _now())
+                    batched = AnchorDocument(batch=batch.to_json(), order_root=hex0x(batch.order_root))
+                    initial = "batched"
                     try:  # the auctioneer clears the batch once before committing it (and keeps its clearing)
                         precleared = clear_batch(batch, verify=False)
                         recompute(batch, verify=False, cleared=precleared)
                     except ClearanceError as exc:
-                        fresh = replace(fresh, state="unsupported", document={**fresh.document, "note": str(exc)})
-                    self.ctx.store.put_ledger_slot(fresh, None)
+                        initial, batched = "unsupported", batched.with_note(str(exc))
+                    self.ctx.store.put_ledger_slot(LedgerSlot(community, slot_start, CLEARING, number, initial,
+                                                              batched.to_json(), now_stamp()), None)
                 rec = self.ctx.store.get_ledger_slot(community, slot_start, CLEARING)
                 assert rec is not None
             if rec.state != "batched":
                 return rec
+            doc = AnchorDocument.from_json(rec.document)
             if batch is None:
-                batch = SlotBatch.from_json(rec.document["batch"])
+                assert doc.batch is not None
+                batch = SlotBatch.from_json(doc.batch)
             with self.ctx.timed("open + commit order root"):
-                rec, state = self._open_and_commit(rec, number, mode=MODE_CLAIMS, order_root=batch.order_root,
-                                                   count=len(batch.orders))
+                rec, doc, state = self.open_and_commit(rec, doc, number, mode=MODE_CLAIMS,
+                                                       order_root=batch.order_root, count=len(batch.orders))
             results: tuple[ResultEntry, ...] = ()
             rewards = slot_rewards(self.ctx.chain, self.ctx.slots, number)  # as every validator and the audit do
             if state == RESERVE_NOT_MET:
@@ -251,17 +253,17 @@ class LedgerAnchoring:
                     # its own clearing of the batch from before the commit (its signature checks still run)
                     results, roots = self._recompute_all(batch, rewards, precleared)
                 with self.ctx.timed("submit result (k signatures)"):
-                    rec = self._endorse_and_submit(rec, number, batch.order_root, results, roots)
+                    rec, doc = self.endorse_and_submit(rec, doc, number, order_root=batch.order_root,
+                                                           results=results, roots=roots)
                 state = CLEARED
             if state != CLEARED:
                 raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
             if not results:
                 results = recompute(batch, pool=self.ctx.pool, rewards=rewards)
-            chain_root = bytes(self._slot_record(number)[6])
+            chain_root = bytes(self.ctx.slot_record(number)[6])
             if result_tree(number, results).root != chain_root:
-                return self._save(rec, "failed", note="the root on chain differs from the recomputation")
+                return self.ctx.save(rec, "failed", doc.with_note("the root on chain differs from the recomputation"))
             if self.ctx.archive is not None:
-                endorsements = tuple(bytes.fromhex(x[2:]) for x in rec.document.get("endorsements", []))
-                self.ctx.archive.save(replace(batch, results=results, endorsements=endorsements))
-            return self._save(rec, "anchored", results=[r.to_json() for r in results], resultRoot=_hex(chain_root),
-                              anchoredAt=_now())
+                self.ctx.archive.save(replace(batch, results=results, endorsements=doc.endorsement_bytes()))
+            return self.ctx.save(rec, "anchored", replace(doc, results=tuple(results), result_root=hex0x(chain_root),
+                                                          anchored_at=now_stamp()))

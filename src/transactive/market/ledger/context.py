@@ -15,15 +15,18 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from transactive.crypto.eip712 import Domain
 from transactive.crypto.signing import Signer, WorkerPool
+from transactive.errors import MarketError
 from transactive.ledger.audit.audit import SlotArchive
 from transactive.ledger.chain.base import Chain, Contract
 from transactive.ledger.clearance.parallel import ParallelValidators
 from transactive.market.ledger.config import LedgerConfig
-from transactive.store import MultiStore
+from transactive.market.ledger.documents import SlotDocument, now_stamp
+from transactive.store import LedgerSlot, MultiStore
 
 if TYPE_CHECKING:
     from transactive.ledger.clearance.protocol import Validator
@@ -83,6 +86,19 @@ class LedgerContext:
         finally:
             self.timings[step] = self.timings.get(step, 0.0) + time.perf_counter() - start
             self.cpu_timings[step] = self.cpu_timings.get(step, 0.0) + self.cpu_seconds() - cpu
+
+    def slot_record(self, number: int) -> tuple[Any, ...]:
+        """``MarketSlots.slots(number)``: the on-chain slot's record (state, ..., order root, count, result root)."""
+        record: tuple[Any, ...] = self.chain.call(self.slots, "slots", number)
+        return record
+
+    def save(self, rec: LedgerSlot, state: str, document: SlotDocument) -> LedgerSlot:
+        """Store ``rec`` with its new ``state`` and ``document`` if nobody changed it since it was read
+        (``MarketError`` conflict otherwise); answers the stored record."""
+        new = replace(rec, state=state, document=document.to_json(), updated_at=now_stamp())
+        if not self.store.put_ledger_slot(new, rec.state):
+            raise MarketError("slot_start", "the ledger record changed concurrently", "conflict")
+        return new
 
     def cpu_seconds(self) -> float:
         pools = (self.pool, self.parallel_validators)

@@ -54,6 +54,7 @@ from transactive.market.ledger.anchoring import LedgerAnchoring
 from transactive.market.ledger.batch import SignRow, chain_slot_number, claims_to_make, sign_rows
 from transactive.market.ledger.config import CLEARED, CLEARING, RETRY_S, SETTLED, SETTLEMENT, LedgerConfig
 from transactive.market.ledger.context import LedgerContext
+from transactive.market.ledger.documents import SettlementDocument
 from transactive.market.ledger.sequence import multi_slot_starts
 from transactive.market.ledger.settlement import LedgerSettlement
 from transactive.settlement.slot_settlement import AccountPosting
@@ -107,12 +108,12 @@ class LedgerDesk:
         self.anchoring = LedgerAnchoring(ctx, self.accounts)
         self.settlement = LedgerSettlement(ctx, self.accounts, self.anchoring)
         try:
-            ctx.registry, ctx.token, ctx.slots = self.accounts._deploy_or_reopen()
+            ctx.registry, ctx.token, ctx.slots = self.accounts.deploy_or_reopen()
         except Exception:
             if chain is None:  # refused (another chain, other validators): release the chain we opened
                 opened.close()
             raise
-        ctx.start = self.accounts._ledger_start(started)
+        ctx.start = self.accounts.ledger_start(started)
         ctx.domain = domain_of(opened, ctx.slots)
         for account in store.chain_accounts():
             if account.private_key_hex:
@@ -123,7 +124,7 @@ class LedgerDesk:
             if not ctx.archive.manifest_path.exists():  # the journal starts from the supply on chain now
                 ctx.archive.create(registry=ctx.registry.address, token=ctx.token.address,
                                    slots=ctx.slots.address)
-                self.accounts._journal(int(opened.call(ctx.token, "totalSupply")),
+                self.accounts.journal(int(opened.call(ctx.token, "totalSupply")),
                                        [a.address for a in store.chain_accounts()])
 
     # ------------------------------------------------------------------------------ the shared state
@@ -373,7 +374,7 @@ class LedgerDesk:
         note = (f"blocked: the chain refused a transaction ({error}); an admin resolves it: "
                 f"POST /admin/communities/{key[0]}/slots/{key[1]}/settle")
         log.warning("settlement of %s %s blocked: %s", key[0], key[1], error)
-        return [self.anchoring._save(rec, "blocked", note=note)]
+        return [self.ctx.save(rec, "blocked", SettlementDocument.from_json(rec.document).with_note(note))]
 
     def _due(self, key: tuple[str, str, str]) -> bool:
         return time.monotonic() >= self._retry_at.get(key, 0.0)

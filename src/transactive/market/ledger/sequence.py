@@ -11,14 +11,25 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
-from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF
+from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, ResultEntry
 from transactive.market.multi_signing import slot_number
-from transactive.market.multi_slot import settlement_document
+from transactive.market.multi_slot import ContractTerms, settlement_document
 from transactive.settlement.grid_trading import GridTariff
+from transactive.settlement.input import (
+    SEQUENCE_FORMAT,
+    ClearedRows,
+    FundRow,
+    InputContract,
+    InputListing,
+    InputOrder,
+    InputTrade,
+    SettlementInput,
+)
 from transactive.settlement.listings import ServiceRates
-from transactive.settlement.sequence import SEQUENCE_FORMAT, SequenceSettlement
+from transactive.settlement.sequence import SequenceSettlement
 from transactive.settlement.slot_settlement import SettlementTerms, clearing_price, paired_trades
 from transactive.store import Community, MultiStore
 
@@ -30,7 +41,8 @@ def has_multi_items(store: MultiStore, community: str, slot_start: str) -> bool:
     """Whether the slot has a listing or a signed contract delivering in it."""
     if store.list_listings(community, slot_start):
         return True
-    return any(slot_start in r.terms["slot_starts"] for r in store.signed_contracts_around(community, slot_start))
+    return any(ContractTerms.of(r).delivers_in(slot_start)
+               for r in store.signed_contracts_around(community, slot_start))
 
 
 def multi_slot_starts(store: MultiStore, community: str, since: str | None = None,
@@ -43,7 +55,7 @@ def multi_slot_starts(store: MultiStore, community: str, since: str | None = Non
     for r in store.list_contracts(community):
         if r.state != "signed" or r.last_slot < low or r.first_slot > high:
             continue
-        schedule = [str(x) for x in r.terms["slot_starts"]]
+        schedule = [str(x) for x in ContractTerms.of(r).slot_starts]
         starts.update(schedule[bisect_left(schedule, low):bisect_right(schedule, high)])
     return starts
 
@@ -56,7 +68,7 @@ def sequence_parties(store: MultiStore, community: str, slot_start: str,
     if result is not None:
         traders = {str(r["id"]) for side in ("sellers", "buyers") for r in result[side] if float(r["energy_kwh"]) > 0}
     contracts = [r for r in store.signed_contracts_around(community, slot_start)
-                 if slot_start in r.terms["slot_starts"]]
+                 if ContractTerms.of(r).delivers_in(slot_start)]
     listings = store.list_listings(community, slot_start)
     orders = store.listing_orders(community, slot_start)
     sellers = {x.id: x.seller for x in listings}
@@ -69,10 +81,11 @@ def sequence_parties(store: MultiStore, community: str, slot_start: str,
     return sorted(parties), contracts, listings, orders
 
 
-def auction_input(result: Mapping[str, Any] | None, entries: Sequence[Mapping[str, Any]], *,
+def auction_input(result: Mapping[str, Any] | None, entries: Sequence[ResultEntry], *,
                   member_of: Mapping[str, str], dso_address: str, terms: SettlementTerms) -> dict[str, Any]:
-    """The auction part of a ``transactive.settlement-input/3`` document: the anchored clearing's endorsed
-    result ``entries`` (``ResultEntry.to_json`` rows, by chain address) per member id (``member_of``: lower-case
+    """The auction fields of a ``transactive.settlement-input/3`` record (keyword arguments of
+    :class:`~transactive.settlement.input.SettlementInput`): the anchored clearing's endorsed
+    result ``entries`` (by chain address) per member id (``member_of``: lower-case
     address -> member), so the settlement recomputes the clearing as it was endorsed
     (``docs/settlement.md``, "Settlement against the meters"):
 
@@ -88,13 +101,13 @@ def auction_input(result: Mapping[str, Any] | None, entries: Sequence[Mapping[st
     ``ValueError`` for a row that is none of these (a reward leaf: the service's slots have no reward shares)."""
     cleared: dict[str, tuple[int, int]] = {}
     charges = exchange = 0
-    fund: dict[str, Any] | None = None
+    fund: FundRow | None = None
     fund_key, me_key, dso_key = FUND_LEAF.lower(), ME_LEAF.lower(), dso_address.lower()
     for e in entries:
-        account, wh, micro = str(e["account"]), int(e["energyWh"]), int(e["amountMicro"])
+        account, wh, micro = e.account, e.energy_wh, e.amount_micro
         key = account.lower()
         if key == fund_key:
-            fund = {"account": FUND_LEAF, "energy_wh": wh, "amount_micro": micro}
+            fund = FundRow(FUND_LEAF, wh, micro)
         elif key == me_key:
             exchange = micro
         elif key == dso_key and wh == 0:
@@ -113,10 +126,9 @@ def auction_input(result: Mapping[str, Any] | None, entries: Sequence[Mapping[st
     return {
         "price_per_kwh": 0.0 if result is None else clearing_price(result),
         "penalty_per_kwh": terms.penalty_per_kwh,
-        "trades": [{"buyer": t.buyer, "seller": t.seller, "energy_kwh": t.energy_kwh, "charge": t.charge}
-                   for t in trades],
-        "cleared": {"members": members, "energy_wh": [cleared[m][0] for m in members],
-                    "amount_micro": [cleared[m][1] for m in members]},
+        "trades": tuple(InputTrade(t.buyer, t.seller, t.energy_kwh, t.charge) for t in trades),
+        "cleared": ClearedRows(tuple(members), tuple(cleared[m][0] for m in members),
+                               tuple(cleared[m][1] for m in members)),
         "charges_micro": charges, "fund": fund, "exchange_micro": exchange,
     }
 
@@ -124,42 +136,43 @@ def auction_input(result: Mapping[str, Any] | None, entries: Sequence[Mapping[st
 def sequence_input(
     store: MultiStore, c: Community, slot_start: str, *, chain_slot: int, clearing_slot: int | None,
     clearing_root: str | None, result: Mapping[str, Any] | None, terms: SettlementTerms,
-    account_of: Callable[[str], str], dso_address: str, entries: Sequence[Mapping[str, Any]] = (),
+    account_of: Callable[[str], str], dso_address: str, entries: Sequence[ResultEntry] = (),
     member_of: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """The slot's ``transactive.settlement-input/3`` document (deterministic JSON); ``entries``: the anchored
+) -> SettlementInput:
+    """The slot's ``transactive.settlement-input/3`` record (deterministic JSON); ``entries``: the anchored
     clearing's endorsed result entries (:func:`auction_input`); ``member_of``: lower-case chain address ->
     member id (default: the community's chain accounts, read from the store)."""
     parties, contracts, listings, orders = sequence_parties(store, c.name, slot_start, result)
     if member_of is None:
         member_of = {a.address.lower(): a.member for a in store.chain_accounts(c.name)}
     auction = auction_input(result, entries, member_of=member_of, dso_address=dso_address, terms=terms)
-    parties = sorted({*parties, *auction["cleared"]["members"]})  # a remedy (docs/settlement.md §4) may clear others
+    parties = sorted({*parties, *auction["cleared"].members})  # a remedy (docs/settlement.md §4) may clear others
     readings = {r.member: r.energy_kwh for r in store.meter_readings(c.name, slot_start)}
     tariff, rates = GridTariff(), ServiceRates()
-    return {
-        "format": SEQUENCE_FORMAT, "slot": chain_slot, "clearingSlot": clearing_slot, "clearingRoot": clearing_root,
-        "multiSlot": slot_number(slot_start),
+    contract_rows = []
+    for r in contracts:
+        terms_of = ContractTerms.of(r)
+        assert r.seller_signature is not None and r.buyer_signature is not None  # signed contracts only
+        contract_rows.append(InputContract(r.id, terms_of.seller_address, terms_of.buyer_address, terms_of.slots,
+                                           terms_of.energy_wh_per_slot, terms_of.price_per_kwh, terms_of.nonce,
+                                           r.seller_signature, r.buyer_signature))
+    return SettlementInput(
+        format=SEQUENCE_FORMAT, slot=chain_slot, clearing_slot=clearing_slot, clearing_root=clearing_root,
+        multi_slot=slot_number(slot_start),
         **auction,
-        "parties": parties,
-        "readings_kwh": {m: readings[m] for m in parties if m in readings},
-        "missing_readings": [m for m in parties if m not in readings],
-        "contracts": [{"id": r.id, "seller_address": r.terms["seller_address"],
-                       "buyer_address": r.terms["buyer_address"],
-                       "slots": list(r.terms["slots"]), "energy_wh": r.terms["energy_wh_per_slot"],
-                       "price_per_kwh": r.terms["price_per_kwh"], "nonce": r.terms["nonce"],
-                       "seller_signature": r.seller_signature, "buyer_signature": r.buyer_signature}
-                      for r in contracts],
-        "addresses": {a.address: a.member for a in store.member_addresses(c.name)},
-        "listings": [{"id": x.id, "seller": x.seller, "energy_wh": x.energy_wh, "price_per_kwh": x.price_per_kwh}
-                     for x in listings],
-        "orders": [{"id": o.id, "listing_id": o.listing_id, "buyer": o.buyer, "energy_wh": o.energy_wh,
-                    "decision": o.decision, "reason": list(o.reason)} for o in orders],
-        "tariff": {"feed_in_per_kwh": tariff.feed_in_per_kwh, "retail_per_kwh": tariff.retail_per_kwh},
-        "rates": {"service_charge_per_kwh": rates.service_charge_per_kwh, "penalty_per_kwh": rates.penalty_per_kwh},
-        "accounts": {m: account_of(m) for m in parties},
-        "dso": dso_address,
-    }
+        parties=tuple(parties),
+        readings_kwh=MappingProxyType({m: readings[m] for m in parties if m in readings}),
+        missing_readings=tuple(m for m in parties if m not in readings),
+        contracts=tuple(contract_rows),
+        addresses=MappingProxyType({a.address: a.member for a in store.member_addresses(c.name)}),
+        listings=tuple(InputListing(x.id, x.seller, x.energy_wh, x.price_per_kwh) for x in listings),
+        orders=tuple(InputOrder(o.id, o.listing_id, o.buyer, o.energy_wh, o.decision, tuple(o.reason))
+                     for o in orders),
+        tariff=GridTariff(feed_in_per_kwh=tariff.feed_in_per_kwh, retail_per_kwh=tariff.retail_per_kwh),
+        rates=ServiceRates(service_charge_per_kwh=rates.service_charge_per_kwh, penalty_per_kwh=rates.penalty_per_kwh),
+        accounts=MappingProxyType({m: account_of(m) for m in parties}),
+        dso=dso_address,
+    )
 
 
 def sequence_lines(result: SequenceSettlement) -> list[dict[str, Any]]:
@@ -182,21 +195,21 @@ def sequence_lines(result: SequenceSettlement) -> list[dict[str, Any]]:
     return out
 
 
-def stored_multi_document(c: Community, slot_start: str, doc: Mapping[str, Any], result: SequenceSettlement,
+def stored_multi_document(c: Community, slot_start: str, doc: SettlementInput, result: SequenceSettlement,
                           mechanism: str | None) -> dict[str, Any]:
     """The multi-settlement desk's document of the slot (``docs/multi-settlement.md``), per member id."""
-    member_of = {**{m: m for m in doc["parties"]}, **dict(doc["addresses"])}
-    out = settlement_document(c, slot_start, result.combined, member_of, set(doc["readings_kwh"]))
-    traded = bool(doc["trades"] or (doc.get("cleared") or {}).get("members"))
-    v3 = doc["format"] == SEQUENCE_FORMAT
+    member_of = {**{m: m for m in doc.parties}, **dict(doc.addresses)}
+    out = settlement_document(c, slot_start, result.combined, member_of, set(doc.readings_kwh))
+    traded = doc.traded
+    v3 = doc.format == SEQUENCE_FORMAT
     out["auction"] = {"mechanism": mechanism if traded else None,
-                      "price_per_kwh": float(doc["price_per_kwh"]) if traded else None,
+                      "price_per_kwh": float(doc.price_per_kwh) if traded else None,
                       "settled": ("as cleared, the meters settling the deviations (docs/settlement.md)" if v3
                                   else "against the meters, eqs. (4.8)-(4.9)")}
     return out
 
 
-def auction_document(c: Community, slot_start: str, doc: Mapping[str, Any], lines: list[dict[str, Any]], *,
+def auction_document(c: Community, slot_start: str, doc: SettlementInput, lines: list[dict[str, Any]], *,
                      dso_amount_micro: int, mechanism: str) -> dict[str, Any]:
     """The multi-settlement desk's document of a slot without contracts or listings: its one settlement is the
     auction against the meters (format 1), so every statement has the auction stage only."""
@@ -207,11 +220,11 @@ def auction_document(c: Community, slot_start: str, doc: Mapping[str, Any], line
         wh = int(ln["metered_wh"])
         auction = {"sold_wh": wh if seller else 0, "bought_wh": 0 if seller else wh,
                    "money_micro": int(ln["balance_change_micro"])}
-        members.append({"member": ln["member"], "metered": ln["member"] not in doc["missing_readings"],
+        members.append({"member": ln["member"], "metered": ln["member"] not in doc.missing_readings,
                         "net_wh": wh if seller else -wh, "money_micro": int(ln["balance_change_micro"]),
                         "stages": {"bilateral": empty, "listings": empty, "auction": auction, "grid": empty}})
     return {"community": c.name, "slot_start": slot_start, "slot": slot_number(slot_start),
-            "auction": {"mechanism": mechanism, "price_per_kwh": float(doc["price_per_kwh"]),
+            "auction": {"mechanism": mechanism, "price_per_kwh": float(doc.price_per_kwh),
                         "settled": "against the meters, eqs. (4.8)-(4.9)"},
             "members": members, "accounts": {"dso": dso_amount_micro, "board": 0, "auctioneer": 0, "grid": 0},
             "balance_micro": sum(m["money_micro"] for m in members) + dso_amount_micro,

@@ -14,13 +14,15 @@ desk's :class:`~transactive.market.ledger.context.LedgerContext`, enrols through
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from transactive.crypto.encoding import hex0x
 from transactive.errors import MarketError
 from transactive.ledger.audit.archive import SETTLEMENT_KIND, SettlementRecord
 from transactive.ledger.messages.commitments import SPECIAL_ROWS, ResultEntry, SettlementTree, result_tree
-from transactive.market.ledger.accounts import LedgerAccounts, _hex, _now
+from transactive.market.ledger.accounts import LedgerAccounts
 from transactive.market.ledger.anchoring import LedgerAnchoring
 from transactive.market.ledger.batch import chain_slot_number, claims_to_make
 from transactive.market.ledger.config import (
@@ -33,6 +35,7 @@ from transactive.market.ledger.config import (
     SETTLEMENT,
 )
 from transactive.market.ledger.context import LedgerContext
+from transactive.market.ledger.documents import AnchorDocument, SettlementDocument, now_stamp
 from transactive.market.ledger.sequence import (
     auction_document,
     sequence_input,
@@ -41,14 +44,9 @@ from transactive.market.ledger.sequence import (
     stored_multi_document,
 )
 from transactive.market.slots import Phase, phase_bounds
-from transactive.settlement.sequence import SEQUENCE_FORMATS, SequenceSettlement, settle_sequence, settlement_postings
-from transactive.settlement.slot_settlement import (
-    AccountPosting,
-    SettlementTerms,
-    input_digest,
-    settle_input,
-    statement_lines,
-)
+from transactive.settlement.input import SettlementInput, input_digest
+from transactive.settlement.sequence import SequenceSettlement, settle_sequence, settlement_postings
+from transactive.settlement.slot_settlement import AccountPosting, SettlementTerms, settle_input, statement_lines
 from transactive.store import Community, LedgerSlot, MultiSettlementRecord, SlotState
 
 
@@ -92,11 +90,11 @@ class LedgerSettlement:
             raise MarketError("slot_start", f"waiting for the meter readings of {', '.join(sorted(missing)[:10])}",
                               "conflict")
 
-    def _store_settlement(self, community: str, slot_start: str, number: int, doc: dict[str, Any],
+    def _store_settlement(self, community: str, slot_start: str, number: int, doc: SettlementInput,
                           accounts: int) -> LedgerSlot:
         mode = MODE_BATCH if accounts <= self.ctx.config.batch_max_rows else MODE_CLAIMS
-        fresh = LedgerSlot(community, slot_start, SETTLEMENT, number, "batched",
-                           {"input": doc, "mode": mode, "orderRoot": _hex(input_digest(doc)), "txs": {}}, _now())
+        stored_doc = SettlementDocument(input=doc, mode=mode, order_root=hex0x(input_digest(doc)))
+        fresh = LedgerSlot(community, slot_start, SETTLEMENT, number, "batched", stored_doc.to_json(), now_stamp())
         self.ctx.store.put_ledger_slot(fresh, None)
         stored = self.ctx.store.get_ledger_slot(community, slot_start, SETTLEMENT)
         assert stored is not None
@@ -109,14 +107,14 @@ class LedgerSettlement:
         (:mod:`transactive.settlement.sequence`). The clearing must be anchored if the slot cleared; a void
         slot (or one without orders) settles without an auction stage."""
         result: Mapping[str, Any] | None = None
-        entries: list[Mapping[str, Any]] = []
+        anchored: AnchorDocument | None = None
         if clearing is not None:
             if clearing.state != "anchored":
                 raise MarketError("slot_start", f"the slot's clearing is not anchored ({clearing.state})", "conflict")
             stored = self.ctx.store.get_result(c.name, slot_start)
             assert stored is not None
             result = stored.document
-            entries = list(clearing.document.get("results", ()))
+            anchored = AnchorDocument.from_json(clearing.document)
         else:
             slot = self.ctx.store.get_slot(c.name, slot_start)
             if slot is not None and slot.state is not SlotState.VOID:
@@ -141,13 +139,14 @@ class LedgerSettlement:
         doc = sequence_input(
             self.ctx.store, c, slot_start, chain_slot=number,
             clearing_slot=None if clearing is None else clearing.chain_slot,
-            clearing_root=None if clearing is None else str(clearing.document["resultRoot"]), result=result,
+            clearing_root=None if anchored is None else anchored.result_root, result=result,
             terms=SettlementTerms(self.ctx.config.penalty_per_kwh, self.ctx.config.grid_charge_per_kwh),
-            account_of=account_of, dso_address=self.accounts._dso_address(c.name), entries=entries,
+            account_of=account_of, dso_address=self.accounts.dso_address(c.name),
+            entries=() if anchored is None else anchored.results,
             member_of={address.lower(): member for member, address in known.items()})
         return self._store_settlement(c.name, slot_start, number, doc, len(self._sequence(doc).postings))
 
-    def _sequence(self, doc: Mapping[str, Any]) -> SequenceSettlement:
+    def _sequence(self, doc: SettlementInput) -> SequenceSettlement:
         """The desk's own (the auctioneer's) settlement of a format-3 (or -2) input, computed once per input and reused
         for its postings, its statement lines and the record (the validators still recompute it each)."""
         digest = input_digest(doc)
@@ -157,21 +156,21 @@ class LedgerSettlement:
             cache[digest] = settle_sequence(doc, self.ctx.domain)
         return cache[digest]
 
-    def settlement_postings(self, doc: Mapping[str, Any]) -> list[AccountPosting]:
+    def settlement_postings(self, doc: SettlementInput | Mapping[str, Any]) -> list[AccountPosting]:
         """Every validator's recomputation of a settlement input (formats 3 and 2: the whole sequence; format 1, of
         records an older service prepared: the auction against the meters); the audit's too."""
         return settlement_postings(doc, self.ctx.domain)
 
-    def _archive_settlement(self, rec: LedgerSlot, order_root: bytes, entries: Sequence[ResultEntry]) -> None:
+    def _archive_settlement(self, rec: LedgerSlot, doc: SettlementDocument, order_root: bytes,
+                            entries: Sequence[ResultEntry]) -> None:
         """Archive a SETTLED settlement slot (``DATA_DIR/settlements/<slot>.json``, atomically) for
         ``transactive ledger verify``: its input, postings, roots and the endorsements stored before submission.
         Written before the record is marked settled, so a stop in between rewrites it whole on resumption."""
         if self.ctx.archive is None:
             return
-        root = bytes(self.anchoring._slot_record(rec.chain_slot)[6])
-        endorsements = tuple(bytes.fromhex(x[2:]) for x in rec.document.get("endorsements", []))
-        self.ctx.archive.save_settlement(SettlementRecord(rec.chain_slot, SETTLEMENT_KIND, rec.document["input"],
-                                                      order_root, root, tuple(entries), endorsements))
+        root = bytes(self.ctx.slot_record(rec.chain_slot)[6])
+        self.ctx.archive.save_settlement(SettlementRecord(rec.chain_slot, SETTLEMENT_KIND, doc.input, order_root, root,
+                                                          tuple(entries), doc.endorsement_bytes()))
 
     def settle(self, community: str, slot_start: str, now: datetime, *, claims_sample: int | None = None
                ) -> LedgerSlot:
@@ -183,17 +182,16 @@ class LedgerSettlement:
             with self.ctx.timed("settlement: input from readings + postings"):
                 rec = self.prepare_settlement(community, slot_start, now)
             if rec.state == "settled":
-                raise MarketError("slot_start", f"the slot is settled already ({rec.document.get('settledAt')})",
-                                  "conflict")
+                settled_at = SettlementDocument.from_json(rec.document).settled_at
+                raise MarketError("slot_start", f"the slot is settled already ({settled_at})", "conflict")
             return self._run_settlement(rec, claims_sample)
 
     def _run_settlement(self, rec: LedgerSlot, claims_sample: int | None) -> LedgerSlot:
-        doc = rec.document["input"]
-        mode = int(rec.document["mode"])
+        stored = SettlementDocument.from_json(rec.document)
+        doc, mode = stored.input, stored.mode
         number = rec.chain_slot
         order_root = input_digest(doc)
-        postings = (list(self._sequence(doc).postings) if doc.get("format") in SEQUENCE_FORMATS
-                    else self.settlement_postings(doc))
+        postings = list(self._sequence(doc).postings) if doc.is_sequence else self.settlement_postings(doc)
         entries = [ResultEntry(p.address, p.energy_wh, p.amount_micro) for p in postings]
         debits, credits = claims_to_make(entries, claims_sample)
 
@@ -205,13 +203,13 @@ class LedgerSettlement:
                     continue
                 held = int(self.ctx.chain.call(self.ctx.slots, "escrow", number, e.account))
                 if held < -e.amount_micro:
-                    self.accounts._gas(e.account)
+                    self.accounts.fund_gas(e.account)
                     self.ctx.chain.transact(self.ctx.slots, "deposit_escrow", number, -e.amount_micro - held,
                                         sender=e.account)
 
         with self.ctx.timed("settlement: open + escrow + commit"):
-            rec, state = self.anchoring._open_and_commit(rec, number, mode=mode, order_root=order_root,
-                                                         count=len(entries), before_commit=escrow_debits)
+            rec, stored, state = self.anchoring.open_and_commit(rec, stored, number, mode=mode, order_root=order_root,
+                                                                count=len(entries), before_commit=escrow_debits)
         if state == RESERVE_NOT_MET:
             with self.ctx.timed(f"settlement: {len(self.ctx.validators)} validators recompute + endorse + submit"):
                 roots = []
@@ -219,14 +217,15 @@ class LedgerSettlement:
                     theirs = self.settlement_postings(doc)
                     roots.append(result_tree(number, [ResultEntry(p.address, p.energy_wh, p.amount_micro)
                                                       for p in theirs]).root)
-                rec = self.anchoring._endorse_and_submit(rec, number, order_root, entries, roots)
+                rec, stored = self.anchoring.endorse_and_submit(rec, stored, number, order_root=order_root,
+                                                                results=entries, roots=roots)
             state = CLEARED
         if state == CLEARED and mode == MODE_BATCH:
             with self.ctx.timed("settlement: settle_batch (token transfers)"):
                 tree = SettlementTree.build([e.values(number) for e in entries])
                 rows = [(a, e, m) for _, a, e, m in tree.rows]
                 receipt = self.ctx.chain.transact(self.ctx.slots, "settle_batch", number, rows)
-                rec = self.anchoring._tx(rec, "settle_batch", receipt)
+                rec, stored = self.anchoring.record_tx(rec, stored, "settle_batch", receipt)
             state = SETTLED
         elif state == CLEARED:
             with self.ctx.timed("settlement: Merkle claims (token transfers)"):
@@ -237,7 +236,8 @@ class LedgerSettlement:
                         self.ctx.chain.transact(self.ctx.slots, "claim", number, e.account, e.energy_wh, e.amount_micro,
                                             tree.proof(e.values(number)))
                     claimed += 1
-                rec = self.anchoring._save(rec, rec.state, claims=claimed)
+                stored = replace(stored, claims=claimed)
+                rec = self.ctx.save(rec, rec.state, stored)
             state = SETTLED
         if state != SETTLED:
             raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
@@ -246,30 +246,31 @@ class LedgerSettlement:
         members.update({a: "fund" for a in SPECIAL_ROWS})
         posted = [{"account": p.address, "member": members.get(p.address, "dso"), "energy_wh": p.energy_wh,
                    "amount_micro": p.amount_micro} for p in postings]
-        dso_amount = next(p.amount_micro for p in postings if p.address == doc["dso"])
+        dso_amount = next(p.amount_micro for p in postings if p.address == doc.dso)
         c = self.ctx.store.get_community(rec.community)
         assert c is not None
-        txs = {"chain_slot": str(number), "txs": rec.document.get("txs", {})}
-        if doc.get("format") in SEQUENCE_FORMATS:
+        txs = {"chain_slot": str(number), "txs": dict(stored.txs)}
+        if doc.is_sequence:
             seq = self._sequence(doc)
             lines = sequence_lines(seq)
-            dso = {"account": doc["dso"], **seq.dso_breakdown}
+            dso = {"account": doc.dso, **seq.dso_breakdown}
             multi = stored_multi_document(c, rec.slot_start, doc, seq, c.mechanism)
         else:  # a format-1 record of an older service: the auction against the meters only
             settlement, _ = settle_input(doc)
             lines = statement_lines(settlement)
-            dso = {"account": doc["dso"], "tariffs_micro": settlement.dso_tariffs_micro,
+            dso = {"account": doc.dso, "tariffs_micro": settlement.dso_tariffs_micro,
                    "penalties_micro": settlement.dso_penalties_micro,
                    "imbalance_micro": settlement.dso_imbalance_micro, "amount_micro": dso_amount}
             multi = auction_document(c, rec.slot_start, doc, lines, dso_amount_micro=dso_amount,
                                      mechanism=c.mechanism)
         if final == "settled":
-            self._archive_settlement(rec, order_root, entries)
+            self._archive_settlement(rec, stored, order_root, entries)
         if final == "settled":  # the multi-settlement desk's document of the same (one) settlement, stored
             # first: a stop between the two writes resumes here (the chain says SETTLED) and stores it once
             self.ctx.store.finish_multi_settlement(
-                MultiSettlementRecord(c.name, rec.slot_start, {**multi, "ledger": txs}, _now()), _now())
-        return self.anchoring._save(rec, final, settledAt=_now(), lines=lines, postings=posted, dso=dso, note=None)
+                MultiSettlementRecord(c.name, rec.slot_start, {**multi, "ledger": txs}, now_stamp()), now_stamp())
+        return self.ctx.save(rec, final, replace(stored.with_note(None), settled_at=now_stamp(), lines=tuple(lines),
+                                                 postings=tuple(posted), dso=dso))
 
     def settle_once(self, community: str, slot_start: str, now: datetime) -> LedgerSlot:
         """Settle now unless the slot is settled already (then its record): the multi-settlement desk's manual

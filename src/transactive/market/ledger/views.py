@@ -9,6 +9,7 @@ from typing import Any
 
 from transactive.ledger.messages.commitments import FUND_LEAF
 from transactive.market.ledger.config import CLEARING, MODE_BATCH, SETTLEMENT
+from transactive.market.ledger.documents import AnchorDocument, SettlementDocument, SlotDocument, read_rows
 from transactive.store import Store
 
 
@@ -20,11 +21,11 @@ def ledger_view(store: Store, community: str, slot_start: str) -> dict[str, Any]
         if rec is None:
             out[kind] = None
             continue
-        d = rec.document
-        out[kind] = {"state": rec.state, "chain_slot": str(rec.chain_slot), "order_root": d.get("orderRoot"),
-                     "result_root": d.get("resultRoot"), "txs": d.get("txs", {}), "miner": d.get("miner"),
-                     "note": d.get("note"), **({"mode": "batch" if d.get("mode") == MODE_BATCH else "claims"}
-                                               if kind == SETTLEMENT else {})}
+        d: SlotDocument = (SettlementDocument if kind == SETTLEMENT else AnchorDocument).from_json(rec.document)
+        out[kind] = {"state": rec.state, "chain_slot": str(rec.chain_slot), "order_root": d.order_root,
+                     "result_root": d.result_root, "txs": dict(d.txs), "miner": d.miner, "note": d.note,
+                     **({"mode": "batch" if d.mode == MODE_BATCH else "claims"}
+                        if isinstance(d, SettlementDocument) else {})}
     return out
 
 
@@ -33,20 +34,22 @@ def statements(store: Store, community: str, member: str) -> list[dict[str, Any]
     out = []
     account = store.chain_account(member)
     for rec in store.ledger_slots(community, SETTLEMENT, "settled"):
-        for line in rec.document["lines"]:
-            if line["member"] == member:
-                out.append({"slot_start": rec.slot_start, "account": None if account is None else account.address,
-                            "price_per_kwh": rec.document["input"]["price_per_kwh"], **line,
-                            "settle_tx": rec.document["txs"].get("settle_batch"),
-                            "result_root": rec.document.get("resultRoot")})
+        d = SettlementDocument.from_json(rec.document)
+        for line in read_rows(d.lines_of(member)):
+            out.append({"slot_start": rec.slot_start, "account": None if account is None else account.address,
+                        "price_per_kwh": d.input.price_per_kwh, **line, "settle_tx": d.txs.get("settle_batch"),
+                        "result_root": d.result_root})
     return out
 
 
 def dso_income(store: Store, community: str) -> list[dict[str, Any]]:
     """Per settled slot: the DSO's grid charges (tariffs), penalties, imbalance and net amount."""
-    return [{"slot_start": r.slot_start, **r.document["dso"], "settle_tx": r.document["txs"].get("settle_batch"),
-             "result_root": r.document.get("resultRoot")}
-            for r in store.ledger_slots(community, SETTLEMENT, "settled")]
+    out = []
+    for r in store.ledger_slots(community, SETTLEMENT, "settled"):
+        d = SettlementDocument.from_json(r.document)
+        out.append({"slot_start": r.slot_start, **read_rows([d.dso or {}])[0], "settle_tx": d.txs.get("settle_batch"),
+                    "result_root": d.result_root})
+    return out
 
 
 def fund_history(store: Store, community: str) -> list[dict[str, Any]]:
@@ -57,9 +60,10 @@ def fund_history(store: Store, community: str) -> list[dict[str, Any]]:
     The rows are the endorsed result entries (``FUND_LEAF``), so this is what ``MarketSlots`` moves or moved."""
     out = []
     for rec in store.ledger_slots(community, CLEARING):
-        for entry in rec.document.get("results", ()):
-            if str(entry["account"]).lower() == FUND_LEAF.lower() and (entry["amountMicro"] or entry["energyWh"]):
-                out.append({"slot_start": rec.slot_start, "state": rec.state, "fund_micro": int(entry["amountMicro"]),
-                            "energy_wh": int(entry["energyWh"]), "result_root": rec.document.get("resultRoot")})
+        d = AnchorDocument.from_json(rec.document)
+        entry = d.fund_row(FUND_LEAF)
+        if entry is not None and (entry.amount_micro or entry.energy_wh):
+            out.append({"slot_start": rec.slot_start, "state": rec.state, "fund_micro": entry.amount_micro,
+                        "energy_wh": entry.energy_wh, "result_root": d.result_root})
     return sorted(out, key=lambda row: str(row["slot_start"]))
 

@@ -1,0 +1,270 @@
+"""The documents the ledger desk stores per slot (``LedgerSlot.document``), as typed, versioned records.
+
+* :class:`AnchorDocument` (kind ``clearing``): the signed batch, its order root, the on-chain round (transaction
+  hashes, result root, endorsements, first miner, dissenters), the endorsed result entries and when it was
+  anchored, or the ``note`` saying why it was not.
+* :class:`SettlementDocument` (kind ``settlement``): the settlement input
+  (:class:`~transactive.settlement.input.SettlementInput`), the settlement mode (1 batch, 2 claims), its digest as
+  the order root, the same round fields, and once settled the statement lines, the postings, the DSO's
+  breakdown, the claims made and when it was settled.
+
+Layout (version 1, JSON, the keys as the service has always written them; a document without ``version`` is a
+version-1 document of an older service)::
+
+    anchor:     {"version": 1, "batch": {...}, "orderRoot": "0x..", "txs": {"open_slot": "0x..", ...},
+                 "resultRoot": "0x..", "endorsements": ["0x..", ...], "miner": "0x..", "dissenters": [...],
+                 "results": [{"account", "energyWh", "amountMicro"}, ...], "anchoredAt": "...Z", "note": null}
+    settlement: {"version": 1, "input": {...}, "mode": 1, "orderRoot": "0x..", "txs": {...}, "resultRoot": ..,
+                 "endorsements": [...], "miner": .., "dissenters": [...], "claims": null, "settledAt": "...Z",
+                 "lines": [...], "postings": [...], "dso": {...}, "note": null}
+
+Absent optional keys read as their defaults (``None``, ``{}``, ``[]``); ``to_json`` writes only the keys that
+are set (and ``note`` once it was set, even to null: ``settle`` clears an earlier ``blocked`` note), so a
+document read and written again is the same JSON. An unknown ``version``, a missing required key or a key of
+the wrong type is a :class:`DocumentError` naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from transactive.errors import FieldError
+from transactive.ledger.messages.commitments import ResultEntry
+from transactive.settlement.input import InputError, SettlementInput
+
+DOCUMENT_VERSION = 1
+"""The version of the stored documents this service writes and reads (absent: 1)."""
+
+__all__ = ["DOCUMENT_VERSION", "AnchorDocument", "DocumentError", "SettlementDocument", "SlotDocument", "now_stamp",
+           "read_rows"]
+
+_UNSET: Any = object()
+
+
+def now_stamp() -> str:
+    """The current UTC time as the stored documents write it (ISO 8601, microseconds, ``Z``)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class DocumentError(FieldError):
+    """A stored ledger document that cannot be read (``field``: the offending key, e.g. ``orderRoot``)."""
+
+
+def _version(data: Mapping[str, Any], what: str) -> int:
+    if not isinstance(data, Mapping):
+        raise DocumentError(what, f"must be a JSON object, not {type(data).__name__}")
+    version = data.get("version", 1)
+    if version != DOCUMENT_VERSION or isinstance(version, bool):
+        raise DocumentError("version", f"unknown {what} version {version!r} (this service reads "
+                                       f"{DOCUMENT_VERSION})")
+    return DOCUMENT_VERSION
+
+
+def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise DocumentError(key, f"must be a string or null, not {type(value).__name__}")
+    return value
+
+
+def _strs(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise DocumentError(key, "must be a list of strings")
+    return tuple(value)
+
+
+def _txs(data: Mapping[str, Any]) -> Mapping[str, str]:
+    value = data.get("txs", {})
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        raise DocumentError("txs", "must map each step to its transaction hash")
+    return MappingProxyType(dict(value))
+
+
+def _rows(data: Mapping[str, Any], key: str) -> tuple[Mapping[str, Any], ...]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(x, Mapping) for x in value):
+        raise DocumentError(key, "must be a list of JSON objects")
+    return tuple(MappingProxyType(dict(x)) for x in value)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready copy (read-only mappings back to dicts, tuples to lists)."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class SlotDocument:
+    """The fields both stored documents share: the order root committed on chain and the Proof-of-Clearance
+    round's transaction hashes (by step: ``open_slot``, ``commit_orders``, ``submit_result``, ``settle_batch``),
+    result root, endorsements (``0x``-hex signatures), first miner and dissenting validators; ``note``: why the
+    slot is ``unsupported``, ``refused``, ``failed`` or ``blocked``."""
+
+    order_root: str | None = None
+    txs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    result_root: str | None = None
+    endorsements: tuple[str, ...] = ()
+    miner: str | None = None
+    dissenters: tuple[str, ...] = ()
+    note: str | None = None
+    has_note: bool = field(default=False, compare=False, repr=False)  # ``note`` was written (even as null)
+    version: int = DOCUMENT_VERSION
+
+    def with_tx(self: _D, step: str, tx_hash: str) -> _D:
+        """This document with the hash of the transaction of ``step`` recorded."""
+        return _replace(self, txs=MappingProxyType({**self.txs, step: tx_hash}))
+
+    def with_note(self: _D, note: str | None) -> _D:
+        return _replace(self, note=note, has_note=True)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored JSON (each kind writes its own keys)."""
+        raise NotImplementedError
+
+    def endorsement_bytes(self) -> tuple[bytes, ...]:
+        """The stored endorsements as 65-byte signatures."""
+        return tuple(bytes.fromhex(x[2:]) for x in self.endorsements)
+
+    def _round_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"version": self.version}
+        if self.order_root is not None:
+            out["orderRoot"] = self.order_root
+        out["txs"] = dict(self.txs)
+        if self.result_root is not None:
+            out["resultRoot"] = self.result_root
+        if self.endorsements:
+            out["endorsements"] = list(self.endorsements)
+        if self.miner is not None:
+            out["miner"] = self.miner
+        if self.miner is not None or self.dissenters:
+            out["dissenters"] = list(self.dissenters)
+        if self.note is not None or self.has_note:
+            out["note"] = self.note
+        return out
+
+    @staticmethod
+    def _round_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+        return {"order_root": _opt_str(data, "orderRoot"), "txs": _txs(data),
+                "result_root": _opt_str(data, "resultRoot"), "endorsements": _strs(data, "endorsements"),
+                "miner": _opt_str(data, "miner"), "dissenters": _strs(data, "dissenters"),
+                "note": _opt_str(data, "note"), "has_note": "note" in data}
+
+
+_D = TypeVar("_D", bound=SlotDocument)
+
+
+def _replace(doc: _D, **changes: Any) -> _D:
+    return replace(doc, **changes)
+
+
+@dataclass(frozen=True)
+class AnchorDocument(SlotDocument):
+    """The stored anchoring of a cleared slot: ``batch`` (the signed batch's JSON,
+    :meth:`~transactive.ledger.audit.proofs.SlotBatch.to_json`; None for a batch that could not be built),
+    the endorsed result ``results`` and ``anchored_at`` (ISO 8601 UTC) once anchored."""
+
+    batch: Mapping[str, Any] | None = None
+    results: tuple[ResultEntry, ...] = ()
+    anchored_at: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.batch is not None:
+            out["batch"] = _plain(self.batch)
+        out.update(self._round_json())
+        if self.results or self.anchored_at is not None:
+            out["results"] = [r.to_json() for r in self.results]
+        if self.anchored_at is not None:
+            out["anchoredAt"] = self.anchored_at
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AnchorDocument:
+        """Read a stored anchor document (version 1, or without ``version``: the same layout)."""
+        version = _version(data, "anchor document")
+        batch = data.get("batch")
+        if batch is not None and not isinstance(batch, Mapping):
+            raise DocumentError("batch", "must be a JSON object (a signed batch) or null")
+        results = []
+        for i, row in enumerate(_rows(data, "results")):
+            try:
+                results.append(ResultEntry.from_json(row))
+            except (ValueError, TypeError) as exc:
+                raise DocumentError(f"results[{i}]", str(exc)) from exc
+        return cls(**cls._round_fields(data), version=version, batch=batch, results=tuple(results),
+                   anchored_at=_opt_str(data, "anchoredAt"))
+
+    def fund_row(self, fund_account: str) -> ResultEntry | None:
+        """The endorsed result row of ``fund_account`` (compared case-insensitively), or None."""
+        key = fund_account.lower()
+        return next((r for r in self.results if r.account.lower() == key), None)
+
+
+@dataclass(frozen=True)
+class SettlementDocument(SlotDocument):
+    """The stored settlement of a slot: its ``input`` (committed by its digest, the ``order_root``), ``mode``
+    (1: one ``settle_batch``, 2: Merkle claims); once settled, ``settled_at``, the statement ``lines`` (one per
+    member, as :func:`~transactive.market.ledger.sequence.sequence_lines` or the format-1 ``statement_lines``
+    write them), the ``postings`` (``account``, ``member``, ``energy_wh``, ``amount_micro``), the DSO's
+    breakdown ``dso`` and, in claims mode, the number of ``claims`` made."""
+
+    input: SettlementInput = field(default=_UNSET)
+    mode: int = 1
+    claims: int | None = None
+    settled_at: str | None = None
+    lines: tuple[Mapping[str, Any], ...] = ()
+    postings: tuple[Mapping[str, Any], ...] = ()
+    dso: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.input is _UNSET:
+            raise DocumentError("input", "is required")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"input": self.input.to_json(), "mode": self.mode, **self._round_json()}
+        if self.claims is not None:
+            out["claims"] = self.claims
+        if self.settled_at is not None:
+            out.update({"settledAt": self.settled_at, "lines": _plain(self.lines), "postings": _plain(self.postings),
+                        "dso": _plain(self.dso)})
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SettlementDocument:
+        """Read a stored settlement document (version 1, or without ``version``: the same layout)."""
+        version = _version(data, "settlement document")
+        if "input" not in data:
+            raise DocumentError("input", "is missing")
+        try:
+            doc = SettlementInput.from_json(data["input"])
+        except InputError as exc:
+            raise DocumentError(f"input.{exc.field}", exc.message) from exc
+        mode = data.get("mode")
+        if mode not in (1, 2) or isinstance(mode, bool):
+            raise DocumentError("mode", f"must be 1 (batch) or 2 (claims), not {mode!r}")
+        claims = data.get("claims")
+        if claims is not None and (not isinstance(claims, int) or isinstance(claims, bool)):
+            raise DocumentError("claims", "must be an integer or null")
+        dso = data.get("dso")
+        if dso is not None and not isinstance(dso, Mapping):
+            raise DocumentError("dso", "must be a JSON object or null")
+        return cls(**cls._round_fields(data), version=version, input=doc, mode=mode, claims=claims,
+                   settled_at=_opt_str(data, "settledAt"), lines=_rows(data, "lines"),
+                   postings=_rows(data, "postings"), dso=None if dso is None else MappingProxyType(dict(dso)))
+
+    def lines_of(self, member: str) -> list[Mapping[str, Any]]:
+        """The statement lines of ``member`` (member id)."""
+        return [ln for ln in self.lines if ln.get("member") == member]
+
+
+def read_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Plain (mutable, JSON-ready) copies of stored rows (lines, postings) for an API answer."""
+    return [_plain(r) for r in rows]

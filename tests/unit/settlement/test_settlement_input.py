@@ -1,0 +1,122 @@
+"""The settlement input as a typed record (:class:`transactive.settlement.input.SettlementInput`): every stored
+version reads back to the same JSON and the same digest (the on-chain order root), and bad input is a field
+error naming the key.
+
+The fixtures are independent of the record: ``settlement_input_v2_*.json`` were archived by an older service,
+``settlement_inputs_before_records.json`` holds inputs (formats 1 and 3) and their digests as the code before the
+typed record built them (``sequence_input`` over ``tests/unit/store/test_store_sequence.py``'s store, and
+``build_input``)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from transactive.crypto.eip712 import Domain
+from transactive.errors import FieldError
+from transactive.settlement.input import (
+    INPUT_FORMAT,
+    SEQUENCE_FORMAT,
+    SEQUENCE_FORMAT_V2,
+    InputError,
+    SettlementInput,
+    input_digest,
+)
+from transactive.settlement.sequence import settlement_postings
+
+ARCHIVES = Path(__file__).parents[2] / "fixtures" / "archives"
+BEFORE = json.loads((ARCHIVES / "settlement_inputs_before_records.json").read_text(encoding="utf-8"))
+DOMAIN = Domain(chain_id=1337, verifying_contract="0x" + "00" * 20)
+
+
+def _archived(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((ARCHIVES / name).read_text(encoding="utf-8"))
+    return data
+
+
+def _documents() -> list[tuple[str, dict[str, Any], str]]:
+    out = [(name, case["input"], case["digest"]) for name, case in sorted(BEFORE.items())]
+    for name in ("settlement_input_v2_dpda.json", "settlement_input_v2_pay_as_bid.json"):
+        archived = _archived(name)
+        out.append((name, archived["input"], archived["orderRoot"]))  # the root committed on chain
+    return out
+
+
+@pytest.mark.parametrize(("name", "doc", "digest"), _documents(), ids=[d[0] for d in _documents()])
+def test_every_stored_version_reads_back_to_the_same_json_and_digest(name: str, doc: dict[str, Any],
+                                                                     digest: str) -> None:
+    typed = SettlementInput.from_json(doc)
+    assert typed.to_json() == doc
+    assert json.dumps(typed.to_json(), sort_keys=True) == json.dumps(doc, sort_keys=True)  # ints stay ints
+    assert "0x" + typed.digest().hex() == "0x" + input_digest(doc).hex() == digest
+    assert typed.format in (INPUT_FORMAT, SEQUENCE_FORMAT, SEQUENCE_FORMAT_V2)
+    assert SettlementInput.from_json(typed.to_json()) == typed
+
+
+def test_the_typed_fields_are_the_documents_values() -> None:
+    doc = BEFORE["v3_cleared_fund"]["input"]
+    typed = SettlementInput.from_json(doc)
+    assert typed.is_sequence and typed.traded
+    assert typed.cleared.rows() == list(zip(doc["cleared"]["members"], doc["cleared"]["energy_wh"],
+                                            doc["cleared"]["amount_micro"], strict=True))
+    assert typed.fund is not None and typed.fund.to_json() == doc["fund"]
+    assert [c.to_json() for c in typed.contracts] == doc["contracts"]
+    assert typed.tariff.feed_in_per_kwh == doc["tariff"]["feed_in_per_kwh"]
+    assert typed.rates.service_charge_per_kwh == doc["rates"]["service_charge_per_kwh"]
+    assert [o.accepted for o in typed.orders] == [o["decision"] == "accepted" for o in doc["orders"]]
+    v1 = SettlementInput.from_json(BEFORE["v1_auction"]["input"])
+    assert not v1.is_sequence and dict(v1.metered_kwh) == BEFORE["v1_auction"]["input"]["metered_kwh"]
+
+
+@pytest.mark.parametrize("name", ["settlement_input_v2_dpda.json", "settlement_input_v2_pay_as_bid.json"])
+def test_the_typed_input_recomputes_the_archived_postings(name: str) -> None:
+    archived = _archived(name)
+    typed = SettlementInput.from_json(archived["input"])
+    assert settlement_postings(typed, DOMAIN) == settlement_postings(archived["input"], DOMAIN)
+
+
+def _broken(edit: Any) -> dict[str, Any]:
+    doc = copy.deepcopy(BEFORE["v3_cleared_fund"]["input"])
+    edit(doc)
+    return doc
+
+
+@pytest.mark.parametrize(("edit", "field"), [
+    (lambda d: d.update(format="transactive.settlement-input/9"), "format"),
+    (lambda d: d.pop("format"), "format"),
+    (lambda d: d.pop("dso"), "dso"),
+    (lambda d: d.pop("cleared"), "cleared"),
+    (lambda d: d.update(slot="7"), "slot"),
+    (lambda d: d.update(price_per_kwh=True), "price_per_kwh"),
+    (lambda d: d.update(extra=1), "extra"),
+    (lambda d: d["contracts"][0].update(nonce=1.5), "contracts[0].nonce"),
+    (lambda d: d["contracts"][0].pop("buyer_signature"), "contracts[0].buyer_signature"),
+    (lambda d: d["orders"][1].update(decision=3), "orders[1].decision"),
+    (lambda d: d["trades"].append({"buyer": "ev", "seller": "pv", "energy_kwh": "1"}), "trades[1].energy_kwh"),
+    (lambda d: d["cleared"]["energy_wh"].append(5), "cleared"),
+    (lambda d: d["cleared"]["amount_micro"].__setitem__(0, 0.5), "cleared.amount_micro[0]"),
+    (lambda d: d["fund"].pop("account"), "fund.account"),
+    (lambda d: d["readings_kwh"].update(pv="a lot"), "readings_kwh.pv"),
+    (lambda d: d["accounts"].update(pv=17), "accounts.pv"),
+    (lambda d: d["tariff"].update(feed_in_per_kwh=-1.0), "tariff.feed_in_per_kwh"),
+    (lambda d: d["rates"].pop("penalty_per_kwh"), "rates.penalty_per_kwh"),
+])
+def test_a_bad_input_is_a_field_error_naming_the_key(edit: Any, field: str) -> None:
+    with pytest.raises(InputError) as err:
+        SettlementInput.from_json(_broken(edit))
+    assert err.value.field == field
+    assert isinstance(err.value, FieldError) and err.value.message
+
+
+def test_a_format_2_input_has_no_format_3_keys() -> None:
+    doc = copy.deepcopy(_archived("settlement_input_v2_dpda.json")["input"])
+    doc["charges_micro"] = 0
+    with pytest.raises(InputError, match="charges_micro"):
+        SettlementInput.from_json(doc)
+    with pytest.raises(InputError) as err:
+        SettlementInput.from_json([doc])
+    assert err.value.field == "input"
