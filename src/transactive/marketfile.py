@@ -32,10 +32,9 @@ from transactive.errors import FieldError
 from transactive.mechanisms import Mechanism, ParamError, ParticipantField
 from transactive.orders import Orders, OrdersError
 from transactive.registry import full_registry
-from transactive.result import ClearingResult
+from transactive.result import RESULT_FORMAT, ClearingResult
 
 MARKET_FORMAT = "transactive.market/1"
-RESULT_FORMAT = "transactive.result/1"
 
 MAX_ENERGY_KWH = 1e9  # 1 TWh in one order is not a community market: rejected as absurd
 MAX_ABS_PRICE_PER_KWH = 1e9

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from transactive.errors import FieldError
 from transactive.orders import FloatArray
 
 JSONValue = Any  # numbers, strings, booleans, None, and lists / dicts of them
@@ -69,3 +70,94 @@ class ClearingResult:
     sellers: Allocation
     buyers: Allocation
     details: Mapping[str, JSONValue] = field(default_factory=dict)
+
+
+RESULT_FORMAT = "transactive.result/1"
+
+
+class ResultDocumentError(FieldError):
+    """A stored ``transactive.result/1`` document that cannot be read (``field``: the offending key)."""
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One participant's row of a result document: ``energy_kwh`` traded and ``payment`` (tokens), as written."""
+
+    id: str
+    energy_kwh: float
+    payment: float
+
+    @property
+    def traded(self) -> bool:
+        return self.energy_kwh > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "energy_kwh": self.energy_kwh, "payment": self.payment}
+
+
+def _row(data: Any, where: str) -> ResultRow:
+    if not isinstance(data, Mapping):
+        raise ResultDocumentError(where, "must be a JSON object")
+    if not isinstance(data.get("id"), str):
+        raise ResultDocumentError(f"{where}.id", "must be a string")
+    values = []
+    for key in ("energy_kwh", "payment"):
+        value = data.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ResultDocumentError(f"{where}.{key}", "must be a number")
+        values.append(value)
+    return ResultRow(data["id"], values[0], values[1])
+
+
+@dataclass(frozen=True)
+class ResultDocument:
+    """A clearing's ``transactive.result/1`` document as stored by the service
+    (:func:`transactive.marketfile.result_document` writes it): the mechanism, the clearing price (None without
+    one), every participant's row per side in input order, and the mechanism's ``details``."""
+
+    mechanism: str
+    price_per_kwh: float | None
+    sellers: tuple[ResultRow, ...]
+    buyers: tuple[ResultRow, ...]
+    details: Mapping[str, JSONValue] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": RESULT_FORMAT, "mechanism": self.mechanism, "price_per_kwh": self.price_per_kwh,
+                "sellers": [r.to_json() for r in self.sellers], "buyers": [r.to_json() for r in self.buyers],
+                "details": dict(self.details)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ResultDocument:
+        """Read a result document (``format`` and ``mechanism`` may be absent in a bare clearing's rows)."""
+        if not isinstance(data, Mapping):
+            raise ResultDocumentError("result", "must be a JSON object")
+        if data.get("format", RESULT_FORMAT) != RESULT_FORMAT:
+            raise ResultDocumentError("format", f"not a {RESULT_FORMAT} document")
+        price = data.get("price_per_kwh")
+        if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float))):
+            price = None  # a mechanism without one clearing price
+        sides = []
+        for side in ("sellers", "buyers"):
+            rows = data.get(side)
+            if not isinstance(rows, list):
+                raise ResultDocumentError(side, "must be a list")
+            sides.append(tuple(_row(r, f"{side}[{i}]") for i, r in enumerate(rows)))
+        details = data.get("details") or {}
+        if not isinstance(details, Mapping):
+            details = {}
+        return cls(str(data.get("mechanism", "")), price, sides[0], sides[1], details)
+
+    @classmethod
+    def of(cls, document: ResultDocument | Mapping[str, Any]) -> ResultDocument:
+        """``document`` itself, or read from its JSON."""
+        return document if isinstance(document, ResultDocument) else cls.from_json(document)
+
+    def rows_of(self, member: str) -> tuple[list[ResultRow], list[ResultRow]]:
+        """``member``'s own rows ``(sellers, buyers)``."""
+        return [r for r in self.sellers if r.id == member], [r for r in self.buyers if r.id == member]
+
+    @property
+    def matched_trades(self) -> list[Mapping[str, Any]] | None:
+        """The matched trades of a ``*_matched`` mechanism (``details.trades``), else None."""
+        trades = self.details.get("trades")
+        return trades if isinstance(trades, list) else None

@@ -15,24 +15,25 @@ from typing import Any
 
 from transactive.errors import MarketError
 from transactive.ledger.audit.channels import ChannelView
+from transactive.result import ResultDocument
 from transactive.store import Member, ResultRecord, Store
 
 
-def _header(record: ResultRecord) -> dict[str, Any]:
+def _header(record: ResultRecord, result: ResultDocument) -> dict[str, Any]:
     return {"community": record.community, "slot_start": record.slot_start, "computed_at": record.computed_at,
-            "mechanism": record.document["mechanism"], "price_per_kwh": record.document["price_per_kwh"]}
+            "mechanism": result.mechanism, "price_per_kwh": result.price_per_kwh}
 
 
 def result_view(store: Store, member: Member, record: ResultRecord) -> dict[str, Any]:
     """The part of ``record`` that ``member`` may see."""
-    doc = record.document
+    result = ResultDocument.from_json(record.document)
     if member.role in ("admin", "validator"):
-        return {**_header(record), "view": "full", "result": doc}
+        return {**_header(record, result), "view": "full", "result": record.document}
     if member.role in ("prosumer", "aggregator"):
-        return {**_header(record), "view": "member",
-                "sellers": [r for r in doc["sellers"] if r["id"] == member.id],
-                "buyers": [r for r in doc["buyers"] if r["id"] == member.id]}
+        sellers, buyers = result.rows_of(member.id)
+        return {**_header(record, result), "view": "member", "sellers": [r.to_json() for r in sellers],
+                "buyers": [r.to_json() for r in buyers]}
     if member.role == "dso":
         buses = {m.id: m.bus for m in store.list_members(record.community)}
-        return {**_header(record), "view": "dso", **ChannelView.dso_of_result(doc, buses)}
+        return {**_header(record, result), "view": "dso", **ChannelView.dso_of_result(result, buses)}
     raise MarketError("Authorization", f"role {member.role} has no result view", "forbidden")

@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from transactive.errors import FieldError
 from transactive.grid.charges import split_charge_micro
@@ -62,6 +63,11 @@ class SettledTrade:
     seller: str
     energy_kwh: float
     charge: float
+
+    @classmethod
+    def of_json(cls, data: Mapping[str, Any]) -> SettledTrade:
+        """A matched trade of a result's ``details.trades`` (``buyer``, ``seller``, ``energy_kwh``, ``charge``)."""
+        return cls(str(data["buyer"]), str(data["seller"]), float(data["energy_kwh"]), float(data["charge"]))
 
 
 @dataclass(frozen=True)

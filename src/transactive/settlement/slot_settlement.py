@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from transactive.result import ResultDocument
 from transactive.settlement.input import INPUT_FORMAT, SettlementInput, input_digest
 from transactive.settlement.metering import DSO_ACCOUNT, SettledTrade, Settlement, settle
 from transactive.units import energy_to_wh
@@ -69,25 +70,25 @@ class SettlementTerms:
                                     params.get("grid_charge_per_kwh", default.grid_charge_per_kwh))))
 
 
-def clearing_price(document: Mapping[str, Any]) -> float:
+def clearing_price(document: ResultDocument | Mapping[str, Any]) -> float:
     """p0 of a ``transactive.result/1`` document, or the buyers' average price when it has none (0 if no trade)."""
-    price = document.get("price_per_kwh")
-    if isinstance(price, (int, float)) and not isinstance(price, bool):
-        return float(price)
-    energy = sum(float(b["energy_kwh"]) for b in document["buyers"])
-    paid = sum(float(b["payment"]) for b in document["buyers"])
+    result = ResultDocument.of(document)
+    if result.price_per_kwh is not None:
+        return float(result.price_per_kwh)
+    energy = sum(float(b.energy_kwh) for b in result.buyers)
+    paid = sum(float(b.payment) for b in result.buyers)
     return paid / energy if energy > 0 else 0.0
 
 
-def trades_of(document: Mapping[str, Any], grid_charge_per_kwh: float) -> list[SettledTrade]:
+def trades_of(document: ResultDocument | Mapping[str, Any], grid_charge_per_kwh: float) -> list[SettledTrade]:
     """The slot's trades as settlement sees them (see the module docstring)."""
-    details = document.get("details") or {}
-    matched = details.get("trades") if isinstance(details, Mapping) else None
-    if isinstance(matched, list):
-        return [SettledTrade(str(t["buyer"]), str(t["seller"]), float(t["energy_kwh"]), float(t["charge"]))
-                for t in matched if float(t["energy_kwh"]) > 0]
-    supply = [(str(s["id"]), energy_to_wh(float(s["energy_kwh"]))) for s in document["sellers"]]
-    demand = [(str(b["id"]), energy_to_wh(float(b["energy_kwh"]))) for b in document["buyers"]]
+    result = ResultDocument.of(document)
+    matched = result.matched_trades
+    if matched is not None:
+        trades = [SettledTrade.of_json(t) for t in matched]
+        return [t for t in trades if t.energy_kwh > 0]
+    supply = [(s.id, energy_to_wh(float(s.energy_kwh))) for s in result.sellers]
+    demand = [(b.id, energy_to_wh(float(b.energy_kwh))) for b in result.buyers]
     return paired_trades(supply, demand, grid_charge_per_kwh)
 
 

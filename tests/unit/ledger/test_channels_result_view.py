@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from transactive.ledger.audit.channels import DSO_ROW_FIELDS, ChannelView
+from transactive.result import ResultDocument
 
 DOC = {
     "format": "transactive.result/1", "mechanism": "uniform", "price_per_kwh": 2.5,
@@ -17,7 +18,7 @@ DOC = {
 
 
 def test_dso_result_view_has_no_bid() -> None:
-    view = ChannelView.dso_of_result(DOC, {"s1": "bus-1", "b1": "bus-2"})
+    view = ChannelView.dso_of_result(ResultDocument.from_json(DOC), {"s1": "bus-1", "b1": "bus-2"})
     text = json.dumps(view)
     for secret in ("price_per_kwh", "blocks", "details", "marginal", "1.9", "3.1", "9.0", "s2"):
         assert secret not in text

@@ -15,9 +15,11 @@ import pytest
 from transactive.errors import FieldError
 from transactive.ledger.messages.commitments import FUND_LEAF, ResultEntry
 from transactive.market.ledger.documents import AnchorDocument, DocumentError, SettlementDocument
+from transactive.market.ledger.sequence import auction_document
 from transactive.market.multi_slot import ContractTerms
 from transactive.settlement.input import SettlementInput
-from transactive.store import ContractRecord
+from transactive.settlement.slot_settlement import settle_input, statement_lines
+from transactive.store import Community, ContractRecord
 
 ARCHIVES = Path(__file__).parents[2] / "fixtures" / "archives"
 INPUT = json.loads((ARCHIVES / "settlement_input_v2_dpda.json").read_text(encoding="utf-8"))["input"]
@@ -128,3 +130,20 @@ def test_contract_terms_read_the_stored_record() -> None:
     with pytest.raises(FieldError) as err:
         ContractTerms.from_json(broken)
     assert err.value.field == "terms.nonce"
+
+
+def test_a_format_1_settlement_is_shown_as_its_statement_lines() -> None:
+    # an older service's input (format 1): the desk's document of it agrees with its statement lines
+    before = json.loads((ARCHIVES / "settlement_inputs_before_records.json").read_text(encoding="utf-8"))
+    doc = SettlementInput.from_json(before["v1_auction"]["input"])
+    settlement, postings = settle_input(doc)
+    dso = next(p.amount_micro for p in postings if p.address == doc.dso)
+    shown = auction_document(Community("c", "uniform", {}, 15, "t"), "2026-03-01T10:15:00Z", doc, settlement,
+                             dso_amount_micro=dso, mechanism="uniform")
+    lines = {ln["member"]: ln for ln in statement_lines(settlement)}
+    assert {m["member"]: m["money_micro"] for m in shown["members"]} == {
+        m: ln["balance_change_micro"] for m, ln in lines.items()}
+    assert {m["member"]: m["net_wh"] for m in shown["members"]} == {
+        m: ln["metered_wh"] if ln["side"] == "seller" else -ln["metered_wh"] for m, ln in lines.items()}
+    assert shown["balance_micro"] == 0 == sum(p.amount_micro for p in postings)  # nothing created or lost
+    assert shown["auction"]["price_per_kwh"] == doc.price_per_kwh

@@ -28,7 +28,7 @@ from transactive.ledger.messages.commitments import FUND_LEAF, ResultEntry, resu
 from transactive.market.ledger.sequence import auction_input
 from transactive.orders import Orders
 from transactive.registry import full_registry
-from transactive.result import ClearingResult
+from transactive.result import ClearingResult, ResultDocument
 from transactive.settlement.grid_trading import GridTariff
 from transactive.settlement.input import SettlementInput
 from transactive.settlement.listings import ServiceRates
@@ -126,8 +126,8 @@ def _document(r: ClearingResult, sellers: Orders, buyers: Orders) -> dict[str, A
 
 def _input(entries: list[ResultEntry], result: dict[str, Any], readings_wh: dict[str, int],
            terms: SettlementTerms) -> SettlementInput:
-    auction = auction_input(result, entries, member_of={e.account.lower(): e.account for e in entries},
-                            dso_address=DSO, terms=terms)
+    auction = auction_input(ResultDocument.from_json(result), entries,
+                            member_of={e.account.lower(): e.account for e in entries}, dso_address=DSO, terms=terms)
     parties = tuple(sorted(auction["cleared"].members))
     return SettlementInput(format=SEQUENCE_FORMAT, slot=1, clearing_slot=0, clearing_root=None, multi_slot=7,
                            **auction, parties=parties, readings_kwh={m: readings_wh[m] / 1000 for m in parties},

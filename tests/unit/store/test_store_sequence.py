@@ -11,6 +11,7 @@ from transactive.crypto.signing import Signer, new_private_key
 from transactive.ledger.messages.commitments import FUND_LEAF, ResultEntry
 from transactive.market.ledger.sequence import has_multi_items, multi_slot_starts, sequence_input
 from transactive.market.multi_signing import OFF_CHAIN_DOMAIN, contract_of
+from transactive.result import ResultDocument
 from transactive.settlement.input import input_digest
 from transactive.settlement.sequence import settle_sequence
 from transactive.settlement.slot_settlement import SettlementTerms
@@ -98,8 +99,8 @@ def test_the_typed_input_is_byte_identical_to_the_one_built_before_the_typed_rec
               "sellers": [{"id": "pv", "energy_kwh": 3.0, "payment": 0.171}],
               "buyers": [{"id": "ev", "energy_kwh": 2.5, "payment": 0.18}]}
     cleared = sequence_input(store, community, S, chain_slot=9, clearing_slot=8, clearing_root="0x" + "ab" * 32,
-                             result=result, terms=SettlementTerms(), account_of=ACCOUNTS.__getitem__,
-                             dso_address=DSO, entries=entries,
+                             result=ResultDocument.from_json(result), terms=SettlementTerms(),
+                             account_of=ACCOUNTS.__getitem__, dso_address=DSO, entries=entries,
                              member_of={a.lower(): m for m, a in ACCOUNTS.items()})
     for name, doc in (("v3_contracts_listings", void), ("v3_cleared_fund", cleared)):
         assert doc.to_json() == before[name]["input"]

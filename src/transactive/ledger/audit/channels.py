@@ -34,7 +34,7 @@ from transactive.ledger.chain.constants import ROLE_ADMIN, ROLE_AGGREGATOR, ROLE
 
 if TYPE_CHECKING:  # import-light: the service uses this module without the ledger extra installed
     from transactive.ledger.audit.proofs import SlotBatch
-    from transactive.result import ClearingResult
+    from transactive.result import ClearingResult, ResultDocument
 
 PROSUMER_CHANNEL_ROLES = ROLE_PROSUMER | ROLE_AGGREGATOR | ROLE_VALIDATOR | ROLE_ADMIN
 DSO_FORMAT = "transactive.dso-view/1"
@@ -73,29 +73,30 @@ class ChannelView:
         }
 
     @staticmethod
-    def dso_of_result(document: Mapping[str, Any], buses: Mapping[str, str | None]) -> dict[str, Any]:
+    def dso_of_result(result: ResultDocument, buses: Mapping[str, str | None]) -> dict[str, Any]:
         """The DSO channel of an off-chain service result (``transactive.result/1``; the service's
         ``market.views``): traded volume, money flows, participant count and the trades -- rows with
         energy > 0 reduced to :data:`DSO_ROW_FIELDS` plus their side and bus. Never an order (no offered
         quantity or price, no block), no ``details`` (they can hold marginal bids), no non-trading row.
 
         Example:
+            >>> from transactive.result import ResultDocument
             >>> doc = {"sellers": [{"id": "s", "energy_kwh": 2.0, "payment": 5.0, "price_per_kwh": 1.0}],
             ...        "buyers": [{"id": "b", "energy_kwh": 2.0, "payment": 5.0}, {"id": "x", "energy_kwh": 0.0,
             ...        "payment": 0.0}], "details": {"marginal_bid": 3.0}}
-            >>> view = ChannelView.dso_of_result(doc, {"s": "bus-1"})
+            >>> view = ChannelView.dso_of_result(ResultDocument.from_json(doc), {"s": "bus-1"})
             >>> [sorted(t) for t in view["trades"]][0], view["participants"]
             (['bus', 'energy_kwh', 'id', 'payment', 'side'], 3)
         """
-        trades = [{"id": r["id"], "side": side, "bus": buses.get(r["id"]), "energy_kwh": r["energy_kwh"],
-                   "payment": r["payment"]}
-                  for side, key in (("sell", "sellers"), ("buy", "buyers"))
-                  for r in document[key] if r["energy_kwh"] > 0]
+        trades = [{"id": r.id, "side": side, "bus": buses.get(r.id), "energy_kwh": r.energy_kwh,
+                   "payment": r.payment}
+                  for side, rows in (("sell", result.sellers), ("buy", result.buyers))
+                  for r in rows if r.traded]
         return {
-            "traded_kwh": sum(r["energy_kwh"] for r in document["sellers"]),
-            "sellers_received": sum(r["payment"] for r in document["sellers"]),
-            "buyers_paid": sum(r["payment"] for r in document["buyers"]),
-            "participants": len(document["sellers"]) + len(document["buyers"]),
+            "traded_kwh": sum(r.energy_kwh for r in result.sellers),
+            "sellers_received": sum(r.payment for r in result.sellers),
+            "buyers_paid": sum(r.payment for r in result.buyers),
+            "participants": len(result.sellers) + len(result.buyers),
             "trades": trades,
         }
 

@@ -17,6 +17,7 @@ from typing import Any
 from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, ResultEntry
 from transactive.market.multi_signing import slot_number
 from transactive.market.multi_slot import ContractTerms, settlement_document
+from transactive.result import ResultDocument
 from transactive.settlement.grid_trading import GridTariff
 from transactive.settlement.input import (
     SEQUENCE_FORMAT,
@@ -29,6 +30,7 @@ from transactive.settlement.input import (
     SettlementInput,
 )
 from transactive.settlement.listings import ServiceRates
+from transactive.settlement.metering import Settlement
 from transactive.settlement.sequence import SequenceSettlement
 from transactive.settlement.slot_settlement import SettlementTerms, clearing_price, paired_trades
 from transactive.store import Community, MultiStore
@@ -61,12 +63,12 @@ def multi_slot_starts(store: MultiStore, community: str, since: str | None = Non
 
 
 def sequence_parties(store: MultiStore, community: str, slot_start: str,
-                     result: Mapping[str, Any] | None) -> tuple[list[str], list[Any], list[Any], list[Any]]:
+                     result: ResultDocument | None) -> tuple[list[str], list[Any], list[Any], list[Any]]:
     """``(parties, contracts, listings, orders)``: the members settled in the slot (auction traders, parties to
     signed contracts delivering in it, parties to its accepted listing orders) and the stored records."""
     traders = set()
     if result is not None:
-        traders = {str(r["id"]) for side in ("sellers", "buyers") for r in result[side] if float(r["energy_kwh"]) > 0}
+        traders = {r.id for r in (*result.sellers, *result.buyers) if r.traded}
     contracts = [r for r in store.signed_contracts_around(community, slot_start)
                  if ContractTerms.of(r).delivers_in(slot_start)]
     listings = store.list_listings(community, slot_start)
@@ -81,7 +83,7 @@ def sequence_parties(store: MultiStore, community: str, slot_start: str,
     return sorted(parties), contracts, listings, orders
 
 
-def auction_input(result: Mapping[str, Any] | None, entries: Sequence[ResultEntry], *,
+def auction_input(result: ResultDocument | None, entries: Sequence[ResultEntry], *,
                   member_of: Mapping[str, str], dso_address: str, terms: SettlementTerms) -> dict[str, Any]:
     """The auction fields of a ``transactive.settlement-input/3`` record (keyword arguments of
     :class:`~transactive.settlement.input.SettlementInput`): the anchored clearing's endorsed
@@ -118,8 +120,7 @@ def auction_input(result: Mapping[str, Any] | None, entries: Sequence[ResultEntr
         elif (wh, micro) != (0, 0):
             raise ValueError(f"the endorsed result has a row of {account} that is no member's account")
     members = sorted(cleared)
-    details = (result or {}).get("details") or {}
-    matched = isinstance(details, Mapping) and isinstance(details.get("trades"), list)
+    matched = result is not None and result.matched_trades is not None
     trades = [] if matched else paired_trades([(m, wh) for m, (wh, _) in cleared.items() if wh > 0],
                                               [(m, -wh) for m, (wh, _) in cleared.items() if wh < 0],
                                               terms.grid_charge_per_kwh)
@@ -135,7 +136,7 @@ def auction_input(result: Mapping[str, Any] | None, entries: Sequence[ResultEntr
 
 def sequence_input(
     store: MultiStore, c: Community, slot_start: str, *, chain_slot: int, clearing_slot: int | None,
-    clearing_root: str | None, result: Mapping[str, Any] | None, terms: SettlementTerms,
+    clearing_root: str | None, result: ResultDocument | None, terms: SettlementTerms,
     account_of: Callable[[str], str], dso_address: str, entries: Sequence[ResultEntry] = (),
     member_of: Mapping[str, str] | None = None,
 ) -> SettlementInput:
@@ -209,23 +210,24 @@ def stored_multi_document(c: Community, slot_start: str, doc: SettlementInput, r
     return out
 
 
-def auction_document(c: Community, slot_start: str, doc: SettlementInput, lines: list[dict[str, Any]], *,
+def auction_document(c: Community, slot_start: str, doc: SettlementInput, settlement: Settlement, *,
                      dso_amount_micro: int, mechanism: str) -> dict[str, Any]:
     """The multi-settlement desk's document of a slot without contracts or listings: its one settlement is the
-    auction against the meters (format 1), so every statement has the auction stage only."""
+    auction against the meters (format 1, ``settlement``), so every statement has the auction stage only."""
     empty = {"sold_wh": 0, "bought_wh": 0, "money_micro": 0}
-    members = []
-    for ln in lines:
-        seller = ln["side"] == "seller"
-        wh = int(ln["metered_wh"])
-        auction = {"sold_wh": wh if seller else 0, "bought_wh": 0 if seller else wh,
-                   "money_micro": int(ln["balance_change_micro"])}
-        members.append({"member": ln["member"], "metered": ln["member"] not in doc.missing_readings,
-                        "net_wh": wh if seller else -wh, "money_micro": int(ln["balance_change_micro"]),
+    members: list[dict[str, Any]] = []
+    balance = dso_amount_micro
+    for ln in settlement.lines:
+        seller = ln.side == "seller"
+        wh, money = ln.metered_wh, ln.amount_micro if seller else -ln.amount_micro
+        auction = {"sold_wh": wh if seller else 0, "bought_wh": 0 if seller else wh, "money_micro": money}
+        members.append({"member": ln.participant, "metered": ln.participant not in doc.missing_readings,
+                        "net_wh": wh if seller else -wh, "money_micro": money,
                         "stages": {"bilateral": empty, "listings": empty, "auction": auction, "grid": empty}})
+        balance += money
     return {"community": c.name, "slot_start": slot_start, "slot": slot_number(slot_start),
             "auction": {"mechanism": mechanism, "price_per_kwh": float(doc.price_per_kwh),
                         "settled": "against the meters, eqs. (4.8)-(4.9)"},
             "members": members, "accounts": {"dso": dso_amount_micro, "board": 0, "auctioneer": 0, "grid": 0},
-            "balance_micro": sum(m["money_micro"] for m in members) + dso_amount_micro,
+            "balance_micro": balance,
             "listing_orders": [], "rejected_orders": [], "grid": []}

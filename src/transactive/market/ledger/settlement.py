@@ -44,6 +44,7 @@ from transactive.market.ledger.sequence import (
     stored_multi_document,
 )
 from transactive.market.slots import Phase, phase_bounds
+from transactive.result import ResultDocument
 from transactive.settlement.input import SettlementInput, input_digest
 from transactive.settlement.sequence import SequenceSettlement, settle_sequence, settlement_postings
 from transactive.settlement.slot_settlement import AccountPosting, SettlementTerms, settle_input, statement_lines
@@ -106,14 +107,14 @@ class LedgerSettlement:
         anchored clearing's endorsed entries, the meters settling the deviations
         (:mod:`transactive.settlement.sequence`). The clearing must be anchored if the slot cleared; a void
         slot (or one without orders) settles without an auction stage."""
-        result: Mapping[str, Any] | None = None
+        result: ResultDocument | None = None
         anchored: AnchorDocument | None = None
         if clearing is not None:
             if clearing.state != "anchored":
                 raise MarketError("slot_start", f"the slot's clearing is not anchored ({clearing.state})", "conflict")
             stored = self.ctx.store.get_result(c.name, slot_start)
             assert stored is not None
-            result = stored.document
+            result = ResultDocument.from_json(stored.document)
             anchored = AnchorDocument.from_json(clearing.document)
         else:
             slot = self.ctx.store.get_slot(c.name, slot_start)
@@ -261,7 +262,7 @@ class LedgerSettlement:
             dso = {"account": doc.dso, "tariffs_micro": settlement.dso_tariffs_micro,
                    "penalties_micro": settlement.dso_penalties_micro,
                    "imbalance_micro": settlement.dso_imbalance_micro, "amount_micro": dso_amount}
-            multi = auction_document(c, rec.slot_start, doc, lines, dso_amount_micro=dso_amount,
+            multi = auction_document(c, rec.slot_start, doc, settlement, dso_amount_micro=dso_amount,
                                      mechanism=c.mechanism)
         if final == "settled":
             self._archive_settlement(rec, stored, order_root, entries)
