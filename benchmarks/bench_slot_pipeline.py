@@ -46,6 +46,8 @@ from transactive.grid.feeder import load_feeder
 from transactive.ledger.messages.commitments import ResultEntry
 from transactive.market import ManualClock, Operator
 from transactive.market.ledger.desk import LedgerConfig, LedgerDesk, claims_to_make
+from transactive.market.ledger.documents import SettlementDocument
+from transactive.result import ResultDocument
 from transactive.store import OrderRecord, SqlStore, open_store
 from transactive.store import _tables as t
 
@@ -90,11 +92,12 @@ def read_meters(store: SqlStore, community: str, seed: int) -> None:
     result = store.get_result(community, SLOT)
     assert result is not None
     rows = []
-    for side, sign in (("sellers", 1.0), ("buyers", -1.0)):
-        for r in result.document[side]:
-            if r["energy_kwh"] > 0:
-                rows.append({"community": community, "member": r["id"], "slot_start": SLOT,
-                             "energy_kwh": sign * round(r["energy_kwh"] * rng.uniform(0.9, 1.1), 3),
+    cleared = ResultDocument.from_json(result.document)
+    for side, sign in ((cleared.sellers, 1.0), (cleared.buyers, -1.0)):
+        for r in side:
+            if r.energy_kwh > 0:
+                rows.append({"community": community, "member": r.id, "slot_start": SLOT,
+                             "energy_kwh": sign * round(r.energy_kwh * rng.uniform(0.9, 1.1), 3),
                              "received_at": "2026-03-01T10:30:00.000000Z"})
     with store.engine.begin() as conn:
         conn.execute(t.meter_readings.insert(), rows)
@@ -139,7 +142,7 @@ def run(desk: LedgerDesk, op: Operator, store: SqlStore, community: str, claims:
     stages["settlement: input from readings + postings"] = time.perf_counter() - t0
     cpu["settlement: input from readings + postings"] = time.process_time() - c0
     if claims is not None:  # set-up: enrol the sampled accounts (not timed)
-        postings = desk.settlement_postings(prepared.document["input"])
+        postings = desk.settlement_postings(SettlementDocument.from_json(prepared.document).input)
         debits, credits = claims_to_make([ResultEntry(p.address, p.energy_wh, p.amount_micro) for p in postings],
                                          claims)
         owners = {a.address: a.member for a in store.chain_accounts(community)}

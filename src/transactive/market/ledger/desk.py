@@ -57,6 +57,7 @@ from transactive.market.ledger.context import LedgerContext
 from transactive.market.ledger.documents import SettlementDocument
 from transactive.market.ledger.sequence import multi_slot_starts
 from transactive.market.ledger.settlement import LedgerSettlement
+from transactive.settlement.input import SettlementInput
 from transactive.settlement.slot_settlement import AccountPosting
 from transactive.store import ChainAccount, LedgerSlot, Member, MultiStore
 from transactive.times import iso
@@ -237,7 +238,7 @@ class LedgerDesk:
         """See :meth:`~transactive.market.ledger.settlement.LedgerSettlement.prepare_settlement`."""
         return self.settlement.prepare_settlement(community, slot_start, now)
 
-    def settlement_postings(self, doc: Mapping[str, Any]) -> list[AccountPosting]:
+    def settlement_postings(self, doc: SettlementInput | Mapping[str, Any]) -> list[AccountPosting]:
         """See :meth:`~transactive.market.ledger.settlement.LedgerSettlement.settlement_postings`."""
         return self.settlement.settlement_postings(doc)
 
