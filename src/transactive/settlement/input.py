@@ -24,6 +24,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -48,7 +49,7 @@ class InputError(FieldError):
 def input_digest(doc: SettlementInput | Mapping[str, Any]) -> bytes:
     """SHA-256 of the canonical JSON (sorted keys, no spaces) of a settlement input: what the settlement slot's
     order root commits to."""
-    data = doc.to_json() if isinstance(doc, SettlementInput) else doc
+    data = doc.stored_json if isinstance(doc, SettlementInput) else doc
     raw = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
     return hashlib.sha256(raw).digest()
 
@@ -354,6 +355,11 @@ class SettlementInput:
     def traded(self) -> bool:
         """Whether the slot's auction stage has anything to settle (trades or cleared members)."""
         return bool(self.trades or self.cleared.members)
+
+    @cached_property
+    def stored_json(self) -> dict[str, Any]:
+        """:meth:`to_json`, built once per record and shared (read-only: the desk stores it on every save)."""
+        return self.to_json()
 
     def digest(self) -> bytes:
         """:func:`input_digest` of this input (the settlement slot's order root)."""

@@ -14,7 +14,7 @@ import pytest
 
 from transactive.errors import FieldError
 from transactive.ledger.messages.commitments import FUND_LEAF, ResultEntry
-from transactive.market.ledger.documents import AnchorDocument, DocumentError, SettlementDocument
+from transactive.market.ledger.documents import AnchorDocument, DocumentError, SettlementDocument, StoredResult
 from transactive.market.ledger.sequence import auction_document
 from transactive.market.multi_slot import ContractTerms
 from transactive.settlement.input import SettlementInput
@@ -59,8 +59,10 @@ def test_an_anchor_document_of_an_older_service_reads_and_writes_back_the_same(s
 def test_the_typed_anchor_fields_are_the_stored_values() -> None:
     doc = AnchorDocument.from_json(ANCHORED_V1)
     assert (doc.order_root, doc.result_root, doc.miner, doc.dissenters) == (ROOT, ROOT, A, (B,))
-    assert doc.results == (ResultEntry(A, 100, 5), ResultEntry(FUND_LEAF, -3, -5))
-    assert doc.fund_row(FUND_LEAF.lower()) == ResultEntry(FUND_LEAF, -3, -5)
+    assert doc.results == (StoredResult(A, 100, 5), StoredResult(FUND_LEAF, -3, -5))
+    assert doc.fund_row(FUND_LEAF.lower()) == StoredResult(FUND_LEAF, -3, -5)
+    assert [ResultEntry.from_json(r.to_json()) for r in doc.results] == [ResultEntry(A, 100, 5),
+                                                                          ResultEntry(FUND_LEAF, -3, -5)]
     assert doc.endorsement_bytes() == (bytes.fromhex("ef" * 65),)
     assert doc.with_tx("settle_batch", TX).txs == {**ANCHORED_V1["txs"], "settle_batch": TX}
     assert AnchorDocument.from_json(UNBATCHABLE_V1).note == UNBATCHABLE_V1["note"]
@@ -103,7 +105,8 @@ def _edit(base: dict[str, Any], change: Any) -> dict[str, Any]:
     (AnchorDocument, _edit(ANCHORED_V1, lambda d: d.update(orderRoot=5)), "orderRoot"),
     (AnchorDocument, _edit(ANCHORED_V1, lambda d: d.update(txs={"open_slot": 1})), "txs"),
     (AnchorDocument, _edit(ANCHORED_V1, lambda d: d.update(endorsements=SIG)), "endorsements"),
-    (AnchorDocument, _edit(ANCHORED_V1, lambda d: d["results"][1].pop("energyWh")), "results[1]"),
+    (AnchorDocument, _edit(ANCHORED_V1, lambda d: d["results"][1].pop("energyWh")), "results[1].energyWh"),
+    (AnchorDocument, _edit(ANCHORED_V1, lambda d: d["results"][0].update(account=None)), "results[0].account"),
     (AnchorDocument, _edit(ANCHORED_V1, lambda d: d.update(batch=[])), "batch"),
     (SettlementDocument, _edit(SETTLED_V1, lambda d: d.pop("input")), "input"),
     (SettlementDocument, _edit(SETTLED_V1, lambda d: d.pop("mode")), "mode"),

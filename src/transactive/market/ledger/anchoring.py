@@ -38,7 +38,7 @@ from transactive.market.ledger.accounts import LedgerAccounts
 from transactive.market.ledger.batch import SignRow, chain_slot_number, quantised_entry, sign_rows
 from transactive.market.ledger.config import CLEARED, CLEARING, MODE_CLAIMS, RESERVE_NOT_MET
 from transactive.market.ledger.context import LedgerContext
-from transactive.market.ledger.documents import AnchorDocument, SlotDocument, now_stamp
+from transactive.market.ledger.documents import AnchorDocument, SlotDocument, StoredResult, now_stamp
 from transactive.registry import full_registry
 from transactive.store import ChainAccount, LedgerSlot, SlotState
 
@@ -265,5 +265,6 @@ class LedgerAnchoring:
                 return self.ctx.save(rec, "failed", doc.with_note("the root on chain differs from the recomputation"))
             if self.ctx.archive is not None:
                 self.ctx.archive.save(replace(batch, results=results, endorsements=doc.endorsement_bytes()))
-            return self.ctx.save(rec, "anchored", replace(doc, results=tuple(results), result_root=hex0x(chain_root),
+            stored = tuple(StoredResult(r.account, r.energy_wh, r.amount_micro) for r in results)
+            return self.ctx.save(rec, "anchored", replace(doc, results=stored, result_root=hex0x(chain_root),
                                                           anchored_at=now_stamp()))

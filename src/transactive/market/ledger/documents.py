@@ -33,14 +33,13 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from transactive.errors import FieldError
-from transactive.ledger.messages.commitments import ResultEntry
 from transactive.settlement.input import InputError, SettlementInput
 
 DOCUMENT_VERSION = 1
 """The version of the stored documents this service writes and reads (absent: 1)."""
 
-__all__ = ["DOCUMENT_VERSION", "AnchorDocument", "DocumentError", "SettlementDocument", "SlotDocument", "now_stamp",
-           "read_rows"]
+__all__ = ["DOCUMENT_VERSION", "AnchorDocument", "DocumentError", "SettlementDocument", "SlotDocument", "StoredResult",
+           "now_stamp", "read_rows"]
 
 _UNSET: Any = object()
 
@@ -166,19 +165,45 @@ def _replace(doc: _D, **changes: Any) -> _D:
 
 
 @dataclass(frozen=True)
+class StoredResult:
+    """One endorsed result entry as the anchor document stores it (``ResultEntry.to_json``: the account EIP-55,
+    signed Wh and micro-tokens). Read without re-deriving the checksum (10,000 entries per slot)."""
+
+    account: str
+    energy_wh: int
+    amount_micro: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"account": self.account, "energyWh": self.energy_wh, "amountMicro": self.amount_micro}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str) -> StoredResult:
+        account = data.get("account")
+        if not isinstance(account, str):
+            raise DocumentError(f"{where}.account", "must be an address")
+        values = []
+        for key in ("energyWh", "amountMicro"):
+            value = data.get(key)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise DocumentError(f"{where}.{key}", "must be an integer")
+            values.append(value)
+        return cls(account, values[0], values[1])
+
+
+@dataclass(frozen=True)
 class AnchorDocument(SlotDocument):
     """The stored anchoring of a cleared slot: ``batch`` (the signed batch's JSON,
     :meth:`~transactive.ledger.audit.proofs.SlotBatch.to_json`; None for a batch that could not be built),
     the endorsed result ``results`` and ``anchored_at`` (ISO 8601 UTC) once anchored."""
 
     batch: Mapping[str, Any] | None = None
-    results: tuple[ResultEntry, ...] = ()
+    results: tuple[StoredResult, ...] = ()
     anchored_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        if self.batch is not None:
-            out["batch"] = _plain(self.batch)
+        if self.batch is not None:  # as read or built (JSON already; not copied: 10,000 orders)
+            out["batch"] = self.batch if isinstance(self.batch, dict) else _plain(self.batch)
         out.update(self._round_json())
         if self.results or self.anchored_at is not None:
             out["results"] = [r.to_json() for r in self.results]
@@ -193,16 +218,11 @@ class AnchorDocument(SlotDocument):
         batch = data.get("batch")
         if batch is not None and not isinstance(batch, Mapping):
             raise DocumentError("batch", "must be a JSON object (a signed batch) or null")
-        results = []
-        for i, row in enumerate(_rows(data, "results")):
-            try:
-                results.append(ResultEntry.from_json(row))
-            except (ValueError, TypeError) as exc:
-                raise DocumentError(f"results[{i}]", str(exc)) from exc
+        results = [StoredResult.from_json(row, f"results[{i}]") for i, row in enumerate(_rows(data, "results"))]
         return cls(**cls._round_fields(data), version=version, batch=batch, results=tuple(results),
                    anchored_at=_opt_str(data, "anchoredAt"))
 
-    def fund_row(self, fund_account: str) -> ResultEntry | None:
+    def fund_row(self, fund_account: str) -> StoredResult | None:
         """The endorsed result row of ``fund_account`` (compared case-insensitively), or None."""
         key = fund_account.lower()
         return next((r for r in self.results if r.account.lower() == key), None)
@@ -229,7 +249,7 @@ class SettlementDocument(SlotDocument):
             raise DocumentError("input", "is required")
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"input": self.input.to_json(), "mode": self.mode, **self._round_json()}
+        out: dict[str, Any] = {"input": self.input.stored_json, "mode": self.mode, **self._round_json()}
         if self.claims is not None:
             out["claims"] = self.claims
         if self.settled_at is not None:

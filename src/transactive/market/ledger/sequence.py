@@ -12,9 +12,9 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
-from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, ResultEntry
+from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF
 from transactive.market.multi_signing import slot_number
 from transactive.market.multi_slot import ContractTerms, settlement_document
 from transactive.result import ResultDocument
@@ -83,7 +83,19 @@ def sequence_parties(store: MultiStore, community: str, slot_start: str,
     return sorted(parties), contracts, listings, orders
 
 
-def auction_input(result: ResultDocument | None, entries: Sequence[ResultEntry], *,
+class Entry(Protocol):
+    """An endorsed result entry (:class:`~transactive.ledger.messages.commitments.ResultEntry` or as stored,
+    :class:`~transactive.market.ledger.documents.StoredResult`)."""
+
+    @property
+    def account(self) -> str: ...
+    @property
+    def energy_wh(self) -> int: ...
+    @property
+    def amount_micro(self) -> int: ...
+
+
+def auction_input(result: ResultDocument | None, entries: Sequence[Entry], *,
                   member_of: Mapping[str, str], dso_address: str, terms: SettlementTerms) -> dict[str, Any]:
     """The auction fields of a ``transactive.settlement-input/3`` record (keyword arguments of
     :class:`~transactive.settlement.input.SettlementInput`): the anchored clearing's endorsed
@@ -137,7 +149,7 @@ def auction_input(result: ResultDocument | None, entries: Sequence[ResultEntry],
 def sequence_input(
     store: MultiStore, c: Community, slot_start: str, *, chain_slot: int, clearing_slot: int | None,
     clearing_root: str | None, result: ResultDocument | None, terms: SettlementTerms,
-    account_of: Callable[[str], str], dso_address: str, entries: Sequence[ResultEntry] = (),
+    account_of: Callable[[str], str], dso_address: str, entries: Sequence[Entry] = (),
     member_of: Mapping[str, str] | None = None,
 ) -> SettlementInput:
     """The slot's ``transactive.settlement-input/3`` record (deterministic JSON); ``entries``: the anchored
