@@ -55,6 +55,8 @@ class LedgerAccounts:
 
     # ------------------------------------------------------------------------------ deployment
     def deploy_or_reopen(self) -> tuple[Contract, Contract, Contract]:
+        """``(Registry, EnergyToken, MarketSlots)``: reopened at the stored deployment (checked against this
+        chain and the validators) or deployed and stored."""
         stored = self.ctx.store.ledger_meta("deployment")
         names = ("Registry", "EnergyToken", "MarketSlots")
         if stored is None:
@@ -164,6 +166,8 @@ class LedgerAccounts:
         self.ctx.archive.record_accounts(accounts)
 
     def fund_gas(self, address: str) -> None:
+        """Top ``address`` up with the configured ``gas_wei`` when it holds less than half of it (custodial
+        accounts send their own transactions: approvals, escrow deposits)."""
         balance = getattr(self.ctx.chain, "balance", None)
         if self.ctx.config.gas_wei and (balance is None or int(balance(address)) < self.ctx.config.gas_wei // 2):
             self.ctx.keyed.send_value(address, self.ctx.config.gas_wei)

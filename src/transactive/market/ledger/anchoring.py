@@ -1,8 +1,10 @@
 """Anchoring a cleared slot on chain (step 1 of :mod:`transactive.market.ledger.desk`): the stored orders
 as a batch signed with the custodial keys, the Registry's check of a grid-aware batch, ``open_slot`` and
 ``commit_orders`` by the auctioneer, every validator's recomputation and endorsement, and the result root
-submitted with ``k`` agreeing signatures (Proof of Clearance); plus the step helpers the settlement shares
-(the stored record's state and transactions, open and commit, endorse and submit).
+submitted with ``k`` agreeing signatures (Proof of Clearance); plus the round's steps the settlement shares,
+public: :meth:`LedgerAnchoring.open_and_commit`, :meth:`LedgerAnchoring.endorse_and_submit` and
+:meth:`LedgerAnchoring.record_tx`, each storing its progress in the slot's typed document
+(:mod:`transactive.market.ledger.documents`) through :meth:`LedgerContext.save`.
 
 :class:`LedgerAnchoring` is the second part of :class:`transactive.market.ledger.desk.LedgerDesk`: it works on the
 desk's :class:`~transactive.market.ledger.context.LedgerContext` and enrols through its

@@ -7,8 +7,8 @@ desk's document of the same settlement stored.
 
 :class:`LedgerSettlement` is the third part of :class:`transactive.market.ledger.desk.LedgerDesk`: it works on the
 desk's :class:`~transactive.market.ledger.context.LedgerContext`, enrols through its
-:class:`~transactive.market.ledger.accounts.LedgerAccounts` and runs the on-chain round through the helpers of its
-:class:`~transactive.market.ledger.anchoring.LedgerAnchoring`.
+:class:`~transactive.market.ledger.accounts.LedgerAccounts` and runs the on-chain round through the public steps of
+its :class:`~transactive.market.ledger.anchoring.LedgerAnchoring`.
 """
 
 from __future__ import annotations
