@@ -25,6 +25,8 @@ from fastapi import FastAPI, Query
 
 from transactive.api.app import Caller, Service
 from transactive.errors import MarketError
+from transactive.market.ledger import explorer
+from transactive.market.ledger.explorer import MAX_SLOTS
 from transactive.market.operator import Operator
 from transactive.market.slots import parse_slot_start
 from transactive.times import iso
@@ -72,11 +74,10 @@ def register(app: FastAPI, service: Service) -> None:
 
     if ledger is None:
         return
-    from transactive.market.ledger import explorer
 
     @app.get("/communities/{community}/ledger/slots", tags=["ledger"])
     def ledger_slots(community: str, caller: Caller,
-                     limit: Annotated[int, Query(ge=1, le=explorer.MAX_SLOTS)] = 48) -> list[dict[str, Any]]:
+                     limit: Annotated[int, Query(ge=1, le=MAX_SLOTS)] = 48) -> list[dict[str, Any]]:
         """The community's slots on the ledger, newest first: clearing and settlement (states, roots, orders,
         endorsed by, dissenters, miner, transactions). No order, no bid."""
         return explorer.slot_list(ledger, op.community_for(caller, community).name, limit)

@@ -176,3 +176,12 @@ def test_validators_health_feeder_and_members(town: Town) -> None:
     assert not any("api_key" in m for m in members)
     r = town.client.get("/admin/communities/town/members", headers=town.keys["grid"])
     assert r.status_code == 403
+
+
+def test_the_openapi_description_builds_with_the_ledger_routes(town: Town) -> None:
+    """The web app builds the aggregator's event form from /openapi.json: it must build with every route."""
+    schemas = _ok(town.client.get("/openapi.json"))["components"]["schemas"]
+    assert set(schemas["NegawattEventIn"]["required"]) == {"id", "target_kwh", "offers_close", "window_start",
+                                                           "window_end"}
+    limit = _ok(town.client.get("/openapi.json"))["paths"]["/communities/{community}/ledger/slots"]["get"]
+    assert [p["name"] for p in limit["parameters"]] == ["community", "limit"]

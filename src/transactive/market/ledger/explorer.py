@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 HEALTH_WINDOW = 48  # anchored slots looked at for the validators' health
 MAX_SLOTS = 200
 
-__all__ = ["HEALTH_WINDOW", "slot_list", "validator_health", "verify_ledger_slot"]
+__all__ = ["HEALTH_WINDOW", "MAX_SLOTS", "slot_list", "validator_health", "verify_ledger_slot"]
 
 
 def _bytes(value: Any) -> bytes:
