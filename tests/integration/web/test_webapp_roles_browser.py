@@ -341,6 +341,9 @@ def test_role_pages_on_the_default_community(served: Served, browser_page: Any, 
     a11y += axe_problems(page, axe)
     page.set_viewport_size({"width": 1280, "height": 900})
     sign_out(page)
+    sign_in(page, keys["b1"])  # the prosumer's page too: every page of the app
+    a11y += check_tabs(page, ["Trade now", "My money", "My history", "My settings"], axe)
+    sign_out(page)
     a11y += check_tabs(page, [], axe)  # the sign-in page
     assert a11y == [], "\n".join(a11y)
     assert problems == []

@@ -159,6 +159,8 @@ def test_validators_health_feeder_and_members(town: Town) -> None:
     endorsed = _ok(town.client.get("/communities/town/ledger/slots", headers=town.keys["val"]))[0]["clearing"]
     assert sum(v["endorsed"] for v in health["validators"]) == len(endorsed["endorsed_by"])
     assert {v["last_endorsed"] for v in health["validators"] if v["endorsed"]} == {SLOT}
+    fund = _ok(town.client.get("/communities/town/fund", headers=town.keys["val"]))  # validators see the fund
+    assert fund == _ok(town.client.get("/communities/town/fund", headers=town.keys["admin"]))
     r = town.client.get("/communities/town/validators", headers=town.keys["b1"])
     assert r.status_code == 403 and r.json()["error"]["field"] == "Authorization"
 

@@ -353,8 +353,8 @@ export function fundPanel(getCommunity) {
         h("dt", {}, "Balance"), h("dd", { class: "fund-balance" }, h("strong", {}, `${tokens(fund.balance_micro)} tokens`)),
         h("dt", {}, "From clearings"), h("dd", {}, `${tokens(fund.total_micro)} tokens over ${fund.slots.length} slot(s)`),
         h("dt", {}, "Account"), h("dd", {}, hex(fund.account))),
-      h("div", { class: "charts" }, barChart("The fund's row per slot (tokens)", fund.slots.slice(-24).map((r) =>
-        ({ label: slotLabel(r.slot_start), value: r.fund_micro / MICRO })), "tokens")),
+      fund.slots.length ? h("div", { class: "charts" }, barChart("The fund's row per slot (tokens)",
+        fund.slots.slice(-24).map((r) => ({ label: slotLabel(r.slot_start), value: r.fund_micro / MICRO })), "tokens")) : null,
       table("The fund's row per slot", [
         { label: "Slot", value: (r) => showTime(r.slot_start) },
         { label: "Received (+) / paid (−)", num: true, value: (r) => tokens(r.fund_micro) },

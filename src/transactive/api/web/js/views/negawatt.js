@@ -128,7 +128,7 @@ const FIELD_WORDS = {
   price_per_kwh: ["Price per kWh", "the most you pay per kWh (knapsack VCG) or the fixed price (Type I); none for Type II"],
   penalty_per_kwh: ["Penalty per kWh not delivered", "default: the price; required for Type II"],
   offers_close: ["Offers close at", "members may offer until then"],
-  window_start: ["Reduction starts at", null],
+  window_start: ["Reduction starts at", "when the chosen members start using less"],
   window_end: ["Reduction ends at", "within the same day (UTC)"],
   interval_minutes: ["Meter interval (minutes)", "how often the meters record; divides a day"],
   "baseline.x_days": ["Days averaged", "the usual consumption is the average of this many days…"],
@@ -234,7 +234,9 @@ export function announcePanel(getCommunity, { onAnnounced = async () => {} } = {
     fillOptions(start, windows);
     fillOptions(end, windows);
     if (!start.dataset.touched) start.value = windows[0][0];
-    if (!end.dataset.touched) end.value = windows[Math.min(windows.findIndex(([v]) => v === start.value) + 1, windows.length - 1)][0];
+    if (!end.dataset.touched || end.value <= start.value) { // the window ends after it starts
+      end.value = windows[Math.min(windows.findIndex(([v]) => v === start.value) + 1, windows.length - 1)][0];
+    }
   };
   panel.onLoad(async () => {
     if (formNode) {
@@ -307,8 +309,9 @@ function verificationChart(event, delivery) {
   const first = Math.floor((start.getUTCHours() * 60 + start.getUTCMinutes()) / per);
   const count = Math.round((parseTime(event.window_end) - start) / (per * 60_000));
   // the window and as many intervals around it (at most a day)
-  const from = Math.max(0, first - count);
-  const to = Math.min(base.length, first + 2 * count);
+  const around = Math.max(count, Math.round(120 / per)); // two hours on either side (at least the window's length)
+  const from = Math.max(0, first - around);
+  const to = Math.min(base.length, first + count + around);
   const labels = [];
   for (let i = from; i < to; i += 1) {
     const minutes = i * per;
@@ -368,7 +371,7 @@ export function myEventsPanel(getCommunity, me) {
     done.textContent = "";
     try {
       const event = await post(`${base()}/${seg(current.id)}/${path}`);
-      done.textContent = `${event.id}: ${words} (${eventState(event.state)}).`;
+      done.textContent = `${event.id} ${words}: ${eventState(event.state)}.`;
       await panel.load();
     } catch (error) {
       failure.textContent = error.message;
@@ -378,8 +381,8 @@ export function myEventsPanel(getCommunity, me) {
   };
   const clearButton = h("button", { type: "button", class: "event-clear" }, "Clear now");
   const settleButton = h("button", { type: "button", class: "event-settle" }, "Settle now");
-  clearButton.addEventListener("click", () => act(clearButton, "clear", "cleared"));
-  settleButton.addEventListener("click", () => act(settleButton, "settle", "settled"));
+  clearButton.addEventListener("click", () => act(clearButton, "clear", "was cleared"));
+  settleButton.addEventListener("click", () => act(settleButton, "settle", "was settled"));
   actions.append(clearButton, settleButton);
 
   const deliveryForm = form({
@@ -439,10 +442,13 @@ export function myEventsPanel(getCommunity, me) {
         h("dt", {}, "Meter values"), h("dd", {}, `${perDay} per day (every ${current.interval_minutes} minutes)`)),
       h("h3", {}, `Offers (${(current.offers ?? []).length})`),
       offersTable(current),
-      current.clearing ? [h("h3", {}, "Cleared"), h("p", {}, `Price ${num(current.clearing.price_per_kwh)} per kWh.`),
+      current.clearing ? [h("h3", {}, "Cleared"),
+        h("p", {}, current.clearing.price_per_kwh === null || current.clearing.price_per_kwh === undefined
+          ? "Each chosen member is paid as the event's kind says (no single price)."
+          : `Price ${num(current.clearing.price_per_kwh)} per kWh.`),
         rowsTable("Chosen reductions", sellers)] : null,
       (current.deliveries ?? []).length ? [h("h3", {}, "Deliveries against the usual consumption"),
-        h("div", { class: "charts" }, current.deliveries.map((d) => verificationChart(current, d))),
+        h("div", { class: "charts deliveries" }, current.deliveries.map((d) => verificationChart(current, d))),
         table("Recorded deliveries", [
           { label: "Member", value: (d) => d.member },
           { label: "Reduced (kWh)", num: true, value: (d) => num(d.delivered_kwh) },

@@ -1,4 +1,5 @@
-// The validator's page (the ledger explorer, the validators' health, the full slot results, contracts, events)
+// The validator's page (the ledger explorer and the market fund, the validators' health, the full slot results,
+// contracts, events)
 // and the recent-results panel the DSO and admin pages use too: charts of the clearing price and the traded
 // energy, and each slot's trades (for the DSO only whitelisted trade fields: never an individual bid).
 
@@ -9,7 +10,7 @@ import { recentSlots, showTime } from "../time.js";
 import { clockPanel, marketNow } from "./common.js";
 import { tabs } from "../tabs.js";
 import { contractsPanel } from "./desk.js";
-import { explorerPanel, validatorsPanel } from "./ledger.js";
+import { explorerPanel, fundPanel, validatorsPanel } from "./ledger.js";
 import { negawattPanel } from "./negawatt.js";
 import { detail, fetchResults, slotLabel, totals } from "./results.js";
 
@@ -53,13 +54,14 @@ export function observerView(session) {
   const clock = clockPanel(getCommunity, { wide: true });
   const explorer = explorerPanel(getCommunity, { canName: true });
   const validators = validatorsPanel(getCommunity);
+  const fund = fundPanel(getCommunity);
   const results = resultsPanel(getCommunity, "Slot results (full view)");
   const events = negawattPanel(getCommunity, { canOffer: false });
   const contracts = contractsPanel(getCommunity, session.me, { canSign: false });
-  const panels = [clock, explorer, validators, results, contracts, events];
+  const panels = [clock, explorer, fund, validators, results, contracts, events];
   return {
     node: h("div", { dataset: { view: session.role } }, tabs([
-      { id: "explore", label: "Ledger explorer", sections: [explorer.section] },
+      { id: "explore", label: "Ledger explorer", sections: [explorer.section, fund.section] },
       { id: "validators", label: "Validators", sections: [validators.section] },
       { id: "results", label: "Slot results", sections: [clock.section, results.section] },
       { id: "other", label: "Contracts and events", sections: [contracts.section, events.section] },
