@@ -306,8 +306,23 @@ def test_role_pages_on_the_default_community(served: Served, browser_page: Any, 
     sign_in(page, ADMIN_KEY)
     page.get_by_label("Community shown below").select_option("town")
     page.get_by_role("tab", name="Members", exact=True).click()
+    add = page.get_by_role("form", name="Add a member")
+    add.get_by_label("Community").select_option("town")
+    add.get_by_label("Member id").fill("p9")
+    add.get_by_label("Role").select_option("prosumer")
+    add.get_by_role("button", name="Add member").click()  # no bus, in a community clearing on the feeder
+    no_bus = served.post("/admin/communities/town/members", ADMIN_KEY, {"id": "p9", "role": "prosumer"})
+    assert no_bus.status_code == 422 and no_bus.json()["error"]["field"] == "bus"
+    bus_field = add.get_by_label("Feeder bus (optional)")
+    page.locator(f"#{bus_field.get_attribute('id')}-error").filter(has_text=no_bus.json()["error"]["message"]).wait_for()
+    assert bus_field.get_attribute("aria-invalid") == "true"
+    bus_field.fill(loads[4])
+    adds = sum(1 for r in requests if r.startswith("POST") and r.endswith("/members"))
+    add.get_by_role("button", name="Add member").dblclick()
+    page.locator(".key-box[data-member='p9']").wait_for()
+    assert sum(1 for r in requests if r.startswith("POST") and r.endswith("/members")) == adds + 1
     members = page.get_by_role("table", name="Members of town")
-    members.wait_for()
+    members.get_by_role("rowheader", name="p9", exact=True).wait_for()
     listed_members = _ok(served.get("/admin/communities/town/members", ADMIN_KEY), 200)
     titles = members.locator("code.hex").evaluate_all("nodes => nodes.map(n => n.title)")
     for m in listed_members:
