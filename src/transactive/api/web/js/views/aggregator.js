@@ -21,7 +21,8 @@ export function aggregatorView(session) {
   ], { label: "Aggregator tasks" }));
   return {
     node,
-    clock: trading.clock,
+    // the page's 5-second tick: the trading page's clock, and the open event's offers as they arrive
+    clock: { load: () => Promise.all([trading.clock.load(), run.events.watch().catch(() => {})]) },
     init: trading.init,
     async load() {
       await Promise.all([...run.panels.map((p) => p.load()), explorer.load(), trading.load()]);

@@ -411,19 +411,8 @@ export function myEventsPanel(getCommunity, me) {
     panel.load();
   });
 
-  panel.onLoad(async () => {
-    const community = getCommunity();
-    events = (await get(base())).filter((e) => e.aggregator === me.id);
-    const keep = picker.value;
-    replace(picker, events.length ? [...events].reverse().map((e) => h("option", { value: e.id, selected: e.id === keep },
-      `${e.id} · ${num(e.target_kwh)} kWh · ${eventState(e.state)}`)) : h("option", { value: "" }, "no event yet: announce one"));
-    if (!events.length) {
-      current = null;
-      actions.hidden = true;
-      deliveryArea.hidden = true;
-      return replace(area);
-    }
-    current = await get(`${base()}/${seg(picker.value || events[events.length - 1].id)}`);
+  // shows `current` (the event's full view); re-run when it changes
+  const render = () => {
     actions.hidden = false;
     clearButton.hidden = !["FOR_SALE", "RESERVE_NOT_MET"].includes(current.state);
     settleButton.hidden = current.state !== "CLEARED";
@@ -455,6 +444,32 @@ export function myEventsPanel(getCommunity, me) {
           { label: "Usual consumption from", value: (d) => `${d.baseline.days?.length ?? "?"} days` },
         ], current.deliveries)] : null,
       settlementPart(current));
+  };
+  // watching: while the event is open, its offers appear as they arrive (checked with the page's clock, every
+  // 5 s; the event is redrawn only when its offers or state changed, so nothing moves under the keyboard focus)
+  panel.watch = async () => {
+    if (!current || !["FOR_SALE", "RESERVE_NOT_MET", "CLEARED"].includes(current.state)) return;
+    const fresh = await get(`${base()}/${seg(current.id)}`);
+    if (fresh.state !== current.state || (fresh.offers ?? []).length !== (current.offers ?? []).length) {
+      current = fresh;
+      render();
+    }
+  };
+
+  panel.onLoad(async () => {
+    const community = getCommunity();
+    events = (await get(base())).filter((e) => e.aggregator === me.id);
+    const keep = picker.value;
+    replace(picker, events.length ? [...events].reverse().map((e) => h("option", { value: e.id, selected: e.id === keep },
+      `${e.id} · ${num(e.target_kwh)} kWh · ${eventState(e.state)}`)) : h("option", { value: "" }, "no event yet: announce one"));
+    if (!events.length) {
+      current = null;
+      actions.hidden = true;
+      deliveryArea.hidden = true;
+      return replace(area);
+    }
+    current = await get(`${base()}/${seg(picker.value || events[events.length - 1].id)}`);
+    render();
     return undefined;
   });
   return panel;
