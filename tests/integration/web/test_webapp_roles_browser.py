@@ -248,7 +248,12 @@ def test_role_pages_on_the_default_community(served: Served, browser_page: Any, 
     grid.get_by_label("Slot", exact=True).select_option(slot)
     trades = page.get_by_role("table", name=f"Trades of the slot at {_show_time(slot)}: distance and grid charge")
     trades.wait_for()
+    assert page.locator("svg.feeder.close-up path.feeder-trade").count() == len(result["grid_trades"])
+    page.get_by_role("button", name="Close-up").click()  # the whole feeder
+    page.locator("svg.feeder:not(.close-up)").wait_for()
     assert page.locator("svg.feeder path.feeder-trade").count() == len(result["grid_trades"])
+    page.get_by_role("button", name="Close-up").click()
+    page.locator("svg.feeder.close-up").wait_for()
     for trade in result["grid_trades"]:
         cells = trades.get_by_role("row").filter(has_text=f"{trade['seller']} (bus {trade['seller_bus']})") \
             .filter(has_text=f"{trade['buyer']} (bus {trade['buyer_bus']})").get_by_role("cell").all_inner_texts()

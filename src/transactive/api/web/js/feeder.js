@@ -48,12 +48,12 @@ export function feederPath(feeder, from, to) {
  * The feeder with `trades` ([{seller, buyer, seller_bus, buyer_bus, energy_kwh, distance_m, charge}]) and the
  * members' buses `marks` ([{bus, label}]) on it, as a <figure>.
  */
-export function feederDrawing(feeder, trades, marks, title) {
+export function feederDrawing(feeder, trades, marks, title, { closeUp = false } = {}) {
   const id = `feeder-${++feederCounter}`;
   const at = new Map(feeder.buses.filter((b) => b.x_m !== null && b.y_m !== null).map((b) => [b.name, b]));
   const xs = [...at.values()].map((b) => b.x_m);
   const ys = [...at.values()].map((b) => b.y_m);
-  const svg = s("svg", { class: "feeder", viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img",
+  const svg = s("svg", { class: closeUp ? "feeder close-up" : "feeder", viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img",
     "aria-labelledby": `${id}-title ${id}-desc` });
   svg.append(s("title", { id: `${id}-title` }, title));
   const described = trades.map((t) => `${t.seller} (bus ${t.seller_bus}) to ${t.buyer} (bus ${t.buyer_bus}): `
@@ -63,7 +63,14 @@ export function feederDrawing(feeder, trades, marks, title) {
     svg.append(s("text", { x: WIDTH / 2, y: HEIGHT / 2, "text-anchor": "middle", class: "no-data" }, "the feeder has no coordinates"));
     return h("figure", { class: "feeder-figure" }, svg);
   }
-  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  // the close-up: the traders' buses and the trades' paths, with a margin (at least 15 m)
+  const focus = closeUp ? [...marks.map((m) => String(m.bus)), ...trades.flatMap((t) =>
+    feederPath(feeder, String(t.seller_bus), String(t.buyer_bus)))].map((bus) => at.get(bus)).filter(Boolean) : [];
+  const area = focus.length ? focus : [...at.values()];
+  const fx = area.map((b) => b.x_m);
+  const fy = area.map((b) => b.y_m);
+  const margin = focus.length ? Math.max(15, 0.3 * Math.max(Math.max(...fx) - Math.min(...fx), Math.max(...fy) - Math.min(...fy))) : 0;
+  const [x0, x1, y0, y1] = [Math.min(...fx) - margin, Math.max(...fx) + margin, Math.min(...fy) - margin, Math.max(...fy) + margin];
   const scale = Math.min((WIDTH - 2 * PAD) / Math.max(x1 - x0, 1e-9), (HEIGHT - 2 * PAD) / Math.max(y1 - y0, 1e-9));
   const px = (b) => (PAD + (b.x_m - x0) * scale).toFixed(1);
   const py = (b) => (HEIGHT - PAD - (b.y_m - y0) * scale).toFixed(1); // north up
@@ -96,7 +103,7 @@ export function feederDrawing(feeder, trades, marks, title) {
     svg.append(dot, s("text", { class: "feeder-label", x: Number(px(b)) + 7, y: Number(py(b)) - 6 }, mark.label));
   }
   return h("figure", { class: "feeder-figure" }, svg,
-    h("figcaption", { class: "help" }, `${feeder.name}: ${feeder.buses.length} buses. `,
+    h("figcaption", { class: "help" }, `${feeder.name}: ${feeder.buses.length} buses${closeUp ? ", the traders' part" : ""}. `,
       "Thick green lines: the slot's trades along the feeder, from the seller to the buyer (thicker: more energy). "
       + "Square: the substation."));
 }

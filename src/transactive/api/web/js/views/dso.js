@@ -25,7 +25,15 @@ export function gridPanel(getCommunity) {
       + "it (the charge per km times the distance, paid half by each side). Bids and prices asked are never shown." });
   const picker = h("select", { id: "grid-slot" });
   const area = h("div", { class: "grid-detail", "aria-live": "polite" });
-  panel.fixed.append(h("div", { class: "field grid-pick" }, h("label", { for: "grid-slot" }, "Slot"), picker), area);
+  const zoom = h("button", { type: "button", class: "secondary feeder-zoom", "aria-pressed": "true" }, "Close-up");
+  let closeUp = true;
+  zoom.addEventListener("click", () => {
+    closeUp = !closeUp;
+    zoom.setAttribute("aria-pressed", String(closeUp));
+    show().catch((error) => replace(area, h("p", { class: "form-error" }, error.message)));
+  });
+  panel.fixed.append(h("div", { class: "inline grid-pick" },
+    h("div", { class: "field" }, h("label", { for: "grid-slot" }, "Slot"), picker), zoom), area);
   let feeder = null;
   let results = new Map();
 
@@ -51,7 +59,8 @@ export function gridPanel(getCommunity) {
           ? [h("dt", {}, "Grid charge"), h("dd", {}, `${num(result.charge_per_km, 6)} per km of a trade`)] : null,
         result.total_charge !== null && result.total_charge !== undefined
           ? [h("dt", {}, "Grid charges of the slot"), h("dd", { class: "total-charge" }, h("strong", {}, num(result.total_charge, 8)))] : null),
-      feeder ? feederDrawing(feeder, trades, marks, `Trades of the slot at ${showTime(result.slot_start)} on the feeder`) : null,
+      feeder ? feederDrawing(feeder, trades, marks, `Trades of the slot at ${showTime(result.slot_start)} on the feeder`,
+        { closeUp: closeUp && marks.length > 0 }) : null,
       trades.length ? table(`Trades of the slot at ${showTime(result.slot_start)}: distance and grid charge`, [
         { label: "Seller", value: (t) => `${t.seller} (bus ${t.seller_bus ?? "?"})` },
         { label: "Buyer", value: (t) => `${t.buyer} (bus ${t.buyer_bus ?? "?"})` },
