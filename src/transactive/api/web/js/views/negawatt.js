@@ -224,8 +224,13 @@ export function announcePanel(getCommunity, { onAnnounced = async () => {} } = {
     const interval = Number(control(formNode, "interval_minutes")?.value) || 60;
     const close = control(formNode, "offers_close");
     const closes = timeOptions(now, community.slot_minutes);
-    fillOptions(close, closes);
-    if (!close.dataset.touched) close.value = closes[Math.min(1, closes.length - 1)][0];
+    // every time field of the description: the community's slot boundaries of the next day (the window's below)
+    const walk = (list) => list.flatMap((spec) => (spec.group ? walk(spec.specs) : [spec]));
+    for (const spec of walk(specs).filter((sp) => sp.time && !["window_start", "window_end"].includes(sp.name))) {
+      const select = control(formNode, spec.name);
+      fillOptions(select, closes);
+      if (!select.dataset.touched) select.value = closes[Math.min(1, closes.length - 1)][0];
+    }
     // the window: interval boundaries from offers_close on (at most a day of them)
     const windows = timeOptions(new Date(parseTime(close.value).getTime() - 1), interval,
       Math.min(96, Math.ceil(1440 / interval)) + 1);
@@ -268,7 +273,7 @@ export function announcePanel(getCommunity, { onAnnounced = async () => {} } = {
         h("summary", {}, group.group === "baseline" ? "How usual consumption is estimated (the baseline)" : group.title),
         h("div", { class: "form-row" }, group.specs.map((sp) => field(formNode.id, sp)))), errorLine);
     }
-    for (const name of ["offers_close", "window_start", "window_end"]) {
+    for (const name of specs.filter((sp) => sp.time).map((sp) => sp.name)) {
       control(formNode, name).addEventListener("change", (event) => {
         event.target.dataset.touched = "true";
         fillTimes();
@@ -457,7 +462,6 @@ export function myEventsPanel(getCommunity, me) {
   };
 
   panel.onLoad(async () => {
-    const community = getCommunity();
     events = (await get(base())).filter((e) => e.aggregator === me.id);
     const keep = picker.value;
     replace(picker, events.length ? [...events].reverse().map((e) => h("option", { value: e.id, selected: e.id === keep },
