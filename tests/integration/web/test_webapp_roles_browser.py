@@ -17,6 +17,7 @@ error or CSP violation occurs. Screenshots go to the test's directory and, with 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -384,6 +385,18 @@ def test_role_pages_on_the_default_community(served: Served, browser_page: Any, 
     page.set_viewport_size({"width": 375, "height": 900})
     a11y += axe_problems(page, axe)
     page.set_viewport_size({"width": 1280, "height": 900})
+    sign_out(page)
+
+    # a service without the ledger routes (`--no-chain`; simulated: 404 for the route): its tabs hide
+    missing = json.dumps({"error": {"field": "(path)", "message": "Not Found"}})
+    for pattern in ("**/ledger/slots", "**/validators", "**/fund"):
+        page.route(pattern, lambda route: route.fulfill(status=404, content_type="application/json", body=missing))
+    sign_in(page, keys["val"])
+    assert page.get_by_role("tab", name="Ledger explorer").is_hidden()
+    assert page.get_by_role("tab", name="Validators").is_hidden()
+    assert page.get_by_role("tab", name="Slot results").get_attribute("aria-selected") == "true"
+    assert page.get_by_role("heading", name="Slot results (full view)").is_visible()
+    page.unroute_all()
     sign_out(page)
     sign_in(page, keys["b1"])  # the prosumer's page too: every page of the app
     a11y += check_tabs(page, ["Trade now", "My money", "My history", "My settings"], axe)

@@ -7,7 +7,7 @@ import { ApiError, get, post, seg } from "../api.js";
 import { announce, h, num, replace, table } from "../dom.js";
 import { control, fillOptions, form } from "../forms.js";
 import { Panel } from "../panel.js";
-import { tabs } from "../tabs.js";
+import { hideEmptyTabs, tabs } from "../tabs.js";
 import { addSlots, isoSlot, showTime, slotContaining } from "../time.js";
 import { clockPanel, communityOptions, marketNow } from "./common.js";
 import { contractsPanel, reviewPanel } from "./desk.js";
@@ -191,6 +191,7 @@ export function adminView(session) {
     async load() {
       await listPanel.load();
       await loadCommunityPanels();
+      hideEmptyTabs(this.node);
     },
   };
 }

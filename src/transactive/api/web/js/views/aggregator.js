@@ -3,7 +3,7 @@
 // consumption), All events, the ledger explorer, and the trading page it shares with prosumers (nested tabs).
 
 import { h } from "../dom.js";
-import { tabs } from "../tabs.js";
+import { hideEmptyTabs, tabs } from "../tabs.js";
 import { explorerPanel } from "./ledger.js";
 import { aggregatorTabs } from "./negawatt.js";
 import { traderView } from "./trader.js";
@@ -26,6 +26,7 @@ export function aggregatorView(session) {
     init: trading.init,
     async load() {
       await Promise.all([...run.panels.map((p) => p.load()), explorer.load(), trading.load()]);
+      hideEmptyTabs(node);
     },
   };
 }

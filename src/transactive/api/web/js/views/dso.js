@@ -7,7 +7,7 @@ import { get, seg } from "../api.js";
 import { h, num, replace, table } from "../dom.js";
 import { feederDrawing } from "../feeder.js";
 import { Panel } from "../panel.js";
-import { tabs } from "../tabs.js";
+import { hideEmptyTabs, tabs } from "../tabs.js";
 import { recentSlots, showTime } from "../time.js";
 import { clockPanel, marketNow } from "./common.js";
 import { contractsPanel, reviewPanel } from "./desk.js";
@@ -122,6 +122,7 @@ export function dsoView(session) {
     clock,
     async load() {
       await Promise.all(panels.map((p) => p.load()));
+      hideEmptyTabs(this.node);
     },
   };
 }

@@ -8,7 +8,7 @@ import { barChart, lineChart } from "../charts.js";
 import { Panel } from "../panel.js";
 import { recentSlots, showTime } from "../time.js";
 import { clockPanel, marketNow } from "./common.js";
-import { tabs } from "../tabs.js";
+import { hideEmptyTabs, tabs } from "../tabs.js";
 import { contractsPanel } from "./desk.js";
 import { explorerPanel, fundPanel, validatorsPanel } from "./ledger.js";
 import { negawattPanel } from "./negawatt.js";
@@ -69,6 +69,7 @@ export function observerView(session) {
     clock,
     async load() {
       await Promise.all(panels.map((p) => p.load()));
+      hideEmptyTabs(this.node);
     },
   };
 }
