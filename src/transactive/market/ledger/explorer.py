@@ -136,10 +136,10 @@ def validator_health(desk: LedgerDesk, communities: Sequence[str]) -> dict[str, 
     for community in communities:
         anchored = [r for r in desk.store.ledger_slots(community, CLEARING) if r.document.get("resultRoot")]
         recent += anchored[-HEALTH_WINDOW:]
-    signed = {r.slot_start + r.community: {a.lower() for a in endorsers(desk, r)} for r in recent}
+    signed = {(r.community, r.slot_start): {a.lower() for a in endorsers(desk, r)} for r in recent}
     rows = []
     for k, v in enumerate(desk.validators):
-        mine = [r for r in recent if v.address.lower() in signed[r.slot_start + r.community]]
+        mine = [r for r in recent if v.address.lower() in signed[(r.community, r.slot_start)]]
         dissented = [r for r in recent
                      if v.address.lower() in {str(d).lower() for d in r.document.get("dissenters", [])}]
         last = max(mine, key=lambda r: r.slot_start, default=None)
