@@ -68,10 +68,15 @@ export function statementsPanel(getCommunity, me) {
 // energy_micro is the energy's value: a seller receives it, a buyer pays it
 const sign = (line) => (line.side === "seller" ? 1 : -1);
 
+// the ledger states in words (a slot's ledger boxes and the explorer)
 const STATE_TEXT = {
   batched: "orders signed, waiting to be committed",
   anchored: "anchored: the order root and the endorsed result root are on chain",
   settled: "settled: tokens moved on chain",
+  unsupported: "not anchored: the orders cannot be signed as a batch",
+  refused: "not anchored: refused by the Registry",
+  failed: "failed: the root on chain differs from the recomputation",
+  blocked: "blocked: the chain refused a transfer",
 };
 
 function stage(title, part) {
@@ -198,16 +203,7 @@ export function incomePanel(getCommunity) {
 }
 
 // ---------------------------------------------------------------------------------------------- ledger explorer
-const STATE_WORDS = {
-  batched: "orders signed, not yet on chain",
-  anchored: "anchored (result endorsed on chain)",
-  settled: "settled (tokens moved)",
-  unsupported: "not anchored (cannot be signed as a batch)",
-  refused: "refused by the Registry",
-  failed: "failed",
-  blocked: "blocked (the chain refused a transfer)",
-};
-const stateWords = (part) => (part ? STATE_WORDS[part.state] ?? part.state : "not on the ledger");
+const stateWords = (part) => (part ? STATE_TEXT[part.state] ?? part.state : "not on the ledger");
 
 /** "validator 2" for a known validator's address (from GET .../validators when the role may read it), else short hex. */
 function whoIs(names, address) {
