@@ -42,6 +42,7 @@ from transactive.market import (
     OrderIntake,
     RealClock,
     Receipt,
+    community_settings,
     iso,
     parse_slot_start,
     result_view,
@@ -184,9 +185,9 @@ def _order_json(order: OrderRecord) -> dict[str, Any]:
             "received_at": order.received_at}
 
 
-def _community_json(c: Community) -> dict[str, Any]:
+def _community_json(c: Community, store: SqlStore) -> dict[str, Any]:
     return {"name": c.name, "mechanism": c.mechanism, "params": dict(c.params), "slot_minutes": c.slot_minutes,
-            "created_at": c.created_at}
+            "created_at": c.created_at, "time_zone": community_settings.time_zone(store, c.name)}
 
 
 class _BodyLimit:
@@ -335,8 +336,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/admin/communities", status_code=201, tags=["admin"])
     def create_community(body: CommunityIn, _caller: Admin) -> dict[str, Any]:
-        """Create a community trading with one mechanism (admin)."""
-        return _community_json(op.create_community(body.name, body.mechanism, body.params, body.slot_minutes))
+        """Create a community trading with one mechanism (admin), optionally in a time zone (default UTC)."""
+        zone = None if body.time_zone is None else community_settings.check_time_zone(body.time_zone)
+        created = op.create_community(body.name, body.mechanism, body.params, body.slot_minutes)
+        if zone is not None:
+            community_settings.save(service.store, created.name, {"time_zone": zone}, settings.clock.now())
+        return _community_json(created, service.store)
 
     @app.post("/admin/communities/{community}/members", status_code=201, tags=["admin"])
     def add_member(community: str, body: MemberIn, _caller: Admin) -> dict[str, Any]:
@@ -369,12 +374,12 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/communities", tags=["communities"])
     def list_communities(caller: Caller) -> list[dict[str, Any]]:
         """All communities (admin) or your own."""
-        return [_community_json(c) for c in op.communities()
+        return [_community_json(c, service.store) for c in op.communities()
                 if caller.role == "admin" or c.name == caller.community]
 
     @app.get("/communities/{community}", tags=["communities"])
     def get_community(community: str, caller: Caller) -> dict[str, Any]:
-        return _community_json(op.community_for(caller, community))
+        return _community_json(op.community_for(caller, community), service.store)
 
     @app.post("/communities/{community}/orders", status_code=201, tags=["orders"],
               responses={200: {"description": "a retry with the same idempotency key: the stored order"},
@@ -477,6 +482,16 @@ def create_app(settings: Settings) -> FastAPI:
     from transactive.api import order_form_routes  # the order form and order defaults (imports Caller too)
 
     order_form_routes.register(app, op)
+    from transactive.api import events, prosumer_routes  # standing instructions, settings, proofs; live updates
+    from transactive.market.standing_desk import StandingDesk
+
+    standing_desk = app.state.standing_desk = StandingDesk(op)
+    service.cycle.tasks.append(standing_desk.process_due)  # each slot's standing orders, as the slot comes up
+    prosumer_routes.register(app, op, standing_desk, service.ledger)
+    hub = app.state.events = events.EventHub()
+    service.on_cleared.append(hub.slot_finished)
+    standing_desk.on_placed.append(hub.order_placed)
+    events.register(app, op, hub)
 
     mount_web_app(app)  # the web app at /app (docs/webapp.md), / redirects there
     return app
