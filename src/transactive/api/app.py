@@ -490,6 +490,8 @@ def create_app(settings: Settings) -> FastAPI:
     prosumer_routes.register(app, op, standing_desk, service.ledger)
     hub = app.state.events = events.EventHub()
     service.on_cleared.append(hub.slot_finished)
+    if service.ledger_worker is not None:
+        service.ledger_worker.on_done.append(hub.ledger_step)
     standing_desk.on_placed.append(hub.order_placed)
     events.register(app, op, hub)
 

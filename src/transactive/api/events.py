@@ -7,6 +7,8 @@ Events (``event:`` name, ``data:`` one JSON object):
 * ``phase``: the current slot changed phase (or a new slot began): ``slot_start``, ``phase``, ``closes_at``;
   computed from the market clock by the stream itself (no store access);
 * ``slot``: a slot finished clearing: ``slot_start``, ``state`` (``cleared``/``void``), ``note``;
+* ``ledger``: the slot's clearing was anchored or its settlement done on chain: ``slot_start``, ``kind``
+  (``clearing``/``settlement``), ``state`` (e.g. ``anchored``, ``settled``, ``failed``);
 * ``order``: a standing order was placed for you (only on your own stream): ``order_id``, ``slot_start``,
   ``side``;
 * ``resync``: events were dropped because this client read too slowly: reload what the page shows.
@@ -37,7 +39,7 @@ from transactive.errors import MarketError
 from transactive.market import Operator, iso
 from transactive.market.operator import SIDE_NAMES, Receipt
 from transactive.market.slots import slot_containing, window_at
-from transactive.store import Member, Slot
+from transactive.store import LedgerSlot, Member, Slot
 
 MAX_CLIENTS = 200
 QUEUE_SIZE = 32
@@ -115,6 +117,11 @@ class EventHub:
         self.publish(slot.community, "slot", {"community": slot.community, "slot_start": slot.start,
                                               "state": slot.state.value, "note": slot.note})
 
+    def ledger_step(self, record: LedgerSlot) -> None:
+        """The ledger worker's ``on_done`` listener: a slot anchored or settled (states only, no roots or bids)."""
+        self.publish(record.community, "ledger", {"community": record.community, "slot_start": record.slot_start,
+                                                  "kind": record.kind, "state": record.state})
+
     def order_placed(self, receipt: Receipt) -> None:
         """The standing desk's ``on_placed`` listener (to the member's own streams only)."""
         order = receipt.order
@@ -140,7 +147,7 @@ def register(app: FastAPI, op: Operator, hub: EventHub) -> None:
     @app.get("/communities/{community}/events", tags=["communities"],
              response_class=StreamingResponse,
              responses={200: {"content": {"text/event-stream": {}},
-                              "description": "server-sent events: hello, phase, slot, order, resync"},
+                              "description": "server-sent events: hello, phase, slot, ledger, order, resync"},
                         429: {"description": "too many live streams are open"}})
     async def events(community: str, request: Request, caller: Caller) -> StreamingResponse:
         """Live updates of the community's slots (server-sent events): phase changes, slots cleared, your

@@ -3,8 +3,8 @@ created with every default (``dpda_matched``): the service places the instructio
 itself, the slot clears with it (seed 004 Alg. 2, Case 1: the price (0.5 + 0.05) / 2 = 0.275), the order is
 signed with the member's custodial key and anchored, and the member's Merkle inclusion proofs from the API
 verify against the roots anchored on chain. The live-update stream (server-sent events) is read with a real
-HTTP client while this happens: the hello, the phases, the member's standing order and the slot's clearing
-arrive on it; without a key or for another community it is refused."""
+HTTP client while this happens: the hello, the phases, the member's standing order, the slot's clearing and its
+anchoring arrive on it; without a key or for another community it is refused."""
 
 from __future__ import annotations
 
@@ -139,6 +139,8 @@ def test_a_standing_instruction_trades_on_the_default_community_and_the_stream_s
         # anchored with s1's custodial signature: its proofs verify against the roots on chain
         ledger = _poll(lambda: httpx.get(f"{base}/communities/town/slots/{slot}/ledger", headers=auth["s1"]).json(),
                        lambda v: (v.get("clearing") or {}).get("state") == "anchored", "anchoring")["clearing"]
+        steps = _poll(lambda: [e for e in reader.named("ledger") if e["slot_start"] == slot], bool, "a ledger event", 20)
+        assert (steps[0]["kind"], steps[0]["state"]) == ("clearing", "anchored")
         r = httpx.get(f"{base}/communities/town/slots/{slot}/proofs", headers=auth["s1"])
         assert r.status_code == 200, r.text
         answer = r.json()

@@ -176,6 +176,8 @@ export function traderView(session) {
       } else if (name === "slot") {
         await Promise.all([ordersPanel.load(), feedbackPanel.load(), standing.load(), fillEnded()]);
         await Promise.all([resultsPanel.load(), proofs.load(), statements.load(), balance.load()]);
+      } else if (name === "ledger") { // anchored or settled on chain
+        await Promise.all([statements.load(), balance.load(), ledger.load(), proofs.load()]);
       } else if (name === "phase") {
         await orderForm.load(); // the upcoming slots move on
       }
