@@ -90,6 +90,37 @@ def test_keccak_in_the_browser_matches_python(served: Served, browser_page: Any)
     assert digests[0] == "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"  # keccak256("")
 
 
+def test_times_in_a_time_zone_match_zoneinfo(served: Served, browser_page: Any) -> None:
+    """js/time.js shows instants in a community's zone as Python's zoneinfo does, across the DST changes."""
+    page = browser_page
+    page.goto(served.base + "/app/")
+    start = datetime(2026, 3, 28, 23, 0, tzinfo=ZoneInfo("UTC"))  # Europe: CET -> CEST on 29 March 01:00 UTC
+    instants = [start + timedelta(minutes=15 * k) for k in range(12)]
+    instants += [datetime(2026, 10, 25, 0, 0, tzinfo=ZoneInfo("UTC")) + timedelta(minutes=30 * k) for k in range(6)]
+    instants += [datetime(2026, 3, 8, 6, 45, tzinfo=ZoneInfo("UTC")) + timedelta(minutes=15 * k) for k in range(4)]
+    texts = [iso(t) for t in instants]
+    for zone in ("Europe/Berlin", "America/New_York", "Asia/Kolkata", "UTC"):
+        shown = page.evaluate("""async ([zone, texts]) => {
+            const t = await import('./js/time.js');
+            t.setTimeZone(zone);
+            const out = texts.map((x) => [t.showTime(x), t.showClock(x), t.timeZone()]);
+            t.setTimeZone('UTC');
+            return out;
+        }""", [zone, texts])
+        for instant, (full, clock, name) in zip(instants, shown, strict=True):
+            local = instant.astimezone(ZoneInfo(zone))
+            assert full.startswith(local.strftime("%Y-%m-%d %H:%M ")) and clock == local.strftime("%H:%M"), (
+                zone, instant, full)
+            assert name == zone
+        if zone == "UTC":
+            assert shown[0][0] == "2026-03-28 23:00 UTC"  # the format of every UTC view so far
+    assert page.evaluate("""async () => {
+        const t = await import('./js/time.js');
+        t.setTimeZone('Mars/Olympus');
+        return t.timeZone();
+    }""") == "UTC"  # an unknown name falls back to UTC
+
+
 def test_standing_instruction_live_updates_and_proofs_on_the_default_community(
         served: Served, browser_page: Any, tmp_path: Path) -> None:
     page = browser_page
