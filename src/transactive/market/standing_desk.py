@@ -117,11 +117,16 @@ class StandingDesk:
         the next slot and the order the instruction makes for it (or why none), and the latest placement."""
         self.op.require(member, TRADING_ROLES, "a standing instruction")
         community = self.op.community_for(member, community_name)
-        saved = standing.from_profile(self.op.store.member_profile(member.id))
+        unreadable = ""
+        try:
+            saved = standing.from_profile(self.op.store.member_profile(member.id))
+        except MarketError as exc:  # stored by another version: shown as not saved, and why
+            saved, unreadable = None, f"your saved instruction cannot be used ({exc.field}: {exc.message})"
         instruction = saved or standing.StandingInstruction()
         slot = next_slot(self.op.clock.now(), community.slot_minutes)
         predicted = self._forecast(community, member.id, slot)
         body, why = self._preview(member, community, instruction, slot)
+        why = unreadable or why
         last = self._last.get(member.id)
         return {"instruction": instruction.to_json(), "saved": saved is not None,
                 "status": {"light": predicted.light, "forecast_kwh": predicted.energy_kwh,
@@ -164,10 +169,14 @@ class StandingDesk:
         return placed
 
     def _place(self, member: Member, community: Community, slot: datetime) -> Receipt | None:
-        instruction = standing.from_profile(self.op.store.member_profile(member.id))
+        start = iso(slot)
+        try:
+            instruction = standing.from_profile(self.op.store.member_profile(member.id))
+        except MarketError as exc:  # a stored instruction this version cannot read: that member only
+            self._last[member.id] = Placement(start, None, exc.field, exc.message)
+            return None
         if instruction is None or not instruction.active:
             return None
-        start = iso(slot)
         if any(o.community == community.name for o in self.op.store.orders_of_member(member.id, start)):
             return None  # its own order (or the standing one, placed earlier) stands
         body, why = self._preview(member, community, instruction, slot)

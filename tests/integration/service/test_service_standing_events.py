@@ -139,7 +139,7 @@ def test_a_standing_instruction_trades_on_the_default_community_and_the_stream_s
         # anchored with s1's custodial signature: its proofs verify against the roots on chain
         ledger = _poll(lambda: httpx.get(f"{base}/communities/town/slots/{slot}/ledger", headers=auth["s1"]).json(),
                        lambda v: (v.get("clearing") or {}).get("state") == "anchored", "anchoring")["clearing"]
-        steps = _poll(lambda: [e for e in reader.named("ledger") if e["slot_start"] == slot], bool, "a ledger event", 20)
+        steps = _poll(lambda: [e for e in reader.named("ledger") if e["slot_start"] == slot], bool, "ledger event", 20)
         assert (steps[0]["kind"], steps[0]["state"]) == ("clearing", "anchored")
         r = httpx.get(f"{base}/communities/town/slots/{slot}/proofs", headers=auth["s1"])
         assert r.status_code == 200, r.text

@@ -199,3 +199,15 @@ def test_the_view_shows_the_light_and_the_next_order(store: Any) -> None:
     clock.set(SLOT - timedelta(minutes=1))
     (placed,) = desk.process_due(clock.now())
     assert placed.order.entry["energy_kwh"] == 0.8
+
+
+def test_an_unreadable_stored_instruction_stops_only_its_member(store: Any) -> None:
+    op, clock, m = _town(store)
+    desk = StandingDesk(op)
+    desk.save(m["s1"], "town", SELL)
+    store.put_member_profile("s2", {"standing_instruction": {"activity": "dance"}}, "t")  # e.g. a newer version's
+    clock.set(SLOT - timedelta(minutes=1))
+    (placed,) = desk.process_due(clock.now())
+    assert placed.order.member == "s1"
+    status = desk.view(m["s2"], "town")["status"]
+    assert status["last"]["field"] == "activity" and "cannot be used (activity:" in status["why_no_order"]
