@@ -317,9 +317,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, Any]:
-        """Liveness, the market clock's time, and how many orders the intake committed in how many commits."""
+        """Liveness, the market clock's time, how many orders the intake committed in how many commits, and how
+        many live-update streams are open."""
         return {"status": "ok", "version": __version__, "now": settings.clock.now().isoformat(),
-                "intake": {"orders": service.intake.orders, "commits": service.intake.batches}}
+                "intake": {"orders": service.intake.orders, "commits": service.intake.batches},
+                "events": {"streams": app.state.events.clients}}
 
     @app.get("/me", tags=["service"])
     def me(caller: Caller) -> dict[str, Any]:

@@ -157,6 +157,11 @@ def test_a_standing_instruction_trades_on_the_default_community_and_the_stream_s
         value = kinds["result"]["value"]
         assert (value[1], int(value[2])) == (account, 1500)  # energyWh > 0: 1.5 kWh sold
         assert httpx.get(f"{base}/communities/town/slots/{slot}/proofs", headers=admin).status_code == 403
+
+        # a client that goes away frees its place (found at the next event or keep-alive at the latest)
+        assert httpx.get(f"{base}/health").json()["events"]["streams"] == 1
+        reader.close()
+        _poll(lambda: httpx.get(f"{base}/health").json()["events"]["streams"], lambda n: n == 0, "the stream's end", 30)
     finally:
         if reader is not None:
             reader.close()
