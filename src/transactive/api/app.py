@@ -393,6 +393,8 @@ def create_app(settings: Settings) -> FastAPI:
             raw["blocks"] = [b.model_dump(exclude_unset=True) for b in body.blocks]
         receipt = await _durable(op, op.prepare_order(caller, community, raw))
         status = 201 if receipt.outcome is Outcome.CREATED else 200
+        if receipt.outcome is Outcome.CREATED:
+            app.state.events.order_placed(receipt)  # the member's other pages hear of it
         return JSONResponse({**_order_json(receipt.order), "status": receipt.outcome.value}, status_code=status)
 
     @app.get("/communities/{community}/orders", tags=["orders"])

@@ -9,8 +9,8 @@ Events (``event:`` name, ``data:`` one JSON object):
 * ``slot``: a slot finished clearing: ``slot_start``, ``state`` (``cleared``/``void``), ``note``;
 * ``ledger``: the slot's clearing was anchored or its settlement done on chain: ``slot_start``, ``kind``
   (``clearing``/``settlement``), ``state`` (e.g. ``anchored``, ``settled``, ``failed``);
-* ``order``: a standing order was placed for you (only on your own stream): ``order_id``, ``slot_start``,
-  ``side``;
+* ``order``: an order of yours was stored (only on your own streams): ``order_id``, ``slot_start``, ``side``,
+  ``standing`` (true: placed by the service from your standing instruction; false: through ``POST .../orders``);
 * ``resync``: events were dropped because this client read too slowly: reload what the page shows.
 
 Authentication as every route (``Authorization: Bearer <key>``; a browser reads the stream with ``fetch``, since
@@ -39,6 +39,7 @@ from transactive.errors import MarketError
 from transactive.market import Operator, iso
 from transactive.market.operator import SIDE_NAMES, Receipt
 from transactive.market.slots import slot_containing, window_at
+from transactive.market.standing import KEY_PREFIX
 from transactive.store import LedgerSlot, Member, Slot
 
 MAX_CLIENTS = 200
@@ -123,11 +124,13 @@ class EventHub:
                                                   "kind": record.kind, "state": record.state})
 
     def order_placed(self, receipt: Receipt) -> None:
-        """The standing desk's ``on_placed`` listener (to the member's own streams only)."""
+        """An order stored (the standing desk's ``on_placed`` listener and the REST route): to the member's own
+        streams only."""
         order = receipt.order
         self.publish(order.community, "order", {"community": order.community, "order_id": order.id,
                                                 "slot_start": order.slot_start, "side": SIDE_NAMES[order.side],
-                                                "standing": True}, member=order.member)
+                                                "standing": order.idempotency_key.startswith(KEY_PREFIX)},
+                     member=order.member)
 
     def frame(self, event: str, data: dict[str, Any]) -> str:
         """One server-sent event."""

@@ -108,12 +108,14 @@ def test_a_standing_instruction_trades_on_the_default_community_and_the_stream_s
         assert r.status_code == 200, r.text
         now = datetime.fromisoformat(httpx.get(f"{base}/health").json()["now"])
         slot = iso(slot_containing(now, SLOT_MINUTES) + timedelta(minutes=2 * SLOT_MINUTES))  # 7.5-15 s ahead
+        others = set()
         for who, side, energy, price in (("s2", "sell", 2.0, 0.5), ("b1", "buy", 1.5, 0.4),
                                          ("b2", "buy", 1.0, 0.05)):
             r = httpx.post(f"{base}/communities/town/orders", headers=auth[who], json={
                 "side": side, "slot_start": slot, "idempotency_key": f"{who}-1", "energy_kwh": energy,
                 "price_per_kwh": price})
             assert r.status_code == 201, r.text
+            others.add(r.json()["id"])
 
         # the service places s1's order in the slot by itself, and the slot clears with it
         result = _poll(lambda: httpx.get(f"{base}/communities/town/slots/{slot}/result", headers=admin),
@@ -132,7 +134,8 @@ def test_a_standing_instruction_trades_on_the_default_community_and_the_stream_s
         (cleared,) = [e for e in reader.named("slot") if e["slot_start"] == slot]
         assert cleared["state"] == "cleared"
         placed = [e for e in reader.named("order") if e["slot_start"] == slot]
-        assert [(e["order_id"], e["side"]) for e in placed] == [(mine[0]["id"], "sell")]
+        assert [(e["order_id"], e["side"], e["standing"]) for e in placed] == [(mine[0]["id"], "sell", True)]
+        assert not [e for e in reader.named("order") if e["order_id"] in others]  # other members' orders: not s1's
         phases = [(e["slot_start"], e["phase"]) for e in reader.named("phase")]
         assert (slot, "quotation") in phases and (slot, "matching") in phases
 
@@ -157,6 +160,15 @@ def test_a_standing_instruction_trades_on_the_default_community_and_the_stream_s
         value = kinds["result"]["value"]
         assert (value[1], int(value[2])) == (account, 1500)  # energyWh > 0: 1.5 kWh sold
         assert httpx.get(f"{base}/communities/town/slots/{slot}/proofs", headers=admin).status_code == 403
+
+        # an order s1 places itself is on its stream too (e.g. for its other pages), marked as not standing
+        later = iso(datetime.fromisoformat(slot) + timedelta(minutes=6 * SLOT_MINUTES))
+        own = httpx.post(f"{base}/communities/town/orders", headers=auth["s1"], json={
+            "side": "sell", "slot_start": later, "idempotency_key": "s1-own", "energy_kwh": 1.0, "price_per_kwh": 0.2})
+        assert own.status_code == 201, own.text
+        heard = _poll(lambda: [e for e in reader.named("order") if e["order_id"] == own.json()["id"]], bool,
+                      "the own order's event", 20)
+        assert (heard[0]["slot_start"], heard[0]["standing"]) == (later, False)
 
         # a client that goes away frees its place (found at the next event or keep-alive at the latest)
         assert httpx.get(f"{base}/health").json()["events"]["streams"] == 1

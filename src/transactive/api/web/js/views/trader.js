@@ -170,7 +170,7 @@ export function traderView(session) {
       if (name === "resync") {
         await view.load();
       } else if (name === "order") {
-        announce(`The service placed your standing order for the slot at ${showTime(data.slot_start)}.`);
+        if (data.standing) announce(`The service placed your standing order for the slot at ${showTime(data.slot_start)}.`);
         await Promise.all([ordersPanel.load(), standing.load()]);
         await Promise.all([resultsPanel.load(), proofs.load()]);
       } else if (name === "slot") {
