@@ -75,10 +75,16 @@ export function standingPanel(community, { onSaved } = {}) {
       options: yesNo("Yes, tell me about events", "No"), help: "Events are under Negawatt events; you decide each offer." }));
   panel.fixed.append(node);
   const energyField = control(node, "energy_kwh").closest(".field");
+  // as in the seed's GUI: opting in to trading enables the activity, an activity enables the amount and prices
   const sync = () => {
+    const trading = control(node, "trading").value === "true";
+    const active = trading && control(node, "activity").value !== "none";
+    control(node, "activity").disabled = !trading;
+    for (const name of ["amount", "energy_kwh", "price_min_per_kwh", "price_max_per_kwh"]) control(node, name).disabled = !active;
     energyField.hidden = control(node, "amount").value === "automatic";
   };
-  control(node, "amount").addEventListener("change", sync);
+  for (const name of ["trading", "activity", "amount"]) control(node, name).addEventListener("change", sync);
+  sync();
 
   const show = (view) => {
     const status = view.status;
@@ -147,7 +153,7 @@ export function proofsPanel(community, { slotOptions }) {
   let downloadUrl = null;
   const node = form({
     label: "Check my proofs",
-    rows: [[{ name: "slot_start", label: "Slot", type: "select", options: [], help: "One of your slots." }]],
+    rows: [[{ name: "slot_start", label: "Slot", type: "select", options: [], help: "One of your slots; its proofs exist once it is anchored, shortly after it clears." }]],
     submit: "Check proofs",
     onSubmit: async (values) => {
       const text = await apiText("GET", `${base}/slots/${seg(values.slot_start)}/proofs`);

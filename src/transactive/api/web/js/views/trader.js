@@ -117,14 +117,14 @@ export function traderView(session) {
 
   const standing = standingPanel(community, { onSaved: () => ordersPanel.load() });
   const balance = balancePanel(community);
-  // the slots of the member's orders that have ended, newest first (their proofs exist once anchored)
-  const endedOrderSlots = async () => {
+  // the slots of the member's orders that have started, newest first (their proofs exist once anchored, soon
+  // after the slot clears; before that the API says so beside the slot)
+  const startedOrderSlots = async () => {
     const now = await marketNow();
-    const ended = orders.map((o) => o.slot_start)
-      .filter((s) => addSlots(new Date(s), 1, community.slot_minutes) <= now);
-    return [...new Set(ended)].sort().reverse().slice(0, SHOWN_ORDERS);
+    const started = orders.map((o) => o.slot_start).filter((s) => new Date(s) <= now);
+    return [...new Set(started)].sort().reverse().slice(0, SHOWN_ORDERS);
   };
-  const proofs = proofsPanel(community, { slotOptions: endedOrderSlots });
+  const proofs = proofsPanel(community, { slotOptions: startedOrderSlots });
   const events = negawattPanel(getCommunity, { canOffer: true });
   const statements = statementsPanel(getCommunity, session.me);
   const previousSlot = async () => isoSlot(addSlots(slotContaining(await marketNow(), community.slot_minutes), -1, community.slot_minutes));
