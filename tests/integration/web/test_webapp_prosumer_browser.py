@@ -148,8 +148,11 @@ def test_standing_instruction_live_updates_and_proofs_on_the_default_community(
 
     # ---------------------------------------------------------------- the standing instruction, by clicking
     form = page.get_by_role("form", name="My standing instruction")
+    assert form.get_by_label("Activity").is_disabled()  # as in the seed's GUI: opt in first
     form.get_by_label("Take part in trading").select_option("true")
+    assert form.get_by_label("Lowest price per kWh").is_disabled()  # ... then choose an activity
     form.get_by_label("Activity").select_option("sell")
+    assert form.get_by_label("Lowest price per kWh").is_enabled()
     form.get_by_label("Amount").select_option("fixed")
     energy = form.get_by_label("Energy per slot (kWh)")
     energy.fill("-1")
