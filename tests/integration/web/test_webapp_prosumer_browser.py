@@ -121,6 +121,28 @@ def test_times_in_a_time_zone_match_zoneinfo(served: Served, browser_page: Any) 
     }""") == "UTC"  # an unknown name falls back to UTC
 
 
+def test_the_event_stream_parser_takes_frames_split_anywhere(served: Served, browser_page: Any) -> None:
+    """js/live.js reads server-sent events however the network splits them: each frame once, in order, comments
+    (keep-alives) skipped, CRLF line ends, a data field over several lines joined with newlines."""
+    page = browser_page
+    page.goto(served.base + "/app/")
+    stream = ('retry: 3000\n\nid: 1\nevent: hello\ndata: {"phase":"quotation"}\n\n: keep-alive\n\n'
+              'id: 2\r\nevent: slot\r\ndata: {"slot_start":"2026-03-01T10:15:00Z",\r\ndata: "state":"cleared"}\r\n\r\n'
+              'event: order\ndata: {"order_id":"o-1"}\n\n')
+    expected = [["hello", {"phase": "quotation"}], ["slot", {"slot_start": "2026-03-01T10:15:00Z", "state": "cleared"}],
+                ["order", {"order_id": "o-1"}]]
+    for size in (1, 2, 3, 7, 64, len(stream)):
+        got = page.evaluate("""async ([text, size]) => {
+            const { parseFrames } = await import('./js/live.js');
+            const events = [];
+            let rest = '';
+            const hear = (n, d) => events.push([n, d]);
+            for (let i = 0; i < text.length; i += size) rest = parseFrames(rest + text.slice(i, i + size), hear);
+            return [events, rest];
+        }""", [stream, size])
+        assert got == [expected, ""], size
+
+
 def test_standing_instruction_live_updates_and_proofs_on_the_default_community(
         served: Served, browser_page: Any, tmp_path: Path) -> None:
     page = browser_page
