@@ -70,6 +70,13 @@ class EventHub:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
 
+    def check_room(self) -> None:
+        """MarketError (429) when :attr:`max_clients` streams are open."""
+        with self._lock:
+            if len(self._subscribers) >= self.max_clients:
+                raise MarketError("events", f"{self.max_clients} live streams are open; try again later",
+                                  "too_many")
+
     def subscribe(self, community: str, member: str) -> Subscriber:
         """A new stream's queue (MarketError, 429, when :attr:`max_clients` are open)."""
         self._loop = asyncio.get_running_loop()
@@ -156,16 +163,21 @@ def register(app: FastAPI, op: Operator, hub: EventHub) -> None:
         """Live updates of the community's slots (server-sent events): phase changes, slots cleared, your
         standing orders placed. Bounded per client; see docs/api.md."""
         c = op.community_for(caller, community)
-        subscriber = hub.subscribe(c.name, caller.id)
-        return StreamingResponse(_stream(op, hub, subscriber, slot_minutes=c.slot_minutes, request=request,
+        hub.check_room()  # the 429 while an answer can still say so; the stream subscribes when it starts
+        return StreamingResponse(_stream(op, hub, c.name, slot_minutes=c.slot_minutes, request=request,
                                          caller=caller),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _stream(op: Operator, hub: EventHub, subscriber: Subscriber, *, slot_minutes: int, request: Request,
+async def _stream(op: Operator, hub: EventHub, community: str, *, slot_minutes: int, request: Request,
                   caller: Member) -> AsyncIterator[str]:
-    community = subscriber.community
+    # subscribed here, not in the route: a stream that is never started (the client left at once) never holds a
+    # place, and every place taken is given back by the ``finally`` below
+    try:
+        subscriber = hub.subscribe(community, caller.id)
+    except MarketError:  # the last places went between the route's check and now: end at once
+        return
     try:
         current = _phase(op, community, slot_minutes)
         yield "retry: 3000\n\n"

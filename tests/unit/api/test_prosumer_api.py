@@ -81,6 +81,9 @@ def test_the_event_stream_needs_a_key_and_the_community(api: Api) -> None:
     assert c.get("/communities/green/events").status_code == 401
     r = c.get("/communities/other/events", headers=api.auth("alice"))
     assert r.status_code == 404 and r.json()["error"]["field"] == "community"
+    c.app.state.events.max_clients = 0  # type: ignore[attr-defined]  # as if every place were taken
+    r = c.get("/communities/green/events", headers=api.auth("alice"))
+    assert r.status_code == 429 and r.json()["error"]["field"] == "events", r.text
 
 
 def test_the_hub_bounds_each_client_and_the_number_of_clients() -> None:
@@ -90,13 +93,16 @@ def test_the_hub_bounds_each_client_and_the_number_of_clients() -> None:
         other = hub.subscribe("blue", "bob")
         with pytest.raises(MarketError) as caught:
             hub.subscribe("green", "carol")
+        with pytest.raises(MarketError):
+            hub.check_room()
         for k in range(3 * QUEUE_SIZE):  # alice never reads
             hub.publish("green", "slot", {"k": k})
         hub.publish("green", "order", {"mine": True}, member="someone-else")
         await asyncio.sleep(0)  # deliveries run on the loop
         seen = [slow.queue.get_nowait() for _ in range(slow.queue.qsize())]
         hub.unsubscribe(slow)
-        again = hub.subscribe("green", "carol")  # a place is free again
+        hub.check_room()  # a place is free again
+        again = hub.subscribe("green", "carol")
         return {"kind": caught.value.kind, "seen": seen, "other": other.queue.qsize(), "again": again,
                 "clients": hub.clients}
 
