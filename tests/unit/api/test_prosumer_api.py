@@ -116,3 +116,31 @@ def test_the_hub_bounds_each_client_and_the_number_of_clients() -> None:
     assert seen[0][0] == "resync" and seen[0][1]["dropped"] == 2 * QUEUE_SIZE + 1
     assert [d["k"] for _, d in seen[1:]] == list(range(2 * QUEUE_SIZE + 1, 3 * QUEUE_SIZE))
     assert all(e != "order" for e, _ in seen)  # another member's event is not its
+
+
+def test_a_stream_whose_client_left_before_it_started_holds_no_place(api: Api) -> None:
+    """The client is gone before the first byte (ASGI 2.4: sending raises OSError): its place is not kept."""
+    app = api.client.app
+    hub = app.state.events  # type: ignore[attr-defined]
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": "/communities/green/events",
+             "raw_path": b"/communities/green/events", "root_path": "", "query_string": b"",
+             "headers": [(b"authorization", f"Bearer {api.keys['alice']}".encode())],
+             "server": ("test", 80), "client": ("test", 1)}
+    messages = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        raise OSError("the client went away")
+
+    async def run() -> None:
+        try:
+            await app(scope, receive, send)  # type: ignore[operator]
+        except Exception:  # the server's business (a ClientDisconnect)
+            pass
+
+    for _ in range(3):
+        asyncio.run(run())
+    assert hub.clients == 0
