@@ -211,3 +211,15 @@ def test_an_unreadable_stored_instruction_stops_only_its_member(store: Any) -> N
     assert placed.order.member == "s1"
     status = desk.view(m["s2"], "town")["status"]
     assert status["last"]["field"] == "activity" and "cannot be used (activity:" in status["why_no_order"]
+
+
+def test_a_standing_order_carries_the_members_saved_preferences(store: Any) -> None:
+    op, clock, m = _town(store)
+    store.put_member_profile("b1", {"order_defaults": {"distance_pref_m": 400, "omega": 0.3}}, "t")
+    desk = StandingDesk(op)
+    desk.save(m["b1"], "town", {**SELL, "activity": "buy"})
+    assert store.member_profile("b1")["order_defaults"] == {"distance_pref_m": 400, "omega": 0.3}  # kept
+    clock.set(SLOT - timedelta(minutes=1))
+    (placed,) = desk.process_due(clock.now())
+    entry = placed.order.entry
+    assert (entry["price_per_kwh"], entry["distance_pref_m"], entry["omega"], entry["alpha"]) == (0.3, 400, 0.3, 0.04)
