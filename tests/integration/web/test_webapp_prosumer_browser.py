@@ -300,5 +300,22 @@ def test_a_standing_instruction_on_a_block_bid_community(served: Served, browser
     row = page.get_by_role("table", name="How my latest orders went").get_by_role("row").filter(has_text=slot[11:16])
     row.wait_for(timeout=60_000)  # reloaded by the slot's event
     assert "buy" in row.inner_text()
+    open_tab(page, "My money")
+    assert page.get_by_role("heading", name="Check my trade on the ledger").is_visible()
     sign_out(page)
+
+    # a service without the ledger (simulated: GET /me names no chain account): the proofs panel is left out
+    def no_chain(route: Any) -> None:
+        answer = route.fetch()
+        route.fulfill(response=answer, json={**answer.json(), "chain_address": None})
+
+    page.route("**/me", no_chain)
+    try:
+        sign_in(page, keys["ev"])
+        open_tab(page, "My money")
+        assert page.get_by_role("heading", name="Check my trade on the ledger").count() == 0  # hidden: not in the tree
+        assert page.get_by_role("heading", name="My balance over time").is_visible()
+        sign_out(page)
+    finally:
+        page.unroute("**/me", no_chain)
     assert problems == []

@@ -3,7 +3,7 @@
 // balance over the settled slots as a chart (GET .../account and .../statements), and the Merkle inclusion
 // proofs of a slot, downloadable and verified in the browser (GET .../slots/{s}/proofs; js/proofs.js).
 
-import { apiText, get, put, seg } from "../api.js";
+import { ApiError, apiText, get, put, seg } from "../api.js";
 import { h, num, replace, table } from "../dom.js";
 import { barChart, lineChart } from "../charts.js";
 import { control, field, fillOptions, form } from "../forms.js";
@@ -142,7 +142,7 @@ export function balancePanel(community) {
 }
 
 /** "Check my trade on the ledger": a slot's inclusion proofs, verified here and downloadable. */
-export function proofsPanel(community, { slotOptions }) {
+export function proofsPanel(community, { slotOptions, onChain = true }) {
   const base = `/communities/${seg(community.name)}`;
   const panel = new Panel("Check my trade on the ledger", { wide: true,
     intro: "Proof that your order and your result are part of what was anchored on the community's chain. Your "
@@ -178,6 +178,9 @@ export function proofsPanel(community, { slotOptions }) {
   });
   panel.fixed.append(node, output);
   panel.onLoad(async () => {
+    if (!onChain) { // a service without the ledger (GET /me gives no chain account): hidden like a missing route
+      throw new ApiError(404, "(path)", "this service runs no ledger");
+    }
     const options = await slotOptions();
     fillOptions(control(node, "slot_start"), options.map((s) => [s, showTime(s)]));
     return options.length ? undefined : h("p", { class: "empty" }, "No slot of yours yet.");

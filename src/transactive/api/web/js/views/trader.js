@@ -124,7 +124,7 @@ export function traderView(session) {
     const started = orders.map((o) => o.slot_start).filter((s) => new Date(s) <= now);
     return [...new Set(started)].sort().reverse().slice(0, SHOWN_ORDERS);
   };
-  const proofs = proofsPanel(community, { slotOptions: startedOrderSlots });
+  const proofs = proofsPanel(community, { slotOptions: startedOrderSlots, onChain: Boolean(session.me.chain_address) });
   const events = negawattPanel(getCommunity, { canOffer: true });
   const statements = statementsPanel(getCommunity, session.me);
   const previousSlot = async () => isoSlot(addSlots(slotContaining(await marketNow(), community.slot_minutes), -1, community.slot_minutes));
