@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-ErrorKind = Literal["invalid", "unauthenticated", "forbidden", "not_found", "conflict", "too_late"]
+ErrorKind = Literal["invalid", "unauthenticated", "forbidden", "not_found", "conflict", "too_late", "too_many"]
 """What kind of problem a rejected input is (the API maps each to an HTTP status)."""
 
 __all__ = ["ErrorKind", "FieldError", "MarketError"]

@@ -16,7 +16,7 @@ from transactive.errors import FieldError
 log = logging.getLogger(__name__)
 
 STATUS = {"invalid": 422, "unauthenticated": 401, "forbidden": 403, "not_found": 404, "conflict": 409,
-          "too_late": 409}
+          "too_late": 409, "too_many": 429}
 
 
 def error_response(status: int, field: str | None, message: str) -> JSONResponse:

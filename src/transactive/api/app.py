@@ -42,6 +42,7 @@ from transactive.market import (
     OrderIntake,
     RealClock,
     Receipt,
+    community_settings,
     iso,
     parse_slot_start,
     result_view,
@@ -184,9 +185,9 @@ def _order_json(order: OrderRecord) -> dict[str, Any]:
             "received_at": order.received_at}
 
 
-def _community_json(c: Community) -> dict[str, Any]:
+def _community_json(c: Community, store: SqlStore) -> dict[str, Any]:
     return {"name": c.name, "mechanism": c.mechanism, "params": dict(c.params), "slot_minutes": c.slot_minutes,
-            "created_at": c.created_at}
+            "created_at": c.created_at, "time_zone": community_settings.time_zone(store, c.name)}
 
 
 class _BodyLimit:
@@ -316,9 +317,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, Any]:
-        """Liveness, the market clock's time, and how many orders the intake committed in how many commits."""
+        """Liveness, the market clock's time, how many orders the intake committed in how many commits, and how
+        many live-update streams are open."""
         return {"status": "ok", "version": __version__, "now": settings.clock.now().isoformat(),
-                "intake": {"orders": service.intake.orders, "commits": service.intake.batches}}
+                "intake": {"orders": service.intake.orders, "commits": service.intake.batches},
+                "events": {"streams": app.state.events.clients}}
 
     @app.get("/me", tags=["service"])
     def me(caller: Caller) -> dict[str, Any]:
@@ -335,8 +338,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/admin/communities", status_code=201, tags=["admin"])
     def create_community(body: CommunityIn, _caller: Admin) -> dict[str, Any]:
-        """Create a community trading with one mechanism (admin)."""
-        return _community_json(op.create_community(body.name, body.mechanism, body.params, body.slot_minutes))
+        """Create a community trading with one mechanism (admin), optionally in a time zone (default UTC)."""
+        zone = None if body.time_zone is None else community_settings.check_time_zone(body.time_zone)
+        created = op.create_community(body.name, body.mechanism, body.params, body.slot_minutes)
+        if zone is not None:
+            community_settings.save(service.store, created.name, {"time_zone": zone}, settings.clock.now())
+        return _community_json(created, service.store)
 
     @app.post("/admin/communities/{community}/members", status_code=201, tags=["admin"])
     def add_member(community: str, body: MemberIn, _caller: Admin) -> dict[str, Any]:
@@ -369,12 +376,12 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/communities", tags=["communities"])
     def list_communities(caller: Caller) -> list[dict[str, Any]]:
         """All communities (admin) or your own."""
-        return [_community_json(c) for c in op.communities()
+        return [_community_json(c, service.store) for c in op.communities()
                 if caller.role == "admin" or c.name == caller.community]
 
     @app.get("/communities/{community}", tags=["communities"])
     def get_community(community: str, caller: Caller) -> dict[str, Any]:
-        return _community_json(op.community_for(caller, community))
+        return _community_json(op.community_for(caller, community), service.store)
 
     @app.post("/communities/{community}/orders", status_code=201, tags=["orders"],
               responses={200: {"description": "a retry with the same idempotency key: the stored order"},
@@ -386,6 +393,8 @@ def create_app(settings: Settings) -> FastAPI:
             raw["blocks"] = [b.model_dump(exclude_unset=True) for b in body.blocks]
         receipt = await _durable(op, op.prepare_order(caller, community, raw))
         status = 201 if receipt.outcome is Outcome.CREATED else 200
+        if receipt.outcome is Outcome.CREATED:
+            app.state.events.order_placed(receipt)  # the member's other pages hear of it
         return JSONResponse({**_order_json(receipt.order), "status": receipt.outcome.value}, status_code=status)
 
     @app.get("/communities/{community}/orders", tags=["orders"])
@@ -480,6 +489,18 @@ def create_app(settings: Settings) -> FastAPI:
     from transactive.api import explorer_routes  # the role pages' reads: members, feeder, ledger explorer
 
     explorer_routes.register(app, service)
+    from transactive.api import events, prosumer_routes  # standing instructions, settings, proofs; live updates
+    from transactive.market.standing_desk import StandingDesk
+
+    standing_desk = app.state.standing_desk = StandingDesk(op)
+    service.cycle.tasks.append(standing_desk.process_due)  # each slot's standing orders, as the slot comes up
+    prosumer_routes.register(app, op, standing_desk, service.ledger)
+    hub = app.state.events = events.EventHub()
+    service.on_cleared.append(hub.slot_finished)
+    if service.ledger_worker is not None:
+        service.ledger_worker.on_done.append(hub.ledger_step)
+    standing_desk.on_placed.append(hub.order_placed)
+    events.register(app, op, hub)
 
     mount_web_app(app)  # the web app at /app (docs/webapp.md), / redirects there
     return app

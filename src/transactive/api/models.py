@@ -20,6 +20,8 @@ class CommunityIn(_Strict):
                            "parameters; `bus` defaults to the member's)", examples=["dpda_matched", "uniform"])
     params: dict[str, Any] | None = Field(default=None, description="the mechanism's parameters (market file)")
     slot_minutes: int = Field(default=15, description="slot length in minutes; must divide a day")
+    time_zone: str | None = Field(default=None, description="IANA time zone name the web app shows times in "
+                                  "(default UTC; slots stay aligned in UTC)", examples=["Europe/Berlin"])
 
 
 class MemberIn(_Strict):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 6  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
+SCHEMA_VERSION = 7  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
 # 4: chain_accounts, ledger_meta, ledger_slots; 5: member_profiles; 6: dead_letters, delivery_attempts,
-# meter_reading_reporters (each version only adds tables, created on an older database by create_all)
+# meter_reading_reporters; 7: community_settings (each version only adds tables, created on an older database by
+# create_all)
 
 metadata = sa.MetaData()
 
@@ -37,6 +38,13 @@ members = sa.Table(
 member_profiles = sa.Table(  # a member's own settings, e.g. its order defaults (market/order_form.py)
     "member_profiles", metadata,
     sa.Column("member", sa.String(64), sa.ForeignKey("members.id"), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),  # JSON object
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+community_settings = sa.Table(  # a community's settings that are not its mechanism's, e.g. its time zone
+    "community_settings", metadata,
+    sa.Column("community", sa.String(64), sa.ForeignKey("communities.name"), primary_key=True),
     sa.Column("document", sa.Text, nullable=False),  # JSON object
     sa.Column("updated_at", sa.String(40), nullable=False),
 )

@@ -72,6 +72,12 @@ class Store(Protocol):
 
     def put_member_profile(self, member: str, document: Mapping[str, Any], updated_at: str) -> None: ...
 
+    def community_settings(self, community: str) -> dict[str, Any] | None:
+        """The community's saved settings document, e.g. its time zone (None: never saved)."""
+        ...
+
+    def put_community_settings(self, community: str, document: Mapping[str, Any], updated_at: str) -> None: ...
+
     # orders
     def put_orders(self, orders: Sequence[OrderRecord]) -> list[tuple[Outcome, OrderRecord]]:
         """Insert a batch in ONE transaction (one commit) and report each order's outcome.

@@ -24,7 +24,9 @@ _app = create_app(Settings(data_dir=_data, admin_key=ADMIN,
 _op = _app.state.service.operator
 _op.create_community("green", "uniform", {}, 15)
 _, PROSUMER = _op.add_member("green", "alice", "prosumer")
-schema = schemathesis.openapi.from_asgi("/openapi.json", _app)
+# the live-update stream never ends, so a call cannot wait for its whole answer: its errors (401, 403, 404, 429)
+# are checked in test_prosumer_api.py and its stream in tests/integration/service/test_service_standing_events.py
+schema = schemathesis.openapi.from_asgi("/openapi.json", _app).exclude(path="/communities/{community}/events")
 
 
 def _check(case: Any, key: str) -> None:

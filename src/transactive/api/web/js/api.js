@@ -36,6 +36,16 @@ export function clearApiKey() {
 export const seg = (value) => encodeURIComponent(String(value));
 
 export async function api(method, path, body) {
+  const text = await apiText(method, path, body);
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The answer's text as sent (e.g. to keep integers beyond 2^53 exact, or to save it unchanged). */
+export async function apiText(method, path, body) {
   const headers = { Accept: "application/json" };
   const key = apiKey();
   if (key) headers.Authorization = `Bearer ${key}`;
@@ -61,7 +71,7 @@ export async function api(method, path, body) {
     const err = data && typeof data === "object" && data.error ? data.error : {};
     throw new ApiError(response.status, err.field ?? null, err.message ?? `HTTP ${response.status}`);
   }
-  return data;
+  return text;
 }
 
 export const get = (path) => api("GET", path);

@@ -56,13 +56,33 @@ export function num(value, digits = 4) {
  */
 export function table(caption, columns, rows, emptyText = "Nothing yet.") {
   if (!rows.length) return h("p", { class: "empty" }, emptyText);
-  return h("div", { class: "table-wrap" },
+  return scrollable(h("div", { class: "table-wrap", dataset: { caption } },
     h("table", {},
       h("caption", {}, caption),
       h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col", class: c.num ? "num" : null }, c.label)))),
       h("tbody", {}, rows.map((row) => h("tr", {},
         columns.map((c, i) => h(i === 0 ? "th" : "td", { scope: i === 0 ? "row" : null, class: c.num ? "num" : null },
-          c.value(row))))))));
+          c.value(row)))))))));
+}
+
+// a wrapper that scrolls sideways (a wide table on a phone) takes the keyboard focus, named by the table's
+// caption, so that it can be scrolled without a mouse (WCAG 2.1.1; axe's scrollable-region-focusable); one that
+// fits stays out of the tab order
+const scrollWatch = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
+  for (const { target } of entries) {
+    if (target.scrollWidth > target.clientWidth) {
+      target.setAttribute("tabindex", "0");
+      target.setAttribute("role", "region");
+      target.setAttribute("aria-label", `${target.dataset.caption} (scrolls sideways)`);
+    } else {
+      for (const name of ["tabindex", "role", "aria-label"]) target.removeAttribute(name);
+    }
+  }
+}) : null;
+
+function scrollable(node) {
+  scrollWatch?.observe(node);
+  return node;
 }
 
 export function sideLabel(side) {

@@ -1,9 +1,13 @@
 // Start-up: sign in with an API key, ask the API whose key it is (GET /me: member id, role, community, bus,
-// chain addresses), show that role's view.
+// chain addresses), show that role's view in the community's time zone, and keep it live: the community's
+// server-sent events (js/live.js) reload the clock and tell the view; polling every 5 s only while the
+// stream is not connected (or for the administrator, who has no community of its own).
 
 import { ApiError, apiKey, clearApiKey, get, setApiKey } from "./api.js";
 import { announce, replace } from "./dom.js";
 import { clearErrors, showError } from "./forms.js";
+import { watchCommunity } from "./live.js";
+import { setTimeZone } from "./time.js";
 import { adminView } from "./views/admin.js";
 import { aggregatorView } from "./views/aggregator.js";
 import { dsoView } from "./views/dso.js";
@@ -20,6 +24,7 @@ const refreshButton = document.getElementById("refresh");
 const logoutButton = document.getElementById("logout");
 let current = null;
 let clockTimer = null;
+let live = null;
 
 const VIEW_OF_ROLE = { admin: "admin", prosumer: "trader", aggregator: "aggregator", dso: "dso", validator: "validator" };
 const VIEWS = { admin: adminView, trader: traderView, aggregator: aggregatorView, dso: dsoView, validator: observerView };
@@ -44,8 +49,38 @@ function stopClock() {
   clockTimer = null;
 }
 
+function startClock() {
+  stopClock();
+  clockTimer = setInterval(() => {
+    if (!document.hidden) current?.clock?.load();
+  }, CLOCK_REFRESH_MS);
+}
+
+function stopLive() {
+  live?.stop();
+  live = null;
+  document.body.dataset.live = "";
+}
+
+/** The community's live updates: the clock reloads on each phase and slot event; the view hears them all. */
+function startLive(community) {
+  stopLive();
+  live = watchCommunity(community, {
+    onEvent: (name, data) => {
+      if (["hello", "phase", "slot", "resync"].includes(name)) current?.clock?.load();
+      current?.onEvent?.(name, data);
+    },
+    onState: (state) => {
+      document.body.dataset.live = state;
+      if (state === "live") stopClock(); // no polling while the stream is connected
+      else startClock();
+    },
+  });
+}
+
 function showLogin(error) {
   stopClock();
+  stopLive();
   current = null;
   replace(viewRoot);
   who.hidden = true;
@@ -66,6 +101,7 @@ async function showView() {
   refreshButton.hidden = false;
   logoutButton.hidden = false;
   document.body.dataset.role = session.role;
+  setTimeZone(session.community?.time_zone ?? "UTC");
   current = VIEWS[session.role](session);
   replace(viewRoot, current.node);
   document.getElementById("main").focus();
@@ -73,10 +109,8 @@ async function showView() {
   if (current.init) await current.init().catch(() => {});
   await current.load();
   document.body.dataset.ready = "true";
-  stopClock();
-  clockTimer = setInterval(() => {
-    if (!document.hidden) current?.clock?.load();
-  }, CLOCK_REFRESH_MS);
+  startClock();
+  if (session.community) startLive(session.community.name);
 }
 
 loginForm.addEventListener("submit", async (event) => {

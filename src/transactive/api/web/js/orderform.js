@@ -9,7 +9,7 @@ import { get, post, put, seg } from "./api.js";
 import { h, num } from "./dom.js";
 import { clearErrors, field, fillOptions as fillSlots, form, showError } from "./forms.js";
 import { Panel } from "./panel.js";
-import { showTime, upcomingSlotOptions } from "./time.js";
+import { showTime, timeZone, upcomingSlotOptions } from "./time.js";
 import { marketNow, newIdempotencyKey } from "./views/common.js";
 
 let counter = 0;
@@ -114,7 +114,7 @@ export function orderPanel(community, { onPlaced }) {
     const sideField = order.find((f) => f.name === "side");
     const slotField = order.find((f) => f.name === "slot_start");
     rows.push([specOf(sideField, { label: "Side" }),
-      { ...specOf(slotField, { label: "Slot start (UTC)" }), type: "select", options: [] }]);
+      { ...specOf(slotField, { label: `Slot start (${timeZone()})` }), type: "select", options: [] }]);
     const simple = [...order.filter((f) => f !== sideField && f !== slotField), ...(editor ? [] : blockFields)];
     if (simple.length) rows.push(simple.map((f) => specOf(f)));
     if (editor) rows.push(editor.node);

@@ -1,20 +1,22 @@
 // The prosumer view (prosumers and aggregators), organised by task in tabs: Trade now (the current slot, the
-// order form, feedback on the latest orders, the listing board, negawatt events), My money (tokens and
-// statements, a slot's ledger state, bilateral contracts), My history (own orders, slot results with charts,
-// meter readings), My settings (order defaults).
+// standing instruction, the order form, feedback on the latest orders, the listing board, negawatt events), My
+// money (balance chart, tokens and statements, proofs verified in the browser, a slot's ledger state, bilateral
+// contracts), My history (own orders, slot results with charts, meter readings), My settings (order defaults).
+// Live: the community's events (js/live.js via main.js) reload what a cleared slot or a placed order changes.
 
 import { get, post, seg } from "../api.js";
-import { h, num, sideLabel, table } from "../dom.js";
+import { announce, h, num, sideLabel, table } from "../dom.js";
 import { control, fillOptions, form } from "../forms.js";
 import { barChart, lineChart } from "../charts.js";
 import { Panel } from "../panel.js";
 import { tabs } from "../tabs.js";
-import { addSlots, isoSlot, recentSlots, showTime, slotContaining } from "../time.js";
+import { addSlots, isoSlot, recentSlots, showTime, slotContaining, timeZone } from "../time.js";
 import { clockPanel, marketNow } from "./common.js";
 import { defaultsPanel, orderPanel } from "../orderform.js";
 import { contractsPanel, listingsPanel } from "./desk.js";
 import { slotLedgerPanel, statementsPanel } from "./ledger.js";
 import { negawattPanel } from "./negawatt.js";
+import { balancePanel, proofsPanel, standingPanel } from "./prosumer.js";
 import { fetchResults, ownFlows, slotLabel } from "./results.js";
 
 const RECENT_SLOTS = 8;
@@ -100,7 +102,7 @@ export function traderView(session) {
   const meterForm = form({
     label: "Submit a meter reading",
     rows: [[
-      { name: "slot_start", label: "Slot start (UTC)", type: "select", options: [], help: "a slot that has ended" },
+      { name: "slot_start", label: `Slot start (${timeZone()})`, type: "select", options: [], help: "a slot that has ended" },
       { name: "energy_kwh", label: "Net energy (kWh)", type: "number", help: "+ exported, − imported" },
     ]],
     submit: "Submit reading",
@@ -113,6 +115,16 @@ export function traderView(session) {
   });
   meterPanel.fixed.append(meterForm);
 
+  const standing = standingPanel(community, { onSaved: () => ordersPanel.load() });
+  const balance = balancePanel(community);
+  // the slots of the member's orders that have started, newest first (their proofs exist once anchored, soon
+  // after the slot clears; before that the API says so beside the slot)
+  const startedOrderSlots = async () => {
+    const now = await marketNow();
+    const started = orders.map((o) => o.slot_start).filter((s) => new Date(s) <= now);
+    return [...new Set(started)].sort().reverse().slice(0, SHOWN_ORDERS);
+  };
+  const proofs = proofsPanel(community, { slotOptions: startedOrderSlots, onChain: Boolean(session.me.chain_address) });
   const events = negawattPanel(getCommunity, { canOffer: true });
   const statements = statementsPanel(getCommunity, session.me);
   const previousSlot = async () => isoSlot(addSlots(slotContaining(await marketNow(), community.slot_minutes), -1, community.slot_minutes));
@@ -134,22 +146,42 @@ export function traderView(session) {
 
   // organised by task, not one long page (issue 11)
   const node = tabs([
-    { id: "trade", label: "Trade now", sections: [clock.section, orderForm.section, feedbackPanel.section,
-      listings.section, events.section] },
-    { id: "money", label: "My money", sections: [statements.section, ledger.section, contracts.section] },
+    { id: "trade", label: "Trade now", sections: [clock.section, standing.section, orderForm.section,
+      feedbackPanel.section, listings.section, events.section] },
+    { id: "money", label: "My money", sections: [balance.section, statements.section, proofs.section,
+      ledger.section, contracts.section] },
     { id: "history", label: "My history", sections: [ordersPanel.section, resultsPanel.section, meterPanel.section] },
     { id: "settings", label: "My settings", sections: [settings.section] },
   ], { label: "What do you want to do?" });
   node.dataset.view = "prosumer";
 
-  return {
+  const view = {
     node,
     clock,
     init: prefill,
     async load() {
-      await Promise.all([fillEnded(), clock.load(), orderForm.load(), settings.load(), feedbackPanel.load(), ordersPanel.load(), events.load(), statements.load(),
-        ledger.load(), listings.load(), contracts.load()]);
-      await resultsPanel.load(); // after the orders: their slots are charted too
+      await Promise.all([fillEnded(), clock.load(), standing.load(), orderForm.load(), settings.load(),
+        feedbackPanel.load(), ordersPanel.load(), events.load(), statements.load(), balance.load(), ledger.load(),
+        listings.load(), contracts.load()]);
+      await Promise.all([resultsPanel.load(), proofs.load()]); // after the orders: their slots are used too
+    },
+    /** A live event of the community (main.js): reload what it changes. */
+    async onEvent(name, data) {
+      if (name === "resync") {
+        await view.load();
+      } else if (name === "order") {
+        if (data.standing) announce(`The service placed your standing order for the slot at ${showTime(data.slot_start)}.`);
+        await Promise.all([ordersPanel.load(), standing.load()]);
+        await Promise.all([resultsPanel.load(), proofs.load()]);
+      } else if (name === "slot") {
+        await Promise.all([ordersPanel.load(), feedbackPanel.load(), standing.load(), fillEnded()]);
+        await Promise.all([resultsPanel.load(), proofs.load(), statements.load(), balance.load()]);
+      } else if (name === "ledger") { // anchored or settled on chain
+        await Promise.all([statements.load(), balance.load(), ledger.load(), proofs.load()]);
+      } else if (name === "phase") {
+        await orderForm.load(); // the upcoming slots move on
+      }
     },
   };
+  return view;
 }
