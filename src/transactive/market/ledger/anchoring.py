@@ -38,6 +38,7 @@ from transactive.market.ledger.batch import SignRow, chain_slot_number, quantise
 from transactive.market.ledger.config import CLEARED, CLEARING, MODE_CLAIMS, RESERVE_NOT_MET
 from transactive.market.ledger.context import LedgerContext
 from transactive.registry import full_registry
+from transactive.settlement.wholesale import mechanism_params
 from transactive.store import ChainAccount, LedgerSlot, SlotState
 
 if TYPE_CHECKING:
@@ -145,8 +146,8 @@ class LedgerAnchoring:
             attributes = tuple(self._sign_attributes(order.member, accounts, order.entry, number, signers)
                                for order in orders)
             dso = self.accounts._dso_address(community)
-        return SlotBatch(self.ctx.domain, number, tuple(signed), mechanism=c.mechanism, params=dict(c.params),
-                         attributes=attributes, dso=dso)
+        return SlotBatch(self.ctx.domain, number, tuple(signed), mechanism=c.mechanism,
+                         params=mechanism_params(c.params), attributes=attributes, dso=dso)
 
     def _recompute_all(self, batch: SlotBatch, rewards: RewardShares | None,
                        precleared: tuple[Orders, Orders, ClearingResult] | None

@@ -20,6 +20,7 @@ from transactive.settlement.grid_trading import GridTariff
 from transactive.settlement.listings import ServiceRates
 from transactive.settlement.sequence import SEQUENCE_FORMAT, SequenceSettlement
 from transactive.settlement.slot_settlement import SettlementTerms, clearing_price, paired_trades
+from transactive.settlement.wholesale import settlement_field
 from transactive.store import Community, MultiStore
 
 __all__ = ["auction_input", "has_multi_items", "sequence_input", "sequence_lines", "sequence_parties",
@@ -125,11 +126,13 @@ def sequence_input(
     store: MultiStore, c: Community, slot_start: str, *, chain_slot: int, clearing_slot: int | None,
     clearing_root: str | None, result: Mapping[str, Any] | None, terms: SettlementTerms,
     account_of: Callable[[str], str], dso_address: str, entries: Sequence[Mapping[str, Any]] = (),
-    member_of: Mapping[str, str] | None = None,
+    member_of: Mapping[str, str] | None = None, auctioneer: str | None = None,
 ) -> dict[str, Any]:
     """The slot's ``transactive.settlement-input/3`` document (deterministic JSON); ``entries``: the anchored
     clearing's endorsed result entries (:func:`auction_input`); ``member_of``: lower-case chain address ->
-    member id (default: the community's chain accounts, read from the store)."""
+    member id (default: the community's chain accounts, read from the store); ``auctioneer``: the settlement
+    slot's auctioneer, who keeps the wholesale fees. A community with a ``wholesale`` parameter adds the one
+    optional field ``wholesale`` (:func:`transactive.settlement.wholesale.settlement_field`)."""
     parties, contracts, listings, orders = sequence_parties(store, c.name, slot_start, result)
     if member_of is None:
         member_of = {a.address.lower(): a.member for a in store.chain_accounts(c.name)}
@@ -137,6 +140,7 @@ def sequence_input(
     parties = sorted({*parties, *auction["cleared"]["members"]})  # a remedy (docs/settlement.md §4) may clear others
     readings = {r.member: r.energy_kwh for r in store.meter_readings(c.name, slot_start)}
     tariff, rates = GridTariff(), ServiceRates()
+    wholesale = settlement_field(c.params, slot_start, auctioneer)
     return {
         "format": SEQUENCE_FORMAT, "slot": chain_slot, "clearingSlot": clearing_slot, "clearingRoot": clearing_root,
         "multiSlot": slot_number(slot_start),
@@ -159,6 +163,7 @@ def sequence_input(
         "rates": {"service_charge_per_kwh": rates.service_charge_per_kwh, "penalty_per_kwh": rates.penalty_per_kwh},
         "accounts": {m: account_of(m) for m in parties},
         "dso": dso_address,
+        **({} if wholesale is None else {"wholesale": wholesale}),
     }
 
 
