@@ -340,6 +340,8 @@ def test_a_wholesale_day_pays_the_auctioneer_and_verifies(tmp_path: Path) -> Non
                 assert -line.money_micro == min(wholesale, money_to_micro(0.1 * -kwh))
                 routes.add("buy")
         fees += x.accounts["auctioneer"]
+        if x.price_per_kwh is not None:  # the bids take the slot's grid alternatives as the grid's prices
+            assert max(0.015, lam - 0.025) - 1e-6 <= x.price_per_kwh <= min(0.1, lam + 0.025) + 1e-6
     assert routes == {"sell", "buy"}  # both sides reached the grid stage
     assert fees > 0 and result.summary["money_micro"]["auctioneer"] == fees
     fee_check = result.summary["ledger"]["auctioneer_fees_micro"]

@@ -82,6 +82,17 @@ class GridTariff:
         return min(self.retail_per_kwh, wholesale_price_per_kwh + self.wholesale_fee_per_kwh)
 
 
+    def seen_at(self, wholesale_price_per_kwh: float | None) -> GridTariff:
+        """The grid as a member sees it in a slot with wholesale price ``λ_w``: feed-in and retail replaced by
+        the sell and buy alternatives (the two meet at the buy alternative when ``λ_w − fee`` exceeds it);
+        ``self`` without ``λ_w``."""
+        if wholesale_price_per_kwh is None:
+            return self
+        buy = self.buy_alternative_per_kwh(wholesale_price_per_kwh)
+        sell = min(self.sell_alternative_per_kwh(wholesale_price_per_kwh), buy)
+        return GridTariff(sell, buy, self.wholesale_fee_per_kwh)
+
+
 @dataclass(frozen=True)
 class MainGridTrade:
     """One peer's trade with the main grid, integer units.

@@ -32,7 +32,8 @@ decides what the members do; the service clears, anchors and settles:
 Grid stage (``DayConfig.grid``): ``"tariffs"`` (feed-in / retail) or ``"wholesale"`` -- the community's
 ``wholesale`` parameter (:mod:`transactive.settlement.wholesale`: the synthetic series for the seed or a price
 file, ``DayConfig.wholesale_prices``), so the auctioneer trades each residual in the wholesale market for the
-0.025 fee where that beats the tariffs (seed 001 §IV-A). The members' auction bids still use the tariffs.
+0.025 fee where that beats the tariffs (seed 001 §IV-A). The members' auction bids then take the slot's grid
+alternatives, ``max(FiT, λ_w − fee)`` and ``min(retail, λ_w + fee)``, as the grid's prices.
 
 Money accounts (micro-tokens, > 0 received): ``prosumers`` (their sum), the settlement's ``dso`` (penalties,
 grid charges, imbalance), ``board`` and ``grid`` (the tariffs' and the wholesale market's counterparty; all
@@ -460,6 +461,7 @@ def run_day(
     welfare = dict(zip(peers, prosumer_attributes(config.seed, buses), strict=True))
     attributes = welfare if grid_aware(config.mechanism) else None
     tariff = GridTariff()
+    series = config.wholesale_series()
     service = DayService(config.mechanism, config.slot_minutes, day0 - timedelta(days=1), ledger_folder,
                          config.community_params())
     slots: list[DaySlot] = []
@@ -485,7 +487,8 @@ def run_day(
                     wh = energy_to_wh(o.energy_kwh)
                     residual[board.listing(o.listing_id).seller] -= wh
                     residual[o.buyer] += wh
-            service.bid(start, limit_prices(config.strategy, residual, welfare, tariff,
+            seen = tariff.seen_at(None if series is None else series.price_at(start))  # the grid alternatives
+            service.bid(start, limit_prices(config.strategy, residual, welfare, seen,
                                             np.random.default_rng([config.seed, 11, slot])), attributes)
             cleared = service.clear_and_anchor(start)
             service.read_meters(start, {p: float(net[k, slot]) for k, p in enumerate(peers)})

@@ -10,7 +10,8 @@ slots, 30 prosumers), so only the auction orders' prices differ. ``days`` repeat
 * **volumes**: kWh sold in the auction, exported to and imported from the grid stage;
 * **welfare** (our measure; the seeds define none for a metered day): the prosumers' **gain over the grid**,
   ``Σ (auction + grid money) − Σ grid-only money`` of the same energies (tokens), where the grid-only money
-  sells the auction and grid stages' net energy at the feed-in tariff and buys it at retail. The metered
+  is the grid stage's rule on each member's net energy of the two stages (feed-in / retail, or the wholesale
+  market with ``grid=wholesale``). The metered
   energies are the same under every strategy, so the members' utilities and costs of them are too; what a
   strategy changes is the money, and the gain is what local trade earns the prosumers over the grid (the
   rest of the difference goes to the DSO's charges and penalties and the community fund).
@@ -34,12 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from transactive.settlement.grid_trading import GridTariff
+from transactive.settlement.grid_trading import GridTariff, settle_with_grid
 from transactive.sim.day import DayConfig, DayConfigError, DayResult, run_day
 from transactive.sim.strategy import STRATEGIES
 from transactive.studies import StudyError
 from transactive.studies._report import html_table, page, pyplot, save, write_csv, write_files
-from transactive.units import money_to_micro
 
 FIGURES = ("prices.png", "volumes.png", "welfare.png")
 CSVS = ("slots.csv", "strategies.csv")
@@ -104,26 +104,22 @@ class StudyResult:
         return [r for r in self.rows if r.strategy == strategy and (day is None or r.day == day)]
 
 
-def grid_only_micro(net_wh: int, tariff: GridTariff) -> int:
-    """What ``net_wh`` (> 0 exported) earns (> 0) or costs at the grid's tariffs alone, micro-tokens."""
-    if net_wh >= 0:
-        return money_to_micro(tariff.feed_in_per_kwh * net_wh / 1000)
-    return -money_to_micro(tariff.retail_per_kwh * -net_wh / 1000)
-
-
 def slot_rows(result: DayResult, strategy: str, day: int) -> list[SlotRow]:
-    """The day's slots as :class:`SlotRow` (from the settled statements)."""
-    tariff = GridTariff()
+    """The day's slots as :class:`SlotRow` (from the settled statements). The grid-only money is the grid
+    stage's own rule (:func:`~transactive.settlement.grid_trading.settle_with_grid`, with the slot's wholesale
+    price when the day trades wholesale) on each member's net energy of the auction and grid stages."""
+    series = result.config.wholesale_series()
+    tariff = GridTariff() if series is None else GridTariff(wholesale_fee_per_kwh=series.fee_per_kwh)
     rows = []
     for x in result.slots:
         sold = sum(s.stages["auction"].sold_wh for s in x.statements)
         export = sum(s.stages["grid"].sold_wh for s in x.statements)
         imported = sum(s.stages["grid"].bought_wh for s in x.statements)
-        gain = 0
-        for s in x.statements:
-            a, g = s.stages["auction"], s.stages["grid"]
-            net = a.sold_wh - a.bought_wh + g.sold_wh - g.bought_wh
-            gain += a.money_micro + g.money_micro - grid_only_micro(net, tariff)
+        stages = [(s.stages["auction"], s.stages["grid"]) for s in x.statements]
+        nets = {str(k): a.sold_wh - a.bought_wh + g.sold_wh - g.bought_wh for k, (a, g) in enumerate(stages)}
+        price = None if series is None else series.price_at_minute(x.slot * result.config.slot_minutes)
+        alone = settle_with_grid(nets, tariff=tariff, wholesale_price_per_kwh=price)
+        gain = sum(a.money_micro + g.money_micro for a, g in stages) - sum(t.money_micro for t in alone)
         rows.append(SlotRow(day, strategy, x.slot, x.price_per_kwh, sold / 1000, export / 1000, imported / 1000,
                             gain))
     return rows
@@ -234,7 +230,7 @@ Only the auction orders' prices differ between the runs (<code>sim/strategy.py</
 Conservation checks of every day: {html.escape(checks)}. Runtime {runtime_s:.1f} s.</p>
 {table}
 <p><b>Welfare</b> here is the prosumers' gain over the grid: the money of their auction and grid stages minus
-what the same net energies would earn or cost at the feed-in tariff and retail alone (tokens). The metered
+what the same net energies would earn or cost in the grid stage alone (tokens). The metered
 energies are the same under every strategy, so a strategy changes only who gets the money.</p>
 <div class="fig"><img src="prices.png" alt="prices"><div><p>The auction price per slot of day 0 against the
 feed-in and retail prices and the PV. <code>grid</code> bids reproduce one price all day; <code>zic</code> and

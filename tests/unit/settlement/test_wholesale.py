@@ -92,6 +92,17 @@ def test_settle_slot_with_the_series_prices_the_grid_stage_and_pays_the_auctione
     assert s.accounts["auctioneer"] == fees > 0
 
 
+def test_the_grid_as_a_member_sees_it_in_a_slot() -> None:
+    t = GridTariff()
+    assert t.seen_at(None) is t
+    seen = t.seen_at(0.06)  # sell 0.035, buy 0.085
+    assert (seen.feed_in_per_kwh, seen.retail_per_kwh) == (pytest.approx(0.035), pytest.approx(0.085))
+    low = t.seen_at(0.01)  # λ − fee below FiT: the tariff; λ + fee = 0.035
+    assert (low.feed_in_per_kwh, low.retail_per_kwh) == (0.015, pytest.approx(0.035))
+    high = t.seen_at(0.3)  # λ − fee = 0.275 above retail: they meet at retail
+    assert (high.feed_in_per_kwh, high.retail_per_kwh) == (0.1, 0.1)
+
+
 # --------------------------------------------------------------------------------------- the series
 def test_synthetic_series_is_deterministic_and_between_the_tariffs() -> None:
     a, b = synthetic_prices(1, 0), synthetic_prices(1, 0)

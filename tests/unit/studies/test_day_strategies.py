@@ -80,3 +80,13 @@ def test_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["study", "day-strategies", "--out", str(tmp_path), "--set", "strategies=bogus"]) == 2
     err = capsys.readouterr().err
     assert "--set strategies" in err and "Traceback" not in err
+
+
+def test_with_the_wholesale_grid_stage_the_gain_is_over_that_stage() -> None:
+    r = run_study(StudyConfig(seed=3, slots=12, prosumers=10, strategies=("cost-plus",), grid="wholesale"))
+    assert r.checks == {"cost-plus": True}
+    rows = r.of("cost-plus")
+    assert any(x.price_per_kwh is not None for x in rows)
+    for x in rows:
+        if x.price_per_kwh is None:  # the grid stage alone is the grid-only money
+            assert x.gain_micro == 0
