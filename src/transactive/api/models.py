@@ -18,7 +18,10 @@ class CommunityIn(_Strict):
                            description="a mechanism name (see `transactive mechanisms`); default `dpda_matched`: "
                            "DPDA + score matching on the feeder (orders then carry `distance_pref_m` and welfare "
                            "parameters; `bus` defaults to the member's)", examples=["dpda_matched", "uniform"])
-    params: dict[str, Any] | None = Field(default=None, description="the mechanism's parameters (market file)")
+    params: dict[str, Any] | None = Field(default=None, description="the mechanism's parameters (market file), "
+                                          "and optionally `wholesale`: the grid stage's wholesale trading through "
+                                          "the auctioneer, {\"prices_per_kwh\": [...] | \"synthetic\", "
+                                          "\"fee_per_kwh\": 0.025} (docs/settlement.md §9)")
     slot_minutes: int = Field(default=15, description="slot length in minutes; must divide a day")
 
 

@@ -52,6 +52,7 @@ from transactive.marketfile import (
 from transactive.matching.mechanisms import unknown_location_field
 from transactive.mechanisms import Mechanism
 from transactive.registry import full_registry
+from transactive.settlement.wholesale import COMMUNITY_KEY, community_series, mechanism_params
 from transactive.store import (
     ROLES,
     Community,
@@ -136,11 +137,15 @@ class Operator:
         if not isinstance(mechanism, str) or mechanism not in self.registry:
             raise MarketError("mechanism", f"unknown mechanism (known: {', '.join(self.registry)})")
         raw_params = {} if params is None else params
-        try:
-            parse_params(self.registry[mechanism], raw_params)
+        series = community_series(raw_params) if isinstance(raw_params, dict) else None
+        try:  # the mechanism's own parameters; ``wholesale`` is the grid stage's (settlement/wholesale.py)
+            parse_params(self.registry[mechanism], mechanism_params(raw_params) if isinstance(raw_params, dict)
+                         else raw_params)
         except MarketFileError as exc:
             raise MarketError(exc.field, exc.message) from None
         assert isinstance(raw_params, dict)
+        if series is not None:  # stored with explicit prices ("synthetic" resolved): readers see the numbers
+            raw_params = {**raw_params, COMMUNITY_KEY: series.to_json()}
         if isinstance(slot_minutes, bool) or not isinstance(slot_minutes, int) or slot_minutes <= 0 \
                 or 1440 % slot_minutes:
             raise MarketError("slot_minutes", "must be a whole number of minutes dividing a day (e.g. 5, 15, 60)")
@@ -388,7 +393,8 @@ class Operator:
             orders = self.store.orders_in_slot(community.name, slot_start)
             entries = [(o, self.clearing_entry(o.entry)) for o in orders]
             doc = {
-                "format": MARKET_FORMAT, "mechanism": community.mechanism, "params": dict(community.params),
+                "format": MARKET_FORMAT, "mechanism": community.mechanism,
+                "params": mechanism_params(community.params),
                 "sellers": [{"id": o.member, **e} for o, e in entries if o.side == "sellers"],
                 "buyers": [{"id": o.member, **e} for o, e in entries if o.side == "buyers"],
             }

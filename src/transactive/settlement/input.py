@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -38,8 +39,8 @@ SEQUENCE_FORMAT = "transactive.settlement-input/3"
 INPUT_FORMATS = (INPUT_FORMAT, SEQUENCE_FORMAT_V2, SEQUENCE_FORMAT)
 
 __all__ = ["INPUT_FORMAT", "INPUT_FORMATS", "SEQUENCE_FORMAT", "SEQUENCE_FORMAT_V2", "ClearedRows", "FundRow",
-           "InputContract", "InputError", "InputListing", "InputOrder", "InputTrade", "SettlementInput",
-           "input_digest"]
+           "InputContract", "InputError", "InputListing", "InputOrder", "InputTrade", "InputWholesale",
+           "SettlementInput", "input_digest"]
 
 
 class InputError(FieldError):
@@ -292,6 +293,35 @@ class FundRow:
                    _int(data, "amount_micro", "fund."))
 
 
+@dataclass(frozen=True)
+class InputWholesale:
+    """Format 3, optional (``wholesale``): the community's wholesale price ``price_per_kwh`` (λ_w) at the slot
+    and the auctioneer's ``fee_per_kwh`` (tokens/kWh, :mod:`transactive.settlement.wholesale`), the fee to the
+    ``auctioneer`` address (None: the DSO's account keeps it)."""
+
+    price_per_kwh: float
+    fee_per_kwh: float
+    auctioneer: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"price_per_kwh": self.price_per_kwh, "fee_per_kwh": self.fee_per_kwh, "auctioneer": self.auctioneer}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InputWholesale:
+        where = "wholesale."
+        _exact_keys(data, ("price_per_kwh", "fee_per_kwh", "auctioneer"), where)
+        auctioneer = _get(data, "auctioneer", where)
+        if auctioneer is not None and not isinstance(auctioneer, str):
+            raise InputError(f"{where}auctioneer", "must be a string or null")
+        price, fee = _num(data, "price_per_kwh", where), _num(data, "fee_per_kwh", where)
+        for key, value in (("price_per_kwh", price), ("fee_per_kwh", fee)):
+            if not math.isfinite(value):
+                raise InputError(f"{where}{key}", "must be finite")
+        if fee < 0:
+            raise InputError(f"{where}fee_per_kwh", "must be >= 0")
+        return cls(price, fee, auctioneer)
+
+
 # ---------------------------------------------------------------------------------------- the record
 def _empty() -> Mapping[str, Any]:
     return MappingProxyType({})
@@ -304,6 +334,9 @@ _SEQUENCE = ("multiSlot", "parties", "readings_kwh", "contracts", "addresses", "
 _KEYS = {INPUT_FORMAT: (*_COMMON, "metered_kwh"),
          SEQUENCE_FORMAT_V2: (*_COMMON, *_SEQUENCE),
          SEQUENCE_FORMAT: (*_COMMON, *_SEQUENCE, "cleared", "charges_micro", "fund", "exchange_micro")}
+_OPTIONAL = {SEQUENCE_FORMAT: ("wholesale",)}
+"""Keys a version may have or not: written only when they apply (an input without them keeps its JSON and
+digest)."""
 
 
 @dataclass(frozen=True)
@@ -314,7 +347,8 @@ class SettlementInput:
     ``missing_readings``, the chain ``accounts`` per member id and the ``dso`` address. Formats 2 and 3 add the
     sequence's parts (``multi_slot`` … ``rates``: the service's tariff ``feed_in_per_kwh``/``retail_per_kwh`` and
     board rates ``service_charge_per_kwh``/``penalty_per_kwh``); format 3 the endorsed clearing (``cleared``,
-    ``charges_micro``, ``fund``, ``exchange_micro``); format 1 the ``metered_kwh`` per trading member."""
+    ``charges_micro``, ``fund``, ``exchange_micro``) and, only where it applies, the optional ``wholesale``
+    (:class:`InputWholesale`; absent from the JSON when None); format 1 the ``metered_kwh`` per trading member."""
 
     format: str
     slot: int
@@ -340,6 +374,7 @@ class SettlementInput:
     fund: FundRow | None = None
     exchange_micro: int = 0
     metered_kwh: Mapping[str, float] = field(default_factory=_empty)
+    wholesale: InputWholesale | None = None
 
     @classmethod
     def of(cls, doc: SettlementInput | Mapping[str, Any]) -> SettlementInput:
@@ -388,6 +423,8 @@ class SettlementInput:
             out.update({"cleared": self.cleared.to_json(), "charges_micro": self.charges_micro,
                         "fund": None if self.fund is None else self.fund.to_json(),
                         "exchange_micro": self.exchange_micro})
+            if self.wholesale is not None:
+                out["wholesale"] = self.wholesale.to_json()
         return out
 
     @classmethod
@@ -398,7 +435,7 @@ class SettlementInput:
         if version not in _KEYS:
             raise InputError("format", f"unknown settlement input format {version!r} (known: "
                                        f"{', '.join(INPUT_FORMATS)})")
-        _exact_keys(data, _KEYS[version], "")
+        _exact_keys(data, (*_KEYS[version], *_OPTIONAL.get(version, ())), "")
         common: dict[str, Any] = {
             "format": version, "slot": _int(data, "slot"), "clearing_slot": _opt_int(data, "clearingSlot"),
             "clearing_root": _opt_str(data, "clearingRoot"), "price_per_kwh": _num(data, "price_per_kwh"),
@@ -437,4 +474,6 @@ class SettlementInput:
         return cls(**common, **sequence, cleared=ClearedRows.from_json(_obj(_get(data, "cleared", ""), "cleared")),
                    charges_micro=_int(data, "charges_micro"),
                    fund=None if fund is None else FundRow.from_json(_obj(fund, "fund")),
-                   exchange_micro=_int(data, "exchange_micro"))
+                   exchange_micro=_int(data, "exchange_micro"),
+                   wholesale=(InputWholesale.from_json(_obj(data["wholesale"], "wholesale"))
+                              if "wholesale" in data else None))

@@ -31,6 +31,7 @@ from transactive.settlement.sequence import settlement_postings
 ARCHIVES = Path(__file__).parents[2] / "fixtures" / "archives"
 BEFORE = json.loads((ARCHIVES / "settlement_inputs_before_records.json").read_text(encoding="utf-8"))
 DOMAIN = Domain(chain_id=1337, verifying_contract="0x" + "00" * 20)
+WHOLESALE = {"price_per_kwh": 0.05, "fee_per_kwh": 0.025, "auctioneer": "0x" + "ab" * 20}
 
 
 def _archived(name: str) -> dict[str, Any]:
@@ -104,6 +105,14 @@ def _broken(edit: Any) -> dict[str, Any]:
     (lambda d: d["accounts"].update(pv=17), "accounts.pv"),
     (lambda d: d["tariff"].update(feed_in_per_kwh=-1.0), "tariff.feed_in_per_kwh"),
     (lambda d: d["rates"].pop("penalty_per_kwh"), "rates.penalty_per_kwh"),
+    # issue 10's optional wholesale field: an object of exactly its three keys, never null
+    (lambda d: d.update(wholesale=None), "wholesale"),
+    (lambda d: d.update(wholesale={**WHOLESALE, "price_per_kwh": "0.05"}), "wholesale.price_per_kwh"),
+    (lambda d: d.update(wholesale={**WHOLESALE, "fee_per_kwh": -0.01}), "wholesale.fee_per_kwh"),
+    (lambda d: d.update(wholesale={**WHOLESALE, "auctioneer": 7}), "wholesale.auctioneer"),
+    (lambda d: d.update(wholesale={k: v for k, v in WHOLESALE.items() if k != "fee_per_kwh"}),
+     "wholesale.fee_per_kwh"),
+    (lambda d: d.update(wholesale={**WHOLESALE, "source": "x"}), "wholesale.source"),
 ])
 def test_a_bad_input_is_a_field_error_naming_the_key(edit: Any, field: str) -> None:
     with pytest.raises(InputError) as err:
@@ -120,3 +129,19 @@ def test_a_format_2_input_has_no_format_3_keys() -> None:
     with pytest.raises(InputError) as err:
         SettlementInput.from_json([doc])
     assert err.value.field == "input"
+
+
+@pytest.mark.parametrize("auctioneer", ["0x" + "ab" * 20, None])
+def test_the_optional_wholesale_field_round_trips_and_is_absent_when_none(auctioneer: str | None) -> None:
+    before = BEFORE["v3_cleared_fund"]["input"]
+    assert "wholesale" not in SettlementInput.from_json(before).to_json()  # older inputs: same JSON, same digest
+    doc = {**copy.deepcopy(before), "wholesale": {**WHOLESALE, "auctioneer": auctioneer, "price_per_kwh": 0}}
+    typed = SettlementInput.from_json(doc)
+    assert typed.wholesale is not None and typed.wholesale.auctioneer == auctioneer
+    assert typed.wholesale.price_per_kwh == 0 and typed.wholesale.fee_per_kwh == 0.025
+    assert json.dumps(typed.to_json(), sort_keys=True) == json.dumps(doc, sort_keys=True)  # 0 stays an int
+    assert typed.digest() == input_digest(doc) != input_digest(before)
+    v2 = {**copy.deepcopy(_archived("settlement_input_v2_dpda.json")["input"]), "wholesale": WHOLESALE}
+    with pytest.raises(InputError) as err:  # format 3's field only
+        SettlementInput.from_json(v2)
+    assert err.value.field == "wholesale"

@@ -27,12 +27,14 @@ from transactive.settlement.input import (
     InputListing,
     InputOrder,
     InputTrade,
+    InputWholesale,
     SettlementInput,
 )
 from transactive.settlement.listings import ServiceRates
 from transactive.settlement.metering import Settlement
 from transactive.settlement.sequence import SequenceSettlement
 from transactive.settlement.slot_settlement import SettlementTerms, clearing_price, paired_trades
+from transactive.settlement.wholesale import settlement_field
 from transactive.store import Community, MultiStore
 
 __all__ = ["auction_input", "has_multi_items", "sequence_input", "sequence_lines", "sequence_parties",
@@ -150,11 +152,13 @@ def sequence_input(
     store: MultiStore, c: Community, slot_start: str, *, chain_slot: int, clearing_slot: int | None,
     clearing_root: str | None, result: ResultDocument | None, terms: SettlementTerms,
     account_of: Callable[[str], str], dso_address: str, entries: Sequence[Entry] = (),
-    member_of: Mapping[str, str] | None = None,
+    member_of: Mapping[str, str] | None = None, auctioneer: str | None = None,
 ) -> SettlementInput:
     """The slot's ``transactive.settlement-input/3`` record (deterministic JSON); ``entries``: the anchored
     clearing's endorsed result entries (:func:`auction_input`); ``member_of``: lower-case chain address ->
-    member id (default: the community's chain accounts, read from the store)."""
+    member id (default: the community's chain accounts, read from the store); ``auctioneer``: the settlement
+    slot's auctioneer, who keeps the wholesale fees. A community with a ``wholesale`` parameter adds the one
+    optional field ``wholesale`` (:func:`transactive.settlement.wholesale.settlement_field`)."""
     parties, contracts, listings, orders = sequence_parties(store, c.name, slot_start, result)
     if member_of is None:
         member_of = {a.address.lower(): a.member for a in store.chain_accounts(c.name)}
@@ -169,6 +173,7 @@ def sequence_input(
         contract_rows.append(InputContract(r.id, terms_of.seller_address, terms_of.buyer_address, terms_of.slots,
                                            terms_of.energy_wh_per_slot, terms_of.price_per_kwh, terms_of.nonce,
                                            r.seller_signature, r.buyer_signature))
+    wholesale = settlement_field(c.params, slot_start, auctioneer)
     return SettlementInput(
         format=SEQUENCE_FORMAT, slot=chain_slot, clearing_slot=clearing_slot, clearing_root=clearing_root,
         multi_slot=slot_number(slot_start),
@@ -185,6 +190,7 @@ def sequence_input(
         rates=ServiceRates(service_charge_per_kwh=rates.service_charge_per_kwh, penalty_per_kwh=rates.penalty_per_kwh),
         accounts=MappingProxyType({m: account_of(m) for m in parties}),
         dso=dso_address,
+        wholesale=None if wholesale is None else InputWholesale.from_json(wholesale),
     )
 
 
