@@ -47,9 +47,9 @@ from transactive.market import (
     result_view,
     window_at,
 )
+from transactive.market.commit_reveal import OrderCommitment, order_json
 from transactive.market.multi_desk import MultiDesk
 from transactive.market.negawatt_desk import NegawattDesk
-from transactive.market.operator import SIDE_NAMES
 from transactive.market.slots import Phase, quotation_closes
 from transactive.store import Community, Member, OrderRecord, Outcome, Slot, SlotState, SqlStore, open_store
 
@@ -176,12 +176,6 @@ class Service:
 
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
-
-
-def _order_json(order: OrderRecord) -> dict[str, Any]:
-    return {"id": order.id, "community": order.community, "slot_start": order.slot_start, "member": order.member,
-            "side": SIDE_NAMES[order.side], **order.entry, "idempotency_key": order.idempotency_key,
-            "received_at": order.received_at}
 
 
 def _community_json(c: Community) -> dict[str, Any]:
@@ -386,14 +380,19 @@ def create_app(settings: Settings) -> FastAPI:
             raw["blocks"] = [b.model_dump(exclude_unset=True) for b in body.blocks]
         receipt = await _durable(op, op.prepare_order(caller, community, raw))
         status = 201 if receipt.outcome is Outcome.CREATED else 200
-        return JSONResponse({**_order_json(receipt.order), "status": receipt.outcome.value}, status_code=status)
+        return JSONResponse({**order_json(receipt.order), "status": receipt.outcome.value}, status_code=status)
 
     @app.get("/communities/{community}/orders", tags=["orders"])
     def list_orders(community: str, caller: Caller,
                     slot_start: Annotated[str | None, Query(description="only this slot")] = None,
-                    ) -> list[dict[str, Any]]:
-        """Your orders (prosumer, aggregator); a whole slot's orders (admin, validator). Never for the DSO."""
-        return [_order_json(o) for o in op.orders_of(caller, community, slot_start)]
+                    ) -> list[dict[str, Any]] | dict[str, Any]:
+        """Your orders (prosumer, aggregator); a whole slot's orders (admin, validator) once its quotation window
+        has closed -- before, only their commitment ``{"revealed": false, "count", "commitment", "reveals_at"}``
+        (docs/api.md, commit-reveal). Never for the DSO."""
+        found = op.orders_of(caller, community, slot_start)
+        if isinstance(found, OrderCommitment):
+            return found.to_json()
+        return [order_json(o) for o in found]
 
     @app.get("/communities/{community}/slots/{slot_start}", tags=["slots"])
     def slot_status(community: str, slot_start: str, caller: Caller) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from transactive.errors import MarketError
 from transactive.grid.feeder import DEFAULT_FEEDER
 from transactive.market import order_defaults
 from transactive.market.clock import Clock
+from transactive.market.commit_reveal import OrderCommitment, sealed
 from transactive.market.intake import OrderIntake
 from transactive.market.order_limits import MAX_CONNECTION_KW, max_order_energy_kwh, order_bound_error
 from transactive.market.slots import parse_slot_start, quotation_closes, slot_containing, window_at
@@ -76,7 +77,6 @@ log = logging.getLogger(__name__)
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SIDES: Mapping[str, SideName] = {"sell": "sellers", "buy": "buyers"}
-SIDE_NAMES: Mapping[SideName, str] = {"sellers": "sell", "buyers": "buy"}
 ORDER_KEYS = ("side", "slot_start", "idempotency_key")
 MAX_KEY_LENGTH = 128
 MAX_DAYS_AHEAD = 7
@@ -358,14 +358,21 @@ class Operator:
             ((outcome, stored),) = self.store.put_orders([order])
         return self._answer(order, outcome, stored)
 
-    def orders_of(self, member: Member, community_name: str, slot_start: str | None) -> list[OrderRecord]:
-        """A trader's own orders; an admin's or validator's view of a whole slot. The DSO sees no orders."""
+    def orders_of(self, member: Member, community_name: str, slot_start: str | None
+                  ) -> list[OrderRecord] | OrderCommitment:
+        """A trader's own orders; an admin's or validator's view of a whole slot, which is only its commitment
+        (count and hash, :mod:`transactive.market.commit_reveal`) while the slot takes orders. The DSO sees
+        no orders."""
         community = self.community_for(member, community_name)
         start = None if slot_start is None else iso(parse_slot_start(slot_start, community.slot_minutes))
         if member.role in ("admin", "validator"):
             if start is None:
                 raise MarketError("slot_start", "required for the whole-slot view")
-            return self.store.orders_in_slot(community.name, start)
+            orders = self.store.orders_in_slot(community.name, start)
+            moment = datetime.fromisoformat(start)
+            if sealed(moment, community.slot_minutes, self.clock.now()):  # commit first, reveal after quotation
+                return OrderCommitment.of(community.name, moment, community.slot_minutes, orders)
+            return orders
         self.require(member, TRADING_ROLES, "listing orders")
         return [o for o in self.store.orders_of_member(member.id, start) if o.community == community.name]
 
