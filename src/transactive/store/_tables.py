@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 6  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
+SCHEMA_VERSION = 7  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
 # 4: chain_accounts, ledger_meta, ledger_slots; 5: member_profiles; 6: dead_letters, delivery_attempts,
-# meter_reading_reporters (each version only adds tables, created on an older database by create_all)
+# meter_reading_reporters (each version only adds tables, created on an older database by create_all);
+# 7: chain_accounts.private_key TEXT holding the sealed key (PostgreSQL: altered; plaintext keys sealed at open)
 
 metadata = sa.MetaData()
 
@@ -191,7 +192,7 @@ chain_accounts = sa.Table(
     "chain_accounts", metadata,
     sa.Column("member", sa.String(64), sa.ForeignKey("members.id"), primary_key=True),
     sa.Column("address", sa.String(42), nullable=False, unique=True),  # EIP-55
-    sa.Column("private_key", sa.String(66), nullable=True),  # hex; custodial keys only (pilot choice)
+    sa.Column("private_key", sa.Text, nullable=True),  # sealed (aes256gcm:...); custodial keys only (pilot choice)
     sa.Column("enrolled", sa.Boolean, nullable=False, default=False),  # registered, funded, approved on chain
 )
 
