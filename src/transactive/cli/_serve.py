@@ -5,7 +5,7 @@ embedded chain in ``DATA_DIR/chain`` (contracts deployed on first start; ``--cha
 ``--no-chain`` for none) with 4 in-process validators, threshold 3.
 The admin API key is ``--admin-key`` / ``$TRANSACTIVE_ADMIN_KEY``, or generated into ``DATA_DIR/admin.key``.
 The custodial keys are sealed with ``--key-encryption-key-file`` / ``$TRANSACTIVE_KEY_ENCRYPTION_KEY``
-(:mod:`transactive.crypto.sealing`).
+(:mod:`transactive.store.sealing`).
 ``--mqtt-workers N`` runs N gateway processes (this one and N-1 children) that split the incoming MQTT
 orders through a shared subscription (the broker must support ``$share``, e.g. Mosquitto >= 1.6); they share
 the database, whose transactions keep them consistent. A worker that dies is restarted with the same client id
@@ -79,8 +79,8 @@ def _use_key_file(path: Path, data_dir: Path) -> None:
     """Read the custodial keys' key-encryption key from ``path`` (this process and its gateway workers: through
     ``$TRANSACTIVE_KEY_ENCRYPTION_KEY_FILE``); it must exist and lie outside the data directory (a copy of the
     directory must not carry the key that opens it)."""
-    from transactive.crypto.sealing import ENV_KEY, ENV_KEY_FILE
     from transactive.marketfile import MarketFileError
+    from transactive.store.sealing import ENV_KEY, ENV_KEY_FILE
 
     resolved = path.expanduser().resolve()
     if not resolved.is_file():

@@ -1,5 +1,5 @@
 """SQL of the members' chain accounts, their custodial keys **sealed** (AES-256-GCM,
-:mod:`transactive.crypto.sealing`); a mixin of :class:`~transactive.store.sql.SqlStore`.
+:mod:`transactive.store.sealing`); a mixin of :class:`~transactive.store.sql.SqlStore`.
 
 ``chain_accounts.private_key`` holds ``aes256gcm:...`` (schema version 7; a ``TEXT`` column) -- never the key:
 :meth:`put_chain_account` seals it with the key-encryption key and every read opens it, so
@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from transactive.crypto.sealing import SEALED_PREFIX, KeySealer, is_sealed, load_sealer
 from transactive.store import _tables as t
 from transactive.store.records import ChainAccount
+from transactive.store.sealing import SEALED_PREFIX, KeySealer, is_sealed, load_sealer
 
 log = logging.getLogger(__name__)
 

@@ -100,7 +100,7 @@ def test_custodial_keys_are_sealed_on_disk_and_reopen_after_a_restart(tmp_path: 
 
 def test_a_wrong_or_missing_key_encryption_key_is_a_clear_error(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from transactive.crypto.sealing import ENV_KEY, KeySealError
+    from transactive.store.sealing import ENV_KEY, KeySealError
 
     data = tmp_path / "data"
     start(data).stop()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from transactive.crypto.sealing import SEALED_PREFIX
 from transactive.store import ChainAccount, Community, Member, SqlStore
 from transactive.store import _tables as t
+from transactive.store.sealing import SEALED_PREFIX
 from transactive.store.sql import SQLITE_FILE
 
 T = "2026-03-01T10:00:00.000000Z"

@@ -35,6 +35,9 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from transactive.errors import FieldError
 
 __all__ = ["ENV_KEY", "ENV_KEY_FILE", "SEALED_PREFIX", "KeySealError", "KeySealer", "default_key_path",
@@ -71,30 +74,21 @@ class KeySealer:
 
     def seal(self, member: str, secret: bytes) -> str:
         """``secret`` encrypted for ``member`` (a fresh random nonce each time)."""
-        from Crypto.Cipher import AES
-
         nonce = secrets.token_bytes(NONCE_BYTES)
-        cipher = AES.new(self._kek, AES.MODE_GCM, nonce=nonce, mac_len=TAG_BYTES)
-        cipher.update(_AAD + member.encode("utf-8"))
-        body, tag = cipher.encrypt_and_digest(secret)
-        return SEALED_PREFIX + base64.urlsafe_b64encode(nonce + body + tag).decode("ascii")
+        sealed = AESGCM(self._kek).encrypt(nonce, secret, _AAD + member.encode("utf-8"))  # ciphertext ‖ tag
+        return SEALED_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
     def open(self, member: str, sealed: str) -> bytes:
         """The secret ``seal(member, ...)`` returned; :class:`KeySealError` when this KEK does not open it."""
-        from Crypto.Cipher import AES
-
         try:
             raw = base64.urlsafe_b64decode(sealed.removeprefix(SEALED_PREFIX).encode("ascii"))
         except (binascii.Error, ValueError):
             raise KeySealError("chain_accounts.private_key", f"the sealed key of {member!r} is corrupt") from None
         if len(raw) <= NONCE_BYTES + TAG_BYTES:
             raise KeySealError("chain_accounts.private_key", f"the sealed key of {member!r} is truncated")
-        nonce, body, tag = raw[:NONCE_BYTES], raw[NONCE_BYTES:-TAG_BYTES], raw[-TAG_BYTES:]
-        cipher = AES.new(self._kek, AES.MODE_GCM, nonce=nonce, mac_len=TAG_BYTES)
-        cipher.update(_AAD + member.encode("utf-8"))
         try:
-            return bytes(cipher.decrypt_and_verify(body, tag))
-        except ValueError:  # the tag does not verify: another KEK (or a tampered row)
+            return AESGCM(self._kek).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _AAD + member.encode("utf-8"))
+        except InvalidTag:  # the tag does not verify: another KEK (or a tampered row)
             raise KeySealError(ENV_KEY, f"the key-encryption key from {self.source} does not open the custodial "
                                f"key of {member!r}: it was sealed with another key (give that one)") from None
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transactive.crypto.sealing import ENV_KEY, ENV_KEY_FILE, SEALED_PREFIX, KeySealer, KeySealError, load_sealer
+from transactive.store.sealing import ENV_KEY, ENV_KEY_FILE, SEALED_PREFIX, KeySealer, KeySealError, load_sealer
 
 KEK = bytes(range(32))
 
