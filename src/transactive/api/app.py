@@ -25,7 +25,6 @@ from transactive.api import _errors
 from transactive.api.models import (
     CommunityIn,
     MemberIn,
-    MeterReadingIn,
     NegawattDeliveryIn,
     NegawattEventIn,
     NegawattOfferIn,
@@ -48,6 +47,7 @@ from transactive.market import (
     window_at,
 )
 from transactive.market.commit_reveal import OrderCommitment, order_json
+from transactive.market.meters import MeterDesk, checked_address
 from transactive.market.multi_desk import MultiDesk
 from transactive.market.negawatt_desk import NegawattDesk
 from transactive.market.slots import Phase, quotation_closes
@@ -289,6 +289,7 @@ def create_app(settings: Settings) -> FastAPI:
     service = Service(settings)
     op = service.operator
     desk = NegawattDesk(op)
+    meters = MeterDesk(op)
     service.cycle.tasks.append(desk.process_due)  # events cleared when offers close, settled after the window
 
     @contextlib.asynccontextmanager
@@ -333,10 +334,17 @@ def create_app(settings: Settings) -> FastAPI:
         return _community_json(op.create_community(body.name, body.mechanism, body.params, body.slot_minutes))
 
     @app.post("/admin/communities/{community}/members", status_code=201, tags=["admin"])
-    def add_member(community: str, body: MemberIn, _caller: Admin) -> dict[str, Any]:
-        """Register a member and issue its API key (shown only in this answer; stored hashed) (admin)."""
+    def add_member(community: str, body: MemberIn, caller: Admin) -> dict[str, Any]:
+        """Register a member and issue its API key (shown only in this answer; stored hashed) (admin); with
+        ``meter_address``, its meter key (docs/api.md, meter readings)."""
+        if body.meter_address is not None:  # checked before anything is stored
+            checked_address(body.meter_address, "meter_address")
         new, key = op.add_member(community, body.id, body.role, body.bus)
-        return {"id": new.id, "community": new.community, "role": new.role, "bus": new.bus, "api_key": key}
+        meter = None
+        if body.meter_address is not None:
+            meter = meters.set_meter(caller, community, {"member": new.id, "meter_address": body.meter_address})
+        return {"id": new.id, "community": new.community, "role": new.role, "bus": new.bus, "api_key": key,
+                **({} if meter is None else {"meter_address": meter.address})}
 
     @app.post("/admin/communities/{community}/slots/{slot_start}/clear", tags=["admin"])
     def clear(community: str, slot_start: str, _caller: Admin) -> dict[str, Any]:
@@ -411,15 +419,6 @@ def create_app(settings: Settings) -> FastAPI:
             raise MarketError("slot_start", f"no result for this slot (state {state})", "not_found")
         return result_view(service.store, caller, record)
 
-    @app.post("/communities/{community}/meter-readings", status_code=201, tags=["metering"])
-    def meter_reading(community: str, body: MeterReadingIn, caller: Caller) -> JSONResponse:
-        """A slot's net metered energy (kWh, + exported / - imported), once per member and slot."""
-        outcome, reading = op.submit_meter_reading(caller, community, body.model_dump(exclude_none=True))
-        return JSONResponse({"community": reading.community, "member": reading.member,
-                             "slot_start": reading.slot_start, "energy_kwh": reading.energy_kwh,
-                             "received_at": reading.received_at, "status": outcome.value},
-                            status_code=201 if outcome is Outcome.CREATED else 200)
-
     # ------------------------------------------------------------------------------ negawatt events
     base = "/communities/{community}/negawatt-events"
 
@@ -460,6 +459,10 @@ def create_app(settings: Settings) -> FastAPI:
     def settle_event(community: str, event: str, caller: Caller) -> dict[str, Any]:
         """Verify and settle: secondary market for shortfalls, penalties, postings (aggregator or admin)."""
         return desk.settle(caller, community, event)
+
+    from transactive.api import meter_routes  # lazily: it imports this module's Caller
+
+    meter_routes.register(app, meters)
 
     if service.ledger is not None:
         from transactive.api import ledger_routes

@@ -45,6 +45,7 @@ from transactive.crypto.eip712 import Domain
 from transactive.settlement.bilateral import BilateralContract, SignedContract, contracts_in_slot
 from transactive.settlement.grid_trading import GridTariff, MainGridTrade, settle_with_grid
 from transactive.settlement.listings import Board, Decision, Listing, ListingOrder, OrderSettlement, ServiceRates
+from transactive.settlement.meter_readings import check_input_readings
 from transactive.settlement.metering import DSO_ACCOUNT, Cleared, SettledTrade, Settlement, settle, settle_cleared
 from transactive.settlement.slot_settlement import AccountPosting, settle_input
 from transactive.settlement.stages import STAGES, Prosumer, SlotSettlement, StageLine, Statement, settle_slot
@@ -169,6 +170,7 @@ def settle_sequence(doc: Mapping[str, Any], domain: Domain) -> SequenceSettlemen
     version = doc.get("format")
     if version not in SEQUENCE_FORMATS:
         raise ValueError(f"not a {SEQUENCE_FORMAT} document")
+    check_input_readings(doc, domain)  # the meters' signatures (an input without meters: nothing to check)
     parties: list[str] = sorted(str(m) for m in doc["parties"])
     addresses: Mapping[str, str] = doc["addresses"]  # registered (contract-signing) address -> member id
     named = {*parties, *(str(x["seller"]) for x in doc["listings"]), *(str(o["buyer"]) for o in doc["orders"])}

@@ -18,9 +18,11 @@ from transactive.market.multi_signing import slot_number
 from transactive.market.multi_slot import settlement_document
 from transactive.settlement.grid_trading import GridTariff
 from transactive.settlement.listings import ServiceRates
+from transactive.settlement.meter_readings import SignedReading
 from transactive.settlement.sequence import SEQUENCE_FORMAT, SequenceSettlement
 from transactive.settlement.slot_settlement import SettlementTerms, clearing_price, paired_trades
-from transactive.store import Community, MultiStore
+from transactive.store import Community, MeterReading, MultiStore
+from transactive.units import energy_to_wh
 
 __all__ = ["auction_input", "has_multi_items", "sequence_input", "sequence_lines", "sequence_parties",
            "stored_multi_document"]
@@ -135,7 +137,8 @@ def sequence_input(
         member_of = {a.address.lower(): a.member for a in store.chain_accounts(c.name)}
     auction = auction_input(result, entries, member_of=member_of, dso_address=dso_address, terms=terms)
     parties = sorted({*parties, *auction["cleared"]["members"]})  # a remedy (docs/settlement.md §4) may clear others
-    readings = {r.member: r.energy_kwh for r in store.meter_readings(c.name, slot_start)}
+    stored_readings = store.meter_readings(c.name, slot_start)
+    readings = {r.member: r.energy_kwh for r in stored_readings}
     tariff, rates = GridTariff(), ServiceRates()
     return {
         "format": SEQUENCE_FORMAT, "slot": chain_slot, "clearingSlot": clearing_slot, "clearingRoot": clearing_root,
@@ -159,7 +162,37 @@ def sequence_input(
         "rates": {"service_charge_per_kwh": rates.service_charge_per_kwh, "penalty_per_kwh": rates.penalty_per_kwh},
         "accounts": {m: account_of(m) for m in parties},
         "dso": dso_address,
+        **meter_fields(store, c.name, slot_start, parties, stored_readings),
     }
+
+
+def meter_fields(store: MultiStore, community: str, slot_start: str, parties: Sequence[str],
+                 readings: Sequence[MeterReading]) -> dict[str, Any]:
+    """The optional ``meters``, ``signed_readings`` and ``corrections`` of a settlement input
+    (:mod:`transactive.settlement.meter_readings`), or nothing when no party has a meter key and no reading a
+    resolved dispute (so such an input is what it was before). A party whose stored reading is unsigned was read
+    before its meter key was registered: its reading stands as reported and it is left out of ``meters``."""
+    keys = store.meter_keys(community)
+    by_member = {r.member: r for r in readings}
+    slot = slot_number(slot_start)
+    meters: dict[str, str] = {}
+    signed: list[dict[str, Any]] = []
+    corrections: list[dict[str, Any]] = []
+    disputes = {d.id: d for d in store.disputes(community, slot_start) if d.state == "resolved"}
+    for m in parties:
+        r = by_member.get(m)
+        if m in keys and (r is None or r.signature is not None):
+            meters[m] = keys[m].address if r is None or r.meter is None else r.meter
+        if r is not None and r.signature is not None and r.meter is not None:
+            metered = r.energy_kwh if r.metered_kwh is None else r.metered_kwh
+            signed.append(SignedReading(community, m, slot, energy_to_wh(metered), r.meter, r.signature).to_json())
+        if r is not None and r.dispute is not None and r.dispute in disputes:
+            corrections.append({"member": m, "dispute": r.dispute, "energy_wh": energy_to_wh(r.energy_kwh),
+                                "metered_wh": None if r.metered_kwh is None else energy_to_wh(r.metered_kwh),
+                                "approved_by": dict(disputes[r.dispute].approvals)})
+    if not meters and not corrections:
+        return {}
+    return {"meters": meters, "signed_readings": signed, "corrections": corrections}
 
 
 def sequence_lines(result: SequenceSettlement) -> list[dict[str, Any]]:

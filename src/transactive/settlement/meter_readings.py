@@ -1,0 +1,152 @@
+"""Signed meter readings (seed 004's smart meters): a member's meter holds a key, registered for the member (the
+chain's Registry ``meter`` of its account, and the service's store), and signs each slot's net reading as the
+EIP-712 message (:mod:`transactive.crypto.eip712`, in the service's domain)
+
+``MeterReading(string community,string member,uint256 slot,int256 energyWh)``
+
+with ``slot`` the Unix seconds of the slot start (as a contract's slots) and ``energyWh`` the net energy at the
+meter over the slot, whole Wh (+ exported / − imported). :func:`verify_reading` is the one check: the intake
+(``market/meters.py``), every validator's recomputation of a settlement input and ``transactive ledger verify``
+(both through :func:`check_input_readings`, called by ``settlement.sequence.settle_sequence``) call it.
+
+A settlement input (``transactive.settlement-input/3``) of a slot where a party has a registered meter carries
+three optional fields (absent otherwise, so older inputs verify unchanged):
+
+* ``meters``: member -> the meter address registered when the input was built;
+* ``signed_readings``: the meter-signed readings (:meth:`SignedReading.to_json`) of those members;
+* ``corrections``: readings corrected by a resolved dispute ``{"member", "dispute", "metered_wh", "energy_wh",
+  "approved_by": {"admin": id, "dso": id}}`` -- the meter's signed reading stays as it was (never overwritten)
+  and ``readings_kwh`` holds the corrected value.
+
+:func:`check_input_readings` requires, for every member of ``meters`` with a value in ``readings_kwh``: a
+signed reading by that meter for this slot with exactly that value, or a correction approved by an admin and a
+DSO whose ``metered_wh`` is the signed reading's value; a signed reading of another slot, member or value, or
+by another key, is a :class:`SettlementError` naming the entry.
+
+Example:
+    >>> from transactive.crypto.eip712 import Domain
+    >>> domain = Domain(chain_id=0, verifying_contract="0x" + "00" * 20)
+    >>> signed = sign_reading(bytes(31) + b"\\x09", "green", "alice", slot=1772361000, energy_wh=-1250,
+    ...                       domain=domain)
+    >>> verify_reading(signed, domain, field="reading")  # no error: signed by the key it names
+    >>> signed.energy_wh
+    -1250
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from transactive.crypto.eip712 import DOMAIN_FIELDS, Domain, Types, digest_of, hash_struct
+from transactive.crypto.encoding import EncodingError, checksum
+from transactive.crypto.signing import SignatureError, Signer, recover_address
+from transactive.settlement.metering import SettlementError
+from transactive.units import energy_to_wh
+
+__all__ = ["READING_TYPES", "SignedReading", "check_input_readings", "reading_digest", "sign_reading",
+           "verify_reading"]
+
+READING_FIELDS: tuple[tuple[str, str], ...] = (
+    ("community", "string"),
+    ("member", "string"),
+    ("slot", "uint256"),
+    ("energyWh", "int256"),
+)
+READING_TYPES: Types = {"EIP712Domain": DOMAIN_FIELDS, "MeterReading": READING_FIELDS}
+APPROVING_ROLES = ("admin", "dso")
+
+
+def reading_digest(community: str, member: str, slot: int, energy_wh: int, domain: Domain) -> bytes:
+    """The digest a meter signs for one slot's reading."""
+    return digest_of(domain.separator, hash_struct("MeterReading", READING_TYPES, {
+        "community": community, "member": member, "slot": slot, "energyWh": energy_wh}))
+
+
+@dataclass(frozen=True)
+class SignedReading:
+    """One slot's reading as the meter signed it: ``energy_wh`` (+ exported), ``meter`` the address whose key
+    signed, ``signature`` 65 bytes ``r ‖ s ‖ v`` as ``0x``-hex."""
+
+    community: str
+    member: str
+    slot: int
+    energy_wh: int
+    meter: str
+    signature: str
+
+    def digest(self, domain: Domain) -> bytes:
+        return reading_digest(self.community, self.member, self.slot, self.energy_wh, domain)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"community": self.community, "member": self.member, "slot": self.slot, "energy_wh": self.energy_wh,
+                "meter": self.meter, "signature": self.signature}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], field: str = "signed_readings") -> SignedReading:
+        try:
+            return cls(str(data["community"]), str(data["member"]), int(data["slot"]), int(data["energy_wh"]),
+                       str(data["meter"]), str(data["signature"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SettlementError(field, f"not a signed reading: {exc}") from None
+
+
+def sign_reading(private_key: bytes, community: str, member: str, *, slot: int, energy_wh: int,
+                 domain: Domain) -> SignedReading:
+    """The meter's signature of a reading (the meter's key; the CLI's ``transactive sign reading``)."""
+    signer = Signer(private_key)
+    signature = signer.sign_digest(reading_digest(community, member, slot, energy_wh, domain))
+    return SignedReading(community, member, slot, energy_wh, signer.address, "0x" + signature.hex())
+
+
+def verify_reading(reading: SignedReading, domain: Domain, *, field: str) -> None:
+    """:class:`SettlementError` (``field``.signature) unless ``reading.signature`` is the key of ``reading.meter``
+    over exactly this community, member, slot and energy, in ``domain``."""
+    try:
+        raw = bytes.fromhex(reading.signature.removeprefix("0x"))
+        signer = recover_address(reading.digest(domain), raw)
+        meter = checksum(reading.meter)
+    except (ValueError, SignatureError, EncodingError) as exc:
+        raise SettlementError(f"{field}.signature", f"not a valid signature: {exc}") from None
+    if signer != meter:
+        raise SettlementError(f"{field}.signature", f"not signed by the meter key {meter} (signed by {signer}) over "
+                              f"this reading ({reading.energy_wh} Wh, {reading.member}, slot {reading.slot})")
+
+
+def check_input_readings(doc: Mapping[str, Any], domain: Domain) -> None:
+    """The readings of a settlement input against its meters (see the module docstring); nothing to check in an
+    input without ``meters``."""
+    meters: Mapping[str, str] = doc.get("meters") or {}
+    if not meters:
+        return
+    readings: Mapping[str, float] = doc["readings_kwh"]
+    slot = int(doc["multiSlot"])
+    signed: dict[str, SignedReading] = {}
+    for k, entry in enumerate(doc.get("signed_readings") or ()):
+        field = f"signed_readings[{k}]"
+        reading = SignedReading.from_json(entry, field)
+        if reading.member not in meters or checksum(reading.meter) != checksum(meters[reading.member]):
+            raise SettlementError(f"{field}.meter", f"is not the meter registered for {reading.member!r}")
+        if reading.slot != slot:
+            raise SettlementError(f"{field}.slot", f"is {reading.slot}, the input's slot is {slot}")
+        verify_reading(reading, domain, field=field)
+        signed[reading.member] = reading
+    corrections = {str(c["member"]): c for c in doc.get("corrections") or ()}
+    for member in sorted(meters):
+        if member not in readings:
+            continue
+        value_wh = energy_to_wh(float(readings[member]))
+        own = signed.get(member)
+        correction = corrections.get(member)
+        if correction is None:
+            if own is None or own.energy_wh != value_wh:
+                raise SettlementError(f"readings_kwh[{member}]", "is not the reading signed by the member's meter")
+            continue
+        approvers = correction.get("approved_by") or {}
+        if any(not approvers.get(role) for role in APPROVING_ROLES):
+            raise SettlementError(f"corrections[{member}].approved_by", "needs an admin's and a DSO's approval")
+        metered = correction.get("metered_wh")
+        if int(correction["energy_wh"]) != value_wh or (metered is not None and (own is None
+                                                                                or own.energy_wh != int(metered))):
+            raise SettlementError(f"corrections[{member}]", "does not match the signed and the settled reading")
