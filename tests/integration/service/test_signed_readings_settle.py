@@ -22,7 +22,7 @@ from transactive.market.meters import MeterDesk
 from transactive.market.multi_signing import slot_number
 from transactive.settlement.meter_readings import sign_reading
 from transactive.settlement.metering import SettlementError
-from transactive.store import open_store
+from transactive.store import MeterKey, open_store
 
 SLOT = "2026-03-01T10:15:00Z"
 METER_S, METER_B = bytes(31) + b"\x21", bytes(31) + b"\x22"  # the meters' keys (held by the meters)
@@ -124,3 +124,37 @@ def test_signed_readings_and_a_resolved_dispute_settle_and_verify(tmp_path: Path
     path.write_text(json.dumps(stored))
     found = verify_archive(data)
     assert found is not None and "readings_kwh[s]" in str(found)
+
+
+def test_a_meter_key_only_the_database_knows_is_caught_by_the_audit(tmp_path: Path) -> None:
+    """An operator who writes a meter key of its own into the store (not registered in the Registry) gets its
+    readings through the intake and the validators (the signatures match the input's meters), but ``ledger
+    verify`` finds the meter unknown to the Registry for that account."""
+    clock = ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
+    data = tmp_path / "service"
+    store = open_store(data)
+    operator = Operator(store, clock)
+    desk = LedgerDesk(store, LedgerConfig(chain_dir=data / "chain", archive_dir=data), started=clock.now())
+    try:
+        operator.ledger = desk
+        operator.create_community("green", "uniform", {}, 15)
+        seller, _ = operator.add_member("green", "s", "prosumer")
+        buyer, _ = operator.add_member("green", "b", "prosumer")
+        rogue = sign_reading(METER_S, "green", "s", slot=slot_number(SLOT), energy_wh=2000, domain=desk.domain)
+        store.put_meter_key(MeterKey("s", "green", rogue.meter, "admin", "2026-03-01T10:00:00Z"))  # not on chain
+        operator.submit_order(seller, "green", {"side": "sell", "slot_start": SLOT, "idempotency_key": "1",
+                                                "energy_kwh": 2.0, "price_per_kwh": 0.1})
+        operator.submit_order(buyer, "green", {"side": "buy", "slot_start": SLOT, "idempotency_key": "1",
+                                               "energy_kwh": 2.0, "price_per_kwh": 0.3})
+        operator.clear_slot("green", datetime(2026, 3, 1, 10, 15, tzinfo=UTC))
+        assert desk.anchor("green", SLOT).state == "anchored"
+        clock.set(datetime(2026, 3, 1, 10, 31, tzinfo=UTC))
+        operator.submit_meter_reading(seller, "green", {"slot_start": SLOT, "energy_kwh": 2.0,
+                                                        "signature": rogue.signature})
+        operator.submit_meter_reading(buyer, "green", {"slot_start": SLOT, "energy_kwh": -2.0})
+        assert desk.settle("green", SLOT, clock.now()).document["input"]["meters"] == {"s": rogue.meter}
+    finally:
+        desk.close()
+        store.close()
+    found = verify_archive(data)
+    assert found is not None and found.what == "meters[s]", found

@@ -51,7 +51,9 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    of the validators (:func:`transactive.settlement.sequence.settlement_postings`), their root against the endorsed
    root on chain (naming the first differing account), the archived postings, the input's root against the
    committed order root, the postings' balance, at least the threshold of valid endorsements and the slot
-   SETTLED on chain (:func:`transactive.ledger.audit.archive.check_settlement`).
+   SETTLED on chain (:func:`transactive.ledger.audit.archive.check_settlement`); the recomputation checks the
+   meters' signatures of the readings (:mod:`transactive.settlement.meter_readings`), and each meter the input
+   names must have been registered for the member's account in the Registry (``meters[<member>]``).
 
 Exit codes of the command: 0 clean, 1 a discrepancy, 2 unreadable input (missing or malformed manifest,
 batch or settlement file, missing chain, a settlement kind the audit does not know).
@@ -62,7 +64,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -417,6 +419,8 @@ def _audit(
     domain = domain_of(chain, slots)
     for rec in settlements:
         finding = check_settlement(chain, slots, domain, rec, validators=validators, threshold=threshold)
+        if finding is None:
+            finding = _check_meters(chain, registry, rec.input)
         if finding is not None:
             return Discrepancy(rec.slot, *finding)
         accounts += [e.account for e in rec.postings]
@@ -432,6 +436,17 @@ def _audit(
         if finding is not None:
             return Discrepancy(None, *finding)
     return _check_token(chain, token, accounts, manifest)
+
+
+def _check_meters(chain: Chain, registry: Contract, doc: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """Every meter a settlement input names (``meters``, whose signatures the recomputation checked) was
+    registered for the member's account in the Registry (``meter_known``: also a meter replaced since)."""
+    accounts: Mapping[str, str] = doc.get("accounts") or {}
+    for member, meter in sorted((doc.get("meters") or {}).items()):
+        account = accounts.get(member)
+        if account is None or not chain.call(registry, "meter_known", account, meter):
+            return (f"meters[{member}]", f"a meter key registered for {account} in the Registry", str(meter))
+    return None
 
 
 def _check_settled_slots(

@@ -40,6 +40,8 @@ bus: public(HashMap[address, bytes32])
 validators: public(DynArray[address, MAX_VALIDATORS])
 threshold: public(uint256)
 meter: public(HashMap[address, address])
+# every meter key ever registered for an account (old readings stay verifiable after a meter is replaced)
+meter_known: public(HashMap[address, HashMap[address, bool]])
 # 1 + index in `validators` (0 = not a validator)
 _validator_pos: HashMap[address, uint256]
 
@@ -101,6 +103,7 @@ def set_meter(account: address, meter: address):
     assert self.roles[msg.sender] & ROLE_ADMIN != 0 or msg.sender == account, "registry: not admin or the member"
     assert self.roles[account] != 0, "registry: not a member"
     self.meter[account] = meter
+    self.meter_known[account][meter] = True
     log MeterSet(account=account, meter=meter)
 
 
