@@ -30,11 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 from transactive.crypto.eip712 import Domain
 from transactive.crypto.encoding import EncodingError, checksum
+from transactive.crypto.signing import Signer
 from transactive.errors import MarketError
 from transactive.market.multi_signing import OFF_CHAIN_DOMAIN, slot_number
 from transactive.market.order_limits import MAX_CONNECTION_KW, max_order_energy_kwh
 from transactive.market.slots import parse_slot_start
-from transactive.settlement.meter_readings import SignedReading, verify_reading
+from transactive.settlement.meter_readings import SignedReading, correction_digest, verify_reading
 from transactive.settlement.metering import SettlementError
 from transactive.store import Community, Member, MeterKey, MeterReading, Outcome, ReadingDispute, Role
 from transactive.times import iso
@@ -123,8 +124,11 @@ class MeterDesk:
         account = ledger.enrol(member)
         if account is None:
             raise MarketError("member", f"a {member.role} has no chain account, so no meter")
-        with ledger.lock:
-            ledger.chain.transact(ledger.registry, "set_meter", account.address, meter)
+        try:
+            with ledger.lock:
+                ledger.chain.transact(ledger.registry, "set_meter", account.address, meter)
+        except Exception as exc:  # e.g. the Registry of a deployment older than meter keys: nothing is stored
+            raise MarketError("meter_address", f"the chain's Registry refused it: {exc}", "conflict") from None
 
     def meters(self, caller: Member, community: str) -> list[MeterKey]:
         """The community's meter keys (admin, DSO, validator); a trader's own."""
@@ -263,17 +267,42 @@ class MeterDesk:
                 raise MarketError("dispute", "the slot's settlement is prepared: its readings are final", "conflict")
             approvals = dict(dispute.approvals)
             now = _stamp(self.op.clock.now())
+            signatures = dict(dispute.signatures)
             if approve:
                 approvals[caller.role] = caller.id
+                signature = self._sign_correction(caller, dispute)
+                if signature is not None:
+                    signatures[caller.role] = signature
                 done = all(role in approvals for role in DECIDERS)
                 state, resolution = ("resolved", note or "approved by an admin and a DSO") if done else ("open", "")
             else:
                 state, resolution = "rejected", note or f"rejected by {caller.id} ({caller.role})"
             decided = replace(dispute, approvals=approvals, state=state, resolution=resolution,
-                              resolved_at=now if state != "open" else None)
+                              resolved_at=now if state != "open" else None, signatures=signatures)
             if self.op.store.update_dispute(decided, dict(dispute.approvals)):
                 return decided
         raise MarketError("dispute", "changed by another decision meanwhile: retry", "conflict")
+
+    def _sign_correction(self, caller: Member, dispute: ReadingDispute) -> dict[str, str] | None:
+        """With the ledger, the approver's key signs the correction (a DSO member's custodial key; for an admin the
+        ledger's admin account, which holds the Registry's admin role); None without the ledger."""
+        ledger = self.op.ledger
+        if ledger is None:
+            return None
+        if caller.role == "admin":
+            key = ledger.chain.private_key(ledger.admin)
+        else:
+            account = ledger.enrol(caller)
+            if account is None or account.private_key_hex is None:
+                raise MarketError("Authorization", "your chain account is not custodial: the service cannot sign "
+                                  "the correction for you", "forbidden")
+            key = bytes.fromhex(account.private_key_hex)
+        signer = Signer(key)
+        digest = correction_digest(dispute.community, dispute.member, slot_number(dispute.slot_start),
+                                   metered_wh=energy_to_wh(dispute.metered_kwh),
+                                   corrected_wh=energy_to_wh(dispute.proposed_kwh), dispute=dispute.id,
+                                   domain=self.domain)
+        return {"address": signer.address, "signature": "0x" + signer.sign_digest(digest).hex()}
 
     def disputes(self, caller: Member, community: str, slot_start: str | None) -> list[ReadingDispute]:
         """The disputes (admin, DSO, validator: all; a trader: those on its readings), of one slot if given."""

@@ -15,13 +15,15 @@ three optional fields (absent otherwise, so older inputs verify unchanged):
 * ``meters``: member -> the meter address registered when the input was built;
 * ``signed_readings``: the meter-signed readings (:meth:`SignedReading.to_json`) of those members;
 * ``corrections``: readings corrected by a resolved dispute ``{"member", "dispute", "metered_wh", "energy_wh",
-  "approved_by": {"admin": id, "dso": id}}`` -- the meter's signed reading stays as it was (never overwritten)
-  and ``readings_kwh`` holds the corrected value.
+  "approved_by": {"admin": id, "dso": id}, "signatures": {"admin" | "dso": {"address", "signature"}}}`` -- the
+  approvers' EIP-712 signatures of ``ReadingCorrection(string community,string member,uint256 slot,int256
+  meteredWh,int256 correctedWh,string dispute)``; the meter's signed reading stays as it was (never
+  overwritten) and ``readings_kwh`` holds the corrected value.
 
 :func:`check_input_readings` requires, for every member of ``meters`` with a value in ``readings_kwh``: a
 signed reading by that meter for this slot with exactly that value, or a correction approved by an admin and a
-DSO whose ``metered_wh`` is the signed reading's value; a signed reading of another slot, member or value, or
-by another key, is a :class:`SettlementError` naming the entry.
+DSO (both signatures valid) whose ``metered_wh`` is the signed reading's value; a signed reading of another
+slot, member or value, or by another key, is a :class:`SettlementError` naming the entry.
 
 Example:
     >>> from transactive.crypto.eip712 import Domain
@@ -45,8 +47,8 @@ from transactive.crypto.signing import SignatureError, Signer, recover_address
 from transactive.settlement.metering import SettlementError
 from transactive.units import energy_to_wh
 
-__all__ = ["READING_TYPES", "SignedReading", "check_input_readings", "reading_digest", "sign_reading",
-           "verify_reading"]
+__all__ = ["CORRECTION_TYPES", "READING_TYPES", "SignedReading", "check_approvals", "check_input_readings",
+           "correction_digest", "reading_digest", "sign_reading", "verify_reading"]
 
 READING_FIELDS: tuple[tuple[str, str], ...] = (
     ("community", "string"),
@@ -55,7 +57,47 @@ READING_FIELDS: tuple[tuple[str, str], ...] = (
     ("energyWh", "int256"),
 )
 READING_TYPES: Types = {"EIP712Domain": DOMAIN_FIELDS, "MeterReading": READING_FIELDS}
+CORRECTION_FIELDS: tuple[tuple[str, str], ...] = (
+    ("community", "string"),
+    ("member", "string"),
+    ("slot", "uint256"),
+    ("meteredWh", "int256"),
+    ("correctedWh", "int256"),
+    ("dispute", "string"),
+)
+CORRECTION_TYPES: Types = {"EIP712Domain": DOMAIN_FIELDS, "ReadingCorrection": CORRECTION_FIELDS}
 APPROVING_ROLES = ("admin", "dso")
+
+
+def correction_digest(community: str, member: str, slot: int, *, metered_wh: int, corrected_wh: int, dispute: str,
+                      domain: Domain) -> bytes:
+    """The digest an approver (an admin's, a DSO's key) signs to resolve a dispute: the meter's value and the
+    corrected one."""
+    return digest_of(domain.separator, hash_struct("ReadingCorrection", CORRECTION_TYPES, {
+        "community": community, "member": member, "slot": slot, "meteredWh": metered_wh, "correctedWh": corrected_wh,
+        "dispute": dispute}))
+
+
+def check_approvals(correction: Mapping[str, Any], community: str, slot: int, domain: Domain, field: str) -> None:
+    """A correction's ``signatures`` ({role: {"address", "signature"}}): an admin's and a DSO's, each over
+    :func:`correction_digest` of this correction (the audit checks the addresses' Registry roles)."""
+    signatures = correction.get("signatures") or {}
+    metered = correction.get("metered_wh")
+    digest = correction_digest(community, str(correction["member"]), slot,
+                               metered_wh=0 if metered is None else int(metered),
+                               corrected_wh=int(correction["energy_wh"]), dispute=str(correction["dispute"]),
+                               domain=domain)
+    for role in APPROVING_ROLES:
+        entry = signatures.get(role)
+        if not isinstance(entry, Mapping):
+            raise SettlementError(f"{field}.signatures.{role}", "missing: an admin and a DSO sign a correction")
+        try:
+            signer = recover_address(digest, bytes.fromhex(str(entry["signature"]).removeprefix("0x")))
+            expected = checksum(str(entry["address"]))
+        except (KeyError, ValueError, SignatureError, EncodingError) as exc:
+            raise SettlementError(f"{field}.signatures.{role}", f"not a valid signature: {exc}") from None
+        if signer != expected:
+            raise SettlementError(f"{field}.signatures.{role}", f"not signed by {expected} over this correction")
 
 
 def reading_digest(community: str, member: str, slot: int, energy_wh: int, domain: Domain) -> bytes:
@@ -150,3 +192,5 @@ def check_input_readings(doc: Mapping[str, Any], domain: Domain) -> None:
         if int(correction["energy_wh"]) != value_wh or (metered is not None and (own is None
                                                                                 or own.energy_wh != int(metered))):
             raise SettlementError(f"corrections[{member}]", "does not match the signed and the settled reading")
+        community = own.community if own is not None else str(correction.get("community", ""))
+        check_approvals(correction, community, slot, domain, f"corrections[{member}]")

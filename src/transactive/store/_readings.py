@@ -92,7 +92,7 @@ class ReadingSqlMixin:
             reading = MeterReading(row.community, row.member, row.slot_start, row.energy_kwh, row.received_at,
                                    row.meter, row.signature)
             d = resolved.get(row.member)
-            if d is not None:
+            if d is not None and d.metered_kwh == row.energy_kwh:  # (a reading replaced since: not this dispute's)
                 reading = MeterReading(reading.community, reading.member, reading.slot_start, d.proposed_kwh,
                                        reading.received_at, reading.meter, reading.signature, d.id, row.energy_kwh)
             out.append(reading)
@@ -117,14 +117,15 @@ class ReadingSqlMixin:
     def _dispute(row: Any) -> ReadingDispute:
         return ReadingDispute(row.id, row.community, row.member, row.slot_start, row.metered_kwh, row.proposed_kwh,
                               row.reason, row.opened_by, row.opened_at, row.state, json.loads(row.approvals),
-                              row.resolution, row.resolved_at)
+                              row.resolution, row.resolved_at, json.loads(row.signatures))
 
     def _disputes(self, conn: Connection, community: str, slot_start: str | None) -> list[ReadingDispute]:
         d = t.reading_disputes
         query = sa.select(d).where(d.c.community == community)
         if slot_start is not None:
             query = query.where(d.c.slot_start == slot_start)
-        return [self._dispute(row) for row in conn.execute(query.order_by(d.c.opened_at, d.c.id)).all()]
+        rows = conn.execute(query.order_by(d.c.slot_start, d.c.member, d.c.opened_at)).all()
+        return [self._dispute(row) for row in rows]
 
     def put_dispute(self, dispute: ReadingDispute) -> bool:
         """Open a dispute; False (nothing written) when the member's reading of that slot has an open or
@@ -146,7 +147,8 @@ class ReadingSqlMixin:
                 "proposed_kwh": dispute.proposed_kwh, "reason": dispute.reason, "opened_by": dispute.opened_by,
                 "opened_at": dispute.opened_at, "state": dispute.state,
                 "approvals": json.dumps(dict(dispute.approvals), sort_keys=True), "resolution": dispute.resolution,
-                "resolved_at": dispute.resolved_at}
+                "resolved_at": dispute.resolved_at,
+                "signatures": json.dumps({k: dict(v) for k, v in dispute.signatures.items()}, sort_keys=True)}
 
     def update_dispute(self, dispute: ReadingDispute, expected_approvals: dict[str, str]) -> bool:
         """Record an approval or a decision, only if the dispute is still open with ``expected_approvals``

@@ -277,6 +277,7 @@ reading_disputes = sa.Table(
     sa.Column("opened_at", sa.String(40), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),  # open, resolved, rejected
     sa.Column("approvals", sa.Text, nullable=False),  # JSON object: role -> member id
+    sa.Column("signatures", sa.Text, nullable=False),  # JSON object: role -> {"address", "signature"}
     sa.Column("resolution", sa.Text, nullable=False),
     sa.Column("resolved_at", sa.String(40), nullable=True),
     sa.Index("ix_reading_disputes_slot", "community", "slot_start"),

@@ -130,7 +130,8 @@ class MeterKey:
 class ReadingDispute:
     """A request to correct a stored reading: ``proposed_kwh`` instead of the stored ``metered_kwh``.
     ``state`` ``open`` until an admin and a DSO both approve it (``resolved``: the corrected value is what
-    settlement reads) or either rejects it (``rejected``); ``approvals`` role -> member id."""
+    settlement reads) or either rejects it (``rejected``); ``approvals`` role -> member id; with the ledger,
+    ``signatures`` role -> the approver key's ``ReadingCorrection`` signature (``settlement/meter_readings.py``)."""
 
     id: str
     community: str
@@ -145,6 +146,7 @@ class ReadingDispute:
     approvals: Mapping[str, str] = field(default_factory=dict)
     resolution: str = ""
     resolved_at: str | None = None
+    signatures: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # role -> {"address", "signature"}
 
 
 @dataclass(frozen=True)

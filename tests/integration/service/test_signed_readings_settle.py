@@ -96,15 +96,21 @@ def test_signed_readings_and_a_resolved_dispute_settle_and_verify(tmp_path: Path
         doc = rec.document["input"]
         assert doc["meters"] == {"b": b_meter.address, "s": s_meter.address}
         assert sorted((r["member"], r["energy_wh"]) for r in doc["signed_readings"]) == [("b", -2000), ("s", 2000)]
-        assert doc["corrections"] == [{"member": "b", "dispute": dispute.id, "energy_wh": -1500, "metered_wh": -2000,
-                                       "approved_by": {"admin": "admin", "dso": "grid"}}]
+        correction = dict(doc["corrections"][0])
+        signers = {role: entry["address"] for role, entry in correction.pop("signatures").items()}
+        assert correction == {"member": "b", "dispute": dispute.id, "energy_wh": -1500, "metered_wh": -2000,
+                              "approved_by": {"admin": "admin", "dso": "grid"}}
+        grid_account = store.chain_account("grid")
+        assert grid_account is not None and signers == {"admin": desk.admin, "dso": grid_account.address}
         lines = {ln["member"]: ln for ln in rec.document["lines"]}
         assert (lines["b"]["metered_wh"], lines["s"]["metered_wh"]) == (1500, 2000)  # the corrected reading settles
 
         # any change to what the meters signed or to the approvals: the validators' recomputation refuses it
         for path, value in ((("readings_kwh", "s"), 3000.0), (("signed_readings", 1, "energy_wh"), 3_000_000),
                             (("corrections", 0, "approved_by", "dso"), ""), (("readings_kwh", "b"), -1.0),
-                            (("signed_readings", 0, "signature"), "0x" + "11" * 65)):
+                            (("signed_readings", 0, "signature"), "0x" + "11" * 65),
+                            (("corrections", 0, "signatures", "dso", "address"), desk.admin),
+                            (("corrections", 0, "energy_wh"), -1000), (("readings_kwh", "b"), -1.0)):
             forged_doc = copy.deepcopy(doc)
             target = forged_doc
             for step in path[:-1]:

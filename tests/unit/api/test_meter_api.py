@@ -125,7 +125,8 @@ def test_disputes(api: Api) -> None:
                     headers=api.auth("grid")).json()
     rejected = c.post(f"{disputes}/{opened['id']}/reject", headers=api.auth("admin")).json()
     assert rejected["state"] == "rejected" and "admin" in rejected["resolution"]
-    assert [d["state"] for d in c.get(disputes, headers=api.auth("val")).json()] == ["resolved", "rejected"]
+    assert [(d["member"], d["state"]) for d in c.get(disputes, headers=api.auth("val")).json()] == [
+        ("alice", "rejected"), ("bob", "resolved")]  # by slot, member, time
     assert [d["member"] for d in c.get(disputes, headers=api.auth("alice")).json()] == ["alice"]
     assert {r["member"]: r["energy_kwh"] for r in c.get(URL, params={"slot_start": SLOT},
                                                         headers=api.auth("admin")).json()} == {"alice": 1.0,

@@ -13,10 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from transactive.crypto.eip712 import Domain
+from transactive.crypto.signing import Signer
 from transactive.settlement.meter_readings import (
     READING_FIELDS,
     SignedReading,
     check_input_readings,
+    correction_digest,
     reading_digest,
     sign_reading,
     verify_reading,
@@ -81,11 +83,20 @@ def test_input_rules() -> None:
         with pytest.raises(SettlementError) as bad:
             check_input_readings(doc, DOMAIN)
         assert bad.value.field == field
+    digest = correction_digest("green", "alice", SLOT, metered_wh=-2000, corrected_wh=-1500, dispute="d1",
+                               domain=DOMAIN)
+    approvers = {role: Signer(bytes(31) + bytes([k])) for k, role in ((0x51, "admin"), (0x52, "dso"))}
+    signatures = {role: {"address": s.address, "signature": "0x" + s.sign_digest(digest).hex()}
+                  for role, s in approvers.items()}
     correction = {"member": "alice", "dispute": "d1", "energy_wh": -1500, "metered_wh": -2000,
-                  "approved_by": {"admin": "root", "dso": "grid"}}
+                  "approved_by": {"admin": "root", "dso": "grid"}, "signatures": signatures}
     check_input_readings(_doc(readings_kwh={"alice": -1.5}, corrections=[correction]), DOMAIN)
+    swapped = {"admin": signatures["admin"], "dso": {**signatures["dso"], "address": approvers["admin"].address}}
     for wrong, field in (({"approved_by": {"admin": "root"}}, "corrections[alice].approved_by"),
-                         ({"metered_wh": -2500}, "corrections[alice]"), ({"energy_wh": -1000}, "corrections[alice]")):
+                         ({"metered_wh": -2500}, "corrections[alice]"), ({"energy_wh": -1000}, "corrections[alice]"),
+                         ({"signatures": {"admin": signatures["admin"]}}, "corrections[alice].signatures.dso"),
+                         ({"signatures": swapped}, "corrections[alice].signatures.dso"),
+                         ({"dispute": "d2"}, "corrections[alice].signatures.admin")):
         with pytest.raises(SettlementError) as bad:
             check_input_readings(_doc(readings_kwh={"alice": -1.5}, corrections=[{**correction, **wrong}]), DOMAIN)
         assert bad.value.field == field

@@ -84,7 +84,15 @@ from transactive.ledger.audit.statements import (
     check_statements,
 )
 from transactive.ledger.chain.base import Chain, Contract, contract_at
-from transactive.ledger.chain.constants import MODE_BATCH, MODE_CLAIMS, SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE
+from transactive.ledger.chain.constants import (
+    MODE_BATCH,
+    MODE_CLAIMS,
+    ROLE_ADMIN,
+    ROLE_DSO,
+    SETTLED,
+    SLOT_OFF_CHAIN_REF,
+    SLOT_STATE,
+)
 from transactive.ledger.clearance.endorsement import valid_endorsements
 from transactive.ledger.clearance.protocol import ClearanceError, domain_of, recompute
 from transactive.ledger.messages.attributes import check_attributes
@@ -446,6 +454,12 @@ def _check_meters(chain: Chain, registry: Contract, doc: Mapping[str, Any]) -> t
         account = accounts.get(member)
         if account is None or not chain.call(registry, "meter_known", account, meter):
             return (f"meters[{member}]", f"a meter key registered for {account} in the Registry", str(meter))
+    for correction in doc.get("corrections") or ():  # its signatures were checked; the signers' roles here
+        for role, bit in (("admin", ROLE_ADMIN), ("dso", ROLE_DSO)):
+            signer = str(((correction.get("signatures") or {}).get(role) or {}).get("address"))
+            if signer == "None" or not chain.call(registry, "has_role", signer, bit):
+                return (f"corrections[{correction.get('member')}].signatures.{role}",
+                        f"a signer with the Registry's {role} role", signer)
     return None
 
 

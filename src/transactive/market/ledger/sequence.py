@@ -189,7 +189,8 @@ def meter_fields(store: MultiStore, community: str, slot_start: str, parties: Se
         if r is not None and r.dispute is not None and r.dispute in disputes:
             corrections.append({"member": m, "dispute": r.dispute, "energy_wh": energy_to_wh(r.energy_kwh),
                                 "metered_wh": None if r.metered_kwh is None else energy_to_wh(r.metered_kwh),
-                                "approved_by": dict(disputes[r.dispute].approvals)})
+                                "approved_by": dict(disputes[r.dispute].approvals),
+                                "signatures": {k: dict(v) for k, v in disputes[r.dispute].signatures.items()}})
     if not meters and not corrections:
         return {}
     return {"meters": meters, "signed_readings": signed, "corrections": corrections}
