@@ -54,8 +54,11 @@ class ChainAccountSqlMixin:
             return ChainAccount(row.member, row.address, None, bool(row.enrolled))
         if not is_sealed(stored):  # pragma: no cover - sealed when the store opened
             raise RuntimeError(f"the custodial key of {row.member!r} is not sealed")
-        key = self._key_sealer(create=False).open(row.member, stored)
-        return ChainAccount(row.member, row.address, key.hex(), bool(row.enrolled))
+        cache = self.__dict__.setdefault("_opened_keys", {})  # (member, sealed) -> hex key: each opened once
+        key_hex = cache.get((row.member, stored))
+        if key_hex is None:
+            key_hex = cache[(row.member, stored)] = self._key_sealer(create=False).open(row.member, stored).hex()
+        return ChainAccount(row.member, row.address, key_hex, bool(row.enrolled))
 
     def put_chain_account(self, account: ChainAccount) -> bool:
         sealed = None

@@ -69,13 +69,13 @@ class KeySealer:
     def __init__(self, kek: bytes, source: str) -> None:
         if len(kek) != KEK_BYTES:
             raise KeySealError(ENV_KEY, f"must be {KEK_BYTES} bytes (64 hex digits or base64), got {len(kek)}")
-        self._kek = bytes(kek)
+        self._aead = AESGCM(bytes(kek))
         self.source = source
 
     def seal(self, member: str, secret: bytes) -> str:
         """``secret`` encrypted for ``member`` (a fresh random nonce each time)."""
         nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = AESGCM(self._kek).encrypt(nonce, secret, _AAD + member.encode("utf-8"))  # ciphertext ‖ tag
+        sealed = self._aead.encrypt(nonce, secret, _AAD + member.encode("utf-8"))  # ciphertext ‖ tag
         return SEALED_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
     def open(self, member: str, sealed: str) -> bytes:
@@ -87,7 +87,7 @@ class KeySealer:
         if len(raw) <= NONCE_BYTES + TAG_BYTES:
             raise KeySealError("chain_accounts.private_key", f"the sealed key of {member!r} is truncated")
         try:
-            return AESGCM(self._kek).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _AAD + member.encode("utf-8"))
+            return self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _AAD + member.encode("utf-8"))
         except InvalidTag:  # the tag does not verify: another KEK (or a tampered row)
             raise KeySealError(ENV_KEY, f"the key-encryption key from {self.source} does not open the custodial "
                                f"key of {member!r}: it was sealed with another key (give that one)") from None
