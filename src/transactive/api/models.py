@@ -29,6 +29,8 @@ class MemberIn(_Strict):
     id: str = Field(description="member id, 1-64 characters", examples=["house-17"])
     role: Literal["prosumer", "aggregator", "dso", "validator"]
     bus: str | int | None = Field(default=None, description="the member's feeder bus")
+    meter_address: str | None = Field(default=None, description="the address of the member's meter key (readings "
+                                      "are then taken only signed by it)")
 
 
 class Block(_Strict):
@@ -57,6 +59,25 @@ class MeterReadingIn(_Strict):
     slot_start: str = Field(description="ISO 8601 UTC start of a slot that has ended")
     energy_kwh: float = Field(description="net energy at the meter over the slot: + exported, - imported")
     member: str | None = Field(default=None, description="whose meter (DSO and admin only; default: yourself)")
+    signature: str | None = Field(default=None, description="the meter's EIP-712 signature of MeterReading(community, "
+                                  "member, slot, energyWh), 0x-hex; required for a member with a meter key "
+                                  "(`transactive sign reading`)")
+
+
+class MeterKeyIn(_Strict):
+    meter_address: str = Field(description="the address of the meter's key (0x + 40 hex digits)")
+    member: str | None = Field(default=None, description="whose meter (admin only; default: yourself)")
+
+
+class DisputeIn(_Strict):
+    slot_start: str = Field(description="ISO 8601 UTC start of the slot whose reading is disputed")
+    energy_kwh: float = Field(description="the value proposed instead of the stored reading (kWh, + exported)")
+    reason: str = Field(description="why, 1-500 characters")
+    member: str | None = Field(default=None, description="whose reading (DSO and admin only; default: yours)")
+
+
+class DecisionIn(_Strict):
+    note: str | None = Field(default=None, description="recorded with the resolution (at most 500 characters)")
 
 
 class BaselineIn(_Strict):

@@ -53,6 +53,7 @@ from transactive.settlement.bilateral import BilateralContract, SignedContract, 
 from transactive.settlement.grid_trading import GridTariff, MainGridTrade, settle_with_grid
 from transactive.settlement.input import SEQUENCE_FORMAT, SEQUENCE_FORMAT_V2, SettlementInput
 from transactive.settlement.listings import Board, Decision, Listing, ListingOrder, OrderSettlement, ServiceRates
+from transactive.settlement.meter_readings import check_input_readings
 from transactive.settlement.metering import DSO_ACCOUNT, Cleared, SettledTrade, Settlement, settle, settle_cleared
 from transactive.settlement.slot_settlement import AccountPosting, settle_input
 from transactive.settlement.stages import STAGES, Prosumer, SlotSettlement, StageLine, Statement, settle_slot
@@ -172,6 +173,7 @@ def settle_sequence(document: SettlementInput | Mapping[str, Any], domain: Domai
     version = doc.format
     if version not in SEQUENCE_FORMATS:
         raise ValueError(f"not a {SEQUENCE_FORMAT} document")
+    check_input_readings(doc, domain)  # the meters' signatures (an input without meters: nothing to check)
     parties: list[str] = sorted(doc.parties)
     addresses = doc.addresses  # registered (contract-signing) address -> member id
     named = {*parties, *(x.seller for x in doc.listings), *(o.buyer for o in doc.orders)}
