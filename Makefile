@@ -1,6 +1,6 @@
 # Transactive: `make demo` runs the main job, `make test` runs the whole test suite,
-# `make study` a paper's case study (STUDY=alashery-2021, martinez-trejo-2022, rahmani-negawatt or jing-2021, STUDY_ARGS="--set
-# calibration=text"; report in study-reports/STUDY/index.html).
+# `make study` a paper's case study (STUDY=alashery-2021, martinez-trejo-2022, rahmani-negawatt, jing-2021 or
+# day-strategies, STUDY_ARGS="--set calibration=text"; report in study-reports/STUDY/index.html).
 # Both set themselves up (a virtual environment in .venv with every dependency) the first time.
 PYTHON ?= python3
 VENV ?= .venv

@@ -24,7 +24,7 @@ from transactive.settlement.stages import STAGES
 from transactive.sim.day import SETTLEMENT_ACCOUNTS, DayConfig, DayConfigError, DayResult, run_day
 from transactive.sim.day_service import DAY_MARKER, START_TOKENS
 from transactive.sim.report import PLOTS, write_report
-from transactive.units import MICRO_PER_TOKEN, energy_to_wh
+from transactive.units import MICRO_PER_TOKEN, energy_to_wh, money_to_micro
 
 CONFIG = DayConfig(seed=3, n_slots=8, n_prosumers=20, mechanism="uniform")
 START_MICRO = START_TOKENS * MICRO_PER_TOKEN
@@ -224,7 +224,7 @@ def test_the_command_runs_a_short_dpda_day(tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert code == 0
     assert "Energy by stage" in out and "Ledger audit: clean" in out and "synthetic" in out
-    assert "token balances: 58 of 58 accounts hold exactly starting balance + statements" in out
+    assert "token balances: 59 of 59 accounts hold exactly starting balance + statements" in out
     assert "Auction prices (zic bids):" in out  # the default strategy
     assert (tmp_path / "index.html").exists()
     # a second run into the same folder starts from a fresh chain
@@ -325,3 +325,68 @@ def test_a_bad_strategy_exits_2_naming_it(tmp_path: Path, capsys: pytest.Capture
     err = capsys.readouterr().err
     assert "strategy" in err and "zic" in err and "Traceback" not in err
     assert not (tmp_path / "ledger").exists()
+
+
+# issue 10: wholesale trading through the auctioneer as the grid stage's option (seed 001 §IV-A, fee 0.025)
+WHOLESALE = DayConfig(seed=3, n_slots=12, slot_minutes=60, n_prosumers=8, mechanism="uniform", grid="wholesale",
+                      dso_power_flow=False, dr_slots=0)  # 00:00-12:00: night imports and morning PV exports
+
+
+def test_a_wholesale_day_pays_the_auctioneer_and_verifies(tmp_path: Path) -> None:
+    result = run_day(WHOLESALE, tmp_path)
+    series = WHOLESALE.wholesale_series()
+    assert series is not None
+    assert all(result.summary["checks"].values()), result.summary["checks"]
+    assert result.summary["ledger"]["audit"] == "clean"
+    assert verify_archive(tmp_path / "ledger") is None  # what `transactive ledger verify` runs, settlement included
+    fees = 0
+    routes = set()
+    for x, rec in zip(result.slots, _settled(tmp_path), strict=True):
+        doc = rec["input"]
+        assert isinstance(doc, dict)
+        lam = series.prices_per_kwh[x.slot]  # hourly slots from 00:00: slot k is hour k
+        assert doc["wholesale"]["price_per_kwh"] == lam and doc["wholesale"]["fee_per_kwh"] == 0.025
+        postings = {p["account"]: p["amountMicro"] for p in rec["postings"]}  # type: ignore[attr-defined]
+        assert sum(postings.values()) == 0
+        auctioneer = doc["wholesale"]["auctioneer"]
+        assert postings.get(auctioneer, 0) == x.accounts["auctioneer"]
+        assert postings[doc["dso"]] == sum(x.accounts[a] for a in SETTLEMENT_ACCOUNTS if a != "auctioneer")
+        for s in x.statements:  # each grid line by hand: the better of the tariff and λ ∓ fee, rounded per figure
+            line = s.stages["grid"]
+            kwh = (line.sold_wh - line.bought_wh) / 1000
+            if kwh > 0:
+                wholesale = money_to_micro(lam * kwh) - money_to_micro(0.025 * kwh)
+                assert line.money_micro == max(wholesale, money_to_micro(0.015 * kwh))
+                routes.add("sell")
+            elif kwh < 0:
+                wholesale = money_to_micro(lam * -kwh) + money_to_micro(0.025 * -kwh)
+                assert -line.money_micro == min(wholesale, money_to_micro(0.1 * -kwh))
+                routes.add("buy")
+        fees += x.accounts["auctioneer"]
+        if x.price_per_kwh is not None:  # the bids take the slot's grid alternatives as the grid's prices
+            assert max(0.015, lam - 0.025) - 1e-6 <= x.price_per_kwh <= min(0.1, lam + 0.025) + 1e-6
+    assert routes == {"sell", "buy"}  # both sides reached the grid stage
+    assert fees > 0 and result.summary["money_micro"]["auctioneer"] == fees
+    fee_check = result.summary["ledger"]["auctioneer_fees_micro"]
+    assert fee_check["validators_now"] - fee_check["validators_start"] == fees  # the auctioneers' tokens
+    assert result.summary["prices_per_kwh"]["wholesale"] == list(series.prices_per_kwh[:12])
+    # the validators' batches carry the mechanism's parameters only (the grid stage's are the settlement's)
+    archives = [json.loads(p.read_text()) for p in (tmp_path / "ledger" / "slots").glob("*.json")]
+    assert archives and all("wholesale" not in a["market"]["params"] for a in archives)
+
+
+def test_the_day_command_takes_a_price_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prices = tmp_path / "prices.csv"
+    prices.write_text("hour,price\n" + "".join(f"{h},0.06\n" for h in range(24)))
+    code = main(["day", "--slots", "2", "--seed", "1", "--out", str(tmp_path / "day"), "--no-power-flow",
+                 "--profiles", "synthetic", "--no-chain", "--grid", "wholesale", "--wholesale-prices", str(prices)])
+    out = capsys.readouterr().out
+    assert code == 0 and "Grid stage: wholesale through the auctioneer (file prices.csv" in out
+    (tmp_path / "bad.csv").write_text("0.06\n" * 7)
+    assert main(["day", "--slots", "1", "--out", str(tmp_path / "x"), "--grid", "wholesale",
+                 "--wholesale-prices", str(tmp_path / "bad.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "wholesale_prices" in err and "Traceback" not in err
+    with pytest.raises(DayConfigError) as caught:
+        DayConfig(grid="market")
+    assert caught.value.field == "grid"

@@ -25,7 +25,6 @@ from transactive.api import _errors
 from transactive.api.models import (
     CommunityIn,
     MemberIn,
-    MeterReadingIn,
     NegawattDeliveryIn,
     NegawattEventIn,
     NegawattOfferIn,
@@ -48,9 +47,10 @@ from transactive.market import (
     result_view,
     window_at,
 )
+from transactive.market.commit_reveal import OrderCommitment, order_json
+from transactive.market.meters import MeterDesk, checked_address
 from transactive.market.multi_desk import MultiDesk
 from transactive.market.negawatt_desk import NegawattDesk
-from transactive.market.operator import SIDE_NAMES
 from transactive.market.slots import Phase, quotation_closes
 from transactive.store import Community, Member, OrderRecord, Outcome, Slot, SlotState, SqlStore, open_store
 
@@ -179,12 +179,6 @@ class Service:
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
 
 
-def _order_json(order: OrderRecord) -> dict[str, Any]:
-    return {"id": order.id, "community": order.community, "slot_start": order.slot_start, "member": order.member,
-            "side": SIDE_NAMES[order.side], **order.entry, "idempotency_key": order.idempotency_key,
-            "received_at": order.received_at}
-
-
 def _community_json(c: Community, store: SqlStore) -> dict[str, Any]:
     return {"name": c.name, "mechanism": c.mechanism, "params": dict(c.params), "slot_minutes": c.slot_minutes,
             "created_at": c.created_at, "time_zone": community_settings.time_zone(store, c.name)}
@@ -296,6 +290,7 @@ def create_app(settings: Settings) -> FastAPI:
     service = Service(settings)
     op = service.operator
     desk = NegawattDesk(op)
+    meters = MeterDesk(op)
     service.cycle.tasks.append(desk.process_due)  # events cleared when offers close, settled after the window
 
     @contextlib.asynccontextmanager
@@ -346,10 +341,17 @@ def create_app(settings: Settings) -> FastAPI:
         return _community_json(created, service.store)
 
     @app.post("/admin/communities/{community}/members", status_code=201, tags=["admin"])
-    def add_member(community: str, body: MemberIn, _caller: Admin) -> dict[str, Any]:
-        """Register a member and issue its API key (shown only in this answer; stored hashed) (admin)."""
+    def add_member(community: str, body: MemberIn, caller: Admin) -> dict[str, Any]:
+        """Register a member and issue its API key (shown only in this answer; stored hashed) (admin); with
+        ``meter_address``, its meter key (docs/api.md, meter readings)."""
+        if body.meter_address is not None:  # checked before anything is stored
+            checked_address(body.meter_address, "meter_address")
         new, key = op.add_member(community, body.id, body.role, body.bus)
-        return {"id": new.id, "community": new.community, "role": new.role, "bus": new.bus, "api_key": key}
+        meter = None
+        if body.meter_address is not None:
+            meter = meters.set_meter(caller, community, {"member": new.id, "meter_address": body.meter_address})
+        return {"id": new.id, "community": new.community, "role": new.role, "bus": new.bus, "api_key": key,
+                **({} if meter is None else {"meter_address": meter.address})}
 
     @app.post("/admin/communities/{community}/slots/{slot_start}/clear", tags=["admin"])
     def clear(community: str, slot_start: str, _caller: Admin) -> dict[str, Any]:
@@ -395,14 +397,19 @@ def create_app(settings: Settings) -> FastAPI:
         status = 201 if receipt.outcome is Outcome.CREATED else 200
         if receipt.outcome is Outcome.CREATED:
             app.state.events.order_placed(receipt)  # the member's other pages hear of it
-        return JSONResponse({**_order_json(receipt.order), "status": receipt.outcome.value}, status_code=status)
+        return JSONResponse({**order_json(receipt.order), "status": receipt.outcome.value}, status_code=status)
 
     @app.get("/communities/{community}/orders", tags=["orders"])
     def list_orders(community: str, caller: Caller,
                     slot_start: Annotated[str | None, Query(description="only this slot")] = None,
-                    ) -> list[dict[str, Any]]:
-        """Your orders (prosumer, aggregator); a whole slot's orders (admin, validator). Never for the DSO."""
-        return [_order_json(o) for o in op.orders_of(caller, community, slot_start)]
+                    ) -> list[dict[str, Any]] | dict[str, Any]:
+        """Your orders (prosumer, aggregator); a whole slot's orders (admin, validator) once its quotation window
+        has closed -- before, only their commitment ``{"revealed": false, "count", "commitment", "reveals_at"}``
+        (docs/api.md, commit-reveal). Never for the DSO."""
+        found = op.orders_of(caller, community, slot_start)
+        if isinstance(found, OrderCommitment):
+            return found.to_json()
+        return [order_json(o) for o in found]
 
     @app.get("/communities/{community}/slots/{slot_start}", tags=["slots"])
     def slot_status(community: str, slot_start: str, caller: Caller) -> dict[str, Any]:
@@ -420,15 +427,6 @@ def create_app(settings: Settings) -> FastAPI:
             state = "open" if slot is None else f"{slot.state.value}{': ' + slot.note if slot.note else ''}"
             raise MarketError("slot_start", f"no result for this slot (state {state})", "not_found")
         return result_view(service.store, caller, record)
-
-    @app.post("/communities/{community}/meter-readings", status_code=201, tags=["metering"])
-    def meter_reading(community: str, body: MeterReadingIn, caller: Caller) -> JSONResponse:
-        """A slot's net metered energy (kWh, + exported / - imported), once per member and slot."""
-        outcome, reading = op.submit_meter_reading(caller, community, body.model_dump(exclude_none=True))
-        return JSONResponse({"community": reading.community, "member": reading.member,
-                             "slot_start": reading.slot_start, "energy_kwh": reading.energy_kwh,
-                             "received_at": reading.received_at, "status": outcome.value},
-                            status_code=201 if outcome is Outcome.CREATED else 200)
 
     # ------------------------------------------------------------------------------ negawatt events
     base = "/communities/{community}/negawatt-events"
@@ -470,6 +468,10 @@ def create_app(settings: Settings) -> FastAPI:
     def settle_event(community: str, event: str, caller: Caller) -> dict[str, Any]:
         """Verify and settle: secondary market for shortfalls, penalties, postings (aggregator or admin)."""
         return desk.settle(caller, community, event)
+
+    from transactive.api import meter_routes  # lazily: it imports this module's Caller
+
+    meter_routes.register(app, meters)
 
     if service.ledger is not None:
         from transactive.api import ledger_routes

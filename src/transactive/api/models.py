@@ -18,7 +18,10 @@ class CommunityIn(_Strict):
                            description="a mechanism name (see `transactive mechanisms`); default `dpda_matched`: "
                            "DPDA + score matching on the feeder (orders then carry `distance_pref_m` and welfare "
                            "parameters; `bus` defaults to the member's)", examples=["dpda_matched", "uniform"])
-    params: dict[str, Any] | None = Field(default=None, description="the mechanism's parameters (market file)")
+    params: dict[str, Any] | None = Field(default=None, description="the mechanism's parameters (market file), "
+                                          "and optionally `wholesale`: the grid stage's wholesale trading through "
+                                          "the auctioneer, {\"prices_per_kwh\": [...] | \"synthetic\", "
+                                          "\"fee_per_kwh\": 0.025} (docs/settlement.md §9)")
     slot_minutes: int = Field(default=15, description="slot length in minutes; must divide a day")
     time_zone: str | None = Field(default=None, description="IANA time zone name the web app shows times in "
                                   "(default UTC; slots stay aligned in UTC)", examples=["Europe/Berlin"])
@@ -28,6 +31,8 @@ class MemberIn(_Strict):
     id: str = Field(description="member id, 1-64 characters", examples=["house-17"])
     role: Literal["prosumer", "aggregator", "dso", "validator"]
     bus: str | int | None = Field(default=None, description="the member's feeder bus")
+    meter_address: str | None = Field(default=None, description="the address of the member's meter key (readings "
+                                      "are then taken only signed by it)")
 
 
 class Block(_Strict):
@@ -56,6 +61,25 @@ class MeterReadingIn(_Strict):
     slot_start: str = Field(description="ISO 8601 UTC start of a slot that has ended")
     energy_kwh: float = Field(description="net energy at the meter over the slot: + exported, - imported")
     member: str | None = Field(default=None, description="whose meter (DSO and admin only; default: yourself)")
+    signature: str | None = Field(default=None, description="the meter's EIP-712 signature of MeterReading(community, "
+                                  "member, slot, energyWh), 0x-hex; required for a member with a meter key "
+                                  "(`transactive sign reading`)")
+
+
+class MeterKeyIn(_Strict):
+    meter_address: str = Field(description="the address of the meter's key (0x + 40 hex digits)")
+    member: str | None = Field(default=None, description="whose meter (admin only; default: yourself)")
+
+
+class DisputeIn(_Strict):
+    slot_start: str = Field(description="ISO 8601 UTC start of the slot whose reading is disputed")
+    energy_kwh: float = Field(description="the value proposed instead of the stored reading (kWh, + exported)")
+    reason: str = Field(description="why, 1-500 characters")
+    member: str | None = Field(default=None, description="whose reading (DSO and admin only; default: yours)")
+
+
+class DecisionIn(_Strict):
+    note: str | None = Field(default=None, description="recorded with the resolution (at most 500 characters)")
 
 
 class BaselineIn(_Strict):

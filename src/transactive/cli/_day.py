@@ -34,6 +34,14 @@ def register(sub: Any) -> None:
                      help="how members price their auction orders: zic (the default: zero-intelligence-constrained, "
                           "random between cost/value and the grid's prices), cost-plus (marginal cost plus a "
                           "margin / marginal utility) or grid (feed-in to sell, retail to buy); docs/day.md")
+    day.add_argument("--grid", choices=("tariffs", "wholesale"), default="tariffs",
+                     help="the grid stage: tariffs (feed-in 0.015 / retail 0.1, the default) or wholesale (the "
+                          "auctioneer trades each residual in the wholesale market for a 0.025/kWh fee where that "
+                          "beats the tariffs; seed 001 §IV); docs/settlement.md")
+    day.add_argument("--wholesale-prices", default="synthetic", metavar="FILE|synthetic",
+                     help="with --grid wholesale: the day's wholesale prices (tokens/kWh from 00:00 UTC in equal "
+                          "intervals: one per line, hour,price CSV or a JSON list), or synthetic (the default: "
+                          "the documented series of settlement/wholesale.py for --seed)")
     day.add_argument("--no-power-flow", action="store_true", help="skip the DSO's power-flow review of listings")
     day.add_argument("--no-chain", action="store_true", help="keep the chain in memory: no archive, no audit")
     add_profiles_argument(day)
@@ -65,7 +73,8 @@ def run_day_command(args: argparse.Namespace) -> int:
     try:
         config = DayConfig(seed=args.seed, n_slots=args.slots, mechanism=args.mechanism,
                            dso_power_flow=not args.no_power_flow, on_chain=not args.no_chain,
-                           profiles=args.profiles, params=params,
+                           profiles=args.profiles, params=params, grid=args.grid,
+                           wholesale_prices=args.wholesale_prices,
                            **({} if args.strategy is None else {"strategy": args.strategy}))
     except DayConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -114,6 +123,11 @@ def play_day(config: Any, out: str, console: Console) -> int:
     console.print(f"Auction prices ({s['strategy']} bids): {len(cleared)} slot(s) with a price"
                   + (f", from {min(cleared):.4f} to {max(cleared):.4f} tokens/kWh" if cleared else "")
                   + f" (feed-in {series['feed_in']}, retail {series['retail']}; plot price_formation.png)")
+    if s["grid"]["option"] == "wholesale":
+        wholesale = [p for p in series["wholesale"] if p is not None]
+        console.print(f"Grid stage: wholesale through the auctioneer ({s['grid']['wholesale_source']}, "
+                      f"{min(wholesale):.4f}-{max(wholesale):.4f} tokens/kWh, fee {s['grid']['wholesale_fee_per_kwh']}"
+                      f"); auctioneer fees {_tokens(s['money_micro']['auctioneer'])} tokens")
     for check, ok in s["checks"].items():
         console.print(f"  {'[green]✓' if ok else '[red]✗'} {check}[/]")
     dr = s["demand_response"]

@@ -4,6 +4,8 @@ Defaults: SQLite in ``--data-dir`` (``./transactive-data``), real clock, 15-minu
 embedded chain in ``DATA_DIR/chain`` (contracts deployed on first start; ``--chain-url`` for a node,
 ``--no-chain`` for none) with 4 in-process validators, threshold 3.
 The admin API key is ``--admin-key`` / ``$TRANSACTIVE_ADMIN_KEY``, or generated into ``DATA_DIR/admin.key``.
+The custodial keys are sealed with ``--key-encryption-key-file`` / ``$TRANSACTIVE_KEY_ENCRYPTION_KEY``
+(:mod:`transactive.store.sealing`).
 ``--mqtt-workers N`` runs N gateway processes (this one and N-1 children) that split the incoming MQTT
 orders through a shared subscription (the broker must support ``$share``, e.g. Mosquitto >= 1.6); they share
 the database, whose transactions keep them consistent. A worker that dies is restarted with the same client id
@@ -44,6 +46,10 @@ def register(sub: Any) -> None:
     serve.add_argument("--mqtt-only", action="store_true", help=argparse.SUPPRESS)  # a worker of --mqtt-workers
     serve.add_argument("--admin-key", default=os.environ.get("TRANSACTIVE_ADMIN_KEY"),
                        help="the administrator's API key (default: $TRANSACTIVE_ADMIN_KEY or DATA_DIR/admin.key)")
+    serve.add_argument("--key-encryption-key-file", default=None, metavar="PATH",
+                       help="the key that encrypts the custodial keys at rest, outside the data directory (default: "
+                       "$TRANSACTIVE_KEY_ENCRYPTION_KEY, $TRANSACTIVE_KEY_ENCRYPTION_KEY_FILE or "
+                       "~/.config/transactive/key-encryption.key; docs/service.md)")
     serve.add_argument("--accelerate", type=float, default=None, metavar="FACTOR",
                        help="run market time FACTOR times faster than real time (demos)")
     serve.add_argument("--chain-url", default=None, metavar="URL",
@@ -69,6 +75,22 @@ def _worker_command(args: argparse.Namespace, index: int) -> list[str]:
     return command
 
 
+def _use_key_file(path: Path, data_dir: Path) -> None:
+    """Read the custodial keys' key-encryption key from ``path`` (this process and its gateway workers: through
+    ``$TRANSACTIVE_KEY_ENCRYPTION_KEY_FILE``); it must exist and lie outside the data directory (a copy of the
+    directory must not carry the key that opens it)."""
+    from transactive.marketfile import MarketFileError
+    from transactive.store.sealing import ENV_KEY, ENV_KEY_FILE
+
+    resolved = path.expanduser().resolve()
+    if not resolved.is_file():
+        raise MarketFileError("--key-encryption-key-file", f"{path} is not a file")
+    if resolved.is_relative_to(data_dir.expanduser().resolve()):
+        raise MarketFileError("--key-encryption-key-file", "must lie outside the data directory")
+    os.environ.pop(ENV_KEY, None)  # the file given here wins over the environment
+    os.environ[ENV_KEY_FILE] = str(resolved)
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from transactive.marketfile import MarketFileError
 
@@ -88,6 +110,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise MarketFileError("--mqtt-workers", "needs --mqtt-url")
     if args.mqtt_workers > 1 and args.accelerate is not None:
         raise MarketFileError("--mqtt-workers", "cannot be combined with --accelerate (one clock per process)")
+    if args.key_encryption_key_file is not None:
+        _use_key_file(Path(args.key_encryption_key_file), Path(args.data_dir))
     clock: Clock = RealClock()
     if args.accelerate is not None:
         if not args.accelerate > 0:

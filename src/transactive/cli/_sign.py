@@ -2,7 +2,9 @@
 
 * ``sign key`` -- a new private key (hex) and its address, as JSON; keep the key secret;
 * ``sign address`` -- the body of ``POST /communities/{c}/addresses``;
-* ``sign contract`` -- the ``signature`` of a bilateral contract's terms (a JSON file or ``-``).
+* ``sign contract`` -- the ``signature`` of a bilateral contract's terms (a JSON file or ``-``);
+* ``sign reading`` -- a meter's signed reading: the body of ``POST /communities/{c}/meter-readings`` (the meter's
+  key; ``MeterReading(community, member, slot, energyWh)``, :mod:`transactive.settlement.meter_readings`).
 
 The key is read from ``--key-file`` (hex, optionally ``0x``-prefixed). ``--domain`` (a JSON file, as answered
 by ``GET /communities/{c}/signing``'s ``domain``) defaults to the off-chain domain.
@@ -17,7 +19,7 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    sign = sub.add_parser("sign", help="sign an address registration or a bilateral contract with your key")
+    sign = sub.add_parser("sign", help="sign an address registration, a bilateral contract or a meter reading")
     sign_sub = sign.add_subparsers(dest="sign_command", required=True, parser_class=type(sign))
     key = sign_sub.add_parser("key", help="make a new private key and print it with its address (JSON)")
     key.set_defaults(run=_key)
@@ -36,6 +38,15 @@ def register(sub: Any) -> None:
     contract.add_argument("--buyer-address", required=True)
     contract.add_argument("--domain", help="JSON file with the service's EIP-712 domain (default: off-chain)")
     contract.set_defaults(run=_contract)
+    reading = sign_sub.add_parser("reading", help="a meter's signed reading: the body of POST .../meter-readings")
+    reading.add_argument("--key-file", required=True, help="the meter's private key, hex")
+    reading.add_argument("--community", required=True)
+    reading.add_argument("--member", required=True, help="whose meter")
+    reading.add_argument("--slot-start", required=True, help="ISO 8601 UTC slot start")
+    reading.add_argument("--energy-kwh", required=True, type=float,
+                         help="net energy over the slot, kWh (+ exported, - imported), a whole number of Wh")
+    reading.add_argument("--domain", help="JSON file with the service's EIP-712 domain (default: off-chain)")
+    reading.set_defaults(run=_reading)
 
 
 def _read_key(path: str) -> bytes:
@@ -103,4 +114,23 @@ def _contract(args: Any) -> int:
     key = _read_key(args.key_file)
     print(json.dumps({"signature": sign_contract(key, terms, args.seller_address, args.buyer_address,
                                                  _domain(args.domain))}))
+    return 0
+
+
+def _reading(args: Any) -> int:
+    import math
+
+    from transactive.errors import MarketError
+    from transactive.market.multi_signing import slot_number
+    from transactive.settlement.meter_readings import sign_reading
+    from transactive.units import energy_to_wh
+
+    energy_kwh = float(args.energy_kwh)
+    if not math.isfinite(energy_kwh) or abs(energy_to_wh(energy_kwh) - energy_kwh * 1000) > 1e-6:
+        raise MarketError("--energy-kwh", "must be a finite whole number of Wh (e.g. 1.25)")
+    key = _read_key(args.key_file)
+    signed = sign_reading(key, args.community, args.member, slot=slot_number(args.slot_start, "--slot-start"),
+                          energy_wh=energy_to_wh(energy_kwh), domain=_domain(args.domain))
+    print(json.dumps({"slot_start": args.slot_start, "energy_kwh": energy_kwh, "member": args.member,
+                      "signature": signed.signature}))
     return 0

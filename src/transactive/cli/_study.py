@@ -30,7 +30,9 @@ def register(sub: Any) -> None:
                        "size) for martinez-trejo-2022, rahmani-negawatt and jing-2021 (default the study's)")
     study.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="a study's option, e.g. calibration=text (martinez-trejo-2022: table or text), "
-                       "target_kwh=60 (rahmani-negawatt), dra_price_per_kwh=12 (jing-2021)")
+                       "target_kwh=60 (rahmani-negawatt), dra_price_per_kwh=12 (jing-2021), "
+                       "strategies=zic,cost-plus slots=12 prosumers=20 mechanism=dpda grid=wholesale "
+                       "(day-strategies)")
     study.set_defaults(run=run_study_command)
 
 

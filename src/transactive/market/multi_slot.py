@@ -13,7 +13,9 @@ Inputs read from the store (seed 001's order: bilateral -> listings -> community
 * **community auction**: the residuals clear with the community's mechanism and parameters when it is
   two-sided and needs no per-participant fields (otherwise ``dpda``); a member's limit price is the price of
   its single-block auction order in the slot, if any (else its grid alternative);
-* **grid**: the default :class:`~transactive.settlement.grid_trading.GridTariff` (feed-in 0.015, retail 0.1).
+* **grid**: the default :class:`~transactive.settlement.grid_trading.GridTariff` (feed-in 0.015, retail 0.1),
+  and the wholesale market through the auctioneer when the community has a ``wholesale`` parameter
+  (:mod:`transactive.settlement.wholesale`: its price at the slot, its fee).
 
 Peers are labelled by their registered address (member id when none) inside the settlement, and statements
 are given back per member id. Slot numbers are Unix seconds of the slot start (:func:`slot_number`).
@@ -34,8 +36,10 @@ from transactive.market.multi_signing import OFF_CHAIN_DOMAIN, slot_number
 from transactive.marketfile import MarketFileError, parse_params
 from transactive.registry import full_registry
 from transactive.settlement.bilateral import BilateralContract, SignedContract, contracts_in_slot
+from transactive.settlement.grid_trading import GridTariff
 from transactive.settlement.listings import Board, Decision, Listing, ListingOrder
 from transactive.settlement.stages import Prosumer, SlotSettlement, settle_slot
+from transactive.settlement.wholesale import mechanism_params, slot_wholesale
 from transactive.store import Community, ContractRecord, MultiStore
 from transactive.times import iso
 from transactive.units import WH_PER_KWH
@@ -105,7 +109,7 @@ def auction_mechanism(community: Community) -> tuple[str, Any]:
     if mech is None or mech.sides != ("sellers", "buyers") or mech.participant_fields:
         return FALLBACK_MECHANISM, None
     try:
-        return mech.name, parse_params(mech, dict(community.params))
+        return mech.name, parse_params(mech, mechanism_params(community.params))
     except MarketFileError:  # pragma: no cover - the community's parameters were checked when it was created
         return FALLBACK_MECHANISM, None
 
@@ -176,8 +180,11 @@ def _settle(store: MultiStore, community: Community | str, slot_start: str | dat
     prosumers = [Prosumer(label[m], readings.get(m, 0.0), limits.get(m))
                  for m in sorted(parties) if m in members and members[m].role in TRADING]
     mechanism, params = auction_mechanism(community)
+    wholesale = slot_wholesale(community.params, start)  # (λ_w, fee) when the community trades wholesale
     settlement = settle_slot(number, prosumers, contracts=contracts, board=board, mechanism=mechanism,
-                             params=params)
+                             params=params,
+                             tariff=None if wholesale is None else GridTariff(wholesale_fee_per_kwh=wholesale[1]),
+                             wholesale_price_per_kwh=None if wholesale is None else wholesale[0])
     return settlement, member_of, set(readings)
 
 

@@ -38,8 +38,9 @@ from transactive.errors import MarketError
 from transactive.grid.feeder import DEFAULT_FEEDER
 from transactive.market import order_defaults
 from transactive.market.clock import Clock
+from transactive.market.commit_reveal import OrderCommitment, sealed
 from transactive.market.intake import OrderIntake
-from transactive.market.order_limits import MAX_CONNECTION_KW, max_order_energy_kwh, order_bound_error
+from transactive.market.order_limits import order_bound_error
 from transactive.market.slots import parse_slot_start, quotation_closes, slot_containing, window_at
 from transactive.marketfile import (
     MARKET_FORMAT,
@@ -52,6 +53,7 @@ from transactive.marketfile import (
 from transactive.matching.mechanisms import unknown_location_field
 from transactive.mechanisms import Mechanism
 from transactive.registry import full_registry
+from transactive.settlement.wholesale import COMMUNITY_KEY, community_series, mechanism_params
 from transactive.store import (
     ROLES,
     Community,
@@ -76,7 +78,6 @@ log = logging.getLogger(__name__)
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SIDES: Mapping[str, SideName] = {"sell": "sellers", "buy": "buyers"}
-SIDE_NAMES: Mapping[SideName, str] = {"sellers": "sell", "buyers": "buy"}
 ORDER_KEYS = ("side", "slot_start", "idempotency_key")
 MAX_KEY_LENGTH = 128
 MAX_DAYS_AHEAD = 7
@@ -136,11 +137,15 @@ class Operator:
         if not isinstance(mechanism, str) or mechanism not in self.registry:
             raise MarketError("mechanism", f"unknown mechanism (known: {', '.join(self.registry)})")
         raw_params = {} if params is None else params
-        try:
-            parse_params(self.registry[mechanism], raw_params)
+        series = community_series(raw_params) if isinstance(raw_params, dict) else None
+        try:  # the mechanism's own parameters; ``wholesale`` is the grid stage's (settlement/wholesale.py)
+            parse_params(self.registry[mechanism], mechanism_params(raw_params) if isinstance(raw_params, dict)
+                         else raw_params)
         except MarketFileError as exc:
             raise MarketError(exc.field, exc.message) from None
         assert isinstance(raw_params, dict)
+        if series is not None:  # stored with explicit prices ("synthetic" resolved): readers see the numbers
+            raw_params = {**raw_params, COMMUNITY_KEY: series.to_json()}
         if isinstance(slot_minutes, bool) or not isinstance(slot_minutes, int) or slot_minutes <= 0 \
                 or 1440 % slot_minutes:
             raise MarketError("slot_minutes", "must be a whole number of minutes dividing a day (e.g. 5, 15, 60)")
@@ -358,14 +363,21 @@ class Operator:
             ((outcome, stored),) = self.store.put_orders([order])
         return self._answer(order, outcome, stored)
 
-    def orders_of(self, member: Member, community_name: str, slot_start: str | None) -> list[OrderRecord]:
-        """A trader's own orders; an admin's or validator's view of a whole slot. The DSO sees no orders."""
+    def orders_of(self, member: Member, community_name: str, slot_start: str | None
+                  ) -> list[OrderRecord] | OrderCommitment:
+        """A trader's own orders; an admin's or validator's view of a whole slot, which is only its commitment
+        (count and hash, :mod:`transactive.market.commit_reveal`) while the slot takes orders. The DSO sees
+        no orders."""
         community = self.community_for(member, community_name)
         start = None if slot_start is None else iso(parse_slot_start(slot_start, community.slot_minutes))
         if member.role in ("admin", "validator"):
             if start is None:
                 raise MarketError("slot_start", "required for the whole-slot view")
-            return self.store.orders_in_slot(community.name, start)
+            orders = self.store.orders_in_slot(community.name, start)
+            moment = datetime.fromisoformat(start)
+            if sealed(moment, community.slot_minutes, self.clock.now()):  # commit first, reveal after quotation
+                return OrderCommitment.of(community.name, moment, community.slot_minutes, orders)
+            return orders
         self.require(member, TRADING_ROLES, "listing orders")
         return [o for o in self.store.orders_of_member(member.id, start) if o.community == community.name]
 
@@ -388,7 +400,8 @@ class Operator:
             orders = self.store.orders_in_slot(community.name, slot_start)
             entries = [(o, self.clearing_entry(o.entry)) for o in orders]
             doc = {
-                "format": MARKET_FORMAT, "mechanism": community.mechanism, "params": dict(community.params),
+                "format": MARKET_FORMAT, "mechanism": community.mechanism,
+                "params": mechanism_params(community.params),
                 "sellers": [{"id": o.member, **e} for o, e in entries if o.side == "sellers"],
                 "buyers": [{"id": o.member, **e} for o, e in entries if o.side == "buyers"],
             }
@@ -447,51 +460,8 @@ class Operator:
 
     # ------------------------------------------------------------------------------------ meter readings
     def submit_meter_reading(self, member: Member, community_name: str, body: object) -> tuple[Outcome, MeterReading]:
-        """A member's net metered energy for a slot that has ended (kWh, + exported / - imported)."""
-        community = self.community_for(member, community_name)
-        if not isinstance(body, dict):
-            raise MarketError("(body)", "must be a JSON object")
-        unknown = sorted(set(body) - {"slot_start", "energy_kwh", "member"})
-        if unknown:
-            raise MarketError(unknown[0], "unknown field")
-        if "member" in body and body["member"] != member.id:
-            self.require(member, ("dso", "admin"), "reporting another member's meter")
-            target = self.store.get_member(body["member"]) if isinstance(body["member"], str) else None
-            if target is None or target.community != community.name:
-                raise MarketError("member", "no such member in this community")
-            subject = target.id
-        else:
-            self.require(member, TRADING_ROLES, "reporting a meter reading")
-            subject = member.id
-        for key in ("slot_start", "energy_kwh"):
-            if key not in body:
-                raise MarketError(key, "required")
-        start = parse_slot_start(body["slot_start"], community.slot_minutes)
-        energy = body["energy_kwh"]
-        if isinstance(energy, bool) or not isinstance(energy, int | float):
-            raise MarketError("energy_kwh", "must be a number")
-        try:
-            energy_kwh = float(energy)
-        except OverflowError:
-            raise MarketError("energy_kwh", "is absurdly large") from None
-        if not math.isfinite(energy_kwh):
-            raise MarketError("energy_kwh", "must be a finite number")
-        limit = max_order_energy_kwh(community.slot_minutes)  # what the connection carries in the slot
-        if abs(energy_kwh) > limit:
-            raise MarketError("energy_kwh", f"must be within ±{limit:g} kWh (a {MAX_CONNECTION_KW:g} kW connection "
-                              f"over a {community.slot_minutes}-minute slot), got {energy_kwh:g}")
-        if self.clock.now() < start + timedelta(minutes=community.slot_minutes):
-            raise MarketError("slot_start", "the slot has not ended yet")
-        reading = MeterReading(community.name, subject, iso(start), energy_kwh + 0.0, _utc_stamp(self.clock.now()))
-        if self.ledger is not None and self.store.get_ledger_slot(community.name, iso(start), "settlement"):
-            same = [r for r in self.store.meter_readings(community.name, iso(start))
-                    if r.member == subject and r.energy_kwh == reading.energy_kwh]
-            if same:
-                return Outcome.DUPLICATE, same[0]
-            raise MarketError("slot_start", "the slot's settlement is prepared: its readings are final", "conflict")
-        # the member's own reading replaces one the DSO or an admin reported for it, never the other way round
-        outcome, stored = self.store.put_meter_reading(reading, reported_by=member.id)
-        if outcome is Outcome.CONFLICT:
-            raise MarketError("energy_kwh", f"a different reading ({stored.energy_kwh} kWh) is already stored",
-                              "conflict")
-        return outcome, stored
+        """A member's net metered energy for a slot that has ended (kWh, + exported / - imported); the rules
+        (meter keys, signatures, bounds, who may report) are :class:`transactive.market.meters.MeterDesk`'s."""
+        from transactive.market.meters import MeterDesk
+
+        return MeterDesk(self).submit_reading(member, community_name, body)

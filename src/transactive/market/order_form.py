@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from transactive.market import order_defaults
-from transactive.market.operator import MAX_KEY_LENGTH, ORDER_KEYS, SIDE_NAMES
+from transactive.market.commit_reveal import SIDE_NAMES
+from transactive.market.operator import MAX_KEY_LENGTH, ORDER_KEYS
 from transactive.marketfile import MAX_ABS_PRICE_PER_KWH, MAX_ENERGY_KWH
 from transactive.mechanisms import Mechanism, ParticipantField
 from transactive.store import Community, Member

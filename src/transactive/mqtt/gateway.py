@@ -42,7 +42,8 @@ from urllib.parse import urlsplit
 
 from transactive.bounded_json import JsonLimitError, check_json
 from transactive.market import MarketError, Operator
-from transactive.market.operator import SIDE_NAMES, Receipt
+from transactive.market.commit_reveal import SIDE_NAMES, order_json
+from transactive.market.operator import Receipt
 from transactive.market.order_batch import admit_orders
 from transactive.mqtt import wire
 from transactive.mqtt.connection import MqttConnection
@@ -60,12 +61,6 @@ def parse_mqtt_url(url: str) -> tuple[str, int, str | None, str | None]:
     if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
         raise ValueError(f"not an mqtt:// URL: {url!r}")
     return parts.hostname, parts.port or 1883, parts.username, parts.password
-
-
-def order_json(order: OrderRecord) -> dict[str, Any]:
-    return {"id": order.id, "community": order.community, "slot_start": order.slot_start, "member": order.member,
-            "side": SIDE_NAMES[order.side], **order.entry, "idempotency_key": order.idempotency_key,
-            "received_at": order.received_at}
 
 
 def order_ack(key: object, receipt: Receipt | None = None, error: MarketError | None = None) -> dict[str, Any]:

@@ -8,9 +8,12 @@ Two options (seed 001, III-D and the case study):
   ``λ_w``, a peer's residual is bid into the wholesale market by the auctioneer; a cleared sell receives
   ``λ_w − fee`` and a cleared buy pays ``λ_w + fee`` (default fee 0.025 per kWh, kept by the auctioneer:
   seed 001 Table II, "normalized surplus 0.025 $/kWh"). A sell clears when its limit price is ``<= λ_w``, a
-  buy when its limit is ``>= λ_w`` (a peer without a limit is a price taker and always clears); what does
-  not clear falls back to the tariffs (seed 001 case-study scheme 2, "wholesale market, and feed-in tariff
-  for uncleared bids").
+  buy when its limit is ``>= λ_w``; what does not clear falls back to the tariffs (seed 001 case-study
+  scheme 2, "wholesale market, and feed-in tariff for uncleared bids"). A peer without a limit (a metered
+  residual nobody priced) is bid at its tariff alternative grossed up by the fee -- a sell at ``FiT + fee``,
+  a buy at ``retail − fee`` -- so it takes the wholesale route exactly when that nets it at least as much as
+  the tariffs: it receives ``max(FiT, λ_w − fee)`` and pays ``min(retail, λ_w + fee)`` per kWh, the grid
+  alternative the auction stage prices such a peer at (:meth:`GridTariff.sell_alternative_per_kwh`).
 
 Sign convention: ``residual_wh > 0`` is surplus the peer sells, ``< 0`` a deficit it buys. Money is integer
 micro-tokens (:mod:`transactive.units`): each figure ``rate·energy`` is rounded once per peer, so what the
@@ -79,6 +82,17 @@ class GridTariff:
         return min(self.retail_per_kwh, wholesale_price_per_kwh + self.wholesale_fee_per_kwh)
 
 
+    def seen_at(self, wholesale_price_per_kwh: float | None) -> GridTariff:
+        """The grid as a member sees it in a slot with wholesale price ``λ_w``: feed-in and retail replaced by
+        the sell and buy alternatives (the two meet at the buy alternative when ``λ_w − fee`` exceeds it);
+        ``self`` without ``λ_w``."""
+        if wholesale_price_per_kwh is None:
+            return self
+        buy = self.buy_alternative_per_kwh(wholesale_price_per_kwh)
+        sell = min(self.sell_alternative_per_kwh(wholesale_price_per_kwh), buy)
+        return GridTariff(sell, buy, self.wholesale_fee_per_kwh)
+
+
 @dataclass(frozen=True)
 class MainGridTrade:
     """One peer's trade with the main grid, integer units.
@@ -118,8 +132,8 @@ def settle_with_grid(
     """Balance every peer's residual with the main grid (in the mapping's order, one trade per peer).
 
     ``wholesale_price_per_kwh`` (``λ_w``, may be negative) enables wholesale participation; without it only
-    the tariffs apply. ``limit_price_per_kwh`` holds peers' limits for the wholesale bid (a missing peer is
-    a price taker).
+    the tariffs apply. ``limit_price_per_kwh`` holds peers' limits for the wholesale bid (a missing peer bids
+    its tariff alternative grossed up by the fee: ``FiT + fee`` to sell, ``retail − fee`` to buy).
     """
     tariff = tariff or GridTariff()
     limits = limit_price_per_kwh or {}
@@ -135,8 +149,11 @@ def settle_with_grid(
             out.append(MainGridTrade(peer, 0, "none", 0))
             continue
         selling = energy_wh > 0
+        if limit is None:  # bid the tariff alternative: wholesale only where it nets the peer at least as much
+            fee = tariff.wholesale_fee_per_kwh
+            limit = tariff.feed_in_per_kwh + fee if selling else tariff.retail_per_kwh - fee
         if wholesale_price_per_kwh is not None and (
-            limit is None or (limit <= wholesale_price_per_kwh if selling else limit >= wholesale_price_per_kwh)
+            limit <= wholesale_price_per_kwh if selling else limit >= wholesale_price_per_kwh
         ):
             market_micro = money_to_micro(wholesale_price_per_kwh * energy_kwh)
             fee_micro = money_to_micro(tariff.wholesale_fee_per_kwh * energy_kwh)

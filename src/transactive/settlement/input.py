@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,15 +32,16 @@ from typing import Any
 from transactive.errors import FieldError
 from transactive.settlement.grid_trading import GridTariff
 from transactive.settlement.listings import ServiceRates
+from transactive.settlement.meter_readings import SignedReading
 
 INPUT_FORMAT = "transactive.settlement-input/1"
 SEQUENCE_FORMAT_V2 = "transactive.settlement-input/2"
 SEQUENCE_FORMAT = "transactive.settlement-input/3"
 INPUT_FORMATS = (INPUT_FORMAT, SEQUENCE_FORMAT_V2, SEQUENCE_FORMAT)
 
-__all__ = ["INPUT_FORMAT", "INPUT_FORMATS", "SEQUENCE_FORMAT", "SEQUENCE_FORMAT_V2", "ClearedRows", "FundRow",
-           "InputContract", "InputError", "InputListing", "InputOrder", "InputTrade", "SettlementInput",
-           "input_digest"]
+__all__ = ["INPUT_FORMAT", "INPUT_FORMATS", "METER_KEYS", "SEQUENCE_FORMAT", "SEQUENCE_FORMAT_V2", "ClearedRows",
+           "FundRow", "InputContract", "InputCorrection", "InputError", "InputListing", "InputOrder", "InputTrade",
+           "InputWholesale", "SettlementInput", "input_digest", "meter_fields_of"]
 
 
 class InputError(FieldError):
@@ -292,6 +294,99 @@ class FundRow:
                    _int(data, "amount_micro", "fund."))
 
 
+@dataclass(frozen=True)
+class InputWholesale:
+    """Format 3, optional (``wholesale``): the community's wholesale price ``price_per_kwh`` (λ_w) at the slot
+    and the auctioneer's ``fee_per_kwh`` (tokens/kWh, :mod:`transactive.settlement.wholesale`), the fee to the
+    ``auctioneer`` address (None: the DSO's account keeps it)."""
+
+    price_per_kwh: float
+    fee_per_kwh: float
+    auctioneer: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"price_per_kwh": self.price_per_kwh, "fee_per_kwh": self.fee_per_kwh, "auctioneer": self.auctioneer}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InputWholesale:
+        where = "wholesale."
+        _exact_keys(data, ("price_per_kwh", "fee_per_kwh", "auctioneer"), where)
+        auctioneer = _get(data, "auctioneer", where)
+        if auctioneer is not None and not isinstance(auctioneer, str):
+            raise InputError(f"{where}auctioneer", "must be a string or null")
+        price, fee = _num(data, "price_per_kwh", where), _num(data, "fee_per_kwh", where)
+        for key, value in (("price_per_kwh", price), ("fee_per_kwh", fee)):
+            if not math.isfinite(value):
+                raise InputError(f"{where}{key}", "must be finite")
+        if fee < 0:
+            raise InputError(f"{where}fee_per_kwh", "must be >= 0")
+        return cls(price, fee, auctioneer)
+
+
+def _signed_reading(data: Mapping[str, Any], where: str) -> SignedReading:
+    _exact_keys(data, ("community", "member", "slot", "energy_wh", "meter", "signature"), where)
+    return SignedReading(_str(data, "community", where), _str(data, "member", where), _int(data, "slot", where),
+                         _int(data, "energy_wh", where), _str(data, "meter", where), _str(data, "signature", where))
+
+
+@dataclass(frozen=True)
+class InputCorrection:
+    """Format 3, optional (``corrections``): a reading corrected by a resolved dispute -- the settled
+    ``energy_wh``, the meter's signed ``metered_wh`` (None: no signed reading), the approvers' ids per role
+    (``approved_by``) and their EIP-712 ``signatures`` per role (``{"address", "signature"}``), checked by
+    :func:`transactive.settlement.meter_readings.check_input_readings`."""
+
+    member: str
+    dispute: str
+    energy_wh: int
+    metered_wh: int | None
+    approved_by: Mapping[str, str]
+    signatures: Mapping[str, Mapping[str, str]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"member": self.member, "dispute": self.dispute, "energy_wh": self.energy_wh,
+                "metered_wh": self.metered_wh, "approved_by": dict(self.approved_by),
+                "signatures": {role: dict(entry) for role, entry in self.signatures.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str) -> InputCorrection:
+        _exact_keys(data, ("member", "dispute", "energy_wh", "metered_wh", "approved_by", "signatures"), where)
+        approved_by = _obj(_get(data, "approved_by", where), f"{where}approved_by")
+        for role, who in approved_by.items():
+            if not isinstance(who, str):
+                raise InputError(f"{where}approved_by.{role}", "must be a string")
+        signatures: dict[str, Mapping[str, str]] = {}
+        for role, raw in _obj(_get(data, "signatures", where), f"{where}signatures").items():
+            at = f"{where}signatures.{role}."
+            entry = _obj(raw, at.rstrip("."))
+            _exact_keys(entry, ("address", "signature"), at)
+            signatures[role] = MappingProxyType({"address": _str(entry, "address", at),
+                                                 "signature": _str(entry, "signature", at)})
+        metered = _get(data, "metered_wh", where)
+        return cls(_str(data, "member", where), _str(data, "dispute", where), _int(data, "energy_wh", where),
+                   None if metered is None else _int(data, "metered_wh", where),
+                   MappingProxyType(dict(approved_by)), MappingProxyType(signatures))
+
+
+METER_KEYS = ("meters", "signed_readings", "corrections")
+
+
+def meter_fields_of(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The optional meter fields (issue 9) present in a format-3 input's JSON, typed (keyword arguments of
+    :class:`SettlementInput`): ``meters`` (member -> meter address), ``signed_readings``
+    (:class:`~transactive.settlement.meter_readings.SignedReading`), ``corrections`` (:class:`InputCorrection`)."""
+    out: dict[str, Any] = {}
+    if "meters" in data:
+        out["meters"] = _str_map(data, "meters")
+    if "signed_readings" in data:
+        out["signed_readings"] = tuple(_signed_reading(r, f"signed_readings[{i}].")
+                                       for i, r in enumerate(_rows(data, "signed_readings")))
+    if "corrections" in data:
+        out["corrections"] = tuple(InputCorrection.from_json(c, f"corrections[{i}].")
+                                   for i, c in enumerate(_rows(data, "corrections")))
+    return out
+
+
 # ---------------------------------------------------------------------------------------- the record
 def _empty() -> Mapping[str, Any]:
     return MappingProxyType({})
@@ -304,6 +399,9 @@ _SEQUENCE = ("multiSlot", "parties", "readings_kwh", "contracts", "addresses", "
 _KEYS = {INPUT_FORMAT: (*_COMMON, "metered_kwh"),
          SEQUENCE_FORMAT_V2: (*_COMMON, *_SEQUENCE),
          SEQUENCE_FORMAT: (*_COMMON, *_SEQUENCE, "cleared", "charges_micro", "fund", "exchange_micro")}
+_OPTIONAL = {SEQUENCE_FORMAT: ("wholesale", *METER_KEYS)}
+"""Keys a version may have or not: written only when they apply (an input without them keeps its JSON and
+digest)."""
 
 
 @dataclass(frozen=True)
@@ -314,7 +412,10 @@ class SettlementInput:
     ``missing_readings``, the chain ``accounts`` per member id and the ``dso`` address. Formats 2 and 3 add the
     sequence's parts (``multi_slot`` … ``rates``: the service's tariff ``feed_in_per_kwh``/``retail_per_kwh`` and
     board rates ``service_charge_per_kwh``/``penalty_per_kwh``); format 3 the endorsed clearing (``cleared``,
-    ``charges_micro``, ``fund``, ``exchange_micro``); format 1 the ``metered_kwh`` per trading member."""
+    ``charges_micro``, ``fund``, ``exchange_micro``) and, only where it applies, the optional ``wholesale``
+    (:class:`InputWholesale`) and meter evidence (``meters``, ``signed_readings``, ``corrections``: issue 9's
+    signed readings, :mod:`transactive.settlement.meter_readings`), each absent from the JSON when None; format
+    1 the ``metered_kwh`` per trading member."""
 
     format: str
     slot: int
@@ -340,6 +441,10 @@ class SettlementInput:
     fund: FundRow | None = None
     exchange_micro: int = 0
     metered_kwh: Mapping[str, float] = field(default_factory=_empty)
+    wholesale: InputWholesale | None = None
+    meters: Mapping[str, str] | None = None
+    signed_readings: tuple[SignedReading, ...] | None = None
+    corrections: tuple[InputCorrection, ...] | None = None
 
     @classmethod
     def of(cls, doc: SettlementInput | Mapping[str, Any]) -> SettlementInput:
@@ -388,6 +493,14 @@ class SettlementInput:
             out.update({"cleared": self.cleared.to_json(), "charges_micro": self.charges_micro,
                         "fund": None if self.fund is None else self.fund.to_json(),
                         "exchange_micro": self.exchange_micro})
+            if self.wholesale is not None:
+                out["wholesale"] = self.wholesale.to_json()
+            if self.meters is not None:
+                out["meters"] = dict(self.meters)
+            if self.signed_readings is not None:
+                out["signed_readings"] = [r.to_json() for r in self.signed_readings]
+            if self.corrections is not None:
+                out["corrections"] = [c.to_json() for c in self.corrections]
         return out
 
     @classmethod
@@ -398,7 +511,7 @@ class SettlementInput:
         if version not in _KEYS:
             raise InputError("format", f"unknown settlement input format {version!r} (known: "
                                        f"{', '.join(INPUT_FORMATS)})")
-        _exact_keys(data, _KEYS[version], "")
+        _exact_keys(data, (*_KEYS[version], *_OPTIONAL.get(version, ())), "")
         common: dict[str, Any] = {
             "format": version, "slot": _int(data, "slot"), "clearing_slot": _opt_int(data, "clearingSlot"),
             "clearing_root": _opt_str(data, "clearingRoot"), "price_per_kwh": _num(data, "price_per_kwh"),
@@ -437,4 +550,7 @@ class SettlementInput:
         return cls(**common, **sequence, cleared=ClearedRows.from_json(_obj(_get(data, "cleared", ""), "cleared")),
                    charges_micro=_int(data, "charges_micro"),
                    fund=None if fund is None else FundRow.from_json(_obj(fund, "fund")),
-                   exchange_micro=_int(data, "exchange_micro"))
+                   exchange_micro=_int(data, "exchange_micro"),
+                   wholesale=(InputWholesale.from_json(_obj(data["wholesale"], "wholesale"))
+                              if "wholesale" in data else None),
+                   **meter_fields_of(data))

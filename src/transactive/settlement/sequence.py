@@ -21,10 +21,17 @@ and recomputed by every validator with :func:`settle_sequence`):
    (:func:`transactive.settlement.metering.settle`) and is still recomputed so;
 4. **grid** -- what is left of every party's residual (a seller that imported, a buyer that exported, a
    contract or listing party with no auction order) trades with the main grid at the feed-in tariff / retail
-   (:func:`transactive.settlement.grid_trading.settle_with_grid`).
+   (:func:`transactive.settlement.grid_trading.settle_with_grid`) or, when the input carries the optional
+   ``wholesale`` field (``{"price_per_kwh": λ_w, "fee_per_kwh": fee, "auctioneer": address}``: the
+   community's wholesale series at the slot, :mod:`transactive.settlement.wholesale`), through the
+   auctioneer in the wholesale market: a residual sells at ``λ_w − fee`` / buys at ``λ_w + fee`` where that
+   beats the feed-in tariff / retail (seed 001 §IV-A), the fee to the ``auctioneer`` account. An input
+   without the field (every input written before) settles at the tariffs as it always did.
 
 The ``dso``, ``board`` and ``grid`` accounts of the sequence are one chain account: the DSO's (the service's
-choice: the DSO is the community's grid interface and collects the listing board's service charges); the
+choice: the DSO is the community's grid interface -- it collects the listing board's service charges and is
+the counterparty of the tariffs and of the wholesale market); the ``auctioneer`` account (the wholesale
+fees) is the ``wholesale.auctioneer`` address (the slot's auctioneer validator; the DSO's without one); the
 ``fund`` account is the fund's row (the input's ``fund.account``). Every amount is integer micro-tokens; the
 postings (one per chain account) sum to zero.
 
@@ -49,6 +56,7 @@ from transactive.settlement.bilateral import BilateralContract, SignedContract, 
 from transactive.settlement.grid_trading import GridTariff, MainGridTrade, settle_with_grid
 from transactive.settlement.input import SEQUENCE_FORMAT, SEQUENCE_FORMAT_V2, SettlementInput
 from transactive.settlement.listings import Board, Decision, Listing, ListingOrder, OrderSettlement, ServiceRates
+from transactive.settlement.meter_readings import check_input_readings
 from transactive.settlement.metering import DSO_ACCOUNT, Cleared, SettledTrade, Settlement, settle, settle_cleared
 from transactive.settlement.slot_settlement import AccountPosting, settle_input
 from transactive.settlement.stages import STAGES, Prosumer, SlotSettlement, StageLine, Statement, settle_slot
@@ -66,7 +74,7 @@ __all__ = ["SEQUENCE_FORMAT", "SEQUENCE_FORMATS", "SEQUENCE_FORMAT_V2", "Sequenc
 class SequenceSettlement:
     """A slot's one settlement: per member id its net metered energy (Wh) and per stage ``(sold_wh,
     bought_wh, money_micro)`` (money > 0 received), the accounts ``dso``, ``board``, ``auctioneer`` (0 without
-    a wholesale price), ``grid`` and (format 3) ``fund``, the auction stage's ``auction`` (format 3: as cleared
+    the input's ``wholesale``), ``grid`` and (format 3) ``fund``, the auction stage's ``auction`` (format 3: as cleared
     against the meters, :func:`~transactive.settlement.metering.settle_cleared`; format 2: (4.8)-(4.9);
     ``None`` without trades), the
     chain ``postings`` and the DSO's breakdown in micro-tokens (> 0 the DSO receives). :attr:`combined` is the
@@ -168,6 +176,7 @@ def settle_sequence(document: SettlementInput | Mapping[str, Any], domain: Domai
     version = doc.format
     if version not in SEQUENCE_FORMATS:
         raise ValueError(f"not a {SEQUENCE_FORMAT} document")
+    check_input_readings(doc, domain)  # the meters' signatures (an input without meters: nothing to check)
     parties: list[str] = sorted(doc.parties)
     addresses = doc.addresses  # registered (contract-signing) address -> member id
     named = {*parties, *(x.seller for x in doc.listings), *(o.buyer for o in doc.orders)}
@@ -215,11 +224,14 @@ def settle_sequence(document: SettlementInput | Mapping[str, Any], domain: Domai
             fund_trade = MainGridTrade("fund", excess_wh, "feed_in", fit)
             accounts["fund"] += fit
             accounts["grid"] += fund_trade.grid_micro
-    # 4. the main grid for what remains
+    # 4. the main grid for what remains: the tariffs, or the wholesale market through the auctioneer
+    wholesale = doc.wholesale
     tariff = GridTariff(feed_in_per_kwh=float(doc.tariff.feed_in_per_kwh),
-                        retail_per_kwh=float(doc.tariff.retail_per_kwh))
+                        retail_per_kwh=float(doc.tariff.retail_per_kwh),
+                        **({} if wholesale is None else {"wholesale_fee_per_kwh": float(wholesale.fee_per_kwh)}))
     grid: list[MainGridTrade] = []
-    for g in settle_with_grid({m: r for m, r in residual.items() if r}, tariff=tariff):
+    for g in settle_with_grid({m: r for m, r in residual.items() if r}, tariff=tariff,
+                              wholesale_price_per_kwh=None if wholesale is None else float(wholesale.price_per_kwh)):
         grid.append(g)
         grid_line = lines[g.peer].setdefault("grid", [0, 0, 0])
         grid_line[0 if g.energy_wh > 0 else 1] += abs(g.energy_wh)
@@ -231,6 +243,7 @@ def settle_sequence(document: SettlementInput | Mapping[str, Any], domain: Domai
     if sum(money.values()) + sum(accounts.values()) != 0 or any(residual.values()):  # pragma: no cover
         raise AssertionError("the slot's settlement does not balance")  # invariants of the stages
     dso_address = doc.dso
+    auctioneer = None if wholesale is None else wholesale.auctioneer
     member_accounts = doc.accounts
     by_address: dict[str, list[int]] = {}
     for m in parties:
@@ -239,7 +252,10 @@ def settle_sequence(document: SettlementInput | Mapping[str, Any], domain: Domai
         row[1] += money[m]
     dso_row = by_address.setdefault(dso_address, [0, 0])
     dso_row[0] -= sum(net.values())
-    dso_row[1] += sum(v for k, v in accounts.items() if k != "fund")
+    own = ("fund", "auctioneer") if auctioneer is not None else ("fund",)  # accounts not posted to the DSO's
+    dso_row[1] += sum(v for k, v in accounts.items() if k not in own)
+    if auctioneer is not None and accounts["auctioneer"]:  # the wholesale fee, to the slot's auctioneer
+        by_address.setdefault(auctioneer, [0, 0])[1] += accounts["auctioneer"]
     if accounts.get("fund") and doc.fund is not None:  # the fund took DPDA's excess, sold it: no energy of its own
         by_address.setdefault(doc.fund.account, [0, 0])[1] += accounts["fund"]
     postings = tuple(AccountPosting(a, e, m) for a, (e, m) in by_address.items())
@@ -248,8 +264,8 @@ def settle_sequence(document: SettlementInput | Mapping[str, Any], domain: Domai
         "penalties_micro": (0 if auction is None else auction.dso_penalties_micro) + first_penalties(first),
         "imbalance_micro": 0 if auction is None else auction.dso_imbalance_micro,
         "service_charges_micro": accounts["board"],
-        "grid_energy_micro": accounts["grid"] + accounts["auctioneer"],
-        "amount_micro": sum(v for k, v in accounts.items() if k != "fund"),
+        "grid_energy_micro": accounts["grid"] + (0 if auctioneer is not None else accounts["auctioneer"]),
+        "amount_micro": sum(v for k, v in accounts.items() if k not in own),
     }
     return SequenceSettlement(doc.multi_slot, MappingProxyType(net), MappingProxyType(lines),
                               MappingProxyType(accounts), tuple(grid), listing_settlements, board, auction, postings,

@@ -29,9 +29,17 @@ decides what the members do; the service clears, anchors and settles:
    ``transactive ledger verify OUT/ledger`` runs), and every account's on-chain balance against its starting
    tokens plus its statements.
 
+Grid stage (``DayConfig.grid``): ``"tariffs"`` (feed-in / retail) or ``"wholesale"`` -- the community's
+``wholesale`` parameter (:mod:`transactive.settlement.wholesale`: the synthetic series for the seed or a price
+file, ``DayConfig.wholesale_prices``), so the auctioneer trades each residual in the wholesale market for the
+0.025 fee where that beats the tariffs (seed 001 §IV-A). The members' auction bids then take the slot's grid
+alternatives, ``max(FiT, λ_w − fee)`` and ``min(retail, λ_w + fee)``, as the grid's prices.
+
 Money accounts (micro-tokens, > 0 received): ``prosumers`` (their sum), the settlement's ``dso`` (penalties,
-grid charges, imbalance), ``board``, ``auctioneer`` and ``grid`` (all paid to the DSO's account on chain), and
-``aggregator`` and ``balancing`` from the event. Every slot balances to 0, the event's postings sum to 0.
+grid charges, imbalance), ``board`` and ``grid`` (the tariffs' and the wholesale market's counterparty; all
+paid to the DSO's account on chain), ``auctioneer`` (the wholesale fees, paid to each settlement slot's
+auctioneer validator), and ``aggregator`` and ``balancing`` from the event. Every slot balances to 0, the
+event's postings sum to 0.
 """
 
 from __future__ import annotations
@@ -47,12 +55,13 @@ from typing import Any
 
 import numpy as np
 
-from transactive.errors import FieldError
+from transactive.errors import FieldError, MarketError
 from transactive.settlement.bilateral import BilateralContract
 from transactive.settlement.grid_trading import GridTariff
 from transactive.settlement.listings import Board, Listing, ListingOrder
 from transactive.settlement.negawatt import NegawattEvent, from_document
 from transactive.settlement.stages import STAGES, StageLine, Statement
+from transactive.settlement.wholesale import COMMUNITY_KEY, SYNTHETIC, WholesaleSeries, series_from_spec
 from transactive.sim.day_service import COMMUNITY, START_TOKENS, DayService, is_day_ledger
 from transactive.sim.profiles import DayProfiles, FloatArray, day_profiles
 from transactive.sim.strategy import DEFAULT_STRATEGY, STRATEGIES, limit_prices
@@ -70,6 +79,7 @@ FUND = "fund"  # the community market fund (docs/settlement.md; on chain the led
 DAY_ACCOUNTS = (*SETTLEMENT_ACCOUNTS, FUND, "aggregator", "balancing")
 HISTORY_DAYS = 10
 PROFILE_SOURCES = ("synthetic", "simbench", "auto")
+GRID_OPTIONS = ("tariffs", "wholesale")
 
 
 class DayConfigError(FieldError):
@@ -98,6 +108,24 @@ class DayConfig:
     profiles: str = "synthetic"  # "synthetic", "simbench" or "auto" (SimBench when installed)
     strategy: str = DEFAULT_STRATEGY  # how members price auction orders (sim/strategy.py): zic, cost-plus, grid
     params: Mapping[str, Any] = field(default_factory=dict)  # the mechanism's params, as in a market file
+    grid: str = "tariffs"  # the grid stage: "tariffs" (feed-in / retail) or "wholesale" (through the auctioneer)
+    wholesale_prices: str = SYNTHETIC  # with grid="wholesale": "synthetic" (for the seed) or a price file
+
+    def wholesale_series(self) -> WholesaleSeries | None:
+        """The community's wholesale series (settlement/wholesale.py) with ``grid="wholesale"``, else None;
+        ``DayConfigError`` naming ``wholesale_prices`` for a file that is unreadable or not one day."""
+        if self.grid != "wholesale":
+            return None
+        try:
+            return series_from_spec(self.wholesale_prices, seed=self.seed)
+        except MarketError as exc:
+            raise DayConfigError("wholesale_prices", exc.message if exc.field == "wholesale_prices"
+                                 else f"{exc.field}: {exc.message}") from None
+
+    def community_params(self) -> dict[str, Any]:
+        """The community's parameters: the mechanism's, plus ``wholesale`` with ``grid="wholesale"``."""
+        series = self.wholesale_series()
+        return {**self.params, **({} if series is None else {COMMUNITY_KEY: series.to_json()})}
 
     def mechanism_params(self) -> Any:
         """The mechanism's parameters from ``params`` (the market file's parsing; ``DayConfigError`` naming
@@ -134,6 +162,11 @@ class DayConfig:
             raise DayConfigError("profiles", f"must be one of {', '.join(PROFILE_SOURCES)}")
         if self.strategy not in STRATEGIES:
             raise DayConfigError("strategy", f"must be one of {', '.join(STRATEGIES)}")
+        if self.grid not in GRID_OPTIONS:
+            raise DayConfigError("grid", f"must be one of {', '.join(GRID_OPTIONS)}")
+        if COMMUNITY_KEY in self.params:
+            raise DayConfigError("params.wholesale", "is the grid stage's: use grid=\"wholesale\" (--grid wholesale)")
+        self.wholesale_series()
         for name in ("listing_price_per_kwh", "dr_reserve_per_kwh"):
             if not 0.0 <= getattr(self, name) < 1e6:
                 raise DayConfigError(name, "must be >= 0")
@@ -428,12 +461,14 @@ def run_day(
     welfare = dict(zip(peers, prosumer_attributes(config.seed, buses), strict=True))
     attributes = welfare if grid_aware(config.mechanism) else None
     tariff = GridTariff()
+    series = config.wholesale_series()
     service = DayService(config.mechanism, config.slot_minutes, day0 - timedelta(days=1), ledger_folder,
-                         config.params)
+                         config.community_params())
     slots: list[DaySlot] = []
     event: NegawattEvent | None = None
     baselines: dict[str, list[float]] = {}
     try:
+        validators_start = sum(service.balance_micro(v.address) for v in service.ledger.validators)
         service.enrol(keys, buses)
         service.sign_contracts(contracts, dict(zip(peers, keys, strict=True)), starts)
         if plan is not None:
@@ -452,7 +487,8 @@ def run_day(
                     wh = energy_to_wh(o.energy_kwh)
                     residual[board.listing(o.listing_id).seller] -= wh
                     residual[o.buyer] += wh
-            service.bid(start, limit_prices(config.strategy, residual, welfare, tariff,
+            seen = tariff.seen_at(None if series is None else series.price_at(start))  # the grid alternatives
+            service.bid(start, limit_prices(config.strategy, residual, welfare, seen,
                                             np.random.default_rng([config.seed, 11, slot])), attributes)
             cleared = service.clear_and_anchor(start)
             service.read_meters(start, {p: float(net[k, slot]) for k, p in enumerate(peers)})
@@ -465,7 +501,7 @@ def run_day(
                                                config=config)
             if progress is not None:
                 progress(slot)
-        chain = _chain_summary(service, peers, slots, event, ledger_folder)
+        chain = _chain_summary(service, peers, slots, event, ledger_folder, validators_start)
     finally:
         service.close()
     summary = summarise(config, peers, slots, event, chain, net)
@@ -501,19 +537,24 @@ def statement_sums(
     return peer_money, money
 
 
-def _chain_summary(service: DayService, peers: Sequence[str], slots: Sequence[DaySlot],
-                   event: NegawattEvent | None, folder: Path | None) -> dict[str, Any]:
+def _chain_summary(service: DayService, peers: Sequence[str], slots: Sequence[DaySlot],  # noqa: PLR0917
+                   event: NegawattEvent | None, folder: Path | None, validators_start_micro: int) -> dict[str, Any]:
     """The ledger's figures: every account's on-chain balance against its starting tokens plus its statement
-    sum (members' custodial accounts; the DSO's account takes the four settlement accounts and ``balancing``),
+    sum (members' custodial accounts; the DSO's account takes the settlement accounts but the auctioneer's and
+    ``balancing``; the validators together, from ``validators_start_micro``, the auctioneer's wholesale fees),
     the token supply, and the audit of the archive (``transactive ledger verify``'s function)."""
     peer_money, money = statement_sums(peers, slots, event)
     start = START_TOKENS * MICRO_PER_TOKEN
     expected = {service.account(p): start + peer_money[p] for p in peers}
     dso = service.ledger.dso_address(COMMUNITY)
-    expected[dso] = start + sum(money[a] for a in (*SETTLEMENT_ACCOUNTS, "balancing"))
+    # the auctioneer's wholesale fees go to each settlement slot's auctioneer validator, the rest to the DSO
+    expected[dso] = start + sum(money[a] for a in (*SETTLEMENT_ACCOUNTS, "balancing") if a != "auctioneer")
     expected[service.account(service.aggregator.id)] = start + money["aggregator"]
     expected[service.ledger.admin] = start + money[FUND]  # the fund: the desk's account, minted like a member's
     balances = {a: service.balance_micro(a) for a in expected}
+    validators = [v.address for v in service.ledger.validators]
+    validators_now = sum(service.balance_micro(a) for a in validators)
+    validators_ok = validators_now == validators_start_micro + money["auctioneer"]
     ledger = service.ledger
     supply = int(ledger.chain.call(ledger.token, "totalSupply"))
     audit = "not run (no ledger folder)"
@@ -526,8 +567,10 @@ def _chain_summary(service: DayService, peers: Sequence[str], slots: Sequence[Da
         "audit": audit,
         "slots_anchored": sum(x.anchored for x in slots),
         "slots_settled": sum(1 for x in slots if x.statements),
-        "accounts_checked": len(expected),
-        "balances_equal_statements": sum(balances[a] == v for a, v in expected.items()),
+        "accounts_checked": len(expected) + 1,  # + the validators together (the auctioneers' fees)
+        "balances_equal_statements": sum(balances[a] == v for a, v in expected.items()) + validators_ok,
+        "auctioneer_fees_micro": {"validators_start": validators_start_micro, "validators_now": validators_now,
+                                  "fees": money["auctioneer"]},
         "starting_balance_micro": start,
         "token_supply_micro": supply,
         "addresses": {"dso": dso, "aggregator": service.account(service.aggregator.id)},
@@ -592,6 +635,7 @@ def summarise(  # noqa: PLR0917 - the day's parts
     }
     prices = [x.price_per_kwh for x in slots if x.price_per_kwh is not None]
     charges = [x.grid_charge_micro for x in slots]
+    series = config.wholesale_series()
     return {
         "date": config.date, "slots": config.n_slots, "slot_minutes": config.slot_minutes, "seed": config.seed,
         "prosumers": len(peers), "mechanism": config.mechanism,
@@ -601,7 +645,12 @@ def summarise(  # noqa: PLR0917 - the day's parts
         "strategy": config.strategy,
         # the price series (tokens/kWh): the auction's per slot (None: void slot) against the grid's
         "prices_per_kwh": {"auction": [x.price_per_kwh for x in slots], "feed_in": GridTariff().feed_in_per_kwh,
-                           "retail": GridTariff().retail_per_kwh},
+                           "retail": GridTariff().retail_per_kwh,
+                           "wholesale": None if series is None else [
+                               series.price_at(config.day0 + timedelta(minutes=config.slot_minutes * x.slot))
+                               for x in slots]},
+        "grid": {"option": config.grid, "wholesale_source": None if series is None else series.source,
+                 "wholesale_fee_per_kwh": None if series is None else series.fee_per_kwh},
         "mean_auction_price_per_kwh": float(np.mean(prices)) if prices else None,
         "peer_money_micro": peer_money,
         "params": dict(config.params),

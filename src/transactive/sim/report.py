@@ -69,6 +69,12 @@ def _plots(result: DayResult, folder: Path) -> None:
     ax.plot(hours, prices, "o", ms=2, color="C3")  # a cleared slot between two void ones
     ax.axhline(tariff.feed_in_per_kwh, ls="--", color="grey", label="feed-in tariff")
     ax.axhline(tariff.retail_per_kwh, ls=":", color="grey", label="retail")
+    wholesale = result.summary["prices_per_kwh"].get("wholesale")
+    if wholesale is not None:  # --grid wholesale: the auctioneer's wholesale price (± its fee)
+        fee = float(result.summary["grid"]["wholesale_fee_per_kwh"])
+        ax.step(hours, wholesale, where="mid", color="C0", label=f"wholesale price (± the {fee} fee: dashed)")
+        for sign in (-1, 1):
+            ax.step(hours, [p + sign * fee for p in wholesale], where="mid", color="C0", ls="--", lw=0.7)
     ax.set(xlabel="hour of day", ylabel="tokens per kWh", ylim=(0, tariff.retail_per_kwh * 1.1),
            title="Price formation: the auction price against the grid's prices and the PV")
     pv = ax.twinx()

@@ -3,7 +3,7 @@
 Example:
     >>> from transactive.store import open_store
     >>> open_store(url="sqlite://").schema_version()
-    6
+    8
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from transactive.store.records import (
     ListingRecord,
     Member,
     MemberAddress,
+    MeterKey,
     MeterReading,
     MultiSettlementRecord,
     NegawattDeliveryRecord,
@@ -29,6 +30,7 @@ from transactive.store.records import (
     NegawattOfferRecord,
     OrderRecord,
     Outcome,
+    ReadingDispute,
     ResultRecord,
     Role,
     SideName,
@@ -58,6 +60,7 @@ __all__ = [
     "ListingRecord",
     "Member",
     "MemberAddress",
+    "MeterKey",
     "MeterReading",
     "MultiSettlementRecord",
     "MultiStore",
@@ -66,6 +69,7 @@ __all__ = [
     "NegawattOfferRecord",
     "OrderRecord",
     "Outcome",
+    "ReadingDispute",
     "ResultRecord",
     "Role",
     "SideName",

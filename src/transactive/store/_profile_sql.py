@@ -1,4 +1,4 @@
-"""SQL of members' profiles (schema version 5) and communities' settings (version 7): one JSON document per
+"""SQL of members' profiles (schema version 5) and communities' settings (version 8): one JSON document per
 member or community, replaced as a whole. A mixin of :class:`~transactive.store.sql.SqlStore` (every write
 commits before it returns)."""
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 7  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
+SCHEMA_VERSION = 8  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
 # 4: chain_accounts, ledger_meta, ledger_slots; 5: member_profiles; 6: dead_letters, delivery_attempts,
-# meter_reading_reporters; 7: community_settings (each version only adds tables, created on an older database by
-# create_all)
+# meter_reading_reporters (each version only adds tables, created on an older database by create_all);
+# 7: chain_accounts.private_key TEXT holding the sealed key (PostgreSQL: altered; plaintext keys sealed at open),
+# meter_keys, meter_reading_signatures, reading_disputes; 8: community_settings
 
 metadata = sa.MetaData()
 
@@ -199,7 +200,7 @@ chain_accounts = sa.Table(
     "chain_accounts", metadata,
     sa.Column("member", sa.String(64), sa.ForeignKey("members.id"), primary_key=True),
     sa.Column("address", sa.String(42), nullable=False, unique=True),  # EIP-55
-    sa.Column("private_key", sa.String(66), nullable=True),  # hex; custodial keys only (pilot choice)
+    sa.Column("private_key", sa.Text, nullable=True),  # sealed (aes256gcm:...); custodial keys only (pilot choice)
     sa.Column("enrolled", sa.Boolean, nullable=False, default=False),  # registered, funded, approved on chain
 )
 
@@ -247,4 +248,44 @@ delivery_attempts = sa.Table(
     sa.Column("digest", sa.String(64), primary_key=True),  # SHA-256 of topic NUL payload
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+# ---------------------------------------------------------------------------------------- meters (version 7)
+# the address of each member's meter key (docs/service.md, meter readings)
+meter_keys = sa.Table(
+    "meter_keys", metadata,
+    sa.Column("member", sa.String(64), sa.ForeignKey("members.id"), primary_key=True),
+    sa.Column("community", sa.String(64), sa.ForeignKey("communities.name"), nullable=False),
+    sa.Column("address", sa.String(42), nullable=False),  # EIP-55
+    sa.Column("set_by", sa.String(64), nullable=False),
+    sa.Column("set_at", sa.String(40), nullable=False),
+)
+
+# the meter's signature of a stored reading (its value in Wh is the reading's energy_kwh)
+meter_reading_signatures = sa.Table(
+    "meter_reading_signatures", metadata,
+    sa.Column("member", sa.String(64), primary_key=True),
+    sa.Column("slot_start", sa.String(40), primary_key=True),
+    sa.Column("meter", sa.String(42), nullable=False),
+    sa.Column("signature", sa.String(132), nullable=False),  # 0x + 65 bytes hex
+)
+
+# corrections of readings: never an overwrite, a dispute with its recorded resolution
+reading_disputes = sa.Table(
+    "reading_disputes", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("community", sa.String(64), sa.ForeignKey("communities.name"), nullable=False),
+    sa.Column("member", sa.String(64), sa.ForeignKey("members.id"), nullable=False),
+    sa.Column("slot_start", sa.String(40), nullable=False),
+    sa.Column("metered_kwh", sa.Float, nullable=False),
+    sa.Column("proposed_kwh", sa.Float, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("opened_by", sa.String(64), nullable=False),
+    sa.Column("opened_at", sa.String(40), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # open, resolved, rejected
+    sa.Column("approvals", sa.Text, nullable=False),  # JSON object: role -> member id
+    sa.Column("signatures", sa.Text, nullable=False),  # JSON object: role -> {"address", "signature"}
+    sa.Column("resolution", sa.Text, nullable=False),
+    sa.Column("resolved_at", sa.String(40), nullable=True),
+    sa.Index("ix_reading_disputes_slot", "community", "slot_start"),
 )

@@ -16,6 +16,7 @@ from transactive.store.records import (
     ListingRecord,
     Member,
     MemberAddress,
+    MeterKey,
     MeterReading,
     MultiSettlementRecord,
     NegawattDeliveryRecord,
@@ -23,6 +24,7 @@ from transactive.store.records import (
     NegawattOfferRecord,
     OrderRecord,
     Outcome,
+    ReadingDispute,
     ResultRecord,
     Slot,
     SlotState,
@@ -123,7 +125,23 @@ class Store(Protocol):
         except that the member's own reading replaces one another member (``reported_by``) reported for it."""
         ...
 
-    def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]: ...
+    def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]:
+        """The slot's readings with their meter signatures and resolved disputes' values."""
+        ...
+
+    def put_meter_key(self, key: MeterKey) -> None: ...
+
+    def meter_keys(self, community: str) -> dict[str, MeterKey]: ...
+
+    def put_dispute(self, dispute: ReadingDispute) -> bool:
+        """False when the reading has an open or resolved dispute already."""
+        ...
+
+    def update_dispute(self, dispute: ReadingDispute, expected_approvals: dict[str, str]) -> bool: ...
+
+    def disputes(self, community: str, slot_start: str | None = None) -> list[ReadingDispute]: ...
+
+    def dispute(self, community: str, dispute_id: str) -> ReadingDispute | None: ...
 
     # negawatt events (schema version 2)
     def create_negawatt_event(self, event: NegawattEventRecord) -> bool:

@@ -7,7 +7,7 @@ lexicographic order is their chronological order on every engine. Energies in kW
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -96,13 +96,57 @@ class ResultRecord:
 
 @dataclass(frozen=True)
 class MeterReading:
-    """Net energy measured at a member's meter over one slot, kWh: positive exported, negative imported."""
+    """Net energy measured at a member's meter over one slot, kWh: positive exported, negative imported.
+
+    A reading signed by the member's meter (``docs/service.md``, meter readings) carries the ``meter`` address
+    and its ``signature`` (``0x``-hex; the signed value is ``energy_kwh`` in whole Wh). A reading corrected by a
+    resolved dispute is read with the corrected ``energy_kwh``, the ``dispute`` id and the meter's own value
+    ``metered_kwh``: the stored reading itself is never overwritten."""
 
     community: str
     member: str
     slot_start: str
     energy_kwh: float
     received_at: str
+    meter: str | None = None
+    signature: str | None = None
+    dispute: str | None = None
+    metered_kwh: float | None = None
+
+
+@dataclass(frozen=True)
+class MeterKey:
+    """The address of a member's meter key, set by an admin (at enrolment or later) or by the member itself
+    (only while none is set)."""
+
+    member: str
+    community: str
+    address: str
+    set_by: str
+    set_at: str
+
+
+@dataclass(frozen=True)
+class ReadingDispute:
+    """A request to correct a stored reading: ``proposed_kwh`` instead of the stored ``metered_kwh``.
+    ``state`` ``open`` until an admin and a DSO both approve it (``resolved``: the corrected value is what
+    settlement reads) or either rejects it (``rejected``); ``approvals`` role -> member id; with the ledger,
+    ``signatures`` role -> the approver key's ``ReadingCorrection`` signature (``settlement/meter_readings.py``)."""
+
+    id: str
+    community: str
+    member: str
+    slot_start: str
+    metered_kwh: float
+    proposed_kwh: float
+    reason: str
+    opened_by: str
+    opened_at: str
+    state: str = "open"
+    approvals: Mapping[str, str] = field(default_factory=dict)
+    resolution: str = ""
+    resolved_at: str | None = None
+    signatures: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # role -> {"address", "signature"}
 
 
 @dataclass(frozen=True)

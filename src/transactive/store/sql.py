@@ -11,7 +11,7 @@ Schema: :mod:`transactive.store._tables`, created by ``metadata.create_all`` and
 Example:
     >>> store = SqlStore.open("sqlite://")  # in memory, for a quick look
     >>> store.schema_version()
-    6
+    8
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from sqlalchemy.pool import StaticPool
 from transactive.files import private_dir, private_file
 from transactive.store import _tables as t
 from transactive.store._dead_letters import DeadLetterSqlMixin
+from transactive.store._keys import ChainAccountSqlMixin
 from transactive.store._multi_sql import MultiSqlMixin
 from transactive.store._profile_sql import ProfileSqlMixin
 from transactive.store._readings import ReadingSqlMixin
 from transactive.store.records import (
-    ChainAccount,
     Community,
     LedgerSlot,
     Member,
@@ -113,7 +113,7 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMixin):
+class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMixin, ChainAccountSqlMixin):
     """The :class:`~transactive.store.protocol.Store` on SQLite or PostgreSQL."""
 
     def __init__(self, engine: Engine) -> None:
@@ -163,7 +163,10 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMix
             elif found > t.SCHEMA_VERSION:
                 raise StoreError(f"database schema version {found} is newer than this code ({t.SCHEMA_VERSION})")
             elif found < t.SCHEMA_VERSION:  # every change so far only adds tables: create_all made them
+                if found < 7 and self.dialect == "postgresql":  # 7: a sealed key is longer than the hex one
+                    conn.exec_driver_sql("ALTER TABLE chain_accounts ALTER COLUMN private_key TYPE TEXT")
                 conn.execute(t.schema_version.insert().values(version=t.SCHEMA_VERSION, applied_at=_now_iso()))
+        self.seal_plaintext_keys()  # a store of an older version kept custodial keys in plaintext
 
     def schema_version(self) -> int:
         with self._read() as conn:
@@ -493,37 +496,6 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMix
         return [self._negawatt_delivery(r) for r in rows]
 
     # ------------------------------------------------------------------------------------ ledger
-    @staticmethod
-    def _chain_account(row: sa.Row[Any]) -> ChainAccount:
-        return ChainAccount(row.member, row.address, row.private_key, bool(row.enrolled))
-
-    def put_chain_account(self, account: ChainAccount) -> bool:
-        try:
-            with self._write() as conn:
-                return self._insert_ignore(conn, t.chain_accounts, {
-                    "member": account.member, "address": account.address,
-                    "private_key": account.private_key_hex, "enrolled": account.enrolled})
-        except IntegrityError:  # the address is taken by another member
-            return False
-
-    def chain_account(self, member: str) -> ChainAccount | None:
-        with self._read() as conn:
-            row = conn.execute(sa.select(t.chain_accounts).where(t.chain_accounts.c.member == member)).first()
-        return None if row is None else self._chain_account(row)
-
-    def chain_accounts(self, community: str | None = None) -> list[ChainAccount]:
-        query = sa.select(t.chain_accounts)
-        if community is not None:
-            query = query.join(t.members, t.members.c.id == t.chain_accounts.c.member).where(
-                t.members.c.community == community)
-        with self._read() as conn:
-            rows = conn.execute(query.order_by(t.chain_accounts.c.member)).all()
-        return [self._chain_account(r) for r in rows]
-
-    def mark_enrolled(self, member: str) -> None:
-        with self._write() as conn:
-            conn.execute(t.chain_accounts.update().where(t.chain_accounts.c.member == member).values(enrolled=True))
-
     def ledger_meta(self, key: str) -> Any:
         with self._read() as conn:
             value = conn.execute(sa.select(t.ledger_meta.c.value).where(t.ledger_meta.c.key == key)).scalar()

@@ -10,7 +10,7 @@ for martinez-trejo-2022, rahmani-negawatt and jing-2021: ``Study.days_mean``).
 
 Example:
     >>> sorted(STUDIES)
-    ['alashery-2021', 'jing-2021', 'martinez-trejo-2022', 'rahmani-negawatt']
+    ['alashery-2021', 'day-strategies', 'jing-2021', 'martinez-trejo-2022', 'rahmani-negawatt']
     >>> STUDIES["martinez-trejo-2022"].options
     ('calibration',)
 """
@@ -123,6 +123,15 @@ def _jing(out: Path, seed: int, days: int, progress: Progress | None, options: O
     return write_report(result, out, time.perf_counter() - start)
 
 
+def _day_strategies(out: Path, seed: int, days: int, progress: Progress | None, options: Options) -> Path:
+    from transactive.studies.day_strategies import StudyConfig, parse_options, run_study, write_report
+
+    config = StudyConfig(seed=seed, days=days, **parse_options(options))  # type: ignore[arg-type]
+    start = time.perf_counter()
+    result = run_study(config, progress)
+    return write_report(result, out, time.perf_counter() - start)
+
+
 STUDIES: Mapping[str, Study] = MappingProxyType({
     "alashery-2021": Study("alashery-2021", "seed 001 (AlAshery et al. 2021) §IV: 20 peers, five schemes",
                            1, 7, _alashery),
@@ -135,4 +144,7 @@ STUDIES: Mapping[str, Study] = MappingProxyType({
     "jing-2021": Study("jing-2021", "seed 003 (Jing et al. 2021) Tables I-IV: Type I (DRA) and Type II (P2P) "
                        "negawatt networks, their prices as the request grows", 1, 20, _jing,
                        ("dra_price_per_kwh", "buyer_price_per_kwh"), "seeds"),
+    "day-strategies": Study("day-strategies", "issue 10: the simulated day once per bidding strategy (zic, "
+                            "cost-plus, grid): price paths, volumes and the gain over the grid side by side", 3, 1,
+                            _day_strategies, ("strategies", "slots", "prosumers", "mechanism", "grid"), "days"),
 })

@@ -24,8 +24,11 @@ the fees for scheme 2) and budget (payments − receipts, before the rewards). T
 with zero shares (rows with ``share == 0``): the mechanism's theorems are stated for that case.
 
 Market fund (SEED-NOTES §8): VCG surpluses accumulate in a fund that pays the deficits; where the fund cannot
-cover an hour's deficit, that hour is priced by the balanced-budget rule. :func:`fund_balances` gives both
-the plain VCG balance and the balance with that fallback, hour by hour over the days.
+cover an hour's deficit (or a participant would not be individually rational), that hour is priced by the
+balanced-budget rule. The study settles each hour's VCG clearing by **the platform's one fund rule**
+(:func:`transactive.settlement.fund.settle_auction`, in micro-tokens, the rewards ``floor(ME·X)`` paid by the
+fund) twice: with an unbounded fund (every VCG surplus and deficit) and with the fund's balance so far
+(:attr:`StudyResult.fund`); :func:`fund_balances` gives both balances hour by hour over the days.
 
 Example:
     >>> r = run_study(StudyConfig(seed=3, days=1, hours=2, profiles="synthetic"))
@@ -45,6 +48,8 @@ import numpy as np
 from transactive.mechanisms.double_auction_vcg import DoubleAuctionParams, clear_double_auction_vcg
 from transactive.orders import Orders
 from transactive.result import ClearingResult
+from transactive.settlement.auction_entries import PPM
+from transactive.settlement.fund import settle_auction
 from transactive.settlement.grid_trading import GridTariff, settle_with_grid
 from transactive.sim.profiles import FloatArray, day_profiles
 from transactive.studies import StudyError
@@ -57,7 +62,7 @@ from transactive.studies.alashery_peers import (
     draw_fleet,
     wholesale_prices,
 )
-from transactive.units import WH_PER_KWH, energy_to_wh
+from transactive.units import MICRO_PER_TOKEN, WH_PER_KWH, energy_to_wh
 
 SCHEMES = ("feed_in", "wholesale", "uniform", "vcg", "balanced_budget")
 P2P = ("uniform", "vcg", "balanced_budget")
@@ -142,14 +147,30 @@ class ParticipantPrice:
 
 
 @dataclass(frozen=True)
+class FundHour:
+    """The market fund in one hour of the VCG scheme, settled by :func:`~transactive.settlement.fund.settle_auction`
+    (micro-tokens, > 0 the fund grows): ``unbounded_micro`` the hour's movement with an unbounded fund,
+    ``balance_micro`` the fund's balance after the hour when it pays only what it holds, and ``rule`` what
+    settled the hour then (``vcg``, or the policy applied: ``balanced_budget`` / ``no_trade``)."""
+
+    day: int
+    hour: int
+    unbounded_micro: int
+    balance_micro: int
+    rule: str
+
+
+@dataclass(frozen=True)
 class StudyResult:
-    """Every hour's rows, the participants' prices, the bids, and which profiles were used."""
+    """Every hour's rows, the participants' prices, the bids, which profiles were used, and the market fund
+    hour by hour (:class:`FundHour`)."""
 
     config: StudyConfig
     profile_source: str
     hours: tuple[SchemeHour, ...]
     prices: tuple[ParticipantPrice, ...]
     bids: tuple[tuple[int, HourBids], ...]
+    fund: tuple[FundHour, ...] = ()
 
     def rows(self, scheme: str, share: float | None = None) -> tuple[SchemeHour, ...]:
         """The rows of ``scheme`` (at ``share``, default the config's), ordered by day and hour."""
@@ -242,6 +263,15 @@ def clear_hour(
     day: int, hb: HourBids, share: float, tariff: GridTariff
 ) -> tuple[list[SchemeHour], list[ParticipantPrice]]:
     """The five schemes on one hour's bids at ``X^A = X^M = share`` (plus the P2P schemes at zero shares)."""
+    rows, prices, _ = _clear_hour(day, hb, share, tariff)
+    return rows, prices
+
+
+def _clear_hour(
+    day: int, hb: HourBids, share: float, tariff: GridTariff
+) -> tuple[list[SchemeHour], list[ParticipantPrice], ClearingResult | None]:
+    """:func:`clear_hour` and the hour's VCG clearing at ``share`` (None: one side empty), which the fund settles."""
+    vcg: ClearingResult | None = None
     requested = sum(b.energy_kwh for b in hb.bids)
     nan = math.nan
     rows: list[SchemeHour] = []
@@ -280,12 +310,32 @@ def clear_hour(
                 welfare + w1 + w2, float(a.result.details["surplus"]), float(paid.sum() - received.sum()),
                 float(a.result.details["auctioneer_reward"]), nan if lam is None else float(lam), ir, better))
             if x == share:
+                if pricing == "vcg":
+                    vcg = a.result
                 for side, orders, alloc in (("sell", sellers, a.result.sellers), ("buy", buyers, a.result.buyers)):
                     for pid, e, money in zip(orders.ids, alloc.energy_kwh, alloc.payment, strict=True):
                         if e > 1e-9:
                             prices.append(ParticipantPrice(day, hb.hour, pricing, int(pid[1:]), side, float(e),
                                                            float(money / e)))
-    return rows, prices
+    return rows, prices, vcg
+
+
+def fund_hour(hb: HourBids, vcg: ClearingResult | None, share: float, balance_micro: int
+              ) -> tuple[int, int, str]:
+    """The fund in one hour by the platform's rule (:func:`~transactive.settlement.fund.settle_auction`, the
+    slot's shares ``X^A = X^M = share`` in ppm): ``(movement with an unbounded fund, movement with
+    balance_micro, the rule that settled the latter)``, micro-tokens."""
+    if vcg is None:
+        return 0, 0, "vcg"
+    sellers, buyers = hb.orders("sell"), hb.orders("buy")
+    ppm = round(share * PPM)
+    movements: list[int] = []
+    rule = "vcg"
+    for fund in (None, balance_micro):
+        settled = settle_auction(vcg, sellers, buyers, sellers.ids, buyers.ids, fund_micro=fund, ppm=(ppm, ppm))
+        movements.append(0 if settled.stage is None else settled.stage.fund_micro)
+        rule = settled.policy_applied or "vcg"
+    return movements[0], movements[1], rule
 
 
 def run_study(config: StudyConfig, progress: Callable[[int, int], None] | None = None) -> StudyResult:
@@ -296,6 +346,8 @@ def run_study(config: StudyConfig, progress: Callable[[int, int], None] | None =
     prices: list[ParticipantPrice] = []
     all_bids: list[tuple[int, HourBids]] = []
     sources: set[str] = set()
+    fund: list[FundHour] = []
+    balance = 0
     total = config.days * config.hours
     for day in range(config.days):
         load, pv_per_kwp, source = load_day(config.seed, day, config.profiles)
@@ -303,33 +355,21 @@ def run_study(config: StudyConfig, progress: Callable[[int, int], None] | None =
         wholesale = wholesale_prices(config.seed, day)
         for hb in day_bids(fleet, load, pv_per_kwp, wholesale, seed=config.seed, day=day,
                            tariff=config.tariff)[: config.hours]:
-            rows, ps = clear_hour(day, hb, config.share, config.tariff)
+            rows, ps, vcg = _clear_hour(day, hb, config.share, config.tariff)
+            unbounded, moved, rule = fund_hour(hb, vcg, config.share, balance)
+            balance += moved
+            fund.append(FundHour(day, hb.hour, unbounded, balance, rule))
             hours.extend(rows)
             prices.extend(ps)
             all_bids.append((day, hb))
             if progress is not None:
                 progress(day * config.hours + hb.hour + 1, total)
-    return StudyResult(config, "+".join(sorted(sources)), tuple(hours), tuple(prices), tuple(all_bids))
+    return StudyResult(config, "+".join(sorted(sources)), tuple(hours), tuple(prices), tuple(all_bids), tuple(fund))
 
 
 def fund_balances(result: StudyResult) -> tuple[list[float], list[float], list[str]]:
-    """The market fund hour by hour (tokens, starting at 0): plain VCG (every surplus and deficit), and with
-    SEED-NOTES §8's fallback (an hour whose VCG deficit the fund cannot cover is priced by the balanced-budget
-    rule); and the rule used in each hour of the latter."""
-    vcg = result.rows("vcg")
-    bb = result.rows("balanced_budget")
-    plain: list[float] = []
-    backed: list[float] = []
-    used: list[str] = []
-    a = b = 0.0
-    for v, w in zip(vcg, bb, strict=True):
-        a += v.surplus
-        if b + v.surplus >= 0:
-            b += v.surplus
-            used.append("vcg")
-        else:
-            b += w.surplus
-            used.append("balanced_budget")
-        plain.append(a)
-        backed.append(b)
-    return plain, backed, used
+    """The market fund hour by hour (tokens, starting at 0), from :attr:`StudyResult.fund`: with an unbounded
+    fund (every VCG surplus and deficit), and paying only what it holds (SEED-NOTES §8: an hour whose deficit
+    it cannot cover is priced by the balanced-budget rule); and the rule used in each hour of the latter."""
+    plain = np.cumsum([f.unbounded_micro for f in result.fund]) / MICRO_PER_TOKEN
+    return plain.tolist(), [f.balance_micro / MICRO_PER_TOKEN for f in result.fund], [f.rule for f in result.fund]

@@ -49,6 +49,7 @@ import numpy as np
 
 from transactive.orders import Orders
 from transactive.settlement.grid_trading import GridTariff
+from transactive.settlement.wholesale import synthetic_prices
 from transactive.sim.profiles import FloatArray
 
 N_PEERS = 20
@@ -153,20 +154,9 @@ class HourBids:
 
 
 def wholesale_prices(seed: int, day: int) -> FloatArray:
-    """A synthetic hourly wholesale price (tokens/kWh) for the day: an Iberian-like day-ahead shape (GECAD's
-    market is MIBEL), ``0.045 + 0.012·g(8.5 h, 1.5) + 0.02·g(20.5 h, 2) − 0.008·g(14 h, 2)`` with ``g`` a unit
-    Gaussian bump (centre, width), times a day level drawn in [0.85, 1.15] and per-hour noise ``N(0, 0.002)``,
-    floored at 0.005. Range about 0.035-0.075: under retail (0.1), above the feed-in tariff (0.015)."""
-    rng = np.random.default_rng([seed, 1002, day])
-    h = np.arange(HOURS) + 0.5
-
-    def bump(centre: float, width: float) -> FloatArray:
-        out: FloatArray = np.exp(-0.5 * ((h - centre) / width) ** 2)
-        return out
-
-    shape = 0.045 + 0.012 * bump(8.5, 1.5) + 0.02 * bump(20.5, 2.0) - 0.008 * bump(14.0, 2.0)
-    prices: FloatArray = np.maximum(shape * rng.uniform(0.85, 1.15) + rng.normal(0.0, 0.002, HOURS), 0.005)
-    return prices
+    """The day's synthetic hourly wholesale price, tokens/kWh: the platform's one series
+    (:func:`transactive.settlement.wholesale.synthetic_prices`, the grid stage's default too)."""
+    return synthetic_prices(seed, day)
 
 
 def day_bids(

@@ -52,7 +52,7 @@ def _csvs(result: StudyResult, out: Path) -> None:
               ((c.key, c.paper, c.ours, "" if c.holds is None else c.holds, c.why) for c in claims(result)))
     plain, backed, used = fund_balances(result)
     vcg = result.rows("vcg")
-    write_csv(out / "fund.csv", ("day", "hour", "vcg_surplus", "fund_vcg", "fund_with_bb_fallback", "rule"),
+    write_csv(out / "fund.csv", ("day", "hour", "vcg_surplus", "fund_unbounded", "fund_paying_what_it_holds", "rule"),
               ((r.day, r.hour, r.surplus, a, b, u) for r, a, b, u in zip(vcg, plain, backed, used, strict=True)))
 
 
@@ -137,8 +137,8 @@ def _figures(result: StudyResult, out: Path) -> None:
     n = len(plain)
     fig, ax = plt.subplots(figsize=(9, 4))
     t = (np.arange(n) + 1) / result.config.hours
-    ax.plot(t, plain, label="VCG every hour")
-    ax.plot(t, backed, label="VCG, balanced budget where the fund cannot cover the deficit")
+    ax.plot(t, plain, label="VCG every hour (unbounded fund)")
+    ax.plot(t, backed, label="the fund pays what it holds: balanced budget where it cannot cover the deficit")
     ax.axhline(0, color="grey", lw=0.8)
     ax.set(xlabel="days", ylabel="tokens", title=f"Market fund balance over {result.config.days} day(s)")
     ax.legend(fontsize=8)
@@ -215,9 +215,11 @@ paper's 0.6 = 24 × 0.025 shows. VCG daily totals, per day: {day_list}.
                  f"{by['bb_never_deficit'].why}"))}
 {fig("fund.png", "'accumulating the market surpluses/deficiencies over time'; the same conclusion (VCG daily surplus) "
      "for all other simulated days.",
-     html.escape(f"fund after {c.days} day(s): {plain[-1]:.2f} with VCG every hour; {backed[-1]:.2f} with the "
-                 f"balanced-budget fallback (SEED-NOTES §8), used in {used.count('balanced_budget')} of {len(used)} "
-                 "hours."))}
+     html.escape(f"fund after {c.days} day(s): {plain[-1]:.2f} with VCG every hour (an unbounded fund); "
+                 f"{backed[-1]:.2f} when it pays only what it holds, with the balanced-budget fallback (SEED-NOTES "
+                 f"§8), used in {used.count('balanced_budget')} of {len(used)} hours. Both by the platform's own "
+                 "fund rule (settlement/fund.py, in micro-tokens), which also re-prices an hour whose VCG "
+                 "payments with rewards are not individually rational."))}
 <h2>Data files</h2><p>{" ".join(f'<a href="{n}">{n}</a>' for n in CSVS)}</p>
 """
     return page("Study alashery-2021: seed 001 §IV, five trading schemes", body)

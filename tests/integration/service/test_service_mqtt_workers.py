@@ -63,8 +63,12 @@ def test_two_gateway_processes_share_the_orders(tmp_path: Path, mosquitto: tuple
                 "price_per_kwh": 1}), qos=1)
         assert done.wait(60), f"{len(acks)} acks"
         assert {a["status"] for a in acks} == {"created"}
-        stored = httpx.get(f"{base}/communities/w/orders", params={"slot_start": slot}, headers=admin).json()
-        assert sorted(o["member"] for o in stored) == sorted(keys)
+        sealed = httpx.get(f"{base}/communities/w/orders", params={"slot_start": slot}, headers=admin).json()
+        assert sealed["count"] == len(keys)  # quotation is open: the admin sees the commitment only
+        for member, key in keys.items():
+            own = httpx.get(f"{base}/communities/w/orders", params={"slot_start": slot},
+                            headers={"Authorization": f"Bearer {key}"}).json()
+            assert [o["member"] for o in own] == [member]
         handled_here = httpx.get(f"{base}/health").json()["intake"]["orders"]
         assert 0 < handled_here < len(keys)  # the other process took a share
     finally:

@@ -53,6 +53,15 @@ def test_admin_input_errors_name_the_field(api: Api) -> None:
                         headers=admin), 409, "id")
     err(api.client.post("/admin/communities/green/members", json={"id": "z", "role": "king"}, headers=admin), 422,
         "role")
+    # issue 10: the grid stage's wholesale option is a community parameter, checked by name
+    err(api.client.post("/admin/communities", json={"name": "w", "mechanism": "uniform",
+                                                    "params": {"wholesale": {"prices_per_kwh": [0.05] * 7}}},
+                        headers=admin), 422, "params.wholesale.prices_per_kwh")
+    made = api.client.post("/admin/communities", json={"name": "w", "mechanism": "uniform",
+                                                       "params": {"wholesale": {"prices_per_kwh": "synthetic"}}},
+                           headers=admin)
+    assert made.status_code == 201, made.text
+    assert len(made.json()["params"]["wholesale"]["prices_per_kwh"]) == 24
 
 
 @pytest.mark.parametrize(

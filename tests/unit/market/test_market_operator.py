@@ -183,3 +183,24 @@ def test_intake_batches_commits_and_answers_everyone(store: SqlStore, clock: Man
         assert len(store.orders_in_slot("green", SLOT)) == 50
     finally:
         intake.stop()
+
+
+def test_a_community_trading_wholesale(op: Operator, store: SqlStore, clock: ManualClock) -> None:
+    # issue 10: the grid stage's wholesale option is a community parameter, not the mechanism's
+    from transactive.settlement.wholesale import WholesaleSeries
+
+    c = op.create_community("whole", "uniform", {"wholesale": {"prices_per_kwh": "synthetic", "seed": 2}}, 15)
+    stored = store.get_community("whole")
+    assert stored is not None and stored.params == c.params  # "synthetic" resolved to explicit prices
+    assert stored.params["wholesale"]["prices_per_kwh"] == list(WholesaleSeries.synthetic(2).prices_per_kwh)
+    assert error(op.create_community, "w2", "uniform", {"wholesale": {"fee_per_kwh": -1}}, 15).field == \
+        "params.wholesale.fee_per_kwh"
+    assert error(op.create_community, "w3", "uniform", {"wholesale": {}, "k": 1}, 15).field == "params.k"
+    # the slot clears with the mechanism's parameters only
+    a, _ = op.add_member("whole", "alice", "prosumer", bus="b1")
+    b, _ = op.add_member("whole", "bob", "prosumer", bus="b2")
+    op.submit_order(a, "whole", order("sell", "k1", energy_kwh=2, price_per_kwh=0.05))
+    op.submit_order(b, "whole", order("buy", "k2", energy_kwh=2, price_per_kwh=0.09))
+    clock.advance(timedelta(minutes=20))
+    assert op.clear_slot("whole", datetime(2026, 3, 1, 10, 15, tzinfo=UTC)).state is SlotState.CLEARED
+    assert store.get_result("whole", SLOT) is not None

@@ -26,11 +26,19 @@ from transactive.settlement.input import (
     SettlementInput,
     input_digest,
 )
+from transactive.settlement.meter_readings import SignedReading, sign_reading
 from transactive.settlement.sequence import settlement_postings
 
 ARCHIVES = Path(__file__).parents[2] / "fixtures" / "archives"
 BEFORE = json.loads((ARCHIVES / "settlement_inputs_before_records.json").read_text(encoding="utf-8"))
 DOMAIN = Domain(chain_id=1337, verifying_contract="0x" + "00" * 20)
+WHOLESALE = {"price_per_kwh": 0.05, "fee_per_kwh": 0.025, "auctioneer": "0x" + "ab" * 20}
+METER = sign_reading(bytes(31) + b"\x07", "green", "pv", slot=1772361000, energy_wh=2000, domain=DOMAIN)
+CORRECTION = {"member": "pv", "dispute": "d1", "energy_wh": 1500, "metered_wh": 2000,
+              "approved_by": {"admin": "root", "dso": "grid"},
+              "signatures": {"admin": {"address": "0x" + "51" * 20, "signature": "0x" + "11" * 65},
+                             "dso": {"address": "0x" + "52" * 20, "signature": "0x" + "22" * 65}}}
+METERED = {"meters": {"pv": METER.meter}, "signed_readings": [METER.to_json()], "corrections": [CORRECTION]}
 
 
 def _archived(name: str) -> dict[str, Any]:
@@ -104,6 +112,27 @@ def _broken(edit: Any) -> dict[str, Any]:
     (lambda d: d["accounts"].update(pv=17), "accounts.pv"),
     (lambda d: d["tariff"].update(feed_in_per_kwh=-1.0), "tariff.feed_in_per_kwh"),
     (lambda d: d["rates"].pop("penalty_per_kwh"), "rates.penalty_per_kwh"),
+    # issue 10's optional wholesale field: an object of exactly its three keys, never null
+    (lambda d: d.update(wholesale=None), "wholesale"),
+    (lambda d: d.update(wholesale={**WHOLESALE, "price_per_kwh": "0.05"}), "wholesale.price_per_kwh"),
+    (lambda d: d.update(wholesale={**WHOLESALE, "fee_per_kwh": -0.01}), "wholesale.fee_per_kwh"),
+    (lambda d: d.update(wholesale={**WHOLESALE, "auctioneer": 7}), "wholesale.auctioneer"),
+    (lambda d: d.update(wholesale={k: v for k, v in WHOLESALE.items() if k != "fee_per_kwh"}),
+     "wholesale.fee_per_kwh"),
+    (lambda d: d.update(wholesale={**WHOLESALE, "source": "x"}), "wholesale.source"),
+    # issue 9's optional meter fields
+    (lambda d: d.update(meters=None), "meters"),
+    (lambda d: d.update(meters={"pv": 7}), "meters.pv"),
+    (lambda d: d.update(signed_readings={}), "signed_readings"),
+    (lambda d: d.update(signed_readings=[{**METER.to_json(), "energy_wh": 2.5}]), "signed_readings[0].energy_wh"),
+    (lambda d: d.update(signed_readings=[{**METER.to_json(), "slot": "1"}]), "signed_readings[0].slot"),
+    (lambda d: d.update(signed_readings=[{**METER.to_json(), "extra": 1}]), "signed_readings[0].extra"),
+    (lambda d: d.update(corrections=[{**CORRECTION, "metered_wh": "2000"}]), "corrections[0].metered_wh"),
+    (lambda d: d.update(corrections=[{**CORRECTION, "approved_by": {"admin": 1}}]), "corrections[0].approved_by.admin"),
+    (lambda d: d.update(corrections=[{**CORRECTION, "signatures": {"dso": {"address": "0x"}}}]),
+     "corrections[0].signatures.dso.signature"),
+    (lambda d: d.update(corrections=[{k: v for k, v in CORRECTION.items() if k != "dispute"}]),
+     "corrections[0].dispute"),
 ])
 def test_a_bad_input_is_a_field_error_naming_the_key(edit: Any, field: str) -> None:
     with pytest.raises(InputError) as err:
@@ -120,3 +149,39 @@ def test_a_format_2_input_has_no_format_3_keys() -> None:
     with pytest.raises(InputError) as err:
         SettlementInput.from_json([doc])
     assert err.value.field == "input"
+
+
+@pytest.mark.parametrize("auctioneer", ["0x" + "ab" * 20, None])
+def test_the_optional_wholesale_field_round_trips_and_is_absent_when_none(auctioneer: str | None) -> None:
+    before = BEFORE["v3_cleared_fund"]["input"]
+    assert "wholesale" not in SettlementInput.from_json(before).to_json()  # older inputs: same JSON, same digest
+    doc = {**copy.deepcopy(before), "wholesale": {**WHOLESALE, "auctioneer": auctioneer, "price_per_kwh": 0}}
+    typed = SettlementInput.from_json(doc)
+    assert typed.wholesale is not None and typed.wholesale.auctioneer == auctioneer
+    assert typed.wholesale.price_per_kwh == 0 and typed.wholesale.fee_per_kwh == 0.025
+    assert json.dumps(typed.to_json(), sort_keys=True) == json.dumps(doc, sort_keys=True)  # 0 stays an int
+    assert typed.digest() == input_digest(doc) != input_digest(before)
+    v2 = {**copy.deepcopy(_archived("settlement_input_v2_dpda.json")["input"]), "wholesale": WHOLESALE}
+    with pytest.raises(InputError) as err:  # format 3's field only
+        SettlementInput.from_json(v2)
+    assert err.value.field == "wholesale"
+
+
+def test_the_optional_meter_fields_round_trip_and_are_absent_when_none() -> None:
+    before = BEFORE["v3_cleared_fund"]["input"]
+    typed_before = SettlementInput.from_json(before)
+    assert (typed_before.meters, typed_before.signed_readings, typed_before.corrections) == (None, None, None)
+    assert not {"meters", "signed_readings", "corrections"} & set(typed_before.to_json())  # older inputs unchanged
+    doc = {**copy.deepcopy(before), **copy.deepcopy(METERED)}
+    typed = SettlementInput.from_json(doc)
+    assert typed.meters == {"pv": METER.meter} and typed.signed_readings == (METER,)
+    assert typed.corrections is not None and typed.corrections[0].to_json() == CORRECTION
+    assert isinstance(typed.signed_readings[0], SignedReading)
+    assert json.dumps(typed.to_json(), sort_keys=True) == json.dumps(doc, sort_keys=True)
+    assert typed.digest() == input_digest(doc) != input_digest(before)
+    only_meters = {**copy.deepcopy(before), "meters": {}, "signed_readings": [], "corrections": []}
+    assert SettlementInput.from_json(only_meters).to_json() == only_meters  # empty stays present: same digest
+    v2 = {**copy.deepcopy(_archived("settlement_input_v2_dpda.json")["input"]), "meters": {}}
+    with pytest.raises(InputError) as err:  # format 3's fields only
+        SettlementInput.from_json(v2)
+    assert err.value.field == "meters"

@@ -149,3 +149,18 @@ def test_concurrent_orders_never_oversell_a_listing(store: SqlStore) -> None:
         outcomes = list(pool.map(place, range(12)))
     assert sorted(outcomes) == ["created"] * 10 + ["exceeds"] * 2
     assert sum(o.energy_wh for o in store.listing_orders("c", S)) == 3000
+
+
+def test_a_wholesale_community_settles_its_grid_stage_through_the_auctioneer(store: SqlStore) -> None:
+    # issue 10: off chain too, the community's wholesale series prices the grid stage. hp exports 1 kWh at
+    # 10:15 with nobody to buy it: λ_w(10 h) = 0.06 − fee 0.025 = 0.035 beats the feed-in tariff 0.015
+    prices = [0.04] * 10 + [0.06] + [0.04] * 13
+    assert store.create_community(Community("w", "uniform", {"wholesale": {"prices_per_kwh": prices,
+                                                                           "fee_per_kwh": 0.025}}, 15, T))
+    assert store.add_member(Member("hp", "w", "prosumer", "h0"))
+    store.put_meter_reading(MeterReading("w", "hp", S, 1.0, T))
+    settlement = settle_stored_slot(store, "w", S)
+    (trade,) = settlement.grid_trades
+    assert (trade.route, trade.money_micro, trade.fee_micro, trade.grid_micro) == ("wholesale", 35_000, 25_000,
+                                                                                  -60_000)
+    assert settlement.accounts["auctioneer"] == 25_000 and settlement.balance_micro == 0

@@ -51,7 +51,9 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    of the validators (:func:`transactive.settlement.sequence.settlement_postings`), their root against the endorsed
    root on chain (naming the first differing account), the archived postings, the input's root against the
    committed order root, the postings' balance, at least the threshold of valid endorsements and the slot
-   SETTLED on chain (:func:`transactive.ledger.audit.archive.check_settlement`).
+   SETTLED on chain (:func:`transactive.ledger.audit.archive.check_settlement`); the recomputation checks the
+   meters' signatures of the readings (:mod:`transactive.settlement.meter_readings`), and each meter the input
+   names must have been registered for the member's account in the Registry (``meters[<member>]``).
 
 Exit codes of the command: 0 clean, 1 a discrepancy, 2 unreadable input (missing or malformed manifest,
 batch or settlement file, missing chain, a settlement kind the audit does not know).
@@ -82,12 +84,21 @@ from transactive.ledger.audit.statements import (
     check_statements,
 )
 from transactive.ledger.chain.base import Chain, Contract, contract_at
-from transactive.ledger.chain.constants import MODE_BATCH, MODE_CLAIMS, SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE
+from transactive.ledger.chain.constants import (
+    MODE_BATCH,
+    MODE_CLAIMS,
+    ROLE_ADMIN,
+    ROLE_DSO,
+    SETTLED,
+    SLOT_OFF_CHAIN_REF,
+    SLOT_STATE,
+)
 from transactive.ledger.clearance.endorsement import valid_endorsements
 from transactive.ledger.clearance.protocol import ClearanceError, domain_of, recompute
 from transactive.ledger.messages.attributes import check_attributes
 from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, RewardShares, exchange_of, result_tree
 from transactive.ledger.messages.orders import verify_orders
+from transactive.settlement.input import SettlementInput
 
 ARCHIVE_FORMAT = "transactive.ledger-archive/1"
 EXIT_CLEAN, EXIT_DISCREPANCY, EXIT_UNREADABLE = 0, 1, 2
@@ -439,6 +450,8 @@ def _audit(
     domain = domain_of(chain, slots)
     for rec in settlements:
         finding = check_settlement(chain, slots, domain, rec, validators=validators, threshold=threshold)
+        if finding is None:
+            finding = _check_meters(chain, registry, rec.input)
         if finding is not None:
             return Discrepancy(rec.slot, *finding)
         accounts += [e.account for e in rec.postings]
@@ -454,6 +467,22 @@ def _audit(
         if finding is not None:
             return Discrepancy(None, *finding)
     return _check_token(chain, token, accounts, manifest)
+
+
+def _check_meters(chain: Chain, registry: Contract, doc: SettlementInput) -> tuple[str, str, str] | None:
+    """Every meter a settlement input names (``meters``, whose signatures the recomputation checked) was
+    registered for the member's account in the Registry (``meter_known``: also a meter replaced since)."""
+    for member, meter in sorted((doc.meters or {}).items()):
+        account = doc.accounts.get(member)
+        if account is None or not chain.call(registry, "meter_known", account, meter):
+            return (f"meters[{member}]", f"a meter key registered for {account} in the Registry", str(meter))
+    for correction in doc.corrections or ():  # its signatures were checked; the signers' roles here
+        for role, bit in (("admin", ROLE_ADMIN), ("dso", ROLE_DSO)):
+            signer = str((correction.signatures.get(role) or {}).get("address"))
+            if signer == "None" or not chain.call(registry, "has_role", signer, bit):
+                return (f"corrections[{correction.member}].signatures.{role}",
+                        f"a signer with the Registry's {role} role", signer)
+    return None
 
 
 def _check_settled_slots(

@@ -42,6 +42,7 @@ from transactive.market.ledger.config import CLEARED, CLEARING, MODE_CLAIMS, RES
 from transactive.market.ledger.context import LedgerContext
 from transactive.market.ledger.documents import AnchorDocument, SlotDocument, StoredResult, now_stamp
 from transactive.registry import full_registry
+from transactive.settlement.wholesale import mechanism_params
 from transactive.store import ChainAccount, LedgerSlot, SlotState
 
 _D = TypeVar("_D", bound=SlotDocument)
@@ -146,8 +147,8 @@ class LedgerAnchoring:
             attributes = tuple(self._sign_attributes(order.member, accounts, order.entry, number, signers)
                                for order in orders)
             dso = self.accounts.dso_address(community)
-        return SlotBatch(self.ctx.domain, number, tuple(signed), mechanism=c.mechanism, params=dict(c.params),
-                         attributes=attributes, dso=dso)
+        return SlotBatch(self.ctx.domain, number, tuple(signed), mechanism=c.mechanism,
+                         params=mechanism_params(c.params), attributes=attributes, dso=dso)
 
     def _recompute_all(self, batch: SlotBatch, rewards: RewardShares | None,
                        precleared: tuple[Orders, Orders, ClearingResult] | None

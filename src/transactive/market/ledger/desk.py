@@ -87,6 +87,8 @@ class LedgerDesk:
         from transactive.ledger.chain.connect import open_chain
         from transactive.ledger.clearance.protocol import Validator
 
+        # the custodial keys first: a missing or wrong key-encryption key fails here, before the chain is opened
+        custodial = [bytes.fromhex(a.private_key_hex) for a in store.chain_accounts() if a.private_key_hex]
         opened = chain if chain is not None else open_chain(config.chain_url, config.chain_dir)
         # signature checks of large batches in worker processes (started on the first batch of >= 2,048 orders)
         pool = WorkerPool(start_method="forkserver")
@@ -116,9 +118,8 @@ class LedgerDesk:
             raise
         ctx.start = self.accounts.ledger_start(started)
         ctx.domain = domain_of(opened, ctx.slots)
-        for account in store.chain_accounts():
-            if account.private_key_hex:
-                ctx.keyed.add_key(bytes.fromhex(account.private_key_hex))
+        for key in custodial:
+            ctx.keyed.add_key(key)
         ctx.archive = None
         if config.archive_dir is not None:
             ctx.archive = SlotArchive(config.archive_dir)

@@ -24,16 +24,21 @@ from transactive.settlement.input import (
     ClearedRows,
     FundRow,
     InputContract,
+    InputCorrection,
     InputListing,
     InputOrder,
     InputTrade,
+    InputWholesale,
     SettlementInput,
 )
 from transactive.settlement.listings import ServiceRates
+from transactive.settlement.meter_readings import SignedReading
 from transactive.settlement.metering import Settlement
 from transactive.settlement.sequence import SequenceSettlement
 from transactive.settlement.slot_settlement import SettlementTerms, clearing_price, paired_trades
-from transactive.store import Community, MultiStore
+from transactive.settlement.wholesale import settlement_field
+from transactive.store import Community, MeterReading, MultiStore
+from transactive.units import energy_to_wh
 
 __all__ = ["auction_input", "has_multi_items", "sequence_input", "sequence_lines", "sequence_parties",
            "stored_multi_document"]
@@ -155,17 +160,20 @@ def sequence_input(
     store: MultiStore, c: Community, slot_start: str, *, chain_slot: int, clearing_slot: int | None,
     clearing_root: str | None, result: ResultDocument | None, terms: SettlementTerms,
     account_of: Callable[[str], str], dso_address: str, entries: Sequence[Entry] = (),
-    member_of: Mapping[str, str] | None = None,
+    member_of: Mapping[str, str] | None = None, auctioneer: str | None = None,
 ) -> SettlementInput:
     """The slot's ``transactive.settlement-input/3`` record (deterministic JSON); ``entries``: the anchored
     clearing's endorsed result entries (:func:`auction_input`); ``member_of``: lower-case chain address ->
-    member id (default: the community's chain accounts, read from the store)."""
+    member id (default: the community's chain accounts, read from the store); ``auctioneer``: the settlement
+    slot's auctioneer, who keeps the wholesale fees. A community with a ``wholesale`` parameter adds the one
+    optional field ``wholesale`` (:func:`transactive.settlement.wholesale.settlement_field`)."""
     parties, contracts, listings, orders = sequence_parties(store, c.name, slot_start, result)
     if member_of is None:
         member_of = {a.address.lower(): a.member for a in store.chain_accounts(c.name)}
     auction = auction_input(result, entries, member_of=member_of, dso_address=dso_address, terms=terms)
     parties = sorted({*parties, *auction["cleared"].members})  # a remedy (docs/settlement.md §4) may clear others
-    readings = {r.member: r.energy_kwh for r in store.meter_readings(c.name, slot_start)}
+    stored_readings = store.meter_readings(c.name, slot_start)
+    readings = {r.member: r.energy_kwh for r in stored_readings}
     tariff, rates = GridTariff(), ServiceRates()
     contract_rows = []
     for r in contracts:
@@ -174,6 +182,7 @@ def sequence_input(
         contract_rows.append(InputContract(r.id, terms_of.seller_address, terms_of.buyer_address, terms_of.slots,
                                            terms_of.energy_wh_per_slot, terms_of.price_per_kwh, terms_of.nonce,
                                            r.seller_signature, r.buyer_signature))
+    wholesale = settlement_field(c.params, slot_start, auctioneer)
     return SettlementInput(
         format=SEQUENCE_FORMAT, slot=chain_slot, clearing_slot=clearing_slot, clearing_root=clearing_root,
         multi_slot=slot_number(slot_start),
@@ -190,7 +199,42 @@ def sequence_input(
         rates=ServiceRates(service_charge_per_kwh=rates.service_charge_per_kwh, penalty_per_kwh=rates.penalty_per_kwh),
         accounts=MappingProxyType({m: account_of(m) for m in parties}),
         dso=dso_address,
+        wholesale=None if wholesale is None else InputWholesale.from_json(wholesale),
+        **meter_fields(store, c.name, slot_start, parties, stored_readings),
     )
+
+
+def meter_fields(store: MultiStore, community: str, slot_start: str, parties: Sequence[str],
+                 readings: Sequence[MeterReading]) -> dict[str, Any]:
+    """The optional ``meters``, ``signed_readings`` and ``corrections`` of a settlement input (keyword arguments
+    of :class:`~transactive.settlement.input.SettlementInput`, :mod:`transactive.settlement.meter_readings`), or
+    nothing when no party has a meter key and no reading a resolved dispute (so such an input is what it was
+    before). A party whose stored reading is unsigned was read before its meter key was registered: its reading
+    stands as reported and it is left out of ``meters``."""
+    keys = store.meter_keys(community)
+    by_member = {r.member: r for r in readings}
+    slot = slot_number(slot_start)
+    meters: dict[str, str] = {}
+    signed: list[SignedReading] = []
+    corrections: list[InputCorrection] = []
+    disputes = {d.id: d for d in store.disputes(community, slot_start) if d.state == "resolved"}
+    for m in parties:
+        r = by_member.get(m)
+        if m in keys and (r is None or r.signature is not None):
+            meters[m] = keys[m].address if r is None or r.meter is None else r.meter
+        if r is not None and r.signature is not None and r.meter is not None:
+            metered = r.energy_kwh if r.metered_kwh is None else r.metered_kwh
+            signed.append(SignedReading(community, m, slot, energy_to_wh(metered), r.meter, r.signature))
+        if r is not None and r.dispute is not None and r.dispute in disputes:
+            dispute = disputes[r.dispute]
+            metered_wh = None if r.metered_kwh is None else energy_to_wh(r.metered_kwh)
+            corrections.append(InputCorrection(
+                m, r.dispute, energy_to_wh(r.energy_kwh), metered_wh,
+                MappingProxyType(dict(dispute.approvals)),
+                MappingProxyType({k: MappingProxyType(dict(v)) for k, v in dispute.signatures.items()})))
+    if not meters and not corrections:
+        return {}
+    return {"meters": MappingProxyType(meters), "signed_readings": tuple(signed), "corrections": tuple(corrections)}
 
 
 def sequence_lines(result: SequenceSettlement) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from typing import Any
 from transactive.crypto.encoding import hex0x
 from transactive.errors import MarketError
 from transactive.ledger.audit.archive import SETTLEMENT_KIND, SettlementRecord
+from transactive.ledger.clearance.protocol import auctioneer_index
 from transactive.ledger.messages.commitments import SPECIAL_ROWS, ResultEntry, SettlementTree, result_tree
 from transactive.market.ledger.accounts import LedgerAccounts
 from transactive.market.ledger.anchoring import LedgerAnchoring
@@ -144,7 +145,8 @@ class LedgerSettlement:
             terms=SettlementTerms(self.ctx.config.penalty_per_kwh, self.ctx.config.grid_charge_per_kwh),
             account_of=account_of, dso_address=self.accounts.dso_address(c.name),
             entries=() if anchored is None else anchored.results,
-            member_of={address.lower(): member for member, address in known.items()})
+            member_of={address.lower(): member for member, address in known.items()},
+            auctioneer=self.ctx.validators[auctioneer_index(number, len(self.ctx.validators))].address)
         return self._store_settlement(c.name, slot_start, number, doc, len(self._sequence(doc).postings))
 
     def _sequence(self, doc: SettlementInput) -> SequenceSettlement:

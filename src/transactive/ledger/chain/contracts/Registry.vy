@@ -9,6 +9,8 @@
      Only admins change members or the threshold. The validator list keeps insertion order (swap-and-pop
      on removal); MarketSlots rotates the auctioneer over it as validators[slot % n].
      Invariant: 1 <= threshold <= n whenever n > 0 (removing a validator that would break it reverts).
+     Each member may have a meter key (seed 004's smart meters): the address whose signature its meter
+     readings carry, set by an admin or by the member itself.
 """
 
 ROLE_PROSUMER: public(constant(uint256)) = 1
@@ -25,6 +27,10 @@ event MemberSet:
     roles: uint256
     bus: bytes32
 
+event MeterSet:
+    account: indexed(address)
+    meter: address
+
 event ThresholdSet:
     threshold: uint256
     validators: uint256
@@ -33,6 +39,9 @@ roles: public(HashMap[address, uint256])
 bus: public(HashMap[address, bytes32])
 validators: public(DynArray[address, MAX_VALIDATORS])
 threshold: public(uint256)
+meter: public(HashMap[address, address])
+# every meter key ever registered for an account (old readings stay verifiable after a meter is replaced)
+meter_known: public(HashMap[address, HashMap[address, bool]])
 # 1 + index in `validators` (0 = not a validator)
 _validator_pos: HashMap[address, uint256]
 
@@ -83,6 +92,19 @@ def set_member(account: address, roles: uint256, bus: bytes32):
     self.roles[account] = roles
     self.bus[account] = bus
     log MemberSet(account=account, roles=roles, bus=bus)
+
+
+@external
+def set_meter(account: address, meter: address):
+    """
+    @notice Register (or, with the zero address, remove) the key of a member's meter.
+    @dev An admin, or the member itself.
+    """
+    assert self.roles[msg.sender] & ROLE_ADMIN != 0 or msg.sender == account, "registry: not admin or the member"
+    assert self.roles[account] != 0, "registry: not a member"
+    self.meter[account] = meter
+    self.meter_known[account][meter] = True
+    log MeterSet(account=account, meter=meter)
 
 
 @external

@@ -1,0 +1,218 @@
+"""Meter readings people can trust (issue 9, findings 4-6), end to end on the embedded chain: meter keys
+registered in the Registry; readings signed by the meters (the DSO cannot report one for a metered member); a
+disputed reading corrected only once an admin and a DSO both approve, the meter's signed reading kept; the
+settlement input carries the signed readings and the correction, the settlement pays the corrected reading, and
+``ledger verify`` recomputes it clean -- while an input whose readings, signatures or approvals were altered is
+refused by the validators' recomputation and by the audit."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from transactive.errors import MarketError
+from transactive.ledger.audit.audit import SlotArchive, verify_archive
+from transactive.market import ManualClock, Operator
+from transactive.market.ledger.desk import LedgerConfig, LedgerDesk
+from transactive.market.meters import MeterDesk
+from transactive.market.multi_signing import slot_number
+from transactive.settlement.meter_readings import sign_reading
+from transactive.settlement.metering import SettlementError
+from transactive.store import MeterKey, open_store
+
+SLOT = "2026-03-01T10:15:00Z"
+METER_S, METER_B = bytes(31) + b"\x21", bytes(31) + b"\x22"  # the meters' keys (held by the meters)
+
+
+def test_signed_readings_and_a_resolved_dispute_settle_and_verify(tmp_path: Path) -> None:
+    clock = ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
+    data = tmp_path / "service"
+    store = open_store(data)
+    operator = Operator(store, clock)
+    desk = LedgerDesk(store, LedgerConfig(chain_dir=data / "chain", archive_dir=data), started=clock.now())
+    try:
+        operator.ledger = desk
+        meters = MeterDesk(operator)
+        admin = operator.ensure_admin("tk_admin_meters")
+        operator.create_community("green", "uniform", {}, 15)
+        seller, _ = operator.add_member("green", "s", "prosumer")
+        buyer, _ = operator.add_member("green", "b", "prosumer")
+        dso, _ = operator.add_member("green", "grid", "dso")
+        s_meter = meters.set_meter(admin, "green", {"member": "s", "meter_address": sign_reading(
+            METER_S, "-", "-", slot=0, energy_wh=0, domain=desk.domain).meter})
+        b_meter = meters.set_meter(buyer, "green", {"meter_address": sign_reading(  # the member registers its own
+            METER_B, "-", "-", slot=0, energy_wh=0, domain=desk.domain).meter})
+        with pytest.raises(MarketError) as swap:  # only an admin replaces it
+            meters.set_meter(buyer, "green", {"meter_address": s_meter.address})
+        assert (swap.value.field, swap.value.kind) == ("meter_address", "conflict")
+        for member, meter in ((seller, s_meter), (buyer, b_meter)):  # the Registry holds each member's meter
+            account = store.chain_account(member.id)
+            assert account is not None
+            assert str(desk.chain.call(desk.registry, "meter", account.address)) == meter.address
+        operator.submit_order(seller, "green", {"side": "sell", "slot_start": SLOT, "idempotency_key": "1",
+                                                "energy_kwh": 2.0, "price_per_kwh": 0.1})
+        operator.submit_order(buyer, "green", {"side": "buy", "slot_start": SLOT, "idempotency_key": "1",
+                                               "energy_kwh": 2.0, "price_per_kwh": 0.3})
+        operator.clear_slot("green", datetime(2026, 3, 1, 10, 15, tzinfo=UTC))
+        assert desk.anchor("green", SLOT).state == "anchored"
+        clock.set(datetime(2026, 3, 1, 10, 31, tzinfo=UTC))
+
+        def signed(key: bytes, member: str, wh: int) -> dict[str, object]:
+            reading = sign_reading(key, "green", member, slot=slot_number(SLOT), energy_wh=wh, domain=desk.domain)
+            return {"slot_start": SLOT, "energy_kwh": wh / 1000, "signature": reading.signature}
+
+        # finding 6: the DSO cannot write a metered member's reading; finding 4: nor can the member, unsigned
+        with pytest.raises(MarketError) as by_dso:
+            meters.submit_reading(dso, "green", {"slot_start": SLOT, "energy_kwh": 3.0, "member": "s"})
+        assert (by_dso.value.field, by_dso.value.kind) == ("Authorization", "forbidden")
+        with pytest.raises(MarketError) as unsigned:
+            meters.submit_reading(seller, "green", {"slot_start": SLOT, "energy_kwh": 2.0})
+        assert unsigned.value.field == "signature"
+        with pytest.raises(MarketError) as forged:  # the seller's own key is not its meter's
+            meters.submit_reading(seller, "green", signed(METER_B, "s", 2000))
+        assert forged.value.field == "signature" and "not signed by the meter key" in forged.value.message
+        assert meters.submit_reading(seller, "green", signed(METER_S, "s", 2000))[0].value == "created"
+        # the DSO may relay what the meter signed
+        assert meters.submit_reading(dso, "green", {**signed(METER_B, "b", -2000), "member": "b"})[0].value == \
+            "created"
+        # the buyer's meter read 2.000 kWh; the buyer disputes: 1.5 kWh (a meter fault), approved by both
+        dispute = meters.open_dispute(buyer, "green", {"slot_start": SLOT, "energy_kwh": -1.5,
+                                                       "reason": "meter replaced after a fault"})
+        assert meters.decide(admin, "green", dispute.id, None, approve=True).state == "open"
+        with pytest.raises(MarketError) as not_a_decider:
+            meters.decide(buyer, "green", dispute.id, None, approve=True)
+        assert not_a_decider.value.kind == "forbidden"
+        resolved = meters.decide(dso, "green", dispute.id, {"note": "checked on site"}, approve=True)
+        assert (resolved.state, dict(resolved.approvals)) == ("resolved", {"admin": "admin", "dso": "grid"})
+        (b_reading,) = [r for r in store.meter_readings("green", SLOT) if r.member == "b"]
+        assert (b_reading.energy_kwh, b_reading.metered_kwh, b_reading.dispute) == (-1.5, -2.0, dispute.id)
+
+        rec = desk.settle("green", SLOT, clock.now())
+        assert rec.state == "settled"
+        doc = rec.document["input"]
+        assert doc["meters"] == {"b": b_meter.address, "s": s_meter.address}
+        assert sorted((r["member"], r["energy_wh"]) for r in doc["signed_readings"]) == [("b", -2000), ("s", 2000)]
+        correction = dict(doc["corrections"][0])
+        signers = {role: entry["address"] for role, entry in correction.pop("signatures").items()}
+        assert correction == {"member": "b", "dispute": dispute.id, "energy_wh": -1500, "metered_wh": -2000,
+                              "approved_by": {"admin": "admin", "dso": "grid"}}
+        grid_account = store.chain_account("grid")
+        assert grid_account is not None and signers == {"admin": desk.admin, "dso": grid_account.address}
+        lines = {ln["member"]: ln for ln in rec.document["lines"]}
+        assert (lines["b"]["metered_wh"], lines["s"]["metered_wh"]) == (1500, 2000)  # the corrected reading settles
+
+        # any change to what the meters signed or to the approvals: the validators' recomputation refuses it
+        for path, value in ((("readings_kwh", "s"), 3000.0), (("signed_readings", 1, "energy_wh"), 3_000_000),
+                            (("corrections", 0, "approved_by", "dso"), ""), (("readings_kwh", "b"), -1.0),
+                            (("signed_readings", 0, "signature"), "0x" + "11" * 65),
+                            (("corrections", 0, "signatures", "dso", "address"), desk.admin),
+                            (("corrections", 0, "energy_wh"), -1000), (("readings_kwh", "b"), -1.0)):
+            forged_doc = copy.deepcopy(doc)
+            target = forged_doc
+            for step in path[:-1]:
+                target = target[step]
+            target[path[-1]] = value
+            with pytest.raises(SettlementError):
+                desk.settlement_postings(forged_doc)
+    finally:
+        desk.close()
+        store.close()
+    assert verify_archive(data) is None  # `transactive ledger verify`: clean, signatures checked
+    archive = SlotArchive(data)
+    (number,) = archive.settlement_slots()
+    path = archive.settlement_path(number)
+    stored = json.loads(path.read_text())
+    stored["input"]["readings_kwh"]["s"] = 3000.0  # finding 4's made-up export, written into the archive
+    path.write_text(json.dumps(stored))
+    found = verify_archive(data)
+    assert found is not None and "readings_kwh[s]" in str(found)
+
+
+def test_a_meter_key_only_the_database_knows_is_caught_by_the_audit(tmp_path: Path) -> None:
+    """An operator who writes a meter key of its own into the store (not registered in the Registry) gets its
+    readings through the intake and the validators (the signatures match the input's meters), but ``ledger
+    verify`` finds the meter unknown to the Registry for that account."""
+    clock = ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
+    data = tmp_path / "service"
+    store = open_store(data)
+    operator = Operator(store, clock)
+    desk = LedgerDesk(store, LedgerConfig(chain_dir=data / "chain", archive_dir=data), started=clock.now())
+    try:
+        operator.ledger = desk
+        operator.create_community("green", "uniform", {}, 15)
+        seller, _ = operator.add_member("green", "s", "prosumer")
+        buyer, _ = operator.add_member("green", "b", "prosumer")
+        rogue = sign_reading(METER_S, "green", "s", slot=slot_number(SLOT), energy_wh=2000, domain=desk.domain)
+        store.put_meter_key(MeterKey("s", "green", rogue.meter, "admin", "2026-03-01T10:00:00Z"))  # not on chain
+        operator.submit_order(seller, "green", {"side": "sell", "slot_start": SLOT, "idempotency_key": "1",
+                                                "energy_kwh": 2.0, "price_per_kwh": 0.1})
+        operator.submit_order(buyer, "green", {"side": "buy", "slot_start": SLOT, "idempotency_key": "1",
+                                               "energy_kwh": 2.0, "price_per_kwh": 0.3})
+        operator.clear_slot("green", datetime(2026, 3, 1, 10, 15, tzinfo=UTC))
+        assert desk.anchor("green", SLOT).state == "anchored"
+        clock.set(datetime(2026, 3, 1, 10, 31, tzinfo=UTC))
+        operator.submit_meter_reading(seller, "green", {"slot_start": SLOT, "energy_kwh": 2.0,
+                                                        "signature": rogue.signature})
+        operator.submit_meter_reading(buyer, "green", {"slot_start": SLOT, "energy_kwh": -2.0})
+        assert desk.settle("green", SLOT, clock.now()).document["input"]["meters"] == {"s": rogue.meter}
+    finally:
+        desk.close()
+        store.close()
+    found = verify_archive(data)
+    assert found is not None and found.what == "meters[s]", found
+
+
+def test_a_correction_signed_by_keys_without_the_roles_is_caught_by_the_audit(tmp_path: Path) -> None:
+    """An operator who replaces a resolved dispute's approvals in its database with valid signatures of keys that
+    hold no admin or DSO role in the Registry gets the correction past the validators (the signatures verify),
+    but ``ledger verify`` names the signer without the role."""
+    from transactive.crypto.signing import Signer
+    from transactive.settlement.meter_readings import correction_digest
+    from transactive.store import _tables as t
+
+    clock = ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
+    data = tmp_path / "service"
+    store = open_store(data)
+    operator = Operator(store, clock)
+    desk = LedgerDesk(store, LedgerConfig(chain_dir=data / "chain", archive_dir=data), started=clock.now())
+    try:
+        operator.ledger = desk
+        meters = MeterDesk(operator)
+        admin = operator.ensure_admin("tk_admin_meters")
+        operator.create_community("green", "uniform", {}, 15)
+        seller, _ = operator.add_member("green", "s", "prosumer")
+        buyer, _ = operator.add_member("green", "b", "prosumer")
+        dso, _ = operator.add_member("green", "grid", "dso")
+        meter = sign_reading(METER_B, "green", "b", slot=slot_number(SLOT), energy_wh=-2000, domain=desk.domain)
+        meters.set_meter(admin, "green", {"member": "b", "meter_address": meter.meter})
+        operator.submit_order(seller, "green", {"side": "sell", "slot_start": SLOT, "idempotency_key": "1",
+                                                "energy_kwh": 2.0, "price_per_kwh": 0.1})
+        operator.submit_order(buyer, "green", {"side": "buy", "slot_start": SLOT, "idempotency_key": "1",
+                                               "energy_kwh": 2.0, "price_per_kwh": 0.3})
+        operator.clear_slot("green", datetime(2026, 3, 1, 10, 15, tzinfo=UTC))
+        assert desk.anchor("green", SLOT).state == "anchored"
+        clock.set(datetime(2026, 3, 1, 10, 31, tzinfo=UTC))
+        operator.submit_meter_reading(seller, "green", {"slot_start": SLOT, "energy_kwh": 2.0})
+        operator.submit_meter_reading(buyer, "green", {"slot_start": SLOT, "energy_kwh": -2.0,
+                                                       "signature": meter.signature})
+        dispute = meters.open_dispute(buyer, "green", {"slot_start": SLOT, "energy_kwh": -1.0, "reason": "x"})
+        meters.decide(admin, "green", dispute.id, None, approve=True)
+        meters.decide(dso, "green", dispute.id, None, approve=True)
+        digest = correction_digest("green", "b", slot_number(SLOT), metered_wh=-2000, corrected_wh=-1000,
+                                   dispute=dispute.id, domain=desk.domain)
+        nobody = {role: Signer(bytes(31) + bytes([k])) for k, role in ((0x61, "admin"), (0x62, "dso"))}
+        forged = {role: {"address": s.address, "signature": "0x" + s.sign_digest(digest).hex()}
+                  for role, s in nobody.items()}
+        with store.engine.begin() as conn:
+            conn.execute(t.reading_disputes.update().values(signatures=json.dumps(forged)))
+        rec = desk.settle("green", SLOT, clock.now())
+        assert rec.state == "settled" and rec.document["input"]["corrections"][0]["signatures"] == forged
+    finally:
+        desk.close()
+        store.close()
+    found = verify_archive(data)
+    assert found is not None and found.what == "corrections[b].signatures.admin", found
