@@ -37,7 +37,8 @@ from fastapi.responses import StreamingResponse
 from transactive.api.app import Caller  # the shared authentication dependency (app imports this module lazily)
 from transactive.errors import MarketError
 from transactive.market import Operator, iso
-from transactive.market.operator import SIDE_NAMES, Receipt
+from transactive.market.commit_reveal import SIDE_NAMES
+from transactive.market.operator import Receipt
 from transactive.market.slots import slot_containing, window_at
 from transactive.market.standing import KEY_PREFIX
 from transactive.store import LedgerSlot, Member, Slot
