@@ -52,6 +52,7 @@ from transactive.market.negawatt_desk import NegawattDesk
 from transactive.market.operator import SIDE_NAMES
 from transactive.market.slots import Phase, quotation_closes
 from transactive.store import Community, Member, OrderRecord, Outcome, Slot, SlotState, SqlStore, open_store
+from transactive.store.leases import Leases, PauseAfterTransact, pause_requested
 
 if TYPE_CHECKING:
     from transactive.market.ledger.config import LedgerConfig
@@ -99,13 +100,12 @@ class Service:
         if settings.data_dir is not None:  # owner only: databases, admin.key, the chain, the archive
             private_dir(Path(settings.data_dir))
         self.store: SqlStore = open_store(settings.data_dir, settings.db_url)
+        self.leases = Leases(self.store.engine)  # fleet-wide on PostgreSQL (docs/deployment.md)
         self.intake = OrderIntake(self.store).start()
-        self.operator = Operator(self.store, settings.clock, intake=self.intake)
+        self.operator = Operator(self.store, settings.clock, intake=self.intake, leases=self.leases)
         self.ledger: LedgerDesk | None = None
         if settings.ledger is not None:
-            from transactive.market.ledger.desk import LedgerDesk
-
-            self.ledger = LedgerDesk(self.store, settings.ledger, started=settings.clock.now())
+            self.ledger = self._open_ledger(settings.ledger)
             self.operator.ledger = self.ledger
         self.admin_key = self._bootstrap_admin()
         self.on_cleared: list[Callable[[Slot], None]] = []
@@ -119,6 +119,21 @@ class Service:
             self.cycle.run_ledger = False
             self.on_cleared.append(lambda _slot: worker.wake())  # a cleared slot: anchor it now
         self.gateway: Any = None
+
+    def _open_ledger(self, config: LedgerConfig) -> LedgerDesk:
+        """The ledger desk; in a fleet with the fleet-wide chain-writer lock, held while it deploys or reopens the
+        contracts (the first process deploys, the others reopen that deployment)."""
+        from transactive.market.ledger.desk import LedgerDesk
+
+        lock = self.leases.fleet_lock("ledger/chain") if self.leases.fleet else None
+        chain: Any = None
+        if pause_requested():  # tests only: pause points after chain transactions
+            from transactive.ledger.chain.connect import open_chain
+
+            chain = PauseAfterTransact(open_chain(config.chain_url, config.chain_dir))
+        with lock if lock is not None else contextlib.nullcontext():
+            return LedgerDesk(self.store, config, chain, started=self.settings.clock.now(), leases=self.leases,
+                              lock=lock)
 
     def _bootstrap_admin(self) -> str:
         key = self.settings.admin_key

@@ -9,6 +9,11 @@ orders through a shared subscription (the broker must support ``$share``, e.g. M
 the database, whose transactions keep them consistent. A worker that dies is restarted with the same client id
 (``cli._workers.WorkerSupervisor``), which takes over its broker session and so the orders it had not yet
 acknowledged.
+
+Fleet (``docs/deployment.md``): several ``serve`` processes on one PostgreSQL (``--db-url``), each taking REST and
+MQTT intake (``--mqtt-share-group`` and its own ``--mqtt-client-id``) and running the cycle; each slot's steps
+are done once under PostgreSQL leases (:mod:`transactive.store.leases`). On SQLite the service is one process:
+a second ``serve`` on the same data directory exits 2 (``DATA_DIR/serve.lock``).
 """
 
 from __future__ import annotations
@@ -41,6 +46,10 @@ def register(sub: Any) -> None:
                        "when the service stops are redelivered (default transactive-gateway; one per service)")
     serve.add_argument("--mqtt-workers", type=int, default=1, metavar="N",
                        help="gateway processes sharing the MQTT order load (default 1; 2 on a 2-core machine)")
+    serve.add_argument("--mqtt-share-group", default=None, metavar="NAME",
+                       help="subscribe through the shared subscription $share/NAME/...: a fleet of serve processes "
+                       "on one PostgreSQL and one broker splits the MQTT intake (give each its own "
+                       "--mqtt-client-id; docs/deployment.md)")
     serve.add_argument("--mqtt-only", action="store_true", help=argparse.SUPPRESS)  # a worker of --mqtt-workers
     serve.add_argument("--admin-key", default=os.environ.get("TRANSACTIVE_ADMIN_KEY"),
                        help="the administrator's API key (default: $TRANSACTIVE_ADMIN_KEY or DATA_DIR/admin.key)")
@@ -63,7 +72,7 @@ def register(sub: Any) -> None:
 def _worker_command(args: argparse.Namespace, index: int) -> list[str]:
     command = [sys.executable, "-m", "transactive.cli", "serve", "--mqtt-only", "--data-dir", str(args.data_dir),
                "--mqtt-url", args.mqtt_url, "--mqtt-client-id", f"{args.mqtt_client_id}-{index}",
-               "--log-level", args.log_level]
+               "--mqtt-share-group", args.mqtt_share_group or SHARE_GROUP, "--log-level", args.log_level]
     if args.db_url:
         command += ["--db-url", args.db_url]
     return command
@@ -115,10 +124,22 @@ def run_serve(args: argparse.Namespace) -> int:
             raise MarketFileError(f"--{field.replace('_', '-')}", message) from None
     elif args.chain_url:
         raise MarketFileError("--chain-url", "cannot be combined with --no-chain")
+    if args.mqtt_share_group is not None and not args.mqtt_url:
+        raise MarketFileError("--mqtt-share-group", "needs --mqtt-url")
+    sqlite = not args.db_url or str(args.db_url).startswith("sqlite")
+    if sqlite and not args.mqtt_only:  # SQLite serves one process (its gateway workers only take orders)
+        from transactive.files import private_dir
+        from transactive.store.leases import DataDirBusy, hold_data_dir
+
+        try:
+            held = hold_data_dir(private_dir(Path(args.data_dir)))  # noqa: F841 - held until the process ends
+        except DataDirBusy as exc:
+            raise MarketFileError("--data-dir", str(exc)) from None
     shared = args.mqtt_only or args.mqtt_workers > 1
+    group = args.mqtt_share_group or (SHARE_GROUP if shared else None)
     settings = Settings(data_dir=Path(args.data_dir), db_url=args.db_url, admin_key=args.admin_key,
                         mqtt_url=args.mqtt_url, mqtt_client_id=args.mqtt_client_id,
-                        mqtt_share_group=SHARE_GROUP if shared else None, clock=clock,
+                        mqtt_share_group=group, clock=clock,
                         run_cycle=not args.mqtt_only, ledger=ledger)
     if args.mqtt_only:  # a gateway worker: no HTTP, no cycle; stops on SIGTERM
         service = Service(settings)

@@ -24,6 +24,7 @@ from transactive.ledger.chain.base import Chain, Contract
 from transactive.ledger.clearance.parallel import ParallelValidators
 from transactive.market.ledger.config import LedgerConfig
 from transactive.store import MultiStore
+from transactive.store.leases import ChainLock
 
 if TYPE_CHECKING:
     from transactive.ledger.clearance.protocol import Validator
@@ -51,11 +52,12 @@ class LedgerContext:
 
     def __init__(self, store: MultiStore, config: LedgerConfig, chain: Chain, *, pool: WorkerPool | None,
                  parallel_validators: ParallelValidators | None, admin: str, validators: list[Validator],
-                 signers: list[Signer]) -> None:
+                 signers: list[Signer], lock: ChainLock | None = None) -> None:
         self.store = store
         self.config = config
         self.chain = chain
-        self.lock = threading.RLock()  # one chain writer at a time (the embedded chain is single-threaded)
+        # one chain writer at a time (the embedded chain is single-threaded; in a fleet one process at a time)
+        self.lock: ChainLock = threading.RLock() if lock is None else lock
         self.pool = pool
         self.parallel_validators = parallel_validators
         self.timings: dict[str, float] = {}  # seconds per step of the last anchor / settle (benchmarks, logs)
