@@ -209,7 +209,10 @@ class Operator:
         member = Member("admin" if self.store.get_member("admin") is None else f"admin-{digest[:12]}", None,
                         "admin", digest)
         if not self.store.add_member(member):
-            raise RuntimeError("could not store the admin")
+            again = self.store.member_by_key_hash(digest)  # another process of a fleet stored it first
+            if again is None or again.role != "admin":
+                raise RuntimeError("could not store the admin")
+            return again
         return member
 
     def authenticate(self, api_key: str | None) -> Member:

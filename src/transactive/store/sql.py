@@ -36,6 +36,7 @@ from transactive.store._dead_letters import DeadLetterSqlMixin
 from transactive.store._multi_sql import MultiSqlMixin
 from transactive.store._profile_sql import ProfileSqlMixin
 from transactive.store._readings import ReadingSqlMixin
+from transactive.store.leases import lease_key
 from transactive.store.records import (
     ChainAccount,
     Community,
@@ -156,6 +157,8 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMix
 
     def _migrate(self) -> None:
         with self._write() as conn:
+            if self.dialect == "postgresql":  # a fleet's processes starting at once: one creates the tables
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lease_key("schema")})
             t.metadata.create_all(conn)
             found = conn.execute(sa.select(sa.func.max(t.schema_version.c.version))).scalar()
             if found is None:
