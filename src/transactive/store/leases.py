@@ -137,6 +137,7 @@ class FleetLock:
         self.leases = leases
         self.name = name
         self._local = threading.RLock()
+        self.local: ChainLock = self._local  # the in-process part alone: chain reads (see LedgerContext.read_lock)
         self._depth = 0
         self._held: Any = None  # the lease's context manager while held
 

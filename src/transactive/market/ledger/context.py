@@ -24,7 +24,7 @@ from transactive.ledger.chain.base import Chain, Contract
 from transactive.ledger.clearance.parallel import ParallelValidators
 from transactive.market.ledger.config import LedgerConfig
 from transactive.store import MultiStore
-from transactive.store.leases import ChainLock
+from transactive.store.leases import ChainLock, FleetLock
 
 if TYPE_CHECKING:
     from transactive.ledger.clearance.protocol import Validator
@@ -58,6 +58,8 @@ class LedgerContext:
         self.chain = chain
         # one chain writer at a time (the embedded chain is single-threaded; in a fleet one process at a time)
         self.lock: ChainLock = threading.RLock() if lock is None else lock
+        # chain reads (balances): this process's writers only, not the fleet's (a node serves reads at any time)
+        self.read_lock: ChainLock = lock.local if isinstance(lock, FleetLock) else self.lock
         self.pool = pool
         self.parallel_validators = parallel_validators
         self.timings: dict[str, float] = {}  # seconds per step of the last anchor / settle (benchmarks, logs)

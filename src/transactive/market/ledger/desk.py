@@ -314,13 +314,18 @@ class LedgerDesk:
         only on an explicit request (:meth:`anchor`, :meth:`settle`). Errors are logged and retried later.
 
         Cost: two indexed queries per community returning only the pending slot keys. Every
-        :data:`FULL_SCAN_S` seconds they start at the ledger's start; in between at the earliest slot that was
+        :data:`FULL_SCAN_S` seconds they start at the ledger's start (and the members left unenrolled are
+        enrolled: ``enrol_all``); in between at the earliest slot that was
         pending then, or a day of market time before then if that is earlier (a slot cleared late with an old
         start is picked up by the next full scan)."""
         done: list[LedgerSlot] = []
         full = time.monotonic() >= self._full_scan_at
         if full:
             self._full_scan_at = time.monotonic() + FULL_SCAN_S
+            try:  # an enrolment a process of the fleet left half done when it died (resumed, minted once)
+                self.accounts.enrol_all()
+            except Exception:
+                log.exception("enrolling the members left unenrolled failed; retried at the next full scan")
         for community in self.store.list_communities():
             since = self.start if full else self._scan_from.get(community.name, self.start)
             to_anchor = self.store.slots_to_anchor(community.name, since)  # slot keys only, by the indexes
