@@ -217,7 +217,7 @@ def test_three_processes_finish_every_step_of_a_slot_whose_lease_holder_is_kille
         acked |= {a["order"]["id"] for a in acks}
 
         killed = [fleet.kill_at("clear")]  # closed for clearing, result not stored: another clears it
-        replacements = [fleet.spawn()]  # as a supervisor would start one (it waits for the chain lease to open)
+        replacements = [fleet.spawn()]  # as a supervisor would start one
         view = f"/communities/c/slots/{slot}/ledger"
 
         def ledger() -> dict[str, Any]:
