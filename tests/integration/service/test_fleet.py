@@ -3,7 +3,8 @@ REST and MQTT orders. The process holding a slot's lease is killed with SIGKILL 
 slot for clearing, after committing its order root on chain (anchoring), after moving its tokens (settlement) --
 and another process finishes the step: every acknowledged order is in the slot, the slot is cleared, anchored and
 settled once (each member's token balance moved by exactly its statement), and `transactive ledger verify`
-audits the shared archive clean against the chain. The replacements started after the first two kills claim
+audits the shared archive clean against the chain. The three start at once on the empty database (the schema,
+the admin and the contracts are created once). The replacements started after the first two kills claim
 the dead processes' MQTT client ids, so every MQTT order published afterwards is answered.
 
 The holder is paused at the step by ``TRANSACTIVE_PAUSE_AT`` (:func:`transactive.store.leases.pause_point`): the
@@ -32,14 +33,17 @@ import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 
 from service_support import ROOT, forget_mqtt_sessions, free_port, wait_healthy
+from transactive.cli._serve import CLOCK_FILE
+from transactive.files import private_dir
 from transactive.ledger.testing import HardhatNode, node_unavailable_reason
-from transactive.market import iso, slot_containing
+from transactive.market import AcceleratedClock, iso, slot_containing
 from transactive.store.leases import PAUSE_AT_ENV, PAUSE_DIR_ENV
 
 ADMIN = "tk_admin_fleet_test"
 GROUP = "fleet-test"
 POINTS = ("clear", "tx:commit_orders", "tx:settle_batch")  # clearing, anchoring, settlement
 START_MICRO = 1_000 * 10**6
+ACCELERATE = 10  # 1-minute slots in 6 s
 
 
 @pytest.fixture
@@ -90,7 +94,7 @@ class Fleet:
             process = subprocess.Popen(
                 [sys.executable, "-m", "transactive.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                  "--data-dir", str(self.data_dir), "--admin-key", ADMIN, "--db-url", self.db_url,
-                 "--chain-url", self.chain_url, "--accelerate", "10", "--mqtt-url", f"mqtt://127.0.0.1:{self.mqtt_port}",
+                 "--chain-url", self.chain_url, "--accelerate", str(ACCELERATE), "--mqtt-url", f"mqtt://127.0.0.1:{self.mqtt_port}",
                  "--mqtt-share-group", GROUP, "--mqtt-client-id", "fleet-test"],  # each claims fleet-test-<i>
                 env=env, stdout=sink, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
@@ -184,14 +188,16 @@ def _mqtt_orders(port: int, orders: dict[str, dict[str, Any]]) -> list[dict[str,
 
 def test_three_processes_finish_every_step_of_a_slot_whose_lease_holder_is_killed(
         tmp_path: Path, fleet_db: str, hardhat: str, mosquitto: tuple[str, int]) -> None:
-    data_dir = tmp_path / "data"
+    data_dir = private_dir(tmp_path / "data")
+    AcceleratedClock.persistent(data_dir / CLOCK_FILE, ACCELERATE)  # one market time for the fleet (demo clock)
     fleet = Fleet(data_dir, fleet_db, hardhat, mosquitto[1])
     admin = {"Authorization": f"Bearer {ADMIN}"}
     try:
-        fleet.start(1)  # the first deploys the contracts (under the fleet's chain lease), then two more
-        fleet.start(2)
+        fleet.start(3)  # all at once on the empty database: one creates the tables, one deploys the contracts
         bases = fleet.alive()
         assert len(bases) == 3
+        logs = "".join(p.read_text() for p in tmp_path.glob("serve-*.log"))
+        assert logs.count("deployed the Transactive contracts") == 1, logs  # the others reopened that deployment
         httpx.post(f"{bases[0]}/admin/communities", headers=admin,
                    json={"name": "c", "mechanism": "uniform", "slot_minutes": 1}).raise_for_status()
         keys: dict[str, str] = {}
