@@ -162,3 +162,11 @@ def test_a_slot_is_cleared_once_by_the_fleet_and_resumed_after_its_holder_died(p
         tables.metadata.drop_all(stores[0].engine)
         for s in stores:
             s.close()
+
+
+def test_a_share_group_without_a_broker_exits_2_naming_the_option(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "transactive.cli", "serve", "--no-chain", "--data-dir",
+                           str(tmp_path), "--mqtt-share-group", "fleet"], check=False, capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert done.returncode == 2 and "--mqtt-share-group" in done.stderr and "--mqtt-url" in done.stderr, done.stderr
+    assert not (tmp_path / "serve.lock").exists()  # refused before anything started
