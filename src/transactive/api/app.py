@@ -53,6 +53,7 @@ from transactive.market.multi_desk import MultiDesk
 from transactive.market.negawatt_desk import NegawattDesk
 from transactive.market.slots import Phase, quotation_closes
 from transactive.store import Community, Member, OrderRecord, Outcome, Slot, SlotState, SqlStore, open_store
+from transactive.store.leases import Leases, PauseAfterTransact, pause_requested
 
 if TYPE_CHECKING:
     from transactive.market.ledger.config import LedgerConfig
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ADMIN_KEY_FILE = "admin.key"
+MAX_FLEET_SESSIONS = 256  # MQTT client ids a fleet's processes claim: <prefix>-0 .. <prefix>-255
 MAX_BODY_BYTES = MAX_JSON_BYTES  # 1 MB; an order is a few hundred bytes, block bids a few kB
 
 
@@ -75,6 +77,8 @@ class Settings:
     ``mqtt_client_id``: a fixed id gives the gateway a persistent broker session (messages not yet committed
     are redelivered after a crash); None: a random id and a clean session. ``mqtt_share_group``: subscribe
     through a shared subscription of that group (several gateway processes split the load).
+    ``mqtt_claim_client_id``: in a fleet on PostgreSQL, take the first free ``<mqtt_client_id>-<i>`` under a
+    lease, so that a replacement of a dead process takes over its broker session (docs/deployment.md).
     ``clock``: real time by default; ``run_cycle``: clear slots in the background as quotation closes.
     ``ledger``: run the ledger (contracts deployed on first start, reopened later; members' custodial
     accounts; every cleared slot anchored and settled on chain); None: no chain.
@@ -86,6 +90,7 @@ class Settings:
     mqtt_url: str | None = None
     mqtt_client_id: str | None = None
     mqtt_share_group: str | None = None
+    mqtt_claim_client_id: bool = False
     clock: Clock = field(default_factory=RealClock)
     run_cycle: bool = True
     cycle_poll_s: float = 0.5
@@ -100,13 +105,12 @@ class Service:
         if settings.data_dir is not None:  # owner only: databases, admin.key, the chain, the archive
             private_dir(Path(settings.data_dir))
         self.store: SqlStore = open_store(settings.data_dir, settings.db_url)
+        self.leases = Leases(self.store.engine)  # fleet-wide on PostgreSQL (docs/deployment.md)
         self.intake = OrderIntake(self.store).start()
-        self.operator = Operator(self.store, settings.clock, intake=self.intake)
+        self.operator = Operator(self.store, settings.clock, intake=self.intake, leases=self.leases)
         self.ledger: LedgerDesk | None = None
         if settings.ledger is not None:
-            from transactive.market.ledger.desk import LedgerDesk
-
-            self.ledger = LedgerDesk(self.store, settings.ledger, started=settings.clock.now())
+            self.ledger = self._open_ledger(settings.ledger)
             self.operator.ledger = self.ledger
         self.admin_key = self._bootstrap_admin()
         self.on_cleared: list[Callable[[Slot], None]] = []
@@ -120,6 +124,42 @@ class Service:
             self.cycle.run_ledger = False
             self.on_cleared.append(lambda _slot: worker.wake())  # a cleared slot: anchor it now
         self.gateway: Any = None
+        self._held: list[Any] = []  # leases held for the process's lifetime (released by stop)
+        self.mqtt_client_id = settings.mqtt_client_id
+        if settings.mqtt_claim_client_id and self.leases.fleet and settings.mqtt_client_id:
+            self.mqtt_client_id = self._claim_client_id(settings.mqtt_client_id)
+
+    def _claim_client_id(self, prefix: str) -> str:
+        """The first ``<prefix>-<i>`` whose lease ``mqtt-session/<prefix>-<i>`` is free, held until stop: every
+        process of the fleet gets its own persistent broker session, and the replacement of a dead process (whose
+        lease PostgreSQL released) takes over the dead one's session, with the orders the broker queued for it."""
+        for i in range(MAX_FLEET_SESSIONS):
+            held = self.leases.hold(f"mqtt-session/{prefix}-{i}")
+            if held.__enter__():
+                self._held.append(held)
+                log.info("MQTT client id %s-%d", prefix, i)
+                return f"{prefix}-{i}"
+            held.__exit__(None, None, None)
+        raise ValueError(f"mqtt_client_id: all {MAX_FLEET_SESSIONS} sessions {prefix}-<i> are taken")
+
+    def _open_ledger(self, config: LedgerConfig) -> LedgerDesk:
+        """The ledger desk; in a fleet with the fleet-wide chain-writer lock, held while it deploys the contracts
+        and starts the audit archive if nobody did yet (the first process deploys, the others reopen that
+        deployment; a process joining a deployed fleet only reads, and does not wait for another's step)."""
+        from transactive.ledger.audit.audit import SlotArchive
+        from transactive.market.ledger.desk import LedgerDesk
+
+        lock = self.leases.fleet_lock("ledger/chain") if self.leases.fleet else None
+        fresh = self.store.ledger_meta("deployment") is None or (
+            config.archive_dir is not None and not SlotArchive(config.archive_dir).manifest_path.exists())
+        chain: Any = None
+        if pause_requested():  # tests only: pause points after chain transactions
+            from transactive.ledger.chain.connect import open_chain
+
+            chain = PauseAfterTransact(open_chain(config.chain_url, config.chain_dir))
+        with lock if lock is not None and fresh else contextlib.nullcontext():
+            return LedgerDesk(self.store, config, chain, started=self.settings.clock.now(), leases=self.leases,
+                              lock=lock)
 
     def _bootstrap_admin(self) -> str:
         key = self.settings.admin_key
@@ -149,7 +189,7 @@ class Service:
         if self.settings.mqtt_url:
             from transactive.mqtt import Gateway
 
-            self.gateway = Gateway(self.operator, self.settings.mqtt_url, self.settings.mqtt_client_id,
+            self.gateway = Gateway(self.operator, self.settings.mqtt_url, self.mqtt_client_id,
                                    self.settings.mqtt_share_group)
             self.on_cleared.append(self.gateway.publish_result)
             self.gateway.start()
@@ -173,6 +213,9 @@ class Service:
         self.intake.stop()
         if self.ledger is not None:
             self.ledger.close()
+        for held in self._held:
+            held.__exit__(None, None, None)
+        self._held = []
         self.store.close()
 
 

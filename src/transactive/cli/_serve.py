@@ -11,6 +11,12 @@ orders through a shared subscription (the broker must support ``$share``, e.g. M
 the database, whose transactions keep them consistent. A worker that dies is restarted with the same client id
 (``cli._workers.WorkerSupervisor``), which takes over its broker session and so the orders it had not yet
 acknowledged.
+
+Fleet (``docs/deployment.md``): several ``serve`` processes on one PostgreSQL (``--db-url``), each taking REST and
+MQTT intake (``--mqtt-share-group``: each claims the first free client id ``<--mqtt-client-id>-<i>`` under a
+lease, so a replacement takes over a dead process's broker session) and running the cycle; each slot's steps
+are done once under PostgreSQL leases (:mod:`transactive.store.leases`). On SQLite the service is one process:
+a second ``serve`` on the same data directory exits 2 (``DATA_DIR/serve.lock``).
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ def register(sub: Any) -> None:
                        "when the service stops are redelivered (default transactive-gateway; one per service)")
     serve.add_argument("--mqtt-workers", type=int, default=1, metavar="N",
                        help="gateway processes sharing the MQTT order load (default 1; 2 on a 2-core machine)")
+    serve.add_argument("--mqtt-share-group", default=None, metavar="NAME",
+                       help="subscribe through the shared subscription $share/NAME/...: a fleet of serve processes "
+                       "on one PostgreSQL and one broker splits the MQTT intake; each process claims the first "
+                       "free client id <--mqtt-client-id>-<i> (docs/deployment.md)")
     serve.add_argument("--mqtt-only", action="store_true", help=argparse.SUPPRESS)  # a worker of --mqtt-workers
     serve.add_argument("--admin-key", default=os.environ.get("TRANSACTIVE_ADMIN_KEY"),
                        help="the administrator's API key (default: $TRANSACTIVE_ADMIN_KEY or DATA_DIR/admin.key)")
@@ -66,10 +76,10 @@ def register(sub: Any) -> None:
     serve.set_defaults(run=run_serve)
 
 
-def _worker_command(args: argparse.Namespace, index: int) -> list[str]:
+def _worker_command(args: argparse.Namespace, index: int, client_id: str) -> list[str]:
     command = [sys.executable, "-m", "transactive.cli", "serve", "--mqtt-only", "--data-dir", str(args.data_dir),
-               "--mqtt-url", args.mqtt_url, "--mqtt-client-id", f"{args.mqtt_client_id}-{index}",
-               "--log-level", args.log_level]
+               "--mqtt-url", args.mqtt_url, "--mqtt-client-id", f"{client_id}-{index}",
+               "--mqtt-share-group", args.mqtt_share_group or SHARE_GROUP, "--log-level", args.log_level]
     if args.db_url:
         command += ["--db-url", args.db_url]
     return command
@@ -139,10 +149,23 @@ def run_serve(args: argparse.Namespace) -> int:
             raise MarketFileError(f"--{field.replace('_', '-')}", message) from None
     elif args.chain_url:
         raise MarketFileError("--chain-url", "cannot be combined with --no-chain")
+    if args.mqtt_share_group is not None and not args.mqtt_url:
+        raise MarketFileError("--mqtt-share-group", "needs --mqtt-url")
+    sqlite = not args.db_url or str(args.db_url).startswith("sqlite")
+    if sqlite and not args.mqtt_only:  # SQLite serves one process (its gateway workers only take orders)
+        from transactive.files import private_dir
+        from transactive.store.leases import DataDirBusy, hold_data_dir
+
+        try:
+            held = hold_data_dir(private_dir(Path(args.data_dir)))  # noqa: F841 - held until the process ends
+        except DataDirBusy as exc:
+            raise MarketFileError("--data-dir", str(exc)) from None
     shared = args.mqtt_only or args.mqtt_workers > 1
+    group = args.mqtt_share_group or (SHARE_GROUP if shared else None)
     settings = Settings(data_dir=Path(args.data_dir), db_url=args.db_url, admin_key=args.admin_key,
                         mqtt_url=args.mqtt_url, mqtt_client_id=args.mqtt_client_id,
-                        mqtt_share_group=SHARE_GROUP if shared else None, clock=clock,
+                        mqtt_share_group=group, mqtt_claim_client_id=args.mqtt_share_group is not None
+                        and not args.mqtt_only and not sqlite, clock=clock,
                         run_cycle=not args.mqtt_only, ledger=ledger)
     if args.mqtt_only:  # a gateway worker: no HTTP, no cycle; stops on SIGTERM
         service = Service(settings)
@@ -159,7 +182,8 @@ def run_serve(args: argparse.Namespace) -> int:
         return 0
     app = create_app(settings)  # bootstraps the database and the admin key before any worker starts
     env = {**os.environ, "TRANSACTIVE_ADMIN_KEY": app.state.service.admin_key}
-    supervisor = WorkerSupervisor([_worker_command(args, i) for i in range(1, args.mqtt_workers)], env)
+    client_id = app.state.service.mqtt_client_id or args.mqtt_client_id  # in a fleet: the one it claimed
+    supervisor = WorkerSupervisor([_worker_command(args, i, client_id) for i in range(1, args.mqtt_workers)], env)
     # uvicorn re-raises SIGTERM after its shutdown, so code after uvicorn.run may never run: stop the workers
     # in the service's shutdown (the app's lifespan) instead, and in `finally` for the other exits
     app.state.service.on_stop.append(supervisor.stop)

@@ -2,7 +2,12 @@
 when the service runs a ledger, anchors cleared slots and settles each slot once (the whole seed-001 sequence
 when it has contracts or listings, against the meter readings; unless ``run_ledger`` is False: the service
 runs that in its own thread, :mod:`transactive.market.ledger.worker`); further ``tasks`` (e.g. the negawatt
-desk's ``process_due``: clear events when offers close, settle them after their window) run on every tick."""
+desk's ``process_due``: clear events when offers close, settle them after their window) run on every tick.
+
+In a fleet of processes on one PostgreSQL (``docs/deployment.md``) every process runs this cycle: a slot is
+cleared by the process holding its lease ``clear/<community>/<start>`` (the others skip it), the ledger's steps
+under ``clearing|settlement/<community>/<start>`` and the tasks of a tick under ``cycle/tasks``
+(:mod:`transactive.store.leases`)."""
 
 from __future__ import annotations
 
@@ -51,11 +56,12 @@ class CycleRunner:
                 self.on_cleared(slot)
         if self.operator.ledger is not None and self.run_ledger:
             self.operator.ledger.process_due(self.operator.clock.now())
-        for task in self.tasks:
-            try:
-                task(self.operator.clock.now())
-            except Exception:  # one task failing must not stop the others
-                log.exception("cycle task %r failed", task)
+        with self.operator.leases.hold("cycle/tasks") as held:  # in a fleet: one process per tick runs them
+            for task in self.tasks if held else ():
+                try:
+                    task(self.operator.clock.now())
+                except Exception:  # one task failing must not stop the others
+                    log.exception("cycle task %r failed", task)
         return slots
 
     def _run(self) -> None:

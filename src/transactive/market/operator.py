@@ -27,7 +27,6 @@ import logging
 import math
 import re
 import secrets
-import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,6 +67,7 @@ from transactive.store import (
     SlotState,
     Store,
 )
+from transactive.store.leases import Leases, pause_point
 from transactive.times import iso
 from transactive.units import entry_at_batch_resolution
 
@@ -117,17 +117,19 @@ class Operator:
     """Runs the market over a :class:`~transactive.store.Store` and a :class:`~transactive.market.clock.Clock`.
 
     ``intake`` (a started :class:`OrderIntake`) batches order commits; without it each order commits alone.
+    ``leases``: who clears a slot (:mod:`transactive.store.leases`: fleet-wide on PostgreSQL); default
+    process-local.
     """
 
     def __init__(self, store: Store, clock: Clock, registry: Mapping[str, Mechanism[Any]] | None = None,
-                 intake: OrderIntake | None = None) -> None:
+                 intake: OrderIntake | None = None, leases: Leases | None = None) -> None:
         self.store = store
         self.clock = clock
         self.registry = full_registry() if registry is None else registry
         self.intake = intake
         self._members: dict[str, Member] = {}
         self._communities: dict[str, Community] = {}
-        self._clear_lock = threading.Lock()
+        self.leases = Leases() if leases is None else leases
         self.ledger: LedgerDesk | None = None  # set by the service: accounts, anchoring and settlement on chain
 
     # ------------------------------------------------------------------------------------ communities
@@ -212,7 +214,10 @@ class Operator:
         member = Member("admin" if self.store.get_member("admin") is None else f"admin-{digest[:12]}", None,
                         "admin", digest)
         if not self.store.add_member(member):
-            raise RuntimeError("could not store the admin")
+            again = self.store.member_by_key_hash(digest)  # another process of a fleet stored it first
+            if again is None or again.role != "admin":
+                raise RuntimeError("could not store the admin")
+            return again
         return member
 
     def authenticate(self, api_key: str | None) -> Member:
@@ -389,14 +394,26 @@ class Operator:
         return entry_at_batch_resolution(entry) if self.ledger is not None else dict(entry)
 
     def clear_slot(self, community_name: str, start: datetime) -> Slot:
-        """Close and clear one slot (idempotent: a finished slot is returned as stored)."""
+        """Close and clear one slot (idempotent: a finished slot is returned as stored); waits while another
+        process of the fleet holds the slot's clearing lease."""
+        slot = self._clear_leased(community_name, start, wait=True)
+        assert slot is not None
+        return slot
+
+    def _clear_leased(self, community_name: str, start: datetime, *, wait: bool) -> Slot | None:
+        """Clear one slot under its lease ``clear/<community>/<start>``; None when another holder has it and
+        ``wait`` is False. Resumable: a holder killed after closing the slot leaves it ``closed``, which the
+        next holder clears (the result is stored once: ``finish_slot`` only finishes an open or closed slot)."""
         community = self.community(community_name)
         slot_start = iso(start)
-        with self._clear_lock:
+        with self.leases.hold(f"clear/{community.name}/{slot_start}", wait=wait) as held:
+            if not held:
+                return None
             existing = self.store.get_slot(community.name, slot_start)
             if existing is not None and existing.state in (SlotState.CLEARED, SlotState.VOID):
                 return existing
             self.store.close_slot(community.name, slot_start, community.slot_minutes)
+            pause_point("clear")  # tests: the holder killed between closing and storing the result
             orders = self.store.orders_in_slot(community.name, slot_start)
             entries = [(o, self.clearing_entry(o.entry)) for o in orders]
             doc = {
@@ -432,7 +449,9 @@ class Operator:
                 for slot in self.store.slots(community.name, state):
                     start = datetime.fromisoformat(slot.start)
                     if now >= quotation_closes(start, community.slot_minutes):
-                        done.append(self.clear_slot(community.name, start))
+                        cleared = self._clear_leased(community.name, start, wait=False)
+                        if cleared is not None:  # else another process of the fleet is clearing it
+                            done.append(cleared)
         return done
 
     def slot_status(self, member: Member, community_name: str, slot_start: str) -> dict[str, Any]:

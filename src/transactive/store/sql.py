@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from transactive.files import private_dir, private_file
@@ -37,6 +37,7 @@ from transactive.store._keys import ChainAccountSqlMixin
 from transactive.store._multi_sql import MultiSqlMixin
 from transactive.store._profile_sql import ProfileSqlMixin
 from transactive.store._readings import ReadingSqlMixin
+from transactive.store.leases import lease_key
 from transactive.store.records import (
     Community,
     LedgerSlot,
@@ -54,6 +55,7 @@ from transactive.store.records import (
 )
 
 SQLITE_FILE = "transactive.sqlite3"
+RETRYABLE_SQLSTATES = ("40P01", "40001")  # deadlock_detected, serialization_failure: the transaction is rolled back
 
 
 class StoreError(RuntimeError):
@@ -156,6 +158,8 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMix
 
     def _migrate(self) -> None:
         with self._write() as conn:
+            if self.dialect == "postgresql":  # a fleet's processes starting at once: one creates the tables
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lease_key("schema")})
             t.metadata.create_all(conn)
             found = conn.execute(sa.select(sa.func.max(t.schema_version.c.version))).scalar()
             if found is None:
@@ -272,10 +276,24 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMix
                 (r.community, r.start): r.state == SlotState.OPEN.value
                 # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers): a concurrent
                 # close_slot waits for this batch, so the clearing that follows sees every order stored here
+                # in key order, as the slot rows created below: two processes' batches lock shared slots in one
+                # order (no deadlock between a fleet's processes; put_orders retries the victim of one anyway)
                 for r in conn.execute(sa.select(t.slots.c.community, t.slots.c.start, t.slots.c.state)
                                       .where(t.slots.c.community.in_(sorted({o.community for o in orders})),
-                                             t.slots.c.start.in_(starts)).with_for_update()).all()}
+                                             t.slots.c.start.in_(starts))
+                                      .order_by(t.slots.c.community, t.slots.c.start).with_for_update()).all()}
             minutes: dict[str, int] = {}
+            for community, start in sorted({(o.community, o.slot_start) for o in orders
+                                            if (o.member, o.idempotency_key) not in by_key
+                                            and (o.community, o.slot_start, o.member) not in by_slot}
+                                           - set(open_slot)):
+                if community not in minutes:
+                    minutes[community] = conn.execute(sa.select(t.communities.c.slot_minutes).where(
+                        t.communities.c.name == community)).scalar_one()
+                self._insert_ignore(conn, t.slots, {"community": community, "start": start,
+                                                    "duration_minutes": minutes[community],
+                                                    "state": SlotState.OPEN.value, "note": ""})
+                open_slot[(community, start)] = True
             fresh: list[OrderRecord] = []
             for order in orders:
                 key = (order.member, order.idempotency_key)
@@ -287,14 +305,6 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMix
                     out.append((Outcome.CONFLICT, by_slot[where]))
                     continue
                 slot_key = (order.community, order.slot_start)
-                if slot_key not in open_slot:
-                    if order.community not in minutes:
-                        minutes[order.community] = conn.execute(sa.select(t.communities.c.slot_minutes).where(
-                            t.communities.c.name == order.community)).scalar_one()
-                    self._insert_ignore(conn, t.slots, {
-                        "community": order.community, "start": order.slot_start,
-                        "duration_minutes": minutes[order.community], "state": SlotState.OPEN.value, "note": ""})
-                    open_slot[slot_key] = True
                 if not open_slot[slot_key]:
                     out.append((Outcome.CLOSED, order))
                     continue
@@ -324,6 +334,10 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMix
             except IntegrityError:
                 # another process inserted a competing row between our check and insert: classify again
                 continue
+            except OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+                    raise
+                continue  # PostgreSQL chose this batch as a deadlock's victim (rolled back): run it again
         return self._put_orders_once(orders)
 
     def order_by_key(self, member: str, idempotency_key: str) -> OrderRecord | None:

@@ -173,15 +173,17 @@ class LedgerAccounts:
             self.ctx.keyed.send_value(address, self.ctx.config.gas_wei)
 
     def enrol_all(self) -> None:
-        """Enrol every member still missing its account (after a restart, or members of an older database)."""
+        """Enrol every member still missing its account (after a restart, members of an older database, or an
+        enrolment another process of a fleet left half done when it died)."""
+        accounts = {a.member: a for a in self.ctx.store.chain_accounts()}  # one query, not one per member
         for community in self.ctx.store.list_communities():
             for member in self.ctx.store.list_members(community.name):
-                account = self.ctx.store.chain_account(member.id)
+                account = accounts.get(member.id)
                 if member.role in ROLE_BITS and (account is None or not account.enrolled):
                     self.enrol(member)
 
     def balance_micro(self, address: str) -> int:
-        with self.ctx.lock:
+        with self.ctx.read_lock:
             return int(self.ctx.chain.call(self.ctx.token, "balanceOf", address))
 
     def read_registry_buses(self, addresses: Sequence[str]) -> None:

@@ -27,6 +27,7 @@ from transactive.ledger.clearance.parallel import ParallelValidators
 from transactive.market.ledger.config import LedgerConfig
 from transactive.market.ledger.documents import SlotDocument, now_stamp
 from transactive.store import LedgerSlot, MultiStore
+from transactive.store.leases import ChainLock, FleetLock
 
 if TYPE_CHECKING:
     from transactive.ledger.clearance.protocol import Validator
@@ -54,11 +55,14 @@ class LedgerContext:
 
     def __init__(self, store: MultiStore, config: LedgerConfig, chain: Chain, *, pool: WorkerPool | None,
                  parallel_validators: ParallelValidators | None, admin: str, validators: list[Validator],
-                 signers: list[Signer]) -> None:
+                 signers: list[Signer], lock: ChainLock | None = None) -> None:
         self.store = store
         self.config = config
         self.chain = chain
-        self.lock = threading.RLock()  # one chain writer at a time (the embedded chain is single-threaded)
+        # one chain writer at a time (the embedded chain is single-threaded; in a fleet one process at a time)
+        self.lock: ChainLock = threading.RLock() if lock is None else lock
+        # chain reads (balances): this process's writers only, not the fleet's (a node serves reads at any time)
+        self.read_lock: ChainLock = lock.local if isinstance(lock, FleetLock) else self.lock
         self.pool = pool
         self.parallel_validators = parallel_validators
         self.timings: dict[str, float] = {}  # seconds per step of the last anchor / settle (benchmarks, logs)

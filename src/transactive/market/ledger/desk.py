@@ -35,9 +35,8 @@ cycle's ``process_due``).
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +59,7 @@ from transactive.market.ledger.settlement import LedgerSettlement
 from transactive.settlement.input import SettlementInput
 from transactive.settlement.slot_settlement import AccountPosting
 from transactive.store import ChainAccount, LedgerSlot, Member, MultiStore
+from transactive.store.leases import ChainLock, Leases
 from transactive.times import iso
 
 if TYPE_CHECKING:
@@ -83,7 +83,11 @@ class LedgerDesk:
     public attributes and methods to them; here too: views and the cycle (:meth:`process_due`)."""
 
     def __init__(self, store: MultiStore, config: LedgerConfig, chain: Chain | None = None, *,
-                 started: datetime | None = None) -> None:
+                 started: datetime | None = None, leases: Leases | None = None, lock: ChainLock | None = None
+                 ) -> None:
+        """``leases``: who anchors or settles a slot (:mod:`transactive.store.leases`; fleet-wide on PostgreSQL);
+        ``lock``: the chain-writer lock (a fleet's :class:`~transactive.store.leases.FleetLock`; default an
+        ``RLock`` of this process)."""
         from transactive.ledger.chain.connect import open_chain
         from transactive.ledger.clearance.protocol import Validator
 
@@ -100,13 +104,14 @@ class LedgerDesk:
         self._full_scan_at = 0.0  # process_due: when to look at every slot since the ledger's start again
         self._scan_from: dict[str, str] = {}  # else from here, per community (see process_due)
         self._multi_seen: set[tuple[str, str]] = set()  # void-slot path: slots known cleared or settled
+        self.leases = Leases() if leases is None else leases
         accounts = opened.accounts
         if len(accounts) < config.validators + 1:
             raise ValueError(f"validators: the chain has only {len(accounts)} accounts")
         keys = [opened.private_key(a) for a in accounts[1:config.validators + 1]]
         ctx = self.ctx = LedgerContext(store, config, opened, pool=pool, parallel_validators=parallel,
                                        admin=accounts[0], validators=[Validator(k) for k in keys],
-                                       signers=[Signer(k) for k in keys])
+                                       signers=[Signer(k) for k in keys], lock=lock)
         self.accounts = LedgerAccounts(ctx)
         self.anchoring = LedgerAnchoring(ctx, self.accounts)
         self.settlement = LedgerSettlement(ctx, self.accounts, self.anchoring)
@@ -143,7 +148,7 @@ class LedgerDesk:
         return self.ctx.chain
 
     @property
-    def lock(self) -> threading.RLock:
+    def lock(self) -> ChainLock:
         """One chain writer at a time (the embedded chain is single-threaded)."""
         return self.ctx.lock
 
@@ -312,20 +317,25 @@ class LedgerDesk:
         only on an explicit request (:meth:`anchor`, :meth:`settle`). Errors are logged and retried later.
 
         Cost: two indexed queries per community returning only the pending slot keys. Every
-        :data:`FULL_SCAN_S` seconds they start at the ledger's start; in between at the earliest slot that was
+        :data:`FULL_SCAN_S` seconds they start at the ledger's start (and the members left unenrolled are
+        enrolled: ``enrol_all``); in between at the earliest slot that was
         pending then, or a day of market time before then if that is earlier (a slot cleared late with an old
         start is picked up by the next full scan)."""
         done: list[LedgerSlot] = []
         full = time.monotonic() >= self._full_scan_at
         if full:
             self._full_scan_at = time.monotonic() + FULL_SCAN_S
+            try:  # an enrolment a process of the fleet left half done when it died (resumed, minted once)
+                self.accounts.enrol_all()
+            except Exception:
+                log.exception("enrolling the members left unenrolled failed; retried at the next full scan")
         for community in self.store.list_communities():
             since = self.start if full else self._scan_from.get(community.name, self.start)
             to_anchor = self.store.slots_to_anchor(community.name, since)  # slot keys only, by the indexes
             for slot_start in to_anchor:
                 if self._due((community.name, slot_start, CLEARING)):
                     try:
-                        done.append(self.anchor(community.name, slot_start))
+                        done.extend(self._leased((community.name, slot_start, CLEARING), self.anchor))
                     except Exception:
                         self._failed((community.name, slot_start, CLEARING))
             to_settle = self.store.slots_to_settle(community.name, since)
@@ -339,7 +349,7 @@ class LedgerDesk:
                 if not self._due(key):
                     continue
                 try:
-                    done.append(self.settle(community.name, slot_start, now))
+                    done.extend(self._leased(key, lambda c, s: self.settle(c, s, now)))
                 except MarketError:
                     pass  # not due yet (readings missing before the deadline, slot not ended)
                 except ChainRevert as exc:  # refused, e.g. a buyer short of tokens: blocked, not retried
@@ -350,6 +360,13 @@ class LedgerDesk:
                 self._scan_from[community.name] = max(self.start, min([iso(now - SCAN_BACK), *to_anchor[:1],
                                                                        *to_settle[:1]]))
         return done
+
+    def _leased(self, key: tuple[str, str, str], step: Callable[[str, str], LedgerSlot]) -> list[LedgerSlot]:
+        """``step(community, slot_start)`` under the slot's lease ``<kind>/<community>/<slot_start>`` (anchoring:
+        ``clearing``, settling: ``settlement``); nothing when another process of the fleet holds it. The step
+        itself resumes whatever a killed holder left half done, from the store and the chain."""
+        with self.leases.hold(f"{key[2]}/{key[0]}/{key[1]}") as held:
+            return [step(key[0], key[1])] if held else []
 
     def _multi_done(self, community: str, slot_start: str) -> bool:
         """Whether a slot with contracts or listings needs no settlement from the void-slot path: it has a
