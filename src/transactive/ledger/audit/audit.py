@@ -70,7 +70,7 @@ from typing import Any
 
 from transactive.crypto.eip712 import endorsement_digest
 from transactive.crypto.encoding import hex0x
-from transactive.crypto.signing import SignatureError, recover_address
+from transactive.crypto.signing import SignatureError, WorkerPool, recover_address
 from transactive.files import write_atomic
 from transactive.ledger.audit.archive import SETTLEMENT_KIND, SettlementRecord, check_settlement
 from transactive.ledger.audit.proofs import ProofError, SlotBatch, save_batch
@@ -85,9 +85,8 @@ from transactive.ledger.chain.base import Chain, Contract, contract_at
 from transactive.ledger.chain.constants import MODE_BATCH, MODE_CLAIMS, SETTLED, SLOT_OFF_CHAIN_REF, SLOT_STATE
 from transactive.ledger.clearance.endorsement import valid_endorsements
 from transactive.ledger.clearance.protocol import ClearanceError, domain_of, recompute
-from transactive.ledger.messages.attributes import check_attributes
+from transactive.ledger.messages.attributes import verify_batch
 from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, RewardShares, exchange_of, result_tree
-from transactive.ledger.messages.orders import verify_orders
 
 ARCHIVE_FORMAT = "transactive.ledger-archive/1"
 EXIT_CLEAN, EXIT_DISCREPANCY, EXIT_UNREADABLE = 0, 1, 2
@@ -248,17 +247,17 @@ def _entry(e: Any) -> str:
 
 
 def _check_slot(
-    chain: Chain, slots: Contract, batch: SlotBatch, *, validators: Sequence[str], threshold: int
+    chain: Chain, slots: Contract, batch: SlotBatch, *, validators: Sequence[str], threshold: int,
+    pool: WorkerPool | None = None,
 ) -> Discrepancy | None:
     s = batch.slot
-    checked = verify_orders(batch.orders, batch.domain, slot=s)
-    if checked.rejected:
-        k, err = checked.rejected[0]
+    checked = verify_batch(batch.orders, batch.attributes, batch.domain, slot=s, pool=pool)
+    if checked.orders.rejected:
+        k, err = checked.orders.rejected[0]
         return Discrepancy(s, f"order {k}", "a valid signed order of this slot", f"{err}")
-    problems = check_attributes(batch.attributes, batch.domain, slot=s)
-    if problems:
-        k, err = problems[0]
-        return Discrepancy(s, f"attributes {k}", "a valid signed attributes record of this slot",
+    if checked.attributes:
+        k, err = checked.attributes[0]
+        return Discrepancy(s, f"attributes {k}", "a valid attributes record of this slot, signed by its trader",
                            f"{err}")
     record = chain.call(slots, "slots", s)
     state, mode, auctioneer, _, order_root, order_count, result_root, rate_a, rate_m = record[:9]
@@ -409,11 +408,12 @@ def _audit(
         raise AuditInputError(f"no Registry answers at {registry.address} on this chain ({exc})") from exc
     accounts: list[str] = [*chain.accounts, *validators, registry.address, token.address, slots.address,
                            *(str(x) for x in manifest.get("accounts", []))]
-    for batch in batches:
-        found = _check_slot(chain, slots, batch, validators=validators, threshold=threshold)
-        if found is not None:
-            return found
-        accounts += [e.account for e in batch.results]
+    with WorkerPool() as pool:  # the slots' signatures recovered in chunks on every core (large slots only)
+        for batch in batches:
+            found = _check_slot(chain, slots, batch, validators=validators, threshold=threshold, pool=pool)
+            if found is not None:
+                return found
+            accounts += [e.account for e in batch.results]
     domain = domain_of(chain, slots)
     for rec in settlements:
         finding = check_settlement(chain, slots, domain, rec, validators=validators, threshold=threshold)
