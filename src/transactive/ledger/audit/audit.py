@@ -7,8 +7,8 @@ Layout of ``DATA_DIR`` (written by :class:`SlotArchive`; the seeds are silent, t
   token issuance journal, updated by :meth:`SlotArchive.record_mint` / :meth:`SlotArchive.record_burn`;
   optionally ``"accounts"``: further token holders, e.g. a service's member accounts, for the supply check);
 * ``DATA_DIR/chain/`` -- the :class:`~transactive.ledger.chain.embedded.EmbeddedChain` data directory;
-* ``DATA_DIR/slots/<slot>.json`` -- one ``transactive.ledger-batch/1`` file per slot (with its ``market``
-  member, results and endorsements);
+* ``DATA_DIR/slots/<slot>.json`` -- one ``transactive.ledger-batch/2`` (older: ``/1``) file per slot (with its
+  ``market`` member, results and endorsements);
 * ``DATA_DIR/settlements/<slot>.json`` -- one ``transactive.settlement-archive/1`` file per settlement slot
   (a service's second on-chain slot settling an anchored slot: its input document, postings, roots and
   endorsements; :mod:`transactive.ledger.audit.archive`). Archives written before these existed have

@@ -1,10 +1,11 @@
 """The stored slot batch and JSON inclusion proofs (the pieces behind ``transactive ledger proof``).
 
-A **slot batch** (``transactive.ledger-batch/1``) is what the auctioneer publishes for one slot: the
-domain, the slot, the signed orders in batch order, the result entries, optionally the roots (checked on
-load) and the validators' endorsement signatures. An **inclusion proof** (``transactive.merkle-proof/1``)
-is a self-contained JSON document that anyone can check with :func:`verify_proof` against a root (taken
-from the proof, or -- better -- from the chain with ``expected_root``). Formats: ``docs/ledger.md``.
+A **slot batch** (``transactive.ledger-batch/2``; ``/1`` for older archives) is what the auctioneer
+publishes for one slot: the domain, the slot, the signed orders in batch order, the result entries,
+optionally the roots (checked on load) and the validators' endorsement signatures. An **inclusion proof**
+(``transactive.merkle-proof/1``) is a self-contained JSON document that anyone can check with
+:func:`verify_proof` against a root (taken from the proof, or -- better -- from the chain with
+``expected_root``). Formats: ``docs/ledger.md``.
 
 Example:
     >>> from transactive.crypto.signing import Signer
