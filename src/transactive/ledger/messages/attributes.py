@@ -1,9 +1,10 @@
 """Signed per-participant attributes: what grid-aware mechanisms need beyond the orders (seed 004 ch. 4).
 
 ``dpda_matched`` / ``mcafee_matched`` read, per participant, its feeder ``bus``, its ``distance_pref_m`` and
-its welfare parameters (sellers ``a``, ``b``, ``c``; buyers ``omega``, ``alpha``; ``docs/grid.md``). A signed
-``Order`` carries none of them, so each trader of a grid-aware slot also signs **one** ``Attributes``
-message for the slot, as EIP-712 typed data under the same domain as its orders:
+its welfare parameters (sellers ``a``, ``b``, ``c``; buyers ``omega``, ``alpha``; ``docs/grid.md``). Each trader
+of a grid-aware slot has **one** ``Attributes`` record for the slot, EIP-712 typed data under the same domain
+as its orders, whose struct hash its signed (version-2) ``Order`` carries as ``attributesHash``: one
+signature covers both (issue 13). Version-1 archives signed the record separately (``sign_attributes``):
 
 ``Attributes(address trader,uint256 slot,string bus,uint256 distancePrefMm,uint256 costANano,``
 ``uint256 costBNano,uint256 costCNano,uint256 omegaNano,uint256 alphaNano)``
@@ -19,8 +20,9 @@ The record's struct hash is a leaf of the slot's **order tree**, next to the ord
 ``Attributes`` type hash differs from ``Order``'s, so a leaf is one or the other), so the committed order
 root covers the attributes and an inclusion proof (``kind: "attributes"``) shows a participant what it was
 cleared with. One record per trader per slot: the ``slot`` field stops replay into another slot, and a
-second record of a trader in a batch is rejected (``duplicate``). A trader who changes any field after
-signing no longer recovers to itself (``signature``).
+second record of a trader in a batch is rejected (``duplicate``). A record changed after signing is the
+``attributesHash`` of none of its trader's orders, or (version 1) no longer recovers to its trader
+(``signature``). :func:`verify_batch` is every signature check of a batch, both versions.
 
 Location is authoritative in the on-chain Registry (``Registry.bus(member)``): the signed bus must equal
 it (:func:`registry_bus_mismatches`, checked by :func:`transactive.ledger.clearance.protocol.run_slot` before the
@@ -28,14 +30,21 @@ slot is opened). The recomputation itself stays a pure function of the batch.
 
 Example:
     >>> from transactive.crypto.signing import Signer
+    >>> from transactive.ledger.messages.orders import OrderMessage, sign_order
     >>> signer = Signer(bytes(31) + b"\\x03")
     >>> domain = Domain(chain_id=1337, verifying_contract="0x" + "42" * 20)
     >>> record = ParticipantAttributes.from_values(signer.address, slot=4, bus="34", distance_pref_m=100,
     ...                                            a=0.01, b=1.0, c=0.5)
     >>> record.distance_pref_mm, record.cost_a_nano, record.columns()["a"]
     (100000, 10000000, 0.01)
-    >>> check_attributes([sign_attributes(signer, record, domain)], domain, slot=4)
+    >>> order = sign_order(signer, OrderMessage(signer.address, 4, 0, 1500, 200_000, 0, record.struct_hash()),
+    ...                    domain)
+    >>> verify_batch([order], [SignedAttributes(record)], domain, slot=4).problems()
     []
+    >>> moved = SignedAttributes(ParticipantAttributes.from_values(signer.address, slot=4, bus="35",
+    ...                                                            distance_pref_m=100, a=0.01, b=1.0, c=0.5))
+    >>> [e.reason for _, e in verify_batch([order], [moved], domain, slot=4).attributes]
+    ['signature']
 """
 
 from __future__ import annotations
