@@ -128,15 +128,16 @@ class LedgerAnchoring:
                 assert member is not None
                 accounts[order.member] = self.accounts.enrol(member)  # type: ignore[assignment]
         attributes: tuple[SignedAttributes, ...] = ()
+        hashes: dict[str, bytes] = {}  # member -> the struct hash of its attributes, which its orders carry
         dso: str | None = None
         mechanism = full_registry().get(c.mechanism)
         if mechanism is not None and {f.name for f in mechanism.participant_fields} & GRID_ATTRIBUTES:
             # grid-aware (dpda_matched, ...): each trader's bus, distance preference and welfare parameters for
             # the slot, covered by its order's signature (attributesHash); the DSO's entry carries the grid charges
-            attributes = tuple(SignedAttributes(self._attributes(accounts[order.member], order.entry, number))
-                               for order in orders)
+            records = [self._attributes(accounts[order.member], order.entry, number) for order in orders]
+            hashes = {order.member: r.struct_hash() for order, r in zip(orders, records, strict=True)}
+            attributes = tuple(SignedAttributes(r) for r in records)
             dso = self.accounts.dso_address(community)
-        hashes = {a.message.trader: a.message.struct_hash() for a in attributes}
         rows: list[SignRow] = []
         for order in orders:
             account = accounts[order.member]
@@ -146,7 +147,7 @@ class LedgerAnchoring:
             for j, (wh, micro) in enumerate(quantised_entry(order.entry)):
                 rows.append((account.private_key_hex, account.address, number, side, wh, micro, (order.seq << 8) | j,
                              self.ctx.domain.chain_id, self.ctx.domain.verifying_contract,
-                             hashes.get(account.address, ZERO32)))
+                             hashes.get(order.member, ZERO32)))
         signed = sign_rows(rows)  # in-process: the pool's pickling costs more than it saves (measured)
         return SlotBatch(self.ctx.domain, number, tuple(signed), mechanism=c.mechanism, params=dict(c.params),
                          attributes=attributes, dso=dso)
