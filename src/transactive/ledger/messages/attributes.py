@@ -305,17 +305,16 @@ def check_attributes(
     already recovered (:func:`start_recovering_signers`)."""
     if signers is None:
         signers = run_chunks(recover_chunk, _attribute_rows(records, domain), pool=pool)
-    covered: dict[bytes, set[bytes]] = {}
-    for order in orders:
-        if order.message.attributes_hash is not None:
-            covered.setdefault(order.message.trader_bytes, set()).add(order.message.attributes_hash)
+    # trader ‖ attributesHash of every version-2 order (flat bytes keys: no container per trader to collect)
+    covered = {o.message.trader_bytes + o.message.attributes_hash for o in orders
+               if o.message.attributes_hash is not None}
     recovered = iter(signers)
     problems: list[tuple[int, OrderError]] = []
     seen: set[bytes] = set()
     for k, record in enumerate(records):
         m = record.message
         if record.signature is None:
-            ok = m.struct_hash() in covered.get(m.trader_bytes, ())
+            ok = m.trader_bytes + m.struct_hash() in covered
             why = "its struct hash is no attributesHash of the trader's signed orders (changed after signing)"
         else:
             ok = next(recovered) == m.trader_bytes
@@ -371,15 +370,12 @@ def verify_batch(
     # the hashes the orders must name: their trader's sound records; a trader whose record is itself reported
     # (e.g. a field changed after signing) is reported once, there, not again at its orders
     reported = {records[k].message.trader_bytes for k, _ in problems}
-    hashes: dict[bytes, set[bytes]] = {}
-    for record in records:
-        if record.message.trader_bytes not in reported:
-            hashes.setdefault(record.message.trader_bytes, set()).add(record.message.struct_hash())
-    for order in orders:
-        if order.message.trader_bytes in reported and order.message.attributes_hash is not None:
-            hashes.setdefault(order.message.trader_bytes, set()).add(order.message.attributes_hash)
+    keys = {r.message.trader_bytes + r.message.struct_hash() for r in records
+            if r.message.trader_bytes not in reported}
+    keys.update(o.message.trader_bytes + o.message.attributes_hash for o in orders
+                if o.message.attributes_hash is not None and o.message.trader_bytes in reported)
     verified = verify_orders(orders, domain, slot=slot, nonce_store=nonce_store, signers=order_signers,
-                             attribute_hashes=hashes)
+                             attribute_keys=keys)
     return BatchCheck(verified, problems)
 
 

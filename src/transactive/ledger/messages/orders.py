@@ -33,7 +33,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -307,14 +307,14 @@ def verify_orders(
     pool: WorkerPool | None = None,
     workers: int | None = None,
     signers: Sequence[bytes | None] | None = None,
-    attribute_hashes: Mapping[bytes, Collection[bytes]] | None = None,
+    attribute_keys: Container[bytes] | None = None,
 ) -> VerifiedBatch:
     """Verify a batch; ``rejected`` holds ``(index in batch, OrderError)``, reasons ``slot``, ``signature``,
     ``attributes``, ``replay``. With a ``nonce_store`` the accepted orders' nonces are marked used. ``signers``:
     what the signatures recover to, when already recovered (:func:`start_recovering_order_signers`), compared
-    as 20-byte addresses. ``attribute_hashes`` (20-byte trader -> struct hashes of its attributes records in
-    the batch): when given, a version-2 order whose non-zero ``attributesHash`` is not among its trader's is
-    rejected (reason ``attributes``)."""
+    as 20-byte addresses. ``attribute_keys`` (20-byte trader ‖ 32-byte struct hash, of each attributes record
+    in the batch): when given, a version-2 order whose trader ‖ non-zero ``attributesHash`` is not among them
+    is rejected (reason ``attributes``)."""
     if signers is None:
         signers = recover_order_signers(orders, domain, pool=pool, workers=workers)
     accepted: list[SignedOrder] = []
@@ -329,8 +329,8 @@ def verify_orders(
             reason = "invalid signature" if signer is None else "signed by another key (or another domain)"
             rejected.append((k, OrderError("signature", f"order {k} of {m.trader}: {reason}")))
             continue
-        if attribute_hashes is not None and m.attributes_hash not in (None, ZERO32) and \
-                m.attributes_hash not in attribute_hashes.get(m.trader_bytes, ()):
+        if attribute_keys is not None and m.attributes_hash not in (None, ZERO32) and \
+                m.trader_bytes + m.attributes_hash not in attribute_keys:
             rejected.append((k, OrderError("attributes", f"order {k} of {m.trader}: its attributesHash matches no "
                                                          "attributes record of the trader in the batch")))
             continue
