@@ -1,201 +1,157 @@
-"""Benchmark: signed-order verification (hash + recover) and Merkle commitments.
+"""Benchmark: one signature per trader per slot against two, side by side (issue 13).
 
-Rows:
-* verification rate of signed orders: eth-account's plain path (``encode_typed_data`` +
-  ``Account.recover_message``, the baseline) vs Transactive's fast path (fixed-layout EIP-712 hashing +
-  coincurve recovery) on one core and on all cores (process pool, warm and including pool start-up);
-* Merkle commitment of n orders: order tree root and every proof, fast path vs a straightforward reference
-  (eth-abi encoding, eth-utils keccak, node-by-node recursion with memoisation).
+For n traders (10^3, 10^4, 10^5; one block each, with grid attributes as ``dpda_matched`` needs):
 
-Run: ``/work/venv/bin/python benchmarks/bench_signing.py [--quick]``.
+* **two signatures** (today's path before issue 13): each trader signs its ``Order`` and, separately, its
+  ``Attributes``; verified by that code's ``audit_batch`` (orders, then attributes);
+* **one signature** (version 2): the ``Order`` carries ``attributesHash``, one signature per trader; verified
+  by ``audit_batch`` = ``verify_batch`` (digests precomputed, signatures recovered in chunks on the pool's
+  processes, 20-byte addresses compared).
+
+Columns: signing (wall and CPU s, one process), verification in 1 process and in 2 (a warm
+:class:`WorkerPool`, the desk's kind): orders/s by the wall clock and orders per CPU-second (all processes),
+and the ratio new / old. The old path runs from the code before the change when ``--baseline-src`` (default
+``/work/main/src``) still holds it; once merged, the two-signature column is the version-1 path of this code
+(what reading an older archive costs). Each side runs in its own subprocess (own imports, own pools).
+
+Run: ``PYTHONPATH=src .venv/bin/python benchmarks/bench_signing.py [--sizes 1000,10000,100000]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
+import json
 import os
-import random
-import resource
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from eth_abi import encode as eth_abi_encode
-from eth_account import Account
-from eth_account.messages import encode_typed_data
-from eth_utils import keccak as eth_utils_keccak
-
-from transactive.crypto.eip712 import DOMAIN_FIELDS, ORDER_FIELDS, Domain
-from transactive.crypto.merkle import MerkleTree, verify
-from transactive.crypto.signing import Signer, WorkerPool, available_cores, new_private_key
-from transactive.ledger.messages.commitments import order_tree
-from transactive.ledger.messages.nonces import InMemoryNonceStore
-from transactive.ledger.messages.orders import (
-    OrderMessage,
-    SignedOrder,
-    recover_order_signers,
-    sign_order,
-    verify_orders,
-)
-
-DOMAIN = Domain(chain_id=31337, verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
-EIP712_TYPES = {
-    name: [{"name": f, "type": t} for f, t in fields]
-    for name, fields in (("EIP712Domain", DOMAIN_FIELDS), ("Order", ORDER_FIELDS))
-}
+SLOT = 9
+CHAIN_ID = 31337
+CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+HERE_SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-def _timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+# --------------------------------------------------------------------------- child: one code base
+def _signed(n: int, two_signatures: bool) -> tuple[Any, float, float]:
+    """``(batch, signing wall s, signing CPU s)`` for n traders (keys 1..n), messages built and signed."""
+    from transactive.crypto.eip712 import Domain
+    from transactive.crypto.signing import Signer
+    from transactive.ledger.audit.proofs import SlotBatch
+    from transactive.ledger.messages.attributes import ParticipantAttributes, SignedAttributes, sign_attributes
+    from transactive.ledger.messages.orders import OrderMessage, sign_order
+
+    domain = Domain(chain_id=CHAIN_ID, verifying_contract=CONTRACT)
+    signers = [Signer((k + 1).to_bytes(32, "big")) for k in range(n)]  # key set-up is not signing: untimed
+    w0, c0 = time.perf_counter(), time.process_time()
+    orders, attributes = [], []
+    for k, s in enumerate(signers):
+        record = ParticipantAttributes(s.address, SLOT, str(k % 900 + 1), 100_000 + k, 10_000_000, 10**9, 5 * 10**8)
+        if two_signatures:
+            fields = (s.address, SLOT, k % 2, 1000 + k % 5000, 150_000 + k % 1000, 0)
+            if hasattr(OrderMessage, "version"):  # this code: the version-1 message of older archives
+                fields = (*fields, None)  # type: ignore[assignment]
+            orders.append(sign_order(s, OrderMessage(*fields), domain))
+            attributes.append(sign_attributes(s, record, domain))
+        else:
+            message = OrderMessage(s.address, SLOT, k % 2, 1000 + k % 5000, 150_000 + k % 1000, 0,
+                                   record.struct_hash())
+            orders.append(sign_order(s, message, domain))
+            attributes.append(SignedAttributes(record))
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    return SlotBatch(domain, SLOT, tuple(orders), attributes=tuple(attributes)), wall, cpu
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process plus its finished children (worker pools that were shut down)."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+def _verify(batch: Any, workers: int, repeat: int) -> tuple[float, float]:
+    """``(best wall s, CPU s of that run, all processes)`` of ``audit_batch`` with a warm pool."""
+    from transactive.crypto.signing import WorkerPool
+    from transactive.ledger.audit.proofs import audit_batch
+
+    with WorkerPool(workers=workers) as pool:
+        if workers > 1:
+            pool.start()
+            small = type(batch)(batch.domain, batch.slot, batch.orders[:4096], attributes=batch.attributes[:4096])
+            audit_batch(small, pool=pool)  # the workers import the code and are warm
+        best = (float("inf"), 0.0)
+        for _ in range(repeat):
+            c0 = time.process_time() + pool.cpu_seconds()
+            w0 = time.perf_counter()
+            problems = audit_batch(batch, pool=pool)
+            wall = time.perf_counter() - w0
+            cpu = time.process_time() + pool.cpu_seconds() - c0
+            assert problems == [], problems[:3]
+            best = min(best, (wall, cpu))
+    return best
 
 
-def make_messages(n: int, signers: list[Signer], rng: random.Random) -> list[OrderMessage]:
-    return [
-        OrderMessage(
-            signers[k % len(signers)].address,
-            slot=rng.randint(0, 35_135),
-            side=k % 2,
-            energy_wh=rng.randint(1, 50_000),
-            price_micro_per_kwh=rng.randint(0, 500_000),
-            nonce=k,
-        )
-        for k in range(n)
-    ]
+def child(sizes: list[int], two_signatures: bool) -> None:
+    for n in sizes:
+        batch, sign_wall, sign_cpu = _signed(n, two_signatures)
+        repeat = 1 if n >= 100_000 else 2
+        one = _verify(batch, 1, repeat)
+        two = _verify(batch, 2, repeat)
+        print(json.dumps({"n": n, "signatures": len(batch.orders) + sum(a.signature is not None
+                                                                         for a in batch.attributes),
+                          "sign": [sign_wall, sign_cpu], "verify1": list(one), "verify2": list(two)}), flush=True)
 
 
-def eth_account_recover(orders: list[SignedOrder]) -> list[str]:
-    """Baseline: the library's plain path, one order at a time."""
-    out = []
-    for o in orders:
-        signable = encode_typed_data(
-            full_message={
-                "types": EIP712_TYPES,
-                "primaryType": "Order",
-                "domain": DOMAIN.as_dict(),
-                "message": o.message.as_eip712(),
-            }
-        )
-        out.append(Account.recover_message(signable, signature=o.signature))
-    return out
+# --------------------------------------------------------------------------- parent: both, side by side
+def _run_child(src: Path, sizes: list[int], two_signatures: bool) -> list[dict[str, Any]]:
+    args = [sys.executable, __file__, "--child", ",".join(map(str, sizes))]
+    if two_signatures:
+        args.append("--two-signatures")
+    env = dict(os.environ, PYTHONPATH=str(src))
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark child failed ({src}):\n{done.stderr}")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
-def reference_tree(struct_hashes: list[bytes]) -> tuple[bytes, list[list[bytes]]]:
-    """Straightforward OZ StandardMerkleTree (sorted leaves): eth-abi + eth-utils, recursive nodes."""
-    leaves = [eth_utils_keccak(eth_utils_keccak(eth_abi_encode(["bytes32"], [h]))) for h in struct_hashes]
-    n = len(leaves)
-    order = sorted(range(n), key=lambda k: leaves[k])
-    size = 2 * n - 1
-    at = {size - 1 - j: leaves[k] for j, k in enumerate(order)}
-    position = {k: size - 1 - j for j, k in enumerate(order)}
-
-    @functools.cache
-    def node(i: int) -> bytes:
-        if i in at:
-            return at[i]
-        a, b = sorted([node(2 * i + 1), node(2 * i + 2)])
-        return eth_utils_keccak(a + b)
-
-    for i in range(size - 1, -1, -1):  # bottom-up warm-up keeps the recursion shallow
-        node(i)
-    proofs = []
-    for k in range(n):
-        i, path = position[k], []
-        while i:
-            path.append(node(i + 1 if i % 2 else i - 1))
-            i = (i - 1) // 2
-        proofs.append(path)
-    return node(0), proofs
+def _has_version_2(src: Path) -> bool:
+    return "ORDER_V1_FIELDS" in (src / "transactive" / "crypto" / "eip712.py").read_text(encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
+    parser.add_argument("--sizes", default="1000,10000,100000", help="numbers of traders (comma-separated)")
+    parser.add_argument("--baseline-src", default="/work/main/src", help="the code before the change (src dir)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--two-signatures", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    rng = random.Random(2026)
-    signers = [Signer(new_private_key(rng)) for _ in range(200)]
-    cores = available_cores()
-
-    n_verify = 4_000 if args.quick else 20_000
-    n_baseline = 200 if args.quick else 1_000
-    messages = make_messages(n_verify, signers, rng)
-    by_address = {s.address: s for s in signers}
-    orders = [sign_order(by_address[m.trader], m, DOMAIN) for m in messages]
-
-    load = os.getloadavg()[0]
-    print(f"signed-order verification (hash + recover), {cores} core(s), load average {load:.1f} at start")
-    print(
-        f"{'path':<44}{'orders':>8}{'wall s':>9}{'orders/s':>11}{'x base':>8}"
-        f"{'orders/CPU-s':>14}{'x base':>8}"
-    )
-    c0 = _cpu_seconds()
-    t_base, recovered = _timed(lambda: eth_account_recover(orders[:n_baseline]))
-    cpu_base = _cpu_seconds() - c0
-    assert recovered == [o.message.trader for o in orders[:n_baseline]]
-    base_rate = n_baseline / t_base
-    base_per_cpu = n_baseline / cpu_base
-
-    def row(name: str, n: int, seconds: float, cpu: float | None) -> None:
-        rate = n / seconds
-        per_cpu = f"{n / cpu:>14,.0f}{n / cpu / base_per_cpu:>8.1f}" if cpu else ""
-        print(f"{name:<44}{n:>8}{seconds:>9.3f}{rate:>11,.0f}{rate / base_rate:>8.1f}{per_cpu}")
-
-    row("eth-account encode_typed_data + recover", n_baseline, t_base, cpu_base)
-    expected = [o.message.trader_bytes for o in orders]
-    c0 = _cpu_seconds()
-    t1, got = _timed(lambda: recover_order_signers(orders, DOMAIN, workers=1))
-    cpu1 = _cpu_seconds() - c0
-    assert got == expected
-    row("fast path, 1 process", n_verify, t1, cpu1)
-    c0 = _cpu_seconds()
-    t_cold, got = _timed(lambda: recover_order_signers(orders, DOMAIN, workers=cores))
-    cpu_cold = _cpu_seconds() - c0  # includes the workers (the temporary pool has exited)
-    assert got == expected
-    row(f"fast path, {cores} processes (incl. pool start)", n_verify, t_cold, cpu_cold)
-    with WorkerPool(workers=cores) as pool:
-        pool.start()
-        recover_order_signers(orders[: pool.parallel_threshold * 2], DOMAIN, pool=pool)  # warm the workers
-        t_warm, got = _timed(lambda: recover_order_signers(orders, DOMAIN, pool=pool), repeat=3)
-        assert got == expected
-        row(f"fast path, {cores} processes (warm pool, best of 3)", n_verify, t_warm, None)
-        t_full, batch = _timed(
-            lambda: verify_orders(orders, DOMAIN, slot=None, nonce_store=InMemoryNonceStore(), pool=pool)
-        )
-        assert len(batch.accepted) == n_verify
-        row(f"verify_orders + nonce store, {cores} proc.", n_verify, t_full, None)
-    t1b, _ = _timed(lambda: recover_order_signers(orders, DOMAIN, workers=1))
-    row("fast path, 1 process (again, load drift)", n_verify, t1b, None)
-    print(f"load average at end {os.getloadavg()[0]:.1f} (other jobs share the cores: wall rates vary)")
-
-    print()
-    print("Merkle commitment of n orders (order tree root + every proof)")
-    print(f"{'n':>8}{'leaves+root s':>15}{'all proofs s':>14}{'total s':>10}{'reference s':>13}{'x ref':>8}")
-    sizes = [1_000, 10_000] if args.quick else [10_000, 100_000]
-    for n in sizes:
-        msgs = make_messages(n, signers, rng)
-        t_root, tree = _timed(lambda msgs=msgs: order_tree(msgs))
-        t_proofs, proofs = _timed(tree.proofs)
-        total = t_root + t_proofs
-        struct_hashes = [m.struct_hash() for m in msgs]
-        t_ref, (ref_root, ref_proofs) = _timed(lambda sh=struct_hashes: reference_tree(sh))
-        assert ref_root == tree.root and ref_proofs == proofs
-        check = rng.sample(range(n), 100)
-        assert all(verify(tree.root, tree.leaf(k), proofs[k]) for k in check)
-        assert isinstance(tree, MerkleTree)
-        print(f"{n:>8}{t_root:>15.3f}{t_proofs:>14.3f}{total:>10.3f}{t_ref:>13.3f}{t_ref / total:>8.1f}")
-    sys.stdout.flush()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    if args.child is not None:
+        child([int(x) for x in args.child.split(",")], args.two_signatures)
+        return
+    baseline = Path(args.baseline_src)
+    if baseline.is_dir() and not _has_version_2(baseline):
+        old_src, old_label = baseline, f"two signatures: the code before the change ({baseline})"
+    else:
+        old_src, old_label = HERE_SRC, "two signatures: version-1 messages through this code"
+    load0 = os.getloadavg()
+    print(f"signing and signed-order verification, {os.cpu_count()} cores, load average "
+          f"{load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f} (1/5/15 min) at start")
+    print(f"old = {old_label}\nnew = one signature per trader (version 2, {HERE_SRC})")
+    old = _run_child(old_src, sizes, two_signatures=True)
+    new = _run_child(HERE_SRC, sizes, two_signatures=False)
+    head = (f"{'traders':>8} {'path':<4}{'sigs':>8}{'sign s':>8}{'sign CPU':>9}"
+            f"{'1 proc/s':>10}{'per CPU-s':>10}{'2 proc/s':>10}{'per CPU-s':>10}")
+    print(head)
+    for o, w in zip(old, new, strict=True):
+        for name, r in (("old", o), ("new", w)):
+            n = r["n"]
+            print(f"{n:>8} {name:<4}{r['signatures']:>8}{r['sign'][0]:>8.2f}{r['sign'][1]:>9.2f}"
+                  f"{n / r['verify1'][0]:>10,.0f}{n / r['verify1'][1]:>10,.0f}"
+                  f"{n / r['verify2'][0]:>10,.0f}{n / r['verify2'][1]:>10,.0f}")
+        print(f"{o['n']:>8} {'x':<4}{w['signatures'] / o['signatures']:>8.2f}{w['sign'][0] / o['sign'][0]:>8.2f}"
+              f"{w['sign'][1] / o['sign'][1]:>9.2f}{o['verify1'][0] / w['verify1'][0]:>10.2f}"
+              f"{o['verify1'][1] / w['verify1'][1]:>10.2f}{o['verify2'][0] / w['verify2'][0]:>10.2f}"
+              f"{o['verify2'][1] / w['verify2'][1]:>10.2f}")
+    load1 = os.getloadavg()
+    print("x: new / old for signatures and signing time, old / new time (the speed-up) for verification")
+    print(f"load average at end {load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f}: other jobs share the 2 cores, so "
+          "wall rates drop with load; the per-CPU-second rates do not")
 
 
 if __name__ == "__main__":

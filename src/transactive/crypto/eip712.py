@@ -10,8 +10,12 @@ Transactive's types (the contract with the Vyper side, see ``docs/ledger.md``):
 
 * domain ``EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)`` with
   ``name = "Transactive"``, ``version = "1"`` and the market-slots contract as ``verifyingContract``;
-* ``Order(address trader,uint256 slot,uint8 side,uint256 energyWh,uint256 priceMicroPerKwh,uint256 nonce)``,
-  ``side`` 0 = sell, 1 = buy, energy in Wh, price in micro-tokens per kWh;
+* ``Order(address trader,uint256 slot,uint8 side,uint256 energyWh,uint256 priceMicroPerKwh,uint256 nonce,
+  bytes32 attributesHash)``, ``side`` 0 = sell, 1 = buy, energy in Wh, price in micro-tokens per kWh,
+  ``attributesHash`` the ``hashStruct`` of the trader's ``Attributes`` for the slot (zero when the mechanism
+  reads none): one signature covers the order and its attributes (message version 2);
+* the version-1 ``Order`` (the same fields without ``attributesHash``, attributes signed separately) is still
+  hashed for archives written before (``ORDER_V1_*``, ``attributes_hash=None``);
 * ``Endorsement(uint256 slot,bytes32 orderRoot,bytes32 resultRoot)`` signed by validators.
 
 The generic functions (:func:`hash_struct`, :func:`typed_data_digest`) accept any types; the ``order_*`` and
@@ -22,8 +26,10 @@ Example:
     >>> domain = Domain(chain_id=1, verifying_contract="0x" + "11" * 20)
     >>> len(domain.separator)
     32
-    >>> ORDER_TYPE_STRING
+    >>> ORDER_V1_TYPE_STRING
     'Order(address trader,uint256 slot,uint8 side,uint256 energyWh,uint256 priceMicroPerKwh,uint256 nonce)'
+    >>> ORDER_TYPE_STRING.endswith('uint256 nonce,bytes32 attributesHash)')
+    True
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from typing import Any
 from eth_abi.abi import encode as abi_encode
 
 from transactive.crypto.encoding import (
+    ZERO32,
     EncodingError,
     address_word,
     checksum,
@@ -59,7 +66,7 @@ DOMAIN_FIELDS: tuple[tuple[str, str], ...] = (
     ("chainId", "uint256"),
     ("verifyingContract", "address"),
 )
-ORDER_FIELDS: tuple[tuple[str, str], ...] = (
+ORDER_V1_FIELDS: tuple[tuple[str, str], ...] = (
     ("trader", "address"),
     ("slot", "uint256"),
     ("side", "uint8"),
@@ -67,6 +74,7 @@ ORDER_FIELDS: tuple[tuple[str, str], ...] = (
     ("priceMicroPerKwh", "uint256"),
     ("nonce", "uint256"),
 )
+ORDER_FIELDS: tuple[tuple[str, str], ...] = (*ORDER_V1_FIELDS, ("attributesHash", "bytes32"))
 ENDORSEMENT_FIELDS: tuple[tuple[str, str], ...] = (
     ("slot", "uint256"),
     ("orderRoot", "bytes32"),
@@ -186,6 +194,8 @@ def typed_data_digest(
 # --------------------------------------------------------------------------- Transactive fast paths
 ORDER_TYPE_STRING = encode_type("Order", TRANSACTIVE_TYPES)
 ORDER_TYPEHASH = keccak256(ORDER_TYPE_STRING.encode())
+ORDER_V1_TYPE_STRING = encode_type("Order", {"Order": ORDER_V1_FIELDS})
+ORDER_V1_TYPEHASH = keccak256(ORDER_V1_TYPE_STRING.encode())
 ENDORSEMENT_TYPE_STRING = encode_type("Endorsement", TRANSACTIVE_TYPES)
 ENDORSEMENT_TYPEHASH = keccak256(ENDORSEMENT_TYPE_STRING.encode())
 DOMAIN_TYPE_STRING = encode_type("EIP712Domain", TRANSACTIVE_TYPES)
@@ -240,18 +250,29 @@ class Domain:
 
 
 def order_struct_hash(  # noqa: PLR0917 - the struct's fields, positionally, on the hot path
-    trader: bytes, slot: int, side: int, energy_wh: int, price_micro_per_kwh: int, nonce: int
+    trader: bytes,
+    slot: int,
+    side: int,
+    energy_wh: int,
+    price_micro_per_kwh: int,
+    nonce: int,
+    attributes_hash: bytes | None = ZERO32,
 ) -> bytes:
-    """``hashStruct(Order)`` for a 20-byte ``trader``; :class:`EncodingError` for out-of-range fields."""
-    return keccak256(
-        ORDER_TYPEHASH
-        + address_word(trader)
+    """``hashStruct(Order)`` for a 20-byte ``trader`` and a 32-byte ``attributes_hash`` (version 2), or of the
+    version-1 ``Order`` when ``attributes_hash`` is None; :class:`EncodingError` for out-of-range fields."""
+    words = (
+        address_word(trader)
         + uint256_word(slot, what="slot")
         + uint256_word(side, 8, what="side")
         + uint256_word(energy_wh, what="energyWh")
         + uint256_word(price_micro_per_kwh, what="priceMicroPerKwh")
         + uint256_word(nonce, what="nonce")
     )
+    if attributes_hash is None:
+        return keccak256(ORDER_V1_TYPEHASH + words)
+    if len(attributes_hash) != 32:
+        raise EncodingError(f"attributesHash: expected 32 bytes, got {len(attributes_hash)}")
+    return keccak256(ORDER_TYPEHASH + words + attributes_hash)
 
 
 def digest_of(separator: bytes, struct_hash: bytes) -> bytes:

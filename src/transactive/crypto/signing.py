@@ -25,9 +25,12 @@ import random
 import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from coincurve import PrivateKey, PublicKey
+from coincurve._libsecp256k1 import ffi as _ffi  # type: ignore[import-not-found]  # cffi module, no stubs
+from coincurve._libsecp256k1 import lib as _lib
+from coincurve.context import GLOBAL_CONTEXT
 
 from transactive.crypto.encoding import keccak256, to_checksum_address
 
@@ -36,6 +39,7 @@ HALF_N = SECP256K1_N // 2
 DEFAULT_PARALLEL_THRESHOLD = 2048
 """Batches smaller than this are verified in-process (a pool round trip costs a few milliseconds)."""
 
+_CTX = GLOBAL_CONTEXT.ctx
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -84,26 +88,45 @@ def sign_digest(private_key: bytes, digest: bytes) -> bytes:
     return Signer(private_key).sign_digest(digest)
 
 
-def recover_address_bytes(digest: bytes, signature: bytes) -> bytes:
-    """The 20-byte address whose key made ``signature`` over ``digest``; :class:`SignatureError` if none."""
+_N_BYTES = SECP256K1_N.to_bytes(32, "big")
+_HALF_N_BYTES = HALF_N.to_bytes(32, "big")
+_ZERO32 = bytes(32)
+
+
+def recover_address_bytes(digest: bytes, signature: bytes, buffers: tuple[Any, Any, Any, Any] | None = None
+                          ) -> bytes:
+    """The 20-byte address whose key made ``signature`` over ``digest``; :class:`SignatureError` if none.
+
+    The bounds on ``r`` and ``s`` are compared as 32-byte big-endian strings (the same order as the
+    integers) and the recovery calls libsecp256k1 directly through coincurve's bindings: per signature the
+    cost is the recovery itself plus one keccak (no Python key objects). ``buffers``: from :func:`_buffers`,
+    reused over a chunk (one thread)."""
     if len(digest) != 32:
         raise SignatureError("a digest is 32 bytes")
     if len(signature) != 65:
         raise SignatureError(f"a signature is 65 bytes (r ‖ s ‖ v), got {len(signature)}")
-    r = int.from_bytes(signature[:32], "big")
-    s = int.from_bytes(signature[32:64], "big")
+    r = signature[:32]
+    s = signature[32:64]
     v = signature[64]
-    if not 0 < r < SECP256K1_N:
+    if not _ZERO32 < r < _N_BYTES:
         raise SignatureError("r out of range")
-    if not 0 < s <= HALF_N:
+    if not _ZERO32 < s <= _HALF_N_BYTES:
         raise SignatureError("s out of range (only low-s signatures are accepted)")
     if v not in (27, 28):
         raise SignatureError(f"v must be 27 or 28, got {v}")
-    try:
-        public = PublicKey.from_signature_and_message(signature[:64] + bytes((v - 27,)), digest, hasher=None)
-    except Exception as exc:  # libsecp256k1 rejects points not on the curve
-        raise SignatureError(f"signature does not recover to a key: {exc}") from exc
-    return _address_from_public(public)
+    recoverable, public, out, size = buffers if buffers is not None else _buffers()
+    size[0] = 65
+    if not (_lib.secp256k1_ecdsa_recoverable_signature_parse_compact(_CTX, recoverable, signature, v - 27)
+            and _lib.secp256k1_ecdsa_recover(_CTX, public, recoverable, digest)):
+        raise SignatureError("signature does not recover to a key")
+    _lib.secp256k1_ec_pubkey_serialize(_CTX, out, size, public, _lib.SECP256K1_EC_UNCOMPRESSED)
+    return keccak256(_ffi.buffer(out, 65)[1:])[12:]
+
+
+def _buffers() -> tuple[Any, Any, Any, Any]:
+    """libsecp256k1 output buffers for one recovery at a time (a chunk reuses one set)."""
+    return (_ffi.new("secp256k1_ecdsa_recoverable_signature *"), _ffi.new("secp256k1_pubkey *"),
+            _ffi.new("unsigned char[65]"), _ffi.new("size_t *", 65))
 
 
 def recover_address(digest: bytes, signature: bytes) -> str:
@@ -119,11 +142,14 @@ def verify_signature(digest: bytes, signature: bytes, address: bytes) -> bool:
         return False
 
 
-def _recover_chunk(items: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
+def recover_chunk(items: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
+    """Worker: the 20-byte signer of each ``(digest, signature)`` pair, None where invalid (module level, so
+    that a :class:`WorkerPool` can run it on a chunk)."""
     out: list[bytes | None] = []
+    buffers = _buffers()
     for digest, signature in items:
         try:
-            out.append(recover_address_bytes(digest, signature))
+            out.append(recover_address_bytes(digest, signature, buffers))
         except SignatureError:
             out.append(None)
     return out
@@ -254,4 +280,4 @@ def recover_batch(
     """Recover the 20-byte signer of each ``(digest, signature)`` pair; ``None`` where invalid."""
     if len(digests) != len(signatures):
         raise ValueError("one signature per digest")
-    return run_chunks(_recover_chunk, list(zip(digests, signatures, strict=True)), pool=pool, workers=workers)
+    return run_chunks(recover_chunk, list(zip(digests, signatures, strict=True)), pool=pool, workers=workers)

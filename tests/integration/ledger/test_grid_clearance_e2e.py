@@ -28,9 +28,10 @@ from transactive.ledger.clearance.protocol import (
     run_slot,
     settle,
 )
-from transactive.ledger.messages.attributes import check_attributes, sign_attributes
+from transactive.ledger.messages.attributes import SignedAttributes, check_attributes
 from transactive.ledger.messages.batch import signed_market_batch
 from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, ResultEntry, RewardShares, grid_charge_micro
+from transactive.ledger.messages.orders import sign_order
 from transactive.ledger.testing import CLOSE, SETTLED
 from transactive.marketfile import Market, parse_market
 from transactive.registry import full_registry
@@ -150,16 +151,18 @@ def test_attributes_altered_after_signing_are_rejected(grid_market: tuple[dict[s
             altered = replace(record, message=replace(record.message, **change))
             bad = replace(batch, attributes=(altered, *batch.attributes[1:]))
             assert bad.order_root != honest_root  # the root covers the attributes
-            assert [e.reason for _, e in check_attributes(bad.attributes, bad.domain, slot=slot)] == ["signature"]
+            assert [e.reason for _, e in check_attributes(bad.attributes, bad.domain, slot=slot,
+                                                                         orders=bad.orders)] == ["signature"]
             with pytest.raises(ClearanceError, match="attributes 0: signature"):
                 recompute(bad)
             with pytest.raises(ClearanceError, match="attributes 0: signature"):
                 run_slot(chain, dep.slots, bad, validators, k=3)
-        # a record re-signed by the trader with a bus the Registry does not know for it
+        # a record re-signed by the trader (its orders now name it) with a bus the Registry does not know for it
         signer = signers[market.sellers.ids[0]]
         wrong_bus = replace(batch.attributes[0].message, bus=str(market.sellers.attributes["bus"][1]))
-        resigned = replace(batch, attributes=(sign_attributes(signer, wrong_bus, batch.domain),
-                                              *batch.attributes[1:]))
+        orders = tuple(sign_order(signer, replace(o.message, attributes_hash=wrong_bus.struct_hash()), batch.domain)
+                       if o.message.trader == signer.address else o for o in batch.orders)
+        resigned = replace(batch, orders=orders, attributes=(SignedAttributes(wrong_bus), *batch.attributes[1:]))
         recompute(resigned)  # validly signed...
         with pytest.raises(ClearanceError, match="the Registry says"):  # ...but not where the member is
             run_slot(chain, dep.slots, resigned, validators, k=3)

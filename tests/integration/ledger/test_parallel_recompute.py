@@ -43,10 +43,10 @@ def batch() -> SlotBatch:
 
 
 def _forged(batch: SlotBatch) -> SlotBatch:
-    """The batch with the last attributes record's signature replaced by another key's."""
+    """The batch with the last attributes record changed after its trader signed the order covering it."""
     record = batch.attributes[-1]
-    other = Signer(bytes(31) + b"\x09").sign_digest(record.message.digest(batch.domain))
-    return replace(batch, attributes=(*batch.attributes[:-1], replace(record, signature=other)))
+    altered = replace(record.message, distance_pref_mm=record.message.distance_pref_mm + 1)
+    return replace(batch, attributes=(*batch.attributes[:-1], replace(record, message=altered)))
 
 
 def test_submit_chunks_keeps_the_order_of_the_items() -> None:

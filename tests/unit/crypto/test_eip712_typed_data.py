@@ -12,6 +12,8 @@ from transactive.crypto.eip712 import (
     ENDORSEMENT_FIELDS,
     ORDER_FIELDS,
     ORDER_TYPE_STRING,
+    ORDER_V1_FIELDS,
+    ORDER_V1_TYPE_STRING,
     TRANSACTIVE_TYPES,
     Domain,
     digest_of,
@@ -82,6 +84,10 @@ def test_eip712_specification_example() -> None:
 def test_type_strings_are_the_agreed_ones() -> None:
     assert ORDER_TYPE_STRING == (
         "Order(address trader,uint256 slot,uint8 side,uint256 energyWh,"
+        "uint256 priceMicroPerKwh,uint256 nonce,bytes32 attributesHash)"
+    )
+    assert ORDER_V1_TYPE_STRING == (  # older archives' orders
+        "Order(address trader,uint256 slot,uint8 side,uint256 energyWh,"
         "uint256 priceMicroPerKwh,uint256 nonce)"
     )
     assert encode_type("EIP712Domain", TRANSACTIVE_TYPES) == (
@@ -112,10 +118,12 @@ addresses = st.binary(min_size=20, max_size=20)
     nonce=uint256,
     chain_id=st.integers(0, 2**64),
     contract=addresses,
+    attributes_hash=st.none() | st.binary(min_size=32, max_size=32),
 )
 def test_order_digest_equals_eth_account(  # noqa: PLR0917 - hypothesis arguments
-    trader, slot, side, energy, price, nonce, chain_id, contract
+    trader, slot, side, energy, price, nonce, chain_id, contract, attributes_hash
 ) -> None:
+    """Both versions: version 2 (``attributesHash`` bytes32 last) and version 1 (None: no such field)."""
     domain = Domain(chain_id=chain_id, verifying_contract="0x" + contract.hex())
     message = {
         "trader": "0x" + trader.hex(),
@@ -125,8 +133,12 @@ def test_order_digest_equals_eth_account(  # noqa: PLR0917 - hypothesis argument
         "priceMicroPerKwh": price,
         "nonce": nonce,
     }
-    types = {"EIP712Domain": DOMAIN_FIELDS, "Order": ORDER_FIELDS}
-    fast = order_struct_hash(trader, slot, side, energy, price, nonce)
+    fields = ORDER_V1_FIELDS
+    if attributes_hash is not None:
+        message["attributesHash"] = attributes_hash
+        fields = ORDER_FIELDS
+    types = {"EIP712Domain": DOMAIN_FIELDS, "Order": fields}
+    fast = order_struct_hash(trader, slot, side, energy, price, nonce, attributes_hash)
     assert fast == hash_struct("Order", types, message)
     digest = digest_of(domain.separator, fast)
     assert digest == typed_data_digest(domain.as_dict(), "Order", types, message)

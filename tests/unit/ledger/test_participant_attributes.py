@@ -94,21 +94,32 @@ def test_columns_for_messages_to_orders(signers: list[Signer]) -> None:
     assert cols["alpha"][signers[1].address] == 0.2 and cols["c"][signers[0].address] == 0.5
 
 
-def _batch(signers: list[Signer], domain: Domain, *, with_attributes: bool) -> SlotBatch:
-    orders = tuple(sign_order(s, OrderMessage(s.address, 4, k % 2, 1000 + k, 50_000, 0), domain)
-                   for k, s in enumerate(signers[:4]))
-    attrs = tuple(sign_attributes(s, record(s), domain) for s in signers[:4]) if with_attributes else ()
+def _batch(signers: list[Signer], domain: Domain, *, with_attributes: bool, version: int = 2) -> SlotBatch:
+    """Four traders' orders; with attributes, version 2 covers them with the order's signature (the order's
+    attributesHash), version 1 (older archives) signs them separately."""
+    def attributes_hash(s: Signer) -> bytes | None:
+        return None if version == 1 else record(s).struct_hash() if with_attributes else bytes(32)
+
+    orders = tuple(sign_order(s, OrderMessage(s.address, 4, k % 2, 1000 + k, 50_000, 0, attributes_hash(s)),
+                              domain) for k, s in enumerate(signers[:4]))
+    attrs: tuple[SignedAttributes, ...] = ()
+    if with_attributes:
+        attrs = tuple(sign_attributes(s, record(s), domain) if version == 1 else SignedAttributes(record(s))
+                      for s in signers[:4])
     return SlotBatch(domain, 4, orders, mechanism="dpda_matched", params={"charge_per_km": 0.5},
                      attributes=attrs, dso=signers[5].address)
 
 
-def test_batch_commits_attributes_and_proves_them(signers: list[Signer], domain: Domain) -> None:
-    plain, grid = _batch(signers, domain, with_attributes=False), _batch(signers, domain, with_attributes=True)
+@pytest.mark.parametrize("version", [1, 2])
+def test_batch_commits_attributes_and_proves_them(signers: list[Signer], domain: Domain, version: int) -> None:
+    plain = _batch(signers, domain, with_attributes=False, version=version)
+    grid = _batch(signers, domain, with_attributes=True, version=version)
     assert plain.order_root == order_tree([o.message for o in plain.orders]).root  # unchanged without attributes
     assert grid.order_root != plain.order_root
     assert grid.order_root == order_tree([o.message for o in grid.orders], [a.message for a in grid.attributes]).root
     again = SlotBatch.from_json(grid.to_json())
     assert again == grid and again.order_root == grid.order_root and again.dso == signers[5].address
+    assert grid.to_json()["format"] == f"transactive.ledger-batch/{version}"  # written in the version it holds
     doc = attributes_proof(grid, signers[2].address)
     assert verify_proof(doc, expected_root=grid.order_root).startswith(f"valid attributes of {signers[2].address}")
     assert [d["kind"] for d in proofs_for(grid, signers[2].address)] == ["order", "attributes"]

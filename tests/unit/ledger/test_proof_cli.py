@@ -81,14 +81,17 @@ def test_failures_exit_2_with_one_line(
     assert "struct hash" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("version", [1, 2])
 def test_attributes_proof(tmp_path: Path, domain: Domain, signers: list[Signer],
-                          capsys: pytest.CaptureFixture[str]) -> None:
-    from transactive.ledger.messages.attributes import ParticipantAttributes, sign_attributes
+                          capsys: pytest.CaptureFixture[str], version: int) -> None:
+    from transactive.ledger.messages.attributes import ParticipantAttributes, SignedAttributes, sign_attributes
 
     seller = signers[0]
-    order = sign_order(seller, OrderMessage(seller.address, 2, SIDE_SELL, 1000, 50000, 5), domain)
     record = ParticipantAttributes.from_values(seller.address, slot=2, bus="34", distance_pref_m=80, a=0.1)
-    batch = SlotBatch(domain, 2, (order,), attributes=(sign_attributes(seller, record, domain),))
+    covered = None if version == 1 else record.struct_hash()  # version 2: the order's signature covers them
+    order = sign_order(seller, OrderMessage(seller.address, 2, SIDE_SELL, 1000, 50000, 5, covered), domain)
+    signed = sign_attributes(seller, record, domain) if version == 1 else SignedAttributes(record)
+    batch = SlotBatch(domain, 2, (order,), attributes=(signed,))
     path, out = tmp_path / "batch.json", tmp_path / "p.json"
     save_batch(batch, path)
     assert _run(["proof", str(path), "--account", seller.address, "--attributes", "--out", str(out)]) == 0

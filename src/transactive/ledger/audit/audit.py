@@ -7,8 +7,8 @@ Layout of ``DATA_DIR`` (written by :class:`SlotArchive`; the seeds are silent, t
   token issuance journal, updated by :meth:`SlotArchive.record_mint` / :meth:`SlotArchive.record_burn`;
   optionally ``"accounts"``: further token holders, e.g. a service's member accounts, for the supply check);
 * ``DATA_DIR/chain/`` -- the :class:`~transactive.ledger.chain.embedded.EmbeddedChain` data directory;
-* ``DATA_DIR/slots/<slot>.json`` -- one ``transactive.ledger-batch/1`` file per slot (with its ``market``
-  member, results and endorsements);
+* ``DATA_DIR/slots/<slot>.json`` -- one ``transactive.ledger-batch/2`` (older: ``/1``) file per slot (with its
+  ``market`` member, results and endorsements);
 * ``DATA_DIR/settlements/<slot>.json`` -- one ``transactive.settlement-archive/1`` file per settlement slot
   (a service's second on-chain slot settling an anchored slot: its input document, postings, roots and
   endorsements; :mod:`transactive.ledger.audit.archive`). Archives written before these existed have
@@ -72,7 +72,7 @@ from typing import Any
 
 from transactive.crypto.eip712 import endorsement_digest
 from transactive.crypto.encoding import hex0x
-from transactive.crypto.signing import SignatureError, recover_address
+from transactive.crypto.signing import SignatureError, WorkerPool, recover_address
 from transactive.files import write_atomic
 from transactive.ledger.audit.archive import SETTLEMENT_KIND, SettlementRecord, check_settlement
 from transactive.ledger.audit.proofs import ProofError, SlotBatch, save_batch
@@ -95,9 +95,8 @@ from transactive.ledger.chain.constants import (
 )
 from transactive.ledger.clearance.endorsement import valid_endorsements
 from transactive.ledger.clearance.protocol import ClearanceError, domain_of, recompute
-from transactive.ledger.messages.attributes import check_attributes
+from transactive.ledger.messages.attributes import verify_batch
 from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, RewardShares, exchange_of, result_tree
-from transactive.ledger.messages.orders import verify_orders
 from transactive.settlement.input import SettlementInput
 
 ARCHIVE_FORMAT = "transactive.ledger-archive/1"
@@ -260,17 +259,17 @@ def _entry(e: Any) -> str:
 
 
 def _check_slot(
-    chain: Chain, slots: Contract, batch: SlotBatch, *, validators: Sequence[str], threshold: int
+    chain: Chain, slots: Contract, batch: SlotBatch, *, validators: Sequence[str], threshold: int,
+    pool: WorkerPool | None = None,
 ) -> Discrepancy | None:
     s = batch.slot
-    checked = verify_orders(batch.orders, batch.domain, slot=s)
-    if checked.rejected:
-        k, err = checked.rejected[0]
+    checked = verify_batch(batch.orders, batch.attributes, batch.domain, slot=s, pool=pool)
+    if checked.orders.rejected:
+        k, err = checked.orders.rejected[0]
         return Discrepancy(s, f"order {k}", "a valid signed order of this slot", f"{err}")
-    problems = check_attributes(batch.attributes, batch.domain, slot=s)
-    if problems:
-        k, err = problems[0]
-        return Discrepancy(s, f"attributes {k}", "a valid signed attributes record of this slot",
+    if checked.attributes:
+        k, err = checked.attributes[0]
+        return Discrepancy(s, f"attributes {k}", "a valid attributes record of this slot, signed by its trader",
                            f"{err}")
     record = chain.call(slots, "slots", s)
     state, mode, auctioneer, _, order_root, order_count, result_root, rate_a, rate_m = record[:9]
@@ -442,11 +441,12 @@ def _audit(
         raise AuditInputError(f"no Registry answers at {registry.address} on this chain ({exc})") from exc
     accounts: list[str] = [*chain.accounts, *validators, registry.address, token.address, slots.address,
                            *(str(x) for x in manifest.get("accounts", []))]
-    for batch in batches:
-        found = _check_slot(chain, slots, batch, validators=validators, threshold=threshold)
-        if found is not None:
-            return found
-        accounts += [e.account for e in batch.results]
+    with WorkerPool() as pool:  # the slots' signatures recovered in chunks on every core (large slots only)
+        for batch in batches:
+            found = _check_slot(chain, slots, batch, validators=validators, threshold=threshold, pool=pool)
+            if found is not None:
+                return found
+            accounts += [e.account for e in batch.results]
     domain = domain_of(chain, slots)
     for rec in settlements:
         finding = check_settlement(chain, slots, domain, rec, validators=validators, threshold=threshold)

@@ -1,10 +1,11 @@
 """The stored slot batch and JSON inclusion proofs (the pieces behind ``transactive ledger proof``).
 
-A **slot batch** (``transactive.ledger-batch/1``) is what the auctioneer publishes for one slot: the
-domain, the slot, the signed orders in batch order, the result entries, optionally the roots (checked on
-load) and the validators' endorsement signatures. An **inclusion proof** (``transactive.merkle-proof/1``)
-is a self-contained JSON document that anyone can check with :func:`verify_proof` against a root (taken
-from the proof, or -- better -- from the chain with ``expected_root``). Formats: ``docs/ledger.md``.
+A **slot batch** (``transactive.ledger-batch/2``; ``/1`` for older archives) is what the auctioneer
+publishes for one slot: the domain, the slot, the signed orders in batch order, the result entries,
+optionally the roots (checked on load) and the validators' endorsement signatures. An **inclusion proof**
+(``transactive.merkle-proof/1``) is a self-contained JSON document that anyone can check with
+:func:`verify_proof` against a root (taken from the proof, or -- better -- from the chain with
+``expected_root``). Formats: ``docs/ledger.md``.
 
 Example:
     >>> from transactive.crypto.signing import Signer
@@ -31,7 +32,7 @@ from transactive.crypto.eip712 import Domain
 from transactive.crypto.encoding import EncodingError, from_hex, hex0x, parse_address, to_checksum_address
 from transactive.crypto.merkle import MerkleTree, leaf_hash_of_encoded, process_proof
 from transactive.crypto.signing import SignatureError, WorkerPool, recover_address_bytes
-from transactive.ledger.messages.attributes import SignedAttributes, check_attributes
+from transactive.ledger.messages.attributes import SignedAttributes, verify_batch
 from transactive.ledger.messages.commitments import (
     ORDER_LEAF_TYPES,
     RESULT_LEAF_TYPES,
@@ -41,11 +42,13 @@ from transactive.ledger.messages.commitments import (
     result_leaf,
     result_tree,
 )
-from transactive.ledger.messages.orders import OrderError, SignedOrder, verify_orders
+from transactive.ledger.messages.orders import OrderError, SignedOrder
 
 EXIT_INVALID_PROOF = 2
 """Exit code for an invalid or unreadable proof (the CLI's "invalid input" code)."""
-BATCH_FORMAT = "transactive.ledger-batch/1"
+BATCH_FORMAT = "transactive.ledger-batch/2"
+BATCH_FORMAT_V1 = "transactive.ledger-batch/1"
+"""Older batches: version-1 orders and separately signed attributes records (read, and written back as read)."""
 PROOF_FORMAT = "transactive.merkle-proof/1"
 
 __all__ = [
@@ -93,6 +96,8 @@ class SlotBatch:
         object.__setattr__(self, "results", tuple(self.results))
         object.__setattr__(self, "endorsements", tuple(self.endorsements))
         object.__setattr__(self, "attributes", tuple(self.attributes))
+        if len(self.versions()) > 1:
+            raise ProofError(f"slot {self.slot}: version-1 and version-2 messages in one batch")
         if self.dso is not None:
             try:
                 object.__setattr__(self, "dso", to_checksum_address(parse_address(self.dso)))
@@ -124,9 +129,10 @@ class SlotBatch:
         return self.result_tree.root
 
     def to_json(self) -> dict[str, Any]:
-        """The ``transactive.ledger-batch/1`` document (roots included)."""
+        """The batch document (roots included): ``transactive.ledger-batch/2``, or ``/1`` for a batch of
+        version-1 messages read from an older archive."""
         return {
-            "format": BATCH_FORMAT,
+            "format": BATCH_FORMAT_V1 if self.is_version_1() else BATCH_FORMAT,
             "domain": self.domain.as_dict(),
             "slot": self.slot,
             "orderRoot": hex0x(self.order_root),
@@ -136,6 +142,16 @@ class SlotBatch:
             "results": [r.to_json() for r in self.results],
             "endorsements": [hex0x(s) for s in self.endorsements],
         } | self._market_json()
+
+    def versions(self) -> set[int]:
+        """The message versions of the batch: 2 (orders with ``attributesHash``, attributes covered by them),
+        1 (version-1 orders, attributes signed on their own); one of them in a well-formed batch."""
+        return {o.message.version for o in self.orders} | {1 if a.signature else 2 for a in self.attributes}
+
+    def is_version_1(self) -> bool:
+        """True for a batch of version-1 messages (every order without ``attributesHash``, every attributes
+        record signed on its own), as archived before issue 13."""
+        return self.versions() == {1}
 
     def _market_json(self) -> dict[str, Any]:
         """The optional ``market`` member: mechanism name, raw JSON params and the DSO account (for
@@ -150,8 +166,9 @@ class SlotBatch:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SlotBatch:
         """Parse a batch document; stated roots must match the recomputed ones."""
-        if data.get("format") != BATCH_FORMAT:
-            raise ProofError(f"not a {BATCH_FORMAT} document (format = {data.get('format')!r})")
+        version = {BATCH_FORMAT: 2, BATCH_FORMAT_V1: 1}.get(data.get("format"))  # type: ignore[arg-type]
+        if version is None:
+            raise ProofError(f"not a {BATCH_FORMAT} (or {BATCH_FORMAT_V1}) document (format = {data.get('format')!r})")
         market = data.get("market")
         if market is not None and (not isinstance(market, Mapping) or not isinstance(market.get("mechanism"), str)
                                    or not isinstance(market.get("params", {}), Mapping)
@@ -173,6 +190,10 @@ class SlotBatch:
             )
         except (KeyError, TypeError, EncodingError, OrderError) as exc:
             raise ProofError(f"malformed batch: {exc}") from exc
+        if batch.versions() - {version}:
+            raise ProofError(f"malformed batch: {data['format']} needs version-{version} messages (orders "
+                             + ("without attributesHash, attributes signed on their own)" if version == 1
+                                else "with attributesHash, attributes without their own signature)"))
         for key, root in (("orderRoot", batch.order_root), ("resultRoot", batch.result_root)):
             if key in data and from_hex(data[key], 32, what=key) != root:
                 raise ProofError(f"{key} {data[key]} does not match the batch (recomputed {hex0x(root)})")
@@ -194,13 +215,9 @@ def save_batch(batch: SlotBatch, path: str | Path) -> None:
 
 
 def audit_batch(batch: SlotBatch, *, pool: WorkerPool | None = None) -> list[str]:
-    """Problems found in a batch (empty when sound): orders for another slot, bad signatures, repeated
-    nonces (all checked in parallel for large batches)."""
-    verified = verify_orders(batch.orders, batch.domain, slot=batch.slot, pool=pool)
-    problems = [f"order {k}: {err}" for k, err in verified.rejected]
-    problems += [f"attributes {k}: {err}" for k, err in check_attributes(batch.attributes, batch.domain,
-                                                                        slot=batch.slot, pool=pool)]
-    return problems
+    """Problems found in a batch (empty when sound): orders or attributes for another slot, bad signatures,
+    attributes no signature covers, repeated nonces (:func:`verify_batch`; in parallel for large batches)."""
+    return verify_batch(batch.orders, batch.attributes, batch.domain, slot=batch.slot, pool=pool).problems()
 
 
 # --------------------------------------------------------------------------- making proofs
@@ -241,6 +258,12 @@ def attributes_proof(batch: SlotBatch, trader: str) -> dict[str, Any]:
             k = len(batch.orders) + j
             doc = _proof_doc(batch, "attributes", batch.order_tree, k, [hex0x(m.struct_hash())])
             doc["attributes"] = record.to_json()
+            if record.signature is None:  # version 2: the trader's signed order that commits to them
+                cover = next((o for o in batch.orders if o.message.trader_bytes == raw
+                              and o.message.attributes_hash == m.struct_hash()), None)
+                if cover is None:
+                    raise LookupError(f"slot {batch.slot}: no signed order of {trader} covers its attributes")
+                doc["order"] = cover.to_json()
             return doc
     raise LookupError(f"slot {batch.slot}: no attributes of {trader}")
 
@@ -263,16 +286,20 @@ def _hash_list(items: Any, what: str) -> list[bytes]:
     return [from_hex(x, 32, what=what) for x in items]
 
 
-def _signed_leaf(what: str, message: Any, signature: bytes, value: Any, *, slot: int, domain: Domain) -> bytes:
+def _signed_leaf(what: str, message: Any, signature: bytes | None, value: Any, *, slot: int, domain: Domain
+                 ) -> bytes:
     """The leaf of a signed order tree record (an order or an attributes record, ``what``): its ``value`` must
     be ``[struct hash]`` of the ``message``, the message for ``slot`` and signed by its trader under
-    ``domain``; :class:`ProofError` says which of these fails."""
+    ``domain`` (``signature`` None: checked by the caller, the record being covered by a signed order);
+    :class:`ProofError` says which of these fails."""
     struct_hash = message.struct_hash()
     if not isinstance(value, list) or len(value) != 1 or from_hex(value[0], 32) != struct_hash:
         raise ProofError(f"value is not the struct hash of the {what} fields")
     if message.slot != slot:
         raise ProofError(f"the {what} {'is' if what == 'order' else 'are'} for slot {message.slot}, "
                          f"the proof for slot {slot}")
+    if signature is None:
+        return leaf_hash_of_encoded(struct_hash)
     try:
         signer = recover_address_bytes(message.digest(domain), signature)
     except SignatureError as exc:
@@ -305,8 +332,18 @@ def verify_proof(doc: Mapping[str, Any], *, expected_root: bytes | None = None) 
             who = f"order of {order.message.trader} nonce {order.message.nonce}"
         elif kind == "attributes":
             record = SignedAttributes.from_json(doc["attributes"])
-            computed_leaf = _signed_leaf("attributes", record.message, record.signature, value, slot=slot,
-                                         domain=domain)
+            if record.signature is None:  # version 2: covered by the trader's signed order, shown with it
+                cover = SignedOrder.from_json(doc["order"])
+                if cover.message.trader_bytes != record.message.trader_bytes or \
+                        cover.message.attributes_hash != record.message.struct_hash():
+                    raise ProofError("the attributes' struct hash is not the attributesHash the trader's signed "
+                                     "order commits to")
+                _signed_leaf("order", cover.message, cover.signature, [hex0x(cover.message.struct_hash())],
+                             slot=slot, domain=domain)
+                computed_leaf = _signed_leaf("attributes", record.message, None, value, slot=slot, domain=domain)
+            else:
+                computed_leaf = _signed_leaf("attributes", record.message, record.signature, value, slot=slot,
+                                             domain=domain)
             who = f"attributes of {record.message.trader} (bus {record.message.bus!r})"
         elif kind == "result":
             if not isinstance(value, list) or len(value) != 4:

@@ -74,9 +74,9 @@ from transactive.ledger.chain.constants import (
 from transactive.ledger.clearance.endorsement import endorse, valid_endorsements
 from transactive.ledger.messages.attributes import (
     attribute_columns,
-    check_attributes,
     registry_bus_mismatches,
-    start_recovering_attribute_signers,
+    start_recovering_signers,
+    verify_batch,
 )
 from transactive.ledger.messages.commitments import (
     ResultEntry,
@@ -86,12 +86,7 @@ from transactive.ledger.messages.commitments import (
     result_tree,
     settle_entries,
 )
-from transactive.ledger.messages.orders import (
-    OrderError,
-    messages_to_orders,
-    start_recovering_order_signers,
-    verify_orders,
-)
+from transactive.ledger.messages.orders import OrderError, messages_to_orders
 
 if TYPE_CHECKING:
     from transactive.mechanisms._registry import Mechanism
@@ -210,22 +205,16 @@ def clear_batch(
         shared = pool if pool is not None else stack.enter_context(WorkerPool())
         # the workers recover the signers while this process clears the batch; nothing is returned (nor
         # endorsed) unless every signature verifies, and a signature problem is reported before any other
-        order_signers = start_recovering_order_signers(batch.orders, batch.domain, shared)
-        attribute_signers = start_recovering_attribute_signers(batch.attributes, batch.domain, shared)
+        signers = start_recovering_signers(batch.orders, batch.attributes, batch.domain, shared)
         failure: ClearanceError | None = None
         try:
             if cleared is None:
                 cleared = _clear(batch, mechanism, parse_params, MarketFileError)
         except ClearanceError as exc:
             failure = exc
-        checked = verify_orders(batch.orders, batch.domain, slot=s, signers=order_signers())
-        if checked.rejected:
-            k, err = checked.rejected[0]
-            raise ClearanceError(f"slot {s}: order {k}: {err}")
-        problems = check_attributes(batch.attributes, batch.domain, slot=s, signers=attribute_signers())
+        problems = verify_batch(batch.orders, batch.attributes, batch.domain, slot=s, signers=signers()).problems()
         if problems:
-            k, err = problems[0]
-            raise ClearanceError(f"slot {s}: attributes {k}: {err}")
+            raise ClearanceError(f"slot {s}: {problems[0]}")
     if failure is not None:
         raise failure
     assert cleared is not None

@@ -1,9 +1,10 @@
 """Signed per-participant attributes: what grid-aware mechanisms need beyond the orders (seed 004 ch. 4).
 
 ``dpda_matched`` / ``mcafee_matched`` read, per participant, its feeder ``bus``, its ``distance_pref_m`` and
-its welfare parameters (sellers ``a``, ``b``, ``c``; buyers ``omega``, ``alpha``; ``docs/grid.md``). A signed
-``Order`` carries none of them, so each trader of a grid-aware slot also signs **one** ``Attributes``
-message for the slot, as EIP-712 typed data under the same domain as its orders:
+its welfare parameters (sellers ``a``, ``b``, ``c``; buyers ``omega``, ``alpha``; ``docs/grid.md``). Each trader
+of a grid-aware slot has **one** ``Attributes`` record for the slot, EIP-712 typed data under the same domain
+as its orders, whose struct hash its signed (version-2) ``Order`` carries as ``attributesHash``: one
+signature covers both (issue 13). Version-1 archives signed the record separately (``sign_attributes``):
 
 ``Attributes(address trader,uint256 slot,string bus,uint256 distancePrefMm,uint256 costANano,``
 ``uint256 costBNano,uint256 costCNano,uint256 omegaNano,uint256 alphaNano)``
@@ -19,8 +20,9 @@ The record's struct hash is a leaf of the slot's **order tree**, next to the ord
 ``Attributes`` type hash differs from ``Order``'s, so a leaf is one or the other), so the committed order
 root covers the attributes and an inclusion proof (``kind: "attributes"``) shows a participant what it was
 cleared with. One record per trader per slot: the ``slot`` field stops replay into another slot, and a
-second record of a trader in a batch is rejected (``duplicate``). A trader who changes any field after
-signing no longer recovers to itself (``signature``).
+second record of a trader in a batch is rejected (``duplicate``). A record changed after signing is the
+``attributesHash`` of none of its trader's orders, or (version 1) no longer recovers to its trader
+(``signature``). :func:`verify_batch` is every signature check of a batch, both versions.
 
 Location is authoritative in the on-chain Registry (``Registry.bus(member)``): the signed bus must equal
 it (:func:`registry_bus_mismatches`, checked by :func:`transactive.ledger.clearance.protocol.run_slot` before the
@@ -28,18 +30,26 @@ slot is opened). The recomputation itself stays a pure function of the batch.
 
 Example:
     >>> from transactive.crypto.signing import Signer
+    >>> from transactive.ledger.messages.orders import OrderMessage, sign_order
     >>> signer = Signer(bytes(31) + b"\\x03")
     >>> domain = Domain(chain_id=1337, verifying_contract="0x" + "42" * 20)
     >>> record = ParticipantAttributes.from_values(signer.address, slot=4, bus="34", distance_pref_m=100,
     ...                                            a=0.01, b=1.0, c=0.5)
     >>> record.distance_pref_mm, record.cost_a_nano, record.columns()["a"]
     (100000, 10000000, 0.01)
-    >>> check_attributes([sign_attributes(signer, record, domain)], domain, slot=4)
+    >>> order = sign_order(signer, OrderMessage(signer.address, 4, 0, 1500, 200_000, 0, record.struct_hash()),
+    ...                    domain)
+    >>> verify_batch([order], [SignedAttributes(record)], domain, slot=4).problems()
     []
+    >>> moved = SignedAttributes(ParticipantAttributes.from_values(signer.address, slot=4, bus="35",
+    ...                                                            distance_pref_m=100, a=0.01, b=1.0, c=0.5))
+    >>> [e.reason for _, e in verify_batch([order], [moved], domain, slot=4).attributes]
+    ['signature']
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,11 +62,18 @@ from transactive.crypto.encoding import (
     keccak256,
     parse_address,
     to_checksum_address,
-    uint256_word,
 )
-from transactive.crypto.signing import SignatureError, Signer, WorkerPool, recover_address_bytes, run_chunks
+from transactive.crypto.signing import Signer, WorkerPool, recover_chunk, run_chunks
 from transactive.ledger.chain.base import Chain, Contract
-from transactive.ledger.messages.orders import OrderError, signature_of
+from transactive.ledger.messages.nonces import NonceStore
+from transactive.ledger.messages.orders import (
+    OrderError,
+    SignedOrder,
+    VerifiedBatch,
+    signature_of,
+    signature_rows,
+    verify_orders,
+)
 from transactive.orders import Orders
 from transactive.units import MM_PER_M, NANO_PER_UNIT, to_base_units
 
@@ -64,6 +81,7 @@ __all__ = [
     "ATTRIBUTES_FIELDS",
     "ATTRIBUTES_TYPEHASH",
     "NANO",
+    "BatchCheck",
     "ParticipantAttributes",
     "SignedAttributes",
     "attribute_columns",
@@ -71,7 +89,8 @@ __all__ = [
     "check_attributes",
     "registry_bus_mismatches",
     "sign_attributes",
-    "start_recovering_attribute_signers",
+    "start_recovering_signers",
+    "verify_batch",
 ]
 
 NANO = NANO_PER_UNIT
@@ -167,15 +186,21 @@ class ParticipantAttributes:
             out[column] = getattr(self, attr) / scale
         return out
 
-    def struct_hash(self) -> bytes:
-        """EIP-712 ``hashStruct(Attributes)`` (also the value of its leaf in the order tree)."""
+    @functools.cached_property
+    def _struct_hash(self) -> bytes:
+        # the fields were range-checked on construction: the words are written directly
         return keccak256(
             ATTRIBUTES_TYPEHASH
             + address_word(self.trader_bytes)
-            + uint256_word(self.slot, what="slot")
+            + self.slot.to_bytes(32, "big")
             + keccak256(self.bus.encode("utf-8"))
-            + b"".join(uint256_word(getattr(self, attr), what=name) for attr, name, _, _ in _SCALED)
+            + b"".join(getattr(self, attr).to_bytes(32, "big") for attr, _, _, _ in _SCALED)
         )
+
+    def struct_hash(self) -> bytes:
+        """EIP-712 ``hashStruct(Attributes)`` (also the value of its leaf in the order tree, and the
+        ``attributesHash`` of the trader's version-2 orders); computed once."""
+        return self._struct_hash
 
     def digest(self, domain: Domain) -> bytes:
         """The 32-byte digest the trader signs under ``domain``."""
@@ -208,49 +233,59 @@ class ParticipantAttributes:
 
 @dataclass(frozen=True)
 class SignedAttributes:
-    """An ``Attributes`` message with its 65-byte ``r ‖ s ‖ v`` signature by the trader."""
+    """An ``Attributes`` message of a batch: version 2 (``signature`` None) is covered by the trader's signed
+    order(s), whose ``attributesHash`` is this record's struct hash; version 1 (older archives) carries its
+    own 65-byte ``r ‖ s ‖ v`` signature by the trader."""
 
     message: ParticipantAttributes
-    signature: bytes
+    signature: bytes | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.message.as_eip712(), "signature": hex0x(self.signature)}
+        out = self.message.as_eip712()
+        if self.signature is not None:
+            out["signature"] = hex0x(self.signature)
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SignedAttributes:
         """Inverse of :meth:`to_json`."""
-        signature = signature_of(data, "attributes")
+        if not isinstance(data, Mapping):
+            raise OrderError("field", "an attributes record must be an object")
+        signature = signature_of(data, "attributes") if "signature" in data else None
         return cls(ParticipantAttributes.from_eip712(data), signature)
 
 
 def sign_attributes(signer: Signer, message: ParticipantAttributes, domain: Domain) -> SignedAttributes:
-    """Sign ``message`` under ``domain``; the signer must be the message's trader."""
+    """A version-1 record: ``message`` signed on its own under ``domain`` (kept to write the older format in
+    tests and benchmarks; new batches cover them with the order's signature: ``OrderMessage.attributes_hash``)."""
     if signer.address_bytes != message.trader_bytes:
         raise OrderError("signer", f"signer {signer.address} is not the trader {message.trader}")
     return SignedAttributes(message, signer.sign_digest(message.digest(domain)))
 
 
-def _recover_rows(rows: Sequence[tuple[bytes, bytes, bytes]]) -> list[bytes | None]:
-    """Worker: recover the signer of each ``(separator, structHash, signature)`` (None where invalid)."""
-    out: list[bytes | None] = []
-    for separator, struct_hash, signature in rows:
-        try:
-            out.append(recover_address_bytes(digest_of(separator, struct_hash), signature))
-        except SignatureError:
-            out.append(None)
-    return out
+# --------------------------------------------------------------------------- verification
+def _attribute_rows(records: Sequence[SignedAttributes], domain: Domain) -> list[tuple[bytes, bytes]]:
+    """``(digest, signature)`` of the version-1 records (those with their own signature)."""
+    return [(r.message.digest(domain), r.signature) for r in records if r.signature is not None]
 
 
-def _rows(records: Sequence[SignedAttributes], domain: Domain) -> list[tuple[bytes, bytes, bytes]]:
-    return [(domain.separator, r.message.struct_hash(), r.signature) for r in records]
+Signers = tuple[list[bytes | None], list[bytes | None]]
+"""What the signatures recover to: one per order, one per version-1 attributes record (in batch order)."""
 
 
-def start_recovering_attribute_signers(
-    records: Sequence[SignedAttributes], domain: Domain, pool: WorkerPool
-) -> Callable[[], list[bytes | None]]:
-    """Recover the records' signers on ``pool``: returns a function that waits for them (pass them to
-    :func:`check_attributes` as ``signers``)."""
-    return pool.submit_chunks(_recover_rows, _rows(records, domain))
+def start_recovering_signers(
+    orders: Sequence[SignedOrder], records: Sequence[SignedAttributes], domain: Domain, pool: WorkerPool
+) -> Callable[[], Signers]:
+    """Recover every signature of a batch (orders, then version-1 attributes records) in one submission to
+    ``pool``: returns a function that waits for them (pass them to :func:`verify_batch` as ``signers``)."""
+    wait = pool.submit_chunks(recover_chunk, signature_rows(orders, domain) + _attribute_rows(records, domain))
+    n = len(orders)
+
+    def signers() -> Signers:
+        out = wait()
+        return out[:n], out[n:]
+
+    return signers
 
 
 def check_attributes(
@@ -258,30 +293,90 @@ def check_attributes(
     domain: Domain,
     *,
     slot: int | None = None,
+    orders: Sequence[SignedOrder] = (),
     pool: WorkerPool | None = None,
     signers: Sequence[bytes | None] | None = None,
 ) -> list[tuple[int, OrderError]]:
     """Problems with a batch's attribute records, as ``(index, OrderError)`` (empty when sound): reason
-    ``slot`` (another slot), ``signature`` (does not recover to the trader under ``domain``: a field changed
-    after signing, another key, another chain or contract), ``duplicate`` (a second record of a trader).
-    ``signers``: what the signatures recover to, when already recovered
-    (:func:`start_recovering_attribute_signers`)."""
+    ``slot`` (another slot), ``signature`` (not the trader's: a version-2 record whose struct hash is the
+    ``attributesHash`` of none of the trader's ``orders`` -- a field changed after signing --, or a version-1
+    record whose own signature does not recover to the trader under ``domain``), ``duplicate`` (a second
+    record of a trader). ``signers``: what the version-1 records' signatures recover to, in order, when
+    already recovered (:func:`start_recovering_signers`)."""
     if signers is None:
-        signers = run_chunks(_recover_rows, _rows(records, domain), pool=pool)
+        signers = run_chunks(recover_chunk, _attribute_rows(records, domain), pool=pool)
+    # trader ‖ attributesHash of every version-2 order (flat bytes keys: no container per trader to collect)
+    covered = {o.message.trader_bytes + o.message.attributes_hash for o in orders
+               if o.message.attributes_hash is not None}
+    recovered = iter(signers)
     problems: list[tuple[int, OrderError]] = []
     seen: set[bytes] = set()
-    for k, (record, signer) in enumerate(zip(records, signers, strict=True)):
+    for k, record in enumerate(records):
         m = record.message
+        if record.signature is None:
+            ok = m.trader_bytes + m.struct_hash() in covered
+            why = "its struct hash is no attributesHash of the trader's signed orders (changed after signing)"
+        else:
+            ok = next(recovered) == m.trader_bytes
+            why = "not signed by the trader under this domain (or changed after signing)"
         if slot is not None and m.slot != slot:
             problems.append((k, OrderError("slot", f"attributes for slot {m.slot}, expected slot {slot}")))
-        elif signer != m.trader_bytes:
-            problems.append((k, OrderError("signature", f"attributes {k} of {m.trader}: not signed by the trader "
-                                                        "under this domain (or changed after signing)")))
+        elif not ok:
+            problems.append((k, OrderError("signature", f"attributes {k} of {m.trader}: {why}")))
         elif m.trader_bytes in seen:
             problems.append((k, OrderError("duplicate", f"a second attributes record of {m.trader}")))
         else:
             seen.add(m.trader_bytes)
     return problems
+
+
+@dataclass(frozen=True)
+class BatchCheck:
+    """Outcome of :func:`verify_batch`: the orders' verification and the attributes records' problems."""
+
+    orders: VerifiedBatch
+    attributes: list[tuple[int, OrderError]]
+
+    def problems(self) -> list[str]:
+        """``order k: ...`` then ``attributes j: ...`` lines (empty when sound)."""
+        return [f"order {k}: {err}" for k, err in self.orders.rejected] + [
+            f"attributes {k}: {err}" for k, err in self.attributes
+        ]
+
+
+def verify_batch(
+    orders: Sequence[SignedOrder],
+    records: Sequence[SignedAttributes],
+    domain: Domain,
+    *,
+    slot: int | None = None,
+    nonce_store: NonceStore | None = None,
+    pool: WorkerPool | None = None,
+    signers: Signers | None = None,
+) -> BatchCheck:
+    """Every signature check of a slot batch, both message versions: the orders (:func:`verify_orders`;
+    a version-2 order whose non-zero ``attributesHash`` matches none of the trader's records is rejected,
+    reason ``attributes``; when that record is itself reported, only the record is) and the attributes
+    records (:func:`check_attributes`). The signatures are
+    recovered in chunks on ``pool``'s worker processes (one submission) unless ``signers`` are given."""
+    if signers is None:
+        if pool is None:
+            with WorkerPool() as temporary:
+                signers = start_recovering_signers(orders, records, domain, temporary)()
+        else:
+            signers = start_recovering_signers(orders, records, domain, pool)()
+    order_signers, record_signers = signers
+    problems = check_attributes(records, domain, slot=slot, orders=orders, signers=record_signers)
+    # the hashes the orders must name: their trader's sound records; a trader whose record is itself reported
+    # (e.g. a field changed after signing) is reported once, there, not again at its orders
+    reported = {records[k].message.trader_bytes for k, _ in problems}
+    keys = {r.message.trader_bytes + r.message.struct_hash() for r in records
+            if r.message.trader_bytes not in reported}
+    keys.update(o.message.trader_bytes + o.message.attributes_hash for o in orders
+                if o.message.attributes_hash is not None and o.message.trader_bytes in reported)
+    verified = verify_orders(orders, domain, slot=slot, nonce_store=nonce_store, signers=order_signers,
+                             attribute_keys=keys)
+    return BatchCheck(verified, problems)
 
 
 def attribute_columns(records: Iterable[SignedAttributes | ParticipantAttributes]) -> dict[str, dict[str, Any]]:

@@ -1,14 +1,15 @@
 """A market file (``transactive.market/1``) as a signed slot batch, for simulations, demos and tests.
 
-In production every trader signs its own orders and attributes (a wallet signs the EIP-712 documents of
-:meth:`~transactive.ledger.messages.orders.OrderMessage.typed_data` and
-:meth:`~transactive.ledger.messages.attributes.ParticipantAttributes.typed_data`); this module does it with keys it
-is given, for a simulated community whose keys the caller holds.
+In production every trader signs its own orders (a wallet signs the EIP-712 document of
+:meth:`~transactive.ledger.messages.orders.OrderMessage.typed_data`, whose ``attributesHash`` commits to the
+trader's :class:`~transactive.ledger.messages.attributes.ParticipantAttributes`); this module does it with keys
+it is given, for a simulated community whose keys the caller holds.
 
 :func:`signed_market_batch` turns a parsed :class:`~transactive.marketfile.Market` into a
 :class:`~transactive.ledger.audit.proofs.SlotBatch`: sellers' blocks then buyers' blocks (file order, so the
 batch order -- the tie-break order -- is the file's), one ``Attributes`` record per participant when the
-mechanism declares grid attributes (``bus``, ...), the mechanism name and raw params, and the DSO account.
+mechanism declares grid attributes (``bus``, ...; covered by the participant's signed orders, one signature
+per block), the mechanism name and raw params, and the DSO account.
 Energies and prices are rounded to Wh and micro-tokens/kWh, attributes to mm and 1e-9 units: a market file
 already at that resolution clears identically off chain and from the batch.
 """
@@ -16,12 +17,13 @@ already at that resolution clears identically off chain and from the batch.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from transactive.crypto.eip712 import SIDE_BUY, SIDE_SELL, Domain
 from transactive.crypto.signing import Signer
 from transactive.ledger.audit.proofs import SlotBatch
-from transactive.ledger.messages.attributes import SignedAttributes, attributes_from_orders, sign_attributes
+from transactive.ledger.messages.attributes import SignedAttributes, attributes_from_orders
 from transactive.ledger.messages.orders import OrderError, orders_to_messages, sign_order
 from transactive.marketfile import Market
 from transactive.units import entry_at_batch_resolution
@@ -65,12 +67,14 @@ def signed_market_batch(
         *orders_to_messages(market.buyers, side=SIDE_BUY, slot=slot, traders=traders, nonce_start=nonce_start),
     ]
     by_address = {s.address: s for s in signers.values()}
-    orders = tuple(sign_order(by_address[m.trader], m, domain) for m in messages)
     fields = {f.name for f in market.mechanism.participant_fields}
     attributes: tuple[SignedAttributes, ...] = ()
     if fields & GRID_ATTRIBUTES:
         records = attributes_from_orders(market.sellers, market.buyers, slot=slot, traders=traders)
-        attributes = tuple(sign_attributes(by_address[r.trader], r, domain) for r in records)
+        attributes = tuple(SignedAttributes(r) for r in records)
+        hashes = {r.trader: r.struct_hash() for r in records}
+        messages = [replace(m, attributes_hash=hashes[m.trader]) for m in messages]
+    orders = tuple(sign_order(by_address[m.trader], m, domain) for m in messages)
     return SlotBatch(
         domain, slot, orders, mechanism=market.mechanism.name, params=dict(params or {}),
         attributes=attributes, dso=dso,

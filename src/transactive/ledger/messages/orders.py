@@ -32,13 +32,15 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from transactive.crypto.eip712 import (
     DOMAIN_FIELDS,
     ORDER_FIELDS,
+    ORDER_V1_FIELDS,
     SIDE_BUY,
     SIDE_SELL,
     Domain,
@@ -46,19 +48,14 @@ from transactive.crypto.eip712 import (
     order_struct_hash,
 )
 from transactive.crypto.encoding import (
+    ZERO32,
     EncodingError,
     from_hex,
     hex0x,
     parse_address,
     to_checksum_address,
 )
-from transactive.crypto.signing import (
-    SignatureError,
-    Signer,
-    WorkerPool,
-    recover_address_bytes,
-    run_chunks,
-)
+from transactive.crypto.signing import Signer, WorkerPool, recover_chunk, run_chunks
 from transactive.errors import FieldError
 from transactive.ledger.messages.nonces import NonceStore, ReplayError
 from transactive.orders import Orders
@@ -77,6 +74,7 @@ __all__ = [
     "recover_order_signers",
     "sign_order",
     "signature_of",
+    "signature_rows",
     "start_recovering_order_signers",
     "verify_order",
     "verify_orders",
@@ -112,6 +110,9 @@ class OrderMessage:
         price_micro_per_kwh: limit price, micro-tokens per kWh (>= 0): the lowest for a seller, the highest
             for a buyer.
         nonce: unique per trader within the domain.
+        attributes_hash: ``hashStruct(Attributes)`` of the trader's attributes for the slot (32 bytes, zero when
+            the mechanism reads none): the one signature covers them (message version 2). None: a version-1
+            order (no such field; its attributes were signed separately), read from older archives.
     """
 
     trader: str
@@ -120,6 +121,7 @@ class OrderMessage:
     energy_wh: int
     price_micro_per_kwh: int
     nonce: int
+    attributes_hash: bytes | None = ZERO32
     trader_bytes: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -133,17 +135,27 @@ class OrderMessage:
             _check_uint(name, getattr(self, name))
         if self.side not in (SIDE_SELL, SIDE_BUY) or isinstance(self.side, bool):
             raise OrderError("field", f"side must be 0 (sell) or 1 (buy), got {self.side!r}")
+        h = self.attributes_hash
+        if h is not None and (not isinstance(h, bytes) or len(h) != 32):
+            raise OrderError("field", f"attributesHash must be 32 bytes, got {h!r}")
+
+    @property
+    def version(self) -> int:
+        """Message version: 2 (attributes covered by this signature) or 1 (older archives)."""
+        return 1 if self.attributes_hash is None else 2
 
     @classmethod
     def from_kwh(
-        cls, trader: str, *, slot: int, side: int, energy_kwh: float, price_per_kwh: float, nonce: int
+        cls, trader: str, *, slot: int, side: int, energy_kwh: float, price_per_kwh: float, nonce: int,
+        attributes_hash: bytes = ZERO32,
     ) -> OrderMessage:
         """Build from float kWh and tokens/kWh (rounded to Wh and micro-tokens/kWh; negatives rejected)."""
         if not price_per_kwh >= 0:
             raise OrderError("field", f"price_per_kwh must be >= 0 to be signed, got {price_per_kwh!r}")
         if not energy_kwh >= 0:
             raise OrderError("field", f"energy_kwh must be >= 0, got {energy_kwh!r}")
-        return cls(trader, slot, side, energy_to_wh(energy_kwh), money_to_micro(price_per_kwh), nonce)
+        return cls(trader, slot, side, energy_to_wh(energy_kwh), money_to_micro(price_per_kwh), nonce,
+                   attributes_hash)
 
     @property
     def energy_kwh(self) -> float:
@@ -153,19 +165,22 @@ class OrderMessage:
     def price_per_kwh(self) -> float:
         return self.price_micro_per_kwh / MICRO_PER_TOKEN
 
+    @functools.cached_property
+    def _struct_hash(self) -> bytes:
+        return order_struct_hash(self.trader_bytes, self.slot, self.side, self.energy_wh, self.price_micro_per_kwh,
+                                 self.nonce, self.attributes_hash)
+
     def struct_hash(self) -> bytes:
-        """EIP-712 ``hashStruct(Order)`` (also the value of the order's Merkle leaf)."""
-        return order_struct_hash(
-            self.trader_bytes, self.slot, self.side, self.energy_wh, self.price_micro_per_kwh, self.nonce
-        )
+        """EIP-712 ``hashStruct(Order)`` (also the value of the order's Merkle leaf); computed once."""
+        return self._struct_hash
 
     def digest(self, domain: Domain) -> bytes:
         """The 32-byte digest signed under ``domain``."""
-        return digest_of(domain.separator, self.struct_hash())
+        return digest_of(domain.separator, self._struct_hash)
 
     def as_eip712(self) -> dict[str, Any]:
-        """The EIP-712 message (camelCase field names, integers)."""
-        return {
+        """The EIP-712 message (camelCase field names, integers; ``attributesHash`` hex, version 2 only)."""
+        out: dict[str, Any] = {
             "trader": self.trader,
             "slot": self.slot,
             "side": self.side,
@@ -173,14 +188,18 @@ class OrderMessage:
             "priceMicroPerKwh": self.price_micro_per_kwh,
             "nonce": self.nonce,
         }
+        if self.attributes_hash is not None:
+            out["attributesHash"] = hex0x(self.attributes_hash)
+        return out
 
     def typed_data(self, domain: Domain) -> dict[str, Any]:
         """The full EIP-712 document (``types``, ``primaryType``, ``domain``, ``message``) a wallet signs
         with ``eth_signTypedData_v4``; integers above 2^53 should be sent as decimal strings to browsers."""
+        order_fields = ORDER_V1_FIELDS if self.attributes_hash is None else ORDER_FIELDS
         return {
             "types": {
                 name: [{"name": f, "type": t} for f, t in fields]
-                for name, fields in (("EIP712Domain", DOMAIN_FIELDS), ("Order", ORDER_FIELDS))
+                for name, fields in (("EIP712Domain", DOMAIN_FIELDS), ("Order", order_fields))
             },
             "primaryType": "Order",
             "domain": domain.as_dict(),
@@ -189,8 +208,11 @@ class OrderMessage:
 
     @classmethod
     def from_eip712(cls, data: Mapping[str, Any]) -> OrderMessage:
-        """Inverse of :meth:`as_eip712` (missing or mistyped fields raise :class:`OrderError`)."""
+        """Inverse of :meth:`as_eip712` (missing or mistyped fields raise :class:`OrderError`); without
+        ``attributesHash`` the message is a version-1 order."""
         try:
+            raw = data.get("attributesHash")
+            attributes_hash = None if raw is None else from_hex(raw, 32, what="attributesHash")
             return cls(
                 str(data["trader"]),
                 data["slot"],
@@ -198,9 +220,12 @@ class OrderMessage:
                 data["energyWh"],
                 data["priceMicroPerKwh"],
                 data["nonce"],
+                attributes_hash,
             )
         except KeyError as exc:
             raise OrderError("field", f"missing order field {exc.args[0]!r}") from exc
+        except EncodingError as exc:
+            raise OrderError("field", str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -239,19 +264,11 @@ def sign_order(signer: Signer, message: OrderMessage, domain: Domain) -> SignedO
 
 
 # --------------------------------------------------------------------------- verification
-_Row = tuple[bytes, bytes, int, int, int, int, int, bytes]
-
-
-def _recover_rows(rows: Sequence[_Row]) -> list[bytes | None]:
-    """Worker: hash each order under its domain separator and recover the signer (None if invalid)."""
-    out: list[bytes | None] = []
-    for separator, trader, slot, side, energy_wh, price, nonce, signature in rows:
-        try:
-            digest = digest_of(separator, order_struct_hash(trader, slot, side, energy_wh, price, nonce))
-            out.append(recover_address_bytes(digest, signature))
-        except (SignatureError, EncodingError):
-            out.append(None)
-    return out
+def signature_rows(orders: Sequence[SignedOrder], domain: Domain) -> list[tuple[bytes, bytes]]:
+    """``(digest, signature)`` of each order under ``domain``: what the workers recover (the struct hashes are
+    computed once per message and shared with the order tree)."""
+    separator = domain.separator
+    return [(digest_of(separator, o.message.struct_hash()), o.signature) for o in orders]
 
 
 def recover_order_signers(
@@ -262,16 +279,7 @@ def recover_order_signers(
     workers: int | None = None,
 ) -> list[bytes | None]:
     """The 20-byte address each order's signature recovers to under ``domain`` (None where invalid)."""
-    return run_chunks(_recover_rows, _rows(orders, domain), pool=pool, workers=workers)
-
-
-def _rows(orders: Sequence[SignedOrder], domain: Domain) -> list[_Row]:
-    sep = domain.separator
-    return [
-        (sep, m.trader_bytes, m.slot, m.side, m.energy_wh, m.price_micro_per_kwh, m.nonce, o.signature)
-        for o in orders
-        for m in (o.message,)
-    ]
+    return run_chunks(recover_chunk, signature_rows(orders, domain), pool=pool, workers=workers)
 
 
 def start_recovering_order_signers(
@@ -279,7 +287,7 @@ def start_recovering_order_signers(
 ) -> Callable[[], list[bytes | None]]:
     """:func:`recover_order_signers` started on ``pool``: returns a function that waits for the signers
     (pass them to :func:`verify_orders` as ``signers``)."""
-    return pool.submit_chunks(_recover_rows, _rows(orders, domain))
+    return pool.submit_chunks(recover_chunk, signature_rows(orders, domain))
 
 
 @dataclass(frozen=True)
@@ -299,10 +307,14 @@ def verify_orders(
     pool: WorkerPool | None = None,
     workers: int | None = None,
     signers: Sequence[bytes | None] | None = None,
+    attribute_keys: Container[bytes] | None = None,
 ) -> VerifiedBatch:
     """Verify a batch; ``rejected`` holds ``(index in batch, OrderError)``, reasons ``slot``, ``signature``,
-    ``replay``. With a ``nonce_store`` the accepted orders' nonces are marked used. ``signers``: what the
-    signatures recover to, when already recovered (:func:`start_recovering_order_signers`)."""
+    ``attributes``, ``replay``. With a ``nonce_store`` the accepted orders' nonces are marked used. ``signers``:
+    what the signatures recover to, when already recovered (:func:`start_recovering_order_signers`), compared
+    as 20-byte addresses. ``attribute_keys`` (20-byte trader ‖ 32-byte struct hash, of each attributes record
+    in the batch): when given, a version-2 order whose trader ‖ non-zero ``attributesHash`` is not among them
+    is rejected (reason ``attributes``)."""
     if signers is None:
         signers = recover_order_signers(orders, domain, pool=pool, workers=workers)
     accepted: list[SignedOrder] = []
@@ -316,6 +328,11 @@ def verify_orders(
         if signer != m.trader_bytes:
             reason = "invalid signature" if signer is None else "signed by another key (or another domain)"
             rejected.append((k, OrderError("signature", f"order {k} of {m.trader}: {reason}")))
+            continue
+        if attribute_keys is not None and m.attributes_hash not in (None, ZERO32) and \
+                m.trader_bytes + m.attributes_hash not in attribute_keys:
+            rejected.append((k, OrderError("attributes", f"order {k} of {m.trader}: its attributesHash matches no "
+                                                         "attributes record of the trader in the batch")))
             continue
         key = (m.trader_bytes, m.nonce)
         try:

@@ -17,8 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from transactive.crypto.encoding import hex0x
-from transactive.crypto.signing import Signer
+from transactive.crypto.encoding import ZERO32, hex0x
 from transactive.errors import MarketError
 from transactive.ledger.audit.proofs import SlotBatch
 from transactive.ledger.clearance.protocol import (
@@ -32,7 +31,7 @@ from transactive.ledger.clearance.protocol import (
     recompute,
     slot_rewards,
 )
-from transactive.ledger.messages.attributes import ParticipantAttributes, SignedAttributes, sign_attributes
+from transactive.ledger.messages.attributes import ParticipantAttributes, SignedAttributes
 from transactive.ledger.messages.batch import GRID_ATTRIBUTES
 from transactive.ledger.messages.commitments import ResultEntry, RewardShares, result_tree
 from transactive.ledger.messages.orders import OrderError
@@ -122,31 +121,35 @@ class LedgerAnchoring:
         c = self.ctx.store.get_community(community)
         assert c is not None
         accounts = {a.member: a for a in self.ctx.store.chain_accounts(community)}  # one query, not one per member
-        rows: list[SignRow] = []
         orders = self.ctx.store.orders_in_slot(community, slot_start)
         for order in orders:
             account = accounts.get(order.member)
             if account is None or account.private_key_hex is None:
                 member = self.ctx.store.get_member(order.member)
                 assert member is not None
-                account = accounts[order.member] = self.accounts.enrol(member)  # type: ignore[assignment]
-            assert account is not None and account.private_key_hex is not None
+                accounts[order.member] = self.accounts.enrol(member)  # type: ignore[assignment]
+        attributes: tuple[SignedAttributes, ...] = ()
+        hashes: dict[str, bytes] = {}  # member -> the struct hash of its attributes, which its orders carry
+        dso: str | None = None
+        mechanism = full_registry().get(c.mechanism)
+        if mechanism is not None and {f.name for f in mechanism.participant_fields} & GRID_ATTRIBUTES:
+            # grid-aware (dpda_matched, ...): each trader's bus, distance preference and welfare parameters for
+            # the slot, covered by its order's signature (attributesHash); the DSO's entry carries the grid charges
+            records = [self._attributes(accounts[order.member], order.entry, number) for order in orders]
+            hashes = {order.member: r.struct_hash() for order, r in zip(orders, records, strict=True)}
+            attributes = tuple(SignedAttributes(r) for r in records)
+            dso = self.accounts.dso_address(community)
+        rows: list[SignRow] = []
+        for order in orders:
+            account = accounts[order.member]
+            assert account.private_key_hex is not None
             side = 0 if order.side == "sellers" else 1
             assert order.seq is not None
             for j, (wh, micro) in enumerate(quantised_entry(order.entry)):
                 rows.append((account.private_key_hex, account.address, number, side, wh, micro, (order.seq << 8) | j,
-                             self.ctx.domain.chain_id, self.ctx.domain.verifying_contract))
-        signers: dict[str, Signer] = {}  # one signer per custodial key, for its orders and its attributes
-        signed = sign_rows(rows, signers)  # in-process: the pool's pickling costs more than it saves (measured)
-        attributes: tuple[SignedAttributes, ...] = ()
-        dso: str | None = None
-        mechanism = full_registry().get(c.mechanism)
-        if mechanism is not None and {f.name for f in mechanism.participant_fields} & GRID_ATTRIBUTES:
-            # grid-aware (dpda_matched, ...): each trader also signs its bus, distance preference and welfare
-            # parameters for the slot; the DSO's entry carries the clearing's grid charges
-            attributes = tuple(self._sign_attributes(order.member, accounts, order.entry, number, signers)
-                               for order in orders)
-            dso = self.accounts.dso_address(community)
+                             self.ctx.domain.chain_id, self.ctx.domain.verifying_contract,
+                             hashes.get(order.member, ZERO32)))
+        signed = sign_rows(rows)  # in-process: the pool's pickling costs more than it saves (measured)
         return SlotBatch(self.ctx.domain, number, tuple(signed), mechanism=c.mechanism,
                          params=mechanism_params(c.params), attributes=attributes, dso=dso)
 
@@ -172,18 +175,11 @@ class LedgerAnchoring:
                            for _ in range(n - 1)])
         return results, [root if i == mine else next(others) for i in range(n)]
 
-    def _sign_attributes(self, member: str, accounts: Mapping[str, ChainAccount], entry: Mapping[str, Any],
-                         number: int, signers: dict[str, Signer]) -> SignedAttributes:
-        account = accounts[member]
-        key = account.private_key_hex
-        assert key is not None
+    @staticmethod
+    def _attributes(account: ChainAccount, entry: Mapping[str, Any], number: int) -> ParticipantAttributes:
         values = {k: float(entry[k]) for k in ("a", "b", "c", "omega", "alpha") if k in entry}
-        record = ParticipantAttributes.from_values(account.address, slot=number, bus=str(entry["bus"]),
-                                                   distance_pref_m=float(entry["distance_pref_m"]), **values)
-        signer = signers.get(key)
-        if signer is None:
-            signer = signers[key] = Signer(bytes.fromhex(key))
-        return sign_attributes(signer, record, self.ctx.domain)
+        return ParticipantAttributes.from_values(account.address, slot=number, bus=str(entry["bus"]),
+                                                 distance_pref_m=float(entry["distance_pref_m"]), **values)
 
     def _registry_problems(self, batch: SlotBatch) -> list[str]:
         """What the Registry contradicts in a grid-aware batch (signed buses, the DSO's role), checked before

@@ -34,24 +34,25 @@ def quantised_entry(entry: Mapping[str, Any]) -> list[tuple[int, int]]:
     return [(energy_to_wh(e), money_to_micro(p)) for e, p in pairs]
 
 
-SignRow = tuple[str, str, int, int, int, int, int, int, str]
+SignRow = tuple[str, str, int, int, int, int, int, int, str, bytes]
 
 
 def sign_rows(rows: Sequence[SignRow], signers: dict[str, Signer] | None = None) -> list[SignedOrder]:
     """Sign orders with custodial keys: ``(key hex, trader, slot, side, Wh, micro/kWh, nonce, chain id,
-    contract)`` rows (module level, so that a worker process can run it). ``signers`` (key hex -> signer)
+    contract, attributesHash)`` rows (module level, so that a worker process can run it); the one signature
+    covers the order and the trader's attributes (zero hash without). ``signers`` (key hex -> signer)
     is filled and reused: building a key's signer (its public key and address) costs more than a signature."""
     signers = {} if signers is None else signers
     domains: dict[tuple[int, str], Domain] = {}
     out = []
-    for key, trader, slot, side, wh, micro, nonce, chain_id, contract in rows:
+    for key, trader, slot, side, wh, micro, nonce, chain_id, contract, attributes_hash in rows:
         signer = signers.get(key)
         if signer is None:
             signer = signers[key] = Signer(bytes.fromhex(key))
         domain = domains.get((chain_id, contract))
         if domain is None:
             domain = domains[(chain_id, contract)] = Domain(chain_id=chain_id, verifying_contract=contract)
-        out.append(sign_order(signer, OrderMessage(trader, slot, side, wh, micro, nonce), domain))
+        out.append(sign_order(signer, OrderMessage(trader, slot, side, wh, micro, nonce, attributes_hash), domain))
     return out
 
 

@@ -41,6 +41,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from transactive.crypto.eip712 import Domain
+from transactive.crypto.encoding import ZERO32
 from transactive.crypto.signing import Signer, WorkerPool
 from transactive.errors import MarketError
 from transactive.ledger.audit.audit import SlotArchive
@@ -265,8 +266,8 @@ class LedgerDesk:
             return
         key = "11" * 32
         trader = Signer(bytes.fromhex(key)).address
-        rows: list[SignRow] = [(key, trader, 0, 0, 1, 1, i, self.domain.chain_id, self.domain.verifying_contract)
-                                for i in range(self.pool.parallel_threshold)]
+        rows: list[SignRow] = [(key, trader, 0, 0, 1, 1, i, self.domain.chain_id, self.domain.verifying_contract,
+                                 ZERO32) for i in range(self.pool.parallel_threshold)]
         self.pool.map_chunks(sign_rows, rows)
         if self.parallel_validators is not None:
             self.parallel_validators.warm_up(self._warm_up_batch())
@@ -275,7 +276,8 @@ class LedgerDesk:
         """A two-order uniform batch, signed by throw-away keys (imports the clearing code in a worker)."""
         signers = [Signer(bytes([i + 1]) * 32) for i in range(2)]
         rows: list[SignRow] = [(f"{i + 1:02x}" * 32, s.address, 0, i, 1000, 100_000, 0,
-                                self.domain.chain_id, self.domain.verifying_contract) for i, s in enumerate(signers)]
+                                self.domain.chain_id, self.domain.verifying_contract, ZERO32)
+                               for i, s in enumerate(signers)]
         return SlotBatch(self.domain, 0, tuple(sign_rows(rows)), mechanism="uniform", params={})
 
     # views (roots, statements, DSO income): transactive.market.ledger.views, over the store
