@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from transactive.grid.charges import DEFAULT_CHARGE_PER_KM, quotes, trade_charge
+from transactive.matching.candidates import TopCandidates
 from transactive.matching.errors import MatchingError
 from transactive.matching.greedy import SMALL_MARKET_PAIRS, Matches, match
 from transactive.matching.score import BusScores, scores
@@ -408,8 +409,9 @@ def match_energies(
             charge = float(trade_charge(pair, charge_per_km).reshape(-1)[0])
         return charge_admissible(charge, float(margin_b[j]), float(margin_s[i]), energy_kwh)
 
+    top = TopCandidates(bus_scores) if bus_scores is not None and bus_scores.blended else None
     m: Matches = match(
-        score_rows, e_b[chosen_b], e_s[chosen_s], admissible=admissible if charge_per_km > 0 else None
+        score_rows, e_b[chosen_b], e_s[chosen_s], admissible=admissible if charge_per_km > 0 else None, top=top
     )
     t_b, t_s = chosen_b[m.buyer], chosen_s[m.seller]
     dist = np.asarray(distances.pairs(t_b, t_s), dtype=np.float64).reshape(len(t_b))
