@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from transactive.matching import pipeline
 from transactive.matching.pipeline import BusDistances, DistanceMatrix, match_energies
 from transactive.matching.score import BusScores, scores
 from transactive.orders import Orders
@@ -64,9 +65,13 @@ def _market(rng: np.random.Generator, n: int, n_bus: int) -> tuple[Orders, Order
 
 @pytest.mark.parametrize(("seed", "n", "n_bus", "p0"), [(11, 300, 6, 0.15), (12, 400, 55, 0.12), (13, 250, 2, 0.19),
                                                      (14, 500, 20, 0.16), (15, 120, 9, 0.1)])
-def test_matching_with_bus_distances_equals_the_full_matrix(seed: int, n: int, n_bus: int, p0: float) -> None:
+@pytest.mark.parametrize("windows", [True, False])
+def test_matching_with_bus_distances_equals_the_full_matrix(  # noqa: PLR0917
+    seed: int, n: int, n_bus: int, p0: float, windows: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # large enough for the batched greedy (n_b * n_s > 4096) and for ties (few buses, equal parameters); the
     # bus path takes its batches from candidate windows (matching/candidates.py), the matrix path scores rows
+    monkeypatch.setattr(pipeline, "WINDOW_MIN_SELLERS", 0 if windows else 10**9)
     rng = np.random.default_rng(seed)
     sellers, buyers, bus_d, buyer_bus, seller_bus = _market(rng, n, n_bus)
     e_s, e_b = sellers.energy_kwh * 0.9, buyers.energy_kwh
