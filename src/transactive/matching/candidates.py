@@ -40,11 +40,12 @@ ROUNDING_PAD = 1e-9
 """Relative slack added to every bound: far above the few ulps Alg. 4's float steps can lose."""
 
 
-def best_of(idx: IntArray, sc: FloatArray, k: int) -> tuple[IntArray, FloatArray]:
+def best_of(idx: IntArray, sc: FloatArray, k: int, cut: float | None = None) -> tuple[IntArray, FloatArray]:
     """The best ``k`` of sellers ``idx`` with scores ``sc`` (ties at the cut all included), sorted by
-    (score descending, seller index ascending)."""
+    (score descending, seller index ascending); ``cut``: the k-th best score when the caller knows it."""
     if len(idx) > k:
-        cut = -np.partition(-sc, k - 1)[k - 1]
+        if cut is None:
+            cut = float(-np.partition(-sc, k - 1)[k - 1])
         keep = sc >= cut
         idx, sc = idx[keep], sc[keep]
     order = np.lexsort((idx, -sc))
@@ -121,8 +122,8 @@ class TopCandidates:
         out: list[tuple[IntArray, FloatArray] | None] = [None] * len(rows)
         n_alive = int(np.count_nonzero(alive))
         buses = self._bs.buyer_row_bus[rows]
-        for p in np.unique(buses).tolist():
-            members = np.flatnonzero(buses == p)
+        for p in np.unique(buses).tolist() if len(rows) > 1 else buses.tolist():
+            members = np.flatnonzero(buses == p) if len(rows) > 1 else np.zeros(1, dtype=np.int64)
             classes = self._classes_of(int(p), alive, n_alive)
             window = max(self._window, self._worked.get(int(p), 0) // 2)
             while len(members):
@@ -170,9 +171,10 @@ class TopCandidates:
             cut = -np.partition(-masked, k - 1, axis=1)[:, k - 1] if enough else np.full(len(r), -np.inf)
             settled = cut > self._bound(c, r, excluded, np.where(excluded, c.key[np.minimum(nxt, len(c.key) - 1)], 0))
         else:
-            settled = np.ones(len(r), dtype=bool)
-        for m in np.flatnonzero(settled).tolist():
-            out[int(members[m])] = best_of(cand[eligible[m]], sc[m][eligible[m]], k)
+            settled, cut = np.ones(len(r), dtype=bool), None
+        for m in np.flatnonzero(settled).tolist():  # the k-th best eligible score is known when computed above
+            out[int(members[m])] = best_of(cand[eligible[m]], sc[m][eligible[m]], k,
+                                           None if cut is None else float(cut[m]))
         return members[~settled]
 
     def _bound(self, c: _Classes, r: IntArray, excluded: BoolArray, next_key: FloatArray) -> FloatArray:
