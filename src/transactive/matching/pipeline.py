@@ -60,7 +60,7 @@ BUS_TABLE_MAX_CELLS = 8_000_000
 WINDOW_MIN_SELLERS = 16_384
 """From this many chosen sellers on, rows at buses take their batches from candidate windows
 (:mod:`transactive.matching.candidates`; the same batches): below it whole rows are as fast or faster
-(measured on the slot benchmark's market: about equal at 30,000 prosumers, 1.8x less CPU at 100,000)."""
+(measured on the slot benchmark's market: about equal at 10,000 prosumers, 4.7x less CPU at 100,000)."""
 Auction = Callable[[Orders, Orders], ClearingResult]
 
 
