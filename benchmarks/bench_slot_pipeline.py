@@ -261,7 +261,8 @@ def single(args: argparse.Namespace) -> int:
         store = open_store(data_dir=tmp)
         op = Operator(store, ManualClock(T_ORDERS))
         t0 = time.perf_counter()
-        desk = LedgerDesk(store, LedgerConfig(chain_dir=Path(tmp) / "chain"))
+        config = LedgerConfig(chain_dir=Path(tmp) / "chain", parallel_validators=args.parallel_validators)
+        desk = LedgerDesk(store, config)
         op.ledger = desk
         deploy_s = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -312,7 +313,8 @@ def side_by_side(args: argparse.Namespace) -> int:
         for label, src in trees:
             if src is None:
                 continue
-            cmd = [sys.executable, __file__, "--n", str(n), "--mechanism", args.mechanism, "--claims", str(args.claims)]
+            cmd = [sys.executable, __file__, "--n", str(n), "--mechanism", args.mechanism, "--claims", str(args.claims),
+                   *(["--parallel-validators"] if args.parallel_validators else [])]
             env = {**os.environ, "TRANSACTIVE_BENCH_SRC": str(Path(src).resolve()),
                    "PYTHONPATH": str(Path(src).resolve())}
             print(f"--- {label}, {n:,} prosumers ({src})", flush=True)
@@ -351,6 +353,8 @@ def main() -> int:
     parser.add_argument("--mechanism", default="dpda", choices=["dpda", "mcafee", "dpda_matched", "mcafee_matched"],
                         help="the communities' mechanism (default dpda; dpda_matched: the service's default, with "
                         "signed grid attributes)")
+    parser.add_argument("--parallel-validators", action="store_true",
+                        help="the validators other than the auctioneer recompute in worker processes at the same time")
     parser.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=None,
                         help="side by side: comma-separated sizes, each in a fresh process (e.g. 1000,10000,100000)")
     parser.add_argument("--baseline-src", default=None,
