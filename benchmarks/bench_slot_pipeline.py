@@ -13,16 +13,25 @@ temporary folder, persisted embedded chain, 4 in-process validators, k = 3):
 Set-up (not timed): members, custodial accounts, orders and readings are bulk-inserted into the store; in
 the large community only the accounts in the claims sample are enrolled on chain (Registry, tokens, gas,
 approval: four transactions each), since the anchoring does not need the others on chain and enrolling
-10,000 accounts one transaction at a time is set-up, not the slot.
+10,000 accounts one transaction at a time is set-up, not the slot. A grid-aware large community
+(``*_matched``) is not put in the Registry either: the desk's bus cache (what a running service holds after
+reading the Registry) gets the members' buses.
 
 CPU seconds per stage: this process plus the desk's worker processes (signature checks, parallel validators;
-read from ``/proc``). Run an older version of ``src/`` with this script (``PYTHONPATH=old/src``) for a
-side-by-side baseline: its anchoring CPU is then reported as one figure on the first anchoring row.
+read from ``/proc``). Per machine role (intake: signing the orders; auctioneer: clearing, Registry check,
+order root, commit, submit; one validator: the stored batch recomputed from scratch on one core, its root
+checked against the endorsed one; settlement: every settlement stage) and peak RSS (``getrusage``, workers'
+``VmHWM``).
+
+Side by side (``--sizes 1000,10000,100000 --baseline-src OLD/src``): each size run by the old tree and by this
+one, each in a fresh process (``TRANSACTIVE_BENCH_SRC`` selects the tree), then one table; a run that takes
+longer than ``--timeout`` is reported as not finished. The old tree must have this layout (market/ledger/).
 
 Baseline side by side: the naive route, one ``submit_result``-style transaction per order instead of one
 order root (time per transaction measured on 50 and extrapolated to N).
 
-Run: python benchmarks/bench_slot_pipeline.py [--quick] [--n N] [--claims K]
+Run: python benchmarks/bench_slot_pipeline.py [--quick] [--n N] [--claims K] [--mechanism dpda_matched]
+     python benchmarks/bench_slot_pipeline.py --mechanism dpda_matched --sizes 1000,10000,100000 --baseline-src OLD/src
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ import argparse
 import json
 import os
 import random
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,18 +50,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+# the tree under test: this one's src/, or a baseline's (--baseline-src)
+sys.path.insert(0, os.environ.get("TRANSACTIVE_BENCH_SRC") or str(Path(__file__).resolve().parents[1] / "src"))
 
-from transactive.crypto.signing import Signer
+from transactive.crypto.signing import Signer, WorkerPool
 from transactive.grid.feeder import load_feeder
-from transactive.ledger.messages.commitments import ResultEntry
+from transactive.ledger.audit.proofs import SlotBatch
+from transactive.ledger.clearance.protocol import recompute, slot_rewards
+from transactive.ledger.messages.commitments import ResultEntry, result_tree
 from transactive.market import ManualClock, Operator
 from transactive.market.ledger.desk import LedgerConfig, LedgerDesk, claims_to_make
-from transactive.market.ledger.documents import SettlementDocument
+from transactive.market.ledger.documents import AnchorDocument, SettlementDocument
 from transactive.result import ResultDocument
 from transactive.store import OrderRecord, SqlStore, open_store
 from transactive.store import _tables as t
 
+SRC = sys.path[0]
 SLOT = "2026-03-01T10:15:00Z"
 LOAD_BUSES = list(load_feeder().load_buses)  # the IEEE European LV feeder's 55 load buses
 T_ORDERS = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -103,6 +118,47 @@ def read_meters(store: SqlStore, community: str, seed: int) -> None:
         conn.execute(t.meter_readings.insert(), rows)
 
 
+ONE_VALIDATOR = "one validator alone: verify, recompute, root (not in total)"
+ROLES = {  # the machine that runs each stage (intake: the service taking and signing the members' orders)
+    "intake": ("sign orders",),
+    "auctioneer": ("clear + store result", "check buses in the Registry", "order root + store batch",
+                   "open + commit order root", "submit result (k signatures)"),
+    "one validator": (ONE_VALIDATOR,),
+    "settlement": ("settlement:",),
+}
+
+
+def by_role(stages: dict[str, float]) -> dict[str, float]:
+    """Seconds on each machine role's critical path (a stage counts for the role whose names start it)."""
+    return {role: sum(v for k, v in stages.items() if k.startswith(names)) for role, names in ROLES.items()}
+
+
+def peak_rss_mb(desk: LedgerDesk) -> tuple[float, float]:
+    """Peak resident memory, MB: this process, and the largest of the desk's live worker processes."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    workers = 0.0
+    for name in ("pool", "parallel_validators"):
+        executor = getattr(getattr(desk, name, None), "_executor", None)
+        for pid in list(getattr(executor, "_processes", None) or {}):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    workers = max(workers, int(line.split()[1]) / 1024)
+    return own, workers
+
+
+def registry_buses(desk: LedgerDesk, store: SqlStore, community: str) -> None:
+    """Set-up (not timed), as for ``dpda``'s enrolment: the large community's members are not put in the
+    Registry one transaction each (hours at 100,000); the desk's bus cache -- what a running service holds
+    after reading the Registry once -- is filled with their buses instead, so the slot's Registry check
+    passes without 100,000 ``set_member`` transactions. The feeder community is fully enrolled on chain."""
+    bus_of = {m.id: m.bus for m in store.list_members(community)}
+    desk.ctx.bus_cache.update({a.address: str(bus_of[a.member]) for a in store.chain_accounts(community)})
+
+
 def cpu_now(desk: LedgerDesk) -> float:
     """CPU seconds used so far by this process and the desk's live worker processes (Linux ``/proc``)."""
     total = time.process_time()
@@ -115,6 +171,24 @@ def cpu_now(desk: LedgerDesk) -> float:
                 continue
             total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def one_validator(desk: LedgerDesk, store: SqlStore, community: str) -> tuple[float, float]:
+    """Seconds and CPU seconds of one validator on its own machine: the anchored slot's stored batch
+    recomputed from scratch in this process, one core (every signature verified, cleared, entries, result
+    root), as :func:`~transactive.ledger.clearance.protocol.recompute`; its root must be the endorsed one."""
+    rec = store.get_ledger_slot(community, SLOT, "clearing")
+    assert rec is not None
+    doc = AnchorDocument.from_json(rec.document)
+    assert doc.batch is not None
+    batch = SlotBatch.from_json(doc.batch)
+    rewards = slot_rewards(desk.ctx.chain, desk.ctx.slots, batch.slot)
+    t0, c0 = time.perf_counter(), time.process_time()
+    with WorkerPool(workers=1) as in_process:
+        root = result_tree(batch.slot, recompute(batch, pool=in_process, rewards=rewards)).root
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    assert "0x" + root.hex() == doc.result_root, (root.hex(), doc.result_root)
+    return seconds, cpu
 
 
 def run(desk: LedgerDesk, op: Operator, store: SqlStore, community: str, claims: int | None
@@ -135,6 +209,7 @@ def run(desk: LedgerDesk, op: Operator, store: SqlStore, community: str, claims:
     assert rec.state == "anchored", rec.state
     stages.update(desk.timings)
     cpu.update(getattr(desk, "cpu_timings", None) or {"sign orders": anchor_cpu})
+    stages[ONE_VALIDATOR], cpu[ONE_VALIDATOR] = one_validator(desk, store, community)
     read_meters(store, community, 7)
     op.clock.set(T_SETTLE)  # type: ignore[attr-defined]
     t0, c0 = time.perf_counter(), time.process_time()
@@ -168,44 +243,32 @@ def naive_per_order_s(desk: LedgerDesk, samples: int = 50) -> float:
 
 
 def report(title: str, n: int, stages: dict[str, float], cpu: dict[str, float]) -> float:
-    total = sum(stages.values())
+    """Print the stages; the total (one process) leaves out the separate one-validator measurement."""
+    total = sum(v for k, v in stages.items() if k != ONE_VALIDATOR)
     print(f"\n{title}: {n:,} prosumers")
-    print(f"  {'stage':<58} {'wall':>10} {'CPU':>10}")
+    print(f"  {'stage':<62} {'wall':>10} {'CPU':>10}")
     for name, seconds in stages.items():
-        print(f"  {name:<58} {seconds:8.3f} s {cpu.get(name, 0.0):8.3f} s")
-    print(f"  {'total':<58} {total:8.3f} s {sum(cpu.values()):8.3f} s")
+        print(f"  {name:<62} {seconds:8.3f} s {cpu.get(name, 0.0):8.3f} s")
+    print(f"  {'total (one process)':<62} {total:8.3f} s "
+          f"{sum(v for k, v in cpu.items() if k != ONE_VALIDATOR):8.3f} s")
     return total
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1,000 prosumers instead of 10,000")
-    parser.add_argument("--n", type=int, default=None, help="prosumers in the large community")
-    parser.add_argument("--claims", type=int, default=10, help="sampled debit (and credit) claims")
-    parser.add_argument("--mechanism", default="dpda", choices=["dpda", "mcafee", "dpda_matched", "mcafee_matched"],
-                        help="the communities' mechanism (default dpda; dpda_matched: the service's default, with "
-                        "signed grid attributes)")
-    args = parser.parse_args()
+def single(args: argparse.Namespace) -> int:
+    """One run of one tree at one size; the last line is the JSON summary :func:`side_by_side` reads."""
     n = args.n or (1_000 if args.quick else 10_000)
     with tempfile.TemporaryDirectory(prefix="bench-slot-") as tmp:
         store = open_store(data_dir=tmp)
         op = Operator(store, ManualClock(T_ORDERS))
         t0 = time.perf_counter()
-        desk = LedgerDesk(store, LedgerConfig(chain_dir=Path(tmp) / "chain"))
+        config = LedgerConfig(chain_dir=Path(tmp) / "chain", parallel_validators=args.parallel_validators)
+        desk = LedgerDesk(store, config)
         op.ledger = desk
         deploy_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        large_ids = populate(store, op, "large", n, 1, args.mechanism)
-        if args.mechanism.endswith("_matched"):  # the Registry must confirm every signed bus (not enrolled else)
-            for m in large_ids:
-                member, account = store.get_member(m), store.chain_account(m)
-                assert member is not None and member.bus is not None and account is not None
-                desk.chain.transact(desk.registry, "set_member", account.address, 1,
-                                    member.bus.encode().ljust(32, b"\0"))
-            t1 = time.perf_counter()  # a long-running service has read each member's Registry bus once
-            desk.read_registry_buses([a.address for a in store.chain_accounts("large")])
-            print(f"Registry buses of {n:,} members read once (the first grid-aware slot after a start): "
-                  f"{time.perf_counter() - t1:.2f} s (not in the slot's stages below)")
+        populate(store, op, "large", n, 1, args.mechanism)
+        if args.mechanism.endswith("_matched"):  # the auctioneer checks every signed bus against the Registry
+            registry_buses(desk, store, "large")
         feeder = populate(store, op, "feeder", 55, 2, args.mechanism)
         for m in feeder:
             member = store.get_member(m)
@@ -213,9 +276,9 @@ def main() -> int:
             desk.enrol(member)
         desk.warm_up()  # a long-running service starts its signing workers once
         setup_s = time.perf_counter() - t0
-        print(f"deploy {deploy_s:.2f} s; set-up (members, orders, 55 enrolments, Registry buses of a *_matched "
-              f"large community) {setup_s:.2f} s; "
-              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (timings scale with it)")
+        print(f"src {SRC}\ndeploy {deploy_s:.2f} s; set-up (members, orders, 55 enrolments, the large community's "
+              f"Registry buses) {setup_s:.2f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+              "(timings scale with it)")
         large, large_cpu = run(desk, op, store, "large", args.claims)
         total_large = report(f"{args.mechanism}, large slot, claims mode ({args.claims} debit claims + credits they "
                              "fund)", n, large, large_cpu)
@@ -226,19 +289,82 @@ def main() -> int:
         print(f"\nbaseline: one transaction per order instead of one order root: {per_tx * 1000:.1f} ms x {n:,} = "
               f"{naive:.1f} s (extrapolated from 50) vs "
               f"{large['open + commit order root']:.3f} s ({naive / large['open + commit order root']:.0f}x)")
-        validators = sum(v for k, v in large.items() if "validators" in k)
-        critical = total_large - validators * 3 / 4
-        goal = "met" if total_large <= 10.0 else "NOT met"
-        print(f"goal: one slot of {n:,} prosumers in <= 10 s: {total_large:.2f} s ({goal}) with the 4 validators "
-              f"one after the other in this process; {critical:.2f} s with each validator on its own machine "
-              f"(one validator's recomputation on the critical path)")
-        print(json.dumps({"n": n, "mechanism": args.mechanism, "load_average": round(os.getloadavg()[0], 2),
-                          "large_total_s": round(total_large, 3), "large_cpu_s": round(sum(large_cpu.values()), 3),
-                          "large_critical_path_s": round(critical, 3),
+        roles, roles_cpu = by_role(large), by_role(large_cpu)
+        own_mb, worker_mb = peak_rss_mb(desk)
+        print("critical path per machine role: " + ", ".join(f"{k} {v:.2f} s" for k, v in roles.items())
+              + f"; peak RSS {own_mb:.0f} MB (this process), {worker_mb:.0f} MB (largest worker)")
+        print(json.dumps({"n": n, "mechanism": args.mechanism, "src": SRC, "load_average": round(os.getloadavg()[0], 2),
+                          "large_total_s": round(total_large, 3),
+                          "large_cpu_s": round(sum(v for k, v in large_cpu.items() if k != ONE_VALIDATOR), 3),
+                          "roles_s": {k: round(v, 3) for k, v in roles.items()},
+                          "roles_cpu_s": {k: round(v, 3) for k, v in roles_cpu.items()},
+                          "peak_rss_mb": round(own_mb), "worker_peak_rss_mb": round(worker_mb),
                           "feeder_total_s": round(sum(small.values()), 3)}))
         desk.close()
         store.close()
     return 0
+
+
+def side_by_side(args: argparse.Namespace) -> int:
+    """Each size run by the baseline tree and by this one, each in a fresh process; one table at the end."""
+    trees = [("baseline", args.baseline_src), ("new", str(Path(__file__).resolve().parents[1] / "src"))]
+    rows: list[tuple[str, int, dict[str, Any] | None]] = []
+    for n in args.sizes:
+        for label, src in trees:
+            if src is None:
+                continue
+            cmd = [sys.executable, __file__, "--n", str(n), "--mechanism", args.mechanism, "--claims", str(args.claims),
+                   *(["--parallel-validators"] if args.parallel_validators else [])]
+            env = {**os.environ, "TRANSACTIVE_BENCH_SRC": str(Path(src).resolve()),
+                   "PYTHONPATH": str(Path(src).resolve())}
+            print(f"--- {label}, {n:,} prosumers ({src})", flush=True)
+            try:
+                out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout, check=False)
+            except subprocess.TimeoutExpired:
+                print(f"    did not finish in {args.timeout:.0f} s")
+                rows.append((label, n, None))
+                continue
+            print(out.stdout[-3000:], out.stderr[-2000:] if out.returncode else "", sep="", flush=True)
+            last = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+            rows.append((label, n, json.loads(last) if out.returncode == 0 and last.startswith("{") else None))
+    print(f"\n{args.mechanism}: seconds on each machine role's critical path, wall / CPU (CPU: this process and the "
+          "desk's workers), the slot in one process, peak RSS of the largest process")
+    names = ("intake", "auctioneer", "one validator", "settlement")
+    print(f"{'tree':<9} {'prosumers':>9} " + " ".join(f"{k:>15}" for k in names)
+          + f" {'one process':>15} {'RSS MB':>7}")
+    for label, n, r in rows:
+        if r is None:
+            print(f"{label:<9} {n:>9,} {'did not finish':>40}")
+            continue
+        wall, cpu = r.get("roles_s", {}), r.get("roles_cpu_s", {})
+        cells = [f"{wall.get(k, 0):6.2f} / {cpu.get(k, 0):6.2f}" for k in names]
+        cells.append(f"{r['large_total_s']:6.2f} / {r['large_cpu_s']:6.2f}")
+        print(f"{label:<9} {n:>9,} " + " ".join(f"{c:>15}" for c in cells)
+              + f" {max(r.get('peak_rss_mb', 0), r.get('worker_peak_rss_mb', 0)):7.0f}")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 prosumers instead of 10,000")
+    parser.add_argument("--n", type=int, default=None, help="prosumers in the large community (one run)")
+    parser.add_argument("--claims", type=int, default=10, help="sampled debit (and credit) claims")
+    parser.add_argument("--mechanism", default="dpda", choices=["dpda", "mcafee", "dpda_matched", "mcafee_matched"],
+                        help="the communities' mechanism (default dpda; dpda_matched: the service's default, with "
+                        "signed grid attributes)")
+    parser.add_argument("--parallel-validators", action="store_true",
+                        help="the validators other than the auctioneer recompute in worker processes at the same time")
+    parser.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=None,
+                        help="side by side: comma-separated sizes, each in a fresh process (e.g. 1000,10000,100000)")
+    parser.add_argument("--baseline-src", default=None,
+                        help="side by side: the src/ folder of the tree to compare with (e.g. a checkout of main)")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="side by side: seconds allowed per run")
+    args = parser.parse_args()
+    if args.sizes or args.baseline_src:
+        args.sizes = args.sizes or [1_000, 10_000, 100_000]
+        return side_by_side(args)
+    return single(args)
 
 
 if __name__ == "__main__":

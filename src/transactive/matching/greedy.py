@@ -19,7 +19,8 @@ by ``(−score, buyer, seller)``. Every trade exhausts a buyer or a seller, so t
 ``n_b + n_s − 1`` trades; a row whose current candidate has been exhausted advances (vectorised) to its
 next live candidate, and recomputes its row only when its batch runs out. The order of trades is exactly
 that of the naive global-argmax loop, which is used as such for small markets (n_b·n_s <= ``small``, 4096),
-where it is faster.
+where it is faster. With participants at buses a row's batch comes from exact candidate windows instead of
+its whole row (``top``, :mod:`transactive.matching.candidates`): the same batches, far fewer cells scored.
 
 Example (seed 004 Appendix B, Table B.2):
     >>> import numpy as np
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from transactive.matching.candidates import TopCandidates, best_of
 from transactive.orders import FloatArray, IntArray
 from transactive.units import ENERGY_UNITS_PER_KWH, energy_to_units, units_to_energy
 
@@ -72,17 +74,10 @@ class _Row:
 
 
 def _batch(row_scores: FloatArray, eligible: np.ndarray, k: int) -> tuple[IntArray, FloatArray]:
-    """The best ``k`` eligible sellers (ties at the cut all included), sorted by (−score, index)."""
+    """The best ``k`` eligible sellers of a whole scored row (ties at the cut all included), sorted by
+    (−score, index)."""
     idx = np.flatnonzero(eligible & (row_scores > -np.inf))
-    if len(idx) == 0:
-        return idx.astype(np.int64), np.zeros(0)
-    sc = row_scores[idx]
-    if len(idx) > k:
-        cut = -np.partition(-sc, k - 1)[k - 1]
-        keep = sc >= cut
-        idx, sc = idx[keep], sc[keep]
-    order = np.lexsort((idx, -sc))
-    return idx[order].astype(np.int64), sc[order]
+    return best_of(idx.astype(np.int64), row_scores[idx], k)
 
 
 def match(
@@ -94,8 +89,12 @@ def match(
     chunk_rows: int = 256,
     small: int = SMALL_MARKET_PAIRS,
     admissible: Admissible | None = None,
+    top: TopCandidates | None = None,
 ) -> Matches:
-    """Greedy matching; ``score_rows(rows)`` gives the scores of those buyer rows, ``(len(rows), n_s)``."""
+    """Greedy matching; ``score_rows(rows)`` gives the scores of those buyer rows, ``(len(rows), n_s)``.
+
+    ``top``: the same market's exact candidate windows (:mod:`transactive.matching.candidates`); rows then
+    take their batches from it instead of scoring every seller (the same batches, so the same trades)."""
     n_b, n_s = len(buyer_kwh), len(seller_kwh)
     if n_b * n_s <= small:  # a small market: the full matrix and the literal loop are faster
         full = score_rows(np.arange(n_b, dtype=np.int64)).reshape(n_b, n_s)
@@ -107,18 +106,26 @@ def match(
     heap: list[tuple[float, int, int]] = []
     live_rows = np.flatnonzero(rem_b > 0)
 
-    def refill(j: int, row_scores: FloatArray) -> bool:
+    def take(j: int, cand: IntArray, cand_score: FloatArray) -> bool:
         row = rows[j]
-        eligible = alive_s.copy()
-        if row.last is not None:
-            ls, li = row.last
-            eligible &= (row_scores < ls) | ((row_scores == ls) & (np.arange(n_s) > li))
-        row.cand, row.cand_score = _batch(row_scores, eligible, batch)
+        row.cand, row.cand_score = cand, cand_score
         row.pos = 0
         if len(row.cand) == 0:
             return False
         row.last = (float(row.cand_score[-1]), int(row.cand[-1]))
         return True
+
+    def refill(j: int) -> bool:
+        """Row j's next batch (after the last candidate it took), or False when none is left."""
+        row = rows[j]
+        if top is not None:
+            return take(j, *top.batches(np.array([j], dtype=np.int64), alive_s, batch, [row.last])[0])
+        row_scores = score_rows(np.array([j], dtype=np.int64))[0]
+        eligible = alive_s.copy()
+        if row.last is not None:
+            ls, li = row.last
+            eligible &= (row_scores < ls) | ((row_scores == ls) & (np.arange(n_s) > li))
+        return take(j, *_batch(row_scores, eligible, batch))
 
     def push_next(j: int) -> None:
         """Advance row j to its next live candidate and push it (or retire the row)."""
@@ -131,15 +138,19 @@ def match(
                     heapq.heappush(heap, (-float(row.cand_score[row.pos]), j, int(row.cand[row.pos])))
                     return
                 row.pos = len(row.cand)
-            if not refill(j, score_rows(np.array([j], dtype=np.int64))[0]):
+            if not refill(j):
                 return
 
     if n_s and alive_s.any():
-        for start in range(0, len(live_rows), chunk_rows):
-            chunk = live_rows[start : start + chunk_rows]
-            block = score_rows(chunk.astype(np.int64))
-            for k, j in enumerate(chunk.tolist()):
-                if refill(j, block[k]):
+        for start in range(0, len(live_rows), chunk_rows if top is None else 4096):
+            chunk = live_rows[start : start + (chunk_rows if top is None else 4096)].astype(np.int64)
+            if top is not None:
+                firsts = top.batches(chunk, alive_s, batch)
+            else:
+                block = score_rows(chunk)
+                firsts = [_batch(block[k], alive_s, batch) for k in range(len(chunk))]
+            for j, first in zip(chunk.tolist(), firsts, strict=True):
+                if take(j, *first):
                     heapq.heappush(heap, (-float(rows[j].cand_score[0]), j, int(rows[j].cand[0])))
 
     out_b: list[int] = []

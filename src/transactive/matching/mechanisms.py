@@ -107,20 +107,22 @@ def distances_for(sellers: Orders, buyers: Orders, feeder_name: str) -> Distance
     except GridError as exc:
         raise GridError("params.feeder", exc.message) from None
     _reject_other_locations(sellers, buyers, feeder_name)
-    positions: dict[str, int] = {}
+    positions: dict[str, int] = {}  # bus name -> column of the distance matrix, in order of first appearance
     index: dict[str, np.ndarray] = {}
     for side, orders in (("buyers", buyers), ("sellers", sellers)):
         if "bus" not in orders.attributes:
             raise GridError(f"{side}.bus", "required with a feeder")
-        cols = np.empty(orders.n, dtype=np.int64)
-        for k, bus in enumerate(orders.attributes["bus"].tolist()):
-            name = str(bus)
+        names = np.asarray([str(bus) for bus in orders.attributes["bus"].tolist()], dtype=object)
+        distinct, first, inverse = np.unique(names, return_index=True, return_inverse=True)
+        column = np.empty(len(distinct), dtype=np.int64)
+        for u in np.argsort(first, kind="stable").tolist():  # each distinct bus once, the first user named
+            name, k = str(distinct[u]), int(first[u])
             if name not in positions:
                 if not name:
                     raise GridError(f"{side}[{k}].bus", f"required with a feeder ({feeder_name!r})")
                 feeder.index_of([name], f"{side}[{k}].bus")
-            cols[k] = positions.setdefault(name, len(positions))
-        index[side] = cols
+            column[u] = positions.setdefault(name, len(positions))
+        index[side] = column[inverse.reshape(-1)] if len(names) else np.zeros(0, dtype=np.int64)
     buses = list(positions)
     matrix = distance_oracle(feeder).between(buses) if buses else np.zeros((0, 0))
     return BusDistances(matrix, index["buyers"], index["sellers"])
@@ -145,9 +147,15 @@ def _reject_other_locations(sellers: Orders, buyers: Orders, feeder_name: str) -
     """:func:`unknown_location_field` for every participant; the first one found is an error naming it."""
     for side, orders in (("sellers", sellers), ("buyers", buyers)):
         names = [n for n in ("bus", "x_m", "y_m") if n in orders.attributes]
-        columns = [np.asarray(orders.attributes[n]).tolist() for n in names]
-        for k, row in enumerate(zip(*columns, strict=True)):
-            found = unknown_location_field(feeder_name, dict(zip(names, row, strict=True)))
+        columns = {n: np.asarray(orders.attributes[n]) for n in names}
+        suspect = np.zeros(orders.n, dtype=bool)  # a cheap superset of the offenders, checked one by one below
+        for name, col in columns.items():
+            if name == "bus":
+                suspect |= feeder_name == NO_FEEDER and np.asarray([bool(str(b)) for b in col.tolist()], dtype=bool)
+            elif feeder_name != NO_FEEDER:
+                suspect |= ~np.isnan(col) if col.dtype.kind == "f" else True
+        for k in np.flatnonzero(suspect).tolist():
+            found = unknown_location_field(feeder_name, {n: col[k : k + 1].tolist()[0] for n, col in columns.items()})
             if found is not None:
                 raise GridError(f"{side}[{k}].{found[0]}", found[1])
 

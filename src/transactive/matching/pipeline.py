@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from transactive.grid.charges import DEFAULT_CHARGE_PER_KM, quotes, trade_charge
+from transactive.matching.candidates import TopCandidates
 from transactive.matching.errors import MatchingError
 from transactive.matching.greedy import SMALL_MARKET_PAIRS, Matches, match
 from transactive.matching.score import BusScores, scores
@@ -56,6 +57,10 @@ RATIONAL_TOLERANCE_TOKENS = 1e-9
 only, a thousandth of the micro-token settlement pays in."""
 BUS_TABLE_MAX_CELLS = 8_000_000
 """Largest per-bus score tables (distinct buyer buses x sellers) :class:`BusScores` builds (64 MB each)."""
+WINDOW_MIN_SELLERS = 16_384
+"""From this many chosen sellers on, rows at buses take their batches from candidate windows
+(:mod:`transactive.matching.candidates`; the same batches): below it whole rows are as fast or faster
+(measured on the slot benchmark's market: about equal at 10,000 prosumers, 4.7x less CPU at 100,000)."""
 Auction = Callable[[Orders, Orders], ClearingResult]
 
 
@@ -408,8 +413,10 @@ def match_energies(
             charge = float(trade_charge(pair, charge_per_km).reshape(-1)[0])
         return charge_admissible(charge, float(margin_b[j]), float(margin_s[i]), energy_kwh)
 
+    windows = bus_scores is not None and bus_scores.blended and len(chosen_s) >= WINDOW_MIN_SELLERS
+    top = TopCandidates(bus_scores) if windows and bus_scores is not None else None
     m: Matches = match(
-        score_rows, e_b[chosen_b], e_s[chosen_s], admissible=admissible if charge_per_km > 0 else None
+        score_rows, e_b[chosen_b], e_s[chosen_s], admissible=admissible if charge_per_km > 0 else None, top=top
     )
     t_b, t_s = chosen_b[m.buyer], chosen_s[m.seller]
     dist = np.asarray(distances.pairs(t_b, t_s), dtype=np.float64).reshape(len(t_b))

@@ -138,43 +138,71 @@ class BusScores:
         out_s = ~(d <= ds)
         self._out_s = out_s.view(np.int8)
         self._rs = (ds / self._safe) * out_s
+        # read-only views for the candidate windows (transactive.matching.candidates): per buyer bus x seller
+        self.distance, self.charge, self.safe = self._d, self._charge, self._safe
+        self.seller_out, self.seller_ratio, self.infinite = self._out_s, self._rs, self._infinite
+        self.buyer_row_bus, self.seller_bus = self._row_of, self._seller_bus  # a buyer's bus row; a seller's bus
+        self.buyer_price, self.buyer_pref, self.buyer_welfare = self._pb, self._db, self._wb
+        self.seller_price, self.seller_welfare = self._ps, self._ws
 
     @staticmethod
     def memory_cells(buyer_bus: IntArray, n_sellers: int) -> int:
         """How many cells each per-bus table takes (distinct buyer buses x sellers)."""
         return len(np.unique(np.asarray(buyer_bus))) * int(n_sellers)
 
-    def rows(self, rows: IntArray) -> FloatArray:
-        """Scores of buyer ``rows`` against every seller, shape ``(len(rows), n_sellers)``."""
+    def rows(self, rows: IntArray, sellers: IntArray | None = None) -> FloatArray:
+        """Scores of buyer ``rows`` against every seller (or only ``sellers``), shape ``(len(rows), n)``; the
+        same floats either way (every step is elementwise)."""
         if not self.blended:
+            cols = slice(None) if sellers is None else sellers
             return scores(
                 self._pb[rows],
-                seller_price_per_kwh=self._ps,
-                distance_m=self._bus_d[np.ix_(self._buyer_bus[rows], self._seller_bus)],
+                seller_price_per_kwh=self._ps[cols],
+                distance_m=self._bus_d[np.ix_(self._buyer_bus[rows], self._seller_bus[cols])],
                 buyer_pref_m=self._db[rows],
-                seller_pref_m=self._ds,
+                seller_pref_m=self._ds[cols],
                 buyer_welfare=self._wb[rows],
-                seller_welfare=self._ws,
+                seller_welfare=self._ws[cols],
                 charge_per_km=self._charge_per_km,
             )
         p = self._row_of[rows]
-        pb = self._pb[rows][:, None]
-        db = self._db[rows][:, None]
-        covered = pb >= self._ps[None, :]
-        sp = pb - self._charge[p]  # price score (Alg. 3): P(B) - d_km C_d where P(B) >= P(S), else 1.0
-        sp *= covered
-        sp += ~covered
-        num = self._wb[rows][:, None] + self._ws[None, :]
-        num *= 0.5  # W̄
-        out_b = ~(self._d[p] <= db)
-        ratio = db / self._safe[p]
-        ratio *= out_b
-        num += ratio  # + D(B)/d where the buyer's preference is exceeded
-        num += self._rs[p]  # + D(S)/d where the seller's is
-        num *= sp
-        cases = out_b.view(np.int8) + self._out_s[p]
-        cases += 1
-        num /= cases
-        if self._infinite is not None:
-            np.copyto(num, -np.inf, where=self._infinite[p])
-        return num
+        if sellers is None:
+            return blend(self._pb[rows][:, None], self._db[rows][:, None], self._wb[rows][:, None],
+                         self._ps[None, :], self._ws[None, :], self._charge[p], self._d[p], self._safe[p],
+                         self._rs[p], self._out_s[p], None if self._infinite is None else self._infinite[p])
+        at = (p[:, None], np.asarray(sellers, dtype=np.int64)[None, :])
+        return blend(self._pb[rows][:, None], self._db[rows][:, None], self._wb[rows][:, None],
+                     self._ps[sellers][None, :], self._ws[sellers][None, :], self._charge[at], self._d[at],
+                     self._safe[at], self._rs[at], self._out_s[at],
+                     None if self._infinite is None else self._infinite[at])
+
+
+def blend(  # noqa: PLR0917
+    pb: FloatArray, db: FloatArray, wb: FloatArray, ps: FloatArray, ws: FloatArray, charge: FloatArray,
+    d: FloatArray, safe: FloatArray, rs: FloatArray, out_s: npt.NDArray[np.int8],
+    infinite: npt.NDArray[np.bool_] | None,
+) -> FloatArray:
+    """:class:`BusScores`' branch-free Alg. 4 on gathered columns, broadcast to ``(rows, sellers)``: buyer
+    columns ``(rows, 1)`` (P(B), D(B), W_B), seller columns ``(1, sellers)`` (P(S), W_S), and the per (buyer
+    bus, seller) tables (``d_km·C_d``, ``d`` with inf as 0, ``d`` or 1 where 0, ``[d > D(S)]·D(S)/d``,
+    ``[d > D(S)]``, ``d`` infinite) either shape. Elementwise, so any gather of the same cells gives the
+    same floats."""
+    covered = pb >= ps
+    sp = pb - charge  # price score (Alg. 3): P(B) - d_km C_d where P(B) >= P(S), else 1.0
+    sp = sp * covered if sp.shape == covered.shape else np.broadcast_to(sp, covered.shape) * covered
+    sp += ~covered
+    num = wb + ws
+    num *= 0.5  # W̄
+    out_b = ~(d <= db)
+    ratio = db / safe
+    ratio *= out_b
+    num += ratio  # + D(B)/d where the buyer's preference is exceeded
+    num += rs  # + D(S)/d where the seller's is
+    num *= sp
+    cases = out_b.view(np.int8) + out_s
+    cases += 1
+    num /= cases
+    if infinite is not None:
+        np.copyto(num, -np.inf, where=infinite)
+    out: FloatArray = num
+    return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from transactive.matching import pipeline
 from transactive.matching.pipeline import BusDistances, DistanceMatrix, match_energies
 from transactive.matching.score import BusScores, scores
 from transactive.orders import Orders
@@ -62,16 +63,23 @@ def _market(rng: np.random.Generator, n: int, n_bus: int) -> tuple[Orders, Order
     return sellers, buyers, bus_d, rng.integers(0, n_bus, n), rng.integers(0, n_bus, n)
 
 
-def test_matching_with_bus_distances_equals_the_full_matrix() -> None:
-    # large enough for the batched greedy (n_b * n_s > 4096) and for ties (few buses, equal parameters)
-    rng = np.random.default_rng(11)
-    sellers, buyers, bus_d, buyer_bus, seller_bus = _market(rng, 300, 6)
+@pytest.mark.parametrize(("seed", "n", "n_bus", "p0"), [(11, 300, 6, 0.15), (12, 400, 55, 0.12), (13, 250, 2, 0.19),
+                                                     (14, 500, 20, 0.16), (15, 120, 9, 0.1)])
+@pytest.mark.parametrize("windows", [True, False])
+def test_matching_with_bus_distances_equals_the_full_matrix(  # noqa: PLR0917
+    seed: int, n: int, n_bus: int, p0: float, windows: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # large enough for the batched greedy (n_b * n_s > 4096) and for ties (few buses, equal parameters); the
+    # bus path takes its batches from candidate windows (matching/candidates.py), the matrix path scores rows
+    monkeypatch.setattr(pipeline, "WINDOW_MIN_SELLERS", 0 if windows else 10**9)
+    rng = np.random.default_rng(seed)
+    sellers, buyers, bus_d, buyer_bus, seller_bus = _market(rng, n, n_bus)
     e_s, e_b = sellers.energy_kwh * 0.9, buyers.energy_kwh
-    common = {"price_per_kwh": 0.15, "seller_kwh": e_s, "buyer_kwh": e_b, "charge_per_km": 0.002}
+    common = {"price_per_kwh": p0, "seller_kwh": e_s, "buyer_kwh": e_b, "charge_per_km": 0.002}
     fast = match_energies(sellers, buyers, BusDistances(bus_d, buyer_bus, seller_bus), **common)  # type: ignore[arg-type]
     full = match_energies(sellers, buyers, DistanceMatrix(bus_d[np.ix_(buyer_bus, seller_bus)]),
                           **common)  # type: ignore[arg-type]
-    assert len(fast.trades) > 300
+    assert len(fast.trades) >= n
     assert fast.trades == full.trades
     assert _bits(fast.buyer_bill) == _bits(full.buyer_bill)
     assert _bits(fast.seller_income) == _bits(full.seller_income)

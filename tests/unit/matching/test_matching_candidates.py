@@ -1,0 +1,85 @@
+"""The exact candidate windows (matching/candidates.py) against scoring every seller: the same batches for
+every row (ties, islands, negative scores, uncovered sellers, refills after a last candidate, dead sellers)
+and the same greedy trades, to the bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from transactive.matching.candidates import TopCandidates
+from transactive.matching.greedy import _batch, match
+from transactive.matching.score import BusScores
+from transactive.units import energy_to_units
+
+
+def _market(rng: np.random.Generator, trial: int) -> BusScores:
+    n_bus = int(rng.integers(1, 9))
+    n_b, n_s = int(rng.integers(1, 120)), int(rng.integers(1, 400))
+    grid = [0.0, 50.0, 100.0, 150.0, 1000.0, 123.456]
+    bus_d = rng.choice(grid, size=(n_bus, n_bus)) if trial % 2 else rng.uniform(0, 500, (n_bus, n_bus))
+    if trial % 3 == 0:  # a pair of islands
+        bus_d[rng.integers(n_bus), rng.integers(n_bus)] = np.inf
+    prices = [0.0, 0.1, 0.15, 0.2]
+    coarse = trial % 4 == 1  # few distinct values: many equal scores (ties broken by seller index)
+    return BusScores(
+        bus_d, rng.integers(0, n_bus, n_b), rng.integers(0, n_bus, n_s),
+        buyer_price_per_kwh=rng.choice(prices, n_b) if trial % 2 else rng.uniform(0, 1, n_b),
+        seller_price_per_kwh=rng.choice(prices, n_s) if trial % 2 else rng.uniform(0, 1, n_s),
+        buyer_pref_m=rng.choice([0.0, 100.0, 150.0], n_b),
+        seller_pref_m=rng.choice([0.0, 100.0, 150.0, 200.0], n_s),
+        buyer_welfare=rng.choice([0.0, 1.5, 2.0], n_b) if coarse else rng.normal(0, 10, n_b),
+        seller_welfare=rng.choice([0.5, 1.5, 3.0], n_s) if coarse else rng.normal(0, 10, n_s),
+        charge_per_km=float(rng.choice([0.0, 0.002, 0.5, 900.0])),  # 900: negative price scores
+    )
+
+
+def _bits(values: np.ndarray) -> list[int]:
+    return np.ascontiguousarray(values, dtype=np.float64).view(np.int64).ravel().tolist()
+
+
+@pytest.mark.parametrize("trial", range(60))
+def test_windows_give_every_row_the_batch_of_its_whole_row(trial: int) -> None:
+    rng = np.random.default_rng(1000 + trial)
+    bs = _market(rng, trial)
+    n_b, n_s = len(bs.buyer_price), len(bs.seller_price)
+    alive = rng.random(n_s) > (0.3 if trial % 2 else 0.0)
+    k = int(rng.choice([1, 3, 16, 128]))
+    rows = np.arange(n_b, dtype=np.int64)
+    full = bs.rows(rows)
+    lasts: list[tuple[float, int] | None] = []
+    for j in rows.tolist():  # a last candidate taken from the row's own order (or none)
+        idx, sc = _batch(full[j], alive, k)
+        lasts.append(None if trial % 3 == 0 or len(idx) == 0 else (float(sc[len(sc) // 2]), int(idx[len(idx) // 2])))
+    top = TopCandidates(bs, window=int(rng.choice([1, 2, 16])))
+    got = top.batches(rows, alive, k, lasts)
+    for j in rows.tolist():
+        eligible = alive.copy()
+        if lasts[j] is not None:
+            ls, li = lasts[j]  # type: ignore[misc]
+            eligible &= (full[j] < ls) | ((full[j] == ls) & (np.arange(n_s) > li))
+        want_idx, want_sc = _batch(full[j], eligible, k)
+        assert got[j][0].tolist() == want_idx.tolist(), j
+        assert _bits(got[j][1]) == _bits(want_sc)
+
+
+@pytest.mark.parametrize("trial", range(40))
+def test_greedy_trades_with_windows_equal_the_whole_rows(trial: int) -> None:
+    rng = np.random.default_rng(2000 + trial)
+    bs = _market(rng, trial)
+    n_b, n_s = len(bs.buyer_price), len(bs.seller_price)
+    buyer_kwh = rng.choice([0.5, 1.0, 2.5], n_b) if trial % 2 else rng.uniform(0.1, 5, n_b).round(3)
+    seller_kwh = rng.choice([0.5, 1.0, 2.5], n_s) if trial % 2 else rng.uniform(0.1, 5, n_s).round(3)
+    refused = set(map(tuple, rng.integers(0, [n_b, n_s], size=(5, 2)).tolist())) if trial % 2 else set()
+
+    def admissible(j: int, i: int, energy_kwh: float) -> bool:
+        return (j, i) not in refused and energy_kwh > 0
+
+    batch = int(rng.choice([2, 8, 128]))
+    kwargs = {"batch": batch, "small": 0, "admissible": admissible}
+    plain = match(bs.rows, buyer_kwh, seller_kwh, **kwargs)  # type: ignore[arg-type]
+    windows = match(bs.rows, buyer_kwh, seller_kwh, top=TopCandidates(bs, window=2), **kwargs)  # type: ignore[arg-type]
+    assert plain.buyer.tolist() == windows.buyer.tolist()
+    assert plain.seller.tolist() == windows.seller.tolist()
+    assert energy_to_units(plain.energy_kwh).tolist() == energy_to_units(windows.energy_kwh).tolist()
+    assert _bits(plain.score) == _bits(windows.score)
