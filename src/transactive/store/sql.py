@@ -506,6 +506,15 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMix
         except IntegrityError:  # the address is taken by another member
             return False
 
+    def put_chain_accounts(self, accounts: Sequence[ChainAccount]) -> None:
+        """:meth:`put_chain_account` of each account in one transaction (batch enrolment); an account whose
+        member already has one is skipped."""
+        with self._write() as conn:
+            for account in accounts:
+                self._insert_ignore(conn, t.chain_accounts, {
+                    "member": account.member, "address": account.address,
+                    "private_key": account.private_key_hex, "enrolled": account.enrolled})
+
     def chain_account(self, member: str) -> ChainAccount | None:
         with self._read() as conn:
             row = conn.execute(sa.select(t.chain_accounts).where(t.chain_accounts.c.member == member)).first()
@@ -520,9 +529,12 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMix
             rows = conn.execute(query.order_by(t.chain_accounts.c.member)).all()
         return [self._chain_account(r) for r in rows]
 
-    def mark_enrolled(self, member: str) -> None:
+    def mark_enrolled(self, member: str | Sequence[str]) -> None:
+        members = [member] if isinstance(member, str) else list(member)
         with self._write() as conn:
-            conn.execute(t.chain_accounts.update().where(t.chain_accounts.c.member == member).values(enrolled=True))
+            for i in range(0, len(members), 500):  # bounded IN lists
+                conn.execute(t.chain_accounts.update().where(t.chain_accounts.c.member.in_(members[i:i + 500]))
+                             .values(enrolled=True))
 
     def ledger_meta(self, key: str) -> Any:
         with self._read() as conn:
