@@ -8,12 +8,21 @@ everything with SimBench's profiles (``auto``: synthetic when simbench is not in
 says which). The ratio column is each variant's time over "in memory". Goal: the full 96-slot day in
 <= 2 minutes (``transactive demo`` adds the seed examples, a few seconds).
 
-Run: /work/venv/bin/python benchmarks/bench_day.py [--quick]
+``--compare OLD_SRC`` instead times the whole ``transactive day --profiles synthetic`` (96 slots, 55 prosumers,
+the chain and the audit) of another checkout's ``src`` against this one's, as two subprocesses run alternately
+``--rounds`` times each (old, new, old, new, ...), and prints their wall and user CPU seconds side by side with
+the 1-minute load average before each run (the machine is shared: compare runs at similar load).
+
+Run: PYTHONPATH=src .venv/bin/python benchmarks/bench_day.py [--quick]
+     PYTHONPATH=src .venv/bin/python benchmarks/bench_day.py --compare /work/wt/base/src [--rounds 2] [--slots 96]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,10 +45,43 @@ def _time(n_slots: int, power_flow: bool, chain: bool, profiles: str) -> tuple[f
         return time.perf_counter() - started, result.profiles.source
 
 
+def _day_subprocess(src: Path, n_slots: int) -> tuple[float, float]:
+    """Wall and user CPU seconds of ``transactive day --profiles synthetic`` run from checkout ``src``."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    with tempfile.TemporaryDirectory() as folder:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "transactive.cli", "day", "--profiles", "synthetic",
+                        "--slots", str(n_slots), "--out", folder], env=env, check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - before
+
+
+def compare(old_src: Path, rounds: int, n_slots: int) -> None:
+    """Old and new checkouts' whole day, alternately, side by side."""
+    new_src = Path(__file__).resolve().parents[1] / "src"
+    runs: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
+    print(f"{'run':<6} {'load1':>6} {'wall s':>8} {'user s':>8}")
+    for k in range(rounds):
+        for name, src in (("old", old_src), ("new", new_src)):
+            load = os.getloadavg()[0]
+            wall, user = _day_subprocess(src, n_slots)
+            runs[name].append((wall, user))
+            print(f"{name} {k + 1:<2} {load:>6.2f} {wall:>8.1f} {user:>8.1f}", flush=True)
+    print(f"{'':<6} {'':>6} {'wall s':>8} {'user s':>8}   (min over {rounds} runs)")
+    for name, values in runs.items():
+        print(f"{name:<6} {'':>6} {min(w for w, _ in values):>8.1f} {min(u for _, u in values):>8.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="8 slots only")
+    parser.add_argument("--compare", type=Path, metavar="OLD_SRC", help="time the day of this src against ours")
+    parser.add_argument("--rounds", type=int, default=2, help="with --compare: runs of each (alternately)")
+    parser.add_argument("--slots", type=int, default=96, help="with --compare: slots of the day")
     args = parser.parse_args()
+    if args.compare is not None:
+        compare(args.compare, args.rounds, args.slots)
+        return
     sizes = (8,) if args.quick else (24, 96)
     print(f"{'slots':>5}  {'variant':<14} {'profiles':<10} {'time s':>8} {'ratio':>6}")
     for n_slots in sizes:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time, idempotent set-up of the real components the test suite starts on loopback:
 # Debian's mosquitto, postgresql and chromium (apt-get, as root; chromium drives the web app's browser tests
-# through Playwright, which never downloads a browser of its own) and a pinned hardhat node (npm, into .hardhat/).
+# through Playwright, which never downloads a browser of its own) and a pinned hardhat node (npm, into .hardhat/)
+# and axe-core (npm, into .axe/: the accessibility check of the browser tests).
 # Run by `make test` before pytest so that parallel test workers never race for the package manager.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 if command -v npm >/dev/null 2>&1; then
   bash scripts/setup-hardhat.sh >/dev/null
+  bash scripts/setup-axe.sh >/dev/null
 else
   echo "setup-system: npm not found: the JSON-RPC chain tests will say so" >&2
 fi

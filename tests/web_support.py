@@ -129,3 +129,70 @@ def watch_problems(page: Any) -> list[str]:
     page.on("console", lambda message: problems.append(f"console: {message.text}")
             if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
     return problems
+
+
+AXE_SCRIPT = ROOT / "scripts" / "setup-axe.sh"
+BAD_IMPACTS = ("serious", "critical")
+
+
+def axe_source() -> str:
+    """axe-core's browser script, installed by the project's setup (scripts/setup-axe.sh: npm, into .axe/)."""
+    found = ROOT / ".axe" / "node_modules" / "axe-core" / "axe.min.js"
+    if not found.exists():
+        try:
+            subprocess.run(["bash", str(AXE_SCRIPT)], check=True, capture_output=True, timeout=300)
+        except (OSError, subprocess.SubprocessError) as exc:
+            unavailable(f"axe-core is not installed and scripts/setup-axe.sh failed: {exc}")
+    return found.read_text(encoding="utf-8")
+
+
+def axe_problems(page: Any, source: str) -> list[str]:
+    """The serious and critical accessibility violations axe-core finds in what the page shows now (hidden
+    tab panels are not checked; call once per tab). axe is evaluated through the DevTools protocol, which the
+    page's Content-Security-Policy does not govern, so the policy stays on for everything else."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(source)
+    found = page.evaluate("""async () => {
+        const out = await axe.run(document, { resultTypes: ["violations"] });
+        return out.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.slice(0, 3).map(n => n.target.join(" ")) }));
+    }""")
+    return [f"{v['impact']} {v['id']}: {v['help']} ({', '.join(v['nodes'])})" for v in found
+            if v["impact"] in BAD_IMPACTS]
+
+
+def overflow(page: Any) -> int:
+    """How many CSS pixels the page is wider than the viewport (0: no horizontal scrolling)."""
+    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+
+
+def wide(page: Any) -> str:
+    """The innermost visible elements reaching past the right edge of the viewport (what makes a page too wide)."""
+    return str(page.evaluate("""() => [...document.querySelectorAll("body *")].filter(el => {
+            const r = el.getBoundingClientRect();
+            return r.width && r.right > window.innerWidth + 1 && ![...el.children].some(c =>
+                c.getBoundingClientRect().right > window.innerWidth + 1);
+        }).slice(0, 4).map(el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
+            + (el.className && typeof el.className === "string" ? "." + el.className.split(" ").join(".") : ""))
+          .join(", ")"""))
+
+
+def check_tabs(page: Any, names: list[str], source: str, *, widths: tuple[int, ...] = (1280, 375)) -> list[str]:
+    """For each width and each task tab: no serious or critical axe violation (at the first width) and no
+    horizontal overflow. Returns the problems found (empty: all fine); leaves the first tab open at 1280 px."""
+    problems: list[str] = []
+    for width in widths:
+        page.set_viewport_size({"width": width, "height": 900})
+        for name in names or [""]:
+            if name:
+                page.get_by_role("tab", name=name, exact=True).click()
+            page.wait_for_timeout(50)
+            if width == widths[0]:
+                problems += [f"{name or 'page'} at {width} px: {p}" for p in axe_problems(page, source)]
+            extra = overflow(page)
+            if extra > 0:
+                problems.append(f"{name or 'page'} at {width} px: {extra} px wider than the screen ({wide(page)})")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    if names:
+        page.get_by_role("tab", name=names[0], exact=True).click()
+    return problems

@@ -124,6 +124,29 @@ def test_energy_matches_the_profiles(day: tuple[DayResult, Path]) -> None:
         assert sum(s.stages["bilateral"].sold_wh for s in x.statements) == 700
 
 
+def test_every_members_metered_energy_settles_to_the_wh(day: tuple[DayResult, Path]) -> None:
+    """SEED-NOTES §8 / docs/settlement.md: the grid stage buys or sells whatever a member's metered position
+    leaves after the auction, so every member's metered Wh of every slot -- also a member whose auction order
+    did not clear, or whose slot was void -- is its Σ(sold − bought) over the stages, and nothing is left
+    unsettled."""
+    result, _ = day
+    metered = result.profiles.pv_kwh[:, : CONFIG.n_slots] - result.metered_load_kwh
+    unsettled_wh = 0
+    for x in result.slots:
+        statements = {s.peer: s for s in x.statements}
+        for k, peer in enumerate(result.peers):
+            metered_wh = energy_to_wh(float(metered[k, x.slot]))
+            s = statements.get(peer)
+            settled_wh = 0 if s is None else sum(s.stages[g].sold_wh - s.stages[g].bought_wh for g in STAGES)
+            unsettled_wh += abs(metered_wh - settled_wh)
+    assert unsettled_wh == 0
+    assert result.summary["energy_kwh"]["not settled (no order, contract or listing)"] == 0.0
+    # the day's energy balances: what the members metered is what the stages moved, to the Wh
+    total_metered_wh = sum(energy_to_wh(float(metered[k, x.slot])) for x in result.slots
+                           for k in range(len(result.peers)))
+    assert total_metered_wh == sum(s.net_wh for x in result.slots for s in x.statements)
+
+
 def test_the_demand_response_event_reduces_load_and_runs_the_secondary_market(day: tuple[DayResult, Path]) -> None:
     result, _ = day
     w0, w1 = CONFIG.dr_window

@@ -129,6 +129,12 @@ def register(app: FastAPI, desk: MultiDesk) -> None:
         """Orders you placed or received; all of them for the DSO, admins and validators."""
         return desk.orders(caller, community, slot_start)
 
+    @app.get(base + "/listing-orders/{order}/power-flow", tags=["listings"])
+    def power_flow(community: str, order: str, caller: Caller) -> dict[str, Any]:
+        """The power flow of the slot's accepted trades plus this order (DSO, admin; read only): whether it
+        fits, voltages (pu) and line loadings (%) against the DSO's limits."""
+        return desk.power_flow_view(caller, community, order)
+
     @app.post(base + "/listing-orders/{order}/review", tags=["listings"])
     def review(community: str, order: str, body: ReviewIn, caller: Caller) -> dict[str, Any]:
         """The DSO's decision on a pending order (DSO, admin)."""

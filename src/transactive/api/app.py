@@ -477,6 +477,9 @@ def create_app(settings: Settings) -> FastAPI:
     from transactive.api import order_form_routes  # the order form and order defaults (imports Caller too)
 
     order_form_routes.register(app, op)
+    from transactive.api import explorer_routes  # the role pages' reads: members, feeder, ledger explorer
+
+    explorer_routes.register(app, service)
 
     mount_web_app(app)  # the web app at /app (docs/webapp.md), / redirects there
     return app

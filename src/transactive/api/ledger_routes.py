@@ -11,8 +11,8 @@ Registered by :func:`transactive.api.app.create_app` when the service runs a led
 * ``GET .../statements``: a prosumer or aggregator gets its own lines; an admin gives ``?member=``;
 * ``GET .../dso/income``: the DSO (or an admin): grid charges, penalties and imbalance per slot, never a bid;
 * ``GET .../account``: the caller's chain address and token balance (prosumer, aggregator, DSO);
-* ``GET .../fund``: the DSO (or an admin): the community market fund's balance and its row of every anchored
-  clearing (surpluses, deficits, DPDA's excess; ``docs/settlement.md``).
+* ``GET .../fund``: the DSO, a validator or an admin: the community market fund's balance and its row of every
+  anchored clearing (surpluses, deficits, DPDA's excess; ``docs/settlement.md``).
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def register(app: FastAPI, operator: Operator, desk: LedgerDesk) -> None:
     @app.get("/communities/{community}/fund", tags=["ledger"])
     def fund(community: str, caller: Caller) -> dict[str, Any]:
         """The community market fund: its chain account, balance (micro-tokens) and per-slot history."""
-        Operator.require(caller, ("dso", "admin"), "the community fund")
+        Operator.require(caller, ("dso", "admin", "validator"), "the community fund")
         return desk.fund_view(operator.community_for(caller, community).name)
 
     @app.get("/communities/{community}/account", tags=["ledger"])

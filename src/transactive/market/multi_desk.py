@@ -38,7 +38,13 @@ from transactive.market.multi_slot import ContractTerms, stored_contract, stored
 from transactive.market.operator import MAX_DAYS_AHEAD, TRADING_ROLES, Operator
 from transactive.market.slots import parse_slot_start, quotation_closes, window_at
 from transactive.settlement.bilateral import CONTRACT_TYPES
-from transactive.settlement.listings import Listing, PlannedTrade, power_flow_check
+from transactive.settlement.listings import (
+    Listing,
+    PlannedTrade,
+    candidate_violations,
+    power_flow_check,
+    power_flow_state,
+)
 from transactive.store import (
     Community,
     ContractRecord,
@@ -413,7 +419,10 @@ class MultiDesk:
         assert stored is not None
         return self._order_json(stored, listing)
 
-    def _power_flow(self, c: Community, listing: ListingRecord, order: ListingOrderRecord) -> tuple[str, ...]:
+    def _flow_inputs(self, c: Community, listing: ListingRecord, order: ListingOrderRecord
+                     ) -> tuple[Any, dict[str, str], list[PlannedTrade]]:
+        """The feeder's network, every member's bus on it, and the slot's accepted trades followed by
+        ``order`` (last): what the DSO's power flow of ``order`` runs on."""
         from transactive.grid.errors import GridError
         from transactive.grid.feeder import DEFAULT_FEEDER, _bus_labels, load_network
 
@@ -433,9 +442,50 @@ class MultiDesk:
         accepted = [PlannedTrade(o.id, listings[o.listing_id].seller, o.buyer, o.energy_wh / WH_PER_KWH)
                     for o in self.store.listing_orders(c.name, listing.slot_start) if o.decision == "accepted"]
         bus_of = {k: str(v) for k, v in buses.items() if v in labels}
-        check = power_flow_check(net, bus_of, slot_hours=c.slot_minutes / 60)
-        return tuple(check([*accepted, PlannedTrade(order.id, listing.seller, order.buyer,
-                                                    order.energy_wh / WH_PER_KWH)]))
+        return net, bus_of, [*accepted, PlannedTrade(order.id, listing.seller, order.buyer,
+                                                     order.energy_wh / WH_PER_KWH)]
+
+    def _power_flow(self, c: Community, listing: ListingRecord, order: ListingOrderRecord) -> tuple[str, ...]:
+        net, bus_of, trades = self._flow_inputs(c, listing, order)
+        return power_flow_check(net, bus_of, slot_hours=c.slot_minutes / 60)(trades)
+
+    def power_flow_view(self, member: Member, community: str, order_id: str, lines: int = 5) -> dict[str, Any]:
+        """What the DSO's power-flow decision on an order would see (DSO, admin; changes nothing): the slot's
+        accepted trades plus this order on the feeder: whether it fits, the violations it would cause, the
+        lowest and highest voltage (pu), the two parties' bus voltages, the ``lines`` most loaded lines (%)
+        and the DSO's limits."""
+        self.op.require(member, ("dso", "admin"), "a power-flow check")
+        c = self.op.community_for(member, community)
+        order = self.store.get_listing_order(c.name, _path_id(order_id, "order"))
+        if order is None:
+            raise MarketError("order", f"no listing order {order_id[:64]!r}", "not_found")
+        listing = self.store.get_listing(c.name, order.listing_id)
+        assert listing is not None
+        net, bus_of, trades = self._flow_inputs(c, listing, order)
+        with self._review_lock:
+            result = power_flow_state(net, bus_of, trades, slot_hours=c.slot_minutes / 60)
+        state = result.initial  # every trade, this order included, before any curtailment
+        index = {b: k for k, b in enumerate(result.bus_names)}
+
+        def finite(value: Any) -> float | None:
+            return float(value) if math.isfinite(float(value)) else None
+
+        loads = sorted(((finite(p), name) for name, p in zip(result.line_names, state.line_loading_percent,
+                                                             strict=True)), key=lambda x: -(x[0] or 0.0))
+        parties = [(listing.seller, "seller"), (order.buyer, "buyer")]
+        return {
+            "order": order.id, "converged": bool(state.converged),
+            "violations": list(candidate_violations(result, len(trades) - 1)),
+            "accepted_trades": len(trades) - 1,
+            "min_vm_pu": finite(state.min_vm_pu), "max_vm_pu": finite(state.max_vm_pu),
+            "max_line_loading_percent": finite(state.max_line_loading_percent),
+            "buses": [{"member": who, "role": role, "bus": bus_of[who],
+                       "vm_pu": finite(state.vm_pu[index[bus_of[who]]]) if bus_of[who] in index else None}
+                      for who, role in parties],
+            "lines": [{"line": str(name), "loading_percent": p} for p, name in loads[:lines]],
+            "limits": {"v_min_pu": result.policy.v_min_pu, "v_max_pu": result.policy.v_max_pu,
+                       "max_line_loading_percent": result.policy.max_line_loading_percent},
+        }
 
     # ------------------------------------------------------------------------------------ settlement
     def settle(self, member: Member, community: str, slot_start: str) -> dict[str, Any]:

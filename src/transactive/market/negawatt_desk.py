@@ -2,7 +2,8 @@
 
 Rules (``docs/negawatt.md``): an **aggregator** announces, clears and settles its own events (an admin may
 clear and settle any); **prosumers and other aggregators** offer (one offer per member and event, until
-``offers_close``); a prosumer reports its own meter data for an event, the **DSO** or an admin anyone's.
+``offers_close``); a prosumer reports its own meter data for an event, the event's aggregator that of its
+offerers, the **DSO** or an admin anyone's.
 Clearing first moves the stored state FOR_SALE → RESERVE_NOT_MET (compare-and-set: from that commit on no
 offer is stored), then reads the offers in arrival order, clears and stores CLEARED (or CLOSE when void).
 A clearing interrupted after the first step is resumed by calling clear again.
@@ -152,9 +153,10 @@ class NegawattDesk:
             if key not in ("member", "history_kwh", "eligible", "event_day_kwh"):
                 raise MarketError(str(key), "unknown field")
         subject = raw.get("member", member.id)
-        if member.role in ("prosumer", "aggregator") and subject != member.id:
-            raise MarketError("member", "you may report only your own meter", "forbidden")
         event = self._event(self._record(c.name, event_id))
+        if member.role in ("prosumer", "aggregator") and member.id not in (subject, event.spec.aggregator):
+            raise MarketError("member", "you may report only your own meter (the event's aggregator: its "
+                              "offerers' too)", "forbidden")
         if event.state is not nw.ListingState.CLEARED or event.clearing is None:
             raise MarketError("state", f"the event is {event.state.value}; deliveries are taken once CLEARED",
                               "conflict")
@@ -174,7 +176,7 @@ class NegawattDesk:
         today = _intervals(raw.get("event_day_kwh"), "event_day_kwh", per_day)
         delivered, baseline = nw.verify_delivery(event.spec, days, eligible, today)
         detail = {"baseline_kwh": baseline.baseline_kwh.tolist(), "days": baseline.days, "factor": baseline.factor,
-                  "offset_kwh": baseline.offset_kwh}
+                  "offset_kwh": baseline.offset_kwh, "event_day_kwh": today}
         outcome, stored = self.store.put_negawatt_delivery(NegawattDeliveryRecord(
             c.name, event_id, str(subject), delivered, detail, _stamp(self.op.clock.now())))
         if outcome is Outcome.CONFLICT:
@@ -269,7 +271,9 @@ class NegawattDesk:
         c = self.op.community_for(member, community)
         event = self._event(self._record(c.name, event_id))
         if member.role in ("admin", "validator") or member.id == event.spec.aggregator:
-            return {"view": "full", **nw.to_document(event)}
+            deliveries = [{"member": d.member, "delivered_kwh": d.delivered_kwh, "baseline": dict(d.detail),
+                           "received_at": d.received_at} for d in self.store.negawatt_deliveries(c.name, event_id)]
+            return {"view": "full", **nw.to_document(event), "deliveries": deliveries}
         out: dict[str, Any] = {"view": "dso" if member.role == "dso" else "member", **self._summary(event)}
         settlement = event.settlement or {}
         if member.role == "dso":

@@ -26,6 +26,9 @@ from transactive.market.slots import parse_slot_start, window_at
 from transactive.marketfile import MAX_ABS_PRICE_PER_KWH, MAX_ENERGY_KWH
 from transactive.store import Community, Member, OrderRecord
 from transactive.times import iso
+from transactive.units import BATCH_SCALES, at_batch_resolution
+
+ENERGY_SCALE = BATCH_SCALES["energy_kwh"]  # Wh per kWh: the signed batch's energy resolution
 
 SIMPLE_KEYS = frozenset({"side", "slot_start", "idempotency_key", "energy_kwh", "price_per_kwh"})
 
@@ -121,9 +124,11 @@ class _Batch:
             return None
         if order_bound_error(energy, price, community.slot_minutes) is not None:
             return None
+        # zero at the ledger's resolution (what ``operator.clearing_entry`` makes of it): the full path names it.
+        # The one rounding rule on the energy alone, not a copy of the whole entry per order (MQTT's CPU/order)
+        if operator.ledger is not None and not at_batch_resolution(energy, ENERGY_SCALE, "energy_kwh") > 0:
+            return None
         entry = {"energy_kwh": energy, "price_per_kwh": price}
-        if operator.ledger is not None and not operator.clearing_entry(entry)["energy_kwh"] > 0:
-            return None  # zero at the ledger's resolution: the full path names it
         if not isinstance(body["slot_start"], str):
             return None
         slot_key = (body["slot_start"], community.slot_minutes)

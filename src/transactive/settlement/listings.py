@@ -153,6 +153,41 @@ OrderCheck = Callable[[Sequence[PlannedTrade]], tuple[str, ...]]
 candidate causes (empty: accept)."""
 
 
+def power_flow_state(
+    net: Any,
+    bus_of: Mapping[str, str],
+    trades: Sequence[PlannedTrade],
+    *,
+    slot_hours: float = 0.25,
+    policy: Any = None,
+    method: str = "balanced",
+) -> Any:
+    """The power flow of ``trades`` (the slot's accepted ones, then the candidate, last) on ``net``: a
+    :class:`transactive.grid.powerflow.NetworkCheck` (voltages per bus, loadings per line, before and after
+    curtailment). The accepted trades score higher than the candidate, so the candidate is curtailed first."""
+    from transactive.grid.powerflow import GridTrade, check_trades
+
+    grid_trades = []
+    for k, t in enumerate(trades):
+        for peer in (t.seller, t.buyer):
+            if peer not in bus_of:
+                raise MarketError(f"bus_of[{peer}]", "the peer has no bus on the feeder")
+        score = 0.0 if k == len(trades) - 1 else 1.0
+        grid_trades.append(GridTrade(bus_of[t.buyer], bus_of[t.seller], t.energy_kwh, score))
+    return check_trades(net, grid_trades, slot_hours=slot_hours, policy=policy, method=method)  # type: ignore[arg-type]
+
+
+def candidate_violations(result: Any, candidate: int) -> tuple[str, ...]:
+    """What the trade at index ``candidate`` of a :func:`power_flow_state` causes: nothing (accepted and the
+    slot feasible), its curtailment's reasons, or the final violations."""
+    if candidate in result.accepted and result.feasible:
+        return ()
+    for c in result.curtailed:
+        if c.trade == candidate:
+            return tuple(c.reason) or ("infeasible",)
+    return tuple(result.final.violations) or ("infeasible",)
+
+
 def power_flow_check(
     net: Any,
     bus_of: Mapping[str, str],
@@ -167,24 +202,9 @@ def power_flow_check(
     so when the slot becomes infeasible the candidate is the trade curtailed, and its violations are the
     reason.
     """
-    from transactive.grid.powerflow import GridTrade, check_trades
-
     def check(trades: Sequence[PlannedTrade]) -> tuple[str, ...]:
-        grid_trades = []
-        for k, t in enumerate(trades):
-            for peer in (t.seller, t.buyer):
-                if peer not in bus_of:
-                    raise MarketError(f"bus_of[{peer}]", "the peer has no bus on the feeder")
-            score = 0.0 if k == len(trades) - 1 else 1.0
-            grid_trades.append(GridTrade(bus_of[t.buyer], bus_of[t.seller], t.energy_kwh, score))
-        result = check_trades(net, grid_trades, slot_hours=slot_hours, policy=policy, method=method)  # type: ignore[arg-type]
-        candidate = len(trades) - 1
-        if candidate in result.accepted and result.feasible:
-            return ()
-        for c in result.curtailed:
-            if c.trade == candidate:
-                return c.reason or ("infeasible",)
-        return result.final.violations or ("infeasible",)
+        result = power_flow_state(net, bus_of, trades, slot_hours=slot_hours, policy=policy, method=method)
+        return candidate_violations(result, len(trades) - 1)
 
     return check
 

@@ -28,9 +28,12 @@ choice: the DSO is the community's grid interface and collects the listing board
 ``fund`` account is the fund's row (the input's ``fund.account``). Every amount is integer micro-tokens; the
 postings (one per chain account) sum to zero.
 
-Parties: the auction's traders, the parties to signed contracts delivering in the slot and the sellers and
-buyers of the slot's accepted listing orders. A member with a meter reading but no part in any stage is not
-settled by the community (as before).
+Parties: the auction's traders, the parties to signed contracts delivering in the slot, the sellers and buyers
+of the slot's accepted listing orders, and every other member with an auction order in the slot (not cleared,
+or a void slot) whose meter reading is in when the input is built. Such a party has no auction line: its whole
+residual meter goes to the grid stage (SEED-NOTES §8), so every party's metered Wh is its Σ(sold − bought)
+over the stages. A member with a meter reading but no order, contract or listing order is not settled by the
+community.
 """
 
 from __future__ import annotations

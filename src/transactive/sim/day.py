@@ -554,14 +554,14 @@ def summarise(  # noqa: PLR0917 - the day's parts
             energy[stage] = wh_to_kwh(sold)
     index = {p: k for k, p in enumerate(peers)}
     outside = 0
-    for x in slots:  # members without a trade in the slot are not settled by the service
+    for x in slots:  # members without an order, contract or listing order in the slot are not settled
         settled = {s.peer for s in x.statements}
         outside += sum(abs(energy_to_wh(float(net_kwh[index[p], x.slot]))) for p in peers if p not in settled)
     # the auction is settled against the meters (eqs. 4.8-4.9): what sellers metered beyond what buyers
     # metered is the DSO's imbalance, so the auction stage's Wh need not balance
     energy["auction imbalance (sold − bought, to the DSO)"] = wh_to_kwh(
         sum(s.stages["auction"].sold_wh - s.stages["auction"].bought_wh for x in slots for s in x.statements))
-    energy["not settled (no trade in the slot)"] = wh_to_kwh(outside)
+    energy["not settled (no order, contract or listing)"] = wh_to_kwh(outside)
     peer_money, accounts = statement_sums(peers, slots, event)
     money = {"prosumers": sum(peer_money.values()), **accounts}
     dr: dict[str, Any] = {"ran": False}

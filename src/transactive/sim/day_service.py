@@ -181,8 +181,10 @@ class DayService:
 
     def settle(self, start: datetime, cleared: bool) -> dict[str, Any] | None:
         """The ledger desk settles the slot (settlement slot, validators' recomputation, ``settle_batch``);
-        answers the multi-settlement desk's stored document of it (None: nothing to settle)."""
-        if not cleared and not has_multi_items(self.store, COMMUNITY, iso(start)):
+        answers the multi-settlement desk's stored document of it (None: nothing to settle). A void slot
+        settles too when it has contracts, listings or auction orders (whose members the grid stage settles)."""
+        if not cleared and not has_multi_items(self.store, COMMUNITY, iso(start)) and \
+                not self.store.orders_in_slot(COMMUNITY, iso(start)):
             return None
         settled = self.ledger.settle(COMMUNITY, iso(start), self.clock.now())
         if settled.state != "settled":

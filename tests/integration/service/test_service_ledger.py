@@ -126,6 +126,11 @@ def test_orders_anchored_settled_on_chain_exactly_once(svc: Svc) -> None:
     assert r.status_code == 409 and "b1" in r.json()["error"]["message"], r.text  # waiting for b1's reading
     assert svc.post("/communities/green/meter-readings", "b1", {"slot_start": SLOT, "energy_kwh": -2.5}).status_code \
         == 201
+    # s2 and b2 ordered but did not clear: with their readings in, their meters settle with the grid
+    # (SEED-NOTES §8)
+    for member, kwh in (("s2", 2.0), ("b2", -2.0)):
+        assert svc.post("/communities/green/meter-readings", member,
+                        {"slot_start": SLOT, "energy_kwh": kwh}).status_code == 201
 
     before = _balances(svc, addresses)
     supply = chain.call(desk.token, "totalSupply")
@@ -145,14 +150,21 @@ def test_orders_anchored_settled_on_chain_exactly_once(svc: Svc) -> None:
     assert [(x["member"], x["amount_micro"], x["balance_change_micro"]) for x in b1] == [("b1", 387_500, -387_500)]
     assert [(x["member"], x["tariff_micro"], x["penalty_micro"], x["balance_change_micro"]) for x in s1] == \
         [("s1", 12_500, 25_000, 262_500)]
+    # the grid stage: s2 sells its 2.0 kWh at the feed-in tariff 0.015 = 30,000, b2 buys 2.0 kWh at retail
+    # 0.1 = 200,000; the DSO's account is the grid's, so it gets 125,000 + 200,000 - 30,000 = 295,000
+    s2 = svc.get("/communities/green/statements", "s2").json()
+    b2 = svc.get("/communities/green/statements", "b2").json()
+    assert [(x["member"], x["stages"]["grid"], x["balance_change_micro"]) for x in s2 + b2] == [
+        ("s2", {"sold_wh": 2000, "bought_wh": 0, "money_micro": 30_000}, 30_000),
+        ("b2", {"sold_wh": 0, "bought_wh": 2000, "money_micro": -200_000}, -200_000)]
     income = svc.get("/communities/green/dso/income", "grid").json()
-    assert [(x["tariffs_micro"], x["penalties_micro"], x["imbalance_micro"], x["amount_micro"]) for x in income] == \
-        [(25_000, 25_000, 75_000, 125_000)]
+    assert [(x["tariffs_micro"], x["penalties_micro"], x["imbalance_micro"], x["grid_energy_micro"],
+             x["amount_micro"]) for x in income] == [(25_000, 25_000, 75_000, 170_000, 295_000)]
     assert not {"price_per_kwh", "lines", "trades", "energy_kwh", "orders"} & set(income[0])  # no bids
 
-    # balances changed exactly by the statements; non-traders unchanged; supply conserved
+    # balances changed exactly by the statements; supply conserved
     changes = {m: after[m] - before[m] for m in members}
-    assert changes == {"s1": 262_500, "s2": 0, "b1": -387_500, "b2": 0, "grid": 125_000}
+    assert changes == {"s1": 262_500, "s2": 30_000, "b1": -387_500, "b2": -200_000, "grid": 295_000}
     assert sum(changes.values()) == 0 and chain.call(desk.token, "totalSupply") == supply
 
     # exactly once
@@ -166,7 +178,6 @@ def test_orders_anchored_settled_on_chain_exactly_once(svc: Svc) -> None:
     assert svc.get("/communities/green/statements", "grid").status_code == 403
     assert svc.client.get("/communities/green/statements?member=s1", headers=svc.keys["b1"]).status_code == 403
     assert svc.client.get("/communities/green/statements?member=s1", headers=svc.keys["admin"]).json() == s1
-    assert svc.get("/communities/green/statements", "s2").json() == []
 
     # the project's audit (`transactive ledger verify DATA_DIR`) agrees: every anchored slot recomputes to its
     # roots on chain, endorsements reach the threshold, and the supply equals the mints and the balances

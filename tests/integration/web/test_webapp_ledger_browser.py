@@ -225,11 +225,13 @@ def test_ledger_and_desk_panels(served: Served, browser_page: Any, tmp_path: Pat
     assert slot_income["tariffs_micro"] == line["tariff_micro"] + seller_line["tariff_micro"]
     assert slot_income["penalties_micro"] == line["penalty_micro"] + seller_line["penalty_micro"] > 0  # 0.2 kWh short
     assert slot_income["amount_micro"] + line["balance_change_micro"] + seller_line["balance_change_micro"] == 0
+    open_tab(page, "My income")  # the DSO's page is organised by task
     table = page.get_by_role("table", name="Income by slot")
     row = table.get_by_role("row").filter(has_text=slot[11:16]).get_by_role("cell").all_inner_texts()
     assert tokens(slot_income["tariffs_micro"]) in row and tokens(slot_income["amount_micro"]) in row
     assert page.locator("svg.chart rect.bar-pos").count() >= 2  # net income and grid charges, one bar each
 
+    open_tab(page, "Listing reviews")
     review = page.get_by_role("table", name="Listing orders")
     page.get_by_role("button", name="Accept order O-ui").click()
     page.get_by_text("Order O-ui: accepted.").wait_for()

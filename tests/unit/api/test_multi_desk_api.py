@@ -255,11 +255,33 @@ def test_power_flow_review_on_the_feeder(api: Api) -> None:
     for oid, who, kwh in (("small", "ev9", 2.0), ("huge", "hp9", 500.0)):
         assert c.post(f"{C}/listings/big/orders", json={"id": oid, "energy_kwh": kwh},
                       headers=api.auth(who)).status_code == 201
+    # what the DSO sees before deciding (read only): the power flow of the slot's accepted trades plus the order,
+    # by the review's own code
+    views: dict[str, Any] = {}
+
+    def look(oid: str, buyer: str) -> None:
+        r = c.get(f"{C}/listing-orders/{oid}/power-flow", headers=api.auth("grid"))
+        assert r.status_code == 200, r.text
+        views[oid] = view = r.json()
+        loads = [line["loading_percent"] for line in view["lines"]]
+        assert loads == sorted(loads, reverse=True) and view["max_line_loading_percent"] == loads[0]
+        assert [(b["member"], b["bus"]) for b in view["buses"]] == [("pv9", "906"), (buyer, "905")]
+        assert all(view["min_vm_pu"] <= b["vm_pu"] <= view["max_vm_pu"] for b in view["buses"])
+
+    look("small", "ev9")
+    assert views["small"]["violations"] == [] and views["small"]["accepted_trades"] == 0
+    assert views["small"]["max_line_loading_percent"] < views["small"]["limits"]["max_line_loading_percent"]
+    assert c.get(f"{C}/listing-orders/small/power-flow", headers=api.auth("ev9")).status_code == 403
+    assert c.get(f"{C}/listing-orders/nope/power-flow", headers=api.auth("grid")).status_code == 404
     small = c.post(f"{C}/listing-orders/small/review", json={"decision": "power_flow"}, headers=api.auth("grid"))
     assert small.status_code == 200 and small.json()["state"] == "accepted", small.text
+    look("huge", "hp9")
+    assert views["huge"]["accepted_trades"] == 1  # the small order, accepted meanwhile
+    assert views["huge"]["max_line_loading_percent"] > views["huge"]["limits"]["max_line_loading_percent"]
     huge = c.post(f"{C}/listing-orders/huge/review", json={"decision": "power_flow"}, headers=api.auth("grid"))
     assert huge.status_code == 200 and huge.json()["state"] == "rejected", huge.text
     assert any("loading" in reason for reason in huge.json()["reason"])  # a thermal violation names the line
+    assert huge.json()["reason"] == views["huge"]["violations"]  # the decision gives what the DSO was shown
 
 
 def test_signing_document_matches_eth_account(api: Api) -> None:

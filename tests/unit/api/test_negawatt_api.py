@@ -121,3 +121,29 @@ def test_type_ii_event_takes_buy_offers(api: Api) -> None:
     assert r.status_code == 200 and r.json()["clearing"]["price_per_kwh"] == 8.0
     mine = c.get(f"{BASE}/dr1", headers=api.auth("bob")).json()
     assert mine["clearing"]["rows"] == [{"id": "bob", "energy_kwh": 5.0, "payment": 40.0}]
+
+
+def test_the_events_aggregator_reports_its_offerers_deliveries(api: Api) -> None:
+    """The aggregator records the meters of its event's offerers (no other member's); its full view then holds
+    each delivery with the baseline it was verified against and the event day's intervals."""
+    _add_prosumers(api)
+    c = api.client
+    assert c.post(BASE, json=EVENT, headers=api.auth("carol")).status_code == 201
+    for name, energy, price in CASE_1:
+        assert c.post(f"{BASE}/dr1/offers", json={"energy_kwh": energy, "price_per_kwh": price},
+                      headers=api.auth(name)).status_code == 201
+    api.clock.set(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+    assert c.post(f"{BASE}/dr1/clear", headers=api.auth("carol")).status_code == 200
+    api.clock.set(datetime(2026, 3, 1, 18, 0, tzinfo=UTC))
+    _error(c.post(f"{BASE}/dr1/deliveries", json=_meter(5) | {"member": "alice"}, headers=api.auth("carol")),
+           422, "member")  # alice did not offer
+    r = c.post(f"{BASE}/dr1/deliveries", json=_meter(27) | {"member": "C3"}, headers=api.auth("carol"))
+    assert r.status_code == 201, r.text
+    assert abs(r.json()["delivered_kwh"] - 27) < 1e-9 and r.json()["member"] == "C3"
+    full = c.get(f"{BASE}/dr1", headers=api.auth("carol")).json()
+    [delivery] = full["deliveries"]
+    assert delivery["member"] == "C3" and abs(delivery["delivered_kwh"] - 27) < 1e-9
+    baseline, today = delivery["baseline"]["baseline_kwh"], delivery["baseline"]["event_day_kwh"]
+    assert len(baseline) == len(today) == 24 and today[17] == 73.0
+    assert abs(sum(b - t for b, t in zip(baseline[17:18], today[17:18], strict=True)) - 27) < 1e-9
+    assert "deliveries" not in c.get(f"{BASE}/dr1", headers=api.auth("C3")).json()  # a member: own rows only

@@ -115,3 +115,38 @@ def test_resumes_after_a_crash(tmp_path: Path) -> None:
     registry = Contract(name="Registry", address=address, abi=load_artifact("Registry").abi)
     assert chain.call(registry, "roles", chain.accounts[2]) == 1
     chain.close()
+
+
+def test_the_sqlite_read_cache_equals_the_table(tmp_path: Path) -> None:
+    """The key-value store's read cache is write-through: a value read, overwritten or deleted reads as the
+    table holds it, a rolled-back write is gone (not served from the cache), and a persisted chain reads the
+    same state with a cold cache (a reopened chain) as with a warm one."""
+    from transactive.ledger.chain.embedded import _SqliteDB
+
+    db = _SqliteDB(tmp_path / "kv.sqlite")
+    try:
+        db[b"k"] = b"one"
+        db.commit()
+        assert db[b"k"] == b"one" and db.exists(b"k")
+        db[b"k"] = b"two"
+        assert db[b"k"] == b"two"
+        db.rollback()  # the uncommitted overwrite is undone in the table: the cache must not keep it
+        assert db[b"k"] == b"one"
+        del db[b"k"]
+        assert not db.exists(b"k")
+        with pytest.raises(KeyError):
+            db[b"k"]
+        db.commit()
+    finally:
+        db.close()
+    chain = EmbeddedChain(tmp_path / "chain")
+    registry = chain.deploy(load_artifact("Registry"))
+    member = chain.accounts[3]
+    chain.transact(registry, "set_member", member, ROLE_PROSUMER, bus("bus-7"))
+    warm = (chain.call(registry, "roles", member), chain.state_root())
+    chain.close()
+    reopened = EmbeddedChain(tmp_path / "chain")
+    try:
+        assert (reopened.call(registry, "roles", member), reopened.state_root()) == warm == (ROLE_PROSUMER, warm[1])
+    finally:
+        reopened.close()

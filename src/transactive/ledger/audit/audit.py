@@ -92,7 +92,8 @@ from transactive.ledger.messages.orders import verify_orders
 ARCHIVE_FORMAT = "transactive.ledger-archive/1"
 EXIT_CLEAN, EXIT_DISCREPANCY, EXIT_UNREADABLE = 0, 1, 2
 
-__all__ = ["ARCHIVE_FORMAT", "AuditInputError", "Discrepancy", "SlotArchive", "verify_archive"]
+__all__ = ["ARCHIVE_FORMAT", "AuditInputError", "Discrepancy", "SlotArchive", "verify_archive", "verify_settlement",
+           "verify_slot"]
 
 
 class AuditInputError(ValueError):
@@ -333,6 +334,27 @@ def _check_slot(
             return Discrepancy(s, "balance", f"credits + rewards == debits ({debits})",
                                f"credits {credits} + rewards {rewards}")
     return None
+
+
+def _validators(chain: Chain, registry: Contract) -> tuple[list[str], int]:
+    return [str(v) for v in chain.call(registry, "validator_list")], int(chain.call(registry, "threshold"))
+
+
+def verify_slot(chain: Chain, registry: Contract, slots: Contract, batch: SlotBatch) -> Discrepancy | None:
+    """Checks 1-6 of the audit for ONE anchored market slot (``batch`` with its stored results and
+    endorsements) against the chain's Registry and ``MarketSlots``: the same code as ``transactive ledger
+    verify`` runs on every archived slot (the service's ``POST .../ledger/slots/{slot}/verify``). Read only."""
+    validators, threshold = _validators(chain, registry)
+    return _check_slot(chain, slots, batch, validators=validators, threshold=threshold)
+
+
+def verify_settlement(chain: Chain, registry: Contract, slots: Contract, rec: SettlementRecord) -> Discrepancy | None:
+    """Check 9 of the audit for ONE settlement slot (:func:`~transactive.ledger.audit.archive.check_settlement`:
+    postings recomputed from the input, roots, endorsements, SETTLED on chain). Read only."""
+    validators, threshold = _validators(chain, registry)
+    finding = check_settlement(chain, slots, domain_of(chain, slots), rec, validators=validators,
+                               threshold=threshold)
+    return None if finding is None else Discrepancy(rec.slot, *finding)
 
 
 def _check_token(

@@ -43,7 +43,18 @@ DSO_TRADE_FIELDS = ("buyer", "seller", "energy_kwh", "distance_m", "charge")
 DSO_ROW_FIELDS = ("id", "energy_kwh", "payment")
 """What the DSO sees of one traded row of a service result document (``transactive.result/1``)."""
 
-__all__ = ["DSO_FORMAT", "DSO_ROW_FIELDS", "DSO_TRADE_FIELDS", "PROSUMER_FORMAT", "ChannelView"]
+__all__ = ["DSO_FORMAT", "DSO_ROW_FIELDS", "DSO_TRADE_FIELDS", "PROSUMER_FORMAT", "ChannelView", "dso_trades"]
+
+
+def _raw_trades(details: Mapping[str, Any]) -> list[dict[str, Any]]:
+    raw = details.get("trades", [])
+    return [dict(t) for t in raw if isinstance(t, Mapping)] if isinstance(raw, list) else []
+
+
+def dso_trades(details: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A clearing's matched trades as the DSO channel shows them: :data:`DSO_TRADE_FIELDS` only (buyer,
+    seller, energy, distance, grid charge; never the trade's score, which combines the bid with the distance)."""
+    return [{k: t[k] for k in DSO_TRADE_FIELDS if k in t} for t in _raw_trades(details)]
 
 
 class ChannelView:
@@ -54,13 +65,12 @@ class ChannelView:
         self.result = result
 
     def _trades(self) -> list[dict[str, Any]]:
-        raw = self.result.details.get("trades", []) if self.result is not None else []
-        return [dict(t) for t in raw] if isinstance(raw, list) else []
+        return _raw_trades(self.result.details if self.result is not None else {})
 
     def dso(self) -> dict[str, Any]:
         """Results, distances and grid charges; no bid."""
         details = self.result.details if self.result is not None else {}
-        trades = [{k: t[k] for k in DSO_TRADE_FIELDS if k in t} for t in self._trades()]
+        trades = dso_trades(details)
         return {
             "format": DSO_FORMAT,
             "slot": self.batch.slot,
@@ -77,7 +87,9 @@ class ChannelView:
         """The DSO channel of an off-chain service result (``transactive.result/1``; the service's
         ``market.views``): traded volume, money flows, participant count and the trades -- rows with
         energy > 0 reduced to :data:`DSO_ROW_FIELDS` plus their side and bus. Never an order (no offered
-        quantity or price, no block), no ``details`` (they can hold marginal bids), no non-trading row.
+        quantity or price, no block), no ``details`` (they can hold marginal bids) except a grid-aware
+        mechanism's matched trades reduced to :data:`DSO_TRADE_FIELDS` (``grid_trades``, with both buses, and
+        ``total_charge``, ``charge_per_km``), no non-trading row.
 
         Example:
             >>> from transactive.result import ResultDocument
@@ -92,12 +104,19 @@ class ChannelView:
                    "payment": r.payment}
                   for side, rows in (("sell", result.sellers), ("buy", result.buyers))
                   for r in rows if r.traded]
+        details = result.details or {}
+        grid = [{**t, "buyer_bus": buses.get(str(t.get("buyer"))), "seller_bus": buses.get(str(t.get("seller")))}
+                for t in dso_trades(details)]
         return {
             "traded_kwh": sum(r.energy_kwh for r in result.sellers),
             "sellers_received": sum(r.payment for r in result.sellers),
             "buyers_paid": sum(r.payment for r in result.buyers),
             "participants": len(result.sellers) + len(result.buyers),
             "trades": trades,
+            # a grid-aware mechanism's matched pairs (dpda_matched ...): who to whom, distance, grid charge
+            "grid_trades": grid,
+            "total_charge": details.get("total_charge") if grid else None,
+            "charge_per_km": details.get("charge_per_km") if grid else None,
         }
 
     def prosumer(self) -> dict[str, Any]:

@@ -59,6 +59,7 @@ BLOCK_GAS_LIMIT = 60_000_000
 TX_GAS_LIMIT = 30_000_000
 _FUNDING_WEI = 10**9 * 10**18
 _GENESIS_PARENT = b"\x00" * 32
+READ_CACHE_BYTES = 64 * 2**20  # the SQLite store's read cache (values; a simulated day's chain holds ~5 MB)
 
 
 class DataDirInUse(RuntimeError):
@@ -67,6 +68,9 @@ class DataDirInUse(RuntimeError):
 
 class _SqliteDB(BaseDB):
     """py-evm key-value database on one SQLite table; writes are committed by :meth:`commit`.
+
+    Reads are cached in memory (write-through, so the cache always equals the committed-or-pending table;
+    emptied on a rollback and when it exceeds :data:`READ_CACHE_BYTES`).
 
     The directory is locked (``flock`` on ``chain.lock``) while open: two writers would fork the chain.
     The kernel releases the lock when the process dies, so a crash never leaves it stale.
@@ -87,29 +91,52 @@ class _SqliteDB(BaseDB):
             "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
         )
         self._conn.commit()
+        # every value read or written since the last clear: py-evm reads the same trie nodes (the state root's
+        # top levels, the contracts' storage roots) in every transaction and call, each a SELECT otherwise
+        self._cache: dict[bytes, bytes] = {}
+        self._cache_bytes = 0
 
     def __getitem__(self, key: bytes) -> bytes:
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         row = self._conn.execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone()
         if row is None:
             raise KeyError(key)
-        return bytes(row[0])
+        value = bytes(row[0])
+        self._remember(key, value)
+        return value
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self._conn.execute("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)", (key, value))
+        self._remember(key, bytes(value))
 
     def __delitem__(self, key: bytes) -> None:
+        self._cache_bytes -= len(self._cache.pop(key, b""))
         cur = self._conn.execute("DELETE FROM kv WHERE k = ?", (key,))
         if cur.rowcount == 0:
             raise KeyError(key)
 
     def _exists(self, key: bytes) -> bool:
+        if key in self._cache:
+            return True
         return self._conn.execute("SELECT 1 FROM kv WHERE k = ?", (key,)).fetchone() is not None
+
+    def _remember(self, key: bytes, value: bytes) -> None:
+        """Keep ``value`` in the read cache (write-through; emptied when over :data:`READ_CACHE_BYTES`)."""
+        self._cache_bytes += len(value) - len(self._cache.get(key, b""))
+        self._cache[key] = value
+        if self._cache_bytes > READ_CACHE_BYTES:
+            self._cache.clear()
+            self._cache_bytes = 0
 
     def commit(self) -> None:
         self._conn.commit()
 
     def rollback(self) -> None:
         self._conn.rollback()
+        self._cache.clear()  # it may hold writes that were just rolled back
+        self._cache_bytes = 0
 
     def close(self) -> None:
         self._conn.commit()

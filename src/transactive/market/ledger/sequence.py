@@ -65,10 +65,15 @@ def multi_slot_starts(store: MultiStore, community: str, since: str | None = Non
 def sequence_parties(store: MultiStore, community: str, slot_start: str,
                      result: ResultDocument | None) -> tuple[list[str], list[Any], list[Any], list[Any]]:
     """``(parties, contracts, listings, orders)``: the members settled in the slot (auction traders, parties to
-    signed contracts delivering in it, parties to its accepted listing orders) and the stored records."""
+    signed contracts delivering in it, parties to its accepted listing orders, and every other member with an
+    auction order in it whose meter reading is in: its metered position settles with the grid) and the
+    stored records. The settlement waits for the readings of the first three only, as before."""
     traders = set()
     if result is not None:
         traders = {r.id for r in (*result.sellers, *result.buyers) if r.traded}
+    ordered = {o.member for o in store.orders_in_slot(community, slot_start)} - traders
+    if ordered:
+        traders |= ordered & {r.member for r in store.meter_readings(community, slot_start)}
     contracts = [r for r in store.signed_contracts_around(community, slot_start)
                  if ContractTerms.of(r).delivers_in(slot_start)]
     listings = store.list_listings(community, slot_start)

@@ -120,3 +120,35 @@ export function barChart(title, points, unit) {
   });
   return figure(title, svg);
 }
+
+/**
+ * Several lines over the same x labels, from zero (e.g. the usual consumption against the event day's).
+ * series: [{name, values: [number|null], className}]; a legend names them.
+ */
+export function compareChart(title, labels, series, unit) {
+  const scale = labels.map((label, i) => ({ label,
+    value: Math.max(...series.map((line) => line.values[i] ?? -Infinity)) }))
+    .map((p) => (p.value === -Infinity ? { label: p.label, value: null } : p));
+  const { svg, x, y, values } = frame(title, scale, unit, true);
+  svg.querySelector("desc").textContent = series.map((line) => `${line.name}: ${labels.map((label, i) =>
+    `${label} ${line.values[i] ?? "no value"}`).join(", ")} ${unit}`).join("; ");
+  if (!values.length) return figure(title, svg);
+  for (const line of series) {
+    let path = "";
+    let pen = false;
+    line.values.forEach((value, i) => {
+      if (value === null || value === undefined) {
+        pen = false;
+        return;
+      }
+      path += `${pen ? "L" : "M"}${x(i).toFixed(1)},${y(value).toFixed(1)} `;
+      pen = true;
+    });
+    svg.append(s("path", { class: `series ${line.className ?? ""}`.trim(), d: path.trim() }));
+  }
+  const legend = h("ul", { class: "legend", "aria-hidden": "true" },
+    series.map((line) => h("li", { class: line.className ?? "" }, line.name)));
+  const node = figure(title, svg);
+  node.append(legend);
+  return node;
+}

@@ -102,8 +102,11 @@ export function clearErrors(formNode) {
 
 function controlFor(formNode, apiField) {
   if (!apiField) return null;
-  for (const element of formNode.querySelectorAll("[data-field]")) {
-    if (element.dataset.field.split(" ").includes(apiField)) return element;
+  // "history_kwh[3]" (an item of a list the field holds) lands beside the field "history_kwh"
+  for (const name of [apiField, apiField.replace(/(\[\d+\])+$/, "")]) {
+    for (const element of formNode.querySelectorAll("[data-field]")) {
+      if (element.dataset.field.split(" ").includes(name)) return element;
+    }
   }
   return null;
 }
@@ -112,7 +115,8 @@ function controlFor(formNode, apiField) {
 export function showError(formNode, error) {
   const apiError = error instanceof ApiError ? error : new ApiError(0, null, error?.message ?? String(error));
   const target = controlFor(formNode, apiError.field);
-  const text = target || !apiError.field || apiError.field.startsWith("(") ? apiError.message
+  const exact = target && target.dataset.field.split(" ").includes(apiError.field);
+  const text = exact || !apiError.field || apiError.field.startsWith("(") ? apiError.message
     : `${apiError.field}: ${apiError.message}`;
   if (target) {
     target.setAttribute("aria-invalid", "true");

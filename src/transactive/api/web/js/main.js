@@ -5,6 +5,8 @@ import { ApiError, apiKey, clearApiKey, get, setApiKey } from "./api.js";
 import { announce, replace } from "./dom.js";
 import { clearErrors, showError } from "./forms.js";
 import { adminView } from "./views/admin.js";
+import { aggregatorView } from "./views/aggregator.js";
+import { dsoView } from "./views/dso.js";
 import { observerView } from "./views/observer.js";
 import { traderView } from "./views/trader.js";
 
@@ -19,9 +21,10 @@ const logoutButton = document.getElementById("logout");
 let current = null;
 let clockTimer = null;
 
-const VIEW_OF_ROLE = { admin: "admin", prosumer: "trader", aggregator: "trader", dso: "dso", validator: "validator" };
+const VIEW_OF_ROLE = { admin: "admin", prosumer: "trader", aggregator: "aggregator", dso: "dso", validator: "validator" };
+const VIEWS = { admin: adminView, trader: traderView, aggregator: aggregatorView, dso: dsoView, validator: observerView };
 
-/** {role: "admin"|"trader"|"dso"|"validator", me, communities, community} from GET /me and GET /communities. */
+/** {role: "admin"|"trader"|"aggregator"|"dso"|"validator", me, communities, community} from GET /me and GET /communities. */
 export async function detectSession() {
   const me = await get("/me"); // 401: unknown key (shown at the key field)
   const communities = await get("/communities");
@@ -63,8 +66,7 @@ async function showView() {
   refreshButton.hidden = false;
   logoutButton.hidden = false;
   document.body.dataset.role = session.role;
-  current = session.role === "admin" ? adminView(session)
-    : session.role === "trader" ? traderView(session) : observerView(session);
+  current = VIEWS[session.role](session);
   replace(viewRoot, current.node);
   document.getElementById("main").focus();
   announce(`Signed in: ${describe(session)}.`);

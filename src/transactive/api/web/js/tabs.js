@@ -26,14 +26,33 @@ export function tabs(groups, { label = "Tasks", className = "view-grid" } = {}) 
     if (focus) buttons[index].focus();
   };
   list.addEventListener("keydown", (event) => {
-    const current = buttons.indexOf(document.activeElement);
+    const shown = buttons.filter((button) => !button.hidden); // a tab left empty is hidden (hideEmptyTabs)
+    const current = shown.indexOf(document.activeElement);
     if (current < 0) return;
-    const next = { ArrowRight: current + 1, ArrowLeft: current - 1, Home: 0, End: buttons.length - 1 }[event.key];
+    const next = { ArrowRight: current + 1, ArrowLeft: current - 1, Home: 0, End: shown.length - 1 }[event.key];
     if (next === undefined) return;
     event.preventDefault();
-    select((next + buttons.length) % buttons.length, true);
+    select(buttons.indexOf(shown[(next + shown.length) % shown.length]), true);
   });
   list.append(...buttons);
   select(0, false);
   return h("div", { class: "tabbed" }, list, panels);
+}
+
+/**
+ * Hide the tabs whose panels all hid themselves (a service without those endpoints, e.g. `--no-chain`: the
+ * ledger's); when the chosen tab is hidden, the first tab still shown is chosen. Call after the panels loaded.
+ */
+export function hideEmptyTabs(root) {
+  for (const list of root.querySelectorAll("[role=tablist]")) {
+    const buttons = [...list.querySelectorAll(":scope > [role=tab]")];
+    for (const button of buttons) {
+      const panel = document.getElementById(button.getAttribute("aria-controls"));
+      const sections = panel ? [...panel.querySelectorAll(":scope > section.panel")] : [];
+      button.hidden = sections.length > 0 && sections.every((section) => section.hidden);
+    }
+    if (buttons.find((button) => button.getAttribute("aria-selected") === "true")?.hidden) {
+      buttons.find((button) => !button.hidden)?.click();
+    }
+  }
 }

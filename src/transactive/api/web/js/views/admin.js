@@ -1,15 +1,20 @@
-// The admin view: communities (list, create), members (add: the new API key is shown once), clearing a slot by
-// hand, and the full results of the community picked in the toolbar.
+// The administrator's page, organised by task for the community picked in the toolbar: Communities (list,
+// create), Members (add one: the new API key is shown once; every member with role, bus and chain addresses),
+// Ledger (the explorer and "verify this slot", the market fund), Validators (their health), Slots (the current
+// slot, clearing a slot by hand, the full results) and the desk (income, listing reviews, contracts).
 
 import { ApiError, get, post, seg } from "../api.js";
 import { announce, h, num, replace, table } from "../dom.js";
-import { control, form } from "../forms.js";
+import { control, fillOptions, form } from "../forms.js";
 import { Panel } from "../panel.js";
-import { showTime } from "../time.js";
-import { clockPanel, communityOptions } from "./common.js";
+import { hideEmptyTabs, tabs } from "../tabs.js";
+import { addSlots, isoSlot, showTime, slotContaining } from "../time.js";
+import { clockPanel, communityOptions, marketNow } from "./common.js";
 import { contractsPanel, reviewPanel } from "./desk.js";
-import { incomePanel } from "./ledger.js";
+import { explorerPanel, fundPanel, hex, incomePanel, validatorsPanel } from "./ledger.js";
 import { resultsPanel } from "./observer.js";
+
+const CLEARABLE_SLOTS = 24;
 
 // the mechanisms of this version (`transactive mechanisms`); the API checks the name and says which it knows
 const MECHANISMS = ["uniform", "pay_as_bid", "mcafee", "dpda", "mcafee_matched", "dpda_matched", "double_auction_vcg",
@@ -108,17 +113,19 @@ export function adminView(session) {
         h("p", {}, `API key of ${member.id} (${member.role} in ${member.community}). It is shown only now: hand it to the member.`),
         output, copy));
       control(formNode, "id").value = "";
+      membersPanel.load();
       return `Member ${member.id} added to ${member.community} as ${member.role}.`;
     },
   });
   memberPanel.fixed.append(memberForm, keyArea);
   communitySelects.push(control(memberForm, "community"));
 
-  const clearPanel = new Panel("Clear a slot", { intro: "The cycle clears every slot when its quotation closes; this clears one now (once quotation is over)." });
+  const clearPanel = new Panel("Clear a slot", { intro: "The service clears every slot when its orders close; this clears "
+    + "one now (once its orders have closed), e.g. after the service was stopped." });
   const clearForm = form({
     label: "Clear a slot",
     rows: [[{ name: "community", label: "Community", type: "select", options: [] },
-      { name: "slot_start", label: "Slot start (UTC)", help: "ISO 8601, e.g. 2026-03-01T10:15:00Z" }]],
+      { name: "slot_start", label: "Slot", type: "select", options: [], help: "the latest slots, newest first" }]],
     submit: "Clear slot",
     onSubmit: async (values) => {
       const slot = await post(`/admin/communities/${seg(values.community)}/slots/${seg(values.slot_start)}/clear`);
@@ -128,14 +135,43 @@ export function adminView(session) {
   });
   clearPanel.fixed.append(clearForm);
   communitySelects.push(control(clearForm, "community"));
+  const fillClearable = async () => {
+    const community = communities.find((c) => c.name === control(clearForm, "community").value) ?? getCommunity();
+    if (!community) return;
+    const current = slotContaining(await marketNow(), community.slot_minutes);
+    fillOptions(control(clearForm, "slot_start"), Array.from({ length: CLEARABLE_SLOTS }, (_, i) => {
+      const start = addSlots(current, -i, community.slot_minutes);
+      return [isoSlot(start), `${showTime(start)}${i === 0 ? " (now)" : ""}`];
+    }));
+  };
+  control(clearForm, "community").addEventListener("change", fillClearable);
+
+  const membersPanel = new Panel("Members", { wide: true,
+    intro: "Everyone in the community shown in the toolbar: their role, where they are on the feeder (bus) and their "
+      + "accounts on the chain (kept by the service; and the address they sign contracts with, if registered)." });
+  membersPanel.onLoad(async () => {
+    const community = getCommunity();
+    if (!community) return h("p", { class: "empty" }, "No community yet.");
+    const members = await get(`/admin/communities/${seg(community.name)}/members`);
+    return table(`Members of ${community.name}`, [
+      { label: "Member", value: (m) => m.id },
+      { label: "Role", value: (m) => m.role },
+      { label: "Bus", value: (m) => m.bus ?? "–" },
+      { label: "Chain account", value: (m) => hex(m.chain_address) },
+      { label: "Signing address", value: (m) => hex(m.registered_address) },
+    ], members, "No members yet: add one.");
+  });
 
   const clock = clockPanel(getCommunity);
   const results = resultsPanel(getCommunity, "Slot results (full view)");
   const income = incomePanel(getCommunity);
   const review = reviewPanel(getCommunity);
   const contracts = contractsPanel(getCommunity, session.me, { canSign: false });
-  const communityPanels = [clock, results, income, review, contracts];
-  const loadCommunityPanels = () => Promise.all(communityPanels.map((p) => p.load()));
+  const explorer = explorerPanel(getCommunity, { canName: true, title: "The ledger" });
+  const fund = fundPanel(getCommunity);
+  const validators = validatorsPanel(getCommunity);
+  const communityPanels = [membersPanel, clock, results, income, review, contracts, explorer, fund, validators];
+  const loadCommunityPanels = () => Promise.all([fillClearable(), ...communityPanels.map((p) => p.load())]);
   picker.addEventListener("change", () => {
     selected = picker.value;
     loadCommunityPanels();
@@ -143,13 +179,19 @@ export function adminView(session) {
   fillSelects();
 
   return {
-    node: h("div", { dataset: { view: "admin" } }, toolbar,
-      h("div", { class: "view-grid" }, listPanel.section, createPanel.section, memberPanel.section, clearPanel.section,
-        communityPanels.map((p) => p.section))),
+    node: h("div", { dataset: { view: "admin" } }, toolbar, tabs([
+      { id: "communities", label: "Communities", sections: [listPanel.section, createPanel.section] },
+      { id: "members", label: "Members", sections: [memberPanel.section, membersPanel.section] },
+      { id: "ledger", label: "Ledger", sections: [explorer.section, fund.section] },
+      { id: "validators", label: "Validators", sections: [validators.section] },
+      { id: "slots", label: "Slots", sections: [clock.section, clearPanel.section, results.section] },
+      { id: "desk", label: "Income and reviews", sections: [income.section, review.section, contracts.section] },
+    ], { label: "Administrator tasks" })),
     clock,
     async load() {
       await listPanel.load();
       await loadCommunityPanels();
+      hideEmptyTabs(this.node);
     },
   };
 }

@@ -102,15 +102,49 @@ export function listingsPanel(getCommunity, me, { defaultSlot = async () => "" }
 /** The DSO's (or admin's) review of listing orders: accept, reject, or decide by the feeder's power flow. */
 export function reviewPanel(getCommunity) {
   const panel = new Panel("Listing orders to review", { wide: true,
-    intro: "Orders from listings wait for your decision until bidding closes for their slot. Power flow accepts an "
-      + "order unless the slot's accepted trades plus this one violate the feeder's limits. Prices are not shown." });
+    intro: "Orders from listings wait for your decision until bidding closes for their slot. Check the grid shows the "
+      + "power flow with the order (voltages and line loadings against your limits); Power flow accepts an order "
+      + "unless the slot's accepted trades plus this one violate the feeder's limits. Prices are not shown." });
   const reasonId = "review-reason";
   const reason = h("input", { id: reasonId, type: "text", autocomplete: "off", "aria-describedby": `${reasonId}-help` });
   const outcome = h("p", { class: "form-ok", role: "status" });
   const failure = h("p", { class: "form-error", role: "alert" });
+  const flowArea = h("div", { class: "power-flow", "aria-live": "polite" });
   panel.fixed.append(h("div", { class: "field review-reason" }, h("label", { for: reasonId }, "Reason (optional)"), reason,
     h("p", { id: `${reasonId}-help`, class: "help" }, "sent with the next decision; shown to the buyer and the seller")),
-  failure, outcome);
+  failure, outcome, flowArea);
+
+  // the power flow with the order (GET .../listing-orders/{id}/power-flow; read only): what "Power flow" decides on
+  const checkGrid = async (order, button) => {
+    button.disabled = true;
+    replace(flowArea, h("p", {}, "Running the power flow…"));
+    try {
+      const flow = await get(`/communities/${seg(getCommunity().name)}/listing-orders/${seg(order.id)}/power-flow`);
+      const limits = flow.limits;
+      replace(flowArea, h("div", { class: flow.violations.length ? "verdict verdict-bad" : "verdict verdict-ok",
+        dataset: { order: order.id } },
+      h("h3", {}, `Order ${order.id} on the feeder`),
+      h("p", {}, h("strong", {}, flow.violations.length
+        ? `With this order the feeder would break its limits: ${flow.violations.join("; ")}.`
+        : "With this order the feeder stays within its limits.")),
+      h("dl", { class: "facts" },
+        h("dt", {}, "Trades already accepted"), h("dd", {}, num(flow.accepted_trades, 0)),
+        h("dt", {}, "Lowest voltage"), h("dd", { class: "flow-vmin" }, `${num(flow.min_vm_pu, 4)} pu (limit ${num(limits.v_min_pu)})`),
+        h("dt", {}, "Highest voltage"), h("dd", {}, `${num(flow.max_vm_pu, 4)} pu (limit ${num(limits.v_max_pu)})`),
+        h("dt", {}, "Most loaded line"), h("dd", { class: "flow-loading" },
+          `${num(flow.max_line_loading_percent, 1)} % (limit ${num(limits.max_line_loading_percent)} %)`),
+        flow.buses.map((b) => [h("dt", {}, `${b.role === "seller" ? "Seller" : "Buyer"} ${b.member}`),
+          h("dd", {}, `bus ${b.bus}: ${num(b.vm_pu, 4)} pu`)])),
+      table(`Most loaded lines with order ${order.id}`, [
+        { label: "Line", value: (l) => l.line },
+        { label: "Loading (%)", num: true, value: (l) => num(l.loading_percent, 1) },
+      ], flow.lines)));
+    } catch (error) {
+      replace(flowArea, h("p", { class: "form-error" }, `Order ${order.id}: ${error.message}`));
+    } finally {
+      button.disabled = false;
+    }
+  };
 
   const decide = async (order, decision, button) => {
     failure.textContent = "";
@@ -134,6 +168,8 @@ export function reviewPanel(getCommunity) {
     const orders = [...await get(`/communities/${seg(community.name)}/listing-orders`)]
       .sort((a, b) => (a.state === b.state ? (a.received_at < b.received_at ? 1 : -1) : a.state === "pending" ? -1 : 1));
     const buttons = (o) => (o.state !== "pending" ? "–" : h("div", { class: "inline review-buttons" },
+      h("button", { type: "button", class: "secondary", "aria-label": `Check the grid for order ${o.id}`,
+        onclick: (event) => checkGrid(o, event.currentTarget) }, "Check the grid"),
       [["accept", "Accept"], ["reject", "Reject"], ["power_flow", "Power flow"]].map(([decision, label]) =>
         h("button", { type: "button", class: decision === "accept" ? null : "secondary",
           "aria-label": `${label} order ${o.id}`, onclick: (event) => decide(o, decision, event.currentTarget) }, label))));

@@ -1,8 +1,9 @@
 // The ledger as each role may see it (docs/api.md "Ledger"): a member's token balance and settlement statements,
-// a slot's anchoring and settlement on chain (roots, transaction hashes, states), and the DSO's income from grid
-// charges. Amounts are integer micro-tokens in the API and shown in tokens (1 token = 1,000,000 micro-tokens).
+// a slot's anchoring and settlement on chain (roots, transaction hashes, states), the DSO's income from grid
+// charges, and the ledger explorer (every slot on the ledger, who endorsed it, "verify this slot"), the market
+// fund and the validators' health. Amounts are integer micro-tokens in the API and shown in tokens (1 token = 1,000,000 micro-tokens).
 
-import { get, seg } from "../api.js";
+import { get, post, seg } from "../api.js";
 import { h, num, replace, table } from "../dom.js";
 import { barChart } from "../charts.js";
 import { form } from "../forms.js";
@@ -67,10 +68,15 @@ export function statementsPanel(getCommunity, me) {
 // energy_micro is the energy's value: a seller receives it, a buyer pays it
 const sign = (line) => (line.side === "seller" ? 1 : -1);
 
+// the ledger states in words (a slot's ledger boxes and the explorer)
 const STATE_TEXT = {
   batched: "orders signed, waiting to be committed",
   anchored: "anchored: the order root and the endorsed result root are on chain",
   settled: "settled: tokens moved on chain",
+  unsupported: "not anchored: the orders cannot be signed as a batch",
+  refused: "not anchored: refused by the Registry",
+  failed: "failed: the root on chain differs from the recomputation",
+  blocked: "blocked: the chain refused a transfer",
 };
 
 function stage(title, part) {
@@ -191,6 +197,198 @@ export function incomePanel(getCommunity) {
         { label: "Settlement tx", value: (r) => hex(r.settle_tx) },
         { label: "Result root", value: (r) => hex(r.result_root) },
       ], [...rows].reverse(), "No settled slot yet."),
+    ];
+  });
+  return panel;
+}
+
+// ---------------------------------------------------------------------------------------------- ledger explorer
+const stateWords = (part) => (part ? STATE_TEXT[part.state] ?? part.state : "not on the ledger");
+
+/** "validator 2" for a known validator's address (from GET .../validators when the role may read it), else short hex. */
+function whoIs(names, address) {
+  const name = names.get(String(address).toLowerCase());
+  return name ? h("span", { title: address }, name) : hex(address);
+}
+
+function listOf(names, addresses, none) {
+  if (!addresses?.length) return none;
+  return addresses.flatMap((a, i) => [i ? ", " : "", whoIs(names, a)]);
+}
+
+function explorerStage(title, part, names, validatorCount) {
+  if (!part) return h("div", { class: "ledger-stage" }, h("h4", {}, title), h("p", { class: "empty" }, "not yet"));
+  const txs = Object.entries(part.txs ?? {});
+  return h("div", { class: "ledger-stage", dataset: { state: part.state } },
+    h("h4", {}, title),
+    h("dl", { class: "facts" },
+      h("dt", {}, "State"), h("dd", { class: "ledger-state" }, stateWords(part)),
+      h("dt", {}, "On-chain slot"), h("dd", {}, hex(part.chain_slot)),
+      part.orders !== null && part.orders !== undefined ? [h("dt", {}, "Signed orders"), h("dd", {}, num(part.orders, 0))] : null,
+      h("dt", {}, "Order root"), h("dd", {}, hex(part.order_root)),
+      h("dt", {}, "Result root"), h("dd", {}, hex(part.result_root)),
+      h("dt", {}, "Endorsed by"), h("dd", { class: "endorsed-by" },
+        listOf(names, part.endorsed_by, "nobody yet"),
+        validatorCount ? ` (${part.endorsed_by.length} of ${validatorCount})` : ""),
+      h("dt", {}, "Dissented"), h("dd", { class: "dissenters" }, listOf(names, part.dissenters, "nobody")),
+      part.miner ? [h("dt", {}, "Submitted by"), h("dd", {}, whoIs(names, part.miner))] : null,
+      part.note ? [h("dt", {}, "Note"), h("dd", {}, part.note)] : null,
+      txs.map(([name, tx]) => [h("dt", {}, `Transaction: ${name.replaceAll("_", " ")}`), h("dd", {}, hex(tx))])));
+}
+
+function outcomeText(part) {
+  if (!part.checked) return `not checked: ${part.message}`;
+  return part.ok ? "checks out" : `does NOT check out: ${part.message}`;
+}
+
+/**
+ * The ledger explorer: the community's slots on the ledger (GET .../ledger/slots), newest first, one picked from
+ * the list (never typed) and shown in full, and "Verify this slot" (POST .../ledger/slots/{s}/verify), the audit's
+ * recomputation, read only. `canName`: the role may read GET .../validators (names for addresses).
+ */
+export function explorerPanel(getCommunity, { canName = false, title = "Ledger explorer" } = {}) {
+  const panel = new Panel(title, { wide: true,
+    intro: "Each slot that cleared with trades goes on the community's chain twice. Anchoring: its signed orders are "
+      + "committed as one fingerprint (the order root); the validators each recompute the clearing and sign the "
+      + "fingerprint of the result (the result root); once enough agree, it is recorded. Settlement: after the meter "
+      + "readings the payments are committed and endorsed the same way, and the tokens move. \"Verify this slot\" "
+      + "redoes the validators' work here and now and compares it with the chain." });
+  const picker = h("select", { id: "explorer-slot", "aria-describedby": "explorer-slot-help" });
+  const verifyButton = h("button", { type: "button", class: "verify-slot" }, "Verify this slot");
+  const verdict = h("div", { class: "verify-outcome", role: "status" });
+  const detail = h("div", { class: "explorer-detail" });
+  let slots = [];
+  let names = new Map();
+  let validatorCount = 0;
+  const slotField = h("div", { class: "inline explorer-pick" },
+    h("div", { class: "field" }, h("label", { for: "explorer-slot" }, "Slot"), picker,
+      h("p", { id: "explorer-slot-help", class: "help" }, "the slots on the ledger, newest first")),
+    verifyButton);
+  panel.fixed.append(slotField, verdict, detail);
+  const showSlot = () => {
+    const slot = slots.find((s) => s.slot_start === picker.value);
+    verdict.replaceChildren();
+    if (!slot) {
+      replace(detail);
+      return;
+    }
+    replace(detail, h("div", { class: "ledger-stages" },
+      explorerStage("Clearing (anchoring)", slot.clearing, names, validatorCount),
+      explorerStage("Settlement", slot.settlement, names, validatorCount)));
+  };
+  picker.addEventListener("change", showSlot);
+  verifyButton.addEventListener("click", async () => {
+    if (!picker.value || verifyButton.disabled) return;
+    verifyButton.disabled = true; // one request for a double click
+    replace(verdict, h("p", {}, "Recomputing…"));
+    try {
+      const out = await post(`/communities/${seg(getCommunity().name)}/ledger/slots/${seg(picker.value)}/verify`);
+      replace(verdict, h("div", { class: out.ok ? "verdict verdict-ok" : "verdict verdict-bad", dataset: { ok: String(out.ok) } },
+        h("p", {}, h("strong", {}, out.ok
+          ? `Slot ${showTime(out.slot_start)} checks out: recomputed here, it agrees with the chain.`
+          : `Slot ${showTime(out.slot_start)}: something does not agree with the chain.`)),
+        h("ul", {},
+          h("li", {}, `Clearing: ${outcomeText(out.clearing)}.`),
+          h("li", {}, `Settlement: ${outcomeText(out.settlement)}.`)),
+        h("p", { class: "help" }, "Checked: every order's signature, the order root, the result recomputed with the "
+          + "community's mechanism, the result root, the validators' endorsements and that no money was created; "
+          + "for a settled slot the payments recomputed from the published meter input. The same checks as "
+          + "`transactive ledger verify`.")));
+    } catch (error) {
+      replace(verdict, h("p", { class: "form-error" }, error.message));
+    } finally {
+      verifyButton.disabled = false;
+    }
+  });
+  panel.onLoad(async () => {
+    const community = getCommunity();
+    if (!community) return h("p", { class: "empty" }, "No community yet.");
+    const base = `/communities/${seg(community.name)}`;
+    const [list, health] = await Promise.all([get(`${base}/ledger/slots`),
+      canName ? get(`${base}/validators`).catch(() => null) : null]);
+    slots = list;
+    if (health) {
+      names = new Map(health.validators.map((v) => [v.address.toLowerCase(), v.name]));
+      validatorCount = health.validators.length;
+    }
+    const keep = picker.value;
+    replace(picker, slots.length ? slots.map((s) => h("option", { value: s.slot_start, selected: s.slot_start === keep },
+      `${showTime(s.slot_start)} · ${s.settlement ? stateWords(s.settlement) : stateWords(s.clearing)}`))
+      : h("option", { value: "" }, "no slot on the ledger yet"));
+    verifyButton.disabled = !slots.length;
+    showSlot();
+    return table(`Slots of ${community.name} on the ledger`, [
+      { label: "Slot", value: (s) => showTime(s.slot_start) },
+      { label: "Clearing", value: (s) => stateWords(s.clearing) },
+      { label: "Orders", num: true, value: (s) => num(s.clearing?.orders, 0) },
+      { label: "Endorsements", num: true, value: (s) => num(s.clearing?.endorsed_by?.length, 0) },
+      { label: "Settlement", value: (s) => stateWords(s.settlement) },
+      { label: "Details", value: (s) => h("button", { type: "button", class: "secondary",
+        "aria-label": `Details of the slot at ${showTime(s.slot_start)}`, onclick: () => {
+          picker.value = s.slot_start;
+          showSlot();
+          picker.focus();
+        } }, "Show") },
+    ], slots, "No slot on the ledger yet: a slot is anchored once it has cleared with trades.");
+  });
+  return panel;
+}
+
+/** The community market fund (GET .../fund; DSO and admin): balance, and its row of every anchored clearing. */
+export function fundPanel(getCommunity) {
+  const panel = new Panel("Market fund", { wide: true,
+    intro: "The community's own account on the chain: it keeps what a clearing leaves over (e.g. a pay-as-bid "
+      + "spread) and pays what a clearing owes (e.g. energy it bought)." });
+  panel.onLoad(async () => {
+    const community = getCommunity();
+    if (!community) return h("p", { class: "empty" }, "No community yet.");
+    const fund = await get(`/communities/${seg(community.name)}/fund`);
+    const rows = [...fund.slots].reverse();
+    return [
+      h("dl", { class: "facts" },
+        h("dt", {}, "Balance"), h("dd", { class: "fund-balance" }, h("strong", {}, `${tokens(fund.balance_micro)} tokens`)),
+        h("dt", {}, "From clearings"), h("dd", {}, `${tokens(fund.total_micro)} tokens over ${fund.slots.length} slot(s)`),
+        h("dt", {}, "Account"), h("dd", {}, hex(fund.account))),
+      fund.slots.length ? h("div", { class: "charts" }, barChart("The fund's row per slot (tokens)",
+        fund.slots.slice(-24).map((r) => ({ label: slotLabel(r.slot_start), value: r.fund_micro / MICRO })), "tokens")) : null,
+      table("The fund's row per slot", [
+        { label: "Slot", value: (r) => showTime(r.slot_start) },
+        { label: "Received (+) / paid (−)", num: true, value: (r) => tokens(r.fund_micro) },
+        { label: "Energy taken (Wh)", num: true, value: (r) => num(r.energy_wh, 0) },
+        { label: "State", value: (r) => r.state },
+      ], rows, "Nothing yet: no anchored clearing moved money through the fund."),
+    ];
+  });
+  return panel;
+}
+
+/** The validators' health (GET .../validators): registered on chain, gas, endorsements of recent slots. */
+export function validatorsPanel(getCommunity) {
+  const panel = new Panel("Validators", { wide: true,
+    intro: "The validators recompute every slot and sign the result. A healthy validator is registered on the "
+      + "chain, has gas to send transactions, and endorsed the recent slots without dissenting." });
+  panel.onLoad(async () => {
+    const community = getCommunity();
+    if (!community) return h("p", { class: "empty" }, "No community yet.");
+    const health = await get(`/communities/${seg(community.name)}/validators`);
+    const status = (v) => {
+      if (!v.registered) return "not registered";
+      if (v.gas_wei <= 0) return "out of gas";
+      if (v.dissented) return "dissented";
+      if (v.slots_seen && !v.endorsed) return "silent";
+      return "healthy";
+    };
+    return [
+      h("p", {}, `A result needs ${health.threshold} of ${health.validators.length} signatures.`),
+      table("The validators' health", [
+        { label: "Validator", value: (v) => v.name },
+        { label: "Status", value: (v) => h("span", { class: `health health-${status(v).replace(" ", "-")}` }, status(v)) },
+        { label: "Address", value: (v) => hex(v.address) },
+        { label: "Endorsed", num: true, value: (v) => `${v.endorsed} of ${v.slots_seen}` },
+        { label: "Dissented", num: true, value: (v) => num(v.dissented, 0) },
+        { label: "Last endorsed", value: (v) => (v.last_endorsed ? showTime(v.last_endorsed) : "–") },
+        { label: "Gas (ETH)", num: true, value: (v) => num(v.gas_wei / 1e18, 3) },
+      ], health.validators, "No validators."),
     ];
   });
   return panel;

@@ -1,19 +1,18 @@
-// The DSO view (also used by validators): recent slot results with the trades, a look-up of any slot, charts of
-// the clearing price and the traded energy, the DSO's income from grid charges, the review of listing orders,
-// bilateral contracts, negawatt events. The DSO channel carries results, distances and grid
-// charges, never an individual bid (the API enforces it; this view also shows only whitelisted trade fields).
+// The validator's page (the ledger explorer and the market fund, the validators' health, the full slot results,
+// contracts, events)
+// and the recent-results panel the DSO and admin pages use too: charts of the clearing price and the traded
+// energy, and each slot's trades (for the DSO only whitelisted trade fields: never an individual bid).
 
 import { h, num, replace, table } from "../dom.js";
 import { barChart, lineChart } from "../charts.js";
-import { form } from "../forms.js";
 import { Panel } from "../panel.js";
 import { recentSlots, showTime } from "../time.js";
 import { clockPanel, marketNow } from "./common.js";
-import { contractsPanel, reviewPanel } from "./desk.js";
-import { incomePanel } from "./ledger.js";
+import { hideEmptyTabs, tabs } from "../tabs.js";
+import { contractsPanel } from "./desk.js";
+import { explorerPanel, fundPanel, validatorsPanel } from "./ledger.js";
 import { negawattPanel } from "./negawatt.js";
 import { detail, fetchResults, slotLabel, totals } from "./results.js";
-import { get, seg } from "../api.js";
 
 const RECENT_SLOTS = 12;
 
@@ -21,18 +20,7 @@ const RECENT_SLOTS = 12;
 export function resultsPanel(getCommunity, title) {
   const panel = new Panel(title, { wide: true });
   const detailArea = h("div", { class: "slot-detail", "aria-live": "polite" });
-  const lookup = form({
-    label: "Look up a slot",
-    rows: [{ name: "slot_start", label: "Slot start (UTC)", help: "ISO 8601, e.g. 2026-03-01T10:15:00Z" }],
-    submit: "Show slot",
-    onSubmit: async (values) => {
-      const community = getCommunity();
-      const result = await get(`/communities/${seg(community.name)}/slots/${seg(values.slot_start)}/result`);
-      replace(detailArea, h("h3", {}, `Slot ${showTime(result.slot_start)}`), detail(result));
-      return `Result of the slot at ${showTime(result.slot_start)} shown below.`;
-    },
-  });
-  panel.fixed.append(lookup, detailArea);
+  panel.fixed.append(detailArea);
   panel.onLoad(async () => {
     const community = getCommunity();
     if (!community) return h("p", { class: "empty" }, "No community yet.");
@@ -60,20 +48,28 @@ export function resultsPanel(getCommunity, title) {
   return panel;
 }
 
+/** The validator's page (anyone in the consortium who checks the ledger), organised by task. */
 export function observerView(session) {
   const getCommunity = () => session.community;
   const clock = clockPanel(getCommunity, { wide: true });
-  const results = resultsPanel(getCommunity, session.role === "dso" ? "Slot results (DSO view)" : "Slot results (full view)");
+  const explorer = explorerPanel(getCommunity, { canName: true });
+  const validators = validatorsPanel(getCommunity);
+  const fund = fundPanel(getCommunity);
+  const results = resultsPanel(getCommunity, "Slot results (full view)");
   const events = negawattPanel(getCommunity, { canOffer: false });
-  // the DSO's income and reviews (the API refuses both to validators); everyone here sees all contracts
-  const dsoPanels = session.role === "dso" ? [incomePanel(getCommunity), reviewPanel(getCommunity)] : [];
   const contracts = contractsPanel(getCommunity, session.me, { canSign: false });
-  const panels = [clock, results, ...dsoPanels, contracts, events];
+  const panels = [clock, explorer, fund, validators, results, contracts, events];
   return {
-    node: h("div", { class: "view-grid", dataset: { view: session.role } }, panels.map((p) => p.section)),
+    node: h("div", { dataset: { view: session.role } }, tabs([
+      { id: "explore", label: "Ledger explorer", sections: [explorer.section, fund.section] },
+      { id: "validators", label: "Validators", sections: [validators.section] },
+      { id: "results", label: "Slot results", sections: [clock.section, results.section] },
+      { id: "other", label: "Contracts and events", sections: [contracts.section, events.section] },
+    ], { label: "Validator tasks" })),
     clock,
     async load() {
       await Promise.all(panels.map((p) => p.load()));
+      hideEmptyTabs(this.node);
     },
   };
 }
