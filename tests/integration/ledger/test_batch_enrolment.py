@@ -98,3 +98,27 @@ def test_permit_batch_approves_like_approve_and_once(dep: Deployment) -> None:
     # the next nonce works: the owner lowers its allowance to 0 by a permit
     c.transact(dep.token, "permit_batch", spender, 0, [_permit(dep, signers[1], spender, 0, 1)])
     assert int(c.call(dep.token, "allowance", members[1], spender)) == 0
+
+
+def test_move_batch_is_transfer_from_then_transfer(dep: Deployment) -> None:
+    """EnergyToken.move_batch (MarketSlots.settle_batch's one token call) moves what transferFrom for each debit
+    then transfer for each credit would, uses finite allowances, and rejects a non-member or a short allowance."""
+    c = dep.chain
+    caller, a, b, d = dep.prosumers[0], dep.prosumers[1], dep.prosumers[2], dep.prosumers[3]
+    c.transact(dep.token, "approve", caller, 5_000, sender=a)
+    c.transact(dep.token, "approve", caller, MAX_UINT, sender=b)
+    before = {x: int(c.call(dep.token, "balanceOf", x)) for x in (caller, a, b, d)}
+    supply = int(c.call(dep.token, "totalSupply"))
+    receipt = c.transact(dep.token, "move_batch", [(a, 3_000), (b, 4_000)], [(d, 6_500), (a, 100)], sender=caller)
+    after = {x: int(c.call(dep.token, "balanceOf", x)) for x in (caller, a, b, d)}
+    assert after == {caller: before[caller] + 7_000 - 6_600, a: before[a] - 3_000 + 100, b: before[b] - 4_000,
+                     d: before[d] + 6_500}
+    assert int(c.call(dep.token, "totalSupply")) == supply
+    assert int(c.call(dep.token, "allowance", a, caller)) == 2_000  # finite: used
+    assert int(c.call(dep.token, "allowance", b, caller)) == MAX_UINT  # infinite: kept
+    assert len(receipt.logs) == 4
+    outsider = "0x000000000000000000000000000000000000dEaD"
+    assert_rejected(dep, lambda: c.transact(dep.token, "move_batch", [], [(outsider, 1)], sender=caller),
+                    "not a member")
+    assert_rejected(dep, lambda: c.transact(dep.token, "move_batch", [(a, 2_001)], [], sender=caller))
+    assert_rejected(dep, lambda: c.transact(dep.token, "move_batch", [(d, 1)], [], sender=caller))  # no allowance

@@ -30,6 +30,13 @@ MAX_POSTINGS: public(constant(uint256)) = 256
 # the tag of a permit digest: keccak256(abi_encode(PERMIT_TAG, token, chain id, owner, spender, amount, nonce))
 PERMIT_TAG: public(constant(bytes32)) = keccak256("Transactive EnergyToken permit")
 
+# moves per side of move_batch (1 + 2 * MAX_MOVES accounts fit one Registry.are_members call)
+MAX_MOVES: public(constant(uint256)) = 192
+
+struct Move:
+    account: address
+    amount: uint256
+
 struct Permit:
     owner: address
     v: uint256
@@ -108,6 +115,34 @@ def transferFrom(sender: address, receiver: address, amount: uint256) -> bool:
         self.allowance[sender][msg.sender] = allowed - amount
     self._transfer(sender, receiver, amount)
     return True
+
+
+@external
+def move_batch(debits: DynArray[Move, MAX_MOVES], credits: DynArray[Move, MAX_MOVES]):
+    """
+    @notice A market contract's settlement in one call: transferFrom(d.account, caller, d.amount) for every
+            debit (with the caller's allowance, as transferFrom), then transfer(c.account, c.amount) from the
+            caller for every credit. The caller and every account must be members (one Registry.are_members
+            call instead of two is_member calls per move); one Transfer event per move, in this order; the
+            whole call reverts if one move fails (allowance or balance too low).
+    """
+    accounts: DynArray[address, MAX_BATCH] = [msg.sender]
+    for d: Move in debits:
+        accounts.append(d.account)
+    for c: Move in credits:
+        accounts.append(c.account)
+    assert staticcall self.registry.are_members(accounts), "token: account not a member"
+    for d: Move in debits:
+        allowed: uint256 = self.allowance[d.account][msg.sender]
+        if allowed != max_value(uint256):
+            self.allowance[d.account][msg.sender] = allowed - d.amount
+        self.balanceOf[d.account] -= d.amount
+        self.balanceOf[msg.sender] += d.amount
+        log Transfer(sender=d.account, receiver=msg.sender, value=d.amount)
+    for c: Move in credits:
+        self.balanceOf[msg.sender] -= c.amount
+        self.balanceOf[c.account] += c.amount
+        log Transfer(sender=msg.sender, receiver=c.account, value=c.amount)
 
 
 @external
