@@ -9,7 +9,7 @@ from ledger_helpers import assert_rejected
 
 from transactive.crypto.signing import Signer
 from transactive.ledger.testing import ROLE_ADMIN, ROLE_PROSUMER, Deployment, bus
-from transactive.market.ledger.accounts import permit_digest
+from transactive.market.ledger.accounts import ENROL_BATCH, permit_digest
 from transactive.market.ledger.config import MAX_UINT
 
 
@@ -122,3 +122,19 @@ def test_move_batch_is_transfer_from_then_transfer(dep: Deployment) -> None:
                     "not a member")
     assert_rejected(dep, lambda: c.transact(dep.token, "move_batch", [(a, 2_001)], [], sender=caller))
     assert_rejected(dep, lambda: c.transact(dep.token, "move_batch", [(d, 1)], [], sender=caller))  # no allowance
+
+
+def test_a_full_enrolment_batch_fits_a_block_on_both_engines(dep: Deployment) -> None:
+    """ENROL_BATCH members per set_members / mint_batch / permit_batch transaction (what enrol_many sends) are
+    accepted by both engines' block gas limits, and buses_of reads them back in one call."""
+    c = dep.chain
+    signers = _keys(ENROL_BATCH, 8)
+    members = [s.address for s in signers]
+    buses = [bus(f"bus-{i % 55}") for i in range(ENROL_BATCH)]
+    gas = [c.transact(dep.registry, "set_members", members, ROLE_PROSUMER, buses).gas_used,
+           c.transact(dep.token, "mint_batch", members, 1_000).gas_used,
+           c.transact(dep.token, "permit_batch", dep.slots.address, MAX_UINT,
+                      [_permit(dep, s, dep.slots.address, MAX_UINT, 0) for s in signers]).gas_used]
+    assert all(g < 15_000_000 for g in gas), gas  # half of a 30 M-gas block
+    assert list(c.call(dep.registry, "buses_of", members)) == buses
+    assert int(c.call(dep.token, "allowance", members[-1], dep.slots.address)) == MAX_UINT
