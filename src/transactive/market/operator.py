@@ -169,8 +169,11 @@ class Operator:
         return self.store.list_communities()
 
     # ------------------------------------------------------------------------------------ members
-    def add_member(self, community: str, member_id: object, role: object, bus: object = None) -> tuple[Member, str]:
-        """Register a member of ``community``; returns it and its API key (shown once, stored hashed)."""
+    def add_member(self, community: str, member_id: object, role: object, bus: object = None, *,
+                   enrol: bool = True) -> tuple[Member, str]:
+        """Register a member of ``community``; returns it and its API key (shown once, stored hashed).
+        ``enrol=False``: its chain account is left to the caller's batch enrolment (``LedgerDesk.enrol_many``;
+        else at the next start)."""
         self.community(community)
         member_id = _name(member_id, "id")
         if role not in ROLES or role == "admin":
@@ -186,7 +189,7 @@ class Operator:
         member = Member(member_id, community, role, hash_key(key), None if bus is None else str(bus))
         if not self.store.add_member(member):
             raise MarketError("id", f"member {member_id!r} exists", "conflict")
-        if self.ledger is not None:  # its chain account (a failure here is retried at the next start)
+        if self.ledger is not None and enrol:  # its chain account (a failure here is retried at the next start)
             try:
                 self.ledger.enrol(member)
             except Exception:

@@ -39,9 +39,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from transactive.errors import MarketError
+from transactive.settlement.append_only import AppendOnly
 from transactive.units import WH_PER_KWH, apportion, energy_to_wh, money_to_micro
 
 DEFAULT_SERVICE_CHARGE_PER_KWH = 0.004
@@ -208,77 +209,120 @@ def power_flow_check(
     return check
 
 
+def _listing_key(listing: Listing) -> str:
+    return listing.listing_id
+
+
+def _order_key(order: ListingOrder) -> str:
+    return order.order_id
+
+
+@dataclass
+class _Taken:
+    """The Wh taken per listing for one board's ``orders`` and ``decisions`` (identity), handed on by
+    :meth:`Board.place_all` to the board it returns (the older board's is then stale and rebuilt if used)."""
+
+    orders: Sequence[ListingOrder]
+    decisions: Mapping[str, Decision]
+    taken: dict[str, int]
+
+
 @dataclass(frozen=True)
 class Board:
     """The listing board: listings and orders in submission order, and the DSO's decisions (immutable; every
-    operation returns a new board)."""
+    operation returns a new board). ``listings`` and ``orders`` are :class:`AppendOnly` snapshots (equal to
+    tuples of the same items), so :meth:`list` and :meth:`place` cost O(1) per listing or order, not a copy of
+    the board: a board and the boards grown from it share one append-only list (an older board extended again
+    copies once)."""
 
-    listings: tuple[Listing, ...] = ()
-    orders: tuple[ListingOrder, ...] = ()
+    listings: Sequence[Listing] = ()
+    orders: Sequence[ListingOrder] = ()
     decisions: Mapping[str, Decision] = field(default_factory=lambda: MappingProxyType({}))
-    _by_id: Mapping[str, Listing] = field(init=False, repr=False, compare=False)
+    _tally: _Taken | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_by_id", {item.listing_id: item for item in self.listings})
+        if not isinstance(self.listings, AppendOnly):
+            object.__setattr__(self, "listings", AppendOnly(self.listings, key=_listing_key))
+        if not isinstance(self.orders, AppendOnly):
+            object.__setattr__(self, "orders", AppendOnly(self.orders, key=_order_key))
 
     def listing(self, listing_id: str) -> Listing:
         """The listing with id ``listing_id`` (:class:`MarketError` ``not_found`` if none)."""
-        try:
-            return self._by_id[listing_id]
-        except KeyError:
-            raise MarketError("listing_id", f"no listing {listing_id!r}", "not_found") from None
+        found = cast(AppendOnly[Listing], self.listings).find(listing_id)
+        if found is None:
+            raise MarketError("listing_id", f"no listing {listing_id!r}", "not_found")
+        return found
+
+    def _taken(self) -> dict[str, int]:
+        """Wh of each listing taken by pending or accepted orders (kept across :meth:`place` calls; rebuilt
+        when this board is not the newest of its lineage)."""
+        tally = self._tally
+        if tally is None or tally.orders is not self.orders or tally.decisions is not self.decisions:
+            taken: dict[str, int] = {}
+            for o in self.orders:
+                if o.order_id not in self.decisions or self.decisions[o.order_id].accepted:
+                    taken[o.listing_id] = taken.get(o.listing_id, 0) + o.energy_wh
+            tally = _Taken(self.orders, self.decisions, taken)
+            object.__setattr__(self, "_tally", tally)
+        return tally.taken
 
     def remaining_wh(self, listing_id: str) -> int:
         """Energy of the listing not yet taken by pending or accepted orders, Wh."""
-        taken = sum(
-            o.energy_wh
-            for o in self.orders
-            if o.listing_id == listing_id and (o.order_id not in self.decisions or self.decisions[o.order_id].accepted)
-        )
-        return energy_to_wh(self.listing(listing_id).energy_kwh) - taken
+        return energy_to_wh(self.listing(listing_id).energy_kwh) - self._taken().get(listing_id, 0)
 
     def list(self, listing: Listing) -> Board:
         """Add a listing (``FOR_SALE``)."""
         return self.list_all([listing])
 
     def list_all(self, listings: Sequence[Listing]) -> Board:
-        """Add several listings at once (same rules as :meth:`list`, one copy of the board)."""
-        seen = set(self._by_id)
+        """Add several listings at once (same rules as :meth:`list`; O(1) per listing)."""
+        mine = cast(AppendOnly[Listing], self.listings)
+        seen: set[str] = set()
         for listing in listings:
-            if listing.listing_id in seen:
+            if listing.listing_id in seen or mine.has_key(listing.listing_id):
                 raise MarketError("listing.listing_id", f"duplicate id {listing.listing_id!r}", "conflict")
             if listing.state is not ListingState.FOR_SALE:
                 raise MarketError("listing.state", "a new listing is FOR_SALE")
             seen.add(listing.listing_id)
-        return replace(self, listings=(*self.listings, *listings))
+        board = replace(self, listings=mine.extended(listings))
+        object.__setattr__(board, "_tally", self._tally)  # the orders and decisions are the same
+        return board
 
     def place(self, order: ListingOrder) -> Board:
         """Add a pending order; the listing must be ``FOR_SALE`` with enough energy remaining."""
         return self.place_all([order])
 
     def place_all(self, orders: Sequence[ListingOrder]) -> Board:
-        """Add several pending orders in sequence (same rules as :meth:`place`; all or none are added)."""
-        order_ids = {o.order_id for o in self.orders}
-        taken: dict[str, int] = {}
-        for o in self.orders:
-            if o.order_id not in self.decisions or self.decisions[o.order_id].accepted:
-                taken[o.listing_id] = taken.get(o.listing_id, 0) + o.energy_wh
+        """Add several pending orders in sequence (same rules as :meth:`place`; all or none are added; O(1) per
+        order)."""
+        mine = cast(AppendOnly[ListingOrder], self.orders)
+        taken = self._taken()
+        extra: dict[str, int] = {}
+        order_ids: set[str] = set()
         for order in orders:
-            if order.order_id in order_ids:
+            if order.order_id in order_ids or mine.has_key(order.order_id):
                 raise MarketError("order.order_id", f"duplicate id {order.order_id!r}", "conflict")
             listing = self.listing(order.listing_id)
             if listing.state is not ListingState.FOR_SALE:
                 raise MarketError("order.listing_id", f"listing is {listing.state.value}", "too_late")
             if order.buyer == listing.seller:
                 raise MarketError("order.buyer", "a seller cannot buy its own listing")
-            remaining = energy_to_wh(listing.energy_kwh) - taken.get(order.listing_id, 0)
+            remaining = (energy_to_wh(listing.energy_kwh) - taken.get(order.listing_id, 0)
+                         - extra.get(order.listing_id, 0))
             if order.energy_wh > remaining:
                 raise MarketError(
                     "order.energy_kwh", f"exceeds the {remaining} Wh remaining on the listing", "conflict"
                 )
             order_ids.add(order.order_id)
-            taken[order.listing_id] = taken.get(order.listing_id, 0) + order.energy_wh
-        return replace(self, orders=(*self.orders, *orders))
+            extra[order.listing_id] = extra.get(order.listing_id, 0) + order.energy_wh
+        board = replace(self, orders=mine.extended(orders))
+        for listing_id, wh in extra.items():  # new orders are pending: they take their energy
+            taken[listing_id] = taken.get(listing_id, 0) + wh
+        tally = self._tally
+        assert tally is not None
+        tally.orders = board.orders  # now the new board's: stale for this one (rebuilt if it is used again)
+        object.__setattr__(board, "_tally", tally)
+        return board
 
     def _trade(self, order: ListingOrder) -> PlannedTrade:
         listing = self.listing(order.listing_id)

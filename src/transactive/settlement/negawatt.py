@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -50,6 +50,7 @@ from transactive.mechanisms.knapsack_vcg import KnapsackParams
 from transactive.mechanisms.p2p_average_price import P2pAverageParams
 from transactive.orders import Orders
 from transactive.registry import full_registry
+from transactive.settlement.append_only import AppendOnly
 from transactive.settlement.baseline import Baseline, BaselineError, delivered_kwh, high_x_of_y
 from transactive.times import parse_utc_time
 from transactive.units import apportion, energy_to_wh, money_to_micro, wh_to_kwh
@@ -110,15 +111,25 @@ class Offer:
 
 @dataclass(frozen=True)
 class NegawattEvent:
-    """An event: its spec, state, state history, offers in arrival order, clearing and settlement documents."""
+    """An event: its spec, state, state history, offers in arrival order, clearing and settlement documents.
+    ``offers`` is an :class:`~transactive.settlement.append_only.AppendOnly` snapshot keyed by member (equal to
+    a tuple of the same offers), so :func:`add_offer` costs O(1) per offer, not a copy of the event's offers."""
 
     spec: EventSpec
     state: ListingState
     history: tuple[str, ...]
-    offers: tuple[Offer, ...] = ()
+    offers: Sequence[Offer] = ()
     clearing: Mapping[str, Any] | None = None
     settlement: Mapping[str, Any] | None = None
     note: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.offers, AppendOnly):
+            object.__setattr__(self, "offers", AppendOnly(self.offers, key=_offer_member))
+
+
+def _offer_member(offer: Offer) -> str:
+    return offer.member
 
 
 # ---------------------------------------------------------------------------------------------- parsing
@@ -254,9 +265,10 @@ def parse_offer(event: NegawattEvent, member: str, body: Mapping[str, Any], now:
 def add_offer(event: NegawattEvent, member: str, body: Mapping[str, Any], now: str | datetime) -> NegawattEvent:
     """The event with one more offer (one per member: a second is a conflict)."""
     offer = parse_offer(event, member, body, now)
-    if any(o.member == member for o in event.offers):
+    offers = cast(AppendOnly[Offer], event.offers)
+    if offers.has_key(member):
         raise MarketError("member", f"{member!r} has already offered in this event", "conflict")
-    return replace(event, offers=(*event.offers, offer))
+    return replace(event, offers=offers.extended([offer]))
 
 
 def _params(spec: EventSpec) -> Any:

@@ -86,8 +86,10 @@ class DayService:
         self.multi = MultiDesk(self.operator, self.store)
         self.negawatt = NegawattDesk(self.operator)
         self.operator.create_community(COMMUNITY, mechanism, dict(params or {}), slot_minutes)
-        self.dso, _ = self.operator.add_member(COMMUNITY, DSO_ID, "dso", bus="substation")
-        self.aggregator, _ = self.operator.add_member(COMMUNITY, AGGREGATOR_ID, "aggregator", bus="substation")
+        # their chain accounts: enrolled with the prosumers' in one batch (enrol)
+        self.dso, _ = self.operator.add_member(COMMUNITY, DSO_ID, "dso", bus="substation", enrol=False)
+        self.aggregator, _ = self.operator.add_member(COMMUNITY, AGGREGATOR_ID, "aggregator", bus="substation",
+                                                      enrol=False)
         self.members: dict[str, Member] = {}
 
     def close(self) -> None:
@@ -97,14 +99,16 @@ class DayService:
     # ------------------------------------------------------------------------------ before the day
     def enrol(self, keys: Sequence[bytes], buses: Sequence[str | None]) -> None:
         """Every prosumer becomes a member (id = its address, its feeder bus) and registers its address (signed
-        with its key), through the operator and the multi-settlement desk; the operator has the ledger desk
-        enrol each member's custodial account (Registry role and bus, :data:`START_TOKENS` minted)."""
+        with its key), through the operator and the multi-settlement desk; the ledger desk then enrols their
+        custodial accounts with the DSO's and the aggregator's in one batch (Registry role and bus,
+        :data:`START_TOKENS` minted, MarketSlots approved: five transactions, docs/ledger.md)."""
         for key, bus in zip(keys, buses, strict=True):
             peer = Signer(key).address
-            member, _ = self.operator.add_member(COMMUNITY, peer, "prosumer", bus=bus)
+            member, _ = self.operator.add_member(COMMUNITY, peer, "prosumer", bus=bus, enrol=False)
             self.members[peer] = member
             self.multi.register_address(member, COMMUNITY, {
                 "address": peer, "signature": sign_address(key, COMMUNITY, peer, self.multi.domain)})
+        self.ledger.enrol_many([self.dso, self.aggregator, *self.members.values()])
 
     def sign_contracts(self, contracts: Sequence[BilateralContract], keys: Mapping[str, bytes],
                        starts: Sequence[datetime]) -> None:

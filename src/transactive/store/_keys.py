@@ -12,7 +12,7 @@ PostgreSQL the old row versions stay in the table until a ``VACUUM FULL chain_ac
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -86,9 +86,26 @@ class ChainAccountSqlMixin:
             rows = conn.execute(query.order_by(t.chain_accounts.c.member)).all()
         return [self._chain_account(r) for r in rows]
 
-    def mark_enrolled(self, member: str) -> None:
+    def put_chain_accounts(self, accounts: Sequence[ChainAccount]) -> None:
+        """:meth:`put_chain_account` of each account in one transaction (batch enrolment), each key sealed; an
+        account whose member already has one is skipped."""
+        rows = []
+        for account in accounts:
+            sealed = None
+            if account.private_key_hex is not None:
+                sealed = self._key_sealer(create=True).seal(account.member, bytes.fromhex(account.private_key_hex))
+            rows.append({"member": account.member, "address": account.address, "private_key": sealed,
+                         "enrolled": account.enrolled})
         with self._write() as conn:
-            conn.execute(t.chain_accounts.update().where(t.chain_accounts.c.member == member).values(enrolled=True))
+            for values in rows:
+                self._insert_ignore(conn, t.chain_accounts, values)
+
+    def mark_enrolled(self, member: str | Sequence[str]) -> None:
+        members = [member] if isinstance(member, str) else list(member)
+        with self._write() as conn:
+            for i in range(0, len(members), 500):  # bounded IN lists
+                conn.execute(t.chain_accounts.update().where(t.chain_accounts.c.member.in_(members[i:i + 500]))
+                             .values(enrolled=True))
 
     def seal_plaintext_keys(self) -> int:
         """Seal every plaintext custodial key of an older store in place (the migration); how many. Nothing to do

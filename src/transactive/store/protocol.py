@@ -178,13 +178,19 @@ class Store(Protocol):
         """False (and nothing written) when the member already has an account."""
         ...
 
+    def put_chain_accounts(self, accounts: Sequence[ChainAccount]) -> None:
+        """:meth:`put_chain_account` of each, in one transaction (a member that has an account is skipped)."""
+        ...
+
     def chain_account(self, member: str) -> ChainAccount | None: ...
 
     def chain_accounts(self, community: str | None = None) -> list[ChainAccount]:
         """Every account (of ``community``'s members when given), ordered by member id."""
         ...
 
-    def mark_enrolled(self, member: str) -> None: ...
+    def mark_enrolled(self, member: str | Sequence[str]) -> None:
+        """Mark the account of ``member`` (or of each of several members, in one transaction) enrolled."""
+        ...
 
     def ledger_meta(self, key: str) -> Any:
         """The JSON value stored under ``key`` or None."""

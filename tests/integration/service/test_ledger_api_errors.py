@@ -71,6 +71,7 @@ def _anchored_slot_with_a_buyer_short_of_tokens(api: Api) -> dict[str, str]:
         assert r.status_code == 201, r.text
     address = {m: c.get("/communities/green/account", headers=api.keys[m]).json()["address"]
                for m in ("s1", "b1", "grid")}
+    desk.accounts.fund_gas(address["b1"])  # batch enrolment funds no gas (permits): b1 sends its own transfer
     desk.chain.transact(desk.token, "transfer", address["s1"], desk.balance_micro(address["b1"]),
                         sender=address["b1"])  # b1 spends it all
     return address

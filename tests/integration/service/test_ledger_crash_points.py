@@ -18,8 +18,9 @@ from transactive.ledger.chain.base import Chain, Contract
 from transactive.ledger.chain.embedded import EmbeddedChain
 from transactive.ledger.clearance.endorsement import valid_endorsements
 from transactive.market import ManualClock, Operator
+from transactive.market.ledger.config import MAX_UINT
 from transactive.market.ledger.desk import LedgerConfig, LedgerDesk
-from transactive.store import open_store
+from transactive.store import Member, open_store
 
 SLOT = "2026-03-01T10:15:00Z"
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -90,7 +91,7 @@ def test_death_right_after_submit_result_keeps_the_endorsements(tmp_path: Path) 
 def test_death_between_mint_and_journal_is_journaled_once(tmp_path: Path) -> None:
     store = open_store(data_dir=tmp_path)
     op = Operator(store, ManualClock(T0))
-    desk = _desk(tmp_path, store, "mint", nth=2)  # the 1st mint funds the service's own account at deployment
+    desk = _desk(tmp_path, store, "mint_batch")  # enrolment's batch mint (the deployment mints by "mint")
     op.ledger = desk
     op.create_community("c", "dpda", {}, 15)
     member, _ = op.add_member("c", "p1", "prosumer", "34")  # enrolment dies right after the mint (logged)
@@ -109,5 +110,64 @@ def test_death_between_mint_and_journal_is_journaled_once(tmp_path: Path) -> Non
     assert verify_archive(tmp_path, chain=desk.chain) is None
     desk.enrol(member)  # idempotent
     assert SlotArchive(tmp_path).manifest()["mintedMicro"] == supply
+    desk.close()
+    store.close()
+
+
+def _members(store: Any, n: int) -> list[Member]:
+    members = [Member(f"m{i}", "c", "prosumer" if i % 5 else "aggregator", f"h{i}", f"bus-{i % 7}") for i in range(n)]
+    for m in members:
+        assert store.add_member(m)
+    return members
+
+
+@pytest.mark.parametrize("dies_after", ["set_members", "mint_batch", "permit_batch"])
+def test_batch_enrolment_dies_and_is_completed_once(tmp_path: Path, dies_after: str) -> None:
+    """Batch enrolment of 450 members (3 batches of each call) dies after its 2nd ``dies_after`` transaction; the
+    restart completes it: every account registered with its role and bus, minted once, approving MarketSlots,
+    and the audit archive agrees with the chain."""
+    store = open_store(data_dir=tmp_path)
+    Operator(store, ManualClock(T0)).create_community("c", "dpda", {}, 15)
+    members = _members(store, 450)
+    desk = _desk(tmp_path, store, dies_after, nth=2)
+    with pytest.raises(Died):
+        desk.enrol_many(members)
+    desk.close()
+
+    desk = _desk(tmp_path, store)  # restart
+    accounts = desk.enrol_many(members)
+    assert set(accounts) == {m.id for m in members} and all(a.enrolled for a in accounts.values())
+    chain = desk.chain
+    for m in members[::37]:
+        address = accounts[m.id].address
+        assert chain.call(desk.registry, "roles", address) == (1 if m.role == "prosumer" else 2)
+        assert bytes(chain.call(desk.registry, "bus", address)).rstrip(b"\x00").decode() == m.bus
+        assert desk.balance_micro(address) == 1_000 * 10**6
+        assert chain.call(desk.token, "allowance", address, desk.slots.address) == MAX_UINT
+    supply = int(chain.call(desk.token, "totalSupply"))
+    assert supply == (1 + 450) * 1_000 * 10**6  # the service's own account + one mint per member
+    assert SlotArchive(tmp_path).manifest()["mintedMicro"] == supply
+    assert verify_archive(tmp_path, chain=desk.chain) is None
+    block = chain.block_number()
+    assert desk.enrol_many(members) == accounts and chain.block_number() == block  # idempotent: nothing sent
+    desk.close()
+    store.close()
+
+
+def test_bulk_bus_read_after_restart_matches_the_enrolled_buses(tmp_path: Path) -> None:
+    store = open_store(data_dir=tmp_path)
+    Operator(store, ManualClock(T0)).create_community("c", "dpda", {}, 15)
+    members = _members(store, 230)
+    desk = _desk(tmp_path, store)
+    desk.enrol_many(members)
+    enrolled_cache = dict(desk.ctx.bus_cache)
+    desk.close()
+    desk = _desk(tmp_path, store)  # restart: an empty bus cache
+    assert desk.ctx.bus_cache == {}
+    addresses = [a.address for a in store.chain_accounts("c")]
+    desk.read_registry_buses(addresses)
+    by_member = {a.address: a.member for a in store.chain_accounts("c")}
+    assert desk.ctx.bus_cache == enrolled_cache
+    assert all(desk.ctx.bus_cache[a] == store.get_member(by_member[a]).bus for a in addresses)  # type: ignore[union-attr]
     desk.close()
     store.close()

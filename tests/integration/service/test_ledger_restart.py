@@ -214,6 +214,7 @@ def test_a_buyer_short_of_tokens_moves_nothing_until_topped_up(tmp_path: Path) -
     held = desk.balance_micro(buyer.address)
     sink = store.chain_account("s1")
     assert sink is not None
+    desk.accounts.fund_gas(buyer.address)  # batch enrolment funds no gas (permits): b0 sends its own transfer
     desk.chain.transact(desk.token, "transfer", sink.address, held, sender=buyer.address)  # b0 spends it all
     before = _money(desk, store)
     # settle_batch reverts: the slot is blocked with the reason (issue 9, finding 5), not retried by the cycle

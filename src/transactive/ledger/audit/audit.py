@@ -179,11 +179,23 @@ class SlotArchive:
         m["mintedMicro"] += amount_micro
         self._write(m)
 
+    def record_mints_to(self, amount_micro_each: int, accounts: Sequence[str]) -> None:
+        """Journal one mint of ``amount_micro_each`` to each of ``accounts`` in one manifest write (batch
+        enrolment): :meth:`record_mint` with ``to=`` for each, an account already journaled skipped."""
+        m = self.manifest()
+        known = set(m.get("mintedTo", []))
+        fresh = list(dict.fromkeys(a for a in accounts if a not in known))
+        if fresh:
+            m["mintedTo"] = [*m.get("mintedTo", []), *fresh]
+            m["mintedMicro"] += amount_micro_each * len(fresh)
+            self._write(m)
+
     def record_accounts(self, accounts: Sequence[str]) -> None:
         """Add token holders the audit should count (e.g. a service's member accounts) to the manifest."""
         m = self.manifest()
         known = list(m.get("accounts", []))
-        fresh = [a for a in accounts if a not in known]
+        seen = set(known)
+        fresh = list(dict.fromkeys(a for a in accounts if a not in seen))
         if fresh:
             m["accounts"] = known + fresh
             self._write(m)

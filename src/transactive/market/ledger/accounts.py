@@ -12,10 +12,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
 
 from transactive.crypto.signing import Signer
 from transactive.errors import MarketError
@@ -36,6 +39,28 @@ from transactive.store import ChainAccount, Member
 from transactive.times import iso
 
 log = logging.getLogger(__name__)
+
+
+ENROL_BATCH = 200
+"""Members per batch transaction of :meth:`LedgerAccounts.enrol_many` and addresses per bulk bus read (the
+contracts accept up to ``MAX_BATCH`` = 400; 200 members' ``set_members`` or ``permit_batch`` use about 10 M
+gas, a third of a 30 M-gas block)."""
+PERMIT_TAG = keccak(b"Transactive EnergyToken permit")
+"""``EnergyToken.PERMIT_TAG``."""
+
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T]) -> Iterator[list[T]]:
+    for i in range(0, len(items), ENROL_BATCH):
+        yield list(items[i:i + ENROL_BATCH])
+
+
+def permit_digest(token: str, chain_id: int, *, owner: str, spender: str, amount: int, nonce: int) -> bytes:
+    """``EnergyToken.permit_digest``: keccak256(abi_encode(PERMIT_TAG, token, chain id, owner, spender, amount,
+    nonce)), the 32 bytes an owner signs to approve ``spender`` for ``amount`` (micro-tokens)."""
+    return keccak(abi_encode(["bytes32", "address", "uint256", "address", "address", "uint256", "uint256"],
+                             [PERMIT_TAG, token, chain_id, owner, spender, amount, nonce]))
 
 
 def _bus32(bus: str | None) -> bytes:
@@ -122,39 +147,83 @@ class LedgerAccounts:
         return self.ctx.store.chain_account(member.id)
 
     def enrol(self, member: Member) -> ChainAccount | None:
-        """Give a prosumer, aggregator or DSO member its custodial account, registered in the Registry with its
-        role and bus, funded with gas and ``start_tokens`` and approving MarketSlots (idempotent)."""
-        bits = ROLE_BITS.get(member.role)
-        if bits is None:
-            return None
+        """Give a prosumer, aggregator or DSO member its custodial account (idempotent): :meth:`enrol_many` of
+        one member; ``None`` for a role without one."""
+        return self.enrol_many([member]).get(member.id)
+
+    def enrol_many(self, members: Sequence[Member]) -> dict[str, ChainAccount]:
+        """Batch enrolment: give each prosumer, aggregator or DSO member of ``members`` its custodial account,
+        registered in the Registry with its role and bus, holding ``start_tokens`` and approving MarketSlots, in
+        three transactions per :data:`ENROL_BATCH` members (``Registry.set_members``, ``EnergyToken.mint_batch``,
+        ``EnergyToken.permit_batch`` with each member's signed permit) instead of four per member. Idempotent:
+        an account enrolled already is returned as is; one created earlier but not marked enrolled (a crash
+        mid-enrolment) is checked on chain first so that a retry never mints twice. Members' gas is not funded
+        here (an account is topped up when it first sends: an escrow deposit). Returns member id -> account."""
+        out: dict[str, ChainAccount] = {}
+        todo: list[tuple[Member, ChainAccount, bool]] = []  # (member, account, created by this call)
         with self.ctx.lock:
-            account = self.ctx.store.chain_account(member.id)
-            if account is None:
-                key = secrets.token_bytes(32)
-                address = Signer(key).address
-                self.ctx.store.put_chain_account(ChainAccount(member.id, address, key.hex()))
-                account = self.ctx.store.chain_account(member.id)
-                assert account is not None
-            if account.enrolled:
-                return account
-            assert account.private_key_hex is not None
-            address = self.ctx.keyed.add_key(bytes.fromhex(account.private_key_hex))
-            chain = self.ctx.chain
-            if int(chain.call(self.ctx.registry, "roles", address)) != bits:
-                chain.transact(self.ctx.registry, "set_member", address, bits, _bus32(member.bus))
-                self.ctx.bus_cache[address] = _bus32(member.bus).rstrip(b"\x00").decode("utf-8", "replace")  # as read
-            fresh = int(chain.call(self.ctx.token, "allowance", address, self.ctx.slots.address)) == 0
-            if fresh and int(chain.call(self.ctx.token, "balanceOf", address)) == 0 and self.ctx.config.start_tokens:
-                # journaled first, once per account: a retry mints, never journals twice
-                if self.ctx.archive is not None:
-                    self.ctx.archive.record_mint(self.ctx.config.start_tokens * 10**6, to=address)
-                chain.transact(self.ctx.token, "mint", address, self.ctx.config.start_tokens * 10**6)
-            self.journal(0, [address])
-            if fresh:
-                self.fund_gas(address)
-                chain.transact(self.ctx.token, "approve", self.ctx.slots.address, MAX_UINT, sender=address)
-            self.ctx.store.mark_enrolled(member.id)
-            return replace(account, enrolled=True)
+            trading = list({m.id: m for m in members if m.role in ROLE_BITS}.values())
+            if len(trading) == 1:
+                one = self.ctx.store.chain_account(trading[0].id)
+                stored = {} if one is None else {one.member: one}
+            else:  # one query, not one per member
+                stored = {a.member: a for a in self.ctx.store.chain_accounts()}
+            new = {m.id: ChainAccount(m.id, Signer(key).address, key.hex())
+                   for m in trading if m.id not in stored for key in (secrets.token_bytes(32),)}
+            if new:
+                self.ctx.store.put_chain_accounts(list(new.values()))
+                stored.update({a.member: a for a in self.ctx.store.chain_accounts() if a.member in new})
+            for member in trading:
+                account = out[member.id] = stored[member.id]
+                if not account.enrolled:
+                    todo.append((member, account, member.id in new))
+            if not todo:
+                return out
+            chain, token, slots = self.ctx.chain, self.ctx.token, self.ctx.slots
+            register: dict[int, list[tuple[str, bytes]]] = {}  # role bits -> (address, bus32)
+            mint: list[str] = []
+            permit: list[tuple[str, bytes]] = []  # (address, private key)
+            for member, account, created in todo:
+                assert account.private_key_hex is not None
+                key = bytes.fromhex(account.private_key_hex)
+                address = self.ctx.keyed.add_key(key)
+                bits = ROLE_BITS[member.role]
+                if created or int(chain.call(self.ctx.registry, "roles", address)) != bits:
+                    register.setdefault(bits, []).append((address, _bus32(member.bus)))
+                fresh = created or int(chain.call(token, "allowance", address, slots.address)) == 0
+                if fresh and (created or int(chain.call(token, "balanceOf", address)) == 0):
+                    mint.append(address)
+                if fresh:
+                    permit.append((address, key))
+            for bits, rows in register.items():
+                for chunk in _chunks(rows):
+                    chain.transact(self.ctx.registry, "set_members", [a for a, _ in chunk], bits,
+                                   [b for _, b in chunk])
+                for address, bus in rows:
+                    self.ctx.bus_cache[address] = bus.rstrip(b"\x00").decode("utf-8", "replace")  # as read
+            if mint and self.ctx.config.start_tokens:
+                amount = self.ctx.config.start_tokens * 10**6
+                if self.ctx.archive is not None:  # journaled first, once per account: a retry never journals twice
+                    self.ctx.archive.record_mints_to(amount, mint)
+                for chunk_addresses in _chunks(mint):
+                    chain.transact(token, "mint_batch", chunk_addresses, amount)
+            self.journal(0, [account.address for _, account, _ in todo])
+            if permit:
+                chain_id = chain.chain_id
+                created_now = {account.address for _, account, created in todo if created}
+                for chunk_keys in _chunks(permit):
+                    rows_p = []
+                    for address, key in chunk_keys:
+                        nonce = 0 if address in created_now else int(chain.call(token, "nonces", address))
+                        sig = Signer(key).sign_digest(permit_digest(token.address, chain_id, owner=address,
+                                                                    spender=slots.address, amount=MAX_UINT,
+                                                                    nonce=nonce))
+                        rows_p.append((address, sig[64], sig[:32], sig[32:64]))
+                    chain.transact(token, "permit_batch", slots.address, MAX_UINT, rows_p)
+            self.ctx.store.mark_enrolled([member.id for member, _, _ in todo])
+            for member, account, _ in todo:
+                out[member.id] = replace(account, enrolled=True)
+            return out
 
     def journal(self, minted_micro: int, accounts: Sequence[str] = ()) -> None:
         """Record a mint and member accounts in the audit archive's manifest (``transactive ledger verify``
@@ -175,24 +244,22 @@ class LedgerAccounts:
     def enrol_all(self) -> None:
         """Enrol every member still missing its account (after a restart, members of an older database, or an
         enrolment another process of a fleet left half done when it died)."""
-        accounts = {a.member: a for a in self.ctx.store.chain_accounts()}  # one query, not one per member
         for community in self.ctx.store.list_communities():
-            for member in self.ctx.store.list_members(community.name):
-                account = accounts.get(member.id)
-                if member.role in ROLE_BITS and (account is None or not account.enrolled):
-                    self.enrol(member)
+            self.enrol_many(self.ctx.store.list_members(community.name))  # idempotent; resumes half-done ones
 
     def balance_micro(self, address: str) -> int:
         with self.ctx.read_lock:
             return int(self.ctx.chain.call(self.ctx.token, "balanceOf", address))
 
     def read_registry_buses(self, addresses: Sequence[str]) -> None:
-        """Read the Registry bus of each address into the bus cache (one call each; what the first grid-aware
-        slot after a start does for its traders not enrolled by this process)."""
+        """Read the Registry bus of each address into the bus cache (what the first grid-aware slot after a
+        start does for its traders not enrolled by this process): one ``Registry.buses_of`` call per
+        :data:`ENROL_BATCH` addresses."""
         with self.ctx.lock:
-            for address in addresses:
-                raw = bytes(self.ctx.chain.call(self.ctx.registry, "bus", address))
-                self.ctx.bus_cache[address] = raw.rstrip(b"\x00").decode("utf-8", "replace")
+            for chunk in _chunks(list(addresses)):
+                raws = self.ctx.chain.call(self.ctx.registry, "buses_of", chunk)
+                for address, raw in zip(chunk, raws, strict=True):
+                    self.ctx.bus_cache[address] = bytes(raw).rstrip(b"\x00").decode("utf-8", "replace")
 
 
     def dso_address(self, community: str) -> str:

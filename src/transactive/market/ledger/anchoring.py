@@ -122,12 +122,10 @@ class LedgerAnchoring:
         assert c is not None
         accounts = {a.member: a for a in self.ctx.store.chain_accounts(community)}  # one query, not one per member
         orders = self.ctx.store.orders_in_slot(community, slot_start)
-        for order in orders:
-            account = accounts.get(order.member)
-            if account is None or account.private_key_hex is None:
-                member = self.ctx.store.get_member(order.member)
-                assert member is not None
-                accounts[order.member] = self.accounts.enrol(member)  # type: ignore[assignment]
+        missing = {o.member for o in orders if (a := accounts.get(o.member)) is None or a.private_key_hex is None}
+        if missing:  # traders without a custodial account: enrolled in batches (a few transactions per 200)
+            members = [m for m in self.ctx.store.list_members(community) if m.id in missing]
+            accounts.update(self.accounts.enrol_many(members))
         attributes: tuple[SignedAttributes, ...] = ()
         hashes: dict[str, bytes] = {}  # member -> the struct hash of its attributes, which its orders carry
         dso: str | None = None

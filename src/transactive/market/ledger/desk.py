@@ -212,6 +212,10 @@ class LedgerDesk:
         """See :meth:`LedgerAccounts.enrol <transactive.market.ledger.accounts.LedgerAccounts.enrol>`."""
         return self.accounts.enrol(member)
 
+    def enrol_many(self, members: Sequence[Member]) -> dict[str, ChainAccount]:
+        """See :meth:`LedgerAccounts.enrol_many <transactive.market.ledger.accounts.LedgerAccounts.enrol_many>`."""
+        return self.accounts.enrol_many(members)
+
     def enrol_all(self) -> None:
         """See :meth:`LedgerAccounts.enrol_all <transactive.market.ledger.accounts.LedgerAccounts.enrol_all>`."""
         self.accounts.enrol_all()

@@ -17,12 +17,31 @@ from ethereum.ercs import IERC20
 
 implements: IERC20
 
+# accounts per batch call (mint_batch, permit_batch): the Registry's MAX_BATCH
+MAX_BATCH: public(constant(uint256)) = 400
+
 interface IRegistry:
     def is_member(account: address) -> bool: view
+    def are_members(accounts: DynArray[address, MAX_BATCH]) -> bool: view
     def has_role(account: address, role: uint256) -> bool: view
 
 ROLE_ADMIN: constant(uint256) = 16
 MAX_POSTINGS: public(constant(uint256)) = 256
+# the tag of a permit digest: keccak256(abi_encode(PERMIT_TAG, token, chain id, owner, spender, amount, nonce))
+PERMIT_TAG: public(constant(bytes32)) = keccak256("Transactive EnergyToken permit")
+
+# moves per side of move_batch (1 + 2 * MAX_MOVES accounts fit one Registry.are_members call)
+MAX_MOVES: public(constant(uint256)) = 192
+
+struct Move:
+    account: address
+    amount: uint256
+
+struct Permit:
+    owner: address
+    v: uint256
+    r: bytes32
+    s: bytes32
 
 struct Posting:
     account: address
@@ -46,6 +65,8 @@ balanceOf: public(HashMap[address, uint256])
 allowance: public(HashMap[address, HashMap[address, uint256]])
 registry: public(IRegistry)
 settled: public(HashMap[bytes32, bool])
+# the next permit nonce of each owner (a permit is valid once)
+nonces: public(HashMap[address, uint256])
 
 event Settled:
     ref: indexed(bytes32)
@@ -97,6 +118,34 @@ def transferFrom(sender: address, receiver: address, amount: uint256) -> bool:
 
 
 @external
+def move_batch(debits: DynArray[Move, MAX_MOVES], credits: DynArray[Move, MAX_MOVES]):
+    """
+    @notice A market contract's settlement in one call: transferFrom(d.account, caller, d.amount) for every
+            debit (with the caller's allowance, as transferFrom), then transfer(c.account, c.amount) from the
+            caller for every credit. The caller and every account must be members (one Registry.are_members
+            call instead of two is_member calls per move); one Transfer event per move, in this order; the
+            whole call reverts if one move fails (allowance or balance too low).
+    """
+    accounts: DynArray[address, MAX_BATCH] = [msg.sender]
+    for d: Move in debits:
+        accounts.append(d.account)
+    for c: Move in credits:
+        accounts.append(c.account)
+    assert staticcall self.registry.are_members(accounts), "token: account not a member"
+    for d: Move in debits:
+        allowed: uint256 = self.allowance[d.account][msg.sender]
+        if allowed != max_value(uint256):
+            self.allowance[d.account][msg.sender] = allowed - d.amount
+        self.balanceOf[d.account] -= d.amount
+        self.balanceOf[msg.sender] += d.amount
+        log Transfer(sender=d.account, receiver=msg.sender, value=d.amount)
+    for c: Move in credits:
+        self.balanceOf[msg.sender] -= c.amount
+        self.balanceOf[c.account] += c.amount
+        log Transfer(sender=msg.sender, receiver=c.account, value=c.amount)
+
+
+@external
 def approve(spender: address, amount: uint256) -> bool:
     """
     @notice Let `spender` move up to `amount` of the caller's tokens.
@@ -106,6 +155,13 @@ def approve(spender: address, amount: uint256) -> bool:
     return True
 
 
+@internal
+def _mint(receiver: address, amount: uint256):
+    self.totalSupply += amount
+    self.balanceOf[receiver] += amount
+    log Transfer(sender=empty(address), receiver=receiver, value=amount)
+
+
 @external
 def mint(receiver: address, amount: uint256):
     """
@@ -113,9 +169,46 @@ def mint(receiver: address, amount: uint256):
     """
     assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "token: not admin"
     assert staticcall self.registry.is_member(receiver), "token: receiver not a member"
-    self.totalSupply += amount
-    self.balanceOf[receiver] += amount
-    log Transfer(sender=empty(address), receiver=receiver, value=amount)
+    self._mint(receiver, amount)
+
+
+@external
+def mint_batch(receivers: DynArray[address, MAX_BATCH], amount: uint256):
+    """
+    @notice Batch enrolment: mint(receiver, amount) for every receiver in one transaction (admins only; every
+            receiver a member, checked by one Registry.are_members call).
+    """
+    assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "token: not admin"
+    assert staticcall self.registry.are_members(receivers), "token: receiver not a member"
+    for r: address in receivers:
+        self._mint(r, amount)
+
+
+@external
+@view
+def permit_digest(owner: address, spender: address, amount: uint256, nonce: uint256) -> bytes32:
+    """
+    @notice The 32-byte digest an owner signs to approve `spender` for `amount` with its next `nonce`.
+    """
+    return keccak256(abi_encode(PERMIT_TAG, self, chain.id, owner, spender, amount, nonce))
+
+
+@external
+def permit_batch(spender: address, amount: uint256, permits: DynArray[Permit, MAX_BATCH]):
+    """
+    @notice Batch approval: each permit is the owner's signature (v, r, s) over
+            permit_digest(owner, spender, amount, nonces[owner]); it sets allowance[owner][spender] = amount
+            and uses the nonce, as if the owner had sent approve(spender, amount). Anyone may submit a batch
+            (the signatures are the owners' consent); the whole batch reverts if one signature is invalid.
+    """
+    for p: Permit in permits:
+        nonce: uint256 = self.nonces[p.owner]
+        digest: bytes32 = keccak256(abi_encode(PERMIT_TAG, self, chain.id, p.owner, spender, amount, nonce))
+        signer: address = ecrecover(digest, p.v, p.r, p.s)
+        assert signer != empty(address) and signer == p.owner, "token: invalid permit signature"
+        self.nonces[p.owner] = nonce + 1
+        self.allowance[p.owner][spender] = amount
+        log Approval(owner=p.owner, spender=spender, value=amount)
 
 
 @external

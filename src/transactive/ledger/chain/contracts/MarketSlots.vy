@@ -55,7 +55,13 @@ interface IRegistry:
     def threshold() -> uint256: view
     def has_role(account: address, role: uint256) -> bool: view
 
+# EnergyToken.move_batch's move (its MAX_MOVES = 192 >= MAX_ROWS + 2 rewards)
+struct Move:
+    account: address
+    amount: uint256
+
 interface IToken:
+    def move_batch(debits: DynArray[Move, 192], credits: DynArray[Move, 192]): nonpayable
     def transferFrom(sender: address, receiver: address, amount: uint256) -> bool: nonpayable
     def transfer(receiver: address, amount: uint256) -> bool: nonpayable
     def settled(ref: bytes32) -> bool: view
@@ -441,17 +447,19 @@ def settle_batch(slot: uint256, rows: DynArray[Row, MAX_ROWS]):
     reward_m: uint256 = exchange * s.miner_ppm // PPM
     assert credits + reward_a + reward_m == debits, "slots: settlement does not balance"
     self.slots[slot].state = SETTLED
+    # every debit pulled, then every credit and the rewards paid: one EnergyToken.move_batch call
+    pulls: DynArray[Move, 192] = []
+    pays: DynArray[Move, 192] = []
     for row: Row in rows:
         if row.amount_micro < 0:
-            assert extcall self.token.transferFrom(self._payee(row.account), self,
-                                                   convert(-row.amount_micro, uint256))
-    for row: Row in rows:
-        if row.amount_micro > 0 and row.account != ME_LEAF:
-            assert extcall self.token.transfer(self._payee(row.account), convert(row.amount_micro, uint256))
+            pulls.append(Move(account=self._payee(row.account), amount=convert(-row.amount_micro, uint256)))
+        elif row.amount_micro > 0 and row.account != ME_LEAF:
+            pays.append(Move(account=self._payee(row.account), amount=convert(row.amount_micro, uint256)))
     if reward_a > 0:
-        assert extcall self.token.transfer(s.auctioneer, reward_a)
+        pays.append(Move(account=s.auctioneer, amount=reward_a))
     if reward_m > 0:
-        assert extcall self.token.transfer(s.miner, reward_m)
+        pays.append(Move(account=s.miner, amount=reward_m))
+    extcall self.token.move_batch(pulls, pays)
     log SlotSettled(slot=slot, debits=debits, credits=credits, auctioneer_reward=reward_a,
                     miner_reward=reward_m)
 

@@ -21,6 +21,8 @@ ROLE_ADMIN: public(constant(uint256)) = 16
 ROLE_MARKET: public(constant(uint256)) = 32
 ALL_ROLES: constant(uint256) = 63
 MAX_VALIDATORS: public(constant(uint256)) = 32
+# members per batch call (set_members, buses_of): bounded so a batch stays well under a 30M-gas block
+MAX_BATCH: public(constant(uint256)) = 400
 
 event MemberSet:
     account: indexed(address)
@@ -61,15 +63,8 @@ def _only_admin():
     assert self.roles[msg.sender] & ROLE_ADMIN != 0, "registry: not admin"
 
 
-@external
-def set_member(account: address, roles: uint256, bus: bytes32):
-    """
-    @notice Add, update or (with roles = 0) remove a member.
-    @param account The member's address (not zero).
-    @param roles Bitmask of ROLE_* values.
-    @param bus Feeder bus of the member's connection point (e.g. the bus name, right-padded).
-    """
-    self._only_admin()
+@internal
+def _set_member(account: address, roles: uint256, bus: bytes32):
     assert account != empty(address), "registry: zero address"
     assert roles & ~ALL_ROLES == 0, "registry: unknown role bit"
     if account == msg.sender:
@@ -105,6 +100,30 @@ def set_meter(account: address, meter: address):
     self.meter[account] = meter
     self.meter_known[account][meter] = True
     log MeterSet(account=account, meter=meter)
+def set_member(account: address, roles: uint256, bus: bytes32):
+    """
+    @notice Add, update or (with roles = 0) remove a member.
+    @param account The member's address (not zero).
+    @param roles Bitmask of ROLE_* values.
+    @param bus Feeder bus of the member's connection point (e.g. the bus name, right-padded).
+    """
+    self._only_admin()
+    self._set_member(account, roles, bus)
+
+
+@external
+def set_members(accounts: DynArray[address, MAX_BATCH], roles: uint256, buses: DynArray[bytes32, MAX_BATCH]):
+    """
+    @notice Batch enrolment: set_member(accounts[i], roles, buses[i]) for every i in one transaction
+            (the same checks and one MemberSet event each; the whole batch reverts if one entry is invalid).
+    @param accounts Up to MAX_BATCH member addresses.
+    @param roles The role bitmask given to all of them.
+    @param buses Their feeder buses, one per account.
+    """
+    self._only_admin()
+    assert len(accounts) == len(buses), "registry: accounts and buses differ in length"
+    for i: uint256 in range(len(accounts), bound=MAX_BATCH):
+        self._set_member(accounts[i], roles, buses[i])
 
 
 @external
@@ -125,6 +144,18 @@ def is_member(account: address) -> bool:
     @notice True if the account holds any role.
     """
     return self.roles[account] != 0
+
+
+@external
+@view
+def are_members(accounts: DynArray[address, MAX_BATCH]) -> bool:
+    """
+    @notice True if every account holds a role (one call for a batch instead of one is_member each).
+    """
+    for a: address in accounts:
+        if self.roles[a] == 0:
+            return False
+    return True
 
 
 @external
@@ -161,3 +192,15 @@ def validator_list() -> DynArray[address, MAX_VALIDATORS]:
     @notice The validator set in rotation order.
     """
     return self.validators
+
+
+@external
+@view
+def buses_of(accounts: DynArray[address, MAX_BATCH]) -> DynArray[bytes32, MAX_BATCH]:
+    """
+    @notice Bulk read: the feeder bus of each account, in order (empty for a non-member).
+    """
+    out: DynArray[bytes32, MAX_BATCH] = []
+    for a: address in accounts:
+        out.append(self.bus[a])
+    return out
