@@ -100,6 +100,9 @@ def set_meter(account: address, meter: address):
     self.meter[account] = meter
     self.meter_known[account][meter] = True
     log MeterSet(account=account, meter=meter)
+
+
+@external
 def set_member(account: address, roles: uint256, bus: bytes32):
     """
     @notice Add, update or (with roles = 0) remove a member.
