@@ -165,3 +165,41 @@ def test_verify_is_a_ledger_subcommand(archive: Path) -> None:
     assert main(["ledger", "verify", str(archive)]) == 0
     edit_slot(archive, 3, lambda doc: doc["results"][1].__setitem__("energyWh", 1))
     assert main(["ledger", "verify", str(archive)]) == 1
+
+
+def _tree_state(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_verify_writes_nothing_into_the_archive(archive: Path) -> None:
+    """The audit opens the chain read only: every file of the archive is byte-identical afterwards."""
+    before = _tree_state(archive)
+    assert cli(["verify", str(archive)]) == 0
+    assert _tree_state(archive) == before
+
+
+def test_corrupt_chain_database_exits_2_naming_it(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = archive / "chain" / "chain.sqlite"
+    for extra in ("chain.sqlite-wal", "chain.sqlite-shm"):
+        (archive / "chain" / extra).unlink(missing_ok=True)
+    path.write_bytes(b"\x8f garbage, not a database \x00" * 200)
+    assert cli(["verify", str(archive)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content", [None, b""])
+def test_empty_or_missing_chain_database_is_never_written(
+    archive: Path, content: bytes | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No fresh genesis is written into the archive the audit reads: exit 2 and the file untouched."""
+    chain_dir = archive / "chain"
+    shutil.rmtree(chain_dir)
+    chain_dir.mkdir()
+    if content is not None:
+        (chain_dir / "chain.sqlite").write_bytes(content)
+    before = _tree_state(archive)
+    assert cli(["verify", str(archive)]) == 2
+    assert "chain" in capsys.readouterr().err
+    assert _tree_state(archive) == before
+    assert sorted(p.name for p in chain_dir.iterdir()) == ([] if content is None else ["chain.sqlite"])

@@ -56,8 +56,9 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    names must have been registered for the member's account in the Registry (``meters[<member>]``).
 
 Exit codes of the command: 0 clean, 1 a discrepancy, 2 unreadable input (missing or malformed manifest,
-batch or settlement file, missing chain, a settlement kind the audit does not know).
-"""
+batch or settlement file, missing chain, a ``chain.sqlite`` that is not a chain database, a settlement
+kind the audit does not know). The audit is read only: the embedded chain is opened with ``read_only=True``
+(no file of ``DATA_DIR`` is created or changed, no genesis written into an empty database)."""
 
 from __future__ import annotations
 
@@ -371,11 +372,17 @@ def _check_token(
 
 @contextmanager
 def _open_chain(archive: SlotArchive) -> Iterator[Chain]:
-    from transactive.ledger.chain.embedded import EmbeddedChain
+    import sqlite3
 
-    if not (archive.chain_dir / "chain.sqlite").is_file():
-        raise AuditInputError(f"no chain in {archive.chain_dir}")
-    chain = EmbeddedChain(archive.chain_dir)
+    from transactive.ledger.chain.embedded import DataDirInUse, EmbeddedChain
+
+    path = archive.chain_dir / "chain.sqlite"
+    if not path.is_file():
+        raise AuditInputError(f"no chain in {archive.chain_dir} (expected {path})")
+    try:  # read only: nothing is created or written in the archive it audits, not even a genesis
+        chain = EmbeddedChain(archive.chain_dir, read_only=True)
+    except (sqlite3.Error, DataDirInUse, OSError) as exc:
+        raise AuditInputError(f"cannot read the chain database {path}: {exc}") from exc
     try:
         yield chain
     finally:
