@@ -203,3 +203,42 @@ def test_empty_or_missing_chain_database_is_never_written(
     assert "chain" in capsys.readouterr().err
     assert _tree_state(archive) == before
     assert sorted(p.name for p in chain_dir.iterdir()) == ([] if content is None else ["chain.sqlite"])
+
+
+def test_proof_verified_against_the_root_recorded_on_chain(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``ledger proof --verify --data-dir``: a genuine proof is valid against the chain's root; a forged,
+    self-consistent one (another result for the same slot) is refused; the chain is not written."""
+    from transactive.cli._ledger_proof import register as register_proof
+    from transactive.ledger.audit.proofs import save_batch
+    from transactive.ledger.messages.commitments import ResultEntry
+
+    def proof(argv: list[str]) -> int:
+        parser = argparse.ArgumentParser(prog="transactive ledger")
+        register_proof(parser.add_subparsers(dest="command", required=True))
+        args = parser.parse_args(["proof", *argv])
+        return int(args.run(args))
+
+    batch = SlotArchive(archive).load(3)[0]
+    entry = next(e for e in batch.results if e.amount_micro > 0)
+    payer = next(e.account for e in batch.results if e.amount_micro < 0)
+    out = tmp_path / "p.json"
+    assert proof([str(archive / "slots" / "3.json"), "--account", entry.account, "--result", "--out", str(out)]) == 0
+    before = _tree_state(archive)
+    capsys.readouterr()
+    assert proof(["--verify", str(out), "--data-dir", str(archive)]) == 0
+    assert "result root MarketSlots recorded on chain for slot 3" in capsys.readouterr().out
+    forged = SlotBatch(batch.domain, 3, (), results=(ResultEntry(entry.account, 0, entry.amount_micro * 100),
+                                                 ResultEntry(payer, 0, -entry.amount_micro * 100)))
+    save_batch(forged, tmp_path / "forged.json")
+    assert proof([str(tmp_path / "forged.json"), "--account", entry.account, "--result", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert proof(["--verify", str(out), "--data-dir", str(archive)]) == 2
+    assert "not the expected root" in capsys.readouterr().err
+    doc = json.loads(out.read_text())
+    doc["slot"] = 99  # a slot the chain never recorded
+    out.write_text(json.dumps(doc))
+    assert proof(["--verify", str(out), "--data-dir", str(archive)]) == 2
+    assert "slot 99 has no result_root" in capsys.readouterr().err
+    assert _tree_state(archive) == before

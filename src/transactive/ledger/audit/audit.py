@@ -91,6 +91,7 @@ from transactive.ledger.chain.constants import (
     ROLE_ADMIN,
     ROLE_DSO,
     SETTLED,
+    SLOT_FIELDS,
     SLOT_OFF_CHAIN_REF,
     SLOT_STATE,
 )
@@ -103,8 +104,8 @@ from transactive.settlement.input import SettlementInput
 ARCHIVE_FORMAT = "transactive.ledger-archive/1"
 EXIT_CLEAN, EXIT_DISCREPANCY, EXIT_UNREADABLE = 0, 1, 2
 
-__all__ = ["ARCHIVE_FORMAT", "AuditInputError", "Discrepancy", "SlotArchive", "verify_archive", "verify_settlement",
-           "verify_slot"]
+__all__ = ["ARCHIVE_FORMAT", "AuditInputError", "Discrepancy", "SlotArchive", "recorded_root", "verify_archive",
+           "verify_settlement", "verify_slot"]
 
 
 class AuditInputError(ValueError):
@@ -403,6 +404,26 @@ def _open_rpc(url: str) -> Iterator[Chain]:
         yield chain
     finally:
         chain.close()
+
+
+def recorded_root(data_dir: str | Path, slot: int, kind: str, *, chain_url: str | None = None) -> bytes:
+    """The root ``MarketSlots`` recorded on chain for ``slot`` that a proof of ``kind`` must lead to: the
+    order root for ``order`` and ``attributes`` proofs, the result root for ``result`` proofs. The chain is
+    ``DATA_DIR/chain/`` (read only) or ``chain_url``, the address ``DATA_DIR/ledger.json``'s; an
+    :class:`AuditInputError` if unreadable or the slot has no such root on chain."""
+    archive = SlotArchive(data_dir)
+    manifest = archive.manifest()
+    slots = contract_at("MarketSlots", manifest["slots"])
+    field = SLOT_FIELDS.index("result_root" if kind == "result" else "order_root")
+    opener = _open_rpc(chain_url) if chain_url is not None else _open_chain(archive)
+    with opener as chain:
+        try:
+            root = bytes(chain.call(slots, "slots", slot)[field])
+        except Exception as exc:  # no contract there (any engine's error type)
+            raise AuditInputError(f"no MarketSlots answers at {slots.address} on this chain ({exc})") from exc
+    if root == bytes(32):
+        raise AuditInputError(f"slot {slot} has no {SLOT_FIELDS[field]} recorded on chain")
+    return root
 
 
 def verify_archive(
