@@ -45,10 +45,12 @@ from transactive.ledger.chain.base import (
     Log,
     Receipt,
     address_of,
+    decode_events,
     decode_result,
     dev_private_keys,
     encode_call,
     encode_constructor,
+    event_topic,
     revert_reason,
 )
 from transactive.ledger.chain.compiler import Artifact
@@ -269,18 +271,33 @@ class EmbeddedChain(KeyedSender):
         assert receipt.contract_address is not None
         return Contract(name=artifact.name, address=receipt.contract_address, abi=artifact.abi)
 
-    def call(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Any:
+    def call(self, contract: Contract, fn: str, *args: Any, sender: str | None = None,
+             block: int | None = None) -> Any:
         data = encode_call(contract.abi, fn, args)
-        out = self._call(sender or self._accounts[0], to_canonical_address(contract.address), data)
+        out = self._call(sender or self._accounts[0], to_canonical_address(contract.address), data, block)
         return decode_result(contract.abi, fn, len(args), out)
+
+    def logs(self, contract: Contract, event: str, *, from_block: int = 0) -> list[dict[str, Any]]:
+        topic = event_topic(contract, event)
+        out: list[dict[str, Any]] = []
+        for number in range(from_block, self.block_number() + 1):
+            block = self._chain.get_canonical_block_by_number(number)
+            for receipt in block.get_receipts(self._chain.chaindb):
+                logs = tuple(Log(address=to_checksum_address(e.address),
+                                 topics=tuple(t.to_bytes(32, "big") for t in e.topics), data=bytes(e.data))
+                             for e in receipt.logs if e.topics and e.topics[0].to_bytes(32, "big") == topic)
+                for decoded in decode_events(contract, Receipt(b"", number, 0, logs), event):
+                    out.append({**decoded, "blockNumber": number})
+        return out
 
     def transact(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Receipt:
         return self._send(sender, contract.address, encode_call(contract.abi, fn, args))
 
     # -- internals -----------------------------------------------------------------------------------
-    def _call(self, sender: str, to: bytes, data: bytes) -> bytes:
-        head = self._chain.get_canonical_head()
-        vm = self._chain.get_vm(self._chain.header)
+    def _call(self, sender: str, to: bytes, data: bytes, block: int | None = None) -> bytes:
+        head = (self._chain.get_canonical_head() if block is None
+                else self._chain.get_canonical_block_header_by_number(block))
+        vm = self._chain.get_vm(self._chain.header if block is None else head)
         state = vm.state
         nonce = state.get_nonce(to_canonical_address(sender))
         unsigned = vm.create_unsigned_transaction(
