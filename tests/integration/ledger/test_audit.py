@@ -242,3 +242,15 @@ def test_proof_verified_against_the_root_recorded_on_chain(
     assert proof(["--verify", str(out), "--data-dir", str(archive)]) == 2
     assert "slot 99 has no result_root" in capsys.readouterr().err
     assert _tree_state(archive) == before
+
+
+def test_deleted_archive_file_is_found_from_the_chain(archive: Path) -> None:
+    """The chain opened and endorsed slot 4: deleting its file is a finding, not a smaller clean archive."""
+    (archive / "slots" / "4.json").unlink()
+    found = verify_archive(archive)
+    assert found is not None and (found.slot, found.what, found.found) == (4, "archive file", "none")
+    assert cli(["verify", str(archive)]) == 1
+    shutil.rmtree(archive / "slots")
+    (archive / "slots").mkdir()
+    found = verify_archive(archive)
+    assert found is not None and (found.slot, found.what) == (3, "archive file")

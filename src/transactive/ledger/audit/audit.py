@@ -55,6 +55,9 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    meters' signatures of the readings (:mod:`transactive.settlement.meter_readings`), and each meter the input
    names must have been registered for the member's account in the Registry (``meters[<member>]``).
 
+10. every slot the chain opened (``MarketSlots``' ``SlotOpened`` events) that is SETTLED, or endorsed and
+    CLEARED or DISPUTED, has its archive file (``archive file``; after 9, before 8).
+
 Exit codes of the command: 0 clean, 1 a discrepancy, 2 unreadable input (missing or malformed manifest,
 batch or settlement file, missing chain, a ``chain.sqlite`` that is not a chain database, a settlement
 kind the audit does not know). The audit is read only: the embedded chain is opened with ``read_only=True``
@@ -86,6 +89,8 @@ from transactive.ledger.audit.statements import (
 )
 from transactive.ledger.chain.base import Chain, Contract, contract_at
 from transactive.ledger.chain.constants import (
+    CLEARED,
+    DISPUTED,
     MODE_BATCH,
     MODE_CLAIMS,
     ROLE_ADMIN,
@@ -93,6 +98,7 @@ from transactive.ledger.chain.constants import (
     SETTLED,
     SLOT_FIELDS,
     SLOT_OFF_CHAIN_REF,
+    SLOT_RESULT_ROOT,
     SLOT_STATE,
 )
 from transactive.ledger.clearance.endorsement import valid_endorsements
@@ -483,6 +489,9 @@ def _audit(
         if finding is not None:
             return Discrepancy(rec.slot, *finding)
         accounts += [e.account for e in rec.postings]
+    found = _check_enumerated(chain, slots, {b.slot for b in batches} | {r.slot for r in settlements})
+    if found is not None:
+        return found
     if journal is not None:
         try:
             accounts += journal.accounts()
@@ -495,6 +504,22 @@ def _audit(
         if finding is not None:
             return Discrepancy(None, *finding)
     return _check_token(chain, token, accounts, manifest)
+
+
+def _check_enumerated(chain: Chain, slots: Contract, archived: set[int]) -> Discrepancy | None:
+    """Every slot the chain opened (``MarketSlots``' ``SlotOpened`` events) that is SETTLED, or endorsed and
+    CLEARED or DISPUTED, has its archive file (``slots/<slot>.json`` or ``settlements/<slot>.json``): a
+    deleted file, or a settled slot removed together with its journal line, is found from the chain."""
+    opened = sorted({int(e["slot"]) for e in chain.logs(slots, "SlotOpened")})
+    for s in opened:
+        if s in archived:
+            continue
+        record = chain.call(slots, "slots", s)
+        state, endorsed = int(record[SLOT_STATE]), bytes(record[SLOT_RESULT_ROOT]) != bytes(32)
+        if state == SETTLED or (endorsed and state in (CLEARED, DISPUTED)):
+            return Discrepancy(s, "archive file", f"slots/{s}.json or settlements/{s}.json (the chain shows the "
+                               f"slot {'SETTLED' if state == SETTLED else 'endorsed'})", "none")
+    return None
 
 
 def _check_meters(chain: Chain, registry: Contract, doc: SettlementInput) -> tuple[str, str, str] | None:
