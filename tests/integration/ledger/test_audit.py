@@ -254,3 +254,49 @@ def test_deleted_archive_file_is_found_from_the_chain(archive: Path) -> None:
     (archive / "slots").mkdir()
     found = verify_archive(archive)
     assert found is not None and (found.slot, found.what) == (3, "archive file")
+
+
+def _as_admin(archive: Path, change: Any) -> None:
+    """Change the archive's chain (a copy) as the Registry's admin, after its slots were endorsed."""
+    manifest = SlotArchive(archive).manifest()
+    from transactive.ledger.chain.base import contract_at
+
+    registry = contract_at("Registry", manifest["registry"])
+    chain = EmbeddedChain(SlotArchive(archive).chain_dir)
+    try:
+        change(chain, registry, chain.accounts[0])
+    finally:
+        chain.close()
+
+
+def test_lowering_the_threshold_later_does_not_pass_a_short_archive(archive: Path) -> None:
+    """Endorsements count against the Registry when the slot cleared (3 of 4), not today's (2)."""
+    _as_admin(archive, lambda c, r, admin: c.transact(r, "set_threshold", 2, sender=admin))
+    edit_slot(archive, 4, lambda doc: doc.__setitem__("endorsements", doc["endorsements"][:2]))
+    assert verify_archive(archive) == Discrepancy(4, "endorsements", "at least 3 distinct validators", "2")
+
+
+def test_removing_a_validator_later_does_not_fail_old_slots(archive: Path) -> None:
+    """A validator that signed slots 3 and 4 and was removed afterwards still counts for them."""
+    from transactive.ledger.chain.constants import ROLE_VALIDATOR
+
+    signers = set()
+    for slot in (3, 4):
+        batch = SlotArchive(archive).load(slot)[0]
+        signers |= {recover_endorser(batch, sig) for sig in batch.endorsements}
+
+    def remove(c: EmbeddedChain, r: Any, admin: str) -> None:
+        who = sorted(signers)[0]
+        roles = int(c.call(r, "roles", who))
+        c.transact(r, "set_member", who, roles & ~ROLE_VALIDATOR, c.call(r, "bus", who), sender=admin)
+        assert not c.call(r, "is_validator", who)
+
+    _as_admin(archive, remove)
+    assert verify_archive(archive) is None
+
+
+def recover_endorser(batch: SlotBatch, sig: bytes) -> str:
+    from transactive.crypto.eip712 import endorsement_digest
+    from transactive.crypto.signing import recover_address
+
+    return str(recover_address(endorsement_digest(batch.domain, batch.slot, batch.order_root, batch.result_root), sig))

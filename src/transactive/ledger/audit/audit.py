@@ -25,9 +25,9 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    slot's reward shares: batch mode, or claims mode with its auctioneer) against the stored results,
    entry by entry (``result <account>``, ``result count``);
 4. the stored result root against the chain's recorded root (``resultRoot``);
-5. every stored endorsement is a valid signature of a current validator over ``(slot, orderRoot,
-   resultRoot)``, no validator twice, and at least the Registry's threshold of them (``endorsement i``,
-   ``endorsements``);
+5. every stored endorsement is a valid signature of a validator over ``(slot, orderRoot, resultRoot)``, no
+   validator twice, and at least the threshold of them, the Registry read as it was at the slot's
+   ``cleared_block`` (``endorsement i``, ``endorsements``; also for settlement slots);
 6. settlement balance: the credits never exceed the debits (no money created by a slot); for a SETTLED
    slot in batch mode exactly ``credits + floor(ME x_A) + floor(ME x_M) == D`` (seed 001 eq. 2-4, the
    slot's own shares, ME the ``ME_LEAF`` row, which is not a credit); for an endorsed claims-mode slot
@@ -342,22 +342,36 @@ def _check_slot(
     return None
 
 
-def _validators(chain: Chain, registry: Contract) -> tuple[list[str], int]:
-    return [str(v) for v in chain.call(registry, "validator_list")], int(chain.call(registry, "threshold"))
+def _validators(
+    chain: Chain, registry: Contract, slots: Contract | None = None, slot: int | None = None
+) -> tuple[list[str], int]:
+    """The Registry's validators and threshold; with ``slots`` and ``slot``: as they were when the slot's
+    result was endorsed (the state after its ``cleared_block``, what ``endorse_result`` checked), so a later
+    change of the validator set or threshold neither fails old slots nor lets a short one pass. A slot not
+    endorsed yet is read at the head."""
+    block = None
+    if slots is not None and slot is not None:
+        cleared = int(chain.call(slots, "slots", slot)[SLOT_FIELDS.index("cleared_block")])
+        block = cleared if cleared > 0 else None
+    try:
+        listed = chain.call(registry, "validator_list", block=block)
+        return [str(v) for v in listed], int(chain.call(registry, "threshold", block=block))
+    except Exception as exc:  # e.g. a node without the historical state (any engine's error type)
+        raise AuditInputError(f"cannot read the Registry at block {block} ({exc})") from exc
 
 
 def verify_slot(chain: Chain, registry: Contract, slots: Contract, batch: SlotBatch) -> Discrepancy | None:
     """Checks 1-6 of the audit for ONE anchored market slot (``batch`` with its stored results and
     endorsements) against the chain's Registry and ``MarketSlots``: the same code as ``transactive ledger
     verify`` runs on every archived slot (the service's ``POST .../ledger/slots/{slot}/verify``). Read only."""
-    validators, threshold = _validators(chain, registry)
+    validators, threshold = _validators(chain, registry, slots, batch.slot)
     return _check_slot(chain, slots, batch, validators=validators, threshold=threshold)
 
 
 def verify_settlement(chain: Chain, registry: Contract, slots: Contract, rec: SettlementRecord) -> Discrepancy | None:
     """Check 9 of the audit for ONE settlement slot (:func:`~transactive.ledger.audit.archive.check_settlement`:
     postings recomputed from the input, roots, endorsements, SETTLED on chain). Read only."""
-    validators, threshold = _validators(chain, registry)
+    validators, threshold = _validators(chain, registry, slots, rec.slot)
     finding = check_settlement(chain, slots, domain_of(chain, slots), rec, validators=validators,
                                threshold=threshold)
     return None if finding is None else Discrepancy(rec.slot, *finding)
@@ -470,20 +484,21 @@ def _audit(
     slots = contract_at("MarketSlots", manifest["slots"])
     try:
         validators = [str(v) for v in chain.call(registry, "validator_list")]
-        threshold = int(chain.call(registry, "threshold"))
     except Exception as exc:  # no contract there: empty return data, or a revert (any engine's error type)
         raise AuditInputError(f"no Registry answers at {registry.address} on this chain ({exc})") from exc
     accounts: list[str] = [*chain.accounts, *validators, registry.address, token.address, slots.address,
                            *(str(x) for x in manifest.get("accounts", []))]
     with WorkerPool() as pool:  # the slots' signatures recovered in chunks on every core (large slots only)
         for batch in batches:
-            found = _check_slot(chain, slots, batch, validators=validators, threshold=threshold, pool=pool)
+            then, k = _validators(chain, registry, slots, batch.slot)
+            found = _check_slot(chain, slots, batch, validators=then, threshold=k, pool=pool)
             if found is not None:
                 return found
             accounts += [e.account for e in batch.results]
     domain = domain_of(chain, slots)
     for rec in settlements:
-        finding = check_settlement(chain, slots, domain, rec, validators=validators, threshold=threshold)
+        then, k = _validators(chain, registry, slots, rec.slot)
+        finding = check_settlement(chain, slots, domain, rec, validators=then, threshold=k)
         if finding is None:
             finding = _check_meters(chain, registry, rec.input)
         if finding is not None:
