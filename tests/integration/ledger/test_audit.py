@@ -300,3 +300,47 @@ def recover_endorser(batch: SlotBatch, sig: bytes) -> str:
     from transactive.crypto.signing import recover_address
 
     return str(recover_address(endorsement_digest(batch.domain, batch.slot, batch.order_root, batch.result_root), sig))
+
+
+def _journal(archive: Path, *, drop_first: bool) -> tuple[str, str]:
+    """Post two statement batches (A pays B 5 tokens, then 2) on the archive's chain and journal them; with
+    ``drop_first`` the first line is left out and its postings folded into the starting balances."""
+    from transactive.ledger.audit.statements import Posting, StatementJournal, post_batch
+    from transactive.ledger.chain.base import contract_at
+
+    manifest = SlotArchive(archive).manifest()
+    token = contract_at("EnergyToken", manifest["token"])
+    chain = EmbeddedChain(SlotArchive(archive).chain_dir)
+    try:
+        a, b = chain.accounts[7], chain.accounts[8]
+        holders = [x for x in chain.accounts if int(chain.call(token, "balanceOf", x))]
+        starting = {x: int(chain.call(token, "balanceOf", x)) for x in holders}
+        journal = StatementJournal(archive)
+        lines = []
+        for label, amount in (("day-1", 5_000_000), ("day-2", 2_000_000)):
+            postings = [Posting("bilateral", a, -amount), Posting("bilateral", b, amount)]
+            lines.append((label, post_batch(chain, token, label, postings, sender=chain.accounts[0]), postings))
+    finally:
+        chain.close()
+    statement = {a: -7_000_000, b: 7_000_000}
+    if drop_first:
+        lines = lines[1:]
+        starting[a] -= 5_000_000
+        starting[b] += 5_000_000
+        statement = {a: -2_000_000, b: 2_000_000}
+    for label, ref, postings in lines:
+        journal.append(label, ref, postings)
+    journal.write(manifest["token"], starting, statement)
+    return a, b
+
+
+def test_starting_balances_are_checked_against_the_mint_history(archive: Path, tmp_path: Path) -> None:
+    forged = tmp_path / "forged"
+    shutil.copytree(archive, forged)
+    _journal(archive, drop_first=False)
+    assert verify_archive(archive) is None
+    a, _ = _journal(forged, drop_first=True)  # balances, postings and statements all agree: only the mints
+    found = verify_archive(forged)
+    assert found is not None and found.what == f"starting {a}"
+    assert found.expected.startswith(f"{1_000 * 10**6} (minted - burned")
+    assert found.found == str(1_000 * 10**6 - 5_000_000)
