@@ -630,7 +630,8 @@ def run(args: argparse.Namespace) -> int:
     archive = SlotArchive(args.data_dir)
     n, settled = len(archive.slots()), len(archive.settlement_slots())
     journal = StatementJournal(args.data_dir)
-    also = f", {len(journal.read()[1])} statement batch(es), every account's tokens" if journal.exists() else ""
-    print(f"clean: {n} slot(s), {settled} settlement slot(s), roots, endorsements, balances{also} and token supply "
-          "check out")
+    also = (f", {len(journal.read()[1])} statement batch(es), every account's tokens and starting balances "
+            "(mint history)") if journal.exists() else ""
+    print(f"clean: {n} slot(s), {settled} settlement slot(s), every settled or endorsed slot on chain archived, "
+          f"roots, endorsements (the Registry at each slot's block), balances{also} and token supply check out")
     return EXIT_CLEAN
