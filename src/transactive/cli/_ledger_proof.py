@@ -6,11 +6,17 @@ Usage (once registered under the ``ledger`` command group with :func:`register`)
     transactive ledger proof BATCH.json --account 0xABC… --result [--out PROOF.json]    # a result proof
     transactive ledger proof BATCH.json --account 0xABC… --attributes                  # signed attributes
     transactive ledger proof BATCH.json --account 0xABC…                                # all, as a list
-    transactive ledger proof --verify PROOF.json [--root 0x…]                            # check a proof
+    transactive ledger proof --verify PROOF.json --root 0x…                              # check a proof
+    transactive ledger proof --verify PROOF.json --data-dir DATA_DIR [--chain-url URL]   # root from the chain
 
-Exit codes: 0 success (a valid proof prints ``valid …`` on standard output); 2 invalid input -- an invalid
-proof, an unreadable or inconsistent batch, an account or order not in the batch -- with one line on
-standard error. Formats: ``docs/ledger.md``.
+A proof is checked against a root the user trusts, never only against the root it states itself (a forged
+proof is always self-consistent): ``--root``, or the root ``MarketSlots`` recorded for the proof's slot,
+read from ``DATA_DIR/chain/`` (read only) or ``--chain-url`` at the manifest's address; without either it
+exits 2.
+
+Exit codes: 0 success (a valid proof prints ``valid …`` and what its root was checked against on standard
+output); 2 invalid input -- no trusted root, an invalid proof, an unreadable or inconsistent batch, an
+account or order not in the batch -- with one line on standard error. Formats: ``docs/ledger.md``.
 """
 
 from __future__ import annotations
@@ -46,7 +52,11 @@ def register(sub: Any) -> argparse.ArgumentParser:
                        help="prove the account's signed attributes (grid-aware slots)")
     parser.add_argument("--out", help="write the proof JSON here instead of standard output")
     parser.add_argument("--verify", metavar="PROOF", help="verify a transactive.merkle-proof/1 file")
-    parser.add_argument("--root", help="with --verify: the root it must lead to (e.g. read from the chain)")
+    parser.add_argument("--root", help="with --verify: the trusted root it must lead to (e.g. read from the chain)")
+    parser.add_argument("--data-dir", metavar="DATA_DIR",
+                        help="with --verify: read the trusted root from this ledger archive's chain (read only)")
+    parser.add_argument("--chain-url", metavar="URL",
+                        help="with --verify --data-dir: read the root from this JSON-RPC node instead")
     parser.set_defaults(run=run)
     return parser
 
@@ -56,14 +66,42 @@ def _fail(message: str) -> int:
     return EXIT_INVALID_PROOF
 
 
+def _verify(args: argparse.Namespace) -> int:
+    """``--verify``: the proof against ``--root`` or the root recorded on chain (``--data-dir``)."""
+    from transactive.ledger.audit.audit import AuditInputError, recorded_root
+
+    if (args.root is None) == (args.data_dir is None):
+        return _fail("--verify needs a trusted root: --root 0x… (the root recorded on chain) or --data-dir "
+                     "DATA_DIR [--chain-url URL] to read it from the chain, not both; a proof's own root proves "
+                     "nothing")
+    if args.chain_url is not None and args.data_dir is None:
+        return _fail("--chain-url needs --data-dir (its ledger.json names the MarketSlots address)")
+    root, source = args.root, "the --root given"
+    if args.data_dir is not None:
+        try:
+            doc = json.loads(Path(args.verify).read_text(encoding="utf-8"))
+            slot, kind = int(doc["slot"]), str(doc["kind"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return _fail(f"invalid proof: cannot read its slot and kind from {args.verify}: {exc}")
+        try:
+            root = "0x" + recorded_root(args.data_dir, slot, kind, chain_url=args.chain_url).hex()
+        except AuditInputError as exc:
+            return _fail(str(exc))
+        which = "result" if kind == "result" else "order"
+        source = f"the {which} root MarketSlots recorded on chain for slot {slot}"
+    code, message = verify_proof_file(args.verify, expected_root=root)
+    if code == 0:
+        message += f"; checked: leaf, signature(s), Merkle path, and the root against {source}"
+    print(message, file=sys.stdout if code == 0 else sys.stderr)
+    return code
+
+
 def run(args: argparse.Namespace) -> int:
     """Carry out ``transactive ledger proof``; returns the exit code."""
     if args.verify is not None:
         if args.batch is not None or args.account is not None:
-            return _fail("--verify takes only a proof file (and --root)")
-        code, message = verify_proof_file(args.verify, expected_root=args.root)
-        print(message, file=sys.stdout if code == 0 else sys.stderr)
-        return code
+            return _fail("--verify takes only a proof file (and --root or --data-dir)")
+        return _verify(args)
     if args.batch is None or args.account is None:
         return _fail("give a batch file and --account (or --verify PROOF)")
     try:

@@ -165,3 +165,182 @@ def test_verify_is_a_ledger_subcommand(archive: Path) -> None:
     assert main(["ledger", "verify", str(archive)]) == 0
     edit_slot(archive, 3, lambda doc: doc["results"][1].__setitem__("energyWh", 1))
     assert main(["ledger", "verify", str(archive)]) == 1
+
+
+def _tree_state(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_verify_writes_nothing_into_the_archive(archive: Path) -> None:
+    """The audit opens the chain read only: every file of the archive is byte-identical afterwards."""
+    before = _tree_state(archive)
+    assert cli(["verify", str(archive)]) == 0
+    assert _tree_state(archive) == before
+
+
+def test_corrupt_chain_database_exits_2_naming_it(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = archive / "chain" / "chain.sqlite"
+    for extra in ("chain.sqlite-wal", "chain.sqlite-shm"):
+        (archive / "chain" / extra).unlink(missing_ok=True)
+    path.write_bytes(b"\x8f garbage, not a database \x00" * 200)
+    assert cli(["verify", str(archive)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content", [None, b""])
+def test_empty_or_missing_chain_database_is_never_written(
+    archive: Path, content: bytes | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No fresh genesis is written into the archive the audit reads: exit 2 and the file untouched."""
+    chain_dir = archive / "chain"
+    shutil.rmtree(chain_dir)
+    chain_dir.mkdir()
+    if content is not None:
+        (chain_dir / "chain.sqlite").write_bytes(content)
+    before = _tree_state(archive)
+    assert cli(["verify", str(archive)]) == 2
+    assert "chain" in capsys.readouterr().err
+    assert _tree_state(archive) == before
+    assert sorted(p.name for p in chain_dir.iterdir()) == ([] if content is None else ["chain.sqlite"])
+
+
+def test_proof_verified_against_the_root_recorded_on_chain(
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``ledger proof --verify --data-dir``: a genuine proof is valid against the chain's root; a forged,
+    self-consistent one (another result for the same slot) is refused; the chain is not written."""
+    from transactive.cli._ledger_proof import register as register_proof
+    from transactive.ledger.audit.proofs import save_batch
+    from transactive.ledger.messages.commitments import ResultEntry
+
+    def proof(argv: list[str]) -> int:
+        parser = argparse.ArgumentParser(prog="transactive ledger")
+        register_proof(parser.add_subparsers(dest="command", required=True))
+        args = parser.parse_args(["proof", *argv])
+        return int(args.run(args))
+
+    batch = SlotArchive(archive).load(3)[0]
+    entry = next(e for e in batch.results if e.amount_micro > 0)
+    payer = next(e.account for e in batch.results if e.amount_micro < 0)
+    out = tmp_path / "p.json"
+    assert proof([str(archive / "slots" / "3.json"), "--account", entry.account, "--result", "--out", str(out)]) == 0
+    before = _tree_state(archive)
+    capsys.readouterr()
+    assert proof(["--verify", str(out), "--data-dir", str(archive)]) == 0
+    assert "result root MarketSlots recorded on chain for slot 3" in capsys.readouterr().out
+    forged = SlotBatch(batch.domain, 3, (), results=(ResultEntry(entry.account, 0, entry.amount_micro * 100),
+                                                 ResultEntry(payer, 0, -entry.amount_micro * 100)))
+    save_batch(forged, tmp_path / "forged.json")
+    assert proof([str(tmp_path / "forged.json"), "--account", entry.account, "--result", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert proof(["--verify", str(out), "--data-dir", str(archive)]) == 2
+    assert "not the expected root" in capsys.readouterr().err
+    doc = json.loads(out.read_text())
+    doc["slot"] = 99  # a slot the chain never recorded
+    out.write_text(json.dumps(doc))
+    assert proof(["--verify", str(out), "--data-dir", str(archive)]) == 2
+    assert "slot 99 has no result_root" in capsys.readouterr().err
+    assert _tree_state(archive) == before
+
+
+def test_deleted_archive_file_is_found_from_the_chain(archive: Path) -> None:
+    """The chain opened and endorsed slot 4: deleting its file is a finding, not a smaller clean archive."""
+    (archive / "slots" / "4.json").unlink()
+    found = verify_archive(archive)
+    assert found is not None and (found.slot, found.what, found.found) == (4, "archive file", "none")
+    assert cli(["verify", str(archive)]) == 1
+    shutil.rmtree(archive / "slots")
+    (archive / "slots").mkdir()
+    found = verify_archive(archive)
+    assert found is not None and (found.slot, found.what) == (3, "archive file")
+
+
+def _as_admin(archive: Path, change: Any) -> None:
+    """Change the archive's chain (a copy) as the Registry's admin, after its slots were endorsed."""
+    manifest = SlotArchive(archive).manifest()
+    from transactive.ledger.chain.base import contract_at
+
+    registry = contract_at("Registry", manifest["registry"])
+    chain = EmbeddedChain(SlotArchive(archive).chain_dir)
+    try:
+        change(chain, registry, chain.accounts[0])
+    finally:
+        chain.close()
+
+
+def test_lowering_the_threshold_later_does_not_pass_a_short_archive(archive: Path) -> None:
+    """Endorsements count against the Registry when the slot cleared (3 of 4), not today's (2)."""
+    _as_admin(archive, lambda c, r, admin: c.transact(r, "set_threshold", 2, sender=admin))
+    edit_slot(archive, 4, lambda doc: doc.__setitem__("endorsements", doc["endorsements"][:2]))
+    assert verify_archive(archive) == Discrepancy(4, "endorsements", "at least 3 distinct validators", "2")
+
+
+def test_removing_a_validator_later_does_not_fail_old_slots(archive: Path) -> None:
+    """A validator that signed slots 3 and 4 and was removed afterwards still counts for them."""
+    from transactive.ledger.chain.constants import ROLE_VALIDATOR
+
+    signers = set()
+    for slot in (3, 4):
+        batch = SlotArchive(archive).load(slot)[0]
+        signers |= {recover_endorser(batch, sig) for sig in batch.endorsements}
+
+    def remove(c: EmbeddedChain, r: Any, admin: str) -> None:
+        who = sorted(signers)[0]
+        roles = int(c.call(r, "roles", who))
+        c.transact(r, "set_member", who, roles & ~ROLE_VALIDATOR, c.call(r, "bus", who), sender=admin)
+        assert not c.call(r, "is_validator", who)
+
+    _as_admin(archive, remove)
+    assert verify_archive(archive) is None
+
+
+def recover_endorser(batch: SlotBatch, sig: bytes) -> str:
+    from transactive.crypto.eip712 import endorsement_digest
+    from transactive.crypto.signing import recover_address
+
+    return str(recover_address(endorsement_digest(batch.domain, batch.slot, batch.order_root, batch.result_root), sig))
+
+
+def _journal(archive: Path, *, drop_first: bool) -> tuple[str, str]:
+    """Post two statement batches (A pays B 5 tokens, then 2) on the archive's chain and journal them; with
+    ``drop_first`` the first line is left out and its postings folded into the starting balances."""
+    from transactive.ledger.audit.statements import Posting, StatementJournal, post_batch
+    from transactive.ledger.chain.base import contract_at
+
+    manifest = SlotArchive(archive).manifest()
+    token = contract_at("EnergyToken", manifest["token"])
+    chain = EmbeddedChain(SlotArchive(archive).chain_dir)
+    try:
+        a, b = chain.accounts[7], chain.accounts[8]
+        holders = [x for x in chain.accounts if int(chain.call(token, "balanceOf", x))]
+        starting = {x: int(chain.call(token, "balanceOf", x)) for x in holders}
+        journal = StatementJournal(archive)
+        lines = []
+        for label, amount in (("day-1", 5_000_000), ("day-2", 2_000_000)):
+            postings = [Posting("bilateral", a, -amount), Posting("bilateral", b, amount)]
+            lines.append((label, post_batch(chain, token, label, postings, sender=chain.accounts[0]), postings))
+    finally:
+        chain.close()
+    statement = {a: -7_000_000, b: 7_000_000}
+    if drop_first:
+        lines = lines[1:]
+        starting[a] -= 5_000_000
+        starting[b] += 5_000_000
+        statement = {a: -2_000_000, b: 2_000_000}
+    for label, ref, postings in lines:
+        journal.append(label, ref, postings)
+    journal.write(manifest["token"], starting, statement)
+    return a, b
+
+
+def test_starting_balances_are_checked_against_the_mint_history(archive: Path, tmp_path: Path) -> None:
+    forged = tmp_path / "forged"
+    shutil.copytree(archive, forged)
+    _journal(archive, drop_first=False)
+    assert verify_archive(archive) is None
+    a, _ = _journal(forged, drop_first=True)  # balances, postings and statements all agree: only the mints
+    found = verify_archive(forged)
+    assert found is not None and found.what == f"starting {a}"
+    assert found.expected.startswith(f"{1_000 * 10**6} (minted - burned")
+    assert found.found == str(1_000 * 10**6 - 5_000_000)

@@ -132,11 +132,15 @@ def test_an_edited_meter_reading_is_the_settlement_slots_postings_root_mismatch(
     assert f"slot {number}: postings root, account {addresses['s1']}" in err
 
 
-def test_an_archive_without_settlement_files_verifies_as_before(
+def test_deleted_settlement_files_are_found_from_the_chain(
     settled: tuple[Path, int, dict[str, str], bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The chain shows the settlement slot SETTLED: removing its archive file is a finding (issue 9,
+    finding 7), not an older archive that verifies as before."""
     data_dir = _copy(settled[0], tmp_path)
     shutil.rmtree(data_dir / "settlements")
-    assert verify_archive(data_dir) is None
-    assert main(["ledger", "verify", str(data_dir)]) == 0
-    assert "clean: 1 slot(s), 0 settlement slot(s)" in capsys.readouterr().out
+    found = verify_archive(data_dir)
+    assert found is not None and (found.slot, found.what) == (settled[1], "archive file")
+    assert "SETTLED" in found.expected
+    assert main(["ledger", "verify", str(data_dir)]) == 1
+    assert f"slot {settled[1]}: archive file" in capsys.readouterr().err

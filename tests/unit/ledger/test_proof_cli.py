@@ -77,8 +77,29 @@ def test_failures_exit_2_with_one_line(
     doc = json.loads(out.read_text())
     doc["order"]["priceMicroPerKwh"] += 1
     out.write_text(json.dumps(doc))
-    assert _run(["proof", "--verify", str(out)]) == 2
+    assert _run(["proof", "--verify", str(out), "--root", "0x" + batch.order_root.hex()]) == 2
     assert "struct hash" in capsys.readouterr().err
+
+
+def test_verify_without_a_trusted_root_exits_2(
+    tmp_path: Path, domain: Domain, signers: list[Signer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A forged proof is self-consistent (leaf, path and root agree): without a trusted root it is not
+    "valid"; against the forger's own root it would be, so only the root the user supplies decides."""
+    forger, victim = signers[0], signers[1]
+    forged = SlotBatch(domain, 2, (), results=(ResultEntry(forger.address, 0, 10**9),
+                                           ResultEntry(victim.address, 0, -(10**9))))
+    path, out = tmp_path / "forged.json", tmp_path / "p.json"
+    save_batch(forged, path)
+    assert _run(["proof", str(path), "--account", forger.address, "--result", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert _run(["proof", "--verify", str(out)]) == 2
+    err = capsys.readouterr()
+    assert "trusted root" in err.err and "valid" not in err.out
+    assert _run(["proof", "--verify", str(out), "--chain-url", "http://127.0.0.1:1"]) == 2
+    assert "--data-dir" in capsys.readouterr().err
+    assert _run(["proof", "--verify", str(out), "--root", "0x" + forged.result_root.hex()]) == 0
+    assert "against the --root given" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("version", [1, 2])

@@ -25,9 +25,9 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    slot's reward shares: batch mode, or claims mode with its auctioneer) against the stored results,
    entry by entry (``result <account>``, ``result count``);
 4. the stored result root against the chain's recorded root (``resultRoot``);
-5. every stored endorsement is a valid signature of a current validator over ``(slot, orderRoot,
-   resultRoot)``, no validator twice, and at least the Registry's threshold of them (``endorsement i``,
-   ``endorsements``);
+5. every stored endorsement is a valid signature of a validator over ``(slot, orderRoot, resultRoot)``, no
+   validator twice, and at least the threshold of them, the Registry read as it was at the slot's
+   ``cleared_block`` (``endorsement i``, ``endorsements``; also for settlement slots);
 6. settlement balance: the credits never exceed the debits (no money created by a slot); for a SETTLED
    slot in batch mode exactly ``credits + floor(ME x_A) + floor(ME x_M) == D`` (seed 001 eq. 2-4, the
    slot's own shares, ME the ``ME_LEAF`` row, which is not a credit); for an endorsed claims-mode slot
@@ -55,9 +55,13 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    meters' signatures of the readings (:mod:`transactive.settlement.meter_readings`), and each meter the input
    names must have been registered for the member's account in the Registry (``meters[<member>]``).
 
+10. every slot the chain opened (``MarketSlots``' ``SlotOpened`` events) that is SETTLED, or endorsed and
+    CLEARED or DISPUTED, has its archive file (``archive file``; after 9, before 8).
+
 Exit codes of the command: 0 clean, 1 a discrepancy, 2 unreadable input (missing or malformed manifest,
-batch or settlement file, missing chain, a settlement kind the audit does not know).
-"""
+batch or settlement file, missing chain, a ``chain.sqlite`` that is not a chain database, a settlement
+kind the audit does not know). The audit is read only: the embedded chain is opened with ``read_only=True``
+(no file of ``DATA_DIR`` is created or changed, no genesis written into an empty database)."""
 
 from __future__ import annotations
 
@@ -85,12 +89,16 @@ from transactive.ledger.audit.statements import (
 )
 from transactive.ledger.chain.base import Chain, Contract, contract_at
 from transactive.ledger.chain.constants import (
+    CLEARED,
+    DISPUTED,
     MODE_BATCH,
     MODE_CLAIMS,
     ROLE_ADMIN,
     ROLE_DSO,
     SETTLED,
+    SLOT_FIELDS,
     SLOT_OFF_CHAIN_REF,
+    SLOT_RESULT_ROOT,
     SLOT_STATE,
 )
 from transactive.ledger.clearance.endorsement import valid_endorsements
@@ -102,8 +110,8 @@ from transactive.settlement.input import SettlementInput
 ARCHIVE_FORMAT = "transactive.ledger-archive/1"
 EXIT_CLEAN, EXIT_DISCREPANCY, EXIT_UNREADABLE = 0, 1, 2
 
-__all__ = ["ARCHIVE_FORMAT", "AuditInputError", "Discrepancy", "SlotArchive", "verify_archive", "verify_settlement",
-           "verify_slot"]
+__all__ = ["ARCHIVE_FORMAT", "AuditInputError", "Discrepancy", "SlotArchive", "recorded_root", "verify_archive",
+           "verify_settlement", "verify_slot"]
 
 
 class AuditInputError(ValueError):
@@ -346,22 +354,36 @@ def _check_slot(
     return None
 
 
-def _validators(chain: Chain, registry: Contract) -> tuple[list[str], int]:
-    return [str(v) for v in chain.call(registry, "validator_list")], int(chain.call(registry, "threshold"))
+def _validators(
+    chain: Chain, registry: Contract, slots: Contract | None = None, slot: int | None = None
+) -> tuple[list[str], int]:
+    """The Registry's validators and threshold; with ``slots`` and ``slot``: as they were when the slot's
+    result was endorsed (the state after its ``cleared_block``, what ``endorse_result`` checked), so a later
+    change of the validator set or threshold neither fails old slots nor lets a short one pass. A slot not
+    endorsed yet is read at the head."""
+    block = None
+    if slots is not None and slot is not None:
+        cleared = int(chain.call(slots, "slots", slot)[SLOT_FIELDS.index("cleared_block")])
+        block = cleared if cleared > 0 else None
+    try:
+        listed = chain.call(registry, "validator_list", block=block)
+        return [str(v) for v in listed], int(chain.call(registry, "threshold", block=block))
+    except Exception as exc:  # e.g. a node without the historical state (any engine's error type)
+        raise AuditInputError(f"cannot read the Registry at block {block} ({exc})") from exc
 
 
 def verify_slot(chain: Chain, registry: Contract, slots: Contract, batch: SlotBatch) -> Discrepancy | None:
     """Checks 1-6 of the audit for ONE anchored market slot (``batch`` with its stored results and
     endorsements) against the chain's Registry and ``MarketSlots``: the same code as ``transactive ledger
     verify`` runs on every archived slot (the service's ``POST .../ledger/slots/{slot}/verify``). Read only."""
-    validators, threshold = _validators(chain, registry)
+    validators, threshold = _validators(chain, registry, slots, batch.slot)
     return _check_slot(chain, slots, batch, validators=validators, threshold=threshold)
 
 
 def verify_settlement(chain: Chain, registry: Contract, slots: Contract, rec: SettlementRecord) -> Discrepancy | None:
     """Check 9 of the audit for ONE settlement slot (:func:`~transactive.ledger.audit.archive.check_settlement`:
     postings recomputed from the input, roots, endorsements, SETTLED on chain). Read only."""
-    validators, threshold = _validators(chain, registry)
+    validators, threshold = _validators(chain, registry, slots, rec.slot)
     finding = check_settlement(chain, slots, domain_of(chain, slots), rec, validators=validators,
                                threshold=threshold)
     return None if finding is None else Discrepancy(rec.slot, *finding)
@@ -383,11 +405,17 @@ def _check_token(
 
 @contextmanager
 def _open_chain(archive: SlotArchive) -> Iterator[Chain]:
-    from transactive.ledger.chain.embedded import EmbeddedChain
+    import sqlite3
 
-    if not (archive.chain_dir / "chain.sqlite").is_file():
-        raise AuditInputError(f"no chain in {archive.chain_dir}")
-    chain = EmbeddedChain(archive.chain_dir)
+    from transactive.ledger.chain.embedded import DataDirInUse, EmbeddedChain
+
+    path = archive.chain_dir / "chain.sqlite"
+    if not path.is_file():
+        raise AuditInputError(f"no chain in {archive.chain_dir} (expected {path})")
+    try:  # read only: nothing is created or written in the archive it audits, not even a genesis
+        chain = EmbeddedChain(archive.chain_dir, read_only=True)
+    except (sqlite3.Error, DataDirInUse, OSError) as exc:
+        raise AuditInputError(f"cannot read the chain database {path}: {exc}") from exc
     try:
         yield chain
     finally:
@@ -408,6 +436,26 @@ def _open_rpc(url: str) -> Iterator[Chain]:
         yield chain
     finally:
         chain.close()
+
+
+def recorded_root(data_dir: str | Path, slot: int, kind: str, *, chain_url: str | None = None) -> bytes:
+    """The root ``MarketSlots`` recorded on chain for ``slot`` that a proof of ``kind`` must lead to: the
+    order root for ``order`` and ``attributes`` proofs, the result root for ``result`` proofs. The chain is
+    ``DATA_DIR/chain/`` (read only) or ``chain_url``, the address ``DATA_DIR/ledger.json``'s; an
+    :class:`AuditInputError` if unreadable or the slot has no such root on chain."""
+    archive = SlotArchive(data_dir)
+    manifest = archive.manifest()
+    slots = contract_at("MarketSlots", manifest["slots"])
+    field = SLOT_FIELDS.index("result_root" if kind == "result" else "order_root")
+    opener = _open_rpc(chain_url) if chain_url is not None else _open_chain(archive)
+    with opener as chain:
+        try:
+            root = bytes(chain.call(slots, "slots", slot)[field])
+        except Exception as exc:  # no contract there (any engine's error type)
+            raise AuditInputError(f"no MarketSlots answers at {slots.address} on this chain ({exc})") from exc
+    if root == bytes(32):
+        raise AuditInputError(f"slot {slot} has no {SLOT_FIELDS[field]} recorded on chain")
+    return root
 
 
 def verify_archive(
@@ -448,25 +496,29 @@ def _audit(
     slots = contract_at("MarketSlots", manifest["slots"])
     try:
         validators = [str(v) for v in chain.call(registry, "validator_list")]
-        threshold = int(chain.call(registry, "threshold"))
     except Exception as exc:  # no contract there: empty return data, or a revert (any engine's error type)
         raise AuditInputError(f"no Registry answers at {registry.address} on this chain ({exc})") from exc
     accounts: list[str] = [*chain.accounts, *validators, registry.address, token.address, slots.address,
                            *(str(x) for x in manifest.get("accounts", []))]
     with WorkerPool() as pool:  # the slots' signatures recovered in chunks on every core (large slots only)
         for batch in batches:
-            found = _check_slot(chain, slots, batch, validators=validators, threshold=threshold, pool=pool)
+            then, k = _validators(chain, registry, slots, batch.slot)
+            found = _check_slot(chain, slots, batch, validators=then, threshold=k, pool=pool)
             if found is not None:
                 return found
             accounts += [e.account for e in batch.results]
     domain = domain_of(chain, slots)
     for rec in settlements:
-        finding = check_settlement(chain, slots, domain, rec, validators=validators, threshold=threshold)
+        then, k = _validators(chain, registry, slots, rec.slot)
+        finding = check_settlement(chain, slots, domain, rec, validators=then, threshold=k)
         if finding is None:
             finding = _check_meters(chain, registry, rec.input)
         if finding is not None:
             return Discrepancy(rec.slot, *finding)
         accounts += [e.account for e in rec.postings]
+    found = _check_enumerated(chain, slots, {b.slot for b in batches} | {r.slot for r in settlements})
+    if found is not None:
+        return found
     if journal is not None:
         try:
             accounts += journal.accounts()
@@ -479,6 +531,22 @@ def _audit(
         if finding is not None:
             return Discrepancy(None, *finding)
     return _check_token(chain, token, accounts, manifest)
+
+
+def _check_enumerated(chain: Chain, slots: Contract, archived: set[int]) -> Discrepancy | None:
+    """Every slot the chain opened (``MarketSlots``' ``SlotOpened`` events) that is SETTLED, or endorsed and
+    CLEARED or DISPUTED, has its archive file (``slots/<slot>.json`` or ``settlements/<slot>.json``): a
+    deleted file, or a settled slot removed together with its journal line, is found from the chain."""
+    opened = sorted({int(e["slot"]) for e in chain.logs(slots, "SlotOpened")})
+    for s in opened:
+        if s in archived:
+            continue
+        record = chain.call(slots, "slots", s)
+        state, endorsed = int(record[SLOT_STATE]), bytes(record[SLOT_RESULT_ROOT]) != bytes(32)
+        if state == SETTLED or (endorsed and state in (CLEARED, DISPUTED)):
+            return Discrepancy(s, "archive file", f"slots/{s}.json or settlements/{s}.json (the chain shows the "
+                               f"slot {'SETTLED' if state == SETTLED else 'endorsed'})", "none")
+    return None
 
 
 def _check_meters(chain: Chain, registry: Contract, doc: SettlementInput) -> tuple[str, str, str] | None:
@@ -574,7 +642,8 @@ def run(args: argparse.Namespace) -> int:
     archive = SlotArchive(args.data_dir)
     n, settled = len(archive.slots()), len(archive.settlement_slots())
     journal = StatementJournal(args.data_dir)
-    also = f", {len(journal.read()[1])} statement batch(es), every account's tokens" if journal.exists() else ""
-    print(f"clean: {n} slot(s), {settled} settlement slot(s), roots, endorsements, balances{also} and token supply "
-          "check out")
+    also = (f", {len(journal.read()[1])} statement batch(es), every account's tokens and starting balances "
+            "(mint history)") if journal.exists() else ""
+    print(f"clean: {n} slot(s), {settled} settlement slot(s), every settled or endorsed slot on chain archived, "
+          f"roots, endorsements (the Registry at each slot's block), balances{also} and token supply check out")
     return EXIT_CLEAN

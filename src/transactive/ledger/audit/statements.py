@@ -20,7 +20,9 @@ Journal (our choice; the seeds are silent), next to the archive's ``ledger.json`
 a batch whose postings do not sum to zero (``batch <label>: balance``), whose reference does not match its
 content or was never settled on chain (``batch <label>: ref``); an account whose postings do not sum to its
 statement (``postings <addr>``); an account whose on-chain balance is not ``starting + statement`` to the
-micro-token (``balance <addr>``); statements that do not sum to zero (``statements``).
+micro-token (``balance <addr>``); a starting balance the chain's mint history does not explain (minted -
+burned before the token's first ``Settled`` batch, ``starting <addr>``); statements that do not sum to zero
+(``statements``).
 """
 
 from __future__ import annotations
@@ -206,8 +208,35 @@ def check_statements(chain: Chain, token: Contract, data_dir: str | Path) -> tup
             return (f"balance {to_checksum_address(account)}",
                     f"{expected} (starting {starting.get(account, 0)} + statements {statement.get(account, 0)})",
                     str(found))
+    found_start = _check_starting(chain, token, starting)
+    if found_start is not None:
+        return found_start
     if sum(statement.values()) != 0:
         return "statements", "sum to 0", f"sum {sum(statement.values())}"
+    return None
+
+
+def _check_starting(chain: Chain, token: Contract, starting: Mapping[str, int]) -> tuple[str, str, str] | None:
+    """Every starting balance is explained by the chain's mint history: the tokens minted to the account
+    minus those burned from it (``Transfer`` events from / to the zero address) in the blocks before the
+    token's first ``Settled`` batch (any batch, journaled or not; all blocks when none). A settled batch
+    dropped from the journal with its postings folded into the starting balances is found here."""
+    settled = chain.logs(token, "Settled")
+    first = min((int(e["blockNumber"]) for e in settled), default=None)
+    minted: dict[str, int] = {}
+    for e in chain.logs(token, "Transfer"):
+        if first is not None and int(e["blockNumber"]) >= first:
+            continue
+        sender, receiver, value = str(e["sender"]).lower(), str(e["receiver"]).lower(), int(e["value"])
+        if int(sender, 16) == 0:
+            minted[receiver] = minted.get(receiver, 0) + value
+        elif int(receiver, 16) == 0:
+            minted[sender] = minted.get(sender, 0) - value
+    where = "all blocks" if first is None else f"before block {first}, the first settled batch"
+    for account in sorted(starting):
+        if starting[account] != minted.get(account, 0):
+            return (f"starting {to_checksum_address(account)}",
+                    f"{minted.get(account, 0)} (minted - burned, {where})", str(starting[account]))
     return None
 
 

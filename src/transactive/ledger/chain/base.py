@@ -86,7 +86,15 @@ class Chain(Protocol):
 
     def deploy(self, artifact: Artifact, *args: Any, sender: str | None = None) -> Contract: ...
 
-    def call(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Any: ...
+    def call(self, contract: Contract, fn: str, *args: Any, sender: str | None = None,
+             block: int | None = None) -> Any:
+        """A read-only call at the head, or in the state after block number ``block``."""
+        ...
+
+    def logs(self, contract: Contract, event: str, *, from_block: int = 0) -> list[dict[str, Any]]:
+        """Every ``event`` emitted by ``contract`` in canonical blocks ``from_block`` .. head, oldest first,
+        decoded as :func:`decode_events` does, plus ``"blockNumber"``."""
+        ...
 
     def transact(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Receipt: ...
 
@@ -195,6 +203,14 @@ def decode_result(abi: Sequence[dict[str, Any]], fn: str, n_args: int, data: byt
         return None
     values = _normalise(abi_decode(types, data))
     return values[0] if len(values) == 1 else values
+
+
+def event_topic(contract: Contract, name: str) -> bytes:
+    """The topic 0 of ``contract``'s event ``name``: keccak of its signature."""
+    for item in contract.abi:
+        if item.get("type") == "event" and item["name"] == name:
+            return bytes(keccak(text=f"{name}({','.join(abi_type(p) for p in item['inputs'])})"))
+    raise ValueError(f"{contract.name} has no event {name!r}")
 
 
 def decode_events(contract: Contract, receipt: Receipt, name: str | None = None) -> list[dict[str, Any]]:

@@ -45,10 +45,12 @@ from transactive.ledger.chain.base import (
     Log,
     Receipt,
     address_of,
+    decode_events,
     decode_result,
     dev_private_keys,
     encode_call,
     encode_constructor,
+    event_topic,
     revert_reason,
 )
 from transactive.ledger.chain.compiler import Artifact
@@ -76,21 +78,40 @@ class _SqliteDB(BaseDB):
     The kernel releases the lock when the process dies, so a crash never leaves it stale.
     """
 
-    def __init__(self, path: Path) -> None:
-        self._lock = open(path.with_name("chain.lock"), "a+b")  # noqa: SIM115 - held for the DB's lifetime
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            self._lock.close()
-            raise DataDirInUse(f"chain data directory {path.parent} is in use by another process") from exc
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self._read_only = read_only
+        lock_path = path.with_name("chain.lock")
+        # read only: a shared lock on an existing lock file (nothing created), none when there is none
+        self._lock: Any = None
+        if not read_only or lock_path.exists():
+            self._lock = open(lock_path, "rb" if read_only else "a+b")  # noqa: SIM115 - held while open
+            try:
+                fcntl.flock(self._lock, (fcntl.LOCK_SH if read_only else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                self._lock.close()
+                raise DataDirInUse(f"chain data directory {path.parent} is in use by another process") from exc
         # any thread may use the chain, one at a time (callers serialise; e.g. the service's ledger lock)
-        self._conn = sqlite3.connect(str(path), check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
-        )
-        self._conn.commit()
+        if read_only:  # the file must exist; SQLite refuses every write (``sqlite3.OperationalError``)
+            # no write-ahead log (closed cleanly) and no writer (the lock): immutable, so SQLite creates no
+            # -wal/-shm files either; else the log is read (SQLite may create the -shm index)
+            wal = path.with_name(path.name + "-wal").exists()
+            mode = "mode=ro" if wal else "mode=ro&immutable=1"
+            self._conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, check_same_thread=False)
+            try:
+                self._conn.execute("SELECT count(*) FROM kv").fetchone()  # garbage bytes fail (DatabaseError)
+            except sqlite3.Error:
+                self._conn.close()
+                if self._lock is not None:
+                    self._lock.close()
+                raise
+        else:
+            self._conn = sqlite3.connect(str(path), check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
+            )
+            self._conn.commit()
         # every value read or written since the last clear: py-evm reads the same trie nodes (the state root's
         # top levels, the contracts' storage roots) in every transaction and call, each a SELECT otherwise
         self._cache: dict[bytes, bytes] = {}
@@ -131,7 +152,8 @@ class _SqliteDB(BaseDB):
             self._cache_bytes = 0
 
     def commit(self) -> None:
-        self._conn.commit()
+        if not self._read_only:
+            self._conn.commit()
 
     def rollback(self) -> None:
         self._conn.rollback()
@@ -139,10 +161,11 @@ class _SqliteDB(BaseDB):
         self._cache_bytes = 0
 
     def close(self) -> None:
-        self._conn.commit()
+        self.commit()
         self._conn.close()
-        fcntl.flock(self._lock, fcntl.LOCK_UN)
-        self._lock.close()
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
 
 
 def _chain_class() -> Any:
@@ -152,15 +175,24 @@ def _chain_class() -> Any:
 
 
 class EmbeddedChain(KeyedSender):
-    """In-process py-evm chain; ``data_dir`` persists it (``None``: in memory)."""
+    """In-process py-evm chain; ``data_dir`` persists it (``None``: in memory). ``read_only``: open an
+    existing ``data_dir`` without writing anything into it (the audit): ``FileNotFoundError`` when it has
+    no ``chain.sqlite``, ``sqlite3.DatabaseError`` when that is not a chain database (no genesis is
+    written); its calls run, its transactions fail."""
 
-    def __init__(self, data_dir: str | Path | None = None, n_accounts: int = 12) -> None:
+    def __init__(self, data_dir: str | Path | None = None, n_accounts: int = 12, *, read_only: bool = False) -> None:
         self._keys = dev_private_keys(n_accounts)
         self._accounts = tuple(address_of(k) for k in self._keys)
         self._key_of = dict(zip(self._accounts, self._keys, strict=True))
         self._kv: _SqliteDB | None = None
         if data_dir is None:
             raw: Any = MemoryDB()
+        elif read_only:
+            path = Path(data_dir) / "chain.sqlite"
+            if not path.is_file():
+                raise FileNotFoundError(f"no chain database {path}")
+            self._kv = _SqliteDB(path, read_only=True)
+            raw = self._kv
         else:
             directory = private_dir(Path(data_dir))  # 0700, the database 0600: the chain's state
             self._kv = _SqliteDB(private_file(directory / "chain.sqlite"))
@@ -171,6 +203,9 @@ class EmbeddedChain(KeyedSender):
             ChainDB(self._db).get_canonical_head()
             self._chain = klass(self._db)
         except CanonicalHeadNotFound:
+            if read_only:
+                self.close()
+                raise sqlite3.DatabaseError(f"{data_dir}: the chain database holds no chain") from None
             self._chain = klass.from_genesis(self._db, self._genesis_params(), self._genesis_state())
         self._commit()
 
@@ -236,18 +271,33 @@ class EmbeddedChain(KeyedSender):
         assert receipt.contract_address is not None
         return Contract(name=artifact.name, address=receipt.contract_address, abi=artifact.abi)
 
-    def call(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Any:
+    def call(self, contract: Contract, fn: str, *args: Any, sender: str | None = None,
+             block: int | None = None) -> Any:
         data = encode_call(contract.abi, fn, args)
-        out = self._call(sender or self._accounts[0], to_canonical_address(contract.address), data)
+        out = self._call(sender or self._accounts[0], to_canonical_address(contract.address), data, block)
         return decode_result(contract.abi, fn, len(args), out)
+
+    def logs(self, contract: Contract, event: str, *, from_block: int = 0) -> list[dict[str, Any]]:
+        topic = event_topic(contract, event)
+        out: list[dict[str, Any]] = []
+        for number in range(from_block, self.block_number() + 1):
+            block = self._chain.get_canonical_block_by_number(number)
+            for receipt in block.get_receipts(self._chain.chaindb):
+                logs = tuple(Log(address=to_checksum_address(e.address),
+                                 topics=tuple(t.to_bytes(32, "big") for t in e.topics), data=bytes(e.data))
+                             for e in receipt.logs if e.topics and e.topics[0].to_bytes(32, "big") == topic)
+                for decoded in decode_events(contract, Receipt(b"", number, 0, logs), event):
+                    out.append({**decoded, "blockNumber": number})
+        return out
 
     def transact(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Receipt:
         return self._send(sender, contract.address, encode_call(contract.abi, fn, args))
 
     # -- internals -----------------------------------------------------------------------------------
-    def _call(self, sender: str, to: bytes, data: bytes) -> bytes:
-        head = self._chain.get_canonical_head()
-        vm = self._chain.get_vm(self._chain.header)
+    def _call(self, sender: str, to: bytes, data: bytes, block: int | None = None) -> bytes:
+        head = (self._chain.get_canonical_head() if block is None
+                else self._chain.get_canonical_block_header_by_number(block))
+        vm = self._chain.get_vm(self._chain.header if block is None else head)
         state = vm.state
         nonce = state.get_nonce(to_canonical_address(sender))
         unsigned = vm.create_unsigned_transaction(

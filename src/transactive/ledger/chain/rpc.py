@@ -27,10 +27,12 @@ from transactive.ledger.chain.base import (
     Log,
     Receipt,
     address_of,
+    decode_events,
     decode_result,
     dev_private_keys,
     encode_call,
     encode_constructor,
+    event_topic,
     revert_reason,
 )
 from transactive.ledger.chain.compiler import Artifact
@@ -141,10 +143,25 @@ class RpcChain(KeyedSender):
         assert receipt.contract_address is not None
         return Contract(name=artifact.name, address=receipt.contract_address, abi=artifact.abi)
 
-    def call(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Any:
+    def call(self, contract: Contract, fn: str, *args: Any, sender: str | None = None,
+             block: int | None = None) -> Any:
         data = encode_call(contract.abi, fn, args)
-        out = self._eth_call(sender or self._accounts[0], contract.address, data)
+        out = self._eth_call(sender or self._accounts[0], contract.address, data,
+                             "latest" if block is None else hex(block))
         return decode_result(contract.abi, fn, len(args), out)
+
+    def logs(self, contract: Contract, event: str, *, from_block: int = 0) -> list[dict[str, Any]]:
+        topic = event_topic(contract, event)
+        entries = self._rpc("eth_getLogs", [{"address": contract.address, "fromBlock": hex(from_block),
+                                             "toBlock": "latest", "topics": ["0x" + topic.hex()]}])
+        out: list[dict[str, Any]] = []
+        for e in entries:
+            number = int(e["blockNumber"], 16)
+            log = Log(address=to_checksum_address(e["address"]),
+                      topics=tuple(bytes.fromhex(t[2:]) for t in e["topics"]), data=bytes.fromhex(e["data"][2:]))
+            receipt = Receipt(b"", number, 0, (log,))
+            out += [{**d, "blockNumber": number} for d in decode_events(contract, receipt, event)]
+        return out
 
     def transact(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Receipt:
         return self._send(sender, contract.address, encode_call(contract.abi, fn, args))
