@@ -29,9 +29,9 @@ def test_a_survivor_finishes_an_enrolment_its_dead_peer_left_half_done(tmp_path:
     store = open_store(data_dir=tmp_path)
     config = LedgerConfig(chain_dir=tmp_path / "chain", archive_dir=tmp_path)
     chain = EmbeddedChain(config.chain_dir)
-    # the two processes of the fleet: one chain, one store; the first one dies right after its 2nd mint (the
-    # 1st funds the service's own account at deployment)
-    dying = LedgerDesk(store, config, chain=cast(Chain, DyingChain(chain, "mint", nth=2)), started=T0)
+    # the two processes of the fleet: one chain, one store; the first one dies right after the batch enrolment's
+    # mint (``mint_batch``; the service's own account is funded by a plain ``mint`` at deployment)
+    dying = LedgerDesk(store, config, chain=cast(Chain, DyingChain(chain, "mint_batch", nth=1)), started=T0)
     survivor = LedgerDesk(store, config, chain=chain, started=T0)
     op = Operator(store, ManualClock(T0))
     op.ledger = dying

@@ -9,7 +9,9 @@
 
 import { fromHex, keccak256, keccakText, toHex } from "./keccak.js";
 
-const ORDER_TYPE = "Order(address trader,uint256 slot,uint8 side,uint256 energyWh,uint256 priceMicroPerKwh,uint256 nonce)";
+// version 1 (attributes signed separately) and version 2 (one signature: the order commits to its attributes' hash)
+const ORDER_V1_TYPE = "Order(address trader,uint256 slot,uint8 side,uint256 energyWh,uint256 priceMicroPerKwh,uint256 nonce)";
+const ORDER_V2_TYPE = "Order(address trader,uint256 slot,uint8 side,uint256 energyWh,uint256 priceMicroPerKwh,uint256 nonce,bytes32 attributesHash)";
 const TWO_256 = 1n << 256n;
 
 function concat(parts) {
@@ -47,10 +49,17 @@ export function parseExact(text) {
   return JSON.parse(text.replace(/([:[,]\s*)(-?\d{16,})(?=\s*[,\]}])/g, '$1"$2"'));
 }
 
-/** The EIP-712 struct hash of an order's fields (hex). */
+/** The EIP-712 struct hash of an order's fields (hex); version 2 when the order carries `attributesHash`. */
 export function orderStructHash(order) {
-  return toHex(keccak256(concat([fromHex(keccakText(ORDER_TYPE)), addressWord(order.trader), word(order.slot),
-    word(order.side), word(order.energyWh), word(order.priceMicroPerKwh), word(order.nonce)])));
+  const v2 = order.attributesHash !== undefined && order.attributesHash !== null;
+  const fields = [fromHex(keccakText(v2 ? ORDER_V2_TYPE : ORDER_V1_TYPE)), addressWord(order.trader), word(order.slot),
+    word(order.side), word(order.energyWh), word(order.priceMicroPerKwh), word(order.nonce)];
+  if (v2) {
+    const hash = fromHex(order.attributesHash);
+    if (hash.length !== 32) throw new Error(`attributesHash: expected 32 bytes`);
+    fields.push(hash);
+  }
+  return toHex(keccak256(concat(fields)));
 }
 
 /** The Merkle leaf of ABI-encoded bytes: keccak256(keccak256(encoded)) (hex). */
@@ -93,7 +102,13 @@ export function verifyProof(doc, chainRoot) {
       encoded = concat([word(slot), addressWord(account), word(energyWh), word(amountMicro)]);
       what = `result: ${energyWh} Wh (+ sold, − bought), ${amountMicro} micro-tokens (+ received, − paid)`;
     } else if (doc.kind === "attributes") {
-      encoded = fromHex(doc.value?.[0]); // the signed attributes' struct hash (bus), taken as given
+      encoded = fromHex(doc.value?.[0]); // the attributes' struct hash (bus), taken as given
+      if (doc.order) { // version 2: covered by the trader's order, which commits to this hash
+        if (!sameHex(doc.order.attributesHash, doc.value?.[0])) {
+          return fail("the attributes' hash is not the one the trader's order commits to");
+        }
+        steps.push("the trader's order commits to these attributes (attributesHash)");
+      }
       what = `signed attributes (bus ${doc.attributes?.bus ?? "?"})`;
     } else {
       return fail(`unknown kind ${doc.kind}`);
