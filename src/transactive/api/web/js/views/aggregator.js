@@ -21,12 +21,22 @@ export function aggregatorView(session) {
   ], { label: "Aggregator tasks" }));
   return {
     node,
-    // the page's 5-second tick: the trading page's clock, and the open event's offers as they arrive
+    // the clock main.js reloads on a phase event (and every 5 s while the event stream is down): the trading
+    // page's clock, and the open event's offers, so offers still arrive while the stream is down
     clock: { load: () => Promise.all([trading.clock.load(), run.events.watch().catch(() => {})]) },
     init: trading.init,
     async load() {
       await Promise.all([...run.panels.map((p) => p.load()), explorer.load(), trading.load()]);
       hideEmptyTabs(node);
+    },
+    /** A live event (main.js): an offer or a clearing redraws the open event; the rest goes to the trading page. */
+    async onEvent(name, data) {
+      if (name === "negawatt") {
+        await Promise.all([run.events.watch(), run.all.load()]);
+      } else {
+        if (name === "ledger" || name === "resync") await explorer.load();
+        await trading.onEvent(name, data);
+      }
     },
   };
 }

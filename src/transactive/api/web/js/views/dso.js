@@ -111,7 +111,7 @@ export function dsoView(session) {
   const contracts = contractsPanel(getCommunity, session.me, { canSign: false });
   const events = negawattPanel(getCommunity, { canOffer: false });
   const panels = [clock, grid, results, review, contracts, income, fund, explorer, validators, events];
-  return {
+  const view = {
     node: h("div", { dataset: { view: "dso" } }, tabs([
       { id: "grid", label: "The grid now", sections: [clock.section, grid.section, results.section] },
       { id: "reviews", label: "Listing reviews", sections: [review.section, contracts.section] },
@@ -122,7 +122,15 @@ export function dsoView(session) {
     clock,
     async load() {
       await Promise.all(panels.map((p) => p.load()));
-      hideEmptyTabs(this.node);
+      hideEmptyTabs(view.node);
+    },
+    /** A live event (main.js): a cleared slot adds its trades; a slot on chain updates the income and ledger. */
+    async onEvent(name) {
+      if (name === "resync") await view.load();
+      else if (name === "slot") await Promise.all([grid.load(), results.load()]);
+      else if (name === "ledger") await Promise.all([income.load(), fund.load(), explorer.load()]);
+      else if (name === "negawatt") await events.load();
     },
   };
+  return view;
 }

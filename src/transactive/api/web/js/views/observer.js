@@ -69,7 +69,15 @@ export function observerView(session) {
     clock,
     async load() {
       await Promise.all(panels.map((p) => p.load()));
-      hideEmptyTabs(this.node);
+      hideEmptyTabs(view.node);
+    },
+    /** A live event (main.js): a slot anchored or settled shows in the explorer; a cleared slot in the results. */
+    async onEvent(name) {
+      if (name === "resync") await view.load();
+      else if (name === "slot") await results.load();
+      else if (name === "ledger") await Promise.all([explorer.load(), fund.load(), validators.load()]);
+      else if (name === "negawatt") await events.load();
     },
   };
+  return view;
 }
