@@ -10,7 +10,7 @@ import { control, fillOptions, form } from "../forms.js";
 import { Panel } from "../panel.js";
 import { hideEmptyTabs, tabs } from "../tabs.js";
 import { addSlots, isoSlot, showTime, slotContaining } from "../time.js";
-import { clockPanel, communityOptions, marketNow } from "./common.js";
+import { clockPanel, coalesced, communityOptions, marketNow } from "./common.js";
 import { contractsPanel, reviewPanel } from "./desk.js";
 import { explorerPanel, fundPanel, hex, incomePanel, validatorsPanel } from "./ledger.js";
 import { resultsPanel } from "./observer.js";
@@ -210,6 +210,8 @@ export function adminView(session) {
   const validators = validatorsPanel(getCommunity);
   const communityPanels = [membersPanel, clock, results, income, review, contracts, explorer, fund, validators];
   const loadCommunityPanels = () => Promise.all([fillClearable(), ...communityPanels.map((p) => p.load())]);
+  const onSlot = coalesced(() => Promise.all([results.load(), fillClearable()]));
+  const onLedger = coalesced(() => Promise.all([explorer.load(), fund.load(), income.load()]));
   picker.addEventListener("change", () => {
     selected = picker.value;
     follow();
@@ -238,8 +240,8 @@ export function adminView(session) {
     async onEvent(name, data) {
       if (data?.community !== undefined && data.community !== selected) return; // a stream being replaced
       if (name === "resync") await loadCommunityPanels();
-      else if (name === "slot") await Promise.all([results.load(), fillClearable()]);
-      else if (name === "ledger") await Promise.all([explorer.load(), fund.load(), income.load()]);
+      else if (name === "slot") await onSlot();
+      else if (name === "ledger") await onLedger();
     },
   };
 }

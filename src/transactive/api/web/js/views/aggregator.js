@@ -6,6 +6,7 @@ import { h } from "../dom.js";
 import { hideEmptyTabs, tabs } from "../tabs.js";
 import { explorerPanel } from "./ledger.js";
 import { aggregatorTabs } from "./negawatt.js";
+import { coalesced } from "./common.js";
 import { traderView } from "./trader.js";
 
 export function aggregatorView(session) {
@@ -13,6 +14,8 @@ export function aggregatorView(session) {
   const run = aggregatorTabs(getCommunity, session.me);
   const explorer = explorerPanel(getCommunity);
   const trading = traderView(session);
+  const onNegawatt = coalesced(() => Promise.all([run.events.watch(), run.all.load()]));
+  const onLedger = coalesced(() => explorer.load());
   const node = h("div", { dataset: { view: "aggregator" } }, tabs([
     { id: "events", label: "Run an event", sections: [run.announce.section, run.events.section] },
     { id: "all-events", label: "All events", sections: [run.all.section] },
@@ -32,9 +35,9 @@ export function aggregatorView(session) {
     /** A live event (main.js): an offer or a clearing redraws the open event; the rest goes to the trading page. */
     async onEvent(name, data) {
       if (name === "negawatt") {
-        await Promise.all([run.events.watch(), run.all.load()]);
+        await onNegawatt();
       } else {
-        if (name === "ledger" || name === "resync") await explorer.load();
+        if (name === "ledger" || name === "resync") await onLedger();
         await trading.onEvent(name, data);
       }
     },

@@ -9,7 +9,7 @@ import { feederDrawing } from "../feeder.js";
 import { Panel } from "../panel.js";
 import { hideEmptyTabs, tabs } from "../tabs.js";
 import { recentSlots, showTime } from "../time.js";
-import { clockPanel, marketNow } from "./common.js";
+import { clockPanel, coalesced, marketNow } from "./common.js";
 import { contractsPanel, reviewPanel } from "./desk.js";
 import { explorerPanel, fundPanel, incomePanel, validatorsPanel } from "./ledger.js";
 import { negawattPanel } from "./negawatt.js";
@@ -111,6 +111,9 @@ export function dsoView(session) {
   const contracts = contractsPanel(getCommunity, session.me, { canSign: false });
   const events = negawattPanel(getCommunity, { canOffer: false });
   const panels = [clock, grid, results, review, contracts, income, fund, explorer, validators, events];
+  const onSlot = coalesced(() => Promise.all([grid.load(), results.load()]));
+  const onLedger = coalesced(() => Promise.all([income.load(), fund.load(), explorer.load()]));
+  const onNegawatt = coalesced(() => events.load());
   const view = {
     node: h("div", { dataset: { view: "dso" } }, tabs([
       { id: "grid", label: "The grid now", sections: [clock.section, grid.section, results.section] },
@@ -127,9 +130,9 @@ export function dsoView(session) {
     /** A live event (main.js): a cleared slot adds its trades; a slot on chain updates the income and ledger. */
     async onEvent(name) {
       if (name === "resync") await view.load();
-      else if (name === "slot") await Promise.all([grid.load(), results.load()]);
-      else if (name === "ledger") await Promise.all([income.load(), fund.load(), explorer.load()]);
-      else if (name === "negawatt") await events.load();
+      else if (name === "slot") await onSlot();
+      else if (name === "ledger") await onLedger();
+      else if (name === "negawatt") await onNegawatt();
     },
   };
   return view;
