@@ -240,7 +240,7 @@ export function adminView(session) {
     async onEvent(name, data) {
       if (data?.community !== undefined && data.community !== selected) return; // a stream being replaced
       if (name === "resync") await loadCommunityPanels();
-      else if (name === "slot") await onSlot();
+      else if (name === "slot" && data?.state === "cleared") await onSlot(); // a void slot changes no trade
       else if (name === "ledger") await onLedger();
     },
   };

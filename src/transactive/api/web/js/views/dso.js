@@ -128,9 +128,9 @@ export function dsoView(session) {
       hideEmptyTabs(view.node);
     },
     /** A live event (main.js): a cleared slot adds its trades; a slot on chain updates the income and ledger. */
-    async onEvent(name) {
+    async onEvent(name, data) {
       if (name === "resync") await view.load();
-      else if (name === "slot") await onSlot();
+      else if (name === "slot" && data?.state === "cleared") await onSlot(); // a void slot changes no trade
       else if (name === "ledger") await onLedger();
       else if (name === "negawatt") await onNegawatt();
     },

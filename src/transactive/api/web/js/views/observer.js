@@ -75,9 +75,9 @@ export function observerView(session) {
       hideEmptyTabs(view.node);
     },
     /** A live event (main.js): a slot anchored or settled shows in the explorer; a cleared slot in the results. */
-    async onEvent(name) {
+    async onEvent(name, data) {
       if (name === "resync") await view.load();
-      else if (name === "slot") await onSlot();
+      else if (name === "slot" && data?.state === "cleared") await onSlot(); // a void slot changes no trade
       else if (name === "ledger") await onLedger();
       else if (name === "negawatt") await onNegawatt();
     },
