@@ -493,12 +493,16 @@ def create_app(settings: Settings) -> FastAPI:
               responses={409: {"description": "offers closed, or a second offer"}})
     def offer(community: str, event: str, body: NegawattOfferIn, caller: Caller) -> dict[str, Any]:
         """Offer a reduction (prosumer, aggregator; one per member, until offers_close)."""
-        return desk.offer(caller, community, event, body.model_dump(exclude_none=True))
+        answer = desk.offer(caller, community, event, body.model_dump(exclude_none=True))
+        app.state.events.negawatt_changed(community, event, "offer")  # the aggregator's page hears of it
+        return answer
 
     @app.post(base + "/{event}/clear", tags=["negawatt"])
     def clear_event(community: str, event: str, caller: Caller) -> dict[str, Any]:
         """Close the bidding and clear (the event's aggregator or an admin; after offers_close)."""
-        return desk.clear(caller, community, event)
+        answer = desk.clear(caller, community, event)
+        app.state.events.negawatt_changed(community, event, "cleared")
+        return answer
 
     @app.post(base + "/{event}/deliveries", status_code=201, tags=["negawatt"])
     def delivery(community: str, event: str, body: NegawattDeliveryIn, caller: Caller) -> JSONResponse:

@@ -11,6 +11,8 @@ Events (``event:`` name, ``data:`` one JSON object):
   (``clearing``/``settlement``), ``state`` (e.g. ``anchored``, ``settled``, ``failed``);
 * ``order``: an order of yours was stored (only on your own streams): ``order_id``, ``slot_start``, ``side``,
   ``standing`` (true: placed by the service from your standing instruction; false: through ``POST .../orders``);
+* ``negawatt``: a demand-response event changed: ``event_id``, ``change`` (``offer``: an offer was stored,
+  ``cleared``); no offer's contents (an aggregator's page reloads the event, which its role may read);
 * ``resync``: events were dropped because this client read too slowly: reload what the page shows.
 
 Authentication as every route (``Authorization: Bearer <key>``; a browser reads the stream with ``fetch``, since
@@ -139,6 +141,10 @@ class EventHub:
                                                 "slot_start": order.slot_start, "side": SIDE_NAMES[order.side],
                                                 "standing": order.idempotency_key.startswith(KEY_PREFIX)},
                      member=order.member)
+
+    def negawatt_changed(self, community: str, event_id: str, change: str) -> None:
+        """A demand-response event got an offer or was cleared (the negawatt routes): ids only."""
+        self.publish(community, "negawatt", {"community": community, "event_id": event_id, "change": change})
 
     def frame(self, event: str, data: dict[str, Any]) -> str:
         """One server-sent event."""

@@ -192,7 +192,7 @@ def test_ledger_and_desk_panels(served: Served, browser_page: Any, tmp_path: Pat
     assert tokens(line["balance_change_micro"]) in cells and tokens(-line["energy_micro"]) in cells
     assert tokens(-line["tariff_micro"]) in cells
     lookup = page.get_by_role("form", name="Show a slot on the ledger")
-    lookup.get_by_label("Slot start (UTC)").fill(slot)
+    lookup.get_by_label("Slot", exact=True).select_option(slot)  # picked from the slots on the ledger
     lookup.get_by_role("button", name="Show on the ledger").click()
     stages = page.locator(".slot-ledger .ledger-stage")
     stages.nth(1).filter(has_text="settled: tokens moved on chain").wait_for()

@@ -180,7 +180,7 @@ def test_role_pages_on_the_default_community(served: Served, browser_page: Any, 
     for who, energy, price in OFFERS:
         _ok(served.post("/communities/town/negawatt-events/dr-evening/offers", keys[who],
                         {"energy_kwh": energy, "price_per_kwh": price}))
-    # watched: the offers appear without a click (the page's 5-second tick)
+    # watched: the offers appear without a click (the "negawatt" event of the stream; the 5-second tick if down)
     page.get_by_role("heading", name=f"Offers ({len(OFFERS)})").wait_for(timeout=15_000)
     offers = page.get_by_role("table", name="Offers in dr-evening")
     assert offers.get_by_role("row").count() == 1 + len(OFFERS)

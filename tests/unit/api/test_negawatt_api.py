@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -147,3 +148,39 @@ def test_the_events_aggregator_reports_its_offerers_deliveries(api: Api) -> None
     assert len(baseline) == len(today) == 24 and today[17] == 73.0
     assert abs(sum(b - t for b, t in zip(baseline[17:18], today[17:18], strict=True)) - 27) < 1e-9
     assert "deliveries" not in c.get(f"{BASE}/dr1", headers=api.auth("C3")).json()  # a member: own rows only
+
+
+def test_an_offer_and_a_clearing_are_announced_on_the_community_stream(api: Api) -> None:
+    """The aggregator's page hears offers arrive: a ``negawatt`` event with ids only, once per stored offer
+    (a refused offer sends none), and one when the event is cleared; another community hears nothing."""
+    _add_prosumers(api)
+    c = api.client
+    hub = c.app.state.events  # type: ignore[attr-defined]
+    assert c.post(BASE, json=EVENT, headers=api.auth("carol")).status_code == 201
+
+    async def run() -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
+        green, blue = hub.subscribe("green", "carol"), hub.subscribe("blue", "carol")
+        for name, energy, price in CASE_1[:2]:
+            r = await asyncio.to_thread(c.post, f"{BASE}/dr1/offers", json={"energy_kwh": energy,
+                                        "price_per_kwh": price}, headers=api.auth(name))
+            assert r.status_code == 201, r.text
+        late = await asyncio.to_thread(c.post, f"{BASE}/dr1/offers", json={"energy_kwh": 1, "price_per_kwh": 1},
+                                       headers=api.auth("C1"))
+        assert late.status_code == 409  # a second offer: refused, not announced
+        api.clock.set(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+        assert (await asyncio.to_thread(c.post, f"{BASE}/dr1/clear", headers=api.auth("carol"))).status_code == 200
+        await asyncio.sleep(0.05)  # the hub delivers on this loop
+        drained = []
+        for sub in (green, blue):
+            got = []
+            while not sub.queue.empty():
+                got.append(sub.queue.get_nowait())
+            drained.append(got)
+            hub.unsubscribe(sub)
+        return drained[0], drained[1]
+
+    green, blue = asyncio.run(run())
+    mine = [(e, d) for e, d in green if e == "negawatt"]
+    assert mine == [("negawatt", {"community": "green", "event_id": "dr1", "change": change})
+                    for change in ("offer", "offer", "cleared")]
+    assert blue == []

@@ -1,7 +1,8 @@
 // Start-up: sign in with an API key, ask the API whose key it is (GET /me: member id, role, community, bus,
 // chain addresses), show that role's view in the community's time zone, and keep it live: the community's
 // server-sent events (js/live.js) reload the clock and tell the view; polling every 5 s only while the
-// stream is not connected (or for the administrator, who has no community of its own).
+// stream is not connected. The administrator (no community of its own) follows the community its page shows:
+// its time zone and its events (session.follow).
 
 import { ApiError, apiKey, clearApiKey, get, setApiKey } from "./api.js";
 import { announce, replace } from "./dom.js";
@@ -76,6 +77,7 @@ function startLive(community) {
       else startClock();
     },
   });
+  live.community = community;
 }
 
 function showLogin(error) {
@@ -102,6 +104,11 @@ async function showView() {
   logoutButton.hidden = false;
   document.body.dataset.role = session.role;
   setTimeZone(session.community?.time_zone ?? "UTC");
+  // the admin's page calls this when it shows another community (or that community's time zone changed)
+  session.follow = (community) => {
+    setTimeZone(community?.time_zone ?? "UTC");
+    if (community && live?.community !== community.name) startLive(community.name);
+  };
   current = VIEWS[session.role](session);
   replace(viewRoot, current.node);
   document.getElementById("main").focus();
@@ -110,7 +117,8 @@ async function showView() {
   await current.load();
   document.body.dataset.ready = "true";
   startClock();
-  if (session.community) startLive(session.community.name);
+  const followed = session.community ?? current.community?.() ?? null;
+  if (followed) session.follow(followed);
 }
 
 loginForm.addEventListener("submit", async (event) => {

@@ -1,15 +1,16 @@
 // The administrator's page, organised by task for the community picked in the toolbar: Communities (list,
 // create), Members (add one: the new API key is shown once; every member with role, bus and chain addresses),
 // Ledger (the explorer and "verify this slot", the market fund), Validators (their health), Slots (the current
-// slot, clearing a slot by hand, the full results) and the desk (income, listing reviews, contracts).
+// slot, clearing a slot by hand, the full results) and the desk (income, listing reviews, contracts). Times are
+// shown in the picked community's time zone (settable here) and its events keep the ledger and slots live.
 
-import { ApiError, get, post, seg } from "../api.js";
+import { ApiError, get, post, put, seg } from "../api.js";
 import { announce, h, num, replace, table } from "../dom.js";
 import { control, fillOptions, form } from "../forms.js";
 import { Panel } from "../panel.js";
 import { hideEmptyTabs, tabs } from "../tabs.js";
 import { addSlots, isoSlot, showTime, slotContaining } from "../time.js";
-import { clockPanel, communityOptions, marketNow } from "./common.js";
+import { clockPanel, coalesced, communityOptions, marketNow } from "./common.js";
 import { contractsPanel, reviewPanel } from "./desk.js";
 import { explorerPanel, fundPanel, hex, incomePanel, validatorsPanel } from "./ledger.js";
 import { resultsPanel } from "./observer.js";
@@ -20,6 +21,12 @@ const CLEARABLE_SLOTS = 24;
 const MECHANISMS = ["uniform", "pay_as_bid", "mcafee", "dpda", "mcafee_matched", "dpda_matched", "double_auction_vcg",
   "knapsack_vcg", "dra_fixed_price", "p2p_average_price"];
 const ROLES = ["prosumer", "aggregator", "dso", "validator"];
+
+/** The IANA time zones this browser knows (the API checks the name against its own list), UTC first. */
+function zoneNames() {
+  const names = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
+  return ["UTC", ...names.filter((name) => name !== "UTC")];
+}
 
 export function adminView(session) {
   let communities = session.communities;
@@ -47,6 +54,7 @@ export function adminView(session) {
       { label: "Name", value: (c) => c.name },
       { label: "Mechanism", value: (c) => c.mechanism },
       { label: "Slot (min)", num: true, value: (c) => num(c.slot_minutes, 0) },
+      { label: "Time zone", value: (c) => c.time_zone ?? "UTC" },
       { label: "Parameters", value: (c) => (Object.keys(c.params).length ? JSON.stringify(c.params) : "defaults") },
       { label: "Created", value: (c) => showTime(c.created_at).slice(0, 10) },
     ], communities, "No community yet: create one.");
@@ -162,6 +170,36 @@ export function adminView(session) {
     ], members, "No members yet: add one.");
   });
 
+  const zonePanel = new Panel("Time zone", { intro: "Every page of the community shows times in this zone (slots "
+    + "stay aligned in UTC, and the API speaks UTC)." });
+  const zoneForm = form({
+    label: "Time zone of the community",
+    rows: [{ name: "time_zone", label: "Time zone", type: "select", options: zoneNames().map((z) => [z, z]),
+      help: "an IANA name, e.g. Europe/Berlin" }],
+    submit: "Save time zone",
+    onSubmit: async (values) => {
+      const community = getCommunity();
+      if (!community) throw new ApiError(0, null, "create a community first");
+      const saved = await put(`/admin/communities/${seg(community.name)}/settings`, { time_zone: values.time_zone });
+      await listPanel.load(); // the community's time_zone as GET /communities now gives it
+      follow();
+      await loadCommunityPanels();
+      return `Times of ${saved.community} are now shown in ${saved.time_zone}.`;
+    },
+  });
+  zonePanel.fixed.append(zoneForm);
+  const showZone = () => {
+    const select = control(zoneForm, "time_zone");
+    const zone = getCommunity()?.time_zone ?? "UTC";
+    if (![...select.options].some((o) => o.value === zone)) select.append(h("option", { value: zone }, zone));
+    select.value = zone;
+  };
+  // the page shows the picked community's times in its zone and hears its events (main.js)
+  const follow = () => {
+    session.follow?.(getCommunity());
+    showZone();
+  };
+
   const clock = clockPanel(getCommunity);
   const results = resultsPanel(getCommunity, "Slot results (full view)");
   const income = incomePanel(getCommunity);
@@ -172,15 +210,18 @@ export function adminView(session) {
   const validators = validatorsPanel(getCommunity);
   const communityPanels = [membersPanel, clock, results, income, review, contracts, explorer, fund, validators];
   const loadCommunityPanels = () => Promise.all([fillClearable(), ...communityPanels.map((p) => p.load())]);
+  const onSlot = coalesced(() => Promise.all([results.load(), fillClearable()]));
+  const onLedger = coalesced(() => Promise.all([explorer.load(), fund.load(), income.load()]));
   picker.addEventListener("change", () => {
     selected = picker.value;
+    follow();
     loadCommunityPanels();
   });
   fillSelects();
 
   return {
     node: h("div", { dataset: { view: "admin" } }, toolbar, tabs([
-      { id: "communities", label: "Communities", sections: [listPanel.section, createPanel.section] },
+      { id: "communities", label: "Communities", sections: [listPanel.section, zonePanel.section, createPanel.section] },
       { id: "members", label: "Members", sections: [memberPanel.section, membersPanel.section] },
       { id: "ledger", label: "Ledger", sections: [explorer.section, fund.section] },
       { id: "validators", label: "Validators", sections: [validators.section] },
@@ -188,10 +229,19 @@ export function adminView(session) {
       { id: "desk", label: "Income and reviews", sections: [income.section, review.section, contracts.section] },
     ], { label: "Administrator tasks" })),
     clock,
+    community: getCommunity,
     async load() {
       await listPanel.load();
+      follow();
       await loadCommunityPanels();
       hideEmptyTabs(this.node);
+    },
+    /** A live event of the picked community (main.js): reload what it changes. */
+    async onEvent(name, data) {
+      if (data?.community !== undefined && data.community !== selected) return; // a stream being replaced
+      if (name === "resync") await loadCommunityPanels();
+      else if (name === "slot" && data?.state === "cleared") await onSlot(); // a void slot changes no trade
+      else if (name === "ledger") await onLedger();
     },
   };
 }

@@ -6,6 +6,7 @@ import { h } from "../dom.js";
 import { hideEmptyTabs, tabs } from "../tabs.js";
 import { explorerPanel } from "./ledger.js";
 import { aggregatorTabs } from "./negawatt.js";
+import { coalesced } from "./common.js";
 import { traderView } from "./trader.js";
 
 export function aggregatorView(session) {
@@ -13,6 +14,8 @@ export function aggregatorView(session) {
   const run = aggregatorTabs(getCommunity, session.me);
   const explorer = explorerPanel(getCommunity);
   const trading = traderView(session);
+  const onNegawatt = coalesced(() => Promise.all([run.events.watch(), run.all.load()]));
+  const onLedger = coalesced(() => explorer.load());
   const node = h("div", { dataset: { view: "aggregator" } }, tabs([
     { id: "events", label: "Run an event", sections: [run.announce.section, run.events.section] },
     { id: "all-events", label: "All events", sections: [run.all.section] },
@@ -21,12 +24,22 @@ export function aggregatorView(session) {
   ], { label: "Aggregator tasks" }));
   return {
     node,
-    // the page's 5-second tick: the trading page's clock, and the open event's offers as they arrive
+    // the clock main.js reloads on a phase event (and every 5 s while the event stream is down): the trading
+    // page's clock, and the open event's offers, so offers still arrive while the stream is down
     clock: { load: () => Promise.all([trading.clock.load(), run.events.watch().catch(() => {})]) },
     init: trading.init,
     async load() {
       await Promise.all([...run.panels.map((p) => p.load()), explorer.load(), trading.load()]);
       hideEmptyTabs(node);
+    },
+    /** A live event (main.js): an offer or a clearing redraws the open event; the rest goes to the trading page. */
+    async onEvent(name, data) {
+      if (name === "negawatt") {
+        await onNegawatt();
+      } else {
+        if (name === "ledger" || name === "resync") await onLedger();
+        await trading.onEvent(name, data);
+      }
     },
   };
 }

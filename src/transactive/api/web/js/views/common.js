@@ -63,3 +63,26 @@ export function newIdempotencyKey() {
 export function communityOptions(communities) {
   return communities.map((c) => [c.name, `${c.name} (${c.mechanism})`]);
 }
+
+/**
+ * `load` (an async function) coalesced: while a call runs, further calls share one more call after it, so a burst
+ * of live events (a slot every 0.5 s on an accelerated clock) costs at most one reload in flight and one queued.
+ */
+export function coalesced(load) {
+  let running = null;
+  let queued = null;
+  const call = () => {
+    if (!running) {
+      running = Promise.resolve().then(load).finally(() => { running = null; });
+      return running;
+    }
+    if (!queued) {
+      queued = running.catch(() => {}).then(() => {
+        queued = null;
+        return call();
+      });
+    }
+    return queued;
+  };
+  return call;
+}

@@ -7,7 +7,7 @@ import { get, post, seg } from "../api.js";
 import { announce, h, num, replace, table } from "../dom.js";
 import { control, fillOptions, form } from "../forms.js";
 import { Panel } from "../panel.js";
-import { showTime, upcomingSlotOptions } from "../time.js";
+import { showTime, timeZone, upcomingSlotOptions } from "../time.js";
 import { marketNow, newIdempotencyKey } from "./common.js";
 import { hex } from "./ledger.js";
 
@@ -30,7 +30,7 @@ export function listingsPanel(getCommunity, me, { defaultSlot = async () => "" }
     label: "List surplus energy",
     rows: [[
       { name: "id", label: "Listing id", value: newId("l"), help: "unique in the community" },
-      { name: "slot_start", label: "Slot start (UTC)", type: "select", options: [], help: "a slot still taking orders" }],
+      { name: "slot_start", label: `Slot start (${timeZone()})`, type: "select", options: [], help: "a slot still taking orders" }],
     [{ name: "energy_kwh", label: "Energy (kWh)", type: "number" },
       { name: "price_per_kwh", label: "Price per kWh", type: "number", help: "what buyers pay" }]],
     submit: "List energy",

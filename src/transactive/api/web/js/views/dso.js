@@ -9,7 +9,7 @@ import { feederDrawing } from "../feeder.js";
 import { Panel } from "../panel.js";
 import { hideEmptyTabs, tabs } from "../tabs.js";
 import { recentSlots, showTime } from "../time.js";
-import { clockPanel, marketNow } from "./common.js";
+import { clockPanel, coalesced, marketNow } from "./common.js";
 import { contractsPanel, reviewPanel } from "./desk.js";
 import { explorerPanel, fundPanel, incomePanel, validatorsPanel } from "./ledger.js";
 import { negawattPanel } from "./negawatt.js";
@@ -111,7 +111,10 @@ export function dsoView(session) {
   const contracts = contractsPanel(getCommunity, session.me, { canSign: false });
   const events = negawattPanel(getCommunity, { canOffer: false });
   const panels = [clock, grid, results, review, contracts, income, fund, explorer, validators, events];
-  return {
+  const onSlot = coalesced(() => Promise.all([grid.load(), results.load()]));
+  const onLedger = coalesced(() => Promise.all([income.load(), fund.load(), explorer.load()]));
+  const onNegawatt = coalesced(() => events.load());
+  const view = {
     node: h("div", { dataset: { view: "dso" } }, tabs([
       { id: "grid", label: "The grid now", sections: [clock.section, grid.section, results.section] },
       { id: "reviews", label: "Listing reviews", sections: [review.section, contracts.section] },
@@ -122,7 +125,15 @@ export function dsoView(session) {
     clock,
     async load() {
       await Promise.all(panels.map((p) => p.load()));
-      hideEmptyTabs(this.node);
+      hideEmptyTabs(view.node);
+    },
+    /** A live event (main.js): a cleared slot adds its trades; a slot on chain updates the income and ledger. */
+    async onEvent(name, data) {
+      if (name === "resync") await view.load();
+      else if (name === "slot" && data?.state === "cleared") await onSlot(); // a void slot changes no trade
+      else if (name === "ledger") await onLedger();
+      else if (name === "negawatt") await onNegawatt();
     },
   };
+  return view;
 }

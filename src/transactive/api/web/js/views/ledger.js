@@ -6,7 +6,7 @@
 import { get, post, seg } from "../api.js";
 import { h, num, replace, table } from "../dom.js";
 import { barChart } from "../charts.js";
-import { form } from "../forms.js";
+import { control, fillOptions, form } from "../forms.js";
 import { Panel } from "../panel.js";
 import { showTime } from "../time.js";
 import { slotLabel } from "./results.js";
@@ -150,7 +150,8 @@ export function slotLedgerPanel(getCommunity, { slotOptions = async () => [], de
   };
   const lookup = form({
     label: "Show a slot on the ledger",
-    rows: [{ name: "slot_start", label: "Slot start (UTC)", help: "ISO 8601, e.g. 2026-03-01T10:15:00Z" }],
+    rows: [{ name: "slot_start", label: "Slot", type: "select", options: [],
+      help: "the slots on the community's ledger, newest first" }],
     submit: "Show on the ledger",
     onSubmit: async (values) => {
       const view = await show(values.slot_start);
@@ -158,11 +159,18 @@ export function slotLedgerPanel(getCommunity, { slotOptions = async () => [], de
     },
   });
   panel.fixed.append(lookup, area);
-  // loading shows the slot in the field (default: the first of slotOptions); a service without the ledger
-  // routes answers 404 for the route and the panel hides
+  // loading lists the slots on the ledger (GET .../ledger/slots, with slotOptions' first, at first the one
+  // chosen) and shows the one chosen; a service without the ledger routes answers 404 and the panel hides
   panel.onLoad(async () => {
-    const field = lookup.elements.namedItem("slot_start");
-    if (!field.value) field.value = (await slotOptions())[0] ?? "";
+    const field = control(lookup, "slot_start");
+    const [preferred, onLedger] = await Promise.all([slotOptions(),
+      get(`/communities/${seg(getCommunity().name)}/ledger/slots`)]);
+    const starts = [...new Set([...preferred, ...onLedger.map((s) => s.slot_start)])]
+      .sort((a, b) => (a < b ? 1 : -1));
+    const words = new Map(onLedger.map((s) => [s.slot_start, stateWords(s.settlement ?? s.clearing)]));
+    const keep = field.value || preferred[0] || starts[0] || "";
+    fillOptions(field, starts.map((start) => [start, `${showTime(start)}${words.has(start) ? ` · ${words.get(start)}` : ""}`]));
+    if (keep) field.value = keep;
     if (field.value) await show(field.value);
     return undefined;
   });
@@ -267,7 +275,6 @@ export function explorerPanel(getCommunity, { canName = false, title = "Ledger e
   panel.fixed.append(slotField, verdict, detail);
   const showSlot = () => {
     const slot = slots.find((s) => s.slot_start === picker.value);
-    verdict.replaceChildren();
     if (!slot) {
       replace(detail);
       return;
@@ -276,7 +283,10 @@ export function explorerPanel(getCommunity, { canName = false, title = "Ledger e
       explorerStage("Clearing (anchoring)", slot.clearing, names, validatorCount),
       explorerStage("Settlement", slot.settlement, names, validatorCount)));
   };
-  picker.addEventListener("change", showSlot);
+  picker.addEventListener("change", () => {
+    verdict.replaceChildren(); // the verdict was of another slot
+    showSlot();
+  });
   verifyButton.addEventListener("click", async () => {
     if (!picker.value || verifyButton.disabled) return;
     verifyButton.disabled = true; // one request for a double click
@@ -326,6 +336,7 @@ export function explorerPanel(getCommunity, { canName = false, title = "Ledger e
       { label: "Details", value: (s) => h("button", { type: "button", class: "secondary",
         "aria-label": `Details of the slot at ${showTime(s.slot_start)}`, onclick: () => {
           picker.value = s.slot_start;
+          verdict.replaceChildren();
           showSlot();
           picker.focus();
         } }, "Show") },

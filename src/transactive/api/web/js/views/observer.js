@@ -7,7 +7,7 @@ import { h, num, replace, table } from "../dom.js";
 import { barChart, lineChart } from "../charts.js";
 import { Panel } from "../panel.js";
 import { recentSlots, showTime } from "../time.js";
-import { clockPanel, marketNow } from "./common.js";
+import { clockPanel, coalesced, marketNow } from "./common.js";
 import { hideEmptyTabs, tabs } from "../tabs.js";
 import { contractsPanel } from "./desk.js";
 import { explorerPanel, fundPanel, validatorsPanel } from "./ledger.js";
@@ -59,7 +59,10 @@ export function observerView(session) {
   const events = negawattPanel(getCommunity, { canOffer: false });
   const contracts = contractsPanel(getCommunity, session.me, { canSign: false });
   const panels = [clock, explorer, fund, validators, results, contracts, events];
-  return {
+  const onSlot = coalesced(() => results.load());
+  const onLedger = coalesced(() => Promise.all([explorer.load(), fund.load(), validators.load()]));
+  const onNegawatt = coalesced(() => events.load());
+  const view = {
     node: h("div", { dataset: { view: session.role } }, tabs([
       { id: "explore", label: "Ledger explorer", sections: [explorer.section, fund.section] },
       { id: "validators", label: "Validators", sections: [validators.section] },
@@ -69,7 +72,15 @@ export function observerView(session) {
     clock,
     async load() {
       await Promise.all(panels.map((p) => p.load()));
-      hideEmptyTabs(this.node);
+      hideEmptyTabs(view.node);
+    },
+    /** A live event (main.js): a slot anchored or settled shows in the explorer; a cleared slot in the results. */
+    async onEvent(name, data) {
+      if (name === "resync") await view.load();
+      else if (name === "slot" && data?.state === "cleared") await onSlot(); // a void slot changes no trade
+      else if (name === "ledger") await onLedger();
+      else if (name === "negawatt") await onNegawatt();
     },
   };
+  return view;
 }
