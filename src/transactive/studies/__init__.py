@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import cast
 
 from transactive.errors import FieldError
 
@@ -97,30 +98,29 @@ def _numbers(options: Options) -> dict[str, float]:
     return numbers
 
 
-def _rahmani(out: Path, seed: int, days: int, progress: Progress | None, options: Options) -> Path:
-    from transactive.studies.rahmani_negawatt import StudyConfig, run_study
-    from transactive.studies.rahmani_report import write_report
+def _seed_sweep(study: str, report: str, out: Path, *, seed: int, days: int, progress: Progress | None,
+                options: Options) -> Path:
+    """A study swept over ``days`` seeds (its ``StudyConfig.seeds``): module ``study`` runs it, ``report`` writes it."""
+    import importlib
 
+    studied, reporting = importlib.import_module(study), importlib.import_module(report)
     try:
-        config = StudyConfig(seed=seed, seeds=days, **_numbers(options))  # type: ignore[arg-type]
+        config = studied.StudyConfig(seed=seed, seeds=days, **_numbers(options))
     except StudyError as exc:
         raise StudyError("days", exc.message) if exc.field == "seeds" else exc from None
     start = time.perf_counter()
-    result = run_study(config, progress)
-    return write_report(result, out, time.perf_counter() - start)
+    result = studied.run_study(config, progress)
+    return cast(Path, reporting.write_report(result, out, time.perf_counter() - start))
+
+
+def _rahmani(out: Path, seed: int, days: int, progress: Progress | None, options: Options) -> Path:
+    return _seed_sweep("transactive.studies.rahmani_negawatt", "transactive.studies.rahmani_report",
+                       out, seed=seed, days=days, progress=progress, options=options)
 
 
 def _jing(out: Path, seed: int, days: int, progress: Progress | None, options: Options) -> Path:
-    from transactive.studies.jing_2021 import StudyConfig, run_study
-    from transactive.studies.jing_report import write_report
-
-    try:
-        config = StudyConfig(seed=seed, seeds=days, **_numbers(options))  # type: ignore[arg-type]
-    except StudyError as exc:
-        raise StudyError("days", exc.message) if exc.field == "seeds" else exc from None
-    start = time.perf_counter()
-    result = run_study(config, progress)
-    return write_report(result, out, time.perf_counter() - start)
+    return _seed_sweep("transactive.studies.jing_2021", "transactive.studies.jing_report",
+                       out, seed=seed, days=days, progress=progress, options=options)
 
 
 def _day_strategies(out: Path, seed: int, days: int, progress: Progress | None, options: Options) -> Path:
