@@ -31,7 +31,9 @@ naming the community, slot, member and field:
   archived one (same root), its statement lines are the lines recomputed from the archived input
   (``expected_lines``, the desk's own functions, given by the command), its postings the archived postings and
   its DSO amount the DSO's posting;
-* every archived slot (``slots/``, ``settlements/``) has its record in the store.
+* every archived slot (``slots/``, ``settlements/``) has its record in the store (in any state: the desk archives
+  a slot just before it marks it anchored or settled, and a service stopped in between finishes it when it runs
+  again).
 
 A slot that is neither anchored nor settled in the store (cleared before the ledger started, batched, refused,
 blocked) has nothing archived to compare with and is not checked.
@@ -191,8 +193,12 @@ def check_store_against(chain: Chain, archive: SlotArchive, manifest: Mapping[st
                     found.append(StoreFinding(s.community, s.slot_start, None, "result price_per_kwh",
                                               f"{rec.input.price_per_kwh} (the settlement input's clearing price)",
                                               f"{price}"))
-    for n in sorted((set(batches) | set(settlements)) - shown):
-        found.append(StoreFinding("?", _slot_start_of(n), None, f"ledger record of on-chain slot {n}",
+    recorded = {n for s in snapshot.slots for n, rec in ((s.clearing_number, s.clearing),
+                                                         (s.settlement_number, s.settlement)) if rec is not None}
+    community_of = {s.clearing_number >> 64: s.community for s in snapshot.slots}  # the community's number
+    for n in sorted((set(batches) | set(settlements)) - shown - recorded):  # a record in another state: resumable
+        found.append(StoreFinding(community_of.get(n >> 64, "?"), _slot_start_of(n), None,
+                                  f"ledger record of on-chain slot {n}",
                                   f"the {'settlement' if n in settlements else 'clearing'} the archive holds "
                                   f"({'settlements' if n in settlements else 'slots'}/{n}.json)", "none"))
     return found
@@ -369,7 +375,8 @@ def _check_settlement(s: StoreSlot, rec: SettlementRecord | None, domain: Domain
     dso = archived.get(doc.dso.lower())
     have_dso = None if stored.dso is None else stored.dso.get("amount_micro")
     if dso is not None and have_dso != dso.amount_micro:
-        out.append(finding(None, "dso amount_micro", f"{dso.amount_micro} (the DSO's posting)", have_dso))
+        out.append(finding(member_of.get(doc.dso.lower()), "dso amount_micro",
+                           f"{dso.amount_micro} (the DSO's posting)", have_dso))
     return out
 
 
