@@ -234,6 +234,27 @@ def test_each_edit_of_what_the_api_shows_is_a_finding(name: str, settled: tuple[
     assert "store clean" not in out
 
 
+def test_the_api_serves_an_edited_statement_and_verify_names_it(settled: tuple[Path, dict[str, Any]],
+                                                                tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Finding 7 as a user meets it: after the edit the service itself shows s1 a statement 0.05 tokens larger
+    than the chain moved; the archive's audit alone is clean, the store check names the line."""
+    data_dir = _copy(settled, tmp_path)
+    before = settled[1]["statement"][0]
+    _tamper_statement(data_dir)
+    app = create_app(Settings(data_dir=data_dir, admin_key=ADMIN, run_cycle=False,
+                              ledger=LedgerConfig(chain_dir=data_dir / "chain", archive_dir=data_dir)))
+    with TestClient(app) as client:
+        shown = client.get("/communities/green/statements", params={"member": "s1"},
+                           headers={"Authorization": f"Bearer {ADMIN}"}).json()
+    assert shown[0]["amount_micro"] == before["amount_micro"] + 50_000
+    assert verify_archive(data_dir) is None
+    code, _, err = _verify(data_dir, capsys)
+    assert code == 1
+    assert (f"store green {SLOT} member s1: statement amount_micro: expected {before['amount_micro']}, the store "
+            f"shows {before['amount_micro'] + 50_000}") in err
+
+
 def test_a_chain_address_differing_from_the_archived_input_is_named(settled: tuple[Path, dict[str, Any]],
                                                                      tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
