@@ -39,7 +39,9 @@ def register(sub: Any) -> argparse.ArgumentParser:
     from transactive.ledger.audit import audit
 
     parser = audit.register(sub)
-    parser.description = __doc__.split("\n\n")[0] if __doc__ else None
+    parser.description = ("Audit DATA_DIR's archive against the chain, then what the service's API shows from its SQL "
+                          "store (orders, results, meter readings, statements, chain addresses) against both, "
+                          "read-only. Exit 0 clean, 1 a discrepancy or finding, 2 unreadable input.")
     store = parser.add_mutually_exclusive_group()
     store.add_argument("--db-url", "--database-url", dest="db_url", metavar="URL",
                        help="the service's database (as `serve --db-url`, e.g. postgresql://user@host/transactive) "
