@@ -62,7 +62,7 @@ from transactive.market import ManualClock, Operator
 from transactive.market.ledger.desk import LedgerConfig, LedgerDesk, claims_to_make
 from transactive.market.ledger.documents import AnchorDocument, SettlementDocument
 from transactive.result import ResultDocument
-from transactive.store import OrderRecord, SqlStore, open_store
+from transactive.store import ChainAccount, OrderRecord, SqlStore, open_store
 from transactive.store import _tables as t
 
 SRC = sys.path[0]
@@ -84,8 +84,9 @@ def populate(store: SqlStore, op: Operator, community: str, n: int, seed: int, m
         conn.execute(t.members.insert(), [{"id": m, "community": community, "role": "prosumer",
                                            "api_key_hash": uuid.uuid4().hex * 2, "bus": b}
                                           for m, b in zip(ids, buses, strict=True)])
-        conn.execute(t.chain_accounts.insert(), [{"member": m, "address": Signer(k).address, "private_key": k.hex(),
-                                                  "enrolled": False} for m, k in zip(ids, keys, strict=True)])
+    # custodial keys sealed at rest, as the service stores them (one transaction)
+    store.put_chain_accounts([ChainAccount(m, Signer(k).address, k.hex(), False)
+                              for m, k in zip(ids, keys, strict=True)])
     orders = []
     for i, m in enumerate(ids):
         sell = i % 2 == 0
@@ -313,7 +314,10 @@ def side_by_side(args: argparse.Namespace) -> int:
         for label, src in trees:
             if src is None:
                 continue
-            cmd = [sys.executable, __file__, "--n", str(n), "--mechanism", args.mechanism, "--claims", str(args.claims),
+            # each tree runs its own copy of this benchmark (an older tree lacks the modules this one imports)
+            own = Path(src).resolve().parent / "benchmarks" / Path(__file__).name
+            script = str(own) if label == "baseline" and own.is_file() else __file__
+            cmd = [sys.executable, script, "--n", str(n), "--mechanism", args.mechanism, "--claims", str(args.claims),
                    *(["--parallel-validators"] if args.parallel_validators else [])]
             env = {**os.environ, "TRANSACTIVE_BENCH_SRC": str(Path(src).resolve()),
                    "PYTHONPATH": str(Path(src).resolve())}
