@@ -52,6 +52,7 @@ from transactive.marketfile import (
 from transactive.matching.mechanisms import unknown_location_field
 from transactive.mechanisms import Mechanism
 from transactive.registry import full_registry
+from transactive.settlement.fund import no_trade_result, settle_auction
 from transactive.settlement.wholesale import COMMUNITY_KEY, community_series, mechanism_params
 from transactive.store import (
     ROLES,
@@ -73,6 +74,8 @@ from transactive.units import entry_at_batch_resolution
 
 if TYPE_CHECKING:
     from transactive.market.ledger.desk import LedgerDesk
+    from transactive.marketfile import Market
+    from transactive.result import ClearingResult
 
 log = logging.getLogger(__name__)
 
@@ -429,7 +432,7 @@ class Operator:
             result: ResultRecord | None = None
             try:
                 market = parse_market(doc, self.registry)
-                document = result_document(market, market.clear())
+                document = settled_result_document(market, market.clear())
                 result = ResultRecord(community.name, slot_start, document, _utc_stamp(self.clock.now()))
             except MarketFileError as exc:
                 note = "no orders" if not orders else f"cannot clear: {exc}"
@@ -487,3 +490,27 @@ class Operator:
         from transactive.market.meters import MeterDesk
 
         return MeterDesk(self).submit_reading(member, community_name, body)
+
+
+def settled_result_document(market: Market, result: ClearingResult) -> dict[str, Any]:
+    """The result document the service stores and serves: the clearing as the ledger settles it.
+
+    The one rule (:func:`transactive.settlement.fund.settle_auction`, as
+    :func:`transactive.ledger.messages.commitments.result_entries` applies it to the anchored batch) keeps the
+    mechanism's clearing when every participant is individually rational, else applies the community's remedy
+    (``balanced_budget``, then ``no_trade``). With a remedy the document shows the remedied allocation and says
+    so in ``details.remedy`` (the policy, the reason, the mechanism's own clearing price); ``mechanism`` stays
+    the community's mechanism. So a result page never differs from what the members are paid
+    (``docs/settlement.md``)."""
+    settled = settle_auction(result, market.sellers, market.buyers, market.sellers.ids, market.buyers.ids,
+                             ppm=(0, 0))
+    if settled.policy_applied is None:
+        return result_document(market, result)
+    remedied = settled.result if settled.result is not None else no_trade_result(result)
+    document = result_document(market, remedied)
+    document["mechanism"] = result.mechanism
+    document["details"] = {**document["details"], "remedy": {
+        "policy": settled.policy_applied, "reason": settled.policy_reason,
+        "mechanism_price_per_kwh": None if result.price_per_kwh is None else float(result.price_per_kwh)}}
+    return document
+

@@ -31,7 +31,7 @@ from typing import Final
 import numpy as np
 
 from transactive.orders import Orders
-from transactive.result import ClearingResult
+from transactive.result import Allocation, ClearingResult
 from transactive.settlement.auction_entries import AuctionStage, auction_stage
 from transactive.units import money_to_micro
 
@@ -128,3 +128,10 @@ def settle_auction(
         if applied is None:
             reason = "not individually rational" if not rational else "the fund cannot cover the deficit"
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def no_trade_result(result: ClearingResult) -> ClearingResult:
+    """``result`` with nothing traded and no price (what the ``no_trade`` policy settles)."""
+    zero_s, zero_b = np.zeros(len(result.sellers.energy_kwh)), np.zeros(len(result.buyers.energy_kwh))
+    return ClearingResult(result.mechanism, None, Allocation(zero_s, zero_s.copy()), Allocation(zero_b, zero_b.copy()),
+                          {})

@@ -56,7 +56,7 @@ from transactive.settlement.auction_entries import (  # grid_charge_micro: re-ex
     grid_charge_micro,  # noqa: F401
     rewards_micro,
 )
-from transactive.settlement.fund import settle_auction
+from transactive.settlement.fund import no_trade_result, settle_auction
 
 ORDER_LEAF_TYPES: tuple[str, ...] = ("bytes32",)
 RESULT_LEAF_TYPES: tuple[str, ...] = ("uint256", "address", "int256", "int256")
@@ -222,8 +222,8 @@ def result_entries(
     # the fund's policy (transactive.settlement.fund): a clearing that is not individually rational is
     # settled by the community's remedy, exactly as the statements settle it (the fund is unbounded here)
     settled = settle_auction(result, sellers, buyers, canon[: sellers.n], canon[sellers.n :], ppm=(0, 0))
-    stage = settled.stage or auction_stage(_no_trade(result), canon[: sellers.n], canon[sellers.n :], auctioneer_ppm=0,
-                                           miner_ppm=0)
+    stage = settled.stage or auction_stage(no_trade_result(result), canon[: sellers.n], canon[sellers.n :],
+                                           auctioneer_ppm=0, miner_ppm=0)
     for account in (MINER_LEAF, ME_LEAF, FUND_LEAF):
         if account in canon:
             raise ValueError(f"the address {account} cannot trade (it names a special result row)")
@@ -237,17 +237,6 @@ def result_entries(
     if stage.exchange_micro:
         rows[ME_LEAF] = [0, stage.exchange_micro]
     return [ResultEntry(account, wh, micro) for account, (wh, micro) in rows.items()]
-
-
-def _no_trade(result: ClearingResult) -> ClearingResult:
-    """The result with nothing traded (the ``no_trade`` policy)."""
-    import numpy as np
-
-    from transactive.result import Allocation
-
-    zero_s, zero_b = np.zeros(len(result.sellers.energy_kwh)), np.zeros(len(result.buyers.energy_kwh))
-    return ClearingResult(result.mechanism, None, Allocation(zero_s, zero_s.copy()), Allocation(zero_b, zero_b.copy()),
-                          {})
 
 
 MINER_LEAF = "0x0000000000000000000000000000000000000000"
