@@ -10,7 +10,8 @@ snapshots and reverts to them, and reports the block number and state root. Two 
 Transactions are signed locally with the engine's accounts. ``transact`` first executes the call against
 the latest state and raises :class:`ChainRevert` (with the contract's reason) without sending anything if it
 would revert, so a rejected action never changes state (not even a nonce). Amounts are integers in base
-units; addresses are checksummed strings.
+units; addresses are checksummed strings. Both engines send through :meth:`KeyedSender._send`, which writes each
+signed transaction ahead to a journal when one is attached (:mod:`transactive.ledger.chain.intents`).
 """
 
 from __future__ import annotations

@@ -9,6 +9,11 @@ Before sending, ``transact`` runs ``eth_call`` on the pending block (the context
 mined in) and raises :class:`ChainRevert` if the call reverts, so a rejected action sends nothing.
 ``snapshot``/``revert`` use ``evm_snapshot`` / ``evm_revert`` (hardhat, anvil, ganache); a production node
 does not offer them and raises ``NotImplementedError``.
+
+With a journal (:meth:`~transactive.ledger.chain.base.KeyedSender.use_journal`) every signed transaction is
+written ahead before ``eth_sendRawTransaction`` (:mod:`transactive.ledger.chain.intents`); an open one is
+reconciled by its receipt, waited for while it is in the node's pool (:attr:`RpcChain.pending_wait_s`), or
+broadcast again as signed when the node does not know it.
 """
 
 from __future__ import annotations
