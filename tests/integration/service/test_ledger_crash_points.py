@@ -58,6 +58,33 @@ class DyingChain:
         return getattr(self.inner, name)
 
 
+class DiesAfterIntent:
+    """The real embedded chain; the process 'dies' right after the intent of the transaction of ``step`` is
+    written, before the transaction is mined (the chain's journal wrapped)."""
+
+    def __init__(self, inner: EmbeddedChain, step: str) -> None:
+        self.inner, self.step = inner, step
+        self.intent: Any = None
+
+    def use_journal(self, journal: Any) -> None:
+        outer = self
+
+        class Journal:
+            def put_tx_intent(self, intent: Any) -> None:
+                journal.put_tx_intent(intent)
+                if intent.step == outer.step and outer.intent is None:
+                    outer.intent = intent
+                    raise Died(f"after writing the intent of {intent.step}")
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(journal, name)
+
+        self.inner.use_journal(Journal())  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 def _desk(tmp_path: Path, store: Any, fn: str | None = None, nth: int = 1) -> LedgerDesk:
     config = LedgerConfig(chain_dir=tmp_path / "chain", archive_dir=tmp_path)
     chain = None if fn is None else cast(Chain, DyingChain(EmbeddedChain(config.chain_dir), fn, nth))
@@ -94,6 +121,36 @@ def test_death_right_after_submit_result_keeps_the_endorsements(tmp_path: Path) 
     agreeing = valid_endorsements(desk.domain, number, saved.order_root, root, signatures=saved.endorsements,
                                   validators=[v.address for v in desk.validators])
     assert len(agreeing) >= desk.config.threshold  # the archived endorsements are the submitted ones
+    assert verify_archive(tmp_path, chain=desk.chain) is None
+    desk.close()
+    store.close()
+
+
+def test_death_between_the_intent_and_the_send_sends_it_once_as_signed(tmp_path: Path) -> None:
+    """Killed with ``commit_orders`` signed and written ahead but not mined: the restarted desk mines that same
+    transaction (reconciled when it takes the writer lock) and does not commit the order root again."""
+    store = open_store(data_dir=tmp_path)
+    op = Operator(store, ManualClock(T0))
+    config = LedgerConfig(chain_dir=tmp_path / "chain", archive_dir=tmp_path)
+    dying = DiesAfterIntent(EmbeddedChain(config.chain_dir), "commit_orders")
+    desk = op.ledger = LedgerDesk(store, config, chain=cast(Chain, dying), started=T0)
+    op.create_community("c", "dpda", {}, 15)
+    _orders(op)
+    op.clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))  # type: ignore[attr-defined]
+    assert op.clear_slot("c", datetime.fromisoformat(SLOT)).state.value == "cleared"
+    with pytest.raises(Died):
+        desk.anchor("c", SLOT)
+    number = store.get_ledger_slot("c", SLOT, "clearing").chain_slot  # type: ignore[union-attr]
+    assert desk.chain.call(desk.slots, "slots", number)[0] == 1  # FOR_SALE: opened, the order root not committed
+    desk.close()
+
+    desk = _desk(tmp_path, store)  # restart
+    start = desk.chain.block_number()
+    rec = desk.anchor("c", SLOT)
+    assert rec.state == "anchored" and desk.chain.block_number() == start + 2  # the written-ahead commit + submit
+    assert rec.document["txs"]["commit_orders"] == dying.intent.tx_hash  # the transaction signed before dying
+    assert [(i.step, i.state) for i in store.tx_intents(str(number))] == [
+        ("open_slot", "mined"), ("commit_orders", "mined"), ("submit_result", "mined")]
     assert verify_archive(tmp_path, chain=desk.chain) is None
     desk.close()
     store.close()
