@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from eth_utils.crypto import keccak
 
 from transactive.ledger.chain.base import ChainRevert
@@ -16,6 +17,7 @@ from transactive.ledger.chain.embedded import EmbeddedChain
 from transactive.ledger.chain.intents import TxIntent, slot_argument
 from transactive.ledger.testing import ROLE_PROSUMER, bus
 from transactive.store import SqlStore, open_store
+from transactive.store import _tables as t
 
 PAYEE = "0x" + "5e" * 20
 
@@ -54,9 +56,6 @@ def test_every_transaction_is_written_ahead_and_closed_with_its_outcome(tmp_path
     with pytest.raises(ChainRevert):  # not an admin: refused, nothing mined, its nonce not used
         chain.transact(registry, "set_member", admin, ROLE_PROSUMER, bus("x"), sender=other)
     chain.send_value(PAYEE, 1, sender=other)
-    import sqlalchemy as sa
-
-    from transactive.store import _tables as t
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(t.tx_intents).order_by(t.tx_intents.c.id)).all()
     got = [(r.step, r.sender, r.nonce, r.state) for r in rows]
