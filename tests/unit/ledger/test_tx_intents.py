@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from eth_utils.crypto import keccak
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from transactive.ledger.chain.base import ChainRevert
 from transactive.ledger.chain.compiler import load_artifact
@@ -132,3 +134,69 @@ def test_the_slot_of_a_call_is_its_first_argument_named_slot() -> None:
     assert slot_argument(abi, "settle_batch", [2**70 + 3, []]) == str(2**70 + 3)
     assert slot_argument(abi, "set_fund", [PAYEE]) is None
     assert slot_argument(load_artifact("EnergyToken").abi, "mint", [PAYEE, 1]) is None
+
+
+class _Crash(Exception):
+    """The process is killed at the drawn point."""
+
+
+class _CrashingJournal:
+    """The store as a journal; the process is killed right after writing an intent (``intent``) or right after the
+    transaction is mined, before its outcome is written (``mined``), once."""
+
+    def __init__(self, store: SqlStore, point: str) -> None:
+        self.store, self.point = store, point
+
+    def put_tx_intent(self, intent: TxIntent) -> None:
+        self.store.put_tx_intent(intent)
+        if self.point == "intent":
+            self.point = ""
+            raise _Crash("after writing the intent")
+
+    def close_tx_intent(self, tx_hash: str, state: Any, block_number: int | None) -> None:
+        if self.point == "mined":
+            self.point = ""
+            raise _Crash("mined, its outcome not written")
+        self.store.close_tx_intent(tx_hash, state, block_number)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(targets=st.lists(st.integers(1, 5), min_size=1, max_size=4), at=st.integers(0, 3),
+       point=st.sampled_from(["before", "intent", "mined", "after"]))
+def test_any_crash_point_of_any_step_leaves_each_step_done_exactly_once(
+        tmp_path_factory: pytest.TempPathFactory, targets: list[int], at: int, point: str) -> None:
+    """A sender that tops the payee up to a running total, one transfer per step, deciding each step from the
+    chain (as the desk does), is killed at a drawn point of a drawn step and restarted: after the reconciliation
+    and the resumed steps the payee holds the total, and exactly one transfer per step is mined (none twice,
+    none lost, nothing left open)."""
+    tmp = tmp_path_factory.mktemp("crash")
+    store = open_store(data_dir=tmp)
+    totals = [sum(targets[:i + 1]) for i in range(len(targets))]
+    at = min(at, len(targets) - 1)
+    chain = EmbeddedChain(tmp / "chain")
+    chain.use_journal(_CrashingJournal(store, point) if point in ("intent", "mined") else store)  # type: ignore[arg-type]
+
+    def run(chain: EmbeddedChain, crash_at: int | None) -> None:
+        for i, total in enumerate(totals):
+            if i == crash_at and point == "before":
+                raise _Crash("before signing")
+            if chain.balance(PAYEE) < total:
+                chain.send_value(PAYEE, total - chain.balance(PAYEE))
+            if i == crash_at and point == "after":
+                raise _Crash("after the step")
+
+    with pytest.raises(_Crash):
+        run(chain, at)
+    chain.close()
+    chain = _chain(tmp, store)  # restart
+    chain.reconcile()
+    run(chain, None)
+    assert chain.balance(PAYEE) == totals[-1]
+    with store.engine.connect() as conn:
+        states = [r.state for r in conn.execute(sa.select(t.tx_intents.c.state).order_by(t.tx_intents.c.id))]
+    assert states == ["mined"] * len(totals)
+    chain.close()
+    store.close()
