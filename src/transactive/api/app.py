@@ -184,7 +184,9 @@ class Service:
                 log.exception("result listener failed")
 
     def start(self) -> None:
-        if self.ledger is not None:
+        # in a fleet the ledger worker's first (full) scan enrols them, in its thread: a process started while
+        # another holds the chain-writer lease (a long step, or paused by a test) answers meanwhile
+        if self.ledger is not None and (self.ledger_worker is None or not self.leases.fleet):
             self.ledger.enrol_all()
         if self.settings.mqtt_url:
             from transactive.mqtt import Gateway

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 8  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
+SCHEMA_VERSION = 9  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
 # 4: chain_accounts, ledger_meta, ledger_slots; 5: member_profiles; 6: dead_letters, delivery_attempts,
 # meter_reading_reporters (each version only adds tables, created on an older database by create_all);
 # 7: chain_accounts.private_key TEXT holding the sealed key (PostgreSQL: altered; plaintext keys sealed at open),
-# meter_keys, meter_reading_signatures, reading_disputes; 8: community_settings
+# meter_keys, meter_reading_signatures, reading_disputes; 8: community_settings; 9: tx_intents
 
 metadata = sa.MetaData()
 
@@ -288,4 +288,26 @@ reading_disputes = sa.Table(
     sa.Column("resolution", sa.Text, nullable=False),
     sa.Column("resolved_at", sa.String(40), nullable=True),
     sa.Index("ix_reading_disputes_slot", "community", "slot_start"),
+)
+
+# ---------------------------------------------------------------------------------------- chain (version 9)
+# write-ahead: each signed transaction recorded before it is sent, closed with its outcome
+# (transactive.ledger.chain.intents); the same hash again (a refused one signed anew) is a new row
+tx_intents = sa.Table(
+    "tx_intents", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("chain_id", sa.BigInteger, nullable=False),
+    sa.Column("tx_hash", sa.String(66), nullable=False),  # 0x + 32 bytes hex
+    sa.Column("sender", sa.String(42), nullable=False),  # EIP-55
+    sa.Column("nonce", sa.BigInteger, nullable=False),
+    sa.Column("raw_tx", sa.Text, nullable=False),  # 0x + the signed transaction, hex
+    sa.Column("step", sa.String(80), nullable=False),  # the contract function, deploy:<Contract>, send_value
+    sa.Column("slot", sa.String(80), nullable=True),  # the on-chain slot (uint256 as a decimal string)
+    sa.Column("state", sa.String(16), nullable=False),  # open, mined, reverted, refused, dropped
+    sa.Column("block_number", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+    sa.Index("ix_tx_intents_hash", "tx_hash"),
+    sa.Index("ix_tx_intents_state", "state", "chain_id"),
+    sa.Index("ix_tx_intents_slot", "slot"),
 )

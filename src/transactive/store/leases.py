@@ -172,7 +172,8 @@ class FleetLock:
 
 
 def pause_point(point: str) -> None:
-    """Tests only: when ``$TRANSACTIVE_PAUSE_AT`` lists ``point`` (e.g. ``clear``, ``tx:commit_orders``), the
+    """Tests only: when ``$TRANSACTIVE_PAUSE_AT`` lists ``point`` (e.g. ``clear``, ``tx:commit_orders``,
+    ``intent:settle_batch``), the
     first process of the fleet to get here claims it (creates ``$TRANSACTIVE_PAUSE_DIR/<point>`` holding its
     pid) and sleeps for ever, holding its leases, so that the test kills it there; the others pass."""
     wanted = os.environ.get(PAUSE_AT_ENV)
@@ -208,6 +209,26 @@ class PauseAfterTransact:
         receipt = self.inner.transact(contract, fn, *args, sender=sender)
         pause_point(f"tx:{fn}")
         return receipt
+
+    def use_journal(self, journal: Any) -> None:
+        """The wrapped chain's journal, with :func:`pause_point` ``intent:<step>`` right after a transaction's
+        intent is written (signed and recorded, not yet sent to the node)."""
+        self.inner.use_journal(None if journal is None else _PauseAfterIntent(journal))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class _PauseAfterIntent:
+    """Tests only: a transaction journal (:mod:`transactive.ledger.chain.intents`) that reaches :func:`pause_point`
+    ``intent:<step>`` once an intent is written."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def put_tx_intent(self, intent: Any) -> None:
+        self.inner.put_tx_intent(intent)
+        pause_point(f"intent:{intent.step}")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

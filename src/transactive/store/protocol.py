@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
+from transactive.ledger.chain.intents import IntentState, TxIntent
 from transactive.store._multi_sql import PlaceOutcome
 from transactive.store.records import (
     ChainAccount,
@@ -48,6 +49,21 @@ class Store(Protocol):
         ...
 
     def schema_version(self) -> int: ...
+
+    # chain transactions written ahead (schema version 9; transactive.ledger.chain.intents.TxJournal)
+    def put_tx_intent(self, intent: TxIntent) -> None:
+        """Record a signed transaction as ``open`` before it is sent."""
+        ...
+
+    def close_tx_intent(self, tx_hash: str, state: IntentState, block_number: int | None) -> None: ...
+
+    def open_tx_intents(self, chain_id: int) -> list[TxIntent]:
+        """Oldest first."""
+        ...
+
+    def tx_intents(self, slot: str) -> list[TxIntent]:
+        """Every intent acting on the on-chain slot ``slot`` (decimal), oldest first."""
+        ...
 
     # communities and members
     def create_community(self, community: Community) -> bool:

@@ -11,7 +11,7 @@ Schema: :mod:`transactive.store._tables`, created by ``metadata.create_all`` and
 Example:
     >>> store = SqlStore.open("sqlite://")  # in memory, for a quick look
     >>> store.schema_version()
-    8
+    9
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from sqlalchemy.pool import StaticPool
 from transactive.files import private_dir, private_file
 from transactive.store import _tables as t
 from transactive.store._dead_letters import DeadLetterSqlMixin
+from transactive.store._intents_sql import IntentSqlMixin
 from transactive.store._keys import ChainAccountSqlMixin
 from transactive.store._multi_sql import MultiSqlMixin
 from transactive.store._profile_sql import ProfileSqlMixin
@@ -115,7 +116,8 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMixin, ChainAccountSqlMixin):
+class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMixin, ChainAccountSqlMixin,
+               IntentSqlMixin):
     """The :class:`~transactive.store.protocol.Store` on SQLite or PostgreSQL."""
 
     def __init__(self, engine: Engine) -> None:

@@ -1,6 +1,7 @@
 """A fleet: three `transactive serve` processes on one PostgreSQL, one hardhat node and one Mosquitto, each taking
 REST and MQTT orders. The process holding a slot's lease is killed with SIGKILL at each step -- after closing the
-slot for clearing, after committing its order root on chain (anchoring), after moving its tokens (settlement) --
+slot for clearing, after committing its order root on chain (anchoring), after signing and writing ahead the
+transaction that moves its tokens but before sending it (settlement) --
 and another process finishes the step: every acknowledged order is in the slot, the slot is cleared, anchored and
 settled once (each member's token balance moved by exactly its statement), and `transactive ledger verify`
 audits the shared archive clean against the chain. The three start at once on the empty database (the schema,
@@ -41,7 +42,7 @@ from transactive.store.leases import PAUSE_AT_ENV, PAUSE_DIR_ENV
 
 ADMIN = "tk_admin_fleet_test"
 GROUP = "fleet-test"
-POINTS = ("clear", "tx:commit_orders", "tx:settle_batch")  # clearing, anchoring, settlement
+POINTS = ("clear", "tx:commit_orders", "intent:settle_batch")  # clearing, anchoring, settlement
 START_MICRO = 1_000 * 10**6
 ACCELERATE = 10  # 1-minute slots in 6 s
 
@@ -159,6 +160,18 @@ def _poll(fetch: Callable[[], Any], done: Callable[[Any], bool], what: str, time
     raise AssertionError(f"timed out waiting for {what}: {answer}")
 
 
+def _intents(db_url: str, chain_slot: str, step: str) -> list[tuple[str, str]]:
+    """The written-ahead transactions of ``step`` on the on-chain slot: (hash, state), oldest first."""
+    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT tx_hash, state FROM tx_intents WHERE slot = :s AND step = :t "
+                                        "ORDER BY id"), {"s": chain_slot, "t": step}).all()
+        return [(str(r[0]), str(r[1])) for r in rows]
+    finally:
+        engine.dispose()
+
+
 def _mqtt_orders(port: int, orders: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Publish one order per member on its orders topic (QoS 1); the acks, once every order has one."""
     acks: list[dict[str, Any]] = []
@@ -245,8 +258,11 @@ def test_three_processes_finish_every_step_of_a_slot_whose_lease_holder_is_kille
         stored_later = [o for w in body for o in fleet.get(f"/communities/c/orders?slot_start={later}",
                                                              {"Authorization": f"Bearer {keys[w]}"})]
         assert {o["id"] for o in stored_later} == {a["order"]["id"] for a in acks}
-        killed.append(fleet.kill_at("tx:settle_batch"))  # tokens moved on chain, the record not yet settled
+        # settle_batch signed and written ahead, never sent: the next holder sends the same signed transaction
+        killed.append(fleet.kill_at("intent:settle_batch"))
         settled = _poll(ledger, lambda v: (v.get("settlement") or {}).get("state") == "settled", "the settlement")
+        assert _intents(fleet_db, settled["settlement"]["chain_slot"], "settle_batch") == \
+            [(settled["settlement"]["txs"]["settle_batch"], "mined")]  # one settle_batch: the dead one's, recorded
         assert len(set(killed)) == 3 and fleet.alive()
         assert settled["clearing"] == anchored["clearing"] and settled["settlement"]["mode"] == "batch"
         stored = fleet.get(f"/communities/c/orders?slot_start={slot}", admin)

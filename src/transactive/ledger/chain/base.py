@@ -10,13 +10,15 @@ snapshots and reverts to them, and reports the block number and state root. Two 
 Transactions are signed locally with the engine's accounts. ``transact`` first executes the call against
 the latest state and raises :class:`ChainRevert` (with the contract's reason) without sending anything if it
 would revert, so a rejected action never changes state (not even a nonce). Amounts are integers in base
-units; addresses are checksummed strings.
+units; addresses are checksummed strings. Both engines send through :meth:`KeyedSender._send`, which writes each
+signed transaction ahead to a journal when one is attached (:mod:`transactive.ledger.chain.intents`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from eth_abi.abi import decode as abi_decode
@@ -26,7 +28,9 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from transactive.ledger.chain.compiler import Artifact, load_artifact
+from transactive.ledger.chain.intents import IntentState, TxIntent, TxJournal, slot_argument
 
+log = logging.getLogger(__name__)
 DEFAULT_DEV_ACCOUNTS = 12
 _ERROR_SELECTOR = keccak(text="Error(string)")[:4]
 
@@ -113,14 +117,96 @@ class Chain(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class SignedTx:
+    """A transaction signed by one of the engine's keys, not yet sent: ``raw`` is what the node is given."""
+
+    sender: str
+    nonce: int
+    raw: bytes
+    tx_hash: bytes
+
+
+class MinedRevert(ChainRevert):
+    """The transaction was mined and reverted (its nonce is used); ``block_number``: its block."""
+
+    def __init__(self, reason: str, block_number: int) -> None:
+        super().__init__(reason)
+        self.block_number = block_number
+
+
 class KeyedSender:
     """What both engines share: the keys they sign transactions with (``_key_of``: checksummed address ->
-    private key) and the plain ether transfer; a subclass provides ``_send``."""
+    private key), the plain ether transfer, and the one sending path with its write-ahead
+    (:mod:`transactive.ledger.chain.intents`): :meth:`_send` signs (the engine's ``_sign_tx``), records the
+    intent in the journal (if one is attached with :meth:`use_journal`), hands it to the node (``_submit``, which
+    answers the receipt) and records the outcome; :meth:`reconcile` settles the intents left open by a crash
+    (the engine's ``_settle_intent``)."""
 
     _key_of: dict[str, bytes]
+    _journal: TxJournal | None = None
 
-    def _send(self, sender: str | None, to: str | None, data: bytes, value: int = 0) -> Receipt:
+    @property
+    def chain_id(self) -> int:
         raise NotImplementedError
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def _sign_tx(self, sender: str, to: str | None, data: bytes, value: int) -> SignedTx:
+        """Check (a call that would revert raises :class:`ChainRevert`, nothing is signed), then sign."""
+        raise NotImplementedError
+
+    def _submit(self, signed: SignedTx) -> Receipt:
+        """Hand ``signed`` to the node and wait for its receipt: :class:`MinedRevert` if it was mined and
+        reverted, :class:`ChainRevert` if the engine refused it without mining it."""
+        raise NotImplementedError
+
+    def _settle_intent(self, intent: TxIntent) -> tuple[IntentState, int | None]:
+        """The outcome of an open intent (waiting for it or broadcasting it again): ``(state, block)``."""
+        raise NotImplementedError
+
+    def use_journal(self, journal: TxJournal | None) -> None:
+        """Write every transaction's intent to ``journal`` before sending it (None: no write-ahead)."""
+        self._journal = journal
+
+    def _send(self, sender: str | None, to: str | None, data: bytes, value: int = 0, *, step: str = "call",
+              slot: str | None = None) -> Receipt:
+        signed = self._sign_tx(to_checksum_address(sender) if sender else self.accounts[0], to, data, value)
+        journal = self._journal
+        if journal is None:
+            return self._submit(signed)
+        tx_hash = "0x" + signed.tx_hash.hex()
+        journal.put_tx_intent(TxIntent(self.chain_id, tx_hash, signed.sender, signed.nonce, "0x" + signed.raw.hex(),
+                                       step, slot))
+        try:
+            receipt = self._submit(signed)
+        except MinedRevert as exc:
+            journal.close_tx_intent(tx_hash, "reverted", exc.block_number)
+            raise
+        except ChainRevert:
+            journal.close_tx_intent(tx_hash, "refused", None)
+            raise
+        # any other failure (the node unreachable, no receipt in time) leaves the intent open: reconciled later
+        journal.close_tx_intent(tx_hash, "mined", receipt.block_number)
+        return receipt
+
+    def reconcile(self) -> list[TxIntent]:
+        """Settle every open intent of this chain, oldest first (mined: its outcome recorded; pending: waited
+        for, bounded; unknown to the node: the same signed transaction sent again); the intents it closed, with
+        their outcome. Raises (leaving the rest open) when one cannot be settled now, e.g. still pending."""
+        journal = self._journal
+        if journal is None:
+            return []
+        closed: list[TxIntent] = []
+        for intent in journal.open_tx_intents(self.chain_id):
+            state, block = self._settle_intent(intent)
+            journal.close_tx_intent(intent.tx_hash, state, block)
+            log.warning("reconciled the open transaction %s (%s, slot %s, nonce %d of %s): %s", intent.tx_hash,
+                        intent.step, intent.slot, intent.nonce, intent.sender, state)
+            closed.append(replace(intent, state=state, block_number=block))
+        return closed
 
     def private_key(self, address: str) -> bytes:
         return self._key_of[to_checksum_address(address)]
@@ -133,7 +219,16 @@ class KeyedSender:
 
     def send_value(self, to: str, wei: int, sender: str | None = None) -> Receipt:
         """A plain ether transfer of ``wei`` to ``to`` (gas money for a key added with :meth:`add_key`)."""
-        return self._send(sender, to, b"", value=wei)
+        return self._send(sender, to, b"", value=wei, step="send_value")
+
+    def _deploy_data(self, artifact: Artifact, args: Sequence[Any], sender: str | None) -> Contract:
+        receipt = self._send(sender, None, encode_constructor(artifact, args), step=f"deploy:{artifact.name}")
+        assert receipt.contract_address is not None
+        return Contract(name=artifact.name, address=receipt.contract_address, abi=artifact.abi)
+
+    def _transact(self, contract: Contract, fn: str, args: Sequence[Any], sender: str | None) -> Receipt:
+        return self._send(sender, contract.address, encode_call(contract.abi, fn, args), step=fn,
+                          slot=slot_argument(contract.abi, fn, args))
 
 
 def contract_at(name: str, address: str) -> Contract:

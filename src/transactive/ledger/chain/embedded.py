@@ -31,7 +31,7 @@ from eth.db.atomic import AtomicDB
 from eth.db.backends.base import BaseDB
 from eth.db.backends.memory import MemoryDB
 from eth.db.chain import ChainDB
-from eth.exceptions import CanonicalHeadNotFound
+from eth.exceptions import CanonicalHeadNotFound, TransactionNotFound
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
@@ -44,16 +44,17 @@ from transactive.ledger.chain.base import (
     KeyedSender,
     Log,
     Receipt,
+    SignedTx,
     address_of,
     decode_events,
     decode_result,
     dev_private_keys,
     encode_call,
-    encode_constructor,
     event_topic,
     revert_reason,
 )
 from transactive.ledger.chain.compiler import Artifact
+from transactive.ledger.chain.intents import IntentState, TxIntent
 
 EMBEDDED_CHAIN_ID = 1337
 GENESIS_TIMESTAMP = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -267,9 +268,7 @@ class EmbeddedChain(KeyedSender):
         return int(state.get_balance(to_canonical_address(address)))
 
     def deploy(self, artifact: Artifact, *args: Any, sender: str | None = None) -> Contract:
-        receipt = self._send(sender, None, encode_constructor(artifact, args))
-        assert receipt.contract_address is not None
-        return Contract(name=artifact.name, address=receipt.contract_address, abi=artifact.abi)
+        return self._deploy_data(artifact, args, sender)
 
     def call(self, contract: Contract, fn: str, *args: Any, sender: str | None = None,
              block: int | None = None) -> Any:
@@ -291,7 +290,7 @@ class EmbeddedChain(KeyedSender):
         return out
 
     def transact(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Receipt:
-        return self._send(sender, contract.address, encode_call(contract.abi, fn, args))
+        return self._transact(contract, fn, args, sender)
 
     # -- internals -----------------------------------------------------------------------------------
     def _call(self, sender: str, to: bytes, data: bytes, block: int | None = None) -> bytes:
@@ -310,16 +309,13 @@ class EmbeddedChain(KeyedSender):
             raise ChainRevert(revert_reason(bytes(computation.output)))
         return bytes(computation.output)
 
-    def _send(self, sender: str | None, to: str | None, data: bytes, value: int = 0) -> Receipt:
-        sender = to_checksum_address(sender) if sender else self._accounts[0]
+    def _sign_tx(self, sender: str, to: str | None, data: bytes, value: int) -> SignedTx:
         chain = self._chain
-        vm = chain.get_vm(chain.header)
-        nonce = vm.state.get_nonce(to_canonical_address(sender))
-        base_fee = int(chain.header.base_fee_per_gas)
+        nonce = int(chain.get_vm(chain.header).state.get_nonce(to_canonical_address(sender)))
         signed = Account.sign_transaction(
             {
                 "nonce": nonce,
-                "gasPrice": base_fee,
+                "gasPrice": int(chain.header.base_fee_per_gas),
                 "gas": TX_GAS_LIMIT,
                 "to": to_checksum_address(to) if to else b"",
                 "value": value,
@@ -328,7 +324,33 @@ class EmbeddedChain(KeyedSender):
             },
             self._key_of[sender],
         )
-        tx = vm.get_transaction_builder().decode(bytes(signed.raw_transaction))
+        return SignedTx(sender, nonce, bytes(signed.raw_transaction), bytes(signed.hash))
+
+    def _settle_intent(self, intent: TxIntent) -> tuple[IntentState, int | None]:
+        """In a canonical block: ``mined`` (a transaction that would revert is never mined here); else its
+        nonce still next: mined now (the same signed transaction), or ``refused`` if it reverts now; else
+        ``dropped``. Nothing is ever pending: a block is mined and committed with its one transaction."""
+        tx_hash = bytes.fromhex(intent.tx_hash[2:])
+        try:
+            number, _ = self._chain.chaindb.get_transaction_index(tx_hash)
+            return "mined", int(number)
+        except TransactionNotFound:
+            pass
+        state = self._chain.get_vm(self._chain.header).state
+        if int(state.get_nonce(to_canonical_address(intent.sender))) != intent.nonce:
+            return "dropped", None
+        try:
+            receipt = self._submit(SignedTx(intent.sender, intent.nonce, bytes.fromhex(intent.raw_tx[2:]), tx_hash))
+        except ChainRevert:
+            return "refused", None
+        return "mined", receipt.block_number
+
+    def _submit(self, signed: SignedTx) -> Receipt:
+        """Mine ``signed`` in a block of its own and commit it; :class:`ChainRevert` (nothing persisted) if it
+        reverts."""
+        chain = self._chain
+        vm = chain.get_vm(chain.header)
+        tx = vm.get_transaction_builder().decode(signed.raw)
         parent = chain.get_canonical_head()
         timestamp = max(int(time.time()), int(parent.timestamp) + 1)
         header = chain.create_header_from_parent(parent, timestamp=timestamp, gas_limit=BLOCK_GAS_LIMIT)
@@ -347,8 +369,8 @@ class EmbeddedChain(KeyedSender):
         self._commit()
         receipt = receipts[0]
         created = None
-        if to is None:
-            created = to_checksum_address(generate_contract_address(to_canonical_address(sender), nonce))
+        if not tx.to:
+            created = to_checksum_address(generate_contract_address(to_canonical_address(signed.sender), signed.nonce))
         gas_used = int(receipt.gas_used)
         logs = tuple(
             Log(

@@ -9,6 +9,11 @@ Before sending, ``transact`` runs ``eth_call`` on the pending block (the context
 mined in) and raises :class:`ChainRevert` if the call reverts, so a rejected action sends nothing.
 ``snapshot``/``revert`` use ``evm_snapshot`` / ``evm_revert`` (hardhat, anvil, ganache); a production node
 does not offer them and raises ``NotImplementedError``.
+
+With a journal (:meth:`~transactive.ledger.chain.base.KeyedSender.use_journal`) every signed transaction is
+written ahead before ``eth_sendRawTransaction`` (:mod:`transactive.ledger.chain.intents`); an open one is
+reconciled by its receipt, waited for while it is in the node's pool (:attr:`RpcChain.pending_wait_s`), or
+broadcast again as signed when the node does not know it.
 """
 
 from __future__ import annotations
@@ -25,17 +30,19 @@ from transactive.ledger.chain.base import (
     Contract,
     KeyedSender,
     Log,
+    MinedRevert,
     Receipt,
+    SignedTx,
     address_of,
     decode_events,
     decode_result,
     dev_private_keys,
     encode_call,
-    encode_constructor,
     event_topic,
     revert_reason,
 )
 from transactive.ledger.chain.compiler import Artifact
+from transactive.ledger.chain.intents import IntentState, TxIntent
 
 _MIN_BALANCE_WEI = 10 * 10**18
 _FUND_WEI = 100 * 10**18
@@ -73,6 +80,8 @@ class RpcChain(KeyedSender):
         from web3 import HTTPProvider
 
         self.url = url
+        self.receipt_wait_s = 30.0  # how long a send waits for its receipt (else RpcError; its intent stays open)
+        self.pending_wait_s = 60.0  # how long reconcile waits for an open transaction in the node's pool
         self._provider = HTTPProvider(url, request_kwargs={"timeout": timeout_s})
         self._keys = tuple(private_keys) if private_keys else dev_private_keys()
         self._accounts = tuple(address_of(k) for k in self._keys)
@@ -97,13 +106,15 @@ class RpcChain(KeyedSender):
                 tx_hash = self._rpc("eth_sendTransaction", [funding])
                 self._wait(tx_hash)
 
-    def _wait(self, tx_hash: str) -> dict[str, Any]:
-        for _ in range(600):
+    def _wait(self, tx_hash: str, timeout_s: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
             receipt = self._rpc("eth_getTransactionReceipt", [tx_hash])
             if receipt is not None:
                 return dict(receipt)
+            if time.monotonic() > deadline:
+                raise RpcError(f"transaction {tx_hash} not mined after {timeout_s:g} s")
             time.sleep(0.05)
-        raise RpcError(f"transaction {tx_hash} not mined after 30 s")
 
     # -- Chain protocol ------------------------------------------------------------------------------
     @property
@@ -139,9 +150,7 @@ class RpcChain(KeyedSender):
         return int(self._rpc("eth_getBalance", [address, "latest"]), 16)
 
     def deploy(self, artifact: Artifact, *args: Any, sender: str | None = None) -> Contract:
-        receipt = self._send(sender, None, encode_constructor(artifact, args))
-        assert receipt.contract_address is not None
-        return Contract(name=artifact.name, address=receipt.contract_address, abi=artifact.abi)
+        return self._deploy_data(artifact, args, sender)
 
     def call(self, contract: Contract, fn: str, *args: Any, sender: str | None = None,
              block: int | None = None) -> Any:
@@ -164,7 +173,7 @@ class RpcChain(KeyedSender):
         return out
 
     def transact(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Receipt:
-        return self._send(sender, contract.address, encode_call(contract.abi, fn, args))
+        return self._transact(contract, fn, args, sender)
 
     # -- internals -----------------------------------------------------------------------------------
     def _eth_call(self, sender: str, to: str | None, data: bytes, block: str = "latest") -> bytes:
@@ -179,8 +188,7 @@ class RpcChain(KeyedSender):
             raise ChainRevert(revert_reason(revert))
         return bytes.fromhex(str(response["result"])[2:])
 
-    def _send(self, sender: str | None, to: str | None, data: bytes, value: int = 0) -> Receipt:
-        sender = to_checksum_address(sender) if sender else self._accounts[0]
+    def _sign_tx(self, sender: str, to: str | None, data: bytes, value: int) -> SignedTx:
         if not value:
             # raises ChainRevert without sending anything; "pending": in the context of the block the transaction
             # would be mined in (block.number = latest + 1), as eth_estimateGas and the mined transaction see it
@@ -208,10 +216,33 @@ class RpcChain(KeyedSender):
         if to is not None:
             tx["to"] = to_checksum_address(to)
         signed = Account.sign_transaction(tx, self._key_of[sender])
-        tx_hash = self._rpc("eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()])
-        receipt = self._wait(tx_hash)
+        return SignedTx(sender, tx["nonce"], bytes(signed.raw_transaction), bytes(signed.hash))
+
+    def _submit(self, signed: SignedTx) -> Receipt:
+        tx_hash = self._rpc("eth_sendRawTransaction", ["0x" + signed.raw.hex()])
+        return self._receipt(str(tx_hash), self._wait(tx_hash, self.receipt_wait_s))
+
+    def _settle_intent(self, intent: TxIntent) -> tuple[IntentState, int | None]:
+        """Mined: its outcome; in the pool: waited for (at most :attr:`pending_wait_s`, else :class:`RpcError`);
+        unknown to the node: the same raw transaction broadcast again and waited for, or ``dropped`` when its
+        nonce is taken by another transaction (it can never be mined)."""
+        h = intent.tx_hash
+        found = self._rpc("eth_getTransactionReceipt", [h])
+        if found is None and self._rpc("eth_getTransactionByHash", [h]) is None:
+            response = self._provider.make_request("eth_sendRawTransaction", [intent.raw_tx])
+            if "error" in response and self._rpc("eth_getTransactionByHash", [h]) is None:
+                if int(self._rpc("eth_getTransactionCount", [intent.sender, "latest"]), 16) > intent.nonce:
+                    return "dropped", None
+                raise RpcError(f"broadcasting the open transaction {h} again: {response['error']}")
+        if found is None:
+            found = self._wait(h, self.pending_wait_s)
+        block = int(found["blockNumber"], 16)
+        return ("mined" if int(found["status"], 16) == 1 else "reverted"), block
+
+    def _receipt(self, tx_hash: str, receipt: dict[str, Any]) -> Receipt:
+        block = int(receipt["blockNumber"], 16)
         if int(receipt["status"], 16) != 1:
-            raise ChainRevert("reverted (mined)")
+            raise MinedRevert("reverted (mined)", block)
         created = receipt.get("contractAddress")
         logs = tuple(
             Log(
@@ -222,8 +253,8 @@ class RpcChain(KeyedSender):
             for entry in receipt.get("logs", [])
         )
         return Receipt(
-            tx_hash=bytes.fromhex(str(tx_hash)[2:]),
-            block_number=int(receipt["blockNumber"], 16),
+            tx_hash=bytes.fromhex(tx_hash[2:]),
+            block_number=block,
             gas_used=int(receipt["gasUsed"], 16),
             logs=logs,
             contract_address=to_checksum_address(created) if created else None,

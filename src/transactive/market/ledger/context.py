@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from transactive.crypto.eip712 import Domain
 from transactive.crypto.signing import Signer, WorkerPool
@@ -32,6 +32,10 @@ from transactive.store.leases import ChainLock, FleetLock
 if TYPE_CHECKING:
     from transactive.ledger.clearance.protocol import Validator
 
+_D = TypeVar("_D", bound=SlotDocument)
+RECORDED_STEPS = ("open_slot", "commit_orders", "submit_result", "settle_batch")  # by hash in a slot's document
+FINAL_STATES = ("anchored", "settled")
+
 
 class KeyedChain(Protocol):
     """What the desk needs beyond :class:`Chain`: signing for added (custodial) keys and ether transfers."""
@@ -39,6 +43,38 @@ class KeyedChain(Protocol):
     def add_key(self, private_key: bytes) -> str: ...
 
     def send_value(self, to: str, wei: int, sender: str | None = None) -> Any: ...
+
+
+class ReconcilingLock:
+    """The chain-writer lock (a :class:`ChainLock`): its outermost acquisition runs ``reconcile`` once the lock is
+    held (an exception releases it and propagates: the holder's step does not run)."""
+
+    def __init__(self, inner: ChainLock, reconcile: Callable[[], None]) -> None:
+        self.inner = inner
+        self._reconcile = reconcile
+        self._depth = 0  # changed only by the holder
+
+    def acquire(self) -> bool:
+        self.inner.acquire()
+        self._depth += 1
+        if self._depth == 1:
+            try:
+                self._reconcile()
+            except BaseException:
+                self.release()
+                raise
+        return True
+
+    def release(self) -> None:
+        self._depth -= 1
+        self.inner.release()
+
+    def __enter__(self) -> ReconcilingLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
 
 
 class LedgerContext:
@@ -60,9 +96,15 @@ class LedgerContext:
         self.config = config
         self.chain = chain
         # one chain writer at a time (the embedded chain is single-threaded; in a fleet one process at a time)
-        self.lock: ChainLock = threading.RLock() if lock is None else lock
+        writer: ChainLock = threading.RLock() if lock is None else lock
         # chain reads (balances): this process's writers only, not the fleet's (a node serves reads at any time)
-        self.read_lock: ChainLock = lock.local if isinstance(lock, FleetLock) else self.lock
+        self.read_lock: ChainLock = lock.local if isinstance(lock, FleetLock) else writer
+        # write-ahead: every transaction's intent in the store before it is sent; whoever takes the writer lock
+        # first settles the intents a crash left open (transactive.ledger.chain.intents)
+        use_journal = getattr(chain, "use_journal", None)
+        if use_journal is not None:
+            use_journal(store)
+        self.lock: ChainLock = ReconcilingLock(writer, self.reconcile)
         self.pool = pool
         self.parallel_validators = parallel_validators
         self.timings: dict[str, float] = {}  # seconds per step of the last anchor / settle (benchmarks, logs)
@@ -96,9 +138,32 @@ class LedgerContext:
         record: tuple[Any, ...] = self.chain.call(self.slots, "slots", number)
         return record
 
+    def reconcile(self) -> None:
+        """Settle the transactions a crash left open (:meth:`~transactive.ledger.chain.base.KeyedSender.reconcile`):
+        run by the writer lock's outermost acquisition, before its holder reads the chain to decide what to send."""
+        reconcile = getattr(self.chain, "reconcile", None)
+        if reconcile is not None:
+            reconcile()
+
+    def with_sent_txs(self, rec: LedgerSlot, document: _D) -> _D:
+        """``document`` with the hash of each of the round's steps (:data:`RECORDED_STEPS`) it lacks but that a
+        mined intent of the slot has: a process killed after sending a step and before storing its hash."""
+        missing = [step for step in RECORDED_STEPS if step not in document.txs]
+        if not missing:
+            return document
+        mined = {i.step: i.tx_hash for i in self.store.tx_intents(str(rec.chain_slot))
+                 if i.state == "mined" and i.step in missing}
+        for step in missing:
+            if step in mined:
+                document = document.with_tx(step, mined[step])
+        return document
+
     def save(self, rec: LedgerSlot, state: str, document: SlotDocument) -> LedgerSlot:
         """Store ``rec`` with its new ``state`` and ``document`` if nobody changed it since it was read
-        (``MarketError`` conflict otherwise); answers the stored record."""
+        (``MarketError`` conflict otherwise); answers the stored record. A final state (:data:`FINAL_STATES`)
+        first fills in the step hashes the document lacks (:meth:`with_sent_txs`)."""
+        if state in FINAL_STATES:
+            document = self.with_sent_txs(rec, document)
         new = replace(rec, state=state, document=document.to_json(), updated_at=now_stamp())
         if not self.store.put_ledger_slot(new, rec.state):
             raise MarketError("slot_start", "the ledger record changed concurrently", "conflict")

@@ -252,6 +252,7 @@ class LedgerSettlement:
         dso_amount = next(p.amount_micro for p in postings if p.address == doc.dso)
         c = self.ctx.store.get_community(rec.community)
         assert c is not None
+        stored = self.ctx.with_sent_txs(rec, stored)  # a step sent by a process killed before storing its hash
         txs = {"chain_slot": str(number), "txs": dict(stored.txs)}
         if doc.is_sequence:
             seq = self._sequence(doc)
