@@ -19,6 +19,7 @@ it was removed, and the network state before and after.
 from __future__ import annotations
 
 import hashlib
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -165,6 +166,7 @@ class _Prepared:
         self.gen_rows: list[int] = []  # the trade rows present, trade k's at position k
         self.load_rows: list[int] = []
         self.options: dict[str, Any] | None = None  # runpp's options for this network (balanced)
+        self.lock = threading.Lock()
 
     def column(self, bus: int) -> str:
         """The power column of a trade's row at ``bus``."""
@@ -225,6 +227,7 @@ class _Prepared:
 
 _PREPARED: dict[tuple[int, str, bool], tuple[Any, bytes, _Prepared]] = {}
 _PREPARED_MAX = 4  # networks kept prepared (the service and the day use one)
+_PREPARED_LOCK = threading.Lock()
 
 
 def _fingerprint(net: Any) -> bytes:
@@ -252,19 +255,20 @@ def _prepared(net: Any, method: Method, base_load: bool) -> _Prepared:
     """The :class:`_Prepared` copy of ``net`` for ``method`` and ``base_load``: kept per network object while
     the network's :func:`_fingerprint` is unchanged (a changed network is copied afresh; ``net`` itself is
     never modified)."""
-    key = (id(net), method, base_load)
-    print_ = _fingerprint(net)
-    found = _PREPARED.get(key)
-    if found is not None and found[0]() is net and found[1] == print_:
-        return found[2]
     import weakref
 
-    prepared = _Prepared(net, method, base_load)
-    _PREPARED.pop(key, None)
-    while len(_PREPARED) >= _PREPARED_MAX:
-        del _PREPARED[next(iter(_PREPARED))]
-    _PREPARED[key] = (weakref.ref(net), print_, prepared)
-    return prepared
+    key = (id(net), method, base_load)
+    print_ = _fingerprint(net)
+    with _PREPARED_LOCK:
+        found = _PREPARED.get(key)
+        if found is not None and found[0]() is net and found[1] == print_:
+            return found[2]
+        prepared = _Prepared(net, method, base_load)
+        _PREPARED.pop(key, None)
+        while len(_PREPARED) >= _PREPARED_MAX:
+            del _PREPARED[next(iter(_PREPARED))]
+        _PREPARED[key] = (weakref.ref(net), print_, prepared)
+        return prepared
 
 
 class _Slot:
@@ -364,7 +368,13 @@ def check_trades(
             raise GridError(f"trades[{k}].energy_kwh", "must be a finite number >= 0")
         if np.isnan(t.score):
             raise GridError(f"trades[{k}].score", "must not be NaN")
-    slot = _Slot(_prepared(net, method, base_load), trades, slot_hours)
+    prepared = _prepared(net, method, base_load)
+    with prepared.lock:  # one check at a time on a prepared copy
+        return _curtail(_Slot(prepared, trades, slot_hours), trades, policy, partial)
+
+
+def _curtail(slot: _Slot, trades: Sequence[GridTrade], policy: DsoPolicy, partial: bool) -> NetworkCheck:
+    """:func:`check_trades`' flows and curtailments on ``slot``."""
     active = [True] * len(trades)
     initial = state = slot.run([1.0] * len(trades), policy)
     # lowest score first; equal scores: the later trade first
@@ -393,4 +403,5 @@ def check_trades(
             curtailed[-1] = Curtailment(last.trade, last.reason, f_ok * trades[last.trade].energy_kwh)
             state = best
     accepted = tuple(k for k in range(len(trades)) if active[k])
-    return NetworkCheck(accepted, tuple(curtailed), initial, state, tuple(slot.labels), slot.line_names, method, policy)
+    return NetworkCheck(accepted, tuple(curtailed), initial, state, tuple(slot.labels), slot.line_names, slot.method,
+                        policy)

@@ -128,3 +128,15 @@ def test_three_phase_reuse_equals_fresh() -> None:
     for trades in _random_slots(5, 4):
         reused = check_trades(net, trades[:2], method="three_phase")
         assert _same_check(reused, check_trades(copy.deepcopy(NET), trades[:2], method="three_phase"))
+
+
+def test_concurrent_checks_on_one_network_equal_checks_on_fresh_networks() -> None:
+    """Threads sharing one network (one prepared copy) get what each would get on its own copy."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    net = copy.deepcopy(NET)
+    slots = [s for s in _random_slots(6, 12) if not any(t.energy_kwh >= 1000 for t in s)]
+    with ThreadPoolExecutor(4) as pool:
+        shared = list(pool.map(lambda trades: check_trades(net, trades), slots))
+    for trades, got in zip(slots, shared, strict=True):
+        assert _same_check(got, check_trades(copy.deepcopy(NET), trades))
