@@ -140,3 +140,20 @@ def test_concurrent_checks_on_one_network_equal_checks_on_fresh_networks() -> No
         shared = list(pool.map(lambda trades: check_trades(net, trades), slots))
     for trades, got in zip(slots, shared, strict=True):
         assert _same_check(got, check_trades(copy.deepcopy(NET), trades))
+
+
+def test_checks_leave_the_shared_network_as_it_was() -> None:
+    """``shared_network`` (what sim/slot.py hands check_trades) is read only: checks, curtailments and
+    partial bisections on it change none of its tables, and they equal checks on a private copy."""
+    from transactive.grid.feeder import shared_network
+    from transactive.grid.powerflow import _fingerprint
+
+    shared = shared_network()
+    before = _fingerprint(shared)
+    res_before = shared.res_bus.copy()
+    for k, trades in enumerate(_random_slots(7, 6)):
+        assert _same_check(check_trades(shared, trades, partial=k % 2 == 0),
+                           check_trades(copy.deepcopy(NET), trades, partial=k % 2 == 0))
+    assert _fingerprint(shared) == before
+    pd.testing.assert_frame_equal(shared.res_bus, res_before, check_exact=True)
+    assert len(shared.sgen) == len(shared.load) == 0
