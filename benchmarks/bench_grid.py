@@ -7,7 +7,10 @@ Run: ``/work/venv/bin/python benchmarks/bench_grid.py [--quick]``. Prints three 
 2. the whole pipeline (DPDA + welfare + scores + greedy matching + quotes) for 55 prosumers against the
    thesis's reported 0.007639 s (C++ chaincode) and against the literal global-argmax loop of (4.5);
 3. DPDA + matching for up to 10,000 participants at synthetic positions (goal <= 10 s), against the literal
-   loop where it is affordable.
+   loop where it is affordable;
+4. the DSO's power-flow check of a slot's listing trades (``check_trades``, CPU ms per check, its prepared
+   copy of the network reused) against what every check did before: a fresh deep copy, a generator and a
+   load row per trade, ``pandapower.runpp`` (the same voltages and loadings bit for bit).
 """
 
 from __future__ import annotations
@@ -147,6 +150,46 @@ def bench_large(sizes: list[int], naive_limit: int) -> None:
     print("goal: 10,000 participants <= 10 s")
 
 
+def bench_power_flow(n_checks: int) -> None:
+    import copy
+    import warnings
+
+    import pandapower as pp
+
+    from transactive.grid.feeder import _bus_labels, load_network
+    from transactive.grid.powerflow import GridTrade, check_trades
+
+    net, loads = load_network(), load_feeder().load_buses
+    index_of = dict(zip(_bus_labels(net), net.bus.index.tolist(), strict=True))
+    rng = np.random.default_rng(3)
+    slots = [[GridTrade(loads[int(rng.integers(55))], loads[int(rng.integers(55))], float(rng.uniform(0.01, 0.3)),
+                        1.0) for _ in range(int(rng.integers(1, 5)))] for _ in range(n_checks)]
+    check_trades(net, slots[0])  # the first check prepares the copy (and imports pandapower)
+
+    def fresh_copy(trades: list[GridTrade]) -> None:
+        """What every check did before: a deep copy, the feeder's loads off, a row per trade, runpp."""
+        fresh = copy.deepcopy(net)
+        fresh.asymmetric_load["in_service"] = False
+        for k, t in enumerate(trades):
+            pp.create_sgen(fresh, index_of[t.seller_bus], p_mw=t.energy_kwh / 0.25 / 1000, name=f"trade{k}")
+            pp.create_load(fresh, index_of[t.buyer_bus], p_mw=t.energy_kwh / 0.25 / 1000, name=f"trade{k}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pp.runpp(fresh, numba=False)
+
+    def cpu_ms(fn: Callable[[list[GridTrade]], object]) -> float:
+        start = time.process_time()
+        for trades in slots:
+            fn(trades)
+        return (time.process_time() - start) / len(slots) * 1000
+
+    fresh = cpu_ms(fresh_copy)
+    reused = cpu_ms(lambda trades: check_trades(net, trades))
+    print(f"\n4. power-flow check of 1-4 listing trades, {n_checks} checks (CPU ms per check)")
+    print(f"   {'fresh copy per check (before)':<32}{fresh:>8.1f}")
+    print(f"   {'check_trades, prepared copy':<32}{reused:>8.1f}   ({fresh / reused:.1f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repetitions")
@@ -155,6 +198,7 @@ def main() -> None:
     bench_distances(repeat)
     bench_pipeline_55(repeat)
     bench_large([500, 1000] if args.quick else [1000, 2000, 5000, 10_000], naive_limit=1000 if args.quick else 2000)
+    bench_power_flow(20 if args.quick else 100)
 
 
 if __name__ == "__main__":

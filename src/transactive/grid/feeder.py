@@ -272,6 +272,13 @@ def load_network(name: str = DEFAULT_FEEDER) -> Any:
     """
     import copy
 
+    return copy.deepcopy(shared_network(name))
+
+
+def shared_network(name: str = DEFAULT_FEEDER) -> Any:
+    """The in-process cached network of :func:`load_network` itself, not a copy: **read only** (never modify
+    it). For :func:`transactive.grid.powerflow.check_trades`, which copies a network once and reuses that
+    copy while the network object is unchanged."""
     if name not in _NETWORKS:
         import pandapower as pp
         import pandapower.networks as pn
@@ -291,7 +298,7 @@ def load_network(name: str = DEFAULT_FEEDER) -> Any:
             if func is None or not callable(func):
                 raise GridError("feeder", f"unknown network {name!r} (not a pandapower.networks function)")
             _NETWORKS[name] = func()
-    return copy.deepcopy(_NETWORKS[name])
+    return _NETWORKS[name]
 
 
 def _cache_key(name: str) -> str:

@@ -18,6 +18,8 @@ it was removed, and the network state before and after.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -137,42 +139,81 @@ def _violations(
     return tuple(out)
 
 
-class _Slot:
-    """A private copy of the network with one generator and one load element per trade."""
+class _Prepared:
+    """A private copy of a network for the power flows of many slots (:func:`_prepared`): the feeder's own
+    loads off (unless ``base_load``), and the trade rows of the last slot kept for the next. Row ``k`` of the
+    generator and the load table is trade ``k``, exactly as on a fresh copy (the rows beyond a slot's trades
+    are dropped, the others get the slot's buses), so a flow here computes what it computes on a fresh copy
+    of ``net``, bit for bit; only the deep copy, the row creation and pandapower's option parsing are saved."""
 
-    def __init__(self, net: Any, trades: Sequence[GridTrade], slot_hours: float, method: Method, base_load: bool):
+    def __init__(self, net: Any, method: Method, base_load: bool) -> None:
+        import copy
+
         import pandapower as pp
 
         self.pp = pp
-        self.net = net
+        self.net = net = copy.deepcopy(net)
         self.method = method
         self.labels = _bus_labels(net)
         self.line_names = tuple(str(n) if n else str(i) for i, n in zip(net.line.index, net.line["name"], strict=True))
-        index_of = {b: i for b, i in zip(self.labels, net.bus.index.tolist(), strict=True)}
+        self.index_of = {b: i for b, i in zip(self.labels, net.bus.index.tolist(), strict=True)}
         for table in ("load", "asymmetric_load", "sgen", "asymmetric_sgen"):
             if table in net and len(net[table]) and not base_load:
                 net[table]["in_service"] = False
-        phase = self._phases(net)
-        self.gen_rows: list[int] = []
+        self.phase = self._phases(net)
+        self.gen_table = "sgen" if method == "balanced" else "asymmetric_sgen"
+        self.load_table = "load" if method == "balanced" else "asymmetric_load"
+        self.gen_rows: list[int] = []  # the trade rows present, trade k's at position k
         self.load_rows: list[int] = []
-        self.p_mw: list[float] = []
-        self.gen_col: list[str] = []
-        self.load_col: list[str] = []
-        for k, t in enumerate(trades):
-            for name, role in ((t.seller_bus, "seller"), (t.buyer_bus, "buyer")):
-                if name not in index_of:
-                    raise GridError(f"trades[{k}].{role}_bus", f"unknown bus {name!r}")
-            p_mw = t.energy_kwh / slot_hours / 1000.0
-            sb, bb = index_of[t.seller_bus], index_of[t.buyer_bus]
-            self.p_mw.append(p_mw)
-            self.gen_col.append("p_mw" if method == "balanced" else f"p_{phase.get(sb, 'a')}_mw")
-            self.load_col.append("p_mw" if method == "balanced" else f"p_{phase.get(bb, 'a')}_mw")
-            if method == "balanced":
-                self.gen_rows.append(pp.create_sgen(net, sb, p_mw=p_mw, name=f"trade{k}"))
-                self.load_rows.append(pp.create_load(net, bb, p_mw=p_mw, name=f"trade{k}"))
+        self.options: dict[str, Any] | None = None  # runpp's options for this network (balanced)
+        self.lock = threading.Lock()
+
+    def column(self, bus: int) -> str:
+        """The power column of a trade's row at ``bus``."""
+        return "p_mw" if self.method == "balanced" else f"p_{self.phase.get(bus, 'a')}_mw"
+
+    def place(self, buses: Sequence[tuple[int, int]]) -> None:
+        """Trade ``k`` as generator row ``gen_rows[k]`` at ``buses[k][0]`` (the seller's bus) and load row
+        ``load_rows[k]`` at ``buses[k][1]``: the rows a fresh copy gets from ``create_sgen`` / ``create_load``
+        (name ``trade{k}``), reused from the previous slot where present, created where missing, dropped
+        beyond ``len(buses)``. The powers are :meth:`_Slot.run`'s."""
+        pp, net = self.pp, self.net
+        n = len(buses)
+        if len(self.gen_rows) > n:
+            net[self.gen_table].drop(index=self.gen_rows[n:], inplace=True)
+            net[self.load_table].drop(index=self.load_rows[n:], inplace=True)
+            del self.gen_rows[n:], self.load_rows[n:]
+        gen, load = net[self.gen_table], net[self.load_table]
+        for k, (sb, bb) in enumerate(buses[: len(self.gen_rows)]):
+            for table, row, bus in ((gen, self.gen_rows[k], sb), (load, self.load_rows[k], bb)):
+                if table.at[row, "bus"] != bus:
+                    table.at[row, "bus"] = bus
+                    if self.method != "balanced":  # the power sits on the new bus's phase, the others 0
+                        for phase in "abc":
+                            table.at[row, f"p_{phase}_mw"] = 0.0
+        for k in range(len(self.gen_rows), n):
+            sb, bb = buses[k]
+            if self.method == "balanced":
+                self.gen_rows.append(pp.create_sgen(net, sb, p_mw=0.0, name=f"trade{k}"))
+                self.load_rows.append(pp.create_load(net, bb, p_mw=0.0, name=f"trade{k}"))
             else:
-                self.gen_rows.append(pp.create_asymmetric_sgen(net, sb, **{f"p_{phase.get(sb, 'a')}_mw": p_mw}))
-                self.load_rows.append(pp.create_asymmetric_load(net, bb, **{f"p_{phase.get(bb, 'a')}_mw": p_mw}))
+                self.gen_rows.append(pp.create_asymmetric_sgen(net, sb, **{self.column(sb): 0.0}))
+                self.load_rows.append(pp.create_asymmetric_load(net, bb, **{self.column(bb): 0.0}))
+
+    def runpp(self) -> None:
+        """``pandapower.runpp(net, numba=False)``; its options (a function of the network, not of the trades'
+        powers) are parsed on the first run and reused."""
+        if self.options is None:
+            try:
+                self.pp.runpp(self.net, numba=False)
+            finally:
+                if self.net.get("_options"):
+                    self.options = dict(self.net["_options"])
+            return
+        from pandapower.powerflow import _powerflow
+
+        self.net["_options"] = dict(self.options)
+        _powerflow(self.net, numba=False)
 
     @staticmethod
     def _phases(net: Any) -> dict[int, str]:
@@ -183,11 +224,83 @@ class _Slot:
                 out.setdefault(int(bus), "abc"[int(np.argmax([pa, pb, pc]))])
         return out
 
+
+_PREPARED: dict[tuple[int, str, bool], tuple[Any, bytes, _Prepared]] = {}
+_PREPARED_MAX = 4  # networks kept prepared (the service and the day use one)
+_PREPARED_LOCK = threading.Lock()
+
+
+def _fingerprint(net: Any) -> bytes:
+    """A digest of every non-empty element table of ``net`` (index, columns, values; results excluded), so a
+    network changed since it was prepared is prepared again (~3 ms for the IEEE feeder)."""
+    import pandas as pd
+
+    h = hashlib.blake2b(digest_size=16)
+    for name, table in net.items():
+        if name.startswith(("res_", "_")) or not isinstance(table, pd.DataFrame) or not len(table):
+            continue
+        h.update(f"{name}|{len(table)}|".encode())
+        h.update(np.ascontiguousarray(table.index.to_numpy()).tobytes())
+        for column in table.columns:
+            values = table[column].to_numpy()
+            h.update(f"|{column}|{values.dtype.str}|".encode())
+            if values.dtype.kind in "biuf":
+                h.update(np.ascontiguousarray(values).tobytes())
+            else:
+                h.update(repr(values.tolist()).encode())
+    return h.digest()
+
+
+def _prepared(net: Any, method: Method, base_load: bool) -> _Prepared:
+    """The :class:`_Prepared` copy of ``net`` for ``method`` and ``base_load``: kept per network object while
+    the network's :func:`_fingerprint` is unchanged (a changed network is copied afresh; ``net`` itself is
+    never modified)."""
+    import weakref
+
+    key = (id(net), method, base_load)
+    print_ = _fingerprint(net)
+    with _PREPARED_LOCK:
+        found = _PREPARED.get(key)
+        if found is not None and found[0]() is net and found[1] == print_:
+            return found[2]
+        prepared = _Prepared(net, method, base_load)
+        _PREPARED.pop(key, None)
+        while len(_PREPARED) >= _PREPARED_MAX:
+            del _PREPARED[next(iter(_PREPARED))]
+        _PREPARED[key] = (weakref.ref(net), print_, prepared)
+        return prepared
+
+
+class _Slot:
+    """A slot's trades on a :class:`_Prepared` network: one generator and one load row per trade."""
+
+    def __init__(self, prepared: _Prepared, trades: Sequence[GridTrade], slot_hours: float):
+        self.prepared = prepared
+        self.net = prepared.net
+        self.method = prepared.method
+        self.labels = prepared.labels
+        self.line_names = prepared.line_names
+        index_of = prepared.index_of
+        buses: list[tuple[int, int]] = []
+        self.p_mw: list[float] = []
+        self.gen_col: list[str] = []
+        self.load_col: list[str] = []
+        for k, t in enumerate(trades):
+            for name, role in ((t.seller_bus, "seller"), (t.buyer_bus, "buyer")):
+                if name not in index_of:
+                    raise GridError(f"trades[{k}].{role}_bus", f"unknown bus {name!r}")
+            sb, bb = index_of[t.seller_bus], index_of[t.buyer_bus]
+            buses.append((sb, bb))
+            self.p_mw.append(t.energy_kwh / slot_hours / 1000.0)
+            self.gen_col.append(prepared.column(sb))
+            self.load_col.append(prepared.column(bb))
+        prepared.place(buses)
+        self.gen_rows = prepared.gen_rows
+        self.load_rows = prepared.load_rows
+
     def run(self, fraction: Sequence[float], policy: DsoPolicy) -> NetworkState:
         """Run with each trade at ``fraction[k]`` of its power (0: out of service)."""
-        gen_table = "sgen" if self.method == "balanced" else "asymmetric_sgen"
-        load_table = "load" if self.method == "balanced" else "asymmetric_load"
-        gen, load = self.net[gen_table], self.net[load_table]
+        gen, load = self.net[self.prepared.gen_table], self.net[self.prepared.load_table]
         for k, f in enumerate(fraction):
             on = float(f) > 0
             gen.at[self.gen_rows[k], "in_service"] = on
@@ -200,19 +313,19 @@ class _Slot:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if self.method == "balanced":
-                    self.pp.runpp(self.net, numba=False)
+                    self.prepared.runpp()
                 else:
-                    self.pp.runpp_3ph(self.net, numba=False)
+                    self.prepared.pp.runpp_3ph(self.net, numba=False)
         except Exception:  # pandapower raises LoadflowNotConverged (and others) on divergence
             return NetworkState(False, nan_bus, nan_bus, nan_line, ("power flow did not converge",))
         if self.method == "balanced":
-            vm = self.net.res_bus["vm_pu"].to_numpy(dtype=np.float64)
+            vm = self.net.res_bus["vm_pu"].to_numpy(dtype=np.float64, copy=True)
             vmax = vm
-            loading = self.net.res_line["loading_percent"].to_numpy(dtype=np.float64)
+            loading = self.net.res_line["loading_percent"].to_numpy(dtype=np.float64, copy=True)
         else:
             phases = self.net.res_bus_3ph[["vm_a_pu", "vm_b_pu", "vm_c_pu"]].to_numpy(dtype=np.float64)
             vm, vmax = phases.min(axis=1), phases.max(axis=1)
-            loading = self.net.res_line_3ph["loading_percent"].to_numpy(dtype=np.float64)
+            loading = self.net.res_line_3ph["loading_percent"].to_numpy(dtype=np.float64, copy=True)
         violations = _violations(
             vm, state_vmax=vmax, loading=loading, labels=self.labels, line_names=self.line_names, policy=policy
         )
@@ -232,7 +345,9 @@ def check_trades(
     """Run the slot's power flow and curtail the lowest-score trades until it is feasible.
 
     ``net`` is a pandapower network (it is copied, never modified), e.g. from
-    :func:`transactive.grid.feeder.load_network`. With a feasible slot nothing is curtailed. If the network
+    :func:`transactive.grid.feeder.load_network`. The copy is made once per network object and reused by the
+    next checks of the same, unchanged network (:func:`_prepared`; the results are those of a fresh copy, bit
+    for bit). With a feasible slot nothing is curtailed. If the network
     is infeasible even without trades (base load), every trade is curtailed and ``feasible`` is False.
 
     One flow per curtailed trade: feasibility is **not** monotone in the number of curtailed trades (removing
@@ -243,8 +358,6 @@ def check_trades(
     fraction of its energy that keeps the slot feasible, to 1/256 (bisection, 8 more flows); it stays in
     ``curtailed`` with ``kept_kwh`` > 0.
     """
-    import copy
-
     policy = policy or DsoPolicy()
     if not np.isfinite(slot_hours) or slot_hours <= 0:
         raise GridError("slot_hours", "must be a finite number > 0")
@@ -255,7 +368,13 @@ def check_trades(
             raise GridError(f"trades[{k}].energy_kwh", "must be a finite number >= 0")
         if np.isnan(t.score):
             raise GridError(f"trades[{k}].score", "must not be NaN")
-    slot = _Slot(copy.deepcopy(net), trades, slot_hours, method, base_load)
+    prepared = _prepared(net, method, base_load)
+    with prepared.lock:  # one check at a time on a prepared copy
+        return _curtail(_Slot(prepared, trades, slot_hours), trades, policy, partial)
+
+
+def _curtail(slot: _Slot, trades: Sequence[GridTrade], policy: DsoPolicy, partial: bool) -> NetworkCheck:
+    """:func:`check_trades`' flows and curtailments on ``slot``."""
     active = [True] * len(trades)
     initial = state = slot.run([1.0] * len(trades), policy)
     # lowest score first; equal scores: the later trade first
@@ -284,4 +403,5 @@ def check_trades(
             curtailed[-1] = Curtailment(last.trade, last.reason, f_ok * trades[last.trade].energy_kwh)
             state = best
     accepted = tuple(k for k in range(len(trades)) if active[k])
-    return NetworkCheck(accepted, tuple(curtailed), initial, state, tuple(slot.labels), slot.line_names, method, policy)
+    return NetworkCheck(accepted, tuple(curtailed), initial, state, tuple(slot.labels), slot.line_names, slot.method,
+                        policy)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -74,6 +74,26 @@ def _fields(body: object, allowed: set[str], required: tuple[str, ...]) -> dict[
         if key not in body:
             raise MarketError(key, "required")
     return body
+
+
+class _Lookups:
+    """What every reading of a burst looks up, read once per burst: the community's meter keys and, per slot,
+    whether its settlement is prepared (neither changes while a burst of readings is stored)."""
+
+    def __init__(self, desk: MeterDesk) -> None:
+        self.desk = desk
+        self.keys: dict[str, dict[str, MeterKey]] = {}
+        self.prepared: dict[tuple[str, str], bool] = {}
+
+    def meter_keys(self, community: str) -> dict[str, MeterKey]:
+        if community not in self.keys:
+            self.keys[community] = self.desk.op.store.meter_keys(community)
+        return self.keys[community]
+
+    def settlement_prepared(self, community: str, slot_start: str) -> bool:
+        if (community, slot_start) not in self.prepared:
+            self.prepared[community, slot_start] = self.desk._settlement_prepared(community, slot_start)
+        return self.prepared[community, slot_start]
 
 
 class MeterDesk:
@@ -139,8 +159,11 @@ class MeterDesk:
         return [keys[caller.id]] if caller.id in keys else []
 
     # ------------------------------------------------------------------------------------ readings
-    def submit_reading(self, caller: Member, community: str, body: object) -> tuple[Outcome, MeterReading]:
-        """A slot's net metered energy (kWh, + exported / - imported), signed by the meter where it has a key."""
+    def submit_reading(self, caller: Member, community: str, body: object, *, lookups: _Lookups | None = None
+                       ) -> tuple[Outcome, MeterReading]:
+        """A slot's net metered energy (kWh, + exported / - imported), signed by the meter where it has a key.
+        ``lookups``: a burst's (:meth:`submit_readings`)."""
+        lookups = _Lookups(self) if lookups is None else lookups
         c = self.op.community_for(caller, community)
         fields = _fields(body, {"slot_start", "energy_kwh", "member", "signature"}, ())
         subject = self._subject(caller, c, fields, DECIDERS, "reporting another member's meter")
@@ -151,7 +174,7 @@ class MeterDesk:
         energy_kwh = self._energy(fields["energy_kwh"], c, "energy_kwh")
         if self.op.clock.now() < start + timedelta(minutes=c.slot_minutes):
             raise MarketError("slot_start", "the slot has not ended yet")
-        meter = self.op.store.meter_keys(c.name).get(subject.id)
+        meter = lookups.meter_keys(c.name).get(subject.id)
         meter_address = signature = None
         if meter is not None:
             signature = self._signed(caller, subject, c, meter, start=start, energy_kwh=energy_kwh,
@@ -161,7 +184,7 @@ class MeterDesk:
             raise MarketError("signature", f"{subject.id} has no registered meter key")
         reading = MeterReading(c.name, subject.id, iso(start), energy_kwh + 0.0, _stamp(self.op.clock.now()),
                                meter_address, signature)
-        if self._settlement_prepared(c.name, iso(start)):
+        if lookups.settlement_prepared(c.name, iso(start)):
             same = [r for r in self.op.store.meter_readings(c.name, iso(start))
                     if r.member == subject.id and r.energy_kwh == reading.energy_kwh]
             if same:
@@ -173,6 +196,14 @@ class MeterDesk:
             raise MarketError("energy_kwh", f"a different reading ({stored.energy_kwh} kWh) is already stored; "
                               "a correction is a dispute", "conflict")
         return outcome, stored
+
+    def submit_readings(self, community: str, readings: Sequence[tuple[Member, object]]
+                        ) -> list[tuple[Outcome, MeterReading]]:
+        """A burst of readings ``(caller, body)``, each as :meth:`submit_reading` takes it, in order (a refused
+        one raises its :class:`MarketError`, the ones before it stay stored); the meter keys and the slots'
+        settlement state are read once for the burst."""
+        lookups = _Lookups(self)
+        return [self.submit_reading(caller, community, body, lookups=lookups) for caller, body in readings]
 
     @staticmethod
     def _energy(value: object, c: Community, field: str) -> float:

@@ -28,7 +28,7 @@ import math
 import re
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -491,6 +491,13 @@ class Operator:
 
         return MeterDesk(self).submit_reading(member, community_name, body)
 
+    def submit_meter_readings(self, community_name: str, readings: Sequence[tuple[Member, object]]
+                              ) -> list[tuple[Outcome, MeterReading]]:
+        """A burst of meter readings ``(member, body)`` (:meth:`MeterDesk.submit_readings
+        <transactive.market.meters.MeterDesk.submit_readings>`: each as :meth:`submit_meter_reading` takes it)."""
+        from transactive.market.meters import MeterDesk
+
+        return MeterDesk(self).submit_readings(community_name, readings)
 
 def settled_result_document(market: Market, result: ClearingResult) -> dict[str, Any]:
     """The result document the service stores and serves: the clearing as the ledger settles it.

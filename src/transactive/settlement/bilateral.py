@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from transactive.crypto.eip712 import DOMAIN_FIELDS, Domain, Types, digest_of, hash_struct
@@ -119,24 +120,38 @@ class BilateralContract:
 
     def message(self) -> dict[str, Any]:
         """The EIP-712 message."""
-        return {
-            "seller": self.seller,
-            "buyer": self.buyer,
-            "slots": list(self.slots),
-            "energyWh": self.energy_wh_per_slot,
-            "priceMicroPerKwh": self.price_micro_per_kwh,
-            "nonce": self.nonce,
-        }
+        return _message(self._fields())
+
+    def _fields(self) -> _Fields:
+        return (self.seller, self.buyer, self.slots, self.energy_wh_per_slot, self.price_micro_per_kwh, self.nonce)
 
     def digest(self, domain: Domain) -> bytes:
-        """The 32-byte digest both parties sign (canonical: the contract id is a label, not signed)."""
-        return digest_of(domain.separator, hash_struct("BilateralContract", CONTRACT_TYPES, self.message()))
+        """The 32-byte digest both parties sign (canonical: the contract id is a label, not signed); memoised
+        on exactly what is hashed (the domain separator and the message's fields), since every settlement of
+        a slot verifies every contract again."""
+        return _contract_digest(domain.separator, self._fields())
 
     def sign(self, signer: Signer, domain: Domain) -> bytes:
         """``signer``'s 65-byte signature of the contract (it must be the seller or the buyer)."""
         if signer.address not in (self.seller, self.buyer):
             raise MarketError("signer", f"{signer.address} is not a party to contract {self.contract_id}")
         return signer.sign_digest(self.digest(domain))
+
+
+_Fields = tuple[str, str, tuple[int, ...], int, int, int]  # seller, buyer, slots, energyWh, price, nonce
+
+
+@lru_cache(maxsize=4096)
+def _contract_digest(separator: bytes, fields: _Fields) -> bytes:
+    """:meth:`BilateralContract.digest` of the message with these ``fields`` (EIP-712)."""
+    return digest_of(separator, hash_struct("BilateralContract", CONTRACT_TYPES, _message(fields)))
+
+
+def _message(fields: _Fields) -> dict[str, Any]:
+    """A contract's EIP-712 message (``CONTRACT_TYPES``)."""
+    seller, buyer, slots, energy_wh, price_micro_per_kwh, nonce = fields
+    return {"seller": seller, "buyer": buyer, "slots": list(slots), "energyWh": energy_wh,
+            "priceMicroPerKwh": price_micro_per_kwh, "nonce": nonce}
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from transactive.grid.charges import DEFAULT_CHARGE_PER_KM
-from transactive.grid.feeder import load_network
+from transactive.grid.feeder import shared_network
 from transactive.grid.powerflow import DsoPolicy, GridTrade, Method, NetworkCheck, check_trades
 from transactive.matching.mechanisms import distances_for
 from transactive.matching.pipeline import MatchedOutcome, match_orders
@@ -93,7 +93,7 @@ def run_slot(
             GridTrade(bb, sb, t.energy_kwh, t.score) for bb, sb, t in zip(b_bus, s_bus, matched.trades, strict=True)
         ]
         network = check_trades(
-            load_network(scenario.feeder),
+            shared_network(scenario.feeder),  # read only: check_trades copies it once and reuses the copy
             trades,
             slot_hours=slot_hours,
             policy=policy,

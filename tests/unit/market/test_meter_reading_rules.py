@@ -52,3 +52,39 @@ def test_the_members_own_reading_wins_over_the_dsos(op: Operator) -> None:
         op.submit_meter_reading(alice, "c", {"slot_start": SLOT, "energy_kwh": 3.0})
     assert op.submit_meter_reading(alice, "c", {"slot_start": SLOT, "energy_kwh": 2.0})[0] is Outcome.DUPLICATE
     assert [r.energy_kwh for r in op.store.meter_readings("c", SLOT)] == [2.0]
+
+
+def _twin(store_factory: Any) -> Operator:
+    operator = Operator(store_factory(), ManualClock(datetime(2026, 3, 1, 11, 0, tzinfo=UTC)))
+    operator.create_community("c", "uniform", {}, 15)
+    return operator
+
+
+def test_a_burst_of_readings_is_stored_as_the_same_readings_one_by_one(op: Operator) -> None:
+    """``submit_meter_readings`` (the meter keys and the settlement state read once per burst) answers and stores
+    what ``submit_meter_reading`` does reading by reading, duplicates, replacements and a 2nd slot included;
+    a refused reading raises its error with the readings before it stored."""
+    from transactive.store import open_store
+
+    one_by_one = _twin(lambda: open_store(url="sqlite://"))
+    names = ["a", "b", "c", "d"]
+    members = {op_: {n: member(op_, n, "prosumer") for n in names} | {"dso": member(op_, "grid", "dso")}
+               for op_ in (op, one_by_one)}
+    other = "2026-03-01T10:15:00Z"
+    bodies = [("dso", {"slot_start": SLOT, "energy_kwh": 5.0, "member": "a"}),
+              ("a", {"slot_start": SLOT, "energy_kwh": 2.0}), ("b", {"slot_start": SLOT, "energy_kwh": -1.5}),
+              ("b", {"slot_start": SLOT, "energy_kwh": -1.5}), ("c", {"slot_start": other, "energy_kwh": 0.0}),
+              ("d", {"slot_start": SLOT, "energy_kwh": 0.25})]
+    burst = op.submit_meter_readings("c", [(members[op][who], body) for who, body in bodies])
+    single = [one_by_one.submit_meter_reading(members[one_by_one][who], "c", body) for who, body in bodies]
+    assert [o for o, _ in burst] == [o for o, _ in single] == [Outcome.CREATED, Outcome.CREATED, Outcome.CREATED,
+                                                               Outcome.DUPLICATE, Outcome.CREATED, Outcome.CREATED]
+    assert [r for _, r in burst] == [r for _, r in single]
+    for slot in (SLOT, other):
+        assert op.store.meter_readings("c", slot) == one_by_one.store.meter_readings("c", slot)
+    with pytest.raises(MarketError) as raised:  # the DSO cannot overwrite a's own reading: the burst stops there
+        op.submit_meter_readings("c", [(members[op]["d"], {"slot_start": other, "energy_kwh": 1.0}),
+                                       (members[op]["dso"], {"slot_start": SLOT, "energy_kwh": 9.0, "member": "a"}),
+                                       (members[op]["b"], {"slot_start": other, "energy_kwh": 1.0})])
+    assert raised.value.kind == "conflict"
+    assert {r.member: r.energy_kwh for r in op.store.meter_readings("c", other)} == {"c": 0.0, "d": 1.0}

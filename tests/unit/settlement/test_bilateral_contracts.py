@@ -46,6 +46,34 @@ def test_digest_equals_eth_account_typed_data() -> None:
     assert c.digest(DOMAIN) == _hash_eip191_message(encode_typed_data(full_message=typed))
 
 
+def test_memoised_digests_equal_eth_account_for_every_field_and_domain() -> None:
+    """The digest is memoised per (domain, signed fields): contracts differing in any one signed field, or
+    the same contract in another domain, each get eth_account's digest, asked in an interleaved order
+    (the contract id is not signed: a renamed contract has the same digest)."""
+    other_domain = Domain(chain_id=1337, verifying_contract="0x" + "cd" * 20)
+    variants = [_contract(), _contract(seller=OTHER.address), _contract(buyer=OTHER.address),
+                _contract(slots=(10, 11)), _contract(energy_kwh_per_slot=2.501), _contract(price_per_kwh=0.070001),
+                _contract(nonce=2)]
+
+    def expected(c: BilateralContract, domain: Domain) -> bytes:
+        typed = {
+            "types": {k: [{"name": n, "type": t} for n, t in v] for k, v in CONTRACT_TYPES.items()},
+            "primaryType": "BilateralContract",
+            "domain": domain.as_dict(),
+            "message": c.message(),
+        }
+        return bytes(_hash_eip191_message(encode_typed_data(full_message=typed)))
+
+    asked = [(c, d) for _ in range(2) for c in variants for d in (DOMAIN, other_domain)]
+    RNG.shuffle(asked)
+    digests = {}
+    for c, d in asked:
+        digests[c, d] = c.digest(d)
+        assert digests[c, d] == expected(c, d)
+    assert len(set(digests.values())) == len(variants) * 2
+    assert _contract(contract_id="renamed").digest(DOMAIN) == _contract().digest(DOMAIN)
+
+
 def test_signature_recovers_with_eth_account() -> None:
     c = _contract()
     signed = _signed(c)

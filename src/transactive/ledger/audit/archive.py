@@ -128,12 +128,13 @@ def _entry(e: ResultEntry | None) -> str:
 
 def check_settlement(
     chain: Chain, slots: Contract, domain: Domain, rec: SettlementRecord, *,
-    validators: Sequence[str], threshold: int,
+    validators: Sequence[str], threshold: int, record: Sequence[Any] | None = None,
 ) -> tuple[str, str, str] | None:
     """The first discrepancy of one archived settlement slot as ``(what, expected, found)``, or None (the
-    checks of the module docstring, in that order)."""
+    checks of the module docstring, in that order). ``record``: the slot's ``MarketSlots.slots`` record when
+    already read."""
     s = rec.slot
-    record = chain.call(slots, "slots", s)
+    record = chain.call(slots, "slots", s) if record is None else record
     state, order_root, order_count, chain_root = int(record[0]), bytes(record[4]), int(record[5]), bytes(record[6])
     try:
         recomputed = recompute_entries(rec.input, domain)

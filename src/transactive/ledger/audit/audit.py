@@ -68,7 +68,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -280,8 +280,9 @@ def _entry(e: Any) -> str:
 
 def _check_slot(
     chain: Chain, slots: Contract, batch: SlotBatch, *, validators: Sequence[str], threshold: int,
-    pool: WorkerPool | None = None,
+    pool: WorkerPool | None = None, record: Sequence[Any] | None = None,
 ) -> Discrepancy | None:
+    """Checks 1-6 for one market slot; ``record``: its ``MarketSlots.slots`` record when already read."""
     s = batch.slot
     checked = verify_batch(batch.orders, batch.attributes, batch.domain, slot=s, pool=pool)
     if checked.orders.rejected:
@@ -291,7 +292,7 @@ def _check_slot(
         k, err = checked.attributes[0]
         return Discrepancy(s, f"attributes {k}", "a valid attributes record of this slot, signed by its trader",
                            f"{err}")
-    record = chain.call(slots, "slots", s)
+    record = chain.call(slots, "slots", s) if record is None else record
     state, mode, auctioneer, _, order_root, order_count, result_root, rate_a, rate_m = record[:9]
     shares = None
     if mode == MODE_BATCH:
@@ -355,15 +356,17 @@ def _check_slot(
 
 
 def _validators(
-    chain: Chain, registry: Contract, slots: Contract | None = None, slot: int | None = None
+    chain: Chain, registry: Contract, slots: Contract | None = None, slot: int | None = None, *,
+    record: Sequence[Any] | None = None,
 ) -> tuple[list[str], int]:
     """The Registry's validators and threshold; with ``slots`` and ``slot``: as they were when the slot's
     result was endorsed (the state after its ``cleared_block``, what ``endorse_result`` checked), so a later
     change of the validator set or threshold neither fails old slots nor lets a short one pass. A slot not
-    endorsed yet is read at the head."""
+    endorsed yet is read at the head. ``record``: the slot's ``MarketSlots.slots`` record when already read."""
     block = None
     if slots is not None and slot is not None:
-        cleared = int(chain.call(slots, "slots", slot)[SLOT_FIELDS.index("cleared_block")])
+        record = chain.call(slots, "slots", slot) if record is None else record
+        cleared = int(record[SLOT_FIELDS.index("cleared_block")])
         block = cleared if cleared > 0 else None
     try:
         listed = chain.call(registry, "validator_list", block=block)
@@ -500,17 +503,26 @@ def _audit(
         raise AuditInputError(f"no Registry answers at {registry.address} on this chain ({exc})") from exc
     accounts: list[str] = [*chain.accounts, *validators, registry.address, token.address, slots.address,
                            *(str(x) for x in manifest.get("accounts", []))]
+    records: dict[int, Sequence[Any]] = {}  # each slot's MarketSlots record, read once by this audit
+
+    def record_of(s: int) -> Sequence[Any]:
+        if s not in records:
+            records[s] = chain.call(slots, "slots", s)
+        return records[s]
+
     with WorkerPool() as pool:  # the slots' signatures recovered in chunks on every core (large slots only)
         for batch in batches:
-            then, k = _validators(chain, registry, slots, batch.slot)
-            found = _check_slot(chain, slots, batch, validators=then, threshold=k, pool=pool)
+            then, k = _validators(chain, registry, slots, batch.slot, record=record_of(batch.slot))
+            found = _check_slot(chain, slots, batch, validators=then, threshold=k, pool=pool,
+                                record=record_of(batch.slot))
             if found is not None:
                 return found
             accounts += [e.account for e in batch.results]
     domain = domain_of(chain, slots)
     for rec in settlements:
-        then, k = _validators(chain, registry, slots, rec.slot)
-        finding = check_settlement(chain, slots, domain, rec, validators=then, threshold=k)
+        then, k = _validators(chain, registry, slots, rec.slot, record=record_of(rec.slot))
+        finding = check_settlement(chain, slots, domain, rec, validators=then, threshold=k,
+                                   record=record_of(rec.slot))
         if finding is None:
             finding = _check_meters(chain, registry, rec.input)
         if finding is not None:
@@ -522,7 +534,7 @@ def _audit(
     if journal is not None:
         try:
             accounts += journal.accounts()
-            found = _check_settled_slots(chain, slots, batches, journal.read()[1])
+            found = _check_settled_slots(chain, slots, batches, journal.read()[1], record_of)
             if found is not None:
                 return found
             finding = check_statements(chain, token, journal.root)
@@ -566,7 +578,8 @@ def _check_meters(chain: Chain, registry: Contract, doc: SettlementInput) -> tup
 
 
 def _check_settled_slots(
-    chain: Chain, slots: Contract, batches: Sequence[SlotBatch], journaled: Sequence[JournalBatch]
+    chain: Chain, slots: Contract, batches: Sequence[SlotBatch], journaled: Sequence[JournalBatch],
+    record_of: Callable[[int], Sequence[Any]] | None = None,
 ) -> Discrepancy | None:
     """Journaled batches that settle a slot's endorsed result (``slot`` set): each names an archived slot,
     no slot twice, and its ``auction`` postings equal the stored (already verified) result entries plus the
@@ -574,6 +587,7 @@ def _check_settled_slots(
     any batch names a slot, every archived slot whose entries move money must be settled by one."""
     by_slot = {b.slot: b for b in batches}
     seen: set[int] = set()
+    fund: list[str] = []  # MarketSlots.fund(), read once
     for line in journaled:
         if line.slot is None:
             continue
@@ -585,7 +599,7 @@ def _check_settled_slots(
             return Discrepancy(s, f"auction postings (batch {line.label})", "one settlement batch per slot",
                                "a second one")
         seen.add(s)
-        record = chain.call(slots, "slots", s)
+        record = chain.call(slots, "slots", s) if record_of is None else record_of(s)
         rewards: dict[str, int] = {}
         if int(record[1]) == MODE_BATCH:
             shares = RewardShares(int(record[7]), int(record[8]))
@@ -596,7 +610,9 @@ def _check_settled_slots(
         for e in batch.results:  # the fund's row moves the contract's fund account; the ME row nothing
             if e.account == ME_LEAF:
                 continue
-            account = str(chain.call(slots, "fund")) if e.account == FUND_LEAF else e.account
+            if e.account == FUND_LEAF and not fund:
+                fund.append(str(chain.call(slots, "fund")))
+            account = fund[0] if e.account == FUND_LEAF else e.account
             entries[account] = entries.get(account, 0) + e.amount_micro
         finding = check_auction_postings(line, entries, rewards)
         if finding is not None:
