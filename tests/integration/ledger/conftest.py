@@ -14,9 +14,16 @@ from collections.abc import Iterator
 import pytest
 
 from transactive.ledger.chain.base import Chain
-from transactive.ledger.chain.connect import open_local_chain
+from transactive.ledger.chain.connect import ENGINES, open_local_chain
 from transactive.ledger.chain.rpc import RpcChain
 from transactive.ledger.testing import Deployment, HardhatNode, deploy_suite, node_unavailable_reason
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def local_engine(request: pytest.FixtureRequest) -> str:
+    """An in-process chain engine (``pyevm``, ``revm``): the end-to-end tests that build their own chain run on
+    each."""
+    return str(request.param)
 
 
 @pytest.fixture(scope="session", params=["embedded", "revm", "hardhat"])
