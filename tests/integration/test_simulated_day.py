@@ -82,6 +82,19 @@ def test_statements_are_the_settled_postings_and_balance(day: tuple[DayResult, P
     assert all(result.summary["checks"].values()), result.summary["checks"]
 
 
+def test_a_new_days_chain_runs_on_the_revm_engine(day: tuple[DayResult, Path]) -> None:
+    """DAY_CHAIN_ENGINE: the day's ledger holds the revm journal (and no py-evm database), which the audit and
+    open_local_chain read with the revm engine."""
+    _, out = day
+    chain_dir = out / "ledger" / "chain"
+    assert sorted(p.name for p in chain_dir.glob("chain*.sqlite")) == ["chain-revm.sqlite"]
+    chain = open_local_chain(chain_dir, read_only=True)
+    try:
+        assert type(chain).__name__ == "RevmChain" and chain.block_number() > 0
+    finally:
+        chain.close()
+
+
 def test_on_chain_tokens_are_starting_tokens_plus_statements(day: tuple[DayResult, Path]) -> None:
     result, out = day
     account = {}

@@ -14,8 +14,8 @@ from transactive.ledger.chain.constants import (  # re-exported: the service imp
     MAX_UINT,
     MODE_BATCH,
     MODE_CLAIMS,
-    PYEVM,
     RESERVE_NOT_MET,
+    REVM,
     ROLE_ADMIN,
     ROLE_BITS,
     ROLE_DSO,
@@ -34,7 +34,7 @@ class LedgerConfig:
     """The ledger of a service.
 
     ``chain_url``: a JSON-RPC node; None: the embedded chain in ``chain_dir`` (None: in memory), on the engine
-    ``chain_engine`` (``pyevm`` or ``revm``) when it is new (an existing directory keeps its engine:
+    ``chain_engine`` (``revm``, the default, or ``pyevm``) when it is new (an existing directory keeps its engine:
     :mod:`transactive.ledger.chain.connect`).
     ``validators`` in-process validators (development accounts 1..n) of which ``threshold`` must agree.
     ``start_tokens``: tokens minted to every member account at enrolment. ``gas_wei``: ether given to a
@@ -52,7 +52,7 @@ class LedgerConfig:
 
     chain_url: str | None = None
     chain_dir: Path | None = None
-    chain_engine: str = PYEVM
+    chain_engine: str = REVM
     validators: int = 4
     threshold: int = 3
     start_tokens: int = 1_000
