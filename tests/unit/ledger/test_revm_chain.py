@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from transactive.ledger.chain.base import ChainRevert, decode_events
+from transactive.ledger.chain.compiler import Artifact, load_artifact
 from transactive.ledger.chain.embedded import EmbeddedChain
 from transactive.ledger.chain.revm import JOURNAL_FILE, RevmChain, next_base_fee
 from transactive.ledger.testing import ROLE_PROSUMER, ROLE_VALIDATOR, bus, deploy_suite
@@ -37,8 +38,6 @@ def test_the_same_transactions_are_observed_alike_on_both_engines() -> None:
 def test_a_first_transaction_costs_the_same_gas_and_fee_on_both_engines() -> None:
     """Nothing is warm yet: the deployment lands at the same address and costs its sender the same fee (gas x the
     block's base fee); a later transaction may find slots warm on revm (module docstring): never dearer."""
-    from transactive.ledger.chain.compiler import load_artifact
-
     chains = (EmbeddedChain(), RevmChain())
     registries = [c.deploy(load_artifact("Registry")) for c in chains]
     assert registries[0].address == registries[1].address
@@ -107,3 +106,37 @@ def test_read_only_refuses_what_is_not_a_journal(tmp_path: Path) -> None:
     (tmp_path / JOURNAL_FILE).write_bytes(b"not a database" * 100)
     with pytest.raises(sqlite3.DatabaseError):
         RevmChain(tmp_path, read_only=True)
+
+
+_BALANCE_PROBE = """
+# pragma version ~=0.4.3
+@external
+def balance_of(a: address) -> uint256:
+    return a.balance
+"""
+
+
+def _probe() -> Artifact:
+    """A contract whose transaction reads an account's balance (BALANCE: 2,600 gas cold, 100 warm)."""
+    from vyper import compile_code
+    from vyper.compiler.settings import Settings
+
+    out = compile_code(_BALANCE_PROBE, output_formats=["abi", "bytecode"], settings=Settings(evm_version="cancun"))
+    return Artifact("Probe", tuple(out["abi"]), bytes.fromhex(str(out["bytecode"]).removeprefix("0x")))
+
+
+def test_reads_and_rejected_transactions_leave_no_account_warm() -> None:
+    """The gas of a transaction that touches an account first is py-evm's (cold), also after the account's
+    balance was read, a view touched it, or a transaction it sent was rejected on the revm chain."""
+    probe = _probe()
+    reference = EmbeddedChain()
+    target = reference.accounts[7]
+    cold = reference.transact(reference.deploy(probe), "balance_of", target).gas_used
+    plain, touched = RevmChain(), RevmChain()
+    assert plain.transact(plain.deploy(probe), "balance_of", target).gas_used == cold
+    contract = touched.deploy(probe)
+    assert touched.balance(target) == 10**27
+    assert touched.call(contract, "balance_of", target) == 10**27
+    with pytest.raises(ChainRevert):  # no default function: a plain transfer to it reverts
+        touched.send_value(contract.address, 1, sender=target)
+    assert touched.transact(contract, "balance_of", target).gas_used == cold

@@ -20,7 +20,8 @@ any mined transaction changes it; a revert restores it. It is not comparable wit
 Gas: pyrevm keeps one journal across transactions, so an account or storage slot that an earlier transaction of
 this EVM touched is warm (EIP-2929) and a storage slot's "original value" (EIP-2200) is its value when first
 loaded: ``gas_used`` is at most py-evm's for the same transaction. It is a deterministic function of the
-canonical transactions (a replay reproduces it exactly; view calls and reverts leave no trace).
+canonical transactions (a replay reproduces it exactly; view calls, balance reads and rejected transactions run in
+a reverted checkpoint and leave no account or slot warm).
 
 Snapshots are block numbers: :meth:`RevmChain.revert` drops the later blocks (in the journal too) and rebuilds
 the EVM by replaying the blocks it keeps. ``call(..., block=n)`` runs on a second EVM replayed up to block n (a
@@ -133,8 +134,8 @@ class _Machine:
     def __init__(self, accounts: Sequence[str]) -> None:
         self.evm = pyrevm.EVM(env=pyrevm.Env(cfg=pyrevm.CfgEnv(chain_id=EMBEDDED_CHAIN_ID)),
                               gas_limit=BLOCK_GAS_LIMIT, spec_id=SPEC)
-        for account in accounts:
-            self.evm.set_balance(account, _FUNDING_WEI)
+        for account in accounts:  # into the database, not the journal: cold, like every account at a block's start
+            self.evm.insert_account_info(account, pyrevm.AccountInfo(balance=_FUNDING_WEI))  # type: ignore[call-arg]
         self.head = 0
 
     def _env(self, number: int, timestamp: int) -> None:
@@ -142,13 +143,15 @@ class _Machine:
                                                gas_limit=BLOCK_GAS_LIMIT, basefee=0))
 
     def execute(self, number: int, timestamp: int, base_fee_wei: int, *, sender: str, to: str | None,
-                data: bytes, value_wei: int, gas_used: int | None = None) -> tuple[int, tuple[Log, ...], str | None]:
-        """Mine one transaction as block ``number``: (gas used, logs, created address). ChainRevert (and
-        nothing changed) if it fails. ``gas_used``: the figure the journal recorded (a replay)."""
+                data: bytes, value_wei: int, gas_used: int | None = None
+                ) -> tuple[int, tuple[Log, ...], str | None, int]:
+        """Mine one transaction as block ``number``: (gas used, logs, created address, the sender's nonce).
+        ChainRevert (and nothing changed, not even an account made warm) if it fails. ``gas_used``: the figure
+        the journal recorded (a replay)."""
         self._env(number, timestamp)
         evm = self.evm
-        before = evm.basic(sender)
         checkpoint = evm.snapshot()
+        before = evm.basic(sender)  # inside the checkpoint: a rejected transaction leaves its sender cold
         try:
             if to is None:
                 created: str | None = to_checksum_address(evm.deploy(sender, data, value=value_wei, gas=TX_GAS_LIMIT))
@@ -173,12 +176,20 @@ class _Machine:
         logs = tuple(Log(address=to_checksum_address(x.address), topics=tuple(bytes(t) for t in x.data[0]),
                          data=bytes(x.data[1])) for x in result.logs)
         self.head = number
-        return used, logs, created
+        return used, logs, created, nonce - 1
 
     def replay(self, block: MinedBlock) -> None:
         """Apply a mined block again (its recorded gas charged); it must succeed as it did."""
         self.execute(block.number, block.timestamp, block.base_fee_wei, sender=block.sender, to=block.to,
                      data=block.data, value_wei=block.value_wei, gas_used=block.gas_used)
+
+    def balance(self, address: str) -> int:
+        """Ether balance (wei) of ``address`` (read in a reverted checkpoint: the account stays cold)."""
+        checkpoint = self.evm.snapshot()
+        try:
+            return int(self.evm.get_balance(address))
+        finally:
+            self.evm.revert(checkpoint)
 
     def call(self, sender: str, to: str, data: bytes, timestamp: int) -> bytes:
         """A read-only call in a pending block on top of :attr:`head` (nothing kept, not even warm slots)."""
@@ -340,7 +351,7 @@ class RevmChain(KeyedSender):
 
     def balance(self, address: str) -> int:
         """Ether balance (wei) of an address at the head."""
-        return int(self._machine.evm.get_balance(to_checksum_address(address)))
+        return self._machine.balance(to_checksum_address(address))
 
     def deploy(self, artifact: Artifact, *args: Any, sender: str | None = None) -> Contract:
         receipt = self._send(sender, None, encode_constructor(artifact, args))
@@ -416,9 +427,8 @@ class RevmChain(KeyedSender):
         number = self.block_number() + 1
         timestamp = max(int(time.time()), self._timestamp(number - 1) + 1)
         base_fee = self._base_fee(number)
-        nonce = int(self._machine.evm.basic(sender).nonce)
         recipient = None if to is None else to_checksum_address(to)
-        gas_used, logs, created = self._machine.execute(number, timestamp, base_fee, sender=sender, to=recipient,
+        gas_used, logs, created, nonce = self._machine.execute(number, timestamp, base_fee, sender=sender, to=recipient,
                                                         data=data, value_wei=value)
         # no signature (the engine holds the keys): the hash of the transaction's fields and the chain id
         tx_hash = keccak(abi_encode(["uint256", "uint256", "uint256", "address", "uint256", "bytes", "uint256",
