@@ -23,7 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from eth_utils import keccak
 
-from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.base import Chain
+from transactive.ledger.chain.connect import ENGINES, open_local_chain
+from transactive.ledger.chain.constants import PYEVM
 from transactive.ledger.messages.commitments import SettlementTree
 from transactive.ledger.testing import (
     MODE_BATCH,
@@ -70,7 +72,7 @@ def bench_naive_orders(dep: Deployment, sample: int) -> float:
     return (time.perf_counter() - t0) / sample
 
 
-def add_prosumers(dep: Deployment, chain: EmbeddedChain, count: int) -> list[str]:
+def add_prosumers(dep: Deployment, chain: Chain, count: int) -> list[str]:
     extra = list(chain.accounts[12:12 + count])
     for i, account in enumerate(extra):
         chain.transact(dep.registry, "set_member", account, ROLE_PROSUMER, bus(f"lv-{i}"))
@@ -166,13 +168,14 @@ def bench_negawatt(dep: Deployment, n_offers: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small sizes only")
+    parser.add_argument("--engine", choices=ENGINES, default=PYEVM, help="the in-process chain engine (default pyevm)")
     args = parser.parse_args(argv)
     order_sizes = [1_000] if args.quick else [1_000, 10_000]
     n_prosumers = 10 if args.quick else 55
     claim_sizes = [55] if args.quick else [55, 10_000]
     naive_sample = 20 if args.quick else 100
 
-    chain = EmbeddedChain(n_accounts=12 + n_prosumers)
+    chain = open_local_chain(engine=args.engine, n_accounts=12 + n_prosumers)
     dep = deploy_suite(chain)
     extra = add_prosumers(dep, chain, n_prosumers)
 

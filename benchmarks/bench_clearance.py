@@ -38,7 +38,8 @@ from eth_account.messages import encode_typed_data
 from transactive.crypto.eip712 import Domain
 from transactive.crypto.signing import Signer, WorkerPool, new_private_key
 from transactive.ledger.audit.proofs import SlotBatch
-from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.base import Chain
+from transactive.ledger.chain.connect import open_local_chain
 from transactive.ledger.clearance.protocol import Validator, collect, domain_of, recompute, submit
 from transactive.ledger.messages.batch import at_batch_resolution, signed_market_batch
 from transactive.ledger.messages.commitments import result_tree
@@ -72,7 +73,7 @@ def eth_account_verify(orders: list[SignedOrder], batch: SlotBatch) -> float:
 
 
 def run(n: int, slot: int, naive_sample: int, pool: WorkerPool | None) -> None:
-    chain = EmbeddedChain()
+    chain = open_local_chain()
     dep = deploy_suite(chain)
     batch = make_batch(n, domain_of(chain, dep.slots), slot)
     recompute(make_batch(20, batch.domain, slot))  # warm-up: imports the mechanism registry once
@@ -134,7 +135,7 @@ def grid_batch(n: int, domain: Domain, slot: int, dso: str) -> SlotBatch:
     return signed_market_batch(market, signers, domain=domain, slot=slot, params=doc["params"], dso=dso)
 
 
-def round_times(chain: EmbeddedChain, dep: Deployment, batch: SlotBatch, pool: WorkerPool | None
+def round_times(chain: Chain, dep: Deployment, batch: SlotBatch, pool: WorkerPool | None
                 ) -> tuple[dict[str, float], int]:
     """Seconds per step of one round of ``batch`` (fresh slot), and the number of result entries."""
     slot = batch.slot
@@ -166,7 +167,7 @@ def round_times(chain: EmbeddedChain, dep: Deployment, batch: SlotBatch, pool: W
 
 
 def run_grid(n: int, slot: int, pool: WorkerPool | None) -> None:
-    chain = EmbeddedChain()
+    chain = open_local_chain()
     dep = deploy_suite(chain)
     domain = domain_of(chain, dep.slots)
     grid = grid_batch(n, domain, slot, dep.dso)

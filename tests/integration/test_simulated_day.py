@@ -18,7 +18,7 @@ from transactive.cli import main
 from transactive.ledger.audit.audit import SlotArchive, verify_archive
 from transactive.ledger.chain.base import Contract
 from transactive.ledger.chain.compiler import load_artifact
-from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.connect import open_local_chain
 from transactive.ledger.messages.commitments import ME_LEAF
 from transactive.settlement.stages import STAGES
 from transactive.sim.day import SETTLEMENT_ACCOUNTS, DayConfig, DayConfigError, DayResult, run_day
@@ -82,6 +82,19 @@ def test_statements_are_the_settled_postings_and_balance(day: tuple[DayResult, P
     assert all(result.summary["checks"].values()), result.summary["checks"]
 
 
+def test_a_new_days_chain_runs_on_the_revm_engine(day: tuple[DayResult, Path]) -> None:
+    """DAY_CHAIN_ENGINE: the day's ledger holds the revm journal (and no py-evm database), which the audit and
+    open_local_chain read with the revm engine."""
+    _, out = day
+    chain_dir = out / "ledger" / "chain"
+    assert sorted(p.name for p in chain_dir.glob("chain*.sqlite")) == ["chain-revm.sqlite"]
+    chain = open_local_chain(chain_dir, read_only=True)
+    try:
+        assert type(chain).__name__ == "RevmChain" and chain.block_number() > 0
+    finally:
+        chain.close()
+
+
 def test_on_chain_tokens_are_starting_tokens_plus_statements(day: tuple[DayResult, Path]) -> None:
     result, out = day
     account = {}
@@ -89,7 +102,7 @@ def test_on_chain_tokens_are_starting_tokens_plus_statements(day: tuple[DayResul
         account.update(rec["input"]["accounts"])  # type: ignore[index]
     manifest = json.loads((out / "ledger" / "ledger.json").read_text())
     token = _token(out)
-    chain = EmbeddedChain(out / "ledger" / "chain")
+    chain = open_local_chain(out / "ledger" / "chain")
     try:
         for peer in result.peers:  # every prosumer that traded: slots (all stages) and the DR event
             if peer in account:
@@ -175,7 +188,7 @@ def _copy(out: Path, tmp_path: Path) -> Path:
 def test_the_audit_detects_a_minted_balance(day: tuple[DayResult, Path], tmp_path: Path) -> None:
     result, out = day
     ledger = _copy(out, tmp_path)
-    chain = EmbeddedChain(ledger / "chain")
+    chain = open_local_chain(ledger / "chain")
     dso = result.summary["ledger"]["addresses"]["dso"]
     chain.transact(_token(out), "mint", dso, 5)
     chain.close()

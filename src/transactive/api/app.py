@@ -156,7 +156,8 @@ class Service:
         if pause_requested():  # tests only: pause points after chain transactions
             from transactive.ledger.chain.connect import open_chain
 
-            chain = PauseAfterTransact(open_chain(config.chain_url, config.chain_dir))
+            chain = PauseAfterTransact(open_chain(config.chain_url, config.chain_dir,
+                                                       engine=config.chain_engine))
         with lock if lock is not None and fresh else contextlib.nullcontext():
             return LedgerDesk(self.store, config, chain, started=self.settings.clock.now(), leases=self.leases,
                               lock=lock)

@@ -1,7 +1,8 @@
 """``transactive serve``: the REST API (and the MQTT gateway and market cycle) on one machine.
 
 Defaults: SQLite in ``--data-dir`` (``./transactive-data``), real clock, 15-minute slots per community, the
-embedded chain in ``DATA_DIR/chain`` (contracts deployed on first start; ``--chain-url`` for a node,
+embedded chain in ``DATA_DIR/chain`` (contracts deployed on first start; on the revm engine when new,
+``--chain-engine pyevm`` for py-evm, an existing directory keeps its engine; ``--chain-url`` for a node,
 ``--no-chain`` for none) with 4 in-process validators, threshold 3.
 The admin API key is ``--admin-key`` / ``$TRANSACTIVE_ADMIN_KEY``, or generated into ``DATA_DIR/admin.key``.
 The custodial keys are sealed with ``--key-encryption-key-file`` / ``$TRANSACTIVE_KEY_ENCRYPTION_KEY``
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from transactive.cli._workers import WorkerSupervisor
+from transactive.ledger.chain.constants import CHAIN_ENGINES, REVM
 
 SHARE_GROUP = "transactive"
 CLOCK_FILE = "clock.json"  # the accelerated clock's origin (docs/service.md)
@@ -65,6 +67,9 @@ def register(sub: Any) -> None:
     serve.add_argument("--chain-url", default=None, metavar="URL",
                        help="a JSON-RPC node (e.g. http://127.0.0.1:8545) instead of the embedded chain persisted in "
                        "DATA_DIR/chain")
+    serve.add_argument("--chain-engine", choices=CHAIN_ENGINES, default=REVM,
+                       help="the in-process engine of a new DATA_DIR/chain (default revm; an existing one keeps its "
+                       "own engine; docs/ledger.md, Engines)")
     serve.add_argument("--no-chain", action="store_true",
                        help="run without the ledger (no accounts, anchoring or on-chain settlement)")
     serve.add_argument("--validators", type=int, default=4, metavar="N", help="in-process validators (default 4)")
@@ -142,6 +147,7 @@ def run_serve(args: argparse.Namespace) -> int:
                                   "pip install 'transactive[ledger]', or run with --no-chain") from None
         try:
             ledger = LedgerConfig(chain_url=args.chain_url, chain_dir=Path(args.data_dir) / "chain",
+                                  chain_engine=args.chain_engine,
                                   validators=args.validators, threshold=args.threshold,
                                   start_tokens=args.start_tokens, archive_dir=Path(args.data_dir))
         except ValueError as exc:

@@ -12,7 +12,9 @@ listings, offers, bids); this module only calls the desks.
 The store is SQLite in memory (the service's on-disk store fsyncs every order and reading; ``ledger verify``
 reads only the archive and the chain). With a folder, the chain and the audit archive are ``folder`` (the
 embedded chain in ``folder/chain``), so ``transactive ledger verify folder`` audits the day, settlement slots
-included; without one the chain is in memory and nothing is archived.
+included; without one the chain is in memory and nothing is archived. The day's chain runs on the
+:data:`DAY_CHAIN_ENGINE` engine (revm: the same contracts and protocol as py-evm at a fraction of the cost;
+docs/ledger.md, *Chain engines*).
 
 The folder gets the marker :data:`DAY_MARKER` so that a later day may replace it -- and only a folder with that
 marker (:func:`is_day_ledger`), never, say, a service's data directory.
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from transactive.crypto.signing import Signer
+from transactive.ledger.chain.constants import REVM
 from transactive.market import ManualClock, Operator
 from transactive.market.ledger.config import CLEARING, SETTLEMENT
 from transactive.market.ledger.desk import LedgerConfig, LedgerDesk
@@ -46,6 +49,8 @@ DSO_ID = "dso"
 AGGREGATOR_ID = "aggregator"
 DAY_MARKER = "transactive-day.json"
 DAY_MARKER_FORMATS = ("transactive.day-ledger/1", "transactive.day-ledger/2")  # /1: before the service's desks
+DAY_CHAIN_ENGINE = REVM
+"""The in-process chain engine of a new day's ledger (LedgerConfig.chain_engine)."""
 START_TOKENS = 100  # tokens minted to every member account at enrolment (LedgerConfig.start_tokens)
 SELLER_FIELDS = ("distance_pref_m", "a", "b", "c")
 BUYER_FIELDS = ("distance_pref_m", "omega", "alpha")
@@ -73,7 +78,7 @@ class DayService:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / DAY_MARKER).write_text(json.dumps({"format": DAY_MARKER_FORMATS[-1]}) + "\n", encoding="utf-8")
         config = LedgerConfig(chain_dir=None if folder is None else folder / "chain", archive_dir=folder,
-                              start_tokens=START_TOKENS)
+                              chain_engine=DAY_CHAIN_ENGINE, start_tokens=START_TOKENS)
         self.folder = folder
         self.slot_minutes = slot_minutes
         try:

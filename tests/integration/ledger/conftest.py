@@ -1,4 +1,5 @@
-"""Fixtures for the contract suite, parametrised over both chain engines.
+"""Fixtures for the contract suite, parametrised over the chain engines: the in-process py-evm (``embedded``)
+and revm (``revm``) engines and a JSON-RPC node (``hardhat``).
 
 ``dep`` is the deployed suite on the session's chain, reverted to a snapshot after every test (so tests
 are independent and the suite is deployed once per engine). The ``hardhat`` engine starts a hardhat node
@@ -13,15 +14,22 @@ from collections.abc import Iterator
 import pytest
 
 from transactive.ledger.chain.base import Chain
-from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.connect import ENGINES, open_local_chain
 from transactive.ledger.chain.rpc import RpcChain
 from transactive.ledger.testing import Deployment, HardhatNode, deploy_suite, node_unavailable_reason
 
 
-@pytest.fixture(scope="session", params=["embedded", "hardhat"])
+@pytest.fixture(scope="session", params=ENGINES)
+def local_engine(request: pytest.FixtureRequest) -> str:
+    """An in-process chain engine (``pyevm``, ``revm``): the end-to-end tests that build their own chain run on
+    each."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session", params=["embedded", "revm", "hardhat"])
 def session_chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
-    if request.param == "embedded":
-        chain = EmbeddedChain()
+    if request.param in ("embedded", "revm"):
+        chain = open_local_chain(engine="pyevm" if request.param == "embedded" else "revm")
         yield chain
         chain.close()
         return

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from transactive.crypto.signing import Signer
-from transactive.ledger.chain.base import ChainRevert
-from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.base import Chain, ChainRevert
 from transactive.ledger.messages.batch import at_batch_resolution
 from transactive.ledger.messages.commitments import ME_LEAF, SettlementTree
 from transactive.ledger.testing import MODE_BATCH, ROLE_PROSUMER, Deployment, bus, deploy_suite, sign_endorsement
@@ -106,7 +105,7 @@ def market_document() -> dict[str, Any]:
                                                                                                   PARAMS))
 
 
-def setup_members(chain: EmbeddedChain, market: Market) -> tuple[Deployment, dict[str, Signer]]:
+def setup_members(chain: Chain, market: Market) -> tuple[Deployment, dict[str, Signer]]:
     """deploy_suite, then one member per participant (dev account 12+k) at its feeder bus, funded and
     approving MarketSlots."""
     dep = deploy_suite(chain)  # X^A = X^M = 1%

@@ -14,7 +14,8 @@ import pytest
 from transactive.crypto.signing import Signer
 from transactive.ledger.audit.audit import Discrepancy, SlotArchive, register, verify_archive
 from transactive.ledger.audit.proofs import SlotBatch
-from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.base import Chain
+from transactive.ledger.chain.connect import ENGINE_FILES, engine_of, open_local_chain
 from transactive.ledger.clearance.protocol import Validator, domain_of, run_slot
 from transactive.ledger.messages.orders import OrderMessage, sign_order
 from transactive.ledger.testing import deploy_suite
@@ -23,10 +24,10 @@ MINTED = 10 * 1_000 * 10**6  # deploy_suite mints 1,000 tokens to 5 prosumers, t
 
 
 @pytest.fixture(scope="module")
-def clean_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def clean_archive(tmp_path_factory: pytest.TempPathFactory, local_engine: str) -> Path:
     root = tmp_path_factory.mktemp("archive")
     archive = SlotArchive(root)
-    chain = EmbeddedChain(archive.chain_dir)
+    chain = open_local_chain(archive.chain_dir, engine=local_engine)
     try:
         dep = deploy_suite(chain)
         archive.create(registry=dep.registry.address, token=dep.token.address, slots=dep.slots.address)
@@ -93,7 +94,7 @@ def test_tampered_order_is_reported(archive: Path, capsys: pytest.CaptureFixture
 def test_resigned_tampered_order_changes_the_order_root(archive: Path, clean_archive: Path) -> None:
     """The trader itself re-signs a changed order: signatures pass, but the root differs from the chain's."""
     batch, _ = SlotArchive(archive).load(3)
-    chain = EmbeddedChain(SlotArchive(clean_archive).chain_dir)
+    chain = open_local_chain(SlotArchive(clean_archive).chain_dir)
     try:
         key = chain.private_key(batch.orders[0].message.trader)
     finally:
@@ -179,8 +180,9 @@ def test_verify_writes_nothing_into_the_archive(archive: Path) -> None:
 
 
 def test_corrupt_chain_database_exits_2_naming_it(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = archive / "chain" / "chain.sqlite"
-    for extra in ("chain.sqlite-wal", "chain.sqlite-shm"):
+    name = ENGINE_FILES[engine_of(archive / "chain")]  # the engine's own file
+    path = archive / "chain" / name
+    for extra in (f"{name}-wal", f"{name}-shm"):
         (archive / "chain" / extra).unlink(missing_ok=True)
     path.write_bytes(b"\x8f garbage, not a database \x00" * 200)
     assert cli(["verify", str(archive)]) == 2
@@ -194,15 +196,16 @@ def test_empty_or_missing_chain_database_is_never_written(
 ) -> None:
     """No fresh genesis is written into the archive the audit reads: exit 2 and the file untouched."""
     chain_dir = archive / "chain"
+    name = ENGINE_FILES[engine_of(chain_dir)]
     shutil.rmtree(chain_dir)
     chain_dir.mkdir()
     if content is not None:
-        (chain_dir / "chain.sqlite").write_bytes(content)
+        (chain_dir / name).write_bytes(content)
     before = _tree_state(archive)
     assert cli(["verify", str(archive)]) == 2
     assert "chain" in capsys.readouterr().err
     assert _tree_state(archive) == before
-    assert sorted(p.name for p in chain_dir.iterdir()) == ([] if content is None else ["chain.sqlite"])
+    assert sorted(p.name for p in chain_dir.iterdir()) == ([] if content is None else [name])
 
 
 def test_proof_verified_against_the_root_recorded_on_chain(
@@ -262,7 +265,7 @@ def _as_admin(archive: Path, change: Any) -> None:
     from transactive.ledger.chain.base import contract_at
 
     registry = contract_at("Registry", manifest["registry"])
-    chain = EmbeddedChain(SlotArchive(archive).chain_dir)
+    chain = open_local_chain(SlotArchive(archive).chain_dir)
     try:
         change(chain, registry, chain.accounts[0])
     finally:
@@ -285,7 +288,7 @@ def test_removing_a_validator_later_does_not_fail_old_slots(archive: Path) -> No
         batch = SlotArchive(archive).load(slot)[0]
         signers |= {recover_endorser(batch, sig) for sig in batch.endorsements}
 
-    def remove(c: EmbeddedChain, r: Any, admin: str) -> None:
+    def remove(c: Chain, r: Any, admin: str) -> None:
         who = sorted(signers)[0]
         roles = int(c.call(r, "roles", who))
         c.transact(r, "set_member", who, roles & ~ROLE_VALIDATOR, c.call(r, "bus", who), sender=admin)
@@ -310,7 +313,7 @@ def _journal(archive: Path, *, drop_first: bool) -> tuple[str, str]:
 
     manifest = SlotArchive(archive).manifest()
     token = contract_at("EnergyToken", manifest["token"])
-    chain = EmbeddedChain(SlotArchive(archive).chain_dir)
+    chain = open_local_chain(SlotArchive(archive).chain_dir)
     try:
         a, b = chain.accounts[7], chain.accounts[8]
         holders = [x for x in chain.accounts if int(chain.call(token, "balanceOf", x))]

@@ -12,7 +12,7 @@ from transactive.crypto.signing import Signer
 from transactive.ledger.audit.audit import SlotArchive, verify_archive
 from transactive.ledger.audit.proofs import SlotBatch
 from transactive.ledger.chain.base import ChainRevert
-from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.connect import open_local_chain
 from transactive.ledger.clearance.protocol import Validator, domain_of, recompute, run_slot, settle
 from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, ResultEntry, RewardShares, SettlementTree
 from transactive.ledger.messages.orders import OrderMessage, sign_order
@@ -47,9 +47,10 @@ VCG = {"auctioneer_share": 0.01, "miner_share": 0.01}
 
 @pytest.mark.parametrize(("mechanism", "params"), [("uniform", None), ("pay_as_bid", None),  # balanced, surplus
                                                    ("double_auction_vcg", VCG)])  # a deficit and rewards
-def test_orders_to_settled_slot_with_audit(mechanism: str, params: dict[str, float] | None, tmp_path: Path) -> None:
+def test_orders_to_settled_slot_with_audit(mechanism: str, params: dict[str, float] | None, tmp_path: Path,
+                                           local_engine: str) -> None:
     archive = SlotArchive(tmp_path)
-    chain = EmbeddedChain(archive.chain_dir)
+    chain = open_local_chain(archive.chain_dir, engine=local_engine)
     try:
         dep = deploy_suite(chain)  # X^A = X^M = 1%
         chain.transact(dep.token, "mint", dep.admin, FUND_MICRO)
@@ -102,8 +103,8 @@ def test_orders_to_settled_slot_with_audit(mechanism: str, params: dict[str, flo
     assert verify_archive(tmp_path) is None
 
 
-def test_settlement_one_micro_token_off_is_rejected(tmp_path: Path) -> None:
-    chain = EmbeddedChain()
+def test_settlement_one_micro_token_off_is_rejected(tmp_path: Path, local_engine: str) -> None:
+    chain = open_local_chain(engine=local_engine)
     try:
         dep = deploy_suite(chain)
         slot = 6

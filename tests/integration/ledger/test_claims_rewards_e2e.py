@@ -12,7 +12,7 @@ from ledger_helpers import BASE_ACCOUNTS, MINT_MICRO, N_PROSUMERS, market_docume
 
 from transactive.ledger.audit.audit import SlotArchive, verify_archive
 from transactive.ledger.chain.base import ChainRevert
-from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.connect import open_local_chain
 from transactive.ledger.clearance.protocol import (
     Validator,
     claim_all,
@@ -39,11 +39,11 @@ from transactive.marketfile import parse_market
 ESCROW_MICRO = 300 * 10**6  # each buyer escrows 300 tokens, well above its bill
 
 
-def test_claims_mode_slot_pays_rewards_and_charges_and_conserves_escrow(tmp_path: Path) -> None:
+def test_claims_mode_slot_pays_rewards_and_charges_and_conserves_escrow(tmp_path: Path, local_engine: str) -> None:
     doc = market_document()
     market = parse_market(json.loads(json.dumps(doc)))
     archive = SlotArchive(tmp_path)
-    chain = EmbeddedChain(archive.chain_dir, n_accounts=BASE_ACCOUNTS + N_PROSUMERS)
+    chain = open_local_chain(archive.chain_dir, engine=local_engine, n_accounts=BASE_ACCOUNTS + N_PROSUMERS)
     try:
         dep, signers = setup_members(chain, market)
         archive.create(registry=dep.registry.address, token=dep.token.address, slots=dep.slots.address)

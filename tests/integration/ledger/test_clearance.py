@@ -12,7 +12,7 @@ from transactive.crypto.signing import Signer, new_private_key
 from transactive.ledger.audit.audit import SlotArchive, verify_archive
 from transactive.ledger.audit.proofs import SlotBatch
 from transactive.ledger.chain.base import ChainRevert
-from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.connect import open_local_chain
 from transactive.ledger.clearance.protocol import Validator, collect, domain_of, miner_order, recompute, run_slot
 from transactive.ledger.messages.commitments import ResultEntry, RewardShares, result_tree
 from transactive.ledger.messages.orders import OrderMessage, sign_order
@@ -22,8 +22,8 @@ K = 3
 
 
 @pytest.fixture(scope="module")
-def suite() -> Iterator[Deployment]:
-    chain = EmbeddedChain()
+def suite(local_engine: str) -> Iterator[Deployment]:
+    chain = open_local_chain(engine=local_engine)
     try:
         yield deploy_suite(chain)
     finally:

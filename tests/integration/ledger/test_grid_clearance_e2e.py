@@ -18,7 +18,7 @@ from transactive.crypto.eip712 import Domain
 from transactive.crypto.signing import Signer
 from transactive.ledger.audit.audit import SlotArchive, verify_archive
 from transactive.ledger.audit.proofs import SlotBatch, attributes_proof, verify_proof
-from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.connect import open_local_chain
 from transactive.ledger.clearance.protocol import (
     ClearanceError,
     Validator,
@@ -55,11 +55,11 @@ def grid_market() -> tuple[dict[str, Any], Market]:
 
 
 def test_dpda_matched_slot_signed_endorsed_settled_audited(
-    grid_market: tuple[dict[str, Any], Market], tmp_path: Path
+    grid_market: tuple[dict[str, Any], Market], tmp_path: Path, local_engine: str
 ) -> None:
     doc, market = grid_market
     archive = SlotArchive(tmp_path)
-    chain = EmbeddedChain(archive.chain_dir, n_accounts=BASE_ACCOUNTS + N_PROSUMERS)
+    chain = open_local_chain(archive.chain_dir, engine=local_engine, n_accounts=BASE_ACCOUNTS + N_PROSUMERS)
     try:
         dep, signers = setup_members(chain, market)
         archive.create(registry=dep.registry.address, token=dep.token.address, slots=dep.slots.address)
@@ -137,7 +137,7 @@ def test_dpda_matched_slot_signed_endorsed_settled_audited(
 
 def test_attributes_altered_after_signing_are_rejected(grid_market: tuple[dict[str, Any], Market]) -> None:
     doc, market = grid_market
-    chain = EmbeddedChain(n_accounts=BASE_ACCOUNTS + N_PROSUMERS)
+    chain = open_local_chain(n_accounts=BASE_ACCOUNTS + N_PROSUMERS)
     try:
         dep, signers = setup_members(chain, market)
         slot = 10

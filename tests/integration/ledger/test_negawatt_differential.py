@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.connect import open_local_chain
 from transactive.ledger.testing import Deployment, deploy_suite
 from transactive.mechanisms.knapsack_vcg import KnapsackParams, clear_knapsack_vcg
 from transactive.orders import Orders
@@ -36,8 +36,8 @@ EPS_MICRO = 1e-4  # float error allowance on the Python side, in micro-tokens (s
 
 
 @pytest.fixture(scope="module")
-def suite() -> Iterator[Deployment]:
-    chain = EmbeddedChain()
+def suite(local_engine: str) -> Iterator[Deployment]:
+    chain = open_local_chain(engine=local_engine)
     try:
         yield deploy_suite(chain)
     finally:

@@ -14,7 +14,7 @@ import pytest
 
 from transactive.crypto.signing import Signer
 from transactive.ledger.audit.proofs import SlotBatch
-from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.connect import open_local_chain
 from transactive.ledger.clearance.protocol import domain_of, recompute, settle
 from transactive.ledger.clearance.validator_service import ask_validators, remote_round
 from transactive.ledger.messages.commitments import RewardShares, result_tree
@@ -39,7 +39,7 @@ def _start(key_file: Path, batch_dir: Path, *, tamper: bool) -> tuple[subprocess
 
 @pytest.fixture(scope="module")
 def suite() -> Iterator[Deployment]:
-    chain = EmbeddedChain()
+    chain = open_local_chain()
     try:
         yield deploy_suite(chain)
     finally:

@@ -14,7 +14,7 @@ from transactive.cli import main
 from transactive.crypto.signing import Signer
 from transactive.ledger.audit.audit import SlotArchive
 from transactive.ledger.audit.proofs import SlotBatch
-from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.connect import open_local_chain
 from transactive.ledger.chain.rpc import RpcChain
 from transactive.ledger.clearance.protocol import Validator, domain_of, run_slot, settle
 from transactive.ledger.messages.orders import OrderMessage, sign_order
@@ -72,7 +72,7 @@ def test_verify_rejects_unreachable_or_empty_nodes(
     with socket.socket() as sock:  # a loopback port nobody listens on
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    local = EmbeddedChain()
+    local = open_local_chain()
     try:
         archived_slot(deploy_suite(local), tmp_path, slot=3)  # contracts that exist only on another chain
     finally:

@@ -16,7 +16,7 @@ from test_ledger_crash_points import T0, DyingChain
 
 from transactive.ledger.audit.audit import SlotArchive, verify_archive
 from transactive.ledger.chain.base import Chain
-from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.connect import open_local_chain
 from transactive.market import ManualClock, Operator
 from transactive.market.ledger.desk import LedgerConfig, LedgerDesk
 from transactive.store import _tables as tables
@@ -28,7 +28,7 @@ from transactive.store.sql import _normalise_url
 def test_a_survivor_finishes_an_enrolment_its_dead_peer_left_half_done(tmp_path: Path) -> None:
     store = open_store(data_dir=tmp_path)
     config = LedgerConfig(chain_dir=tmp_path / "chain", archive_dir=tmp_path)
-    chain = EmbeddedChain(config.chain_dir)
+    chain = open_local_chain(config.chain_dir, engine=config.chain_engine)
     # the two processes of the fleet: one chain, one store; the first one dies right after the batch enrolment's
     # mint (``mint_batch``; the service's own account is funded by a plain ``mint`` at deployment)
     dying = LedgerDesk(store, config, chain=cast(Chain, DyingChain(chain, "mint_batch", nth=1)), started=T0)

@@ -14,7 +14,7 @@ import pytest
 from transactive.ledger.audit.audit import verify_archive
 from transactive.ledger.audit.proofs import SlotBatch
 from transactive.ledger.chain.base import Chain, Contract
-from transactive.ledger.chain.embedded import EmbeddedChain
+from transactive.ledger.chain.connect import open_local_chain
 from transactive.ledger.clearance.protocol import recompute, slot_rewards
 from transactive.ledger.messages.commitments import result_tree
 from transactive.market import ManualClock, MarketError, Operator
@@ -32,7 +32,7 @@ class Crash(Exception):
 class StoppingChain:
     """The real embedded chain, with the process 'killed' right before or right after one named transaction."""
 
-    def __init__(self, inner: EmbeddedChain, fn: str, *, after: bool) -> None:
+    def __init__(self, inner: Chain, fn: str, *, after: bool) -> None:
         self.inner, self.fn, self.after = inner, fn, after
 
     def transact(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Any:
@@ -95,7 +95,7 @@ def test_restart_resumes_and_never_sends_a_step_twice(store: SqlStore, tmp_path:
     config = LedgerConfig(chain_dir=tmp_path / "chain", archive_dir=tmp_path)
     op = Operator(store, ManualClock(T0))
     open_chain: Callable[[str, bool], Chain] = lambda fn, after: cast(  # noqa: E731
-        Chain, StoppingChain(EmbeddedChain(config.chain_dir), fn, after=after))
+        Chain, StoppingChain(open_local_chain(config.chain_dir, engine=config.chain_engine), fn, after=after))
     desk = LedgerDesk(store, config, chain=open_chain("commit_orders", True), started=T0)
     op.ledger = desk
     members = _community(op, "mcafee", 3)

@@ -97,7 +97,7 @@ def test_serve_anchors_and_settles_slots_itself_and_reopens_its_chain(tmp_path: 
 
 def test_bad_ledger_options_exit_2_naming_the_option(tmp_path: Path) -> None:
     for extra, option in ((["--no-chain", "--chain-url", "http://127.0.0.1:1"], "--chain-url"),
-                          (["--threshold", "5"], "--threshold")):
+                          (["--threshold", "5"], "--threshold"), (["--chain-engine", "geth"], "--chain-engine")):
         done = subprocess.run([sys.executable, "-m", "transactive.cli", "serve", "--data-dir", str(tmp_path), *extra],
                               check=False, capture_output=True, text=True, timeout=120, cwd=ROOT,
                               env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})

@@ -1,4 +1,5 @@
-"""EmbeddedChain: persistence (identical state root after reopening), snapshots, reverts change nothing."""
+"""Both in-process engines (py-evm EmbeddedChain, revm RevmChain): persistence (identical state root after
+reopening), snapshots, reverts change nothing, the data directory lock, resuming after a crash."""
 
 from __future__ import annotations
 
@@ -11,22 +12,34 @@ import pytest
 
 from transactive.ledger.chain.base import Chain, ChainRevert, Contract
 from transactive.ledger.chain.compiler import load_artifact
+from transactive.ledger.chain.connect import ENGINES, open_local_chain
 from transactive.ledger.chain.embedded import DataDirInUse, EmbeddedChain
+from transactive.ledger.chain.revm import RevmChain
 from transactive.ledger.testing import ROLE_PROSUMER, ROLE_VALIDATOR, bus
 
 
-def test_is_a_chain() -> None:
-    chain = EmbeddedChain()
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def open_(engine: str, data_dir: Path | None = None) -> EmbeddedChain | RevmChain:
+    """A new chain of ``engine`` (in memory without ``data_dir``), or the one in ``data_dir``."""
+    return open_local_chain(data_dir, engine=engine)
+
+
+def test_is_a_chain(engine: str) -> None:
+    chain = open_(engine)
     assert isinstance(chain, Chain)
     assert chain.block_number() == 0
 
 
-def test_genesis_is_deterministic() -> None:
-    assert EmbeddedChain().state_root() == EmbeddedChain().state_root()
+def test_genesis_is_deterministic(engine: str) -> None:
+    assert open_(engine).state_root() == open_(engine).state_root()
 
 
-def test_reopening_resumes_with_identical_state(tmp_path: Path) -> None:
-    chain = EmbeddedChain(tmp_path)
+def test_reopening_resumes_with_identical_state(engine: str, tmp_path: Path) -> None:
+    chain = open_(engine, tmp_path)
     registry = chain.deploy(load_artifact("Registry"))
     member = chain.accounts[3]
     chain.transact(registry, "set_member", member, ROLE_PROSUMER | ROLE_VALIDATOR, bus("bus-7"))
@@ -34,7 +47,7 @@ def test_reopening_resumes_with_identical_state(tmp_path: Path) -> None:
     assert head == 2
     chain.close()
 
-    reopened = EmbeddedChain(tmp_path)
+    reopened = open_(engine, tmp_path)
     assert reopened.block_number() == head
     assert reopened.state_root() == root
     assert reopened.call(registry, "bus", member) == bus("bus-7")
@@ -45,32 +58,32 @@ def test_reopening_resumes_with_identical_state(tmp_path: Path) -> None:
     reopened.close()
 
 
-def test_revert_persists_across_reopen(tmp_path: Path) -> None:
-    chain = EmbeddedChain(tmp_path)
+def test_revert_persists_across_reopen(engine: str, tmp_path: Path) -> None:
+    chain = open_(engine, tmp_path)
     registry = chain.deploy(load_artifact("Registry"))
     snap, root = chain.snapshot(), chain.state_root()
     chain.transact(registry, "set_member", chain.accounts[1], ROLE_PROSUMER, bus("a"))
     chain.revert(snap)
     assert chain.state_root() == root
     chain.close()
-    reopened = EmbeddedChain(tmp_path)
+    reopened = open_(engine, tmp_path)
     assert reopened.state_root() == root
     assert reopened.call(registry, "roles", chain.accounts[1]) == 0
     reopened.close()
 
 
-def test_same_transactions_same_state_root() -> None:
+def test_same_transactions_same_state_root(engine: str) -> None:
     roots = []
     for _ in range(2):
-        chain = EmbeddedChain()
+        chain = open_(engine)
         registry = chain.deploy(load_artifact("Registry"))
         chain.transact(registry, "set_member", chain.accounts[2], ROLE_PROSUMER, bus("x"))
         roots.append(chain.state_root())
     assert roots[0] == roots[1]
 
 
-def test_rejected_transaction_mines_nothing() -> None:
-    chain = EmbeddedChain()
+def test_rejected_transaction_mines_nothing(engine: str) -> None:
+    chain = open_(engine)
     registry = chain.deploy(load_artifact("Registry"))
     block, root = chain.block_number(), chain.state_root()
     with pytest.raises(ChainRevert, match="not admin"):
@@ -81,19 +94,19 @@ def test_rejected_transaction_mines_nothing() -> None:
     assert chain.block_number() == block + 1
 
 
-def test_data_directory_is_locked_while_open(tmp_path: Path) -> None:
-    chain = EmbeddedChain(tmp_path)
+def test_data_directory_is_locked_while_open(engine: str, tmp_path: Path) -> None:
+    chain = open_(engine, tmp_path)
     with pytest.raises(DataDirInUse, match="in use"):
-        EmbeddedChain(tmp_path)
+        open_(engine, tmp_path)
     chain.close()
-    EmbeddedChain(tmp_path).close()
+    open_(engine, tmp_path).close()
 
 
 _CRASHING_WRITER = """
 import os, sys
 from transactive.ledger.chain.compiler import load_artifact
-from transactive.ledger.chain.embedded import EmbeddedChain
-chain = EmbeddedChain(sys.argv[1])
+from transactive.ledger.chain.connect import open_local_chain
+chain = open_local_chain(sys.argv[1], engine=sys.argv[2])
 registry = chain.deploy(load_artifact("Registry"))
 chain.transact(registry, "set_member", chain.accounts[2], 1, b"x" * 32)
 print(chain.block_number(), chain.state_root().hex(), registry.address, flush=True)
@@ -101,15 +114,15 @@ os._exit(9)  # a crash: no close(), no checkpoint, no cleanup
 """
 
 
-def test_resumes_after_a_crash(tmp_path: Path) -> None:
+def test_resumes_after_a_crash(engine: str, tmp_path: Path) -> None:
     src = Path(__file__).resolve().parents[3] / "src"
     done = subprocess.run(
-        [sys.executable, "-c", _CRASHING_WRITER, str(tmp_path)],
+        [sys.executable, "-c", _CRASHING_WRITER, str(tmp_path), engine],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(src)}, check=False,
     )
     assert done.returncode == 9, done.stderr
     block, root_hex, address = done.stdout.split()
-    chain = EmbeddedChain(tmp_path)
+    chain = open_(engine, tmp_path)
     assert chain.block_number() == int(block)
     assert chain.state_root().hex() == root_hex
     registry = Contract(name="Registry", address=address, abi=load_artifact("Registry").abi)

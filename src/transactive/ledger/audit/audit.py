@@ -6,7 +6,7 @@ Layout of ``DATA_DIR`` (written by :class:`SlotArchive`; the seeds are silent, t
   "token": addr, "slots": addr, "mintedMicro": int, "burnedMicro": int}`` (contract addresses and the
   token issuance journal, updated by :meth:`SlotArchive.record_mint` / :meth:`SlotArchive.record_burn`;
   optionally ``"accounts"``: further token holders, e.g. a service's member accounts, for the supply check);
-* ``DATA_DIR/chain/`` -- the :class:`~transactive.ledger.chain.embedded.EmbeddedChain` data directory;
+* ``DATA_DIR/chain/`` -- the in-process chain's data directory (either engine, :mod:`transactive.ledger.chain.connect`);
 * ``DATA_DIR/slots/<slot>.json`` -- one ``transactive.ledger-batch/2`` (older: ``/1``) file per slot (with its
   ``market`` member, results and endorsements);
 * ``DATA_DIR/settlements/<slot>.json`` -- one ``transactive.settlement-archive/1`` file per settlement slot
@@ -410,13 +410,18 @@ def _check_token(
 def _open_chain(archive: SlotArchive) -> Iterator[Chain]:
     import sqlite3
 
-    from transactive.ledger.chain.embedded import DataDirInUse, EmbeddedChain
+    from transactive.ledger.chain.connect import ENGINE_FILES, engine_of, open_local_chain
+    from transactive.ledger.chain.constants import PYEVM
+    from transactive.ledger.chain.embedded import DataDirInUse
 
-    path = archive.chain_dir / "chain.sqlite"
+    try:  # either engine's file; py-evm's named when there is none
+        path = archive.chain_dir / ENGINE_FILES[engine_of(archive.chain_dir, PYEVM)]
+    except ValueError as exc:
+        raise AuditInputError(str(exc)) from exc
     if not path.is_file():
         raise AuditInputError(f"no chain in {archive.chain_dir} (expected {path})")
     try:  # read only: nothing is created or written in the archive it audits, not even a genesis
-        chain = EmbeddedChain(archive.chain_dir, read_only=True)
+        chain = open_local_chain(archive.chain_dir, read_only=True)
     except (sqlite3.Error, DataDirInUse, OSError) as exc:
         raise AuditInputError(f"cannot read the chain database {path}: {exc}") from exc
     try:

@@ -24,14 +24,19 @@ SLOT_FIELDS = ("state", "mode", "auctioneer", "miner", "order_root", "order_coun
 SLOT_STATE, SLOT_MINER, SLOT_RESULT_ROOT, SLOT_DISPUTE_UNTIL, SLOT_CLAIMS_PAID, SLOT_OFF_CHAIN_REF = (
     SLOT_FIELDS.index(n) for n in ("state", "miner", "result_root", "dispute_until", "claims_paid", "off_chain_ref"))
 
+PYEVM, REVM = "pyevm", "revm"
+CHAIN_ENGINES = (PYEVM, REVM)
+"""The in-process chain engines (:mod:`transactive.ledger.chain.connect`): py-evm and revm."""
+
 ZERO_ADDRESS = "0x" + "00" * 20
 """``empty(address)``: e.g. ``resolve_dispute``'s miner when the same root is confirmed, ``MINER_LEAF``."""
 MAX_UINT = 2**256 - 1
 """An unlimited ERC-20 allowance."""
 
 __all__ = [
-    "CANCELLED", "CLEARED", "CLOSE", "DISPUTED", "FOR_SALE", "MAX_UINT", "MODE_BATCH", "MODE_CLAIMS",
-    "RESERVE_NOT_MET", "ROLE_ADMIN", "ROLE_AGGREGATOR", "ROLE_BITS", "ROLE_DSO", "ROLE_MARKET", "ROLE_PROSUMER",
+    "CANCELLED", "CHAIN_ENGINES", "CLEARED", "CLOSE", "DISPUTED", "FOR_SALE", "MAX_UINT", "MODE_BATCH",
+    "MODE_CLAIMS", "PYEVM", "RESERVE_NOT_MET", "REVM",
+    "ROLE_ADMIN", "ROLE_AGGREGATOR", "ROLE_BITS", "ROLE_DSO", "ROLE_MARKET", "ROLE_PROSUMER",
     "ROLE_VALIDATOR", "SETTLED", "SLOT_CLAIMS_PAID", "SLOT_DISPUTE_UNTIL", "SLOT_FIELDS", "SLOT_MINER",
     "SLOT_OFF_CHAIN_REF", "SLOT_RESULT_ROOT", "SLOT_STATE", "ZERO_ADDRESS",
 ]

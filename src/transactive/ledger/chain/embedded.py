@@ -69,6 +69,29 @@ class DataDirInUse(RuntimeError):
     """Another EmbeddedChain (in this or another process) has the data directory open."""
 
 
+def lock_data_dir(directory: Path, *, read_only: bool = False) -> Any:
+    """Lock a chain data directory (``flock`` on ``directory/chain.lock``, both engines): exclusive for a
+    writer, shared for a reader; the open lock file (release with :func:`unlock_data_dir`), or None for a
+    reader of a directory without a lock file (nothing is created). :class:`DataDirInUse` when taken."""
+    lock_path = directory / "chain.lock"
+    if read_only and not lock_path.exists():
+        return None
+    lock = open(lock_path, "rb" if read_only else "a+b")  # noqa: SIM115 - held while open
+    try:
+        fcntl.flock(lock, (fcntl.LOCK_SH if read_only else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        lock.close()
+        raise DataDirInUse(f"chain data directory {directory} is in use by another process") from exc
+    return lock
+
+
+def unlock_data_dir(lock: Any) -> None:
+    """Release a lock taken by :func:`lock_data_dir` (None: nothing to release)."""
+    if lock is not None:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+
+
 class _SqliteDB(BaseDB):
     """py-evm key-value database on one SQLite table; writes are committed by :meth:`commit`.
 
@@ -81,16 +104,7 @@ class _SqliteDB(BaseDB):
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self._read_only = read_only
-        lock_path = path.with_name("chain.lock")
-        # read only: a shared lock on an existing lock file (nothing created), none when there is none
-        self._lock: Any = None
-        if not read_only or lock_path.exists():
-            self._lock = open(lock_path, "rb" if read_only else "a+b")  # noqa: SIM115 - held while open
-            try:
-                fcntl.flock(self._lock, (fcntl.LOCK_SH if read_only else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                self._lock.close()
-                raise DataDirInUse(f"chain data directory {path.parent} is in use by another process") from exc
+        self._lock = lock_data_dir(path.parent, read_only=read_only)
         # any thread may use the chain, one at a time (callers serialise; e.g. the service's ledger lock)
         if read_only:  # the file must exist; SQLite refuses every write (``sqlite3.OperationalError``)
             # no write-ahead log (closed cleanly) and no writer (the lock): immutable, so SQLite creates no
@@ -164,9 +178,7 @@ class _SqliteDB(BaseDB):
     def close(self) -> None:
         self.commit()
         self._conn.close()
-        if self._lock is not None:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
+        unlock_data_dir(self._lock)
 
 
 def _chain_class() -> Any:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from transactive.ledger.chain.constants import (  # re-exported: the service imports them from here
     CANCELLED,
+    CHAIN_ENGINES,
     CLEARED,
     CLOSE,
     FOR_SALE,
@@ -14,6 +15,7 @@ from transactive.ledger.chain.constants import (  # re-exported: the service imp
     MODE_BATCH,
     MODE_CLAIMS,
     RESERVE_NOT_MET,
+    REVM,
     ROLE_ADMIN,
     ROLE_BITS,
     ROLE_DSO,
@@ -31,7 +33,9 @@ RETRY_S = 30.0  # a failed anchoring or settlement step is retried by the cycle 
 class LedgerConfig:
     """The ledger of a service.
 
-    ``chain_url``: a JSON-RPC node; None: the embedded chain in ``chain_dir`` (None: in memory).
+    ``chain_url``: a JSON-RPC node; None: the embedded chain in ``chain_dir`` (None: in memory), on the engine
+    ``chain_engine`` (``revm``, the default, or ``pyevm``) when it is new (an existing directory keeps its engine:
+    :mod:`transactive.ledger.chain.connect`).
     ``validators`` in-process validators (development accounts 1..n) of which ``threshold`` must agree.
     ``start_tokens``: tokens minted to every member account at enrolment. ``gas_wei``: ether given to a
     custodial account for its own transactions (approve, escrow). ``batch_max_rows``: settlements with more
@@ -48,6 +52,7 @@ class LedgerConfig:
 
     chain_url: str | None = None
     chain_dir: Path | None = None
+    chain_engine: str = REVM
     validators: int = 4
     threshold: int = 3
     start_tokens: int = 1_000
@@ -59,6 +64,8 @@ class LedgerConfig:
     parallel_validators: bool = False
 
     def __post_init__(self) -> None:
+        if self.chain_engine not in CHAIN_ENGINES:
+            raise ValueError(f"chain_engine: expected one of {', '.join(CHAIN_ENGINES)}, got {self.chain_engine!r}")
         if not 1 <= self.validators <= 11:
             raise ValueError("validators: must be 1-11")
         if not 1 <= self.threshold <= self.validators:

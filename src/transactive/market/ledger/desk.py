@@ -94,7 +94,8 @@ class LedgerDesk:
 
         # the custodial keys first: a missing or wrong key-encryption key fails here, before the chain is opened
         custodial = [bytes.fromhex(a.private_key_hex) for a in store.chain_accounts() if a.private_key_hex]
-        opened = chain if chain is not None else open_chain(config.chain_url, config.chain_dir)
+        opened = (chain if chain is not None
+                  else open_chain(config.chain_url, config.chain_dir, engine=config.chain_engine))
         # signature checks of large batches in worker processes (started on the first batch of >= 2,048 orders)
         pool = WorkerPool(start_method="forkserver")
         # opt-in (LedgerConfig.parallel_validators): the validators other than the slot's auctioneer recompute
