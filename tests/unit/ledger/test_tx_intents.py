@@ -1,6 +1,6 @@
-"""Write-ahead transaction intents on the embedded chain (``transactive.ledger.chain.intents``): every transaction
-is recorded before it is mined and closed with its outcome; a process killed before mining it or after mining it
-but before closing it is reconciled on resume: the same signed transaction mined exactly once."""
+"""Write-ahead transaction intents (``transactive.ledger.chain.intents``) on both in-process engines (py-evm, revm):
+every transaction is recorded before it is mined and closed with its outcome; a process killed before mining it or
+after mining it but before closing it is reconciled on resume: the same signed transaction mined exactly once."""
 
 from __future__ import annotations
 
@@ -13,15 +13,17 @@ from eth_utils.crypto import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transactive.ledger.chain.base import ChainRevert
+from transactive.ledger.chain.base import ChainRevert, KeyedSender
 from transactive.ledger.chain.compiler import load_artifact
 from transactive.ledger.chain.embedded import EmbeddedChain
 from transactive.ledger.chain.intents import TxIntent, slot_argument
+from transactive.ledger.chain.revm import RevmChain
 from transactive.ledger.testing import ROLE_PROSUMER, bus
 from transactive.store import SqlStore, open_store
 from transactive.store import _tables as t
 
 PAYEE = "0x" + "5e" * 20
+ENGINES = pytest.mark.parametrize("engine", [EmbeddedChain, RevmChain], ids=["pyevm", "revm"])
 
 
 class Died(Exception):
@@ -42,15 +44,16 @@ class DyingJournal:
         return getattr(self.store, name)
 
 
-def _chain(tmp_path: Path, store: SqlStore) -> EmbeddedChain:
-    chain = EmbeddedChain(tmp_path / "chain")
+def _chain(tmp_path: Path, store: SqlStore, engine: Any) -> Any:
+    chain = engine(tmp_path / "chain")
     chain.use_journal(store)
     return chain
 
 
-def test_every_transaction_is_written_ahead_and_closed_with_its_outcome(tmp_path: Path) -> None:
+@ENGINES
+def test_every_transaction_is_written_ahead_and_closed_with_its_outcome(tmp_path: Path, engine: Any) -> None:
     store = open_store(url="sqlite://")
-    chain = _chain(tmp_path, store)
+    chain = _chain(tmp_path, store, engine)
     admin, other = chain.accounts[0], chain.accounts[1]
     registry = chain.deploy(load_artifact("Registry"))
     receipts = [chain.transact(registry, "set_member", other, ROLE_PROSUMER, bus("b")),
@@ -71,9 +74,10 @@ def test_every_transaction_is_written_ahead_and_closed_with_its_outcome(tmp_path
     chain.close()
 
 
-def test_killed_before_mining_the_same_transaction_is_mined_once_on_resume(tmp_path: Path) -> None:
+@ENGINES
+def test_killed_before_mining_the_same_transaction_is_mined_once_on_resume(tmp_path: Path, engine: Any) -> None:
     store = open_store(data_dir=tmp_path)
-    chain = _chain(tmp_path, store)
+    chain = _chain(tmp_path, store, engine)
     chain.send_value(PAYEE, 1)
 
     def dies(*_: Any) -> Any:
@@ -86,7 +90,7 @@ def test_killed_before_mining_the_same_transaction_is_mined_once_on_resume(tmp_p
     head = chain.block_number()
     chain.close()
 
-    chain = _chain(tmp_path, store)  # restart
+    chain = _chain(tmp_path, store, engine)  # restart
     assert chain.balance(PAYEE) == 1 and chain.block_number() == head  # never mined
     (closed,) = chain.reconcile()
     assert (closed.tx_hash, closed.state, closed.block_number) == (intent.tx_hash, "mined", head + 1)
@@ -98,16 +102,17 @@ def test_killed_before_mining_the_same_transaction_is_mined_once_on_resume(tmp_p
     store.close()
 
 
-def test_killed_after_mining_before_closing_is_recorded_not_sent_again(tmp_path: Path) -> None:
+@ENGINES
+def test_killed_after_mining_before_closing_is_recorded_not_sent_again(tmp_path: Path, engine: Any) -> None:
     store = open_store(data_dir=tmp_path)
-    chain = EmbeddedChain(tmp_path / "chain")
+    chain = engine(tmp_path / "chain")
     chain.use_journal(DyingJournal(store))  # type: ignore[arg-type]
     with pytest.raises(Died):
         chain.send_value(PAYEE, 5)
     head = chain.block_number()
     chain.close()
 
-    chain = _chain(tmp_path, store)  # restart
+    chain = _chain(tmp_path, store, engine)  # restart
     (closed,) = chain.reconcile()
     assert (closed.state, closed.block_number) == ("mined", head)
     assert chain.balance(PAYEE) == 5 and chain.block_number() == head  # nothing sent again
@@ -115,9 +120,10 @@ def test_killed_after_mining_before_closing_is_recorded_not_sent_again(tmp_path:
     store.close()
 
 
-def test_an_intent_whose_nonce_another_transaction_took_is_dropped(tmp_path: Path) -> None:
+@ENGINES
+def test_an_intent_whose_nonce_another_transaction_took_is_dropped(tmp_path: Path, engine: Any) -> None:
     store = open_store(url="sqlite://")
-    chain = _chain(tmp_path, store)
+    chain = _chain(tmp_path, store, engine)
     signed = chain._sign_tx(chain.accounts[0], PAYEE, b"", 5)
     store.put_tx_intent(TxIntent(chain.chain_id, "0x" + signed.tx_hash.hex(), signed.sender, signed.nonce,
                                  "0x" + signed.raw.hex(), "send_value"))
@@ -163,11 +169,12 @@ class _CrashingJournal:
         return getattr(self.store, name)
 
 
+@ENGINES
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(targets=st.lists(st.integers(1, 5), min_size=1, max_size=4), at=st.integers(0, 3),
        point=st.sampled_from(["before", "intent", "mined", "after"]))
 def test_any_crash_point_of_any_step_leaves_each_step_done_exactly_once(
-        tmp_path_factory: pytest.TempPathFactory, targets: list[int], at: int, point: str) -> None:
+        engine: Any, tmp_path_factory: pytest.TempPathFactory, targets: list[int], at: int, point: str) -> None:
     """A sender that tops the payee up to a running total, one transfer per step, deciding each step from the
     chain (as the desk does), is killed at a drawn point of a drawn step and restarted: after the reconciliation
     and the resumed steps the payee holds the total, and exactly one transfer per step is mined (none twice,
@@ -176,10 +183,10 @@ def test_any_crash_point_of_any_step_leaves_each_step_done_exactly_once(
     store = open_store(data_dir=tmp)
     totals = [sum(targets[:i + 1]) for i in range(len(targets))]
     at = min(at, len(targets) - 1)
-    chain = EmbeddedChain(tmp / "chain")
+    chain = engine(tmp / "chain")
     chain.use_journal(_CrashingJournal(store, point) if point in ("intent", "mined") else store)  # type: ignore[arg-type]
 
-    def run(chain: EmbeddedChain, crash_at: int | None) -> None:
+    def run(chain: KeyedSender, crash_at: int | None) -> None:
         for i, total in enumerate(totals):
             if i == crash_at and point == "before":
                 raise _Crash("before signing")
@@ -191,7 +198,7 @@ def test_any_crash_point_of_any_step_leaves_each_step_done_exactly_once(
     with pytest.raises(_Crash):
         run(chain, at)
     chain.close()
-    chain = _chain(tmp, store)  # restart
+    chain = _chain(tmp, store, engine)  # restart
     chain.reconcile()
     run(chain, None)
     assert chain.balance(PAYEE) == totals[-1]

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import pyrevm
+from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -51,12 +52,12 @@ from transactive.ledger.chain.base import (
     KeyedSender,
     Log,
     Receipt,
+    SignedTx,
     address_of,
     decode_events,
     decode_result,
     dev_private_keys,
     encode_call,
-    encode_constructor,
     event_topic,
     revert_reason,
 )
@@ -70,6 +71,7 @@ from transactive.ledger.chain.embedded import (
     lock_data_dir,
     unlock_data_dir,
 )
+from transactive.ledger.chain.intents import IntentState, TxIntent
 
 JOURNAL_FILE = "chain-revm.sqlite"
 JOURNAL_FORMAT = "transactive.revm-journal/1"
@@ -79,6 +81,9 @@ _ZERO = "0x" + "00" * 20
 RECORD_TYPES = ("uint64", "uint64", "uint256", "address", "bytes", "bytes", "uint256", "uint64",
                 "(address,bytes32[],bytes)[]", "bytes32")
 """A mined block's record: number, timestamp, base fee, sender, recipient, calldata, value, gas used, logs, tx hash."""
+TX_TYPES = ("uint256", "bool", "address", "uint256", "bytes", "uint256", "address")
+"""A revm transaction's raw form: nonce, is a creation, recipient (zero for a creation), value (wei), calldata,
+chain id, sender."""
 _REVERT_OUTPUT = re.compile(r"output: 0x([0-9a-fA-F]*)")
 
 
@@ -183,6 +188,14 @@ class _Machine:
         self.execute(block.number, block.timestamp, block.base_fee_wei, sender=block.sender, to=block.to,
                      data=block.data, value_wei=block.value_wei, gas_used=block.gas_used)
 
+    def nonce(self, address: str) -> int:
+        """The next nonce of ``address`` (read in a reverted checkpoint: the account stays cold)."""
+        checkpoint = self.evm.snapshot()
+        try:
+            return int(self.evm.basic(address).nonce)
+        finally:
+            self.evm.revert(checkpoint)
+
     def balance(self, address: str) -> int:
         """Ether balance (wei) of ``address`` (read in a reverted checkpoint: the account stays cold)."""
         checkpoint = self.evm.snapshot()
@@ -283,24 +296,24 @@ class RevmChain(KeyedSender):
         self._accounts = tuple(address_of(k) for k in self._keys)
         self._key_of = dict(zip(self._accounts, self._keys, strict=True))
         self._read_only = read_only
-        self._journal: _Journal | None = None
+        self._blocks_db: _Journal | None = None
         funded = n_accounts
         recorded: list[MinedBlock] = []
         if data_dir is not None:
             directory = Path(data_dir) if read_only else private_dir(Path(data_dir))
-            self._journal = _Journal(directory, read_only=read_only)
-            meta = self._journal.meta()
+            self._blocks_db = _Journal(directory, read_only=read_only)
+            meta = self._blocks_db.meta()
             if not meta:
                 if read_only:
                     self.close()
                     raise sqlite3.DatabaseError(f"{data_dir}: the chain journal holds no chain")
-                self._journal.start(n_accounts)
+                self._blocks_db.start(n_accounts)
             elif meta.get("format") != JOURNAL_FORMAT:
                 self.close()
                 raise sqlite3.DatabaseError(f"{data_dir}: unknown chain journal format {meta.get('format')!r}")
             else:
                 funded = int(meta["funded_accounts"])
-                recorded = self._journal.blocks()
+                recorded = self._blocks_db.blocks()
         self._funded = tuple(address_of(k) for k in dev_private_keys(funded))
         self._genesis_digest = keccak(abi_encode(["string", "uint256", "uint256", "address[]", "uint256"], [
             JOURNAL_FORMAT, EMBEDDED_CHAIN_ID, GENESIS_TIMESTAMP, list(self._funded), _FUNDING_WEI]))
@@ -336,7 +349,7 @@ class RevmChain(KeyedSender):
             raise ValueError(f"snapshot_id: no block {snapshot_id} on this chain (head {self.block_number()})")
         if snapshot_id == self.block_number():
             return
-        if self._journal is not None:
+        if self._blocks_db is not None:
             self._writable().truncate(snapshot_id)
         del self._blocks[snapshot_id:]
         del self._digests[snapshot_id + 1:]
@@ -345,18 +358,16 @@ class RevmChain(KeyedSender):
             self._cursor = None
 
     def close(self) -> None:
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
+        if self._blocks_db is not None:
+            self._blocks_db.close()
+            self._blocks_db = None
 
     def balance(self, address: str) -> int:
         """Ether balance (wei) of an address at the head."""
         return self._machine.balance(to_checksum_address(address))
 
     def deploy(self, artifact: Artifact, *args: Any, sender: str | None = None) -> Contract:
-        receipt = self._send(sender, None, encode_constructor(artifact, args))
-        assert receipt.contract_address is not None
-        return Contract(name=artifact.name, address=receipt.contract_address, abi=artifact.abi)
+        return self._deploy_data(artifact, args, sender)
 
     def call(self, contract: Contract, fn: str, *args: Any, sender: str | None = None,
              block: int | None = None) -> Any:
@@ -376,7 +387,7 @@ class RevmChain(KeyedSender):
         return out
 
     def transact(self, contract: Contract, fn: str, *args: Any, sender: str | None = None) -> Receipt:
-        return self._send(sender, contract.address, encode_call(contract.abi, fn, args))
+        return self._transact(contract, fn, args, sender)
 
     # -- internals -----------------------------------------------------------------------------------
     def _timestamp(self, number: int) -> int:
@@ -415,32 +426,58 @@ class RevmChain(KeyedSender):
     def _writable(self) -> _Journal:
         if self._read_only:
             raise sqlite3.OperationalError("attempt to write a readonly database (chain opened read-only)")
-        assert self._journal is not None
-        return self._journal
+        assert self._blocks_db is not None
+        return self._blocks_db
 
-    def _send(self, sender: str | None, to: str | None, data: bytes, value: int = 0) -> Receipt:
-        sender = to_checksum_address(sender) if sender else self._accounts[0]
+    # -- the shared sending path (KeyedSender._send: write-ahead, then _submit) ------------------------------
+    def _sign_tx(self, sender: str, to: str | None, data: bytes, value: int) -> SignedTx:
+        """No signature (the engine holds the keys): the transaction's fields ABI-encoded (:data:`TX_TYPES`) are
+        its raw form and their keccak its hash, so an intent written ahead can be sent again byte for byte."""
         if sender not in self._key_of:  # like the py-evm engine: only a sender whose key the chain holds
             raise KeyError(sender)
         if self._read_only:
             self._writable()
+        nonce = self._machine.nonce(sender)
+        raw = abi_encode(TX_TYPES, [nonce, to is None, _ZERO if to is None else to_checksum_address(to), value, data,
+                                    EMBEDDED_CHAIN_ID, sender])
+        return SignedTx(sender, nonce, raw, keccak(raw))
+
+    def _submit(self, signed: SignedTx) -> Receipt:
+        """Mine ``signed`` as the next block and journal it; :class:`ChainRevert` (nothing kept) if it fails or
+        its nonce is not the sender's next."""
+        nonce, create, to, value, data, chain_id, sender = abi_decode(TX_TYPES, signed.raw)
+        sender = to_checksum_address(sender)
+        if chain_id != EMBEDDED_CHAIN_ID or nonce != self._machine.nonce(sender):
+            raise ChainRevert(f"nonce {nonce} of {sender} is not its next (or another chain's transaction)")
         number = self.block_number() + 1
         timestamp = max(int(time.time()), self._timestamp(number - 1) + 1)
         base_fee = self._base_fee(number)
-        recipient = None if to is None else to_checksum_address(to)
-        gas_used, logs, created, nonce = self._machine.execute(number, timestamp, base_fee, sender=sender, to=recipient,
-                                                        data=data, value_wei=value)
-        # no signature (the engine holds the keys): the hash of the transaction's fields and the chain id
-        tx_hash = keccak(abi_encode(["uint256", "uint256", "uint256", "address", "uint256", "bytes", "uint256",
-                                     "address"], [nonce, base_fee, TX_GAS_LIMIT, recipient or _ZERO, value, data,
-                                                  EMBEDDED_CHAIN_ID, sender]))
-        mined = MinedBlock(number, timestamp, base_fee, sender, recipient, data, value, gas_used, logs, created,
-                           tx_hash)
-        if self._journal is not None:
+        recipient = None if create else to_checksum_address(to)
+        gas_used, logs, created, _ = self._machine.execute(number, timestamp, base_fee, sender=sender, to=recipient,
+                                                           data=bytes(data), value_wei=int(value))
+        mined = MinedBlock(number, timestamp, base_fee, sender, recipient, bytes(data), int(value), gas_used, logs,
+                           created, signed.tx_hash)
+        if self._blocks_db is not None:
             try:
-                self._journal.append(mined)
+                self._blocks_db.append(mined)
             except BaseException:
                 self._machine = self._replayed(self.block_number())  # not mined: back to the journaled head
                 raise
         self._keep(mined)
-        return Receipt(tx_hash=tx_hash, block_number=number, gas_used=gas_used, logs=logs, contract_address=created)
+        return Receipt(tx_hash=signed.tx_hash, block_number=number, gas_used=gas_used, logs=logs,
+                       contract_address=created)
+
+    def _settle_intent(self, intent: TxIntent) -> tuple[IntentState, int | None]:
+        """In a block: ``mined``; else its nonce still next: mined now (the same transaction) or ``refused`` if it
+        fails now; else ``dropped``. Nothing is ever pending (one block per transaction, journaled at once)."""
+        tx_hash = bytes.fromhex(intent.tx_hash[2:])
+        for mined in reversed(self._blocks):
+            if mined.tx_hash == tx_hash:
+                return "mined", mined.number
+        if self._machine.nonce(to_checksum_address(intent.sender)) != intent.nonce:
+            return "dropped", None
+        try:
+            receipt = self._submit(SignedTx(intent.sender, intent.nonce, bytes.fromhex(intent.raw_tx[2:]), tx_hash))
+        except ChainRevert:
+            return "refused", None
+        return "mined", receipt.block_number
