@@ -300,7 +300,8 @@ def _check_slot(
         shares = RewardShares(int(rate_a), int(rate_m), auctioneer=str(auctioneer))
     if batch.order_root != order_root:
         return Discrepancy(s, "orderRoot", f"{hex0x(order_root)} (on chain)",
-                           f"{hex0x(batch.order_root)} (recomputed from the stored orders)")
+                           f"{hex0x(batch.order_root)} (recomputed from the stored orders"
+                           f"{' and market block' if batch.commits_market else ''})")
     if len(batch.orders) != order_count:
         return Discrepancy(s, "orderCount", f"{order_count} (on chain)", f"{len(batch.orders)} stored orders")
     try:
