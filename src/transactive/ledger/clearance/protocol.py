@@ -43,7 +43,8 @@ validators cannot be submitted. An honest majority of ``k`` is therefore what ma
 audit (:mod:`transactive.ledger.audit.audit`) recomputes every archived slot afterwards.
 
 Choice (the seeds are silent): the batch must carry the mechanism name and its JSON params (the
-``market`` member of the batch file). Grid-aware mechanisms (``dpda_matched``, ``mcafee_matched``) are
+``market`` member of the batch file, committed by the order root as its last leaf in batch format 3:
+:func:`~transactive.ledger.messages.commitments.market_struct_hash`). Grid-aware mechanisms (``dpda_matched``, ``mcafee_matched``) are
 recomputed from the batch too: each trader signs one ``Attributes`` record per slot (feeder bus, distance
 preference, welfare parameters; :mod:`transactive.ledger.messages.attributes`), committed as leaves of the order
 tree, decoded into the mechanism's participant columns (:func:`clear_batch`); the bus must be the trader's
