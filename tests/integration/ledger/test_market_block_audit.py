@@ -8,14 +8,15 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from transactive.crypto.signing import Signer
-from transactive.ledger.audit.audit import SlotArchive, verify_archive
-from transactive.ledger.audit.proofs import SlotBatch
+from transactive.ledger.audit.audit import SlotArchive, recorded_root, verify_archive
+from transactive.ledger.audit.proofs import ProofError, SlotBatch, market_proof, verify_proof
 from transactive.ledger.chain.embedded import EmbeddedChain
 from transactive.ledger.clearance.protocol import Validator, domain_of, run_slot
 from transactive.ledger.messages.orders import OrderMessage, sign_order
@@ -96,3 +97,13 @@ def test_relabelling_a_format_3_batch_as_format_2_is_found(archive: Path) -> Non
     edit_slot(archive, NO_TRADE, lambda doc: doc.update(format="transactive.ledger-batch/2"))
     found = verify_archive(archive)
     assert found is not None and (found.slot, found.what) == (NO_TRADE, "orderRoot")
+
+
+def test_a_market_proof_verifies_against_the_root_recorded_on_chain(archive: Path) -> None:
+    batch, _ = SlotArchive(archive).load(NO_TRADE)
+    doc = market_proof(batch)
+    chain_root = recorded_root(archive, NO_TRADE, "market")  # what `ledger proof --verify --data-dir` reads
+    assert verify_proof(doc, expected_root=chain_root).startswith("valid market block (mechanism 'dpda'")
+    edited = replace(batch, params={"exact_oversupply": True})
+    with pytest.raises(ProofError, match="not the expected root"):  # a consistent proof of another block
+        verify_proof(market_proof(edited), expected_root=chain_root)

@@ -12,7 +12,7 @@ from eth_utils import keccak as eth_utils_keccak
 
 from transactive.crypto.eip712 import Domain
 from transactive.crypto.signing import Signer
-from transactive.ledger.audit.proofs import ProofError, SlotBatch
+from transactive.ledger.audit.proofs import ProofError, SlotBatch, make_proof, market_proof, verify_proof
 from transactive.ledger.messages.commitments import market_struct_hash, order_tree
 from transactive.ledger.messages.orders import OrderMessage, sign_order
 
@@ -91,3 +91,25 @@ def test_version_1_messages_cannot_commit_a_market_block(domain: Domain, signers
 def test_params_json_cannot_carry_are_a_proof_error(domain: Domain, signers: list[Signer]) -> None:
     with pytest.raises(ProofError, match="market params"):
         _ = _batch(domain, signers, params={"charge_per_km": float("nan")}).order_root
+
+
+def test_a_market_proof_proves_the_market_block_against_the_order_root(domain: Domain, signers: list[Signer]) -> None:
+    batch = _batch(domain, signers)
+    doc = market_proof(batch)
+    assert doc["kind"] == "market" and doc["market"] == {"mechanism": "dpda", "params": PARAMS,
+                                                         "dso": signers[5].address}
+    assert verify_proof(json.loads(json.dumps(doc)), expected_root=batch.order_root).startswith(
+        "valid market block (mechanism 'dpda'")
+    assert make_proof(batch, "market", "") == doc
+    for field, value in (("mechanism", "uniform"), ("dso", signers[4].address)):
+        forged = json.loads(json.dumps(doc))
+        forged["market"][field] = value  # another block than the one committed
+        with pytest.raises(ProofError, match="struct hash of the market block"):
+            verify_proof(forged, expected_root=batch.order_root)
+    forged = json.loads(json.dumps(doc))
+    forged["market"]["params"]["charge_per_km"] = 0.4
+    forged["value"] = ["0x" + market_struct_hash(SLOT, "dpda", forged["market"]["params"], signers[5].address).hex()]
+    with pytest.raises(ProofError, match="leaf"):  # a self-consistent value, but not the committed leaf
+        verify_proof(forged, expected_root=batch.order_root)
+    with pytest.raises(LookupError, match="does not commit its market block"):
+        market_proof(_batch(domain, signers, commits_market=False))

@@ -41,6 +41,7 @@ from transactive.ledger.messages.commitments import (
     RESULT_LEAF_TYPES,
     ResultEntry,
     check_one_entry_per_account,
+    market_leaf,
     market_struct_hash,
     order_tree,
     result_leaf,
@@ -72,6 +73,7 @@ __all__ = [
     "audit_batch",
     "load_batch",
     "make_proof",
+    "market_proof",
     "order_proof",
     "proofs_for",
     "result_proof",
@@ -305,6 +307,17 @@ def attributes_proof(batch: SlotBatch, trader: str) -> dict[str, Any]:
     raise LookupError(f"slot {batch.slot}: no attributes of {trader}")
 
 
+def market_proof(batch: SlotBatch) -> dict[str, Any]:
+    """Inclusion proof of the batch's ``market`` block (mechanism, params, DSO) in the order tree: its leaf is
+    the last one (format 3); ``LookupError`` for a format-1 or -2 batch, whose root does not commit to it."""
+    if not batch.commits_market:
+        raise LookupError(f"slot {batch.slot}: a {batch.format} batch does not commit its market block")
+    k = len(batch.orders) + len(batch.attributes)
+    doc = _proof_doc(batch, "market", batch.order_tree, k, [hex0x(batch.market_hash)])
+    doc["market"] = {"mechanism": batch.mechanism, "params": dict(batch.params or {}), "dso": batch.dso}
+    return doc
+
+
 def result_proof(batch: SlotBatch, account: str) -> dict[str, Any]:
     """Inclusion proof of ``account``'s result entry (``LookupError`` if the batch has none)."""
     raw = parse_address(account)
@@ -390,8 +403,17 @@ def verify_proof(doc: Mapping[str, Any], *, expected_root: bytes | None = None) 
             entry = ResultEntry(str(value[1]), value[2], value[3])
             computed_leaf = result_leaf(slot, entry)
             who = f"result of {entry.account} ({entry.energy_wh} Wh, {entry.amount_micro} micro)"
+        elif kind == "market":
+            market = doc["market"]
+            if not isinstance(market, Mapping) or not isinstance(market.get("params") or {}, Mapping):
+                raise ProofError("market must be {'mechanism', 'params': {...}, 'dso'}")
+            struct_hash = market_struct_hash(slot, market.get("mechanism"), market.get("params"), market.get("dso"))
+            if not isinstance(value, list) or len(value) != 1 or from_hex(value[0], 32) != struct_hash:
+                raise ProofError("value is not the struct hash of the market block (mechanism, params, dso)")
+            computed_leaf = market_leaf(struct_hash)
+            who = f"market block (mechanism {market.get('mechanism')!r}, DSO {market.get('dso')})"
         else:
-            raise ProofError(f"kind must be 'order', 'attributes' or 'result', got {kind!r}")
+            raise ProofError(f"kind must be 'order', 'attributes', 'market' or 'result', got {kind!r}")
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ProofError):
             raise
@@ -423,7 +445,9 @@ def verify_proof_file(path: str | Path, *, expected_root: str | None = None) -> 
 
 def make_proof(batch: SlotBatch, kind: str, account: str, *, nonce: int | None = None) -> dict[str, Any]:
     """For the CLI: an ``order`` proof (needs ``nonce``), an ``attributes`` or a ``result`` proof of
-    ``account``."""
+    ``account``, or the ``market`` proof of the batch (``account`` unused)."""
+    if kind == "market":
+        return market_proof(batch)
     if kind == "attributes":
         return attributes_proof(batch, account)
     if kind == "order":
@@ -432,7 +456,7 @@ def make_proof(batch: SlotBatch, kind: str, account: str, *, nonce: int | None =
         return order_proof(batch, account, nonce)
     if kind == "result":
         return result_proof(batch, account)
-    raise ValueError(f"kind must be 'order', 'attributes' or 'result', got {kind!r}")
+    raise ValueError(f"kind must be 'order', 'attributes', 'market' or 'result', got {kind!r}")
 
 
 def proofs_for(batch: SlotBatch, account: str) -> list[dict[str, Any]]:
