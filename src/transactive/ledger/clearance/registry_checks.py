@@ -32,6 +32,7 @@ from transactive.ledger.chain.base import Chain, Contract
 from transactive.ledger.chain.constants import ROLE_ADMIN, ROLE_DSO, SLOT_FIELDS
 from transactive.settlement.input import InputError, SettlementInput
 from transactive.settlement.metering import SettlementError
+from transactive.settlement.sequence import settlement_postings
 
 if TYPE_CHECKING:
     from transactive.crypto.eip712 import Domain
@@ -99,8 +100,6 @@ def validator_postings(reader: RegistryReader, doc: SettlementInput | Mapping[st
     (:func:`input_registry_problem`; a :class:`~transactive.settlement.metering.SettlementError` naming the entry,
     and the validator does not endorse), then the postings of
     :func:`transactive.settlement.sequence.settlement_postings` (which check the readings' signatures)."""
-    from transactive.settlement.sequence import settlement_postings
-
     typed: SettlementInput | None = doc if isinstance(doc, SettlementInput) else None
     if typed is None:
         try:
