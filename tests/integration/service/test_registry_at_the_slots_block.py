@@ -121,6 +121,11 @@ def test_a_reading_of_a_meter_replaced_before_the_settlement_is_refused(service:
     with pytest.raises(SettlementError) as refused:
         svc.desk.settlement_postings(rec.document["input"])
     assert refused.value.field == "meters[s]"
+    # the admin resolves it (here: the old meter was fine after all, registered again) and resumes the settlement
+    svc.meters.set_meter(svc.admin, "green", {"member": "s", "meter_address": svc.meter_address(METER_S)})
+    assert svc.desk.settle("green", SLOT, svc.clock.now()).state == "settled"
+    _finish(svc)
+    assert verify_archive(svc.data) is None  # at the slot's block the Registry had the key that signed
 
 
 def test_the_audit_reads_the_meter_registered_at_the_slots_block(service: Service,
