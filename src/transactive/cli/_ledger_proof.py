@@ -43,7 +43,7 @@ def register(sub: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         "proof", help="make an inclusion proof of an order or result from a slot batch, or verify one"
     )
-    parser.add_argument("batch", nargs="?", help="a transactive.ledger-batch/2 (or /1) JSON file")
+    parser.add_argument("batch", nargs="?", help="a transactive.ledger-batch/3 (or /2, /1) JSON file")
     parser.add_argument("--account", help="the trader / account address")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--nonce", type=int, help="prove the account's order with this nonce")

@@ -3,7 +3,8 @@ registered in the Registry; readings signed by the meters (the DSO cannot report
 disputed reading corrected only once an admin and a DSO both approve, the meter's signed reading kept; the
 settlement input carries the signed readings and the correction, the settlement pays the corrected reading, and
 ``ledger verify`` recomputes it clean -- while an input whose readings, signatures or approvals were altered is
-refused by the validators' recomputation and by the audit."""
+refused by the validators' recomputation and by the audit (the Registry's part of those checks, at the slot's
+block: ``test_registry_at_the_slots_block.py``)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from transactive.market.meters import MeterDesk
 from transactive.market.multi_signing import slot_number
 from transactive.settlement.meter_readings import sign_reading
 from transactive.settlement.metering import SettlementError
-from transactive.store import MeterKey, open_store
+from transactive.store import open_store
 
 SLOT = "2026-03-01T10:15:00Z"
 METER_S, METER_B = bytes(31) + b"\x21", bytes(31) + b"\x22"  # the meters' keys (held by the meters)
@@ -130,89 +131,3 @@ def test_signed_readings_and_a_resolved_dispute_settle_and_verify(tmp_path: Path
     path.write_text(json.dumps(stored))
     found = verify_archive(data)
     assert found is not None and "readings_kwh[s]" in str(found)
-
-
-def test_a_meter_key_only_the_database_knows_is_caught_by_the_audit(tmp_path: Path) -> None:
-    """An operator who writes a meter key of its own into the store (not registered in the Registry) gets its
-    readings through the intake and the validators (the signatures match the input's meters), but ``ledger
-    verify`` finds the meter unknown to the Registry for that account."""
-    clock = ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
-    data = tmp_path / "service"
-    store = open_store(data)
-    operator = Operator(store, clock)
-    desk = LedgerDesk(store, LedgerConfig(chain_dir=data / "chain", archive_dir=data), started=clock.now())
-    try:
-        operator.ledger = desk
-        operator.create_community("green", "uniform", {}, 15)
-        seller, _ = operator.add_member("green", "s", "prosumer")
-        buyer, _ = operator.add_member("green", "b", "prosumer")
-        rogue = sign_reading(METER_S, "green", "s", slot=slot_number(SLOT), energy_wh=2000, domain=desk.domain)
-        store.put_meter_key(MeterKey("s", "green", rogue.meter, "admin", "2026-03-01T10:00:00Z"))  # not on chain
-        operator.submit_order(seller, "green", {"side": "sell", "slot_start": SLOT, "idempotency_key": "1",
-                                                "energy_kwh": 2.0, "price_per_kwh": 0.1})
-        operator.submit_order(buyer, "green", {"side": "buy", "slot_start": SLOT, "idempotency_key": "1",
-                                               "energy_kwh": 2.0, "price_per_kwh": 0.3})
-        operator.clear_slot("green", datetime(2026, 3, 1, 10, 15, tzinfo=UTC))
-        assert desk.anchor("green", SLOT).state == "anchored"
-        clock.set(datetime(2026, 3, 1, 10, 31, tzinfo=UTC))
-        operator.submit_meter_reading(seller, "green", {"slot_start": SLOT, "energy_kwh": 2.0,
-                                                        "signature": rogue.signature})
-        operator.submit_meter_reading(buyer, "green", {"slot_start": SLOT, "energy_kwh": -2.0})
-        assert desk.settle("green", SLOT, clock.now()).document["input"]["meters"] == {"s": rogue.meter}
-    finally:
-        desk.close()
-        store.close()
-    found = verify_archive(data)
-    assert found is not None and found.what == "meters[s]", found
-
-
-def test_a_correction_signed_by_keys_without_the_roles_is_caught_by_the_audit(tmp_path: Path) -> None:
-    """An operator who replaces a resolved dispute's approvals in its database with valid signatures of keys that
-    hold no admin or DSO role in the Registry gets the correction past the validators (the signatures verify),
-    but ``ledger verify`` names the signer without the role."""
-    from transactive.crypto.signing import Signer
-    from transactive.settlement.meter_readings import correction_digest
-    from transactive.store import _tables as t
-
-    clock = ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
-    data = tmp_path / "service"
-    store = open_store(data)
-    operator = Operator(store, clock)
-    desk = LedgerDesk(store, LedgerConfig(chain_dir=data / "chain", archive_dir=data), started=clock.now())
-    try:
-        operator.ledger = desk
-        meters = MeterDesk(operator)
-        admin = operator.ensure_admin("tk_admin_meters")
-        operator.create_community("green", "uniform", {}, 15)
-        seller, _ = operator.add_member("green", "s", "prosumer")
-        buyer, _ = operator.add_member("green", "b", "prosumer")
-        dso, _ = operator.add_member("green", "grid", "dso")
-        meter = sign_reading(METER_B, "green", "b", slot=slot_number(SLOT), energy_wh=-2000, domain=desk.domain)
-        meters.set_meter(admin, "green", {"member": "b", "meter_address": meter.meter})
-        operator.submit_order(seller, "green", {"side": "sell", "slot_start": SLOT, "idempotency_key": "1",
-                                                "energy_kwh": 2.0, "price_per_kwh": 0.1})
-        operator.submit_order(buyer, "green", {"side": "buy", "slot_start": SLOT, "idempotency_key": "1",
-                                               "energy_kwh": 2.0, "price_per_kwh": 0.3})
-        operator.clear_slot("green", datetime(2026, 3, 1, 10, 15, tzinfo=UTC))
-        assert desk.anchor("green", SLOT).state == "anchored"
-        clock.set(datetime(2026, 3, 1, 10, 31, tzinfo=UTC))
-        operator.submit_meter_reading(seller, "green", {"slot_start": SLOT, "energy_kwh": 2.0})
-        operator.submit_meter_reading(buyer, "green", {"slot_start": SLOT, "energy_kwh": -2.0,
-                                                       "signature": meter.signature})
-        dispute = meters.open_dispute(buyer, "green", {"slot_start": SLOT, "energy_kwh": -1.0, "reason": "x"})
-        meters.decide(admin, "green", dispute.id, None, approve=True)
-        meters.decide(dso, "green", dispute.id, None, approve=True)
-        digest = correction_digest("green", "b", slot_number(SLOT), metered_wh=-2000, corrected_wh=-1000,
-                                   dispute=dispute.id, domain=desk.domain)
-        nobody = {role: Signer(bytes(31) + bytes([k])) for k, role in ((0x61, "admin"), (0x62, "dso"))}
-        forged = {role: {"address": s.address, "signature": "0x" + s.sign_digest(digest).hex()}
-                  for role, s in nobody.items()}
-        with store.engine.begin() as conn:
-            conn.execute(t.reading_disputes.update().values(signatures=json.dumps(forged)))
-        rec = desk.settle("green", SLOT, clock.now())
-        assert rec.state == "settled" and rec.document["input"]["corrections"][0]["signatures"] == forged
-    finally:
-        desk.close()
-        store.close()
-    found = verify_archive(data)
-    assert found is not None and found.what == "corrections[b].signatures.admin", found

@@ -26,6 +26,7 @@ from transactive.ledger.messages.commitments import (
     ME_LEAF,
     ResultEntry,
     RewardShares,
+    market_struct_hash,
     order_tree,
     result_entries,
     settle_entries,
@@ -114,12 +115,16 @@ def _batch(signers: list[Signer], domain: Domain, *, with_attributes: bool, vers
 def test_batch_commits_attributes_and_proves_them(signers: list[Signer], domain: Domain, version: int) -> None:
     plain = _batch(signers, domain, with_attributes=False, version=version)
     grid = _batch(signers, domain, with_attributes=True, version=version)
-    assert plain.order_root == order_tree([o.message for o in plain.orders]).root  # unchanged without attributes
+    # version 2 (format 3): the market block is the tree's last leaf; version 1 (format 1): orders (+ attributes)
+    market = None if version == 1 else market_struct_hash(4, "dpda_matched", {"charge_per_km": 0.5},
+                                                          signers[5].address)
+    assert plain.order_root == order_tree([o.message for o in plain.orders], (), market).root
     assert grid.order_root != plain.order_root
-    assert grid.order_root == order_tree([o.message for o in grid.orders], [a.message for a in grid.attributes]).root
+    assert grid.order_root == order_tree([o.message for o in grid.orders], [a.message for a in grid.attributes],
+                                         market).root
     again = SlotBatch.from_json(grid.to_json())
     assert again == grid and again.order_root == grid.order_root and again.dso == signers[5].address
-    assert grid.to_json()["format"] == f"transactive.ledger-batch/{version}"  # written in the version it holds
+    assert grid.to_json()["format"] == f"transactive.ledger-batch/{2 * version - 1}"  # written in the version it holds
     doc = attributes_proof(grid, signers[2].address)
     assert verify_proof(doc, expected_root=grid.order_root).startswith(f"valid attributes of {signers[2].address}")
     assert [d["kind"] for d in proofs_for(grid, signers[2].address)] == ["order", "attributes"]

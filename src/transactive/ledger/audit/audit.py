@@ -7,8 +7,8 @@ Layout of ``DATA_DIR`` (written by :class:`SlotArchive`; the seeds are silent, t
   token issuance journal, updated by :meth:`SlotArchive.record_mint` / :meth:`SlotArchive.record_burn`;
   optionally ``"accounts"``: further token holders, e.g. a service's member accounts, for the supply check);
 * ``DATA_DIR/chain/`` -- the in-process chain's data directory (either engine, :mod:`transactive.ledger.chain.connect`);
-* ``DATA_DIR/slots/<slot>.json`` -- one ``transactive.ledger-batch/2`` (older: ``/1``) file per slot (with its
-  ``market`` member, results and endorsements);
+* ``DATA_DIR/slots/<slot>.json`` -- one ``transactive.ledger-batch/3`` (older: ``/2``, ``/1``) file per slot
+  (with its ``market`` member, results and endorsements);
 * ``DATA_DIR/settlements/<slot>.json`` -- one ``transactive.settlement-archive/1`` file per settlement slot
   (a service's second on-chain slot settling an anchored slot: its input document, postings, roots and
   endorsements; :mod:`transactive.ledger.audit.archive`). Archives written before these existed have
@@ -19,8 +19,9 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
 
 1. every order's signature, slot and nonce (``order k``), and every attributes record's signature, slot
    and uniqueness (``attributes k``);
-2. the order root recomputed from the orders against the chain's recorded root and count (``orderRoot``,
-   ``orderCount``);
+2. the order root recomputed from the orders (format 3: and the ``market`` block, the tree's last leaf, so an
+   edited mechanism, param or DSO shows on a slot without trades too) against the chain's recorded root and
+   count (``orderRoot``, ``orderCount``);
 3. the results recomputed with the mechanism (:func:`~transactive.ledger.clearance.protocol.recompute`, with the
    slot's reward shares: batch mode, or claims mode with its auctioneer) against the stored results,
    entry by entry (``result <account>``, ``result count``);
@@ -53,7 +54,10 @@ Checks, slot by slot in increasing slot order, then the token; the FIRST discrep
    committed order root, the postings' balance, at least the threshold of valid endorsements and the slot
    SETTLED on chain (:func:`transactive.ledger.audit.archive.check_settlement`); the recomputation checks the
    meters' signatures of the readings (:mod:`transactive.settlement.meter_readings`), and each meter the input
-   names must have been registered for the member's account in the Registry (``meters[<member>]``).
+   names must be the meter key registered for the member's account, each correction's approvers must hold the
+   admin and DSO roles, in the Registry as it was at the slot's ``cleared_block`` (``meters[<member>]``,
+   ``corrections[<member>].signatures.<role>``; :mod:`transactive.ledger.clearance.registry_checks`, the
+   validators' check).
 
 10. every slot the chain opened (``MarketSlots``' ``SlotOpened`` events) that is SETTLED, or endorsed and
     CLEARED or DISPUTED, has its archive file (``archive file``; after 9, before 8).
@@ -93,8 +97,6 @@ from transactive.ledger.chain.constants import (
     DISPUTED,
     MODE_BATCH,
     MODE_CLAIMS,
-    ROLE_ADMIN,
-    ROLE_DSO,
     SETTLED,
     SLOT_FIELDS,
     SLOT_OFF_CHAIN_REF,
@@ -103,9 +105,9 @@ from transactive.ledger.chain.constants import (
 )
 from transactive.ledger.clearance.endorsement import valid_endorsements
 from transactive.ledger.clearance.protocol import ClearanceError, domain_of, recompute
+from transactive.ledger.clearance.registry_checks import audit_input_registry
 from transactive.ledger.messages.attributes import verify_batch
 from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF, RewardShares, exchange_of, result_tree
-from transactive.settlement.input import SettlementInput
 
 ARCHIVE_FORMAT = "transactive.ledger-archive/1"
 EXIT_CLEAN, EXIT_DISCREPANCY, EXIT_UNREADABLE = 0, 1, 2
@@ -301,7 +303,8 @@ def _check_slot(
         shares = RewardShares(int(rate_a), int(rate_m), auctioneer=str(auctioneer))
     if batch.order_root != order_root:
         return Discrepancy(s, "orderRoot", f"{hex0x(order_root)} (on chain)",
-                           f"{hex0x(batch.order_root)} (recomputed from the stored orders)")
+                           f"{hex0x(batch.order_root)} (recomputed from the stored orders"
+                           f"{' and market block' if batch.commits_market else ''})")
     if len(batch.orders) != order_count:
         return Discrepancy(s, "orderCount", f"{order_count} (on chain)", f"{len(batch.orders)} stored orders")
     try:
@@ -389,6 +392,8 @@ def verify_settlement(chain: Chain, registry: Contract, slots: Contract, rec: Se
     validators, threshold = _validators(chain, registry, slots, rec.slot)
     finding = check_settlement(chain, slots, domain_of(chain, slots), rec, validators=validators,
                                threshold=threshold)
+    if finding is None:
+        finding = audit_input_registry(chain, registry, slots, rec.slot, rec.input)
     return None if finding is None else Discrepancy(rec.slot, *finding)
 
 
@@ -529,7 +534,7 @@ def _audit(
         finding = check_settlement(chain, slots, domain, rec, validators=then, threshold=k,
                                    record=record_of(rec.slot))
         if finding is None:
-            finding = _check_meters(chain, registry, rec.input)
+            finding = audit_input_registry(chain, registry, slots, rec.slot, rec.input)
         if finding is not None:
             return Discrepancy(rec.slot, *finding)
         accounts += [e.account for e in rec.postings]
@@ -563,22 +568,6 @@ def _check_enumerated(chain: Chain, slots: Contract, archived: set[int]) -> Disc
         if state == SETTLED or (endorsed and state in (CLEARED, DISPUTED)):
             return Discrepancy(s, "archive file", f"slots/{s}.json or settlements/{s}.json (the chain shows the "
                                f"slot {'SETTLED' if state == SETTLED else 'endorsed'})", "none")
-    return None
-
-
-def _check_meters(chain: Chain, registry: Contract, doc: SettlementInput) -> tuple[str, str, str] | None:
-    """Every meter a settlement input names (``meters``, whose signatures the recomputation checked) was
-    registered for the member's account in the Registry (``meter_known``: also a meter replaced since)."""
-    for member, meter in sorted((doc.meters or {}).items()):
-        account = doc.accounts.get(member)
-        if account is None or not chain.call(registry, "meter_known", account, meter):
-            return (f"meters[{member}]", f"a meter key registered for {account} in the Registry", str(meter))
-    for correction in doc.corrections or ():  # its signatures were checked; the signers' roles here
-        for role, bit in (("admin", ROLE_ADMIN), ("dso", ROLE_DSO)):
-            signer = str((correction.signatures.get(role) or {}).get("address"))
-            if signer == "None" or not chain.call(registry, "has_role", signer, bit):
-                return (f"corrections[{correction.member}].signatures.{role}",
-                        f"a signer with the Registry's {role} role", signer)
     return None
 
 

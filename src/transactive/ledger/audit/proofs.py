@@ -1,9 +1,12 @@
 """The stored slot batch and JSON inclusion proofs (the pieces behind ``transactive ledger proof``).
 
-A **slot batch** (``transactive.ledger-batch/2``; ``/1`` for older archives) is what the auctioneer
-publishes for one slot: the domain, the slot, the signed orders in batch order, the result entries,
-optionally the roots (checked on load) and the validators' endorsement signatures. An **inclusion proof**
-(``transactive.merkle-proof/1``) is a self-contained JSON document that anyone can check with
+A **slot batch** (``transactive.ledger-batch/3``; ``/2`` and ``/1`` for older archives) is what the
+auctioneer publishes for one slot: the domain, the slot, the signed orders in batch order, the ``market``
+block (mechanism, params, DSO), the result entries, optionally the roots (checked on load) and the
+validators' endorsement signatures. In format 3 the order root commits to the market block as well (its
+last leaf, :func:`~transactive.ledger.messages.commitments.market_struct_hash`); formats 1 and 2 are read
+and verified by their own rule (the root over the orders and attributes only) and written back as read.
+An **inclusion proof** (``transactive.merkle-proof/1``) is a self-contained JSON document that anyone can check with
 :func:`verify_proof` against a root (taken from the proof, or -- better -- from the chain with
 ``expected_root``). Formats: ``docs/ledger.md``.
 
@@ -38,6 +41,8 @@ from transactive.ledger.messages.commitments import (
     RESULT_LEAF_TYPES,
     ResultEntry,
     check_one_entry_per_account,
+    market_leaf,
+    market_struct_hash,
     order_tree,
     result_leaf,
     result_tree,
@@ -46,13 +51,18 @@ from transactive.ledger.messages.orders import OrderError, SignedOrder
 
 EXIT_INVALID_PROOF = 2
 """Exit code for an invalid or unreadable proof (the CLI's "invalid input" code)."""
-BATCH_FORMAT = "transactive.ledger-batch/2"
+BATCH_FORMAT = "transactive.ledger-batch/3"
+BATCH_FORMAT_V2 = "transactive.ledger-batch/2"
+"""Older batches: version-2 orders, the market block not committed by the order root (read, written back as read)."""
 BATCH_FORMAT_V1 = "transactive.ledger-batch/1"
 """Older batches: version-1 orders and separately signed attributes records (read, and written back as read)."""
+_FORMATS = {BATCH_FORMAT: (2, True), BATCH_FORMAT_V2: (2, False), BATCH_FORMAT_V1: (1, False)}
+"""format -> (message version, whether the order root commits to the market block)."""
 PROOF_FORMAT = "transactive.merkle-proof/1"
 
 __all__ = [
     "BATCH_FORMAT",
+    "BATCH_FORMAT_V2",
     "EXIT_INVALID_PROOF",
     "PROOF_FORMAT",
     "Domain",
@@ -63,6 +73,7 @@ __all__ = [
     "audit_batch",
     "load_batch",
     "make_proof",
+    "market_proof",
     "order_proof",
     "proofs_for",
     "result_proof",
@@ -78,7 +89,10 @@ class ProofError(ValueError):
 
 @dataclass(frozen=True)
 class SlotBatch:
-    """One slot's published batch: orders in batch order, at most one result entry per account."""
+    """One slot's published batch: orders in batch order, at most one result entry per account.
+
+    ``commits_market``: whether the order root commits to the market block (format 3); None (the default)
+    means yes unless the batch holds version-1 messages (formats 1 and 2, read from older archives: False)."""
 
     domain: Domain
     slot: int
@@ -89,6 +103,7 @@ class SlotBatch:
     params: Mapping[str, Any] | None = None
     attributes: tuple[SignedAttributes, ...] = ()
     dso: str | None = None
+    commits_market: bool | None = None
     _trees: dict[str, MerkleTree] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -98,6 +113,10 @@ class SlotBatch:
         object.__setattr__(self, "attributes", tuple(self.attributes))
         if len(self.versions()) > 1:
             raise ProofError(f"slot {self.slot}: version-1 and version-2 messages in one batch")
+        if self.commits_market is None:
+            object.__setattr__(self, "commits_market", not self.is_version_1())
+        elif self.commits_market and self.is_version_1():
+            raise ProofError(f"slot {self.slot}: a batch committing its market block needs version-2 messages")
         if self.dso is not None:
             try:
                 object.__setattr__(self, "dso", to_checksum_address(parse_address(self.dso)))
@@ -111,8 +130,18 @@ class SlotBatch:
     @property
     def order_tree(self) -> MerkleTree:
         if "order" not in self._trees:
-            self._trees["order"] = order_tree([o.message for o in self.orders], [a.message for a in self.attributes])
+            self._trees["order"] = order_tree([o.message for o in self.orders], [a.message for a in self.attributes],
+                                              self.market_hash if self.commits_market else None)
         return self._trees["order"]
+
+    @property
+    def market_hash(self) -> bytes:
+        """``hashStruct(Market)`` of the batch's market block (:func:`market_struct_hash`): the order tree's
+        last leaf in format 3; ``ProofError`` for params JSON cannot carry."""
+        try:
+            return market_struct_hash(self.slot, self.mechanism, self.params, self.dso)
+        except EncodingError as exc:
+            raise ProofError(f"slot {self.slot}: {exc}") from exc
 
     @property
     def result_tree(self) -> MerkleTree:
@@ -129,10 +158,10 @@ class SlotBatch:
         return self.result_tree.root
 
     def to_json(self) -> dict[str, Any]:
-        """The batch document (roots included): ``transactive.ledger-batch/2``, or ``/1`` for a batch of
-        version-1 messages read from an older archive."""
+        """The batch document (roots included): ``transactive.ledger-batch/3``, or the ``/2`` or ``/1`` a batch
+        read from an older archive was in."""
         return {
-            "format": BATCH_FORMAT_V1 if self.is_version_1() else BATCH_FORMAT,
+            "format": self.format,
             "domain": self.domain.as_dict(),
             "slot": self.slot,
             "orderRoot": hex0x(self.order_root),
@@ -142,6 +171,13 @@ class SlotBatch:
             "results": [r.to_json() for r in self.results],
             "endorsements": [hex0x(s) for s in self.endorsements],
         } | self._market_json()
+
+    @property
+    def format(self) -> str:
+        """The batch's file format: 3 (market block committed), 2 or 1 (older archives)."""
+        if self.is_version_1():
+            return BATCH_FORMAT_V1
+        return BATCH_FORMAT if self.commits_market else BATCH_FORMAT_V2
 
     def versions(self) -> set[int]:
         """The message versions of the batch: 2 (orders with ``attributesHash``, attributes covered by them),
@@ -166,9 +202,11 @@ class SlotBatch:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SlotBatch:
         """Parse a batch document; stated roots must match the recomputed ones."""
-        version = {BATCH_FORMAT: 2, BATCH_FORMAT_V1: 1}.get(data.get("format"))  # type: ignore[arg-type]
-        if version is None:
-            raise ProofError(f"not a {BATCH_FORMAT} (or {BATCH_FORMAT_V1}) document (format = {data.get('format')!r})")
+        found = _FORMATS.get(data.get("format"))  # type: ignore[arg-type]
+        if found is None:
+            raise ProofError(f"not a {BATCH_FORMAT} (or {BATCH_FORMAT_V2}, {BATCH_FORMAT_V1}) document "
+                             f"(format = {data.get('format')!r})")
+        version, commits_market = found
         market = data.get("market")
         if market is not None and (not isinstance(market, Mapping) or not isinstance(market.get("mechanism"), str)
                                    or not isinstance(market.get("params", {}), Mapping)
@@ -187,6 +225,7 @@ class SlotBatch:
                 None if market is None else dict(market.get("params", {})),
                 tuple(SignedAttributes.from_json(a) for a in data.get("attributes", [])),
                 None if market is None or market.get("dso") is None else str(market["dso"]),
+                commits_market=commits_market,
             )
         except (KeyError, TypeError, EncodingError, OrderError) as exc:
             raise ProofError(f"malformed batch: {exc}") from exc
@@ -266,6 +305,17 @@ def attributes_proof(batch: SlotBatch, trader: str) -> dict[str, Any]:
                 doc["order"] = cover.to_json()
             return doc
     raise LookupError(f"slot {batch.slot}: no attributes of {trader}")
+
+
+def market_proof(batch: SlotBatch) -> dict[str, Any]:
+    """Inclusion proof of the batch's ``market`` block (mechanism, params, DSO) in the order tree: its leaf is
+    the last one (format 3); ``LookupError`` for a format-1 or -2 batch, whose root does not commit to it."""
+    if not batch.commits_market:
+        raise LookupError(f"slot {batch.slot}: a {batch.format} batch does not commit its market block")
+    k = len(batch.orders) + len(batch.attributes)
+    doc = _proof_doc(batch, "market", batch.order_tree, k, [hex0x(batch.market_hash)])
+    doc["market"] = {"mechanism": batch.mechanism, "params": dict(batch.params or {}), "dso": batch.dso}
+    return doc
 
 
 def result_proof(batch: SlotBatch, account: str) -> dict[str, Any]:
@@ -353,8 +403,17 @@ def verify_proof(doc: Mapping[str, Any], *, expected_root: bytes | None = None) 
             entry = ResultEntry(str(value[1]), value[2], value[3])
             computed_leaf = result_leaf(slot, entry)
             who = f"result of {entry.account} ({entry.energy_wh} Wh, {entry.amount_micro} micro)"
+        elif kind == "market":
+            market = doc["market"]
+            if not isinstance(market, Mapping) or not isinstance(market.get("params") or {}, Mapping):
+                raise ProofError("market must be {'mechanism', 'params': {...}, 'dso'}")
+            struct_hash = market_struct_hash(slot, market.get("mechanism"), market.get("params"), market.get("dso"))
+            if not isinstance(value, list) or len(value) != 1 or from_hex(value[0], 32) != struct_hash:
+                raise ProofError("value is not the struct hash of the market block (mechanism, params, dso)")
+            computed_leaf = market_leaf(struct_hash)
+            who = f"market block (mechanism {market.get('mechanism')!r}, DSO {market.get('dso')})"
         else:
-            raise ProofError(f"kind must be 'order', 'attributes' or 'result', got {kind!r}")
+            raise ProofError(f"kind must be 'order', 'attributes', 'market' or 'result', got {kind!r}")
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ProofError):
             raise
@@ -386,7 +445,9 @@ def verify_proof_file(path: str | Path, *, expected_root: str | None = None) -> 
 
 def make_proof(batch: SlotBatch, kind: str, account: str, *, nonce: int | None = None) -> dict[str, Any]:
     """For the CLI: an ``order`` proof (needs ``nonce``), an ``attributes`` or a ``result`` proof of
-    ``account``."""
+    ``account``, or the ``market`` proof of the batch (``account`` unused)."""
+    if kind == "market":
+        return market_proof(batch)
     if kind == "attributes":
         return attributes_proof(batch, account)
     if kind == "order":
@@ -395,7 +456,7 @@ def make_proof(batch: SlotBatch, kind: str, account: str, *, nonce: int | None =
         return order_proof(batch, account, nonce)
     if kind == "result":
         return result_proof(batch, account)
-    raise ValueError(f"kind must be 'order', 'attributes' or 'result', got {kind!r}")
+    raise ValueError(f"kind must be 'order', 'attributes', 'market' or 'result', got {kind!r}")
 
 
 def proofs_for(batch: SlotBatch, account: str) -> list[dict[str, Any]]:

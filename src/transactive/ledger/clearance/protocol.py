@@ -42,14 +42,15 @@ The contract accepts any ``k`` valid validator signatures for a root; a root end
 validators cannot be submitted. An honest majority of ``k`` is therefore what makes a result final; the
 audit (:mod:`transactive.ledger.audit.audit`) recomputes every archived slot afterwards.
 
-Choice (the seeds are silent): the batch must carry the mechanism name and its JSON params (the
-``market`` member of the batch file). Grid-aware mechanisms (``dpda_matched``, ``mcafee_matched``) are
-recomputed from the batch too: each trader signs one ``Attributes`` record per slot (feeder bus, distance
-preference, welfare parameters; :mod:`transactive.ledger.messages.attributes`), committed as leaves of the order
-tree, decoded into the mechanism's participant columns (:func:`clear_batch`); the bus must be the trader's
-Registry bus (:func:`check_members`, in :func:`preflight`). The batch names the DSO account (``dso``),
-whose entry carries the grid charges; the sellers' credits are rebalanced around it so every slot still
-balances to the micro-token.
+Choice (the seeds are silent): the batch must carry the mechanism name and its JSON params (the ``market`` member of
+the batch file, committed by the order root as its last leaf in batch format 3:
+:func:`~transactive.ledger.messages.commitments.market_struct_hash`). Grid-aware mechanisms (``dpda_matched``,
+``mcafee_matched``) are recomputed from the batch too: each trader signs one ``Attributes`` record per slot (feeder
+bus, distance preference, welfare parameters; :mod:`transactive.ledger.messages.attributes`), committed as leaves of
+the order tree, decoded into the mechanism's participant columns (:func:`clear_batch`); the bus must be the trader's
+Registry bus (:func:`check_members`, in :func:`preflight`). The batch names the DSO account (``dso``), whose entry
+carries the grid charges; the sellers' credits are rebalanced around it so every slot still balances to the
+micro-token.
 """
 
 from __future__ import annotations

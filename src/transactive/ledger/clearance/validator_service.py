@@ -4,7 +4,7 @@
 standard-library HTTP server holding one validator key (a file with the 32-byte private key in hex).
 
 * ``GET /health`` -> ``{"validator": address}``;
-* ``POST /endorse`` with ``{"batch": <transactive.ledger-batch/2 (or /1) document, no results needed>,
+* ``POST /endorse`` with ``{"batch": <transactive.ledger-batch/3 (or /2, /1) document, no results needed>,
   "rewards": {"auctioneerPpm": int, "minerPpm": int[, "auctioneer": address]} | null}`` (``auctioneer``
   for a claims-mode slot, whose rewards are leaves) -- or ``{"slot": s, "rewards": ...}`` to endorse the
   committed batch stored as ``D/<slot>.json`` -- recomputes the slot

@@ -9,6 +9,11 @@
   ``< 0`` bought. Every account of the slot gets exactly **one** leaf (zeros when it did not trade; an
   account on both sides gets its net figures), in order of first appearance, sellers before buyers: the
   slot contract pays claims one leaf per account and rejects repeated rows.
+* **Market leaf** (batch format 3): values ``(bytes32 marketStructHash)``, the EIP-712 ``hashStruct`` of
+  ``Market(uint256 slot,string mechanism,string params,address dso)`` with ``params`` the canonical JSON
+  of the batch's raw params (sorted keys, no spaces) and ``dso`` the zero address when the batch names none
+  (:func:`market_struct_hash`): the order tree's last leaf, so the root the chain records commits to the
+  mechanism, its params and the DSO too (an edit shows on a slot without trades as well).
 * Both trees sort their leaves by hash (OpenZeppelin's default), so a root depends only on the set of
   orders / entries; the empty tree's root is ``bytes32(0)``. The batch's list order (the auctioneer's
   arrival order, which breaks price ties in clearing) is carried by the published batch file, which the
@@ -31,10 +36,12 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from transactive.crypto.eip712 import Types, hash_struct
 from transactive.crypto.encoding import (
     EncodingError,
     address_word,
@@ -172,12 +179,52 @@ def attributes_leaf(message: ParticipantAttributes) -> bytes:
     return leaf_hash_of_encoded(message.struct_hash())
 
 
+MARKET_FIELDS: tuple[tuple[str, str], ...] = (
+    ("slot", "uint256"),
+    ("mechanism", "string"),
+    ("params", "string"),
+    ("dso", "address"),
+)
+MARKET_TYPES: Types = {"Market": MARKET_FIELDS}
+NO_DSO = "0x" + "00" * 20
+
+
+def canonical_params(params: Mapping[str, Any] | None) -> str:
+    """The canonical JSON of a batch's raw params (sorted keys, no spaces, no NaN): what the market leaf
+    commits to (``ValueError`` for params JSON cannot carry)."""
+    return json.dumps(dict(params or {}), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def market_struct_hash(slot: int, mechanism: str | None, params: Mapping[str, Any] | None, dso: str | None) -> bytes:
+    """``hashStruct(Market(slot, mechanism, canonical params, dso))`` of a batch's ``market`` block (an absent
+    mechanism as the empty string, an absent DSO as the zero address); ``EncodingError`` for a value that
+    cannot be encoded."""
+    try:
+        params_json = canonical_params(params)
+    except (TypeError, ValueError) as exc:
+        raise EncodingError(f"market params: {exc}") from exc
+    return hash_struct("Market", MARKET_TYPES, {"slot": slot, "mechanism": mechanism or "", "params": params_json,
+                                                "dso": dso or NO_DSO})
+
+
+def market_leaf(struct_hash: bytes) -> bytes:
+    """Leaf hash of a batch's market block: ``keccak256(keccak256(marketStructHash))`` (the type hash tells it
+    from an order or attributes leaf)."""
+    return leaf_hash_of_encoded(struct_hash)
+
+
 def order_tree(
-    messages: Sequence[OrderMessage], attributes: Sequence[ParticipantAttributes] = ()
+    messages: Sequence[OrderMessage], attributes: Sequence[ParticipantAttributes] = (),
+    market: bytes | None = None,
 ) -> MerkleTree:
-    """The slot's order tree: one leaf per order, then one per attributes record (positions = batch order;
-    leaves sorted by hash in the tree). Without attributes the root is that of the orders alone."""
-    return MerkleTree([order_leaf(m) for m in messages] + [attributes_leaf(a) for a in attributes])
+    """The slot's order tree -- the one computation of the order root the chain records: one leaf per order,
+    then one per attributes record, then (``market``: its :func:`market_struct_hash`, batch format 3) the
+    market leaf (positions = batch order; leaves sorted by hash in the tree). Without attributes and market
+    the root is that of the orders alone (formats 1 and 2)."""
+    leaves = [order_leaf(m) for m in messages] + [attributes_leaf(a) for a in attributes]
+    if market is not None:
+        leaves.append(market_leaf(market))
+    return MerkleTree(leaves)
 
 
 def check_one_entry_per_account(entries: Sequence[ResultEntry]) -> None:

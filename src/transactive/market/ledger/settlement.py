@@ -22,6 +22,7 @@ from transactive.crypto.encoding import hex0x
 from transactive.errors import MarketError
 from transactive.ledger.audit.archive import SETTLEMENT_KIND, SettlementRecord
 from transactive.ledger.clearance.protocol import auctioneer_index
+from transactive.ledger.clearance.registry_checks import RegistryReader, input_registry_problem, validator_postings
 from transactive.ledger.messages.commitments import SPECIAL_ROWS, ResultEntry, SettlementTree, result_tree
 from transactive.market.ledger.accounts import LedgerAccounts
 from transactive.market.ledger.anchoring import LedgerAnchoring
@@ -47,7 +48,7 @@ from transactive.market.ledger.sequence import (
 from transactive.market.slots import Phase, phase_bounds
 from transactive.result import ResultDocument
 from transactive.settlement.input import SettlementInput, input_digest
-from transactive.settlement.sequence import SequenceSettlement, settle_sequence, settlement_postings
+from transactive.settlement.sequence import SequenceSettlement, settle_sequence
 from transactive.settlement.slot_settlement import AccountPosting, SettlementTerms, settle_input, statement_lines
 from transactive.store import Community, LedgerSlot, MultiSettlementRecord, SlotState
 
@@ -159,10 +160,32 @@ class LedgerSettlement:
             cache[digest] = settle_sequence(doc, self.ctx.domain)
         return cache[digest]
 
-    def settlement_postings(self, doc: SettlementInput | Mapping[str, Any]) -> list[AccountPosting]:
+    def settlement_postings(self, doc: SettlementInput | Mapping[str, Any], reader: RegistryReader | None = None
+                            ) -> list[AccountPosting]:
         """Every validator's recomputation of a settlement input (formats 3 and 2: the whole sequence; format 1, of
-        records an older service prepared: the auction against the meters); the audit's too."""
-        return settlement_postings(doc, self.ctx.domain)
+        records an older service prepared: the auction against the meters; the audit's too), after its check of
+        the input's meters and correction approvers against the Registry at the head
+        (:func:`~transactive.ledger.clearance.registry_checks.validator_postings`; ``reader``: one shared by the
+        round's in-process validators). A :class:`~transactive.settlement.metering.SettlementError` when it does
+        not endorse."""
+        return validator_postings(reader or self._registry_reader(), doc, self.ctx.domain)
+
+    def _registry_reader(self) -> RegistryReader:
+        """The Registry read (memoised) at the current head block."""
+        return RegistryReader(self.ctx.chain, self.ctx.registry, self.ctx.chain.block_number())
+
+    def _registry_refusal(self, rec: LedgerSlot, stored: SettlementDocument) -> LedgerSlot | None:
+        """The auctioneer's check before it commits (or resumes) a settlement: an input whose meters or approvers
+        the Registry contradicts at the head is never endorsed, so the record goes to the visible state
+        ``blocked`` with the reason (an admin resolves it, e.g. registering the meter, then ``POST
+        .../slots/{slot}/settle`` resumes it); None when the Registry agrees."""
+        problem = input_registry_problem(self._registry_reader(), stored.input)
+        if problem is None:
+            return None
+        what, expected, found = problem
+        note = (f"blocked: the Registry refuses the settlement input: {what}: expected {expected}, found {found}; "
+                f"an admin resolves it: POST /admin/communities/{rec.community}/slots/{rec.slot_start}/settle")
+        return self.ctx.save(rec, "blocked", stored.with_note(note))
 
     def _archive_settlement(self, rec: LedgerSlot, doc: SettlementDocument, order_root: bytes,
                             entries: Sequence[ResultEntry]) -> None:
@@ -193,6 +216,9 @@ class LedgerSettlement:
         stored = SettlementDocument.from_json(rec.document)
         doc, mode = stored.input, stored.mode
         number = rec.chain_slot
+        if (doc.meters or doc.corrections) and int(self.ctx.slot_record(number)[0]) < CLEARED and \
+                (refused := self._registry_refusal(rec, stored)) is not None:
+            return refused  # not endorsed yet: the auctioneer does not commit (or resume) what would be refused
         order_root = input_digest(doc)
         postings = list(self._sequence(doc).postings) if doc.is_sequence else self.settlement_postings(doc)
         entries = [ResultEntry(p.address, p.energy_wh, p.amount_micro) for p in postings]
@@ -216,8 +242,9 @@ class LedgerSettlement:
         if state == RESERVE_NOT_MET:
             with self.ctx.timed(f"settlement: {len(self.ctx.validators)} validators recompute + endorse + submit"):
                 roots = []
+                reader = self._registry_reader()  # the validators' Registry reads at this block (one node)
                 for _ in self.ctx.validators:  # each validator recomputes the postings from the published input
-                    theirs = self.settlement_postings(doc)
+                    theirs = self.settlement_postings(doc, reader)
                     roots.append(result_tree(number, [ResultEntry(p.address, p.energy_wh, p.amount_micro)
                                                       for p in theirs]).root)
                 rec, stored = self.anchoring.endorse_and_submit(rec, stored, number, order_root=order_root,
