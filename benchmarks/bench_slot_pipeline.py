@@ -84,8 +84,14 @@ def populate(store: SqlStore, op: Operator, community: str, n: int, seed: int, m
         conn.execute(t.members.insert(), [{"id": m, "community": community, "role": "prosumer",
                                            "api_key_hash": uuid.uuid4().hex * 2, "bus": b}
                                           for m, b in zip(ids, buses, strict=True)])
-        conn.execute(t.chain_accounts.insert(), [{"member": m, "address": Signer(k).address, "private_key": k.hex(),
-                                                  "enrolled": False} for m, k in zip(ids, keys, strict=True)])
+    accounts = [(m, Signer(k).address, k.hex()) for m, k in zip(ids, keys, strict=True)]
+    if hasattr(store, "put_chain_accounts"):  # custodial keys sealed (a store that seals them on write)
+        from transactive.store.records import ChainAccount
+        store.put_chain_accounts([ChainAccount(m, a, k) for m, a, k in accounts])
+    else:  # an older tree (side-by-side baseline): plaintext keys
+        with store.engine.begin() as conn:
+            conn.execute(t.chain_accounts.insert(), [{"member": m, "address": a, "private_key": k, "enrolled": False}
+                                                      for m, a, k in accounts])
     orders = []
     for i, m in enumerate(ids):
         sell = i % 2 == 0
@@ -257,6 +263,8 @@ def report(title: str, n: int, stages: dict[str, float], cpu: dict[str, float]) 
 def single(args: argparse.Namespace) -> int:
     """One run of one tree at one size; the last line is the JSON summary :func:`side_by_side` reads."""
     n = args.n or (1_000 if args.quick else 10_000)
+    # a throwaway key-encryption key for the temporary store's sealed custodial keys (none written to ~/.config)
+    os.environ.setdefault("TRANSACTIVE_KEY_ENCRYPTION_KEY", os.urandom(32).hex())
     with tempfile.TemporaryDirectory(prefix="bench-slot-") as tmp:
         store = open_store(data_dir=tmp)
         op = Operator(store, ManualClock(T_ORDERS))

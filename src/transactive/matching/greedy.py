@@ -17,7 +17,9 @@ scored once (vectorised, in chunks of rows); each row keeps only its next ``batc
 order (score descending, seller index ascending); a heap holds each live row's best live candidate keyed
 by ``(−score, buyer, seller)``. Every trade exhausts a buyer or a seller, so there are at most
 ``n_b + n_s − 1`` trades; a row whose current candidate has been exhausted advances (vectorised) to its
-next live candidate, and recomputes its row only when its batch runs out. The order of trades is exactly
+next live candidate; a row whose batch runs out pushes a *placeholder* keyed by the last candidate it took
+(a lower bound of its next entry in the heap order), and when a placeholder reaches the top every pending
+row is refilled in one vectorised call (grouped by bus with candidate windows). The order of trades is exactly
 that of the naive global-argmax loop, which is used as such for small markets (n_b·n_s <= ``small``, 4096),
 where it is faster. With participants at buses a row's batch comes from exact candidate windows instead of
 its whole row (``top``, :mod:`transactive.matching.candidates`): the same batches, far fewer cells scored.
@@ -103,7 +105,7 @@ def match(
     rem_s = energy_to_units(seller_kwh)
     alive_s = rem_s > 0
     rows = [_Row() for _ in range(n_b)]
-    heap: list[tuple[float, int, int]] = []
+    heap: list[tuple[float, int, int, int]] = []  # (−score, buyer, seller, 1 for a placeholder)
     live_rows = np.flatnonzero(rem_b > 0)
 
     def take(j: int, cand: IntArray, cand_score: FloatArray) -> bool:
@@ -115,31 +117,50 @@ def match(
         row.last = (float(row.cand_score[-1]), int(row.cand[-1]))
         return True
 
-    def refill(j: int) -> bool:
-        """Row j's next batch (after the last candidate it took), or False when none is left."""
+    pending: dict[int, tuple[float, int]] = {}  # row -> its placeholder's (−score, seller): the row needs a refill
+
+    def refill_pending() -> None:
+        """Every pending row's next batch (after the last candidate it took) in one call, then its next entry."""
+        todo = np.array(sorted(pending), dtype=np.int64)
+        pending.clear()
+        step = chunk_rows if top is None else 4096
+        for start in range(0, len(todo), step):
+            chunk = todo[start : start + step]
+            lasts = [rows[j].last for j in chunk.tolist()]
+            if top is not None:
+                batches = top.batches(chunk, alive_s, batch, lasts)
+            else:
+                block = score_rows(chunk)
+                ls = np.array([last[0] for last in lasts if last is not None])[:, None]
+                li = np.array([last[1] for last in lasts if last is not None])[:, None]
+                after = (block < ls) | ((block == ls) & (np.arange(n_s)[None, :] > li))
+                batches = [_batch(block[k], alive_s & after[k], batch) for k in range(len(chunk))]
+            for j, found in zip(chunk.tolist(), batches, strict=True):
+                if take(j, *found):
+                    advance(j)
+
+    def advance(j: int) -> bool:
+        """Advance row j to its next live candidate in its batch and push it; False when the batch is spent."""
         row = rows[j]
-        if top is not None:
-            return take(j, *top.batches(np.array([j], dtype=np.int64), alive_s, batch, [row.last])[0])
-        row_scores = score_rows(np.array([j], dtype=np.int64))[0]
-        eligible = alive_s.copy()
-        if row.last is not None:
-            ls, li = row.last
-            eligible &= (row_scores < ls) | ((row_scores == ls) & (np.arange(n_s) > li))
-        return take(j, *_batch(row_scores, eligible, batch))
+        if row.pos < len(row.cand):
+            live = alive_s[row.cand[row.pos :]]
+            if live.any():
+                row.pos += int(np.argmax(live))
+                heapq.heappush(heap, (-float(row.cand_score[row.pos]), j, int(row.cand[row.pos]), 0))
+                return True
+            row.pos = len(row.cand)
+        return False
 
     def push_next(j: int) -> None:
-        """Advance row j to its next live candidate and push it (or retire the row)."""
-        row = rows[j]
-        while True:
-            if row.pos < len(row.cand):
-                live = alive_s[row.cand[row.pos :]]
-                if live.any():
-                    row.pos += int(np.argmax(live))
-                    heapq.heappush(heap, (-float(row.cand_score[row.pos]), j, int(row.cand[row.pos])))
-                    return
-                row.pos = len(row.cand)
-            if not refill(j):
-                return
+        """Advance row j to its next live candidate and push it; when its batch is spent, push a placeholder
+        keyed by the last candidate it took instead: a lower bound of the row's next entry in the heap order
+        (its next candidate scores at most as much, and comes after it on equal scores), so the row is
+        refilled only when the placeholder reaches the top -- together with every other pending row."""
+        if not advance(j):
+            last = rows[j].last
+            assert last is not None
+            pending[j] = (-last[0], last[1])
+            heapq.heappush(heap, (-last[0], j, last[1], 1))
 
     if n_s and alive_s.any():
         for start in range(0, len(live_rows), chunk_rows if top is None else 4096):
@@ -151,14 +172,18 @@ def match(
                 firsts = [_batch(block[k], alive_s, batch) for k in range(len(chunk))]
             for j, first in zip(chunk.tolist(), firsts, strict=True):
                 if take(j, *first):
-                    heapq.heappush(heap, (-float(rows[j].cand_score[0]), j, int(rows[j].cand[0])))
+                    heapq.heappush(heap, (-float(rows[j].cand_score[0]), j, int(rows[j].cand[0]), 0))
 
     out_b: list[int] = []
     out_s: list[int] = []
     out_e: list[int] = []
     out_sc: list[float] = []
     while heap:
-        neg, j, i = heapq.heappop(heap)
+        neg, j, i, placeholder = heapq.heappop(heap)
+        if placeholder:  # refill every pending row (a stale placeholder, of a row refilled since, is dropped)
+            if pending.get(j) == (neg, i):
+                refill_pending()
+            continue
         if not alive_s[i]:
             push_next(j)
             continue
