@@ -85,6 +85,11 @@ class TopCandidates:
         self._classes: dict[int, _Classes] = {}
         self._worked: dict[int, int] = {}  # per buyer bus: the window that settled its last rows
 
+    @property
+    def row_bus(self) -> IntArray:
+        """Per buyer row: the index of its bus (rows at one bus share their candidate classes)."""
+        return self._bs.buyer_row_bus
+
     def _classes_of(self, p: int, alive: BoolArray, n_alive: int) -> _Classes:
         have = self._classes.get(p)
         if have is not None and have.alive - n_alive <= max(32, have.alive // 5):
