@@ -258,6 +258,8 @@ def report(title: str, n: int, stages: dict[str, float], cpu: dict[str, float]) 
 def single(args: argparse.Namespace) -> int:
     """One run of one tree at one size; the last line is the JSON summary :func:`side_by_side` reads."""
     n = args.n or (1_000 if args.quick else 10_000)
+    # a throwaway key-encryption key for the temporary store's sealed custodial keys (none written to ~/.config)
+    os.environ.setdefault("TRANSACTIVE_KEY_ENCRYPTION_KEY", os.urandom(32).hex())
     with tempfile.TemporaryDirectory(prefix="bench-slot-") as tmp:
         store = open_store(data_dir=tmp)
         op = Operator(store, ManualClock(T_ORDERS))

@@ -58,7 +58,7 @@ class _Classes:
 
     order: IntArray  # seller indices
     key: FloatArray  # their K
-    columns: tuple[FloatArray, ...]  # per position: P(S), W_S, d_km·C_d, d, safe d, [d > D(S)]·D(S)/d
+    columns: FloatArray  # (6, positions): P(S), W_S, d_km·C_d, d, safe d, [d > D(S)]·D(S)/d (one gather a window)
     out_pos: npt.NDArray[np.int8]  # per position: [d > D(S)]
     starts: IntArray  # per class: first position in ``order``
     ends: IntArray
@@ -85,6 +85,11 @@ class TopCandidates:
         self._classes: dict[int, _Classes] = {}
         self._worked: dict[int, int] = {}  # per buyer bus: the window that settled its last rows
 
+    @property
+    def row_bus(self) -> IntArray:
+        """Per buyer row: the index of its bus (rows at one bus share their candidate classes)."""
+        return self._bs.buyer_row_bus
+
     def _classes_of(self, p: int, alive: BoolArray, n_alive: int) -> _Classes:
         have = self._classes.get(p)
         if have is not None and have.alive - n_alive <= max(32, have.alive // 5):
@@ -102,8 +107,8 @@ class TopCandidates:
         ends = np.r_[starts[1:], len(order)].astype(np.int64) if len(order) else starts
         first = order[starts]
         ps = bs.seller_price[order]
-        columns = (ps, bs.seller_welfare[order], bs.charge[p, order], bs.distance[p, order], bs.safe[p, order],
-                   bs.seller_ratio[p, order])
+        columns = np.stack((ps, bs.seller_welfare[order], bs.charge[p, order], bs.distance[p, order],
+                            bs.safe[p, order], bs.seller_ratio[p, order]))
         built = _Classes(
             order, key[order], columns, bs.seller_out[p, order], starts, ends, bs.distance[p, first],
             bs.charge[p, first], bs.safe[p, first], bs.seller_out[p, first].astype(np.int64),
@@ -155,7 +160,7 @@ class TopCandidates:
         excluded = nxt < c.ends
         r = rows[members]
         bs = self._bs
-        ps, ws, charge, d, safe, rs = (col[pos][None, :] for col in c.columns)
+        ps, ws, charge, d, safe, rs = c.columns[:, pos][:, None, :]
         sc = blend(bs.buyer_price[r][:, None], bs.buyer_pref[r][:, None], bs.buyer_welfare[r][:, None], ps, ws,
                    charge, d, safe, rs, c.out_pos[pos][None, :], None)
         eligible = np.isfinite(sc)

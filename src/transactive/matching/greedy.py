@@ -17,10 +17,14 @@ scored once (vectorised, in chunks of rows); each row keeps only its next ``batc
 order (score descending, seller index ascending); a heap holds each live row's best live candidate keyed
 by ``(−score, buyer, seller)``. Every trade exhausts a buyer or a seller, so there are at most
 ``n_b + n_s − 1`` trades; a row whose current candidate has been exhausted advances (vectorised) to its
-next live candidate, and recomputes its row only when its batch runs out. The order of trades is exactly
-that of the naive global-argmax loop, which is used as such for small markets (n_b·n_s <= ``small``, 4096),
-where it is faster. With participants at buses a row's batch comes from exact candidate windows instead of
-its whole row (``top``, :mod:`transactive.matching.candidates`): the same batches, far fewer cells scored.
+next live candidate; a row whose batch runs out pushes a *placeholder* keyed by the last candidate it took
+(a lower bound of its next entry in the heap order), and when a placeholder reaches the top every pending
+row is refilled in one vectorised call (grouped by bus with candidate windows, together with the rows of
+those buses whose batch is all dead and whose entry is near the top: they need a refill as soon as they pop).
+The order of trades is exactly that of the naive global-argmax loop, which is used as such for small markets
+(n_b·n_s <= ``small``, 4096), where it is faster. With participants at buses a row's batch comes from exact
+candidate windows instead of its whole row (``top``, :mod:`transactive.matching.candidates`): the same
+batches, far fewer cells scored.
 
 Example (seed 004 Appendix B, Table B.2):
     >>> import numpy as np
@@ -46,6 +50,10 @@ from transactive.units import ENERGY_UNITS_PER_KWH, energy_to_units, units_to_en
 
 ScoreRows = Callable[[IntArray], FloatArray]
 Admissible = Callable[[int, int, float], bool]
+NEAR = 0.01
+"""Rows whose batch is all dead and whose heap entry scores within this fraction of the top are refilled with
+the pending rows of their bus (:func:`match`): 0.01 took the fewest CPU seconds on the slot benchmark's
+100,000-prosumer market (0.003: more calls; 0.05, 0.25: rows refilled again before they pop)."""
 SMALL_MARKET_PAIRS = 4096
 """Up to this many (buyer, seller) pairs the full matrix and the literal loop are faster than the batches."""
 
@@ -64,13 +72,14 @@ class Matches:
 
 
 class _Row:
-    __slots__ = ("cand", "cand_score", "last", "pos")
+    __slots__ = ("before", "cand", "cand_score", "last", "pos")
 
     def __init__(self) -> None:
         self.cand: IntArray = np.zeros(0, dtype=np.int64)
         self.cand_score: FloatArray = np.zeros(0)
         self.pos = 0
         self.last: tuple[float, int] | None = None  # (score, seller) of the last candidate taken into a batch
+        self.before: tuple[float, int] | None = None  # what the batch was taken after (None: from the top)
 
 
 def _batch(row_scores: FloatArray, eligible: np.ndarray, k: int) -> tuple[IntArray, FloatArray]:
@@ -103,43 +112,106 @@ def match(
     rem_s = energy_to_units(seller_kwh)
     alive_s = rem_s > 0
     rows = [_Row() for _ in range(n_b)]
-    heap: list[tuple[float, int, int]] = []
+    heap: list[tuple[float, int, int, int]] = []  # (−score, buyer, seller, 1 for a placeholder)
     live_rows = np.flatnonzero(rem_b > 0)
 
-    def take(j: int, cand: IntArray, cand_score: FloatArray) -> bool:
+    entry_score = np.full(n_b, -np.inf)  # per row with a real heap entry: its score (-inf: none)
+    whole_batch = np.zeros(n_b, dtype=bool)  # per row: its batch was a whole ``batch`` (more candidates may follow it)
+    at_pos = np.zeros(n_b, dtype=np.int64)  # per row: its ``pos`` (candidate windows only)
+    batches_of = np.zeros((n_b if top is not None else 0, batch), dtype=np.int64)  # per row: its batch
+    rows_at: dict[int, IntArray] = {}  # buyer bus -> its rows (candidate windows only)
+    if top is not None:
+        by_bus = np.argsort(top.row_bus, kind="stable")
+        cuts = np.flatnonzero(np.diff(top.row_bus[by_bus])) + 1
+        rows_at = {int(top.row_bus[g[0]]): g for g in np.split(by_bus, cuts) if len(g)}
+
+    def take(j: int, cand: IntArray, cand_score: FloatArray, before: tuple[float, int] | None = None) -> bool:
         row = rows[j]
         row.cand, row.cand_score = cand, cand_score
         row.pos = 0
+        row.before = before
+        whole_batch[j] = len(cand) >= batch
+        if top is not None and whole_batch[j]:
+            batches_of[j] = cand[:batch]
         if len(row.cand) == 0:
             return False
         row.last = (float(row.cand_score[-1]), int(row.cand[-1]))
         return True
 
-    def refill(j: int) -> bool:
-        """Row j's next batch (after the last candidate it took), or False when none is left."""
-        row = rows[j]
+    pending: dict[int, tuple[float, int]] = {}  # row -> its placeholder's (−score, seller): the row needs a refill
+
+    def refill_pending(frontier: float) -> None:
+        """Every pending row's next batch (after the last candidate it took) in one call, then its next entry.
+
+        With candidate windows, rows at the same buses whose batch is all dead and whose heap entry is within
+        ``NEAR`` of the ``frontier`` (the placeholder's score: nothing scores more now) are refilled in the same
+        call, after the candidate before their current one (their heap entry stays valid): they would need it
+        as soon as their entry pops, and one call scores many rows of a bus at once."""
+        todo = sorted(pending)
+        pending.clear()
+        lasts: list[tuple[float, int] | None] = [rows[j].last for j in todo]
+        early: set[int] = set()
         if top is not None:
-            return take(j, *top.batches(np.array([j], dtype=np.int64), alive_s, batch, [row.last])[0])
-        row_scores = score_rows(np.array([j], dtype=np.int64))[0]
-        eligible = alive_s.copy()
-        if row.last is not None:
-            ls, li = row.last
-            eligible &= (row_scores < ls) | ((row_scores == ls) & (np.arange(n_s) > li))
-        return take(j, *_batch(row_scores, eligible, batch))
+            floor = frontier - NEAR * (abs(frontier) + 1.0)
+            for p in np.unique(top.row_bus[todo]).tolist():
+                at = rows_at[p]
+                at = at[(entry_score[at] >= floor) & whole_batch[at]]
+                if not len(at):
+                    continue
+                live = alive_s[batches_of[at]] & (np.arange(batch)[None, :] >= at_pos[at][:, None])
+                for j in at[~live.any(axis=1)].tolist():
+                    row = rows[j]
+                    early.add(j)
+                    todo.append(j)
+                    lasts.append(row.before if row.pos == 0 else
+                                 (float(row.cand_score[row.pos - 1]), int(row.cand[row.pos - 1])))
+        order = np.argsort(np.asarray(todo, dtype=np.int64), kind="stable")
+        todo_arr = np.asarray(todo, dtype=np.int64)[order]
+        lasts = [lasts[k] for k in order.tolist()]
+        step = chunk_rows if top is None else 4096
+        for start in range(0, len(todo_arr), step):
+            chunk = todo_arr[start : start + step]
+            chunk_lasts = lasts[start : start + step]
+            if top is not None:
+                batches = top.batches(chunk, alive_s, batch, chunk_lasts)
+            else:
+                block = score_rows(chunk)
+                ls = np.array([last[0] for last in chunk_lasts if last is not None])[:, None]
+                li = np.array([last[1] for last in chunk_lasts if last is not None])[:, None]
+                after = (block < ls) | ((block == ls) & (np.arange(n_s)[None, :] > li))
+                batches = [_batch(block[k], alive_s & after[k], batch) for k in range(len(chunk))]
+            for j, found, before in zip(chunk.tolist(), batches, chunk_lasts, strict=True):
+                if j in early:  # its heap entry (the batch's first candidate, if still live) stays
+                    take(j, *found, before)
+                    at_pos[j] = 0
+                elif take(j, *found, before):
+                    advance(j)
+
+    def advance(j: int) -> bool:
+        """Advance row j to its next live candidate in its batch and push it; False when the batch is spent."""
+        row = rows[j]
+        if row.pos < len(row.cand):
+            live = alive_s[row.cand[row.pos :]]
+            if live.any():
+                row.pos += int(np.argmax(live))
+                at_pos[j] = row.pos
+                score = float(row.cand_score[row.pos])
+                entry_score[j] = score
+                heapq.heappush(heap, (-score, j, int(row.cand[row.pos]), 0))
+                return True
+            row.pos = len(row.cand)
+        return False
 
     def push_next(j: int) -> None:
-        """Advance row j to its next live candidate and push it (or retire the row)."""
-        row = rows[j]
-        while True:
-            if row.pos < len(row.cand):
-                live = alive_s[row.cand[row.pos :]]
-                if live.any():
-                    row.pos += int(np.argmax(live))
-                    heapq.heappush(heap, (-float(row.cand_score[row.pos]), j, int(row.cand[row.pos])))
-                    return
-                row.pos = len(row.cand)
-            if not refill(j):
-                return
+        """Advance row j to its next live candidate and push it; when its batch is spent, push a placeholder
+        keyed by the last candidate it took instead: a lower bound of the row's next entry in the heap order
+        (its next candidate scores at most as much, and comes after it on equal scores), so the row is
+        refilled only when the placeholder reaches the top -- together with every other pending row."""
+        if not advance(j):
+            last = rows[j].last
+            assert last is not None
+            pending[j] = (-last[0], last[1])
+            heapq.heappush(heap, (-last[0], j, last[1], 1))
 
     if n_s and alive_s.any():
         for start in range(0, len(live_rows), chunk_rows if top is None else 4096):
@@ -151,14 +223,20 @@ def match(
                 firsts = [_batch(block[k], alive_s, batch) for k in range(len(chunk))]
             for j, first in zip(chunk.tolist(), firsts, strict=True):
                 if take(j, *first):
-                    heapq.heappush(heap, (-float(rows[j].cand_score[0]), j, int(rows[j].cand[0])))
+                    entry_score[j] = float(rows[j].cand_score[0])
+                    heapq.heappush(heap, (-float(rows[j].cand_score[0]), j, int(rows[j].cand[0]), 0))
 
     out_b: list[int] = []
     out_s: list[int] = []
     out_e: list[int] = []
     out_sc: list[float] = []
     while heap:
-        neg, j, i = heapq.heappop(heap)
+        neg, j, i, placeholder = heapq.heappop(heap)
+        if placeholder:  # refill every pending row (a stale placeholder, of a row refilled since, is dropped)
+            if pending.get(j) == (neg, i):
+                refill_pending(-neg)
+            continue
+        entry_score[j] = -np.inf  # off the heap until pushed again
         if not alive_s[i]:
             push_next(j)
             continue

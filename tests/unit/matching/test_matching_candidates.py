@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from transactive.matching.candidates import TopCandidates
-from transactive.matching.greedy import _batch, match
+from transactive.matching.greedy import _batch, match, match_naive
 from transactive.matching.score import BusScores
 from transactive.units import energy_to_units
 
@@ -83,3 +83,31 @@ def test_greedy_trades_with_windows_equal_the_whole_rows(trial: int) -> None:
     assert plain.seller.tolist() == windows.seller.tolist()
     assert energy_to_units(plain.energy_kwh).tolist() == energy_to_units(windows.energy_kwh).tolist()
     assert _bits(plain.score) == _bits(windows.score)
+
+
+@pytest.mark.parametrize("near", [0.0, 0.01, 1e9])
+@pytest.mark.parametrize("trial", range(0, 40, 3))
+def test_early_refills_of_dead_batches_keep_the_literal_trades(
+    trial: int, near: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows whose batch is all dead refilled early with a pending row of their bus (``NEAR`` 1e9: every such row,
+    however far below the top) give the trades of the literal loop over the whole score matrix."""
+    from transactive.matching import greedy
+
+    monkeypatch.setattr(greedy, "NEAR", near)
+    rng = np.random.default_rng(3000 + trial)
+    bs = _market(rng, trial)
+    n_b, n_s = len(bs.buyer_price), len(bs.seller_price)
+    buyer_kwh = rng.choice([0.5, 1.0, 2.5], n_b) if trial % 2 else rng.uniform(0.1, 5, n_b).round(3)
+    seller_kwh = rng.choice([0.5, 1.0, 2.5], n_s) if trial % 2 else rng.uniform(0.1, 5, n_s).round(3)
+    refused = set(map(tuple, rng.integers(0, [n_b, n_s], size=(5, 2)).tolist())) if trial % 2 else set()
+
+    def admissible(j: int, i: int, energy_kwh: float) -> bool:
+        return (j, i) not in refused and energy_kwh > 0
+
+    windows = match(bs.rows, buyer_kwh, seller_kwh, batch=int(rng.choice([1, 2, 4])), small=0, admissible=admissible,
+                    top=TopCandidates(bs, window=2))
+    literal = match_naive(bs.rows(np.arange(n_b, dtype=np.int64)), buyer_kwh, seller_kwh, admissible)
+    assert windows.buyer.tolist() == literal.buyer.tolist()
+    assert windows.seller.tolist() == literal.seller.tolist()
+    assert energy_to_units(windows.energy_kwh).tolist() == energy_to_units(literal.energy_kwh).tolist()

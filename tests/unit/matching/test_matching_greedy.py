@@ -67,3 +67,33 @@ def test_fast_matching_equals_the_literal_loop(case: tuple[np.ndarray, np.ndarra
     # conservation: nobody trades more than it has; the loop stops only when no live pair is left
     assert np.all(np.bincount(fast.buyer, fast.energy_kwh, len(eb)) <= eb + 1e-9)
     assert np.all(np.bincount(fast.seller, fast.energy_kwh, len(es)) <= es + 1e-9)
+
+
+@settings(max_examples=200)
+@given(
+    st.integers(1, 12).flatmap(
+        lambda nb: st.integers(1, 12).flatmap(
+            lambda ns: st.tuples(
+                hnp.arrays(np.float64, (nb, ns), elements=st.sampled_from([-np.inf, -2.0, 0.0, 1.0, 1.0, 3.5, 7.0])),
+                hnp.arrays(np.float64, nb, elements=st.sampled_from([0.0, 0.25, 1.0, 2.0, 3.75])),
+                hnp.arrays(np.float64, ns, elements=st.sampled_from([0.0, 0.5, 1.0, 2.25, 4.0])),
+                st.integers(1, 3),
+                st.sets(st.tuples(st.integers(0, nb - 1), st.integers(0, ns - 1)), max_size=6),
+            )
+        )
+    )
+)
+def test_batched_refills_with_refused_pairs_equal_the_literal_loop(
+    case: tuple[np.ndarray, np.ndarray, np.ndarray, int, set[tuple[int, int]]],
+) -> None:
+    """Tiny batches make rows run out again and again: their placeholders and the refills of every pending row
+    at once (greedy.match) give the trades of the literal loop, refused pairs skipped for good in both."""
+    scores, eb, es, batch, refused = case
+
+    def admissible(j: int, i: int, energy_kwh: float) -> bool:
+        return (j, i) not in refused and energy_kwh > 0
+
+    fast = match(lambda rows: scores[rows], eb, es, batch=batch, chunk_rows=2, small=0, admissible=admissible)
+    slow = match_naive(scores, eb, es, admissible)
+    assert list(zip(fast.buyer.tolist(), fast.seller.tolist(), fast.energy_kwh.tolist(), strict=True)) == list(
+        zip(slow.buyer.tolist(), slow.seller.tolist(), slow.energy_kwh.tolist(), strict=True))
