@@ -197,6 +197,48 @@ def test_wrong_state_transitions_are_rejected(dep: Deployment) -> None:
                     "not a claims slot")
 
 
+def test_open_and_commit_equals_open_slot_then_commit_orders(dep: Deployment) -> None:
+    """The one-transaction open_and_commit leaves the slot record and logs the events that open_slot followed by
+    commit_orders leave (slots 1 and 5 share their auctioneer, validators[1]), with the reward shares of the time."""
+    c = dep.chain
+    auctioneer = str(c.call(dep.slots, "auctioneer_of", 1))
+    assert auctioneer == str(c.call(dep.slots, "auctioneer_of", 5)) == dep.validators[1]
+    two = [c.transact(dep.slots, "open_slot", 1, MODE_BATCH, sender=auctioneer),
+           c.transact(dep.slots, "commit_orders", 1, ORDER_ROOT, 77, sender=auctioneer)]
+    one = c.transact(dep.slots, "open_and_commit", 5, MODE_BATCH, ORDER_ROOT, 77, sender=auctioneer)
+    assert c.call(dep.slots, "slots", 5) == c.call(dep.slots, "slots", 1)
+    record = c.call(dep.slots, "slots", 5)
+    assert (record[0], record[1], record[2], bytes(record[4]), record[5], record[7], record[8]) == (
+        RESERVE_NOT_MET, MODE_BATCH, auctioneer, ORDER_ROOT, 77, 10_000, 10_000)
+    for event in ("SlotOpened", "OrdersCommitted"):
+        separate = [e for r in two for e in decode_events(dep.slots, r, event)]
+        combined = decode_events(dep.slots, one, event)
+        assert [{**e, "slot": 5} for e in separate] == combined and len(combined) == 1
+    # a claims-mode slot opened and committed at once, by the auctioneer of slot 6
+    auctioneer6 = str(c.call(dep.slots, "auctioneer_of", 6))
+    c.transact(dep.slots, "open_and_commit", 6, MODE_CLAIMS, ORDER_ROOT, 1, sender=auctioneer6)
+    assert c.call(dep.slots, "slots", 6)[:2] == (RESERVE_NOT_MET, MODE_CLAIMS)
+
+
+def test_open_and_commit_rejections_change_nothing(dep: Deployment) -> None:
+    c = dep.chain
+    slot = 7
+    auctioneer = str(c.call(dep.slots, "auctioneer_of", slot))
+    other = next(v for v in dep.validators if v != auctioneer)
+
+    def send(sender: str, mode: int = MODE_BATCH, root: bytes = ORDER_ROOT, at: int = slot) -> object:
+        return c.transact(dep.slots, "open_and_commit", at, mode, root, 3, sender=sender)
+
+    assert_rejected(dep, lambda: send(other), "not the auctioneer")
+    assert_rejected(dep, lambda: send(dep.admin), "not the auctioneer")  # an admin may open, only the auctioneer commits
+    assert_rejected(dep, lambda: send(auctioneer, mode=7), "unknown mode")
+    assert_rejected(dep, lambda: send(auctioneer, root=bytes(32)), "empty order root")
+    c.transact(dep.slots, "open_slot", slot, MODE_BATCH, sender=auctioneer)
+    assert_rejected(dep, lambda: send(auctioneer), "not CLOSE")
+    send(str(c.call(dep.slots, "auctioneer_of", 3)), at=3)
+    assert_rejected(dep, lambda: send(str(c.call(dep.slots, "auctioneer_of", 3)), at=3), "not CLOSE")
+
+
 def test_claims_settlement(dep: Deployment) -> None:
     c = dep.chain
     slot = 7

@@ -474,10 +474,21 @@ def open_and_commit(
 ) -> int:
     """Steps 1 of a round, resumable: the auctioneer opens ``slot`` in ``mode`` if it is CLOSE
     (:func:`open_slot`), then -- after ``before_commit`` (e.g. the debtors' escrow of a claims-mode
-    settlement) -- commits ``order_root`` over ``count`` leaves if it is FOR_SALE. ``sent(step, receipt)``
-    is told of every transaction. Returns the slot's state afterwards (``RESERVE_NOT_MET`` once committed,
-    or whatever later state the chain already has)."""
+    settlement) -- commits ``order_root`` over ``count`` leaves if it is FOR_SALE. Without ``before_commit``
+    a CLOSE slot is opened and committed in one transaction (``MarketSlots.open_and_commit``; a deployment
+    older than that function gets the two calls). ``sent(step, receipt)`` is told of every transaction.
+    Returns the slot's state afterwards (``RESERVE_NOT_MET`` once committed, or whatever later state the
+    chain already has)."""
     state = int(chain.call(slots, "slots", slot)[0])
+    if state == CLOSE and before_commit is None:
+        try:
+            receipt = chain.transact(slots, "open_and_commit", slot, mode, order_root, count, sender=auctioneer)
+        except ChainRevert:  # e.g. a contract deployed before open_and_commit: the two calls say why, if at all
+            pass
+        else:
+            if sent is not None:
+                sent("open_and_commit", receipt)
+            return RESERVE_NOT_MET
     if state == CLOSE:
         receipt = chain.transact(slots, "open_slot", slot, mode, sender=auctioneer)
         if sent is not None:

@@ -244,6 +244,7 @@ class LedgerAnchoring:
                                                        order_root=batch.order_root, count=len(batch.orders))
             results: tuple[ResultEntry, ...] = ()
             rewards = slot_rewards(self.ctx.chain, self.ctx.slots, number)  # as every validator and the audit do
+            submitted = False  # the root on chain is the one this call submitted (no need to read it back)
             if state == RESERVE_NOT_MET:
                 with self.ctx.timed(f"{len(self.ctx.validators)} validators recompute + endorse"):
                     # every validator recomputes and verifies every signature itself; the auctioneer reuses
@@ -252,12 +253,12 @@ class LedgerAnchoring:
                 with self.ctx.timed("submit result (k signatures)"):
                     rec, doc = self.endorse_and_submit(rec, doc, number, order_root=batch.order_root,
                                                            results=results, roots=roots)
-                state = CLEARED
+                state, submitted = CLEARED, True
             if state != CLEARED:
                 raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
             if not results:
                 results = recompute(batch, pool=self.ctx.pool, rewards=rewards)
-            chain_root = bytes(self.ctx.slot_record(number)[6])
+            chain_root = self.ctx.result_root(number, doc.result_root if submitted else None)
             if result_tree(number, results).root != chain_root:
                 return self.ctx.save(rec, "failed", doc.with_note("the root on chain differs from the recomputation"))
             if self.ctx.archive is not None:

@@ -96,6 +96,14 @@ class LedgerContext:
         record: tuple[Any, ...] = self.chain.call(self.slots, "slots", number)
         return record
 
+    def result_root(self, number: int, submitted: str | None = None) -> bytes:
+        """The result root of on-chain slot ``number``: ``submitted`` (``0x``-hex), the root whose
+        ``submit_result`` this desk has just seen accepted (the chain holds exactly it, no read needed), else
+        read from :meth:`slot_record`."""
+        if submitted is not None:
+            return bytes.fromhex(submitted.removeprefix("0x"))
+        return bytes(self.slot_record(number)[6])
+
     def save(self, rec: LedgerSlot, state: str, document: SlotDocument) -> LedgerSlot:
         """Store ``rec`` with its new ``state`` and ``document`` if nobody changed it since it was read
         (``MarketError`` conflict otherwise); answers the stored record."""

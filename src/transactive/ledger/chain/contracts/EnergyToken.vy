@@ -124,7 +124,8 @@ def move_batch(debits: DynArray[Move, MAX_MOVES], credits: DynArray[Move, MAX_MO
             debit (with the caller's allowance, as transferFrom), then transfer(c.account, c.amount) from the
             caller for every credit. The caller and every account must be members (one Registry.are_members
             call instead of two is_member calls per move); one Transfer event per move, in this order; the
-            whole call reverts if one move fails (allowance or balance too low).
+            whole call reverts if one move fails (allowance or balance too low). The caller's own balance is
+            written once, by the net of its moves.
     """
     accounts: DynArray[address, MAX_BATCH] = [msg.sender]
     for d: Move in debits:
@@ -132,17 +133,22 @@ def move_batch(debits: DynArray[Move, MAX_MOVES], credits: DynArray[Move, MAX_MO
     for c: Move in credits:
         accounts.append(c.account)
     assert staticcall self.registry.are_members(accounts), "token: account not a member"
+    pulled: uint256 = 0
     for d: Move in debits:
         allowed: uint256 = self.allowance[d.account][msg.sender]
         if allowed != max_value(uint256):
             self.allowance[d.account][msg.sender] = allowed - d.amount
         self.balanceOf[d.account] -= d.amount
-        self.balanceOf[msg.sender] += d.amount
+        pulled += d.amount
         log Transfer(sender=d.account, receiver=msg.sender, value=d.amount)
+    paid: uint256 = 0
     for c: Move in credits:
-        self.balanceOf[msg.sender] -= c.amount
         self.balanceOf[c.account] += c.amount
+        paid += c.amount
         log Transfer(sender=msg.sender, receiver=c.account, value=c.amount)
+    # the caller's balance changes once, by pulled - paid (checked: reverts if the credits exceed what it
+    # holds plus what it pulled, as the moves one by one would)
+    self.balanceOf[msg.sender] = self.balanceOf[msg.sender] + pulled - paid
 
 
 @external

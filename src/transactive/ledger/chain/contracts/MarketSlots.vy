@@ -299,25 +299,50 @@ def _hash_pair(a: bytes32, b: bytes32) -> bytes32:
     return keccak256(concat(b, a))
 
 
+@internal
+def _open(slot: uint256, mode: uint256, state: uint256) -> address:
+    """
+    @dev CLOSE -> `state` by the slot's auctioneer or an admin: fixes mode, auctioneer and reward shares.
+         Writes only the fields it sets (a zero share is not written: the slot's field is zero already).
+    """
+    assert self.slots[slot].state == CLOSE, "slots: slot not CLOSE"
+    assert mode == MODE_BATCH or mode == MODE_CLAIMS, "slots: unknown mode"
+    assert staticcall self.registry.threshold() > 0, "slots: no endorsement threshold"
+    auctioneer: address = self._auctioneer(slot)
+    if msg.sender != auctioneer:
+        assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "slots: not the auctioneer"
+    self.slots[slot].state = state
+    self.slots[slot].mode = mode
+    self.slots[slot].auctioneer = auctioneer
+    ppm: uint256 = self.auctioneer_ppm
+    if ppm != 0:
+        self.slots[slot].auctioneer_ppm = ppm
+    ppm = self.miner_ppm
+    if ppm != 0:
+        self.slots[slot].miner_ppm = ppm
+    log SlotOpened(slot=slot, auctioneer=auctioneer, mode=mode)
+    return auctioneer
+
+
 @external
 def open_slot(slot: uint256, mode: uint256):
     """
     @notice CLOSE -> FOR_SALE, by the slot's auctioneer or an admin. Fixes auctioneer and reward shares.
     """
-    s: Slot = self.slots[slot]
-    assert s.state == CLOSE, "slots: slot not CLOSE"
-    assert mode == MODE_BATCH or mode == MODE_CLAIMS, "slots: unknown mode"
-    assert staticcall self.registry.threshold() > 0, "slots: no endorsement threshold"
-    auctioneer: address = self._auctioneer(slot)
-    assert msg.sender == auctioneer or staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), \
-        "slots: not the auctioneer"
-    s.state = FOR_SALE
-    s.mode = mode
-    s.auctioneer = auctioneer
-    s.auctioneer_ppm = self.auctioneer_ppm
-    s.miner_ppm = self.miner_ppm
-    self.slots[slot] = s
-    log SlotOpened(slot=slot, auctioneer=auctioneer, mode=mode)
+    self._open(slot, mode, FOR_SALE)
+
+
+@external
+def open_and_commit(slot: uint256, mode: uint256, order_root: bytes32, order_count: uint256):
+    """
+    @notice CLOSE -> RESERVE_NOT_MET in one transaction: open_slot then commit_orders by the slot's
+            auctioneer (an admin may open a slot, but only the auctioneer commits its orders). Logs
+            SlotOpened and OrdersCommitted, as the two calls would. A claims-mode slot whose buyers escrow
+            before the commit uses the two calls instead.
+    """
+    auctioneer: address = self._open(slot, mode, RESERVE_NOT_MET)
+    assert msg.sender == auctioneer, "slots: not the auctioneer"
+    self._commit(slot, order_root, order_count)
 
 
 @external
@@ -340,11 +365,15 @@ def commit_orders(slot: uint256, order_root: bytes32, order_count: uint256):
     """
     @notice FOR_SALE -> RESERVE_NOT_MET: the auctioneer commits the Merkle root of the order batch.
     """
-    s: Slot = self.slots[slot]
-    assert s.state == FOR_SALE, "slots: slot not FOR_SALE"
-    assert msg.sender == s.auctioneer, "slots: not the auctioneer"
-    assert order_root != empty(bytes32), "slots: empty order root"
+    assert self.slots[slot].state == FOR_SALE, "slots: slot not FOR_SALE"
+    assert msg.sender == self.slots[slot].auctioneer, "slots: not the auctioneer"
     self.slots[slot].state = RESERVE_NOT_MET
+    self._commit(slot, order_root, order_count)
+
+
+@internal
+def _commit(slot: uint256, order_root: bytes32, order_count: uint256):
+    assert order_root != empty(bytes32), "slots: empty order root"
     self.slots[slot].order_root = order_root
     self.slots[slot].order_count = order_count
     log OrdersCommitted(slot=slot, order_root=order_root, order_count=order_count)
@@ -388,6 +417,17 @@ def _settleable(s: Slot):
     assert s.resolved or block.number > s.dispute_until, "slots: dispute window open"
 
 
+@internal
+@view
+def _settleable_slot(slot: uint256):
+    """
+    @dev _settleable of the stored slot, reading only the three fields it needs.
+    """
+    assert self.slots[slot].state == CLEARED, "slots: slot not CLEARED"
+    if not self.slots[slot].resolved:
+        assert block.number > self.slots[slot].dispute_until, "slots: dispute window open"
+
+
 @external
 def submit_result(slot: uint256, result_root: bytes32, signatures: DynArray[Bytes[65], MAX_SIGS]):
     """
@@ -395,11 +435,10 @@ def submit_result(slot: uint256, result_root: bytes32, signatures: DynArray[Byte
             root with at least k signatures by distinct validators (65 bytes r || s || v, v in {27, 28},
             low s). Any invalid, duplicate or non-validator signature rejects the whole call.
     """
-    s: Slot = self.slots[slot]
-    assert s.state == RESERVE_NOT_MET, "slots: slot not RESERVE_NOT_MET"
+    assert self.slots[slot].state == RESERVE_NOT_MET, "slots: slot not RESERVE_NOT_MET"
     assert staticcall self.registry.is_validator(msg.sender), "slots: miner not a validator"
     assert result_root != empty(bytes32), "slots: empty result root"
-    count: uint256 = len(self._endorsers(slot, s.order_root, result_root, signatures))
+    count: uint256 = len(self._endorsers(slot, self.slots[slot].order_root, result_root, signatures))
     self.slots[slot].state = CLEARED
     self.slots[slot].result_root = result_root
     self.slots[slot].miner = msg.sender
@@ -414,51 +453,73 @@ def settle_batch(slot: uint256, rows: DynArray[Row, MAX_ROWS]):
     """
     @notice CLEARED -> SETTLED for a batch-mode slot: all leaves, sorted by leaf hash ascending, must
             rebuild the endorsed result root and balance (credits + rewards == debits).
+    @dev One pass over the rows (leaf, order, sums, moves), then the tree's inner nodes in place
+         (StandardMerkleTree's heap: node k's children are 2k+1 and 2k+2, row i is node 2n-2-i). Only the
+         slot fields it needs are read.
     """
-    s: Slot = self.slots[slot]
-    self._settleable(s)
-    assert s.mode == MODE_BATCH, "slots: not a batch slot"
+    self._settleable_slot(slot)
+    assert self.slots[slot].mode == MODE_BATCH, "slots: not a batch slot"
     n: uint256 = len(rows)
     assert n > 0, "slots: no rows"
     tree: bytes32[MAX_TREE] = empty(bytes32[MAX_TREE])
-    size: uint256 = 2 * n - 1
+    last: uint256 = unsafe_sub(unsafe_add(n, n), 2)  # n <= MAX_ROWS: no overflow, n > 0: no underflow
     debits: uint256 = 0
     credits: uint256 = 0
     exchange: uint256 = 0
     previous: uint256 = 0
-    for i: uint256 in range(n, bound=MAX_ROWS):
-        row: Row = rows[i]
-        leaf: bytes32 = self._leaf(slot, row.account, row.energy_wh, row.amount_micro)
-        assert i == 0 or convert(leaf, uint256) > previous, "slots: rows not sorted by leaf hash"
-        previous = convert(leaf, uint256)
-        tree[size - 1 - i] = leaf
-        if row.account == ME_LEAF:
-            assert row.amount_micro >= 0 and row.energy_wh == 0, "slots: bad market exchange row"
-            exchange = convert(row.amount_micro, uint256)
-        elif row.amount_micro < 0:
-            debits += convert(-row.amount_micro, uint256)
-        else:
-            credits += convert(row.amount_micro, uint256)
-    for j: uint256 in range(n - 1, bound=MAX_ROWS):
-        k: uint256 = n - 2 - j
-        tree[k] = self._hash_pair(tree[2 * k + 1], tree[2 * k + 2])
-    assert tree[0] == s.result_root, "slots: rows do not match the result root"
-    reward_a: uint256 = exchange * s.auctioneer_ppm // PPM
-    reward_m: uint256 = exchange * s.miner_ppm // PPM
-    assert credits + reward_a + reward_m == debits, "slots: settlement does not balance"
-    self.slots[slot].state = SETTLED
+    fund_rows: bool = False
     # every debit pulled, then every credit and the rewards paid: one EnergyToken.move_batch call
     pulls: DynArray[Move, 192] = []
     pays: DynArray[Move, 192] = []
-    for row: Row in rows:
-        if row.amount_micro < 0:
-            pulls.append(Move(account=self._payee(row.account), amount=convert(-row.amount_micro, uint256)))
-        elif row.amount_micro > 0 and row.account != ME_LEAF:
-            pays.append(Move(account=self._payee(row.account), amount=convert(row.amount_micro, uint256)))
+    for i: uint256 in range(n, bound=MAX_ROWS):
+        row: Row = rows[i]
+        account: address = row.account
+        amount: int256 = row.amount_micro
+        leaf: bytes32 = keccak256(keccak256(abi_encode(slot, account, row.energy_wh, amount)))
+        assert i == 0 or convert(leaf, uint256) > previous, "slots: rows not sorted by leaf hash"
+        previous = convert(leaf, uint256)
+        tree[unsafe_sub(last, i)] = leaf
+        if account == ME_LEAF:
+            assert amount >= 0 and row.energy_wh == 0, "slots: bad market exchange row"
+            exchange = convert(amount, uint256)
+            continue
+        if account == FUND_LEAF:
+            fund_rows = True
+        if amount < 0:
+            value: uint256 = convert(-amount, uint256)
+            debits += value
+            pulls.append(Move(account=account, amount=value))
+        elif amount > 0:
+            credits += convert(amount, uint256)
+            pays.append(Move(account=account, amount=convert(amount, uint256)))
+    for j: uint256 in range(n - 1, bound=MAX_ROWS):
+        k: uint256 = unsafe_sub(unsafe_sub(n, 2), j)  # n - 2 down to 0
+        left: bytes32 = tree[unsafe_add(unsafe_add(k, k), 1)]
+        right: bytes32 = tree[unsafe_add(unsafe_add(k, k), 2)]
+        if convert(left, uint256) < convert(right, uint256):
+            tree[k] = keccak256(concat(left, right))
+        else:
+            tree[k] = keccak256(concat(right, left))
+    assert tree[0] == self.slots[slot].result_root, "slots: rows do not match the result root"
+    reward_a: uint256 = 0
+    reward_m: uint256 = 0
+    if exchange > 0:
+        reward_a = exchange * self.slots[slot].auctioneer_ppm // PPM
+        reward_m = exchange * self.slots[slot].miner_ppm // PPM
+    assert credits + reward_a + reward_m == debits, "slots: settlement does not balance"
+    self.slots[slot].state = SETTLED
+    if fund_rows:  # the FUND_LEAF rows move the fund account's tokens
+        fund: address = self._payee(FUND_LEAF)
+        for p: uint256 in range(len(pulls), bound=192):
+            if pulls[p].account == FUND_LEAF:
+                pulls[p].account = fund
+        for p: uint256 in range(len(pays), bound=192):
+            if pays[p].account == FUND_LEAF:
+                pays[p].account = fund
     if reward_a > 0:
-        pays.append(Move(account=s.auctioneer, amount=reward_a))
+        pays.append(Move(account=self.slots[slot].auctioneer, amount=reward_a))
     if reward_m > 0:
-        pays.append(Move(account=s.miner, amount=reward_m))
+        pays.append(Move(account=self.slots[slot].miner, amount=reward_m))
     extcall self.token.move_batch(pulls, pays)
     log SlotSettled(slot=slot, debits=debits, credits=credits, auctioneer_reward=reward_a,
                     miner_reward=reward_m)
