@@ -230,7 +230,7 @@ def test_open_and_commit_rejections_change_nothing(dep: Deployment) -> None:
         return c.transact(dep.slots, "open_and_commit", at, mode, root, 3, sender=sender)
 
     assert_rejected(dep, lambda: send(other), "not the auctioneer")
-    assert_rejected(dep, lambda: send(dep.admin), "not the auctioneer")  # an admin may open, only the auctioneer commits
+    assert_rejected(dep, lambda: send(dep.admin), "not the auctioneer")  # an admin opens, only the auctioneer commits
     assert_rejected(dep, lambda: send(auctioneer, mode=7), "unknown mode")
     assert_rejected(dep, lambda: send(auctioneer, root=bytes(32)), "empty order root")
     c.transact(dep.slots, "open_slot", slot, MODE_BATCH, sender=auctioneer)
