@@ -55,13 +55,9 @@ interface IRegistry:
     def threshold() -> uint256: view
     def has_role(account: address, role: uint256) -> bool: view
 
-# EnergyToken.move_batch's move (its MAX_MOVES = 192 >= MAX_ROWS + 2 rewards)
-struct Move:
-    account: address
-    amount: uint256
-
+# EnergyToken.move_words: one packed word per move (its MAX_WORDS = 384 >= MAX_ROWS + 2 rewards)
 interface IToken:
-    def move_batch(debits: DynArray[Move, 192], credits: DynArray[Move, 192]): nonpayable
+    def move_words(words: DynArray[uint256, 384]): nonpayable
     def transferFrom(sender: address, receiver: address, amount: uint256) -> bool: nonpayable
     def transfer(receiver: address, amount: uint256) -> bool: nonpayable
     def settled(ref: bytes32) -> bool: view
@@ -85,6 +81,9 @@ ME_LEAF: public(constant(address)) = 0x0000000000000000000000000000000000000001
 # the result row of the community market fund; its tokens are those of the `fund` account
 FUND_LEAF: public(constant(address)) = 0x0000000000000000000000000000000000000002
 MAX_TREE: constant(uint256) = 255
+# EnergyToken.move_words's packing: account | amount << 160 (amount < 2**95) | DEBIT_BIT for a debit
+DEBIT_BIT: constant(uint256) = 1 << 255
+MAX_MOVE_AMOUNT: constant(uint256) = (1 << 95) - 1
 MAX_SIGS: public(constant(uint256)) = 32
 MAX_PROOF: constant(uint256) = 64
 SECP256K1N_HALF: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
@@ -293,6 +292,16 @@ def leaf_hash(slot: uint256, account: address, energy_wh: int256, amount_micro: 
 
 @internal
 @pure
+def _move(account: address, amount: uint256) -> uint256:
+    """
+    @dev EnergyToken.move_words's packed credit of `amount` to `account` (a debit adds DEBIT_BIT).
+    """
+    assert amount <= MAX_MOVE_AMOUNT, "slots: amount too large"
+    return convert(account, uint256) | (amount << 160)
+
+
+@internal
+@pure
 def _hash_pair(a: bytes32, b: bytes32) -> bytes32:
     if convert(a, uint256) < convert(b, uint256):
         return keccak256(concat(a, b))
@@ -467,10 +476,10 @@ def settle_batch(slot: uint256, rows: DynArray[Row, MAX_ROWS]):
     credits: uint256 = 0
     exchange: uint256 = 0
     previous: uint256 = 0
+    fund: address = empty(address)  # the fund account, read at the first FUND_LEAF row
     fund_rows: bool = False
-    # every debit pulled, then every credit and the rewards paid: one EnergyToken.move_batch call
-    pulls: DynArray[Move, 192] = []
-    pays: DynArray[Move, 192] = []
+    # every row's move in row order, then the rewards: one EnergyToken.move_words call
+    moves: DynArray[uint256, MAX_TREE] = []
     for i: uint256 in range(n, bound=MAX_ROWS):
         row: Row = rows[i]
         account: address = row.account
@@ -483,15 +492,25 @@ def settle_batch(slot: uint256, rows: DynArray[Row, MAX_ROWS]):
             assert amount >= 0 and row.energy_wh == 0, "slots: bad market exchange row"
             exchange = convert(amount, uint256)
             continue
+        if amount == 0:
+            continue
         if account == FUND_LEAF:
-            fund_rows = True
+            if not fund_rows:
+                fund = self.fund
+                fund_rows = True
+            account = fund  # empty when no fund is set: refused below, once the rows are known to be endorsed
+        value: uint256 = 0
         if amount < 0:
-            value: uint256 = convert(-amount, uint256)
+            value = convert(-amount, uint256)
             debits += value
-            pulls.append(Move(account=account, amount=value))
-        elif amount > 0:
-            credits += convert(amount, uint256)
-            pays.append(Move(account=account, amount=convert(amount, uint256)))
+        else:
+            value = convert(amount, uint256)
+            credits += value
+        assert value <= MAX_MOVE_AMOUNT, "slots: amount too large"
+        word: uint256 = convert(account, uint256) | (value << 160)
+        if amount < 0:
+            word |= DEBIT_BIT
+        moves.append(word)
     for j: uint256 in range(n - 1, bound=MAX_ROWS):
         k: uint256 = unsafe_sub(unsafe_sub(n, 2), j)  # n - 2 down to 0
         left: bytes32 = tree[unsafe_add(unsafe_add(k, k), 1)]
@@ -508,19 +527,13 @@ def settle_batch(slot: uint256, rows: DynArray[Row, MAX_ROWS]):
         reward_m = exchange * self.slots[slot].miner_ppm // PPM
     assert credits + reward_a + reward_m == debits, "slots: settlement does not balance"
     self.slots[slot].state = SETTLED
-    if fund_rows:  # the FUND_LEAF rows move the fund account's tokens
-        fund: address = self._payee(FUND_LEAF)
-        for p: uint256 in range(len(pulls), bound=192):
-            if pulls[p].account == FUND_LEAF:
-                pulls[p].account = fund
-        for p: uint256 in range(len(pays), bound=192):
-            if pays[p].account == FUND_LEAF:
-                pays[p].account = fund
+    if fund_rows:
+        assert fund != empty(address), "slots: no fund account"
     if reward_a > 0:
-        pays.append(Move(account=self.slots[slot].auctioneer, amount=reward_a))
+        moves.append(self._move(self.slots[slot].auctioneer, reward_a))
     if reward_m > 0:
-        pays.append(Move(account=self.slots[slot].miner, amount=reward_m))
-    extcall self.token.move_batch(pulls, pays)
+        moves.append(self._move(self.slots[slot].miner, reward_m))
+    extcall self.token.move_words(moves)
     log SlotSettled(slot=slot, debits=debits, credits=credits, auctioneer_reward=reward_a,
                     miner_reward=reward_m)
 
