@@ -96,12 +96,12 @@ def test_restart_resumes_and_never_sends_a_step_twice(store: SqlStore, tmp_path:
     op = Operator(store, ManualClock(T0))
     open_chain: Callable[[str, bool], Chain] = lambda fn, after: cast(  # noqa: E731
         Chain, StoppingChain(EmbeddedChain(config.chain_dir), fn, after=after))
-    desk = LedgerDesk(store, config, chain=open_chain("commit_orders", True), started=T0)
+    desk = LedgerDesk(store, config, chain=open_chain("open_and_commit", True), started=T0)
     op.ledger = desk
     members = _community(op, "mcafee", 3)
     op.clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))  # type: ignore[attr-defined]
     assert op.clear_slot("c", datetime.fromisoformat(SLOT)).state.value == "cleared"
-    with pytest.raises(Crash):  # committed on chain, but the service died before recording it
+    with pytest.raises(Crash):  # opened and committed (one transaction); the service died before recording it
         desk.anchor("c", SLOT)
     address = desk.slots.address
     desk.close()

@@ -475,20 +475,22 @@ def open_and_commit(
     """Steps 1 of a round, resumable: the auctioneer opens ``slot`` in ``mode`` if it is CLOSE
     (:func:`open_slot`), then -- after ``before_commit`` (e.g. the debtors' escrow of a claims-mode
     settlement) -- commits ``order_root`` over ``count`` leaves if it is FOR_SALE. Without ``before_commit``
-    a CLOSE slot is opened and committed in one transaction (``MarketSlots.open_and_commit``; a deployment
-    older than that function gets the two calls). ``sent(step, receipt)`` is told of every transaction.
+    it first tries to open and commit in one transaction (``MarketSlots.open_and_commit``, no read before:
+    the chain refuses it, sending nothing, unless the slot is CLOSE), and reads the slot's state only when
+    that is refused (a resumed round, or a deployment older than that function: then the two calls).
+    ``sent(step, receipt)`` is told of every transaction.
     Returns the slot's state afterwards (``RESERVE_NOT_MET`` once committed, or whatever later state the
     chain already has)."""
-    state = int(chain.call(slots, "slots", slot)[0])
-    if state == CLOSE and before_commit is None:
+    if before_commit is None:  # a fresh slot needs no read: the chain refuses a slot that is not CLOSE
         try:
             receipt = chain.transact(slots, "open_and_commit", slot, mode, order_root, count, sender=auctioneer)
-        except ChainRevert:  # e.g. a contract deployed before open_and_commit: the two calls say why, if at all
+        except ChainRevert:  # a slot opened already, or a contract deployed before open_and_commit: as below
             pass
         else:
             if sent is not None:
                 sent("open_and_commit", receipt)
             return RESERVE_NOT_MET
+    state = int(chain.call(slots, "slots", slot)[0])
     if state == CLOSE:
         receipt = chain.transact(slots, "open_slot", slot, mode, sender=auctioneer)
         if sent is not None:

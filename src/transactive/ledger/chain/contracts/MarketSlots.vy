@@ -12,12 +12,13 @@
 @dev Result leaves (OpenZeppelin StandardMerkleTree leaf, internal nodes keccak of the sorted pair):
         keccak256(keccak256(abi.encode(uint256 slot, address account, int256 energyWh, int256 amountMicro)))
      amountMicro > 0: the account receives micro-tokens; < 0: it pays. energyWh is recorded, not checked.
-     Auctioneer rotation: validators[slot % n] opens the slot and commits its order batch.
+     Auctioneer rotation: validators[slot % n] opens the slot and commits its order batch (open_slot then
+     commit_orders, or both in one transaction: open_and_commit).
      Two settlement modes, chosen when the slot is opened:
        MODE_BATCH (1): settle_batch() receives every leaf, sorted by leaf hash (the order
          StandardMerkleTree uses), rebuilds the root exactly as StandardMerkleTree does and moves every
-         amount in one transaction: debits by transferFrom (buyers approve this contract beforehand),
-         credits by transfer, then the rewards. It must balance: with D = sum of debits,
+         amount in one transaction (one EnergyToken.move_words call): each row's debit by transferFrom
+         (buyers approve this contract beforehand) or credit by transfer, in row order, then the rewards. It must balance: with D = sum of debits,
          C = sum of credits, ME = the amount of the ME_LEAF row (the market exchange of seed 001 eq. 4 in
          micro-tokens, 0 / absent for a result without a reward term; not a credit), rewards
          rA = floor(ME * auctioneer_ppm / 1e6) to the slot's auctioneer and rM = floor(ME * miner_ppm / 1e6)
