@@ -1,18 +1,27 @@
-"""clearance.protocol.open_and_commit on both engines: a fresh slot is opened and committed by one
+"""clearance.protocol's round on both engines: a fresh slot is opened and committed by one
 MarketSlots.open_and_commit transaction without reading the slot first; a round resumed at any later state
 (opened only, committed, cleared) reads the state and sends only what is missing; a claims-mode round with
-an escrow step between open and commit still takes the two calls."""
+an escrow step between open and commit still takes the two calls; ``submit`` with rows submits and settles in
+one transaction, and falls back to ``submit_result`` alone while a dispute window is set."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from ledger_helpers import ORDER_ROOT
+from ledger_helpers import ORDER_ROOT, balanced_rows, endorse
 
 from transactive.ledger.chain.base import Chain
-from transactive.ledger.clearance.protocol import ClearanceError, open_and_commit
-from transactive.ledger.testing import FOR_SALE, MODE_BATCH, MODE_CLAIMS, RESERVE_NOT_MET, Deployment
+from transactive.ledger.clearance.protocol import (
+    ClearanceError,
+    Collected,
+    open_and_commit,
+    settled_by,
+    settlement_rows,
+    submit,
+)
+from transactive.ledger.messages.commitments import ResultEntry, result_tree
+from transactive.ledger.testing import CLEARED, FOR_SALE, MODE_BATCH, MODE_CLAIMS, RESERVE_NOT_MET, SETTLED, Deployment
 
 
 class Counting:
@@ -72,3 +81,22 @@ def test_a_claims_round_with_escrow_takes_the_two_calls(dep: Deployment) -> None
 
     state, _, told = _round(dep, 11, MODE_CLAIMS, before_commit=escrow)
     assert (state, escrowed, told) == (RESERVE_NOT_MET, [FOR_SALE], ["open_slot", "commit_orders"])
+
+
+@pytest.mark.parametrize("window", [0, 3])
+def test_submit_with_rows_settles_at_once_unless_a_dispute_window_is_set(dep: Deployment, window: int) -> None:
+    c = dep.chain
+    slot = 12
+    entries = [ResultEntry(a, e, m) for _, a, e, m in balanced_rows(dep, slot)]
+    root = result_tree(slot, entries).root
+    c.transact(dep.slots, "set_dispute_window", window)
+    _round(dep, slot)
+    signers = dep.validators[:3]
+    collected = Collected(slot, ORDER_ROOT, root, tuple(entries), tuple(signers),
+                          tuple(endorse(dep, slot, root, signers)), ())
+    miner, receipt = submit(c, dep.slots, collected, [dep.validators[3], *signers], 3,
+                            rows=settlement_rows(slot, entries))
+    record = c.call(dep.slots, "slots", slot)
+    assert (miner, record[3], bytes(record[6])) == (dep.validators[3], dep.validators[3], root)
+    assert settled_by(dep.slots, receipt) == (window == 0)
+    assert record[0] == (SETTLED if window == 0 else CLEARED)

@@ -106,7 +106,7 @@ def test_restart_resumes_and_never_sends_a_step_twice(store: SqlStore, tmp_path:
     address = desk.slots.address
     desk.close()
 
-    desk = LedgerDesk(store, config, chain=open_chain("settle_batch", False))  # restart
+    desk = LedgerDesk(store, config, chain=open_chain("submit_and_settle", False))  # restart
     op.ledger = desk
     assert desk.slots.address == address  # reopened, not redeployed
     start = desk.chain.block_number()
@@ -121,7 +121,7 @@ def test_restart_resumes_and_never_sends_a_step_twice(store: SqlStore, tmp_path:
     _read_meters(op, members, 3)
     before = _money(desk, store)
     supply = desk.chain.call(desk.token, "totalSupply")
-    with pytest.raises(Crash):  # opened, committed and endorsed; died before moving the tokens
+    with pytest.raises(Crash):  # opened, committed and endorsed; died before submitting and moving the tokens
         desk.settle("c", SLOT, op.clock.now())
     assert _money(desk, store) == before
     desk.close()
@@ -129,7 +129,7 @@ def test_restart_resumes_and_never_sends_a_step_twice(store: SqlStore, tmp_path:
     desk = LedgerDesk(store, config)  # restart again, on the plain persisted chain
     start = desk.chain.block_number()
     assert desk.process_due(op.clock.now())[0].state == "settled"
-    assert desk.chain.block_number() - start == 1  # only settle_batch
+    assert desk.chain.block_number() - start == 1  # only submit_and_settle (the stored endorsements reused)
     _check_moved(desk, before)
     assert desk.chain.call(desk.token, "totalSupply") == supply
     with pytest.raises(MarketError) as exc:

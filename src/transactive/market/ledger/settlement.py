@@ -21,7 +21,7 @@ from typing import Any
 from transactive.crypto.encoding import hex0x
 from transactive.errors import MarketError
 from transactive.ledger.audit.archive import SETTLEMENT_KIND, SettlementRecord
-from transactive.ledger.clearance.protocol import auctioneer_index
+from transactive.ledger.clearance.protocol import auctioneer_index, settlement_rows
 from transactive.ledger.messages.commitments import SPECIAL_ROWS, ResultEntry, SettlementTree, result_tree
 from transactive.market.ledger.accounts import LedgerAccounts
 from transactive.market.ledger.anchoring import LedgerAnchoring
@@ -220,14 +220,15 @@ class LedgerSettlement:
                     theirs = self.settlement_postings(doc)
                     roots.append(result_tree(number, [ResultEntry(p.address, p.energy_wh, p.amount_micro)
                                                       for p in theirs]).root)
+                # batch mode: the miner submits and settles in one transaction (unless a dispute window is set)
+                rows = settlement_rows(number, entries) if mode == MODE_BATCH else None
                 rec, stored = self.anchoring.endorse_and_submit(rec, stored, number, order_root=order_root,
-                                                                results=entries, roots=roots)
-            state, submitted = CLEARED, True
+                                                                results=entries, roots=roots, rows=rows)
+            state, submitted = (SETTLED if "submit_and_settle" in stored.txs else CLEARED), True
         if state == CLEARED and mode == MODE_BATCH:
             with self.ctx.timed("settlement: settle_batch (token transfers)"):
-                tree = SettlementTree.build([e.values(number) for e in entries])
-                rows = [(a, e, m) for _, a, e, m in tree.rows]
-                receipt = self.ctx.chain.transact(self.ctx.slots, "settle_batch", number, rows)
+                receipt = self.ctx.chain.transact(self.ctx.slots, "settle_batch", number,
+                                                  settlement_rows(number, entries))
                 rec, stored = self.anchoring.record_tx(rec, stored, "settle_batch", receipt)
             state = SETTLED
         elif state == CLEARED:

@@ -445,16 +445,39 @@ def submit_result(slot: uint256, result_root: bytes32, signatures: DynArray[Byte
             root with at least k signatures by distinct validators (65 bytes r || s || v, v in {27, 28},
             low s). Any invalid, duplicate or non-validator signature rejects the whole call.
     """
+    self._submit(slot, result_root, signatures)
+
+
+@internal
+def _submit(slot: uint256, result_root: bytes32, signatures: DynArray[Bytes[65], MAX_SIGS]) -> uint256:
+    """
+    @dev submit_result's checks and effects; returns the slot's dispute window (blocks).
+    """
     assert self.slots[slot].state == RESERVE_NOT_MET, "slots: slot not RESERVE_NOT_MET"
     assert staticcall self.registry.is_validator(msg.sender), "slots: miner not a validator"
     assert result_root != empty(bytes32), "slots: empty result root"
     count: uint256 = len(self._endorsers(slot, self.slots[slot].order_root, result_root, signatures))
+    window: uint256 = self.dispute_blocks
     self.slots[slot].state = CLEARED
     self.slots[slot].result_root = result_root
     self.slots[slot].miner = msg.sender
     self.slots[slot].cleared_block = block.number
-    self.slots[slot].dispute_until = block.number + self.dispute_blocks
+    self.slots[slot].dispute_until = block.number + window
     log ResultEndorsed(slot=slot, result_root=result_root, miner=msg.sender, endorsements=count)
+    return window
+
+
+@external
+@nonreentrant
+def submit_and_settle(slot: uint256, signatures: DynArray[Bytes[65], MAX_SIGS], rows: DynArray[Row, MAX_ROWS]):
+    """
+    @notice RESERVE_NOT_MET -> SETTLED for a batch-mode slot without a dispute window, in one transaction by
+            the miner: submit_result with the root the rows rebuild (and the k signatures over it), then
+            settle_batch with those rows. The same checks, state and events (ResultEndorsed, SlotSettled,
+            the Transfers) as the two calls; refused while a dispute window is set (the slot must then wait
+            for it: submit_result, then settle_batch).
+    """
+    self._settle(slot, rows, signatures, True)
 
 
 @external
@@ -467,7 +490,20 @@ def settle_batch(slot: uint256, rows: DynArray[Row, MAX_ROWS]):
          (StandardMerkleTree's heap: node k's children are 2k+1 and 2k+2, row i is node 2n-2-i). Only the
          slot fields it needs are read.
     """
-    self._settleable_slot(slot)
+    self._settle(slot, rows, [], False)
+
+
+@internal
+def _settle(slot: uint256, rows: DynArray[Row, MAX_ROWS], signatures: DynArray[Bytes[65], MAX_SIGS],
+            submit: bool):
+    """
+    @dev settle_batch (submit False: the rows must rebuild the endorsed root) and submit_and_settle (submit
+         True: the root the rows rebuild is submitted with `signatures` first).
+    """
+    if submit:  # _submit checks it again once the root is known; this keeps submit_result's first message
+        assert self.slots[slot].state == RESERVE_NOT_MET, "slots: slot not RESERVE_NOT_MET"
+    else:
+        self._settleable_slot(slot)
     assert self.slots[slot].mode == MODE_BATCH, "slots: not a batch slot"
     n: uint256 = len(rows)
     assert n > 0, "slots: no rows"
@@ -520,7 +556,10 @@ def settle_batch(slot: uint256, rows: DynArray[Row, MAX_ROWS]):
             tree[k] = keccak256(concat(left, right))
         else:
             tree[k] = keccak256(concat(right, left))
-    assert tree[0] == self.slots[slot].result_root, "slots: rows do not match the result root"
+    if submit:
+        assert self._submit(slot, tree[0], signatures) == 0, "slots: dispute window set (submit, then settle)"
+    else:
+        assert tree[0] == self.slots[slot].result_root, "slots: rows do not match the result root"
     reward_a: uint256 = 0
     reward_m: uint256 = 0
     if exchange > 0:
