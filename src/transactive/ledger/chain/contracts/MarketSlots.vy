@@ -18,9 +18,10 @@
        MODE_BATCH (1): settle_batch() receives every leaf, sorted by leaf hash (the order
          StandardMerkleTree uses), rebuilds the root exactly as StandardMerkleTree does and moves every
          amount in one transaction (one EnergyToken.move_words call): each row's debit by transferFrom
-         (buyers approve this contract beforehand) or credit by transfer, in row order, then the rewards. It must balance: with D = sum of debits,
-         C = sum of credits, ME = the amount of the ME_LEAF row (the market exchange of seed 001 eq. 4 in
-         micro-tokens, 0 / absent for a result without a reward term; not a credit), rewards
+         (buyers approve this contract beforehand) or credit by transfer, in row order, then the rewards
+         (submit_and_settle: the same, in the transaction that submits the root). It must balance: with
+         D = sum of debits, C = sum of credits, ME = the amount of the ME_LEAF row (the market exchange of
+         seed 001 eq. 4 in micro-tokens, 0 / absent for a result without a reward term; not a credit), rewards
          rA = floor(ME * auctioneer_ppm / 1e6) to the slot's auctioneer and rM = floor(ME * miner_ppm / 1e6)
          to the miner (the validator that submitted the endorsed result), C + rA + rM == D exactly, else the
          whole call reverts. The FUND_LEAF row is the community market fund's (its surplus > 0 or deficit
