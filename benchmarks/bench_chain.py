@@ -82,7 +82,8 @@ def add_prosumers(dep: Deployment, chain: EmbeddedChain, count: int) -> list[str
 
 
 def settlement_rows(slot: int, prosumers: list[str], dso: str) -> list[tuple[int, str, int, int]]:
-    """Half buy, half sell; debits D = ME, rewards 1% + 1% of ME, the DSO's grid charge takes what the sellers do not."""
+    """Half buy, half sell; debits D = ME, rewards 1% + 1% of ME; the DSO's grid charge takes what the sellers
+    do not."""
     buyers, sellers = prosumers[: len(prosumers) // 2], prosumers[len(prosumers) // 2:]
     rows = [(slot, b, 1_000 + i, -(150_000 + 1_000 * i)) for i, b in enumerate(buyers)]
     debits = -sum(r[3] for r in rows)
