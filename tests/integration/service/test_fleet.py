@@ -41,7 +41,7 @@ from transactive.store.leases import PAUSE_AT_ENV, PAUSE_DIR_ENV
 
 ADMIN = "tk_admin_fleet_test"
 GROUP = "fleet-test"
-POINTS = ("clear", "tx:commit_orders", "tx:settle_batch")  # clearing, anchoring, settlement
+POINTS = ("clear", "tx:open_and_commit", "tx:submit_and_settle")  # clearing, anchoring, settlement
 START_MICRO = 1_000 * 10**6
 ACCELERATE = 10  # 1-minute slots in 6 s
 
@@ -229,7 +229,7 @@ def test_three_processes_finish_every_step_of_a_slot_whose_lease_holder_is_kille
         def ledger() -> dict[str, Any]:
             return fleet.get(view, admin)
 
-        killed.append(fleet.kill_at("tx:commit_orders"))  # opened and committed on chain, not endorsed
+        killed.append(fleet.kill_at("tx:open_and_commit"))  # opened and committed on chain, not endorsed
         replacements.append(fleet.spawn())
         anchored = _poll(ledger, lambda v: (v.get("clearing") or {}).get("state") == "anchored", "the anchoring")
         for base, process in replacements:
@@ -245,7 +245,7 @@ def test_three_processes_finish_every_step_of_a_slot_whose_lease_holder_is_kille
         stored_later = [o for w in body for o in fleet.get(f"/communities/c/orders?slot_start={later}",
                                                              {"Authorization": f"Bearer {keys[w]}"})]
         assert {o["id"] for o in stored_later} == {a["order"]["id"] for a in acks}
-        killed.append(fleet.kill_at("tx:settle_batch"))  # tokens moved on chain, the record not yet settled
+        killed.append(fleet.kill_at("tx:submit_and_settle"))  # tokens moved on chain, the record not yet settled
         settled = _poll(ledger, lambda v: (v.get("settlement") or {}).get("state") == "settled", "the settlement")
         assert len(set(killed)) == 3 and fleet.alive()
         assert settled["clearing"] == anchored["clearing"] and settled["settlement"]["mode"] == "batch"
