@@ -172,8 +172,8 @@ class FleetLock:
 
 
 def pause_point(point: str) -> None:
-    """Tests only: when ``$TRANSACTIVE_PAUSE_AT`` lists ``point`` (e.g. ``clear``, ``tx:commit_orders``,
-    ``intent:settle_batch``), the
+    """Tests only: when ``$TRANSACTIVE_PAUSE_AT`` lists ``point`` (e.g. ``clear``, ``tx:open_and_commit``,
+    ``intent:submit_and_settle``), the
     first process of the fleet to get here claims it (creates ``$TRANSACTIVE_PAUSE_DIR/<point>`` holding its
     pid) and sleeps for ever, holding its leases, so that the test kills it there; the others pass."""
     wanted = os.environ.get(PAUSE_AT_ENV)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 from ledger_helpers import (
@@ -195,6 +197,111 @@ def test_wrong_state_transitions_are_rejected(dep: Deployment) -> None:
     assert_rejected(dep, lambda: c.transact(dep.slots, "settle_batch", slot, []), "not CLEARED")
     assert_rejected(dep, lambda: c.transact(dep.slots, "deposit_escrow", slot, 5, sender=dep.prosumers[0]),
                     "not a claims slot")
+
+
+def test_open_and_commit_equals_open_slot_then_commit_orders(dep: Deployment) -> None:
+    """The one-transaction open_and_commit leaves the slot record and logs the events that open_slot followed by
+    commit_orders leave (slots 1 and 5 share their auctioneer, validators[1]), with the reward shares of the time."""
+    c = dep.chain
+    auctioneer = str(c.call(dep.slots, "auctioneer_of", 1))
+    assert auctioneer == str(c.call(dep.slots, "auctioneer_of", 5)) == dep.validators[1]
+    two = [c.transact(dep.slots, "open_slot", 1, MODE_BATCH, sender=auctioneer),
+           c.transact(dep.slots, "commit_orders", 1, ORDER_ROOT, 77, sender=auctioneer)]
+    one = c.transact(dep.slots, "open_and_commit", 5, MODE_BATCH, ORDER_ROOT, 77, sender=auctioneer)
+    assert c.call(dep.slots, "slots", 5) == c.call(dep.slots, "slots", 1)
+    record = c.call(dep.slots, "slots", 5)
+    assert (record[0], record[1], record[2], bytes(record[4]), record[5], record[7], record[8]) == (
+        RESERVE_NOT_MET, MODE_BATCH, auctioneer, ORDER_ROOT, 77, 10_000, 10_000)
+    for event in ("SlotOpened", "OrdersCommitted"):
+        separate = [e for r in two for e in decode_events(dep.slots, r, event)]
+        combined = decode_events(dep.slots, one, event)
+        assert [{**e, "slot": 5} for e in separate] == combined and len(combined) == 1
+    # a claims-mode slot opened and committed at once, by the auctioneer of slot 6
+    auctioneer6 = str(c.call(dep.slots, "auctioneer_of", 6))
+    c.transact(dep.slots, "open_and_commit", 6, MODE_CLAIMS, ORDER_ROOT, 1, sender=auctioneer6)
+    assert c.call(dep.slots, "slots", 6)[:2] == (RESERVE_NOT_MET, MODE_CLAIMS)
+
+
+def test_open_and_commit_rejections_change_nothing(dep: Deployment) -> None:
+    c = dep.chain
+    slot = 7
+    auctioneer = str(c.call(dep.slots, "auctioneer_of", slot))
+    other = next(v for v in dep.validators if v != auctioneer)
+
+    def send(sender: str, mode: int = MODE_BATCH, root: bytes = ORDER_ROOT, at: int = slot) -> object:
+        return c.transact(dep.slots, "open_and_commit", at, mode, root, 3, sender=sender)
+
+    assert_rejected(dep, lambda: send(other), "not the auctioneer")
+    assert_rejected(dep, lambda: send(dep.admin), "not the auctioneer")  # an admin opens, only the auctioneer commits
+    assert_rejected(dep, lambda: send(auctioneer, mode=7), "unknown mode")
+    assert_rejected(dep, lambda: send(auctioneer, root=bytes(32)), "empty order root")
+    c.transact(dep.slots, "open_slot", slot, MODE_BATCH, sender=auctioneer)
+    assert_rejected(dep, lambda: send(auctioneer), "not CLOSE")
+    send(str(c.call(dep.slots, "auctioneer_of", 3)), at=3)
+    assert_rejected(dep, lambda: send(str(c.call(dep.slots, "auctioneer_of", 3)), at=3), "not CLOSE")
+
+
+def test_submit_and_settle_equals_submit_result_then_settle_batch(dep: Deployment) -> None:
+    """One submit_and_settle by the miner leaves the record, balances and events that submit_result followed by
+    settle_batch leave (the same rows on slots 2 and 6, which share their auctioneer)."""
+    c = dep.chain
+    miner = dep.validators[3]
+    rewarded = [dep.validators[2], miner]
+
+    def run(slot: int, combined: bool) -> tuple[list[int], list[Any], Any]:
+        rows = balanced_rows(dep, slot)
+        accounts = [r[1] for r in rows if r[1] != ME_LEAF] + rewarded
+        before = _balances(dep, accounts)
+        open_and_commit(dep, slot)
+        tree = SettlementTree.build(rows)
+        sigs = endorse(dep, slot, tree.root, dep.validators[:3])
+        if combined:
+            receipts = [c.transact(dep.slots, "submit_and_settle", slot, sigs, batch_args(tree), sender=miner)]
+        else:
+            receipts = [c.transact(dep.slots, "submit_result", slot, tree.root, sigs, sender=miner),
+                        c.transact(dep.slots, "settle_batch", slot, batch_args(tree))]
+        events = [{**e, "slot": 0, "result_root": b""} for name in ("ResultEndorsed", "SlotSettled")
+                  for r in receipts for e in decode_events(dep.slots, r, name)]
+        # the transfers follow the rows' leaf-hash order, which depends on the slot
+        events += sorted((e for r in receipts for e in decode_events(dep.token, r, "Transfer")),
+                         key=lambda e: (e["sender"], e["receiver"], e["value"]))
+        deltas = [a - b for a, b in zip(_balances(dep, accounts), before, strict=True)]
+        record = c.call(dep.slots, "slots", slot)
+        assert bytes(record[6]) == tree.root
+        # every field but the result root (its leaves name the slot) and the blocks (cleared, dispute end)
+        return deltas, events, [x for i, x in enumerate(record) if i not in (6, 10, 12)]
+
+    two, one = run(2, False), run(6, True)
+    assert two == one and one[2][0] == SETTLED
+    assert one[0] == [-400_000, -200_000, 500_000, 88_000, 0, 6_000, 6_000]
+
+
+def test_submit_and_settle_rejections_change_nothing(dep: Deployment) -> None:
+    c = dep.chain
+    slot = 1
+    rows = balanced_rows(dep, slot)
+    tree = SettlementTree.build(rows)
+    miner = dep.validators[3]
+    sigs = endorse(dep, slot, tree.root, dep.validators[:3])
+
+    def send(signatures: list[bytes], args: list[Any], sender: str = miner) -> object:
+        return c.transact(dep.slots, "submit_and_settle", slot, signatures, args, sender=sender)
+
+    assert_rejected(dep, lambda: send(sigs, batch_args(tree)), "not RESERVE_NOT_MET")
+    open_and_commit(dep, slot)
+    unbalanced = SettlementTree.build([*rows[:3], (slot, dep.dso, 0, 88_001), *rows[4:]])
+    assert_rejected(dep, lambda: send(endorse(dep, slot, unbalanced.root, dep.validators[:3]),
+                                      batch_args(unbalanced)), "does not balance")
+    other = SettlementTree.build([(slot, dep.prosumers[0], 0, -1), (slot, dep.prosumers[1], 0, 1)])
+    assert_rejected(dep, lambda: send(sigs, batch_args(other)), "not a validator")  # rows other than endorsed
+    assert_rejected(dep, lambda: send(sigs[:2], batch_args(tree)), "too few")
+    assert_rejected(dep, lambda: send(sigs, batch_args(tree), sender=dep.prosumers[0]), "miner not a validator")
+    c.transact(dep.slots, "set_dispute_window", 5)
+    assert_rejected(dep, lambda: send(sigs, batch_args(tree)), "dispute window set")
+    c.transact(dep.slots, "set_dispute_window", 0)
+    send(sigs, batch_args(tree))
+    assert c.call(dep.slots, "slot_state", slot) == SETTLED
+    assert_rejected(dep, lambda: c.transact(dep.slots, "settle_batch", slot, batch_args(tree)), "not CLEARED")
 
 
 def test_claims_settlement(dep: Deployment) -> None:

@@ -182,7 +182,7 @@ def test_the_cycle_alone_settles_every_stage_and_the_event_once_on_chain(svc: Sv
     for slot in (A, B, CC):
         view = svc.get(f"{C}/slots/{slot}/ledger", "grid")
         assert view["settlement"]["state"] == "settled", (slot, view)
-        assert set(view["settlement"]["txs"]) == {"open_slot", "commit_orders", "submit_result", "settle_batch"}
+        assert set(view["settlement"]["txs"]) == {"open_and_commit", "submit_and_settle"}
     assert svc.get(f"{C}/slots/{CC}/ledger", "grid")["clearing"] is None  # void: nothing to anchor
 
     # slot A by hand: bilateral 1 kWh at 0.08; listing 0.6 of 1 kWh delivered at 0.09, service charge

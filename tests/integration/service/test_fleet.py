@@ -42,7 +42,7 @@ from transactive.store.leases import PAUSE_AT_ENV, PAUSE_DIR_ENV
 
 ADMIN = "tk_admin_fleet_test"
 GROUP = "fleet-test"
-POINTS = ("clear", "tx:commit_orders", "intent:settle_batch")  # clearing, anchoring, settlement
+POINTS = ("clear", "tx:open_and_commit", "intent:submit_and_settle")  # clearing, anchoring, settlement
 START_MICRO = 1_000 * 10**6
 ACCELERATE = 10  # 1-minute slots in 6 s
 
@@ -242,7 +242,7 @@ def test_three_processes_finish_every_step_of_a_slot_whose_lease_holder_is_kille
         def ledger() -> dict[str, Any]:
             return fleet.get(view, admin)
 
-        killed.append(fleet.kill_at("tx:commit_orders"))  # opened and committed on chain, not endorsed
+        killed.append(fleet.kill_at("tx:open_and_commit"))  # opened and committed on chain, not endorsed
         replacements.append(fleet.spawn())
         anchored = _poll(ledger, lambda v: (v.get("clearing") or {}).get("state") == "anchored", "the anchoring")
         for base, process in replacements:
@@ -258,11 +258,11 @@ def test_three_processes_finish_every_step_of_a_slot_whose_lease_holder_is_kille
         stored_later = [o for w in body for o in fleet.get(f"/communities/c/orders?slot_start={later}",
                                                              {"Authorization": f"Bearer {keys[w]}"})]
         assert {o["id"] for o in stored_later} == {a["order"]["id"] for a in acks}
-        # settle_batch signed and written ahead, never sent: the next holder sends the same signed transaction
-        killed.append(fleet.kill_at("intent:settle_batch"))
+        # submit_and_settle signed and written ahead, never sent: the next holder sends the same signed transaction
+        killed.append(fleet.kill_at("intent:submit_and_settle"))
         settled = _poll(ledger, lambda v: (v.get("settlement") or {}).get("state") == "settled", "the settlement")
-        assert _intents(fleet_db, settled["settlement"]["chain_slot"], "settle_batch") == \
-            [(settled["settlement"]["txs"]["settle_batch"], "mined")]  # one settle_batch: the dead one's, recorded
+        assert _intents(fleet_db, settled["settlement"]["chain_slot"], "submit_and_settle") == \
+            [(settled["settlement"]["txs"]["submit_and_settle"], "mined")]  # one: the dead one's, recorded
         assert len(set(killed)) == 3 and fleet.alive()
         assert settled["clearing"] == anchored["clearing"] and settled["settlement"]["mode"] == "batch"
         stored = fleet.get(f"/communities/c/orders?slot_start={slot}", admin)

@@ -96,17 +96,17 @@ def test_restart_resumes_and_never_sends_a_step_twice(store: SqlStore, tmp_path:
     op = Operator(store, ManualClock(T0))
     open_chain: Callable[[str, bool], Chain] = lambda fn, after: cast(  # noqa: E731
         Chain, StoppingChain(open_local_chain(config.chain_dir, engine=config.chain_engine), fn, after=after))
-    desk = LedgerDesk(store, config, chain=open_chain("commit_orders", True), started=T0)
+    desk = LedgerDesk(store, config, chain=open_chain("open_and_commit", True), started=T0)
     op.ledger = desk
     members = _community(op, "mcafee", 3)
     op.clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))  # type: ignore[attr-defined]
     assert op.clear_slot("c", datetime.fromisoformat(SLOT)).state.value == "cleared"
-    with pytest.raises(Crash):  # committed on chain, but the service died before recording it
+    with pytest.raises(Crash):  # opened and committed (one transaction); the service died before recording it
         desk.anchor("c", SLOT)
     address = desk.slots.address
     desk.close()
 
-    desk = LedgerDesk(store, config, chain=open_chain("settle_batch", False))  # restart
+    desk = LedgerDesk(store, config, chain=open_chain("submit_and_settle", False))  # restart
     op.ledger = desk
     assert desk.slots.address == address  # reopened, not redeployed
     start = desk.chain.block_number()
@@ -121,7 +121,7 @@ def test_restart_resumes_and_never_sends_a_step_twice(store: SqlStore, tmp_path:
     _read_meters(op, members, 3)
     before = _money(desk, store)
     supply = desk.chain.call(desk.token, "totalSupply")
-    with pytest.raises(Crash):  # opened, committed and endorsed; died before moving the tokens
+    with pytest.raises(Crash):  # opened, committed and endorsed; died before submitting and moving the tokens
         desk.settle("c", SLOT, op.clock.now())
     assert _money(desk, store) == before
     desk.close()
@@ -129,7 +129,7 @@ def test_restart_resumes_and_never_sends_a_step_twice(store: SqlStore, tmp_path:
     desk = LedgerDesk(store, config)  # restart again, on the plain persisted chain
     start = desk.chain.block_number()
     assert desk.process_due(op.clock.now())[0].state == "settled"
-    assert desk.chain.block_number() - start == 1  # only settle_batch
+    assert desk.chain.block_number() - start == 1  # only submit_and_settle (the stored endorsements reused)
     _check_moved(desk, before)
     assert desk.chain.call(desk.token, "totalSupply") == supply
     with pytest.raises(MarketError) as exc:

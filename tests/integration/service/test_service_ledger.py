@@ -90,7 +90,7 @@ def test_orders_anchored_settled_on_chain_exactly_once(svc: Svc) -> None:
     # anchored: the roots on chain equal an independent recomputation of the stored, signed batch
     view = svc.get(f"/communities/green/slots/{SLOT}/ledger", "b1").json()
     assert view["clearing"]["state"] == "anchored" and view["settlement"] is None
-    assert set(view["clearing"]["txs"]) == {"open_slot", "commit_orders", "submit_result"}
+    assert set(view["clearing"]["txs"]) == {"open_and_commit", "submit_result"}
     rec = desk.store.get_ledger_slot("green", SLOT, "clearing")
     assert rec is not None
     batch = SlotBatch.from_json(rec.document["batch"])  # refuses a batch whose stated roots differ

@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 from transactive.crypto.eip712 import Domain
 from transactive.crypto.signing import Signer, WorkerPool
 from transactive.ledger.audit.proofs import SlotBatch, audit_batch
-from transactive.ledger.chain.base import Chain, ChainRevert, Contract, contract_at
+from transactive.ledger.chain.base import Chain, ChainRevert, Contract, contract_at, decode_events
 from transactive.ledger.chain.constants import (
     CLOSE,
     FOR_SALE,
@@ -114,6 +114,8 @@ __all__ = [
     "recompute",
     "run_slot",
     "settle",
+    "settled_by",
+    "settlement_rows",
     "slot_rewards",
     "submit",
 ]
@@ -408,13 +410,25 @@ def miner_order(slot: int, validators: Sequence[str], collected: Collected) -> l
     return [m for m in (validators[(start + j) % n] for j in range(n)) if m.lower() in agreeing]
 
 
-def submit(chain: Chain, slots: Contract, collected: Collected, miners: Sequence[str], k: int) -> tuple[str, Any]:
+def submit(chain: Chain, slots: Contract, collected: Collected, miners: Sequence[str], k: int, *,
+           rows: Sequence[tuple[str, int, int]] | None = None) -> tuple[str, Any]:
     """Submit the accepted result with ``k`` signatures, by each of ``miners`` in turn until one is accepted
     (the first valid solution wins the miner reward); returns the miner and the receipt of its transaction.
-    ``ClearanceError`` if none."""
+    ``ClearanceError`` if none.
+
+    ``rows`` (a batch-mode slot's settlement rows in leaf-hash order, :func:`settlement_rows`): the first
+    miner submits and settles in one ``MarketSlots.submit_and_settle`` transaction; if the chain refuses it
+    (a dispute window is set, or a deployment older than that function) the result is submitted alone, as
+    without ``rows``, and the slot is left CLEARED for ``settle_batch``. :func:`settled_by` tells which."""
     if collected.result_root is None:
         raise ClearanceError(f"slot {collected.slot}: fewer than {k} validators agree on a result root")
     signatures = list(collected.signatures[:k])
+    if rows is not None and miners:
+        try:
+            return miners[0], chain.transact(slots, "submit_and_settle", collected.slot, signatures, list(rows),
+                                             sender=miners[0])
+        except ChainRevert:
+            pass
     reasons = []
     for miner in miners:
         try:
@@ -425,6 +439,18 @@ def submit(chain: Chain, slots: Contract, collected: Collected, miners: Sequence
             continue
         return miner, receipt
     raise ClearanceError(f"slot {collected.slot}: no submission accepted ({'; '.join(reasons)})")
+
+
+def settled_by(slots: Contract, receipt: Any) -> bool:
+    """Whether the transaction of ``receipt`` settled its slot (``SlotSettled``: a ``submit_and_settle``)."""
+    return bool(decode_events(slots, receipt, "SlotSettled"))
+
+
+def settlement_rows(slot: int, entries: Sequence[ResultEntry]) -> list[tuple[str, int, int]]:
+    """A batch-mode slot's ``(account, energy_wh, amount_micro)`` rows in leaf-hash order, as ``settle_batch`` and
+    ``submit_and_settle`` take them."""
+    tree = SettlementTree.build([e.values(slot) for e in entries])
+    return [(a, e, m) for _, a, e, m in tree.rows]
 
 
 def run_slot(
@@ -475,9 +501,22 @@ def open_and_commit(
 ) -> int:
     """Steps 1 of a round, resumable: the auctioneer opens ``slot`` in ``mode`` if it is CLOSE
     (:func:`open_slot`), then -- after ``before_commit`` (e.g. the debtors' escrow of a claims-mode
-    settlement) -- commits ``order_root`` over ``count`` leaves if it is FOR_SALE. ``sent(step, receipt)``
-    is told of every transaction. Returns the slot's state afterwards (``RESERVE_NOT_MET`` once committed,
-    or whatever later state the chain already has)."""
+    settlement) -- commits ``order_root`` over ``count`` leaves if it is FOR_SALE. Without ``before_commit``
+    it first tries to open and commit in one transaction (``MarketSlots.open_and_commit``, no read before:
+    the chain refuses it, sending nothing, unless the slot is CLOSE), and reads the slot's state only when
+    that is refused (a resumed round, or a deployment older than that function: then the two calls).
+    ``sent(step, receipt)`` is told of every transaction.
+    Returns the slot's state afterwards (``RESERVE_NOT_MET`` once committed, or whatever later state the
+    chain already has)."""
+    if before_commit is None:  # a fresh slot needs no read: the chain refuses a slot that is not CLOSE
+        try:
+            receipt = chain.transact(slots, "open_and_commit", slot, mode, order_root, count, sender=auctioneer)
+        except ChainRevert:  # a slot opened already, or a contract deployed before open_and_commit: as below
+            pass
+        else:
+            if sent is not None:
+                sent("open_and_commit", receipt)
+            return RESERVE_NOT_MET
     state = int(chain.call(slots, "slots", slot)[0])
     if state == CLOSE:
         receipt = chain.transact(slots, "open_slot", slot, mode, sender=auctioneer)
@@ -507,28 +546,28 @@ def endorse_and_submit(
     validators: Sequence[str],
     k: int,
     before_submit: Callable[[Collected, str], Collected] | None = None,
+    rows: Sequence[tuple[str, int, int]] | None = None,
 ) -> tuple[Collected, str, Any]:
     """Steps 4-5 of a round: compare the ``answers`` (:func:`collect_roots`), then the agreeing validators
     submit the root with ``k`` signatures in :func:`miner_order` until one is accepted. ``before_submit``
     (the comparison, the first miner) is called before anything is sent -- e.g. to store the root and the
-    signatures -- and returns the comparison to submit (e.g. with the signatures stored earlier). Returns
-    the comparison, the miner and its receipt; ``ClearanceError`` without ``k`` agreeing validators."""
+    signatures -- and returns the comparison to submit (e.g. with the signatures stored earlier); ``rows``:
+    submit and settle in one transaction when the chain accepts it (:func:`submit`). Returns the comparison,
+    the miner and its receipt; ``ClearanceError`` without ``k`` agreeing validators."""
     collected = collect_roots(domain, slot, order_root, answers, validators=validators, k=k)
     if collected.result_root is None:
         raise ClearanceError(f"slot {slot}: fewer than {k} validators agree on a result root")
     miners = miner_order(slot, validators, collected)
     if before_submit is not None:
         collected = before_submit(collected, miners[0])
-    miner, receipt = submit(chain, slots, collected, miners, k)
+    miner, receipt = submit(chain, slots, collected, miners, k, rows=rows)
     return collected, miner, receipt
 
 
 def settle(chain: Chain, slots: Contract, batch: SlotBatch, *, sender: str | None = None) -> None:
     """Settle a CLEARED batch-mode slot with ``MarketSlots.settle_batch``: every result entry as a row, in
     leaf-hash order (buyers must have approved the contract for their debits)."""
-    tree = SettlementTree.build([e.values(batch.slot) for e in batch.results])
-    rows = [(a, e, m) for _, a, e, m in tree.rows]
-    chain.transact(slots, "settle_batch", batch.slot, rows, sender=sender)
+    chain.transact(slots, "settle_batch", batch.slot, settlement_rows(batch.slot, batch.results), sender=sender)
 
 
 def open_slot(chain: Chain, slots: Contract, slot: int, mode: int, auctioneer: str) -> None:

@@ -29,6 +29,7 @@ from transactive.ledger.clearance.protocol import (
     endorse_and_submit,
     open_and_commit,
     recompute,
+    settled_by,
     slot_rewards,
 )
 from transactive.ledger.messages.attributes import ParticipantAttributes, SignedAttributes
@@ -85,12 +86,16 @@ class LedgerAnchoring:
         return held[0], held[1], state
 
     def endorse_and_submit(self, rec: LedgerSlot, doc: _D, number: int, *, order_root: bytes,
-                           results: Sequence[ResultEntry], roots: Sequence[bytes]) -> tuple[LedgerSlot, _D]:
+                           results: Sequence[ResultEntry], roots: Sequence[bytes],
+                           rows: Sequence[tuple[str, int, int]] | None = None) -> tuple[LedgerSlot, _D]:
         """Steps 4-5 of the round (:func:`~transactive.ledger.clearance.protocol.endorse_and_submit`): ``roots[i]`` is
         validator i's recomputed root, which it signs; the agreeing validators submit in
         :func:`~transactive.ledger.clearance.protocol.miner_order`. The root, the signatures, the first miner and the
         dissenters are stored before the transaction is sent (a service that dies right after sending it
-        still has them for the archive), and the stored signatures are reused when the step is resumed."""
+        still has them for the archive), and the stored signatures are reused when the step is resumed.
+        ``rows`` (a batch-mode settlement slot's rows): submitted and settled in one transaction when the chain
+        accepts it (:func:`~transactive.ledger.clearance.protocol.submit`; the step is then recorded as
+        ``submit_and_settle``, else as ``submit_result``)."""
         own = result_tree(number, results).root
         answers = [v.sign_root(self.ctx.domain, number, order_root, root, tuple(results) if root == own else ())
                    for v, root in zip(self.ctx.validators, roots, strict=True)]
@@ -111,8 +116,9 @@ class LedgerAnchoring:
         _, _, receipt = endorse_and_submit(
             self.ctx.chain, self.ctx.slots, answers, domain=self.ctx.domain, slot=number, order_root=order_root,
             validators=[v.address for v in self.ctx.validators], k=self.ctx.config.threshold,
-            before_submit=before_submit)
-        return self.record_tx(held[0], held[1], "submit_result", receipt)
+            before_submit=before_submit, rows=rows)
+        step = "submit_and_settle" if settled_by(self.ctx.slots, receipt) else "submit_result"
+        return self.record_tx(held[0], held[1], step, receipt)
 
     # ------------------------------------------------------------------------------ 1. anchoring
     def build_batch(self, community: str, slot_start: str) -> SlotBatch:
@@ -244,6 +250,7 @@ class LedgerAnchoring:
                                                        order_root=batch.order_root, count=len(batch.orders))
             results: tuple[ResultEntry, ...] = ()
             rewards = slot_rewards(self.ctx.chain, self.ctx.slots, number)  # as every validator and the audit do
+            submitted = False  # the root on chain is the one this call submitted (no need to read it back)
             if state == RESERVE_NOT_MET:
                 with self.ctx.timed(f"{len(self.ctx.validators)} validators recompute + endorse"):
                     # every validator recomputes and verifies every signature itself; the auctioneer reuses
@@ -252,12 +259,12 @@ class LedgerAnchoring:
                 with self.ctx.timed("submit result (k signatures)"):
                     rec, doc = self.endorse_and_submit(rec, doc, number, order_root=batch.order_root,
                                                            results=results, roots=roots)
-                state = CLEARED
+                state, submitted = CLEARED, True
             if state != CLEARED:
                 raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
             if not results:
                 results = recompute(batch, pool=self.ctx.pool, rewards=rewards)
-            chain_root = bytes(self.ctx.slot_record(number)[6])
+            chain_root = self.ctx.result_root(number, doc.result_root if submitted else None)
             if result_tree(number, results).root != chain_root:
                 return self.ctx.save(rec, "failed", doc.with_note("the root on chain differs from the recomputation"))
             if self.ctx.archive is not None:

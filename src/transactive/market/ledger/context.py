@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from transactive.ledger.clearance.protocol import Validator
 
 _D = TypeVar("_D", bound=SlotDocument)
-RECORDED_STEPS = ("open_slot", "commit_orders", "submit_result", "settle_batch")  # by hash in a slot's document
+RECORDED_STEPS = ("open_slot", "commit_orders", "open_and_commit", "submit_result", "settle_batch",
+                  "submit_and_settle")  # by hash in a slot's document (the combined steps: docs/ledger.md)
 FINAL_STATES = ("anchored", "settled")
 
 
@@ -157,6 +158,13 @@ class LedgerContext:
             if step in mined:
                 document = document.with_tx(step, mined[step])
         return document
+    def result_root(self, number: int, submitted: str | None = None) -> bytes:
+        """The result root of on-chain slot ``number``: ``submitted`` (``0x``-hex), the root whose
+        ``submit_result`` this desk has just seen accepted (the chain holds exactly it, no read needed), else
+        read from :meth:`slot_record`."""
+        if submitted is not None:
+            return bytes.fromhex(submitted.removeprefix("0x"))
+        return bytes(self.slot_record(number)[6])
 
     def save(self, rec: LedgerSlot, state: str, document: SlotDocument) -> LedgerSlot:
         """Store ``rec`` with its new ``state`` and ``document`` if nobody changed it since it was read

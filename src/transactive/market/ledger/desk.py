@@ -11,13 +11,16 @@ Per slot (see ``docs/service.md``, *Ledger*):
 2. **settle** (once the slot's meter readings are in, or at the deadline): the settlement input
    (:mod:`transactive.settlement.slot_settlement`) is committed as a second on-chain slot, the validators
    recompute the postings ((4.8)-(4.9), DSO account included) and endorse their root, and the tokens move:
-   in one ``settle_batch`` when the slot has at most :attr:`LedgerConfig.batch_max_rows` accounts, else by
+   in one ``settle_batch`` when the slot has at most :attr:`LedgerConfig.batch_max_rows` accounts (sent with the
+   result root as one ``submit_and_settle`` unless a dispute window is set), else by
    Merkle claims (the service escrows every debit with the debtor's custodial key before committing, then
    claims every debit and then every credit).
 
-Every step first reads the on-chain slot state and only sends what is still missing, so a service stopped
-anywhere resumes where it was and never submits twice (the chain refuses a second ``open_slot``,
-``commit_orders``, ``submit_result``, ``settle_batch`` or claim anyway).
+Every step only sends what the on-chain slot state says is still missing (a fresh slot is opened and committed
+by one ``open_and_commit``, which the chain refuses unless the slot is CLOSE; only then is the state read), so a
+service stopped anywhere resumes where it was and never submits twice (the chain refuses a second
+``open_and_commit``, ``open_slot``, ``commit_orders``, ``submit_result``, ``submit_and_settle``, ``settle_batch``
+or claim anyway).
 
 On-chain slot numbers: ``(community_number << 64) | (epoch_minutes << 1) | kind`` with ``kind`` 0 for the
 clearing anchor and 1 for the settlement; ``community_number`` is the first 6 bytes of SHA-256 of the

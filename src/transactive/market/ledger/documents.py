@@ -103,9 +103,11 @@ def _plain(value: Any) -> Any:
 @dataclass(frozen=True)
 class SlotDocument:
     """The fields both stored documents share: the order root committed on chain and the Proof-of-Clearance
-    round's transaction hashes (by step: ``open_slot``, ``commit_orders``, ``submit_result``, ``settle_batch``),
-    result root, endorsements (``0x``-hex signatures), first miner and dissenting validators; ``note``: why the
-    slot is ``unsupported``, ``refused``, ``failed`` or ``blocked``."""
+    round's transaction hashes (by step: ``open_and_commit``, or ``open_slot`` and ``commit_orders`` for a
+    claims-mode settlement's escrow or an older deployment; ``submit_result`` and ``settle_batch``, or
+    ``submit_and_settle`` for a batch-mode settlement slot without a dispute window), result root,
+    endorsements (``0x``-hex signatures), first miner and dissenting validators; ``note``: why the slot is
+    ``unsupported``, ``refused``, ``failed`` or ``blocked``."""
 
     order_root: str | None = None
     txs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))

@@ -21,7 +21,7 @@ from typing import Any
 from transactive.crypto.encoding import hex0x
 from transactive.errors import MarketError
 from transactive.ledger.audit.archive import SETTLEMENT_KIND, SettlementRecord
-from transactive.ledger.clearance.protocol import auctioneer_index
+from transactive.ledger.clearance.protocol import auctioneer_index, settlement_rows
 from transactive.ledger.clearance.registry_checks import RegistryReader, input_registry_problem, validator_postings
 from transactive.ledger.messages.commitments import SPECIAL_ROWS, ResultEntry, SettlementTree, result_tree
 from transactive.market.ledger.accounts import LedgerAccounts
@@ -188,13 +188,13 @@ class LedgerSettlement:
         return self.ctx.save(rec, "blocked", stored.with_note(note))
 
     def _archive_settlement(self, rec: LedgerSlot, doc: SettlementDocument, order_root: bytes,
-                            entries: Sequence[ResultEntry]) -> None:
+                            entries: Sequence[ResultEntry], submitted: bool) -> None:
         """Archive a SETTLED settlement slot (``DATA_DIR/settlements/<slot>.json``, atomically) for
         ``transactive ledger verify``: its input, postings, roots and the endorsements stored before submission.
         Written before the record is marked settled, so a stop in between rewrites it whole on resumption."""
         if self.ctx.archive is None:
             return
-        root = bytes(self.ctx.slot_record(rec.chain_slot)[6])
+        root = self.ctx.result_root(rec.chain_slot, doc.result_root if submitted else None)
         self.ctx.archive.save_settlement(SettlementRecord(rec.chain_slot, SETTLEMENT_KIND, doc.input, order_root, root,
                                                           tuple(entries), doc.endorsement_bytes()))
 
@@ -225,8 +225,6 @@ class LedgerSettlement:
         debits, credits = claims_to_make(entries, claims_sample)
 
         def escrow_debits() -> None:  # a claims-mode settlement: every debtor escrows its debit before the commit
-            if mode != MODE_CLAIMS:
-                return
             for e in debits:
                 if e.account in SPECIAL_ROWS:  # the fund pays its deficit from its account when claimed
                     continue
@@ -237,8 +235,10 @@ class LedgerSettlement:
                                         sender=e.account)
 
         with self.ctx.timed("settlement: open + escrow + commit"):
+            escrow = escrow_debits if mode == MODE_CLAIMS else None  # batch mode: open and commit in one transaction
             rec, stored, state = self.anchoring.open_and_commit(rec, stored, number, mode=mode, order_root=order_root,
-                                                                count=len(entries), before_commit=escrow_debits)
+                                                                count=len(entries), before_commit=escrow)
+        submitted = False  # the root on chain is the one this call submitted (the archive need not read it)
         if state == RESERVE_NOT_MET:
             with self.ctx.timed(f"settlement: {len(self.ctx.validators)} validators recompute + endorse + submit"):
                 roots = []
@@ -247,14 +247,15 @@ class LedgerSettlement:
                     theirs = self.settlement_postings(doc, reader)
                     roots.append(result_tree(number, [ResultEntry(p.address, p.energy_wh, p.amount_micro)
                                                       for p in theirs]).root)
+                # batch mode: the miner submits and settles in one transaction (unless a dispute window is set)
+                rows = settlement_rows(number, entries) if mode == MODE_BATCH else None
                 rec, stored = self.anchoring.endorse_and_submit(rec, stored, number, order_root=order_root,
-                                                                results=entries, roots=roots)
-            state = CLEARED
+                                                                results=entries, roots=roots, rows=rows)
+            state, submitted = (SETTLED if "submit_and_settle" in stored.txs else CLEARED), True
         if state == CLEARED and mode == MODE_BATCH:
             with self.ctx.timed("settlement: settle_batch (token transfers)"):
-                tree = SettlementTree.build([e.values(number) for e in entries])
-                rows = [(a, e, m) for _, a, e, m in tree.rows]
-                receipt = self.ctx.chain.transact(self.ctx.slots, "settle_batch", number, rows)
+                receipt = self.ctx.chain.transact(self.ctx.slots, "settle_batch", number,
+                                                  settlement_rows(number, entries))
                 rec, stored = self.anchoring.record_tx(rec, stored, "settle_batch", receipt)
             state = SETTLED
         elif state == CLEARED:
@@ -295,7 +296,7 @@ class LedgerSettlement:
             multi = auction_document(c, rec.slot_start, doc, settlement, dso_amount_micro=dso_amount,
                                      mechanism=c.mechanism)
         if final == "settled":
-            self._archive_settlement(rec, stored, order_root, entries)
+            self._archive_settlement(rec, stored, order_root, entries, submitted)
         if final == "settled":  # the multi-settlement desk's document of the same (one) settlement, stored
             # first: a stop between the two writes resumes here (the chain says SETTLED) and stores it once
             self.ctx.store.finish_multi_settlement(

@@ -23,6 +23,7 @@ MAX_BATCH: public(constant(uint256)) = 400
 interface IRegistry:
     def is_member(account: address) -> bool: view
     def are_members(accounts: DynArray[address, MAX_BATCH]) -> bool: view
+    def are_members_packed(first: address, words: DynArray[uint256, MAX_BATCH]) -> bool: view
     def has_role(account: address, role: uint256) -> bool: view
 
 ROLE_ADMIN: constant(uint256) = 16
@@ -30,8 +31,13 @@ MAX_POSTINGS: public(constant(uint256)) = 256
 # the tag of a permit digest: keccak256(abi_encode(PERMIT_TAG, token, chain id, owner, spender, amount, nonce))
 PERMIT_TAG: public(constant(bytes32)) = keccak256("Transactive EnergyToken permit")
 
-# moves per side of move_batch (1 + 2 * MAX_MOVES accounts fit one Registry.are_members call)
+# moves per side of move_batch (1 + 2 * MAX_MOVES accounts fit one Registry.are_members_packed call)
 MAX_MOVES: public(constant(uint256)) = 192
+# moves of one move_words call, each a packed word: account | amount << 160 | DEBIT_BIT for a debit
+MAX_WORDS: public(constant(uint256)) = 2 * MAX_MOVES
+DEBIT_BIT: public(constant(uint256)) = 1 << 255
+ACCOUNT_MASK: constant(uint256) = (1 << 160) - 1
+AMOUNT_MASK: constant(uint256) = (1 << 95) - 1
 
 struct Move:
     account: address
@@ -122,27 +128,58 @@ def move_batch(debits: DynArray[Move, MAX_MOVES], credits: DynArray[Move, MAX_MO
     """
     @notice A market contract's settlement in one call: transferFrom(d.account, caller, d.amount) for every
             debit (with the caller's allowance, as transferFrom), then transfer(c.account, c.amount) from the
-            caller for every credit. The caller and every account must be members (one Registry.are_members
-            call instead of two is_member calls per move); one Transfer event per move, in this order; the
-            whole call reverts if one move fails (allowance or balance too low).
+            caller for every credit: move_words of the debits, then the credits.
     """
-    accounts: DynArray[address, MAX_BATCH] = [msg.sender]
+    words: DynArray[uint256, MAX_WORDS] = []
     for d: Move in debits:
-        accounts.append(d.account)
+        words.append(self._word(d.account, d.amount) | DEBIT_BIT)
     for c: Move in credits:
-        accounts.append(c.account)
-    assert staticcall self.registry.are_members(accounts), "token: account not a member"
-    for d: Move in debits:
-        allowed: uint256 = self.allowance[d.account][msg.sender]
-        if allowed != max_value(uint256):
-            self.allowance[d.account][msg.sender] = allowed - d.amount
-        self.balanceOf[d.account] -= d.amount
-        self.balanceOf[msg.sender] += d.amount
-        log Transfer(sender=d.account, receiver=msg.sender, value=d.amount)
-    for c: Move in credits:
-        self.balanceOf[msg.sender] -= c.amount
-        self.balanceOf[c.account] += c.amount
-        log Transfer(sender=msg.sender, receiver=c.account, value=c.amount)
+        words.append(self._word(c.account, c.amount))
+    self._move_words(words)
+
+
+@external
+def move_words(words: DynArray[uint256, MAX_WORDS]):
+    """
+    @notice A market contract's settlement in one call, one packed word per move (MarketSlots.settle_batch):
+            the account in bits 0-159, the amount (micro-tokens, < 2**95) in bits 160-254, bit 255 set for a
+            debit. A debit is transferFrom(account, caller, amount) (with the caller's allowance, as
+            transferFrom), a credit transfer(account, amount) from the caller, in the words' order. The caller
+            and every account must be members (one Registry.are_members_packed call instead of two is_member
+            calls per move); one Transfer event per move, in this order. The caller's own balance is written
+            once, by the net of its moves (pulled - paid: the call reverts if the credits exceed what it holds
+            plus what it pulls), and the whole call reverts if one move fails (allowance or balance too low).
+    """
+    self._move_words(words)
+
+
+@internal
+@pure
+def _word(account: address, amount: uint256) -> uint256:
+    assert amount <= AMOUNT_MASK, "token: amount too large"
+    return convert(account, uint256) | (amount << 160)
+
+
+@internal
+def _move_words(words: DynArray[uint256, MAX_WORDS]):
+    assert staticcall self.registry.are_members_packed(msg.sender, words), "token: account not a member"
+    pulled: uint256 = 0
+    paid: uint256 = 0
+    for w: uint256 in words:
+        account: address = convert(convert(w & ACCOUNT_MASK, uint160), address)
+        amount: uint256 = (w >> 160) & AMOUNT_MASK
+        if w & DEBIT_BIT != 0:
+            allowed: uint256 = self.allowance[account][msg.sender]
+            if allowed != max_value(uint256):
+                self.allowance[account][msg.sender] = allowed - amount
+            self.balanceOf[account] -= amount
+            pulled = unsafe_add(pulled, amount)  # at most 384 amounts below 2**95 each
+            log Transfer(sender=account, receiver=msg.sender, value=amount)
+        else:
+            self.balanceOf[account] += amount
+            paid = unsafe_add(paid, amount)
+            log Transfer(sender=msg.sender, receiver=account, value=amount)
+    self.balanceOf[msg.sender] = self.balanceOf[msg.sender] + pulled - paid
 
 
 @external

@@ -12,14 +12,16 @@
 @dev Result leaves (OpenZeppelin StandardMerkleTree leaf, internal nodes keccak of the sorted pair):
         keccak256(keccak256(abi.encode(uint256 slot, address account, int256 energyWh, int256 amountMicro)))
      amountMicro > 0: the account receives micro-tokens; < 0: it pays. energyWh is recorded, not checked.
-     Auctioneer rotation: validators[slot % n] opens the slot and commits its order batch.
+     Auctioneer rotation: validators[slot % n] opens the slot and commits its order batch (open_slot then
+     commit_orders, or both in one transaction: open_and_commit).
      Two settlement modes, chosen when the slot is opened:
        MODE_BATCH (1): settle_batch() receives every leaf, sorted by leaf hash (the order
          StandardMerkleTree uses), rebuilds the root exactly as StandardMerkleTree does and moves every
-         amount in one transaction: debits by transferFrom (buyers approve this contract beforehand),
-         credits by transfer, then the rewards. It must balance: with D = sum of debits,
-         C = sum of credits, ME = the amount of the ME_LEAF row (the market exchange of seed 001 eq. 4 in
-         micro-tokens, 0 / absent for a result without a reward term; not a credit), rewards
+         amount in one transaction (one EnergyToken.move_words call): each row's debit by transferFrom
+         (buyers approve this contract beforehand) or credit by transfer, in row order, then the rewards
+         (submit_and_settle: the same, in the transaction that submits the root). It must balance: with
+         D = sum of debits, C = sum of credits, ME = the amount of the ME_LEAF row (the market exchange of
+         seed 001 eq. 4 in micro-tokens, 0 / absent for a result without a reward term; not a credit), rewards
          rA = floor(ME * auctioneer_ppm / 1e6) to the slot's auctioneer and rM = floor(ME * miner_ppm / 1e6)
          to the miner (the validator that submitted the endorsed result), C + rA + rM == D exactly, else the
          whole call reverts. The FUND_LEAF row is the community market fund's (its surplus > 0 or deficit
@@ -55,13 +57,9 @@ interface IRegistry:
     def threshold() -> uint256: view
     def has_role(account: address, role: uint256) -> bool: view
 
-# EnergyToken.move_batch's move (its MAX_MOVES = 192 >= MAX_ROWS + 2 rewards)
-struct Move:
-    account: address
-    amount: uint256
-
+# EnergyToken.move_words: one packed word per move (its MAX_WORDS = 384 >= MAX_ROWS + 2 rewards)
 interface IToken:
-    def move_batch(debits: DynArray[Move, 192], credits: DynArray[Move, 192]): nonpayable
+    def move_words(words: DynArray[uint256, 384]): nonpayable
     def transferFrom(sender: address, receiver: address, amount: uint256) -> bool: nonpayable
     def transfer(receiver: address, amount: uint256) -> bool: nonpayable
     def settled(ref: bytes32) -> bool: view
@@ -85,6 +83,9 @@ ME_LEAF: public(constant(address)) = 0x0000000000000000000000000000000000000001
 # the result row of the community market fund; its tokens are those of the `fund` account
 FUND_LEAF: public(constant(address)) = 0x0000000000000000000000000000000000000002
 MAX_TREE: constant(uint256) = 255
+# EnergyToken.move_words's packing: account | amount << 160 (amount < 2**95) | DEBIT_BIT for a debit
+DEBIT_BIT: constant(uint256) = 1 << 255
+MAX_MOVE_AMOUNT: constant(uint256) = (1 << 95) - 1
 MAX_SIGS: public(constant(uint256)) = 32
 MAX_PROOF: constant(uint256) = 64
 SECP256K1N_HALF: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
@@ -293,10 +294,45 @@ def leaf_hash(slot: uint256, account: address, energy_wh: int256, amount_micro: 
 
 @internal
 @pure
+def _move(account: address, amount: uint256) -> uint256:
+    """
+    @dev EnergyToken.move_words's packed credit of `amount` to `account` (a debit adds DEBIT_BIT).
+    """
+    assert amount <= MAX_MOVE_AMOUNT, "slots: amount too large"
+    return convert(account, uint256) | (amount << 160)
+
+
+@internal
+@pure
 def _hash_pair(a: bytes32, b: bytes32) -> bytes32:
     if convert(a, uint256) < convert(b, uint256):
         return keccak256(concat(a, b))
     return keccak256(concat(b, a))
+
+
+@internal
+def _open(slot: uint256, mode: uint256, state: uint256) -> address:
+    """
+    @dev CLOSE -> `state` by the slot's auctioneer or an admin: fixes mode, auctioneer and reward shares.
+         Writes only the fields it sets (a zero share is not written: the slot's field is zero already).
+    """
+    assert self.slots[slot].state == CLOSE, "slots: slot not CLOSE"
+    assert mode == MODE_BATCH or mode == MODE_CLAIMS, "slots: unknown mode"
+    assert staticcall self.registry.threshold() > 0, "slots: no endorsement threshold"
+    auctioneer: address = self._auctioneer(slot)
+    if msg.sender != auctioneer:
+        assert staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), "slots: not the auctioneer"
+    self.slots[slot].state = state
+    self.slots[slot].mode = mode
+    self.slots[slot].auctioneer = auctioneer
+    ppm: uint256 = self.auctioneer_ppm
+    if ppm != 0:
+        self.slots[slot].auctioneer_ppm = ppm
+    ppm = self.miner_ppm
+    if ppm != 0:
+        self.slots[slot].miner_ppm = ppm
+    log SlotOpened(slot=slot, auctioneer=auctioneer, mode=mode)
+    return auctioneer
 
 
 @external
@@ -304,20 +340,20 @@ def open_slot(slot: uint256, mode: uint256):
     """
     @notice CLOSE -> FOR_SALE, by the slot's auctioneer or an admin. Fixes auctioneer and reward shares.
     """
-    s: Slot = self.slots[slot]
-    assert s.state == CLOSE, "slots: slot not CLOSE"
-    assert mode == MODE_BATCH or mode == MODE_CLAIMS, "slots: unknown mode"
-    assert staticcall self.registry.threshold() > 0, "slots: no endorsement threshold"
-    auctioneer: address = self._auctioneer(slot)
-    assert msg.sender == auctioneer or staticcall self.registry.has_role(msg.sender, ROLE_ADMIN), \
-        "slots: not the auctioneer"
-    s.state = FOR_SALE
-    s.mode = mode
-    s.auctioneer = auctioneer
-    s.auctioneer_ppm = self.auctioneer_ppm
-    s.miner_ppm = self.miner_ppm
-    self.slots[slot] = s
-    log SlotOpened(slot=slot, auctioneer=auctioneer, mode=mode)
+    self._open(slot, mode, FOR_SALE)
+
+
+@external
+def open_and_commit(slot: uint256, mode: uint256, order_root: bytes32, order_count: uint256):
+    """
+    @notice CLOSE -> RESERVE_NOT_MET in one transaction: open_slot then commit_orders by the slot's
+            auctioneer (an admin may open a slot, but only the auctioneer commits its orders). Logs
+            SlotOpened and OrdersCommitted, as the two calls would. A claims-mode slot whose buyers escrow
+            before the commit uses the two calls instead.
+    """
+    auctioneer: address = self._open(slot, mode, RESERVE_NOT_MET)
+    assert msg.sender == auctioneer, "slots: not the auctioneer"
+    self._commit(slot, order_root, order_count)
 
 
 @external
@@ -340,11 +376,15 @@ def commit_orders(slot: uint256, order_root: bytes32, order_count: uint256):
     """
     @notice FOR_SALE -> RESERVE_NOT_MET: the auctioneer commits the Merkle root of the order batch.
     """
-    s: Slot = self.slots[slot]
-    assert s.state == FOR_SALE, "slots: slot not FOR_SALE"
-    assert msg.sender == s.auctioneer, "slots: not the auctioneer"
-    assert order_root != empty(bytes32), "slots: empty order root"
+    assert self.slots[slot].state == FOR_SALE, "slots: slot not FOR_SALE"
+    assert msg.sender == self.slots[slot].auctioneer, "slots: not the auctioneer"
     self.slots[slot].state = RESERVE_NOT_MET
+    self._commit(slot, order_root, order_count)
+
+
+@internal
+def _commit(slot: uint256, order_root: bytes32, order_count: uint256):
+    assert order_root != empty(bytes32), "slots: empty order root"
     self.slots[slot].order_root = order_root
     self.slots[slot].order_count = order_count
     log OrdersCommitted(slot=slot, order_root=order_root, order_count=order_count)
@@ -388,6 +428,17 @@ def _settleable(s: Slot):
     assert s.resolved or block.number > s.dispute_until, "slots: dispute window open"
 
 
+@internal
+@view
+def _settleable_slot(slot: uint256):
+    """
+    @dev _settleable of the stored slot, reading only the three fields it needs.
+    """
+    assert self.slots[slot].state == CLEARED, "slots: slot not CLEARED"
+    if not self.slots[slot].resolved:
+        assert block.number > self.slots[slot].dispute_until, "slots: dispute window open"
+
+
 @external
 def submit_result(slot: uint256, result_root: bytes32, signatures: DynArray[Bytes[65], MAX_SIGS]):
     """
@@ -395,17 +446,39 @@ def submit_result(slot: uint256, result_root: bytes32, signatures: DynArray[Byte
             root with at least k signatures by distinct validators (65 bytes r || s || v, v in {27, 28},
             low s). Any invalid, duplicate or non-validator signature rejects the whole call.
     """
-    s: Slot = self.slots[slot]
-    assert s.state == RESERVE_NOT_MET, "slots: slot not RESERVE_NOT_MET"
+    self._submit(slot, result_root, signatures)
+
+
+@internal
+def _submit(slot: uint256, result_root: bytes32, signatures: DynArray[Bytes[65], MAX_SIGS]) -> uint256:
+    """
+    @dev submit_result's checks and effects; returns the slot's dispute window (blocks).
+    """
+    assert self.slots[slot].state == RESERVE_NOT_MET, "slots: slot not RESERVE_NOT_MET"
     assert staticcall self.registry.is_validator(msg.sender), "slots: miner not a validator"
     assert result_root != empty(bytes32), "slots: empty result root"
-    count: uint256 = len(self._endorsers(slot, s.order_root, result_root, signatures))
+    count: uint256 = len(self._endorsers(slot, self.slots[slot].order_root, result_root, signatures))
+    window: uint256 = self.dispute_blocks
     self.slots[slot].state = CLEARED
     self.slots[slot].result_root = result_root
     self.slots[slot].miner = msg.sender
     self.slots[slot].cleared_block = block.number
-    self.slots[slot].dispute_until = block.number + self.dispute_blocks
+    self.slots[slot].dispute_until = block.number + window
     log ResultEndorsed(slot=slot, result_root=result_root, miner=msg.sender, endorsements=count)
+    return window
+
+
+@external
+@nonreentrant
+def submit_and_settle(slot: uint256, signatures: DynArray[Bytes[65], MAX_SIGS], rows: DynArray[Row, MAX_ROWS]):
+    """
+    @notice RESERVE_NOT_MET -> SETTLED for a batch-mode slot without a dispute window, in one transaction by
+            the miner: submit_result with the root the rows rebuild (and the k signatures over it), then
+            settle_batch with those rows. The same checks, state and events (ResultEndorsed, SlotSettled,
+            the Transfers) as the two calls; refused while a dispute window is set (the slot must then wait
+            for it: submit_result, then settle_batch).
+    """
+    self._settle(slot, rows, signatures, True)
 
 
 @external
@@ -414,52 +487,94 @@ def settle_batch(slot: uint256, rows: DynArray[Row, MAX_ROWS]):
     """
     @notice CLEARED -> SETTLED for a batch-mode slot: all leaves, sorted by leaf hash ascending, must
             rebuild the endorsed result root and balance (credits + rewards == debits).
+    @dev One pass over the rows (leaf, order, sums, moves), then the tree's inner nodes in place
+         (StandardMerkleTree's heap: node k's children are 2k+1 and 2k+2, row i is node 2n-2-i). Only the
+         slot fields it needs are read.
     """
-    s: Slot = self.slots[slot]
-    self._settleable(s)
-    assert s.mode == MODE_BATCH, "slots: not a batch slot"
+    self._settle(slot, rows, [], False)
+
+
+@internal
+def _settle(slot: uint256, rows: DynArray[Row, MAX_ROWS], signatures: DynArray[Bytes[65], MAX_SIGS],
+            submit: bool):
+    """
+    @dev settle_batch (submit False: the rows must rebuild the endorsed root) and submit_and_settle (submit
+         True: the root the rows rebuild is submitted with `signatures` first).
+    """
+    if submit:  # _submit checks it again once the root is known; this keeps submit_result's first message
+        assert self.slots[slot].state == RESERVE_NOT_MET, "slots: slot not RESERVE_NOT_MET"
+    else:
+        self._settleable_slot(slot)
+    assert self.slots[slot].mode == MODE_BATCH, "slots: not a batch slot"
     n: uint256 = len(rows)
     assert n > 0, "slots: no rows"
     tree: bytes32[MAX_TREE] = empty(bytes32[MAX_TREE])
-    size: uint256 = 2 * n - 1
+    last: uint256 = unsafe_sub(unsafe_add(n, n), 2)  # n <= MAX_ROWS: no overflow, n > 0: no underflow
     debits: uint256 = 0
     credits: uint256 = 0
     exchange: uint256 = 0
     previous: uint256 = 0
+    fund: address = empty(address)  # the fund account, read at the first FUND_LEAF row
+    fund_rows: bool = False
+    # every row's move in row order, then the rewards: one EnergyToken.move_words call
+    moves: DynArray[uint256, MAX_TREE] = []
     for i: uint256 in range(n, bound=MAX_ROWS):
         row: Row = rows[i]
-        leaf: bytes32 = self._leaf(slot, row.account, row.energy_wh, row.amount_micro)
+        account: address = row.account
+        amount: int256 = row.amount_micro
+        leaf: bytes32 = keccak256(keccak256(abi_encode(slot, account, row.energy_wh, amount)))
         assert i == 0 or convert(leaf, uint256) > previous, "slots: rows not sorted by leaf hash"
         previous = convert(leaf, uint256)
-        tree[size - 1 - i] = leaf
-        if row.account == ME_LEAF:
-            assert row.amount_micro >= 0 and row.energy_wh == 0, "slots: bad market exchange row"
-            exchange = convert(row.amount_micro, uint256)
-        elif row.amount_micro < 0:
-            debits += convert(-row.amount_micro, uint256)
+        tree[unsafe_sub(last, i)] = leaf
+        if account == ME_LEAF:
+            assert amount >= 0 and row.energy_wh == 0, "slots: bad market exchange row"
+            exchange = convert(amount, uint256)
+            continue
+        if amount == 0:
+            continue
+        if account == FUND_LEAF:
+            if not fund_rows:
+                fund = self.fund
+                fund_rows = True
+            account = fund  # empty when no fund is set: refused below, once the rows are known to be endorsed
+        value: uint256 = 0
+        if amount < 0:
+            value = convert(-amount, uint256)
+            debits += value
         else:
-            credits += convert(row.amount_micro, uint256)
+            value = convert(amount, uint256)
+            credits += value
+        assert value <= MAX_MOVE_AMOUNT, "slots: amount too large"
+        word: uint256 = convert(account, uint256) | (value << 160)
+        if amount < 0:
+            word |= DEBIT_BIT
+        moves.append(word)
     for j: uint256 in range(n - 1, bound=MAX_ROWS):
-        k: uint256 = n - 2 - j
-        tree[k] = self._hash_pair(tree[2 * k + 1], tree[2 * k + 2])
-    assert tree[0] == s.result_root, "slots: rows do not match the result root"
-    reward_a: uint256 = exchange * s.auctioneer_ppm // PPM
-    reward_m: uint256 = exchange * s.miner_ppm // PPM
+        k: uint256 = unsafe_sub(unsafe_sub(n, 2), j)  # n - 2 down to 0
+        left: bytes32 = tree[unsafe_add(unsafe_add(k, k), 1)]
+        right: bytes32 = tree[unsafe_add(unsafe_add(k, k), 2)]
+        if convert(left, uint256) < convert(right, uint256):
+            tree[k] = keccak256(concat(left, right))
+        else:
+            tree[k] = keccak256(concat(right, left))
+    if submit:
+        assert self._submit(slot, tree[0], signatures) == 0, "slots: dispute window set (submit, then settle)"
+    else:
+        assert tree[0] == self.slots[slot].result_root, "slots: rows do not match the result root"
+    reward_a: uint256 = 0
+    reward_m: uint256 = 0
+    if exchange > 0:
+        reward_a = exchange * self.slots[slot].auctioneer_ppm // PPM
+        reward_m = exchange * self.slots[slot].miner_ppm // PPM
     assert credits + reward_a + reward_m == debits, "slots: settlement does not balance"
     self.slots[slot].state = SETTLED
-    # every debit pulled, then every credit and the rewards paid: one EnergyToken.move_batch call
-    pulls: DynArray[Move, 192] = []
-    pays: DynArray[Move, 192] = []
-    for row: Row in rows:
-        if row.amount_micro < 0:
-            pulls.append(Move(account=self._payee(row.account), amount=convert(-row.amount_micro, uint256)))
-        elif row.amount_micro > 0 and row.account != ME_LEAF:
-            pays.append(Move(account=self._payee(row.account), amount=convert(row.amount_micro, uint256)))
+    if fund_rows:
+        assert fund != empty(address), "slots: no fund account"
     if reward_a > 0:
-        pays.append(Move(account=s.auctioneer, amount=reward_a))
+        moves.append(self._move(self.slots[slot].auctioneer, reward_a))
     if reward_m > 0:
-        pays.append(Move(account=s.miner, amount=reward_m))
-    extcall self.token.move_batch(pulls, pays)
+        moves.append(self._move(self.slots[slot].miner, reward_m))
+    extcall self.token.move_words(moves)
     log SlotSettled(slot=slot, debits=debits, credits=credits, auctioneer_reward=reward_a,
                     miner_reward=reward_m)
 

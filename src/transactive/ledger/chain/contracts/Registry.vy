@@ -23,6 +23,7 @@ ALL_ROLES: constant(uint256) = 63
 MAX_VALIDATORS: public(constant(uint256)) = 32
 # members per batch call (set_members, buses_of): bounded so a batch stays well under a 30M-gas block
 MAX_BATCH: public(constant(uint256)) = 400
+ACCOUNT_MASK: constant(uint256) = (1 << 160) - 1
 
 event MemberSet:
     account: indexed(address)
@@ -157,6 +158,21 @@ def are_members(accounts: DynArray[address, MAX_BATCH]) -> bool:
     """
     for a: address in accounts:
         if self.roles[a] == 0:
+            return False
+    return True
+
+
+@external
+@view
+def are_members_packed(first: address, words: DynArray[uint256, MAX_BATCH]) -> bool:
+    """
+    @notice True if `first` and the account in the low 160 bits of every word hold a role (EnergyToken's
+            packed moves: the caller and every moved account in one call).
+    """
+    if self.roles[first] == 0:
+        return False
+    for w: uint256 in words:
+        if self.roles[convert(convert(w & ACCOUNT_MASK, uint160), address)] == 0:
             return False
     return True
 
