@@ -127,12 +127,12 @@ def test_death_right_after_submit_result_keeps_the_endorsements(tmp_path: Path) 
 
 
 def test_death_between_the_intent_and_the_send_sends_it_once_as_signed(tmp_path: Path) -> None:
-    """Killed with ``commit_orders`` signed and written ahead but not mined: the restarted desk mines that same
-    transaction (reconciled when it takes the writer lock) and does not commit the order root again."""
+    """Killed with ``open_and_commit`` signed and written ahead but not mined: the restarted desk mines that same
+    transaction (reconciled when it takes the writer lock) and does not open or commit the slot again."""
     store = open_store(data_dir=tmp_path)
     op = Operator(store, ManualClock(T0))
     config = LedgerConfig(chain_dir=tmp_path / "chain", archive_dir=tmp_path)
-    dying = DiesAfterIntent(EmbeddedChain(config.chain_dir), "commit_orders")
+    dying = DiesAfterIntent(EmbeddedChain(config.chain_dir), "open_and_commit")
     desk = op.ledger = LedgerDesk(store, config, chain=cast(Chain, dying), started=T0)
     op.create_community("c", "dpda", {}, 15)
     _orders(op)
@@ -141,16 +141,17 @@ def test_death_between_the_intent_and_the_send_sends_it_once_as_signed(tmp_path:
     with pytest.raises(Died):
         desk.anchor("c", SLOT)
     number = store.get_ledger_slot("c", SLOT, "clearing").chain_slot  # type: ignore[union-attr]
-    assert desk.chain.call(desk.slots, "slots", number)[0] == 1  # FOR_SALE: opened, the order root not committed
+    assert desk.chain.call(desk.slots, "slots", number)[0] == 0  # CLOSE: neither opened nor committed
     desk.close()
 
     desk = _desk(tmp_path, store)  # restart
     start = desk.chain.block_number()
     rec = desk.anchor("c", SLOT)
     assert rec.state == "anchored" and desk.chain.block_number() == start + 2  # the written-ahead commit + submit
-    assert rec.document["txs"]["commit_orders"] == dying.intent.tx_hash  # the transaction signed before dying
+    assert rec.document["txs"]["open_and_commit"] == dying.intent.tx_hash  # the transaction signed before dying
     assert [(i.step, i.state) for i in store.tx_intents(str(number))] == [
-        ("open_slot", "mined"), ("commit_orders", "mined"), ("submit_result", "mined")]
+        # the resumed round tries open_and_commit first (no read of the slot): the chain refuses it, nothing mined
+        ("open_and_commit", "mined"), ("open_and_commit", "refused"), ("submit_result", "mined")]
     assert verify_archive(tmp_path, chain=desk.chain) is None
     desk.close()
     store.close()
@@ -286,7 +287,7 @@ def test_settlement_pooled_at_the_crash_is_settled_once_with_its_hash(hardhat_ur
                                                                       tmp_path: Path) -> None:
     store = open_store(data_dir=tmp_path)
     op = Operator(store, ManualClock(T0))
-    desk = op.ledger = _pool_desk(hardhat_url, tmp_path, store, "settle_batch")
+    desk = op.ledger = _pool_desk(hardhat_url, tmp_path, store, "submit_and_settle")
     op.create_community("c", "dpda", {}, 15)
     members = _orders(op)
     op.clock.set(datetime(2026, 3, 1, 10, 19, tzinfo=UTC))  # type: ignore[attr-defined]
@@ -305,14 +306,14 @@ def test_settlement_pooled_at_the_crash_is_settled_once_with_its_hash(hardhat_ur
 
     desk = _pool_desk(hardhat_url, tmp_path, store)  # another process resumes the settlement
     rec = desk.settle("c", SLOT, op.clock.now())
-    assert rec.state == "settled" and rec.document["txs"]["settle_batch"] == sent  # the pooled one, recorded
+    assert rec.state == "settled" and rec.document["txs"]["submit_and_settle"] == sent  # the pooled one, recorded
     multi = store.get_multi_settlement("c", SLOT)
-    assert multi is not None and multi.document["ledger"]["txs"]["settle_batch"] == sent
+    assert multi is not None and multi.document["ledger"]["txs"]["submit_and_settle"] == sent
     moved = {a: desk.balance_micro(a) - before[a] for a in accounts}
     posted = {p["account"]: p["amount_micro"] for p in rec.document["postings"]}
     assert {a: m for a, m in moved.items() if m} == {a: m for a, m in posted.items() if m and a in moved}  # once
     assert any(moved.values())
-    assert [i.state for i in store.tx_intents(str(rec.chain_slot)) if i.step == "settle_batch"] == ["mined"]
+    assert [i.state for i in store.tx_intents(str(rec.chain_slot)) if i.step == "submit_and_settle"] == ["mined"]
     assert verify_archive(tmp_path, chain=desk.chain) is None
     desk.close()
     store.close()
