@@ -114,11 +114,16 @@ def validator_postings(reader: RegistryReader, doc: SettlementInput | Mapping[st
     return settlement_postings(doc, domain)
 
 
-def audit_input_registry(chain: Chain, registry: Contract, slots: Contract, slot: int, doc: SettlementInput
-                         ) -> Finding | None:
-    """The audit's :func:`input_registry_problem` for an archived settlement slot, the Registry read at the slot's
-    ``cleared_block`` (the head for a slot not endorsed); nothing is read for an input without meters or
-    corrections."""
+def audit_input_registry(chain: Chain, registry: Contract, slots: Contract, slot: int,
+                         input_doc: SettlementInput | Mapping[str, Any]) -> Finding | None:
+    """The audit's :func:`input_registry_problem` for an archived settlement slot (its input typed or as stored:
+    the explorer's ``verify`` passes the stored JSON), the Registry read at the slot's ``cleared_block`` (the
+    head for a slot not endorsed); nothing is read for an input without meters or corrections, nor for one that
+    does not parse (the recomputation names what is malformed)."""
+    try:
+        doc = SettlementInput.of(input_doc)
+    except (InputError, ValueError, TypeError, KeyError):
+        return None
     if not doc.meters and not doc.corrections:
         return None
     cleared = int(chain.call(slots, "slots", slot)[SLOT_FIELDS.index("cleared_block")])
