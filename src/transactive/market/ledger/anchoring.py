@@ -41,6 +41,7 @@ from transactive.market.ledger.batch import SignRow, chain_slot_number, quantise
 from transactive.market.ledger.config import CLEARED, CLEARING, MODE_CLAIMS, RESERVE_NOT_MET
 from transactive.market.ledger.context import LedgerContext
 from transactive.market.ledger.documents import AnchorDocument, SlotDocument, StoredResult, now_stamp
+from transactive.market.ledger.sharing import clearing_key
 from transactive.registry import full_registry
 from transactive.settlement.wholesale import mechanism_params
 from transactive.store import ChainAccount, LedgerSlot, SlotState
@@ -161,15 +162,20 @@ class LedgerAnchoring:
                        precleared: tuple[Orders, Orders, ClearingResult] | None
                        ) -> tuple[tuple[ResultEntry, ...], list[bytes]]:
         """Every validator's recomputation of a committed batch: ``(the auctioneer's entries, every validator's
-        root)``. Each verifies every signature itself. The auctioneer recomputes in this process and reuses
-        its own clearing from before the commit (``precleared``); the others run one after the other here
-        (their signature checks in the desk's pool while they clear), or, with ``parallel_validators`` and a
-        large slot, at the same time in those worker processes."""
+        root)``. The validators in this process share one recomputation (``ctx.shared``,
+        :mod:`transactive.market.ledger.sharing`): every signature verified once, the auctioneer's own clearing
+        from before the commit (``precleared``) reused, and each validator endorses that root. Without sharing
+        each verifies every signature and recomputes itself, one after the other here (their signature checks
+        in the desk's pool while they clear); with ``parallel_validators`` and a large slot the others recompute
+        at the same time in those worker processes (separate processes: never shared)."""
         n = len(self.ctx.validators)
         mine = auctioneer_index(batch.slot, n)
         pending = None
         if self.ctx.parallel_validators is not None and n > 1 and self.ctx.parallel_validators.worth_it(batch):
             pending = self.ctx.parallel_validators.submit(batch, rewards, n - 1)
+        elif self.ctx.shared is not None:
+            results = self._shared_recompute(batch, rewards, precleared)
+            return results, [result_tree(batch.slot, results).root] * n
         results = recompute(batch, pool=self.ctx.pool, rewards=rewards, cleared=precleared)
         root = result_tree(batch.slot, results).root
         if pending is not None:
@@ -178,6 +184,13 @@ class LedgerAnchoring:
             others = iter([result_tree(batch.slot, recompute(batch, pool=self.ctx.pool, rewards=rewards)).root
                            for _ in range(n - 1)])
         return results, [root if i == mine else next(others) for i in range(n)]
+
+    def _shared_recompute(self, batch: SlotBatch, rewards: RewardShares | None,
+                          precleared: tuple[Orders, Orders, ClearingResult] | None = None) -> tuple[ResultEntry, ...]:
+        """The in-process validators' one recomputation of ``batch`` (every signature verified), by exact input."""
+        assert self.ctx.shared is not None
+        return self.ctx.shared.get(clearing_key(batch, rewards), lambda: recompute(
+            batch, pool=self.ctx.pool, rewards=rewards, cleared=precleared))
 
     @staticmethod
     def _attributes(account: ChainAccount, entry: Mapping[str, Any], number: int) -> ParticipantAttributes:
@@ -263,7 +276,8 @@ class LedgerAnchoring:
             if state != CLEARED:
                 raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
             if not results:
-                results = recompute(batch, pool=self.ctx.pool, rewards=rewards)
+                results = (recompute(batch, pool=self.ctx.pool, rewards=rewards) if self.ctx.shared is None
+                           else self._shared_recompute(batch, rewards))
             chain_root = self.ctx.result_root(number, doc.result_root if submitted else None)
             if result_tree(number, results).root != chain_root:
                 return self.ctx.save(rec, "failed", doc.with_note("the root on chain differs from the recomputation"))

@@ -47,7 +47,9 @@ class LedgerConfig:
     ``validators - 1`` worker processes (:mod:`transactive.ledger.clearance.parallel`) instead of one after
     the other in the service's process (off by default: on the shared 2-core machine it cost ~15 % more CPU
     than one validator after the other, each with the desk's signature pool, and was not faster; see
-    ``docs/service.md``, *Performance of one slot*).
+    ``docs/service.md``, *Performance of one slot*). ``share_recomputation``: the validators that run in this
+    process endorse one recomputation per distinct input (:mod:`transactive.market.ledger.sharing`; False:
+    each recomputes on its own, as separate processes or machines do).
     """
 
     chain_url: str | None = None
@@ -62,6 +64,7 @@ class LedgerConfig:
     grid_charge_per_kwh: float = 0.01
     archive_dir: Path | None = None
     parallel_validators: bool = False
+    share_recomputation: bool = True
 
     def __post_init__(self) -> None:
         if self.chain_engine not in CHAIN_ENGINES:

@@ -45,6 +45,7 @@ from transactive.market.ledger.sequence import (
     sequence_parties,
     stored_multi_document,
 )
+from transactive.market.ledger.sharing import settlement_key
 from transactive.market.slots import Phase, phase_bounds
 from transactive.result import ResultDocument
 from transactive.settlement.input import SettlementInput, input_digest
@@ -243,10 +244,17 @@ class LedgerSettlement:
             with self.ctx.timed(f"settlement: {len(self.ctx.validators)} validators recompute + endorse + submit"):
                 roots = []
                 reader = self._registry_reader()  # the validators' Registry reads at this block (one node)
-                for _ in self.ctx.validators:  # each validator recomputes the postings from the published input
+                shared = self.ctx.shared
+                key = settlement_key(number, order_root, self.ctx.domain, self.ctx.registry.address, reader.block)
+
+                def recomputed_root() -> bytes:  # one validator's recomputation of the published input
                     theirs = self.settlement_postings(doc, reader)
-                    roots.append(result_tree(number, [ResultEntry(p.address, p.energy_wh, p.amount_micro)
-                                                      for p in theirs]).root)
+                    return result_tree(number, [ResultEntry(p.address, p.energy_wh, p.amount_micro)
+                                                for p in theirs]).root
+
+                for _ in self.ctx.validators:  # each validator recomputes the postings from the published input,
+                    # or the validators in this process share one recomputation (and root) of this exact input
+                    roots.append(recomputed_root() if shared is None else shared.get(key, recomputed_root))
                 # batch mode: the miner submits and settles in one transaction (unless a dispute window is set)
                 rows = settlement_rows(number, entries) if mode == MODE_BATCH else None
                 rec, stored = self.anchoring.endorse_and_submit(rec, stored, number, order_root=order_root,
