@@ -177,7 +177,8 @@ def cpu_now(desk: LedgerDesk) -> float:
 def one_validator(desk: LedgerDesk, store: SqlStore, community: str) -> tuple[float, float]:
     """Seconds and CPU seconds of one validator on its own machine: the anchored slot's stored batch
     recomputed from scratch in this process, one core (every signature verified, cleared, entries, result
-    root), as :func:`~transactive.ledger.clearance.protocol.recompute`; its root must be the endorsed one."""
+    root), as :func:`~transactive.ledger.clearance.protocol.recompute` called directly (never the desk's shared
+    recomputation of its in-process validators, ``ctx.shared``); its root must be the endorsed one."""
     rec = store.get_ledger_slot(community, SLOT, "clearing")
     assert rec is not None
     doc = AnchorDocument.from_json(rec.document)
