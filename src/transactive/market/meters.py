@@ -159,11 +159,47 @@ class MeterDesk:
         return [keys[caller.id]] if caller.id in keys else []
 
     # ------------------------------------------------------------------------------------ readings
-    def submit_reading(self, caller: Member, community: str, body: object, *, lookups: _Lookups | None = None
-                       ) -> tuple[Outcome, MeterReading]:
-        """A slot's net metered energy (kWh, + exported / - imported), signed by the meter where it has a key.
-        ``lookups``: a burst's (:meth:`submit_readings`)."""
-        lookups = _Lookups(self) if lookups is None else lookups
+    def submit_reading(self, caller: Member, community: str, body: object) -> tuple[Outcome, MeterReading]:
+        """A slot's net metered energy (kWh, + exported / - imported), signed by the meter where it has a key:
+        :meth:`submit_readings` of it alone."""
+        return self.submit_readings(community, [(caller, body)])[0]
+
+    def submit_readings(self, community: str, readings: Sequence[tuple[Member, object]]
+                        ) -> list[tuple[Outcome, MeterReading]]:
+        """A burst of readings ``(caller, body)``, answered and stored exactly as one by one in order: all the
+        burst's reads first (members, the meter keys and the slots' settlement state once), then the readings in
+        one store write (:meth:`~transactive.store.protocol.Store.put_meter_readings`). A refused reading raises
+        its :class:`MarketError`; the readings before it stay stored, none after it is (*choice*: as one by one,
+        so a gateway relaying many members' readings loses none of the good ones before a bad one)."""
+        lookups = _Lookups(self)
+        answers: list[tuple[Outcome, MeterReading] | None] = []
+        pending: list[tuple[int, MeterReading, str]] = []  # (index in the burst, reading, reported by)
+        refused: MarketError | None = None
+        for caller, body in readings:
+            try:
+                checked = self._checked(caller, community, body, lookups)
+            except MarketError as exc:
+                refused = exc
+                break
+            if isinstance(checked, MeterReading):
+                pending.append((len(answers), checked, caller.id))
+                answers.append(None)
+            else:
+                answers.append(checked)
+        stored = self.op.store.put_meter_readings([(r, by) for _, r, by in pending]) if pending else []
+        for (index, _, _), (outcome, reading) in zip(pending, stored, strict=False):  # stops at a conflict
+            if outcome is Outcome.CONFLICT:
+                raise MarketError("energy_kwh", f"a different reading ({reading.energy_kwh} kWh) is already "
+                                  "stored; a correction is a dispute", "conflict")
+            answers[index] = (outcome, reading)
+        if refused is not None:
+            raise refused
+        return [answer for answer in answers if answer is not None]
+
+    def _checked(self, caller: Member, community: str, body: object, lookups: _Lookups
+                 ) -> MeterReading | tuple[Outcome, MeterReading]:
+        """A reading's checks (:class:`MarketError` when refused): the reading to store, or the answer when its
+        slot's settlement is prepared (the same value again is a duplicate). Reads the store, never writes."""
         c = self.op.community_for(caller, community)
         fields = _fields(body, {"slot_start", "energy_kwh", "member", "signature"}, ())
         subject = self._subject(caller, c, fields, DECIDERS, "reporting another member's meter")
@@ -191,19 +227,7 @@ class MeterDesk:
                 return Outcome.DUPLICATE, same[0]
             raise MarketError("slot_start", "the slot's settlement is prepared: its readings are final", "conflict")
         # the member's own (or its meter's) reading replaces one the DSO or an admin reported, never the reverse
-        outcome, stored = self.op.store.put_meter_reading(reading, reported_by=caller.id)
-        if outcome is Outcome.CONFLICT:
-            raise MarketError("energy_kwh", f"a different reading ({stored.energy_kwh} kWh) is already stored; "
-                              "a correction is a dispute", "conflict")
-        return outcome, stored
-
-    def submit_readings(self, community: str, readings: Sequence[tuple[Member, object]]
-                        ) -> list[tuple[Outcome, MeterReading]]:
-        """A burst of readings ``(caller, body)``, each as :meth:`submit_reading` takes it, in order (a refused
-        one raises its :class:`MarketError`, the ones before it stay stored); the meter keys and the slots'
-        settlement state are read once for the burst."""
-        lookups = _Lookups(self)
-        return [self.submit_reading(caller, community, body, lookups=lookups) for caller, body in readings]
+        return reading
 
     @staticmethod
     def _energy(value: object, c: Community, field: str) -> float:

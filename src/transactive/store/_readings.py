@@ -6,13 +6,16 @@ stored with its reporter in ``meter_reading_reporters`` and replaced when the me
 value; a member's own reading is never replaced (a different one is a conflict). A reading signed by the
 member's meter counts as the member's own, whoever relays it; its signature is kept in
 ``meter_reading_signatures`` (written in the same transaction). A correction never overwrites a reading: it
-is a dispute (``reading_disputes``) whose resolved value :meth:`meter_readings` reads instead.
+is a dispute (``reading_disputes``) whose resolved value :meth:`meter_readings` reads instead. A burst of
+readings (:meth:`put_meter_readings`) is one write: :func:`reading_outcome` reading by reading, in order.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,52 +34,29 @@ class ReadingSqlMixin:
     def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
         raise NotImplementedError
 
-    @staticmethod
-    def _sign(conn: Connection, reading: MeterReading) -> None:
-        if reading.signature is None or reading.meter is None:
-            return
-        sigs = t.meter_reading_signatures
-        conn.execute(sigs.delete().where(sigs.c.member == reading.member, sigs.c.slot_start == reading.slot_start))
-        conn.execute(sigs.insert().values(member=reading.member, slot_start=reading.slot_start, meter=reading.meter,
-                                          signature=reading.signature))
-
     def put_meter_reading(self, reading: MeterReading, reported_by: str | None = None
                           ) -> tuple[Outcome, MeterReading]:
-        """Store ``reading`` (``reported_by``: who reports it, the member itself when None; a meter-signed reading
-        counts as the member's own). ``created``; ``duplicate`` (the same value again); ``conflict`` with the
-        stored reading in the way; the member's own reading replacing another's different one is ``created``."""
-        own = reported_by is None or reported_by == reading.member or reading.signature is not None
-        readings, reporters = t.meter_readings, t.meter_reading_reporters
-        key = (readings.c.member == reading.member, readings.c.slot_start == reading.slot_start)
+        """Store one reading: :meth:`put_meter_readings` of it alone."""
+        return self.put_meter_readings([(reading, reported_by)])[0]
+
+    def put_meter_readings(self, readings: Sequence[tuple[MeterReading, str | None]]
+                           ) -> list[tuple[Outcome, MeterReading]]:
+        """Store a burst of ``(reading, reported_by)`` in one write transaction, each by :func:`reading_outcome`
+        as if stored one by one in order (a later reading of the same member and slot sees the earlier one).
+        Stops at the first ``conflict``: the answer ends with it, the readings before it are stored, none after."""
         with self._write() as conn:
-            row = conn.execute(sa.select(readings).where(*key)).first()
-            if row is not None:
-                stored = MeterReading(row.community, row.member, row.slot_start, row.energy_kwh, row.received_at)
-                same = stored.energy_kwh == reading.energy_kwh and stored.community == reading.community
-                signed = conn.execute(sa.select(t.meter_reading_signatures.c.meter).where(
-                    t.meter_reading_signatures.c.member == reading.member,
-                    t.meter_reading_signatures.c.slot_start == reading.slot_start)).scalar() is not None
-                if same and (signed or reading.signature is None):
-                    return Outcome.DUPLICATE, stored
-                reporter = conn.execute(sa.select(reporters.c.reporter).where(
-                    reporters.c.member == reading.member, reporters.c.slot_start == reading.slot_start)).scalar()
-                replaceable = reporter is not None or (same and not signed)  # another's, or the same value unsigned
-                if not own or not replaceable or stored.community != reading.community:
-                    return Outcome.CONFLICT, stored
-                conn.execute(readings.update().where(*key).values(energy_kwh=reading.energy_kwh,
-                                                                  received_at=reading.received_at))
-                conn.execute(reporters.delete().where(reporters.c.member == reading.member,
-                                                      reporters.c.slot_start == reading.slot_start))
-                self._sign(conn, reading)
-                return Outcome.CREATED, reading
-            conn.execute(readings.insert().values(
-                community=reading.community, member=reading.member, slot_start=reading.slot_start,
-                energy_kwh=reading.energy_kwh, received_at=reading.received_at))
-            if not own:
-                conn.execute(reporters.insert().values(member=reading.member, slot_start=reading.slot_start,
-                                                       reporter=reported_by))
-            self._sign(conn, reading)
-            return Outcome.CREATED, reading
+            before = _stored_states(conn, {(r.member, r.slot_start) for r, _ in readings})
+            after = dict(before)
+            out: list[tuple[Outcome, MeterReading]] = []
+            for reading, reported_by in readings:
+                key = (reading.member, reading.slot_start)
+                outcome, answer, state = reading_outcome(after.get(key), reading, reported_by)
+                out.append((outcome, answer))
+                if outcome is Outcome.CONFLICT:
+                    break
+                after[key] = state
+            _write_states(conn, before, after)
+        return out
 
     def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]:
         """The slot's readings in member order, as settlement reads them: with the meter's signature, and the
@@ -170,3 +150,95 @@ class ReadingSqlMixin:
             row = conn.execute(sa.select(t.reading_disputes).where(
                 t.reading_disputes.c.community == community, t.reading_disputes.c.id == dispute_id)).first()
         return None if row is None else self._dispute(row)
+
+
+@dataclass(frozen=True)
+class StoredReading:
+    """A member's stored reading of a slot as the rules see it: the row (without meter and signature), the
+    meter's ``(meter, signature)`` when signed, and who reported it when not the member itself."""
+
+    reading: MeterReading
+    signed: tuple[str, str] | None = None
+    reporter: str | None = None
+
+
+def reading_outcome(stored: StoredReading | None, reading: MeterReading, reported_by: str | None
+                    ) -> tuple[Outcome, MeterReading, StoredReading]:
+    """The one rule of storing ``reading`` (``reported_by``: who reports it, the member itself when None; a
+    meter-signed reading counts as the member's own) over ``stored``: the outcome, the reading answered and the
+    state after. ``created`` (stored anew, or the member's own reading replacing another's, or a signed one
+    replacing the same value unsigned); ``duplicate`` (the same value again, signed if the stored one is);
+    ``conflict`` with the stored reading in the way (the state unchanged)."""
+    own = reported_by is None or reported_by == reading.member or reading.signature is not None
+    row = MeterReading(reading.community, reading.member, reading.slot_start, reading.energy_kwh,
+                       reading.received_at)
+    signature = None if reading.signature is None or reading.meter is None else (reading.meter, reading.signature)
+    if stored is None:
+        return Outcome.CREATED, reading, StoredReading(row, signature, None if own else reported_by)
+    same = stored.reading.energy_kwh == reading.energy_kwh and stored.reading.community == reading.community
+    if same and (stored.signed is not None or reading.signature is None):
+        return Outcome.DUPLICATE, stored.reading, stored
+    replaceable = stored.reporter is not None or (same and stored.signed is None)  # another's, or same unsigned
+    if not own or not replaceable or stored.reading.community != reading.community:
+        return Outcome.CONFLICT, stored.reading, stored
+    return Outcome.CREATED, reading, StoredReading(row, signature or stored.signed, None)
+
+
+def _stored_states(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], StoredReading]:
+    """The stored readings of ``keys`` (member, slot start), read in ``conn`` (3 queries per 500 x 500)."""
+    readings, sigs, reporters = t.meter_readings, t.meter_reading_signatures, t.meter_reading_reporters
+    slots = sorted({slot for _, slot in keys})
+    members = sorted({member for member, _ in keys})
+    rows: dict[tuple[str, str], MeterReading] = {}
+    signed: dict[tuple[str, str], tuple[str, str]] = {}
+    reported: dict[tuple[str, str], str] = {}
+    for i in range(0, len(members), 500):
+        for j in range(0, len(slots), 500):
+            where = (members[i:i + 500], slots[j:j + 500])
+            for r in conn.execute(sa.select(readings).where(readings.c.member.in_(where[0]),
+                                                            readings.c.slot_start.in_(where[1]))):
+                rows[r.member, r.slot_start] = MeterReading(r.community, r.member, r.slot_start, r.energy_kwh,
+                                                            r.received_at)
+            for r in conn.execute(sa.select(sigs).where(sigs.c.member.in_(where[0]),
+                                                        sigs.c.slot_start.in_(where[1]))):
+                signed[r.member, r.slot_start] = (r.meter, r.signature)
+            for r in conn.execute(sa.select(reporters).where(reporters.c.member.in_(where[0]),
+                                                             reporters.c.slot_start.in_(where[1]))):
+                reported[r.member, r.slot_start] = r.reporter
+    return {key: StoredReading(row, signed.get(key), reported.get(key)) for key, row in rows.items() if key in keys}
+
+
+def _write_states(conn: Connection, before: Mapping[tuple[str, str], StoredReading],
+                  after: Mapping[tuple[str, str], StoredReading]) -> None:
+    """Write what changed from ``before`` to ``after``: new readings (with reporters, signatures) as bulk
+    inserts, replaced ones as updates."""
+    readings, sigs, reporters = t.meter_readings, t.meter_reading_signatures, t.meter_reading_reporters
+    new = [state for key, state in after.items() if key not in before]
+    changed = [(before[key], state) for key, state in after.items() if key in before and before[key] != state]
+    if new:
+        conn.execute(readings.insert(), [_row(s.reading) for s in new])
+    for old, state in changed:
+        r = state.reading
+        conn.execute(readings.update().where(readings.c.member == r.member, readings.c.slot_start == r.slot_start)
+                     .values(energy_kwh=r.energy_kwh, received_at=r.received_at))
+        if old.reporter is not None and state.reporter is None:
+            conn.execute(reporters.delete().where(reporters.c.member == r.member,
+                                                  reporters.c.slot_start == r.slot_start))
+        if old.signed is not None and old.signed != state.signed:
+            conn.execute(sigs.delete().where(sigs.c.member == r.member, sigs.c.slot_start == r.slot_start))
+    fresh = new + [state for old, state in changed if old.signed != state.signed]
+    _insert(conn, sigs, [{"member": s.reading.member, "slot_start": s.reading.slot_start, "meter": s.signed[0],
+                          "signature": s.signed[1]} for s in fresh if s.signed is not None])
+    _insert(conn, reporters, [{"member": s.reading.member, "slot_start": s.reading.slot_start,
+                               "reporter": s.reporter} for s in new if s.reporter is not None])
+
+
+def _row(reading: MeterReading) -> dict[str, Any]:
+    return {"community": reading.community, "member": reading.member, "slot_start": reading.slot_start,
+            "energy_kwh": reading.energy_kwh, "received_at": reading.received_at}
+
+
+def _insert(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]]) -> None:
+    listed = list(rows)
+    if listed:
+        conn.execute(table.insert(), listed)

@@ -141,6 +141,12 @@ class Store(Protocol):
         except that the member's own reading replaces one another member (``reported_by``) reported for it."""
         ...
 
+    def put_meter_readings(self, readings: Sequence[tuple[MeterReading, str | None]]
+                           ) -> list[tuple[Outcome, MeterReading]]:
+        """A burst of ``(reading, reported_by)`` in one write, each as :meth:`put_meter_reading` in order; stops at
+        the first ``conflict`` (the last answer; the readings before it stored, none after)."""
+        ...
+
     def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]:
         """The slot's readings with their meter signatures and resolved disputes' values."""
         ...

@@ -88,3 +88,73 @@ def test_a_burst_of_readings_is_stored_as_the_same_readings_one_by_one(op: Opera
                                        (members[op]["b"], {"slot_start": other, "energy_kwh": 1.0})])
     assert raised.value.kind == "conflict"
     assert {r.member: r.energy_kwh for r in op.store.meter_readings("c", other)} == {"c": 0.0, "d": 1.0}
+
+
+def _signed(op: Operator, member: str, key: bytes, kwh: float, slot: str = SLOT) -> dict[str, Any]:
+    from transactive.market.meters import MeterDesk
+    from transactive.market.multi_signing import slot_number
+    from transactive.settlement.meter_readings import sign_reading
+
+    signed = sign_reading(key, "c", member, slot=slot_number(slot), energy_wh=round(kwh * 1000),
+                          domain=MeterDesk(op).domain)
+    return {"slot_start": slot, "energy_kwh": kwh, "member": member, "signature": signed.signature}
+
+
+def test_a_burst_is_one_store_write_and_a_refused_reading_keeps_the_ones_before_it(op: Operator) -> None:
+    """On the store fixture and on the day's in-memory SQLite store (one shared connection, where reads inside
+    the burst's write used to nest transactions): signed readings relayed by the DSO, a member without a key, the
+    DSO's reading then the member's own, a refused reading (a signature not its meter's) in the middle -- the
+    burst raises that error with the readings before it stored, none after, as one by one; the readings before
+    a refusal are one store write."""
+    from transactive.crypto.signing import Signer
+    from transactive.store import MeterKey, open_store
+
+    memory = _twin(lambda: open_store(url="sqlite://"))
+    one_by_one = _twin(lambda: open_store(url="sqlite://"))
+    keys = {"a": b"\x11" * 32, "b": b"\x22" * 32}
+    wrong_key = b"\x33" * 32
+    answers = []
+    for op_ in (op, memory, one_by_one):
+        people = {n: member(op_, n, "prosumer") for n in ("a", "b", "c")} | {"dso": member(op_, "grid", "dso")}
+        for name, key in keys.items():
+            op_.store.put_meter_key(MeterKey(name, "c", Signer(key).address, "admin", "t"))
+        bodies = [(people["dso"], _signed(op_, "a", keys["a"], 1.5)),
+                  (people["dso"], {"slot_start": SLOT, "energy_kwh": 4.0, "member": "c"}),
+                  (people["c"], {"slot_start": SLOT, "energy_kwh": 3.0}),
+                  (people["b"], _signed(op_, "b", keys["b"], -2.0)),
+                  (people["dso"], _signed(op_, "a", keys["a"], 1.5)),
+                  (people["b"], _signed(op_, "b", wrong_key, -1.0, "2026-03-01T10:15:00Z")),  # refused
+                  (people["c"], {"slot_start": "2026-03-01T10:15:00Z", "energy_kwh": 1.0})]
+        writes = 0
+        write = op_.store._write
+
+        def counted(write: Any = write) -> Any:
+            nonlocal writes
+            writes += 1
+            return write()
+
+        op_.store._write = counted  # type: ignore[method-assign]
+        if op_ is one_by_one:
+            single = []
+            with pytest.raises(MarketError) as raised:
+                for caller, body in bodies:
+                    single.append(op_.submit_meter_reading(caller, "c", body))
+            answers.append((single, raised.value.field))
+        else:
+            with pytest.raises(MarketError) as raised:
+                op_.submit_meter_readings("c", bodies)
+            assert writes == 1
+            answers.append((None, raised.value.field))
+        op_.store._write = write  # type: ignore[method-assign]
+    assert [field for _, field in answers] == ["signature"] * 3
+    assert [o for o, _ in answers[2][0] or []] == [Outcome.CREATED, Outcome.CREATED, Outcome.CREATED,
+                                                   Outcome.CREATED, Outcome.DUPLICATE]
+    stored = [[op_.store.meter_readings("c", s) for s in (SLOT, "2026-03-01T10:15:00Z")]
+              for op_ in (op, memory, one_by_one)]
+    assert stored[0] == stored[1] == stored[2]
+    assert {r.member: (r.energy_kwh, r.signature is not None) for r in stored[0][0]} == \
+        {"a": (1.5, True), "b": (-2.0, True), "c": (3.0, False)}
+    assert stored[0][1] == []  # nothing after the refused reading
+    assert [o for o, _ in memory.submit_meter_readings("c", [(member(memory, "e", "prosumer"),
+                                                              {"slot_start": SLOT, "energy_kwh": 0.5})])] \
+        == [Outcome.CREATED]
