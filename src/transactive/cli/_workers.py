@@ -53,6 +53,7 @@ class WorkerSupervisor:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._drains: list[threading.Thread] = []  # each worker's stdout reader (joined by stop)
 
     def start(self) -> WorkerSupervisor:
         """Start every worker and return once all are subscribed (RuntimeError if one fails to start)."""
@@ -84,6 +85,10 @@ class WorkerSupervisor:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        with self._lock:
+            drains, self._drains = self._drains, []
+        for drain in drains:  # every line the workers wrote is logged before stop returns
+            drain.join(30)
 
     def _spawn(self, index: int) -> None:
         with self._lock:
@@ -91,8 +96,11 @@ class WorkerSupervisor:
             readiness = _Readiness()
             self.processes[index], self.readiness[index] = process, readiness
             self._started_at[index] = time.monotonic()
-        threading.Thread(target=_drain, args=(index, process, readiness), name=f"mqtt-worker-{index + 1}-stdout",
-                         daemon=True).start()
+        drain = threading.Thread(target=_drain, args=(index, process, readiness),
+                                 name=f"mqtt-worker-{index + 1}-stdout", daemon=True)
+        with self._lock:
+            self._drains.append(drain)
+        drain.start()
 
     def _watch(self) -> None:
         while not self._stopping.wait(POLL_S):
