@@ -11,11 +11,14 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
@@ -83,6 +86,23 @@ def postgres_url() -> Iterator[str]:
     finally:
         subprocess.run(["bash", str(SCRIPTS / "stop-postgres.sh"), data_dir], capture_output=True, check=False,
                        timeout=120)
+
+
+@contextmanager
+def own_database(postgres_url: str, prefix: str) -> Iterator[str]:
+    """A database of its own (``<prefix>_<random>``) on the test cluster of ``postgres_url``; its URL, dropped
+    afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1),
+                              isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    try:
+        yield postgres_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

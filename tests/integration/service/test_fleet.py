@@ -21,7 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,7 +32,7 @@ import pytest
 import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 
-from service_support import ROOT, forget_mqtt_sessions, free_port, wait_healthy
+from service_support import ROOT, forget_mqtt_sessions, free_port, own_database, wait_healthy
 from transactive.cli._serve import CLOCK_FILE
 from transactive.files import private_dir
 from transactive.ledger.testing import HardhatNode, node_unavailable_reason
@@ -62,17 +61,8 @@ def hardhat() -> Iterator[str]:
 @pytest.fixture
 def fleet_db(postgres_url: str) -> Iterator[str]:
     """A database of its own on the test cluster (dropped afterwards)."""
-    name = f"fleet_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1),
-                              isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    try:
-        yield postgres_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        engine.dispose()
+    with own_database(postgres_url, "fleet") as url:
+        yield url
 
 
 class Fleet:

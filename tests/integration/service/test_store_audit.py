@@ -17,7 +17,6 @@ import hashlib
 import json
 import shutil
 import sqlite3
-import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -26,6 +25,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
+from service_support import own_database
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -305,17 +306,8 @@ def test_an_undecodable_stored_document_exits_2(settled: tuple[Path, dict[str, A
 @pytest.fixture
 def pg_db(postgres_url: str) -> Iterator[str]:
     """A database of its own on the test cluster (dropped afterwards)."""
-    name = f"audit_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1),
-                              isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    try:
-        yield postgres_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        engine.dispose()
+    with own_database(postgres_url, "audit") as url:
+        yield url
 
 
 def test_the_store_on_postgresql_is_checked_in_a_read_only_transaction(

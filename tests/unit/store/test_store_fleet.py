@@ -6,7 +6,6 @@ is run again, its orders stored once."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ import sqlalchemy as sa
 from psycopg.errors import DeadlockDetected
 from sqlalchemy.exc import OperationalError
 
+from service_support import own_database
 from transactive.market import ManualClock, Operator
 from transactive.market.operator import hash_key
 from transactive.store import Community, Member, OrderRecord, Outcome, SqlStore, open_store
@@ -25,17 +25,8 @@ from transactive.store import _tables as tables
 
 @pytest.fixture
 def empty_db(postgres_url: str) -> Iterator[str]:
-    name = f"start_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1),
-                              isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    try:
-        yield postgres_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        engine.dispose()
+    with own_database(postgres_url, "start") as url:
+        yield url
 
 
 def test_processes_opening_an_empty_database_at_once_create_its_schema_once(empty_db: str) -> None:
