@@ -32,10 +32,10 @@ import pytest
 import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 
+from chain_support import hardhat_url  # noqa: F401 - the fixture
 from service_support import ROOT, forget_mqtt_sessions, free_port, own_database, wait_healthy
 from transactive.cli._serve import CLOCK_FILE
 from transactive.files import private_dir
-from transactive.ledger.testing import HardhatNode, node_unavailable_reason
 from transactive.market import AcceleratedClock, iso, slot_containing
 from transactive.store.leases import PAUSE_AT_ENV, PAUSE_DIR_ENV
 
@@ -44,18 +44,6 @@ GROUP = "fleet-test"
 POINTS = ("clear", "tx:open_and_commit", "intent:submit_and_settle")  # clearing, anchoring, settlement
 START_MICRO = 1_000 * 10**6
 ACCELERATE = 10  # 1-minute slots in 6 s
-
-
-@pytest.fixture
-def hardhat() -> Iterator[str]:
-    reason = node_unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    node = HardhatNode().start()
-    try:
-        yield node.url
-    finally:
-        node.stop()
 
 
 @pytest.fixture
@@ -190,10 +178,11 @@ def _mqtt_orders(port: int, orders: dict[str, dict[str, Any]]) -> list[dict[str,
 
 
 def test_three_processes_finish_every_step_of_a_slot_whose_lease_holder_is_killed(
-        tmp_path: Path, fleet_db: str, hardhat: str, mosquitto: tuple[str, int]) -> None:
+        tmp_path: Path, fleet_db: str, hardhat_url: str,  # noqa: F811 - the imported fixture
+        mosquitto: tuple[str, int]) -> None:
     data_dir = private_dir(tmp_path / "data")
     AcceleratedClock.persistent(data_dir / CLOCK_FILE, ACCELERATE)  # one market time for the fleet (demo clock)
-    fleet = Fleet(data_dir, fleet_db, hardhat, mosquitto[1])
+    fleet = Fleet(data_dir, fleet_db, hardhat_url, mosquitto[1])
     admin = {"Authorization": f"Bearer {ADMIN}"}
     try:
         fleet.start(3)  # all at once on the empty database: one creates the tables, one deploys the contracts
@@ -270,7 +259,7 @@ def test_three_processes_finish_every_step_of_a_slot_whose_lease_holder_is_kille
         fleet.stop()
         forget_mqtt_sessions("127.0.0.1", mosquitto[1], fleet.client_ids)
     audit = subprocess.run([sys.executable, "-m", "transactive.cli", "ledger", "verify", str(data_dir),
-                            "--chain-url", hardhat], check=False, capture_output=True, text=True, timeout=120,
+                            "--chain-url", hardhat_url], check=False, capture_output=True, text=True, timeout=120,
                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "settlement slot(s)" in audit.stdout and "clean" in audit.stdout, audit.stdout
