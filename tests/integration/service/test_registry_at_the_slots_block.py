@@ -17,6 +17,7 @@ import pytest
 from meter_service_support import METER_B, METER_S, METER_S2, SLOT, MeterService, meter_service
 from transactive.crypto.signing import Signer
 from transactive.ledger.audit.audit import verify_archive
+from transactive.ledger.chain import revm
 from transactive.ledger.chain.constants import CLOSE, ROLE_PROSUMER
 from transactive.market.ledger import settlement as desk_settlement
 from transactive.market.multi_signing import slot_number
@@ -164,3 +165,30 @@ def test_a_role_removed_after_the_slot_does_not_fail_its_audit(service: MeterSer
     svc.close()
     assert verify_archive(svc.data) is None  # the DSO approved while it held the role
 
+
+def test_the_audit_replays_the_chain_once_for_every_slots_registry(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two slots, each anchored then settled (market and settlement slots interleave on chain): the audit reads
+    the Registry at each of the four slots' ``cleared_block`` in increasing block order, so the revm engine
+    rebuilds those past states in one forward replay (at most one replay per block), and it is clean."""
+    second = "2026-03-01T10:30:00Z"
+    with meter_service(tmp_path, "tk_admin_replay") as svc:
+        svc.meters.set_meter(svc.admin, "green", {"member": "s", "meter_address": svc.meter_address(METER_S)})
+        for slot in (SLOT, second):
+            svc.trade_and_anchor(slot)
+            svc.operator.submit_meter_reading(svc.seller, "green", svc.signed(METER_S, "s", 2000, slot))
+            svc.operator.submit_meter_reading(svc.buyer, "green", {"slot_start": slot, "energy_kwh": -2.0})
+            assert svc.desk.settle("green", slot, svc.clock.now()).state == "settled"
+        head = svc.desk.chain.block_number()
+        svc.close()
+    replayed: list[int] = []
+    replay = revm._Machine.replay
+
+    def counted(machine: revm._Machine, block: revm.MinedBlock) -> None:
+        replayed.append(block.number)
+        replay(machine, block)
+
+    monkeypatch.setattr(revm._Machine, "replay", counted)
+    assert verify_archive(svc.data) is None
+    # opening the archive's chain replays it once (to the head); the past states are a second, forward pass
+    assert len(replayed) <= 2 * head, (len(replayed), head)

@@ -30,6 +30,7 @@ forward cursor: calls for increasing blocks replay each block once).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sqlite3
@@ -133,6 +134,13 @@ def _failure(exc: RuntimeError) -> ChainRevert:
     return ChainRevert(f"rejected: {text}")
 
 
+@functools.lru_cache(maxsize=1024)
+def _log_address(address: str) -> str:
+    """A log's emitting contract in checksum form (memoised: the same few contracts emit every log, and
+    eth_utils' checksum hashes each time)."""
+    return to_checksum_address(address)
+
+
 class _Machine:
     """A pyrevm EVM at the state after block ``head`` of a list of :class:`MinedBlock`."""
 
@@ -178,7 +186,7 @@ class _Machine:
                                   nonce=nonce, code_hash=info.code_hash, code=info.code)  # (the stub lacks balance)
         evm.insert_account_info(sender, paid)
         evm.reset_transient_storage()
-        logs = tuple(Log(address=to_checksum_address(x.address), topics=tuple(bytes(t) for t in x.data[0]),
+        logs = tuple(Log(address=_log_address(x.address), topics=tuple(bytes(t) for t in x.data[0]),
                          data=bytes(x.data[1])) for x in result.logs)
         self.head = number
         return used, logs, created, nonce - 1
