@@ -17,11 +17,20 @@ with the same state.
 allocation)``. Two revm chains that mined the same transactions with the same outcomes have the same digest;
 any mined transaction changes it; a revert restores it. It is not comparable with the py-evm engine's root.
 
-Gas: pyrevm keeps one journal across transactions, so an account or storage slot that an earlier transaction of
-this EVM touched is warm (EIP-2929) and a storage slot's "original value" (EIP-2200) is its value when first
-loaded: ``gas_used`` is at most py-evm's for the same transaction. It is a deterministic function of the
-canonical transactions (a replay reproduces it exactly; view calls, balance reads and rejected transactions run in
-a reverted checkpoint and leave no account or slot warm).
+Gas: both engines apply the Cancun schedule, the same intrinsic gas (21,000 + calldata) and the same refund rule
+(EIP-3529: at most a fifth of the gas used), but pyrevm runs every transaction in one journaled state that it
+never finalises (its ``commit`` only drops a checkpoint), where py-evm starts each transaction cold. So on revm
+an account or storage slot that an EARLIER transaction of this EVM touched is warm (EIP-2929) and a slot's
+"original value" (EIP-2200) is its value when first loaded, transactions ago. ``gas_used`` is py-evm's minus
+exactly those terms: a slot read again 100 instead of 2,100; a slot written again a "dirty" write, 100 instead
+of 2,100 + 2,900 (and writing back the value first loaded refunds 19,900, capped, instead of py-evm's 4,800 for a
+cleared slot); an account read again 100 instead of 2,600 -- so never more than py-evm's, equal for a transaction
+touching nothing touched before (tests/unit/ledger/test_revm_chain.py checks each term). Not made equal: pyrevm
+offers no way to finalise or clear its journal, and a fresh EVM per transaction would need the whole storage
+re-inserted, which pyrevm cannot enumerate. It is a deterministic function of the canonical transactions (a
+replay reproduces it exactly; view calls, balance reads and rejected transactions run in a reverted checkpoint
+and leave no account or slot warm). The fees charged (gas x base fee) and hence the base fees of later blocks
+follow revm's figures; compare gas between engines only on py-evm.
 
 Snapshots are block numbers: :meth:`RevmChain.revert` drops the later blocks (in the journal too) and rebuilds
 the EVM by replaying the blocks it keeps. ``call(..., block=n)`` runs on a second EVM replayed up to block n (a
