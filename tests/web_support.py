@@ -114,6 +114,33 @@ def sign_out(page: Any) -> None:
     page.wait_for_selector("#login:not([hidden])")
 
 
+def fill_order(order: Any, *, side: str | None = None, slot: str | None = None, energy_kwh: object = None,
+               price_per_kwh: object = None, distance_m: object = None) -> None:
+    """Fill the "Place an order" form's fields that are given, in the form's order (side, slot, energy, price,
+    distance preference); a field left None is not touched. Submitting is the caller's (click, double click or
+    Enter)."""
+    if side is not None:
+        order.get_by_label("Side").select_option(side)
+    if slot is not None:
+        order.get_by_label("Slot start (UTC)").select_option(slot)
+    for label, value in (("Energy (kWh)", energy_kwh), ("Price per kWh", price_per_kwh),
+                         ("How far you like to trade (m)", distance_m)):
+        if value is not None:
+            order.get_by_label(label).fill(str(value))
+
+
+def field_error(page: Any, field: Any, text: str, *, focused: bool = False) -> Any:
+    """The API's error shown beside ``field`` (its ``<id>-error`` element): wait until it contains ``text``,
+    check the field is marked ``aria-invalid`` (and, with ``focused``, that it has the focus); the error's
+    locator."""
+    error = page.locator(f"#{field.get_attribute('id')}-error")
+    error.filter(has_text=text).wait_for()
+    assert field.get_attribute("aria-invalid") == "true"
+    if focused:
+        assert field.evaluate("el => el === document.activeElement")
+    return error
+
+
 def unlabelled_controls(page: Any) -> list[str]:
     """Visible inputs, selects and text areas without a label (must be none)."""
     return list(page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]

@@ -19,6 +19,7 @@ from transactive.ledger.audit.audit import SlotArchive, verify_archive
 from transactive.ledger.chain.base import Contract
 from transactive.ledger.chain.compiler import load_artifact
 from transactive.ledger.chain.connect import open_local_chain
+from transactive.ledger.chain.constants import CLEARED
 from transactive.ledger.messages.commitments import ME_LEAF
 from transactive.settlement.stages import STAGES
 from transactive.sim.day import SETTLEMENT_ACCOUNTS, DayConfig, DayConfigError, DayResult, run_day
@@ -39,7 +40,7 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[DayResult, Path]:
 
 
 def _settled(out: Path) -> list[dict[str, object]]:
-    """The archived settlement slots (what the validators endorsed and settle_batch paid), in slot order."""
+    """The archived settlement slots (what the validators endorsed and submit_and_settle paid), in slot order."""
     folder = out / "ledger" / "settlements"
     return [json.loads(p.read_text()) for p in sorted(folder.iterdir(), key=lambda p: int(p.stem))]
 
@@ -93,6 +94,29 @@ def test_a_new_days_chain_runs_on_the_revm_engine(day: tuple[DayResult, Path]) -
         assert type(chain).__name__ == "RevmChain" and chain.block_number() > 0
     finally:
         chain.close()
+
+
+def test_the_days_text_names_the_transaction_that_pays(day: tuple[DayResult, Path]) -> None:
+    """What the day says it did on chain is what the chain shows: every settlement slot is SETTLED in the block
+    (one transaction per block) that endorsed its result -- ``submit_and_settle``, not a later ``settle_batch``
+    -- and every anchored auction slot stays CLEARED (its trades are paid inside the settlement slot)."""
+    result, out = day
+    manifest = json.loads((out / "ledger" / "ledger.json").read_text())
+    slots = Contract("MarketSlots", manifest["slots"], tuple(load_artifact("MarketSlots").abi))
+    archive = SlotArchive(out / "ledger")
+    chain = open_local_chain(out / "ledger" / "chain", read_only=True)
+    try:
+        endorsed = {int(e["slot"]): e["blockNumber"] for e in chain.logs(slots, "ResultEndorsed")}
+        settled = {int(e["slot"]): e["blockNumber"] for e in chain.logs(slots, "SlotSettled")}
+        states = {s: int(chain.call(slots, "slots", s)[0]) for s in archive.slots()}
+    finally:
+        chain.close()
+    assert sorted(settled) == archive.settlement_slots()
+    assert all(endorsed[s] == block for s, block in settled.items())
+    assert set(states.values()) == {CLEARED}
+    text = result.summary["ledger"]["on_chain"]
+    assert "submitted and paid in one transaction (MarketSlots.submit_and_settle)" in text
+    assert "settle_batch" not in text
 
 
 def test_on_chain_tokens_are_starting_tokens_plus_statements(day: tuple[DayResult, Path]) -> None:

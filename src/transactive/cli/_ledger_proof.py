@@ -6,6 +6,7 @@ Usage (once registered under the ``ledger`` command group with :func:`register`)
     transactive ledger proof BATCH.json --account 0xABC… --result [--out PROOF.json]    # a result proof
     transactive ledger proof BATCH.json --account 0xABC… --attributes                  # signed attributes
     transactive ledger proof BATCH.json --account 0xABC…                                # all, as a list
+    transactive ledger proof BATCH.json --market [--out PROOF.json]                     # the market block
     transactive ledger proof --verify PROOF.json --root 0x…                              # check a proof
     transactive ledger proof --verify PROOF.json --data-dir DATA_DIR [--chain-url URL]   # root from the chain
 
@@ -50,6 +51,9 @@ def register(sub: Any) -> argparse.ArgumentParser:
     which.add_argument("--result", action="store_true", help="prove the account's result entry")
     which.add_argument("--attributes", action="store_true",
                        help="prove the account's signed attributes (grid-aware slots)")
+    which.add_argument("--market", action="store_true",
+                       help="prove the slot's market block (mechanism, params, DSO) in its order root; no --account "
+                            "(format-3 batches)")
     parser.add_argument("--out", help="write the proof JSON here instead of standard output")
     parser.add_argument("--verify", metavar="PROOF", help="verify a transactive.merkle-proof/1 file")
     parser.add_argument("--root", help="with --verify: the trusted root it must lead to (e.g. read from the chain)")
@@ -99,15 +103,19 @@ def _verify(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Carry out ``transactive ledger proof``; returns the exit code."""
     if args.verify is not None:
-        if args.batch is not None or args.account is not None:
+        if args.batch is not None or args.account is not None or args.market:
             return _fail("--verify takes only a proof file (and --root or --data-dir)")
         return _verify(args)
-    if args.batch is None or args.account is None:
-        return _fail("give a batch file and --account (or --verify PROOF)")
+    if args.market and args.account is not None:
+        return _fail("--market proves the slot's market block, which belongs to no account: drop --account")
+    if args.batch is None or (args.account is None and not args.market):
+        return _fail("give a batch file and --account or --market (or --verify PROOF)")
     try:
         batch = load_batch(args.batch)
         doc: Any
-        if args.nonce is not None:
+        if args.market:
+            doc = make_proof(batch, "market", "")
+        elif args.nonce is not None:
             doc = make_proof(batch, "order", args.account, nonce=args.nonce)
         elif args.result:
             doc = make_proof(batch, "result", args.account)

@@ -33,8 +33,8 @@ Off-chain half:
   service) and the coordinator that asks validator endpoints over the network;
 * :mod:`transactive.ledger.audit.statements` -- off-chain statements settled as balanced token batches
   (``EnergyToken.settle``), their journal and the balance audit;
-* :mod:`transactive.ledger.audit.audit` -- the archive layout (``SlotArchive``) and ``transactive ledger verify``
-  (embedded chain or ``--chain-url``);
+* :mod:`transactive.ledger.audit.audit` -- ``transactive ledger verify`` (embedded chain or ``--chain-url``);
+* :mod:`transactive.ledger.audit.slot_archive` -- the archive layout (``SlotArchive``) and opening its chain;
 * :mod:`transactive.ledger.audit.archive` -- archived settlement slots (``settlements/<slot>.json``) and
   their audit, recomputed by a function registered per kind (the market layer's, registered by the CLI);
 * :mod:`transactive.ledger.audit.channels` -- what the prosumer and DSO channels may see of a slot.

@@ -23,8 +23,9 @@ decides what the members do; the service clears, anchors and settles:
    the ledger desk anchors it (Proof of Clearance), every member sends its meter reading, and the ledger
    desk settles the slot: one MarketSlots settlement slot whose
    postings (bilateral, listings, the anchored clearing against the meters, the grid) 4 validators recompute
-   and endorse, paid by ``settle_batch``. After the event window the DSO reports the offerers' meter data and
-   the aggregator settles the event (its tokens move by ``EnergyToken.settle``);
+   and endorse; the miner submits their root and pays the postings in the same transaction
+   (``MarketSlots.submit_and_settle``: batch mode, no dispute window). After the event window the DSO reports
+   the offerers' meter data and the aggregator settles the event (its tokens move by ``EnergyToken.settle``);
 4. **audit** -- with a folder, :func:`transactive.ledger.audit.audit.verify_archive` over ``OUT/ledger`` (what
    ``transactive ledger verify OUT/ledger`` runs), and every account's on-chain balance against its starting
    tokens plus its statements.
@@ -578,7 +579,8 @@ def _chain_summary(service: DayService, peers: Sequence[str], slots: Sequence[Da
         "on_chain": "per slot: the auction's orders (custodial signatures) anchored by Proof of Clearance (4 "
                     "validators, 3 must agree), then one MarketSlots settlement slot -- bilateral contracts, "
                     "listings, the anchored clearing against the meters and the grid, recomputed and endorsed by "
-                    "the validators and paid by settle_batch; the demand-response event by EnergyToken.settle",
+                    "the validators, submitted and paid in one transaction (MarketSlots.submit_and_settle); the "
+                    "demand-response event by EnergyToken.settle",
     }
 
 

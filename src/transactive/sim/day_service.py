@@ -190,7 +190,7 @@ class DayService:
             for peer, kwh in metered_kwh.items()])
 
     def settle(self, start: datetime, cleared: bool) -> dict[str, Any] | None:
-        """The ledger desk settles the slot (settlement slot, validators' recomputation, ``settle_batch``);
+        """The ledger desk settles the slot (settlement slot, validators' recomputation, ``submit_and_settle``);
         answers the multi-settlement desk's stored document of it (None: nothing to settle). A void slot
         settles too when it has contracts, listings or auction orders (whose members the grid stage settles)."""
         if not cleared and not has_multi_items(self.store, COMMUNITY, iso(start)) and \

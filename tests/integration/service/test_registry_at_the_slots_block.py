@@ -10,87 +10,31 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from meter_service_support import METER_B, METER_S, METER_S2, SLOT, MeterService, meter_service
 from transactive.crypto.signing import Signer
 from transactive.ledger.audit.audit import verify_archive
+from transactive.ledger.chain import revm
 from transactive.ledger.chain.constants import CLOSE, ROLE_PROSUMER
-from transactive.market import ManualClock, Operator
 from transactive.market.ledger import settlement as desk_settlement
-from transactive.market.ledger.config import SETTLEMENT
-from transactive.market.ledger.desk import LedgerConfig, LedgerDesk
-from transactive.market.meters import MeterDesk
 from transactive.market.multi_signing import slot_number
 from transactive.settlement.meter_readings import correction_digest, sign_reading
 from transactive.settlement.metering import SettlementError
 from transactive.settlement.sequence import settlement_postings
-from transactive.store import MeterKey, Store, open_store
+from transactive.store import MeterKey
 from transactive.store import _tables as t
-
-SLOT = "2026-03-01T10:15:00Z"
-METER_S, METER_S2, METER_B = bytes(31) + b"\x21", bytes(31) + b"\x23", bytes(31) + b"\x22"
-
-
-@dataclass
-class Service:
-    data: Path
-    store: Store
-    operator: Operator
-    desk: LedgerDesk
-    meters: MeterDesk
-    clock: ManualClock
-    admin: Any
-    seller: Any
-    buyer: Any
-    dso: Any
-
-    def signed(self, key: bytes, member: str, wh: int) -> dict[str, object]:
-        reading = sign_reading(key, "green", member, slot=slot_number(SLOT), energy_wh=wh, domain=self.desk.domain)
-        return {"slot_start": SLOT, "energy_kwh": wh / 1000, "signature": reading.signature}
-
-    def meter_address(self, key: bytes) -> str:
-        return sign_reading(key, "-", "-", slot=0, energy_wh=0, domain=self.desk.domain).meter
-
-    def settlement_state_on_chain(self) -> int:
-        rec = self.store.get_ledger_slot("green", SLOT, SETTLEMENT)
-        assert rec is not None
-        return int(self.desk.chain.call(self.desk.slots, "slots", rec.chain_slot)[0])
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
+def service(tmp_path: Path) -> Iterator[MeterService]:
     """A cleared and anchored slot: seller ``s`` (a meter key registered by the admin) sold 2 kWh to ``b``."""
-    clock = ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
-    data = tmp_path / "service"
-    store = open_store(data)
-    operator = Operator(store, clock)
-    desk = LedgerDesk(store, LedgerConfig(chain_dir=data / "chain", archive_dir=data), started=clock.now())
-    try:
-        operator.ledger = desk
-        meters = MeterDesk(operator)
-        admin = operator.ensure_admin("tk_admin_registry")
-        operator.create_community("green", "uniform", {}, 15)
-        seller, _ = operator.add_member("green", "s", "prosumer")
-        buyer, _ = operator.add_member("green", "b", "prosumer")
-        dso, _ = operator.add_member("green", "grid", "dso")
-        svc = Service(data, store, operator, desk, meters, clock, admin, seller, buyer, dso)
-        meters.set_meter(admin, "green", {"member": "s", "meter_address": svc.meter_address(METER_S)})
-        operator.submit_order(seller, "green", {"side": "sell", "slot_start": SLOT, "idempotency_key": "1",
-                                                "energy_kwh": 2.0, "price_per_kwh": 0.1})
-        operator.submit_order(buyer, "green", {"side": "buy", "slot_start": SLOT, "idempotency_key": "1",
-                                               "energy_kwh": 2.0, "price_per_kwh": 0.3})
-        operator.clear_slot("green", datetime(2026, 3, 1, 10, 15, tzinfo=UTC))
-        assert desk.anchor("green", SLOT).state == "anchored"
-        clock.set(datetime(2026, 3, 1, 10, 31, tzinfo=UTC))
+    with meter_service(tmp_path, "tk_admin_registry") as svc:
+        svc.meters.set_meter(svc.admin, "green", {"member": "s", "meter_address": svc.meter_address(METER_S)})
+        svc.trade_and_anchor()
         yield svc
-    finally:
-        desk.close()
-        store.close()
 
 
 def skip_the_registry_check(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,12 +45,7 @@ def skip_the_registry_check(monkeypatch: pytest.MonkeyPatch) -> None:
                         lambda reader, doc, domain: settlement_postings(doc, domain))
 
 
-def _finish(svc: Service) -> None:
-    svc.desk.close()
-    svc.store.close()
-
-
-def test_a_reading_of_a_meter_replaced_before_the_settlement_is_refused(service: Service) -> None:
+def test_a_reading_of_a_meter_replaced_before_the_settlement_is_refused(service: MeterService) -> None:
     svc = service
     svc.operator.submit_meter_reading(svc.seller, "green", svc.signed(METER_S, "s", 2000))
     svc.operator.submit_meter_reading(svc.buyer, "green", {"slot_start": SLOT, "energy_kwh": -2.0})
@@ -124,11 +63,11 @@ def test_a_reading_of_a_meter_replaced_before_the_settlement_is_refused(service:
     # the admin resolves it (here: the old meter was fine after all, registered again) and resumes the settlement
     svc.meters.set_meter(svc.admin, "green", {"member": "s", "meter_address": svc.meter_address(METER_S)})
     assert svc.desk.settle("green", SLOT, svc.clock.now()).state == "settled"
-    _finish(svc)
+    svc.close()
     assert verify_archive(svc.data) is None  # at the slot's block the Registry had the key that signed
 
 
-def test_the_audit_reads_the_meter_registered_at_the_slots_block(service: Service,
+def test_the_audit_reads_the_meter_registered_at_the_slots_block(service: MeterService,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     svc = service
     skip_the_registry_check(monkeypatch)
@@ -136,14 +75,14 @@ def test_the_audit_reads_the_meter_registered_at_the_slots_block(service: Servic
     svc.operator.submit_meter_reading(svc.buyer, "green", {"slot_start": SLOT, "energy_kwh": -2.0})
     svc.meters.set_meter(svc.admin, "green", {"member": "s", "meter_address": svc.meter_address(METER_S2)})
     assert svc.desk.settle("green", SLOT, svc.clock.now()).state == "settled"  # the check skipped
-    _finish(svc)
+    svc.close()
     found = verify_archive(svc.data)  # the old key was known to the Registry, but replaced at the slot's block
     assert found is not None and found.what == "meters[s]", found
     assert "at block" in found.expected and found.found == svc.meter_address(METER_S)
 
 
 def test_a_meter_key_only_the_database_knows_is_refused_and_caught_by_the_audit(
-        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+        service: MeterService, monkeypatch: pytest.MonkeyPatch) -> None:
     """An operator who writes a meter key of its own into the store (not registered in the Registry) gets its
     reading through the intake, but no validator endorses it; validators that skip the check would get it
     endorsed, and ``ledger verify`` finds the meter is not the one the Registry had at the slot's block."""
@@ -158,12 +97,12 @@ def test_a_meter_key_only_the_database_knows_is_refused_and_caught_by_the_audit(
     assert "meters[s]" in rec.document["note"] and svc.settlement_state_on_chain() == CLOSE
     skip_the_registry_check(monkeypatch)
     assert svc.desk.settle("green", SLOT, svc.clock.now()).state == "settled"  # e.g. an admin's resume
-    _finish(svc)
+    svc.close()
     found = verify_archive(svc.data)
     assert found is not None and found.what == "meters[s]", found
 
 
-def test_validators_refuse_an_input_whose_meter_key_is_not_the_registered_one(service: Service) -> None:
+def test_validators_refuse_an_input_whose_meter_key_is_not_the_registered_one(service: MeterService) -> None:
     """The input names another key as the seller's meter and carries a reading that key signed: the signatures
     agree with the input, the Registry does not."""
     svc = service
@@ -183,7 +122,7 @@ def test_validators_refuse_an_input_whose_meter_key_is_not_the_registered_one(se
     assert refused.value.field == "meters[s]" and "registered" in refused.value.message
 
 
-def _dispute(svc: Service, approvers: dict[str, Signer] | None = None) -> None:
+def _dispute(svc: MeterService, approvers: dict[str, Signer] | None = None) -> None:
     """``b`` (with a meter now) disputes its signed -2.0 kWh reading: -1.0 kWh, approved by the admin and the
     DSO (or, with ``approvers``, their signatures replaced in the database by those keys')."""
     svc.meters.set_meter(svc.admin, "green", {"member": "b", "meter_address": svc.meter_address(METER_B)})
@@ -202,19 +141,19 @@ def _dispute(svc: Service, approvers: dict[str, Signer] | None = None) -> None:
 
 
 def test_a_correction_signed_by_keys_without_the_roles_is_refused_and_caught_by_the_audit(
-        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+        service: MeterService, monkeypatch: pytest.MonkeyPatch) -> None:
     svc = service
     _dispute(svc, {role: Signer(bytes(31) + bytes([k])) for k, role in ((0x61, "admin"), (0x62, "dso"))})
     rec = svc.desk.settle("green", SLOT, svc.clock.now())
     assert rec.state == "blocked" and "corrections[b].signatures.admin" in rec.document["note"]
     skip_the_registry_check(monkeypatch)
     assert svc.desk.settle("green", SLOT, svc.clock.now()).state == "settled"
-    _finish(svc)
+    svc.close()
     found = verify_archive(svc.data)
     assert found is not None and found.what == "corrections[b].signatures.admin", found
 
 
-def test_a_role_removed_after_the_slot_does_not_fail_its_audit(service: Service) -> None:
+def test_a_role_removed_after_the_slot_does_not_fail_its_audit(service: MeterService) -> None:
     svc = service
     _dispute(svc)
     assert svc.desk.settle("green", SLOT, svc.clock.now()).state == "settled"
@@ -223,5 +162,33 @@ def test_a_role_removed_after_the_slot_does_not_fail_its_audit(service: Service)
     registry, chain = svc.desk.registry, svc.desk.chain
     bus = chain.call(registry, "bus", grid.address)
     chain.transact(registry, "set_member", grid.address, ROLE_PROSUMER, bus, sender=svc.desk.admin)  # no more DSO
-    _finish(svc)
+    svc.close()
     assert verify_archive(svc.data) is None  # the DSO approved while it held the role
+
+
+def test_the_audit_replays_the_chain_once_for_every_slots_registry(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two slots, each anchored then settled (market and settlement slots interleave on chain): the audit reads
+    the Registry at each of the four slots' ``cleared_block`` in increasing block order, so the revm engine
+    rebuilds those past states in one forward replay (at most one replay per block), and it is clean."""
+    second = "2026-03-01T10:30:00Z"
+    with meter_service(tmp_path, "tk_admin_replay") as svc:
+        svc.meters.set_meter(svc.admin, "green", {"member": "s", "meter_address": svc.meter_address(METER_S)})
+        for slot in (SLOT, second):
+            svc.trade_and_anchor(slot)
+            svc.operator.submit_meter_reading(svc.seller, "green", svc.signed(METER_S, "s", 2000, slot))
+            svc.operator.submit_meter_reading(svc.buyer, "green", {"slot_start": slot, "energy_kwh": -2.0})
+            assert svc.desk.settle("green", slot, svc.clock.now()).state == "settled"
+        head = svc.desk.chain.block_number()
+        svc.close()
+    replayed: list[int] = []
+    replay = revm._Machine.replay
+
+    def counted(machine: revm._Machine, block: revm.MinedBlock) -> None:
+        replayed.append(block.number)
+        replay(machine, block)
+
+    monkeypatch.setattr(revm._Machine, "replay", counted)
+    assert verify_archive(svc.data) is None
+    # opening the archive's chain replays it once (to the head); the past states are a second, forward pass
+    assert len(replayed) <= 2 * head, (len(replayed), head)

@@ -10,43 +10,23 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from meter_service_support import METER_B, METER_S, SLOT, meter_service
 from transactive.errors import MarketError
 from transactive.ledger.audit.audit import SlotArchive, verify_archive
-from transactive.market import ManualClock, Operator
-from transactive.market.ledger.desk import LedgerConfig, LedgerDesk
-from transactive.market.meters import MeterDesk
-from transactive.market.multi_signing import slot_number
-from transactive.settlement.meter_readings import sign_reading
 from transactive.settlement.metering import SettlementError
-from transactive.store import open_store
-
-SLOT = "2026-03-01T10:15:00Z"
-METER_S, METER_B = bytes(31) + b"\x21", bytes(31) + b"\x22"  # the meters' keys (held by the meters)
 
 
 def test_signed_readings_and_a_resolved_dispute_settle_and_verify(tmp_path: Path) -> None:
-    clock = ManualClock(datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
-    data = tmp_path / "service"
-    store = open_store(data)
-    operator = Operator(store, clock)
-    desk = LedgerDesk(store, LedgerConfig(chain_dir=data / "chain", archive_dir=data), started=clock.now())
-    try:
-        operator.ledger = desk
-        meters = MeterDesk(operator)
-        admin = operator.ensure_admin("tk_admin_meters")
-        operator.create_community("green", "uniform", {}, 15)
-        seller, _ = operator.add_member("green", "s", "prosumer")
-        buyer, _ = operator.add_member("green", "b", "prosumer")
-        dso, _ = operator.add_member("green", "grid", "dso")
-        s_meter = meters.set_meter(admin, "green", {"member": "s", "meter_address": sign_reading(
-            METER_S, "-", "-", slot=0, energy_wh=0, domain=desk.domain).meter})
-        b_meter = meters.set_meter(buyer, "green", {"meter_address": sign_reading(  # the member registers its own
-            METER_B, "-", "-", slot=0, energy_wh=0, domain=desk.domain).meter})
+    with meter_service(tmp_path, "tk_admin_meters") as svc:
+        store, desk, meters, clock = svc.store, svc.desk, svc.meters, svc.clock
+        admin, seller, buyer, dso = svc.admin, svc.seller, svc.buyer, svc.dso
+        s_meter = meters.set_meter(admin, "green", {"member": "s", "meter_address": svc.meter_address(METER_S)})
+        # the member registers its own
+        b_meter = meters.set_meter(buyer, "green", {"meter_address": svc.meter_address(METER_B)})
         with pytest.raises(MarketError) as swap:  # only an admin replaces it
             meters.set_meter(buyer, "green", {"meter_address": s_meter.address})
         assert (swap.value.field, swap.value.kind) == ("meter_address", "conflict")
@@ -54,17 +34,8 @@ def test_signed_readings_and_a_resolved_dispute_settle_and_verify(tmp_path: Path
             account = store.chain_account(member.id)
             assert account is not None
             assert str(desk.chain.call(desk.registry, "meter", account.address)) == meter.address
-        operator.submit_order(seller, "green", {"side": "sell", "slot_start": SLOT, "idempotency_key": "1",
-                                                "energy_kwh": 2.0, "price_per_kwh": 0.1})
-        operator.submit_order(buyer, "green", {"side": "buy", "slot_start": SLOT, "idempotency_key": "1",
-                                               "energy_kwh": 2.0, "price_per_kwh": 0.3})
-        operator.clear_slot("green", datetime(2026, 3, 1, 10, 15, tzinfo=UTC))
-        assert desk.anchor("green", SLOT).state == "anchored"
-        clock.set(datetime(2026, 3, 1, 10, 31, tzinfo=UTC))
-
-        def signed(key: bytes, member: str, wh: int) -> dict[str, object]:
-            reading = sign_reading(key, "green", member, slot=slot_number(SLOT), energy_wh=wh, domain=desk.domain)
-            return {"slot_start": SLOT, "energy_kwh": wh / 1000, "signature": reading.signature}
+        svc.trade_and_anchor()
+        signed = svc.signed
 
         # finding 6: the DSO cannot write a metered member's reading; finding 4: nor can the member, unsigned
         with pytest.raises(MarketError) as by_dso:
@@ -119,9 +90,7 @@ def test_signed_readings_and_a_resolved_dispute_settle_and_verify(tmp_path: Path
             target[path[-1]] = value
             with pytest.raises(SettlementError):
                 desk.settlement_postings(forged_doc)
-    finally:
-        desk.close()
-        store.close()
+    data = svc.data
     assert verify_archive(data) is None  # `transactive ledger verify`: clean, signatures checked
     archive = SlotArchive(data)
     (number,) = archive.settlement_slots()

@@ -22,6 +22,8 @@ from transactive.market import iso, slot_containing
 from web_support import (
     ADMIN_KEY,
     Served,
+    field_error,
+    fill_order,
     market_now,
     open_tab,
     sign_in,
@@ -93,10 +95,7 @@ def test_admin_prosumer_and_dso_views(served: Served, browser_page: Any, tmp_pat
     sign_in(page, keys["buyer"])
     assert page.locator("body").get_attribute("data-role") == "trader"
     order = page.get_by_role("form", name="Place an order")
-    order.get_by_label("Side").select_option("buy")
-    order.get_by_label("Energy (kWh)").fill(str(ENERGY_KWH))
-    order.get_by_label("Slot start (UTC)").select_option(slot)
-    order.get_by_label("Price per kWh").fill(str(BID))
+    fill_order(order, side="buy", slot=slot, energy_kwh=ENERGY_KWH, price_per_kwh=BID)
     order.get_by_label("Price per kWh").press("Enter")  # submit from the keyboard
     order.get_by_text("Order stored: buy 2 kWh at 3.913 per kWh").wait_for()
     open_tab(page, "My history")
@@ -105,15 +104,10 @@ def test_admin_prosumer_and_dso_views(served: Served, browser_page: Any, tmp_pat
     open_tab(page, "Trade now")
 
     later = iso(slot_containing(market_now(served), SLOT_MINUTES) + timedelta(minutes=30))
-    order.get_by_label("Energy (kWh)").fill("-1")
-    order.get_by_label("Slot start (UTC)").select_option(later)
+    fill_order(order, slot=later, energy_kwh=-1)
     order.get_by_role("button", name="Place order").click()
-    energy = order.get_by_label("Energy (kWh)")
-    error = page.locator(f"#{energy.get_attribute('id')}-error")
-    error.filter(has_text="must be > 0").wait_for()
+    error = field_error(page, order.get_by_label("Energy (kWh)"), "must be > 0", focused=True)
     assert error.inner_text() == "must be > 0, got -1"  # the API's message, next to its field
-    assert energy.get_attribute("aria-invalid") == "true"
-    assert energy.evaluate("el => el === document.activeElement")
     stored = served.get("/communities/green/orders", keys["buyer"]).json()
     assert [(o["slot_start"], o["side"], o["energy_kwh"], o["price_per_kwh"]) for o in stored] == [
         (slot, "buy", ENERGY_KWH, BID)]  # the invalid order changed nothing
@@ -129,8 +123,7 @@ def test_admin_prosumer_and_dso_views(served: Served, browser_page: Any, tmp_pat
     offer.get_by_text("Offer stored in dr-1: sell 1.5 kWh.").wait_for()
     offer.get_by_label("Energy (kWh)").fill("2")
     offer.get_by_role("button", name="Offer").click()
-    event_select = offer.get_by_label("Event")
-    page.locator(f"#{event_select.get_attribute('id')}-error").filter(has_text="already offered").wait_for()
+    field_error(page, offer.get_by_label("Event"), "already offered")
     stored_offers = served.get("/communities/green/negawatt-events/dr-1", keys["agg"]).json()["offers"]
     assert [(o["member"], o["energy_kwh"], o["price_per_kwh"]) for o in stored_offers] == [("buyer", 1.5, 0.7)]
 

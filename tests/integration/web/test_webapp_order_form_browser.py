@@ -29,6 +29,8 @@ from transactive.matching.mechanisms import DEFAULT_FEEDER
 from web_support import (
     ADMIN_KEY,
     Served,
+    field_error,
+    fill_order,
     market_now,
     open_tab,
     sign_in,
@@ -108,9 +110,8 @@ def test_order_form_on_the_default_community(served: Served, browser_page: Any, 
     omega = settings.get_by_label("Worth of the first kWh (ω)")
     omega.fill("-1")
     settings.get_by_role("button", name="Save settings").click()
-    error = page.locator(f"#{omega.get_attribute('id')}-error")
-    error.filter(has_text="must be >= 0").wait_for()
-    assert error.inner_text() == "must be >= 0, got -1" and omega.get_attribute("aria-invalid") == "true"
+    error = field_error(page, omega, "must be >= 0")
+    assert error.inner_text() == "must be >= 0, got -1"
     assert _ok(served.get("/communities/town/profile", keys["b1"]), 200)["saved"] == {}  # nothing saved
     omega.fill("0.2")
     settings.get_by_label("How far you like to trade (m)").fill("400")
@@ -124,18 +125,11 @@ def test_order_form_on_the_default_community(served: Served, browser_page: Any, 
                            "input[name=distance_pref_m]')?.value === '400'")
 
     # ---------------------------------------------------------------- a bad order: the error beside the field
-    order.get_by_label("Side").select_option("buy")
-    order.get_by_label("Slot start (UTC)").select_option(slot)
-    order.get_by_label("Energy (kWh)").fill("1.5")
-    order.get_by_label("Price per kWh").fill("0.4")
-    order.get_by_label("How far you like to trade (m)").fill("-5")
+    fill_order(order, side="buy", slot=slot, energy_kwh=1.5, price_per_kwh=0.4, distance_m=-5)
     order.get_by_role("button", name="Place order").click()
     distance = order.get_by_label("How far you like to trade (m)")
-    error = page.locator(f"#{distance.get_attribute('id')}-error")
-    error.filter(has_text="must be >= 0").wait_for()
+    error = field_error(page, distance, "must be >= 0", focused=True)
     assert error.inner_text() == "must be >= 0, got -5"
-    assert distance.get_attribute("aria-invalid") == "true"
-    assert distance.evaluate("el => el === document.activeElement")
     assert _ok(served.get("/communities/town/orders", keys["b1"]), 200) == []
 
     # ---------------------------------------------------------------- the order, by clicking (a double click)
@@ -250,9 +244,7 @@ def test_block_editor_on_a_block_bid_community(served: Served, browser_page: Any
     order.get_by_label("Block 2: Price per kWh").fill("-0.2")
     order.get_by_role("button", name="Place order").click()
     price2 = order.get_by_label("Block 2: Price per kWh")
-    error = page.locator(f"#{price2.get_attribute('id')}-error")
-    error.filter(has_text="must be >= 0").wait_for()  # blocks[1].price_per_kwh, beside block 2's price
-    assert price2.get_attribute("aria-invalid") == "true"
+    field_error(page, price2, "must be >= 0")  # blocks[1].price_per_kwh, beside block 2's price
     order.get_by_role("button", name="Add block").click()
     order.get_by_role("button", name="Remove block 3").click()
     assert order.get_by_label("Block 3: Energy (kWh)").count() == 0
@@ -279,7 +271,7 @@ def test_block_editor_on_a_block_bid_community(served: Served, browser_page: Any
     order = page.get_by_role("form", name="Place an order")
     assert order.get_by_label("Side").locator("option").all_inner_texts() == ["sell"]
     assert order.get_by_label("Price per kWh (optional)").input_value() == ""
-    order.get_by_label("Energy (kWh)").fill("1.2")
+    fill_order(order, energy_kwh=1.2)
     order.get_by_role("button", name="Place order").click()
     order.get_by_text(re.compile(r"Order stored: sell 1.2 kWh for the slot at")).wait_for()
     (stored,) = _ok(served.get("/communities/dr/orders", dr["home"]), 200)

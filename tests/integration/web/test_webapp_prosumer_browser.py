@@ -33,7 +33,17 @@ from transactive.grid.feeder import load_feeder
 from transactive.ledger.audit.proofs import ProofError, verify_proof
 from transactive.market import iso, slot_containing
 from transactive.matching.mechanisms import DEFAULT_FEEDER
-from web_support import ADMIN_KEY, Served, market_now, open_tab, sign_in, sign_out, unlabelled_controls, watch_problems
+from web_support import (
+    ADMIN_KEY,
+    Served,
+    field_error,
+    market_now,
+    open_tab,
+    sign_in,
+    sign_out,
+    unlabelled_controls,
+    watch_problems,
+)
 
 SLOT_MINUTES = 15
 ZONE = "Europe/Berlin"
@@ -181,10 +191,8 @@ def test_standing_instruction_live_updates_and_proofs_on_the_default_community(
     form.get_by_label("Lowest price per kWh").fill("0.1")
     form.get_by_label("Highest price per kWh").fill("0.3")
     form.get_by_role("button", name="Set values").click()
-    error = page.locator(f"#{energy.get_attribute('id')}-error")
-    error.filter(has_text="must be > 0").wait_for()
-    assert error.inner_text() == "must be > 0, got -1" and energy.get_attribute("aria-invalid") == "true"
-    assert energy.evaluate("el => el === document.activeElement")
+    error = field_error(page, energy, "must be > 0", focused=True)
+    assert error.inner_text() == "must be > 0, got -1"
     assert _ok(served.get(PATH.format(c="home"), keys["s1"]), 200)["saved"] is False  # nothing saved
     energy.fill("2")
     before = len(puts)

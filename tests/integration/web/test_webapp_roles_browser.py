@@ -36,6 +36,7 @@ from web_support import (
     axe_problems,
     axe_source,
     check_tabs,
+    field_error,
     market_now,
     sign_in,
     sign_out,
@@ -162,10 +163,7 @@ def test_role_pages_on_the_default_community(served: Served, browser_page: Any, 
     refused = served.post("/communities/town/negawatt-events", keys["agg"], body)  # the same body: refused too
     assert refused.status_code == 422 and refused.json()["error"]["field"] == "target_kwh"
     form.get_by_role("button", name="Announce").click()
-    error = page.locator(f"#{target.get_attribute('id')}-error")
-    error.filter(has_text=refused.json()["error"]["message"]).wait_for()
-    assert target.get_attribute("aria-invalid") == "true"
-    assert page.evaluate("document.activeElement.id") == target.get_attribute("id")
+    field_error(page, target, refused.json()["error"]["message"], focused=True)
     assert _ok(served.get("/communities/town/negawatt-events", keys["agg"]), 200) == []  # nothing stored
     target.fill("3")
     posts_before = sum(1 for r in requests if r.startswith("POST") and r.endswith("/negawatt-events"))
@@ -207,7 +205,7 @@ def test_role_pages_on_the_default_community(served: Served, browser_page: Any, 
                         {"member": "s1", "history_kwh": [[USUAL_KWH] * PER_DAY] * 10, "event_day_kwh": [5.0] * 5})
     assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "event_day_kwh"
     delivery.get_by_role("button", name="Record delivery").click()
-    page.locator(f"#{today_field.get_attribute('id')}-error").filter(has_text=wrong.json()["error"]["message"]).wait_for()
+    field_error(page, today_field, wrong.json()["error"]["message"])
     assert "deliveries" in cleared and _ok(served.get("/communities/town/negawatt-events/dr-evening",
                                                       keys["agg"]), 200)["deliveries"] == []
     start = datetime.fromisoformat(chosen["window_start"])
@@ -344,8 +342,7 @@ def test_role_pages_on_the_default_community(served: Served, browser_page: Any, 
     no_bus = served.post("/admin/communities/town/members", ADMIN_KEY, {"id": "p9", "role": "prosumer"})
     assert no_bus.status_code == 422 and no_bus.json()["error"]["field"] == "bus"
     bus_field = add.get_by_label("Feeder bus (optional)")
-    page.locator(f"#{bus_field.get_attribute('id')}-error").filter(has_text=no_bus.json()["error"]["message"]).wait_for()
-    assert bus_field.get_attribute("aria-invalid") == "true"
+    field_error(page, bus_field, no_bus.json()["error"]["message"])
     bus_field.fill(loads[4])
     adds = sum(1 for r in requests if r.startswith("POST") and r.endswith("/members"))
     add.get_by_role("button", name="Add member").dblclick()

@@ -187,3 +187,29 @@ def test_the_openapi_description_builds_with_the_ledger_routes(town: Town) -> No
                                                            "window_end"}
     limit = _ok(town.client.get("/openapi.json"))["paths"]["/communities/{community}/ledger/slots"]["get"]
     assert [p["name"] for p in limit["parameters"]] == ["community", "limit"]
+
+
+def test_verify_reads_the_typed_stored_document_and_names_an_unreadable_field(town: Town) -> None:
+    """The explorer reads the stored documents as typed records (market/ledger/documents.py): a stored result
+    whose micro-tokens are not an integer, or a document of an unknown version, is a finding of "verify this
+    slot" naming the field (HTTP 200, ok false), never a server error; the slot list reads the same record."""
+    store = town.app.state.service.store
+    before = store.get_ledger_slot("town", SLOT, "clearing")
+    assert before is not None
+    results = [dict(r) for r in before.document["results"]]
+    results[1]["amountMicro"] = str(results[1]["amountMicro"])
+    cases = [({**before.document, "results": results}, "results[1].amountMicro"),
+             ({**before.document, "version": 2}, "version")]
+    try:
+        for document, field in cases:
+            assert store.put_ledger_slot(replace(before, document=document), before.state)
+            r = town.client.post(f"/communities/town/ledger/slots/{SLOT}/verify", headers=town.keys["val"])
+            assert r.status_code == 200, r.text
+            found = r.json()
+            assert found["ok"] is False and found["clearing"]["what"] == field, found
+            assert found["clearing"]["checked"] is True and field in found["clearing"]["message"]
+    finally:
+        assert store.put_ledger_slot(before, before.state)
+    listed = _ok(town.client.get("/communities/town/ledger/slots", headers=town.keys["val"]))[0]["clearing"]
+    assert listed["order_root"] == before.document["orderRoot"] and listed["orders"] == len(ORDERS)
+    assert listed["txs"] == before.document["txs"] and listed["miner"] == before.document["miner"]

@@ -120,3 +120,38 @@ def test_attributes_proof(tmp_path: Path, domain: Domain, signers: list[Signer],
     assert capsys.readouterr().out.startswith(f"valid attributes of {seller.address} (bus '34')")
     assert _run(["proof", str(path), "--account", signers[1].address, "--attributes"]) == 2
     assert "no attributes of" in capsys.readouterr().err
+
+
+def test_market_proof_of_the_slots_market_block(
+    tmp_path: Path, domain: Domain, signers: list[Signer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--market`` proves the batch's market block (the order tree's last leaf, format 3): the proof leads to
+    the batch's order root and carries the block; an edited block does not verify against that root; a
+    format-2 batch (no market leaf), ``--account`` with it or ``--market`` with ``--verify`` exit 2."""
+    seller = signers[0]
+    orders = (sign_order(seller, OrderMessage(seller.address, 4, SIDE_SELL, 1000, 50000, 0), domain),)
+    batch = SlotBatch(domain, 4, orders, mechanism="uniform", params={"reserve": 0.05}, dso=signers[2].address)
+    path = tmp_path / "batch.json"
+    save_batch(batch, path)
+    out = tmp_path / "market.json"
+    assert _run(["proof", str(path), "--market", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert (doc["kind"], doc["slot"], doc["root"]) == ("market", 4, "0x" + batch.order_root.hex())
+    assert doc["market"] == {"mechanism": "uniform", "params": {"reserve": 0.05}, "dso": signers[2].address}
+    assert doc["index"] == len(orders)  # the last leaf, after the orders
+    assert _run(["proof", "--verify", str(out), "--root", "0x" + batch.order_root.hex()]) == 0
+    capsys.readouterr()
+    doc["market"]["mechanism"] = "mcafee"  # an edited block: another leaf, the root on chain does not follow
+    out.write_text(json.dumps(doc))
+    assert _run(["proof", "--verify", str(out), "--root", "0x" + batch.order_root.hex()]) == 2
+    old = tmp_path / "old.json"
+    save_batch(SlotBatch(domain, 4, orders, mechanism="uniform", commits_market=False), old)
+    for argv in (["proof", str(old), "--market"], ["proof", str(path), "--market", "--account", seller.address],
+                 ["proof", "--verify", str(out), "--market", "--root", "0x" + batch.order_root.hex()]):
+        capsys.readouterr()
+        assert _run(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("error:"), (argv, err)
+    with pytest.raises(SystemExit) as both:  # one kind of proof at a time (argparse)
+        _run(["proof", str(path), "--market", "--result"])
+    assert both.value.code == 2

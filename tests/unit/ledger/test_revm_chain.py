@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,3 +141,93 @@ def test_reads_and_rejected_transactions_leave_no_account_warm() -> None:
     with pytest.raises(ChainRevert):  # no default function: a plain transfer to it reverts
         touched.send_value(contract.address, 1, sender=target)
     assert touched.transact(contract, "balance_of", target).gas_used == cold
+
+
+_STORAGE_PROBE = """
+# pragma version ~=0.4.3
+m: HashMap[uint256, uint256]
+
+@external
+def write(k: uint256, v: uint256):
+    self.m[k] = v
+
+@external
+def read(k: uint256) -> uint256:
+    return self.m[k]
+
+@external
+def balance_of(a: address) -> uint256:
+    return a.balance
+"""
+# the Cancun gas schedule (EIP-2929 access costs, EIP-2200/3529 SSTORE costs and refunds)
+COLD_SLOAD, WARM_READ, COLD_ACCOUNT, SSTORE_RESET, SSTORE_SET, CLEAR_REFUND = 2_100, 100, 2_600, 2_900, 20_000, 4_800
+MAX_REFUND_QUOTIENT = 5
+
+
+def _storage_probe() -> Artifact:
+    from vyper import compile_code
+    from vyper.compiler.settings import Settings
+
+    out = compile_code(_STORAGE_PROBE, output_formats=["abi", "bytecode"], settings=Settings(evm_version="cancun"))
+    return Artifact("StorageProbe", tuple(out["abi"]), bytes.fromhex(str(out["bytecode"]).removeprefix("0x")))
+
+
+def test_revm_gas_is_py_evms_less_what_earlier_transactions_left_warm() -> None:
+    """The same transactions on both engines: revm's gas is py-evm's minus, exactly, the EIP-2929/2200 terms of the
+    accounts and slots an EARLIER transaction of the same EVM touched (pyrevm never finalises its journal between
+    transactions): a slot read again costs WARM_READ instead of COLD_SLOAD; a slot written again is a "dirty" write
+    (its original value is the one first loaded, in the earlier transaction): WARM_READ instead of COLD_SLOAD +
+    SSTORE_RESET, and writing back that original value refunds SSTORE_SET - WARM_READ (capped at a fifth of the gas
+    used) instead of the CLEAR_REFUND py-evm gives; an account read again costs WARM_READ instead of COLD_ACCOUNT.
+    Intrinsic gas, opcode costs and the refund rule are the same: a transaction touching nothing touched before
+    costs the same on both."""
+    probe = _storage_probe()
+    reference, fast = EmbeddedChain(), RevmChain()
+    other = reference.accounts[7]
+    steps: list[tuple[str, tuple[Any, ...]]] = [
+        ("write", (1, 5)), ("write", (1, 7)), ("read", (1,)), ("write", (1, 0)), ("write", (2, 3)), ("write", (2, 3)),
+        ("balance_of", (other,)), ("balance_of", (other,))]
+    gas = []
+    for chain in (reference, fast):
+        contract = chain.deploy(probe)
+        gas.append([chain.transact(contract, fn, *args).gas_used for fn, args in steps])
+    py, rv = gas
+
+    def refunded_write_back(py_gas: int) -> int:  # step 4: 7 -> 0, the value slot 1 held before step 1
+        before_refund = py_gas + CLEAR_REFUND - (COLD_SLOAD + SSTORE_RESET - WARM_READ)
+        return before_refund - min(SSTORE_SET - WARM_READ, before_refund // MAX_REFUND_QUOTIENT)
+
+    assert rv == [py[0],  # slot 1 first written: cold on both
+                  py[1] - (COLD_SLOAD + SSTORE_RESET - WARM_READ),  # 5 -> 7: a dirty write on revm
+                  py[2] - (COLD_SLOAD - WARM_READ),  # read again: warm
+                  refunded_write_back(py[3]),
+                  py[4],  # slot 2: first touch
+                  py[5] - COLD_SLOAD,  # 3 -> 3: a no-op write, warm on revm (WARM_READ on both)
+                  py[6],  # the other account: first touch
+                  py[7] - (COLD_ACCOUNT - WARM_READ)]  # read again: warm
+
+
+def test_revm_gas_never_exceeds_py_evms_over_the_contract_suite() -> None:
+    """Over the deployment and registration of the contract suite and token transfers: every transaction's gas on
+    revm is at most py-evm's and differs by the warm-access terms only (whole hundreds of gas: each term above is
+    a multiple of 100 unless a refund hits its cap, which none of these transactions does)."""
+    gas = []
+    for chain in (EmbeddedChain(), RevmChain()):
+        receipts: list[int] = []
+        transact = chain.transact
+
+        def recording(*args: Any, _t: Any = transact, _r: list[int] = receipts, **kwargs: Any) -> Any:
+            receipt = _t(*args, **kwargs)
+            _r.append(receipt.gas_used)
+            return receipt
+
+        chain.transact = recording  # type: ignore[method-assign]
+        dep = deploy_suite(chain)
+        a, b = dep.prosumers[0], dep.prosumers[1]
+        for sender, to in ((a, b), (a, b), (b, a)):
+            chain.transact(dep.token, "transfer", to, 250, sender=sender)
+        gas.append(receipts)
+    py, rv = gas
+    assert len(py) == len(rv) > 40
+    assert all(r <= p and (p - r) % 100 == 0 for p, r in zip(py, rv, strict=True)), list(zip(py, rv, strict=True))
+    assert sum(py) > sum(rv)

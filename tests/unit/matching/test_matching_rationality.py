@@ -49,7 +49,7 @@ def brute_rational(r: ClearingResult, sellers: Orders, buyers: Orders) -> list[s
             pay = Fraction(float(alloc.payment[k]))
             at_price = Fraction(float(orders.price_per_kwh[k])) * e
             gain = pay - at_price if seller else at_price - pay
-            if gain < -TOLERANCE * max(1, abs(at_price)):
+            if gain < -TOLERANCE * max(Fraction(1), abs(at_price)):
                 bad.append(pid)
     return bad
 
@@ -136,7 +136,7 @@ def test_refusals_in_the_fast_path_equal_the_literal_loop(seed: int) -> None:
     threshold = rng.choice([0.0, 0.5, 1.0, 9.0], (n_b, n_s))
 
     def admissible(j: int, i: int, e: float) -> bool:
-        return e >= threshold[j, i]
+        return bool(e >= threshold[j, i])
 
     fast = match(lambda rows: scores[rows], e_b, e_s, admissible=admissible)
     slow = match_naive(scores, e_b, e_s, admissible)

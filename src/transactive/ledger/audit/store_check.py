@@ -52,8 +52,8 @@ from typing import Any
 from transactive.crypto.eip712 import Domain
 from transactive.crypto.encoding import hex0x
 from transactive.ledger.audit.archive import SettlementRecord
-from transactive.ledger.audit.audit import SlotArchive, _open_chain, _open_rpc
 from transactive.ledger.audit.proofs import SlotBatch
+from transactive.ledger.audit.slot_archive import SlotArchive, open_archive_chain, open_rpc_chain
 from transactive.ledger.chain.base import Chain, Contract, contract_at
 from transactive.ledger.chain.constants import ROLE_BITS, SLOT_FIELDS, SLOT_RESULT_ROOT
 from transactive.ledger.clearance.protocol import domain_of
@@ -160,8 +160,8 @@ def check_store(data_dir: str | Path, snapshot: StoreSnapshot, expected_lines: E
     ``chain_url``); every finding, in community, slot order. :class:`AuditInputError` if unreadable."""
     archive = SlotArchive(data_dir)
     manifest = archive.manifest()
-    opener: AbstractContextManager[Chain] = (_open_rpc(chain_url) if chain_url is not None
-                                             else _open_chain(archive))
+    opener: AbstractContextManager[Chain] = (open_rpc_chain(chain_url) if chain_url is not None
+                                             else open_archive_chain(archive))
     with opener as chain:
         return check_store_against(chain, archive, manifest, snapshot, expected_lines)
 

@@ -17,11 +17,20 @@ with the same state.
 allocation)``. Two revm chains that mined the same transactions with the same outcomes have the same digest;
 any mined transaction changes it; a revert restores it. It is not comparable with the py-evm engine's root.
 
-Gas: pyrevm keeps one journal across transactions, so an account or storage slot that an earlier transaction of
-this EVM touched is warm (EIP-2929) and a storage slot's "original value" (EIP-2200) is its value when first
-loaded: ``gas_used`` is at most py-evm's for the same transaction. It is a deterministic function of the
-canonical transactions (a replay reproduces it exactly; view calls, balance reads and rejected transactions run in
-a reverted checkpoint and leave no account or slot warm).
+Gas: both engines apply the Cancun schedule, the same intrinsic gas (21,000 + calldata) and the same refund rule
+(EIP-3529: at most a fifth of the gas used), but pyrevm runs every transaction in one journaled state that it
+never finalises (its ``commit`` only drops a checkpoint), where py-evm starts each transaction cold. So on revm
+an account or storage slot that an EARLIER transaction of this EVM touched is warm (EIP-2929) and a slot's
+"original value" (EIP-2200) is its value when first loaded, transactions ago. ``gas_used`` is py-evm's minus
+exactly those terms: a slot read again 100 instead of 2,100; a slot written again a "dirty" write, 100 instead
+of 2,100 + 2,900 (and writing back the value first loaded refunds 19,900, capped, instead of py-evm's 4,800 for a
+cleared slot); an account read again 100 instead of 2,600 -- so never more than py-evm's, equal for a transaction
+touching nothing touched before (tests/unit/ledger/test_revm_chain.py checks each term). Not made equal: pyrevm
+offers no way to finalise or clear its journal, and a fresh EVM per transaction would need the whole storage
+re-inserted, which pyrevm cannot enumerate. It is a deterministic function of the canonical transactions (a
+replay reproduces it exactly; view calls, balance reads and rejected transactions run in a reverted checkpoint
+and leave no account or slot warm). The fees charged (gas x base fee) and hence the base fees of later blocks
+follow revm's figures; compare gas between engines only on py-evm.
 
 Snapshots are block numbers: :meth:`RevmChain.revert` drops the later blocks (in the journal too) and rebuilds
 the EVM by replaying the blocks it keeps. ``call(..., block=n)`` runs on a second EVM replayed up to block n (a
@@ -30,6 +39,7 @@ forward cursor: calls for increasing blocks replay each block once).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sqlite3
@@ -133,6 +143,13 @@ def _failure(exc: RuntimeError) -> ChainRevert:
     return ChainRevert(f"rejected: {text}")
 
 
+@functools.lru_cache(maxsize=1024)
+def _log_address(address: str) -> str:
+    """A log's emitting contract in checksum form (memoised: the same few contracts emit every log, and
+    eth_utils' checksum hashes each time)."""
+    return to_checksum_address(address)
+
+
 class _Machine:
     """A pyrevm EVM at the state after block ``head`` of a list of :class:`MinedBlock`."""
 
@@ -178,7 +195,7 @@ class _Machine:
                                   nonce=nonce, code_hash=info.code_hash, code=info.code)  # (the stub lacks balance)
         evm.insert_account_info(sender, paid)
         evm.reset_transient_storage()
-        logs = tuple(Log(address=to_checksum_address(x.address), topics=tuple(bytes(t) for t in x.data[0]),
+        logs = tuple(Log(address=_log_address(x.address), topics=tuple(bytes(t) for t in x.data[0]),
                          data=bytes(x.data[1])) for x in result.logs)
         self.head = number
         return used, logs, created, nonce - 1

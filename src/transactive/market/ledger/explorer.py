@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from transactive.errors import MarketError
 from transactive.market.ledger.config import CLEARING, SETTLEMENT
+from transactive.market.ledger.documents import AnchorDocument, DocumentError, SettlementDocument, SlotDocument
 from transactive.store import LedgerSlot
 
 if TYPE_CHECKING:
+    from transactive.ledger.messages.commitments import ResultEntry
     from transactive.market.ledger.desk import LedgerDesk
 
 HEALTH_WINDOW = 48  # anchored slots looked at for the validators' health
@@ -30,25 +32,33 @@ MAX_SLOTS = 200
 __all__ = ["HEALTH_WINDOW", "MAX_SLOTS", "slot_list", "validator_health", "verify_ledger_slot"]
 
 
-def _bytes(value: Any) -> bytes:
-    return bytes.fromhex(str(value)[2:]) if value else bytes(32)
+def _bytes(value: str | None) -> bytes:
+    return bytes.fromhex(value[2:]) if value else bytes(32)
 
 
-def endorsers(desk: LedgerDesk, rec: LedgerSlot) -> list[str]:
+def document_of(rec: LedgerSlot) -> SlotDocument:
+    """The slot's stored document, typed: an :class:`AnchorDocument` for the clearing, a
+    :class:`SettlementDocument` for the settlement (:class:`DocumentError` naming the field if unreadable)."""
+    if rec.kind == CLEARING:
+        return AnchorDocument.from_json(rec.document)
+    return SettlementDocument.from_json(rec.document)
+
+
+def endorsers(desk: LedgerDesk, rec: LedgerSlot, doc: SlotDocument | None = None) -> list[str]:
     """The addresses that signed the slot's stored endorsements (EIP-712 ``(slot, orderRoot, resultRoot)``);
-    a signature that does not recover is left out."""
+    a signature that does not recover is left out. ``doc``: the record's typed document when already read."""
     from transactive.crypto.eip712 import endorsement_digest
     from transactive.crypto.signing import SignatureError, recover_address
 
-    doc = rec.document
-    if not doc.get("endorsements") or not doc.get("resultRoot") or not doc.get("orderRoot"):
+    doc = document_of(rec) if doc is None else doc
+    if not doc.endorsements or not doc.result_root or not doc.order_root:
         return []
-    digest = endorsement_digest(desk.domain, rec.chain_slot, _bytes(doc["orderRoot"]), _bytes(doc["resultRoot"]))
+    digest = endorsement_digest(desk.domain, rec.chain_slot, _bytes(doc.order_root), _bytes(doc.result_root))
     out = []
-    for sig in doc["endorsements"]:
+    for sig in doc.endorsements:
         try:
             out.append(recover_address(digest, _bytes(sig)))
-        except SignatureError:
+        except (SignatureError, ValueError):  # not a signature, or not even hex
             continue
     return out
 
@@ -56,13 +66,13 @@ def endorsers(desk: LedgerDesk, rec: LedgerSlot) -> list[str]:
 def _record_json(desk: LedgerDesk, rec: LedgerSlot | None) -> dict[str, Any] | None:
     if rec is None:
         return None
-    doc = rec.document
-    batch = doc.get("batch")
-    orders = len(batch.get("orders", [])) if isinstance(batch, Mapping) else None
-    return {"state": rec.state, "chain_slot": str(rec.chain_slot), "order_root": doc.get("orderRoot"),
-            "result_root": doc.get("resultRoot"), "orders": orders, "endorsed_by": endorsers(desk, rec),
-            "dissenters": [str(d) for d in doc.get("dissenters", [])], "miner": doc.get("miner"),
-            "txs": dict(doc.get("txs", {})), "note": doc.get("note"), "updated_at": rec.updated_at}
+    doc = document_of(rec)
+    batch = doc.batch if isinstance(doc, AnchorDocument) else None
+    orders = batch.get("orders") if batch is not None else None
+    return {"state": rec.state, "chain_slot": str(rec.chain_slot), "order_root": doc.order_root,
+            "result_root": doc.result_root, "orders": len(orders) if isinstance(orders, Sequence) else None,
+            "endorsed_by": endorsers(desk, rec, doc), "dissenters": list(doc.dissenters), "miner": doc.miner,
+            "txs": dict(doc.txs), "note": doc.note, "updated_at": rec.updated_at}
 
 
 def slot_list(desk: LedgerDesk, community: str, limit: int = 48) -> list[dict[str, Any]]:
@@ -85,10 +95,33 @@ def _not_checked(why: str) -> dict[str, Any]:
     return {"checked": False, "ok": None, "message": why}
 
 
+def _unreadable(exc: DocumentError) -> dict[str, Any]:
+    """The outcome for a stored document the audit cannot read: checked, not ok, naming the field."""
+    return {"checked": True, "ok": False, "what": exc.field, "expected": "a readable stored document",
+            "found": exc.message, "message": f"the stored document: {exc.field}: {exc.message}"}
+
+
+def _posting(row: Mapping[str, Any], where: str) -> ResultEntry:
+    """A stored settlement posting (``account``, ``energy_wh``, ``amount_micro``) as a result entry."""
+    from transactive.ledger.messages.commitments import ResultEntry
+
+    account = row.get("account")
+    if not isinstance(account, str):
+        raise DocumentError(f"{where}.account", "must be an address")
+    values = []
+    for key in ("energy_wh", "amount_micro"):
+        value = row.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DocumentError(f"{where}.{key}", "must be an integer")
+        values.append(value)
+    return ResultEntry(account, values[0], values[1])
+
+
 def verify_ledger_slot(desk: LedgerDesk, community: str, slot_start: str) -> dict[str, Any]:
     """Re-run the audit on one slot: the clearing (orders' signatures, order root, the results recomputed by
     the mechanism, result root, endorsements, balance) and, once settled, the settlement (postings recomputed
-    from the published input, roots, endorsements). Reads the store and the chain; changes nothing."""
+    from the published input, roots, endorsements). Reads the store and the chain; changes nothing. A stored
+    document that cannot be read (:class:`DocumentError`) is a finding of its side (``what``: the field)."""
     from transactive.ledger.audit.archive import SETTLEMENT_KIND, SettlementRecord
     from transactive.ledger.audit.audit import verify_settlement, verify_slot
     from transactive.ledger.audit.proofs import SlotBatch
@@ -104,22 +137,32 @@ def verify_ledger_slot(desk: LedgerDesk, community: str, slot_start: str) -> dic
             out[CLEARING] = _not_checked("not anchored" if clearing is None
                                          else f"not anchored (state {clearing.state})")
         else:
-            doc = clearing.document
-            batch = replace(SlotBatch.from_json(doc["batch"]),
-                            results=tuple(ResultEntry.from_json(r) for r in doc.get("results", [])),
-                            endorsements=tuple(_bytes(x) for x in doc.get("endorsements", [])))
-            out[CLEARING] = _outcome(verify_slot(desk.chain, desk.registry, desk.slots, batch))
+            try:
+                anchor = AnchorDocument.from_json(clearing.document)
+                if anchor.batch is None:
+                    raise DocumentError("batch", "no signed batch stored")
+                batch = replace(SlotBatch.from_json(anchor.batch),
+                                results=tuple(ResultEntry(r.account, r.energy_wh, r.amount_micro)
+                                              for r in anchor.results),
+                                endorsements=anchor.endorsement_bytes())
+            except DocumentError as exc:
+                out[CLEARING] = _unreadable(exc)
+            else:
+                out[CLEARING] = _outcome(verify_slot(desk.chain, desk.registry, desk.slots, batch))
         if settlement is None or settlement.state != "settled":
             out[SETTLEMENT] = _not_checked("not settled" if settlement is None
                                            else f"not settled (state {settlement.state})")
         else:
-            doc = settlement.document
-            postings = tuple(ResultEntry(str(p["account"]), int(p["energy_wh"]), int(p["amount_micro"]))
-                             for p in doc.get("postings", []))
-            root = bytes(desk.chain.call(desk.slots, "slots", settlement.chain_slot)[6])
-            rec = SettlementRecord(settlement.chain_slot, SETTLEMENT_KIND, doc["input"], _bytes(doc.get("orderRoot")),
-                                   root, postings, tuple(_bytes(x) for x in doc.get("endorsements", [])))
-            out[SETTLEMENT] = _outcome(verify_settlement(desk.chain, desk.registry, desk.slots, rec))
+            try:
+                settled = SettlementDocument.from_json(settlement.document)
+                postings = tuple(_posting(p, f"postings[{i}]") for i, p in enumerate(settled.postings))
+            except DocumentError as exc:
+                out[SETTLEMENT] = _unreadable(exc)
+            else:
+                root = bytes(desk.chain.call(desk.slots, "slots", settlement.chain_slot)[6])
+                rec = SettlementRecord(settlement.chain_slot, SETTLEMENT_KIND, settled.input,
+                                       _bytes(settled.order_root), root, postings, settled.endorsement_bytes())
+                out[SETTLEMENT] = _outcome(verify_settlement(desk.chain, desk.registry, desk.slots, rec))
     checked = [out[k] for k in (CLEARING, SETTLEMENT) if out[k]["checked"]]
     out["ok"] = bool(checked) and all(c["ok"] for c in checked)
     return out
@@ -132,16 +175,16 @@ def validator_health(desk: LedgerDesk, communities: Sequence[str]) -> dict[str, 
         on_chain = {str(v).lower() for v in desk.chain.call(desk.registry, "validator_list")}
         threshold = int(desk.chain.call(desk.registry, "threshold"))
         balances = {v.address: int(desk.chain.balance(v.address)) for v in desk.validators}
-    recent: list[LedgerSlot] = []
+    recent: list[tuple[LedgerSlot, AnchorDocument]] = []
     for community in communities:
-        anchored = [r for r in desk.store.ledger_slots(community, CLEARING) if r.document.get("resultRoot")]
-        recent += anchored[-HEALTH_WINDOW:]
-    signed = {(r.community, r.slot_start): {a.lower() for a in endorsers(desk, r)} for r in recent}
+        typed = [(r, AnchorDocument.from_json(r.document)) for r in desk.store.ledger_slots(community, CLEARING)]
+        recent += [(r, d) for r, d in typed if d.result_root][-HEALTH_WINDOW:]
+    signed = {(r.community, r.slot_start): {a.lower() for a in endorsers(desk, r, d)} for r, d in recent}
+    dissenting = {(r.community, r.slot_start): {x.lower() for x in d.dissenters} for r, d in recent}
     rows = []
     for k, v in enumerate(desk.validators):
-        mine = [r for r in recent if v.address.lower() in signed[(r.community, r.slot_start)]]
-        dissented = [r for r in recent
-                     if v.address.lower() in {str(d).lower() for d in r.document.get("dissenters", [])}]
+        mine = [r for r, _ in recent if v.address.lower() in signed[(r.community, r.slot_start)]]
+        dissented = [r for r, _ in recent if v.address.lower() in dissenting[(r.community, r.slot_start)]]
         last = max(mine, key=lambda r: r.slot_start, default=None)
         rows.append({"name": f"validator {k + 1}", "address": v.address, "registered": v.address.lower() in on_chain,
                      "gas_wei": balances[v.address], "slots_seen": len(recent), "endorsed": len(mine),

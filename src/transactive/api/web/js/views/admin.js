@@ -10,7 +10,7 @@ import { control, fillOptions, form } from "../forms.js";
 import { Panel } from "../panel.js";
 import { hideEmptyTabs, tabs } from "../tabs.js";
 import { addSlots, isoSlot, showTime, slotContaining } from "../time.js";
-import { clockPanel, coalesced, communityOptions, marketNow } from "./common.js";
+import { clockPanel, coalesced, communityOptions, marketNow, reloadOnEvents } from "./common.js";
 import { contractsPanel, reviewPanel } from "./desk.js";
 import { explorerPanel, fundPanel, hex, incomePanel, validatorsPanel } from "./ledger.js";
 import { resultsPanel } from "./observer.js";
@@ -212,6 +212,7 @@ export function adminView(session) {
   const loadCommunityPanels = () => Promise.all([fillClearable(), ...communityPanels.map((p) => p.load())]);
   const onSlot = coalesced(() => Promise.all([results.load(), fillClearable()]));
   const onLedger = coalesced(() => Promise.all([explorer.load(), fund.load(), income.load()]));
+  const onCommunityEvent = reloadOnEvents({ reload: loadCommunityPanels, onSlot, onLedger });
   picker.addEventListener("change", () => {
     selected = picker.value;
     follow();
@@ -239,9 +240,7 @@ export function adminView(session) {
     /** A live event of the picked community (main.js): reload what it changes. */
     async onEvent(name, data) {
       if (data?.community !== undefined && data.community !== selected) return; // a stream being replaced
-      if (name === "resync") await loadCommunityPanels();
-      else if (name === "slot" && data?.state === "cleared") await onSlot(); // a void slot changes no trade
-      else if (name === "ledger") await onLedger();
+      await onCommunityEvent(name, data);
     },
   };
 }

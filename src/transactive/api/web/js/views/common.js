@@ -86,3 +86,17 @@ export function coalesced(load) {
   };
   return call;
 }
+
+/**
+ * The live-event handler (main.js) of a page made of panels: `reload()` on a resync, `onSlot()` when a slot
+ * cleared (a void slot changes no trade), `onLedger()` when a slot was anchored or settled on chain and, when
+ * given, `onNegawatt()` on a demand-response event; any other event changes nothing on the page.
+ */
+export function reloadOnEvents({ reload, onSlot, onLedger, onNegawatt = null }) {
+  return async (name, data) => {
+    if (name === "resync") await reload();
+    else if (name === "slot" && data?.state === "cleared") await onSlot();
+    else if (name === "ledger") await onLedger();
+    else if (name === "negawatt" && onNegawatt) await onNegawatt();
+  };
+}

@@ -9,7 +9,7 @@ import { feederDrawing } from "../feeder.js";
 import { Panel } from "../panel.js";
 import { hideEmptyTabs, tabs } from "../tabs.js";
 import { recentSlots, showTime } from "../time.js";
-import { clockPanel, coalesced, marketNow } from "./common.js";
+import { clockPanel, coalesced, marketNow, reloadOnEvents } from "./common.js";
 import { contractsPanel, reviewPanel } from "./desk.js";
 import { explorerPanel, fundPanel, incomePanel, validatorsPanel } from "./ledger.js";
 import { negawattPanel } from "./negawatt.js";
@@ -128,12 +128,7 @@ export function dsoView(session) {
       hideEmptyTabs(view.node);
     },
     /** A live event (main.js): a cleared slot adds its trades; a slot on chain updates the income and ledger. */
-    async onEvent(name, data) {
-      if (name === "resync") await view.load();
-      else if (name === "slot" && data?.state === "cleared") await onSlot(); // a void slot changes no trade
-      else if (name === "ledger") await onLedger();
-      else if (name === "negawatt") await onNegawatt();
-    },
+    onEvent: reloadOnEvents({ reload: () => view.load(), onSlot, onLedger, onNegawatt }),
   };
   return view;
 }

@@ -7,7 +7,7 @@ import { h, num, replace, table } from "../dom.js";
 import { barChart, lineChart } from "../charts.js";
 import { Panel } from "../panel.js";
 import { recentSlots, showTime } from "../time.js";
-import { clockPanel, coalesced, marketNow } from "./common.js";
+import { clockPanel, coalesced, marketNow, reloadOnEvents } from "./common.js";
 import { hideEmptyTabs, tabs } from "../tabs.js";
 import { contractsPanel } from "./desk.js";
 import { explorerPanel, fundPanel, validatorsPanel } from "./ledger.js";
@@ -75,12 +75,7 @@ export function observerView(session) {
       hideEmptyTabs(view.node);
     },
     /** A live event (main.js): a slot anchored or settled shows in the explorer; a cleared slot in the results. */
-    async onEvent(name, data) {
-      if (name === "resync") await view.load();
-      else if (name === "slot" && data?.state === "cleared") await onSlot(); // a void slot changes no trade
-      else if (name === "ledger") await onLedger();
-      else if (name === "negawatt") await onNegawatt();
-    },
+    onEvent: reloadOnEvents({ reload: () => view.load(), onSlot, onLedger, onNegawatt }),
   };
   return view;
 }
