@@ -13,8 +13,14 @@ the chain and the audit) of another checkout's ``src`` against this one's, as tw
 ``--rounds`` times each (old, new, old, new, ...), and prints their wall and user CPU seconds side by side with
 the 1-minute load average before each run (the machine is shared: compare runs at similar load).
 
+``--phases`` runs the whole day once in this process (96 slots, synthetic profiles, the chain, the audit and
+the report) and prints the CPU seconds of each phase (the service's desks per slot, the final audit, the
+report) and which heavy packages were imported (pandapower should not be: the DSO's reviews run on the
+bundled flow model, docs/grid.md).
+
 Run: PYTHONPATH=src .venv/bin/python benchmarks/bench_day.py [--quick]
      PYTHONPATH=src .venv/bin/python benchmarks/bench_day.py --compare /work/wt/base/src [--rounds 2] [--slots 96]
+     PYTHONPATH=src .venv/bin/python benchmarks/bench_day.py --phases [--slots 96]
 """
 
 from __future__ import annotations
@@ -72,13 +78,58 @@ def compare(old_src: Path, rounds: int, n_slots: int) -> None:
         print(f"{name:<6} {'':>6} {min(w for w, _ in values):>8.1f} {min(u for _, u in values):>8.1f}")
 
 
+def phases(n_slots: int) -> None:
+    """The day in process with the CPU seconds of each phase (the wrapped methods' own process time)."""
+    from transactive.ledger.audit import audit
+    from transactive.sim import day_service, report
+
+    spent: dict[str, float] = {}
+
+    def timed(owner: object, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        def wrapper(*args: object, **kwargs: object) -> object:
+            started = time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.process_time() - started
+
+        setattr(owner, name, wrapper)
+
+    service = day_service.DayService
+    for name, label in (("__init__", "service set-up (contracts)"), ("enrol", "enrolment"),
+                        ("list_and_review", "listings + power-flow reviews"), ("bid", "auction orders"),
+                        ("clear_and_anchor", "clearing + anchoring"), ("read_meters", "meter readings"),
+                        ("settle", "settlement"), ("dso_income", "DSO income read")):
+        timed(service, name, label)
+    timed(audit, "verify_archive", "final audit")
+    timed(report, "write_report", "report (summary, plots, page)")
+    cpu, started = time.process_time(), time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        result = run_day(DayConfig(n_slots=n_slots, profiles="synthetic"), folder)
+        report.write_report(result, folder)
+    total, wall = time.process_time() - cpu, time.perf_counter() - started
+    print(f"{'phase':<34} {'CPU s':>7}")
+    for label, seconds in spent.items():
+        print(f"{label:<34} {seconds:>7.2f}")
+    print(f"{'rest (summary, profiles, ...)':<34} {total - sum(spent.values()):>7.2f}")
+    print(f"{'day + report in process':<34} {total:>7.2f}   ({wall:.1f} s wall, load {os.getloadavg()[0]:.1f})")
+    heavy = [m for m in ("pandapower", "matplotlib", "pandas", "scipy") if m in sys.modules]
+    print(f"imported: {', '.join(heavy) or 'none of pandapower, matplotlib, pandas, scipy'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="8 slots only")
     parser.add_argument("--compare", type=Path, metavar="OLD_SRC", help="time the day of this src against ours")
     parser.add_argument("--rounds", type=int, default=2, help="with --compare: runs of each (alternately)")
-    parser.add_argument("--slots", type=int, default=96, help="with --compare: slots of the day")
+    parser.add_argument("--slots", type=int, default=96, help="with --compare or --phases: slots of the day")
+    parser.add_argument("--phases", action="store_true", help="the day in process, CPU seconds per phase")
     args = parser.parse_args()
+    if args.phases:
+        phases(args.slots)
+        return
     if args.compare is not None:
         compare(args.compare, args.rounds, args.slots)
         return

@@ -14,7 +14,8 @@ import pytest
 
 from transactive.ledger.audit.audit import SlotArchive, verify_archive
 from transactive.ledger.clearance.protocol import recompute
-from transactive.sim.day import SETTLEMENT_ACCOUNTS, DayConfig, DayResult, run_day
+from transactive.sim.day import DayConfig, DayResult, run_day
+from transactive.sim.day_summary import SETTLEMENT_ACCOUNTS
 from transactive.sim.report import write_report
 
 # 8 slots of 3 hours: the whole day, so PV surpluses meet evening deficits in the auction

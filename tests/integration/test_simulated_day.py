@@ -22,8 +22,9 @@ from transactive.ledger.chain.connect import open_local_chain
 from transactive.ledger.chain.constants import CLEARED
 from transactive.ledger.messages.commitments import ME_LEAF
 from transactive.settlement.stages import STAGES
-from transactive.sim.day import SETTLEMENT_ACCOUNTS, DayConfig, DayConfigError, DayResult, run_day
+from transactive.sim.day import DayConfig, DayConfigError, DayResult, run_day
 from transactive.sim.day_service import DAY_MARKER, START_TOKENS
+from transactive.sim.day_summary import SETTLEMENT_ACCOUNTS
 from transactive.sim.report import PLOTS, write_report
 from transactive.units import MICRO_PER_TOKEN, energy_to_wh, money_to_micro
 

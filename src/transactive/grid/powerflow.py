@@ -4,7 +4,11 @@ Each trade of ``e`` kWh over a slot of ``h`` hours is modelled as a constant ``e
 seller's bus and the same withdrawal at the buyer's bus (unity power factor; losses are supplied by the
 external grid). The feeder's own loads are off unless ``base_load=True``.
 
-* ``method="balanced"``: ``pandapower.runpp`` (positive sequence; the power is spread over three phases);
+* ``method="balanced"``: a balanced AC power flow (positive sequence; the power is spread over three phases),
+  by default ``solver="newton"``: :mod:`transactive.grid.newton`'s Newton-Raphson on the network's admittance
+  matrix prepared once (pandapower's own model; the same voltages and loadings as ``pandapower.runpp``
+  within 1e-6 pu / 1e-3 %-points, its convergence tolerance), or ``solver="pandapower"``: ``runpp`` itself
+  (also where the prepared solver does not cover the network: voltage-controlled generators, ...);
 * ``method="three_phase"``: ``pandapower.runpp_3ph``; each trade sits on the phase of its bus's own load
   (the IEEE feeder's loads are single-phase), phase A where a bus has no load. Phase voltages and line
   loadings are then checked, which is stricter for single-phase prosumers.
@@ -28,10 +32,12 @@ from typing import Any, Literal
 import numpy as np
 
 from transactive.grid.errors import GridError
-from transactive.grid.feeder import _bus_labels
+from transactive.grid.feeder import _bus_labels, shared_network
+from transactive.grid.newton import FlowModel
 from transactive.orders import FloatArray
 
 Method = Literal["balanced", "three_phase"]
+Solver = Literal["newton", "pandapower"]
 
 
 @dataclass(frozen=True)
@@ -126,15 +132,18 @@ def _violations(
     policy: DsoPolicy,
     limit: int = 3,
 ) -> tuple[str, ...]:
+    """The ``limit`` worst violations of each kind, worst first as printed (voltages to 1e-4 pu, loadings to
+    0.1 %), ties in table order: lines in series carry the same current and buses beyond the last load have
+    the same voltage, so which of them is named must not depend on the solver's last digits."""
     out: list[str] = []
     low = np.flatnonzero(state_vm < policy.v_min_pu)
-    for k in low[np.argsort(state_vm[low], kind="stable")][:limit]:
+    for k in low[np.argsort(np.round(state_vm[low], 4), kind="stable")][:limit]:
         out.append(f"bus {labels[k]} voltage {state_vm[k]:.4f} pu < {policy.v_min_pu}")
     high = np.flatnonzero(state_vmax > policy.v_max_pu)
-    for k in high[np.argsort(-state_vmax[high], kind="stable")][:limit]:
+    for k in high[np.argsort(-np.round(state_vmax[high], 4), kind="stable")][:limit]:
         out.append(f"bus {labels[k]} voltage {state_vmax[k]:.4f} pu > {policy.v_max_pu}")
     over = np.flatnonzero(loading > policy.max_line_loading_percent)
-    for k in over[np.argsort(-loading[over], kind="stable")][:limit]:
+    for k in over[np.argsort(-np.round(loading[over], 1), kind="stable")][:limit]:
         out.append(f"line {line_names[k]} loading {loading[k]:.1f} % > {policy.max_line_loading_percent}")
     return tuple(out)
 
@@ -225,8 +234,8 @@ class _Prepared:
         return out
 
 
-_PREPARED: dict[tuple[int, str, bool], tuple[Any, bytes, _Prepared]] = {}
-_PREPARED_MAX = 4  # networks kept prepared (the service and the day use one)
+_PREPARED: dict[tuple[int, str, bool], tuple[Any, bytes, Any]] = {}
+_PREPARED_MAX = 8  # networks kept prepared (the service and the day use one)
 _PREPARED_LOCK = threading.Lock()
 
 
@@ -251,24 +260,76 @@ def _fingerprint(net: Any) -> bytes:
     return h.digest()
 
 
-def _prepared(net: Any, method: Method, base_load: bool) -> _Prepared:
-    """The :class:`_Prepared` copy of ``net`` for ``method`` and ``base_load``: kept per network object while
-    the network's :func:`_fingerprint` is unchanged (a changed network is copied afresh; ``net`` itself is
-    never modified)."""
+def _cached(net: Any, kind: str, base_load: bool, build: Any) -> Any:
+    """``build()`` for ``net`` (a pandapower network), kept per network object, ``kind`` and ``base_load``
+    while the network's :func:`_fingerprint` is unchanged (a changed network is prepared afresh; ``net``
+    itself is never modified)."""
     import weakref
 
-    key = (id(net), method, base_load)
+    key = (id(net), kind, base_load)
     print_ = _fingerprint(net)
     with _PREPARED_LOCK:
         found = _PREPARED.get(key)
         if found is not None and found[0]() is net and found[1] == print_:
             return found[2]
-        prepared = _Prepared(net, method, base_load)
+        prepared = build()
         _PREPARED.pop(key, None)
         while len(_PREPARED) >= _PREPARED_MAX:
             del _PREPARED[next(iter(_PREPARED))]
         _PREPARED[key] = (weakref.ref(net), print_, prepared)
         return prepared
+
+
+def _prepared(net: Any, method: Method, base_load: bool) -> _Prepared:
+    """The :class:`_Prepared` copy of ``net`` for ``method`` and ``base_load`` (:func:`_cached`)."""
+    prepared: _Prepared = _cached(net, method, base_load, lambda: _Prepared(net, method, base_load))
+    return prepared
+
+
+def _model(net: Any, base_load: bool) -> FlowModel | None:
+    """The prepared Newton-Raphson model of ``net`` (a :class:`FlowModel` as given, or built from a pandapower
+    network, :func:`_cached`); None where it does not cover the network."""
+    if isinstance(net, FlowModel):
+        if not base_load:
+            return net
+        net = shared_network(net.name)
+    found: FlowModel | None = _cached(net, "newton", base_load,
+                                      lambda: FlowModel.from_network(net, "network", base_load=base_load))
+    return found
+
+
+class _ModelSlot:
+    """A slot's trades on a :class:`FlowModel`: trade ``k`` injects ``p_mw[k]`` at its seller's bus and
+    withdraws it at its buyer's (unity power factor), as the pandapower rows of :class:`_Slot`."""
+
+    method = "balanced"
+
+    def __init__(self, model: FlowModel, trades: Sequence[GridTrade], slot_hours: float):
+        self.model = model
+        self.labels = model.bus_names
+        self.line_names = model.line_names
+        index_of = model.index_of
+        buses: list[int] = []
+        for k, t in enumerate(trades):
+            for name, role in ((t.seller_bus, "seller"), (t.buyer_bus, "buyer")):
+                if name not in index_of:
+                    raise GridError(f"trades[{k}].{role}_bus", f"unknown bus {name!r}")
+            buses += [index_of[t.seller_bus], index_of[t.buyer_bus]]
+        self.buses = np.array(buses, dtype=np.int64)
+        self.p_mw = np.array([t.energy_kwh / slot_hours / 1000.0 for t in trades], dtype=np.float64)
+
+    def run(self, fraction: Sequence[float], policy: DsoPolicy) -> NetworkState:
+        """Run with each trade at ``fraction[k]`` of its power."""
+        p = self.p_mw * np.asarray(fraction, dtype=np.float64)
+        injected = np.empty(2 * len(p))
+        injected[0::2], injected[1::2] = p, -p
+        converged, vm, loading = self.model.solve(self.model.injections(self.buses, injected))
+        if not converged:
+            return NetworkState(False, vm, vm, loading, ("power flow did not converge",))
+        violations = _violations(
+            vm, state_vmax=vm, loading=loading, labels=self.labels, line_names=self.line_names, policy=policy
+        )
+        return NetworkState(True, vm, vm, loading, violations)
 
 
 class _Slot:
@@ -341,13 +402,18 @@ def check_trades(
     method: Method = "balanced",
     base_load: bool = False,
     partial: bool = False,
+    solver: Solver = "newton",
 ) -> NetworkCheck:
     """Run the slot's power flow and curtail the lowest-score trades until it is feasible.
 
     ``net`` is a pandapower network (it is copied, never modified), e.g. from
-    :func:`transactive.grid.feeder.load_network`. The copy is made once per network object and reused by the
-    next checks of the same, unchanged network (:func:`_prepared`; the results are those of a fresh copy, bit
-    for bit). With a feasible slot nothing is curtailed. If the network
+    :func:`transactive.grid.feeder.load_network`, or a prepared :class:`transactive.grid.newton.FlowModel`
+    (:func:`transactive.grid.newton.flow_model`: the default feeder without importing pandapower). A
+    balanced flow with ``solver="newton"`` runs on the network's :class:`FlowModel` (built once per network
+    object, :func:`_model`); otherwise (three-phase, ``solver="pandapower"`` or a network the model does not
+    cover) pandapower runs on a copy made once per network object and reused by the next checks of the same,
+    unchanged network (:func:`_prepared`; the results are those of a fresh copy, bit for bit). With a
+    feasible slot nothing is curtailed. If the network
     is infeasible even without trades (base load), every trade is curtailed and ``feasible`` is False.
 
     One flow per curtailed trade: feasibility is **not** monotone in the number of curtailed trades (removing
@@ -363,17 +429,22 @@ def check_trades(
         raise GridError("slot_hours", "must be a finite number > 0")
     if method not in ("balanced", "three_phase"):
         raise GridError("method", "must be 'balanced' or 'three_phase'")
+    if solver not in ("newton", "pandapower"):
+        raise GridError("solver", "must be 'newton' or 'pandapower'")
     for k, t in enumerate(trades):
         if not np.isfinite(t.energy_kwh) or t.energy_kwh < 0:
             raise GridError(f"trades[{k}].energy_kwh", "must be a finite number >= 0")
         if np.isnan(t.score):
             raise GridError(f"trades[{k}].score", "must not be NaN")
-    prepared = _prepared(net, method, base_load)
+    model = _model(net, base_load) if method == "balanced" and solver == "newton" else None
+    if model is not None:
+        return _curtail(_ModelSlot(model, trades, slot_hours), trades, policy, partial)
+    prepared = _prepared(shared_network(net.name) if isinstance(net, FlowModel) else net, method, base_load)
     with prepared.lock:  # one check at a time on a prepared copy
         return _curtail(_Slot(prepared, trades, slot_hours), trades, policy, partial)
 
 
-def _curtail(slot: _Slot, trades: Sequence[GridTrade], policy: DsoPolicy, partial: bool) -> NetworkCheck:
+def _curtail(slot: _Slot | _ModelSlot, trades: Sequence[GridTrade], policy: DsoPolicy, partial: bool) -> NetworkCheck:
     """:func:`check_trades`' flows and curtailments on ``slot``."""
     active = [True] * len(trades)
     initial = state = slot.run([1.0] * len(trades), policy)

@@ -140,7 +140,7 @@ class MultiDesk:
         ledger = operator.ledger
         self.domain = domain if domain is not None else OFF_CHAIN_DOMAIN if ledger is None else ledger.domain
         self.feeder = feeder
-        self._network: Any = None  # the feeder's pandapower network, loaded on the first power-flow review
+        self._network: Any = None  # the feeder (a FlowModel, else its pandapower network), loaded on the first review
         self._review_lock = threading.Lock()  # one power-flow review at a time: each sees the earlier ones
         self._settle_lock = threading.Lock()
 
@@ -425,14 +425,16 @@ class MultiDesk:
         ``order`` (last): what the DSO's power flow of ``order`` runs on."""
         from transactive.grid.errors import GridError
         from transactive.grid.feeder import DEFAULT_FEEDER, _bus_labels, load_network
+        from transactive.grid.newton import flow_model
 
-        if self._network is None:  # loaded once (a deep copy each time cost ~0.1 s per review; check_trades
-            try:  # copies the network and never modifies it)
-                self._network = load_network(self.feeder or DEFAULT_FEEDER)
+        if self._network is None:  # loaded once: the prepared Newton-Raphson model (the default feeder's is
+            try:  # bundled: no pandapower import), else the pandapower network (check_trades never modifies it)
+                name = self.feeder or DEFAULT_FEEDER
+                self._network = flow_model(name) or load_network(name)
             except GridError as exc:  # pragma: no cover - a misconfigured service
                 raise MarketError("decision", f"the feeder cannot be loaded: {exc}", "conflict") from None
         net = self._network
-        labels = set(_bus_labels(net))
+        labels = set(getattr(net, "bus_names", None) or _bus_labels(net))
         buses = {m.id: m.bus for m in self.store.list_members(c.name)}
         for who in (listing.seller, order.buyer):
             if buses.get(who) not in labels:

@@ -6,7 +6,7 @@ auction's clearing price per slot against the feed-in tariff and retail rate, to
 ``energy_by_stage.png`` (energy traded per slot in each stage, kWh; grid import and export separately),
 ``dso_income.png`` (the DSO's income from the auction's grid charges per slot and cumulated, tokens) and
 ``dr_event.png`` (each demand-response offerer's sold and verified-delivered negawatts, kWh). Everything is
-read from the service's settled slots (:class:`~transactive.sim.day.DaySlot`: the multi-settlement desk's stored
+read from the service's settled slots (:class:`~transactive.sim.day_summary.DaySlot`: the multi-settlement desk's stored
 statements) and the day's audit (``transactive ledger verify`` over ``DIR/ledger``).
 """
 
@@ -30,6 +30,17 @@ def _hours(result: DayResult) -> Any:
     return (np.arange(result.config.n_slots) + 0.5) * result.config.slot_hours
 
 
+def _save(fig: Any, path: Path, *, right: float = 0.98, bottom: float = 0.12) -> None:
+    """Write ``fig`` (9 × 4 in, 90 dpi) and close it. Fixed margins, not ``tight_layout`` (which measures
+    every text item again: a third of a plot's time), ``right`` narrower with a second y-axis, ``bottom``
+    higher with rotated tick labels."""
+    import matplotlib.pyplot as plt
+
+    fig.subplots_adjust(left=0.08, right=right, bottom=bottom, top=0.91)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def _plots(result: DayResult, folder: Path) -> None:
     import matplotlib
 
@@ -48,9 +59,7 @@ def _plots(result: DayResult, folder: Path) -> None:
     ax.set(xlabel="hour of day", ylabel="kWh per slot",
            title=f"Community energy per slot ({result.profiles.source} profiles)")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(folder / "net_load.png", dpi=90)
-    plt.close(fig)
+    _save(fig, folder / "net_load.png")
 
     tariff = GridTariff()
     prices = [np.nan if x.price_per_kwh is None else x.price_per_kwh for x in result.slots]
@@ -60,9 +69,7 @@ def _plots(result: DayResult, folder: Path) -> None:
     ax.axhline(tariff.retail_per_kwh, ls=":", color="grey", label="retail")
     ax.set(xlabel="hour of day", ylabel="tokens per kWh", title="Prices per slot")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(folder / "prices.png", dpi=90)
-    plt.close(fig)
+    _save(fig, folder / "prices.png")
 
     fig, ax = plt.subplots(figsize=(9, 4))
     ax.step(hours, prices, where="mid", color="C3", label=f"auction price ({result.config.strategy} bids)")
@@ -84,9 +91,7 @@ def _plots(result: DayResult, folder: Path) -> None:
     ax.patch.set_visible(False)
     ax.legend(loc="upper left")
     pv.legend(loc="upper right")
-    fig.tight_layout()
-    fig.savefig(folder / "price_formation.png", dpi=90)
-    plt.close(fig)
+    _save(fig, folder / "price_formation.png", right=0.92)
 
     fig, ax = plt.subplots(figsize=(9, 4))
     bottom = np.zeros(n)
@@ -100,9 +105,7 @@ def _plots(result: DayResult, folder: Path) -> None:
     ax.bar(hours, -imported, width=result.config.slot_hours * 0.9, label="grid import (negative)")
     ax.set(xlabel="hour of day", ylabel="kWh per slot", title="Energy by stage")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(folder / "energy_by_stage.png", dpi=90)
-    plt.close(fig)
+    _save(fig, folder / "energy_by_stage.png")
 
     charges = np.array(result.summary["grid_charges_micro"]["per_slot"], dtype=float) / 1e6
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -115,9 +118,7 @@ def _plots(result: DayResult, folder: Path) -> None:
     total.set_ylabel("tokens, cumulative")
     ax.legend(loc="upper left")
     total.legend(loc="upper right")
-    fig.tight_layout()
-    fig.savefig(folder / "dso_income.png", dpi=90)
-    plt.close(fig)
+    _save(fig, folder / "dso_income.png", right=0.92)
 
     fig, ax = plt.subplots(figsize=(9, 4))
     rows = result.summary["demand_response"].get("verification", [])
@@ -128,9 +129,7 @@ def _plots(result: DayResult, folder: Path) -> None:
     ax.set_xticks(x, labels, rotation=30)
     ax.set(ylabel="kWh", title="Demand-response event: sold and delivered negawatts")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(folder / "dr_event.png", dpi=90)
-    plt.close(fig)
+    _save(fig, folder / "dr_event.png", bottom=0.2)
 
 
 def _table(rows: list[tuple[str, str]], head: tuple[str, str]) -> str:

@@ -18,6 +18,7 @@ from typing import Literal
 
 from transactive.grid.charges import DEFAULT_CHARGE_PER_KM
 from transactive.grid.feeder import shared_network
+from transactive.grid.newton import flow_model
 from transactive.grid.powerflow import DsoPolicy, GridTrade, Method, NetworkCheck, check_trades
 from transactive.matching.mechanisms import distances_for
 from transactive.matching.pipeline import MatchedOutcome, match_orders
@@ -92,8 +93,11 @@ def run_slot(
         trades = [
             GridTrade(bb, sb, t.energy_kwh, t.score) for bb, sb, t in zip(b_bus, s_bus, matched.trades, strict=True)
         ]
+        model = flow_model(scenario.feeder) if method == "balanced" and not base_load else None
         network = check_trades(
-            shared_network(scenario.feeder),  # read only: check_trades copies it once and reuses the copy
+            # the prepared solver's model (the default feeder's is bundled: no pandapower import), else the
+            # shared network, read only: check_trades copies it once and reuses the copy
+            model or shared_network(scenario.feeder),
             trades,
             slot_hours=slot_hours,
             policy=policy,

@@ -100,3 +100,19 @@ def test_curtailment_stops_at_the_first_feasible_slot() -> None:
     assert check_trades(NET, [grid_trade(k) for k in check.accepted]).initial.feasible
     back = [*check.accepted, check.curtailed[-1].trade]
     assert not check_trades(NET, [grid_trade(k) for k in back]).initial.feasible
+
+
+@pytest.mark.parametrize("solver", ["newton", "pandapower"])
+def test_violations_name_the_worst_as_printed_ties_in_table_order(solver: str) -> None:
+    """Lines in series carry the same current: among equal printed loadings the first lines of the table are
+    named (before, float noise at 1e-12 chose among them, so two correct solvers named different lines)."""
+    policy = DsoPolicy(v_min_pu=0.5, v_max_pu=2.0)  # only the lines' loadings
+    check = check_trades(NET, [GridTrade(LOADS[0], LOADS[-1], 100.0, 1.0)], policy=policy,
+                         solver=solver)  # type: ignore[arg-type]
+    state = check.initial
+    over = [k for k, p in enumerate(state.line_loading_percent) if p > 100.0]
+    assert len(over) > 3
+    worst = sorted(over, key=lambda k: (-round(float(state.line_loading_percent[k]), 1), k))[:3]
+    named = [v for v in state.violations if v.startswith("line ")]
+    assert named == [f"line {check.line_names[k]} loading {state.line_loading_percent[k]:.1f} % > 100.0"
+                     for k in worst]

@@ -1,4 +1,5 @@
-"""The prepared network reused across check_trades calls computes, bit for bit, what a fresh copy computes.
+"""The prepared network reused across check_trades calls computes, bit for bit, what a fresh copy computes
+(``solver="pandapower"``; the default Newton-Raphson solver is checked against pandapower in test_grid_newton.py).
 
 Oracle: pandapower's public API on a fresh deep copy per slot (the feeder's loads off, one ``create_sgen`` and
 one ``create_load`` per trade, ``runpp(numba=False)``), the way every check ran before networks were prepared.
@@ -71,7 +72,7 @@ def _same_check(a: NetworkCheck, b: NetworkCheck) -> bool:
 def test_reused_network_flows_equal_fresh_pandapower_flows_bit_for_bit(seed: int) -> None:
     net = copy.deepcopy(NET)  # its own prepared copy, reused across the slots below
     for trades in _random_slots(seed, 25):
-        check = check_trades(net, trades)
+        check = check_trades(net, trades, solver="pandapower")
         expected = _fresh_flow(net, trades)
         if expected is None:
             assert not check.initial.converged
@@ -98,7 +99,7 @@ def test_the_prepared_rows_equal_a_fresh_copys_rows() -> None:
     net = copy.deepcopy(NET)
     slots = _random_slots(4, 12)
     for trades in slots:
-        if check_trades(net, trades).curtailed:  # the curtailed trades' rows are off (power 0)
+        if check_trades(net, trades, solver="pandapower").curtailed:  # the curtailed trades' rows are off (power 0)
             continue
         prepared = _prepared(net, "balanced", False)
         fresh = copy.deepcopy(NET)

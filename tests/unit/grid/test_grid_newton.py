@@ -1,0 +1,191 @@
+"""The prepared Newton-Raphson power flow (grid/newton.py) against pandapower, the oracle.
+
+Oracle: ``pandapower.runpp(numba=False)`` on a fresh copy of the network per injection set (the feeder's loads
+off, one ``create_sgen`` and one ``create_load`` per trade). Tolerance: pandapower's own convergence accuracy
+(it stops once the power mismatch is below 1e-8 pu, so two correct solvers differ by ~1e-8 pu in voltage):
+|Δvm| <= 1e-6 pu, |Δloading| <= 1e-3 %-points.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from transactive.grid.errors import GridError
+from transactive.grid.feeder import _bus_labels, load_feeder, load_network, shared_network
+from transactive.grid.newton import FlowModel, flow_model
+from transactive.grid.powerflow import GridTrade, check_trades
+
+NET = load_network()
+LOADS = load_feeder().load_buses
+V_TOL_PU = 1e-6
+LOADING_TOL = 1e-3
+
+
+def _pandapower(net: Any, injections: list[tuple[str, str, float]], base_load: bool = False) -> Any:
+    """(vm_pu, loading_percent) of ``injections`` (seller bus, buyer bus, MW) on a fresh copy; None: diverged."""
+    import pandapower as pp
+
+    fresh = copy.deepcopy(net)
+    if not base_load:
+        fresh.asymmetric_load["in_service"] = False
+    index_of = dict(zip(_bus_labels(fresh), fresh.bus.index.tolist(), strict=True))
+    for seller, buyer, p_mw in injections:
+        pp.create_sgen(fresh, index_of[seller], p_mw=p_mw)
+        pp.create_load(fresh, index_of[buyer], p_mw=p_mw)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pp.runpp(fresh, numba=False)
+    except Exception:
+        return None
+    return fresh.res_bus["vm_pu"].to_numpy(), fresh.res_line["loading_percent"].to_numpy()
+
+
+def _solve(model: FlowModel, injections: list[tuple[str, str, float]]) -> tuple[bool, Any, Any]:
+    index_of = model.index_of
+    buses = np.array([index_of[b] for s, bb, _ in injections for b in (s, bb)], dtype=np.int64)
+    p = np.array([x for *_, p_mw in injections for x in (p_mw, -p_mw)], dtype=np.float64)
+    return model.solve(model.injections(buses, p))
+
+
+def _random_injections(rng: np.random.Generator) -> list[tuple[str, str, float]]:
+    k = int(rng.integers(1, 10))
+    scale = float(rng.choice([0.01, 0.05, 0.2]))  # light, heavy (overloads, low voltages), collapsing
+    return [(str(rng.choice(LOADS)), str(rng.choice(LOADS)), float(rng.uniform(0.0, scale))) for _ in range(k)]
+
+
+def test_the_bundled_model_is_the_one_built_from_pandapowers_network_now() -> None:
+    """The shipped file (``python -m transactive.grid.newton`` writes it) equals the model built afresh."""
+    bundled = flow_model("ieee_european_lv")
+    assert bundled is not None
+    built = FlowModel.from_network(shared_network("ieee_european_lv"), "ieee_european_lv")
+    assert built is not None
+    assert (bundled.name, bundled.bus_names, bundled.line_names, bundled.base_mva) == (
+        built.name, built.bus_names, built.line_names, built.base_mva)
+    assert bundled.bus_names == tuple(load_feeder().bus_names)
+    for name in ("ybus", "yf", "yt"):
+        assert (getattr(bundled, name) != getattr(built, name)).nnz == 0
+    for name in ("bus_to_int", "ref", "pq", "v0", "sbus0", "line_row", "line_i_base_ka", "line_i_max_ka",
+                 "line_fixed_percent"):
+        assert np.array_equal(getattr(bundled, name), getattr(built, name)), name
+    assert FlowModel.from_npz(built.to_npz()).ybus.nnz == built.ybus.nnz
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_voltages_and_loadings_equal_pandapowers_on_random_injections(seed: int) -> None:
+    model = flow_model("ieee_european_lv")
+    assert model is not None
+    rng = np.random.default_rng(seed)
+    diverged = 0
+    for _ in range(20):
+        injections = _random_injections(rng)
+        converged, vm, loading = _solve(model, injections)
+        expected = _pandapower(NET, injections)
+        assert converged == (expected is not None)
+        if expected is None:
+            diverged += 1
+            assert np.isnan(vm).all() and np.isnan(loading).all()
+            continue
+        assert np.max(np.abs(vm - expected[0])) <= V_TOL_PU
+        assert np.max(np.abs(loading - expected[1])) <= LOADING_TOL
+    assert diverged < 20
+
+
+def test_a_collapsing_flow_does_not_converge_as_in_pandapower() -> None:
+    model = flow_model("ieee_european_lv")
+    assert model is not None
+    injections = [(LOADS[0], LOADS[-1], 4.0)]  # 4 MW across the LV feeder: no solution
+    assert _pandapower(NET, injections) is None
+    assert not _solve(model, injections)[0]
+
+
+def test_with_the_feeders_own_loads_equals_pandapower() -> None:
+    model = FlowModel.from_network(NET, "ieee", base_load=True)
+    assert model is not None and np.abs(model.sbus0).sum() > 0
+    rng = np.random.default_rng(9)
+    for _ in range(5):
+        injections = _random_injections(rng)
+        converged, vm, loading = _solve(model, injections)
+        expected = _pandapower(NET, injections, base_load=True)
+        assert converged == (expected is not None)
+        if expected is not None:
+            assert np.max(np.abs(vm - expected[0])) <= V_TOL_PU
+            assert np.max(np.abs(loading - expected[1])) <= LOADING_TOL
+
+
+def _random_slots(seed: int, n: int) -> list[list[GridTrade]]:
+    rng = np.random.default_rng(seed)
+    slots = []
+    for _ in range(n):
+        big = rng.random() < 0.5  # some slots overload the feeder (curtailment, violations)
+        slots.append([GridTrade(str(rng.choice(LOADS)), str(rng.choice(LOADS)),
+                                float(rng.uniform(5.0, 60.0) if big else rng.uniform(0.001, 4.0)),
+                                float(rng.integers(0, 3))) for _ in range(int(rng.integers(1, 7)))])
+    return slots
+
+
+@pytest.mark.parametrize("base_load", [False, True])
+def test_check_trades_decides_as_with_pandapower(base_load: bool) -> None:
+    """Accepted trades, curtailments with their reasons and the partial restore equal pandapower's."""
+    curtailed = 0
+    for k, trades in enumerate(_random_slots(11 + base_load, 20)):
+        partial = k % 3 == 0
+        ours = check_trades(NET, trades, partial=partial, base_load=base_load)
+        theirs = check_trades(NET, trades, partial=partial, base_load=base_load, solver="pandapower")
+        assert (ours.accepted, ours.curtailed) == (theirs.accepted, theirs.curtailed)
+        assert ours.final.violations == theirs.final.violations
+        assert np.allclose(ours.final.vm_pu, theirs.final.vm_pu, atol=V_TOL_PU, rtol=0, equal_nan=True)
+        curtailed += len(ours.curtailed)
+    assert curtailed > 0  # the slots exercise the curtailment
+
+
+def test_a_flow_model_is_accepted_as_the_network_and_falls_back_for_three_phase() -> None:
+    model = flow_model("ieee_european_lv")
+    trades = [GridTrade(LOADS[3], LOADS[20], 2.0, 1.0), GridTrade(LOADS[7], LOADS[40], 30.0, 0.0)]
+    assert (check_trades(model, trades).curtailed == check_trades(NET, trades, solver="pandapower").curtailed)
+    three = check_trades(model, trades, method="three_phase")
+    assert three.method == "three_phase"
+    assert three.accepted == check_trades(NET, trades, method="three_phase").accepted
+
+
+def test_networks_outside_the_model_fall_back_to_pandapower() -> None:
+    """A voltage-controlled generator (a PV bus) is not covered: check_trades runs pandapower on it."""
+    import pandapower.networks as pn
+
+    net = pn.example_simple()
+    assert FlowModel.from_network(net, "example_simple") is None
+    buses = _bus_labels(net)
+    trades = [GridTrade(buses[-1], buses[-2], 100.0, 1.0)]
+    assert check_trades(net, trades) .final.vm_pu.tolist() == check_trades(
+        net, trades, solver="pandapower").final.vm_pu.tolist()
+
+
+def test_an_unknown_solver_or_bus_is_refused_by_field() -> None:
+    with pytest.raises(GridError) as exc:
+        check_trades(NET, [], solver="lu")  # type: ignore[arg-type]
+    assert exc.value.field == "solver"
+    with pytest.raises(GridError) as exc:
+        check_trades(flow_model("ieee_european_lv"), [GridTrade("nope", LOADS[0], 1.0, 1.0)])
+    assert exc.value.field == "trades[0].buyer_bus"
+
+
+def test_the_jacobian_is_newtonpfs() -> None:
+    """The interleaved Jacobian equals pandapower's dSbus_dV blocks (permuted) at a non-trivial point."""
+    from pandapower.pypower.dSbus_dV import dSbus_dV
+
+    model = flow_model("ieee_european_lv")
+    assert model is not None
+    rng = np.random.default_rng(4)
+    v = model.v0 * (1 + 0.01 * rng.normal(size=len(model.v0))) * np.exp(0.01j * rng.normal(size=len(model.v0)))
+    ours = model._jacobian.matrix(v, model.ybus @ v).toarray()
+    dvm, dva = dSbus_dV(model.ybus, v)
+    pq = model.pq
+    a, m = sp.csr_matrix(dva)[pq][:, pq].toarray(), sp.csr_matrix(dvm)[pq][:, pq].toarray()
+    assert np.allclose(ours[0::2, 0::2], a.real, atol=1e-9) and np.allclose(ours[0::2, 1::2], m.real, atol=1e-9)
+    assert np.allclose(ours[1::2, 0::2], a.imag, atol=1e-9) and np.allclose(ours[1::2, 1::2], m.imag, atol=1e-9)
