@@ -256,6 +256,17 @@ def test_same_seed_same_day_other_seed_other_day(day: tuple[DayResult, Path]) ->
     assert other.summary["peer_money_micro"] != result.summary["peer_money_micro"]
 
 
+def test_the_same_seed_gives_the_same_summary_on_chain() -> None:
+    """The whole summary, chain addresses and balances included, is a function of the config: the DSO's and the
+    aggregator's custodial keys come from the seed like the prosumers' (they were random per run)."""
+    config = DayConfig(seed=3, n_slots=2, n_prosumers=8, mechanism="uniform")
+    first, second = run_day(config), run_day(config)
+    assert first.summary == second.summary
+    addresses = first.summary["ledger"]["addresses"]
+    other = run_day(DayConfig(seed=4, n_slots=2, n_prosumers=8, mechanism="uniform"))
+    assert set(other.summary["ledger"]["addresses"].values()).isdisjoint(addresses.values())
+
+
 def test_the_command_runs_a_short_dpda_day(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["day", "--slots", "4", "--seed", "1", "--out", str(tmp_path), "--no-power-flow",
                  "--profiles", "synthetic"])

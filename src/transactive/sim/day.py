@@ -215,6 +215,13 @@ def _peer_keys(seed: int, n: int) -> list[bytes]:
     return [hashlib.sha256(f"transactive-day/{seed}/{i}".encode()).digest() for i in range(n)]
 
 
+def _role_keys(seed: int) -> tuple[bytes, bytes]:
+    """The DSO's and the aggregator's custodial keys, drawn from the seed like the prosumers' (so that the same
+    seed gives the same addresses, and the same ``summary.json``, on every run and machine)."""
+    return (hashlib.sha256(f"transactive-day/{seed}/dso".encode()).digest(),
+            hashlib.sha256(f"transactive-day/{seed}/aggregator".encode()).digest())
+
+
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -429,7 +436,7 @@ def run_day(
     tariff = GridTariff()
     series = config.wholesale_series()
     service = DayService(config.mechanism, config.slot_minutes, day0 - timedelta(days=1), ledger_folder,
-                         config.community_params())
+                         config.community_params(), role_keys=_role_keys(config.seed))
     slots: list[DaySlot] = []
     event: NegawattEvent | None = None
     baselines: dict[str, list[float]] = {}

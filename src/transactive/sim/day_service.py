@@ -40,7 +40,7 @@ from transactive.market.multi_signing import sign_address, sign_contract
 from transactive.market.negawatt_desk import NegawattDesk
 from transactive.settlement.bilateral import BilateralContract
 from transactive.settlement.listings import Board
-from transactive.store import Member, MultiStore, SlotState, open_store
+from transactive.store import ChainAccount, Member, MultiStore, SlotState, open_store
 from transactive.times import iso
 from transactive.units import WH_PER_KWH, energy_to_wh
 
@@ -68,10 +68,12 @@ def is_day_ledger(folder: Path) -> bool:
 
 class DayService:
     """One community (``feeder``) of the service in process: its members are the day's prosumers (member id =
-    the prosumer's address), a ``dso`` and an ``aggregator``. ``mechanism`` is the community's auction."""
+    the prosumer's address), a ``dso`` and an ``aggregator``. ``mechanism`` is the community's auction;
+    ``role_keys`` the DSO's and the aggregator's private keys (the day derives them from its seed), else the
+    ledger desk gives them random custodial keys as the service does."""
 
     def __init__(self, mechanism: str, slot_minutes: int, started: datetime, folder: Path | None,
-                 params: Mapping[str, Any] | None = None) -> None:
+                 params: Mapping[str, Any] | None = None, *, role_keys: tuple[bytes, bytes] | None = None) -> None:
         self.clock = ManualClock(started)
         self.store: MultiStore = open_store(url="sqlite://")
         if folder is not None:
@@ -95,6 +97,9 @@ class DayService:
         self.dso, _ = self.operator.add_member(COMMUNITY, DSO_ID, "dso", bus="substation", enrol=False)
         self.aggregator, _ = self.operator.add_member(COMMUNITY, AGGREGATOR_ID, "aggregator", bus="substation",
                                                       enrol=False)
+        if role_keys is not None:  # the day's own keys for them (deterministic), else the desk draws custodial ones
+            self.store.put_chain_accounts([ChainAccount(member, Signer(key).address, key.hex())
+                                           for member, key in zip((DSO_ID, AGGREGATOR_ID), role_keys, strict=True)])
         self.members: dict[str, Member] = {}
 
     def close(self) -> None:
