@@ -361,7 +361,7 @@ def verify_batch(
     recovered in chunks on ``pool``'s worker processes (one submission) unless ``signers`` are given."""
     if signers is None:
         if pool is None:
-            with WorkerPool() as temporary:
+            with WorkerPool(threads=True) as temporary:  # libsecp256k1 releases the GIL: no processes to start
                 signers = start_recovering_signers(orders, records, domain, temporary)()
         else:
             signers = start_recovering_signers(orders, records, domain, pool)()
