@@ -132,8 +132,11 @@ class OrderMessage:
             raise OrderError("field", f"trader: {exc}") from exc
         object.__setattr__(self, "trader_bytes", raw)
         object.__setattr__(self, "trader", to_checksum_address(raw))
-        for name in ("slot", "energy_wh", "price_micro_per_kwh", "nonce"):
-            _check_uint(name, getattr(self, name))
+        slot, wh, micro, nonce = self.slot, self.energy_wh, self.price_micro_per_kwh, self.nonce
+        if not (type(slot) is int and type(wh) is int and type(micro) is int and type(nonce) is int
+                and min(slot, wh, micro, nonce) >= 0 and (slot | wh | micro | nonce) >> 256 == 0):
+            for name in ("slot", "energy_wh", "price_micro_per_kwh", "nonce"):  # which one, and why
+                _check_uint(name, getattr(self, name))
         if self.side not in (SIDE_SELL, SIDE_BUY) or isinstance(self.side, bool):
             raise OrderError("field", f"side must be 0 (sell) or 1 (buy), got {self.side!r}")
         h = self.attributes_hash
