@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import random
@@ -65,8 +66,8 @@ def _check_private_key(private_key: bytes) -> None:
 
 
 _ADDRESSES: dict[bytes, bytes] = {}
-"""private key -> 20-byte address, memoised (custodial keys sign every slot); cleared when it holds
-``_ADDRESSES_MAX`` keys."""
+"""BLAKE2b-160 of a private key -> its 20-byte address, memoised (custodial keys sign every slot; the keys
+themselves are not kept); cleared when it holds ``_ADDRESSES_MAX`` keys."""
 _ADDRESSES_MAX = 1 << 18
 
 
@@ -89,13 +90,18 @@ def address_chunk(private_keys: Sequence[bytes]) -> list[bytes]:
 def addresses_of(private_keys: Sequence[bytes], *, pool: WorkerPool | None = None) -> list[bytes]:
     """:func:`address_chunk` of each key, memoised per process; the keys not seen before are derived on
     ``pool`` (default: threads of this process). ``ValueError`` for a key not 32 bytes in [1, n-1]."""
-    missing = list(dict.fromkeys(k for k in private_keys if k not in _ADDRESSES))
+    ids = [_key_id(k) for k in private_keys]
+    missing = {i: k for i, k in zip(ids, private_keys, strict=True) if i not in _ADDRESSES}
     if missing:
         if len(_ADDRESSES) + len(missing) > _ADDRESSES_MAX:
             _ADDRESSES.clear()
-        _ADDRESSES.update(zip(missing, run_chunks(address_chunk, missing, pool=pool), strict=True))
-    found = [_ADDRESSES.get(k) for k in private_keys]
+        _ADDRESSES.update(zip(missing, run_chunks(address_chunk, list(missing.values()), pool=pool), strict=True))
+    found = [_ADDRESSES.get(i) for i in ids]
     return [a if a is not None else address_chunk((k,))[0] for a, k in zip(found, private_keys, strict=True)]
+
+
+def _key_id(private_key: bytes) -> bytes:
+    return hashlib.blake2b(private_key, digest_size=20).digest()
 
 
 def address_bytes_of(private_key: bytes) -> bytes:
@@ -149,7 +155,6 @@ def sign_chunk(items: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
         serialize(ctx, out, recid, recoverable)
         signatures.append(buffer(out, 64)[:] + _V[recid[0]])
     return signatures
-
 
 
 def sign_digests(private_keys: Sequence[bytes], digests: Sequence[bytes], *, pool: WorkerPool | None = None,

@@ -11,6 +11,7 @@ from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from transactive.crypto import signing
 from transactive.crypto.signing import (
     HALF_N,
     SECP256K1_N,
@@ -51,6 +52,7 @@ def test_sign_digests_on_threads_and_processes_equal_one_thread() -> None:
     with WorkerPool(workers=2, parallel_threshold=10, threads=True) as threads:
         assert sign_digests(ks, ds, pool=threads) == serial
         assert addresses_of(ks, pool=threads) == address_chunk(ks)
+    assert not set(ks) & set(signing._ADDRESSES)  # memoised by a hash of the key, never the key itself
     with WorkerPool(workers=2, parallel_threshold=10) as processes:
         assert sign_digests(ks, ds, pool=processes) == serial
 
