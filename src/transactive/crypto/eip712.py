@@ -260,7 +260,28 @@ def order_struct_hash(  # noqa: PLR0917 - the struct's fields, positionally, on 
 ) -> bytes:
     """``hashStruct(Order)`` for a 20-byte ``trader`` and a 32-byte ``attributes_hash`` (version 2), or of the
     version-1 ``Order`` when ``attributes_hash`` is None; :class:`EncodingError` for out-of-range fields."""
-    words = (
+    if (type(slot) is int and type(side) is int and type(energy_wh) is int and type(price_micro_per_kwh) is int
+            and type(nonce) is int and len(trader) == 20 and 0 <= side < 256
+            and min(slot, energy_wh, price_micro_per_kwh, nonce) >= 0
+            and (slot | energy_wh | price_micro_per_kwh | nonce) >> 256 == 0):  # in range: words written directly
+        words = b"".join((_PAD12, trader, slot.to_bytes(32, "big"), side.to_bytes(32, "big"),
+                          energy_wh.to_bytes(32, "big"), price_micro_per_kwh.to_bytes(32, "big"),
+                          nonce.to_bytes(32, "big")))
+    else:  # the checked encoders name the field that is out of range
+        words = _order_words(trader, slot, side, energy_wh, price_micro_per_kwh, nonce)
+    if attributes_hash is None:
+        return keccak256(ORDER_V1_TYPEHASH + words)
+    if len(attributes_hash) != 32:
+        raise EncodingError(f"attributesHash: expected 32 bytes, got {len(attributes_hash)}")
+    return keccak256(ORDER_TYPEHASH + words + attributes_hash)
+
+
+_PAD12 = bytes(12)
+
+
+def _order_words(trader: bytes, slot: int, side: int, energy_wh: int, price_micro_per_kwh: int,  # noqa: PLR0917
+                 nonce: int) -> bytes:
+    return (
         address_word(trader)
         + uint256_word(slot, what="slot")
         + uint256_word(side, 8, what="side")
@@ -268,11 +289,6 @@ def order_struct_hash(  # noqa: PLR0917 - the struct's fields, positionally, on 
         + uint256_word(price_micro_per_kwh, what="priceMicroPerKwh")
         + uint256_word(nonce, what="nonce")
     )
-    if attributes_hash is None:
-        return keccak256(ORDER_V1_TYPEHASH + words)
-    if len(attributes_hash) != 32:
-        raise EncodingError(f"attributesHash: expected 32 bytes, got {len(attributes_hash)}")
-    return keccak256(ORDER_TYPEHASH + words + attributes_hash)
 
 
 def digest_of(separator: bytes, struct_hash: bytes) -> bytes:

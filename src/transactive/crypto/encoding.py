@@ -80,7 +80,15 @@ def _checksum(address: bytes) -> str:
 
 
 def parse_address(text: str) -> bytes:
-    """A 20-byte address from hex; a mixed-case string must carry a valid EIP-55 checksum."""
+    """A 20-byte address from hex; a mixed-case string must carry a valid EIP-55 checksum (memoised: a slot's
+    traders recur in every message)."""
+    if not isinstance(text, str):
+        raise EncodingError(f"address: expected a hex string, got {type(text).__name__}")
+    return _parse_address(text)
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _parse_address(text: str) -> bytes:
     raw = from_hex(text, 20, what="address")
     body = text[2:] if text[:2] in ("0x", "0X") else text
     if body != body.lower() and body != body.upper() and to_checksum_address(raw)[2:] != body:

@@ -7,7 +7,9 @@ libsecp256k1 only ever produces low-s signatures), ``v`` 27 or 28. An address is
 keccak of the uncompressed public key.
 
 Batch recovery (:func:`recover_batch`, :class:`WorkerPool`) splits large batches over a process pool (one
-worker per available core) and runs small ones in-process, where forking would cost more than it saves.
+worker per available core) or over threads of this process (``WorkerPool(threads=True)``: libsecp256k1 runs
+without the GIL, so the threads use every core without pickling anything), and runs small ones in-process.
+Batch signing (:func:`sign_digests`) calls libsecp256k1 directly, per key only its 32 bytes: no key object.
 
 Example:
     >>> signer = Signer(bytes(31) + b"\\x01")
@@ -19,15 +21,15 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import random
 import secrets
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from coincurve import PrivateKey, PublicKey
 from coincurve._libsecp256k1 import ffi as _ffi  # type: ignore[import-not-found]  # cffi module, no stubs
 from coincurve._libsecp256k1 import lib as _lib
 from coincurve.context import GLOBAL_CONTEXT
@@ -38,6 +40,8 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 HALF_N = SECP256K1_N // 2
 DEFAULT_PARALLEL_THRESHOLD = 2048
 """Batches smaller than this are verified in-process (a pool round trip costs a few milliseconds)."""
+THREAD_PARALLEL_THRESHOLD = 256
+"""The same for a pool of threads (handing a chunk to a thread costs tens of microseconds)."""
 
 _CTX = GLOBAL_CONTEXT.ctx
 T = TypeVar("T")
@@ -56,36 +60,111 @@ def new_private_key(rng: random.Random | None = None) -> bytes:
             return raw
 
 
-def _address_from_public(public: PublicKey) -> bytes:
-    return keccak256(public.format(compressed=False)[1:])[12:]
+def _check_private_key(private_key: bytes) -> None:
+    if len(private_key) != 32 or not 0 < int.from_bytes(private_key, "big") < SECP256K1_N:
+        raise ValueError("a private key is 32 bytes in [1, n-1]")
+
+
+_ADDRESSES: dict[bytes, bytes] = {}
+"""BLAKE2b-160 of a private key -> its 20-byte address, memoised (custodial keys sign every slot; the keys
+themselves are not kept); cleared when it holds ``_ADDRESSES_MAX`` keys."""
+_ADDRESSES_MAX = 1 << 18
+
+
+def address_chunk(private_keys: Sequence[bytes]) -> list[bytes]:
+    """The 20-byte address ``keccak256(X ‖ Y)[12:]`` of each private key's public key (libsecp256k1's
+    ``secp256k1_ec_pubkey_create``, ~20 µs, without the GIL; module level: a :class:`WorkerPool` runs it)."""
+    public = _ffi.new("secp256k1_pubkey *")
+    out, size = _ffi.new("unsigned char[65]"), _ffi.new("size_t *", 65)
+    addresses = []
+    for key in private_keys:
+        _check_private_key(key)
+        if not _lib.secp256k1_ec_pubkey_create(_CTX, public, key):  # pragma: no cover - key checked above
+            raise ValueError("a private key is 32 bytes in [1, n-1]")
+        size[0] = 65
+        _lib.secp256k1_ec_pubkey_serialize(_CTX, out, size, public, _lib.SECP256K1_EC_UNCOMPRESSED)
+        addresses.append(keccak256(_ffi.buffer(out, 65)[1:])[12:])
+    return addresses
+
+
+def addresses_of(private_keys: Sequence[bytes], *, pool: WorkerPool | None = None) -> list[bytes]:
+    """:func:`address_chunk` of each key, memoised per process; the keys not seen before are derived on
+    ``pool`` (default: threads of this process). ``ValueError`` for a key not 32 bytes in [1, n-1]."""
+    ids = [_key_id(k) for k in private_keys]
+    missing = {i: k for i, k in zip(ids, private_keys, strict=True) if i not in _ADDRESSES}
+    if missing:
+        if len(_ADDRESSES) + len(missing) > _ADDRESSES_MAX:
+            _ADDRESSES.clear()
+        _ADDRESSES.update(zip(missing, run_chunks(address_chunk, list(missing.values()), pool=pool), strict=True))
+    found = [_ADDRESSES.get(i) for i in ids]
+    return [a if a is not None else address_chunk((k,))[0] for a, k in zip(found, private_keys, strict=True)]
+
+
+def _key_id(private_key: bytes) -> bytes:
+    return hashlib.blake2b(private_key, digest_size=20).digest()
+
+
+def address_bytes_of(private_key: bytes) -> bytes:
+    """The 20-byte address of one 32-byte private key (see :func:`addresses_of`)."""
+    return addresses_of((bytes(private_key),))[0]
 
 
 class Signer:
-    """A private key kept ready for signing many digests (the key object is built once)."""
+    """A private key kept ready for signing many digests (its address derived once)."""
 
     def __init__(self, private_key: bytes) -> None:
-        if len(private_key) != 32 or not 0 < int.from_bytes(private_key, "big") < SECP256K1_N:
-            raise ValueError("a private key is 32 bytes in [1, n-1]")
-        self._key = PrivateKey(private_key)
-        self.address_bytes = _address_from_public(self._key.public_key)
+        self._key = bytes(private_key)
+        self.address_bytes = address_bytes_of(self._key)
         self.address = to_checksum_address(self.address_bytes)
 
     def sign_digest(self, digest: bytes) -> bytes:
         """65-byte ``r ‖ s ‖ v`` signature of a 32-byte digest (deterministic RFC 6979 nonce)."""
-        if len(digest) != 32:
-            raise ValueError("a digest is 32 bytes")
-        raw = self._key.sign_recoverable(digest, hasher=None)
-        return raw[:64] + bytes((raw[64] + 27,))
+        return sign_chunk(((self._key, digest),))[0]
 
 
 def address_of(private_key: bytes) -> str:
     """EIP-55 address of a private key."""
-    return Signer(private_key).address
+    return to_checksum_address(address_bytes_of(bytes(private_key)))
 
 
 def sign_digest(private_key: bytes, digest: bytes) -> bytes:
     """Sign a 32-byte digest with a 32-byte private key (see :meth:`Signer.sign_digest`)."""
-    return Signer(private_key).sign_digest(digest)
+    return sign_chunk(((bytes(private_key), digest),))[0]
+
+
+_V = (b"\x1b", b"\x1c")  # v = 27 + recovery id (libsecp256k1 signs with recovery id 0 or 1 only)
+
+
+def sign_chunk(items: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
+    """The 65-byte ``r ‖ s ‖ v`` signature of each ``(private key, digest)`` pair: libsecp256k1's
+    ``secp256k1_ecdsa_sign_recoverable`` with its default nonce function (RFC 6979, no extra data: what
+    coincurve's ``sign_recoverable`` and eth-account's ``unsafe_sign_hash`` call), buffers reused over the
+    chunk (module level: a :class:`WorkerPool` runs it; it releases the GIL, so threads run it in parallel).
+    ``ValueError`` for a key that is not 32 bytes in [1, n-1] or a digest that is not 32 bytes."""
+    recoverable = _ffi.new("secp256k1_ecdsa_recoverable_signature *")
+    out, recid = _ffi.new("unsigned char[64]"), _ffi.new("int *")
+    sign, serialize, ctx, null, buffer = (_lib.secp256k1_ecdsa_sign_recoverable,
+                                          _lib.secp256k1_ecdsa_recoverable_signature_serialize_compact,
+                                          _CTX, _ffi.NULL, _ffi.buffer)
+    signatures = []
+    for key, digest in items:
+        if len(digest) != 32:
+            raise ValueError("a digest is 32 bytes")
+        if len(key) != 32 or not sign(ctx, recoverable, digest, key, null, null):  # 0: key 0 or >= n
+            raise ValueError("a private key is 32 bytes in [1, n-1]")
+        serialize(ctx, out, recid, recoverable)
+        signatures.append(buffer(out, 64)[:] + _V[recid[0]])
+    return signatures
+
+
+def sign_digests(private_keys: Sequence[bytes], digests: Sequence[bytes], *, pool: WorkerPool | None = None,
+                 threads: int | None = None) -> list[bytes]:
+    """:func:`sign_chunk` over ``zip(private_keys, digests)``: on ``pool``, else on threads of this process
+    (``threads``, default one per available core; small batches in the calling thread)."""
+    if len(private_keys) != len(digests):
+        raise ValueError("one private key per digest")
+    items = list(zip(private_keys, digests, strict=True))
+    return run_chunks(sign_chunk, items, pool=pool, workers=threads)
 
 
 _N_BYTES = SECP256K1_N.to_bytes(32, "big")
@@ -167,7 +246,10 @@ class WorkerPool:
     """A reusable process pool for batch verification; in-process for small batches or one worker.
 
     ``start_method`` is a :mod:`multiprocessing` start method (default: the platform's); a threaded
-    server should pass ``"forkserver"`` or ``"spawn"``.
+    server should pass ``"forkserver"`` or ``"spawn"``. ``threads``: the workers are threads of this process
+    instead, for functions that spend their time in C without the GIL (:func:`recover_chunk`,
+    :func:`sign_chunk`): no start-up, nothing pickled, but a thread waits for the GIL while this process runs
+    Python (a validator clearing meanwhile), so a process pool is the one to overlap with other work.
 
     Use as a context manager (the pool starts lazily on the first large batch and stops on exit)::
 
@@ -178,13 +260,16 @@ class WorkerPool:
     def __init__(
         self,
         workers: int | None = None,
-        parallel_threshold: int = DEFAULT_PARALLEL_THRESHOLD,
+        parallel_threshold: int | None = None,
         *,
         start_method: str | None = None,
+        threads: bool = False,
     ) -> None:
         self.workers = available_cores() if workers is None else max(1, workers)
         self.start_method = start_method
-        self.parallel_threshold = parallel_threshold
+        self.threads = threads
+        default = THREAD_PARALLEL_THRESHOLD if threads else DEFAULT_PARALLEL_THRESHOLD
+        self.parallel_threshold = default if parallel_threshold is None else parallel_threshold
         self.chunks_per_worker = 4
         self._executor: Executor | None = None
 
@@ -208,6 +293,9 @@ class WorkerPool:
     def start(self) -> None:
         """Start the worker processes now (otherwise they start on the first large batch)."""
         if self._executor is None and self.workers > 1:
+            if self.threads:
+                self._executor = ThreadPoolExecutor(max_workers=self.workers)
+                return
             context = multiprocessing.get_context(self.start_method)
             self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
 
@@ -215,7 +303,7 @@ class WorkerPool:
         """``fn`` over contiguous chunks of ``items``, results concatenated in order.
 
         ``chunks_per_worker`` chunks per worker (default 4) keep both cores busy when one is slowed by other
-        load. ``fn`` must be a module-level function (it is pickled to the workers).
+        load. ``fn`` must be a module-level function (it is pickled to the worker processes).
         """
         return self.submit_chunks(fn, items)()
 
@@ -263,10 +351,11 @@ def run_chunks(
     pool: WorkerPool | None = None,
     workers: int | None = None,
 ) -> list[R]:
-    """Run ``fn`` over ``items`` with ``pool``, or with a temporary pool (only started for large batches)."""
+    """Run ``fn`` over ``items`` with ``pool``, or with a temporary pool of threads (``fn`` releases the GIL:
+    :func:`recover_chunk`, :func:`sign_chunk`; only started for large batches)."""
     if pool is not None:
         return pool.map_chunks(fn, items)
-    with WorkerPool(workers) as temporary:
+    with WorkerPool(workers, threads=True) as temporary:
         return temporary.map_chunks(fn, items)
 
 

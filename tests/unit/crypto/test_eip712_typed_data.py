@@ -185,7 +185,7 @@ def test_domain_roundtrip_and_checksum() -> None:
 
 @pytest.mark.parametrize(
     ("side", "energy", "nonce"),
-    [(256, 1, 0), (0, -1, 0), (0, 1, 2**256), (-1, 0, 0)],
+    [(256, 1, 0), (0, -1, 0), (0, 1, 2**256), (-1, 0, 0), (0, True, 0), (True, 1, 0), (0, 1.0, 0)],
 )
 def test_out_of_range_fields_are_rejected(side: int, energy: int, nonce: int) -> None:
     with pytest.raises(EncodingError):

@@ -177,3 +177,15 @@ def test_settle_entries_keeps_the_dso_and_balances(
     rows = [e for e in out if e.account != ME_LEAF]
     assert sum(e.amount_micro for e in rows if e.amount_micro > 0) + rewards == -sum(
         e.amount_micro for e in rows if e.amount_micro < 0)
+
+
+@pytest.mark.parametrize("field", ["slot", "distance_pref_mm", "cost_a_nano", "cost_b_nano", "cost_c_nano",
+                                   "omega_nano", "alpha_nano"])
+@pytest.mark.parametrize("value", [-1, 2**256, True, 1.0, "7"])
+def test_integer_fields_out_of_uint256_name_the_field(field: str, value: object) -> None:
+    values: dict[str, object] = {"slot": 4, "distance_pref_mm": 5, "cost_a_nano": 1, "cost_b_nano": 2,
+                                 "cost_c_nano": 3, "omega_nano": 4, "alpha_nano": 5, field: value}
+    with pytest.raises(OrderError, match=f"{field} must be an integer in uint256"):
+        ParticipantAttributes("0x" + "11" * 20, bus="3", **values)  # type: ignore[arg-type]
+    values[field] = 2**256 - 1  # the largest value is accepted
+    assert ParticipantAttributes("0x" + "11" * 20, bus="3", **values).struct_hash()  # type: ignore[arg-type]

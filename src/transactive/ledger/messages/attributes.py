@@ -155,6 +155,10 @@ class ParticipantAttributes:
         object.__setattr__(self, "trader", to_checksum_address(raw))
         if not isinstance(self.bus, str) or not self.bus or len(self.bus.encode("utf-8")) > MAX_BUS_BYTES:
             raise OrderError("field", f"bus must be a non-empty name of at most 32 UTF-8 bytes, got {self.bus!r}")
+        ints = (self.slot, self.distance_pref_mm, self.cost_a_nano, self.cost_b_nano, self.cost_c_nano,
+                self.omega_nano, self.alpha_nano)
+        if set(map(type, ints)) == {int} and min(ints) >= 0 and max(ints) >> 256 == 0:
+            return  # all in uint256 (one pass in C; the loop below names the first field that is not)
         for name in ("slot", *(s[0] for s in _SCALED)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value >> 256:
@@ -361,7 +365,7 @@ def verify_batch(
     recovered in chunks on ``pool``'s worker processes (one submission) unless ``signers`` are given."""
     if signers is None:
         if pool is None:
-            with WorkerPool() as temporary:
+            with WorkerPool(threads=True) as temporary:  # libsecp256k1 releases the GIL: no processes to start
                 signers = start_recovering_signers(orders, records, domain, temporary)()
         else:
             signers = start_recovering_signers(orders, records, domain, pool)()

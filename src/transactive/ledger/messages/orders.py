@@ -55,7 +55,7 @@ from transactive.crypto.encoding import (
     parse_address,
     to_checksum_address,
 )
-from transactive.crypto.signing import Signer, WorkerPool, recover_chunk, run_chunks
+from transactive.crypto.signing import Signer, WorkerPool, addresses_of, recover_chunk, run_chunks, sign_digests
 from transactive.errors import FieldError
 from transactive.ledger.messages.nonces import NonceStore, ReplayError
 from transactive.orders import Orders
@@ -73,6 +73,7 @@ __all__ = [
     "orders_to_messages",
     "recover_order_signers",
     "sign_order",
+    "sign_orders",
     "signature_of",
     "signature_rows",
     "start_recovering_order_signers",
@@ -131,8 +132,11 @@ class OrderMessage:
             raise OrderError("field", f"trader: {exc}") from exc
         object.__setattr__(self, "trader_bytes", raw)
         object.__setattr__(self, "trader", to_checksum_address(raw))
-        for name in ("slot", "energy_wh", "price_micro_per_kwh", "nonce"):
-            _check_uint(name, getattr(self, name))
+        slot, wh, micro, nonce = self.slot, self.energy_wh, self.price_micro_per_kwh, self.nonce
+        if not (type(slot) is int and type(wh) is int and type(micro) is int and type(nonce) is int
+                and min(slot, wh, micro, nonce) >= 0 and (slot | wh | micro | nonce) >> 256 == 0):
+            for name in ("slot", "energy_wh", "price_micro_per_kwh", "nonce"):  # which one, and why
+                _check_uint(name, getattr(self, name))
         if self.side not in (SIDE_SELL, SIDE_BUY) or isinstance(self.side, bool):
             raise OrderError("field", f"side must be 0 (sell) or 1 (buy), got {self.side!r}")
         h = self.attributes_hash
@@ -256,11 +260,30 @@ def signature_of(data: Mapping[str, Any], what: str) -> bytes:
         raise OrderError("field", str(exc)) from exc
 
 
+def _check_signer(address: bytes, message: OrderMessage) -> None:
+    if address != message.trader_bytes:
+        raise OrderError("signer", f"signer {to_checksum_address(address)} is not the trader {message.trader}")
+
+
 def sign_order(signer: Signer, message: OrderMessage, domain: Domain) -> SignedOrder:
     """Sign ``message`` under ``domain``; the signer must be the message's trader."""
-    if signer.address_bytes != message.trader_bytes:
-        raise OrderError("signer", f"signer {signer.address} is not the trader {message.trader}")
+    _check_signer(signer.address_bytes, message)
     return SignedOrder(message, signer.sign_digest(message.digest(domain)))
+
+
+def sign_orders(private_keys: Sequence[bytes], messages: Sequence[OrderMessage], domains: Sequence[Domain],
+                *, pool: WorkerPool | None = None) -> list[SignedOrder]:
+    """:func:`sign_order` of many messages with 32-byte private keys, each under its domain: every key must be
+    its message's trader (addresses memoised per process, :func:`~transactive.crypto.signing.addresses_of`);
+    the signatures are byte-identical to :func:`sign_order`'s (RFC 6979), made on ``pool`` or on threads of
+    this process (:func:`~transactive.crypto.signing.sign_digests`: no key objects)."""
+    if not len(private_keys) == len(messages) == len(domains):
+        raise ValueError("one private key and one domain per message")
+    for address, message in zip(addresses_of(private_keys, pool=pool), messages, strict=True):
+        _check_signer(address, message)
+    digests = [digest_of(d.separator, m.struct_hash()) for d, m in zip(domains, messages, strict=True)]
+    signatures = sign_digests(private_keys, digests, pool=pool)
+    return [SignedOrder(m, sig) for m, sig in zip(messages, signatures, strict=True)]
 
 
 # --------------------------------------------------------------------------- verification

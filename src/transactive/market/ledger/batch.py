@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from transactive.crypto.eip712 import Domain
-from transactive.crypto.signing import Signer
+from transactive.crypto.signing import WorkerPool
 from transactive.ledger.messages.commitments import ResultEntry
-from transactive.ledger.messages.orders import OrderMessage, SignedOrder, sign_order
+from transactive.ledger.messages.orders import OrderMessage, SignedOrder, sign_orders
 from transactive.market.ledger.config import CLEARING
 from transactive.units import energy_to_wh, money_to_micro
 
@@ -37,23 +37,26 @@ def quantised_entry(entry: Mapping[str, Any]) -> list[tuple[int, int]]:
 SignRow = tuple[str, str, int, int, int, int, int, int, str, bytes]
 
 
-def sign_rows(rows: Sequence[SignRow], signers: dict[str, Signer] | None = None) -> list[SignedOrder]:
+def sign_rows(rows: Sequence[SignRow], *, pool: WorkerPool | None = None) -> list[SignedOrder]:
     """Sign orders with custodial keys: ``(key hex, trader, slot, side, Wh, micro/kWh, nonce, chain id,
     contract, attributesHash)`` rows (module level, so that a worker process can run it); the one signature
-    covers the order and the trader's attributes (zero hash without). ``signers`` (key hex -> signer)
-    is filled and reused: building a key's signer (its public key and address) costs more than a signature."""
-    signers = {} if signers is None else signers
+    covers the order and the trader's attributes (zero hash without). Signed by
+    :func:`~transactive.ledger.messages.orders.sign_orders`: each key's address derived once per process, the
+    signatures made by libsecp256k1 directly on ``pool`` or on threads of this process (every core)."""
     domains: dict[tuple[int, str], Domain] = {}
-    out = []
+    keys: dict[str, bytes] = {}
+    private_keys, messages, row_domains = [], [], []
     for key, trader, slot, side, wh, micro, nonce, chain_id, contract, attributes_hash in rows:
-        signer = signers.get(key)
-        if signer is None:
-            signer = signers[key] = Signer(bytes.fromhex(key))
+        private_key = keys.get(key)
+        if private_key is None:
+            private_key = keys[key] = bytes.fromhex(key)
         domain = domains.get((chain_id, contract))
         if domain is None:
             domain = domains[(chain_id, contract)] = Domain(chain_id=chain_id, verifying_contract=contract)
-        out.append(sign_order(signer, OrderMessage(trader, slot, side, wh, micro, nonce, attributes_hash), domain))
-    return out
+        private_keys.append(private_key)
+        messages.append(OrderMessage(trader, slot, side, wh, micro, nonce, attributes_hash))
+        row_domains.append(domain)
+    return sign_orders(private_keys, messages, row_domains, pool=pool)
 
 
 def claims_to_make(entries: Sequence[ResultEntry], sample: int | None = None
