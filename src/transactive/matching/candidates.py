@@ -186,7 +186,7 @@ class TopCandidates:
             while len(members):
                 members, grow = self._try(classes, rows, members, alive, k, (last_score, last_seller), windows, out)
                 worked[classes.ids] = windows
-                windows = np.where(grow, windows * 4, windows)
+                windows = np.where(grow, windows * 2, windows)
         return out
 
     def _try(  # noqa: PLR0917

@@ -223,6 +223,7 @@ def match(
     out_s: list[int] = []
     out_e: list[int] = []
     out_sc: list[float] = []
+    left_b, left_s = rem_b.tolist(), rem_s.tolist()  # Python ints: the loop reads and writes them one at a time
     while heap:
         neg, j, i, placeholder = heapq.heappop(heap)
         if placeholder:  # refill every pending row (a stale placeholder, of a row refilled since, is dropped)
@@ -233,7 +234,8 @@ def match(
         if not alive_s[i]:
             push_next(j)
             continue
-        e = min(int(rem_b[j]), int(rem_s[i]))
+        need, have = left_b[j], left_s[i]
+        e = need if need < have else have
         if admissible is not None and not admissible(j, i, e / ENERGY_UNITS_PER_KWH):
             pos[j] += 1  # refused for good: on to the row's next candidate
             push_next(j)
@@ -242,11 +244,11 @@ def match(
         out_s.append(i)
         out_e.append(e)
         out_sc.append(-neg)
-        rem_b[j] -= e
-        rem_s[i] -= e
-        if rem_s[i] <= 0:
+        left_b[j] = need - e
+        left_s[i] = have - e
+        if have <= e:
             alive_s[i] = False
-        if rem_b[j] > 0:
+        if need > e:
             push_next(j)
     return Matches(
         np.array(out_b, dtype=np.int64),

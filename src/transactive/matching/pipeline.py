@@ -406,13 +406,20 @@ def match_energies(
     if len(chosen_b) * len(chosen_s) <= SMALL_MARKET_PAIRS:
         charges = trade_charge(distances.block(chosen_b, chosen_s), charge_per_km)
 
+    # at buses: the per-bus table holds the same floats as trade_charge (d / 1000 x C_d) wherever d is finite
+    table = None if bus_scores is None or bus_scores.infinite is not None else bus_scores.charge
+    row_bus = [] if bus_scores is None else bus_scores.buyer_row_bus.tolist()
+    over_b, over_s = margin_b.tolist(), margin_s.tolist()
+
     def admissible(j: int, i: int, energy_kwh: float) -> bool:
         if charges is not None:
             charge = float(charges[j, i])
+        elif table is not None:
+            charge = float(table[row_bus[j], i])
         else:
             pair = distances.pairs(chosen_b[j : j + 1], chosen_s[i : i + 1])
             charge = float(trade_charge(pair, charge_per_km).reshape(-1)[0])
-        return charge_admissible(charge, float(margin_b[j]), float(margin_s[i]), energy_kwh)
+        return charge_admissible(charge, over_b[j], over_s[i], energy_kwh)
 
     windows = bus_scores is not None and bus_scores.blended and len(chosen_s) >= WINDOW_MIN_SELLERS
     top = TopCandidates(bus_scores) if windows and bus_scores is not None else None
