@@ -57,11 +57,12 @@ RATIONAL_TOLERANCE_TOKENS = 1e-9
 only, a thousandth of the micro-token settlement pays in."""
 BUS_TABLE_MAX_CELLS = 8_000_000
 """Largest per-bus score tables (distinct buyer buses x sellers) :class:`BusScores` builds (64 MB each)."""
-WINDOW_MIN_SELLERS = 6_000
+WINDOW_MIN_SELLERS = 3_000
 """From this many chosen sellers on, rows at buses take their batches from candidate windows
 (:mod:`transactive.matching.candidates`; the same batches): below it whole rows are as fast or faster
-(measured on the slot benchmark's market, CPU s whole rows / windows: 0.86 / 1.17 at 10,000 prosumers,
-2.94 / 2.37 at 20,000, 6.1 / 3.8 at 30,000; at 100,000 windows take several times less)."""
+(measured on the slot benchmark's market with per-class windows, CPU s whole rows / windows: 0.29 / 0.49 at
+4,000 prosumers (~1,400 chosen sellers), 0.7 / 0.77 at 7,000 (~2,450), 1.25 / 1.05 at 10,000 (~3,500); at
+100,000 windows take several times less)."""
 Auction = Callable[[Orders, Orders], ClearingResult]
 
 

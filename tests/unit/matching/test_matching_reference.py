@@ -2,7 +2,7 @@
 seller, energy, distance, charge, score to the bit), energies and payments, on generated markets -- the slot
 benchmark's market (every pair covered, one distance preference) and varied ones (preferences, costs,
 utilities and prices drawn so that uncovered pairs, exceeded and kept preferences all occur) -- through both
-``dpda_matched`` and ``mcafee_matched``, large enough for the candidate windows (>= 6,000 chosen sellers).
+``dpda_matched`` and ``mcafee_matched``, large enough for the candidate windows (>= 3,000 chosen sellers).
 
 The stored digests (``tests/fixtures/matching/reference.json``) were computed by the implementation at main
 ``5e0d6e4`` (itself checked against the literal loop of eq. 4.5); regenerate them only from that tree:
