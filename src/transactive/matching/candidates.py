@@ -57,7 +57,7 @@ def select_top(
     score descending, seller) in one ``np.lexsort``, the first ``k`` of each row kept."""
     m, w = masked.shape
     if w > k and cut is None:
-        cut = -np.partition(-masked, k - 1, axis=1)[:, k - 1]
+        cut = kth_best(masked, k)
     r, c = np.nonzero(masked >= cut[:, None] if w > k and cut is not None else masked > -np.inf)
     sc = masked[r, c]
     keep = sc > -np.inf  # a cut of -inf: fewer than k eligible
@@ -75,6 +75,13 @@ def select_top(
     out_idx[r, rank] = seller[first]
     out_sc[r, rank] = sc[first]
     return out_idx, out_sc, count
+
+
+def kth_best(values: FloatArray, k: int) -> FloatArray:
+    """Per row of ``values`` ``(rows, cells)`` (``cells >= k``): its ``k``-th largest value."""
+    at = values.shape[1] - k
+    out: FloatArray = np.partition(values, at, axis=1)[:, at]
+    return out
 
 
 def after_last(sc: FloatArray, sellers: IntArray, last_score: FloatArray, last_seller: IntArray) -> BoolArray:
@@ -223,7 +230,7 @@ class TopCandidates:
                    charge, d, safe, rs, c.out_pos[pos][None, :], None)
         eligible = np.isfinite(sc) & after_last(sc, cand, lasts[0][members], lasts[1][members])
         masked = np.where(eligible, sc, -np.inf)
-        cut = -np.partition(-masked, k - 1, axis=1)[:, k - 1] if len(cand) >= k else None
+        cut = kth_best(masked, k) if len(cand) >= k else None
         grow = np.zeros(len(length), dtype=bool)
         if excluded.any():  # the k-th best eligible score (-inf: fewer than k) above every left-out seller's bound
             floor = cut if cut is not None else np.full(len(r), -np.inf)

@@ -13,7 +13,7 @@ whose grid charge would make it irrational; a pair's trade only shrinks as remai
 pair stays refused, and the fast path below and the literal loop refuse the same pairs.)
 
 Algorithm (no n_buyers × n_sellers matrix is kept, so 5,000 × 5,000 fits easily): every buyer row is
-scored once (vectorised, in chunks of rows); each row keeps only its next ``batch`` (128) best sellers, in the
+scored once (vectorised, in chunks of rows); each row keeps only its next ``batch`` (64) best sellers, in the
 order (score descending, seller index ascending); a heap holds each live row's best live candidate keyed
 by ``(−score, buyer, seller)``. Every trade exhausts a buyer or a seller, so there are at most
 ``n_b + n_s − 1`` trades; a row whose current candidate has been exhausted advances (vectorised) to its
@@ -58,6 +58,10 @@ NEAR = 0.01
 """Rows whose batch is all dead and whose heap entry scores within this fraction of the top are refilled with
 the pending rows of their bus (:func:`match`): 0.01 took the fewest CPU seconds on the slot benchmark's
 100,000-prosumer market (0.003: more calls; 0.05, 0.25: rows refilled again before they pop)."""
+BATCH = 64
+"""Candidates a row keeps (its next best sellers): 64 took the fewest CPU seconds on the slot benchmark's
+100,000-prosumer market with per-class candidate windows (16: 7.2, 32: 6.9, 64: 6.7-7.4, 128: 8-9, 256: 9.7 s;
+load average ~6) and the same at 10,000 with whole rows."""
 SMALL_MARKET_PAIRS = 4096
 """Up to this many (buyer, seller) pairs the full matrix and the literal loop are faster than the batches."""
 
@@ -80,7 +84,7 @@ def match(
     buyer_kwh: FloatArray,
     seller_kwh: FloatArray,
     *,
-    batch: int = 128,
+    batch: int = BATCH,
     chunk_rows: int = 256,
     small: int = SMALL_MARKET_PAIRS,
     admissible: Admissible | None = None,
