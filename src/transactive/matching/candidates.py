@@ -61,7 +61,8 @@ def select_top(
     r, c = np.nonzero(masked >= cut[:, None] if w > k and cut is not None else masked > -np.inf)
     sc = masked[r, c]
     keep = sc > -np.inf  # a cut of -inf: fewer than k eligible
-    r, c, sc = r[keep], c[keep], sc[keep]
+    if not keep.all():
+        r, c, sc = r[keep], c[keep], sc[keep]
     seller = sellers[c]
     order = np.lexsort((seller, -sc, r))
     r, sc, seller = r[order], sc[order], seller[order]
@@ -218,7 +219,9 @@ class TopCandidates:
         pos, live_class = pos[live], cell_class[live]
         nxt = c.first + windows
         # skip the dead prefix of every class from now on (dead sellers never come back)
-        head = np.flatnonzero(np.r_[True, live_class[1:] != live_class[:-1]]) if len(pos) else pos
+        change = np.ones(len(pos), dtype=bool)
+        np.not_equal(live_class[1:], live_class[:-1], out=change[1:])
+        head = np.flatnonzero(change)
         c.first[:] = np.minimum(nxt, c.ends)
         c.first[live_class[head]] = pos[head]
         excluded = nxt < c.ends
@@ -240,6 +243,10 @@ class TopCandidates:
                 grow = (bound[~settled] >= floor[~settled, None]).any(axis=0)
         else:
             settled = np.ones(len(r), dtype=bool)
+        if settled.all():  # the common case: no copies
+            idx, top, count = select_top(cand, masked, k, cut)
+            out[0][members], out[1][members], out[2][members] = idx, top, count
+            return members[:0], grow
         done = members[settled]
         if len(done):
             idx, top, count = select_top(cand, masked[settled], k, None if cut is None else cut[settled])
