@@ -119,7 +119,7 @@ class _Classes:
 class TopCandidates:
     """Exact per-row top-``k`` live sellers of a :class:`BusScores` market (see the module docstring)."""
 
-    def __init__(self, bus_scores: BusScores, *, window: int = 8) -> None:
+    def __init__(self, bus_scores: BusScores, *, window: int = 2) -> None:
         if not bus_scores.blended:
             raise ValueError("the window bound needs BusScores' blended (finite) scores")
         self._bs = bus_scores
