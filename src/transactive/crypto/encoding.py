@@ -93,7 +93,7 @@ def checksum(text: str) -> str:
     return to_checksum_address(parse_address(text))
 
 
-@functools.lru_cache(maxsize=1 << 18)
+@functools.lru_cache(maxsize=1 << 17)
 def canonical_address(text: str) -> tuple[str, bytes]:
     """``(EIP-55 form, 20 bytes)`` of an address string, as :func:`parse_address` and
     :func:`to_checksum_address` give them (the same errors), memoised by the string: a slot's accounts recur in
