@@ -439,10 +439,9 @@ def match_energies(
         n_buyers=buyers.n,
         n_sellers=sellers.n,
     )
-    trades = tuple(
-        Trade(buyers.ids[j], sellers.ids[i], float(e), float(d), float(c), float(sc))
-        for j, i, e, d, c, sc in zip(t_b, t_s, m.energy_kwh, dist, charge, m.score, strict=True)
-    )
+    b_ids, s_ids = buyers.ids, sellers.ids  # columns to Python floats once (tolist), not one NumPy scalar a field
+    trades = tuple(map(Trade, [b_ids[j] for j in t_b.tolist()], [s_ids[i] for i in t_s.tolist()],
+                       m.energy_kwh.tolist(), dist.tolist(), charge.tolist(), m.score.tolist()))
     bought, sold = _per_participant(t_b, m.energy_kwh, buyers.n), _per_participant(t_s, m.energy_kwh, sellers.n)
     rational = bool(
         rational_participants(buyers, bought, bill, seller=False).all()
