@@ -101,6 +101,15 @@ def checksum(text: str) -> str:
     return to_checksum_address(parse_address(text))
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def canonical_address(text: str) -> tuple[str, bytes]:
+    """``(EIP-55 form, 20 bytes)`` of an address string, as :func:`parse_address` and
+    :func:`to_checksum_address` give them (the same errors), memoised by the string: a slot's accounts recur in
+    its entries, their leaves and its settlement."""
+    raw = parse_address(text)
+    return to_checksum_address(raw), raw
+
+
 def uint256_word(value: int, bits: int = 256, *, what: str = "value") -> bytes:
     """ABI word of an unsigned integer that must fit in ``bits`` bits."""
     if isinstance(value, bool) or not isinstance(value, int):

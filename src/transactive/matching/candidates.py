@@ -13,20 +13,25 @@ of exceeded preferences and ``D(B)/d`` are the same for every seller, so Alg. 4'
 [d > D(S_i)]·D(S_i)/d`` (the seller's, the same for every buyer at ``p``), and ``s_p`` one of two values
 (``P(B) − d_km·C_d`` for a covered seller, ``1.0`` for one whose ask exceeds the bid). Each class is sorted by
 ``K`` descending once per buyer bus; a row then scores only a window of the first ``w`` sellers of every class
-(exactly, with :meth:`BusScores.rows` on those columns: the same floats as the whole row) and bounds every
-seller it left out by the class's next ``K`` (and its smallest ``K``, for a negative ``s_p``), corner by corner,
-padded by ``1e-9`` relative for float rounding. When the ``k``-th best eligible score found is strictly above
-every bound, the window holds exactly the sellers :func:`~transactive.matching.greedy.best_of` would pick
-from the whole row (ties at the cut included); otherwise the window grows fourfold, up to whole classes (then
-every seller is scored and the answer is exact trivially). The result is therefore identical to scoring the
-whole row, which is what the tests check on random books.
+(exactly: :func:`~transactive.matching.score.blend` on those columns, the same floats as the whole row) and
+bounds every seller it left out by the class's next ``K`` (and its smallest ``K``, for a negative ``s_p``),
+corner by corner, padded by ``1e-9`` relative for float rounding. When the ``k``-th best eligible score found is
+strictly above every bound, the window holds exactly the first ``k`` sellers of the whole row in the order
+(score descending, seller index ascending); otherwise the windows of the classes whose bound is not below it
+grow fourfold (each class has its own window: the classes that rank high for a bus's rows grow, the others stay
+small), up to whole classes (then every seller is scored and the answer is exact trivially). A bus starts from
+the windows that settled its previous rows. The result is therefore identical to scoring the whole row, which
+is what the tests check on random books.
 
-Dead sellers (exhausted) are skipped; a bus's classes are rebuilt without them once a fifth of them has died.
+All rows of one bus are handled at once on NumPy columns: the window's cells ``(rows, cells)``, the cut per
+row (``np.partition``) and the first ``k`` per row (:func:`select_top`, one ``np.lexsort``), returned as
+``(rows, k)`` arrays: no per-row Python objects.
+
+Dead sellers (exhausted) are skipped; a bus's classes are rebuilt without them once half of them has died.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,16 +45,53 @@ ROUNDING_PAD = 1e-9
 """Relative slack added to every bound: far above the few ulps Alg. 4's float steps can lose."""
 
 
-def best_of(idx: IntArray, sc: FloatArray, k: int, cut: float | None = None) -> tuple[IntArray, FloatArray]:
-    """The best ``k`` of sellers ``idx`` with scores ``sc`` (ties at the cut all included), sorted by
-    (score descending, seller index ascending); ``cut``: the k-th best score when the caller knows it."""
-    if len(idx) > k:
-        if cut is None:
-            cut = float(-np.partition(-sc, k - 1)[k - 1])
-        keep = sc >= cut
-        idx, sc = idx[keep], sc[keep]
-    order = np.lexsort((idx, -sc))
-    return idx[order].astype(np.int64), sc[order]
+def select_top(
+    sellers: IntArray, masked: FloatArray, k: int, cut: FloatArray | None = None
+) -> tuple[IntArray, FloatArray, IntArray]:
+    """Per row of ``masked`` (``(rows, cells)``, ``-inf`` where a cell is not eligible; ``sellers[c]`` the
+    distinct seller of cell ``c``): its first ``min(k, eligible)`` cells in the order (score descending, seller
+    index ascending), as ``(sellers (rows, k), scores (rows, k), count per row)``; only the first ``count``
+    columns of a row are meaningful. ``cut``: each row's ``k``-th best score when the caller knows it.
+
+    All rows at once: the ``k``-th best score per row (``np.partition``), the cells at or above it sorted by (row,
+    score descending, seller) in one ``np.lexsort``, the first ``k`` of each row kept."""
+    m, w = masked.shape
+    if w > k and cut is None:
+        cut = kth_best(masked, k)
+    r, c = np.nonzero(masked >= cut[:, None] if w > k and cut is not None else masked > -np.inf)
+    sc = masked[r, c]
+    keep = sc > -np.inf  # a cut of -inf: fewer than k eligible
+    if not keep.all():
+        r, c, sc = r[keep], c[keep], sc[keep]
+    seller = sellers[c]
+    order = np.lexsort((seller, -sc, r))
+    r, sc, seller = r[order], sc[order], seller[order]
+    start = np.searchsorted(r, np.arange(m))
+    rank = np.arange(len(r), dtype=np.int64) - start[r]
+    first = rank < k  # ties at the cut beyond k: the lower sellers stay
+    r, rank = r[first], rank[first]
+    count = np.bincount(r, minlength=m).astype(np.int64)
+    out_idx = np.zeros((m, k), dtype=np.int64)
+    out_sc = np.zeros((m, k))
+    out_idx[r, rank] = seller[first]
+    out_sc[r, rank] = sc[first]
+    return out_idx, out_sc, count
+
+
+def kth_best(values: FloatArray, k: int) -> FloatArray:
+    """Per row of ``values`` ``(rows, cells)`` (``cells >= k``): its ``k``-th largest value."""
+    at = values.shape[1] - k
+    out: FloatArray = np.partition(values, at, axis=1)[:, at]
+    return out
+
+
+def after_last(sc: FloatArray, sellers: IntArray, last_score: FloatArray, last_seller: IntArray) -> BoolArray:
+    """Cells that come after each row's last taken candidate in the order (score descending, seller
+    ascending): ``sc`` ``(rows, cells)``, ``sellers`` ``(cells,)``; ``last_score`` ``+inf`` for a row taken from
+    the top."""
+    ls, li = last_score[:, None], last_seller[:, None]
+    out: BoolArray = (sc < ls) | ((sc == ls) & (sellers[None, :] > li))
+    return out
 
 
 @dataclass(frozen=True)
@@ -71,19 +113,21 @@ class _Classes:
     min_key: FloatArray
     alive: int  # live sellers when built
     first: IntArray  # per class: the first position not known to be dead (advances as sellers die)
+    ids: IntArray  # per class: its id, 2 x (seller bus) + [d > D(S)] (stable across rebuilds)
 
 
 class TopCandidates:
     """Exact per-row top-``k`` live sellers of a :class:`BusScores` market (see the module docstring)."""
 
-    def __init__(self, bus_scores: BusScores, *, window: int = 8) -> None:
+    def __init__(self, bus_scores: BusScores, *, window: int = 2) -> None:
         if not bus_scores.blended:
             raise ValueError("the window bound needs BusScores' blended (finite) scores")
         self._bs = bus_scores
         self._window = window
         _, self._seller_class = np.unique(bus_scores.seller_bus, return_inverse=True)
         self._classes: dict[int, _Classes] = {}
-        self._worked: dict[int, int] = {}  # per buyer bus: the window that settled its last rows
+        self._n_ids = 2 * (int(self._seller_class.max()) + 1 if len(self._seller_class) else 0)
+        self._worked: dict[int, IntArray] = {}  # per buyer bus, per class id: the window that settled its last rows
 
     @property
     def row_bus(self) -> IntArray:
@@ -92,7 +136,7 @@ class TopCandidates:
 
     def _classes_of(self, p: int, alive: BoolArray, n_alive: int) -> _Classes:
         have = self._classes.get(p)
-        if have is not None and have.alive - n_alive <= max(32, have.alive // 5):
+        if have is not None and have.alive - n_alive <= max(32, have.alive // 2):
             return have
         bs = self._bs
         key = 0.5 * bs.seller_welfare + bs.seller_ratio[p]
@@ -114,28 +158,44 @@ class TopCandidates:
             bs.charge[p, first], bs.safe[p, first], bs.seller_out[p, first].astype(np.int64),
             np.minimum.reduceat(ps, starts) if len(order) else ps,
             np.maximum.reduceat(ps, starts) if len(order) else ps,
-            key[order][ends - 1], n_alive, starts.copy(),
+            key[order][ends - 1], n_alive, starts.copy(), cls[first],
         )
         self._classes[p] = built
         return built
 
     def batches(
-        self, rows: IntArray, alive: BoolArray, k: int, lasts: Sequence[tuple[float, int] | None] | None = None
-    ) -> list[tuple[IntArray, FloatArray]]:
-        """For each buyer row: its best ``k`` live sellers after ``lasts[r]`` (``(score, seller)`` of the last
-        candidate the row already took; ``None``: from the top), as ``best_of`` over the whole row would."""
-        out: list[tuple[IntArray, FloatArray] | None] = [None] * len(rows)
+        self, rows: IntArray, alive: BoolArray, k: int, last_score: FloatArray | None = None,
+        last_seller: IntArray | None = None,
+    ) -> tuple[IntArray, FloatArray, IntArray]:
+        """For each buyer row: its first ``k`` live sellers after its last taken candidate
+        (``(last_score[r], last_seller[r])``; ``last_score`` ``+inf``: from the top), in the order (score
+        descending, seller ascending), as :func:`select_top` over the whole row would give them:
+        ``(sellers (rows, k), scores (rows, k), count per row)``."""
+        m = len(rows)
+        if last_score is None or last_seller is None:
+            last_score, last_seller = np.full(m, np.inf), np.full(m, -1, dtype=np.int64)
+        out = (np.zeros((m, k), dtype=np.int64), np.zeros((m, k)), np.zeros(m, dtype=np.int64))
         n_alive = int(np.count_nonzero(alive))
         buses = self._bs.buyer_row_bus[rows]
-        for p in np.unique(buses).tolist() if len(rows) > 1 else buses.tolist():
-            members = np.flatnonzero(buses == p) if len(rows) > 1 else np.zeros(1, dtype=np.int64)
-            classes = self._classes_of(int(p), alive, n_alive)
-            window = max(self._window, self._worked.get(int(p), 0) // 2)
+        if m > 1:
+            by_bus = np.argsort(buses, kind="stable")
+            cuts = np.flatnonzero(np.diff(buses[by_bus])) + 1
+            groups = np.split(by_bus, cuts)
+        else:
+            groups = [np.zeros(m, dtype=np.int64)]
+        for group in groups:
+            if not len(group):
+                continue
+            members = group
+            p = int(buses[members[0]])
+            classes = self._classes_of(p, alive, n_alive)
+            worked = self._worked.setdefault(p, np.zeros(self._n_ids, dtype=np.int64))
+            windows = np.maximum(self._window, worked[classes.ids])
             while len(members):
-                members = self._try(classes, rows, members, alive, k, lasts, window, out)
-                window *= 4
-            self._worked[int(p)] = window // 4
-        return [o if o is not None else (np.zeros(0, np.int64), np.zeros(0)) for o in out]
+                members, grow = self._try(classes, rows, members, alive, k, (last_score, last_seller), windows, out)
+                worked[classes.ids] = windows
+                windows = np.where(grow, windows * 2, windows)
+        return out
 
     def _try(  # noqa: PLR0917
         self,
@@ -144,46 +204,58 @@ class TopCandidates:
         members: IntArray,
         alive: BoolArray,
         k: int,
-        lasts: Sequence[tuple[float, int] | None] | None,
-        window: int,
-        out: list[tuple[IntArray, FloatArray] | None],
-    ) -> IntArray:
-        """Score the window for ``rows[members]``; fill ``out`` for the rows it settles; return the others."""
-        grid = c.first[:, None] + np.arange(window)[None, :]
-        live = grid < c.ends[:, None]
-        live[live] = alive[c.order[grid[live]]]
-        pos = grid[live]
-        cand = c.order[pos]
-        nxt = c.first + window
+        lasts: tuple[FloatArray, IntArray],
+        windows: IntArray,
+        out: tuple[IntArray, FloatArray, IntArray],
+    ) -> tuple[IntArray, BoolArray]:
+        """Score the first ``windows[c]`` positions of every class ``c`` for ``rows[members]``; fill ``out`` for
+        the rows it settles; return the others and the classes whose left-out sellers kept some row unsettled
+        (only their windows need to grow)."""
+        length = np.minimum(windows, c.ends - c.first)
+        offset = np.cumsum(length) - length
+        cell_class = np.repeat(np.arange(len(length)), length)
+        pos = np.repeat(c.first - offset, length) + np.arange(int(offset[-1] + length[-1]) if len(length) else 0)
+        live = alive[c.order[pos]]
+        pos, live_class = pos[live], cell_class[live]
+        nxt = c.first + windows
         # skip the dead prefix of every class from now on (dead sellers never come back)
-        c.first[:] = np.where(live.any(axis=1), c.first + np.argmax(live, axis=1), np.minimum(nxt, c.ends))
+        change = np.ones(len(pos), dtype=bool)
+        np.not_equal(live_class[1:], live_class[:-1], out=change[1:])
+        head = np.flatnonzero(change)
+        c.first[:] = np.minimum(nxt, c.ends)
+        c.first[live_class[head]] = pos[head]
         excluded = nxt < c.ends
+        cand = c.order[pos]
         r = rows[members]
         bs = self._bs
         ps, ws, charge, d, safe, rs = c.columns[:, pos][:, None, :]
         sc = blend(bs.buyer_price[r][:, None], bs.buyer_pref[r][:, None], bs.buyer_welfare[r][:, None], ps, ws,
                    charge, d, safe, rs, c.out_pos[pos][None, :], None)
-        eligible = np.isfinite(sc)
-        if lasts is not None:
-            for m, row in enumerate(members.tolist()):
-                last = lasts[row]
-                if last is not None:
-                    ls, li = last
-                    eligible[m] &= (sc[m] < ls) | ((sc[m] == ls) & (cand > li))
-        if excluded.any():
-            masked = np.where(eligible, sc, -np.inf)  # the k-th best eligible score (-inf: fewer than k)
-            enough = len(cand) >= k
-            cut = -np.partition(-masked, k - 1, axis=1)[:, k - 1] if enough else np.full(len(r), -np.inf)
-            settled = cut > self._bound(c, r, excluded, np.where(excluded, c.key[np.minimum(nxt, len(c.key) - 1)], 0))
+        eligible = np.isfinite(sc) & after_last(sc, cand, lasts[0][members], lasts[1][members])
+        masked = np.where(eligible, sc, -np.inf)
+        cut = kth_best(masked, k) if len(cand) >= k else None
+        grow = np.zeros(len(length), dtype=bool)
+        if excluded.any():  # the k-th best eligible score (-inf: fewer than k) above every left-out seller's bound
+            floor = cut if cut is not None else np.full(len(r), -np.inf)
+            bound = self._bound(c, r, excluded, np.where(excluded, c.key[np.minimum(nxt, len(c.key) - 1)], 0))
+            settled = floor > bound.max(axis=1)
+            if not settled.all():
+                grow = (bound[~settled] >= floor[~settled, None]).any(axis=0)
         else:
-            settled, cut = np.ones(len(r), dtype=bool), None
-        for m in np.flatnonzero(settled).tolist():  # the k-th best eligible score is known when computed above
-            out[int(members[m])] = best_of(cand[eligible[m]], sc[m][eligible[m]], k,
-                                           None if cut is None else float(cut[m]))
-        return members[~settled]
+            settled = np.ones(len(r), dtype=bool)
+        if settled.all():  # the common case: no copies
+            idx, top, count = select_top(cand, masked, k, cut)
+            out[0][members], out[1][members], out[2][members] = idx, top, count
+            return members[:0], grow
+        done = members[settled]
+        if len(done):
+            idx, top, count = select_top(cand, masked[settled], k, None if cut is None else cut[settled])
+            out[0][done], out[1][done], out[2][done] = idx, top, count
+        return members[~settled], grow
 
     def _bound(self, c: _Classes, r: IntArray, excluded: BoolArray, next_key: FloatArray) -> FloatArray:
-        """Per row: an upper bound (padded) of every left-out seller's score (``-inf`` when none is left out)."""
+        """Per row and class: an upper bound (padded) of the score of every seller the window left out of the
+        class (``-inf`` where none is left out)."""
         bs = self._bs
         pb = bs.buyer_price[r][:, None]
         db = bs.buyer_pref[r][:, None]
@@ -195,6 +267,5 @@ class TopCandidates:
         bound = np.maximum(bound, np.where(c.max_ps[None, :] > pb, np.maximum(hi, lo), -np.inf))
         bound /= cases
         bound += ROUNDING_PAD * (np.abs(sp_covered) + 1.0) * (np.abs(a) + np.abs(next_key) + np.abs(c.min_key) + 1.0)
-        bound = np.where(excluded[None, :], bound, -np.inf)
-        out: FloatArray = bound.max(axis=1)
+        out: FloatArray = np.where(excluded[None, :], bound, -np.inf)
         return out

@@ -13,7 +13,7 @@ whose grid charge would make it irrational; a pair's trade only shrinks as remai
 pair stays refused, and the fast path below and the literal loop refuse the same pairs.)
 
 Algorithm (no n_buyers × n_sellers matrix is kept, so 5,000 × 5,000 fits easily): every buyer row is
-scored once (vectorised, in chunks of rows); each row keeps only its next ``batch`` (128) best sellers, in the
+scored once (vectorised, in chunks of rows); each row keeps only its next ``batch`` (64) best sellers, in the
 order (score descending, seller index ascending); a heap holds each live row's best live candidate keyed
 by ``(−score, buyer, seller)``. Every trade exhausts a buyer or a seller, so there are at most
 ``n_b + n_s − 1`` trades; a row whose current candidate has been exhausted advances (vectorised) to its
@@ -21,7 +21,11 @@ next live candidate; a row whose batch runs out pushes a *placeholder* keyed by 
 (a lower bound of its next entry in the heap order), and when a placeholder reaches the top every pending
 row is refilled in one vectorised call (grouped by bus with candidate windows, together with the rows of
 those buses whose batch is all dead and whose entry is near the top: they need a refill as soon as they pop).
-The order of trades is exactly that of the naive global-argmax loop, which is used as such for small markets
+Rows are NumPy columns, not Python objects: every row's batch sits in one ``(n_b, batch)`` array of sellers
+and one of scores, with its length, current position and last candidate in ``n_b`` vectors; batches of many rows
+come from one vectorised call (:func:`~transactive.matching.candidates.select_top`: the first ``batch`` in the
+order above, exactly, ties at the cut broken by seller index). The order of trades is exactly that of the
+naive global-argmax loop, which is used as such for small markets
 (n_b·n_s <= ``small``, 4096), where it is faster. With participants at buses a row's batch comes from exact
 candidate windows instead of its whole row (``top``, :mod:`transactive.matching.candidates`): the same
 batches, far fewer cells scored.
@@ -44,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transactive.matching.candidates import TopCandidates, best_of
+from transactive.matching.candidates import TopCandidates, after_last, select_top
 from transactive.orders import FloatArray, IntArray
 from transactive.units import ENERGY_UNITS_PER_KWH, energy_to_units, units_to_energy
 
@@ -54,6 +58,10 @@ NEAR = 0.01
 """Rows whose batch is all dead and whose heap entry scores within this fraction of the top are refilled with
 the pending rows of their bus (:func:`match`): 0.01 took the fewest CPU seconds on the slot benchmark's
 100,000-prosumer market (0.003: more calls; 0.05, 0.25: rows refilled again before they pop)."""
+BATCH = 64
+"""Candidates a row keeps (its next best sellers): 64 took the fewest CPU seconds on the slot benchmark's
+100,000-prosumer market with per-class candidate windows (16: 7.2, 32: 6.9, 64: 6.7-7.4, 128: 8-9, 256: 9.7 s;
+load average ~6) and the same at 10,000 with whole rows."""
 SMALL_MARKET_PAIRS = 4096
 """Up to this many (buyer, seller) pairs the full matrix and the literal loop are faster than the batches."""
 
@@ -71,30 +79,12 @@ class Matches:
         return len(self.buyer)
 
 
-class _Row:
-    __slots__ = ("before", "cand", "cand_score", "last", "pos")
-
-    def __init__(self) -> None:
-        self.cand: IntArray = np.zeros(0, dtype=np.int64)
-        self.cand_score: FloatArray = np.zeros(0)
-        self.pos = 0
-        self.last: tuple[float, int] | None = None  # (score, seller) of the last candidate taken into a batch
-        self.before: tuple[float, int] | None = None  # what the batch was taken after (None: from the top)
-
-
-def _batch(row_scores: FloatArray, eligible: np.ndarray, k: int) -> tuple[IntArray, FloatArray]:
-    """The best ``k`` eligible sellers of a whole scored row (ties at the cut all included), sorted by
-    (−score, index)."""
-    idx = np.flatnonzero(eligible & (row_scores > -np.inf))
-    return best_of(idx.astype(np.int64), row_scores[idx], k)
-
-
 def match(
     score_rows: ScoreRows,
     buyer_kwh: FloatArray,
     seller_kwh: FloatArray,
     *,
-    batch: int = 128,
+    batch: int = BATCH,
     chunk_rows: int = 256,
     small: int = SMALL_MARKET_PAIRS,
     admissible: Admissible | None = None,
@@ -111,32 +101,55 @@ def match(
     rem_b = energy_to_units(buyer_kwh)  # integer units of 1e-9 kWh
     rem_s = energy_to_units(seller_kwh)
     alive_s = rem_s > 0
-    rows = [_Row() for _ in range(n_b)]
     heap: list[tuple[float, int, int, int]] = []  # (−score, buyer, seller, 1 for a placeholder)
-    live_rows = np.flatnonzero(rem_b > 0)
+    live_rows = np.flatnonzero(rem_b > 0).astype(np.int64)
+    step = chunk_rows if top is None else 4096
+    columns = np.arange(batch)
 
+    # per buyer row (columns, no per-row objects): its batch of candidates, in the order (score desc, seller asc)
+    cand = np.zeros((n_b, batch), dtype=np.int64)
+    cand_score = np.zeros((n_b, batch))
+    n_cand = np.zeros(n_b, dtype=np.int64)
+    pos = np.zeros(n_b, dtype=np.int64)  # the current candidate
+    last_score = np.full(n_b, np.inf)  # the last candidate taken into a batch (+inf: none yet)
+    last_seller = np.full(n_b, -1, dtype=np.int64)
+    before_score = np.full(n_b, np.inf)  # what the current batch was taken after (+inf: from the top)
+    before_seller = np.full(n_b, -1, dtype=np.int64)
     entry_score = np.full(n_b, -np.inf)  # per row with a real heap entry: its score (-inf: none)
-    whole_batch = np.zeros(n_b, dtype=bool)  # per row: its batch was a whole ``batch`` (more candidates may follow it)
-    at_pos = np.zeros(n_b, dtype=np.int64)  # per row: its ``pos`` (candidate windows only)
-    batches_of = np.zeros((n_b if top is not None else 0, batch), dtype=np.int64)  # per row: its batch
     rows_at: dict[int, IntArray] = {}  # buyer bus -> its rows (candidate windows only)
     if top is not None:
         by_bus = np.argsort(top.row_bus, kind="stable")
         cuts = np.flatnonzero(np.diff(top.row_bus[by_bus])) + 1
         rows_at = {int(top.row_bus[g[0]]): g for g in np.split(by_bus, cuts) if len(g)}
 
-    def take(j: int, cand: IntArray, cand_score: FloatArray, before: tuple[float, int] | None = None) -> bool:
-        row = rows[j]
-        row.cand, row.cand_score = cand, cand_score
-        row.pos = 0
-        row.before = before
-        whole_batch[j] = len(cand) >= batch
-        if top is not None and whole_batch[j]:
-            batches_of[j] = cand[:batch]
-        if len(row.cand) == 0:
-            return False
-        row.last = (float(row.cand_score[-1]), int(row.cand[-1]))
-        return True
+    def batches(chunk: IntArray, after_score: FloatArray, after_seller: IntArray) -> tuple[IntArray, FloatArray,
+                                                                                         IntArray]:
+        """The next ``batch`` live candidates of rows ``chunk`` after ``(after_score, after_seller)``."""
+        if top is not None:
+            return top.batches(chunk, alive_s, batch, after_score, after_seller)
+        block = score_rows(chunk)
+        sellers = np.arange(n_s, dtype=np.int64)
+        eligible = alive_s[None, :] & (block > -np.inf) & after_last(block, sellers, after_score, after_seller)
+        return select_top(sellers, np.where(eligible, block, -np.inf), batch)
+
+    def take(rows: IntArray, found: tuple[IntArray, FloatArray, IntArray], after_score: FloatArray,
+             after_seller: IntArray) -> IntArray:
+        """Rows' new batches (taken after ``after_*``); returns the rows that got at least one candidate."""
+        idx, sc, count = found
+        cand[rows], cand_score[rows], n_cand[rows] = idx, sc, count
+        pos[rows] = 0
+        before_score[rows], before_seller[rows] = after_score, after_seller
+        got = count > 0
+        filled, at = rows[got], count[got] - 1
+        last_score[filled], last_seller[filled] = sc[got, at], idx[got, at]
+        return filled
+
+    def push_first(rows: IntArray) -> None:
+        """Push each row's first candidate (live: batches are taken from live sellers)."""
+        first_score = cand_score[rows, 0]
+        entry_score[rows] = first_score
+        for j, sc, i in zip(rows.tolist(), first_score.tolist(), cand[rows, 0].tolist(), strict=True):
+            heapq.heappush(heap, (-sc, j, i, 0))
 
     pending: dict[int, tuple[float, int]] = {}  # row -> its placeholder's (−score, seller): the row needs a refill
 
@@ -147,59 +160,51 @@ def match(
         ``NEAR`` of the ``frontier`` (the placeholder's score: nothing scores more now) are refilled in the same
         call, after the candidate before their current one (their heap entry stays valid): they would need it
         as soon as their entry pops, and one call scores many rows of a bus at once."""
-        todo = sorted(pending)
+        todo = np.fromiter(pending, dtype=np.int64, count=len(pending))
         pending.clear()
-        lasts: list[tuple[float, int] | None] = [rows[j].last for j in todo]
-        early: set[int] = set()
+        after_score, after_seller = last_score[todo], last_seller[todo]
+        early = np.zeros(0, dtype=np.int64)
         if top is not None:
             floor = frontier - NEAR * (abs(frontier) + 1.0)
+            found = []
             for p in np.unique(top.row_bus[todo]).tolist():
                 at = rows_at[p]
-                at = at[(entry_score[at] >= floor) & whole_batch[at]]
-                if not len(at):
-                    continue
-                live = alive_s[batches_of[at]] & (np.arange(batch)[None, :] >= at_pos[at][:, None])
-                for j in at[~live.any(axis=1)].tolist():
-                    row = rows[j]
-                    early.add(j)
-                    todo.append(j)
-                    lasts.append(row.before if row.pos == 0 else
-                                 (float(row.cand_score[row.pos - 1]), int(row.cand[row.pos - 1])))
-        order = np.argsort(np.asarray(todo, dtype=np.int64), kind="stable")
-        todo_arr = np.asarray(todo, dtype=np.int64)[order]
-        lasts = [lasts[k] for k in order.tolist()]
-        step = chunk_rows if top is None else 4096
-        for start in range(0, len(todo_arr), step):
-            chunk = todo_arr[start : start + step]
-            chunk_lasts = lasts[start : start + step]
-            if top is not None:
-                batches = top.batches(chunk, alive_s, batch, chunk_lasts)
-            else:
-                block = score_rows(chunk)
-                ls = np.array([last[0] for last in chunk_lasts if last is not None])[:, None]
-                li = np.array([last[1] for last in chunk_lasts if last is not None])[:, None]
-                after = (block < ls) | ((block == ls) & (np.arange(n_s)[None, :] > li))
-                batches = [_batch(block[k], alive_s & after[k], batch) for k in range(len(chunk))]
-            for j, found, before in zip(chunk.tolist(), batches, chunk_lasts, strict=True):
-                if j in early:  # its heap entry (the batch's first candidate, if still live) stays
-                    take(j, *found, before)
-                    at_pos[j] = 0
-                elif take(j, *found, before):
-                    advance(j)
+                at = at[(entry_score[at] >= floor) & (n_cand[at] >= batch)]
+                if len(at):
+                    live = alive_s[cand[at]] & (columns[None, :] >= pos[at][:, None])
+                    found.append(at[~live.any(axis=1)])
+            early = np.concatenate(found) if found else early
+        if len(early):
+            p_early = pos[early]
+            prev = np.maximum(p_early - 1, 0)
+            at_top = p_early == 0
+            todo = np.concatenate((todo, early))
+            after_score = np.concatenate((after_score, np.where(at_top, before_score[early],
+                                                                cand_score[early, prev])))
+            after_seller = np.concatenate((after_seller, np.where(at_top, before_seller[early], cand[early, prev])))
+        order = np.argsort(todo, kind="stable")
+        todo, after_score, after_seller = todo[order], after_score[order], after_seller[order]
+        for start in range(0, len(todo), step):
+            part = slice(start, start + step)
+            chunk = todo[part]
+            filled = take(chunk, batches(chunk, after_score[part], after_seller[part]), after_score[part],
+                          after_seller[part])
+            # an early row keeps its heap entry (the batch's first candidate, if still live): pos 0 stays
+            push_first(filled[~np.isin(filled, early)] if len(early) else filled)
 
     def advance(j: int) -> bool:
         """Advance row j to its next live candidate in its batch and push it; False when the batch is spent."""
-        row = rows[j]
-        if row.pos < len(row.cand):
-            live = alive_s[row.cand[row.pos :]]
+        p, n = int(pos[j]), int(n_cand[j])
+        if p < n:
+            live = alive_s[cand[j, p:n]]
             if live.any():
-                row.pos += int(np.argmax(live))
-                at_pos[j] = row.pos
-                score = float(row.cand_score[row.pos])
+                p += int(np.argmax(live))
+                pos[j] = p
+                score = float(cand_score[j, p])
                 entry_score[j] = score
-                heapq.heappush(heap, (-score, j, int(row.cand[row.pos]), 0))
+                heapq.heappush(heap, (-score, j, int(cand[j, p]), 0))
                 return True
-            row.pos = len(row.cand)
+            pos[j] = n
         return False
 
     def push_next(j: int) -> None:
@@ -208,28 +213,21 @@ def match(
         (its next candidate scores at most as much, and comes after it on equal scores), so the row is
         refilled only when the placeholder reaches the top -- together with every other pending row."""
         if not advance(j):
-            last = rows[j].last
-            assert last is not None
-            pending[j] = (-last[0], last[1])
-            heapq.heappush(heap, (-last[0], j, last[1], 1))
+            key = (-float(last_score[j]), int(last_seller[j]))
+            pending[j] = key
+            heapq.heappush(heap, (key[0], j, key[1], 1))
 
     if n_s and alive_s.any():
-        for start in range(0, len(live_rows), chunk_rows if top is None else 4096):
-            chunk = live_rows[start : start + (chunk_rows if top is None else 4096)].astype(np.int64)
-            if top is not None:
-                firsts = top.batches(chunk, alive_s, batch)
-            else:
-                block = score_rows(chunk)
-                firsts = [_batch(block[k], alive_s, batch) for k in range(len(chunk))]
-            for j, first in zip(chunk.tolist(), firsts, strict=True):
-                if take(j, *first):
-                    entry_score[j] = float(rows[j].cand_score[0])
-                    heapq.heappush(heap, (-float(rows[j].cand_score[0]), j, int(rows[j].cand[0]), 0))
+        for start in range(0, len(live_rows), step):
+            chunk = live_rows[start : start + step]
+            none_score, none_seller = np.full(len(chunk), np.inf), np.full(len(chunk), -1, dtype=np.int64)
+            push_first(take(chunk, batches(chunk, none_score, none_seller), none_score, none_seller))
 
     out_b: list[int] = []
     out_s: list[int] = []
     out_e: list[int] = []
     out_sc: list[float] = []
+    left_b, left_s = rem_b.tolist(), rem_s.tolist()  # Python ints: the loop reads and writes them one at a time
     while heap:
         neg, j, i, placeholder = heapq.heappop(heap)
         if placeholder:  # refill every pending row (a stale placeholder, of a row refilled since, is dropped)
@@ -240,20 +238,21 @@ def match(
         if not alive_s[i]:
             push_next(j)
             continue
-        e = min(int(rem_b[j]), int(rem_s[i]))
+        need, have = left_b[j], left_s[i]
+        e = need if need < have else have
         if admissible is not None and not admissible(j, i, e / ENERGY_UNITS_PER_KWH):
-            rows[j].pos += 1  # refused for good: on to the row's next candidate
+            pos[j] += 1  # refused for good: on to the row's next candidate
             push_next(j)
             continue
         out_b.append(j)
         out_s.append(i)
         out_e.append(e)
         out_sc.append(-neg)
-        rem_b[j] -= e
-        rem_s[i] -= e
-        if rem_s[i] <= 0:
+        left_b[j] = need - e
+        left_s[i] = have - e
+        if have <= e:
             alive_s[i] = False
-        if rem_b[j] > 0:
+        if need > e:
             push_next(j)
     return Matches(
         np.array(out_b, dtype=np.int64),

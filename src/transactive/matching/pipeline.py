@@ -57,11 +57,12 @@ RATIONAL_TOLERANCE_TOKENS = 1e-9
 only, a thousandth of the micro-token settlement pays in."""
 BUS_TABLE_MAX_CELLS = 8_000_000
 """Largest per-bus score tables (distinct buyer buses x sellers) :class:`BusScores` builds (64 MB each)."""
-WINDOW_MIN_SELLERS = 6_000
+WINDOW_MIN_SELLERS = 3_000
 """From this many chosen sellers on, rows at buses take their batches from candidate windows
 (:mod:`transactive.matching.candidates`; the same batches): below it whole rows are as fast or faster
-(measured on the slot benchmark's market, CPU s whole rows / windows: 0.86 / 1.17 at 10,000 prosumers,
-2.94 / 2.37 at 20,000, 6.1 / 3.8 at 30,000; at 100,000 windows take several times less)."""
+(measured on the slot benchmark's market with per-class windows, CPU s whole rows / windows: 0.29 / 0.49 at
+4,000 prosumers (~1,400 chosen sellers), 0.7 / 0.77 at 7,000 (~2,450), 1.25 / 1.05 at 10,000 (~3,500); at
+100,000 windows take several times less)."""
 Auction = Callable[[Orders, Orders], ClearingResult]
 
 
@@ -406,13 +407,20 @@ def match_energies(
     if len(chosen_b) * len(chosen_s) <= SMALL_MARKET_PAIRS:
         charges = trade_charge(distances.block(chosen_b, chosen_s), charge_per_km)
 
+    # at buses: the per-bus table holds the same floats as trade_charge (d / 1000 x C_d) wherever d is finite
+    table = None if bus_scores is None or bus_scores.infinite is not None else bus_scores.charge
+    row_bus = [] if bus_scores is None else bus_scores.buyer_row_bus.tolist()
+    over_b, over_s = margin_b.tolist(), margin_s.tolist()
+
     def admissible(j: int, i: int, energy_kwh: float) -> bool:
         if charges is not None:
             charge = float(charges[j, i])
+        elif table is not None:
+            charge = float(table[row_bus[j], i])
         else:
             pair = distances.pairs(chosen_b[j : j + 1], chosen_s[i : i + 1])
             charge = float(trade_charge(pair, charge_per_km).reshape(-1)[0])
-        return charge_admissible(charge, float(margin_b[j]), float(margin_s[i]), energy_kwh)
+        return charge_admissible(charge, over_b[j], over_s[i], energy_kwh)
 
     windows = bus_scores is not None and bus_scores.blended and len(chosen_s) >= WINDOW_MIN_SELLERS
     top = TopCandidates(bus_scores) if windows and bus_scores is not None else None
@@ -431,10 +439,9 @@ def match_energies(
         n_buyers=buyers.n,
         n_sellers=sellers.n,
     )
-    trades = tuple(
-        Trade(buyers.ids[j], sellers.ids[i], float(e), float(d), float(c), float(sc))
-        for j, i, e, d, c, sc in zip(t_b, t_s, m.energy_kwh, dist, charge, m.score, strict=True)
-    )
+    b_ids, s_ids = buyers.ids, sellers.ids  # columns to Python floats once (tolist), not one NumPy scalar a field
+    trades = tuple(map(Trade, [b_ids[j] for j in t_b.tolist()], [s_ids[i] for i in t_s.tolist()],
+                       m.energy_kwh.tolist(), dist.tolist(), charge.tolist(), m.score.tolist()))
     bought, sold = _per_participant(t_b, m.energy_kwh, buyers.n), _per_participant(t_s, m.energy_kwh, sellers.n)
     rational = bool(
         rational_participants(buyers, bought, bill, seller=False).all()

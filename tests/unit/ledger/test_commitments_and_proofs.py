@@ -330,3 +330,19 @@ def test_result_entry_validation() -> None:
 def test_module_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(f"transactive.{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize(("energy_wh", "amount_micro", "field"), [
+    (True, 0, "energyWh"), (0, 1.5, "amountMicro"), (1 << 255, 0, "energyWh"), (0, -(1 << 255) - 1, "amountMicro"),
+])
+def test_result_entry_rejects_a_value_the_leaf_cannot_encode(energy_wh: object, amount_micro: object,
+                                                             field: str) -> None:
+    """The entry's own range check (issue 13: no encoding per entry) keeps the encoder's message and field."""
+    from transactive.crypto.encoding import EncodingError
+
+    with pytest.raises(EncodingError, match=field):
+        ResultEntry("0x" + "11" * 20, energy_wh, amount_micro)  # type: ignore[arg-type]
+    lower = "0x" + "ab" * 20
+    entry = ResultEntry(lower, -(1 << 255), (1 << 255) - 1)  # the int256 limits themselves are fine
+    assert entry.account == ResultEntry(entry.account.upper().replace("0X", "0x"), 0, 0).account != lower
+    assert entry.account_bytes == bytes.fromhex("ab" * 20)

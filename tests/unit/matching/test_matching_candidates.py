@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from transactive.matching.candidates import TopCandidates
-from transactive.matching.greedy import _batch, match, match_naive
+from transactive.matching.greedy import match, match_naive
 from transactive.matching.score import BusScores
 from transactive.units import energy_to_units
 
@@ -34,6 +34,13 @@ def _market(rng: np.random.Generator, trial: int) -> BusScores:
     )
 
 
+def _first_k(scores: np.ndarray, eligible: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The whole row's first ``k`` eligible finite cells in the order (score descending, seller ascending)."""
+    idx = np.flatnonzero(eligible & (scores > -np.inf))
+    order = np.lexsort((idx, -scores[idx]))[:k]
+    return idx[order], scores[idx][order]
+
+
 def _bits(values: np.ndarray) -> list[int]:
     return np.ascontiguousarray(values, dtype=np.float64).view(np.int64).ravel().tolist()
 
@@ -47,20 +54,19 @@ def test_windows_give_every_row_the_batch_of_its_whole_row(trial: int) -> None:
     k = int(rng.choice([1, 3, 16, 128]))
     rows = np.arange(n_b, dtype=np.int64)
     full = bs.rows(rows)
-    lasts: list[tuple[float, int] | None] = []
+    last_score, last_seller = np.full(n_b, np.inf), np.full(n_b, -1, dtype=np.int64)
     for j in rows.tolist():  # a last candidate taken from the row's own order (or none)
-        idx, sc = _batch(full[j], alive, k)
-        lasts.append(None if trial % 3 == 0 or len(idx) == 0 else (float(sc[len(sc) // 2]), int(idx[len(idx) // 2])))
+        idx, sc = _first_k(full[j], alive, k)
+        if trial % 3 and len(idx):
+            last_score[j], last_seller[j] = sc[len(sc) // 2], idx[len(idx) // 2]
     top = TopCandidates(bs, window=int(rng.choice([1, 2, 16])))
-    got = top.batches(rows, alive, k, lasts)
+    got_idx, got_sc, count = top.batches(rows, alive, k, last_score, last_seller)
     for j in rows.tolist():
-        eligible = alive.copy()
-        if lasts[j] is not None:
-            ls, li = lasts[j]  # type: ignore[misc]
-            eligible &= (full[j] < ls) | ((full[j] == ls) & (np.arange(n_s) > li))
-        want_idx, want_sc = _batch(full[j], eligible, k)
-        assert got[j][0].tolist() == want_idx.tolist(), j
-        assert _bits(got[j][1]) == _bits(want_sc)
+        ls, li = last_score[j], last_seller[j]
+        eligible = alive & ((full[j] < ls) | ((full[j] == ls) & (np.arange(n_s) > li)))
+        want_idx, want_sc = _first_k(full[j], eligible, k)
+        assert got_idx[j, : count[j]].tolist() == want_idx.tolist(), j
+        assert _bits(got_sc[j, : count[j]]) == _bits(want_sc)
 
 
 @pytest.mark.parametrize("trial", range(40))

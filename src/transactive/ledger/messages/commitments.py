@@ -43,8 +43,11 @@ from typing import TYPE_CHECKING, Any
 
 from transactive.crypto.eip712 import Types, hash_struct
 from transactive.crypto.encoding import (
+    INT256_MAX,
+    INT256_MIN,
     EncodingError,
     address_word,
+    canonical_address,
     int256_word,
     parse_address,
     to_checksum_address,
@@ -79,11 +82,12 @@ class ResultEntry:
     account_bytes: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        raw = parse_address(self.account)
+        account, raw = canonical_address(self.account)
         object.__setattr__(self, "account_bytes", raw)
-        object.__setattr__(self, "account", to_checksum_address(raw))
-        int256_word(self.energy_wh, what="energyWh")
-        int256_word(self.amount_micro, what="amountMicro")
+        object.__setattr__(self, "account", account)
+        for value, what in ((self.energy_wh, "energyWh"), (self.amount_micro, "amountMicro")):
+            if type(value) is not int or not INT256_MIN <= value <= INT256_MAX:
+                int256_word(value, what=what)  # the encoder's own message for a bad value
 
     def values(self, slot: int) -> tuple[int, str, int, int]:
         """The leaf values ``(slot, account, energyWh, amountMicro)``."""
@@ -105,10 +109,11 @@ def order_leaf(message: OrderMessage) -> bytes:
     return leaf_hash_of_encoded(message.struct_hash())
 
 
-def result_leaf(slot: int, entry: ResultEntry) -> bytes:
-    """Leaf hash of ``abi.encode(uint256 slot, address account, int256 energyWh, int256 amountMicro)``."""
+def result_leaf(slot: int, entry: ResultEntry, *, slot_word: bytes | None = None) -> bytes:
+    """Leaf hash of ``abi.encode(uint256 slot, address account, int256 energyWh, int256 amountMicro)``;
+    ``slot_word``: ``slot`` already encoded (one encoding for a whole tree)."""
     return leaf_hash_of_encoded(
-        uint256_word(slot, what="slot")
+        (uint256_word(slot, what="slot") if slot_word is None else slot_word)
         + address_word(entry.account_bytes)
         + int256_word(entry.energy_wh, what="energyWh")
         + int256_word(entry.amount_micro, what="amountMicro")
@@ -240,7 +245,8 @@ def result_tree(slot: int, entries: Sequence[ResultEntry]) -> MerkleTree:
     """The slot's result tree (positions = entry order; leaves sorted by hash in the tree); one entry per
     account (``ValueError`` otherwise)."""
     check_one_entry_per_account(entries)
-    return MerkleTree([result_leaf(slot, e) for e in entries])
+    slot_word = uint256_word(slot, what="slot")
+    return MerkleTree([result_leaf(slot, e, slot_word=slot_word) for e in entries])
 
 
 def result_entries(
@@ -265,7 +271,7 @@ def result_entries(
     :func:`settle_entries` then takes the slot's rewards out of the fund row, so the entries balance."""
     if len(result.sellers.energy_kwh) != sellers.n or len(result.buyers.energy_kwh) != buyers.n:
         raise ValueError("the result does not match the orders' participants")
-    canon = [to_checksum_address(parse_address(pid)) for pid in (*sellers.ids, *buyers.ids)]
+    canon = [canonical_address(pid)[0] for pid in (*sellers.ids, *buyers.ids)]
     # the fund's policy (transactive.settlement.fund): a clearing that is not individually rational is
     # settled by the community's remedy, exactly as the statements settle it (the fund is unbounded here)
     settled = settle_auction(result, sellers, buyers, canon[: sellers.n], canon[sellers.n :], ppm=(0, 0))
