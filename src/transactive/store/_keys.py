@@ -42,6 +42,10 @@ class ChainAccountSqlMixin:
     def _insert_ignore(self, conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:  # pragma: no cover
         raise NotImplementedError
 
+    def _insert_ignore_many(self, conn: Connection, table: sa.Table,
+                            rows: Sequence[Mapping[str, Any]]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
     def _key_sealer(self, *, create: bool) -> KeySealer:
         """The key-encryption key, loaded once (``create``: make the default key file if none is configured)."""
         if self._sealer is None:
@@ -88,7 +92,8 @@ class ChainAccountSqlMixin:
 
     def put_chain_accounts(self, accounts: Sequence[ChainAccount]) -> None:
         """:meth:`put_chain_account` of each account in one transaction (batch enrolment), each key sealed; an
-        account whose member already has one is skipped."""
+        account whose member already has one, or whose address another member has, is skipped (as each
+        ``INSERT ... ON CONFLICT DO NOTHING`` of one executemany)."""
         rows = []
         for account in accounts:
             sealed = None
@@ -96,9 +101,8 @@ class ChainAccountSqlMixin:
                 sealed = self._key_sealer(create=True).seal(account.member, bytes.fromhex(account.private_key_hex))
             rows.append({"member": account.member, "address": account.address, "private_key": sealed,
                          "enrolled": account.enrolled})
-        with self._write() as conn:
-            for values in rows:
-                self._insert_ignore(conn, t.chain_accounts, values)
+        with self._write() as conn:  # one executemany (one compiled statement), not one INSERT per account
+            self._insert_ignore_many(conn, t.chain_accounts, rows)
 
     def mark_enrolled(self, member: str | Sequence[str]) -> None:
         members = [member] if isinstance(member, str) else list(member)

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
+from transactive.canonical_json import canonical, canonical_document
 from transactive.files import private_dir, private_file
 from transactive.store import _tables as t
 from transactive.store._dead_letters import DeadLetterSqlMixin
@@ -63,11 +64,8 @@ class StoreError(RuntimeError):
     """The database cannot be used (e.g. its schema is newer than this code)."""
 
 
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)  # built once, not per call
-
-
 def _dumps(value: Any) -> str:
-    return _ENCODER.encode(value)
+    return canonical(value)
 
 
 def _now_iso() -> str:
@@ -178,18 +176,26 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMix
         with self._read() as conn:
             return int(conn.execute(sa.select(sa.func.max(t.schema_version.c.version))).scalar_one())
 
-    def _insert_ignore(self, conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
-        """INSERT ... ON CONFLICT DO NOTHING; True when a row was inserted."""
+    def _ignoring_insert(self, table: sa.Table) -> Any:
+        """``INSERT INTO table ... ON CONFLICT DO NOTHING`` in this store's dialect (values bound per execution)."""
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            statement: Any = pg_insert(table).values(**values).on_conflict_do_nothing()
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+            return pg_insert(table).on_conflict_do_nothing()
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-            statement = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+        return sqlite_insert(table).on_conflict_do_nothing()
+
+    def _insert_ignore(self, conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
+        """INSERT ... ON CONFLICT DO NOTHING; True when a row was inserted."""
         key = next(iter(table.primary_key.columns))
-        return conn.execute(statement.returning(key)).first() is not None
+        return conn.execute(self._ignoring_insert(table).values(**values).returning(key)).first() is not None
+
+    def _insert_ignore_many(self, conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """:meth:`_insert_ignore` of every row, as one executemany of one statement (rows that conflict with a
+        stored row or an earlier one of ``rows`` are skipped)."""
+        if rows:
+            conn.execute(self._ignoring_insert(table), [dict(r) for r in rows])
 
     # ------------------------------------------------------------------------------------ communities
     @staticmethod
@@ -408,7 +414,7 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMix
             if result is not None:
                 conn.execute(t.results.insert().values(
                     community=result.community, slot_start=result.slot_start,
-                    document=json.dumps(result.document, indent=1, ensure_ascii=False, allow_nan=False),
+                    document=json.dumps(result.document, separators=(",", ":"), ensure_ascii=False, allow_nan=False),
                     computed_at=result.computed_at))
             return True
 
@@ -571,7 +577,8 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMix
 
     def put_ledger_slot(self, record: LedgerSlot, expected_state: str | None) -> bool:
         values = {"chain_slot": str(record.chain_slot), "state": record.state,
-                  "document": _dumps(dict(record.document)), "updated_at": record.updated_at}
+                  # the batch or settlement input inside is encoded once per round, not at each of its steps
+                  "document": canonical_document(record.document, ("batch", "input")), "updated_at": record.updated_at}
         with self._write() as conn:
             if expected_state is None:
                 return self._insert_ignore(conn, t.ledger_slots, {

@@ -33,6 +33,43 @@ def test_chain_accounts_are_one_per_member_and_address(store: SqlStore) -> None:
     assert store.chain_account("m1") == replace(first, enrolled=True)
 
 
+def test_bulk_chain_accounts_store_what_one_at_a_time_stores(store: SqlStore) -> None:
+    """put_chain_accounts (one executemany) keeps exactly the accounts put_chain_account, called for each in turn,
+    keeps: the first per member and per address (stored before or earlier in the batch), keys sealed and opened."""
+    _setup(store)
+    members = [f"{prefix}{i}" for prefix in ("a", "b") for i in range(6)]
+    for m in members:
+        assert store.add_member(Member(m, "c", "prosumer", "h" + m))
+    assert store.put_chain_account(ChainAccount("a0", "0x" + "a0" * 20, None))  # stored before: a0 and its address
+    assert store.put_chain_account(ChainAccount("b0", "0x" + "b0" * 20, None))
+
+    def batch(prefix: str) -> list[ChainAccount]:
+        def address(tag: str) -> str:
+            return "0x" + f"{prefix}{tag}" * 20
+        return [ChainAccount(f"{prefix}0", address("9"), None),  # the member has an account already
+                ChainAccount(f"{prefix}1", address("1"), f"{prefix}1" * 32, True),
+                ChainAccount(f"{prefix}2", address("0"), None),  # the address is another member's
+                ChainAccount(f"{prefix}3", address("3"), "cd" * 32),
+                ChainAccount(f"{prefix}3", address("4"), None),  # twice in the batch: the first one counts
+                ChainAccount(f"{prefix}4", address("3"), None),  # an address taken earlier in the batch
+                ChainAccount(f"{prefix}5", address("5"), None)]
+
+    for account in batch("a"):
+        store.put_chain_account(account)
+    store.put_chain_accounts(batch("b"))
+    kept = {a.member: a for a in store.chain_accounts("c")}
+
+    def renamed(account: ChainAccount, prefix: str) -> tuple[object, ...]:  # the batch's letter taken out
+        key = account.private_key_hex
+        return (account.member[1:], account.address.lower().replace(prefix, ""),
+                None if key is None else key.replace(prefix, ""), account.enrolled)
+
+    one_by_one = sorted(renamed(a, "a") for m, a in kept.items() if m.startswith("a"))
+    bulk = sorted(renamed(a, "b") for m, a in kept.items() if m.startswith("b"))
+    assert bulk == one_by_one and len(bulk) == 4
+    assert kept["b1"] == ChainAccount("b1", "0x" + "b1" * 20, "b1" * 32, True)
+
+
 def test_meta_keeps_the_first_value(store: SqlStore) -> None:
     assert store.ledger_meta("deployment") is None
     assert store.put_ledger_meta("deployment", {"Registry": A1}) == {"Registry": A1}

@@ -271,9 +271,10 @@ class LedgerAnchoring:
                         recompute(batch, verify=False, cleared=precleared)
                     except ClearanceError as exc:
                         initial, batched = "unsupported", batched.with_note(str(exc))
-                    self.ctx.store.put_ledger_slot(LedgerSlot(community, slot_start, CLEARING, number, initial,
-                                                              batched.to_json(), now_stamp()), None)
-                rec = self.ctx.store.get_ledger_slot(community, slot_start, CLEARING)
+                    fresh = LedgerSlot(community, slot_start, CLEARING, number, initial, batched.to_json(), now_stamp())
+                    # stored as built (no read back of the whole batch), unless another process stored one first
+                    inserted = fresh if self.ctx.store.put_ledger_slot(fresh, None) else None
+                rec = inserted or self.ctx.store.get_ledger_slot(community, slot_start, CLEARING)
                 assert rec is not None
             if rec.state != "batched":
                 return rec
