@@ -82,7 +82,9 @@ class Store(Protocol):
 
     def member_by_key_hash(self, api_key_hash: str) -> Member | None: ...
 
-    def list_members(self, community: str) -> list[Member]: ...
+    def list_members(self, community: str, role: str | None = None) -> list[Member]:
+        """By id; ``role``: only the members with that role."""
+        ...
 
     def member_profile(self, member: str) -> dict[str, Any] | None:
         """The member's saved profile document (None: never saved)."""
@@ -111,6 +113,10 @@ class Store(Protocol):
 
     def orders_in_slot(self, community: str, slot_start: str) -> list[OrderRecord]:
         """In arrival order."""
+        ...
+
+    def order_members(self, community: str, slot_start: str) -> set[str]:
+        """The members with an order in the slot (the ids of :meth:`orders_in_slot`, without reading the orders)."""
         ...
 
     def orders_of_member(self, member: str, slot_start: str | None = None) -> list[OrderRecord]: ...

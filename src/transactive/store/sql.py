@@ -245,10 +245,12 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMix
             row = conn.execute(sa.select(t.members).where(t.members.c.api_key_hash == api_key_hash)).first()
         return None if row is None else self._member(row)
 
-    def list_members(self, community: str) -> list[Member]:
+    def list_members(self, community: str, role: str | None = None) -> list[Member]:
+        query = sa.select(t.members).where(t.members.c.community == community)
+        if role is not None:
+            query = query.where(t.members.c.role == role)
         with self._read() as conn:
-            rows = conn.execute(sa.select(t.members).where(t.members.c.community == community)
-                                .order_by(t.members.c.id)).all()
+            rows = conn.execute(query.order_by(t.members.c.id)).all()
         return [self._member(r) for r in rows]
 
     # ------------------------------------------------------------------------------------ orders
@@ -355,11 +357,21 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMix
         return None if row is None else self._order(row)
 
     def orders_in_slot(self, community: str, slot_start: str) -> list[OrderRecord]:
+        o = t.orders
         with self._read() as conn:
-            rows = conn.execute(sa.select(t.orders).where(t.orders.c.community == community,
-                                                          t.orders.c.slot_start == slot_start)
-                                .order_by(t.orders.c.seq)).all()
-        return [self._order(r) for r in rows]
+            rows = conn.execute(sa.select(o.c.id, o.c.member, o.c.side, o.c.entry, o.c.idempotency_key,
+                                          o.c.received_at, o.c.seq)
+                                .where(o.c.community == community, o.c.slot_start == slot_start)
+                                .order_by(o.c.seq)).all()
+        # the entries parsed as one JSON array (one decoder call, not one per order: 100,000 orders a slot)
+        entries = json.loads("[" + ",".join(row[3] for row in rows) + "]")
+        return [OrderRecord(oid, community, slot_start, member, side, entry, key, received, seq)
+                for (oid, member, side, _, key, received, seq), entry in zip(rows, entries, strict=True)]
+
+    def order_members(self, community: str, slot_start: str) -> set[str]:
+        with self._read() as conn:
+            return set(conn.execute(sa.select(t.orders.c.member).where(
+                t.orders.c.community == community, t.orders.c.slot_start == slot_start)).scalars())
 
     def orders_of_member(self, member: str, slot_start: str | None = None) -> list[OrderRecord]:
         query = sa.select(t.orders).where(t.orders.c.member == member)

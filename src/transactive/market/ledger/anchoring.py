@@ -89,7 +89,8 @@ class LedgerAnchoring:
 
     def endorse_and_submit(self, rec: LedgerSlot, doc: _D, number: int, *, order_root: bytes,
                            results: Sequence[ResultEntry], roots: Sequence[bytes],
-                           rows: Sequence[tuple[str, int, int]] | None = None) -> tuple[LedgerSlot, _D]:
+                           rows: Sequence[tuple[str, int, int]] | None = None, own_root: bytes | None = None
+                           ) -> tuple[LedgerSlot, _D]:
         """Steps 4-5 of the round (:func:`~transactive.ledger.clearance.protocol.endorse_and_submit`): ``roots[i]`` is
         validator i's recomputed root, which it signs; the agreeing validators submit in
         :func:`~transactive.ledger.clearance.protocol.miner_order`. The root, the signatures, the first miner and the
@@ -97,8 +98,9 @@ class LedgerAnchoring:
         still has them for the archive), and the stored signatures are reused when the step is resumed.
         ``rows`` (a batch-mode settlement slot's rows): submitted and settled in one transaction when the chain
         accepts it (:func:`~transactive.ledger.clearance.protocol.submit`; the step is then recorded as
-        ``submit_and_settle``, else as ``submit_result``)."""
-        own = result_tree(number, results).root
+        ``submit_and_settle``, else as ``submit_result``). ``own_root``: the root of ``results`` when the caller
+        has it (else built here)."""
+        own = result_tree(number, results).root if own_root is None else own_root
         answers = [v.sign_root(self.ctx.domain, number, order_root, root, tuple(results) if root == own else ())
                    for v, root in zip(self.ctx.validators, roots, strict=True)]
         held = (rec, doc)
@@ -286,16 +288,18 @@ class LedgerAnchoring:
                 rec, doc, state = self.open_and_commit(rec, doc, number, mode=MODE_CLAIMS,
                                                        order_root=batch.order_root, count=len(batch.orders))
             results: tuple[ResultEntry, ...] = ()
+            own_root: bytes | None = None  # the root of ``results``
             rewards = slot_rewards(self.ctx.chain, self.ctx.slots, number)  # as every validator and the audit do
             submitted = False  # the root on chain is the one this call submitted (no need to read it back)
             if state == RESERVE_NOT_MET:
                 with self.ctx.timed(f"{len(self.ctx.validators)} validators recompute + endorse"):
-                    # every validator recomputes and verifies every signature itself; the auctioneer reuses
-                    # its own clearing of the batch from before the commit (its signature checks still run)
+                    # the other validators recompute the batch from scratch (every signature verified); the
+                    # auctioneer endorses the entries of its one clearing (the operator's, _own_clearing)
                     results, roots = self._recompute_all(batch, rewards, precleared)
+                    own_root = roots[auctioneer_index(number, len(roots))]  # the auctioneer's: its results' root
                 with self.ctx.timed("submit result (k signatures)"):
                     rec, doc = self.endorse_and_submit(rec, doc, number, order_root=batch.order_root,
-                                                           results=results, roots=roots)
+                                                       results=results, roots=roots, own_root=own_root)
                 state, submitted = CLEARED, True
             if state != CLEARED:
                 raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
@@ -303,7 +307,7 @@ class LedgerAnchoring:
                 results = (recompute(batch, pool=self.ctx.pool, rewards=rewards) if self.ctx.shared is None
                            else self._shared_recompute(batch, rewards))
             chain_root = self.ctx.result_root(number, doc.result_root if submitted else None)
-            if result_tree(number, results).root != chain_root:
+            if (own_root if own_root is not None else result_tree(number, results).root) != chain_root:
                 return self.ctx.save(rec, "failed", doc.with_note(
                     "the root on chain differs from the recomputation (the validators outvoted the auctioneer's "
                     "clearing)" if submitted else "the root on chain differs from the recomputation"))
