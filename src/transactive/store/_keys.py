@@ -90,6 +90,14 @@ class ChainAccountSqlMixin:
             rows = conn.execute(query.order_by(t.chain_accounts.c.member)).all()
         return [self._chain_account(r) for r in rows]
 
+    def chain_account_addresses(self, community: str) -> dict[str, str]:
+        """Member id -> chain address of the community's chain accounts (no custodial key opened)."""
+        a, m = t.chain_accounts, t.members
+        with self._read() as conn:
+            rows = conn.execute(sa.select(a.c.member, a.c.address).join(m, m.c.id == a.c.member)
+                                .where(m.c.community == community).order_by(a.c.member)).all()
+        return {str(member): str(address) for member, address in rows}
+
     def put_chain_accounts(self, accounts: Sequence[ChainAccount]) -> None:
         """:meth:`put_chain_account` of each account in one transaction (batch enrolment), each key sealed; an
         account whose member already has one, or whose address another member has, is skipped (as each

@@ -206,6 +206,11 @@ class Store(Protocol):
         """False (and nothing written) when the member already has an account."""
         ...
 
+    def chain_account_addresses(self, community: str) -> dict[str, str]:
+        """Member id -> chain address of the community's chain accounts (as :meth:`chain_accounts` without the
+        custodial keys)."""
+        ...
+
     def put_chain_accounts(self, accounts: Sequence[ChainAccount]) -> None:
         """:meth:`put_chain_account` of each, in one transaction (a member that has an account is skipped)."""
         ...

@@ -68,6 +68,8 @@ def test_bulk_chain_accounts_store_what_one_at_a_time_stores(store: SqlStore) ->
     bulk = sorted(renamed(a, "b") for m, a in kept.items() if m.startswith("b"))
     assert bulk == one_by_one and len(bulk) == 4
     assert kept["b1"] == ChainAccount("b1", "0x" + "b1" * 20, "b1" * 32, True)
+    assert store.chain_account_addresses("c") == {m: a.address for m, a in kept.items()}  # without the keys
+    assert store.chain_account_addresses("d") == {} and store.chain_account_addresses("nope") == {}
 
 
 def test_meta_keeps_the_first_value(store: SqlStore) -> None:

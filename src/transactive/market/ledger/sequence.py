@@ -176,7 +176,7 @@ def sequence_input(
         stored_readings = store.meter_readings(c.name, slot_start)
     parties, contracts, listings, orders = sequence_parties(store, c.name, slot_start, result, stored_readings)
     if member_of is None:
-        member_of = {a.address.lower(): a.member for a in store.chain_accounts(c.name)}
+        member_of = {address.lower(): member for member, address in store.chain_account_addresses(c.name).items()}
     auction = auction_input(result, entries, member_of=member_of, dso_address=dso_address, terms=terms)
     parties = sorted({*parties, *auction["cleared"].members})  # a remedy (docs/settlement.md §4) may clear others
     readings = {r.member: r.energy_kwh for r in stored_readings}

@@ -130,7 +130,7 @@ class LedgerSettlement:
         readings = {r.member for r in stored_readings}
         self._check_due(c, slot_start, now, [m for m in parties if m not in readings])
         self.ctx.store.close_listings(c.name, slot_start)  # bidding closes: from now on no order is decided
-        known = {a.member: a.address for a in self.ctx.store.chain_accounts(c.name)}
+        known = self.ctx.store.chain_account_addresses(c.name)
 
         def account_of(member_id: str) -> str:
             if member_id not in known:
@@ -291,7 +291,7 @@ class LedgerSettlement:
             state = SETTLED
         if state != SETTLED:
             raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
-        members = {a.address: a.member for a in self.ctx.store.chain_accounts(rec.community)}
+        members = {address: member for member, address in self.ctx.store.chain_account_addresses(rec.community).items()}
         final = "settled" if claims_sample is None else "sampled"  # a benchmark's partial claims
         members.update({a: "fund" for a in SPECIAL_ROWS})
         posted = [{"account": p.address, "member": members.get(p.address, "dso"), "energy_wh": p.energy_wh,
