@@ -233,7 +233,11 @@ class Store(Protocol):
         """Store ``value`` under ``key`` unless a value is there; returns the stored value."""
         ...
 
-    def get_ledger_slot(self, community: str, slot_start: str, kind: str) -> LedgerSlot | None: ...
+    def get_ledger_slot(self, community: str, slot_start: str, kind: str, *,
+                        without: str | None = None) -> LedgerSlot | None:
+        """``without``: the document read without that top-level key (dropped by the database: e.g. a clearing
+        record's signed batch, tens of MB at 100,000 orders, when only its roots and results are needed)."""
+        ...
 
     def ledger_slots(self, community: str, kind: str, state: str | None = None) -> list[LedgerSlot]:
         """Ordered by slot start."""

@@ -20,6 +20,7 @@ import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -546,12 +547,25 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMix
         return LedgerSlot(row.community, row.slot_start, row.kind, int(row.chain_slot), row.state,
                           json.loads(row.document), row.updated_at)
 
-    def get_ledger_slot(self, community: str, slot_start: str, kind: str) -> LedgerSlot | None:
+    def get_ledger_slot(self, community: str, slot_start: str, kind: str, *,
+                        without: str | None = None) -> LedgerSlot | None:
+        slots = t.ledger_slots
+        columns: list[Any] = list(slots.c)
+        if without is not None and not without.isidentifier():
+            raise ValueError(f"without: not a plain key: {without!r}")
+        if without is not None and self.dialect == "sqlite":  # SQLite drops the key (e.g. the whole signed batch)
+            # before Python parses the rest (JSON1 keeps every other value's text as stored)
+            dropped = sa.func.json_remove(slots.c.document, f"$.{without}").label("document")
+            columns = [dropped if c.name == "document" else c for c in columns]
         with self._read() as conn:
-            row = conn.execute(sa.select(t.ledger_slots).where(
-                t.ledger_slots.c.community == community, t.ledger_slots.c.slot_start == slot_start,
-                t.ledger_slots.c.kind == kind)).first()
-        return None if row is None else self._ledger_slot(row)
+            row = conn.execute(sa.select(*columns).where(
+                slots.c.community == community, slots.c.slot_start == slot_start, slots.c.kind == kind)).first()
+        if row is None:
+            return None
+        record = self._ledger_slot(row)
+        if without is not None and without in record.document:  # PostgreSQL: jsonb would re-type numbers (1e300)
+            record = replace(record, document={k: v for k, v in record.document.items() if k != without})
+        return record
 
     def ledger_slots(self, community: str, kind: str, state: str | None = None) -> list[LedgerSlot]:
         query = sa.select(t.ledger_slots).where(t.ledger_slots.c.community == community,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from transactive.store import ChainAccount, Community, LedgerSlot, Member, SqlStore
 
 T = "2026-03-01T10:00:00.000000Z"
@@ -93,6 +95,24 @@ def test_ledger_slots_compare_and_set(store: SqlStore) -> None:
     assert store.get_ledger_slot("c", rec.slot_start, "settlement") is None
     assert store.ledger_slots("c", "clearing", "anchored") == [moved]
     assert store.ledger_slots("c", "clearing", "batched") == []
+
+
+def test_a_ledger_slot_read_without_its_batch(store: SqlStore) -> None:
+    """get_ledger_slot(without=key): the record with its document minus that key (dropped by the database),
+    every other value as stored (floats, big integers, nested rows, unicode); a document without the key as is."""
+    _setup(store)
+    document = {"version": 1, "batch": {"orders": [{"energyWh": 1, "sig": "0x" + "ab" * 65}] * 50},
+                "orderRoot": "0x" + "12" * 32, "txs": {"open_and_commit": "0x01"}, "note": None,
+                "results": [{"account": A1, "energyWh": -2500, "amountMicro": -375_000}],
+                "odd": {"f": [0.1, 1e-07, -3.5e300, 2**70], "s": "é \"x\"", "t": True, "e": []}}
+    rec = LedgerSlot("c", "2026-03-01T10:15:00Z", "clearing", 2**200 + 1, "anchored", document, T)
+    assert store.put_ledger_slot(rec, None)
+    lean = store.get_ledger_slot("c", rec.slot_start, "clearing", without="batch")
+    assert lean == replace(rec, document={k: v for k, v in document.items() if k != "batch"})
+    assert store.get_ledger_slot("c", rec.slot_start, "clearing", without="absent") == rec
+    assert store.get_ledger_slot("c", rec.slot_start, "settlement", without="batch") is None
+    with pytest.raises(ValueError, match="plain key"):
+        store.get_ledger_slot("c", rec.slot_start, "clearing", without="$.x")
 
 
 def test_slots_still_to_anchor_and_to_settle(store: SqlStore) -> None:

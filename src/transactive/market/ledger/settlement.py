@@ -84,7 +84,8 @@ class LedgerSettlement:
         existing = self.ctx.store.get_ledger_slot(community, slot_start, SETTLEMENT)
         if existing is not None:
             return existing
-        clearing = self.ctx.store.get_ledger_slot(community, slot_start, CLEARING)
+        # its state, roots and endorsed entries are needed, not its signed batch (the audit archive has it)
+        clearing = self.ctx.store.get_ledger_slot(community, slot_start, CLEARING, without="batch")
         return self._prepare_sequence(c, slot_start, now, clearing)
 
     def _check_due(self, c: Community, slot_start: str, now: datetime, missing: Sequence[str]) -> None:
