@@ -39,6 +39,7 @@ from transactive.market import order_defaults
 from transactive.market.clock import Clock
 from transactive.market.commit_reveal import OrderCommitment, sealed
 from transactive.market.intake import OrderIntake
+from transactive.market.ledger.operator_clearing import OperatorClearing
 from transactive.market.order_limits import order_bound_error
 from transactive.market.slots import parse_slot_start, quotation_closes, slot_containing, window_at
 from transactive.marketfile import (
@@ -430,10 +431,14 @@ class Operator:
             }
             slot = Slot(community.name, slot_start, community.slot_minutes, SlotState.CLEARED)
             result: ResultRecord | None = None
+            kept: OperatorClearing | None = None
             try:
                 market = parse_market(doc, self.registry)
-                document = settled_result_document(market, market.clear())
+                cleared = market.clear()
+                document = settled_result_document(market, cleared)
                 result = ResultRecord(community.name, slot_start, document, _utc_stamp(self.clock.now()))
+                kept = OperatorClearing(community.mechanism, mechanism_params(community.params), market.sellers,
+                                        market.buyers, cleared)
             except MarketFileError as exc:
                 note = "no orders" if not orders else f"cannot clear: {exc}"
                 slot = Slot(community.name, slot_start, community.slot_minutes, SlotState.VOID, note)
@@ -441,7 +446,8 @@ class Operator:
                 log.exception("clearing %s %s failed", community.name, slot_start)
                 slot = Slot(community.name, slot_start, community.slot_minutes, SlotState.VOID,
                             f"clearing failed: {type(exc).__name__}: {exc}")
-            self.store.finish_slot(slot, result)
+            if self.store.finish_slot(slot, result) and kept is not None and self.ledger is not None:
+                self.ledger.keep_clearing(community.name, slot_start, kept)  # the anchoring clears no second time
             stored = self.store.get_slot(community.name, slot_start)
             assert stored is not None
             return stored

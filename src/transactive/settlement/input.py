@@ -21,7 +21,6 @@ gives back the same JSON, and the same digest: the on-chain order root of an arc
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
+from transactive.canonical_json import canonical, canonical_once
 from transactive.errors import FieldError
 from transactive.settlement.grid_trading import GridTariff
 from transactive.settlement.listings import ServiceRates
@@ -51,9 +51,9 @@ class InputError(FieldError):
 def input_digest(doc: SettlementInput | Mapping[str, Any]) -> bytes:
     """SHA-256 of the canonical JSON (sorted keys, no spaces) of a settlement input: what the settlement slot's
     order root commits to."""
-    data = doc.stored_json if isinstance(doc, SettlementInput) else doc
-    raw = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-    return hashlib.sha256(raw).digest()
+    # an input's stored_json is encoded once (the store writes that same text: transactive.canonical_json)
+    raw = canonical_once(doc.stored_json) if isinstance(doc, SettlementInput) else canonical(doc)
+    return hashlib.sha256(raw.encode()).digest()
 
 
 # ---------------------------------------------------------------------------------------- field readers

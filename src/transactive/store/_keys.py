@@ -42,6 +42,10 @@ class ChainAccountSqlMixin:
     def _insert_ignore(self, conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:  # pragma: no cover
         raise NotImplementedError
 
+    def _insert_ignore_many(self, conn: Connection, table: sa.Table,
+                            rows: Sequence[Mapping[str, Any]]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
     def _key_sealer(self, *, create: bool) -> KeySealer:
         """The key-encryption key, loaded once (``create``: make the default key file if none is configured)."""
         if self._sealer is None:
@@ -86,9 +90,18 @@ class ChainAccountSqlMixin:
             rows = conn.execute(query.order_by(t.chain_accounts.c.member)).all()
         return [self._chain_account(r) for r in rows]
 
+    def chain_account_addresses(self, community: str) -> dict[str, str]:
+        """Member id -> chain address of the community's chain accounts (no custodial key opened)."""
+        a, m = t.chain_accounts, t.members
+        with self._read() as conn:
+            rows = conn.execute(sa.select(a.c.member, a.c.address).join(m, m.c.id == a.c.member)
+                                .where(m.c.community == community).order_by(a.c.member)).all()
+        return {str(member): str(address) for member, address in rows}
+
     def put_chain_accounts(self, accounts: Sequence[ChainAccount]) -> None:
         """:meth:`put_chain_account` of each account in one transaction (batch enrolment), each key sealed; an
-        account whose member already has one is skipped."""
+        account whose member already has one, or whose address another member has, is skipped (as each
+        ``INSERT ... ON CONFLICT DO NOTHING`` of one executemany)."""
         rows = []
         for account in accounts:
             sealed = None
@@ -96,9 +109,8 @@ class ChainAccountSqlMixin:
                 sealed = self._key_sealer(create=True).seal(account.member, bytes.fromhex(account.private_key_hex))
             rows.append({"member": account.member, "address": account.address, "private_key": sealed,
                          "enrolled": account.enrolled})
-        with self._write() as conn:
-            for values in rows:
-                self._insert_ignore(conn, t.chain_accounts, values)
+        with self._write() as conn:  # one executemany (one compiled statement), not one INSERT per account
+            self._insert_ignore_many(conn, t.chain_accounts, rows)
 
     def mark_enrolled(self, member: str | Sequence[str]) -> None:
         members = [member] if isinstance(member, str) else list(member)

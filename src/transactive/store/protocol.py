@@ -82,7 +82,9 @@ class Store(Protocol):
 
     def member_by_key_hash(self, api_key_hash: str) -> Member | None: ...
 
-    def list_members(self, community: str) -> list[Member]: ...
+    def list_members(self, community: str, role: str | None = None) -> list[Member]:
+        """By id; ``role``: only the members with that role."""
+        ...
 
     def member_profile(self, member: str) -> dict[str, Any] | None:
         """The member's saved profile document (None: never saved)."""
@@ -111,6 +113,10 @@ class Store(Protocol):
 
     def orders_in_slot(self, community: str, slot_start: str) -> list[OrderRecord]:
         """In arrival order."""
+        ...
+
+    def order_members(self, community: str, slot_start: str) -> set[str]:
+        """The members with an order in the slot (the ids of :meth:`orders_in_slot`, without reading the orders)."""
         ...
 
     def orders_of_member(self, member: str, slot_start: str | None = None) -> list[OrderRecord]: ...
@@ -200,6 +206,11 @@ class Store(Protocol):
         """False (and nothing written) when the member already has an account."""
         ...
 
+    def chain_account_addresses(self, community: str) -> dict[str, str]:
+        """Member id -> chain address of the community's chain accounts (as :meth:`chain_accounts` without the
+        custodial keys)."""
+        ...
+
     def put_chain_accounts(self, accounts: Sequence[ChainAccount]) -> None:
         """:meth:`put_chain_account` of each, in one transaction (a member that has an account is skipped)."""
         ...
@@ -222,7 +233,11 @@ class Store(Protocol):
         """Store ``value`` under ``key`` unless a value is there; returns the stored value."""
         ...
 
-    def get_ledger_slot(self, community: str, slot_start: str, kind: str) -> LedgerSlot | None: ...
+    def get_ledger_slot(self, community: str, slot_start: str, kind: str, *,
+                        without: str | None = None) -> LedgerSlot | None:
+        """``without``: the document read without that top-level key (dropped by the database: e.g. a clearing
+        record's signed batch, tens of MB at 100,000 orders, when only its roots and results are needed)."""
+        ...
 
     def ledger_slots(self, community: str, kind: str, state: str | None = None) -> list[LedgerSlot]:
         """Ordered by slot start."""

@@ -2,7 +2,8 @@
 :mod:`transactive.market.ledger.sharing`): a short simulated day through the service's desks with sharing
 on and off archives the same batches, results, settlement postings, roots and endorsements, and with
 sharing each round runs the validators' recomputation once while all 4 validators still sign their own
-endorsement; the memo recomputes once per exact input (a changed signature, param, DSO, slot, order or
+endorsement, while the batch is cleared only by the validators that recompute it (the auctioneer takes the
+operator's clearing); the memo recomputes once per exact input (a changed signature, param, DSO, slot, order or
 reward share is another input) and a forged signature is still refused."""
 
 from __future__ import annotations
@@ -46,8 +47,14 @@ def _day(out: Path, monkeypatch: pytest.MonkeyPatch, *, share: bool) -> tuple[Sl
         protocol.Validator.sign_root
 
     def counted_recompute(*args: Any, **kwargs: Any) -> Any:
-        calls["clearing" if kwargs.get("verify", True) else "pre-commit clearing"] += 1
+        calls["clearing" if kwargs.get("verify", True) else "auctioneer's entries"] += 1
         return recompute(*args, **kwargs)
+
+    batch_clear = protocol._clear
+
+    def counted_batch_clear(*args: Any, **kwargs: Any) -> Any:
+        calls["batch cleared by the mechanism"] += 1
+        return batch_clear(*args, **kwargs)
 
     def counted_postings(self: LedgerSettlement, *args: Any, **kwargs: Any) -> Any:
         calls["postings"] += 1
@@ -61,6 +68,7 @@ def _day(out: Path, monkeypatch: pytest.MonkeyPatch, *, share: bool) -> tuple[Sl
         m.setattr(accounts.secrets, "token_bytes", random.Random(8).randbytes)
         m.setattr(day_service, "LedgerConfig", functools.partial(LedgerConfig, share_recomputation=share))
         m.setattr(anchoring, "recompute", counted_recompute)
+        m.setattr(protocol, "_clear", counted_batch_clear)
         m.setattr(LedgerSettlement, "settlement_postings", counted_postings)
         m.setattr(protocol.Validator, "sign_root", counted_sign_root)
         run_day(CONFIG, out)
@@ -98,7 +106,13 @@ def test_one_recomputation_per_round_and_four_endorsements(
         assert all(calls[v] == anchored + settled for v in validators)
         per_round = 1 if share else 4  # the validators' recomputations of one round in this process
         assert calls["clearing"] == per_round * anchored
-        assert calls["pre-commit clearing"] == anchored  # the auctioneer's own, before it commits
+        # the auctioneer's entries from the operator's clearing: checked before it commits, then (sharing) with the
+        # slot's rewards for its own endorsement (without sharing its validator's recomputation makes them)
+        assert calls["auctioneer's entries"] == (2 if share else 1) * anchored
+        # the batch itself is cleared only by the validators that recompute it, never by the auctioneer, which took
+        # the operator's clearing (issue 13): shared once for the three others, else once by each of them; and once
+        # by the day's final audit
+        assert calls["batch cleared by the mechanism"] == ((1 if share else 3) + 1) * anchored
         assert calls["postings"] == per_round * settled  # the validators' check + postings of the published input
 
 

@@ -106,6 +106,25 @@ def test_orders_created_duplicate_conflict_in_one_batch(store: SqlStore) -> None
     assert stored.entry == {"energy_kwh": 1.0, "price_per_kwh": 2.5} and stored.side == "sellers"
 
 
+def test_a_slots_orders_read_at_once_are_the_stored_records(store: SqlStore) -> None:
+    """orders_in_slot (one query, the entries parsed as one JSON array) gives each order exactly as it was stored
+    (as order_by_key reads it, one at a time); order_members its members; list_members by role."""
+    setup_community(store)
+    entries = [{"energy_kwh": 1.5, "price_per_kwh": 0.1, "bus": "é \"x\""},
+               {"blocks": [{"energy_kwh": 1.0, "price_per_kwh": 0.2}, {"energy_kwh": 2.0}], "note": None},
+               {"energy_kwh": 0.001, "price_per_kwh": -3e-7, "tags": [1, [2, {}]]}]
+    store.put_orders([OrderRecord(f"o{i}", "c", SLOT, f"m{i}", "buyers" if i else "sellers", e, f"k{i}",
+                                  f"2026-01-01T00:00:0{i}.000000Z") for i, e in enumerate(entries)])
+    store.put_orders([order("other", "m0", slot=SLOT2)])
+    got = store.orders_in_slot("c", SLOT)
+    assert got == [store.order_by_key(f"m{i}", f"k{i}") for i in range(3)]
+    assert [o.entry for o in got] == entries and [o.seq for o in got] == sorted(o.seq or 0 for o in got)
+    assert store.order_members("c", SLOT) == {"m0", "m1", "m2"} and store.order_members("c", SLOT2) == {"m0"}
+    assert store.orders_in_slot("c", "2026-01-02T00:00:00Z") == [] and store.order_members("x", SLOT) == set()
+    assert [m.id for m in store.list_members("c", role="dso")] == ["m2"]
+    assert [m.id for m in store.list_members("c", role="prosumer")] == ["m0", "m1"]
+
+
 def test_slot_created_with_first_order_and_finished_once(store: SqlStore) -> None:
     setup_community(store)
     assert store.get_slot("c", SLOT) is None

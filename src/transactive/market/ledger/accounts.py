@@ -264,7 +264,7 @@ class LedgerAccounts:
 
     def dso_address(self, community: str) -> str:
         """The community's DSO account (its DSO member's custodial account, else the service's admin account)."""
-        for member in self.ctx.store.list_members(community):
+        for member in self.ctx.store.list_members(community, role="dso"):
             if member.role == "dso":
                 account = self.enrol(member)
                 if account is not None:

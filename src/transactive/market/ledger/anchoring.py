@@ -41,6 +41,7 @@ from transactive.market.ledger.batch import SignRow, chain_slot_number, quantise
 from transactive.market.ledger.config import CLEARED, CLEARING, MODE_CLAIMS, RESERVE_NOT_MET
 from transactive.market.ledger.context import LedgerContext
 from transactive.market.ledger.documents import AnchorDocument, SlotDocument, StoredResult, now_stamp
+from transactive.market.ledger.operator_clearing import batch_clearing
 from transactive.market.ledger.sharing import clearing_key
 from transactive.registry import full_registry
 from transactive.settlement.wholesale import mechanism_params
@@ -88,7 +89,8 @@ class LedgerAnchoring:
 
     def endorse_and_submit(self, rec: LedgerSlot, doc: _D, number: int, *, order_root: bytes,
                            results: Sequence[ResultEntry], roots: Sequence[bytes],
-                           rows: Sequence[tuple[str, int, int]] | None = None) -> tuple[LedgerSlot, _D]:
+                           rows: Sequence[tuple[str, int, int]] | None = None, own_root: bytes | None = None
+                           ) -> tuple[LedgerSlot, _D]:
         """Steps 4-5 of the round (:func:`~transactive.ledger.clearance.protocol.endorse_and_submit`): ``roots[i]`` is
         validator i's recomputed root, which it signs; the agreeing validators submit in
         :func:`~transactive.ledger.clearance.protocol.miner_order`. The root, the signatures, the first miner and the
@@ -96,8 +98,9 @@ class LedgerAnchoring:
         still has them for the archive), and the stored signatures are reused when the step is resumed.
         ``rows`` (a batch-mode settlement slot's rows): submitted and settled in one transaction when the chain
         accepts it (:func:`~transactive.ledger.clearance.protocol.submit`; the step is then recorded as
-        ``submit_and_settle``, else as ``submit_result``)."""
-        own = result_tree(number, results).root
+        ``submit_and_settle``, else as ``submit_result``). ``own_root``: the root of ``results`` when the caller
+        has it (else built here)."""
+        own = result_tree(number, results).root if own_root is None else own_root
         answers = [v.sign_root(self.ctx.domain, number, order_root, root, tuple(results) if root == own else ())
                    for v, root in zip(self.ctx.validators, roots, strict=True)]
         held = (rec, doc)
@@ -124,6 +127,10 @@ class LedgerAnchoring:
     # ------------------------------------------------------------------------------ 1. anchoring
     def build_batch(self, community: str, slot_start: str) -> SlotBatch:
         """The slot's stored orders as a signed batch (custodial keys; nonce = seq << 8 | block)."""
+        return self._signed_batch(community, slot_start)[0]
+
+    def _signed_batch(self, community: str, slot_start: str) -> tuple[SlotBatch, dict[str, str]]:
+        """:meth:`build_batch` and the address that signed each member's orders (member id -> address)."""
         number = chain_slot_number(community, slot_start, CLEARING)
         c = self.ctx.store.get_community(community)
         assert c is not None
@@ -155,27 +162,45 @@ class LedgerAnchoring:
                              self.ctx.domain.chain_id, self.ctx.domain.verifying_contract,
                              hashes.get(order.member, ZERO32)))
         signed = sign_rows(rows)  # in-process: the pool's pickling costs more than it saves (measured)
-        return SlotBatch(self.ctx.domain, number, tuple(signed), mechanism=c.mechanism,
-                         params=mechanism_params(c.params), attributes=attributes, dso=dso)
+        batch = SlotBatch(self.ctx.domain, number, tuple(signed), mechanism=c.mechanism,
+                          params=mechanism_params(c.params), attributes=attributes, dso=dso)
+        return batch, {order.member: accounts[order.member].address for order in orders}
+
+    def _own_clearing(self, community: str, slot_start: str, batch: SlotBatch, address_of: Mapping[str, str]
+                      ) -> tuple[Orders, Orders, ClearingResult]:
+        """The auctioneer's one clearing of the batch it commits: the operator's clearing of the slot when it kept
+        it and the batch's orders are exactly the ones it cleared
+        (:func:`~transactive.market.ledger.operator_clearing.batch_clearing`), else the batch cleared here
+        (:func:`~transactive.ledger.clearance.protocol.clear_batch`, no signature checks: it signed them)."""
+        kept = self.ctx.operator_clearings.get(community, slot_start)
+        reused = None if kept is None else batch_clearing(batch, kept, address_of)
+        return reused if reused is not None else clear_batch(batch, verify=False)
 
     def _recompute_all(self, batch: SlotBatch, rewards: RewardShares | None,
                        precleared: tuple[Orders, Orders, ClearingResult] | None
                        ) -> tuple[tuple[ResultEntry, ...], list[bytes]]:
         """Every validator's recomputation of a committed batch: ``(the auctioneer's entries, every validator's
-        root)``. The validators in this process share one recomputation (``ctx.shared``,
-        :mod:`transactive.market.ledger.sharing`): every signature verified once, the auctioneer's own clearing
-        from before the commit (``precleared``) reused, and each validator endorses that root. Without sharing
-        each verifies every signature and recomputes itself, one after the other here (their signature checks
-        in the desk's pool while they clear); with ``parallel_validators`` and a large slot the others recompute
-        at the same time in those worker processes (separate processes: never shared)."""
+        root)``. The auctioneer's entries and root come from its one clearing of the batch (``precleared``: the
+        operator's, :meth:`_own_clearing`). The other validators recompute the batch from scratch: those in this
+        process share one recomputation (``ctx.shared``, :mod:`transactive.market.ledger.sharing`: every
+        signature verified once, the batch cleared once) and endorse its root; without sharing each verifies
+        every signature and recomputes itself, one after the other here (their signature checks in the desk's
+        pool while they clear); with ``parallel_validators`` and a large slot they recompute at the same time in
+        those worker processes (separate processes: never shared). An auctioneer's clearing that is not the
+        batch's is thereby outvoted (its root differs from theirs)."""
         n = len(self.ctx.validators)
         mine = auctioneer_index(batch.slot, n)
         pending = None
         if self.ctx.parallel_validators is not None and n > 1 and self.ctx.parallel_validators.worth_it(batch):
             pending = self.ctx.parallel_validators.submit(batch, rewards, n - 1)
         elif self.ctx.shared is not None:
-            results = self._shared_recompute(batch, rewards, precleared)
-            return results, [result_tree(batch.slot, results).root] * n
+            theirs = self._shared_recompute(batch, rewards)
+            root = result_tree(batch.slot, theirs).root
+            if precleared is None:
+                return theirs, [root] * n
+            own = recompute(batch, verify=False, rewards=rewards, cleared=precleared)
+            own_root = root if own == theirs else result_tree(batch.slot, own).root
+            return own, [own_root if i == mine else root for i in range(n)]
         results = recompute(batch, pool=self.ctx.pool, rewards=rewards, cleared=precleared)
         root = result_tree(batch.slot, results).root
         if pending is not None:
@@ -185,12 +210,12 @@ class LedgerAnchoring:
                            for _ in range(n - 1)])
         return results, [root if i == mine else next(others) for i in range(n)]
 
-    def _shared_recompute(self, batch: SlotBatch, rewards: RewardShares | None,
-                          precleared: tuple[Orders, Orders, ClearingResult] | None = None) -> tuple[ResultEntry, ...]:
-        """The in-process validators' one recomputation of ``batch`` (every signature verified), by exact input."""
+    def _shared_recompute(self, batch: SlotBatch, rewards: RewardShares | None) -> tuple[ResultEntry, ...]:
+        """The in-process validators' one recomputation of ``batch`` from scratch (every signature verified, the
+        batch cleared), by exact input."""
         assert self.ctx.shared is not None
         return self.ctx.shared.get(clearing_key(batch, rewards), lambda: recompute(
-            batch, pool=self.ctx.pool, rewards=rewards, cleared=precleared))
+            batch, pool=self.ctx.pool, rewards=rewards))
 
     @staticmethod
     def _attributes(account: ChainAccount, entry: Mapping[str, Any], number: int) -> ParticipantAttributes:
@@ -234,7 +259,7 @@ class LedgerAnchoring:
                     raise MarketError("slot_start", "the slot is not cleared", "conflict")
                 with self.ctx.timed("sign orders"):
                     try:
-                        batch = self.build_batch(community, slot_start)
+                        batch, address_of = self._signed_batch(community, slot_start)
                     except (OrderError, ValueError, KeyError) as exc:  # e.g. a trader without a bus
                         return self._unbatchable(community, slot_start, number, exc)
                 problems = self._registry_problems(batch)
@@ -243,14 +268,15 @@ class LedgerAnchoring:
                 with self.ctx.timed("order root + store batch"):
                     batched = AnchorDocument(batch=batch.to_json(), order_root=hex0x(batch.order_root))
                     initial = "batched"
-                    try:  # the auctioneer clears the batch once before committing it (and keeps its clearing)
-                        precleared = clear_batch(batch, verify=False)
+                    try:  # the auctioneer's one clearing (the operator's), checked before it commits the batch
+                        precleared = self._own_clearing(community, slot_start, batch, address_of)
                         recompute(batch, verify=False, cleared=precleared)
                     except ClearanceError as exc:
                         initial, batched = "unsupported", batched.with_note(str(exc))
-                    self.ctx.store.put_ledger_slot(LedgerSlot(community, slot_start, CLEARING, number, initial,
-                                                              batched.to_json(), now_stamp()), None)
-                rec = self.ctx.store.get_ledger_slot(community, slot_start, CLEARING)
+                    fresh = LedgerSlot(community, slot_start, CLEARING, number, initial, batched.to_json(), now_stamp())
+                    # stored as built (no read back of the whole batch), unless another process stored one first
+                    inserted = fresh if self.ctx.store.put_ledger_slot(fresh, None) else None
+                rec = inserted or self.ctx.store.get_ledger_slot(community, slot_start, CLEARING)
                 assert rec is not None
             if rec.state != "batched":
                 return rec
@@ -262,16 +288,18 @@ class LedgerAnchoring:
                 rec, doc, state = self.open_and_commit(rec, doc, number, mode=MODE_CLAIMS,
                                                        order_root=batch.order_root, count=len(batch.orders))
             results: tuple[ResultEntry, ...] = ()
+            own_root: bytes | None = None  # the root of ``results``
             rewards = slot_rewards(self.ctx.chain, self.ctx.slots, number)  # as every validator and the audit do
             submitted = False  # the root on chain is the one this call submitted (no need to read it back)
             if state == RESERVE_NOT_MET:
                 with self.ctx.timed(f"{len(self.ctx.validators)} validators recompute + endorse"):
-                    # every validator recomputes and verifies every signature itself; the auctioneer reuses
-                    # its own clearing of the batch from before the commit (its signature checks still run)
+                    # the other validators recompute the batch from scratch (every signature verified); the
+                    # auctioneer endorses the entries of its one clearing (the operator's, _own_clearing)
                     results, roots = self._recompute_all(batch, rewards, precleared)
+                    own_root = roots[auctioneer_index(number, len(roots))]  # the auctioneer's: its results' root
                 with self.ctx.timed("submit result (k signatures)"):
                     rec, doc = self.endorse_and_submit(rec, doc, number, order_root=batch.order_root,
-                                                           results=results, roots=roots)
+                                                       results=results, roots=roots, own_root=own_root)
                 state, submitted = CLEARED, True
             if state != CLEARED:
                 raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
@@ -279,8 +307,10 @@ class LedgerAnchoring:
                 results = (recompute(batch, pool=self.ctx.pool, rewards=rewards) if self.ctx.shared is None
                            else self._shared_recompute(batch, rewards))
             chain_root = self.ctx.result_root(number, doc.result_root if submitted else None)
-            if result_tree(number, results).root != chain_root:
-                return self.ctx.save(rec, "failed", doc.with_note("the root on chain differs from the recomputation"))
+            if (own_root if own_root is not None else result_tree(number, results).root) != chain_root:
+                return self.ctx.save(rec, "failed", doc.with_note(
+                    "the root on chain differs from the recomputation (the validators outvoted the auctioneer's "
+                    "clearing)" if submitted else "the root on chain differs from the recomputation"))
             if self.ctx.archive is not None:
                 self.ctx.archive.save(replace(batch, results=results, endorsements=doc.endorsement_bytes()))
             stored = tuple(StoredResult(r.account, r.energy_wh, r.amount_micro) for r in results)

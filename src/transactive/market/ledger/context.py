@@ -26,6 +26,7 @@ from transactive.ledger.chain.base import Chain, Contract
 from transactive.ledger.clearance.parallel import ParallelValidators
 from transactive.market.ledger.config import LedgerConfig
 from transactive.market.ledger.documents import SlotDocument, now_stamp
+from transactive.market.ledger.operator_clearing import ClearingMemo
 from transactive.market.ledger.sharing import SharedRecomputation
 from transactive.store import LedgerSlot, MultiStore
 from transactive.store.leases import ChainLock, FleetLock
@@ -111,6 +112,7 @@ class LedgerContext:
         self.parallel_validators = parallel_validators
         # the in-process validators' one recomputation per distinct input (None: each recomputes on its own)
         self.shared: SharedRecomputation | None = SharedRecomputation() if config.share_recomputation else None
+        self.operator_clearings = ClearingMemo()  # the operator's last clearings, reused by the anchoring
         self.timings: dict[str, float] = {}  # seconds per step of the last anchor / settle (benchmarks, logs)
         self.cpu_timings: dict[str, float] = {}  # CPU seconds per step (this process + its signature workers)
         self.bus_cache: dict[str, str] = {}  # Registry bus by member address (enrol writes what it sets)

@@ -58,6 +58,7 @@ from transactive.market.ledger.batch import SignRow, chain_slot_number, claims_t
 from transactive.market.ledger.config import CLEARED, CLEARING, RETRY_S, SETTLED, SETTLEMENT, LedgerConfig
 from transactive.market.ledger.context import LedgerContext
 from transactive.market.ledger.documents import SettlementDocument
+from transactive.market.ledger.operator_clearing import OperatorClearing
 from transactive.market.ledger.sequence import multi_slot_starts
 from transactive.market.ledger.settlement import LedgerSettlement
 from transactive.settlement.input import SettlementInput
@@ -243,6 +244,11 @@ class LedgerDesk:
     def anchor(self, community: str, slot_start: str) -> LedgerSlot:
         """Anchor a cleared slot (idempotent; resumes a half-done one)."""
         return self.anchoring.anchor(community, slot_start)
+
+    def keep_clearing(self, community: str, slot_start: str, clearing: OperatorClearing) -> None:
+        """The operator's clearing of a slot, kept for its anchoring (the auctioneer clears each slot once:
+        :mod:`transactive.market.ledger.operator_clearing`)."""
+        self.ctx.operator_clearings.put(community, slot_start, clearing)
 
     # ------------------------------------------------------------------------------ settlement (LedgerSettlement)
     def settlement_deadline(self, slot_start: str, slot_minutes: int) -> datetime:

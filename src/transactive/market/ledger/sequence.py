@@ -67,18 +67,21 @@ def multi_slot_starts(store: MultiStore, community: str, since: str | None = Non
     return starts
 
 
-def sequence_parties(store: MultiStore, community: str, slot_start: str,
-                     result: ResultDocument | None) -> tuple[list[str], list[Any], list[Any], list[Any]]:
+def sequence_parties(store: MultiStore, community: str, slot_start: str, result: ResultDocument | None,
+                     readings: Sequence[MeterReading] | None = None
+                     ) -> tuple[list[str], list[Any], list[Any], list[Any]]:
     """``(parties, contracts, listings, orders)``: the members settled in the slot (auction traders, parties to
     signed contracts delivering in it, parties to its accepted listing orders, and every other member with an
     auction order in it whose meter reading is in: its metered position settles with the grid) and the
-    stored records. The settlement waits for the readings of the first three only, as before."""
+    stored records. The settlement waits for the readings of the first three only, as before. ``readings``: the
+    slot's stored meter readings when the caller has read them already."""
     traders = set()
     if result is not None:
         traders = {r.id for r in (*result.sellers, *result.buyers) if r.traded}
-    ordered = {o.member for o in store.orders_in_slot(community, slot_start)} - traders
+    ordered = store.order_members(community, slot_start) - traders
     if ordered:
-        traders |= ordered & {r.member for r in store.meter_readings(community, slot_start)}
+        read = store.meter_readings(community, slot_start) if readings is None else readings
+        traders |= ordered & {r.member for r in read}
     contracts = [r for r in store.signed_contracts_around(community, slot_start)
                  if ContractTerms.of(r).delivers_in(slot_start)]
     listings = store.list_listings(community, slot_start)
@@ -161,18 +164,21 @@ def sequence_input(
     clearing_root: str | None, result: ResultDocument | None, terms: SettlementTerms,
     account_of: Callable[[str], str], dso_address: str, entries: Sequence[Entry] = (),
     member_of: Mapping[str, str] | None = None, auctioneer: str | None = None,
+    stored_readings: Sequence[MeterReading] | None = None,
 ) -> SettlementInput:
     """The slot's ``transactive.settlement-input/3`` record (deterministic JSON); ``entries``: the anchored
     clearing's endorsed result entries (:func:`auction_input`); ``member_of``: lower-case chain address ->
     member id (default: the community's chain accounts, read from the store); ``auctioneer``: the settlement
     slot's auctioneer, who keeps the wholesale fees. A community with a ``wholesale`` parameter adds the one
-    optional field ``wholesale`` (:func:`transactive.settlement.wholesale.settlement_field`)."""
-    parties, contracts, listings, orders = sequence_parties(store, c.name, slot_start, result)
+    optional field ``wholesale`` (:func:`transactive.settlement.wholesale.settlement_field`).
+    ``stored_readings``: the slot's meter readings when the caller has read them (once per settlement)."""
+    if stored_readings is None:
+        stored_readings = store.meter_readings(c.name, slot_start)
+    parties, contracts, listings, orders = sequence_parties(store, c.name, slot_start, result, stored_readings)
     if member_of is None:
-        member_of = {a.address.lower(): a.member for a in store.chain_accounts(c.name)}
+        member_of = {address.lower(): member for member, address in store.chain_account_addresses(c.name).items()}
     auction = auction_input(result, entries, member_of=member_of, dso_address=dso_address, terms=terms)
     parties = sorted({*parties, *auction["cleared"].members})  # a remedy (docs/settlement.md §4) may clear others
-    stored_readings = store.meter_readings(c.name, slot_start)
     readings = {r.member: r.energy_kwh for r in stored_readings}
     tariff, rates = GridTariff(), ServiceRates()
     contract_rows = []

@@ -19,11 +19,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from transactive.crypto.encoding import hex0x
+from transactive.crypto.merkle import MerkleTree
 from transactive.errors import MarketError
 from transactive.ledger.audit.archive import SETTLEMENT_KIND, SettlementRecord
 from transactive.ledger.clearance.protocol import auctioneer_index, settlement_rows
 from transactive.ledger.clearance.registry_checks import RegistryReader, input_registry_problem, validator_postings
-from transactive.ledger.messages.commitments import SPECIAL_ROWS, ResultEntry, SettlementTree, result_tree
+from transactive.ledger.messages.commitments import SPECIAL_ROWS, ResultEntry, result_tree
 from transactive.market.ledger.accounts import LedgerAccounts
 from transactive.market.ledger.anchoring import LedgerAnchoring
 from transactive.market.ledger.batch import chain_slot_number, claims_to_make
@@ -83,7 +84,8 @@ class LedgerSettlement:
         existing = self.ctx.store.get_ledger_slot(community, slot_start, SETTLEMENT)
         if existing is not None:
             return existing
-        clearing = self.ctx.store.get_ledger_slot(community, slot_start, CLEARING)
+        # its state, roots and endorsed entries are needed, not its signed batch (the audit archive has it)
+        clearing = self.ctx.store.get_ledger_slot(community, slot_start, CLEARING, without="batch")
         return self._prepare_sequence(c, slot_start, now, clearing)
 
     def _check_due(self, c: Community, slot_start: str, now: datetime, missing: Sequence[str]) -> None:
@@ -124,11 +126,12 @@ class LedgerSettlement:
             if slot is not None and slot.state is not SlotState.VOID:
                 raise MarketError("slot_start", f"the slot's clearing is not anchored ({slot.state.value})",
                                   "conflict")
-        parties, _, _, _ = sequence_parties(self.ctx.store, c.name, slot_start, result)
-        readings = {r.member for r in self.ctx.store.meter_readings(c.name, slot_start)}
+        stored_readings = self.ctx.store.meter_readings(c.name, slot_start)  # read once for the whole input
+        parties, _, _, _ = sequence_parties(self.ctx.store, c.name, slot_start, result, stored_readings)
+        readings = {r.member for r in stored_readings}
         self._check_due(c, slot_start, now, [m for m in parties if m not in readings])
         self.ctx.store.close_listings(c.name, slot_start)  # bidding closes: from now on no order is decided
-        known = {a.member: a.address for a in self.ctx.store.chain_accounts(c.name)}
+        known = self.ctx.store.chain_account_addresses(c.name)
 
         def account_of(member_id: str) -> str:
             if member_id not in known:
@@ -148,7 +151,8 @@ class LedgerSettlement:
             account_of=account_of, dso_address=self.accounts.dso_address(c.name),
             entries=() if anchored is None else anchored.results,
             member_of={address.lower(): member for member, address in known.items()},
-            auctioneer=self.ctx.validators[auctioneer_index(number, len(self.ctx.validators))].address)
+            auctioneer=self.ctx.validators[auctioneer_index(number, len(self.ctx.validators))].address,
+            stored_readings=stored_readings)
         return self._store_settlement(c.name, slot_start, number, doc, len(self._sequence(doc).postings))
 
     def _sequence(self, doc: SettlementInput) -> SequenceSettlement:
@@ -224,6 +228,13 @@ class LedgerSettlement:
         postings = list(self._sequence(doc).postings) if doc.is_sequence else self.settlement_postings(doc)
         entries = [ResultEntry(p.address, p.energy_wh, p.amount_micro) for p in postings]
         debits, credits = claims_to_make(entries, claims_sample)
+        own_tree: MerkleTree | None = None  # the tree of ``entries``: built once for their root and the claims
+
+        def tree() -> MerkleTree:
+            nonlocal own_tree
+            if own_tree is None:
+                own_tree = result_tree(number, entries)
+            return own_tree
 
         def escrow_debits() -> None:  # a claims-mode settlement: every debtor escrows its debit before the commit
             for e in debits:
@@ -258,7 +269,8 @@ class LedgerSettlement:
                 # batch mode: the miner submits and settles in one transaction (unless a dispute window is set)
                 rows = settlement_rows(number, entries) if mode == MODE_BATCH else None
                 rec, stored = self.anchoring.endorse_and_submit(rec, stored, number, order_root=order_root,
-                                                                results=entries, roots=roots, rows=rows)
+                                                                results=entries, roots=roots, rows=rows,
+                                                                own_root=tree().root)
             state, submitted = (SETTLED if "submit_and_settle" in stored.txs else CLEARED), True
         if state == CLEARED and mode == MODE_BATCH:
             with self.ctx.timed("settlement: settle_batch (token transfers)"):
@@ -268,19 +280,19 @@ class LedgerSettlement:
             state = SETTLED
         elif state == CLEARED:
             with self.ctx.timed("settlement: Merkle claims (token transfers)"):
-                tree = SettlementTree.build([e.values(number) for e in entries])
+                position = {e.account: k for k, e in enumerate(entries)}  # one entry per account
                 claimed = 0
                 for e in (*debits, *credits):
                     if not self.ctx.chain.call(self.ctx.slots, "claimed", number, e.account):
                         self.ctx.chain.transact(self.ctx.slots, "claim", number, e.account, e.energy_wh, e.amount_micro,
-                                            tree.proof(e.values(number)))
+                                                tree().proof(position[e.account]))
                     claimed += 1
                 stored = replace(stored, claims=claimed)
                 rec = self.ctx.save(rec, rec.state, stored)
             state = SETTLED
         if state != SETTLED:
             raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
-        members = {a.address: a.member for a in self.ctx.store.chain_accounts(rec.community)}
+        members = {address: member for member, address in self.ctx.store.chain_account_addresses(rec.community).items()}
         final = "settled" if claims_sample is None else "sampled"  # a benchmark's partial claims
         members.update({a: "fund" for a in SPECIAL_ROWS})
         posted = [{"account": p.address, "member": members.get(p.address, "dso"), "energy_wh": p.energy_wh,
