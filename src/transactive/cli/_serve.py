@@ -111,10 +111,11 @@ def freeze_startup_heap() -> None:
     """Move every object alive after start-up (modules, the app, the chain engine, contract ABIs, caches) out of
     the cyclic garbage collector's reach (``gc.freeze``), after one collection so that no garbage is kept.
 
-    Without it each full (generation 2) collection walks that whole heap, ~10^6 objects, about 0.1 s of CPU
-    with the ledger on, once per ~2,000 REST orders: ~50 us per order on a path that costs ~800 us
-    (docs/service.md, Performance). The price: a start-up object that later becomes part of cyclic garbage is
-    never reclaimed (plain reference counting still frees the others)."""
+    Without it every full (generation 2) collection walks that whole heap, ~10^6 objects with the ledger on:
+    0.10-0.14 s of CPU in one go, the first of them within the first ~1,000 REST orders after start-up
+    (100-140 us per order of such a run, on a path of ~800-1,000 us; docs/service.md, Performance). The
+    price: a start-up object that later becomes part of cyclic garbage is never reclaimed (reference counting
+    still frees the others)."""
     gc.collect()
     gc.freeze()
 
