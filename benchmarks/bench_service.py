@@ -8,9 +8,14 @@ Runs ``transactive serve`` as a real subprocess (SQLite in a temp dir, WAL, sync
 3. MQTT: orders/s through a Mosquitto broker (QoS 1), from the first publish to the last durable ack.
 
 Targets from the issue: REST >= 1,000 orders/s with p99 < 50 ms; MQTT >= 10,000 orders/s. The machine and
-its other load decide what is reached; the numbers printed are what was measured.
+its other load decide what is reached; the numbers printed are what was measured. Each REST row also gives the
+service's CPU per order during the timed run (``/proc``, the serve process and its children), which moves
+less with the machine's other load than the rates do.
 
-    /work/venv/bin/python benchmarks/bench_service.py [--quick]
+``--serve-src DIR`` serves another tree's ``src`` (e.g. an older checkout) with this same client, for A/B runs;
+``--rest-only`` skips the store and MQTT rows.
+
+    /work/venv/bin/python benchmarks/bench_service.py [--quick] [--rest-only] [--serve-src ../old/src]
 """
 
 from __future__ import annotations
@@ -96,6 +101,8 @@ def bench_store(n: int, submitters: int) -> tuple[float, float]:
 
 # ------------------------------------------------------------------------------------------------ serve
 class Server:
+    src = ROOT / "src"  # the tree that `serve` runs (--serve-src)
+
     def __init__(self, data_dir: str, mqtt_url: str | None = None, *extra: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -104,7 +111,7 @@ class Server:
         if mqtt_url:
             args += ["--mqtt-url", mqtt_url]
         args += extra
-        self.process = subprocess.Popen(args, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        self.process = subprocess.Popen(args, env={**os.environ, "PYTHONPATH": str(self.src)},
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -161,7 +168,27 @@ async def _raw_client(port: int, key: str, member: str, todo: list[str], latenci
         writer.close()
 
 
-def bench_rest_raw(n: int, clients: int) -> tuple[float, float, float]:
+@dataclass(frozen=True)
+class RestRun:
+    """One REST intake run: orders/s, p50 and p99 latency (ms) and the service's CPU seconds during it."""
+
+    orders: int
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    server_cpu_s: float
+
+    @property
+    def server_us_per_order(self) -> float:
+        return self.server_cpu_s / self.orders * 1e6
+
+
+def _rest_run(latencies: list[float], elapsed: float, server_cpu_s: float) -> RestRun:
+    q = statistics.quantiles(latencies, n=100)
+    return RestRun(len(latencies), len(latencies) / elapsed, q[49] * 1e3, q[98] * 1e3, server_cpu_s)
+
+
+def bench_rest_raw(n: int, clients: int) -> RestRun:
     """Like :func:`bench_rest` with asyncio keep-alive clients in one thread instead of httpx threads."""
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(tmp)
@@ -173,17 +200,18 @@ def bench_rest_raw(n: int, clients: int) -> tuple[float, float, float]:
             async def run() -> None:
                 await asyncio.gather(*(_raw_client(server.port, k, m, todo, latencies) for m, k in keys.items()))
 
-            t0 = time.perf_counter()
+            cpu0, t0 = mqtt_load.cpu_s(server.process.pid), time.perf_counter()
             asyncio.run(run())
             elapsed = time.perf_counter() - t0
+            cpu = mqtt_load.cpu_s(server.process.pid) - cpu0
         finally:
             server.stop()
-    q = statistics.quantiles(latencies, n=100)
-    return len(latencies) / elapsed, q[49] * 1e3, q[98] * 1e3
+    return _rest_run(latencies, elapsed, cpu)
 
 
-def bench_rest(n: int, clients: int) -> tuple[float, float, float]:
-    """Orders/s, p50 ms, p99 ms with ``clients`` concurrent HTTP clients (httpx, one thread each)."""
+def bench_rest(n: int, clients: int) -> RestRun:
+    """Orders/s, p50 and p99 ms and the service's CPU with ``clients`` concurrent HTTP clients (httpx, one
+    thread each)."""
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(tmp)
         try:
@@ -205,14 +233,14 @@ def bench_rest(n: int, clients: int) -> tuple[float, float, float]:
                 with lock:
                     latencies.extend(mine)
 
-            t0 = time.perf_counter()
+            cpu0, t0 = mqtt_load.cpu_s(server.process.pid), time.perf_counter()
             with ThreadPoolExecutor(clients) as pool:
                 list(pool.map(work, keys))
             elapsed = time.perf_counter() - t0
+            cpu = mqtt_load.cpu_s(server.process.pid) - cpu0
         finally:
             server.stop()
-    q = statistics.quantiles(latencies, n=100)
-    return len(latencies) / elapsed, q[49] * 1e3, q[98] * 1e3
+    return _rest_run(latencies, elapsed, cpu)
 
 
 @dataclass(frozen=True)
@@ -274,24 +302,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument("--mqtt-only", action="store_true", help="only the MQTT rows")
+    parser.add_argument("--rest-only", action="store_true", help="only the REST rows")
+    parser.add_argument("--serve-src", type=Path, default=None, metavar="DIR",
+                        help="serve this tree's src directory instead of this checkout's (A/B runs, same client)")
     args = parser.parse_args()
+    if args.serve_src is not None:
+        Server.src = args.serve_src.resolve()
     n_store, n_rest, n_mqtt = (400, 1000, 2000) if args.quick else (2000, 5000, 20000)
     _row("what", "orders", "seconds", "orders/s", p50="p50 ms", p99="p99 ms", ratio="ratio")
     if not args.mqtt_only:
-        _bench_store_and_rest(n_store, n_rest)
-    _bench_mqtt_rows(n_mqtt, with_ratio=not args.quick)
+        _bench_store_and_rest(n_store, n_rest, store=not args.rest_only)
+    if not args.rest_only:
+        _bench_mqtt_rows(n_mqtt, with_ratio=not args.quick)
 
 
-def _bench_store_and_rest(n_store: int, n_rest: int) -> None:
-    naive, grouped = bench_store(n_store, 16)
-    _row("store: one commit per order (naive)", n_store, n_store / naive, naive, ratio=1.0)
-    _row("store: group commit, 16 submitters", n_store, n_store / grouped, grouped, ratio=grouped / naive)
-    for clients in (16, 64):
-        rate, p50, p99 = bench_rest(n_rest, clients)
-        _row(f"REST, {clients} httpx client threads", n_rest, n_rest / rate, rate, p50=p50, p99=p99)
-    for clients in (16, 64):
-        rate, p50, p99 = bench_rest_raw(n_rest, clients)
-        _row(f"REST, {clients} asyncio keep-alive clients", n_rest, n_rest / rate, rate, p50=p50, p99=p99)
+def _bench_store_and_rest(n_store: int, n_rest: int, *, store: bool = True) -> None:
+    if store:
+        naive, grouped = bench_store(n_store, 16)
+        _row("store: one commit per order (naive)", n_store, n_store / naive, naive, ratio=1.0)
+        _row("store: group commit, 16 submitters", n_store, n_store / grouped, grouped, ratio=grouped / naive)
+    runs = []
+    for what, bench in (("httpx client threads", bench_rest), ("asyncio keep-alive clients", bench_rest_raw)):
+        for clients in (16, 64):
+            run = bench(n_rest, clients)
+            runs.append((f"{clients} {what}", run))
+            _row(f"REST, {clients} {what}", n_rest, n_rest / run.rate, run.rate, p50=run.p50_ms, p99=run.p99_ms)
+    print(f"service CPU during each REST run (serve process; load average {os.getloadavg()[0]:.1f}):")
+    for what, run in runs:
+        print(f"  {what}: {run.server_cpu_s:.2f} s, {run.server_us_per_order:.0f} us/order")
 
 
 def _bench_mqtt_rows(n_mqtt: int, *, with_ratio: bool) -> None:
