@@ -8,14 +8,13 @@ off, one ``create_sgen`` and one ``create_load`` per trade). Tolerance: pandapow
 
 from __future__ import annotations
 
-import copy
-import warnings
 from typing import Any
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from grid_support import fresh_flow
 from transactive.grid.errors import GridError
 from transactive.grid.feeder import _bus_labels, load_feeder, load_network, shared_network
 from transactive.grid.newton import FlowModel, flow_model
@@ -25,26 +24,6 @@ NET = load_network()
 LOADS = load_feeder().load_buses
 V_TOL_PU = 1e-6
 LOADING_TOL = 1e-3
-
-
-def _pandapower(net: Any, injections: list[tuple[str, str, float]], base_load: bool = False) -> Any:
-    """(vm_pu, loading_percent) of ``injections`` (seller bus, buyer bus, MW) on a fresh copy; None: diverged."""
-    import pandapower as pp
-
-    fresh = copy.deepcopy(net)
-    if not base_load:
-        fresh.asymmetric_load["in_service"] = False
-    index_of = dict(zip(_bus_labels(fresh), fresh.bus.index.tolist(), strict=True))
-    for seller, buyer, p_mw in injections:
-        pp.create_sgen(fresh, index_of[seller], p_mw=p_mw)
-        pp.create_load(fresh, index_of[buyer], p_mw=p_mw)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pp.runpp(fresh, numba=False)
-    except Exception:
-        return None
-    return fresh.res_bus["vm_pu"].to_numpy(), fresh.res_line["loading_percent"].to_numpy()
 
 
 def _solve(model: FlowModel, injections: list[tuple[str, str, float]]) -> tuple[bool, Any, Any]:
@@ -86,7 +65,7 @@ def test_voltages_and_loadings_equal_pandapowers_on_random_injections(seed: int)
     for _ in range(20):
         injections = _random_injections(rng)
         converged, vm, loading = _solve(model, injections)
-        expected = _pandapower(NET, injections)
+        expected = fresh_flow(NET, injections)
         assert converged == (expected is not None)
         if expected is None:
             diverged += 1
@@ -101,7 +80,7 @@ def test_a_collapsing_flow_does_not_converge_as_in_pandapower() -> None:
     model = flow_model("ieee_european_lv")
     assert model is not None
     injections = [(LOADS[0], LOADS[-1], 4.0)]  # 4 MW across the LV feeder: no solution
-    assert _pandapower(NET, injections) is None
+    assert fresh_flow(NET, injections) is None
     assert not _solve(model, injections)[0]
 
 
@@ -112,7 +91,7 @@ def test_with_the_feeders_own_loads_equals_pandapower() -> None:
     for _ in range(5):
         injections = _random_injections(rng)
         converged, vm, loading = _solve(model, injections)
-        expected = _pandapower(NET, injections, base_load=True)
+        expected = fresh_flow(NET, injections, base_load=True)
         assert converged == (expected is not None)
         if expected is not None:
             assert np.max(np.abs(vm - expected[0])) <= V_TOL_PU

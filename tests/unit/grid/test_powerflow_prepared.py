@@ -8,39 +8,18 @@ one ``create_load`` per trade, ``runpp(numba=False)``), the way every check ran 
 from __future__ import annotations
 
 import copy
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from grid_support import fresh_flow
 from transactive.grid.feeder import _bus_labels, load_feeder, load_network
 from transactive.grid.powerflow import GridTrade, NetworkCheck, _prepared, check_trades
 
 NET = load_network()
 LOADS = load_feeder().load_buses
-
-
-def _fresh_flow(net: Any, trades: list[GridTrade], slot_hours: float = 0.25) -> tuple[np.ndarray, np.ndarray] | None:
-    """Voltages and line loadings of ``trades`` on a fresh copy of ``net`` (None: no convergence)."""
-    import pandapower as pp
-
-    fresh = copy.deepcopy(net)
-    fresh.asymmetric_load["in_service"] = False
-    index_of = dict(zip(_bus_labels(fresh), fresh.bus.index.tolist(), strict=True))
-    for k, t in enumerate(trades):
-        p_mw = t.energy_kwh / slot_hours / 1000.0
-        pp.create_sgen(fresh, index_of[t.seller_bus], p_mw=p_mw, name=f"trade{k}")
-        pp.create_load(fresh, index_of[t.buyer_bus], p_mw=p_mw, name=f"trade{k}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pp.runpp(fresh, numba=False)
-    except Exception:
-        return None
-    return (fresh.res_bus["vm_pu"].to_numpy(dtype=np.float64),
-            fresh.res_line["loading_percent"].to_numpy(dtype=np.float64))
 
 
 def _random_slots(seed: int, n: int) -> list[list[GridTrade]]:
@@ -73,7 +52,7 @@ def test_reused_network_flows_equal_fresh_pandapower_flows_bit_for_bit(seed: int
     net = copy.deepcopy(NET)  # its own prepared copy, reused across the slots below
     for trades in _random_slots(seed, 25):
         check = check_trades(net, trades, solver="pandapower")
-        expected = _fresh_flow(net, trades)
+        expected = fresh_flow(net, [(t.seller_bus, t.buyer_bus, t.energy_kwh / 0.25 / 1000.0) for t in trades])
         if expected is None:
             assert not check.initial.converged
             continue
