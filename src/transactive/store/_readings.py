@@ -8,12 +8,17 @@ member's meter counts as the member's own, whoever relays it; its signature is k
 ``meter_reading_signatures`` (written in the same transaction). A correction never overwrites a reading: it
 is a dispute (``reading_disputes``) whose resolved value :meth:`meter_readings` reads instead. A burst of
 readings (:meth:`put_meter_readings`) is one write: :func:`reading_outcome` reading by reading, in order.
+
+A slot's readings close when its settlement reads them (:meth:`close_meter_readings`): from that commit on no
+reading of the slot is stored (``closed``), so every stored reading is in the settlement's input. Both lock the
+slot's row of ``meter_reading_slots`` (SQLite: the one writer; PostgreSQL: ``SELECT ... FOR UPDATE``, or the
+insert of a new row), so a write of readings commits wholly before the settlement's read or sees it closed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +39,9 @@ class ReadingSqlMixin:
     def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
         raise NotImplementedError
 
+    def _ignoring_insert(self, table: sa.Table) -> Any:  # pragma: no cover - provided by SqlStore
+        raise NotImplementedError
+
     def put_meter_reading(self, reading: MeterReading, reported_by: str | None = None
                           ) -> tuple[Outcome, MeterReading]:
         """Store one reading: :meth:`put_meter_readings` of it alone."""
@@ -43,14 +51,20 @@ class ReadingSqlMixin:
                            ) -> list[tuple[Outcome, MeterReading]]:
         """Store a burst of ``(reading, reported_by)`` in one write transaction, each by :func:`reading_outcome`
         as if stored one by one in order (a later reading of the same member and slot sees the earlier one).
-        Stops at the first ``conflict``: the answer ends with it, the readings before it are stored, none after."""
+        Stops at the first ``conflict``, or at the first reading that would be stored in a slot whose readings are
+        closed (:meth:`close_meter_readings`; answered ``closed`` with the reading itself; the same value again
+        is still a ``duplicate``): the answer ends with it, the readings before it are stored, none after."""
         with self._write() as conn:
+            closed = self._lock_reading_slots(conn, {(r.community, r.slot_start) for r, _ in readings})
             before = _stored_states(conn, {(r.member, r.slot_start) for r, _ in readings})
             after = dict(before)
             out: list[tuple[Outcome, MeterReading]] = []
             for reading, reported_by in readings:
                 key = (reading.member, reading.slot_start)
                 outcome, answer, state = reading_outcome(after.get(key), reading, reported_by)
+                if outcome is Outcome.CREATED and (reading.community, reading.slot_start) in closed:
+                    out.append((Outcome.CLOSED, reading))
+                    break
                 out.append((outcome, answer))
                 if outcome is Outcome.CONFLICT:
                     break
@@ -58,15 +72,53 @@ class ReadingSqlMixin:
             _write_states(conn, before, after)
         return out
 
+    def _lock_reading_slots(self, conn: Connection, slots: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Lock the rows of ``slots`` (community, slot start) in ``meter_reading_slots`` (inserted ``open`` when
+        missing), in key order; answers the closed ones."""
+        s = t.meter_reading_slots
+        keys = sorted(slots)
+        if not keys:
+            return set()
+        conn.execute(self._ignoring_insert(s), [{"community": c, "slot_start": start, "state": "open"}
+                                                for c, start in keys])
+        closed: set[tuple[str, str]] = set()
+        for community in sorted({c for c, _ in keys}):
+            starts = [start for c, start in keys if c == community]
+            for i in range(0, len(starts), 500):
+                rows = conn.execute(sa.select(s.c.slot_start, s.c.state).where(
+                    s.c.community == community, s.c.slot_start.in_(starts[i:i + 500]))
+                    .order_by(s.c.slot_start).with_for_update()).all()
+                closed.update((community, row.slot_start) for row in rows if row.state == "closed")
+        return closed
+
+    def close_meter_readings(self, community: str, slot_start: str, *, unless_missing: Collection[str] = ()
+                             ) -> tuple[bool, list[MeterReading]]:
+        """Close the slot's readings and read them (:meth:`meter_readings`) in one write transaction: from its
+        commit on no reading of the slot is stored. When a member of ``unless_missing`` has no reading yet, the
+        slot stays open (nothing written). Answers ``(closed, readings)`` (closed: also when it was already)."""
+        s = t.meter_reading_slots
+        with self._write() as conn:
+            closed = self._lock_reading_slots(conn, {(community, slot_start)})  # a write in progress commits first
+            readings = self._slot_readings(conn, community, slot_start)
+            if closed or set(unless_missing) - {r.member for r in readings}:
+                return bool(closed), readings
+            conn.execute(s.update().where(s.c.community == community, s.c.slot_start == slot_start)
+                         .values(state="closed"))
+        return True, readings
+
     def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]:
         """The slot's readings in member order, as settlement reads them: with the meter's signature, and the
         value of a resolved dispute (``dispute``, the meter's own value in ``metered_kwh``)."""
+        with self._read() as conn:
+            return self._slot_readings(conn, community, slot_start)
+
+    def _slot_readings(self, conn: Connection, community: str, slot_start: str) -> list[MeterReading]:
+        """:meth:`meter_readings`, read in ``conn``."""
         r, s = t.meter_readings, t.meter_reading_signatures
         joined = r.outerjoin(s, sa.and_(s.c.member == r.c.member, s.c.slot_start == r.c.slot_start))
-        with self._read() as conn:
-            rows = conn.execute(sa.select(r, s.c.meter, s.c.signature).select_from(joined).where(
-                r.c.community == community, r.c.slot_start == slot_start).order_by(r.c.member)).all()
-            resolved = {d.member: d for d in self._disputes(conn, community, slot_start) if d.state == "resolved"}
+        rows = conn.execute(sa.select(r, s.c.meter, s.c.signature).select_from(joined).where(
+            r.c.community == community, r.c.slot_start == slot_start).order_by(r.c.member)).all()
+        resolved = {d.member: d for d in self._disputes(conn, community, slot_start) if d.state == "resolved"}
         out = []
         for row in rows:
             reading = MeterReading(row.community, row.member, row.slot_start, row.energy_kwh, row.received_at,

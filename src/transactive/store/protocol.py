@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from transactive.ledger.chain.intents import IntentState, TxIntent
@@ -150,7 +150,15 @@ class Store(Protocol):
     def put_meter_readings(self, readings: Sequence[tuple[MeterReading, str | None]]
                            ) -> list[tuple[Outcome, MeterReading]]:
         """A burst of ``(reading, reported_by)`` in one write, each as :meth:`put_meter_reading` in order; stops at
-        the first ``conflict`` (the last answer; the readings before it stored, none after)."""
+        the first ``conflict``, or at the first reading to store in a slot whose readings are closed (answered
+        ``closed``, nothing stored of it) (the last answer; the readings before it stored, none after)."""
+        ...
+
+    def close_meter_readings(self, community: str, slot_start: str, *, unless_missing: Collection[str] = ()
+                             ) -> tuple[bool, list[MeterReading]]:
+        """The settlement's read: close the slot's readings and read them (:meth:`meter_readings`) atomically,
+        so from the commit on no reading of the slot is stored; unless a member of ``unless_missing`` has no
+        reading yet (then nothing is written). ``(closed, readings)``."""
         ...
 
     def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]:

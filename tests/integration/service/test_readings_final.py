@@ -1,0 +1,70 @@
+"""Whatever is accepted must be processable: a meter reading that arrives while the slot's settlement is being
+prepared -- after the settlement read the slot's readings, before its record exists -- is refused (409 naming
+``slot_start``), never stored and left out of the settlement (the settlement closes the slot's readings in the
+same transaction as it reads them; the store refuses a reading of a closed slot in the transaction of its
+insert)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meter_service_support import SLOT, meter_service
+from transactive.errors import MarketError
+from transactive.market.ledger import settlement as settlement_module
+from transactive.store import Outcome
+
+
+def test_a_reading_between_the_settlements_read_and_its_record_is_refused(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    with meter_service(tmp_path, "tk_admin_final") as svc:
+        svc.trade_and_anchor()
+        assert svc.meters.submit_reading(svc.seller, "green", {"slot_start": SLOT, "energy_kwh": 2.0})[0] is \
+            Outcome.CREATED
+        # past the deadline: the settlement proceeds without the buyer's reading
+        deadline = svc.desk.settlement_deadline(SLOT, 15)
+        svc.clock.set(deadline + timedelta(seconds=1))
+        late: list[Any] = []
+        build = settlement_module.sequence_input
+
+        def interleaved(*args: Any, **kwargs: Any) -> Any:  # the settlement has read the readings: b reports now
+            try:
+                late.append(svc.meters.submit_reading(svc.buyer, "green", {"slot_start": SLOT, "energy_kwh": -2.0}))
+            except MarketError as exc:
+                late.append(exc)
+            return build(*args, **kwargs)
+
+        monkeypatch.setattr(settlement_module, "sequence_input", interleaved)
+        rec = svc.desk.prepare_settlement("green", SLOT, svc.clock.now())
+        monkeypatch.undo()
+
+        settled = rec.document["input"]["readings_kwh"]
+        stored = {r.member: r.energy_kwh for r in svc.store.meter_readings("green", SLOT)}
+        assert stored == settled == {"s": 2.0}  # every stored reading is in the settlement input, and only those
+        (refused,) = late
+        assert isinstance(refused, MarketError)
+        assert (refused.field, refused.kind) == ("slot_start", "conflict")
+        assert refused.message == "the slot's settlement is prepared: its readings are final"
+        # after the record, as before: the same value again is a duplicate, another value final
+        again = svc.meters.submit_reading(svc.seller, "green", {"slot_start": SLOT, "energy_kwh": 2.0})
+        assert again[0] is Outcome.DUPLICATE and again[1].energy_kwh == 2.0
+        with pytest.raises(MarketError) as final:
+            svc.meters.submit_reading(svc.buyer, "green", {"slot_start": SLOT, "energy_kwh": -2.0})
+        assert (final.value.field, final.value.kind) == ("slot_start", "conflict")
+
+
+def test_readings_stay_open_while_the_settlement_waits_for_them(tmp_path: Path) -> None:
+    with meter_service(tmp_path, "tk_admin_wait") as svc:
+        svc.trade_and_anchor()
+        svc.meters.submit_reading(svc.seller, "green", {"slot_start": SLOT, "energy_kwh": 2.0})
+        with pytest.raises(MarketError) as waiting:  # before the deadline, b's reading is awaited
+            svc.desk.prepare_settlement("green", SLOT, svc.clock.now())
+        assert "waiting for the meter readings of b" in waiting.value.message
+        # the slot's readings are not closed by the attempt: b's reading is taken and settles
+        assert svc.meters.submit_reading(svc.buyer, "green", {"slot_start": SLOT, "energy_kwh": -2.0})[0] is \
+            Outcome.CREATED
+        rec = svc.desk.prepare_settlement("green", SLOT, svc.clock.now())
+        assert rec.document["input"]["readings_kwh"] == {"b": -2.0, "s": 2.0}
