@@ -18,8 +18,9 @@
   proposed value, and a settlement input carries the correction next to the meter's signed reading. After the
   slot's settlement is prepared, no dispute opens or changes (409).
 * **Final readings.** The settlement closes the slot's readings in the store as it reads them
-  (:meth:`~transactive.store.protocol.Store.close_meter_readings`): a reading the store would store after that is
-  refused in the same transaction as its insert (409 naming ``slot_start``), so every stored reading is settled.
+  (:meth:`~transactive.store.protocol.Store.close_meter_readings`): from then on the slot's settlement counts
+  as prepared, and a reading the store would store, or a dispute opened or decided, is refused in the
+  transaction of its write (409), so every stored reading and resolved correction is settled.
 """
 
 from __future__ import annotations
@@ -272,8 +273,12 @@ class MeterDesk:
         return signature
 
     def _settlement_prepared(self, community: str, slot_start: str) -> bool:
-        return self.op.ledger is not None and self.op.store.get_ledger_slot(community, slot_start,
-                                                                           "settlement") is not None
+        """Whether the slot's settlement has read its readings (closed them) or is stored (by an older service)."""
+        if self.op.ledger is None:
+            return False
+        store = self.op.store
+        return store.meter_readings_closed(community, slot_start) or \
+            store.get_ledger_slot(community, slot_start, "settlement") is not None
 
     def readings(self, caller: Member, community: str, slot_start: str) -> list[MeterReading]:
         """A slot's readings (admin, DSO, validator); a trader's own."""
@@ -306,6 +311,8 @@ class MeterDesk:
         dispute = ReadingDispute(uuid.uuid4().hex, c.name, subject.id, start, stored.energy_kwh, proposed + 0.0,
                                  reason.strip(), caller.id, _stamp(self.op.clock.now()))
         if not self.op.store.put_dispute(dispute):
+            if self._settlement_prepared(c.name, start):  # the settlement read the readings since the check above
+                raise MarketError("slot_start", FINAL, "conflict")
             raise MarketError("slot_start", "this reading has an open or resolved dispute already", "conflict")
         return dispute
 

@@ -10,7 +10,8 @@ is a dispute (``reading_disputes``) whose resolved value :meth:`meter_readings` 
 readings (:meth:`put_meter_readings`) is one write: :func:`reading_outcome` reading by reading, in order.
 
 A slot's readings close when its settlement reads them (:meth:`close_meter_readings`): from that commit on no
-reading of the slot is stored (``closed``), so every stored reading is in the settlement's input. Both lock the
+reading of the slot is stored (``closed``) and no dispute of it opens or changes, so every stored reading and
+resolved correction is in the settlement's input. All of them lock the
 slot's row of ``meter_reading_slots`` (SQLite: the one writer; PostgreSQL: ``SELECT ... FOR UPDATE``, or the
 insert of a new row), so a write of readings commits wholly before the settlement's read or sees it closed.
 """
@@ -91,6 +92,14 @@ class ReadingSqlMixin:
                 closed.update((community, row.slot_start) for row in rows if row.state == "closed")
         return closed
 
+    def meter_readings_closed(self, community: str, slot_start: str) -> bool:
+        """Whether the slot's readings are closed (:meth:`close_meter_readings`)."""
+        s = t.meter_reading_slots
+        with self._read() as conn:
+            state = conn.execute(sa.select(s.c.state).where(s.c.community == community,
+                                                            s.c.slot_start == slot_start)).scalar()
+        return state == "closed"
+
     def close_meter_readings(self, community: str, slot_start: str, *, unless_missing: Collection[str] = ()
                              ) -> tuple[bool, list[MeterReading]]:
         """Close the slot's readings and read them (:meth:`meter_readings`) in one write transaction: from its
@@ -161,9 +170,11 @@ class ReadingSqlMixin:
 
     def put_dispute(self, dispute: ReadingDispute) -> bool:
         """Open a dispute; False (nothing written) when the member's reading of that slot has an open or
-        resolved one already."""
+        resolved one already, or the slot's readings are closed."""
         d = t.reading_disputes
         with self._write() as conn:
+            if self._lock_reading_slots(conn, {(dispute.community, dispute.slot_start)}):
+                return False
             busy = conn.execute(sa.select(d.c.id).where(
                 d.c.member == dispute.member, d.c.slot_start == dispute.slot_start,
                 d.c.state.in_(("open", "resolved")))).first()
@@ -184,10 +195,13 @@ class ReadingSqlMixin:
 
     def update_dispute(self, dispute: ReadingDispute, expected_approvals: dict[str, str]) -> bool:
         """Record an approval or a decision, only if the dispute is still open with ``expected_approvals``
-        (compare-and-set: two approvers at once both land, one after the other)."""
+        (compare-and-set: two approvers at once both land, one after the other) and the slot's readings are not
+        closed."""
         d = t.reading_disputes
         values = self._dispute_values(dispute)
         with self._write() as conn:
+            if self._lock_reading_slots(conn, {(dispute.community, dispute.slot_start)}):
+                return False
             done = conn.execute(d.update().where(
                 d.c.id == dispute.id, d.c.state == "open",
                 d.c.approvals == json.dumps(expected_approvals, sort_keys=True)).values(**values))

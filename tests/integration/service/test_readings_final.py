@@ -68,3 +68,39 @@ def test_readings_stay_open_while_the_settlement_waits_for_them(tmp_path: Path) 
             Outcome.CREATED
         rec = svc.desk.prepare_settlement("green", SLOT, svc.clock.now())
         assert rec.document["input"]["readings_kwh"] == {"b": -2.0, "s": 2.0}
+
+
+def test_a_dispute_decided_or_opened_between_the_read_and_the_record_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with meter_service(tmp_path, "tk_admin_disputes") as svc:
+        svc.trade_and_anchor()
+        for member, kwh in ((svc.seller, 2.0), (svc.buyer, -2.0)):
+            svc.meters.submit_reading(member, "green", {"slot_start": SLOT, "energy_kwh": kwh})
+        dispute = svc.meters.open_dispute(svc.buyer, "green", {"slot_start": SLOT, "energy_kwh": -1.5,
+                                                               "reason": "meter fault"})
+        assert svc.meters.decide(svc.admin, "green", dispute.id, None, approve=True).state == "open"
+        late: list[Any] = []
+        build = settlement_module.sequence_input
+
+        def interleaved(*args: Any, **kwargs: Any) -> Any:  # the settlement has read the readings
+            for attempt in (lambda: svc.meters.decide(svc.dso, "green", dispute.id, None, approve=True),
+                            lambda: svc.meters.open_dispute(svc.seller, "green", {"slot_start": SLOT,
+                                                                                  "energy_kwh": 1.0,
+                                                                                  "reason": "late"})):
+                try:
+                    late.append(attempt())
+                except MarketError as exc:
+                    late.append(exc)
+            return build(*args, **kwargs)
+
+        monkeypatch.setattr(settlement_module, "sequence_input", interleaved)
+        rec = svc.desk.prepare_settlement("green", SLOT, svc.clock.now())
+        monkeypatch.undo()
+
+        assert rec.document["input"]["readings_kwh"] == {"b": -2.0, "s": 2.0}  # no correction settled
+        assert [(e.field, e.kind, e.message) for e in late] == [
+            ("dispute", "conflict", "the slot's settlement is prepared: its readings are final"),
+            ("slot_start", "conflict", "the slot's settlement is prepared: its readings are final")]
+        (stored,) = svc.store.disputes("green", SLOT)  # the dispute stays open, unresolved, as the input says
+        assert (stored.id, stored.state, dict(stored.approvals)) == (dispute.id, "open", {"admin": "admin"})
+        assert {r.member: r.energy_kwh for r in svc.store.meter_readings("green", SLOT)} == {"b": -2.0, "s": 2.0}

@@ -6,9 +6,10 @@ reading the slot stays open."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
-from transactive.store import Community, Member, MeterReading, Outcome, SqlStore, open_store
+from transactive.store import Community, Member, MeterReading, Outcome, ReadingDispute, SqlStore, open_store
 from transactive.store import _tables as tables
 
 SLOT, OTHER = "2026-01-01T00:00:00Z", "2026-01-01T00:15:00Z"
@@ -66,3 +67,19 @@ def test_version_9_database_is_upgraded_in_place(tmp_path: Path) -> None:
         assert upgraded.put_meter_reading(MeterReading("c", "m0", SLOT, 2.0, "t0"))[0] is Outcome.CLOSED
     finally:
         upgraded.close()
+
+
+def test_no_dispute_of_a_closed_slot_opens_or_changes(store: SqlStore) -> None:
+    setup(store)
+    store.put_meter_reading(MeterReading("c", "m0", SLOT, 2.0, "t0"))
+    store.put_meter_reading(MeterReading("c", "m1", SLOT, 1.0, "t0"))
+    opened = ReadingDispute("d0", "c", "m0", SLOT, 2.0, 1.5, "fault", "m0", "t1")
+    assert store.put_dispute(opened)
+    assert not store.meter_readings_closed("c", SLOT)
+    assert store.close_meter_readings("c", SLOT)[0]
+    assert store.meter_readings_closed("c", SLOT) and not store.meter_readings_closed("c", OTHER)
+    approved = replace(opened, approvals={"admin": "admin", "dso": "grid"}, state="resolved", resolved_at="t2")
+    assert not store.update_dispute(approved, {})
+    assert not store.put_dispute(ReadingDispute("d1", "c", "m1", SLOT, 1.0, 0.5, "fault", "m1", "t1"))
+    assert store.disputes("c", SLOT) == [opened]
+    assert [r.energy_kwh for r in store.meter_readings("c", SLOT)] == [2.0, 1.0]  # no correction read
