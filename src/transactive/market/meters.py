@@ -17,7 +17,7 @@
   and the resolution -- approvers, time, note -- is kept with the dispute; settlement then reads the
   proposed value, and a settlement input carries the correction next to the meter's signed reading. After the
   slot's settlement is prepared, no dispute opens or changes (409).
-* **Final readings.** The settlement closes the slot's readings in the store as it reads them
+* **Final readings.** The settlement closes the slot's readings in the store before it reads them
   (:meth:`~transactive.store.protocol.Store.close_meter_readings`): from then on the slot's settlement counts
   as prepared, and a reading the store would store, or a dispute opened or decided, is refused in the
   transaction of its write (409), so every stored reading and resolved correction is settled.

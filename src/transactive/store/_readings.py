@@ -9,11 +9,11 @@ member's meter counts as the member's own, whoever relays it; its signature is k
 is a dispute (``reading_disputes``) whose resolved value :meth:`meter_readings` reads instead. A burst of
 readings (:meth:`put_meter_readings`) is one write: :func:`reading_outcome` reading by reading, in order.
 
-A slot's readings close when its settlement reads them (:meth:`close_meter_readings`): from that commit on no
+A slot's readings close as its settlement reads them (:meth:`close_meter_readings`): from that commit on no
 reading of the slot is stored (``closed``) and no dispute of it opens or changes, so every stored reading and
-resolved correction is in the settlement's input. All of them lock the
-slot's row of ``meter_reading_slots`` (SQLite: the one writer; PostgreSQL: ``SELECT ... FOR UPDATE``, or the
-insert of a new row), so a write of readings commits wholly before the settlement's read or sees it closed.
+resolved correction is in the settlement's input. All of them lock the slot's row of ``meter_reading_slots``
+(SQLite: the one writer; PostgreSQL: ``SELECT ... FOR UPDATE``, or the insert of a new row), so a write of
+readings or disputes commits wholly before the close (and the settlement's read after it) or sees it closed.
 """
 
 from __future__ import annotations
@@ -102,32 +102,35 @@ class ReadingSqlMixin:
 
     def close_meter_readings(self, community: str, slot_start: str, *, unless_missing: Collection[str] = ()
                              ) -> tuple[bool, list[MeterReading]]:
-        """Close the slot's readings and read them (:meth:`meter_readings`) in one write transaction: from its
-        commit on no reading of the slot is stored. When a member of ``unless_missing`` has no reading yet, the
-        slot stays open (nothing written). Answers ``(closed, readings)`` (closed: also when it was already)."""
-        s = t.meter_reading_slots
+        """Close the slot's readings, then read them (:meth:`meter_readings`): from the close's commit on no
+        reading of the slot is stored nor dispute changed, so the read after it is final (and takes no write
+        lock). When a member of ``unless_missing`` has no reading yet, the slot stays open (nothing written).
+        Answers ``(closed, readings)`` (closed: also when it was already)."""
+        s, r = t.meter_reading_slots, t.meter_readings
         with self._write() as conn:
-            closed = self._lock_reading_slots(conn, {(community, slot_start)})  # a write in progress commits first
-            readings = self._slot_readings(conn, community, slot_start)
-            if closed or set(unless_missing) - {r.member for r in readings}:
-                return bool(closed), readings
-            conn.execute(s.update().where(s.c.community == community, s.c.slot_start == slot_start)
-                         .values(state="closed"))
-        return True, readings
+            closed = bool(self._lock_reading_slots(conn, {(community, slot_start)}))  # a write in progress first
+            if not closed:
+                awaited = sorted(set(unless_missing))
+                present: set[str] = set()
+                for i in range(0, len(awaited), 500):
+                    present.update(conn.execute(sa.select(r.c.member).where(
+                        r.c.community == community, r.c.slot_start == slot_start,
+                        r.c.member.in_(awaited[i:i + 500]))).scalars())
+                if len(present) == len(awaited):
+                    conn.execute(s.update().where(s.c.community == community, s.c.slot_start == slot_start)
+                                 .values(state="closed"))
+                    closed = True
+        return closed, self.meter_readings(community, slot_start)
 
     def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]:
         """The slot's readings in member order, as settlement reads them: with the meter's signature, and the
         value of a resolved dispute (``dispute``, the meter's own value in ``metered_kwh``)."""
-        with self._read() as conn:
-            return self._slot_readings(conn, community, slot_start)
-
-    def _slot_readings(self, conn: Connection, community: str, slot_start: str) -> list[MeterReading]:
-        """:meth:`meter_readings`, read in ``conn``."""
         r, s = t.meter_readings, t.meter_reading_signatures
         joined = r.outerjoin(s, sa.and_(s.c.member == r.c.member, s.c.slot_start == r.c.slot_start))
-        rows = conn.execute(sa.select(r, s.c.meter, s.c.signature).select_from(joined).where(
-            r.c.community == community, r.c.slot_start == slot_start).order_by(r.c.member)).all()
-        resolved = {d.member: d for d in self._disputes(conn, community, slot_start) if d.state == "resolved"}
+        with self._read() as conn:
+            rows = conn.execute(sa.select(r, s.c.meter, s.c.signature).select_from(joined).where(
+                r.c.community == community, r.c.slot_start == slot_start).order_by(r.c.member)).all()
+            resolved = {d.member: d for d in self._disputes(conn, community, slot_start) if d.state == "resolved"}
         out = []
         for row in rows:
             reading = MeterReading(row.community, row.member, row.slot_start, row.energy_kwh, row.received_at,

@@ -156,9 +156,9 @@ class Store(Protocol):
 
     def close_meter_readings(self, community: str, slot_start: str, *, unless_missing: Collection[str] = ()
                              ) -> tuple[bool, list[MeterReading]]:
-        """The settlement's read: close the slot's readings and read them (:meth:`meter_readings`) atomically,
-        so from the commit on no reading of the slot is stored; unless a member of ``unless_missing`` has no
-        reading yet (then nothing is written). ``(closed, readings)``."""
+        """The settlement's read: close the slot's readings, so from the commit on no reading of the slot is
+        stored and no dispute of it opens or changes, then read them (:meth:`meter_readings`); unless a member of
+        ``unless_missing`` has no reading yet (then nothing is written). ``(closed, readings)``."""
         ...
 
     def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]:

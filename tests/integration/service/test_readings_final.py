@@ -104,3 +104,25 @@ def test_a_dispute_decided_or_opened_between_the_read_and_the_record_is_refused(
         (stored,) = svc.store.disputes("green", SLOT)  # the dispute stays open, unresolved, as the input says
         assert (stored.id, stored.state, dict(stored.approvals)) == (dispute.id, "open", {"admin": "admin"})
         assert {r.member: r.energy_kwh for r in svc.store.meter_readings("green", SLOT)} == {"b": -2.0, "s": 2.0}
+
+
+def test_an_awaited_reading_between_the_close_and_the_read_settles(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    with meter_service(tmp_path, "tk_admin_between") as svc:
+        svc.trade_and_anchor()
+        svc.meters.submit_reading(svc.seller, "green", {"slot_start": SLOT, "energy_kwh": 2.0})
+        close = svc.store.close_meter_readings
+        calls: list[bool] = []
+
+        def b_arrives_before_the_read(community: str, slot_start: str, **kwargs: Any) -> Any:
+            closed, _ = close(community, slot_start, **kwargs)  # b's is missing: the slot stays open
+            calls.append(closed)
+            if not closed:  # b's reading comes in after the store's check, before its read
+                svc.meters.submit_reading(svc.buyer, "green", {"slot_start": SLOT, "energy_kwh": -2.0})
+            return closed, svc.store.meter_readings(community, slot_start)
+
+        monkeypatch.setattr(svc.store, "close_meter_readings", b_arrives_before_the_read)
+        rec = svc.desk.prepare_settlement("green", SLOT, svc.clock.now())
+        monkeypatch.undo()
+        assert calls == [False, True]  # closed on the second try, with b's reading in
+        assert rec.document["input"]["readings_kwh"] == {"b": -2.0, "s": 2.0}
