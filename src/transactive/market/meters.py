@@ -17,6 +17,10 @@
   and the resolution -- approvers, time, note -- is kept with the dispute; settlement then reads the
   proposed value, and a settlement input carries the correction next to the meter's signed reading. After the
   slot's settlement is prepared, no dispute opens or changes (409).
+* **Final readings.** The settlement closes the slot's readings in the store before it reads them
+  (:meth:`~transactive.store.protocol.Store.close_meter_readings`): from then on the slot's settlement counts
+  as prepared, and a reading the store would store, or a dispute opened or decided, is refused in the
+  transaction of its write (409), so every stored reading and resolved correction is settled.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ TRADING: tuple[Role, ...] = ("prosumer", "aggregator")
 DECIDERS: tuple[Role, ...] = ("admin", "dso")
 ADMIN_ONLY: tuple[Role, ...] = ("admin",)
 MAX_REASON = 500
+FINAL = "the slot's settlement is prepared: its readings are final"
 
 
 def _stamp(moment: datetime) -> str:
@@ -188,6 +193,8 @@ class MeterDesk:
                 answers.append(checked)
         stored = self.op.store.put_meter_readings([(r, by) for _, r, by in pending]) if pending else []
         for (index, _, _), (outcome, reading) in zip(pending, stored, strict=False):  # stops at a conflict
+            if outcome is Outcome.CLOSED:  # the settlement read the slot's readings since the check above
+                raise MarketError("slot_start", FINAL, "conflict")
             if outcome is Outcome.CONFLICT:
                 raise MarketError("energy_kwh", f"a different reading ({reading.energy_kwh} kWh) is already "
                                   "stored; a correction is a dispute", "conflict")
@@ -225,7 +232,7 @@ class MeterDesk:
                     if r.member == subject.id and r.energy_kwh == reading.energy_kwh]
             if same:
                 return Outcome.DUPLICATE, same[0]
-            raise MarketError("slot_start", "the slot's settlement is prepared: its readings are final", "conflict")
+            raise MarketError("slot_start", FINAL, "conflict")
         # the member's own (or its meter's) reading replaces one the DSO or an admin reported, never the reverse
         return reading
 
@@ -266,8 +273,12 @@ class MeterDesk:
         return signature
 
     def _settlement_prepared(self, community: str, slot_start: str) -> bool:
-        return self.op.ledger is not None and self.op.store.get_ledger_slot(community, slot_start,
-                                                                           "settlement") is not None
+        """Whether the slot's settlement has read its readings (closed them) or is stored (by an older service)."""
+        if self.op.ledger is None:
+            return False
+        store = self.op.store
+        return store.meter_readings_closed(community, slot_start) or \
+            store.get_ledger_slot(community, slot_start, "settlement") is not None
 
     def readings(self, caller: Member, community: str, slot_start: str) -> list[MeterReading]:
         """A slot's readings (admin, DSO, validator); a trader's own."""
@@ -291,7 +302,7 @@ class MeterDesk:
         if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= MAX_REASON:
             raise MarketError("reason", f"must be 1-{MAX_REASON} characters")
         if self._settlement_prepared(c.name, start):
-            raise MarketError("slot_start", "the slot's settlement is prepared: its readings are final", "conflict")
+            raise MarketError("slot_start", FINAL, "conflict")
         stored = next((r for r in self.op.store.meter_readings(c.name, start) if r.member == subject.id), None)
         if stored is None:
             raise MarketError("slot_start", f"no reading of {subject.id} for this slot to dispute", "not_found")
@@ -300,6 +311,8 @@ class MeterDesk:
         dispute = ReadingDispute(uuid.uuid4().hex, c.name, subject.id, start, stored.energy_kwh, proposed + 0.0,
                                  reason.strip(), caller.id, _stamp(self.op.clock.now()))
         if not self.op.store.put_dispute(dispute):
+            if self._settlement_prepared(c.name, start):  # the settlement read the readings since the check above
+                raise MarketError("slot_start", FINAL, "conflict")
             raise MarketError("slot_start", "this reading has an open or resolved dispute already", "conflict")
         return dispute
 
@@ -319,7 +332,7 @@ class MeterDesk:
             if dispute.state != "open":
                 raise MarketError("dispute", f"the dispute is {dispute.state} already", "conflict")
             if self._settlement_prepared(c.name, dispute.slot_start):
-                raise MarketError("dispute", "the slot's settlement is prepared: its readings are final", "conflict")
+                raise MarketError("dispute", FINAL, "conflict")
             approvals = dict(dispute.approvals)
             now = _stamp(self.op.clock.now())
             signatures = dict(dispute.signatures)

@@ -8,12 +8,18 @@ member's meter counts as the member's own, whoever relays it; its signature is k
 ``meter_reading_signatures`` (written in the same transaction). A correction never overwrites a reading: it
 is a dispute (``reading_disputes``) whose resolved value :meth:`meter_readings` reads instead. A burst of
 readings (:meth:`put_meter_readings`) is one write: :func:`reading_outcome` reading by reading, in order.
+
+A slot's readings close as its settlement reads them (:meth:`close_meter_readings`): from that commit on no
+reading of the slot is stored (``closed``) and no dispute of it opens or changes, so every stored reading and
+resolved correction is in the settlement's input. All of them lock the slot's row of ``meter_reading_slots``
+(SQLite: the one writer; PostgreSQL: ``SELECT ... FOR UPDATE``, or the insert of a new row), so a write of
+readings or disputes commits wholly before the close (and the settlement's read after it) or sees it closed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +40,9 @@ class ReadingSqlMixin:
     def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
         raise NotImplementedError
 
+    def _ignoring_insert(self, table: sa.Table) -> Any:  # pragma: no cover - provided by SqlStore
+        raise NotImplementedError
+
     def put_meter_reading(self, reading: MeterReading, reported_by: str | None = None
                           ) -> tuple[Outcome, MeterReading]:
         """Store one reading: :meth:`put_meter_readings` of it alone."""
@@ -43,20 +52,75 @@ class ReadingSqlMixin:
                            ) -> list[tuple[Outcome, MeterReading]]:
         """Store a burst of ``(reading, reported_by)`` in one write transaction, each by :func:`reading_outcome`
         as if stored one by one in order (a later reading of the same member and slot sees the earlier one).
-        Stops at the first ``conflict``: the answer ends with it, the readings before it are stored, none after."""
+        Stops at the first ``conflict``, or at the first reading that would be stored in a slot whose readings are
+        closed (:meth:`close_meter_readings`; answered ``closed`` with the reading itself; the same value again
+        is still a ``duplicate``): the answer ends with it, the readings before it are stored, none after."""
         with self._write() as conn:
+            closed = self._lock_reading_slots(conn, {(r.community, r.slot_start) for r, _ in readings})
             before = _stored_states(conn, {(r.member, r.slot_start) for r, _ in readings})
             after = dict(before)
             out: list[tuple[Outcome, MeterReading]] = []
             for reading, reported_by in readings:
                 key = (reading.member, reading.slot_start)
                 outcome, answer, state = reading_outcome(after.get(key), reading, reported_by)
+                if outcome is Outcome.CREATED and (reading.community, reading.slot_start) in closed:
+                    out.append((Outcome.CLOSED, reading))
+                    break
                 out.append((outcome, answer))
                 if outcome is Outcome.CONFLICT:
                     break
                 after[key] = state
             _write_states(conn, before, after)
         return out
+
+    def _lock_reading_slots(self, conn: Connection, slots: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Lock the rows of ``slots`` (community, slot start) in ``meter_reading_slots`` (inserted ``open`` when
+        missing), in key order; answers the closed ones."""
+        s = t.meter_reading_slots
+        keys = sorted(slots)
+        if not keys:
+            return set()
+        conn.execute(self._ignoring_insert(s), [{"community": c, "slot_start": start, "state": "open"}
+                                                for c, start in keys])
+        closed: set[tuple[str, str]] = set()
+        for community in sorted({c for c, _ in keys}):
+            starts = [start for c, start in keys if c == community]
+            for i in range(0, len(starts), 500):
+                rows = conn.execute(sa.select(s.c.slot_start, s.c.state).where(
+                    s.c.community == community, s.c.slot_start.in_(starts[i:i + 500]))
+                    .order_by(s.c.slot_start).with_for_update()).all()
+                closed.update((community, row.slot_start) for row in rows if row.state == "closed")
+        return closed
+
+    def meter_readings_closed(self, community: str, slot_start: str) -> bool:
+        """Whether the slot's readings are closed (:meth:`close_meter_readings`)."""
+        s = t.meter_reading_slots
+        with self._read() as conn:
+            state = conn.execute(sa.select(s.c.state).where(s.c.community == community,
+                                                            s.c.slot_start == slot_start)).scalar()
+        return state == "closed"
+
+    def close_meter_readings(self, community: str, slot_start: str, *, unless_missing: Collection[str] = ()
+                             ) -> tuple[bool, list[MeterReading]]:
+        """Close the slot's readings, then read them (:meth:`meter_readings`): from the close's commit on no
+        reading of the slot is stored nor dispute changed, so the read after it is final (and takes no write
+        lock). When a member of ``unless_missing`` has no reading yet, the slot stays open (nothing written).
+        Answers ``(closed, readings)`` (closed: also when it was already)."""
+        s, r = t.meter_reading_slots, t.meter_readings
+        with self._write() as conn:
+            closed = bool(self._lock_reading_slots(conn, {(community, slot_start)}))  # a write in progress first
+            if not closed:
+                awaited = sorted(set(unless_missing))
+                present: set[str] = set()
+                for i in range(0, len(awaited), 500):
+                    present.update(conn.execute(sa.select(r.c.member).where(
+                        r.c.community == community, r.c.slot_start == slot_start,
+                        r.c.member.in_(awaited[i:i + 500]))).scalars())
+                if len(present) == len(awaited):
+                    conn.execute(s.update().where(s.c.community == community, s.c.slot_start == slot_start)
+                                 .values(state="closed"))
+                    closed = True
+        return closed, self.meter_readings(community, slot_start)
 
     def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]:
         """The slot's readings in member order, as settlement reads them: with the meter's signature, and the
@@ -109,9 +173,11 @@ class ReadingSqlMixin:
 
     def put_dispute(self, dispute: ReadingDispute) -> bool:
         """Open a dispute; False (nothing written) when the member's reading of that slot has an open or
-        resolved one already."""
+        resolved one already, or the slot's readings are closed."""
         d = t.reading_disputes
         with self._write() as conn:
+            if self._lock_reading_slots(conn, {(dispute.community, dispute.slot_start)}):
+                return False
             busy = conn.execute(sa.select(d.c.id).where(
                 d.c.member == dispute.member, d.c.slot_start == dispute.slot_start,
                 d.c.state.in_(("open", "resolved")))).first()
@@ -132,10 +198,13 @@ class ReadingSqlMixin:
 
     def update_dispute(self, dispute: ReadingDispute, expected_approvals: dict[str, str]) -> bool:
         """Record an approval or a decision, only if the dispute is still open with ``expected_approvals``
-        (compare-and-set: two approvers at once both land, one after the other)."""
+        (compare-and-set: two approvers at once both land, one after the other) and the slot's readings are not
+        closed."""
         d = t.reading_disputes
         values = self._dispute_values(dispute)
         with self._write() as conn:
+            if self._lock_reading_slots(conn, {(dispute.community, dispute.slot_start)}):
+                return False
             done = conn.execute(d.update().where(
                 d.c.id == dispute.id, d.c.state == "open",
                 d.c.approvals == json.dumps(expected_approvals, sort_keys=True)).values(**values))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 9  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
+SCHEMA_VERSION = 10  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
 # 4: chain_accounts, ledger_meta, ledger_slots; 5: member_profiles; 6: dead_letters, delivery_attempts,
 # meter_reading_reporters (each version only adds tables, created on an older database by create_all);
 # 7: chain_accounts.private_key TEXT holding the sealed key (PostgreSQL: altered; plaintext keys sealed at open),
-# meter_keys, meter_reading_signatures, reading_disputes; 8: community_settings; 9: tx_intents
+# meter_keys, meter_reading_signatures, reading_disputes; 8: community_settings; 9: tx_intents;
+# 10: meter_reading_slots
 
 metadata = sa.MetaData()
 
@@ -288,6 +289,15 @@ reading_disputes = sa.Table(
     sa.Column("resolution", sa.Text, nullable=False),
     sa.Column("resolved_at", sa.String(40), nullable=True),
     sa.Index("ix_reading_disputes_slot", "community", "slot_start"),
+)
+
+# version 10: a slot's readings ``open`` (taking readings) or ``closed`` (settlement read them: final); the row
+# every write of readings locks, so a reading is stored before the settlement's read or refused after it
+meter_reading_slots = sa.Table(
+    "meter_reading_slots", metadata,
+    sa.Column("community", sa.String(64), sa.ForeignKey("communities.name"), primary_key=True),
+    sa.Column("slot_start", sa.String(40), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),  # open, closed
 )
 
 # ---------------------------------------------------------------------------------------- chain (version 9)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from transactive.ledger.chain.intents import IntentState, TxIntent
@@ -150,11 +150,23 @@ class Store(Protocol):
     def put_meter_readings(self, readings: Sequence[tuple[MeterReading, str | None]]
                            ) -> list[tuple[Outcome, MeterReading]]:
         """A burst of ``(reading, reported_by)`` in one write, each as :meth:`put_meter_reading` in order; stops at
-        the first ``conflict`` (the last answer; the readings before it stored, none after)."""
+        the first ``conflict``, or at the first reading to store in a slot whose readings are closed (answered
+        ``closed``, nothing stored of it) (the last answer; the readings before it stored, none after)."""
+        ...
+
+    def close_meter_readings(self, community: str, slot_start: str, *, unless_missing: Collection[str] = ()
+                             ) -> tuple[bool, list[MeterReading]]:
+        """The settlement's read: close the slot's readings, so from the commit on no reading of the slot is
+        stored and no dispute of it opens or changes, then read them (:meth:`meter_readings`); unless a member of
+        ``unless_missing`` has no reading yet (then nothing is written). ``(closed, readings)``."""
         ...
 
     def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]:
         """The slot's readings with their meter signatures and resolved disputes' values."""
+        ...
+
+    def meter_readings_closed(self, community: str, slot_start: str) -> bool:
+        """Whether :meth:`close_meter_readings` closed the slot's readings."""
         ...
 
     def put_meter_key(self, key: MeterKey) -> None: ...
@@ -162,10 +174,13 @@ class Store(Protocol):
     def meter_keys(self, community: str) -> dict[str, MeterKey]: ...
 
     def put_dispute(self, dispute: ReadingDispute) -> bool:
-        """False when the reading has an open or resolved dispute already."""
+        """False when the reading has an open or resolved dispute already, or the slot's readings are closed."""
         ...
 
-    def update_dispute(self, dispute: ReadingDispute, expected_approvals: dict[str, str]) -> bool: ...
+    def update_dispute(self, dispute: ReadingDispute, expected_approvals: dict[str, str]) -> bool:
+        """Compare-and-set on an open dispute's approvals; False (nothing written) otherwise, or when the slot's
+        readings are closed."""
+        ...
 
     def disputes(self, community: str, slot_start: str | None = None) -> list[ReadingDispute]: ...
 

@@ -56,7 +56,7 @@ def test_version_8_database_is_upgraded_in_place(tmp_path: Path) -> None:
         conn.execute("DELETE FROM schema_version WHERE version >= 9")
         conn.execute("INSERT INTO schema_version VALUES (8, 'earlier')")
     upgraded = open_store(data_dir=tmp_path)
-    assert upgraded.schema_version() == tables.SCHEMA_VERSION == 9
+    assert upgraded.schema_version() == tables.SCHEMA_VERSION >= 9
     upgraded.put_tx_intent(_intent(1))
     assert [i.nonce for i in upgraded.open_tx_intents(31337)] == [1]
     upgraded.close()

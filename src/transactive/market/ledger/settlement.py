@@ -126,10 +126,19 @@ class LedgerSettlement:
             if slot is not None and slot.state is not SlotState.VOID:
                 raise MarketError("slot_start", f"the slot's clearing is not anchored ({slot.state.value})",
                                   "conflict")
-        stored_readings = self.ctx.store.meter_readings(c.name, slot_start)  # read once for the whole input
-        parties, _, _, _ = sequence_parties(self.ctx.store, c.name, slot_start, result, stored_readings)
-        readings = {r.member for r in stored_readings}
-        self._check_due(c, slot_start, now, [m for m in parties if m not in readings])
+        # the members whose readings it waits for (an ordering member settles only when its reading is in)
+        awaited, _, _, _ = sequence_parties(self.ctx.store, c.name, slot_start, result, ())
+        self._check_due(c, slot_start, now, ())
+        due = now >= self.settlement_deadline(slot_start, c.slot_minutes)
+        # the slot's readings closed, then read once for the whole input: a reading (or a dispute's decision)
+        # after the close is refused, so none is accepted and left unsettled
+        closed = False
+        while not closed:  # (not closed, nothing missing: the awaited readings came in meanwhile, close again)
+            closed, stored_readings = self.ctx.store.close_meter_readings(c.name, slot_start,
+                                                                          unless_missing=() if due else awaited)
+            readings = {r.member for r in stored_readings}
+            if not closed:
+                self._check_due(c, slot_start, now, [m for m in awaited if m not in readings])
         self.ctx.store.close_listings(c.name, slot_start)  # bidding closes: from now on no order is decided
         known = self.ctx.store.chain_account_addresses(c.name)
 
