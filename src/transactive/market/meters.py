@@ -274,11 +274,9 @@ class MeterDesk:
 
     def _settlement_prepared(self, community: str, slot_start: str) -> bool:
         """Whether the slot's settlement has read its readings (closed them) or is stored (by an older service)."""
-        if self.op.ledger is None:
-            return False
         store = self.op.store
-        return store.meter_readings_closed(community, slot_start) or \
-            store.get_ledger_slot(community, slot_start, "settlement") is not None
+        return store.meter_readings_closed(community, slot_start) or (
+            self.op.ledger is not None and store.get_ledger_slot(community, slot_start, "settlement") is not None)
 
     def readings(self, caller: Member, community: str, slot_start: str) -> list[MeterReading]:
         """A slot's readings (admin, DSO, validator); a trader's own."""

@@ -532,6 +532,8 @@ class MultiDesk:
         with self._settle_lock:
             if self.store.get_multi_settlement(c.name, iso(start)) is None:
                 self.store.close_listings(c.name, iso(start))
+                # its readings close as they are read (as the ledger's settlement does): a later one is 409
+                self.store.close_meter_readings(c.name, iso(start))
                 try:
                     document = stored_slot_document(self.store, c, iso(start), self.domain)
                 except MarketError:

@@ -168,6 +168,12 @@ def test_signed_contract_delivers_at_its_price_and_a_half_signed_one_does_not(ap
     _meter(api, "alice", S2, 1.5)
     _meter(api, "bob", S2, -2.0)
     doc2 = c.post(f"{C}/multi-settlements/{S2}", headers=api.auth("admin")).json()
+    # without a chain too the settlement closed S2's readings as it read them: carol's late one is refused (409),
+    # not stored and left unsettled
+    _error(c.post(f"{C}/meter-readings", json={"slot_start": S2, "energy_kwh": -0.5}, headers=api.auth("carol")),
+           409, "slot_start")
+    stored = c.get(f"{C}/meter-readings", params={"slot_start": S2}, headers=api.auth("grid")).json()
+    assert sorted(x["member"] for x in stored) == ["alice", "bob"]
     _balanced(doc2)
     assert _stages(doc2, "alice")["stages"]["bilateral"]["money_micro"] == 160_000
     assert _stages(doc2, "alice")["stages"]["grid"] == {"sold_wh": 0, "bought_wh": 500, "money_micro": -50_000}
