@@ -386,11 +386,13 @@ def verify_batch(
 def attribute_columns(records: Iterable[SignedAttributes | ParticipantAttributes]) -> dict[str, dict[str, Any]]:
     """``{column: {trader address: value}}`` for :func:`~transactive.ledger.messages.orders.messages_to_orders`
     (columns ``bus``, ``distance_pref_m``, ``a``, ``b``, ``c``, ``omega``, ``alpha``)."""
-    out: dict[str, dict[str, Any]] = {}
-    for record in records:
-        m = record.message if isinstance(record, SignedAttributes) else record
-        for column, value in m.columns().items():
-            out.setdefault(column, {})[m.trader] = value
+    messages = [record.message if isinstance(record, SignedAttributes) else record for record in records]
+    if not messages:
+        return {}
+    traders = [m.trader for m in messages]  # a trader listed twice keeps its first position, its last values
+    out: dict[str, dict[str, Any]] = {"bus": dict(zip(traders, [m.bus for m in messages], strict=True))}
+    for attr, _, column, scale in _SCALED:  # the values of ParticipantAttributes.columns, a column at a time
+        out[column] = dict(zip(traders, [getattr(m, attr) / scale for m in messages], strict=True))
     return out
 
 
