@@ -26,8 +26,8 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +148,14 @@ class SlotBatch:
         if "result" not in self._trees:
             self._trees["result"] = result_tree(self.slot, self.results)
         return self._trees["result"]
+
+    def endorsed(self, results: Sequence[ResultEntry], endorsements: Sequence[bytes]) -> SlotBatch:
+        """This batch with its result entries and endorsement signatures filled in; the order tree (orders,
+        attributes and market block unchanged) is carried over, not hashed again."""
+        out = replace(self, results=tuple(results), endorsements=tuple(endorsements))
+        if "order" in self._trees:
+            out._trees["order"] = self._trees["order"]
+        return out
 
     @property
     def order_root(self) -> bytes:
