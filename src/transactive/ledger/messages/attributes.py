@@ -123,6 +123,12 @@ _SCALED = (
 )
 
 
+@functools.lru_cache(maxsize=1 << 12)
+def _bus_hash(bus: str) -> bytes:
+    """``keccak256(bus)`` (UTF-8), the ``string`` member's word (memoised: a feeder's buses recur per trader)."""
+    return keccak256(bus.encode("utf-8"))
+
+
 def _scaled(name: str, value: float, scale: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise OrderError("field", f"{name} must be a number, got {type(value).__name__}")
@@ -197,7 +203,7 @@ class ParticipantAttributes:
             ATTRIBUTES_TYPEHASH
             + address_word(self.trader_bytes)
             + self.slot.to_bytes(32, "big")
-            + keccak256(self.bus.encode("utf-8"))
+            + _bus_hash(self.bus)
             + b"".join(getattr(self, attr).to_bytes(32, "big") for attr, _, _, _ in _SCALED)
         )
 
