@@ -108,30 +108,40 @@ def micro_to_money(amount_micro: int) -> float:
     return amount_micro / MICRO_PER_TOKEN
 
 
-def apportion(total: int, weights: Sequence[float]) -> list[int]:
+def apportion(total: int, weights: Sequence[float] | FloatArray) -> list[int]:
     """Split the integer ``total`` in proportion to non-negative ``weights`` so the parts sum to ``total``.
 
-    Largest-remainder (Hamilton) method; equal remainders go to the lower index. With all weights zero the
-    total goes to index 0 (an empty list requires ``total == 0``).
+    Largest-remainder (Hamilton) method: quota ``q_k = |total|·w_k / Σw`` (float64), part ``floor(q_k)``, the
+    ``|total| − Σ floor`` units left over go one each to the largest remainders ``q_k − floor(q_k)``, equal
+    remainders to the lower index. With all weights zero the total goes to index 0 (an empty list requires
+    ``total == 0``). Computed on arrays (the same IEEE operations as per figure).
     """
-    if not weights:
+    w = np.asarray(weights, dtype=np.float64)
+    if w.size == 0:
         if total != 0:
             raise ValueError("cannot apportion a non-zero total over no weights")
         return []
-    if any(not math.isfinite(w) or w < 0 for w in weights):
+    if not (np.isfinite(w).all() and (w >= 0).all()):
         raise ValueError("weights must be finite and non-negative")
-    weight_sum = math.fsum(weights)
+    weight_sum = math.fsum(w.tolist())
     if weight_sum == 0:
-        return [total] + [0] * (len(weights) - 1)
+        return [total] + [0] * (w.size - 1)
     sign = 1 if total >= 0 else -1
     magnitude = abs(total)
-    quotas = [magnitude * w / weight_sum for w in weights]
-    floors = [math.floor(q) for q in quotas]
+    quotas = float(magnitude) * w / weight_sum
+    floored = np.floor(quotas)
+    floors: list[int] = [int(f) for f in floored.tolist()] if magnitude >= _EXACT_INT else \
+        floored.astype(np.int64).tolist()
     left = magnitude - sum(floors)
-    order = sorted(range(len(weights)), key=lambda k: (-(quotas[k] - floors[k]), k))
-    for k in order[:left]:
-        floors[k] += 1
-    return [sign * f for f in floors]
+    if left > 0:
+        # a stable sort of the negated remainders: largest first, ties by index
+        for k in np.argsort(floored - quotas, kind="stable")[:left].tolist():
+            floors[k] += 1
+    return floors if sign == 1 else [-f for f in floors]
+
+
+_EXACT_INT = 2**53
+"""Below this, every float64 floor of a quota converts to int64 exactly (above, as Python ints)."""
 
 
 # ---------------------------------------------------------------------- clearing energy resolution

@@ -25,3 +25,43 @@ def test_apportion_sums_exactly_and_stays_within_one_unit(total: int, weights: l
     if weight_sum > 0:
         for part, w in zip(parts, weights, strict=True):
             assert abs(part - total * w / weight_sum) < 1 + 1e-6 * abs(total)
+
+
+def _apportion_per_figure(total: int, weights: list[float]) -> list[int]:
+    """The largest-remainder rule figure by figure (the pre-array implementation), the oracle."""
+    if not weights:
+        return []
+    weight_sum = math.fsum(weights)
+    if weight_sum == 0:
+        return [total] + [0] * (len(weights) - 1)
+    sign = 1 if total >= 0 else -1
+    magnitude = abs(total)
+    quotas = [magnitude * w / weight_sum for w in weights]
+    floors = [math.floor(q) for q in quotas]
+    left = magnitude - sum(floors)
+    for k in sorted(range(len(weights)), key=lambda k: (-(quotas[k] - floors[k]), k))[:left]:
+        floors[k] += 1
+    return [sign * f for f in floors]
+
+
+_WEIGHTS = st.lists(
+    st.one_of(  # repeated small weights make equal remainders (ties), huge ones large quotas
+        st.sampled_from([0.0, 1.0, 2.0, 3.0, 0.1, 1 / 3, 1e-300]),
+        st.floats(min_value=0, max_value=1e12, allow_nan=False),
+    ),
+    max_size=40,
+)
+
+
+@given(st.one_of(st.integers(-10**12, 10**12), st.integers(-10**20, 10**20), st.sampled_from([0, 1, -1, 7])),
+       _WEIGHTS)
+def test_apportion_on_arrays_gives_the_per_figure_integers(total: int, weights: list[float]) -> None:
+    if not weights:
+        total = 0
+    assert apportion(total, weights) == _apportion_per_figure(total, weights)
+
+
+@given(st.integers(1, 50), st.integers(0, 10**6))
+def test_apportion_equal_weights_gives_the_remainder_to_the_lowest_indices(n: int, total: int) -> None:
+    parts = apportion(total, [2.5] * n)
+    assert parts == [total // n + (1 if k < total % n else 0) for k in range(n)]

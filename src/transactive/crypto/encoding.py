@@ -73,10 +73,16 @@ def to_checksum_address(address: bytes) -> str:
 
 @functools.lru_cache(maxsize=1 << 17)
 def _checksum(address: bytes) -> str:
-    lower = address.hex()
-    nibbles = keccak256(lower.encode("ascii")).hex()
-    # upper-case a letter where the hash nibble is >= 8 (upper() leaves digits alone; hex '8'-'f' > '7')
-    return "0x" + "".join([c.upper() if h > "7" else c for c, h in zip(lower, nibbles[:40], strict=True)])
+    lower = address.hex().encode("ascii")
+    nibbles = keccak256(lower).hex()[:40].encode("ascii")
+    # upper-case a letter where the hash nibble is >= 8: the 0x20 case bit of each byte where both the hash
+    # nibble is '8'-'f' and the address character a letter 'a'-'f', cleared in one integer operation
+    case_bits = int.from_bytes(nibbles.translate(_HIGH_NIBBLE), "big") & int.from_bytes(lower.translate(_LETTER), "big")
+    return "0x" + (int.from_bytes(lower, "big") ^ case_bits).to_bytes(40, "big").decode("ascii")
+
+
+_HIGH_NIBBLE = bytes(0x20 if chr(b) in "89abcdef" else 0 for b in range(256))
+_LETTER = bytes(0x20 if chr(b) in "abcdef" else 0 for b in range(256))
 
 
 def parse_address(text: str) -> bytes:

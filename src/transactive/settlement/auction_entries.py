@@ -31,8 +31,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from transactive.result import ClearingResult
-from transactive.units import energy_to_wh, money_to_micro
+from transactive.units import FloatArray, apportion, energy_to_wh, money_to_micro
 
 PPM = 1_000_000
 
@@ -47,14 +49,15 @@ __all__ = [
 ]
 
 
-def side_units(values: Sequence[float], to_units: Callable[[float], int], total: int | None = None) -> list[int]:
+def side_units(values: Sequence[float] | FloatArray, to_units: Callable[[float], int], total: int | None = None
+               ) -> list[int]:
     """One side's figures in integer units adding up to ``total`` (default: the rounded side total), by the
     largest remainder (:func:`~transactive.units.apportion`); per-figure rounding if any figure is negative."""
-    from transactive.units import apportion
-
-    if any(v < 0 for v in values):
-        return [to_units(v) for v in values]
-    return apportion(to_units(math.fsum(values)) if total is None else total, list(values))
+    column = np.asarray(values, dtype=np.float64)
+    figures = column.tolist()
+    if (column < 0).any():
+        return [to_units(v) for v in figures]
+    return apportion(to_units(math.fsum(figures)) if total is None else total, column)
 
 
 def grid_charge_micro(result: ClearingResult) -> int:
@@ -110,11 +113,18 @@ class AuctionStage:
     fund_micro: int
 
 
+def _non_negative(energy_kwh: FloatArray) -> FloatArray:
+    """``max(x, 0)`` per figure (NaN kept, for the rounding rule to reject)."""
+    column = np.asarray(energy_kwh, dtype=np.float64)
+    out: FloatArray = np.where(column < 0, 0.0, column)
+    return out
+
+
 def settled_energy_wh(result: ClearingResult) -> tuple[list[int], list[int]]:
     """``(sellers' Wh, buyers' Wh)``, each side apportioned to its own rounded total; the sellers' total
     exceeds the buyers' by DPDA's excess (``details.excess_kwh``, to the Wh), else they are equal."""
-    sold = side_units([max(float(x), 0.0) for x in result.sellers.energy_kwh.tolist()], energy_to_wh)
-    bought = side_units([max(float(x), 0.0) for x in result.buyers.energy_kwh.tolist()], energy_to_wh)
+    sold = side_units(_non_negative(result.sellers.energy_kwh), energy_to_wh)
+    bought = side_units(_non_negative(result.buyers.energy_kwh), energy_to_wh)
     return sold, bought
 
 
@@ -128,20 +138,26 @@ def auction_stage(
     if len(result.sellers.energy_kwh) != len(seller_ids) or len(result.buyers.energy_kwh) != len(buyer_ids):
         raise ValueError("the result does not match the orders' participants")
     sold, bought = settled_energy_wh(result)
-    money_s = side_units(result.sellers.payment.tolist(), money_to_micro)
-    money_b = side_units(result.buyers.payment.tolist(), money_to_micro)
-    totals: dict[str, list[int]] = {}
-    for ids, energy, money, sign in ((seller_ids, sold, money_s, 1), (buyer_ids, bought, money_b, -1)):
+    money_s = side_units(result.sellers.payment, money_to_micro)
+    money_b = side_units(result.buyers.payment, money_to_micro)
+    ids = [*seller_ids, *buyer_ids]
+    energy = sold + [-wh for wh in bought]
+    money = money_s + [-micro for micro in money_b]
+    rows: tuple[tuple[str, int, int], ...]
+    if len(dict.fromkeys(ids)) == len(ids):  # no account on both sides (or twice): nothing to net
+        rows = tuple(zip(ids, energy, money, strict=True))
+    else:
+        totals: dict[str, list[int]] = {}
         for pid, wh, micro in zip(ids, energy, money, strict=True):
             total = totals.setdefault(pid, [0, 0])
-            total[0] += sign * wh
-            total[1] += sign * micro
+            total[0] += wh
+            total[1] += micro
+        rows = tuple((account, wh, micro) for account, (wh, micro) in totals.items())
     own_a, own_m = reward_ppm(result)
     me = exchange_micro(result)
     reward_a, reward_m = rewards_micro(me, own_a if auctioneer_ppm is None else auctioneer_ppm,
                                        own_m if miner_ppm is None else miner_ppm)
     dso = grid_charge_micro(result)
-    rows = tuple((account, wh, micro) for account, (wh, micro) in totals.items())
-    fund = -(sum(micro for _, _, micro in rows) + dso + reward_a + reward_m)
-    fund_wh = sum(wh for _, wh, _ in rows)
+    fund = -(sum(money) + dso + reward_a + reward_m)
+    fund_wh = sum(energy)
     return AuctionStage(rows, dso, me, reward_a, reward_m, fund_wh, fund)

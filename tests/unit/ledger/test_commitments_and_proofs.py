@@ -346,3 +346,17 @@ def test_result_entry_rejects_a_value_the_leaf_cannot_encode(energy_wh: object, 
     entry = ResultEntry(lower, -(1 << 255), (1 << 255) - 1)  # the int256 limits themselves are fine
     assert entry.account == ResultEntry(entry.account.upper().replace("0X", "0x"), 0, 0).account != lower
     assert entry.account_bytes == bytes.fromhex("ab" * 20)
+
+
+def test_the_endorsed_batch_keeps_its_order_tree_and_reads_back(batch: SlotBatch, signers: list[Signer]) -> None:
+    root = batch.order_root
+    endorsements = (bytes(range(65)),)
+    final = batch.endorsed(batch.results[::-1], endorsements)
+    assert final.order_tree is batch.order_tree  # carried over, not hashed again
+    assert final.results == batch.results[::-1] and final.endorsements == endorsements
+    # the carried tree is the one a fresh read of the document rebuilds
+    fresh = SlotBatch.from_json(json.loads(json.dumps(final.to_json())))
+    assert fresh.order_root == root and fresh.result_root == final.result_root and fresh == final
+    # a batch whose tree was never built gets its own
+    unbuilt = dataclasses.replace(batch).endorsed(batch.results, ())
+    assert unbuilt.order_root == root

@@ -240,3 +240,30 @@ def test_an_empty_side_keeps_the_attribute_columns() -> None:
     assert list(sellers.attributes["bus"]) == ["34"]
     _, plain = messages_to_orders([message])
     assert plain.n == 0 and not plain.attributes
+
+
+_TRADERS = ["0x" + f"{k + 1:02x}" * 20 for k in range(6)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from([SIDE_SELL, SIDE_BUY]), st.integers(0, 10**7),
+                          st.integers(0, 10**9)), max_size=30))
+def test_decoding_groups_interleaved_blocks_per_trader_in_batch_order(
+    rows: list[tuple[int, int, int, int]]
+) -> None:
+    # oracle: a trader's blocks in batch order, the traders in order of first appearance, per side
+    messages = [OrderMessage(_TRADERS[k], 1, side, wh, micro, n) for n, (k, side, wh, micro) in enumerate(rows)]
+    buses = {m.trader.lower(): f"bus{m.trader[-1]}" for m in messages}  # keys not in EIP-55: canonicalised
+    sellers, buyers = messages_to_orders(messages, attributes={"bus": buses} if messages else None)
+    for side, orders in ((SIDE_SELL, sellers), (SIDE_BUY, buyers)):
+        grouped: dict[str, list[tuple[float, float]]] = {}
+        for m in messages:
+            if m.side == side:
+                grouped.setdefault(m.trader, []).append((m.energy_wh / 1000, m.price_micro_per_kwh / 10**6))
+        assert orders.ids == tuple(grouped)
+        blocks = [b for bs in grouped.values() for b in bs]
+        assert orders.energy_kwh.tolist() == [e for e, _ in blocks]
+        assert orders.price_per_kwh.tolist() == [p for _, p in blocks]
+        assert orders.owner.tolist() == [k for k, bs in enumerate(grouped.values()) for _ in bs]
+        if messages:
+            assert orders.attributes["bus"].tolist() == [f"bus{t[-1]}" for t in grouped]

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import hypothesis.strategies as st
 import numpy as np
@@ -23,6 +24,7 @@ from transactive.settlement.auction_entries import (
 )
 from transactive.settlement.grid_trading import GridTariff
 from transactive.settlement.stages import Prosumer, RewardRates, settle_slot
+from transactive.units import energy_to_wh, money_to_micro
 
 SELLERS = dict(zip(["3", "14", "11", "2", "13", "6", "15", "4"], [30, 25, 18, 40, 50, 21, 14, 70], strict=True))
 S_PRICE = [20, 10, 16, 5, 18, 25, 7, 2]
@@ -246,3 +248,66 @@ def test_dpda_case_4_breach_is_priced_by_the_policy_never_settled_against_the_bu
     assert s.accounts["fund"] == 8_000_000 and s.balance_micro == 0
     s = settle_slot(0, prosumers, mechanism="dpda", deficit_policy="no_trade")
     assert s.policy_applied == "no_trade" and all(x.stages["auction"].money_micro == 0 for x in s.statements)
+
+
+def _rows_per_figure(result: ClearingResult, seller_ids: list[str], buyer_ids: list[str]
+                     ) -> tuple[tuple[str, int, int], ...]:
+    """The auction stage's rows by the per-figure rule (the pre-array implementation), the oracle: each side
+    apportioned by the largest remainder (per-figure rounding when a figure is negative), then netted per
+    account in order of first appearance, sellers first."""
+    def units(values: list[float], to_units: Callable[[float], int]) -> list[int]:
+        if any(v < 0 for v in values):
+            return [to_units(v) for v in values]
+        total = abs(to_units(math.fsum(values)))
+        weight_sum = math.fsum(values)
+        if weight_sum == 0:
+            return [to_units(math.fsum(values))] + [0] * (len(values) - 1)
+        quotas = [total * v / weight_sum for v in values]
+        floors = [math.floor(q) for q in quotas]
+        for k in sorted(range(len(values)), key=lambda k: (-(quotas[k] - floors[k]), k))[:total - sum(floors)]:
+            floors[k] += 1
+        return floors
+
+    def side(alloc: Allocation) -> tuple[list[int], list[int]]:
+        return (units([max(float(x), 0.0) for x in alloc.energy_kwh.tolist()], energy_to_wh),
+                units(alloc.payment.tolist(), money_to_micro))
+
+    totals: dict[str, list[int]] = {}
+    for ids, (energy, money), sign in ((seller_ids, side(result.sellers), 1), (buyer_ids, side(result.buyers), -1)):
+        for pid, wh, micro in zip(ids, energy, money, strict=True):
+            total = totals.setdefault(pid, [0, 0])
+            total[0] += sign * wh
+            total[1] += sign * micro
+    return tuple((account, wh, micro) for account, (wh, micro) in totals.items())
+
+
+_FIGURE = st.one_of(st.sampled_from([0.0, 0.0005, 0.0015, 1 / 3, 2.5e-7, 1.0]),
+                    st.floats(min_value=0, max_value=1e4, allow_nan=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 8), _FIGURE, st.one_of(_FIGURE, st.floats(-50, 50))), min_size=1,
+                max_size=25),
+       st.lists(st.tuples(st.integers(0, 8), _FIGURE, _FIGURE), min_size=1, max_size=25))
+def test_the_auction_stage_rows_are_the_per_figure_rule(
+    sells: list[tuple[int, float, float]], buys: list[tuple[int, float, float]]
+) -> None:
+    # accounts drawn from 9 names: some on both sides or twice on one (netted), equal figures (ties), a negative
+    # payment (per-figure rounding)
+    seller_ids, buyer_ids = [f"a{k}" for k, _, _ in sells], [f"a{k}" for k, _, _ in buys]
+    result = ClearingResult(
+        "test", None,
+        Allocation(np.array([e for _, e, _ in sells]), np.array([p for _, _, p in sells])),
+        Allocation(np.array([e for _, e, _ in buys]), np.array([p for _, _, p in buys])),
+    )
+    stage = auction_stage(result, seller_ids, buyer_ids)
+    assert stage.rows == _rows_per_figure(result, seller_ids, buyer_ids)
+    assert stage.fund_wh == sum(wh for _, wh, _ in stage.rows)
+    assert stage.fund_micro == -sum(micro for _, _, micro in stage.rows) - stage.dso_micro
+
+
+def test_the_auction_stage_of_distinct_accounts_keeps_every_row() -> None:
+    result = ClearingResult("test", None, Allocation(np.array([1.0, 1.0, 1.0]), np.array([0.1, 0.1, 0.1])),
+                            Allocation(np.array([3.0]), np.array([0.3])))
+    stage = auction_stage(result, ["s0", "s1", "s2"], ["b0"])
+    assert stage.rows == (("s0", 1000, 100_000), ("s1", 1000, 100_000), ("s2", 1000, 100_000), ("b0", -3000, -300_000))

@@ -26,8 +26,8 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +105,15 @@ class SlotBatch:
     dso: str | None = None
     commits_market: bool | None = None
     _trees: dict[str, MerkleTree] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _versions: frozenset[int] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "orders", tuple(self.orders))
         object.__setattr__(self, "results", tuple(self.results))
         object.__setattr__(self, "endorsements", tuple(self.endorsements))
         object.__setattr__(self, "attributes", tuple(self.attributes))
+        object.__setattr__(self, "_versions", frozenset({o.message.version for o in self.orders}
+                                                        | {1 if a.signature else 2 for a in self.attributes}))
         if len(self.versions()) > 1:
             raise ProofError(f"slot {self.slot}: version-1 and version-2 messages in one batch")
         if self.commits_market is None:
@@ -149,6 +152,14 @@ class SlotBatch:
             self._trees["result"] = result_tree(self.slot, self.results)
         return self._trees["result"]
 
+    def endorsed(self, results: Sequence[ResultEntry], endorsements: Sequence[bytes]) -> SlotBatch:
+        """This batch with its result entries and endorsement signatures filled in; the order tree (orders,
+        attributes and market block unchanged) is carried over, not hashed again."""
+        out = replace(self, results=tuple(results), endorsements=tuple(endorsements))
+        if "order" in self._trees:
+            out._trees["order"] = self._trees["order"]
+        return out
+
     @property
     def order_root(self) -> bytes:
         return self.order_tree.root
@@ -182,7 +193,7 @@ class SlotBatch:
     def versions(self) -> set[int]:
         """The message versions of the batch: 2 (orders with ``attributesHash``, attributes covered by them),
         1 (version-1 orders, attributes signed on their own); one of them in a well-formed batch."""
-        return {o.message.version for o in self.orders} | {1 if a.signature else 2 for a in self.attributes}
+        return set(self._versions)  # computed once, on construction
 
     def is_version_1(self) -> bool:
         """True for a batch of version-1 messages (every order without ``attributesHash``, every attributes

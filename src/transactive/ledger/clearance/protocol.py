@@ -57,7 +57,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from transactive.crypto.eip712 import Domain
@@ -483,7 +483,7 @@ def run_slot(
     collected, miner, _ = endorse_and_submit(chain, slots, [v.endorse(batch, rewards) for v in validators],
                                              domain=batch.domain, slot=batch.slot, order_root=batch.order_root,
                                              validators=addresses, k=k)
-    final = replace(batch, results=collected.results, endorsements=collected.signatures)
+    final = batch.endorsed(collected.results, collected.signatures)
     return final, collected, miner
 
 

@@ -37,7 +37,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -214,7 +214,7 @@ def remote_round(
                                      timeout_s=timeout_s)
     collected, miner, _ = endorse_and_submit(chain, slots, answers, domain=batch.domain, slot=batch.slot,
                                              order_root=batch.order_root, validators=validators, k=k)
-    final = replace(batch, results=collected.results, endorsements=collected.signatures)
+    final = batch.endorsed(collected.results, collected.signatures)
     return RemoteRound(final, collected, miner, failed)
 
 

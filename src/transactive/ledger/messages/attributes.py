@@ -123,6 +123,12 @@ _SCALED = (
 )
 
 
+@functools.lru_cache(maxsize=1 << 12)
+def _bus_hash(bus: str) -> bytes:
+    """``keccak256(bus)`` (UTF-8), the ``string`` member's word (memoised: a feeder's buses recur per trader)."""
+    return keccak256(bus.encode("utf-8"))
+
+
 def _scaled(name: str, value: float, scale: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise OrderError("field", f"{name} must be a number, got {type(value).__name__}")
@@ -197,7 +203,7 @@ class ParticipantAttributes:
             ATTRIBUTES_TYPEHASH
             + address_word(self.trader_bytes)
             + self.slot.to_bytes(32, "big")
-            + keccak256(self.bus.encode("utf-8"))
+            + _bus_hash(self.bus)
             + b"".join(getattr(self, attr).to_bytes(32, "big") for attr, _, _, _ in _SCALED)
         )
 
@@ -386,11 +392,13 @@ def verify_batch(
 def attribute_columns(records: Iterable[SignedAttributes | ParticipantAttributes]) -> dict[str, dict[str, Any]]:
     """``{column: {trader address: value}}`` for :func:`~transactive.ledger.messages.orders.messages_to_orders`
     (columns ``bus``, ``distance_pref_m``, ``a``, ``b``, ``c``, ``omega``, ``alpha``)."""
-    out: dict[str, dict[str, Any]] = {}
-    for record in records:
-        m = record.message if isinstance(record, SignedAttributes) else record
-        for column, value in m.columns().items():
-            out.setdefault(column, {})[m.trader] = value
+    messages = [record.message if isinstance(record, SignedAttributes) else record for record in records]
+    if not messages:
+        return {}
+    traders = [m.trader for m in messages]  # a trader listed twice keeps its first position, its last values
+    out: dict[str, dict[str, Any]] = {"bus": dict(zip(traders, [m.bus for m in messages], strict=True))}
+    for attr, _, column, scale in _SCALED:  # the values of ParticipantAttributes.columns, a column at a time
+        out[column] = dict(zip(traders, [getattr(m, attr) / scale for m in messages], strict=True))
     return out
 
 

@@ -37,6 +37,8 @@ from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from transactive.crypto.eip712 import (
     DOMAIN_FIELDS,
     ORDER_FIELDS,
@@ -426,10 +428,16 @@ def messages_to_orders(
     ``attributes`` adds per-participant columns looked up by trader address, e.g.
     ``{"bus": {address: bus}}`` from the member registry; every trader must have a value.
     """
-    sides: tuple[dict[str, list[tuple[float, float]]], dict[str, list[tuple[float, float]]]] = ({}, {})
+    sides: tuple[list[OrderMessage], list[OrderMessage]] = ([], [])
     for m in messages:
-        sides[m.side].setdefault(m.trader, []).append((m.energy_kwh, m.price_per_kwh))
-    canonical: dict[str, str] = {t: t for side in sides for t in side}  # message traders are EIP-55 already
+        sides[m.side].append(m)
+    firsts: list[dict[str, int]] = []  # per side: trader -> participant index (first appearance)
+    owners: list[list[int]] = []  # per side: the participant index of each message
+    for side_messages in sides:
+        first: dict[str, int] = {}
+        owners.append([first.setdefault(m.trader, len(first)) for m in side_messages])
+        firsts.append(first)
+    canonical: dict[str, str] = {t: t for first in firsts for t in first}  # message traders are EIP-55 already
 
     def canon(address: str) -> str:
         found = canonical.get(address)
@@ -437,17 +445,30 @@ def messages_to_orders(
             found = canonical[address] = to_checksum_address(parse_address(address))
         return found
 
-    lookups = {name: {canon(a): v for a, v in column.items()} for name, column in (attributes or {}).items()}
+    lookups: dict[str, dict[str, Any]] = {}
+    keys: list[str] = []
+    canonical_keys: list[str] = []
+    for name, column in (attributes or {}).items():
+        if list(column) != keys:  # the columns of one set of records share their keys: canonicalised once
+            keys = list(column)
+            canonical_keys = [canon(a) for a in keys]
+        lookups[name] = dict(zip(canonical_keys, column.values(), strict=True))
     out = []
-    for side in sides:
-        if not side:  # an empty side still has the attribute columns (a grid-aware mechanism reads them)
+    for side_messages, first, owner in zip(sides, firsts, owners, strict=True):
+        if not first:  # an empty side still has the attribute columns (a grid-aware mechanism reads them)
             out.append(Orders.from_blocks([], [], **{name: [] for name in lookups}) if lookups else Orders.empty())
             continue
         columns = {}
         for name, lookup in lookups.items():
-            missing = [t for t in side if t not in lookup]
+            missing = [t for t in first if t not in lookup]
             if missing:
                 raise OrderError("field", f"no {name} for trader {missing[0]}")
-            columns[name] = [lookup[t] for t in side]
-        out.append(Orders.from_blocks(list(side), list(side.values()), **columns))
+            columns[name] = [lookup[t] for t in first]
+        # blocks grouped per participant (first-appearance order), each participant's in batch order
+        owner_column = np.asarray(owner, dtype=np.int64)
+        order = np.argsort(owner_column, kind="stable")
+        energy = np.asarray([m.energy_wh / WH_PER_KWH for m in side_messages], dtype=np.float64)[order]
+        price = np.asarray([m.price_micro_per_kwh / MICRO_PER_TOKEN for m in side_messages], dtype=np.float64)[order]
+        out.append(Orders(tuple(first), energy, price, owner_column[order],
+                          {name: np.asarray(values) for name, values in columns.items()}))
     return out[0], out[1]
