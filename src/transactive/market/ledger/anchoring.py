@@ -312,7 +312,7 @@ class LedgerAnchoring:
                     "the root on chain differs from the recomputation (the validators outvoted the auctioneer's "
                     "clearing)" if submitted else "the root on chain differs from the recomputation"))
             if self.ctx.archive is not None:
-                self.ctx.archive.save(replace(batch, results=results, endorsements=doc.endorsement_bytes()))
+                self.ctx.archive.save(batch.endorsed(results, doc.endorsement_bytes()))
             stored = tuple(StoredResult(r.account, r.energy_wh, r.amount_micro) for r in results)
             return self.ctx.save(rec, "anchored", replace(doc, results=stored, result_root=hex0x(chain_root),
                                                           anchored_at=now_stamp()))
