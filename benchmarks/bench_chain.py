@@ -9,7 +9,7 @@ Rows:
   Naive baseline: one token transfer transaction per prosumer, run side by side.
 - gas of every operation, and the Merkle claim gas per account for trees of 55 and 10,000 leaves.
 
-Run: /work/venv/bin/python benchmarks/bench_chain.py [--quick]
+Run: .venv/bin/python benchmarks/bench_chain.py [--quick]
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ per load bus, and N = 10,000 with prosumers sharing buses) signs orders *and* at
 same orders cleared by ``uniform`` without attributes (the baseline), and the ratio is grid / uniform.
 "commit + endorse" = the auctioneer's steps + the 4 validators + the comparison + ``submit_result``.
 
-Run: /work/venv/bin/python benchmarks/bench_clearance.py [--quick]
+Run: .venv/bin/python benchmarks/bench_clearance.py [--quick]
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ report) and which heavy packages were imported (pandapower should not be: the DS
 bundled flow model, docs/grid.md).
 
 Run: PYTHONPATH=src .venv/bin/python benchmarks/bench_day.py [--quick]
-     PYTHONPATH=src .venv/bin/python benchmarks/bench_day.py --compare /work/wt/base/src [--rounds 2] [--slots 96]
+     PYTHONPATH=src .venv/bin/python benchmarks/bench_day.py --compare ../old-checkout/src [--rounds 2] [--slots 96]
      PYTHONPATH=src .venv/bin/python benchmarks/bench_day.py --phases [--slots 96]
 """
 

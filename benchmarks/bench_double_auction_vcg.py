@@ -8,7 +8,7 @@ ties). Two tables:
    from (a) an LP re-solve per agent (scipy HiGHS) or (b) re-clearing the book without each agent (n + 1
    sort-and-intersect clearings), side by side on the same book, with the largest absolute difference.
 
-Run: ``/work/venv/bin/python benchmarks/bench_double_auction_vcg.py [--quick]``.
+Run: ``.venv/bin/python benchmarks/bench_double_auction_vcg.py [--quick]``.
 """
 
 from __future__ import annotations

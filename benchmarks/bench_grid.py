@@ -1,6 +1,6 @@
 """Grid layer benchmarks: feeder distances, the score matching pipeline, and 10,000 participants.
 
-Run: ``/work/venv/bin/python benchmarks/bench_grid.py [--quick]``. Prints three tables:
+Run: ``.venv/bin/python benchmarks/bench_grid.py [--quick]``. Prints three tables:
 
 1. distances among the IEEE European LV feeder's 55 load buses after the feeder is loaded (goal <= 50 ms),
    against networkx's all-pairs Dijkstra on the same graph (the baseline);

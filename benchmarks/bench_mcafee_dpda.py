@@ -11,7 +11,7 @@ naive / fast shown (for the thesis formula; ``dpda exact`` has no naive counterp
 Times are the best of ``--repeat`` runs (``time.perf_counter``), building the ``ClearingResult`` included,
 building the ``Orders`` excluded.
 
-    /work/venv/bin/python benchmarks/bench_mcafee_dpda.py [--quick] [--repeat 3]
+    .venv/bin/python benchmarks/bench_mcafee_dpda.py [--quick] [--repeat 3]
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Rows per N:
   and rescans the orders: quadratic), run side by side (up to N = 4,000; beyond that it is skipped);
 - ``settle``: ``settle_slot`` on that board (no baseline: it is linear plus the mechanism's sort).
 
-Run: /work/venv/bin/python benchmarks/bench_multi_settlement.py [--quick]
+Run: .venv/bin/python benchmarks/bench_multi_settlement.py [--quick]
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ less with the machine's other load than the rates do.
 ``--serve-src DIR`` serves another tree's ``src`` (e.g. an older checkout) with this same client, for A/B runs;
 ``--rest-only`` skips the store and MQTT rows.
 
-    /work/venv/bin/python benchmarks/bench_service.py [--quick] [--rest-only] [--serve-src ../old/src]
+    .venv/bin/python benchmarks/bench_service.py [--quick] [--rest-only] [--serve-src ../old/src]
 """
 
 from __future__ import annotations
