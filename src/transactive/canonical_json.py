@@ -21,7 +21,7 @@ from typing import Any
 __all__ = ["canonical", "canonical_document", "canonical_once"]
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)  # built once, not per call
-_KEEP = 8
+_KEEP = 4  # a slot's batch and a settlement input at once, with room; each may be ~100 MB at 10^5
 _kept: OrderedDict[int, tuple[object, str]] = OrderedDict()
 _lock = threading.Lock()
 

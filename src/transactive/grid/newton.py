@@ -160,9 +160,12 @@ class FlowModel:
     # ------------------------------------------------------------------------------ solving
     def injections(self, bus: IntArray, p_mw: FloatArray) -> Any:
         """The complex pu injection vector: the base injections plus ``p_mw[k]`` MW (> 0 generation,
-        unity power factor) at network bus position ``bus[k]``."""
+        unity power factor) at network bus position ``bus[k]``; at an out-of-service bus (no internal bus) it
+        injects nothing, as pandapower ignores the elements of such a bus."""
         s = self.sbus0.copy()
-        np.add.at(s, self.bus_to_int[bus], np.asarray(p_mw, dtype=np.float64) / self.base_mva)
+        internal = self.bus_to_int[bus]
+        live = internal >= 0  # -1: out of service (a negative index would hit the last internal bus)
+        np.add.at(s, internal[live], np.asarray(p_mw, dtype=np.float64)[live] / self.base_mva)
         return s
 
     def solve(self, sbus: Any) -> tuple[bool, FloatArray, FloatArray]:

@@ -168,3 +168,24 @@ def test_the_jacobian_is_newtonpfs() -> None:
     a, m = sp.csr_matrix(dva)[pq][:, pq].toarray(), sp.csr_matrix(dvm)[pq][:, pq].toarray()
     assert np.allclose(ours[0::2, 0::2], a.real, atol=1e-9) and np.allclose(ours[0::2, 1::2], m.real, atol=1e-9)
     assert np.allclose(ours[1::2, 0::2], a.imag, atol=1e-9) and np.allclose(ours[1::2, 1::2], m.imag, atol=1e-9)
+
+
+def test_a_trade_at_an_out_of_service_bus_injects_nothing_as_in_pandapower() -> None:
+    """A bus out of service has no internal bus (index -1): its trade's power is dropped, as pandapower ignores
+    the elements of such a bus -- not injected at the last internal bus (NumPy's -1)."""
+    import pandapower as pp
+
+    net = pp.create_empty_network()
+    buses = [pp.create_bus(net, vn_kv=0.4, name=f"b{i}") for i in range(5)]
+    pp.create_ext_grid(net, buses[0])
+    for a, b in ((0, 1), (1, 2), (2, 3), (1, 4)):
+        pp.create_line(net, buses[a], buses[b], length_km=0.1, std_type="NAYY 4x150 SE")
+    net.bus.loc[buses[4], "in_service"] = False
+    trades = [GridTrade(buyer_bus="b2", seller_bus="b4", energy_kwh=30.0, score=1.0)]
+    own = check_trades(net, trades, slot_hours=1.0)
+    oracle = check_trades(net, trades, slot_hours=1.0, solver="pandapower")
+    live = list(range(4))  # the in-service buses (b4's voltage is NaN in both)
+    assert np.allclose(np.asarray(own.initial.vm_pu)[live], np.asarray(oracle.initial.vm_pu)[live],
+                       atol=V_TOL_PU, rtol=0)
+    assert np.allclose(own.initial.line_loading_percent, oracle.initial.line_loading_percent,
+                       atol=LOADING_TOL, rtol=0, equal_nan=True)

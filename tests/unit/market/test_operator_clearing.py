@@ -11,6 +11,7 @@ import random
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pytest
 
 from transactive.crypto.eip712 import Domain
@@ -80,6 +81,14 @@ def test_any_difference_from_what_the_operator_cleared_is_refused() -> None:
     assert batch_clearing(batch, clearing, {**address_of, owner: other.address}) is None  # another signer
     swapped = replace(clearing, sellers=clearing.buyers, buyers=clearing.sellers)
     assert batch_clearing(batch, swapped, address_of) is None
+    # the operator's bus one character longer than the batch's longest (its prefix): compared exactly, not cast
+    # to the batch's width (which truncated it to the batch's value)
+    buses = [str(b) for b in clearing.sellers.attributes["bus"]]
+    widest = max(range(len(buses)), key=lambda i: len(buses[i]))
+    longer = np.array([f"{b}9" if i == widest else b for i, b in enumerate(buses)])
+    prefixed = replace(clearing, sellers=replace(clearing.sellers, attributes={**clearing.sellers.attributes,
+                                                                               "bus": longer}))
+    assert batch_clearing(batch, prefixed, address_of) is None
 
 
 def test_the_memo_keeps_the_last_clearings() -> None:

@@ -94,7 +94,7 @@ def _same_side(ours: Orders, theirs: Orders, address_of: Mapping[str, str]) -> b
         if mine is None:
             if column.dtype.kind not in "fiu" or np.any(column != 0):  # an unsigned other-side parameter: 0
                 return False
-        elif mine.shape != column.shape or not np.array_equal(mine.astype(column.dtype), column):
+        elif mine.shape != column.shape or not np.array_equal(mine, column):  # exact values (a cast truncates)
             return False
     for name, column in ours.attributes.items():  # a column only the operator's side has: never given (NaN)
         if name not in theirs.attributes and (column.dtype.kind != "f" or not np.all(np.isnan(column))):
