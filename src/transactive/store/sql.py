@@ -11,7 +11,7 @@ Schema: :mod:`transactive.store._tables`, created by ``metadata.create_all`` and
 Example:
     >>> store = SqlStore.open("sqlite://")  # in memory, for a quick look
     >>> store.schema_version()
-    9
+    10
 """
 
 from __future__ import annotations
