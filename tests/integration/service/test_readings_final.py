@@ -6,6 +6,7 @@ insert)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,28 @@ from transactive.market.ledger import settlement as settlement_module
 from transactive.store import Outcome
 
 
+def _prepare_while(svc: Any, monkeypatch: pytest.MonkeyPatch, *attempts: Callable[[], Any]) -> tuple[Any, list[Any]]:
+    """Prepare the slot's settlement with ``attempts`` made between its read of the readings and its record (as the
+    input is built): ``(record, each attempt's answer or MarketError)``."""
+    late: list[Any] = []
+    build = settlement_module.sequence_input
+
+    def interleaved(*args: Any, **kwargs: Any) -> Any:
+        for attempt in attempts:
+            try:
+                late.append(attempt())
+            except MarketError as exc:
+                late.append(exc)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(settlement_module, "sequence_input", interleaved)
+    try:
+        rec = svc.desk.prepare_settlement("green", SLOT, svc.clock.now())
+    finally:
+        monkeypatch.undo()
+    return rec, late
+
+
 def test_a_reading_between_the_settlements_read_and_its_record_is_refused(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     with meter_service(tmp_path, "tk_admin_final") as svc:
@@ -27,19 +50,9 @@ def test_a_reading_between_the_settlements_read_and_its_record_is_refused(tmp_pa
         # past the deadline: the settlement proceeds without the buyer's reading
         deadline = svc.desk.settlement_deadline(SLOT, 15)
         svc.clock.set(deadline + timedelta(seconds=1))
-        late: list[Any] = []
-        build = settlement_module.sequence_input
-
-        def interleaved(*args: Any, **kwargs: Any) -> Any:  # the settlement has read the readings: b reports now
-            try:
-                late.append(svc.meters.submit_reading(svc.buyer, "green", {"slot_start": SLOT, "energy_kwh": -2.0}))
-            except MarketError as exc:
-                late.append(exc)
-            return build(*args, **kwargs)
-
-        monkeypatch.setattr(settlement_module, "sequence_input", interleaved)
-        rec = svc.desk.prepare_settlement("green", SLOT, svc.clock.now())
-        monkeypatch.undo()
+        # the settlement has read the readings: b reports now
+        rec, late = _prepare_while(svc, monkeypatch, lambda: svc.meters.submit_reading(
+            svc.buyer, "green", {"slot_start": SLOT, "energy_kwh": -2.0}))
 
         settled = rec.document["input"]["readings_kwh"]
         stored = {r.member: r.energy_kwh for r in svc.store.meter_readings("green", SLOT)}
@@ -79,23 +92,11 @@ def test_a_dispute_decided_or_opened_between_the_read_and_the_record_is_refused(
         dispute = svc.meters.open_dispute(svc.buyer, "green", {"slot_start": SLOT, "energy_kwh": -1.5,
                                                                "reason": "meter fault"})
         assert svc.meters.decide(svc.admin, "green", dispute.id, None, approve=True).state == "open"
-        late: list[Any] = []
-        build = settlement_module.sequence_input
-
-        def interleaved(*args: Any, **kwargs: Any) -> Any:  # the settlement has read the readings
-            for attempt in (lambda: svc.meters.decide(svc.dso, "green", dispute.id, None, approve=True),
-                            lambda: svc.meters.open_dispute(svc.seller, "green", {"slot_start": SLOT,
-                                                                                  "energy_kwh": 1.0,
-                                                                                  "reason": "late"})):
-                try:
-                    late.append(attempt())
-                except MarketError as exc:
-                    late.append(exc)
-            return build(*args, **kwargs)
-
-        monkeypatch.setattr(settlement_module, "sequence_input", interleaved)
-        rec = svc.desk.prepare_settlement("green", SLOT, svc.clock.now())
-        monkeypatch.undo()
+        # the settlement has read the readings: the DSO's approval and a new dispute come now
+        rec, late = _prepare_while(
+            svc, monkeypatch, lambda: svc.meters.decide(svc.dso, "green", dispute.id, None, approve=True),
+            lambda: svc.meters.open_dispute(svc.seller, "green", {"slot_start": SLOT, "energy_kwh": 1.0,
+                                                                  "reason": "late"}))
 
         assert rec.document["input"]["readings_kwh"] == {"b": -2.0, "s": 2.0}  # no correction settled
         assert [(e.field, e.kind, e.message) for e in late] == [

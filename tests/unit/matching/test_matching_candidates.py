@@ -4,6 +4,9 @@ and the same greedy trades, to the bit."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -69,10 +72,9 @@ def test_windows_give_every_row_the_batch_of_its_whole_row(trial: int) -> None:
         assert _bits(got_sc[j, : count[j]]) == _bits(want_sc)
 
 
-@pytest.mark.parametrize("trial", range(40))
-def test_greedy_trades_with_windows_equal_the_whole_rows(trial: int) -> None:
-    rng = np.random.default_rng(2000 + trial)
-    bs = _market(rng, trial)
+def _amounts(rng: np.random.Generator, bs: Any, trial: int) -> tuple[Any, Any, Callable[[int, int, float], bool]]:
+    """Buyers' and sellers' kWh (equal steps in odd trials, so that scores tie) and an admissibility test that
+    refuses five random pairs in odd trials."""
     n_b, n_s = len(bs.buyer_price), len(bs.seller_price)
     buyer_kwh = rng.choice([0.5, 1.0, 2.5], n_b) if trial % 2 else rng.uniform(0.1, 5, n_b).round(3)
     seller_kwh = rng.choice([0.5, 1.0, 2.5], n_s) if trial % 2 else rng.uniform(0.1, 5, n_s).round(3)
@@ -80,6 +82,15 @@ def test_greedy_trades_with_windows_equal_the_whole_rows(trial: int) -> None:
 
     def admissible(j: int, i: int, energy_kwh: float) -> bool:
         return (j, i) not in refused and energy_kwh > 0
+
+    return buyer_kwh, seller_kwh, admissible
+
+
+@pytest.mark.parametrize("trial", range(40))
+def test_greedy_trades_with_windows_equal_the_whole_rows(trial: int) -> None:
+    rng = np.random.default_rng(2000 + trial)
+    bs = _market(rng, trial)
+    buyer_kwh, seller_kwh, admissible = _amounts(rng, bs, trial)
 
     batch = int(rng.choice([2, 8, 128]))
     kwargs = {"batch": batch, "small": 0, "admissible": admissible}
@@ -103,17 +114,11 @@ def test_early_refills_of_dead_batches_keep_the_literal_trades(
     monkeypatch.setattr(greedy, "NEAR", near)
     rng = np.random.default_rng(3000 + trial)
     bs = _market(rng, trial)
-    n_b, n_s = len(bs.buyer_price), len(bs.seller_price)
-    buyer_kwh = rng.choice([0.5, 1.0, 2.5], n_b) if trial % 2 else rng.uniform(0.1, 5, n_b).round(3)
-    seller_kwh = rng.choice([0.5, 1.0, 2.5], n_s) if trial % 2 else rng.uniform(0.1, 5, n_s).round(3)
-    refused = set(map(tuple, rng.integers(0, [n_b, n_s], size=(5, 2)).tolist())) if trial % 2 else set()
-
-    def admissible(j: int, i: int, energy_kwh: float) -> bool:
-        return (j, i) not in refused and energy_kwh > 0
+    buyer_kwh, seller_kwh, admissible = _amounts(rng, bs, trial)
 
     windows = match(bs.rows, buyer_kwh, seller_kwh, batch=int(rng.choice([1, 2, 4])), small=0, admissible=admissible,
                     top=TopCandidates(bs, window=2))
-    literal = match_naive(bs.rows(np.arange(n_b, dtype=np.int64)), buyer_kwh, seller_kwh, admissible)
+    literal = match_naive(bs.rows(np.arange(len(bs.buyer_price), dtype=np.int64)), buyer_kwh, seller_kwh, admissible)
     assert windows.buyer.tolist() == literal.buyer.tolist()
     assert windows.seller.tolist() == literal.seller.tolist()
     assert energy_to_units(windows.energy_kwh).tolist() == energy_to_units(literal.energy_kwh).tolist()

@@ -167,6 +167,22 @@ class KeyedSender:
         """The outcome of an open intent (waiting for it or broadcasting it again): ``(state, block)``."""
         raise NotImplementedError
 
+    def _settle_in_process_intent(self, intent: TxIntent, mined_in: int | None, next_nonce: int
+                                  ) -> tuple[IntentState, int | None]:
+        """An in-process engine's :meth:`_settle_intent` (one block per transaction, nothing ever pending): mined in
+        block ``mined_in``: ``mined``; else its nonce still the sender's next (``next_nonce``): the same signed
+        transaction mined now, or ``refused`` if it fails now; else ``dropped``."""
+        if mined_in is not None:
+            return "mined", mined_in
+        if next_nonce != intent.nonce:
+            return "dropped", None
+        tx_hash = bytes.fromhex(intent.tx_hash[2:])
+        try:
+            receipt = self._submit(SignedTx(intent.sender, intent.nonce, bytes.fromhex(intent.raw_tx[2:]), tx_hash))
+        except ChainRevert:
+            return "refused", None
+        return "mined", receipt.block_number
+
     def use_journal(self, journal: TxJournal | None) -> None:
         """Write every transaction's intent to ``journal`` before sending it (None: no write-ahead)."""
         self._journal = journal

@@ -342,20 +342,14 @@ class EmbeddedChain(KeyedSender):
         """In a canonical block: ``mined`` (a transaction that would revert is never mined here); else its
         nonce still next: mined now (the same signed transaction), or ``refused`` if it reverts now; else
         ``dropped``. Nothing is ever pending: a block is mined and committed with its one transaction."""
-        tx_hash = bytes.fromhex(intent.tx_hash[2:])
+        mined_in: int | None = None
         try:
-            number, _ = self._chain.chaindb.get_transaction_index(tx_hash)
-            return "mined", int(number)
+            number, _ = self._chain.chaindb.get_transaction_index(bytes.fromhex(intent.tx_hash[2:]))
+            mined_in = int(number)
         except TransactionNotFound:
             pass
-        state = self._chain.get_vm(self._chain.header).state
-        if int(state.get_nonce(to_canonical_address(intent.sender))) != intent.nonce:
-            return "dropped", None
-        try:
-            receipt = self._submit(SignedTx(intent.sender, intent.nonce, bytes.fromhex(intent.raw_tx[2:]), tx_hash))
-        except ChainRevert:
-            return "refused", None
-        return "mined", receipt.block_number
+        next_nonce = int(self._chain.get_vm(self._chain.header).state.get_nonce(to_canonical_address(intent.sender)))
+        return self._settle_in_process_intent(intent, mined_in, next_nonce)
 
     def _submit(self, signed: SignedTx) -> Receipt:
         """Mine ``signed`` in a block of its own and commit it; :class:`ChainRevert` (nothing persisted) if it

@@ -488,13 +488,5 @@ class RevmChain(KeyedSender):
         """In a block: ``mined``; else its nonce still next: mined now (the same transaction) or ``refused`` if it
         fails now; else ``dropped``. Nothing is ever pending (one block per transaction, journaled at once)."""
         tx_hash = bytes.fromhex(intent.tx_hash[2:])
-        for mined in reversed(self._blocks):
-            if mined.tx_hash == tx_hash:
-                return "mined", mined.number
-        if self._machine.nonce(to_checksum_address(intent.sender)) != intent.nonce:
-            return "dropped", None
-        try:
-            receipt = self._submit(SignedTx(intent.sender, intent.nonce, bytes.fromhex(intent.raw_tx[2:]), tx_hash))
-        except ChainRevert:
-            return "refused", None
-        return "mined", receipt.block_number
+        mined_in = next((mined.number for mined in reversed(self._blocks) if mined.tx_hash == tx_hash), None)
+        return self._settle_in_process_intent(intent, mined_in, self._machine.nonce(to_checksum_address(intent.sender)))
