@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
-from transactive.crypto.signing import Signer
+from transactive.crypto.eip712 import Domain
+from transactive.crypto.signing import Signer, new_private_key
+from transactive.ledger.audit.proofs import SlotBatch
 from transactive.ledger.chain.base import Chain, ChainRevert
-from transactive.ledger.messages.batch import at_batch_resolution
+from transactive.ledger.messages.batch import at_batch_resolution, signed_market_batch
 from transactive.ledger.messages.commitments import ME_LEAF, SettlementTree
 from transactive.ledger.testing import MODE_BATCH, ROLE_PROSUMER, Deployment, bus, deploy_suite, sign_endorsement
-from transactive.marketfile import Market
+from transactive.marketfile import Market, parse_market
 from transactive.sim.scenario import generate_scenario
 
 ORDER_ROOT = bytes.fromhex("ab" * 32)
@@ -103,6 +107,15 @@ def market_document() -> dict[str, Any]:
     more than its bid, which the settlement's policy re-prices, docs/settlement.md)."""
     return at_batch_resolution(generate_scenario(N_PROSUMERS, "non_cooperative", seed=8).to_market("dpda_matched",
                                                                                                   PARAMS))
+
+
+def signed_market_document_batch(domain: Domain, slot: int, dso: str) -> SlotBatch:
+    """:func:`market_document` signed as a slot's batch (seeded keys, one per participant)."""
+    doc = market_document()
+    market = parse_market(json.loads(json.dumps(doc)))
+    rng = random.Random(5)
+    signers = {pid: Signer(new_private_key(rng)) for pid in (*market.sellers.ids, *market.buyers.ids)}
+    return signed_market_batch(market, signers, domain=domain, slot=slot, params=doc["params"], dso=dso)
 
 
 def setup_members(chain: Chain, market: Market) -> tuple[Deployment, dict[str, Signer]]:

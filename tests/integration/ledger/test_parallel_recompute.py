@@ -5,7 +5,6 @@ plain one-process recomputation's, and a forged signature still refused on every
 
 from __future__ import annotations
 
-import json
 import random
 import uuid
 from dataclasses import replace
@@ -13,16 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from ledger_helpers import market_document
+from ledger_helpers import signed_market_document_batch
 
 from transactive.crypto.eip712 import Domain
-from transactive.crypto.signing import Signer, WorkerPool, new_private_key
+from transactive.crypto.signing import WorkerPool
 from transactive.ledger.audit.proofs import SlotBatch
 from transactive.ledger.clearance.parallel import ParallelValidators
 from transactive.ledger.clearance.protocol import ClearanceError, clear_batch, recompute, slot_rewards
-from transactive.ledger.messages.batch import signed_market_batch
 from transactive.ledger.messages.commitments import RewardShares, result_tree
-from transactive.marketfile import parse_market
 
 DOMAIN = Domain(chain_id=1337, verifying_contract="0x" + "42" * 20)
 DSO = "0x" + "11" * 20
@@ -35,11 +32,7 @@ def _chunk_sum(items: list[int]) -> list[int]:
 
 @pytest.fixture(scope="module")
 def batch() -> SlotBatch:
-    doc = market_document()
-    market = parse_market(json.loads(json.dumps(doc)))
-    rng = random.Random(5)
-    signers = {pid: Signer(new_private_key(rng)) for pid in (*market.sellers.ids, *market.buyers.ids)}
-    return signed_market_batch(market, signers, domain=DOMAIN, slot=SLOT, params=doc["params"], dso=DSO)
+    return signed_market_document_batch(DOMAIN, SLOT, DSO)
 
 
 def _forged(batch: SlotBatch) -> SlotBatch:

@@ -9,7 +9,6 @@ reward share is another input) and a forged signature is still refused."""
 from __future__ import annotations
 
 import functools
-import json
 import random
 from collections import Counter
 from dataclasses import replace
@@ -17,21 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ledger_helpers import market_document
+from ledger_helpers import signed_market_document_batch
 
 from transactive.crypto.eip712 import Domain
-from transactive.crypto.signing import Signer, new_private_key
 from transactive.ledger.audit.audit import SlotArchive
 from transactive.ledger.audit.proofs import SlotBatch
 from transactive.ledger.clearance import protocol
 from transactive.ledger.clearance.protocol import ClearanceError, recompute
-from transactive.ledger.messages.batch import signed_market_batch
 from transactive.ledger.messages.commitments import RewardShares
 from transactive.market.ledger import accounts, anchoring
 from transactive.market.ledger.config import LedgerConfig
 from transactive.market.ledger.settlement import LedgerSettlement
 from transactive.market.ledger.sharing import SharedRecomputation, clearing_key
-from transactive.marketfile import parse_market
 from transactive.sim import day_service
 from transactive.sim.day import DayConfig, run_day
 
@@ -119,11 +115,7 @@ def test_one_recomputation_per_round_and_four_endorsements(
 # ------------------------------------------------------------------ the memo and its keys
 @pytest.fixture(scope="module")
 def batch() -> SlotBatch:
-    doc = market_document()
-    market = parse_market(json.loads(json.dumps(doc)))
-    rng = random.Random(5)
-    signers = {pid: Signer(new_private_key(rng)) for pid in (*market.sellers.ids, *market.buyers.ids)}
-    return signed_market_batch(market, signers, domain=DOMAIN, slot=77, params=doc["params"], dso=DSO)
+    return signed_market_document_batch(DOMAIN, 77, DSO)
 
 
 def test_the_memo_computes_once_per_key_keeps_no_failure_and_drops_the_oldest() -> None:
