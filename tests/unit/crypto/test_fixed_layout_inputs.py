@@ -1,7 +1,7 @@
 """The fixed-layout fast paths (EIP-55 checksums, ABI address words, the ``Order`` and ``Endorsement`` struct
-hashes, the typed-data digest, signing a digest) take what the generic EIP-712 path takes as bytes (``bytes`` or
-``bytearray``, with the same hash) and refuse the rest as it does: an :class:`EncodingError` naming the field,
-never a ``TypeError`` (nor a checksum of a list of ints)."""
+hashes, the typed-data digest, signing a digest, a Merkle tree over leaf hashes) take what the generic EIP-712
+path takes as bytes (``bytes`` or ``bytearray``, with the same hash) and refuse the rest as it does: an
+:class:`EncodingError` naming the field, never a ``TypeError`` (nor a checksum of a list of ints)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from transactive.crypto.eip712 import (
     order_struct_hash,
 )
 from transactive.crypto.encoding import EncodingError, address_word, keccak256, to_checksum_address
+from transactive.crypto.merkle import MerkleTree, verify
 from transactive.crypto.signing import sign_chunk, sign_digest
 
 ADDRESS = bytes(range(1, 21))
@@ -66,6 +67,11 @@ def test_a_hash_that_is_not_32_bytes_is_an_encoding_error(value: Any) -> None:
         digest_of(HASH, value)
     with pytest.raises(EncodingError, match=r"^digest: expected 32 bytes"):
         sign_digest(bytes([7]) * 32, value)
+    with pytest.raises(EncodingError, match=r"^leaf 1: expected 32 bytes"):
+        MerkleTree([HASH, value])
+    tree = MerkleTree([HASH, keccak256(HASH)])
+    assert not verify(tree.root, value, tree.proof(0))  # a predicate: False, as for a wrong length
+    assert not verify(tree.root, HASH, [value])
     if not isinstance(value, str):
         with pytest.raises(EncodingError):
             order_reference(ADDRESS, value)
@@ -83,3 +89,6 @@ def test_a_bytearray_is_hashed_as_its_bytes_on_every_path(trader: bytes, word: b
     assert digest_of(bytearray(root), bytearray(word)) == digest_of(root, word) == keccak256(b"\x19\x01" + root + word)
     key = keccak256(trader)  # a valid key but with negligible probability
     assert sign_chunk([(key, bytearray(word))]) == sign_chunk([(key, word)])
+    tree = MerkleTree([bytearray(word), bytearray(root)])
+    assert tree.root == MerkleTree([word, root]).root and type(tree.root) is bytes
+    assert verify(tree.root, bytearray(word), [bytearray(root)])
