@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from transactive.units import apportion, energy_to_wh, money_to_micro
@@ -96,17 +96,21 @@ _INT_WEIGHTS = st.lists(
 
 
 @given(_TOTALS, _INT_WEIGHTS)
+@example(1, [2**60, 2**60 + 1])  # float64 sees both as 2^60: equal remainders, the unit went to index 0
+@example(10**30 + 1, [3, 1, 2**70])
 def test_apportion_of_int_weights_is_the_exact_rule(total: int, weights: list[int]) -> None:
     assert apportion(total, weights) == _exact_largest_remainder(total, weights)
     assert apportion(total, np.array(weights, dtype=object)) == _exact_largest_remainder(total, weights)
 
 
 @given(_TOTALS, st.lists(st.integers(0, 2**62), min_size=1, max_size=30))
+@example(1, [2**60, 2**60 + 1])
 def test_apportion_of_an_int64_array_is_the_exact_rule(total: int, weights: list[int]) -> None:
     assert apportion(total, np.array(weights, dtype=np.int64)) == _exact_largest_remainder(total, weights)
 
 
 @given(st.one_of(st.integers(2**53, 10**40), st.integers(-10**40, -2**53)), _WEIGHTS.filter(bool))
+@example(2**53 + 3, [1.0, 1.0, 1.0])  # float64 quotas floor to 3 x 3002399751580332: one unit above the total
 def test_apportion_of_a_total_beyond_float64_integers_is_the_exact_rule(total: int, weights: list[float]) -> None:
     """Beyond 2^53 float64 quotas lose units (their floors could sum above the total): the exact rule."""
     parts = apportion(total, weights)
