@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -108,40 +109,79 @@ def micro_to_money(amount_micro: int) -> float:
     return amount_micro / MICRO_PER_TOKEN
 
 
-def apportion(total: int, weights: Sequence[float] | FloatArray) -> list[int]:
+def apportion(total: int, weights: Sequence[float] | npt.NDArray[Any]) -> list[int]:
     """Split the integer ``total`` in proportion to non-negative ``weights`` so the parts sum to ``total``.
 
-    Largest-remainder (Hamilton) method: quota ``q_k = |total|·w_k / Σw`` (float64), part ``floor(q_k)``, the
+    Largest-remainder (Hamilton) method: quota ``q_k = |total|·w_k / Σw``, part ``floor(q_k)``, the
     ``|total| − Σ floor`` units left over go one each to the largest remainders ``q_k − floor(q_k)``, equal
     remainders to the lower index. With all weights zero the total goes to index 0 (an empty list requires
-    ``total == 0``). Computed on arrays (the same IEEE operations as per figure).
+    ``total == 0``).
+
+    Float weights with ``|total| < 2^53`` (every caller: money and energy figures): the quotas in float64, on
+    arrays (the same IEEE operations as per figure, identical on every machine). Integer weights (Python or
+    NumPy ints, any size), or a total beyond 2^53 (where float64 quotas lose units): the exact rule in integer
+    arithmetic, every float weight taken as the rational it is.
     """
+    if isinstance(weights, np.ndarray):
+        exact = weights.dtype.kind in "iubO"
+    else:
+        exact = any(isinstance(w, numbers.Integral) for w in weights)
+    magnitude = abs(total)
+    if exact or magnitude >= _EXACT_INT:
+        values = weights.tolist() if isinstance(weights, np.ndarray) else list(weights)
+        return _apportion_exact(total, values)
     w = np.asarray(weights, dtype=np.float64)
     if w.size == 0:
-        if total != 0:
-            raise ValueError("cannot apportion a non-zero total over no weights")
-        return []
+        return _apportion_exact(total, [])
     if not (np.isfinite(w).all() and (w >= 0).all()):
         raise ValueError("weights must be finite and non-negative")
     weight_sum = math.fsum(w.tolist())
     if weight_sum == 0:
         return [total] + [0] * (w.size - 1)
-    sign = 1 if total >= 0 else -1
-    magnitude = abs(total)
     quotas = float(magnitude) * w / weight_sum
     floored = np.floor(quotas)
-    floors: list[int] = [int(f) for f in floored.tolist()] if magnitude >= _EXACT_INT else \
-        floored.astype(np.int64).tolist()
+    floors: list[int] = floored.astype(np.int64).tolist()
     left = magnitude - sum(floors)
     if left > 0:
         # a stable sort of the negated remainders: largest first, ties by index
         for k in np.argsort(floored - quotas, kind="stable")[:left].tolist():
             floors[k] += 1
-    return floors if sign == 1 else [-f for f in floors]
+    return floors if total >= 0 else [-f for f in floors]
+
+
+def _apportion_exact(total: int, weights: Sequence[float]) -> list[int]:
+    """:func:`apportion` in integers: the weights over their common denominator (a float is ``a / 2^k``), so
+    ``q_k = (|total|·n_k) / N`` exactly, its floor and remainder by ``divmod``."""
+    if not weights:
+        if total != 0:
+            raise ValueError("cannot apportion a non-zero total over no weights")
+        return []
+    ratios: list[tuple[int, int]] = []
+    for w in weights:
+        if not isinstance(w, numbers.Real):
+            raise ValueError(f"weights must be numbers, got {type(w).__name__}")
+        if not isinstance(w, numbers.Integral) and not math.isfinite(w):
+            raise ValueError("weights must be finite and non-negative")
+        ratio = (int(w), 1) if isinstance(w, numbers.Integral) else float(w).as_integer_ratio()
+        if ratio[0] < 0:
+            raise ValueError("weights must be finite and non-negative")
+        ratios.append(ratio)
+    denominator = max(d for _, d in ratios)  # powers of two (floats) and 1 (ints): the largest is a common one
+    numerators = [n * (denominator // d) for n, d in ratios]
+    weight_sum = sum(numerators)
+    if weight_sum == 0:
+        return [total] + [0] * (len(weights) - 1)
+    magnitude = abs(total)
+    parts = [divmod(magnitude * n, weight_sum) for n in numerators]
+    floors = [q for q, _ in parts]
+    left = magnitude - sum(floors)
+    for k in sorted(range(len(parts)), key=lambda k: (-parts[k][1], k))[:left]:
+        floors[k] += 1
+    return floors if total >= 0 else [-f for f in floors]
 
 
 _EXACT_INT = 2**53
-"""Below this, every float64 floor of a quota converts to int64 exactly (above, as Python ints)."""
+"""Below this, float64 holds every integer quota exactly; from it on :func:`apportion` computes exactly."""
 
 
 # ---------------------------------------------------------------------- clearing energy resolution

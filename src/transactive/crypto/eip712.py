@@ -46,6 +46,7 @@ from transactive.crypto.encoding import (
     EncodingError,
     address_word,
     checksum,
+    fixed_bytes,
     from_hex,
     keccak256,
     parse_address,
@@ -261,7 +262,7 @@ def order_struct_hash(  # noqa: PLR0917 - the struct's fields, positionally, on 
     """``hashStruct(Order)`` for a 20-byte ``trader`` and a 32-byte ``attributes_hash`` (version 2), or of the
     version-1 ``Order`` when ``attributes_hash`` is None; :class:`EncodingError` for out-of-range fields."""
     if (type(slot) is int and type(side) is int and type(energy_wh) is int and type(price_micro_per_kwh) is int
-            and type(nonce) is int and len(trader) == 20 and 0 <= side < 256
+            and type(nonce) is int and type(trader) is bytes and len(trader) == 20 and 0 <= side < 256
             and min(slot, energy_wh, price_micro_per_kwh, nonce) >= 0
             and (slot | energy_wh | price_micro_per_kwh | nonce) >> 256 == 0):  # in range: words written directly
         words = b"".join((_PAD12, trader, slot.to_bytes(32, "big"), side.to_bytes(32, "big"),
@@ -271,9 +272,7 @@ def order_struct_hash(  # noqa: PLR0917 - the struct's fields, positionally, on 
         words = _order_words(trader, slot, side, energy_wh, price_micro_per_kwh, nonce)
     if attributes_hash is None:
         return keccak256(ORDER_V1_TYPEHASH + words)
-    if len(attributes_hash) != 32:
-        raise EncodingError(f"attributesHash: expected 32 bytes, got {len(attributes_hash)}")
-    return keccak256(ORDER_TYPEHASH + words + attributes_hash)
+    return keccak256(ORDER_TYPEHASH + words + fixed_bytes(attributes_hash, 32, "attributesHash"))
 
 
 _PAD12 = bytes(12)
@@ -292,15 +291,15 @@ def _order_words(trader: bytes, slot: int, side: int, energy_wh: int, price_micr
 
 
 def digest_of(separator: bytes, struct_hash: bytes) -> bytes:
-    """``keccak256(0x1901 ‖ domainSeparator ‖ structHash)``."""
-    return keccak256(b"\x19\x01" + separator + struct_hash)
+    """``keccak256(0x1901 ‖ domainSeparator ‖ structHash)`` (32 bytes each)."""
+    return keccak256(b"\x19\x01" + fixed_bytes(separator, 32, "domainSeparator")
+                     + fixed_bytes(struct_hash, 32, "structHash"))
 
 
 def endorsement_struct_hash(slot: int, order_root: bytes, result_root: bytes) -> bytes:
     """``hashStruct(Endorsement)``; the roots are 32 bytes each."""
-    if len(order_root) != 32 or len(result_root) != 32:
-        raise EncodingError("orderRoot and resultRoot must be 32 bytes")
-    return keccak256(ENDORSEMENT_TYPEHASH + uint256_word(slot, what="slot") + order_root + result_root)
+    return keccak256(ENDORSEMENT_TYPEHASH + uint256_word(slot, what="slot") + fixed_bytes(order_root, 32, "orderRoot")
+                     + fixed_bytes(result_root, 32, "resultRoot"))
 
 
 def endorsement_digest(domain: Domain, slot: int, order_root: bytes, result_root: bytes) -> bytes:

@@ -64,11 +64,21 @@ def from_hex(text: str, length: int | None = None, *, what: str = "value") -> by
     return data
 
 
+def fixed_bytes(value: object, length: int, what: str) -> bytes:
+    """``value`` (``bytes`` or ``bytearray``) as ``length`` immutable bytes; :class:`EncodingError` naming
+    ``what`` for any other type (a list of ints, a str, None) or length: the check of every fixed-layout word."""
+    if type(value) is bytes and len(value) == length:
+        return value
+    if not isinstance(value, bytes | bytearray):
+        raise EncodingError(f"{what}: expected {length} bytes, got {type(value).__name__}")
+    if len(value) != length:
+        raise EncodingError(f"{what}: expected {length} bytes, got {len(value)}")
+    return bytes(value)
+
+
 def to_checksum_address(address: bytes) -> str:
     """EIP-55 mixed-case checksum form of a 20-byte address (memoised: a slot's accounts recur in every step)."""
-    if len(address) != 20:
-        raise EncodingError(f"address: expected 20 bytes, got {len(address)}")
-    return _checksum(bytes(address))
+    return _checksum(fixed_bytes(address, 20, "address"))
 
 
 @functools.lru_cache(maxsize=1 << 17)
@@ -137,6 +147,4 @@ def int256_word(value: int, bits: int = 256, *, what: str = "value") -> bytes:
 
 def address_word(address: bytes) -> bytes:
     """ABI word of a 20-byte address (left-padded with zeros)."""
-    if len(address) != 20:
-        raise EncodingError(f"address: expected 20 bytes, got {len(address)}")
-    return b"\x00" * 12 + address
+    return b"\x00" * 12 + fixed_bytes(address, 20, "address")

@@ -36,7 +36,7 @@ from typing import Any
 
 from eth_abi.abi import encode as abi_encode
 
-from transactive.crypto.encoding import ZERO32, EncodingError, keccak256
+from transactive.crypto.encoding import ZERO32, EncodingError, fixed_bytes, keccak256
 
 EMPTY_ROOT = ZERO32
 
@@ -70,9 +70,13 @@ def process_proof(leaf: bytes, proof: Sequence[bytes]) -> bytes:
 
 def verify(root: bytes, leaf: bytes, proof: Sequence[bytes]) -> bool:
     """``MerkleProof.verify``: does ``proof`` lead from ``leaf`` to ``root``? (never for the empty root)"""
-    if root == EMPTY_ROOT or len(leaf) != 32 or any(len(p) != 32 for p in proof):
+    if root == EMPTY_ROOT or not _is_word(leaf) or not all(_is_word(p) for p in proof):
         return False
     return process_proof(leaf, proof) == root
+
+
+def _is_word(value: object) -> bool:
+    return isinstance(value, bytes | bytearray) and len(value) == 32
 
 
 class MerkleTree:
@@ -85,10 +89,10 @@ class MerkleTree:
 
     def __init__(self, leaves: Sequence[bytes], *, sort_leaves: bool = True) -> None:
         n = len(leaves)
-        for k, leaf in enumerate(leaves):
-            if len(leaf) != 32:
-                raise EncodingError(f"leaf {k}: expected 32 bytes, got {len(leaf)}")
         self._leaves = list(leaves)
+        for k, leaf in enumerate(self._leaves):
+            if type(leaf) is not bytes or len(leaf) != 32:  # a bytearray as bytes, else an EncodingError
+                self._leaves[k] = fixed_bytes(leaf, 32, f"leaf {k}")
         order = sorted(range(n), key=self._leaves.__getitem__) if sort_leaves else range(n)
         size = 2 * n - 1 if n else 0
         nodes: list[bytes] = [ZERO32] * size

@@ -34,7 +34,7 @@ from coincurve._libsecp256k1 import ffi as _ffi  # type: ignore[import-not-found
 from coincurve._libsecp256k1 import lib as _lib
 from coincurve.context import GLOBAL_CONTEXT
 
-from transactive.crypto.encoding import keccak256, to_checksum_address
+from transactive.crypto.encoding import fixed_bytes, keccak256, to_checksum_address
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 HALF_N = SECP256K1_N // 2
@@ -147,9 +147,8 @@ def sign_chunk(items: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
                                           _lib.secp256k1_ecdsa_recoverable_signature_serialize_compact,
                                           _CTX, _ffi.NULL, _ffi.buffer)
     signatures = []
-    for key, digest in items:
-        if len(digest) != 32:
-            raise ValueError("a digest is 32 bytes")
+    for key, given in items:
+        digest = fixed_bytes(given, 32, "digest")  # a bytearray as bytes; else an EncodingError (a ValueError)
         if len(key) != 32 or not sign(ctx, recoverable, digest, key, null, null):  # 0: key 0 or >= n
             raise ValueError("a private key is 32 bytes in [1, n-1]")
         serialize(ctx, out, recid, recoverable)

@@ -9,7 +9,9 @@ only when node/npm are absent, with the reason.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +62,11 @@ def dep(session_deployment: Deployment) -> Iterator[Deployment]:
 @pytest.fixture
 def chain(dep: Deployment) -> Chain:
     return dep.chain
+
+
+@pytest.fixture
+def archive(clean_archive: Path, tmp_path: Path) -> Path:
+    """A working copy of the module's ``clean_archive`` fixture (tests edit it; verifying opens its chain)."""
+    copy = tmp_path / "data"
+    shutil.copytree(clean_archive, copy)
+    return copy

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from transactive.crypto.eip712 import Domain
 from transactive.crypto.signing import Signer, new_private_key
+from transactive.ledger.audit.audit import SlotArchive
 from transactive.ledger.audit.proofs import SlotBatch
 from transactive.ledger.chain.base import Chain, ChainRevert
+from transactive.ledger.clearance.protocol import Validator, domain_of, run_slot
 from transactive.ledger.messages.batch import at_batch_resolution, signed_market_batch
 from transactive.ledger.messages.commitments import ME_LEAF, SettlementTree
 from transactive.ledger.testing import MODE_BATCH, ROLE_PROSUMER, Deployment, bus, deploy_suite, sign_endorsement
@@ -134,4 +137,30 @@ def setup_members(chain: Chain, market: Market) -> tuple[Deployment, dict[str, S
         signers[pid] = Signer(chain.private_key(address))
     return dep, signers
 
+
+# --------------------------------------------------------------------------- archives for `transactive ledger verify`
+ARCHIVE_MINTED = 10 * 1_000 * 10**6  # deploy_suite mints 1,000 tokens to 5 prosumers, the aggregator, 4 validators
+
+
+def build_archive(root: Path, open_chain: Callable[[Path], Chain],
+                  batches: Callable[[Deployment, Domain, Sequence[Signer]], Iterable[SlotBatch]]) -> list[SlotBatch]:
+    """An audit archive at ``root``: deploy_suite on the chain ``open_chain`` opens in the archive's chain
+    directory (its mint recorded), then each batch of ``batches(deployment, domain, prosumers' signers)`` run
+    by the 4 validators (k = 3) and saved; the saved (final) batches. The chain is closed afterwards."""
+    archive = SlotArchive(root)
+    chain = open_chain(archive.chain_dir)
+    try:
+        dep = deploy_suite(chain)
+        archive.create(registry=dep.registry.address, token=dep.token.address, slots=dep.slots.address)
+        archive.record_mint(ARCHIVE_MINTED)
+        validators = [Validator(chain.private_key(v)) for v in dep.validators]
+        signers = [Signer(chain.private_key(a)) for a in dep.prosumers]
+        finals = []
+        for batch in batches(dep, domain_of(chain, dep.slots), signers):
+            final, _, _ = run_slot(chain, dep.slots, batch, validators, k=3)
+            archive.save(final)
+            finals.append(final)
+        return finals
+    finally:
+        chain.close()
 

@@ -6,55 +6,38 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ledger_helpers import ARCHIVE_MINTED, build_archive
 
+from transactive.crypto.eip712 import Domain
 from transactive.crypto.signing import Signer
 from transactive.ledger.audit.audit import Discrepancy, SlotArchive, register, verify_archive
 from transactive.ledger.audit.proofs import SlotBatch
 from transactive.ledger.chain.base import Chain
 from transactive.ledger.chain.connect import ENGINE_FILES, engine_of, open_local_chain
-from transactive.ledger.clearance.protocol import Validator, domain_of, run_slot
 from transactive.ledger.messages.orders import OrderMessage, sign_order
-from transactive.ledger.testing import deploy_suite
-
-MINTED = 10 * 1_000 * 10**6  # deploy_suite mints 1,000 tokens to 5 prosumers, the aggregator, 4 validators
+from transactive.ledger.testing import Deployment
 
 
 @pytest.fixture(scope="module")
 def clean_archive(tmp_path_factory: pytest.TempPathFactory, local_engine: str) -> Path:
-    root = tmp_path_factory.mktemp("archive")
-    archive = SlotArchive(root)
-    chain = open_local_chain(archive.chain_dir, engine=local_engine)
-    try:
-        dep = deploy_suite(chain)
-        archive.create(registry=dep.registry.address, token=dep.token.address, slots=dep.slots.address)
-        archive.record_mint(MINTED)
-        validators = [Validator(chain.private_key(v)) for v in dep.validators]
-        domain = domain_of(chain, dep.slots)
-        signers = [Signer(chain.private_key(a)) for a in dep.prosumers]
+    def batches(dep: Deployment, domain: Domain, signers: Sequence[Signer]) -> Iterator[SlotBatch]:
         for slot in (3, 4):
             book = [(0, 2_000, 100_000), (1, 1_500, 200_000), (0, 1_000, 120_000), (1, 3_000, 90_000 + slot)]
             orders = tuple(
                 sign_order(s, OrderMessage(s.address, slot, side, wh, price, slot), domain)
                 for s, (side, wh, price) in zip(signers, book, strict=False)
             )
-            final, _, _ = run_slot(chain, dep.slots, SlotBatch(domain, slot, orders, mechanism="uniform"),
-                                   validators, k=3)
-            assert any(e.amount_micro for e in final.results)
-            archive.save(final)
-    finally:
-        chain.close()
+            yield SlotBatch(domain, slot, orders, mechanism="uniform")
+
+    root = tmp_path_factory.mktemp("archive")
+    finals = build_archive(root, lambda chain_dir: open_local_chain(chain_dir, engine=local_engine), batches)
+    assert all(any(e.amount_micro for e in final.results) for final in finals)
     return root
-
-
-@pytest.fixture
-def archive(clean_archive: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "data"
-    shutil.copytree(clean_archive, copy)
-    return copy
 
 
 def edit_slot(root: Path, slot: int, change: Any) -> dict[str, Any]:
@@ -150,7 +133,7 @@ def test_repeated_endorsement_is_reported(archive: Path) -> None:
 def test_token_journal_mismatch_is_reported(archive: Path) -> None:
     SlotArchive(archive).record_mint(5)
     assert verify_archive(archive) == Discrepancy(
-        None, "token supply", f"minted - burned {MINTED + 5} (journal)", f"totalSupply {MINTED}"
+        None, "token supply", f"minted - burned {ARCHIVE_MINTED + 5} (journal)", f"totalSupply {ARCHIVE_MINTED}"
     )
 
 

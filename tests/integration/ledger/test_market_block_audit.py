@@ -6,58 +6,40 @@ relabelling a format-3 file as format 2 is caught."""
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ledger_helpers import build_archive
 
+from transactive.crypto.eip712 import Domain
 from transactive.crypto.signing import Signer
 from transactive.ledger.audit.audit import SlotArchive, recorded_root, verify_archive
 from transactive.ledger.audit.proofs import ProofError, SlotBatch, market_proof, verify_proof
 from transactive.ledger.chain.embedded import EmbeddedChain
-from transactive.ledger.clearance.protocol import Validator, domain_of, run_slot
 from transactive.ledger.messages.orders import OrderMessage, sign_order
-from transactive.ledger.testing import deploy_suite
+from transactive.ledger.testing import Deployment
 
-MINTED = 10 * 1_000 * 10**6  # deploy_suite mints 1,000 tokens to 5 prosumers, the aggregator, 4 validators
 NO_TRADE, OLD_FORMAT = 5, 6  # slot 5: format 3, nobody trades; slot 6: format 2 (an older service's batch)
 
 
 @pytest.fixture(scope="module")
 def clean_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("market-block")
-    archive = SlotArchive(root)
-    chain = EmbeddedChain(archive.chain_dir)
-    try:
-        dep = deploy_suite(chain)
-        archive.create(registry=dep.registry.address, token=dep.token.address, slots=dep.slots.address)
-        archive.record_mint(MINTED)
-        validators = [Validator(chain.private_key(v)) for v in dep.validators]
-        domain = domain_of(chain, dep.slots)
-        signers = [Signer(chain.private_key(a)) for a in dep.prosumers]
+    def batches(dep: Deployment, domain: Domain, signers: Sequence[Signer]) -> Iterator[SlotBatch]:
         for slot, commits_market in ((NO_TRADE, True), (OLD_FORMAT, False)):
             # sellers ask more than buyers bid: no trade, every result entry zero
             book = [(0, 2_000, 300_000), (1, 1_500, 100_000), (0, 1_000, 320_000), (1, 3_000, 90_000)]
             orders = tuple(sign_order(s, OrderMessage(s.address, slot, side, wh, price, 0), domain)
                            for s, (side, wh, price) in zip(signers, book, strict=False))
-            batch = SlotBatch(domain, slot, orders, mechanism="dpda", params={"exact_oversupply": False},
-                              dso=dep.dso, commits_market=commits_market)
-            final, _, _ = run_slot(chain, dep.slots, batch, validators, k=3)
-            assert not any(e.amount_micro or e.energy_wh for e in final.results)
-            archive.save(final)
-    finally:
-        chain.close()
+            yield SlotBatch(domain, slot, orders, mechanism="dpda", params={"exact_oversupply": False},
+                            dso=dep.dso, commits_market=commits_market)
+
+    root = tmp_path_factory.mktemp("market-block")
+    finals = build_archive(root, EmbeddedChain, batches)
+    assert not any(e.amount_micro or e.energy_wh for final in finals for e in final.results)
     return root
-
-
-@pytest.fixture
-def archive(clean_archive: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "data"
-    shutil.copytree(clean_archive, copy)
-    return copy
 
 
 def edit_slot(root: Path, slot: int, change: Callable[[dict[str, Any]], None]) -> None:

@@ -5,12 +5,12 @@ reading the slot stays open."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
-from transactive.store import Community, Member, MeterReading, Outcome, ReadingDispute, SqlStore, open_store
-from transactive.store import _tables as tables
+from store_support import upgraded_from
+
+from transactive.store import Community, Member, MeterReading, Outcome, ReadingDispute, SqlStore
 
 SLOT, OTHER = "2026-01-01T00:00:00Z", "2026-01-01T00:15:00Z"
 
@@ -54,19 +54,10 @@ def test_a_closed_slot_stores_no_reading_and_its_read_is_final(store: SqlStore) 
 
 
 def test_version_9_database_is_upgraded_in_place(tmp_path: Path) -> None:
-    open_store(data_dir=tmp_path).close()
-    with sqlite3.connect(tmp_path / "transactive.sqlite3") as conn:  # make it a version-9 database
-        conn.execute("DROP TABLE meter_reading_slots")
-        conn.execute("DELETE FROM schema_version WHERE version >= 10")
-        conn.execute("INSERT INTO schema_version VALUES (9, 'earlier')")
-    upgraded = open_store(data_dir=tmp_path)
-    try:
-        assert upgraded.schema_version() == tables.SCHEMA_VERSION >= 10
+    with upgraded_from(tmp_path, 9, ["meter_reading_slots"]) as upgraded:
         setup(upgraded)
         assert upgraded.close_meter_readings("c", SLOT) == (True, [])
         assert upgraded.put_meter_reading(MeterReading("c", "m0", SLOT, 2.0, "t0"))[0] is Outcome.CLOSED
-    finally:
-        upgraded.close()
 
 
 def test_no_dispute_of_a_closed_slot_opens_or_changes(store: SqlStore) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+from store_support import upgraded_from
 
 from transactive.ledger.chain.intents import TxIntent
-from transactive.store import _tables as tables
-from transactive.store import open_store
 
 SENDER = "0x" + "ab" * 20
 
@@ -50,13 +48,6 @@ def test_a_hash_signed_again_after_a_refusal_is_a_new_open_intent(store: Any) ->
 
 
 def test_version_8_database_is_upgraded_in_place(tmp_path: Path) -> None:
-    open_store(data_dir=tmp_path).close()
-    with sqlite3.connect(tmp_path / "transactive.sqlite3") as conn:  # make it a version-8 database
-        conn.execute("DROP TABLE tx_intents")
-        conn.execute("DELETE FROM schema_version WHERE version >= 9")
-        conn.execute("INSERT INTO schema_version VALUES (8, 'earlier')")
-    upgraded = open_store(data_dir=tmp_path)
-    assert upgraded.schema_version() == tables.SCHEMA_VERSION >= 9
-    upgraded.put_tx_intent(_intent(1))
-    assert [i.nonce for i in upgraded.open_tx_intents(31337)] == [1]
-    upgraded.close()
+    with upgraded_from(tmp_path, 8, ["tx_intents"]) as upgraded:
+        upgraded.put_tx_intent(_intent(1))
+        assert [i.nonce for i in upgraded.open_tx_intents(31337)] == [1]

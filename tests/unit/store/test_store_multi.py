@@ -4,8 +4,9 @@ stored slot settled from the store on both engines."""
 from __future__ import annotations
 
 import random
-import sqlite3
 from pathlib import Path
+
+from store_support import upgraded_from
 
 from transactive.crypto.signing import Signer, new_private_key
 from transactive.market.multi_signing import OFF_CHAIN_DOMAIN, contract_of
@@ -23,7 +24,6 @@ from transactive.store import (
     SqlStore,
     open_store,
 )
-from transactive.store import _tables as tables
 
 T = "2026-03-01T10:00:00.000000Z"
 S = "2026-03-01T10:15:00Z"
@@ -122,17 +122,11 @@ def test_version_2_database_is_upgraded_in_place(tmp_path: Path) -> None:
     store = open_store(data_dir=tmp_path)
     _setup(store)
     store.close()
-    with sqlite3.connect(tmp_path / "transactive.sqlite3") as conn:  # make it a version-2 database
-        for name in ("multi_settlements", "listing_orders", "listings", "bilateral_contracts", "member_addresses",
-                     "ledger_slots", "ledger_meta", "chain_accounts"):
-            conn.execute(f"DROP TABLE {name}")
-        conn.execute("DELETE FROM schema_version WHERE version >= 3")
-        conn.execute("INSERT INTO schema_version VALUES (2, 'earlier')")
-    upgraded = open_store(data_dir=tmp_path)
-    assert upgraded.schema_version() == tables.SCHEMA_VERSION >= 3
-    assert upgraded.get_member("pv") is not None
-    assert upgraded.create_listing(ListingRecord("c", "L1", "pv", S, 1000, 0.05, "FOR_SALE", T))
-    upgraded.close()
+    later = ("multi_settlements", "listing_orders", "listings", "bilateral_contracts", "member_addresses",
+             "ledger_slots", "ledger_meta", "chain_accounts")
+    with upgraded_from(tmp_path, 2, later) as upgraded:
+        assert upgraded.get_member("pv") is not None
+        assert upgraded.create_listing(ListingRecord("c", "L1", "pv", S, 1000, 0.05, "FOR_SALE", T))
 
 
 def test_concurrent_orders_never_oversell_a_listing(store: SqlStore) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
+
+from store_support import upgraded_from
 
 from transactive.store import (
     Community,
@@ -15,7 +16,6 @@ from transactive.store import (
     SqlStore,
     open_store,
 )
-from transactive.store import _tables as tables
 
 T = "2026-03-01T07:00:00.000000Z"
 
@@ -63,14 +63,8 @@ def test_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     store = open_store(data_dir=tmp_path)
     _setup(store)
     store.close()
-    with sqlite3.connect(tmp_path / "transactive.sqlite3") as conn:  # make it a version-1 database
-        for name in ("negawatt_deliveries", "negawatt_offers", "negawatt_events", "ledger_slots", "ledger_meta",
-                     "chain_accounts"):
-            conn.execute(f"DROP TABLE {name}")
-        conn.execute("DELETE FROM schema_version WHERE version >= 2")
-        conn.execute("INSERT INTO schema_version VALUES (1, 'earlier')")
-    upgraded = open_store(data_dir=tmp_path)
-    assert upgraded.schema_version() == tables.SCHEMA_VERSION >= 2
-    assert upgraded.get_community("c") is not None
-    assert upgraded.create_negawatt_event(NegawattEventRecord("c", "e1", "m0", "FOR_SALE", {}, T))
-    upgraded.close()
+    later = ("negawatt_deliveries", "negawatt_offers", "negawatt_events", "ledger_slots", "ledger_meta",
+             "chain_accounts")
+    with upgraded_from(tmp_path, 1, later) as upgraded:
+        assert upgraded.get_community("c") is not None
+        assert upgraded.create_negawatt_event(NegawattEventRecord("c", "e1", "m0", "FOR_SALE", {}, T))
