@@ -62,6 +62,8 @@ CHUNKS_PER_WORKER = 2
 """Chunks per worker of a pool: a Pippenger multiplication gets cheaper per point up to ~16k points."""
 
 _PUBLIC_KEYS: dict[bytes, bytes] = {}
+_ENABLED = [True]
+_nothing: dict[bytes, bytes] = {}
 
 Row = tuple[bytes, bytes, bytes]
 """``(32-byte digest, 65-byte signature, claimed 20-byte address)``."""
@@ -74,6 +76,12 @@ Outcome = tuple[bytes | None, bytes | None]
 def batch_verifier_available() -> bool:
     """True when the C batch verifier is built (otherwise every signature is recovered)."""
     return _native is not None
+
+
+def use_batch_verifier(enabled: bool) -> None:
+    """Turn the batch check on (the default) or off in this process (benchmarks: recovery alone, same
+    verdicts); the keys recovered are remembered either way."""
+    _ENABLED[0] = enabled
 
 
 def remember_public_keys(pairs: Iterable[tuple[bytes, bytes]]) -> int:
@@ -135,7 +143,8 @@ def verify_chunk(items: Sequence[Item]) -> list[Outcome]:
 
 
 def _items(rows: Sequence[Row]) -> list[Item]:
-    known = _PUBLIC_KEYS.get
+    """The rows with their claimed addresses' keys when known (none when the batch check is off here)."""
+    known = _PUBLIC_KEYS.get if _ENABLED[0] and _native is not None else _nothing.get
     return [(digest, signature, address, known(address)) for digest, signature, address in rows]
 
 

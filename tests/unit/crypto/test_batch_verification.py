@@ -222,3 +222,20 @@ def test_pools_learn_the_keys_in_the_calling_process(pool_args: dict[str, object
         assert verify_signers(rows, pool=pool) == expected
         assert [known_public_key(a) for a in ADDRESSES] == PUBLIC
         assert verification.start_verifying_signers(rows, pool)() == expected
+
+
+def test_turned_off_it_recovers_every_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``use_batch_verifier(False)`` (benchmarks): no C check, the same signers, the keys still learnt."""
+    calls: list[int] = []
+    monkeypatch.setattr(verification, "_native", type("Counting", (), {
+        "verify": staticmethod(lambda *args: calls.append(1) or bytes(len(args[0]) // 65))}))
+    remember_public_keys(zip(ADDRESSES, PUBLIC, strict=True))
+    rows = _rows([(k, bytes([k]) * 32, "valid") for k in range(len(KEYS))])
+    verification.use_batch_verifier(False)
+    try:
+        assert verify_signers(rows, workers=1) == ADDRESSES
+        assert calls == []
+    finally:
+        verification.use_batch_verifier(True)
+    assert verify_signers(rows, workers=1) == ADDRESSES
+    assert calls == [1]
