@@ -10,8 +10,8 @@
  * (each signature's equation divided by s_i, so that R_i's scalar is the 128-bit a_i: a cheaper term; the
  * s_i^-1 come from one scalar inversion).
  *
- * A batch that fails is bisected (each half checked with the same coefficients) down to single signatures,
- * whose check is exact, so every signature gets its own verdict. The per-signature checks are those of
+ * A batch that fails is searched by group testing (find_bad) down to single signatures, whose check is
+ * exact, so every signature gets its own verdict (or, when many are bad, "undetermined": recover them). The per-signature checks are those of
  * transactive.crypto.signing.recover_address_bytes: 0 < r < n, 0 < s <= n/2 (low s), v in {27, 28}, R on
  * the curve; z is reduced mod n as secp256k1_ecdsa_recover does.
  *
@@ -48,6 +48,7 @@
 #define STATUS_MALFORMED 1   /* r, s or v out of range, or no curve point with x = r */
 #define STATUS_BAD_KEY 2     /* the public key is not a curve point */
 #define STATUS_MISMATCH 3    /* well formed, but s*R != z*G + r*Q: recovery gives another key */
+#define STATUS_UNDETERMINED 4 /* in a batch with many bad signatures: not checked alone (recover it) */
 
 static secp256k1_context *batch_ctx = NULL;
 static void batch_error_callback(const char *message, void *data) {
@@ -92,22 +93,46 @@ static int check_range(secp256k1_scratch *scratch, const secp256k1_ge *points, c
     return secp256k1_gej_is_infinity(&sum);
 }
 
-/* Bisect index[0..m) (which failed together): mark each failing signature STATUS_MISMATCH. */
-static int bisect(secp256k1_scratch *scratch, const secp256k1_ge *points, const secp256k1_scalar *scalars,
-                  const secp256k1_scalar *az, size_t *index, size_t m, unsigned char *status) {
-    size_t half;
+#define GROUPS 16
+#define GROUP_MIN 256  /* a smaller multiplication costs more per point (Strauss below ~88 points) */
+#define SINGLES 4
+
+/* index[0..m) failed together: find the failing signatures by group testing -- split into up to GROUPS
+ * groups (of at least GROUP_MIN signatures where the range allows), check each (the same coefficients: the groups' sums add up to the failed sum, so at least one
+ * fails), descend into the failing ones; a range of at most SINGLES is checked one signature at a time (the
+ * single check is exact). When more than half the groups fail, the bad signatures are many: their
+ * signatures are left STATUS_UNDETERMINED (the caller recovers them), which bounds the work at about two
+ * batch checks per signature. */
+static int find_bad(secp256k1_scratch *scratch, const secp256k1_ge *points, const secp256k1_scalar *scalars,
+                    const secp256k1_scalar *az, size_t *index, size_t m, unsigned char *status) {
+    size_t g, groups, failed = 0, i;
+    unsigned char fails[GROUPS];
     int ok;
-    if (m == 1) {
-        status[index[0]] = STATUS_MISMATCH;
+    if (m <= SINGLES) {
+        for (i = 0; i < m; i++) {
+            ok = check_range(scratch, points, scalars, az, index + i, 1);
+            if (ok < 0) return -1;
+            if (!ok) status[index[i]] = STATUS_MISMATCH;
+        }
         return 0;
     }
-    half = m / 2;
-    ok = check_range(scratch, points, scalars, az, index, half);
-    if (ok < 0) return -1;
-    if (!ok && bisect(scratch, points, scalars, az, index, half, status) < 0) return -1;
-    ok = check_range(scratch, points, scalars, az, index + half, m - half);
-    if (ok < 0) return -1;
-    if (!ok && bisect(scratch, points, scalars, az, index + half, m - half, status) < 0) return -1;
+    groups = m >= GROUPS * GROUP_MIN ? GROUPS : m >= 2 * GROUP_MIN ? m / GROUP_MIN : m < GROUPS ? m : GROUPS;
+    for (g = 0; g < groups; g++) {
+        size_t lo = g * m / groups, hi = (g + 1) * m / groups;
+        ok = check_range(scratch, points, scalars, az, index + lo, hi - lo);
+        if (ok < 0) return -1;
+        fails[g] = (unsigned char)!ok;
+        failed += !ok;
+    }
+    for (g = 0; g < groups; g++) {
+        size_t lo = g * m / groups, hi = (g + 1) * m / groups;
+        if (!fails[g]) continue;
+        if (2 * failed > groups) {
+            for (i = lo; i < hi; i++) status[index[i]] = STATUS_UNDETERMINED;
+        } else if (find_bad(scratch, points, scalars, az, index + lo, hi - lo, status) < 0) {
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -197,7 +222,7 @@ static int verify_batch(size_t n, const unsigned char *sigs, const unsigned char
     if (scratch == NULL) goto done;
     ok = check_range(scratch, points, scalars, az, index, m);
     if (ok < 0) goto done;
-    if (!ok && bisect(scratch, points, scalars, az, index, m, status) < 0) goto done;
+    if (!ok && find_bad(scratch, points, scalars, az, index, m, status) < 0) goto done;
     ret = 0;
 done:
     if (scratch != NULL) secp256k1_scratch_destroy(&batch_ctx->error_callback, scratch);
@@ -214,7 +239,8 @@ PyDoc_STRVAR(verify_doc,
 "verify(signatures, digests, public_keys, coefficients) -> bytes\n\n"
 "n signatures r||s||v (65 bytes each), their 32-byte digests, the 64-byte X||Y public keys they must\n"
 "recover to, 16 random bytes per signature (the batch coefficients); one status byte per signature:\n"
-"0 valid (recovery gives that key), 1 malformed (r, s, v, R), 2 not a public key, 3 recovers to another key.");
+"0 valid (recovery gives that key), 1 malformed (r, s, v, R), 2 not a public key, 3 recovers to another key,\n"
+"4 undetermined (one of many bad signatures: not checked alone).");
 
 static PyObject *py_verify(PyObject *self, PyObject *args) {
     Py_buffer sigs, digests, keys, coefs;
