@@ -3,7 +3,8 @@
  * A signature (r, s, v) over the digest z recovers to the public key Q  iff  s*R == z*G + r*Q, where R is
  * the curve point with x = r and y of parity v - 27 (ecrecover computes Q = r^-1 (s*R - z*G)). For a batch
  * with random 128-bit coefficients a_i (from the caller: os.urandom) the check is ONE multi-scalar
- * multiplication (libsecp256k1's secp256k1_ecmult_multi_var: Strauss or Pippenger):
+ * multiplication (libsecp256k1's Pippenger, secp256k1_ecmult_pippenger_wnaf, in pieces of at most 8192
+ * signatures; its ecmult_multi_var below 256 signatures):
  *
  *     sum_i a_i R_i  +  sum_i (-a_i r_i / s_i) Q_i  +  (-sum_i a_i z_i / s_i) G  ==  O
  *
@@ -11,16 +12,18 @@
  * s_i^-1 come from one scalar inversion).
  *
  * A batch that fails is searched by group testing (find_bad) down to single signatures, whose check is
- * exact, so every signature gets its own verdict (or, when many are bad, "undetermined": recover them). The per-signature checks are those of
- * transactive.crypto.signing.recover_address_bytes: 0 < r < n, 0 < s <= n/2 (low s), v in {27, 28}, R on
- * the curve; z is reduced mod n as secp256k1_ecdsa_recover does.
+ * exact, so every signature gets its own verdict (or, when many are bad, "undetermined": the caller
+ * recovers them). The per-signature checks are those of transactive.crypto.signing.recover_public_key:
+ * 0 < r < n, 0 < s <= n/2 (low s), v in {27, 28}, R on the curve; z is reduced mod n as
+ * secp256k1_ecdsa_recover does.
  *
- * Compiled by scripts/build-secp256k1-batch.sh against the pinned libsecp256k1 sources (the npm package
+ * Compiled by scripts/setup-secp256k1-batch.sh against the pinned libsecp256k1 sources (the npm package
  * secp256k1 5.0.1 bundles them); its implementation files are #included, so only this module's init is
  * exported. The GIL is released during the check.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 
 #define USE_NUM_NONE 1
 #define USE_FIELD_INV_BUILTIN 1
@@ -71,6 +74,51 @@ static int batch_callback(secp256k1_scalar *sc, secp256k1_ge *pt, size_t idx, vo
     return 1;
 }
 
+/* ---- Pippenger ---------------------------------------------------------------------------------------------
+ * libsecp256k1's Pippenger (secp256k1_ecmult_pippenger_wnaf: its windows, signed digits, buckets), fed as
+ * secp256k1_ecmult_pippenger_batch feeds it -- each scalar split by the endomorphism into two ~128-bit halves
+ * -- except that a scalar already below 2^128 (R_i's a_i) is not split: split_lambda would give it a
+ * second, nonzero half (the same one for many points), i.e. twice the bucket additions. */
+#define PIPPENGER_MIN_POINTS 512          /* below: libsecp256k1's ecmult_multi_var (Strauss) */
+#define PIPPENGER_MAX_SIGNATURES 8192     /* per multiplication (~6 MB; larger gains little: window 12) */
+
+static int is_128_bits(const secp256k1_scalar *s) {
+    return secp256k1_scalar_get_bits(s, 128, 32) == 0 && secp256k1_scalar_get_bits(s, 160, 32) == 0
+           && secp256k1_scalar_get_bits(s, 192, 32) == 0 && secp256k1_scalar_get_bits(s, 224, 32) == 0;
+}
+
+/* r = sum_k scs[k] pts[k] (k < count; affine points); 0 when out of memory. */
+static int msm_pippenger(secp256k1_gej *r, const secp256k1_ge *const *pts, const secp256k1_scalar *const *scs,
+                         size_t count) {
+    int w = secp256k1_pippenger_bucket_window(count), ok = 0;
+    size_t entries = 2 * count, k;
+    secp256k1_ge *points = (secp256k1_ge *)malloc(entries * sizeof(secp256k1_ge));
+    secp256k1_scalar *scalars = (secp256k1_scalar *)malloc(entries * sizeof(secp256k1_scalar));
+    secp256k1_gej *buckets = (secp256k1_gej *)malloc(((size_t)1 << w) * sizeof(secp256k1_gej));
+    struct secp256k1_pippenger_state state;
+    state.ps = (struct secp256k1_pippenger_point_state *)malloc(entries * sizeof(*state.ps));
+    state.wnaf_na = (int *)malloc(entries * WNAF_SIZE(w + 1) * sizeof(int));
+    if (points != NULL && scalars != NULL && buckets != NULL && state.ps != NULL && state.wnaf_na != NULL) {
+        for (k = 0; k < count; k++) {
+            scalars[2 * k] = *scs[k];
+            points[2 * k] = *pts[k];
+            if (is_128_bits(&scalars[2 * k])) {
+                secp256k1_scalar_set_int(&scalars[2 * k + 1], 0);  /* skipped by pippenger_wnaf */
+                points[2 * k + 1] = points[2 * k];
+            } else {
+                secp256k1_ecmult_endo_split(&scalars[2 * k], &scalars[2 * k + 1], &points[2 * k], &points[2 * k + 1]);
+            }
+        }
+        ok = secp256k1_ecmult_pippenger_wnaf(buckets, w, &state, r, scalars, points, entries);
+    }
+    free(points);
+    free(scalars);
+    free(buckets);
+    free(state.ps);
+    free(state.wnaf_na);
+    return ok;
+}
+
 /* 1 if the well-formed signatures index[0..m) pass the combined check; az: a_i z_i per signature. */
 static int check_range(secp256k1_scratch *scratch, const secp256k1_ge *points, const secp256k1_scalar *scalars,
                        const secp256k1_scalar *az, size_t *index, size_t m) {
@@ -86,6 +134,33 @@ static int check_range(secp256k1_scratch *scratch, const secp256k1_ge *points, c
         secp256k1_scalar_add(&g, &g, &az[index[i]]);
     }
     secp256k1_scalar_negate(&g, &g);
+    if (2 * m >= PIPPENGER_MIN_POINTS) {
+        size_t chunk = m < PIPPENGER_MAX_SIGNATURES ? m : PIPPENGER_MAX_SIGNATURES, lo;
+        const secp256k1_ge **pts = (const secp256k1_ge **)malloc(2 * chunk * sizeof(*pts));
+        const secp256k1_scalar **scs = (const secp256k1_scalar **)malloc(2 * chunk * sizeof(*scs));
+        secp256k1_gej part, inf;
+        secp256k1_scalar zero;
+        int ok = pts != NULL && scs != NULL;
+        secp256k1_gej_set_infinity(&sum);
+        for (lo = 0; ok && lo < m; lo += chunk) {  /* bounded memory: at most 2 * chunk points at once */
+            size_t count = m - lo < chunk ? m - lo : chunk;
+            for (i = 0; i < 2 * count; i++) {
+                size_t k = 2 * index[lo + i / 2] + (i & 1);
+                pts[i] = &points[k];
+                scs[i] = &scalars[k];
+            }
+            ok = msm_pippenger(&part, pts, scs, 2 * count);
+            secp256k1_gej_add_var(&sum, &sum, &part, NULL);
+        }
+        free(pts);
+        free(scs);
+        if (!ok) return -1;
+        secp256k1_gej_set_infinity(&inf);
+        secp256k1_scalar_set_int(&zero, 0);
+        secp256k1_ecmult(&batch_ctx->ecmult_ctx, &part, &inf, &zero, &g);  /* (-sum a_i z_i / s_i) G */
+        secp256k1_gej_add_var(&sum, &sum, &part, NULL);
+        return secp256k1_gej_is_infinity(&sum);
+    }
     if (!secp256k1_ecmult_multi_var(&batch_ctx->error_callback, &batch_ctx->ecmult_ctx, scratch, &sum, &g,
                                     batch_callback, &d, 2 * m)) {
         return -1;
@@ -136,14 +211,12 @@ static int find_bad(secp256k1_scratch *scratch, const secp256k1_ge *points, cons
     return 0;
 }
 
-#define MAX_POINTS_PER_MSM (1 << 15)  /* larger gains little (the bucket window stops at 12) */
-
-static size_t scratch_bytes(size_t n_points) {
-    size_t pippenger, strauss;
-    if (n_points > MAX_POINTS_PER_MSM) n_points = MAX_POINTS_PER_MSM;
-    pippenger = secp256k1_pippenger_scratch_size(n_points, secp256k1_pippenger_bucket_window(n_points))
-                + PIPPENGER_SCRATCH_OBJECTS * ALIGNMENT;
-    strauss = secp256k1_strauss_scratch_size(ECMULT_PIPPENGER_THRESHOLD) + STRAUSS_SCRATCH_OBJECTS * ALIGNMENT;
+/* the scratch space of ecmult_multi_var: enough for its multiplications (fewer than PIPPENGER_MIN_POINTS) */
+static size_t scratch_bytes(void) {
+    size_t pippenger = secp256k1_pippenger_scratch_size(PIPPENGER_MIN_POINTS,
+                                                        secp256k1_pippenger_bucket_window(PIPPENGER_MIN_POINTS))
+                       + PIPPENGER_SCRATCH_OBJECTS * ALIGNMENT;
+    size_t strauss = secp256k1_strauss_scratch_size(ECMULT_PIPPENGER_THRESHOLD) + STRAUSS_SCRATCH_OBJECTS * ALIGNMENT;
     return pippenger > strauss ? pippenger : strauss;
 }
 
@@ -218,7 +291,7 @@ static int verify_batch(size_t n, const unsigned char *sigs, const unsigned char
         secp256k1_scalar_mul(&scalars[2 * k + 1], &scalars[2 * k + 1], &inv[i]);
         secp256k1_scalar_mul(&az[k], &az[k], &inv[i]);
     }
-    scratch = secp256k1_scratch_create(&batch_ctx->error_callback, scratch_bytes(2 * m));
+    scratch = secp256k1_scratch_create(&batch_ctx->error_callback, scratch_bytes());
     if (scratch == NULL) goto done;
     ok = check_range(scratch, points, scalars, az, index, m);
     if (ok < 0) goto done;

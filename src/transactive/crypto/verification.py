@@ -9,10 +9,11 @@ the curve point with ``x = r`` and ``y`` of parity ``v − 27``; with random 128
 
     ``Σ a_i·R_i − Σ (a_i r_i / s_i)·Q_i − (Σ a_i z_i / s_i)·G = O``
 
-one multi-scalar multiplication (libsecp256k1's ``secp256k1_ecmult_multi_var``, Pippenger) in the C module
-``_secp256k1_batch`` (built by ``scripts/setup-secp256k1-batch.sh``). A failing batch is bisected down to
-single signatures (each check then exact), and every signature that fails is recovered, so the result per
-signature is exactly what recovery gives (a forged batch passes with probability at most about 2^-127).
+one multi-scalar multiplication (libsecp256k1's Pippenger, ``secp256k1_ecmult_pippenger_wnaf``) in the C
+module ``_secp256k1_batch`` (built by ``scripts/setup-secp256k1-batch.sh``). A failing batch is searched by
+group testing down to single signatures (each single check exact; with many bad ones the failing groups are
+left undetermined), and every signature not found valid is recovered, so the result per signature is
+exactly what recovery gives (a forged batch passes with probability at most about 2^-127).
 The checks of recovery hold on both paths: ``0 < r < n``, ``0 < s <= n/2`` (low s), ``v`` 27 or 28, ``R``
 on the curve.
 

@@ -205,6 +205,24 @@ def test_one_bad_signature_in_a_large_batch_is_found_exactly() -> None:
 
 
 @needs_module
+def test_repeated_points_in_one_multiplication() -> None:
+    """One signature 600 times (a replay) and one key under 600 signatures: equal points meet in the
+    multiplication's buckets (doublings, P + (-P)); the copies stay valid, a broken copy is found."""
+    native = verification._native
+    assert native is not None
+    digest = bytes(range(32))
+    signature = sign_chunk([(KEYS[2], digest)])[0]
+    n = 600
+    assert native.verify(signature * n, digest * n, PUBLIC[2] * n, os.urandom(16 * n)) == bytes(n)
+    rng = random.Random(3)
+    digests = [rng.randbytes(32) for _ in range(n)]
+    signatures = sign_chunk([(KEYS[4], d) for d in digests])
+    signatures[123] = signatures[124]  # a signature over another digest
+    status = native.verify(b"".join(signatures), b"".join(digests), PUBLIC[4] * n, os.urandom(16 * n))
+    assert [k for k, st_ in enumerate(status) if st_] == [123]
+
+
+@needs_module
 def test_malformed_inputs_and_bad_keys() -> None:
     native = verification._native
     assert native is not None
