@@ -180,12 +180,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="1000,10000,100000", help="numbers of traders (comma-separated)")
     parser.add_argument("--baseline-src", default=None, help="the code before the change (a src folder)")
     parser.add_argument("--baseline-rev", default=BASELINE_REV, help="else: this git revision, exported")
+    parser.add_argument("--quick", action="store_true", help="1,000 traders only (run_all.py --quick)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
         child([int(x) for x in args.child.split(",")])
         return
-    sizes = [int(x) for x in args.sizes.split(",")]
+    sizes = [1000] if args.quick else [int(x) for x in args.sizes.split(",")]
     load0 = os.getloadavg()
     print(f"custodial signing and signed-order verification, {os.cpu_count()} cores, load average "
           f"{load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f} (1/5/15 min) at start")
