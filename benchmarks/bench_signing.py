@@ -1,5 +1,5 @@
 """Benchmark: custodial signing and signed-order verification, the code before issue 13's signing work and
-this code side by side (issue 13).
+this code side by side, and this code's verification by recovery and by batch verification (issue 13).
 
 For n traders (10^3, 10^4, 10^5; one order each, with grid attributes as ``dpda_matched`` needs, one signature
 per trader covering both):
@@ -7,10 +7,14 @@ per trader covering both):
 * **sign**: the desk's custodial signing of the slot's orders (``market.ledger.batch.sign_rows`` on
   ``(key hex, trader, ...)`` rows), wall and CPU seconds (all threads): *cold* is the first slot of a process
   (the keys' addresses not yet derived), *warm* the next slot with the same keys;
-* **verify**: ``audit_batch`` (= ``verify_batch``: digests, recoveries, checks) on the signed batch: with a
-  ``WorkerPool(workers=1)`` (one thread: one core), with ``WorkerPool(threads=True)`` (one process, a thread
-  per core; this code only) and with a warm ``WorkerPool(workers=2)`` (two processes), as orders/s by the
-  wall clock and orders per CPU-second of all processes.
+* **verify**: ``audit_batch`` (= ``verify_batch``: digests, signature checks, the rest) on the signed batch:
+  with a ``WorkerPool(workers=1)`` (one thread: one core), with ``WorkerPool(threads=True)`` (one process, a
+  thread per core) and with a warm ``WorkerPool(workers=2)`` (two processes), as orders/s by the wall clock
+  and orders per CPU-second of all processes. This code runs it three ways: *recovery* (the batch verifier
+  turned off: one libsecp256k1 recovery per order, as main before it), *first sight* (the verifier on, no
+  trader's key known yet: every order recovered and its key remembered -- a member's first signed order)
+  and *keys known* (the traders' keys remembered from an earlier slot: every order batch-verified -- every
+  later slot of a member).
 
 Each side runs in its own subprocess (own imports, own pools); the parent checks that both produced
 byte-identical signatures. The old side is ``--baseline-src`` (a ``src`` folder) or, by default, git revision
@@ -38,7 +42,7 @@ CHAIN_ID = 31337
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 HERE = Path(__file__).resolve().parents[1]
 BASELINE_REV = "5e0d6e4"
-"""main at the start of issue 13's signing work."""
+"""main at the start of issue 13's signing work (its child prints the older format: ``_old_verify``)."""
 
 
 # --------------------------------------------------------------------------- child: one code base
@@ -69,16 +73,30 @@ def _sign(rows: list[tuple[Any, ...]]) -> tuple[list[Any], float, float]:
     return signed, time.perf_counter() - w0, time.process_time() - c0
 
 
-def _verify(batch: Any, pool_args: dict[str, Any], repeat: int) -> tuple[float, float]:
-    """``(best wall s, CPU s of that run, all processes)`` of ``audit_batch`` with a warm pool."""
+MODES = ("recovery", "first sight", "keys known")
+"""This code's verification modes (the old code has only recovery)."""
+
+
+def _verify(batch: Any, pool_args: dict[str, Any], repeat: int, mode: str) -> tuple[float, float]:
+    """``(best wall s, CPU s of that run, all processes)`` of ``audit_batch`` with a warm pool, in ``mode``
+    (this code; ``""`` for the old code)."""
     from transactive.crypto.signing import WorkerPool
     from transactive.ledger.audit.proofs import audit_batch
 
+    verification: Any = None
+    if mode:
+        from transactive.crypto import verification
+
+        verification.use_batch_verifier(mode != "recovery")
     with WorkerPool(**pool_args) as pool:
         small = type(batch)(batch.domain, batch.slot, batch.orders[:4096], attributes=batch.attributes[:4096])
         audit_batch(small, pool=pool)  # the workers are started and have imported the code
+        if mode == "keys known":
+            audit_batch(batch, pool=pool)  # an earlier slot of the same members: their keys remembered
         best = (float("inf"), 0.0)
         for _ in range(repeat):
+            if mode == "first sight":
+                verification.forget_public_keys()
             c0 = time.process_time() + pool.cpu_seconds()
             w0 = time.perf_counter()
             problems = audit_batch(batch, pool=pool)
@@ -86,10 +104,13 @@ def _verify(batch: Any, pool_args: dict[str, Any], repeat: int) -> tuple[float, 
             cpu = time.process_time() + pool.cpu_seconds() - c0
             assert problems == [], problems[:3]
             best = min(best, (wall, cpu))
+    if mode:
+        verification.use_batch_verifier(True)
     return best
 
 
 def child(sizes: list[int]) -> None:
+    import importlib.util
     import inspect
 
     from transactive.crypto.eip712 import Domain
@@ -98,6 +119,12 @@ def child(sizes: list[int]) -> None:
     from transactive.ledger.messages.attributes import SignedAttributes
 
     threads = "threads" in inspect.signature(WorkerPool).parameters
+    modes = MODES if importlib.util.find_spec("transactive.crypto.verification") else ("",)
+    if modes != ("",):
+        from transactive.crypto.verification import batch_verifier_available
+
+        if not batch_verifier_available():
+            raise SystemExit("the batch verifier is not built: run scripts/setup-secp256k1-batch.sh (make does)")
     domain = Domain(chain_id=CHAIN_ID, verifying_contract=CONTRACT)
     for n in sizes:
         rows, records = _rows(n)
@@ -105,13 +132,15 @@ def child(sizes: list[int]) -> None:
         _, warm_wall, warm_cpu = _sign(rows)  # the next slot: the same keys
         batch = SlotBatch(domain, SLOT, tuple(signed), attributes=tuple(SignedAttributes(r) for r in records))
         repeat = 1 if n >= 100_000 else 2
-        one = _verify(batch, {"workers": 1}, repeat)
-        in_process = _verify(batch, {"threads": True}, repeat) if threads else None
-        two = _verify(batch, {"workers": 2}, repeat)
+        verify = {}
+        for mode in modes:
+            one = _verify(batch, {"workers": 1}, repeat, mode)
+            in_process = _verify(batch, {"threads": True}, repeat, mode) if threads else None
+            two = _verify(batch, {"workers": 2}, repeat, mode)
+            verify[mode] = [list(one), None if in_process is None else list(in_process), list(two)]
         digest = hashlib.sha256(b"".join(o.signature for o in signed)).hexdigest()
-        print(json.dumps({"n": n, "sign": [cold_wall, cold_cpu, warm_wall, warm_cpu], "verify1": list(one),
-                          "verify_threads": None if in_process is None else list(in_process),
-                          "verify2": list(two), "signatures": digest}), flush=True)
+        print(json.dumps({"n": n, "sign": [cold_wall, cold_cpu, warm_wall, warm_cpu], "verify": verify,
+                          "signatures": digest}), flush=True)
 
 
 # --------------------------------------------------------------------------- parent: both, side by side
@@ -135,6 +164,13 @@ def _export(rev: str, into: Path) -> Path:
     return into / "src"
 
 
+def _old_verify(r: dict[str, Any]) -> list[list[float] | None]:
+    """The old side's verification figures (either of this benchmark's two output formats)."""
+    if "verify" in r:
+        return list(r["verify"][""])
+    return [r["verify1"], r["verify_threads"], r["verify2"]]
+
+
 def _rates(n: int, r: list[float] | None) -> str:
     return f"{'-':>9}{'-':>10}" if r is None else f"{n / r[0]:>9,.0f}{n / r[1]:>10,.0f}"
 
@@ -144,12 +180,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="1000,10000,100000", help="numbers of traders (comma-separated)")
     parser.add_argument("--baseline-src", default=None, help="the code before the change (a src folder)")
     parser.add_argument("--baseline-rev", default=BASELINE_REV, help="else: this git revision, exported")
+    parser.add_argument("--quick", action="store_true", help="1,000 traders only (run_all.py --quick)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
         child([int(x) for x in args.child.split(",")])
         return
-    sizes = [int(x) for x in args.sizes.split(",")]
+    sizes = [1000] if args.quick else [int(x) for x in args.sizes.split(",")]
     load0 = os.getloadavg()
     print(f"custodial signing and signed-order verification, {os.cpu_count()} cores, load average "
           f"{load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f} (1/5/15 min) at start")
@@ -159,22 +196,33 @@ def main(argv: list[str] | None = None) -> None:
         old = new = None
         old = _run_child(old_src, sizes)
         new = _run_child(HERE / "src", sizes)
-    print("sign: sign_rows, s wall / CPU (cold: first slot of the process; warm: the same keys again); verify: "
-          "orders/s wall and per CPU-s")
-    print(f"{'traders':>8} {'path':<4}{'cold s':>8}{'CPU s':>7}{'warm s':>8}{'CPU s':>7}"
-          f"{'1 thread':>9}{'per CPU':>10}{'1 proc':>9}{'per CPU':>10}{'2 procs':>9}{'per CPU':>10}")
+    print("sign: sign_rows, s wall / CPU (cold: first slot of the process; warm: the same keys again)")
+    print(f"{'traders':>8} {'path':<4}{'cold s':>8}{'CPU s':>7}{'warm s':>8}{'CPU s':>7}")
     for o, w in zip(old, new, strict=True):
         assert o["signatures"] == w["signatures"], f"signatures differ at n = {o['n']}"
         n = o["n"]
         for name, r in (("old", o), ("new", w)):
-            print(f"{n:>8} {name:<4}{r['sign'][0]:>8.2f}{r['sign'][1]:>7.2f}{r['sign'][2]:>8.2f}{r['sign'][3]:>7.2f}"
-                  f"{_rates(n, r['verify1'])}{_rates(n, r['verify_threads'])}{_rates(n, r['verify2'])}")
+            print(f"{n:>8} {name:<4}{r['sign'][0]:>8.2f}{r['sign'][1]:>7.2f}{r['sign'][2]:>8.2f}{r['sign'][3]:>7.2f}")
         ratios = [o["sign"][i] / w["sign"][i] for i in range(4)]
-        speed = [o[k][i] / w[k][i] for k in ("verify1", "verify2") for i in (0, 1)]
-        print(f"{n:>8} {'x':<4}" + "".join(f"{x:>8.2f}{y:>7.2f}" for x, y in (ratios[:2], ratios[2:]))
-              + f"{speed[0]:>9.2f}{speed[1]:>10.2f}{'':>19}{speed[2]:>9.2f}{speed[3]:>10.2f}")
-    load1 = os.getloadavg()
+        print(f"{n:>8} {'x':<4}" + "".join(f"{x:>8.2f}{y:>7.2f}" for x, y in (ratios[:2], ratios[2:])))
     print("x: old / new (the speed-up); signatures byte-identical old and new at every size")
+    print()
+    print("verify (audit_batch): orders/s by the wall clock and per CPU-second of all processes and threads")
+    print(f"{'traders':>8} {'path':<22}{'1 thread':>9}{'per CPU':>10}{'1 proc':>9}{'per CPU':>10}"
+          f"{'2 procs':>9}{'per CPU':>10}")
+    for o, w in zip(old, new, strict=True):
+        n = o["n"]
+        rows = [("old: recovery", _old_verify(o))] + [(f"new: {mode}", w["verify"][mode]) for mode in MODES]
+        for name, (one, threads, two) in rows:
+            print(f"{n:>8} {name:<22}{_rates(n, one)}{_rates(n, threads)}{_rates(n, two)}")
+        base, fast = w["verify"]["recovery"], w["verify"]["keys known"]
+        print(f"{n:>8} {'x keys known/recovery':<22}" + "".join(
+            f"{b[0] / f[0]:>9.2f}{b[1] / f[1]:>10.2f}" for b, f in zip(base, fast, strict=True)))
+    print("recovery: one libsecp256k1 recovery per order (the batch verifier off); first sight: the verifier "
+          "on, no key known yet (every order recovered, its key remembered); keys known: the traders' keys "
+          "remembered from an earlier slot (every order batch-verified); x: speed-up of keys known over "
+          "recovery (wall, per CPU)")
+    load1 = os.getloadavg()
     print(f"load average at end {load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f}: other jobs share the 2 cores, so "
           "wall rates drop with load; the per-CPU-second rates much less")
 

@@ -173,12 +173,20 @@ _ZERO32 = bytes(32)
 
 def recover_address_bytes(digest: bytes, signature: bytes, buffers: tuple[Any, Any, Any, Any] | None = None
                           ) -> bytes:
-    """The 20-byte address whose key made ``signature`` over ``digest``; :class:`SignatureError` if none.
+    """The 20-byte address whose key made ``signature`` over ``digest``; :class:`SignatureError` if none:
+    ``keccak256(Q)[12:]`` of :func:`recover_public_key`'s ``Q``."""
+    return keccak256(recover_public_key(digest, signature, buffers))[12:]
+
+
+def recover_public_key(digest: bytes, signature: bytes, buffers: tuple[Any, Any, Any, Any] | None = None
+                       ) -> bytes:
+    """The 64-byte public key ``X ‖ Y`` that made ``signature`` over ``digest``; :class:`SignatureError` if
+    none (the one signature check: every other path agrees with it).
 
     The bounds on ``r`` and ``s`` are compared as 32-byte big-endian strings (the same order as the
     integers) and the recovery calls libsecp256k1 directly through coincurve's bindings: per signature the
-    cost is the recovery itself plus one keccak (no Python key objects). ``buffers``: from :func:`_buffers`,
-    reused over a chunk (one thread)."""
+    cost is the recovery itself (no Python key objects). ``buffers``: from :func:`_buffers`, reused over a
+    chunk (one thread)."""
     if len(digest) != 32:
         raise SignatureError("a digest is 32 bytes")
     if len(signature) != 65:
@@ -198,7 +206,8 @@ def recover_address_bytes(digest: bytes, signature: bytes, buffers: tuple[Any, A
             and _lib.secp256k1_ecdsa_recover(_CTX, public, recoverable, digest)):
         raise SignatureError("signature does not recover to a key")
     _lib.secp256k1_ec_pubkey_serialize(_CTX, out, size, public, _lib.SECP256K1_EC_UNCOMPRESSED)
-    return keccak256(_ffi.buffer(out, 65)[1:])[12:]
+    key: bytes = _ffi.buffer(out, 65)[1:]
+    return key
 
 
 def _buffers() -> tuple[Any, Any, Any, Any]:
@@ -298,15 +307,17 @@ class WorkerPool:
             context = multiprocessing.get_context(self.start_method)
             self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
 
-    def map_chunks(self, fn: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> list[R]:
+    def map_chunks(self, fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], *,
+                   chunks_per_worker: int | None = None) -> list[R]:
         """``fn`` over contiguous chunks of ``items``, results concatenated in order.
 
-        ``chunks_per_worker`` chunks per worker (default 4) keep both cores busy when one is slowed by other
-        load. ``fn`` must be a module-level function (it is pickled to the worker processes).
+        ``chunks_per_worker`` chunks per worker (default the pool's, 4) keep both cores busy when one is
+        slowed by other load. ``fn`` must be a module-level function (it is pickled to the worker processes).
         """
-        return self.submit_chunks(fn, items)()
+        return self.submit_chunks(fn, items, chunks_per_worker=chunks_per_worker)()
 
-    def submit_chunks(self, fn: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> Callable[[], list[R]]:
+    def submit_chunks(self, fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], *,
+                      chunks_per_worker: int | None = None) -> Callable[[], list[R]]:
         """Start :meth:`map_chunks` and return a function that waits for its result (the caller can compute
         something else meanwhile, e.g. a validator clears the slot while the workers check its signatures).
         A batch below ``parallel_threshold`` (or with one worker) is computed in-process right away."""
@@ -316,7 +327,8 @@ class WorkerPool:
             return lambda: done
         self.start()
         assert self._executor is not None
-        size = max(256, -(-n // (self.workers * self.chunks_per_worker)))
+        per_worker = self.chunks_per_worker if chunks_per_worker is None else max(1, chunks_per_worker)
+        size = max(256, -(-n // (self.workers * per_worker)))
         futures = [self._executor.submit(fn, items[i : i + size]) for i in range(0, n, size)]
 
         def wait() -> list[R]:
@@ -349,13 +361,14 @@ def run_chunks(
     *,
     pool: WorkerPool | None = None,
     workers: int | None = None,
+    chunks_per_worker: int | None = None,
 ) -> list[R]:
     """Run ``fn`` over ``items`` with ``pool``, or with a temporary pool of threads (``fn`` releases the GIL:
     :func:`recover_chunk`, :func:`sign_chunk`; only started for large batches)."""
     if pool is not None:
-        return pool.map_chunks(fn, items)
+        return pool.map_chunks(fn, items, chunks_per_worker=chunks_per_worker)
     with WorkerPool(workers, threads=True) as temporary:
-        return temporary.map_chunks(fn, items)
+        return temporary.map_chunks(fn, items, chunks_per_worker=chunks_per_worker)
 
 
 def recover_batch(

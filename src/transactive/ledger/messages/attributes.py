@@ -63,7 +63,8 @@ from transactive.crypto.encoding import (
     parse_address,
     to_checksum_address,
 )
-from transactive.crypto.signing import Signer, WorkerPool, recover_chunk, run_chunks
+from transactive.crypto.signing import Signer, WorkerPool
+from transactive.crypto.verification import Row, start_verifying_signers, verify_signers
 from transactive.ledger.chain.base import Chain, Contract
 from transactive.ledger.messages.nonces import NonceStore
 from transactive.ledger.messages.orders import (
@@ -274,9 +275,10 @@ def sign_attributes(signer: Signer, message: ParticipantAttributes, domain: Doma
 
 
 # --------------------------------------------------------------------------- verification
-def _attribute_rows(records: Sequence[SignedAttributes], domain: Domain) -> list[tuple[bytes, bytes]]:
-    """``(digest, signature)`` of the version-1 records (those with their own signature)."""
-    return [(r.message.digest(domain), r.signature) for r in records if r.signature is not None]
+def _attribute_rows(records: Sequence[SignedAttributes], domain: Domain) -> list[Row]:
+    """``(digest, signature, trader)`` of the version-1 records (those with their own signature)."""
+    return [(r.message.digest(domain), r.signature, r.message.trader_bytes) for r in records
+            if r.signature is not None]
 
 
 Signers = tuple[list[bytes | None], list[bytes | None]]
@@ -287,8 +289,10 @@ def start_recovering_signers(
     orders: Sequence[SignedOrder], records: Sequence[SignedAttributes], domain: Domain, pool: WorkerPool
 ) -> Callable[[], Signers]:
     """Recover every signature of a batch (orders, then version-1 attributes records) in one submission to
-    ``pool``: returns a function that waits for them (pass them to :func:`verify_batch` as ``signers``)."""
-    wait = pool.submit_chunks(recover_chunk, signature_rows(orders, domain) + _attribute_rows(records, domain))
+    ``pool`` (batch-verified where the trader's key is known: the same result,
+    :func:`~transactive.crypto.verification.start_verifying_signers`): returns a function that waits for them
+    (pass them to :func:`verify_batch` as ``signers``)."""
+    wait = start_verifying_signers(signature_rows(orders, domain) + _attribute_rows(records, domain), pool)
     n = len(orders)
 
     def signers() -> Signers:
@@ -314,7 +318,7 @@ def check_attributes(
     record of a trader). ``signers``: what the version-1 records' signatures recover to, in order, when
     already recovered (:func:`start_recovering_signers`)."""
     if signers is None:
-        signers = run_chunks(recover_chunk, _attribute_rows(records, domain), pool=pool)
+        signers = verify_signers(_attribute_rows(records, domain), pool=pool)
     # trader ‖ attributesHash of every version-2 order (flat bytes keys: no container per trader to collect)
     covered = {o.message.trader_bytes + o.message.attributes_hash for o in orders
                if o.message.attributes_hash is not None}
@@ -368,10 +372,11 @@ def verify_batch(
     a version-2 order whose non-zero ``attributesHash`` matches none of the trader's records is rejected,
     reason ``attributes``; when that record is itself reported, only the record is) and the attributes
     records (:func:`check_attributes`). The signatures are
-    recovered in chunks on ``pool``'s worker processes (one submission) unless ``signers`` are given."""
+    checked in chunks on ``pool``'s workers (one submission; batch-verified against the traders' keys seen
+    before, recovered otherwise: the same verdicts) unless ``signers`` are given."""
     if signers is None:
         if pool is None:
-            with WorkerPool(threads=True) as temporary:  # libsecp256k1 releases the GIL: no processes to start
+            with WorkerPool(threads=True) as temporary:  # the C checks release the GIL: no processes to start
                 signers = start_recovering_signers(orders, records, domain, temporary)()
         else:
             signers = start_recovering_signers(orders, records, domain, pool)()

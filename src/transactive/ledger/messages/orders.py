@@ -9,8 +9,10 @@ several orders with distinct nonces.
 Verification (:func:`verify_orders`) checks, per order: the fields are in range, the slot is the expected
 one, the signature is canonical and recovers to ``trader`` under the given domain (so a wrong chain id or
 contract fails), and -- last, in batch order -- the nonce is unused in the :class:`NonceStore` (then it is
-marked used; a repeated ``(trader, nonce)`` later in the same batch is a replay). Hashing and recovery run
-in a process pool for large batches (:class:`~transactive.crypto.signing.WorkerPool`).
+marked used; a repeated ``(trader, nonce)`` later in the same batch is a replay). The signatures are
+batch-verified against the traders' public keys seen in earlier batches and recovered otherwise
+(:mod:`transactive.crypto.verification`: the same verdicts), in a pool for large batches
+(:class:`~transactive.crypto.signing.WorkerPool`).
 
 Decoding (:func:`messages_to_orders`) groups a verified batch back into sellers and buyers: participants in
 order of first appearance in the batch, blocks in batch order, ids = EIP-55 trader addresses. The batch
@@ -57,7 +59,8 @@ from transactive.crypto.encoding import (
     parse_address,
     to_checksum_address,
 )
-from transactive.crypto.signing import Signer, WorkerPool, addresses_of, recover_chunk, run_chunks, sign_digests
+from transactive.crypto.signing import Signer, WorkerPool, addresses_of, sign_digests
+from transactive.crypto.verification import Row, start_verifying_signers, verify_signers
 from transactive.errors import FieldError
 from transactive.ledger.messages.nonces import NonceStore, ReplayError
 from transactive.orders import Orders
@@ -289,11 +292,12 @@ def sign_orders(private_keys: Sequence[bytes], messages: Sequence[OrderMessage],
 
 
 # --------------------------------------------------------------------------- verification
-def signature_rows(orders: Sequence[SignedOrder], domain: Domain) -> list[tuple[bytes, bytes]]:
-    """``(digest, signature)`` of each order under ``domain``: what the workers recover (the struct hashes are
-    computed once per message and shared with the order tree)."""
+def signature_rows(orders: Sequence[SignedOrder], domain: Domain) -> list[Row]:
+    """``(digest, signature, trader)`` of each order under ``domain`` (20-byte trader): what the workers
+    verify (:mod:`transactive.crypto.verification`; the struct hashes are computed once per message and shared
+    with the order tree)."""
     separator = domain.separator
-    return [(digest_of(separator, o.message.struct_hash()), o.signature) for o in orders]
+    return [(digest_of(separator, o.message.struct_hash()), o.signature, o.message.trader_bytes) for o in orders]
 
 
 def recover_order_signers(
@@ -303,8 +307,10 @@ def recover_order_signers(
     pool: WorkerPool | None = None,
     workers: int | None = None,
 ) -> list[bytes | None]:
-    """The 20-byte address each order's signature recovers to under ``domain`` (None where invalid)."""
-    return run_chunks(recover_chunk, signature_rows(orders, domain), pool=pool, workers=workers)
+    """The 20-byte address each order's signature recovers to under ``domain`` (None where invalid):
+    batch-verified against the traders' public keys seen before, recovered otherwise (the same result,
+    :func:`~transactive.crypto.verification.verify_signers`)."""
+    return verify_signers(signature_rows(orders, domain), pool=pool, workers=workers)
 
 
 def start_recovering_order_signers(
@@ -312,7 +318,7 @@ def start_recovering_order_signers(
 ) -> Callable[[], list[bytes | None]]:
     """:func:`recover_order_signers` started on ``pool``: returns a function that waits for the signers
     (pass them to :func:`verify_orders` as ``signers``)."""
-    return pool.submit_chunks(recover_chunk, signature_rows(orders, domain))
+    return start_verifying_signers(signature_rows(orders, domain), pool)
 
 
 @dataclass(frozen=True)
