@@ -349,7 +349,8 @@ def side_by_side(args: argparse.Namespace) -> int:
             last = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
             rows.append((label, n, json.loads(last) if out.returncode == 0 and last.startswith("{") else None))
     print(f"\n{args.mechanism}: seconds on each machine role's critical path, wall / CPU (CPU: this process and the "
-          "desk's workers), the slot in one process, peak RSS of the largest process")
+          "desk's workers; one validator: its machine of 2 cores, and alone on 1 core), the slot in one process, "
+          "peak RSS of the largest process")
     names = ("intake", "auctioneer", "one validator", "settlement")
     print(f"{'tree':<9} {'prosumers':>9} " + " ".join(f"{k:>15}" for k in names)
           + f" {'validator 1 core':>16} {'one process':>15} {'RSS MB':>7}")
@@ -359,8 +360,10 @@ def side_by_side(args: argparse.Namespace) -> int:
             continue
         wall, cpu = r.get("roles_s", {}), r.get("roles_cpu_s", {})
         cells = [f"{wall.get(k, 0):6.2f} / {cpu.get(k, 0):6.2f}" for k in names]
-        one_core = r.get("one_validator_1_core_s")  # an older benchmark's "one validator" was one core
-        cells.append("" if one_core is None else f"{one_core[0]:6.2f} / {one_core[1]:6.2f}")
+        one_core = r.get("one_validator_1_core_s")
+        if one_core is None:  # an older benchmark measured one validator on one core only
+            one_core, cells[2] = [wall.get("one validator", 0), cpu.get("one validator", 0)], "not measured"
+        cells.append(f"{one_core[0]:6.2f} / {one_core[1]:6.2f}")
         cells.append(f"{r['large_total_s']:6.2f} / {r['large_cpu_s']:6.2f}")
         print(f"{label:<9} {n:>9,} " + " ".join(f"{c:>15}" for c in cells[:4]) + f" {cells[4]:>16} {cells[5]:>15}"
               + f" {max(r.get('peak_rss_mb', 0), r.get('worker_peak_rss_mb', 0)):7.0f}")
