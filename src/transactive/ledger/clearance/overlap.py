@@ -14,7 +14,10 @@ order; the signers come back in item order, as :meth:`WorkerPool.submit_chunks` 
 worker, or a batch below the pool's ``parallel_threshold``, is computed in this process right away, as
 :meth:`WorkerPool.submit_chunks` does.
 
-Example (a small batch: computed at once, in this process)::
+Choice: the chunks go to the pool's own executor (``WorkerPool._executor``, started by ``WorkerPool.start``),
+so a long-lived pool's warm workers serve them; ``crypto/signing.py`` is left as it is.
+
+Example (``rows``: the ``(digest, signature)`` pairs of a batch)::
 
     with WorkerPool(workers=2) as pool:
         wait = Beside(pool).submit_chunks(recover_chunk, rows)
