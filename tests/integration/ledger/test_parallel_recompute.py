@@ -138,3 +138,41 @@ def test_parallel_validators_start_afresh_after_a_worker_died(batch: SlotBatch) 
             for _ in range(50):  # the pool notices the dead worker on its next use
                 validators.submit(batch, None, 1)()
         assert validators.submit(batch, None, 1)() == [expected]  # a new worker
+
+
+def _uniform_batch(n: int) -> SlotBatch:
+    """``n`` single-block orders of ``n`` traders (half sellers), signed, for the uniform-price mechanism."""
+    from transactive.crypto.signing import Signer, new_private_key
+    from transactive.ledger.messages.orders import OrderMessage, sign_orders
+
+    rng = random.Random(13)
+    keys = [new_private_key(rng) for _ in range(n)]
+    messages = [OrderMessage(Signer(k).address, SLOT, i % 2, rng.randrange(500, 5_000),
+                             rng.randrange(50_000, 300_000), 0) for i, k in enumerate(keys)]
+    return SlotBatch(DOMAIN, SLOT, tuple(sign_orders(keys, messages, [DOMAIN] * n)), mechanism="uniform", params={})
+
+
+@pytest.mark.parametrize("forged_at", [None, 5, 700, 1_199])
+def test_signatures_in_chunks_beside_the_clearing_verify_as_in_one_process(forged_at: int | None) -> None:
+    """1,200 orders in 5 chunks of 256: the pool's one worker takes them from the front while this process
+    clears, this process the rest when it asks; a forged signature in the first, a middle or the last chunk is
+    refused with the message of the one-process check."""
+    batch = _uniform_batch(1_200)
+    if forged_at is not None:
+        order = batch.orders[forged_at]
+        other = batch.orders[(forged_at + 1) % len(batch.orders)]
+        forged = replace(order, signature=other.signature)
+        batch = replace(batch, orders=(*batch.orders[:forged_at], forged, *batch.orders[forged_at + 1 :]))
+    outcomes = []
+    for pool in (WorkerPool(workers=1), WorkerPool(workers=2, parallel_threshold=256, start_method="forkserver")):
+        with pool:
+            try:
+                outcomes.append(recompute(batch, pool=pool, rewards=RewardShares(100, 100)))
+            except ClearanceError as exc:
+                outcomes.append(str(exc))
+    assert outcomes[0] == outcomes[1]
+    if forged_at is None:
+        assert len(outcomes[0]) >= 1_200  # one entry per trader (and the fund's, the ME rows)
+    else:
+        assert isinstance(outcomes[0], str)
+        assert outcomes[0].startswith(f"slot {SLOT}: order {forged_at}: signature: ")

@@ -73,6 +73,7 @@ from transactive.ledger.chain.constants import (
     ROLE_DSO,
 )
 from transactive.ledger.clearance.endorsement import endorse, valid_endorsements
+from transactive.ledger.clearance.overlap import Beside
 from transactive.ledger.messages.attributes import (
     attribute_columns,
     registry_bus_mismatches,
@@ -167,7 +168,9 @@ def recompute(
     sellers, buyers, result = clear_batch(batch, verify=verify, pool=pool, cleared=cleared)
     s = batch.slot
     try:
-        entries = result_entries(result, sellers, buyers, dso=batch.dso)
+        # the traders' ids are their messages' EIP-55 addresses: not parsed again
+        entries = result_entries(result, sellers, buyers, dso=batch.dso,
+                                 addresses={o.message.trader: o.message.trader_bytes for o in batch.orders})
     except ValueError as exc:
         raise ClearanceError(f"slot {s}: {exc}") from exc
     if rewards is not None or batch.dso is not None:
@@ -190,8 +193,11 @@ def clear_batch(
     (the trades, grid charges and details of a grid-aware mechanism are in ``result.details``).
     :class:`ClearanceError` for anything that does not verify or does not fit the mechanism.
 
-    With ``verify`` the worker processes of ``pool`` recover the signers while this process clears.
-    ``cleared``: the caller's own earlier clearing of this batch (returned as is once ``verify`` passed)."""
+    With ``verify`` the worker processes of ``pool`` recover the signers while this process clears: with
+    ``c`` workers (the machine's ``c`` cores) at most ``c - 1`` at a time, this process keeping a core for the
+    clearing, then every core on what is left (:class:`~transactive.ledger.clearance.overlap.Beside`); a pool of
+    one worker checks them here, first. ``cleared``: the caller's own earlier clearing of this batch (returned
+    as is once ``verify`` passed)."""
     # deferred: the grid-aware registry imports the matching layer
     from transactive.marketfile import MarketFileError, parse_params
     from transactive.registry import full_registry
@@ -208,7 +214,7 @@ def clear_batch(
         shared = pool if pool is not None else stack.enter_context(WorkerPool())
         # the workers recover the signers while this process clears the batch; nothing is returned (nor
         # endorsed) unless every signature verifies, and a signature problem is reported before any other
-        signers = start_recovering_signers(batch.orders, batch.attributes, batch.domain, shared)
+        signers = start_recovering_signers(batch.orders, batch.attributes, batch.domain, Beside(shared))
         failure: ClearanceError | None = None
         try:
             if cleared is None:

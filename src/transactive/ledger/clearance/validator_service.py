@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from transactive.crypto.encoding import hex0x
+from transactive.crypto.signing import WorkerPool
 from transactive.ledger.audit.proofs import ProofError, SlotBatch, load_batch, save_batch
 from transactive.ledger.chain.base import Chain, Contract
 from transactive.ledger.clearance.protocol import (
@@ -239,7 +240,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         text = Path(args.key_file).read_text(encoding="utf-8").strip()
         key = bytes.fromhex(text[2:] if text.startswith("0x") else text)
-        validator = _TamperingValidator(key) if args.tamper else Validator(key)
+        # one pool for the service's life (its workers start on the first large batch): the signatures are
+        # recovered there while the request's thread clears (a threaded server: forkserver workers)
+        pool = WorkerPool(start_method="forkserver")
+        validator = (_TamperingValidator if args.tamper else Validator)(key, pool)
     except (OSError, ValueError) as exc:
         print(f"error: cannot read a private key from {args.key_file}: {exc}", file=sys.stderr)
         return 2
@@ -253,4 +257,5 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         server.server_close()
+        pool.close()
     return 0

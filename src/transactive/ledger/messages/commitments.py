@@ -49,6 +49,7 @@ from transactive.crypto.encoding import (
     address_word,
     canonical_address,
     int256_word,
+    keccak256,
     parse_address,
     to_checksum_address,
     uint256_word,
@@ -88,6 +89,15 @@ class ResultEntry:
         for value, what in ((self.energy_wh, "energyWh"), (self.amount_micro, "amountMicro")):
             if type(value) is not int or not INT256_MIN <= value <= INT256_MAX:
                 int256_word(value, what=what)  # the encoder's own message for a bad value
+
+    @classmethod
+    def _canonical(cls, account: str, account_bytes: bytes, energy_wh: int, amount_micro: int) -> ResultEntry:
+        """An entry whose fields are known sound (``account`` the EIP-55 form of the 20 ``account_bytes``, the
+        amounts ints within int256): built without the constructor's checks (:func:`result_entries`)."""
+        entry = object.__new__(cls)
+        entry.__dict__.update(account=account, energy_wh=energy_wh, amount_micro=amount_micro,
+                              account_bytes=account_bytes)
+        return entry
 
     def values(self, slot: int) -> tuple[int, str, int, int]:
         """The leaf values ``(slot, account, energyWh, amountMicro)``."""
@@ -234,6 +244,8 @@ def order_tree(
 
 def check_one_entry_per_account(entries: Sequence[ResultEntry]) -> None:
     """Raise ``ValueError`` if an account has more than one entry."""
+    if len({e.account_bytes for e in entries}) == len(entries):
+        return
     seen: set[bytes] = set()
     for e in entries:
         if e.account_bytes in seen:
@@ -245,12 +257,15 @@ def result_tree(slot: int, entries: Sequence[ResultEntry]) -> MerkleTree:
     """The slot's result tree (positions = entry order; leaves sorted by hash in the tree); one entry per
     account (``ValueError`` otherwise)."""
     check_one_entry_per_account(entries)
-    slot_word = uint256_word(slot, what="slot")
-    return MerkleTree([result_leaf(slot, e, slot_word=slot_word) for e in entries])
+    # result_leaf inlined: an entry's account is 20 bytes and its amounts fit int256 (ResultEntry checks them)
+    prefix = uint256_word(slot, what="slot") + bytes(12)
+    return MerkleTree([keccak256(keccak256(prefix + e.account_bytes + e.energy_wh.to_bytes(32, "big", signed=True)
+                                           + e.amount_micro.to_bytes(32, "big", signed=True))) for e in entries])
 
 
 def result_entries(
-    result: ClearingResult, sellers: Orders, buyers: Orders, *, dso: str | None = None
+    result: ClearingResult, sellers: Orders, buyers: Orders, *, dso: str | None = None,
+    addresses: Mapping[str, bytes] | None = None,
 ) -> list[ResultEntry]:
     """One integer entry per account of a clearing whose participant ids are addresses (as from
     :func:`~transactive.ledger.messages.orders.messages_to_orders`): a seller gets ``(+Wh, +micro)``, a buyer
@@ -268,28 +283,53 @@ def result_entries(
     * :data:`ME_LEAF`: ``(0, ME)``, the market exchange in micro-tokens (seed 001 eq. 4), the base of the
       rewards, for a result with a reward term.
 
-    :func:`settle_entries` then takes the slot's rewards out of the fund row, so the entries balance."""
+    :func:`settle_entries` then takes the slot's rewards out of the fund row, so the entries balance.
+
+    ``addresses``: the 20 bytes of ids known to be in EIP-55 form already (e.g. a batch's traders,
+    :attr:`~transactive.ledger.messages.orders.OrderMessage.trader_bytes`), which are then not parsed again;
+    the entries are the same with or without it."""
     if len(result.sellers.energy_kwh) != sellers.n or len(result.buyers.energy_kwh) != buyers.n:
         raise ValueError("the result does not match the orders' participants")
-    canon = [canonical_address(pid)[0] for pid in (*sellers.ids, *buyers.ids)]
+    known = addresses or {}
+    raw_of: dict[str, bytes] = {}  # EIP-55 form -> 20 bytes, every id once
+    canon: list[str] = []
+    for pid in (*sellers.ids, *buyers.ids):
+        raw = known.get(pid)
+        account, raw = (pid, raw) if raw is not None else canonical_address(pid)
+        raw_of[account] = raw
+        canon.append(account)
     # the fund's policy (transactive.settlement.fund): a clearing that is not individually rational is
     # settled by the community's remedy, exactly as the statements settle it (the fund is unbounded here)
     settled = settle_auction(result, sellers, buyers, canon[: sellers.n], canon[sellers.n :], ppm=(0, 0))
     stage = settled.stage or auction_stage(no_trade_result(result), canon[: sellers.n], canon[sellers.n :],
                                            auctioneer_ppm=0, miner_ppm=0)
     for account in (MINER_LEAF, ME_LEAF, FUND_LEAF):
-        if account in canon:
+        if account in raw_of:
             raise ValueError(f"the address {account} cannot trade (it names a special result row)")
-    rows = {account: [wh, micro] for account, wh, micro in stage.rows}
+    rows = list(stage.rows)  # (account, Wh, micro), one per account, in order of first appearance
+
+    def add(account: str, wh: int, micro: int, *, replace: bool = False) -> None:
+        """A special row (or the DSO's charges): added to the account's row if it has one, else appended."""
+        account, raw = canonical_address(account)
+        if account not in raw_of:
+            raw_of[account] = raw
+            rows.append((account, wh, micro))
+            return
+        k = next(k for k, r in enumerate(rows) if r[0] == account)
+        rows[k] = (account, wh, micro) if replace else (account, rows[k][1] + wh, rows[k][2] + micro)
+
     if stage.dso_micro:
         if dso is None:
             raise ValueError(f"the clearing has {stage.dso_micro} micro-tokens of grid charges but no DSO account")
-        rows.setdefault(to_checksum_address(parse_address(dso)), [0, 0])[1] += stage.dso_micro
+        add(dso, 0, stage.dso_micro)
     if stage.fund_wh or stage.fund_micro:
-        rows[FUND_LEAF] = [-stage.fund_wh, stage.fund_micro]
+        add(FUND_LEAF, -stage.fund_wh, stage.fund_micro, replace=True)
     if stage.exchange_micro:
-        rows[ME_LEAF] = [0, stage.exchange_micro]
-    return [ResultEntry(account, wh, micro) for account, (wh, micro) in rows.items()]
+        add(ME_LEAF, 0, stage.exchange_micro, replace=True)
+    if all(type(wh) is int and type(micro) is int and INT256_MIN <= wh <= INT256_MAX
+           and INT256_MIN <= micro <= INT256_MAX for _, wh, micro in rows):
+        return [ResultEntry._canonical(account, raw_of[account], wh, micro) for account, wh, micro in rows]
+    return [ResultEntry(account, wh, micro) for account, wh, micro in rows]  # the constructor's own error
 
 
 MINER_LEAF = "0x0000000000000000000000000000000000000000"
