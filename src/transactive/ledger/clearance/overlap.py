@@ -60,18 +60,21 @@ class Beside(WorkerPool):
     def cpu_seconds(self) -> float:
         return self.pool.cpu_seconds()
 
-    def submit_chunks(self, fn: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> Callable[[], list[R]]:
+    def submit_chunks(self, fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], *,
+                      chunks_per_worker: int | None = None) -> Callable[[], list[R]]:
         """Start ``fn`` over contiguous chunks of ``items`` on at most ``workers - 1`` of the pool's processes
         and return a function that computes in this process the chunks no worker has started, waits for the
-        others and returns the results concatenated in order (a chunk's exception is raised there)."""
+        others and returns the results concatenated in order (a chunk's exception is raised there).
+        ``chunks_per_worker``: the caller's cut (the batch verifier wants few large chunks), else this view's."""
         pool = self.pool
         n = len(items)
+        per_worker = self.chunks_per_worker if chunks_per_worker is None else max(1, chunks_per_worker)
         if pool.workers <= 1 or n < pool.parallel_threshold:
-            return pool.submit_chunks(fn, items)
+            return pool.submit_chunks(fn, items, chunks_per_worker=per_worker)
         pool.start()
         executor = pool._executor  # the pool's started processes (or threads)
         assert executor is not None
-        size = max(256, -(-n // (pool.workers * self.chunks_per_worker)))
+        size = max(256, -(-n // (pool.workers * per_worker)))
         chunks = [items[i : i + size] for i in range(0, n, size)]
         results: list[list[R] | None] = [None] * len(chunks)
         todo = deque(range(len(chunks)))
