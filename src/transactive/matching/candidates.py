@@ -215,8 +215,9 @@ class TopCandidates:
         offset = np.cumsum(length) - length
         cell_class = np.repeat(np.arange(len(length)), length)
         pos = np.repeat(c.first - offset, length) + np.arange(int(offset[-1] + length[-1]) if len(length) else 0)
-        live = alive[c.order[pos]]
-        pos, live_class = pos[live], cell_class[live]
+        cand = c.order[pos]
+        live = alive[cand]
+        pos, live_class, cand = pos[live], cell_class[live], cand[live]
         nxt = c.first + windows
         # skip the dead prefix of every class from now on (dead sellers never come back)
         change = np.ones(len(pos), dtype=bool)
@@ -225,19 +226,18 @@ class TopCandidates:
         c.first[:] = np.minimum(nxt, c.ends)
         c.first[live_class[head]] = pos[head]
         excluded = nxt < c.ends
-        cand = c.order[pos]
         r = rows[members]
         bs = self._bs
+        buyer = bs.buyer_price[r][:, None], bs.buyer_pref[r][:, None], bs.buyer_welfare[r][:, None]
         ps, ws, charge, d, safe, rs = c.columns[:, pos][:, None, :]
-        sc = blend(bs.buyer_price[r][:, None], bs.buyer_pref[r][:, None], bs.buyer_welfare[r][:, None], ps, ws,
-                   charge, d, safe, rs, c.out_pos[pos][None, :], None)
+        sc = blend(*buyer, ps, ws, charge, d, safe, rs, c.out_pos[pos][None, :], None)
         eligible = np.isfinite(sc) & after_last(sc, cand, lasts[0][members], lasts[1][members])
         masked = np.where(eligible, sc, -np.inf)
         cut = kth_best(masked, k) if len(cand) >= k else None
         grow = np.zeros(len(length), dtype=bool)
         if excluded.any():  # the k-th best eligible score (-inf: fewer than k) above every left-out seller's bound
             floor = cut if cut is not None else np.full(len(r), -np.inf)
-            bound = self._bound(c, r, excluded, np.where(excluded, c.key[np.minimum(nxt, len(c.key) - 1)], 0))
+            bound = self._bound(c, buyer, excluded, np.where(excluded, c.key[np.minimum(nxt, len(c.key) - 1)], 0))
             settled = floor > bound.max(axis=1)
             if not settled.all():
                 grow = (bound[~settled] >= floor[~settled, None]).any(axis=0)
@@ -253,13 +253,13 @@ class TopCandidates:
             out[0][done], out[1][done], out[2][done] = idx, top, count
         return members[~settled], grow
 
-    def _bound(self, c: _Classes, r: IntArray, excluded: BoolArray, next_key: FloatArray) -> FloatArray:
+    @staticmethod
+    def _bound(c: _Classes, buyer: tuple[FloatArray, FloatArray, FloatArray], excluded: BoolArray,
+               next_key: FloatArray) -> FloatArray:
         """Per row and class: an upper bound (padded) of the score of every seller the window left out of the
-        class (``-inf`` where none is left out)."""
-        bs = self._bs
-        pb = bs.buyer_price[r][:, None]
-        db = bs.buyer_pref[r][:, None]
-        a = 0.5 * bs.buyer_welfare[r][:, None] + np.where(c.distance_m[None, :] > db, db / c.safe[None, :], 0.0)
+        class (``-inf`` where none is left out); ``buyer``: the rows' P(B), D(B), W_B as ``(rows, 1)`` columns."""
+        pb, db, wb = buyer
+        a = 0.5 * wb + np.where(c.distance_m[None, :] > db, db / c.safe[None, :], 0.0)
         cases = 1.0 + (c.distance_m[None, :] > db) + c.out_s[None, :]
         hi, lo = a + next_key[None, :], a + c.min_key[None, :]
         sp_covered = pb - c.charge[None, :]
