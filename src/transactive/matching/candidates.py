@@ -139,26 +139,30 @@ class TopCandidates:
         if have is not None and have.alive - n_alive <= max(32, have.alive // 2):
             return have
         bs = self._bs
-        key = 0.5 * bs.seller_welfare + bs.seller_ratio[p]
-        cls = self._seller_class * 2 + bs.seller_out[p]
         if have is None:  # sorted once per bus; later only the dead are dropped (the order stays sorted)
+            key = 0.5 * bs.seller_welfare + bs.seller_ratio[p]
+            cls = self._seller_class * 2 + bs.seller_out[p]
             live = alive if bs.infinite is None else alive & ~bs.infinite[p]
             sel = np.flatnonzero(live)
             order = sel[np.lexsort((sel, -key[sel], cls[sel]))]
-        else:
-            order = have.order[alive[have.order]]
-        starts = np.flatnonzero(np.r_[True, np.diff(cls[order]) != 0]) if len(order) else np.zeros(0, np.int64)
+            key, cls = key[order], cls[order]
+            columns = np.stack((bs.seller_price[order], bs.seller_welfare[order], bs.charge[p, order],
+                                bs.distance[p, order], bs.safe[p, order], bs.seller_ratio[p, order]))
+            out_pos = bs.seller_out[p, order]
+        else:  # the same columns without the dead
+            keep = alive[have.order]
+            order, key, columns, out_pos = have.order[keep], have.key[keep], have.columns[:, keep], have.out_pos[keep]
+            cls = np.repeat(have.ids, have.ends - have.starts)[keep]
+        starts = np.flatnonzero(np.r_[True, np.diff(cls) != 0]) if len(order) else np.zeros(0, np.int64)
         ends = np.r_[starts[1:], len(order)].astype(np.int64) if len(order) else starts
         first = order[starts]
-        ps = bs.seller_price[order]
-        columns = np.stack((ps, bs.seller_welfare[order], bs.charge[p, order], bs.distance[p, order],
-                            bs.safe[p, order], bs.seller_ratio[p, order]))
+        ps = columns[0]
         built = _Classes(
-            order, key[order], columns, bs.seller_out[p, order], starts, ends, bs.distance[p, first],
+            order, key, columns, out_pos, starts, ends, bs.distance[p, first],
             bs.charge[p, first], bs.safe[p, first], bs.seller_out[p, first].astype(np.int64),
             np.minimum.reduceat(ps, starts) if len(order) else ps,
             np.maximum.reduceat(ps, starts) if len(order) else ps,
-            key[order][ends - 1], n_alive, starts.copy(), cls[first],
+            key[ends - 1], n_alive, starts.copy(), cls[starts],
         )
         self._classes[p] = built
         return built
