@@ -235,7 +235,10 @@ class TopCandidates:
         buyer = bs.buyer_price[r][:, None], bs.buyer_pref[r][:, None], bs.buyer_welfare[r][:, None]
         ps, ws, charge, d, safe, rs = c.columns[:, pos][:, None, :]
         sc = blend(*buyer, ps, ws, charge, d, safe, rs, c.out_pos[pos][None, :], None)
-        eligible = np.isfinite(sc) & after_last(sc, cand, lasts[0][members], lasts[1][members])
+        last_score = lasts[0][members]
+        eligible = np.isfinite(sc)
+        if not (last_score == np.inf).all():  # rows taken from the top: every finite cell comes after
+            eligible &= after_last(sc, cand, last_score, lasts[1][members])
         masked = np.where(eligible, sc, -np.inf)
         cut = kth_best(masked, k) if len(cand) >= k else None
         grow = np.zeros(len(length), dtype=bool)
