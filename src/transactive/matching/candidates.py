@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from transactive.matching.score import BusScores, blend
+from transactive.matching.score import BusScores
 from transactive.orders import FloatArray, IntArray
 
 BoolArray = npt.NDArray[np.bool_]
@@ -94,14 +94,39 @@ def after_last(sc: FloatArray, sellers: IntArray, last_score: FloatArray, last_s
     return out
 
 
+def _window_scores(c: _Classes, buyer: tuple[FloatArray, FloatArray, FloatArray], columns: FloatArray,
+                   per_class: IntArray) -> FloatArray:
+    """Alg. 4 scores of a window's cells ``(rows, cells)`` -- :func:`~transactive.matching.score.blend`'s floats
+    to the bit: the same operations in the same order on the same values, with what depends on the row and the
+    class only (blend's ``sp`` of a covered seller ``(P(B) − d_km·C_d)·1 + 0``, ``[d > D(B)]·D(B)/d`` and
+    ``cases``) computed per (row, class) and repeated over the class's cells. ``columns``: the cells' P(S), W_S
+    and ``[d > D(S)]·D(S)/d``; ``per_class``: the cells of each class (they come class by class)."""
+    pb, db, wb = buyer
+    ps, ws, rs = columns
+    out_b = ~(c.distance_m[None, :] <= db)
+    ratio = db / c.safe[None, :]
+    ratio *= out_b
+    covered_sp = (pb - c.charge[None, :]) + 0.0
+    cases = out_b + c.out_s[None, :] + 1.0
+    num = wb + ws[None, :]
+    num *= 0.5
+    num += np.repeat(ratio, per_class, axis=1)
+    num += rs[None, :]
+    sp = np.repeat(covered_sp, per_class, axis=1)
+    if len(ps) and ps.max() > pb.min():  # some cell's ask above its bid: blend's sp is 1.0 there
+        sp = np.where(pb >= ps[None, :], sp, 1.0)
+    num *= sp
+    num /= np.repeat(cases, per_class, axis=1)
+    return num
+
+
 @dataclass(frozen=True)
 class _Classes:
     """The live sellers seen from one buyer bus, sorted by (class, K descending, index)."""
 
     order: IntArray  # seller indices
     key: FloatArray  # their K
-    columns: FloatArray  # (6, positions): P(S), W_S, d_km·C_d, d, safe d, [d > D(S)]·D(S)/d (one gather a window)
-    out_pos: npt.NDArray[np.int8]  # per position: [d > D(S)]
+    columns: FloatArray  # (3, positions): P(S), W_S, [d > D(S)]·D(S)/d (one gather a window)
     starts: IntArray  # per class: first position in ``order``
     ends: IntArray
     distance_m: FloatArray  # per class
@@ -146,19 +171,17 @@ class TopCandidates:
             sel = np.flatnonzero(live)
             order = sel[np.lexsort((sel, -key[sel], cls[sel]))]
             key, cls = key[order], cls[order]
-            columns = np.stack((bs.seller_price[order], bs.seller_welfare[order], bs.charge[p, order],
-                                bs.distance[p, order], bs.safe[p, order], bs.seller_ratio[p, order]))
-            out_pos = bs.seller_out[p, order]
+            columns = np.stack((bs.seller_price[order], bs.seller_welfare[order], bs.seller_ratio[p, order]))
         else:  # the same columns without the dead
             keep = alive[have.order]
-            order, key, columns, out_pos = have.order[keep], have.key[keep], have.columns[:, keep], have.out_pos[keep]
+            order, key, columns = have.order[keep], have.key[keep], have.columns[:, keep]
             cls = np.repeat(have.ids, have.ends - have.starts)[keep]
         starts = np.flatnonzero(np.r_[True, np.diff(cls) != 0]) if len(order) else np.zeros(0, np.int64)
         ends = np.r_[starts[1:], len(order)].astype(np.int64) if len(order) else starts
         first = order[starts]
         ps = columns[0]
         built = _Classes(
-            order, key, columns, out_pos, starts, ends, bs.distance[p, first],
+            order, key, columns, starts, ends, bs.distance[p, first],
             bs.charge[p, first], bs.safe[p, first], bs.seller_out[p, first].astype(np.int64),
             np.minimum.reduceat(ps, starts) if len(order) else ps,
             np.maximum.reduceat(ps, starts) if len(order) else ps,
@@ -233,12 +256,16 @@ class TopCandidates:
         r = rows[members]
         bs = self._bs
         buyer = bs.buyer_price[r][:, None], bs.buyer_pref[r][:, None], bs.buyer_welfare[r][:, None]
-        ps, ws, charge, d, safe, rs = c.columns[:, pos][:, None, :]
-        sc = blend(*buyer, ps, ws, charge, d, safe, rs, c.out_pos[pos][None, :], None)
+        sc = _window_scores(c, buyer, c.columns[:, pos], np.bincount(live_class, minlength=len(length)))
         last_score = lasts[0][members]
         eligible = np.isfinite(sc)
         if not (last_score == np.inf).all():  # rows taken from the top: every finite cell comes after
-            eligible &= after_last(sc, cand, last_score, lasts[1][members])
+            ls = last_score[:, None]
+            before = sc < ls
+            tie = sc == ls
+            if tie.any():
+                before |= tie & (cand[None, :] > lasts[1][members][:, None])
+            eligible &= before
         masked = np.where(eligible, sc, -np.inf)
         cut = kth_best(masked, k) if len(cand) >= k else None
         grow = np.zeros(len(length), dtype=bool)
