@@ -117,7 +117,8 @@ def _window_scores(c: _Classes, buyer: tuple[FloatArray, FloatArray, FloatArray]
         sp = np.where(pb >= ps[None, :], sp, 1.0)
     num *= sp
     num /= np.repeat(cases, per_class, axis=1)
-    return num
+    out: FloatArray = num
+    return out
 
 
 @dataclass(frozen=True)
