@@ -13,7 +13,7 @@ of exceeded preferences and ``D(B)/d`` are the same for every seller, so Alg. 4'
 [d > D(S_i)]·D(S_i)/d`` (the seller's, the same for every buyer at ``p``), and ``s_p`` one of two values
 (``P(B) − d_km·C_d`` for a covered seller, ``1.0`` for one whose ask exceeds the bid). Each class is sorted by
 ``K`` descending once per buyer bus; a row then scores only a window of the first ``w`` sellers of every class
-(exactly: :func:`~transactive.matching.score.blend` on those columns, the same floats as the whole row) and
+(exactly: :func:`~transactive.matching.score.blend`'s steps on those columns, the same floats as the whole row) and
 bounds every seller it left out by the class's next ``K`` (and its smallest ``K``, for a negative ``s_p``),
 corner by corner, padded by ``1e-9`` relative for float rounding. When the ``k``-th best eligible score found is
 strictly above every bound, the window holds exactly the first ``k`` sellers of the whole row in the order
