@@ -13,7 +13,7 @@ of exceeded preferences and ``D(B)/d`` are the same for every seller, so Alg. 4'
 [d > D(S_i)]·D(S_i)/d`` (the seller's, the same for every buyer at ``p``), and ``s_p`` one of two values
 (``P(B) − d_km·C_d`` for a covered seller, ``1.0`` for one whose ask exceeds the bid). Each class is sorted by
 ``K`` descending once per buyer bus; a row then scores only a window of the first ``w`` sellers of every class
-(exactly: :func:`~transactive.matching.score.blend` on those columns, the same floats as the whole row) and
+(exactly: :func:`~transactive.matching.score.blend`'s steps on those columns, the same floats as the whole row) and
 bounds every seller it left out by the class's next ``K`` (and its smallest ``K``, for a negative ``s_p``),
 corner by corner, padded by ``1e-9`` relative for float rounding. When the ``k``-th best eligible score found is
 strictly above every bound, the window holds exactly the first ``k`` sellers of the whole row in the order
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from transactive.matching.score import BusScores, blend
+from transactive.matching.score import BusScores
 from transactive.orders import FloatArray, IntArray
 
 BoolArray = npt.NDArray[np.bool_]
@@ -94,14 +94,40 @@ def after_last(sc: FloatArray, sellers: IntArray, last_score: FloatArray, last_s
     return out
 
 
+def _window_scores(c: _Classes, buyer: tuple[FloatArray, FloatArray, FloatArray], columns: FloatArray,
+                   per_class: IntArray) -> FloatArray:
+    """Alg. 4 scores of a window's cells ``(rows, cells)`` -- :func:`~transactive.matching.score.blend`'s floats
+    to the bit: the same operations in the same order on the same values, with what depends on the row and the
+    class only (blend's ``sp`` of a covered seller ``(P(B) − d_km·C_d)·1 + 0``, ``[d > D(B)]·D(B)/d`` and
+    ``cases``) computed per (row, class) and repeated over the class's cells. ``columns``: the cells' P(S), W_S
+    and ``[d > D(S)]·D(S)/d``; ``per_class``: the cells of each class (they come class by class)."""
+    pb, db, wb = buyer
+    ps, ws, rs = columns
+    out_b = ~(c.distance_m[None, :] <= db)
+    ratio = db / c.safe[None, :]
+    ratio *= out_b
+    covered_sp = (pb - c.charge[None, :]) + 0.0
+    cases = out_b + c.out_s[None, :] + 1.0
+    num = wb + ws[None, :]
+    num *= 0.5
+    num += np.repeat(ratio, per_class, axis=1)
+    num += rs[None, :]
+    sp = np.repeat(covered_sp, per_class, axis=1)
+    if len(ps) and ps.max() > pb.min():  # some cell's ask above its bid: blend's sp is 1.0 there
+        sp = np.where(pb >= ps[None, :], sp, 1.0)
+    num *= sp
+    num /= np.repeat(cases, per_class, axis=1)
+    out: FloatArray = num
+    return out
+
+
 @dataclass(frozen=True)
 class _Classes:
     """The live sellers seen from one buyer bus, sorted by (class, K descending, index)."""
 
     order: IntArray  # seller indices
     key: FloatArray  # their K
-    columns: FloatArray  # (6, positions): P(S), W_S, d_km·C_d, d, safe d, [d > D(S)]·D(S)/d (one gather a window)
-    out_pos: npt.NDArray[np.int8]  # per position: [d > D(S)]
+    columns: FloatArray  # (3, positions): P(S), W_S, [d > D(S)]·D(S)/d (one gather a window)
     starts: IntArray  # per class: first position in ``order``
     ends: IntArray
     distance_m: FloatArray  # per class
@@ -139,26 +165,28 @@ class TopCandidates:
         if have is not None and have.alive - n_alive <= max(32, have.alive // 2):
             return have
         bs = self._bs
-        key = 0.5 * bs.seller_welfare + bs.seller_ratio[p]
-        cls = self._seller_class * 2 + bs.seller_out[p]
         if have is None:  # sorted once per bus; later only the dead are dropped (the order stays sorted)
+            key = 0.5 * bs.seller_welfare + bs.seller_ratio[p]
+            cls = self._seller_class * 2 + bs.seller_out[p]
             live = alive if bs.infinite is None else alive & ~bs.infinite[p]
             sel = np.flatnonzero(live)
             order = sel[np.lexsort((sel, -key[sel], cls[sel]))]
-        else:
-            order = have.order[alive[have.order]]
-        starts = np.flatnonzero(np.r_[True, np.diff(cls[order]) != 0]) if len(order) else np.zeros(0, np.int64)
+            key, cls = key[order], cls[order]
+            columns = np.stack((bs.seller_price[order], bs.seller_welfare[order], bs.seller_ratio[p, order]))
+        else:  # the same columns without the dead
+            keep = alive[have.order]
+            order, key, columns = have.order[keep], have.key[keep], have.columns[:, keep]
+            cls = np.repeat(have.ids, have.ends - have.starts)[keep]
+        starts = np.flatnonzero(np.r_[True, np.diff(cls) != 0]) if len(order) else np.zeros(0, np.int64)
         ends = np.r_[starts[1:], len(order)].astype(np.int64) if len(order) else starts
         first = order[starts]
-        ps = bs.seller_price[order]
-        columns = np.stack((ps, bs.seller_welfare[order], bs.charge[p, order], bs.distance[p, order],
-                            bs.safe[p, order], bs.seller_ratio[p, order]))
+        ps = columns[0]
         built = _Classes(
-            order, key[order], columns, bs.seller_out[p, order], starts, ends, bs.distance[p, first],
+            order, key, columns, starts, ends, bs.distance[p, first],
             bs.charge[p, first], bs.safe[p, first], bs.seller_out[p, first].astype(np.int64),
             np.minimum.reduceat(ps, starts) if len(order) else ps,
             np.maximum.reduceat(ps, starts) if len(order) else ps,
-            key[order][ends - 1], n_alive, starts.copy(), cls[first],
+            key[ends - 1], n_alive, starts.copy(), cls[starts],
         )
         self._classes[p] = built
         return built
@@ -215,8 +243,9 @@ class TopCandidates:
         offset = np.cumsum(length) - length
         cell_class = np.repeat(np.arange(len(length)), length)
         pos = np.repeat(c.first - offset, length) + np.arange(int(offset[-1] + length[-1]) if len(length) else 0)
-        live = alive[c.order[pos]]
-        pos, live_class = pos[live], cell_class[live]
+        cand = c.order[pos]
+        live = alive[cand]
+        pos, live_class, cand = pos[live], cell_class[live], cand[live]
         nxt = c.first + windows
         # skip the dead prefix of every class from now on (dead sellers never come back)
         change = np.ones(len(pos), dtype=bool)
@@ -225,19 +254,25 @@ class TopCandidates:
         c.first[:] = np.minimum(nxt, c.ends)
         c.first[live_class[head]] = pos[head]
         excluded = nxt < c.ends
-        cand = c.order[pos]
         r = rows[members]
         bs = self._bs
-        ps, ws, charge, d, safe, rs = c.columns[:, pos][:, None, :]
-        sc = blend(bs.buyer_price[r][:, None], bs.buyer_pref[r][:, None], bs.buyer_welfare[r][:, None], ps, ws,
-                   charge, d, safe, rs, c.out_pos[pos][None, :], None)
-        eligible = np.isfinite(sc) & after_last(sc, cand, lasts[0][members], lasts[1][members])
+        buyer = bs.buyer_price[r][:, None], bs.buyer_pref[r][:, None], bs.buyer_welfare[r][:, None]
+        sc = _window_scores(c, buyer, c.columns[:, pos], np.bincount(live_class, minlength=len(length)))
+        last_score = lasts[0][members]
+        eligible = np.isfinite(sc)
+        if not (last_score == np.inf).all():  # rows taken from the top: every finite cell comes after
+            ls = last_score[:, None]
+            before = sc < ls
+            tie = sc == ls
+            if tie.any():
+                before |= tie & (cand[None, :] > lasts[1][members][:, None])
+            eligible &= before
         masked = np.where(eligible, sc, -np.inf)
         cut = kth_best(masked, k) if len(cand) >= k else None
         grow = np.zeros(len(length), dtype=bool)
         if excluded.any():  # the k-th best eligible score (-inf: fewer than k) above every left-out seller's bound
             floor = cut if cut is not None else np.full(len(r), -np.inf)
-            bound = self._bound(c, r, excluded, np.where(excluded, c.key[np.minimum(nxt, len(c.key) - 1)], 0))
+            bound = self._bound(c, buyer, excluded, np.where(excluded, c.key[np.minimum(nxt, len(c.key) - 1)], 0))
             settled = floor > bound.max(axis=1)
             if not settled.all():
                 grow = (bound[~settled] >= floor[~settled, None]).any(axis=0)
@@ -253,13 +288,13 @@ class TopCandidates:
             out[0][done], out[1][done], out[2][done] = idx, top, count
         return members[~settled], grow
 
-    def _bound(self, c: _Classes, r: IntArray, excluded: BoolArray, next_key: FloatArray) -> FloatArray:
+    @staticmethod
+    def _bound(c: _Classes, buyer: tuple[FloatArray, FloatArray, FloatArray], excluded: BoolArray,
+               next_key: FloatArray) -> FloatArray:
         """Per row and class: an upper bound (padded) of the score of every seller the window left out of the
-        class (``-inf`` where none is left out)."""
-        bs = self._bs
-        pb = bs.buyer_price[r][:, None]
-        db = bs.buyer_pref[r][:, None]
-        a = 0.5 * bs.buyer_welfare[r][:, None] + np.where(c.distance_m[None, :] > db, db / c.safe[None, :], 0.0)
+        class (``-inf`` where none is left out); ``buyer``: the rows' P(B), D(B), W_B as ``(rows, 1)`` columns."""
+        pb, db, wb = buyer
+        a = 0.5 * wb + np.where(c.distance_m[None, :] > db, db / c.safe[None, :], 0.0)
         cases = 1.0 + (c.distance_m[None, :] > db) + c.out_s[None, :]
         hi, lo = a + next_key[None, :], a + c.min_key[None, :]
         sp_covered = pb - c.charge[None, :]

@@ -166,14 +166,11 @@ def match(
         early = np.zeros(0, dtype=np.int64)
         if top is not None:
             floor = frontier - NEAR * (abs(frontier) + 1.0)
-            found = []
-            for p in np.unique(top.row_bus[todo]).tolist():
-                at = rows_at[p]
-                at = at[(entry_score[at] >= floor) & (n_cand[at] >= batch)]
-                if len(at):
-                    live = alive_s[cand[at]] & (columns[None, :] >= pos[at][:, None])
-                    found.append(at[~live.any(axis=1)])
-            early = np.concatenate(found) if found else early
+            at = np.concatenate([rows_at[p] for p in np.unique(top.row_bus[todo]).tolist()])
+            at = at[(entry_score[at] >= floor) & (n_cand[at] >= batch)]
+            if len(at):
+                live = alive_s[cand[at]] & (columns[None, :] >= pos[at][:, None])
+                early = at[~live.any(axis=1)]
         if len(early):
             p_early = pos[early]
             prev = np.maximum(p_early - 1, 0)
@@ -182,27 +179,30 @@ def match(
             after_score = np.concatenate((after_score, np.where(at_top, before_score[early],
                                                                 cand_score[early, prev])))
             after_seller = np.concatenate((after_seller, np.where(at_top, before_seller[early], cand[early, prev])))
+        was_early = np.r_[np.zeros(len(todo) - len(early), dtype=bool), np.ones(len(early), dtype=bool)]
         order = np.argsort(todo, kind="stable")
         todo, after_score, after_seller = todo[order], after_score[order], after_seller[order]
+        was_early = was_early[order]
         for start in range(0, len(todo), step):
             part = slice(start, start + step)
             chunk = todo[part]
-            filled = take(chunk, batches(chunk, after_score[part], after_seller[part]), after_score[part],
-                          after_seller[part])
+            found = batches(chunk, after_score[part], after_seller[part])
+            take(chunk, found, after_score[part], after_seller[part])
             # an early row keeps its heap entry (the batch's first candidate, if still live): pos 0 stays
-            push_first(filled[~np.isin(filled, early)] if len(early) else filled)
+            push_first(chunk[(found[2] > 0) & ~was_early[part]])
 
     def advance(j: int) -> bool:
         """Advance row j to its next live candidate in its batch and push it; False when the batch is spent."""
-        p, n = int(pos[j]), int(n_cand[j])
+        p, n = pos[j], n_cand[j]
         if p < n:
             live = alive_s[cand[j, p:n]]
-            if live.any():
-                p += int(np.argmax(live))
+            q = live.argmax()
+            if live[q]:
+                p += q
                 pos[j] = p
-                score = float(cand_score[j, p])
+                score = cand_score[j, p]
                 entry_score[j] = score
-                heapq.heappush(heap, (-score, j, int(cand[j, p]), 0))
+                heapq.heappush(heap, (-float(score), j, int(cand[j, p]), 0))
                 return True
             pos[j] = n
         return False

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transactive.matching.candidates import TopCandidates
 from transactive.matching.greedy import match, match_naive
@@ -122,3 +125,24 @@ def test_early_refills_of_dead_batches_keep_the_literal_trades(
     assert windows.buyer.tolist() == literal.buyer.tolist()
     assert windows.seller.tolist() == literal.seller.tolist()
     assert energy_to_units(windows.energy_kwh).tolist() == energy_to_units(literal.energy_kwh).tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), trial=st.integers(0, 11), batch=st.sampled_from([1, 2, 4, 64]),
+       near=st.sampled_from([0.0, 0.01, 1e9]))
+def test_windowed_greedy_equals_the_literal_loop(seed: int, trial: int, batch: int, near: float) -> None:
+    """Random books (ties, islands, negative scores, refused pairs, any batch size, early refills of dead batches
+    near the top or everywhere): the windowed greedy makes the literal loop's trades, to the bit."""
+    from transactive.matching import greedy
+
+    rng = np.random.default_rng(seed)
+    bs = _market(rng, trial)
+    buyer_kwh, seller_kwh, admissible = _amounts(rng, bs, trial)
+    with patch.object(greedy, "NEAR", near):
+        windows = match(bs.rows, buyer_kwh, seller_kwh, batch=batch, small=0, admissible=admissible,
+                        top=TopCandidates(bs, window=int(rng.choice([1, 2, 16]))))
+    literal = match_naive(bs.rows(np.arange(len(bs.buyer_price), dtype=np.int64)), buyer_kwh, seller_kwh, admissible)
+    assert windows.buyer.tolist() == literal.buyer.tolist()
+    assert windows.seller.tolist() == literal.seller.tolist()
+    assert energy_to_units(windows.energy_kwh).tolist() == energy_to_units(literal.energy_kwh).tolist()
+    assert _bits(windows.score) == _bits(literal.score)
