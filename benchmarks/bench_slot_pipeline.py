@@ -17,6 +17,11 @@ approval: four transactions each), since the anchoring does not need the others 
 (``*_matched``) is not put in the Registry either: the desk's bus cache (what a running service holds after
 reading the Registry) gets the members' buses.
 
+Signature checks: by default the set-up (not timed) also does what one earlier slot of these members leaves
+behind -- every member's signature recovered once, so the validators' key cache holds their public keys and
+this slot's signatures are batch-verified (the steady state of a community trading every slot);
+``--first-sight`` skips it (every signature recovered). The one validator's machine is measured both ways.
+
 CPU seconds per stage: this process plus the desk's worker processes (signature checks, parallel validators;
 read from ``/proc``). Per machine role (intake: signing the orders; auctioneer: clearing, Registry check,
 order root, commit, submit; one validator: the stored batch recomputed from scratch on the validator's machine
@@ -55,6 +60,12 @@ from typing import Any
 sys.path.insert(0, os.environ.get("TRANSACTIVE_BENCH_SRC") or str(Path(__file__).resolve().parents[1] / "src"))
 
 from transactive.crypto.signing import Signer, WorkerPool, recover_chunk
+
+try:  # the key cache of the batch verification (issue 13); an older tree (side-by-side baseline) has none
+    from transactive.crypto.signing import sign_digests
+    from transactive.crypto.verification import forget_public_keys, verify_signers
+except ImportError:  # pragma: no cover - a baseline tree
+    forget_public_keys = verify_signers = sign_digests = None  # type: ignore[assignment]
 from transactive.grid.feeder import load_feeder
 from transactive.ledger.audit.proofs import SlotBatch
 from transactive.ledger.clearance.protocol import recompute, slot_rewards
@@ -74,7 +85,8 @@ T_CLEAR = datetime(2026, 3, 1, 10, 19, tzinfo=UTC)
 T_SETTLE = datetime(2026, 3, 1, 10, 31, tzinfo=UTC)
 
 
-def populate(store: SqlStore, op: Operator, community: str, n: int, seed: int, mechanism: str) -> list[str]:  # noqa: PLR0917
+def populate(store: SqlStore, op: Operator, community: str, n: int, seed: int, mechanism: str,  # noqa: PLR0917
+             warm_keys: bool = True) -> list[str]:
     """Members (with custodial accounts, on the feeder's load buses), one order each: bulk inserts."""
     op.create_community(community, mechanism, {}, 15)
     rng = random.Random(seed)
@@ -100,7 +112,24 @@ def populate(store: SqlStore, op: Operator, community: str, n: int, seed: int, m
         orders.append(OrderRecord(str(uuid.uuid4()), community, SLOT, m, "sellers" if sell else "buyers", entry, "k",
                                   "2026-03-01T10:00:00.000000Z"))
     store.put_orders(orders)
+    if warm_keys:
+        an_earlier_slot(keys)
     return ids
+
+
+def an_earlier_slot(keys: list[bytes]) -> None:
+    """Set-up (not timed): what a validator holds after one earlier slot of these members -- each member's
+    signature recovered once, so its public key is in the process's key cache
+    (:mod:`transactive.crypto.verification`) and this slot's signatures are batch-verified (members trade every
+    slot; a member's first slot pays one recovery). ``--first-sight`` skips it; the one-validator figures are
+    printed both ways anyway. Nothing to do for a tree without the cache (a side-by-side baseline)."""
+    if verify_signers is None:
+        return
+    digest = bytes(31) + b"\x01"
+    signatures = sign_digests(keys, [digest] * len(keys))
+    addresses = [bytes.fromhex(Signer(k).address[2:]) for k in keys]
+    signers = verify_signers([(digest, s, a) for s, a in zip(signatures, addresses, strict=True)])
+    assert signers == addresses
 
 
 def read_meters(store: SqlStore, community: str, seed: int) -> None:
@@ -122,7 +151,8 @@ def read_meters(store: SqlStore, community: str, seed: int) -> None:
 
 ONE_VALIDATOR = "one validator, 1 core: verify, recompute, root (not in total)"
 VALIDATOR_MACHINE = "one validator's machine, 2 cores: the same (not in total)"
-APART = (ONE_VALIDATOR, VALIDATOR_MACHINE)  # measured on their own, after the slot: not stages of the one process
+FIRST_SIGHT = "the same machine, keys not seen before (not in total)"
+APART = (ONE_VALIDATOR, VALIDATOR_MACHINE, FIRST_SIGHT)  # measured on their own after the slot: not its stages
 ROLES = {  # the machine that runs each stage (intake: the service taking and signing the members' orders)
     "intake": ("sign orders",),
     "auctioneer": ("clear + store result", "check buses in the Registry", "order root + store batch",
@@ -224,6 +254,9 @@ def run(desk: LedgerDesk, op: Operator, store: SqlStore, community: str, claims:
     cpu.update(getattr(desk, "cpu_timings", None) or {"sign orders": anchor_cpu})
     stages[ONE_VALIDATOR], cpu[ONE_VALIDATOR] = one_validator(desk, store, community, 1)
     stages[VALIDATOR_MACHINE], cpu[VALIDATOR_MACHINE] = one_validator(desk, store, community, 2)
+    if forget_public_keys is not None:  # the same machine seeing every member's key for the first time
+        forget_public_keys()
+        stages[FIRST_SIGHT], cpu[FIRST_SIGHT] = one_validator(desk, store, community, 2)
     read_meters(store, community, 7)
     op.clock.set(T_SETTLE)  # type: ignore[attr-defined]
     t0, c0 = time.perf_counter(), time.process_time()
@@ -282,7 +315,7 @@ def single(args: argparse.Namespace) -> int:
         op.ledger = desk
         deploy_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        populate(store, op, "large", n, 1, args.mechanism)
+        populate(store, op, "large", n, 1, args.mechanism, not args.first_sight)
         if args.mechanism.endswith("_matched"):  # the auctioneer checks every signed bus against the Registry
             registry_buses(desk, store, "large")
         feeder = populate(store, op, "feeder", 55, 2, args.mechanism)
@@ -335,6 +368,7 @@ def side_by_side(args: argparse.Namespace) -> int:
             own = Path(src).resolve().parent / "benchmarks" / Path(__file__).name
             script = str(own) if label == "baseline" and own.is_file() else __file__
             cmd = [sys.executable, script, "--n", str(n), "--mechanism", args.mechanism, "--claims", str(args.claims),
+                   *(["--first-sight"] if args.first_sight and script == __file__ else []),
                    *(["--parallel-validators"] if args.parallel_validators else [])]
             env = {**os.environ, "TRANSACTIVE_BENCH_SRC": str(Path(src).resolve()),
                    "PYTHONPATH": str(Path(src).resolve())}
@@ -379,6 +413,9 @@ def main() -> int:
     parser.add_argument("--mechanism", default="dpda", choices=["dpda", "mcafee", "dpda_matched", "mcafee_matched"],
                         help="the communities' mechanism (default dpda; dpda_matched: the service's default, with "
                         "signed grid attributes)")
+    parser.add_argument("--first-sight", action="store_true",
+                        help="no earlier slot: the validators meet every member's public key for the first time "
+                        "(recovery instead of the batch check; default: keys known from one earlier slot)")
     parser.add_argument("--parallel-validators", action="store_true",
                         help="the validators other than the auctioneer recompute in worker processes at the same time")
     parser.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=None,
