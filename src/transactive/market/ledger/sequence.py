@@ -10,7 +10,9 @@ validators recompute :func:`~transactive.settlement.sequence.settle_sequence` an
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -40,8 +42,8 @@ from transactive.settlement.wholesale import settlement_field
 from transactive.store import Community, MeterReading, MultiStore
 from transactive.units import energy_to_wh
 
-__all__ = ["auction_input", "has_multi_items", "sequence_input", "sequence_lines", "sequence_parties",
-           "stored_multi_document"]
+__all__ = ["SlotParties", "auction_input", "has_multi_items", "sequence_input", "sequence_lines", "sequence_parties",
+           "slot_parties", "stored_multi_document"]
 
 
 def has_multi_items(store: MultiStore, community: str, slot_start: str) -> bool:
@@ -67,33 +69,63 @@ def multi_slot_starts(store: MultiStore, community: str, since: str | None = Non
     return starts
 
 
+@dataclass(frozen=True)
+class SlotParties:
+    """Who a slot's settlement settles, read once from the store: the auction's ``traders``, the other members
+    with an auction order in the slot (``ordered``: each settles when its meter reading is in), the signed
+    ``contracts`` delivering in it, its ``listings`` and listing ``orders`` (stored records)."""
+
+    traders: frozenset[str]
+    ordered: frozenset[str]
+    contracts: tuple[Any, ...]
+    listings: tuple[Any, ...]
+    orders: tuple[Any, ...]
+
+    @cached_property
+    def awaited(self) -> list[str]:
+        """The members whose readings the settlement waits for (the traders, the parties to the contracts and to
+        the accepted listing orders), in id order."""
+        sellers = {x.id: x.seller for x in self.listings}
+        parties = set(self.traders)
+        for c in self.contracts:
+            parties.update((c.seller, c.buyer))
+        for o in self.orders:
+            if o.decision == "accepted":
+                parties.update((sellers[o.listing_id], o.buyer))
+        return sorted(parties)
+
+    def settled(self, read: Collection[str]) -> list[str]:
+        """The parties, in id order, once the members of ``read`` have a reading: the awaited ones and every
+        ordering member with a reading."""
+        return sorted({*self.awaited, *(self.ordered & set(read))})
+
+
+def slot_parties(store: MultiStore, community: str, slot_start: str, result: ResultDocument | None) -> SlotParties:
+    """The slot's :class:`SlotParties` (``result``: the cleared result; None for a slot without one)."""
+    traders: set[str] = set()
+    if result is not None:
+        traders = {r.id for r in (*result.sellers, *result.buyers) if r.traded}
+    contracts = [r for r in store.signed_contracts_around(community, slot_start)
+                 if ContractTerms.of(r).delivers_in(slot_start)]
+    return SlotParties(frozenset(traders), frozenset(store.order_members(community, slot_start) - traders),
+                       tuple(contracts), tuple(store.list_listings(community, slot_start)),
+                       tuple(store.listing_orders(community, slot_start)))
+
+
 def sequence_parties(store: MultiStore, community: str, slot_start: str, result: ResultDocument | None,
                      readings: Sequence[MeterReading] | None = None
                      ) -> tuple[list[str], list[Any], list[Any], list[Any]]:
     """``(parties, contracts, listings, orders)``: the members settled in the slot (auction traders, parties to
     signed contracts delivering in it, parties to its accepted listing orders, and every other member with an
     auction order in it whose meter reading is in: its metered position settles with the grid) and the
-    stored records. The settlement waits for the readings of the first three only, as before. ``readings``: the
-    slot's stored meter readings when the caller has read them already."""
-    traders = set()
-    if result is not None:
-        traders = {r.id for r in (*result.sellers, *result.buyers) if r.traded}
-    ordered = store.order_members(community, slot_start) - traders
-    if ordered:
+    stored records (:func:`slot_parties`). The settlement waits for the readings of the first three only, as
+    before. ``readings``: the slot's stored meter readings when the caller has read them already."""
+    found = slot_parties(store, community, slot_start, result)
+    read: Sequence[MeterReading] = ()
+    if found.ordered:
         read = store.meter_readings(community, slot_start) if readings is None else readings
-        traders |= ordered & {r.member for r in read}
-    contracts = [r for r in store.signed_contracts_around(community, slot_start)
-                 if ContractTerms.of(r).delivers_in(slot_start)]
-    listings = store.list_listings(community, slot_start)
-    orders = store.listing_orders(community, slot_start)
-    sellers = {x.id: x.seller for x in listings}
-    parties = set(traders)
-    for c in contracts:
-        parties.update((c.seller, c.buyer))
-    for o in orders:
-        if o.decision == "accepted":
-            parties.update((sellers[o.listing_id], o.buyer))
-    return sorted(parties), contracts, listings, orders
+    return (found.settled({r.member for r in read}), list(found.contracts), list(found.listings),
+            list(found.orders))
 
 
 class Entry(Protocol):
@@ -164,21 +196,28 @@ def sequence_input(
     clearing_root: str | None, result: ResultDocument | None, terms: SettlementTerms,
     account_of: Callable[[str], str], dso_address: str, entries: Sequence[Entry] = (),
     member_of: Mapping[str, str] | None = None, auctioneer: str | None = None,
-    stored_readings: Sequence[MeterReading] | None = None,
+    stored_readings: Sequence[MeterReading] | None = None, found: SlotParties | None = None,
+    auction: Mapping[str, Any] | None = None,
 ) -> SettlementInput:
     """The slot's ``transactive.settlement-input/3`` record (deterministic JSON); ``entries``: the anchored
     clearing's endorsed result entries (:func:`auction_input`); ``member_of``: lower-case chain address ->
     member id (default: the community's chain accounts, read from the store); ``auctioneer``: the settlement
     slot's auctioneer, who keeps the wholesale fees. A community with a ``wholesale`` parameter adds the one
     optional field ``wholesale`` (:func:`transactive.settlement.wholesale.settlement_field`).
-    ``stored_readings``: the slot's meter readings when the caller has read them (once per settlement)."""
+    ``stored_readings``: the slot's meter readings when the caller has read them (once per settlement);
+    ``found`` (:func:`slot_parties`) and ``auction`` (:func:`auction_input`) when the caller has them."""
     if stored_readings is None:
         stored_readings = store.meter_readings(c.name, slot_start)
-    parties, contracts, listings, orders = sequence_parties(store, c.name, slot_start, result, stored_readings)
-    if member_of is None:
-        member_of = {address.lower(): member for member, address in store.chain_account_addresses(c.name).items()}
-    auction = auction_input(result, entries, member_of=member_of, dso_address=dso_address, terms=terms)
-    parties = sorted({*parties, *auction["cleared"].members})  # a remedy (docs/settlement.md §4) may clear others
+    if found is None:
+        found = slot_parties(store, c.name, slot_start, result)
+    if auction is None:
+        if member_of is None:
+            member_of = {address.lower(): member
+                         for member, address in store.chain_account_addresses(c.name).items()}
+        auction = auction_input(result, entries, member_of=member_of, dso_address=dso_address, terms=terms)
+    contracts, listings, orders = found.contracts, found.listings, found.orders
+    # a remedy (docs/settlement.md §4) may clear others
+    parties = sorted({*found.settled({r.member for r in stored_readings}), *auction["cleared"].members})
     readings = {r.member: r.energy_kwh for r in stored_readings}
     tariff, rates = GridTariff(), ServiceRates()
     contract_rows = []
@@ -218,12 +257,14 @@ def meter_fields(store: MultiStore, community: str, slot_start: str, parties: Se
     before). A party whose stored reading is unsigned was read before its meter key was registered: its reading
     stands as reported and it is left out of ``meters``."""
     keys = store.meter_keys(community)
+    disputes = {d.id: d for d in store.disputes(community, slot_start) if d.state == "resolved"}
+    if not keys and not disputes:  # no meter key, no correction: no field
+        return {}
     by_member = {r.member: r for r in readings}
     slot = slot_number(slot_start)
     meters: dict[str, str] = {}
     signed: list[SignedReading] = []
     corrections: list[InputCorrection] = []
-    disputes = {d.id: d for d in store.disputes(community, slot_start) if d.state == "resolved"}
     for m in parties:
         r = by_member.get(m)
         if m in keys and (r is None or r.signature is not None):
