@@ -67,6 +67,7 @@ class LedgerSettlement:
         self.accounts = accounts
         self.anchoring = anchoring
         self._sequence_cache: dict[bytes, SequenceSettlement] = {}
+        self._typed: tuple[Mapping[str, Any], SettlementDocument] | None = None  # the last record built, typed
 
     # ------------------------------------------------------------------------------ 2. settlement
     def settlement_deadline(self, slot_start: str, slot_minutes: int) -> datetime:
@@ -103,10 +104,19 @@ class LedgerSettlement:
         mode = MODE_BATCH if accounts <= self.ctx.config.batch_max_rows else MODE_CLAIMS
         stored_doc = SettlementDocument(input=doc, mode=mode, order_root=hex0x(input_digest(doc)))
         fresh = LedgerSlot(community, slot_start, SETTLEMENT, number, "batched", stored_doc.to_json(), now_stamp())
-        self.ctx.store.put_ledger_slot(fresh, None)
-        stored = self.ctx.store.get_ledger_slot(community, slot_start, SETTLEMENT)
+        if self.ctx.store.put_ledger_slot(fresh, None):  # stored as built: its typed document kept for the round
+            self._typed = (fresh.document, stored_doc)
+            return fresh
+        stored = self.ctx.store.get_ledger_slot(community, slot_start, SETTLEMENT)  # another process's, first
         assert stored is not None
         return stored
+
+    def _document(self, rec: LedgerSlot) -> SettlementDocument:
+        """The typed document of a settlement record: the one this desk just built for it (the same JSON
+        object), else read from its JSON."""
+        if self._typed is not None and self._typed[0] is rec.document:
+            return self._typed[1]
+        return SettlementDocument.from_json(rec.document)
 
     def _prepare_sequence(self, c: Community, slot_start: str, now: datetime, clearing: LedgerSlot | None
                           ) -> LedgerSlot:
@@ -129,17 +139,20 @@ class LedgerSettlement:
                 raise MarketError("slot_start", f"the slot's clearing is not anchored ({slot.state.value})",
                                   "conflict")
         # the members whose readings it waits for (an ordering member settles only when its reading is in)
-        awaited = slot_parties(self.ctx.store, c.name, slot_start, result).awaited
+        found = slot_parties(self.ctx.store, c.name, slot_start, result)
         self._check_due(c, slot_start, now, ())
         due = now >= self.settlement_deadline(slot_start, c.slot_minutes)
+        confirmed: set[str] = set()  # awaited members whose readings are in (a reading is never taken back)
         if not due:  # a read (nothing closed): waiting for readings closes neither the readings nor the bidding
             self._check_due(c, slot_start, now, list(self.ctx.store.missing_meter_readings(c.name, slot_start,
-                                                                                            awaited)))
+                                                                                            found.awaited)))
+            confirmed.update(found.awaited)
         self.ctx.store.close_listings(c.name, slot_start)  # bidding closes: from now on no order is decided
-        # 1. everything that can fail, while the slot's readings are open: the parties (the listing orders final
-        # now), every possible party's account (an ordering member becomes one when its reading comes in before
-        # the close), the DSO's, the endorsed rows against the accounts, the wholesale field
-        found = slot_parties(self.ctx.store, c.name, slot_start, result)
+        found = replace(found, listings=tuple(self.ctx.store.list_listings(c.name, slot_start)),
+                        orders=tuple(self.ctx.store.listing_orders(c.name, slot_start)))  # final now
+        # 1. everything that can fail, while the slot's readings are open: every possible party's account (an
+        # ordering member becomes one when its reading comes in before the close), the DSO's, the endorsed rows
+        # against the accounts, the wholesale field
         number = chain_slot_number(c.name, slot_start, SETTLEMENT)
         entries = () if anchored is None else anchored.results
         known = self._accounts(c.name, {*found.awaited, *found.ordered}, entries)
@@ -154,7 +167,7 @@ class LedgerSettlement:
         closed = False
         while not closed:  # (not closed, nothing missing: the awaited readings came in meanwhile, close again)
             closed, stored_readings = self.ctx.store.close_meter_readings(
-                c.name, slot_start, unless_missing=() if due else found.awaited)
+                c.name, slot_start, unless_missing=() if due else [m for m in found.awaited if m not in confirmed])
             if not closed:
                 readings = {r.member for r in stored_readings}
                 self._check_due(c, slot_start, now, [m for m in found.awaited if m not in readings])
@@ -247,7 +260,7 @@ class LedgerSettlement:
             return self._run_settlement(rec, claims_sample)
 
     def _run_settlement(self, rec: LedgerSlot, claims_sample: int | None) -> LedgerSlot:
-        stored = SettlementDocument.from_json(rec.document)
+        stored = self._document(rec)
         doc, mode = stored.input, stored.mode
         number = rec.chain_slot
         if (doc.meters or doc.corrections) and int(self.ctx.slot_record(number)[0]) < CLEARED and \
@@ -288,9 +301,13 @@ class LedgerSettlement:
                 key = settlement_key(number, order_root, self.ctx.domain, self.ctx.registry.address, reader.block)
 
                 def recomputed_root() -> bytes:  # one validator's recomputation of the published input
-                    theirs = self.settlement_postings(doc, reader)
-                    return result_tree(number, [ResultEntry(p.address, p.energy_wh, p.amount_micro)
-                                                for p in theirs]).root
+                    nonlocal own_tree
+                    theirs = [ResultEntry(p.address, p.energy_wh, p.amount_micro)
+                              for p in self.settlement_postings(doc, reader)]
+                    built = result_tree(number, theirs)
+                    if own_tree is None and theirs == entries:  # the same entries: the same tree (a pure function)
+                        own_tree = built
+                    return built.root
 
                 for _ in self.ctx.validators:  # each validator recomputes the postings from the published input,
                     # or the validators in this process share one recomputation (and root) of this exact input
