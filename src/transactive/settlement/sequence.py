@@ -143,9 +143,11 @@ class SequenceSettlement:
     @cached_property
     def combined(self) -> SlotSettlement:
         """Statements per member id (in id order) and stage, the accounts, grid trades and listing settlements."""
-        rows = self.columns.stages.tolist()
-        statements = tuple(Statement(m, net, MappingProxyType({s: StageLine(*row[k]) for k, s in enumerate(STAGES)}))
-                           for m, net, row in zip(self.columns.parties, self.columns.net_wh.tolist(), rows,
+        none = StageLine()  # (immutable: one for every stage a party has nothing in)
+        lines = [[none if line == [0, 0, 0] else StageLine(*line) for line in row]
+                 for row in self.columns.stages.tolist()]
+        statements = tuple(Statement(m, net, MappingProxyType(dict(zip(STAGES, row, strict=True))))
+                           for m, net, row in zip(self.columns.parties, self.columns.net_wh.tolist(), lines,
                                                   strict=True))
         return SlotSettlement(self.slot, statements, self.accounts, None, self.grid_trades, self.listing_settlements,
                               self.board)

@@ -16,6 +16,8 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Protocol
 
+import numpy as np
+
 from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF
 from transactive.market.multi_signing import slot_number
 from transactive.market.multi_slot import ContractTerms, settlement_document
@@ -35,9 +37,10 @@ from transactive.settlement.input import (
 )
 from transactive.settlement.listings import ServiceRates
 from transactive.settlement.meter_readings import SignedReading
-from transactive.settlement.metering import Settlement
+from transactive.settlement.metering import ClearedColumns, Settlement
 from transactive.settlement.sequence import SequenceSettlement
 from transactive.settlement.slot_settlement import SettlementTerms, clearing_price, paired_trades
+from transactive.settlement.stages import STAGES
 from transactive.settlement.wholesale import settlement_field
 from transactive.store import Community, MeterReading, MultiStore
 from transactive.units import energy_to_wh
@@ -287,21 +290,40 @@ def meter_fields(store: MultiStore, community: str, slot_start: str, parties: Se
 def sequence_lines(result: SequenceSettlement) -> list[dict[str, Any]]:
     """One statement line per party: its stages (Wh sold and bought, money > 0 received), its auction line
     (cleared and metered Wh, energy money, tariff, penalty, amount) when it traded in the auction, and its
-    balance change (the sum of its stages)."""
-    auction = {} if result.auction is None else {ln.participant: ln for ln in result.auction.lines}
-    out = []
-    for s in result.combined.statements:
-        ln = auction.get(s.peer)
-        out.append({
-            "member": s.peer, "side": None if ln is None else ln.side, "net_wh": s.net_wh,
-            "agreed_wh": 0 if ln is None else ln.agreed_wh, "metered_wh": 0 if ln is None else ln.metered_wh,
-            "energy_micro": 0 if ln is None else ln.energy_micro, "tariff_micro": 0 if ln is None else ln.tariff_micro,
-            "penalty_micro": 0 if ln is None else ln.credit_micro, "amount_micro": 0 if ln is None else ln.amount_micro,
-            "stages": {stage: {"sold_wh": line.sold_wh, "bought_wh": line.bought_wh, "money_micro": line.money_micro}
-                       for stage, line in s.stages.items()},
-            "balance_change_micro": s.money_micro,
-        })
-    return out
+    balance change (the sum of its stages). Built from the settlement's columns."""
+    columns = result.columns
+    parties = columns.parties
+    n = len(parties)
+    side: list[str | None] = [None] * n
+    figures = np.zeros((6, n), dtype=np.int64)  # agreed, metered, energy, tariff, penalty, amount
+    cleared = result.cleared
+    if isinstance(cleared, ClearedColumns):
+        index = dict(zip(parties, range(n), strict=True))
+        at = np.fromiter((index[m] for m in cleared.members), dtype=np.intp, count=len(cleared.members))
+        seller = cleared.seller
+        energy = cleared.cleared_micro + cleared.deviation_micro
+        figures[:, at] = [np.abs(cleared.cleared_wh), np.abs(cleared.metered_wh), np.where(seller, energy, -energy),
+                          cleared.tariff_micro, cleared.credit_micro,
+                          np.where(seller, cleared.amount_micro, -cleared.amount_micro)]
+        for k, is_seller in zip(at.tolist(), seller.tolist(), strict=True):
+            side[k] = "seller" if is_seller else "buyer"
+    elif cleared is not None:  # format 2: the (4.8)-(4.9) lines (a participant's last line, as a dict keeps it)
+        index = dict(zip(parties, range(n), strict=True))
+        for ln in cleared.lines:
+            k = index[ln.participant]
+            side[k] = ln.side
+            figures[:, k] = (ln.agreed_wh, ln.metered_wh, ln.energy_micro, ln.tariff_micro, ln.credit_micro,
+                             ln.amount_micro)
+    agreed, metered, energy_micro, tariff, penalty, amount = figures.tolist()
+    money = columns.stages[:, :, 2].sum(axis=1).tolist()
+    return [{"member": m, "side": sd, "net_wh": net, "agreed_wh": ag, "metered_wh": me, "energy_micro": en,
+             "tariff_micro": ta, "penalty_micro": pe, "amount_micro": am,
+             "stages": {stage: {"sold_wh": line[0], "bought_wh": line[1], "money_micro": line[2]}
+                        for stage, line in zip(STAGES, rows, strict=True)},
+             "balance_change_micro": mo}
+            for m, sd, net, ag, me, en, ta, pe, am, rows, mo in zip(
+                parties, side, columns.net_wh.tolist(), agreed, metered, energy_micro, tariff, penalty, amount,
+                columns.stages.tolist(), money, strict=True)]
 
 
 def stored_multi_document(c: Community, slot_start: str, doc: SettlementInput, result: SequenceSettlement,
