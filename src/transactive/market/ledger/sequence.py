@@ -165,10 +165,14 @@ def auction_input(result: ResultDocument | None, entries: Sequence[Entry], *,
     charges = exchange = 0
     fund: FundRow | None = None
     fund_key, me_key, dso_key = FUND_LEAF.lower(), ME_LEAF.lower(), dso_address.lower()
+    special = {fund_key, me_key, dso_key}
     for e in entries:
         account, wh, micro = e.account, e.energy_wh, e.amount_micro
         key = account.lower()
-        if key == fund_key:
+        if key not in special and (member := member_of.get(key)) is not None:  # a member's row (the many)
+            if wh or micro:
+                cleared[member] = (wh, micro)
+        elif key == fund_key:
             fund = FundRow(FUND_LEAF, wh, micro)
         elif key == me_key:
             exchange = micro
