@@ -38,7 +38,7 @@ from transactive.market.ledger.config import (
     SETTLEMENT,
 )
 from transactive.market.ledger.context import LedgerContext
-from transactive.market.ledger.documents import AnchorDocument, SettlementDocument, StoredResult, now_stamp
+from transactive.market.ledger.documents import AnchorDocument, SettlementDocument, now_stamp
 from transactive.market.ledger.sequence import (
     auction_document,
     auction_input,
@@ -155,7 +155,7 @@ class LedgerSettlement:
         # against the accounts, the wholesale field
         number = chain_slot_number(c.name, slot_start, SETTLEMENT)
         entries = () if anchored is None else anchored.results
-        known = self._accounts(c.name, {*found.awaited, *found.ordered}, entries)
+        known = self._accounts(c.name, {*found.awaited, *found.ordered})
         dso_address = self.accounts.dso_address(c.name)
         terms = SettlementTerms(self.ctx.config.penalty_per_kwh, self.ctx.config.grid_charge_per_kwh)
         member_of = {address.lower(): member for member, address in known.items()}
@@ -180,11 +180,10 @@ class LedgerSettlement:
             stored_readings=stored_readings, found=found, auction=auction)
         return self._store_settlement(c.name, slot_start, number, doc, len(self._sequence(doc).postings))
 
-    def _accounts(self, community: str, members: Collection[str], entries: Sequence[StoredResult]
-                  ) -> dict[str, str]:
+    def _accounts(self, community: str, members: Collection[str]) -> dict[str, str]:
         """Chain address by member id of the community's accounts, ``members`` enrolled first where they have none
-        (one batch); ``MarketError`` conflict (nothing closed yet) for a member that cannot have one, and for an
-        endorsed row of an account that is no member's."""
+        (one batch); ``MarketError`` conflict for a member that cannot have one (no such member, or a role
+        without a custodial account)."""
         known = self.ctx.store.chain_account_addresses(community)
         missing = sorted(set(members) - set(known))
         if missing:
