@@ -144,11 +144,12 @@ class SequenceSettlement:
     def combined(self) -> SlotSettlement:
         """Statements per member id (in id order) and stage, the accounts, grid trades and listing settlements."""
         none = StageLine()  # (immutable: one for every stage a party has nothing in)
-        lines = [[none if line == [0, 0, 0] else StageLine(*line) for line in row]
-                 for row in self.columns.stages.tolist()]
-        statements = tuple(Statement(m, net, MappingProxyType(dict(zip(STAGES, row, strict=True))))
-                           for m, net, row in zip(self.columns.parties, self.columns.net_wh.tolist(), lines,
-                                                  strict=True))
+        n = len(self.columns.parties)
+        rows = self.columns.stages.reshape(n, 3 * len(STAGES)).tolist()  # flat rows: far fewer lists than (n, 4, 3)
+        statements = tuple(
+            Statement(m, net, MappingProxyType({s: StageLine(r[k], r[k + 1], r[k + 2]) if r[k] or r[k + 1] or r[k + 2]
+                                                else none for s, k in zip(STAGES, range(0, 12, 3), strict=True)}))
+            for m, net, r in zip(self.columns.parties, self.columns.net_wh.tolist(), rows, strict=True))
         return SlotSettlement(self.slot, statements, self.accounts, None, self.grid_trades, self.listing_settlements,
                               self.board)
 

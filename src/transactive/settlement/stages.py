@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -121,9 +122,9 @@ class Statement:
         """``Σ_stages (sold − bought)``; equals ``net_wh``."""
         return sum(line.sold_wh - line.bought_wh for line in self.stages.values())
 
-    @property
+    @cached_property
     def money_micro(self) -> int:
-        """Net money over all stages, micro-tokens (> 0 received)."""
+        """Net money over all stages, micro-tokens (> 0 received; summed once: a statement is read-only)."""
         return sum(line.money_micro for line in self.stages.values())
 
 

@@ -322,12 +322,12 @@ def sequence_lines(result: SequenceSettlement) -> list[dict[str, Any]]:
     money = columns.stages[:, :, 2].sum(axis=1).tolist()
     return [{"member": m, "side": sd, "net_wh": net, "agreed_wh": ag, "metered_wh": me, "energy_micro": en,
              "tariff_micro": ta, "penalty_micro": pe, "amount_micro": am,
-             "stages": {stage: {"sold_wh": line[0], "bought_wh": line[1], "money_micro": line[2]}
-                        for stage, line in zip(STAGES, rows, strict=True)},
+             "stages": {stage: {"sold_wh": r[k], "bought_wh": r[k + 1], "money_micro": r[k + 2]}
+                        for stage, k in zip(STAGES, range(0, 12, 3), strict=True)},
              "balance_change_micro": mo}
-            for m, sd, net, ag, me, en, ta, pe, am, rows, mo in zip(
+            for m, sd, net, ag, me, en, ta, pe, am, r, mo in zip(
                 parties, side, columns.net_wh.tolist(), agreed, metered, energy_micro, tariff, penalty, amount,
-                columns.stages.tolist(), money, strict=True)]
+                columns.stages.reshape(n, 3 * len(STAGES)).tolist(), money, strict=True)]
 
 
 def stored_multi_document(c: Community, slot_start: str, doc: SettlementInput, result: SequenceSettlement,
