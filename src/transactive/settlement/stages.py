@@ -44,7 +44,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -122,9 +121,9 @@ class Statement:
         """``Σ_stages (sold − bought)``; equals ``net_wh``."""
         return sum(line.sold_wh - line.bought_wh for line in self.stages.values())
 
-    @cached_property
+    @property
     def money_micro(self) -> int:
-        """Net money over all stages, micro-tokens (> 0 received; summed once: a statement is read-only)."""
+        """Net money over all stages, micro-tokens (> 0 received)."""
         return sum(line.money_micro for line in self.stages.values())
 
 
