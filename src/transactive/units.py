@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 WH_PER_KWH = 1000
 MICRO_PER_TOKEN = 1_000_000
@@ -48,6 +49,21 @@ def energy_to_wh(energy_kwh: float) -> int:
 def money_to_micro(amount_tokens: float) -> int:
     """Money in tokens to integer micro-tokens (nearest, ties to even)."""
     return _to_units(amount_tokens, MICRO_PER_TOKEN, "amount_tokens")
+
+
+def base_units_column(values: npt.ArrayLike, scale: int, name: str = "value") -> IntArray:
+    """The one rounding rule on a column: ``rint(value × scale)`` per element as int64 -- the same IEEE
+    operations as :func:`to_base_units` per figure (``value × scale`` in float64, nearest, ties to even), so
+    each element equals the scalar rule's integer. ``ValueError`` naming ``name`` for the first value that is
+    not finite (as the scalar rule) or whose result is beyond ±2^62 units (it would not fit int64)."""
+    x = np.asarray(values, dtype=np.float64)
+    scaled = x * scale
+    if scaled.size and not (np.abs(scaled) < _INT64_SAFE).all():
+        k = int(np.flatnonzero(~(np.abs(scaled) < _INT64_SAFE))[0])
+        if not math.isfinite(float(x[k])):
+            raise ValueError(f"{name} must be finite, got {float(x[k])!r}")
+        raise ValueError(f"{name} is out of range, got {float(x[k])!r}")
+    return np.rint(scaled).astype(np.int64)
 
 
 def to_base_units(value: float, scale: int, name: str = "value") -> int:
@@ -182,6 +198,8 @@ def _apportion_exact(total: int, weights: Sequence[float]) -> list[int]:
 
 _EXACT_INT = 2**53
 """Below this, float64 holds every integer quota exactly; from it on :func:`apportion` computes exactly."""
+_INT64_SAFE = 2.0**62
+"""Below this magnitude a float64 converts to int64 exactly (:func:`base_units_column`)."""
 
 
 # ---------------------------------------------------------------------- clearing energy resolution
@@ -193,7 +211,6 @@ ENERGY_EXACT_RANGE_KWH = 8e6
 """Largest total energy (kWh) one side of a market may offer: below 2^23 kWh (8.39e6) doubles are spaced less
 than 1e-9 kWh apart, so every multiple of 1e-9 kWh up to a side's total has its own double and
 :func:`energy_to_units` recovers its integer count exactly."""
-IntArray = npt.NDArray[np.int64]
 _ROUND_TRIP_UNITS = 2**50
 
 

@@ -44,9 +44,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from transactive.errors import FieldError
 from transactive.grid.charges import split_charge_micro
-from transactive.units import apportion, energy_to_wh, money_to_micro
+from transactive.units import MICRO_PER_TOKEN, IntArray, apportion, base_units_column, energy_to_wh, money_to_micro
 
 DSO_ACCOUNT = "dso"
 
@@ -198,6 +201,157 @@ def deviation_micro(price_per_kwh: float, metered_wh: int, cleared_wh: int) -> i
     return money_to_micro(price_per_kwh * metered_wh / 1000.0) - money_to_micro(price_per_kwh * cleared_wh / 1000.0)
 
 
+@dataclass(frozen=True, eq=False)
+class ClearedColumns:
+    """:func:`settle_cleared_columns`: the auction stage as cleared, against the meters, one element per trader
+    (in ``members`` order; int64 columns, signed like :class:`Cleared`: + sold / received): ``seller`` (the
+    trader's side), ``cleared_wh``, ``metered_wh``, ``cleared_micro`` (the endorsed payment), ``deviation_micro``
+    (:func:`deviation_micro`), ``credit_micro`` (the penalty), ``tariff_micro`` (its network-charge half) and
+    ``amount_micro`` (what it receives, signed); the DSO's ``dso_micro`` (charges + tariffs + penalties +
+    imbalance) with its breakdown, the fund's ``fund_micro``. :meth:`settlement` is the same as a
+    :class:`Settlement` (per-trader lines and postings, built on demand: the validators need the columns only)."""
+
+    price_per_kwh: float
+    penalty_per_kwh: float
+    members: tuple[str, ...]
+    seller: npt.NDArray[np.bool_]
+    cleared_wh: IntArray
+    metered_wh: IntArray
+    cleared_micro: IntArray
+    deviation_micro: IntArray
+    credit_micro: IntArray
+    tariff_micro: IntArray
+    amount_micro: IntArray
+    tariffs_micro: int
+    penalties_micro: int
+    imbalance_micro: int
+    charges_micro: int
+    fund_micro: int
+    fund_account: str = "fund"
+    dso_account: str = DSO_ACCOUNT
+
+    @property
+    def dso_micro(self) -> int:
+        """The DSO's posting: the charges, the tariffs and the penalties, and the imbalance it settles."""
+        return self.charges_micro + self.tariffs_micro + self.penalties_micro + self.imbalance_micro
+
+    @property
+    def dso_tariffs_micro(self) -> int:
+        """As :attr:`Settlement.dso_tariffs_micro`: the clearing's grid charges and the network-charge halves."""
+        return self.charges_micro + self.tariffs_micro
+
+    @property
+    def dso_penalties_micro(self) -> int:
+        """As :attr:`Settlement.dso_penalties_micro`."""
+        return self.penalties_micro
+
+    @property
+    def dso_imbalance_micro(self) -> int:
+        """As :attr:`Settlement.dso_imbalance_micro`."""
+        return self.imbalance_micro
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ClearedColumns):
+            return NotImplemented
+        scalars = ("price_per_kwh", "penalty_per_kwh", "members", "tariffs_micro", "penalties_micro",
+                   "imbalance_micro", "charges_micro", "fund_micro", "fund_account", "dso_account")
+        columns = ("seller", "cleared_wh", "metered_wh", "cleared_micro", "deviation_micro", "credit_micro",
+                   "tariff_micro", "amount_micro")
+        return all(getattr(self, k) == getattr(other, k) for k in scalars) and \
+            all(np.array_equal(getattr(self, k), getattr(other, k)) for k in columns)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def settlement(self) -> Settlement:
+        """The :class:`Settlement`: a line and a posting per trader (in ``members`` order), the fund's posting
+        (when non-zero) and the DSO's."""
+        energy = (self.cleared_micro + self.deviation_micro).tolist()
+        lines: list[Line] = []
+        postings: list[Posting] = []
+        for who, seller, c_wh, m_wh, e, tariff, credit, signed in zip(
+                self.members, self.seller.tolist(), self.cleared_wh.tolist(), self.metered_wh.tolist(), energy,
+                self.tariff_micro.tolist(), self.credit_micro.tolist(), self.amount_micro.tolist(), strict=True):
+            postings.append(Posting(f"seller:{who}", signed) if seller else Posting(f"buyer:{who}", signed))
+            lines.append(Line("seller" if seller else "buyer", who, abs(c_wh), abs(m_wh), e if seller else -e, tariff,
+                              credit, signed if seller else -signed))
+        if self.fund_micro:
+            postings.append(Posting(self.fund_account, self.fund_micro))
+        postings.append(Posting(self.dso_account, self.dso_micro))
+        return Settlement(self.price_per_kwh, self.penalty_per_kwh, tuple(lines), tuple(postings),
+                          self.charges_micro + self.tariffs_micro, self.penalties_micro, self.imbalance_micro)
+
+
+def settle_cleared_columns(
+    price_per_kwh: float,
+    members: Sequence[str],
+    cleared_wh: npt.ArrayLike,
+    cleared_micro: npt.ArrayLike,
+    metered_wh: npt.ArrayLike,
+    *,
+    penalty_per_kwh: float,
+    network_trades: Sequence[SettledTrade] = (),
+    charges_micro: int = 0,
+    fund_micro: int = 0,
+    fund_account: str = "fund",
+    dso_account: str = DSO_ACCOUNT,
+    missing: npt.NDArray[np.bool_] | None = None,
+) -> ClearedColumns:
+    """:func:`settle_cleared` on columns (one element per trader, ``members`` unique; ``missing``: traders without
+    a meter reading, an error): the same rule, the same integers (each rounding is the one rule,
+    :func:`~transactive.units.base_units_column`, on the same float64 operations), no per-trader Python."""
+    p = _finite(price_per_kwh, "price_per_kwh", minimum=None)
+    penalty = _finite(penalty_per_kwh, "penalty_per_kwh")
+    _, tariff, tariffs_total = _tariffs(network_trades)
+    c_wh, c_micro = _int_column(cleared_wh, "cleared.energy_wh"), _int_column(cleared_micro, "cleared.amount_micro")
+    e_m = _int_column(metered_wh, "metered_wh")
+    if sum(c_micro.tolist()) + charges_micro + fund_micro != 0:
+        raise SettlementError("auction", "the cleared rows, the grid charges and the fund's row do not balance")
+    seller = (c_wh > 0) | ((c_wh == 0) & (c_micro >= 0))
+    wrong = ((e_m < 0) & (c_wh > 0)) | ((c_wh < 0) & (e_m > 0)) | ((c_wh == 0) & (e_m != 0))
+    absent = np.zeros(len(members), dtype=bool) if missing is None else np.asarray(missing, dtype=bool)
+    if (wrong | absent).any():  # the first trader in order with either problem, as one by one
+        k = int(np.flatnonzero(wrong | absent)[0])
+        field = f"metered_wh.{'sellers' if seller[k] else 'buyers'}[{members[k]}]"
+        raise SettlementError(field, "missing meter reading" if absent[k] else
+                              "must be on the cleared side (0 when nothing cleared)")
+    deviation = np.zeros(len(members), dtype=np.int64)
+    credit = np.zeros(len(members), dtype=np.int64)
+    off = np.flatnonzero(e_m != c_wh)  # the common case (delivered as cleared) has neither
+    if off.size:
+        # deviation_micro: round(p·E_meter/1000 · 10^6) − round(p·E_ref/1000 · 10^6), each the one rule
+        deviation[off] = (base_units_column(p * e_m[off] / 1000.0, MICRO_PER_TOKEN, "amount_tokens")
+                          - base_units_column(p * c_wh[off] / 1000.0, MICRO_PER_TOKEN, "amount_tokens"))
+        credit[off] = base_units_column(np.abs(e_m[off] - c_wh[off]) / 1000.0 * penalty, MICRO_PER_TOKEN,
+                                        "amount_tokens")
+    for column in (deviation, credit):
+        _int_column(column, "auction", 2**60)
+    if tariff:
+        own_tariff = np.fromiter((tariff.get(("sellers" if s else "buyers", who), 0)
+                                  for who, s in zip(members, seller.tolist(), strict=True)),
+                                 dtype=np.int64, count=len(members))
+    else:
+        own_tariff = np.zeros(len(members), dtype=np.int64)
+    signed = c_micro + deviation - credit - own_tariff
+    return ClearedColumns(p, penalty, tuple(members), seller, c_wh, e_m, c_micro, deviation, credit, own_tariff,
+                          signed, tariffs_total, sum(credit.tolist()), -sum(deviation.tolist()), charges_micro,
+                          fund_micro, fund_account, dso_account)
+
+
+_INT_LIMIT = 2**53
+"""Integer columns of the settlement stay below this magnitude (Wh, micro-tokens; computed amounts below
+2^60): their float64 products are those of the scalar rule and their int64 sums cannot overflow."""
+
+
+def _int_column(values: npt.ArrayLike, field: str, limit: int = _INT_LIMIT) -> IntArray:
+    try:
+        column = np.asarray(values, dtype=np.int64)
+    except OverflowError:
+        column = np.asarray([limit], dtype=np.int64)
+    if column.size and int(np.abs(column).max()) >= limit:
+        raise SettlementError(field, f"must be below {limit} in magnitude")
+    return column
+
+
 def settle_cleared(
     price_per_kwh: float,
     cleared: Mapping[str, Cleared],
@@ -222,41 +376,17 @@ def settle_cleared(
     DSO); ``fund_micro``: the community fund's endorsed row. The DSO receives the charges, the tariffs and the
     penalties and settles the imbalance (``−Σ deviation_micro``). ``Line.energy_micro`` is the trader's
     energy money ``|cleared + deviation|``; the postings sum to zero when the cleared rows, the charges and
-    the fund do (else :class:`SettlementError` on ``auction``)."""
-    p = _finite(price_per_kwh, "price_per_kwh", minimum=None)
-    penalty = _finite(penalty_per_kwh, "penalty_per_kwh")
-    _, tariff, tariffs_total = _tariffs(network_trades)
-    if sum(c.amount_micro for c in cleared.values()) + charges_micro + fund_micro != 0:
-        raise SettlementError("auction", "the cleared rows, the grid charges and the fund's row do not balance")
-    lines: list[Line] = []
-    postings: list[Posting] = []
-    penalties = imbalance = 0
-    for who, c in cleared.items():
-        seller = c.energy_wh > 0 or (c.energy_wh == 0 and c.amount_micro >= 0)
-        side = "sellers" if seller else "buyers"
-        if who not in metered_wh:
-            raise SettlementError(f"metered_wh.{side}[{who}]", "missing meter reading")
-        e_m = int(metered_wh[who])
-        if (e_m < 0 < c.energy_wh) or (c.energy_wh < 0 < e_m) or (c.energy_wh == 0 and e_m != 0):
-            raise SettlementError(f"metered_wh.{side}[{who}]", "must be on the cleared side (0 when nothing cleared)")
-        if e_m == c.energy_wh:  # the common case: delivered as cleared
-            deviation = credit = 0
-        else:
-            deviation = deviation_micro(p, e_m, c.energy_wh)
-            credit = money_to_micro(abs(e_m - c.energy_wh) / 1000.0 * penalty)
-        own_tariff = tariff.get((side, who), 0)
-        signed = c.amount_micro + deviation - credit - own_tariff
-        penalties += credit
-        imbalance -= deviation
-        energy = c.amount_micro + deviation
-        postings.append(Posting(f"seller:{who}", signed) if seller else Posting(f"buyer:{who}", signed))
-        lines.append(Line(side[:-1], who, abs(c.energy_wh), abs(e_m), energy if seller else -energy, own_tariff,
-                          credit, signed if seller else -signed))
-    if fund_micro:
-        postings.append(Posting(fund_account, fund_micro))
-    postings.append(Posting(dso_account, charges_micro + tariffs_total + penalties + imbalance))
-    settlement = Settlement(p, penalty, tuple(lines), tuple(postings), charges_micro + tariffs_total, penalties,
-                            imbalance)
+    the fund do (else :class:`SettlementError` on ``auction``). Computed on columns
+    (:func:`settle_cleared_columns`)."""
+    members = tuple(cleared)
+    rows = list(cleared.values())
+    missing = np.fromiter((who not in metered_wh for who in members), dtype=bool, count=len(members))
+    columns = settle_cleared_columns(
+        price_per_kwh, members, [c.energy_wh for c in rows], [c.amount_micro for c in rows],
+        [0 if absent else int(metered_wh[who]) for who, absent in zip(members, missing.tolist(), strict=True)],
+        penalty_per_kwh=penalty_per_kwh, network_trades=network_trades, charges_micro=charges_micro,
+        fund_micro=fund_micro, fund_account=fund_account, dso_account=dso_account, missing=missing)
+    settlement = columns.settlement()
     if settlement.balance_micro != 0:  # pragma: no cover - an invariant of the construction
         raise AssertionError("settlement does not balance")
     return settlement

@@ -161,6 +161,10 @@ class Store(Protocol):
         ``unless_missing`` has no reading yet (then nothing is written). ``(closed, readings)``."""
         ...
 
+    def missing_meter_readings(self, community: str, slot_start: str, members: Collection[str]) -> set[str]:
+        """The members of ``members`` without a reading of the slot yet (a read: nothing closed)."""
+        ...
+
     def meter_readings(self, community: str, slot_start: str) -> list[MeterReading]:
         """The slot's readings with their meter signatures and resolved disputes' values."""
         ...

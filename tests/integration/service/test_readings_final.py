@@ -15,8 +15,12 @@ import pytest
 
 from meter_service_support import SLOT, meter_service
 from transactive.errors import MarketError
+from transactive.ledger.chain.base import ChainRevert
 from transactive.market.ledger import settlement as settlement_module
-from transactive.store import Outcome
+from transactive.market.ledger.config import SETTLEMENT
+from transactive.store import ListingOrderRecord, ListingRecord, Outcome
+
+STAMP = "2026-03-01T10:00:00.000000Z"
 
 
 def _prepare_while(svc: Any, monkeypatch: pytest.MonkeyPatch, *attempts: Callable[[], Any]) -> tuple[Any, list[Any]]:
@@ -111,19 +115,58 @@ def test_an_awaited_reading_between_the_close_and_the_read_settles(tmp_path: Pat
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     with meter_service(tmp_path, "tk_admin_between") as svc:
         svc.trade_and_anchor()
-        svc.meters.submit_reading(svc.seller, "green", {"slot_start": SLOT, "energy_kwh": 2.0})
-        close = svc.store.close_meter_readings
+        for member, kwh in ((svc.seller, 2.0), (svc.buyer, -2.0)):
+            svc.meters.submit_reading(member, "green", {"slot_start": SLOT, "energy_kwh": kwh})
+        # c's order on s's listing is pending when the settlement finds every awaited reading in
+        buyer_c, _ = svc.operator.add_member("green", "c", "prosumer")
+        svc.store.create_listing(ListingRecord("green", "l1", "s", SLOT, 500, 0.1, "FOR_SALE", STAMP))
+        placed = svc.store.place_listing_order(ListingOrderRecord("green", "o1", "l1", buyer_c.id, 500, STAMP))
+        assert placed[0] == "created"
+        close_listings, close = svc.store.close_listings, svc.store.close_meter_readings
         calls: list[bool] = []
 
-        def b_arrives_before_the_read(community: str, slot_start: str, **kwargs: Any) -> Any:
-            closed, _ = close(community, slot_start, **kwargs)  # b's is missing: the slot stays open
+        def accepted_as_bidding_closes(community: str, slot_start: str) -> Any:
+            # the DSO accepts c's order just before bidding closes: c is a party, its reading awaited
+            assert svc.store.decide_listing_order("green", "o1", True, (), by=svc.dso.id, at=STAMP)
+            return close_listings(community, slot_start)
+
+        def c_arrives_before_the_read(community: str, slot_start: str, **kwargs: Any) -> Any:
+            closed, _ = close(community, slot_start, **kwargs)  # c's is missing: the slot stays open
             calls.append(closed)
-            if not closed:  # b's reading comes in after the store's check, before its read
-                svc.meters.submit_reading(svc.buyer, "green", {"slot_start": SLOT, "energy_kwh": -2.0})
+            if not closed:  # c's reading comes in after the store's check, before its read
+                svc.meters.submit_reading(buyer_c, "green", {"slot_start": SLOT, "energy_kwh": -0.5})
             return closed, svc.store.meter_readings(community, slot_start)
 
-        monkeypatch.setattr(svc.store, "close_meter_readings", b_arrives_before_the_read)
+        monkeypatch.setattr(svc.store, "close_listings", accepted_as_bidding_closes)
+        monkeypatch.setattr(svc.store, "close_meter_readings", c_arrives_before_the_read)
         rec = svc.desk.prepare_settlement("green", SLOT, svc.clock.now())
         monkeypatch.undo()
-        assert calls == [False, True]  # closed on the second try, with b's reading in
+        assert calls == [False, True]  # closed on the second try, with c's reading in
+        assert rec.document["input"]["readings_kwh"] == {"b": -2.0, "c": -0.5, "s": 2.0}
+        assert [o["id"] for o in rec.document["input"]["orders"] if o["decision"] == "accepted"] == ["o1"]
+
+
+def test_a_persistent_failure_resolving_the_accounts_leaves_the_readings_open(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # the accounts are resolved (and the DSO's enrolled) before the readings close: a chain refusing it
+    # fails the settlement with the slot's readings still open, so a reading sent meanwhile is taken and settles
+    with meter_service(tmp_path, "tk_admin_refused") as svc:
+        svc.trade_and_anchor()
+        svc.meters.submit_reading(svc.seller, "green", {"slot_start": SLOT, "energy_kwh": 2.0})
+        svc.clock.set(svc.desk.settlement_deadline(SLOT, 15) + timedelta(seconds=1))  # due without b's reading
+
+        def refused(members: Any) -> Any:
+            raise ChainRevert("Registry: enrolment refused")
+
+        monkeypatch.setattr(svc.desk.accounts, "enrol_many", refused)
+        for _ in range(2):  # persistent: every attempt fails the same way
+            with pytest.raises(ChainRevert):
+                svc.desk.prepare_settlement("green", SLOT, svc.clock.now())
+        assert not svc.store.meter_readings_closed("green", SLOT)
+        assert svc.store.get_ledger_slot("green", SLOT, SETTLEMENT) is None
+        assert svc.meters.submit_reading(svc.buyer, "green", {"slot_start": SLOT, "energy_kwh": -2.0})[0] is \
+            Outcome.CREATED
+        monkeypatch.undo()  # the chain takes it again
+        rec = svc.desk.prepare_settlement("green", SLOT, svc.clock.now())
+        assert svc.store.meter_readings_closed("green", SLOT)
         assert rec.document["input"]["readings_kwh"] == {"b": -2.0, "s": 2.0}

@@ -10,9 +10,13 @@ validators recompute :func:`~transactive.settlement.sequence.settle_sequence` an
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Protocol
+
+import numpy as np
 
 from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF
 from transactive.market.multi_signing import slot_number
@@ -33,15 +37,16 @@ from transactive.settlement.input import (
 )
 from transactive.settlement.listings import ServiceRates
 from transactive.settlement.meter_readings import SignedReading
-from transactive.settlement.metering import Settlement
+from transactive.settlement.metering import ClearedColumns, Settlement
 from transactive.settlement.sequence import SequenceSettlement
 from transactive.settlement.slot_settlement import SettlementTerms, clearing_price, paired_trades
+from transactive.settlement.stages import STAGES
 from transactive.settlement.wholesale import settlement_field
 from transactive.store import Community, MeterReading, MultiStore
 from transactive.units import energy_to_wh
 
-__all__ = ["auction_input", "has_multi_items", "sequence_input", "sequence_lines", "sequence_parties",
-           "stored_multi_document"]
+__all__ = ["SlotParties", "auction_input", "has_multi_items", "sequence_input", "sequence_lines", "sequence_parties",
+           "slot_parties", "stored_multi_document"]
 
 
 def has_multi_items(store: MultiStore, community: str, slot_start: str) -> bool:
@@ -67,33 +72,63 @@ def multi_slot_starts(store: MultiStore, community: str, since: str | None = Non
     return starts
 
 
+@dataclass(frozen=True)
+class SlotParties:
+    """Who a slot's settlement settles, read once from the store: the auction's ``traders``, the other members
+    with an auction order in the slot (``ordered``: each settles when its meter reading is in), the signed
+    ``contracts`` delivering in it, its ``listings`` and listing ``orders`` (stored records)."""
+
+    traders: frozenset[str]
+    ordered: frozenset[str]
+    contracts: tuple[Any, ...]
+    listings: tuple[Any, ...]
+    orders: tuple[Any, ...]
+
+    @cached_property
+    def awaited(self) -> list[str]:
+        """The members whose readings the settlement waits for (the traders, the parties to the contracts and to
+        the accepted listing orders), in id order."""
+        sellers = {x.id: x.seller for x in self.listings}
+        parties = set(self.traders)
+        for c in self.contracts:
+            parties.update((c.seller, c.buyer))
+        for o in self.orders:
+            if o.decision == "accepted":
+                parties.update((sellers[o.listing_id], o.buyer))
+        return sorted(parties)
+
+    def settled(self, read: Collection[str]) -> list[str]:
+        """The parties, in id order, once the members of ``read`` have a reading: the awaited ones and every
+        ordering member with a reading."""
+        return sorted({*self.awaited, *(self.ordered & set(read))})
+
+
+def slot_parties(store: MultiStore, community: str, slot_start: str, result: ResultDocument | None) -> SlotParties:
+    """The slot's :class:`SlotParties` (``result``: the cleared result; None for a slot without one)."""
+    traders: set[str] = set()
+    if result is not None:
+        traders = {r.id for r in (*result.sellers, *result.buyers) if r.traded}
+    contracts = [r for r in store.signed_contracts_around(community, slot_start)
+                 if ContractTerms.of(r).delivers_in(slot_start)]
+    return SlotParties(frozenset(traders), frozenset(store.order_members(community, slot_start) - traders),
+                       tuple(contracts), tuple(store.list_listings(community, slot_start)),
+                       tuple(store.listing_orders(community, slot_start)))
+
+
 def sequence_parties(store: MultiStore, community: str, slot_start: str, result: ResultDocument | None,
                      readings: Sequence[MeterReading] | None = None
                      ) -> tuple[list[str], list[Any], list[Any], list[Any]]:
     """``(parties, contracts, listings, orders)``: the members settled in the slot (auction traders, parties to
     signed contracts delivering in it, parties to its accepted listing orders, and every other member with an
     auction order in it whose meter reading is in: its metered position settles with the grid) and the
-    stored records. The settlement waits for the readings of the first three only, as before. ``readings``: the
-    slot's stored meter readings when the caller has read them already."""
-    traders = set()
-    if result is not None:
-        traders = {r.id for r in (*result.sellers, *result.buyers) if r.traded}
-    ordered = store.order_members(community, slot_start) - traders
-    if ordered:
+    stored records (:func:`slot_parties`). The settlement waits for the readings of the first three only, as
+    before. ``readings``: the slot's stored meter readings when the caller has read them already."""
+    found = slot_parties(store, community, slot_start, result)
+    read: Sequence[MeterReading] = ()
+    if found.ordered:
         read = store.meter_readings(community, slot_start) if readings is None else readings
-        traders |= ordered & {r.member for r in read}
-    contracts = [r for r in store.signed_contracts_around(community, slot_start)
-                 if ContractTerms.of(r).delivers_in(slot_start)]
-    listings = store.list_listings(community, slot_start)
-    orders = store.listing_orders(community, slot_start)
-    sellers = {x.id: x.seller for x in listings}
-    parties = set(traders)
-    for c in contracts:
-        parties.update((c.seller, c.buyer))
-    for o in orders:
-        if o.decision == "accepted":
-            parties.update((sellers[o.listing_id], o.buyer))
-    return sorted(parties), contracts, listings, orders
+    return (found.settled({r.member for r in read}), list(found.contracts), list(found.listings),
+            list(found.orders))
 
 
 class Entry(Protocol):
@@ -130,10 +165,14 @@ def auction_input(result: ResultDocument | None, entries: Sequence[Entry], *,
     charges = exchange = 0
     fund: FundRow | None = None
     fund_key, me_key, dso_key = FUND_LEAF.lower(), ME_LEAF.lower(), dso_address.lower()
+    special = {fund_key, me_key, dso_key}
     for e in entries:
         account, wh, micro = e.account, e.energy_wh, e.amount_micro
         key = account.lower()
-        if key == fund_key:
+        if key not in special and (member := member_of.get(key)) is not None:  # a member's row (the many)
+            if wh or micro:
+                cleared[member] = (wh, micro)
+        elif key == fund_key:
             fund = FundRow(FUND_LEAF, wh, micro)
         elif key == me_key:
             exchange = micro
@@ -164,21 +203,28 @@ def sequence_input(
     clearing_root: str | None, result: ResultDocument | None, terms: SettlementTerms,
     account_of: Callable[[str], str], dso_address: str, entries: Sequence[Entry] = (),
     member_of: Mapping[str, str] | None = None, auctioneer: str | None = None,
-    stored_readings: Sequence[MeterReading] | None = None,
+    stored_readings: Sequence[MeterReading] | None = None, found: SlotParties | None = None,
+    auction: Mapping[str, Any] | None = None,
 ) -> SettlementInput:
     """The slot's ``transactive.settlement-input/3`` record (deterministic JSON); ``entries``: the anchored
     clearing's endorsed result entries (:func:`auction_input`); ``member_of``: lower-case chain address ->
     member id (default: the community's chain accounts, read from the store); ``auctioneer``: the settlement
     slot's auctioneer, who keeps the wholesale fees. A community with a ``wholesale`` parameter adds the one
     optional field ``wholesale`` (:func:`transactive.settlement.wholesale.settlement_field`).
-    ``stored_readings``: the slot's meter readings when the caller has read them (once per settlement)."""
+    ``stored_readings``: the slot's meter readings when the caller has read them (once per settlement);
+    ``found`` (:func:`slot_parties`) and ``auction`` (:func:`auction_input`) when the caller has them."""
     if stored_readings is None:
         stored_readings = store.meter_readings(c.name, slot_start)
-    parties, contracts, listings, orders = sequence_parties(store, c.name, slot_start, result, stored_readings)
-    if member_of is None:
-        member_of = {address.lower(): member for member, address in store.chain_account_addresses(c.name).items()}
-    auction = auction_input(result, entries, member_of=member_of, dso_address=dso_address, terms=terms)
-    parties = sorted({*parties, *auction["cleared"].members})  # a remedy (docs/settlement.md §4) may clear others
+    if found is None:
+        found = slot_parties(store, c.name, slot_start, result)
+    if auction is None:
+        if member_of is None:
+            member_of = {address.lower(): member
+                         for member, address in store.chain_account_addresses(c.name).items()}
+        auction = auction_input(result, entries, member_of=member_of, dso_address=dso_address, terms=terms)
+    contracts, listings, orders = found.contracts, found.listings, found.orders
+    # a remedy (docs/settlement.md §4) may clear others
+    parties = sorted({*found.settled({r.member for r in stored_readings}), *auction["cleared"].members})
     readings = {r.member: r.energy_kwh for r in stored_readings}
     tariff, rates = GridTariff(), ServiceRates()
     contract_rows = []
@@ -218,12 +264,14 @@ def meter_fields(store: MultiStore, community: str, slot_start: str, parties: Se
     before). A party whose stored reading is unsigned was read before its meter key was registered: its reading
     stands as reported and it is left out of ``meters``."""
     keys = store.meter_keys(community)
+    disputes = {d.id: d for d in store.disputes(community, slot_start) if d.state == "resolved"}
+    if not keys and not disputes:  # no meter key, no correction: no field
+        return {}
     by_member = {r.member: r for r in readings}
     slot = slot_number(slot_start)
     meters: dict[str, str] = {}
     signed: list[SignedReading] = []
     corrections: list[InputCorrection] = []
-    disputes = {d.id: d for d in store.disputes(community, slot_start) if d.state == "resolved"}
     for m in parties:
         r = by_member.get(m)
         if m in keys and (r is None or r.signature is not None):
@@ -246,21 +294,40 @@ def meter_fields(store: MultiStore, community: str, slot_start: str, parties: Se
 def sequence_lines(result: SequenceSettlement) -> list[dict[str, Any]]:
     """One statement line per party: its stages (Wh sold and bought, money > 0 received), its auction line
     (cleared and metered Wh, energy money, tariff, penalty, amount) when it traded in the auction, and its
-    balance change (the sum of its stages)."""
-    auction = {} if result.auction is None else {ln.participant: ln for ln in result.auction.lines}
-    out = []
-    for s in result.combined.statements:
-        ln = auction.get(s.peer)
-        out.append({
-            "member": s.peer, "side": None if ln is None else ln.side, "net_wh": s.net_wh,
-            "agreed_wh": 0 if ln is None else ln.agreed_wh, "metered_wh": 0 if ln is None else ln.metered_wh,
-            "energy_micro": 0 if ln is None else ln.energy_micro, "tariff_micro": 0 if ln is None else ln.tariff_micro,
-            "penalty_micro": 0 if ln is None else ln.credit_micro, "amount_micro": 0 if ln is None else ln.amount_micro,
-            "stages": {stage: {"sold_wh": line.sold_wh, "bought_wh": line.bought_wh, "money_micro": line.money_micro}
-                       for stage, line in s.stages.items()},
-            "balance_change_micro": s.money_micro,
-        })
-    return out
+    balance change (the sum of its stages). Built from the settlement's columns."""
+    columns = result.columns
+    parties = columns.parties
+    n = len(parties)
+    side: list[str | None] = [None] * n
+    figures = np.zeros((6, n), dtype=np.int64)  # agreed, metered, energy, tariff, penalty, amount
+    cleared = result.cleared
+    if isinstance(cleared, ClearedColumns):
+        index = dict(zip(parties, range(n), strict=True))
+        at = np.fromiter((index[m] for m in cleared.members), dtype=np.intp, count=len(cleared.members))
+        seller = cleared.seller
+        energy = cleared.cleared_micro + cleared.deviation_micro
+        figures[:, at] = [np.abs(cleared.cleared_wh), np.abs(cleared.metered_wh), np.where(seller, energy, -energy),
+                          cleared.tariff_micro, cleared.credit_micro,
+                          np.where(seller, cleared.amount_micro, -cleared.amount_micro)]
+        for k, is_seller in zip(at.tolist(), seller.tolist(), strict=True):
+            side[k] = "seller" if is_seller else "buyer"
+    elif cleared is not None:  # format 2: the (4.8)-(4.9) lines (a participant's last line, as a dict keeps it)
+        index = dict(zip(parties, range(n), strict=True))
+        for ln in cleared.lines:
+            k = index[ln.participant]
+            side[k] = ln.side
+            figures[:, k] = (ln.agreed_wh, ln.metered_wh, ln.energy_micro, ln.tariff_micro, ln.credit_micro,
+                             ln.amount_micro)
+    agreed, metered, energy_micro, tariff, penalty, amount = figures.tolist()
+    money = columns.stages[:, :, 2].sum(axis=1).tolist()
+    return [{"member": m, "side": sd, "net_wh": net, "agreed_wh": ag, "metered_wh": me, "energy_micro": en,
+             "tariff_micro": ta, "penalty_micro": pe, "amount_micro": am,
+             "stages": {stage: {"sold_wh": r[k], "bought_wh": r[k + 1], "money_micro": r[k + 2]}
+                        for stage, k in zip(STAGES, range(0, 12, 3), strict=True)},
+             "balance_change_micro": mo}
+            for m, sd, net, ag, me, en, ta, pe, am, r, mo in zip(
+                parties, side, columns.net_wh.tolist(), agreed, metered, energy_micro, tariff, penalty, amount,
+                columns.stages.reshape(n, 3 * len(STAGES)).tolist(), money, strict=True)]
 
 
 def stored_multi_document(c: Community, slot_start: str, doc: SettlementInput, result: SequenceSettlement,

@@ -13,7 +13,7 @@ its :class:`~transactive.market.ledger.anchoring.LedgerAnchoring`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,9 +41,10 @@ from transactive.market.ledger.context import LedgerContext
 from transactive.market.ledger.documents import AnchorDocument, SettlementDocument, now_stamp
 from transactive.market.ledger.sequence import (
     auction_document,
+    auction_input,
     sequence_input,
     sequence_lines,
-    sequence_parties,
+    slot_parties,
     stored_multi_document,
 )
 from transactive.market.ledger.sharing import settlement_key
@@ -52,6 +53,7 @@ from transactive.result import ResultDocument
 from transactive.settlement.input import SettlementInput, input_digest
 from transactive.settlement.sequence import SequenceSettlement, settle_sequence
 from transactive.settlement.slot_settlement import AccountPosting, SettlementTerms, settle_input, statement_lines
+from transactive.settlement.wholesale import settlement_field
 from transactive.store import Community, LedgerSlot, MultiSettlementRecord, SlotState
 
 
@@ -65,6 +67,7 @@ class LedgerSettlement:
         self.accounts = accounts
         self.anchoring = anchoring
         self._sequence_cache: dict[bytes, SequenceSettlement] = {}
+        self._typed: tuple[Mapping[str, Any], SettlementDocument] | None = None  # the last record built, typed
 
     # ------------------------------------------------------------------------------ 2. settlement
     def settlement_deadline(self, slot_start: str, slot_minutes: int) -> datetime:
@@ -101,10 +104,19 @@ class LedgerSettlement:
         mode = MODE_BATCH if accounts <= self.ctx.config.batch_max_rows else MODE_CLAIMS
         stored_doc = SettlementDocument(input=doc, mode=mode, order_root=hex0x(input_digest(doc)))
         fresh = LedgerSlot(community, slot_start, SETTLEMENT, number, "batched", stored_doc.to_json(), now_stamp())
-        self.ctx.store.put_ledger_slot(fresh, None)
-        stored = self.ctx.store.get_ledger_slot(community, slot_start, SETTLEMENT)
+        if self.ctx.store.put_ledger_slot(fresh, None):  # stored as built: its typed document kept for the round
+            self._typed = (fresh.document, stored_doc)
+            return fresh
+        stored = self.ctx.store.get_ledger_slot(community, slot_start, SETTLEMENT)  # another process's, first
         assert stored is not None
         return stored
+
+    def _document(self, rec: LedgerSlot) -> SettlementDocument:
+        """The typed document of a settlement record: the one this desk just built for it (the same JSON
+        object), else read from its JSON."""
+        if self._typed is not None and self._typed[0] is rec.document:
+            return self._typed[1]
+        return SettlementDocument.from_json(rec.document)
 
     def _prepare_sequence(self, c: Community, slot_start: str, now: datetime, clearing: LedgerSlot | None
                           ) -> LedgerSlot:
@@ -127,42 +139,62 @@ class LedgerSettlement:
                 raise MarketError("slot_start", f"the slot's clearing is not anchored ({slot.state.value})",
                                   "conflict")
         # the members whose readings it waits for (an ordering member settles only when its reading is in)
-        awaited, _, _, _ = sequence_parties(self.ctx.store, c.name, slot_start, result, ())
+        found = slot_parties(self.ctx.store, c.name, slot_start, result)
         self._check_due(c, slot_start, now, ())
         due = now >= self.settlement_deadline(slot_start, c.slot_minutes)
-        # the slot's readings closed, then read once for the whole input: a reading (or a dispute's decision)
+        confirmed: set[str] = set()  # awaited members whose readings are in (a reading is never taken back)
+        if not due:  # a read (nothing closed): waiting for readings closes neither the readings nor the bidding
+            self._check_due(c, slot_start, now, list(self.ctx.store.missing_meter_readings(c.name, slot_start,
+                                                                                            found.awaited)))
+            confirmed.update(found.awaited)
+        self.ctx.store.close_listings(c.name, slot_start)  # bidding closes: from now on no order is decided
+        found = replace(found, listings=tuple(self.ctx.store.list_listings(c.name, slot_start)),
+                        orders=tuple(self.ctx.store.listing_orders(c.name, slot_start)))  # final now
+        # 1. everything that can fail, while the slot's readings are open: every possible party's account (an
+        # ordering member becomes one when its reading comes in before the close), the DSO's, the endorsed rows
+        # against the accounts, the wholesale field
+        number = chain_slot_number(c.name, slot_start, SETTLEMENT)
+        entries = () if anchored is None else anchored.results
+        known = self._accounts(c.name, {*found.awaited, *found.ordered})
+        dso_address = self.accounts.dso_address(c.name)
+        terms = SettlementTerms(self.ctx.config.penalty_per_kwh, self.ctx.config.grid_charge_per_kwh)
+        member_of = {address.lower(): member for member, address in known.items()}
+        auction = auction_input(result, entries, member_of=member_of, dso_address=dso_address, terms=terms)
+        auctioneer = self.ctx.validators[auctioneer_index(number, len(self.ctx.validators))].address
+        settlement_field(c.params, slot_start, auctioneer)
+        # 2. the slot's readings closed, then read once for the whole input: a reading (or a dispute's decision)
         # after the close is refused, so none is accepted and left unsettled
         closed = False
         while not closed:  # (not closed, nothing missing: the awaited readings came in meanwhile, close again)
-            closed, stored_readings = self.ctx.store.close_meter_readings(c.name, slot_start,
-                                                                          unless_missing=() if due else awaited)
-            readings = {r.member for r in stored_readings}
+            closed, stored_readings = self.ctx.store.close_meter_readings(
+                c.name, slot_start, unless_missing=() if due else [m for m in found.awaited if m not in confirmed])
             if not closed:
-                self._check_due(c, slot_start, now, [m for m in awaited if m not in readings])
-        self.ctx.store.close_listings(c.name, slot_start)  # bidding closes: from now on no order is decided
-        known = self.ctx.store.chain_account_addresses(c.name)
-
-        def account_of(member_id: str) -> str:
-            if member_id not in known:
-                member = self.ctx.store.get_member(member_id)
-                assert member is not None
-                enrolled = self.accounts.enrol(member)
-                assert enrolled is not None
-                known[member_id] = enrolled.address
-            return known[member_id]
-
-        number = chain_slot_number(c.name, slot_start, SETTLEMENT)
+                readings = {r.member for r in stored_readings}
+                self._check_due(c, slot_start, now, [m for m in found.awaited if m not in readings])
+        # 3. the input: reads and pure functions of what was resolved above
         doc = sequence_input(
             self.ctx.store, c, slot_start, chain_slot=number,
             clearing_slot=None if clearing is None else clearing.chain_slot,
-            clearing_root=None if anchored is None else anchored.result_root, result=result,
-            terms=SettlementTerms(self.ctx.config.penalty_per_kwh, self.ctx.config.grid_charge_per_kwh),
-            account_of=account_of, dso_address=self.accounts.dso_address(c.name),
-            entries=() if anchored is None else anchored.results,
-            member_of={address.lower(): member for member, address in known.items()},
-            auctioneer=self.ctx.validators[auctioneer_index(number, len(self.ctx.validators))].address,
-            stored_readings=stored_readings)
+            clearing_root=None if anchored is None else anchored.result_root, result=result, terms=terms,
+            account_of=known.__getitem__, dso_address=dso_address, entries=entries, auctioneer=auctioneer,
+            stored_readings=stored_readings, found=found, auction=auction)
         return self._store_settlement(c.name, slot_start, number, doc, len(self._sequence(doc).postings))
+
+    def _accounts(self, community: str, members: Collection[str]) -> dict[str, str]:
+        """Chain address by member id of the community's accounts, ``members`` enrolled first where they have none
+        (one batch); ``MarketError`` conflict for a member that cannot have one (no such member, or a role
+        without a custodial account)."""
+        known = self.ctx.store.chain_account_addresses(community)
+        missing = sorted(set(members) - set(known))
+        if missing:
+            records = {m.id: m for m in self.ctx.store.list_members(community) if m.id in set(missing)}
+            enrolled = self.accounts.enrol_many([records[m] for m in missing if m in records])
+            known.update({m: a.address for m, a in enrolled.items()})
+            unknown = [m for m in missing if m not in known]
+            if unknown:
+                raise MarketError("slot_start", f"cannot settle: no chain account for {', '.join(unknown[:10])}",
+                                  "conflict")
+        return known
 
     def _sequence(self, doc: SettlementInput) -> SequenceSettlement:
         """The desk's own (the auctioneer's) settlement of a format-3 (or -2) input, computed once per input and reused
@@ -227,7 +259,7 @@ class LedgerSettlement:
             return self._run_settlement(rec, claims_sample)
 
     def _run_settlement(self, rec: LedgerSlot, claims_sample: int | None) -> LedgerSlot:
-        stored = SettlementDocument.from_json(rec.document)
+        stored = self._document(rec)
         doc, mode = stored.input, stored.mode
         number = rec.chain_slot
         if (doc.meters or doc.corrections) and int(self.ctx.slot_record(number)[0]) < CLEARED and \
@@ -268,9 +300,13 @@ class LedgerSettlement:
                 key = settlement_key(number, order_root, self.ctx.domain, self.ctx.registry.address, reader.block)
 
                 def recomputed_root() -> bytes:  # one validator's recomputation of the published input
-                    theirs = self.settlement_postings(doc, reader)
-                    return result_tree(number, [ResultEntry(p.address, p.energy_wh, p.amount_micro)
-                                                for p in theirs]).root
+                    nonlocal own_tree
+                    theirs = [ResultEntry(p.address, p.energy_wh, p.amount_micro)
+                              for p in self.settlement_postings(doc, reader)]
+                    built = result_tree(number, theirs)
+                    if own_tree is None and theirs == entries:  # the same entries: the same tree (a pure function)
+                        own_tree = built
+                    return built.root
 
                 for _ in self.ctx.validators:  # each validator recomputes the postings from the published input,
                     # or the validators in this process share one recomputation (and root) of this exact input
