@@ -422,12 +422,11 @@ class Operator:
             self.store.close_slot(community.name, slot_start, community.slot_minutes)
             pause_point("clear")  # tests: the holder killed between closing and storing the result
             orders = self.store.orders_in_slot(community.name, slot_start)
-            entries = [(o, self.clearing_entry(o.entry)) for o in orders]
             doc = {
                 "format": MARKET_FORMAT, "mechanism": community.mechanism,
                 "params": mechanism_params(community.params),
-                "sellers": [{"id": o.member, **e} for o, e in entries if o.side == "sellers"],
-                "buyers": [{"id": o.member, **e} for o, e in entries if o.side == "buyers"],
+                "sellers": [self.clearing_entry({"id": o.member, **o.entry}) for o in orders if o.side == "sellers"],
+                "buyers": [self.clearing_entry({"id": o.member, **o.entry}) for o in orders if o.side == "buyers"],
             }
             slot = Slot(community.name, slot_start, community.slot_minutes, SlotState.CLEARED)
             result: ResultRecord | None = None
@@ -438,7 +437,7 @@ class Operator:
                 document = settled_result_document(market, cleared)
                 result = ResultRecord(community.name, slot_start, document, _utc_stamp(self.clock.now()))
                 kept = OperatorClearing(community.mechanism, mechanism_params(community.params), market.sellers,
-                                        market.buyers, cleared)
+                                        market.buyers, cleared, tuple(orders))
             except MarketFileError as exc:
                 note = "no orders" if not orders else f"cannot clear: {exc}"
                 slot = Slot(community.name, slot_start, community.slot_minutes, SlotState.VOID, note)

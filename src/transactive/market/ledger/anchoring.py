@@ -135,7 +135,9 @@ class LedgerAnchoring:
         c = self.ctx.store.get_community(community)
         assert c is not None
         accounts = {a.member: a for a in self.ctx.store.chain_accounts(community)}  # one query, not one per member
-        orders = self.ctx.store.orders_in_slot(community, slot_start)
+        # the orders the operator read after closing the slot and cleared (else read here)
+        orders = self.ctx.operator_clearings.take_orders(community, slot_start) or self.ctx.store.orders_in_slot(
+            community, slot_start)
         missing = {o.member for o in orders if (a := accounts.get(o.member)) is None or a.private_key_hex is None}
         if missing:  # traders without a custodial account: enrolled in batches (a few transactions per 200)
             members = [m for m in self.ctx.store.list_members(community) if m.id in missing]
