@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from transactive._bulk import gc_paused
 from transactive.errors import MarketError
 from transactive.grid.feeder import DEFAULT_FEEDER
 from transactive.market import order_defaults
@@ -421,6 +422,12 @@ class Operator:
                 return existing
             self.store.close_slot(community.name, slot_start, community.slot_minutes)
             pause_point("clear")  # tests: the holder killed between closing and storing the result
+            return self._clear_closed(community, slot_start)
+
+    def _clear_closed(self, community: Community, slot_start: str) -> Slot:
+        """Clear a closed slot's orders and store the result (or ``void``): the many small objects of a large
+        slot built with the cyclic garbage collector paused (:func:`transactive._bulk.gc_paused`)."""
+        with gc_paused():
             orders = self.store.orders_in_slot(community.name, slot_start)
             doc = {
                 "format": MARKET_FORMAT, "mechanism": community.mechanism,

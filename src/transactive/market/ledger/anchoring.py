@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from transactive._bulk import gc_paused
 from transactive.crypto.encoding import ZERO32, hex0x
 from transactive.errors import MarketError
 from transactive.ledger.audit.proofs import SlotBatch
@@ -248,8 +249,10 @@ class LedgerAnchoring:
         return rec
 
     def anchor(self, community: str, slot_start: str) -> LedgerSlot:
-        """Anchor a cleared slot (idempotent; resumes a half-done one)."""
-        with self.ctx.lock:
+        """Anchor a cleared slot (idempotent; resumes a half-done one). A large slot's signed batch, its JSON and
+        the recomputations build many small objects: with the cyclic garbage collector paused
+        (:func:`transactive._bulk.gc_paused`)."""
+        with self.ctx.lock, gc_paused():
             rec = self.ctx.store.get_ledger_slot(community, slot_start, CLEARING)
             number = chain_slot_number(community, slot_start, CLEARING)
             self.ctx.reset_timings()
