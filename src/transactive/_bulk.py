@@ -4,9 +4,11 @@ A 100,000-order slot builds millions of small, acyclic objects in one go (order 
 messages, their JSON): every 700 allocations CPython runs a generation-0 collection, and whenever the objects
 that survived grow by a quarter of the long-lived heap a full collection walks the whole heap (all the slot's
 objects so far). Those walks find nothing to free (reference counting frees acyclic objects) and cost seconds per
-slot. :func:`gc_paused` turns the cyclic collector off for such a step and back on after it (the garbage it
-would have found is collected at the next collection); reference counting works as always. Re-entrant and
-thread-safe: the collector is enabled again when the outermost pause ends, and only if it was enabled before.
+slot. :func:`gc_paused` turns the cyclic collector off for such a step and back on after it, then collects the
+young generations once: the objects the step made are examined once, by the step (proportional to them, not to
+the heap; otherwise the next step's first collections would examine them) and move to the oldest generation.
+Reference counting works as always. Re-entrant and thread-safe: the collector is enabled again (and the young
+generations collected) when the outermost pause ends, and only if it was enabled before.
 """
 
 from __future__ import annotations
@@ -57,3 +59,4 @@ def gc_paused() -> Iterator[None]:
             _pauses.depth -= 1
             if _pauses.depth == 0 and _pauses.was_enabled:
                 gc.enable()
+                gc.collect(1)  # the step's own objects examined once now, not by the next step's collections
