@@ -102,9 +102,11 @@ def entry_at_batch_resolution(entry: Mapping[str, Any]) -> dict[str, Any]:
 
     def flat(row: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(row)
-        for key, scale in BATCH_SCALES.items():
-            value = out.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        for key, value in row.items():  # the row's own keys (a few), not every scale's
+            scale = BATCH_SCALES.get(key)
+            if scale is not None and (type(value) is float or (isinstance(value, int | float)
+                                                              and not isinstance(value, bool))) \
+                    and math.isfinite(value):
                 out[key] = at_batch_resolution(value, scale, key)
         return out
 

@@ -6,6 +6,7 @@ import copy
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 
 from transactive.marketfile import (
@@ -123,3 +124,30 @@ def test_result_bytes_are_deterministic() -> None:
         m = parse_market(market())
         texts.add(dumps_result(result_document(m, m.clear())))
     assert len(texts) == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("energy_kwh", 0.0, "must be > 0, got 0"),  # exclusive minimum, a float exactly at it
+        ("energy_kwh", -0.0, "must be > 0, got -0"),
+        ("energy_kwh", 1e9 * (1 + 2**-52), "is absurdly large (1e+09; the limit is 1e+09)"),  # just above the limit
+        ("price_per_kwh", -0.5, "must be >= 0, got -0.5"),
+        ("price_per_kwh", float("nan"), "must be a finite number, got nan"),
+        ("price_per_kwh", float("-inf"), "must be a finite number, got -inf"),
+    ],
+)
+def test_float_figures_at_their_bounds_are_judged_by_the_rule(field: str, value: float, message: str) -> None:
+    doc = market()
+    doc["buyers"][0][field] = value
+    err = error_of(doc)
+    assert (err.field, err.message) == (f"buyers[0].{field}", message)
+
+
+def test_float_figures_inside_their_bounds_are_kept_exactly() -> None:
+    doc = market()
+    doc["buyers"][0] |= {"energy_kwh": 0.001, "price_per_kwh": 0.0}  # the price's bound is inclusive
+    doc["sellers"][0] |= {"energy_kwh": np.float64(2.5), "price_per_kwh": -0.0}  # a float subclass; -0.0 >= 0
+    m = parse_market(doc)
+    assert m.buyers.energy_kwh.tolist() == [0.001] and m.buyers.price_per_kwh.tolist() == [0.0]
+    assert m.sellers.energy_kwh.tolist()[0] == 2.5

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from transactive._bulk import gc_paused
 from transactive.errors import MarketError
 from transactive.grid.feeder import DEFAULT_FEEDER
 from transactive.market import order_defaults
@@ -421,13 +422,18 @@ class Operator:
                 return existing
             self.store.close_slot(community.name, slot_start, community.slot_minutes)
             pause_point("clear")  # tests: the holder killed between closing and storing the result
+            return self._clear_closed(community, slot_start)
+
+    def _clear_closed(self, community: Community, slot_start: str) -> Slot:
+        """Clear a closed slot's orders and store the result (or ``void``): the many small objects of a large
+        slot built with the cyclic garbage collector paused (:func:`transactive._bulk.gc_paused`)."""
+        with gc_paused():
             orders = self.store.orders_in_slot(community.name, slot_start)
-            entries = [(o, self.clearing_entry(o.entry)) for o in orders]
             doc = {
                 "format": MARKET_FORMAT, "mechanism": community.mechanism,
                 "params": mechanism_params(community.params),
-                "sellers": [{"id": o.member, **e} for o, e in entries if o.side == "sellers"],
-                "buyers": [{"id": o.member, **e} for o, e in entries if o.side == "buyers"],
+                "sellers": [self.clearing_entry({"id": o.member, **o.entry}) for o in orders if o.side == "sellers"],
+                "buyers": [self.clearing_entry({"id": o.member, **o.entry}) for o in orders if o.side == "buyers"],
             }
             slot = Slot(community.name, slot_start, community.slot_minutes, SlotState.CLEARED)
             result: ResultRecord | None = None
@@ -438,7 +444,7 @@ class Operator:
                 document = settled_result_document(market, cleared)
                 result = ResultRecord(community.name, slot_start, document, _utc_stamp(self.clock.now()))
                 kept = OperatorClearing(community.mechanism, mechanism_params(community.params), market.sellers,
-                                        market.buyers, cleared)
+                                        market.buyers, cleared, tuple(orders))
             except MarketFileError as exc:
                 note = "no orders" if not orders else f"cannot clear: {exc}"
                 slot = Slot(community.name, slot_start, community.slot_minutes, SlotState.VOID, note)

@@ -95,3 +95,24 @@ def test_a_wrong_operator_clearing_is_outvoted_by_the_validators(tmp_path: Path,
     assert on_chain == honest  # the validators' root, recomputed from the signed batch
     assert rec.document["dissenters"] == [auctioneer] and rec.document["resultRoot"] == "0x" + honest.hex()
     assert "results" not in rec.document  # nothing of the wrong clearing is recorded as anchored
+
+
+def test_the_anchoring_signs_the_orders_the_operator_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The slot's orders are read from the store once (by the operator, after closing the slot): the anchoring
+    signs those (100,000 orders a slot), and the batch holds exactly the stored orders."""
+    from transactive.store.sql import SqlStore
+
+    reads: list[tuple[str, str]] = []
+    read = SqlStore.orders_in_slot
+
+    def counted(self: SqlStore, community: str, slot_start: str) -> Any:
+        reads.append((community, slot_start))
+        return read(self, community, slot_start)
+
+    monkeypatch.setattr(SqlStore, "orders_in_slot", counted)
+    rec, _, honest, on_chain, _ = _anchor(tmp_path, share=True, wrong=False, monkeypatch=monkeypatch)
+    assert rec.state == "anchored" and on_chain == honest
+    assert reads.count(("green", SLOT)) == 1
+    batch = SlotBatch.from_json(rec.document["batch"])
+    assert sorted((o.message.side, o.message.energy_wh, o.message.price_micro_per_kwh) for o in batch.orders) == [
+        (0, 2000, 120_000), (0, 3000, 100_000), (1, 2000, 180_000), (1, 2500, 200_000)]

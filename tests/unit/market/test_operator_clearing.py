@@ -24,6 +24,7 @@ from transactive.ledger.messages.orders import sign_order
 from transactive.market.ledger.operator_clearing import ClearingMemo, OperatorClearing, batch_clearing
 from transactive.marketfile import parse_market
 from transactive.sim.scenario import generate_scenario
+from transactive.store import OrderRecord
 
 DOMAIN = Domain(chain_id=1337, verifying_contract="0x" + "42" * 20)
 DSO = "0x" + "11" * 20
@@ -98,3 +99,15 @@ def test_the_memo_keeps_the_last_clearings() -> None:
         memo.put("green", start, clearing)
     assert memo.get("green", "a") is None and memo.get("green", "c") is clearing
     assert memo.get("blue", "c") is None
+
+
+def test_the_memo_hands_the_cleared_orders_over_once() -> None:
+    clearing, _, _, _ = _operator_and_batch("dpda")
+    orders = (OrderRecord("o1", "green", "2026-03-01T10:15:00Z", "m1", "sellers", {"energy_kwh": 1.0}, "k", "t", 1),)
+    memo = ClearingMemo()
+    memo.put("green", "a", replace(clearing, orders=orders))
+    assert memo.take_orders("green", "a") == orders
+    assert memo.take_orders("green", "a") == ()  # not held for the next slots; the anchoring reads them then
+    kept = memo.get("green", "a")
+    assert kept is not None and kept.result is clearing.result and kept.orders == ()
+    assert memo.take_orders("green", "b") == ()

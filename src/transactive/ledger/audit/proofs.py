@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from transactive._bulk import gc_paused
 from transactive.crypto.eip712 import Domain
 from transactive.crypto.encoding import EncodingError, from_hex, hex0x, parse_address, to_checksum_address
 from transactive.crypto.merkle import MerkleTree, leaf_hash_of_encoded, process_proof
@@ -170,18 +171,19 @@ class SlotBatch:
 
     def to_json(self) -> dict[str, Any]:
         """The batch document (roots included): ``transactive.ledger-batch/3``, or the ``/2`` or ``/1`` a batch
-        read from an older archive was in."""
-        return {
-            "format": self.format,
-            "domain": self.domain.as_dict(),
-            "slot": self.slot,
-            "orderRoot": hex0x(self.order_root),
-            "resultRoot": hex0x(self.result_root),
-            "orders": [o.to_json() for o in self.orders],
-        } | ({"attributes": [a.to_json() for a in self.attributes]} if self.attributes else {}) | {
-            "results": [r.to_json() for r in self.results],
-            "endorsements": [hex0x(s) for s in self.endorsements],
-        } | self._market_json()
+        read from an older archive was in (built with the cyclic garbage collector paused: a dict per order)."""
+        with gc_paused():
+            return {
+                "format": self.format,
+                "domain": self.domain.as_dict(),
+                "slot": self.slot,
+                "orderRoot": hex0x(self.order_root),
+                "resultRoot": hex0x(self.result_root),
+                "orders": [o.to_json() for o in self.orders],
+            } | ({"attributes": [a.to_json() for a in self.attributes]} if self.attributes else {}) | {
+                "results": [r.to_json() for r in self.results],
+                "endorsements": [hex0x(s) for s in self.endorsements],
+            } | self._market_json()
 
     @property
     def format(self) -> str:
@@ -212,7 +214,13 @@ class SlotBatch:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SlotBatch:
-        """Parse a batch document; stated roots must match the recomputed ones."""
+        """Parse a batch document; stated roots must match the recomputed ones (the messages built with the
+        cyclic garbage collector paused: several objects per order)."""
+        with gc_paused():
+            return cls._from_json(data)
+
+    @classmethod
+    def _from_json(cls, data: Mapping[str, Any]) -> SlotBatch:
         found = _FORMATS.get(data.get("format"))  # type: ignore[arg-type]
         if found is None:
             raise ProofError(f"not a {BATCH_FORMAT} (or {BATCH_FORMAT_V2}, {BATCH_FORMAT_V1}) document "

@@ -14,10 +14,13 @@ desk's :class:`~transactive.market.ledger.context.LedgerContext` and enrols thro
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from transactive._bulk import gc_paused
 from transactive.crypto.encoding import ZERO32, hex0x
+from transactive.crypto.signing import WorkerPool, available_cores
 from transactive.errors import MarketError
 from transactive.ledger.audit.proofs import SlotBatch
 from transactive.ledger.clearance.protocol import (
@@ -35,9 +38,9 @@ from transactive.ledger.clearance.protocol import (
 from transactive.ledger.messages.attributes import ParticipantAttributes, SignedAttributes
 from transactive.ledger.messages.batch import GRID_ATTRIBUTES
 from transactive.ledger.messages.commitments import ResultEntry, RewardShares, result_tree
-from transactive.ledger.messages.orders import OrderError
+from transactive.ledger.messages.orders import OrderError, SignedOrder
 from transactive.market.ledger.accounts import LedgerAccounts
-from transactive.market.ledger.batch import SignRow, chain_slot_number, quantised_entry, sign_rows
+from transactive.market.ledger.batch import SIGN_CHUNK, SignRow, chain_slot_number, quantised_entry, sign_rows
 from transactive.market.ledger.config import CLEARED, CLEARING, MODE_CLAIMS, RESERVE_NOT_MET
 from transactive.market.ledger.context import LedgerContext
 from transactive.market.ledger.documents import AnchorDocument, SlotDocument, StoredResult, now_stamp
@@ -135,33 +138,43 @@ class LedgerAnchoring:
         c = self.ctx.store.get_community(community)
         assert c is not None
         accounts = {a.member: a for a in self.ctx.store.chain_accounts(community)}  # one query, not one per member
-        orders = self.ctx.store.orders_in_slot(community, slot_start)
+        # the orders the operator read after closing the slot and cleared (else read here)
+        orders = self.ctx.operator_clearings.take_orders(community, slot_start) or self.ctx.store.orders_in_slot(
+            community, slot_start)
         missing = {o.member for o in orders if (a := accounts.get(o.member)) is None or a.private_key_hex is None}
         if missing:  # traders without a custodial account: enrolled in batches (a few transactions per 200)
             members = [m for m in self.ctx.store.list_members(community) if m.id in missing]
             accounts.update(self.accounts.enrol_many(members))
-        attributes: tuple[SignedAttributes, ...] = ()
-        hashes: dict[str, bytes] = {}  # member -> the struct hash of its attributes, which its orders carry
-        dso: str | None = None
         mechanism = full_registry().get(c.mechanism)
-        if mechanism is not None and {f.name for f in mechanism.participant_fields} & GRID_ATTRIBUTES:
-            # grid-aware (dpda_matched, ...): each trader's bus, distance preference and welfare parameters for
-            # the slot, covered by its order's signature (attributesHash); the DSO's entry carries the grid charges
-            records = [self._attributes(accounts[order.member], order.entry, number) for order in orders]
-            hashes = {order.member: r.struct_hash() for order, r in zip(orders, records, strict=True)}
-            attributes = tuple(SignedAttributes(r) for r in records)
-            dso = self.accounts.dso_address(community)
-        rows: list[SignRow] = []
-        for order in orders:
-            account = accounts[order.member]
-            assert account.private_key_hex is not None
-            side = 0 if order.side == "sellers" else 1
-            assert order.seq is not None
-            for j, (wh, micro) in enumerate(quantised_entry(order.entry)):
-                rows.append((account.private_key_hex, account.address, number, side, wh, micro, (order.seq << 8) | j,
-                             self.ctx.domain.chain_id, self.ctx.domain.verifying_contract,
-                             hashes.get(order.member, ZERO32)))
-        signed = sign_rows(rows)  # in-process: the pool's pickling costs more than it saves (measured)
+        # grid-aware (dpda_matched, ...): each trader's bus, distance preference and welfare parameters for the
+        # slot, covered by its order's signature (attributesHash); the DSO's entry carries the grid charges
+        grid = mechanism is not None and bool({f.name for f in mechanism.participant_fields} & GRID_ATTRIBUTES)
+        records: list[ParticipantAttributes] = []
+        signed: list[SignedOrder] = []
+        chain_id, contract = self.ctx.domain.chain_id, self.ctx.domain.verifying_contract
+        in_thread = WorkerPool(workers=1)  # each chunk signed by the thread that runs it
+        # the rows are built (Python) while threads sign the chunks built before (libsecp256k1 releases the GIL)
+        with ThreadPoolExecutor(max_workers=available_cores(), thread_name_prefix="sign-orders") as signing:
+            chunks = []
+            for start in range(0, len(orders), SIGN_CHUNK):
+                rows: list[SignRow] = []
+                for order in orders[start:start + SIGN_CHUNK]:
+                    account = accounts[order.member]
+                    assert account.private_key_hex is not None and order.seq is not None
+                    attributes_hash = ZERO32
+                    if grid:
+                        record = self._attributes(account, order.entry, number)
+                        records.append(record)
+                        attributes_hash = record.struct_hash()
+                    side = 0 if order.side == "sellers" else 1
+                    for j, (wh, micro) in enumerate(quantised_entry(order.entry)):
+                        rows.append((account.private_key_hex, account.address, number, side, wh, micro,
+                                     (order.seq << 8) | j, chain_id, contract, attributes_hash))
+                chunks.append(signing.submit(sign_rows, rows, pool=in_thread))
+            for chunk in chunks:
+                signed.extend(chunk.result())
+        attributes = tuple(SignedAttributes(r) for r in records)
+        dso = self.accounts.dso_address(community) if grid else None
         batch = SlotBatch(self.ctx.domain, number, tuple(signed), mechanism=c.mechanism,
                           params=mechanism_params(c.params), attributes=attributes, dso=dso)
         return batch, {order.member: accounts[order.member].address for order in orders}
@@ -246,8 +259,10 @@ class LedgerAnchoring:
         return rec
 
     def anchor(self, community: str, slot_start: str) -> LedgerSlot:
-        """Anchor a cleared slot (idempotent; resumes a half-done one)."""
-        with self.ctx.lock:
+        """Anchor a cleared slot (idempotent; resumes a half-done one). A large slot's signed batch, its JSON and
+        the recomputations build many small objects: with the cyclic garbage collector paused
+        (:func:`transactive._bulk.gc_paused`)."""
+        with self.ctx.lock, gc_paused():
             rec = self.ctx.store.get_ledger_slot(community, slot_start, CLEARING)
             number = chain_slot_number(community, slot_start, CLEARING)
             self.ctx.reset_timings()

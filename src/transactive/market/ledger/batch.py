@@ -15,7 +15,7 @@ from transactive.ledger.messages.orders import OrderMessage, SignedOrder, sign_o
 from transactive.market.ledger.config import CLEARING
 from transactive.units import energy_to_wh, money_to_micro
 
-__all__ = ["SignRow", "chain_slot_number", "claims_to_make", "quantised_entry", "sign_rows"]
+__all__ = ["SIGN_CHUNK", "SignRow", "chain_slot_number", "claims_to_make", "quantised_entry", "sign_rows"]
 
 
 def chain_slot_number(community: str, slot_start: str, kind: str) -> int:
@@ -35,6 +35,9 @@ def quantised_entry(entry: Mapping[str, Any]) -> list[tuple[int, int]]:
 
 
 SignRow = tuple[str, str, int, int, int, int, int, int, str, bytes]
+SIGN_CHUNK = 2048
+"""Orders per :func:`sign_rows` call when a slot's batch is signed in chunks on threads while the next chunk's
+rows are built (:meth:`~transactive.market.ledger.anchoring.LedgerAnchoring.build_batch`)."""
 
 
 def sign_rows(rows: Sequence[SignRow], *, pool: WorkerPool | None = None) -> list[SignedOrder]:

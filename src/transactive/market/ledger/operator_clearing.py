@@ -3,9 +3,10 @@
 :meth:`Operator.clear_slot <transactive.market.Operator.clear_slot>` clears the slot's stored orders (at the
 ledger's batch resolution, member ids) and stores the result document; it hands its clearing to the desk
 (:meth:`LedgerDesk.keep_clearing <transactive.market.ledger.desk.LedgerDesk.keep_clearing>`), which keeps the
-last few in memory (:class:`ClearingMemo`). The anchoring then signs the same orders as a batch and, instead of
-clearing the batch again, takes the operator's clearing as its own (:func:`batch_clearing`) when the batch's
-orders are exactly the ones the operator cleared:
+last few in memory (:class:`ClearingMemo`), with the orders it read (a closed slot's orders are final). The anchoring
+then signs the same orders as a batch (not read from the store a second time) and, instead of clearing the batch
+again, takes the operator's clearing as its own (:func:`batch_clearing`) when the batch's orders are exactly the
+ones the operator cleared:
 
 * the same mechanism and params;
 * sides built from the batch the way every validator builds them
@@ -31,7 +32,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from transactive.ledger.audit.proofs import SlotBatch
     from transactive.orders import Orders
     from transactive.result import ClearingResult
+    from transactive.store import OrderRecord
 
 __all__ = ["ClearingMemo", "OperatorClearing", "batch_clearing"]
 
@@ -50,13 +52,16 @@ __all__ = ["ClearingMemo", "OperatorClearing", "batch_clearing"]
 @dataclass(frozen=True)
 class OperatorClearing:
     """One slot as the operator cleared it: the mechanism's name, its JSON params (as the batch carries them),
-    both sides (participant ids = member ids) and the mechanism's result."""
+    both sides (participant ids = member ids) and the mechanism's result; ``orders``: the slot's stored orders
+    it read after closing the slot (final from then on), which the anchoring signs instead of reading them
+    again (empty: the anchoring reads them)."""
 
     mechanism: str
     params: Mapping[str, Any]
     sellers: Orders
     buyers: Orders
     result: ClearingResult
+    orders: tuple[OrderRecord, ...] = ()
 
 
 class ClearingMemo:
@@ -79,6 +84,16 @@ class ClearingMemo:
         """The kept clearing of the slot, or None."""
         with self._lock:
             return self._kept.get((community, slot_start))
+
+    def take_orders(self, community: str, slot_start: str) -> tuple[OrderRecord, ...]:
+        """The orders of the kept clearing of the slot, handed over once (the clearing is kept without them:
+        100,000 stored orders are not held for the next slots); empty when none are kept."""
+        with self._lock:
+            kept = self._kept.get((community, slot_start))
+            if kept is None or not kept.orders:
+                return ()
+            self._kept[(community, slot_start)] = replace(kept, orders=())
+            return kept.orders
 
 
 def _same_side(ours: Orders, theirs: Orders, address_of: Mapping[str, str]) -> bool:
