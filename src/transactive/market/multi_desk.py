@@ -52,6 +52,7 @@ from transactive.store import (
     ListingRecord,
     Member,
     MemberAddress,
+    MeterReading,
     MultiSettlementRecord,
     MultiStore,
     Outcome,
@@ -528,22 +529,36 @@ class MultiDesk:
         return done
 
     def _settle_off_chain(self, c: Community, start_iso: str) -> None:
-        start = datetime.fromisoformat(start_iso)
+        """Settle the slot without a chain and store its document, in the on-chain settlement's order
+        (``docs/service.md``): (1) bidding closes; (2) everything that can fail is computed while the slot's
+        readings are still open: the whole settlement of the readings stored so far (contracts, board, wholesale,
+        the mechanism on the residuals); (3) only then the readings close and are read once
+        (``close_meter_readings``): a reading after it is refused (409); (4) the document stored is that of the
+        closed readings: the one of (2) when they are the same, else computed again from them (readings stored
+        between (2) and (3))."""
+        start = iso(datetime.fromisoformat(start_iso))
         with self._settle_lock:
-            if self.store.get_multi_settlement(c.name, iso(start)) is None:
-                self.store.close_listings(c.name, iso(start))
-                # its readings close as they are read (as the ledger's settlement does): a later one is 409
-                self.store.close_meter_readings(c.name, iso(start))
-                try:
-                    document = stored_slot_document(self.store, c, iso(start), self.domain)
-                except MarketError:
-                    raise
-                except Exception as exc:  # a mechanism refusing the residuals: answered, nothing stored
-                    log.exception("settling %s %s failed", c.name, iso(start))
-                    raise MarketError("slot_start", f"cannot settle: {type(exc).__name__}: {exc}",
-                                      "conflict") from None
-                now = _stamp(self._now())
-                self.store.finish_multi_settlement(MultiSettlementRecord(c.name, iso(start), document, now), now)
+            if self.store.get_multi_settlement(c.name, start) is not None:
+                return
+            self.store.close_listings(c.name, start)  # bidding closes: the listing orders are final
+            read = self.store.meter_readings(c.name, start)
+            document = self._slot_document(c, start, read)  # a persistent error fails with the readings open
+            _, final = self.store.close_meter_readings(c.name, start)
+            if final != read:
+                document = self._slot_document(c, start, final)
+            now = _stamp(self._now())
+            self.store.finish_multi_settlement(MultiSettlementRecord(c.name, start, document, now), now)
+
+    def _slot_document(self, c: Community, start: str, readings: list[MeterReading]) -> dict[str, Any]:
+        """The settlement document of the slot with ``readings`` (``MarketError`` conflict naming ``slot_start``
+        when the settlement cannot be computed, e.g. a mechanism refusing the residuals; nothing stored)."""
+        try:
+            return stored_slot_document(self.store, c, start, self.domain, readings=readings)
+        except MarketError:
+            raise
+        except Exception as exc:  # a mechanism refusing the residuals: answered, nothing stored
+            log.exception("settling %s %s failed", c.name, start)
+            raise MarketError("slot_start", f"cannot settle: {type(exc).__name__}: {exc}", "conflict") from None
 
     def statement(self, member: Member, community: str, slot_start: str) -> dict[str, Any]:
         """The slot's settlement as your role may see it (``view``: ``full`` or ``member``)."""

@@ -24,7 +24,7 @@ are given back per member id. Slot numbers are Unix seconds of the slot start (:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
@@ -40,7 +40,7 @@ from transactive.settlement.grid_trading import GridTariff
 from transactive.settlement.listings import Board, Decision, Listing, ListingOrder
 from transactive.settlement.stages import Prosumer, SlotSettlement, settle_slot
 from transactive.settlement.wholesale import mechanism_params, slot_wholesale
-from transactive.store import Community, ContractRecord, MultiStore
+from transactive.store import Community, ContractRecord, MeterReading, MultiStore
 from transactive.times import iso
 from transactive.units import WH_PER_KWH
 
@@ -125,9 +125,11 @@ def settle_stored_slot(store: MultiStore, community: Community | str, slot_start
 
 
 def stored_slot_document(store: MultiStore, community: Community | str, slot_start: str | datetime,
-                         domain: Domain = OFF_CHAIN_DOMAIN) -> dict[str, Any]:
-    """:func:`settle_stored_slot` as the JSON document the desk stores (statements per member id)."""
-    settlement, member_of, metered = _settle(store, community, slot_start, domain)
+                         domain: Domain = OFF_CHAIN_DOMAIN, *, readings: Sequence[MeterReading] | None = None
+                         ) -> dict[str, Any]:
+    """:func:`settle_stored_slot` as the JSON document the desk stores (statements per member id); ``readings``:
+    the slot's readings as read (``close_meter_readings``), else read from the store now."""
+    settlement, member_of, metered = _settle(store, community, slot_start, domain, readings)
     community = community if isinstance(community, Community) else _community(store, community)
     start = slot_start if isinstance(slot_start, str) else iso(slot_start)
     return settlement_document(community, start, settlement, member_of, metered)
@@ -140,8 +142,8 @@ def _community(store: MultiStore, name: str) -> Community:
     return found
 
 
-def _settle(store: MultiStore, community: Community | str, slot_start: str | datetime,
-            domain: Domain) -> tuple[SlotSettlement, dict[str, str], set[str]]:
+def _settle(store: MultiStore, community: Community | str, slot_start: str | datetime, domain: Domain,
+            stored_readings: Sequence[MeterReading] | None = None) -> tuple[SlotSettlement, dict[str, str], set[str]]:
     community = community if isinstance(community, Community) else _community(store, community)
     start = slot_start if isinstance(slot_start, str) else iso(slot_start)
     number = slot_number(start)
@@ -149,7 +151,9 @@ def _settle(store: MultiStore, community: Community | str, slot_start: str | dat
     address_of = {a.member: a.address for a in store.member_addresses(community.name)}
     label = {m: address_of.get(m, m) for m in members}
     member_of = {v: k for k, v in label.items()}
-    readings = {r.member: r.energy_kwh for r in store.meter_readings(community.name, start)}
+    if stored_readings is None:
+        stored_readings = store.meter_readings(community.name, start)
+    readings = {r.member: r.energy_kwh for r in stored_readings}
     # bilateral: signed contracts of the slot, verified again
     records = store.signed_contracts_around(community.name, start)
     contracts = contracts_in_slot([_signed(r) for r in records], number, domain)

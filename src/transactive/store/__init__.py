@@ -3,7 +3,7 @@
 Example:
     >>> from transactive.store import open_store
     >>> open_store(url="sqlite://").schema_version()
-    10
+    11
 """
 
 from __future__ import annotations

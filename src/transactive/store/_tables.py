@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 10  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
+SCHEMA_VERSION = 11  # 2: the negawatt_* tables; 3: addresses, bilateral contracts, listings, multi-settlements;
 # 4: chain_accounts, ledger_meta, ledger_slots; 5: member_profiles; 6: dead_letters, delivery_attempts,
 # meter_reading_reporters (each version only adds tables, created on an older database by create_all);
 # 7: chain_accounts.private_key TEXT holding the sealed key (PostgreSQL: altered; plaintext keys sealed at open),
 # meter_keys, meter_reading_signatures, reading_disputes; 8: community_settings; 9: tx_intents;
-# 10: meter_reading_slots
+# 10: meter_reading_slots; 11: the index ix_meter_readings_slot (a slot's readings read by community and slot
+# start; created on an older database by sql.SqlStore._migrate)
 
 metadata = sa.MetaData()
 
@@ -94,6 +95,9 @@ meter_readings = sa.Table(
     sa.Column("energy_kwh", sa.Float, nullable=False),
     sa.Column("received_at", sa.String(40), nullable=False),
 )
+# version 11: a slot's readings read (the settlement's read, the check of the awaited ones) by this index, not by
+# a scan of every slot's readings (the primary key leads with the member)
+ix_meter_readings_slot = sa.Index("ix_meter_readings_slot", meter_readings.c.community, meter_readings.c.slot_start)
 
 # ---------------------------------------------------------------------------------------- negawatt (version 2)
 negawatt_events = sa.Table(

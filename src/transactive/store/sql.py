@@ -11,7 +11,7 @@ Schema: :mod:`transactive.store._tables`, created by ``metadata.create_all`` and
 Example:
     >>> store = SqlStore.open("sqlite://")  # in memory, for a quick look
     >>> store.schema_version()
-    10
+    11
 """
 
 from __future__ import annotations
@@ -165,9 +165,11 @@ class SqlStore(MultiSqlMixin, ProfileSqlMixin, DeadLetterSqlMixin, ReadingSqlMix
                 conn.execute(t.schema_version.insert().values(version=t.SCHEMA_VERSION, applied_at=_now_iso()))
             elif found > t.SCHEMA_VERSION:
                 raise StoreError(f"database schema version {found} is newer than this code ({t.SCHEMA_VERSION})")
-            elif found < t.SCHEMA_VERSION:  # every change so far only adds tables: create_all made them
+            elif found < t.SCHEMA_VERSION:  # the changes so far add tables (create_all made them), and:
                 if found < 7 and self.dialect == "postgresql":  # 7: a sealed key is longer than the hex one
                     conn.exec_driver_sql("ALTER TABLE chain_accounts ALTER COLUMN private_key TYPE TEXT")
+                if found < 11:  # 11: an index on an older table (create_all makes a table's indexes only with it)
+                    t.ix_meter_readings_slot.create(conn, checkfirst=True)
                 conn.execute(t.schema_version.insert().values(version=t.SCHEMA_VERSION, applied_at=_now_iso()))
         self.seal_plaintext_keys()  # a store of an older version kept custodial keys in plaintext
 

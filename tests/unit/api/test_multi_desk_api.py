@@ -10,10 +10,13 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from api_support import Api
 
 from transactive.crypto.signing import Signer, new_private_key
+from transactive.market import multi_slot
 from transactive.market.multi_signing import OFF_CHAIN_DOMAIN, contract_of, sign_address
+from transactive.store import MeterReading, Outcome
 
 C = "/communities/green"
 S1, S2 = "2026-03-01T10:15:00Z", "2026-03-01T10:30:00Z"
@@ -46,6 +49,10 @@ def _meter(api: Api, who: str, slot: str, energy_kwh: float) -> None:
 
 def _stages(doc: dict[str, Any], member: str) -> dict[str, Any]:
     return next(s for s in doc["members"] if s["member"] == member)
+
+
+def _net_wh(doc: dict[str, Any]) -> dict[str, tuple[int, bool]]:
+    return {s["member"]: (s["net_wh"], s["metered"]) for s in doc["members"]}
 
 
 def _balanced(doc: dict[str, Any]) -> None:
@@ -345,3 +352,64 @@ def test_cli_signatures_are_accepted_by_the_service(api: Api, tmp_path: Any, cap
     (tmp_path / "bad").write_text("nothex")
     assert main(["sign", "address", "--key-file", str(tmp_path / "bad"), "--community", "g", "--member", "m"]) == 2
     assert "--key-file" in capsys.readouterr().err
+
+
+def test_a_persistent_failure_computing_the_settlement_leaves_the_readings_open(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    # without a chain the settlement is computed before the slot's readings close: a mechanism failing on the
+    # residuals fails every attempt with the readings open, so a reading sent meanwhile is taken and settles
+    c = api.client
+    api.clock.set(datetime(2026, 3, 1, 10, 30, tzinfo=UTC))
+    _meter(api, "alice", S1, 3.0)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("the mechanism refuses the residuals")
+
+    monkeypatch.setattr(multi_slot, "settle_slot", refused)
+    for _ in range(2):  # persistent: every attempt fails the same way, answered 409 naming the slot
+        r = c.post(f"{C}/multi-settlements/{S1}", headers=api.auth("grid"))
+        _error(r, 409, "slot_start")
+        assert "the mechanism refuses the residuals" in r.json()["error"]["message"]
+    _error(c.get(f"{C}/multi-settlements/{S1}", headers=api.auth("grid")), 404, "slot_start")  # nothing stored
+    _meter(api, "bob", S1, -2.0)  # 201: the readings are still open
+    monkeypatch.undo()
+    doc = c.post(f"{C}/multi-settlements/{S1}", headers=api.auth("grid")).json()
+    _balanced(doc)
+    assert _net_wh(doc) == {"alice": (3000, True), "bob": (-2000, True)}  # both readings settle
+    _error(c.post(f"{C}/meter-readings", json={"slot_start": S1, "energy_kwh": -1.0}, headers=api.auth("carol")),
+           409, "slot_start")  # closed by the settlement that succeeded
+
+
+def test_a_reading_while_the_settlement_is_computed_settles_and_one_after_its_read_is_refused(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    c = api.client
+    store = c.app.state.multi_desk.store  # type: ignore[attr-defined]
+    api.clock.set(datetime(2026, 3, 1, 10, 30, tzinfo=UTC))
+    _meter(api, "alice", S1, 3.0)
+    settle, close = multi_slot.settle_slot, store.close_meter_readings
+    settled: list[set[str]] = []
+    late: list[Outcome] = []
+
+    def bob_meters_meanwhile(number: int, prosumers: Any, **kwargs: Any) -> Any:
+        settled.append({p.peer for p in prosumers})
+        if len(settled) == 1:  # bob's reading comes in while the settlement is computed, before the close
+            late.append(store.put_meter_reading(MeterReading("green", "bob", S1, -2.0, "2026-03-01T10:30:01Z"))[0])
+        return settle(number, prosumers, **kwargs)
+
+    def carol_meters_after_the_read(community: str, slot_start: str, **kwargs: Any) -> Any:
+        answer = close(community, slot_start, **kwargs)
+        late.append(store.put_meter_reading(MeterReading("green", "carol", S1, -1.0, "2026-03-01T10:30:02Z"))[0])
+        return answer
+
+    monkeypatch.setattr(multi_slot, "settle_slot", bob_meters_meanwhile)
+    monkeypatch.setattr(store, "close_meter_readings", carol_meters_after_the_read)
+    doc = c.post(f"{C}/multi-settlements/{S1}", headers=api.auth("grid")).json()
+    monkeypatch.undo()
+    assert late == [Outcome.CREATED, Outcome.CLOSED]  # bob's taken, carol's refused by the close
+    assert settled == [{"alice"}, {"alice", "bob"}]  # computed again from the readings as closed
+    _balanced(doc)
+    assert _net_wh(doc) == {"alice": (3000, True), "bob": (-2000, True)}
+    stored = c.get(f"{C}/meter-readings", params={"slot_start": S1}, headers=api.auth("grid")).json()
+    assert sorted((x["member"], x["energy_kwh"]) for x in stored) == [("alice", 3.0), ("bob", -2.0)]  # as settled
+    _error(c.post(f"{C}/meter-readings", json={"slot_start": S1, "energy_kwh": -1.0}, headers=api.auth("carol")),
+           409, "slot_start")
