@@ -229,9 +229,9 @@ class ParticipantAttributes:
     @classmethod
     def from_eip712(cls, data: Mapping[str, Any]) -> ParticipantAttributes:
         """Inverse of :meth:`as_eip712` (a missing field is an :class:`OrderError` naming it)."""
-        try:
-            ints = {attr: data[name] for attr, name, _, _ in _SCALED}
-            return cls(str(data["trader"]), data["slot"], data["bus"], **ints)
+        try:  # positionally, in the fields' order (_SCALED's)
+            return cls(str(data["trader"]), data["slot"], data["bus"], data["distancePrefMm"], data["costANano"],
+                       data["costBNano"], data["costCNano"], data["omegaNano"], data["alphaNano"])
         except KeyError as exc:
             raise OrderError("field", f"missing attributes field {exc.args[0]!r}") from exc
 

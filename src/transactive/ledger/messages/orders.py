@@ -467,14 +467,15 @@ def messages_to_orders(
             found = canonical[address] = to_checksum_address(parse_address(address))
         return found
 
-    lookups: dict[str, dict[str, Any]] = {}
+    lookups: dict[str, Mapping[str, Any]] = {}
     keys: list[str] = []
     canonical_keys: list[str] = []
     for name, column in (attributes or {}).items():
         if list(column) != keys:  # the columns of one set of records share their keys: canonicalised once
             keys = list(column)
             canonical_keys = [canon(a) for a in keys]
-        lookups[name] = dict(zip(canonical_keys, column.values(), strict=True))
+        # keys already in EIP-55 form (attribute_columns'): the column is its own lookup
+        lookups[name] = column if canonical_keys == keys else dict(zip(canonical_keys, column.values(), strict=True))
     out = []
     for side_messages, first, owner in zip(sides, firsts, owners, strict=True):
         if not first:  # an empty side still has the attribute columns (a grid-aware mechanism reads them)
@@ -482,10 +483,11 @@ def messages_to_orders(
             continue
         columns = {}
         for name, lookup in lookups.items():
-            missing = [t for t in first if t not in lookup]
-            if missing:
-                raise OrderError("field", f"no {name} for trader {missing[0]}")
-            columns[name] = [lookup[t] for t in first]
+            try:
+                columns[name] = [lookup[t] for t in first]
+            except KeyError:
+                missing = next(t for t in first if t not in lookup)
+                raise OrderError("field", f"no {name} for trader {missing}") from None
         # blocks grouped per participant (first-appearance order), each participant's in batch order
         owner_column = np.asarray(owner, dtype=np.int64)
         order = np.argsort(owner_column, kind="stable")
