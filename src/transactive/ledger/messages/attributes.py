@@ -213,9 +213,9 @@ class ParticipantAttributes:
 
     def as_eip712(self) -> dict[str, Any]:
         """The EIP-712 message (camelCase names, integers)."""
-        return {"trader": self.trader, "slot": self.slot, "bus": self.bus} | {
-            name: getattr(self, attr) for attr, name, _, _ in _SCALED
-        }
+        return {"trader": self.trader, "slot": self.slot, "bus": self.bus, "distancePrefMm": self.distance_pref_mm,
+                "costANano": self.cost_a_nano, "costBNano": self.cost_b_nano, "costCNano": self.cost_c_nano,
+                "omegaNano": self.omega_nano, "alphaNano": self.alpha_nano}  # _SCALED's order
 
     def typed_data(self, domain: Domain) -> dict[str, Any]:
         """The full EIP-712 document a wallet signs with ``eth_signTypedData_v4``."""

@@ -262,7 +262,9 @@ class SignedOrder:
 
     def to_json(self) -> dict[str, Any]:
         """The message fields plus ``signature`` (hex)."""
-        return {**self.message.as_eip712(), "signature": hex0x(self.signature)}
+        out = self.message.as_eip712()
+        out["signature"] = hex0x(self.signature)
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SignedOrder:
