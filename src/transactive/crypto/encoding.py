@@ -105,11 +105,18 @@ def parse_address(text: str) -> bytes:
 
 @functools.lru_cache(maxsize=1 << 17)
 def _parse_address(text: str) -> bytes:
+    return _canonical(text)[1]
+
+
+def _canonical(text: str) -> tuple[str, bytes]:
+    """The one address rule: ``(EIP-55 form, 20 bytes)`` of a hex string, whose mixed case (if any) must be
+    the EIP-55 checksum."""
     raw = from_hex(text, 20, what="address")
+    form = _checksum(raw)
     body = text[2:] if text[:2] in ("0x", "0X") else text
-    if body != body.lower() and body != body.upper() and to_checksum_address(raw)[2:] != body:
+    if body != form[2:] and body != body.lower() and body != body.upper():
         raise EncodingError(f"address: bad EIP-55 checksum: {text!r}")
-    return raw
+    return form, raw
 
 
 def checksum(text: str) -> str:
@@ -122,8 +129,9 @@ def canonical_address(text: str) -> tuple[str, bytes]:
     """``(EIP-55 form, 20 bytes)`` of an address string, as :func:`parse_address` and
     :func:`to_checksum_address` give them (the same errors), memoised by the string: a slot's accounts recur in
     its entries, their leaves and its settlement."""
-    raw = parse_address(text)
-    return to_checksum_address(raw), raw
+    if not isinstance(text, str):
+        raise EncodingError(f"address: expected a hex string, got {type(text).__name__}")
+    return _canonical(text)
 
 
 def uint256_word(value: int, bits: int = 256, *, what: str = "value") -> bytes:

@@ -7,7 +7,7 @@ from eth_utils.address import to_checksum_address as eth_utils_checksum
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transactive.crypto.encoding import EncodingError, parse_address, to_checksum_address
+from transactive.crypto.encoding import EncodingError, canonical_address, parse_address, to_checksum_address
 
 EIP55_EXAMPLES = [  # from the EIP-55 text: all caps, all lower, mixed
     "0x52908400098527886E0F7030069857D2E4169EE7",
@@ -36,3 +36,29 @@ def test_a_wrong_checksum_is_refused() -> None:
     good = EIP55_EXAMPLES[4]
     with pytest.raises(EncodingError, match="checksum"):
         parse_address(good[:3] + good[3].swapcase() + good[4:])
+
+
+@given(st.binary(min_size=20, max_size=20), st.sampled_from(["lower", "upper", "checksum"]),
+       st.sampled_from(["0x", "0X", ""]))
+def test_canonical_address_is_the_checksum_and_the_bytes(raw: bytes, case: str, prefix: str) -> None:
+    body = {"lower": raw.hex(), "upper": raw.hex().upper(), "checksum": eth_utils_checksum(raw)[2:]}[case]
+    assert canonical_address(prefix + body) == (eth_utils_checksum(raw), raw)
+
+
+@given(st.binary(min_size=20, max_size=20), st.integers(0, 39))
+def test_canonical_address_refuses_one_flipped_letter(raw: bytes, k: int) -> None:
+    good = eth_utils_checksum(raw)
+    if not good[2 + k].isalpha() or good[2:].lower() == good[2:] or good[2:].upper() == good[2:]:
+        return  # a digit has no case; a flipped letter of a one-case address gives another valid form
+    bad = good[:2 + k] + good[2 + k].swapcase() + good[3 + k:]
+    if bad[2:] in (bad[2:].lower(), bad[2:].upper()):
+        return  # flipping the only letter of the other case leaves a one-case (unchecked) address
+    with pytest.raises(EncodingError, match="checksum"):
+        canonical_address(bad)
+
+
+@pytest.mark.parametrize(("value", "match"), [(None, "NoneType"), (b"\x01" * 20, "bytes"), ("0x12", "20 bytes"),
+                                              ("0x" + "zz" * 20, "not a hex")])
+def test_canonical_address_names_what_is_wrong(value: object, match: str) -> None:
+    with pytest.raises(EncodingError, match=match):
+        canonical_address(value)  # type: ignore[arg-type]

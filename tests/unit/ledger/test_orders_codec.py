@@ -267,3 +267,29 @@ def test_decoding_groups_interleaved_blocks_per_trader_in_batch_order(
         assert orders.owner.tolist() == [k for k, bs in enumerate(grouped.values()) for _ in bs]
         if messages:
             assert orders.attributes["bus"].tolist() == [f"bus{t[-1]}" for t in grouped]
+
+
+@given(st.binary(min_size=20, max_size=20))
+def test_every_spelling_of_a_trader_is_one_message(raw: bytes) -> None:
+    """An order and an attributes record read the trader the same way from any valid spelling (EIP-55 form
+    and 20 bytes, as eth-account derives them); a flipped checksum letter or a non-string names ``trader``."""
+    from eth_utils.address import to_checksum_address as eth_checksum
+
+    from transactive.ledger.messages.attributes import ParticipantAttributes
+
+    good = eth_checksum(raw)
+    spellings = [good, good.lower(), "0x" + good[2:].upper()]
+    orders = [OrderMessage(s, 1, 0, 10, 20, 0) for s in spellings]
+    records = [ParticipantAttributes(s, 1, "b", 5) for s in spellings]
+    assert {(m.trader, m.trader_bytes, m.struct_hash()) for m in orders} == {(good, raw, orders[0].struct_hash())}
+    assert {(r.trader, r.trader_bytes, r.struct_hash()) for r in records} == {(good, raw, records[0].struct_hash())}
+    letters = [k for k, ch in enumerate(good) if k >= 2 and ch.isalpha()]
+    flipped = good[:letters[0]] + good[letters[0]].swapcase() + good[letters[0] + 1:] if letters else None
+    bad_values: list[object] = [raw, 7] + ([flipped] if flipped and flipped[2:] not in
+                                           (flipped[2:].lower(), flipped[2:].upper()) else [])
+    for bad in bad_values:
+        with pytest.raises(OrderError, match="trader") as err:
+            OrderMessage(bad, 1, 0, 10, 20, 0)  # type: ignore[arg-type]
+        assert err.value.reason == "field"
+        with pytest.raises(OrderError, match="trader"):
+            ParticipantAttributes(bad, 1, "b", 5)  # type: ignore[arg-type]

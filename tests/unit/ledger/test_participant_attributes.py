@@ -189,3 +189,23 @@ def test_integer_fields_out_of_uint256_name_the_field(field: str, value: object)
         ParticipantAttributes("0x" + "11" * 20, bus="3", **values)  # type: ignore[arg-type]
     values[field] = 2**256 - 1  # the largest value is accepted
     assert ParticipantAttributes("0x" + "11" * 20, bus="3", **values).struct_hash()  # type: ignore[arg-type]
+
+
+def test_the_json_members_are_the_struct_fields_in_order() -> None:
+    """The batch document lists each message's members in its EIP-712 type's field order (the stored bytes
+    of a batch depend on it), then the signature; reading them back gives the same message."""
+    from transactive.crypto.eip712 import ORDER_FIELDS
+    from transactive.ledger.messages.attributes import ATTRIBUTES_FIELDS
+    from transactive.ledger.messages.orders import SignedOrder
+
+    signer = Signer(bytes(31) + b"\x07")
+    record = ParticipantAttributes.from_values(signer.address, slot=3, bus="12", distance_pref_m=1.5, a=0.25,
+                                               b=2.0, c=0.125, omega=3.0, alpha=0.5)
+    assert list(record.as_eip712()) == [name for name, _ in ATTRIBUTES_FIELDS]
+    assert ParticipantAttributes.from_eip712(record.as_eip712()) == record
+    signed = SignedAttributes(record, bytes(65))
+    assert list(signed.to_json()) == [*(name for name, _ in ATTRIBUTES_FIELDS), "signature"]
+    order = sign_order(signer, OrderMessage(signer.address, 3, 1, 10, 20, 5, record.struct_hash()),
+                       Domain(chain_id=1, verifying_contract="0x" + "11" * 20))
+    assert list(order.to_json()) == [*(name for name, _ in ORDER_FIELDS), "signature"]
+    assert SignedOrder.from_json(order.to_json()) == order

@@ -55,14 +55,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transactive.crypto.eip712 import DOMAIN_FIELDS, Domain, digest_of, encode_type
-from transactive.crypto.encoding import (
-    EncodingError,
-    address_word,
-    hex0x,
-    keccak256,
-    parse_address,
-    to_checksum_address,
-)
+from transactive.crypto.encoding import hex0x, keccak256
 from transactive.crypto.signing import Signer, WorkerPool
 from transactive.crypto.verification import Row, start_verifying_signers, verify_signers
 from transactive.ledger.chain.base import Chain, Contract
@@ -73,6 +66,7 @@ from transactive.ledger.messages.orders import (
     VerifiedBatch,
     signature_of,
     signature_rows,
+    trader_address,
     verify_orders,
 )
 from transactive.orders import Orders
@@ -130,7 +124,15 @@ def _bus_hash(bus: str) -> bytes:
     return keccak256(bus.encode("utf-8"))
 
 
+_PAD12 = bytes(12)
+_INF = float("inf")
+
+
 def _scaled(name: str, value: float, scale: int) -> int:
+    """``value`` in ``1 / scale`` units (:func:`~transactive.units.to_base_units`); :class:`OrderError` naming
+    ``name`` unless a finite number >= 0."""
+    if type(value) is float and 0.0 <= value < _INF:  # the common case: one comparison chain (NaN fails it)
+        return to_base_units(value, scale, name)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise OrderError("field", f"{name} must be a number, got {type(value).__name__}")
     if not value >= 0 or value == float("inf"):
@@ -154,12 +156,7 @@ class ParticipantAttributes:
     trader_bytes: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        try:
-            raw = parse_address(self.trader)
-        except EncodingError as exc:
-            raise OrderError("field", f"trader: {exc}") from exc
-        object.__setattr__(self, "trader_bytes", raw)
-        object.__setattr__(self, "trader", to_checksum_address(raw))
+        trader_address(self)
         if not isinstance(self.bus, str) or not self.bus or len(self.bus.encode("utf-8")) > MAX_BUS_BYTES:
             raise OrderError("field", f"bus must be a non-empty name of at most 32 UTF-8 bytes, got {self.bus!r}")
         ints = (self.slot, self.distance_pref_mm, self.cost_a_nano, self.cost_b_nano, self.cost_c_nano,
@@ -186,9 +183,9 @@ class ParticipantAttributes:
         alpha: float = 0.0,
     ) -> ParticipantAttributes:
         """Build from the market-file values (metres, tokens), rounded to mm and 1e-9 units."""
-        values = {"distance_pref_m": distance_pref_m, "a": a, "b": b, "c": c, "omega": omega, "alpha": alpha}
-        ints = {attr: _scaled(column, values[column], scale) for attr, _, column, scale in _SCALED}
-        return cls(trader, slot, bus, **ints)
+        return cls(trader, slot, bus, _scaled("distance_pref_m", distance_pref_m, MM_PER_M), _scaled("a", a, NANO),
+                   _scaled("b", b, NANO), _scaled("c", c, NANO), _scaled("omega", omega, NANO),
+                   _scaled("alpha", alpha, NANO))
 
     def columns(self) -> dict[str, str | float]:
         """The mechanism's participant columns: ``bus`` and the exact float value of every scaled field."""
@@ -197,21 +194,18 @@ class ParticipantAttributes:
             out[column] = getattr(self, attr) / scale
         return out
 
-    @functools.cached_property
-    def _struct_hash(self) -> bytes:
-        # the fields were range-checked on construction: the words are written directly
-        return keccak256(
-            ATTRIBUTES_TYPEHASH
-            + address_word(self.trader_bytes)
-            + self.slot.to_bytes(32, "big")
-            + _bus_hash(self.bus)
-            + b"".join(getattr(self, attr).to_bytes(32, "big") for attr, _, _, _ in _SCALED)
-        )
-
     def struct_hash(self) -> bytes:
         """EIP-712 ``hashStruct(Attributes)`` (also the value of its leaf in the order tree, and the
-        ``attributesHash`` of the trader's version-2 orders); computed once."""
-        return self._struct_hash
+        ``attributesHash`` of the trader's version-2 orders); computed once (kept in the instance)."""
+        found: bytes | None = self.__dict__.get("_struct_hash")
+        if found is None:  # the fields were range-checked on construction: the words are written directly
+            found = keccak256(b"".join((
+                ATTRIBUTES_TYPEHASH, _PAD12, self.trader_bytes, self.slot.to_bytes(32, "big"), _bus_hash(self.bus),
+                self.distance_pref_mm.to_bytes(32, "big"), self.cost_a_nano.to_bytes(32, "big"),
+                self.cost_b_nano.to_bytes(32, "big"), self.cost_c_nano.to_bytes(32, "big"),
+                self.omega_nano.to_bytes(32, "big"), self.alpha_nano.to_bytes(32, "big"))))
+            self.__dict__["_struct_hash"] = found
+        return found
 
     def digest(self, domain: Domain) -> bytes:
         """The 32-byte digest the trader signs under ``domain``."""
@@ -219,9 +213,9 @@ class ParticipantAttributes:
 
     def as_eip712(self) -> dict[str, Any]:
         """The EIP-712 message (camelCase names, integers)."""
-        return {"trader": self.trader, "slot": self.slot, "bus": self.bus} | {
-            name: getattr(self, attr) for attr, name, _, _ in _SCALED
-        }
+        return {"trader": self.trader, "slot": self.slot, "bus": self.bus, "distancePrefMm": self.distance_pref_mm,
+                "costANano": self.cost_a_nano, "costBNano": self.cost_b_nano, "costCNano": self.cost_c_nano,
+                "omegaNano": self.omega_nano, "alphaNano": self.alpha_nano}  # _SCALED's order
 
     def typed_data(self, domain: Domain) -> dict[str, Any]:
         """The full EIP-712 document a wallet signs with ``eth_signTypedData_v4``."""
@@ -235,9 +229,9 @@ class ParticipantAttributes:
     @classmethod
     def from_eip712(cls, data: Mapping[str, Any]) -> ParticipantAttributes:
         """Inverse of :meth:`as_eip712` (a missing field is an :class:`OrderError` naming it)."""
-        try:
-            ints = {attr: data[name] for attr, name, _, _ in _SCALED}
-            return cls(str(data["trader"]), data["slot"], data["bus"], **ints)
+        try:  # positionally, in the fields' order (_SCALED's)
+            return cls(str(data["trader"]), data["slot"], data["bus"], data["distancePrefMm"], data["costANano"],
+                       data["costBNano"], data["costCNano"], data["omegaNano"], data["alphaNano"])
         except KeyError as exc:
             raise OrderError("field", f"missing attributes field {exc.args[0]!r}") from exc
 

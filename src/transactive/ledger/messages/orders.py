@@ -34,7 +34,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +53,7 @@ from transactive.crypto.eip712 import (
 from transactive.crypto.encoding import (
     ZERO32,
     EncodingError,
+    canonical_address,
     from_hex,
     hex0x,
     parse_address,
@@ -82,6 +82,7 @@ __all__ = [
     "signature_of",
     "signature_rows",
     "start_recovering_order_signers",
+    "trader_address",
     "verify_order",
     "verify_orders",
 ]
@@ -95,6 +96,25 @@ class OrderError(FieldError):
     def reason(self) -> str:
         """The short code of the failed check (the error's ``field``)."""
         return self.field
+
+
+def trader_address(message: Any) -> None:
+    """Set a message's ``trader`` (EIP-55 string) and ``trader_bytes`` (20 bytes) from the address string it
+    was built with (a mixed-case one must carry a valid EIP-55 checksum): the one address check of every
+    message (orders and attributes records), :class:`OrderError` naming ``trader`` otherwise. One memoised
+    look-up per message (:func:`~transactive.crypto.encoding.canonical_address`: the string parsed and the
+    checksum computed once per trader and process, not once per message)."""
+    trader = message.trader
+    try:
+        if type(trader) is str:
+            text, raw = canonical_address(trader)
+        else:
+            raw = parse_address(trader)  # raises: names the type
+            text = to_checksum_address(raw)
+    except EncodingError as exc:
+        raise OrderError("field", f"trader: {exc}") from exc
+    object.__setattr__(message, "trader_bytes", raw)
+    object.__setattr__(message, "trader", text)
 
 
 def _check_uint(name: str, value: int, bits: int = 256) -> None:
@@ -131,12 +151,7 @@ class OrderMessage:
     trader_bytes: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        try:
-            raw = parse_address(self.trader)
-        except EncodingError as exc:
-            raise OrderError("field", f"trader: {exc}") from exc
-        object.__setattr__(self, "trader_bytes", raw)
-        object.__setattr__(self, "trader", to_checksum_address(raw))
+        trader_address(self)
         slot, wh, micro, nonce = self.slot, self.energy_wh, self.price_micro_per_kwh, self.nonce
         if not (type(slot) is int and type(wh) is int and type(micro) is int and type(nonce) is int
                 and min(slot, wh, micro, nonce) >= 0 and (slot | wh | micro | nonce) >> 256 == 0):
@@ -174,18 +189,19 @@ class OrderMessage:
     def price_per_kwh(self) -> float:
         return self.price_micro_per_kwh / MICRO_PER_TOKEN
 
-    @functools.cached_property
-    def _struct_hash(self) -> bytes:
-        return order_struct_hash(self.trader_bytes, self.slot, self.side, self.energy_wh, self.price_micro_per_kwh,
-                                 self.nonce, self.attributes_hash)
-
     def struct_hash(self) -> bytes:
-        """EIP-712 ``hashStruct(Order)`` (also the value of the order's Merkle leaf); computed once."""
-        return self._struct_hash
+        """EIP-712 ``hashStruct(Order)`` (also the value of the order's Merkle leaf); computed once (kept in the
+        instance: the signing, the verification and the order tree share it)."""
+        found: bytes | None = self.__dict__.get("_struct_hash")
+        if found is None:
+            found = order_struct_hash(self.trader_bytes, self.slot, self.side, self.energy_wh,
+                                      self.price_micro_per_kwh, self.nonce, self.attributes_hash)
+            self.__dict__["_struct_hash"] = found
+        return found
 
     def digest(self, domain: Domain) -> bytes:
         """The 32-byte digest signed under ``domain``."""
-        return digest_of(domain.separator, self._struct_hash)
+        return digest_of(domain.separator, self.struct_hash())
 
     def as_eip712(self) -> dict[str, Any]:
         """The EIP-712 message (camelCase field names, integers; ``attributesHash`` hex, version 2 only)."""
@@ -246,7 +262,9 @@ class SignedOrder:
 
     def to_json(self) -> dict[str, Any]:
         """The message fields plus ``signature`` (hex)."""
-        return {**self.message.as_eip712(), "signature": hex0x(self.signature)}
+        out = self.message.as_eip712()
+        out["signature"] = hex0x(self.signature)
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SignedOrder:
@@ -451,14 +469,15 @@ def messages_to_orders(
             found = canonical[address] = to_checksum_address(parse_address(address))
         return found
 
-    lookups: dict[str, dict[str, Any]] = {}
+    lookups: dict[str, Mapping[str, Any]] = {}
     keys: list[str] = []
     canonical_keys: list[str] = []
     for name, column in (attributes or {}).items():
         if list(column) != keys:  # the columns of one set of records share their keys: canonicalised once
             keys = list(column)
             canonical_keys = [canon(a) for a in keys]
-        lookups[name] = dict(zip(canonical_keys, column.values(), strict=True))
+        # keys already in EIP-55 form (attribute_columns'): the column is its own lookup
+        lookups[name] = column if canonical_keys == keys else dict(zip(canonical_keys, column.values(), strict=True))
     out = []
     for side_messages, first, owner in zip(sides, firsts, owners, strict=True):
         if not first:  # an empty side still has the attribute columns (a grid-aware mechanism reads them)
@@ -466,10 +485,11 @@ def messages_to_orders(
             continue
         columns = {}
         for name, lookup in lookups.items():
-            missing = [t for t in first if t not in lookup]
-            if missing:
-                raise OrderError("field", f"no {name} for trader {missing[0]}")
-            columns[name] = [lookup[t] for t in first]
+            try:
+                columns[name] = [lookup[t] for t in first]
+            except KeyError:
+                missing = next(t for t in first if t not in lookup)
+                raise OrderError("field", f"no {name} for trader {missing}") from None
         # blocks grouped per participant (first-appearance order), each participant's in batch order
         owner_column = np.asarray(owner, dtype=np.int64)
         order = np.argsort(owner_column, kind="stable")
