@@ -38,7 +38,7 @@ from transactive.market.ledger.config import (
     SETTLEMENT,
 )
 from transactive.market.ledger.context import LedgerContext
-from transactive.market.ledger.documents import AnchorDocument, SettlementDocument, now_stamp
+from transactive.market.ledger.documents import AnchorDocument, SettlementDocument, now_stamp, result_rows
 from transactive.market.ledger.sequence import (
     auction_document,
     auction_input,
@@ -49,7 +49,7 @@ from transactive.market.ledger.sequence import (
 )
 from transactive.market.ledger.sharing import settlement_key
 from transactive.market.slots import Phase, phase_bounds
-from transactive.result import ResultDocument
+from transactive.result import ResultSummary
 from transactive.settlement.input import SettlementInput, input_digest
 from transactive.settlement.sequence import SequenceSettlement, settle_sequence
 from transactive.settlement.slot_settlement import AccountPosting, SettlementTerms, settle_input, statement_lines
@@ -124,15 +124,17 @@ class LedgerSettlement:
         anchored clearing's endorsed entries, the meters settling the deviations
         (:mod:`transactive.settlement.sequence`). The clearing must be anchored if the slot cleared; a void
         slot (or one without orders) settles without an auction stage."""
-        result: ResultDocument | None = None
+        result: ResultSummary | None = None  # the traders, the price, matched or not: no row object each
         anchored: AnchorDocument | None = None
+        entries: list[tuple[str, int, int]] = []  # the endorsed results as figures (result_rows)
         if clearing is not None:
             if clearing.state != "anchored":
                 raise MarketError("slot_start", f"the slot's clearing is not anchored ({clearing.state})", "conflict")
             stored = self.ctx.store.get_result(c.name, slot_start)
             assert stored is not None
-            result = ResultDocument.from_json(stored.document)
-            anchored = AnchorDocument.from_json(clearing.document)
+            result = ResultSummary.from_json(stored.document)
+            anchored = AnchorDocument.from_json(clearing.document, results=False)
+            entries = result_rows(clearing.document)
         else:
             slot = self.ctx.store.get_slot(c.name, slot_start)
             if slot is not None and slot.state is not SlotState.VOID:
@@ -154,7 +156,6 @@ class LedgerSettlement:
         # ordering member becomes one when its reading comes in before the close), the DSO's, the endorsed rows
         # against the accounts, the wholesale field
         number = chain_slot_number(c.name, slot_start, SETTLEMENT)
-        entries = () if anchored is None else anchored.results
         known = self._accounts(c.name, {*found.awaited, *found.ordered})
         dso_address = self.accounts.dso_address(c.name)
         terms = SettlementTerms(self.ctx.config.penalty_per_kwh, self.ctx.config.grid_charge_per_kwh)
@@ -176,7 +177,7 @@ class LedgerSettlement:
             self.ctx.store, c, slot_start, chain_slot=number,
             clearing_slot=None if clearing is None else clearing.chain_slot,
             clearing_root=None if anchored is None else anchored.result_root, result=result, terms=terms,
-            account_of=known.__getitem__, dso_address=dso_address, entries=entries, auctioneer=auctioneer,
+            account_of=known.__getitem__, dso_address=dso_address, auctioneer=auctioneer,
             stored_readings=stored_readings, found=found, auction=auction)
         return self._store_settlement(c.name, slot_start, number, doc, len(self._sequence(doc).postings))
 
