@@ -8,7 +8,7 @@ JSON-compatible values (numbers, strings, booleans, None, lists and dicts of the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,3 +161,70 @@ class ResultDocument:
         """The matched trades of a ``*_matched`` mechanism (``details.trades``), else None."""
         trades = self.details.get("trades")
         return trades if isinstance(trades, list) else None
+
+
+def _settlement_price(price_per_kwh: float | None, buyers: Iterable[tuple[float, float]]) -> float:
+    """p0 (``price_per_kwh``), or the buyers' average price over ``(energy_kwh, payment)`` (0 if no trade)."""
+    if price_per_kwh is not None:
+        return float(price_per_kwh)
+    rows = list(buyers)  # summed in row order, as written (the same floats every time)
+    energy = sum(float(e) for e, _ in rows)
+    paid = sum(float(p) for _, p in rows)
+    return paid / energy if energy > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class ResultSummary:
+    """What a slot's settlement needs of its result document: the ``traders`` (ids of the rows with energy traded,
+    either side), the settlement's ``price_per_kwh`` (p0, or the buyers' average price when the mechanism has
+    none; 0 if no trade) and whether the mechanism's trades are ``matched`` (``details.trades``, a
+    ``*_matched`` mechanism). :meth:`from_json` reads it from the stored JSON in one pass, checking every row as
+    :meth:`ResultDocument.from_json` does, without an object per row (100,000 rows at 10^5)."""
+
+    traders: frozenset[str]
+    price_per_kwh: float
+    matched: bool
+
+    @classmethod
+    def of(cls, document: ResultDocument | ResultSummary | Mapping[str, Any]) -> ResultSummary:
+        """``document`` itself, or the summary of a result document (typed or its JSON)."""
+        if isinstance(document, ResultSummary):
+            return document
+        if not isinstance(document, ResultDocument):
+            return cls.from_json(document)
+        return cls(frozenset(r.id for r in (*document.sellers, *document.buyers) if r.traded),
+                   _settlement_price(document.price_per_kwh, ((b.energy_kwh, b.payment) for b in document.buyers)),
+                   document.matched_trades is not None)
+
+    @classmethod
+    def from_json(cls, data: Any) -> ResultSummary:
+        """Read the summary of a stored result document (the same checks and errors as
+        :meth:`ResultDocument.from_json`)."""
+        if not isinstance(data, Mapping):
+            raise ResultDocumentError("result", "must be a JSON object")
+        if data.get("format", RESULT_FORMAT) != RESULT_FORMAT:
+            raise ResultDocumentError("format", f"not a {RESULT_FORMAT} document")
+        price = data.get("price_per_kwh")
+        if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float))):
+            price = None  # a mechanism without one clearing price
+        traders: set[str] = set()
+        buyers: list[tuple[float, float]] = []
+        for side in ("sellers", "buyers"):
+            rows = data.get(side)
+            if not isinstance(rows, list):
+                raise ResultDocumentError(side, "must be a list")
+            figures: list[tuple[str, float, float]] = []
+            for i, r in enumerate(rows):
+                if type(r) is dict and type(id_ := r.get("id")) is str and \
+                        ((kind := type(e := r.get("energy_kwh"))) is float or kind is int) and \
+                        ((kind := type(p := r.get("payment"))) is float or kind is int):
+                    figures.append((id_, e, p))  # type: ignore[arg-type]  # (checked: numbers)
+                else:  # another mapping or a bad row: the typed reader's checks (and its error)
+                    row = _row(r, f"{side}[{i}]")
+                    figures.append((row.id, row.energy_kwh, row.payment))
+            traders.update(id_ for id_, e, _ in figures if e > 0)
+            if side == "buyers":
+                buyers = [(e, p) for _, e, p in figures]
+        details = data.get("details") or {}
+        trades = details.get("trades") if isinstance(details, Mapping) else None
+        return cls(frozenset(traders), _settlement_price(price, buyers), isinstance(trades, list))

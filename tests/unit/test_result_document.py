@@ -1,15 +1,18 @@
 """A stored ``transactive.result/1`` document read as :class:`transactive.result.ResultDocument`: the document
-``result_document`` writes for real clearings reads back to the same JSON, and a bad one is a field error."""
+``result_document`` writes for real clearings reads back to the same JSON, and a bad one is a field error; its
+settlement summary (traders, price, matched) read in one pass is the typed document's."""
 
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 
 import pytest
 
 from transactive.errors import FieldError
 from transactive.marketfile import parse_market, result_document
-from transactive.result import ResultDocument, ResultDocumentError
+from transactive.result import ResultDocument, ResultDocumentError, ResultSummary
+from transactive.settlement.slot_settlement import clearing_price
 
 MARKET = "transactive.market/1"
 MARKETS = [
@@ -57,3 +60,49 @@ def test_a_bad_result_document_is_a_field_error(doc: object, field: str) -> None
     with pytest.raises(ResultDocumentError) as err:
         ResultDocument.from_json(doc)
     assert err.value.field == field and isinstance(err.value, FieldError)
+
+
+@pytest.mark.parametrize("market", [*MARKETS,
+                                    {**MARKETS[0], "mechanism": "pay_as_bid"}], ids=["uniform", "vcg", "pay_as_bid"])
+def test_the_summary_read_from_the_json_is_the_typed_documents(market: dict[str, object]) -> None:
+    m = parse_market(market)
+    doc = json.loads(json.dumps(result_document(m, m.clear())))  # as stored
+    typed = ResultDocument.from_json(doc)
+    summary = ResultSummary.from_json(doc)
+    assert summary == ResultSummary.of(typed) and ResultSummary.of(summary) is summary
+    assert summary.traders == {r.id for r in (*typed.sellers, *typed.buyers) if r.traded}
+    energy = sum(float(b.energy_kwh) for b in typed.buyers)  # the buyers' average without one clearing price
+    average = sum(float(b.payment) for b in typed.buyers) / energy if energy > 0 else 0.0
+    assert summary.price_per_kwh == (average if typed.price_per_kwh is None else typed.price_per_kwh)
+    assert summary.matched is (typed.matched_trades is not None)
+    without = ResultSummary.from_json({**doc, "price_per_kwh": None})
+    assert without.price_per_kwh == average and clearing_price({**doc, "price_per_kwh": None}) == average
+
+
+def test_the_summary_of_matched_trades_and_of_another_mapping() -> None:
+    doc = {"mechanism": "x", "price_per_kwh": None, "sellers": [{"id": "s", "energy_kwh": 2, "payment": 0.3}],
+           "buyers": [{"id": "b", "energy_kwh": 2.0, "payment": 0.5}, {"id": "c", "energy_kwh": 0, "payment": 0}],
+           "details": {"trades": []}}
+    summary = ResultSummary.from_json(doc)
+    assert summary == ResultSummary(frozenset({"s", "b"}), 0.25, True)
+    frozen = MappingProxyType({**doc, "sellers": [MappingProxyType(r) for r in doc["sellers"]]})  # no dict rows
+    assert ResultSummary.from_json(frozen) == summary
+    assert ResultSummary.from_json({**doc, "details": {}}).matched is False
+
+
+@pytest.mark.parametrize(("doc", "field"), [
+    ({"sellers": [], "buyers": {}}, "buyers"),
+    ({"buyers": []}, "sellers"),
+    ({"sellers": [{"id": 1, "energy_kwh": 1, "payment": 1}], "buyers": []}, "sellers[0].id"),
+    ({"sellers": [], "buyers": [{"id": "b", "energy_kwh": 1, "payment": 1},
+                                {"id": "b", "energy_kwh": True, "payment": 1}]}, "buyers[1].energy_kwh"),
+    ({"sellers": [], "buyers": [{"id": "b", "energy_kwh": "1", "payment": 1}]}, "buyers[0].energy_kwh"),
+    ({"sellers": ["x"], "buyers": []}, "sellers[0]"),
+    ({"format": "transactive.market/1", "sellers": [], "buyers": []}, "format"),
+    ([], "result"),
+])
+def test_a_bad_result_document_is_the_same_field_error_for_the_summary(doc: object, field: str) -> None:
+    for read in (ResultDocument.from_json, ResultSummary.from_json):
+        with pytest.raises(ResultDocumentError) as err:
+            read(doc)
+        assert err.value.field == field

@@ -24,7 +24,7 @@ are given back per member id. Slot numbers are Unix seconds of the slot start (:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
@@ -193,10 +193,24 @@ def _settle(store: MultiStore, community: Community | str, slot_start: str | dat
 
 
 def settlement_document(community: Community, slot_start: str, settlement: SlotSettlement,
-                        member_of: dict[str, str], metered: set[str]) -> dict[str, Any]:
-    """The stored JSON document of a slot's settlement (integer Wh and micro-tokens)."""
+                        member_of: Mapping[str, str], metered: Collection[str], *,
+                        members: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The stored JSON document of a slot's settlement (integer Wh and micro-tokens). ``members``: the member
+    rows when the caller has them already, as this writes them from ``settlement.statements`` (the ledger's
+    settlement builds them from its columns, :func:`~transactive.market.ledger.sequence.stored_multi_document`);
+    then the statements are not read and the balance is their money plus the accounts."""
     def who(peer: str) -> str:
         return member_of.get(peer, peer)
+
+    if members is None:
+        members = [{"member": who(s.peer), "metered": who(s.peer) in metered, "net_wh": s.net_wh,
+                    "money_micro": s.money_micro,
+                    "stages": {stage: {"sold_wh": line.sold_wh, "bought_wh": line.bought_wh,
+                                       "money_micro": line.money_micro} for stage, line in s.stages.items()}}
+                   for s in settlement.statements]
+        balance = settlement.balance_micro
+    else:
+        balance = sum(m["money_micro"] for m in members) + sum(settlement.accounts.values())
 
     price = None if settlement.auction is None else settlement.auction.price_per_kwh
     orders = {o.order_id: o for o in settlement.board.orders}
@@ -207,13 +221,9 @@ def settlement_document(community: Community, slot_start: str, settlement: SlotS
         "slot": settlement.slot,
         "auction": {"mechanism": None if settlement.auction is None else settlement.auction.mechanism,
                     "price_per_kwh": price if price is not None and math.isfinite(price) else None},
-        "members": [{"member": who(s.peer), "metered": who(s.peer) in metered, "net_wh": s.net_wh,
-                     "money_micro": s.money_micro,
-                     "stages": {stage: {"sold_wh": line.sold_wh, "bought_wh": line.bought_wh,
-                                        "money_micro": line.money_micro} for stage, line in s.stages.items()}}
-                    for s in settlement.statements],
+        "members": members,
         "accounts": dict(settlement.accounts),
-        "balance_micro": settlement.balance_micro,
+        "balance_micro": balance,
         "listing_orders": [{"id": o.order_id, "listing_id": orders[o.order_id].listing_id, "seller": who(o.seller),
                             "buyer": who(o.buyer), "ordered_wh": orders[o.order_id].energy_wh,
                             "delivered_wh": o.delivered_wh, "seller_micro": o.seller_micro,

@@ -141,6 +141,22 @@ class SequenceSettlement:
         return self.cleared.settlement() if isinstance(self.cleared, ClearedColumns) else self.cleared
 
     @cached_property
+    def stage_rows(self) -> list[dict[str, dict[str, int]]]:
+        """Per party (``columns.parties`` order) its stages as the stored documents write them, ``{stage:
+        {"sold_wh", "bought_wh", "money_micro"}}`` for every stage of ``STAGES``: built once, shared by the
+        statement lines and the multi-settlement document (read-only, as the documents are)."""
+        n = len(self.columns.parties)
+        rows = self.columns.stages.reshape(n, 3 * len(STAGES)).tolist()  # flat rows: far fewer lists than (n, 4, 3)
+        at = tuple(zip(STAGES, range(0, 3 * len(STAGES), 3), strict=True))
+        return [{stage: {"sold_wh": r[k], "bought_wh": r[k + 1], "money_micro": r[k + 2]} for stage, k in at}
+                for r in rows]
+
+    @cached_property
+    def money_micro(self) -> list[int]:
+        """Per party (``columns.parties`` order) its money over all stages, micro-tokens (> 0 received)."""
+        return [int(x) for x in self.columns.stages[:, :, 2].sum(axis=1).tolist()]
+
+    @cached_property
     def combined(self) -> SlotSettlement:
         """Statements per member id (in id order) and stage, the accounts, grid trades and listing settlements."""
         none = StageLine()  # (immutable: one for every stage a party has nothing in)

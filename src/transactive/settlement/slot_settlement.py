@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from transactive.result import ResultDocument
+from transactive.result import ResultDocument, ResultSummary
 from transactive.settlement.input import INPUT_FORMAT, SettlementInput, input_digest
 from transactive.settlement.metering import DSO_ACCOUNT, SettledTrade, Settlement, settle
 from transactive.units import energy_to_wh
@@ -70,14 +70,9 @@ class SettlementTerms:
                                     params.get("grid_charge_per_kwh", default.grid_charge_per_kwh))))
 
 
-def clearing_price(document: ResultDocument | Mapping[str, Any]) -> float:
+def clearing_price(document: ResultDocument | ResultSummary | Mapping[str, Any]) -> float:
     """p0 of a ``transactive.result/1`` document, or the buyers' average price when it has none (0 if no trade)."""
-    result = ResultDocument.of(document)
-    if result.price_per_kwh is not None:
-        return float(result.price_per_kwh)
-    energy = sum(float(b.energy_kwh) for b in result.buyers)
-    paid = sum(float(b.payment) for b in result.buyers)
-    return paid / energy if energy > 0 else 0.0
+    return ResultSummary.of(document).price_per_kwh
 
 
 def trades_of(document: ResultDocument | Mapping[str, Any], grid_charge_per_kwh: float) -> list[SettledTrade]:

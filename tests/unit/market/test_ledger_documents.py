@@ -1,6 +1,7 @@
 """The ledger desk's stored slot documents as typed, versioned records
 (:mod:`transactive.market.ledger.documents`): the layout the service has always written (no ``version``) still
-reads, a document read and written again is the same JSON, and a bad document is a field error naming the key."""
+reads, a document read and written again is the same JSON, and a bad document is a field error naming the key;
+the endorsed results read as figures (the settlement input's) are the typed results."""
 
 from __future__ import annotations
 
@@ -8,13 +9,20 @@ import copy
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 
 from transactive.errors import FieldError
 from transactive.ledger.messages.commitments import FUND_LEAF, ResultEntry
-from transactive.market.ledger.documents import AnchorDocument, DocumentError, SettlementDocument, StoredResult
+from transactive.market.ledger.documents import (
+    AnchorDocument,
+    DocumentError,
+    SettlementDocument,
+    StoredResult,
+    result_rows,
+)
 from transactive.market.ledger.sequence import auction_document
 from transactive.market.multi_slot import ContractTerms
 from transactive.settlement.input import SettlementInput
@@ -150,3 +158,29 @@ def test_a_format_1_settlement_is_shown_as_its_statement_lines() -> None:
         m: ln["metered_wh"] if ln["side"] == "seller" else -ln["metered_wh"] for m, ln in lines.items()}
     assert shown["balance_micro"] == 0 == sum(p.amount_micro for p in postings)  # nothing created or lost
     assert shown["auction"]["price_per_kwh"] == doc.price_per_kwh
+
+
+def test_the_results_read_as_figures_are_the_typed_results() -> None:
+    stored = _edit(ANCHORED_V1, lambda d: d["results"].append(MappingProxyType(  # another mapping than a dict
+        {"account": B, "energyWh": 0, "amountMicro": 7})))
+    typed = AnchorDocument.from_json(stored).results
+    assert result_rows(stored) == [(r.account, r.energy_wh, r.amount_micro) for r in typed]
+    assert typed[-1] == StoredResult(B, 0, 7) and typed[0] == StoredResult(A, 100, 5)
+    assert AnchorDocument.from_json(stored, results=False).results == () and result_rows({}) == []
+    bare = AnchorDocument.from_json(stored, results=False)
+    assert replace(bare, results=typed) == AnchorDocument.from_json(stored)
+
+
+@pytest.mark.parametrize(("edit", "field"), [
+    (lambda d: d["results"][1].update(energyWh=True), "results[1].energyWh"),
+    (lambda d: d["results"][0].update(amountMicro=1.5), "results[0].amountMicro"),
+    (lambda d: d["results"][1].update(account=7), "results[1].account"),
+    (lambda d: d["results"].append(3), "results"),
+    (lambda d: d.update(results={}), "results"),
+])
+def test_a_bad_result_row_is_the_same_field_error_read_as_figures(edit: Any, field: str) -> None:
+    stored = _edit(ANCHORED_V1, edit)
+    for read in (AnchorDocument.from_json, result_rows):
+        with pytest.raises(DocumentError) as err:
+            read(stored)
+        assert err.value.field == field

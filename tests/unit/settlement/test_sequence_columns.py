@@ -4,7 +4,10 @@
   settlement_input_v3_sequences.json``: a matched clearing with a fund row; flat network charges, the wholesale
   market and members sharing an account) recompute to their archived postings, result root and statement lines;
 * ``units.base_units_column`` is the one rounding rule (``units.to_base_units``) element by element;
-* ``settle_cleared_columns`` names the first trader in order whose meter is missing or on the wrong side.
+* ``settle_cleared_columns`` names the first trader in order whose meter is missing or on the wrong side;
+* the multi-settlement document built from the columns (the statement lines' stage rows shared) is the one
+  ``settlement_document`` writes from the per-member statements, and the settled ledger document stores the lines
+  as built and reads them back to the same JSON.
 """
 
 from __future__ import annotations
@@ -20,9 +23,13 @@ from hypothesis import strategies as st
 
 from transactive.crypto.eip712 import Domain
 from transactive.ledger.messages.commitments import ResultEntry, result_tree
-from transactive.market.ledger.sequence import sequence_lines
+from transactive.market.ledger.documents import SettlementDocument
+from transactive.market.ledger.sequence import sequence_lines, stored_multi_document
+from transactive.market.multi_slot import settlement_document
+from transactive.settlement.input import SettlementInput
 from transactive.settlement.metering import SettlementError, settle_cleared_columns
 from transactive.settlement.sequence import settle_sequence
+from transactive.store import Community
 from transactive.units import MICRO_PER_TOKEN, WH_PER_KWH, base_units_column, to_base_units
 
 ARCHIVES = Path(__file__).parents[2] / "fixtures" / "archives"
@@ -66,3 +73,29 @@ def test_the_first_trader_in_order_with_a_bad_meter_is_named() -> None:
         settle_cleared_columns(0.1, members, cleared_wh, cleared_micro, np.array([0, 20, 500]),
                                missing=np.array([True, False, False]), **args)
     assert (missing.value.field, missing.value.message) == ("metered_wh.sellers[a]", "missing meter reading")
+
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_the_multi_settlement_document_from_the_columns_is_the_one_from_the_statements(k: int) -> None:
+    archived = json.loads((ARCHIVES / "settlement_input_v3_sequences.json").read_text(encoding="utf-8"))["archives"][k]
+    doc = SettlementInput.from_json(archived["input"])
+    seq = settle_sequence(doc, DOMAIN)
+    c = Community("c", "dpda", {}, 15, "2026-01-01T00:00:00Z")
+    start = "2026-03-01T10:00:00+00:00"
+    built = stored_multi_document(c, start, doc, seq, "dpda")
+    member_of = {**{m: m for m in doc.parties}, **dict(doc.addresses)}
+    expected = settlement_document(c, start, seq.combined, member_of, set(doc.readings_kwh))  # per statement
+    assert json.dumps({k: v for k, v in built.items() if k != "auction"}, sort_keys=True) == \
+        json.dumps({k: v for k, v in expected.items() if k != "auction"}, sort_keys=True)
+    assert built["balance_micro"] == 0 and len(built["members"]) == len(doc.parties)
+    # the settled ledger document stores the lines as built (not copied) and reads them back to the same JSON
+    lines = sequence_lines(seq)
+    assert [ln["stages"] for ln in lines] == [m["stages"] for m in built["members"]]
+    settled = SettlementDocument(input=doc, settled_at="2026-03-01T10:30:00.000000Z", lines=tuple(lines),
+                                 postings=tuple({"account": p.address, "energy_wh": p.energy_wh,
+                                                 "amount_micro": p.amount_micro} for p in seq.postings))
+    stored = settled.to_json()
+    assert all(a is b for a, b in zip(stored["lines"], lines, strict=True))
+    text = json.dumps(stored, sort_keys=True)
+    again = SettlementDocument.from_json(json.loads(text)).to_json()
+    assert json.dumps(again, sort_keys=True) == text and stored["lines"] == archived["lines"]

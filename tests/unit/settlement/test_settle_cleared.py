@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from fixtures.registered_runs import run_registered
 from transactive.crypto.eip712 import Domain
 from transactive.ledger.messages.commitments import FUND_LEAF, ResultEntry, result_entries, result_tree
-from transactive.market.ledger.sequence import auction_input
+from transactive.market.ledger.sequence import auction_input, entry_rows
 from transactive.orders import Orders
 from transactive.registry import full_registry
 from transactive.result import ClearingResult, ResultDocument
@@ -126,7 +126,7 @@ def _document(r: ClearingResult, sellers: Orders, buyers: Orders) -> dict[str, A
 
 def _input(entries: list[ResultEntry], result: dict[str, Any], readings_wh: dict[str, int],
            terms: SettlementTerms) -> SettlementInput:
-    auction = auction_input(ResultDocument.from_json(result), entries,
+    auction = auction_input(ResultDocument.from_json(result), entry_rows(entries),
                             member_of={e.account.lower(): e.account for e in entries}, dso_address=DSO, terms=terms)
     parties = tuple(sorted(auction["cleared"].members))
     return SettlementInput(format=SEQUENCE_FORMAT, slot=1, clearing_slot=0, clearing_root=None, multi_slot=7,

@@ -39,7 +39,7 @@ DOCUMENT_VERSION = 1
 """The version of the stored documents this service writes and reads (absent: 1)."""
 
 __all__ = ["DOCUMENT_VERSION", "AnchorDocument", "DocumentError", "SettlementDocument", "SlotDocument", "StoredResult",
-           "now_stamp", "read_rows"]
+           "now_stamp", "read_rows", "result_rows"]
 
 _UNSET: Any = object()
 
@@ -85,10 +85,11 @@ def _txs(data: Mapping[str, Any]) -> Mapping[str, str]:
 
 
 def _rows(data: Mapping[str, Any], key: str) -> tuple[Mapping[str, Any], ...]:
+    """The rows as read (not copied: a document is read-only by contract, 100,000 rows at 10^5)."""
     value = data.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(x, Mapping) for x in value):
+    if not isinstance(value, list) or not all(type(x) is dict or isinstance(x, Mapping) for x in value):
         raise DocumentError(key, "must be a list of JSON objects")
-    return tuple(MappingProxyType(dict(x)) for x in value)
+    return tuple(value)
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -105,6 +106,12 @@ def _plain(value: Any) -> Any:
     if kind is list or kind is tuple or isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def _json_rows(rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Rows (lines, postings) JSON-ready: a plain ``dict`` row as it is (read or built as JSON, never changed:
+    documents are read-only by contract), any other mapping copied (:func:`_plain`)."""
+    return [r if type(r) is dict else _plain(r) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -199,6 +206,38 @@ class StoredResult:
         return cls(account, values[0], values[1])
 
 
+def result_rows(data: Mapping[str, Any]) -> list[tuple[str, int, int]]:
+    """The stored ``results`` of an anchor document as ``(account, energy_wh, amount_micro)`` rows, checked as
+    :meth:`StoredResult.from_json` checks them, without an object per row (100,000 rows at 10^5: the settlement
+    input needs the figures only). A row of the exact JSON types is taken as it is; any other goes through
+    :meth:`StoredResult.from_json` (its error names the field)."""
+    value = data.get("results", [])
+    if not isinstance(value, list):
+        raise DocumentError("results", "must be a list of JSON objects")
+    out = []
+    for i, row in enumerate(value):
+        if type(row) is dict and type(account := row.get("account")) is str \
+                and type(wh := row.get("energyWh")) is int and type(micro := row.get("amountMicro")) is int:
+            out.append((account, wh, micro))
+        elif isinstance(row, Mapping):
+            r = StoredResult.from_json(row, f"results[{i}]")
+            out.append((r.account, r.energy_wh, r.amount_micro))
+        else:
+            raise DocumentError("results", "must be a list of JSON objects")
+    return out
+
+
+def _results(data: Mapping[str, Any]) -> tuple[StoredResult, ...]:
+    out = []
+    new = StoredResult.__new__
+    for account, wh, micro in result_rows(data):
+        r = new(StoredResult)  # the frozen dataclass's fields set directly (its __init__ costs ~1 us a row)
+        fields = r.__dict__
+        fields["account"], fields["energy_wh"], fields["amount_micro"] = account, wh, micro
+        out.append(r)
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class AnchorDocument(SlotDocument):
     """The stored anchoring of a cleared slot: ``batch`` (the signed batch's JSON,
@@ -221,14 +260,15 @@ class AnchorDocument(SlotDocument):
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> AnchorDocument:
-        """Read a stored anchor document (version 1, or without ``version``: the same layout)."""
+    def from_json(cls, data: Mapping[str, Any], *, results: bool = True) -> AnchorDocument:
+        """Read a stored anchor document (version 1, or without ``version``: the same layout); ``results=False``:
+        its endorsed results left unread (empty; :func:`result_rows` reads them as figures)."""
         version = _version(data, "anchor document")
         batch = data.get("batch")
         if batch is not None and not isinstance(batch, Mapping):
             raise DocumentError("batch", "must be a JSON object (a signed batch) or null")
-        results = [StoredResult.from_json(row, f"results[{i}]") for i, row in enumerate(_rows(data, "results"))]
-        return cls(**cls._round_fields(data), version=version, batch=batch, results=tuple(results),
+        return cls(**cls._round_fields(data), version=version, batch=batch,
+                   results=_results(data) if results else (),
                    anchored_at=_opt_str(data, "anchoredAt"))
 
     def fund_row(self, fund_account: str) -> StoredResult | None:
@@ -262,8 +302,8 @@ class SettlementDocument(SlotDocument):
         if self.claims is not None:
             out["claims"] = self.claims
         if self.settled_at is not None:
-            out.update({"settledAt": self.settled_at, "lines": _plain(self.lines), "postings": _plain(self.postings),
-                        "dso": _plain(self.dso)})
+            out.update({"settledAt": self.settled_at, "lines": _json_rows(self.lines),
+                        "postings": _json_rows(self.postings), "dso": _plain(self.dso)})
         return out
 
     @classmethod

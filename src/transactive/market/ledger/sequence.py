@@ -10,7 +10,7 @@ validators recompute :func:`~transactive.settlement.sequence.settle_sequence` an
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
@@ -21,7 +21,7 @@ import numpy as np
 from transactive.ledger.messages.commitments import FUND_LEAF, ME_LEAF
 from transactive.market.multi_signing import slot_number
 from transactive.market.multi_slot import ContractTerms, settlement_document
-from transactive.result import ResultDocument
+from transactive.result import ResultDocument, ResultSummary
 from transactive.settlement.grid_trading import GridTariff
 from transactive.settlement.input import (
     SEQUENCE_FORMAT,
@@ -39,14 +39,14 @@ from transactive.settlement.listings import ServiceRates
 from transactive.settlement.meter_readings import SignedReading
 from transactive.settlement.metering import ClearedColumns, Settlement
 from transactive.settlement.sequence import SequenceSettlement
-from transactive.settlement.slot_settlement import SettlementTerms, clearing_price, paired_trades
-from transactive.settlement.stages import STAGES
+from transactive.settlement.slot_settlement import SettlementTerms, paired_trades
+from transactive.settlement.stages import SlotSettlement
 from transactive.settlement.wholesale import settlement_field
 from transactive.store import Community, MeterReading, MultiStore
 from transactive.units import energy_to_wh
 
-__all__ = ["SlotParties", "auction_input", "has_multi_items", "sequence_input", "sequence_lines", "sequence_parties",
-           "slot_parties", "stored_multi_document"]
+__all__ = ["SlotParties", "auction_input", "entry_rows", "has_multi_items", "sequence_input", "sequence_lines",
+           "sequence_parties", "slot_parties", "stored_multi_document"]
 
 
 def has_multi_items(store: MultiStore, community: str, slot_start: str) -> bool:
@@ -103,19 +103,20 @@ class SlotParties:
         return sorted({*self.awaited, *(self.ordered & set(read))})
 
 
-def slot_parties(store: MultiStore, community: str, slot_start: str, result: ResultDocument | None) -> SlotParties:
-    """The slot's :class:`SlotParties` (``result``: the cleared result; None for a slot without one)."""
-    traders: set[str] = set()
-    if result is not None:
-        traders = {r.id for r in (*result.sellers, *result.buyers) if r.traded}
+def slot_parties(store: MultiStore, community: str, slot_start: str, result: ResultDocument | ResultSummary | None
+                 ) -> SlotParties:
+    """The slot's :class:`SlotParties` (``result``: the cleared result or its summary; None for a slot without
+    one)."""
+    traders = frozenset[str]() if result is None else ResultSummary.of(result).traders
     contracts = [r for r in store.signed_contracts_around(community, slot_start)
                  if ContractTerms.of(r).delivers_in(slot_start)]
-    return SlotParties(frozenset(traders), frozenset(store.order_members(community, slot_start) - traders),
+    return SlotParties(traders, frozenset(store.order_members(community, slot_start) - traders),
                        tuple(contracts), tuple(store.list_listings(community, slot_start)),
                        tuple(store.listing_orders(community, slot_start)))
 
 
-def sequence_parties(store: MultiStore, community: str, slot_start: str, result: ResultDocument | None,
+def sequence_parties(store: MultiStore, community: str, slot_start: str,
+                     result: ResultDocument | ResultSummary | None,
                      readings: Sequence[MeterReading] | None = None
                      ) -> tuple[list[str], list[Any], list[Any], list[Any]]:
     """``(parties, contracts, listings, orders)``: the members settled in the slot (auction traders, parties to
@@ -143,12 +144,18 @@ class Entry(Protocol):
     def amount_micro(self) -> int: ...
 
 
-def auction_input(result: ResultDocument | None, entries: Sequence[Entry], *,
+def entry_rows(entries: Iterable[Entry]) -> list[tuple[str, int, int]]:
+    """``(account, energy_wh, amount_micro)`` of each entry (:func:`auction_input`'s rows)."""
+    return [(e.account, e.energy_wh, e.amount_micro) for e in entries]
+
+
+def auction_input(result: ResultDocument | ResultSummary | None, entries: Iterable[tuple[str, int, int]], *,
                   member_of: Mapping[str, str], dso_address: str, terms: SettlementTerms) -> dict[str, Any]:
     """The auction fields of a ``transactive.settlement-input/3`` record (keyword arguments of
     :class:`~transactive.settlement.input.SettlementInput`): the anchored clearing's endorsed
-    result ``entries`` (by chain address) per member id (``member_of``: lower-case
-    address -> member), so the settlement recomputes the clearing as it was endorsed
+    result ``entries`` (by chain address; ``(account, energy_wh, amount_micro)`` rows: :func:`entry_rows`, or
+    :func:`~transactive.market.ledger.documents.result_rows` of the stored anchor document) per member id
+    (``member_of``: lower-case address -> member), so the settlement recomputes the clearing as it was endorsed
     (``docs/settlement.md``, "Settlement against the meters"):
 
     * ``cleared``: ``{"members": [...], "energy_wh": [...], "amount_micro": [...]}``, parallel columns (signed:
@@ -166,8 +173,7 @@ def auction_input(result: ResultDocument | None, entries: Sequence[Entry], *,
     fund: FundRow | None = None
     fund_key, me_key, dso_key = FUND_LEAF.lower(), ME_LEAF.lower(), dso_address.lower()
     special = {fund_key, me_key, dso_key}
-    for e in entries:
-        account, wh, micro = e.account, e.energy_wh, e.amount_micro
+    for account, wh, micro in entries:
         key = account.lower()
         if key not in special and (member := member_of.get(key)) is not None:  # a member's row (the many)
             if wh or micro:
@@ -184,12 +190,13 @@ def auction_input(result: ResultDocument | None, entries: Sequence[Entry], *,
         elif (wh, micro) != (0, 0):
             raise ValueError(f"the endorsed result has a row of {account} that is no member's account")
     members = sorted(cleared)
-    matched = result is not None and result.matched_trades is not None
+    summary = None if result is None else ResultSummary.of(result)
+    matched = summary is not None and summary.matched
     trades = [] if matched else paired_trades([(m, wh) for m, (wh, _) in cleared.items() if wh > 0],
                                               [(m, -wh) for m, (wh, _) in cleared.items() if wh < 0],
                                               terms.grid_charge_per_kwh)
     return {
-        "price_per_kwh": 0.0 if result is None else clearing_price(result),
+        "price_per_kwh": 0.0 if summary is None else summary.price_per_kwh,
         "penalty_per_kwh": terms.penalty_per_kwh,
         "trades": tuple(InputTrade(t.buyer, t.seller, t.energy_kwh, t.charge) for t in trades),
         "cleared": ClearedRows(tuple(members), tuple(cleared[m][0] for m in members),
@@ -200,7 +207,7 @@ def auction_input(result: ResultDocument | None, entries: Sequence[Entry], *,
 
 def sequence_input(
     store: MultiStore, c: Community, slot_start: str, *, chain_slot: int, clearing_slot: int | None,
-    clearing_root: str | None, result: ResultDocument | None, terms: SettlementTerms,
+    clearing_root: str | None, result: ResultDocument | ResultSummary | None, terms: SettlementTerms,
     account_of: Callable[[str], str], dso_address: str, entries: Sequence[Entry] = (),
     member_of: Mapping[str, str] | None = None, auctioneer: str | None = None,
     stored_readings: Sequence[MeterReading] | None = None, found: SlotParties | None = None,
@@ -221,7 +228,7 @@ def sequence_input(
         if member_of is None:
             member_of = {address.lower(): member
                          for member, address in store.chain_account_addresses(c.name).items()}
-        auction = auction_input(result, entries, member_of=member_of, dso_address=dso_address, terms=terms)
+        auction = auction_input(result, entry_rows(entries), member_of=member_of, dso_address=dso_address, terms=terms)
     contracts, listings, orders = found.contracts, found.listings, found.orders
     # a remedy (docs/settlement.md §4) may clear others
     parties = sorted({*found.settled({r.member for r in stored_readings}), *auction["cleared"].members})
@@ -319,22 +326,27 @@ def sequence_lines(result: SequenceSettlement) -> list[dict[str, Any]]:
             figures[:, k] = (ln.agreed_wh, ln.metered_wh, ln.energy_micro, ln.tariff_micro, ln.credit_micro,
                              ln.amount_micro)
     agreed, metered, energy_micro, tariff, penalty, amount = figures.tolist()
-    money = columns.stages[:, :, 2].sum(axis=1).tolist()
     return [{"member": m, "side": sd, "net_wh": net, "agreed_wh": ag, "metered_wh": me, "energy_micro": en,
-             "tariff_micro": ta, "penalty_micro": pe, "amount_micro": am,
-             "stages": {stage: {"sold_wh": r[k], "bought_wh": r[k + 1], "money_micro": r[k + 2]}
-                        for stage, k in zip(STAGES, range(0, 12, 3), strict=True)},
-             "balance_change_micro": mo}
-            for m, sd, net, ag, me, en, ta, pe, am, r, mo in zip(
+             "tariff_micro": ta, "penalty_micro": pe, "amount_micro": am, "stages": st, "balance_change_micro": mo}
+            for m, sd, net, ag, me, en, ta, pe, am, st, mo in zip(
                 parties, side, columns.net_wh.tolist(), agreed, metered, energy_micro, tariff, penalty, amount,
-                columns.stages.reshape(n, 3 * len(STAGES)).tolist(), money, strict=True)]
+                result.stage_rows, result.money_micro, strict=True)]
 
 
 def stored_multi_document(c: Community, slot_start: str, doc: SettlementInput, result: SequenceSettlement,
                           mechanism: str | None) -> dict[str, Any]:
     """The multi-settlement desk's document of the slot (``docs/multi-settlement.md``), per member id."""
     member_of = {**{m: m for m in doc.parties}, **dict(doc.addresses)}
-    out = settlement_document(c, slot_start, result.combined, member_of, set(doc.readings_kwh))
+    metered = set(doc.readings_kwh)
+    # the member rows from the columns (the statements' stages shared with the statement lines), the rest as
+    # settlement_document writes it for the combined settlement
+    members = [{"member": (who := member_of.get(m, m)), "metered": who in metered, "net_wh": net, "money_micro": mo,
+                "stages": st}
+               for m, net, mo, st in zip(result.columns.parties, result.columns.net_wh.tolist(), result.money_micro,
+                                         result.stage_rows, strict=True)]
+    out = settlement_document(c, slot_start, SlotSettlement(result.slot, (), result.accounts, None, result.grid_trades,
+                                                            result.listing_settlements, result.board),
+                              member_of, metered, members=members)
     traded = doc.traded
     v3 = doc.format == SEQUENCE_FORMAT
     out["auction"] = {"mechanism": mechanism if traded else None,
