@@ -46,6 +46,18 @@ def _day(out: Path, monkeypatch: pytest.MonkeyPatch, *, share: bool) -> tuple[Sl
         calls["clearing" if kwargs.get("verify", True) else "auctioneer's entries"] += 1
         return recompute(*args, **kwargs)
 
+    own_entries = anchoring.batch_entries
+
+    def counted_own_entries(*args: Any, **kwargs: Any) -> Any:
+        calls["auctioneer's entries"] += 1
+        return own_entries(*args, **kwargs)
+
+    entries = protocol.result_entries
+
+    def counted_entries(*args: Any, **kwargs: Any) -> Any:
+        calls["clearing converted to entries"] += 1
+        return entries(*args, **kwargs)
+
     batch_clear = protocol._clear
 
     def counted_batch_clear(*args: Any, **kwargs: Any) -> Any:
@@ -64,6 +76,8 @@ def _day(out: Path, monkeypatch: pytest.MonkeyPatch, *, share: bool) -> tuple[Sl
         m.setattr(accounts.secrets, "token_bytes", random.Random(8).randbytes)
         m.setattr(day_service, "LedgerConfig", functools.partial(LedgerConfig, share_recomputation=share))
         m.setattr(anchoring, "recompute", counted_recompute)
+        m.setattr(anchoring, "batch_entries", counted_own_entries)
+        m.setattr(protocol, "result_entries", counted_entries)
         m.setattr(protocol, "_clear", counted_batch_clear)
         m.setattr(LedgerSettlement, "settlement_postings", counted_postings)
         m.setattr(protocol.Validator, "sign_root", counted_sign_root)
@@ -100,16 +114,20 @@ def test_one_recomputation_per_round_and_four_endorsements(
         validators = [k for k in calls if k.startswith("endorsement by ")]
         assert len(validators) == 4  # every validator signs its own endorsement of every round
         assert all(calls[v] == anchored + settled for v in validators)
-        per_round = 1 if share else 4  # the validators' recomputations of one round in this process
+        per_round = 1 if share else 3  # the other validators' recomputations of one round in this process
         assert calls["clearing"] == per_round * anchored
-        # the auctioneer's entries from the operator's clearing: checked before it commits, then (sharing) with the
-        # slot's rewards for its own endorsement (without sharing its validator's recomputation makes them)
-        assert calls["auctioneer's entries"] == (2 if share else 1) * anchored
+        # the auctioneer's entries from the operator's clearing: converted once, before it commits; its endorsement
+        # takes them with the slot's rewards (protocol.with_rewards), not converted again (issue 13)
+        assert calls["auctioneer's entries"] == anchored
+        # every conversion of a clearing to integer entries: the auctioneer's one, the other validators' (one
+        # shared, else one each) and the day's final audit
+        assert calls["clearing converted to entries"] == (1 + per_round + 1) * anchored
         # the batch itself is cleared only by the validators that recompute it, never by the auctioneer, which took
         # the operator's clearing (issue 13): shared once for the three others, else once by each of them; and once
         # by the day's final audit
         assert calls["batch cleared by the mechanism"] == ((1 if share else 3) + 1) * anchored
-        assert calls["postings"] == per_round * settled  # the validators' check + postings of the published input
+        # the validators' check + postings of the published input (without sharing, each of the 4 validators)
+        assert calls["postings"] == (1 if share else 4) * settled
 
 
 # ------------------------------------------------------------------ the memo and its keys

@@ -116,3 +116,30 @@ def test_the_anchoring_signs_the_orders_the_operator_read(tmp_path: Path, monkey
     batch = SlotBatch.from_json(rec.document["batch"])
     assert sorted((o.message.side, o.message.energy_wh, o.message.price_micro_per_kwh) for o in batch.orders) == [
         (0, 2000, 120_000), (0, 3000, 100_000), (1, 2000, 180_000), (1, 2500, 200_000)]
+
+
+def test_the_anchor_record_is_stored_three_times_with_every_transaction(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The anchor record (its document holds the whole batch: ~60 MB at 100,000 orders) is stored once batched,
+    once with the root and signatures before the submission, once anchored (issue 13); the hashes of
+    ``open_and_commit`` and ``submit_result`` ride with those saves instead of a save each, and are exactly the
+    mined transactions the store's intents hold for the slot."""
+    from transactive.store.sql import SqlStore
+
+    saves: list[tuple[str, list[str]]] = []
+    mined: dict[str, str] = {}
+    put = SqlStore.put_ledger_slot
+
+    def counted(self: SqlStore, record: Any, expected_state: str | None) -> bool:
+        if record.kind == "clearing" and record.slot_start == SLOT:
+            saves.append((record.state, sorted(record.document.get("txs", {}))))
+            if record.state == "anchored":
+                mined.update({i.step: i.tx_hash for i in self.tx_intents(str(record.chain_slot)) if i.state == "mined"})
+        return put(self, record, expected_state)
+
+    monkeypatch.setattr(SqlStore, "put_ledger_slot", counted)
+    rec, _, honest, on_chain, _ = _anchor(tmp_path, share=True, wrong=False, monkeypatch=monkeypatch)
+    assert rec.state == "anchored" and on_chain == honest
+    assert saves == [("batched", []), ("batched", ["open_and_commit"]),
+                     ("anchored", ["open_and_commit", "submit_result"])]
+    assert rec.document["txs"] == mined  # the transactions sent for the slot, as the intents recorded them

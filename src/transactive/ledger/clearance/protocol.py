@@ -101,6 +101,7 @@ __all__ = [
     "Endorsed",
     "Validator",
     "auctioneer_index",
+    "batch_entries",
     "check_members",
     "claim_all",
     "clear_batch",
@@ -119,6 +120,7 @@ __all__ = [
     "settlement_rows",
     "slot_rewards",
     "submit",
+    "with_rewards",
 ]
 
 
@@ -165,20 +167,43 @@ def recompute(
     auctioneer clears the batch once before it commits it, :func:`clear_batch` with ``verify=False``); the
     mechanism is then not run again, but with ``verify`` every signature is still checked here.
     """
+    return with_rewards(batch, batch_entries(batch, verify=verify, pool=pool, cleared=cleared), rewards)
+
+
+def batch_entries(
+    batch: SlotBatch,
+    *,
+    verify: bool = True,
+    pool: WorkerPool | None = None,
+    cleared: tuple[Orders, Orders, ClearingResult] | None = None,
+) -> list[ResultEntry]:
+    """The first part of :func:`recompute`: the clearing's integer entries
+    (:func:`~transactive.ledger.messages.commitments.result_entries`) before the slot's rewards and the DSO's
+    rebalancing; ``recompute(batch, ..., rewards=r) == with_rewards(batch, batch_entries(batch, ...), r)``, so a
+    caller that needs the entries with several reward shares (the auctioneer: none before it commits, then the
+    slot's) converts the clearing once."""
     sellers, buyers, result = clear_batch(batch, verify=verify, pool=pool, cleared=cleared)
-    s = batch.slot
     try:
         # the traders' ids are their messages' EIP-55 addresses: not parsed again
-        entries = result_entries(result, sellers, buyers, dso=batch.dso,
-                                 addresses={o.message.trader: o.message.trader_bytes for o in batch.orders})
+        return result_entries(result, sellers, buyers, dso=batch.dso,
+                              addresses={o.message.trader: o.message.trader_bytes for o in batch.orders})
     except ValueError as exc:
-        raise ClearanceError(f"slot {s}: {exc}") from exc
-    if rewards is not None or batch.dso is not None:
-        try:
-            entries = settle_entries(entries, rewards or RewardShares(), keep=() if batch.dso is None else (batch.dso,))
-        except ValueError as exc:
-            raise ClearanceError(f"slot {s}: {exc}") from exc
-    return tuple(entries)
+        raise ClearanceError(f"slot {batch.slot}: {exc}") from exc
+
+
+def with_rewards(
+    batch: SlotBatch, entries: Sequence[ResultEntry], rewards: RewardShares | None
+) -> tuple[ResultEntry, ...]:
+    """The last part of :func:`recompute`: ``entries`` (:func:`batch_entries`) with the slot's ``rewards`` taken
+    from the fund's row, and for a batch naming a DSO rebalanced around its charges
+    (:func:`~transactive.ledger.messages.commitments.settle_entries`); ``entries`` is not changed."""
+    if rewards is None and batch.dso is None:
+        return tuple(entries)
+    try:
+        return tuple(settle_entries(entries, rewards or RewardShares(),
+                                    keep=() if batch.dso is None else (batch.dso,)))
+    except ValueError as exc:
+        raise ClearanceError(f"slot {batch.slot}: {exc}") from exc
 
 
 def clear_batch(

@@ -27,6 +27,7 @@ from transactive.ledger.clearance.protocol import (
     ClearanceError,
     Collected,
     auctioneer_index,
+    batch_entries,
     check_members,
     clear_batch,
     endorse_and_submit,
@@ -34,6 +35,7 @@ from transactive.ledger.clearance.protocol import (
     recompute,
     settled_by,
     slot_rewards,
+    with_rewards,
 )
 from transactive.ledger.messages.attributes import ParticipantAttributes, SignedAttributes
 from transactive.ledger.messages.batch import GRID_ATTRIBUTES
@@ -76,15 +78,21 @@ class LedgerAnchoring:
         return self.ctx.validators[auctioneer_index(number, len(self.ctx.validators))].address
 
     def open_and_commit(self, rec: LedgerSlot, doc: _D, number: int, *, mode: int, order_root: bytes, count: int,
-                        before_commit: Callable[[], None] | None = None) -> tuple[LedgerSlot, _D, int]:
+                        before_commit: Callable[[], None] | None = None, store: bool = True
+                        ) -> tuple[LedgerSlot, _D, int]:
         """Steps 1 of the Proof-of-Clearance round (:func:`~transactive.ledger.clearance.protocol.open_and_commit`),
         each transaction's hash stored as it is sent; returns the record, its document and the slot's state
-        afterwards."""
+        afterwards. ``store=False``: the hashes only put in the returned document, stored by the caller's next
+        save (its transaction intents hold them meanwhile: a final save takes a missing hash from a mined
+        intent, :meth:`~transactive.market.ledger.context.LedgerContext.with_sent_txs`)."""
         held = (rec, doc)
 
         def sent(step: str, receipt: Any) -> None:
             nonlocal held
-            held = self.record_tx(held[0], held[1], step, receipt)
+            if store:
+                held = self.record_tx(held[0], held[1], step, receipt)
+            else:
+                held = (held[0], held[1].with_tx(step, hex0x(receipt.tx_hash)))
 
         state = open_and_commit(self.ctx.chain, self.ctx.slots, number, mode=mode, order_root=order_root, count=count,
                                 auctioneer=self._auctioneer(number), before_commit=before_commit, sent=sent)
@@ -92,8 +100,8 @@ class LedgerAnchoring:
 
     def endorse_and_submit(self, rec: LedgerSlot, doc: _D, number: int, *, order_root: bytes,
                            results: Sequence[ResultEntry], roots: Sequence[bytes],
-                           rows: Sequence[tuple[str, int, int]] | None = None, own_root: bytes | None = None
-                           ) -> tuple[LedgerSlot, _D]:
+                           rows: Sequence[tuple[str, int, int]] | None = None, own_root: bytes | None = None,
+                           store: bool = True) -> tuple[LedgerSlot, _D]:
         """Steps 4-5 of the round (:func:`~transactive.ledger.clearance.protocol.endorse_and_submit`): ``roots[i]`` is
         validator i's recomputed root, which it signs; the agreeing validators submit in
         :func:`~transactive.ledger.clearance.protocol.miner_order`. The root, the signatures, the first miner and the
@@ -102,7 +110,9 @@ class LedgerAnchoring:
         ``rows`` (a batch-mode settlement slot's rows): submitted and settled in one transaction when the chain
         accepts it (:func:`~transactive.ledger.clearance.protocol.submit`; the step is then recorded as
         ``submit_and_settle``, else as ``submit_result``). ``own_root``: the root of ``results`` when the caller
-        has it (else built here)."""
+        has it (else built here). ``store=False``: the submission's hash only put in the returned document (the
+        record returned is the one stored before the submission), for the caller's next save to store, as in
+        :meth:`open_and_commit`."""
         own = result_tree(number, results).root if own_root is None else own_root
         answers = [v.sign_root(self.ctx.domain, number, order_root, root, tuple(results) if root == own else ())
                    for v, root in zip(self.ctx.validators, roots, strict=True)]
@@ -125,6 +135,8 @@ class LedgerAnchoring:
             validators=[v.address for v in self.ctx.validators], k=self.ctx.config.threshold,
             before_submit=before_submit, rows=rows)
         step = "submit_and_settle" if settled_by(self.ctx.slots, receipt) else "submit_result"
+        if not store:
+            return held[0], held[1].with_tx(step, hex0x(receipt.tx_hash))
         return self.record_tx(held[0], held[1], step, receipt)
 
     # ------------------------------------------------------------------------------ 1. anchoring
@@ -190,7 +202,8 @@ class LedgerAnchoring:
         return reused if reused is not None else clear_batch(batch, verify=False)
 
     def _recompute_all(self, batch: SlotBatch, rewards: RewardShares | None,
-                       precleared: tuple[Orders, Orders, ClearingResult] | None
+                       precleared: tuple[Orders, Orders, ClearingResult] | None,
+                       own_entries: Sequence[ResultEntry] | None = None
                        ) -> tuple[tuple[ResultEntry, ...], list[bytes]]:
         """Every validator's recomputation of a committed batch: ``(the auctioneer's entries, every validator's
         root)``. The auctioneer's entries and root come from its one clearing of the batch (``precleared``: the
@@ -200,7 +213,10 @@ class LedgerAnchoring:
         every signature and recomputes itself, one after the other here (their signature checks in the desk's
         pool while they clear); with ``parallel_validators`` and a large slot they recompute at the same time in
         those worker processes (separate processes: never shared). An auctioneer's clearing that is not the
-        batch's is thereby outvoted (its root differs from theirs)."""
+        batch's is thereby outvoted (its root differs from theirs). ``own_entries``: the auctioneer's
+        :func:`~transactive.ledger.clearance.protocol.batch_entries` of ``precleared`` (converted once, before it
+        committed the batch): its entries are then these with the slot's rewards
+        (:func:`~transactive.ledger.clearance.protocol.with_rewards`), the very integers of ``recompute``."""
         n = len(self.ctx.validators)
         mine = auctioneer_index(batch.slot, n)
         pending = None
@@ -211,10 +227,15 @@ class LedgerAnchoring:
             root = result_tree(batch.slot, theirs).root
             if precleared is None:
                 return theirs, [root] * n
-            own = recompute(batch, verify=False, rewards=rewards, cleared=precleared)
+            own = (with_rewards(batch, own_entries, rewards) if own_entries is not None
+                   else recompute(batch, verify=False, rewards=rewards, cleared=precleared))
             own_root = root if own == theirs else result_tree(batch.slot, own).root
             return own, [own_root if i == mine else root for i in range(n)]
-        results = recompute(batch, pool=self.ctx.pool, rewards=rewards, cleared=precleared)
+        if own_entries is not None and precleared is not None:  # its signatures still checked, as by recompute
+            clear_batch(batch, pool=self.ctx.pool, cleared=precleared)
+            results = with_rewards(batch, own_entries, rewards)
+        else:
+            results = recompute(batch, pool=self.ctx.pool, rewards=rewards, cleared=precleared)
         root = result_tree(batch.slot, results).root
         if pending is not None:
             others = iter(pending())
@@ -268,6 +289,7 @@ class LedgerAnchoring:
             self.ctx.reset_timings()
             batch: SlotBatch | None = None
             precleared: tuple[Orders, Orders, ClearingResult] | None = None
+            own_entries: list[ResultEntry] | None = None  # precleared's entries before the slot's rewards
             if rec is None:
                 slot = self.ctx.store.get_slot(community, slot_start)
                 if slot is None or slot.state is not SlotState.CLEARED:
@@ -285,7 +307,8 @@ class LedgerAnchoring:
                     initial = "batched"
                     try:  # the auctioneer's one clearing (the operator's), checked before it commits the batch
                         precleared = self._own_clearing(community, slot_start, batch, address_of)
-                        recompute(batch, verify=False, cleared=precleared)
+                        own_entries = batch_entries(batch, verify=False, cleared=precleared)
+                        with_rewards(batch, own_entries, None)  # = recompute(batch, verify=False, cleared=...)
                     except ClearanceError as exc:
                         initial, batched = "unsupported", batched.with_note(str(exc))
                     fresh = LedgerSlot(community, slot_start, CLEARING, number, initial, batched.to_json(), now_stamp())
@@ -299,9 +322,12 @@ class LedgerAnchoring:
             if batch is None:
                 assert doc.batch is not None
                 batch = SlotBatch.from_json(doc.batch)
+            # the transactions' hashes are stored with the round's next save (the root and signatures before the
+            # submission, then the anchored record), not each in a save of its own: the document holds the whole
+            # batch, rewritten at every save; meanwhile the mined intents hold them (docs/ledger.md)
             with self.ctx.timed("open + commit order root"):
-                rec, doc, state = self.open_and_commit(rec, doc, number, mode=MODE_CLAIMS,
-                                                       order_root=batch.order_root, count=len(batch.orders))
+                rec, doc, state = self.open_and_commit(rec, doc, number, mode=MODE_CLAIMS, order_root=batch.order_root,
+                                                       count=len(batch.orders), store=False)
             results: tuple[ResultEntry, ...] = ()
             own_root: bytes | None = None  # the root of ``results``
             rewards = slot_rewards(self.ctx.chain, self.ctx.slots, number)  # as every validator and the audit do
@@ -310,11 +336,11 @@ class LedgerAnchoring:
                 with self.ctx.timed(f"{len(self.ctx.validators)} validators recompute + endorse"):
                     # the other validators recompute the batch from scratch (every signature verified); the
                     # auctioneer endorses the entries of its one clearing (the operator's, _own_clearing)
-                    results, roots = self._recompute_all(batch, rewards, precleared)
+                    results, roots = self._recompute_all(batch, rewards, precleared, own_entries)
                     own_root = roots[auctioneer_index(number, len(roots))]  # the auctioneer's: its results' root
                 with self.ctx.timed("submit result (k signatures)"):
                     rec, doc = self.endorse_and_submit(rec, doc, number, order_root=batch.order_root,
-                                                       results=results, roots=roots, own_root=own_root)
+                                                       results=results, roots=roots, own_root=own_root, store=False)
                 state, submitted = CLEARED, True
             if state != CLEARED:
                 raise MarketError("slot_start", f"on-chain slot {number} is in state {state}", "conflict")
