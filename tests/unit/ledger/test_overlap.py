@@ -80,3 +80,39 @@ def test_a_shut_down_pool_leaves_every_chunk_to_the_caller() -> None:
     view.close()  # the view never stops the caller's pool
     assert pool._executor is not None
     pool.close()
+
+
+def _fails_in_the_caller(items: Sequence[int]) -> list[int]:
+    """``_square`` in the pool's threads (counted); raises in the caller's own thread (a chunk this process
+    computes itself)."""
+    if threading.get_ident() == threading.main_thread().ident:
+        raise ValueError("caller's chunk")
+    with _lock:
+        _worker_chunks[0] += 1
+    time.sleep(0.002)
+    return _square(items)
+
+
+_worker_chunks = [0]
+
+
+def test_no_chunk_is_handed_out_after_the_callers_own_chunk_failed_or_the_view_closed() -> None:
+    items = list(range(40 * 256))  # 40 chunks of 256, one worker beside the caller
+    _worker_chunks[0] = 0
+    with WorkerPool(workers=2, parallel_threshold=256, threads=True) as pool:
+        beside = Beside(pool, chunks_per_worker=20)
+        wait = beside.submit_chunks(_fails_in_the_caller, items)
+        with pytest.raises(ValueError, match="caller's chunk"):
+            wait()
+        time.sleep(0.3)  # time enough for the worker to go through all 39 chunks, were it handed them
+    # the pool closed (every chunk handed out finished): the worker ran the chunk it had and at most one more,
+    # not the 39 left for nobody
+    assert 1 <= _worker_chunks[0] <= 2
+    # a view closed before its results are taken (a clearing that failed otherwise) hands out no more either
+    _worker_chunks[0] = 0
+    with WorkerPool(workers=2, parallel_threshold=256, threads=True) as pool:
+        beside = Beside(pool, chunks_per_worker=20)
+        beside.submit_chunks(_fails_in_the_caller, items)
+        beside.close()
+        time.sleep(0.3)
+    assert 1 <= _worker_chunks[0] <= 2

@@ -50,12 +50,18 @@ class Beside(WorkerPool):
         super().__init__(pool.workers, pool.parallel_threshold, start_method=pool.start_method, threads=pool.threads)
         self.pool = pool
         self.chunks_per_worker = chunks_per_worker
+        self._queues: list[tuple[threading.Lock, deque[int]]] = []  # each submission's chunks not yet started
 
     def start(self) -> None:
         self.pool.start()
 
     def close(self) -> None:
-        """Nothing to stop: the workers are the caller's pool's."""
+        """Hand out no more chunks: the ones no worker has started are dropped (call it once the results were
+        taken, or when they never will be -- a clearing that failed otherwise -- so that a long-lived pool does
+        not go on with work nobody collects). The pool itself is the caller's and keeps running."""
+        for lock, todo in self._queues:
+            with lock:
+                todo.clear()
 
     def cpu_seconds(self) -> float:
         return self.pool.cpu_seconds()
@@ -80,6 +86,7 @@ class Beside(WorkerPool):
         todo = deque(range(len(chunks)))
         running: dict[int, Future[list[R]]] = {}
         lock = threading.Lock()  # the queue, shared by this process's thread and the pool's result thread
+        self._queues.append((lock, todo))
 
         def feed(_: object = None) -> None:
             """Hand the next chunk to a worker (called again when that chunk is done)."""
@@ -105,7 +112,12 @@ class Beside(WorkerPool):
                     if k is None:
                         started = dict(running)
                         break
-                results[k] = fn(chunks[k])
+                try:
+                    results[k] = fn(chunks[k])
+                except BaseException:
+                    with lock:  # nobody will collect the rest: the workers get no more of it
+                        todo.clear()
+                    raise
             for k, future in started.items():
                 results[k] = future.result()
             out: list[R] = []

@@ -239,7 +239,9 @@ def clear_batch(
         shared = pool if pool is not None else stack.enter_context(WorkerPool())
         # the workers recover the signers while this process clears the batch; nothing is returned (nor
         # endorsed) unless every signature verifies, and a signature problem is reported before any other
-        signers = start_recovering_signers(batch.orders, batch.attributes, batch.domain, Beside(shared))
+        beside = Beside(shared)
+        stack.callback(beside.close)  # on any exit: no chunks handed out that nobody collects
+        signers = start_recovering_signers(batch.orders, batch.attributes, batch.domain, beside)
         failure: ClearanceError | None = None
         try:
             if cleared is None:
