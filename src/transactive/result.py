@@ -129,13 +129,7 @@ class ResultDocument:
     @classmethod
     def from_json(cls, data: Any) -> ResultDocument:
         """Read a result document (``format`` and ``mechanism`` may be absent in a bare clearing's rows)."""
-        if not isinstance(data, Mapping):
-            raise ResultDocumentError("result", "must be a JSON object")
-        if data.get("format", RESULT_FORMAT) != RESULT_FORMAT:
-            raise ResultDocumentError("format", f"not a {RESULT_FORMAT} document")
-        price = data.get("price_per_kwh")
-        if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float))):
-            price = None  # a mechanism without one clearing price
+        price = _document_price(data)
         sides = []
         for side in ("sellers", "buyers"):
             rows = data.get(side)
@@ -200,13 +194,7 @@ class ResultSummary:
     def from_json(cls, data: Any) -> ResultSummary:
         """Read the summary of a stored result document (the same checks and errors as
         :meth:`ResultDocument.from_json`)."""
-        if not isinstance(data, Mapping):
-            raise ResultDocumentError("result", "must be a JSON object")
-        if data.get("format", RESULT_FORMAT) != RESULT_FORMAT:
-            raise ResultDocumentError("format", f"not a {RESULT_FORMAT} document")
-        price = data.get("price_per_kwh")
-        if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float))):
-            price = None  # a mechanism without one clearing price
+        price = _document_price(data)
         traders: set[str] = set()
         buyers: list[tuple[float, float]] = []
         for side in ("sellers", "buyers"):
@@ -228,3 +216,17 @@ class ResultSummary:
         details = data.get("details") or {}
         trades = details.get("trades") if isinstance(details, Mapping) else None
         return cls(frozenset(traders), _settlement_price(price, buyers), isinstance(trades, list))
+
+
+def _document_price(data: Any) -> float | None:
+    """A stored result document's envelope checked (an object of this format; ``format`` may be absent in a
+    bare clearing's rows) and its clearing price (None for a mechanism without one): the first step of both
+    :meth:`ResultDocument.from_json` and :meth:`ResultSummary.from_json`."""
+    if not isinstance(data, Mapping):
+        raise ResultDocumentError("result", "must be a JSON object")
+    if data.get("format", RESULT_FORMAT) != RESULT_FORMAT:
+        raise ResultDocumentError("format", f"not a {RESULT_FORMAT} document")
+    price: float | None = data.get("price_per_kwh")  # an int stays an int, as it was read
+    if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float))):
+        return None  # a mechanism without one clearing price
+    return price
