@@ -4,27 +4,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from transactive.store import _tables as t
+from transactive.store._plumbing import SqlPlumbing
 from transactive.store.records import DeadLetter
 
 DEAD_LETTER_PAYLOAD_CHARS = 2000
 
 
-class DeadLetterSqlMixin:
+class DeadLetterSqlMixin(SqlPlumbing):
     """Dead letters and delivery attempts; :class:`SqlStore` provides the plumbing."""
-
-    def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
-        raise NotImplementedError
 
     def put_dead_letter(self, source: str, topic: str, reason: str, payload: bytes) -> DeadLetter:
         """Record a message that will not be processed (committed before it returns)."""

@@ -5,15 +5,14 @@ transaction is sent)."""
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from transactive.ledger.chain.intents import INTENT_STATES, IntentState, TxIntent
 from transactive.store import _tables as t
+from transactive.store._plumbing import SqlPlumbing
 
 
 def _now() -> str:
@@ -26,14 +25,8 @@ def _intent(row: sa.Row[Any]) -> TxIntent:
                     None if row.block_number is None else int(row.block_number), row.created_at, row.updated_at)
 
 
-class IntentSqlMixin:
+class IntentSqlMixin(SqlPlumbing):
     """Transaction intents; :class:`SqlStore` provides the plumbing."""
-
-    def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
-        raise NotImplementedError
 
     def put_tx_intent(self, intent: TxIntent) -> None:
         """Record ``intent`` as ``open`` (committed before it returns)."""

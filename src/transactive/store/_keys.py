@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,26 +20,18 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from transactive.store import _tables as t
+from transactive.store._plumbing import SqlPlumbing
 from transactive.store.records import ChainAccount
 from transactive.store.sealing import SEALED_PREFIX, KeySealer, is_sealed, load_sealer
 
 log = logging.getLogger(__name__)
 
 
-class ChainAccountSqlMixin:
+class ChainAccountSqlMixin(SqlPlumbing):
     """Chain accounts with sealed custodial keys; :class:`SqlStore` provides the plumbing."""
 
     engine: Engine
     _sealer: KeySealer | None = None
-
-    def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
-        raise NotImplementedError
-
-    def _insert_ignore(self, conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:  # pragma: no cover
-        raise NotImplementedError
 
     def _insert_ignore_many(self, conn: Connection, table: sa.Table,
                             rows: Sequence[Mapping[str, Any]]) -> None:  # pragma: no cover

@@ -7,8 +7,6 @@ they depend on locked ``FOR UPDATE`` on PostgreSQL and every writer serialised o
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -16,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from transactive.store import _tables as t
+from transactive.store._plumbing import SqlPlumbing
 from transactive.store.records import (
     ContractRecord,
     ListingOrderRecord,
@@ -33,17 +32,8 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-class MultiSqlMixin:
+class MultiSqlMixin(SqlPlumbing):
     """The version-3 tables' queries; :class:`SqlStore` provides the plumbing below."""
-
-    def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
-        raise NotImplementedError
-
-    def _insert_ignore(self, conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
-        raise NotImplementedError  # pragma: no cover - provided by SqlStore
 
     # ------------------------------------------------------------------------------------ addresses
     @staticmethod

@@ -7,29 +7,18 @@ returns)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from transactive.canonical_json import canonical
 from transactive.store import _tables as t
+from transactive.store._plumbing import SqlPlumbing
 from transactive.store.records import NegawattDeliveryRecord, NegawattEventRecord, NegawattOfferRecord, Outcome
 
 
-class NegawattSqlMixin:
+class NegawattSqlMixin(SqlPlumbing):
     """Negawatt events, offers and deliveries; :class:`SqlStore` provides the plumbing."""
-
-    def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
-        raise NotImplementedError
-
-    def _insert_ignore(self, conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
-        raise NotImplementedError  # pragma: no cover - provided by SqlStore
 
     @staticmethod
     def _negawatt_event(row: sa.Row[Any]) -> NegawattEventRecord:

@@ -6,24 +6,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from transactive.store import _tables as t
+from transactive.store._plumbing import SqlPlumbing
 
 
-class ProfileSqlMixin:
+class ProfileSqlMixin(SqlPlumbing):
     """``member_profile`` / ``put_member_profile``, ``community_settings`` / ``put_community_settings``;
     :class:`SqlStore` provides the plumbing."""
-
-    def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
-        raise NotImplementedError
 
     def member_profile(self, member: str) -> dict[str, Any] | None:
         """The member's saved profile document, or None when it never saved one."""

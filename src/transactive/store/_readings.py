@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,20 +27,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from transactive.store import _tables as t
+from transactive.store._plumbing import SqlPlumbing
 from transactive.store.records import MeterKey, MeterReading, Outcome, ReadingDispute
 
 
-class ReadingSqlMixin:
+class ReadingSqlMixin(SqlPlumbing):
     """Meter readings, meter keys and disputes; :class:`SqlStore` provides the plumbing."""
-
-    def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - provided by SqlStore
-        raise NotImplementedError
-
-    def _ignoring_insert(self, table: sa.Table) -> Any:  # pragma: no cover - provided by SqlStore
-        raise NotImplementedError
 
     def put_meter_reading(self, reading: MeterReading, reported_by: str | None = None
                           ) -> tuple[Outcome, MeterReading]:
